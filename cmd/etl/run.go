@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/pipeline"
+)
+
+func env(name string) []string {
+	return []string{"ETL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "archive the executions of a manifest (or one execution)",
+		Description: `Archives each execution's current state. The manifest is JSON Lines
+({"DurableExecutionArn":"...","CheckpointToken":"..."} per line) or CSV with the
+header durable_execution_arn,checkpoint_token; "-" reads standard input.
+
+Examples:
+  etl run --manifest executions.jsonl --dest ./archive
+  etl run --execution "$ARN" --checkpoint-token "$TOKEN" --dest /data/archive
+  etl run --manifest - --endpoint-url http://127.0.0.1:9001 < manifest.csv`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "manifest", Usage: "the executions to archive: `FILE` or - for standard input", EnvVars: env("manifest")},
+			&cli.StringFlag{Name: "execution", Usage: "one execution `ARN` to archive, instead of a manifest", EnvVars: env("execution")},
+			&cli.StringFlag{Name: "checkpoint-token", Usage: "the checkpoint `TOKEN` for --execution (prefer ETL_CHECKPOINT_TOKEN: flags show in ps)", EnvVars: env("checkpoint-token")},
+			&cli.StringSliceFlag{Name: "dest", Usage: "where to write: a `DIR` or file:///abs/path (Parquet); repeat for several", EnvVars: env("dest"), Value: cli.NewStringSlice("./archive")},
+			&cli.StringFlag{Name: "endpoint-url", Usage: "the Lambda API endpoint `URL` (default: the SDK's resolution, which honours AWS_ENDPOINT_URL_LAMBDA)", EnvVars: env("endpoint-url")},
+			&cli.StringFlag{Name: "region", Usage: "AWS `REGION` (default: the AWS configuration chain)", EnvVars: env("region")},
+			&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`", EnvVars: env("profile")},
+			&cli.IntFlag{Name: "page-size", Usage: "MaxItems per GetDurableExecutionState call, 1..1000", EnvVars: env("page-size"), Value: 1000},
+			&cli.IntFlag{Name: "concurrency", Usage: "executions in flight", EnvVars: env("concurrency"), Value: 4},
+			&cli.StringFlag{Name: "run-id", Usage: "this run's `ID`, written to every row and file name (default: generated, sortable by time)", EnvVars: env("run-id")},
+			&cli.StringFlag{Name: "report", Usage: "write the run summary as JSON to `FILE`", EnvVars: env("report")},
+			&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: env("log-format"), Value: "text"},
+			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", EnvVars: env("log-level"), Value: "info"},
+			&cli.StringFlag{Name: "compression", Usage: "Parquet compression: zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
+			&cli.StringFlag{Name: "target-file-size", Usage: "roll Parquet files at about this `SIZE` (e.g. 256MiB, 1GiB)", EnvVars: env("target-file-size"), Value: "256MiB"},
+			&cli.DurationFlag{Name: "request-timeout", Usage: "timeout of one API request attempt", EnvVars: env("request-timeout"), Value: 60 * time.Second},
+			&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
+		},
+		Action: runAction,
+	}
+}
+
+// runAction checks every input and destination, then runs the pipeline.
+// Until the pipeline starts, any problem is a usage error (exit 2) and
+// nothing has been fetched or written.
+func runAction(c *cli.Context) error {
+	if c.Args().Present() {
+		return usageError("run: unexpected argument %q (flags only; see etl run --help)", c.Args().First())
+	}
+	logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	pageSize := c.Int("page-size")
+	if pageSize < 1 || pageSize > extract.MaxPageSize {
+		return usageError("--page-size %d: want 1..%d", pageSize, extract.MaxPageSize)
+	}
+	if c.Int("concurrency") < 1 {
+		return usageError("--concurrency %d: want at least 1", c.Int("concurrency"))
+	}
+	if c.Int("max-attempts") < 1 {
+		return usageError("--max-attempts %d: want at least 1", c.Int("max-attempts"))
+	}
+	codec, ok := load.Compressions[c.String("compression")]
+	if !ok {
+		return usageError("--compression %q: want zstd, snappy or none", c.String("compression"))
+	}
+	target, err := parseSize(c.String("target-file-size"))
+	if err != nil {
+		return usageError("--target-file-size: %v", err)
+	}
+	runID := c.String("run-id")
+	if runID == "" {
+		runID = newRunID(time.Now())
+	} else if strings.ContainsAny(runID, `/\`) || strings.HasPrefix(runID, ".") {
+		return usageError("--run-id %q: must not contain / or \\ or start with a dot", runID)
+	}
+	if rp := c.String("report"); rp != "" {
+		if err := checkWritableFile(rp); err != nil {
+			return usageError("--report %s: %v", rp, err)
+		}
+	}
+
+	m, err := openManifest(c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	var loaders []load.Loader
+	closeAll := func() {
+		for _, l := range loaders {
+			l.Close(context.Background())
+		}
+	}
+	for _, raw := range c.StringSlice("dest") {
+		d, err := load.ParseDest(raw)
+		if err != nil {
+			closeAll()
+			return usageError("--dest: %v", err)
+		}
+		switch d.Kind {
+		case load.LocalDir:
+			pd, err := load.NewParquetDir(d.Path, load.WithCompression(codec), load.WithTargetFileSize(target),
+				load.WithFilePrefix("part-"+runID), load.WithCreatedBy("durable-etl "+version), load.WithLogger(logger))
+			if err != nil {
+				closeAll()
+				return usageError("--dest: %v", err)
+			}
+			loaders = append(loaders, pd)
+		default:
+			closeAll()
+			return usageError("--dest %s: this version writes local Parquet only (file paths or file://)", d)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	clientOpts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts"))}
+	if v := c.String("region"); v != "" {
+		clientOpts = append(clientOpts, extract.WithRegion(v))
+	}
+	if v := c.String("profile"); v != "" {
+		clientOpts = append(clientOpts, extract.WithProfile(v))
+	}
+	if v := c.String("endpoint-url"); v != "" {
+		clientOpts = append(clientOpts, extract.WithEndpointURL(v))
+	}
+	client, err := extract.NewClient(ctx, clientOpts...)
+	if err != nil {
+		closeAll()
+		return usageError("%v", err)
+	}
+
+	logger = logger.With("run_id", runID)
+	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "manifest", m.Source(), "dest", strings.Join(redactedDests(c.StringSlice("dest")), ","))
+	sum, runErr := pipeline.Run(ctx, pipeline.Config{
+		API: client, Loader: load.Fanout(loaders...), RunID: runID,
+		PageSize: int32(pageSize), Concurrency: c.Int("concurrency"), Logger: logger,
+	}, m)
+
+	logger.Info("run finished", "executions_ok", sum.ExecutionsOK, "executions_failed", sum.ExecutionsFailed,
+		"pages", sum.Pages, "operations", sum.Operations, "rows_written", sum.RowsWritten, "files_written", sum.FilesWritten,
+		"bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec))
+	printSummary(c.App.Writer, sum, c.StringSlice("dest"))
+	if rp := c.String("report"); rp != "" {
+		if err := writeReport(rp, sum, runErr); err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", rp, err)}
+		}
+	}
+	switch {
+	case runErr != nil:
+		return &exitError{code: exitFailed, err: runErr}
+	case sum.Interrupted:
+		return &exitError{code: exitFailed, err: errors.New("interrupted: rerun to archive the rest")}
+	case sum.ExecutionsFailed > 0:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d executions failed (see the log or --report)", sum.ExecutionsFailed, sum.Executions)}
+	}
+	return nil
+}
+
+func openManifest(c *cli.Context) (*extract.Manifest, error) {
+	path, arn, token := c.String("manifest"), c.String("execution"), c.String("checkpoint-token")
+	switch {
+	case path != "" && arn != "":
+		return nil, usageError("--manifest and --execution exclude each other")
+	case path != "":
+		m, err := extract.OpenManifest(path)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		return m, nil
+	case arn != "":
+		if token == "" {
+			return nil, usageError("--execution needs --checkpoint-token (or ETL_CHECKPOINT_TOKEN)")
+		}
+		m, err := extract.SingleEntry(arn, token)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		return m, nil
+	}
+	return nil, usageError("run: give --manifest FILE or --execution ARN with --checkpoint-token")
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError("--log-format %q: want text or json", format)
+}
+
+// newRunID is sortable by time: 20261125T063512Z-3f9a1c.
+func newRunID(now time.Time) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// parseSize reads 256MiB, 1GiB, 512KiB or a plain number of bytes.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 256MiB)", s)
+	}
+	return n * mult, nil
+}
+
+func checkWritableFile(path string) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".etl-report-probe-*")
+	if err != nil {
+		return fmt.Errorf("not writable: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func redactedDests(ds []string) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = load.Redact(d)
+	}
+	return out
+}
+
+// writeReport writes the summary as JSON, atomically (temp file + rename).
+func writeReport(path string, sum *pipeline.Summary, runErr error) error {
+	report := struct {
+		*pipeline.Summary
+		Version string `json:"version"`
+		Error   string `json:"error,omitempty"`
+	}{Summary: sum, Version: version}
+	if runErr != nil {
+		report.Error = runErr.Error()
+	}
+	b, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func printSummary(w io.Writer, s *pipeline.Summary, dests []string) {
+	fmt.Fprintf(w, "run %s: %d executions archived, %d failed", s.RunID, s.ExecutionsOK, s.ExecutionsFailed)
+	if s.DuplicatesSkipped > 0 {
+		fmt.Fprintf(w, ", %d duplicate manifest entries skipped", s.DuplicatesSkipped)
+	}
+	fmt.Fprintf(w, "\n  %d pages, %d operations in %s (%.0f operations/s)\n", s.Pages, s.Operations, s.Duration.Round(time.Millisecond), s.OperationsPerSec)
+	fmt.Fprintf(w, "  %d rows in %d files, %s, under %s\n", s.RowsWritten, s.FilesWritten, humanBytes(s.BytesWritten), strings.Join(redactedDests(dests), ", "))
+	for i, f := range s.Failures {
+		if i == 10 {
+			fmt.Fprintf(w, "  ... and %d more failures\n", len(s.Failures)-10)
+			break
+		}
+		fmt.Fprintf(w, "  failed: %s: %s\n", f.ExecutionArn, f.Reason)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,138 @@
+// Command lambda-emulator serves a local stand-in for the Lambda
+// durable-execution state API (GetDurableExecutionState) with seeded,
+// realistic executions, and writes their manifest.
+//
+//	lambda-emulator -executions 300 -manifest m.jsonl -addr 127.0.0.1:9001
+//	lambda-emulator -executions 300 -manifest m.jsonl -- etl run --manifest m.jsonl
+//
+// With a command after "--", it starts the command with
+// AWS_ENDPOINT_URL_LAMBDA pointing at itself (and dummy credentials and a
+// region, which the emulator does not check), waits for it, stops, and exits
+// with the command's status. Without one, it serves until interrupted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback only by default)")
+	seed := flag.Uint64("seed", 1, "seed of the generated executions")
+	n := flag.Int("executions", 300, "executions to generate")
+	minOps := flag.Int("min-ops", 5, "fewest operations per execution")
+	maxOps := flag.Int("max-ops", 400, "most operations per execution")
+	large := flag.Int("large-payload-every", 2000, "one operation in N carries a 256 KiB result (negative: never)")
+	manifest := flag.String("manifest", "", "write the executions' JSON Lines manifest to this file")
+	readyFile := flag.String("ready-file", "", "write the endpoint URL to this file once listening")
+	latency := flag.Duration("latency", 0, "delay every answer by this much")
+	faultRate := flag.Float64("fault-rate", 0, "fraction of requests answered with a fault (429, 500, 503, reset, cut)")
+	flag.Parse()
+
+	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, LargePayloadEvery: *large})
+	opts := []emulator.Option{emulator.WithLatency(*latency)}
+	if *faultRate > 0 {
+		rng := rand.New(rand.NewPCG(*seed, 42))
+		faults := []emulator.Fault{emulator.Throttle, emulator.ServerError, emulator.Unavailable, emulator.Reset, emulator.Cut}
+		opts = append(opts, emulator.WithFaults(func(int64, string) emulator.Fault {
+			if rng.Float64() < *faultRate {
+				return faults[rng.IntN(len(faults))]
+			}
+			return emulator.NoFault
+		}))
+	}
+	srv := emulator.New(opts...)
+	srv.Add(execs...)
+	if *manifest != "" {
+		if err := writeManifest(*manifest, execs); err != nil {
+			log.Fatalf("lambda-emulator: manifest: %v", err)
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatalf("lambda-emulator: %v", err)
+	}
+	url := "http://" + ln.Addr().String()
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	if *readyFile != "" {
+		if err := os.WriteFile(*readyFile, []byte(url+"\n"), 0o644); err != nil {
+			log.Fatalf("lambda-emulator: ready file: %v", err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "lambda-emulator: serving %d executions at %s\n", len(execs), url)
+
+	code := 0
+	if args := flag.Args(); len(args) > 0 {
+		code = runChild(url, args)
+	} else {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		<-ctx.Done()
+		stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(ctx)
+	st := srv.Stats()
+	fmt.Fprintf(os.Stderr, "lambda-emulator: %d requests, %d pages, %.1f MiB served\n", st.Requests, st.PagesOK, float64(st.BytesOK)/(1<<20))
+	os.Exit(code)
+}
+
+func writeManifest(path string, execs []emulator.Execution) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := emulator.WriteManifest(f, execs); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// runChild runs the command against the emulator and returns its status.
+func runChild(url string, args []string) int {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(),
+		"AWS_ENDPOINT_URL_LAMBDA="+url,
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=emulator",
+		"AWS_SECRET_ACCESS_KEY=emulator",
+		"AWS_EC2_METADATA_DISABLED=true",
+	)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "lambda-emulator: %v\n", err)
+		return 127
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		for s := range sigs {
+			cmd.Process.Signal(s)
+		}
+	}()
+	err := cmd.Wait()
+	signal.Stop(sigs)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,121 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+)
+
+// StateAPI is the one call the extractor makes; *lambda.Client has it.
+type StateAPI = lambda.GetDurableExecutionStateAPIClient
+
+// Page is one response page of an execution's state.
+type Page struct {
+	// Number counts the execution's pages from 1.
+	Number     int
+	Operations []types.Operation
+}
+
+// ExecutionError reports an execution that could not be archived. Reason is
+// one line, safe to log: the checkpoint token is never in it.
+type ExecutionError struct {
+	ARN string
+	// Code is the API's error name (ResourceNotFoundException, ...) or a word
+	// for failures outside the API (timeout, network, transform, load).
+	Code   string
+	Reason string
+	Err    error
+}
+
+func (e *ExecutionError) Error() string {
+	return fmt.Sprintf("execution %s: %s", e.ARN, e.Reason)
+}
+
+func (e *ExecutionError) Unwrap() error { return e.Err }
+
+// MaxPageSize is the API's largest MaxItems.
+const MaxPageSize = 1000
+
+// Drain reads every page of one execution's state, in order, calling fn for
+// each. pageSize is MaxItems (1..1000). A repeated NextMarker stops the walk
+// instead of looping. When a call fails (after the client's retries) or fn
+// returns an error, Drain stops and returns an *ExecutionError; pages already
+// handed to fn stay handed, so the caller decides what to keep.
+func Drain(ctx context.Context, api StateAPI, e Entry, pageSize int32, fn func(context.Context, Page) error) error {
+	p := lambda.NewGetDurableExecutionStatePaginator(api, &lambda.GetDurableExecutionStateInput{
+		DurableExecutionArn: aws.String(e.ARN),
+		CheckpointToken:     aws.String(e.Token),
+		MaxItems:            pageSize,
+	}, func(o *lambda.GetDurableExecutionStatePaginatorOptions) { o.StopOnDuplicateToken = true })
+	for n := 1; p.HasMorePages(); n++ {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return classify(e, n, err)
+		}
+		if err := fn(ctx, Page{Number: n, Operations: out.Operations}); err != nil {
+			var ee *ExecutionError
+			if errors.As(err, &ee) {
+				return ee
+			}
+			return &ExecutionError{ARN: e.ARN, Code: "load", Reason: redact(err.Error(), e.Token), Err: err}
+		}
+	}
+	return nil
+}
+
+// classify turns an SDK error into an ExecutionError with a one-line reason.
+func classify(e Entry, page int, err error) *ExecutionError {
+	ee := &ExecutionError{ARN: e.ARN, Err: err}
+	var api smithy.APIError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &api):
+		ee.Code = api.ErrorCode()
+		msg := api.ErrorMessage()
+		switch ee.Code {
+		case "ResourceNotFoundException":
+			ee.Reason = "not found (ResourceNotFoundException)"
+		case "InvalidParameterValueException":
+			ee.Reason = "rejected (InvalidParameterValueException)"
+		default:
+			ee.Reason = fmt.Sprintf("failed after retries (%s)", ee.Code)
+		}
+		if msg != "" {
+			ee.Reason += ": " + msg
+		}
+	case errors.Is(err, context.Canceled):
+		ee.Code, ee.Reason = "canceled", "canceled"
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
+		ee.Code, ee.Reason = "timeout", "timed out after retries"
+	default:
+		ee.Code, ee.Reason = "network", "failed after retries: "+lastLine(err.Error())
+	}
+	ee.Reason = redact(fmt.Sprintf("page %d: %s", page, ee.Reason), e.Token)
+	return ee
+}
+
+// redact removes the token from s, should a message ever echo it, and keeps
+// s to one line.
+func redact(s, token string) string {
+	if token != "" {
+		for _, t := range []string{token, url.QueryEscape(token), url.PathEscape(token)} {
+			s = strings.ReplaceAll(s, t, "[redacted]")
+		}
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func lastLine(s string) string {
+	if i := strings.LastIndex(s, "\n"); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

@@ -1,0 +1,342 @@
+package extract
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Entry is one execution to archive. Token is a credential: never log it.
+type Entry struct {
+	ARN   string
+	Token string
+	// Line is the entry's line number in the manifest (0 for an entry given
+	// on the command line).
+	Line int
+}
+
+// String names the entry without its token.
+func (e Entry) String() string { return e.ARN }
+
+// ManifestError reports a malformed manifest line. It never quotes the line,
+// which holds a checkpoint token.
+type ManifestError struct {
+	Source string
+	Line   int
+	Reason string
+}
+
+func (e *ManifestError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("manifest %s: %s", e.Source, e.Reason)
+	}
+	return fmt.Sprintf("manifest %s line %d: %s", e.Source, e.Line, e.Reason)
+}
+
+// CSVHeader is the header a CSV manifest starts with.
+const CSVHeader = "durable_execution_arn,checkpoint_token"
+
+// Manifest iterates over a manifest's entries, each ARN once (the first
+// entry for an ARN wins; later ones are counted in Duplicates). Use it as
+//
+//	for m.Next() { e := m.Entry() ... }
+//	if err := m.Err(); err != nil { ... }
+type Manifest struct {
+	source     string
+	open       func() (io.ReadCloser, error)
+	count      int
+	duplicates int
+
+	rc    io.ReadCloser
+	p     *parser
+	seen  map[[16]byte]struct{}
+	entry Entry
+	err   error
+	temp  string
+}
+
+// OpenManifest opens the manifest at path ("-" is standard input, which is
+// first copied to a temporary file) and checks every line. It returns a
+// *ManifestError for the first bad line and an error naming path when the
+// file cannot be read; nothing is fetched before it returns. Call Close when
+// done.
+func OpenManifest(path string) (*Manifest, error) {
+	m := &Manifest{source: path}
+	if path == "-" {
+		f, err := os.CreateTemp("", "etl-manifest-*")
+		if err != nil {
+			return nil, fmt.Errorf("manifest from standard input: %w", err)
+		}
+		m.temp = f.Name()
+		_, err = io.Copy(f, os.Stdin)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(m.temp)
+			return nil, fmt.Errorf("manifest from standard input: %w", err)
+		}
+		m.source = "(standard input)"
+		path = m.temp
+	}
+	m.open = func() (io.ReadCloser, error) { return os.Open(path) }
+	if err := m.check(); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// NewManifest is a manifest over in-memory content, checked like a file.
+func NewManifest(source string, content []byte) (*Manifest, error) {
+	m := &Manifest{source: source, open: func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(content)), nil
+	}}
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// SingleEntry is a manifest of one execution, from the command line.
+func SingleEntry(arn, token string) (*Manifest, error) {
+	b, err := json.Marshal(map[string]string{"DurableExecutionArn": arn, "CheckpointToken": token})
+	if err != nil {
+		return nil, err
+	}
+	return NewManifest("(command line)", b)
+}
+
+// check reads the whole manifest once, validating every line and counting
+// entries and duplicates.
+func (m *Manifest) check() error {
+	for m.Next() {
+		m.count++
+	}
+	m.duplicates = m.p.dups
+	err := m.Err()
+	m.resetIter()
+	return err
+}
+
+func (m *Manifest) resetIter() {
+	if m.rc != nil {
+		m.rc.Close()
+	}
+	m.rc, m.p, m.seen, m.err = nil, nil, nil, nil
+}
+
+// Count is the number of distinct executions in the manifest.
+func (m *Manifest) Count() int { return m.count }
+
+// Duplicates is the number of entries skipped because their ARN came earlier.
+func (m *Manifest) Duplicates() int { return m.duplicates }
+
+// Source names the manifest for messages.
+func (m *Manifest) Source() string { return m.source }
+
+// Next advances to the next distinct entry; false at the end or on error.
+func (m *Manifest) Next() bool {
+	if m.err != nil {
+		return false
+	}
+	if m.p == nil {
+		rc, err := m.open()
+		if err != nil {
+			m.err = fmt.Errorf("manifest %s: %w", m.source, err)
+			return false
+		}
+		m.rc, m.p, m.seen = rc, newParser(m.source, rc), map[[16]byte]struct{}{}
+	}
+	for {
+		e, err := m.p.next()
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			m.err = err
+			return false
+		}
+		h := sha256.Sum256([]byte(e.ARN))
+		key := [16]byte(h[:16])
+		if _, dup := m.seen[key]; dup {
+			m.p.dups++
+			continue
+		}
+		m.seen[key] = struct{}{}
+		m.entry = e
+		return true
+	}
+}
+
+// Entry is the current entry.
+func (m *Manifest) Entry() Entry { return m.entry }
+
+// Err is the error that stopped Next, if any.
+func (m *Manifest) Err() error { return m.err }
+
+// Close releases the manifest (and removes the copy of standard input).
+func (m *Manifest) Close() error {
+	m.resetIter()
+	if m.temp != "" {
+		return os.Remove(m.temp)
+	}
+	return nil
+}
+
+// parser reads entries from JSON Lines or CSV, told apart by the first
+// non-blank character ('{' is JSON Lines).
+type parser struct {
+	source string
+	br     *bufio.Reader
+	csv    *csv.Reader
+	isJSON *bool
+	line   int
+	dups   int
+}
+
+func newParser(source string, r io.Reader) *parser {
+	return &parser{source: source, br: bufio.NewReaderSize(r, 64<<10)}
+}
+
+func (p *parser) bad(line int, format string, args ...any) error {
+	return &ManifestError{Source: p.source, Line: line, Reason: fmt.Sprintf(format, args...)}
+}
+
+// detect skips a byte order mark and leading blank space, counting lines,
+// and tells the format by the first character left.
+func (p *parser) detect() error {
+	if b, _ := p.br.Peek(3); bytes.Equal(b, []byte("\xEF\xBB\xBF")) {
+		p.br.Discard(3)
+	}
+	for {
+		b, err := p.br.Peek(1)
+		if err != nil {
+			return err
+		}
+		switch b[0] {
+		case '\n':
+			p.line++
+			fallthrough
+		case ' ', '\t', '\r':
+			p.br.Discard(1)
+			continue
+		}
+		isJSON := b[0] == '{'
+		p.isJSON = &isJSON
+		if isJSON {
+			return nil
+		}
+		p.csv = csv.NewReader(p.br)
+		p.csv.FieldsPerRecord = -1
+		p.csv.ReuseRecord = true
+		header, err := p.csv.Read()
+		if err != nil || len(header) != 2 ||
+			!strings.EqualFold(strings.TrimSpace(header[0]), "durable_execution_arn") ||
+			!strings.EqualFold(strings.TrimSpace(header[1]), "checkpoint_token") {
+			return p.bad(p.line+1, "neither JSON Lines nor CSV with the header %q", CSVHeader)
+		}
+		return nil
+	}
+}
+
+func (p *parser) next() (Entry, error) {
+	if p.isJSON == nil {
+		if err := p.detect(); err == io.EOF {
+			return Entry{}, io.EOF
+		} else if err != nil {
+			var merr *ManifestError
+			if errors.As(err, &merr) {
+				return Entry{}, err
+			}
+			return Entry{}, fmt.Errorf("manifest %s: %w", p.source, err)
+		}
+	}
+	if *p.isJSON {
+		return p.nextJSON()
+	}
+	return p.nextCSV()
+}
+
+func (p *parser) nextJSON() (Entry, error) {
+	for {
+		line, err := p.br.ReadBytes('\n')
+		if len(line) == 0 && err == io.EOF {
+			return Entry{}, io.EOF
+		}
+		if err != nil && err != io.EOF {
+			return Entry{}, fmt.Errorf("manifest %s: %w", p.source, err)
+		}
+		p.line++
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var v struct {
+			DurableExecutionArn *string
+			CheckpointToken     *string
+		}
+		dec := json.NewDecoder(bytes.NewReader(line))
+		if err := dec.Decode(&v); err != nil {
+			var syn *json.SyntaxError
+			var typ *json.UnmarshalTypeError
+			switch {
+			case errors.As(err, &syn):
+				return Entry{}, p.bad(p.line, "not a JSON object (syntax error at byte %d)", syn.Offset)
+			case errors.As(err, &typ):
+				return Entry{}, p.bad(p.line, "%s must be a string", typ.Field)
+			default:
+				return Entry{}, p.bad(p.line, "not a JSON object")
+			}
+		}
+		if dec.More() {
+			return Entry{}, p.bad(p.line, "more than one JSON value on the line")
+		}
+		return p.entry(p.line, v.DurableExecutionArn, v.CheckpointToken, "DurableExecutionArn", "CheckpointToken")
+	}
+}
+
+func (p *parser) nextCSV() (Entry, error) {
+	for {
+		rec, err := p.csv.Read()
+		if err == io.EOF {
+			return Entry{}, io.EOF
+		}
+		if err != nil {
+			var perr *csv.ParseError
+			if errors.As(err, &perr) {
+				return Entry{}, p.bad(p.line+perr.Line, "bad CSV: %v", perr.Err)
+			}
+			return Entry{}, fmt.Errorf("manifest %s: %w", p.source, err)
+		}
+		line, _ := p.csv.FieldPos(0)
+		line += p.line
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		if len(rec) != 2 {
+			return Entry{}, p.bad(line, "expected 2 fields (%s), found %d", CSVHeader, len(rec))
+		}
+		arn, token := strings.TrimSpace(rec[0]), strings.TrimSpace(rec[1])
+		return p.entry(line, &arn, &token, "durable_execution_arn", "checkpoint_token")
+	}
+}
+
+func (p *parser) entry(line int, arn, token *string, arnName, tokenName string) (Entry, error) {
+	switch {
+	case arn == nil || *arn == "":
+		return Entry{}, p.bad(line, "%s is missing or empty", arnName)
+	case token == nil || *token == "":
+		return Entry{}, p.bad(line, "%s is missing or empty", tokenName)
+	case strings.ContainsAny(*arn, "\x00\r\n"):
+		return Entry{}, p.bad(line, "%s holds a control character", arnName)
+	}
+	return Entry{ARN: *arn, Token: *token, Line: line}, nil
+}

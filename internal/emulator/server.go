@@ -1,0 +1,315 @@
+package emulator
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// Execution is one durable execution the emulator serves.
+type Execution struct {
+	ARN   string
+	Token string
+	// Len is the number of operations in the execution's state.
+	Len int
+	// Op returns operation i (0 <= i < Len). It is called once per page for
+	// each operation served, so it may build operations on demand.
+	Op func(i int) types.Operation
+}
+
+// Fixed is an execution that serves the given operations.
+func Fixed(arn, token string, ops []types.Operation) Execution {
+	return Execution{ARN: arn, Token: token, Len: len(ops), Op: func(i int) types.Operation { return ops[i] }}
+}
+
+// Fault is what the emulator does to one request instead of (or while)
+// answering it.
+type Fault int
+
+// The injectable faults.
+const (
+	NoFault Fault = iota
+	// Throttle answers 429 TooManyRequestsException with Retry-After: 1.
+	Throttle
+	// ServerError answers 500 ServiceException.
+	ServerError
+	// Unavailable answers 503 with a non-JSON body, as a load balancer does.
+	Unavailable
+	// Reset sends the headers and half the body, then resets the connection.
+	Reset
+	// Cut sends the headers and half the body, then closes the connection
+	// cleanly (the client sees an unexpected EOF).
+	Cut
+)
+
+// FaultFunc decides the fault for one request: n counts requests from 1,
+// arn is the execution asked for.
+type FaultFunc func(n int64, arn string) Fault
+
+// Option configures a [Server].
+type Option func(*Server)
+
+// WithLatency delays every answer by d (default none).
+func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = d } }
+
+// WithFaults injects faults chosen by f (default none).
+func WithFaults(f FaultFunc) Option { return func(s *Server) { s.faults = f } }
+
+// WithMarkerTTL makes markers expire d after they were handed out (the
+// service's is 24 hours, the default). An expired marker is refused with 400
+// InvalidParameterValueException.
+func WithMarkerTTL(d time.Duration) Option { return func(s *Server) { s.markerTTL = d } }
+
+// WithClock replaces time.Now, for marker expiry in tests.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// Server serves GetDurableExecutionState for a set of executions. It is an
+// http.Handler; it is safe for concurrent use.
+type Server struct {
+	mu         sync.RWMutex
+	executions map[string]Execution
+
+	latency   time.Duration
+	faults    FaultFunc
+	markerTTL time.Duration
+	now       func() time.Time
+	key       []byte
+
+	requests atomic.Int64
+	served   atomic.Int64
+	bytes    atomic.Int64
+	bufs     sync.Pool
+}
+
+// New returns a server with no executions.
+func New(opts ...Option) *Server {
+	s := &Server{executions: map[string]Execution{}, markerTTL: 24 * time.Hour, now: time.Now, key: make([]byte, 32)}
+	if _, err := rand.Read(s.key); err != nil {
+		panic(err)
+	}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Add makes the server serve the executions (a later one with the same ARN
+// replaces an earlier one).
+func (s *Server) Add(execs ...Execution) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range execs {
+		s.executions[e.ARN] = e
+	}
+}
+
+// Stats are the server's counters.
+type Stats struct {
+	Requests int64 // every request received
+	PagesOK  int64 // 200 pages served in full
+	BytesOK  int64 // bytes of those pages' bodies
+}
+
+// Stats returns the counters so far.
+func (s *Server) Stats() Stats {
+	return Stats{Requests: s.requests.Load(), PagesOK: s.served.Load(), BytesOK: s.bytes.Load()}
+}
+
+const (
+	pathPrefix = "/2025-12-01/durable-executions/"
+	pathSuffix = "/state"
+	// DefaultMaxItems and MaxMaxItems are the service's page size limits.
+	DefaultMaxItems = 100
+	MaxMaxItems     = 1000
+)
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := s.requests.Add(1)
+	raw := r.URL.EscapedPath()
+	if !strings.HasPrefix(raw, pathPrefix) || !strings.HasSuffix(raw, pathSuffix) || len(raw) <= len(pathPrefix)+len(pathSuffix) {
+		writeError(w, http.StatusNotFound, "UnknownOperationException", "Unknown operation "+r.Method+" "+raw)
+		return
+	}
+	if r.Method != http.MethodGet {
+		writeError(w, http.StatusMethodNotAllowed, "UnknownOperationException", "Unknown operation "+r.Method+" "+raw)
+		return
+	}
+	arn, err := url.PathUnescape(raw[len(pathPrefix) : len(raw)-len(pathSuffix)])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid DurableExecutionArn.")
+		return
+	}
+	if s.latency > 0 {
+		select {
+		case <-time.After(s.latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	fault := NoFault
+	if s.faults != nil {
+		fault = s.faults(n, arn)
+	}
+	switch fault {
+	case Throttle:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "Rate exceeded")
+		return
+	case ServerError:
+		writeError(w, http.StatusInternalServerError, "ServiceException", "The service encountered an internal error.")
+		return
+	case Unavailable:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, "<html><body>503 Service Unavailable</body></html>")
+		return
+	}
+
+	q := r.URL.Query()
+	maxItems := DefaultMaxItems
+	if v := q.Get("MaxItems"); v != "" {
+		m, err := strconv.Atoi(v)
+		if err != nil || m < 0 || m > MaxMaxItems {
+			writeError(w, http.StatusBadRequest, "InvalidParameterValueException",
+				fmt.Sprintf("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 0 and %d", v, MaxMaxItems))
+			return
+		}
+		if m > 0 {
+			maxItems = m
+		}
+	}
+	token := q.Get("CheckpointToken")
+	if token == "" {
+		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "CheckpointToken is required.")
+		return
+	}
+	s.mu.RLock()
+	exec, ok := s.executions[arn]
+	s.mu.RUnlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Durable execution not found: "+arn)
+		return
+	}
+	if !hmac.Equal([]byte(token), []byte(exec.Token)) {
+		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid checkpoint token.")
+		return
+	}
+	offset := 0
+	if m := q.Get("Marker"); m != "" {
+		var err error
+		if offset, err = s.openMarker(arn, m); err != nil {
+			writeError(w, http.StatusBadRequest, "InvalidParameterValueException", err.Error())
+			return
+		}
+	}
+	offset = min(offset, exec.Len)
+	end := min(offset+maxItems, exec.Len)
+	ops := make([]types.Operation, 0, end-offset)
+	for i := offset; i < end; i++ {
+		ops = append(ops, exec.Op(i))
+	}
+	next := ""
+	if end < exec.Len {
+		next = s.sealMarker(arn, end)
+	}
+	buf := s.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer s.bufs.Put(buf)
+	if err := writePage(buf, ops, next); err != nil {
+		writeError(w, http.StatusInternalServerError, "ServiceException", err.Error())
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("X-Amzn-Requestid", requestID(n))
+	if fault == Reset || fault == Cut {
+		breakMidBody(w, buf.Bytes(), fault == Reset)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(buf.Bytes()); err == nil {
+		s.served.Add(1)
+		s.bytes.Add(int64(buf.Len()))
+	}
+}
+
+// breakMidBody sends the status line, headers and half the body, then ends
+// the connection: with an RST when reset, else with a clean FIN.
+func breakMidBody(w http.ResponseWriter, body []byte, reset bool) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("emulator: the connection cannot be hijacked for a mid-body fault")
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(rw, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	rw.Write(body[:len(body)/2])
+	rw.Flush()
+	if tc, ok := conn.(*net.TCPConn); ok && reset {
+		tc.SetLinger(0) // close sends RST
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, name, message string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-Errortype", name)
+	w.WriteHeader(status)
+	w.Write(errorBody(name, message))
+}
+
+func requestID(n int64) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[8:], uint64(n))
+	rand.Read(b[:8])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// A marker is base64url(offset | issued-at ms | HMAC(key, arn | offset |
+// issued-at)[:16]): opaque to clients, bound to its ARN, and expiring.
+func (s *Server) sealMarker(arn string, offset int) string {
+	b := binary.BigEndian.AppendUint64(nil, uint64(offset))
+	b = binary.BigEndian.AppendUint64(b, uint64(s.now().UnixMilli()))
+	b = append(b, s.mac(arn, b)...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *Server) openMarker(arn, marker string) (int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(marker)
+	if err != nil || len(b) != 32 || !hmac.Equal(b[16:], s.mac(arn, b[:16])) {
+		return 0, errors.New("Invalid Marker.")
+	}
+	issued := time.UnixMilli(int64(binary.BigEndian.Uint64(b[8:16])))
+	if s.now().Sub(issued) > s.markerTTL {
+		return 0, errors.New("The Marker has expired.")
+	}
+	return int(binary.BigEndian.Uint64(b[:8])), nil
+}
+
+func (s *Server) mac(arn string, payload []byte) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(arn))
+	m.Write([]byte{0})
+	m.Write(payload)
+	return m.Sum(nil)[:16]
+}

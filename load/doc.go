@@ -1,0 +1,13 @@
+// Package load writes archive rows to their destinations.
+//
+// A [Loader] receives whole executions: [Loader.Begin] opens one, its
+// [Execution] takes the operation rows page by page (Write) and then either
+// the executions row (Commit) or nothing (Abort). An execution is all or
+// nothing in every destination: nothing of an aborted execution is ever
+// visible, and a committed one is visible entirely once the loader
+// publishes it. [Fanout] sends one extraction to several loaders.
+//
+// [ParquetDir] writes Athena-ready Parquet to a local directory (see its
+// documentation for the layout and the publication rules). [ParseDest] reads
+// the --dest forms.
+package load

@@ -1,0 +1,198 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// Loader is a destination for archived executions. Its methods may be called
+// from several goroutines.
+type Loader interface {
+	// Begin starts one execution's rows.
+	Begin(ctx context.Context, arn string) (Execution, error)
+	// Close publishes everything committed and releases the destination. It
+	// must be called even after a failure; what was committed before it is
+	// kept, what was not is dropped.
+	Close(ctx context.Context) error
+}
+
+// Execution receives one execution's rows. It is used by one goroutine.
+type Execution interface {
+	// Write adds operation rows, in order. The loader may keep rows, so the
+	// caller must not modify them after the call.
+	Write(ctx context.Context, rows []schema.Operation) error
+	// Commit ends the execution with its executions row, partitioned by dt.
+	// On error nothing of the execution is kept.
+	Commit(ctx context.Context, dt string, row schema.Execution) error
+	// Abort drops everything written.
+	Abort(ctx context.Context) error
+}
+
+// Stats counts what a loader wrote.
+type Stats struct {
+	Files int   // files (or objects) published
+	Bytes int64 // their size
+	Rows  int64 // rows in them, both tables
+}
+
+// StatsReporter is a loader that counts what it wrote.
+type StatsReporter interface{ Stats() Stats }
+
+// Fanout is a loader that writes every execution to all of ls.
+func Fanout(ls ...Loader) Loader {
+	if len(ls) == 1 {
+		return ls[0]
+	}
+	return fanout(ls)
+}
+
+type fanout []Loader
+
+func (f fanout) Begin(ctx context.Context, arn string) (Execution, error) {
+	ex := make(fanoutExec, 0, len(f))
+	for _, l := range f {
+		e, err := l.Begin(ctx, arn)
+		if err != nil {
+			ex.Abort(ctx)
+			return nil, err
+		}
+		ex = append(ex, e)
+	}
+	return ex, nil
+}
+
+func (f fanout) Close(ctx context.Context) error {
+	var errs []error
+	for _, l := range f {
+		errs = append(errs, l.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (f fanout) Stats() Stats {
+	var s Stats
+	for _, l := range f {
+		if r, ok := l.(StatsReporter); ok {
+			t := r.Stats()
+			s.Files, s.Bytes, s.Rows = s.Files+t.Files, s.Bytes+t.Bytes, s.Rows+t.Rows
+		}
+	}
+	return s
+}
+
+type fanoutExec []Execution
+
+func (f fanoutExec) Write(ctx context.Context, rows []schema.Operation) error {
+	for _, e := range f {
+		if err := e.Write(ctx, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Commit commits in every destination in turn. Should a later one fail, the
+// earlier ones keep the execution: each destination is whole on its own, and
+// a rerun completes the others.
+func (f fanoutExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
+	for i, e := range f {
+		if err := e.Commit(ctx, dt, row); err != nil {
+			for _, rest := range f[i+1:] {
+				rest.Abort(ctx)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (f fanoutExec) Abort(ctx context.Context) error {
+	var errs []error
+	for _, e := range f {
+		errs = append(errs, e.Abort(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// DestKind is the kind of a --dest.
+type DestKind int
+
+// The destination kinds.
+const (
+	LocalDir DestKind = iota
+	S3
+	Postgres
+)
+
+// Dest is a parsed --dest.
+type Dest struct {
+	Kind DestKind
+	// Path is the local directory (LocalDir).
+	Path string
+	// Bucket and Prefix locate an S3 destination.
+	Bucket, Prefix string
+	// URL is the connection URL (Postgres).
+	URL string
+}
+
+// String names the destination without secrets (a Postgres password is
+// masked).
+func (d Dest) String() string {
+	switch d.Kind {
+	case S3:
+		return "s3://" + d.Bucket + "/" + d.Prefix
+	case Postgres:
+		return Redact(d.URL)
+	}
+	return d.Path
+}
+
+// ParseDest reads a --dest value: a directory path or file:///abs/path,
+// s3://bucket/prefix, or postgres:// (postgresql://) URL.
+func ParseDest(s string) (Dest, error) {
+	if s == "" {
+		return Dest{}, errors.New("empty --dest")
+	}
+	scheme, rest, hasScheme := strings.Cut(s, "://")
+	if !hasScheme {
+		return Dest{Kind: LocalDir, Path: filepath.Clean(s)}, nil
+	}
+	switch strings.ToLower(scheme) {
+	case "file":
+		u, err := url.Parse(s)
+		if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" {
+			return Dest{}, fmt.Errorf("destination %q: want file:///absolute/path", s)
+		}
+		return Dest{Kind: LocalDir, Path: filepath.Clean(u.Path)}, nil
+	case "s3":
+		bucket, prefix, _ := strings.Cut(rest, "/")
+		if bucket == "" {
+			return Dest{}, fmt.Errorf("destination %q: no bucket", s)
+		}
+		return Dest{Kind: S3, Bucket: bucket, Prefix: strings.Trim(prefix, "/")}, nil
+	case "postgres", "postgresql":
+		return Dest{Kind: Postgres, URL: s}, nil
+	}
+	return Dest{}, fmt.Errorf("destination %q: unknown scheme %q (want a directory, file://, s3:// or postgres://)", Redact(s), scheme)
+}
+
+// Redact masks the password of a URL for messages.
+func Redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		if err != nil {
+			return "(unparseable URL)"
+		}
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,446 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// IncomingDir is the folder under a destination that holds files being
+// written. Its name starts with "_", so Athena, Hive and Spark skip it, and it
+// sits outside the table folders, so that no glob over table/dt=*/ sees a
+// partial file.
+const IncomingDir = "_incoming"
+
+// ParquetOption configures a [ParquetDir].
+type ParquetOption func(*parquetConfig)
+
+type parquetConfig struct {
+	codec       compress.Codec
+	targetFile  int64
+	rowGroup    int64
+	stageMemory int64
+	filePrefix  string
+	createdBy   string
+	logger      *slog.Logger
+}
+
+// Compressions maps the --compression names to codecs.
+var Compressions = map[string]compress.Codec{
+	"zstd":   &parquet.Zstd,
+	"snappy": &parquet.Snappy,
+	"none":   &parquet.Uncompressed,
+}
+
+// WithCompression sets the page compression (default zstd).
+func WithCompression(c compress.Codec) ParquetOption {
+	return func(p *parquetConfig) { p.codec = c }
+}
+
+// WithTargetFileSize rolls to a new file once one reaches about n bytes
+// (default 256 MiB). Files close at an execution boundary, so one can exceed
+// n by an execution's rows.
+func WithTargetFileSize(n int64) ParquetOption {
+	return func(p *parquetConfig) { p.targetFile = n }
+}
+
+// WithRowGroupSize ends a row group once about n bytes of row data are
+// buffered (default 64 MiB of uncompressed values). It bounds the writer's
+// memory per open file.
+func WithRowGroupSize(n int64) ParquetOption {
+	return func(p *parquetConfig) { p.rowGroup = n }
+}
+
+// WithStageMemory bounds the memory one execution's uncommitted rows may
+// take (default 8 MiB); beyond it they spill to a temporary file under
+// _incoming.
+func WithStageMemory(n int64) ParquetOption {
+	return func(p *parquetConfig) { p.stageMemory = n }
+}
+
+// WithFilePrefix names the files: PREFIX-NNNNN.parquet (default "part").
+// Give each run (and shard) its own prefix so that names never collide.
+func WithFilePrefix(s string) ParquetOption { return func(p *parquetConfig) { p.filePrefix = s } }
+
+// WithCreatedBy sets the files' created_by (default "durable-etl").
+func WithCreatedBy(s string) ParquetOption { return func(p *parquetConfig) { p.createdBy = s } }
+
+// WithLogger logs each published file at debug level (default: discard).
+func WithLogger(l *slog.Logger) ParquetOption { return func(p *parquetConfig) { p.logger = l } }
+
+// ParquetDir writes both tables as Parquet under a local directory:
+//
+//	DIR/operations/dt=YYYY-MM-DD/PREFIX-NNNNN.parquet
+//	DIR/executions/dt=YYYY-MM-DD/PREFIX-NNNNN.parquet
+//
+// Many executions share a file; a file is rolled at the target size. A file
+// is written under DIR/_incoming/ with a name starting with ".", synced, and
+// renamed into its table folder only when complete: by the roll, or by
+// Close. A crash leaves at most hidden files in _incoming and never a
+// partial file in a table folder. Executions are staged until they commit,
+// so an aborted execution leaves nothing.
+//
+// The files follow what Athena (engine v3) reads: snake_case columns,
+// INT64 TIMESTAMP(MILLIS, UTC), 3-level LISTs, DataPage V1, bounded row
+// groups, and no page statistics or bounds on the large text columns.
+type ParquetDir struct {
+	dir string
+	cfg parquetConfig
+
+	mu         sync.Mutex
+	operations *tableFiles[schema.Operation]
+	executions *tableFiles[schema.Execution]
+	seq        int
+	stats      Stats
+	closed     bool
+	err        error // a failed write poisons the loader: later commits fail
+}
+
+// NewParquetDir prepares dir (creating it and its _incoming folder) and checks
+// that it is writable; the error names dir.
+func NewParquetDir(dir string, opts ...ParquetOption) (*ParquetDir, error) {
+	cfg := parquetConfig{codec: &parquet.Zstd, targetFile: 256 << 20, rowGroup: 64 << 20, stageMemory: 8 << 20,
+		filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, IncomingDir), 0o755); err != nil {
+		return nil, fmt.Errorf("destination %s: %w", dir, err)
+	}
+	probe, err := os.CreateTemp(filepath.Join(dir, IncomingDir), ".probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: not writable: %w", dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	d := &ParquetDir{dir: dir, cfg: cfg}
+	d.operations = &tableFiles[schema.Operation]{d: d, table: schema.Operations, open: map[string]*partFile[schema.Operation]{}}
+	d.executions = &tableFiles[schema.Execution]{d: d, table: schema.Executions, open: map[string]*partFile[schema.Execution]{}}
+	return d, nil
+}
+
+// Stats counts the files published so far.
+func (d *ParquetDir) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
+
+// Begin stages a new execution.
+func (d *ParquetDir) Begin(ctx context.Context, arn string) (Execution, error) {
+	return &parquetExec{d: d}, nil
+}
+
+// Close publishes every open file. After an error the files that could not
+// be completed are removed, never published.
+func (d *ParquetDir) Close(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	return errors.Join(d.operations.closeAll(), d.executions.closeAll())
+}
+
+func (d *ParquetDir) writerOptions(t *schema.Table) []parquet.WriterOption {
+	opts := []parquet.WriterOption{
+		t.ParquetSchema(),
+		parquet.Compression(d.cfg.codec),
+		parquet.DataPageVersion(1),
+		parquet.CreatedBy(d.cfg.createdBy, "", ""),
+	}
+	for _, c := range t.LargeColumns() {
+		path := []string{c}
+		if c == "error_stack_trace" {
+			path = []string{c, "list", "element"}
+		}
+		opts = append(opts, parquet.SkipPageStatistics(path...), parquet.SkipPageBounds(path...))
+	}
+	return opts
+}
+
+// tableFiles is one table's open files, one per partition.
+type tableFiles[T any] struct {
+	d     *ParquetDir
+	table *schema.Table
+	open  map[string]*partFile[T]
+}
+
+type partFile[T any] struct {
+	f        *os.File
+	w        *parquet.GenericWriter[T]
+	dt       string
+	tmp      string
+	rows     int64
+	buffered int64 // row bytes since the last row group ended
+}
+
+// write appends rows to dt's file; size estimates each row's bytes. Called
+// with d.mu held.
+func (t *tableFiles[T]) write(dt string, rows []T, size func(*T) int64) error {
+	pf := t.open[dt]
+	if pf == nil {
+		t.d.seq++
+		tmp := filepath.Join(t.d.dir, IncomingDir, fmt.Sprintf(".%s-%s-%05d.parquet", t.d.cfg.filePrefix, t.table.Name, t.d.seq))
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("destination %s: %w", t.d.dir, err)
+		}
+		pf = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, t.d.writerOptions(t.table)...), dt: dt, tmp: tmp}
+		t.open[dt] = pf
+	}
+	for len(rows) > 0 {
+		// Write up to the row-group boundary, end the group, go on.
+		n := 0
+		for n < len(rows) && pf.buffered < t.d.cfg.rowGroup {
+			pf.buffered += size(&rows[n])
+			n++
+		}
+		if _, err := pf.w.Write(rows[:n]); err != nil {
+			return fmt.Errorf("destination %s: write %s: %w", t.d.dir, t.table.Name, err)
+		}
+		pf.rows += int64(n)
+		rows = rows[n:]
+		if pf.buffered >= t.d.cfg.rowGroup {
+			if err := pf.w.Flush(); err != nil {
+				return fmt.Errorf("destination %s: write %s: %w", t.d.dir, t.table.Name, err)
+			}
+			pf.buffered = 0
+		}
+	}
+	return nil
+}
+
+// roll publishes the files that reached the target size. Called with d.mu
+// held, at an execution boundary.
+func (t *tableFiles[T]) roll() error {
+	for dt, pf := range t.open {
+		if pf.w.Size() >= t.d.cfg.targetFile {
+			delete(t.open, dt)
+			if err := t.publish(pf); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *tableFiles[T]) closeAll() error {
+	var errs []error
+	for dt, pf := range t.open {
+		delete(t.open, dt)
+		if t.d.err != nil {
+			pf.f.Close()
+			os.Remove(pf.tmp)
+			continue
+		}
+		errs = append(errs, t.publish(pf))
+	}
+	return errors.Join(errs...)
+}
+
+// publish completes a file, syncs it and renames it into its partition
+// folder. On failure the incomplete file is removed.
+func (t *tableFiles[T]) publish(pf *partFile[T]) (err error) {
+	defer func() {
+		if err != nil {
+			pf.f.Close()
+			os.Remove(pf.tmp)
+			err = fmt.Errorf("destination %s: publish %s file: %w", t.d.dir, t.table.Name, err)
+			t.d.err = err
+		}
+	}()
+	if err := pf.w.Close(); err != nil {
+		return err
+	}
+	if err := pf.f.Sync(); err != nil {
+		return err
+	}
+	info, err := pf.f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := pf.f.Close(); err != nil {
+		return err
+	}
+	dir := filepath.Join(t.d.dir, t.table.Name, schema.PartitionKey+"="+pf.dt)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	final := filepath.Join(dir, filepath.Base(pf.tmp)[1:])
+	if _, err := os.Lstat(final); err == nil {
+		return fmt.Errorf("%s exists already; give each run its own file prefix", final)
+	}
+	if err := os.Rename(pf.tmp, final); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	t.d.stats.Files++
+	t.d.stats.Bytes += info.Size()
+	t.d.stats.Rows += pf.rows
+	t.d.cfg.logger.Debug("published parquet file", "path", final, "rows", pf.rows, "bytes", info.Size())
+	return nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// parquetExec stages one execution's rows: in memory up to the stage limit,
+// then in a spill file.
+type parquetExec struct {
+	d      *ParquetDir
+	rows   []schema.Operation
+	bytes  int64
+	spill  *os.File
+	spillW *parquet.GenericWriter[schema.Operation]
+	done   bool
+}
+
+func (e *parquetExec) Write(ctx context.Context, rows []schema.Operation) error {
+	if e.done {
+		return errors.New("write after commit or abort")
+	}
+	e.rows = append(e.rows, rows...)
+	for i := range rows {
+		e.bytes += operationSize(&rows[i])
+	}
+	if e.bytes < e.d.cfg.stageMemory {
+		return nil
+	}
+	if e.spill == nil {
+		f, err := os.CreateTemp(filepath.Join(e.d.dir, IncomingDir), ".stage-*.parquet")
+		if err != nil {
+			return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
+		}
+		e.spill = f
+		e.spillW = parquet.NewGenericWriter[schema.Operation](f, schema.Operations.ParquetSchema(),
+			parquet.Compression(&parquet.Snappy), parquet.DataPageStatistics(false))
+	}
+	if _, err := e.spillW.Write(e.rows); err != nil {
+		return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
+	}
+	if err := e.spillW.Flush(); err != nil {
+		return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
+	}
+	clear(e.rows)
+	e.rows, e.bytes = e.rows[:0], 0
+	return nil
+}
+
+// Commit moves the staged rows and the executions row into dt's files. When
+// a file write fails, the loader is poisoned: its open files are dropped at
+// Close (published files stay) and later commits fail.
+func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
+	if e.done {
+		return errors.New("commit after commit or abort")
+	}
+	defer e.Abort(ctx)
+	if e.spill != nil { // the spill holds the earlier rows, memory the rest
+		if err := e.spillW.Close(); err != nil {
+			return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
+		}
+	}
+	d := e.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return d.err
+	}
+	if d.closed {
+		return errors.New("commit after close")
+	}
+	err := func() error {
+		if e.spill != nil {
+			if err := e.copySpill(dt); err != nil {
+				return err
+			}
+		}
+		if err := d.operations.write(dt, e.rows, operationSize); err != nil {
+			return err
+		}
+		if err := d.executions.write(dt, []schema.Execution{row}, executionSize); err != nil {
+			return err
+		}
+		return errors.Join(d.operations.roll(), d.executions.roll())
+	}()
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	return err
+}
+
+func (e *parquetExec) copySpill(dt string) error {
+	info, err := e.spill.Stat()
+	if err != nil {
+		return err
+	}
+	r := parquet.NewGenericReader[schema.Operation](io.NewSectionReader(e.spill, 0, info.Size()))
+	defer r.Close()
+	buf := make([]schema.Operation, 1024)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if werr := e.d.operations.write(dt, buf[:n], operationSize); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("destination %s: read stage: %w", e.d.dir, err)
+		}
+	}
+}
+
+func (e *parquetExec) Abort(ctx context.Context) error {
+	e.done = true
+	e.rows = nil
+	if e.spill != nil {
+		e.spill.Close()
+		os.Remove(e.spill.Name())
+		e.spill, e.spillW = nil, nil
+	}
+	return nil
+}
+
+// operationSize estimates a row's bytes in memory and in a page buffer.
+func operationSize(r *schema.Operation) int64 {
+	n := 160 + len(r.ExecutionArn) + len(r.OperationID) + len(r.Type) + len(r.Status) + len(r.RunID)
+	for _, p := range []*string{r.ParentID, r.Name, r.SubType, r.DetailKind, r.InputPayload, r.CallbackID, r.Result, r.ErrorType, r.ErrorMessage, r.ErrorData} {
+		if p != nil {
+			n += len(*p)
+		}
+	}
+	for _, s := range r.ErrorStackTrace {
+		n += 16 + len(s)
+	}
+	return int64(n)
+}
+
+func executionSize(r *schema.Execution) int64 {
+	n := 200 + len(r.ExecutionArn) + len(r.ContentHash)
+	if r.InputPayload != nil {
+		n += len(*r.InputPayload)
+	}
+	return int64(n)
+}

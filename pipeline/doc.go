@@ -1,0 +1,11 @@
+// Package pipeline runs the archive job: it feeds the manifest's executions
+// to workers, each of which drains one execution (extract), maps its pages to
+// rows (transform) and hands them to the loader (load), committing the
+// execution once its last page is in.
+//
+// An execution that fails (the API refuses it, retries run out, its
+// operations cannot be represented) is aborted in every destination, recorded
+// with its reason in the [Summary], and the run goes on. A destination that
+// fails stops the run: Run returns a [*DestinationError] after closing the
+// loader, which publishes only what was committed before the failure.
+package pipeline

@@ -1,0 +1,208 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// Config is what a run needs. API, Loader and RunID are required.
+type Config struct {
+	API    extract.StateAPI
+	Loader load.Loader
+	RunID  string
+	// PageSize is MaxItems per call (default 1000).
+	PageSize int32
+	// Concurrency is the number of executions in flight (default 4).
+	Concurrency int
+	// Logger receives progress (default: discard).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Failure is one execution that could not be archived.
+type Failure struct {
+	ExecutionArn string `json:"execution_arn"`
+	Line         int    `json:"manifest_line,omitempty"`
+	Code         string `json:"code"`
+	Reason       string `json:"reason"`
+}
+
+// Summary is what a run did.
+type Summary struct {
+	RunID             string        `json:"run_id"`
+	StartedAt         time.Time     `json:"started_at"`
+	FinishedAt        time.Time     `json:"finished_at"`
+	Duration          time.Duration `json:"-"`
+	DurationMS        int64         `json:"duration_ms"`
+	Executions        int           `json:"executions"`
+	ExecutionsOK      int           `json:"executions_ok"`
+	ExecutionsFailed  int           `json:"executions_failed"`
+	DuplicatesSkipped int           `json:"duplicates_skipped"`
+	Pages             int64         `json:"pages"`
+	Operations        int64         `json:"operations"`
+	RowsWritten       int64         `json:"rows_written"`
+	FilesWritten      int           `json:"files_written"`
+	BytesWritten      int64         `json:"bytes_written"`
+	OperationsPerSec  float64       `json:"operations_per_second"`
+	Failures          []Failure     `json:"failures"`
+	// Interrupted is set when the run was stopped (signal or deadline)
+	// before every execution was tried.
+	Interrupted bool `json:"interrupted"`
+}
+
+// DestinationError is a failure of a destination; it stops the run.
+type DestinationError struct{ Err error }
+
+func (e *DestinationError) Error() string { return e.Err.Error() }
+func (e *DestinationError) Unwrap() error { return e.Err }
+
+// Run archives every execution of the manifest. It returns the summary and,
+// when a destination failed, a *DestinationError (the summary then covers
+// what was done). Failures of single executions are in the summary, not in
+// the error.
+func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error) {
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = extract.MaxPageSize
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &runner{cfg: cfg, sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates()}}
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+
+	entries := make(chan extract.Entry)
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range entries {
+				if err := r.archive(runCtx, e); err != nil {
+					stop(err)
+				}
+			}
+		}()
+	}
+feed:
+	for m.Next() {
+		select {
+		case entries <- m.Entry():
+		case <-runCtx.Done():
+			break feed
+		}
+	}
+	close(entries)
+	wg.Wait()
+
+	var runErr error
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		runErr = cause
+	}
+	if err := m.Err(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := cfg.Loader.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+		runErr = &DestinationError{Err: err}
+	}
+	s := r.sum
+	if sr, ok := cfg.Loader.(load.StatsReporter); ok {
+		st := sr.Stats()
+		s.RowsWritten, s.FilesWritten, s.BytesWritten = st.Rows, st.Files, st.Bytes
+	}
+	s.Interrupted = ctx.Err() != nil
+	s.FinishedAt = cfg.Now().UTC()
+	s.Duration = s.FinishedAt.Sub(s.StartedAt)
+	s.DurationMS = s.Duration.Milliseconds()
+	if secs := s.Duration.Seconds(); secs > 0 {
+		s.OperationsPerSec = float64(s.Operations) / secs
+	}
+	if s.Failures == nil {
+		s.Failures = []Failure{}
+	}
+	return s, runErr
+}
+
+type runner struct {
+	cfg Config
+	mu  sync.Mutex
+	sum *Summary
+}
+
+// archive moves one execution from the API to the loader. It returns an
+// error only for a destination failure, which stops the run.
+func (r *runner) archive(ctx context.Context, e extract.Entry) error {
+	start := r.cfg.Now()
+	log := r.cfg.Logger.With("execution_arn", e.ARN)
+	x, err := r.cfg.Loader.Begin(ctx, e.ARN)
+	if err != nil {
+		return &DestinationError{Err: err}
+	}
+	snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: e.ARN, RunID: r.cfg.RunID, ExtractedAt: start})
+	var pages, ops int64
+	err = extract.Drain(ctx, r.cfg.API, e, r.cfg.PageSize, func(ctx context.Context, p extract.Page) error {
+		rows, err := snap.Add(make([]schema.Operation, 0, len(p.Operations)), p.Operations)
+		if err != nil {
+			return &extract.ExecutionError{ARN: e.ARN, Code: "transform", Reason: err.Error(), Err: err}
+		}
+		if err := x.Write(ctx, rows); err != nil {
+			return &DestinationError{Err: err}
+		}
+		pages++
+		ops += int64(len(rows))
+		log.Debug("page", "page", p.Number, "rows", len(rows))
+		return nil
+	})
+	if err == nil {
+		dt, _ := snap.Partition(start)
+		if cerr := x.Commit(ctx, dt, snap.Finish()); cerr != nil {
+			err = &DestinationError{Err: cerr}
+		}
+	} else {
+		x.Abort(ctx)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sum.Executions++
+	r.sum.Pages += pages
+	var dest *DestinationError
+	var ee *extract.ExecutionError
+	switch {
+	case err == nil:
+		r.sum.ExecutionsOK++
+		r.sum.Operations += ops
+		log.Debug("archived", "pages", pages, "rows", ops, "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
+		return nil
+	case errors.As(err, &dest):
+		r.fail(e, "destination", dest.Error())
+		return dest
+	case errors.As(err, &ee):
+		r.fail(e, ee.Code, ee.Reason)
+		log.Warn("execution failed", "code", ee.Code, "reason", ee.Reason)
+		return nil
+	default:
+		r.fail(e, "internal", fmt.Sprint(err))
+		return nil
+	}
+}
+
+func (r *runner) fail(e extract.Entry, code, reason string) {
+	r.sum.ExecutionsFailed++
+	r.sum.Failures = append(r.sum.Failures, Failure{ExecutionArn: e.ARN, Line: e.Line, Code: code, Reason: reason})
+}

@@ -1,0 +1,172 @@
+package schema
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// Operation is one row of the operations table: one operation of one
+// archived snapshot of a durable execution.
+type Operation struct {
+	ExecutionArn     string     `parquet:"execution_arn" doc:"the manifest's DurableExecutionArn"`
+	OperationID      string     `parquet:"operation_id" doc:"Id"`
+	Seq              int64      `parquet:"seq" doc:"0-based position in the API's order, across all pages"`
+	ParentID         *string    `parquet:"parent_id,optional" doc:"ParentId"`
+	Name             *string    `parquet:"name,optional" doc:"Name"`
+	Type             string     `parquet:"type" doc:"Type (an unknown value is kept as given)"`
+	SubType          *string    `parquet:"sub_type,optional" doc:"SubType"`
+	Status           string     `parquet:"status" doc:"Status (an unknown value is kept as given)"`
+	StartTime        *time.Time `parquet:"start_time,optional,timestamp(millisecond)" doc:"StartTimestamp"`
+	EndTime          *time.Time `parquet:"end_time,optional,timestamp(millisecond)" doc:"EndTimestamp"`
+	DetailKind       *string    `parquet:"detail_kind,optional" doc:"which details object the operation carried: execution, context, step, wait, callback, chained_invoke"`
+	InputPayload     *string    `parquet:"input_payload,optional" doc:"ExecutionDetails.InputPayload" large:"true"`
+	ReplayChildren   *bool      `parquet:"replay_children,optional" doc:"ContextDetails.ReplayChildren"`
+	Attempt          *int32     `parquet:"attempt,optional" doc:"StepDetails.Attempt"`
+	NextAttemptTime  *time.Time `parquet:"next_attempt_time,optional,timestamp(millisecond)" doc:"StepDetails.NextAttemptTimestamp"`
+	ScheduledEndTime *time.Time `parquet:"scheduled_end_time,optional,timestamp(millisecond)" doc:"WaitDetails.ScheduledEndTimestamp"`
+	CallbackID       *string    `parquet:"callback_id,optional" doc:"CallbackDetails.CallbackId"`
+	Result           *string    `parquet:"result,optional" doc:"Result of the context, step, callback or chained invoke" large:"true"`
+	ErrorType        *string    `parquet:"error_type,optional" doc:"Error.ErrorType of that details object"`
+	ErrorMessage     *string    `parquet:"error_message,optional" doc:"Error.ErrorMessage" large:"true"`
+	ErrorData        *string    `parquet:"error_data,optional" doc:"Error.ErrorData" large:"true"`
+	ErrorStackTrace  []string   `parquet:"error_stack_trace,optional,list" doc:"Error.StackTrace" large:"true"`
+	RunID            string     `parquet:"run_id" doc:"the run that wrote the row"`
+	ExtractedAt      time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
+}
+
+// Execution is one row of the executions table: one archived snapshot of a
+// durable execution, summarised.
+type Execution struct {
+	ExecutionArn         string     `parquet:"execution_arn" doc:"the manifest's DurableExecutionArn"`
+	Region               *string    `parquet:"region,optional" doc:"parsed from the ARN; null when the ARN has another form"`
+	AccountID            *string    `parquet:"account_id,optional" doc:"parsed from the ARN; null when the ARN has another form"`
+	FunctionName         *string    `parquet:"function_name,optional" doc:"parsed from the ARN; null when the ARN has another form"`
+	FunctionQualifier    *string    `parquet:"function_qualifier,optional" doc:"parsed from the ARN; null when the ARN has another form"`
+	ExecutionName        *string    `parquet:"execution_name,optional" doc:"parsed from the ARN; null when the ARN has another form"`
+	ExecutionID          *string    `parquet:"execution_id,optional" doc:"parsed from the ARN; null when the ARN has another form"`
+	Status               *string    `parquet:"status,optional" doc:"the EXECUTION operation's Status"`
+	StartTime            *time.Time `parquet:"start_time,optional,timestamp(millisecond)" doc:"the EXECUTION operation's StartTimestamp"`
+	EndTime              *time.Time `parquet:"end_time,optional,timestamp(millisecond)" doc:"the EXECUTION operation's EndTimestamp"`
+	InputPayload         *string    `parquet:"input_payload,optional" doc:"the EXECUTION operation's ExecutionDetails.InputPayload" large:"true"`
+	OperationCount       int64      `parquet:"operation_count" doc:"operations in the snapshot"`
+	FailedOperationCount int64      `parquet:"failed_operation_count" doc:"operations with status FAILED or TIMED_OUT"`
+	ContentHash          string     `parquet:"content_hash" doc:"hex SHA-256 over the snapshot's operations in a canonical form"`
+	RunID                string     `parquet:"run_id" doc:"the run that wrote the row"`
+	ExtractedAt          time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
+}
+
+// Kind is a column's logical type, independent of any one store.
+type Kind int
+
+// The column kinds the two tables use.
+const (
+	String Kind = iota
+	Int32
+	Int64
+	Bool
+	Timestamp  // UTC, millisecond precision
+	StringList // a list of strings; null and empty are different
+)
+
+// Column describes one column of a table.
+type Column struct {
+	Name     string
+	Kind     Kind
+	Nullable bool
+	Doc      string
+	// Large marks columns that hold payloads, results or error text: they get
+	// no Parquet page statistics or column-index bounds, which would copy
+	// whole values into page headers and footers.
+	Large bool
+}
+
+// Table is one of the archive's tables.
+type Table struct {
+	Name    string
+	Columns []Column
+	// rowType is the Go struct a row of the table is written from.
+	rowType reflect.Type
+}
+
+// Operations and Executions are the two tables, derived from the row structs.
+var (
+	Operations = tableOf[Operation]("operations")
+	Executions = tableOf[Execution]("executions")
+)
+
+// Tables lists both tables in a stable order.
+func Tables() []*Table { return []*Table{Operations, Executions} }
+
+// PartitionKey is the Hive partition column of both tables: the UTC date of
+// the execution's start, YYYY-MM-DD.
+const PartitionKey = "dt"
+
+func tableOf[T any](name string) *Table {
+	rt := reflect.TypeFor[T]()
+	t := &Table{Name: name, rowType: rt}
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		tag := strings.Split(f.Tag.Get("parquet"), ",")
+		col := Column{Name: tag[0], Doc: f.Tag.Get("doc"), Large: f.Tag.Get("large") == "true"}
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			col.Nullable = true
+			ft = ft.Elem()
+		}
+		for _, opt := range tag[1:] {
+			if opt == "optional" {
+				col.Nullable = true
+			}
+		}
+		switch {
+		case ft == reflect.TypeFor[time.Time]():
+			col.Kind = Timestamp
+		case ft.Kind() == reflect.String:
+			col.Kind = String
+		case ft.Kind() == reflect.Int32:
+			col.Kind = Int32
+		case ft.Kind() == reflect.Int64:
+			col.Kind = Int64
+		case ft.Kind() == reflect.Bool:
+			col.Kind = Bool
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.String:
+			col.Kind = StringList
+		default:
+			panic(fmt.Sprintf("schema: %s.%s has a type with no column kind: %s", rt.Name(), f.Name, f.Type))
+		}
+		t.Columns = append(t.Columns, col)
+	}
+	return t
+}
+
+// ParquetSchema is the table's Parquet schema: snake_case names, OPTIONAL
+// for nullable columns, INT64 TIMESTAMP(MILLIS, isAdjustedToUTC=true), and
+// the standard 3-level LIST for string lists.
+func (t *Table) ParquetSchema() *parquet.Schema {
+	return parquet.SchemaOf(reflect.New(t.rowType).Elem().Interface())
+}
+
+// LargeColumns names the columns marked Large.
+func (t *Table) LargeColumns() []string {
+	var out []string
+	for _, c := range t.Columns {
+		if c.Large {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// AthenaType is the column's type in Athena (Hive DDL).
+func (c Column) AthenaType() string {
+	return [...]string{String: "string", Int32: "int", Int64: "bigint", Bool: "boolean", Timestamp: "timestamp", StringList: "array<string>"}[c.Kind]
+}
+
+// PostgresType is the column's type in Postgres.
+func (c Column) PostgresType() string {
+	return [...]string{String: "text", Int32: "integer", Int64: "bigint", Bool: "boolean", Timestamp: "timestamptz", StringList: "text[]"}[c.Kind]
+}

@@ -1,0 +1,180 @@
+package transform
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"hash"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// Snapshot accumulates one execution's snapshot, page by page. It holds
+// only the summary (counts, the running hash, the EXECUTION operation's
+// fields), never the operations themselves. It is not safe for concurrent
+// use.
+type Snapshot struct {
+	meta      RowMeta
+	seq       int64
+	failed    int64
+	exec      *types.Operation // the first EXECUTION operation seen
+	execInput *string
+	earliest  *time.Time
+	hash      hash.Hash
+	buf       []byte
+}
+
+// NewSnapshot starts the snapshot of one execution.
+func NewSnapshot(meta RowMeta) *Snapshot {
+	return &Snapshot{meta: meta, hash: sha256.New()}
+}
+
+// Add maps one page's operations to rows, appending them to dst (which may be
+// nil) and returning the extended slice. On an [*UnrepresentableError] the
+// snapshot is unusable and its execution must be failed.
+func (s *Snapshot) Add(dst []schema.Operation, ops []types.Operation) ([]schema.Operation, error) {
+	for i := range ops {
+		op := &ops[i]
+		row, err := OperationRow(op, s.seq, s.meta)
+		if err != nil {
+			return dst, err
+		}
+		s.seq++
+		if row.Status == string(types.OperationStatusFailed) || row.Status == string(types.OperationStatusTimedOut) {
+			s.failed++
+		}
+		if s.exec == nil && op.Type == types.OperationTypeExecution {
+			e := *op
+			e.ExecutionDetails, e.ContextDetails, e.StepDetails, e.WaitDetails, e.CallbackDetails, e.ChainedInvokeDetails = nil, nil, nil, nil, nil, nil
+			s.exec = &e
+			s.execInput = row.InputPayload
+		}
+		if row.StartTime != nil && (s.earliest == nil || row.StartTime.Before(*s.earliest)) {
+			s.earliest = row.StartTime
+		}
+		s.hashRow(&row)
+		dst = append(dst, row)
+	}
+	return dst, nil
+}
+
+// Partition is the snapshot's dt so far: the UTC date of the EXECUTION
+// operation's start, failing that of the earliest operation start, failing
+// that of runDate. ok is false while the answer could still change, that
+// is, until an EXECUTION operation with a start time has been seen.
+func (s *Snapshot) Partition(runDate time.Time) (dt string, ok bool) {
+	switch {
+	case s.exec != nil && s.exec.StartTimestamp != nil:
+		return s.exec.StartTimestamp.UTC().Format(time.DateOnly), true
+	case s.earliest != nil:
+		return s.earliest.UTC().Format(time.DateOnly), false
+	default:
+		return runDate.UTC().Format(time.DateOnly), false
+	}
+}
+
+// Finish returns the executions row for everything added.
+func (s *Snapshot) Finish() schema.Execution {
+	row := schema.Execution{
+		ExecutionArn:         s.meta.ExecutionArn,
+		OperationCount:       s.seq,
+		FailedOperationCount: s.failed,
+		ContentHash:          hex.EncodeToString(s.hash.Sum(nil)),
+		RunID:                s.meta.RunID,
+		ExtractedAt:          s.meta.ExtractedAt.UTC().Truncate(time.Millisecond),
+	}
+	if a, ok := ParseARN(s.meta.ExecutionArn); ok {
+		row.Region, row.AccountID, row.FunctionName = &a.Region, &a.AccountID, &a.FunctionName
+		row.FunctionQualifier, row.ExecutionName, row.ExecutionID = &a.FunctionQualifier, &a.ExecutionName, &a.ExecutionID
+	}
+	if e := s.exec; e != nil {
+		status := string(e.Status)
+		row.Status = &status
+		row.StartTime, row.EndTime = millis(e.StartTimestamp), millis(e.EndTimestamp)
+		row.InputPayload = s.execInput
+	}
+	return row
+}
+
+// hashRow feeds the row's snapshot content (every column but execution_arn,
+// run_id and extracted_at, which say where and when, not what) to the hash
+// in an unambiguous encoding: each value is preceded by a presence byte and,
+// for strings, its length.
+func (s *Snapshot) hashRow(r *schema.Operation) {
+	b := s.buf[:0]
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Seq))
+	b = appendStr(b, &r.OperationID)
+	for _, p := range []*string{r.ParentID, r.Name, &r.Type, r.SubType, &r.Status, r.DetailKind, r.InputPayload, r.CallbackID, r.Result, r.ErrorType, r.ErrorMessage, r.ErrorData} {
+		b = appendStr(b, p)
+	}
+	for _, t := range []*time.Time{r.StartTime, r.EndTime, r.NextAttemptTime, r.ScheduledEndTime} {
+		if t == nil {
+			b = append(b, 0)
+		} else {
+			b = binary.BigEndian.AppendUint64(append(b, 1), uint64(t.UnixMilli()))
+		}
+	}
+	switch {
+	case r.ReplayChildren == nil:
+		b = append(b, 0)
+	case *r.ReplayChildren:
+		b = append(b, 1, 1)
+	default:
+		b = append(b, 1, 0)
+	}
+	if r.Attempt == nil {
+		b = append(b, 0)
+	} else {
+		b = binary.BigEndian.AppendUint32(append(b, 1), uint32(*r.Attempt))
+	}
+	if r.ErrorStackTrace == nil {
+		b = append(b, 0)
+	} else {
+		b = binary.BigEndian.AppendUint32(append(b, 1), uint32(min(len(r.ErrorStackTrace), math.MaxUint32)))
+		for i := range r.ErrorStackTrace {
+			b = appendStr(b, &r.ErrorStackTrace[i])
+		}
+	}
+	s.hash.Write(b)
+	s.buf = b
+}
+
+func appendStr(b []byte, p *string) []byte {
+	if p == nil {
+		return append(b, 0)
+	}
+	b = binary.BigEndian.AppendUint64(append(b, 1), uint64(len(*p)))
+	return append(b, *p...)
+}
+
+// ARN is the parts of a durable execution ARN of the documented form
+// arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME:QUALIFIER/durable-execution/EXECUTION_NAME/EXECUTION_ID.
+type ARN struct {
+	Partition, Region, AccountID, FunctionName, FunctionQualifier, ExecutionName, ExecutionID string
+}
+
+// ParseARN splits a durable execution ARN; ok is false when arn has another
+// form (such an ARN is still archived, with the parsed columns null).
+func ParseARN(arn string) (a ARN, ok bool) {
+	parts := strings.SplitN(arn, ":", 8)
+	if len(parts) != 8 || parts[0] != "arn" || parts[2] != "lambda" || parts[5] != "function" {
+		return ARN{}, false
+	}
+	rest := strings.Split(parts[7], "/")
+	if len(rest) != 4 || rest[1] != "durable-execution" {
+		return ARN{}, false
+	}
+	a = ARN{Partition: parts[1], Region: parts[3], AccountID: parts[4], FunctionName: parts[6],
+		FunctionQualifier: rest[0], ExecutionName: rest[2], ExecutionID: rest[3]}
+	for _, v := range []string{a.Partition, a.Region, a.AccountID, a.FunctionName, a.FunctionQualifier, a.ExecutionName, a.ExecutionID} {
+		if v == "" {
+			return ARN{}, false
+		}
+	}
+	return a, true
+}
