@@ -1,0 +1,164 @@
+package extract_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+)
+
+const testARN = "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-1/7f9c"
+const testToken = "secret-token/with+special=chars"
+
+func fixedOps(n int) []types.Operation {
+	ops := make([]types.Operation, n)
+	for i := range ops {
+		ops[i] = types.Operation{Id: aws.String(fmt.Sprintf("op-%05d", i)), Type: "STEP", Status: "SUCCEEDED"}
+	}
+	return ops
+}
+
+func drainAll(t *testing.T, api extract.StateAPI, e extract.Entry, pageSize int32) ([]types.Operation, int, error) {
+	t.Helper()
+	var got []types.Operation
+	pages := 0
+	err := extract.Drain(context.Background(), api, e, pageSize, func(_ context.Context, p extract.Page) error {
+		pages++
+		if p.Number != pages {
+			t.Errorf("page number %d, want %d", p.Number, pages)
+		}
+		got = append(got, p.Operations...)
+		return nil
+	})
+	return got, pages, err
+}
+
+func TestDrainPaginationEdges(t *testing.T) {
+	for _, n := range []int{0, 1, 999, 1000, 1001, 5000} {
+		for _, ps := range []int32{1, 1000} {
+			t.Run(fmt.Sprintf("ops=%d/page=%d", n, ps), func(t *testing.T) {
+				srv := emulator.New()
+				srv.Add(emulator.Fixed(testARN, testToken, fixedOps(n)))
+				_, client := emulatortest.Start(t, srv)
+				got, pages, err := drainAll(t, client, extract.Entry{ARN: testARN, Token: testToken}, ps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != n {
+					t.Fatalf("got %d operations, want %d", len(got), n)
+				}
+				for i, op := range got {
+					if want := fmt.Sprintf("op-%05d", i); *op.Id != want {
+						t.Fatalf("operation %d is %s, want %s", i, *op.Id, want)
+					}
+				}
+				wantPages := max(1, (n+int(ps)-1)/int(ps))
+				if pages != wantPages || srv.Stats().Requests != int64(wantPages) {
+					t.Errorf("%d pages in %d requests, want %d", pages, srv.Stats().Requests, wantPages)
+				}
+			})
+		}
+	}
+}
+
+func TestDrainErrors(t *testing.T) {
+	srv := emulator.New(emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
+		switch {
+		case strings.HasSuffix(arn, "/throttled"):
+			return emulator.Throttle
+		case strings.HasSuffix(arn, "/broken"):
+			return emulator.ServerError
+		case strings.HasSuffix(arn, "/unavailable"):
+			return emulator.Unavailable
+		}
+		return emulator.NoFault
+	}))
+	for _, name := range []string{"ok", "throttled", "broken", "unavailable"} {
+		srv.Add(emulator.Fixed(testARN+"/"+name, testToken, fixedOps(3)))
+	}
+	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2))
+	tests := []struct {
+		name, arn, token string
+		pageSize         int32
+		code, reason     string
+	}{
+		{"unknown ARN", testARN + "/missing", testToken, 100, "ResourceNotFoundException", "not found"},
+		{"wrong token", testARN + "/ok", "wrong", 100, "InvalidParameterValueException", "Invalid checkpoint token"},
+		{"page size over the limit", testARN + "/ok", testToken, 1001, "InvalidParameterValueException", "maxItems"},
+		{"429 until retries run out", testARN + "/throttled", testToken, 100, "TooManyRequestsException", "failed after retries"},
+		{"500 until retries run out", testARN + "/broken", testToken, 100, "ServiceException", "failed after retries"},
+		{"503 until retries run out", testARN + "/unavailable", testToken, 100, "", "failed after retries"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := srv.Stats().Requests
+			_, _, err := drainAll(t, client, extract.Entry{ARN: tc.arn, Token: tc.token}, tc.pageSize)
+			var ee *extract.ExecutionError
+			if !errors.As(err, &ee) {
+				t.Fatalf("want *ExecutionError, got %v", err)
+			}
+			if tc.code != "" && ee.Code != tc.code {
+				t.Errorf("code %q, want %q (%v)", ee.Code, tc.code, err)
+			}
+			if !strings.Contains(ee.Reason, tc.reason) || strings.Contains(ee.Reason, "\n") || ee.ARN != tc.arn {
+				t.Errorf("reason %q should name %q on one line", ee.Reason, tc.reason)
+			}
+			if strings.Contains(err.Error(), testToken) || strings.Contains(ee.Reason, testToken) {
+				t.Errorf("the token leaked into %q", ee.Reason)
+			}
+			attempts := srv.Stats().Requests - before
+			retried := strings.Contains(tc.reason, "retries")
+			if retried && attempts != 2 || !retried && attempts != 1 {
+				t.Errorf("%d attempts; 4xx other than 429 must be final, faults retried", attempts)
+			}
+		})
+	}
+}
+
+// TestDrainRetriesTransientFaults: every kind of fault on the first attempt
+// of every page, and the drain still returns every operation once.
+func TestDrainRetriesTransientFaults(t *testing.T) {
+	for _, fault := range []emulator.Fault{emulator.Throttle, emulator.ServerError, emulator.Unavailable, emulator.Reset, emulator.Cut} {
+		t.Run(fmt.Sprint(fault), func(t *testing.T) {
+			srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+				if n%2 == 1 {
+					return fault
+				}
+				return emulator.NoFault
+			}))
+			srv.Add(emulator.Fixed(testARN, testToken, fixedOps(25)))
+			_, client := emulatortest.Start(t, srv)
+			got, pages, err := drainAll(t, client, extract.Entry{ARN: testARN, Token: testToken}, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 25 || pages != 3 || srv.Stats().Requests != 6 {
+				t.Errorf("%d operations in %d pages, %d requests; want 25, 3, 6", len(got), pages, srv.Stats().Requests)
+			}
+		})
+	}
+}
+
+func TestDrainCallbackErrorStops(t *testing.T) {
+	srv := emulator.New()
+	srv.Add(emulator.Fixed(testARN, testToken, fixedOps(30)))
+	_, client := emulatortest.Start(t, srv)
+	boom := errors.New("disk full")
+	err := extract.Drain(context.Background(), client, extract.Entry{ARN: testARN, Token: testToken}, 10, func(_ context.Context, p extract.Page) error {
+		if p.Number == 2 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || srv.Stats().Requests != 2 {
+		t.Fatalf("err %v after %d requests; want the callback's error after 2", err, srv.Stats().Requests)
+	}
+}

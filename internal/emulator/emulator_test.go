@@ -1,0 +1,234 @@
+package emulator_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/optest"
+)
+
+const arn = "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-1/7f9c"
+
+func getAll(t *testing.T, client *lambda.Client, arn, token string, pageSize int32) []types.Operation {
+	t.Helper()
+	p := lambda.NewGetDurableExecutionStatePaginator(client, &lambda.GetDurableExecutionStateInput{
+		DurableExecutionArn: aws.String(arn), CheckpointToken: aws.String(token), MaxItems: pageSize})
+	var ops []types.Operation
+	for p.HasMorePages() {
+		out, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, out.Operations...)
+	}
+	return ops
+}
+
+// TestWireRoundTripThroughSDK: random operations, served on the wire and
+// parsed by the real SDK client, come back exactly.
+func TestWireRoundTripThroughSDK(t *testing.T) {
+	g := optest.New(7)
+	ops := make([]types.Operation, 3000)
+	for i := range ops {
+		ops[i] = g.Operation()
+	}
+	srv := emulator.New()
+	srv.Add(emulator.Fixed(arn, "tok", ops))
+	_, client := emulatortest.Start(t, srv)
+	got := getAll(t, client, arn, "tok", 1000)
+	if len(got) != len(ops) {
+		t.Fatalf("%d operations back, want %d", len(got), len(ops))
+	}
+	for i := range ops {
+		if diff := optest.Diff(ops[i], got[i]); diff != "" {
+			t.Fatalf("operation %d changed on the wire (-sent +parsed):\n%s", i, diff)
+		}
+	}
+}
+
+// TestGeneratedThroughSDK: generated executions survive the wire too, and
+// generation is deterministic.
+func TestGeneratedThroughSDK(t *testing.T) {
+	execs := emulator.Generate(3, 20, emulator.GenerateOptions{LargePayloadEvery: 50})
+	again := emulator.Generate(3, 20, emulator.GenerateOptions{LargePayloadEvery: 50})
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	kinds := map[string]bool{}
+	for k, e := range execs {
+		if e.ARN != again[k].ARN || e.Token != again[k].Token || e.Len != again[k].Len {
+			t.Fatalf("execution %d differs between two generations from one seed", k)
+		}
+		got := getAll(t, client, e.ARN, e.Token, 77)
+		if len(got) != e.Len {
+			t.Fatalf("%s: %d operations, want %d", e.ARN, len(got), e.Len)
+		}
+		for i := range got {
+			want := e.Op(i)
+			if diff := optest.Diff(want, got[i]); diff != "" {
+				t.Fatalf("%s op %d (-want +got):\n%s", e.ARN, i, diff)
+			}
+			if diff := optest.Diff(want, again[k].Op(i)); diff != "" {
+				t.Fatalf("generation not deterministic:\n%s", diff)
+			}
+			kinds[string(want.Type)] = true
+			kinds["status:"+string(want.Status)] = true
+			if want.ParentId != nil {
+				kinds["child"] = true
+			}
+			if sd := want.StepDetails; sd != nil && sd.Attempt > 1 {
+				kinds["retried"] = true
+			}
+			for _, e := range []*types.ErrorObject{errOf(want)} {
+				if e != nil && len(e.StackTrace) > 0 {
+					kinds["stack"] = true
+				}
+			}
+		}
+	}
+	for _, k := range []string{"EXECUTION", "CONTEXT", "STEP", "WAIT", "CALLBACK", "CHAINED_INVOKE", "child", "retried", "stack",
+		"status:STARTED", "status:PENDING", "status:READY", "status:SUCCEEDED", "status:FAILED", "status:CANCELLED", "status:TIMED_OUT", "status:STOPPED"} {
+		if !kinds[k] {
+			t.Errorf("20 generated executions have no %s", k)
+		}
+	}
+}
+
+func errOf(op types.Operation) *types.ErrorObject {
+	switch {
+	case op.StepDetails != nil:
+		return op.StepDetails.Error
+	case op.ContextDetails != nil:
+		return op.ContextDetails.Error
+	case op.CallbackDetails != nil:
+		return op.CallbackDetails.Error
+	case op.ChainedInvokeDetails != nil:
+		return op.ChainedInvokeDetails.Error
+	}
+	return nil
+}
+
+func rawGet(t *testing.T, base, arn string, q url.Values) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(base + "/2025-12-01/durable-executions/" + url.PathEscape(arn) + "/state?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// TestWireForm checks the bytes on the wire: epoch-second numbers with
+// milliseconds, absent members omitted (never null), an empty StackTrace
+// kept as [], the default page size, and the error form.
+func TestWireForm(t *testing.T) {
+	start := time.Date(2026, 1, 5, 10, 0, 0, 123e6, time.UTC)
+	ops := []types.Operation{{Id: aws.String("a"), Type: "STEP", Status: "FAILED", StartTimestamp: &start,
+		StepDetails: &types.StepDetails{Attempt: 2, Error: &types.ErrorObject{ErrorType: aws.String("E"), StackTrace: []string{}}}}}
+	ops = append(ops, make([]types.Operation, 150)...)
+	for i := 1; i < len(ops); i++ {
+		ops[i] = types.Operation{Id: aws.String(fmt.Sprint(i)), Type: "WAIT", Status: "STARTED"}
+	}
+	srv := emulator.New()
+	srv.Add(emulator.Fixed(arn, "tok", ops))
+	base, _ := emulatortest.Start(t, srv)
+
+	resp, body := rawGet(t, base, arn, url.Values{"CheckpointToken": {"tok"}})
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if strings.Contains(string(body), "null") {
+		t.Errorf("body holds null: %.300s", body)
+	}
+	want := `{"Id":"a","Type":"STEP","StartTimestamp":1767607200.123,"Status":"FAILED","StepDetails":{"Attempt":2,"Error":{"ErrorType":"E","StackTrace":[]}}}`
+	var page struct {
+		Operations []json.RawMessage
+		NextMarker *string
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(page.Operations[0])); got != want {
+		t.Errorf("operation on the wire:\n got %s\nwant %s", got, want)
+	}
+	if len(page.Operations) != emulator.DefaultMaxItems || page.NextMarker == nil {
+		t.Errorf("default page: %d operations, marker %v", len(page.Operations), page.NextMarker)
+	}
+
+	// The last page has no NextMarker member at all.
+	_, body = rawGet(t, base, arn, url.Values{"CheckpointToken": {"tok"}, "Marker": {*page.NextMarker}})
+	if strings.Contains(string(body), "NextMarker") {
+		t.Errorf("last page names NextMarker: %.200s", body)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		arn    string
+		q      url.Values
+		status int
+		errTyp string
+	}{
+		{"unknown ARN", arn + "x", url.Values{"CheckpointToken": {"tok"}}, 404, "ResourceNotFoundException"},
+		{"wrong token", arn, url.Values{"CheckpointToken": {"nope"}}, 400, "InvalidParameterValueException"},
+		{"no token", arn, url.Values{}, 400, "InvalidParameterValueException"},
+		{"MaxItems 1001", arn, url.Values{"CheckpointToken": {"tok"}, "MaxItems": {"1001"}}, 400, "InvalidParameterValueException"},
+		{"MaxItems -1", arn, url.Values{"CheckpointToken": {"tok"}, "MaxItems": {"-1"}}, 400, "InvalidParameterValueException"},
+		{"forged marker", arn, url.Values{"CheckpointToken": {"tok"}, "Marker": {"AAAA"}}, 400, "InvalidParameterValueException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := rawGet(t, base, tc.arn, tc.q)
+			if resp.StatusCode != tc.status || resp.Header.Get("X-Amzn-Errortype") != tc.errTyp {
+				t.Errorf("status %d errortype %q, want %d %q", resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), tc.status, tc.errTyp)
+			}
+			var m map[string]string
+			if err := json.Unmarshal(body, &m); err != nil || (m["message"] == "" && m["Message"] == "") {
+				t.Errorf("error body %s", body)
+			}
+		})
+	}
+}
+
+func TestMarkers(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv := emulator.New(emulator.WithMarkerTTL(time.Hour), emulator.WithClock(func() time.Time { return now }))
+	srv.Add(emulator.Fixed(arn, "tok", make([]types.Operation, 10)), emulator.Fixed(arn+"2", "tok2", make([]types.Operation, 10)))
+	_, client := emulatortest.Start(t, srv)
+	ctx := context.Background()
+	first, err := client.GetDurableExecutionState(ctx, &lambda.GetDurableExecutionStateInput{DurableExecutionArn: aws.String(arn), CheckpointToken: aws.String("tok"), MaxItems: 3})
+	if err != nil || first.NextMarker == nil {
+		t.Fatal(err, first)
+	}
+	_, err = client.GetDurableExecutionState(ctx, &lambda.GetDurableExecutionStateInput{DurableExecutionArn: aws.String(arn + "2"), CheckpointToken: aws.String("tok2"), Marker: first.NextMarker})
+	var ipv *types.InvalidParameterValueException
+	if !errors.As(err, &ipv) {
+		t.Errorf("another ARN's marker: want InvalidParameterValueException, got %v", err)
+	}
+	now = now.Add(2 * time.Hour)
+	_, err = client.GetDurableExecutionState(ctx, &lambda.GetDurableExecutionStateInput{DurableExecutionArn: aws.String(arn), CheckpointToken: aws.String("tok"), Marker: first.NextMarker})
+	if !errors.As(err, &ipv) || !strings.Contains(ipv.ErrorMessage(), "expired") {
+		t.Errorf("expired marker: want InvalidParameterValueException, got %v", err)
+	}
+	var nf *types.ResourceNotFoundException
+	_, err = client.GetDurableExecutionState(ctx, &lambda.GetDurableExecutionStateInput{DurableExecutionArn: aws.String("arn:nope"), CheckpointToken: aws.String("tok")})
+	if !errors.As(err, &nf) || nf.ErrorMessage() == "" {
+		t.Errorf("unknown ARN through the SDK: %v", err)
+	}
+}

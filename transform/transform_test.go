@@ -1,0 +1,269 @@
+package transform_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+var meta = transform.RowMeta{
+	ExecutionArn: "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-1/7f9c",
+	RunID:        "run-1",
+	ExtractedAt:  time.Date(2026, 2, 1, 10, 0, 0, 123456789, time.UTC),
+}
+
+func ts(s string) *time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return &t
+}
+
+func TestOperationRowDetailsVariants(t *testing.T) {
+	errObj := &types.ErrorObject{ErrorType: aws.String("Boom"), ErrorMessage: aws.String("it broke"), ErrorData: aws.String(`{"x":1}`), StackTrace: []string{"at a", "at b"}}
+	base := func() types.Operation {
+		return types.Operation{Id: aws.String("op-1"), Type: "STEP", Status: "FAILED", StartTimestamp: ts("2026-01-05T10:00:00.123Z")}
+	}
+	tests := []struct {
+		name  string
+		edit  func(*types.Operation)
+		check func(*testing.T, schema.Operation)
+	}{
+		{"none", func(*types.Operation) {}, func(t *testing.T, r schema.Operation) {
+			if r.DetailKind != nil || r.Result != nil || r.Attempt != nil {
+				t.Errorf("want no details columns, got %+v", r)
+			}
+		}},
+		{"execution", func(o *types.Operation) {
+			o.ExecutionDetails = &types.ExecutionDetails{InputPayload: aws.String(`{"order":1}`)}
+		}, func(t *testing.T, r schema.Operation) {
+			wantKind(t, r, "execution")
+			if r.InputPayload == nil || *r.InputPayload != `{"order":1}` {
+				t.Errorf("input_payload %v", r.InputPayload)
+			}
+		}},
+		{"context", func(o *types.Operation) {
+			o.ContextDetails = &types.ContextDetails{ReplayChildren: aws.Bool(false), Result: aws.String("r"), Error: errObj}
+		}, func(t *testing.T, r schema.Operation) {
+			wantKind(t, r, "context")
+			if r.ReplayChildren == nil || *r.ReplayChildren || *r.Result != "r" || *r.ErrorType != "Boom" || len(r.ErrorStackTrace) != 2 {
+				t.Errorf("context columns %+v", r)
+			}
+		}},
+		{"step", func(o *types.Operation) {
+			o.StepDetails = &types.StepDetails{Attempt: 3, NextAttemptTimestamp: ts("2026-01-05T10:01:00.5Z"), Error: errObj}
+		}, func(t *testing.T, r schema.Operation) {
+			wantKind(t, r, "step")
+			if r.Attempt == nil || *r.Attempt != 3 || !r.NextAttemptTime.Equal(*ts("2026-01-05T10:01:00.5Z")) || *r.ErrorMessage != "it broke" || r.Result != nil {
+				t.Errorf("step columns %+v", r)
+			}
+		}},
+		{"step attempt zero", func(o *types.Operation) { o.StepDetails = &types.StepDetails{} }, func(t *testing.T, r schema.Operation) {
+			if r.Attempt == nil || *r.Attempt != 0 {
+				t.Errorf("attempt of step details with Attempt 0: %v", r.Attempt)
+			}
+		}},
+		{"wait", func(o *types.Operation) {
+			o.WaitDetails = &types.WaitDetails{ScheduledEndTimestamp: ts("2026-01-06T00:00:00Z")}
+		}, func(t *testing.T, r schema.Operation) {
+			wantKind(t, r, "wait")
+			if !r.ScheduledEndTime.Equal(*ts("2026-01-06T00:00:00Z")) {
+				t.Errorf("scheduled_end_time %v", r.ScheduledEndTime)
+			}
+		}},
+		{"callback", func(o *types.Operation) {
+			o.CallbackDetails = &types.CallbackDetails{CallbackId: aws.String("cb-1"), Result: aws.String("")}
+		}, func(t *testing.T, r schema.Operation) {
+			wantKind(t, r, "callback")
+			if *r.CallbackID != "cb-1" || r.Result == nil || *r.Result != "" || r.ErrorType != nil {
+				t.Errorf("callback columns %+v", r)
+			}
+		}},
+		{"chained invoke", func(o *types.Operation) {
+			o.ChainedInvokeDetails = &types.ChainedInvokeDetails{Error: &types.ErrorObject{StackTrace: []string{}}}
+		}, func(t *testing.T, r schema.Operation) {
+			wantKind(t, r, "chained_invoke")
+			if r.ErrorStackTrace == nil || len(r.ErrorStackTrace) != 0 {
+				t.Errorf("an empty stack trace must stay empty, not null: %#v", r.ErrorStackTrace)
+			}
+		}},
+		{"two details, one outcome", func(o *types.Operation) {
+			o.WaitDetails = &types.WaitDetails{}
+			o.CallbackDetails = &types.CallbackDetails{Result: aws.String("x")}
+			o.ExecutionDetails = &types.ExecutionDetails{}
+		}, func(t *testing.T, r schema.Operation) {
+			wantKind(t, r, "callback,execution,wait")
+		}},
+		{"unknown type and status pass through", func(o *types.Operation) { o.Type, o.Status = "TELEPORT", "" }, func(t *testing.T, r schema.Operation) {
+			if r.Type != "TELEPORT" || r.Status != "" {
+				t.Errorf("type %q status %q", r.Type, r.Status)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			op := base()
+			tc.edit(&op)
+			row, err := transform.OperationRow(&op, 7, meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if row.Seq != 7 || row.ExecutionArn != meta.ExecutionArn || row.RunID != "run-1" || row.OperationID != "op-1" {
+				t.Errorf("common columns %+v", row)
+			}
+			if !row.ExtractedAt.Equal(time.Date(2026, 2, 1, 10, 0, 0, 123000000, time.UTC)) {
+				t.Errorf("extracted_at not truncated to ms: %v", row.ExtractedAt)
+			}
+			tc.check(t, row)
+			if diff := optest.Diff(op, transform.Reconstruct(&row)); diff != "" {
+				t.Errorf("reconstruct (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func wantKind(t *testing.T, r schema.Operation, kind string) {
+	t.Helper()
+	if r.DetailKind == nil || *r.DetailKind != kind {
+		t.Errorf("detail_kind %v, want %q", r.DetailKind, kind)
+	}
+}
+
+func TestOperationRowRefusesLossyShapes(t *testing.T) {
+	for name, op := range map[string]types.Operation{
+		"no id": {Type: "STEP"},
+		"two outcomes": {Id: aws.String("a"), StepDetails: &types.StepDetails{Result: aws.String("1")},
+			CallbackDetails: &types.CallbackDetails{Error: &types.ErrorObject{ErrorType: aws.String("x")}}},
+		"empty error object": {Id: aws.String("a"), StepDetails: &types.StepDetails{Error: &types.ErrorObject{}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := transform.OperationRow(&op, 0, meta)
+			var ue *transform.UnrepresentableError
+			if !errors.As(err, &ue) {
+				t.Fatalf("want *UnrepresentableError, got %v", err)
+			}
+		})
+	}
+}
+
+// TestLossless is the property test: random operations (unicode, control
+// characters, 256 KiB strings, every type and status and unknown ones, nil
+// and empty everywhere) map to rows that give back the same operations.
+func TestLossless(t *testing.T) {
+	g := optest.New(20261125)
+	n := 20000
+	if testing.Short() {
+		n = 2000
+	}
+	for i := range n {
+		op := g.Operation()
+		row, err := transform.OperationRow(&op, int64(i), meta)
+		if err != nil {
+			t.Fatalf("operation %d: %v", i, err)
+		}
+		if diff := optest.Diff(op, transform.Reconstruct(&row)); diff != "" {
+			t.Fatalf("operation %d lost something (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	ops := []types.Operation{
+		{Id: aws.String("w"), Type: "WAIT", Status: "SUCCEEDED", StartTimestamp: ts("2026-01-04T23:59:59.999Z")},
+		{Id: aws.String("e"), Type: "EXECUTION", Status: "FAILED", StartTimestamp: ts("2026-01-05T00:00:00.001Z"), EndTimestamp: ts("2026-01-05T01:00:00Z"),
+			ExecutionDetails: &types.ExecutionDetails{InputPayload: aws.String("{}")}},
+		{Id: aws.String("s"), Type: "STEP", Status: "TIMED_OUT", StepDetails: &types.StepDetails{Attempt: 2}},
+		{Id: aws.String("f"), Type: "STEP", Status: "FAILED"},
+	}
+	s := transform.NewSnapshot(meta)
+	rows, err := s.Add(nil, ops[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dt, final := s.Partition(meta.ExtractedAt); dt != "2026-01-04" || final {
+		t.Errorf("before the EXECUTION operation: dt %s final %v, want the earliest start, not final", dt, final)
+	}
+	rows, err = s.Add(rows, ops[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dt, final := s.Partition(meta.ExtractedAt); dt != "2026-01-05" || !final {
+		t.Errorf("dt %s final %v, want the EXECUTION operation's start date", dt, final)
+	}
+	for i, r := range rows {
+		if r.Seq != int64(i) {
+			t.Errorf("row %d has seq %d", i, r.Seq)
+		}
+	}
+	ex := s.Finish()
+	if ex.OperationCount != 4 || ex.FailedOperationCount != 3 || *ex.Status != "FAILED" || *ex.InputPayload != "{}" ||
+		!ex.StartTime.Equal(*ops[1].StartTimestamp) || !ex.EndTime.Equal(*ops[1].EndTimestamp) {
+		t.Errorf("execution row %+v", ex)
+	}
+	if *ex.FunctionName != "orders" || *ex.FunctionQualifier != "$LATEST" || *ex.ExecutionName != "o-1" || *ex.ExecutionID != "7f9c" || *ex.Region != "us-east-1" || *ex.AccountID != "123456789012" {
+		t.Errorf("parsed ARN %+v", ex)
+	}
+
+	// Equal snapshots hash equal whatever the run; any change changes it.
+	again := transform.NewSnapshot(transform.RowMeta{ExecutionArn: meta.ExecutionArn, RunID: "other", ExtractedAt: time.Now()})
+	again.Add(nil, ops)
+	if again.Finish().ContentHash != ex.ContentHash {
+		t.Error("equal snapshots hash differently")
+	}
+	changed := append([]types.Operation(nil), ops...)
+	changed[2].StepDetails = &types.StepDetails{Attempt: 3}
+	other := transform.NewSnapshot(meta)
+	other.Add(nil, changed)
+	if other.Finish().ContentHash == ex.ContentHash {
+		t.Error("a changed attempt left the hash unchanged")
+	}
+	// nil and empty strings hash differently.
+	a, b := transform.NewSnapshot(meta), transform.NewSnapshot(meta)
+	a.Add(nil, []types.Operation{{Id: aws.String("x"), Name: nil}})
+	b.Add(nil, []types.Operation{{Id: aws.String("x"), Name: aws.String("")}})
+	if a.Finish().ContentHash == b.Finish().ContentHash {
+		t.Error("nil and empty name hash the same")
+	}
+}
+
+func TestSnapshotWithoutStarts(t *testing.T) {
+	s := transform.NewSnapshot(meta)
+	s.Add(nil, []types.Operation{{Id: aws.String("x"), Type: "STEP"}})
+	if dt, _ := s.Partition(meta.ExtractedAt); dt != "2026-02-01" {
+		t.Errorf("dt %s, want the run date", dt)
+	}
+	ex := s.Finish()
+	if ex.Status != nil || ex.StartTime != nil {
+		t.Errorf("no EXECUTION operation, yet %+v", ex)
+	}
+}
+
+func TestParseARN(t *testing.T) {
+	good := "arn:aws-cn:lambda:cn-north-1:123456789012:function:my-fn:$LATEST.PUBLISHED/durable-execution/run:1/abc"
+	a, ok := transform.ParseARN(good)
+	if !ok || a.Partition != "aws-cn" || a.FunctionQualifier != "$LATEST.PUBLISHED" || a.ExecutionName != "run:1" || a.ExecutionID != "abc" {
+		t.Errorf("ParseARN(%q) = %+v, %v", good, a, ok)
+	}
+	for _, bad := range []string{
+		"", "not-an-arn",
+		"arn:aws:lambda:us-east-1:123456789012:function:fn",
+		"arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/name",
+		"arn:aws:lambda:us-east-1:123456789012:function:fn:1/other/name/id",
+		"arn:aws:s3:us-east-1:123456789012:function:fn:1/durable-execution/n/i",
+		"arn:aws:lambda::123456789012:function:fn:1/durable-execution/n/i",
+		strings.Repeat("x", 100),
+	} {
+		if _, ok := transform.ParseARN(bad); ok {
+			t.Errorf("ParseARN(%q) accepted", bad)
+		}
+	}
+}
