@@ -120,7 +120,9 @@ func (m *Manifest) check() error {
 	for m.Next() {
 		m.count++
 	}
-	m.duplicates = m.p.dups
+	if m.p != nil {
+		m.duplicates = m.p.dups
+	}
 	err := m.Err()
 	m.resetIter()
 	return err

@@ -1,0 +1,126 @@
+package extract_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/durable-etl/durable-etl/extract"
+)
+
+func entries(t *testing.T, m *extract.Manifest) []extract.Entry {
+	t.Helper()
+	var out []extract.Entry
+	for m.Next() {
+		out = append(out, m.Entry())
+	}
+	if err := m.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestManifestFormats(t *testing.T) {
+	tests := []struct {
+		name, content string
+		want          []extract.Entry
+		dups          int
+	}{
+		{"json lines", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t1\"}\n\n{\"DurableExecutionArn\":\"b\",\"CheckpointToken\":\"t2\",\"Extra\":1}",
+			[]extract.Entry{{ARN: "a", Token: "t1", Line: 1}, {ARN: "b", Token: "t2", Line: 3}}, 0},
+		{"json lines with BOM, CRLF and leading blank lines", "\xEF\xBB\xBF\r\n\n  {\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t\"}\r\n",
+			[]extract.Entry{{ARN: "a", Token: "t", Line: 3}}, 0},
+		{"csv", "durable_execution_arn,checkpoint_token\na,t1\n\"b,with comma\",\"t\"\"2\"\n",
+			[]extract.Entry{{ARN: "a", Token: "t1", Line: 2}, {ARN: "b,with comma", Token: "t\"2", Line: 3}}, 0},
+		{"csv header in another case, CRLF", "Durable_Execution_Arn , Checkpoint_Token\r\na,t\r\n",
+			[]extract.Entry{{ARN: "a", Token: "t", Line: 2}}, 0},
+		{"duplicates archived once, first wins", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t1\"}\n{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t2\"}\n",
+			[]extract.Entry{{ARN: "a", Token: "t1", Line: 1}}, 1},
+		{"empty", "", nil, 0},
+		{"blank", "\n  \n", nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := extract.NewManifest("m", []byte(tc.content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := entries(t, m)
+			if len(got) != len(tc.want) || m.Count() != len(tc.want) || m.Duplicates() != tc.dups {
+				t.Fatalf("got %+v (count %d, dups %d), want %+v", got, m.Count(), m.Duplicates(), tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("entry %d: %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestManifestErrors(t *testing.T) {
+	const secret = "SECRET-TOKEN"
+	tests := []struct {
+		name, content string
+		line          int
+		reason        string
+	}{
+		{"bad json", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"" + secret + "\"}\n{\"DurableExecutionArn\":\"b\",\"CheckpointToken\":\"" + secret + "\"\n", 2, "not a JSON object"},
+		{"missing token", "\n{\"DurableExecutionArn\":\"a\"}\n", 2, "CheckpointToken is missing"},
+		{"empty arn", "{\"DurableExecutionArn\":\"\",\"CheckpointToken\":\"" + secret + "\"}\n", 1, "DurableExecutionArn is missing or empty"},
+		{"number for a string", "{\"DurableExecutionArn\":1,\"CheckpointToken\":\"" + secret + "\"}\n", 1, "must be a string"},
+		{"two values on a line", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"x\"} {}\n", 1, "more than one JSON value"},
+		{"json then garbage", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"x\"}\nhello " + secret + "\n", 2, "not a JSON object"},
+		{"csv without header", "a," + secret + "\n", 1, "neither JSON Lines nor CSV"},
+		{"csv too many fields", "durable_execution_arn,checkpoint_token\na," + secret + ",x\n", 2, "expected 2 fields"},
+		{"csv empty token", "durable_execution_arn,checkpoint_token\na,\n", 2, "checkpoint_token is missing or empty"},
+		{"csv bad quote", "durable_execution_arn,checkpoint_token\na,t\n\"b,t\n", 3, "bad CSV"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := extract.NewManifest("m.jsonl", []byte(tc.content))
+			var me *extract.ManifestError
+			if !errors.As(err, &me) {
+				t.Fatalf("want *ManifestError, got %v", err)
+			}
+			if me.Line != tc.line || !strings.Contains(me.Reason, tc.reason) {
+				t.Errorf("got line %d %q, want line %d %q", me.Line, me.Reason, tc.line, tc.reason)
+			}
+			if !strings.HasPrefix(err.Error(), "manifest m.jsonl line ") || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("message %q must name file and line, on one line, without the token", err)
+			}
+		})
+	}
+}
+
+func TestOpenManifestFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "m.csv")
+	if err := os.WriteFile(p, []byte("durable_execution_arn,checkpoint_token\na,t\nb,t\na,t\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := extract.OpenManifest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := entries(t, m); len(got) != 2 || m.Count() != 2 || m.Duplicates() != 1 {
+		t.Errorf("got %v, count %d, dups %d", got, m.Count(), m.Duplicates())
+	}
+	_, err = extract.OpenManifest(filepath.Join(dir, "missing.jsonl"))
+	if err == nil || !strings.Contains(err.Error(), "missing.jsonl") {
+		t.Errorf("a missing manifest: %v", err)
+	}
+}
+
+func TestSingleEntry(t *testing.T) {
+	m, err := extract.SingleEntry("arn:x", "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := entries(t, m); len(got) != 1 || got[0].ARN != "arn:x" || got[0].Token != "tok" {
+		t.Errorf("got %+v", got)
+	}
+}

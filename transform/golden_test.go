@@ -1,0 +1,119 @@
+package transform_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"reflect"
+	"strings"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// TestGoldenPages feeds recorded API pages (testdata/pages/NAME/page-*.json,
+// in the service's own wire form; a page's NextMarker names the next file)
+// through the real SDK client and the transform, and compares the rows with
+// testdata/golden/NAME.json. Regenerate with: go test ./transform -update
+func TestGoldenPages(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("testdata", "pages", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no recorded pages: %v", err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				page := "page-1.json"
+				if m := r.URL.Query().Get("Marker"); m != "" {
+					page = "page-" + m[1:] + ".json"
+				}
+				if r.URL.Query().Get("CheckpointToken") != "tok" {
+					t.Errorf("request without the checkpoint token: %s", r.URL)
+				}
+				b, err := os.ReadFile(filepath.Join(dir, page))
+				if err != nil {
+					t.Errorf("the client asked for %s: %v", page, err)
+					http.Error(w, "no such page", 500)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(b)
+			}))
+			defer srv.Close()
+			emulatortest.Env(t)
+			client, err := extract.NewClient(context.Background(), extract.WithEndpointURL(srv.URL), extract.WithMaxAttempts(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			arn := "arn:aws:lambda:eu-west-1:123456789012:function:" + name + ":$LATEST/durable-execution/golden/0001"
+			snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn, RunID: "golden-run", ExtractedAt: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)})
+			var rows []schema.Operation
+			err = extract.Drain(context.Background(), client, extract.Entry{ARN: arn, Token: "tok"}, 1000, func(_ context.Context, p extract.Page) error {
+				rows, err = snap.Add(rows, p.Operations)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dt, _ := snap.Partition(time.Time{})
+			var b strings.Builder
+			fmt.Fprintf(&b, "dt = %s\n\n# executions\n", dt)
+			writeRow(&b, schema.Executions, snap.Finish())
+			for i, r := range rows {
+				fmt.Fprintf(&b, "\n# operations[%d]\n", i)
+				writeRow(&b, schema.Operations, r)
+			}
+			got := []byte(strings.TrimSuffix(b.String(), "\n"))
+			golden := filepath.Join("testdata", "golden", name+".txt")
+			if *update {
+				os.MkdirAll(filepath.Dir(golden), 0o755)
+				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./transform -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)+"\n"); diff != "" {
+				t.Errorf("rows differ from %s (-want +got); if the change is intended, run go test ./transform -update:\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+// writeRow writes one row as "column = value" lines in the table's column
+// order: JSON for values, NULL for a null.
+func writeRow(b *strings.Builder, table *schema.Table, row any) {
+	v := reflect.ValueOf(row)
+	for i, c := range table.Columns {
+		f := v.Field(i)
+		var val any = f.Interface()
+		if (f.Kind() == reflect.Pointer || f.Kind() == reflect.Slice) && f.IsNil() {
+			fmt.Fprintf(b, "%s = NULL\n", c.Name)
+			continue
+		}
+		if f.Kind() == reflect.Pointer {
+			val = f.Elem().Interface()
+		}
+		if tm, ok := val.(time.Time); ok {
+			val = tm.UTC().Format("2006-01-02T15:04:05.000Z")
+		}
+		j, _ := json.Marshal(val)
+		fmt.Fprintf(b, "%s = %s\n", c.Name, j)
+	}
+}
