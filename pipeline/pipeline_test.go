@@ -1,0 +1,396 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/pipeline"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// testLogger routes the pipeline's log to t.Log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// randomExecutions makes n executions of random operations, each led by an
+// EXECUTION operation that fixes its partition.
+func randomExecutions(seed uint64, n, maxOps int) ([]emulator.Execution, map[string][]types.Operation) {
+	g := optest.New(seed)
+	want := map[string][]types.Operation{}
+	var execs []emulator.Execution
+	for i := range n {
+		arn := fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/e-%d/%d", i, seed)
+		start := time.Date(2026, 1, 1+i%3, 12, 0, 0, 0, time.UTC)
+		ops := []types.Operation{{Id: aws.String("exec"), Type: "EXECUTION", Status: "SUCCEEDED", StartTimestamp: &start,
+			ExecutionDetails: &types.ExecutionDetails{InputPayload: aws.String("{}")}}}
+		for range g.R.IntN(maxOps) {
+			ops = append(ops, g.Operation())
+		}
+		want[arn] = ops
+		execs = append(execs, emulator.Fixed(arn, "tok-"+arn, ops))
+	}
+	return execs, want
+}
+
+func manifestOf(t *testing.T, execs []emulator.Execution) *extract.Manifest {
+	t.Helper()
+	var b strings.Builder
+	if err := emulator.WriteManifest(&b, execs); err != nil {
+		t.Fatal(err)
+	}
+	m, err := extract.NewManifest("test", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+type runResult struct {
+	dir string
+	sum *pipeline.Summary
+	err error
+}
+
+func run(t *testing.T, srv *emulator.Server, m *extract.Manifest, pageSize int32, opts ...load.ParquetOption) runResult {
+	t.Helper()
+	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2))
+	dir := t.TempDir()
+	pd, err := load.NewParquetDir(dir, append([]load.ParquetOption{load.WithFilePrefix("part-test")}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pd, RunID: "run-test", PageSize: pageSize,
+		Concurrency: 3, Logger: testLogger(t)}, m)
+	return runResult{dir, sum, err}
+}
+
+// readArchive reads every published file back, checking that nothing is
+// left in _incoming and that each file sits in the dt folder its rows say.
+func readArchive(t *testing.T, dir string) (map[string][]schema.Operation, map[string]schema.Execution, map[string]string) {
+	t.Helper()
+	if left, _ := os.ReadDir(filepath.Join(dir, load.IncomingDir)); len(left) > 0 {
+		t.Errorf("files left in _incoming: %v", left)
+	}
+	ops := map[string][]schema.Operation{}
+	execs := map[string]schema.Execution{}
+	dts := map[string]string{}
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Operation](f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, r := range rows {
+			ops[r.ExecutionArn] = append(ops[r.ExecutionArn], r)
+			dts[r.ExecutionArn] = filepath.Base(filepath.Dir(f))
+		}
+	}
+	files, _ = filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Execution](f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, r := range rows {
+			if _, dup := execs[r.ExecutionArn]; dup {
+				t.Errorf("two executions rows for %s", r.ExecutionArn)
+			}
+			execs[r.ExecutionArn] = r
+			if d := filepath.Base(filepath.Dir(f)); dts[r.ExecutionArn] != "" && dts[r.ExecutionArn] != d {
+				t.Errorf("%s: operations in %s, execution in %s", r.ExecutionArn, dts[r.ExecutionArn], d)
+			}
+		}
+	}
+	for arn := range ops {
+		sort.Slice(ops[arn], func(i, j int) bool { return ops[arn][i].Seq < ops[arn][j].Seq })
+	}
+	return ops, execs, dts
+}
+
+// checkArchive asserts that the archive holds exactly want, row for row.
+func checkArchive(t *testing.T, dir string, want map[string][]types.Operation) {
+	t.Helper()
+	ops, execs, dts := readArchive(t, dir)
+	if len(ops) != len(want) || len(execs) != len(want) {
+		t.Fatalf("archive has %d executions with operations and %d executions rows, want %d", len(ops), len(execs), len(want))
+	}
+	for arn, wantOps := range want {
+		rows := ops[arn]
+		if len(rows) != len(wantOps) {
+			t.Fatalf("%s: %d rows, want %d", arn, len(rows), len(wantOps))
+		}
+		for i := range rows {
+			if rows[i].Seq != int64(i) || rows[i].RunID != "run-test" {
+				t.Fatalf("%s row %d: seq %d run %q", arn, i, rows[i].Seq, rows[i].RunID)
+			}
+			if diff := optest.Diff(wantOps[i], transform.Reconstruct(&rows[i])); diff != "" {
+				t.Fatalf("%s operation %d did not survive the archive (-want +got):\n%s", arn, i, diff)
+			}
+		}
+		ex := execs[arn]
+		if ex.OperationCount != int64(len(wantOps)) || dts[arn] != "dt="+wantOps[0].StartTimestamp.Format(time.DateOnly) {
+			t.Errorf("%s: execution row %+v in %s", arn, ex, dts[arn])
+		}
+		snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn})
+		snap.Add(nil, wantOps)
+		if ex.ContentHash != snap.Finish().ContentHash {
+			t.Errorf("%s: content hash differs from the input's", arn)
+		}
+	}
+}
+
+// TestArchiveIsLossless: random operations, through the emulator's wire,
+// the SDK, the transform and Parquet files, read back equal to the input.
+func TestArchiveIsLossless(t *testing.T) {
+	execs, want := randomExecutions(11, 40, 300)
+	srv := emulator.New()
+	srv.Add(execs...)
+	r := run(t, srv, manifestOf(t, execs), 37)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.sum.ExecutionsOK != 40 || r.sum.ExecutionsFailed != 0 {
+		t.Fatalf("summary %+v", r.sum)
+	}
+	checkArchive(t, r.dir, want)
+}
+
+// TestSpillAndRoll: a tiny stage forces executions through the spill file,
+// tiny files and row groups force rolls; the archive is the same.
+func TestSpillAndRoll(t *testing.T) {
+	execs, want := randomExecutions(12, 12, 400)
+	srv := emulator.New()
+	srv.Add(execs...)
+	r := run(t, srv, manifestOf(t, execs), 50, load.WithStageMemory(4<<10), load.WithTargetFileSize(64<<10), load.WithRowGroupSize(16<<10))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkArchive(t, r.dir, want)
+	files, _ := filepath.Glob(filepath.Join(r.dir, "operations", "dt=*", "*.parquet"))
+	if len(files) <= 3 || r.sum.FilesWritten != len(files)+countFiles(r.dir, "executions") {
+		t.Errorf("%d operations files (summary says %d in all); want rolls beyond one per partition", len(files), r.sum.FilesWritten)
+	}
+	f := openParquet(t, files[0])
+	if len(f.RowGroups()) < 2 {
+		t.Errorf("%s has %d row groups; the row-group bound did not hold", files[0], len(f.RowGroups()))
+	}
+}
+
+func countFiles(dir, table string) int {
+	files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
+	return len(files)
+}
+
+func openParquet(t *testing.T, path string) *parquet.File {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	st, _ := fh.Stat()
+	f, err := parquet.OpenFile(fh, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestParquetFileProperties checks what Athena needs of every file: zstd,
+// V1 data pages, and no statistics or page bounds on the large columns.
+func TestParquetFileProperties(t *testing.T) {
+	srv := emulator.New()
+	execs := emulator.Generate(5, 30, emulator.GenerateOptions{LargePayloadEvery: 100})
+	srv.Add(execs...)
+	r := run(t, srv, manifestOf(t, execs), 1000)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	files, _ := filepath.Glob(filepath.Join(r.dir, "*", "dt=*", "*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("no files")
+	}
+	large := map[string]bool{}
+	for _, tbl := range schema.Tables() {
+		for _, c := range tbl.LargeColumns() {
+			large[c] = true
+		}
+	}
+	for _, path := range files {
+		if strings.HasPrefix(filepath.Base(path), "_") || strings.HasPrefix(filepath.Base(path), ".") {
+			t.Errorf("published file with a hidden name: %s", path)
+		}
+		f := openParquet(t, path)
+		md := f.Metadata()
+		for _, rg := range md.RowGroups {
+			for _, cc := range rg.Columns {
+				name := cc.MetaData.PathInSchema[0]
+				if cc.MetaData.Codec != format.Zstd {
+					t.Errorf("%s %s: codec %v", path, name, cc.MetaData.Codec)
+				}
+				for _, es := range cc.MetaData.EncodingStats {
+					if es.PageType == format.DataPageV2 {
+						t.Errorf("%s %s: V2 data page", path, name)
+					}
+				}
+				if large[name] && (len(cc.MetaData.Statistics.MaxValue) > 0 || len(cc.MetaData.Statistics.Max) > 0) {
+					t.Errorf("%s %s: a large column carries statistics", path, name)
+				}
+			}
+		}
+		for i, ci := range f.ColumnIndexes() {
+			name := f.Schema().Columns()[i%len(f.Schema().Columns())][0]
+			if large[name] {
+				for _, v := range ci.MaxValues {
+					if len(v) > 0 {
+						t.Errorf("%s %s: page bounds recorded", path, name)
+						break
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestFailedExecutionsLeaveNothing: unknown ARNs, wrong tokens and an
+// execution that breaks after its first page fail alone, are reported with
+// their reasons, and leave no row; the others land whole.
+func TestFailedExecutionsLeaveNothing(t *testing.T) {
+	execs, want := randomExecutions(13, 10, 200)
+	// The last one fails on its second page, every attempt.
+	breaking := execs[9]
+	breaking.Len = 150
+	ops := want[breaking.ARN]
+	for len(ops) < 150 {
+		ops = append(ops, types.Operation{Id: aws.String(fmt.Sprint(len(ops))), Type: "STEP"})
+	}
+	breaking.Op = func(i int) types.Operation { return ops[i] }
+	delete(want, breaking.ARN)
+	pages := map[string]int{}
+	srv := emulator.New(emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
+		if arn != breaking.ARN {
+			return emulator.NoFault
+		}
+		pages[arn]++
+		if pages[arn] > 1 {
+			return emulator.ServerError
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs[:9]...)
+	srv.Add(breaking)
+	listed := append([]emulator.Execution{}, execs...)
+	listed = append(listed,
+		emulator.Execution{ARN: "arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/ghost/1", Token: "x"},
+		emulator.Execution{ARN: execs[0].ARN + "-wrong-token", Token: "x"})
+	wrongTok := execs[1]
+	wrongTok.Token = "not-the-token"
+	listed[1] = wrongTok
+	delete(want, wrongTok.ARN)
+
+	r := run(t, srv, manifestOf(t, listed), 100)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.sum.ExecutionsOK != 8 || r.sum.ExecutionsFailed != 4 || len(r.sum.Failures) != 4 {
+		t.Fatalf("summary %+v", r.sum)
+	}
+	codes := map[string]string{}
+	for _, f := range r.sum.Failures {
+		codes[f.ExecutionArn] = f.Code
+		if strings.Contains(f.Reason, "not-the-token") {
+			t.Errorf("token in reason %q", f.Reason)
+		}
+	}
+	if codes[breaking.ARN] != "ServiceException" || codes[wrongTok.ARN] != "InvalidParameterValueException" || codes[listed[10].ARN] != "ResourceNotFoundException" {
+		t.Errorf("failure codes %v", codes)
+	}
+	checkArchive(t, r.dir, want)
+}
+
+func TestUnrepresentableOperationFailsItsExecution(t *testing.T) {
+	execs, want := randomExecutions(14, 3, 20)
+	bad := types.Operation{Id: aws.String("x"), StepDetails: &types.StepDetails{Error: &types.ErrorObject{}}}
+	odd := execs[2]
+	odd.Len = 1
+	odd.Op = func(int) types.Operation { return bad }
+	delete(want, odd.ARN)
+	srv := emulator.New()
+	srv.Add(execs[0], execs[1], odd)
+	r := run(t, srv, manifestOf(t, execs), 100)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(r.sum.Failures) != 1 || r.sum.Failures[0].Code != "transform" || !strings.Contains(r.sum.Failures[0].Reason, `operation "x"`) {
+		t.Fatalf("failures %+v", r.sum.Failures)
+	}
+	checkArchive(t, r.dir, want)
+}
+
+// TestDestinationFailure: a destination that cannot publish stops the run
+// with a DestinationError and shows no partial file.
+func TestDestinationFailure(t *testing.T) {
+	execs, _ := randomExecutions(15, 5, 50)
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	dir := t.TempDir()
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file where the operations table folder should be: publishing fails.
+	if err := os.WriteFile(filepath.Join(dir, "operations"), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pd, RunID: "r", Logger: testLogger(t)}, manifestOf(t, execs))
+	var de *pipeline.DestinationError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("want a DestinationError naming %s, got %v", dir, err)
+	}
+	if sum == nil {
+		t.Fatal("no summary")
+	}
+	if n := countFiles(dir, "executions") + countFiles(dir, "operations"); n > 1 {
+		t.Errorf("%d files published despite the failure", n)
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, load.IncomingDir)); len(left) > 0 {
+		t.Errorf("files left in _incoming: %v", left)
+	}
+}
+
+func TestNewParquetDirUnwritable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	_, err := load.NewParquetDir(filepath.Join(file, "archive"))
+	if err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("want an error naming %s, got %v", file, err)
+	}
+}
