@@ -104,6 +104,8 @@ func runAction(c *cli.Context) error {
 		}
 	}
 
+	logger = logger.With("run_id", runID)
+
 	m, err := openManifest(c)
 	if err != nil {
 		return err
@@ -155,7 +157,9 @@ func runAction(c *cli.Context) error {
 		return usageError("%v", err)
 	}
 
-	logger = logger.With("run_id", runID)
+	if m.Count() == 0 {
+		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
+	}
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "manifest", m.Source(), "dest", strings.Join(redactedDests(c.StringSlice("dest")), ","))
 	sum, runErr := pipeline.Run(ctx, pipeline.Config{
 		API: client, Loader: load.Fanout(loaders...), RunID: runID,

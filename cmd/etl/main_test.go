@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/pipeline"
+)
+
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"etl"}, args...), &out, &errb)
+	t.Logf("etl %s -> %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errb.String())
+	return cliResult{code, out.String(), errb.String()}
+}
+
+// fixture serves n generated executions and writes their manifest.
+func fixture(t *testing.T, n int) (*emulator.Server, string, string, []emulator.Execution) {
+	t.Helper()
+	execs := emulator.Generate(21, n, emulator.GenerateOptions{MaxOps: 120})
+	srv := emulator.New()
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "manifest.jsonl")
+	f, err := os.Create(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emulator.WriteManifest(f, execs)
+	f.Close()
+	return srv, url, manifest, execs
+}
+
+func readReport(t *testing.T, path string) pipeline.Summary {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s pipeline.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("report %s: %v", path, err)
+	}
+	return s
+}
+
+func TestRunArchivesAndReports(t *testing.T) {
+	srv, url, manifest, execs := fixture(t, 25)
+	dest, report := filepath.Join(t.TempDir(), "archive"), filepath.Join(t.TempDir(), "report.json")
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--report", report,
+		"--log-format", "json", "--log-level", "debug", "--page-size", "50", "--run-id", "r1")
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	s := readReport(t, report)
+	if s.RunID != "r1" || s.ExecutionsOK != 25 || s.ExecutionsFailed != 0 || s.Operations == 0 || s.FilesWritten == 0 || s.RowsWritten != s.Operations+25 {
+		t.Errorf("report %+v", s)
+	}
+	if !strings.Contains(r.stdout, "25 executions archived, 0 failed") {
+		t.Errorf("summary missing from stdout")
+	}
+	files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "part-r1-*.parquet"))
+	if len(files) == 0 {
+		t.Error("no operations files named after the run")
+	}
+	// Secrets: no checkpoint token anywhere the run wrote text.
+	rep, _ := os.ReadFile(report)
+	for _, e := range execs {
+		for _, text := range []string{r.stdout, r.stderr, string(rep)} {
+			if strings.Contains(text, e.Token) {
+				t.Fatalf("a checkpoint token leaked into the output")
+			}
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("--log-format json wrote a non-JSON line: %q", line)
+		}
+		if m["run_id"] != "r1" {
+			t.Errorf("log line without run_id: %q", line)
+		}
+	}
+	if srv.Stats().Requests == 0 {
+		t.Error("nothing was fetched")
+	}
+}
+
+func TestRunPartialFailureExitsOne(t *testing.T) {
+	_, url, manifest, _ := fixture(t, 3)
+	f, _ := os.OpenFile(manifest, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"DurableExecutionArn":"arn:aws:lambda:us-east-1:1:function:f:1/durable-execution/gone/1","CheckpointToken":"SECRET-T"}` + "\n")
+	f.Close()
+	report := filepath.Join(t.TempDir(), "report.json")
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url, "--report", report)
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	s := readReport(t, report)
+	if s.ExecutionsOK != 3 || len(s.Failures) != 1 || s.Failures[0].Code != "ResourceNotFoundException" || s.Failures[0].Line != 4 {
+		t.Errorf("report %+v", s)
+	}
+	if strings.Contains(r.stderr+r.stdout, "SECRET-T") {
+		t.Error("token leaked")
+	}
+	if !strings.Contains(r.stderr, "1 of 4 executions failed") {
+		t.Errorf("stderr does not say what failed")
+	}
+}
+
+func TestRunSingleExecutionFromEnvironment(t *testing.T) {
+	_, url, _, execs := fixture(t, 1)
+	dest := t.TempDir()
+	t.Setenv("ETL_CHECKPOINT_TOKEN", execs[0].Token)
+	t.Setenv("ETL_DEST", dest)
+	t.Setenv("ETL_ENDPOINT_URL", url)
+	r := runCLI(t, "run", "--execution", execs[0].ARN)
+	if r.code != 0 || !strings.Contains(r.stdout, "1 executions archived") {
+		t.Fatalf("exit %d", r.code)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*", "*.parquet")); len(files) != 1 {
+		t.Errorf("ETL_DEST not honoured: %v", files)
+	}
+}
+
+// TestUsageErrorsFetchNothing: every configuration problem is one line on
+// stderr, exit 2, and not a single request reaches the API.
+func TestUsageErrorsFetchNothing(t *testing.T) {
+	srv, url, manifest, _ := fixture(t, 2)
+	tmp := t.TempDir()
+	bad := filepath.Join(tmp, "bad.jsonl")
+	os.WriteFile(bad, []byte("{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t\"}\nnot json\n"), 0o644)
+	aFile := filepath.Join(tmp, "a-file")
+	os.WriteFile(aFile, nil, 0o644)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no manifest", []string{}, "--manifest"},
+		{"missing manifest file", []string{"--manifest", filepath.Join(tmp, "nope.jsonl")}, "nope.jsonl"},
+		{"malformed manifest", []string{"--manifest", bad}, "bad.jsonl line 2"},
+		{"execution without token", []string{"--execution", "arn:x"}, "--checkpoint-token"},
+		{"page size 0", []string{"--manifest", manifest, "--page-size", "0"}, "--page-size"},
+		{"page size 1001", []string{"--manifest", manifest, "--page-size", "1001"}, "--page-size"},
+		{"bad compression", []string{"--manifest", manifest, "--compression", "lzma"}, "--compression"},
+		{"bad log format", []string{"--manifest", manifest, "--log-format", "xml"}, "--log-format"},
+		{"bad log level", []string{"--manifest", manifest, "--log-level", "loud"}, "--log-level"},
+		{"unwritable dest", []string{"--manifest", manifest, "--dest", filepath.Join(aFile, "sub")}, "a-file"},
+		{"unknown dest scheme", []string{"--manifest", manifest, "--dest", "ftp://x/y"}, "unknown scheme"},
+		{"postgres password never echoed", []string{"--manifest", manifest, "--dest", "postgres://u:hunter2@127.0.0.1:1/db"}, "postgres"},
+		{"unwritable report", []string{"--manifest", manifest, "--report", filepath.Join(aFile, "r.json")}, "--report"},
+		{"unknown flag", []string{"--manifest", manifest, "--frobnicate"}, "frobnicate"},
+		{"bad size", []string{"--manifest", manifest, "--target-file-size", "big"}, "--target-file-size"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--endpoint-url", url, "--dest", filepath.Join(tmp, "archive")}, tc.args...)
+			r := runCLI(t, args...)
+			if r.code != exitUsage {
+				t.Errorf("exit %d, want 2", r.code)
+			}
+			msg := strings.TrimSpace(r.stderr)
+			if strings.Count(msg, "\n") > 0 && !strings.Contains(msg, "Incorrect Usage") || !strings.Contains(msg, tc.want) {
+				t.Errorf("stderr %q should be one line naming %q", msg, tc.want)
+			}
+			if strings.Contains(msg, "hunter2") {
+				t.Error("password in the message")
+			}
+			if n := srv.Stats().Requests; n != 0 {
+				t.Fatalf("%d requests reached the API", n)
+			}
+		})
+	}
+}
+
+func TestEmptyManifestSucceeds(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.jsonl")
+	os.WriteFile(empty, nil, 0o644)
+	emulatortest.Env(t)
+	r := runCLI(t, "run", "--manifest", empty, "--dest", t.TempDir(), "--endpoint-url", "http://127.0.0.1:1")
+	if r.code != 0 || !strings.Contains(r.stderr, "nothing to do") {
+		t.Fatalf("exit %d; an empty manifest should succeed and say so", r.code)
+	}
+}
+
+func TestSchemaCommand(t *testing.T) {
+	r := runCLI(t, "schema", "parquet")
+	if r.code != 0 || !strings.Contains(r.stdout, "TIMESTAMP(isAdjustedToUTC=true,unit=MILLIS)") || !strings.Contains(r.stdout, "message Operation") {
+		t.Errorf("schema parquet: %d", r.code)
+	}
+	r = runCLI(t, "schema", "athena", "--location", "s3://b/p")
+	if r.code != 0 || !strings.Contains(r.stdout, "LOCATION 's3://b/p/operations/'") {
+		t.Errorf("schema athena: %d", r.code)
+	}
+	r = runCLI(t, "schema", "postgres")
+	if r.code != 0 || !strings.Contains(r.stdout, `"durable_archive"."operations"`) {
+		t.Errorf("schema postgres: %d", r.code)
+	}
+	if r = runCLI(t, "schema", "sqlite"); r.code != exitUsage {
+		t.Errorf("schema sqlite: exit %d", r.code)
+	}
+	if r = runCLI(t, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "etl ") {
+		t.Errorf("version: %q", r.stdout)
+	}
+}
