@@ -12,17 +12,17 @@ import (
 // Operation is one row of the operations table: one operation of one
 // archived snapshot of a durable execution.
 type Operation struct {
-	ExecutionArn     string     `parquet:"execution_arn" doc:"the manifest's DurableExecutionArn"`
+	ExecutionArn     string     `parquet:"execution_arn,dict" doc:"the manifest's DurableExecutionArn"`
 	OperationID      string     `parquet:"operation_id" doc:"Id"`
 	Seq              int64      `parquet:"seq" doc:"0-based position in the API's order, across all pages"`
-	ParentID         *string    `parquet:"parent_id,optional" doc:"ParentId"`
-	Name             *string    `parquet:"name,optional" doc:"Name"`
-	Type             string     `parquet:"type" doc:"Type (an unknown value is kept as given)"`
-	SubType          *string    `parquet:"sub_type,optional" doc:"SubType"`
-	Status           string     `parquet:"status" doc:"Status (an unknown value is kept as given)"`
+	ParentID         *string    `parquet:"parent_id,optional,dict" doc:"ParentId"`
+	Name             *string    `parquet:"name,optional,dict" doc:"Name"`
+	Type             string     `parquet:"type,dict" doc:"Type (an unknown value is kept as given)"`
+	SubType          *string    `parquet:"sub_type,optional,dict" doc:"SubType"`
+	Status           string     `parquet:"status,dict" doc:"Status (an unknown value is kept as given)"`
 	StartTime        *time.Time `parquet:"start_time,optional,timestamp(millisecond)" doc:"StartTimestamp"`
 	EndTime          *time.Time `parquet:"end_time,optional,timestamp(millisecond)" doc:"EndTimestamp"`
-	DetailKind       *string    `parquet:"detail_kind,optional" doc:"which details object the operation carried: execution, context, step, wait, callback, chained_invoke"`
+	DetailKind       *string    `parquet:"detail_kind,optional,dict" doc:"which details object the operation carried: execution, context, step, wait, callback, chained_invoke"`
 	InputPayload     *string    `parquet:"input_payload,optional" doc:"ExecutionDetails.InputPayload" large:"true"`
 	ReplayChildren   *bool      `parquet:"replay_children,optional" doc:"ContextDetails.ReplayChildren"`
 	Attempt          *int32     `parquet:"attempt,optional" doc:"StepDetails.Attempt"`
@@ -34,18 +34,18 @@ type Operation struct {
 	ErrorMessage     *string    `parquet:"error_message,optional" doc:"Error.ErrorMessage" large:"true"`
 	ErrorData        *string    `parquet:"error_data,optional" doc:"Error.ErrorData" large:"true"`
 	ErrorStackTrace  []string   `parquet:"error_stack_trace,optional,list" doc:"Error.StackTrace" large:"true"`
-	RunID            string     `parquet:"run_id" doc:"the run that wrote the row"`
+	RunID            string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt      time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
 }
 
 // Execution is one row of the executions table: one archived snapshot of a
 // durable execution, summarised.
 type Execution struct {
-	ExecutionArn         string     `parquet:"execution_arn" doc:"the manifest's DurableExecutionArn"`
-	Region               *string    `parquet:"region,optional" doc:"parsed from the ARN; null when the ARN has another form"`
-	AccountID            *string    `parquet:"account_id,optional" doc:"parsed from the ARN; null when the ARN has another form"`
-	FunctionName         *string    `parquet:"function_name,optional" doc:"parsed from the ARN; null when the ARN has another form"`
-	FunctionQualifier    *string    `parquet:"function_qualifier,optional" doc:"parsed from the ARN; null when the ARN has another form"`
+	ExecutionArn         string     `parquet:"execution_arn,dict" doc:"the manifest's DurableExecutionArn"`
+	Region               *string    `parquet:"region,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
+	AccountID            *string    `parquet:"account_id,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
+	FunctionName         *string    `parquet:"function_name,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
+	FunctionQualifier    *string    `parquet:"function_qualifier,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
 	ExecutionName        *string    `parquet:"execution_name,optional" doc:"parsed from the ARN; null when the ARN has another form"`
 	ExecutionID          *string    `parquet:"execution_id,optional" doc:"parsed from the ARN; null when the ARN has another form"`
 	Status               *string    `parquet:"status,optional" doc:"the EXECUTION operation's Status"`
@@ -55,7 +55,7 @@ type Execution struct {
 	OperationCount       int64      `parquet:"operation_count" doc:"operations in the snapshot"`
 	FailedOperationCount int64      `parquet:"failed_operation_count" doc:"operations with status FAILED or TIMED_OUT"`
 	ContentHash          string     `parquet:"content_hash" doc:"hex SHA-256 over the snapshot's operations in a canonical form"`
-	RunID                string     `parquet:"run_id" doc:"the run that wrote the row"`
+	RunID                string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt          time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
 }
 
