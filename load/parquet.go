@@ -427,9 +427,10 @@ func (e *parquetExec) Abort(ctx context.Context) error {
 	return nil
 }
 
-// operationSize estimates a row's bytes in memory and in a page buffer.
+// operationSize estimates a row's bytes in memory: the struct (about 300
+// bytes), its separately allocated pointers and times, and the string data.
 func operationSize(r *schema.Operation) int64 {
-	n := 160 + len(r.ExecutionArn) + len(r.OperationID) + len(r.Type) + len(r.Status) + len(r.RunID)
+	n := 480 + len(r.ExecutionArn) + len(r.OperationID) + len(r.Type) + len(r.Status) + len(r.RunID)
 	for _, p := range []*string{r.ParentID, r.Name, r.SubType, r.DetailKind, r.InputPayload, r.CallbackID, r.Result, r.ErrorType, r.ErrorMessage, r.ErrorData} {
 		if p != nil {
 			n += len(*p)

@@ -22,7 +22,7 @@ import (
 // them, so the baseline does everything but write Parquet.
 type discard struct{}
 
-func (discard) Begin(context.Context, string) (load.Execution, error) { return discard{}, nil }
+func (discard) Begin(context.Context, string) (load.Execution, error)  { return discard{}, nil }
 func (discard) Close(context.Context) error                            { return nil }
 func (discard) Write(context.Context, []schema.Operation) error        { return nil }
 func (discard) Commit(context.Context, string, schema.Execution) error { return nil }

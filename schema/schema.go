@@ -15,7 +15,7 @@ type Operation struct {
 	ExecutionArn     string     `parquet:"execution_arn,dict" doc:"the manifest's DurableExecutionArn"`
 	OperationID      string     `parquet:"operation_id" doc:"Id"`
 	Seq              int64      `parquet:"seq" doc:"0-based position in the API's order, across all pages"`
-	ParentID         *string    `parquet:"parent_id,optional,dict" doc:"ParentId"`
+	ParentID         *string    `parquet:"parent_id,optional" doc:"ParentId"`
 	Name             *string    `parquet:"name,optional,dict" doc:"Name"`
 	Type             string     `parquet:"type,dict" doc:"Type (an unknown value is kept as given)"`
 	SubType          *string    `parquet:"sub_type,optional,dict" doc:"SubType"`

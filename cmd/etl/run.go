@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,6 +57,8 @@ Examples:
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", EnvVars: env("log-level"), Value: "info"},
 			&cli.StringFlag{Name: "compression", Usage: "Parquet compression: zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
 			&cli.StringFlag{Name: "target-file-size", Usage: "roll Parquet files at about this `SIZE` (e.g. 256MiB, 1GiB)", EnvVars: env("target-file-size"), Value: "256MiB"},
+			&cli.StringFlag{Name: "row-group-size", Usage: "end Parquet row groups at about this `SIZE` of row data; bounds memory per open file", EnvVars: env("row-group-size"), Value: "64MiB"},
+			&cli.StringFlag{Name: "memory-limit", Usage: "soft memory `SIZE` for the Go runtime, which collects more often near it (it never fails a run); 0 turns it off; GOMEMLIMIT, when set, wins", EnvVars: env("memory-limit"), Value: "192MiB"},
 			&cli.DurationFlag{Name: "request-timeout", Usage: "timeout of one API request attempt", EnvVars: env("request-timeout"), Value: 60 * time.Second},
 			&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
 		},
@@ -92,6 +95,17 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return usageError("--target-file-size: %v", err)
 	}
+	rowGroup, err := parseSize(c.String("row-group-size"))
+	if err != nil {
+		return usageError("--row-group-size: %v", err)
+	}
+	if ml := c.String("memory-limit"); ml != "0" && os.Getenv("GOMEMLIMIT") == "" {
+		limit, err := parseSize(ml)
+		if err != nil {
+			return usageError("--memory-limit: %v", err)
+		}
+		debug.SetMemoryLimit(limit)
+	}
 	runID := c.String("run-id")
 	if runID == "" {
 		runID = newRunID(time.Now())
@@ -126,7 +140,7 @@ func runAction(c *cli.Context) error {
 		}
 		switch d.Kind {
 		case load.LocalDir:
-			pd, err := load.NewParquetDir(d.Path, load.WithCompression(codec), load.WithTargetFileSize(target),
+			pd, err := load.NewParquetDir(d.Path, load.WithCompression(codec), load.WithTargetFileSize(target), load.WithRowGroupSize(rowGroup),
 				load.WithFilePrefix("part-"+runID), load.WithCreatedBy("durable-etl "+version), load.WithLogger(logger))
 			if err != nil {
 				closeAll()

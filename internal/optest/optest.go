@@ -33,7 +33,9 @@ type Gen struct {
 }
 
 // New is a generator seeded with seed.
-func New(seed uint64) *Gen { return &Gen{R: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), LargeEvery: 400} }
+func New(seed uint64) *Gen {
+	return &Gen{R: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), LargeEvery: 400}
+}
 
 // Str is a random string: empty now and then, unicode and control
 // characters throughout, and 256 KiB long once in LargeEvery.

@@ -1,0 +1,36 @@
+# durable-etl: make demo (the main job end to end on the local emulator),
+# make test (everything), make bench (throughput and memory against baselines).
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+DEMO_EXECUTIONS ?= 300
+
+.PHONY: build demo test bench clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+# The emulator serves seeded executions on a loopback port, writes their
+# manifest, and runs etl with AWS_ENDPOINT_URL_LAMBDA pointing at itself;
+# it stops when etl ends and exits with etl's status.
+demo: build
+	@mkdir -p .demo
+	bin/lambda-emulator -executions $(DEMO_EXECUTIONS) -seed 1 -manifest .demo/manifest.jsonl -- \
+		bin/etl run --manifest .demo/manifest.jsonl --dest ./archive --report .demo/report.json $(DEMO_FLAGS)
+	@echo
+	@echo "Parquet files (Athena layout) under ./archive:"
+	@find archive -name '*.parquet' -not -path '*/_incoming/*' | sort | sed 's/^/  /' | head -20
+	@echo "Run report: .demo/report.json; schema: bin/etl schema parquet"
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race -short ./pipeline/ ./load/ ./extract/
+
+bench: build
+	$(GO) test -run '^$$' -bench PipelineVsDrain -benchtime 5x ./pipeline/
+	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/
+
+clean:
+	rm -rf bin .demo archive
