@@ -170,7 +170,7 @@ func (r *runner) archive(ctx context.Context, e extract.Entry) error {
 		return nil
 	})
 	if err == nil {
-		dt, _ := snap.Partition(start)
+		dt, _ := snap.Partition(r.sum.StartedAt)
 		if cerr := x.Commit(ctx, dt, snap.Finish()); cerr != nil {
 			err = &DestinationError{Err: cerr}
 		}

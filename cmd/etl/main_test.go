@@ -217,3 +217,38 @@ func TestSchemaCommand(t *testing.T) {
 		t.Errorf("version: %q", r.stdout)
 	}
 }
+
+// TestFanOutAndStdin: a manifest from standard input, two destinations from
+// one extraction, byte-identical files in both.
+func TestFanOutAndStdin(t *testing.T) {
+	srv, url, manifest, _ := fixture(t, 10)
+	content, _ := os.ReadFile(manifest)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.Write(content); w.Close() }()
+	old := os.Stdin
+	os.Stdin = r
+	defer func() { os.Stdin = old }()
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	res := runCLI(t, "run", "--manifest", "-", "--dest", a, "--dest", "file://"+b, "--endpoint-url", url, "--run-id", "fan")
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	if n := srv.Stats().Requests; n != 10 {
+		t.Errorf("%d requests for 10 one-page executions: the fan-out fetched twice", n)
+	}
+	filesA, _ := filepath.Glob(filepath.Join(a, "*", "dt=*", "*.parquet"))
+	if len(filesA) == 0 {
+		t.Fatal("no files")
+	}
+	for _, fa := range filesA {
+		rel, _ := filepath.Rel(a, fa)
+		ba, _ := os.ReadFile(fa)
+		bb, err := os.ReadFile(filepath.Join(b, rel))
+		if err != nil || !bytes.Equal(ba, bb) {
+			t.Errorf("%s differs between the two destinations (%v)", rel, err)
+		}
+	}
+}
