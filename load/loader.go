@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -125,15 +126,15 @@ type DestKind int
 
 // The destination kinds.
 const (
-	LocalDir DestKind = iota
-	S3
-	Postgres
+	DestLocal DestKind = iota
+	DestS3
+	DestPostgres
 )
 
 // Dest is a parsed --dest.
 type Dest struct {
 	Kind DestKind
-	// Path is the local directory (LocalDir).
+	// Path is the local directory (DestLocal).
 	Path string
 	// Bucket and Prefix locate an S3 destination.
 	Bucket, Prefix string
@@ -145,9 +146,9 @@ type Dest struct {
 // masked).
 func (d Dest) String() string {
 	switch d.Kind {
-	case S3:
+	case DestS3:
 		return "s3://" + d.Bucket + "/" + d.Prefix
-	case Postgres:
+	case DestPostgres:
 		return Redact(d.URL)
 	}
 	return d.Path
@@ -161,7 +162,7 @@ func ParseDest(s string) (Dest, error) {
 	}
 	scheme, rest, hasScheme := strings.Cut(s, "://")
 	if !hasScheme {
-		return Dest{Kind: LocalDir, Path: filepath.Clean(s)}, nil
+		return Dest{Kind: DestLocal, Path: filepath.Clean(s)}, nil
 	}
 	switch strings.ToLower(scheme) {
 	case "file":
@@ -169,15 +170,15 @@ func ParseDest(s string) (Dest, error) {
 		if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" {
 			return Dest{}, fmt.Errorf("destination %q: want file:///absolute/path", s)
 		}
-		return Dest{Kind: LocalDir, Path: filepath.Clean(u.Path)}, nil
+		return Dest{Kind: DestLocal, Path: filepath.Clean(u.Path)}, nil
 	case "s3":
 		bucket, prefix, _ := strings.Cut(rest, "/")
 		if bucket == "" {
 			return Dest{}, fmt.Errorf("destination %q: no bucket", s)
 		}
-		return Dest{Kind: S3, Bucket: bucket, Prefix: strings.Trim(prefix, "/")}, nil
+		return Dest{Kind: DestS3, Bucket: bucket, Prefix: strings.Trim(prefix, "/")}, nil
 	case "postgres", "postgresql":
-		return Dest{Kind: Postgres, URL: s}, nil
+		return Dest{Kind: DestPostgres, URL: s}, nil
 	}
 	return Dest{}, fmt.Errorf("destination %q: unknown scheme %q (want a directory, file://, s3:// or postgres://)", Redact(s), scheme)
 }
@@ -195,4 +196,31 @@ func Redact(s string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// RunInfo describes a run for a destination's ledger.
+type RunInfo struct {
+	RunID            string
+	StartedAt        time.Time
+	FinishedAt       time.Time // zero while the run goes on
+	Status           string    // running, succeeded, failed, interrupted
+	ExecutionsOK     int64
+	ExecutionsFailed int64
+	Operations       int64
+	Version          string
+}
+
+// RunLedger is a loader that records each run at its start and its end.
+type RunLedger interface {
+	RecordRun(ctx context.Context, run RunInfo) error
+}
+
+func (f fanout) RecordRun(ctx context.Context, run RunInfo) error {
+	var errs []error
+	for _, l := range f {
+		if rl, ok := l.(RunLedger); ok {
+			errs = append(errs, rl.RecordRun(ctx, run))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -27,6 +27,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Version is the tool's version, for the destinations' run ledgers.
+	Version string
 }
 
 // Failure is one execution that could not be archived.
@@ -84,6 +86,15 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 		cfg.Now = time.Now
 	}
 	r := &runner{cfg: cfg, sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates()}}
+	ledger, _ := cfg.Loader.(load.RunLedger)
+	if ledger != nil {
+		err := ledger.RecordRun(ctx, load.RunInfo{RunID: cfg.RunID, StartedAt: r.sum.StartedAt, Status: "running", Version: cfg.Version})
+		if err != nil {
+			cfg.Loader.Close(context.WithoutCancel(ctx))
+			r.finish(ctx)
+			return r.sum, &DestinationError{Err: err}
+		}
+	}
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
@@ -118,10 +129,31 @@ feed:
 	if err := m.Err(); err != nil && runErr == nil {
 		runErr = err
 	}
+	// The ledger is written before Close, which releases the destinations.
+	if ledger != nil {
+		r.mu.Lock()
+		info := load.RunInfo{RunID: cfg.RunID, StartedAt: r.sum.StartedAt, FinishedAt: cfg.Now().UTC(), Status: "succeeded",
+			ExecutionsOK: int64(r.sum.ExecutionsOK), ExecutionsFailed: int64(r.sum.ExecutionsFailed), Operations: r.sum.Operations, Version: cfg.Version}
+		r.mu.Unlock()
+		switch {
+		case ctx.Err() != nil:
+			info.Status = "interrupted"
+		case runErr != nil || info.ExecutionsFailed > 0:
+			info.Status = "failed"
+		}
+		if err := ledger.RecordRun(context.WithoutCancel(ctx), info); err != nil && runErr == nil {
+			runErr = &DestinationError{Err: err}
+		}
+	}
 	if err := cfg.Loader.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
 		runErr = &DestinationError{Err: err}
 	}
-	s := r.sum
+	return r.finish(ctx), runErr
+}
+
+// finish completes the summary's totals and times.
+func (r *runner) finish(ctx context.Context) *Summary {
+	s, cfg := r.sum, r.cfg
 	if sr, ok := cfg.Loader.(load.StatsReporter); ok {
 		st := sr.Stats()
 		s.RowsWritten, s.FilesWritten, s.BytesWritten = st.Rows, st.Files, st.Bytes
@@ -136,7 +168,7 @@ feed:
 	if s.Failures == nil {
 		s.Failures = []Failure{}
 	}
-	return s, runErr
+	return s
 }
 
 type runner struct {

@@ -23,6 +23,7 @@ import (
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
+	"github.com/durable-etl/durable-etl/schema"
 )
 
 func env(name string) []string {
@@ -45,7 +46,7 @@ Examples:
 			&cli.StringFlag{Name: "manifest", Usage: "the executions to archive: `FILE` or - for standard input", EnvVars: env("manifest")},
 			&cli.StringFlag{Name: "execution", Usage: "one execution `ARN` to archive, instead of a manifest", EnvVars: env("execution")},
 			&cli.StringFlag{Name: "checkpoint-token", Usage: "the checkpoint `TOKEN` for --execution (prefer ETL_CHECKPOINT_TOKEN: flags show in ps)", EnvVars: env("checkpoint-token")},
-			&cli.StringSliceFlag{Name: "dest", Usage: "where to write: a `DIR` or file:///abs/path (Parquet); repeat for several", EnvVars: env("dest"), Value: cli.NewStringSlice("./archive")},
+			&cli.StringSliceFlag{Name: "dest", Usage: "where to write: a `DIR` or file:///abs/path (Parquet), or postgres://... (tables); repeat for several", EnvVars: env("dest"), Value: cli.NewStringSlice("./archive")},
 			&cli.StringFlag{Name: "endpoint-url", Usage: "the Lambda API endpoint `URL` (default: the SDK's resolution, which honours AWS_ENDPOINT_URL_LAMBDA)", EnvVars: env("endpoint-url")},
 			&cli.StringFlag{Name: "region", Usage: "AWS `REGION` (default: the AWS configuration chain)", EnvVars: env("region")},
 			&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`", EnvVars: env("profile")},
@@ -53,6 +54,8 @@ Examples:
 			&cli.IntFlag{Name: "concurrency", Usage: "executions in flight", EnvVars: env("concurrency"), Value: 4},
 			&cli.StringFlag{Name: "run-id", Usage: "this run's `ID`, written to every row and file name (default: generated, sortable by time)", EnvVars: env("run-id")},
 			&cli.StringFlag{Name: "report", Usage: "write the run summary as JSON to `FILE`", EnvVars: env("report")},
+			&cli.StringFlag{Name: "pg-schema", Usage: "the Postgres `SCHEMA` of the tables, for postgres:// destinations", EnvVars: env("pg-schema"), Value: schema.DefaultPostgresSchema},
+			&cli.BoolFlag{Name: "migrate", Usage: "apply pending Postgres migrations before the run (else a run against an unmigrated schema stops, naming etl migrate)", EnvVars: env("migrate")},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: env("log-format"), Value: "text"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", EnvVars: env("log-level"), Value: "info"},
 			&cli.StringFlag{Name: "compression", Usage: "Parquet compression: zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
@@ -139,7 +142,7 @@ func runAction(c *cli.Context) error {
 			return usageError("--dest: %v", err)
 		}
 		switch d.Kind {
-		case load.LocalDir:
+		case load.DestLocal:
 			pd, err := load.NewParquetDir(d.Path, load.WithCompression(codec), load.WithTargetFileSize(target), load.WithRowGroupSize(rowGroup),
 				load.WithFilePrefix("part-"+runID), load.WithCreatedBy("durable-etl "+version), load.WithLogger(logger))
 			if err != nil {
@@ -147,9 +150,17 @@ func runAction(c *cli.Context) error {
 				return usageError("--dest: %v", err)
 			}
 			loaders = append(loaders, pd)
+		case load.DestPostgres:
+			pg, err := load.NewPostgres(c.Context, d.URL, load.WithPGSchema(c.String("pg-schema")),
+				load.WithMaxConns(int32(c.Int("concurrency")+2)), load.WithMigrate(c.Bool("migrate")))
+			if err != nil {
+				closeAll()
+				return usageError("--dest: %v", err)
+			}
+			loaders = append(loaders, pg)
 		default:
 			closeAll()
-			return usageError("--dest %s: this version writes local Parquet only (file paths or file://)", d)
+			return usageError("--dest %s: S3 destinations are not supported by this version (local directories and postgres:// are)", d)
 		}
 	}
 
@@ -177,7 +188,7 @@ func runAction(c *cli.Context) error {
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "manifest", m.Source(), "dest", strings.Join(redactedDests(c.StringSlice("dest")), ","))
 	sum, runErr := pipeline.Run(ctx, pipeline.Config{
 		API: client, Loader: load.Fanout(loaders...), RunID: runID,
-		PageSize: int32(pageSize), Concurrency: c.Int("concurrency"), Logger: logger,
+		PageSize: int32(pageSize), Concurrency: c.Int("concurrency"), Logger: logger, Version: version,
 	}, m)
 
 	logger.Info("run finished", "executions_ok", sum.ExecutionsOK, "executions_failed", sum.ExecutionsFailed,

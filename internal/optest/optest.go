@@ -30,6 +30,8 @@ type Gen struct {
 	R *rand.Rand
 	// LargeEvery makes one string in that many 256 KiB long (0: never).
 	LargeEvery int
+	// NoNUL leaves U+0000 out of strings (Postgres text cannot hold it).
+	NoNUL bool
 }
 
 // New is a generator seeded with seed.
@@ -41,12 +43,18 @@ func New(seed uint64) *Gen {
 // characters throughout, and 256 KiB long once in LargeEvery.
 func (g *Gen) Str() string {
 	if g.LargeEvery > 0 && g.R.IntN(g.LargeEvery) == 0 {
+		if g.NoNUL {
+			return strings.Repeat("x\u00e9\x01{", 256<<10/6)
+		}
 		return strings.Repeat("x\u00e9\x00{", 256<<10/6)
 	}
 	n := g.R.IntN(12)
 	var b strings.Builder
 	for range n {
 		b.WriteString(alphabet[g.R.IntN(len(alphabet))])
+	}
+	if g.NoNUL {
+		return strings.ReplaceAll(b.String(), "\x00", "")
 	}
 	return b.String()
 }

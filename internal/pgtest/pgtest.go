@@ -1,0 +1,150 @@
+// Package pgtest gives tests a real PostgreSQL server: the one at
+// ETL_TEST_DATABASE_URL, or else a throwaway cluster started from the
+// installed binaries (pg_config --bindir) on a free loopback port, once per
+// test binary, as the postgres user when running as root. Each test gets its
+// own schema, dropped when it ends. A missing server fails the test: it is
+// never skipped.
+//
+// A package using it calls Main from its TestMain, which stops the cluster.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	once     sync.Once
+	url      string
+	startErr error
+	stop     func()
+)
+
+// Main runs the tests and then stops the cluster, if one was started.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if stop != nil {
+		stop()
+	}
+	return code
+}
+
+// URL is the server's connection URL.
+func URL(t testing.TB) string {
+	t.Helper()
+	once.Do(func() {
+		if u := os.Getenv("ETL_TEST_DATABASE_URL"); u != "" {
+			url = u
+			return
+		}
+		url, stop, startErr = startCluster()
+	})
+	if startErr != nil {
+		t.Fatalf("pgtest: no PostgreSQL server (set ETL_TEST_DATABASE_URL, or install PostgreSQL so that pg_config --bindir finds initdb): %v", startErr)
+	}
+	return url
+}
+
+// Schema is a new, empty schema name for this test, dropped (with all it
+// holds) when the test ends.
+func Schema(t testing.TB) (string, string) {
+	t.Helper()
+	u := URL(t)
+	var b [6]byte
+	rand.Read(b[:])
+	name := "etl_test_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Errorf("pgtest: drop schema: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("pgtest: drop schema: %v", err)
+		}
+	})
+	return u, name
+}
+
+// Conn is a connection for the test, closed when it ends.
+func Conn(t testing.TB, u string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func startCluster() (string, func(), error) {
+	out, err := exec.Command("pg_config", "--bindir").Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("pg_config --bindir: %w", err)
+	}
+	bindir := strings.TrimSpace(string(out))
+	dir, err := os.MkdirTemp("", "etl-pgtest-*")
+	if err != nil {
+		return "", nil, err
+	}
+	asRoot := os.Geteuid() == 0
+	if asRoot {
+		// PostgreSQL refuses to run as root: the cluster belongs to postgres.
+		if err := exec.Command("chown", "postgres:postgres", dir).Run(); err != nil {
+			return "", nil, fmt.Errorf("chown %s to postgres: %w", dir, err)
+		}
+	}
+	run := func(name string, args ...string) error {
+		cmd := exec.Command(filepath.Join(bindir, name), args...)
+		if asRoot {
+			cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bindir, name)}, args...)...)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", name, err, out)
+		}
+		return nil
+	}
+	data := filepath.Join(dir, "data")
+	if err := run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200", port, dir)
+	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	stop := func() {
+		run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+		os.RemoveAll(dir)
+	}
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,451 @@
+package load_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/migrations"
+	"github.com/durable-etl/durable-etl/pipeline"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func migrated(t *testing.T) (string, string, *pgx.Conn) {
+	t.Helper()
+	url, s := pgtest.Schema(t)
+	conn := pgtest.Conn(t, url)
+	if err := migrations.Migrate(context.Background(), conn, s); err != nil {
+		t.Fatal(err)
+	}
+	return url, s, conn
+}
+
+func TestMigrations(t *testing.T) {
+	url, s := pgtest.Schema(t)
+	conn := pgtest.Conn(t, url)
+	ctx := context.Background()
+	var pending *migrations.PendingError
+	if err := migrations.Check(ctx, conn, s); !errors.As(err, &pending) || pending.Current != 0 {
+		t.Fatalf("empty database: want PendingError at 0, got %v", err)
+	}
+	if _, err := load.NewPostgres(ctx, url, load.WithPGSchema(s)); !errors.As(err, &pending) || !strings.Contains(err.Error(), "etl migrate") {
+		t.Fatalf("loader on an unmigrated schema: %v", err)
+	}
+	// Two migrators at once: one waits, both succeed.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := pgx.Connect(ctx, url)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer c.Close(ctx)
+			errs[i] = migrations.Migrate(ctx, c, s)
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("concurrent migrations: %v / %v", errs[0], errs[1])
+	}
+	if err := migrations.Check(ctx, conn, s); err != nil {
+		t.Fatalf("after migrate: %v", err)
+	}
+	if err := migrations.Migrate(ctx, conn, s); err != nil {
+		t.Fatalf("migrate when up to date: %v", err)
+	}
+	// The migrated tables are the schema/ tables, column for column.
+	for _, table := range schema.Tables() {
+		rows, _ := conn.Query(ctx, `SELECT column_name, udt_name, is_nullable FROM information_schema.columns
+			WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, s, table.Name)
+		var got []string
+		for rows.Next() {
+			var name, udt, null string
+			rows.Scan(&name, &udt, &null)
+			got = append(got, fmt.Sprintf("%s %s %s", name, udt, null))
+		}
+		udt := map[string]string{"text": "text", "bigint": "int8", "integer": "int4", "boolean": "bool", "timestamptz": "timestamptz", "text[]": "_text"}
+		var want []string
+		for _, c := range table.Columns {
+			null := "NO"
+			if c.Nullable {
+				null = "YES"
+			}
+			want = append(want, fmt.Sprintf("%s %s %s", c.Name, udt[c.PostgresType()], null))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: migrated columns\n%s\nwant (schema/)\n%s", table.Name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+func TestQuotedSchemaName(t *testing.T) {
+	url, s := pgtest.Schema(t)
+	weird := s + `-We"ird`
+	conn := pgtest.Conn(t, url)
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{weird}.Sanitize()+" CASCADE") })
+	if err := migrations.Migrate(context.Background(), conn, weird); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations.Check(context.Background(), conn, weird); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pgRun archives execs from srv into the schema through the pipeline.
+func pgRun(t *testing.T, srv *emulator.Server, url, s, runID string, execs []emulator.Execution) (*pipeline.Summary, error) {
+	t.Helper()
+	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2))
+	pg, err := load.NewPostgres(context.Background(), url, load.WithPGSchema(s), load.WithMaxConns(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	emulator.WriteManifest(&b, execs)
+	m, err := extract.NewManifest("test", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pg, RunID: runID, PageSize: 100, Concurrency: 4, Version: "test"}, m)
+}
+
+// readOperations reads the operations table back into rows, by execution.
+func readOperations(t *testing.T, conn *pgx.Conn, s string) map[string][]schema.Operation {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT * FROM "+pgx.Identifier{s, "operations"}.Sanitize()+" ORDER BY execution_arn, seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string][]schema.Operation{}
+	for rows.Next() {
+		var r schema.Operation
+		v := reflect.ValueOf(&r).Elem()
+		dst := make([]any, v.NumField())
+		for i := range dst {
+			dst[i] = v.Field(i).Addr().Interface()
+		}
+		if err := rows.Scan(dst...); err != nil {
+			t.Fatal(err)
+		}
+		out[r.ExecutionArn] = append(out[r.ExecutionArn], r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func count(t *testing.T, conn *pgx.Conn, sql string) int64 {
+	t.Helper()
+	var n int64
+	if err := conn.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func randomExecs(seed uint64, n, maxOps int) ([]emulator.Execution, map[string][]types.Operation) {
+	g := optest.New(seed)
+	g.NoNUL = true // see TestNULInPostgres
+	want := map[string][]types.Operation{}
+	var execs []emulator.Execution
+	for i := range n {
+		arn := fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/e-%d/%d", i, seed)
+		ops := []types.Operation{}
+		ids := map[string]bool{}
+		for range 1 + g.R.IntN(maxOps) {
+			op := g.Operation()
+			if ids[*op.Id] {
+				continue // the key is (execution, operation id)
+			}
+			ids[*op.Id] = true
+			ops = append(ops, op)
+		}
+		want[arn] = ops
+		execs = append(execs, emulator.Fixed(arn, "tok", ops))
+	}
+	return execs, want
+}
+
+// TestRunAndRerun: a full run lands every operation exactly; a rerun of the
+// same manifest changes zero rows (no row version changes either).
+func TestRunAndRerun(t *testing.T) {
+	url, s, conn := migrated(t)
+	execs, want := randomExecs(31, 30, 250)
+	srv := emulator.New()
+	srv.Add(execs...)
+	sum, err := pgRun(t, srv, url, s, "run-1", execs)
+	if err != nil || sum.ExecutionsOK != 30 {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	got := readOperations(t, conn, s)
+	for arn, ops := range want {
+		if len(got[arn]) != len(ops) {
+			t.Fatalf("%s: %d rows, want %d", arn, len(got[arn]), len(ops))
+		}
+		for i := range ops {
+			if diff := optest.Diff(ops[i], transform.Reconstruct(&got[arn][i])); diff != "" {
+				t.Fatalf("%s op %d (-want +got):\n%s", arn, i, diff)
+			}
+		}
+	}
+	if n := count(t, conn, "SELECT count(*) FROM "+s+".executions"); n != 30 {
+		t.Errorf("%d executions rows", n)
+	}
+	xmins := func() string {
+		var agg string
+		conn.QueryRow(context.Background(), "SELECT string_agg(xmin::text, ',' ORDER BY execution_arn, operation_id) FROM "+s+".operations").Scan(&agg)
+		var agg2 string
+		conn.QueryRow(context.Background(), "SELECT string_agg(xmin::text, ',' ORDER BY execution_arn) FROM "+s+".executions").Scan(&agg2)
+		return agg + "|" + agg2
+	}
+	before := xmins()
+	sum, err = pgRun(t, srv, url, s, "run-2", execs)
+	if err != nil || sum.ExecutionsOK != 30 || sum.RowsWritten != 0 {
+		t.Fatalf("rerun: %v, %d rows changed (want 0)", err, sum.RowsWritten)
+	}
+	if xmins() != before {
+		t.Error("the rerun rewrote rows")
+	}
+	if n := count(t, conn, "SELECT count(*) FROM "+s+".operations WHERE run_id <> 'run-1'"); n != 0 {
+		t.Errorf("%d rows claim the no-change rerun", n)
+	}
+	var status string
+	var ok int64
+	conn.QueryRow(context.Background(), "SELECT status, executions_ok FROM "+s+".runs WHERE run_id = 'run-2'").Scan(&status, &ok)
+	if status != "succeeded" || ok != 30 || count(t, conn, "SELECT count(*) FROM "+s+".runs WHERE finished_at IS NOT NULL") != 2 {
+		t.Errorf("runs ledger: %s %d", status, ok)
+	}
+}
+
+// TestLaterSnapshots: a snapshot that adds operations and changes one, then
+// one that omits a completed context's children: nothing is deleted.
+func TestLaterSnapshots(t *testing.T) {
+	url, s, conn := migrated(t)
+	arn := "arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/snap/1"
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	op := func(id, parent, status string) types.Operation {
+		o := types.Operation{Id: aws.String(id), Type: "STEP", Status: types.OperationStatus(status), StartTimestamp: &start, StepDetails: &types.StepDetails{Attempt: 1}}
+		if parent != "" {
+			o.ParentId = aws.String(parent)
+		}
+		return o
+	}
+	ctxOp := types.Operation{Id: aws.String("ctx"), Type: "CONTEXT", Status: "STARTED", ContextDetails: &types.ContextDetails{}}
+	snapshots := [][]types.Operation{
+		{ctxOp, op("a", "ctx", "STARTED")},
+		{ctxOp, op("a", "ctx", "SUCCEEDED"), op("b", "ctx", "STARTED")},
+		{{Id: aws.String("ctx"), Type: "CONTEXT", Status: "SUCCEEDED", ContextDetails: &types.ContextDetails{Result: aws.String("done")}}, op("c", "", "STARTED")},
+	}
+	for i, ops := range snapshots {
+		srv := emulator.New()
+		e := emulator.Fixed(arn, "tok", ops)
+		srv.Add(e)
+		if _, err := pgRun(t, srv, url, s, fmt.Sprintf("snap-%d", i), []emulator.Execution{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := readOperations(t, conn, s)[arn]
+	status := map[string]string{}
+	for _, r := range got {
+		status[r.OperationID] = r.Status
+	}
+	want := map[string]string{"ctx": "SUCCEEDED", "a": "SUCCEEDED", "b": "STARTED", "c": "STARTED"}
+	if !reflect.DeepEqual(status, want) {
+		t.Errorf("after three snapshots: %v, want %v", status, want)
+	}
+	var opCount int64
+	var runID string
+	conn.QueryRow(context.Background(), "SELECT operation_count, run_id FROM "+s+".executions").Scan(&opCount, &runID)
+	if opCount != 2 || runID != "snap-2" {
+		t.Errorf("executions row: operation_count %d run %s, want the last snapshot's 2, snap-2", opCount, runID)
+	}
+}
+
+// TestConcurrentOverlappingRuns: two runs over overlapping manifests at
+// once: no error, no duplicate.
+func TestConcurrentOverlappingRuns(t *testing.T) {
+	url, s, conn := migrated(t)
+	execs, want := randomExecs(32, 40, 100)
+	srv := emulator.New()
+	srv.Add(execs...)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, part := range [][]emulator.Execution{execs[:30], execs[10:]} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sum, err := pgRun(t, srv, url, s, fmt.Sprint("c", i), part)
+			if err == nil && sum.ExecutionsFailed > 0 {
+				err = fmt.Errorf("%v", sum.Failures)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("%v / %v", errs[0], errs[1])
+	}
+	total := 0
+	for _, ops := range want {
+		total += len(ops)
+	}
+	if n := count(t, conn, "SELECT count(*) FROM "+s+".operations"); n != int64(total) {
+		t.Errorf("%d operations rows, want %d", n, total)
+	}
+}
+
+// TestDatabaseGoesAway: the server drops the loader's connections mid-run:
+// the run stops with a destination error, and every execution in the tables
+// is whole.
+func TestDatabaseGoesAway(t *testing.T) {
+	url, s, conn := migrated(t)
+	execs, _ := randomExecs(33, 60, 300)
+	admin := pgtest.Conn(t, url)
+	var once sync.Once
+	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		if n == 40 {
+			once.Do(func() {
+				admin.Exec(context.Background(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'durable-etl' AND pid <> pg_backend_pid()")
+			})
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	sum, err := pgRun(t, srv, url, s, "gone", execs)
+	var de *pipeline.DestinationError
+	if !errors.As(err, &de) {
+		t.Fatalf("want a DestinationError, got %v (%+v)", err, sum)
+	}
+	if sum.ExecutionsOK >= 60 {
+		t.Errorf("all executions claim success")
+	}
+	// Whole executions only: each executions row's count matches its rows.
+	if n := count(t, conn, `SELECT count(*) FROM `+s+`.executions e WHERE e.operation_count <>
+		(SELECT count(*) FROM `+s+`.operations o WHERE o.execution_arn = e.execution_arn)`); n != 0 {
+		t.Errorf("%d executions are half-written", n)
+	}
+	if n := count(t, conn, `SELECT count(DISTINCT execution_arn) FROM `+s+`.operations o WHERE NOT EXISTS
+		(SELECT 1 FROM `+s+`.executions e WHERE e.execution_arn = o.execution_arn)`); n != 0 {
+		t.Errorf("%d executions have operations but no executions row", n)
+	}
+}
+
+func TestUnreachableDatabaseHidesPassword(t *testing.T) {
+	_, err := load.NewPostgres(context.Background(), "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2")
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("error %v: must name the server, not the password", err)
+	}
+}
+
+// TestNULInPostgres: Postgres text cannot hold U+0000; the loader stores
+// U+FFFD in its place, in every text column and list element, and the
+// caller's rows stay untouched.
+func TestNULInPostgres(t *testing.T) {
+	url, s, conn := migrated(t)
+	arn := "arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/nul/1"
+	op := types.Operation{Id: aws.String("a\x00b"), Type: "STEP", Status: "FAILED", StepDetails: &types.StepDetails{
+		Error: &types.ErrorObject{ErrorMessage: aws.String("bad\x00"), StackTrace: []string{"ok", "x\x00"}}}}
+	srv := emulator.New()
+	e := emulator.Fixed(arn, "tok", []types.Operation{op})
+	srv.Add(e)
+	if sum, err := pgRun(t, srv, url, s, "nul", []emulator.Execution{e}); err != nil || sum.ExecutionsOK != 1 {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	got := readOperations(t, conn, s)[arn]
+	if len(got) != 1 || got[0].OperationID != "a\uFFFDb" || *got[0].ErrorMessage != "bad\uFFFD" || got[0].ErrorStackTrace[0] != "ok" || got[0].ErrorStackTrace[1] != "x\uFFFD" {
+		t.Fatalf("stored %+v", got)
+	}
+	if *op.StepDetails.Error.ErrorMessage != "bad\x00" || op.StepDetails.Error.StackTrace[1] != "x\x00" {
+		t.Error("the loader changed the caller's data")
+	}
+}
+
+// TestAuditViews loads known rows through the loader and reads each view.
+func TestAuditViews(t *testing.T) {
+	url, s, conn := migrated(t)
+	ctx := context.Background()
+	pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(m int) *time.Time { v := time.Date(2026, 4, 1, 10, m, 0, 0, time.UTC); return &v }
+	str := func(v string) *string { return &v }
+	i32 := func(v int32) *int32 { return &v }
+	now := time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)
+	arn := "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/v/1"
+	ops := []schema.Operation{
+		{OperationID: "exec", Type: "EXECUTION", Status: "FAILED", StartTime: at(0), EndTime: at(59)},
+		{OperationID: "charge", Name: str("charge"), Type: "STEP", Status: "FAILED", StartTime: at(1), EndTime: at(2), Attempt: i32(3),
+			ErrorType: str("CardDeclined"), ErrorMessage: str("declined"), ErrorStackTrace: []string{"at x"}},
+		{OperationID: "ok-step", Type: "STEP", Status: "SUCCEEDED", StartTime: at(2), EndTime: at(3), Attempt: i32(1)},
+		{OperationID: "slow-wait", Type: "WAIT", Status: "TIMED_OUT", StartTime: at(3), EndTime: at(50)},
+		{OperationID: "cb-open", Type: "CALLBACK", Status: "STARTED", StartTime: at(4), CallbackID: str("cb-1")},
+		{OperationID: "cb-done", Type: "CALLBACK", Status: "SUCCEEDED", StartTime: at(4), EndTime: at(5), CallbackID: str("cb-2")},
+	}
+	for i := range ops {
+		ops[i].ExecutionArn, ops[i].Seq, ops[i].RunID, ops[i].ExtractedAt = arn, int64(i), "views", now
+	}
+	snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn, RunID: "views", ExtractedAt: now})
+	x, err := pg.Begin(ctx, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Write(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	ex := snap.Finish()
+	ex.Status, ex.StartTime, ex.OperationCount, ex.FailedOperationCount = str("FAILED"), at(0), int64(len(ops)), 2
+	if err := x.Commit(ctx, "2026-04-01", ex); err != nil {
+		t.Fatal(err)
+	}
+	pg.Close(ctx)
+
+	query := func(sql string) []string {
+		rows, err := conn.Query(ctx, sql)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		var out []string
+		for rows.Next() {
+			vals, _ := rows.Values()
+			out = append(out, fmt.Sprint(vals...))
+		}
+		return out
+	}
+	q := pgx.Identifier{s}.Sanitize()
+	for _, tc := range []struct{ sql, want string }{
+		{"SELECT operation_id, error_type, function_name FROM " + q + ".failed_operations ORDER BY operation_id", "chargeCardDeclinedorders|exec<nil>orders|slow-wait<nil>orders"},
+		{"SELECT operation_id, attempt FROM " + q + ".retried_steps", "charge3"},
+		{"SELECT function_name, day::text, status, executions FROM " + q + ".executions_by_status_daily", "orders2026-04-01FAILED1"},
+		{"SELECT operation_id, callback_id, open_for::text FROM " + q + ".open_callbacks", "cb-opencb-113:56:00"},
+		{"SELECT operation_id, duration::text FROM " + q + ".longest_operations LIMIT 2", "exec00:59:00|slow-wait00:47:00"},
+	} {
+		if got := strings.Join(query(tc.sql), "|"); got != tc.want {
+			t.Errorf("%s\n got %s\nwant %s", tc.sql, got, tc.want)
+		}
+	}
+}
