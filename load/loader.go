@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/durable-etl/durable-etl/schema"
@@ -45,40 +46,45 @@ type Stats struct {
 // StatsReporter is a loader that counts what it wrote.
 type StatsReporter interface{ Stats() Stats }
 
-// Fanout is a loader that writes every execution to all of ls.
+// Fanout is a loader that writes every execution to all of ls. Executions
+// commit in the same order in every destination, so that two Parquet
+// destinations get byte-identical files.
 func Fanout(ls ...Loader) Loader {
 	if len(ls) == 1 {
 		return ls[0]
 	}
-	return fanout(ls)
+	return &fanout{loaders: ls}
 }
 
-type fanout []Loader
+type fanout struct {
+	loaders []Loader
+	commit  sync.Mutex // one execution's commits at a time, in one order
+}
 
-func (f fanout) Begin(ctx context.Context, arn string) (Execution, error) {
-	ex := make(fanoutExec, 0, len(f))
-	for _, l := range f {
+func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
+	ex := &fanoutExec{f: f}
+	for _, l := range f.loaders {
 		e, err := l.Begin(ctx, arn)
 		if err != nil {
 			ex.Abort(ctx)
 			return nil, err
 		}
-		ex = append(ex, e)
+		ex.execs = append(ex.execs, e)
 	}
 	return ex, nil
 }
 
-func (f fanout) Close(ctx context.Context) error {
+func (f *fanout) Close(ctx context.Context) error {
 	var errs []error
-	for _, l := range f {
+	for _, l := range f.loaders {
 		errs = append(errs, l.Close(ctx))
 	}
 	return errors.Join(errs...)
 }
 
-func (f fanout) Stats() Stats {
+func (f *fanout) Stats() Stats {
 	var s Stats
-	for _, l := range f {
+	for _, l := range f.loaders {
 		if r, ok := l.(StatsReporter); ok {
 			t := r.Stats()
 			s.Files, s.Bytes, s.Rows = s.Files+t.Files, s.Bytes+t.Bytes, s.Rows+t.Rows
@@ -87,10 +93,13 @@ func (f fanout) Stats() Stats {
 	return s
 }
 
-type fanoutExec []Execution
+type fanoutExec struct {
+	f     *fanout
+	execs []Execution
+}
 
-func (f fanoutExec) Write(ctx context.Context, rows []schema.Operation) error {
-	for _, e := range f {
+func (f *fanoutExec) Write(ctx context.Context, rows []schema.Operation) error {
+	for _, e := range f.execs {
 		if err := e.Write(ctx, rows); err != nil {
 			return err
 		}
@@ -101,10 +110,12 @@ func (f fanoutExec) Write(ctx context.Context, rows []schema.Operation) error {
 // Commit commits in every destination in turn. Should a later one fail, the
 // earlier ones keep the execution: each destination is whole on its own, and
 // a rerun completes the others.
-func (f fanoutExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
-	for i, e := range f {
+func (f *fanoutExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
+	f.f.commit.Lock()
+	defer f.f.commit.Unlock()
+	for i, e := range f.execs {
 		if err := e.Commit(ctx, dt, row); err != nil {
-			for _, rest := range f[i+1:] {
+			for _, rest := range f.execs[i+1:] {
 				rest.Abort(ctx)
 			}
 			return err
@@ -113,9 +124,9 @@ func (f fanoutExec) Commit(ctx context.Context, dt string, row schema.Execution)
 	return nil
 }
 
-func (f fanoutExec) Abort(ctx context.Context) error {
+func (f *fanoutExec) Abort(ctx context.Context) error {
 	var errs []error
-	for _, e := range f {
+	for _, e := range f.execs {
 		errs = append(errs, e.Abort(ctx))
 	}
 	return errors.Join(errs...)
@@ -215,9 +226,9 @@ type RunLedger interface {
 	RecordRun(ctx context.Context, run RunInfo) error
 }
 
-func (f fanout) RecordRun(ctx context.Context, run RunInfo) error {
+func (f *fanout) RecordRun(ctx context.Context, run RunInfo) error {
 	var errs []error
-	for _, l := range f {
+	for _, l := range f.loaders {
 		if rl, ok := l.(RunLedger); ok {
 			errs = append(errs, rl.RecordRun(ctx, run))
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/durable-etl/durable-etl/migrations"
@@ -60,8 +61,10 @@ type Postgres struct {
 	cfg    postgresConfig
 	target string // redacted URL, for messages
 
-	opsUpsert, execUpsert string
+	opsUpsert, opsInsert  string
+	execUpsert, execKnown string
 	stageDDL              string
+	stagedConns           *sync.Map
 
 	mu    sync.Mutex
 	stats Stats
@@ -82,13 +85,25 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	}
 	pcfg.MaxConns = cfg.maxConns
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "durable-etl"
+	stageDDL := fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS etl_stage_operations (LIKE %s) ON COMMIT DELETE ROWS",
+		pgx.Identifier{cfg.schema, "operations"}.Sanitize())
+	// Each connection gets its staging table once; it empties at every commit
+	// or rollback. (Before migrations have run, the table is made on first use.)
+	var staged sync.Map // *pgx.Conn that have the staging table
+	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, stageDDL); err == nil {
+			staged.Store(c, true)
+		}
+		return nil
+	}
+	pcfg.BeforeClose = func(c *pgx.Conn) { staged.Delete(c) }
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %s", target, RedactError(err, url))
 	}
-	p := &Postgres{pool: pool, cfg: cfg, target: target}
+	p := &Postgres{pool: pool, cfg: cfg, target: target, stagedConns: &staged}
 	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
 		if cfg.migrate {
 			return migrations.Migrate(ctx, c.Conn(), cfg.schema)
@@ -104,9 +119,10 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 		return nil, fmt.Errorf("destination %s: %s", target, RedactError(err, url))
 	}
 	p.opsUpsert = upsertSQL(cfg.schema, schema.Operations, "etl_stage_operations")
+	p.opsInsert, _, _ = strings.Cut(p.opsUpsert, " ON CONFLICT ")
+	p.execKnown = fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE execution_arn = $1)", pgx.Identifier{cfg.schema, "executions"}.Sanitize())
 	p.execUpsert = upsertSQL(cfg.schema, schema.Executions, "")
-	p.stageDDL = fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS etl_stage_operations (LIKE %s) ON COMMIT DELETE ROWS",
-		pgx.Identifier{cfg.schema, "operations"}.Sanitize())
+	p.stageDDL = stageDDL
 	return p, nil
 }
 
@@ -192,9 +208,12 @@ func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 	if err != nil {
 		return nil, p.wrap("connect", err)
 	}
-	if _, err := conn.Exec(ctx, p.stageDDL); err != nil {
-		conn.Release()
-		return nil, p.wrap("stage", err)
+	if _, ok := p.stagedConns.Load(conn.Conn()); !ok {
+		if _, err := conn.Exec(ctx, p.stageDDL); err != nil {
+			conn.Release()
+			return nil, p.wrap("stage", err)
+		}
+		p.stagedConns.Store(conn.Conn(), true)
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -292,16 +311,16 @@ func rowValues(row any, dst []any) (vals []any, replaced bool) {
 // dt is not stored: Postgres needs no partitions.
 func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
 	defer e.release()
-	ops, err := e.tx.Exec(ctx, e.p.opsUpsert)
-	if err != nil {
-		e.tx.Rollback(context.WithoutCancel(ctx))
-		return e.p.wrap("upsert operations", err)
-	}
 	vals, _ := rowValues(&row, make([]any, len(schema.Executions.Columns)))
-	ex, err := e.tx.Exec(ctx, e.p.execUpsert, vals...)
+	var known bool
+	if err := e.tx.QueryRow(ctx, e.p.execKnown, row.ExecutionArn).Scan(&known); err != nil {
+		e.tx.Rollback(context.WithoutCancel(ctx))
+		return e.p.wrap("upsert", err)
+	}
+	ops, ex, err := e.upsert(ctx, known, vals)
 	if err != nil {
 		e.tx.Rollback(context.WithoutCancel(ctx))
-		return e.p.wrap("upsert execution", err)
+		return e.p.wrap("upsert", err)
 	}
 	if err := e.tx.Commit(ctx); err != nil {
 		return e.p.wrap("commit", err)
@@ -310,6 +329,43 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 	e.p.stats.Rows += ops.RowsAffected() + ex.RowsAffected()
 	e.p.mu.Unlock()
 	return nil
+}
+
+// upsert moves the staged rows into the tables, in one round trip. An
+// execution the archive has never seen takes a plain INSERT, which skips
+// ON CONFLICT's speculative insertion (the fresh-load fast path). Should a
+// concurrent run insert the same execution first, the INSERT meets its keys,
+// rolls back to the savepoint (the staged rows stay) and takes the upsert.
+func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (ops, ex pgconn.CommandTag, err error) {
+	batch := &pgx.Batch{}
+	if !known {
+		batch.Queue("SAVEPOINT etl_fresh")
+		batch.Queue(e.p.opsInsert)
+	} else {
+		batch.Queue(e.p.opsUpsert)
+	}
+	batch.Queue(e.p.execUpsert, vals...)
+	br := e.tx.SendBatch(ctx, batch)
+	if !known {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		ops, err = br.Exec()
+	}
+	if err == nil {
+		ex, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	var pgErr *pgconn.PgError
+	if !known && errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		if _, rerr := e.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT etl_fresh"); rerr != nil {
+			return ops, ex, rerr
+		}
+		return e.upsert(ctx, true, vals)
+	}
+	return ops, ex, err
 }
 
 // Abort rolls the execution back.

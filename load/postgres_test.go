@@ -105,7 +105,9 @@ func TestQuotedSchemaName(t *testing.T) {
 	url, s := pgtest.Schema(t)
 	weird := s + `-We"ird`
 	conn := pgtest.Conn(t, url)
-	t.Cleanup(func() { conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{weird}.Sanitize()+" CASCADE") })
+	t.Cleanup(func() {
+		conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{weird}.Sanitize()+" CASCADE")
+	})
 	if err := migrations.Migrate(context.Background(), conn, weird); err != nil {
 		t.Fatal(err)
 	}

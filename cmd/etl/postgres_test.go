@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/durable-etl/durable-etl/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func TestPostgresDestination(t *testing.T) {
+	srv, url, manifest, _ := fixture(t, 8)
+	dbURL, s := pgtest.Schema(t)
+	dir := filepath.Join(t.TempDir(), "archive")
+
+	// Unmigrated: stops before fetching, naming etl migrate.
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dbURL, "--pg-schema", s, "--endpoint-url", url)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "etl migrate") || srv.Stats().Requests != 0 {
+		t.Fatalf("unmigrated schema: exit %d, %d requests", r.code, srv.Stats().Requests)
+	}
+	if r = runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 || !strings.Contains(r.stdout, "up to date") {
+		t.Fatalf("migrate: exit %d", r.code)
+	}
+	// Parquet and Postgres from one extraction.
+	r = runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--dest", dbURL, "--pg-schema", s, "--endpoint-url", url, "--run-id", "both")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	if n := srv.Stats().Requests; n != 8 {
+		t.Errorf("%d requests for 8 one-page executions", n)
+	}
+	conn := pgtest.Conn(t, dbURL)
+	var ops, status string
+	conn.QueryRow(context.Background(), "SELECT count(*)::text FROM "+pgx.Identifier{s, "operations"}.Sanitize()).Scan(&ops)
+	conn.QueryRow(context.Background(), "SELECT status FROM "+pgx.Identifier{s, "runs"}.Sanitize()+" WHERE run_id = 'both'").Scan(&status)
+	if !strings.Contains(r.stdout, ops+" operations") || status != "succeeded" {
+		t.Errorf("postgres holds %s operations, runs status %q; stdout:\n%s", ops, status, r.stdout)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet")); len(files) == 0 {
+		t.Error("no Parquet beside Postgres")
+	}
+}
+
+func TestRunMigrateFlag(t *testing.T) {
+	_, url, manifest, _ := fixture(t, 2)
+	dbURL, s := pgtest.Schema(t)
+	if r := runCLI(t, "run", "--migrate", "--manifest", manifest, "--dest", dbURL, "--pg-schema", s, "--endpoint-url", url); r.code != 0 {
+		t.Fatalf("run --migrate: exit %d", r.code)
+	}
+}
