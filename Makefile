@@ -11,6 +11,12 @@ DEMO_EXECUTIONS ?= 300
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
+# With DEMO_PG_URL set (e.g. postgres://user@localhost:5432/db), the demo
+# also loads Postgres: it migrates the schema and adds the URL as a --dest.
+ifneq ($(DEMO_PG_URL),)
+DEMO_FLAGS += --dest $(DEMO_PG_URL) --migrate
+endif
+
 # The emulator serves seeded executions on a loopback port, writes their
 # manifest, and runs etl with AWS_ENDPOINT_URL_LAMBDA pointing at itself;
 # it stops when etl ends and exits with etl's status.
@@ -30,6 +36,7 @@ test:
 
 bench: build
 	$(GO) test -run '^$$' -bench PipelineVsDrain -benchtime 5x ./pipeline/
+	$(GO) test -run '^$$' -bench PostgresLoader -benchtime 7x ./load/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/
 
 clean:

@@ -93,11 +93,14 @@ func Conn(t testing.TB, u string) *pgx.Conn {
 }
 
 func startCluster() (string, func(), error) {
-	out, err := exec.Command("pg_config", "--bindir").Output()
-	if err != nil {
+	bindir := ""
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		bindir = strings.TrimSpace(string(out))
+	} else if found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(found) > 0 {
+		bindir = filepath.Dir(found[len(found)-1]) // Debian's layout, newest version
+	} else {
 		return "", nil, fmt.Errorf("pg_config --bindir: %w", err)
 	}
-	bindir := strings.TrimSpace(string(out))
 	dir, err := os.MkdirTemp("", "etl-pgtest-*")
 	if err != nil {
 		return "", nil, err
