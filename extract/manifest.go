@@ -94,6 +94,15 @@ func OpenManifest(path string) (*Manifest, error) {
 	return m, nil
 }
 
+// openManifestFile opens and checks the manifest in file, naming it source.
+func openManifestFile(source, file string) (*Manifest, error) {
+	m := &Manifest{source: source, open: func() (io.ReadCloser, error) { return os.Open(file) }}
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // NewManifest is a manifest over in-memory content, checked like a file.
 func NewManifest(source string, content []byte) (*Manifest, error) {
 	m := &Manifest{source: source, open: func() (io.ReadCloser, error) {

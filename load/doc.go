@@ -7,7 +7,7 @@
 // visible, and a committed one is visible entirely once the loader
 // publishes it. [Fanout] sends one extraction to several loaders.
 //
-// [ParquetDir] writes Athena-ready Parquet to a local directory (see its
+// [Parquet] writes Athena-ready Parquet to a local directory or to S3 (see its
 // documentation for the layout and the publication rules). [ParseDest] reads
 // the --dest forms.
 package load

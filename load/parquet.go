@@ -23,7 +23,7 @@ import (
 // partial file.
 const IncomingDir = "_incoming"
 
-// ParquetOption configures a [ParquetDir].
+// ParquetOption configures a [Parquet] loader.
 type ParquetOption func(*parquetConfig)
 
 type parquetConfig struct {
@@ -82,7 +82,8 @@ func WithCreatedBy(s string) ParquetOption { return func(p *parquetConfig) { p.c
 // WithLogger logs each published file at debug level (default: discard).
 func WithLogger(l *slog.Logger) ParquetOption { return func(p *parquetConfig) { p.logger = l } }
 
-// ParquetDir writes both tables as Parquet under a local directory:
+// Parquet writes both tables as Parquet files, to a local directory
+// ([NewParquetDir]) or to S3 ([NewParquetS3]). Under a directory:
 //
 //	DIR/operations/dt=YYYY-MM-DD/PREFIX-NNNNN.parquet
 //	DIR/executions/dt=YYYY-MM-DD/PREFIX-NNNNN.parquet
@@ -97,9 +98,11 @@ func WithLogger(l *slog.Logger) ParquetOption { return func(p *parquetConfig) { 
 // The files follow what Athena (engine v3) reads: snake_case columns,
 // INT64 TIMESTAMP(MILLIS, UTC), 3-level LISTs, DataPage V1, bounded row
 // groups, and no page statistics or bounds on the large text columns.
-type ParquetDir struct {
-	dir string
-	cfg parquetConfig
+type Parquet struct {
+	dir      string // the destination, for messages
+	sink     fileSink
+	spillDir string
+	cfg      parquetConfig
 
 	mu         sync.Mutex
 	operations *tableFiles[schema.Operation]
@@ -112,12 +115,7 @@ type ParquetDir struct {
 
 // NewParquetDir prepares dir (creating it and its _incoming folder) and checks
 // that it is writable; the error names dir.
-func NewParquetDir(dir string, opts ...ParquetOption) (*ParquetDir, error) {
-	cfg := parquetConfig{codec: Compressions["zstd"], targetFile: 256 << 20, rowGroup: 64 << 20, stageMemory: 8 << 20,
-		filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		o(&cfg)
-	}
+func NewParquetDir(dir string, opts ...ParquetOption) (*Parquet, error) {
 	if err := os.MkdirAll(filepath.Join(dir, IncomingDir), 0o755); err != nil {
 		return nil, fmt.Errorf("destination %s: %w", dir, err)
 	}
@@ -127,27 +125,36 @@ func NewParquetDir(dir string, opts ...ParquetOption) (*ParquetDir, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
-	d := &ParquetDir{dir: dir, cfg: cfg}
+	return newParquet(dir, &localSink{dir: dir}, filepath.Join(dir, IncomingDir), opts), nil
+}
+
+func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOption) *Parquet {
+	cfg := parquetConfig{codec: Compressions["zstd"], targetFile: 256 << 20, rowGroup: 64 << 20, stageMemory: 8 << 20,
+		filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg}
 	d.operations = &tableFiles[schema.Operation]{d: d, table: schema.Operations, open: map[string]*partFile[schema.Operation]{}}
 	d.executions = &tableFiles[schema.Execution]{d: d, table: schema.Executions, open: map[string]*partFile[schema.Execution]{}}
-	return d, nil
+	return d
 }
 
 // Stats counts the files published so far.
-func (d *ParquetDir) Stats() Stats {
+func (d *Parquet) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.stats
 }
 
 // Begin stages a new execution.
-func (d *ParquetDir) Begin(ctx context.Context, arn string) (Execution, error) {
+func (d *Parquet) Begin(ctx context.Context, arn string) (Execution, error) {
 	return &parquetExec{d: d}, nil
 }
 
 // Close publishes every open file. After an error the files that could not
 // be completed are removed, never published.
-func (d *ParquetDir) Close(ctx context.Context) error {
+func (d *Parquet) Close(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -157,7 +164,7 @@ func (d *ParquetDir) Close(ctx context.Context) error {
 	return errors.Join(d.operations.closeAll(), d.executions.closeAll())
 }
 
-func (d *ParquetDir) writerOptions(t *schema.Table) []parquet.WriterOption {
+func (d *Parquet) writerOptions(t *schema.Table) []parquet.WriterOption {
 	opts := []parquet.WriterOption{
 		t.ParquetSchema(),
 		parquet.Compression(d.cfg.codec),
@@ -176,16 +183,15 @@ func (d *ParquetDir) writerOptions(t *schema.Table) []parquet.WriterOption {
 
 // tableFiles is one table's open files, one per partition.
 type tableFiles[T any] struct {
-	d     *ParquetDir
+	d     *Parquet
 	table *schema.Table
 	open  map[string]*partFile[T]
 }
 
 type partFile[T any] struct {
-	f        *os.File
+	f        sinkFile
 	w        *parquet.GenericWriter[T]
-	dt       string
-	tmp      string
+	name     string
 	rows     int64
 	buffered int64 // row bytes since the last row group ended
 }
@@ -196,12 +202,12 @@ func (t *tableFiles[T]) write(dt string, rows []T, size func(*T) int64) error {
 	pf := t.open[dt]
 	if pf == nil {
 		t.d.seq++
-		tmp := filepath.Join(t.d.dir, IncomingDir, fmt.Sprintf(".%s-%s-%05d.parquet", t.d.cfg.filePrefix, t.table.Name, t.d.seq))
-		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		name := fmt.Sprintf("%s/%s=%s/%s-%s-%05d.parquet", t.table.Name, schema.PartitionKey, dt, t.d.cfg.filePrefix, t.table.Name, t.d.seq)
+		f, err := t.d.sink.create(name)
 		if err != nil {
 			return fmt.Errorf("destination %s: %w", t.d.dir, err)
 		}
-		pf = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, t.d.writerOptions(t.table)...), dt: dt, tmp: tmp}
+		pf = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, t.d.writerOptions(t.table)...), name: name}
 		t.open[dt] = pf
 	}
 	for len(rows) > 0 {
@@ -245,8 +251,7 @@ func (t *tableFiles[T]) closeAll() error {
 	for dt, pf := range t.open {
 		delete(t.open, dt)
 		if t.d.err != nil {
-			pf.f.Close()
-			os.Remove(pf.tmp)
+			pf.f.discard()
 			continue
 		}
 		errs = append(errs, t.publish(pf))
@@ -254,48 +259,25 @@ func (t *tableFiles[T]) closeAll() error {
 	return errors.Join(errs...)
 }
 
-// publish completes a file, syncs it and renames it into its partition
-// folder. On failure the incomplete file is removed.
-func (t *tableFiles[T]) publish(pf *partFile[T]) (err error) {
-	defer func() {
-		if err != nil {
-			pf.f.Close()
-			os.Remove(pf.tmp)
-			err = fmt.Errorf("destination %s: publish %s file: %w", t.d.dir, t.table.Name, err)
-			t.d.err = err
-		}
-	}()
-	if err := pf.w.Close(); err != nil {
-		return err
+// publish completes a file and makes it visible (see the sinks). On
+// failure the incomplete file is discarded and the loader poisoned.
+func (t *tableFiles[T]) publish(pf *partFile[T]) error {
+	err := pf.w.Close()
+	var size int64
+	if err == nil {
+		size, err = pf.f.publish()
+	} else {
+		pf.f.discard()
 	}
-	if err := pf.f.Sync(); err != nil {
-		return err
-	}
-	info, err := pf.f.Stat()
 	if err != nil {
-		return err
-	}
-	if err := pf.f.Close(); err != nil {
-		return err
-	}
-	dir := filepath.Join(t.d.dir, t.table.Name, schema.PartitionKey+"="+pf.dt)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	final := filepath.Join(dir, filepath.Base(pf.tmp)[1:])
-	if _, err := os.Lstat(final); err == nil {
-		return fmt.Errorf("%s exists already; give each run its own file prefix", final)
-	}
-	if err := os.Rename(pf.tmp, final); err != nil {
-		return err
-	}
-	if err := syncDir(dir); err != nil {
+		err = fmt.Errorf("destination %s: publish %s: %w", t.d.dir, pf.name, err)
+		t.d.err = err
 		return err
 	}
 	t.d.stats.Files++
-	t.d.stats.Bytes += info.Size()
+	t.d.stats.Bytes += size
 	t.d.stats.Rows += pf.rows
-	t.d.cfg.logger.Debug("published parquet file", "path", final, "rows", pf.rows, "bytes", info.Size())
+	t.d.cfg.logger.Debug("published parquet file", "name", pf.name, "rows", pf.rows, "bytes", size)
 	return nil
 }
 
@@ -311,7 +293,7 @@ func syncDir(dir string) error {
 // parquetExec stages one execution's rows: in memory up to the stage limit,
 // then in a spill file.
 type parquetExec struct {
-	d      *ParquetDir
+	d      *Parquet
 	rows   []schema.Operation
 	bytes  int64
 	spill  *os.File
@@ -331,7 +313,7 @@ func (e *parquetExec) Write(ctx context.Context, rows []schema.Operation) error 
 		return nil
 	}
 	if e.spill == nil {
-		f, err := os.CreateTemp(filepath.Join(e.d.dir, IncomingDir), ".stage-*.parquet")
+		f, err := os.CreateTemp(e.d.spillDir, ".stage-*.parquet")
 		if err != nil {
 			return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
 		}

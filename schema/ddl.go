@@ -46,12 +46,13 @@ func PostgresDDL(pgSchema string) string {
 
 // AthenaDDL is CREATE EXTERNAL TABLE statements for both tables, reading the
 // Parquet archive under location (s3://BUCKET/PREFIX), partitioned by dt with
-// partition projection so that no partition needs registering.
+// partition projection so that no partition needs registering, and the views
+// operations_latest and executions_latest (see LatestViewSQL).
 func AthenaDDL(database, location string) string {
 	location = strings.TrimRight(location, "/")
-	prefix := ""
+	prefix, viewPrefix := "", ""
 	if database != "" {
-		prefix = "`" + database + "`."
+		prefix, viewPrefix = "`"+database+"`.", `"`+database+`".`
 	}
 	var b strings.Builder
 	for i, t := range Tables() {
@@ -81,7 +82,31 @@ TBLPROPERTIES (
   'storage.location.template'='%[1]sdt=${dt}/');
 `, loc)
 	}
+	for _, t := range Tables() {
+		fmt.Fprintf(&b, "\nCREATE OR REPLACE VIEW %s\"%s_latest\" AS\n%s;\n", viewPrefix, t.Name, LatestViewSQL(t, viewPrefix+`"`+t.Name+`"`))
+	}
 	return b.String()
 }
 
 func quote(id string) string { return pgx.Identifier{id}.Sanitize() }
+
+// LatestViewSQL is the SELECT of the view that keeps, of table t, only the
+// newest snapshot of each key (by extracted_at, then run_id), so that
+// reruns and re-archived executions never double-count. from is the
+// relation to read (the Athena table, or a read_parquet(...) call). The SQL
+// is standard (double-quoted identifiers, row_number), for Athena (Trino)
+// and DuckDB alike.
+func LatestViewSQL(t *Table, from string) string {
+	cols := make([]string, 0, len(t.Columns)+1)
+	for _, c := range t.Columns {
+		cols = append(cols, `"`+c.Name+`"`)
+	}
+	cols = append(cols, `"`+PartitionKey+`"`)
+	keys := make([]string, len(t.PrimaryKey()))
+	for i, k := range t.PrimaryKey() {
+		keys[i] = `"` + k + `"`
+	}
+	list := strings.Join(cols, ", ")
+	return fmt.Sprintf(`SELECT %s FROM (SELECT %s, row_number() OVER (PARTITION BY %s ORDER BY "extracted_at" DESC, "run_id" DESC) AS "snapshot_rank" FROM %s) WHERE "snapshot_rank" = 1`,
+		list, list, strings.Join(keys, ", "), from)
+}

@@ -31,7 +31,7 @@ func env(name string) []string {
 }
 
 func runCommand() *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:  "run",
 		Usage: "archive the executions of a manifest (or one execution)",
 		Description: `Archives each execution's current state. The manifest is JSON Lines
@@ -43,10 +43,10 @@ Examples:
   etl run --execution "$ARN" --checkpoint-token "$TOKEN" --dest /data/archive
   etl run --manifest - --endpoint-url http://127.0.0.1:9001 < manifest.csv`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "manifest", Usage: "the executions to archive: `FILE` or - for standard input", EnvVars: env("manifest")},
+			&cli.StringFlag{Name: "manifest", Usage: "the executions to archive: `FILE`, - for standard input, or s3://BUCKET/KEY", EnvVars: env("manifest")},
 			&cli.StringFlag{Name: "execution", Usage: "one execution `ARN` to archive, instead of a manifest", EnvVars: env("execution")},
 			&cli.StringFlag{Name: "checkpoint-token", Usage: "the checkpoint `TOKEN` for --execution (prefer ETL_CHECKPOINT_TOKEN: flags show in ps)", EnvVars: env("checkpoint-token")},
-			&cli.StringSliceFlag{Name: "dest", Usage: "where to write: a `DIR` or file:///abs/path (Parquet), or postgres://... (tables); repeat for several", EnvVars: env("dest"), Value: cli.NewStringSlice("./archive")},
+			&cli.StringSliceFlag{Name: "dest", Usage: "where to write: a `DIR`, file:///abs/path or s3://BUCKET/PREFIX (Parquet), or postgres://... (tables); repeat for several", EnvVars: env("dest"), Value: cli.NewStringSlice("./archive")},
 			&cli.StringFlag{Name: "endpoint-url", Usage: "the Lambda API endpoint `URL` (default: the SDK's resolution, which honours AWS_ENDPOINT_URL_LAMBDA)", EnvVars: env("endpoint-url")},
 			&cli.StringFlag{Name: "region", Usage: "AWS `REGION` (default: the AWS configuration chain)", EnvVars: env("region")},
 			&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`", EnvVars: env("profile")},
@@ -67,6 +67,8 @@ Examples:
 		},
 		Action: runAction,
 	}
+	cmd.Flags = append(cmd.Flags, s3Flags()...)
+	return cmd
 }
 
 // runAction checks every input and destination, then runs the pipeline.
@@ -135,6 +137,8 @@ func runAction(c *cli.Context) error {
 			l.Close(context.Background())
 		}
 	}
+	parquetOpts := []load.ParquetOption{load.WithCompression(codec), load.WithTargetFileSize(target), load.WithRowGroupSize(rowGroup),
+		load.WithFilePrefix("part-" + runID), load.WithCreatedBy("durable-etl " + version), load.WithLogger(logger)}
 	for _, raw := range c.StringSlice("dest") {
 		d, err := load.ParseDest(raw)
 		if err != nil {
@@ -143,8 +147,7 @@ func runAction(c *cli.Context) error {
 		}
 		switch d.Kind {
 		case load.DestLocal:
-			pd, err := load.NewParquetDir(d.Path, load.WithCompression(codec), load.WithTargetFileSize(target), load.WithRowGroupSize(rowGroup),
-				load.WithFilePrefix("part-"+runID), load.WithCreatedBy("durable-etl "+version), load.WithLogger(logger))
+			pd, err := load.NewParquetDir(d.Path, parquetOpts...)
 			if err != nil {
 				closeAll()
 				return usageError("--dest: %v", err)
@@ -158,9 +161,20 @@ func runAction(c *cli.Context) error {
 				return usageError("--dest: %v", err)
 			}
 			loaders = append(loaders, pg)
-		default:
-			closeAll()
-			return usageError("--dest %s: S3 destinations are not supported by this version (local directories and postgres:// are)", d)
+		case load.DestS3:
+			client, err := newS3Client(c.Context, c)
+			if err != nil {
+				closeAll()
+				return usageError("--dest %s: %v", d, err)
+			}
+			pq, err := load.NewParquetS3(c.Context, client, d.Bucket, d.Prefix, "", load.S3Options{
+				SSE: c.String("s3-sse"), KMSKeyID: c.String("s3-kms-key-id"), StorageClass: c.String("s3-storage-class"),
+			}, parquetOpts...)
+			if err != nil {
+				closeAll()
+				return usageError("--dest: %v", err)
+			}
+			loaders = append(loaders, pq)
 		}
 	}
 
@@ -216,6 +230,16 @@ func openManifest(c *cli.Context) (*extract.Manifest, error) {
 	switch {
 	case path != "" && arn != "":
 		return nil, usageError("--manifest and --execution exclude each other")
+	case strings.HasPrefix(path, "s3://"):
+		client, err := newS3Client(c.Context, c)
+		if err != nil {
+			return nil, usageError("--manifest %s: %v", path, err)
+		}
+		m, err := extract.OpenS3Manifest(c.Context, client, path)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		return m, nil
 	case path != "":
 		m, err := extract.OpenManifest(path)
 		if err != nil {

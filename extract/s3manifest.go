@@ -1,0 +1,51 @@
+package extract
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// S3Getter is what reading a manifest from S3 needs (*s3.Client has it).
+type S3Getter interface {
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+// OpenS3Manifest streams the manifest at s3://bucket/key to a temporary file
+// (never holding it in memory) and opens it like OpenManifest; Close removes
+// the copy. Errors name the object.
+func OpenS3Manifest(ctx context.Context, client S3Getter, uri string) (*Manifest, error) {
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
+	if !ok || bucket == "" || key == "" {
+		return nil, fmt.Errorf("manifest %s: want s3://BUCKET/KEY", uri)
+	}
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %s", uri, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	defer out.Body.Close()
+	f, err := os.CreateTemp("", "etl-manifest-*")
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", uri, err)
+	}
+	_, err = io.Copy(f, out.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("manifest %s: %w", uri, err)
+	}
+	m, err := openManifestFile(uri, f.Name())
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, err
+	}
+	m.temp = f.Name()
+	return m, nil
+}

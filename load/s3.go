@@ -1,0 +1,198 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// S3API is what the S3 loader needs of an S3 client (*s3.Client has it).
+type S3API interface {
+	transfermanager.S3APIClient
+	HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
+	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
+}
+
+// S3Options are the object settings S3 users expect.
+type S3Options struct {
+	// SSE is the server-side encryption: "", "AES256" or "aws:kms".
+	SSE string
+	// KMSKeyID is the KMS key for aws:kms (default: the account's S3 key).
+	KMSKeyID string
+	// StorageClass of the objects (default: the bucket's, STANDARD).
+	StorageClass string
+	// PartSize is the multipart part size (default 8 MiB). The memory one open
+	// file takes is about PartSize times Concurrency.
+	PartSize int64
+	// Concurrency is the parts in flight per file (default 2).
+	Concurrency int
+	// StaleUploadAge: multipart uploads under the prefix started longer ago
+	// than this are aborted when the loader starts: what a killed run left
+	// (default 1h; negative: never). A bucket lifecycle rule
+	// (AbortIncompleteMultipartUpload) is the belt to these braces.
+	StaleUploadAge time.Duration
+}
+
+// NewParquetS3 writes the Parquet layout under s3://bucket/prefix/. Each file
+// streams to S3 as it is written, in a multipart upload (memory holds the
+// parts in flight, never a whole file), and becomes visible only when the
+// upload completes; a file that is discarded has its upload aborted. Before
+// anything is fetched it checks the bucket and the credentials (HeadBucket)
+// and aborts stale uploads (see S3Options.StaleUploadAge). Staged executions
+// spill to spillDir (default: the system's temporary directory).
+func NewParquetS3(ctx context.Context, client S3API, bucket, prefix, spillDir string, so S3Options, opts ...ParquetOption) (*Parquet, error) {
+	dest := "s3://" + bucket + "/" + prefix
+	if so.PartSize == 0 {
+		so.PartSize = 8 << 20
+	}
+	if so.Concurrency == 0 {
+		so.Concurrency = 2
+	}
+	if so.StaleUploadAge == 0 {
+		so.StaleUploadAge = time.Hour
+	}
+	switch so.SSE {
+	case "", "AES256", "aws:kms":
+	default:
+		return nil, fmt.Errorf("destination %s: server-side encryption %q: want AES256 or aws:kms", dest, so.SSE)
+	}
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		return nil, fmt.Errorf("destination %s: %s", dest, describeS3Error(err))
+	}
+	sink := &s3Sink{client: client, bucket: bucket, prefix: strings.Trim(prefix, "/"), opts: so,
+		tm: transfermanager.New(client, func(o *transfermanager.Options) {
+			o.PartSizeBytes = so.PartSize
+			o.MultipartUploadThreshold = so.PartSize
+			o.Concurrency = so.Concurrency
+		})}
+	if so.StaleUploadAge > 0 {
+		if err := sink.abortStale(ctx, time.Now().Add(-so.StaleUploadAge)); err != nil {
+			return nil, fmt.Errorf("destination %s: abort stale uploads: %s", dest, describeS3Error(err))
+		}
+	}
+	if spillDir == "" {
+		spillDir = os.TempDir()
+	}
+	return newParquet(dest, sink, spillDir, opts), nil
+}
+
+// describeS3Error is a one-line reason for the errors users meet.
+func describeS3Error(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "NotFound", "NoSuchBucket":
+			return "no such bucket"
+		case "Forbidden", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+			return "access denied (" + api.ErrorCode() + "): check the AWS credentials and the bucket policy"
+		}
+		return api.ErrorCode() + ": " + api.ErrorMessage()
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+type s3Sink struct {
+	client S3API
+	tm     *transfermanager.Client
+	bucket string
+	prefix string
+	opts   S3Options
+}
+
+func (s *s3Sink) key(name string) string {
+	if s.prefix == "" {
+		return name
+	}
+	return s.prefix + "/" + name
+}
+
+// abortStale aborts the multipart uploads under the prefix begun before
+// cutoff.
+func (s *s3Sink) abortStale(ctx context.Context, cutoff time.Time) error {
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(""))}
+	for {
+		out, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, u := range out.Uploads {
+			if u.Initiated != nil && u.Initiated.Before(cutoff) {
+				if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(s.bucket), Key: u.Key, UploadId: u.UploadId}); err != nil {
+					return err
+				}
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+}
+
+func (s *s3Sink) create(name string) (sinkFile, error) {
+	pr, pw := io.Pipe()
+	f := &s3File{pw: pw, done: make(chan error, 1)}
+	in := &transfermanager.UploadObjectInput{
+		Bucket:      aws.String(s.bucket),
+		Key:         aws.String(s.key(path.Clean(name))),
+		Body:        pr,
+		ContentType: aws.String("application/vnd.apache.parquet"),
+	}
+	if s.opts.SSE != "" {
+		in.ServerSideEncryption = tmtypes.ServerSideEncryption(s.opts.SSE)
+	}
+	if s.opts.KMSKeyID != "" {
+		in.SSEKMSKeyID = aws.String(s.opts.KMSKeyID)
+	}
+	if s.opts.StorageClass != "" {
+		in.StorageClass = tmtypes.StorageClass(s.opts.StorageClass)
+	}
+	go func() {
+		// Not the run's context: a stopping run still completes the files it
+		// publishes. A failed upload is aborted by the transfer manager.
+		_, err := s.tm.UploadObject(context.Background(), in)
+		pr.CloseWithError(err)
+		f.done <- err
+	}()
+	return f, nil
+}
+
+// s3File streams into a multipart upload through a pipe.
+type s3File struct {
+	pw   *io.PipeWriter
+	size atomic.Int64
+	done chan error
+}
+
+func (f *s3File) Write(p []byte) (int, error) {
+	n, err := f.pw.Write(p)
+	f.size.Add(int64(n))
+	return n, err
+}
+
+func (f *s3File) publish() (int64, error) {
+	f.pw.Close()
+	if err := <-f.done; err != nil {
+		return 0, errors.New(describeS3Error(err))
+	}
+	return f.size.Load(), nil
+}
+
+var errDiscarded = errors.New("file discarded")
+
+func (f *s3File) discard() {
+	f.pw.CloseWithError(errDiscarded)
+	<-f.done
+}

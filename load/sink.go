@@ -1,0 +1,83 @@
+package load
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// fileSink is where the Parquet loader's files go: a file is written in full,
+// then published (made visible under its name) or discarded.
+type fileSink interface {
+	// create starts the file that will be visible as name, a slash-separated
+	// path under the destination (TABLE/dt=DATE/FILE.parquet).
+	create(name string) (sinkFile, error)
+}
+
+// sinkFile is one file being written.
+type sinkFile interface {
+	io.Writer
+	// publish completes the file and makes it visible; it returns its size.
+	// On error nothing is visible.
+	publish() (int64, error)
+	// discard drops the file; nothing of it becomes visible.
+	discard()
+}
+
+// localSink writes under a directory: a file is written as
+// DIR/_incoming/.NAME, then synced, renamed into DIR/TABLE/dt=.../NAME, and
+// the folder synced.
+type localSink struct{ dir string }
+
+func (s *localSink) create(name string) (sinkFile, error) {
+	final := filepath.Join(s.dir, filepath.FromSlash(name))
+	tmp := filepath.Join(s.dir, IncomingDir, "."+filepath.Base(final))
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &localFile{File: f, tmp: tmp, final: final}, nil
+}
+
+type localFile struct {
+	*os.File
+	tmp, final string
+}
+
+func (f *localFile) publish() (int64, error) {
+	size, err := f.finish()
+	if err != nil {
+		f.discard()
+	}
+	return size, err
+}
+
+func (f *localFile) finish() (int64, error) {
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	dir := filepath.Dir(f.final)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	if _, err := os.Lstat(f.final); err == nil {
+		return 0, fmt.Errorf("%s exists already; give each run its own file prefix", f.final)
+	}
+	if err := os.Rename(f.tmp, f.final); err != nil {
+		return 0, err
+	}
+	return info.Size(), syncDir(dir)
+}
+
+func (f *localFile) discard() {
+	f.Close()
+	os.Remove(f.tmp)
+}
