@@ -146,8 +146,9 @@ func tableOf[T any](name string) *Table {
 // ParquetSchema is the table's Parquet schema: snake_case names, OPTIONAL
 // for nullable columns, INT64 TIMESTAMP(MILLIS, isAdjustedToUTC=true), and
 // the standard 3-level LIST for string lists.
+// The schema's root is named after the table.
 func (t *Table) ParquetSchema() *parquet.Schema {
-	return parquet.SchemaOf(reflect.New(t.rowType).Elem().Interface())
+	return parquet.NewSchema(t.Name, parquet.SchemaOf(reflect.New(t.rowType).Elem().Interface()))
 }
 
 // LargeColumns names the columns marked Large.

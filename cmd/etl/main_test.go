@@ -199,7 +199,7 @@ func TestEmptyManifestSucceeds(t *testing.T) {
 
 func TestSchemaCommand(t *testing.T) {
 	r := runCLI(t, "schema", "parquet")
-	if r.code != 0 || !strings.Contains(r.stdout, "TIMESTAMP(isAdjustedToUTC=true,unit=MILLIS)") || !strings.Contains(r.stdout, "message Operation") {
+	if r.code != 0 || !strings.Contains(r.stdout, "TIMESTAMP(isAdjustedToUTC=true,unit=MILLIS)") || !strings.Contains(r.stdout, "message operations") {
 		t.Errorf("schema parquet: %d", r.code)
 	}
 	r = runCLI(t, "schema", "athena", "--location", "s3://b/p")

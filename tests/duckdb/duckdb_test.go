@@ -1,0 +1,321 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/pipeline"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// archive runs the pipeline twice over the same executions into one
+// directory, so every execution has two snapshots.
+func archive(t *testing.T, execs []emulator.Execution) string {
+	t.Helper()
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	dir := t.TempDir()
+	var b strings.Builder
+	emulator.WriteManifest(&b, execs)
+	for _, run := range []string{"r1", "r2"} {
+		m, err := extract.NewManifest("m", []byte(b.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pq, err := load.NewParquetDir(dir, load.WithFilePrefix("part-"+run))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pq, RunID: run}, m)
+		if err != nil || sum.ExecutionsFailed > 0 {
+			t.Fatalf("%s: %v %v", run, err, sum.Failures)
+		}
+		time.Sleep(2 * time.Millisecond) // extracted_at must differ between the runs (ms precision)
+	}
+	return dir
+}
+
+func openDB(t *testing.T, dir string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	for _, tbl := range schema.Tables() {
+		glob := filepath.Join(dir, tbl.Name, "*", "*.parquet")
+		// dt as a string, as the Athena DDL declares it.
+		exec(t, db, fmt.Sprintf(`CREATE VIEW "%s" AS SELECT * FROM read_parquet('%s', hive_partitioning = true, hive_types = {'dt': VARCHAR})`, tbl.Name, glob))
+		exec(t, db, fmt.Sprintf(`CREATE VIEW "%s_latest" AS %s`, tbl.Name, schema.LatestViewSQL(tbl, `"`+tbl.Name+`"`)))
+	}
+	// The one function whose name differs: Athena's approx_percentile is
+	// DuckDB's (exact) quantile_disc.
+	exec(t, db, `CREATE MACRO approx_percentile(x, p) AS quantile_disc(x, p)`)
+	return db
+}
+
+func exec(t *testing.T, db *sql.DB, q string) {
+	t.Helper()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func rows(t *testing.T, db *sql.DB, q string) [][]any {
+	t.Helper()
+	r, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer r.Close()
+	cols, _ := r.Columns()
+	var out [][]any
+	for r.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := r.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range vals {
+			if d, ok := v.(duckdb.Decimal); ok {
+				vals[i] = d.Float64()
+			}
+		}
+		out = append(out, vals)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestParquetSchemaLint checks every file's schema as DuckDB reads it: the
+// things Athena (Trino) trips on.
+func TestParquetSchemaLint(t *testing.T) {
+	dir := archive(t, emulator.Generate(3, 20, emulator.GenerateOptions{MaxOps: 100}))
+	db := openDB(t, dir)
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "dt=*", "*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("no files")
+	}
+	for _, f := range files {
+		for _, r := range rows(t, db, fmt.Sprintf(`SELECT name, type, repetition_type, coalesce(converted_type, ''), coalesce(logical_type, '') FROM parquet_schema('%s')`, f)) {
+			name, typ, rep, conv, logical := r[0].(string), fmt.Sprint(r[1]), fmt.Sprint(r[2]), fmt.Sprint(r[3]), fmt.Sprint(r[4])
+			switch {
+			case name != strings.ToLower(name):
+				t.Errorf("%s: mixed-case column %q", f, name)
+			case typ == "INT96":
+				t.Errorf("%s: %s is INT96", f, name)
+			case strings.HasPrefix(conv, "UINT") || strings.Contains(logical, "isSigned=0"):
+				t.Errorf("%s: %s is unsigned (%s %s)", f, name, conv, logical)
+			case (typ == "INT64" && strings.Contains(name, "time")) && (conv != "TIMESTAMP_MILLIS" ||
+				!strings.Contains(logical, "isAdjustedToUTC=1") || !strings.Contains(logical, "MILLIS=MilliSeconds()")):
+				// DuckDB prints TimestampType(isAdjustedToUTC=1, unit=TimeUnit(MILLIS=MilliSeconds(), MICROS=<null>, NANOS=<null>)).
+				t.Errorf("%s: %s is %s %s, want TIMESTAMP(MILLIS, UTC)", f, name, conv, logical)
+			case rep == "REPEATED" && name != "list":
+				t.Errorf("%s: %s is a bare repeated field, not a 3-level LIST", f, name)
+			}
+		}
+		for _, r := range rows(t, db, fmt.Sprintf(`SELECT DISTINCT compression FROM parquet_metadata('%s')`, f)) {
+			if c := fmt.Sprint(r[0]); c != "ZSTD" {
+				t.Errorf("%s: compression %s", f, c)
+			}
+		}
+	}
+	if n := rows(t, db, `SELECT count(*) FROM parquet_schema('`+files[0]+`') WHERE name LIKE '%time%'`)[0][0]; toInt(n) < 2 {
+		t.Fatalf("the timestamp rule saw %v columns", n)
+	}
+	// Times read back as UTC instants, with milliseconds.
+	var ts time.Time
+	if err := db.QueryRow(`SELECT max(start_time) FROM operations`).Scan(&ts); err != nil || ts.IsZero() {
+		t.Fatalf("start_time: %v %v", ts, err)
+	}
+}
+
+// readmeQueries are the SQL blocks between the README's analytics markers.
+func readmeQueries(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start, end := strings.Index(s, "<!-- analytics-queries -->"), strings.Index(s, "<!-- /analytics-queries -->")
+	if start < 0 || end < start {
+		t.Fatal("README has no analytics-queries section")
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(s[start:end], -1) {
+		out = append(out, strings.TrimSuffix(strings.TrimSpace(m[1]), ";"))
+	}
+	if len(out) != 3 {
+		t.Fatalf("want 3 analytics queries in the README, found %d", len(out))
+	}
+	return out
+}
+
+// TestReadmeAnalyticsQueries runs the README's queries over an archive
+// holding two snapshots of every execution and compares them with results
+// computed from the generated operations themselves.
+func TestReadmeAnalyticsQueries(t *testing.T) {
+	execs := emulator.Generate(11, 80, emulator.GenerateOptions{MaxOps: 150})
+	db := openDB(t, archive(t, execs))
+	q := readmeQueries(t)
+
+	// Ground truth, straight from the source operations.
+	type day struct{ fn, dt string }
+	execCount, failed := map[day]int{}, map[day]int{}
+	type step struct{ fn, name string }
+	retried, retries, maxAttempt := map[step]int{}, map[step]int{}, map[step]int32{}
+	durations := map[step][]int64{}
+	for _, e := range execs {
+		a, _ := transform.ParseARN(e.ARN)
+		first := e.Op(0)
+		d := day{a.FunctionName, first.StartTimestamp.UTC().Format(time.DateOnly)}
+		execCount[d]++
+		if first.Status == types.OperationStatusFailed || first.Status == types.OperationStatusTimedOut {
+			failed[d]++
+		}
+		for i := range e.Len {
+			op := e.Op(i)
+			if op.Type != types.OperationTypeStep || op.StepDetails == nil {
+				continue
+			}
+			name := "<nil>"
+			if op.Name != nil {
+				name = *op.Name
+			}
+			k := step{a.FunctionName, name}
+			if at := op.StepDetails.Attempt; at > 1 {
+				retried[k]++
+				retries[k] += int(at - 1)
+				maxAttempt[k] = max(maxAttempt[k], at)
+			}
+			if op.StartTimestamp != nil && op.EndTimestamp != nil {
+				durations[k] = append(durations[k], op.EndTimestamp.Sub(*op.StartTimestamp).Milliseconds())
+			}
+		}
+	}
+
+	t.Run("failure rate", func(t *testing.T) {
+		got := rows(t, db, q[0])
+		if len(got) != len(execCount) {
+			t.Fatalf("%d rows, want %d", len(got), len(execCount))
+		}
+		for _, r := range got {
+			d := day{r[0].(string), r[1].(string)}
+			n, f := toInt(r[2]), toInt(r[3])
+			pct := toFloat(r[4])
+			want := math.Round(10000*float64(failed[d])/float64(execCount[d])) / 100
+			if n != execCount[d] || f != failed[d] || math.Abs(pct-want) > 1e-9 {
+				t.Errorf("%v: %d executions, %d failed, %.2f%%; want %d, %d, %.2f%% (a rerun must not double-count)", d, n, f, pct, execCount[d], failed[d], want)
+			}
+		}
+	})
+	t.Run("retry hot spots", func(t *testing.T) {
+		got := rows(t, db, q[1])
+		var keys []step
+		for k := range retries {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			a, b := keys[i], keys[j]
+			if retries[a] != retries[b] {
+				return retries[a] > retries[b]
+			}
+			if a.fn != b.fn {
+				return a.fn < b.fn
+			}
+			if (a.name == "<nil>") != (b.name == "<nil>") {
+				return b.name == "<nil>" // NULLs last
+			}
+			return a.name < b.name
+		})
+		keys = keys[:min(20, len(keys))]
+		if len(got) != len(keys) {
+			t.Fatalf("%d rows, want %d", len(got), len(keys))
+		}
+		for i, r := range got {
+			k := keys[i]
+			name := "<nil>"
+			if r[1] != nil {
+				name = r[1].(string)
+			}
+			if r[0].(string) != k.fn || name != k.name || toInt(r[2]) != retried[k] || toInt(r[3]) != retries[k] || toInt(r[4]) != int(maxAttempt[k]) {
+				t.Errorf("row %d: %v, want %v %d %d %d", i, r, k, retried[k], retries[k], maxAttempt[k])
+			}
+		}
+	})
+	t.Run("p95 step duration", func(t *testing.T) {
+		got := rows(t, db, q[2])
+		if len(got) == 0 || len(got) > 20 {
+			t.Fatalf("%d rows", len(got))
+		}
+		for _, r := range got {
+			name := "<nil>"
+			if r[1] != nil {
+				name = r[1].(string)
+			}
+			k := step{r[0].(string), name}
+			ds := append([]int64(nil), durations[k]...)
+			sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+			if toInt(r[2]) != len(ds) {
+				t.Fatalf("%v: %d steps, want %d", k, toInt(r[2]), len(ds))
+			}
+			// A nearest-rank percentile: one of the two ranks around 0.95.
+			lo, hi := ds[int(math.Floor(0.95*float64(len(ds)-1)))], ds[int(math.Ceil(0.95*float64(len(ds)-1)))]
+			if p := int64(toInt(r[3])); p != lo && p != hi {
+				t.Errorf("%v: p95 %d, want %d or %d", k, p, lo, hi)
+			}
+		}
+	})
+}
+
+func toInt(v any) int {
+	switch x := v.(type) {
+	case int64:
+		return int(x)
+	case int32:
+		return int(x)
+	case uint64:
+		return int(x)
+	case float64:
+		return int(x)
+	case *big.Int:
+		return int(x.Int64())
+	}
+	panic(fmt.Sprintf("not an integer: %T %v", v, v))
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	}
+	panic(fmt.Sprintf("not a number: %T %v", v, v))
+}
