@@ -20,6 +20,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/migrations"
 	"github.com/durable-etl/durable-etl/pipeline"
@@ -27,7 +28,9 @@ import (
 	"github.com/durable-etl/durable-etl/transform"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(s3test.Main(s3test.RunFunc(func() int { return pgtest.Main(m) })))
+}
 
 func migrated(t *testing.T) (string, string, *pgx.Conn) {
 	t.Helper()

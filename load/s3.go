@@ -119,16 +119,19 @@ func (s *s3Sink) key(name string) string {
 }
 
 // abortStale aborts the multipart uploads under the prefix begun before
-// cutoff.
+// cutoff. It lists the bucket's uploads and filters them here: some
+// S3-compatible stores (MinIO) match the listing's Prefix only against
+// whole keys.
 func (s *s3Sink) abortStale(ctx context.Context, cutoff time.Time) error {
-	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(""))}
+	prefix := s.key("")
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket)}
 	for {
 		out, err := s.client.ListMultipartUploads(ctx, in)
 		if err != nil {
 			return err
 		}
 		for _, u := range out.Uploads {
-			if u.Initiated != nil && u.Initiated.Before(cutoff) {
+			if strings.HasPrefix(aws.ToString(u.Key), prefix) && u.Initiated != nil && u.Initiated.Before(cutoff) {
 				if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(s.bucket), Key: u.Key, UploadId: u.UploadId}); err != nil {
 					return err
 				}

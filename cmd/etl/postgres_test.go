@@ -10,9 +10,16 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/internal/s3test"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	// The kill tests run this binary as etl itself.
+	if os.Getenv("ETL_TEST_EXEC_MAIN") == "1" {
+		os.Exit(run(append([]string{"etl"}, os.Args[1:]...), os.Stdout, os.Stderr))
+	}
+	os.Exit(s3test.Main(s3test.RunFunc(func() int { return pgtest.Main(m) })))
+}
 
 func TestPostgresDestination(t *testing.T) {
 	srv, url, manifest, _ := fixture(t, 8)

@@ -169,6 +169,7 @@ func runAction(c *cli.Context) error {
 			}
 			pq, err := load.NewParquetS3(c.Context, client, d.Bucket, d.Prefix, "", load.S3Options{
 				SSE: c.String("s3-sse"), KMSKeyID: c.String("s3-kms-key-id"), StorageClass: c.String("s3-storage-class"),
+				StaleUploadAge: staleAge(c.Duration("s3-abort-uploads-older-than")),
 			}, parquetOpts...)
 			if err != nil {
 				closeAll()
@@ -366,4 +367,12 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// staleAge maps the flag's 0 (never) to S3Options' negative.
+func staleAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -16,6 +17,7 @@ func s3Flags() []cli.Flag {
 		&cli.StringFlag{Name: "s3-endpoint-url", Usage: "the S3 endpoint `URL`, for S3-compatible stores (path-style addressing; also AWS_ENDPOINT_URL_S3)", EnvVars: env("s3-endpoint-url")},
 		&cli.StringFlag{Name: "s3-sse", Usage: "server-side encryption of the objects: AES256 or aws:kms", EnvVars: env("s3-sse")},
 		&cli.StringFlag{Name: "s3-kms-key-id", Usage: "the KMS key `ID` for --s3-sse aws:kms", EnvVars: env("s3-kms-key-id")},
+		&cli.DurationFlag{Name: "s3-abort-uploads-older-than", Usage: "abort multipart uploads under the prefix begun longer ago than this (what a killed run left); 0 never", EnvVars: env("s3-abort-uploads-older-than"), Value: time.Hour},
 		&cli.StringFlag{Name: "s3-storage-class", Usage: "the objects' storage `CLASS` (STANDARD, INTELLIGENT_TIERING, ...)", EnvVars: env("s3-storage-class")},
 	}
 }

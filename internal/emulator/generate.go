@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -23,6 +24,9 @@ type GenerateOptions struct {
 	// LargePayloadEvery makes one operation in that many carry a 256 KiB
 	// result (default 2000; negative: never).
 	LargePayloadEvery int
+	// RandomPayloads makes the large payloads random text, which no
+	// compression shrinks (default: a repeated pattern).
+	RandomPayloads bool
 	// Start is the earliest execution start (default 2026-01-05T00:00:00Z);
 	// executions spread over the following Days days (default 3).
 	Start time.Time
@@ -159,7 +163,7 @@ func (g *execGen) op(i int) types.Operation {
 	if status == "SUCCEEDED" {
 		result = aws.String(fmt.Sprintf(`{"ok":true,"n":%d,"msg":"done ✓"}`, r.IntN(1e6)))
 		if g.opts.LargePayloadEvery > 0 && r.IntN(g.opts.LargePayloadEvery) == 0 {
-			result = aws.String(`{"blob":"` + strings.Repeat("ab\u00e9cd", 256<<10/6) + `"}`)
+			result = aws.String(`{"blob":"` + largeText(r, g.opts.RandomPayloads) + `"}`)
 		}
 	}
 	if status == "FAILED" || status == "TIMED_OUT" {
@@ -193,6 +197,19 @@ func (g *execGen) op(i int) types.Operation {
 		op.ChainedInvokeDetails = &types.ChainedInvokeDetails{Result: result, Error: errObj}
 	}
 	return op
+}
+
+// largeText is 256 KiB of payload text: a repeated pattern, or random
+// base64 that no compression shrinks.
+func largeText(r *rand.Rand, random bool) string {
+	if !random {
+		return strings.Repeat("ab\u00e9cd", 256<<10/6)
+	}
+	b := make([]byte, 192<<10)
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 func genError(r *rand.Rand) *types.ErrorObject {

@@ -33,7 +33,7 @@ var (
 )
 
 // Main runs the tests and then stops the cluster, if one was started.
-func Main(m *testing.M) int {
+func Main(m interface{ Run() int }) int {
 	code := m.Run()
 	if stop != nil {
 		stop()

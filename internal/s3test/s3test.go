@@ -1,0 +1,218 @@
+// Package s3test gives tests a real S3-compatible server: the one at
+// ETL_TEST_S3_ENDPOINT (with ETL_TEST_S3_ACCESS_KEY and
+// ETL_TEST_S3_SECRET_KEY), or else MinIO started from ETL_TEST_MINIO_BIN,
+// ~/.cache/durable-etl/minio-bin/minio or minio on PATH, on a free
+// loopback port with throwaway credentials and a KMS key (so SSE works),
+// once per test binary. Each test gets its own bucket. A missing server
+// fails the test: it is never skipped.
+//
+// A package using it calls Main from its TestMain, which stops the server.
+package s3test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Server is an S3 endpoint with its credentials.
+type Server struct {
+	Endpoint, AccessKey, SecretKey string
+}
+
+var (
+	once     sync.Once
+	server   Server
+	startErr error
+	stop     func()
+)
+
+// Main runs the tests, then stops the server if one was started.
+func Main(m interface{ Run() int }) int {
+	code := m.Run()
+	if stop != nil {
+		stop()
+	}
+	return code
+}
+
+// RunFunc adapts a function to Main's argument, to chain harnesses:
+// s3test.Main(s3test.RunFunc(func() int { return pgtest.Main(m) })).
+type RunFunc func() int
+
+// Run calls f.
+func (f RunFunc) Run() int { return f() }
+
+// Start returns the server, starting MinIO on first use.
+func Start(t testing.TB) Server {
+	t.Helper()
+	once.Do(func() {
+		if ep := os.Getenv("ETL_TEST_S3_ENDPOINT"); ep != "" {
+			server = Server{ep, os.Getenv("ETL_TEST_S3_ACCESS_KEY"), os.Getenv("ETL_TEST_S3_SECRET_KEY")}
+			return
+		}
+		server, stop, startErr = startMinIO()
+	})
+	if startErr != nil {
+		t.Fatalf("s3test: no S3 server (set ETL_TEST_S3_ENDPOINT or ETL_TEST_MINIO_BIN, or run .ci/run, which builds MinIO): %v", startErr)
+	}
+	return server
+}
+
+// Env points the AWS SDK's standard chain at the server (for code that
+// builds its own client, such as the CLI).
+func (s Server) Env(t testing.TB) {
+	t.Setenv("AWS_ACCESS_KEY_ID", s.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s.SecretKey)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ENDPOINT_URL_S3", s.Endpoint)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+// Client is an S3 client for the server.
+func (s Server) Client() *s3.Client {
+	return s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(s.Endpoint),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+	})
+}
+
+// Bucket creates a bucket for the test.
+func Bucket(t testing.TB) (Server, string) {
+	t.Helper()
+	s := Start(t)
+	var b [5]byte
+	rand.Read(b[:])
+	name := "etl-test-" + hex.EncodeToString(b[:])
+	if _, err := s.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("s3test: create bucket: %v", err)
+	}
+	return s, name
+}
+
+// Keys lists the object keys under prefix.
+func Keys(t testing.TB, s Server, bucket, prefix string) []string {
+	t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range out.Contents {
+			keys = append(keys, *o.Key)
+		}
+	}
+	return keys
+}
+
+// Uploads lists the multipart uploads in progress in bucket.
+func Uploads(t testing.TB, s Server, bucket string) []string {
+	t.Helper()
+	out, err := s.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, u := range out.Uploads {
+		keys = append(keys, *u.Key)
+	}
+	return keys
+}
+
+func minioBinary() (string, error) {
+	if b := os.Getenv("ETL_TEST_MINIO_BIN"); b != "" {
+		return b, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		if b := filepath.Join(home, ".cache", "durable-etl", "minio-bin", "minio"); fileExists(b) {
+			return b, nil
+		}
+	}
+	return exec.LookPath("minio")
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func startMinIO() (Server, func(), error) {
+	bin, err := minioBinary()
+	if err != nil {
+		return Server{}, nil, fmt.Errorf("no minio binary: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "etl-s3test-*")
+	if err != nil {
+		return Server{}, nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return Server{}, nil, err
+	}
+	var key [32]byte
+	rand.Read(key[:])
+	s := Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: "etl" + randHex(6), SecretKey: randHex(16)}
+	cmd := exec.Command(bin, "server", filepath.Join(dir, "data"), "--address", fmt.Sprintf("127.0.0.1:%d", port), "--quiet")
+	cmd.Env = append(os.Environ(),
+		"MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
+		"MINIO_KMS_SECRET_KEY=etl-test-key:"+base64.StdEncoding.EncodeToString(key[:]),
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	logf, _ := os.Create(filepath.Join(dir, "minio.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return Server{}, nil, err
+	}
+	stop := func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	// Ready when the health endpoint answers; give up after 60 s.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.Endpoint + "/minio/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s, stop, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "minio.log"))
+			stop()
+			return Server{}, nil, fmt.Errorf("minio did not become ready: %s", strings.TrimSpace(string(log)))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

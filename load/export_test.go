@@ -1,0 +1,34 @@
+package load
+
+import "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+
+// TestFile exposes a sink file to the tests.
+type TestFile struct{ f sinkFile }
+
+func (f TestFile) Write(p []byte) (int, error) { return f.f.Write(p) }
+func (f TestFile) Publish() (int64, error)     { return f.f.publish() }
+func (f TestFile) Discard()                    { f.f.discard() }
+
+// TestSink exposes a sink to the tests.
+type TestSink struct{ s fileSink }
+
+func (s TestSink) Create(name string) (TestFile, error) {
+	f, err := s.s.create(name)
+	return TestFile{f}, err
+}
+
+// S3SinkForTest is the S3 sink NewParquetS3 builds, without its checks.
+func S3SinkForTest(client S3API, bucket, prefix string, so S3Options) TestSink {
+	if so.PartSize == 0 {
+		so.PartSize = 8 << 20
+	}
+	if so.Concurrency == 0 {
+		so.Concurrency = 2
+	}
+	return TestSink{&s3Sink{client: client, bucket: bucket, prefix: prefix, opts: so,
+		tm: transfermanager.New(client, func(o *transfermanager.Options) {
+			o.PartSizeBytes = so.PartSize
+			o.MultipartUploadThreshold = so.PartSize
+			o.Concurrency = so.Concurrency
+		})}}
+}

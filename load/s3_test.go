@@ -1,0 +1,187 @@
+package load_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/s3test"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/pipeline"
+)
+
+func getObject(t *testing.T, c *s3.Client, bucket, key string) []byte {
+	t.Helper()
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestS3AndLocalTwin: one extraction to S3 and to a directory gives the same
+// layout and byte-identical files, and leaves no upload behind.
+func TestS3AndLocalTwin(t *testing.T) {
+	srv3, bucket := s3test.Bucket(t)
+	client := srv3.Client()
+	ctx := context.Background()
+	execs := emulator.Generate(51, 40, emulator.GenerateOptions{MaxOps: 200, LargePayloadEvery: 300})
+	emu := emulator.New()
+	emu.Add(execs...)
+	_, lambdaClient := emulatortest.Start(t, emu)
+	opts := []load.ParquetOption{load.WithFilePrefix("part-twin"), load.WithRowGroupSize(256 << 10)}
+	s3l, err := load.NewParquetS3(ctx, client, bucket, "archive/v1", t.TempDir(), load.S3Options{PartSize: 5 << 20}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	local, err := load.NewParquetDir(dir, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	emulator.WriteManifest(&b, execs)
+	m, _ := extract.NewManifest("m", []byte(b.String()))
+	sum, err := pipeline.Run(ctx, pipeline.Config{API: lambdaClient, Loader: load.Fanout(s3l, local), RunID: "twin"}, m)
+	if err != nil || sum.ExecutionsFailed > 0 {
+		t.Fatalf("%v %v", err, sum.Failures)
+	}
+	keys := s3test.Keys(t, srv3, bucket, "archive/v1/")
+	var files []string
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && strings.HasSuffix(p, ".parquet") {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, "archive/v1/"+filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	sort.Strings(keys)
+	sort.Strings(files)
+	if strings.Join(keys, "\n") != strings.Join(files, "\n") || len(keys) == 0 {
+		t.Fatalf("S3 keys\n%s\nlocal files\n%s", strings.Join(keys, "\n"), strings.Join(files, "\n"))
+	}
+	for _, k := range keys {
+		want, _ := os.ReadFile(filepath.Join(dir, strings.TrimPrefix(k, "archive/v1/")))
+		if !bytes.Equal(getObject(t, client, bucket, k), want) {
+			t.Errorf("%s differs from its local twin", k)
+		}
+	}
+	if up := s3test.Uploads(t, srv3, bucket); len(up) != 0 {
+		t.Errorf("uploads left: %v", up)
+	}
+}
+
+// TestS3FileVisibility: a file becomes an object only when published (a
+// multipart upload, here), and a discarded one leaves neither an object nor
+// an upload.
+func TestS3FileVisibility(t *testing.T) {
+	srv3, bucket := s3test.Bucket(t)
+	client := srv3.Client()
+	ctx := context.Background()
+	big := make([]byte, 12<<20) // incompressible: more than two parts
+	rand.Read(big)
+	for _, publish := range []bool{true, false} {
+		sink := load.S3SinkForTest(client, bucket, "p", load.S3Options{PartSize: 5 << 20, Concurrency: 2})
+		f, err := sink.Create("operations/dt=2026-01-01/f.parquet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(big); err != nil {
+			t.Fatal(err)
+		}
+		if keys := s3test.Keys(t, srv3, bucket, "p/"); len(keys) != 0 {
+			t.Fatalf("visible before completion: %v", keys)
+		}
+		if len(s3test.Uploads(t, srv3, bucket)) != 1 {
+			t.Fatal("12 MiB written, yet no multipart upload in progress")
+		}
+		if publish {
+			size, err := f.Publish()
+			if err != nil || size != int64(len(big)) {
+				t.Fatalf("publish: %d %v", size, err)
+			}
+			if !bytes.Equal(getObject(t, client, bucket, "p/operations/dt=2026-01-01/f.parquet"), big) {
+				t.Fatal("object differs from what was written")
+			}
+			client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("p/operations/dt=2026-01-01/f.parquet")})
+		} else {
+			f.Discard()
+			if keys := s3test.Keys(t, srv3, bucket, "p/"); len(keys) != 0 {
+				t.Fatalf("a discarded file is visible: %v", keys)
+			}
+		}
+		if up := s3test.Uploads(t, srv3, bucket); len(up) != 0 {
+			t.Fatalf("publish=%v left uploads: %v", publish, up)
+		}
+	}
+}
+
+func TestS3StaleUploadsAborted(t *testing.T) {
+	srv3, bucket := s3test.Bucket(t)
+	client := srv3.Client()
+	ctx := context.Background()
+	for _, key := range []string{"arch/operations/dt=2026-01-01/killed.parquet", "elsewhere/keep.parquet"} {
+		if _, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An age of one nanosecond makes every upload already begun stale.
+	if _, err := load.NewParquetS3(ctx, client, bucket, "arch", t.TempDir(), load.S3Options{StaleUploadAge: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	if up := s3test.Uploads(t, srv3, bucket); len(up) != 1 || up[0] != "elsewhere/keep.parquet" {
+		t.Errorf("uploads after cleanup: %v (only the prefix's should go)", up)
+	}
+}
+
+func TestS3SSE(t *testing.T) {
+	srv3, bucket := s3test.Bucket(t)
+	client := srv3.Client()
+	sink := load.S3SinkForTest(client, bucket, "", load.S3Options{SSE: "AES256"})
+	f, _ := sink.Create("executions/dt=2026-01-01/x.parquet")
+	f.Write([]byte("PAR1"))
+	if _, err := f.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	head, err := client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("executions/dt=2026-01-01/x.parquet")})
+	if err != nil || head.ServerSideEncryption != types.ServerSideEncryptionAes256 {
+		t.Fatalf("SSE %q, %v", head.ServerSideEncryption, err)
+	}
+}
+
+func TestS3BadDestination(t *testing.T) {
+	srv3, _ := s3test.Bucket(t)
+	ctx := context.Background()
+	_, err := load.NewParquetS3(ctx, srv3.Client(), "no-such-bucket-here", "p", "", load.S3Options{})
+	if err == nil || !strings.Contains(err.Error(), "no such bucket") || !strings.Contains(err.Error(), "s3://no-such-bucket-here/p") {
+		t.Errorf("missing bucket: %v", err)
+	}
+	bad := srv3
+	bad.SecretKey = "wrong-secret"
+	_, err = load.NewParquetS3(ctx, bad.Client(), "any", "p", "", load.S3Options{})
+	if err == nil || !strings.Contains(err.Error(), "access denied") || strings.Contains(err.Error(), "wrong-secret") {
+		t.Errorf("wrong credentials: %v", err)
+	}
+	if _, err = load.NewParquetS3(ctx, srv3.Client(), "any", "p", "", load.S3Options{SSE: "rot13"}); err == nil {
+		t.Error("an unknown SSE mode was accepted")
+	}
+}
