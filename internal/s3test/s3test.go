@@ -124,6 +124,23 @@ func Keys(t testing.TB, s Server, bucket, prefix string) []string {
 	return keys
 }
 
+// Size is the total size of the objects under prefix.
+func Size(t testing.TB, s Server, bucket, prefix string) int64 {
+	t.Helper()
+	var n int64
+	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range out.Contents {
+			n += aws.ToInt64(o.Size)
+		}
+	}
+	return n
+}
+
 // Uploads lists the multipart uploads in progress in bucket.
 func Uploads(t testing.TB, s Server, bucket string) []string {
 	t.Helper()
