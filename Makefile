@@ -39,6 +39,7 @@ bench: build
 	$(GO) test -run '^$$' -bench PipelineVsDrain -benchtime 5x ./pipeline/
 	$(GO) test -run '^$$' -bench PostgresLoader -benchtime 7x ./load/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/
+	$(GO) test -run '^$$' -bench S3TwoGiBRSS -benchtime 1x -timeout 30m ./cmd/etl/
 
 clean:
 	rm -rf bin .demo archive

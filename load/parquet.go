@@ -167,6 +167,10 @@ func (d *Parquet) Close(ctx context.Context) error {
 func (d *Parquet) writerOptions(t *schema.Table) []parquet.WriterOption {
 	opts := []parquet.WriterOption{
 		t.ParquetSchema(),
+		// A row group's pages wait in temporary files, not in memory, until
+		// the group ends: memory stays bounded whatever the row-group size
+		// and however many partitions are open.
+		parquet.ColumnPageBuffers(parquet.NewFileBufferPool(d.spillDir, ".pages-*")),
 		parquet.Compression(d.cfg.codec),
 		parquet.DataPageVersion(1),
 		parquet.CreatedBy(d.cfg.createdBy, "", ""),
