@@ -15,6 +15,7 @@ require (
 	github.com/jackc/tern/v2 v2.3.4
 	github.com/parquet-go/parquet-go v0.32.0
 	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/time v0.16.0
 )
 
 require (

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +16,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
 )
 
 // ClientOption configures [NewClient].
@@ -22,7 +27,22 @@ type clientConfig struct {
 	region, profile, endpoint string
 	requestTimeout            time.Duration
 	maxAttempts               int
+	retryMode                 string
+	maxBackoff                time.Duration
+	limiter                   *rate.Limiter
 }
+
+// WithRetryMode selects the SDK's retry mode: "standard" (the default) or
+// "adaptive", which also slows the client down when throttled.
+func WithRetryMode(m string) ClientOption { return func(c *clientConfig) { c.retryMode = m } }
+
+// WithMaxBackoff caps the wait between attempts, Retry-After included
+// (default 20s).
+func WithMaxBackoff(d time.Duration) ClientOption { return func(c *clientConfig) { c.maxBackoff = d } }
+
+// WithRateLimit makes every attempt, retries included, wait for l; share
+// one limiter to bound the calls of a whole run (default: no limit).
+func WithRateLimit(l *rate.Limiter) ClientOption { return func(c *clientConfig) { c.limiter = l } }
 
 // WithRegion sets the AWS region (default: the standard chain's, e.g.
 // AWS_REGION or the profile's).
@@ -59,7 +79,7 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // the client-wide retry quota that would fail a long batch job under a burst
 // of faults.
 func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error) {
-	c := clientConfig{requestTimeout: 60 * time.Second, maxAttempts: 5}
+	c := clientConfig{requestTimeout: 60 * time.Second, maxAttempts: 5, retryMode: "standard", maxBackoff: 20 * time.Second}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -73,8 +93,10 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	loadOpts = append(loadOpts,
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.requestTimeout)),
 		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
+			standard := func(o *retry.StandardOptions) {
 				o.MaxAttempts = c.maxAttempts
+				o.MaxBackoff = c.maxBackoff
+				o.Backoff = retryAfter{base: retry.NewExponentialJitterBackoff(c.maxBackoff), max: c.maxBackoff}
 				o.RateLimiter = ratelimit.None
 				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 					if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -82,7 +104,13 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 					}
 					return aws.UnknownTernary
 				})}, o.Retryables...)
-			})
+			}
+			if c.retryMode == "adaptive" {
+				return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+					o.StandardOptions = append(o.StandardOptions, standard)
+				})
+			}
+			return retry.NewStandard(standard)
 		}))
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
@@ -91,9 +119,47 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	if cfg.Region == "" {
 		return nil, &ConfigError{errors.New("no AWS region: pass --region or set AWS_REGION")}
 	}
+	if c.retryMode != "standard" && c.retryMode != "adaptive" {
+		return nil, &ConfigError{fmt.Errorf("retry mode %q: want standard or adaptive", c.retryMode)}
+	}
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		if c.endpoint != "" {
 			o.BaseEndpoint = aws.String(c.endpoint)
 		}
+		if c.limiter != nil {
+			o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+				// After the retry middleware, so each attempt waits its turn.
+				return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("etl.RateLimit",
+					func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+						if err := c.limiter.Wait(ctx); err != nil {
+							return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+						}
+						return next.HandleFinalize(ctx, in)
+					}), middleware.After)
+			})
+		}
 	}), nil
+}
+
+// retryAfter waits as long as the service's Retry-After header asks (capped
+// at max); without one, it defers to base. The SDK's own backoff ignores
+// the header.
+type retryAfter struct {
+	base retry.BackoffDelayer
+	max  time.Duration
+}
+
+func (b retryAfter) BackoffDelay(attempt int, err error) (time.Duration, error) {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		if v := re.Response.Header.Get("Retry-After"); v != "" {
+			if secs, perr := strconv.Atoi(strings.TrimSpace(v)); perr == nil && secs >= 0 {
+				return min(time.Duration(secs)*time.Second, b.max), nil
+			}
+			if at, perr := http.ParseTime(v); perr == nil {
+				return min(max(time.Until(at), 0), b.max), nil
+			}
+		}
+	}
+	return b.base.BackoffDelay(attempt, err)
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"golang.org/x/time/rate"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
@@ -84,7 +88,7 @@ func TestDrainErrors(t *testing.T) {
 	for _, name := range []string{"ok", "throttled", "broken", "unavailable"} {
 		srv.Add(emulator.Fixed(testARN+"/"+name, testToken, fixedOps(3)))
 	}
-	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2))
+	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2), extract.WithMaxBackoff(50*time.Millisecond))
 	tests := []struct {
 		name, arn, token string
 		pageSize         int32
@@ -135,7 +139,7 @@ func TestDrainRetriesTransientFaults(t *testing.T) {
 				return emulator.NoFault
 			}))
 			srv.Add(emulator.Fixed(testARN, testToken, fixedOps(25)))
-			_, client := emulatortest.Start(t, srv)
+			_, client := emulatortest.Start(t, srv, extract.WithMaxBackoff(50*time.Millisecond))
 			got, pages, err := drainAll(t, client, extract.Entry{ARN: testARN, Token: testToken}, 10)
 			if err != nil {
 				t.Fatal(err)
@@ -160,5 +164,69 @@ func TestDrainCallbackErrorStops(t *testing.T) {
 	})
 	if !errors.Is(err, boom) || srv.Stats().Requests != 2 {
 		t.Fatalf("err %v after %d requests; want the callback's error after 2", err, srv.Stats().Requests)
+	}
+}
+
+// TestRetryAfterHonoured: a 429 with Retry-After: 1 makes the client wait a
+// second before the next attempt (the SDK's own backoff ignores the header).
+func TestRetryAfterHonoured(t *testing.T) {
+	var times []time.Time
+	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		times = append(times, time.Now())
+		if n == 1 {
+			return emulator.Throttle
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(emulator.Fixed(testARN, testToken, fixedOps(3)))
+	_, client := emulatortest.Start(t, srv, extract.WithMaxBackoff(5*time.Second))
+	if _, _, err := drainAll(t, client, extract.Entry{ARN: testARN, Token: testToken}, 10); err != nil {
+		t.Fatal(err)
+	}
+	if len(times) != 2 || times[1].Sub(times[0]) < time.Second {
+		t.Fatalf("%d attempts, %v apart; want 2, at least the 1s Retry-After asked", len(times), times[len(times)-1].Sub(times[0]))
+	}
+}
+
+// TestRateLimitHolds: with a limit of 20 calls/s shared by 4 goroutines, no
+// window of the server's arrival times holds more calls than the limit
+// allows (burst 1).
+func TestRateLimitHolds(t *testing.T) {
+	var times []time.Time
+	var mu sync.Mutex
+	srv := emulator.New(emulator.WithFaults(func(int64, string) emulator.Fault {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+		return emulator.NoFault
+	}))
+	for i := range 4 {
+		srv.Add(emulator.Fixed(fmt.Sprint(testARN, i), testToken, fixedOps(10)))
+	}
+	_, client := emulatortest.Start(t, srv, extract.WithRateLimit(rate.NewLimiter(20, 1)))
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := drainAll(t, client, extract.Entry{ARN: fmt.Sprint(testARN, i), Token: testToken}, 1); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(times) != 40 {
+		t.Fatalf("%d requests, want 40", len(times))
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	const window = 500 * time.Millisecond
+	for i := range times {
+		n := 0
+		for j := i; j < len(times) && times[j].Sub(times[i]) < window; j++ {
+			n++
+		}
+		if limit := 1 + int(20*window.Seconds()); n > limit {
+			t.Fatalf("%d requests within %v (limit 20/s allows %d)", n, window, limit)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"strings"
@@ -53,6 +54,9 @@ type Manifest struct {
 	open       func() (io.ReadCloser, error)
 	count      int
 	duplicates int
+	opts       manifestOptions
+	skipped    []*ManifestError
+	others     int // entries of other shards
 
 	rc    io.ReadCloser
 	p     *parser
@@ -62,13 +66,40 @@ type Manifest struct {
 	temp  string
 }
 
+// ManifestOption configures how a manifest is read.
+type ManifestOption func(*manifestOptions)
+
+type manifestOptions struct {
+	skipBad       bool
+	shard, shards int
+}
+
+// SkipBadLines skips malformed lines (each is listed by Skipped) instead of
+// refusing the manifest (the default).
+func SkipBadLines() ManifestOption { return func(o *manifestOptions) { o.skipBad = true } }
+
+// Shard keeps the entries of shard i of n (0 <= i < n): those whose ARN's
+// FNV-1a hash is i modulo n. Every ARN belongs to exactly one shard, and the
+// split depends on nothing but the ARN and n.
+func Shard(i, n int) ManifestOption { return func(o *manifestOptions) { o.shard, o.shards = i, n } }
+
+// InShard says whether arn belongs to shard i of n.
+func InShard(arn string, i, n int) bool {
+	h := fnv.New64a()
+	h.Write([]byte(arn))
+	return h.Sum64()%uint64(n) == uint64(i)
+}
+
 // OpenManifest opens the manifest at path ("-" is standard input, which is
 // first copied to a temporary file) and checks every line. It returns a
 // *ManifestError for the first bad line and an error naming path when the
 // file cannot be read; nothing is fetched before it returns. Call Close when
 // done.
-func OpenManifest(path string) (*Manifest, error) {
+func OpenManifest(path string, opts ...ManifestOption) (*Manifest, error) {
 	m := &Manifest{source: path}
+	for _, o := range opts {
+		o(&m.opts)
+	}
 	if path == "-" {
 		f, err := os.CreateTemp("", "etl-manifest-*")
 		if err != nil {
@@ -95,8 +126,11 @@ func OpenManifest(path string) (*Manifest, error) {
 }
 
 // openManifestFile opens and checks the manifest in file, naming it source.
-func openManifestFile(source, file string) (*Manifest, error) {
+func openManifestFile(source, file string, opts []ManifestOption) (*Manifest, error) {
 	m := &Manifest{source: source, open: func() (io.ReadCloser, error) { return os.Open(file) }}
+	for _, o := range opts {
+		o(&m.opts)
+	}
 	if err := m.check(); err != nil {
 		return nil, err
 	}
@@ -104,10 +138,13 @@ func openManifestFile(source, file string) (*Manifest, error) {
 }
 
 // NewManifest is a manifest over in-memory content, checked like a file.
-func NewManifest(source string, content []byte) (*Manifest, error) {
+func NewManifest(source string, content []byte, opts ...ManifestOption) (*Manifest, error) {
 	m := &Manifest{source: source, open: func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(content)), nil
 	}}
+	for _, o := range opts {
+		o(&m.opts)
+	}
 	if err := m.check(); err != nil {
 		return nil, err
 	}
@@ -115,12 +152,12 @@ func NewManifest(source string, content []byte) (*Manifest, error) {
 }
 
 // SingleEntry is a manifest of one execution, from the command line.
-func SingleEntry(arn, token string) (*Manifest, error) {
+func SingleEntry(arn, token string, opts ...ManifestOption) (*Manifest, error) {
 	b, err := json.Marshal(map[string]string{"DurableExecutionArn": arn, "CheckpointToken": token})
 	if err != nil {
 		return nil, err
 	}
-	return NewManifest("(command line)", b)
+	return NewManifest("(command line)", b, opts...)
 }
 
 // check reads the whole manifest once, validating every line and counting
@@ -130,12 +167,18 @@ func (m *Manifest) check() error {
 		m.count++
 	}
 	if m.p != nil {
-		m.duplicates = m.p.dups
+		m.duplicates, m.skipped, m.others = m.p.dups, m.p.skipped, m.p.others
 	}
 	err := m.Err()
 	m.resetIter()
 	return err
 }
+
+// Skipped lists the malformed lines skipped (with SkipBadLines).
+func (m *Manifest) Skipped() []*ManifestError { return m.skipped }
+
+// OtherShards is the number of distinct entries left to other shards.
+func (m *Manifest) OtherShards() int { return m.others }
 
 func (m *Manifest) resetIter() {
 	if m.rc != nil {
@@ -171,6 +214,11 @@ func (m *Manifest) Next() bool {
 		if err == io.EOF {
 			return false
 		}
+		var bad *ManifestError
+		if err != nil && m.opts.skipBad && errors.As(err, &bad) && bad.Line > 0 && m.p.resumable() {
+			m.p.skipped = append(m.p.skipped, bad)
+			continue
+		}
 		if err != nil {
 			m.err = err
 			return false
@@ -182,6 +230,10 @@ func (m *Manifest) Next() bool {
 			continue
 		}
 		m.seen[key] = struct{}{}
+		if m.opts.shards > 0 && !InShard(e.ARN, m.opts.shard, m.opts.shards) {
+			m.p.others++
+			continue
+		}
 		m.entry = e
 		return true
 	}
@@ -211,7 +263,15 @@ type parser struct {
 	isJSON *bool
 	line   int
 	dups   int
+
+	skipped []*ManifestError
+	others  int
+	fatal   bool // the last error leaves the reader unusable
 }
+
+// resumable says whether reading can go on after the last error: a bad JSON
+// line or CSV record can be skipped; a broken header or I/O error cannot.
+func (p *parser) resumable() bool { return !p.fatal && p.isJSON != nil }
 
 func newParser(source string, r io.Reader) *parser {
 	return &parser{source: source, br: bufio.NewReaderSize(r, 64<<10)}
@@ -263,6 +323,7 @@ func (p *parser) next() (Entry, error) {
 		if err := p.detect(); err == io.EOF {
 			return Entry{}, io.EOF
 		} else if err != nil {
+			p.fatal = true
 			var merr *ManifestError
 			if errors.As(err, &merr) {
 				return Entry{}, err
@@ -283,6 +344,7 @@ func (p *parser) nextJSON() (Entry, error) {
 			return Entry{}, io.EOF
 		}
 		if err != nil && err != io.EOF {
+			p.fatal = true
 			return Entry{}, fmt.Errorf("manifest %s: %w", p.source, err)
 		}
 		p.line++
@@ -325,6 +387,7 @@ func (p *parser) nextCSV() (Entry, error) {
 			if errors.As(err, &perr) {
 				return Entry{}, p.bad(p.line+perr.Line, "bad CSV: %v", perr.Err)
 			}
+			p.fatal = true
 			return Entry{}, fmt.Errorf("manifest %s: %w", p.source, err)
 		}
 		line, _ := p.csv.FieldPos(0)

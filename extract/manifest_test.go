@@ -2,6 +2,7 @@ package extract_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +123,56 @@ func TestSingleEntry(t *testing.T) {
 	}
 	if got := entries(t, m); len(got) != 1 || got[0].ARN != "arn:x" || got[0].Token != "tok" {
 		t.Errorf("got %+v", got)
+	}
+}
+
+func TestManifestSkipBadLines(t *testing.T) {
+	content := "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t\"}\nnot json\n{\"DurableExecutionArn\":\"b\"}\n{\"DurableExecutionArn\":\"c\",\"CheckpointToken\":\"t\"}\n"
+	if _, err := extract.NewManifest("m", []byte(content)); err == nil {
+		t.Fatal("the default must refuse a bad line")
+	}
+	m, err := extract.NewManifest("m", []byte(content), extract.SkipBadLines())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := entries(t, m)
+	if len(got) != 2 || got[0].ARN != "a" || got[1].ARN != "c" || len(m.Skipped()) != 2 || m.Skipped()[0].Line != 2 || m.Skipped()[1].Line != 3 {
+		t.Fatalf("entries %v, skipped %v", got, m.Skipped())
+	}
+	// A CSV without its header cannot be read at all, skip or not.
+	if _, err := extract.NewManifest("m", []byte("a,t\n"), extract.SkipBadLines()); err == nil {
+		t.Error("a headerless CSV was accepted")
+	}
+}
+
+func TestManifestShards(t *testing.T) {
+	var b strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&b, "{\"DurableExecutionArn\":\"arn-%d\",\"CheckpointToken\":\"t\"}\n", i)
+	}
+	seen := map[string]int{}
+	for i := range 4 {
+		m, err := extract.NewManifest("m", []byte(b.String()), extract.Shard(i, 4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := entries(t, m)
+		if len(got) < 150 || m.Count() != len(got) || m.OtherShards() != 1000-len(got) {
+			t.Errorf("shard %d: %d entries, count %d, others %d", i, len(got), m.Count(), m.OtherShards())
+		}
+		for _, e := range got {
+			seen[e.ARN]++
+			if !extract.InShard(e.ARN, i, 4) {
+				t.Errorf("%s in shard %d", e.ARN, i)
+			}
+		}
+	}
+	if len(seen) != 1000 {
+		t.Errorf("the shards cover %d of 1000 entries", len(seen))
+	}
+	for arn, n := range seen {
+		if n != 1 {
+			t.Errorf("%s in %d shards", arn, n)
+		}
 	}
 }

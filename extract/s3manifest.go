@@ -19,7 +19,7 @@ type S3Getter interface {
 // OpenS3Manifest streams the manifest at s3://bucket/key to a temporary file
 // (never holding it in memory) and opens it like OpenManifest; Close removes
 // the copy. Errors name the object.
-func OpenS3Manifest(ctx context.Context, client S3Getter, uri string) (*Manifest, error) {
+func OpenS3Manifest(ctx context.Context, client S3Getter, uri string, opts ...ManifestOption) (*Manifest, error) {
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
 	if !ok || bucket == "" || key == "" {
 		return nil, fmt.Errorf("manifest %s: want s3://BUCKET/KEY", uri)
@@ -41,7 +41,7 @@ func OpenS3Manifest(ctx context.Context, client S3Getter, uri string) (*Manifest
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("manifest %s: %w", uri, err)
 	}
-	m, err := openManifestFile(uri, f.Name())
+	m, err := openManifestFile(uri, f.Name(), opts)
 	if err != nil {
 		os.Remove(f.Name())
 		return nil, err
