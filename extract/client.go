@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,6 +31,7 @@ type clientConfig struct {
 	retryMode                 string
 	maxBackoff                time.Duration
 	limiter                   *rate.Limiter
+	stats                     *CallStats
 }
 
 // WithRetryMode selects the SDK's retry mode: "standard" (the default) or
@@ -39,6 +41,15 @@ func WithRetryMode(m string) ClientOption { return func(c *clientConfig) { c.ret
 // WithMaxBackoff caps the wait between attempts, Retry-After included
 // (default 20s).
 func WithMaxBackoff(d time.Duration) ClientOption { return func(c *clientConfig) { c.maxBackoff = d } }
+
+// CallStats counts the client's API calls and attempts (retries are the
+// difference).
+type CallStats struct {
+	Calls, Attempts atomic.Int64
+}
+
+// WithCallStats counts calls and attempts into st.
+func WithCallStats(st *CallStats) ClientOption { return func(c *clientConfig) { c.stats = st } }
 
 // WithRateLimit makes every attempt, retries included, wait for l; share
 // one limiter to bound the calls of a whole run (default: no limit).
@@ -125,6 +136,22 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		if c.endpoint != "" {
 			o.BaseEndpoint = aws.String(c.endpoint)
+		}
+		if st := c.stats; st != nil {
+			o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+				if err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("etl.CountCalls",
+					func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+						st.Calls.Add(1)
+						return next.HandleInitialize(ctx, in)
+					}), middleware.Before); err != nil {
+					return err
+				}
+				return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("etl.CountAttempts",
+					func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+						st.Attempts.Add(1)
+						return next.HandleFinalize(ctx, in)
+					}), middleware.After)
+			})
 		}
 		if c.limiter != nil {
 			o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {

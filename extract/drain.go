@@ -55,11 +55,18 @@ func Drain(ctx context.Context, api StateAPI, e Entry, pageSize int32, fn func(c
 		CheckpointToken:     aws.String(e.Token),
 		MaxItems:            pageSize,
 	}, func(o *lambda.GetDurableExecutionStatePaginatorOptions) { o.StopOnDuplicateToken = true })
+	var marker *string
 	for n := 1; p.HasMorePages(); n++ {
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			return classify(e, n, err)
 		}
+		// The paginator stops quietly on a repeated marker; quietly would
+		// archive a truncated snapshot, so the execution fails instead.
+		if marker != nil && out.NextMarker != nil && *out.NextMarker == *marker {
+			return &ExecutionError{ARN: e.ARN, Code: "RepeatedMarker", Reason: fmt.Sprintf("page %d: the API handed back the marker it was given; the snapshot would be incomplete", n)}
+		}
+		marker = out.NextMarker
 		if err := fn(ctx, Page{Number: n, Operations: out.Operations}); err != nil {
 			var ee *ExecutionError
 			if errors.As(err, &ee) {

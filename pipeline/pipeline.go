@@ -50,6 +50,10 @@ type Summary struct {
 	ExecutionsOK      int           `json:"executions_ok"`
 	ExecutionsFailed  int           `json:"executions_failed"`
 	DuplicatesSkipped int           `json:"duplicates_skipped"`
+	BadLinesSkipped   int           `json:"bad_lines_skipped"`
+	OtherShards       int           `json:"left_to_other_shards"`
+	APICalls          int64         `json:"api_calls"`
+	APIRetries        int64         `json:"api_retries"`
 	Pages             int64         `json:"pages"`
 	Operations        int64         `json:"operations"`
 	RowsWritten       int64         `json:"rows_written"`
@@ -85,7 +89,8 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &runner{cfg: cfg, sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates()}}
+	r := &runner{cfg: cfg, sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
+		BadLinesSkipped: len(m.Skipped()), OtherShards: m.OtherShards()}}
 	ledger, _ := cfg.Loader.(load.RunLedger)
 	if ledger != nil {
 		err := ledger.RecordRun(ctx, load.RunInfo{RunID: cfg.RunID, StartedAt: r.sum.StartedAt, Status: "running", Version: cfg.Version})
@@ -177,9 +182,14 @@ type runner struct {
 	sum *Summary
 }
 
-// archive moves one execution from the API to the loader. It returns an
-// error only for a destination failure, which stops the run.
+// archive moves one execution from the API to the loader, starting it over
+// once if its marker expired. It returns an error only for a destination
+// failure, which stops the run.
 func (r *runner) archive(ctx context.Context, e extract.Entry) error {
+	return r.archiveOnce(ctx, e, true)
+}
+
+func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bool) error {
 	start := r.cfg.Now()
 	log := r.cfg.Logger.With("execution_arn", e.ARN)
 	x, err := r.cfg.Loader.Begin(ctx, e.ARN)
@@ -188,7 +198,7 @@ func (r *runner) archive(ctx context.Context, e extract.Entry) error {
 	}
 	snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: e.ARN, RunID: r.cfg.RunID, ExtractedAt: start})
 	var pages, ops int64
-	err = extract.Drain(ctx, r.cfg.API, e, r.cfg.PageSize, func(ctx context.Context, p extract.Page) error {
+	err = r.drainAhead(ctx, e, func(p extract.Page) error {
 		rows, err := snap.Add(make([]schema.Operation, 0, len(p.Operations)), p.Operations)
 		if err != nil {
 			return &extract.ExecutionError{ARN: e.ARN, Code: "transform", Reason: err.Error(), Err: err}
@@ -201,6 +211,14 @@ func (r *runner) archive(ctx context.Context, e extract.Entry) error {
 		log.Debug("page", "page", p.Number, "rows", len(rows))
 		return nil
 	})
+	// A 400 after a first page that the same token fetched is about the
+	// marker (it expired): the execution starts over from the first page.
+	var restart *extract.ExecutionError
+	if mayRestart && pages > 0 && errors.As(err, &restart) && restart.Code == "InvalidParameterValueException" {
+		x.Abort(ctx)
+		log.Warn("marker refused mid-execution: starting the execution over", "reason", restart.Reason)
+		return r.archiveOnce(ctx, e, false)
+	}
 	if err == nil {
 		dt, _ := snap.Partition(r.sum.StartedAt)
 		if cerr := x.Commit(ctx, dt, snap.Finish()); cerr != nil {
@@ -232,6 +250,39 @@ func (r *runner) archive(ctx context.Context, e extract.Entry) error {
 		r.fail(e, "internal", fmt.Sprint(err))
 		return nil
 	}
+}
+
+// drainAhead drains e one page ahead of use: while use handles page n, the
+// next request is already under way. An error from use stops the drain and
+// wins over the drain's own.
+func (r *runner) drainAhead(ctx context.Context, e extract.Entry, use func(extract.Page) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan extract.Page, 1)
+	drained := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		drained <- extract.Drain(ctx, r.cfg.API, e, r.cfg.PageSize, func(ctx context.Context, p extract.Page) error {
+			select {
+			case pages <- p:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	var useErr error
+	for p := range pages {
+		if useErr == nil {
+			if useErr = use(p); useErr != nil {
+				cancel() // stop fetching; drain what is queued
+			}
+		}
+	}
+	if err := <-drained; useErr == nil {
+		return err
+	}
+	return useErr
 }
 
 func (r *runner) fail(e extract.Entry, code, reason string) {

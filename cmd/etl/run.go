@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/load"
@@ -64,6 +65,13 @@ Examples:
 			&cli.StringFlag{Name: "memory-limit", Usage: "soft memory `SIZE` for the Go runtime, which collects more often near it (it never fails a run); 0 turns it off; GOMEMLIMIT, when set, wins", EnvVars: env("memory-limit"), Value: "192MiB"},
 			&cli.DurationFlag{Name: "request-timeout", Usage: "timeout of one API request attempt", EnvVars: env("request-timeout"), Value: 60 * time.Second},
 			&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
+			&cli.StringFlag{Name: "retry-mode", Usage: "the SDK's retry mode: standard, or adaptive (also slows down when throttled); both honour Retry-After", EnvVars: env("retry-mode"), Value: "standard"},
+			&cli.Float64Flag{Name: "rate-limit", Usage: "API calls per second for the whole run, retries included; 0 for none", EnvVars: env("rate-limit")},
+			&cli.DurationFlag{Name: "deadline", Usage: "stop the run after this long (in-flight executions are abandoned, complete files published, the report written; exit 1); 0 for none", EnvVars: env("deadline")},
+			&cli.StringFlag{Name: "on-bad-line", Usage: "a malformed manifest line: fail (refuse the manifest) or skip (report it and go on)", EnvVars: env("on-bad-line"), Value: "fail"},
+			&cli.StringFlag{Name: "shard", Usage: "archive only shard `I/N` of the manifest (by ARN hash); also from JOB_COMPLETION_INDEX with --shard-count, or AWS_BATCH_JOB_ARRAY_INDEX and _SIZE", EnvVars: env("shard")},
+			&cli.IntFlag{Name: "shard-count", Usage: "the number of shards, with a Kubernetes Indexed Job's JOB_COMPLETION_INDEX", EnvVars: env("shard-count")},
+			&cli.StringFlag{Name: "metrics-file", Usage: "write the run's metrics in Prometheus text format to `FILE` (for node_exporter's textfile collector)", EnvVars: env("metrics-file")},
 		},
 		Action: runAction,
 	}
@@ -91,6 +99,32 @@ func runAction(c *cli.Context) error {
 	}
 	if c.Int("max-attempts") < 1 {
 		return usageError("--max-attempts %d: want at least 1", c.Int("max-attempts"))
+	}
+	if m := c.String("retry-mode"); m != "standard" && m != "adaptive" {
+		return usageError("--retry-mode %q: want standard or adaptive", m)
+	}
+	if c.Float64("rate-limit") < 0 || c.Duration("deadline") < 0 {
+		return usageError("--rate-limit and --deadline must not be negative")
+	}
+	var manifestOpts []extract.ManifestOption
+	switch c.String("on-bad-line") {
+	case "fail":
+	case "skip":
+		manifestOpts = append(manifestOpts, extract.SkipBadLines())
+	default:
+		return usageError("--on-bad-line %q: want fail or skip", c.String("on-bad-line"))
+	}
+	shard, shards, err := shardOf(c)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if shards > 0 {
+		manifestOpts = append(manifestOpts, extract.Shard(shard, shards))
+	}
+	if mf := c.String("metrics-file"); mf != "" {
+		if err := checkWritableFile(mf); err != nil {
+			return usageError("--metrics-file %s: %v", mf, err)
+		}
 	}
 	codec, ok := load.Compressions[c.String("compression")]
 	if !ok {
@@ -125,11 +159,14 @@ func runAction(c *cli.Context) error {
 
 	logger = logger.With("run_id", runID)
 
-	m, err := openManifest(c)
+	m, err := openManifest(c, manifestOpts)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	for _, bad := range m.Skipped() {
+		logger.Warn("manifest line skipped", "line", bad.Line, "reason", bad.Reason)
+	}
 
 	var loaders []load.Loader
 	closeAll := func() {
@@ -137,8 +174,12 @@ func runAction(c *cli.Context) error {
 			l.Close(context.Background())
 		}
 	}
+	prefix := "part-" + runID
+	if shards > 0 {
+		prefix += fmt.Sprintf("-s%dof%d", shard, shards) // shards never write the same name
+	}
 	parquetOpts := []load.ParquetOption{load.WithCompression(codec), load.WithTargetFileSize(target), load.WithRowGroupSize(rowGroup),
-		load.WithFilePrefix("part-" + runID), load.WithCreatedBy("durable-etl " + version), load.WithLogger(logger)}
+		load.WithFilePrefix(prefix), load.WithCreatedBy("durable-etl " + version), load.WithLogger(logger)}
 	for _, raw := range c.StringSlice("dest") {
 		d, err := load.ParseDest(raw)
 		if err != nil {
@@ -181,7 +222,17 @@ func runAction(c *cli.Context) error {
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	clientOpts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts"))}
+	var calls extract.CallStats
+	clientOpts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts")),
+		extract.WithRetryMode(c.String("retry-mode")), extract.WithCallStats(&calls)}
+	if r := c.Float64("rate-limit"); r > 0 {
+		clientOpts = append(clientOpts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(r), 1)))
+	}
+	if d := c.Duration("deadline"); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	if v := c.String("region"); v != "" {
 		clientOpts = append(clientOpts, extract.WithRegion(v))
 	}
@@ -200,16 +251,23 @@ func runAction(c *cli.Context) error {
 	if m.Count() == 0 {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
 	}
-	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "manifest", m.Source(), "dest", strings.Join(redactedDests(c.StringSlice("dest")), ","))
+	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "bad_lines_skipped", len(m.Skipped()),
+		"shard", fmt.Sprintf("%d/%d", shard, max(shards, 1)), "manifest", m.Source(), "dest", strings.Join(redactedDests(c.StringSlice("dest")), ","))
 	sum, runErr := pipeline.Run(ctx, pipeline.Config{
 		API: client, Loader: load.Fanout(loaders...), RunID: runID,
 		PageSize: int32(pageSize), Concurrency: c.Int("concurrency"), Logger: logger, Version: version,
 	}, m)
 
+	sum.APICalls, sum.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
 	logger.Info("run finished", "executions_ok", sum.ExecutionsOK, "executions_failed", sum.ExecutionsFailed,
 		"pages", sum.Pages, "operations", sum.Operations, "rows_written", sum.RowsWritten, "files_written", sum.FilesWritten,
 		"bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec))
 	printSummary(c.App.Writer, sum, c.StringSlice("dest"))
+	if mf := c.String("metrics-file"); mf != "" {
+		if err := writeMetrics(mf, sum, runErr); err != nil {
+			logger.Error("metrics file not written", "path", mf, "error", err)
+		}
+	}
 	if rp := c.String("report"); rp != "" {
 		if err := writeReport(rp, sum, runErr); err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", rp, err)}
@@ -226,7 +284,7 @@ func runAction(c *cli.Context) error {
 	return nil
 }
 
-func openManifest(c *cli.Context) (*extract.Manifest, error) {
+func openManifest(c *cli.Context, opts []extract.ManifestOption) (*extract.Manifest, error) {
 	path, arn, token := c.String("manifest"), c.String("execution"), c.String("checkpoint-token")
 	switch {
 	case path != "" && arn != "":
@@ -236,13 +294,13 @@ func openManifest(c *cli.Context) (*extract.Manifest, error) {
 		if err != nil {
 			return nil, usageError("--manifest %s: %v", path, err)
 		}
-		m, err := extract.OpenS3Manifest(c.Context, client, path)
+		m, err := extract.OpenS3Manifest(c.Context, client, path, opts...)
 		if err != nil {
 			return nil, usageError("%v", err)
 		}
 		return m, nil
 	case path != "":
-		m, err := extract.OpenManifest(path)
+		m, err := extract.OpenManifest(path, opts...)
 		if err != nil {
 			return nil, usageError("%v", err)
 		}
@@ -251,7 +309,7 @@ func openManifest(c *cli.Context) (*extract.Manifest, error) {
 		if token == "" {
 			return nil, usageError("--execution needs --checkpoint-token (or ETL_CHECKPOINT_TOKEN)")
 		}
-		m, err := extract.SingleEntry(arn, token)
+		m, err := extract.SingleEntry(arn, token, opts...)
 		if err != nil {
 			return nil, usageError("%v", err)
 		}

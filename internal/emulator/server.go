@@ -55,6 +55,14 @@ const (
 	// Cut sends the headers and half the body, then closes the connection
 	// cleanly (the client sees an unexpected EOF).
 	Cut
+	// Slow answers after SlowDelay (default 2s), for request timeouts.
+	Slow
+	// RepeatMarker answers the page but hands back the Marker it was given as
+	// the NextMarker, as a stuck service would.
+	RepeatMarker
+	// ExpireMarker refuses a request that carries a Marker with 400
+	// InvalidParameterValueException, as the service does after 24 hours.
+	ExpireMarker
 )
 
 // FaultFunc decides the fault for one request: n counts requests from 1,
@@ -75,6 +83,9 @@ func WithFaults(f FaultFunc) Option { return func(s *Server) { s.faults = f } }
 // InvalidParameterValueException.
 func WithMarkerTTL(d time.Duration) Option { return func(s *Server) { s.markerTTL = d } }
 
+// WithSlowDelay sets how long a Slow fault waits (default 2s).
+func WithSlowDelay(d time.Duration) Option { return func(s *Server) { s.slow = d } }
+
 // WithClock replaces time.Now, for marker expiry in tests.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -85,6 +96,7 @@ type Server struct {
 	executions map[string]Execution
 
 	latency   time.Duration
+	slow      time.Duration
 	faults    FaultFunc
 	markerTTL time.Duration
 	now       func() time.Time
@@ -98,7 +110,7 @@ type Server struct {
 
 // New returns a server with no executions.
 func New(opts ...Option) *Server {
-	s := &Server{executions: map[string]Execution{}, markerTTL: 24 * time.Hour, now: time.Now, key: make([]byte, 32)}
+	s := &Server{executions: map[string]Execution{}, markerTTL: 24 * time.Hour, now: time.Now, key: make([]byte, 32), slow: 2 * time.Second}
 	if _, err := rand.Read(s.key); err != nil {
 		panic(err)
 	}
@@ -167,6 +179,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fault = s.faults(n, arn)
 	}
 	switch fault {
+	case Slow:
+		select {
+		case <-time.After(s.slow):
+		case <-r.Context().Done():
+			return
+		}
 	case Throttle:
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "Rate exceeded")
@@ -211,6 +229,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	offset := 0
+	if m := q.Get("Marker"); m != "" && fault == ExpireMarker {
+		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "The Marker has expired.")
+		return
+	}
 	if m := q.Get("Marker"); m != "" {
 		var err error
 		if offset, err = s.openMarker(arn, m); err != nil {
@@ -227,6 +249,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	next := ""
 	if end < exec.Len {
 		next = s.sealMarker(arn, end)
+	}
+	if m := q.Get("Marker"); m != "" && fault == RepeatMarker {
+		next = m
 	}
 	buf := s.bufs.Get().(*bytes.Buffer)
 	buf.Reset()

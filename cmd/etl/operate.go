@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/durable-etl/durable-etl/pipeline"
+)
+
+// shardOf resolves this process's shard: --shard I/N, else a Kubernetes
+// Indexed Job (JOB_COMPLETION_INDEX with --shard-count), else an AWS Batch
+// array job (AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ARRAY_SIZE). n is 0
+// when the run is not sharded.
+func shardOf(c *cli.Context) (i, n int, err error) {
+	parse := func(is, ns, what string) (int, int, error) {
+		i, err1 := strconv.Atoi(strings.TrimSpace(is))
+		n, err2 := strconv.Atoi(strings.TrimSpace(ns))
+		if err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+			return 0, 0, fmt.Errorf("%s: want an index I and a count N with 0 <= I < N, got %q of %q", what, is, ns)
+		}
+		return i, n, nil
+	}
+	if s := c.String("shard"); s != "" {
+		is, ns, ok := strings.Cut(s, "/")
+		if !ok {
+			return 0, 0, fmt.Errorf("--shard %q: want I/N, e.g. 0/8", s)
+		}
+		return parse(is, ns, "--shard")
+	}
+	if idx := os.Getenv("JOB_COMPLETION_INDEX"); idx != "" && c.IsSet("shard-count") {
+		return parse(idx, strconv.Itoa(c.Int("shard-count")), "JOB_COMPLETION_INDEX and --shard-count")
+	}
+	if idx, size := os.Getenv("AWS_BATCH_JOB_ARRAY_INDEX"), os.Getenv("AWS_BATCH_JOB_ARRAY_SIZE"); idx != "" && size != "" {
+		return parse(idx, size, "AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ARRAY_SIZE")
+	}
+	if c.IsSet("shard-count") {
+		return 0, 0, fmt.Errorf("--shard-count needs JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)")
+	}
+	return 0, 0, nil
+}
+
+// writeMetrics writes the run's metrics in Prometheus text format, for
+// node_exporter's textfile collector (atomically: temp file and rename).
+func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
+	reg := prometheus.NewRegistry()
+	gauge := func(name, help string, v float64, labels ...string) {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "durable_etl_" + name, Help: help}, labelNames(labels))
+		reg.MustRegister(g)
+		g.WithLabelValues(labelValues(labels)...).Set(v)
+	}
+	success := 0.0
+	if runErr == nil && s.ExecutionsFailed == 0 && !s.Interrupted {
+		success = 1
+	}
+	gauge("last_run_timestamp_seconds", "When the last run finished.", float64(s.FinishedAt.UnixMilli())/1000)
+	gauge("last_run_success", "1 if the last run archived every execution, else 0.", success)
+	gauge("last_run_duration_seconds", "How long the last run took.", s.Duration.Seconds())
+	ev := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "durable_etl_last_run_executions", Help: "Executions of the last run, by result."}, []string{"result"})
+	reg.MustRegister(ev)
+	ev.WithLabelValues("ok").Set(float64(s.ExecutionsOK))
+	ev.WithLabelValues("failed").Set(float64(s.ExecutionsFailed))
+	gauge("last_run_operations", "Operations archived by the last run.", float64(s.Operations))
+	gauge("last_run_api_calls", "GetDurableExecutionState calls of the last run.", float64(s.APICalls))
+	gauge("last_run_api_retries", "Retried attempts of the last run.", float64(s.APIRetries))
+	gauge("last_run_bytes_written", "Bytes of Parquet the last run published.", float64(s.BytesWritten))
+	gauge("last_run_rows_written", "Rows the last run wrote.", float64(s.RowsWritten))
+	return prometheus.WriteToTextfile(path, reg)
+}
+
+func labelNames(kv []string) []string {
+	var out []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, kv[i])
+	}
+	return out
+}
+
+func labelValues(kv []string) []string {
+	var out []string
+	for i := 1; i < len(kv); i += 2 {
+		out = append(out, kv[i])
+	}
+	return out
+}
