@@ -49,11 +49,60 @@ type StatsReporter interface{ Stats() Stats }
 // Fanout is a loader that writes every execution to all of ls. Executions
 // commit in the same order in every destination, so that two Parquet
 // destinations get byte-identical files.
+//
+// Transactional destinations (Postgres) commit before Parquet ones, so that
+// an execution visible in a Parquet file is always committed in the others:
+// what the Parquet files hold can then tell a resumed run what is done.
 func Fanout(ls ...Loader) Loader {
 	if len(ls) == 1 {
 		return ls[0]
 	}
-	return &fanout{loaders: ls}
+	ordered := make([]Loader, 0, len(ls))
+	for _, l := range ls {
+		if _, ok := l.(*Parquet); !ok {
+			ordered = append(ordered, l)
+		}
+	}
+	for _, l := range ls {
+		if _, ok := l.(*Parquet); ok {
+			ordered = append(ordered, l)
+		}
+	}
+	return &fanout{loaders: ordered}
+}
+
+// Archived asks the Parquet destinations (or, without any, the others) what
+// they hold; an execution is skipped only if none of them needs it.
+func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
+	var readers []ArchivedReader
+	for _, l := range f.loaders {
+		if p, ok := l.(*Parquet); ok {
+			readers = append(readers, p)
+		}
+	}
+	if len(readers) == 0 {
+		for _, l := range f.loaders {
+			if r, ok := l.(ArchivedReader); ok {
+				readers = append(readers, r)
+			}
+		}
+	}
+	var out *Archived
+	for _, r := range readers {
+		a, err := r.Archived(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = a
+		} else {
+			out = out.intersect(a)
+		}
+	}
+	if out == nil {
+		out = newArchived()
+	}
+	return out, nil
 }
 
 type fanout struct {

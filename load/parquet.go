@@ -108,6 +108,7 @@ type Parquet struct {
 	operations *tableFiles[schema.Operation]
 	executions *tableFiles[schema.Execution]
 	seq        int
+	groups     map[string]string // dt: the file name both tables' open files share
 	stats      Stats
 	closed     bool
 	err        error // a failed write poisons the loader: later commits fail
@@ -134,7 +135,7 @@ func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOptio
 	for _, o := range opts {
 		o(&cfg)
 	}
-	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg}
+	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}}
 	d.operations = &tableFiles[schema.Operation]{d: d, table: schema.Operations, open: map[string]*partFile[schema.Operation]{}}
 	d.executions = &tableFiles[schema.Execution]{d: d, table: schema.Executions, open: map[string]*partFile[schema.Execution]{}}
 	return d
@@ -161,7 +162,17 @@ func (d *Parquet) Close(ctx context.Context) error {
 		return nil
 	}
 	d.closed = true
-	return errors.Join(d.operations.closeAll(), d.executions.closeAll())
+	var errs []error
+	for dt := range d.groups {
+		if d.err != nil {
+			delete(d.groups, dt)
+			d.operations.discardDT(dt)
+			d.executions.discardDT(dt)
+			continue
+		}
+		errs = append(errs, d.publishGroup(dt))
+	}
+	return errors.Join(errs...)
 }
 
 func (d *Parquet) writerOptions(t *schema.Table) []parquet.WriterOption {
@@ -205,8 +216,7 @@ type partFile[T any] struct {
 func (t *tableFiles[T]) write(dt string, rows []T, size func(*T) int64) error {
 	pf := t.open[dt]
 	if pf == nil {
-		t.d.seq++
-		name := fmt.Sprintf("%s/%s=%s/%s-%s-%05d.parquet", t.table.Name, schema.PartitionKey, dt, t.d.cfg.filePrefix, t.table.Name, t.d.seq)
+		name := fmt.Sprintf("%s/%s=%s/%s", t.table.Name, schema.PartitionKey, dt, t.d.groupName(dt))
 		f, err := t.d.sink.create(name)
 		if err != nil {
 			return fmt.Errorf("destination %s: %w", t.d.dir, err)
@@ -236,13 +246,24 @@ func (t *tableFiles[T]) write(dt string, rows []T, size func(*T) int64) error {
 	return nil
 }
 
-// roll publishes the files that reached the target size. Called with d.mu
-// held, at an execution boundary.
-func (t *tableFiles[T]) roll() error {
-	for dt, pf := range t.open {
-		if pf.w.Size() >= t.d.cfg.targetFile {
-			delete(t.open, dt)
-			if err := t.publish(pf); err != nil {
+// groupName is the file name dt's open files share in both tables; a new
+// one after the pair is published.
+func (d *Parquet) groupName(dt string) string {
+	if name, ok := d.groups[dt]; ok {
+		return name
+	}
+	d.seq++
+	name := fmt.Sprintf("%s-%05d.parquet", d.cfg.filePrefix, d.seq)
+	d.groups[dt] = name
+	return name
+}
+
+// roll publishes the partitions whose files reached the target size. Called
+// with d.mu held, at an execution boundary.
+func (d *Parquet) roll() error {
+	for dt := range d.groups {
+		if d.operations.size(dt) >= d.cfg.targetFile || d.executions.size(dt) >= d.cfg.targetFile {
+			if err := d.publishGroup(dt); err != nil {
 				return err
 			}
 		}
@@ -250,17 +271,40 @@ func (t *tableFiles[T]) roll() error {
 	return nil
 }
 
-func (t *tableFiles[T]) closeAll() error {
-	var errs []error
-	for dt, pf := range t.open {
-		delete(t.open, dt)
-		if t.d.err != nil {
-			pf.f.discard()
-			continue
-		}
-		errs = append(errs, t.publish(pf))
+// publishGroup publishes dt's operations file, then its executions file: an
+// executions row is never visible before its operations. (A kill between the
+// two leaves an operations file without its sibling, which a resumed run
+// removes: see Archived.)
+func (d *Parquet) publishGroup(dt string) error {
+	delete(d.groups, dt)
+	if err := d.operations.publishDT(dt); err != nil {
+		d.executions.discardDT(dt)
+		return err
 	}
-	return errors.Join(errs...)
+	return d.executions.publishDT(dt)
+}
+
+func (t *tableFiles[T]) size(dt string) int64 {
+	if pf := t.open[dt]; pf != nil {
+		return pf.w.Size()
+	}
+	return 0
+}
+
+func (t *tableFiles[T]) publishDT(dt string) error {
+	pf := t.open[dt]
+	if pf == nil {
+		return nil
+	}
+	delete(t.open, dt)
+	return t.publish(pf)
+}
+
+func (t *tableFiles[T]) discardDT(dt string) {
+	if pf := t.open[dt]; pf != nil {
+		delete(t.open, dt)
+		pf.f.discard()
+	}
 }
 
 // publish completes a file and makes it visible (see the sinks). On
@@ -370,7 +414,7 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 		if err := d.executions.write(dt, []schema.Execution{row}, executionSize); err != nil {
 			return err
 		}
-		return errors.Join(d.operations.roll(), d.executions.roll())
+		return d.roll()
 	}()
 	if err != nil && d.err == nil {
 		d.err = err

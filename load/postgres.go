@@ -401,3 +401,28 @@ ON CONFLICT (run_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, status = 
 	}
 	return nil
 }
+
+// Archived reads the executions table. Postgres holds one snapshot per
+// execution and re-archiving is idempotent, so it reports terminal statuses
+// only; resuming a run needs nothing more from it.
+func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error) {
+	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
+	if err != nil {
+		return nil, p.wrap("read what is archived", err)
+	}
+	defer rows.Close()
+	a := newArchived()
+	for rows.Next() {
+		var arn string
+		var status *string
+		var at time.Time
+		if err := rows.Scan(&arn, &status, &at); err != nil {
+			return nil, p.wrap("read what is archived", err)
+		}
+		a.add(arn, status, at, false)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, p.wrap("read what is archived", err)
+	}
+	return a, nil
+}

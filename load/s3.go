@@ -21,6 +21,8 @@ import (
 // S3API is what the S3 loader needs of an S3 client (*s3.Client has it).
 type S3API interface {
 	transfermanager.S3APIClient
+	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 	HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
 	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
 }
@@ -198,4 +200,64 @@ var errDiscarded = errors.New("file discarded")
 func (f *s3File) discard() {
 	f.pw.CloseWithError(errDiscarded)
 	<-f.done
+}
+
+// eachPublished downloads each executions object (to a temporary file, so
+// memory stays bounded) and hands it to fn.
+func (s *s3Sink) eachPublished(ctx context.Context, table string, fn func(io.ReaderAt, int64) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(table))})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return errors.New(describeS3Error(err))
+		}
+		for _, o := range page.Contents {
+			if !strings.HasSuffix(aws.ToString(o.Key), ".parquet") {
+				continue
+			}
+			if err := s.withObject(ctx, aws.ToString(o.Key), fn); err != nil {
+				return fmt.Errorf("%s: %w", aws.ToString(o.Key), err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt, int64) error) error {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return errors.New(describeS3Error(err))
+	}
+	defer out.Body.Close()
+	f, err := os.CreateTemp("", "etl-archived-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	size, err := io.Copy(f, out.Body)
+	if err != nil {
+		return err
+	}
+	return fn(f, size)
+}
+
+func (s *s3Sink) published(ctx context.Context, table string) ([]string, error) {
+	var names []string
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(table))})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, errors.New(describeS3Error(err))
+		}
+		for _, o := range page.Contents {
+			names = append(names, strings.TrimPrefix(aws.ToString(o.Key), s.key("")))
+		}
+	}
+	return names, nil
+}
+
+func (s *s3Sink) remove(ctx context.Context, name string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))})
+	return err
 }

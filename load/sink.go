@@ -1,10 +1,12 @@
 package load
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // fileSink is where the Parquet loader's files go: a file is written in full,
@@ -13,6 +15,13 @@ type fileSink interface {
 	// create starts the file that will be visible as name, a slash-separated
 	// path under the destination (TABLE/dt=DATE/FILE.parquet).
 	create(name string) (sinkFile, error)
+	// eachPublished calls fn for every published file of table (a prefix
+	// such as "executions/").
+	eachPublished(ctx context.Context, table string, fn func(r io.ReaderAt, size int64) error) error
+	// published lists the names of table's published files.
+	published(ctx context.Context, table string) ([]string, error)
+	// remove deletes a published file.
+	remove(ctx context.Context, name string) error
 }
 
 // sinkFile is one file being written.
@@ -32,7 +41,9 @@ type localSink struct{ dir string }
 
 func (s *localSink) create(name string) (sinkFile, error) {
 	final := filepath.Join(s.dir, filepath.FromSlash(name))
-	tmp := filepath.Join(s.dir, IncomingDir, "."+filepath.Base(final))
+	// The hidden name carries the whole path: both tables' files of a
+	// partition share their base name.
+	tmp := filepath.Join(s.dir, IncomingDir, "."+strings.NewReplacer("/", "~", "=", "-").Replace(name))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
@@ -80,4 +91,18 @@ func (f *localFile) finish() (int64, error) {
 func (f *localFile) discard() {
 	f.Close()
 	os.Remove(f.tmp)
+}
+
+func (s *localSink) published(ctx context.Context, table string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(s.dir, filepath.FromSlash(table), "dt=*", "*.parquet"))
+	names := make([]string, len(files))
+	for i, f := range files {
+		rel, _ := filepath.Rel(s.dir, f)
+		names[i] = filepath.ToSlash(rel)
+	}
+	return names, err
+}
+
+func (s *localSink) remove(ctx context.Context, name string) error {
+	return os.Remove(filepath.Join(s.dir, filepath.FromSlash(name)))
 }

@@ -29,6 +29,9 @@ type Config struct {
 	Now func() time.Time
 	// Version is the tool's version, for the destinations' run ledgers.
 	Version string
+	// Skip, when set, tells executions that need no archiving, and why
+	// (see load.Archived.Skip).
+	Skip func(arn string) (reason string, skip bool)
 }
 
 // Failure is one execution that could not be archived.
@@ -49,6 +52,13 @@ type Summary struct {
 	Executions        int           `json:"executions"`
 	ExecutionsOK      int           `json:"executions_ok"`
 	ExecutionsFailed  int           `json:"executions_failed"`
+	// Abandoned counts executions in flight when the run was stopped (signal
+	// or deadline): not failures, just not archived; a rerun takes them.
+	Abandoned int `json:"executions_abandoned"`
+	// SkippedTerminal counts executions whose last archived snapshot was
+	// terminal; SkippedResumed those the resumed run had archived already.
+	SkippedTerminal int `json:"skipped_terminal"`
+	SkippedResumed  int `json:"skipped_resumed"`
 	DuplicatesSkipped int           `json:"duplicates_skipped"`
 	BadLinesSkipped   int           `json:"bad_lines_skipped"`
 	OtherShards       int           `json:"left_to_other_shards"`
@@ -118,6 +128,16 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	}
 feed:
 	for m.Next() {
+		if cfg.Skip != nil {
+			if reason, skip := cfg.Skip(m.Entry().ARN); skip {
+				if reason == "resumed" {
+					r.sum.SkippedResumed++
+				} else {
+					r.sum.SkippedTerminal++
+				}
+				continue
+			}
+		}
 		select {
 		case entries <- m.Entry():
 		case <-runCtx.Done():
@@ -242,6 +262,9 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	case errors.As(err, &dest):
 		r.fail(e, "destination", dest.Error())
 		return dest
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ee) && (ee.Code == "canceled" || ee.Code == "timeout")):
+		r.sum.Abandoned++
+		return nil
 	case errors.As(err, &ee):
 		r.fail(e, ee.Code, ee.Reason)
 		log.Warn("execution failed", "code", ee.Code, "reason", ee.Reason)

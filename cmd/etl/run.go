@@ -71,6 +71,7 @@ Examples:
 			&cli.StringFlag{Name: "on-bad-line", Usage: "a malformed manifest line: fail (refuse the manifest) or skip (report it and go on)", EnvVars: env("on-bad-line"), Value: "fail"},
 			&cli.StringFlag{Name: "shard", Usage: "archive only shard `I/N` of the manifest (by ARN hash); also from JOB_COMPLETION_INDEX with --shard-count, or AWS_BATCH_JOB_ARRAY_INDEX and _SIZE", EnvVars: env("shard")},
 			&cli.IntFlag{Name: "shard-count", Usage: "the number of shards, with a Kubernetes Indexed Job's JOB_COMPLETION_INDEX", EnvVars: env("shard-count")},
+			&cli.BoolFlag{Name: "force", Usage: "archive every execution, even those whose last archived snapshot was terminal (SUCCEEDED, FAILED, TIMED_OUT, STOPPED)", EnvVars: env("force")},
 			&cli.StringFlag{Name: "metrics-file", Usage: "write the run's metrics in Prometheus text format to `FILE` (for node_exporter's textfile collector)", EnvVars: env("metrics-file")},
 		},
 		Action: runAction,
@@ -178,6 +179,9 @@ func runAction(c *cli.Context) error {
 	if shards > 0 {
 		prefix += fmt.Sprintf("-s%dof%d", shard, shards) // shards never write the same name
 	}
+	var attempt [2]byte
+	rand.Read(attempt[:])
+	prefix += "-" + hex.EncodeToString(attempt[:]) // nor does a resumed run (same --run-id)
 	parquetOpts := []load.ParquetOption{load.WithCompression(codec), load.WithTargetFileSize(target), load.WithRowGroupSize(rowGroup),
 		load.WithFilePrefix(prefix), load.WithCreatedBy("durable-etl " + version), load.WithLogger(logger)}
 	for _, raw := range c.StringSlice("dest") {
@@ -251,10 +255,21 @@ func runAction(c *cli.Context) error {
 	if m.Count() == 0 {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
 	}
+	var skip func(string) (string, bool)
+	loader := load.Fanout(loaders...)
+	if ar, ok := loader.(load.ArchivedReader); ok && !c.Bool("force") {
+		archived, err := ar.Archived(ctx, runID)
+		if err != nil {
+			closeAll()
+			return usageError("%v", err)
+		}
+		skip = archived.Skip
+		logger.Info("read what is archived", "executions_known", archived.Len())
+	}
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "bad_lines_skipped", len(m.Skipped()),
 		"shard", fmt.Sprintf("%d/%d", shard, max(shards, 1)), "manifest", m.Source(), "dest", strings.Join(redactedDests(c.StringSlice("dest")), ","))
 	sum, runErr := pipeline.Run(ctx, pipeline.Config{
-		API: client, Loader: load.Fanout(loaders...), RunID: runID,
+		API: client, Loader: loader, RunID: runID, Skip: skip,
 		PageSize: int32(pageSize), Concurrency: c.Int("concurrency"), Logger: logger, Version: version,
 	}, m)
 
@@ -401,6 +416,9 @@ func writeReport(path string, sum *pipeline.Summary, runErr error) error {
 
 func printSummary(w io.Writer, s *pipeline.Summary, dests []string) {
 	fmt.Fprintf(w, "run %s: %d executions archived, %d failed", s.RunID, s.ExecutionsOK, s.ExecutionsFailed)
+	if s.SkippedTerminal+s.SkippedResumed > 0 {
+		fmt.Fprintf(w, ", %d skipped (%d terminal, %d already archived by this run)", s.SkippedTerminal+s.SkippedResumed, s.SkippedTerminal, s.SkippedResumed)
+	}
 	if s.DuplicatesSkipped > 0 {
 		fmt.Fprintf(w, ", %d duplicate manifest entries skipped", s.DuplicatesSkipped)
 	}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/pipeline"
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// executionsIn reads every executions row under dir: ARN to content hash,
+// failing on an ARN seen twice.
+func executionsIn(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Execution](f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, r := range rows {
+			if _, dup := out[r.ExecutionArn]; dup {
+				t.Errorf("%s archived twice", r.ExecutionArn)
+			}
+			out[r.ExecutionArn] = r.ContentHash
+		}
+	}
+	return out
+}
+
+// TestShardsTogetherEqualUnsharded: three shards run at once into one
+// destination give exactly the unsharded archive, with no name collision.
+func TestShardsTogetherEqualUnsharded(t *testing.T) {
+	_, url, manifest, execs := fixture(t, 40)
+	whole, sharded := t.TempDir(), t.TempDir()
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", whole, "--endpoint-url", url); r.code != 0 {
+		t.Fatalf("unsharded: exit %d", r.code)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, 3)
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = runCLI(t, "run", "--manifest", manifest, "--dest", sharded, "--endpoint-url", url, "--shard", []string{"0/3", "1/3", "2/3"}[i], "--run-id", "same-run").code
+		}()
+	}
+	wg.Wait()
+	if codes[0]+codes[1]+codes[2] != 0 {
+		t.Fatalf("shard exit codes %v", codes)
+	}
+	a, b := executionsIn(t, whole), executionsIn(t, sharded)
+	if len(a) != len(execs) || len(b) != len(a) {
+		t.Fatalf("%d executions unsharded, %d sharded, want %d", len(a), len(b), len(execs))
+	}
+	for arn, h := range a {
+		if b[arn] != h {
+			t.Errorf("%s differs between the sharded and unsharded archives", arn)
+		}
+	}
+	for _, f := range []string{"0of3", "1of3", "2of3"} {
+		if files, _ := filepath.Glob(filepath.Join(sharded, "*", "dt=*", "*-s"+f+"-*.parquet")); len(files) == 0 {
+			t.Errorf("no files from shard %s", f)
+		}
+	}
+}
+
+func TestShardFromEnvironment(t *testing.T) {
+	_, url, manifest, _ := fixture(t, 4)
+	t.Setenv("AWS_BATCH_JOB_ARRAY_INDEX", "1")
+	t.Setenv("AWS_BATCH_JOB_ARRAY_SIZE", "2")
+	dir := t.TempDir()
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url)
+	if r.code != 0 || !strings.Contains(r.stderr, "shard=1/2") {
+		t.Fatalf("exit %d", r.code)
+	}
+	t.Setenv("AWS_BATCH_JOB_ARRAY_INDEX", "2")
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url); r.code != exitUsage {
+		t.Errorf("index 2 of 2 accepted: exit %d", r.code)
+	}
+}
+
+func TestMetricsFileAndSkippedLines(t *testing.T) {
+	_, url, manifest, execs := fixture(t, 5)
+	f, _ := os.OpenFile(manifest, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("this is not json\n")
+	f.Close()
+	metrics, report := filepath.Join(t.TempDir(), "etl.prom"), filepath.Join(t.TempDir(), "r.json")
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url); r.code != exitUsage || !strings.Contains(r.stderr, "line 6") {
+		t.Fatalf("a bad line must fail by default, naming it: exit %d", r.code)
+	}
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url, "--on-bad-line", "skip", "--metrics-file", metrics, "--report", report)
+	if r.code != 0 || !strings.Contains(r.stderr, "manifest line skipped") {
+		t.Fatalf("skip: exit %d", r.code)
+	}
+	b, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for _, want := range []string{"durable_etl_last_run_success 1", `durable_etl_last_run_executions{result="ok"} 5`, "durable_etl_last_run_api_calls 5", "# TYPE durable_etl_last_run_operations gauge"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q:\n%s", want, text)
+		}
+	}
+	var s pipeline.Summary
+	rb, _ := os.ReadFile(report)
+	json.Unmarshal(rb, &s)
+	if s.BadLinesSkipped != 1 || s.ExecutionsOK != len(execs) {
+		t.Errorf("report %+v", s)
+	}
+}
+
+// TestSIGTERM: a run stopped by SIGTERM publishes only complete files,
+// writes its report, exits 1; a rerun archives the rest.
+func TestSIGTERM(t *testing.T) {
+	execs := emulator.Generate(81, 60, emulator.GenerateOptions{MaxOps: 100})
+	emu := emulator.New(emulator.WithLatency(30 * time.Millisecond))
+	emu.Add(execs...)
+	url, _ := emulatortest.Start(t, emu)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	manifest := filepath.Join(t.TempDir(), "m.jsonl")
+	f, _ := os.Create(manifest)
+	emulator.WriteManifest(f, execs)
+	f.Close()
+	cmd := exec.Command(os.Args[0], "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--page-size", "10", "--concurrency", "2", "--report", report, "--run-id", "stopped")
+	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for emu.Stats().PagesOK < 10 {
+		time.Sleep(10 * time.Millisecond) // polling the emulator's counter for the condition
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailed {
+		t.Fatalf("after SIGTERM: %v, want exit 1", err)
+	}
+	var s pipeline.Summary
+	b, rerr := os.ReadFile(report)
+	if rerr != nil || json.Unmarshal(b, &s) != nil || !s.Interrupted || s.ExecutionsOK >= len(execs) || len(s.Failures) != 0 {
+		t.Fatalf("report after SIGTERM: %v %s", rerr, b)
+	}
+	done := executionsIn(t, dir)
+	if len(done) != s.ExecutionsOK {
+		t.Errorf("%d executions published, the report says %d", len(done), s.ExecutionsOK)
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, "_incoming")); len(left) != 0 {
+		t.Errorf("left in _incoming: %v", left)
+	}
+	// The rerun takes what the stopped run did not finish.
+	var rest []string
+	for _, e := range execs {
+		if _, ok := done[e.ARN]; !ok {
+			rest = append(rest, e.ARN)
+		}
+	}
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url); r.code != 0 {
+		t.Fatalf("rerun: exit %d", r.code)
+	}
+	if len(rest) == 0 {
+		t.Error("SIGTERM came too late to test anything")
+	}
+}

@@ -1,0 +1,190 @@
+package load
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// terminal are the statuses after which an execution's state no longer
+// changes: its archived snapshot is final.
+var terminal = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true}
+
+// Archived is what a destination already holds: for each execution, whether
+// its newest archived snapshot is terminal, and whether the given run
+// archived it already.
+type Archived struct {
+	m map[[16]byte]archivedState
+}
+
+type archivedState struct {
+	extracted int64 // ms of the newest snapshot
+	terminal  bool  // that snapshot's status is terminal
+	inRun     bool  // the run being resumed archived it
+}
+
+func newArchived() *Archived { return &Archived{m: map[[16]byte]archivedState{}} }
+
+func arnKey(arn string) [16]byte {
+	h := sha256.Sum256([]byte(arn))
+	return [16]byte(h[:16])
+}
+
+func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bool) {
+	k := arnKey(arn)
+	s := a.m[k]
+	if ms := extracted.UnixMilli(); ms >= s.extracted {
+		s.extracted, s.terminal = ms, status != nil && terminal[*status]
+	}
+	s.inRun = s.inRun || inRun
+	a.m[k] = s
+}
+
+// Skip says whether the execution need not be archived again, and why:
+// "terminal" (its last archived snapshot was final) or "resumed" (the run
+// being resumed archived it already).
+func (a *Archived) Skip(arn string) (reason string, skip bool) {
+	s, ok := a.m[arnKey(arn)]
+	switch {
+	case !ok:
+		return "", false
+	case s.inRun:
+		return "resumed", true
+	case s.terminal:
+		return "terminal", true
+	}
+	return "", false
+}
+
+// Len is the number of executions known.
+func (a *Archived) Len() int { return len(a.m) }
+
+// intersect keeps what both hold as skippable: an execution is skipped only
+// if no destination needs it.
+func (a *Archived) intersect(b *Archived) *Archived {
+	out := newArchived()
+	for k, s := range a.m {
+		t, ok := b.m[k]
+		if !ok {
+			continue
+		}
+		if !(s.inRun || s.terminal) || !(t.inRun || t.terminal) {
+			continue // one of them needs it
+		}
+		both := s.terminal && t.terminal
+		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both}
+	}
+	return out
+}
+
+// ArchivedReader is a destination that can tell what it holds. runID is the
+// run being resumed (rows it wrote count as done).
+type ArchivedReader interface {
+	Archived(ctx context.Context, runID string) (*Archived, error)
+}
+
+// archivedRow is the projection of the executions table read back.
+type archivedRow struct {
+	ExecutionArn string    `parquet:"execution_arn"`
+	Status       *string   `parquet:"status,optional"`
+	RunID        string    `parquet:"run_id"`
+	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+}
+
+func readArchivedFile(a *Archived, r io.ReaderAt, size int64, runID string) error {
+	f, err := parquet.OpenFile(r, size)
+	if err != nil {
+		return err
+	}
+	rd := parquet.NewGenericReader[archivedRow](f)
+	defer rd.Close()
+	buf := make([]archivedRow, 1024)
+	for {
+		n, err := rd.Read(buf)
+		for _, row := range buf[:n] {
+			a.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Archived reads the published executions files: the archive is its own
+// ledger, so it can never disagree with what a reader sees. First it repairs
+// what a kill of runID can have left: an operations file published without
+// its executions sibling (the pair is renamed in that order) is removed, so
+// that those executions, not counted as archived, are not doubled.
+func (d *Parquet) Archived(ctx context.Context, runID string) (*Archived, error) {
+	if err := d.removeOrphans(ctx, runID); err != nil {
+		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
+	}
+	a := newArchived()
+	err := d.sink.eachPublished(ctx, "executions/", func(r io.ReaderAt, size int64) error {
+		return readArchivedFile(a, r, size, runID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: read what is archived: %w", d.dir, err)
+	}
+	return a, nil
+}
+
+func (s *localSink) eachPublished(ctx context.Context, table string, fn func(io.ReaderAt, int64) error) error {
+	files, err := filepath.Glob(filepath.Join(s.dir, filepath.FromSlash(table), "dt=*", "*.parquet"))
+	if err != nil {
+		return err
+	}
+	for _, name := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		info, err := f.Stat()
+		if err == nil {
+			err = fn(f, info.Size())
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (d *Parquet) removeOrphans(ctx context.Context, runID string) error {
+	ops, err := d.sink.published(ctx, "operations/")
+	if err != nil {
+		return err
+	}
+	execs, err := d.sink.published(ctx, "executions/")
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, e := range execs {
+		have[strings.TrimPrefix(e, "executions/")] = true
+	}
+	mark := "/part-" + runID + "-"
+	for _, o := range ops {
+		if strings.Contains(o, mark) && !have[strings.TrimPrefix(o, "operations/")] {
+			d.cfg.logger.Warn("removing an operations file whose executions file was never published (the run was killed between the two)", "name", o)
+			if err := d.sink.remove(ctx, o); err != nil {
+				return fmt.Errorf("remove %s: %w", o, err)
+			}
+		}
+	}
+	return nil
+}
