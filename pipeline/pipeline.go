@@ -44,33 +44,33 @@ type Failure struct {
 
 // Summary is what a run did.
 type Summary struct {
-	RunID             string        `json:"run_id"`
-	StartedAt         time.Time     `json:"started_at"`
-	FinishedAt        time.Time     `json:"finished_at"`
-	Duration          time.Duration `json:"-"`
-	DurationMS        int64         `json:"duration_ms"`
-	Executions        int           `json:"executions"`
-	ExecutionsOK      int           `json:"executions_ok"`
-	ExecutionsFailed  int           `json:"executions_failed"`
+	RunID            string        `json:"run_id"`
+	StartedAt        time.Time     `json:"started_at"`
+	FinishedAt       time.Time     `json:"finished_at"`
+	Duration         time.Duration `json:"-"`
+	DurationMS       int64         `json:"duration_ms"`
+	Executions       int           `json:"executions"`
+	ExecutionsOK     int           `json:"executions_ok"`
+	ExecutionsFailed int           `json:"executions_failed"`
 	// Abandoned counts executions in flight when the run was stopped (signal
 	// or deadline): not failures, just not archived; a rerun takes them.
 	Abandoned int `json:"executions_abandoned"`
 	// SkippedTerminal counts executions whose last archived snapshot was
 	// terminal; SkippedResumed those the resumed run had archived already.
-	SkippedTerminal int `json:"skipped_terminal"`
-	SkippedResumed  int `json:"skipped_resumed"`
-	DuplicatesSkipped int           `json:"duplicates_skipped"`
-	BadLinesSkipped   int           `json:"bad_lines_skipped"`
-	OtherShards       int           `json:"left_to_other_shards"`
-	APICalls          int64         `json:"api_calls"`
-	APIRetries        int64         `json:"api_retries"`
-	Pages             int64         `json:"pages"`
-	Operations        int64         `json:"operations"`
-	RowsWritten       int64         `json:"rows_written"`
-	FilesWritten      int           `json:"files_written"`
-	BytesWritten      int64         `json:"bytes_written"`
-	OperationsPerSec  float64       `json:"operations_per_second"`
-	Failures          []Failure     `json:"failures"`
+	SkippedTerminal   int       `json:"skipped_terminal"`
+	SkippedResumed    int       `json:"skipped_resumed"`
+	DuplicatesSkipped int       `json:"duplicates_skipped"`
+	BadLinesSkipped   int       `json:"bad_lines_skipped"`
+	OtherShards       int       `json:"left_to_other_shards"`
+	APICalls          int64     `json:"api_calls"`
+	APIRetries        int64     `json:"api_retries"`
+	Pages             int64     `json:"pages"`
+	Operations        int64     `json:"operations"`
+	RowsWritten       int64     `json:"rows_written"`
+	FilesWritten      int       `json:"files_written"`
+	BytesWritten      int64     `json:"bytes_written"`
+	OperationsPerSec  float64   `json:"operations_per_second"`
+	Failures          []Failure `json:"failures"`
 	// Interrupted is set when the run was stopped (signal or deadline)
 	// before every execution was tried.
 	Interrupted bool `json:"interrupted"`
