@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/durable-etl/durable-etl/extract"
@@ -32,6 +33,13 @@ type Config struct {
 	// Skip, when set, tells executions that need no archiving, and why
 	// (see load.Archived.Skip).
 	Skip func(arn string) (reason string, skip bool)
+	// Progress, when set, is kept up to date as the run goes.
+	Progress *Progress
+}
+
+// Progress counts a run's work as it happens; read it from any goroutine.
+type Progress struct {
+	Done, Failed, Skipped, Operations atomic.Int64
 }
 
 // Failure is one execution that could not be archived.
@@ -130,6 +138,9 @@ feed:
 	for m.Next() {
 		if cfg.Skip != nil {
 			if reason, skip := cfg.Skip(m.Entry().ARN); skip {
+				if cfg.Progress != nil {
+					cfg.Progress.Skipped.Add(1)
+				}
 				if reason == "resumed" {
 					r.sum.SkippedResumed++
 				} else {
@@ -257,6 +268,10 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	case err == nil:
 		r.sum.ExecutionsOK++
 		r.sum.Operations += ops
+		if p := r.cfg.Progress; p != nil {
+			p.Done.Add(1)
+			p.Operations.Add(ops)
+		}
 		log.Debug("archived", "pages", pages, "rows", ops, "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
 		return nil
 	case errors.As(err, &dest):
@@ -310,5 +325,8 @@ func (r *runner) drainAhead(ctx context.Context, e extract.Entry, use func(extra
 
 func (r *runner) fail(e extract.Entry, code, reason string) {
 	r.sum.ExecutionsFailed++
+	if p := r.cfg.Progress; p != nil {
+		p.Failed.Add(1)
+	}
 	r.sum.Failures = append(r.sum.Failures, Failure{ExecutionArn: e.ARN, Line: e.Line, Code: code, Reason: reason})
 }

@@ -165,6 +165,9 @@ func TestUsageErrorsFetchNothing(t *testing.T) {
 		{"unwritable report", []string{"--manifest", manifest, "--report", filepath.Join(aFile, "r.json")}, "--report"},
 		{"unknown flag", []string{"--manifest", manifest, "--frobnicate"}, "frobnicate"},
 		{"bad size", []string{"--manifest", manifest, "--target-file-size", "big"}, "--target-file-size"},
+		{"unreachable endpoint", []string{"--manifest", manifest, "--endpoint-url", "http://127.0.0.1:1"}, "unreachable"},
+		{"bad shard", []string{"--manifest", manifest, "--shard", "3/3"}, "--shard"},
+		{"bad retry mode", []string{"--manifest", manifest, "--retry-mode", "eager"}, "--retry-mode"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

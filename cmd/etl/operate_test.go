@@ -174,3 +174,37 @@ func TestSIGTERM(t *testing.T) {
 		t.Error("SIGTERM came too late to test anything")
 	}
 }
+
+// TestProgressLines: without a terminal, progress comes as log lines with
+// fixed keys, every --progress-interval.
+func TestProgressLines(t *testing.T) {
+	execs := emulator.Generate(5, 20, emulator.GenerateOptions{MaxOps: 50})
+	emu := emulator.New(emulator.WithLatency(20 * time.Millisecond))
+	emu.Add(execs...)
+	url, _ := emulatortest.Start(t, emu)
+	manifest := filepath.Join(t.TempDir(), "m.jsonl")
+	f, _ := os.Create(manifest)
+	emulator.WriteManifest(f, execs)
+	f.Close()
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url, "--concurrency", "1",
+		"--progress-interval", "50ms", "--log-format", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	lines := 0
+	for _, line := range strings.Split(r.stderr, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "progress" {
+			continue
+		}
+		lines++
+		for _, k := range []string{"run_id", "executions_done", "executions_total", "operations", "ops_per_sec", "eta_s"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("progress line without %s: %s", k, line)
+			}
+		}
+	}
+	if lines == 0 {
+		t.Error("no progress line in a run of 400 ms or more")
+	}
+}

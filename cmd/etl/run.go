@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,6 +59,7 @@ Examples:
 			&cli.StringFlag{Name: "report", Usage: "write the run summary as JSON to `FILE`", EnvVars: env("report")},
 			&cli.StringFlag{Name: "pg-schema", Usage: "the Postgres `SCHEMA` of the tables, for postgres:// destinations", EnvVars: env("pg-schema"), Value: schema.DefaultPostgresSchema},
 			&cli.BoolFlag{Name: "migrate", Usage: "apply pending Postgres migrations before the run (else a run against an unmigrated schema stops, naming etl migrate)", EnvVars: env("migrate")},
+			&cli.DurationFlag{Name: "progress-interval", Usage: "when stderr is not a terminal, log a progress line this often (on a terminal, a progress bar)", EnvVars: env("progress-interval"), Value: 30 * time.Second},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: env("log-format"), Value: "text"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", EnvVars: env("log-level"), Value: "info"},
 			&cli.StringFlag{Name: "compression", Usage: "Parquet compression: zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
@@ -251,6 +254,12 @@ func runAction(c *cli.Context) error {
 		closeAll()
 		return usageError("%v", err)
 	}
+	if m.Count() > 0 {
+		if err := reachable(ctx, c.String("endpoint-url"), client.Options().Region); err != nil {
+			closeAll()
+			return usageError("%v", err)
+		}
+	}
 
 	if m.Count() == 0 {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
@@ -268,11 +277,14 @@ func runAction(c *cli.Context) error {
 	}
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "bad_lines_skipped", len(m.Skipped()),
 		"shard", fmt.Sprintf("%d/%d", shard, max(shards, 1)), "manifest", m.Source(), "dest", strings.Join(redactedDests(c.StringSlice("dest")), ","))
+	progress := &pipeline.Progress{}
+	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, m.Count(), c.Duration("progress-interval"))
 	sum, runErr := pipeline.Run(ctx, pipeline.Config{
-		API: client, Loader: loader, RunID: runID, Skip: skip,
+		API: client, Loader: loader, RunID: runID, Skip: skip, Progress: progress,
 		PageSize: int32(pageSize), Concurrency: c.Int("concurrency"), Logger: logger, Version: version,
 	}, m)
 
+	stopProgress()
 	sum.APICalls, sum.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
 	logger.Info("run finished", "executions_ok", sum.ExecutionsOK, "executions_failed", sum.ExecutionsFailed,
 		"pages", sum.Pages, "operations", sum.Operations, "rows_written", sum.RowsWritten, "files_written", sum.FilesWritten,
@@ -451,4 +463,36 @@ func staleAge(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// reachable checks, before any request, that the Lambda endpoint accepts a
+// TCP connection: the flag's URL, else AWS_ENDPOINT_URL_LAMBDA or
+// AWS_ENDPOINT_URL, else the region's public endpoint.
+func reachable(ctx context.Context, endpoint, region string) error {
+	for _, v := range []string{endpoint, os.Getenv("AWS_ENDPOINT_URL_LAMBDA"), os.Getenv("AWS_ENDPOINT_URL")} {
+		if v != "" {
+			endpoint = v
+			break
+		}
+	}
+	if endpoint == "" {
+		endpoint = "https://lambda." + region + ".amazonaws.com"
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("endpoint %q: not a URL", endpoint)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80"}[u.Scheme])
+		if u.Scheme != "http" {
+			host = net.JoinHostPort(u.Hostname(), "443")
+		}
+	}
+	d := net.Dialer{Timeout: 10 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return fmt.Errorf("endpoint %s is unreachable: %v", endpoint, err)
+	}
+	return conn.Close()
 }
