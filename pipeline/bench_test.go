@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,4 +119,82 @@ func BenchmarkMillionOperationsRSS(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")
 	b.ReportMetric(float64(execs[0].Len), "operations")
+}
+
+// BenchmarkLatencyBound: 1,000 executions of 250 operations behind 50 ms of
+// emulator latency per page; for concurrency 1, 8 and 32, the wall time
+// against the ideal pages × latency / concurrency (target: within 1.25×).
+func BenchmarkLatencyBound(b *testing.B) {
+	const latency = 50 * time.Millisecond
+	execs := emulator.Generate(13, 1000, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, LargePayloadEvery: -1})
+	// The page cache, warmed by one untimed pass, takes the emulator's JSON
+	// encoding off this machine's two cores, as the real service's is.
+	srv := emulator.New(emulator.WithLatency(latency), emulator.WithPageCache())
+	srv.Add(execs...)
+	_, client := emulatortest.Start(b, srv)
+	var manifest bytesBuffer
+	emulator.WriteManifest(&manifest, execs)
+	warm, _ := extract.NewManifest("warm", manifest)
+	if _, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: discard{}, RunID: "warm", Concurrency: 64}, warm); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("concurrency=%d", c), func(b *testing.B) {
+			var worst float64
+			for i := 0; i < b.N; i++ {
+				m, err := extract.NewManifest("bench", manifest)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pd, err := load.NewParquetDir(b.TempDir(), load.WithFilePrefix(fmt.Sprint("lat-", c, "-", i)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				before := srv.Stats().PagesOK
+				start := time.Now()
+				sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pd, RunID: "lat", Concurrency: c, PageSize: 1000}, m)
+				took := time.Since(start)
+				if err != nil || sum.ExecutionsFailed > 0 {
+					b.Fatalf("%v %v", err, sum.Failures)
+				}
+				pages := srv.Stats().PagesOK - before
+				ideal := time.Duration(pages) * latency / time.Duration(c)
+				worst = max(worst, took.Seconds()/ideal.Seconds())
+				b.ReportMetric(ideal.Seconds(), "ideal-s")
+				b.ReportMetric(took.Seconds(), "wall-s")
+			}
+			b.ReportMetric(worst, "wall/ideal")
+		})
+	}
+}
+
+// BenchmarkManySmallExecutionsRSS: the etl binary (ETL_BIN) archives
+// 100,000 executions of 10 operations; its peak RSS against the 256 MiB
+// target.
+func BenchmarkManySmallExecutionsRSS(b *testing.B) {
+	bin := os.Getenv("ETL_BIN")
+	if bin == "" {
+		b.Fatal("ETL_BIN is not set: run make bench, which builds bin/etl")
+	}
+	execs := emulator.Generate(17, 100_000, emulator.GenerateOptions{MinOps: 10, MaxOps: 10, LargePayloadEvery: -1})
+	srv := emulator.New()
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(b, srv)
+	dir := b.TempDir()
+	manifest := filepath.Join(dir, "m.jsonl")
+	f, _ := os.Create(manifest)
+	emulator.WriteManifest(f, execs)
+	f.Close()
+	var peak int64
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(bin, "run", "--manifest", manifest, "--dest", filepath.Join(dir, fmt.Sprint("archive-", i)), "--endpoint-url", url,
+			"--concurrency", "16", "--log-level", "warn")
+		cmd.Env = os.Environ()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("etl: %v\n%s", err, out)
+		}
+		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss*1024)
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")
 }

@@ -232,3 +232,17 @@ func TestMarkers(t *testing.T) {
 		t.Errorf("unknown ARN through the SDK: %v", err)
 	}
 }
+
+func TestPageCacheServesTheSamePages(t *testing.T) {
+	execs := emulator.Generate(9, 3, emulator.GenerateOptions{MaxOps: 50})
+	srv := emulator.New(emulator.WithPageCache())
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	for _, e := range execs {
+		first := getAll(t, client, e.ARN, e.Token, 7)
+		second := getAll(t, client, e.ARN, e.Token, 7)
+		if diff := optest.Diff(first, second); diff != "" || len(first) != e.Len {
+			t.Fatalf("cached pages differ:\n%s", diff)
+		}
+	}
+}

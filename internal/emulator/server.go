@@ -86,6 +86,12 @@ func WithMarkerTTL(d time.Duration) Option { return func(s *Server) { s.markerTT
 // WithSlowDelay sets how long a Slow fault waits (default 2s).
 func WithSlowDelay(d time.Duration) Option { return func(s *Server) { s.slow = d } }
 
+// WithPageCache keeps every page body served and serves it again from
+// memory, so that a benchmark measures the client, not the emulator's JSON
+// encoding (which the real service does on its own machines). Markers in a
+// cached page keep the time they were issued.
+func WithPageCache() Option { return func(s *Server) { s.cache = &sync.Map{} } }
+
 // WithClock replaces time.Now, for marker expiry in tests.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -97,6 +103,7 @@ type Server struct {
 
 	latency   time.Duration
 	slow      time.Duration
+	cache     *sync.Map // arn, offset, max items: body
 	faults    FaultFunc
 	markerTTL time.Duration
 	now       func() time.Time
@@ -241,6 +248,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	offset = min(offset, exec.Len)
+	cacheKey := fmt.Sprintf("%s\x00%d\x00%d", arn, offset, maxItems)
+	if s.cache != nil && fault == NoFault {
+		if body, ok := s.cache.Load(cacheKey); ok {
+			s.writeOK(w, n, body.([]byte))
+			return
+		}
+	}
 	end := min(offset+maxItems, exec.Len)
 	ops := make([]types.Operation, 0, end-offset)
 	for i := offset; i < end; i++ {
@@ -260,18 +274,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "ServiceException", err.Error())
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("X-Amzn-Requestid", requestID(n))
 	if fault == Reset || fault == Cut {
 		breakMidBody(w, buf.Bytes(), fault == Reset)
 		return
 	}
+	if s.cache != nil && fault == NoFault {
+		s.cache.Store(cacheKey, bytes.Clone(buf.Bytes()))
+	}
+	s.writeOK(w, n, buf.Bytes())
+}
+
+func (s *Server) writeOK(w http.ResponseWriter, n int64, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Amzn-Requestid", requestID(n))
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(buf.Bytes()); err == nil {
+	if _, err := w.Write(body); err == nil {
 		s.served.Add(1)
-		s.bytes.Add(int64(buf.Len()))
+		s.bytes.Add(int64(len(body)))
 	}
 }
 
