@@ -130,12 +130,12 @@ func TestSIGTERM(t *testing.T) {
 	emu := emulator.New(emulator.WithLatency(30 * time.Millisecond))
 	emu.Add(execs...)
 	url, _ := emulatortest.Start(t, emu)
-	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	dir, reportPath := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
 	manifest := filepath.Join(t.TempDir(), "m.jsonl")
 	f, _ := os.Create(manifest)
 	emulator.WriteManifest(f, execs)
 	f.Close()
-	cmd := exec.Command(os.Args[0], "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--page-size", "10", "--concurrency", "2", "--report", report, "--run-id", "stopped")
+	cmd := exec.Command(os.Args[0], "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--page-size", "10", "--concurrency", "2", "--report", reportPath, "--run-id", "stopped")
 	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestSIGTERM(t *testing.T) {
 		t.Fatalf("after SIGTERM: %v, want exit 1", err)
 	}
 	var s pipeline.Summary
-	b, rerr := os.ReadFile(report)
+	b, rerr := os.ReadFile(reportPath)
 	if rerr != nil || json.Unmarshal(b, &s) != nil || !s.Interrupted || s.ExecutionsOK >= len(execs) || len(s.Failures) != 0 {
 		t.Fatalf("report after SIGTERM: %v %s", rerr, b)
 	}
@@ -160,18 +160,20 @@ func TestSIGTERM(t *testing.T) {
 	if left, _ := os.ReadDir(filepath.Join(dir, "_incoming")); len(left) != 0 {
 		t.Errorf("left in _incoming: %v", left)
 	}
-	// The rerun takes what the stopped run did not finish.
-	var rest []string
-	for _, e := range execs {
-		if _, ok := done[e.ARN]; !ok {
-			rest = append(rest, e.ARN)
-		}
+	if len(done) == len(execs) {
+		t.Fatal("SIGTERM came too late to test anything")
 	}
-	if r := runCLI(t, "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url); r.code != 0 {
-		t.Fatalf("rerun: exit %d", r.code)
+	// Resuming the run (same --run-id, same destination) archives the rest,
+	// and nothing twice.
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--page-size", "10", "--run-id", "stopped", "--report", reportPath)
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d", r.code)
 	}
-	if len(rest) == 0 {
-		t.Error("SIGTERM came too late to test anything")
+	if all := executionsIn(t, dir); len(all) != len(execs) {
+		t.Errorf("after the resume %d executions are archived, want %d", len(all), len(execs))
+	}
+	if s2 := report(t, reportPath); s2.SkippedResumed != len(done) {
+		t.Errorf("the resume skipped %d as already archived, want %d", s2.SkippedResumed, len(done))
 	}
 }
 
