@@ -123,6 +123,13 @@ func TestQuotedSchemaName(t *testing.T) {
 func pgRun(t *testing.T, srv *emulator.Server, url, s, runID string, execs []emulator.Execution) (*pipeline.Summary, error) {
 	t.Helper()
 	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2))
+	return pgRunWith(t, client, url, s, runID, execs)
+}
+
+// pgRunWith is pgRun with a client already made (t.Setenv, which making one
+// calls, must not run in parallel goroutines).
+func pgRunWith(t *testing.T, client extract.StateAPI, url, s, runID string, execs []emulator.Execution) (*pipeline.Summary, error) {
+	t.Helper()
 	pg, err := load.NewPostgres(context.Background(), url, load.WithPGSchema(s), load.WithMaxConns(6))
 	if err != nil {
 		t.Fatal(err)
@@ -297,13 +304,14 @@ func TestConcurrentOverlappingRuns(t *testing.T) {
 	execs, want := randomExecs(32, 40, 100)
 	srv := emulator.New()
 	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2))
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, part := range [][]emulator.Execution{execs[:30], execs[10:]} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sum, err := pgRun(t, srv, url, s, fmt.Sprint("c", i), part)
+			sum, err := pgRunWith(t, client, url, s, fmt.Sprint("c", i), part)
 			if err == nil && sum.ExecutionsFailed > 0 {
 				err = fmt.Errorf("%v", sum.Failures)
 			}
