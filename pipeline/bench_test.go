@@ -91,11 +91,19 @@ func (w *bytesBuffer) Write(p []byte) (int, error) { *w = append(*w, p...); retu
 // emulator in this process, and reports the binary's peak RSS (target: under
 // 256 MiB) and its ratio to the target.
 func BenchmarkMillionOperationsRSS(b *testing.B) {
+	execs := emulator.Generate(7, 1, emulator.GenerateOptions{MinOps: 1_000_000, MaxOps: 1_000_000})
+	benchRSS(b, execs)
+	b.ReportMetric(float64(execs[0].Len), "operations")
+}
+
+// benchRSS runs the etl binary (ETL_BIN) over execs, served by an emulator
+// in this process, b.N times, and reports its peak RSS against the 256 MiB
+// target.
+func benchRSS(b *testing.B, execs []emulator.Execution, args ...string) {
 	bin := os.Getenv("ETL_BIN")
 	if bin == "" {
 		b.Fatal("ETL_BIN is not set: run make bench, which builds bin/etl")
 	}
-	execs := emulator.Generate(7, 1, emulator.GenerateOptions{MinOps: 1_000_000, MaxOps: 1_000_000})
 	srv := emulator.New()
 	srv.Add(execs...)
 	url, _ := emulatortest.Start(b, srv)
@@ -106,19 +114,16 @@ func BenchmarkMillionOperationsRSS(b *testing.B) {
 	f.Close()
 	var peak int64
 	for i := 0; i < b.N; i++ {
-		cmd := exec.Command(bin, "run", "--manifest", manifest, "--dest", filepath.Join(dir, "archive"), "--endpoint-url", url,
-			"--run-id", "rss-"+strconv.Itoa(i), "--log-level", "warn")
+		cmd := exec.Command(bin, append([]string{"run", "--manifest", manifest, "--dest", filepath.Join(dir, fmt.Sprint("archive-", i)),
+			"--endpoint-url", url, "--log-level", "warn"}, args...)...)
 		cmd.Env = os.Environ()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
+		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("etl: %v\n%s", err, out)
 		}
-		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024 // Linux reports KiB
-		peak = max(peak, rss)
+		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss*1024) // Linux reports KiB
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")
-	b.ReportMetric(float64(execs[0].Len), "operations")
 }
 
 // BenchmarkLatencyBound: 1,000 executions of 250 operations behind 50 ms of
@@ -172,29 +177,5 @@ func BenchmarkLatencyBound(b *testing.B) {
 // 100,000 executions of 10 operations; its peak RSS against the 256 MiB
 // target.
 func BenchmarkManySmallExecutionsRSS(b *testing.B) {
-	bin := os.Getenv("ETL_BIN")
-	if bin == "" {
-		b.Fatal("ETL_BIN is not set: run make bench, which builds bin/etl")
-	}
-	execs := emulator.Generate(17, 100_000, emulator.GenerateOptions{MinOps: 10, MaxOps: 10, LargePayloadEvery: -1})
-	srv := emulator.New()
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(b, srv)
-	dir := b.TempDir()
-	manifest := filepath.Join(dir, "m.jsonl")
-	f, _ := os.Create(manifest)
-	emulator.WriteManifest(f, execs)
-	f.Close()
-	var peak int64
-	for i := 0; i < b.N; i++ {
-		cmd := exec.Command(bin, "run", "--manifest", manifest, "--dest", filepath.Join(dir, fmt.Sprint("archive-", i)), "--endpoint-url", url,
-			"--concurrency", "16", "--log-level", "warn")
-		cmd.Env = os.Environ()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("etl: %v\n%s", err, out)
-		}
-		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss*1024)
-	}
-	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
-	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")
+	benchRSS(b, emulator.Generate(17, 100_000, emulator.GenerateOptions{MinOps: 10, MaxOps: 10, LargePayloadEvery: -1}), "--concurrency", "16")
 }

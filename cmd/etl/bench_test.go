@@ -23,10 +23,7 @@ func BenchmarkS3TwoGiBRSS(b *testing.B) {
 	url, _ := emulatortest.Start(b, emu)
 	srv3, bucket := s3test.Bucket(b)
 	srv3.Env(b)
-	manifest := filepath.Join(b.TempDir(), "m.jsonl")
-	f, _ := os.Create(manifest)
-	emulator.WriteManifest(f, execs)
-	f.Close()
+	manifest := manifestFile(b, execs)
 	var peak, written int64
 	for i := 0; i < b.N; i++ {
 		run := "rss-" + strconv.Itoa(i)

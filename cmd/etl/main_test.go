@@ -26,6 +26,21 @@ func runCLI(t *testing.T, args ...string) cliResult {
 	return cliResult{code, out.String(), errb.String()}
 }
 
+// manifestFile writes the executions' manifest to a file of the test's.
+func manifestFile(t testing.TB, execs []emulator.Execution) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "manifest.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := emulator.WriteManifest(f, execs); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // fixture serves n generated executions and writes their manifest.
 func fixture(t *testing.T, n int) (*emulator.Server, string, string, []emulator.Execution) {
 	t.Helper()
@@ -33,15 +48,7 @@ func fixture(t *testing.T, n int) (*emulator.Server, string, string, []emulator.
 	srv := emulator.New()
 	srv.Add(execs...)
 	url, _ := emulatortest.Start(t, srv)
-	dir := t.TempDir()
-	manifest := filepath.Join(dir, "manifest.jsonl")
-	f, err := os.Create(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emulator.WriteManifest(f, execs)
-	f.Close()
-	return srv, url, manifest, execs
+	return srv, url, manifestFile(t, execs), execs
 }
 
 func readReport(t *testing.T, path string) pipeline.Summary {

@@ -131,10 +131,7 @@ func TestSIGTERM(t *testing.T) {
 	emu.Add(execs...)
 	url, _ := emulatortest.Start(t, emu)
 	dir, reportPath := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
-	manifest := filepath.Join(t.TempDir(), "m.jsonl")
-	f, _ := os.Create(manifest)
-	emulator.WriteManifest(f, execs)
-	f.Close()
+	manifest := manifestFile(t, execs)
 	cmd := exec.Command(os.Args[0], "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--page-size", "10", "--concurrency", "2", "--report", reportPath, "--run-id", "stopped")
 	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
 	if err := cmd.Start(); err != nil {
@@ -184,10 +181,7 @@ func TestProgressLines(t *testing.T) {
 	emu := emulator.New(emulator.WithLatency(20 * time.Millisecond))
 	emu.Add(execs...)
 	url, _ := emulatortest.Start(t, emu)
-	manifest := filepath.Join(t.TempDir(), "m.jsonl")
-	f, _ := os.Create(manifest)
-	emulator.WriteManifest(f, execs)
-	f.Close()
+	manifest := manifestFile(t, execs)
 	r := runCLI(t, "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url, "--concurrency", "1",
 		"--progress-interval", "50ms", "--log-format", "json")
 	if r.code != 0 {

@@ -98,10 +98,7 @@ func TestKill9Resume(t *testing.T) {
 	emu := emulator.New(emulator.WithLatency(3 * time.Millisecond))
 	emu.Add(execs...)
 	url, _ := emulatortest.Start(t, emu)
-	manifest := filepath.Join(t.TempDir(), "m.jsonl")
-	f, _ := os.Create(manifest)
-	emulator.WriteManifest(f, execs)
-	f.Close()
+	manifest := manifestFile(t, execs)
 	common := []string{"--manifest", manifest, "--endpoint-url", url, "--page-size", "20", "--concurrency", "3", "--target-file-size", "48KiB", "--log-level", "warn"}
 
 	ref := t.TempDir()

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,10 +107,7 @@ func TestS3UploadKilledMidway(t *testing.T) {
 	url, _ := emulatortest.Start(t, emu)
 	srv3, bucket := s3test.Bucket(t)
 	srv3.Env(t)
-	manifest := filepath.Join(t.TempDir(), "m.jsonl")
-	f, _ := os.Create(manifest)
-	emulator.WriteManifest(f, execs)
-	f.Close()
+	manifest := manifestFile(t, execs)
 
 	args := []string{"run", "--manifest", manifest, "--dest", "s3://" + bucket + "/arch", "--endpoint-url", url,
 		"--row-group-size", "1MiB", "--concurrency", "2", "--page-size", "5", "--log-level", "warn"}
