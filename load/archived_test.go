@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/durable-etl/durable-etl/load"
 )
@@ -42,5 +43,26 @@ func TestOrphanOperationsFileRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Error("run r2's orphan was removed by r1's resume")
+	}
+}
+
+func TestStaleIncomingFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, load.IncomingDir), 0o755)
+	stale := filepath.Join(dir, load.IncomingDir, ".part-killed-00001.parquet")
+	fresh := filepath.Join(dir, load.IncomingDir, ".part-running-00001.parquet")
+	for _, p := range []string{stale, fresh} {
+		os.WriteFile(p, []byte("x"), 0o644)
+	}
+	old := time.Now().Add(-load.StaleIncomingAge - time.Hour)
+	os.Chtimes(stale, old, old)
+	if _, err := load.NewParquetDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("a day-old leftover is still in _incoming")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a file another run may be writing was removed")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 	"sync"
 
 	"github.com/parquet-go/parquet-go"
@@ -126,7 +128,25 @@ func NewParquetDir(dir string, opts ...ParquetOption) (*Parquet, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
+	removeStale(filepath.Join(dir, IncomingDir), time.Now().Add(-StaleIncomingAge))
 	return newParquet(dir, &localSink{dir: dir}, filepath.Join(dir, IncomingDir), opts), nil
+}
+
+// StaleIncomingAge is how long a hidden file in _incoming may go untouched
+// before a new loader removes it as a killed run's leftover. Files being
+// written are touched at every row group, far more often.
+const StaleIncomingAge = 24 * time.Hour
+
+func removeStale(dir string, cutoff time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), ".") && !e.IsDir() && info.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOption) *Parquet {
