@@ -74,9 +74,9 @@ type manifestOptions struct {
 	shard, shards int
 }
 
-// SkipBadLines skips malformed lines (each is listed by Skipped) instead of
+// TolerateBadLines skips malformed lines (each is listed by Skipped) instead of
 // refusing the manifest (the default).
-func SkipBadLines() ManifestOption { return func(o *manifestOptions) { o.skipBad = true } }
+func TolerateBadLines() ManifestOption { return func(o *manifestOptions) { o.skipBad = true } }
 
 // Shard keeps the entries of shard i of n (0 <= i < n): those whose ARN's
 // FNV-1a hash is i modulo n. Every ARN belongs to exactly one shard, and the
@@ -174,7 +174,7 @@ func (m *Manifest) check() error {
 	return err
 }
 
-// Skipped lists the malformed lines skipped (with SkipBadLines).
+// Skipped lists the malformed lines skipped (with TolerateBadLines).
 func (m *Manifest) Skipped() []*ManifestError { return m.skipped }
 
 // OtherShards is the number of distinct entries left to other shards.

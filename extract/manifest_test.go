@@ -126,12 +126,12 @@ func TestSingleEntry(t *testing.T) {
 	}
 }
 
-func TestManifestSkipBadLines(t *testing.T) {
+func TestManifestTolerateBadLines(t *testing.T) {
 	content := "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t\"}\nnot json\n{\"DurableExecutionArn\":\"b\"}\n{\"DurableExecutionArn\":\"c\",\"CheckpointToken\":\"t\"}\n"
 	if _, err := extract.NewManifest("m", []byte(content)); err == nil {
 		t.Fatal("the default must refuse a bad line")
 	}
-	m, err := extract.NewManifest("m", []byte(content), extract.SkipBadLines())
+	m, err := extract.NewManifest("m", []byte(content), extract.TolerateBadLines())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestManifestSkipBadLines(t *testing.T) {
 		t.Fatalf("entries %v, skipped %v", got, m.Skipped())
 	}
 	// A CSV without its header cannot be read at all, skip or not.
-	if _, err := extract.NewManifest("m", []byte("a,t\n"), extract.SkipBadLines()); err == nil {
+	if _, err := extract.NewManifest("m", []byte("a,t\n"), extract.TolerateBadLines()); err == nil {
 		t.Error("a headerless CSV was accepted")
 	}
 }

@@ -114,7 +114,7 @@ func runAction(c *cli.Context) error {
 	switch c.String("on-bad-line") {
 	case "fail":
 	case "skip":
-		manifestOpts = append(manifestOpts, extract.SkipBadLines())
+		manifestOpts = append(manifestOpts, extract.TolerateBadLines())
 	default:
 		return usageError("--on-bad-line %q: want fail or skip", c.String("on-bad-line"))
 	}
