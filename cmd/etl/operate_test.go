@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,18 +47,20 @@ func TestShardsTogetherEqualUnsharded(t *testing.T) {
 	if r := runCLI(t, "run", "--manifest", manifest, "--dest", whole, "--endpoint-url", url); r.code != 0 {
 		t.Fatalf("unsharded: exit %d", r.code)
 	}
-	var wg sync.WaitGroup
-	codes := make([]int, 3)
-	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			codes[i] = runCLI(t, "run", "--manifest", manifest, "--dest", sharded, "--endpoint-url", url, "--shard", []string{"0/3", "1/3", "2/3"}[i], "--run-id", "same-run").code
-		}()
+	// Three processes, as three pods or array children would be.
+	var cmds []*exec.Cmd
+	for _, shard := range []string{"0/3", "1/3", "2/3"} {
+		cmd := exec.Command(os.Args[0], "run", "--manifest", manifest, "--dest", sharded, "--endpoint-url", url, "--shard", shard, "--run-id", "same-run")
+		cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
 	}
-	wg.Wait()
-	if codes[0]+codes[1]+codes[2] != 0 {
-		t.Fatalf("shard exit codes %v", codes)
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
 	}
 	a, b := executionsIn(t, whole), executionsIn(t, sharded)
 	if len(a) != len(execs) || len(b) != len(a) {
