@@ -36,7 +36,7 @@ test:
 	cd tests/duckdb && $(GO) test -mod=mod -count=1 ./...
 
 bench: build
-	$(GO) test -run '^$$' -bench PipelineVsDrain -benchtime 5x ./pipeline/
+	$(GO) test -run '^$$' -bench PipelineVsDrain -benchtime 7x ./pipeline/
 	$(GO) test -run '^$$' -bench PostgresLoader -benchtime 7x ./load/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench S3TwoGiBRSS -benchtime 1x -timeout 30m ./cmd/etl/

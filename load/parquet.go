@@ -32,6 +32,7 @@ type parquetConfig struct {
 	codec       compress.Codec
 	targetFile  int64
 	rowGroup    int64
+	budget      int64
 	stageMemory int64
 	filePrefix  string
 	createdBy   string
@@ -66,6 +67,13 @@ func WithTargetFileSize(n int64) ParquetOption {
 func WithRowGroupSize(n int64) ParquetOption {
 	return func(p *parquetConfig) { p.rowGroup = n }
 }
+
+// WithBufferBudget bounds the row data buffered across all open files
+// (default 64 MiB). When it is reached, the file holding the most ends its
+// row group, so memory stays bounded however many partitions are open (a
+// backfill over many days); row groups are then smaller than the row-group
+// size.
+func WithBufferBudget(n int64) ParquetOption { return func(p *parquetConfig) { p.budget = n } }
 
 // WithStageMemory bounds the memory one execution's uncommitted rows may
 // take (default 8 MiB); beyond it they spill to a temporary file under
@@ -111,6 +119,8 @@ type Parquet struct {
 	executions *tableFiles[schema.Execution]
 	seq        int
 	groups     map[string]string // dt: the file name both tables' open files share
+	buffered   int64             // row bytes buffered in all open files' current row groups
+	flushers   map[string]flusher
 	stats      Stats
 	closed     bool
 	err        error // a failed write poisons the loader: later commits fail
@@ -150,12 +160,12 @@ func removeStale(dir string, cutoff time.Time) {
 }
 
 func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOption) *Parquet {
-	cfg := parquetConfig{codec: Compressions["zstd"], targetFile: 256 << 20, rowGroup: 64 << 20, stageMemory: 8 << 20,
+	cfg := parquetConfig{codec: Compressions["zstd"], targetFile: 256 << 20, rowGroup: 64 << 20, budget: 64 << 20, stageMemory: 8 << 20,
 		filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}}
+	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}, flushers: map[string]flusher{}}
 	d.operations = &tableFiles[schema.Operation]{d: d, table: schema.Operations, open: map[string]*partFile[schema.Operation]{}}
 	d.executions = &tableFiles[schema.Execution]{d: d, table: schema.Executions, open: map[string]*partFile[schema.Execution]{}}
 	return d
@@ -198,10 +208,6 @@ func (d *Parquet) Close(ctx context.Context) error {
 func (d *Parquet) writerOptions(t *schema.Table) []parquet.WriterOption {
 	opts := []parquet.WriterOption{
 		t.ParquetSchema(),
-		// A row group's pages wait in temporary files, not in memory, until
-		// the group ends: memory stays bounded whatever the row-group size
-		// and however many partitions are open.
-		parquet.ColumnPageBuffers(parquet.NewFileBufferPool(d.spillDir, ".pages-*")),
 		parquet.Compression(d.cfg.codec),
 		parquet.DataPageVersion(1),
 		parquet.CreatedBy(d.cfg.createdBy, "", ""),
@@ -243,12 +249,15 @@ func (t *tableFiles[T]) write(dt string, rows []T, size func(*T) int64) error {
 		}
 		pf = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, t.d.writerOptions(t.table)...), name: name}
 		t.open[dt] = pf
+		t.d.flushers[name] = pf
 	}
 	for len(rows) > 0 {
 		// Write up to the row-group boundary, end the group, go on.
 		n := 0
 		for n < len(rows) && pf.buffered < t.d.cfg.rowGroup {
-			pf.buffered += size(&rows[n])
+			sz := size(&rows[n])
+			pf.buffered += sz
+			t.d.buffered += sz
 			n++
 		}
 		if _, err := pf.w.Write(rows[:n]); err != nil {
@@ -257,10 +266,49 @@ func (t *tableFiles[T]) write(dt string, rows []T, size func(*T) int64) error {
 		pf.rows += int64(n)
 		rows = rows[n:]
 		if pf.buffered >= t.d.cfg.rowGroup {
-			if err := pf.w.Flush(); err != nil {
-				return fmt.Errorf("destination %s: write %s: %w", t.d.dir, t.table.Name, err)
+			if err := pf.endRowGroup(t.d); err != nil {
+				return err
 			}
-			pf.buffered = 0
+		}
+		if err := t.d.keepBudget(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flusher is an open file whose row group can be ended early.
+type flusher interface {
+	bufferedBytes() int64
+	endRowGroup(d *Parquet) error
+}
+
+func (pf *partFile[T]) bufferedBytes() int64 { return pf.buffered }
+
+func (pf *partFile[T]) endRowGroup(d *Parquet) error {
+	if err := pf.w.Flush(); err != nil {
+		return fmt.Errorf("destination %s: write %s: %w", d.dir, pf.name, err)
+	}
+	d.buffered -= pf.buffered
+	pf.buffered = 0
+	return nil
+}
+
+// keepBudget ends the row groups of the files holding the most until the
+// buffered row data is within the budget.
+func (d *Parquet) keepBudget() error {
+	for d.buffered > d.cfg.budget {
+		var biggest flusher
+		for _, f := range d.flushers {
+			if biggest == nil || f.bufferedBytes() > biggest.bufferedBytes() {
+				biggest = f
+			}
+		}
+		if biggest == nil || biggest.bufferedBytes() == 0 {
+			return nil
+		}
+		if err := biggest.endRowGroup(d); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -316,15 +364,21 @@ func (t *tableFiles[T]) publishDT(dt string) error {
 	if pf == nil {
 		return nil
 	}
-	delete(t.open, dt)
+	t.forget(dt, pf)
 	return t.publish(pf)
 }
 
 func (t *tableFiles[T]) discardDT(dt string) {
 	if pf := t.open[dt]; pf != nil {
-		delete(t.open, dt)
+		t.forget(dt, pf)
 		pf.f.discard()
 	}
+}
+
+func (t *tableFiles[T]) forget(dt string, pf *partFile[T]) {
+	delete(t.open, dt)
+	delete(t.d.flushers, pf.name)
+	t.d.buffered -= pf.buffered
 }
 
 // publish completes a file and makes it visible (see the sinks). On
@@ -362,7 +416,7 @@ func syncDir(dir string) error {
 // then in a spill file.
 type parquetExec struct {
 	d      *Parquet
-	rows   []schema.Operation
+	pages  [][]schema.Operation // the pages as written (Write keeps them, it does not copy)
 	bytes  int64
 	spill  *os.File
 	spillW *parquet.GenericWriter[schema.Operation]
@@ -373,7 +427,9 @@ func (e *parquetExec) Write(ctx context.Context, rows []schema.Operation) error 
 	if e.done {
 		return errors.New("write after commit or abort")
 	}
-	e.rows = append(e.rows, rows...)
+	if len(rows) > 0 {
+		e.pages = append(e.pages, rows)
+	}
 	for i := range rows {
 		e.bytes += operationSize(&rows[i])
 	}
@@ -389,14 +445,16 @@ func (e *parquetExec) Write(ctx context.Context, rows []schema.Operation) error 
 		e.spillW = parquet.NewGenericWriter[schema.Operation](f, schema.Operations.ParquetSchema(),
 			parquet.Compression(&parquet.Snappy), parquet.DataPageStatistics(false))
 	}
-	if _, err := e.spillW.Write(e.rows); err != nil {
-		return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
+	for _, page := range e.pages {
+		if _, err := e.spillW.Write(page); err != nil {
+			return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
+		}
 	}
 	if err := e.spillW.Flush(); err != nil {
 		return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
 	}
-	clear(e.rows)
-	e.rows, e.bytes = e.rows[:0], 0
+	clear(e.pages)
+	e.pages, e.bytes = e.pages[:0], 0
 	return nil
 }
 
@@ -428,8 +486,10 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 				return err
 			}
 		}
-		if err := d.operations.write(dt, e.rows, operationSize); err != nil {
-			return err
+		for _, page := range e.pages {
+			if err := d.operations.write(dt, page, operationSize); err != nil {
+				return err
+			}
 		}
 		if err := d.executions.write(dt, []schema.Execution{row}, executionSize); err != nil {
 			return err
@@ -468,7 +528,7 @@ func (e *parquetExec) copySpill(dt string) error {
 
 func (e *parquetExec) Abort(ctx context.Context) error {
 	e.done = true
-	e.rows = nil
+	e.pages = nil
 	if e.spill != nil {
 		e.spill.Close()
 		os.Remove(e.spill.Name())

@@ -38,7 +38,8 @@ type S3Options struct {
 	// PartSize is the multipart part size (default 8 MiB). The memory one open
 	// file takes is about PartSize times Concurrency.
 	PartSize int64
-	// Concurrency is the parts in flight per file (default 2).
+	// Concurrency is the parts in flight per file (default 1: the open files
+	// upload side by side already).
 	Concurrency int
 	// StaleUploadAge: multipart uploads under the prefix started longer ago
 	// than this are aborted when the loader starts: what a killed run left
@@ -60,7 +61,7 @@ func NewParquetS3(ctx context.Context, client S3API, bucket, prefix, spillDir st
 		so.PartSize = 8 << 20
 	}
 	if so.Concurrency == 0 {
-		so.Concurrency = 2
+		so.Concurrency = 1
 	}
 	if so.StaleUploadAge == 0 {
 		so.StaleUploadAge = time.Hour
