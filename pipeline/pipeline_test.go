@@ -394,3 +394,24 @@ func TestNewParquetDirUnwritable(t *testing.T) {
 		t.Fatalf("want an error naming %s, got %v", file, err)
 	}
 }
+
+// TestBufferBudget: with a row-group size too large to matter, the budget
+// across open files alone ends row groups; the archive is the same.
+func TestBufferBudget(t *testing.T) {
+	execs, want := randomExecutions(16, 12, 300)
+	srv := emulator.New()
+	srv.Add(execs...)
+	r := run(t, srv, manifestOf(t, execs), 50, load.WithRowGroupSize(1<<40), load.WithBufferBudget(32<<10))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkArchive(t, r.dir, want)
+	files, _ := filepath.Glob(filepath.Join(r.dir, "operations", "dt=*", "*.parquet"))
+	groups := 0
+	for _, f := range files {
+		groups += len(openParquet(t, f).RowGroups())
+	}
+	if groups <= len(files) {
+		t.Errorf("%d row groups in %d files: the budget ended none", groups, len(files))
+	}
+}
