@@ -40,7 +40,8 @@ func WithMaxConns(n int32) PostgresOption { return func(c *postgresConfig) { c.m
 // with a *migrations.PendingError).
 func WithMigrate(on bool) PostgresOption { return func(c *postgresConfig) { c.migrate = on } }
 
-// WithPGLogger logs connection events (default: discard).
+// WithPGLogger receives the loader's warnings, such as a U+0000 stored as
+// U+FFFD (default: discard).
 func WithPGLogger(l *slog.Logger) PostgresOption { return func(c *postgresConfig) { c.logger = l } }
 
 // Postgres loads the archive into Postgres tables:

@@ -7,8 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
 )
@@ -59,5 +63,21 @@ func TestRunMigrateFlag(t *testing.T) {
 	dbURL, s := pgtest.Schema(t)
 	if r := runCLI(t, "run", "--migrate", "--manifest", manifest, "--dest", dbURL, "--pg-schema", s, "--endpoint-url", url); r.code != 0 {
 		t.Fatalf("run --migrate: exit %d", r.code)
+	}
+}
+
+// TestNULReplacementIsLogged: Postgres text cannot hold U+0000; the CLI's log
+// says which operation had one replaced (the Parquet archive keeps it).
+func TestNULReplacementIsLogged(t *testing.T) {
+	op := types.Operation{Id: aws.String("nul-op"), Type: "STEP", Status: "FAILED",
+		StepDetails: &types.StepDetails{Error: &types.ErrorObject{ErrorMessage: aws.String("bad\x00byte")}}}
+	arn := "arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/nul/1"
+	srv := emulator.New()
+	srv.Add(emulator.Fixed(arn, "tok", []types.Operation{op}))
+	url, _ := emulatortest.Start(t, srv)
+	dbURL, s := pgtest.Schema(t)
+	r := runCLI(t, "run", "--execution", arn, "--checkpoint-token", "tok", "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url)
+	if r.code != 0 || !strings.Contains(r.stderr, "U+0000") || !strings.Contains(r.stderr, "nul-op") {
+		t.Fatalf("exit %d; the replacement must be logged with its operation", r.code)
 	}
 }

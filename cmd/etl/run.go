@@ -203,7 +203,7 @@ func runAction(c *cli.Context) error {
 			loaders = append(loaders, pd)
 		case load.DestPostgres:
 			pg, err := load.NewPostgres(c.Context, d.URL, load.WithPGSchema(c.String("pg-schema")),
-				load.WithMaxConns(int32(c.Int("concurrency")+2)), load.WithMigrate(c.Bool("migrate")))
+				load.WithMaxConns(int32(c.Int("concurrency")+2)), load.WithMigrate(c.Bool("migrate")), load.WithPGLogger(logger))
 			if err != nil {
 				closeAll()
 				return usageError("--dest: %v", err)
