@@ -1,6 +1,15 @@
 package load
 
-import "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+import (
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// RowValuesForTest is rowValues for an operations row.
+func RowValuesForTest(row *schema.Operation) ([]any, bool) {
+	return rowValues(row, make([]any, len(schema.Operations.Columns)))
+}
 
 // TestFile exposes a sink file to the tests.
 type TestFile struct{ f sinkFile }

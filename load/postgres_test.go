@@ -392,8 +392,23 @@ func TestNULInPostgres(t *testing.T) {
 	if len(got) != 1 || got[0].OperationID != "a\uFFFDb" || *got[0].ErrorMessage != "bad\uFFFD" || got[0].ErrorStackTrace[0] != "ok" || got[0].ErrorStackTrace[1] != "x\uFFFD" {
 		t.Fatalf("stored %+v", got)
 	}
-	if *op.StepDetails.Error.ErrorMessage != "bad\x00" || op.StepDetails.Error.StackTrace[1] != "x\x00" {
-		t.Error("the loader changed the caller's data")
+}
+
+// TestRowValuesLeavesTheRowAlone: the replacement works on copies; the
+// caller's row (which the Parquet loader of a fan-out shares) keeps U+0000.
+func TestRowValuesLeavesTheRowAlone(t *testing.T) {
+	msg := "bad\x00"
+	row := schema.Operation{OperationID: "a\x00", ErrorMessage: &msg, ErrorStackTrace: []string{"ok", "x\x00"}}
+	vals, replaced := load.RowValuesForTest(&row)
+	if !replaced || vals[1] != "a\uFFFD" || *vals[19].(*string) != "bad\uFFFD" || vals[21].([]string)[1] != "x\uFFFD" {
+		t.Fatalf("values %v, replaced %v", vals, replaced)
+	}
+	if row.OperationID != "a\x00" || *row.ErrorMessage != "bad\x00" || row.ErrorStackTrace[1] != "x\x00" {
+		t.Error("rowValues changed the caller's row")
+	}
+	clean := schema.Operation{OperationID: "a"}
+	if _, replaced := load.RowValuesForTest(&clean); replaced {
+		t.Error("a row without U+0000 reported a replacement")
 	}
 }
 

@@ -45,22 +45,28 @@ func TestFaultsLeaveTheArchiveWhole(t *testing.T) {
 		rate       float64
 		maxBackoff time.Duration
 		once       bool
+		adaptive   bool
 	}{
-		{"429 with Retry-After", emulator.Throttle, 0.05, 2 * time.Second, false}, // waits the 1s asked
-		{"500", emulator.ServerError, 0.3, 200 * time.Millisecond, false},
-		{"503", emulator.Unavailable, 0.3, 200 * time.Millisecond, false},
-		{"reset mid-body", emulator.Reset, 0.3, 200 * time.Millisecond, false},
-		{"cut mid-body", emulator.Cut, 0.3, 200 * time.Millisecond, false},
-		{"slower than the request timeout", emulator.Slow, 0.2, 200 * time.Millisecond, false},
+		{"429 under the adaptive retryer", emulator.Throttle, 0.05, 2 * time.Second, false, true},
+		{"429 with Retry-After", emulator.Throttle, 0.05, 2 * time.Second, false, false}, // waits the 1s asked
+		{"500", emulator.ServerError, 0.3, 200 * time.Millisecond, false, false},
+		{"503", emulator.Unavailable, 0.3, 200 * time.Millisecond, false, false},
+		{"reset mid-body", emulator.Reset, 0.3, 200 * time.Millisecond, false, false},
+		{"cut mid-body", emulator.Cut, 0.3, 200 * time.Millisecond, false, false},
+		{"slower than the request timeout", emulator.Slow, 0.2, 200 * time.Millisecond, false, false},
 		// The service expires a marker after 24 hours: once per execution.
-		{"marker expires mid-execution", emulator.ExpireMarker, 0.3, 200 * time.Millisecond, true},
+		{"marker expires mid-execution", emulator.ExpireMarker, 0.3, 200 * time.Millisecond, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			execs, want := randomExecutions(21, 25, 120)
 			srv := emulator.New(emulator.WithFaults(seededFaults(7, tc.rate, tc.fault, tc.once)), emulator.WithSlowDelay(time.Second))
 			srv.Add(execs...)
+			mode := "standard"
+			if tc.adaptive {
+				mode = "adaptive"
+			}
 			_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(4), extract.WithMaxBackoff(tc.maxBackoff),
-				extract.WithRequestTimeout(300*time.Millisecond))
+				extract.WithRequestTimeout(300*time.Millisecond), extract.WithRetryMode(mode))
 			dir := t.TempDir()
 			pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-test"))
 			if err != nil {

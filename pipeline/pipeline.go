@@ -159,8 +159,11 @@ feed:
 	wg.Wait()
 
 	var runErr error
-	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
-		runErr = cause
+	// The run's own stop carries a destination failure; a signal or a
+	// deadline on ctx is an interruption, reported as Interrupted.
+	var dest *DestinationError
+	if cause := context.Cause(runCtx); errors.As(cause, &dest) {
+		runErr = dest
 	}
 	if err := m.Err(); err != nil && runErr == nil {
 		runErr = err

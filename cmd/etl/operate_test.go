@@ -205,3 +205,26 @@ func TestProgressLines(t *testing.T) {
 		t.Error("no progress line in a run of 400 ms or more")
 	}
 }
+
+// TestDeadline: --deadline stops the run: complete files only, the report
+// says interrupted, the executions in flight are abandoned (not failed),
+// exit 1.
+func TestDeadline(t *testing.T) {
+	execs := emulator.Generate(83, 40, emulator.GenerateOptions{MaxOps: 60})
+	emu := emulator.New(emulator.WithLatency(40 * time.Millisecond))
+	emu.Add(execs...)
+	url, _ := emulatortest.Start(t, emu)
+	dir, rep := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	r := runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", dir, "--endpoint-url", url,
+		"--concurrency", "1", "--deadline", "400ms", "--report", rep)
+	if r.code != exitFailed || !strings.Contains(r.stderr, "interrupted") {
+		t.Fatalf("exit %d", r.code)
+	}
+	s := report(t, rep)
+	if !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsOK >= len(execs) || len(s.Failures) != 0 {
+		t.Errorf("report after the deadline: %+v", s)
+	}
+	if got := executionsIn(t, dir); len(got) != s.ExecutionsOK {
+		t.Errorf("%d executions published, the report says %d", len(got), s.ExecutionsOK)
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
-	"github.com/durable-etl/durable-etl/schema"
 )
 
 func putObject(t *testing.T, srv s3test.Server, bucket, key, path string) {
@@ -34,11 +33,12 @@ func putObject(t *testing.T, srv s3test.Server, bucket, key, path string) {
 // TestS3ManifestAndDestination: the manifest comes from S3, the archive goes
 // to S3, under the layout Athena reads.
 func TestS3ManifestAndDestination(t *testing.T) {
-	_, url, manifest, execs := fixture(t, 12)
+	_, url, manifest, _ := fixture(t, 12)
 	srv3, bucket := s3test.Bucket(t)
 	srv3.Env(t)
 	putObject(t, srv3, bucket, "in/manifest.jsonl", manifest)
-	r := runCLI(t, "run", "--manifest", "s3://"+bucket+"/in/manifest.jsonl", "--dest", "s3://"+bucket+"/archive", "--endpoint-url", url, "--run-id", "s3run")
+	r := runCLI(t, "run", "--manifest", "s3://"+bucket+"/in/manifest.jsonl", "--dest", "s3://"+bucket+"/archive", "--endpoint-url", url, "--run-id", "s3run",
+		"--s3-sse", "AES256", "--s3-storage-class", "STANDARD")
 	if r.code != 0 || !strings.Contains(r.stdout, "12 executions archived") {
 		t.Fatalf("exit %d", r.code)
 	}
@@ -49,11 +49,14 @@ func TestS3ManifestAndDestination(t *testing.T) {
 			t.Errorf("unexpected key %s", k)
 		}
 		rows += int64(parquetRows(t, srv3, bucket, k))
+		head, err := srv3.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)})
+		if err != nil || head.ServerSideEncryption != "AES256" {
+			t.Errorf("%s: server-side encryption %q (%v), --s3-sse asked AES256", k, head.ServerSideEncryption, err)
+		}
 	}
 	if len(keys) == 0 || !strings.Contains(r.stdout, "rows in") || rows == 0 {
 		t.Errorf("keys %v, %d rows", keys, rows)
 	}
-	_ = execs
 }
 
 func parquetRows(t *testing.T, srv s3test.Server, bucket, key string) int {
@@ -167,5 +170,4 @@ func TestS3UploadKilledMidway(t *testing.T) {
 	if execRows != len(execs) {
 		t.Errorf("the rerun archived %d executions, want %d", execRows, len(execs))
 	}
-	_ = schema.Executions
 }
