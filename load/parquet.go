@@ -237,9 +237,11 @@ type partFile[T any] struct {
 	buffered int64 // row bytes since the last row group ended
 }
 
-// write appends rows to dt's file; size estimates each row's bytes. Called
-// with d.mu held.
-func (t *tableFiles[T]) write(dt string, rows []T, size func(*T) int64) error {
+// write appends rows, of about bytes of row data, to dt's file. A row group
+// ends once it holds the row-group size (so a group can exceed it by the
+// last slice written), or earlier to keep the budget across open files.
+// Called with d.mu held.
+func (t *tableFiles[T]) write(dt string, rows []T, bytes int64) error {
 	pf := t.open[dt]
 	if pf == nil {
 		name := fmt.Sprintf("%s/%s=%s/%s", t.table.Name, schema.PartitionKey, dt, t.d.groupName(dt))
@@ -251,30 +253,18 @@ func (t *tableFiles[T]) write(dt string, rows []T, size func(*T) int64) error {
 		t.open[dt] = pf
 		t.d.flushers[name] = pf
 	}
-	for len(rows) > 0 {
-		// Write up to the row-group boundary, end the group, go on.
-		n := 0
-		for n < len(rows) && pf.buffered < t.d.cfg.rowGroup {
-			sz := size(&rows[n])
-			pf.buffered += sz
-			t.d.buffered += sz
-			n++
-		}
-		if _, err := pf.w.Write(rows[:n]); err != nil {
-			return fmt.Errorf("destination %s: write %s: %w", t.d.dir, t.table.Name, err)
-		}
-		pf.rows += int64(n)
-		rows = rows[n:]
-		if pf.buffered >= t.d.cfg.rowGroup {
-			if err := pf.endRowGroup(t.d); err != nil {
-				return err
-			}
-		}
-		if err := t.d.keepBudget(); err != nil {
+	if _, err := pf.w.Write(rows); err != nil {
+		return fmt.Errorf("destination %s: write %s: %w", t.d.dir, t.table.Name, err)
+	}
+	pf.rows += int64(len(rows))
+	pf.buffered += bytes
+	t.d.buffered += bytes
+	if pf.buffered >= t.d.cfg.rowGroup {
+		if err := pf.endRowGroup(t.d); err != nil {
 			return err
 		}
 	}
-	return nil
+	return t.d.keepBudget()
 }
 
 // flusher is an open file whose row group can be ended early.
@@ -416,7 +406,7 @@ func syncDir(dir string) error {
 // then in a spill file.
 type parquetExec struct {
 	d      *Parquet
-	pages  [][]schema.Operation // the pages as written (Write keeps them, it does not copy)
+	pages  []stagedPage // the pages as written (Write keeps them, it does not copy)
 	bytes  int64
 	spill  *os.File
 	spillW *parquet.GenericWriter[schema.Operation]
@@ -427,12 +417,11 @@ func (e *parquetExec) Write(ctx context.Context, rows []schema.Operation) error 
 	if e.done {
 		return errors.New("write after commit or abort")
 	}
+	page := stagedPage{rows: rows, bytes: pageSize(rows)}
 	if len(rows) > 0 {
-		e.pages = append(e.pages, rows)
+		e.pages = append(e.pages, page)
 	}
-	for i := range rows {
-		e.bytes += operationSize(&rows[i])
-	}
+	e.bytes += page.bytes
 	if e.bytes < e.d.cfg.stageMemory {
 		return nil
 	}
@@ -446,7 +435,7 @@ func (e *parquetExec) Write(ctx context.Context, rows []schema.Operation) error 
 			parquet.Compression(&parquet.Snappy), parquet.DataPageStatistics(false))
 	}
 	for _, page := range e.pages {
-		if _, err := e.spillW.Write(page); err != nil {
+		if _, err := e.spillW.Write(page.rows); err != nil {
 			return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
 		}
 	}
@@ -487,11 +476,11 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 			}
 		}
 		for _, page := range e.pages {
-			if err := d.operations.write(dt, page, operationSize); err != nil {
+			if err := d.operations.write(dt, page.rows, page.bytes); err != nil {
 				return err
 			}
 		}
-		if err := d.executions.write(dt, []schema.Execution{row}, executionSize); err != nil {
+		if err := d.executions.write(dt, []schema.Execution{row}, executionSize(&row)); err != nil {
 			return err
 		}
 		return d.roll()
@@ -513,7 +502,7 @@ func (e *parquetExec) copySpill(dt string) error {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			if werr := e.d.operations.write(dt, buf[:n], operationSize); werr != nil {
+			if werr := e.d.operations.write(dt, buf[:n], pageSize(buf[:n])); werr != nil {
 				return werr
 			}
 		}
@@ -535,6 +524,21 @@ func (e *parquetExec) Abort(ctx context.Context) error {
 		e.spill, e.spillW = nil, nil
 	}
 	return nil
+}
+
+// stagedPage is one page of an execution's rows with its estimated size,
+// reckoned once when staged.
+type stagedPage struct {
+	rows  []schema.Operation
+	bytes int64
+}
+
+func pageSize(rows []schema.Operation) int64 {
+	var n int64
+	for i := range rows {
+		n += operationSize(&rows[i])
+	}
+	return n
 }
 
 // operationSize estimates a row's bytes in memory: the struct (about 300

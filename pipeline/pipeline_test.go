@@ -188,7 +188,7 @@ func TestSpillAndRoll(t *testing.T) {
 	execs, want := randomExecutions(12, 12, 400)
 	srv := emulator.New()
 	srv.Add(execs...)
-	r := run(t, srv, manifestOf(t, execs), 50, load.WithStageMemory(4<<10), load.WithTargetFileSize(64<<10), load.WithRowGroupSize(16<<10))
+	r := run(t, srv, manifestOf(t, execs), 50, load.WithStageMemory(4<<10), load.WithTargetFileSize(16<<10), load.WithRowGroupSize(16<<10))
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
