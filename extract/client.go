@@ -83,6 +83,28 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
+// LoadConfig loads the standard AWS configuration chain (environment, shared
+// config and credentials files, SSO, IMDS and ECS roles), with region and
+// profile overriding it when set. It returns a *ConfigError when the chain
+// fails or yields no region.
+func LoadConfig(ctx context.Context, region, profile string, more ...func(*config.LoadOptions) error) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	if profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, append(opts, more...)...)
+	if err != nil {
+		return cfg, &ConfigError{fmt.Errorf("aws configuration: %w", err)}
+	}
+	if cfg.Region == "" {
+		return cfg, &ConfigError{errors.New("no AWS region: pass --region or set AWS_REGION")}
+	}
+	return cfg, nil
+}
+
 // NewClient builds a Lambda client from the standard AWS configuration chain
 // (environment, shared config and credentials files, SSO, IMDS and ECS
 // roles). Its retryer retries throttling, 5xx, connection errors, timed-out
@@ -94,14 +116,7 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	for _, o := range opts {
 		o(&c)
 	}
-	var loadOpts []func(*config.LoadOptions) error
-	if c.region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(c.region))
-	}
-	if c.profile != "" {
-		loadOpts = append(loadOpts, config.WithSharedConfigProfile(c.profile))
-	}
-	loadOpts = append(loadOpts,
+	cfg, err := LoadConfig(ctx, c.region, c.profile,
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.requestTimeout)),
 		config.WithRetryer(func() aws.Retryer {
 			standard := func(o *retry.StandardOptions) {
@@ -123,12 +138,8 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 			}
 			return retry.NewStandard(standard)
 		}))
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("aws configuration: %w", err)}
-	}
-	if cfg.Region == "" {
-		return nil, &ConfigError{errors.New("no AWS region: pass --region or set AWS_REGION")}
+		return nil, err
 	}
 	if c.retryMode != "standard" && c.retryMode != "adaptive" {
 		return nil, &ConfigError{fmt.Errorf("retry mode %q: want standard or adaptive", c.retryMode)}

@@ -163,7 +163,8 @@ func runAction(c *cli.Context) error {
 
 	logger = logger.With("run_id", runID)
 
-	m, err := openManifest(c, manifestOpts)
+	s3c := &s3Clients{c: c}
+	m, err := openManifest(c, s3c, manifestOpts)
 	if err != nil {
 		return err
 	}
@@ -210,7 +211,7 @@ func runAction(c *cli.Context) error {
 			}
 			loaders = append(loaders, pg)
 		case load.DestS3:
-			client, err := newS3Client(c.Context, c)
+			client, err := s3c.get(c.Context)
 			if err != nil {
 				closeAll()
 				return usageError("--dest %s: %v", d, err)
@@ -311,13 +312,13 @@ func runAction(c *cli.Context) error {
 	return nil
 }
 
-func openManifest(c *cli.Context, opts []extract.ManifestOption) (*extract.Manifest, error) {
+func openManifest(c *cli.Context, s3c *s3Clients, opts []extract.ManifestOption) (*extract.Manifest, error) {
 	path, arn, token := c.String("manifest"), c.String("execution"), c.String("checkpoint-token")
 	switch {
 	case path != "" && arn != "":
 		return nil, usageError("--manifest and --execution exclude each other")
 	case strings.HasPrefix(path, "s3://"):
-		client, err := newS3Client(c.Context, c)
+		client, err := s3c.get(c.Context)
 		if err != nil {
 			return nil, usageError("--manifest %s: %v", path, err)
 		}

@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/urfave/cli/v2"
+
+	"github.com/durable-etl/durable-etl/extract"
 )
 
 func s3Flags() []cli.Flag {
@@ -22,30 +22,29 @@ func s3Flags() []cli.Flag {
 	}
 }
 
-// newS3Client builds an S3 client from the standard AWS chain, with the
-// run's region and profile. With an endpoint (the flag or
-// AWS_ENDPOINT_URL_S3), it uses path-style addressing, as S3-compatible
-// stores expect.
-func newS3Client(ctx context.Context, c *cli.Context) (*s3.Client, error) {
-	var opts []func(*config.LoadOptions) error
-	if v := c.String("region"); v != "" {
-		opts = append(opts, config.WithRegion(v))
+// s3Clients builds the run's S3 client on first use (the manifest and the
+// destinations share it), from the standard AWS chain with the run's region
+// and profile. With an endpoint (the flag or AWS_ENDPOINT_URL_S3), it uses
+// path-style addressing, as S3-compatible stores expect.
+type s3Clients struct {
+	c      *cli.Context
+	client *s3.Client
+}
+
+func (s *s3Clients) get(ctx context.Context) (*s3.Client, error) {
+	if s.client != nil {
+		return s.client, nil
 	}
-	if v := c.String("profile"); v != "" {
-		opts = append(opts, config.WithSharedConfigProfile(v))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := extract.LoadConfig(ctx, s.c.String("region"), s.c.String("profile"))
 	if err != nil {
-		return nil, fmt.Errorf("aws configuration: %w", err)
+		return nil, err
 	}
-	if cfg.Region == "" {
-		return nil, fmt.Errorf("no AWS region: pass --region or set AWS_REGION")
-	}
-	endpoint := c.String("s3-endpoint-url")
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+	endpoint := s.c.String("s3-endpoint-url")
+	s.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		o.UsePathStyle = endpoint != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != ""
-	}), nil
+	})
+	return s.client, nil
 }
