@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Server is an S3 endpoint with its credentials.
@@ -107,19 +108,27 @@ func Bucket(t testing.TB) (Server, string) {
 	return s, name
 }
 
+// objects lists the objects under prefix.
+func objects(t testing.TB, s Server, bucket, prefix string) []types.Object {
+	t.Helper()
+	var out []types.Object
+	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, page.Contents...)
+	}
+	return out
+}
+
 // Keys lists the object keys under prefix.
 func Keys(t testing.TB, s Server, bucket, prefix string) []string {
 	t.Helper()
 	var keys []string
-	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		out, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range out.Contents {
-			keys = append(keys, *o.Key)
-		}
+	for _, o := range objects(t, s, bucket, prefix) {
+		keys = append(keys, aws.ToString(o.Key))
 	}
 	return keys
 }
@@ -128,15 +137,8 @@ func Keys(t testing.TB, s Server, bucket, prefix string) []string {
 func Size(t testing.TB, s Server, bucket, prefix string) int64 {
 	t.Helper()
 	var n int64
-	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		out, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range out.Contents {
-			n += aws.ToInt64(o.Size)
-		}
+	for _, o := range objects(t, s, bucket, prefix) {
+		n += aws.ToInt64(o.Size)
 	}
 	return n
 }
