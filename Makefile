@@ -6,7 +6,12 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DEMO_EXECUTIONS ?= 300
 
-.PHONY: build demo test bench clean
+# Where test-deps caches what it builds (MinIO); the S3 tests run that binary.
+ETL_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/durable-etl
+export ETL_CACHE_DIR
+export ETL_TEST_MINIO_BIN ?= $(ETL_CACHE_DIR)/minio-bin/minio
+
+.PHONY: build demo test test-deps bench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
@@ -29,13 +34,18 @@ demo: build
 	@find archive -name '*.parquet' -not -path '*/_incoming/*' | sort | sed 's/^/  /' | head -20
 	@echo "Run report: .demo/report.json; schema: bin/etl schema parquet"
 
-test:
+# Installs what the tests need and this machine lacks (PostgreSQL server
+# binaries, a pinned MinIO build); does nothing when all is there.
+test-deps:
+	@scripts/test-deps.sh >/dev/null
+
+test: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./pipeline/ ./load/ ./extract/ ./cmd/etl/
 	cd tests/duckdb && $(GO) test -mod=mod -count=1 ./...
 
-bench: build
+bench: build test-deps
 	$(GO) test -run '^$$' -bench PipelineVsDrain -benchtime 7x ./pipeline/
 	$(GO) test -run '^$$' -bench PostgresLoader -benchtime 7x ./load/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/

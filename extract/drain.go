@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/durable-etl/durable-etl/internal/clip"
 	"net"
 	"net/url"
 	"strings"
@@ -36,7 +37,7 @@ type ExecutionError struct {
 }
 
 func (e *ExecutionError) Error() string {
-	return fmt.Sprintf("execution %s: %s", e.ARN, e.Reason)
+	return fmt.Sprintf("execution %s: %s", clip.String(e.ARN), clip.String(e.Reason))
 }
 
 func (e *ExecutionError) Unwrap() error { return e.Err }

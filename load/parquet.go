@@ -545,7 +545,7 @@ func pageSize(rows []schema.Operation) int64 {
 // bytes), its separately allocated pointers and times, and the string data.
 func operationSize(r *schema.Operation) int64 {
 	n := 480 + len(r.ExecutionArn) + len(r.OperationID) + len(r.Type) + len(r.Status) + len(r.RunID)
-	for _, p := range []*string{r.ParentID, r.Name, r.SubType, r.DetailKind, r.InputPayload, r.CallbackID, r.Result, r.ErrorType, r.ErrorMessage, r.ErrorData} {
+	for _, p := range []*string{r.ParentID, r.Name, r.SubType, r.DetailKind, r.InputPayload, r.CallbackID, r.Result, r.ErrorType, r.ErrorMessage, r.ErrorData, r.OverflowJSON} {
 		if p != nil {
 			n += len(*p)
 		}
@@ -557,9 +557,14 @@ func operationSize(r *schema.Operation) int64 {
 }
 
 func executionSize(r *schema.Execution) int64 {
-	n := 200 + len(r.ExecutionArn) + len(r.ContentHash)
-	if r.InputPayload != nil {
-		n += len(*r.InputPayload)
+	n := 400 + len(r.ExecutionArn) + len(r.ContentHash)
+	for _, p := range []*string{r.InputPayload, r.Result, r.ErrorMessage, r.ErrorData, r.OverflowJSON} {
+		if p != nil {
+			n += len(*p)
+		}
+	}
+	for _, s := range r.ErrorStackTrace {
+		n += 16 + len(s)
 	}
 	return int64(n)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/durable-etl/durable-etl/internal/clip"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -233,10 +234,7 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: e.ARN, RunID: r.cfg.RunID, ExtractedAt: start})
 	var pages, ops int64
 	err = r.drainAhead(ctx, e, func(p extract.Page) error {
-		rows, err := snap.Add(make([]schema.Operation, 0, len(p.Operations)), p.Operations)
-		if err != nil {
-			return &extract.ExecutionError{ARN: e.ARN, Code: "transform", Reason: err.Error(), Err: err}
-		}
+		rows := snap.Add(make([]schema.Operation, 0, len(p.Operations)), p.Operations)
 		if err := x.Write(ctx, rows); err != nil {
 			return &DestinationError{Err: err}
 		}
@@ -331,5 +329,7 @@ func (r *runner) fail(e extract.Entry, code, reason string) {
 	if p := r.cfg.Progress; p != nil {
 		p.Failed.Add(1)
 	}
-	r.sum.Failures = append(r.sum.Failures, Failure{ExecutionArn: e.ARN, Line: e.Line, Code: code, Reason: reason})
+	// Clipped: a manifest can hold a value of megabytes, and the report
+	// and the summary line must stay readable.
+	r.sum.Failures = append(r.sum.Failures, Failure{ExecutionArn: clip.String(e.ARN), Line: e.Line, Code: clip.String(code), Reason: clip.String(reason)})
 }

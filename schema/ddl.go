@@ -96,15 +96,26 @@ func quote(id string) string { return pgx.Identifier{id}.Sanitize() }
 // relation to read (the Athena table, or a read_parquet(...) call). The SQL
 // is standard (double-quoted identifiers, row_number), for Athena (Trino)
 // and DuckDB alike.
+//
+// The window is partitioned by dt as well as by the key, so that an engine
+// can push a filter on dt below it and read only that partition's files
+// (Trino pushes predicates on the window's partitioning columns only). An
+// execution's dt is its start date, which does not change between
+// snapshots, with one exception: a snapshot taken before the EXECUTION
+// operation's start was known falls back on the earliest operation start or
+// the run date. Should a later snapshot land in another dt, the view keeps
+// the newest snapshot of each partition, so that execution shows under both
+// dates until `etl compact --keep latest` drops the older one.
 func LatestViewSQL(t *Table, from string) string {
 	cols := make([]string, 0, len(t.Columns)+1)
 	for _, c := range t.Columns {
 		cols = append(cols, `"`+c.Name+`"`)
 	}
 	cols = append(cols, `"`+PartitionKey+`"`)
-	keys := make([]string, len(t.PrimaryKey()))
-	for i, k := range t.PrimaryKey() {
-		keys[i] = `"` + k + `"`
+	keys := make([]string, 0, len(t.PrimaryKey())+1)
+	keys = append(keys, `"`+PartitionKey+`"`)
+	for _, k := range t.PrimaryKey() {
+		keys = append(keys, `"`+k+`"`)
 	}
 	list := strings.Join(cols, ", ")
 	return fmt.Sprintf(`SELECT %s FROM (SELECT %s, row_number() OVER (PARTITION BY %s ORDER BY "extracted_at" DESC, "run_id" DESC) AS "snapshot_rank" FROM %s) WHERE "snapshot_rank" = 1`,

@@ -34,6 +34,8 @@ type Operation struct {
 	ErrorMessage     *string    `parquet:"error_message,optional" doc:"Error.ErrorMessage" large:"true"`
 	ErrorData        *string    `parquet:"error_data,optional" doc:"Error.ErrorData" large:"true"`
 	ErrorStackTrace  []string   `parquet:"error_stack_trace,optional,list" doc:"Error.StackTrace" large:"true"`
+	OverflowJSON     *string    `parquet:"overflow_json,optional" doc:"null unless the operation carried what the columns above cannot hold (an Error object with no members, a Result or Error on a second details object, no Id): those parts, as JSON in the API's member names" large:"true"`
+	Source           string     `parquet:"source,dict" doc:"state or history: how the row was obtained"`
 	RunID            string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt      time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
 }
@@ -55,6 +57,19 @@ type Execution struct {
 	OperationCount       int64      `parquet:"operation_count" doc:"operations in the snapshot"`
 	FailedOperationCount int64      `parquet:"failed_operation_count" doc:"operations with status FAILED or TIMED_OUT"`
 	ContentHash          string     `parquet:"content_hash" doc:"hex SHA-256 over the snapshot's operations in a canonical form"`
+	Source               string     `parquet:"source,dict" doc:"state or history: how the row was obtained"`
+	FunctionArn          *string    `parquet:"function_arn,optional,dict" doc:"GetDurableExecution's FunctionArn"`
+	Version              *string    `parquet:"version,optional,dict" doc:"GetDurableExecution's Version"`
+	Result               *string    `parquet:"result,optional" doc:"the execution's Result (GetDurableExecution)" large:"true"`
+	ErrorType            *string    `parquet:"error_type,optional" doc:"the execution's Error.ErrorType"`
+	ErrorMessage         *string    `parquet:"error_message,optional" doc:"the execution's Error.ErrorMessage" large:"true"`
+	ErrorData            *string    `parquet:"error_data,optional" doc:"the execution's Error.ErrorData" large:"true"`
+	ErrorStackTrace      []string   `parquet:"error_stack_trace,optional,list" doc:"the execution's Error.StackTrace" large:"true"`
+	OverflowJSON         *string    `parquet:"overflow_json,optional" doc:"null unless the execution's Error object had no members: then {\"Error\":{}}" large:"true"`
+	RetentionPeriodDays  *int32     `parquet:"retention_period_days,optional" doc:"DurableConfig.RetentionPeriodInDays"`
+	ExecutionTimeoutSecs *int32     `parquet:"execution_timeout_seconds,optional" doc:"DurableConfig.ExecutionTimeout"`
+	KMSKeyArn            *string    `parquet:"kms_key_arn,optional" doc:"DurableConfig.KMSKeyArn"`
+	TraceID              *string    `parquet:"trace_id,optional" doc:"TraceHeader.XAmznTraceId"`
 	RunID                string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt          time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
 }
@@ -92,13 +107,13 @@ type Table struct {
 	rowType reflect.Type
 }
 
-// Operations and Executions are the two tables, derived from the row structs.
+// The archive's tables, derived from the row structs.
 var (
 	Operations = tableOf[Operation]("operations")
 	Executions = tableOf[Execution]("executions")
 )
 
-// Tables lists both tables in a stable order.
+// Tables lists the tables in a stable order.
 func Tables() []*Table { return []*Table{Operations, Executions} }
 
 // PartitionKey is the Hive partition column of both tables: the UTC date of

@@ -16,11 +16,11 @@
 // error_* columns.
 //
 // Should an operation carry several details objects, detail_kind lists them
-// all, comma-separated, the one holding Result or Error first and the rest in
-// the order above, so the row still keeps everything. When more than one of
-// them holds a Result or an Error, or an Error object has no members at all
-// (it would read back as no error), the row cannot hold the operation
-// without loss: Add returns an [*UnrepresentableError] naming the operation,
-// and the caller fails that execution with it rather than archive a lossy
-// copy.
+// all, comma-separated, the one whose Result and Error fill the result and
+// error_* columns first and the rest in the order above. Nothing is ever
+// refused: what the typed columns cannot hold (an Error object with no
+// members, which they would read back as no error; a Result or Error on a
+// second details object; a missing Id) goes to overflow_json as JSON in the
+// API's member names (see [Overflow]), null in the normal case.
+// [Reconstruct] reads both back into the operation the SDK handed over.
 package transform

@@ -18,6 +18,7 @@ import (
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
 )
@@ -63,8 +64,14 @@ func TestGoldenPages(t *testing.T) {
 			snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn, RunID: "golden-run", ExtractedAt: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)})
 			var rows []schema.Operation
 			err = extract.Drain(context.Background(), client, extract.Entry{ARN: arn, Token: "tok"}, 1000, func(_ context.Context, p extract.Page) error {
-				rows, err = snap.Add(rows, p.Operations)
-				return err
+				n := len(rows)
+				rows = snap.Add(rows, p.Operations)
+				for i := range p.Operations { // and the rows give back what the SDK handed over
+					if diff := optest.DiffRow(p.Operations[i], &rows[n+i]); diff != "" {
+						t.Errorf("operation %d does not reconstruct (-want +got):\n%s", n+i, diff)
+					}
+				}
+				return nil
 			})
 			if err != nil {
 				t.Fatal(err)

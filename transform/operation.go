@@ -20,23 +20,26 @@ const (
 	KindChainedInvoke = "chained_invoke"
 )
 
-// UnrepresentableError reports an operation that the row shape cannot hold
-// without loss (see the package documentation). The execution it belongs to
-// is failed with it; nothing is archived in a lossy form.
-type UnrepresentableError struct {
-	OperationID string
-	Reason      string
-}
-
-func (e *UnrepresentableError) Error() string {
-	return fmt.Sprintf("operation %q cannot be archived without loss: %s", e.OperationID, e.Reason)
-}
+// The source column's values: how a row was obtained.
+const (
+	SourceState   = "state"   // GetDurableExecutionState
+	SourceHistory = "history" // GetDurableExecution and GetDurableExecutionHistory
+)
 
 // RowMeta is what every row of one execution's snapshot shares.
 type RowMeta struct {
 	ExecutionArn string
 	RunID        string
 	ExtractedAt  time.Time
+	// Source is the source column's value; empty means SourceState.
+	Source string
+}
+
+func (m RowMeta) source() string {
+	if m.Source == "" {
+		return SourceState
+	}
+	return m.Source
 }
 
 // outcome is the Result and Error shared by four details variants.
@@ -47,11 +50,10 @@ type outcome struct {
 }
 
 // OperationRow maps one operation to its row. seq is its 0-based position in
-// the API's order across all pages.
-func OperationRow(op *types.Operation, seq int64, meta RowMeta) (schema.Operation, error) {
-	if op.Id == nil {
-		return schema.Operation{}, &UnrepresentableError{Reason: fmt.Sprintf("the operation at position %d has no Id", seq)}
-	}
+// the API's order across all pages. Every operation the SDK can hand over
+// maps to a row that [Reconstruct] turns back into the same operation: what
+// the typed columns cannot hold goes to overflow_json (see [Overflow]).
+func OperationRow(op *types.Operation, seq int64, meta RowMeta) schema.Operation {
 	row := schema.Operation{
 		ExecutionArn: meta.ExecutionArn,
 		OperationID:  deref(op.Id),
@@ -63,9 +65,12 @@ func OperationRow(op *types.Operation, seq int64, meta RowMeta) (schema.Operatio
 		Status:       string(op.Status),
 		StartTime:    millis(op.StartTimestamp),
 		EndTime:      millis(op.EndTimestamp),
+		Source:       meta.source(),
 		RunID:        meta.RunID,
 		ExtractedAt:  meta.ExtractedAt.UTC().Truncate(time.Millisecond),
 	}
+	var over Overflow
+	over.IdAbsent = op.Id == nil
 	var kinds []string
 	var outcomes []outcome
 	if d := op.ExecutionDetails; d != nil {
@@ -97,17 +102,16 @@ func OperationRow(op *types.Operation, seq int64, meta RowMeta) (schema.Operatio
 		kinds = append(kinds, KindChainedInvoke)
 		outcomes = appendOutcome(outcomes, KindChainedInvoke, d.Result, d.Error)
 	}
-	if len(outcomes) > 1 {
-		return row, &UnrepresentableError{OperationID: row.OperationID, Reason: fmt.Sprintf(
-			"%s and %s details both carry a result or an error, and the row has one set of those columns", outcomes[0].kind, outcomes[1].kind)}
-	}
-	if len(outcomes) == 1 {
-		o := outcomes[0]
+	for i, o := range outcomes {
+		if i > 0 {
+			// The typed columns hold one outcome; the others overflow whole.
+			*over.slot(o.kind) = &OutcomeJSON{Result: o.result, Error: errorJSON(o.err)}
+			continue
+		}
 		row.Result = o.result
-		if e := o.err; e != nil {
-			if e.ErrorType == nil && e.ErrorMessage == nil && e.ErrorData == nil && e.StackTrace == nil {
-				return row, &UnrepresentableError{OperationID: row.OperationID, Reason: o.kind + " details carry an Error object with no members, which would read back as no error"}
-			}
+		if emptyError(o.err) {
+			*over.slot(o.kind) = &OutcomeJSON{Error: &ErrorJSON{}}
+		} else if e := o.err; e != nil {
 			row.ErrorType, row.ErrorMessage, row.ErrorData = e.ErrorType, e.ErrorMessage, e.ErrorData
 			row.ErrorStackTrace = e.StackTrace
 		}
@@ -119,7 +123,8 @@ func OperationRow(op *types.Operation, seq int64, meta RowMeta) (schema.Operatio
 		k := strings.Join(kinds, ",")
 		row.DetailKind = &k
 	}
-	return row, nil
+	row.OverflowJSON = over.encode()
+	return row
 }
 
 func appendOutcome(outs []outcome, kind string, result *string, err *types.ErrorObject) []outcome {
@@ -140,8 +145,13 @@ func moveFirst(kinds []string, first string) []string {
 }
 
 // Reconstruct is the inverse of [OperationRow]: the operation a row was made
-// from. The tests use it to prove the mapping lossless.
-func Reconstruct(row *schema.Operation) types.Operation {
+// from. The tests use it to prove the mapping lossless; it fails only on an
+// overflow_json that is not valid JSON.
+func Reconstruct(row *schema.Operation) (types.Operation, error) {
+	over, err := ParseOverflow(row.OverflowJSON)
+	if err != nil {
+		return types.Operation{}, fmt.Errorf("operation %q: %w", row.OperationID, err)
+	}
 	op := types.Operation{
 		Id:             &row.OperationID,
 		ParentId:       row.ParentID,
@@ -152,19 +162,31 @@ func Reconstruct(row *schema.Operation) types.Operation {
 		StartTimestamp: row.StartTime,
 		EndTimestamp:   row.EndTime,
 	}
+	if over.IdAbsent {
+		op.Id = nil
+	}
 	if row.DetailKind == nil {
-		return op
+		return op, nil
 	}
 	var errObj *types.ErrorObject
 	if row.ErrorType != nil || row.ErrorMessage != nil || row.ErrorData != nil || row.ErrorStackTrace != nil {
 		errObj = &types.ErrorObject{ErrorType: row.ErrorType, ErrorMessage: row.ErrorMessage, ErrorData: row.ErrorData, StackTrace: row.ErrorStackTrace}
 	}
 	for i, kind := range strings.Split(*row.DetailKind, ",") {
-		// Result and Error belong to the first kind listed.
+		// The typed Result and Error belong to the first kind listed; the
+		// overflow adds or replaces what it holds for any kind.
 		var result *string
 		var e *types.ErrorObject
 		if i == 0 {
 			result, e = row.Result, errObj
+		}
+		if slot := over.slot(kind); slot != nil && *slot != nil {
+			if (*slot).Result != nil {
+				result = (*slot).Result
+			}
+			if (*slot).Error != nil {
+				e = (*slot).Error.object()
+			}
 		}
 		switch kind {
 		case KindExecution:
@@ -181,7 +203,7 @@ func Reconstruct(row *schema.Operation) types.Operation {
 			op.ChainedInvokeDetails = &types.ChainedInvokeDetails{Result: result, Error: e}
 		}
 	}
-	return op
+	return op, nil
 }
 
 // millis is t in UTC at millisecond precision, the archive's precision (the

@@ -26,6 +26,7 @@ type Snapshot struct {
 	execInput *string
 	earliest  *time.Time
 	hash      hash.Hash
+	overflow  hash.Hash // nil until a row has an overflow_json
 	buf       []byte
 }
 
@@ -35,15 +36,12 @@ func NewSnapshot(meta RowMeta) *Snapshot {
 }
 
 // Add maps one page's operations to rows, appending them to dst (which may be
-// nil) and returning the extended slice. On an [*UnrepresentableError] the
-// snapshot is unusable and its execution must be failed.
-func (s *Snapshot) Add(dst []schema.Operation, ops []types.Operation) ([]schema.Operation, error) {
+// nil) and returning the extended slice. It cannot fail: every operation the
+// SDK hands over has a row (see [OperationRow]).
+func (s *Snapshot) Add(dst []schema.Operation, ops []types.Operation) []schema.Operation {
 	for i := range ops {
 		op := &ops[i]
-		row, err := OperationRow(op, s.seq, s.meta)
-		if err != nil {
-			return dst, err
-		}
+		row := OperationRow(op, s.seq, s.meta)
 		s.seq++
 		if row.Status == string(types.OperationStatusFailed) || row.Status == string(types.OperationStatusTimedOut) {
 			s.failed++
@@ -60,7 +58,7 @@ func (s *Snapshot) Add(dst []schema.Operation, ops []types.Operation) ([]schema.
 		s.hashRow(&row)
 		dst = append(dst, row)
 	}
-	return dst, nil
+	return dst
 }
 
 // Partition is the snapshot's dt so far: the UTC date of the EXECUTION
@@ -84,7 +82,8 @@ func (s *Snapshot) Finish() schema.Execution {
 		ExecutionArn:         s.meta.ExecutionArn,
 		OperationCount:       s.seq,
 		FailedOperationCount: s.failed,
-		ContentHash:          hex.EncodeToString(s.hash.Sum(nil)),
+		ContentHash:          s.contentHash(),
+		Source:               s.meta.source(),
 		RunID:                s.meta.RunID,
 		ExtractedAt:          s.meta.ExtractedAt.UTC().Truncate(time.Millisecond),
 	}
@@ -101,11 +100,46 @@ func (s *Snapshot) Finish() schema.Execution {
 	return row
 }
 
+// ContentHash is the content_hash of a snapshot made of rows, in their
+// order: what [Snapshot.Finish] reports for the operations that gave them.
+// Verification recomputes it from archived rows.
+func ContentHash(rows []schema.Operation) string {
+	s := NewSnapshot(RowMeta{})
+	for i := range rows {
+		s.hashRow(&rows[i])
+	}
+	return s.contentHash()
+}
+
+// contentHash is the hex SHA-256 of the rows' canonical encoding. When some
+// row had an overflow_json, the result is instead the SHA-256 of that hash
+// followed by the hash of the overflows (each row's seq and overflow), so
+// that the hashes of snapshots without overflow stay what they were before
+// the column existed.
+func (s *Snapshot) contentHash() string {
+	sum := s.hash.Sum(nil)
+	if s.overflow != nil {
+		h := sha256.New()
+		h.Write(sum)
+		h.Write(s.overflow.Sum(nil))
+		sum = h.Sum(nil)
+	}
+	return hex.EncodeToString(sum)
+}
+
 // hashRow feeds the row's snapshot content (every column but execution_arn,
-// run_id and extracted_at, which say where and when, not what) to the hash
-// in an unambiguous encoding: each value is preceded by a presence byte and,
-// for strings, its length.
+// source, run_id and extracted_at, which say where, how and when, not what)
+// to the hash in an unambiguous encoding: each value is preceded by a
+// presence byte and, for strings, its length. [TestContentHashCoversEveryColumn]
+// changes each column in turn and fails when the hash does not change.
 func (s *Snapshot) hashRow(r *schema.Operation) {
+	if r.OverflowJSON != nil {
+		if s.overflow == nil {
+			s.overflow = sha256.New()
+		}
+		b := binary.BigEndian.AppendUint64(s.buf[:0], uint64(r.Seq))
+		s.overflow.Write(appendStr(b, r.OverflowJSON))
+	}
 	b := s.buf[:0]
 	b = binary.BigEndian.AppendUint64(b, uint64(r.Seq))
 	b = appendStr(b, &r.OperationID)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,5 +261,40 @@ func TestFanOutAndStdin(t *testing.T) {
 		if err != nil || !bytes.Equal(ba, bb) {
 			t.Errorf("%s differs between the two destinations (%v)", rel, err)
 		}
+	}
+}
+
+// TestHugeManifestValueIsClipped: a manifest value of megabytes reaches no
+// log line, summary or report whole; each shows a bounded prefix and the
+// value's size.
+func TestHugeManifestValueIsClipped(t *testing.T) {
+	_, url, manifest, _ := fixture(t, 2)
+	huge := "arn:aws:lambda:us-east-1:123456789012:function:f:1/durable-execution/" + strings.Repeat("n", 5<<20) + "/1"
+	f, _ := os.OpenFile(manifest, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"DurableExecutionArn":"` + huge + `","CheckpointToken":"tok"}` + "\n")
+	f.Close()
+	report := filepath.Join(t.TempDir(), "report.json")
+	var out, errb bytes.Buffer
+	code := run([]string{"etl", "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url, "--report", report,
+		"--log-format", "json", "--log-level", "debug", "--max-attempts", "1"}, &out, &errb)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1 (the huge ARN fails, the others archive)\n%.2000s", code, errb.String())
+	}
+	rep, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needle := strings.Repeat("n", 4096)
+	for name, text := range map[string]string{"stdout": out.String(), "stderr": errb.String(), "report": string(rep)} {
+		if len(text) > 64<<10 || strings.Contains(text, needle) {
+			t.Errorf("%s holds %d bytes: the value was not clipped", name, len(text))
+		}
+	}
+	s := readReport(t, report)
+	if len(s.Failures) != 1 || !strings.HasSuffix(s.Failures[0].ExecutionArn, fmt.Sprintf("[%d bytes]", len(huge))) {
+		t.Errorf("failures %.1000v", s.Failures)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("[%d bytes]", len(huge))) {
+		t.Errorf("the summary does not name the clipped value's size")
 	}
 }

@@ -44,7 +44,8 @@ var (
 // Generate makes n realistic executions from seed: nested child contexts,
 // retried steps with attempts, failures with stack traces, waits, callbacks,
 // chained invokes, every status, unicode, control characters, large payloads
-// now and then, and a rare operation type or status the SDK does not know.
+// now and then, an Error object with no members (one error in fifty), and a
+// rare operation type or status the SDK does not know.
 // The same seed and options always give the same executions. Operations are
 // built on demand, so the executions cost memory only while a page is served.
 func Generate(seed uint64, n int, o GenerateOptions) []Execution {
@@ -228,6 +229,9 @@ func genError(r *rand.Rand) *types.ErrorObject {
 		for k := range 1 + r.IntN(6) {
 			e.StackTrace = append(e.StackTrace, fmt.Sprintf("    at handler (/var/task/index.mjs:%d:%d)", 10+k, r.IntN(80)))
 		}
+	}
+	if r.IntN(50) == 0 {
+		return &types.ErrorObject{} // "Error":{} on the wire: some producers send it
 	}
 	return e
 }

@@ -10,6 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
 )
 
 // Diff is cmp.Diff for operations: it sees through the SDK's unexported
@@ -17,6 +20,16 @@ import (
 func Diff(want, got any) string {
 	return cmp.Diff(want, got, cmpopts.IgnoreUnexported(types.Operation{}, types.ExecutionDetails{}, types.ContextDetails{},
 		types.StepDetails{}, types.WaitDetails{}, types.CallbackDetails{}, types.ChainedInvokeDetails{}, types.ErrorObject{}))
+}
+
+// DiffRow is Diff between want and the operation that row reconstructs
+// to; a row that does not reconstruct is a difference too.
+func DiffRow(want types.Operation, row *schema.Operation) string {
+	got, err := transform.Reconstruct(row)
+	if err != nil {
+		return "reconstruct: " + err.Error()
+	}
+	return Diff(want, got)
 }
 
 var (
@@ -92,9 +105,15 @@ func (g *Gen) Time() *time.Time {
 	return &t
 }
 
+// errObj is nil a third of the time, an Error object with no members one
+// time in eight, and otherwise each member absent, empty or random on its
+// own (every combination occurs).
 func (g *Gen) errObj() *types.ErrorObject {
-	if g.R.IntN(3) == 0 {
+	switch {
+	case g.R.IntN(3) == 0:
 		return nil
+	case g.R.IntN(8) == 0:
+		return &types.ErrorObject{}
 	}
 	e := &types.ErrorObject{ErrorMessage: g.OptStr(), ErrorType: g.OptStr(), ErrorData: g.OptStr()}
 	switch g.R.IntN(3) {
@@ -103,12 +122,6 @@ func (g *Gen) errObj() *types.ErrorObject {
 	case 2:
 		for range 1 + g.R.IntN(5) {
 			e.StackTrace = append(e.StackTrace, g.Str())
-		}
-	}
-	if e.ErrorMessage == nil && e.ErrorType == nil && e.ErrorData == nil && e.StackTrace == nil {
-		e.ErrorType = g.OptStr() // an Error object with no members is not representable (see transform)
-		if e.ErrorType == nil {
-			e.StackTrace = []string{}
 		}
 	}
 	return e
@@ -122,8 +135,10 @@ func (g *Gen) boolp() *bool {
 	return &b
 }
 
-// Operation is a random operation with exactly one details object or none,
-// chosen independently of its Type (so unknown types carry details too).
+// Operation is a random operation, its details chosen independently of its
+// Type (so unknown types carry details too): none or exactly one details
+// object most of the time, and one time in six several at once, each with
+// its own Result and Error. One in fifty has no Id.
 func (g *Gen) Operation() types.Operation {
 	id := g.Str()
 	op := types.Operation{
@@ -132,7 +147,24 @@ func (g *Gen) Operation() types.Operation {
 		Status:         allStatuses[g.R.IntN(len(allStatuses))],
 		StartTimestamp: g.Time(), EndTimestamp: g.Time(),
 	}
-	switch g.R.IntN(7) {
+	if g.R.IntN(50) == 0 {
+		op.Id = nil
+	}
+	if g.R.IntN(6) == 0 {
+		for k := range 6 {
+			if g.R.IntN(2) == 0 {
+				g.details(&op, k)
+			}
+		}
+		return op
+	}
+	g.details(&op, g.R.IntN(7))
+	return op
+}
+
+// details sets details object k (0-5 in the API's order; 6 sets none).
+func (g *Gen) details(op *types.Operation, k int) {
+	switch k {
 	case 0:
 		op.ExecutionDetails = &types.ExecutionDetails{InputPayload: g.OptStr()}
 	case 1:
@@ -146,5 +178,4 @@ func (g *Gen) Operation() types.Operation {
 	case 5:
 		op.ChainedInvokeDetails = &types.ChainedInvokeDetails{Result: g.OptStr(), Error: g.errObj()}
 	}
-	return op
 }

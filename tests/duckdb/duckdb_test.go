@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -318,4 +319,50 @@ func toFloat(v any) float64 {
 		return float64(x)
 	}
 	panic(fmt.Sprintf("not a number: %T %v", v, v))
+}
+
+// TestLatestViewsPrune: a query through either _latest view that filters on
+// dt reads only that partition's files, as the plan shows, and returns what
+// the same filter on the whole view returns.
+func TestLatestViewsPrune(t *testing.T) {
+	execs := emulator.Generate(17, 60, emulator.GenerateOptions{MaxOps: 20, Days: 40})
+	dir := archive(t, execs)
+	db := openDB(t, dir)
+	for _, tbl := range schema.Tables() {
+		t.Run(tbl.Name, func(t *testing.T) {
+			parts, _ := filepath.Glob(filepath.Join(dir, tbl.Name, "dt=*"))
+			if len(parts) < 10 {
+				t.Fatalf("only %d partitions: the test needs many", len(parts))
+			}
+			dt := strings.TrimPrefix(filepath.Base(parts[len(parts)/2]), "dt=")
+			files, _ := filepath.Glob(filepath.Join(parts[len(parts)/2], "*.parquet"))
+			all, _ := filepath.Glob(filepath.Join(dir, tbl.Name, "dt=*", "*.parquet"))
+			q := fmt.Sprintf(`SELECT count(*) FROM "%s_latest" WHERE dt = '%s'`, tbl.Name, dt)
+			read := filesRead(t, db, q)
+			if read != len(files) {
+				t.Errorf("%s read %d files, want %d (the partition's; the table has %d)", q, read, len(files), len(all))
+			}
+			pruned := toInt(rows(t, db, q)[0][0])
+			whole := toInt(rows(t, db, fmt.Sprintf(`SELECT count(*) FROM (SELECT * FROM "%s_latest") WHERE dt || '' = '%s'`, tbl.Name, dt))[0][0])
+			if pruned == 0 || pruned != whole {
+				t.Errorf("the filtered view has %d rows, the filter on the whole view %d", pruned, whole)
+			}
+		})
+	}
+}
+
+// filesRead is the number of Parquet files DuckDB reads to answer q, from
+// its EXPLAIN ANALYZE profile.
+func filesRead(t *testing.T, db *sql.DB, q string) int {
+	t.Helper()
+	var kind, plan string
+	if err := db.QueryRow("EXPLAIN ANALYZE "+q).Scan(&kind, &plan); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`Total Files Read:\s*(\d+)`).FindStringSubmatch(plan)
+	if m == nil {
+		t.Fatalf("no file count in the plan of %s:\n%s", q, plan)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }

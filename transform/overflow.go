@@ -1,0 +1,149 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// Overflow is the content of the overflow_json column: the parts of an
+// operation (or of an execution's error) that the typed columns cannot hold.
+// It is null in the normal case. Its members use the API's own names, so
+// that the JSON reads as a fragment of the operation it came from:
+//
+//	{"StepDetails":{"Error":{}}}                            an Error object with no members
+//	{"CallbackDetails":{"Result":"x","Error":{"ErrorType":"T"}}}  a second details object's Result and Error
+//	{"IdAbsent":true}                                       the operation had no Id (operation_id is "")
+//	{"Error":{}}                                            (executions) the execution's Error had no members
+//
+// A member is present exactly when the API sent it: an absent Result is
+// left out, an empty one is "", and an empty StackTrace is [].
+type Overflow struct {
+	IdAbsent             bool         `json:",omitempty"`
+	Error                *ErrorJSON   `json:",omitempty"`
+	ContextDetails       *OutcomeJSON `json:",omitempty"`
+	StepDetails          *OutcomeJSON `json:",omitempty"`
+	CallbackDetails      *OutcomeJSON `json:",omitempty"`
+	ChainedInvokeDetails *OutcomeJSON `json:",omitempty"`
+}
+
+// OutcomeJSON is the Result and Error of one details object.
+type OutcomeJSON struct {
+	Result *string    `json:",omitempty"`
+	Error  *ErrorJSON `json:",omitempty"`
+}
+
+// ErrorJSON is an ErrorObject with its members present only when sent.
+type ErrorJSON struct {
+	ErrorType    *string   `json:",omitempty"`
+	ErrorMessage *string   `json:",omitempty"`
+	ErrorData    *string   `json:",omitempty"`
+	StackTrace   *[]string `json:",omitempty"`
+}
+
+func errorJSON(e *types.ErrorObject) *ErrorJSON {
+	if e == nil {
+		return nil
+	}
+	j := &ErrorJSON{ErrorType: e.ErrorType, ErrorMessage: e.ErrorMessage, ErrorData: e.ErrorData}
+	if e.StackTrace != nil {
+		st := e.StackTrace
+		j.StackTrace = &st
+	}
+	return j
+}
+
+func (j *ErrorJSON) object() *types.ErrorObject {
+	if j == nil {
+		return nil
+	}
+	e := &types.ErrorObject{ErrorType: j.ErrorType, ErrorMessage: j.ErrorMessage, ErrorData: j.ErrorData}
+	if j.StackTrace != nil {
+		e.StackTrace = *j.StackTrace
+		if e.StackTrace == nil {
+			e.StackTrace = []string{}
+		}
+	}
+	return e
+}
+
+// emptyError reports an Error object that the error_* columns would read
+// back as no error at all.
+func emptyError(e *types.ErrorObject) bool {
+	return e != nil && e.ErrorType == nil && e.ErrorMessage == nil && e.ErrorData == nil && e.StackTrace == nil
+}
+
+// slot is where an overflowing outcome of the given details kind goes.
+func (o *Overflow) slot(kind string) **OutcomeJSON {
+	switch kind {
+	case KindContext:
+		return &o.ContextDetails
+	case KindStep:
+		return &o.StepDetails
+	case KindCallback:
+		return &o.CallbackDetails
+	case KindChainedInvoke:
+		return &o.ChainedInvokeDetails
+	}
+	return nil
+}
+
+// encode is the overflow as compact JSON, or nil when it is empty. HTML
+// characters are not escaped; every string from the SDK is valid UTF-8
+// (its JSON decoder guarantees it), so the text decodes to the same values.
+func (o *Overflow) encode() *string {
+	if *o == (Overflow{}) {
+		return nil
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(o); err != nil {
+		panic(fmt.Sprintf("transform: encoding an overflow cannot fail: %v", err)) // only strings, bools and slices of strings
+	}
+	s := string(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	return &s
+}
+
+// ParseOverflow decodes an overflow_json value; nil gives an empty Overflow.
+func ParseOverflow(s *string) (Overflow, error) {
+	var o Overflow
+	if s == nil {
+		return o, nil
+	}
+	if err := json.Unmarshal([]byte(*s), &o); err != nil {
+		return o, fmt.Errorf("parse overflow_json: %w", err)
+	}
+	return o, nil
+}
+
+// ExecutionError splits an execution's Error (GetDurableExecution) into the
+// executions row's error columns and its overflow_json: an Error object with
+// no members is {"Error":{}} there, so that it reads back as an empty error
+// and not as none.
+func ExecutionError(e *types.ErrorObject) (typ, msg, data *string, stack []string, overflow *string) {
+	if e == nil {
+		return nil, nil, nil, nil, nil
+	}
+	if emptyError(e) {
+		return nil, nil, nil, nil, (&Overflow{Error: &ErrorJSON{}}).encode()
+	}
+	return e.ErrorType, e.ErrorMessage, e.ErrorData, e.StackTrace, nil
+}
+
+// ReconstructExecutionError is the inverse of [ExecutionError].
+func ReconstructExecutionError(typ, msg, data *string, stack []string, overflow *string) (*types.ErrorObject, error) {
+	o, err := ParseOverflow(overflow)
+	if err != nil {
+		return nil, err
+	}
+	if o.Error != nil {
+		return o.Error.object(), nil
+	}
+	if typ == nil && msg == nil && data == nil && stack == nil {
+		return nil, nil
+	}
+	return &types.ErrorObject{ErrorType: typ, ErrorMessage: msg, ErrorData: data, StackTrace: stack}, nil
+}
