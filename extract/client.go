@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,9 +44,29 @@ func WithRetryMode(m string) ClientOption { return func(c *clientConfig) { c.ret
 func WithMaxBackoff(d time.Duration) ClientOption { return func(c *clientConfig) { c.maxBackoff = d } }
 
 // CallStats counts the client's API calls and attempts (retries are the
-// difference).
+// difference), in all and per operation.
 type CallStats struct {
 	Calls, Attempts atomic.Int64
+	perOp           sync.Map // operation name: *atomic.Int64 calls
+}
+
+// ByOperation is the calls per API operation (GetDurableExecutionState, ...).
+func (st *CallStats) ByOperation() map[string]int64 {
+	out := map[string]int64{}
+	st.perOp.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+func (st *CallStats) count(op string) {
+	v, ok := st.perOp.Load(op)
+	if !ok {
+		v, _ = st.perOp.LoadOrStore(op, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Add(1)
+	st.Calls.Add(1)
 }
 
 // WithCallStats counts calls and attempts into st.
@@ -152,7 +173,7 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 			o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
 				if err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("etl.CountCalls",
 					func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-						st.Calls.Add(1)
+						st.count(middleware.GetOperationName(ctx))
 						return next.HandleInitialize(ctx, in)
 					}), middleware.Before); err != nil {
 					return err

@@ -15,6 +15,8 @@ import (
 )
 
 // Entry is one execution to archive. Token is a credential: never log it.
+// An entry without a Token is archived from GetDurableExecution and its
+// history, which need none.
 type Entry struct {
 	ARN   string
 	Token string
@@ -372,7 +374,7 @@ func (p *parser) nextJSON() (Entry, error) {
 		if dec.More() {
 			return Entry{}, p.bad(p.line, "more than one JSON value on the line")
 		}
-		return p.entry(p.line, v.DurableExecutionArn, v.CheckpointToken, "DurableExecutionArn", "CheckpointToken")
+		return p.entry(p.line, v.DurableExecutionArn, v.CheckpointToken, "DurableExecutionArn")
 	}
 }
 
@@ -399,18 +401,21 @@ func (p *parser) nextCSV() (Entry, error) {
 			return Entry{}, p.bad(line, "expected 2 fields (%s), found %d", CSVHeader, len(rec))
 		}
 		arn, token := strings.TrimSpace(rec[0]), strings.TrimSpace(rec[1])
-		return p.entry(line, &arn, &token, "durable_execution_arn", "checkpoint_token")
+		return p.entry(line, &arn, &token, "durable_execution_arn")
 	}
 }
 
-func (p *parser) entry(line int, arn, token *string, arnName, tokenName string) (Entry, error) {
+func (p *parser) entry(line int, arn, token *string, arnName string) (Entry, error) {
 	switch {
 	case arn == nil || *arn == "":
 		return Entry{}, p.bad(line, "%s is missing or empty", arnName)
-	case token == nil || *token == "":
-		return Entry{}, p.bad(line, "%s is missing or empty", tokenName)
 	case strings.ContainsAny(*arn, "\x00\r\n"):
 		return Entry{}, p.bad(line, "%s holds a control character", arnName)
 	}
-	return Entry{ARN: *arn, Token: *token, Line: line}, nil
+	// The token is optional: an entry without one is archived from history.
+	var tok string
+	if token != nil {
+		tok = *token
+	}
+	return Entry{ARN: *arn, Token: tok, Line: line}, nil
 }

@@ -39,6 +39,10 @@ func TestManifestFormats(t *testing.T) {
 			[]extract.Entry{{ARN: "a", Token: "t", Line: 2}}, 0},
 		{"duplicates archived once, first wins", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t1\"}\n{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t2\"}\n",
 			[]extract.Entry{{ARN: "a", Token: "t1", Line: 1}}, 1},
+		{"tokens are optional", "{\"DurableExecutionArn\":\"a\"}\n{\"DurableExecutionArn\":\"b\",\"CheckpointToken\":\"\"}\n",
+			[]extract.Entry{{ARN: "a", Line: 1}, {ARN: "b", Line: 2}}, 0},
+		{"csv without tokens", "durable_execution_arn,checkpoint_token\na,\nb,t\n",
+			[]extract.Entry{{ARN: "a", Line: 2}, {ARN: "b", Token: "t", Line: 3}}, 0},
 		{"empty", "", nil, 0},
 		{"blank", "\n  \n", nil, 0},
 	}
@@ -69,14 +73,12 @@ func TestManifestErrors(t *testing.T) {
 		reason        string
 	}{
 		{"bad json", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"" + secret + "\"}\n{\"DurableExecutionArn\":\"b\",\"CheckpointToken\":\"" + secret + "\"\n", 2, "not a JSON object"},
-		{"missing token", "\n{\"DurableExecutionArn\":\"a\"}\n", 2, "CheckpointToken is missing"},
 		{"empty arn", "{\"DurableExecutionArn\":\"\",\"CheckpointToken\":\"" + secret + "\"}\n", 1, "DurableExecutionArn is missing or empty"},
 		{"number for a string", "{\"DurableExecutionArn\":1,\"CheckpointToken\":\"" + secret + "\"}\n", 1, "must be a string"},
 		{"two values on a line", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"x\"} {}\n", 1, "more than one JSON value"},
 		{"json then garbage", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"x\"}\nhello " + secret + "\n", 2, "not a JSON object"},
 		{"csv without header", "a," + secret + "\n", 1, "neither JSON Lines nor CSV"},
 		{"csv too many fields", "durable_execution_arn,checkpoint_token\na," + secret + ",x\n", 2, "expected 2 fields"},
-		{"csv empty token", "durable_execution_arn,checkpoint_token\na,\n", 2, "checkpoint_token is missing or empty"},
 		{"csv bad quote", "durable_execution_arn,checkpoint_token\na,t\n\"b,t\n", 3, "bad CSV"},
 	}
 	for _, tc := range tests {
@@ -127,7 +129,7 @@ func TestSingleEntry(t *testing.T) {
 }
 
 func TestManifestTolerateBadLines(t *testing.T) {
-	content := "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t\"}\nnot json\n{\"DurableExecutionArn\":\"b\"}\n{\"DurableExecutionArn\":\"c\",\"CheckpointToken\":\"t\"}\n"
+	content := "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"t\"}\nnot json\n{\"DurableExecutionArn\":\"\"}\n{\"DurableExecutionArn\":\"c\",\"CheckpointToken\":\"t\"}\n"
 	if _, err := extract.NewManifest("m", []byte(content)); err == nil {
 		t.Fatal("the default must refuse a bad line")
 	}

@@ -28,6 +28,7 @@ type archivedState struct {
 	extracted int64 // ms of the newest snapshot
 	terminal  bool  // that snapshot's status is terminal
 	inRun     bool  // the run being resumed archived it
+	lastEvent int32 // the highest event id archived (0: none)
 }
 
 func newArchived() *Archived { return &Archived{m: map[[16]byte]archivedState{}} }
@@ -37,14 +38,26 @@ func arnKey(arn string) [16]byte {
 	return [16]byte(h[:16])
 }
 
-func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bool) {
+func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bool, lastEvent *int32) {
 	k := arnKey(arn)
 	s := a.m[k]
 	if ms := extracted.UnixMilli(); ms >= s.extracted {
 		s.extracted, s.terminal = ms, status != nil && terminal[*status]
 	}
 	s.inRun = s.inRun || inRun
+	if lastEvent != nil {
+		s.lastEvent = max(s.lastEvent, *lastEvent)
+	}
 	a.m[k] = s
+}
+
+// LastEventID is the highest history event id archived for the execution
+// (0: none): a run writes only the events after it.
+func (a *Archived) LastEventID(arn string) int32 {
+	if a == nil {
+		return 0
+	}
+	return a.m[arnKey(arn)].lastEvent
 }
 
 // Skip says whether the execution need not be archived again, and why:
@@ -79,7 +92,16 @@ func (a *Archived) intersect(b *Archived) *Archived {
 			continue // one of them needs it
 		}
 		both := s.terminal && t.terminal
-		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both}
+		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent)}
+	}
+	// An execution that one destination must archive again still needs
+	// only the events both hold already skipped.
+	for k, s := range a.m {
+		if t, ok := b.m[k]; ok && out.m[k] == (archivedState{}) {
+			if e := min(s.lastEvent, t.lastEvent); e > 0 {
+				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e}
+			}
+		}
 	}
 	return out
 }
@@ -94,6 +116,7 @@ type ArchivedReader interface {
 type archivedRow struct {
 	ExecutionArn string    `parquet:"execution_arn"`
 	Status       *string   `parquet:"status,optional"`
+	LastEventID  *int32    `parquet:"last_event_id,optional"`
 	RunID        string    `parquet:"run_id"`
 	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
 }
@@ -109,7 +132,7 @@ func readArchivedFile(a *Archived, r io.ReaderAt, size int64, runID string) erro
 	for {
 		n, err := rd.Read(buf)
 		for _, row := range buf[:n] {
-			a.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID)
+			a.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID, row.LastEventID)
 		}
 		if err == io.EOF {
 			return nil
@@ -177,10 +200,15 @@ func (d *Parquet) removeOrphans(ctx context.Context, runID string) error {
 	for _, e := range execs {
 		have[strings.TrimPrefix(e, "executions/")] = true
 	}
+	events, err := d.sink.published(ctx, "events/")
+	if err != nil {
+		return err
+	}
 	mark := "/part-" + runID + "-"
-	for _, o := range ops {
-		if strings.Contains(o, mark) && !have[strings.TrimPrefix(o, "operations/")] {
-			d.cfg.logger.Warn("removing an operations file whose executions file was never published (the run was killed between the two)", "name", o)
+	for _, o := range append(ops, events...) {
+		_, base, _ := strings.Cut(o, "/")
+		if strings.Contains(o, mark) && !have[base] {
+			d.cfg.logger.Warn("removing a file whose executions file was never published (the run was killed between the two)", "name", o)
 			if err := d.sink.remove(ctx, o); err != nil {
 				return fmt.Errorf("remove %s: %w", o, err)
 			}

@@ -29,6 +29,10 @@ type Execution interface {
 	// Write adds operation rows, in order. The loader may keep rows, so the
 	// caller must not modify them after the call.
 	Write(ctx context.Context, rows []schema.Operation) error
+	// WriteEvents adds history event rows, as Write does. Events are
+	// immutable: a destination keeps each (execution_arn, event_id) once,
+	// or leaves it to the caller to write only events it lacks.
+	WriteEvents(ctx context.Context, rows []schema.Event) error
 	// Commit ends the execution with its executions row, partitioned by dt.
 	// On error nothing of the execution is kept.
 	Commit(ctx context.Context, dt string, row schema.Execution) error
@@ -150,6 +154,15 @@ type fanoutExec struct {
 func (f *fanoutExec) Write(ctx context.Context, rows []schema.Operation) error {
 	for _, e := range f.execs {
 		if err := e.Write(ctx, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fanoutExec) WriteEvents(ctx context.Context, rows []schema.Event) error {
+	for _, e := range f.execs {
+		if err := e.WriteEvents(ctx, rows); err != nil {
 			return err
 		}
 	}

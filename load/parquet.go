@@ -117,6 +117,7 @@ type Parquet struct {
 	mu         sync.Mutex
 	operations *tableFiles[schema.Operation]
 	executions *tableFiles[schema.Execution]
+	events     *tableFiles[schema.Event]
 	seq        int
 	groups     map[string]string // dt: the file name both tables' open files share
 	buffered   int64             // row bytes buffered in all open files' current row groups
@@ -168,6 +169,7 @@ func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOptio
 	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}, flushers: map[string]flusher{}}
 	d.operations = &tableFiles[schema.Operation]{d: d, table: schema.Operations, open: map[string]*partFile[schema.Operation]{}}
 	d.executions = &tableFiles[schema.Execution]{d: d, table: schema.Executions, open: map[string]*partFile[schema.Execution]{}}
+	d.events = &tableFiles[schema.Event]{d: d, table: schema.Events, open: map[string]*partFile[schema.Event]{}}
 	return d
 }
 
@@ -197,6 +199,7 @@ func (d *Parquet) Close(ctx context.Context) error {
 		if d.err != nil {
 			delete(d.groups, dt)
 			d.operations.discardDT(dt)
+			d.events.discardDT(dt)
 			d.executions.discardDT(dt)
 			continue
 		}
@@ -320,7 +323,7 @@ func (d *Parquet) groupName(dt string) string {
 // with d.mu held, at an execution boundary.
 func (d *Parquet) roll() error {
 	for dt := range d.groups {
-		if d.operations.size(dt) >= d.cfg.targetFile || d.executions.size(dt) >= d.cfg.targetFile {
+		if d.operations.size(dt) >= d.cfg.targetFile || d.events.size(dt) >= d.cfg.targetFile || d.executions.size(dt) >= d.cfg.targetFile {
 			if err := d.publishGroup(dt); err != nil {
 				return err
 			}
@@ -329,13 +332,19 @@ func (d *Parquet) roll() error {
 	return nil
 }
 
-// publishGroup publishes dt's operations file, then its executions file: an
-// executions row is never visible before its operations. (A kill between the
-// two leaves an operations file without its sibling, which a resumed run
-// removes: see Archived.)
+// publishGroup publishes dt's operations and events files, then its
+// executions file: an executions row is never visible before its
+// operations and events. (A kill before the last leaves operations or events
+// files without their executions sibling, which a resumed run removes: see
+// Archived.)
 func (d *Parquet) publishGroup(dt string) error {
 	delete(d.groups, dt)
 	if err := d.operations.publishDT(dt); err != nil {
+		d.events.discardDT(dt)
+		d.executions.discardDT(dt)
+		return err
+	}
+	if err := d.events.publishDT(dt); err != nil {
 		d.executions.discardDT(dt)
 		return err
 	}
@@ -402,49 +411,122 @@ func syncDir(dir string) error {
 	return f.Sync()
 }
 
-// parquetExec stages one execution's rows: in memory up to the stage limit,
-// then in a spill file.
+// parquetExec stages one execution's rows until it commits.
 type parquetExec struct {
 	d      *Parquet
-	pages  []stagedPage // the pages as written (Write keeps them, it does not copy)
+	ops    stage[schema.Operation]
+	events stage[schema.Event]
+	done   bool
+}
+
+// stage holds one table's rows of an execution: in memory up to the stage
+// limit, then in a spill file.
+type stage[T any] struct {
+	table  *schema.Table
+	pages  []stagedPage[T] // the pages as written (Write keeps them, it does not copy)
 	bytes  int64
 	spill  *os.File
-	spillW *parquet.GenericWriter[schema.Operation]
-	done   bool
+	spillW *parquet.GenericWriter[T]
 }
 
 func (e *parquetExec) Write(ctx context.Context, rows []schema.Operation) error {
 	if e.done {
 		return errors.New("write after commit or abort")
 	}
-	page := stagedPage{rows: rows, bytes: pageSize(rows)}
-	if len(rows) > 0 {
-		e.pages = append(e.pages, page)
+	e.ops.table = schema.Operations
+	return e.ops.add(e.d, rows, pageSize(rows))
+}
+
+// WriteEvents stages events rows like operations rows.
+func (e *parquetExec) WriteEvents(ctx context.Context, rows []schema.Event) error {
+	if e.done {
+		return errors.New("write after commit or abort")
 	}
-	e.bytes += page.bytes
-	if e.bytes < e.d.cfg.stageMemory {
+	e.events.table = schema.Events
+	return e.events.add(e.d, rows, eventsSize(rows))
+}
+
+func (st *stage[T]) add(d *Parquet, rows []T, bytes int64) error {
+	if len(rows) > 0 {
+		st.pages = append(st.pages, stagedPage[T]{rows: rows, bytes: bytes})
+	}
+	st.bytes += bytes
+	if st.bytes < d.cfg.stageMemory {
 		return nil
 	}
-	if e.spill == nil {
-		f, err := os.CreateTemp(e.d.spillDir, ".stage-*.parquet")
+	if st.spill == nil {
+		f, err := os.CreateTemp(d.spillDir, ".stage-*.parquet")
 		if err != nil {
-			return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
+			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
 		}
-		e.spill = f
-		e.spillW = parquet.NewGenericWriter[schema.Operation](f, schema.Operations.ParquetSchema(),
+		st.spill = f
+		st.spillW = parquet.NewGenericWriter[T](f, st.table.ParquetSchema(),
 			parquet.Compression(&parquet.Snappy), parquet.DataPageStatistics(false))
 	}
-	for _, page := range e.pages {
-		if _, err := e.spillW.Write(page.rows); err != nil {
-			return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
+	for _, page := range st.pages {
+		if _, err := st.spillW.Write(page.rows); err != nil {
+			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
 		}
 	}
-	if err := e.spillW.Flush(); err != nil {
-		return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
+	if err := st.spillW.Flush(); err != nil {
+		return fmt.Errorf("destination %s: stage: %w", d.dir, err)
 	}
-	clear(e.pages)
-	e.pages, e.bytes = e.pages[:0], 0
+	clear(st.pages)
+	st.pages, st.bytes = st.pages[:0], 0
 	return nil
+}
+
+// closeSpill completes the spill file, if any, for reading back.
+func (st *stage[T]) closeSpill(d *Parquet) error {
+	if st.spill == nil {
+		return nil
+	}
+	if err := st.spillW.Close(); err != nil {
+		return fmt.Errorf("destination %s: stage: %w", d.dir, err)
+	}
+	return nil
+}
+
+// moveTo writes the staged rows, spilled ones first, to dt's file of t.
+func (st *stage[T]) moveTo(t *tableFiles[T], dt string, size func([]T) int64) error {
+	if st.spill != nil {
+		info, err := st.spill.Stat()
+		if err != nil {
+			return err
+		}
+		r := parquet.NewGenericReader[T](io.NewSectionReader(st.spill, 0, info.Size()))
+		defer r.Close()
+		buf := make([]T, 1024)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				if werr := t.write(dt, buf[:n], size(buf[:n])); werr != nil {
+					return werr
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("destination %s: read stage: %w", t.d.dir, err)
+			}
+		}
+	}
+	for _, page := range st.pages {
+		if err := t.write(dt, page.rows, page.bytes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (st *stage[T]) drop() {
+	st.pages = nil
+	if st.spill != nil {
+		st.spill.Close()
+		os.Remove(st.spill.Name())
+		st.spill, st.spillW = nil, nil
+	}
 }
 
 // Commit moves the staged rows and the executions row into dt's files. When
@@ -455,12 +537,13 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 		return errors.New("commit after commit or abort")
 	}
 	defer e.Abort(ctx)
-	if e.spill != nil { // the spill holds the earlier rows, memory the rest
-		if err := e.spillW.Close(); err != nil {
-			return fmt.Errorf("destination %s: stage: %w", e.d.dir, err)
-		}
-	}
 	d := e.d
+	if err := e.ops.closeSpill(d); err != nil {
+		return err
+	}
+	if err := e.events.closeSpill(d); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.err != nil {
@@ -470,15 +553,11 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 		return errors.New("commit after close")
 	}
 	err := func() error {
-		if e.spill != nil {
-			if err := e.copySpill(dt); err != nil {
-				return err
-			}
+		if err := e.ops.moveTo(d.operations, dt, pageSize); err != nil {
+			return err
 		}
-		for _, page := range e.pages {
-			if err := d.operations.write(dt, page.rows, page.bytes); err != nil {
-				return err
-			}
+		if err := e.events.moveTo(d.events, dt, eventsSize); err != nil {
+			return err
 		}
 		if err := d.executions.write(dt, []schema.Execution{row}, executionSize(&row)); err != nil {
 			return err
@@ -491,45 +570,17 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 	return err
 }
 
-func (e *parquetExec) copySpill(dt string) error {
-	info, err := e.spill.Stat()
-	if err != nil {
-		return err
-	}
-	r := parquet.NewGenericReader[schema.Operation](io.NewSectionReader(e.spill, 0, info.Size()))
-	defer r.Close()
-	buf := make([]schema.Operation, 1024)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if werr := e.d.operations.write(dt, buf[:n], pageSize(buf[:n])); werr != nil {
-				return werr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("destination %s: read stage: %w", e.d.dir, err)
-		}
-	}
-}
-
 func (e *parquetExec) Abort(ctx context.Context) error {
 	e.done = true
-	e.pages = nil
-	if e.spill != nil {
-		e.spill.Close()
-		os.Remove(e.spill.Name())
-		e.spill, e.spillW = nil, nil
-	}
+	e.ops.drop()
+	e.events.drop()
 	return nil
 }
 
 // stagedPage is one page of an execution's rows with its estimated size,
 // reckoned once when staged.
-type stagedPage struct {
-	rows  []schema.Operation
+type stagedPage[T any] struct {
+	rows  []T
 	bytes int64
 }
 
@@ -537,6 +588,24 @@ func pageSize(rows []schema.Operation) int64 {
 	var n int64
 	for i := range rows {
 		n += operationSize(&rows[i])
+	}
+	return n
+}
+
+func eventsSize(rows []schema.Event) int64 {
+	var n int64
+	for i := range rows {
+		r := &rows[i]
+		n += int64(560 + len(r.ExecutionArn) + len(r.EventType) + len(r.RunID))
+		for _, p := range []*string{r.OperationID, r.ParentID, r.Name, r.SubType, r.DetailKind, r.InputPayload, r.Result, r.ErrorType,
+			r.ErrorMessage, r.ErrorData, r.CallbackID, r.InvokedFunctionName, r.InvokedExecutionArn, r.ExecutedVersion, r.TenantID, r.RequestID, r.OverflowJSON} {
+			if p != nil {
+				n += int64(len(*p))
+			}
+		}
+		for _, s := range r.ErrorStackTrace {
+			n += int64(16 + len(s))
+		}
 	}
 	return n
 }

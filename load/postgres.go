@@ -64,6 +64,7 @@ type Postgres struct {
 
 	opsUpsert, opsInsert  string
 	execUpsert, execKnown string
+	eventsInsert          string
 	stageDDL              string
 	stagedConns           *sync.Map
 
@@ -86,8 +87,9 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	}
 	pcfg.MaxConns = cfg.maxConns
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "durable-etl"
-	stageDDL := fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS etl_stage_operations (LIKE %s) ON COMMIT DELETE ROWS",
-		pgx.Identifier{cfg.schema, "operations"}.Sanitize())
+	stageDDL := fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS etl_stage_operations (LIKE %s) ON COMMIT DELETE ROWS; "+
+		"CREATE TEMP TABLE IF NOT EXISTS etl_stage_events (LIKE %s) ON COMMIT DELETE ROWS",
+		pgx.Identifier{cfg.schema, "operations"}.Sanitize(), pgx.Identifier{cfg.schema, "events"}.Sanitize())
 	// Each connection gets its staging table once; it empties at every commit
 	// or rollback. (Before migrations have run, the table is made on first use.)
 	var staged sync.Map // *pgx.Conn that have the staging table
@@ -123,6 +125,7 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	p.opsInsert, _, _ = strings.Cut(p.opsUpsert, " ON CONFLICT ")
 	p.execKnown = fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE execution_arn = $1)", pgx.Identifier{cfg.schema, "executions"}.Sanitize())
 	p.execUpsert = upsertSQL(cfg.schema, schema.Executions, "")
+	p.eventsInsert = eventsInsertSQL(cfg.schema)
 	p.stageDDL = stageDDL
 	return p, nil
 }
@@ -181,6 +184,18 @@ func upsertSQL(pgSchema string, t *schema.Table, from string) string {
 		strings.Join(sets, ", "), strings.Join(cmpOld, ", "), strings.Join(cmpNew, ", "))
 }
 
+// eventsInsertSQL moves staged events into the events table; events are
+// immutable, so an event already there is left alone.
+func eventsInsertSQL(pgSchema string) string {
+	cols := make([]string, len(schema.Events.Columns))
+	for i, c := range schema.Events.Columns {
+		cols[i] = pgx.Identifier{c.Name}.Sanitize()
+	}
+	list := strings.Join(cols, ", ")
+	return fmt.Sprintf("INSERT INTO %s (%s) SELECT DISTINCT ON (execution_arn, event_id) %s FROM etl_stage_events ORDER BY execution_arn, event_id ON CONFLICT (execution_arn, event_id) DO NOTHING",
+		pgx.Identifier{pgSchema, "events"}.Sanitize(), list, list)
+}
+
 func isKey(t *schema.Table, col string) bool {
 	for _, k := range t.PrimaryKey() {
 		if k == col {
@@ -229,11 +244,12 @@ func (p *Postgres) wrap(what string, err error) error {
 }
 
 type pgExec struct {
-	p    *Postgres
-	conn *pgxpool.Conn
-	tx   pgx.Tx
-	rows int64
-	vals [][]any
+	p      *Postgres
+	conn   *pgxpool.Conn
+	tx     pgx.Tx
+	rows   int64
+	vals   [][]any
+	events bool // events are staged
 }
 
 var operationColumns = func() []string {
@@ -260,6 +276,37 @@ func (e *pgExec) Write(ctx context.Context, rows []schema.Operation) error {
 		}))
 	if err != nil {
 		return e.p.wrap("copy", err)
+	}
+	return nil
+}
+
+var eventColumns = func() []string {
+	out := make([]string, len(schema.Events.Columns))
+	for i, c := range schema.Events.Columns {
+		out[i] = c.Name
+	}
+	return out
+}()
+
+// WriteEvents copies events rows into their staging table, inside the
+// transaction; Commit inserts those the table lacks.
+func (e *pgExec) WriteEvents(ctx context.Context, rows []schema.Event) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	e.events = true
+	vals := make([]any, len(eventColumns))
+	_, err := e.tx.CopyFrom(ctx, pgx.Identifier{"etl_stage_events"}, eventColumns,
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			v, replaced := rowValues(&rows[i], vals)
+			if replaced {
+				e.p.cfg.logger.Warn("postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it)",
+					"execution_arn", rows[i].ExecutionArn, "event_id", rows[i].EventID)
+			}
+			return v, nil
+		}))
+	if err != nil {
+		return e.p.wrap("copy events", err)
 	}
 	return nil
 }
@@ -345,6 +392,9 @@ func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (ops, ex pg
 	} else {
 		batch.Queue(e.p.opsUpsert)
 	}
+	if e.events {
+		batch.Queue(e.p.eventsInsert)
+	}
 	batch.Queue(e.p.execUpsert, vals...)
 	br := e.tx.SendBatch(ctx, batch)
 	if !known {
@@ -352,6 +402,14 @@ func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (ops, ex pg
 	}
 	if err == nil {
 		ops, err = br.Exec()
+	}
+	if err == nil && e.events {
+		var evs pgconn.CommandTag
+		if evs, err = br.Exec(); err == nil {
+			e.p.mu.Lock()
+			e.p.stats.Rows += evs.RowsAffected()
+			e.p.mu.Unlock()
+		}
 	}
 	if err == nil {
 		ex, err = br.Exec()
@@ -407,7 +465,7 @@ ON CONFLICT (run_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, status = 
 // execution and re-archiving is idempotent, so it reports terminal statuses
 // only; resuming a run needs nothing more from it.
 func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error) {
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
+	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
 		return nil, p.wrap("read what is archived", err)
 	}
@@ -417,10 +475,11 @@ func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error
 		var arn string
 		var status *string
 		var at time.Time
-		if err := rows.Scan(&arn, &status, &at); err != nil {
+		var last *int32
+		if err := rows.Scan(&arn, &status, &at, &last); err != nil {
 			return nil, p.wrap("read what is archived", err)
 		}
-		a.add(arn, status, at, false)
+		a.add(arn, status, at, false, last)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, p.wrap("read what is archived", err)

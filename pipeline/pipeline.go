@@ -12,15 +12,24 @@ import (
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/load"
-	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
 )
 
-// Config is what a run needs. API, Loader and RunID are required.
+// Config is what a run needs. API, Loader and RunID are required; History
+// too when an entry has no token or HistoryAlways is set.
 type Config struct {
 	API    extract.StateAPI
 	Loader load.Loader
 	RunID  string
+	// History reads executions without a checkpoint token
+	// (GetDurableExecution and GetDurableExecutionHistory).
+	History extract.HistoryAPI
+	// HistoryAlways also archives the history of entries read through
+	// state (--history).
+	HistoryAlways bool
+	// LastEventID, when set, is the highest event id the archive holds for
+	// an execution: only later events are written.
+	LastEventID func(arn string) int32
 	// PageSize is MaxItems per call (default 1000).
 	PageSize int32
 	// Concurrency is the number of executions in flight (default 4).
@@ -66,20 +75,26 @@ type Summary struct {
 	Abandoned int `json:"executions_abandoned"`
 	// SkippedTerminal counts executions whose last archived snapshot was
 	// terminal; SkippedResumed those the resumed run had archived already.
-	SkippedTerminal   int       `json:"skipped_terminal"`
-	SkippedResumed    int       `json:"skipped_resumed"`
-	DuplicatesSkipped int       `json:"duplicates_skipped"`
-	BadLinesSkipped   int       `json:"bad_lines_skipped"`
-	OtherShards       int       `json:"left_to_other_shards"`
-	APICalls          int64     `json:"api_calls"`
-	APIRetries        int64     `json:"api_retries"`
-	Pages             int64     `json:"pages"`
-	Operations        int64     `json:"operations"`
-	RowsWritten       int64     `json:"rows_written"`
-	FilesWritten      int       `json:"files_written"`
-	BytesWritten      int64     `json:"bytes_written"`
-	OperationsPerSec  float64   `json:"operations_per_second"`
-	Failures          []Failure `json:"failures"`
+	SkippedTerminal   int   `json:"skipped_terminal"`
+	SkippedResumed    int   `json:"skipped_resumed"`
+	DuplicatesSkipped int   `json:"duplicates_skipped"`
+	BadLinesSkipped   int   `json:"bad_lines_skipped"`
+	OtherShards       int   `json:"left_to_other_shards"`
+	APICalls          int64 `json:"api_calls"`
+	APIRetries        int64 `json:"api_retries"`
+	Pages             int64 `json:"pages"`
+	Operations        int64 `json:"operations"`
+	// Events counts the history events read; EventsNew those written (the
+	// archive held the others already).
+	Events    int64 `json:"events"`
+	EventsNew int64 `json:"events_new"`
+	// APICallsByOperation is the calls per API operation.
+	APICallsByOperation map[string]int64 `json:"api_calls_by_operation,omitempty"`
+	RowsWritten         int64            `json:"rows_written"`
+	FilesWritten        int              `json:"files_written"`
+	BytesWritten        int64            `json:"bytes_written"`
+	OperationsPerSec    float64          `json:"operations_per_second"`
+	Failures            []Failure        `json:"failures"`
 	// Interrupted is set when the run was stopped (signal or deadline)
 	// before every execution was tried.
 	Interrupted bool `json:"interrupted"`
@@ -231,29 +246,24 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	if err != nil {
 		return &DestinationError{Err: err}
 	}
-	snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: e.ARN, RunID: r.cfg.RunID, ExtractedAt: start})
-	var pages, ops int64
-	err = r.drainAhead(ctx, e, func(p extract.Page) error {
-		rows := snap.Add(make([]schema.Operation, 0, len(p.Operations)), p.Operations)
-		if err := x.Write(ctx, rows); err != nil {
-			return &DestinationError{Err: err}
-		}
-		pages++
-		ops += int64(len(rows))
-		log.Debug("page", "page", p.Number, "rows", len(rows))
-		return nil
-	})
-	// A 400 after a first page that the same token fetched is about the
+	var c counts
+	meta := transform.RowMeta{ExecutionArn: e.ARN, RunID: r.cfg.RunID, ExtractedAt: start}
+	src := r.sourceFor(e)
+	if _, history := src.(historySource); (history || r.cfg.HistoryAlways) && r.cfg.History == nil {
+		x.Abort(ctx)
+		return &DestinationError{Err: errors.New("pipeline: an entry needs the history API, and Config.History is nil")}
+	}
+	dt, row, err := src.read(ctx, e, meta, x, &c)
+	// A 400 after a first page that the same call fetched is about the
 	// marker (it expired): the execution starts over from the first page.
 	var restart *extract.ExecutionError
-	if mayRestart && pages > 0 && errors.As(err, &restart) && restart.Code == "InvalidParameterValueException" {
+	if mayRestart && c.pages > 0 && errors.As(err, &restart) && restart.Code == "InvalidParameterValueException" {
 		x.Abort(ctx)
 		log.Warn("marker refused mid-execution: starting the execution over", "reason", restart.Reason)
 		return r.archiveOnce(ctx, e, false)
 	}
 	if err == nil {
-		dt, _ := snap.Partition(r.sum.StartedAt)
-		if cerr := x.Commit(ctx, dt, snap.Finish()); cerr != nil {
+		if cerr := x.Commit(ctx, dt, row); cerr != nil {
 			err = &DestinationError{Err: cerr}
 		}
 	} else {
@@ -262,18 +272,20 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sum.Executions++
-	r.sum.Pages += pages
+	r.sum.Pages += c.pages
 	var dest *DestinationError
 	var ee *extract.ExecutionError
 	switch {
 	case err == nil:
 		r.sum.ExecutionsOK++
-		r.sum.Operations += ops
+		r.sum.Operations += c.ops
+		r.sum.Events += c.events
+		r.sum.EventsNew += c.newEvents
 		if p := r.cfg.Progress; p != nil {
 			p.Done.Add(1)
-			p.Operations.Add(ops)
+			p.Operations.Add(c.ops)
 		}
-		log.Debug("archived", "pages", pages, "rows", ops, "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
+		log.Debug("archived", "pages", c.pages, "rows", c.ops, "events", c.events, "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
 		return nil
 	case errors.As(err, &dest):
 		r.fail(e, "destination", dest.Error())
@@ -289,39 +301,6 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 		r.fail(e, "internal", fmt.Sprint(err))
 		return nil
 	}
-}
-
-// drainAhead drains e one page ahead of use: while use handles page n, the
-// next request is already under way. An error from use stops the drain and
-// wins over the drain's own.
-func (r *runner) drainAhead(ctx context.Context, e extract.Entry, use func(extract.Page) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pages := make(chan extract.Page, 1)
-	drained := make(chan error, 1)
-	go func() {
-		defer close(pages)
-		drained <- extract.Drain(ctx, r.cfg.API, e, r.cfg.PageSize, func(ctx context.Context, p extract.Page) error {
-			select {
-			case pages <- p:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-	}()
-	var useErr error
-	for p := range pages {
-		if useErr == nil {
-			if useErr = use(p); useErr != nil {
-				cancel() // stop fetching; drain what is queued
-			}
-		}
-	}
-	if err := <-drained; useErr == nil {
-		return err
-	}
-	return useErr
 }
 
 func (r *runner) fail(e extract.Entry, code, reason string) {

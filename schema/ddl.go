@@ -16,6 +16,7 @@ const DefaultPostgresSchema = "durable_archive"
 var primaryKeys = map[string][]string{
 	"operations": {"execution_arn", "operation_id"},
 	"executions": {"execution_arn"},
+	"events":     {"execution_arn", "event_id"},
 }
 
 // PrimaryKey is the table's key in Postgres.

@@ -70,8 +70,50 @@ type Execution struct {
 	ExecutionTimeoutSecs *int32     `parquet:"execution_timeout_seconds,optional" doc:"DurableConfig.ExecutionTimeout"`
 	KMSKeyArn            *string    `parquet:"kms_key_arn,optional" doc:"DurableConfig.KMSKeyArn"`
 	TraceID              *string    `parquet:"trace_id,optional" doc:"TraceHeader.XAmznTraceId"`
+	EventCount           *int64     `parquet:"event_count,optional" doc:"events in the execution's history when it was read (source history); null for source state"`
+	LastEventID          *int32     `parquet:"last_event_id,optional" doc:"the highest EventId of that history; events up to it are in the events table"`
 	RunID                string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt          time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
+}
+
+// Event is one row of the events table: one event of a durable execution's
+// history (GetDurableExecutionHistory). Events are immutable: each
+// (execution_arn, event_id) is archived once.
+type Event struct {
+	ExecutionArn            string     `parquet:"execution_arn,dict" doc:"the execution's DurableExecutionArn"`
+	EventID                 int32      `parquet:"event_id" doc:"EventId"`
+	EventType               string     `parquet:"event_type,dict" doc:"EventType (an unknown value is kept as given)"`
+	EventTime               *time.Time `parquet:"event_time,optional,timestamp(millisecond)" doc:"EventTimestamp"`
+	OperationID             *string    `parquet:"operation_id,optional" doc:"Id"`
+	ParentID                *string    `parquet:"parent_id,optional" doc:"ParentId"`
+	Name                    *string    `parquet:"name,optional,dict" doc:"Name"`
+	SubType                 *string    `parquet:"sub_type,optional,dict" doc:"SubType"`
+	DetailKind              *string    `parquet:"detail_kind,optional,dict" doc:"which details object the event carried, snake_case without _details (step_failed, invocation_completed, ...)"`
+	InputPayload            *string    `parquet:"input_payload,optional" doc:"ExecutionStarted / ChainedInvokeStarted Input.Payload" large:"true"`
+	Result                  *string    `parquet:"result,optional" doc:"Result.Payload of a *Succeeded event" large:"true"`
+	ErrorType               *string    `parquet:"error_type,optional" doc:"Error.Payload.ErrorType"`
+	ErrorMessage            *string    `parquet:"error_message,optional" doc:"Error.Payload.ErrorMessage" large:"true"`
+	ErrorData               *string    `parquet:"error_data,optional" doc:"Error.Payload.ErrorData" large:"true"`
+	ErrorStackTrace         []string   `parquet:"error_stack_trace,optional,list" doc:"Error.Payload.StackTrace" large:"true"`
+	PayloadTruncated        *bool      `parquet:"payload_truncated,optional" doc:"the Truncated flag of the Input, Result or Error"`
+	Attempt                 *int32     `parquet:"attempt,optional" doc:"RetryDetails.CurrentAttempt"`
+	NextAttemptDelaySeconds *int32     `parquet:"next_attempt_delay_seconds,optional" doc:"RetryDetails.NextAttemptDelaySeconds"`
+	DurationSeconds         *int32     `parquet:"duration_seconds,optional" doc:"WaitStarted / WaitSucceeded Duration"`
+	ScheduledEndTime        *time.Time `parquet:"scheduled_end_time,optional,timestamp(millisecond)" doc:"WaitStarted ScheduledEndTimestamp"`
+	CallbackID              *string    `parquet:"callback_id,optional" doc:"CallbackStarted CallbackId"`
+	TimeoutSeconds          *int32     `parquet:"timeout_seconds,optional" doc:"CallbackStarted Timeout"`
+	HeartbeatTimeoutSeconds *int32     `parquet:"heartbeat_timeout_seconds,optional" doc:"CallbackStarted HeartbeatTimeout"`
+	ExecutionTimeoutSeconds *int32     `parquet:"execution_timeout_seconds,optional" doc:"ExecutionStarted ExecutionTimeout"`
+	InvokedFunctionName     *string    `parquet:"invoked_function_name,optional,dict" doc:"ChainedInvokeStarted FunctionName"`
+	InvokedExecutionArn     *string    `parquet:"invoked_execution_arn,optional" doc:"ChainedInvokeStarted DurableExecutionArn"`
+	ExecutedVersion         *string    `parquet:"executed_version,optional,dict" doc:"ChainedInvokeStarted ExecutedVersion"`
+	TenantID                *string    `parquet:"tenant_id,optional,dict" doc:"ChainedInvokeStarted TenantId"`
+	RequestID               *string    `parquet:"request_id,optional" doc:"InvocationCompleted RequestId"`
+	InvocationStartTime     *time.Time `parquet:"invocation_start_time,optional,timestamp(millisecond)" doc:"InvocationCompleted StartTimestamp"`
+	InvocationEndTime       *time.Time `parquet:"invocation_end_time,optional,timestamp(millisecond)" doc:"InvocationCompleted EndTimestamp"`
+	OverflowJSON            *string    `parquet:"overflow_json,optional" doc:"null unless the event carried what the columns above cannot hold (several details objects, an empty Input/Result/Error object, a member this version does not know, no EventId): then every details object, as JSON in the API's member names" large:"true"`
+	RunID                   string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
+	ExtractedAt             time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the history"`
 }
 
 // Kind is a column's logical type, independent of any one store.
@@ -111,10 +153,11 @@ type Table struct {
 var (
 	Operations = tableOf[Operation]("operations")
 	Executions = tableOf[Execution]("executions")
+	Events     = tableOf[Event]("events")
 )
 
 // Tables lists the tables in a stable order.
-func Tables() []*Table { return []*Table{Operations, Executions} }
+func Tables() []*Table { return []*Table{Operations, Executions, Events} }
 
 // PartitionKey is the Hive partition column of both tables: the UTC date of
 // the execution's start, YYYY-MM-DD.

@@ -40,24 +40,33 @@ func NewSnapshot(meta RowMeta) *Snapshot {
 // SDK hands over has a row (see [OperationRow]).
 func (s *Snapshot) Add(dst []schema.Operation, ops []types.Operation) []schema.Operation {
 	for i := range ops {
-		op := &ops[i]
-		row := OperationRow(op, s.seq, s.meta)
-		s.seq++
-		if row.Status == string(types.OperationStatusFailed) || row.Status == string(types.OperationStatusTimedOut) {
-			s.failed++
-		}
-		if s.exec == nil && op.Type == types.OperationTypeExecution {
-			e := *op
-			e.ExecutionDetails, e.ContextDetails, e.StepDetails, e.WaitDetails, e.CallbackDetails, e.ChainedInvokeDetails = nil, nil, nil, nil, nil, nil
-			s.exec = &e
-			s.execInput = row.InputPayload
-		}
-		if row.StartTime != nil && (s.earliest == nil || row.StartTime.Before(*s.earliest)) {
-			s.earliest = row.StartTime
-		}
-		s.hashRow(&row)
-		dst = append(dst, row)
+		dst = s.add(dst, &ops[i], false)
 	}
+	return dst
+}
+
+// add maps one operation; attemptUnknown leaves attempt null (history
+// cannot tell a step's attempt before its first RetryDetails).
+func (s *Snapshot) add(dst []schema.Operation, op *types.Operation, attemptUnknown bool) []schema.Operation {
+	row := OperationRow(op, s.seq, s.meta)
+	if attemptUnknown {
+		row.Attempt = nil
+	}
+	s.seq++
+	if row.Status == string(types.OperationStatusFailed) || row.Status == string(types.OperationStatusTimedOut) {
+		s.failed++
+	}
+	if s.exec == nil && op.Type == types.OperationTypeExecution {
+		e := *op
+		e.ExecutionDetails, e.ContextDetails, e.StepDetails, e.WaitDetails, e.CallbackDetails, e.ChainedInvokeDetails = nil, nil, nil, nil, nil, nil
+		s.exec = &e
+		s.execInput = row.InputPayload
+	}
+	if row.StartTime != nil && (s.earliest == nil || row.StartTime.Before(*s.earliest)) {
+		s.earliest = row.StartTime
+	}
+	s.hashRow(&row)
+	dst = append(dst, row)
 	return dst
 }
 

@@ -37,12 +37,18 @@ func env(name string) []string {
 func runCommand() *cli.Command {
 	cmd := &cli.Command{
 		Name:  "run",
-		Usage: "archive the executions of a manifest (or one execution)",
-		Description: `Archives each execution's current state. The manifest is JSON Lines
-({"DurableExecutionArn":"...","CheckpointToken":"..."} per line) or CSV with the
-header durable_execution_arn,checkpoint_token; "-" reads standard input.
+		Usage: "archive the executions of functions, of a manifest, or one execution",
+		Description: `Archives each execution. --function finds every execution of a function
+(every version and alias) with ListDurableExecutionsByFunction and archives it
+from GetDurableExecution and its event history: no checkpoint token needed.
+A manifest is JSON Lines ({"DurableExecutionArn":"...","CheckpointToken":"..."}
+per line, the token optional) or CSV with the header
+durable_execution_arn,checkpoint_token; "-" reads standard input. An entry
+with a token is archived from GetDurableExecutionState (add --history for its
+events too); one without, from history.
 
 Examples:
+  etl run --function orders --function payments --dest ./archive
   etl run --manifest executions.jsonl --dest ./archive
   etl run --execution "$ARN" --checkpoint-token "$TOKEN" --dest /data/archive
   etl run --manifest - --endpoint-url http://127.0.0.1:9001 < manifest.csv`,
@@ -77,9 +83,11 @@ Examples:
 			&cli.IntFlag{Name: "shard-count", Usage: "the number of shards, with a Kubernetes Indexed Job's JOB_COMPLETION_INDEX", EnvVars: env("shard-count")},
 			&cli.BoolFlag{Name: "force", Usage: "archive every execution, even those whose last archived snapshot was terminal (SUCCEEDED, FAILED, TIMED_OUT, STOPPED)", EnvVars: env("force")},
 			&cli.StringFlag{Name: "metrics-file", Usage: "write the run's metrics in Prometheus text format to `FILE` (for node_exporter's textfile collector)", EnvVars: env("metrics-file")},
+			&cli.BoolFlag{Name: "history", Usage: "also archive GetDurableExecutionHistory (events) for entries that carry a token; entries without one always use history", EnvVars: env("history")},
 		},
 		Action: runAction,
 	}
+	cmd.Flags = append(cmd.Flags, discoveryFlags()...)
 	cmd.Flags = append(cmd.Flags, s3Flags()...)
 	return cmd
 }
@@ -162,6 +170,10 @@ func runAction(c *cli.Context) error {
 		}
 	}
 
+	disc, err := parseDiscovery(c, time.Now())
+	if err != nil {
+		return err
+	}
 	logger = logger.With("run_id", runID)
 
 	s3c := &s3Clients{c: c}
@@ -169,9 +181,11 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	for _, bad := range m.Skipped() {
-		logger.Warn("manifest line skipped", "line", bad.Line, "reason", bad.Reason)
+	if m != nil {
+		defer m.Close()
+		for _, bad := range m.Skipped() {
+			logger.Warn("manifest line skipped", "line", bad.Line, "reason", bad.Reason)
+		}
 	}
 
 	var loaders []load.Loader
@@ -256,6 +270,24 @@ func runAction(c *cli.Context) error {
 		closeAll()
 		return usageError("%v", err)
 	}
+	if m == nil {
+		if err := reachable(ctx, c.String("endpoint-url"), client.Options().Region); err != nil {
+			closeAll()
+			return usageError("%v", err)
+		}
+		found, err := discover(ctx, client, disc, func(fn string, st extract.DiscoverStats) {
+			logger.Info("discovered", "function", fn, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers)
+		})
+		if err != nil {
+			closeAll()
+			return err
+		}
+		if m, err = discoveredManifest(found, manifestOpts); err != nil {
+			closeAll()
+			return usageError("%v", err)
+		}
+		defer m.Close()
+	}
 	if m.Count() > 0 {
 		if err := reachable(ctx, c.String("endpoint-url"), client.Options().Region); err != nil {
 			closeAll()
@@ -267,14 +299,18 @@ func runAction(c *cli.Context) error {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
 	}
 	var skip func(string) (string, bool)
+	var lastEvent func(string) int32
 	loader := load.Fanout(loaders...)
-	if ar, ok := loader.(load.ArchivedReader); ok && !c.Bool("force") {
+	if ar, ok := loader.(load.ArchivedReader); ok {
 		archived, err := ar.Archived(ctx, runID)
 		if err != nil {
 			closeAll()
 			return usageError("%v", err)
 		}
-		skip = archived.Skip
+		lastEvent = archived.LastEventID // events are immutable: --force rewrites none
+		if !c.Bool("force") {
+			skip = archived.Skip
+		}
 		logger.Info("read what is archived", "executions_known", archived.Len())
 	}
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "bad_lines_skipped", len(m.Skipped()),
@@ -282,14 +318,16 @@ func runAction(c *cli.Context) error {
 	progress := &pipeline.Progress{}
 	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, m.Count(), c.Duration("progress-interval"))
 	sum, runErr := pipeline.Run(ctx, pipeline.Config{
-		API: client, Loader: loader, RunID: runID, Skip: skip, Progress: progress,
+		API: client, History: client, HistoryAlways: c.Bool("history"), LastEventID: lastEvent,
+		Loader: loader, RunID: runID, Skip: skip, Progress: progress,
 		PageSize: int32(pageSize), Concurrency: c.Int("concurrency"), Logger: logger, Version: version,
 	}, m)
 
 	stopProgress()
 	sum.APICalls, sum.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
+	sum.APICallsByOperation = calls.ByOperation()
 	logger.Info("run finished", "executions_ok", sum.ExecutionsOK, "executions_failed", sum.ExecutionsFailed,
-		"pages", sum.Pages, "operations", sum.Operations, "rows_written", sum.RowsWritten, "files_written", sum.FilesWritten,
+		"pages", sum.Pages, "operations", sum.Operations, "events", sum.Events, "events_new", sum.EventsNew, "rows_written", sum.RowsWritten, "files_written", sum.FilesWritten,
 		"bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec))
 	printSummary(c.App.Writer, sum, c.StringSlice("dest"))
 	if mf := c.String("metrics-file"); mf != "" {
@@ -318,6 +356,8 @@ func openManifest(c *cli.Context, s3c *s3Clients, opts []extract.ManifestOption)
 	switch {
 	case path != "" && arn != "":
 		return nil, usageError("--manifest and --execution exclude each other")
+	case (path != "" || arn != "") && len(c.StringSlice("function")) > 0:
+		return nil, usageError("--function excludes --manifest and --execution")
 	case strings.HasPrefix(path, "s3://"):
 		client, err := s3c.get(c.Context)
 		if err != nil {
@@ -335,16 +375,16 @@ func openManifest(c *cli.Context, s3c *s3Clients, opts []extract.ManifestOption)
 		}
 		return m, nil
 	case arn != "":
-		if token == "" {
-			return nil, usageError("--execution needs --checkpoint-token (or ETL_CHECKPOINT_TOKEN)")
-		}
 		m, err := extract.SingleEntry(arn, token, opts...)
 		if err != nil {
 			return nil, usageError("%v", err)
 		}
 		return m, nil
 	}
-	return nil, usageError("run: give --manifest FILE or --execution ARN with --checkpoint-token")
+	if len(c.StringSlice("function")) > 0 {
+		return nil, nil // discovered once the client is built
+	}
+	return nil, usageError("run: give --function NAME, --manifest FILE or --execution ARN")
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -421,8 +461,13 @@ func writeReport(path string, sum *pipeline.Summary, runErr error) error {
 	if err != nil {
 		return err
 	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// writeFileAtomic writes b to path through a temporary file and a rename.
+func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -1,6 +1,9 @@
 // Command lambda-emulator serves a local stand-in for the Lambda
-// durable-execution state API (GetDurableExecutionState) with seeded,
-// realistic executions, and writes their manifest.
+// durable-execution API (GetDurableExecutionState, GetDurableExecution,
+// GetDurableExecutionHistory, ListDurableExecutionsByFunction,
+// ListVersionsByFunction, ListAliases) with seeded, realistic executions of
+// the functions orders, payments, shipping, notifications-ñ and inventory,
+// and writes their manifest.
 //
 //	lambda-emulator -executions 300 -manifest m.jsonl -addr 127.0.0.1:9001
 //	lambda-emulator -executions 300 -manifest m.jsonl -- etl run --manifest m.jsonl
@@ -40,10 +43,14 @@ func main() {
 	readyFile := flag.String("ready-file", "", "write the endpoint URL to this file once listening")
 	latency := flag.Duration("latency", 0, "delay every answer by this much")
 	faultRate := flag.Float64("fault-rate", 0, "fraction of requests answered with a fault (429, 500, 503, reset, cut)")
+	latestOnly := flag.Bool("list-latest-only", false, "an unqualified ListDurableExecutionsByFunction lists $LATEST only (default: every version)")
 	flag.Parse()
 
 	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, LargePayloadEvery: *large})
-	opts := []emulator.Option{emulator.WithLatency(*latency)}
+	opts := []emulator.Option{emulator.WithLatency(*latency), emulator.WithAliases(emulator.DemoAliases)}
+	if *latestOnly {
+		opts = append(opts, emulator.WithListing(emulator.ListLatestOnly))
+	}
 	if *faultRate > 0 {
 		rng := rand.New(rand.NewPCG(*seed, 42))
 		faults := []emulator.Fault{emulator.Throttle, emulator.ServerError, emulator.Unavailable, emulator.Reset, emulator.Cut}

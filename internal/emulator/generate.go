@@ -33,8 +33,14 @@ type GenerateOptions struct {
 	Days  int
 }
 
+// FunctionNames are the functions generated executions belong to, and
+// DemoAliases aliases of theirs (function, alias, version).
 var (
-	functions  = []string{"orders", "payments", "shipping", "notifications-ñ", "inventory"}
+	FunctionNames = []string{"orders", "payments", "shipping", "notifications-ñ", "inventory"}
+	DemoAliases   = map[string]map[string]string{"orders": {"live": "12", "canary": "7"}, "payments": {"live": "7"}}
+)
+
+var (
 	qualifiers = []string{"$LATEST", "$LATEST.PUBLISHED", "7", "12"}
 	statuses   = []types.OperationStatus{"STARTED", "PENDING", "READY", "SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"}
 	names      = []string{"validate-order", "charge-card", "reserve-stock", "send-email", "支払い処理", "wait-for-approval", "🚚 ship", "fan-out", "compute\ttotals", "áccount-lookup"}
@@ -68,7 +74,7 @@ func Generate(seed uint64, n int, o GenerateOptions) []Execution {
 	for i := range execs {
 		g := &execGen{seed: mix(seed, uint64(i)), opts: o}
 		r := g.rng(0xe8ec)
-		fn := functions[r.IntN(len(functions))]
+		fn := FunctionNames[r.IntN(len(FunctionNames))]
 		q := qualifiers[r.IntN(len(qualifiers))]
 		g.start = o.Start.Add(time.Duration(r.Int64N(int64(o.Days)*24*3600*1000)) * time.Millisecond)
 		g.status = statuses[r.IntN(len(statuses))]
@@ -79,6 +85,7 @@ func Generate(seed uint64, n int, o GenerateOptions) []Execution {
 			Len:   count,
 			Op:    g.op,
 		}
+		execs[i].History = historyOf(&execs[i], g.seed)
 	}
 	return execs
 }

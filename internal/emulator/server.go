@@ -30,6 +30,11 @@ type Execution struct {
 	// Op returns operation i (0 <= i < Len). It is called once per page for
 	// each operation served, so it may build operations on demand.
 	Op func(i int) types.Operation
+	// History is what GetDurableExecutionHistory serves (nil: no events).
+	History *History
+	// Info is what GetDurableExecution and the listing say; nil derives it
+	// from the EXECUTION operation (Op(0)).
+	Info *Info
 }
 
 // Fixed is an execution that serves the given operations.
@@ -95,7 +100,11 @@ func WithPageCache() Option { return func(s *Server) { s.cache = &sync.Map{} } }
 // WithClock replaces time.Now, for marker expiry in tests.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
-// Server serves GetDurableExecutionState for a set of executions. It is an
+// Server serves, for a set of executions, the Lambda API's durable-execution
+// operations: GetDurableExecutionState, GetDurableExecution,
+// GetDurableExecutionHistory and ListDurableExecutionsByFunction, and for
+// discovery ListVersionsByFunction and ListAliases, in the service's wire
+// form (restJson1), with its errors, limits and markers. It is an
 // http.Handler; it is safe for concurrent use.
 type Server struct {
 	mu         sync.RWMutex
@@ -108,6 +117,9 @@ type Server struct {
 	markerTTL time.Duration
 	now       func() time.Time
 	key       []byte
+
+	listing Listing
+	aliases map[string]map[string]string
 
 	requests atomic.Int64
 	served   atomic.Int64
@@ -152,16 +164,49 @@ func (s *Server) Stats() Stats {
 
 const (
 	pathPrefix = "/2025-12-01/durable-executions/"
-	pathSuffix = "/state"
 	// DefaultMaxItems and MaxMaxItems are the service's page size limits.
 	DefaultMaxItems = 100
 	MaxMaxItems     = 1000
 )
 
+// route is one operation of the API: its name and the label in its path.
+type route struct {
+	op    string // state, history, get, list, versions, aliases
+	label string // the unescaped ARN or function name
+}
+
+// routeOf matches a request path to an operation.
+func routeOf(raw string) (route, bool) {
+	type pattern struct{ prefix, suffix, op string }
+	for _, p := range []pattern{
+		{pathPrefix, "/state", "state"},
+		{pathPrefix, "/history", "history"},
+		{"/2025-12-01/functions/", "/durable-executions", "list"},
+		{"/2015-03-31/functions/", "/versions", "versions"},
+		{"/2015-03-31/functions/", "/aliases", "aliases"},
+		{pathPrefix, "", "get"},
+	} {
+		if !strings.HasPrefix(raw, p.prefix) || !strings.HasSuffix(raw, p.suffix) || len(raw) <= len(p.prefix)+len(p.suffix) {
+			continue
+		}
+		label := raw[len(p.prefix) : len(raw)-len(p.suffix)]
+		if strings.Contains(label, "/") { // a label is one escaped path segment
+			continue
+		}
+		l, err := url.PathUnescape(label)
+		if err != nil {
+			return route{}, false
+		}
+		return route{p.op, l}, true
+	}
+	return route{}, false
+}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := s.requests.Add(1)
 	raw := r.URL.EscapedPath()
-	if !strings.HasPrefix(raw, pathPrefix) || !strings.HasSuffix(raw, pathSuffix) || len(raw) <= len(pathPrefix)+len(pathSuffix) {
+	rt, ok := routeOf(raw)
+	if !ok {
 		writeError(w, http.StatusNotFound, "UnknownOperationException", "Unknown operation "+r.Method+" "+raw)
 		return
 	}
@@ -169,11 +214,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "UnknownOperationException", "Unknown operation "+r.Method+" "+raw)
 		return
 	}
-	arn, err := url.PathUnescape(raw[len(pathPrefix) : len(raw)-len(pathSuffix)])
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid DurableExecutionArn.")
-		return
-	}
+	arn := rt.label
 	if s.latency > 0 {
 		select {
 		case <-time.After(s.latency):
@@ -205,19 +246,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "<html><body>503 Service Unavailable</body></html>")
 		return
 	}
-
 	q := r.URL.Query()
-	maxItems := DefaultMaxItems
-	if v := q.Get("MaxItems"); v != "" {
-		m, err := strconv.Atoi(v)
-		if err != nil || m < 0 || m > MaxMaxItems {
-			writeError(w, http.StatusBadRequest, "InvalidParameterValueException",
-				fmt.Sprintf("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 0 and %d", v, MaxMaxItems))
-			return
-		}
-		if m > 0 {
-			maxItems = m
-		}
+	switch rt.op {
+	case "get":
+		s.serveGet(w, n, arn, q)
+	case "history":
+		s.serveHistory(w, n, arn, q, fault)
+	case "list":
+		s.serveList(w, n, arn, q, fault)
+	case "versions":
+		s.serveVersions(w, n, arn, q, fault)
+	case "aliases":
+		s.serveAliases(w, n, arn, q, fault)
+	default:
+		s.serveState(w, n, arn, q, fault)
+	}
+}
+
+// serveState answers GetDurableExecutionState.
+func (s *Server) serveState(w http.ResponseWriter, n int64, arn string, q url.Values, fault Fault) {
+	maxItems, ok := maxItems(w, q, DefaultMaxItems, MaxMaxItems)
+	if !ok {
+		return
 	}
 	token := q.Get("CheckpointToken")
 	if token == "" {

@@ -179,3 +179,165 @@ func (g *Gen) details(op *types.Operation, k int) {
 		op.ChainedInvokeDetails = &types.ChainedInvokeDetails{Result: g.OptStr(), Error: g.errObj()}
 	}
 }
+
+// EventTypes are the event types the generator draws from: every one the
+// API documents and two it does not.
+var EventTypes = []types.EventType{
+	"ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionStopped",
+	"ContextStarted", "ContextSucceeded", "ContextFailed", "WaitStarted", "WaitSucceeded", "WaitCancelled",
+	"StepStarted", "StepSucceeded", "StepFailed", "ChainedInvokeStarted", "ChainedInvokeSucceeded", "ChainedInvokeFailed",
+	"ChainedInvokeTimedOut", "ChainedInvokeStopped", "CallbackStarted", "CallbackSucceeded", "CallbackFailed", "CallbackTimedOut",
+	"InvocationCompleted", "StepPaused", "TeleportStarted", "",
+}
+
+// DiffEvent is Diff for events.
+func DiffEvent(want, got types.Event) string {
+	return cmp.Diff(want, got, cmpopts.IgnoreUnexported(eventTypes()...))
+}
+
+// DiffEventRow is DiffEvent between want and the event row reconstructs to.
+func DiffEventRow(want types.Event, row *schema.Event) string {
+	got, err := transform.ReconstructEvent(row)
+	if err != nil {
+		return "reconstruct: " + err.Error()
+	}
+	return DiffEvent(want, got)
+}
+
+func eventTypes() []any {
+	return []any{types.Event{}, types.ErrorObject{}, types.EventInput{}, types.EventResult{}, types.EventError{}, types.RetryDetails{},
+		types.ExecutionStartedDetails{}, types.ExecutionSucceededDetails{}, types.ExecutionFailedDetails{}, types.ExecutionTimedOutDetails{}, types.ExecutionStoppedDetails{},
+		types.ContextStartedDetails{}, types.ContextSucceededDetails{}, types.ContextFailedDetails{}, types.WaitStartedDetails{}, types.WaitSucceededDetails{}, types.WaitCancelledDetails{},
+		types.StepStartedDetails{}, types.StepSucceededDetails{}, types.StepFailedDetails{}, types.ChainedInvokeStartedDetails{}, types.ChainedInvokeSucceededDetails{},
+		types.ChainedInvokeFailedDetails{}, types.ChainedInvokeTimedOutDetails{}, types.ChainedInvokeStoppedDetails{}, types.CallbackStartedDetails{},
+		types.CallbackSucceededDetails{}, types.CallbackFailedDetails{}, types.CallbackTimedOutDetails{}, types.InvocationCompletedDetails{}}
+}
+
+func (g *Gen) int32p() *int32 {
+	if g.R.IntN(3) == 0 {
+		return nil
+	}
+	v := int32(g.R.IntN(100000)) - 10
+	return &v
+}
+
+func (g *Gen) input() *types.EventInput {
+	if g.R.IntN(4) == 0 {
+		return nil
+	}
+	return &types.EventInput{Payload: g.OptStr(), Truncated: g.boolp()}
+}
+
+func (g *Gen) result() *types.EventResult {
+	if g.R.IntN(4) == 0 {
+		return nil
+	}
+	return &types.EventResult{Payload: g.OptStr(), Truncated: g.boolp()}
+}
+
+func (g *Gen) eventError() *types.EventError {
+	if g.R.IntN(4) == 0 {
+		return nil
+	}
+	return &types.EventError{Payload: g.errObj(), Truncated: g.boolp()}
+}
+
+func (g *Gen) retry() *types.RetryDetails {
+	if g.R.IntN(3) == 0 {
+		return nil
+	}
+	return &types.RetryDetails{CurrentAttempt: int32(g.R.IntN(10)), NextAttemptDelaySeconds: g.int32p()}
+}
+
+// Event is a random history event: any type (unknown ones too), usually the
+// details object its type names, now and then another one or several, each
+// member absent, empty or random (empty Input, Result and Error objects
+// included); one in fifty has no EventId.
+func (g *Gen) Event() types.Event {
+	id := int32(g.R.IntN(1 << 20))
+	ev := types.Event{EventId: &id, EventType: EventTypes[g.R.IntN(len(EventTypes))], EventTimestamp: g.Time(),
+		Id: g.OptStr(), ParentId: g.OptStr(), Name: g.OptStr(), SubType: g.OptStr()}
+	if g.R.IntN(50) == 0 {
+		ev.EventId = nil
+	}
+	kinds := []int{detailsIndex(string(ev.EventType))}
+	switch g.R.IntN(8) {
+	case 0:
+		kinds = []int{g.R.IntN(24)}
+	case 1:
+		kinds = append(kinds, g.R.IntN(24), g.R.IntN(24))
+	case 2:
+		kinds = nil
+	}
+	for _, k := range kinds {
+		g.eventDetails(&ev, k)
+	}
+	return ev
+}
+
+func detailsIndex(t string) int {
+	for i, et := range EventTypes[:24] {
+		if string(et) == t {
+			return i
+		}
+	}
+	return -1
+}
+
+// eventDetails sets the details object of EventTypes[k] (k < 24).
+func (g *Gen) eventDetails(ev *types.Event, k int) {
+	if k < 0 {
+		return
+	}
+	switch EventTypes[k] {
+	case "ExecutionStarted":
+		ev.ExecutionStartedDetails = &types.ExecutionStartedDetails{ExecutionTimeout: g.int32p(), Input: g.input()}
+	case "ExecutionSucceeded":
+		ev.ExecutionSucceededDetails = &types.ExecutionSucceededDetails{Result: g.result()}
+	case "ExecutionFailed":
+		ev.ExecutionFailedDetails = &types.ExecutionFailedDetails{Error: g.eventError()}
+	case "ExecutionTimedOut":
+		ev.ExecutionTimedOutDetails = &types.ExecutionTimedOutDetails{Error: g.eventError()}
+	case "ExecutionStopped":
+		ev.ExecutionStoppedDetails = &types.ExecutionStoppedDetails{Error: g.eventError()}
+	case "ContextStarted":
+		ev.ContextStartedDetails = &types.ContextStartedDetails{}
+	case "ContextSucceeded":
+		ev.ContextSucceededDetails = &types.ContextSucceededDetails{Result: g.result()}
+	case "ContextFailed":
+		ev.ContextFailedDetails = &types.ContextFailedDetails{Error: g.eventError()}
+	case "WaitStarted":
+		ev.WaitStartedDetails = &types.WaitStartedDetails{Duration: g.int32p(), ScheduledEndTimestamp: g.Time()}
+	case "WaitSucceeded":
+		ev.WaitSucceededDetails = &types.WaitSucceededDetails{Duration: g.int32p()}
+	case "WaitCancelled":
+		ev.WaitCancelledDetails = &types.WaitCancelledDetails{Error: g.eventError()}
+	case "StepStarted":
+		ev.StepStartedDetails = &types.StepStartedDetails{}
+	case "StepSucceeded":
+		ev.StepSucceededDetails = &types.StepSucceededDetails{Result: g.result(), RetryDetails: g.retry()}
+	case "StepFailed":
+		ev.StepFailedDetails = &types.StepFailedDetails{Error: g.eventError(), RetryDetails: g.retry()}
+	case "ChainedInvokeStarted":
+		ev.ChainedInvokeStartedDetails = &types.ChainedInvokeStartedDetails{FunctionName: g.OptStr(), DurableExecutionArn: g.OptStr(),
+			ExecutedVersion: g.OptStr(), Input: g.input(), TenantId: g.OptStr()}
+	case "ChainedInvokeSucceeded":
+		ev.ChainedInvokeSucceededDetails = &types.ChainedInvokeSucceededDetails{Result: g.result()}
+	case "ChainedInvokeFailed":
+		ev.ChainedInvokeFailedDetails = &types.ChainedInvokeFailedDetails{Error: g.eventError()}
+	case "ChainedInvokeTimedOut":
+		ev.ChainedInvokeTimedOutDetails = &types.ChainedInvokeTimedOutDetails{Error: g.eventError()}
+	case "ChainedInvokeStopped":
+		ev.ChainedInvokeStoppedDetails = &types.ChainedInvokeStoppedDetails{Error: g.eventError()}
+	case "CallbackStarted":
+		ev.CallbackStartedDetails = &types.CallbackStartedDetails{CallbackId: g.OptStr(), Timeout: g.int32p(), HeartbeatTimeout: g.int32p()}
+	case "CallbackSucceeded":
+		ev.CallbackSucceededDetails = &types.CallbackSucceededDetails{Result: g.result()}
+	case "CallbackFailed":
+		ev.CallbackFailedDetails = &types.CallbackFailedDetails{Error: g.eventError()}
+	case "CallbackTimedOut":
+		ev.CallbackTimedOutDetails = &types.CallbackTimedOutDetails{Error: g.eventError()}
+	case "InvocationCompleted":
+		ev.InvocationCompletedDetails = &types.InvocationCompletedDetails{RequestId: g.OptStr(), StartTimestamp: g.Time(), EndTimestamp: g.Time(), Error: g.eventError()}
+	}
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/urfave/cli/v2"
+
+	"github.com/durable-etl/durable-etl/extract"
+)
+
+// discoveryFlags select executions by function, for run and discover.
+func discoveryFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "function", Usage: "archive every execution ListDurableExecutionsByFunction finds for this function `NAME|ARN` (any version or alias; no token needed); repeatable", EnvVars: env("function")},
+		&cli.StringFlag{Name: "started-after", Usage: "with --function: executions started after `T` (RFC 3339, or a duration back from now: 36h, 7d)", EnvVars: env("started-after")},
+		&cli.StringFlag{Name: "started-before", Usage: "with --function: executions started before `T` (RFC 3339, or a duration back from now)", EnvVars: env("started-before")},
+		&cli.StringFlag{Name: "status", Usage: "with --function: only executions in these statuses, `S[,S...]` of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED", EnvVars: env("status")},
+	}
+}
+
+// discovery is what --function and its filters ask for.
+type discovery struct {
+	functions []string
+	filter    extract.Filter
+}
+
+// parseDiscovery reads the discovery flags; every error is a usage error.
+func parseDiscovery(c *cli.Context, now time.Time) (discovery, error) {
+	d := discovery{functions: c.StringSlice("function")}
+	for _, f := range d.functions {
+		if f == "" || len(f) > 256 {
+			return d, usageError("--function %q: want a function name, partial ARN or ARN (1 to 256 characters)", clipArg(f))
+		}
+	}
+	var err error
+	if d.filter.StartedAfter, err = parseWhen(c.String("started-after"), now); err != nil {
+		return d, usageError("--started-after: %v", err)
+	}
+	if d.filter.StartedBefore, err = parseWhen(c.String("started-before"), now); err != nil {
+		return d, usageError("--started-before: %v", err)
+	}
+	if a, b := d.filter.StartedAfter, d.filter.StartedBefore; a != nil && b != nil && !a.Before(*b) {
+		return d, usageError("--started-after %s is not before --started-before %s", a.Format(time.RFC3339), b.Format(time.RFC3339))
+	}
+	if s := c.String("status"); s != "" {
+		for _, st := range strings.Split(s, ",") {
+			st = strings.ToUpper(strings.TrimSpace(st))
+			switch types.ExecutionStatus(st) {
+			case types.ExecutionStatusRunning, types.ExecutionStatusSucceeded, types.ExecutionStatusFailed, types.ExecutionStatusTimedOut, types.ExecutionStatusStopped:
+				d.filter.Statuses = append(d.filter.Statuses, types.ExecutionStatus(st))
+			default:
+				return d, usageError("--status %q: want RUNNING, SUCCEEDED, FAILED, TIMED_OUT or STOPPED", clipArg(st))
+			}
+		}
+		if len(d.filter.Statuses) > 10 {
+			return d, usageError("--status: at most 10 statuses")
+		}
+	}
+	if len(d.functions) == 0 && (d.filter.StartedAfter != nil || d.filter.StartedBefore != nil || d.filter.Statuses != nil) {
+		return d, usageError("--started-after, --started-before and --status filter --function: give --function too")
+	}
+	return d, nil
+}
+
+func clipArg(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// parseWhen reads an RFC 3339 time or a duration back from now (36h, 90m,
+// 7d); "" is nil.
+func parseWhen(s string, now time.Time) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return &t, nil
+	}
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q: want an RFC 3339 time or a duration such as 36h or 7d", s)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil || d < 0 {
+			return nil, fmt.Errorf("%q: want an RFC 3339 time or a duration such as 36h or 7d", s)
+		}
+	}
+	t := now.Add(-d).UTC()
+	return &t, nil
+}
+
+// discover lists the executions of every function, each ARN once, as
+// manifest entries without tokens (archived through history).
+func discover(ctx context.Context, api extract.DiscoverAPI, d discovery, log func(fn string, st extract.DiscoverStats)) ([]extract.Found, error) {
+	seen := map[string]bool{}
+	var out []extract.Found
+	for _, fn := range d.functions {
+		st, err := extract.Discover(ctx, api, fn, d.filter, func(f extract.Found) error {
+			if !seen[f.ARN] {
+				seen[f.ARN] = true
+				out = append(out, f)
+			}
+			return nil
+		})
+		if err != nil {
+			var nf *extract.FunctionNotFoundError
+			if errors.As(err, &nf) {
+				return nil, usageError("--function: %v", err)
+			}
+			return nil, &exitError{code: exitFailed, err: err}
+		}
+		log(fn, st)
+	}
+	return out, nil
+}
+
+// manifestOf writes found executions as a JSON Lines manifest, ARNs only.
+func manifestOf(w io.Writer, found []extract.Found) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, f := range found {
+		if err := enc.Encode(struct{ DurableExecutionArn string }{f.ARN}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// discoveredManifest is the manifest a run archives for --function.
+func discoveredManifest(found []extract.Found, opts []extract.ManifestOption) (*extract.Manifest, error) {
+	var b bytes.Buffer
+	if err := manifestOf(&b, found); err != nil {
+		return nil, err
+	}
+	return extract.NewManifest("(discovered by --function)", b.Bytes(), opts...)
+}
+
+func discoverCommand() *cli.Command {
+	flags := append(discoveryFlags(),
+		&cli.StringFlag{Name: "endpoint-url", Usage: "the Lambda API endpoint `URL`", EnvVars: env("endpoint-url")},
+		&cli.StringFlag{Name: "region", Usage: "AWS `REGION`", EnvVars: env("region")},
+		&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`", EnvVars: env("profile")},
+		&cli.DurationFlag{Name: "request-timeout", Usage: "timeout of one API request attempt", EnvVars: env("request-timeout"), Value: 60 * time.Second},
+		&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
+		&cli.StringFlag{Name: "output", Usage: "write the manifest to `FILE` (default: standard output)", EnvVars: env("output")},
+	)
+	return &cli.Command{
+		Name:  "discover",
+		Usage: "print the executions of functions as a manifest (JSON Lines, ARN only)",
+		Description: `Lists every execution of each --function (every version and alias), with
+the same filters as etl run, and prints them as a manifest without tokens:
+etl run --manifest archives them through history. For split discovery and
+sharded runs (--shard).
+
+Example:
+  etl discover --function orders --started-after 7d > manifest.jsonl`,
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError("discover: unexpected argument %q", c.Args().First())
+			}
+			d, err := parseDiscovery(c, time.Now())
+			if err != nil {
+				return err
+			}
+			if len(d.functions) == 0 {
+				return usageError("discover: give --function NAME|ARN (repeatable)")
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts"))}
+			if v := c.String("region"); v != "" {
+				opts = append(opts, extract.WithRegion(v))
+			}
+			if v := c.String("profile"); v != "" {
+				opts = append(opts, extract.WithProfile(v))
+			}
+			if v := c.String("endpoint-url"); v != "" {
+				opts = append(opts, extract.WithEndpointURL(v))
+			}
+			client, err := extract.NewClient(ctx, opts...)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			found, err := discover(ctx, client, d, func(fn string, st extract.DiscoverStats) {
+				fmt.Fprintf(c.App.ErrWriter, "function %s: %d executions (listed %d, qualifiers %q)\n", fn, st.Found, st.Listed, st.Qualifiers)
+			})
+			if err != nil {
+				return err
+			}
+			w := c.App.Writer
+			if out := c.String("output"); out != "" {
+				var b bytes.Buffer
+				if err := manifestOf(&b, found); err != nil {
+					return err
+				}
+				if err := writeFileAtomic(out, b.Bytes()); err != nil {
+					return &exitError{code: exitFailed, err: fmt.Errorf("--output %s: %w", out, err)}
+				}
+				return nil
+			}
+			return manifestOf(w, found)
+		},
+	}
+}

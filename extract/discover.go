@@ -1,0 +1,184 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+)
+
+// DiscoverAPI is what discovery needs of the Lambda client.
+type DiscoverAPI interface {
+	lambda.ListDurableExecutionsByFunctionAPIClient
+	lambda.ListVersionsByFunctionAPIClient
+	lambda.ListAliasesAPIClient
+}
+
+// Filter narrows discovery, as ListDurableExecutionsByFunction does: start
+// time strictly between StartedAfter and StartedBefore (either may be
+// nil), and a status among Statuses (empty: any).
+type Filter struct {
+	StartedAfter, StartedBefore *time.Time
+	Statuses                    []types.ExecutionStatus
+}
+
+// Found is one execution discovery listed.
+type Found struct {
+	ARN        string
+	Status     types.ExecutionStatus
+	Start, End *time.Time
+}
+
+// FunctionNotFoundError reports a --function the API does not know.
+type FunctionNotFoundError struct{ Function string }
+
+func (e *FunctionNotFoundError) Error() string {
+	return fmt.Sprintf("function %s: not found (ResourceNotFoundException)", e.Function)
+}
+
+// DiscoverStats says how discovery went for one function.
+type DiscoverStats struct {
+	// Qualifiers lists the qualifiers listed one by one ("" is the
+	// unqualified listing).
+	Qualifiers []string
+	Listed     int // items the listings returned, duplicates included
+	Found      int // distinct executions
+}
+
+// Discover lists every execution of function fn (a name, a partial ARN
+// ACCOUNT:function:NAME or an ARN, optionally with a :QUALIFIER) that
+// matches f, calling yield once per distinct ARN.
+//
+// The documentation disagrees on what an unqualified name lists: every
+// version (the Go SDK) or $LATEST only (botocore, the API reference).
+// Discovery does not depend on either reading: it lists unqualified, and
+// unless that listing already returned an execution of a version other
+// than $LATEST (which proves the first reading), it also lists
+// $LATEST.PUBLISHED, each published version (ListVersionsByFunction) and
+// each alias (ListAliases), keeping each ARN once. A qualified fn lists that
+// qualifier only. A function the API does not know is a
+// *FunctionNotFoundError; other failures are *ExecutionError-shaped
+// API errors after the client's retries.
+func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield func(Found) error) (DiscoverStats, error) {
+	var st DiscoverStats
+	seen := map[string]bool{}
+	otherVersion := false
+	list := func(qualifier string) error {
+		st.Qualifiers = append(st.Qualifiers, qualifier)
+		in := &lambda.ListDurableExecutionsByFunctionInput{FunctionName: aws.String(fn), MaxItems: 1000,
+			StartedAfter: f.StartedAfter, StartedBefore: f.StartedBefore, Statuses: f.Statuses}
+		if qualifier != "" {
+			in.Qualifier = aws.String(qualifier)
+		}
+		p := lambda.NewListDurableExecutionsByFunctionPaginator(api, in, func(o *lambda.ListDurableExecutionsByFunctionPaginatorOptions) {
+			o.StopOnDuplicateToken = true
+		})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				return discoverError(fn, err)
+			}
+			for _, e := range out.DurableExecutions {
+				st.Listed++
+				arn := aws.ToString(e.DurableExecutionArn)
+				if arn == "" || seen[arn] {
+					continue
+				}
+				seen[arn] = true
+				st.Found++
+				if q := arnQualifier(arn); q != "" && q != "$LATEST" {
+					otherVersion = true
+				}
+				if err := yield(Found{ARN: arn, Status: e.Status, Start: e.StartTimestamp, End: e.EndTimestamp}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if qualifierOf(fn) != "" {
+		return st, list("")
+	}
+	if err := list(""); err != nil {
+		return st, err
+	}
+	if otherVersion {
+		return st, nil
+	}
+	quals := []string{"$LATEST.PUBLISHED"}
+	vp := lambda.NewListVersionsByFunctionPaginator(api, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(fn)})
+	for vp.HasMorePages() {
+		out, err := vp.NextPage(ctx)
+		if err != nil {
+			return st, discoverError(fn, err)
+		}
+		for _, v := range out.Versions {
+			if q := aws.ToString(v.Version); q != "" && q != "$LATEST" {
+				quals = append(quals, q)
+			}
+		}
+	}
+	ap := lambda.NewListAliasesPaginator(api, &lambda.ListAliasesInput{FunctionName: aws.String(fn)})
+	for ap.HasMorePages() {
+		out, err := ap.NextPage(ctx)
+		if err != nil {
+			return st, discoverError(fn, err)
+		}
+		for _, a := range out.Aliases {
+			if q := aws.ToString(a.Name); q != "" {
+				quals = append(quals, q)
+			}
+		}
+	}
+	for _, q := range quals {
+		if err := list(q); err != nil {
+			// A qualifier that no longer exists (a version deleted since it
+			// was listed) has nothing to list.
+			var nf *FunctionNotFoundError
+			if errors.As(err, &nf) {
+				continue
+			}
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// arnQualifier is the QUALIFIER of a durable execution ARN, or "".
+func arnQualifier(arn string) string {
+	parts := strings.SplitN(arn, ":", 8)
+	if len(parts) != 8 {
+		return ""
+	}
+	q, _, _ := strings.Cut(parts[7], "/")
+	return q
+}
+
+// qualifierOf is the qualifier a --function value carries, or "".
+func qualifierOf(fn string) string {
+	parts := strings.Split(fn, ":")
+	switch {
+	case len(parts) == 8 && parts[0] == "arn":
+		return parts[7]
+	case len(parts) == 4 && parts[1] == "function":
+		return parts[3]
+	case len(parts) == 2:
+		return parts[1]
+	}
+	return ""
+}
+
+func discoverError(fn string, err error) error {
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "ResourceNotFoundException" {
+		return &FunctionNotFoundError{Function: fn}
+	}
+	ee := classify(Entry{ARN: fn}, 0, err)
+	return fmt.Errorf("discover function %s: %s: %w", fn, ee.Reason, err)
+}

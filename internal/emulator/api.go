@@ -1,0 +1,499 @@
+package emulator
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// Listing says what ListDurableExecutionsByFunction lists for a function
+// named without a qualifier; the API's documentation gives both readings.
+type Listing int
+
+const (
+	// ListAllVersions lists the executions of every version (the Go SDK's
+	// reading; the default).
+	ListAllVersions Listing = iota
+	// ListLatestOnly lists those of $LATEST only (botocore's reading).
+	ListLatestOnly
+)
+
+// WithListing sets what an unqualified listing returns.
+func WithListing(l Listing) Option { return func(s *Server) { s.listing = l } }
+
+// WithAliases gives functions aliases: function name, alias name, version.
+func WithAliases(aliases map[string]map[string]string) Option {
+	return func(s *Server) { s.aliases = aliases }
+}
+
+// functionOf parses an execution ARN into its function's unqualified ARN,
+// name and qualifier.
+func functionOf(arn string) (fnArn, name, qualifier string, ok bool) {
+	parts := strings.SplitN(arn, ":", 8)
+	if len(parts) != 8 || parts[5] != "function" {
+		return "", "", "", false
+	}
+	q, _, found := strings.Cut(parts[7], "/durable-execution/")
+	if !found {
+		return "", "", "", false
+	}
+	return strings.Join(parts[:7], ":"), parts[6], q, true
+}
+
+// resolveFunction reads a FunctionName label (a name, a partial ARN
+// ACCOUNT:function:NAME or an ARN, each with an optional :QUALIFIER) into
+// the function's name and that qualifier.
+func resolveFunction(label string) (name, qualifier string) {
+	parts := strings.Split(label, ":")
+	switch {
+	case len(parts) >= 7 && parts[0] == "arn": // arn:aws:lambda:REGION:ACCOUNT:function:NAME[:Q]
+		name = parts[6]
+		if len(parts) > 7 {
+			qualifier = parts[7]
+		}
+	case len(parts) >= 3 && parts[1] == "function": // ACCOUNT:function:NAME[:Q]
+		name = parts[2]
+		if len(parts) > 3 {
+			qualifier = parts[3]
+		}
+	default:
+		name = parts[0]
+		if len(parts) > 1 {
+			qualifier = parts[1]
+		}
+	}
+	return name, qualifier
+}
+
+func (s *Server) info(e *Execution) *Info {
+	if e.Info != nil {
+		return e.Info
+	}
+	_, _, q, _ := functionOf(e.ARN)
+	var exec types.Operation
+	if e.Len > 0 {
+		exec = e.Op(0)
+	}
+	return infoOf(e.ARN, exec, q)
+}
+
+// lookup finds the execution of an ARN label, or answers 404.
+func (s *Server) lookup(w http.ResponseWriter, arn string) (Execution, bool) {
+	s.mu.RLock()
+	e, ok := s.executions[arn]
+	s.mu.RUnlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Durable execution not found: "+arn)
+	}
+	return e, ok
+}
+
+// maxItems reads MaxItems (0 or absent: def; above max: 400).
+func maxItems(w http.ResponseWriter, q url.Values, def, maxi int) (int, bool) {
+	v := q.Get("MaxItems")
+	if v == "" {
+		return def, true
+	}
+	m, err := strconv.Atoi(v)
+	if err != nil || m < 0 || m > maxi {
+		writeError(w, http.StatusBadRequest, "InvalidParameterValueException",
+			fmt.Sprintf("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 0 and %d", v, maxi))
+		return 0, false
+	}
+	if m == 0 {
+		return def, true
+	}
+	return m, true
+}
+
+func boolParam(q url.Values, name string, def bool) bool {
+	switch q.Get(name) {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return def
+}
+
+// serveGet answers GetDurableExecution.
+func (s *Server) serveGet(w http.ResponseWriter, n int64, arn string, q url.Values) {
+	e, ok := s.lookup(w, arn)
+	if !ok {
+		return
+	}
+	in := s.info(&e)
+	out := struct {
+		DurableExecutionArn   string
+		DurableExecutionName  string
+		FunctionArn           string
+		StartTimestamp        *time.Time
+		Status                types.ExecutionStatus
+		EndTimestamp          *time.Time
+		Error                 *types.ErrorObject
+		InputPayload          *string
+		Result                *string
+		Version               *string
+		TraceHeader           *types.TraceHeader
+		DurableConfig         *types.DurableConfig
+		ExecutionDataIncluded *bool
+	}{DurableExecutionArn: arn, DurableExecutionName: in.Name, FunctionArn: in.FunctionArn, StartTimestamp: in.Start, Status: in.Status,
+		EndTimestamp: in.End, Error: in.Error, InputPayload: in.InputPayload, Result: in.Result, Version: in.Version, DurableConfig: in.DurableConfig}
+	if in.TraceID != nil {
+		out.TraceHeader = &types.TraceHeader{XAmznTraceId: in.TraceID}
+	}
+	if !boolParam(q, "IncludeExecutionData", true) {
+		f := false
+		out.InputPayload, out.Result, out.ExecutionDataIncluded = nil, nil, &f
+	}
+	s.writeValue(w, n, out)
+}
+
+func (s *Server) writeValue(w http.ResponseWriter, n int64, v any) {
+	buf := s.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer s.bufs.Put(buf)
+	writeWire(buf, reflect.ValueOf(v))
+	s.writeOK(w, n, buf.Bytes())
+}
+
+// serveHistory answers GetDurableExecutionHistory: MaxItems (default 100,
+// at most 1000), Marker, ReverseOrder (newest first), IncludeExecutionData.
+func (s *Server) serveHistory(w http.ResponseWriter, n int64, arn string, q url.Values, fault Fault) {
+	limit, ok := maxItems(w, q, DefaultMaxItems, MaxMaxItems)
+	if !ok {
+		return
+	}
+	e, ok := s.lookup(w, arn)
+	if !ok {
+		return
+	}
+	h := e.History
+	total := h.Len()
+	offset, ok := s.pageStart(w, "history\x00"+arn, q, fault)
+	if !ok {
+		return
+	}
+	offset = min(offset, total)
+	reverse := boolParam(q, "ReverseOrder", false)
+	withData := boolParam(q, "IncludeExecutionData", true)
+	cacheKey := fmt.Sprintf("history\x00%s\x00%d\x00%d\x00%v\x00%v", arn, offset, limit, reverse, withData)
+	if s.cache != nil && fault == NoFault {
+		if body, ok := s.cache.Load(cacheKey); ok {
+			s.writeOK(w, n, body.([]byte))
+			return
+		}
+	}
+	end := min(offset+limit, total)
+	events := make([]types.Event, 0, end-offset)
+	for k := offset; k < end; k++ {
+		i := k
+		if reverse {
+			i = total - 1 - k
+		}
+		ev := h.Event(i)
+		if !withData {
+			withoutData(&ev)
+		}
+		events = append(events, ev)
+	}
+	next := ""
+	if end < total {
+		next = s.sealMarker("history\x00"+arn, end)
+	}
+	if m := q.Get("Marker"); m != "" && fault == RepeatMarker {
+		next = m
+	}
+	s.writePage(w, n, struct {
+		Events     []types.Event
+		NextMarker string
+	}{events, next}, fault, cacheKey)
+}
+
+// withoutData leaves the payloads out of an event, as the service does
+// without IncludeExecutionData: the members stay, marked Truncated.
+func withoutData(ev *types.Event) {
+	v := reflect.ValueOf(ev).Elem()
+	t := true
+	for i := range v.NumField() {
+		d := v.Field(i)
+		if d.Kind() != reflect.Pointer || d.IsNil() || d.Elem().Kind() != reflect.Struct {
+			continue
+		}
+		c := reflect.New(d.Type().Elem())
+		c.Elem().Set(d.Elem())
+		for j := range c.Elem().NumField() {
+			switch m := c.Elem().Field(j).Interface().(type) {
+			case *types.EventInput:
+				if m != nil {
+					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventInput{Truncated: &t}))
+				}
+			case *types.EventResult:
+				if m != nil {
+					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventResult{Truncated: &t}))
+				}
+			case *types.EventError:
+				if m != nil {
+					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventError{Truncated: &t}))
+				}
+			}
+		}
+		d.Set(c)
+	}
+}
+
+// pageStart reads the Marker of a paged request on resource (0 without
+// one), or answers 400 for an invalid or expired one.
+func (s *Server) pageStart(w http.ResponseWriter, resource string, q url.Values, fault Fault) (int, bool) {
+	m := q.Get("Marker")
+	if m == "" {
+		return 0, true
+	}
+	if fault == ExpireMarker {
+		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "The Marker has expired.")
+		return 0, false
+	}
+	offset, err := s.openMarker(resource, m)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", err.Error())
+		return 0, false
+	}
+	return offset, true
+}
+
+// writePage writes a page body (or breaks it, for Reset and Cut) and
+// caches it under cacheKey when the page cache is on.
+func (s *Server) writePage(w http.ResponseWriter, n int64, v any, fault Fault, cacheKey string) {
+	buf := s.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer s.bufs.Put(buf)
+	writeWire(buf, reflect.ValueOf(v))
+	if fault == Reset || fault == Cut {
+		breakMidBody(w, buf.Bytes(), fault == Reset)
+		return
+	}
+	if s.cache != nil && fault == NoFault && cacheKey != "" {
+		s.cache.Store(cacheKey, bytes.Clone(buf.Bytes()))
+	}
+	s.writeOK(w, n, buf.Bytes())
+}
+
+// functionExecutions are the executions of the named function whose
+// qualifier is q ("" for an unqualified listing, read per s.listing),
+// sorted by start time, then ARN.
+func (s *Server) functionExecutions(name, q string) (fnArn string, out []*Execution, found bool) {
+	if alias, ok := s.aliases[name][q]; ok {
+		q = alias
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for arn := range s.executions {
+		fa, fn, eq, ok := functionOf(arn)
+		if !ok || fn != name {
+			continue
+		}
+		found, fnArn = true, fa
+		switch {
+		case q == "" && s.listing == ListLatestOnly && eq != "$LATEST":
+			continue
+		case q != "" && eq != q:
+			continue
+		}
+		e := s.executions[arn]
+		out = append(out, &e)
+	}
+	starts := make(map[string]time.Time, len(out))
+	for _, e := range out {
+		if st := s.info(e).Start; st != nil {
+			starts[e.ARN] = *st
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := starts[out[i].ARN], starts[out[j].ARN]
+		if !a.Equal(b) {
+			return a.Before(b)
+		}
+		return out[i].ARN < out[j].ARN
+	})
+	return fnArn, out, found
+}
+
+// serveList answers ListDurableExecutionsByFunction.
+func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.Values, fault Fault) {
+	limit, ok := maxItems(w, q, DefaultMaxItems, MaxMaxItems)
+	if !ok {
+		return
+	}
+	name, qual := resolveFunction(label)
+	if qq := q.Get("Qualifier"); qq != "" {
+		qual = qq
+	}
+	var after, before *time.Time
+	for _, p := range []struct {
+		name string
+		dst  **time.Time
+	}{{"StartedAfter", &after}, {"StartedBefore", &before}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "InvalidParameterValueException", fmt.Sprintf("Invalid %s: %s", p.name, v))
+				return
+			}
+			*p.dst = &t
+		}
+	}
+	statuses := map[string]bool{}
+	for _, st := range q["Statuses"] {
+		switch types.ExecutionStatus(st) {
+		case types.ExecutionStatusRunning, types.ExecutionStatusSucceeded, types.ExecutionStatusFailed, types.ExecutionStatusTimedOut, types.ExecutionStatusStopped:
+			statuses[st] = true
+		default:
+			writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid status: "+st)
+			return
+		}
+	}
+	_, execs, found := s.functionExecutions(name, qual)
+	if !found && !s.knownFunction(name) {
+		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
+		return
+	}
+	var listed []types.Execution
+	for _, e := range execs {
+		in := s.info(e)
+		if (after != nil && (in.Start == nil || !in.Start.After(*after))) || (before != nil && (in.Start == nil || !in.Start.Before(*before))) {
+			continue
+		}
+		if len(statuses) > 0 && !statuses[string(in.Status)] {
+			continue
+		}
+		listed = append(listed, types.Execution{DurableExecutionArn: &e.ARN, DurableExecutionName: &in.Name, FunctionArn: &in.FunctionArn,
+			Status: in.Status, StartTimestamp: in.Start, EndTimestamp: in.End})
+	}
+	if boolParam(q, "ReverseOrder", false) {
+		for i, j := 0, len(listed)-1; i < j; i, j = i+1, j-1 {
+			listed[i], listed[j] = listed[j], listed[i]
+		}
+	}
+	resource := "list\x00" + label + "\x00" + q.Get("Qualifier")
+	offset, ok := s.pageStart(w, resource, q, fault)
+	if !ok {
+		return
+	}
+	offset = min(offset, len(listed))
+	end := min(offset+limit, len(listed))
+	next := ""
+	if end < len(listed) {
+		next = s.sealMarker(resource, end)
+	}
+	s.writePage(w, n, struct {
+		DurableExecutions []types.Execution
+		NextMarker        string
+	}{listed[offset:end], next}, fault, "")
+}
+
+// knownFunction reports a function with executions or aliases.
+func (s *Server) knownFunction(name string) bool {
+	if _, ok := s.aliases[name]; ok {
+		return true
+	}
+	_, _, found := s.functionExecutions(name, "")
+	return found
+}
+
+// serveVersions answers ListVersionsByFunction: $LATEST and every numbered
+// version some execution ran on.
+func (s *Server) serveVersions(w http.ResponseWriter, n int64, label string, q url.Values, fault Fault) {
+	name, _ := resolveFunction(label)
+	fnArn, execs, found := s.functionExecutions(name, "\x00every") // no qualifier matches: only the ARN
+	_ = execs
+	if !found {
+		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
+		return
+	}
+	seen := map[string]bool{"$LATEST": true}
+	versions := []string{"$LATEST"}
+	s.mu.RLock()
+	for arn := range s.executions {
+		if _, fn, v, ok := functionOf(arn); ok && fn == name && !seen[v] && v != "$LATEST.PUBLISHED" {
+			if _, err := strconv.Atoi(v); err == nil {
+				seen[v] = true
+				versions = append(versions, v)
+			}
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(versions[1:], func(i, j int) bool {
+		a, _ := strconv.Atoi(versions[1+i])
+		b, _ := strconv.Atoi(versions[1+j])
+		return a < b
+	})
+	type fnConfig struct {
+		FunctionName string
+		FunctionArn  string
+		Version      string
+	}
+	var out []fnConfig
+	for _, v := range versions {
+		out = append(out, fnConfig{name, fnArn + ":" + v, v})
+	}
+	s.writePaged(w, n, "versions\x00"+label, q, fault, len(out), func(a, b int, next string) any {
+		return struct {
+			Versions   []fnConfig
+			NextMarker string
+		}{out[a:b], next}
+	})
+}
+
+// serveAliases answers ListAliases.
+func (s *Server) serveAliases(w http.ResponseWriter, n int64, label string, q url.Values, fault Fault) {
+	name, _ := resolveFunction(label)
+	fnArn, _, found := s.functionExecutions(name, "\x00every")
+	if !found && s.aliases[name] == nil {
+		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
+		return
+	}
+	type alias struct {
+		AliasArn        string
+		Name            string
+		FunctionVersion string
+	}
+	var out []alias
+	for a, v := range s.aliases[name] {
+		out = append(out, alias{fnArn + ":" + a, a, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	s.writePaged(w, n, "aliases\x00"+label, q, fault, len(out), func(a, b int, next string) any {
+		return struct {
+			Aliases    []alias
+			NextMarker string
+		}{out[a:b], next}
+	})
+}
+
+// writePaged pages a list of total items by MaxItems (default 50, at most
+// 10000, as the Lambda control plane's list operations do) and Marker.
+func (s *Server) writePaged(w http.ResponseWriter, n int64, resource string, q url.Values, fault Fault, total int, page func(a, b int, next string) any) {
+	limit, ok := maxItems(w, q, 50, 10000)
+	if !ok {
+		return
+	}
+	offset, ok := s.pageStart(w, resource, q, fault)
+	if !ok {
+		return
+	}
+	offset = min(offset, total)
+	end := min(offset+limit, total)
+	next := ""
+	if end < total {
+		next = s.sealMarker(resource, end)
+	}
+	s.writePage(w, n, page(offset, end, next), fault, "")
+}

@@ -1,0 +1,323 @@
+package emulator
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// Info is what GetDurableExecution and ListDurableExecutionsByFunction say
+// of an execution.
+type Info struct {
+	Name          string
+	FunctionArn   string
+	Status        types.ExecutionStatus
+	Start, End    *time.Time
+	InputPayload  *string
+	Result        *string
+	Error         *types.ErrorObject
+	Version       *string
+	TraceID       *string
+	DurableConfig *types.DurableConfig
+}
+
+// History is an execution's event history: Len() events, event i
+// (0-based) is Event(i), served as it is (a generated history numbers its
+// events from 1).
+type History struct {
+	size  func() int
+	event func(i int) types.Event
+}
+
+// Len is the number of events.
+func (h *History) Len() int {
+	if h == nil {
+		return 0
+	}
+	return h.size()
+}
+
+// Event is event i.
+func (h *History) Event(i int) types.Event { return h.event(i) }
+
+// FixedHistory serves the given events.
+func FixedHistory(events []types.Event) *History {
+	return &History{size: func() int { return len(events) }, event: func(i int) types.Event { return events[i] }}
+}
+
+// historyOf derives an execution's history from its operations (the
+// generator's), so that the history and the state the emulator serves
+// agree: folding the history gives the state back, as far as history can
+// tell (see transform.Folder). Event ids run from 1 in the order served.
+// Events are built on demand; the first use walks the operations once to
+// lay them out.
+func historyOf(e *Execution, seed uint64) *History {
+	var once sync.Once
+	var offsets []int // offsets[i]: index of op i's first event; the execution's terminal events come last
+	var total, tail int
+	plan := func() {
+		offsets = make([]int, e.Len+1)
+		n := 0
+		for i := range e.Len {
+			offsets[i] = n
+			ev := opEvents(e.Op(i), seed, i)
+			if i == 0 {
+				tail = len(ev) - startEvents(ev)
+				n += startEvents(ev)
+			} else {
+				n += len(ev)
+			}
+		}
+		offsets[e.Len] = n
+		total = n + tail
+	}
+	h := &History{size: func() int { once.Do(plan); return total }}
+	h.event = func(k int) types.Event {
+		once.Do(plan)
+		var ev types.Event
+		if k >= offsets[e.Len] { // the execution's terminal events
+			all := opEvents(e.Op(0), seed, 0)
+			ev = all[startEvents(all)+k-offsets[e.Len]]
+		} else {
+			i := upperBound(offsets[:e.Len], k) - 1
+			all := opEvents(e.Op(i), seed, i)
+			ev = all[k-offsets[i]]
+		}
+		if ev.EventId == nil {
+			ev.EventId = aws.Int32(int32(k + 1))
+		}
+		return ev
+	}
+	return h
+}
+
+// upperBound is the index of the first element of sorted xs greater than k.
+func upperBound(xs []int, k int) int {
+	lo, hi := 0, len(xs)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if xs[m] <= k {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// startEvents is how many of the EXECUTION operation's events come before
+// every other operation's: its ExecutionStarted and InvocationCompleted
+// records; its terminal event ends the history.
+func startEvents(ev []types.Event) int {
+	n := 0
+	for n < len(ev) && (ev[n].EventType == "ExecutionStarted" || ev[n].EventType == "InvocationCompleted") {
+		n++
+	}
+	return n
+}
+
+// eventPrefix is the event type prefix of an operation type (an unknown
+// type in CamelCase: SCHEDULED_TASK gives ScheduledTask).
+func eventPrefix(t types.OperationType) string {
+	var b strings.Builder
+	for _, part := range strings.Split(strings.ToLower(string(t)), "_") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+// opEvents are the events that bring about op, without EventIds.
+func opEvents(op types.Operation, seed uint64, i int) []types.Event {
+	prefix := eventPrefix(op.Type)
+	base := types.Event{Id: op.Id, ParentId: op.ParentId, Name: op.Name, SubType: op.SubType}
+	at := func(t *time.Time, typ string) types.Event {
+		ev := base
+		ev.EventType, ev.EventTimestamp = types.EventType(typ), t
+		return ev
+	}
+	start := op.StartTimestamp
+	if start == nil {
+		t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		start = &t
+	}
+	end := op.EndTimestamp
+	if end == nil {
+		end = start
+	}
+	started := at(start, prefix+"Started")
+	var out []types.Event
+	var result *string
+	var errObj *types.ErrorObject
+	switch {
+	case op.ExecutionDetails != nil:
+		started.ExecutionStartedDetails = &types.ExecutionStartedDetails{ExecutionTimeout: aws.Int32(86400),
+			Input: &types.EventInput{Payload: op.ExecutionDetails.InputPayload, Truncated: aws.Bool(false)}}
+	case op.ContextDetails != nil:
+		started.ContextStartedDetails = &types.ContextStartedDetails{}
+		result, errObj = op.ContextDetails.Result, op.ContextDetails.Error
+	case op.StepDetails != nil:
+		started.StepStartedDetails = &types.StepStartedDetails{}
+		result, errObj = op.StepDetails.Result, op.StepDetails.Error
+	case op.WaitDetails != nil:
+		d := &types.WaitStartedDetails{ScheduledEndTimestamp: op.WaitDetails.ScheduledEndTimestamp}
+		if s := op.WaitDetails.ScheduledEndTimestamp; s != nil {
+			d.Duration = aws.Int32(int32(s.Sub(*start) / time.Second))
+		}
+		started.WaitStartedDetails = d
+	case op.CallbackDetails != nil:
+		started.CallbackStartedDetails = &types.CallbackStartedDetails{CallbackId: op.CallbackDetails.CallbackId, Timeout: aws.Int32(3600), HeartbeatTimeout: aws.Int32(300)}
+		result, errObj = op.CallbackDetails.Result, op.CallbackDetails.Error
+	case op.ChainedInvokeDetails != nil:
+		started.ChainedInvokeStartedDetails = &types.ChainedInvokeStartedDetails{FunctionName: aws.String("billing"),
+			Input: &types.EventInput{Payload: aws.String(`{"invoice":true}`)}, ExecutedVersion: aws.String("3")}
+		if i%7 == 0 {
+			started.ChainedInvokeStartedDetails.TenantId = aws.String("tenant-ä")
+		}
+		result, errObj = op.ChainedInvokeDetails.Result, op.ChainedInvokeDetails.Error
+	}
+	out = append(out, started)
+	if op.Type == types.OperationTypeExecution {
+		// The invocations that ran the execution, one with an error.
+		for k := range 1 + int(seed%3) {
+			t0 := start.Add(time.Duration(k) * time.Second)
+			t1 := t0.Add(800 * time.Millisecond)
+			ic := at(&t1, "InvocationCompleted")
+			ic.Id, ic.ParentId, ic.Name, ic.SubType = nil, nil, nil, nil
+			ic.InvocationCompletedDetails = &types.InvocationCompletedDetails{RequestId: aws.String(fmt.Sprintf("req-%x-%d", seed, k)), StartTimestamp: &t0, EndTimestamp: &t1}
+			if k == 1 {
+				ic.InvocationCompletedDetails.Error = &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Sandbox.Timedout"), ErrorMessage: aws.String("invocation timed out")}}
+			}
+			out = append(out, ic)
+		}
+	}
+	evErr := func() *types.EventError {
+		if errObj == nil {
+			return nil
+		}
+		return &types.EventError{Payload: errObj}
+	}
+	if sd := op.StepDetails; sd != nil {
+		// Earlier attempts failed and were retried.
+		for a := int32(1); a < sd.Attempt; a++ {
+			t := start.Add(time.Duration(a) * time.Millisecond)
+			f := at(&t, "StepFailed")
+			f.StepFailedDetails = &types.StepFailedDetails{
+				Error:        &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(fmt.Sprintf("attempt %d failed", a))}},
+				RetryDetails: &types.RetryDetails{CurrentAttempt: a, NextAttemptDelaySeconds: aws.Int32(a)},
+			}
+			s := at(&t, "StepStarted")
+			s.StepStartedDetails = &types.StepStartedDetails{}
+			out = append(out, f, s)
+		}
+	}
+	term := func(suffix string) types.Event { return at(end, prefix+suffix) }
+	switch op.Status {
+	case types.OperationStatusSucceeded:
+		ev := term("Succeeded")
+		res := &types.EventResult{Payload: result}
+		switch op.Type {
+		case types.OperationTypeExecution:
+			ev.ExecutionSucceededDetails = &types.ExecutionSucceededDetails{Result: &types.EventResult{Payload: aws.String(`{"done":true}`)}}
+		case types.OperationTypeContext:
+			ev.ContextSucceededDetails = &types.ContextSucceededDetails{Result: res}
+		case types.OperationTypeStep:
+			ev.StepSucceededDetails = &types.StepSucceededDetails{Result: res, RetryDetails: &types.RetryDetails{CurrentAttempt: op.StepDetails.Attempt}}
+		case types.OperationTypeWait:
+			ev.WaitSucceededDetails = &types.WaitSucceededDetails{Duration: started.WaitStartedDetails.Duration}
+		case types.OperationTypeCallback:
+			ev.CallbackSucceededDetails = &types.CallbackSucceededDetails{Result: res}
+		case types.OperationTypeChainedInvoke:
+			ev.ChainedInvokeSucceededDetails = &types.ChainedInvokeSucceededDetails{Result: res}
+		}
+		out = append(out, ev)
+	case types.OperationStatusFailed, types.OperationStatusTimedOut, types.OperationStatusStopped, types.OperationStatusCancelled:
+		suffix := map[types.OperationStatus]string{"FAILED": "Failed", "TIMED_OUT": "TimedOut", "STOPPED": "Stopped", "CANCELLED": "Cancelled"}[op.Status]
+		ev := term(suffix)
+		e := evErr()
+		switch op.Type {
+		case types.OperationTypeExecution:
+			e = &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("ExecutionError"), ErrorMessage: aws.String("the handler failed")}}
+			switch suffix {
+			case "TimedOut":
+				ev.ExecutionTimedOutDetails = &types.ExecutionTimedOutDetails{Error: e}
+			case "Stopped":
+				ev.ExecutionStoppedDetails = &types.ExecutionStoppedDetails{Error: e}
+			default:
+				ev = term("Failed")
+				ev.ExecutionFailedDetails = &types.ExecutionFailedDetails{Error: e}
+			}
+		case types.OperationTypeContext:
+			ev = term("Failed") // a context has only ContextFailed
+			ev.ContextFailedDetails = &types.ContextFailedDetails{Error: e}
+		case types.OperationTypeStep:
+			ev = term("Failed")
+			ev.StepFailedDetails = &types.StepFailedDetails{Error: e, RetryDetails: &types.RetryDetails{CurrentAttempt: op.StepDetails.Attempt}}
+		case types.OperationTypeWait:
+			ev = term("Cancelled")
+			ev.WaitCancelledDetails = &types.WaitCancelledDetails{Error: e}
+		case types.OperationTypeCallback:
+			if suffix == "TimedOut" {
+				ev.CallbackTimedOutDetails = &types.CallbackTimedOutDetails{Error: e}
+			} else {
+				ev = term("Failed")
+				ev.CallbackFailedDetails = &types.CallbackFailedDetails{Error: e}
+			}
+		case types.OperationTypeChainedInvoke:
+			switch suffix {
+			case "TimedOut":
+				ev.ChainedInvokeTimedOutDetails = &types.ChainedInvokeTimedOutDetails{Error: e}
+			case "Stopped":
+				ev.ChainedInvokeStoppedDetails = &types.ChainedInvokeStoppedDetails{Error: e}
+			default:
+				ev = term("Failed")
+				ev.ChainedInvokeFailedDetails = &types.ChainedInvokeFailedDetails{Error: e}
+			}
+		}
+		out = append(out, ev)
+	case types.OperationStatusPending:
+		if sd := op.StepDetails; sd != nil && sd.NextAttemptTimestamp != nil {
+			t := start.Add(time.Duration(max(sd.Attempt, 1)) * time.Millisecond)
+			delay := int32(sd.NextAttemptTimestamp.Sub(t) / time.Second)
+			ev := at(&t, "StepFailed")
+			ev.StepFailedDetails = &types.StepFailedDetails{Error: evErr(), RetryDetails: &types.RetryDetails{CurrentAttempt: sd.Attempt, NextAttemptDelaySeconds: &delay}}
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// infoOf is what GetDurableExecution says of a generated execution: its
+// EXECUTION operation's status and times, under the execution status enum.
+func infoOf(arn string, exec types.Operation, version string) *Info {
+	a := strings.SplitN(arn, ":", 8)
+	fnArn := strings.Join(a[:7], ":")
+	rest := strings.Split(a[7], "/")
+	info := &Info{Name: rest[2], FunctionArn: fnArn + ":" + rest[0], Start: exec.StartTimestamp, End: exec.EndTimestamp,
+		Version: aws.String(version), TraceID: aws.String("Root=1-5f84c7a5-" + rest[3][:24]),
+		DurableConfig: &types.DurableConfig{ExecutionTimeout: aws.Int32(86400), RetentionPeriodInDays: aws.Int32(30)}}
+	if exec.ExecutionDetails != nil {
+		info.InputPayload = exec.ExecutionDetails.InputPayload
+	}
+	switch exec.Status {
+	case types.OperationStatusSucceeded:
+		info.Status, info.Result = types.ExecutionStatusSucceeded, aws.String(`{"done":true}`)
+	case types.OperationStatusFailed, types.OperationStatusCancelled:
+		info.Status = types.ExecutionStatusFailed
+	case types.OperationStatusTimedOut:
+		info.Status = types.ExecutionStatusTimedOut
+	case types.OperationStatusStopped:
+		info.Status = types.ExecutionStatusStopped
+	default:
+		info.Status, info.End = types.ExecutionStatusRunning, nil
+	}
+	if info.Status != types.ExecutionStatusSucceeded && info.Status != types.ExecutionStatusRunning {
+		info.Error = &types.ErrorObject{ErrorType: aws.String("ExecutionError"), ErrorMessage: aws.String("the handler failed")}
+	}
+	return info
+}

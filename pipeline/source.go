@@ -1,0 +1,192 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// source reads one execution from the API for the transform: the seam
+// between the worker (retries, restarts, skips, accounting, commit) and the
+// API that produced the rows. stateSource drains GetDurableExecutionState;
+// historySource reads GetDurableExecution and GetDurableExecutionHistory
+// (no token needed) and folds the events into operations.
+type source interface {
+	// read writes the execution's rows through x as it reads them and
+	// returns the executions row and its partition. Failures of the API are
+	// *extract.ExecutionError; of the destination *DestinationError. c
+	// counts what was read, failure or not.
+	read(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts) (dt string, row schema.Execution, err error)
+}
+
+// counts is what one execution's read went through.
+type counts struct {
+	pages, ops, events, newEvents int64
+}
+
+// sourceFor picks the source of an entry: state with a token (and history
+// too with Config.HistoryAlways), history without.
+func (r *runner) sourceFor(e extract.Entry) source {
+	if e.Token == "" {
+		return historySource{r: r}
+	}
+	return stateSource{r: r, withHistory: r.cfg.HistoryAlways}
+}
+
+type stateSource struct {
+	r           *runner
+	withHistory bool
+}
+
+func (s stateSource) read(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts) (string, schema.Execution, error) {
+	meta.Source = transform.SourceState
+	snap := transform.NewSnapshot(meta)
+	err := ahead(ctx, func(ctx context.Context, put func(context.Context, extract.Page) error) error {
+		return extract.Drain(ctx, s.r.cfg.API, e, s.r.cfg.PageSize, put)
+	}, func(p extract.Page) error {
+		rows := snap.Add(make([]schema.Operation, 0, len(p.Operations)), p.Operations)
+		if err := x.Write(ctx, rows); err != nil {
+			return &DestinationError{Err: err}
+		}
+		c.pages++
+		c.ops += int64(len(rows))
+		return nil
+	})
+	if err != nil {
+		return "", schema.Execution{}, err
+	}
+	dt, _ := snap.Partition(s.r.sum.StartedAt)
+	row := snap.Finish()
+	if s.withHistory {
+		desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN)
+		if err != nil {
+			return "", row, err
+		}
+		transform.Describe(&row, desc)
+		if err := s.r.readEvents(ctx, e, meta, x, c, nil, &row); err != nil {
+			return "", row, err
+		}
+	}
+	return dt, row, nil
+}
+
+type historySource struct{ r *runner }
+
+func (s historySource) read(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts) (string, schema.Execution, error) {
+	meta.Source = transform.SourceHistory
+	desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN)
+	if err != nil {
+		return "", schema.Execution{}, err
+	}
+	snap := transform.NewSnapshot(meta)
+	fold := transform.NewFolder()
+	var row schema.Execution
+	if err := s.r.readEvents(ctx, e, meta, x, c, fold, &row); err != nil {
+		return "", row, err
+	}
+	// The folded operations, in the order of their first event, a page's
+	// worth at a time.
+	rows := fold.AddTo(snap, nil)
+	for len(rows) > 0 {
+		n := min(len(rows), extract.MaxPageSize)
+		if err := x.Write(ctx, rows[:n]); err != nil {
+			return "", row, &DestinationError{Err: err}
+		}
+		c.ops += int64(n)
+		rows = rows[n:]
+	}
+	counted := row
+	row = snap.Finish()
+	row.EventCount, row.LastEventID = counted.EventCount, counted.LastEventID
+	transform.Describe(&row, desc)
+	dt, ok := transform.DescribedPartition(desc)
+	if !ok {
+		dt, _ = snap.Partition(s.r.sum.StartedAt)
+	}
+	return dt, row, nil
+}
+
+// readEvents drains e's history one page ahead of use, writing the events
+// the archive lacks (ids above its last one) through x, folding every event
+// into fold when given, and noting event_count and last_event_id in row.
+func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, row *schema.Execution) error {
+	var last int32
+	if r.cfg.LastEventID != nil {
+		last = r.cfg.LastEventID(e.ARN)
+	}
+	var total int64
+	var maxID int32
+	err := ahead(ctx, func(ctx context.Context, put func(context.Context, extract.HistoryPage) error) error {
+		return extract.DrainHistory(ctx, r.cfg.History, e.ARN, r.cfg.PageSize, put)
+	}, func(p extract.HistoryPage) error {
+		rows := make([]schema.Event, 0, len(p.Events))
+		for i := range p.Events {
+			ev := &p.Events[i]
+			id := int32(0)
+			if ev.EventId != nil {
+				id = *ev.EventId
+			}
+			maxID = max(maxID, id)
+			if id > last || ev.EventId == nil {
+				rows = append(rows, transform.EventRow(ev, meta))
+			}
+		}
+		if fold != nil {
+			fold.Add(p.Events)
+		}
+		if err := x.WriteEvents(ctx, rows); err != nil {
+			return &DestinationError{Err: err}
+		}
+		total += int64(len(p.Events))
+		c.pages++
+		c.events += int64(len(p.Events))
+		c.newEvents += int64(len(rows))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	row.EventCount = &total
+	row.LastEventID = &maxID
+	return nil
+}
+
+// ahead runs drain one page ahead of use: while use handles page n, the
+// next request is already under way. An error from use stops the drain and
+// wins over the drain's own.
+func ahead[P any](ctx context.Context, drain func(context.Context, func(context.Context, P) error) error, use func(P) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan P, 1)
+	drained := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		drained <- drain(ctx, func(ctx context.Context, p P) error {
+			select {
+			case pages <- p:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	var useErr error
+	for p := range pages {
+		if useErr == nil {
+			if useErr = use(p); useErr != nil {
+				cancel() // stop fetching; drain what is queued
+			}
+		}
+	}
+	if err := <-drained; useErr == nil {
+		return err
+	}
+	return useErr
+}
+
+var _ extract.HistoryAPI = (*lambda.Client)(nil)

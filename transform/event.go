@@ -1,0 +1,325 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// eventOverflow is the events table's overflow_json: every details object of
+// an event whose details the typed columns cannot hold, keyed by its API
+// member name (StepFailedDetails, ...), in encoding/json's form of the SDK
+// type (members by their API names, timestamps as RFC 3339).
+type eventOverflow struct {
+	EventIdAbsent bool                       `json:",omitempty"`
+	Details       map[string]json.RawMessage `json:",omitempty"`
+}
+
+// detailsFields are the indexes of types.Event's *...Details fields.
+var detailsFields = func() []int {
+	var out []int
+	rt := reflect.TypeFor[types.Event]()
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		if f.IsExported() && strings.HasSuffix(f.Name, "Details") && f.Type.Kind() == reflect.Pointer {
+			out = append(out, i)
+		}
+	}
+	return out
+}()
+
+// EventRow maps one history event to its row. Every event the SDK can hand
+// over maps to a row that [ReconstructEvent] turns back into the same
+// event: one details object fills the typed columns; when there are several,
+// or one holds what the columns cannot tell apart (an Input, Result or Error
+// object with no members, an Error whose Payload has no members), every
+// details object also goes to overflow_json.
+func EventRow(ev *types.Event, meta RowMeta) schema.Event {
+	row := schema.Event{
+		ExecutionArn: meta.ExecutionArn,
+		EventID:      deref(ev.EventId),
+		EventType:    string(ev.EventType),
+		EventTime:    millis(ev.EventTimestamp),
+		OperationID:  ev.Id,
+		ParentID:     ev.ParentId,
+		Name:         ev.Name,
+		SubType:      ev.SubType,
+		RunID:        meta.RunID,
+		ExtractedAt:  meta.ExtractedAt.UTC().Truncate(time.Millisecond),
+	}
+	v := reflect.ValueOf(ev).Elem()
+	var present []int
+	for _, i := range detailsFields {
+		if !v.Field(i).IsNil() {
+			present = append(present, i)
+		}
+	}
+	// The details object named after the event type fills the columns, else
+	// the first one.
+	own := string(ev.EventType) + "Details"
+	for j, i := range present {
+		if v.Type().Field(i).Name == own {
+			present[0], present[j] = present[j], present[0]
+			break
+		}
+	}
+	fits := len(present) <= 1
+	if len(present) > 0 {
+		kinds := make([]string, len(present))
+		for j, i := range present {
+			kinds[j] = detailKind(v.Type().Field(i).Name)
+		}
+		k := strings.Join(kinds, ",")
+		row.DetailKind = &k
+		if !fillEvent(&row, v.Field(present[0]).Elem()) {
+			fits = false
+		}
+	}
+	if ev.EventId == nil || !fits {
+		o := eventOverflow{EventIdAbsent: ev.EventId == nil}
+		if !fits {
+			o.Details = map[string]json.RawMessage{}
+			for _, i := range present {
+				o.Details[v.Type().Field(i).Name] = marshal(v.Field(i).Interface())
+			}
+		}
+		s := string(marshal(o))
+		row.OverflowJSON = &s
+	}
+	return row
+}
+
+func marshal(x any) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(x); err != nil {
+		panic(fmt.Sprintf("transform: encoding %T cannot fail: %v", x, err))
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// detailKind is a details member's name in snake_case without Details:
+// StepFailedDetails is step_failed.
+func detailKind(field string) string {
+	name := strings.TrimSuffix(field, "Details")
+	var b strings.Builder
+	for i, r := range name {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// detailsField is the inverse of detailKind.
+func detailsField(kind string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(kind, "_") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String() + "Details"
+}
+
+// fillEvent copies the members of one details object (a struct value) into
+// the row's columns. It reports false when the columns cannot give the
+// object back exactly.
+func fillEvent(row *schema.Event, d reflect.Value) bool {
+	ok := true
+	truncated := func(p *bool) {
+		if row.PayloadTruncated != nil {
+			ok = false // two members share the column
+		}
+		row.PayloadTruncated = p
+	}
+	for i := range d.NumField() {
+		f := d.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		x := d.Field(i).Interface()
+		switch m := x.(type) {
+		case *types.EventInput:
+			if m != nil {
+				ok = ok && (m.Payload != nil || m.Truncated != nil)
+				row.InputPayload = m.Payload
+				truncated(m.Truncated)
+			}
+		case *types.EventResult:
+			if m != nil {
+				ok = ok && (m.Payload != nil || m.Truncated != nil)
+				row.Result = m.Payload
+				truncated(m.Truncated)
+			}
+		case *types.EventError:
+			if m != nil {
+				ok = ok && ((m.Payload != nil && !emptyError(m.Payload)) || (m.Payload == nil && m.Truncated != nil))
+				if p := m.Payload; p != nil {
+					row.ErrorType, row.ErrorMessage, row.ErrorData, row.ErrorStackTrace = p.ErrorType, p.ErrorMessage, p.ErrorData, p.StackTrace
+				}
+				truncated(m.Truncated)
+			}
+		case *types.RetryDetails:
+			if m != nil {
+				a := m.CurrentAttempt
+				row.Attempt, row.NextAttemptDelaySeconds = &a, m.NextAttemptDelaySeconds
+			}
+		default:
+			dst := eventColumn(row, f.Name)
+			if dst == nil {
+				if !d.Field(i).IsZero() {
+					ok = false // a member this version does not know
+				}
+				continue
+			}
+			if t, isTime := x.(*time.Time); isTime {
+				x = millis(t)
+			}
+			if reflect.TypeOf(x) != dst.Type() {
+				ok = false
+				continue
+			}
+			dst.Set(reflect.ValueOf(x))
+		}
+	}
+	return ok
+}
+
+// eventColumn is the column a plain details member fills, or an invalid
+// Value for a member with no column.
+func eventColumn(row *schema.Event, member string) *reflect.Value {
+	var p any
+	switch member {
+	case "Duration":
+		p = &row.DurationSeconds
+	case "ScheduledEndTimestamp":
+		p = &row.ScheduledEndTime
+	case "CallbackId":
+		p = &row.CallbackID
+	case "Timeout":
+		p = &row.TimeoutSeconds
+	case "HeartbeatTimeout":
+		p = &row.HeartbeatTimeoutSeconds
+	case "ExecutionTimeout":
+		p = &row.ExecutionTimeoutSeconds
+	case "FunctionName":
+		p = &row.InvokedFunctionName
+	case "DurableExecutionArn":
+		p = &row.InvokedExecutionArn
+	case "ExecutedVersion":
+		p = &row.ExecutedVersion
+	case "TenantId":
+		p = &row.TenantID
+	case "RequestId":
+		p = &row.RequestID
+	case "StartTimestamp":
+		p = &row.InvocationStartTime
+	case "EndTimestamp":
+		p = &row.InvocationEndTime
+	default:
+		return nil
+	}
+	v := reflect.ValueOf(p).Elem()
+	return &v
+}
+
+// ReconstructEvent is the inverse of [EventRow]: the event a row was made
+// from. It fails only on an overflow_json or detail_kind it cannot read.
+func ReconstructEvent(row *schema.Event) (types.Event, error) {
+	ev := types.Event{
+		EventType:      types.EventType(row.EventType),
+		EventTimestamp: row.EventTime,
+		Id:             row.OperationID,
+		ParentId:       row.ParentID,
+		Name:           row.Name,
+		SubType:        row.SubType,
+	}
+	id := row.EventID
+	ev.EventId = &id
+	var o eventOverflow
+	if row.OverflowJSON != nil {
+		if err := json.Unmarshal([]byte(*row.OverflowJSON), &o); err != nil {
+			return ev, fmt.Errorf("event %d: parse overflow_json: %w", row.EventID, err)
+		}
+	}
+	if o.EventIdAbsent {
+		ev.EventId = nil
+	}
+	v := reflect.ValueOf(&ev).Elem()
+	if o.Details != nil {
+		for name, raw := range o.Details {
+			f := v.FieldByName(name)
+			if !f.IsValid() || f.Kind() != reflect.Pointer {
+				return ev, fmt.Errorf("event %d: overflow_json names %q, which this version does not know", row.EventID, name)
+			}
+			p := reflect.New(f.Type().Elem())
+			if err := json.Unmarshal(raw, p.Interface()); err != nil {
+				return ev, fmt.Errorf("event %d: overflow_json %s: %w", row.EventID, name, err)
+			}
+			f.Set(p)
+		}
+		return ev, nil
+	}
+	if row.DetailKind == nil {
+		return ev, nil
+	}
+	f := v.FieldByName(detailsField(*row.DetailKind))
+	if !f.IsValid() || f.Kind() != reflect.Pointer {
+		return ev, fmt.Errorf("event %d: detail_kind %q names no details object this version knows", row.EventID, *row.DetailKind)
+	}
+	d := reflect.New(f.Type().Elem())
+	unfillEvent(row, d.Elem())
+	f.Set(d)
+	return ev, nil
+}
+
+// unfillEvent sets the members of details object d from the row's columns.
+func unfillEvent(row *schema.Event, d reflect.Value) {
+	for i := range d.NumField() {
+		f := d.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		dst := d.Field(i)
+		switch dst.Interface().(type) {
+		case *types.EventInput:
+			if row.InputPayload != nil || row.PayloadTruncated != nil {
+				dst.Set(reflect.ValueOf(&types.EventInput{Payload: row.InputPayload, Truncated: row.PayloadTruncated}))
+			}
+		case *types.EventResult:
+			if row.Result != nil || row.PayloadTruncated != nil {
+				dst.Set(reflect.ValueOf(&types.EventResult{Payload: row.Result, Truncated: row.PayloadTruncated}))
+			}
+		case *types.EventError:
+			e := &types.EventError{Truncated: row.PayloadTruncated}
+			if row.ErrorType != nil || row.ErrorMessage != nil || row.ErrorData != nil || row.ErrorStackTrace != nil {
+				e.Payload = &types.ErrorObject{ErrorType: row.ErrorType, ErrorMessage: row.ErrorMessage, ErrorData: row.ErrorData, StackTrace: row.ErrorStackTrace}
+			}
+			if e.Payload != nil || e.Truncated != nil {
+				dst.Set(reflect.ValueOf(e))
+			}
+		case *types.RetryDetails:
+			if row.Attempt != nil {
+				dst.Set(reflect.ValueOf(&types.RetryDetails{CurrentAttempt: *row.Attempt, NextAttemptDelaySeconds: row.NextAttemptDelaySeconds}))
+			}
+		default:
+			if src := eventColumn(row, f.Name); src != nil && src.Type() == dst.Type() {
+				dst.Set(*src)
+			}
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package transform_test
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// TestEventLossless is the property test for events: random events of every
+// type (unknown ones too), with several details objects, empty Input,
+// Result and Error objects, and every member absent, empty or set, map to
+// rows that give back the same events.
+func TestEventLossless(t *testing.T) {
+	g := optest.New(20261130)
+	n := 20000
+	if testing.Short() {
+		n = 2000
+	}
+	overflows := 0
+	for i := range n {
+		ev := g.Event()
+		row := transform.EventRow(&ev, meta)
+		if row.OverflowJSON != nil {
+			overflows++
+		}
+		if diff := optest.DiffEventRow(ev, &row); diff != "" {
+			t.Fatalf("event %d lost something (-want +got):\n%s", i, diff)
+		}
+	}
+	if overflows < n/20 || overflows > n/2 {
+		t.Errorf("%d of %d events needed overflow_json: the generator's odd shapes are off", overflows, n)
+	}
+}
+
+func TestEventRowColumns(t *testing.T) {
+	now := ts("2026-01-05T10:00:00.123Z")
+	ev := types.Event{EventId: aws.Int32(7), EventType: "StepFailed", EventTimestamp: now, Id: aws.String("s1"), Name: aws.String("charge"),
+		StepFailedDetails: &types.StepFailedDetails{
+			Error:        &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Boom"), StackTrace: []string{}}, Truncated: aws.Bool(false)},
+			RetryDetails: &types.RetryDetails{CurrentAttempt: 2, NextAttemptDelaySeconds: aws.Int32(30)},
+		}}
+	row := transform.EventRow(&ev, meta)
+	if row.EventID != 7 || *row.DetailKind != "step_failed" || *row.ErrorType != "Boom" || row.ErrorStackTrace == nil || *row.PayloadTruncated ||
+		*row.Attempt != 2 || *row.NextAttemptDelaySeconds != 30 || row.OverflowJSON != nil || *row.OperationID != "s1" {
+		t.Errorf("row %+v", row)
+	}
+	ic := types.Event{EventId: aws.Int32(2), EventType: "InvocationCompleted", InvocationCompletedDetails: &types.InvocationCompletedDetails{
+		RequestId: aws.String("r"), StartTimestamp: now, EndTimestamp: now}}
+	row = transform.EventRow(&ic, meta)
+	if *row.DetailKind != "invocation_completed" || *row.RequestID != "r" || !row.InvocationStartTime.Equal(*now) || row.OverflowJSON != nil {
+		t.Errorf("row %+v", row)
+	}
+	cs := types.Event{EventId: aws.Int32(3), EventType: "ChainedInvokeStarted", ChainedInvokeStartedDetails: &types.ChainedInvokeStartedDetails{
+		FunctionName: aws.String("billing"), DurableExecutionArn: aws.String("arn:x"), Input: &types.EventInput{Payload: aws.String("{}")}, TenantId: aws.String("t")}}
+	row = transform.EventRow(&cs, meta)
+	if *row.InvokedFunctionName != "billing" || *row.InvokedExecutionArn != "arn:x" || *row.InputPayload != "{}" || *row.TenantID != "t" || row.PayloadTruncated != nil {
+		t.Errorf("row %+v", row)
+	}
+	// An empty Result object is kept apart from none.
+	empty := types.Event{EventId: aws.Int32(4), EventType: "StepSucceeded", StepSucceededDetails: &types.StepSucceededDetails{Result: &types.EventResult{}}}
+	row = transform.EventRow(&empty, meta)
+	if row.OverflowJSON == nil || *row.OverflowJSON != `{"Details":{"StepSucceededDetails":{"Result":{"Payload":null,"Truncated":null},"RetryDetails":null}}}` {
+		t.Errorf("overflow_json %v", row.OverflowJSON)
+	}
+	if diff := optest.DiffEventRow(empty, &row); diff != "" {
+		t.Error(diff)
+	}
+}

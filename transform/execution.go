@@ -1,0 +1,40 @@
+package transform
+
+import (
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// Describe fills the executions row's GetDurableExecution columns from out
+// (function_arn, version, result, error_*, retention_period_days,
+// execution_timeout_seconds, kms_key_arn, trace_id). For a row of source
+// history it also takes status, start_time, end_time and input_payload from
+// out: there is no EXECUTION operation as the state API reports it.
+func Describe(row *schema.Execution, out *lambda.GetDurableExecutionOutput) {
+	row.FunctionArn, row.Version, row.Result = out.FunctionArn, out.Version, out.Result
+	row.ErrorType, row.ErrorMessage, row.ErrorData, row.ErrorStackTrace, row.OverflowJSON = ExecutionError(out.Error)
+	if c := out.DurableConfig; c != nil {
+		row.RetentionPeriodDays, row.ExecutionTimeoutSecs, row.KMSKeyArn = c.RetentionPeriodInDays, c.ExecutionTimeout, c.KMSKeyArn
+	}
+	if out.TraceHeader != nil {
+		row.TraceID = out.TraceHeader.XAmznTraceId
+	}
+	if row.Source == SourceHistory {
+		status := string(out.Status)
+		row.Status = &status
+		row.StartTime, row.EndTime = millis(out.StartTimestamp), millis(out.EndTimestamp)
+		row.InputPayload = out.InputPayload
+	}
+}
+
+// DescribedPartition is the dt of an execution that GetDurableExecution
+// described: the UTC date of its start, or ok false without one.
+func DescribedPartition(out *lambda.GetDurableExecutionOutput) (dt string, ok bool) {
+	if out == nil || out.StartTimestamp == nil {
+		return "", false
+	}
+	return out.StartTimestamp.UTC().Format(time.DateOnly), true
+}

@@ -1,0 +1,245 @@
+package transform
+
+import (
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// Folder folds a history's events, page by page, into the operations that
+// GetDurableExecutionState would report, as far as history can tell
+// (docs/ARCHITECTURE.md, "Folding history"). It keeps one operation per
+// distinct Id, never the events. It is not safe for concurrent use.
+//
+// The rules:
+//   - Type is the event type's prefix (Execution, Context, Step, Wait,
+//     Callback, ChainedInvoke; an unknown prefix in UPPER_SNAKE case), Status
+//     its suffix (Started, Succeeded, Failed, TimedOut, Stopped, Cancelled,
+//     and an unknown one alike) of the operation's last event; a StepFailed
+//     whose RetryDetails has NextAttemptDelaySeconds is a retry: PENDING,
+//     with NextAttemptTimestamp = its time + the delay.
+//   - Id, ParentId, Name, SubType: the events' own, the latest present.
+//   - StartTimestamp: the first event's; EndTimestamp: the terminal event's.
+//   - ExecutionDetails.InputPayload from ExecutionStarted; Result and Error of
+//     contexts, steps, callbacks and chained invokes from the last event that
+//     carries one (a retried step keeps its last attempt's error);
+//     StepDetails.Attempt from the last RetryDetails.CurrentAttempt;
+//     WaitDetails.ScheduledEndTimestamp from WaitStarted; CallbackId from
+//     CallbackStarted.
+//   - History cannot tell ContextDetails.ReplayChildren (null), a step's
+//     Attempt before any RetryDetails (null), or READY (no event).
+//   - InvocationCompleted events and events of a type with no known suffix
+//     belong to no operation; they are archived as events only.
+type Folder struct {
+	ops   []*folded
+	index map[string]int
+}
+
+type folded struct {
+	op           types.Operation
+	attemptKnown bool
+}
+
+// NewFolder starts folding one execution's history.
+func NewFolder() *Folder { return &Folder{index: map[string]int{}} }
+
+var (
+	eventPrefixes = []struct{ prefix, typ string }{
+		{"ChainedInvoke", "CHAINED_INVOKE"}, {"Execution", "EXECUTION"}, {"Context", "CONTEXT"},
+		{"Callback", "CALLBACK"}, {"Step", "STEP"}, {"Wait", "WAIT"},
+	}
+	eventSuffixes = []string{"Started", "Succeeded", "Failed", "TimedOut", "Stopped", "Cancelled"}
+)
+
+// splitEventType splits an event type into the operation type and status it
+// stands for; ok is false for a type with no known suffix.
+func splitEventType(t string) (typ, status string, ok bool) {
+	for _, s := range eventSuffixes {
+		if p, found := strings.CutSuffix(t, s); found && p != "" {
+			typ = upperSnake(p)
+			for _, k := range eventPrefixes {
+				if p == k.prefix {
+					typ = k.typ
+				}
+			}
+			return typ, upperSnake(s), true
+		}
+	}
+	return "", "", false
+}
+
+func upperSnake(s string) string {
+	return strings.ToUpper(detailKind(s))
+}
+
+// Add folds one page of events, in the history's order.
+func (f *Folder) Add(events []types.Event) {
+	for i := range events {
+		f.add(&events[i])
+	}
+}
+
+func (f *Folder) add(ev *types.Event) {
+	typ, status, ok := splitEventType(string(ev.EventType))
+	if !ok {
+		return
+	}
+	key := deref(ev.Id)
+	j, seen := f.index[key]
+	if !seen {
+		j = len(f.ops)
+		f.index[key] = j
+		fo := &folded{op: types.Operation{Id: ev.Id, Type: types.OperationType(typ), StartTimestamp: millis(ev.EventTimestamp)}}
+		switch fo.op.Type {
+		case types.OperationTypeExecution:
+			fo.op.ExecutionDetails = &types.ExecutionDetails{}
+		case types.OperationTypeContext:
+			fo.op.ContextDetails = &types.ContextDetails{}
+		case types.OperationTypeStep:
+			fo.op.StepDetails = &types.StepDetails{}
+		case types.OperationTypeWait:
+			fo.op.WaitDetails = &types.WaitDetails{}
+		case types.OperationTypeCallback:
+			fo.op.CallbackDetails = &types.CallbackDetails{}
+		case types.OperationTypeChainedInvoke:
+			fo.op.ChainedInvokeDetails = &types.ChainedInvokeDetails{}
+		}
+		f.ops = append(f.ops, fo)
+	}
+	fo := f.ops[j]
+	op := &fo.op
+	for _, p := range []struct {
+		dst **string
+		src *string
+	}{{&op.Id, ev.Id}, {&op.ParentId, ev.ParentId}, {&op.Name, ev.Name}, {&op.SubType, ev.SubType}} {
+		if p.src != nil {
+			*p.dst = p.src
+		}
+	}
+	at := millis(ev.EventTimestamp)
+	op.Status = types.OperationStatus(status)
+	if status == "STARTED" {
+		op.EndTimestamp = nil
+	} else {
+		op.EndTimestamp = at
+	}
+	var result *string
+	var errObj *types.ErrorObject
+	var hasOutcome bool
+	if r := eventResult(ev); r != nil {
+		result, hasOutcome = r.Payload, true
+	}
+	if e := eventError(ev); e != nil {
+		errObj, hasOutcome = e.Payload, true
+	}
+	switch d := ev; {
+	case d.ExecutionStartedDetails != nil && op.ExecutionDetails != nil:
+		if in := d.ExecutionStartedDetails.Input; in != nil {
+			op.ExecutionDetails.InputPayload = in.Payload
+		}
+	case d.WaitStartedDetails != nil && op.WaitDetails != nil:
+		op.WaitDetails.ScheduledEndTimestamp = millis(d.WaitStartedDetails.ScheduledEndTimestamp)
+	case d.CallbackStartedDetails != nil && op.CallbackDetails != nil:
+		op.CallbackDetails.CallbackId = d.CallbackStartedDetails.CallbackId
+	}
+	if sd := op.StepDetails; sd != nil {
+		var retry *types.RetryDetails
+		if ev.StepFailedDetails != nil {
+			retry = ev.StepFailedDetails.RetryDetails
+		} else if ev.StepSucceededDetails != nil {
+			retry = ev.StepSucceededDetails.RetryDetails
+		}
+		if retry != nil {
+			sd.Attempt, fo.attemptKnown = retry.CurrentAttempt, true
+		}
+		sd.NextAttemptTimestamp = nil
+		if ev.StepFailedDetails != nil && retry != nil && retry.NextAttemptDelaySeconds != nil && at != nil {
+			op.Status, op.EndTimestamp = types.OperationStatusPending, nil
+			next := at.Add(time.Duration(*retry.NextAttemptDelaySeconds) * time.Second)
+			sd.NextAttemptTimestamp = &next
+		}
+	}
+	if hasOutcome {
+		switch {
+		case op.ContextDetails != nil:
+			op.ContextDetails.Result, op.ContextDetails.Error = result, errObj
+		case op.StepDetails != nil:
+			op.StepDetails.Result, op.StepDetails.Error = result, errObj
+		case op.CallbackDetails != nil:
+			op.CallbackDetails.Result, op.CallbackDetails.Error = result, errObj
+		case op.ChainedInvokeDetails != nil:
+			op.ChainedInvokeDetails.Result, op.ChainedInvokeDetails.Error = result, errObj
+		}
+	}
+}
+
+// eventResult is the Result of whichever *Succeeded details the event has.
+func eventResult(ev *types.Event) *types.EventResult {
+	switch {
+	case ev.ExecutionSucceededDetails != nil:
+		return ev.ExecutionSucceededDetails.Result
+	case ev.ContextSucceededDetails != nil:
+		return ev.ContextSucceededDetails.Result
+	case ev.StepSucceededDetails != nil:
+		return ev.StepSucceededDetails.Result
+	case ev.CallbackSucceededDetails != nil:
+		return ev.CallbackSucceededDetails.Result
+	case ev.ChainedInvokeSucceededDetails != nil:
+		return ev.ChainedInvokeSucceededDetails.Result
+	}
+	return nil
+}
+
+// eventError is the Error of whichever terminal details the event has.
+func eventError(ev *types.Event) *types.EventError {
+	switch {
+	case ev.ExecutionFailedDetails != nil:
+		return ev.ExecutionFailedDetails.Error
+	case ev.ExecutionStoppedDetails != nil:
+		return ev.ExecutionStoppedDetails.Error
+	case ev.ExecutionTimedOutDetails != nil:
+		return ev.ExecutionTimedOutDetails.Error
+	case ev.ContextFailedDetails != nil:
+		return ev.ContextFailedDetails.Error
+	case ev.StepFailedDetails != nil:
+		return ev.StepFailedDetails.Error
+	case ev.WaitCancelledDetails != nil:
+		return ev.WaitCancelledDetails.Error
+	case ev.CallbackFailedDetails != nil:
+		return ev.CallbackFailedDetails.Error
+	case ev.CallbackTimedOutDetails != nil:
+		return ev.CallbackTimedOutDetails.Error
+	case ev.ChainedInvokeFailedDetails != nil:
+		return ev.ChainedInvokeFailedDetails.Error
+	case ev.ChainedInvokeTimedOutDetails != nil:
+		return ev.ChainedInvokeTimedOutDetails.Error
+	case ev.ChainedInvokeStoppedDetails != nil:
+		return ev.ChainedInvokeStoppedDetails.Error
+	}
+	return nil
+}
+
+// Len is the number of operations folded so far.
+func (f *Folder) Len() int { return len(f.ops) }
+
+// Operations are the folded operations, in the order of their first event.
+func (f *Folder) Operations() []types.Operation {
+	out := make([]types.Operation, len(f.ops))
+	for i, fo := range f.ops {
+		out[i] = fo.op
+	}
+	return out
+}
+
+// AddTo maps the folded operations to rows through snap (whose RowMeta
+// says source history), appending to dst: what history cannot tell stays
+// null (a step's attempt before any RetryDetails).
+func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) []schema.Operation {
+	for _, fo := range f.ops {
+		dst = snap.add(dst, &fo.op, !fo.attemptKnown)
+	}
+	return dst
+}
