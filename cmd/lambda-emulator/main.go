@@ -47,7 +47,7 @@ func main() {
 	flag.Parse()
 
 	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, LargePayloadEvery: *large})
-	opts := []emulator.Option{emulator.WithLatency(*latency), emulator.WithAliases(emulator.DemoAliases)}
+	opts := []emulator.Option{emulator.WithLatency(*latency), emulator.WithAliases(emulator.DemoAliases), emulator.WithFunctions(emulator.FunctionNames...)}
 	if *latestOnly {
 		opts = append(opts, emulator.WithListing(emulator.ListLatestOnly))
 	}

@@ -34,6 +34,19 @@ func WithAliases(aliases map[string]map[string]string) Option {
 	return func(s *Server) { s.aliases = aliases }
 }
 
+// WithFunctions makes the server know functions that may have no
+// executions (a function it does not know is a 404).
+func WithFunctions(names ...string) Option {
+	return func(s *Server) {
+		if s.functions == nil {
+			s.functions = map[string]bool{}
+		}
+		for _, n := range names {
+			s.functions[n] = true
+		}
+	}
+}
+
 // functionOf parses an execution ARN into its function's unqualified ARN,
 // name and qualifier.
 func functionOf(arn string) (fnArn, name, qualifier string, ok bool) {
@@ -401,7 +414,7 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 
 // knownFunction reports a function with executions or aliases.
 func (s *Server) knownFunction(name string) bool {
-	if _, ok := s.aliases[name]; ok {
+	if _, ok := s.aliases[name]; ok || s.functions[name] {
 		return true
 	}
 	_, _, found := s.functionExecutions(name, "")
@@ -412,8 +425,10 @@ func (s *Server) knownFunction(name string) bool {
 // version some execution ran on.
 func (s *Server) serveVersions(w http.ResponseWriter, n int64, label string, q url.Values, fault Fault) {
 	name, _ := resolveFunction(label)
-	fnArn, execs, found := s.functionExecutions(name, "\x00every") // no qualifier matches: only the ARN
-	_ = execs
+	fnArn, _, found := s.functionExecutions(name, "\x00every") // no qualifier matches: only the ARN
+	if !found && s.knownFunction(name) {
+		found, fnArn = true, "arn:aws:lambda:us-east-1:123456789012:function:"+name
+	}
 	if !found {
 		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
 		return
@@ -456,7 +471,10 @@ func (s *Server) serveVersions(w http.ResponseWriter, n int64, label string, q u
 func (s *Server) serveAliases(w http.ResponseWriter, n int64, label string, q url.Values, fault Fault) {
 	name, _ := resolveFunction(label)
 	fnArn, _, found := s.functionExecutions(name, "\x00every")
-	if !found && s.aliases[name] == nil {
+	if !found {
+		fnArn = "arn:aws:lambda:us-east-1:123456789012:function:" + name
+	}
+	if !found && !s.knownFunction(name) {
 		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
 		return
 	}

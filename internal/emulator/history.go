@@ -295,11 +295,21 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 // infoOf is what GetDurableExecution says of a generated execution: its
 // EXECUTION operation's status and times, under the execution status enum.
 func infoOf(arn string, exec types.Operation, version string) *Info {
-	a := strings.SplitN(arn, ":", 8)
-	fnArn := strings.Join(a[:7], ":")
-	rest := strings.Split(a[7], "/")
-	info := &Info{Name: rest[2], FunctionArn: fnArn + ":" + rest[0], Start: exec.StartTimestamp, End: exec.EndTimestamp,
-		Version: aws.String(version), TraceID: aws.String("Root=1-5f84c7a5-" + rest[3][:24]),
+	name, fnArn := arn, arn
+	if a := strings.SplitN(arn, ":", 8); len(a) == 8 {
+		rest := strings.Split(a[7], "/")
+		fnArn = strings.Join(a[:7], ":") + ":" + rest[0]
+		if len(rest) > 2 {
+			name = rest[2]
+		}
+	}
+	start := exec.StartTimestamp
+	if start == nil { // the API always has one
+		t := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+		start = &t
+	}
+	info := &Info{Name: name, FunctionArn: fnArn, Start: start, End: exec.EndTimestamp,
+		Version: aws.String(version), TraceID: aws.String(fmt.Sprintf("Root=1-5f84c7a5-%024x", len(arn)*7919)),
 		DurableConfig: &types.DurableConfig{ExecutionTimeout: aws.Int32(86400), RetentionPeriodInDays: aws.Int32(30)}}
 	if exec.ExecutionDetails != nil {
 		info.InputPayload = exec.ExecutionDetails.InputPayload

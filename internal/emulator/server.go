@@ -118,8 +118,9 @@ type Server struct {
 	now       func() time.Time
 	key       []byte
 
-	listing Listing
-	aliases map[string]map[string]string
+	listing   Listing
+	aliases   map[string]map[string]string
+	functions map[string]bool
 
 	requests atomic.Int64
 	served   atomic.Int64

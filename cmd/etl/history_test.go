@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+func functionArgs() []string {
+	var out []string
+	for _, fn := range emulator.FunctionNames {
+		out = append(out, "--function", fn)
+	}
+	return out
+}
+
+// readEvents reads every events row under dir, by execution and event id.
+func readEvents(t *testing.T, dir string) map[string]map[int32]schema.Event {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+	out := map[string]map[int32]schema.Event{}
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Event](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if out[r.ExecutionArn] == nil {
+				out[r.ExecutionArn] = map[int32]schema.Event{}
+			}
+			if _, dup := out[r.ExecutionArn][r.EventID]; dup {
+				t.Errorf("%s event %d archived twice", r.ExecutionArn, r.EventID)
+			}
+			out[r.ExecutionArn][r.EventID] = r
+		}
+	}
+	return out
+}
+
+// TestRunByFunction: with no manifest and no token, --function discovers
+// every execution of every version and alias (under both readings of the
+// unqualified listing) and archives GetDurableExecution, every event and
+// the folded operations; the events read back equal to what was served; a
+// rerun writes no event twice.
+func TestRunByFunction(t *testing.T) {
+	execs := emulator.Generate(33, 40, emulator.GenerateOptions{MaxOps: 150, Days: 20})
+	for _, listing := range []emulator.Listing{emulator.ListAllVersions, emulator.ListLatestOnly} {
+		t.Run(fmt.Sprint("listing ", listing), func(t *testing.T) {
+			srv := emulator.New(emulator.WithListing(listing), emulator.WithAliases(emulator.DemoAliases))
+			srv.Add(execs...)
+			url, _ := emulatortest.Start(t, srv)
+			dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+			args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--page-size", "100"}, functionArgs()...)
+			if r := runCLI(t, args...); r.code != 0 {
+				t.Fatalf("exit %d", r.code)
+			}
+			s := readReport(t, report)
+			if s.ExecutionsOK != len(execs) || s.APICallsByOperation["GetDurableExecutionState"] != 0 || s.APICallsByOperation["GetDurableExecution"] != int64(len(execs)) {
+				t.Fatalf("report %+v", s)
+			}
+			events := readEvents(t, dir)
+			rows := executionsIn(t, dir)
+			var total int64
+			for _, e := range execs {
+				n := e.History.Len()
+				total += int64(n)
+				got := events[e.ARN]
+				if len(got) != n {
+					t.Fatalf("%s: %d events archived, %d served", e.ARN, len(got), n)
+				}
+				for i := range n {
+					want := e.History.Event(i)
+					row := got[*want.EventId]
+					if diff := optest.DiffEventRow(want, &row); diff != "" {
+						t.Fatalf("%s event %d (-served +archived):\n%s", e.ARN, i, diff)
+					}
+				}
+				if rows[e.ARN] == "" {
+					t.Errorf("%s: no executions row", e.ARN)
+				}
+			}
+			if s.Events != total || s.EventsNew != total {
+				t.Errorf("report: %d events, %d new; served %d", s.Events, s.EventsNew, total)
+			}
+			// A rerun archives the running executions again, but no event twice.
+			if r := runCLI(t, append(args, "--run-id", "again")...); r.code != 0 {
+				t.Fatalf("rerun: exit %d", r.code)
+			}
+			s = readReport(t, report)
+			if s.EventsNew != 0 || s.SkippedTerminal == 0 || s.ExecutionsOK == 0 {
+				t.Errorf("rerun: %d new events, %d terminal skipped, %d archived", s.EventsNew, s.SkippedTerminal, s.ExecutionsOK)
+			}
+			readEvents(t, dir) // fails on a duplicate
+		})
+	}
+}
+
+func TestHistoryRowsInParquet(t *testing.T) {
+	execs := emulator.Generate(34, 6, emulator.GenerateOptions{MaxOps: 40})
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir := t.TempDir()
+	if r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url}, functionArgs()...)...); r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
+	n := 0
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Execution](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			n++
+			if r.Source != "history" || r.FunctionArn == nil || r.Status == nil || r.StartTime == nil || r.EventCount == nil || r.LastEventID == nil ||
+				*r.EventCount == 0 || r.RetentionPeriodDays == nil || r.OperationCount == 0 {
+				t.Errorf("executions row %+v", r)
+			}
+			if d := "dt=" + r.StartTime.UTC().Format(time.DateOnly); filepath.Base(filepath.Dir(f)) != d {
+				t.Errorf("%s in %s, started %s", r.ExecutionArn, f, d)
+			}
+		}
+	}
+	ops, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	for _, f := range ops {
+		rows, _ := parquet.ReadFile[schema.Operation](f)
+		for _, r := range rows {
+			if r.Source != "history" || r.ReplayChildren != nil {
+				t.Fatalf("operations row %+v", r)
+			}
+		}
+	}
+	if n != len(execs) {
+		t.Errorf("%d executions rows, want %d", n, len(execs))
+	}
+}
+
+// TestHistoryInPostgres: events land once in Postgres, and a rerun changes
+// no row; a manifest entry without a token is archived through history,
+// and --history adds the events of an entry with one.
+func TestHistoryInPostgres(t *testing.T) {
+	execs := emulator.Generate(35, 12, emulator.GenerateOptions{MaxOps: 60})
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dbURL, s := pgtest.Schema(t)
+	// Half the manifest with tokens, half without.
+	var b strings.Builder
+	for i, e := range execs {
+		if i%2 == 0 {
+			fmt.Fprintf(&b, "{\"DurableExecutionArn\":%q,\"CheckpointToken\":%q}\n", e.ARN, e.Token)
+		} else {
+			fmt.Fprintf(&b, "{\"DurableExecutionArn\":%q}\n", e.ARN)
+		}
+	}
+	manifest := filepath.Join(t.TempDir(), "m.jsonl")
+	os.WriteFile(manifest, []byte(b.String()), 0o644)
+	args := []string{"run", "--manifest", manifest, "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url, "--history", "--force"}
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	conn := pgtest.Conn(t, dbURL)
+	q := func(sql string) int64 {
+		var n int64
+		if err := conn.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		return n
+	}
+	tbl := func(name string) string { return pgx.Identifier{s, name}.Sanitize() }
+	var total int64
+	for _, e := range execs {
+		total += int64(e.History.Len())
+	}
+	if n := q("SELECT count(*) FROM " + tbl("events")); n != total {
+		t.Errorf("%d events in Postgres, %d served", n, total)
+	}
+	if n := q("SELECT count(*) FROM " + tbl("executions") + " WHERE source = 'state' AND function_arn IS NOT NULL"); n != int64((len(execs)+1)/2) {
+		t.Errorf("%d state executions rows with GetDurableExecution columns", n)
+	}
+	if n := q("SELECT count(*) FROM " + tbl("operations") + " WHERE source = 'history'"); n == 0 {
+		t.Error("no operations folded from history")
+	}
+	if n := q("SELECT count(*) FROM " + tbl("invocations")); n == 0 {
+		t.Error("the invocations view is empty")
+	}
+	xmins := "SELECT coalesce(sum(xmin::text::bigint), 0) FROM " + tbl("events")
+	before := q(xmins)
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("rerun: exit %d", r.code)
+	}
+	if after := q(xmins); after != before || q("SELECT count(*) FROM "+tbl("events")) != total {
+		t.Error("a rerun rewrote events")
+	}
+}
+
+// TestKill9ResumeHistory: a run by --function killed at random points and
+// resumed leaves the same archive, every event once, as one uninterrupted.
+func TestKill9ResumeHistory(t *testing.T) {
+	execs := emulator.Generate(92, 24, emulator.GenerateOptions{MaxOps: 100})
+	emu := emulator.New(emulator.WithLatency(3*time.Millisecond), emulator.WithFunctions(emulator.FunctionNames...))
+	emu.Add(execs...)
+	url, _ := emulatortest.Start(t, emu)
+	common := append([]string{"--endpoint-url", url, "--page-size", "50", "--concurrency", "3", "--target-file-size", "48KiB", "--log-level", "warn"}, functionArgs()...)
+	ref := t.TempDir()
+	if r := runCLI(t, append([]string{"run", "--dest", ref}, common...)...); r.code != 0 {
+		t.Fatalf("uninterrupted run: exit %d", r.code)
+	}
+	wantEvents := readEvents(t, ref)
+	totalPages := emu.Stats().PagesOK
+	rng := rand.New(rand.NewPCG(2026, 12))
+	for i := range 4 {
+		killAt := 1 + rng.Int64N(totalPages-1)
+		t.Run(fmt.Sprintf("kill after %d of %d pages", killAt, totalPages), func(t *testing.T) {
+			dir := t.TempDir()
+			args := append([]string{"run", "--dest", dir, "--run-id", fmt.Sprintf("hresume-%d", i)}, common...)
+			start := emu.Stats().PagesOK
+			cmd := exec.Command(os.Args[0], args...)
+			cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }()
+		wait:
+			for emu.Stats().PagesOK-start < killAt {
+				select {
+				case <-exited:
+					break wait
+				default:
+					time.Sleep(time.Millisecond) // polling the emulator's counter
+				}
+			}
+			cmd.Process.Kill()
+			<-exited
+			if r := runCLI(t, args...); r.code != 0 {
+				t.Fatalf("resumed run: exit %d", r.code)
+			}
+			got := readEvents(t, dir) // fails on a duplicate
+			if len(got) != len(wantEvents) {
+				t.Fatalf("%d executions with events, want %d", len(got), len(wantEvents))
+			}
+			for arn, evs := range wantEvents {
+				if len(got[arn]) != len(evs) {
+					t.Errorf("%s: %d events, want %d", arn, len(got[arn]), len(evs))
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,281 @@
+package extract_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+func fixedEvents(n int) []types.Event {
+	g := optest.New(uint64(n))
+	out := make([]types.Event, n)
+	for i := range out {
+		out[i] = g.Event()
+		out[i].EventId = aws.Int32(int32(i + 1))
+	}
+	return out
+}
+
+// TestDrainHistoryPaginationEdges: every event, in order, through the real
+// SDK client and the emulator's wire form, at the page-size edges.
+func TestDrainHistoryPaginationEdges(t *testing.T) {
+	for _, n := range []int{0, 1, 999, 1000, 1001, 2500} {
+		for _, ps := range []int32{7, 1000} {
+			t.Run(fmt.Sprintf("%d events by %d", n, ps), func(t *testing.T) {
+				events := fixedEvents(n)
+				srv := emulator.New()
+				e := emulator.Fixed(testARN, "", nil)
+				e.History = emulator.FixedHistory(events)
+				srv.Add(e)
+				_, client := emulatortest.Start(t, srv)
+				var got []types.Event
+				pages := 0
+				err := extract.DrainHistory(context.Background(), client, testARN, ps, func(_ context.Context, p extract.HistoryPage) error {
+					pages++
+					got = append(got, p.Events...)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := max(1, (n+int(ps)-1)/int(ps)); pages != want {
+					t.Errorf("%d pages, want %d", pages, want)
+				}
+				if len(got) != n {
+					t.Fatalf("%d events, want %d", len(got), n)
+				}
+				for i := range got {
+					if diff := optest.DiffEvent(events[i], got[i]); diff != "" {
+						t.Fatalf("event %d differs after the wire (-want +got):\n%s", i, diff)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestDrainHistoryFaults(t *testing.T) {
+	events := fixedEvents(30)
+	e := emulator.Fixed(testARN, "", nil)
+	e.History = emulator.FixedHistory(events)
+	t.Run("retried", func(t *testing.T) {
+		faults := []emulator.Fault{emulator.Throttle, emulator.ServerError, emulator.Unavailable, emulator.Reset, emulator.Cut}
+		srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+			if n%2 == 1 {
+				return faults[(n/2)%int64(len(faults))]
+			}
+			return emulator.NoFault
+		}))
+		srv.Add(e)
+		_, client := emulatortest.Start(t, srv, extract.WithMaxBackoff(time.Millisecond))
+		got := 0
+		if _, err := extract.Describe(context.Background(), client, testARN); err != nil {
+			t.Fatal(err)
+		}
+		err := extract.DrainHistory(context.Background(), client, testARN, 10, func(_ context.Context, p extract.HistoryPage) error {
+			got += len(p.Events)
+			return nil
+		})
+		if err != nil || got != 30 {
+			t.Fatalf("%d events, %v", got, err)
+		}
+	})
+	t.Run("repeated marker", func(t *testing.T) {
+		srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault { return emulator.RepeatMarker }))
+		srv.Add(e)
+		_, client := emulatortest.Start(t, srv)
+		err := extract.DrainHistory(context.Background(), client, testARN, 10, func(context.Context, extract.HistoryPage) error { return nil })
+		var ee *extract.ExecutionError
+		if !errors.As(err, &ee) || ee.Code != "RepeatedMarker" {
+			t.Fatalf("want RepeatedMarker, got %v", err)
+		}
+	})
+	t.Run("not found", func(t *testing.T) {
+		srv := emulator.New()
+		_, client := emulatortest.Start(t, srv)
+		_, err := extract.Describe(context.Background(), client, testARN+"x")
+		var ee *extract.ExecutionError
+		if !errors.As(err, &ee) || ee.Code != "ResourceNotFoundException" {
+			t.Fatalf("want ResourceNotFoundException, got %v", err)
+		}
+	})
+}
+
+// TestHistoryFoldsToState: the emulator's history of a generated execution
+// folds back to the state it serves, for every field history can tell.
+func TestHistoryFoldsToState(t *testing.T) {
+	execs := emulator.Generate(5, 30, emulator.GenerateOptions{MaxOps: 200})
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	for _, e := range execs {
+		f := transform.NewFolder()
+		ids := map[int32]bool{}
+		err := extract.DrainHistory(context.Background(), client, e.ARN, 1000, func(_ context.Context, p extract.HistoryPage) error {
+			for _, ev := range p.Events {
+				if ids[*ev.EventId] {
+					t.Errorf("%s: event id %d twice", e.ARN, *ev.EventId)
+				}
+				ids[*ev.EventId] = true
+			}
+			f.Add(p.Events)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		folded := f.Operations()
+		byID := map[string]types.Operation{}
+		for _, op := range folded {
+			byID[*op.Id] = op
+		}
+		if len(folded) != e.Len {
+			t.Fatalf("%s: %d operations folded, state has %d", e.ARN, len(folded), e.Len)
+		}
+		for i := range e.Len {
+			want := e.Op(i)
+			got, ok := byID[*want.Id]
+			if !ok {
+				t.Fatalf("%s: operation %s not in history", e.ARN, *want.Id)
+			}
+			if *got.Id != *want.Id || aws.ToString(got.ParentId) != aws.ToString(want.ParentId) || aws.ToString(got.Name) != aws.ToString(want.Name) ||
+				got.Type != want.Type || !got.StartTimestamp.Equal(*want.StartTimestamp) {
+				t.Errorf("%s op %d: folded %+v, state %+v", e.ARN, i, got, want)
+			}
+			// Statuses that history spells the same way fold exactly.
+			exact := want.Status == "SUCCEEDED" || want.Status == "STARTED" ||
+				(want.Status == "FAILED" && want.Type != "WAIT" && want.Type != types.OperationTypeExecution) || (want.Status == "PENDING" && want.StepDetails != nil && want.StepDetails.NextAttemptTimestamp != nil)
+			if exact && want.Type != types.OperationTypeExecution && got.Status != want.Status {
+				t.Errorf("%s op %d: status %s, state %s", e.ARN, i, got.Status, want.Status)
+			}
+			if exact && want.Status != "STARTED" && want.Status != "PENDING" && !aws.ToTime(got.EndTimestamp).Equal(aws.ToTime(want.EndTimestamp)) {
+				t.Errorf("%s op %d: end %v, state %v", e.ARN, i, got.EndTimestamp, want.EndTimestamp)
+			}
+			if want.CallbackDetails != nil && aws.ToString(got.CallbackDetails.CallbackId) != aws.ToString(want.CallbackDetails.CallbackId) {
+				t.Errorf("%s op %d: callback id differs", e.ARN, i)
+			}
+			if want.StepDetails != nil && want.Status == "SUCCEEDED" && (got.StepDetails.Attempt != want.StepDetails.Attempt || aws.ToString(got.StepDetails.Result) != aws.ToString(want.StepDetails.Result)) {
+				t.Errorf("%s op %d: step %+v, state %+v", e.ARN, i, got.StepDetails, want.StepDetails)
+			}
+		}
+	}
+}
+
+// TestDiscoverEveryVersion: whichever reading of the unqualified listing
+// the service follows, discovery finds every execution of every version and
+// alias, each once, and honours the filters.
+func TestDiscoverEveryVersion(t *testing.T) {
+	execs := emulator.Generate(9, 120, emulator.GenerateOptions{MaxOps: 5, Days: 30})
+	for _, listing := range []emulator.Listing{emulator.ListAllVersions, emulator.ListLatestOnly} {
+		t.Run(fmt.Sprint("listing ", listing), func(t *testing.T) {
+			srv := emulator.New(emulator.WithListing(listing), emulator.WithAliases(emulator.DemoAliases))
+			srv.Add(execs...)
+			_, client := emulatortest.Start(t, srv)
+			for _, fn := range emulator.FunctionNames {
+				var want []string
+				for _, e := range execs {
+					if _, rest, _ := cutFunction(e.ARN); rest == fn {
+						want = append(want, e.ARN)
+					}
+				}
+				var got []string
+				st, err := extract.Discover(context.Background(), client, fn, extract.Filter{}, func(f extract.Found) error {
+					got = append(got, f.ARN)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sort.Strings(got)
+				sort.Strings(want)
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s: found %d executions, want %d (qualifiers %q)", fn, len(got), len(want), st.Qualifiers)
+				}
+				if listing == emulator.ListLatestOnly && len(st.Qualifiers) < 3 {
+					t.Errorf("%s: only %q listed under the $LATEST-only reading", fn, st.Qualifiers)
+				}
+			}
+			// The same through an ARN, and a qualified name lists that version only.
+			fnARN := "arn:aws:lambda:us-east-1:123456789012:function:orders"
+			n := 0
+			if _, err := extract.Discover(context.Background(), client, fnARN, extract.Filter{}, func(extract.Found) error { n++; return nil }); err != nil || n == 0 {
+				t.Errorf("by ARN: %d, %v", n, err)
+			}
+			_, err := extract.Discover(context.Background(), client, "orders:7", extract.Filter{}, func(f extract.Found) error {
+				if _, _, q := cutFunction(f.ARN); q != "7" {
+					t.Errorf("orders:7 listed %s", f.ARN)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("filters", func(t *testing.T) {
+		srv := emulator.New()
+		srv.Add(execs...)
+		_, client := emulatortest.Start(t, srv)
+		after, before := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 20, 0, 0, 0, 0, time.UTC)
+		f := extract.Filter{StartedAfter: &after, StartedBefore: &before, Statuses: []types.ExecutionStatus{"RUNNING", "FAILED"}}
+		n := 0
+		for _, fn := range emulator.FunctionNames {
+			_, err := extract.Discover(context.Background(), client, fn, f, func(x extract.Found) error {
+				n++
+				if !x.Start.After(after) || !x.Start.Before(before) || (x.Status != "RUNNING" && x.Status != "FAILED") {
+					t.Errorf("%s (%s, %v) is outside the filter", x.ARN, x.Status, x.Start)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n == 0 {
+			t.Error("the filter found nothing: the test data does not exercise it")
+		}
+	})
+	t.Run("unknown function", func(t *testing.T) {
+		srv := emulator.New()
+		srv.Add(execs...)
+		_, client := emulatortest.Start(t, srv)
+		_, err := extract.Discover(context.Background(), client, "nope", extract.Filter{}, func(extract.Found) error { return nil })
+		var nf *extract.FunctionNotFoundError
+		if !errors.As(err, &nf) {
+			t.Fatalf("want FunctionNotFoundError, got %v", err)
+		}
+	})
+	t.Run("throttled listing is retried", func(t *testing.T) {
+		srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+			if n%2 == 1 {
+				return emulator.Throttle
+			}
+			return emulator.NoFault
+		}), emulator.WithListing(emulator.ListLatestOnly))
+		srv.Add(execs...)
+		_, client := emulatortest.Start(t, srv, extract.WithMaxBackoff(time.Millisecond))
+		n := 0
+		if _, err := extract.Discover(context.Background(), client, "orders", extract.Filter{}, func(extract.Found) error { n++; return nil }); err != nil || n == 0 {
+			t.Fatalf("%d found, %v", n, err)
+		}
+	})
+}
+
+// cutFunction splits a durable execution ARN into account, function name
+// and qualifier.
+func cutFunction(arn string) (account, fn, qualifier string) {
+	a, _ := transform.ParseARN(arn)
+	return a.AccountID, a.FunctionName, a.FunctionQualifier
+}
