@@ -22,16 +22,19 @@ ifneq ($(DEMO_PG_URL),)
 DEMO_FLAGS += --dest $(DEMO_PG_URL) --migrate
 endif
 
-# The emulator serves seeded executions on a loopback port, writes their
-# manifest, and runs etl with AWS_ENDPOINT_URL_LAMBDA pointing at itself;
-# it stops when etl ends and exits with etl's status.
+# The emulator serves seeded executions of five functions on a loopback
+# port and runs etl with AWS_ENDPOINT_URL_LAMBDA pointing at itself; etl
+# discovers every execution by function (no manifest, no tokens) and
+# archives it from its history. The emulator stops when etl ends and exits
+# with etl's status.
+DEMO_FUNCTIONS = --function orders --function payments --function shipping --function notifications-ñ --function inventory
 demo: build
 	@mkdir -p .demo
-	bin/lambda-emulator -executions $(DEMO_EXECUTIONS) -seed 1 -manifest .demo/manifest.jsonl -- \
-		bin/etl run --manifest .demo/manifest.jsonl --dest ./archive --report .demo/report.json $(DEMO_FLAGS)
+	bin/lambda-emulator -executions $(DEMO_EXECUTIONS) -seed 1 -- \
+		bin/etl run $(DEMO_FUNCTIONS) --dest ./archive --report .demo/report.json $(DEMO_FLAGS)
 	@echo
 	@echo "Parquet files (Athena layout) under ./archive:"
-	@find archive -name '*.parquet' -not -path '*/_incoming/*' | sort | sed 's/^/  /' | head -20
+	@find archive -name '*.parquet' -not -path '*/_incoming/*' | sort | sed 's/^/  /' | head -21
 	@echo "Run report: .demo/report.json; schema: bin/etl schema parquet"
 
 # Installs what the tests need and this machine lacks (PostgreSQL server

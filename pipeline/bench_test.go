@@ -8,9 +8,15 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
@@ -193,4 +199,113 @@ func BenchmarkLatencyBound(b *testing.B) {
 // target.
 func BenchmarkManySmallExecutionsRSS(b *testing.B) {
 	benchRSS(b, emulator.Generate(17, 100_000, emulator.GenerateOptions{MinOps: 10, MaxOps: 10, LargePayloadEvery: -1}), "--concurrency", "16")
+}
+
+// BenchmarkHistoryVsDrain measures the history path against a drain-only
+// baseline of the same calls (GetDurableExecution and every page of
+// GetDurableExecutionHistory through the SDK paginator, events discarded),
+// in one run against one emulator whose page cache was warmed by an untimed
+// pass (so that the emulator's encoding, which the real service does on its
+// own machines, is off this machine's cores), at concurrency 4. It reports
+// both event rates and the median of the paired ratios (target: >= 0.8).
+func BenchmarkHistoryVsDrain(b *testing.B) {
+	execs := emulator.Generate(98, 300, emulator.GenerateOptions{Days: 3})
+	for i := range execs {
+		execs[i].Token = "" // archived through history
+	}
+	srv := emulator.New(emulator.WithPageCache())
+	srv.Add(execs...)
+	_, client := emulatortest.Start(b, srv)
+	var manifest bytesBuffer
+	emulator.WriteManifest(&manifest, execs)
+	drain := func() (time.Duration, int64) {
+		start := time.Now()
+		var events atomic.Int64
+		work := make(chan string)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for arn := range work {
+					if _, err := extract.Describe(context.Background(), client, arn); err != nil {
+						b.Error(err)
+					}
+					err := extract.DrainHistory(context.Background(), client, arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
+						events.Add(int64(len(p.Events)))
+						return nil
+					})
+					if err != nil {
+						b.Error(err)
+					}
+				}
+			}()
+		}
+		for _, e := range execs {
+			work <- e.ARN
+		}
+		close(work)
+		wg.Wait()
+		return time.Since(start), events.Load()
+	}
+	full := func(i int) (time.Duration, int64) {
+		m, err := extract.NewManifest("bench", manifest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pd, err := load.NewParquetDir(b.TempDir(), load.WithFilePrefix(fmt.Sprint("hist-", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, History: client, Loader: pd, RunID: "bench", Concurrency: 4}, m)
+		if err != nil || sum.ExecutionsFailed > 0 {
+			b.Fatalf("run: %v %+v", err, sum.Failures)
+		}
+		return time.Since(start), sum.Events
+	}
+	drain() // warms the page cache
+	var drainT, fullT time.Duration
+	var events int64
+	var ratios []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d, n := drain()
+		f, _ := full(i)
+		drainT, fullT, events = drainT+d, fullT+f, n
+		ratios = append(ratios, d.Seconds()/f.Seconds())
+	}
+	b.ReportMetric(float64(events)*float64(b.N)/drainT.Seconds(), "drain-events/s")
+	b.ReportMetric(float64(events)*float64(b.N)/fullT.Seconds(), "pipeline-events/s")
+	b.ReportMetric(median(ratios), "ratio")
+}
+
+// BenchmarkMillionEventsRSS archives one execution whose history holds
+// 1,000,000 events (250,000 steps, each started, failed and retried once,
+// then succeeded, with 200-byte results and errors) with the etl binary
+// (ETL_BIN), through history; its peak RSS against the 256 MiB target.
+func BenchmarkMillionEventsRSS(b *testing.B) {
+	const n = 1_000_000
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	text := strings.Repeat("x", 200)
+	e := emulator.Fixed("arn:aws:lambda:us-east-1:123456789012:function:big:$LATEST/durable-execution/big/0001", "", nil)
+	e.History = emulator.HistoryOf(n, func(i int) types.Event {
+		id := fmt.Sprintf("step-%06d", i/4)
+		at := base.Add(time.Duration(i) * time.Millisecond)
+		ev := types.Event{EventId: aws.Int32(int32(i + 1)), Id: &id, Name: aws.String("charge-card"), EventTimestamp: &at}
+		switch i % 4 {
+		case 0, 2:
+			ev.EventType, ev.StepStartedDetails = "StepStarted", &types.StepStartedDetails{}
+		case 1:
+			ev.EventType = "StepFailed"
+			ev.StepFailedDetails = &types.StepFailedDetails{Error: &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(text)}},
+				RetryDetails: &types.RetryDetails{CurrentAttempt: 1, NextAttemptDelaySeconds: aws.Int32(5)}}
+		case 3:
+			ev.EventType = "StepSucceeded"
+			ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(text)}, RetryDetails: &types.RetryDetails{CurrentAttempt: 2}}
+		}
+		return ev
+	})
+	benchRSS(b, []emulator.Execution{e})
+	b.ReportMetric(n, "events")
 }

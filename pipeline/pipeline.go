@@ -45,6 +45,9 @@ type Config struct {
 	Skip func(arn string) (reason string, skip bool)
 	// Progress, when set, is kept up to date as the run goes.
 	Progress *Progress
+	// Archived, when set, is called with each execution archived (from the
+	// worker's goroutine; it must be safe for concurrent use).
+	Archived func(arn string)
 }
 
 // Progress counts a run's work as it happens; read it from any goroutine.
@@ -58,6 +61,16 @@ type Failure struct {
 	Line         int    `json:"manifest_line,omitempty"`
 	Code         string `json:"code"`
 	Reason       string `json:"reason"`
+}
+
+// AtRisk is an execution whose history ends soon and is not archived in a
+// terminal state.
+type AtRisk struct {
+	ExecutionArn     string    `json:"execution_arn"`
+	Status           string    `json:"status"`
+	EndTime          time.Time `json:"end_time"`
+	HistoryExpiresAt time.Time `json:"history_expires_at"`
+	Reason           string    `json:"reason"`
 }
 
 // Summary is what a run did.
@@ -98,6 +111,10 @@ type Summary struct {
 	// Interrupted is set when the run was stopped (signal or deadline)
 	// before every execution was tried.
 	Interrupted bool `json:"interrupted"`
+	// RetentionAtRisk names the executions whose history the service
+	// deletes soon (within --retention-warning) and that are not archived
+	// in a terminal state: archive them before then.
+	RetentionAtRisk []AtRisk `json:"retention_at_risk"`
 }
 
 // DestinationError is a failure of a destination; it stops the run.
@@ -223,6 +240,9 @@ func (r *runner) finish(ctx context.Context) *Summary {
 	if s.Failures == nil {
 		s.Failures = []Failure{}
 	}
+	if s.RetentionAtRisk == nil {
+		s.RetentionAtRisk = []AtRisk{}
+	}
 	return s
 }
 
@@ -286,6 +306,9 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 			p.Operations.Add(c.ops)
 		}
 		log.Debug("archived", "pages", c.pages, "rows", c.ops, "events", c.events, "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
+		if r.cfg.Archived != nil {
+			r.cfg.Archived(e.ARN)
+		}
 		return nil
 	case errors.As(err, &dest):
 		r.fail(e, "destination", dest.Error())

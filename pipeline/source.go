@@ -91,14 +91,15 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 	}
 	// The folded operations, in the order of their first event, a page's
 	// worth at a time.
-	rows := fold.AddTo(snap, nil)
-	for len(rows) > 0 {
-		n := min(len(rows), extract.MaxPageSize)
-		if err := x.Write(ctx, rows[:n]); err != nil {
-			return "", row, &DestinationError{Err: err}
+	err = fold.Each(snap, extract.MaxPageSize, func(rows []schema.Operation) error {
+		if err := x.Write(ctx, rows); err != nil {
+			return &DestinationError{Err: err}
 		}
-		c.ops += int64(n)
-		rows = rows[n:]
+		c.ops += int64(len(rows))
+		return nil
+	})
+	if err != nil {
+		return "", row, err
 	}
 	counted := row
 	row = snap.Finish()

@@ -243,3 +243,22 @@ func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) []schema.Operatio
 	}
 	return dst
 }
+
+// Each maps the folded operations to rows through snap, as AddTo does, and
+// hands them to fn at most n at a time; it stops at fn's first error. The
+// folder is spent: each operation is released once mapped.
+func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) error {
+	buf := make([]schema.Operation, 0, n)
+	for i, fo := range f.ops {
+		buf = snap.add(buf, &fo.op, !fo.attemptKnown)
+		f.ops[i] = nil
+		if len(buf) == n || i == len(f.ops)-1 {
+			if err := fn(buf); err != nil {
+				return err
+			}
+			buf = make([]schema.Operation, 0, n) // the loader may keep the rows
+		}
+	}
+	f.ops, f.index = nil, nil
+	return nil
+}

@@ -90,21 +90,28 @@ func parseWhen(s string, now time.Time) (*time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return &t, nil
 	}
-	var d time.Duration
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%q: want an RFC 3339 time or a duration such as 36h or 7d", s)
-		}
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil || d < 0 {
-			return nil, fmt.Errorf("%q: want an RFC 3339 time or a duration such as 36h or 7d", s)
-		}
+	d, err := parseDays(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q: want an RFC 3339 time or a duration such as 36h or 7d", s)
 	}
 	t := now.Add(-d).UTC()
 	return &t, nil
+}
+
+// parseDays reads a duration that may be in days (7d) as well as Go's units.
+func parseDays(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q: want a duration such as 7d or 36h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q: want a duration such as 7d or 36h", s)
+	}
+	return d, nil
 }
 
 // discover lists the executions of every function, each ARN once, as

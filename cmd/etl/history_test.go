@@ -264,3 +264,57 @@ func TestKill9ResumeHistory(t *testing.T) {
 		})
 	}
 }
+
+// TestRetentionWarning: executions that ended long enough ago that their
+// history expires within --retention-warning, and that the run could not
+// archive, are named in the report and the metrics; archived ones are not.
+func TestRetentionWarning(t *testing.T) {
+	now := time.Now().UTC()
+	execs := emulator.Generate(36, 30, emulator.GenerateOptions{MaxOps: 20, Start: now.AddDate(0, 0, -27), Days: 2})
+	failing := map[string]bool{}
+	for i, e := range execs {
+		if i%3 == 0 {
+			failing[e.ARN] = true
+		}
+	}
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
+		if failing[arn] {
+			return emulator.ServerError
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir, report, metrics := t.TempDir(), filepath.Join(t.TempDir(), "r.json"), filepath.Join(t.TempDir(), "m.prom")
+	r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--metrics-file", metrics, "--max-attempts", "1"}, functionArgs()...)...)
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	s := readReport(t, report)
+	want := 0
+	for _, e := range execs {
+		if info := e.Op(0); failing[e.ARN] && info.EndTimestamp != nil && info.Status != "STARTED" && info.Status != "PENDING" && info.Status != "READY" {
+			want++
+		}
+	}
+	if want == 0 {
+		t.Fatal("the test data has no ended execution that fails")
+	}
+	if len(s.RetentionAtRisk) != want {
+		t.Fatalf("%d at risk, want %d: %+v", len(s.RetentionAtRisk), want, s.RetentionAtRisk)
+	}
+	for _, a := range s.RetentionAtRisk {
+		if !failing[a.ExecutionArn] || !strings.HasPrefix(a.Reason, "failed") || a.HistoryExpiresAt.Sub(now) > 7*24*time.Hour {
+			t.Errorf("at risk %+v", a)
+		}
+	}
+	b, _ := os.ReadFile(metrics)
+	if !strings.Contains(string(b), fmt.Sprintf("durable_etl_last_run_retention_at_risk %d", want)) {
+		t.Errorf("metrics:\n%s", b)
+	}
+	// With a window that ends before any expiry, none is at risk.
+	runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--retention-warning", "0d"}, functionArgs()...)...)
+	if s := readReport(t, report); len(s.RetentionAtRisk) != 0 {
+		t.Errorf("%d at risk with a zero window", len(s.RetentionAtRisk))
+	}
+}

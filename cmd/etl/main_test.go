@@ -161,7 +161,11 @@ func TestUsageErrorsFetchNothing(t *testing.T) {
 		{"no manifest", []string{}, "--manifest"},
 		{"missing manifest file", []string{"--manifest", filepath.Join(tmp, "nope.jsonl")}, "nope.jsonl"},
 		{"malformed manifest", []string{"--manifest", bad}, "bad.jsonl line 2"},
-		{"execution without token", []string{"--execution", "arn:x"}, "--checkpoint-token"},
+		{"function and manifest", []string{"--function", "orders", "--manifest", manifest}, "--function excludes"},
+		{"bad status", []string{"--function", "orders", "--status", "RUNNING,DONE"}, "--status"},
+		{"bad started-after", []string{"--function", "orders", "--started-after", "yesterday"}, "--started-after"},
+		{"empty window", []string{"--function", "orders", "--started-after", "1d", "--started-before", "2d"}, "not before"},
+		{"filter without function", []string{"--manifest", manifest, "--status", "RUNNING"}, "give --function"},
 		{"page size 0", []string{"--manifest", manifest, "--page-size", "0"}, "--page-size"},
 		{"page size 1001", []string{"--manifest", manifest, "--page-size", "1001"}, "--page-size"},
 		{"bad compression", []string{"--manifest", manifest, "--compression", "lzma"}, "--compression"},
@@ -267,6 +271,50 @@ func TestFanOutAndStdin(t *testing.T) {
 // TestHugeManifestValueIsClipped: a manifest value of megabytes reaches no
 // log line, summary or report whole; each shows a bounded prefix and the
 // value's size.
+// TestUnknownFunction: a --function the API does not know stops the run
+// with exit 2, naming it, before anything is written.
+func TestUnknownFunction(t *testing.T) {
+	_, url, _, _ := fixture(t, 3)
+	dest := filepath.Join(t.TempDir(), "archive")
+	r := runCLI(t, "run", "--function", "no-such-fn", "--endpoint-url", url, "--dest", dest)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "no-such-fn") || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("exit %d", r.code)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dest, "*", "dt=*", "*")); len(files) != 0 {
+		t.Errorf("files written: %v", files)
+	}
+	r = runCLI(t, "discover", "--function", "no-such-fn", "--endpoint-url", url)
+	if r.code != exitUsage {
+		t.Errorf("discover: exit %d", r.code)
+	}
+}
+
+// TestDiscoverCommand prints every execution as a manifest without tokens,
+// which run archives like --function does.
+func TestDiscoverCommand(t *testing.T) {
+	_, url, _, execs := fixture(t, 20)
+	out := filepath.Join(t.TempDir(), "found.jsonl")
+	args := []string{"discover", "--endpoint-url", url, "--output", out}
+	for _, fn := range []string{"orders", "payments", "shipping", "notifications-ñ", "inventory"} {
+		args = append(args, "--function", fn)
+	}
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	b, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != len(execs) || strings.Contains(string(b), "CheckpointToken") {
+		t.Fatalf("%d lines for %d executions:\n%s", len(lines), len(execs), b)
+	}
+	report := filepath.Join(t.TempDir(), "r.json")
+	if r := runCLI(t, "run", "--manifest", out, "--endpoint-url", url, "--dest", t.TempDir(), "--report", report); r.code != 0 {
+		t.Fatalf("run of the discovered manifest: exit %d", r.code)
+	}
+	if s := readReport(t, report); s.ExecutionsOK != len(execs) || s.Events == 0 {
+		t.Errorf("report %+v", s)
+	}
+}
+
 func TestHugeManifestValueIsClipped(t *testing.T) {
 	_, url, manifest, _ := fixture(t, 2)
 	huge := "arn:aws:lambda:us-east-1:123456789012:function:f:1/durable-execution/" + strings.Repeat("n", 5<<20) + "/1"

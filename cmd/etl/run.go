@@ -83,6 +83,7 @@ Examples:
 			&cli.IntFlag{Name: "shard-count", Usage: "the number of shards, with a Kubernetes Indexed Job's JOB_COMPLETION_INDEX", EnvVars: env("shard-count")},
 			&cli.BoolFlag{Name: "force", Usage: "archive every execution, even those whose last archived snapshot was terminal (SUCCEEDED, FAILED, TIMED_OUT, STOPPED)", EnvVars: env("force")},
 			&cli.StringFlag{Name: "metrics-file", Usage: "write the run's metrics in Prometheus text format to `FILE` (for node_exporter's textfile collector)", EnvVars: env("metrics-file")},
+			&cli.StringFlag{Name: "retention-warning", Usage: "with --function: report executions whose history the service deletes within this `DURATION` (7d, 36h) and that are not archived in a terminal state", EnvVars: env("retention-warning"), Value: "7d"},
 			&cli.BoolFlag{Name: "history", Usage: "also archive GetDurableExecutionHistory (events) for entries that carry a token; entries without one always use history", EnvVars: env("history")},
 		},
 		Action: runAction,
@@ -173,6 +174,10 @@ func runAction(c *cli.Context) error {
 	disc, err := parseDiscovery(c, time.Now())
 	if err != nil {
 		return err
+	}
+	retentionWarning, err := parseDays(c.String("retention-warning"))
+	if err != nil {
+		return usageError("--retention-warning: %v", err)
 	}
 	logger = logger.With("run_id", runID)
 
@@ -270,6 +275,7 @@ func runAction(c *cli.Context) error {
 		closeAll()
 		return usageError("%v", err)
 	}
+	var watch *retentionWatch
 	if m == nil {
 		if err := reachable(ctx, c.String("endpoint-url"), client.Options().Region); err != nil {
 			closeAll()
@@ -282,6 +288,7 @@ func runAction(c *cli.Context) error {
 			closeAll()
 			return err
 		}
+		watch = newRetentionWatch(found)
 		if m, err = discoveredManifest(found, manifestOpts); err != nil {
 			closeAll()
 			return usageError("%v", err)
@@ -315,17 +322,28 @@ func runAction(c *cli.Context) error {
 	}
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "bad_lines_skipped", len(m.Skipped()),
 		"shard", fmt.Sprintf("%d/%d", shard, max(shards, 1)), "manifest", m.Source(), "dest", strings.Join(redactedDests(c.StringSlice("dest")), ","))
+	var onArchived func(string)
+	if watch != nil {
+		skip, onArchived = watch.skip(skip), watch.done
+	}
 	progress := &pipeline.Progress{}
 	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, m.Count(), c.Duration("progress-interval"))
 	sum, runErr := pipeline.Run(ctx, pipeline.Config{
 		API: client, History: client, HistoryAlways: c.Bool("history"), LastEventID: lastEvent,
-		Loader: loader, RunID: runID, Skip: skip, Progress: progress,
+		Loader: loader, RunID: runID, Skip: skip, Progress: progress, Archived: onArchived,
 		PageSize: int32(pageSize), Concurrency: c.Int("concurrency"), Logger: logger, Version: version,
 	}, m)
 
 	stopProgress()
 	sum.APICalls, sum.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
 	sum.APICallsByOperation = calls.ByOperation()
+	if watch != nil {
+		sum.RetentionAtRisk = watch.atRisk(time.Now(), retentionWarning, sum.Failures)
+		for _, r := range sum.RetentionAtRisk {
+			logger.Warn("history expires soon and the execution is not archived in a terminal state", "execution_arn", r.ExecutionArn,
+				"history_expires_at", r.HistoryExpiresAt, "reason", r.Reason)
+		}
+	}
 	logger.Info("run finished", "executions_ok", sum.ExecutionsOK, "executions_failed", sum.ExecutionsFailed,
 		"pages", sum.Pages, "operations", sum.Operations, "events", sum.Events, "events_new", sum.EventsNew, "rows_written", sum.RowsWritten, "files_written", sum.FilesWritten,
 		"bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec))

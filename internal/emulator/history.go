@@ -44,6 +44,12 @@ func (h *History) Len() int {
 // Event is event i.
 func (h *History) Event(i int) types.Event { return h.event(i) }
 
+// HistoryOf serves n events built on demand by event (which must set
+// EventIds itself), for histories too large to hold.
+func HistoryOf(n int, event func(i int) types.Event) *History {
+	return &History{size: func() int { return n }, event: event}
+}
+
 // FixedHistory serves the given events.
 func FixedHistory(events []types.Event) *History {
 	return &History{size: func() int { return len(events) }, event: func(i int) types.Event { return events[i] }}

@@ -46,7 +46,12 @@ func archive(t *testing.T, execs []emulator.Execution) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, History: client, HistoryAlways: true, Loader: pq, RunID: run}, m)
+		archived, err := pq.Archived(context.Background(), run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, History: client, HistoryAlways: true, LastEventID: archived.LastEventID,
+			Loader: pq, RunID: run}, m)
 		if err != nil || sum.ExecutionsFailed > 0 {
 			t.Fatalf("%s: %v %v", run, err, sum.Failures)
 		}
@@ -172,8 +177,8 @@ func readmeQueries(t *testing.T) []string {
 	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(s[start:end], -1) {
 		out = append(out, strings.TrimSuffix(strings.TrimSpace(m[1]), ";"))
 	}
-	if len(out) != 3 {
-		t.Fatalf("want 3 analytics queries in the README, found %d", len(out))
+	if len(out) != 4 {
+		t.Fatalf("want 4 analytics queries in the README, found %d", len(out))
 	}
 	return out
 }
@@ -270,8 +275,60 @@ func TestReadmeAnalyticsQueries(t *testing.T) {
 			}
 		}
 	})
-	t.Run("p95 step duration", func(t *testing.T) {
+	t.Run("failed attempts from history", func(t *testing.T) {
+		type attempt struct {
+			fn, name string
+			attempt  int32
+			errType  string
+		}
+		want := map[attempt]int{}
+		for _, e := range execs {
+			a, _ := transform.ParseARN(e.ARN)
+			for i := range e.History.Len() {
+				ev := e.History.Event(i)
+				if ev.EventType != "StepFailed" {
+					continue
+				}
+				k := attempt{fn: a.FunctionName, name: "<nil>", errType: "<nil>"}
+				if ev.Name != nil {
+					k.name = *ev.Name
+				}
+				if d := ev.StepFailedDetails; d != nil {
+					if d.RetryDetails != nil {
+						k.attempt = d.RetryDetails.CurrentAttempt
+					}
+					if d.Error != nil && d.Error.Payload != nil && d.Error.Payload.ErrorType != nil {
+						k.errType = *d.Error.Payload.ErrorType
+					}
+				}
+				want[k]++
+			}
+		}
 		got := rows(t, db, q[2])
+		if len(got) == 0 || len(got) > 20 {
+			t.Fatalf("%d rows", len(got))
+		}
+		prev := math.MaxInt
+		for _, r := range got {
+			k := attempt{fn: r[0].(string), name: "<nil>", errType: "<nil>"}
+			if r[1] != nil {
+				k.name = r[1].(string)
+			}
+			if r[2] != nil {
+				k.attempt = int32(toInt(r[2]))
+			}
+			if r[3] != nil {
+				k.errType = r[3].(string)
+			}
+			n := toInt(r[4])
+			if n != want[k] || n > prev {
+				t.Errorf("%v: %d failures, want %d (and in descending order)", k, n, want[k])
+			}
+			prev = n
+		}
+	})
+	t.Run("p95 step duration", func(t *testing.T) {
+		got := rows(t, db, q[3])
 		if len(got) == 0 || len(got) > 20 {
 			t.Fatalf("%d rows", len(got))
 		}
