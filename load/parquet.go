@@ -122,7 +122,13 @@ type Parquet struct {
 	groups     map[string]string // dt: the file name both tables' open files share
 	buffered   int64             // row bytes buffered in all open files' current row groups
 	flushers   map[string]flusher
-	stats      Stats
+	// pending holds committed rows by partition until they reach a file
+	// (see partitions.go); runs are its spills.
+	pending      map[string]*pendingDT
+	pendingBytes int64
+	runs         []*spillRun
+	statsMu      sync.Mutex
+	stats        Stats
 	closed     bool
 	err        error // a failed write poisons the loader: later commits fail
 }
@@ -166,7 +172,8 @@ func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOptio
 	for _, o := range opts {
 		o(&cfg)
 	}
-	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}, flushers: map[string]flusher{}}
+	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}, flushers: map[string]flusher{},
+		pending: map[string]*pendingDT{}}
 	d.operations = &tableFiles[schema.Operation]{d: d, table: schema.Operations, open: map[string]*partFile[schema.Operation]{}}
 	d.executions = &tableFiles[schema.Execution]{d: d, table: schema.Executions, open: map[string]*partFile[schema.Execution]{}}
 	d.events = &tableFiles[schema.Event]{d: d, table: schema.Events, open: map[string]*partFile[schema.Event]{}}
@@ -175,8 +182,8 @@ func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOptio
 
 // Stats counts the files published so far.
 func (d *Parquet) Stats() Stats {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.statsMu.Lock()
+	defer d.statsMu.Unlock()
 	return d.stats
 }
 
@@ -194,18 +201,22 @@ func (d *Parquet) Close(ctx context.Context) error {
 		return nil
 	}
 	d.closed = true
-	var errs []error
-	for dt := range d.groups {
-		if d.err != nil {
+	defer d.removeRuns()
+	if d.err == nil {
+		if err := d.drain(); err != nil && d.err == nil {
+			d.err = err
+		}
+	}
+	if d.err != nil {
+		for dt := range d.groups {
 			delete(d.groups, dt)
 			d.operations.discardDT(dt)
 			d.events.discardDT(dt)
 			d.executions.discardDT(dt)
-			continue
 		}
-		errs = append(errs, d.publishGroup(dt))
+		return d.err
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func (d *Parquet) writerOptions(t *schema.Table) []parquet.WriterOption {
@@ -323,11 +334,17 @@ func (d *Parquet) groupName(dt string) string {
 // with d.mu held, at an execution boundary.
 func (d *Parquet) roll() error {
 	for dt := range d.groups {
-		if d.operations.size(dt) >= d.cfg.targetFile || d.events.size(dt) >= d.cfg.targetFile || d.executions.size(dt) >= d.cfg.targetFile {
-			if err := d.publishGroup(dt); err != nil {
-				return err
-			}
+		if err := d.rollDT(dt); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// rollDT publishes dt's files if they reached the target size.
+func (d *Parquet) rollDT(dt string) error {
+	if d.operations.size(dt) >= d.cfg.targetFile || d.events.size(dt) >= d.cfg.targetFile || d.executions.size(dt) >= d.cfg.targetFile {
+		return d.publishGroup(dt)
 	}
 	return nil
 }
@@ -381,8 +398,22 @@ func (t *tableFiles[T]) forget(dt string, pf *partFile[T]) {
 }
 
 // publish completes a file and makes it visible (see the sinks). On
-// failure the incomplete file is discarded and the loader poisoned.
+// failure the incomplete file is discarded and the loader poisoned. Called
+// with d.mu held.
 func (t *tableFiles[T]) publish(pf *partFile[T]) error {
+	size, err := finishFile(t.d, pf)
+	if err != nil {
+		t.d.err = err
+		return err
+	}
+	t.d.count(pf.rows, size)
+	return nil
+}
+
+// finishFile closes pf's writer and publishes its file; it touches nothing
+// shared but the logger, so files of different partitions can be finished
+// at once.
+func finishFile[T any](d *Parquet, pf *partFile[T]) (int64, error) {
 	err := pf.w.Close()
 	var size int64
 	if err == nil {
@@ -391,15 +422,19 @@ func (t *tableFiles[T]) publish(pf *partFile[T]) error {
 		pf.f.discard()
 	}
 	if err != nil {
-		err = fmt.Errorf("destination %s: publish %s: %w", t.d.dir, pf.name, err)
-		t.d.err = err
-		return err
+		return 0, fmt.Errorf("destination %s: publish %s: %w", d.dir, pf.name, err)
 	}
-	t.d.stats.Files++
-	t.d.stats.Bytes += size
-	t.d.stats.Rows += pf.rows
-	t.d.cfg.logger.Debug("published parquet file", "name", pf.name, "rows", pf.rows, "bytes", size)
-	return nil
+	d.cfg.logger.Debug("published parquet file", "name", pf.name, "rows", pf.rows, "bytes", size)
+	return size, nil
+}
+
+// count adds a published file to the stats.
+func (d *Parquet) count(rows, size int64) {
+	d.statsMu.Lock()
+	d.stats.Files++
+	d.stats.Bytes += size
+	d.stats.Rows += rows
+	d.statsMu.Unlock()
 }
 
 func syncDir(dir string) error {
@@ -553,6 +588,21 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 		return errors.New("commit after close")
 	}
 	err := func() error {
+		if e.ops.spill == nil && e.events.spill == nil {
+			// The usual case: the rows wait with their partition's.
+			err := d.addPending(dt, e.ops.pages, e.events.pages, row)
+			e.ops.pages, e.events.pages = nil, nil // the buffer owns them now
+			if err != nil {
+				return err
+			}
+			return d.roll()
+		}
+		// An execution large enough to spill its stage fills row groups on
+		// its own: straight to its partition's files, after the rows that
+		// wait there.
+		if err := d.flushPending(dt); err != nil {
+			return err
+		}
 		if err := e.ops.moveTo(d.operations, dt, pageSize); err != nil {
 			return err
 		}

@@ -42,7 +42,32 @@ func (discard) Abort(context.Context) error                            { return 
 // rows, discard them) and the full pipeline to Parquet, and reports both
 // rates and their ratio (target: pipeline >= 0.75 of drain-only).
 func BenchmarkPipelineVsDrain(b *testing.B) {
-	execs := emulator.Generate(99, 300, emulator.GenerateOptions{})
+	benchPipelineVsDrain(b, emulator.Generate(99, 300, emulator.GenerateOptions{}), 4)
+}
+
+// BenchmarkBackfill is the same measure on a backfill: 2,000 executions of
+// 250 operations whose start dates spread over 1, 90 and 730 days, at
+// concurrency 16; it also reports the files written per partition (target:
+// ratio >= 0.80 at every spread, one file per table per partition).
+func BenchmarkBackfill(b *testing.B) {
+	for _, days := range []int{1, 90, 730} {
+		b.Run(fmt.Sprintf("days=%d", days), func(b *testing.B) {
+			execs := emulator.Generate(97, benchBackfillN, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: days, LargePayloadEvery: -1})
+			benchPipelineVsDrain(b, execs, 16)
+		})
+	}
+}
+
+// benchBackfillN is BenchmarkBackfill's execution count (ETL_BENCH_EXECUTIONS
+// overrides it, for profiling).
+var benchBackfillN = func() int {
+	if n, err := strconv.Atoi(os.Getenv("ETL_BENCH_EXECUTIONS")); err == nil && n > 0 {
+		return n
+	}
+	return 2000
+}()
+
+func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency int) {
 	srv := emulator.New()
 	srv.Add(execs...)
 	_, client := emulatortest.Start(b, srv)
@@ -59,12 +84,13 @@ func BenchmarkPipelineVsDrain(b *testing.B) {
 		}
 		before := srv.Stats().BytesOK
 		start := time.Now()
-		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: loader, RunID: "bench", Concurrency: 4}, m)
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: loader, RunID: "bench", Concurrency: concurrency}, m)
 		if err != nil || sum.ExecutionsFailed > 0 {
 			b.Fatalf("run: %v %+v", err, sum.Failures)
 		}
 		return time.Since(start), sum.Operations, srv.Stats().BytesOK - before
 	}
+	var filesPerDT float64
 	var drainT, fullT time.Duration
 	var ops, apiBytes int64
 	var ratios []float64
@@ -81,6 +107,9 @@ func BenchmarkPipelineVsDrain(b *testing.B) {
 		f, _, _ := pass(pd)
 		fullT += f
 		ratios = append(ratios, d.Seconds()/f.Seconds())
+		files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+		parts, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*"))
+		filesPerDT = max(filesPerDT, float64(len(files))/float64(max(len(parts), 1)))
 		os.RemoveAll(dir)
 	}
 	drainRate := float64(ops) * float64(b.N) / drainT.Seconds()
@@ -92,6 +121,7 @@ func BenchmarkPipelineVsDrain(b *testing.B) {
 	// Each iteration measures both passes back to back; the median of those
 	// paired ratios is steadier than the ratio of the sums.
 	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(filesPerDT, "op-files/partition")
 }
 
 func median(xs []float64) float64 {

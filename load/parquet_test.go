@@ -1,0 +1,183 @@
+package load_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// commitAll commits each execution's rows (its operations, events derived
+// from its history, and its executions row) to every loader, in order.
+func commitAll(t *testing.T, execs []emulator.Execution, loaders ...load.Loader) (ops, events int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, e := range execs {
+		meta := transform.RowMeta{ExecutionArn: e.ARN, RunID: "r", ExtractedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+		snap := transform.NewSnapshot(meta)
+		var opRows []schema.Operation
+		for i := range e.Len {
+			opRows = snap.Add(opRows, []types.Operation{e.Op(i)})
+		}
+		var evRows []schema.Event
+		for i := range e.History.Len() {
+			ev := e.History.Event(i)
+			evRows = append(evRows, transform.EventRow(&ev, meta))
+		}
+		dt, _ := snap.Partition(time.Time{})
+		row := snap.Finish()
+		for _, l := range loaders {
+			x, err := l.Begin(ctx, e.ARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Write(ctx, opRows); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.WriteEvents(ctx, evRows); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Commit(ctx, dt, row); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ops, events = ops+len(opRows), events+len(evRows)
+	}
+	for _, l := range loaders {
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ops, events
+}
+
+func countRows[T any](t *testing.T, files []string) int {
+	t.Helper()
+	n := 0
+	for _, f := range files {
+		rows, err := parquet.ReadFile[T](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(rows)
+	}
+	return n
+}
+
+// TestParquetManyPartitions: executions spread over hundreds of start
+// dates, with a buffer budget small enough to spill many times, land whole,
+// one file per table per partition, byte-identical in two destinations,
+// and leave no spill behind.
+func TestParquetManyPartitions(t *testing.T) {
+	execs := emulator.Generate(61, 400, emulator.GenerateOptions{MaxOps: 40, Days: 300, LargePayloadEvery: -1})
+	dirs := []string{t.TempDir(), t.TempDir()}
+	var loaders []load.Loader
+	for _, dir := range dirs {
+		pd, err := load.NewParquetDir(dir, load.WithBufferBudget(256<<10), load.WithRowGroupSize(128<<10), load.WithFilePrefix("part-x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaders = append(loaders, pd)
+	}
+	ops, events := commitAll(t, execs, loaders...)
+	dts := map[string]bool{}
+	for _, e := range execs {
+		dts[e.Op(0).StartTimestamp.UTC().Format(time.DateOnly)] = true
+	}
+	if len(dts) < 200 {
+		t.Fatalf("only %d start dates: the test needs hundreds", len(dts))
+	}
+	for _, table := range []string{"operations", "events", "executions"} {
+		files, _ := filepath.Glob(filepath.Join(dirs[0], table, "dt=*", "*.parquet"))
+		perDT := map[string]int{}
+		for _, f := range files {
+			perDT[filepath.Base(filepath.Dir(f))]++
+		}
+		if len(perDT) != len(dts) {
+			t.Errorf("%s: files in %d partitions, want %d", table, len(perDT), len(dts))
+		}
+		for dt, n := range perDT {
+			if n != 1 {
+				t.Errorf("%s/%s: %d files, want 1", table, dt, n)
+			}
+		}
+		var want, got int
+		switch table {
+		case "operations":
+			want, got = ops, countRows[schema.Operation](t, files)
+		case "events":
+			want, got = events, countRows[schema.Event](t, files)
+		default:
+			want, got = len(execs), countRows[schema.Execution](t, files)
+		}
+		if got != want {
+			t.Errorf("%s: %d rows, want %d", table, got, want)
+		}
+		// The twin destination holds the same bytes.
+		sort.Strings(files)
+		for _, f := range files {
+			rel, _ := filepath.Rel(dirs[0], f)
+			a, _ := os.ReadFile(f)
+			b, err := os.ReadFile(filepath.Join(dirs[1], rel))
+			if err != nil || !bytes.Equal(a, b) {
+				t.Fatalf("%s differs between the two destinations (%v)", rel, err)
+			}
+		}
+	}
+	for _, dir := range dirs {
+		left, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, "*"))
+		left2, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, ".*"))
+		if len(left)+len(left2) != 0 {
+			t.Errorf("%s: left in _incoming: %v %v", dir, left, left2)
+		}
+	}
+}
+
+// TestParquetRollsAtTargetSize: a busy partition rolls into several files of
+// about the target size, each whole (its executions rows with their rows).
+func TestParquetRollsAtTargetSize(t *testing.T) {
+	execs := emulator.Generate(62, 200, emulator.GenerateOptions{MinOps: 50, MaxOps: 100, Days: 1, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	pd, err := load.NewParquetDir(dir, load.WithTargetFileSize(64<<10), load.WithBufferBudget(512<<10), load.WithRowGroupSize(256<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, _ := commitAll(t, execs, pd)
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	if len(files) < 3 {
+		t.Fatalf("%d operations files: no roll", len(files))
+	}
+	if got := countRows[schema.Operation](t, files); got != ops {
+		t.Errorf("%d rows, want %d", got, ops)
+	}
+	// Each executions file names exactly the executions of its operations sibling.
+	for _, f := range files {
+		rows, _ := parquet.ReadFile[schema.Operation](f)
+		arns := map[string]bool{}
+		for _, r := range rows {
+			arns[r.ExecutionArn] = true
+		}
+		sib := filepath.Join(dir, "executions", filepath.Base(filepath.Dir(f)), filepath.Base(f))
+		ex, err := parquet.ReadFile[schema.Execution](sib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ex {
+			delete(arns, e.ExecutionArn)
+		}
+		if len(arns) != 0 {
+			t.Errorf("%s: %d executions with operations but no executions row beside them", f, len(arns))
+		}
+	}
+}
