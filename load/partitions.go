@@ -24,8 +24,10 @@ import (
 //
 //   - a partition whose waiting rows reach the row-group size is written to
 //     its file as one row group (a busy day writes as before);
-//   - when all waiting rows pass the buffer budget, they are spilled, sorted
-//     by partition, to a spill run (one uncompressed Parquet file per table
+//   - when all waiting rows pass the buffer budget, the partitions holding
+//     the most are written as row groups of their own (if they hold at least
+//     512 KiB), and if that is not enough the rest are spilled, sorted by
+//     partition, to a spill run (one uncompressed Parquet file per table
 //     under the spill folder, with each partition's row range);
 //   - Close writes the partitions one at a time, in order: each file gets
 //     its spilled ranges from every run, then the rows still waiting, so
@@ -87,6 +89,42 @@ func (d *Parquet) addPending(dt string, ops []stagedPage[schema.Operation], even
 		}
 	}
 	if d.pendingBytes > d.cfg.budget {
+		return d.relieve()
+	}
+	return nil
+}
+
+// minDirectGroup is the least row data a partition's waiting rows must
+// hold to be written as a row group of their own when the buffer is full;
+// smaller ones are spilled, to meet their partition's other rows in one
+// group at Close.
+const minDirectGroup = 512 << 10
+
+// relieve brings the buffer back under half its budget: the partitions
+// holding the most are written to their files as row groups of their own,
+// as long as each holds at least minDirectGroup (so a run over a few days
+// never spills); what is left, if still over, is spilled.
+func (d *Parquet) relieve() error {
+	dts := make([]string, 0, len(d.pending))
+	for dt := range d.pending {
+		dts = append(dts, dt)
+	}
+	sort.Slice(dts, func(i, j int) bool {
+		a, b := d.pending[dts[i]].bytes, d.pending[dts[j]].bytes
+		if a != b {
+			return a > b
+		}
+		return dts[i] < dts[j]
+	})
+	for _, dt := range dts {
+		if d.pendingBytes <= d.cfg.budget/2 || d.pending[dt].bytes < minDirectGroup {
+			break
+		}
+		if err := d.flushPending(dt); err != nil {
+			return err
+		}
+	}
+	if d.pendingBytes > d.cfg.budget/2 {
 		return d.spill()
 	}
 	return nil
