@@ -22,16 +22,16 @@ ifneq ($(DEMO_PG_URL),)
 DEMO_FLAGS += --dest $(DEMO_PG_URL) --migrate
 endif
 
-# The emulator serves seeded executions of five functions on a loopback
-# port and runs etl with AWS_ENDPOINT_URL_LAMBDA pointing at itself; etl
-# discovers every execution by function (no manifest, no tokens) and
-# archives it from its history. The emulator stops when etl ends and exits
-# with etl's status.
-DEMO_FUNCTIONS = --function orders --function payments --function shipping --function notifications-ñ --function inventory
+# The emulator serves seeded executions of five durable functions (and two
+# functions that are not durable) on a loopback port and runs etl with
+# AWS_ENDPOINT_URL_LAMBDA pointing at itself; etl finds every durable
+# function (--all-functions), discovers each one's executions (no manifest,
+# no tokens) and archives them from their history. The emulator stops when
+# etl ends and exits with etl's status.
 demo: build
 	@mkdir -p .demo
 	bin/lambda-emulator -executions $(DEMO_EXECUTIONS) -seed 1 -- \
-		bin/etl run $(DEMO_FUNCTIONS) --dest ./archive --report .demo/report.json $(DEMO_FLAGS)
+		bin/etl run --all-functions --dest ./archive --report .demo/report.json $(DEMO_FLAGS)
 	@echo
 	@echo "Parquet files (Athena layout) under ./archive:"
 	@find archive -name '*.parquet' -not -path '*/_incoming/*' | sort | sed 's/^/  /' | head -21

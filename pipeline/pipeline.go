@@ -73,6 +73,17 @@ type AtRisk struct {
 	Reason           string    `json:"reason"`
 }
 
+// FunctionReport is what a run did with one discovered function's
+// executions.
+type FunctionReport struct {
+	Function        string `json:"function"`
+	RetentionDays   int32  `json:"retention_days,omitempty"`
+	Found           int    `json:"executions_found"`
+	Archived        int    `json:"executions_archived"`
+	SkippedTerminal int    `json:"skipped_terminal"`
+	Failed          int    `json:"executions_failed"`
+}
+
 // Summary is what a run did.
 type Summary struct {
 	RunID            string        `json:"run_id"`
@@ -115,6 +126,9 @@ type Summary struct {
 	// deletes soon (within --retention-warning) and that are not archived
 	// in a terminal state: archive them before then.
 	RetentionAtRisk []AtRisk `json:"retention_at_risk"`
+	// Functions accounts for each discovered function (--function,
+	// --all-functions).
+	Functions []FunctionReport `json:"functions,omitempty"`
 }
 
 // DestinationError is a failure of a destination; it stops the run.

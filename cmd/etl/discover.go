@@ -24,21 +24,36 @@ import (
 func discoveryFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "function", Usage: "archive every execution ListDurableExecutionsByFunction finds for this function `NAME|ARN` (any version or alias; no token needed); repeatable", EnvVars: env("function")},
+		&cli.BoolFlag{Name: "all-functions", Usage: "archive every execution of every durable function in the region (ListFunctions: the functions with a DurableConfig in any version)", EnvVars: env("all-functions")},
+		&cli.StringSliceFlag{Name: "function-prefix", Usage: "with --all-functions: only functions whose name starts with `PREFIX`; repeatable", EnvVars: env("function-prefix")},
+		&cli.StringSliceFlag{Name: "exclude-function", Usage: "with --all-functions: leave out functions whose name matches `GLOB`; repeatable", EnvVars: env("exclude-function")},
 		&cli.StringFlag{Name: "started-after", Usage: "with --function: executions started after `T` (RFC 3339, or a duration back from now: 36h, 7d)", EnvVars: env("started-after")},
 		&cli.StringFlag{Name: "started-before", Usage: "with --function: executions started before `T` (RFC 3339, or a duration back from now)", EnvVars: env("started-before")},
 		&cli.StringFlag{Name: "status", Usage: "with --function: only executions in these statuses, `S[,S...]` of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED", EnvVars: env("status")},
 	}
 }
 
-// discovery is what --function and its filters ask for.
+// discovery is what --function, --all-functions and their filters ask for.
 type discovery struct {
 	functions []string
+	all       bool
+	fnFilter  extract.FunctionFilter
 	filter    extract.Filter
 }
 
+// enabled reports whether the run discovers its executions.
+func (d discovery) enabled() bool { return len(d.functions) > 0 || d.all }
+
 // parseDiscovery reads the discovery flags; every error is a usage error.
 func parseDiscovery(c *cli.Context, now time.Time) (discovery, error) {
-	d := discovery{functions: c.StringSlice("function")}
+	d := discovery{functions: c.StringSlice("function"), all: c.Bool("all-functions"),
+		fnFilter: extract.FunctionFilter{Prefix: c.StringSlice("function-prefix"), Exclude: c.StringSlice("exclude-function")}}
+	if err := d.fnFilter.Validate(); err != nil {
+		return d, usageError("%v", err)
+	}
+	if !d.all && (len(d.fnFilter.Prefix) > 0 || len(d.fnFilter.Exclude) > 0) {
+		return d, usageError("--function-prefix and --exclude-function narrow --all-functions: give --all-functions too")
+	}
 	for _, f := range d.functions {
 		if f == "" || len(f) > 256 {
 			return d, usageError("--function %q: want a function name, partial ARN or ARN (1 to 256 characters)", clipArg(f))
@@ -68,8 +83,8 @@ func parseDiscovery(c *cli.Context, now time.Time) (discovery, error) {
 			return d, usageError("--status: at most 10 statuses")
 		}
 	}
-	if len(d.functions) == 0 && (d.filter.StartedAfter != nil || d.filter.StartedBefore != nil || d.filter.Statuses != nil) {
-		return d, usageError("--started-after, --started-before and --status filter --function: give --function too")
+	if !d.enabled() && (d.filter.StartedAfter != nil || d.filter.StartedBefore != nil || d.filter.Statuses != nil) {
+		return d, usageError("--started-after, --started-before and --status filter --function and --all-functions: give one")
 	}
 	return d, nil
 }
@@ -114,33 +129,74 @@ func parseDays(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// discover lists the executions of every function, each ARN once, as
-// manifest entries without tokens (archived through history).
-func discover(ctx context.Context, api extract.DiscoverAPI, d discovery, log func(fn string, st extract.DiscoverStats)) ([]extract.Found, error) {
-	seen := map[string]bool{}
-	var out []extract.Found
+// discoveryAPI is what discovery needs of the client.
+type discoveryAPI interface {
+	extract.DiscoverAPI
+	extract.FunctionsAPI
+}
+
+// found is one discovered execution and the function it was found under.
+type found struct {
+	extract.Found
+	function string
+}
+
+// functionInfo is one function discovery listed.
+type functionInfo struct {
+	name          string
+	retentionDays int32 // 0: unknown
+	found         int
+}
+
+// discover lists the functions (--all-functions: every durable function the
+// filters keep; and each --function), then each function's executions, each
+// ARN once, as manifest entries without tokens (archived through history).
+func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg string, args ...any)) ([]found, []functionInfo, error) {
+	var fns []functionInfo
+	seenFn := map[string]bool{}
+	if d.all {
+		durable, err := extract.DurableFunctions(ctx, api, d.fnFilter)
+		if err != nil {
+			return nil, nil, &exitError{code: exitFailed, err: err}
+		}
+		for _, f := range durable {
+			fns = append(fns, functionInfo{name: f.Name, retentionDays: f.RetentionDays})
+			seenFn[f.Name] = true
+			logf("durable function", "function", f.Name, "retention_days", f.RetentionDays, "durable_versions", f.Versions)
+		}
+	}
 	for _, fn := range d.functions {
-		st, err := extract.Discover(ctx, api, fn, d.filter, func(f extract.Found) error {
+		if !seenFn[fn] {
+			seenFn[fn] = true
+			fns = append(fns, functionInfo{name: fn})
+		}
+	}
+	seen := map[string]bool{}
+	var out []found
+	for i := range fns {
+		fn := &fns[i]
+		st, err := extract.Discover(ctx, api, fn.name, d.filter, func(f extract.Found) error {
 			if !seen[f.ARN] {
 				seen[f.ARN] = true
-				out = append(out, f)
+				out = append(out, found{Found: f, function: fn.name})
+				fn.found++
 			}
 			return nil
 		})
 		if err != nil {
 			var nf *extract.FunctionNotFoundError
 			if errors.As(err, &nf) {
-				return nil, usageError("--function: %v", err)
+				return nil, nil, usageError("--function: %v", err)
 			}
-			return nil, &exitError{code: exitFailed, err: err}
+			return nil, nil, &exitError{code: exitFailed, err: err}
 		}
-		log(fn, st)
+		logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers)
 	}
-	return out, nil
+	return out, fns, nil
 }
 
 // manifestOf writes found executions as a JSON Lines manifest, ARNs only.
-func manifestOf(w io.Writer, found []extract.Found) error {
+func manifestOf(w io.Writer, found []found) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, f := range found {
@@ -152,7 +208,7 @@ func manifestOf(w io.Writer, found []extract.Found) error {
 }
 
 // discoveredManifest is the manifest a run archives for --function.
-func discoveredManifest(found []extract.Found, opts []extract.ManifestOption) (*extract.Manifest, error) {
+func discoveredManifest(found []found, opts []extract.ManifestOption) (*extract.Manifest, error) {
 	var b bytes.Buffer
 	if err := manifestOf(&b, found); err != nil {
 		return nil, err
@@ -172,8 +228,9 @@ func discoverCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "discover",
 		Usage: "print the executions of functions as a manifest (JSON Lines, ARN only)",
-		Description: `Lists every execution of each --function (every version and alias), with
-the same filters as etl run, and prints them as a manifest without tokens:
+		Description: `Lists every execution of each --function (every version and alias), or of
+every durable function with --all-functions, with the same filters as etl
+run, and prints them as a manifest without tokens:
 etl run --manifest archives them through history. For split discovery and
 sharded runs (--shard).
 
@@ -188,8 +245,8 @@ Example:
 			if err != nil {
 				return err
 			}
-			if len(d.functions) == 0 {
-				return usageError("discover: give --function NAME|ARN (repeatable)")
+			if !d.enabled() {
+				return usageError("discover: give --function NAME|ARN (repeatable) or --all-functions")
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -207,11 +264,12 @@ Example:
 			if err != nil {
 				return usageError("%v", err)
 			}
-			found, err := discover(ctx, client, d, func(fn string, st extract.DiscoverStats) {
-				fmt.Fprintf(c.App.ErrWriter, "function %s: %d executions (listed %d, qualifiers %q)\n", fn, st.Found, st.Listed, st.Qualifiers)
-			})
+			found, fns, err := discover(ctx, client, d, func(string, ...any) {})
 			if err != nil {
 				return err
+			}
+			for _, f := range fns {
+				fmt.Fprintf(c.App.ErrWriter, "function %s: %d executions\n", f.name, f.found)
 			}
 			w := c.App.Writer
 			if out := c.String("output"); out != "" {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -316,5 +319,91 @@ func TestRetentionWarning(t *testing.T) {
 	runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--retention-warning", "0d"}, functionArgs()...)...)
 	if s := readReport(t, report); len(s.RetentionAtRisk) != 0 {
 		t.Errorf("%d at risk with a zero window", len(s.RetentionAtRisk))
+	}
+}
+
+// TestAllFunctions: --all-functions archives every execution of every
+// durable function (one durable only in its published versions), requests
+// nothing of a function that is not durable, picks up a function added
+// between two runs, and retries a throttled ListFunctions.
+func TestAllFunctions(t *testing.T) {
+	execs := emulator.Generate(37, 40, emulator.GenerateOptions{MaxOps: 30})
+	throttled := 0
+	var srv *emulator.Server
+	srv = emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithFaults(func(_ int64, label string) emulator.Fault {
+		if label == "" && srv.Requests("functions", "") <= 2 {
+			throttled++
+			return emulator.Throttle
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	args := []string{"run", "--all-functions", "--dest", dir, "--endpoint-url", url, "--report", report}
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	if throttled != 2 {
+		t.Errorf("%d throttled ListFunctions calls, want 2 (then retried)", throttled)
+	}
+	s := readReport(t, report)
+	if s.ExecutionsOK != len(execs) || len(s.Functions) != len(emulator.FunctionNames) {
+		t.Fatalf("report: %d archived, functions %+v", s.ExecutionsOK, s.Functions)
+	}
+	for _, f := range s.Functions {
+		if f.RetentionDays == 0 || f.Archived != f.Found {
+			t.Errorf("function %+v", f)
+		}
+	}
+	for _, fn := range []string{"thumbnailer", "legacy-cron"} {
+		for _, op := range []string{"list", "versions", "aliases"} {
+			if n := srv.Requests(op, fn); n != 0 {
+				t.Errorf("%d %s requests for %s, which is not durable", n, op, fn)
+			}
+		}
+	}
+	// A durable function deployed before the next run is archived by it.
+	var added []emulator.Execution
+	for _, e := range execs[:5] {
+		e.ARN = strings.Replace(e.ARN, ":function:"+strings.Split(strings.SplitN(e.ARN, ":function:", 2)[1], ":")[0]+":", ":function:refunds:", 1)
+		added = append(added, e)
+	}
+	srv.AddFunctions(emulator.FunctionVersion{Name: "refunds", Version: "$LATEST", Durable: &types.DurableConfig{RetentionPeriodInDays: aws.Int32(3)}})
+	srv.Add(added...)
+	if r := runCLI(t, append(args, "--run-id", "second")...); r.code != 0 {
+		t.Fatalf("second run: exit %d", r.code)
+	}
+	rows := map[string]bool{} // running executions have two snapshots now
+	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
+	for _, f := range files {
+		ex, _ := parquet.ReadFile[schema.Execution](f)
+		for _, r := range ex {
+			rows[r.ExecutionArn] = true
+		}
+	}
+	for _, e := range added {
+		if !rows[e.ARN] {
+			t.Errorf("%s of the new function was not archived", e.ARN)
+		}
+	}
+	s = readReport(t, report)
+	var refunds *pipeline.FunctionReport
+	for i := range s.Functions {
+		if s.Functions[i].Function == "refunds" {
+			refunds = &s.Functions[i]
+		}
+	}
+	if refunds == nil || refunds.Found != len(added) || refunds.RetentionDays != 3 {
+		t.Errorf("refunds in the report: %+v", refunds)
+	}
+	// The filters narrow the functions found.
+	out := filepath.Join(t.TempDir(), "m.jsonl")
+	if r := runCLI(t, "discover", "--all-functions", "--exclude-function", "o*", "--function-prefix", "o", "--function-prefix", "p", "--endpoint-url", url, "--output", out); r.code != 0 {
+		t.Fatalf("discover: exit %d", r.code)
+	}
+	b, _ := os.ReadFile(out)
+	if strings.Contains(string(b), ":function:orders:") || !strings.Contains(string(b), ":function:payments:") || strings.Contains(string(b), ":function:shipping:") {
+		t.Errorf("filtered manifest:\n%.2000s", b)
 	}
 }

@@ -76,6 +76,14 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 	evs.WithLabelValues("read").Set(float64(s.Events))
 	evs.WithLabelValues("new").Set(float64(s.EventsNew))
 	gauge("last_run_api_retries", "Retried attempts of the last run.", float64(s.APIRetries))
+	fnGauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "durable_etl_last_run_function_executions", Help: "Executions of each discovered function in the last run, by result."}, []string{"function", "result"})
+	reg.MustRegister(fnGauge)
+	for _, f := range s.Functions {
+		fnGauge.WithLabelValues(f.Function, "found").Set(float64(f.Found))
+		fnGauge.WithLabelValues(f.Function, "archived").Set(float64(f.Archived))
+		fnGauge.WithLabelValues(f.Function, "skipped_terminal").Set(float64(f.SkippedTerminal))
+		fnGauge.WithLabelValues(f.Function, "failed").Set(float64(f.Failed))
+	}
 	gauge("last_run_retention_at_risk", "Executions whose history expires within --retention-warning and that are not archived in a terminal state.", float64(len(s.RetentionAtRisk)))
 	gauge("last_run_bytes_written", "Bytes of Parquet the last run published.", float64(s.BytesWritten))
 	gauge("last_run_rows_written", "Rows the last run wrote.", float64(s.RowsWritten))

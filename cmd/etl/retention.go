@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/pipeline"
 )
 
@@ -17,19 +16,56 @@ const defaultRetentionDays = 30
 // executions the service forgets soon and are not archived in a terminal
 // state.
 type retentionWatch struct {
-	found    []extract.Found
-	mu       sync.Mutex
-	archived map[string]bool // archived by this run, or skipped as terminal before it
+	found     []found
+	fns       []functionInfo
+	retention map[string]int32 // function: its history retention in days, when known
+	mu        sync.Mutex
+	archived  map[string]bool // archived by this run, or skipped as terminal before it
+	skipped   map[string]bool // skipped as terminal
 }
 
-func newRetentionWatch(found []extract.Found) *retentionWatch {
-	return &retentionWatch{found: found, archived: map[string]bool{}}
+func newRetentionWatch(found []found, fns []functionInfo) *retentionWatch {
+	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}, archived: map[string]bool{}, skipped: map[string]bool{}}
+	for _, f := range fns {
+		if f.retentionDays > 0 {
+			w.retention[f.name] = f.retentionDays
+		}
+	}
+	return w
 }
 
 func (w *retentionWatch) done(arn string) {
 	w.mu.Lock()
 	w.archived[arn] = true
 	w.mu.Unlock()
+}
+
+// functions is the per-function account of the run.
+func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.FunctionReport {
+	failed := map[string]bool{}
+	for _, f := range failures {
+		failed[f.ExecutionArn] = true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	by := map[string]*pipeline.FunctionReport{}
+	out := make([]pipeline.FunctionReport, len(w.fns))
+	for i, f := range w.fns {
+		out[i] = pipeline.FunctionReport{Function: f.name, RetentionDays: f.retentionDays, Found: f.found}
+		by[f.name] = &out[i]
+	}
+	for _, f := range w.found {
+		r := by[f.function]
+		switch {
+		case w.skipped[f.ARN]:
+			r.SkippedTerminal++
+		case w.archived[f.ARN]:
+			r.Archived++
+		case failed[f.ARN]:
+			r.Failed++
+		}
+	}
+	return out
 }
 
 // skip wraps the archive's skip test, noting the executions it skips.
@@ -40,15 +76,18 @@ func (w *retentionWatch) skip(inner func(string) (string, bool)) func(string) (s
 		}
 		reason, ok := inner(arn)
 		if ok && reason == "terminal" {
-			w.done(arn)
+			w.mu.Lock()
+			w.archived[arn], w.skipped[arn] = true, true
+			w.mu.Unlock()
 		}
 		return reason, ok
 	}
 }
 
 // atRisk lists the executions that ended, per the listing, whose history
-// expires within warn of now (ends + the default retention), and that this
-// run did not archive (failed, abandoned, or left to another shard's run).
+// expires within warn of now (ends + its function's RetentionPeriodInDays,
+// or the service's default of 30 days when unknown), and that this run did
+// not archive (failed, abandoned, or left to another shard's run).
 func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pipeline.Failure) []pipeline.AtRisk {
 	failed := map[string]string{}
 	for _, f := range failures {
@@ -61,7 +100,11 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 		if f.End == nil || w.archived[f.ARN] {
 			continue
 		}
-		expires := f.End.Add(defaultRetentionDays * 24 * time.Hour)
+		days := int32(defaultRetentionDays)
+		if r, ok := w.retention[f.function]; ok {
+			days = r
+		}
+		expires := f.End.Add(time.Duration(days) * 24 * time.Hour)
 		if expires.Sub(now) > warn {
 			continue
 		}

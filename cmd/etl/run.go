@@ -281,14 +281,12 @@ func runAction(c *cli.Context) error {
 			closeAll()
 			return usageError("%v", err)
 		}
-		found, err := discover(ctx, client, disc, func(fn string, st extract.DiscoverStats) {
-			logger.Info("discovered", "function", fn, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers)
-		})
+		found, fns, err := discover(ctx, client, disc, logger.Info)
 		if err != nil {
 			closeAll()
 			return err
 		}
-		watch = newRetentionWatch(found)
+		watch = newRetentionWatch(found, fns)
 		if m, err = discoveredManifest(found, manifestOpts); err != nil {
 			closeAll()
 			return usageError("%v", err)
@@ -338,6 +336,7 @@ func runAction(c *cli.Context) error {
 	sum.APICalls, sum.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
 	sum.APICallsByOperation = calls.ByOperation()
 	if watch != nil {
+		sum.Functions = watch.functions(sum.Failures)
 		sum.RetentionAtRisk = watch.atRisk(time.Now(), retentionWarning, sum.Failures)
 		for _, r := range sum.RetentionAtRisk {
 			logger.Warn("history expires soon and the execution is not archived in a terminal state", "execution_arn", r.ExecutionArn,
@@ -374,8 +373,8 @@ func openManifest(c *cli.Context, s3c *s3Clients, opts []extract.ManifestOption)
 	switch {
 	case path != "" && arn != "":
 		return nil, usageError("--manifest and --execution exclude each other")
-	case (path != "" || arn != "") && len(c.StringSlice("function")) > 0:
-		return nil, usageError("--function excludes --manifest and --execution")
+	case (path != "" || arn != "") && (len(c.StringSlice("function")) > 0 || c.Bool("all-functions")):
+		return nil, usageError("--function and --all-functions exclude --manifest and --execution")
 	case strings.HasPrefix(path, "s3://"):
 		client, err := s3c.get(c.Context)
 		if err != nil {
@@ -399,10 +398,10 @@ func openManifest(c *cli.Context, s3c *s3Clients, opts []extract.ManifestOption)
 		}
 		return m, nil
 	}
-	if len(c.StringSlice("function")) > 0 {
+	if len(c.StringSlice("function")) > 0 || c.Bool("all-functions") {
 		return nil, nil // discovered once the client is built
 	}
-	return nil, usageError("run: give --function NAME, --manifest FILE or --execution ARN")
+	return nil, usageError("run: give --all-functions, --function NAME, --manifest FILE or --execution ARN")
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

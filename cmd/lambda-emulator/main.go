@@ -1,8 +1,9 @@
 // Command lambda-emulator serves a local stand-in for the Lambda
 // durable-execution API (GetDurableExecutionState, GetDurableExecution,
 // GetDurableExecutionHistory, ListDurableExecutionsByFunction,
-// ListVersionsByFunction, ListAliases) with seeded, realistic executions of
-// the functions orders, payments, shipping, notifications-ñ and inventory,
+// ListVersionsByFunction, ListAliases, ListFunctions) with seeded, realistic
+// executions of the durable functions orders, payments, shipping,
+// notifications-ñ and inventory (and two functions that are not durable),
 // and writes their manifest.
 //
 //	lambda-emulator -executions 300 -manifest m.jsonl -addr 127.0.0.1:9001
@@ -47,7 +48,7 @@ func main() {
 	flag.Parse()
 
 	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, LargePayloadEvery: *large})
-	opts := []emulator.Option{emulator.WithLatency(*latency), emulator.WithAliases(emulator.DemoAliases), emulator.WithFunctions(emulator.FunctionNames...)}
+	opts := []emulator.Option{emulator.WithLatency(*latency), emulator.WithAliases(emulator.DemoAliases), emulator.WithFunctionList(emulator.DemoFunctions())}
 	if *latestOnly {
 		opts = append(opts, emulator.WithListing(emulator.ListLatestOnly))
 	}

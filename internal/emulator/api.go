@@ -9,8 +9,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
@@ -414,7 +416,10 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 
 // knownFunction reports a function with executions or aliases.
 func (s *Server) knownFunction(name string) bool {
-	if _, ok := s.aliases[name]; ok || s.functions[name] {
+	s.mu.RLock()
+	known := s.functions[name]
+	s.mu.RUnlock()
+	if _, ok := s.aliases[name]; ok || known {
 		return true
 	}
 	_, _, found := s.functionExecutions(name, "")
@@ -514,4 +519,96 @@ func (s *Server) writePaged(w http.ResponseWriter, n int64, resource string, q u
 		next = s.sealMarker(resource, end)
 	}
 	s.writePage(w, n, page(offset, end, next), fault, "")
+}
+
+// FunctionVersion is one version of a function as ListFunctions reports it;
+// Durable is its DurableConfig (nil for a function that is not durable).
+type FunctionVersion struct {
+	Name, Version string
+	Durable       *types.DurableConfig
+}
+
+// WithFunctionList sets what ListFunctions lists (each name is also known
+// to the other operations).
+func WithFunctionList(fns []FunctionVersion) Option {
+	return func(s *Server) { s.AddFunctions(fns...) }
+}
+
+// AddFunctions adds functions (versions) to what ListFunctions lists.
+func (s *Server) AddFunctions(fns ...FunctionVersion) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.functions == nil {
+		s.functions = map[string]bool{}
+	}
+	for _, f := range fns {
+		s.functions[f.Name] = true
+		s.fnList = append(s.fnList, f)
+	}
+}
+
+// DemoFunctions are the generated executions' functions as ListFunctions
+// reports them, with two functions that are not durable, and one
+// (inventory) whose $LATEST is not durable while its published versions are.
+func DemoFunctions() []FunctionVersion {
+	retention := map[string]int32{"orders": 90, "payments": 30, "shipping": 7, "notifications-ñ": 14, "inventory": 30}
+	var out []FunctionVersion
+	for _, fn := range FunctionNames {
+		for _, v := range []string{"$LATEST", "7", "12"} {
+			cfg := &types.DurableConfig{ExecutionTimeout: aws.Int32(86400), RetentionPeriodInDays: aws.Int32(retention[fn])}
+			if fn == "inventory" && v == "$LATEST" {
+				cfg = nil
+			}
+			out = append(out, FunctionVersion{Name: fn, Version: v, Durable: cfg})
+		}
+	}
+	out = append(out, FunctionVersion{Name: "thumbnailer", Version: "$LATEST"}, FunctionVersion{Name: "legacy-cron", Version: "$LATEST"},
+		FunctionVersion{Name: "legacy-cron", Version: "3"})
+	return out
+}
+
+// serveFunctions answers ListFunctions: $LATEST of each function, or every
+// version with FunctionVersion=ALL; MaxItems default 50, at most 10000.
+func (s *Server) serveFunctions(w http.ResponseWriter, n int64, q url.Values, fault Fault) {
+	all := q.Get("FunctionVersion") == "ALL"
+	if v := q.Get("FunctionVersion"); v != "" && v != "ALL" {
+		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid FunctionVersion: "+v)
+		return
+	}
+	type fnConfig struct {
+		FunctionName  string
+		FunctionArn   string
+		Version       string
+		DurableConfig *types.DurableConfig
+	}
+	s.mu.RLock()
+	var out []fnConfig
+	for _, f := range s.fnList {
+		if !all && f.Version != "$LATEST" {
+			continue
+		}
+		arn := "arn:aws:lambda:us-east-1:123456789012:function:" + f.Name
+		if f.Version != "$LATEST" {
+			arn += ":" + f.Version
+		}
+		out = append(out, fnConfig{f.Name, arn, f.Version, f.Durable})
+	}
+	s.mu.RUnlock()
+	s.writePaged(w, n, "functions\x00"+q.Get("FunctionVersion"), q, fault, len(out), func(a, b int, next string) any {
+		return struct {
+			Functions  []fnConfig
+			NextMarker string
+		}{out[a:b], next}
+	})
+}
+
+// Requests is how many requests of an operation (state, history, get,
+// list, versions, aliases, functions) named label (an ARN or function
+// name; "" for ListFunctions).
+func (s *Server) Requests(op, label string) int64 {
+	v, ok := s.perRoute.Load(op + "\x00" + label)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int64).Load()
 }

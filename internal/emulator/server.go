@@ -121,6 +121,8 @@ type Server struct {
 	listing   Listing
 	aliases   map[string]map[string]string
 	functions map[string]bool
+	fnList    []FunctionVersion
+	perRoute  sync.Map // op, label: *atomic.Int64
 
 	requests atomic.Int64
 	served   atomic.Int64
@@ -178,6 +180,9 @@ type route struct {
 
 // routeOf matches a request path to an operation.
 func routeOf(raw string) (route, bool) {
+	if raw == "/2015-03-31/functions" || raw == "/2015-03-31/functions/" {
+		return route{op: "functions"}, true
+	}
 	type pattern struct{ prefix, suffix, op string }
 	for _, p := range []pattern{
 		{pathPrefix, "/state", "state"},
@@ -207,6 +212,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := s.requests.Add(1)
 	raw := r.URL.EscapedPath()
 	rt, ok := routeOf(raw)
+	if ok {
+		v, _ := s.perRoute.LoadOrStore(rt.op+"\x00"+rt.label, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "UnknownOperationException", "Unknown operation "+r.Method+" "+raw)
 		return
@@ -259,6 +268,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveVersions(w, n, arn, q, fault)
 	case "aliases":
 		s.serveAliases(w, n, arn, q, fault)
+	case "functions":
+		s.serveFunctions(w, n, q, fault)
 	default:
 		s.serveState(w, n, arn, q, fault)
 	}

@@ -1,0 +1,102 @@
+package extract
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// FunctionsAPI is what finding durable functions needs of the client.
+type FunctionsAPI interface {
+	lambda.ListFunctionsAPIClient
+}
+
+// DurableFunction is a function some version of which carries a
+// DurableConfig.
+type DurableFunction struct {
+	Name string
+	// RetentionDays is the shortest RetentionPeriodInDays among its durable
+	// versions (0 when none says): history is deleted that long after an
+	// execution ends.
+	RetentionDays int32
+	// Versions are the versions that are durable.
+	Versions []string
+}
+
+// FunctionFilter narrows the functions found: Prefix keeps names that start
+// with one of its entries (empty: all); Exclude drops names that match one
+// of its globs (path.Match syntax).
+type FunctionFilter struct {
+	Prefix, Exclude []string
+}
+
+// Validate checks the globs.
+func (f FunctionFilter) Validate() error {
+	for _, g := range f.Exclude {
+		if _, err := path.Match(g, ""); err != nil {
+			return fmt.Errorf("--exclude-function %q: %w", g, err)
+		}
+	}
+	return nil
+}
+
+func (f FunctionFilter) keep(name string) bool {
+	if len(f.Prefix) > 0 {
+		ok := false
+		for _, p := range f.Prefix {
+			ok = ok || strings.HasPrefix(name, p)
+		}
+		if !ok {
+			return false
+		}
+	}
+	for _, g := range f.Exclude {
+		if m, _ := path.Match(g, name); m {
+			return false
+		}
+	}
+	return true
+}
+
+// DurableFunctions pages ListFunctions with FunctionVersion=ALL (so that a
+// function whose $LATEST is not durable but a published version is, is not
+// missed) and returns the functions with a DurableConfig that f keeps,
+// sorted by name. Failures come after the client's retries.
+func DurableFunctions(ctx context.Context, api FunctionsAPI, f FunctionFilter) ([]DurableFunction, error) {
+	byName := map[string]*DurableFunction{}
+	p := lambda.NewListFunctionsPaginator(api, &lambda.ListFunctionsInput{FunctionVersion: types.FunctionVersionAll, MaxItems: aws.Int32(50)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			ee := classify(Entry{ARN: "ListFunctions"}, 0, err)
+			return nil, fmt.Errorf("list functions: %s: %w", ee.Reason, err)
+		}
+		for _, fc := range out.Functions {
+			name := aws.ToString(fc.FunctionName)
+			if fc.DurableConfig == nil || name == "" || !f.keep(name) {
+				continue
+			}
+			d := byName[name]
+			if d == nil {
+				d = &DurableFunction{Name: name}
+				byName[name] = d
+			}
+			d.Versions = append(d.Versions, aws.ToString(fc.Version))
+			if r := aws.ToInt32(fc.DurableConfig.RetentionPeriodInDays); r > 0 && (d.RetentionDays == 0 || r < d.RetentionDays) {
+				d.RetentionDays = r
+			}
+		}
+	}
+	out := make([]DurableFunction, 0, len(byName))
+	for _, d := range byName {
+		out = append(out, *d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
