@@ -129,8 +129,8 @@ type Parquet struct {
 	runs         []*spillRun
 	statsMu      sync.Mutex
 	stats        Stats
-	closed     bool
-	err        error // a failed write poisons the loader: later commits fail
+	closed       bool
+	err          error // a failed write poisons the loader: later commits fail
 }
 
 // NewParquetDir prepares dir (creating it and its _incoming folder) and checks
