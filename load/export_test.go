@@ -41,3 +41,7 @@ func S3SinkForTest(client S3API, bucket, prefix string, so S3Options) TestSink {
 			o.Concurrency = so.Concurrency
 		})}}
 }
+
+// StopAfterPublish makes Compact stop as if killed after publishing a
+// partition's merged files and before removing the files they replace.
+func StopAfterPublish(o *CompactOptions) { o.stopAfterPublish = true }

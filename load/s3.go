@@ -258,6 +258,27 @@ func (s *s3Sink) published(ctx context.Context, table string) ([]string, error) 
 	return names, nil
 }
 
+func (s *s3Sink) list(ctx context.Context, table string) ([]publishedFile, error) {
+	var out []publishedFile
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(table))})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, errors.New(describeS3Error(err))
+		}
+		for _, o := range page.Contents {
+			if key := aws.ToString(o.Key); strings.HasSuffix(key, ".parquet") {
+				out = append(out, publishedFile{name: strings.TrimPrefix(key, s.key("")), modified: aws.ToTime(o.LastModified), size: aws.ToInt64(o.Size)})
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *s3Sink) read(ctx context.Context, name string, fn func(io.ReaderAt, int64) error) error {
+	return s.withObject(ctx, s.key(name), fn)
+}
+
 func (s *s3Sink) remove(ctx context.Context, name string) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))})
 	return err

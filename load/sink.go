@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // fileSink is where the Parquet loader's files go: a file is written in full,
@@ -22,6 +23,18 @@ type fileSink interface {
 	published(ctx context.Context, table string) ([]string, error)
 	// remove deletes a published file.
 	remove(ctx context.Context, name string) error
+	// list is the published files of table with their times and sizes.
+	list(ctx context.Context, table string) ([]publishedFile, error)
+	// read calls fn with a published file's content.
+	read(ctx context.Context, name string, fn func(io.ReaderAt, int64) error) error
+}
+
+// publishedFile is a published file: its name under the destination
+// (TABLE/dt=DATE/FILE.parquet), when it was published, its size.
+type publishedFile struct {
+	name     string
+	modified time.Time
+	size     int64
 }
 
 // sinkFile is one file being written.
@@ -101,6 +114,35 @@ func (s *localSink) published(ctx context.Context, table string) ([]string, erro
 		names[i] = filepath.ToSlash(rel)
 	}
 	return names, err
+}
+
+func (s *localSink) list(ctx context.Context, table string) ([]publishedFile, error) {
+	names, err := s.published(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]publishedFile, 0, len(names))
+	for _, n := range names {
+		info, err := os.Stat(filepath.Join(s.dir, filepath.FromSlash(n)))
+		if err != nil {
+			continue // removed meanwhile
+		}
+		out = append(out, publishedFile{name: n, modified: info.ModTime(), size: info.Size()})
+	}
+	return out, nil
+}
+
+func (s *localSink) read(ctx context.Context, name string, fn func(io.ReaderAt, int64) error) error {
+	f, err := os.Open(filepath.Join(s.dir, filepath.FromSlash(name)))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return fn(f, info.Size())
 }
 
 func (s *localSink) remove(ctx context.Context, name string) error {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
+	"github.com/durable-etl/durable-etl/schema"
 )
 
 func putObject(t *testing.T, srv s3test.Server, bucket, key, path string) {
@@ -169,5 +172,72 @@ func TestS3UploadKilledMidway(t *testing.T) {
 	}
 	if execRows != len(execs) {
 		t.Errorf("the rerun archived %d executions, want %d", execRows, len(execs))
+	}
+}
+
+// TestCompactCommand: four forced runs leave four files per table per
+// partition, locally and on S3; etl compact --keep latest leaves one, with
+// one executions row per execution, and --keep all keeps every row.
+func TestCompactCommand(t *testing.T) {
+	_, url, manifest, execs := fixture(t, 15)
+	srv3, bucket := s3test.Bucket(t)
+	srv3.Env(t)
+	for _, dest := range []string{filepath.Join(t.TempDir(), "archive"), "s3://" + bucket + "/archive"} {
+		t.Run(dest[:2], func(t *testing.T) {
+			for i := range 4 {
+				if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--force", "--run-id", fmt.Sprint("c", i), "--log-level", "warn"); r.code != 0 {
+					t.Fatalf("run %d: exit %d", i, r.code)
+				}
+			}
+			files := func() (perDT map[string]int, execRows int) {
+				perDT = map[string]int{}
+				if strings.HasPrefix(dest, "s3://") {
+					for _, k := range s3test.Keys(t, srv3, bucket, "archive/") {
+						parts := strings.Split(k, "/")
+						perDT[parts[1]+"/"+parts[2]]++
+						if parts[1] == "executions" {
+							execRows += parquetRows(t, srv3, bucket, k)
+						}
+					}
+					return perDT, execRows
+				}
+				all, _ := filepath.Glob(filepath.Join(dest, "*", "dt=*", "*.parquet"))
+				for _, f := range all {
+					perDT[filepath.Base(filepath.Dir(filepath.Dir(f)))+"/"+filepath.Base(filepath.Dir(f))]++
+					if strings.Contains(f, "/executions/") {
+						rows, _ := parquet.ReadFile[schema.Execution](f)
+						execRows += len(rows)
+					}
+				}
+				return perDT, execRows
+			}
+			before, rows := files()
+			if rows != 4*len(execs) {
+				t.Fatalf("%d executions rows after four forced runs, want %d", rows, 4*len(execs))
+			}
+			r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--keep", "all")
+			if r.code != 0 {
+				t.Fatalf("compact: exit %d", r.code)
+			}
+			if _, rows = files(); rows != 4*len(execs) {
+				t.Errorf("--keep all: %d executions rows, want %d", rows, 4*len(execs))
+			}
+			if r = runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--keep", "latest"); r.code != 0 {
+				t.Fatalf("compact --keep latest: exit %d", r.code)
+			}
+			after, rows := files()
+			if rows != len(execs) || len(after) != len(before) {
+				t.Errorf("--keep latest: %d executions rows (want %d), %d table partitions (had %d)", rows, len(execs), len(after), len(before))
+			}
+			for p, n := range after {
+				if n != 1 {
+					t.Errorf("%s: %d files after compaction", p, n)
+				}
+			}
+		})
+	}
+	dbURL := "postgres://u@127.0.0.1:1/db"
+	if r := runCLI(t, "compact", "--dest", dbURL); r.code != exitUsage || !strings.Contains(r.stderr, "no compaction") {
+		t.Errorf("compact of Postgres: exit %d", r.code)
 	}
 }

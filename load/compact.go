@@ -1,0 +1,483 @@
+package load
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// Compaction merges each partition's files into as few as the target file
+// size allows, so that Athena reads few large files instead of one small
+// file per table per partition per run.
+//
+// Publication is the runs': the merged files are written under _incoming
+// and renamed (or completed, on S3) into their partition, operations and
+// events before executions, and only then are the files they replace
+// removed. Each merged file names, in its key-value metadata, the files it
+// replaces (compactedFromKey). A kill at any point leaves every row
+// visible (at worst twice, which the _latest views hide, as both copies
+// carry the same run_id and extracted_at); the next compaction first
+// removes whatever a merged file says it replaces, then goes on.
+
+// CompactOptions say what Compact does.
+type CompactOptions struct {
+	// From and To bound the partitions (YYYY-MM-DD, inclusive; "" is open).
+	From, To string
+	// KeepLatest also drops the rows that a newer snapshot of the same key
+	// supersedes, as the _latest views would: by (execution_arn,
+	// operation_id) for operations, execution_arn for executions,
+	// (execution_arn, event_id) for events, keeping the newest by
+	// extracted_at, then run_id. Without it every row is kept.
+	KeepLatest bool
+	// MinAge leaves alone files published less than this long ago (a run in
+	// progress may still be writing the partition; etl compact's default is
+	// an hour); 0 takes every file.
+	MinAge time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	stopAfterPublish bool // tests: a kill between publishing and removing
+}
+
+// CompactStats says what Compact did.
+type CompactStats struct {
+	Partitions int   `json:"partitions_compacted"`
+	FilesIn    int   `json:"files_in"`
+	FilesOut   int   `json:"files_out"`
+	RowsIn     int64 `json:"rows_in"`
+	RowsOut    int64 `json:"rows_out"`
+	// Finished counts files removed that an interrupted compaction had
+	// already replaced.
+	Finished int `json:"interrupted_compactions_finished"`
+}
+
+// compactedFromKey is the key-value metadata that names the files a merged
+// file replaces (a JSON list of names under the destination); compactKeepKey
+// records whether superseded snapshots were dropped.
+const (
+	compactedFromKey = "durable-etl.compacted-from"
+	compactKeepKey   = "durable-etl.compacted-keep"
+)
+
+// Compact merges the partitions' files; see [CompactOptions]. It stops at
+// the first failure; what it published before stays, and a rerun finishes.
+func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, error) {
+	var st CompactStats
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	cutoff := o.Now().Add(-o.MinAge)
+	byDT := map[string]map[string][]publishedFile{} // dt: table: files
+	for _, t := range schema.Tables() {
+		files, err := d.sink.list(ctx, t.Name+"/")
+		if err != nil {
+			return st, fmt.Errorf("destination %s: list %s: %w", d.dir, t.Name, err)
+		}
+		for _, f := range files {
+			dt := partitionOf(f.name)
+			if dt == "" || (o.From != "" && dt < o.From) || (o.To != "" && dt > o.To) {
+				continue
+			}
+			if byDT[dt] == nil {
+				byDT[dt] = map[string][]publishedFile{}
+			}
+			byDT[dt][t.Name] = append(byDT[dt][t.Name], f)
+		}
+	}
+	dts := make([]string, 0, len(byDT))
+	for dt := range byDT {
+		dts = append(dts, dt)
+	}
+	sort.Strings(dts)
+	for _, dt := range dts {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		files := byDT[dt]
+		finished, err := d.finishInterrupted(ctx, files)
+		if err != nil {
+			return st, err
+		}
+		st.Finished += finished
+		for name, fs := range files { // only files old enough
+			kept := fs[:0]
+			for _, f := range fs {
+				if f.modified.Before(cutoff) {
+					kept = append(kept, f)
+				}
+			}
+			files[name] = kept
+		}
+		need, err := d.needsCompaction(ctx, files, o.KeepLatest)
+		if err != nil {
+			return st, err
+		}
+		if !need {
+			continue
+		}
+		if err := d.compactDT(ctx, dt, files, o, &st); err != nil {
+			return st, err
+		}
+		st.Partitions++
+	}
+	return st, nil
+}
+
+// partitionOf is the dt of a name TABLE/dt=DATE/FILE, or "".
+func partitionOf(name string) string {
+	parts := strings.Split(name, "/")
+	if len(parts) != 3 {
+		return ""
+	}
+	dt, ok := strings.CutPrefix(parts[1], schema.PartitionKey+"=")
+	if !ok {
+		return ""
+	}
+	return dt
+}
+
+// metadata reads a published file's key-value metadata.
+func (d *Parquet) metadata(ctx context.Context, name string) (map[string]string, error) {
+	out := map[string]string{}
+	err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
+		f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		if err != nil {
+			return err
+		}
+		for _, kv := range f.Metadata().KeyValueMetadata {
+			out[kv.Key] = kv.Value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, name, err)
+	}
+	return out, nil
+}
+
+// finishInterrupted removes the files that a merged file of the partition
+// says it replaces and that are still there (a compaction killed between
+// publishing and removing), and drops them from files.
+func (d *Parquet) finishInterrupted(ctx context.Context, files map[string][]publishedFile) (int, error) {
+	replaced := map[string]bool{}
+	for _, fs := range files {
+		for _, f := range fs {
+			if !isCompacted(f.name) {
+				continue
+			}
+			md, err := d.metadata(ctx, f.name)
+			if err != nil {
+				return 0, err
+			}
+			var from []string
+			if v, ok := md[compactedFromKey]; ok {
+				if err := json.Unmarshal([]byte(v), &from); err != nil {
+					return 0, fmt.Errorf("destination %s: %s: bad %s: %w", d.dir, f.name, compactedFromKey, err)
+				}
+			}
+			for _, n := range from {
+				replaced[n] = true
+			}
+		}
+	}
+	n := 0
+	for _, table := range []string{"operations", "events", "executions"} { // executions last
+		kept := files[table][:0]
+		for _, f := range files[table] {
+			if !replaced[f.name] {
+				kept = append(kept, f)
+				continue
+			}
+			if err := d.sink.remove(ctx, f.name); err != nil {
+				return n, fmt.Errorf("destination %s: remove %s: %w", d.dir, f.name, err)
+			}
+			n++
+		}
+		files[table] = kept
+	}
+	return n, nil
+}
+
+func isCompacted(name string) bool {
+	return strings.HasPrefix(name[strings.LastIndex(name, "/")+1:], "compact-")
+}
+
+// needsCompaction: a partition with more than one file in a table, or, for
+// KeepLatest, a single file per table that is not already a KeepLatest
+// merge (it may hold superseded snapshots).
+func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publishedFile, keepLatest bool) (bool, error) {
+	for _, fs := range files {
+		if len(fs) > 1 {
+			return true, nil
+		}
+	}
+	if !keepLatest {
+		return false, nil
+	}
+	for _, fs := range files {
+		for _, f := range fs {
+			if !isCompacted(f.name) {
+				return true, nil
+			}
+			md, err := d.metadata(ctx, f.name)
+			if err != nil {
+				return false, err
+			}
+			if md[compactKeepKey] != "latest" {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// snapshotKey is the projection Compact reads to find each key's newest row.
+type snapshotKey struct {
+	ExecutionArn string    `parquet:"execution_arn"`
+	OperationID  string    `parquet:"operation_id"`
+	RunID        string    `parquet:"run_id"`
+	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+}
+
+type execKey struct {
+	ExecutionArn string    `parquet:"execution_arn"`
+	RunID        string    `parquet:"run_id"`
+	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+}
+
+type eventKey struct {
+	ExecutionArn string    `parquet:"execution_arn"`
+	EventID      int32     `parquet:"event_id"`
+	RunID        string    `parquet:"run_id"`
+	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+}
+
+// version orders snapshots as the _latest views do.
+type version struct {
+	at  int64
+	run string
+}
+
+func (a version) newer(b version) bool { return a.at > b.at || (a.at == b.at && a.run > b.run) }
+
+// compactDT merges one partition: every table's files into new ones,
+// published before the old are removed.
+func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats) error {
+	// Unique per compaction: a name already taken would be overwritten on S3.
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	stamp := o.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:])
+	var published []string
+	var inputs []string
+	// Operations and events first, executions last, as runs publish.
+	for _, table := range []*schema.Table{schema.Operations, schema.Events, schema.Executions} {
+		fs := files[table.Name]
+		if len(fs) == 0 {
+			continue
+		}
+		names := make([]string, len(fs))
+		for i, f := range fs {
+			names[i] = f.name
+		}
+		sort.Strings(names)
+		var out []string
+		var err error
+		switch table {
+		case schema.Operations:
+			out, err = compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, st, func(r *schema.Operation) (string, version) {
+				return r.ExecutionArn + "\x00" + r.OperationID, version{r.ExtractedAt.UnixMilli(), r.RunID}
+			}, func(k snapshotKey) (string, version) {
+				return k.ExecutionArn + "\x00" + k.OperationID, version{k.ExtractedAt.UnixMilli(), k.RunID}
+			})
+		case schema.Events:
+			out, err = compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, st, func(r *schema.Event) (string, version) {
+				return fmt.Sprint(r.ExecutionArn, "\x00", r.EventID), version{r.ExtractedAt.UnixMilli(), r.RunID}
+			}, func(k eventKey) (string, version) {
+				return fmt.Sprint(k.ExecutionArn, "\x00", k.EventID), version{k.ExtractedAt.UnixMilli(), k.RunID}
+			})
+		default:
+			out, err = compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, st, func(r *schema.Execution) (string, version) {
+				return r.ExecutionArn, version{r.ExtractedAt.UnixMilli(), r.RunID}
+			}, func(k execKey) (string, version) {
+				return k.ExecutionArn, version{k.ExtractedAt.UnixMilli(), k.RunID}
+			})
+		}
+		if err != nil {
+			return err
+		}
+		published = append(published, out...)
+		inputs = append(inputs, names...)
+	}
+	st.FilesIn += len(inputs)
+	st.FilesOut += len(published)
+	if o.stopAfterPublish {
+		return errors.New("stopped after publishing (test)")
+	}
+	// Everything is published: the old files can go, executions last.
+	outs := map[string]bool{}
+	for _, n := range published {
+		outs[n] = true
+	}
+	for _, n := range inputs {
+		if outs[n] {
+			return fmt.Errorf("destination %s: merged file %s has the name of a file it replaces", d.dir, n)
+		}
+		if err := d.sink.remove(ctx, n); err != nil {
+			return fmt.Errorf("destination %s: remove %s (the merged files are published; rerun compact to finish): %w", d.dir, n, err)
+		}
+	}
+	return nil
+}
+
+// compactTable merges names (one table's files of dt) into new files of at
+// most the target size and publishes them; with keepLatest only each key's
+// newest row is kept (read first through the key projection K).
+func compactTable[T, K any](ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, names []string, keepLatest bool, st *CompactStats,
+	keyOf func(*T) (string, version), keyOfK func(K) (string, version)) ([]string, error) {
+	var newest map[string]version
+	if keepLatest {
+		newest = map[string]version{}
+		for _, n := range names {
+			err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
+				return eachRow(r, size, func(k *K) {
+					key, v := keyOfK(*k)
+					if cur, ok := newest[key]; !ok || v.newer(cur) {
+						newest[key] = v
+					}
+				})
+			})
+			if err != nil {
+				return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, n, err)
+			}
+		}
+	}
+	from, _ := json.Marshal(names)
+	keep := "all"
+	if keepLatest {
+		keep = "latest"
+	}
+	opts := append(d.writerOptions(table), parquet.KeyValueMetadata(compactedFromKey, string(from)), parquet.KeyValueMetadata(compactKeepKey, keep))
+	var out []string
+	var cur *partFile[T]
+	seq := 0
+	emitted := map[string]bool{}
+	finish := func() error {
+		if cur == nil {
+			return nil
+		}
+		size, err := finishFile(d, cur)
+		if err != nil {
+			return err
+		}
+		d.count(cur.rows, size)
+		st.RowsOut += cur.rows
+		out = append(out, cur.name)
+		cur = nil
+		return nil
+	}
+	var batch []T
+	write := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if cur == nil {
+			seq++
+			name := fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
+			f, err := d.sink.create(name)
+			if err != nil {
+				return err
+			}
+			cur = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, opts...), name: name}
+		}
+		if _, err := cur.w.Write(batch); err != nil {
+			return err
+		}
+		cur.rows += int64(len(batch))
+		cur.buffered += int64(len(batch))
+		batch = batch[:0]
+		if cur.buffered >= 64<<10 { // rows per row group
+			cur.buffered = 0
+			if err := cur.w.Flush(); err != nil {
+				return err
+			}
+			if cur.w.Size() >= d.cfg.targetFile {
+				return finish()
+			}
+		}
+		return nil
+	}
+	var werr error
+	for _, n := range names {
+		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
+			err := eachBatch(r, size, func(rows []T) {
+				if werr != nil {
+					return
+				}
+				for i := range rows {
+					st.RowsIn++
+					if keepLatest {
+						key, v := keyOf(&rows[i])
+						if v != newest[key] || emitted[key] {
+							continue
+						}
+						emitted[key] = true
+					}
+					batch = append(batch, rows[i])
+				}
+				werr = write() // now: the reader reuses the rows' memory
+			})
+			if err == nil {
+				err = werr
+			}
+			return err
+		})
+		if err != nil {
+			if cur != nil {
+				cur.f.discard()
+			}
+			return out, fmt.Errorf("destination %s: compact %s: %w", d.dir, n, err)
+		}
+	}
+	return out, finish()
+}
+
+// eachRow calls fn for every row of a Parquet file, read as T (a projection
+// reads only its columns); rows are valid during the call only.
+func eachRow[T any](r io.ReaderAt, size int64, fn func(*T)) error {
+	return eachBatch(r, size, func(rows []T) {
+		for i := range rows {
+			fn(&rows[i])
+		}
+	})
+}
+
+// eachBatch calls fn with the rows of a Parquet file, a read's worth at a
+// time; the rows are valid during the call only (the reader reuses them).
+func eachBatch[T any](r io.ReaderAt, size int64, fn func([]T)) error {
+	rd := parquet.NewGenericReader[T](io.NewSectionReader(r, 0, size))
+	defer rd.Close()
+	buf := make([]T, 1024)
+	for {
+		n, err := rd.Read(buf)
+		if n > 0 {
+			fn(buf[:n])
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

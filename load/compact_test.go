@@ -1,0 +1,263 @@
+package load_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// nightly archives execs as ten nightly runs would: all of them the first
+// night, then again each night those still running (one in five).
+func nightly(t testing.TB, dir string, execs []emulator.Execution) {
+	t.Helper()
+	ctx := context.Background()
+	base := time.Date(2026, 11, 1, 2, 15, 0, 0, time.UTC)
+	for night := range 10 {
+		runID := fmt.Sprintf("run-%02d", night)
+		pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-"+runID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range execs {
+			if night > 0 && i%5 != 0 {
+				continue
+			}
+			meta := transform.RowMeta{ExecutionArn: e.ARN, RunID: runID, ExtractedAt: base.AddDate(0, 0, night)}
+			snap := transform.NewSnapshot(meta)
+			var ops []schema.Operation
+			n := e.Len
+			if night < 9 && i%5 == 0 {
+				n = max(1, e.Len*(night+1)/10) // a running execution grows night after night
+			}
+			for j := range n {
+				ops = snap.Add(ops, []types.Operation{e.Op(j)})
+			}
+			var evs []schema.Event
+			for j := range min(e.History.Len(), 3*n) {
+				ev := e.History.Event(j)
+				evs = append(evs, transform.EventRow(&ev, meta))
+			}
+			dt, _ := snap.Partition(time.Time{})
+			x, _ := pd.Begin(ctx, e.ARN)
+			x.Write(ctx, ops)
+			x.WriteEvents(ctx, evs)
+			if err := x.Commit(ctx, dt, snap.Finish()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := pd.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// archiveView reads every table under dir: the number of rows, the files per
+// partition, and what the _latest views return (per partition and key, the
+// newest row by extracted_at, then run_id), as printed rows.
+type archiveView struct {
+	rows, maxFiles map[string]int
+	latest         map[string]map[string]string
+}
+
+func viewOf(t *testing.T, dir string) archiveView {
+	t.Helper()
+	v := archiveView{rows: map[string]int{}, maxFiles: map[string]int{}, latest: map[string]map[string]string{}}
+	for _, table := range []string{"operations", "events", "executions"} {
+		files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
+		per := map[string]int{}
+		newest := map[string]struct {
+			at  int64
+			run string
+			row string
+		}{}
+		for _, f := range files {
+			dt := filepath.Base(filepath.Dir(f))
+			per[dt]++
+			var keys []string
+			var ats []int64
+			var runs, printed []string
+			switch table {
+			case "operations":
+				rows, err := parquet.ReadFile[schema.Operation](f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rows {
+					keys, ats, runs, printed = append(keys, dt+r.ExecutionArn+"/"+r.OperationID), append(ats, r.ExtractedAt.UnixMilli()), append(runs, r.RunID), append(printed, jsonOf(r))
+				}
+			case "events":
+				rows, err := parquet.ReadFile[schema.Event](f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rows {
+					keys, ats, runs, printed = append(keys, fmt.Sprint(dt, r.ExecutionArn, "/", r.EventID)), append(ats, r.ExtractedAt.UnixMilli()), append(runs, r.RunID), append(printed, jsonOf(r))
+				}
+			default:
+				rows, err := parquet.ReadFile[schema.Execution](f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rows {
+					keys, ats, runs, printed = append(keys, dt+r.ExecutionArn), append(ats, r.ExtractedAt.UnixMilli()), append(runs, r.RunID), append(printed, jsonOf(r))
+				}
+			}
+			v.rows[table] += len(keys)
+			for i, k := range keys {
+				cur, ok := newest[k]
+				if !ok || ats[i] > cur.at || (ats[i] == cur.at && runs[i] > cur.run) {
+					newest[k] = struct {
+						at  int64
+						run string
+						row string
+					}{ats[i], runs[i], printed[i]}
+				}
+			}
+		}
+		for _, n := range per {
+			v.maxFiles[table] = max(v.maxFiles[table], n)
+		}
+		v.latest[table] = map[string]string{}
+		for k, n := range newest {
+			v.latest[table][k] = n.row
+		}
+	}
+	return v
+}
+
+func sameLatest(t *testing.T, before, after archiveView) {
+	t.Helper()
+	for table, want := range before.latest {
+		got := after.latest[table]
+		if len(got) != len(want) {
+			t.Errorf("%s: the _latest view has %d rows, had %d", table, len(got), len(want))
+		}
+		for k, row := range want {
+			if got[k] != row {
+				t.Errorf("%s %s: the _latest view changed", table, k)
+				break
+			}
+		}
+	}
+}
+
+func TestCompact(t *testing.T) {
+	execs := emulator.Generate(71, 300, emulator.GenerateOptions{MaxOps: 30, Days: 12, LargePayloadEvery: -1})
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) } // every file is old enough
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprint("keep latest ", keep), func(t *testing.T) {
+			dir := t.TempDir()
+			nightly(t, dir, execs)
+			before := viewOf(t, dir)
+			if before.maxFiles["operations"] < 5 {
+				t.Fatalf("only %d files in a partition: the nightly runs did not multiply them", before.maxFiles["operations"])
+			}
+			pd, err := load.NewParquetDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Files younger than MinAge are left alone.
+			if st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, MinAge: time.Hour}); err != nil || st.Partitions != 0 {
+				t.Fatalf("fresh files compacted: %+v %v", st, err)
+			}
+			st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, Now: later})
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := viewOf(t, dir)
+			for _, table := range []string{"operations", "events", "executions"} {
+				if after.maxFiles[table] != 1 {
+					t.Errorf("%s: %d files in a partition after compaction", table, after.maxFiles[table])
+				}
+				want := before.rows[table]
+				if keep {
+					want = len(before.latest[table])
+				}
+				if after.rows[table] != want {
+					t.Errorf("%s: %d rows after compaction, want %d", table, after.rows[table], want)
+				}
+			}
+			sameLatest(t, before, after)
+			if st.FilesOut == 0 || st.FilesIn <= st.FilesOut || st.RowsIn < st.RowsOut {
+				t.Errorf("stats %+v", st)
+			}
+			// Nothing left to do.
+			if st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, Now: later}); err != nil || st.Partitions != 0 {
+				t.Errorf("second compaction: %+v %v", st, err)
+			}
+		})
+	}
+}
+
+// TestCompactKilled: a compaction killed after publishing a partition's
+// merged files and before removing the old ones leaves every row visible
+// and the _latest views right; the next compaction finishes it.
+func TestCompactKilled(t *testing.T) {
+	execs := emulator.Generate(72, 120, emulator.GenerateOptions{MaxOps: 20, Days: 4, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	nightly(t, dir, execs)
+	before := viewOf(t, dir)
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	o := load.CompactOptions{Now: later}
+	load.StopAfterPublish(&o)
+	if _, err := pd.Compact(context.Background(), o); err == nil {
+		t.Fatal("the kill did not happen")
+	}
+	sameLatest(t, before, viewOf(t, dir))
+	st, err := pd.Compact(context.Background(), load.CompactOptions{Now: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := viewOf(t, dir)
+	if st.Finished == 0 || after.maxFiles["operations"] != 1 || after.rows["operations"] != before.rows["operations"] {
+		t.Errorf("after the rerun: %+v, %d files, %d rows (want %d)", st, after.maxFiles["operations"], after.rows["operations"], before.rows["operations"])
+	}
+	sameLatest(t, before, after)
+}
+
+func jsonOf(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// BenchmarkCompact: ten nightly runs over 2,000 executions spread over 30
+// days (many small files), compacted with --keep latest; rows read per
+// second.
+func BenchmarkCompact(b *testing.B) {
+	execs := emulator.Generate(73, 2000, emulator.GenerateOptions{MaxOps: 60, Days: 30, LargePayloadEvery: -1})
+	var rows int64
+	var took time.Duration
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		nightly(b, dir, execs)
+		pd, err := load.NewParquetDir(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		took += time.Since(start)
+		rows += st.RowsIn
+		b.ReportMetric(float64(st.FilesIn), "files-in")
+		b.ReportMetric(float64(st.FilesOut), "files-out")
+	}
+	b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
+}
