@@ -23,19 +23,22 @@ DEMO_FLAGS += --dest $(DEMO_PG_URL) --migrate
 endif
 
 # The emulator serves seeded executions of five durable functions (and two
-# functions that are not durable) on a loopback port and runs etl with
-# AWS_ENDPOINT_URL_LAMBDA pointing at itself; etl finds every durable
-# function (--all-functions), discovers each one's executions (no manifest,
-# no tokens) and archives them from their history. The emulator stops when
-# etl ends and exits with etl's status.
+# functions that are not durable) on a loopback port and runs the nightly
+# job with AWS_ENDPOINT_URL_LAMBDA pointing at itself: etl finds every
+# durable function (--all-functions), discovers each one's executions (no
+# manifest, no tokens) and archives them from their history, then etl verify
+# proves the archive matches the API. The emulator stops when they end and
+# exits with their status.
 demo: build
 	@mkdir -p .demo
-	bin/lambda-emulator -executions $(DEMO_EXECUTIONS) -seed 1 -- \
-		bin/etl run --all-functions --dest ./archive --report .demo/report.json $(DEMO_FLAGS)
+	bin/lambda-emulator -executions $(DEMO_EXECUTIONS) -seed 1 -- sh -c '\
+		bin/etl run --all-functions --dest ./archive --report .demo/report.json $(DEMO_FLAGS) && \
+		bin/etl verify --all-functions --dest ./archive --sample 100 --seed 1 --report .demo/verify.json'
+
 	@echo
 	@echo "Parquet files (Athena layout) under ./archive:"
 	@find archive -name '*.parquet' -not -path '*/_incoming/*' | sort | sed 's/^/  /' | head -21
-	@echo "Run report: .demo/report.json; schema: bin/etl schema parquet"
+	@echo "Run report: .demo/report.json; verification: .demo/verify.json; schema: bin/etl schema parquet"
 
 # Installs what the tests need and this machine lacks (PostgreSQL server
 # binaries, a pinned MinIO build); does nothing when all is there.

@@ -77,7 +77,7 @@ failed (see --report), 2 bad usage or configuration (nothing was fetched).`,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() reports errors
-		Commands:        []*cli.Command{runCommand(), discoverCommand(), compactCommand(), migrateCommand(), schemaCommand(), versionCommand()},
+		Commands:        []*cli.Command{runCommand(), discoverCommand(), verifyCommand(), compactCommand(), migrateCommand(), schemaCommand(), versionCommand()},
 	}
 }
 

@@ -1,0 +1,602 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"reflect"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+func verifyCommand() *cli.Command {
+	flags := append([]cli.Flag{
+		&cli.StringFlag{Name: "dest", Usage: "the archive to verify: a `DIR`, file:///abs/path, s3://BUCKET/PREFIX or postgres://...", EnvVars: env("dest"), Value: "./archive"},
+		&cli.StringFlag{Name: "manifest", Usage: "verify the executions of this manifest `FILE` (instead of --function / --all-functions)", EnvVars: env("manifest")},
+		&cli.IntFlag{Name: "sample", Usage: "re-read this many archived executions from the API and compare their content row by row", EnvVars: env("sample"), Value: 300},
+		&cli.BoolFlag{Name: "all", Usage: "compare the content of every archived execution (instead of --sample)", EnvVars: env("all")},
+		&cli.Uint64Flag{Name: "seed", Usage: "the sample's seed (default: from the clock; the report names it)", EnvVars: env("seed")},
+		&cli.StringFlag{Name: "report", Usage: "write the verification as JSON to `FILE`", EnvVars: env("report")},
+		&cli.StringFlag{Name: "metrics-file", Usage: "write durable_etl_verify_* metrics in Prometheus text format to `FILE`", EnvVars: env("metrics-file")},
+		&cli.StringFlag{Name: "retention-warning", Usage: "name executions whose history the service deletes within this `DURATION` and that are not verified complete", EnvVars: env("retention-warning"), Value: "7d"},
+		&cli.IntFlag{Name: "concurrency", Usage: "executions checked at once", EnvVars: env("concurrency"), Value: 8},
+		&cli.Float64Flag{Name: "rate-limit", Usage: "API calls per second, retries included; 0 for none", EnvVars: env("rate-limit")},
+		&cli.StringFlag{Name: "endpoint-url", Usage: "the Lambda API endpoint `URL`", EnvVars: env("endpoint-url")},
+		&cli.StringFlag{Name: "region", Usage: "AWS `REGION`", EnvVars: env("region")},
+		&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`", EnvVars: env("profile")},
+		&cli.DurationFlag{Name: "request-timeout", Usage: "timeout of one API request attempt", EnvVars: env("request-timeout"), Value: 60 * time.Second},
+		&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
+		&cli.StringFlag{Name: "pg-schema", Usage: "the Postgres `SCHEMA` of the tables", EnvVars: env("pg-schema"), Value: schema.DefaultPostgresSchema},
+	}, discoveryFlags()...)
+	flags = append(flags, s3Flags()...)
+	return &cli.Command{
+		Name:  "verify",
+		Usage: "prove the archive holds what the API says, before the service forgets it",
+		Description: `Completeness: every execution the API lists (--function, --all-functions) or
+the manifest names is in the archive, archived in a terminal state once the
+API says it ended, with the API's status and end time. Content: for --sample N
+(or --all) archived executions, re-reads each from the API by the source it
+was archived with and compares every operation and event, naming the first
+difference. Exit 0 when everything agrees, 1 when something is missing or
+differs, 2 for usage.
+
+Example (the nightly job):
+  etl run --all-functions --dest s3://my-archive/durable && etl verify --all-functions --dest s3://my-archive/durable`,
+		Flags:  flags,
+		Action: verifyAction,
+	}
+}
+
+// VerifyReport is what verify found.
+type VerifyReport struct {
+	Expected      int            `json:"executions_expected"`
+	Complete      int            `json:"executions_complete"`
+	Missing       []string       `json:"missing"`
+	Stale         []Difference   `json:"stale"`
+	Differing     []Difference   `json:"differing"`
+	GoneFromAPI   int            `json:"gone_from_api"`
+	Seed          uint64         `json:"seed"`
+	Sampled       int            `json:"sampled"`
+	Equal         int            `json:"sampled_equal"`
+	NotSampleable int            `json:"not_sampleable"`
+	ContentDiffer []Difference   `json:"content_differs"`
+	AtRisk        []AtRiskVerify `json:"retention_at_risk"`
+	Errors        []Difference   `json:"errors"`
+	DurationMS    int64          `json:"duration_ms"`
+}
+
+// Difference names an execution and what is wrong with it.
+type Difference struct {
+	ExecutionArn string `json:"execution_arn"`
+	What         string `json:"what"`
+}
+
+// AtRiskVerify is an execution whose history expires soon and that is not
+// verified complete.
+type AtRiskVerify struct {
+	ExecutionArn     string    `json:"execution_arn"`
+	HistoryExpiresAt time.Time `json:"history_expires_at"`
+}
+
+func (r *VerifyReport) ok() bool {
+	return len(r.Missing)+len(r.Stale)+len(r.Differing)+len(r.ContentDiffer)+len(r.Errors) == 0
+}
+
+// expected is one execution verify checks, with what discovery or the
+// manifest knew of it.
+type expected struct {
+	arn, token, function string
+	end                  *time.Time
+}
+
+func verifyAction(c *cli.Context) error {
+	if c.Args().Present() {
+		return usageError("verify: unexpected argument %q", c.Args().First())
+	}
+	start := time.Now()
+	disc, err := parseDiscovery(c, start)
+	if err != nil {
+		return err
+	}
+	if disc.enabled() == (c.String("manifest") != "") {
+		return usageError("verify: give --function/--all-functions or --manifest (one of them)")
+	}
+	warn, err := parseDays(c.String("retention-warning"))
+	if err != nil {
+		return usageError("--retention-warning: %v", err)
+	}
+	if c.Int("sample") < 0 || c.Int("concurrency") < 1 {
+		return usageError("--sample must not be negative and --concurrency at least 1")
+	}
+	for _, f := range []string{"report", "metrics-file"} {
+		if p := c.String(f); p != "" {
+			if err := checkWritableFile(p); err != nil {
+				return usageError("--%s %s: %v", f, p, err)
+			}
+		}
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	reader, closeReader, err := openSnapshotReader(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeReader()
+	opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts"))}
+	if r := c.Float64("rate-limit"); r > 0 {
+		opts = append(opts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(r), 1)))
+	}
+	for _, o := range []struct {
+		flag string
+		opt  func(string) extract.ClientOption
+	}{{"region", extract.WithRegion}, {"profile", extract.WithProfile}, {"endpoint-url", extract.WithEndpointURL}} {
+		if v := c.String(o.flag); v != "" {
+			opts = append(opts, o.opt(v))
+		}
+	}
+	client, err := extract.NewClient(ctx, opts...)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	var exp []expected
+	retention := map[string]int32{}
+	if disc.enabled() {
+		found, fns, err := discover(ctx, client, disc, func(string, ...any) {})
+		if err != nil {
+			return err
+		}
+		for _, f := range fns {
+			retention[f.name] = f.retentionDays
+		}
+		for _, f := range found {
+			exp = append(exp, expected{arn: f.ARN, function: f.function, end: f.End})
+		}
+	} else {
+		m, err := extract.OpenManifest(c.String("manifest"))
+		if err != nil {
+			return usageError("%v", err)
+		}
+		for m.Next() {
+			exp = append(exp, expected{arn: m.Entry().ARN, token: m.Entry().Token})
+		}
+		m.Close()
+		if err := m.Err(); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	archived, err := reader.Latest(ctx)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	seed := c.Uint64("seed")
+	if !c.IsSet("seed") {
+		seed = uint64(start.UnixNano())
+	}
+	rep := verify(ctx, client, reader, exp, archived, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency")})
+	rep.AtRisk = atRiskOf(exp, rep, retention, start, warn)
+	rep.DurationMS = time.Since(start).Milliseconds()
+	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, rep.Seed)
+	for _, line := range rep.lines(10) {
+		fmt.Fprintln(c.App.Writer, "  "+line)
+	}
+	if p := c.String("report"); p != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := writeFileAtomic(p, append(b, '\n')); err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", p, err)}
+		}
+	}
+	if p := c.String("metrics-file"); p != "" {
+		if err := writeVerifyMetrics(p, rep); err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("--metrics-file %s: %w", p, err)}
+		}
+	}
+	if ctx.Err() != nil {
+		return &exitError{code: exitFailed, err: errors.New("interrupted")}
+	}
+	if !rep.ok() {
+		return &exitError{code: exitFailed, err: errors.New("the archive differs from the API (see above or --report)")}
+	}
+	return nil
+}
+
+// lines are the problems, at most n of each kind, for people.
+func (r *VerifyReport) lines(n int) []string {
+	var out []string
+	add := func(kind string, ds []Difference) {
+		for i, d := range ds {
+			if i == n {
+				out = append(out, fmt.Sprintf("... and %d more %s", len(ds)-n, kind))
+				break
+			}
+			out = append(out, fmt.Sprintf("%s: %s: %s", kind, d.ExecutionArn, d.What))
+		}
+	}
+	missing := make([]Difference, len(r.Missing))
+	for i, m := range r.Missing {
+		missing[i] = Difference{m, "not in the archive"}
+	}
+	add("missing", missing)
+	add("stale", r.Stale)
+	add("differs", r.Differing)
+	add("content differs", r.ContentDiffer)
+	add("error", r.Errors)
+	for i, a := range r.AtRisk {
+		if i == n {
+			out = append(out, fmt.Sprintf("... and %d more at risk", len(r.AtRisk)-n))
+			break
+		}
+		out = append(out, fmt.Sprintf("at risk: %s: history expires %s", a.ExecutionArn, a.HistoryExpiresAt.Format(time.RFC3339)))
+	}
+	return out
+}
+
+func openSnapshotReader(ctx context.Context, c *cli.Context) (load.SnapshotReader, func(), error) {
+	d, err := load.ParseDest(c.String("dest"))
+	if err != nil {
+		return nil, nil, usageError("--dest: %v", err)
+	}
+	switch d.Kind {
+	case load.DestPostgres:
+		pg, err := load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")))
+		if err != nil {
+			return nil, nil, usageError("--dest: %v", err)
+		}
+		return pg, func() { pg.Close(context.Background()) }, nil
+	case load.DestS3:
+		s3c := &s3Clients{c: c}
+		client, err := s3c.get(ctx)
+		if err != nil {
+			return nil, nil, usageError("--dest %s: %v", d, err)
+		}
+		pq, err := load.NewParquetS3(ctx, client, d.Bucket, d.Prefix, "", load.S3Options{StaleUploadAge: -1})
+		if err != nil {
+			return nil, nil, usageError("--dest: %v", err)
+		}
+		return pq, func() {}, nil
+	}
+	if _, err := os.Stat(d.Path); err != nil {
+		return nil, nil, usageError("--dest %s: %v", d, err)
+	}
+	pq, err := load.NewParquetDir(d.Path)
+	if err != nil {
+		return nil, nil, usageError("--dest: %v", err)
+	}
+	return pq, func() {}, nil
+}
+
+type verifyOptions struct {
+	sample      int
+	all         bool
+	seed        uint64
+	concurrency int
+}
+
+var terminalStatus = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true}
+
+// verifyAPI is what verify needs of the client.
+type verifyAPI interface {
+	extract.HistoryAPI
+	extract.StateAPI
+}
+
+// verify checks completeness for every expected execution and content for
+// the sample.
+func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp []expected, archived map[string]load.ExecutionState, o verifyOptions) *VerifyReport {
+	rep := &VerifyReport{Expected: len(exp), Seed: o.seed, Missing: []string{}, Stale: []Difference{}, Differing: []Difference{},
+		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}}
+	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
+	sampled := map[string]bool{}
+	var candidates []string
+	for _, e := range exp {
+		if _, ok := archived[e.arn]; ok {
+			candidates = append(candidates, e.arn)
+		}
+	}
+	n := min(o.sample, len(candidates))
+	if o.all {
+		n = len(candidates)
+	}
+	for _, i := range rand.New(rand.NewPCG(o.seed, 0x5eed)).Perm(len(candidates))[:n] {
+		sampled[candidates[i]] = true
+	}
+	var mu sync.Mutex
+	work := make(chan expected)
+	var wg sync.WaitGroup
+	for range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range work {
+				checkOne(ctx, api, reader, e, archived, sampled[e.arn], rep, &mu)
+			}
+		}()
+	}
+	for _, e := range exp {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- e
+	}
+	close(work)
+	wg.Wait()
+	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
+		sort.Slice(l, func(i, j int) bool { return l[i].ExecutionArn < l[j].ExecutionArn })
+	}
+	sort.Strings(rep.Missing)
+	return rep
+}
+
+func checkOne(ctx context.Context, api verifyAPI, reader load.SnapshotReader, e expected, archived map[string]load.ExecutionState, sample bool, rep *VerifyReport, mu *sync.Mutex) {
+	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
+	st, ok := archived[e.arn]
+	if !ok {
+		record(func() { rep.Missing = append(rep.Missing, e.arn) })
+		return
+	}
+	desc, err := extract.Describe(ctx, api, e.arn)
+	var ee *extract.ExecutionError
+	if errors.As(err, &ee) && ee.Code == "ResourceNotFoundException" {
+		record(func() { rep.GoneFromAPI++; rep.Complete++ }) // archived; the service has forgotten it
+		return
+	}
+	if err != nil {
+		record(func() { rep.Errors = append(rep.Errors, Difference{e.arn, err.Error()}) })
+		return
+	}
+	apiStatus := string(desc.Status)
+	archStatus := ""
+	if st.Status != nil {
+		archStatus = *st.Status
+	}
+	complete := true
+	switch {
+	case terminalStatus[apiStatus] && !terminalStatus[archStatus]:
+		complete = false
+		record(func() {
+			rep.Stale = append(rep.Stale, Difference{e.arn, fmt.Sprintf("archived %s, the API says %s", orNull(archStatus), apiStatus)})
+		})
+	case terminalStatus[apiStatus] && st.Source == transform.SourceHistory && archStatus != apiStatus:
+		complete = false
+		record(func() { rep.Differing = append(rep.Differing, Difference{e.arn, fmt.Sprintf("status: archived %s, API %s", archStatus, apiStatus)}) })
+	case terminalStatus[apiStatus] && desc.EndTimestamp != nil && st.EndTime != nil && !desc.EndTimestamp.Truncate(time.Millisecond).Equal(*st.EndTime):
+		complete = false
+		record(func() {
+			rep.Differing = append(rep.Differing, Difference{e.arn, fmt.Sprintf("end_time: archived %s, API %s", st.EndTime.Format(time.RFC3339Nano), desc.EndTimestamp.UTC().Format(time.RFC3339Nano))})
+		})
+	}
+	if complete {
+		record(func() { rep.Complete++ })
+	}
+	if !sample {
+		return
+	}
+	what, sampleable, err := compareContent(ctx, api, reader, e, st, apiStatus)
+	record(func() {
+		switch {
+		case err != nil:
+			rep.Errors = append(rep.Errors, Difference{e.arn, err.Error()})
+		case !sampleable:
+			rep.NotSampleable++
+		case what != "":
+			rep.Sampled++
+			rep.ContentDiffer = append(rep.ContentDiffer, Difference{e.arn, what})
+		default:
+			rep.Sampled++
+			rep.Equal++
+		}
+	})
+}
+
+func orNull(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return s
+}
+
+// compareContent re-reads the execution by the source it was archived with
+// and compares the archived rows with it: "" when equal, else the first
+// difference. An execution archived through state without a token in the
+// manifest cannot be re-read (sampleable false). A snapshot of an execution
+// that is still running is compared with what the API says now, so it may
+// differ without fault: only terminal executions are compared.
+func compareContent(ctx context.Context, api verifyAPI, reader load.SnapshotReader, e expected, st load.ExecutionState, apiStatus string) (string, bool, error) {
+	if !terminalStatus[apiStatus] {
+		return "", false, nil
+	}
+	meta := transform.RowMeta{ExecutionArn: e.arn, Source: st.Source}
+	snap := transform.NewSnapshot(meta)
+	var want []schema.Operation
+	var wantEvents []schema.Event
+	switch {
+	case st.Source == transform.SourceState && e.token == "":
+		return "", false, nil
+	case st.Source == transform.SourceState:
+		err := extract.Drain(ctx, api, extract.Entry{ARN: e.arn, Token: e.token}, extract.MaxPageSize, func(_ context.Context, p extract.Page) error {
+			want = snap.Add(want, p.Operations)
+			return nil
+		})
+		if err != nil {
+			return "", true, err
+		}
+	default:
+		fold := transform.NewFolder()
+		err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
+			for i := range p.Events {
+				wantEvents = append(wantEvents, transform.EventRow(&p.Events[i], meta))
+			}
+			fold.Add(p.Events)
+			return nil
+		})
+		if err != nil {
+			return "", true, err
+		}
+		want = fold.AddTo(snap, nil)
+	}
+	got, gotEvents, err := reader.Rows(ctx, st)
+	if err != nil {
+		return "", true, err
+	}
+	// A destination that stores text differently (Postgres: U+0000 as
+	// U+FFFD) says so; the API's rows are put in that form to compare.
+	if sf, ok := reader.(interface{ StoredForm(row any) }); ok {
+		for i := range want {
+			sf.StoredForm(&want[i])
+		}
+		for i := range wantEvents {
+			sf.StoredForm(&wantEvents[i])
+		}
+	}
+	if h := snap.Finish().ContentHash; h == st.ContentHash && transform.ContentHash(got) == transform.ContentHash(want) && len(got) == len(want) && eventsEqual(gotEvents, wantEvents) == "" {
+		return "", true, nil
+	}
+	if d := operationsDiff(got, want); d != "" {
+		return d, true, nil
+	}
+	if d := eventsEqual(gotEvents, wantEvents); d != "" {
+		return d, true, nil
+	}
+	if snap.Finish().ContentHash != st.ContentHash {
+		return "content_hash of the executions row differs from its operations'", true, nil
+	}
+	return "", true, nil
+}
+
+// operationsDiff names the first operation (by id) and column that differ.
+// Postgres keeps operations an earlier snapshot listed; those are not
+// compared.
+func operationsDiff(got, want []schema.Operation) string {
+	byID := map[string]*schema.Operation{}
+	for i := range got {
+		byID[got[i].OperationID] = &got[i]
+	}
+	for i := range want {
+		g, ok := byID[want[i].OperationID]
+		if !ok {
+			return fmt.Sprintf("operation %q is not in the archive", want[i].OperationID)
+		}
+		if col := diffColumn(schema.Operations, g, &want[i]); col != "" {
+			return fmt.Sprintf("operation %q: column %s", want[i].OperationID, col)
+		}
+	}
+	if len(got) != len(want) && len(got) < len(want) {
+		return fmt.Sprintf("%d operations archived, the API has %d", len(got), len(want))
+	}
+	return ""
+}
+
+func eventsEqual(got, want []schema.Event) string {
+	byID := map[int32]*schema.Event{}
+	for i := range got {
+		byID[got[i].EventID] = &got[i]
+	}
+	for i := range want {
+		g, ok := byID[want[i].EventID]
+		if !ok {
+			return fmt.Sprintf("event %d is not in the archive", want[i].EventID)
+		}
+		if col := diffColumn(schema.Events, g, &want[i]); col != "" {
+			return fmt.Sprintf("event %d: column %s", want[i].EventID, col)
+		}
+	}
+	if len(got) > len(want) {
+		return fmt.Sprintf("%d events archived, the API has %d", len(got), len(want))
+	}
+	return ""
+}
+
+// diffColumn is the first column (in table order) whose values differ,
+// leaving out where and when a row was read.
+func diffColumn(t *schema.Table, a, b any) string {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	for i, c := range t.Columns {
+		switch c.Name {
+		case "run_id", "extracted_at", "source":
+			continue
+		}
+		if !sameValue(va.Field(i), vb.Field(i)) {
+			return c.Name
+		}
+	}
+	return ""
+}
+
+func sameValue(a, b reflect.Value) bool {
+	if a.Kind() == reflect.Pointer {
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameValue(a.Elem(), b.Elem())
+	}
+	if ta, ok := a.Interface().(time.Time); ok {
+		return ta.Equal(b.Interface().(time.Time))
+	}
+	if a.Kind() == reflect.Slice && (a.IsNil() != b.IsNil()) {
+		return false
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+// atRiskOf lists the executions that ended (per discovery) whose history
+// expires within warn and that are not verified complete.
+func atRiskOf(exp []expected, rep *VerifyReport, retention map[string]int32, now time.Time, warn time.Duration) []AtRiskVerify {
+	bad := map[string]bool{}
+	for _, m := range rep.Missing {
+		bad[m] = true
+	}
+	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
+		for _, d := range l {
+			bad[d.ExecutionArn] = true
+		}
+	}
+	out := []AtRiskVerify{}
+	for _, e := range exp {
+		if e.end == nil || !bad[e.arn] {
+			continue
+		}
+		days := retention[e.function]
+		if days == 0 {
+			days = defaultRetentionDays
+		}
+		expires := e.end.Add(time.Duration(days) * 24 * time.Hour)
+		if expires.Sub(now) <= warn {
+			out = append(out, AtRiskVerify{e.arn, expires.UTC()})
+		}
+	}
+	return out
+}
+
+func writeVerifyMetrics(path string, r *VerifyReport) error {
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "durable_etl_verify_executions", Help: "Executions of the last verification, by result."}, []string{"result"})
+	reg.MustRegister(g)
+	for k, v := range map[string]int{"expected": r.Expected, "complete": r.Complete, "missing": len(r.Missing), "stale": len(r.Stale),
+		"differing": len(r.Differing), "sampled": r.Sampled, "sampled_equal": r.Equal, "content_differs": len(r.ContentDiffer),
+		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk)} {
+		g.WithLabelValues(k).Set(float64(v))
+	}
+	ok := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_success", Help: "1 if the last verification found the archive complete and equal, else 0."})
+	reg.MustRegister(ok)
+	if r.ok() {
+		ok.Set(1)
+	}
+	ts := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_timestamp_seconds", Help: "When the last verification finished."})
+	reg.MustRegister(ts)
+	ts.SetToCurrentTime()
+	return prometheus.WriteToTextfile(path, reg)
+}

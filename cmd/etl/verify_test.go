@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/internal/s3test"
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+func readVerify(t *testing.T, path string) VerifyReport {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r VerifyReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// verifyFixture serves finished executions (and one still running) of the
+// demo functions and archives them into dest.
+func verifyFixture(t *testing.T, dest string, env func(), extra ...string) (*emulator.Server, string, []emulator.Execution) {
+	t.Helper()
+	execs := emulator.Generate(41, 24, emulator.GenerateOptions{MaxOps: 40})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	if env != nil {
+		env() // after the emulator's: the S3 server's credentials win
+	}
+	if r := runCLI(t, append([]string{"run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-level", "warn"}, extra...)...); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	return srv, url, execs
+}
+
+func runVerify(t *testing.T, url, dest string, extra ...string) (int, VerifyReport) {
+	t.Helper()
+	report := filepath.Join(t.TempDir(), "v.json")
+	r := runCLI(t, append([]string{"verify", "--all-functions", "--dest", dest, "--endpoint-url", url, "--all", "--report", report}, extra...)...)
+	return r.code, readVerify(t, report)
+}
+
+// rewriteFile rewrites a Parquet file of rows of T through edit.
+func rewriteFile[T any](t *testing.T, path string, edit func([]T) []T) {
+	t.Helper()
+	rows, err := parquet.ReadFile[T](path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parquet.WriteFile(path, edit(rows)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func terminal(e emulator.Execution) bool {
+	switch e.Op(0).Status {
+	case "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED":
+		return true
+	}
+	return false
+}
+
+// TestVerifyCatchesTampering: an intact archive verifies clean; a deleted
+// file, a truncated snapshot, an altered column and a snapshot taken before
+// the execution finished are each found and named (local Parquet).
+func TestVerifyCatchesTampering(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "archive")
+	srv, url, execs := verifyFixture(t, dest, nil)
+	if code, r := runVerify(t, url, dest); code != 0 || r.Complete != len(execs) || r.Equal == 0 || r.Equal != r.Sampled {
+		t.Fatalf("intact archive: exit %d, %+v", code, r)
+	}
+	t.Run("altered column", func(t *testing.T) {
+		files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
+		var victim string
+		rewriteFile(t, files[0], func(rows []schema.Operation) []schema.Operation {
+			for i := range rows {
+				for _, e := range execs {
+					if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
+						victim = e.ARN
+						rows[i].Name = aws.String("tampered")
+					}
+				}
+			}
+			return rows
+		})
+		code, r := runVerify(t, url, dest)
+		if code != exitFailed || len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != victim || !strings.Contains(r.ContentDiffer[0].What, "column name") {
+			t.Fatalf("exit %d, %+v", code, r.ContentDiffer)
+		}
+	})
+	t.Run("truncated snapshot", func(t *testing.T) {
+		files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
+		var victim string
+		rewriteFile(t, files[len(files)-1], func(rows []schema.Operation) []schema.Operation {
+			for i := len(rows) - 1; i >= 0; i-- {
+				for _, e := range execs {
+					if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
+						victim = e.ARN
+						return append(rows[:i:i], rows[i+1:]...)
+					}
+				}
+			}
+			return rows
+		})
+		_, r := runVerify(t, url, dest)
+		found := false
+		for _, d := range r.ContentDiffer {
+			found = found || (d.ExecutionArn == victim && strings.Contains(d.What, "not in the archive"))
+		}
+		if !found {
+			t.Fatalf("%s's missing operation not named: %+v", victim, r.ContentDiffer)
+		}
+	})
+	t.Run("deleted file", func(t *testing.T) {
+		files, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*", "*.parquet"))
+		rows, _ := parquet.ReadFile[schema.Execution](files[0])
+		os.Remove(files[0])
+		code, r := runVerify(t, url, dest)
+		if code != exitFailed || len(r.Missing) != len(rows) {
+			t.Fatalf("exit %d, %d missing, want %d", code, len(r.Missing), len(rows))
+		}
+	})
+	t.Run("snapshot taken before the end", func(t *testing.T) {
+		dest := filepath.Join(t.TempDir(), "archive")
+		e := execs[0]
+		running := types.Operation(e.Op(0))
+		running.Status, running.EndTimestamp = "STARTED", nil
+		live := e
+		live.Len = 1
+		live.Op = func(int) types.Operation { return running }
+		live.History = nil
+		srv.Add(live)
+		if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+			t.Fatalf("run: exit %d", r.code)
+		}
+		finished := running
+		finished.Status, finished.EndTimestamp = "SUCCEEDED", aws.Time(running.StartTimestamp.Add(time.Minute))
+		live.Op = func(int) types.Operation { return finished }
+		srv.Add(live)
+		code, r := runVerify(t, url, dest)
+		if code != exitFailed || len(r.Stale) != 1 || r.Stale[0].ExecutionArn != e.ARN {
+			t.Fatalf("exit %d, stale %+v", code, r.Stale)
+		}
+		srv.Add(e)
+	})
+}
+
+// TestVerifyPostgresAndS3: the same checks against Postgres (a row dropped
+// from Postgres only, a column altered) and MinIO (an object deleted).
+func TestVerifyPostgresAndS3(t *testing.T) {
+	dbURL, s := pgtest.Schema(t)
+	srv3, bucket := s3test.Bucket(t)
+	dir := filepath.Join(t.TempDir(), "archive")
+	s3dest := "s3://" + bucket + "/archive"
+	_, url, execs := verifyFixture(t, dir, func() { srv3.Env(t) }, "--dest", dbURL, "--pg-schema", s, "--migrate", "--dest", s3dest)
+	for _, dest := range []string{dbURL, s3dest} {
+		if code, r := runVerify(t, url, dest, "--pg-schema", s); code != 0 || r.Complete != len(execs) || r.Equal == 0 || r.Equal != r.Sampled {
+			t.Fatalf("intact %s: exit %d, %+v", dest[:5], code, r)
+		}
+	}
+	conn := pgtest.Conn(t, dbURL)
+	var victim, altered string
+	for _, e := range execs {
+		if terminal(e) {
+			if victim == "" {
+				victim = e.ARN
+			} else if altered == "" {
+				altered = e.ARN
+			}
+		}
+	}
+	if _, err := conn.Exec(context.Background(), "DELETE FROM "+pgx.Identifier{s, "executions"}.Sanitize()+" WHERE execution_arn = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), "UPDATE "+pgx.Identifier{s, "events"}.Sanitize()+" SET event_type = 'Tampered' WHERE execution_arn = $1 AND event_id = 2", altered); err != nil {
+		t.Fatal(err)
+	}
+	code, r := runVerify(t, url, dbURL, "--pg-schema", s)
+	if code != exitFailed || len(r.Missing) != 1 || r.Missing[0] != victim || len(r.ContentDiffer) != 1 || !strings.Contains(r.ContentDiffer[0].What, "event 2: column event_type") {
+		t.Fatalf("postgres: exit %d, missing %v, content %+v", code, r.Missing, r.ContentDiffer)
+	}
+	// S3: one executions object deleted.
+	keys := s3test.Keys(t, srv3, bucket, "archive/executions/")
+	if _, err := srv3.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(keys[0])}); err != nil {
+		t.Fatal(err)
+	}
+	if code, r = runVerify(t, url, s3dest); code != exitFailed || len(r.Missing) == 0 {
+		t.Fatalf("s3: exit %d, missing %v", code, r.Missing)
+	}
+}
