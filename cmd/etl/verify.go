@@ -372,7 +372,9 @@ func checkOne(ctx context.Context, api verifyAPI, reader load.SnapshotReader, e 
 		})
 	case terminalStatus[apiStatus] && st.Source == transform.SourceHistory && archStatus != apiStatus:
 		complete = false
-		record(func() { rep.Differing = append(rep.Differing, Difference{e.arn, fmt.Sprintf("status: archived %s, API %s", archStatus, apiStatus)}) })
+		record(func() {
+			rep.Differing = append(rep.Differing, Difference{e.arn, fmt.Sprintf("status: archived %s, API %s", archStatus, apiStatus)})
+		})
 	case terminalStatus[apiStatus] && desc.EndTimestamp != nil && st.EndTime != nil && !desc.EndTimestamp.Truncate(time.Millisecond).Equal(*st.EndTime):
 		complete = false
 		record(func() {
