@@ -153,7 +153,11 @@ func sameLatest(t *testing.T, before, after archiveView) {
 }
 
 func TestCompact(t *testing.T) {
-	execs := emulator.Generate(71, 300, emulator.GenerateOptions{MaxOps: 30, Days: 12, LargePayloadEvery: -1})
+	n := 300
+	if testing.Short() { // the race run
+		n = 60
+	}
+	execs := emulator.Generate(71, n, emulator.GenerateOptions{MaxOps: 30, Days: 12, LargePayloadEvery: -1})
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) } // every file is old enough
 	for _, keep := range []bool{false, true} {
 		t.Run(fmt.Sprint("keep latest ", keep), func(t *testing.T) {

@@ -50,38 +50,58 @@ type Stats struct {
 // StatsReporter is a loader that counts what it wrote.
 type StatsReporter interface{ Stats() Stats }
 
+// FileLedger is a destination whose published files are its own ledger of
+// what it holds (Parquet): Fanout commits to it after the transactional
+// destinations, and asks it first what is archived.
+type FileLedger interface {
+	ArchivedReader
+	// FilesAreLedger reports that what is published is what is archived.
+	FilesAreLedger() bool
+}
+
+func isFileLedger(l Loader) bool {
+	fl, ok := l.(FileLedger)
+	return ok && fl.FilesAreLedger()
+}
+
+// FilesAreLedger: a Parquet destination's published executions files are
+// its ledger.
+func (d *Parquet) FilesAreLedger() bool { return true }
+
 // Fanout is a loader that writes every execution to all of ls. Executions
 // commit in the same order in every destination, so that two Parquet
 // destinations get byte-identical files.
 //
-// Transactional destinations (Postgres) commit before Parquet ones, so that
-// an execution visible in a Parquet file is always committed in the others:
-// what the Parquet files hold can then tell a resumed run what is done.
+// Transactional destinations (Postgres) commit before file ledgers
+// (Parquet), so that an execution visible in a Parquet file is always
+// committed in the others: what the Parquet files hold can then tell a
+// resumed run what is done. A destination says which it is through
+// [FileLedger].
 func Fanout(ls ...Loader) Loader {
 	if len(ls) == 1 {
 		return ls[0]
 	}
 	ordered := make([]Loader, 0, len(ls))
 	for _, l := range ls {
-		if _, ok := l.(*Parquet); !ok {
+		if !isFileLedger(l) {
 			ordered = append(ordered, l)
 		}
 	}
 	for _, l := range ls {
-		if _, ok := l.(*Parquet); ok {
+		if isFileLedger(l) {
 			ordered = append(ordered, l)
 		}
 	}
 	return &fanout{loaders: ordered}
 }
 
-// Archived asks the Parquet destinations (or, without any, the others) what
-// they hold; an execution is skipped only if none of them needs it.
+// Archived asks the file ledgers (or, without any, the others) what they
+// hold; an execution is skipped only if none of them needs it.
 func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
 	var readers []ArchivedReader
 	for _, l := range f.loaders {
-		if p, ok := l.(*Parquet); ok {
-			readers = append(readers, p)
+		if isFileLedger(l) {
+			readers = append(readers, l.(FileLedger))
 		}
 	}
 	if len(readers) == 0 {

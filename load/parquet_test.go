@@ -80,7 +80,11 @@ func countRows[T any](t *testing.T, files []string) int {
 // one file per table per partition, byte-identical in two destinations,
 // and leave no spill behind.
 func TestParquetManyPartitions(t *testing.T) {
-	execs := emulator.Generate(61, 400, emulator.GenerateOptions{MaxOps: 40, Days: 300, LargePayloadEvery: -1})
+	n, minDates := 400, 200
+	if testing.Short() { // the race run
+		n, minDates = 150, 100
+	}
+	execs := emulator.Generate(61, n, emulator.GenerateOptions{MaxOps: 40, Days: 300, LargePayloadEvery: -1})
 	dirs := []string{t.TempDir(), t.TempDir()}
 	var loaders []load.Loader
 	for _, dir := range dirs {
@@ -95,7 +99,7 @@ func TestParquetManyPartitions(t *testing.T) {
 	for _, e := range execs {
 		dts[e.Op(0).StartTimestamp.UTC().Format(time.DateOnly)] = true
 	}
-	if len(dts) < 200 {
+	if len(dts) < minDates {
 		t.Fatalf("only %d start dates: the test needs hundreds", len(dts))
 	}
 	for _, table := range []string{"operations", "events", "executions"} {

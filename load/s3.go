@@ -244,18 +244,12 @@ func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt
 }
 
 func (s *s3Sink) published(ctx context.Context, table string) ([]string, error) {
-	var names []string
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(table))})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, errors.New(describeS3Error(err))
-		}
-		for _, o := range page.Contents {
-			names = append(names, strings.TrimPrefix(aws.ToString(o.Key), s.key("")))
-		}
+	files, err := s.list(ctx, table)
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.name
 	}
-	return names, nil
+	return names, err
 }
 
 func (s *s3Sink) list(ctx context.Context, table string) ([]publishedFile, error) {

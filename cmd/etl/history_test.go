@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -233,25 +232,7 @@ func TestKill9ResumeHistory(t *testing.T) {
 		t.Run(fmt.Sprintf("kill after %d of %d pages", killAt, totalPages), func(t *testing.T) {
 			dir := t.TempDir()
 			args := append([]string{"run", "--dest", dir, "--run-id", fmt.Sprintf("hresume-%d", i)}, common...)
-			start := emu.Stats().PagesOK
-			cmd := exec.Command(os.Args[0], args...)
-			cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan struct{})
-			go func() { cmd.Wait(); close(exited) }()
-		wait:
-			for emu.Stats().PagesOK-start < killAt {
-				select {
-				case <-exited:
-					break wait
-				default:
-					time.Sleep(time.Millisecond) // polling the emulator's counter
-				}
-			}
-			cmd.Process.Kill()
-			<-exited
+			killAfterPages(t, emu, args, killAt)
 			if r := runCLI(t, args...); r.code != 0 {
 				t.Fatalf("resumed run: exit %d", r.code)
 			}

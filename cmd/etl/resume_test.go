@@ -116,25 +116,7 @@ func TestKill9Resume(t *testing.T) {
 			dbURL, pgSchema := pgtest.Schema(t)
 			runID := fmt.Sprintf("resume-%d", i)
 			args := append([]string{"run", "--dest", dir, "--dest", dbURL, "--pg-schema", pgSchema, "--migrate", "--run-id", runID}, common...)
-			start := emu.Stats().PagesOK
-			cmd := exec.Command(os.Args[0], args...)
-			cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan struct{})
-			go func() { cmd.Wait(); close(exited) }()
-		wait:
-			for emu.Stats().PagesOK-start < killAt {
-				select {
-				case <-exited:
-					break wait // finished before the kill point: nothing to resume
-				default:
-					time.Sleep(time.Millisecond) // polling the emulator's counter
-				}
-			}
-			cmd.Process.Kill()
-			<-exited
+			killAfterPages(t, emu, args, killAt)
 
 			if r := runCLI(t, args...); r.code != 0 {
 				t.Fatalf("resumed run: exit %d", r.code)
@@ -157,4 +139,30 @@ func TestKill9Resume(t *testing.T) {
 			}
 		})
 	}
+}
+
+// killAfterPages runs etl (this test binary as etl) with args and kills it
+// with SIGKILL once the emulator has served killAt more pages (or lets it
+// finish, if it ends first: then there is nothing to resume).
+func killAfterPages(t *testing.T, emu *emulator.Server, args []string, killAt int64) {
+	t.Helper()
+	start := emu.Stats().PagesOK
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+wait:
+	for emu.Stats().PagesOK-start < killAt {
+		select {
+		case <-exited:
+			break wait
+		default:
+			time.Sleep(time.Millisecond) // polling the emulator's counter
+		}
+	}
+	cmd.Process.Kill()
+	<-exited
 }
