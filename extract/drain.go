@@ -42,6 +42,26 @@ func (e *ExecutionError) Error() string {
 
 func (e *ExecutionError) Unwrap() error { return e.Err }
 
+// The API's error names this package's callers act on.
+const (
+	codeNotFound = "ResourceNotFoundException"
+	codeRejected = "InvalidParameterValueException"
+	codeCanceled = "canceled"
+	codeTimeout  = "timeout"
+)
+
+// NotFound reports that the API does not know the execution (404): final
+// for it; for verification, the service may have forgotten it.
+func (e *ExecutionError) NotFound() bool { return e.Code == codeNotFound }
+
+// Rejected reports a 400 InvalidParameterValueException: a wrong token, or,
+// after a first page the same call fetched, an expired marker.
+func (e *ExecutionError) Rejected() bool { return e.Code == codeRejected }
+
+// Interrupted reports a call stopped by its context (a signal, a deadline)
+// or by the client's timeout after its retries.
+func (e *ExecutionError) Interrupted() bool { return e.Code == codeCanceled || e.Code == codeTimeout }
+
 // MaxPageSize is the API's largest MaxItems.
 const MaxPageSize = 1000
 
@@ -89,9 +109,9 @@ func classify(e Entry, page int, err error) *ExecutionError {
 		ee.Code = api.ErrorCode()
 		msg := api.ErrorMessage()
 		switch ee.Code {
-		case "ResourceNotFoundException":
+		case codeNotFound:
 			ee.Reason = "not found (ResourceNotFoundException)"
-		case "InvalidParameterValueException":
+		case codeRejected:
 			ee.Reason = "rejected (InvalidParameterValueException)"
 		default:
 			ee.Reason = fmt.Sprintf("failed after retries (%s)", ee.Code)
@@ -100,9 +120,9 @@ func classify(e Entry, page int, err error) *ExecutionError {
 			ee.Reason += ": " + msg
 		}
 	case errors.Is(err, context.Canceled):
-		ee.Code, ee.Reason = "canceled", "canceled"
+		ee.Code, ee.Reason = codeCanceled, "canceled"
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		ee.Code, ee.Reason = "timeout", "timed out after retries"
+		ee.Code, ee.Reason = codeTimeout, "timed out after retries"
 	default:
 		ee.Code, ee.Reason = "network", "failed after retries: "+lastLine(err.Error())
 	}

@@ -133,6 +133,15 @@ func (d *Parquet) relieve() error {
 // flushPending writes dt's waiting rows to its files and ends their row
 // groups.
 func (d *Parquet) flushPending(dt string) error {
+	if err := d.writePending(dt); err != nil {
+		return err
+	}
+	return d.endGroups(dt)
+}
+
+// writePending writes dt's waiting rows to its files, leaving the row group
+// open (Close's drain lets the publisher's goroutines end it, in parallel).
+func (d *Parquet) writePending(dt string) error {
 	p := d.pending[dt]
 	if p == nil {
 		return nil
@@ -154,7 +163,7 @@ func (d *Parquet) flushPending(dt string) error {
 			return err
 		}
 	}
-	return d.endGroups(dt)
+	return nil
 }
 
 // endGroups ends the current row group of dt's open files.
@@ -331,7 +340,9 @@ func (d *Parquet) drainInto(pub *publisher, order []string, execSize func([]sche
 				return err
 			}
 		}
-		if err := d.flushPending(dt); err != nil {
+		// The last rows of the partition: its files' final row groups are
+		// encoded, compressed and written by the publisher's goroutines.
+		if err := d.writePending(dt); err != nil {
 			return err
 		}
 		if _, open := d.groups[dt]; open {

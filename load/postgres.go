@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -418,7 +419,7 @@ func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (ops, ex pg
 		err = cerr
 	}
 	var pgErr *pgconn.PgError
-	if !known && errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if !known && errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
 		if _, rerr := e.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT etl_fresh"); rerr != nil {
 			return ops, ex, rerr
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/tern/v2/migrate"
 )
@@ -56,7 +57,7 @@ func Migrate(ctx context.Context, conn *pgx.Conn, schema string) error {
 		var unique interface{ SQLState() string }
 		// Two migrators creating the schema at once: one loses the race on the
 		// catalog's unique index; the schema exists all the same.
-		if !errors.As(err, &unique) || unique.SQLState() != "23505" {
+		if !errors.As(err, &unique) || unique.SQLState() != pgerrcode.UniqueViolation {
 			return fmt.Errorf("create schema %q: %w", schema, err)
 		}
 	}

@@ -291,7 +291,7 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	// A 400 after a first page that the same call fetched is about the
 	// marker (it expired): the execution starts over from the first page.
 	var restart *extract.ExecutionError
-	if mayRestart && c.pages > 0 && errors.As(err, &restart) && restart.Code == "InvalidParameterValueException" {
+	if mayRestart && c.pages > 0 && errors.As(err, &restart) && restart.Rejected() {
 		x.Abort(ctx)
 		log.Warn("marker refused mid-execution: starting the execution over", "reason", restart.Reason)
 		return r.archiveOnce(ctx, e, false)
@@ -327,7 +327,7 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	case errors.As(err, &dest):
 		r.fail(e, "destination", dest.Error())
 		return dest
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ee) && (ee.Code == "canceled" || ee.Code == "timeout")):
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ee) && ee.Interrupted()):
 		r.sum.Abandoned++
 		return nil
 	case errors.As(err, &ee):

@@ -350,7 +350,7 @@ func checkOne(ctx context.Context, api verifyAPI, reader load.SnapshotReader, e 
 	}
 	desc, err := extract.Describe(ctx, api, e.arn)
 	var ee *extract.ExecutionError
-	if errors.As(err, &ee) && ee.Code == "ResourceNotFoundException" {
+	if errors.As(err, &ee) && ee.NotFound() {
 		record(func() { rep.GoneFromAPI++; rep.Complete++ }) // archived; the service has forgotten it
 		return
 	}
