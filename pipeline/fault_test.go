@@ -66,7 +66,7 @@ func TestFaultsLeaveTheArchiveWhole(t *testing.T) {
 				mode = "adaptive"
 			}
 			_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(4), extract.WithMaxBackoff(tc.maxBackoff),
-				extract.WithRequestTimeout(300*time.Millisecond), extract.WithRetryMode(mode))
+				extract.WithRequestTimeout(500*time.Millisecond), extract.WithRetryMode(mode))
 			dir := t.TempDir()
 			pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-test"))
 			if err != nil {

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/durable-etl/durable-etl/internal/clip"
+	"github.com/parquet-go/parquet-go/compress"
 	"io"
 	"log/slog"
 	"net"
@@ -93,96 +95,128 @@ Examples:
 	return cmd
 }
 
-// runAction checks every input and destination, then runs the pipeline.
-// Until the pipeline starts, any problem is a usage error (exit 2) and
-// nothing has been fetched or written.
+// runOptions is etl run's flags, read and checked in one place
+// (readRunOptions) before anything is opened or fetched.
+type runOptions struct {
+	pageSize, concurrency, maxAttempts int
+	retryMode                          string
+	rateLimit                          float64
+	deadline, requestTimeout           time.Duration
+	region, profile, endpoint          string
+	manifestOpts                       []extract.ManifestOption
+	shard, shards                      int
+	metricsFile, report                string
+	codec                              compress.Codec
+	target, rowGroup                   int64
+	memoryLimit                        int64 // 0: leave the runtime's
+	runID                              string
+	disc                               discovery
+	retentionWarning                   time.Duration
+	dests                              []string
+	force, history                     bool
+}
+
+// readRunOptions reads every flag of etl run; any problem is a usage error
+// (exit 2), found before anything is opened.
+func readRunOptions(c *cli.Context) (runOptions, error) {
+	o := runOptions{pageSize: c.Int("page-size"), concurrency: c.Int("concurrency"), maxAttempts: c.Int("max-attempts"),
+		retryMode: c.String("retry-mode"), rateLimit: c.Float64("rate-limit"), deadline: c.Duration("deadline"),
+		requestTimeout: c.Duration("request-timeout"), region: c.String("region"), profile: c.String("profile"),
+		endpoint: c.String("endpoint-url"), metricsFile: c.String("metrics-file"), report: c.String("report"),
+		runID: c.String("run-id"), dests: c.StringSlice("dest"), force: c.Bool("force"), history: c.Bool("history")}
+	switch {
+	case c.Args().Present():
+		return o, usageError("run: unexpected argument %q (flags only; see etl run --help)", c.Args().First())
+	case o.pageSize < 1 || o.pageSize > extract.MaxPageSize:
+		return o, usageError("--page-size %d: want 1..%d", o.pageSize, extract.MaxPageSize)
+	case o.concurrency < 1:
+		return o, usageError("--concurrency %d: want at least 1", o.concurrency)
+	case o.maxAttempts < 1:
+		return o, usageError("--max-attempts %d: want at least 1", o.maxAttempts)
+	case o.retryMode != "standard" && o.retryMode != "adaptive":
+		return o, usageError("--retry-mode %q: want standard or adaptive", o.retryMode)
+	case o.rateLimit < 0 || o.deadline < 0:
+		return o, usageError("--rate-limit and --deadline must not be negative")
+	}
+	switch c.String("on-bad-line") {
+	case "fail":
+	case "skip":
+		o.manifestOpts = append(o.manifestOpts, extract.TolerateBadLines())
+	default:
+		return o, usageError("--on-bad-line %q: want fail or skip", c.String("on-bad-line"))
+	}
+	var err error
+	if o.shard, o.shards, err = shardOf(c); err != nil {
+		return o, usageError("%v", err)
+	}
+	if o.shards > 0 {
+		o.manifestOpts = append(o.manifestOpts, extract.Shard(o.shard, o.shards))
+	}
+	for flag, path := range map[string]string{"--metrics-file": o.metricsFile, "--report": o.report} {
+		if path != "" {
+			if err := checkWritableFile(path); err != nil {
+				return o, usageError("%s %s: %v", flag, path, err)
+			}
+		}
+	}
+	var ok bool
+	if o.codec, ok = load.Compressions[c.String("compression")]; !ok {
+		return o, usageError("--compression %q: want zstd, snappy or none", c.String("compression"))
+	}
+	if o.target, err = parseSize(c.String("target-file-size")); err != nil {
+		return o, usageError("--target-file-size: %v", err)
+	}
+	if o.rowGroup, err = parseSize(c.String("row-group-size")); err != nil {
+		return o, usageError("--row-group-size: %v", err)
+	}
+	if ml := c.String("memory-limit"); ml != "0" && os.Getenv("GOMEMLIMIT") == "" {
+		if o.memoryLimit, err = parseSize(ml); err != nil {
+			return o, usageError("--memory-limit: %v", err)
+		}
+	}
+	if o.runID == "" {
+		o.runID = newRunID(time.Now())
+	} else if strings.ContainsAny(o.runID, `/\`) || strings.HasPrefix(o.runID, ".") {
+		return o, usageError("--run-id %q: must not contain / or \\ or start with a dot", o.runID)
+	}
+	if o.disc, err = parseDiscovery(c, time.Now()); err != nil {
+		return o, err
+	}
+	if o.retentionWarning, err = parseDays(c.String("retention-warning")); err != nil {
+		return o, usageError("--retention-warning: %v", err)
+	}
+	return o, nil
+}
+
+// runAction reads the options, opens the manifest, the destinations and the
+// client, discovers, runs, and reports. Until the pipeline starts, any
+// problem is a usage error (exit 2) and nothing has been fetched or
+// written. runAction closes the destinations on every path until it hands
+// them to pipeline.Run, which closes them.
 func runAction(c *cli.Context) error {
-	if c.Args().Present() {
-		return usageError("run: unexpected argument %q (flags only; see etl run --help)", c.Args().First())
+	o, err := readRunOptions(c)
+	if err != nil {
+		return err
 	}
 	logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
 	if err != nil {
 		return err
 	}
-	pageSize := c.Int("page-size")
-	if pageSize < 1 || pageSize > extract.MaxPageSize {
-		return usageError("--page-size %d: want 1..%d", pageSize, extract.MaxPageSize)
+	logger = logger.With("run_id", o.runID)
+	if o.memoryLimit > 0 {
+		debug.SetMemoryLimit(o.memoryLimit)
 	}
-	if c.Int("concurrency") < 1 {
-		return usageError("--concurrency %d: want at least 1", c.Int("concurrency"))
+	// Signals and the deadline stop every phase, the manifest's download and
+	// --migrate included.
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.deadline)
+		defer cancel()
 	}
-	if c.Int("max-attempts") < 1 {
-		return usageError("--max-attempts %d: want at least 1", c.Int("max-attempts"))
-	}
-	if m := c.String("retry-mode"); m != "standard" && m != "adaptive" {
-		return usageError("--retry-mode %q: want standard or adaptive", m)
-	}
-	if c.Float64("rate-limit") < 0 || c.Duration("deadline") < 0 {
-		return usageError("--rate-limit and --deadline must not be negative")
-	}
-	var manifestOpts []extract.ManifestOption
-	switch c.String("on-bad-line") {
-	case "fail":
-	case "skip":
-		manifestOpts = append(manifestOpts, extract.TolerateBadLines())
-	default:
-		return usageError("--on-bad-line %q: want fail or skip", c.String("on-bad-line"))
-	}
-	shard, shards, err := shardOf(c)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	if shards > 0 {
-		manifestOpts = append(manifestOpts, extract.Shard(shard, shards))
-	}
-	if mf := c.String("metrics-file"); mf != "" {
-		if err := checkWritableFile(mf); err != nil {
-			return usageError("--metrics-file %s: %v", mf, err)
-		}
-	}
-	codec, ok := load.Compressions[c.String("compression")]
-	if !ok {
-		return usageError("--compression %q: want zstd, snappy or none", c.String("compression"))
-	}
-	target, err := parseSize(c.String("target-file-size"))
-	if err != nil {
-		return usageError("--target-file-size: %v", err)
-	}
-	rowGroup, err := parseSize(c.String("row-group-size"))
-	if err != nil {
-		return usageError("--row-group-size: %v", err)
-	}
-	if ml := c.String("memory-limit"); ml != "0" && os.Getenv("GOMEMLIMIT") == "" {
-		limit, err := parseSize(ml)
-		if err != nil {
-			return usageError("--memory-limit: %v", err)
-		}
-		debug.SetMemoryLimit(limit)
-	}
-	runID := c.String("run-id")
-	if runID == "" {
-		runID = newRunID(time.Now())
-	} else if strings.ContainsAny(runID, `/\`) || strings.HasPrefix(runID, ".") {
-		return usageError("--run-id %q: must not contain / or \\ or start with a dot", runID)
-	}
-	if rp := c.String("report"); rp != "" {
-		if err := checkWritableFile(rp); err != nil {
-			return usageError("--report %s: %v", rp, err)
-		}
-	}
-
-	disc, err := parseDiscovery(c, time.Now())
-	if err != nil {
-		return err
-	}
-	retentionWarning, err := parseDays(c.String("retention-warning"))
-	if err != nil {
-		return usageError("--retention-warning: %v", err)
-	}
-	logger = logger.With("run_id", runID)
-
 	s3c := &s3Clients{c: c}
-	m, err := openManifest(c, s3c, manifestOpts)
+	m, err := openManifest(ctx, c, s3c, o.manifestOpts)
 	if err != nil {
 		return err
 	}
@@ -192,169 +226,186 @@ func runAction(c *cli.Context) error {
 			logger.Warn("manifest line skipped", "line", bad.Line, "reason", bad.Reason)
 		}
 	}
-
-	var loaders []load.Loader
-	closeAll := func() {
-		for _, l := range loaders {
-			l.Close(context.Background())
-		}
-	}
-	prefix := "part-" + runID
-	if shards > 0 {
-		prefix += fmt.Sprintf("-s%dof%d", shard, shards) // shards never write the same name
-	}
-	var attempt [2]byte
-	rand.Read(attempt[:])
-	prefix += "-" + hex.EncodeToString(attempt[:]) // nor does a resumed run (same --run-id)
-	parquetOpts := []load.ParquetOption{load.WithCompression(codec), load.WithTargetFileSize(target), load.WithRowGroupSize(rowGroup),
-		load.WithFilePrefix(prefix), load.WithCreatedBy("durable-etl " + version), load.WithLogger(logger)}
-	for _, raw := range c.StringSlice("dest") {
-		d, err := load.ParseDest(raw)
-		if err != nil {
-			closeAll()
-			return usageError("--dest: %v", err)
-		}
-		switch d.Kind {
-		case load.DestLocal:
-			pd, err := load.NewParquetDir(d.Path, parquetOpts...)
-			if err != nil {
-				closeAll()
-				return usageError("--dest: %v", err)
-			}
-			loaders = append(loaders, pd)
-		case load.DestPostgres:
-			pg, err := load.NewPostgres(c.Context, d.URL, load.WithPGSchema(c.String("pg-schema")),
-				load.WithMaxConns(int32(c.Int("concurrency")+2)), load.WithMigrate(c.Bool("migrate")), load.WithPGLogger(logger))
-			if err != nil {
-				closeAll()
-				return usageError("--dest: %v", err)
-			}
-			loaders = append(loaders, pg)
-		case load.DestS3:
-			client, err := s3c.get(c.Context)
-			if err != nil {
-				closeAll()
-				return usageError("--dest %s: %v", d, err)
-			}
-			pq, err := load.NewParquetS3(c.Context, client, d.Bucket, d.Prefix, "", load.S3Options{
-				SSE: c.String("s3-sse"), KMSKeyID: c.String("s3-kms-key-id"), StorageClass: c.String("s3-storage-class"),
-				StaleUploadAge: staleAge(c.Duration("s3-abort-uploads-older-than")),
-			}, parquetOpts...)
-			if err != nil {
-				closeAll()
-				return usageError("--dest: %v", err)
-			}
-			loaders = append(loaders, pq)
-		}
-	}
-
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var calls extract.CallStats
-	clientOpts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts")),
-		extract.WithRetryMode(c.String("retry-mode")), extract.WithCallStats(&calls)}
-	if r := c.Float64("rate-limit"); r > 0 {
-		clientOpts = append(clientOpts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(r), 1)))
-	}
-	if d := c.Duration("deadline"); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	if v := c.String("region"); v != "" {
-		clientOpts = append(clientOpts, extract.WithRegion(v))
-	}
-	if v := c.String("profile"); v != "" {
-		clientOpts = append(clientOpts, extract.WithProfile(v))
-	}
-	if v := c.String("endpoint-url"); v != "" {
-		clientOpts = append(clientOpts, extract.WithEndpointURL(v))
-	}
-	client, err := extract.NewClient(ctx, clientOpts...)
+	loaders, err := openDestinations(ctx, c, o, s3c, logger)
 	if err != nil {
-		closeAll()
-		return usageError("%v", err)
+		return err
+	}
+	loader := load.Fanout(loaders...)
+	handed := false
+	defer func() {
+		if !handed {
+			loader.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	var calls extract.CallStats
+	client, err := newRunClient(ctx, o, &calls)
+	if err != nil {
+		return err
 	}
 	var watch *retentionWatch
-	if m == nil {
-		if err := reachable(ctx, c.String("endpoint-url"), client.Options().Region); err != nil {
-			closeAll()
-			return usageError("%v", err)
-		}
-		found, fns, err := discover(ctx, client, disc, logger.Info)
-		if err != nil {
-			closeAll()
+	if m == nil { // --function, --all-functions
+		if m, watch, err = discoverManifest(ctx, client, o, logger); err != nil {
 			return err
-		}
-		watch = newRetentionWatch(found, fns)
-		if m, err = discoveredManifest(found, manifestOpts); err != nil {
-			closeAll()
-			return usageError("%v", err)
 		}
 		defer m.Close()
 	}
 	if m.Count() > 0 {
-		if err := reachable(ctx, c.String("endpoint-url"), client.Options().Region); err != nil {
-			closeAll()
+		if err := reachable(ctx, o.endpoint, client.Options().Region); err != nil {
 			return usageError("%v", err)
 		}
-	}
-
-	if m.Count() == 0 {
+	} else {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
 	}
-	var skip func(string) (string, bool)
-	var lastEvent func(string) int32
-	loader := load.Fanout(loaders...)
-	if ar, ok := loader.(load.ArchivedReader); ok {
-		archived, err := ar.Archived(ctx, runID)
-		if err != nil {
-			closeAll()
-			return usageError("%v", err)
-		}
-		lastEvent = archived.LastEventID // events are immutable: --force rewrites none
-		if !c.Bool("force") {
-			skip = archived.Skip
-		}
-		logger.Info("read what is archived", "executions_known", archived.Len())
+	cfg := pipeline.Config{API: client, History: client, HistoryAlways: o.history, Loader: loader, RunID: o.runID,
+		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{}}
+	if err := readArchive(ctx, loader, o, &cfg, logger); err != nil {
+		return err
+	}
+	if watch != nil {
+		cfg.Skip, cfg.Archived = watch.skip(cfg.Skip), watch.done
 	}
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "bad_lines_skipped", len(m.Skipped()),
-		"shard", fmt.Sprintf("%d/%d", shard, max(shards, 1)), "manifest", m.Source(), "dest", strings.Join(redactedDests(c.StringSlice("dest")), ","))
-	var onArchived func(string)
-	if watch != nil {
-		skip, onArchived = watch.skip(skip), watch.done
-	}
-	progress := &pipeline.Progress{}
-	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, m.Count(), c.Duration("progress-interval"))
-	sum, runErr := pipeline.Run(ctx, pipeline.Config{
-		API: client, History: client, HistoryAlways: c.Bool("history"), LastEventID: lastEvent,
-		Loader: loader, RunID: runID, Skip: skip, Progress: progress, Archived: onArchived,
-		PageSize: int32(pageSize), Concurrency: c.Int("concurrency"), Logger: logger, Version: version,
-	}, m)
-
+		"shard", fmt.Sprintf("%d/%d", o.shard, max(o.shards, 1)), "manifest", m.Source(), "dest", strings.Join(redactedDests(o.dests), ","))
+	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, cfg.Progress, m.Count(), c.Duration("progress-interval"))
+	handed = true
+	sum, runErr := pipeline.Run(ctx, cfg, m)
 	stopProgress()
 	sum.APICalls, sum.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
 	sum.APICallsByOperation = calls.ByOperation()
 	if watch != nil {
 		sum.Functions = watch.functions(sum.Failures)
-		sum.RetentionAtRisk = watch.atRisk(time.Now(), retentionWarning, sum.Failures)
+		sum.RetentionAtRisk = watch.atRisk(time.Now(), o.retentionWarning, sum.Failures)
 		for _, r := range sum.RetentionAtRisk {
 			logger.Warn("history expires soon and the execution is not archived in a terminal state", "execution_arn", r.ExecutionArn,
 				"history_expires_at", r.HistoryExpiresAt, "reason", r.Reason)
 		}
 	}
+	return finishRun(c.App.Writer, o, logger, sum, runErr)
+}
+
+// openDestinations opens every --dest; on a failure it closes those it
+// opened and returns a usage error naming the culprit.
+func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3Clients, logger *slog.Logger) ([]load.Loader, error) {
+	var loaders []load.Loader
+	fail := func(err error) ([]load.Loader, error) {
+		for _, l := range loaders {
+			l.Close(context.WithoutCancel(ctx))
+		}
+		return nil, err
+	}
+	prefix := "part-" + o.runID
+	if o.shards > 0 {
+		prefix += fmt.Sprintf("-s%dof%d", o.shard, o.shards) // shards never write the same name
+	}
+	var attempt [2]byte
+	rand.Read(attempt[:])
+	prefix += "-" + hex.EncodeToString(attempt[:]) // nor does a resumed run (same --run-id)
+	parquetOpts := []load.ParquetOption{load.WithCompression(o.codec), load.WithTargetFileSize(o.target), load.WithRowGroupSize(o.rowGroup),
+		load.WithFilePrefix(prefix), load.WithCreatedBy("durable-etl " + version), load.WithLogger(logger)}
+	for _, raw := range o.dests {
+		d, err := load.ParseDest(raw)
+		if err != nil {
+			return fail(usageError("--dest: %v", err))
+		}
+		var l load.Loader
+		switch d.Kind {
+		case load.DestLocal:
+			l, err = load.NewParquetDir(d.Path, parquetOpts...)
+		case load.DestPostgres:
+			l, err = load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")),
+				load.WithMaxConns(int32(o.concurrency+2)), load.WithMigrate(c.Bool("migrate")), load.WithPGLogger(logger))
+		case load.DestS3:
+			client, cerr := s3c.get(ctx)
+			if cerr != nil {
+				return fail(usageError("--dest %s: %v", d, cerr))
+			}
+			l, err = load.NewParquetS3(ctx, client, d.Bucket, d.Prefix, "", load.S3Options{
+				SSE: c.String("s3-sse"), KMSKeyID: c.String("s3-kms-key-id"), StorageClass: c.String("s3-storage-class"),
+				StaleUploadAge: staleAge(c.Duration("s3-abort-uploads-older-than")),
+			}, parquetOpts...)
+		}
+		if err != nil {
+			return fail(usageError("--dest: %v", err))
+		}
+		loaders = append(loaders, l)
+	}
+	return loaders, nil
+}
+
+// newRunClient builds the Lambda client with the run's retries, timeouts,
+// rate limit and call counts.
+func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats) (*lambda.Client, error) {
+	opts := []extract.ClientOption{extract.WithRequestTimeout(o.requestTimeout), extract.WithMaxAttempts(o.maxAttempts),
+		extract.WithRetryMode(o.retryMode), extract.WithCallStats(calls)}
+	if o.rateLimit > 0 {
+		opts = append(opts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(o.rateLimit), 1)))
+	}
+	if o.region != "" {
+		opts = append(opts, extract.WithRegion(o.region))
+	}
+	if o.profile != "" {
+		opts = append(opts, extract.WithProfile(o.profile))
+	}
+	if o.endpoint != "" {
+		opts = append(opts, extract.WithEndpointURL(o.endpoint))
+	}
+	client, err := extract.NewClient(ctx, opts...)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return client, nil
+}
+
+// discoverManifest finds the executions of --function / --all-functions and
+// makes them the run's manifest.
+func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, logger *slog.Logger) (*extract.Manifest, *retentionWatch, error) {
+	if err := reachable(ctx, o.endpoint, client.Options().Region); err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	found, fns, err := discover(ctx, client, o.disc, logger.Info)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := discoveredManifest(found, o.manifestOpts)
+	if err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	return m, newRetentionWatch(found, fns), nil
+}
+
+// readArchive asks the destinations what they hold: the executions to skip
+// (unless --force) and the events already archived.
+func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pipeline.Config, logger *slog.Logger) error {
+	ar, ok := loader.(load.ArchivedReader)
+	if !ok {
+		return nil
+	}
+	archived, err := ar.Archived(ctx, o.runID)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	cfg.LastEventID = archived.LastEventID // events are immutable: --force rewrites none
+	if !o.force {
+		cfg.Skip = archived.Skip
+	}
+	logger.Info("read what is archived", "executions_known", archived.Len())
+	return nil
+}
+
+// finishRun logs, prints and writes what the run did, and picks the exit.
+func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Summary, runErr error) error {
 	logger.Info("run finished", "executions_ok", sum.ExecutionsOK, "executions_failed", sum.ExecutionsFailed,
-		"pages", sum.Pages, "operations", sum.Operations, "events", sum.Events, "events_new", sum.EventsNew, "rows_written", sum.RowsWritten, "files_written", sum.FilesWritten,
-		"bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec))
-	printSummary(c.App.Writer, sum, c.StringSlice("dest"))
-	if mf := c.String("metrics-file"); mf != "" {
-		if err := writeMetrics(mf, sum, runErr); err != nil {
-			logger.Error("metrics file not written", "path", mf, "error", err)
+		"pages", sum.Pages, "operations", sum.Operations, "events", sum.Events, "events_new", sum.EventsNew, "rows_written", sum.RowsWritten,
+		"files_written", sum.FilesWritten, "bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec))
+	printSummary(w, sum, o.dests)
+	if o.metricsFile != "" {
+		if err := writeMetrics(o.metricsFile, sum, runErr); err != nil {
+			logger.Error("metrics file not written", "path", o.metricsFile, "error", err)
 		}
 	}
-	if rp := c.String("report"); rp != "" {
-		if err := writeReport(rp, sum, runErr); err != nil {
-			return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", rp, err)}
+	if o.report != "" {
+		if err := writeReport(o.report, sum, runErr); err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", o.report, err)}
 		}
 	}
 	switch {
@@ -368,7 +419,7 @@ func runAction(c *cli.Context) error {
 	return nil
 }
 
-func openManifest(c *cli.Context, s3c *s3Clients, opts []extract.ManifestOption) (*extract.Manifest, error) {
+func openManifest(ctx context.Context, c *cli.Context, s3c *s3Clients, opts []extract.ManifestOption) (*extract.Manifest, error) {
 	path, arn, token := c.String("manifest"), c.String("execution"), c.String("checkpoint-token")
 	switch {
 	case path != "" && arn != "":
@@ -376,11 +427,11 @@ func openManifest(c *cli.Context, s3c *s3Clients, opts []extract.ManifestOption)
 	case (path != "" || arn != "") && (len(c.StringSlice("function")) > 0 || c.Bool("all-functions")):
 		return nil, usageError("--function and --all-functions exclude --manifest and --execution")
 	case strings.HasPrefix(path, "s3://"):
-		client, err := s3c.get(c.Context)
+		client, err := s3c.get(ctx)
 		if err != nil {
 			return nil, usageError("--manifest %s: %v", path, err)
 		}
-		m, err := extract.OpenS3Manifest(c.Context, client, path, opts...)
+		m, err := extract.OpenS3Manifest(ctx, client, path, opts...)
 		if err != nil {
 			return nil, usageError("%v", err)
 		}
