@@ -49,6 +49,9 @@ type DiscoverStats struct {
 	Qualifiers []string
 	Listed     int // items the listings returned, duplicates included
 	Found      int // distinct executions
+	// Skipped lists the qualifiers the service refused (404 or 400): a
+	// version deleted meanwhile, or $LATEST.PUBLISHED with none published.
+	Skipped []string
 }
 
 // Discover lists every execution of function fn (a name, a partial ARN
@@ -139,9 +142,13 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 	for _, q := range quals {
 		if err := list(q); err != nil {
 			// A qualifier that no longer exists (a version deleted since it
-			// was listed) has nothing to list.
+			// was listed) or that the service does not take for this
+			// function ($LATEST.PUBLISHED before anything was published) has
+			// nothing to list.
 			var nf *FunctionNotFoundError
-			if errors.As(err, &nf) {
+			var api smithy.APIError
+			if errors.As(err, &nf) || errors.As(err, &api) && api.ErrorCode() == codeRejected {
+				st.Skipped = append(st.Skipped, q)
 				continue
 			}
 			return st, err

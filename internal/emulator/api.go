@@ -31,6 +31,11 @@ const (
 // WithListing sets what an unqualified listing returns.
 func WithListing(l Listing) Option { return func(s *Server) { s.listing = l } }
 
+// WithRejectedQualifier makes a listing with that Qualifier answer 400
+// InvalidParameterValueException, as a service may for $LATEST.PUBLISHED
+// when nothing is published.
+func WithRejectedQualifier(q string) Option { return func(s *Server) { s.rejectQualifier = q } }
+
 // WithAliases gives functions aliases: function name, alias name, version.
 func WithAliases(aliases map[string]map[string]string) Option {
 	return func(s *Server) { s.aliases = aliases }
@@ -350,6 +355,10 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 	name, qual := resolveFunction(label)
 	if qq := q.Get("Qualifier"); qq != "" {
 		qual = qq
+	}
+	if qual != "" && qual == s.rejectQualifier {
+		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid Qualifier: "+qual)
+		return
 	}
 	var after, before *time.Time
 	for _, p := range []struct {

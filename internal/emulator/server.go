@@ -118,11 +118,12 @@ type Server struct {
 	now       func() time.Time
 	key       []byte
 
-	listing   Listing
-	aliases   map[string]map[string]string
-	functions map[string]bool
-	fnList    []FunctionVersion
-	perRoute  sync.Map // op, label: *atomic.Int64
+	listing         Listing
+	aliases         map[string]map[string]string
+	functions       map[string]bool
+	fnList          []FunctionVersion
+	rejectQualifier string
+	perRoute        sync.Map // op, label: *atomic.Int64
 
 	requests atomic.Int64
 	served   atomic.Int64
