@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"sort"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 //     with NextAttemptTimestamp = its time + the delay.
 //   - Id, ParentId, Name, SubType: the events' own, the latest present.
 //   - StartTimestamp: the first event's; EndTimestamp: the terminal event's.
+//   - "First", "last" and "latest" go by EventId, not by the order events
+//     arrive in: a history served newest first folds the same.
 //   - ExecutionDetails.InputPayload from ExecutionStarted; Result and Error of
 //     contexts, steps, callbacks and chained invokes from the last event that
 //     carries one (a retried step keeps its last attempt's error);
@@ -36,15 +39,22 @@ import (
 type Folder struct {
 	ops   []*folded
 	index map[string]int
+	n     int64 // events seen, for events without an EventId
+	// sorted reports that the operations are in the order of their first
+	// event id (false once an event came out of order).
+	sorted bool
 }
 
 type folded struct {
 	op           types.Operation
 	attemptKnown bool
+	// first and last are the lowest and highest event ids folded in: the
+	// history's order is its EventIds', whatever order pages come in.
+	first, last int64
 }
 
 // NewFolder starts folding one execution's history.
-func NewFolder() *Folder { return &Folder{index: map[string]int{}} }
+func NewFolder() *Folder { return &Folder{index: map[string]int{}, sorted: true} }
 
 var (
 	eventPrefixes = []struct{ prefix, typ string }{
@@ -87,12 +97,20 @@ func (f *Folder) add(ev *types.Event) {
 	if !ok {
 		return
 	}
+	f.n++
+	id := f.n
+	if ev.EventId != nil {
+		id = int64(*ev.EventId)
+	}
 	key := deref(ev.Id)
 	j, seen := f.index[key]
 	if !seen {
 		j = len(f.ops)
 		f.index[key] = j
-		fo := &folded{op: types.Operation{Id: ev.Id, Type: types.OperationType(typ), StartTimestamp: millis(ev.EventTimestamp)}}
+		fo := &folded{op: types.Operation{Id: ev.Id, Type: types.OperationType(typ), StartTimestamp: millis(ev.EventTimestamp)}, first: id, last: id - 1}
+		if j > 0 && id < f.ops[j-1].first {
+			f.sorted = false
+		}
 		switch fo.op.Type {
 		case types.OperationTypeExecution:
 			fo.op.ExecutionDetails = &types.ExecutionDetails{}
@@ -111,6 +129,23 @@ func (f *Folder) add(ev *types.Event) {
 	}
 	fo := f.ops[j]
 	op := &fo.op
+	if id < fo.first { // an earlier event, come late: it starts the operation
+		fo.first, op.StartTimestamp = id, millis(ev.EventTimestamp)
+		f.sorted = false
+	}
+	if id <= fo.last { // older than what is folded already: only what it alone says
+		for _, p := range []struct {
+			dst **string
+			src *string
+		}{{&op.ParentId, ev.ParentId}, {&op.Name, ev.Name}, {&op.SubType, ev.SubType}} {
+			if *p.dst == nil {
+				*p.dst = p.src
+			}
+		}
+		foldStarted(op, ev)
+		return
+	}
+	fo.last = id
 	for _, p := range []struct {
 		dst **string
 		src *string
@@ -135,16 +170,7 @@ func (f *Folder) add(ev *types.Event) {
 	if e := eventError(ev); e != nil {
 		errObj, hasOutcome = e.Payload, true
 	}
-	switch d := ev; {
-	case d.ExecutionStartedDetails != nil && op.ExecutionDetails != nil:
-		if in := d.ExecutionStartedDetails.Input; in != nil {
-			op.ExecutionDetails.InputPayload = in.Payload
-		}
-	case d.WaitStartedDetails != nil && op.WaitDetails != nil:
-		op.WaitDetails.ScheduledEndTimestamp = millis(d.WaitStartedDetails.ScheduledEndTimestamp)
-	case d.CallbackStartedDetails != nil && op.CallbackDetails != nil:
-		op.CallbackDetails.CallbackId = d.CallbackStartedDetails.CallbackId
-	}
+	foldStarted(op, ev)
 	if sd := op.StepDetails; sd != nil {
 		var retry *types.RetryDetails
 		if ev.StepFailedDetails != nil {
@@ -174,6 +200,30 @@ func (f *Folder) add(ev *types.Event) {
 			op.ChainedInvokeDetails.Result, op.ChainedInvokeDetails.Error = result, errObj
 		}
 	}
+}
+
+// foldStarted takes what only a *Started event says, whenever it comes.
+func foldStarted(op *types.Operation, d *types.Event) {
+	switch {
+	case d.ExecutionStartedDetails != nil && op.ExecutionDetails != nil:
+		if in := d.ExecutionStartedDetails.Input; in != nil {
+			op.ExecutionDetails.InputPayload = in.Payload
+		}
+	case d.WaitStartedDetails != nil && op.WaitDetails != nil:
+		op.WaitDetails.ScheduledEndTimestamp = millis(d.WaitStartedDetails.ScheduledEndTimestamp)
+	case d.CallbackStartedDetails != nil && op.CallbackDetails != nil:
+		op.CallbackDetails.CallbackId = d.CallbackStartedDetails.CallbackId
+	}
+}
+
+// order puts the operations in the order of their first event id, should
+// the history have come out of order.
+func (f *Folder) order() {
+	if f.sorted {
+		return
+	}
+	sort.SliceStable(f.ops, func(i, j int) bool { return f.ops[i].first < f.ops[j].first })
+	f.sorted = true
 }
 
 // eventResult is the Result of whichever *Succeeded details the event has.
@@ -227,6 +277,7 @@ func (f *Folder) Len() int { return len(f.ops) }
 
 // Operations are the folded operations, in the order of their first event.
 func (f *Folder) Operations() []types.Operation {
+	f.order()
 	out := make([]types.Operation, len(f.ops))
 	for i, fo := range f.ops {
 		out[i] = fo.op
@@ -238,6 +289,7 @@ func (f *Folder) Operations() []types.Operation {
 // says source history), appending to dst: what history cannot tell stays
 // null (a step's attempt before any RetryDetails).
 func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) []schema.Operation {
+	f.order()
 	for _, fo := range f.ops {
 		dst = snap.add(dst, &fo.op, !fo.attemptKnown)
 	}
@@ -248,6 +300,7 @@ func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) []schema.Operatio
 // hands them to fn at most n at a time; it stops at fn's first error. The
 // folder is spent: each operation is released once mapped.
 func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) error {
+	f.order()
 	buf := make([]schema.Operation, 0, n)
 	for i, fo := range f.ops {
 		buf = snap.add(buf, &fo.op, !fo.attemptKnown)

@@ -59,6 +59,17 @@ func TestFoldRules(t *testing.T) {
 	if diff := optest.Diff(want, f.Operations()); diff != "" {
 		t.Errorf("folded operations (-want +got):\n%s", diff)
 	}
+	// A history served newest first, or shuffled, folds the same: the order
+	// is the EventIds'.
+	for name, order := range map[string][]int{"reversed": {15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0}, "shuffled": {3, 0, 15, 7, 1, 9, 12, 2, 5, 14, 4, 6, 11, 8, 13, 10}} {
+		g := transform.NewFolder()
+		for _, i := range order {
+			g.Add(h[i : i+1])
+		}
+		if diff := optest.Diff(want, g.Operations()); diff != "" {
+			t.Errorf("%s history folds differently (-want +got):\n%s", name, diff)
+		}
+	}
 	// As rows: source history, and a step's attempt is null until history
 	// says it.
 	snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: "arn", Source: transform.SourceHistory})
