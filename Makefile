@@ -59,6 +59,7 @@ bench: build test-deps
 	$(GO) test -run '^$$' -bench PostgresLoader -benchtime 7x ./load/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench S3TwoGiBRSS -benchtime 1x -timeout 30m ./cmd/etl/
+	$(GO) test -run '^$$' -bench 'Verify$$' -benchtime 1x -timeout 30m ./cmd/etl/
 	$(GO) test -run '^$$' -bench LatencyBound -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManySmallExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
 

@@ -129,6 +129,8 @@ type Parquet struct {
 	runs         []*spillRun
 	statsMu      sync.Mutex
 	stats        Stats
+	listMu       sync.Mutex
+	listed       map[string]map[string][]publishedFile // verification's listings, by table and dt
 	closed       bool
 	err          error // a failed write poisons the loader: later commits fail
 }

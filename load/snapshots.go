@@ -34,9 +34,16 @@ type SnapshotReader interface {
 	// Latest reads the newest snapshot of every archived execution, from the
 	// executions table alone.
 	Latest(ctx context.Context) (map[string]ExecutionState, error)
-	// Rows reads the operations of an execution's newest snapshot (in seq
-	// order) and all its archived events (in event id order).
-	Rows(ctx context.Context, st ExecutionState) ([]schema.Operation, []schema.Event, error)
+	// Rows reads, for each of states (executions of one partition: the same
+	// DT), the operations of its newest snapshot (in seq order) and all its
+	// archived events (in event id order), by execution ARN.
+	Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error)
+}
+
+// ExecutionRows are an execution's archived rows.
+type ExecutionRows struct {
+	Operations []schema.Operation
+	Events     []schema.Event
 }
 
 // stateRow is the executions projection Latest reads (only these columns
@@ -82,41 +89,72 @@ func (d *Parquet) Latest(ctx context.Context) (map[string]ExecutionState, error)
 	return out, nil
 }
 
-// Rows reads the execution's partition only.
-func (d *Parquet) Rows(ctx context.Context, st ExecutionState) ([]schema.Operation, []schema.Event, error) {
-	var ops []schema.Operation
-	var events []schema.Event
+// Rows reads the partition of states (one DT) once, keeping only their
+// rows.
+func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
+	out := make(map[string]*ExecutionRows, len(states))
+	want := make(map[string]ExecutionState, len(states))
+	dt := ""
+	for _, st := range states {
+		out[st.Arn], want[st.Arn], dt = &ExecutionRows{}, st, st.DT
+	}
 	for _, table := range []string{"operations", "events"} {
-		files, err := d.sink.list(ctx, table+"/")
+		files, err := d.listCached(ctx, table)
 		if err != nil {
-			return nil, nil, fmt.Errorf("destination %s: %w", d.dir, err)
+			return nil, err
 		}
-		for _, f := range files {
-			if partitionOf(f.name) != st.DT {
-				continue
-			}
+		for _, f := range files[dt] {
 			err := d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
 				if table == "operations" {
 					return eachRow(r, size, func(row *schema.Operation) {
-						if row.ExecutionArn == st.Arn && row.RunID == st.RunID && row.ExtractedAt.Equal(st.ExtractedAt) {
-							ops = append(ops, cloneOp(*row))
+						if st, ok := want[row.ExecutionArn]; ok && row.RunID == st.RunID && row.ExtractedAt.Equal(st.ExtractedAt) {
+							out[st.Arn].Operations = append(out[st.Arn].Operations, cloneOp(*row))
 						}
 					})
 				}
 				return eachRow(r, size, func(row *schema.Event) {
-					if row.ExecutionArn == st.Arn {
-						events = append(events, *row)
+					if _, ok := want[row.ExecutionArn]; ok {
+						ev := *row
+						if ev.ErrorStackTrace != nil {
+							ev.ErrorStackTrace = append([]string{}, ev.ErrorStackTrace...)
+						}
+						out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, ev)
 					}
 				})
 			})
 			if err != nil {
-				return nil, nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
+				return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
 			}
 		}
 	}
-	sort.Slice(ops, func(i, j int) bool { return ops[i].Seq < ops[j].Seq })
-	sort.Slice(events, func(i, j int) bool { return events[i].EventID < events[j].EventID })
-	return ops, events, nil
+	for _, r := range out {
+		sort.Slice(r.Operations, func(i, j int) bool { return r.Operations[i].Seq < r.Operations[j].Seq })
+		sort.Slice(r.Events, func(i, j int) bool { return r.Events[i].EventID < r.Events[j].EventID })
+	}
+	return out, nil
+}
+
+// listCached lists a table's published files once per loader, by partition
+// (verification reads many partitions of one archive).
+func (d *Parquet) listCached(ctx context.Context, table string) (map[string][]publishedFile, error) {
+	d.listMu.Lock()
+	defer d.listMu.Unlock()
+	if l, ok := d.listed[table]; ok {
+		return l, nil
+	}
+	files, err := d.sink.list(ctx, table+"/")
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
+	}
+	byDT := map[string][]publishedFile{}
+	for _, f := range files {
+		byDT[partitionOf(f.name)] = append(byDT[partitionOf(f.name)], f)
+	}
+	if d.listed == nil {
+		d.listed = map[string]map[string][]publishedFile{}
+	}
+	d.listed[table] = byDT
+	return byDT, nil
 }
 
 // cloneOp copies the slice the reader may reuse.
@@ -154,15 +192,22 @@ func (p *Postgres) Latest(ctx context.Context) (map[string]ExecutionState, error
 	return out, nil
 }
 
-// Rows reads the execution by key: its operations (every operation ever
+// Rows reads each execution by key: its operations (every operation ever
 // archived for it: a later snapshot never deletes one) and events.
-func (p *Postgres) Rows(ctx context.Context, st ExecutionState) ([]schema.Operation, []schema.Event, error) {
-	ops, err := pgRows[schema.Operation](ctx, p, schema.Operations, "seq", st.Arn)
-	if err != nil {
-		return nil, nil, err
+func (p *Postgres) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
+	out := make(map[string]*ExecutionRows, len(states))
+	for _, st := range states {
+		ops, err := pgRows[schema.Operation](ctx, p, schema.Operations, "seq", st.Arn)
+		if err != nil {
+			return nil, err
+		}
+		events, err := pgRows[schema.Event](ctx, p, schema.Events, "event_id", st.Arn)
+		if err != nil {
+			return nil, err
+		}
+		out[st.Arn] = &ExecutionRows{Operations: ops, Events: events}
 	}
-	events, err := pgRows[schema.Event](ctx, p, schema.Events, "event_id", st.Arn)
-	return ops, events, err
+	return out, nil
 }
 
 func pgRows[T any](ctx context.Context, p *Postgres, t *schema.Table, order, arn string) ([]T, error) {

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
@@ -39,4 +44,66 @@ func BenchmarkS3TwoGiBRSS(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")
 	b.ReportMetric(float64(written)/(1<<30), "GiB-written/run")
+}
+
+// BenchmarkVerify archives 2,000 executions of 250 operations through
+// history (as --all-functions does; 90 days of start dates), then times
+// `etl verify --all` (this binary, as etl: every execution described and
+// re-read, every row compared) against a drain-only baseline of the same API
+// calls (GetDurableExecution and every history page, discarded), and reports
+// the ratio (target >= 0.5) and verify's peak RSS (target < 256 MiB).
+// ETL_BENCH_EXECUTIONS makes it smaller.
+func BenchmarkVerify(b *testing.B) {
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("ETL_BENCH_EXECUTIONS")); err == nil && v > 0 {
+		n = v
+	}
+	execs := emulator.Generate(75, n, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 90, LargePayloadEvery: -1})
+	emu := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithPageCache())
+	emu.Add(execs...)
+	url, client := emulatortest.Start(b, emu)
+	dest := filepath.Join(b.TempDir(), "archive")
+	cmd := exec.Command(os.Args[0], "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--concurrency", "8", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("etl run: %v\n%s", err, out)
+	}
+	drain := func() time.Duration {
+		start := time.Now()
+		work := make(chan string)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for arn := range work {
+					extract.Describe(context.Background(), client, arn)
+					extract.DrainHistory(context.Background(), client, arn, extract.MaxPageSize, func(context.Context, extract.HistoryPage) error { return nil })
+				}
+			}()
+		}
+		for _, e := range execs {
+			work <- e.ARN
+		}
+		close(work)
+		wg.Wait()
+		return time.Since(start)
+	}
+	var peak int64
+	var ratios []float64
+	for i := 0; i < b.N; i++ {
+		d := drain()
+		start := time.Now()
+		cmd := exec.Command(os.Args[0], "verify", "--all-functions", "--all", "--dest", dest, "--endpoint-url", url, "--concurrency", "8",
+			"--report", filepath.Join(b.TempDir(), "v.json"))
+		cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("etl verify: %v\n%s", err, out)
+		}
+		ratios = append(ratios, d.Seconds()/time.Since(start).Seconds())
+		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss*1024)
+	}
+	sort.Float64s(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 }

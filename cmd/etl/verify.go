@@ -315,25 +315,57 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 		sampled[candidates[i]] = true
 	}
 	var mu sync.Mutex
-	work := make(chan expected)
-	var wg sync.WaitGroup
-	for range o.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for e := range work {
-				checkOne(ctx, api, reader, e, archived, sampled[e.arn], rep, &mu)
-			}
-		}()
-	}
-	for _, e := range exp {
-		if ctx.Err() != nil {
-			break
+	apiStatus := map[string]string{} // of the sampled executions
+	forEach(ctx, exp, o.concurrency, func(e expected) {
+		if status, ok := checkOne(ctx, api, e, archived, rep, &mu); ok && sampled[e.arn] {
+			mu.Lock()
+			apiStatus[e.arn] = status
+			mu.Unlock()
 		}
-		work <- e
+	})
+	// Content, a partition at a time: its files are read once for all its
+	// sampled executions.
+	byDT := map[string][]expected{}
+	for _, e := range exp {
+		if _, ok := apiStatus[e.arn]; ok {
+			dt := archived[e.arn].DT
+			byDT[dt] = append(byDT[dt], e)
+		}
 	}
-	close(work)
-	wg.Wait()
+	groups := make([][]expected, 0, len(byDT))
+	for _, g := range byDT {
+		groups = append(groups, g)
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i][0].arn < groups[j][0].arn })
+	forEach(ctx, groups, o.concurrency, func(g []expected) {
+		states := make([]load.ExecutionState, len(g))
+		for i, e := range g {
+			states[i] = archived[e.arn]
+		}
+		rows, err := reader.Rows(ctx, states)
+		for _, e := range g {
+			st := archived[e.arn]
+			what, sampleable := "", true
+			if err == nil {
+				what, sampleable, err = compareContent(ctx, api, rows[e.arn], e, st, apiStatus[e.arn], reader)
+			}
+			mu.Lock()
+			switch {
+			case err != nil:
+				rep.Errors = append(rep.Errors, Difference{e.arn, err.Error()})
+			case !sampleable:
+				rep.NotSampleable++
+			case what != "":
+				rep.Sampled++
+				rep.ContentDiffer = append(rep.ContentDiffer, Difference{e.arn, what})
+			default:
+				rep.Sampled++
+				rep.Equal++
+			}
+			mu.Unlock()
+			err = nil
+		}
+	})
 	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
 		sort.Slice(l, func(i, j int) bool { return l[i].ExecutionArn < l[j].ExecutionArn })
 	}
@@ -341,22 +373,49 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	return rep
 }
 
-func checkOne(ctx context.Context, api verifyAPI, reader load.SnapshotReader, e expected, archived map[string]load.ExecutionState, sample bool, rep *VerifyReport, mu *sync.Mutex) {
+// forEach calls fn for each item on n goroutines, stopping early when ctx
+// ends.
+func forEach[T any](ctx context.Context, items []T, n int, fn func(T)) {
+	work := make(chan T)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				fn(it)
+			}
+		}()
+	}
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+}
+
+// checkOne checks that e is archived, in a terminal state once the API says
+// it ended, with the API's status and end time; it returns the API's status
+// (ok false when it could not be had).
+func checkOne(ctx context.Context, api verifyAPI, e expected, archived map[string]load.ExecutionState, rep *VerifyReport, mu *sync.Mutex) (string, bool) {
 	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	st, ok := archived[e.arn]
 	if !ok {
 		record(func() { rep.Missing = append(rep.Missing, e.arn) })
-		return
+		return "", false
 	}
 	desc, err := extract.Describe(ctx, api, e.arn)
 	var ee *extract.ExecutionError
 	if errors.As(err, &ee) && ee.NotFound() {
 		record(func() { rep.GoneFromAPI++; rep.Complete++ }) // archived; the service has forgotten it
-		return
+		return "", false
 	}
 	if err != nil {
 		record(func() { rep.Errors = append(rep.Errors, Difference{e.arn, err.Error()}) })
-		return
+		return "", false
 	}
 	apiStatus := string(desc.Status)
 	archStatus := ""
@@ -384,24 +443,7 @@ func checkOne(ctx context.Context, api verifyAPI, reader load.SnapshotReader, e 
 	if complete {
 		record(func() { rep.Complete++ })
 	}
-	if !sample {
-		return
-	}
-	what, sampleable, err := compareContent(ctx, api, reader, e, st, apiStatus)
-	record(func() {
-		switch {
-		case err != nil:
-			rep.Errors = append(rep.Errors, Difference{e.arn, err.Error()})
-		case !sampleable:
-			rep.NotSampleable++
-		case what != "":
-			rep.Sampled++
-			rep.ContentDiffer = append(rep.ContentDiffer, Difference{e.arn, what})
-		default:
-			rep.Sampled++
-			rep.Equal++
-		}
-	})
+	return apiStatus, true
 }
 
 func orNull(s string) string {
@@ -417,7 +459,7 @@ func orNull(s string) string {
 // manifest cannot be re-read (sampleable false). A snapshot of an execution
 // that is still running is compared with what the API says now, so it may
 // differ without fault: only terminal executions are compared.
-func compareContent(ctx context.Context, api verifyAPI, reader load.SnapshotReader, e expected, st load.ExecutionState, apiStatus string) (string, bool, error) {
+func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.ExecutionRows, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (string, bool, error) {
 	if !terminalStatus[apiStatus] {
 		return "", false, nil
 	}
@@ -450,10 +492,10 @@ func compareContent(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 		}
 		want = fold.AddTo(snap, nil)
 	}
-	got, gotEvents, err := reader.Rows(ctx, st)
-	if err != nil {
-		return "", true, err
+	if archivedRows == nil {
+		archivedRows = &load.ExecutionRows{}
 	}
+	got, gotEvents := archivedRows.Operations, archivedRows.Events
 	// A destination that stores text differently (Postgres: U+0000 as
 	// U+FFFD) says so; the API's rows are put in that form to compare.
 	if sf, ok := reader.(interface{ StoredForm(row any) }); ok {
