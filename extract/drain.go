@@ -76,19 +76,35 @@ func Drain(ctx context.Context, api StateAPI, e Entry, pageSize int32, fn func(c
 		CheckpointToken:     aws.String(e.Token),
 		MaxItems:            pageSize,
 	}, func(o *lambda.GetDurableExecutionStatePaginatorOptions) { o.StopOnDuplicateToken = true })
+	return drainPages(ctx, e, "snapshot", p, func(out *lambda.GetDurableExecutionStateOutput) *string { return out.NextMarker },
+		func(n int, out *lambda.GetDurableExecutionStateOutput) error {
+			return fn(ctx, Page{Number: n, Operations: out.Operations})
+		})
+}
+
+// paginator is what drainPages needs of an SDK paginator.
+type paginator[O any] interface {
+	HasMorePages() bool
+	NextPage(ctx context.Context, optFns ...func(*lambda.Options)) (O, error)
+}
+
+// drainPages walks p, calling use for each page with its number (from 1).
+// The SDK's paginator stops quietly on a repeated marker; quietly would
+// archive a truncated snapshot (or history), so the execution fails with
+// "RepeatedMarker" instead. A failed call or an error from use stops it with
+// an *ExecutionError.
+func drainPages[O any](ctx context.Context, e Entry, what string, p paginator[O], next func(O) *string, use func(int, O) error) error {
 	var marker *string
 	for n := 1; p.HasMorePages(); n++ {
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			return classify(e, n, err)
 		}
-		// The paginator stops quietly on a repeated marker; quietly would
-		// archive a truncated snapshot, so the execution fails instead.
-		if marker != nil && out.NextMarker != nil && *out.NextMarker == *marker {
-			return &ExecutionError{ARN: e.ARN, Code: "RepeatedMarker", Reason: fmt.Sprintf("page %d: the API handed back the marker it was given; the snapshot would be incomplete", n)}
+		if m := next(out); marker != nil && m != nil && *m == *marker {
+			return &ExecutionError{ARN: e.ARN, Code: "RepeatedMarker", Reason: fmt.Sprintf("page %d: the API handed back the marker it was given; the %s would be incomplete", n, what)}
 		}
-		marker = out.NextMarker
-		if err := fn(ctx, Page{Number: n, Operations: out.Operations}); err != nil {
+		marker = next(out)
+		if err := use(n, out); err != nil {
 			var ee *ExecutionError
 			if errors.As(err, &ee) {
 				return ee

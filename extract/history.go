@@ -2,8 +2,6 @@ package extract
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -39,29 +37,13 @@ func Describe(ctx context.Context, api HistoryAPI, arn string) (*lambda.GetDurab
 // ("RepeatedMarker") instead of archiving a truncated history; a failed
 // call or an error from fn stops it with an *ExecutionError.
 func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int32, fn func(context.Context, HistoryPage) error) error {
-	e := Entry{ARN: arn}
 	p := lambda.NewGetDurableExecutionHistoryPaginator(api, &lambda.GetDurableExecutionHistoryInput{
 		DurableExecutionArn:  aws.String(arn),
 		IncludeExecutionData: aws.Bool(true),
 		MaxItems:             pageSize,
 	}, func(o *lambda.GetDurableExecutionHistoryPaginatorOptions) { o.StopOnDuplicateToken = true })
-	var marker *string
-	for n := 1; p.HasMorePages(); n++ {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return classify(e, n, err)
-		}
-		if marker != nil && out.NextMarker != nil && *out.NextMarker == *marker {
-			return &ExecutionError{ARN: arn, Code: "RepeatedMarker", Reason: fmt.Sprintf("history page %d: the API handed back the marker it was given; the history would be incomplete", n)}
-		}
-		marker = out.NextMarker
-		if err := fn(ctx, HistoryPage{Number: n, Events: out.Events}); err != nil {
-			var ee *ExecutionError
-			if errors.As(err, &ee) {
-				return ee
-			}
-			return &ExecutionError{ARN: arn, Code: "load", Reason: redact(err.Error(), ""), Err: err}
-		}
-	}
-	return nil
+	return drainPages(ctx, Entry{ARN: arn}, "history", p, func(out *lambda.GetDurableExecutionHistoryOutput) *string { return out.NextMarker },
+		func(n int, out *lambda.GetDurableExecutionHistoryOutput) error {
+			return fn(ctx, HistoryPage{Number: n, Events: out.Events})
+		})
 }

@@ -525,41 +525,39 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.Execu
 // Postgres keeps operations an earlier snapshot listed; those are not
 // compared.
 func operationsDiff(got, want []schema.Operation) string {
-	byID := map[string]*schema.Operation{}
-	for i := range got {
-		byID[got[i].OperationID] = &got[i]
+	return rowsDiff(schema.Operations, got, want, func(r *schema.Operation) string { return r.OperationID },
+		func(id string) string { return fmt.Sprintf("operation %q", id) })
+}
+
+// eventsEqual names the first event (by id) and column that differ, or an
+// event archived that the API does not have.
+func eventsEqual(got, want []schema.Event) string {
+	if d := rowsDiff(schema.Events, got, want, func(r *schema.Event) int32 { return r.EventID },
+		func(id int32) string { return fmt.Sprintf("event %d", id) }); d != "" {
+		return d
 	}
-	for i := range want {
-		g, ok := byID[want[i].OperationID]
-		if !ok {
-			return fmt.Sprintf("operation %q is not in the archive", want[i].OperationID)
-		}
-		if col := diffColumn(schema.Operations, g, &want[i]); col != "" {
-			return fmt.Sprintf("operation %q: column %s", want[i].OperationID, col)
-		}
-	}
-	if len(got) != len(want) && len(got) < len(want) {
-		return fmt.Sprintf("%d operations archived, the API has %d", len(got), len(want))
+	if len(got) > len(want) {
+		return fmt.Sprintf("%d events archived, the API has %d", len(got), len(want))
 	}
 	return ""
 }
 
-func eventsEqual(got, want []schema.Event) string {
-	byID := map[int32]*schema.Event{}
+// rowsDiff names the first of want (by key) that got lacks or holds with
+// another value, and the column.
+func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, key func(*T) K, name func(K) string) string {
+	byKey := make(map[K]*T, len(got))
 	for i := range got {
-		byID[got[i].EventID] = &got[i]
+		byKey[key(&got[i])] = &got[i]
 	}
 	for i := range want {
-		g, ok := byID[want[i].EventID]
+		k := key(&want[i])
+		g, ok := byKey[k]
 		if !ok {
-			return fmt.Sprintf("event %d is not in the archive", want[i].EventID)
+			return name(k) + " is not in the archive"
 		}
-		if col := diffColumn(schema.Events, g, &want[i]); col != "" {
-			return fmt.Sprintf("event %d: column %s", want[i].EventID, col)
+		if col := diffColumn(table, g, &want[i]); col != "" {
+			return name(k) + ": column " + col
 		}
-	}
-	if len(got) > len(want) {
-		return fmt.Sprintf("%d events archived, the API has %d", len(got), len(want))
 	}
 	return ""
 }
