@@ -17,7 +17,7 @@ import (
 // showProgress reports p until ctx ends: a progress bar on stderr when it is
 // a terminal (executions done of total, operations/s, errors, ETA), else a
 // log line every interval. It returns a function that stops it and waits.
-func showProgress(ctx context.Context, w io.Writer, log *slog.Logger, p *pipeline.Progress, total int, interval time.Duration) func() {
+func showProgress(ctx context.Context, w io.Writer, log *slog.Logger, p *pipeline.Progress, total int, interval time.Duration, label string) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	start := time.Now()
@@ -26,14 +26,14 @@ func showProgress(ctx context.Context, w io.Writer, log *slog.Logger, p *pipelin
 	go func() {
 		defer close(done)
 		if tty {
-			bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("archiving"),
+			bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(label),
 				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(),
 				progressbar.OptionThrottle(200*time.Millisecond))
 			tick := time.NewTicker(250 * time.Millisecond)
 			defer tick.Stop()
 			for {
 				n := p.Done.Load() + p.Failed.Load() + p.Skipped.Load()
-				bar.Describe(fmt.Sprintf("archiving (%.0f ops/s, %d errors)", float64(p.Operations.Load())/time.Since(start).Seconds(), p.Failed.Load()))
+				bar.Describe(fmt.Sprintf("%s (%.0f ops/s, %d errors)", label, float64(p.Operations.Load())/time.Since(start).Seconds(), p.Failed.Load()))
 				bar.Set64(n)
 				select {
 				case <-ctx.Done():
@@ -56,7 +56,7 @@ func showProgress(ctx context.Context, w io.Writer, log *slog.Logger, p *pipelin
 				if n > 0 {
 					eta = time.Duration(float64(elapsed) * float64(int64(total)-n) / float64(n)).Round(time.Second)
 				}
-				log.Info("progress", "executions_done", p.Done.Load(), "executions_failed", p.Failed.Load(), "executions_skipped", p.Skipped.Load(),
+				log.Info(label, "executions_done", p.Done.Load(), "executions_failed", p.Failed.Load(), "executions_skipped", p.Skipped.Load(),
 					"executions_total", total, "operations", p.Operations.Load(), "ops_per_sec", int64(float64(p.Operations.Load())/elapsed.Seconds()),
 					"eta_s", int64(eta.Seconds()))
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
 )
@@ -35,6 +36,7 @@ func verifyCommand() *cli.Command {
 		&cli.StringFlag{Name: "metrics-file", Usage: "write durable_etl_verify_* metrics in Prometheus text format to `FILE`", EnvVars: env("metrics-file")},
 		&cli.StringFlag{Name: "retention-warning", Usage: "name executions whose history the service deletes within this `DURATION` and that are not verified complete", EnvVars: env("retention-warning"), Value: "7d"},
 		&cli.IntFlag{Name: "concurrency", Usage: "executions checked at once", EnvVars: env("concurrency"), Value: 8},
+		&cli.DurationFlag{Name: "progress-interval", Usage: "when stderr is not a terminal, log a progress line this often (on a terminal, a progress bar)", EnvVars: env("progress-interval"), Value: 30 * time.Second},
 		&cli.Float64Flag{Name: "rate-limit", Usage: "API calls per second, retries included; 0 for none", EnvVars: env("rate-limit")},
 		&cli.StringFlag{Name: "endpoint-url", Usage: "the Lambda API endpoint `URL`", EnvVars: env("endpoint-url")},
 		&cli.StringFlag{Name: "region", Usage: "AWS `REGION`", EnvVars: env("region")},
@@ -187,7 +189,14 @@ func verifyAction(c *cli.Context) error {
 	if !c.IsSet("seed") {
 		seed = uint64(start.UnixNano())
 	}
-	rep := verify(ctx, client, reader, exp, archived, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency")})
+	progress := &pipeline.Progress{}
+	logger, err := newLogger(c.App.ErrWriter, "text", "info")
+	if err != nil {
+		return err
+	}
+	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, len(exp), c.Duration("progress-interval"), "verifying")
+	rep := verify(ctx, client, reader, exp, archived, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress})
+	stopProgress()
 	rep.AtRisk = atRiskOf(exp, rep, retention, start, warn)
 	rep.DurationMS = time.Since(start).Milliseconds()
 	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, rep.Seed)
@@ -284,6 +293,7 @@ type verifyOptions struct {
 	all         bool
 	seed        uint64
 	concurrency int
+	progress    *pipeline.Progress // counts executions checked (Done), problems (Failed), rows compared (Operations)
 }
 
 var terminalStatus = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true}
@@ -317,6 +327,9 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	var mu sync.Mutex
 	apiStatus := map[string]string{} // of the sampled executions
 	forEach(ctx, exp, o.concurrency, func(e expected) {
+		if o.progress != nil {
+			defer o.progress.Done.Add(1)
+		}
 		if status, ok := checkOne(ctx, api, e, archived, rep, &mu); ok && sampled[e.arn] {
 			mu.Lock()
 			apiStatus[e.arn] = status
@@ -348,6 +361,9 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 			what, sampleable := "", true
 			if err == nil {
 				what, sampleable, err = compareContent(ctx, api, rows[e.arn], e, st, apiStatus[e.arn], reader)
+			}
+			if p := o.progress; p != nil && rows[e.arn] != nil {
+				p.Operations.Add(int64(len(rows[e.arn].Operations) + len(rows[e.arn].Events)))
 			}
 			mu.Lock()
 			switch {

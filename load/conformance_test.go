@@ -1,0 +1,195 @@
+package load_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/internal/s3test"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// destination opens a loader on one destination; each call is a new run
+// (its own file prefix) over the same archive.
+type destination func(t *testing.T, run string) load.Loader
+
+// exercise is the suite every destination runs: what commits is read back
+// exactly (operations and events, odd shapes included); what aborts leaves
+// nothing; a later snapshot is the newest; a rerun of the same content
+// leaves the newest snapshot equal. It reads back through the destination's
+// own SnapshotReader.
+func exercise(t *testing.T, open destination) {
+	ctx := context.Background()
+	g := optest.New(99)
+	g.NoNUL = true // Postgres stores U+0000 as U+FFFD: one path for all here
+	g.LargeEvery = 0
+	type exec struct {
+		arn    string
+		ops    []types.Operation
+		events []types.Event
+	}
+	var execs []exec
+	for i := range 6 {
+		e := exec{arn: fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:conf:1/durable-execution/e-%d/%d", i, i)}
+		ids := map[string]bool{}
+		for range 3 + i*7 {
+			op := g.Operation()
+			id := ""
+			if op.Id != nil {
+				id = *op.Id
+			}
+			if !ids[id] {
+				ids[id] = true
+				e.ops = append(e.ops, op)
+			}
+		}
+		for j := range 2 + i*5 {
+			ev := g.Event()
+			n := int32(j + 1)
+			ev.EventId = &n
+			e.events = append(e.events, ev)
+		}
+		execs = append(execs, e)
+	}
+	commit := func(l load.Loader, e exec, at time.Time, run string, abort bool) {
+		t.Helper()
+		meta := transform.RowMeta{ExecutionArn: e.arn, RunID: run, ExtractedAt: at}
+		snap := transform.NewSnapshot(meta)
+		rows := snap.Add(nil, e.ops)
+		var evs []schema.Event
+		for i := range e.events {
+			evs = append(evs, transform.EventRow(&e.events[i], meta))
+		}
+		x, err := l.Begin(ctx, e.arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Write(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.WriteEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if abort {
+			if err := x.Abort(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if err := x.Commit(ctx, "2026-01-05", snap.Finish()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	l := open(t, "conf-1")
+	for i, e := range execs {
+		commit(l, e, t0, "conf-1", i == 2) // the third aborts
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A later run: a newer snapshot of the second execution, with fewer
+	// operations (a completed context hides its children), and no events
+	// (a run writes only the events the archive lacks).
+	l = open(t, "conf-2")
+	newer := execs[1]
+	newer.ops = newer.ops[:len(newer.ops)-2]
+	rerun := newer
+	rerun.events = nil
+	commit(l, rerun, t0.Add(time.Hour), "conf-2", false)
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reader, ok := open(t, "conf-read").(load.SnapshotReader)
+	if !ok {
+		t.Fatal("the destination cannot be read back (no SnapshotReader)")
+	}
+	latest, err := reader.Latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latest) != len(execs)-1 {
+		t.Fatalf("%d executions archived, want %d (one aborted)", len(latest), len(execs)-1)
+	}
+	if _, ok := latest[execs[2].arn]; ok {
+		t.Error("an aborted execution is archived")
+	}
+	if st := latest[newer.arn]; st.RunID != "conf-2" || st.OperationCount != int64(len(newer.ops)) {
+		t.Errorf("the newest snapshot of %s: %+v", newer.arn, st)
+	}
+	for i, e := range execs {
+		if i == 2 {
+			continue
+		}
+		if i == 1 {
+			e = newer
+		}
+		st := latest[e.arn]
+		rows, err := reader.Rows(ctx, []load.ExecutionState{st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rows[e.arn]
+		if got == nil || len(got.Operations) < len(e.ops) || len(got.Events) != len(e.events) {
+			t.Fatalf("%s: read back %d operations and %d events, wrote %d and %d", e.arn, len(got.Operations), len(got.Events), len(e.ops), len(e.events))
+		}
+		byID := map[string]*schema.Operation{}
+		for j := range got.Operations {
+			byID[got.Operations[j].OperationID] = &got.Operations[j]
+		}
+		for j, op := range e.ops {
+			row := byID[transform.OperationRow(&op, int64(j), transform.RowMeta{}).OperationID]
+			if row == nil {
+				t.Fatalf("%s: operation %d missing", e.arn, j)
+			}
+			if diff := optest.DiffRow(op, row); diff != "" {
+				t.Fatalf("%s operation %d (-written +read):\n%s", e.arn, j, diff)
+			}
+		}
+		for j, ev := range e.events {
+			if diff := optest.DiffEventRow(ev, &got.Events[j]); diff != "" {
+				t.Fatalf("%s event %d (-written +read):\n%s", e.arn, j, diff)
+			}
+		}
+	}
+}
+
+// TestConformance runs the suite on every destination.
+func TestConformance(t *testing.T) {
+	t.Run("local Parquet", func(t *testing.T) {
+		dir := t.TempDir()
+		exercise(t, func(t *testing.T, run string) load.Loader {
+			pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-"+run))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pd
+		})
+	})
+	t.Run("S3 Parquet", func(t *testing.T) {
+		srv3, bucket := s3test.Bucket(t)
+		exercise(t, func(t *testing.T, run string) load.Loader {
+			pq, err := load.NewParquetS3(context.Background(), srv3.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix("part-"+run))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pq
+		})
+	})
+	t.Run("Postgres", func(t *testing.T) {
+		url, s, _ := migrated(t)
+		exercise(t, func(t *testing.T, run string) load.Loader {
+			pg, err := load.NewPostgres(context.Background(), url, load.WithPGSchema(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pg
+		})
+	})
+}
