@@ -151,6 +151,20 @@ func NewParquetDir(dir string, opts ...ParquetOption) (*Parquet, error) {
 	return newParquet(dir, &localSink{dir: dir}, filepath.Join(dir, IncomingDir), opts), nil
 }
 
+// OpenParquetDirForReading opens an existing archive under dir to read it
+// (Latest, Rows, Archived): it writes nothing there, so a read-only archive
+// will do; it fails when dir is not a directory.
+func OpenParquetDirForReading(dir string) (*Parquet, error) {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", dir, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("destination %s: not a directory", dir)
+	}
+	return newParquet(dir, &localSink{dir: dir}, os.TempDir(), nil), nil
+}
+
 // StaleIncomingAge is how long a hidden file in _incoming may go untouched
 // before a new loader removes it as a killed run's leftover. Files being
 // written are touched at every row group, far more often.

@@ -102,32 +102,7 @@ func (f *Folder) add(ev *types.Event) {
 	if ev.EventId != nil {
 		id = int64(*ev.EventId)
 	}
-	key := deref(ev.Id)
-	j, seen := f.index[key]
-	if !seen {
-		j = len(f.ops)
-		f.index[key] = j
-		fo := &folded{op: types.Operation{Id: ev.Id, Type: types.OperationType(typ), StartTimestamp: millis(ev.EventTimestamp)}, first: id, last: id - 1}
-		if j > 0 && id < f.ops[j-1].first {
-			f.sorted = false
-		}
-		switch fo.op.Type {
-		case types.OperationTypeExecution:
-			fo.op.ExecutionDetails = &types.ExecutionDetails{}
-		case types.OperationTypeContext:
-			fo.op.ContextDetails = &types.ContextDetails{}
-		case types.OperationTypeStep:
-			fo.op.StepDetails = &types.StepDetails{}
-		case types.OperationTypeWait:
-			fo.op.WaitDetails = &types.WaitDetails{}
-		case types.OperationTypeCallback:
-			fo.op.CallbackDetails = &types.CallbackDetails{}
-		case types.OperationTypeChainedInvoke:
-			fo.op.ChainedInvokeDetails = &types.ChainedInvokeDetails{}
-		}
-		f.ops = append(f.ops, fo)
-	}
-	fo := f.ops[j]
+	fo := f.operation(ev, typ, id)
 	op := &fo.op
 	if id < fo.first { // an earlier event, come late: it starts the operation
 		fo.first, op.StartTimestamp = id, millis(ev.EventTimestamp)
@@ -161,6 +136,69 @@ func (f *Folder) add(ev *types.Event) {
 	} else {
 		op.EndTimestamp = at
 	}
+	foldStarted(op, ev)
+	foldRetry(fo, ev, at)
+	foldOutcome(op, ev)
+}
+
+// operation is the folded operation of ev's Id, made on its first event
+// with the details object its type carries.
+func (f *Folder) operation(ev *types.Event, typ string, id int64) *folded {
+	key := deref(ev.Id)
+	if j, seen := f.index[key]; seen {
+		return f.ops[j]
+	}
+	j := len(f.ops)
+	f.index[key] = j
+	fo := &folded{op: types.Operation{Id: ev.Id, Type: types.OperationType(typ), StartTimestamp: millis(ev.EventTimestamp)}, first: id, last: id - 1}
+	if j > 0 && id < f.ops[j-1].first {
+		f.sorted = false
+	}
+	switch fo.op.Type {
+	case types.OperationTypeExecution:
+		fo.op.ExecutionDetails = &types.ExecutionDetails{}
+	case types.OperationTypeContext:
+		fo.op.ContextDetails = &types.ContextDetails{}
+	case types.OperationTypeStep:
+		fo.op.StepDetails = &types.StepDetails{}
+	case types.OperationTypeWait:
+		fo.op.WaitDetails = &types.WaitDetails{}
+	case types.OperationTypeCallback:
+		fo.op.CallbackDetails = &types.CallbackDetails{}
+	case types.OperationTypeChainedInvoke:
+		fo.op.ChainedInvokeDetails = &types.ChainedInvokeDetails{}
+	}
+	f.ops = append(f.ops, fo)
+	return fo
+}
+
+// foldRetry takes a step's attempt from RetryDetails, and a StepFailed with
+// a next-attempt delay as a retry: PENDING, with its next attempt's time.
+func foldRetry(fo *folded, ev *types.Event, at *time.Time) {
+	sd := fo.op.StepDetails
+	if sd == nil {
+		return
+	}
+	var retry *types.RetryDetails
+	if ev.StepFailedDetails != nil {
+		retry = ev.StepFailedDetails.RetryDetails
+	} else if ev.StepSucceededDetails != nil {
+		retry = ev.StepSucceededDetails.RetryDetails
+	}
+	if retry != nil {
+		sd.Attempt, fo.attemptKnown = retry.CurrentAttempt, true
+	}
+	sd.NextAttemptTimestamp = nil
+	if ev.StepFailedDetails != nil && retry != nil && retry.NextAttemptDelaySeconds != nil && at != nil {
+		fo.op.Status, fo.op.EndTimestamp = types.OperationStatusPending, nil
+		next := at.Add(time.Duration(*retry.NextAttemptDelaySeconds) * time.Second)
+		sd.NextAttemptTimestamp = &next
+	}
+}
+
+// foldOutcome takes the Result or Error an event carries into the
+// operation's details.
+func foldOutcome(op *types.Operation, ev *types.Event) {
 	var result *string
 	var errObj *types.ErrorObject
 	var hasOutcome bool
@@ -170,35 +208,18 @@ func (f *Folder) add(ev *types.Event) {
 	if e := eventError(ev); e != nil {
 		errObj, hasOutcome = e.Payload, true
 	}
-	foldStarted(op, ev)
-	if sd := op.StepDetails; sd != nil {
-		var retry *types.RetryDetails
-		if ev.StepFailedDetails != nil {
-			retry = ev.StepFailedDetails.RetryDetails
-		} else if ev.StepSucceededDetails != nil {
-			retry = ev.StepSucceededDetails.RetryDetails
-		}
-		if retry != nil {
-			sd.Attempt, fo.attemptKnown = retry.CurrentAttempt, true
-		}
-		sd.NextAttemptTimestamp = nil
-		if ev.StepFailedDetails != nil && retry != nil && retry.NextAttemptDelaySeconds != nil && at != nil {
-			op.Status, op.EndTimestamp = types.OperationStatusPending, nil
-			next := at.Add(time.Duration(*retry.NextAttemptDelaySeconds) * time.Second)
-			sd.NextAttemptTimestamp = &next
-		}
+	if !hasOutcome {
+		return
 	}
-	if hasOutcome {
-		switch {
-		case op.ContextDetails != nil:
-			op.ContextDetails.Result, op.ContextDetails.Error = result, errObj
-		case op.StepDetails != nil:
-			op.StepDetails.Result, op.StepDetails.Error = result, errObj
-		case op.CallbackDetails != nil:
-			op.CallbackDetails.Result, op.CallbackDetails.Error = result, errObj
-		case op.ChainedInvokeDetails != nil:
-			op.ChainedInvokeDetails.Result, op.ChainedInvokeDetails.Error = result, errObj
-		}
+	switch {
+	case op.ContextDetails != nil:
+		op.ContextDetails.Result, op.ContextDetails.Error = result, errObj
+	case op.StepDetails != nil:
+		op.StepDetails.Result, op.StepDetails.Error = result, errObj
+	case op.CallbackDetails != nil:
+		op.CallbackDetails.Result, op.CallbackDetails.Error = result, errObj
+	case op.ChainedInvokeDetails != nil:
+		op.ChainedInvokeDetails.Result, op.ChainedInvokeDetails.Error = result, errObj
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -40,76 +41,109 @@ same destination. Postgres needs no compaction.
 Examples:
   etl compact --dest s3://my-archive/durable
   etl compact --dest /data/archive --dt 2026-01-01..2026-03-31 --keep latest`,
-		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageError("compact: unexpected argument %q", c.Args().First())
-			}
-			o := load.CompactOptions{MinAge: c.Duration("min-age")}
-			switch c.String("keep") {
-			case "all":
-			case "latest":
-				o.KeepLatest = true
-			default:
-				return usageError("--keep %q: want all or latest", c.String("keep"))
-			}
-			var err error
-			if o.From, o.To, err = parseDTRange(c.String("dt")); err != nil {
-				return usageError("--dt: %v", err)
-			}
-			if o.MinAge < 0 {
-				return usageError("--min-age must not be negative")
-			}
-			target, err := parseSize(c.String("target-file-size"))
-			if err != nil {
-				return usageError("--target-file-size: %v", err)
-			}
-			codec, ok := load.Compressions[c.String("compression")]
-			if !ok {
-				return usageError("--compression %q: want zstd, snappy or none", c.String("compression"))
-			}
-			d, err := load.ParseDest(c.String("dest"))
-			if err != nil {
-				return usageError("--dest: %v", err)
-			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			opts := []load.ParquetOption{load.WithTargetFileSize(target), load.WithCompression(codec), load.WithCreatedBy("durable-etl " + version)}
-			var pq *load.Parquet
-			switch d.Kind {
-			case load.DestPostgres:
-				return usageError("--dest %s: Postgres needs no compaction (one row per key, updated in place)", d)
-			case load.DestS3:
-				s3c := &s3Clients{c: c}
-				client, err := s3c.get(ctx)
-				if err != nil {
-					return usageError("--dest %s: %v", d, err)
-				}
-				pq, err = load.NewParquetS3(ctx, client, d.Bucket, d.Prefix, "", load.S3Options{SSE: c.String("s3-sse"), KMSKeyID: c.String("s3-kms-key-id"),
-					StorageClass: c.String("s3-storage-class"), StaleUploadAge: staleAge(c.Duration("s3-abort-uploads-older-than"))}, opts...)
-				if err != nil {
-					return usageError("--dest: %v", err)
-				}
-			default:
-				if _, err := os.Stat(d.Path); err != nil {
-					return usageError("--dest %s: %v", d, err)
-				}
-				if pq, err = load.NewParquetDir(d.Path, opts...); err != nil {
-					return usageError("--dest: %v", err)
-				}
-			}
-			st, err := pq.Compact(ctx, o)
-			fmt.Fprintf(c.App.Writer, "compact %s: %d partitions, %d files into %d, %d rows into %d", d, st.Partitions, st.FilesIn, st.FilesOut, st.RowsIn, st.RowsOut)
-			if st.Finished > 0 {
-				fmt.Fprintf(c.App.Writer, ", %d files of an interrupted compaction removed", st.Finished)
-			}
-			fmt.Fprintln(c.App.Writer)
-			if err != nil {
-				return &exitError{code: exitFailed, err: fmt.Errorf("compact: %w (rerun to finish)", err)}
-			}
-			return nil
-		},
+		Flags:  flags,
+		Action: compactAction,
 	}
+}
+
+// compactAction checks the flags, opens the Parquet destination and
+// compacts it.
+func compactAction(c *cli.Context) error {
+	o, opts, d, err := compactOptions(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	pq, err := openParquetDest(ctx, c, d, true, opts...)
+	if err != nil {
+		return err
+	}
+	st, err := pq.Compact(ctx, o)
+	fmt.Fprintf(c.App.Writer, "compact %s: %d partitions, %d files into %d, %d rows into %d", d, st.Partitions, st.FilesIn, st.FilesOut, st.RowsIn, st.RowsOut)
+	if st.Finished > 0 {
+		fmt.Fprintf(c.App.Writer, ", %d files of an interrupted compaction removed", st.Finished)
+	}
+	fmt.Fprintln(c.App.Writer)
+	if err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("compact: %w (rerun to finish)", err)}
+	}
+	return nil
+}
+
+// compactOptions reads etl compact's flags; every problem is a usage error.
+func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, load.Dest, error) {
+	o := load.CompactOptions{MinAge: c.Duration("min-age")}
+	if c.Args().Present() {
+		return o, nil, load.Dest{}, usageError("compact: unexpected argument %q", c.Args().First())
+	}
+	switch c.String("keep") {
+	case "all":
+	case "latest":
+		o.KeepLatest = true
+	default:
+		return o, nil, load.Dest{}, usageError("--keep %q: want all or latest", c.String("keep"))
+	}
+	var err error
+	if o.From, o.To, err = parseDTRange(c.String("dt")); err != nil {
+		return o, nil, load.Dest{}, usageError("--dt: %v", err)
+	}
+	if o.MinAge < 0 {
+		return o, nil, load.Dest{}, usageError("--min-age must not be negative")
+	}
+	target, err := parseSize(c.String("target-file-size"))
+	if err != nil {
+		return o, nil, load.Dest{}, usageError("--target-file-size: %v", err)
+	}
+	codec, ok := load.Compressions[c.String("compression")]
+	if !ok {
+		return o, nil, load.Dest{}, usageError("--compression %q: want zstd, snappy or none", c.String("compression"))
+	}
+	d, err := load.ParseDest(c.String("dest"))
+	if err != nil {
+		return o, nil, load.Dest{}, usageError("--dest: %v", err)
+	}
+	if d.Kind == load.DestPostgres {
+		return o, nil, d, usageError("--dest %s: Postgres needs no compaction (one row per key, updated in place)", d)
+	}
+	return o, []load.ParquetOption{load.WithTargetFileSize(target), load.WithCompression(codec), load.WithCreatedBy("durable-etl " + version)}, d, nil
+}
+
+// openParquetDest opens an existing Parquet archive, local or on S3; the
+// error is a usage error naming it. Only a writer (compact) aborts the stale
+// multipart uploads a killed run left (--s3-abort-uploads-older-than).
+func openParquetDest(ctx context.Context, c *cli.Context, d load.Dest, writer bool, opts ...load.ParquetOption) (*load.Parquet, error) {
+	if d.Kind == load.DestS3 {
+		client, err := (&s3Clients{c: c}).get(ctx)
+		if err != nil {
+			return nil, usageError("--dest %s: %v", d, err)
+		}
+		stale := time.Duration(-1)
+		if writer {
+			stale = staleAge(c.Duration("s3-abort-uploads-older-than"))
+		}
+		pq, err := load.NewParquetS3(ctx, client, d.Bucket, d.Prefix, "", load.S3Options{SSE: c.String("s3-sse"), KMSKeyID: c.String("s3-kms-key-id"),
+			StorageClass: c.String("s3-storage-class"), StaleUploadAge: stale}, opts...)
+		if err != nil {
+			return nil, usageError("--dest: %v", err)
+		}
+		return pq, nil
+	}
+	if !writer {
+		pq, err := load.OpenParquetDirForReading(d.Path)
+		if err != nil {
+			return nil, usageError("--dest: %v", err)
+		}
+		return pq, nil
+	}
+	if _, err := os.Stat(d.Path); err != nil {
+		return nil, usageError("--dest %s: %v", d, err)
+	}
+	pq, err := load.NewParquetDir(d.Path, opts...)
+	if err != nil {
+		return nil, usageError("--dest: %v", err)
+	}
+	return pq, nil
 }
 
 var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)

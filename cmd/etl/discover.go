@@ -250,19 +250,9 @@ Example:
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts"))}
-			if v := c.String("region"); v != "" {
-				opts = append(opts, extract.WithRegion(v))
-			}
-			if v := c.String("profile"); v != "" {
-				opts = append(opts, extract.WithProfile(v))
-			}
-			if v := c.String("endpoint-url"); v != "" {
-				opts = append(opts, extract.WithEndpointURL(v))
-			}
-			client, err := extract.NewClient(ctx, opts...)
+			client, err := clientFromFlags(ctx, c)
 			if err != nil {
-				return usageError("%v", err)
+				return err
 			}
 			found, fns, err := discover(ctx, client, d, func(string, ...any) {})
 			if err != nil {

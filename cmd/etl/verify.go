@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/time/rate"
@@ -107,31 +108,12 @@ type expected struct {
 }
 
 func verifyAction(c *cli.Context) error {
-	if c.Args().Present() {
-		return usageError("verify: unexpected argument %q", c.Args().First())
-	}
 	start := time.Now()
-	disc, err := parseDiscovery(c, start)
+	warn, err := checkVerifyFlags(c)
 	if err != nil {
 		return err
 	}
-	if disc.enabled() == (c.String("manifest") != "") {
-		return usageError("verify: give --function/--all-functions or --manifest (one of them)")
-	}
-	warn, err := parseDays(c.String("retention-warning"))
-	if err != nil {
-		return usageError("--retention-warning: %v", err)
-	}
-	if c.Int("sample") < 0 || c.Int("concurrency") < 1 {
-		return usageError("--sample must not be negative and --concurrency at least 1")
-	}
-	for _, f := range []string{"report", "metrics-file"} {
-		if p := c.String(f); p != "" {
-			if err := checkWritableFile(p); err != nil {
-				return usageError("--%s %s: %v", f, p, err)
-			}
-		}
-	}
+	disc, _ := parseDiscovery(c, start) // checked above
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	reader, closeReader, err := openSnapshotReader(ctx, c)
@@ -139,47 +121,13 @@ func verifyAction(c *cli.Context) error {
 		return err
 	}
 	defer closeReader()
-	opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts"))}
-	if r := c.Float64("rate-limit"); r > 0 {
-		opts = append(opts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(r), 1)))
-	}
-	for _, o := range []struct {
-		flag string
-		opt  func(string) extract.ClientOption
-	}{{"region", extract.WithRegion}, {"profile", extract.WithProfile}, {"endpoint-url", extract.WithEndpointURL}} {
-		if v := c.String(o.flag); v != "" {
-			opts = append(opts, o.opt(v))
-		}
-	}
-	client, err := extract.NewClient(ctx, opts...)
+	client, err := clientFromFlags(ctx, c)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
-	var exp []expected
-	retention := map[string]int32{}
-	if disc.enabled() {
-		found, fns, err := discover(ctx, client, disc, func(string, ...any) {})
-		if err != nil {
-			return err
-		}
-		for _, f := range fns {
-			retention[f.name] = f.retentionDays
-		}
-		for _, f := range found {
-			exp = append(exp, expected{arn: f.ARN, function: f.function, end: f.End})
-		}
-	} else {
-		m, err := extract.OpenManifest(c.String("manifest"))
-		if err != nil {
-			return usageError("%v", err)
-		}
-		for m.Next() {
-			exp = append(exp, expected{arn: m.Entry().ARN, token: m.Entry().Token})
-		}
-		m.Close()
-		if err := m.Err(); err != nil {
-			return usageError("%v", err)
-		}
+	exp, retention, err := expectedExecutions(ctx, client, c, disc)
+	if err != nil {
+		return err
 	}
 	archived, err := reader.Latest(ctx)
 	if err != nil {
@@ -199,6 +147,104 @@ func verifyAction(c *cli.Context) error {
 	stopProgress()
 	rep.AtRisk = atRiskOf(exp, rep, retention, start, warn)
 	rep.DurationMS = time.Since(start).Milliseconds()
+	if err := writeVerifyOutputs(c, rep); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return &exitError{code: exitFailed, err: errors.New("interrupted")}
+	}
+	if !rep.ok() {
+		return &exitError{code: exitFailed, err: errors.New("the archive differs from the API (see above or --report)")}
+	}
+	return nil
+}
+
+// checkVerifyFlags returns every usage error of etl verify before anything
+// is opened, and the retention warning.
+func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
+	if c.Args().Present() {
+		return 0, usageError("verify: unexpected argument %q", c.Args().First())
+	}
+	disc, err := parseDiscovery(c, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	if disc.enabled() == (c.String("manifest") != "") {
+		return 0, usageError("verify: give --function/--all-functions or --manifest (one of them)")
+	}
+	warn, err := parseDays(c.String("retention-warning"))
+	if err != nil {
+		return 0, usageError("--retention-warning: %v", err)
+	}
+	if c.Int("sample") < 0 || c.Int("concurrency") < 1 {
+		return 0, usageError("--sample must not be negative and --concurrency at least 1")
+	}
+	for _, f := range []string{"report", "metrics-file"} {
+		if p := c.String(f); p != "" {
+			if err := checkWritableFile(p); err != nil {
+				return 0, usageError("--%s %s: %v", f, p, err)
+			}
+		}
+	}
+	return warn, nil
+}
+
+// clientFromFlags builds the Lambda client from the region, profile,
+// endpoint, timeout, attempts and rate-limit flags a command has.
+func clientFromFlags(ctx context.Context, c *cli.Context) (*lambda.Client, error) {
+	opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts"))}
+	if r := c.Float64("rate-limit"); r > 0 {
+		opts = append(opts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(r), 1)))
+	}
+	for _, o := range []struct {
+		flag string
+		opt  func(string) extract.ClientOption
+	}{{"region", extract.WithRegion}, {"profile", extract.WithProfile}, {"endpoint-url", extract.WithEndpointURL}} {
+		if v := c.String(o.flag); v != "" {
+			opts = append(opts, o.opt(v))
+		}
+	}
+	client, err := extract.NewClient(ctx, opts...)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return client, nil
+}
+
+// expectedExecutions are what verify checks: the discovered executions (with
+// their functions' retention) or the manifest's.
+func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Context, disc discovery) ([]expected, map[string]int32, error) {
+	var exp []expected
+	retention := map[string]int32{}
+	if disc.enabled() {
+		found, fns, err := discover(ctx, client, disc, func(string, ...any) {})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range fns {
+			retention[f.name] = f.retentionDays
+		}
+		for _, f := range found {
+			exp = append(exp, expected{arn: f.ARN, function: f.function, end: f.End})
+		}
+		return exp, retention, nil
+	}
+	m, err := extract.OpenManifest(c.String("manifest"))
+	if err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	defer m.Close()
+	for m.Next() {
+		exp = append(exp, expected{arn: m.Entry().ARN, token: m.Entry().Token})
+	}
+	if err := m.Err(); err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	return exp, retention, nil
+}
+
+// writeVerifyOutputs prints the summary and writes the report and metrics.
+func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, rep.Seed)
 	for _, line := range rep.lines(10) {
 		fmt.Fprintln(c.App.Writer, "  "+line)
@@ -213,12 +259,6 @@ func verifyAction(c *cli.Context) error {
 		if err := writeVerifyMetrics(p, rep); err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("--metrics-file %s: %w", p, err)}
 		}
-	}
-	if ctx.Err() != nil {
-		return &exitError{code: exitFailed, err: errors.New("interrupted")}
-	}
-	if !rep.ok() {
-		return &exitError{code: exitFailed, err: errors.New("the archive differs from the API (see above or --report)")}
 	}
 	return nil
 }
@@ -259,31 +299,16 @@ func openSnapshotReader(ctx context.Context, c *cli.Context) (load.SnapshotReade
 	if err != nil {
 		return nil, nil, usageError("--dest: %v", err)
 	}
-	switch d.Kind {
-	case load.DestPostgres:
+	if d.Kind == load.DestPostgres {
 		pg, err := load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")))
 		if err != nil {
 			return nil, nil, usageError("--dest: %v", err)
 		}
 		return pg, func() { pg.Close(context.Background()) }, nil
-	case load.DestS3:
-		s3c := &s3Clients{c: c}
-		client, err := s3c.get(ctx)
-		if err != nil {
-			return nil, nil, usageError("--dest %s: %v", d, err)
-		}
-		pq, err := load.NewParquetS3(ctx, client, d.Bucket, d.Prefix, "", load.S3Options{StaleUploadAge: -1})
-		if err != nil {
-			return nil, nil, usageError("--dest: %v", err)
-		}
-		return pq, func() {}, nil
 	}
-	if _, err := os.Stat(d.Path); err != nil {
-		return nil, nil, usageError("--dest %s: %v", d, err)
-	}
-	pq, err := load.NewParquetDir(d.Path)
+	pq, err := openParquetDest(ctx, c, d, false)
 	if err != nil {
-		return nil, nil, usageError("--dest: %v", err)
+		return nil, nil, err
 	}
 	return pq, func() {}, nil
 }
