@@ -49,9 +49,9 @@ type DiscoverStats struct {
 	Qualifiers []string
 	Listed     int // items the listings returned, duplicates included
 	Found      int // distinct executions
-	// Skipped lists the qualifiers the service refused (404 or 400): a
+	// Refused lists the qualifiers the service refused (404 or 400): a
 	// version deleted meanwhile, or $LATEST.PUBLISHED with none published.
-	Skipped []string
+	Refused []string
 }
 
 // Discover lists every execution of function fn (a name, a partial ARN
@@ -148,7 +148,7 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 			var nf *FunctionNotFoundError
 			var api smithy.APIError
 			if errors.As(err, &nf) || errors.As(err, &api) && api.ErrorCode() == codeRejected {
-				st.Skipped = append(st.Skipped, q)
+				st.Refused = append(st.Refused, q)
 				continue
 			}
 			return st, err

@@ -247,14 +247,14 @@ func TestDiscoverEveryVersion(t *testing.T) {
 			t.Error("the filter found nothing: the test data does not exercise it")
 		}
 	})
-	t.Run("a qualifier the service refuses is skipped", func(t *testing.T) {
+	t.Run("a qualifier the service refuses is passed over", func(t *testing.T) {
 		srv := emulator.New(emulator.WithListing(emulator.ListLatestOnly), emulator.WithRejectedQualifier("$LATEST.PUBLISHED"))
 		srv.Add(execs...)
 		_, client := emulatortest.Start(t, srv)
 		n := 0
 		st, err := extract.Discover(context.Background(), client, "orders", extract.Filter{}, func(extract.Found) error { n++; return nil })
-		if err != nil || n == 0 || len(st.Skipped) != 1 || st.Skipped[0] != "$LATEST.PUBLISHED" {
-			t.Fatalf("%d found, skipped %q, %v", n, st.Skipped, err)
+		if err != nil || n == 0 || len(st.Refused) != 1 || st.Refused[0] != "$LATEST.PUBLISHED" {
+			t.Fatalf("%d found, refused %q, %v", n, st.Refused, err)
 		}
 	})
 	t.Run("unknown function", func(t *testing.T) {

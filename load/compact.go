@@ -147,8 +147,15 @@ func partitionOf(name string) string {
 	return dt
 }
 
-// metadata reads a published file's key-value metadata.
+// metadata reads a published file's key-value metadata, once per file and
+// compaction (on S3 reading it downloads the object).
 func (d *Parquet) metadata(ctx context.Context, name string) (map[string]string, error) {
+	d.listMu.Lock()
+	md, ok := d.metaCache[name]
+	d.listMu.Unlock()
+	if ok {
+		return md, nil
+	}
 	out := map[string]string{}
 	err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
 		f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
@@ -163,6 +170,12 @@ func (d *Parquet) metadata(ctx context.Context, name string) (map[string]string,
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, name, err)
 	}
+	d.listMu.Lock()
+	if d.metaCache == nil {
+		d.metaCache = map[string]map[string]string{}
+	}
+	d.metaCache[name] = out
+	d.listMu.Unlock()
 	return out, nil
 }
 

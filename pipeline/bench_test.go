@@ -239,7 +239,7 @@ func BenchmarkManySmallExecutionsRSS(b *testing.B) {
 // own machines, is off this machine's cores), at concurrency 4. It reports
 // both event rates and the median of the paired ratios (target: >= 0.8).
 func BenchmarkHistoryVsDrain(b *testing.B) {
-	execs := emulator.Generate(98, 300, emulator.GenerateOptions{Days: 3})
+	execs := emulator.Generate(98, 300, emulator.GenerateOptions{Days: 90, LargePayloadEvery: 500})
 	for i := range execs {
 		execs[i].Token = "" // archived through history
 	}

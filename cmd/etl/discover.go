@@ -190,7 +190,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 			}
 			return nil, nil, &exitError{code: exitFailed, err: err}
 		}
-		logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Skipped)
+		logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
 	}
 	return out, fns, nil
 }

@@ -130,6 +130,28 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			t.Fatalf("%s's missing operation not named: %+v", victim, r.ContentDiffer)
 		}
 	})
+	t.Run("altered content hash", func(t *testing.T) {
+		files, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*", "*.parquet"))
+		var victim string
+		rewriteFile(t, files[len(files)-1], func(rows []schema.Execution) []schema.Execution {
+			for i := range rows {
+				for _, e := range execs {
+					if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
+						victim, rows[i].ContentHash = e.ARN, strings.Repeat("0", 64)
+					}
+				}
+			}
+			return rows
+		})
+		_, r := runVerify(t, url, dest)
+		found := false
+		for _, d := range r.ContentDiffer {
+			found = found || (d.ExecutionArn == victim && strings.HasPrefix(d.What, "content_hash"))
+		}
+		if !found {
+			t.Fatalf("%s's altered content_hash not named: %+v", victim, r.ContentDiffer)
+		}
+	})
 	t.Run("deleted file", func(t *testing.T) {
 		files, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*", "*.parquet"))
 		rows, _ := parquet.ReadFile[schema.Execution](files[0])
