@@ -53,7 +53,8 @@ test: test-deps
 
 bench: build test-deps
 	$(GO) test -run '^$$' -bench PipelineVsDrain -benchtime 7x ./pipeline/
-	$(GO) test -run '^$$' -bench Backfill -benchtime 3x -timeout 30m ./pipeline/
+	$(GO) test -run '^$$' -bench 'Backfill$$' -benchtime 3x -timeout 30m ./pipeline/
+	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench BackfillRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench HistoryVsDrain -benchtime 5x ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionEventsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench PostgresLoader -benchtime 7x ./load/

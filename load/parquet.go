@@ -127,6 +127,7 @@ type Parquet struct {
 	pending      map[string]*pendingDT
 	pendingBytes int64
 	runs         []*spillRun
+	spilling     *spillWork // the spill being written, if any
 	statsMu      sync.Mutex
 	stats        Stats
 	listMu       sync.Mutex

@@ -1,10 +1,13 @@
 package load
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/parquet-go/parquet-go"
@@ -26,19 +29,27 @@ import (
 //     its file as one row group (a busy day writes as before);
 //   - when all waiting rows pass the buffer budget, the partitions holding
 //     the most are written as row groups of their own (if they hold at least
-//     512 KiB), and if that is not enough the rest are spilled, sorted by
-//     partition, to a spill run (one uncompressed Parquet file per table
-//     under the spill folder, with each partition's row range);
-//   - Close writes the partitions one at a time, in order: each file gets
-//     its spilled ranges from every run, then the rows still waiting, so
-//     that a run holds at most a few files open and writes at most one file
-//     per table per partition (plus rolls at the target size).
+//     512 KiB), and if that is not enough the rest are spilled to a spill
+//     run, written on its own goroutine while commits go on: one file under
+//     the spill folder holding, per partition and table, a segment that is
+//     a small Parquet file encoded with the destination's own options
+//     (compression, dictionaries, page index);
+//   - Close finishes the partitions on a few goroutines: each file gets its
+//     segments from every run, copied as they are (compressed pages and
+//     all, parquet-go's verbatim row-group copy: nothing is decoded twice),
+//     then the rows still waiting, so that a run writes at most one file
+//     per table per partition (plus rolls at the target size);
+//   - into a local directory, Close completes those files unsynced, then
+//     syncs the filesystem once and renames them into place (operations
+//     and events, a sync, executions, a sync): hundreds of fsyncs cost
+//     more than the files' writing.
 //
 // An execution's rows of all tables always move together, so a
 // partition's files publish as a group exactly as before (operations and
 // events, then executions). Every decision depends on the rows alone, never
 // on timing, so two destinations fed the same commits write byte-identical
-// files. A large execution whose staged rows spilled is written straight to
+// files (file names are handed out in partition order before the
+// goroutines start). A large execution whose staged rows spilled is written straight to
 // its partition's file, as it fills a row group on its own.
 
 // pendingDT is one partition's committed rows that are in no file yet.
@@ -49,19 +60,24 @@ type pendingDT struct {
 	bytes  int64
 }
 
-// rowRange is a partition's rows in one spill file.
-type rowRange struct{ first, n int64 }
+// segment is one partition's rows of one table in a spill run: a small
+// Parquet file of its own, size bytes at off in the run's file.
+type segment struct{ off, size, rows int64 }
 
-// spillRun is one spill of the partition buffer: a file per table, rows
-// sorted by partition, and each partition's range in each. Close reads each
-// file once, front to back, as it writes the partitions in the same order.
+// spillRun is one spill of the partition buffer: one file holding, for each
+// partition, a segment per table (operations, events, executions), and the
+// index of them. A segment is read on its own, by its own footer, so reading
+// a partition back costs nothing for the others: Close finishes partitions
+// on several goroutines, each reading its segments with ReadAt.
 type spillRun struct {
-	ops, events, execs *os.File
-	index              map[string][3]rowRange // dt: operations, events, executions
+	f     *os.File
+	index map[string]spillEntry
+}
 
-	opsR    *parquet.GenericReader[schema.Operation]
-	eventsR *parquet.GenericReader[schema.Event]
-	execsR  *parquet.GenericReader[schema.Execution]
+// spillEntry is one partition's segments in a run and their row bytes.
+type spillEntry struct {
+	seg   [3]segment // operations, events, executions
+	bytes int64
 }
 
 // add puts an execution's committed rows in dt's buffer. Called with d.mu held.
@@ -185,29 +201,78 @@ func openOf[T any](t *tableFiles[T], dt string) flusher {
 	return nil
 }
 
-// spill writes every waiting row to a new spill run, partition by
-// partition, and empties the buffer.
+// spill hands every waiting row to a new spill run, written partition by
+// partition on its own goroutine while commits go on (the previous spill,
+// if still writing, is waited for first), and empties the buffer. Memory
+// is then at most the budget in flight plus the budget waiting.
 func (d *Parquet) spill() error {
+	if err := d.waitSpill(); err != nil {
+		return err
+	}
 	dts := make([]string, 0, len(d.pending))
 	for dt := range d.pending {
 		dts = append(dts, dt)
 	}
 	sort.Strings(dts)
-	run := &spillRun{index: make(map[string][3]rowRange, len(dts))}
+	f, err := os.CreateTemp(d.spillDir, ".spill-*.parquet")
+	if err != nil {
+		return fmt.Errorf("destination %s: spill: %w", d.dir, err)
+	}
+	run := &spillRun{f: f, index: make(map[string]spillEntry, len(dts))}
 	d.runs = append(d.runs, run) // removed at Close, whatever happens
-	var err error
-	if run.ops, err = spillTable(d, schema.Operations, dts, run, 0, func(p *pendingDT) [][]schema.Operation { return pageRows(p.ops) }); err != nil {
-		return err
-	}
-	if run.events, err = spillTable(d, schema.Events, dts, run, 1, func(p *pendingDT) [][]schema.Event { return pageRows(p.events) }); err != nil {
-		return err
-	}
-	if run.execs, err = spillTable(d, schema.Executions, dts, run, 2, func(p *pendingDT) [][]schema.Execution { return [][]schema.Execution{p.execs} }); err != nil {
-		return err
-	}
-	clear(d.pending)
-	d.pendingBytes = 0
+	pending := d.pending
+	d.pending, d.pendingBytes = map[string]*pendingDT{}, 0
+	sp := &spillWork{done: make(chan struct{})}
+	d.spilling = sp
+	go func() {
+		defer close(sp.done)
+		if err := d.writeRun(run, dts, pending); err != nil {
+			sp.err = fmt.Errorf("destination %s: spill: %w", d.dir, err)
+		}
+	}()
 	return nil
+}
+
+// spillWork is a spill being written.
+type spillWork struct {
+	done chan struct{}
+	err  error
+}
+
+// waitSpill waits for the spill being written, if any, and returns its
+// error.
+func (d *Parquet) waitSpill() error {
+	sp := d.spilling
+	if sp == nil {
+		return nil
+	}
+	<-sp.done
+	d.spilling = nil
+	return sp.err
+}
+
+// writeRun writes the waiting rows of dts to run. The index is filled
+// before the run is read (Close waits for it).
+func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pendingDT) error {
+	out := &offsetWriter{w: bufio.NewWriterSize(run.f, 1<<20)}
+	ops := newSegmentWriter[schema.Operation](d, schema.Operations, out)
+	events := newSegmentWriter[schema.Event](d, schema.Events, out)
+	execs := newSegmentWriter[schema.Execution](d, schema.Executions, out)
+	for _, dt := range dts {
+		p := pending[dt]
+		e := spillEntry{bytes: p.bytes}
+		var err error
+		if e.seg[0], err = ops.write(pageRows(p.ops)); err == nil {
+			if e.seg[1], err = events.write(pageRows(p.events)); err == nil {
+				e.seg[2], err = execs.write([][]schema.Execution{p.execs})
+			}
+		}
+		if err != nil {
+			return err
+		}
+		run.index[dt] = e
+	}
+	return out.w.Flush()
 }
 
 func pageRows[T any](pages []stagedPage[T]) [][]T {
@@ -218,79 +283,83 @@ func pageRows[T any](pages []stagedPage[T]) [][]T {
 	return out
 }
 
-// spillTable writes one table's waiting rows of dts, in that order, to a
-// spill file, noting each partition's range in run.index[dt][slot].
-func spillTable[T any](d *Parquet, table *schema.Table, dts []string, run *spillRun, slot int, rowsOf func(*pendingDT) [][]T) (*os.File, error) {
-	f, err := os.CreateTemp(d.spillDir, ".spill-*.parquet")
-	if err != nil {
-		return nil, fmt.Errorf("destination %s: spill: %w", d.dir, err)
-	}
-	w := parquet.NewGenericWriter[T](f, table.ParquetSchema(), parquet.Compression(&parquet.Uncompressed),
-		parquet.DataPageStatistics(false), parquet.MaxRowsPerRowGroup(64<<10))
-	var at int64
-	for _, dt := range dts {
-		r := run.index[dt]
-		r[slot].first = at
-		for _, rows := range rowsOf(d.pending[dt]) {
-			if _, err := w.Write(rows); err != nil {
-				return f, fmt.Errorf("destination %s: spill: %w", d.dir, err)
-			}
-			at += int64(len(rows))
-		}
-		r[slot].n = at - r[slot].first
-		run.index[dt] = r
-	}
-	if err := w.Close(); err != nil {
-		return f, fmt.Errorf("destination %s: spill: %w", d.dir, err)
-	}
-	return f, nil
+// offsetWriter counts the bytes written through it.
+type offsetWriter struct {
+	w   *bufio.Writer
+	off int64
 }
 
-// openSpill opens a spill file for reading from its start.
-func openSpill[T any](f *os.File) (*parquet.GenericReader[T], error) {
-	info, err := f.Stat()
+func (o *offsetWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	o.off += int64(n)
+	return n, err
+}
+
+// segmentWriter writes one table's segments into a spill run, one Parquet
+// file each, reusing one writer (a spill is never published, so which
+// writer wrote it does not show).
+type segmentWriter[T any] struct {
+	w   *parquet.GenericWriter[T]
+	out *offsetWriter
+}
+
+func newSegmentWriter[T any](d *Parquet, table *schema.Table, out *offsetWriter) *segmentWriter[T] {
+	return &segmentWriter[T]{out: out, w: parquet.NewGenericWriter[T](out, d.writerOptions(table)...)}
+}
+
+// write writes rows as one segment (one row group); none for no rows.
+func (s *segmentWriter[T]) write(rows [][]T) (segment, error) {
+	seg := segment{off: s.out.off}
+	for _, r := range rows {
+		seg.rows += int64(len(r))
+	}
+	if seg.rows == 0 {
+		return segment{}, nil
+	}
+	s.w.Reset(s.out)
+	for _, r := range rows {
+		if _, err := s.w.Write(r); err != nil {
+			return seg, err
+		}
+	}
+	if err := s.w.Close(); err != nil {
+		return seg, err
+	}
+	seg.size = s.out.off - seg.off
+	return seg, nil
+}
+
+// open reads a segment's footer and returns its row group. A small
+// segment is read whole, in one call.
+func (s segment) open(f *os.File) (parquet.RowGroup, error) {
+	var r io.ReaderAt = io.NewSectionReader(f, s.off, s.size)
+	if s.size <= 8<<20 {
+		b := make([]byte, s.size)
+		if _, err := f.ReadAt(b, s.off); err != nil {
+			return nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	pf, err := parquet.OpenFile(r, s.size, parquet.SkipBloomFilters(true))
 	if err != nil {
 		return nil, err
 	}
-	return parquet.NewGenericReader[T](io.NewSectionReader(f, 0, info.Size())), nil
-}
-
-// copyNext writes the next r.n rows of a spill reader, which is positioned
-// at r.first (partitions are read in the order they were spilled), to dt's
-// file of t.
-func copyNext[T any](t *tableFiles[T], rd **parquet.GenericReader[T], f *os.File, r rowRange, dt string, size func([]T) int64) error {
-	if r.n == 0 {
-		return nil
+	rgs := pf.RowGroups()
+	if len(rgs) != 1 || rgs[0].NumRows() != s.rows {
+		return nil, fmt.Errorf("spill segment at %d: %d row groups, want one of %d rows", s.off, len(rgs), s.rows)
 	}
-	if *rd == nil {
-		var err error
-		if *rd, err = openSpill[T](f); err != nil {
-			return fmt.Errorf("destination %s: read spill: %w", t.d.dir, err)
-		}
-	}
-	buf := make([]T, min(r.n, 1024))
-	for left := r.n; left > 0; {
-		n, err := (*rd).Read(buf[:min(left, int64(len(buf)))])
-		if n > 0 {
-			if werr := t.write(dt, buf[:n], size(buf[:n])); werr != nil {
-				return werr
-			}
-			left -= int64(n)
-		}
-		if err == io.EOF && left > 0 {
-			return fmt.Errorf("destination %s: read spill: %d rows short", t.d.dir, left)
-		}
-		if err != nil && err != io.EOF {
-			return fmt.Errorf("destination %s: read spill: %w", t.d.dir, err)
-		}
-	}
-	return nil
+	return rgs[0], nil
 }
 
 // drain writes every partition's spilled and waiting rows to its files and
-// publishes it, one partition at a time, in order. Called by Close with
-// d.mu held.
+// publishes it. The partitions are taken in order, here (under d.mu: file
+// names are handed out in that order, so two destinations fed the same
+// commits name and fill their files alike), and finished on a few
+// goroutines. Called by Close with d.mu held.
 func (d *Parquet) drain() error {
+	if err := d.waitSpill(); err != nil {
+		return err
+	}
 	dts := map[string]bool{}
 	for dt := range d.pending {
 		dts[dt] = true
@@ -308,49 +377,271 @@ func (d *Parquet) drain() error {
 		order = append(order, dt)
 	}
 	sort.Strings(order)
-	execSize := func(rows []schema.Execution) int64 { return int64(len(rows)) * 400 }
-	pub := newPublisher(8)
-	err := d.drainInto(pub, order, execSize)
+	var st *staging
+	if bs, ok := d.sink.(batchSink); ok {
+		st = &staging{sink: bs}
+	}
+	pub := newPublisher(drainWorkers)
+	var err error
+	for _, dt := range order {
+		j := d.partitionJob(dt)
+		j.staging = st
+		if err = pub.submit(j); err != nil {
+			break
+		}
+	}
 	if werr := pub.wait(); err == nil {
 		err = werr
+	}
+	if st != nil {
+		if err == nil {
+			err = st.reveal(d)
+		}
+		st.discard()
 	}
 	return err
 }
 
-// drainInto writes each partition of order and hands its files to pub.
-func (d *Parquet) drainInto(pub *publisher, order []string, execSize func([]schema.Execution) int64) error {
-	for _, dt := range order {
-		for _, r := range d.runs {
-			ix, ok := r.index[dt]
-			if !ok {
-				continue
-			}
-			if err := copyNext(d.operations, &r.opsR, r.ops, ix[0], dt, pageSize); err != nil {
-				return err
-			}
-			if err := copyNext(d.events, &r.eventsR, r.events, ix[1], dt, eventsSize); err != nil {
-				return err
-			}
-			if err := copyNext(d.executions, &r.execsR, r.execs, ix[2], dt, execSize); err != nil {
-				return err
-			}
-			// Roll at an execution boundary: a spilled range ends with its
-			// executions rows.
-			if err := d.rollDT(dt); err != nil {
-				return err
-			}
+// staging holds the files Close completed unsynced, for a sink that syncs
+// many at once: after every partition is written, one sync; then the
+// operations and events files are renamed into place, a sync, the
+// executions files, a last sync. (A kill before the last rename leaves
+// operations or events files without their executions sibling, which a
+// resumed run removes, as after a kill between two renames of a group.)
+type staging struct {
+	sink        batchSink
+	mu          sync.Mutex
+	first, last []stagedPart // operations and events; executions
+}
+
+type stagedPart struct {
+	f          stagedFile
+	name       string
+	rows, size int64
+	revealed   bool
+}
+
+// add completes pf's file and keeps it for reveal.
+func addStaged[T any](st *staging, d *Parquet, pf *partFile[T], last bool) error {
+	if err := pf.w.Close(); err != nil {
+		pf.f.discard()
+		return fmt.Errorf("destination %s: publish %s: %w", d.dir, pf.name, err)
+	}
+	f := pf.f.(stagedFile)
+	size, err := f.complete()
+	if err != nil {
+		f.discard()
+		return fmt.Errorf("destination %s: publish %s: %w", d.dir, pf.name, err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	p := stagedPart{f: f, name: pf.name, rows: pf.rows, size: size}
+	if last {
+		st.last = append(st.last, p)
+	} else {
+		st.first = append(st.first, p)
+	}
+	return nil
+}
+
+// reveal syncs and renames the staged files into place.
+func (st *staging) reveal(d *Parquet) error {
+	for _, set := range [][]stagedPart{st.first, st.last} {
+		if err := st.sink.sync(); err != nil {
+			return fmt.Errorf("destination %s: sync: %w", d.dir, err)
 		}
-		// The last rows of the partition: its files' final row groups are
-		// encoded, compressed and written by the publisher's goroutines.
-		if err := d.writePending(dt); err != nil {
-			return err
+		for i := range set {
+			p := &set[i]
+			if err := p.f.reveal(); err != nil {
+				return fmt.Errorf("destination %s: publish %s: %w", d.dir, p.name, err)
+			}
+			p.revealed = true
+			d.count(p.rows, p.size)
+			d.cfg.logger.Debug("published parquet file", "name", p.name, "rows", p.rows, "bytes", p.size)
 		}
-		if _, open := d.groups[dt]; open {
-			if err := pub.submit(d.detachGroup(dt)); err != nil {
-				return err
+	}
+	if err := st.sink.sync(); err != nil {
+		return fmt.Errorf("destination %s: sync: %w", d.dir, err)
+	}
+	return nil
+}
+
+// discard removes the staged files not revealed.
+func (st *staging) discard() {
+	for _, set := range [][]stagedPart{st.first, st.last} {
+		for _, p := range set {
+			if !p.revealed {
+				p.f.discard()
 			}
 		}
 	}
+}
+
+// drainWorkers is how many partitions Close finishes at once: encoding and
+// compressing take the CPU, a file's fsync and rename (or an S3 upload) the
+// disk's or the network's time.
+const drainWorkers = 4
+
+// partitionJob takes dt's open files, spilled segments and waiting rows out
+// of the loader. Called with d.mu held.
+func (d *Parquet) partitionJob(dt string) *partitionJob {
+	name := d.groupName(dt)
+	j := &partitionJob{d: d, dt: dt, name: name, g: d.detachGroup(dt)}
+	for _, r := range d.runs {
+		if e, ok := r.index[dt]; ok {
+			j.units = append(j.units, unit{run: r, entry: e, bytes: e.bytes})
+		}
+	}
+	if p := d.pending[dt]; p != nil {
+		delete(d.pending, dt)
+		d.pendingBytes -= p.bytes
+		j.units = append(j.units, unit{pending: p, bytes: p.bytes})
+	}
+	return j
+}
+
+// partitionJob is one partition's last rows: its spilled segments, in the
+// order they were spilled, then the rows still waiting.
+type partitionJob struct {
+	d       *Parquet
+	dt      string
+	name    string
+	rolls   int
+	g       *group
+	units   []unit
+	staging *staging // nil: publish each file on its own
+}
+
+// unit is rows that move together: a run's segments of the partition, or
+// its waiting rows. Each ends at an execution boundary.
+type unit struct {
+	run     *spillRun
+	entry   spillEntry
+	pending *pendingDT
+	bytes   int64
+}
+
+// run writes the units in order, rolls to a new file between two once one
+// reaches the target size, and publishes. On failure it discards the files
+// it has not published.
+func (j *partitionJob) run() error {
+	for i, u := range j.units {
+		if err := j.write(u); err != nil {
+			j.g.discard()
+			return err
+		}
+		if i < len(j.units)-1 && j.g.size() >= j.d.cfg.targetFile {
+			if err := j.finish(); err != nil {
+				return err
+			}
+			j.rolls++
+			j.g = &group{d: j.d}
+		}
+	}
+	return j.finish()
+}
+
+// finish publishes the job's current files, or stages them.
+func (j *partitionJob) finish() error {
+	if j.staging == nil {
+		return j.g.publish()
+	}
+	g, st := j.g, j.staging
+	var err error
+	if g.ops != nil {
+		err = addStaged(st, j.d, g.ops, false)
+	}
+	if g.events != nil {
+		if err == nil {
+			err = addStaged(st, j.d, g.events, false)
+		} else {
+			g.events.f.discard()
+		}
+	}
+	if g.execs != nil {
+		if err == nil {
+			err = addStaged(st, j.d, g.execs, true)
+		} else {
+			g.execs.f.discard()
+		}
+	}
+	return err
+}
+
+func (j *partitionJob) discard() { j.g.discard() }
+
+// fileName is the name of the job's files: the group's, then one per roll.
+func (j *partitionJob) fileName(table *schema.Table) string {
+	name := j.name
+	if j.rolls > 0 {
+		name = fmt.Sprintf("%s-r%d.parquet", strings.TrimSuffix(name, ".parquet"), j.rolls)
+	}
+	return fmt.Sprintf("%s/%s=%s/%s", table.Name, schema.PartitionKey, j.dt, name)
+}
+
+func (j *partitionJob) write(u unit) error {
+	if err := writeUnit(j, &j.g.ops, schema.Operations, 0, u, func(p *pendingDT) [][]schema.Operation { return pageRows(p.ops) }); err != nil {
+		return err
+	}
+	if err := writeUnit(j, &j.g.events, schema.Events, 1, u, func(p *pendingDT) [][]schema.Event { return pageRows(p.events) }); err != nil {
+		return err
+	}
+	return writeUnit(j, &j.g.execs, schema.Executions, 2, u, func(p *pendingDT) [][]schema.Execution { return [][]schema.Execution{p.execs} })
+}
+
+// writeUnit writes one table's rows of u to *pf (created if need be) as one
+// row group: a spilled segment is copied as it is, compressed pages and all
+// (it was encoded with the file's own options), waiting rows are encoded.
+func writeUnit[T any](j *partitionJob, pf **partFile[T], table *schema.Table, slot int, u unit, rowsOf func(*pendingDT) [][]T) error {
+	var seg parquet.RowGroup
+	var waiting [][]T
+	var n int64
+	if u.run != nil {
+		s := u.entry.seg[slot]
+		if s.rows == 0 {
+			return nil
+		}
+		rg, err := s.open(u.run.f)
+		if err != nil {
+			return fmt.Errorf("destination %s: read spill: %w", j.d.dir, err)
+		}
+		seg, n = rg, s.rows
+	} else {
+		for _, rows := range rowsOf(u.pending) {
+			if len(rows) > 0 {
+				waiting = append(waiting, rows)
+				n += int64(len(rows))
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	if *pf == nil {
+		name := j.fileName(table)
+		f, err := j.d.sink.create(name)
+		if err != nil {
+			return fmt.Errorf("destination %s: %w", j.d.dir, err)
+		}
+		*pf = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, j.d.writerOptions(table)...), name: name}
+	}
+	w := (*pf).w
+	err := func() error {
+		if seg != nil {
+			_, err := w.WriteRowGroup(seg)
+			return err
+		}
+		for _, rows := range waiting {
+			if _, err := w.Write(rows); err != nil {
+				return err
+			}
+		}
+		return w.Flush()
+	}()
+	if err != nil {
+		return fmt.Errorf("destination %s: write %s: %w", j.d.dir, (*pf).name, err)
+	}
+	(*pf).rows += n
 	return nil
 }
 
@@ -406,31 +697,52 @@ func (g *group) publish() error {
 	return err
 }
 
-// publisher finishes groups on a few goroutines: a file's close, fsync and
-// rename take mostly the disk's time, and hundreds of partitions one after
-// another would wait for it hundreds of times.
+// size is the largest of the group's files so far.
+func (g *group) size() int64 {
+	var n int64
+	if g.ops != nil {
+		n = max(n, g.ops.w.Size())
+	}
+	if g.events != nil {
+		n = max(n, g.events.w.Size())
+	}
+	if g.execs != nil {
+		n = max(n, g.execs.w.Size())
+	}
+	return n
+}
+
+// job is work a publisher runs: run does it (and cleans up after itself on
+// failure); discard drops it unrun, after another job failed.
+type job interface {
+	run() error
+	discard()
+}
+
+// publisher runs jobs on a few goroutines and keeps the first failure;
+// after it, the jobs still to come are discarded.
 type publisher struct {
-	work chan *group
+	work chan job
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	err  error
 }
 
 func newPublisher(n int) *publisher {
-	p := &publisher{work: make(chan *group)}
+	p := &publisher{work: make(chan job)}
 	for range n {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			for g := range p.work {
+			for j := range p.work {
 				p.mu.Lock()
 				failed := p.err != nil
 				p.mu.Unlock()
 				if failed {
-					g.discard()
+					j.discard()
 					continue
 				}
-				if err := g.publish(); err != nil {
+				if err := j.run(); err != nil {
 					p.mu.Lock()
 					if p.err == nil {
 						p.err = err
@@ -443,15 +755,15 @@ func newPublisher(n int) *publisher {
 	return p
 }
 
-// submit hands a group over; it returns the first failure so far.
-func (p *publisher) submit(g *group) error {
-	p.work <- g
+// submit hands a job over; it returns the first failure so far.
+func (p *publisher) submit(j job) error {
+	p.work <- j
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
 }
 
-// wait finishes every group handed over and returns the first failure.
+// wait finishes every job handed over and returns the first failure.
 func (p *publisher) wait() error {
 	close(p.work)
 	p.wg.Wait()
@@ -473,32 +785,12 @@ func fileOf[T any](pf *partFile[T]) interface{ discard() } {
 	return pf.f
 }
 
-func isNilReader(rd interface{ Close() error }) bool {
-	switch r := rd.(type) {
-	case *parquet.GenericReader[schema.Operation]:
-		return r == nil
-	case *parquet.GenericReader[schema.Event]:
-		return r == nil
-	case *parquet.GenericReader[schema.Execution]:
-		return r == nil
-	}
-	return false
-}
-
-// removeRuns deletes the spill runs.
+// removeRuns deletes the spill runs (after the one being written, if any).
 func (d *Parquet) removeRuns() {
+	d.waitSpill()
 	for _, r := range d.runs {
-		for _, rd := range []interface{ Close() error }{r.opsR, r.eventsR, r.execsR} {
-			if rd != nil && !isNilReader(rd) {
-				rd.Close()
-			}
-		}
-		for _, f := range []*os.File{r.ops, r.events, r.execs} {
-			if f != nil {
-				f.Close()
-				os.Remove(f.Name())
-			}
-		}
+		r.f.Close()
+		os.Remove(r.f.Name())
 	}
 	d.runs = nil
 }

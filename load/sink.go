@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -61,13 +62,22 @@ func (s *localSink) create(name string) (sinkFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &localFile{File: f, tmp: tmp, final: final}, nil
+	return &localFile{f: f, buf: bufio.NewWriterSize(f, localFileBuffer), tmp: tmp, final: final}, nil
 }
 
+// localFileBuffer gathers the writer's small writes (page headers, pages,
+// indexes, footer) into fewer system calls.
+const localFileBuffer = 64 << 10
+
+// localFile hides its *os.File: a writer that found io.ReaderFrom on it
+// would write around the buffer.
 type localFile struct {
-	*os.File
+	f   *os.File
+	buf        *bufio.Writer
 	tmp, final string
 }
+
+func (f *localFile) Write(p []byte) (int, error) { return f.buf.Write(p) }
 
 func (f *localFile) publish() (int64, error) {
 	size, err := f.finish()
@@ -78,31 +88,67 @@ func (f *localFile) publish() (int64, error) {
 }
 
 func (f *localFile) finish() (int64, error) {
-	if err := f.Sync(); err != nil {
+	if err := f.buf.Flush(); err != nil {
 		return 0, err
 	}
-	info, err := f.Stat()
+	if err := f.f.Sync(); err != nil {
+		return 0, err
+	}
+	size, err := f.complete()
 	if err != nil {
 		return 0, err
 	}
-	if err := f.Close(); err != nil {
+	if err := f.reveal(); err != nil {
 		return 0, err
 	}
-	dir := filepath.Dir(f.final)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, err
-	}
-	if _, err := os.Lstat(f.final); err == nil {
-		return 0, fmt.Errorf("%s exists already; give each run its own file prefix", f.final)
-	}
-	if err := os.Rename(f.tmp, f.final); err != nil {
-		return 0, err
-	}
-	return info.Size(), syncDir(dir)
+	return size, syncDir(filepath.Dir(f.final))
 }
 
+// complete writes out and closes the file, unsynced and still hidden.
+func (f *localFile) complete() (int64, error) {
+	if err := f.buf.Flush(); err != nil {
+		return 0, err
+	}
+	info, err := f.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if err := f.f.Close(); err != nil {
+		return 0, err
+	}
+	return info.Size(), nil
+}
+
+// reveal renames a completed file into place.
+func (f *localFile) reveal() error {
+	dir := filepath.Dir(f.final)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(f.final); err == nil {
+		return fmt.Errorf("%s exists already; give each run its own file prefix", f.final)
+	}
+	return os.Rename(f.tmp, f.final)
+}
+
+// stagedFile is a file that can be completed and made visible in two steps
+// (a local directory's), so that many files share one sync.
+type stagedFile interface {
+	sinkFile
+	complete() (int64, error) // written in full and closed, not synced, not visible
+	reveal() error            // visible under its name
+}
+
+// batchSink is a sink whose files are stagedFiles: sync makes every file
+// completed so far, and every rename, durable at once.
+type batchSink interface {
+	sync() error
+}
+
+func (s *localSink) sync() error { return syncFS(s.dir) }
+
 func (f *localFile) discard() {
-	f.Close()
+	f.f.Close()
 	os.Remove(f.tmp)
 }
 
