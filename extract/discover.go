@@ -114,30 +114,9 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 	if otherVersion {
 		return st, nil
 	}
-	quals := []string{"$LATEST.PUBLISHED"}
-	vp := lambda.NewListVersionsByFunctionPaginator(api, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(fn)})
-	for vp.HasMorePages() {
-		out, err := vp.NextPage(ctx)
-		if err != nil {
-			return st, discoverError(fn, err)
-		}
-		for _, v := range out.Versions {
-			if q := aws.ToString(v.Version); q != "" && q != "$LATEST" {
-				quals = append(quals, q)
-			}
-		}
-	}
-	ap := lambda.NewListAliasesPaginator(api, &lambda.ListAliasesInput{FunctionName: aws.String(fn)})
-	for ap.HasMorePages() {
-		out, err := ap.NextPage(ctx)
-		if err != nil {
-			return st, discoverError(fn, err)
-		}
-		for _, a := range out.Aliases {
-			if q := aws.ToString(a.Name); q != "" {
-				quals = append(quals, q)
-			}
-		}
+	quals, err := publishedQualifiers(ctx, api, fn)
+	if err != nil {
+		return st, err
 	}
 	for _, q := range quals {
 		if err := list(q); err != nil {
@@ -155,6 +134,37 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 		}
 	}
 	return st, nil
+}
+
+// publishedQualifiers is what to list besides the unqualified name:
+// $LATEST.PUBLISHED, every published version, every alias.
+func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string) ([]string, error) {
+	quals := []string{"$LATEST.PUBLISHED"}
+	vp := lambda.NewListVersionsByFunctionPaginator(api, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(fn)})
+	for vp.HasMorePages() {
+		out, err := vp.NextPage(ctx)
+		if err != nil {
+			return nil, discoverError(fn, err)
+		}
+		for _, v := range out.Versions {
+			if q := aws.ToString(v.Version); q != "" && q != "$LATEST" {
+				quals = append(quals, q)
+			}
+		}
+	}
+	ap := lambda.NewListAliasesPaginator(api, &lambda.ListAliasesInput{FunctionName: aws.String(fn)})
+	for ap.HasMorePages() {
+		out, err := ap.NextPage(ctx)
+		if err != nil {
+			return nil, discoverError(fn, err)
+		}
+		for _, a := range out.Aliases {
+			if q := aws.ToString(a.Name); q != "" {
+				quals = append(quals, q)
+			}
+		}
+	}
+	return quals, nil
 }
 
 // arnQualifier is the QUALIFIER of a durable execution ARN, or "".

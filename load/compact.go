@@ -360,19 +360,9 @@ func compactTable[T, K any](ctx context.Context, d *Parquet, dt, stamp string, t
 	keyOf func(*T) (string, version), keyOfK func(K) (string, version)) ([]string, error) {
 	var newest map[string]version
 	if keepLatest {
-		newest = map[string]version{}
-		for _, n := range names {
-			err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-				return eachRow(r, size, func(k *K) {
-					key, v := keyOfK(*k)
-					if cur, ok := newest[key]; !ok || v.newer(cur) {
-						newest[key] = v
-					}
-				})
-			})
-			if err != nil {
-				return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, n, err)
-			}
+		var err error
+		if newest, err = newestVersions(ctx, d, names, keyOfK); err != nil {
+			return nil, err
 		}
 	}
 	from, _ := json.Marshal(names)
@@ -380,56 +370,11 @@ func compactTable[T, K any](ctx context.Context, d *Parquet, dt, stamp string, t
 	if keepLatest {
 		keep = "latest"
 	}
-	opts := append(d.writerOptions(table), parquet.KeyValueMetadata(compactedFromKey, string(from)), parquet.KeyValueMetadata(compactKeepKey, keep))
-	var out []string
-	var cur *partFile[T]
-	seq := 0
+	cw := &compactWriter[T]{d: d, st: st, opts: append(d.writerOptions(table), parquet.KeyValueMetadata(compactedFromKey, string(from)), parquet.KeyValueMetadata(compactKeepKey, keep)),
+		name: func(seq int) string {
+			return fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
+		}}
 	emitted := map[string]bool{}
-	finish := func() error {
-		if cur == nil {
-			return nil
-		}
-		size, err := finishFile(d, cur)
-		if err != nil {
-			return err
-		}
-		d.count(cur.rows, size)
-		st.RowsOut += cur.rows
-		out = append(out, cur.name)
-		cur = nil
-		return nil
-	}
-	var batch []T
-	write := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if cur == nil {
-			seq++
-			name := fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
-			f, err := d.sink.create(name)
-			if err != nil {
-				return err
-			}
-			cur = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, opts...), name: name}
-		}
-		if _, err := cur.w.Write(batch); err != nil {
-			return err
-		}
-		cur.rows += int64(len(batch))
-		cur.buffered += int64(len(batch))
-		batch = batch[:0]
-		if cur.buffered >= 64<<10 { // rows per row group
-			cur.buffered = 0
-			if err := cur.w.Flush(); err != nil {
-				return err
-			}
-			if cur.w.Size() >= d.cfg.targetFile {
-				return finish()
-			}
-		}
-		return nil
-	}
 	var werr error
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
@@ -446,9 +391,9 @@ func compactTable[T, K any](ctx context.Context, d *Parquet, dt, stamp string, t
 						}
 						emitted[key] = true
 					}
-					batch = append(batch, rows[i])
+					cw.batch = append(cw.batch, rows[i])
 				}
-				werr = write() // now: the reader reuses the rows' memory
+				werr = cw.write() // now: the reader reuses the rows' memory
 			})
 			if err == nil {
 				err = werr
@@ -456,17 +401,103 @@ func compactTable[T, K any](ctx context.Context, d *Parquet, dt, stamp string, t
 			return err
 		})
 		if err != nil {
-			if cur != nil {
-				cur.f.discard()
-			}
-			return out, fmt.Errorf("destination %s: compact %s: %w", d.dir, n, err)
+			cw.discard()
+			return cw.out, fmt.Errorf("destination %s: compact %s: %w", d.dir, n, err)
 		}
 	}
-	return out, finish()
+	return cw.out, cw.finish()
 }
 
-// eachRow calls fn for every row of a Parquet file, read as T (a projection
-// reads only its columns); rows are valid during the call only.
+// newestVersions reads the key columns (the projection K) of names and
+// returns each key's newest version.
+func newestVersions[K any](ctx context.Context, d *Parquet, names []string, keyOfK func(K) (string, version)) (map[string]version, error) {
+	newest := map[string]version{}
+	for _, n := range names {
+		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
+			return eachRow(r, size, func(k *K) {
+				key, v := keyOfK(*k)
+				if cur, ok := newest[key]; !ok || v.newer(cur) {
+					newest[key] = v
+				}
+			})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, n, err)
+		}
+	}
+	return newest, nil
+}
+
+// compactWriter writes a partition's merged rows into files of about the
+// target size, row groups of 64K rows, and publishes each as it fills.
+type compactWriter[T any] struct {
+	d     *Parquet
+	st    *CompactStats
+	opts  []parquet.WriterOption
+	name  func(seq int) string
+	seq   int
+	cur   *partFile[T]
+	batch []T
+	out   []string // published
+}
+
+// write moves the batch into the current file (started if need be).
+func (c *compactWriter[T]) write() error {
+	if len(c.batch) == 0 {
+		return nil
+	}
+	if c.cur == nil {
+		c.seq++
+		name := c.name(c.seq)
+		f, err := c.d.sink.create(name)
+		if err != nil {
+			return err
+		}
+		c.cur = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, c.opts...), name: name}
+	}
+	cur := c.cur
+	if _, err := cur.w.Write(c.batch); err != nil {
+		return err
+	}
+	cur.rows += int64(len(c.batch))
+	cur.buffered += int64(len(c.batch))
+	c.batch = c.batch[:0]
+	if cur.buffered >= 64<<10 { // rows per row group
+		cur.buffered = 0
+		if err := cur.w.Flush(); err != nil {
+			return err
+		}
+		if cur.w.Size() >= c.d.cfg.targetFile {
+			return c.finish()
+		}
+	}
+	return nil
+}
+
+// finish publishes the current file, if any.
+func (c *compactWriter[T]) finish() error {
+	if c.cur == nil {
+		return nil
+	}
+	size, err := finishFile(c.d, c.cur)
+	if err != nil {
+		return err
+	}
+	c.d.count(c.cur.rows, size)
+	c.st.RowsOut += c.cur.rows
+	c.out = append(c.out, c.cur.name)
+	c.cur = nil
+	return nil
+}
+
+// discard drops the current file, unpublished.
+func (c *compactWriter[T]) discard() {
+	if c.cur != nil {
+		c.cur.f.discard()
+		c.cur = nil
+	}
+}
+
 func eachRow[T any](r io.ReaderAt, size int64, fn func(*T)) error {
 	return eachBatch(r, size, func(rows []T) {
 		for i := range rows {

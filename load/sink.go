@@ -72,7 +72,7 @@ const localFileBuffer = 64 << 10
 // localFile hides its *os.File: a writer that found io.ReaderFrom on it
 // would write around the buffer.
 type localFile struct {
-	f   *os.File
+	f          *os.File
 	buf        *bufio.Writer
 	tmp, final string
 }

@@ -181,7 +181,36 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 			}
 		}()
 	}
-feed:
+	r.feed(runCtx, m, entries)
+	close(entries)
+	wg.Wait()
+
+	var runErr error
+	// The run's own stop carries a destination failure; a signal or a
+	// deadline on ctx is an interruption, reported as Interrupted.
+	var dest *DestinationError
+	if cause := context.Cause(runCtx); errors.As(cause, &dest) {
+		runErr = dest
+	}
+	if err := m.Err(); err != nil && runErr == nil {
+		runErr = err
+	}
+	// The ledger is written before Close, which releases the destinations.
+	if ledger != nil {
+		if err := r.recordEnd(ctx, ledger, runErr); err != nil && runErr == nil {
+			runErr = &DestinationError{Err: err}
+		}
+	}
+	if err := cfg.Loader.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+		runErr = &DestinationError{Err: err}
+	}
+	return r.finish(ctx), runErr
+}
+
+// feed hands the manifest's entries to the workers, leaving out those
+// cfg.Skip names, until the manifest ends or ctx is done.
+func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- extract.Entry) {
+	cfg := r.cfg
 	for m.Next() {
 		if cfg.Skip != nil {
 			if reason, skip := cfg.Skip(m.Entry().ARN); skip {
@@ -198,43 +227,27 @@ feed:
 		}
 		select {
 		case entries <- m.Entry():
-		case <-runCtx.Done():
-			break feed
+		case <-ctx.Done():
+			return
 		}
 	}
-	close(entries)
-	wg.Wait()
+}
 
-	var runErr error
-	// The run's own stop carries a destination failure; a signal or a
-	// deadline on ctx is an interruption, reported as Interrupted.
-	var dest *DestinationError
-	if cause := context.Cause(runCtx); errors.As(cause, &dest) {
-		runErr = dest
+// recordEnd writes the run's final row in the ledger: interrupted when ctx
+// ended, failed after runErr or a failed execution, else succeeded.
+func (r *runner) recordEnd(ctx context.Context, ledger load.RunLedger, runErr error) error {
+	cfg := r.cfg
+	r.mu.Lock()
+	info := load.RunInfo{RunID: cfg.RunID, StartedAt: r.sum.StartedAt, FinishedAt: cfg.Now().UTC(), Status: "succeeded",
+		ExecutionsOK: int64(r.sum.ExecutionsOK), ExecutionsFailed: int64(r.sum.ExecutionsFailed), Operations: r.sum.Operations, Version: cfg.Version}
+	r.mu.Unlock()
+	switch {
+	case ctx.Err() != nil:
+		info.Status = "interrupted"
+	case runErr != nil || info.ExecutionsFailed > 0:
+		info.Status = "failed"
 	}
-	if err := m.Err(); err != nil && runErr == nil {
-		runErr = err
-	}
-	// The ledger is written before Close, which releases the destinations.
-	if ledger != nil {
-		r.mu.Lock()
-		info := load.RunInfo{RunID: cfg.RunID, StartedAt: r.sum.StartedAt, FinishedAt: cfg.Now().UTC(), Status: "succeeded",
-			ExecutionsOK: int64(r.sum.ExecutionsOK), ExecutionsFailed: int64(r.sum.ExecutionsFailed), Operations: r.sum.Operations, Version: cfg.Version}
-		r.mu.Unlock()
-		switch {
-		case ctx.Err() != nil:
-			info.Status = "interrupted"
-		case runErr != nil || info.ExecutionsFailed > 0:
-			info.Status = "failed"
-		}
-		if err := ledger.RecordRun(context.WithoutCancel(ctx), info); err != nil && runErr == nil {
-			runErr = &DestinationError{Err: err}
-		}
-	}
-	if err := cfg.Loader.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
-		runErr = &DestinationError{Err: err}
-	}
-	return r.finish(ctx), runErr
+	return ledger.RecordRun(context.WithoutCancel(ctx), info)
 }
 
 // finish completes the summary's totals and times.

@@ -206,15 +206,8 @@ func runAction(c *cli.Context) error {
 	if o.memoryLimit > 0 {
 		debug.SetMemoryLimit(o.memoryLimit)
 	}
-	// Signals and the deadline stop every phase, the manifest's download and
-	// --migrate included.
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := runContext(c.Context, o.deadline)
 	defer stop()
-	if o.deadline > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.deadline)
-		defer cancel()
-	}
 	s3c := &s3Clients{c: c}
 	m, err := openManifest(ctx, c, s3c, o.manifestOpts)
 	if err != nil {
@@ -270,17 +263,36 @@ func runAction(c *cli.Context) error {
 	handed = true
 	sum, runErr := pipeline.Run(ctx, cfg, m)
 	stopProgress()
+	addCallsAndRetention(sum, &calls, watch, o.retentionWarning, logger)
+	return finishRun(c.App.Writer, o, logger, sum, runErr)
+}
+
+// runContext is the run's context: signals and the deadline (none when 0)
+// stop every phase, the manifest's download and --migrate included.
+func runContext(parent context.Context, deadline time.Duration) (context.Context, func()) {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	if deadline <= 0 {
+		return ctx, stop
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	return ctx, func() { cancel(); stop() }
+}
+
+// addCallsAndRetention adds the API call counts to the summary and, for a
+// discovered run, the per-function counts and the executions whose history
+// expires within warn (each also logged).
+func addCallsAndRetention(sum *pipeline.Summary, calls *extract.CallStats, watch *retentionWatch, warn time.Duration, logger *slog.Logger) {
 	sum.APICalls, sum.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
 	sum.APICallsByOperation = calls.ByOperation()
-	if watch != nil {
-		sum.Functions = watch.functions(sum.Failures)
-		sum.RetentionAtRisk = watch.atRisk(time.Now(), o.retentionWarning, sum.Failures)
-		for _, r := range sum.RetentionAtRisk {
-			logger.Warn("history expires soon and the execution is not archived in a terminal state", "execution_arn", r.ExecutionArn,
-				"history_expires_at", r.HistoryExpiresAt, "reason", r.Reason)
-		}
+	if watch == nil {
+		return
 	}
-	return finishRun(c.App.Writer, o, logger, sum, runErr)
+	sum.Functions = watch.functions(sum.Failures)
+	sum.RetentionAtRisk = watch.atRisk(time.Now(), warn, sum.Failures)
+	for _, r := range sum.RetentionAtRisk {
+		logger.Warn("history expires soon and the execution is not archived in a terminal state", "execution_arn", r.ExecutionArn,
+			"history_expires_at", r.HistoryExpiresAt, "reason", r.Reason)
+	}
 }
 
 // openDestinations opens every --dest; on a failure it closes those it

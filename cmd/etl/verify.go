@@ -335,20 +335,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	rep := &VerifyReport{Expected: len(exp), Seed: o.seed, Missing: []string{}, Stale: []Difference{}, Differing: []Difference{},
 		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}}
 	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
-	sampled := map[string]bool{}
-	var candidates []string
-	for _, e := range exp {
-		if _, ok := archived[e.arn]; ok {
-			candidates = append(candidates, e.arn)
-		}
-	}
-	n := min(o.sample, len(candidates))
-	if o.all {
-		n = len(candidates)
-	}
-	for _, i := range rand.New(rand.NewPCG(o.seed, 0x5eed)).Perm(len(candidates))[:n] {
-		sampled[candidates[i]] = true
-	}
+	sampled := pickSample(exp, archived, o)
 	var mu sync.Mutex
 	apiStatus := map[string]string{} // of the sampled executions
 	forEach(ctx, exp, o.concurrency, func(e expected) {
@@ -363,18 +350,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	})
 	// Content, a partition at a time: its files are read once for all its
 	// sampled executions.
-	byDT := map[string][]expected{}
-	for _, e := range exp {
-		if _, ok := apiStatus[e.arn]; ok {
-			dt := archived[e.arn].DT
-			byDT[dt] = append(byDT[dt], e)
-		}
-	}
-	groups := make([][]expected, 0, len(byDT))
-	for _, g := range byDT {
-		groups = append(groups, g)
-	}
-	sort.Slice(groups, func(i, j int) bool { return groups[i][0].arn < groups[j][0].arn })
+	groups := byPartition(exp, apiStatus, archived)
 	forEach(ctx, groups, o.concurrency, func(g []expected) {
 		states := make([]load.ExecutionState, len(g))
 		for i, e := range g {
@@ -412,6 +388,45 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	}
 	sort.Strings(rep.Missing)
 	return rep
+}
+
+// pickSample draws the executions whose content is compared: --sample N of
+// the archived ones (seeded), or all of them with --all.
+func pickSample(exp []expected, archived map[string]load.ExecutionState, o verifyOptions) map[string]bool {
+	var candidates []string
+	for _, e := range exp {
+		if _, ok := archived[e.arn]; ok {
+			candidates = append(candidates, e.arn)
+		}
+	}
+	n := min(o.sample, len(candidates))
+	if o.all {
+		n = len(candidates)
+	}
+	sampled := make(map[string]bool, n)
+	for _, i := range rand.New(rand.NewPCG(o.seed, 0x5eed)).Perm(len(candidates))[:n] {
+		sampled[candidates[i]] = true
+	}
+	return sampled
+}
+
+// byPartition groups the executions to compare (those in apiStatus) by
+// their archived partition, so that its files are read once for all of
+// them; the groups come in a stable order.
+func byPartition(exp []expected, apiStatus map[string]string, archived map[string]load.ExecutionState) [][]expected {
+	byDT := map[string][]expected{}
+	for _, e := range exp {
+		if _, ok := apiStatus[e.arn]; ok {
+			dt := archived[e.arn].DT
+			byDT[dt] = append(byDT[dt], e)
+		}
+	}
+	groups := make([][]expected, 0, len(byDT))
+	for _, g := range byDT {
+		groups = append(groups, g)
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i][0].arn < groups[j][0].arn })
+	return groups
 }
 
 // forEach calls fn for each item on n goroutines, stopping early when ctx

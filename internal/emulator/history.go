@@ -140,24 +140,67 @@ func eventPrefix(t types.OperationType) string {
 
 // opEvents are the events that bring about op, without EventIds.
 func opEvents(op types.Operation, seed uint64, i int) []types.Event {
-	prefix := eventPrefix(op.Type)
-	base := types.Event{Id: op.Id, ParentId: op.ParentId, Name: op.Name, SubType: op.SubType}
-	at := func(t *time.Time, typ string) types.Event {
-		ev := base
-		ev.EventType, ev.EventTimestamp = types.EventType(typ), t
-		return ev
+	b := newEventBuilder(op)
+	started, result, errObj := b.started(op, i)
+	out := []types.Event{started}
+	if op.Type == types.OperationTypeExecution {
+		out = append(out, b.invocations(seed)...)
 	}
-	start := op.StartTimestamp
-	if start == nil {
+	if sd := op.StepDetails; sd != nil {
+		out = append(out, b.retries(sd)...)
+	}
+	var e *types.EventError
+	if errObj != nil {
+		e = &types.EventError{Payload: errObj}
+	}
+	switch op.Status {
+	case types.OperationStatusSucceeded:
+		out = append(out, b.succeeded(op, started, result))
+	case types.OperationStatusFailed, types.OperationStatusTimedOut, types.OperationStatusStopped, types.OperationStatusCancelled:
+		out = append(out, b.ended(op, e))
+	case types.OperationStatusPending:
+		if sd := op.StepDetails; sd != nil && sd.NextAttemptTimestamp != nil {
+			t := b.start.Add(time.Duration(max(sd.Attempt, 1)) * time.Millisecond)
+			delay := int32(sd.NextAttemptTimestamp.Sub(t) / time.Second)
+			ev := b.at(&t, "StepFailed")
+			ev.StepFailedDetails = &types.StepFailedDetails{Error: e, RetryDetails: &types.RetryDetails{CurrentAttempt: sd.Attempt, NextAttemptDelaySeconds: &delay}}
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// eventBuilder makes one operation's events.
+type eventBuilder struct {
+	prefix     string
+	base       types.Event
+	start, end *time.Time
+}
+
+func newEventBuilder(op types.Operation) *eventBuilder {
+	b := &eventBuilder{prefix: eventPrefix(op.Type), base: types.Event{Id: op.Id, ParentId: op.ParentId, Name: op.Name, SubType: op.SubType},
+		start: op.StartTimestamp, end: op.EndTimestamp}
+	if b.start == nil {
 		t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		start = &t
+		b.start = &t
 	}
-	end := op.EndTimestamp
-	if end == nil {
-		end = start
+	if b.end == nil {
+		b.end = b.start
 	}
-	started := at(start, prefix+"Started")
-	var out []types.Event
+	return b
+}
+
+func (b *eventBuilder) at(t *time.Time, typ string) types.Event {
+	ev := b.base
+	ev.EventType, ev.EventTimestamp = types.EventType(typ), t
+	return ev
+}
+
+func (b *eventBuilder) term(suffix string) types.Event { return b.at(b.end, b.prefix+suffix) }
+
+// started is op's Started event, with the result and error its end carries.
+func (b *eventBuilder) started(op types.Operation, i int) (types.Event, *string, *types.ErrorObject) {
+	started := b.at(b.start, b.prefix+"Started")
 	var result *string
 	var errObj *types.ErrorObject
 	switch {
@@ -173,7 +216,7 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 	case op.WaitDetails != nil:
 		d := &types.WaitStartedDetails{ScheduledEndTimestamp: op.WaitDetails.ScheduledEndTimestamp}
 		if s := op.WaitDetails.ScheduledEndTimestamp; s != nil {
-			d.Duration = aws.Int32(int32(s.Sub(*start) / time.Second))
+			d.Duration = aws.Int32(int32(s.Sub(*b.start) / time.Second))
 		}
 		started.WaitStartedDetails = d
 	case op.CallbackDetails != nil:
@@ -187,119 +230,111 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 		}
 		result, errObj = op.ChainedInvokeDetails.Result, op.ChainedInvokeDetails.Error
 	}
-	out = append(out, started)
-	if op.Type == types.OperationTypeExecution {
-		// The invocations that ran the execution, one with an error.
-		for k := range 1 + int(seed%3) {
-			t0 := start.Add(time.Duration(k) * time.Second)
-			t1 := t0.Add(800 * time.Millisecond)
-			ic := at(&t1, "InvocationCompleted")
-			ic.Id, ic.ParentId, ic.Name, ic.SubType = nil, nil, nil, nil
-			ic.InvocationCompletedDetails = &types.InvocationCompletedDetails{RequestId: aws.String(fmt.Sprintf("req-%x-%d", seed, k)), StartTimestamp: &t0, EndTimestamp: &t1}
-			if k == 1 {
-				ic.InvocationCompletedDetails.Error = &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Sandbox.Timedout"), ErrorMessage: aws.String("invocation timed out")}}
-			}
-			out = append(out, ic)
+	return started, result, errObj
+}
+
+// invocations are the invocations that ran an execution, one with an error.
+func (b *eventBuilder) invocations(seed uint64) []types.Event {
+	var out []types.Event
+	for k := range 1 + int(seed%3) {
+		t0 := b.start.Add(time.Duration(k) * time.Second)
+		t1 := t0.Add(800 * time.Millisecond)
+		ic := b.at(&t1, "InvocationCompleted")
+		ic.Id, ic.ParentId, ic.Name, ic.SubType = nil, nil, nil, nil
+		ic.InvocationCompletedDetails = &types.InvocationCompletedDetails{RequestId: aws.String(fmt.Sprintf("req-%x-%d", seed, k)), StartTimestamp: &t0, EndTimestamp: &t1}
+		if k == 1 {
+			ic.InvocationCompletedDetails.Error = &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Sandbox.Timedout"), ErrorMessage: aws.String("invocation timed out")}}
 		}
-	}
-	evErr := func() *types.EventError {
-		if errObj == nil {
-			return nil
-		}
-		return &types.EventError{Payload: errObj}
-	}
-	if sd := op.StepDetails; sd != nil {
-		// Earlier attempts failed and were retried.
-		for a := int32(1); a < sd.Attempt; a++ {
-			t := start.Add(time.Duration(a) * time.Millisecond)
-			f := at(&t, "StepFailed")
-			f.StepFailedDetails = &types.StepFailedDetails{
-				Error:        &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(fmt.Sprintf("attempt %d failed", a))}},
-				RetryDetails: &types.RetryDetails{CurrentAttempt: a, NextAttemptDelaySeconds: aws.Int32(a)},
-			}
-			s := at(&t, "StepStarted")
-			s.StepStartedDetails = &types.StepStartedDetails{}
-			out = append(out, f, s)
-		}
-	}
-	term := func(suffix string) types.Event { return at(end, prefix+suffix) }
-	switch op.Status {
-	case types.OperationStatusSucceeded:
-		ev := term("Succeeded")
-		res := &types.EventResult{Payload: result}
-		switch op.Type {
-		case types.OperationTypeExecution:
-			ev.ExecutionSucceededDetails = &types.ExecutionSucceededDetails{Result: &types.EventResult{Payload: aws.String(`{"done":true}`)}}
-		case types.OperationTypeContext:
-			ev.ContextSucceededDetails = &types.ContextSucceededDetails{Result: res}
-		case types.OperationTypeStep:
-			ev.StepSucceededDetails = &types.StepSucceededDetails{Result: res, RetryDetails: &types.RetryDetails{CurrentAttempt: op.StepDetails.Attempt}}
-		case types.OperationTypeWait:
-			ev.WaitSucceededDetails = &types.WaitSucceededDetails{Duration: started.WaitStartedDetails.Duration}
-		case types.OperationTypeCallback:
-			ev.CallbackSucceededDetails = &types.CallbackSucceededDetails{Result: res}
-		case types.OperationTypeChainedInvoke:
-			ev.ChainedInvokeSucceededDetails = &types.ChainedInvokeSucceededDetails{Result: res}
-		}
-		out = append(out, ev)
-	case types.OperationStatusFailed, types.OperationStatusTimedOut, types.OperationStatusStopped, types.OperationStatusCancelled:
-		suffix := map[types.OperationStatus]string{"FAILED": "Failed", "TIMED_OUT": "TimedOut", "STOPPED": "Stopped", "CANCELLED": "Cancelled"}[op.Status]
-		ev := term(suffix)
-		e := evErr()
-		switch op.Type {
-		case types.OperationTypeExecution:
-			e = &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("ExecutionError"), ErrorMessage: aws.String("the handler failed")}}
-			switch suffix {
-			case "TimedOut":
-				ev.ExecutionTimedOutDetails = &types.ExecutionTimedOutDetails{Error: e}
-			case "Stopped":
-				ev.ExecutionStoppedDetails = &types.ExecutionStoppedDetails{Error: e}
-			default:
-				ev = term("Failed")
-				ev.ExecutionFailedDetails = &types.ExecutionFailedDetails{Error: e}
-			}
-		case types.OperationTypeContext:
-			ev = term("Failed") // a context has only ContextFailed
-			ev.ContextFailedDetails = &types.ContextFailedDetails{Error: e}
-		case types.OperationTypeStep:
-			ev = term("Failed")
-			ev.StepFailedDetails = &types.StepFailedDetails{Error: e, RetryDetails: &types.RetryDetails{CurrentAttempt: op.StepDetails.Attempt}}
-		case types.OperationTypeWait:
-			ev = term("Cancelled")
-			ev.WaitCancelledDetails = &types.WaitCancelledDetails{Error: e}
-		case types.OperationTypeCallback:
-			if suffix == "TimedOut" {
-				ev.CallbackTimedOutDetails = &types.CallbackTimedOutDetails{Error: e}
-			} else {
-				ev = term("Failed")
-				ev.CallbackFailedDetails = &types.CallbackFailedDetails{Error: e}
-			}
-		case types.OperationTypeChainedInvoke:
-			switch suffix {
-			case "TimedOut":
-				ev.ChainedInvokeTimedOutDetails = &types.ChainedInvokeTimedOutDetails{Error: e}
-			case "Stopped":
-				ev.ChainedInvokeStoppedDetails = &types.ChainedInvokeStoppedDetails{Error: e}
-			default:
-				ev = term("Failed")
-				ev.ChainedInvokeFailedDetails = &types.ChainedInvokeFailedDetails{Error: e}
-			}
-		}
-		out = append(out, ev)
-	case types.OperationStatusPending:
-		if sd := op.StepDetails; sd != nil && sd.NextAttemptTimestamp != nil {
-			t := start.Add(time.Duration(max(sd.Attempt, 1)) * time.Millisecond)
-			delay := int32(sd.NextAttemptTimestamp.Sub(t) / time.Second)
-			ev := at(&t, "StepFailed")
-			ev.StepFailedDetails = &types.StepFailedDetails{Error: evErr(), RetryDetails: &types.RetryDetails{CurrentAttempt: sd.Attempt, NextAttemptDelaySeconds: &delay}}
-			out = append(out, ev)
-		}
+		out = append(out, ic)
 	}
 	return out
 }
 
-// infoOf is what GetDurableExecution says of a generated execution: its
-// EXECUTION operation's status and times, under the execution status enum.
+// retries are a step's earlier attempts, each failed and retried.
+func (b *eventBuilder) retries(sd *types.StepDetails) []types.Event {
+	var out []types.Event
+	for a := int32(1); a < sd.Attempt; a++ {
+		t := b.start.Add(time.Duration(a) * time.Millisecond)
+		f := b.at(&t, "StepFailed")
+		f.StepFailedDetails = &types.StepFailedDetails{
+			Error:        &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(fmt.Sprintf("attempt %d failed", a))}},
+			RetryDetails: &types.RetryDetails{CurrentAttempt: a, NextAttemptDelaySeconds: aws.Int32(a)},
+		}
+		s := b.at(&t, "StepStarted")
+		s.StepStartedDetails = &types.StepStartedDetails{}
+		out = append(out, f, s)
+	}
+	return out
+}
+
+// succeeded is a succeeded operation's last event.
+func (b *eventBuilder) succeeded(op types.Operation, started types.Event, result *string) types.Event {
+	ev := b.term("Succeeded")
+	res := &types.EventResult{Payload: result}
+	switch op.Type {
+	case types.OperationTypeExecution:
+		ev.ExecutionSucceededDetails = &types.ExecutionSucceededDetails{Result: &types.EventResult{Payload: aws.String(`{"done":true}`)}}
+	case types.OperationTypeContext:
+		ev.ContextSucceededDetails = &types.ContextSucceededDetails{Result: res}
+	case types.OperationTypeStep:
+		ev.StepSucceededDetails = &types.StepSucceededDetails{Result: res, RetryDetails: &types.RetryDetails{CurrentAttempt: op.StepDetails.Attempt}}
+	case types.OperationTypeWait:
+		ev.WaitSucceededDetails = &types.WaitSucceededDetails{Duration: started.WaitStartedDetails.Duration}
+	case types.OperationTypeCallback:
+		ev.CallbackSucceededDetails = &types.CallbackSucceededDetails{Result: res}
+	case types.OperationTypeChainedInvoke:
+		ev.ChainedInvokeSucceededDetails = &types.ChainedInvokeSucceededDetails{Result: res}
+	}
+	return ev
+}
+
+// ended is the last event of an operation that failed, timed out, was
+// stopped or cancelled, in the event type its operation type has for it.
+func (b *eventBuilder) ended(op types.Operation, e *types.EventError) types.Event {
+	suffix := map[types.OperationStatus]string{"FAILED": "Failed", "TIMED_OUT": "TimedOut", "STOPPED": "Stopped", "CANCELLED": "Cancelled"}[op.Status]
+	ev := b.term(suffix)
+	switch op.Type {
+	case types.OperationTypeExecution:
+		e = &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("ExecutionError"), ErrorMessage: aws.String("the handler failed")}}
+		switch suffix {
+		case "TimedOut":
+			ev.ExecutionTimedOutDetails = &types.ExecutionTimedOutDetails{Error: e}
+		case "Stopped":
+			ev.ExecutionStoppedDetails = &types.ExecutionStoppedDetails{Error: e}
+		default:
+			ev = b.term("Failed")
+			ev.ExecutionFailedDetails = &types.ExecutionFailedDetails{Error: e}
+		}
+	case types.OperationTypeContext:
+		ev = b.term("Failed") // a context has only ContextFailed
+		ev.ContextFailedDetails = &types.ContextFailedDetails{Error: e}
+	case types.OperationTypeStep:
+		ev = b.term("Failed")
+		ev.StepFailedDetails = &types.StepFailedDetails{Error: e, RetryDetails: &types.RetryDetails{CurrentAttempt: op.StepDetails.Attempt}}
+	case types.OperationTypeWait:
+		ev = b.term("Cancelled")
+		ev.WaitCancelledDetails = &types.WaitCancelledDetails{Error: e}
+	case types.OperationTypeCallback:
+		if suffix == "TimedOut" {
+			ev.CallbackTimedOutDetails = &types.CallbackTimedOutDetails{Error: e}
+		} else {
+			ev = b.term("Failed")
+			ev.CallbackFailedDetails = &types.CallbackFailedDetails{Error: e}
+		}
+	case types.OperationTypeChainedInvoke:
+		switch suffix {
+		case "TimedOut":
+			ev.ChainedInvokeTimedOutDetails = &types.ChainedInvokeTimedOutDetails{Error: e}
+		case "Stopped":
+			ev.ChainedInvokeStoppedDetails = &types.ChainedInvokeStoppedDetails{Error: e}
+		default:
+			ev = b.term("Failed")
+			ev.ChainedInvokeFailedDetails = &types.ChainedInvokeFailedDetails{Error: e}
+		}
+	}
+	return ev
+}
+
 func infoOf(arn string, exec types.Operation, version string) *Info {
 	name, fnArn := arn, arn
 	if a := strings.SplitN(arn, ":", 8); len(a) == 8 {
