@@ -193,7 +193,7 @@ func qualifierOf(fn string) string {
 
 func discoverError(fn string, err error) error {
 	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() == "ResourceNotFoundException" {
+	if errors.As(err, &api) && api.ErrorCode() == codeNotFound {
 		return &FunctionNotFoundError{Function: fn}
 	}
 	ee := classify(Entry{ARN: fn}, 0, err)
