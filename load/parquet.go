@@ -98,7 +98,9 @@ func WithLogger(l *slog.Logger) ParquetOption { return func(p *parquetConfig) { 
 //	DIR/operations/dt=YYYY-MM-DD/PREFIX-NNNNN.parquet
 //	DIR/executions/dt=YYYY-MM-DD/PREFIX-NNNNN.parquet
 //
-// Many executions share a file; a file is rolled at the target size. A file
+// Many executions share a file; a file is rolled at the target size (a
+// partition that Close rolls names its next files PREFIX-NNNNN-rK.parquet,
+// K counting from 1). A file
 // is written under DIR/_incoming/ with a name starting with ".", synced, and
 // renamed into its table folder only when complete: by the roll, or by
 // Close. A crash leaves at most hidden files in _incoming and never a

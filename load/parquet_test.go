@@ -166,22 +166,62 @@ func TestParquetRollsAtTargetSize(t *testing.T) {
 		t.Errorf("%d rows, want %d", got, ops)
 	}
 	// Each executions file names exactly the executions of its operations sibling.
+	checkSiblings(t, dir, files)
+}
+
+// TestParquetRollsAtClose: partitions that spilled many times roll at the
+// target size while Close writes them: every file is whole (its executions
+// sibling names exactly its executions) and no row is lost or doubled.
+func TestParquetRollsAtClose(t *testing.T) {
+	execs := emulator.Generate(63, 300, emulator.GenerateOptions{MinOps: 20, MaxOps: 60, Days: 5, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	pd, err := load.NewParquetDir(dir, load.WithTargetFileSize(24<<10), load.WithBufferBudget(1<<20), load.WithRowGroupSize(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, _ := commitAll(t, execs, pd)
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*-r*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("no file rolled at Close (no -rK name)")
+	}
+	all, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	if got := countRows[schema.Operation](t, all); got != ops {
+		t.Errorf("%d operations rows, want %d", got, ops)
+	}
+	seen := checkSiblings(t, dir, all)
+	for _, e := range execs {
+		if seen[e.ARN] != 1 {
+			t.Errorf("%s: %d executions rows, want 1", e.ARN, seen[e.ARN])
+		}
+	}
+}
+
+// checkSiblings checks that each operations file's executions sibling (same
+// partition, same name) names exactly the executions of its rows, and
+// counts the executions rows of each execution.
+func checkSiblings(t *testing.T, dir string, files []string) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
 	for _, f := range files {
 		rows, _ := parquet.ReadFile[schema.Operation](f)
 		arns := map[string]bool{}
 		for _, r := range rows {
 			arns[r.ExecutionArn] = true
 		}
-		sib := filepath.Join(dir, "executions", filepath.Base(filepath.Dir(f)), filepath.Base(f))
-		ex, err := parquet.ReadFile[schema.Execution](sib)
+		ex, err := parquet.ReadFile[schema.Execution](filepath.Join(dir, "executions", filepath.Base(filepath.Dir(f)), filepath.Base(f)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range ex {
+			seen[e.ExecutionArn]++
+			if !arns[e.ExecutionArn] {
+				t.Errorf("%s: executions row of %s without its operations", f, e.ExecutionArn)
+			}
 			delete(arns, e.ExecutionArn)
 		}
 		if len(arns) != 0 {
 			t.Errorf("%s: %d executions with operations but no executions row beside them", f, len(arns))
 		}
 	}
+	return seen
 }
