@@ -126,9 +126,12 @@ func exercise(t *testing.T, open destination) {
 	if !ok {
 		t.Fatal("the destination cannot be read back (no SnapshotReader)")
 	}
-	latest, err := reader.Latest(ctx)
+	latest, err := reader.Latest(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if only, err := reader.Latest(ctx, func(arn string) bool { return arn == execs[0].arn }); err != nil || len(only) != 1 || only[execs[0].arn].Arn == "" {
+		t.Errorf("Latest keeping one execution: %d states (%v)", len(only), err)
 	}
 	if len(latest) != len(execs)-1 {
 		t.Fatalf("%d executions archived, want %d (one aborted)", len(latest), len(execs)-1)

@@ -31,9 +31,10 @@ type ExecutionState struct {
 // SnapshotReader is a destination that can say what it holds, execution by
 // execution, for verification.
 type SnapshotReader interface {
-	// Latest reads the newest snapshot of every archived execution, from the
-	// executions table alone.
-	Latest(ctx context.Context) (map[string]ExecutionState, error)
+	// Latest reads the newest snapshot of every archived execution that
+	// keep accepts (nil: every one), from the executions table alone; memory
+	// holds only the kept ones.
+	Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error)
 	// Rows reads, for each of states (executions of one partition: the same
 	// DT), the operations of its newest snapshot (in seq order) and all its
 	// archived events (in event id order), by execution ARN.
@@ -65,7 +66,7 @@ func newer(a, b ExecutionState) bool {
 }
 
 // Latest reads the executions files' key columns (Parquet reads only those).
-func (d *Parquet) Latest(ctx context.Context) (map[string]ExecutionState, error) {
+func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	out := map[string]ExecutionState{}
 	files, err := d.sink.list(ctx, "executions/")
 	if err != nil {
@@ -75,6 +76,9 @@ func (d *Parquet) Latest(ctx context.Context) (map[string]ExecutionState, error)
 		dt := partitionOf(f.name)
 		err := d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
 			return eachRow(r, size, func(row *stateRow) {
+				if keep != nil && !keep(row.ExecutionArn) {
+					return
+				}
 				st := ExecutionState{Arn: row.ExecutionArn, Status: row.Status, EndTime: row.EndTime, OperationCount: row.OperationCount,
 					EventCount: row.EventCount, ContentHash: row.ContentHash, Source: row.Source, RunID: row.RunID, ExtractedAt: row.ExtractedAt, DT: dt}
 				if cur, ok := out[st.Arn]; !ok || newer(st, cur) {
@@ -166,7 +170,7 @@ func cloneOp(r schema.Operation) schema.Operation {
 }
 
 // Latest reads the executions table: Postgres holds one row per execution.
-func (p *Postgres) Latest(ctx context.Context) (map[string]ExecutionState, error) {
+func (p *Postgres) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, end_time, operation_count, event_count, content_hash, source, run_id, extracted_at FROM "+
 		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
@@ -178,6 +182,9 @@ func (p *Postgres) Latest(ctx context.Context) (map[string]ExecutionState, error
 		var st ExecutionState
 		if err := rows.Scan(&st.Arn, &st.Status, &st.EndTime, &st.OperationCount, &st.EventCount, &st.ContentHash, &st.Source, &st.RunID, &st.ExtractedAt); err != nil {
 			return nil, p.wrap("read executions", err)
+		}
+		if keep != nil && !keep(st.Arn) {
+			continue
 		}
 		if st.EndTime != nil {
 			t := st.EndTime.UTC()

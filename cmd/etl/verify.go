@@ -129,7 +129,13 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	archived, err := reader.Latest(ctx)
+	listed := make(map[string]bool, len(exp))
+	for _, e := range exp {
+		listed[e.arn] = true
+	}
+	// Only the listed executions' states are kept: memory follows the
+	// listing, not the archive.
+	archived, err := reader.Latest(ctx, func(arn string) bool { return listed[arn] })
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
