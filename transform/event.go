@@ -23,14 +23,23 @@ type eventOverflow struct {
 	Details       map[string]json.RawMessage `json:",omitempty"`
 }
 
-// detailsFields are the indexes of types.Event's *...Details fields.
-var detailsFields = func() []int {
-	var out []int
+// detailsMember is one of types.Event's *...Details fields: its index, the
+// event type it is named after, and its detail_kind.
+type detailsMember struct {
+	index     int
+	name      string // StepFailedDetails
+	eventType string // StepFailed
+	kind      string // step_failed
+}
+
+// detailsFields are types.Event's *...Details fields, worked out once.
+var detailsFields = func() []detailsMember {
+	var out []detailsMember
 	rt := reflect.TypeFor[types.Event]()
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		if f.IsExported() && strings.HasSuffix(f.Name, "Details") && f.Type.Kind() == reflect.Pointer {
-			out = append(out, i)
+			out = append(out, detailsMember{index: i, name: f.Name, eventType: strings.TrimSuffix(f.Name, "Details"), kind: detailKind(f.Name)})
 		}
 	}
 	return out
@@ -56,30 +65,29 @@ func EventRow(ev *types.Event, meta RowMeta) schema.Event {
 		ExtractedAt:  meta.ExtractedAt.UTC().Truncate(time.Millisecond),
 	}
 	v := reflect.ValueOf(ev).Elem()
-	var present []int
-	for _, i := range detailsFields {
-		if !v.Field(i).IsNil() {
-			present = append(present, i)
+	var buf [4]*detailsMember
+	present := buf[:0]
+	for i := range detailsFields {
+		if !v.Field(detailsFields[i].index).IsNil() {
+			present = append(present, &detailsFields[i])
 		}
 	}
 	// The details object named after the event type fills the columns, else
 	// the first one.
-	own := string(ev.EventType) + "Details"
-	for j, i := range present {
-		if v.Type().Field(i).Name == own {
+	for j, m := range present {
+		if m.eventType == string(ev.EventType) {
 			present[0], present[j] = present[j], present[0]
 			break
 		}
 	}
 	fits := len(present) <= 1
 	if len(present) > 0 {
-		kinds := make([]string, len(present))
-		for j, i := range present {
-			kinds[j] = detailKind(v.Type().Field(i).Name)
+		k := present[0].kind
+		for _, m := range present[1:] {
+			k += "," + m.kind
 		}
-		k := strings.Join(kinds, ",")
 		row.DetailKind = &k
-		if !fillEvent(&row, v.Field(present[0]).Elem()) {
+		if !fillEvent(&row, v.Field(present[0].index).Elem()) {
 			fits = false
 		}
 	}
@@ -87,8 +95,8 @@ func EventRow(ev *types.Event, meta RowMeta) schema.Event {
 		o := eventOverflow{EventIdAbsent: ev.EventId == nil}
 		if !fits {
 			o.Details = map[string]json.RawMessage{}
-			for _, i := range present {
-				o.Details[v.Type().Field(i).Name] = marshal(v.Field(i).Interface())
+			for _, m := range present {
+				o.Details[m.name] = marshal(v.Field(m.index).Interface())
 			}
 		}
 		s := string(marshal(o))

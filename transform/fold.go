@@ -43,6 +43,12 @@ type Folder struct {
 	// sorted reports that the operations are in the order of their first
 	// event id (false once an event came out of order).
 	sorted bool
+	splits map[types.EventType]eventSplit // splitEventType's answers, by event type
+}
+
+type eventSplit struct {
+	typ, status string
+	ok          bool
 }
 
 type folded struct {
@@ -54,7 +60,9 @@ type folded struct {
 }
 
 // NewFolder starts folding one execution's history.
-func NewFolder() *Folder { return &Folder{index: map[string]int{}, sorted: true} }
+func NewFolder() *Folder {
+	return &Folder{index: map[string]int{}, sorted: true, splits: map[types.EventType]eventSplit{}}
+}
 
 var (
 	eventPrefixes = []struct{ prefix, typ string }{
@@ -93,10 +101,15 @@ func (f *Folder) Add(events []types.Event) {
 }
 
 func (f *Folder) add(ev *types.Event) {
-	typ, status, ok := splitEventType(string(ev.EventType))
-	if !ok {
+	sp, seen := f.splits[ev.EventType]
+	if !seen {
+		sp.typ, sp.status, sp.ok = splitEventType(string(ev.EventType))
+		f.splits[ev.EventType] = sp
+	}
+	if !sp.ok {
 		return
 	}
+	typ, status := sp.typ, sp.status
 	f.n++
 	id := f.n
 	if ev.EventId != nil {
