@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -94,13 +96,29 @@ func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[s
 }
 
 // Rows reads the partition of states (one DT) once, keeping only their
-// rows.
+// rows. Each file's key columns are read first (a projection); when the
+// rows wanted are a small part of the file, only their pages are read
+// (seeking by the file's offset index), else the whole file.
 func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
 	out := make(map[string]*ExecutionRows, len(states))
 	want := make(map[string]ExecutionState, len(states))
 	dt := ""
 	for _, st := range states {
 		out[st.Arn], want[st.Arn], dt = &ExecutionRows{}, st, st.DT
+	}
+	// The rows wanted, as the executions rows count them (-1: unknown).
+	var ops, events int64
+	for _, st := range states {
+		ops += st.OperationCount
+		if st.EventCount == nil || events < 0 {
+			events = -1
+		} else {
+			events += *st.EventCount
+		}
+	}
+	wantOp := func(arn, runID string, at time.Time) bool {
+		st, ok := want[arn]
+		return ok && runID == st.RunID && at.Equal(st.ExtractedAt)
 	}
 	for _, table := range []string{"operations", "events"} {
 		files, err := d.listCached(ctx, table)
@@ -110,21 +128,23 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		for _, f := range files[dt] {
 			err := d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
 				if table == "operations" {
-					return eachRow(r, size, func(row *schema.Operation) {
-						if st, ok := want[row.ExecutionArn]; ok && row.RunID == st.RunID && row.ExtractedAt.Equal(st.ExtractedAt) {
-							out[st.Arn].Operations = append(out[st.Arn].Operations, cloneOp(*row))
+					return readWanted(r, size, ops, func(k *execKey) bool { return wantOp(k.ExecutionArn, k.RunID, k.ExtractedAt) },
+						func(row *schema.Operation) {
+							if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
+								out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, cloneOp(*row))
+							}
+						})
+				}
+				return readWanted(r, size, events, func(k *arnColumn) bool { _, ok := want[k.ExecutionArn]; return ok },
+					func(row *schema.Event) {
+						if _, ok := want[row.ExecutionArn]; ok {
+							ev := *row
+							if ev.ErrorStackTrace != nil {
+								ev.ErrorStackTrace = append([]string{}, ev.ErrorStackTrace...)
+							}
+							out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, ev)
 						}
 					})
-				}
-				return eachRow(r, size, func(row *schema.Event) {
-					if _, ok := want[row.ExecutionArn]; ok {
-						ev := *row
-						if ev.ErrorStackTrace != nil {
-							ev.ErrorStackTrace = append([]string{}, ev.ErrorStackTrace...)
-						}
-						out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, ev)
-					}
-				})
 			})
 			if err != nil {
 				return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
@@ -276,4 +296,77 @@ func (p *Postgres) StoredForm(row any) {
 	for i, x := range vals {
 		v.Field(i).Set(reflect.ValueOf(x))
 	}
+}
+
+type arnColumn struct {
+	ExecutionArn string `parquet:"execution_arn"`
+}
+
+// selectiveShare is the share of a file's rows below which readWanted reads
+// only the wanted rows' pages rather than the whole file.
+const selectiveShare = 0.25
+
+// readWanted calls fn for the rows of a Parquet file that the key
+// projection K says are wanted (fn may see a few others, and must check).
+// When expect (the rows wanted, as far as known; -1: unknown) is a large
+// share of the file's rows, every row is read. Else the keys are read
+// first, and if the wanted rows are few, only their runs of rows are read,
+// each after a seek.
+func readWanted[K, T any](r io.ReaderAt, size, expect int64, wanted func(*K) bool, fn func(*T)) error {
+	if expect >= 0 {
+		pf, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		if err != nil {
+			return err
+		}
+		if float64(expect) >= selectiveShare*float64(pf.NumRows()) {
+			return eachRow(r, size, fn)
+		}
+	}
+	type span struct{ first, n int64 }
+	var spans []span
+	var total, hits int64
+	err := eachRow(r, size, func(k *K) {
+		if wanted(k) {
+			if l := len(spans); l > 0 && spans[l-1].first+spans[l-1].n == total {
+				spans[l-1].n++
+			} else {
+				spans = append(spans, span{total, 1})
+			}
+			hits++
+		}
+		total++
+	})
+	switch {
+	case err != nil:
+		return err
+	case hits == 0:
+		return nil
+	case float64(hits) >= selectiveShare*float64(total):
+		return eachRow(r, size, fn)
+	}
+	rd := parquet.NewGenericReader[T](io.NewSectionReader(r, 0, size))
+	defer rd.Close()
+	buf := make([]T, 256)
+	for _, sp := range spans {
+		if err := rd.SeekToRow(sp.first); err != nil {
+			return err
+		}
+		for left := sp.n; left > 0; {
+			n, err := rd.Read(buf[:min(left, int64(len(buf)))])
+			for i := range n {
+				fn(&buf[i])
+			}
+			left -= int64(n)
+			if errors.Is(err, io.EOF) {
+				if left > 0 {
+					return fmt.Errorf("%d rows short of the %d the keys promised", left, sp.n)
+				}
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
