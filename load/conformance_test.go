@@ -1,8 +1,11 @@
 package load_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -15,17 +18,19 @@ import (
 	"github.com/durable-etl/durable-etl/transform"
 )
 
-// destination opens a loader on one destination; each call is a new run
-// (its own file prefix) over the same archive.
-type destination func(t *testing.T, run string) load.Loader
+// destination opens a loader on one archive of a destination; each call is
+// a new run (its own file prefix). The suite uses the archive "main" and, to
+// compare twins, "twin-a" and "twin-b".
+type destination func(t *testing.T, archive, run string) load.Loader
 
 // exercise is the suite every destination runs: what commits is read back
 // exactly (operations and events, odd shapes included); what aborts leaves
 // nothing; a later snapshot is the newest; a rerun of the same content
 // leaves the newest snapshot equal; a run killed before Close (its loader
 // never closed) leaves each execution either as it was or whole in its new
-// snapshot, never part of one. It reads back through the destination's own
-// SnapshotReader.
+// snapshot, never part of one; twins (two archives fed the same commits
+// through Fanout) read back alike and, for files, hold the same bytes. It
+// reads back through the destination's own SnapshotReader.
 func exercise(t *testing.T, open destination) {
 	ctx := context.Background()
 	g := optest.New(99)
@@ -89,7 +94,7 @@ func exercise(t *testing.T, open destination) {
 		}
 	}
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	l := open(t, "conf-1")
+	l := open(t, "main", "conf-1")
 	for i, e := range execs {
 		commit(l, e, t0, "conf-1", i == 2) // the third aborts
 	}
@@ -99,7 +104,7 @@ func exercise(t *testing.T, open destination) {
 	// A later run: a newer snapshot of the second execution, with fewer
 	// operations (a completed context hides its children), and no events
 	// (a run writes only the events the archive lacks).
-	l = open(t, "conf-2")
+	l = open(t, "main", "conf-2")
 	newer := execs[1]
 	newer.ops = newer.ops[:len(newer.ops)-2]
 	rerun := newer
@@ -109,7 +114,7 @@ func exercise(t *testing.T, open destination) {
 		t.Fatal(err)
 	}
 	// A rerun of the same content: the newest snapshot stays equal.
-	l = open(t, "conf-3")
+	l = open(t, "main", "conf-3")
 	commit(l, rerun, t0.Add(2*time.Hour), "conf-3", false)
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -119,10 +124,10 @@ func exercise(t *testing.T, open destination) {
 	killed := execs[3]
 	killed.ops = append([]types.Operation(nil), killed.ops[1:]...)
 	killed.events = nil
-	l = open(t, "conf-killed")
+	l = open(t, "main", "conf-killed")
 	t.Cleanup(func() { l.Close(context.Background()) })
 	commit(l, killed, t0.Add(3*time.Hour), "conf-killed", false)
-	reader, ok := open(t, "conf-read").(load.SnapshotReader)
+	reader, ok := open(t, "main", "conf-read").(load.SnapshotReader)
 	if !ok {
 		t.Fatal("the destination cannot be read back (no SnapshotReader)")
 	}
@@ -182,14 +187,79 @@ func exercise(t *testing.T, open destination) {
 			}
 		}
 	}
+	var arns []string
+	for i, e := range execs {
+		if i != 2 {
+			arns = append(arns, e.arn)
+		}
+	}
+	twins(t, open, func(l load.Loader) {
+		for i, e := range execs {
+			commit(l, e, t0, "twin", i == 2)
+		}
+	}, arns)
+}
+
+// twins commits execs through Fanout into two fresh archives of the
+// destination and checks that they read back alike, and that a file
+// destination's files are byte-identical.
+func twins(t *testing.T, open destination, commit func(load.Loader), execArns []string) {
+	ctx := context.Background()
+	f := load.Fanout(open(t, "twin-a", "twin"), open(t, "twin-b", "twin"))
+	commit(f)
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var read [2]struct {
+		latest map[string]load.ExecutionState
+		rows   map[string]*load.ExecutionRows
+		files  map[string][]byte
+	}
+	for i, archive := range []string{"twin-a", "twin-b"} {
+		l := open(t, archive, "twin-read")
+		reader := l.(load.SnapshotReader)
+		latest, err := reader.Latest(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read[i].latest, read[i].rows = latest, map[string]*load.ExecutionRows{}
+		for _, arn := range execArns {
+			st, ok := latest[arn]
+			if !ok {
+				t.Fatalf("%s: %s not archived", archive, arn)
+			}
+			rows, err := reader.Rows(ctx, []load.ExecutionState{st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			read[i].rows[arn] = rows[arn]
+		}
+		if read[i].files, err = load.PublishedBytesForTest(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(read[0].latest, read[1].latest) || !reflect.DeepEqual(read[0].rows, read[1].rows) {
+		t.Error("twins read back differently")
+	}
+	if read[0].files != nil && len(read[0].files) == 0 {
+		t.Fatal("a file destination lists no files")
+	}
+	if len(read[0].files) != len(read[1].files) {
+		t.Fatalf("twins hold %d and %d files", len(read[0].files), len(read[1].files))
+	}
+	for name, b := range read[0].files {
+		if !bytes.Equal(b, read[1].files[name]) {
+			t.Errorf("twins differ in %s", name)
+		}
+	}
 }
 
 // TestConformance runs the suite on every destination.
 func TestConformance(t *testing.T) {
 	t.Run("local Parquet", func(t *testing.T) {
-		dir := t.TempDir()
-		exercise(t, func(t *testing.T, run string) load.Loader {
-			pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-"+run))
+		root := t.TempDir()
+		exercise(t, func(t *testing.T, archive, run string) load.Loader {
+			pd, err := load.NewParquetDir(filepath.Join(root, archive), load.WithFilePrefix("part-"+run))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,8 +268,8 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("S3 Parquet", func(t *testing.T) {
 		srv3, bucket := s3test.Bucket(t)
-		exercise(t, func(t *testing.T, run string) load.Loader {
-			pq, err := load.NewParquetS3(context.Background(), srv3.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix("part-"+run))
+		exercise(t, func(t *testing.T, archive, run string) load.Loader {
+			pq, err := load.NewParquetS3(context.Background(), srv3.Client(), bucket, archive, t.TempDir(), load.S3Options{}, load.WithFilePrefix("part-"+run))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,8 +277,14 @@ func TestConformance(t *testing.T) {
 		})
 	})
 	t.Run("Postgres", func(t *testing.T) {
-		url, s, _ := migrated(t)
-		exercise(t, func(t *testing.T, run string) load.Loader {
+		schemas := map[string]string{}
+		url := ""
+		exercise(t, func(t *testing.T, archive, run string) load.Loader {
+			s, ok := schemas[archive]
+			if !ok {
+				url, s, _ = migrated(t)
+				schemas[archive] = s
+			}
 			pg, err := load.NewPostgres(context.Background(), url, load.WithPGSchema(s))
 			if err != nil {
 				t.Fatal(err)

@@ -1,6 +1,9 @@
 package load
 
 import (
+	"context"
+	"io"
+
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 
 	"github.com/durable-etl/durable-etl/schema"
@@ -45,3 +48,34 @@ func S3SinkForTest(client S3API, bucket, prefix string, so S3Options) TestSink {
 // StopAfterPublish makes Compact stop as if killed after publishing a
 // partition's merged files and before removing the files they replace.
 func StopAfterPublish(o *CompactOptions) { o.stopAfterPublish = true }
+
+// PublishedBytesForTest is every published file of a Parquet destination
+// (l a *Parquet), by name under the destination; nil for another kind.
+func PublishedBytesForTest(ctx context.Context, l Loader) (map[string][]byte, error) {
+	d, ok := l.(*Parquet)
+	if !ok {
+		return nil, nil
+	}
+	out := map[string][]byte{}
+	for _, table := range []string{"operations/", "events/", "executions/"} {
+		files, err := d.sink.list(ctx, table)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			err := d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
+				b := make([]byte, size)
+				_, err := r.ReadAt(b, 0)
+				if err == io.EOF {
+					err = nil
+				}
+				out[f.name] = b
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}

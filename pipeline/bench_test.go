@@ -59,9 +59,13 @@ func BenchmarkBackfill(b *testing.B) {
 }
 
 // BenchmarkBackfillRSS: the etl binary's peak RSS over BenchmarkBackfill's
-// data at 730 days, --concurrency 16 (target: under 256 MiB).
+// data at 1, 90 and 730 days, --concurrency 16 (target: under 256 MiB).
 func BenchmarkBackfillRSS(b *testing.B) {
-	benchRSS(b, emulator.Generate(97, benchBackfillN, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 730, LargePayloadEvery: -1}), "--concurrency", "16")
+	for _, days := range []int{1, 90, 730} {
+		b.Run(fmt.Sprintf("days=%d", days), func(b *testing.B) {
+			benchRSS(b, emulator.Generate(97, benchBackfillN, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: days, LargePayloadEvery: -1}), "--concurrency", "16")
+		})
+	}
 }
 
 // benchBackfillN is BenchmarkBackfill's execution count (ETL_BENCH_EXECUTIONS
