@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,5 +184,74 @@ func TestS3BadDestination(t *testing.T) {
 	}
 	if _, err = load.NewParquetS3(ctx, srv3.Client(), "any", "p", "", load.S3Options{SSE: "rot13"}); err == nil {
 		t.Error("an unknown SSE mode was accepted")
+	}
+}
+
+// countingS3 counts the GETs, whole and ranged.
+type countingS3 struct {
+	*s3.Client
+	whole, ranged atomic.Int64
+}
+
+func (c *countingS3) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if in.Range != nil {
+		c.ranged.Add(1)
+	} else {
+		c.whole.Add(1)
+	}
+	return c.Client.GetObject(ctx, in, opts...)
+}
+
+// TestRowsOnS3ReadsRanges: on S3, Rows of a few executions of a partition
+// of many row groups reads ranges of the objects where it needs a small part
+// of them, and gives exactly those executions' rows.
+func TestRowsOnS3ReadsRanges(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	c := &countingS3{Client: srv.Client()}
+	execs := emulator.Generate(64, 200, emulator.GenerateOptions{MinOps: 5, MaxOps: 80, Days: 1, LargePayloadEvery: -1})
+	pq, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{}, load.WithRowGroupSize(48<<10), load.WithBufferBudget(256<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitAll(t, execs, pq)
+	rd, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := rd.Latest(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.whole.Store(0)
+	c.ranged.Store(0)
+	byDT := map[string][]load.ExecutionState{}
+	events := map[string]int{}
+	for i, e := range execs {
+		if i%17 == 3 {
+			st := latest[e.ARN]
+			byDT[st.DT] = append(byDT[st.DT], st)
+			events[e.ARN] = e.History.Len()
+		}
+	}
+	for _, states := range byDT {
+		got, err := rd.Rows(ctx, states)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range states {
+			g := got[st.Arn]
+			if int64(len(g.Operations)) != st.OperationCount || len(g.Events) != events[st.Arn] {
+				t.Errorf("%s: %d operations and %d events, want %d and %d", st.Arn, len(g.Operations), len(g.Events), st.OperationCount, events[st.Arn])
+			}
+			for i, r := range g.Operations {
+				if r.ExecutionArn != st.Arn || r.Seq != int64(i) {
+					t.Fatalf("%s: operation %d is %s seq %d", st.Arn, i, r.ExecutionArn, r.Seq)
+				}
+			}
+		}
+	}
+	if c.ranged.Load() == 0 {
+		t.Errorf("%d whole GETs and no ranged one", c.whole.Load())
 	}
 }

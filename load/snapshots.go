@@ -126,16 +126,16 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 			return nil, err
 		}
 		for _, f := range files[dt] {
-			err := d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
-				if table == "operations" {
-					return readWanted(r, size, ops, func(k *execKey) bool { return wantOp(k.ExecutionArn, k.RunID, k.ExtractedAt) },
-						func(row *schema.Operation) {
-							if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
-								out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, cloneOp(*row))
-							}
-						})
-				}
-				return readWanted(r, size, events, func(k *arnColumn) bool { _, ok := want[k.ExecutionArn]; return ok },
+			var err error
+			if table == "operations" {
+				err = readFile(ctx, d, f, ops, func(k *execKey) bool { return wantOp(k.ExecutionArn, k.RunID, k.ExtractedAt) },
+					func(row *schema.Operation) {
+						if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
+							out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, cloneOp(*row))
+						}
+					})
+			} else {
+				err = readFile(ctx, d, f, events, func(k *arnColumn) bool { _, ok := want[k.ExecutionArn]; return ok },
 					func(row *schema.Event) {
 						if _, ok := want[row.ExecutionArn]; ok {
 							ev := *row
@@ -145,7 +145,7 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 							out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, ev)
 						}
 					})
-			})
+			}
 			if err != nil {
 				return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
 			}
@@ -306,6 +306,35 @@ type arnColumn struct {
 // only the wanted rows' pages rather than the whole file.
 const selectiveShare = 0.25
 
+// readFile is readWanted over a published file. On a sink that reads
+// ranges (S3) it reads the footer first, and a file it will read only in
+// part by ranges; a file it will read whole is fetched whole.
+func readFile[K, T any](ctx context.Context, d *Parquet, f publishedFile, expect int64, wanted func(*K) bool, fn func(*T)) error {
+	if rs, ok := d.sink.(rangedSink); ok && expect >= 0 && f.size > 0 {
+		r := rs.ranged(ctx, f.name, f.size)
+		whole, err := readsWhole(r, f.size, expect)
+		if err != nil {
+			return err
+		}
+		if !whole {
+			return readWanted(r, f.size, -1, wanted, fn)
+		}
+	}
+	return d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
+		return readWanted(r, size, expect, wanted, fn)
+	})
+}
+
+// readsWhole reports whether expect wanted rows are a large enough share
+// of the file to read it whole.
+func readsWhole(r io.ReaderAt, size, expect int64) (bool, error) {
+	pf, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return false, err
+	}
+	return float64(expect) >= selectiveShare*float64(pf.NumRows()), nil
+}
+
 // readWanted calls fn for the rows of a Parquet file that the key
 // projection K says are wanted (fn may see a few others, and must check).
 // When expect (the rows wanted, as far as known; -1: unknown) is a large
@@ -314,11 +343,11 @@ const selectiveShare = 0.25
 // each after a seek.
 func readWanted[K, T any](r io.ReaderAt, size, expect int64, wanted func(*K) bool, fn func(*T)) error {
 	if expect >= 0 {
-		pf, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		whole, err := readsWhole(r, size, expect)
 		if err != nil {
 			return err
 		}
-		if float64(expect) >= selectiveShare*float64(pf.NumRows()) {
+		if whole {
 			return eachRow(r, size, fn)
 		}
 	}
