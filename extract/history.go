@@ -47,3 +47,34 @@ func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 			return fn(ctx, HistoryPage{Number: n, Events: out.Events})
 		})
 }
+
+// NewestEventID asks for the newest event of one execution's history in
+// one small call (ReverseOrder, two events, no payloads), so that a rerun
+// can tell that nothing happened since it last archived the execution.
+// The sources disagree on what ReverseOrder lists first, so known is true
+// only when the answer proves which event is the newest: two events in
+// descending id order, or a history of at most one event. A failure is an
+// *ExecutionError.
+func NewestEventID(ctx context.Context, api HistoryAPI, arn string) (id int32, known bool, err error) {
+	out, err := api.GetDurableExecutionHistory(ctx, &lambda.GetDurableExecutionHistoryInput{
+		DurableExecutionArn: aws.String(arn), ReverseOrder: aws.Bool(true), MaxItems: 2, IncludeExecutionData: aws.Bool(false),
+	})
+	if err != nil {
+		return 0, false, classify(Entry{ARN: arn}, 0, err)
+	}
+	ev := out.Events
+	for _, e := range ev {
+		if e.EventId == nil {
+			return 0, false, nil
+		}
+	}
+	switch {
+	case len(ev) == 0 && out.NextMarker == nil:
+		return 0, true, nil
+	case len(ev) == 1 && out.NextMarker == nil:
+		return *ev[0].EventId, true, nil
+	case len(ev) >= 2 && *ev[0].EventId > *ev[1].EventId:
+		return *ev[0].EventId, true, nil
+	}
+	return 0, false, nil
+}

@@ -289,3 +289,31 @@ func cutFunction(arn string) (account, fn, qualifier string) {
 	a, _ := transform.ParseARN(arn)
 	return a.AccountID, a.FunctionName, a.FunctionQualifier
 }
+
+// TestNewestEventID: the probe names the newest event when the service
+// lists the newest first, and admits it cannot tell when ReverseOrder lists
+// the oldest first (the other reading of the documentation).
+func TestNewestEventID(t *testing.T) {
+	execs := emulator.Generate(37, 8, emulator.GenerateOptions{MaxOps: 30})
+	for _, oldestFirst := range []bool{false, true} {
+		var opts []emulator.Option
+		if oldestFirst {
+			opts = append(opts, emulator.WithReverseOldestFirst())
+		}
+		srv := emulator.New(opts...)
+		srv.Add(execs...)
+		_, client := emulatortest.Start(t, srv)
+		for _, e := range execs {
+			id, known, err := extract.NewestEventID(context.Background(), client, e.ARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case !oldestFirst && (!known || int(id) != e.History.Len()):
+				t.Errorf("newest first: %s: id %d known %v, want %d", e.ARN, id, known, e.History.Len())
+			case oldestFirst && known && e.History.Len() > 1:
+				t.Errorf("oldest first: %s: claims %d is the newest of %d", e.ARN, id, e.History.Len())
+			}
+		}
+	}
+}

@@ -99,8 +99,12 @@ type Summary struct {
 	Abandoned int `json:"executions_abandoned"`
 	// SkippedTerminal counts executions whose last archived snapshot was
 	// terminal; SkippedResumed those the resumed run had archived already.
-	SkippedTerminal   int   `json:"skipped_terminal"`
-	SkippedResumed    int   `json:"skipped_resumed"`
+	SkippedTerminal int `json:"skipped_terminal"`
+	SkippedResumed  int `json:"skipped_resumed"`
+	// SkippedUnchanged counts still-running executions read through
+	// history whose newest event the archive already holds: their archived
+	// snapshot is current, and no page was read.
+	SkippedUnchanged  int   `json:"skipped_unchanged"`
 	DuplicatesSkipped int   `json:"duplicates_skipped"`
 	BadLinesSkipped   int   `json:"bad_lines_skipped"`
 	OtherShards       int   `json:"left_to_other_shards"`
@@ -333,6 +337,16 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 			p.Operations.Add(c.ops)
 		}
 		log.Debug("archived", "pages", c.pages, "rows", c.ops, "events", c.events, "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
+		if r.cfg.Archived != nil {
+			r.cfg.Archived(e.ARN)
+		}
+		return nil
+	case errors.Is(err, errUnchanged):
+		r.sum.SkippedUnchanged++
+		if p := r.cfg.Progress; p != nil {
+			p.Skipped.Add(1)
+		}
+		log.Debug("unchanged since its archived snapshot")
 		if r.cfg.Archived != nil {
 			r.cfg.Archived(e.ARN)
 		}

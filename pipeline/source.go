@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
@@ -79,6 +80,12 @@ type historySource struct{ r *runner }
 
 func (s historySource) read(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts) (string, schema.Execution, error) {
 	meta.Source = transform.SourceHistory
+	if unchanged, err := s.unchanged(ctx, e); err != nil || unchanged {
+		if err == nil {
+			err = errUnchanged
+		}
+		return "", schema.Execution{}, err
+	}
 	desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN)
 	if err != nil {
 		return "", schema.Execution{}, err
@@ -110,6 +117,27 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 		dt, _ = snap.Partition(s.r.sum.StartedAt)
 	}
 	return dt, row, nil
+}
+
+// errUnchanged is a history read that found nothing new since the archive's
+// snapshot: the run leaves the execution as archived.
+var errUnchanged = errors.New("unchanged since its archived snapshot")
+
+// unchanged reports that the archive holds e's events up to the newest the
+// service has (one small call; see extract.NewestEventID): a still-running
+// execution that waited since the last run costs that call, not every page
+// of its history. Without archived events, or when the answer cannot prove
+// which event is the newest, it reports false.
+func (s historySource) unchanged(ctx context.Context, e extract.Entry) (bool, error) {
+	if s.r.cfg.LastEventID == nil {
+		return false, nil
+	}
+	last := s.r.cfg.LastEventID(e.ARN)
+	if last <= 0 {
+		return false, nil
+	}
+	newest, known, err := extract.NewestEventID(ctx, s.r.cfg.History, e.ARN)
+	return known && newest == last, err
 }
 
 // readEvents drains e's history one page ahead of use, writing the events

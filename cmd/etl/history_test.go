@@ -99,15 +99,83 @@ func TestRunByFunction(t *testing.T) {
 			if s.Events != total || s.EventsNew != total {
 				t.Errorf("report: %d events, %d new; served %d", s.Events, s.EventsNew, total)
 			}
-			// A rerun archives the running executions again, but no event twice.
+			// A rerun with nothing new: terminal executions cost nothing, the
+			// running ones one small history call each, and no event lands twice.
 			if r := runCLI(t, append(args, "--run-id", "again")...); r.code != 0 {
 				t.Fatalf("rerun: exit %d", r.code)
 			}
 			s = readReport(t, report)
-			if s.EventsNew != 0 || s.SkippedTerminal == 0 || s.ExecutionsOK == 0 {
-				t.Errorf("rerun: %d new events, %d terminal skipped, %d archived", s.EventsNew, s.SkippedTerminal, s.ExecutionsOK)
+			if s.EventsNew != 0 || s.SkippedTerminal == 0 || s.SkippedUnchanged != len(execs)-s.SkippedTerminal || s.ExecutionsOK != 0 ||
+				s.APICallsByOperation["GetDurableExecution"] != 0 || s.APICallsByOperation["GetDurableExecutionHistory"] != int64(s.SkippedUnchanged) {
+				t.Errorf("rerun: %d new events, %d terminal and %d unchanged skipped, %d archived, calls %v",
+					s.EventsNew, s.SkippedTerminal, s.SkippedUnchanged, s.ExecutionsOK, s.APICallsByOperation)
 			}
 			readEvents(t, dir) // fails on a duplicate
+		})
+	}
+}
+
+// TestRerunProgressed: a running execution whose history grew since the
+// last run is read again and only its new events land; under the other
+// reading of ReverseOrder (oldest first) a rerun cannot tell that nothing
+// changed, so it reads every running execution again, and still writes no
+// event twice.
+func TestRerunProgressed(t *testing.T) {
+	execs := emulator.Generate(36, 30, emulator.GenerateOptions{MaxOps: 40})
+	for _, oldestFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("oldest first ", oldestFirst), func(t *testing.T) {
+			opts := []emulator.Option{emulator.WithFunctions(emulator.FunctionNames...)}
+			if oldestFirst {
+				opts = append(opts, emulator.WithReverseOldestFirst())
+			}
+			srv := emulator.New(opts...)
+			srv.Add(execs...)
+			url, _ := emulatortest.Start(t, srv)
+			dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+			args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
+			if r := runCLI(t, args...); r.code != 0 {
+				t.Fatalf("exit %d", r.code)
+			}
+			// One running execution goes on: two more events.
+			var grown emulator.Execution
+			for _, e := range execs {
+				if e.Op(0).Status == "STARTED" || e.Op(0).Status == "PENDING" {
+					grown = e
+					break
+				}
+			}
+			if grown.ARN == "" {
+				t.Fatal("no running execution generated")
+			}
+			var evs []types.Event
+			for i := range grown.History.Len() {
+				evs = append(evs, grown.History.Event(i))
+			}
+			for k := range 2 {
+				ev := evs[len(evs)-1]
+				id := int32(len(evs) + 1)
+				ev.EventId = &id
+				ev.EventType = types.EventTypeStepStarted
+				ev.Id = aws.String(fmt.Sprintf("grown-%d", k))
+				evs = append(evs, ev)
+			}
+			grown.History = emulator.FixedHistory(evs)
+			srv.Add(grown)
+			if r := runCLI(t, append(args, "--run-id", "again")...); r.code != 0 {
+				t.Fatalf("rerun: exit %d", r.code)
+			}
+			s := readReport(t, report)
+			running := len(execs) - s.SkippedTerminal
+			wantOK, wantUnchanged := 1, running-1
+			if oldestFirst {
+				wantOK, wantUnchanged = running, 0
+			}
+			if s.EventsNew != 2 || s.ExecutionsOK != wantOK || s.SkippedUnchanged != wantUnchanged {
+				t.Errorf("rerun: %d new events (want 2), %d archived (want %d), %d unchanged (want %d)", s.EventsNew, s.ExecutionsOK, wantOK, s.SkippedUnchanged, wantUnchanged)
+			}
+			if got := readEvents(t, dir)[grown.ARN]; len(got) != len(evs) {
+				t.Errorf("%s: %d events archived, %d served", grown.ARN, len(got), len(evs))
+			}
 		})
 	}
 }

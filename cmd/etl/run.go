@@ -555,8 +555,8 @@ func writeFileAtomic(path string, b []byte) error {
 
 func printSummary(w io.Writer, s *pipeline.Summary, dests []string) {
 	fmt.Fprintf(w, "run %s: %d executions archived, %d failed", s.RunID, s.ExecutionsOK, s.ExecutionsFailed)
-	if s.SkippedTerminal+s.SkippedResumed > 0 {
-		fmt.Fprintf(w, ", %d skipped (%d terminal, %d already archived by this run)", s.SkippedTerminal+s.SkippedResumed, s.SkippedTerminal, s.SkippedResumed)
+	if n := s.SkippedTerminal + s.SkippedResumed + s.SkippedUnchanged; n > 0 {
+		fmt.Fprintf(w, ", %d skipped (%d terminal, %d already archived by this run, %d running and unchanged)", n, s.SkippedTerminal, s.SkippedResumed, s.SkippedUnchanged)
 	}
 	if s.DuplicatesSkipped > 0 {
 		fmt.Fprintf(w, ", %d duplicate manifest entries skipped", s.DuplicatesSkipped)

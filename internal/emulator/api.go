@@ -203,7 +203,7 @@ func (s *Server) serveHistory(w http.ResponseWriter, n int64, arn string, q url.
 		return
 	}
 	offset = min(offset, total)
-	reverse := boolParam(q, "ReverseOrder", false)
+	reverse := boolParam(q, "ReverseOrder", false) != s.reverseOldestFirst
 	withData := boolParam(q, "IncludeExecutionData", true)
 	cacheKey := fmt.Sprintf("history\x00%s\x00%d\x00%d\x00%v\x00%v", arn, offset, limit, reverse, withData)
 	if s.cache != nil && fault == NoFault {
@@ -245,12 +245,15 @@ func withoutData(ev *types.Event) {
 	t := true
 	for i := range v.NumField() {
 		d := v.Field(i)
-		if d.Kind() != reflect.Pointer || d.IsNil() || d.Elem().Kind() != reflect.Struct {
+		if !v.Type().Field(i).IsExported() || d.Kind() != reflect.Pointer || d.IsNil() || d.Elem().Kind() != reflect.Struct {
 			continue
 		}
 		c := reflect.New(d.Type().Elem())
 		c.Elem().Set(d.Elem())
 		for j := range c.Elem().NumField() {
+			if !c.Elem().Type().Field(j).IsExported() {
+				continue // the SDK's noSmithyDocumentSerde marker
+			}
 			switch m := c.Elem().Field(j).Interface().(type) {
 			case *types.EventInput:
 				if m != nil {

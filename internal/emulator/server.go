@@ -97,6 +97,11 @@ func WithSlowDelay(d time.Duration) Option { return func(s *Server) { s.slow = d
 // cached page keep the time they were issued.
 func WithPageCache() Option { return func(s *Server) { s.cache = &sync.Map{} } }
 
+// WithReverseOldestFirst makes GetDurableExecutionHistory's ReverseOrder
+// list the oldest event first, the other reading the documentation allows
+// (by default it lists the newest first).
+func WithReverseOldestFirst() Option { return func(s *Server) { s.reverseOldestFirst = true } }
+
 // WithClock replaces time.Now, for marker expiry in tests.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -123,7 +128,9 @@ type Server struct {
 	functions       map[string]bool
 	fnList          []FunctionVersion
 	rejectQualifier string
-	perRoute        sync.Map // op, label: *atomic.Int64
+	// reverseOldestFirst: ReverseOrder lists the history oldest first.
+	reverseOldestFirst bool
+	perRoute           sync.Map // op, label: *atomic.Int64
 
 	requests atomic.Int64
 	served   atomic.Int64
