@@ -98,8 +98,9 @@ func WithSlowDelay(d time.Duration) Option { return func(s *Server) { s.slow = d
 func WithPageCache() Option { return func(s *Server) { s.cache = &sync.Map{} } }
 
 // WithReverseOldestFirst makes GetDurableExecutionHistory's ReverseOrder
-// list the oldest event first, the other reading the documentation allows
-// (by default it lists the newest first).
+// list the oldest event first, and its default order the newest first: the
+// other reading the documentation allows (by default ReverseOrder lists
+// the newest first).
 func WithReverseOldestFirst() Option { return func(s *Server) { s.reverseOldestFirst = true } }
 
 // WithClock replaces time.Now, for marker expiry in tests.
