@@ -13,6 +13,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
@@ -258,7 +259,7 @@ func TestRowsReadsOnlyWhatItNeeds(t *testing.T) {
 		groups := 0
 		wantOps := map[string]int{}
 		for _, f := range files {
-			groups += len(openParquetFile(t, f).RowGroups())
+			groups += len(optest.OpenParquet(t, f).RowGroups())
 			rows, _ := parquet.ReadFile[schema.Operation](f)
 			for _, r := range rows {
 				wantOps[r.ExecutionArn]++
@@ -294,19 +295,4 @@ func TestRowsReadsOnlyWhatItNeeds(t *testing.T) {
 			}
 		}
 	}
-}
-
-func openParquetFile(t *testing.T, name string) *parquet.File {
-	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	info, _ := f.Stat()
-	pf, err := parquet.OpenFile(f, info.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pf
 }

@@ -30,6 +30,11 @@ type Config struct {
 	// LastEventID, when set, is the highest event id the archive holds for
 	// an execution: only later events are written.
 	LastEventID func(arn string) int32
+	// SkipUnchanged leaves a still-running execution read through history
+	// as archived when one small call proves the archive (LastEventID)
+	// holds its newest event (default false: read every execution in full;
+	// etl run sets it unless --force).
+	SkipUnchanged bool
 	// PageSize is MaxItems per call (default 1000).
 	PageSize int32
 	// Concurrency is the number of executions in flight (default 4).

@@ -197,7 +197,7 @@ func TestSpillAndRoll(t *testing.T) {
 	if len(files) <= 3 || r.sum.FilesWritten != len(files)+countFiles(r.dir, "executions") {
 		t.Errorf("%d operations files (summary says %d in all); want rolls beyond one per partition", len(files), r.sum.FilesWritten)
 	}
-	f := openParquet(t, files[0])
+	f := optest.OpenParquet(t, files[0])
 	if len(f.RowGroups()) < 2 {
 		t.Errorf("%s has %d row groups; the row-group bound did not hold", files[0], len(f.RowGroups()))
 	}
@@ -206,21 +206,6 @@ func TestSpillAndRoll(t *testing.T) {
 func countFiles(dir, table string) int {
 	files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
 	return len(files)
-}
-
-func openParquet(t *testing.T, path string) *parquet.File {
-	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fh.Close() })
-	st, _ := fh.Stat()
-	f, err := parquet.OpenFile(fh, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
 }
 
 // TestParquetFileProperties checks what Athena needs of every file: zstd,
@@ -247,7 +232,7 @@ func TestParquetFileProperties(t *testing.T) {
 		if strings.HasPrefix(filepath.Base(path), "_") || strings.HasPrefix(filepath.Base(path), ".") {
 			t.Errorf("published file with a hidden name: %s", path)
 		}
-		f := openParquet(t, path)
+		f := optest.OpenParquet(t, path)
 		md := f.Metadata()
 		for _, rg := range md.RowGroups {
 			for _, cc := range rg.Columns {
@@ -417,7 +402,7 @@ func TestBufferBudget(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(r.dir, "operations", "dt=*", "*.parquet"))
 	groups := 0
 	for _, f := range files {
-		groups += len(openParquet(t, f).RowGroups())
+		groups += len(optest.OpenParquet(t, f).RowGroups())
 	}
 	if groups <= len(files) {
 		t.Errorf("%d row groups in %d files: the budget ended none", groups, len(files))

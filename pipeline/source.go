@@ -129,7 +129,7 @@ var errUnchanged = errors.New("unchanged since its archived snapshot")
 // of its history. Without archived events, or when the answer cannot prove
 // which event is the newest, it reports false.
 func (s historySource) unchanged(ctx context.Context, e extract.Entry) (bool, error) {
-	if s.r.cfg.LastEventID == nil {
+	if !s.r.cfg.SkipUnchanged || s.r.cfg.LastEventID == nil {
 		return false, nil
 	}
 	last := s.r.cfg.LastEventID(e.ARN)

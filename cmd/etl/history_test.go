@@ -110,6 +110,13 @@ func TestRunByFunction(t *testing.T) {
 				t.Errorf("rerun: %d new events, %d terminal and %d unchanged skipped, %d archived, calls %v",
 					s.EventsNew, s.SkippedTerminal, s.SkippedUnchanged, s.ExecutionsOK, s.APICallsByOperation)
 			}
+			// --force reads every execution again, still no event twice.
+			if r := runCLI(t, append(args, "--run-id", "forced", "--force")...); r.code != 0 {
+				t.Fatalf("forced rerun: exit %d", r.code)
+			}
+			if s = readReport(t, report); s.ExecutionsOK != len(execs) || s.SkippedUnchanged != 0 || s.EventsNew != 0 {
+				t.Errorf("forced rerun: %d archived, %d unchanged skipped, %d new events", s.ExecutionsOK, s.SkippedUnchanged, s.EventsNew)
+			}
 			readEvents(t, dir) // fails on a duplicate
 		})
 	}

@@ -398,7 +398,7 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 	}
 	cfg.LastEventID = archived.LastEventID // events are immutable: --force rewrites none
 	if !o.force {
-		cfg.Skip = archived.Skip
+		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
 	}
 	logger.Info("read what is archived", "executions_known", archived.Len())
 	return nil

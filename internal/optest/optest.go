@@ -4,12 +4,15 @@ package optest
 
 import (
 	"math/rand/v2"
+	"os"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
@@ -340,4 +343,24 @@ func (g *Gen) eventDetails(ev *types.Event, k int) {
 	case "InvocationCompleted":
 		ev.InvocationCompletedDetails = &types.InvocationCompletedDetails{RequestId: g.OptStr(), StartTimestamp: g.Time(), EndTimestamp: g.Time(), Error: g.eventError()}
 	}
+}
+
+// OpenParquet opens a Parquet file for the test's length; a failure fails
+// the test.
+func OpenParquet(t testing.TB, path string) *parquet.File {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	st, err := fh.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(fh, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
