@@ -39,7 +39,7 @@ import (
 //     all, parquet-go's verbatim row-group copy: nothing is decoded twice),
 //     then the rows still waiting, so that a run writes at most one file
 //     per table per partition (plus rolls at the target size);
-//   - into a local directory, Close completes those files unsynced, then
+//   - into a local directory on Linux, Close completes those files unsynced, then
 //     syncs the filesystem once and renames them into place (operations
 //     and events, a sync, executions, a sync): hundreds of fsyncs cost
 //     more than the files' writing.

@@ -140,12 +140,11 @@ type stagedFile interface {
 }
 
 // batchSink is a sink whose files are stagedFiles: sync makes every file
-// completed so far, and every rename, durable at once.
+// completed so far, and every rename, durable at once. A local directory is
+// one on Linux (syncfs); elsewhere each file is synced on its own.
 type batchSink interface {
 	sync() error
 }
-
-func (s *localSink) sync() error { return syncFS(s.dir) }
 
 func (f *localFile) discard() {
 	f.f.Close()

@@ -6,10 +6,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncFS makes everything written to dir's filesystem durable with one
-// syncfs(2): cheaper than an fsync per file when Close publishes hundreds.
-func syncFS(dir string) error {
-	f, err := os.Open(dir)
+// sync makes everything written to the directory's filesystem durable with
+// one syncfs(2): cheaper than an fsync per file when Close publishes
+// hundreds.
+func (s *localSink) sync() error {
+	f, err := os.Open(s.dir)
 	if err != nil {
 		return err
 	}
