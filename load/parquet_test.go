@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -294,5 +295,61 @@ func TestRowsReadsOnlyWhatItNeeds(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestParquetNameCollision: a second run reusing a run's file prefix in the
+// same directory (re-archiving the same executions, so the same names come
+// up) fails at Close with a message saying so, and leaves the first run's
+// files as they were and none of its own.
+func TestParquetNameCollision(t *testing.T) {
+	execs := emulator.Generate(65, 40, emulator.GenerateOptions{MaxOps: 20, Days: 30, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	open := func() *load.Parquet {
+		pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-same"), load.WithBufferBudget(64<<10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pd
+	}
+	commitAll(t, execs[:20], open())
+	before := map[string][]byte{}
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "dt=*", "*.parquet"))
+	for _, f := range files {
+		before[f], _ = os.ReadFile(f)
+	}
+	pd := open()
+	ctx := context.Background()
+	for _, e := range execs[:20] {
+		meta := transform.RowMeta{ExecutionArn: e.ARN, RunID: "r2", ExtractedAt: time.Now()}
+		snap := transform.NewSnapshot(meta)
+		var rows []schema.Operation
+		for i := range e.Len {
+			rows = snap.Add(rows, []types.Operation{e.Op(i)})
+		}
+		dt, _ := snap.Partition(time.Time{})
+		x, _ := pd.Begin(ctx, e.ARN)
+		if err := x.Write(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Commit(ctx, dt, snap.Finish()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := pd.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), "own file prefix") {
+		t.Fatalf("Close: %v, want a name collision", err)
+	}
+	after, _ := filepath.Glob(filepath.Join(dir, "*", "dt=*", "*.parquet"))
+	if len(after) != len(before) {
+		t.Errorf("%d files after, %d before", len(after), len(before))
+	}
+	for f, b := range before {
+		if got, _ := os.ReadFile(f); !bytes.Equal(got, b) {
+			t.Errorf("%s changed", f)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, ".*")); len(left) != 0 {
+		t.Errorf("left in _incoming: %v", left)
 	}
 }
