@@ -544,31 +544,7 @@ func (j *partitionJob) run() error {
 }
 
 // finish publishes the job's current files, or stages them.
-func (j *partitionJob) finish() error {
-	if j.staging == nil {
-		return j.g.publish()
-	}
-	g, st := j.g, j.staging
-	var err error
-	if g.ops != nil {
-		err = addStaged(st, j.d, g.ops, false)
-	}
-	if g.events != nil {
-		if err == nil {
-			err = addStaged(st, j.d, g.events, false)
-		} else {
-			g.events.f.discard()
-		}
-	}
-	if g.execs != nil {
-		if err == nil {
-			err = addStaged(st, j.d, g.execs, true)
-		} else {
-			g.execs.f.discard()
-		}
-	}
-	return err
-}
+func (j *partitionJob) finish() error { return j.g.publish(j.staging) }
 
 func (j *partitionJob) discard() { j.g.discard() }
 
@@ -672,29 +648,30 @@ func (d *Parquet) detachGroup(dt string) *group {
 	return g
 }
 
-// publish finishes and publishes the group's files, operations and events
-// before executions, as publishGroup does; after a failure the rest are
-// discarded.
-func (g *group) publish() error {
-	var err error
-	step := func(rows int64, finish func() (int64, error), discard func()) {
-		if err != nil {
-			discard()
-			return
-		}
-		var size int64
-		if size, err = finish(); err == nil {
-			g.d.count(rows, size)
-		}
+// publish finishes the group's files, operations and events before
+// executions, and publishes each (or, with st, stages it for one shared
+// sync); after a failure the rest are discarded.
+func (g *group) publish(st *staging) error {
+	err := finishPart(g.d, st, g.ops, false, nil)
+	err = finishPart(g.d, st, g.events, false, err)
+	return finishPart(g.d, st, g.execs, true, err)
+}
+
+// finishPart publishes pf (or stages it with st; last: an executions
+// file), or discards it after an earlier failure, which it returns.
+func finishPart[T any](d *Parquet, st *staging, pf *partFile[T], last bool, failed error) error {
+	switch {
+	case pf == nil:
+		return failed
+	case failed != nil:
+		pf.f.discard()
+		return failed
+	case st != nil:
+		return addStaged(st, d, pf, last)
 	}
-	if pf := g.ops; pf != nil {
-		step(pf.rows, func() (int64, error) { return finishFile(g.d, pf) }, pf.f.discard)
-	}
-	if pf := g.events; pf != nil {
-		step(pf.rows, func() (int64, error) { return finishFile(g.d, pf) }, pf.f.discard)
-	}
-	if pf := g.execs; pf != nil {
-		step(pf.rows, func() (int64, error) { return finishFile(g.d, pf) }, pf.f.discard)
+	size, err := finishFile(d, pf)
+	if err == nil {
+		d.count(pf.rows, size)
 	}
 	return err
 }

@@ -302,59 +302,52 @@ type arnColumn struct {
 	ExecutionArn string `parquet:"execution_arn"`
 }
 
-// selectiveShare is the share of a file's rows below which readWanted reads
+// selectiveShare is the share of a file's rows below which readOpened reads
 // only the wanted rows' pages rather than the whole file.
 const selectiveShare = 0.25
 
-// readFile is readWanted over a published file. On a sink that reads
-// ranges (S3) it reads the footer first, and a file it will read only in
-// part by ranges; a file it will read whole is fetched whole.
+// readFile is readOpened over a published file. On a sink that reads
+// ranges (S3) the footer is read first, through ranges; a file read only
+// in part goes on through them, a file read whole is fetched in one GET.
 func readFile[K, T any](ctx context.Context, d *Parquet, f publishedFile, expect int64, wanted func(*K) bool, fn func(*T)) error {
 	if rs, ok := d.sink.(rangedSink); ok && expect >= 0 && f.size > 0 {
-		r := rs.ranged(ctx, f.name, f.size)
-		whole, err := readsWhole(r, f.size, expect)
+		pf, err := parquet.OpenFile(rs.ranged(ctx, f.name, f.size), f.size, parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
-		if !whole {
-			return readWanted(r, f.size, -1, wanted, fn)
+		if !readsWhole(pf, expect) {
+			return readOpened(pf, expect, wanted, fn)
 		}
 	}
 	return d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
-		return readWanted(r, size, expect, wanted, fn)
+		pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+		if err != nil {
+			return err
+		}
+		return readOpened(pf, expect, wanted, fn)
 	})
 }
 
-// readsWhole reports whether expect wanted rows are a large enough share
-// of the file to read it whole.
-func readsWhole(r io.ReaderAt, size, expect int64) (bool, error) {
-	pf, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-	if err != nil {
-		return false, err
-	}
-	return float64(expect) >= selectiveShare*float64(pf.NumRows()), nil
+// readsWhole reports whether expect wanted rows (-1: unknown) are a large
+// enough share of the file to read it whole without reading its keys first.
+func readsWhole(pf *parquet.File, expect int64) bool {
+	return expect >= 0 && float64(expect) >= selectiveShare*float64(pf.NumRows())
 }
 
-// readWanted calls fn for the rows of a Parquet file that the key
+// readOpened calls fn for the rows of an open Parquet file that the key
 // projection K says are wanted (fn may see a few others, and must check).
 // When expect (the rows wanted, as far as known; -1: unknown) is a large
 // share of the file's rows, every row is read. Else the keys are read
 // first, and if the wanted rows are few, only their runs of rows are read,
-// each after a seek.
-func readWanted[K, T any](r io.ReaderAt, size, expect int64, wanted func(*K) bool, fn func(*T)) error {
-	if expect >= 0 {
-		whole, err := readsWhole(r, size, expect)
-		if err != nil {
-			return err
-		}
-		if whole {
-			return eachRow(r, size, fn)
-		}
+// each after a seek. The footer is read once, by the caller.
+func readOpened[K, T any](pf *parquet.File, expect int64, wanted func(*K) bool, fn func(*T)) error {
+	if readsWhole(pf, expect) {
+		return eachInFile(pf, fn)
 	}
 	type span struct{ first, n int64 }
 	var spans []span
 	var total, hits int64
-	err := eachRow(r, size, func(k *K) {
+	err := eachInFile(pf, func(k *K) {
 		if wanted(k) {
 			if l := len(spans); l > 0 && spans[l-1].first+spans[l-1].n == total {
 				spans[l-1].n++
@@ -371,9 +364,9 @@ func readWanted[K, T any](r io.ReaderAt, size, expect int64, wanted func(*K) boo
 	case hits == 0:
 		return nil
 	case float64(hits) >= selectiveShare*float64(total):
-		return eachRow(r, size, fn)
+		return eachInFile(pf, fn)
 	}
-	rd := parquet.NewGenericReader[T](io.NewSectionReader(r, 0, size))
+	rd := parquet.NewGenericReader[T](pf)
 	defer rd.Close()
 	buf := make([]T, 256)
 	for _, sp := range spans {
@@ -398,4 +391,24 @@ func readWanted[K, T any](r io.ReaderAt, size, expect int64, wanted func(*K) boo
 		}
 	}
 	return nil
+}
+
+// eachInFile calls fn for every row of an open file, through the projection
+// T (only its columns are read).
+func eachInFile[T any](pf *parquet.File, fn func(*T)) error {
+	rd := parquet.NewGenericReader[T](pf)
+	defer rd.Close()
+	buf := make([]T, 1024)
+	for {
+		n, err := rd.Read(buf)
+		for i := range n {
+			fn(&buf[i])
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

@@ -306,9 +306,6 @@ func eventError(ev *types.Event) *types.EventError {
 	return nil
 }
 
-// Len is the number of operations folded so far.
-func (f *Folder) Len() int { return len(f.ops) }
-
 // Operations are the folded operations, in the order of their first event.
 func (f *Folder) Operations() []types.Operation {
 	f.order()
