@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,5 +228,40 @@ func TestVerifyPostgresAndS3(t *testing.T) {
 	}
 	if code, r = runVerify(t, url, s3dest); code != exitFailed || len(r.Missing) == 0 {
 		t.Fatalf("s3: exit %d, missing %v", code, r.Missing)
+	}
+}
+
+// TestVerifyRetriesThrottling: verify's API calls are retried like a run's:
+// throttled GetDurableExecution and history calls of a few executions are
+// retried, and the archive still verifies clean.
+func TestVerifyRetriesThrottling(t *testing.T) {
+	dest := t.TempDir()
+	var mu sync.Mutex
+	verifying, throttled := false, map[string]int{}
+	execs := emulator.Generate(42, 12, emulator.GenerateOptions{MaxOps: 30})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		// The first call for each of three executions, while verifying.
+		if !verifying || arn == "" || !strings.Contains(arn, "durable-execution") || (len(throttled) >= 3 && throttled[arn] == 0) || throttled[arn] >= 1 {
+			return emulator.NoFault
+		}
+		throttled[arn]++
+		return emulator.Throttle
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	mu.Lock()
+	verifying = true
+	mu.Unlock()
+	code, r := runVerify(t, url, dest)
+	if len(throttled) != 3 {
+		t.Fatalf("%d executions throttled, want 3", len(throttled))
+	}
+	if code != exitOK || r.Complete != r.Expected || len(r.Errors) != 0 || r.Equal != r.Sampled {
+		t.Errorf("verify after throttling: exit %d, %d of %d complete, errors %v", code, r.Complete, r.Expected, r.Errors)
 	}
 }
