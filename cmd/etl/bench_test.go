@@ -47,7 +47,8 @@ func BenchmarkS3TwoGiBRSS(b *testing.B) {
 }
 
 // BenchmarkVerify archives 2,000 executions of 250 operations through
-// history (as --all-functions does; 90 days of start dates), then times
+// history (as --all-functions does; 90 days of start dates, one operation
+// in 500 with a 256 KiB payload), then times
 // `etl verify --all` (this binary, as etl: every execution described and
 // re-read, every row compared) against a drain-only baseline of the same API
 // calls (GetDurableExecution and every history page, discarded), and reports
@@ -58,7 +59,7 @@ func BenchmarkVerify(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("ETL_BENCH_EXECUTIONS")); err == nil && v > 0 {
 		n = v
 	}
-	execs := emulator.Generate(75, n, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 90, LargePayloadEvery: -1})
+	execs := emulator.Generate(75, n, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 90, LargePayloadEvery: 500})
 	emu := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithPageCache())
 	emu.Add(execs...)
 	url, client := emulatortest.Start(b, emu)
