@@ -177,7 +177,11 @@ func (d *Parquet) writePending(dt string) error {
 		}
 	}
 	if len(p.execs) > 0 {
-		if err := d.executions.write(dt, p.execs, int64(len(p.execs))*400); err != nil {
+		var n int64
+		for i := range p.execs {
+			n += executionSize(&p.execs[i])
+		}
+		if err := d.executions.write(dt, p.execs, n); err != nil {
 			return err
 		}
 	}
