@@ -57,7 +57,7 @@ func loadAll(b *testing.B, pg *load.Postgres, execs []benchExec) {
 			for e := range work {
 				x, err := pg.Begin(ctx, e.arn)
 				if err == nil {
-					err = x.Write(ctx, e.ops)
+					err = x.Write(ctx, schema.RowsOf(schema.Operations, e.ops))
 				}
 				if err == nil {
 					err = x.Commit(ctx, "", e.exec)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 	}
 	cutoff := o.Now().Add(-o.MinAge)
 	byDT := map[string]map[string][]publishedFile{} // dt: table: files
-	for _, t := range schema.Tables() {
+	for _, t := range d.tables {
 		files, err := d.sink.list(ctx, t.Name+"/")
 		if err != nil {
 			return st, fmt.Errorf("destination %s: list %s: %w", d.dir, t.Name, err)
@@ -293,8 +294,8 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 	stamp := o.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:])
 	var published []string
 	var inputs []string
-	// Operations and events first, executions last, as runs publish.
-	for _, table := range []*schema.Table{schema.Operations, schema.Events, schema.Executions} {
+	// The child tables first, executions last, as runs publish.
+	for _, table := range d.tables {
 		fs := files[table.Name]
 		if len(fs) == 0 {
 			continue
@@ -304,28 +305,7 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 			names[i] = f.name
 		}
 		sort.Strings(names)
-		var out []string
-		var err error
-		switch table {
-		case schema.Operations:
-			out, err = compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, st, func(r *schema.Operation) (string, version) {
-				return r.ExecutionArn + "\x00" + r.OperationID, version{r.ExtractedAt.UnixMilli(), r.RunID}
-			}, func(k snapshotKey) (string, version) {
-				return k.ExecutionArn + "\x00" + k.OperationID, version{k.ExtractedAt.UnixMilli(), k.RunID}
-			})
-		case schema.Events:
-			out, err = compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, st, func(r *schema.Event) (string, version) {
-				return fmt.Sprint(r.ExecutionArn, "\x00", r.EventID), version{r.ExtractedAt.UnixMilli(), r.RunID}
-			}, func(k eventKey) (string, version) {
-				return fmt.Sprint(k.ExecutionArn, "\x00", k.EventID), version{k.ExtractedAt.UnixMilli(), k.RunID}
-			})
-		default:
-			out, err = compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, st, func(r *schema.Execution) (string, version) {
-				return r.ExecutionArn, version{r.ExtractedAt.UnixMilli(), r.RunID}
-			}, func(k execKey) (string, version) {
-				return k.ExecutionArn, version{k.ExtractedAt.UnixMilli(), k.RunID}
-			})
-		}
+		out, err := compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, st)
 		if err != nil {
 			return err
 		}
@@ -355,50 +335,48 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 
 // compactTable merges names (one table's files of dt) into new files of at
 // most the target size and publishes them; with keepLatest only each key's
-// newest row is kept (read first through the key projection K).
-func compactTable[T, K any](ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, names []string, keepLatest bool, st *CompactStats,
-	keyOf func(*T) (string, version), keyOfK func(K) (string, version)) ([]string, error) {
+// newest row is kept (the key and version columns are read first). Rows
+// are read in the table's schema, so that files written before a column
+// was added get it, null.
+func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, names []string, keepLatest bool, st *CompactStats) ([]string, error) {
+	full := table.ParquetSchema()
 	var newest map[string]version
 	if keepLatest {
 		var err error
-		if newest, err = newestVersions(ctx, d, names, keyOfK); err != nil {
+		if newest, err = newestVersions(ctx, d, table, names); err != nil {
 			return nil, err
 		}
 	}
+	keys := newRowKeys(table, full)
 	from, _ := json.Marshal(names)
 	keep := "all"
 	if keepLatest {
 		keep = "latest"
 	}
-	cw := &compactWriter[T]{d: d, st: st, opts: append(d.writerOptions(table), parquet.KeyValueMetadata(compactedFromKey, string(from)), parquet.KeyValueMetadata(compactKeepKey, keep)),
+	cw := &compactWriter{d: d, st: st, table: table, opts: append(d.writerOptions(table), parquet.KeyValueMetadata(compactedFromKey, string(from)), parquet.KeyValueMetadata(compactKeepKey, keep)),
 		name: func(seq int) string {
 			return fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
 		}}
 	emitted := map[string]bool{}
-	var werr error
+	var kept []parquet.Row // not rows[:0]: the reader refills its rows in place
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-			err := eachBatch(r, size, func(rows []T) {
-				if werr != nil {
-					return
-				}
-				for i := range rows {
-					st.RowsIn++
-					if keepLatest {
-						key, v := keyOf(&rows[i])
+			return eachRows(r, size, full, func(rows []parquet.Row) error {
+				st.RowsIn += int64(len(rows))
+				if keepLatest {
+					kept = kept[:0]
+					for _, row := range rows {
+						key, v := keys.of(row)
 						if v != newest[key] || emitted[key] {
 							continue
 						}
 						emitted[key] = true
+						kept = append(kept, row)
 					}
-					cw.batch = append(cw.batch, rows[i])
+					rows = kept
 				}
-				werr = cw.write() // now: the reader reuses the rows' memory
+				return cw.write(rows) // now: the reader reuses the rows' memory
 			})
-			if err == nil {
-				err = werr
-			}
-			return err
 		})
 		if err != nil {
 			cw.discard()
@@ -408,17 +386,76 @@ func compactTable[T, K any](ctx context.Context, d *Parquet, dt, stamp string, t
 	return cw.out, cw.finish()
 }
 
-// newestVersions reads the key columns (the projection K) of names and
-// returns each key's newest version.
-func newestVersions[K any](ctx context.Context, d *Parquet, names []string, keyOfK func(K) (string, version)) (map[string]version, error) {
+// rowKeys finds a row's key and version (extracted_at, run_id) among the
+// values of a row of schema s.
+type rowKeys struct {
+	key              []int // leaf column indexes, in the table's key order
+	extracted, runID int
+}
+
+func newRowKeys(t *schema.Table, s *parquet.Schema) rowKeys {
+	leaf := func(name string) int {
+		c, ok := s.Lookup(name)
+		if !ok {
+			return -1
+		}
+		return c.ColumnIndex
+	}
+	k := rowKeys{extracted: leaf("extracted_at"), runID: leaf("run_id")}
+	for _, name := range t.Key {
+		k.key = append(k.key, leaf(name))
+	}
+	return k
+}
+
+// of is row's key (its key columns' values, each with its kind, so that
+// no two keys collide) and version.
+func (k rowKeys) of(row parquet.Row) (string, version) {
+	var key []byte
+	var v version
+	for _, c := range k.key {
+		for _, val := range row {
+			if val.Column() == c {
+				key = append(key, byte(val.Kind()))
+				key = val.AppendBytes(key)
+				key = append(key, 0)
+			}
+		}
+	}
+	for _, val := range row {
+		switch val.Column() {
+		case k.extracted:
+			v.at = val.Int64()
+		case k.runID:
+			v.run = string(val.ByteArray())
+		}
+	}
+	return string(key), v
+}
+
+// newestVersions reads the key and version columns of names and returns
+// each key's newest version.
+func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, names []string) (map[string]version, error) {
+	full := t.ParquetSchema()
+	proj := parquet.Group{}
+	for _, f := range full.Fields() {
+		if slices.Contains(t.Key, f.Name()) || f.Name() == "extracted_at" || f.Name() == "run_id" {
+			proj[f.Name()] = f
+		}
+	}
+	s := parquet.NewSchema(t.Name, proj)
+	keys := newRowKeys(t, s)
 	newest := map[string]version{}
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-			return eachRow(r, size, func(k *K) {
-				key, v := keyOfK(*k)
-				if cur, ok := newest[key]; !ok || v.newer(cur) {
-					newest[key] = v
+			return eachRows(r, size, s, func(rows []parquet.Row) error {
+				for _, row := range rows {
+					key, v := keys.of(row)
+					if cur, ok := newest[key]; !ok || v.newer(cur) {
+						newest[key] = v
+					}
 				}
+				return nil
 			})
 		})
 		if err != nil {
@@ -430,38 +467,35 @@ func newestVersions[K any](ctx context.Context, d *Parquet, names []string, keyO
 
 // compactWriter writes a partition's merged rows into files of about the
 // target size, row groups of 64K rows, and publishes each as it fills.
-type compactWriter[T any] struct {
+type compactWriter struct {
 	d     *Parquet
 	st    *CompactStats
+	table *schema.Table
 	opts  []parquet.WriterOption
 	name  func(seq int) string
 	seq   int
-	cur   *partFile[T]
-	batch []T
+	cur   *partFile
 	out   []string // published
 }
 
-// write moves the batch into the current file (started if need be).
-func (c *compactWriter[T]) write() error {
-	if len(c.batch) == 0 {
+// write moves rows into the current file (started if need be).
+func (c *compactWriter) write(rows []parquet.Row) error {
+	if len(rows) == 0 {
 		return nil
 	}
 	if c.cur == nil {
 		c.seq++
-		name := c.name(c.seq)
-		f, err := c.d.sink.create(name)
-		if err != nil {
+		var err error
+		if c.cur, err = c.d.createPart(c.table, c.name(c.seq), c.opts); err != nil {
 			return err
 		}
-		c.cur = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, c.opts...), name: name}
 	}
 	cur := c.cur
-	if _, err := cur.w.Write(c.batch); err != nil {
+	if _, err := cur.w.WriteRows(rows); err != nil {
 		return err
 	}
-	cur.rows += int64(len(c.batch))
-	cur.buffered += int64(len(c.batch))
-	c.batch = c.batch[:0]
+	cur.rows += int64(len(rows))
+	cur.buffered += int64(len(rows))
 	if cur.buffered >= 64<<10 { // rows per row group
 		cur.buffered = 0
 		if err := cur.w.Flush(); err != nil {
@@ -475,7 +509,7 @@ func (c *compactWriter[T]) write() error {
 }
 
 // finish publishes the current file, if any.
-func (c *compactWriter[T]) finish() error {
+func (c *compactWriter) finish() error {
 	if c.cur == nil {
 		return nil
 	}
@@ -491,10 +525,33 @@ func (c *compactWriter[T]) finish() error {
 }
 
 // discard drops the current file, unpublished.
-func (c *compactWriter[T]) discard() {
+func (c *compactWriter) discard() {
 	if c.cur != nil {
 		c.cur.f.discard()
 		c.cur = nil
+	}
+}
+
+// eachRows calls fn with the rows of a Parquet file read in schema s (the
+// file's columns that s lacks are not read), a read's worth at a time; the
+// rows are valid during the call only (the reader reuses them).
+func eachRows(r io.ReaderAt, size int64, s *parquet.Schema, fn func([]parquet.Row) error) error {
+	rd := parquet.NewReader(io.NewSectionReader(r, 0, size), s)
+	defer rd.Close()
+	buf := make([]parquet.Row, 256)
+	for {
+		n, err := rd.ReadRows(buf)
+		if n > 0 {
+			if ferr := fn(buf[:n]); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 

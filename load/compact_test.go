@@ -50,8 +50,8 @@ func nightly(t testing.TB, dir string, execs []emulator.Execution) {
 			}
 			dt, _ := snap.Partition(time.Time{})
 			x, _ := pd.Begin(ctx, e.ARN)
-			x.Write(ctx, ops)
-			x.WriteEvents(ctx, evs)
+			x.Write(ctx, schema.RowsOf(schema.Operations, ops))
+			x.Write(ctx, schema.RowsOf(schema.Events, evs))
 			if err := x.Commit(ctx, dt, snap.Finish()); err != nil {
 				t.Fatal(err)
 			}

@@ -77,10 +77,10 @@ func exercise(t *testing.T, open destination) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := x.Write(ctx, rows); err != nil {
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
 			t.Fatal(err)
 		}
-		if err := x.WriteEvents(ctx, evs); err != nil {
+		if err := x.Write(ctx, schema.RowsOf(schema.Events, evs)); err != nil {
 			t.Fatal(err)
 		}
 		if abort {

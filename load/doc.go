@@ -1,8 +1,10 @@
 // Package load writes archive rows to their destinations.
 //
 // A [Loader] receives whole executions: [Loader.Begin] opens one, its
-// [Execution] takes the operation rows page by page (Write) and then either
-// the executions row (Commit) or nothing (Abort). An execution is all or
+// [Execution] takes the rows of the child tables (operations, events) page by
+// page, as [schema.Rows] (Write), and then either the executions row
+// (Commit) or nothing (Abort). The loaders are table-generic: they write
+// whatever tables schema/ declares, by their declared key and immutability. An execution is all or
 // nothing in every destination: nothing of an aborted execution is ever
 // visible, and a committed one is visible entirely once the loader
 // publishes it. [Fanout] sends one extraction to several loaders.

@@ -14,6 +14,17 @@ func RowValuesForTest(row *schema.Operation) ([]any, bool) {
 	return rowValues(row, make([]any, len(schema.Operations.Columns)))
 }
 
+// WithTablesForTest makes a Parquet loader write these child tables
+// instead of schema.ChildTables(): a test's own table needs no loader code.
+func WithTablesForTest(ts ...*schema.Table) ParquetOption {
+	return func(c *parquetConfig) { c.tables = ts }
+}
+
+// WithPGTablesForTest is WithTablesForTest for a Postgres loader.
+func WithPGTablesForTest(ts ...*schema.Table) PostgresOption {
+	return func(c *postgresConfig) { c.tables = ts }
+}
+
 // TestFile exposes a sink file to the tests.
 type TestFile struct{ f sinkFile }
 

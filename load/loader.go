@@ -26,13 +26,13 @@ type Loader interface {
 
 // Execution receives one execution's rows. It is used by one goroutine.
 type Execution interface {
-	// Write adds operation rows, in order. The loader may keep rows, so the
-	// caller must not modify them after the call.
-	Write(ctx context.Context, rows []schema.Operation) error
-	// WriteEvents adds history event rows, as Write does. Events are
-	// immutable: a destination keeps each (execution_arn, event_id) once,
-	// or leaves it to the caller to write only events it lacks.
-	WriteEvents(ctx context.Context, rows []schema.Event) error
+	// Write adds rows of one of the child tables (schema.ChildTables:
+	// operations, events), in order; a destination writes any table from
+	// its declaration. The loader may keep rows, so the caller must not
+	// modify them after the call. Rows of an Immutable table (events) are
+	// kept once per key: a destination ignores a key it holds, or leaves it
+	// to the caller to write only rows it lacks.
+	Write(ctx context.Context, rows schema.Rows) error
 	// Commit ends the execution with its executions row, partitioned by dt.
 	// On error nothing of the execution is kept.
 	Commit(ctx context.Context, dt string, row schema.Execution) error
@@ -44,7 +44,7 @@ type Execution interface {
 type Stats struct {
 	Files int   // files (or objects) published
 	Bytes int64 // their size
-	Rows  int64 // rows in them, both tables
+	Rows  int64 // rows in them, every table
 }
 
 // StatsReporter is a loader that counts what it wrote.
@@ -171,18 +171,9 @@ type fanoutExec struct {
 	execs []Execution
 }
 
-func (f *fanoutExec) Write(ctx context.Context, rows []schema.Operation) error {
+func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
 	for _, e := range f.execs {
 		if err := e.Write(ctx, rows); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (f *fanoutExec) WriteEvents(ctx context.Context, rows []schema.Event) error {
-	for _, e := range f.execs {
-		if err := e.WriteEvents(ctx, rows); err != nil {
 			return err
 		}
 	}

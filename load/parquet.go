@@ -37,6 +37,7 @@ type parquetConfig struct {
 	filePrefix  string
 	createdBy   string
 	logger      *slog.Logger
+	tables      []*schema.Table // the child tables (tests declare more)
 }
 
 // Compressions maps the --compression names to codecs.
@@ -92,7 +93,7 @@ func WithCreatedBy(s string) ParquetOption { return func(p *parquetConfig) { p.c
 // WithLogger logs each published file at debug level (default: discard).
 func WithLogger(l *slog.Logger) ParquetOption { return func(p *parquetConfig) { p.logger = l } }
 
-// Parquet writes both tables as Parquet files, to a local directory
+// Parquet writes every table as Parquet files, to a local directory
 // ([NewParquetDir]) or to S3 ([NewParquetS3]). Under a directory:
 //
 //	DIR/operations/dt=YYYY-MM-DD/PREFIX-NNNNN.parquet
@@ -116,14 +117,17 @@ type Parquet struct {
 	spillDir string
 	cfg      parquetConfig
 
-	mu         sync.Mutex
-	operations *tableFiles[schema.Operation]
-	executions *tableFiles[schema.Execution]
-	events     *tableFiles[schema.Event]
-	seq        int
-	groups     map[string]string // dt: the file name both tables' open files share
-	buffered   int64             // row bytes buffered in all open files' current row groups
-	flushers   map[string]flusher
+	// tables are the tables the loader writes: schema.ChildTables(), then
+	// schema.Executions, last (it publishes last); files holds their open
+	// files, by the same index.
+	tables []*schema.Table
+	files  []*tableFiles
+
+	mu       sync.Mutex
+	seq      int
+	groups   map[string]string // dt: the file name every table's open file shares
+	buffered int64             // row bytes buffered in all open files' current row groups
+	flushers map[string]flusher
 	// pending holds committed rows by partition until they reach a file
 	// (see partitions.go); runs are its spills.
 	pending      map[string]*pendingDT
@@ -188,16 +192,38 @@ func removeStale(dir string, cutoff time.Time) {
 
 func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOption) *Parquet {
 	cfg := parquetConfig{codec: Compressions["zstd"], targetFile: 256 << 20, rowGroup: 64 << 20, budget: 64 << 20, stageMemory: 8 << 20,
-		filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler)}
+		filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler), tables: schema.ChildTables()}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}, flushers: map[string]flusher{},
 		pending: map[string]*pendingDT{}}
-	d.operations = &tableFiles[schema.Operation]{d: d, table: schema.Operations, open: map[string]*partFile[schema.Operation]{}}
-	d.executions = &tableFiles[schema.Execution]{d: d, table: schema.Executions, open: map[string]*partFile[schema.Execution]{}}
-	d.events = &tableFiles[schema.Event]{d: d, table: schema.Events, open: map[string]*partFile[schema.Event]{}}
+	d.tables = append(append([]*schema.Table(nil), cfg.tables...), schema.Executions)
+	for _, t := range d.tables {
+		d.files = append(d.files, &tableFiles{d: d, table: t, open: map[string]*partFile{}})
+	}
 	return d
+}
+
+// execIndex is the executions table's index in d.tables and d.files.
+func (d *Parquet) execIndex() int { return len(d.tables) - 1 }
+
+// tableIndex is t's index in d.tables; an error for a table the loader does
+// not write rows of (the executions table takes Commit's row).
+func (d *Parquet) tableIndex(t *schema.Table) (int, error) {
+	for i, c := range d.tables[:d.execIndex()] {
+		if c == t {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("destination %s: no table %s to write rows to", d.dir, t.Name)
+}
+
+// discardDT drops dt's open files, unpublished.
+func (d *Parquet) discardDT(dt string) {
+	for _, t := range d.files {
+		t.discardDT(dt)
+	}
 }
 
 // Stats counts the files published so far.
@@ -230,9 +256,7 @@ func (d *Parquet) Close(ctx context.Context) error {
 	if d.err != nil {
 		for dt := range d.groups {
 			delete(d.groups, dt)
-			d.operations.discardDT(dt)
-			d.events.discardDT(dt)
-			d.executions.discardDT(dt)
+			d.discardDT(dt)
 		}
 		return d.err
 	}
@@ -246,10 +270,13 @@ func (d *Parquet) writerOptions(t *schema.Table) []parquet.WriterOption {
 		parquet.DataPageVersion(1),
 		parquet.CreatedBy(d.cfg.createdBy, "", ""),
 	}
-	for _, c := range t.LargeColumns() {
-		path := []string{c}
-		if c == "error_stack_trace" {
-			path = []string{c, "list", "element"}
+	for _, c := range t.Columns {
+		if !c.Large {
+			continue
+		}
+		path := []string{c.Name}
+		if c.Kind == schema.StringList {
+			path = append(path, "list", "element")
 		}
 		opts = append(opts, parquet.SkipPageStatistics(path...), parquet.SkipPageBounds(path...))
 	}
@@ -257,40 +284,57 @@ func (d *Parquet) writerOptions(t *schema.Table) []parquet.WriterOption {
 }
 
 // tableFiles is one table's open files, one per partition.
-type tableFiles[T any] struct {
+type tableFiles struct {
 	d     *Parquet
 	table *schema.Table
-	open  map[string]*partFile[T]
+	open  map[string]*partFile
 }
 
-type partFile[T any] struct {
+type partFile struct {
 	f        sinkFile
-	w        *parquet.GenericWriter[T]
+	w        schema.ParquetWriter
 	name     string
 	rows     int64
 	buffered int64 // row bytes since the last row group ended
+}
+
+// createPart creates the file name of table in d's sink, with its writer.
+func (d *Parquet) createPart(table *schema.Table, name string, opts []parquet.WriterOption) (*partFile, error) {
+	f, err := d.sink.create(name)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
+	}
+	return &partFile{f: f, w: table.NewParquetWriter(f, opts...), name: name}, nil
 }
 
 // write appends rows, of about bytes of row data, to dt's file. A row group
 // ends once it holds the row-group size (so a group can exceed it by the
 // last slice written), or earlier to keep the budget across open files.
 // Called with d.mu held.
-func (t *tableFiles[T]) write(dt string, rows []T, bytes int64) error {
+func (t *tableFiles) write(dt string, rows schema.Rows, bytes int64) error {
+	return t.put(dt, int64(rows.Len()), bytes, func(w schema.ParquetWriter) error {
+		_, err := w.Write(rows)
+		return err
+	})
+}
+
+// put writes n rows of about bytes of row data to dt's file (opened if
+// need be) with fn, as write does.
+func (t *tableFiles) put(dt string, n, bytes int64, fn func(schema.ParquetWriter) error) error {
 	pf := t.open[dt]
 	if pf == nil {
 		name := fmt.Sprintf("%s/%s=%s/%s", t.table.Name, schema.PartitionKey, dt, t.d.groupName(dt))
-		f, err := t.d.sink.create(name)
-		if err != nil {
-			return fmt.Errorf("destination %s: %w", t.d.dir, err)
+		var err error
+		if pf, err = t.d.createPart(t.table, name, t.d.writerOptions(t.table)); err != nil {
+			return err
 		}
-		pf = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, t.d.writerOptions(t.table)...), name: name}
 		t.open[dt] = pf
 		t.d.flushers[name] = pf
 	}
-	if _, err := pf.w.Write(rows); err != nil {
+	if err := fn(pf.w); err != nil {
 		return fmt.Errorf("destination %s: write %s: %w", t.d.dir, t.table.Name, err)
 	}
-	pf.rows += int64(len(rows))
+	pf.rows += n
 	pf.buffered += bytes
 	t.d.buffered += bytes
 	if pf.buffered >= t.d.cfg.rowGroup {
@@ -307,9 +351,9 @@ type flusher interface {
 	endRowGroup(d *Parquet) error
 }
 
-func (pf *partFile[T]) bufferedBytes() int64 { return pf.buffered }
+func (pf *partFile) bufferedBytes() int64 { return pf.buffered }
 
-func (pf *partFile[T]) endRowGroup(d *Parquet) error {
+func (pf *partFile) endRowGroup(d *Parquet) error {
 	if err := pf.w.Flush(); err != nil {
 		return fmt.Errorf("destination %s: write %s: %w", d.dir, pf.name, err)
 	}
@@ -338,8 +382,8 @@ func (d *Parquet) keepBudget() error {
 	return nil
 }
 
-// groupName is the file name dt's open files share in both tables; a new
-// one after the pair is published.
+// groupName is the file name dt's open files share in every table; a new
+// one after they are published.
 func (d *Parquet) groupName(dt string) string {
 	if name, ok := d.groups[dt]; ok {
 		return name
@@ -363,39 +407,40 @@ func (d *Parquet) roll() error {
 
 // rollDT publishes dt's files if they reached the target size.
 func (d *Parquet) rollDT(dt string) error {
-	if d.operations.size(dt) >= d.cfg.targetFile || d.events.size(dt) >= d.cfg.targetFile || d.executions.size(dt) >= d.cfg.targetFile {
-		return d.publishGroup(dt)
+	for _, t := range d.files {
+		if t.size(dt) >= d.cfg.targetFile {
+			return d.publishGroup(dt)
+		}
 	}
 	return nil
 }
 
-// publishGroup publishes dt's operations and events files, then its
-// executions file: an executions row is never visible before its
-// operations and events. (A kill before the last leaves operations or events
-// files without their executions sibling, which a resumed run removes: see
-// Archived.)
+// publishGroup publishes dt's files of the child tables (operations,
+// events), then its executions file: an executions row is never visible
+// before its operations and events. (A kill before the last leaves
+// operations or events files without their executions sibling, which a
+// resumed run removes: see Archived.)
 func (d *Parquet) publishGroup(dt string) error {
 	delete(d.groups, dt)
-	if err := d.operations.publishDT(dt); err != nil {
-		d.events.discardDT(dt)
-		d.executions.discardDT(dt)
-		return err
+	for i, t := range d.files {
+		if err := t.publishDT(dt); err != nil {
+			for _, rest := range d.files[i+1:] {
+				rest.discardDT(dt)
+			}
+			return err
+		}
 	}
-	if err := d.events.publishDT(dt); err != nil {
-		d.executions.discardDT(dt)
-		return err
-	}
-	return d.executions.publishDT(dt)
+	return nil
 }
 
-func (t *tableFiles[T]) size(dt string) int64 {
+func (t *tableFiles) size(dt string) int64 {
 	if pf := t.open[dt]; pf != nil {
 		return pf.w.Size()
 	}
 	return 0
 }
 
-func (t *tableFiles[T]) publishDT(dt string) error {
+func (t *tableFiles) publishDT(dt string) error {
 	pf := t.open[dt]
 	if pf == nil {
 		return nil
@@ -404,14 +449,14 @@ func (t *tableFiles[T]) publishDT(dt string) error {
 	return t.publish(pf)
 }
 
-func (t *tableFiles[T]) discardDT(dt string) {
+func (t *tableFiles) discardDT(dt string) {
 	if pf := t.open[dt]; pf != nil {
 		t.forget(dt, pf)
 		pf.f.discard()
 	}
 }
 
-func (t *tableFiles[T]) forget(dt string, pf *partFile[T]) {
+func (t *tableFiles) forget(dt string, pf *partFile) {
 	delete(t.open, dt)
 	delete(t.d.flushers, pf.name)
 	t.d.buffered -= pf.buffered
@@ -420,7 +465,7 @@ func (t *tableFiles[T]) forget(dt string, pf *partFile[T]) {
 // publish completes a file and makes it visible (see the sinks). On
 // failure the incomplete file is discarded and the loader poisoned. Called
 // with d.mu held.
-func (t *tableFiles[T]) publish(pf *partFile[T]) error {
+func (t *tableFiles) publish(pf *partFile) error {
 	size, err := finishFile(t.d, pf)
 	if err != nil {
 		t.d.err = err
@@ -433,7 +478,7 @@ func (t *tableFiles[T]) publish(pf *partFile[T]) error {
 // finishFile closes pf's writer and publishes its file; it touches nothing
 // shared but the logger, so files of different partitions can be finished
 // at once.
-func finishFile[T any](d *Parquet, pf *partFile[T]) (int64, error) {
+func finishFile(d *Parquet, pf *partFile) (int64, error) {
 	err := pf.w.Close()
 	var size int64
 	if err == nil {
@@ -469,41 +514,39 @@ func syncDir(dir string) error {
 // parquetExec stages one execution's rows until it commits.
 type parquetExec struct {
 	d      *Parquet
-	ops    stage[schema.Operation]
-	events stage[schema.Event]
+	stages []stage // by table index (child tables only)
 	done   bool
 }
 
 // stage holds one table's rows of an execution: in memory up to the stage
 // limit, then in a spill file.
-type stage[T any] struct {
+type stage struct {
 	table  *schema.Table
-	pages  []stagedPage[T] // the pages as written (Write keeps them, it does not copy)
+	pages  []stagedPage // the pages as written (Write keeps them, it does not copy)
 	bytes  int64
 	spill  *os.File
-	spillW *parquet.GenericWriter[T]
+	spillW schema.ParquetWriter
 }
 
-func (e *parquetExec) Write(ctx context.Context, rows []schema.Operation) error {
+// Write stages rows of a child table.
+func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 	if e.done {
 		return errors.New("write after commit or abort")
 	}
-	e.ops.table = schema.Operations
-	return e.ops.add(e.d, rows, pageSize(rows))
-}
-
-// WriteEvents stages events rows like operations rows.
-func (e *parquetExec) WriteEvents(ctx context.Context, rows []schema.Event) error {
-	if e.done {
-		return errors.New("write after commit or abort")
+	i, err := e.d.tableIndex(rows.Table())
+	if err != nil {
+		return err
 	}
-	e.events.table = schema.Events
-	return e.events.add(e.d, rows, eventsSize(rows))
+	if e.stages == nil {
+		e.stages = make([]stage, e.d.execIndex())
+	}
+	e.stages[i].table = rows.Table()
+	return e.stages[i].add(e.d, rows, rows.Size())
 }
 
-func (st *stage[T]) add(d *Parquet, rows []T, bytes int64) error {
-	if len(rows) > 0 {
-		st.pages = append(st.pages, stagedPage[T]{rows: rows, bytes: bytes})
+func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
+	if rows.Len() > 0 {
+		st.pages = append(st.pages, stagedPage{rows: rows, bytes: bytes})
 	}
 	st.bytes += bytes
 	if st.bytes < d.cfg.stageMemory {
@@ -515,7 +558,7 @@ func (st *stage[T]) add(d *Parquet, rows []T, bytes int64) error {
 			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
 		}
 		st.spill = f
-		st.spillW = parquet.NewGenericWriter[T](f, st.table.ParquetSchema(),
+		st.spillW = st.table.NewParquetWriter(f, st.table.ParquetSchema(),
 			parquet.Compression(&parquet.Snappy), parquet.DataPageStatistics(false))
 	}
 	for _, page := range st.pages {
@@ -532,7 +575,7 @@ func (st *stage[T]) add(d *Parquet, rows []T, bytes int64) error {
 }
 
 // closeSpill completes the spill file, if any, for reading back.
-func (st *stage[T]) closeSpill(d *Parquet) error {
+func (st *stage) closeSpill(d *Parquet) error {
 	if st.spill == nil {
 		return nil
 	}
@@ -543,19 +586,24 @@ func (st *stage[T]) closeSpill(d *Parquet) error {
 }
 
 // moveTo writes the staged rows, spilled ones first, to dt's file of t.
-func (st *stage[T]) moveTo(t *tableFiles[T], dt string, size func([]T) int64) error {
+func (st *stage) moveTo(t *tableFiles, dt string) error {
 	if st.spill != nil {
 		info, err := st.spill.Stat()
 		if err != nil {
 			return err
 		}
-		r := parquet.NewGenericReader[T](io.NewSectionReader(st.spill, 0, info.Size()))
+		r := parquet.NewReader(io.NewSectionReader(st.spill, 0, info.Size()))
 		defer r.Close()
-		buf := make([]T, 1024)
+		buf := make([]parquet.Row, 256)
 		for {
-			n, err := r.Read(buf)
+			n, err := r.ReadRows(buf)
 			if n > 0 {
-				if werr := t.write(dt, buf[:n], size(buf[:n])); werr != nil {
+				rows := buf[:n]
+				werr := t.put(dt, int64(n), parquetRowsSize(rows), func(w schema.ParquetWriter) error {
+					_, err := w.WriteRows(rows)
+					return err
+				})
+				if werr != nil {
 					return werr
 				}
 			}
@@ -575,7 +623,22 @@ func (st *stage[T]) moveTo(t *tableFiles[T], dt string, size func([]T) int64) er
 	return nil
 }
 
-func (st *stage[T]) drop() {
+// parquetRowsSize estimates the memory of rows read back from a file, as
+// schema.Rows.Size does for rows of structs.
+func parquetRowsSize(rows []parquet.Row) int64 {
+	var n int64
+	for _, r := range rows {
+		for _, v := range r {
+			n += 24
+			if !v.IsNull() && v.Kind() == parquet.ByteArray {
+				n += int64(len(v.ByteArray()))
+			}
+		}
+	}
+	return n
+}
+
+func (st *stage) drop() {
 	st.pages = nil
 	if st.spill != nil {
 		st.spill.Close()
@@ -593,11 +656,12 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 	}
 	defer e.Abort(ctx)
 	d := e.d
-	if err := e.ops.closeSpill(d); err != nil {
-		return err
-	}
-	if err := e.events.closeSpill(d); err != nil {
-		return err
+	spilled := false
+	for i := range e.stages {
+		if err := e.stages[i].closeSpill(d); err != nil {
+			return err
+		}
+		spilled = spilled || e.stages[i].spill != nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -608,11 +672,13 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 		return errors.New("commit after close")
 	}
 	err := func() error {
-		if e.ops.spill == nil && e.events.spill == nil {
+		if !spilled {
 			// The usual case: the rows wait with their partition's.
-			err := d.addPending(dt, e.ops.pages, e.events.pages, row)
-			e.ops.pages, e.events.pages = nil, nil // the buffer owns them now
-			if err != nil {
+			pages := make([][]stagedPage, d.execIndex())
+			for i := range e.stages {
+				pages[i], e.stages[i].pages = e.stages[i].pages, nil // the buffer owns them now
+			}
+			if err := d.addPending(dt, pages, row); err != nil {
 				return err
 			}
 			return d.roll()
@@ -623,13 +689,13 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 		if err := d.flushPending(dt); err != nil {
 			return err
 		}
-		if err := e.ops.moveTo(d.operations, dt, pageSize); err != nil {
-			return err
+		for i := range e.stages {
+			if err := e.stages[i].moveTo(d.files[i], dt); err != nil {
+				return err
+			}
 		}
-		if err := e.events.moveTo(d.events, dt, eventsSize); err != nil {
-			return err
-		}
-		if err := d.executions.write(dt, []schema.Execution{row}, executionSize(&row)); err != nil {
+		execs := schema.RowsOf(schema.Executions, []schema.Execution{row})
+		if err := d.files[d.execIndex()].write(dt, execs, execs.Size()); err != nil {
 			return err
 		}
 		return d.roll()
@@ -642,68 +708,15 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 
 func (e *parquetExec) Abort(ctx context.Context) error {
 	e.done = true
-	e.ops.drop()
-	e.events.drop()
+	for i := range e.stages {
+		e.stages[i].drop()
+	}
 	return nil
 }
 
 // stagedPage is one page of an execution's rows with its estimated size,
 // reckoned once when staged.
-type stagedPage[T any] struct {
-	rows  []T
+type stagedPage struct {
+	rows  schema.Rows
 	bytes int64
-}
-
-func pageSize(rows []schema.Operation) int64 {
-	var n int64
-	for i := range rows {
-		n += operationSize(&rows[i])
-	}
-	return n
-}
-
-func eventsSize(rows []schema.Event) int64 {
-	var n int64
-	for i := range rows {
-		r := &rows[i]
-		n += int64(560 + len(r.ExecutionArn) + len(r.EventType) + len(r.RunID))
-		for _, p := range []*string{r.OperationID, r.ParentID, r.Name, r.SubType, r.DetailKind, r.InputPayload, r.Result, r.ErrorType,
-			r.ErrorMessage, r.ErrorData, r.CallbackID, r.InvokedFunctionName, r.InvokedExecutionArn, r.ExecutedVersion, r.TenantID, r.RequestID, r.OverflowJSON} {
-			if p != nil {
-				n += int64(len(*p))
-			}
-		}
-		for _, s := range r.ErrorStackTrace {
-			n += int64(16 + len(s))
-		}
-	}
-	return n
-}
-
-// operationSize estimates a row's bytes in memory: the struct (about 300
-// bytes), its separately allocated pointers and times, and the string data.
-func operationSize(r *schema.Operation) int64 {
-	n := 480 + len(r.ExecutionArn) + len(r.OperationID) + len(r.Type) + len(r.Status) + len(r.RunID)
-	for _, p := range []*string{r.ParentID, r.Name, r.SubType, r.DetailKind, r.InputPayload, r.CallbackID, r.Result, r.ErrorType, r.ErrorMessage, r.ErrorData, r.OverflowJSON} {
-		if p != nil {
-			n += len(*p)
-		}
-	}
-	for _, s := range r.ErrorStackTrace {
-		n += 16 + len(s)
-	}
-	return int64(n)
-}
-
-func executionSize(r *schema.Execution) int64 {
-	n := 400 + len(r.ExecutionArn) + len(r.ContentHash)
-	for _, p := range []*string{r.InputPayload, r.Result, r.ErrorMessage, r.ErrorData, r.OverflowJSON} {
-		if p != nil {
-			n += len(*p)
-		}
-	}
-	for _, s := range r.ErrorStackTrace {
-		n += 16 + len(s)
-	}
-	return int64(n)
 }

@@ -44,10 +44,10 @@ func commitAll(t *testing.T, execs []emulator.Execution, loaders ...load.Loader)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := x.Write(ctx, opRows); err != nil {
+			if err := x.Write(ctx, schema.RowsOf(schema.Operations, opRows)); err != nil {
 				t.Fatal(err)
 			}
-			if err := x.WriteEvents(ctx, evRows); err != nil {
+			if err := x.Write(ctx, schema.RowsOf(schema.Events, evRows)); err != nil {
 				t.Fatal(err)
 			}
 			if err := x.Commit(ctx, dt, row); err != nil {
@@ -329,7 +329,7 @@ func TestParquetNameCollision(t *testing.T) {
 		}
 		dt, _ := snap.Partition(time.Time{})
 		x, _ := pd.Begin(ctx, e.ARN)
-		if err := x.Write(ctx, rows); err != nil {
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
 			t.Fatal(err)
 		}
 		if err := x.Commit(ctx, dt, snap.Finish()); err != nil {

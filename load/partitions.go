@@ -54,10 +54,9 @@ import (
 
 // pendingDT is one partition's committed rows that are in no file yet.
 type pendingDT struct {
-	ops    []stagedPage[schema.Operation]
-	events []stagedPage[schema.Event]
-	execs  []schema.Execution
-	bytes  int64
+	pages [][]stagedPage // by child table index
+	execs []schema.Execution
+	bytes int64
 }
 
 // segment is one partition's rows of one table in a spill run: a small
@@ -65,7 +64,7 @@ type pendingDT struct {
 type segment struct{ off, size, rows int64 }
 
 // spillRun is one spill of the partition buffer: one file holding, for each
-// partition, a segment per table (operations, events, executions), and the
+// partition, a segment per table (by table index), and the
 // index of them. A segment is read on its own, by its own footer, so reading
 // a partition back costs nothing for the others: Close finishes partitions
 // on several goroutines, each reading its segments with ReadAt.
@@ -76,26 +75,25 @@ type spillRun struct {
 
 // spillEntry is one partition's segments in a run and their row bytes.
 type spillEntry struct {
-	seg   [3]segment // operations, events, executions
+	seg   []segment // by table index
 	bytes int64
 }
 
 // add puts an execution's committed rows in dt's buffer. Called with d.mu held.
-func (d *Parquet) addPending(dt string, ops []stagedPage[schema.Operation], events []stagedPage[schema.Event], exec schema.Execution) error {
+// pages holds the execution's pages by child table index.
+func (d *Parquet) addPending(dt string, pages [][]stagedPage, exec schema.Execution) error {
 	p := d.pending[dt]
 	if p == nil {
-		p = &pendingDT{}
+		p = &pendingDT{pages: make([][]stagedPage, d.execIndex())}
 		d.pending[dt] = p
 	}
-	n := executionSize(&exec)
-	for _, pg := range ops {
-		n += pg.bytes
+	n := schema.RowsOf(schema.Executions, []schema.Execution{exec}).Size()
+	for i, pgs := range pages {
+		for _, pg := range pgs {
+			n += pg.bytes
+		}
+		p.pages[i] = append(p.pages[i], pgs...)
 	}
-	for _, pg := range events {
-		n += pg.bytes
-	}
-	p.ops = append(p.ops, ops...)
-	p.events = append(p.events, events...)
 	p.execs = append(p.execs, exec)
 	p.bytes += n
 	d.pendingBytes += n
@@ -166,22 +164,16 @@ func (d *Parquet) writePending(dt string) error {
 	}
 	delete(d.pending, dt)
 	d.pendingBytes -= p.bytes
-	for _, pg := range p.ops {
-		if err := d.operations.write(dt, pg.rows, pg.bytes); err != nil {
-			return err
-		}
-	}
-	for _, pg := range p.events {
-		if err := d.events.write(dt, pg.rows, pg.bytes); err != nil {
-			return err
+	for i, pgs := range p.pages {
+		for _, pg := range pgs {
+			if err := d.files[i].write(dt, pg.rows, pg.bytes); err != nil {
+				return err
+			}
 		}
 	}
 	if len(p.execs) > 0 {
-		var n int64
-		for i := range p.execs {
-			n += executionSize(&p.execs[i])
-		}
-		if err := d.executions.write(dt, p.execs, n); err != nil {
+		execs := schema.RowsOf(schema.Executions, p.execs)
+		if err := d.files[d.execIndex()].write(dt, execs, execs.Size()); err != nil {
 			return err
 		}
 	}
@@ -190,19 +182,12 @@ func (d *Parquet) writePending(dt string) error {
 
 // endGroups ends the current row group of dt's open files.
 func (d *Parquet) endGroups(dt string) error {
-	for _, f := range []flusher{openOf(d.operations, dt), openOf(d.events, dt), openOf(d.executions, dt)} {
-		if f != nil {
-			if err := f.endRowGroup(d); err != nil {
+	for _, t := range d.files {
+		if pf := t.open[dt]; pf != nil {
+			if err := pf.endRowGroup(d); err != nil {
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-func openOf[T any](t *tableFiles[T], dt string) flusher {
-	if pf := t.open[dt]; pf != nil {
-		return pf
 	}
 	return nil
 }
@@ -261,30 +246,35 @@ func (d *Parquet) waitSpill() error {
 // before the run is read (Close waits for it).
 func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pendingDT) error {
 	out := &offsetWriter{w: bufio.NewWriterSize(run.f, 1<<20)}
-	ops := newSegmentWriter[schema.Operation](d, schema.Operations, out)
-	events := newSegmentWriter[schema.Event](d, schema.Events, out)
-	execs := newSegmentWriter[schema.Execution](d, schema.Executions, out)
+	writers := make([]*segmentWriter, len(d.tables))
+	for i, t := range d.tables {
+		writers[i] = newSegmentWriter(d, t, out)
+	}
 	for _, dt := range dts {
 		p := pending[dt]
-		e := spillEntry{bytes: p.bytes}
-		var err error
-		if e.seg[0], err = ops.write(pageRows(p.ops)); err == nil {
-			if e.seg[1], err = events.write(pageRows(p.events)); err == nil {
-				e.seg[2], err = execs.write([][]schema.Execution{p.execs})
+		e := spillEntry{bytes: p.bytes, seg: make([]segment, len(d.tables))}
+		for i, w := range writers {
+			var err error
+			if e.seg[i], err = w.write(d.pendingRows(p, i)); err != nil {
+				return err
 			}
-		}
-		if err != nil {
-			return err
 		}
 		run.index[dt] = e
 	}
 	return out.w.Flush()
 }
 
-func pageRows[T any](pages []stagedPage[T]) [][]T {
-	out := make([][]T, len(pages))
-	for i, p := range pages {
-		out[i] = p.rows
+// pendingRows is p's rows of table i, a batch per page.
+func (d *Parquet) pendingRows(p *pendingDT, i int) []schema.Rows {
+	if i == d.execIndex() {
+		if len(p.execs) == 0 {
+			return nil
+		}
+		return []schema.Rows{schema.RowsOf(schema.Executions, p.execs)}
+	}
+	out := make([]schema.Rows, len(p.pages[i]))
+	for k, pg := range p.pages[i] {
+		out[k] = pg.rows
 	}
 	return out
 }
@@ -304,20 +294,20 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 // segmentWriter writes one table's segments into a spill run, one Parquet
 // file each, reusing one writer (a spill is never published, so which
 // writer wrote it does not show).
-type segmentWriter[T any] struct {
-	w   *parquet.GenericWriter[T]
+type segmentWriter struct {
+	w   schema.ParquetWriter
 	out *offsetWriter
 }
 
-func newSegmentWriter[T any](d *Parquet, table *schema.Table, out *offsetWriter) *segmentWriter[T] {
-	return &segmentWriter[T]{out: out, w: parquet.NewGenericWriter[T](out, d.writerOptions(table)...)}
+func newSegmentWriter(d *Parquet, table *schema.Table, out *offsetWriter) *segmentWriter {
+	return &segmentWriter{out: out, w: table.NewParquetWriter(out, d.writerOptions(table)...)}
 }
 
 // write writes rows as one segment (one row group); none for no rows.
-func (s *segmentWriter[T]) write(rows [][]T) (segment, error) {
+func (s *segmentWriter) write(rows []schema.Rows) (segment, error) {
 	seg := segment{off: s.out.off}
 	for _, r := range rows {
-		seg.rows += int64(len(r))
+		seg.rows += int64(r.Len())
 	}
 	if seg.rows == 0 {
 		return segment{}, nil
@@ -428,7 +418,7 @@ type stagedPart struct {
 }
 
 // add completes pf's file and keeps it for reveal.
-func addStaged[T any](st *staging, d *Parquet, pf *partFile[T], last bool) error {
+func addStaged(st *staging, d *Parquet, pf *partFile, last bool) error {
 	if err := pf.w.Close(); err != nil {
 		pf.f.discard()
 		return fmt.Errorf("destination %s: publish %s: %w", d.dir, pf.name, err)
@@ -541,7 +531,7 @@ func (j *partitionJob) run() error {
 				return err
 			}
 			j.rolls++
-			j.g = &group{d: j.d}
+			j.g = j.d.newGroup()
 		}
 	}
 	return j.finish()
@@ -562,24 +552,24 @@ func (j *partitionJob) fileName(table *schema.Table) string {
 }
 
 func (j *partitionJob) write(u unit) error {
-	if err := writeUnit(j, &j.g.ops, schema.Operations, 0, u, func(p *pendingDT) [][]schema.Operation { return pageRows(p.ops) }); err != nil {
-		return err
+	for i := range j.d.tables {
+		if err := j.writeUnit(i, u); err != nil {
+			return err
+		}
 	}
-	if err := writeUnit(j, &j.g.events, schema.Events, 1, u, func(p *pendingDT) [][]schema.Event { return pageRows(p.events) }); err != nil {
-		return err
-	}
-	return writeUnit(j, &j.g.execs, schema.Executions, 2, u, func(p *pendingDT) [][]schema.Execution { return [][]schema.Execution{p.execs} })
+	return nil
 }
 
-// writeUnit writes one table's rows of u to *pf (created if need be) as one
-// row group: a spilled segment is copied as it is, compressed pages and all
-// (it was encoded with the file's own options), waiting rows are encoded.
-func writeUnit[T any](j *partitionJob, pf **partFile[T], table *schema.Table, slot int, u unit, rowsOf func(*pendingDT) [][]T) error {
+// writeUnit writes table i's rows of u to the group's file (created if
+// need be) as one row group: a spilled segment is copied as it is,
+// compressed pages and all (it was encoded with the file's own options),
+// waiting rows are encoded.
+func (j *partitionJob) writeUnit(i int, u unit) error {
 	var seg parquet.RowGroup
-	var waiting [][]T
+	var waiting []schema.Rows
 	var n int64
 	if u.run != nil {
-		s := u.entry.seg[slot]
+		s := u.entry.seg[i]
 		if s.rows == 0 {
 			return nil
 		}
@@ -589,23 +579,23 @@ func writeUnit[T any](j *partitionJob, pf **partFile[T], table *schema.Table, sl
 		}
 		seg, n = rg, s.rows
 	} else {
-		for _, rows := range rowsOf(u.pending) {
-			if len(rows) > 0 {
+		for _, rows := range j.d.pendingRows(u.pending, i) {
+			if rows.Len() > 0 {
 				waiting = append(waiting, rows)
-				n += int64(len(rows))
+				n += int64(rows.Len())
 			}
 		}
 		if n == 0 {
 			return nil
 		}
 	}
+	pf := &j.g.files[i]
 	if *pf == nil {
-		name := j.fileName(table)
-		f, err := j.d.sink.create(name)
-		if err != nil {
-			return fmt.Errorf("destination %s: %w", j.d.dir, err)
+		table := j.d.tables[i]
+		var err error
+		if *pf, err = j.d.createPart(table, j.fileName(table), j.d.writerOptions(table)); err != nil {
+			return err
 		}
-		*pf = &partFile[T]{f: f, w: parquet.NewGenericWriter[T](f, j.d.writerOptions(table)...), name: name}
 	}
 	w := (*pf).w
 	err := func() error {
@@ -630,40 +620,39 @@ func writeUnit[T any](j *partitionJob, pf **partFile[T], table *schema.Table, sl
 // group is one partition's open files, detached from the loader to be
 // finished and published on their own.
 type group struct {
-	d      *Parquet
-	ops    *partFile[schema.Operation]
-	events *partFile[schema.Event]
-	execs  *partFile[schema.Execution]
+	d     *Parquet
+	files []*partFile // by table index; nil: none
 }
+
+func (d *Parquet) newGroup() *group { return &group{d: d, files: make([]*partFile, len(d.tables))} }
 
 // detachGroup takes dt's open files out of the loader. Called with d.mu held.
 func (d *Parquet) detachGroup(dt string) *group {
 	delete(d.groups, dt)
-	g := &group{d: d, ops: d.operations.open[dt], events: d.events.open[dt], execs: d.executions.open[dt]}
-	if g.ops != nil {
-		d.operations.forget(dt, g.ops)
-	}
-	if g.events != nil {
-		d.events.forget(dt, g.events)
-	}
-	if g.execs != nil {
-		d.executions.forget(dt, g.execs)
+	g := d.newGroup()
+	for i, t := range d.files {
+		if pf := t.open[dt]; pf != nil {
+			g.files[i] = pf
+			t.forget(dt, pf)
+		}
 	}
 	return g
 }
 
-// publish finishes the group's files, operations and events before
+// publish finishes the group's files, the child tables' before
 // executions, and publishes each (or, with st, stages it for one shared
 // sync); after a failure the rest are discarded.
 func (g *group) publish(st *staging) error {
-	err := finishPart(g.d, st, g.ops, false, nil)
-	err = finishPart(g.d, st, g.events, false, err)
-	return finishPart(g.d, st, g.execs, true, err)
+	var err error
+	for i, pf := range g.files {
+		err = finishPart(g.d, st, pf, i == g.d.execIndex(), err)
+	}
+	return err
 }
 
 // finishPart publishes pf (or stages it with st; last: an executions
 // file), or discards it after an earlier failure, which it returns.
-func finishPart[T any](d *Parquet, st *staging, pf *partFile[T], last bool, failed error) error {
+func finishPart(d *Parquet, st *staging, pf *partFile, last bool, failed error) error {
 	switch {
 	case pf == nil:
 		return failed
@@ -683,14 +672,10 @@ func finishPart[T any](d *Parquet, st *staging, pf *partFile[T], last bool, fail
 // size is the largest of the group's files so far.
 func (g *group) size() int64 {
 	var n int64
-	if g.ops != nil {
-		n = max(n, g.ops.w.Size())
-	}
-	if g.events != nil {
-		n = max(n, g.events.w.Size())
-	}
-	if g.execs != nil {
-		n = max(n, g.execs.w.Size())
+	for _, pf := range g.files {
+		if pf != nil {
+			n = max(n, pf.w.Size())
+		}
 	}
 	return n
 }
@@ -754,18 +739,11 @@ func (p *publisher) wait() error {
 }
 
 func (g *group) discard() {
-	for _, f := range []interface{ discard() }{fileOf(g.ops), fileOf(g.events), fileOf(g.execs)} {
-		if f != nil {
-			f.discard()
+	for _, pf := range g.files {
+		if pf != nil {
+			pf.f.discard()
 		}
 	}
-}
-
-func fileOf[T any](pf *partFile[T]) interface{ discard() } {
-	if pf == nil {
-		return nil
-	}
-	return pf.f
 }
 
 // removeRuns deletes the spill runs (after the one being written, if any).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type postgresConfig struct {
 	maxConns int32
 	migrate  bool
 	logger   *slog.Logger
+	tables   []*schema.Table // the child tables (tests declare more)
 }
 
 // WithPGSchema names the Postgres schema (default "durable_archive"). It is
@@ -45,15 +47,16 @@ func WithMigrate(on bool) PostgresOption { return func(c *postgresConfig) { c.mi
 // U+FFFD (default: discard).
 func WithPGLogger(l *slog.Logger) PostgresOption { return func(c *postgresConfig) { c.logger = l } }
 
-// Postgres loads the archive into Postgres tables:
-// SCHEMA.operations (key execution_arn, operation_id) and SCHEMA.executions
-// (key execution_arn).
+// Postgres loads the archive into Postgres tables, one per table of
+// schema/ (SCHEMA.operations, SCHEMA.events, SCHEMA.executions), keyed by
+// each table's declared Key; every statement derives from the declaration.
 //
-// Each execution is one transaction on its own connection: its operation rows
-// stream in with COPY into a temporary staging table, and Commit moves them
-// into the table with one INSERT ... SELECT ... ON CONFLICT DO UPDATE in key
-// order (so concurrent runs cannot deadlock), then upserts the executions row
-// and commits. A reader never sees half an execution; a failed execution
+// Each execution is one transaction on its own connection: its rows of each
+// child table stream in with COPY into a temporary staging table of that
+// table, and Commit moves them into the table with one INSERT ... SELECT
+// ... ON CONFLICT in key order (so concurrent runs cannot deadlock): DO
+// UPDATE for a mutable table, DO NOTHING for an Immutable one (events),
+// then upserts the executions row and commits. A reader never sees half an execution; a failed execution
 // rolls back whole. A later snapshot updates the rows it contains and never
 // deletes an operation seen before. A row whose content is unchanged is not
 // rewritten: run_id and extracted_at say which run last changed a row, so a
@@ -63,9 +66,8 @@ type Postgres struct {
 	cfg    postgresConfig
 	target string // redacted URL, for messages
 
-	opsUpsert, opsInsert  string
+	tables                []pgTable // the child tables
 	execUpsert, execKnown string
-	eventsInsert          string
 	stageDDL              string
 	stagedConns           *sync.Map
 
@@ -77,7 +79,7 @@ type Postgres struct {
 // migrated, or migrating it with WithMigrate) before anything is fetched.
 // Errors name the URL with its password masked.
 func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Postgres, error) {
-	cfg := postgresConfig{schema: schema.DefaultPostgresSchema, maxConns: 8, logger: slog.New(slog.DiscardHandler)}
+	cfg := postgresConfig{schema: schema.DefaultPostgresSchema, maxConns: 8, logger: slog.New(slog.DiscardHandler), tables: schema.ChildTables()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -88,11 +90,16 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	}
 	pcfg.MaxConns = cfg.maxConns
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "durable-etl"
-	stageDDL := fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS etl_stage_operations (LIKE %s) ON COMMIT DELETE ROWS; "+
-		"CREATE TEMP TABLE IF NOT EXISTS etl_stage_events (LIKE %s) ON COMMIT DELETE ROWS",
-		pgx.Identifier{cfg.schema, "operations"}.Sanitize(), pgx.Identifier{cfg.schema, "events"}.Sanitize())
-	// Each connection gets its staging table once; it empties at every commit
-	// or rollback. (Before migrations have run, the table is made on first use.)
+	tables := make([]pgTable, len(cfg.tables))
+	var ddl []string
+	for i, t := range cfg.tables {
+		tables[i] = newPGTable(cfg.schema, t)
+		ddl = append(ddl, fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s) ON COMMIT DELETE ROWS",
+			pgx.Identifier{tables[i].stage}.Sanitize(), pgx.Identifier{cfg.schema, t.Name}.Sanitize()))
+	}
+	stageDDL := strings.Join(ddl, "; ")
+	// Each connection gets its staging tables once; they empty at every commit
+	// or rollback. (Before migrations have run, they are made on first use.)
 	var staged sync.Map // *pgx.Conn that have the staging table
 	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		if _, err := c.Exec(ctx, stageDDL); err == nil {
@@ -122,13 +129,42 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 		}
 		return nil, fmt.Errorf("destination %s: %s", target, RedactError(err, url))
 	}
-	p.opsUpsert = upsertSQL(cfg.schema, schema.Operations, "etl_stage_operations")
-	p.opsInsert, _, _ = strings.Cut(p.opsUpsert, " ON CONFLICT ")
-	p.execKnown = fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE execution_arn = $1)", pgx.Identifier{cfg.schema, "executions"}.Sanitize())
+	p.tables = tables
+	p.execKnown = fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE execution_arn = $1)", pgx.Identifier{cfg.schema, schema.Executions.Name}.Sanitize())
 	p.execUpsert = upsertSQL(cfg.schema, schema.Executions, "")
-	p.eventsInsert = eventsInsertSQL(cfg.schema)
 	p.stageDDL = stageDDL
 	return p, nil
+}
+
+// pgTable is how a child table's rows reach Postgres, derived from its
+// declaration.
+type pgTable struct {
+	t       *schema.Table
+	stage   string   // the temporary staging table
+	columns []string // in the declaration's order
+	keys    []int    // the key columns' indexes, for warnings
+	// fresh moves the staged rows of an execution the archive has never
+	// seen (a plain INSERT for a mutable table, skipping ON CONFLICT's
+	// speculative insertion); known, of one it has.
+	fresh, known string
+}
+
+func newPGTable(pgSchema string, t *schema.Table) pgTable {
+	pt := pgTable{t: t, stage: "etl_stage_" + t.Name}
+	for _, c := range t.Columns {
+		pt.columns = append(pt.columns, c.Name)
+	}
+	for _, k := range t.Key {
+		pt.keys = append(pt.keys, t.Column(k))
+	}
+	if t.Immutable {
+		pt.known = immutableInsertSQL(pgSchema, t, pt.stage)
+		pt.fresh = pt.known
+	} else {
+		pt.known = upsertSQL(pgSchema, t, pt.stage)
+		pt.fresh, _, _ = strings.Cut(pt.known, " ON CONFLICT ")
+	}
+	return pt
 }
 
 // RedactError is err's message without the password of url, on one line.
@@ -170,9 +206,10 @@ func upsertSQL(pgSchema string, t *schema.Table, from string) string {
 	cols := strings.Join(names, ", ")
 	var source string
 	if from != "" {
-		// DISTINCT ON keeps one row per key should a snapshot ever repeat an
-		// operation id (the last by seq), so the upsert cannot fail on it.
-		source = fmt.Sprintf("SELECT DISTINCT ON (%[1]s) %[2]s FROM %[3]s ORDER BY %[1]s, seq DESC", strings.Join(keys, ", "), cols, from)
+		// DISTINCT ON keeps one row per key should a snapshot ever repeat a
+		// key (an operation id: the last by seq), so the upsert cannot fail
+		// on it.
+		source = fmt.Sprintf("SELECT DISTINCT ON (%s) %s FROM %s ORDER BY %s", strings.Join(keys, ", "), cols, pgx.Identifier{from}.Sanitize(), orderBy(t, keys))
 	} else {
 		ph := make([]string, len(names))
 		for i := range ph {
@@ -185,16 +222,30 @@ func upsertSQL(pgSchema string, t *schema.Table, from string) string {
 		strings.Join(sets, ", "), strings.Join(cmpOld, ", "), strings.Join(cmpNew, ", "))
 }
 
-// eventsInsertSQL moves staged events into the events table; events are
-// immutable, so an event already there is left alone.
-func eventsInsertSQL(pgSchema string) string {
-	cols := make([]string, len(schema.Events.Columns))
-	for i, c := range schema.Events.Columns {
+// orderBy is the ORDER BY of DISTINCT ON (keys): the keys, then the
+// table's Order column, highest first.
+func orderBy(t *schema.Table, keys []string) string {
+	order := strings.Join(keys, ", ")
+	if t.Order != "" {
+		order += ", " + pgx.Identifier{t.Order}.Sanitize() + " DESC"
+	}
+	return order
+}
+
+// immutableInsertSQL moves staged rows of an Immutable table (events) into
+// it; a row whose key is already there is left alone.
+func immutableInsertSQL(pgSchema string, t *schema.Table, from string) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
 		cols[i] = pgx.Identifier{c.Name}.Sanitize()
 	}
-	list := strings.Join(cols, ", ")
-	return fmt.Sprintf("INSERT INTO %s (%s) SELECT DISTINCT ON (execution_arn, event_id) %s FROM etl_stage_events ORDER BY execution_arn, event_id ON CONFLICT (execution_arn, event_id) DO NOTHING",
-		pgx.Identifier{pgSchema, "events"}.Sanitize(), list, list)
+	keys := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = pgx.Identifier{k}.Sanitize()
+	}
+	list, key := strings.Join(cols, ", "), strings.Join(keys, ", ")
+	return fmt.Sprintf("INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM %s ORDER BY %s ON CONFLICT (%s) DO NOTHING",
+		pgx.Identifier{pgSchema, t.Name}.Sanitize(), list, key, list, pgx.Identifier{from}.Sanitize(), orderBy(t, keys), key)
 }
 
 func isKey(t *schema.Table, col string) bool {
@@ -248,75 +299,40 @@ type pgExec struct {
 	p      *Postgres
 	conn   *pgxpool.Conn
 	tx     pgx.Tx
-	rows   int64
-	vals   [][]any
-	events bool // events are staged
+	staged []bool // by table index: rows are staged
 }
 
-var operationColumns = func() []string {
-	out := make([]string, len(schema.Operations.Columns))
-	for i, c := range schema.Operations.Columns {
-		out[i] = c.Name
+// Write copies rows into their table's staging table, inside the
+// transaction; Commit moves them into the table.
+func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
+	i := slices.IndexFunc(e.p.tables, func(t pgTable) bool { return t.t == rows.Table() })
+	if i < 0 {
+		return e.p.wrap("copy", fmt.Errorf("no table %s to write rows to", rows.Table().Name))
 	}
-	return out
-}()
-
-// Write copies rows into the staging table, inside the transaction.
-func (e *pgExec) Write(ctx context.Context, rows []schema.Operation) error {
-	if len(rows) == 0 {
+	if rows.Len() == 0 {
 		return nil
 	}
-	_, err := e.tx.CopyFrom(ctx, pgx.Identifier{"etl_stage_operations"}, operationColumns,
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			vals, replaced := rowValues(&rows[i], e.scratch())
-			if replaced {
-				e.p.cfg.logger.Warn("postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it)",
-					"execution_arn", rows[i].ExecutionArn, "operation_id", rows[i].OperationID)
+	if e.staged == nil {
+		e.staged = make([]bool, len(e.p.tables))
+	}
+	e.staged[i] = true
+	pt := &e.p.tables[i]
+	vals := make([]any, len(pt.columns))
+	_, err := e.tx.CopyFrom(ctx, pgx.Identifier{pt.stage}, pt.columns,
+		pgx.CopyFromSlice(rows.Len(), func(k int) ([]any, error) {
+			if storedValues(rows.Values(k, vals)) {
+				attrs := []any{"table", pt.t.Name}
+				for _, c := range pt.keys {
+					attrs = append(attrs, pt.columns[c], vals[c])
+				}
+				e.p.cfg.logger.Warn("postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it)", attrs...)
 			}
 			return vals, nil
 		}))
 	if err != nil {
-		return e.p.wrap("copy", err)
+		return e.p.wrap("copy "+pt.t.Name, err)
 	}
 	return nil
-}
-
-var eventColumns = func() []string {
-	out := make([]string, len(schema.Events.Columns))
-	for i, c := range schema.Events.Columns {
-		out[i] = c.Name
-	}
-	return out
-}()
-
-// WriteEvents copies events rows into their staging table, inside the
-// transaction; Commit inserts those the table lacks.
-func (e *pgExec) WriteEvents(ctx context.Context, rows []schema.Event) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	e.events = true
-	vals := make([]any, len(eventColumns))
-	_, err := e.tx.CopyFrom(ctx, pgx.Identifier{"etl_stage_events"}, eventColumns,
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			v, replaced := rowValues(&rows[i], vals)
-			if replaced {
-				e.p.cfg.logger.Warn("postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it)",
-					"execution_arn", rows[i].ExecutionArn, "event_id", rows[i].EventID)
-			}
-			return v, nil
-		}))
-	if err != nil {
-		return e.p.wrap("copy events", err)
-	}
-	return nil
-}
-
-func (e *pgExec) scratch() []any {
-	if e.vals == nil {
-		e.vals = [][]any{make([]any, len(operationColumns))}
-	}
-	return e.vals[0]
 }
 
 // nulReplacement stands in for U+0000, which Postgres text cannot hold.
@@ -328,7 +344,16 @@ const nulReplacement = "\uFFFD"
 func rowValues(row any, dst []any) (vals []any, replaced bool) {
 	v := reflect.ValueOf(row).Elem()
 	for i := range dst {
-		f := v.Field(i).Interface()
+		dst[i] = v.Field(i).Interface()
+	}
+	return dst, storedValues(dst)
+}
+
+// storedValues rewrites vals (a row's values, as schema.Rows.Values gives
+// them) as Postgres stores them: a U+0000 in any text becomes U+FFFD, in a
+// copy (the row itself is left alone). It reports whether one did.
+func storedValues(vals []any) (replaced bool) {
+	for i, f := range vals {
 		switch x := f.(type) {
 		case string:
 			if strings.IndexByte(x, 0) >= 0 {
@@ -351,22 +376,23 @@ func rowValues(row any, dst []any) (vals []any, replaced bool) {
 			}
 			f = x
 		}
-		dst[i] = f
+		vals[i] = f
 	}
-	return dst, replaced
+	return replaced
 }
 
 // Commit upserts the staged operations and the executions row, and commits.
 // dt is not stored: Postgres needs no partitions.
 func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
 	defer e.release()
-	vals, _ := rowValues(&row, make([]any, len(schema.Executions.Columns)))
+	vals := schema.RowsOf(schema.Executions, []schema.Execution{row}).Values(0, make([]any, len(schema.Executions.Columns)))
+	storedValues(vals)
 	var known bool
 	if err := e.tx.QueryRow(ctx, e.p.execKnown, row.ExecutionArn).Scan(&known); err != nil {
 		e.tx.Rollback(context.WithoutCancel(ctx))
 		return e.p.wrap("upsert", err)
 	}
-	ops, ex, err := e.upsert(ctx, known, vals)
+	changed, err := e.upsert(ctx, known, vals)
 	if err != nil {
 		e.tx.Rollback(context.WithoutCancel(ctx))
 		return e.p.wrap("upsert", err)
@@ -375,7 +401,7 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 		return e.p.wrap("commit", err)
 	}
 	e.p.mu.Lock()
-	e.p.stats.Rows += ops.RowsAffected() + ex.RowsAffected()
+	e.p.stats.Rows += changed
 	e.p.mu.Unlock()
 	return nil
 }
@@ -385,35 +411,28 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 // ON CONFLICT's speculative insertion (the fresh-load fast path). Should a
 // concurrent run insert the same execution first, the INSERT meets its keys,
 // rolls back to the savepoint (the staged rows stay) and takes the upsert.
-func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (ops, ex pgconn.CommandTag, err error) {
+func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (changed int64, err error) {
 	batch := &pgx.Batch{}
 	if !known {
 		batch.Queue("SAVEPOINT etl_fresh")
-		batch.Queue(e.p.opsInsert)
-	} else {
-		batch.Queue(e.p.opsUpsert)
 	}
-	if e.events {
-		batch.Queue(e.p.eventsInsert)
+	for i, staged := range e.staged {
+		switch {
+		case !staged:
+		case known:
+			batch.Queue(e.p.tables[i].known)
+		default:
+			batch.Queue(e.p.tables[i].fresh)
+		}
 	}
 	batch.Queue(e.p.execUpsert, vals...)
 	br := e.tx.SendBatch(ctx, batch)
-	if !known {
-		_, err = br.Exec()
-	}
-	if err == nil {
-		ops, err = br.Exec()
-	}
-	if err == nil && e.events {
-		var evs pgconn.CommandTag
-		if evs, err = br.Exec(); err == nil {
-			e.p.mu.Lock()
-			e.p.stats.Rows += evs.RowsAffected()
-			e.p.mu.Unlock()
+	for range batch.Len() {
+		var tag pgconn.CommandTag
+		if tag, err = br.Exec(); err != nil {
+			break
 		}
-	}
-	if err == nil {
-		ex, err = br.Exec()
+		changed += tag.RowsAffected()
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -421,11 +440,11 @@ func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (ops, ex pg
 	var pgErr *pgconn.PgError
 	if !known && errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
 		if _, rerr := e.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT etl_fresh"); rerr != nil {
-			return ops, ex, rerr
+			return 0, rerr
 		}
 		return e.upsert(ctx, true, vals)
 	}
-	return ops, ex, err
+	return changed, err
 }
 
 // Abort rolls the execution back.

@@ -454,7 +454,7 @@ func TestAuditViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := x.Write(ctx, ops); err != nil {
+	if err := x.Write(ctx, schema.RowsOf(schema.Operations, ops)); err != nil {
 		t.Fatal(err)
 	}
 	ex := snap.Finish()

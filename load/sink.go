@@ -55,7 +55,7 @@ type localSink struct{ dir string }
 
 func (s *localSink) create(name string) (sinkFile, error) {
 	final := filepath.Join(s.dir, filepath.FromSlash(name))
-	// The hidden name carries the whole path: both tables' files of a
+	// The hidden name carries the whole path: every table's files of a
 	// partition share their base name.
 	tmp := filepath.Join(s.dir, IncomingDir, "."+strings.NewReplacer("/", "~", "=", "-").Replace(name))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)

@@ -32,8 +32,7 @@ type discard struct{}
 
 func (discard) Begin(context.Context, string) (load.Execution, error)  { return discard{}, nil }
 func (discard) Close(context.Context) error                            { return nil }
-func (discard) Write(context.Context, []schema.Operation) error        { return nil }
-func (discard) WriteEvents(context.Context, []schema.Event) error      { return nil }
+func (discard) Write(context.Context, schema.Rows) error               { return nil }
 func (discard) Commit(context.Context, string, schema.Execution) error { return nil }
 func (discard) Abort(context.Context) error                            { return nil }
 

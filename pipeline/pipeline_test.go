@@ -224,8 +224,8 @@ func TestParquetFileProperties(t *testing.T) {
 	}
 	large := map[string]bool{}
 	for _, tbl := range schema.Tables() {
-		for _, c := range tbl.LargeColumns() {
-			large[c] = true
+		for _, c := range tbl.Columns {
+			large[c.Name] = large[c.Name] || c.Large
 		}
 	}
 	for _, path := range files {

@@ -51,7 +51,7 @@ func (s stateSource) read(ctx context.Context, e extract.Entry, meta transform.R
 		return extract.Drain(ctx, s.r.cfg.API, e, s.r.cfg.PageSize, put)
 	}, func(p extract.Page) error {
 		rows := snap.Add(make([]schema.Operation, 0, len(p.Operations)), p.Operations)
-		if err := x.Write(ctx, rows); err != nil {
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
 			return &DestinationError{Err: err}
 		}
 		c.pages++
@@ -99,7 +99,7 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 	// The folded operations, in the order of their first event, a page's
 	// worth at a time.
 	err = fold.Each(snap, extract.MaxPageSize, func(rows []schema.Operation) error {
-		if err := x.Write(ctx, rows); err != nil {
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
 			return &DestinationError{Err: err}
 		}
 		c.ops += int64(len(rows))
@@ -168,7 +168,7 @@ func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform
 		if fold != nil {
 			fold.Add(p.Events)
 		}
-		if err := x.WriteEvents(ctx, rows); err != nil {
+		if err := x.Write(ctx, schema.RowsOf(schema.Events, rows)); err != nil {
 			return &DestinationError{Err: err}
 		}
 		total += int64(len(p.Events))

@@ -11,41 +11,41 @@ import (
 // user names another.
 const DefaultPostgresSchema = "durable_archive"
 
-// primaryKeys are the Postgres keys: a later snapshot updates the rows it
-// contains.
-var primaryKeys = map[string][]string{
-	"operations": {"execution_arn", "operation_id"},
-	"executions": {"execution_arn"},
-	"events":     {"execution_arn", "event_id"},
-}
+// PrimaryKey is the table's key in Postgres: its Key.
+func (t *Table) PrimaryKey() []string { return t.Key }
 
-// PrimaryKey is the table's key in Postgres.
-func (t *Table) PrimaryKey() []string { return primaryKeys[t.Name] }
-
-// PostgresDDL is CREATE TABLE statements for both tables in pgSchema, every
+// PostgresDDL is CREATE TABLE statements for every table in pgSchema, every
 // identifier quoted.
 func PostgresDDL(pgSchema string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE SCHEMA IF NOT EXISTS %s;\n", quote(pgSchema))
 	for _, t := range Tables() {
-		fmt.Fprintf(&b, "\nCREATE TABLE IF NOT EXISTS %s (\n", pgx.Identifier{pgSchema, t.Name}.Sanitize())
-		for _, c := range t.Columns {
-			null := ""
-			if !c.Nullable {
-				null = " NOT NULL"
-			}
-			fmt.Fprintf(&b, "    %s %s%s,\n", quote(c.Name), c.PostgresType(), null)
-		}
-		keys := make([]string, len(t.PrimaryKey()))
-		for i, k := range t.PrimaryKey() {
-			keys[i] = quote(k)
-		}
-		fmt.Fprintf(&b, "    PRIMARY KEY (%s)\n);\n", strings.Join(keys, ", "))
+		b.WriteString("\n" + t.PostgresCreate(pgSchema))
 	}
 	return b.String()
 }
 
-// AthenaDDL is CREATE EXTERNAL TABLE statements for both tables, reading the
+// PostgresCreate is the CREATE TABLE IF NOT EXISTS statement of t in
+// pgSchema, with its key as the primary key.
+func (t *Table) PostgresCreate(pgSchema string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n", pgx.Identifier{pgSchema, t.Name}.Sanitize())
+	for _, c := range t.Columns {
+		null := ""
+		if !c.Nullable {
+			null = " NOT NULL"
+		}
+		fmt.Fprintf(&b, "    %s %s%s,\n", quote(c.Name), c.PostgresType(), null)
+	}
+	keys := make([]string, len(t.PrimaryKey()))
+	for i, k := range t.PrimaryKey() {
+		keys[i] = quote(k)
+	}
+	fmt.Fprintf(&b, "    PRIMARY KEY (%s)\n);\n", strings.Join(keys, ", "))
+	return b.String()
+}
+
+// AthenaDDL is CREATE EXTERNAL TABLE statements for every table, reading the
 // Parquet archive under location (s3://BUCKET/PREFIX), partitioned by dt with
 // partition projection so that no partition needs registering, and the views
 // operations_latest and executions_latest (see LatestViewSQL).

@@ -1,12 +1,16 @@
-// Package schema is the single definition of the archive's two tables,
-// operations and executions.
+// Package schema is the single definition of the archive's three tables:
+// operations, executions and events.
 //
-// The row structs [Operation] and [Execution] are the source of truth: each
-// field's parquet tag names the column (snake_case, as Athena lower-cases
-// names anyway), its Go type gives the column's type, a pointer or an
-// "optional" tag makes it nullable, and its doc tag is the one-line
-// description. Everything else is derived from them by reflection: the
-// column lists ([Operations], [Executions]), the Parquet schema
-// ([Table.ParquetSchema]), the Postgres DDL and the Athena DDL. A test holds
-// the derived column lists against the product contract.
+// The row structs [Operation], [Execution] and [Event] are the source of
+// truth: each field's parquet tag names the column (snake_case, as Athena
+// lower-cases names anyway), its Go type gives the column's type, a pointer
+// or an "optional" tag makes it nullable, its doc tag is the one-line
+// description and a large tag marks payload text. Each table is declared
+// with its key, whether its rows are immutable and which column orders a
+// key's duplicates ([Declare]). Everything else is derived from them: the
+// column lists ([Operations], [Executions], [Events]), the Parquet schema
+// ([Table.ParquetSchema]) and writer ([Table.NewParquetWriter]), the
+// Postgres DDL and the Athena DDL, and the type-erased batches loaders take
+// ([Rows], [RowsOf]), so that a loader writes any declared table alike. A
+// test holds the derived column lists against the product contract.
 package schema

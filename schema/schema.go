@@ -119,7 +119,7 @@ type Event struct {
 // Kind is a column's logical type, independent of any one store.
 type Kind int
 
-// The column kinds the two tables use.
+// The column kinds the tables use.
 const (
 	String Kind = iota
 	Int32
@@ -141,31 +141,57 @@ type Column struct {
 	Large bool
 }
 
-// Table is one of the archive's tables.
+// Table is one of the archive's tables. Loaders write any table from its
+// declaration alone: its columns, its key and whether its rows are
+// immutable.
 type Table struct {
 	Name    string
 	Columns []Column
+	// Key identifies a row across snapshots: the Postgres primary key, the
+	// key of the _latest views and of compaction's --keep latest.
+	Key []string
+	// Immutable rows never change once archived (events): a destination
+	// keeps the first row of each key and ignores later ones.
+	Immutable bool
+	// Order, when set, is the column whose highest value wins when one
+	// snapshot holds two rows of a key (operations: seq); unset, any.
+	Order string
 	// rowType is the Go struct a row of the table is written from.
 	rowType reflect.Type
+	codec   codec
 }
 
-// The archive's tables, derived from the row structs.
+// The archive's tables, derived from the row structs. Executions is the
+// commit table: one row per archived snapshot, written last, naming what
+// the other tables hold of it.
 var (
-	Operations = tableOf[Operation]("operations")
-	Executions = tableOf[Execution]("executions")
-	Events     = tableOf[Event]("events")
+	Operations = declare[Operation]("operations", Table{Key: []string{"execution_arn", "operation_id"}, Order: "seq"})
+	Executions = declare[Execution]("executions", Table{Key: []string{"execution_arn"}})
+	Events     = declare[Event]("events", Table{Key: []string{"execution_arn", "event_id"}, Immutable: true})
 )
 
 // Tables lists the tables in a stable order.
 func Tables() []*Table { return []*Table{Operations, Executions, Events} }
 
-// PartitionKey is the Hive partition column of both tables: the UTC date of
+// ChildTables lists, in a stable order, the tables whose rows an execution
+// writes before its executions row: every table but [Executions].
+// Loaders publish them before the executions table.
+func ChildTables() []*Table { return []*Table{Operations, Events} }
+
+// PartitionKey is the Hive partition column of every table: the UTC date of
 // the execution's start, YYYY-MM-DD.
 const PartitionKey = "dt"
 
-func tableOf[T any](name string) *Table {
+// Declare makes a table of the row struct T (see the package doc for what
+// its tags say), with the key, Immutable and Order of decl; the archive's
+// own tables are declared this way, and a test may declare one of its own.
+// It panics when a field has a type no column kind holds or a key or order
+// column is not a column.
+func Declare[T any](name string, decl Table) *Table { return declare[T](name, decl) }
+
+func declare[T any](name string, decl Table) *Table {
 	rt := reflect.TypeFor[T]()
-	t := &Table{Name: name, rowType: rt}
+	t := &Table{Name: name, Key: decl.Key, Immutable: decl.Immutable, Order: decl.Order, rowType: rt}
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		tag := strings.Split(f.Tag.Get("parquet"), ",")
@@ -198,7 +224,23 @@ func tableOf[T any](name string) *Table {
 		}
 		t.Columns = append(t.Columns, col)
 	}
+	for _, k := range append(append([]string(nil), t.Key...), t.Order) {
+		if k != "" && t.Column(k) < 0 {
+			panic(fmt.Sprintf("schema: %s has no column %s", name, k))
+		}
+	}
+	t.codec = newCodec[T](rt)
 	return t
+}
+
+// Column is the index of the named column, or -1.
+func (t *Table) Column(name string) int {
+	for i, c := range t.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // ParquetSchema is the table's Parquet schema: snake_case names, OPTIONAL
@@ -207,17 +249,6 @@ func tableOf[T any](name string) *Table {
 // The schema's root is named after the table.
 func (t *Table) ParquetSchema() *parquet.Schema {
 	return parquet.NewSchema(t.Name, parquet.SchemaOf(reflect.New(t.rowType).Elem().Interface()))
-}
-
-// LargeColumns names the columns marked Large.
-func (t *Table) LargeColumns() []string {
-	var out []string
-	for _, c := range t.Columns {
-		if c.Large {
-			out = append(out, c.Name)
-		}
-	}
-	return out
 }
 
 // AthenaType is the column's type in Athena (Hive DDL).
