@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -264,4 +265,74 @@ func BenchmarkCompact(b *testing.B) {
 		b.ReportMetric(float64(st.FilesOut), "files-out")
 	}
 	b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
+}
+
+// firstRoundExecution is the executions row as the first release wrote it:
+// no source, no GetDurableExecution columns.
+type firstRoundExecution struct {
+	ExecutionArn   string    `parquet:"execution_arn,dict"`
+	Status         *string   `parquet:"status,optional"`
+	OperationCount int64     `parquet:"operation_count"`
+	ContentHash    string    `parquet:"content_hash"`
+	RunID          string    `parquet:"run_id,dict"`
+	ExtractedAt    time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+}
+
+// TestCompactOlderFiles: a partition holding a file written before columns
+// were added compacts with the newer ones; the older rows read back whole,
+// the columns they lacked null (or empty, for a required one), and --keep
+// latest compares their versions with the newer rows'.
+func TestCompactOlderFiles(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	at := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	running, done := "RUNNING", "SUCCEEDED"
+	old := []firstRoundExecution{
+		{ExecutionArn: "arn:a", Status: &running, OperationCount: 3, ContentHash: "h1", RunID: "old", ExtractedAt: at},
+		{ExecutionArn: "arn:b", Status: &done, OperationCount: 5, ContentHash: "h2", RunID: "old", ExtractedAt: at},
+	}
+	path := filepath.Join(dir, "executions", "dt=2026-01-05", "part-old-00001.parquet")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := parquet.WriteFile(path, old); err != nil {
+		t.Fatal(err)
+	}
+	pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := pd.Begin(ctx, "arn:a")
+	fn := "arn:aws:lambda:us-east-1:123456789012:function:f"
+	if err := x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: "arn:a", Status: &done, OperationCount: 4, ContentHash: "h3",
+		Source: "history", FunctionArn: &fn, RunID: "new", ExtractedAt: at.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pd.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if _, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, Now: later}); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=2026-01-05", "*.parquet"))
+	if len(files) != 1 {
+		t.Fatalf("%d files after compaction: %v", len(files), files)
+	}
+	rows, err := parquet.ReadFile[schema.Execution](files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]schema.Execution{}
+	for _, r := range rows {
+		got[r.ExecutionArn] = r
+	}
+	a, b := got["arn:a"], got["arn:b"]
+	if len(rows) != 2 || a.RunID != "new" || a.ContentHash != "h3" || a.FunctionArn == nil || *a.FunctionArn != fn || a.Source != "history" {
+		t.Fatalf("the newer snapshot of arn:a did not win: %+v", rows)
+	}
+	if b.RunID != "old" || b.OperationCount != 5 || b.ContentHash != "h2" || *b.Status != done || !b.ExtractedAt.Equal(at) ||
+		b.FunctionArn != nil || b.EventCount != nil || b.Source != "" {
+		t.Fatalf("the older row read back wrong: %+v", b)
+	}
 }
