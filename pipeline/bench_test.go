@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/peakrss"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
@@ -176,13 +175,17 @@ func benchRSS(b *testing.B, execs []emulator.Execution, args ...string) {
 	f.Close()
 	var peak int64
 	for i := 0; i < b.N; i++ {
-		cmd := exec.Command(bin, append([]string{"run", "--manifest", manifest, "--dest", filepath.Join(dir, fmt.Sprint("archive-", i)),
+		cmd := peakrss.Command(dir, bin, append([]string{"run", "--manifest", manifest, "--dest", filepath.Join(dir, fmt.Sprint("archive-", i)),
 			"--endpoint-url", url, "--log-level", "warn"}, args...)...)
 		cmd.Env = os.Environ()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("etl: %v\n%s", err, out)
 		}
-		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss*1024) // Linux reports KiB
+		p, err := cmd.Peak()
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, p)
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")

@@ -6,7 +6,8 @@
 #     saying what to install;
 #   - MinIO at a pinned version, unless ETL_TEST_S3_ENDPOINT names a server:
 #     built from the Go module proxy into the cache (a few minutes on two
-#     cores, once per machine and version).
+#     cores, once per machine and version);
+#   - GNU time (/usr/bin/time), for the memory benchmarks.
 # It prints the MinIO binary's path on its last line of standard output.
 set -euo pipefail
 
@@ -33,6 +34,19 @@ if [ -z "${ETL_TEST_DATABASE_URL:-}" ]; then
 		say "running as root, the test cluster runs as the postgres user, and there is none: run 'apt-get install postgresql', which creates it"
 		exit 1
 	fi
+fi
+
+# GNU time measures a child's own peak RSS for the memory benchmarks (and
+# internal/peakrss's test): see internal/peakrss.
+if [ ! -x /usr/bin/time ]; then
+	if [ "$(id -u)" != 0 ]; then
+		say "make test needs GNU time: run 'sudo apt-get install time'"
+		exit 1
+	fi
+	say "installing GNU time (apt-get install time)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq time >/dev/null
 fi
 
 if [ -z "${ETL_TEST_S3_ENDPOINT:-}" ]; then

@@ -8,13 +8,13 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/peakrss"
 	"github.com/durable-etl/durable-etl/internal/s3test"
 )
 
@@ -32,13 +32,17 @@ func BenchmarkS3TwoGiBRSS(b *testing.B) {
 	var peak, written int64
 	for i := 0; i < b.N; i++ {
 		run := "rss-" + strconv.Itoa(i)
-		cmd := exec.Command(os.Args[0], "run", "--manifest", manifest, "--dest", "s3://"+bucket+"/arch", "--endpoint-url", url,
+		cmd := peakrss.Command(b.TempDir(), os.Args[0], "run", "--manifest", manifest, "--dest", "s3://"+bucket+"/arch", "--endpoint-url", url,
 			"--run-id", run, "--report", filepath.Join(b.TempDir(), "r.json"), "--log-level", "warn")
 		cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("etl: %v\n%s", err, out)
 		}
-		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss*1024)
+		p, err := cmd.Peak()
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, p)
 	}
 	written = s3test.Size(b, srv3, bucket, "arch/") / int64(b.N)
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
@@ -95,14 +99,18 @@ func BenchmarkVerify(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		d := drain()
 		start := time.Now()
-		cmd := exec.Command(os.Args[0], "verify", "--all-functions", "--all", "--dest", dest, "--endpoint-url", url, "--concurrency", "8",
+		cmd := peakrss.Command(b.TempDir(), os.Args[0], "verify", "--all-functions", "--all", "--dest", dest, "--endpoint-url", url, "--concurrency", "8",
 			"--report", filepath.Join(b.TempDir(), "v.json"))
 		cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("etl verify: %v\n%s", err, out)
 		}
 		ratios = append(ratios, d.Seconds()/time.Since(start).Seconds())
-		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss*1024)
+		p, err := cmd.Peak()
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, p)
 	}
 	sort.Float64s(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "ratio")
