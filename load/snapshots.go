@@ -104,7 +104,13 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 	want := make(map[string]ExecutionState, len(states))
 	dt := ""
 	for _, st := range states {
-		out[st.Arn], want[st.Arn], dt = &ExecutionRows{}, st, st.DT
+		// Sized by the executions row's counts (bounded: a tampered row
+		// must not make a huge allocation), so that appends do not regrow.
+		r := &ExecutionRows{Operations: make([]schema.Operation, 0, min(max(st.OperationCount, 0), 1<<16))}
+		if st.EventCount != nil {
+			r.Events = make([]schema.Event, 0, min(max(*st.EventCount, 0), 1<<16))
+		}
+		out[st.Arn], want[st.Arn], dt = r, st, st.DT
 	}
 	// The rows wanted, as the executions rows count them (-1: unknown).
 	var ops, events int64

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +17,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
+	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -263,5 +266,76 @@ func TestVerifyRetriesThrottling(t *testing.T) {
 	}
 	if code != exitOK || r.Complete != r.Expected || len(r.Errors) != 0 || r.Equal != r.Sampled {
 		t.Errorf("verify after throttling: exit %d, %d of %d complete, errors %v", code, r.Complete, r.Expected, r.Errors)
+	}
+}
+
+// TestVerifyInChunks: verify reading a partition's rows one execution at a
+// time (the smallest chunk) finds what reading it whole finds: an intact
+// archive equal, an altered column named.
+func TestVerifyInChunks(t *testing.T) {
+	ctx := context.Background()
+	dest := filepath.Join(t.TempDir(), "archive")
+	_, url, execs := verifyFixture(t, dest, nil)
+	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(chunkRows int64) *VerifyReport {
+		t.Helper()
+		reader, err := load.OpenParquetDirForReading(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		archived, err := reader.Latest(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var exp []expected
+		for _, e := range execs {
+			exp = append(exp, expected{arn: e.ARN})
+		}
+		return verify(ctx, client, reader, exp, archived, verifyOptions{all: true, concurrency: 4, chunkRows: chunkRows})
+	}
+	whole, one := check(0), check(1)
+	if !whole.ok() || !one.ok() || whole.Equal == 0 || one.Equal != whole.Equal || one.Sampled != whole.Sampled {
+		t.Fatalf("intact archive: whole %+v, in chunks %+v", whole, one)
+	}
+	files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
+	var victim string
+	rewriteFile(t, files[0], func(rows []schema.Operation) []schema.Operation {
+		for i := range rows {
+			for _, e := range execs {
+				if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
+					victim = e.ARN
+					rows[i].Name = aws.String("tampered")
+				}
+			}
+		}
+		return rows
+	})
+	if r := check(1); len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != victim || r.Equal != whole.Equal-1 {
+		t.Fatalf("altered column, in chunks: %+v", r)
+	}
+}
+
+// TestChunksOf: a partition's executions split into runs of at most the
+// bound's rows (operations and events), an execution larger than it alone.
+func TestChunksOf(t *testing.T) {
+	ev := func(n int64) *int64 { return &n }
+	archived := map[string]load.ExecutionState{
+		"a": {OperationCount: 3, EventCount: ev(4)}, "b": {OperationCount: 2}, "c": {OperationCount: 20, EventCount: ev(30)},
+		"d": {OperationCount: 1, EventCount: ev(1)}, "e": {OperationCount: 5},
+	}
+	g := []expected{{arn: "a"}, {arn: "b"}, {arn: "c"}, {arn: "d"}, {arn: "e"}}
+	var got [][]string
+	for _, c := range chunksOf(g, archived, 10) {
+		var names []string
+		for _, e := range c {
+			names = append(names, e.arn)
+		}
+		got = append(got, names)
+	}
+	if want := [][]string{{"a", "b"}, {"c"}, {"d", "e"}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("chunks %v, want %v", got, want)
 	}
 }
