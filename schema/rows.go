@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
+	"time"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
@@ -95,28 +97,43 @@ func (w parquetWriter[T]) Write(rows Rows) (int, error) {
 	return w.GenericWriter.Write(rows.(rowsOf[T]).rows)
 }
 
-// codec is what a table knows of its row struct without naming it.
+// codec is what a table knows of its row struct without naming it: how to
+// write it to Parquet, and every field's place and kind, from which it
+// sizes and compares rows without reflection.
 type codec struct {
 	newWriter func(io.Writer, []parquet.WriterOption) ParquetWriter
-	base      int64       // the struct's size
-	fields    []fieldSize // the fields that hold more than the struct
+	base      int64   // the struct's size
+	fields    []field // every field, in order
 }
 
-// fieldSize is a field whose memory lies outside the struct, at off.
-type fieldSize struct {
+// field is one field of the row struct, at off.
+type field struct {
 	off  uintptr
 	kind fieldKind
-	elem int64 // what a non-nil pointer points to, for ptrFixed
 }
 
 type fieldKind int
 
+// The field types a row struct may hold (declare refuses others).
 const (
-	strField     fieldKind = iota // string: its bytes
-	strPtrField                   // *string: a header and its bytes
-	strListField                  // []string: headers and bytes
-	ptrFixed                      // *int32, *time.Time, ...: the value
+	kString fieldKind = iota
+	kStringPtr
+	kStringList
+	kInt32
+	kInt32Ptr
+	kInt64
+	kInt64Ptr
+	kBool
+	kBoolPtr
+	kTime
+	kTimePtr
 )
+
+var fieldKinds = map[reflect.Type]fieldKind{
+	reflect.TypeFor[string](): kString, reflect.TypeFor[*string](): kStringPtr, reflect.TypeFor[[]string](): kStringList,
+	reflect.TypeFor[int32](): kInt32, reflect.TypeFor[*int32](): kInt32Ptr, reflect.TypeFor[int64](): kInt64, reflect.TypeFor[*int64](): kInt64Ptr,
+	reflect.TypeFor[bool](): kBool, reflect.TypeFor[*bool](): kBoolPtr, reflect.TypeFor[time.Time](): kTime, reflect.TypeFor[*time.Time](): kTimePtr,
+}
 
 func newCodec[T any](rt reflect.Type) codec {
 	c := codec{base: int64(rt.Size()), newWriter: func(w io.Writer, opts []parquet.WriterOption) ParquetWriter {
@@ -124,42 +141,98 @@ func newCodec[T any](rt reflect.Type) codec {
 	}}
 	for i := range rt.NumField() {
 		f := rt.Field(i)
-		switch {
-		case f.Type.Kind() == reflect.String:
-			c.fields = append(c.fields, fieldSize{off: f.Offset, kind: strField})
-		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.String:
-			c.fields = append(c.fields, fieldSize{off: f.Offset, kind: strPtrField})
-		case f.Type.Kind() == reflect.Slice:
-			c.fields = append(c.fields, fieldSize{off: f.Offset, kind: strListField})
-		case f.Type.Kind() == reflect.Pointer:
-			c.fields = append(c.fields, fieldSize{off: f.Offset, kind: ptrFixed, elem: max(8, int64(f.Type.Elem().Size()))})
+		kind, ok := fieldKinds[f.Type]
+		if !ok {
+			panic(fmt.Sprintf("schema: %s.%s: a row struct cannot hold %s", rt.Name(), f.Name, f.Type))
 		}
+		c.fields = append(c.fields, field{off: f.Offset, kind: kind})
 	}
 	return c
 }
 
 // size estimates the memory of the row at p (a pointer to the table's row
-// struct: the offsets were read from its type).
-func (c codec) size(p unsafe.Pointer) int64 {
+// struct: the offsets were read from its type): the struct, what its
+// pointers point to, the string data.
+func (c *codec) size(p unsafe.Pointer) int64 {
 	n := c.base
 	for _, f := range c.fields {
 		at := unsafe.Add(p, f.off)
 		switch f.kind {
-		case strField:
+		case kString:
 			n += int64(len(*(*string)(at)))
-		case strPtrField:
+		case kStringPtr:
 			if s := *(**string)(at); s != nil {
 				n += 16 + int64(len(*s))
 			}
-		case strListField:
+		case kStringList:
 			for _, s := range *(*[]string)(at) {
 				n += 16 + int64(len(s))
 			}
-		case ptrFixed:
+		case kInt32Ptr, kInt64Ptr, kBoolPtr:
 			if *(*unsafe.Pointer)(at) != nil {
-				n += f.elem
+				n += 8
+			}
+		case kTimePtr:
+			if *(*unsafe.Pointer)(at) != nil {
+				n += 24
 			}
 		}
 	}
 	return n
+}
+
+// DiffRow is the index of the first column (in table order) whose values
+// differ between rows a and b of table t, leaving out the columns skip
+// marks (indexed like t.Columns; nil skips none), or -1 when none does.
+// Times compare as instants; a nil pointer or list differs from a set one,
+// even an empty list. It reads the rows by the field offsets declare took
+// from the struct, without reflection. It panics when T is not t's row
+// struct.
+func DiffRow[T any](t *Table, a, b *T, skip []bool) int {
+	if reflect.TypeFor[T]() != t.rowType {
+		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", t.Name, t.rowType, reflect.TypeFor[T]()))
+	}
+	pa, pb := unsafe.Pointer(a), unsafe.Pointer(b)
+	for i, f := range t.codec.fields {
+		if (skip == nil || !skip[i]) && !f.equal(unsafe.Add(pa, f.off), unsafe.Add(pb, f.off)) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (f field) equal(a, b unsafe.Pointer) bool {
+	switch f.kind {
+	case kString:
+		return *(*string)(a) == *(*string)(b)
+	case kStringPtr:
+		return samePtr(*(**string)(a), *(**string)(b), func(x, y *string) bool { return *x == *y })
+	case kStringList:
+		x, y := *(*[]string)(a), *(*[]string)(b)
+		return (x == nil) == (y == nil) && slices.Equal(x, y)
+	case kInt32:
+		return *(*int32)(a) == *(*int32)(b)
+	case kInt32Ptr:
+		return samePtr(*(**int32)(a), *(**int32)(b), func(x, y *int32) bool { return *x == *y })
+	case kInt64:
+		return *(*int64)(a) == *(*int64)(b)
+	case kInt64Ptr:
+		return samePtr(*(**int64)(a), *(**int64)(b), func(x, y *int64) bool { return *x == *y })
+	case kBool:
+		return *(*bool)(a) == *(*bool)(b)
+	case kBoolPtr:
+		return samePtr(*(**bool)(a), *(**bool)(b), func(x, y *bool) bool { return *x == *y })
+	case kTime:
+		return (*(*time.Time)(a)).Equal(*(*time.Time)(b))
+	case kTimePtr:
+		return samePtr(*(**time.Time)(a), *(**time.Time)(b), func(x, y *time.Time) bool { return x.Equal(*y) })
+	}
+	return false
+}
+
+func samePtr[E any](x, y *E, eq func(x, y *E) bool) bool {
+	if x == nil || y == nil {
+		return x == nil && y == nil
+	}
+	return eq(x, y)
 }

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"reflect"
 	"sort"
 	"sync"
 	"syscall"
@@ -681,6 +680,7 @@ func eventsEqual(got, want []schema.Event) string {
 // rowsDiff names the first of want (by key) that got lacks or holds with
 // another value, and the column.
 func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, key func(*T) K, name func(K) string) string {
+	skip := compareSkips(table)
 	byKey := make(map[K]*T, len(got))
 	for i := range got {
 		byKey[key(&got[i])] = &got[i]
@@ -691,43 +691,24 @@ func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, key func(
 		if !ok {
 			return name(k) + " is not in the archive"
 		}
-		if col := diffColumn(table, g, &want[i]); col != "" {
-			return name(k) + ": column " + col
+		if col := schema.DiffRow(table, g, &want[i], skip); col >= 0 {
+			return name(k) + ": column " + table.Columns[col].Name
 		}
 	}
 	return ""
 }
 
-// diffColumn is the first column (in table order) whose values differ,
-// leaving out where and when a row was read.
-func diffColumn(t *schema.Table, a, b any) string {
-	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+// compareSkips marks, by column index, what content comparison leaves out:
+// where and when a row was read.
+func compareSkips(t *schema.Table) []bool {
+	skip := make([]bool, len(t.Columns))
 	for i, c := range t.Columns {
 		switch c.Name {
 		case "run_id", "extracted_at", "source":
-			continue
-		}
-		if !sameValue(va.Field(i), vb.Field(i)) {
-			return c.Name
+			skip[i] = true
 		}
 	}
-	return ""
-}
-
-func sameValue(a, b reflect.Value) bool {
-	if a.Kind() == reflect.Pointer {
-		if a.IsNil() || b.IsNil() {
-			return a.IsNil() == b.IsNil()
-		}
-		return sameValue(a.Elem(), b.Elem())
-	}
-	if ta, ok := a.Interface().(time.Time); ok {
-		return ta.Equal(b.Interface().(time.Time))
-	}
-	if a.Kind() == reflect.Slice && (a.IsNil() != b.IsNil()) {
-		return false
-	}
-	return reflect.DeepEqual(a.Interface(), b.Interface())
+	return skip
 }
 
 // atRiskOf lists the executions that ended (per discovery) whose history
