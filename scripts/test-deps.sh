@@ -17,17 +17,23 @@ MINIO_DIR="$CACHE/minio-bin"
 
 say() { echo "test-deps: $*" >&2; }
 
+# apt_install PACKAGE WHY: installs a Debian package as root; otherwise
+# says what to run and fails.
+apt_install() {
+	if [ "$(id -u)" != 0 ]; then
+		say "make test needs $2: run 'sudo apt-get install $1'"
+		exit 1
+	fi
+	say "installing $2 (apt-get install $1)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq "$1" >/dev/null
+}
+
 if [ -z "${ETL_TEST_DATABASE_URL:-}" ]; then
 	have_pg() { command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; }
 	if ! have_pg; then
-		if [ "$(id -u)" != 0 ]; then
-			say "make test needs the PostgreSQL server binaries: run 'sudo apt-get install postgresql' (or set ETL_TEST_DATABASE_URL to a server)"
-			exit 1
-		fi
-		say "installing PostgreSQL server binaries (apt-get install postgresql)"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq >&2
-		apt-get install -y -qq postgresql >/dev/null
+		apt_install postgresql "the PostgreSQL server binaries (or ETL_TEST_DATABASE_URL naming a server)"
 		have_pg || { say "apt-get installed postgresql, yet pg_config --bindir has no initdb"; exit 1; }
 	fi
 	if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
@@ -39,14 +45,7 @@ fi
 # GNU time measures a child's own peak RSS for the memory benchmarks (and
 # internal/peakrss's test): see internal/peakrss.
 if [ ! -x /usr/bin/time ]; then
-	if [ "$(id -u)" != 0 ]; then
-		say "make test needs GNU time: run 'sudo apt-get install time'"
-		exit 1
-	fi
-	say "installing GNU time (apt-get install time)"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2
-	apt-get install -y -qq time >/dev/null
+	apt_install time "GNU time"
 fi
 
 if [ -z "${ETL_TEST_S3_ENDPOINT:-}" ]; then

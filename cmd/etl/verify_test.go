@@ -75,6 +75,27 @@ func rewriteFile[T any](t *testing.T, path string, edit func([]T) []T) {
 	}
 }
 
+// renameOneOperation alters the name column of one operation of a
+// terminal execution in the archive's first operations file and returns
+// the execution's ARN.
+func renameOneOperation(t *testing.T, dest string, execs []emulator.Execution) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
+	var victim string
+	rewriteFile(t, files[0], func(rows []schema.Operation) []schema.Operation {
+		for i := range rows {
+			for _, e := range execs {
+				if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
+					victim = e.ARN
+					rows[i].Name = aws.String("tampered")
+				}
+			}
+		}
+		return rows
+	})
+	return victim
+}
+
 func terminal(e emulator.Execution) bool {
 	switch e.Op(0).Status {
 	case "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED":
@@ -93,19 +114,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		t.Fatalf("intact archive: exit %d, %+v", code, r)
 	}
 	t.Run("altered column", func(t *testing.T) {
-		files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
-		var victim string
-		rewriteFile(t, files[0], func(rows []schema.Operation) []schema.Operation {
-			for i := range rows {
-				for _, e := range execs {
-					if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
-						victim = e.ARN
-						rows[i].Name = aws.String("tampered")
-					}
-				}
-			}
-			return rows
-		})
+		victim := renameOneOperation(t, dest, execs)
 		code, r := runVerify(t, url, dest)
 		if code != exitFailed || len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != victim || !strings.Contains(r.ContentDiffer[0].What, "column name") {
 			t.Fatalf("exit %d, %+v", code, r.ContentDiffer)
@@ -300,19 +309,7 @@ func TestVerifyInChunks(t *testing.T) {
 	if !whole.ok() || !one.ok() || whole.Equal == 0 || one.Equal != whole.Equal || one.Sampled != whole.Sampled {
 		t.Fatalf("intact archive: whole %+v, in chunks %+v", whole, one)
 	}
-	files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
-	var victim string
-	rewriteFile(t, files[0], func(rows []schema.Operation) []schema.Operation {
-		for i := range rows {
-			for _, e := range execs {
-				if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
-					victim = e.ARN
-					rows[i].Name = aws.String("tampered")
-				}
-			}
-		}
-		return rows
-	})
+	victim := renameOneOperation(t, dest, execs)
 	if r := check(1); len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != victim || r.Equal != whole.Equal-1 {
 		t.Fatalf("altered column, in chunks: %+v", r)
 	}
