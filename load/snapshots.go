@@ -134,14 +134,16 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		for _, f := range files[dt] {
 			var err error
 			if table == "operations" {
-				err = readFile(ctx, d, f, ops, func(k *execKey) bool { return wantOp(k.ExecutionArn, k.RunID, k.ExtractedAt) },
+				err = readFile(ctx, d, f, ops, []string{"execution_arn", "run_id", "extracted_at"}, func(k []parquet.Value) bool {
+					return wantOp(string(k[0].ByteArray()), string(k[1].ByteArray()), time.UnixMilli(k[2].Int64()))
+				},
 					func(row *schema.Operation) {
 						if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
 							out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, cloneOp(*row))
 						}
 					})
 			} else {
-				err = readFile(ctx, d, f, events, func(k *arnColumn) bool { _, ok := want[k.ExecutionArn]; return ok },
+				err = readFile(ctx, d, f, events, []string{"execution_arn"}, func(k []parquet.Value) bool { _, ok := want[string(k[0].ByteArray())]; return ok },
 					func(row *schema.Event) {
 						if _, ok := want[row.ExecutionArn]; ok {
 							ev := *row
@@ -304,9 +306,6 @@ func (p *Postgres) StoredForm(row any) {
 	}
 }
 
-type arnColumn struct {
-	ExecutionArn string `parquet:"execution_arn"`
-}
 
 // selectiveShare is the share of a file's rows below which readOpened reads
 // only the wanted rows' pages rather than the whole file.
@@ -315,14 +314,14 @@ const selectiveShare = 0.25
 // readFile is readOpened over a published file. On a sink that reads
 // ranges (S3) the footer is read first, through ranges; a file read only
 // in part goes on through them, a file read whole is fetched in one GET.
-func readFile[K, T any](ctx context.Context, d *Parquet, f publishedFile, expect int64, wanted func(*K) bool, fn func(*T)) error {
+func readFile[T any](ctx context.Context, d *Parquet, f publishedFile, expect int64, keys []string, wanted func([]parquet.Value) bool, fn func(*T)) error {
 	if rs, ok := d.sink.(rangedSink); ok && expect >= 0 && f.size > 0 {
 		pf, err := parquet.OpenFile(rs.ranged(ctx, f.name, f.size), f.size, parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
 		if !readsWhole(pf, expect) {
-			return readOpened(pf, expect, wanted, fn)
+			return readOpened(pf, expect, keys, wanted, fn)
 		}
 	}
 	return d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
@@ -330,7 +329,7 @@ func readFile[K, T any](ctx context.Context, d *Parquet, f publishedFile, expect
 		if err != nil {
 			return err
 		}
-		return readOpened(pf, expect, wanted, fn)
+		return readOpened(pf, expect, keys, wanted, fn)
 	})
 }
 
@@ -340,20 +339,21 @@ func readsWhole(pf *parquet.File, expect int64) bool {
 	return expect >= 0 && float64(expect) >= selectiveShare*float64(pf.NumRows())
 }
 
-// readOpened calls fn for the rows of an open Parquet file that the key
-// projection K says are wanted (fn may see a few others, and must check).
+// readOpened calls fn for the rows of an open Parquet file that wanted
+// says are wanted, given the values of the key columns keys (fn may see a
+// few others, and must check).
 // When expect (the rows wanted, as far as known; -1: unknown) is a large
 // share of the file's rows, every row is read. Else the keys are read
 // first, and if the wanted rows are few, only their runs of rows are read,
 // each after a seek. The footer is read once, by the caller.
-func readOpened[K, T any](pf *parquet.File, expect int64, wanted func(*K) bool, fn func(*T)) error {
+func readOpened[T any](pf *parquet.File, expect int64, keys []string, wanted func([]parquet.Value) bool, fn func(*T)) error {
 	if readsWhole(pf, expect) {
 		return eachInFile(pf, fn)
 	}
 	type span struct{ first, n int64 }
 	var spans []span
 	var total, hits int64
-	err := eachInFile(pf, func(k *K) {
+	err := keyScan(pf, keys, func(k []parquet.Value) {
 		if wanted(k) {
 			if l := len(spans); l > 0 && spans[l-1].first+spans[l-1].n == total {
 				spans[l-1].n++
@@ -399,8 +399,80 @@ func readOpened[K, T any](pf *parquet.File, expect int64, wanted func(*K) bool, 
 	return nil
 }
 
+// keyScan calls fn for every row of an open file with the values of the
+// columns names (top-level columns with one value per row), in that order.
+// Only those columns' pages are read: a projection through a
+// GenericReader of a smaller struct reads and converts every column
+// (parquet-go v0.32), which made verify's selective reads cost more than
+// reading the files whole.
+func keyScan(pf *parquet.File, names []string, fn func([]parquet.Value)) error {
+	leaves := make([]int, len(names))
+	for i, n := range names {
+		c, ok := pf.Schema().Lookup(n)
+		if !ok {
+			return fmt.Errorf("no column %s", n)
+		}
+		leaves[i] = c.ColumnIndex
+	}
+	cols := make([][]parquet.Value, len(names))
+	row := make([]parquet.Value, len(names))
+	for _, rg := range pf.RowGroups() {
+		n := rg.NumRows()
+		for i, leaf := range leaves {
+			vals, err := columnValues(rg.ColumnChunks()[leaf], n, cols[i][:0])
+			if err != nil {
+				return fmt.Errorf("column %s: %w", names[i], err)
+			}
+			cols[i] = vals
+		}
+		for r := range n {
+			for i := range cols {
+				row[i] = cols[i][r]
+			}
+			fn(row)
+		}
+	}
+	return nil
+}
+
+// columnValues reads the n values of a column chunk (one per row), each
+// cloned out of its page's memory.
+func columnValues(cc parquet.ColumnChunk, n int64, out []parquet.Value) ([]parquet.Value, error) {
+	pages := cc.Pages()
+	defer pages.Close()
+	buf := make([]parquet.Value, 1024)
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		vr := p.Values()
+		for {
+			k, err := vr.ReadValues(buf)
+			for _, v := range buf[:k] {
+				out = append(out, v.Clone())
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				parquet.Release(p)
+				return nil, err
+			}
+		}
+		parquet.Release(p)
+	}
+	if int64(len(out)) != n {
+		return nil, fmt.Errorf("%d values for %d rows", len(out), n)
+	}
+	return out, nil
+}
+
 // eachInFile calls fn for every row of an open file, through the projection
-// T (only its columns are read).
+// T (parquet-go reads every column and converts: see keyScan).
 func eachInFile[T any](pf *parquet.File, fn func(*T)) error {
 	rd := parquet.NewGenericReader[T](pf)
 	defer rd.Close()
