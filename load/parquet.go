@@ -138,6 +138,7 @@ type Parquet struct {
 	stats        Stats
 	listMu       sync.Mutex
 	listed       map[string]map[string][]publishedFile // verification's listings, by table and dt
+	keyIndexes   map[string]*keyIndex                  // verification's key indexes, by file and key columns
 	metaCache    map[string]map[string]string          // compaction: merged files' key-value metadata
 	closed       bool
 	err          error // a failed write poisons the loader: later commits fail

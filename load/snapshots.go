@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -306,7 +308,6 @@ func (p *Postgres) StoredForm(row any) {
 	}
 }
 
-
 // selectiveShare is the share of a file's rows below which readOpened reads
 // only the wanted rows' pages rather than the whole file.
 const selectiveShare = 0.25
@@ -321,7 +322,11 @@ func readFile[T any](ctx context.Context, d *Parquet, f publishedFile, expect in
 			return err
 		}
 		if !readsWhole(pf, expect) {
-			return readOpened(pf, expect, keys, wanted, fn)
+			idx, err := d.keyIndexOf(f.name, pf, keys)
+			if err != nil {
+				return err
+			}
+			return readOpened(pf, expect, idx, wanted, fn)
 		}
 	}
 	return d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
@@ -329,8 +334,58 @@ func readFile[T any](ctx context.Context, d *Parquet, f publishedFile, expect in
 		if err != nil {
 			return err
 		}
-		return readOpened(pf, expect, keys, wanted, fn)
+		var idx *keyIndex
+		if !readsWhole(pf, expect) {
+			if idx, err = d.keyIndexOf(f.name, pf, keys); err != nil {
+				return err
+			}
+		}
+		return readOpened(pf, expect, idx, wanted, fn)
 	})
+}
+
+// keyIndex is a file's rows as runs of one key (an execution's rows are
+// contiguous in a file): what keyScan found, kept by the loader so that
+// the chunks verify reads a partition in scan each file's keys once.
+type keyIndex struct {
+	keys  [][]parquet.Value // each run's key values
+	runs  []span
+	total int64
+}
+
+type span struct{ first, n int64 }
+
+// keyIndexOf is the key index of the file name (open as pf) over the
+// columns keys, built by keyScan on first use and kept.
+func (d *Parquet) keyIndexOf(name string, pf *parquet.File, keys []string) (*keyIndex, error) {
+	id := name + "\x00" + strings.Join(keys, ",")
+	d.listMu.Lock()
+	idx, ok := d.keyIndexes[id]
+	d.listMu.Unlock()
+	if ok {
+		return idx, nil
+	}
+	idx = &keyIndex{}
+	var last []parquet.Value
+	err := keyScan(pf, keys, func(k []parquet.Value) {
+		if last == nil || !slices.EqualFunc(last, k, parquet.Equal) {
+			last = slices.Clone(k) // the values are clones already: the slice is reused
+			idx.keys = append(idx.keys, last)
+			idx.runs = append(idx.runs, span{idx.total, 0})
+		}
+		idx.runs[len(idx.runs)-1].n++
+		idx.total++
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.listMu.Lock()
+	if d.keyIndexes == nil {
+		d.keyIndexes = map[string]*keyIndex{}
+	}
+	d.keyIndexes[id] = idx
+	d.listMu.Unlock()
+	return idx, nil
 }
 
 // readsWhole reports whether expect wanted rows (-1: unknown) are a large
@@ -346,27 +401,25 @@ func readsWhole(pf *parquet.File, expect int64) bool {
 // share of the file's rows, every row is read. Else the keys are read
 // first, and if the wanted rows are few, only their runs of rows are read,
 // each after a seek. The footer is read once, by the caller.
-func readOpened[T any](pf *parquet.File, expect int64, keys []string, wanted func([]parquet.Value) bool, fn func(*T)) error {
+func readOpened[T any](pf *parquet.File, expect int64, idx *keyIndex, wanted func([]parquet.Value) bool, fn func(*T)) error {
 	if readsWhole(pf, expect) {
 		return eachInFile(pf, fn)
 	}
-	type span struct{ first, n int64 }
 	var spans []span
-	var total, hits int64
-	err := keyScan(pf, keys, func(k []parquet.Value) {
-		if wanted(k) {
-			if l := len(spans); l > 0 && spans[l-1].first+spans[l-1].n == total {
-				spans[l-1].n++
-			} else {
-				spans = append(spans, span{total, 1})
-			}
-			hits++
+	var hits int64
+	total := idx.total
+	for i, r := range idx.runs {
+		if !wanted(idx.keys[i]) {
+			continue
 		}
-		total++
-	})
+		if l := len(spans); l > 0 && spans[l-1].first+spans[l-1].n == r.first {
+			spans[l-1].n += r.n
+		} else {
+			spans = append(spans, r)
+		}
+		hits += r.n
+	}
 	switch {
-	case err != nil:
-		return err
 	case hits == 0:
 		return nil
 	case float64(hits) >= selectiveShare*float64(total):
