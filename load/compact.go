@@ -256,27 +256,6 @@ func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publis
 	return false, nil
 }
 
-// snapshotKey is the projection Compact reads to find each key's newest row.
-type snapshotKey struct {
-	ExecutionArn string    `parquet:"execution_arn"`
-	OperationID  string    `parquet:"operation_id"`
-	RunID        string    `parquet:"run_id"`
-	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
-}
-
-type execKey struct {
-	ExecutionArn string    `parquet:"execution_arn"`
-	RunID        string    `parquet:"run_id"`
-	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
-}
-
-type eventKey struct {
-	ExecutionArn string    `parquet:"execution_arn"`
-	EventID      int32     `parquet:"event_id"`
-	RunID        string    `parquet:"run_id"`
-	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
-}
-
 // version orders snapshots as the _latest views do.
 type version struct {
 	at  int64
@@ -433,29 +412,28 @@ func (k rowKeys) of(row parquet.Row) (string, version) {
 	return string(key), v
 }
 
-// newestVersions reads the key and version columns of names and returns
-// each key's newest version.
+// newestVersions reads the key and version columns of names (only their
+// pages: keyScan) and returns each key's newest version.
 func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, names []string) (map[string]version, error) {
-	full := t.ParquetSchema()
-	proj := parquet.Group{}
-	for _, f := range full.Fields() {
-		if slices.Contains(t.Key, f.Name()) || f.Name() == "extracted_at" || f.Name() == "run_id" {
-			proj[f.Name()] = f
-		}
-	}
-	s := parquet.NewSchema(t.Name, proj)
-	keys := newRowKeys(t, s)
+	cols := append(slices.Clone(t.Key), "extracted_at", "run_id")
+	nk := len(t.Key)
 	newest := map[string]version{}
+	var key []byte
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-			return eachRows(r, size, s, func(rows []parquet.Row) error {
-				for _, row := range rows {
-					key, v := keys.of(row)
-					if cur, ok := newest[key]; !ok || v.newer(cur) {
-						newest[key] = v
-					}
+			pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+			if err != nil {
+				return err
+			}
+			return keyScan(pf, cols, func(k []parquet.Value) {
+				key = key[:0]
+				for _, v := range k[:nk] {
+					key = append(v.AppendBytes(append(key, byte(v.Kind()))), 0)
 				}
-				return nil
+				v := version{at: k[nk].Int64(), run: string(k[nk+1].ByteArray())}
+				if cur, ok := newest[string(key)]; !ok || v.newer(cur) {
+					newest[string(key)] = v
+				}
 			})
 		})
 		if err != nil {
