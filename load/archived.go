@@ -122,25 +122,15 @@ type archivedRow struct {
 }
 
 func readArchivedFile(a *Archived, r io.ReaderAt, size int64, runID string) error {
-	f, err := parquet.OpenFile(r, size)
+	f, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
 		return err
 	}
-	rd := parquet.NewGenericReader[archivedRow](f)
-	defer rd.Close()
-	buf := make([]archivedRow, 1024)
-	for {
-		n, err := rd.Read(buf)
-		for _, row := range buf[:n] {
-			a.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID, row.LastEventID)
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	// Only the projection's columns are read: executions rows carry
+	// payloads, results and errors a run's start need not decode.
+	return eachProjected(f, func(row *archivedRow) {
+		a.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID, row.LastEventID)
+	})
 }
 
 // Archived reads the published executions files: the archive is its own

@@ -532,31 +532,3 @@ func eachRows(r io.ReaderAt, size int64, s *parquet.Schema, fn func([]parquet.Ro
 		}
 	}
 }
-
-func eachRow[T any](r io.ReaderAt, size int64, fn func(*T)) error {
-	return eachBatch(r, size, func(rows []T) {
-		for i := range rows {
-			fn(&rows[i])
-		}
-	})
-}
-
-// eachBatch calls fn with the rows of a Parquet file, a read's worth at a
-// time; the rows are valid during the call only (the reader reuses them).
-func eachBatch[T any](r io.ReaderAt, size int64, fn func([]T)) error {
-	rd := parquet.NewGenericReader[T](io.NewSectionReader(r, 0, size))
-	defer rd.Close()
-	buf := make([]T, 1024)
-	for {
-		n, err := rd.Read(buf)
-		if n > 0 {
-			fn(buf[:n])
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}

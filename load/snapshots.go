@@ -69,7 +69,8 @@ func newer(a, b ExecutionState) bool {
 	return a.ExtractedAt.After(b.ExtractedAt) || (a.ExtractedAt.Equal(b.ExtractedAt) && a.RunID > b.RunID)
 }
 
-// Latest reads the executions files' key columns (Parquet reads only those).
+// Latest reads the executions files' key columns (only their pages:
+// eachProjected).
 func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	out := map[string]ExecutionState{}
 	files, err := d.sink.list(ctx, "executions/")
@@ -79,7 +80,11 @@ func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[s
 	for _, f := range files {
 		dt := partitionOf(f.name)
 		err := d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
-			return eachRow(r, size, func(row *stateRow) {
+			pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+			if err != nil {
+				return err
+			}
+			return eachProjected(pf, func(row *stateRow) {
 				if keep != nil && !keep(row.ExecutionArn) {
 					return
 				}
@@ -484,6 +489,81 @@ func keyScan(pf *parquet.File, names []string, fn func([]parquet.Value)) error {
 			}
 			fn(row)
 		}
+	}
+	return nil
+}
+
+// eachProjected calls fn for every row of an open file as T, a projection
+// struct of top-level scalar columns (string, int32, int64, bool,
+// millisecond timestamps as time.Time, or pointers to them for nullable
+// columns), reading only those columns' pages (see keyScan). A column the
+// file lacks (written before it existed) stays the zero value. The row is
+// valid during the call only.
+func eachProjected[T any](pf *parquet.File, fn func(*T)) error {
+	rt := reflect.TypeFor[T]()
+	type col struct{ field, leaf int }
+	var cols []col
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("parquet"), ",")
+		if c, ok := pf.Schema().Lookup(name); ok {
+			cols = append(cols, col{i, c.ColumnIndex})
+		}
+	}
+	vals := make([][]parquet.Value, len(cols))
+	var row T
+	rv := reflect.ValueOf(&row).Elem()
+	for _, rg := range pf.RowGroups() {
+		n := rg.NumRows()
+		for i, c := range cols {
+			v, err := columnValues(rg.ColumnChunks()[c.leaf], n, vals[i][:0])
+			if err != nil {
+				return fmt.Errorf("column %s: %w", rt.Field(c.field).Name, err)
+			}
+			vals[i] = v
+		}
+		for r := range n {
+			var zero T
+			row = zero
+			for i, c := range cols {
+				if err := assignValue(rv.Field(c.field), vals[i][r]); err != nil {
+					return fmt.Errorf("column %s: %w", rt.Field(c.field).Name, err)
+				}
+			}
+			fn(&row)
+		}
+	}
+	return nil
+}
+
+// assignValue sets f, a projection struct's field, to v.
+func assignValue(f reflect.Value, v parquet.Value) error {
+	if v.IsNull() {
+		f.SetZero()
+		return nil
+	}
+	if f.Kind() == reflect.Pointer {
+		p := reflect.New(f.Type().Elem())
+		if err := assignValue(p.Elem(), v); err != nil {
+			return err
+		}
+		f.Set(p)
+		return nil
+	}
+	switch {
+	case f.Type() == reflect.TypeFor[time.Time]():
+		f.Set(reflect.ValueOf(time.UnixMilli(v.Int64()).UTC()))
+	case f.Kind() == reflect.String:
+		f.SetString(string(v.ByteArray()))
+	case f.Kind() == reflect.Int32 || f.Kind() == reflect.Int64:
+		if v.Kind() == parquet.Int32 {
+			f.SetInt(int64(v.Int32()))
+		} else {
+			f.SetInt(v.Int64())
+		}
+	case f.Kind() == reflect.Bool:
+		f.SetBool(v.Boolean())
+	default:
+		return fmt.Errorf("a projection cannot hold %s", f.Type())
 	}
 	return nil
 }
