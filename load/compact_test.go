@@ -336,3 +336,47 @@ func TestCompactOlderFiles(t *testing.T) {
 		t.Fatalf("the older row read back wrong: %+v", b)
 	}
 }
+
+// TestLatestReadsOlderFiles: the executions projection reads files from
+// before columns were added (the missing ones zero or nil) beside newer
+// ones, and keeps each execution's newest snapshot.
+func TestLatestReadsOlderFiles(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	running := "RUNNING"
+	path := filepath.Join(dir, "executions", "dt=2026-01-05", "part-old-00001.parquet")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := []firstRoundExecution{{ExecutionArn: "arn:a", Status: &running, OperationCount: 3, ContentHash: "h1", RunID: "old", ExtractedAt: at},
+		{ExecutionArn: "arn:b", OperationCount: 7, ContentHash: "h2", RunID: "old", ExtractedAt: at}}
+	if err := parquet.WriteFile(path, old); err != nil {
+		t.Fatal(err)
+	}
+	pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	x, _ := pd.Begin(ctx, "arn:a")
+	done, n := "SUCCEEDED", int64(9)
+	end := at.Add(time.Minute)
+	if err := x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: "arn:a", Status: &done, EndTime: &end, OperationCount: 4, EventCount: &n,
+		ContentHash: "h3", Source: "history", RunID: "new", ExtractedAt: at.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pd.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pd.Latest(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := got["arn:a"], got["arn:b"]
+	if len(got) != 2 || a.RunID != "new" || *a.Status != done || !a.EndTime.Equal(end) || *a.EventCount != 9 || a.Source != "history" || a.DT != "2026-01-05" {
+		t.Fatalf("arn:a: %+v", a)
+	}
+	if b.RunID != "old" || b.Status != nil || b.EndTime != nil || b.EventCount != nil || b.OperationCount != 7 || b.ContentHash != "h2" || !b.ExtractedAt.Equal(at) || b.Source != "" {
+		t.Fatalf("arn:b, from the older file: %+v", b)
+	}
+}
