@@ -365,75 +365,73 @@ func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *sche
 	return cw.out, cw.finish()
 }
 
-// rowKeys finds a row's key and version (extracted_at, run_id) among the
-// values of a row of schema s.
-type rowKeys struct {
-	key              []int // leaf column indexes, in the table's key order
-	extracted, runID int
+// keyColumns are the columns that say which snapshot a row of t belongs
+// to: its key, then extracted_at and run_id (its version).
+func keyColumns(t *schema.Table) []string {
+	return append(slices.Clone(t.Key), "extracted_at", "run_id")
 }
 
-func newRowKeys(t *schema.Table, s *parquet.Schema) rowKeys {
-	leaf := func(name string) int {
-		c, ok := s.Lookup(name)
-		if !ok {
-			return -1
-		}
-		return c.ColumnIndex
+// keyOf is the key of vals (the values of keyColumns: the key's, each with
+// its kind so that no two keys collide) and their version; buf is scratch.
+func keyOf(vals []parquet.Value, buf *[]byte) (string, version) {
+	nk := len(vals) - 2
+	b := (*buf)[:0]
+	for _, v := range vals[:nk] {
+		b = append(v.AppendBytes(append(b, byte(v.Kind()))), 0)
 	}
-	k := rowKeys{extracted: leaf("extracted_at"), runID: leaf("run_id")}
-	for _, name := range t.Key {
-		k.key = append(k.key, leaf(name))
+	*buf = b
+	return string(b), version{at: vals[nk].Int64(), run: string(vals[nk+1].ByteArray())}
+}
+
+// rowKeys picks the values of keyColumns out of whole rows of a schema.
+type rowKeys struct {
+	slot []int // by leaf column index: its place among the key values, or -1
+	vals []parquet.Value
+	buf  []byte
+}
+
+func newRowKeys(t *schema.Table, s *parquet.Schema) *rowKeys {
+	cols := keyColumns(t)
+	k := &rowKeys{slot: make([]int, len(s.Columns())), vals: make([]parquet.Value, len(cols))}
+	for i := range k.slot {
+		k.slot[i] = -1
+	}
+	for i, name := range cols {
+		if c, ok := s.Lookup(name); ok {
+			k.slot[c.ColumnIndex] = i
+		}
 	}
 	return k
 }
 
-// of is row's key (its key columns' values, each with its kind, so that
-// no two keys collide) and version.
-func (k rowKeys) of(row parquet.Row) (string, version) {
-	var key []byte
-	var v version
-	for _, c := range k.key {
-		for _, val := range row {
-			if val.Column() == c {
-				key = append(key, byte(val.Kind()))
-				key = val.AppendBytes(key)
-				key = append(key, 0)
-			}
+// of is row's key and version, in one pass over its values.
+func (k *rowKeys) of(row parquet.Row) (string, version) {
+	for _, v := range row {
+		if c := v.Column(); c < len(k.slot) && k.slot[c] >= 0 {
+			k.vals[k.slot[c]] = v
 		}
 	}
-	for _, val := range row {
-		switch val.Column() {
-		case k.extracted:
-			v.at = val.Int64()
-		case k.runID:
-			v.run = string(val.ByteArray())
-		}
-	}
-	return string(key), v
+	return keyOf(k.vals, &k.buf)
 }
 
 // newestVersions reads the key and version columns of names (only their
 // pages: keyScan) and returns each key's newest version.
 func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, names []string) (map[string]version, error) {
-	cols := append(slices.Clone(t.Key), "extracted_at", "run_id")
-	nk := len(t.Key)
+	cols := keyColumns(t)
 	newest := map[string]version{}
-	var key []byte
+	var buf []byte
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
 			pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
 			if err != nil {
 				return err
 			}
-			return keyScan(pf, cols, func(k []parquet.Value) {
-				key = key[:0]
-				for _, v := range k[:nk] {
-					key = append(v.AppendBytes(append(key, byte(v.Kind()))), 0)
+			return keyScan(pf, cols, false, func(vals []parquet.Value) error {
+				key, v := keyOf(vals, &buf)
+				if cur, ok := newest[key]; !ok || v.newer(cur) {
+					newest[key] = v
 				}
-				v := version{at: k[nk].Int64(), run: string(k[nk+1].ByteArray())}
-				if cur, ok := newest[string(key)]; !ok || v.newer(cur) {
-					newest[string(key)] = v
-				}
+				return nil
 			})
 		})
 		if err != nil {
@@ -510,8 +508,8 @@ func (c *compactWriter) discard() {
 	}
 }
 
-// eachRows calls fn with the rows of a Parquet file read in schema s (the
-// file's columns that s lacks are not read), a read's worth at a time; the
+// eachRows calls fn with the rows of a Parquet file read in schema s (a
+// column the file lacks comes back null), a read's worth at a time; the
 // rows are valid during the call only (the reader reuses them).
 func eachRows(r io.ReaderAt, size int64, s *parquet.Schema, fn func([]parquet.Row) error) error {
 	rd := parquet.NewReader(io.NewSectionReader(r, 0, size), s)

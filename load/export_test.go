@@ -90,3 +90,10 @@ func PublishedBytesForTest(ctx context.Context, l Loader) (map[string][]byte, er
 	}
 	return out, nil
 }
+
+// KeyIndexedPartitionsForTest is how many partitions' key indexes d holds.
+func (d *Parquet) KeyIndexedPartitionsForTest() int {
+	d.listMu.Lock()
+	defer d.listMu.Unlock()
+	return len(d.keyIndexes)
+}

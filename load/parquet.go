@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -122,6 +123,7 @@ type Parquet struct {
 	// files, by the same index.
 	tables []*schema.Table
 	files  []*tableFiles
+	opts   map[*schema.Table][]parquet.WriterOption // see writerOptions
 
 	mu       sync.Mutex
 	seq      int
@@ -138,7 +140,8 @@ type Parquet struct {
 	stats        Stats
 	listMu       sync.Mutex
 	listed       map[string]map[string][]publishedFile // verification's listings, by table and dt
-	keyIndexes   map[string]*keyIndex                  // verification's key indexes, by file and key columns
+	keyIndexes   map[string]map[string]*keyIndex       // verification's key indexes, by dt, then file and key columns
+	keyIndexDTs  []string                              // their partitions, oldest first
 	metaCache    map[string]map[string]string          // compaction: merged files' key-value metadata
 	closed       bool
 	err          error // a failed write poisons the loader: later commits fail
@@ -200,8 +203,10 @@ func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOptio
 	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}, flushers: map[string]flusher{},
 		pending: map[string]*pendingDT{}}
 	d.tables = append(append([]*schema.Table(nil), cfg.tables...), schema.Executions)
+	d.opts = map[*schema.Table][]parquet.WriterOption{}
 	for _, t := range d.tables {
 		d.files = append(d.files, &tableFiles{d: d, table: t, open: map[string]*partFile{}})
+		d.opts[t] = d.newWriterOptions(t)
 	}
 	return d
 }
@@ -264,7 +269,18 @@ func (d *Parquet) Close(ctx context.Context) error {
 	return nil
 }
 
+// writerOptions are the writer options of t's files, worked out once per
+// table (a schema and its options cost more than a small file's rows: Close
+// makes a writer per table per partition). The slice is clipped, so that a
+// caller's append copies it.
 func (d *Parquet) writerOptions(t *schema.Table) []parquet.WriterOption {
+	if opts, ok := d.opts[t]; ok {
+		return slices.Clip(opts)
+	}
+	return d.newWriterOptions(t)
+}
+
+func (d *Parquet) newWriterOptions(t *schema.Table) []parquet.WriterOption {
 	opts := []parquet.WriterOption{
 		t.ParquetSchema(),
 		parquet.Compression(d.cfg.codec),
@@ -420,18 +436,15 @@ func (d *Parquet) rollDT(dt string) error {
 // events), then its executions file: an executions row is never visible
 // before its operations and events. (A kill before the last leaves
 // operations or events files without their executions sibling, which a
-// resumed run removes: see Archived.)
+// resumed run removes: see Archived.) It is Close's publication path
+// (group.publish), on files still attached to the loader; a failure
+// poisons the loader.
 func (d *Parquet) publishGroup(dt string) error {
-	delete(d.groups, dt)
-	for i, t := range d.files {
-		if err := t.publishDT(dt); err != nil {
-			for _, rest := range d.files[i+1:] {
-				rest.discardDT(dt)
-			}
-			return err
-		}
+	err := d.detachGroup(dt).publish(nil)
+	if err != nil && d.err == nil {
+		d.err = err
 	}
-	return nil
+	return err
 }
 
 func (t *tableFiles) size(dt string) int64 {
@@ -439,15 +452,6 @@ func (t *tableFiles) size(dt string) int64 {
 		return pf.w.Size()
 	}
 	return 0
-}
-
-func (t *tableFiles) publishDT(dt string) error {
-	pf := t.open[dt]
-	if pf == nil {
-		return nil
-	}
-	t.forget(dt, pf)
-	return t.publish(pf)
 }
 
 func (t *tableFiles) discardDT(dt string) {
@@ -461,19 +465,6 @@ func (t *tableFiles) forget(dt string, pf *partFile) {
 	delete(t.open, dt)
 	delete(t.d.flushers, pf.name)
 	t.d.buffered -= pf.buffered
-}
-
-// publish completes a file and makes it visible (see the sinks). On
-// failure the incomplete file is discarded and the loader poisoned. Called
-// with d.mu held.
-func (t *tableFiles) publish(pf *partFile) error {
-	size, err := finishFile(t.d, pf)
-	if err != nil {
-		t.d.err = err
-		return err
-	}
-	t.d.count(pf.rows, size)
-	return nil
 }
 
 // finishFile closes pf's writer and publishes its file; it touches nothing

@@ -353,3 +353,46 @@ func TestParquetNameCollision(t *testing.T) {
 		t.Errorf("left in _incoming: %v", left)
 	}
 }
+
+// TestRowsKeyIndexesStayBounded: reading one execution of each of many
+// partitions (the selective path, which indexes each file's keys) returns
+// its rows, and the loader keeps the key indexes of a bounded number of
+// partitions, however many it has read.
+func TestRowsKeyIndexesStayBounded(t *testing.T) {
+	execs := emulator.Generate(65, 600, emulator.GenerateOptions{MinOps: 3, MaxOps: 20, Days: 40, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitAll(t, execs, pd)
+	rd, err := load.OpenParquetDirForReading(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := rd.Latest(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := map[string]load.ExecutionState{}
+	for _, st := range latest {
+		if cur, ok := one[st.DT]; !ok || st.Arn < cur.Arn {
+			one[st.DT] = st
+		}
+	}
+	if len(one) < 20 {
+		t.Fatalf("only %d partitions: the test needs more than the indexes kept", len(one))
+	}
+	for dt, st := range one {
+		got, err := rd.Rows(context.Background(), []load.ExecutionState{st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := int64(len(got[st.Arn].Operations)); n != st.OperationCount {
+			t.Fatalf("dt=%s: %d operations read back, the executions row says %d", dt, n, st.OperationCount)
+		}
+	}
+	if n := rd.KeyIndexedPartitionsForTest(); n == 0 || n > 16 {
+		t.Errorf("key indexes of %d partitions kept after reading %d", n, len(one))
+	}
+}

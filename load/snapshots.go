@@ -360,36 +360,52 @@ type keyIndex struct {
 
 type span struct{ first, n int64 }
 
+// keyIndexPartitions is how many partitions' key indexes the loader keeps:
+// verify reads partitions one after another (a few at once, one per
+// worker), so older ones are not asked for again, and memory must not
+// grow with the archive.
+const keyIndexPartitions = 16
+
 // keyIndexOf is the key index of the file name (open as pf) over the
-// columns keys, built by keyScan on first use and kept.
+// columns keys, built by keyScan on first use and kept while its
+// partition is among the keyIndexPartitions most recently indexed.
 func (d *Parquet) keyIndexOf(name string, pf *parquet.File, keys []string) (*keyIndex, error) {
-	id := name + "\x00" + strings.Join(keys, ",")
+	dt, id := partitionOf(name), name+"\x00"+strings.Join(keys, ",")
 	d.listMu.Lock()
-	idx, ok := d.keyIndexes[id]
+	idx, ok := d.keyIndexes[dt][id]
 	d.listMu.Unlock()
 	if ok {
 		return idx, nil
 	}
 	idx = &keyIndex{}
 	var last []parquet.Value
-	err := keyScan(pf, keys, func(k []parquet.Value) {
+	err := keyScan(pf, keys, false, func(k []parquet.Value) error {
 		if last == nil || !slices.EqualFunc(last, k, parquet.Equal) {
-			last = slices.Clone(k) // the values are clones already: the slice is reused
+			last = slices.Clone(k) // the values own their bytes: only the slice is reused
 			idx.keys = append(idx.keys, last)
 			idx.runs = append(idx.runs, span{idx.total, 0})
 		}
 		idx.runs[len(idx.runs)-1].n++
 		idx.total++
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.listMu.Lock()
+	defer d.listMu.Unlock()
 	if d.keyIndexes == nil {
-		d.keyIndexes = map[string]*keyIndex{}
+		d.keyIndexes = map[string]map[string]*keyIndex{}
 	}
-	d.keyIndexes[id] = idx
-	d.listMu.Unlock()
+	if d.keyIndexes[dt] == nil {
+		d.keyIndexes[dt] = map[string]*keyIndex{}
+		d.keyIndexDTs = append(d.keyIndexDTs, dt)
+		if len(d.keyIndexDTs) > keyIndexPartitions {
+			delete(d.keyIndexes, d.keyIndexDTs[0])
+			d.keyIndexDTs = d.keyIndexDTs[1:]
+		}
+	}
+	d.keyIndexes[dt][id] = idx
 	return idx, nil
 }
 
@@ -458,25 +474,33 @@ func readOpened[T any](pf *parquet.File, expect int64, idx *keyIndex, wanted fun
 }
 
 // keyScan calls fn for every row of an open file with the values of the
-// columns names (top-level columns with one value per row), in that order.
-// Only those columns' pages are read: a projection through a
-// GenericReader of a smaller struct reads and converts every column
-// (parquet-go v0.32), which made verify's selective reads cost more than
-// reading the files whole.
-func keyScan(pf *parquet.File, names []string, fn func([]parquet.Value)) error {
+// columns names (top-level columns with one value per row), in that order;
+// a name the file lacks (written before the column existed) gives a null
+// value when optional is set, else an error. Only those columns' pages are
+// read: a projection through a GenericReader of a smaller struct reads and
+// converts every column (parquet-go v0.32). The values are valid during
+// the call only.
+func keyScan(pf *parquet.File, names []string, optional bool, fn func([]parquet.Value) error) error {
 	leaves := make([]int, len(names))
 	for i, n := range names {
 		c, ok := pf.Schema().Lookup(n)
-		if !ok {
+		switch {
+		case ok:
+			leaves[i] = c.ColumnIndex
+		case optional:
+			leaves[i] = -1
+		default:
 			return fmt.Errorf("no column %s", n)
 		}
-		leaves[i] = c.ColumnIndex
 	}
 	cols := make([][]parquet.Value, len(names))
 	row := make([]parquet.Value, len(names))
 	for _, rg := range pf.RowGroups() {
 		n := rg.NumRows()
 		for i, leaf := range leaves {
+			if leaf < 0 {
+				continue
+			}
 			vals, err := columnValues(rg.ColumnChunks()[leaf], n, cols[i][:0])
 			if err != nil {
 				return fmt.Errorf("column %s: %w", names[i], err)
@@ -485,9 +509,14 @@ func keyScan(pf *parquet.File, names []string, fn func([]parquet.Value)) error {
 		}
 		for r := range n {
 			for i := range cols {
-				row[i] = cols[i][r]
+				row[i] = parquet.NullValue()
+				if leaves[i] >= 0 {
+					row[i] = cols[i][r]
+				}
 			}
-			fn(row)
+			if err := fn(row); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -496,43 +525,26 @@ func keyScan(pf *parquet.File, names []string, fn func([]parquet.Value)) error {
 // eachProjected calls fn for every row of an open file as T, a projection
 // struct of top-level scalar columns (string, int32, int64, bool,
 // millisecond timestamps as time.Time, or pointers to them for nullable
-// columns), reading only those columns' pages (see keyScan). A column the
+// columns), reading only those columns' pages (keyScan). A column the
 // file lacks (written before it existed) stays the zero value. The row is
 // valid during the call only.
 func eachProjected[T any](pf *parquet.File, fn func(*T)) error {
 	rt := reflect.TypeFor[T]()
-	type col struct{ field, leaf int }
-	var cols []col
-	for i := range rt.NumField() {
-		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("parquet"), ",")
-		if c, ok := pf.Schema().Lookup(name); ok {
-			cols = append(cols, col{i, c.ColumnIndex})
-		}
+	names := make([]string, rt.NumField())
+	for i := range names {
+		names[i], _, _ = strings.Cut(rt.Field(i).Tag.Get("parquet"), ",")
 	}
-	vals := make([][]parquet.Value, len(cols))
 	var row T
 	rv := reflect.ValueOf(&row).Elem()
-	for _, rg := range pf.RowGroups() {
-		n := rg.NumRows()
-		for i, c := range cols {
-			v, err := columnValues(rg.ColumnChunks()[c.leaf], n, vals[i][:0])
-			if err != nil {
-				return fmt.Errorf("column %s: %w", rt.Field(c.field).Name, err)
+	return keyScan(pf, names, true, func(vals []parquet.Value) error {
+		for i, v := range vals {
+			if err := assignValue(rv.Field(i), v); err != nil {
+				return fmt.Errorf("column %s: %w", names[i], err)
 			}
-			vals[i] = v
 		}
-		for r := range n {
-			var zero T
-			row = zero
-			for i, c := range cols {
-				if err := assignValue(rv.Field(c.field), vals[i][r]); err != nil {
-					return fmt.Errorf("column %s: %w", rt.Field(c.field).Name, err)
-				}
-			}
-			fn(&row)
-		}
-	}
-	return nil
+		fn(&row)
+		return nil
+	})
 }
 
 // assignValue sets f, a projection struct's field, to v.
@@ -568,8 +580,8 @@ func assignValue(f reflect.Value, v parquet.Value) error {
 	return nil
 }
 
-// columnValues reads the n values of a column chunk (one per row), each
-// cloned out of its page's memory.
+// columnValues reads the n values of a column chunk (one per row), copied
+// out of its page's memory.
 func columnValues(cc parquet.ColumnChunk, n int64, out []parquet.Value) ([]parquet.Value, error) {
 	pages := cc.Pages()
 	defer pages.Close()
@@ -585,9 +597,7 @@ func columnValues(cc parquet.ColumnChunk, n int64, out []parquet.Value) ([]parqu
 		vr := p.Values()
 		for {
 			k, err := vr.ReadValues(buf)
-			for _, v := range buf[:k] {
-				out = append(out, v.Clone())
-			}
+			out = appendOwned(out, buf[:k])
 			if errors.Is(err, io.EOF) {
 				break
 			}
@@ -604,8 +614,30 @@ func columnValues(cc parquet.ColumnChunk, n int64, out []parquet.Value) ([]parqu
 	return out, nil
 }
 
-// eachInFile calls fn for every row of an open file, through the projection
-// T (parquet-go reads every column and converts: see keyScan).
+// appendOwned appends vals to out with their bytes copied out of the
+// page's memory, into one allocation per call rather than one per value.
+func appendOwned(out, vals []parquet.Value) []parquet.Value {
+	var size int
+	for _, v := range vals {
+		if !v.IsNull() && v.Kind() == parquet.ByteArray {
+			size += len(v.ByteArray())
+		}
+	}
+	arena := make([]byte, 0, size)
+	for _, v := range vals {
+		if v.IsNull() || v.Kind() != parquet.ByteArray {
+			out = append(out, v) // no reference to the page
+			continue
+		}
+		off := len(arena)
+		arena = append(arena, v.ByteArray()...)
+		out = append(out, parquet.ByteArrayValue(arena[off:len(arena):len(arena)]))
+	}
+	return out
+}
+
+// eachInFile calls fn for every row of an open file as T, the table's row
+// struct (every column is read).
 func eachInFile[T any](pf *parquet.File, fn func(*T)) error {
 	rd := parquet.NewGenericReader[T](pf)
 	defer rd.Close()

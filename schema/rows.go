@@ -79,7 +79,10 @@ type ParquetWriter interface {
 	Flush() error
 	// Close ends the row group and writes the footer.
 	Close() error
-	// Reset starts a new file on w, reusing the writer's buffers.
+	// Reset starts a new file on w, reusing the writer's buffers. The
+	// footer a reset writer writes lacks the columns' path_in_schema
+	// (parquet-go v0.32): only for files never published (spill segments,
+	// whose pages alone are copied).
 	Reset(w io.Writer)
 	// Size is the bytes written so far plus those buffered.
 	Size() int64
@@ -129,23 +132,29 @@ const (
 	kTimePtr
 )
 
-var fieldKinds = map[reflect.Type]fieldKind{
-	reflect.TypeFor[string](): kString, reflect.TypeFor[*string](): kStringPtr, reflect.TypeFor[[]string](): kStringList,
-	reflect.TypeFor[int32](): kInt32, reflect.TypeFor[*int32](): kInt32Ptr, reflect.TypeFor[int64](): kInt64, reflect.TypeFor[*int64](): kInt64Ptr,
-	reflect.TypeFor[bool](): kBool, reflect.TypeFor[*bool](): kBoolPtr, reflect.TypeFor[time.Time](): kTime, reflect.TypeFor[*time.Time](): kTimePtr,
+// fieldTypes are the Go types a row struct's fields may hold: for each,
+// how the codec reads it and the column kind it makes (a pointer makes the
+// column nullable). declare refuses any other type.
+var fieldTypes = map[reflect.Type]struct {
+	field  fieldKind
+	column Kind
+}{
+	reflect.TypeFor[string](): {kString, String}, reflect.TypeFor[*string](): {kStringPtr, String},
+	reflect.TypeFor[[]string](): {kStringList, StringList},
+	reflect.TypeFor[int32]():    {kInt32, Int32}, reflect.TypeFor[*int32](): {kInt32Ptr, Int32},
+	reflect.TypeFor[int64](): {kInt64, Int64}, reflect.TypeFor[*int64](): {kInt64Ptr, Int64},
+	reflect.TypeFor[bool](): {kBool, Bool}, reflect.TypeFor[*bool](): {kBoolPtr, Bool},
+	reflect.TypeFor[time.Time](): {kTime, Timestamp}, reflect.TypeFor[*time.Time](): {kTimePtr, Timestamp},
 }
 
+// newCodec is the codec of the row struct T, whose fields declare checked.
 func newCodec[T any](rt reflect.Type) codec {
 	c := codec{base: int64(rt.Size()), newWriter: func(w io.Writer, opts []parquet.WriterOption) ParquetWriter {
 		return parquetWriter[T]{parquet.NewGenericWriter[T](w, opts...)}
 	}}
 	for i := range rt.NumField() {
 		f := rt.Field(i)
-		kind, ok := fieldKinds[f.Type]
-		if !ok {
-			panic(fmt.Sprintf("schema: %s.%s: a row struct cannot hold %s", rt.Name(), f.Name, f.Type))
-		}
-		c.fields = append(c.fields, field{off: f.Offset, kind: kind})
+		c.fields = append(c.fields, field{off: f.Offset, kind: fieldTypes[f.Type].field})
 	}
 	return c
 }

@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -196,32 +197,12 @@ func declare[T any](name string, decl Table) *Table {
 		f := rt.Field(i)
 		tag := strings.Split(f.Tag.Get("parquet"), ",")
 		col := Column{Name: tag[0], Doc: f.Tag.Get("doc"), Large: f.Tag.Get("large") == "true"}
-		ft := f.Type
-		if ft.Kind() == reflect.Pointer {
-			col.Nullable = true
-			ft = ft.Elem()
-		}
-		for _, opt := range tag[1:] {
-			if opt == "optional" {
-				col.Nullable = true
-			}
-		}
-		switch {
-		case ft == reflect.TypeFor[time.Time]():
-			col.Kind = Timestamp
-		case ft.Kind() == reflect.String:
-			col.Kind = String
-		case ft.Kind() == reflect.Int32:
-			col.Kind = Int32
-		case ft.Kind() == reflect.Int64:
-			col.Kind = Int64
-		case ft.Kind() == reflect.Bool:
-			col.Kind = Bool
-		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.String:
-			col.Kind = StringList
-		default:
+		ft, ok := fieldTypes[f.Type]
+		if !ok {
 			panic(fmt.Sprintf("schema: %s.%s has a type with no column kind: %s", rt.Name(), f.Name, f.Type))
 		}
+		col.Kind = ft.column
+		col.Nullable = f.Type.Kind() == reflect.Pointer || slices.Contains(tag[1:], "optional")
 		t.Columns = append(t.Columns, col)
 	}
 	for _, k := range append(append([]string(nil), t.Key...), t.Order) {

@@ -407,8 +407,9 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 // chunk's rows are let go as soon as its last execution is compared, so
 // memory holds a chunk or two (at most one per worker), never whole
 // partitions. An execution larger than the bound is a chunk of its own.
-// Each chunk reads its partition's files again (their key columns, then
-// the chunk's rows): smaller chunks cost time. (BenchmarkVerify, 2,000 x
+// Each chunk reads its rows from its partition's files again (their key
+// columns are scanned once per file: see load's keyIndexOf): smaller
+// chunks cost time. (BenchmarkVerify, 2,000 x
 // 250 operations over 90 days, about 25,000 rows per partition: 0.23 of
 // the drain-only rate at 134 MiB whole; at 16,384 rows 0.18 at 109 MiB; at
 // 4,096 0.09 at 91 MiB. Before chunks, a partition read whole by each of 8
@@ -444,10 +445,10 @@ type contentTask struct {
 	e    expected
 }
 
-// partitionRows is one partition's archived rows of the sampled
-// executions: read once, when first needed, and let go once the last of
-// them is compared (tasks come partition by partition, so memory holds
-// about as many partitions as there are workers).
+// partitionRows is one chunk of a partition's sampled executions and their
+// archived rows: read once, when first needed, and let go once the last of
+// them is compared (tasks come chunk by chunk, so memory holds a chunk or
+// two, at most one per worker).
 type partitionRows struct {
 	states  []load.ExecutionState
 	once    sync.Once
