@@ -332,15 +332,20 @@ func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) []schema.Operatio
 // folder is spent: each operation is released once mapped.
 func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) error {
 	f.order()
-	buf := make([]schema.Operation, 0, n)
+	var buf []schema.Operation
 	for i, fo := range f.ops {
+		if buf == nil {
+			// A batch of its own each time (the loader may keep the
+			// rows), sized for what is left.
+			buf = make([]schema.Operation, 0, min(n, len(f.ops)-i))
+		}
 		buf = snap.add(buf, &fo.op, !fo.attemptKnown)
 		f.ops[i] = nil
 		if len(buf) == n || i == len(f.ops)-1 {
 			if err := fn(buf); err != nil {
 				return err
 			}
-			buf = make([]schema.Operation, 0, n) // the loader may keep the rows
+			buf = nil
 		}
 	}
 	f.ops, f.index = nil, nil

@@ -182,6 +182,7 @@ func TestUsageErrorsFetchNothing(t *testing.T) {
 		{"unreachable endpoint", []string{"--manifest", manifest, "--endpoint-url", "http://127.0.0.1:1"}, "unreachable"},
 		{"bad shard", []string{"--manifest", manifest, "--shard", "3/3"}, "--shard"},
 		{"bad retry mode", []string{"--manifest", manifest, "--retry-mode", "eager"}, "--retry-mode"},
+		{"bad memory limit", []string{"--manifest", manifest, "--memory-limit", "lots"}, "--memory-limit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,6 +202,25 @@ func TestUsageErrorsFetchNothing(t *testing.T) {
 				t.Fatalf("%d requests reached the API", n)
 			}
 		})
+	}
+}
+
+// TestVerifyUsageErrors: etl verify's bad flags exit 2 with a line naming
+// the flag, before any API call.
+func TestVerifyUsageErrors(t *testing.T) {
+	srv, url, manifest, _ := fixture(t, 2)
+	for _, args := range [][]string{
+		{"--memory-limit", "lots"},
+		{"--sample", "-1"},
+		{"--retention-warning", "soon"},
+	} {
+		r := runCLI(t, append([]string{"verify", "--manifest", manifest, "--endpoint-url", url, "--dest", t.TempDir()}, args...)...)
+		if msg := strings.TrimSpace(r.stderr); r.code != exitUsage || strings.Contains(msg, "\n") || !strings.Contains(msg, args[0]) {
+			t.Errorf("%v: exit %d, stderr %q: want 2 and one line naming %s", args, r.code, msg, args[0])
+		}
+	}
+	if n := srv.Stats().Requests; n != 0 {
+		t.Errorf("%d requests reached the API", n)
 	}
 }
 

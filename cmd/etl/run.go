@@ -74,7 +74,7 @@ Examples:
 			&cli.StringFlag{Name: "compression", Usage: "Parquet compression: zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
 			&cli.StringFlag{Name: "target-file-size", Usage: "roll Parquet files at about this `SIZE` (e.g. 256MiB, 1GiB)", EnvVars: env("target-file-size"), Value: "256MiB"},
 			&cli.StringFlag{Name: "row-group-size", Usage: "end Parquet row groups at about this `SIZE` of row data; bounds memory per open file", EnvVars: env("row-group-size"), Value: "64MiB"},
-			&cli.StringFlag{Name: "memory-limit", Usage: "soft memory `SIZE` for the Go runtime, which collects more often near it (it never fails a run); 0 turns it off; GOMEMLIMIT, when set, wins", EnvVars: env("memory-limit"), Value: "192MiB"},
+			memoryLimitFlag(),
 			&cli.DurationFlag{Name: "request-timeout", Usage: "timeout of one API request attempt", EnvVars: env("request-timeout"), Value: 60 * time.Second},
 			&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
 			&cli.StringFlag{Name: "retry-mode", Usage: "the SDK's retry mode: standard, or adaptive (also slows down when throttled); both honour Retry-After", EnvVars: env("retry-mode"), Value: "standard"},
@@ -169,10 +169,8 @@ func readRunOptions(c *cli.Context) (runOptions, error) {
 	if o.rowGroup, err = parseSize(c.String("row-group-size")); err != nil {
 		return o, usageError("--row-group-size: %v", err)
 	}
-	if ml := c.String("memory-limit"); ml != "0" && os.Getenv("GOMEMLIMIT") == "" {
-		if o.memoryLimit, err = parseSize(ml); err != nil {
-			return o, usageError("--memory-limit: %v", err)
-		}
+	if o.memoryLimit, err = memoryLimit(c); err != nil {
+		return o, err
 	}
 	if o.runID == "" {
 		o.runID = newRunID(time.Now())
@@ -622,4 +620,24 @@ func reachable(ctx context.Context, endpoint, region string) error {
 		return fmt.Errorf("endpoint %s is unreachable: %v", endpoint, err)
 	}
 	return conn.Close()
+}
+
+// memoryLimitFlag is --memory-limit, of the commands whose memory follows
+// the data they read (run, verify).
+func memoryLimitFlag() cli.Flag {
+	return &cli.StringFlag{Name: "memory-limit", Usage: "soft memory `SIZE` for the Go runtime, which collects more often near it (it never fails a run); 0 turns it off; GOMEMLIMIT, when set, wins", EnvVars: env("memory-limit"), Value: "192MiB"}
+}
+
+// memoryLimit is --memory-limit in bytes: 0 when it is 0, or when
+// GOMEMLIMIT is set (the runtime applies that one itself).
+func memoryLimit(c *cli.Context) (int64, error) {
+	ml := c.String("memory-limit")
+	if ml == "0" || os.Getenv("GOMEMLIMIT") != "" {
+		return 0, nil
+	}
+	n, err := parseSize(ml)
+	if err != nil {
+		return 0, usageError("--memory-limit: %v", err)
+	}
+	return n, nil
 }

@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +47,7 @@ func verifyCommand() *cli.Command {
 		&cli.DurationFlag{Name: "request-timeout", Usage: "timeout of one API request attempt", EnvVars: env("request-timeout"), Value: 60 * time.Second},
 		&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
 		&cli.StringFlag{Name: "pg-schema", Usage: "the Postgres `SCHEMA` of the tables", EnvVars: env("pg-schema"), Value: schema.DefaultPostgresSchema},
+		memoryLimitFlag(),
 	}, discoveryFlags()...)
 	flags = append(flags, s3Flags()...)
 	return &cli.Command{
@@ -112,6 +115,9 @@ func verifyAction(c *cli.Context) error {
 	warn, err := checkVerifyFlags(c)
 	if err != nil {
 		return err
+	}
+	if ml, _ := memoryLimit(c); ml > 0 { // checked above
+		debug.SetMemoryLimit(ml)
 	}
 	disc, _ := parseDiscovery(c, start) // checked above
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
@@ -181,6 +187,9 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 	warn, err := parseDays(c.String("retention-warning"))
 	if err != nil {
 		return 0, usageError("--retention-warning: %v", err)
+	}
+	if _, err := memoryLimit(c); err != nil {
+		return 0, err
 	}
 	if c.Int("sample") < 0 || c.Int("concurrency") < 1 {
 		return 0, usageError("--sample must not be negative and --concurrency at least 1")
@@ -359,9 +368,14 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	// executions (by the first worker that needs them), and its executions
 	// are compared on every worker, each re-reading its own from the API.
 	var tasks []contentTask
+	var prev *partitionRows
 	for _, g := range byPartition(exp, apiStatus, archived) {
 		for _, chunk := range chunksOf(g, archived, cmp.Or(o.chunkRows, verifyChunkRows)) {
 			part := &partitionRows{pending: int32(len(chunk)), states: make([]load.ExecutionState, len(chunk))}
+			if prev != nil {
+				prev.next = part
+			}
+			prev = part
 			for i, e := range chunk {
 				part.states[i] = archived[e.arn]
 				tasks = append(tasks, contentTask{part, e})
@@ -450,19 +464,36 @@ type contentTask struct {
 // them is compared (tasks come chunk by chunk, so memory holds a chunk or
 // two, at most one per worker).
 type partitionRows struct {
-	states  []load.ExecutionState
-	once    sync.Once
-	rows    map[string]*load.ExecutionRows
-	err     error
-	pending int32 // executions not compared yet
-	mu      sync.Mutex
+	states []load.ExecutionState
+	next   *partitionRows // the chunk after this one, read ahead
+	// aheadStarted: the next chunk's read was started.
+	aheadStarted atomic.Bool
+	once         sync.Once
+	rows         map[string]*load.ExecutionRows
+	err          error
+	pending      int32 // executions not compared yet
+	mu           sync.Mutex
 }
 
+// get returns the chunk's rows, reading them on first use, and starts
+// reading the next chunk meanwhile: its files are read while this chunk's
+// executions are re-read from the API and compared, so one chunk read ahead
+// is in memory beside the current one.
 func (p *partitionRows) get(ctx context.Context, reader load.SnapshotReader) (map[string]*load.ExecutionRows, error) {
-	p.once.Do(func() { p.rows, p.err = reader.Rows(ctx, p.states) })
+	if n := p.next; n != nil && !p.aheadStarted.Swap(true) {
+		go n.once.Do(func() { n.read(ctx, reader) })
+	}
+	p.once.Do(func() { p.read(ctx, reader) })
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.rows, p.err
+}
+
+func (p *partitionRows) read(ctx context.Context, reader load.SnapshotReader) {
+	rows, err := reader.Rows(ctx, p.states)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rows, p.err = rows, err
 }
 
 func (p *partitionRows) done() {

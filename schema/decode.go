@@ -1,0 +1,186 @@
+package schema
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// RowDecoder fills a table's row structs from the rows of one Parquet file,
+// read as parquet.Row, by the field offsets declare took: what
+// parquet-go's GenericReader does by reflection (Schema.Reconstruct), for a
+// tenth of the allocations. Strings and what the row's pointers point to
+// are copied into blocks the decoder allocates and never reuses, so a
+// decoded row stays valid after the file's pages are gone; a block is
+// freed when no row uses it any more. A RowDecoder is not safe for
+// concurrent use.
+type RowDecoder struct {
+	t       *Table
+	columns []decodeColumn // by the file's column index
+
+	bytes []byte // unused part of the current string block
+	strs  []string
+	i32s  []int32
+	i64s  []int64
+	bools []bool
+	times []time.Time
+}
+
+// decodeColumn is where one column of the file goes: the field (skip: a
+// column the row struct does not have) and the column's maximum
+// definition level.
+type decodeColumn struct {
+	field
+	skip   bool
+	maxDef int
+}
+
+// NewRowDecoder is a decoder of rows of a file of t whose schema is file,
+// or an error naming the first column whose type is not the one t's
+// struct would write (the caller reads such a file by reflection instead).
+// Columns the struct does not have are skipped; fields the file lacks (a
+// file written before a column was added) are left zero, as a
+// GenericReader leaves them.
+func (t *Table) NewRowDecoder(file *parquet.Schema) (*RowDecoder, error) {
+	want := t.ParquetSchema()
+	d := &RowDecoder{t: t}
+	for _, path := range file.Columns() {
+		leaf, _ := file.Lookup(path...)
+		col := decodeColumn{skip: true, maxDef: leaf.MaxDefinitionLevel}
+		if i := t.Column(path[0]); i >= 0 {
+			wantLeaf, ok := want.Lookup(path...)
+			if !ok || !sameLeaf(leaf, wantLeaf) {
+				return nil, fmt.Errorf("schema: %s: column %v is not as this version writes it", t.Name, path)
+			}
+			col.field, col.skip = t.codec.fields[i], false
+		}
+		d.columns = append(d.columns, col)
+	}
+	return d, nil
+}
+
+// sameLeaf is true when a file's leaf column has the type, levels and
+// logical type of the one the table's struct writes.
+func sameLeaf(a, b parquet.LeafColumn) bool {
+	return a.MaxDefinitionLevel == b.MaxDefinitionLevel && a.MaxRepetitionLevel == b.MaxRepetitionLevel &&
+		a.Node.Type().Kind() == b.Node.Type().Kind() && sameLogical(a.Node.Type().LogicalType(), b.Node.Type().LogicalType())
+}
+
+func sameLogical(a, b *format.LogicalType) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.String() == b.String()
+}
+
+// Decode fills dst, a row of d's table, from row, a row of d's file. It
+// panics when T is not the table's row struct: a programming error.
+func Decode[T any](d *RowDecoder, row parquet.Row, dst *T) {
+	if reflect.TypeFor[T]() != d.t.rowType {
+		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", d.t.Name, d.t.rowType, reflect.TypeFor[T]()))
+	}
+	var zero T
+	*dst = zero
+	p := unsafe.Pointer(dst)
+	for i := range row {
+		v := &row[i]
+		c := v.Column()
+		if c < 0 || c >= len(d.columns) || d.columns[c].skip {
+			continue
+		}
+		col := &d.columns[c]
+		d.set(col.kind, unsafe.Add(p, col.off), v, col.maxDef)
+	}
+}
+
+// set stores v in the field f at at. A null value leaves a pointer nil;
+// in the list column, definition level maxDef-1 is an empty list, below
+// it a nil one.
+func (d *RowDecoder) set(kind fieldKind, at unsafe.Pointer, v *parquet.Value, maxDef int) {
+	if kind == kStringList {
+		l := (*[]string)(at)
+		switch def := v.DefinitionLevel(); {
+		case def == maxDef:
+			*l = append(*l, d.string(v.ByteArray()))
+		case def == maxDef-1 && *l == nil:
+			*l = []string{}
+		}
+		return
+	}
+	if v.IsNull() {
+		return
+	}
+	switch kind {
+	case kString:
+		*(*string)(at) = d.string(v.ByteArray())
+	case kStringPtr:
+		s := next(&d.strs)
+		*s = d.string(v.ByteArray())
+		*(**string)(at) = s
+	case kInt32:
+		*(*int32)(at) = v.Int32()
+	case kInt32Ptr:
+		n := next(&d.i32s)
+		*n = v.Int32()
+		*(**int32)(at) = n
+	case kInt64:
+		*(*int64)(at) = v.Int64()
+	case kInt64Ptr:
+		n := next(&d.i64s)
+		*n = v.Int64()
+		*(**int64)(at) = n
+	case kBool:
+		*(*bool)(at) = v.Boolean()
+	case kBoolPtr:
+		b := next(&d.bools)
+		*b = v.Boolean()
+		*(**bool)(at) = b
+	case kTime:
+		*(*time.Time)(at) = time.UnixMilli(v.Int64()).UTC()
+	case kTimePtr:
+		t := next(&d.times)
+		*t = time.UnixMilli(v.Int64()).UTC()
+		*(**time.Time)(at) = t
+	}
+}
+
+// blockSize is the size of the decoder's blocks of string bytes; a
+// longer string gets an allocation of its own. Elements per block of
+// pointer targets: 256.
+const (
+	blockSize    = 64 << 10
+	ownString    = 4 << 10
+	targetsBlock = 256
+)
+
+// string copies b into the current block.
+func (d *RowDecoder) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > ownString {
+		return string(b)
+	}
+	if len(d.bytes) < len(b) {
+		d.bytes = make([]byte, blockSize)
+	}
+	n := copy(d.bytes, b)
+	s := unsafe.String(&d.bytes[0], n)
+	d.bytes = d.bytes[n:]
+	return s
+}
+
+// next is a pointer to a fresh element of the block *s, allocating a new
+// block when it is used up.
+func next[E any](s *[]E) *E {
+	if len(*s) == 0 {
+		*s = make([]E, targetsBlock)
+	}
+	e := &(*s)[0]
+	*s = (*s)[1:]
+	return e
+}
