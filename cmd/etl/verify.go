@@ -635,8 +635,13 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.Execu
 	}
 	meta := transform.RowMeta{ExecutionArn: e.arn, Source: st.Source}
 	snap := transform.NewSnapshot(meta)
-	var want []schema.Operation
-	var wantEvents []schema.Event
+	if archivedRows == nil {
+		archivedRows = &load.ExecutionRows{}
+	}
+	// The API's rows, sized by the archive's (the rows are in memory
+	// already, so the hint is bounded by what was read).
+	want := make([]schema.Operation, 0, len(archivedRows.Operations))
+	wantEvents := make([]schema.Event, 0, len(archivedRows.Events))
 	switch {
 	case st.Source == transform.SourceState && e.token == "":
 		return "", false, nil
@@ -660,10 +665,7 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.Execu
 		if err != nil {
 			return "", true, err
 		}
-		want = fold.AddTo(snap, nil)
-	}
-	if archivedRows == nil {
-		archivedRows = &load.ExecutionRows{}
+		want = fold.AddTo(snap, want)
 	}
 	got, gotEvents := archivedRows.Operations, archivedRows.Events
 	// A destination that stores text differently (Postgres: U+0000 as
