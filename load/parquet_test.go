@@ -235,20 +235,7 @@ func checkSiblings(t *testing.T, dir string, files []string) map[string]int {
 // the files does.
 func TestRowsReadsOnlyWhatItNeeds(t *testing.T) {
 	execs := emulator.Generate(64, 200, emulator.GenerateOptions{MinOps: 5, MaxOps: 80, Days: 1, LargePayloadEvery: -1})
-	dir := t.TempDir()
-	pd, err := load.NewParquetDir(dir, load.WithRowGroupSize(48<<10), load.WithBufferBudget(256<<10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	commitAll(t, execs, pd)
-	rd, err := load.OpenParquetDirForReading(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	latest, err := rd.Latest(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, rd, latest := archivedForReading(t, execs, load.WithRowGroupSize(48<<10), load.WithBufferBudget(256<<10))
 	byDT := map[string][]load.ExecutionState{}
 	for i, e := range execs {
 		if i%17 == 3 {
@@ -361,20 +348,7 @@ func TestParquetNameCollision(t *testing.T) {
 // partitions, however many it has read.
 func TestRowsKeyIndexesStayBounded(t *testing.T) {
 	execs := emulator.Generate(65, 600, emulator.GenerateOptions{MinOps: 3, MaxOps: 20, Days: 40, LargePayloadEvery: -1})
-	dir := t.TempDir()
-	pd, err := load.NewParquetDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	commitAll(t, execs, pd)
-	rd, err := load.OpenParquetDirForReading(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	latest, err := rd.Latest(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rd, latest := archivedForReading(t, execs)
 	one := map[string]load.ExecutionState{}
 	for _, st := range latest {
 		if cur, ok := one[st.DT]; !ok || st.Arn < cur.Arn {
@@ -406,20 +380,7 @@ func TestRowsKeyIndexesStayBounded(t *testing.T) {
 // the 300 batches of 1,024 keys each their first row falls in.
 func TestKeyIndexKeepsOnlyItsKeys(t *testing.T) {
 	execs := emulator.Generate(66, 300, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 1, LargePayloadEvery: -1})
-	dir := t.TempDir()
-	pd, err := load.NewParquetDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	commitAll(t, execs, pd)
-	rd, err := load.OpenParquetDirForReading(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	latest, err := rd.Latest(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rd, latest := archivedForReading(t, execs)
 	st := latest[execs[0].ARN]
 	heap := func() uint64 {
 		var m runtime.MemStats
@@ -444,4 +405,25 @@ func TestKeyIndexKeepsOnlyItsKeys(t *testing.T) {
 		t.Errorf("the heap grew by %d KiB with the key index of 300 executions' runs", grown>>10)
 	}
 	runtime.KeepAlive(rd)
+}
+
+// archivedForReading archives execs in a new directory (written with opts)
+// and opens it for reading, with the newest state of every execution.
+func archivedForReading(t *testing.T, execs []emulator.Execution, opts ...load.ParquetOption) (string, *load.Parquet, map[string]load.ExecutionState) {
+	t.Helper()
+	dir := t.TempDir()
+	pd, err := load.NewParquetDir(dir, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitAll(t, execs, pd)
+	rd, err := load.OpenParquetDirForReading(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := rd.Latest(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, rd, latest
 }

@@ -118,33 +118,23 @@ func (d *RowDecoder) set(kind fieldKind, at unsafe.Pointer, v *parquet.Value, ma
 	case kString:
 		*(*string)(at) = d.string(v.ByteArray())
 	case kStringPtr:
-		s := next(&d.strs)
-		*s = d.string(v.ByteArray())
-		*(**string)(at) = s
+		*(**string)(at) = ptrTo(&d.strs, d.string(v.ByteArray()))
 	case kInt32:
 		*(*int32)(at) = v.Int32()
 	case kInt32Ptr:
-		n := next(&d.i32s)
-		*n = v.Int32()
-		*(**int32)(at) = n
+		*(**int32)(at) = ptrTo(&d.i32s, v.Int32())
 	case kInt64:
 		*(*int64)(at) = v.Int64()
 	case kInt64Ptr:
-		n := next(&d.i64s)
-		*n = v.Int64()
-		*(**int64)(at) = n
+		*(**int64)(at) = ptrTo(&d.i64s, v.Int64())
 	case kBool:
 		*(*bool)(at) = v.Boolean()
 	case kBoolPtr:
-		b := next(&d.bools)
-		*b = v.Boolean()
-		*(**bool)(at) = b
+		*(**bool)(at) = ptrTo(&d.bools, v.Boolean())
 	case kTime:
 		*(*time.Time)(at) = time.UnixMilli(v.Int64()).UTC()
 	case kTimePtr:
-		t := next(&d.times)
-		*t = time.UnixMilli(v.Int64()).UTC()
-		*(**time.Time)(at) = t
+		*(**time.Time)(at) = ptrTo(&d.times, time.UnixMilli(v.Int64()).UTC())
 	}
 }
 
@@ -174,13 +164,14 @@ func (d *RowDecoder) string(b []byte) string {
 	return s
 }
 
-// next is a pointer to a fresh element of the block *s, allocating a new
-// block when it is used up.
-func next[E any](s *[]E) *E {
+// ptrTo is a pointer to x, stored in a fresh element of the block *s
+// (a new block when it is used up).
+func ptrTo[E any](s *[]E, x E) *E {
 	if len(*s) == 0 {
 		*s = make([]E, targetsBlock)
 	}
 	e := &(*s)[0]
 	*s = (*s)[1:]
+	*e = x
 	return e
 }
