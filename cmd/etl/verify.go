@@ -260,7 +260,11 @@ func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Conte
 
 // writeVerifyOutputs prints the summary and writes the report and metrics.
 func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
-	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, rep.Seed)
+	notCompared := ""
+	if rep.NotSampleable > 0 {
+		notCompared = fmt.Sprintf("; %d not compared (running, or archived through state with no token)", rep.NotSampleable)
+	}
+	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal%s (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, notCompared, rep.Seed)
 	for _, line := range rep.lines(10) {
 		fmt.Fprintln(c.App.Writer, "  "+line)
 	}
@@ -352,6 +356,12 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}}
 	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
 	sampled := pickSample(exp, archived, o)
+	tokens := make(map[string]string, len(exp))
+	for _, e := range exp {
+		if e.token != "" {
+			tokens[e.arn] = e.token
+		}
+	}
 	var mu sync.Mutex
 	apiStatus := map[string]string{} // of the sampled executions
 	forEach(ctx, exp, o.concurrency, func(e expected) {
@@ -367,6 +377,16 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	// Content: a partition's files are read once for all its sampled
 	// executions (by the first worker that needs them), and its executions
 	// are compared on every worker, each re-reading its own from the API.
+	// Executions that cannot be compared (still running, or archived
+	// through state with no token to re-read them) are counted here, not
+	// read from the archive: a long-running execution's rows can be the
+	// largest there are.
+	for arn, status := range apiStatus {
+		if !canCompare(status, archived[arn], tokens[arn]) {
+			delete(apiStatus, arn)
+			rep.NotSampleable++
+		}
+	}
 	var tasks []contentTask
 	var prev *partitionRows
 	for _, g := range byPartition(exp, apiStatus, archived) {
@@ -630,7 +650,7 @@ func orNull(s string) string {
 // that is still running is compared with what the API says now, so it may
 // differ without fault: only terminal executions are compared.
 func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.ExecutionRows, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (string, bool, error) {
-	if !terminalStatus[apiStatus] {
+	if !canCompare(apiStatus, st, e.token) {
 		return "", false, nil
 	}
 	meta := transform.RowMeta{ExecutionArn: e.arn, Source: st.Source}
@@ -643,8 +663,6 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.Execu
 	want := make([]schema.Operation, 0, len(archivedRows.Operations))
 	wantEvents := make([]schema.Event, 0, len(archivedRows.Events))
 	switch {
-	case st.Source == transform.SourceState && e.token == "":
-		return "", false, nil
 	case st.Source == transform.SourceState:
 		err := extract.Drain(ctx, api, extract.Entry{ARN: e.arn, Token: e.token}, extract.MaxPageSize, func(_ context.Context, p extract.Page) error {
 			want = snap.Add(want, p.Operations)
@@ -688,6 +706,14 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.Execu
 		return "content_hash: the executions row's differs from its operations'", true, nil
 	}
 	return "", true, nil
+}
+
+// canCompare reports whether an execution's content can be compared: the
+// API says it ended (a running one changes under the comparison) and it
+// can be re-read by the source it was archived with (state needs a
+// token).
+func canCompare(apiStatus string, st load.ExecutionState, token string) bool {
+	return terminalStatus[apiStatus] && (st.Source != transform.SourceState || token != "")
 }
 
 // operationsDiff names the first operation (by id) and column that differ.

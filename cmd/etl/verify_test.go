@@ -289,10 +289,11 @@ func TestVerifyInChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reader := &rowsRecorder{read: map[string]bool{}}
 	check := func(chunkRows int64) *VerifyReport {
 		t.Helper()
-		reader, err := load.OpenParquetDirForReading(dest)
-		if err != nil {
+		var err error
+		if reader.Parquet, err = load.OpenParquetDirForReading(dest); err != nil {
 			t.Fatal(err)
 		}
 		archived, err := reader.Latest(ctx, nil)
@@ -309,10 +310,45 @@ func TestVerifyInChunks(t *testing.T) {
 	if !whole.ok() || !one.ok() || whole.Equal == 0 || one.Equal != whole.Equal || one.Sampled != whole.Sampled {
 		t.Fatalf("intact archive: whole %+v, in chunks %+v", whole, one)
 	}
+	// Executions the API says are running are counted, never read from
+	// the archive.
+	running := 0
+	for _, e := range execs {
+		out, err := extract.Describe(ctx, client, e.ARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Status == "RUNNING" {
+			running++
+			if reader.read[e.ARN] {
+				t.Errorf("%s is running, yet its rows were read", e.ARN)
+			}
+		}
+	}
+	if running == 0 || whole.NotSampleable != running || whole.Equal != len(execs)-running {
+		t.Errorf("%d running of %d: %d not sampleable, %d equal", running, len(execs), whole.NotSampleable, whole.Equal)
+	}
 	victim := renameOneOperation(t, dest, execs)
 	if r := check(1); len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != victim || r.Equal != whole.Equal-1 {
 		t.Fatalf("altered column, in chunks: %+v", r)
 	}
+}
+
+// rowsRecorder is a Parquet archive's reader that notes whose rows were
+// asked for.
+type rowsRecorder struct {
+	*load.Parquet
+	mu   sync.Mutex
+	read map[string]bool
+}
+
+func (r *rowsRecorder) Rows(ctx context.Context, states []load.ExecutionState) (map[string]*load.ExecutionRows, error) {
+	r.mu.Lock()
+	for _, st := range states {
+		r.read[st.Arn] = true
+	}
+	r.mu.Unlock()
+	return r.Parquet.Rows(ctx, states)
 }
 
 // TestChunksOf: a partition's executions split into runs of at most the
