@@ -387,21 +387,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 			rep.NotSampleable++
 		}
 	}
-	var tasks []contentTask
-	var prev *partitionRows
-	for _, g := range byPartition(exp, apiStatus, archived) {
-		for _, chunk := range chunksOf(g, archived, cmp.Or(o.chunkRows, verifyChunkRows)) {
-			part := &partitionRows{pending: int32(len(chunk)), states: make([]load.ExecutionState, len(chunk))}
-			if prev != nil {
-				prev.next = part
-			}
-			prev = part
-			for i, e := range chunk {
-				part.states[i] = archived[e.arn]
-				tasks = append(tasks, contentTask{part, e})
-			}
-		}
-	}
+	tasks := contentTasks(exp, apiStatus, archived, cmp.Or(o.chunkRows, verifyChunkRows))
 	forEach(ctx, tasks, o.concurrency, func(t contentTask) {
 		rows, err := t.part.get(ctx, reader)
 		st := archived[t.e.arn]
@@ -433,6 +419,28 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	}
 	sort.Strings(rep.Missing)
 	return rep
+}
+
+// contentTasks are the executions of apiStatus to compare, partition by
+// partition, each partition cut into chunks of at most chunkRows archived
+// rows, each chunk linked to the next (read ahead).
+func contentTasks(exp []expected, apiStatus map[string]string, archived map[string]load.ExecutionState, chunkRows int64) []contentTask {
+	var tasks []contentTask
+	var prev *partitionRows
+	for _, g := range byPartition(exp, apiStatus, archived) {
+		for _, chunk := range chunksOf(g, archived, chunkRows) {
+			part := &partitionRows{pending: int32(len(chunk)), states: make([]load.ExecutionState, len(chunk))}
+			if prev != nil {
+				prev.next = part
+			}
+			prev = part
+			for i, e := range chunk {
+				part.states[i] = archived[e.arn]
+				tasks = append(tasks, contentTask{part, e})
+			}
+		}
+	}
+	return tasks
 }
 
 // verifyChunkRows bounds the archived rows (operations and events, as the
