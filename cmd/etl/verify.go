@@ -447,8 +447,8 @@ func contentTasks(exp []expected, apiStatus map[string]string, archived map[stri
 // executions rows count them) read at once for one partition's sampled
 // executions: a partition of any size is read a chunk at a time, and a
 // chunk's rows are let go as soon as its last execution is compared, so
-// memory holds a chunk or two (at most one per worker), never whole
-// partitions. An execution larger than the bound is a chunk of its own.
+// memory holds two or three chunks (the one being compared, perhaps the
+// end of the one before, the one read ahead), never whole partitions. An execution larger than the bound is a chunk of its own.
 // Each chunk reads its rows from its partition's files again (their key
 // columns are scanned once per file: see load's keyIndexOf): smaller
 // chunks cost time. (BenchmarkVerify, 2,000 x
@@ -489,8 +489,8 @@ type contentTask struct {
 
 // partitionRows is one chunk of a partition's sampled executions and their
 // archived rows: read once, when first needed, and let go once the last of
-// them is compared (tasks come chunk by chunk, so memory holds a chunk or
-// two, at most one per worker).
+// them is compared (tasks come chunk by chunk, so memory holds two or
+// three chunks: see verifyChunkRows).
 type partitionRows struct {
 	states []load.ExecutionState
 	next   *partitionRows // the chunk after this one, read ahead
