@@ -3,9 +3,11 @@ package load_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -426,4 +428,56 @@ func archivedForReading(t *testing.T, execs []emulator.Execution, opts ...load.P
 		t.Fatal(err)
 	}
 	return dir, rd, latest
+}
+
+// retypedOperation is an operations row as a version that wrote attempt as
+// a 64-bit integer might have: a column type this version does not write.
+type retypedOperation struct {
+	ExecutionArn    string    `parquet:"execution_arn"`
+	OperationID     string    `parquet:"operation_id"`
+	Seq             int64     `parquet:"seq"`
+	Attempt         *int64    `parquet:"attempt,optional"`
+	ErrorStackTrace []string  `parquet:"error_stack_trace,optional,list"`
+	RunID           string    `parquet:"run_id"`
+	ExtractedAt     time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+}
+
+// TestRowsReadsOtherColumnTypes: a file whose column types differ from
+// this version's is read by reflection instead of the row decoder, with
+// every row's values its own (more rows than one read batch, each with a
+// stack trace of its own).
+func TestRowsReadsOtherColumnTypes(t *testing.T) {
+	const arn, runID = "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-execution/x/1", "old-run"
+	at := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
+	rows := make([]retypedOperation, 1500)
+	for i := range rows {
+		n := int64(i % 7)
+		rows[i] = retypedOperation{ExecutionArn: arn, OperationID: fmt.Sprint("op-", i), Seq: int64(i), Attempt: &n,
+			ErrorStackTrace: []string{fmt.Sprint("frame-", i), "main"}, RunID: runID, ExtractedAt: at}
+	}
+	dir := t.TempDir()
+	part := filepath.Join(dir, "operations", "dt=2026-01-01")
+	os.MkdirAll(part, 0o755)
+	if err := parquet.WriteFile(filepath.Join(part, "old.parquet"), rows); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := load.OpenParquetDirForReading(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := load.ExecutionState{Arn: arn, RunID: runID, ExtractedAt: at, OperationCount: int64(len(rows)), DT: "2026-01-01"}
+	got, err := rd.Rows(context.Background(), []load.ExecutionState{st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := got[arn].Operations
+	if len(ops) != len(rows) {
+		t.Fatalf("%d operations read of %d", len(ops), len(rows))
+	}
+	for i, op := range ops {
+		w := rows[i]
+		if op.OperationID != w.OperationID || op.Attempt == nil || int64(*op.Attempt) != *w.Attempt || !slices.Equal(op.ErrorStackTrace, w.ErrorStackTrace) {
+			t.Fatalf("row %d: %s attempt %v trace %v, want %s %d %v", i, op.OperationID, op.Attempt, op.ErrorStackTrace, w.OperationID, *w.Attempt, w.ErrorStackTrace)
+		}
+	}
 }

@@ -22,16 +22,18 @@ import (
 // ExecutionState is an execution's newest archived snapshot, as verification
 // reads it.
 type ExecutionState struct {
-	Arn            string
-	Status         *string
-	EndTime        *time.Time
-	OperationCount int64
-	EventCount     *int64
-	ContentHash    string
-	Source         string
-	RunID          string
-	ExtractedAt    time.Time
-	DT             string // "" in Postgres
+	Arn            string     `parquet:"execution_arn"`
+	Status         *string    `parquet:"status,optional"`
+	EndTime        *time.Time `parquet:"end_time,optional,timestamp(millisecond)"`
+	OperationCount int64      `parquet:"operation_count"`
+	EventCount     *int64     `parquet:"event_count,optional"`
+	ContentHash    string     `parquet:"content_hash"`
+	Source         string     `parquet:"source"`
+	RunID          string     `parquet:"run_id"`
+	ExtractedAt    time.Time  `parquet:"extracted_at,timestamp(millisecond)"`
+	// DT is the partition of the file the row was read from ("" in
+	// Postgres): not a column, so eachProjected leaves it empty.
+	DT string `parquet:"-"`
 }
 
 // SnapshotReader is a destination that can say what it holds, execution by
@@ -53,20 +55,6 @@ type ExecutionRows struct {
 	Events     []schema.Event
 }
 
-// stateRow is the executions projection Latest reads (only these columns
-// are read from Parquet).
-type stateRow struct {
-	ExecutionArn   string     `parquet:"execution_arn"`
-	Status         *string    `parquet:"status,optional"`
-	EndTime        *time.Time `parquet:"end_time,optional,timestamp(millisecond)"`
-	OperationCount int64      `parquet:"operation_count"`
-	EventCount     *int64     `parquet:"event_count,optional"`
-	ContentHash    string     `parquet:"content_hash"`
-	Source         string     `parquet:"source"`
-	RunID          string     `parquet:"run_id"`
-	ExtractedAt    time.Time  `parquet:"extracted_at,timestamp(millisecond)"`
-}
-
 func newer(a, b ExecutionState) bool {
 	return a.ExtractedAt.After(b.ExtractedAt) || (a.ExtractedAt.Equal(b.ExtractedAt) && a.RunID > b.RunID)
 }
@@ -86,12 +74,12 @@ func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[s
 			if err != nil {
 				return err
 			}
-			return eachProjected(pf, func(row *stateRow) {
-				if keep != nil && !keep(row.ExecutionArn) {
+			return eachProjected(pf, func(row *ExecutionState) {
+				if keep != nil && !keep(row.Arn) {
 					return
 				}
-				st := ExecutionState{Arn: row.ExecutionArn, Status: row.Status, EndTime: row.EndTime, OperationCount: row.OperationCount,
-					EventCount: row.EventCount, ContentHash: row.ContentHash, Source: row.Source, RunID: row.RunID, ExtractedAt: row.ExtractedAt, DT: dt}
+				st := *row
+				st.DT = dt
 				if cur, ok := out[st.Arn]; !ok || newer(st, cur) {
 					out[st.Arn] = st
 				}
@@ -150,18 +138,14 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 				},
 					func(row *schema.Operation) {
 						if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
-							out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, cloneOp(*row))
+							out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
 						}
 					})
 			} else {
 				err = readFile(ctx, d, schema.Events, f, events, []string{"execution_arn"}, func(k []parquet.Value) bool { _, ok := want[string(k[0].ByteArray())]; return ok },
 					func(row *schema.Event) {
 						if _, ok := want[row.ExecutionArn]; ok {
-							ev := *row
-							if ev.ErrorStackTrace != nil {
-								ev.ErrorStackTrace = append([]string{}, ev.ErrorStackTrace...)
-							}
-							out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, ev)
+							out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row)
 						}
 					})
 			}
@@ -207,14 +191,6 @@ func (d *Parquet) listCached(ctx context.Context, table string) (map[string][]pu
 	}
 	d.listed[table] = byDT
 	return byDT, nil
-}
-
-// cloneOp copies the slice the reader may reuse.
-func cloneOp(r schema.Operation) schema.Operation {
-	if r.ErrorStackTrace != nil {
-		r.ErrorStackTrace = append([]string{}, r.ErrorStackTrace...)
-	}
-	return r
 }
 
 // Latest reads the executions table: Postgres holds one row per execution.
@@ -270,7 +246,7 @@ func pgRows[T any](ctx context.Context, p *Postgres, t *schema.Table, order, arn
 	for i, c := range t.Columns {
 		cols[i] = pgx.Identifier{c.Name}.Sanitize()
 	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE execution_arn = $1 ORDER BY %s", joinCols(cols), pgx.Identifier{p.cfg.schema, t.Name}.Sanitize(), order)
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE execution_arn = $1 ORDER BY %s", strings.Join(cols, ", "), pgx.Identifier{p.cfg.schema, t.Name}.Sanitize(), order)
 	rows, err := p.pool.Query(ctx, q, arn)
 	if err != nil {
 		return nil, p.wrap("read "+t.Name, err)
@@ -283,17 +259,6 @@ func pgRows[T any](ctx context.Context, p *Postgres, t *schema.Table, order, arn
 		normalizeTimes(&out[i])
 	}
 	return out, nil
-}
-
-func joinCols(cols []string) string {
-	s := ""
-	for i, c := range cols {
-		if i > 0 {
-			s += ", "
-		}
-		s += c
-	}
-	return s
 }
 
 // normalizeTimes puts every time of a row in UTC, as the Parquet rows are.
@@ -546,19 +511,23 @@ func keyScan(pf *parquet.File, names []string, optional bool, fn func([]parquet.
 // struct of top-level scalar columns (string, int32, int64, bool,
 // millisecond timestamps as time.Time, or pointers to them for nullable
 // columns), reading only those columns' pages (keyScan). A column the
-// file lacks (written before it existed) stays the zero value. The row is
-// valid during the call only.
+// file lacks (written before it existed) stays the zero value, as does a
+// field tagged `parquet:"-"` (not a column). The row is valid during the
+// call only.
 func eachProjected[T any](pf *parquet.File, fn func(*T)) error {
 	rt := reflect.TypeFor[T]()
-	names := make([]string, rt.NumField())
-	for i := range names {
-		names[i], _, _ = strings.Cut(rt.Field(i).Tag.Get("parquet"), ",")
+	var names []string
+	var fields []int
+	for i := range rt.NumField() {
+		if name, _, _ := strings.Cut(rt.Field(i).Tag.Get("parquet"), ","); name != "-" {
+			names, fields = append(names, name), append(fields, i)
+		}
 	}
 	var row T
 	rv := reflect.ValueOf(&row).Elem()
 	return keyScan(pf, names, true, func(vals []parquet.Value) error {
 		for i, v := range vals {
-			if err := assignValue(rv.Field(i), v); err != nil {
+			if err := assignValue(rv.Field(fields[i]), v); err != nil {
 				return fmt.Errorf("column %s: %w", names[i], err)
 			}
 		}
@@ -680,18 +649,14 @@ func eachInFile[T any](table *schema.Table, pf *parquet.File, fn func(*T)) error
 // table: through the table's RowDecoder (field offsets, strings copied in
 // blocks) when the file's columns are as this version writes them, else
 // through parquet-go's GenericReader, which converts by reflection (a
-// file from a version whose column types differed).
+// file from a version whose column types differed). Either way the rows
+// it fills own their memory: a caller may keep them.
 type structReader[T any] struct {
 	rows parquet.Rows
 	dec  *schema.RowDecoder
 	buf  []parquet.Row
 	gen  *parquet.GenericReader[T]
 }
-
-// decodeBatch is how many rows a structReader reads from parquet-go before
-// decoding them (BenchmarkVerify: at 1,024 rows, decoding the events
-// rows' values cost as much again as reading them, mostly cache misses).
-const decodeBatch = 64
 
 func newStructReader[T any](table *schema.Table, pf *parquet.File) *structReader[T] {
 	dec, err := table.NewRowDecoder(pf.Schema())
@@ -713,14 +678,12 @@ func (r *structReader[T]) SeekToRow(n int64) error {
 // parquet.Rows says.
 func (r *structReader[T]) Read(dst []T) (int, error) {
 	if r.gen != nil {
-		return r.gen.Read(dst)
+		return r.gen.Read(dst) // a fresh slice for every list (parquet-go v0.32)
 	}
-	// At most decodeBatch rows at a time, so that the values read are
-	// still in the CPU's cache when they are decoded.
-	if r.buf == nil {
-		r.buf = make([]parquet.Row, decodeBatch)
+	if cap(r.buf) < len(dst) {
+		r.buf = make([]parquet.Row, len(dst))
 	}
-	buf := r.buf[:min(len(dst), decodeBatch)]
+	buf := r.buf[:len(dst)]
 	n, err := r.rows.ReadRows(buf)
 	for i := range n {
 		schema.Decode(r.dec, buf[i], &dst[i])

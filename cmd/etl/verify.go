@@ -356,12 +356,6 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}}
 	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
 	sampled := pickSample(exp, archived, o)
-	tokens := make(map[string]string, len(exp))
-	for _, e := range exp {
-		if e.token != "" {
-			tokens[e.arn] = e.token
-		}
-	}
 	var mu sync.Mutex
 	apiStatus := map[string]string{} // of the sampled executions
 	forEach(ctx, exp, o.concurrency, func(e expected) {
@@ -381,9 +375,9 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	// through state with no token to re-read them) are counted here, not
 	// read from the archive: a long-running execution's rows can be the
 	// largest there are.
-	for arn, status := range apiStatus {
-		if !canCompare(status, archived[arn], tokens[arn]) {
-			delete(apiStatus, arn)
+	for _, e := range exp {
+		if status, ok := apiStatus[e.arn]; ok && !canCompare(status, archived[e.arn], e.token) {
+			delete(apiStatus, e.arn)
 			rep.NotSampleable++
 		}
 	}
