@@ -120,8 +120,14 @@ func TestHistoryFoldsToState(t *testing.T) {
 	srv := emulator.New()
 	srv.Add(execs...)
 	_, client := emulatortest.Start(t, srv)
-	for _, e := range execs {
-		f := transform.NewFolder()
+	spill := t.TempDir()
+	for i, e := range execs {
+		// Every other history folds with no payload budget: each payload
+		// goes through the spill file and must come back the same.
+		f := transform.NewFolder(transform.WithSpillDir(spill))
+		if i%2 == 1 {
+			f = transform.NewFolder(transform.WithSpillDir(spill), transform.WithPayloadBudget(0))
+		}
 		ids := map[int32]bool{}
 		err := extract.DrainHistory(context.Background(), client, e.ARN, 1000, func(_ context.Context, p extract.HistoryPage) error {
 			for _, ev := range p.Events {
@@ -136,7 +142,13 @@ func TestHistoryFoldsToState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		folded := f.Operations()
+		folded, err := f.Operations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
 		byID := map[string]types.Operation{}
 		for _, op := range folded {
 			byID[*op.Id] = op

@@ -326,14 +326,22 @@ func BenchmarkHistoryVsDrain(b *testing.B) {
 
 // BenchmarkMillionEventsRSS archives one execution whose history holds
 // 1,000,000 events (250,000 steps, each started, failed and retried once,
-// then succeeded, with 200-byte results and errors) with the etl binary
-// (ETL_BIN), through history; its peak RSS against the 256 MiB target.
+// then succeeded) with the etl binary (ETL_BIN), through history; its peak
+// RSS against the 256 MiB target, with 200-byte results and errors, and
+// with 2 KiB ones (500 MB of results the fold must not keep in memory).
 func BenchmarkMillionEventsRSS(b *testing.B) {
-	const n = 1_000_000
+	for _, size := range []int{200, 2048} {
+		b.Run(fmt.Sprintf("payload=%dB", size), func(b *testing.B) {
+			benchRSS(b, []emulator.Execution{millionEvents(strings.Repeat("x", size))})
+			b.ReportMetric(1_000_000, "events")
+		})
+	}
+}
+
+func millionEvents(text string) emulator.Execution {
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	text := strings.Repeat("x", 200)
 	e := emulator.Fixed("arn:aws:lambda:us-east-1:123456789012:function:big:$LATEST/durable-execution/big/0001", "", nil)
-	e.History = emulator.HistoryOf(n, func(i int) types.Event {
+	e.History = emulator.HistoryOf(1_000_000, func(i int) types.Event {
 		id := fmt.Sprintf("step-%06d", i/4)
 		at := base.Add(time.Duration(i) * time.Millisecond)
 		ev := types.Event{EventId: aws.Int32(int32(i + 1)), Id: &id, Name: aws.String("charge-card"), EventTimestamp: &at}
@@ -350,6 +358,5 @@ func BenchmarkMillionEventsRSS(b *testing.B) {
 		}
 		return ev
 	})
-	benchRSS(b, []emulator.Execution{e})
-	b.ReportMetric(n, "events")
+	return e
 }

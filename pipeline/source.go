@@ -92,6 +92,7 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 	}
 	snap := transform.NewSnapshot(meta)
 	fold := transform.NewFolder()
+	defer fold.Close()
 	var row schema.Execution
 	if err := s.r.readEvents(ctx, e, meta, x, c, fold, &row); err != nil {
 		return "", row, err

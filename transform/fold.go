@@ -36,6 +36,13 @@ import (
 //     Attempt before any RetryDetails (null), or READY (no event).
 //   - InvocationCompleted events and events of a type with no known suffix
 //     belong to no operation; they are archived as events only.
+//
+// Memory: a Folder keeps each operation's fields and, until the history
+// ends, its payloads (the execution's input, each operation's latest Result
+// and Error). Payloads past a budget (see [WithPayloadBudget]) go to a
+// temporary file, read back as the operations are mapped; [Folder.Close]
+// releases it. Should the file fail (a full disk), payloads stay in memory:
+// nothing is lost, only the bound.
 type Folder struct {
 	ops   []*folded
 	index map[string]int
@@ -44,6 +51,23 @@ type Folder struct {
 	// event id (false once an event came out of order).
 	sorted bool
 	splits map[types.EventType]eventSplit // splitEventType's answers, by event type
+	pay    payloads
+}
+
+// FolderOption configures a [Folder].
+type FolderOption func(*Folder)
+
+// WithPayloadBudget sets how many bytes of payloads a Folder keeps in
+// memory before it writes them to a temporary file (default 4 MiB: a run
+// folds up to --concurrency histories at once).
+func WithPayloadBudget(bytes int64) FolderOption {
+	return func(f *Folder) { f.pay.budget = bytes }
+}
+
+// WithSpillDir sets the folder of that temporary file (default
+// [os.TempDir]).
+func WithSpillDir(dir string) FolderOption {
+	return func(f *Folder) { f.pay.dir = dir }
 }
 
 type eventSplit struct {
@@ -57,12 +81,25 @@ type folded struct {
 	// first and last are the lowest and highest event ids folded in: the
 	// history's order is its EventIds', whatever order pages come in.
 	first, last int64
+	// The payloads, kept apart from op until it is mapped: the
+	// ExecutionDetails' InputPayload, the details' Result and Error.
+	input, result payload[*string]
+	err           payload[*types.ErrorObject]
 }
 
 // NewFolder starts folding one execution's history.
-func NewFolder() *Folder {
-	return &Folder{index: map[string]int{}, sorted: true, splits: map[types.EventType]eventSplit{}}
+func NewFolder(opts ...FolderOption) *Folder {
+	f := &Folder{index: map[string]int{}, sorted: true, splits: map[types.EventType]eventSplit{}}
+	f.pay.budget = 4 << 20
+	for _, o := range opts {
+		o(f)
+	}
+	return f
 }
+
+// Close releases the temporary file of spilled payloads, if any. A Folder
+// that [Folder.Each] went through is closed already.
+func (f *Folder) Close() error { return f.pay.close() }
 
 var (
 	eventPrefixes = []struct{ prefix, typ string }{
@@ -130,7 +167,7 @@ func (f *Folder) add(ev *types.Event) {
 				*p.dst = p.src
 			}
 		}
-		foldStarted(op, ev)
+		f.foldStarted(fo, ev)
 		return
 	}
 	fo.last = id
@@ -149,9 +186,9 @@ func (f *Folder) add(ev *types.Event) {
 	} else {
 		op.EndTimestamp = at
 	}
-	foldStarted(op, ev)
+	f.foldStarted(fo, ev)
 	foldRetry(fo, ev, at)
-	foldOutcome(op, ev)
+	f.foldOutcome(fo, ev)
 }
 
 // operation is the folded operation of ev's Id, made on its first event
@@ -211,7 +248,8 @@ func foldRetry(fo *folded, ev *types.Event, at *time.Time) {
 
 // foldOutcome takes the Result or Error an event carries into the
 // operation's details.
-func foldOutcome(op *types.Operation, ev *types.Event) {
+func (f *Folder) foldOutcome(fo *folded, ev *types.Event) {
+	op := &fo.op
 	var result *string
 	var errObj *types.ErrorObject
 	var hasOutcome bool
@@ -221,27 +259,28 @@ func foldOutcome(op *types.Operation, ev *types.Event) {
 	if e := eventError(ev); e != nil {
 		errObj, hasOutcome = e.Payload, true
 	}
-	if !hasOutcome {
+	if !hasOutcome || (op.ContextDetails == nil && op.StepDetails == nil && op.CallbackDetails == nil && op.ChainedInvokeDetails == nil) {
 		return
 	}
-	switch {
-	case op.ContextDetails != nil:
-		op.ContextDetails.Result, op.ContextDetails.Error = result, errObj
-	case op.StepDetails != nil:
-		op.StepDetails.Result, op.StepDetails.Error = result, errObj
-	case op.CallbackDetails != nil:
-		op.CallbackDetails.Result, op.CallbackDetails.Error = result, errObj
-	case op.ChainedInvokeDetails != nil:
-		op.ChainedInvokeDetails.Result, op.ChainedInvokeDetails.Error = result, errObj
+	if !fo.result.spilled {
+		f.pay.drop(stringSize(fo.result.v))
 	}
+	if !fo.err.spilled {
+		f.pay.drop(errorSize(fo.err.v))
+	}
+	fo.result, fo.err = f.pay.keepString(result), f.pay.keepError(errObj)
 }
 
 // foldStarted takes what only a *Started event says, whenever it comes.
-func foldStarted(op *types.Operation, d *types.Event) {
+func (f *Folder) foldStarted(fo *folded, d *types.Event) {
+	op := &fo.op
 	switch {
 	case d.ExecutionStartedDetails != nil && op.ExecutionDetails != nil:
 		if in := d.ExecutionStartedDetails.Input; in != nil {
-			op.ExecutionDetails.InputPayload = in.Payload
+			if !fo.input.spilled {
+				f.pay.drop(stringSize(fo.input.v))
+			}
+			fo.input = f.pay.keepString(in.Payload)
 		}
 	case d.WaitStartedDetails != nil && op.WaitDetails != nil:
 		op.WaitDetails.ScheduledEndTimestamp = millis(d.WaitStartedDetails.ScheduledEndTimestamp)
@@ -306,30 +345,82 @@ func eventError(ev *types.Event) *types.EventError {
 	return nil
 }
 
+// operation is fo's operation with its payloads in place (read back from
+// the spill file if they were written there). The only error is the spill
+// file's.
+func (f *Folder) operationOf(fo *folded) (types.Operation, error) {
+	op := fo.op
+	input, err := f.pay.stringOf(fo.input)
+	if err != nil {
+		return op, err
+	}
+	result, err := f.pay.stringOf(fo.result)
+	if err != nil {
+		return op, err
+	}
+	errObj, err := f.pay.errorOf(fo.err)
+	if err != nil {
+		return op, err
+	}
+	// Copies of the details, so that the folded operation stays as it is.
+	switch {
+	case op.ExecutionDetails != nil:
+		op.ExecutionDetails = &types.ExecutionDetails{InputPayload: input}
+	case op.ContextDetails != nil:
+		d := *op.ContextDetails
+		d.Result, d.Error = result, errObj
+		op.ContextDetails = &d
+	case op.StepDetails != nil:
+		d := *op.StepDetails
+		d.Result, d.Error = result, errObj
+		op.StepDetails = &d
+	case op.CallbackDetails != nil:
+		d := *op.CallbackDetails
+		d.Result, d.Error = result, errObj
+		op.CallbackDetails = &d
+	case op.ChainedInvokeDetails != nil:
+		d := *op.ChainedInvokeDetails
+		d.Result, d.Error = result, errObj
+		op.ChainedInvokeDetails = &d
+	}
+	return op, nil
+}
+
 // Operations are the folded operations, in the order of their first event.
-func (f *Folder) Operations() []types.Operation {
+// The only error is the payload file's (see [Folder]).
+func (f *Folder) Operations() ([]types.Operation, error) {
 	f.order()
 	out := make([]types.Operation, len(f.ops))
 	for i, fo := range f.ops {
-		out[i] = fo.op
+		op, err := f.operationOf(fo)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = op
 	}
-	return out
+	return out, nil
 }
 
 // AddTo maps the folded operations to rows through snap (whose RowMeta
 // says source history), appending to dst: what history cannot tell stays
-// null (a step's attempt before any RetryDetails).
-func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) []schema.Operation {
+// null (a step's attempt before any RetryDetails). The only error is the
+// payload file's (see [Folder]); dst then holds the rows mapped before it.
+func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) ([]schema.Operation, error) {
 	f.order()
 	for _, fo := range f.ops {
-		dst = snap.add(dst, &fo.op, !fo.attemptKnown)
+		op, err := f.operationOf(fo)
+		if err != nil {
+			return dst, err
+		}
+		dst = snap.add(dst, &op, !fo.attemptKnown)
 	}
-	return dst
+	return dst, nil
 }
 
 // Each maps the folded operations to rows through snap, as AddTo does, and
-// hands them to fn at most n at a time; it stops at fn's first error. The
-// folder is spent: each operation is released once mapped.
+// hands them to fn at most n at a time; it stops at fn's first error, or
+// the payload file's. The folder is spent, and closed: each operation is
+// released once mapped.
 func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) error {
 	f.order()
 	var buf []schema.Operation
@@ -339,7 +430,11 @@ func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) 
 			// rows), sized for what is left.
 			buf = make([]schema.Operation, 0, min(n, len(f.ops)-i))
 		}
-		buf = snap.add(buf, &fo.op, !fo.attemptKnown)
+		op, err := f.operationOf(fo)
+		if err != nil {
+			return err
+		}
+		buf = snap.add(buf, &op, !fo.attemptKnown)
 		f.ops[i] = nil
 		if len(buf) == n || i == len(f.ops)-1 {
 			if err := fn(buf); err != nil {
@@ -349,5 +444,5 @@ func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) 
 		}
 	}
 	f.ops, f.index = nil, nil
-	return nil
+	return f.Close()
 }

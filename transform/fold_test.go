@@ -1,6 +1,10 @@
 package transform_test
 
 import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
 )
 
@@ -41,6 +46,8 @@ func TestFoldRules(t *testing.T) {
 	f := transform.NewFolder()
 	f.Add(h[:7])
 	f.Add(h[7:]) // across pages
+	spilled := transform.NewFolder(transform.WithPayloadBudget(0), transform.WithSpillDir(t.TempDir()))
+	spilled.Add(h)
 	want := []types.Operation{
 		{Id: aws.String("e"), Name: aws.String("handler"), Type: "EXECUTION", Status: "FAILED", StartTimestamp: at(0), EndTimestamp: at(19),
 			ExecutionDetails: &types.ExecutionDetails{InputPayload: aws.String(`{"in":1}`)}},
@@ -56,8 +63,11 @@ func TestFoldRules(t *testing.T) {
 			ContextDetails: &types.ContextDetails{Error: errObj}},
 		{Id: aws.String("t"), Type: "TELEPORT", Status: "STARTED", StartTimestamp: at(17)},
 	}
-	if diff := optest.Diff(want, f.Operations()); diff != "" {
+	if diff := optest.Diff(want, operations(t, f)); diff != "" {
 		t.Errorf("folded operations (-want +got):\n%s", diff)
+	}
+	if diff := optest.Diff(want, operations(t, spilled)); diff != "" {
+		t.Errorf("folded operations, payloads spilled (-want +got):\n%s", diff)
 	}
 	// A history served newest first, or shuffled, folds the same: the order
 	// is the EventIds'.
@@ -66,7 +76,7 @@ func TestFoldRules(t *testing.T) {
 		for _, i := range order {
 			g.Add(h[i : i+1])
 		}
-		if diff := optest.Diff(want, g.Operations()); diff != "" {
+		if diff := optest.Diff(want, operations(t, g)); diff != "" {
 			t.Errorf("%s history folds differently (-want +got):\n%s", name, diff)
 		}
 	}
@@ -75,8 +85,139 @@ func TestFoldRules(t *testing.T) {
 	snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: "arn", Source: transform.SourceHistory})
 	g := transform.NewFolder()
 	g.Add([]types.Event{ev(1, "StepStarted", "x", 0)})
-	rows := g.AddTo(snap, nil)
+	rows, err := g.AddTo(snap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(rows) != 1 || rows[0].Attempt != nil || rows[0].Source != "history" || snap.Finish().Source != "history" {
 		t.Errorf("rows %+v", rows)
+	}
+}
+
+func operations(t *testing.T, f *transform.Folder) []types.Operation {
+	t.Helper()
+	ops, err := f.Operations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ops
+}
+
+// TestFoldSpillsPayloads: random histories (every event type, payloads
+// absent, empty, odd and 256 KiB long, error objects with no members,
+// empty and nil stack traces, retries replacing payloads) fold to the same
+// operations and rows whether payloads stay in memory, all go to the spill
+// file, or some do; the spill file is gone once Each has gone through the
+// folder, and after Close.
+func TestFoldSpillsPayloads(t *testing.T) {
+	g := optest.New(20261201)
+	g.LargeEvery = 60
+	dir := t.TempDir()
+	ids := []string{"a", "b", "c", "d", "e", "f", "g"}
+	spilling := 0 // histories whose payloads went to the file with no budget
+	defer func() {
+		if spilling < 40 {
+			t.Errorf("only %d of 60 histories spilled anything with no budget", spilling)
+		}
+	}()
+	for h := range 60 {
+		events := make([]types.Event, 20+g.R.IntN(200))
+		for i := range events {
+			events[i] = g.Event()
+			events[i].Id = &ids[g.R.IntN(len(ids))]
+		}
+		inMemory := transform.NewFolder(transform.WithSpillDir(dir))
+		folders := []*transform.Folder{
+			transform.NewFolder(transform.WithSpillDir(dir), transform.WithPayloadBudget(0)),
+			transform.NewFolder(transform.WithSpillDir(dir), transform.WithPayloadBudget(300<<10)),
+		}
+		inMemory.Add(events)
+		want := operations(t, inMemory)
+		if h == 0 && (inMemory.SpilledBytes() != 0 || folders[0].SpilledBytes() != 0) {
+			t.Fatalf("spilled before folding")
+		}
+		for i, f := range folders {
+			for p := 0; p < len(events); p += 50 {
+				f.Add(events[p:min(p+50, len(events))])
+			}
+			if diff := optest.Diff(want, operations(t, f)); diff != "" {
+				t.Fatalf("history %d, folder %d folds differently (-in memory +spilled):\n%s", h, i, diff)
+			}
+		}
+		snap := func() *transform.Snapshot {
+			return transform.NewSnapshot(transform.RowMeta{ExecutionArn: "arn", Source: transform.SourceHistory})
+		}
+		wantSnap := snap()
+		wantRows, err := inMemory.AddTo(wantSnap, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if folders[0].SpilledBytes() > 0 {
+			spilling++
+		}
+		if inMemory.SpilledBytes() != 0 {
+			t.Fatalf("history %d: %d bytes spilled within the default budget", h, inMemory.SpilledBytes())
+		}
+		gotSnap := snap()
+		var gotRows []schema.Operation
+		err = folders[0].Each(gotSnap, 7, func(rows []schema.Operation) error {
+			gotRows = append(gotRows, rows...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gotRows) != len(wantRows) || gotSnap.Finish().ContentHash != wantSnap.Finish().ContentHash {
+			t.Fatalf("history %d: %d rows, hash %s; in memory %d rows, hash %s", h, len(gotRows), gotSnap.Finish().ContentHash, len(wantRows), wantSnap.Finish().ContentHash)
+		}
+		for _, f := range append(folders[1:], inMemory) {
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Fatalf("history %d: %d files left in the spill folder", h, len(left))
+		}
+	}
+}
+
+// TestFoldMemoryBounded folds the history of 2,000 steps with 64 KiB
+// results (128 MiB of payloads), page by page as a run does: the heap the
+// folder keeps stays near its payload budget, not the payloads' total.
+func TestFoldMemoryBounded(t *testing.T) {
+	text := strings.Repeat("r", 64<<10)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	f := transform.NewFolder(transform.WithSpillDir(t.TempDir()))
+	defer f.Close()
+	at := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for p := range 40 {
+		page := make([]types.Event, 0, 100)
+		for i := range 50 {
+			id := fmt.Sprint("step-", p*50+i)
+			result := strings.Clone(text) // each its own, as the SDK decodes them
+			page = append(page,
+				types.Event{EventId: aws.Int32(int32(len(page) + 1 + p*100)), EventType: "StepStarted", Id: &id, EventTimestamp: &at},
+				types.Event{EventId: aws.Int32(int32(len(page) + 2 + p*100)), EventType: "StepSucceeded", Id: &id, EventTimestamp: &at,
+					StepSucceededDetails: &types.StepSucceededDetails{Result: &types.EventResult{Payload: &result}}})
+		}
+		f.Add(page)
+	}
+	kept := int64(heap()) - int64(before)
+	t.Logf("heap kept: %d KiB", kept>>10)
+	if kept > 16<<20 {
+		t.Errorf("the folder keeps %d MiB of heap for 125 MiB of payloads (budget 4 MiB)", kept>>20)
+	}
+	if f.SpilledBytes() < 120<<20 {
+		t.Errorf("%d bytes spilled", f.SpilledBytes())
+	}
+	ops := operations(t, f)
+	if len(ops) != 2000 || *ops[1999].StepDetails.Result != text {
+		t.Errorf("%d operations; the last one's result is not what it was", len(ops))
 	}
 }

@@ -675,6 +675,7 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.Execu
 		}
 	default:
 		fold := transform.NewFolder()
+		defer fold.Close()
 		err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
 			for i := range p.Events {
 				wantEvents = append(wantEvents, transform.EventRow(&p.Events[i], meta))
@@ -685,7 +686,9 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.Execu
 		if err != nil {
 			return "", true, err
 		}
-		want = fold.AddTo(snap, want)
+		if want, err = fold.AddTo(snap, want); err != nil {
+			return "", true, err
+		}
 	}
 	got, gotEvents := archivedRows.Operations, archivedRows.Events
 	// A destination that stores text differently (Postgres: U+0000 as

@@ -1,0 +1,257 @@
+package transform
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// payloads keeps the payloads a [Folder] holds until its history ends (an
+// execution's input, each operation's latest Result and Error): in memory
+// up to a budget, past it in a temporary file, so that a history of many
+// large results folds in bounded memory. Nothing is created while the
+// budget holds.
+type payloads struct {
+	budget int64 // bytes kept in memory before spilling
+	inMem  int64 // bytes kept in memory now
+	dir    string
+	f      *os.File
+	path   string // f's name while it has one ("" once unlinked)
+	w      *bufio.Writer
+	size   int64 // bytes written to f
+	// failed is the first error writing the spill file: from then on,
+	// payloads stay in memory (nothing is lost; only the bound is).
+	failed error
+	buf    []byte
+}
+
+// payload is one kept value: v in memory, or n bytes at off in the spill
+// file (spilled). A nil value is never spilled.
+type payload[T any] struct {
+	v       T
+	off     int64
+	n       int
+	spilled bool
+}
+
+func (p *payloads) keepString(s *string) payload[*string] {
+	if s == nil {
+		return payload[*string]{}
+	}
+	if p.room(int64(len(*s))) {
+		return payload[*string]{v: s}
+	}
+	off, n, ok := p.spill([]byte(*s))
+	if !ok {
+		p.inMem += int64(len(*s))
+		return payload[*string]{v: s}
+	}
+	return payload[*string]{off: off, n: n, spilled: true}
+}
+
+func (p *payloads) keepError(e *types.ErrorObject) payload[*types.ErrorObject] {
+	if e == nil {
+		return payload[*types.ErrorObject]{}
+	}
+	size := errorSize(e)
+	if p.room(size) {
+		return payload[*types.ErrorObject]{v: e}
+	}
+	p.buf = appendError(p.buf[:0], e)
+	off, n, ok := p.spill(p.buf)
+	if !ok {
+		p.inMem += size
+		return payload[*types.ErrorObject]{v: e}
+	}
+	return payload[*types.ErrorObject]{off: off, n: n, spilled: true}
+}
+
+// room reports whether n more bytes fit the budget, counting them if so.
+func (p *payloads) room(n int64) bool {
+	if p.inMem+n > p.budget && p.failed == nil {
+		return false
+	}
+	p.inMem += n
+	return true
+}
+
+// drop uncounts an in-memory value that was replaced.
+func (p *payloads) drop(n int64) { p.inMem -= n }
+
+func (p *payloads) spill(b []byte) (off int64, n int, ok bool) {
+	if p.f == nil {
+		f, err := os.CreateTemp(p.dir, ".fold-*.payloads")
+		if err != nil {
+			p.failed = fmt.Errorf("create the fold's payload file: %w", err)
+			return 0, 0, false
+		}
+		// Unlinked at once where the system allows: a killed run leaves
+		// nothing behind. close removes it where it does not.
+		p.path = f.Name()
+		if os.Remove(p.path) == nil {
+			p.path = ""
+		}
+		p.f, p.w = f, bufio.NewWriterSize(f, 64<<10)
+	}
+	if _, err := p.w.Write(b); err != nil {
+		p.failed = fmt.Errorf("write the fold's payload file: %w", err)
+		return 0, 0, false
+	}
+	off = p.size
+	p.size += int64(len(b))
+	return off, len(b), true
+}
+
+func (p *payloads) read(off int64, n int) ([]byte, error) {
+	if err := p.w.Flush(); err != nil {
+		return nil, fmt.Errorf("write the fold's payload file: %w", err)
+	}
+	b := make([]byte, n)
+	if _, err := p.f.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("read the fold's payload file: %w", err)
+	}
+	return b, nil
+}
+
+func (p *payloads) stringOf(v payload[*string]) (*string, error) {
+	if !v.spilled {
+		return v.v, nil
+	}
+	b, err := p.read(v.off, v.n)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
+}
+
+func (p *payloads) errorOf(v payload[*types.ErrorObject]) (*types.ErrorObject, error) {
+	if !v.spilled {
+		return v.v, nil
+	}
+	b, err := p.read(v.off, v.n)
+	if err != nil {
+		return nil, err
+	}
+	e, err := readError(b)
+	if err != nil {
+		return nil, fmt.Errorf("read the fold's payload file: %w", err)
+	}
+	return e, nil
+}
+
+// SpilledBytes is how many bytes of payloads the Folder wrote to its
+// temporary file so far.
+func (f *Folder) SpilledBytes() int64 { return f.pay.size }
+
+// close releases the spill file, if any.
+func (p *payloads) close() error {
+	if p.f == nil {
+		return nil
+	}
+	err := p.f.Close()
+	if p.path != "" {
+		err = errors.Join(err, os.Remove(p.path))
+	}
+	p.f, p.w, p.path = nil, nil, ""
+	return err
+}
+
+func stringSize(s *string) int64 {
+	if s == nil {
+		return 0
+	}
+	return int64(len(*s))
+}
+
+func errorSize(e *types.ErrorObject) int64 {
+	if e == nil {
+		return 0
+	}
+	n := stringSize(e.ErrorData) + stringSize(e.ErrorMessage) + stringSize(e.ErrorType)
+	for _, s := range e.StackTrace {
+		n += int64(len(s)) + 16
+	}
+	return n
+}
+
+// appendError encodes e: each of ErrorData, ErrorMessage, ErrorType as a
+// presence byte and, when present, a length and the bytes; then StackTrace
+// as a presence byte (nil and empty differ) and, when present, a count and
+// each line as a length and the bytes.
+func appendError(b []byte, e *types.ErrorObject) []byte {
+	for _, s := range []*string{e.ErrorData, e.ErrorMessage, e.ErrorType} {
+		if s == nil {
+			b = append(b, 0)
+			continue
+		}
+		b = binary.AppendUvarint(append(b, 1), uint64(len(*s)))
+		b = append(b, *s...)
+	}
+	if e.StackTrace == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(append(b, 1), uint64(len(e.StackTrace)))
+	for _, s := range e.StackTrace {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+var errBadPayload = errors.New("a spilled error object does not decode")
+
+// readError decodes what appendError encoded.
+func readError(b []byte) (*types.ErrorObject, error) {
+	e := &types.ErrorObject{}
+	str := func() (string, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return "", false
+		}
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s, true
+	}
+	for _, dst := range []**string{&e.ErrorData, &e.ErrorMessage, &e.ErrorType} {
+		if len(b) == 0 {
+			return nil, errBadPayload
+		}
+		present := b[0]
+		b = b[1:]
+		if present == 0 {
+			continue
+		}
+		s, ok := str()
+		if !ok {
+			return nil, errBadPayload
+		}
+		*dst = &s
+	}
+	if len(b) == 0 {
+		return nil, errBadPayload
+	}
+	present := b[0]
+	b = b[1:]
+	if present == 0 {
+		return e, nil
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, errBadPayload
+	}
+	b = b[k:]
+	e.StackTrace = make([]string, 0, n)
+	for range n {
+		s, ok := str()
+		if !ok {
+			return nil, errBadPayload
+		}
+		e.StackTrace = append(e.StackTrace, s)
+	}
+	return e, nil
+}
