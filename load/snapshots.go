@@ -646,24 +646,22 @@ func eachInFile[T any](table *schema.Table, pf *parquet.File, fn func(*T)) error
 }
 
 // structReader reads an open file's rows as T, the row struct of its
-// table: through the table's RowDecoder (field offsets, strings copied in
-// blocks) when the file's columns are as this version writes them, else
-// through parquet-go's GenericReader, which converts by reflection (a
-// file from a version whose column types differed). Either way the rows
-// it fills own their memory: a caller may keep them.
+// table: column by column through schema.Reader when the file's columns
+// are as this version writes them, else through parquet-go's
+// GenericReader, which converts by reflection (a file from a version whose
+// column types differed). Either way the rows it fills own their memory: a
+// caller may keep them.
 type structReader[T any] struct {
-	rows parquet.Rows
-	dec  *schema.RowDecoder
-	buf  []parquet.Row
+	cols *schema.Reader[T]
 	gen  *parquet.GenericReader[T]
 }
 
 func newStructReader[T any](table *schema.Table, pf *parquet.File) *structReader[T] {
-	dec, err := table.NewRowDecoder(pf.Schema())
+	cols, err := schema.NewReader[T](table, pf)
 	if err != nil {
 		return &structReader[T]{gen: parquet.NewGenericReader[T](pf)}
 	}
-	return &structReader[T]{rows: parquet.MultiRowGroup(pf.RowGroups()...).Rows(), dec: dec}
+	return &structReader[T]{cols: cols}
 }
 
 // SeekToRow positions the reader at row n of the file.
@@ -671,7 +669,7 @@ func (r *structReader[T]) SeekToRow(n int64) error {
 	if r.gen != nil {
 		return r.gen.SeekToRow(n)
 	}
-	return r.rows.SeekToRow(n)
+	return r.cols.SeekToRow(n)
 }
 
 // Read fills dst with the next rows; io.EOF after the last, as
@@ -680,20 +678,12 @@ func (r *structReader[T]) Read(dst []T) (int, error) {
 	if r.gen != nil {
 		return r.gen.Read(dst) // a fresh slice for every list (parquet-go v0.32)
 	}
-	if cap(r.buf) < len(dst) {
-		r.buf = make([]parquet.Row, len(dst))
-	}
-	buf := r.buf[:len(dst)]
-	n, err := r.rows.ReadRows(buf)
-	for i := range n {
-		schema.Decode(r.dec, buf[i], &dst[i])
-	}
-	return n, err
+	return r.cols.Read(dst)
 }
 
 func (r *structReader[T]) Close() error {
 	if r.gen != nil {
 		return r.gen.Close()
 	}
-	return r.rows.Close()
+	return r.cols.Close()
 }

@@ -2,7 +2,6 @@ package schema
 
 import (
 	"fmt"
-	"reflect"
 	"time"
 	"unsafe"
 
@@ -10,18 +9,16 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 )
 
-// RowDecoder fills a table's row structs from the rows of one Parquet file,
-// read as parquet.Row, by the field offsets declare took: what
+// rowDecoder fills a table's row structs from the values of one Parquet
+// file's columns (see [Reader]) by the field offsets declare took: what
 // parquet-go's GenericReader does by reflection (Schema.Reconstruct), which
-// took a quarter of verify's CPU (BenchmarkVerify: 4.7 s of Reconstruct
-// against 1.4 s of Decode for the same rows). Strings and what the row's
-// pointers point to are copied into blocks the decoder allocates and never
-// reuses, so a decoded row stays valid after the file's pages are gone; a
-// block is freed when no row uses it any more. A RowDecoder is not safe
-// for concurrent use.
-type RowDecoder struct {
+// took a quarter of verify's CPU. Strings and what the row's pointers
+// point to are copied into blocks the decoder allocates and never reuses,
+// so a decoded row stays valid after the file's pages are gone; a block is
+// freed when no row uses it any more. It is not safe for concurrent use.
+type rowDecoder struct {
 	t       *Table
-	columns []decodeColumn // by the file's column index
+	columns []columnTarget // by the file's column index
 
 	bytes []byte // unused part of the current string block
 	strs  []string
@@ -31,27 +28,27 @@ type RowDecoder struct {
 	times []time.Time
 }
 
-// decodeColumn is where one column of the file goes: the field (skip: a
+// columnTarget is where one column of the file goes: the field (skip: a
 // column the row struct does not have) and the column's maximum
 // definition level.
-type decodeColumn struct {
+type columnTarget struct {
 	field
 	skip   bool
 	maxDef int
 }
 
-// NewRowDecoder is a decoder of rows of a file of t whose schema is file,
+// newRowDecoder is a decoder of rows of a file of t whose schema is file,
 // or an error naming the first column whose type is not the one t's
 // struct would write (the caller reads such a file by reflection instead).
 // Columns the struct does not have are skipped; fields the file lacks (a
 // file written before a column was added) are left zero, as a
 // GenericReader leaves them.
-func (t *Table) NewRowDecoder(file *parquet.Schema) (*RowDecoder, error) {
+func (t *Table) newRowDecoder(file *parquet.Schema) (*rowDecoder, error) {
 	want := t.ParquetSchema()
-	d := &RowDecoder{t: t}
+	d := &rowDecoder{t: t}
 	for _, path := range file.Columns() {
 		leaf, _ := file.Lookup(path...)
-		col := decodeColumn{skip: true, maxDef: leaf.MaxDefinitionLevel}
+		col := columnTarget{skip: true, maxDef: leaf.MaxDefinitionLevel}
 		if i := t.Column(path[0]); i >= 0 {
 			wantLeaf, ok := want.Lookup(path...)
 			if !ok || !sameLeaf(leaf, wantLeaf) {
@@ -78,30 +75,35 @@ func sameLogical(a, b *format.LogicalType) bool {
 	return a.String() == b.String()
 }
 
-// Decode fills dst, a row of d's table, from row, a row of d's file. It
-// panics when T is not the table's row struct: a programming error.
-func Decode[T any](d *RowDecoder, row parquet.Row, dst *T) {
-	if reflect.TypeFor[T]() != d.t.rowType {
-		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", d.t.Name, d.t.rowType, reflect.TypeFor[T]()))
+// decodeColumn fills file column c (its index in the file's schema) of
+// rows from vals, the column's values for len(rows) whole rows in order (a
+// row's values start at repetition level 0; a flat column has one value
+// per row). The fields it fills must be zero (rows cleared beforehand); a
+// column the row struct does not have is ignored. T is the table's row
+// struct (NewReader checked).
+func decodeColumn[T any](d *rowDecoder, c int, vals []parquet.Value, rows []T) {
+	col := &d.columns[c]
+	if col.skip {
+		return
 	}
-	var zero T
-	*dst = zero
-	p := unsafe.Pointer(dst)
-	for i := range row {
-		v := &row[i]
-		c := v.Column()
-		if c < 0 || c >= len(d.columns) || d.columns[c].skip {
-			continue
+	r := -1
+	for i := range vals {
+		v := &vals[i]
+		if v.RepetitionLevel() == 0 {
+			r++
 		}
-		col := &d.columns[c]
-		d.set(col.kind, unsafe.Add(p, col.off), v, col.maxDef)
+		d.set(col.kind, unsafe.Add(unsafe.Pointer(&rows[r]), col.off), v, col.maxDef)
 	}
 }
+
+// wants reports whether the row struct has file column c: a reader need
+// not read the others.
+func (d *rowDecoder) wants(c int) bool { return !d.columns[c].skip }
 
 // set stores v in the field f at at. A null value leaves a pointer nil;
 // in the list column, definition level maxDef-1 is an empty list, below
 // it a nil one.
-func (d *RowDecoder) set(kind fieldKind, at unsafe.Pointer, v *parquet.Value, maxDef int) {
+func (d *rowDecoder) set(kind fieldKind, at unsafe.Pointer, v *parquet.Value, maxDef int) {
 	if kind == kStringList {
 		l := (*[]string)(at)
 		switch def := v.DefinitionLevel(); {
@@ -149,7 +151,7 @@ const (
 )
 
 // string copies b into the current block.
-func (d *RowDecoder) string(b []byte) string {
+func (d *rowDecoder) string(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}

@@ -64,29 +64,18 @@ func randomRow(r *rand.Rand, v reflect.Value) {
 	}
 }
 
-// decodeAll reads every row of the Parquet file in data through the
-// table's RowDecoder.
+// decodeAll reads every row of the Parquet file in data through a
+// schema.Reader, in batches of random sizes.
 func decodeAll[T any](t *testing.T, table *schema.Table, data []byte) []T {
 	t.Helper()
-	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := table.NewRowDecoder(pf.Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := parquet.MultiRowGroup(pf.RowGroups()...).Rows()
-	defer rows.Close()
+	rd := openReader[T](t, table, data)
+	defer rd.Close()
+	r := rand.New(rand.NewPCG(3, 5))
 	var out []T
-	buf := make([]parquet.Row, 7)
 	for {
-		n, err := rows.ReadRows(buf)
-		for _, row := range buf[:n] {
-			var v T
-			schema.Decode(dec, row, &v)
-			out = append(out, v)
-		}
+		buf := make([]T, 1+r.IntN(300))
+		n, err := rd.Read(buf)
+		out = append(out, buf[:n]...)
 		if errors.Is(err, io.EOF) {
 			return out
 		}
@@ -96,9 +85,25 @@ func decodeAll[T any](t *testing.T, table *schema.Table, data []byte) []T {
 	}
 }
 
-// checkDecode writes random rows of table with its writer and reads them
-// back through the RowDecoder and through parquet-go's GenericReader: both
-// must give the rows written.
+func openReader[T any](t *testing.T, table *schema.Table, data []byte) *schema.Reader[T] {
+	t.Helper()
+	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := schema.NewReader[T](table, pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rd
+}
+
+// checkDecode writes random rows of table with its writer (row groups of
+// 97 rows, pages of a few KiB, so that columns, lists among them, span
+// pages) and reads them back through a schema.Reader and through
+// parquet-go's GenericReader: both must give the rows written. Runs of
+// rows read after a seek (across pages and row groups) must be the rows
+// at that place.
 func checkDecode[T any](t *testing.T, table *schema.Table) {
 	r := rand.New(rand.NewPCG(7, uint64(len(table.Name))))
 	want := make([]T, 500)
@@ -106,7 +111,7 @@ func checkDecode[T any](t *testing.T, table *schema.Table) {
 		randomRow(r, reflect.ValueOf(&want[i]).Elem())
 	}
 	var file bytes.Buffer
-	w := table.NewParquetWriter(&file, table.ParquetSchema(), parquet.MaxRowsPerRowGroup(97))
+	w := table.NewParquetWriter(&file, table.ParquetSchema(), parquet.MaxRowsPerRowGroup(97), parquet.PageBufferSize(4<<10))
 	if _, err := w.Write(schema.RowsOf(table, want)); err != nil {
 		t.Fatal(err)
 	}
@@ -129,13 +134,61 @@ func checkDecode[T any](t *testing.T, table *schema.Table) {
 			t.Fatalf("%s row %d: decoded\n%+v\nGenericReader\n%+v", table.Name, i, got[i], byReflection[i])
 		}
 	}
+	rd := openReader[T](t, table, file.Bytes())
+	defer rd.Close()
+	for range 200 {
+		first, n := r.IntN(len(want)), 1+r.IntN(150)
+		if err := rd.SeekToRow(int64(first)); err != nil {
+			t.Fatal(err)
+		}
+		// A run may cross row groups: Read stops at each end.
+		var run []T
+		for len(run) < n && first+len(run) < len(want) {
+			buf := make([]T, n-len(run))
+			k, err := rd.Read(buf)
+			if err != nil && !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			if k == 0 {
+				t.Fatalf("%s: no row at %d", table.Name, first+len(run))
+			}
+			run = append(run, buf[:k]...)
+		}
+		for i := range run {
+			if !reflect.DeepEqual(run[i], want[first+i]) {
+				t.Fatalf("%s: after a seek to row %d, row %d read\n%+v\nwritten\n%+v", table.Name, first, first+i, run[i], want[first+i])
+			}
+		}
+	}
+	if pages := pageCount(t, file.Bytes()); pages < 3*len(table.ParquetSchema().Columns()) {
+		t.Errorf("%s: %d pages: the file does not test columns across pages", table.Name, pages)
+	}
 }
 
-// TestRowDecoderMatchesGenericReader: for every table, random rows (nil,
-// empty and set pointers and lists, strings longer than a block) decode
-// to the rows written, and to what parquet-go's GenericReader makes of
-// the same file.
-func TestRowDecoderMatchesGenericReader(t *testing.T) {
+// pageCount is the number of data pages of the file, from its offset index.
+func pageCount(t *testing.T, data []byte) int {
+	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, rg := range pf.RowGroups() {
+		for _, c := range rg.ColumnChunks() {
+			idx, err := c.OffsetIndex()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += idx.NumPages()
+		}
+	}
+	return n
+}
+
+// TestReaderMatchesGenericReader: for every table, random rows (nil,
+// empty and set pointers and lists, strings longer than a block) read back
+// as the rows written, and as parquet-go's GenericReader reads the same
+// file, whole or a run at a time after seeks.
+func TestReaderMatchesGenericReader(t *testing.T) {
 	checkDecode[schema.Operation](t, schema.Operations)
 	checkDecode[schema.Execution](t, schema.Executions)
 	checkDecode[schema.Event](t, schema.Events)
@@ -143,8 +196,8 @@ func TestRowDecoderMatchesGenericReader(t *testing.T) {
 
 // Rows of an older file, written before a column existed, decode with
 // that field zero; a column the struct does not know is skipped; a column
-// of another type makes NewRowDecoder refuse the file.
-func TestRowDecoderOtherSchemas(t *testing.T) {
+// of another type makes NewReader refuse the file.
+func TestReaderOtherSchemas(t *testing.T) {
 	type note struct {
 		ID   string  `parquet:"id"`
 		Body *string `parquet:"body,optional"`
@@ -176,7 +229,7 @@ func TestRowDecoderOtherSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := notes.NewRowDecoder(pf.Schema()); err == nil || !strings.Contains(err.Error(), "at") {
+	if _, err := schema.NewReader[note](notes, pf); err == nil || !strings.Contains(err.Error(), "at") {
 		t.Errorf("a column of another type: %v", err)
 	}
 }

@@ -9,8 +9,8 @@
 // with its key, whether its rows are immutable and which column orders a
 // key's duplicates ([Declare]). Everything else is derived from them: the
 // column lists ([Operations], [Executions], [Events]), the Parquet schema
-// ([Table.ParquetSchema]), writer ([Table.NewParquetWriter]) and row
-// decoder ([Table.NewRowDecoder], [Decode]), the Postgres DDL and the
+// ([Table.ParquetSchema]), writer ([Table.NewParquetWriter]) and reader
+// ([Reader]: column by column into the row structs), the Postgres DDL and the
 // Athena DDL, row comparison ([DiffRow]), and the type-erased batches
 // loaders take ([Rows], [RowsOf]), so that a loader writes any declared
 // table alike. A
