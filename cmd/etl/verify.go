@@ -383,14 +383,18 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	}
 	tasks := contentTasks(exp, apiStatus, archived, cmp.Or(o.chunkRows, verifyChunkRows))
 	forEach(ctx, tasks, o.concurrency, func(t contentTask) {
-		rows, err := t.part.get(ctx, reader)
-		st := archived[t.e.arn]
-		what, sampleable := "", true
-		if err == nil {
-			what, sampleable, err = compareContent(ctx, api, rows[t.e.arn], t.e, st, apiStatus[t.e.arn], reader)
+		var mine *load.ExecutionRows
+		// The API is read first, the chunk's rows waited for after: a
+		// worker whose chunk is still being read re-reads its execution
+		// from the API meanwhile.
+		archivedRows := func() (*load.ExecutionRows, error) {
+			rows, err := t.part.get(ctx, reader)
+			mine = rows[t.e.arn]
+			return mine, err
 		}
-		if p := o.progress; p != nil && rows[t.e.arn] != nil {
-			p.Operations.Add(int64(len(rows[t.e.arn].Operations) + len(rows[t.e.arn].Events)))
+		what, sampleable, err := compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus[t.e.arn], reader)
+		if p := o.progress; p != nil && mine != nil {
+			p.Operations.Add(int64(len(mine.Operations) + len(mine.Events)))
 		}
 		t.part.done()
 		mu.Lock()
@@ -515,6 +519,9 @@ func (p *partitionRows) read(ctx context.Context, reader load.SnapshotReader) {
 	rows, err := reader.Rows(ctx, p.states)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.pending == 0 { // read ahead for executions that all failed at the API first
+		return
+	}
 	p.rows, p.err = rows, err
 }
 
@@ -645,25 +652,26 @@ func orNull(s string) string {
 	return s
 }
 
-// compareContent re-reads the execution by the source it was archived with
-// and compares the archived rows with it: "" when equal, else the first
-// difference. An execution archived through state without a token in the
-// manifest cannot be re-read (sampleable false). A snapshot of an execution
-// that is still running is compared with what the API says now, so it may
-// differ without fault: only terminal executions are compared.
-func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.ExecutionRows, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (string, bool, error) {
+// compareContent re-reads the execution by the source it was archived with,
+// then takes its archived rows from archivedRows (which may wait for them)
+// and compares: "" when equal, else the first difference. An execution
+// archived through state without a token in the manifest cannot be re-read
+// (sampleable false). A snapshot of an execution that is still running is
+// compared with what the API says now, so it may differ without fault: only
+// terminal executions are compared.
+func compareContent(ctx context.Context, api verifyAPI, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (string, bool, error) {
 	if !canCompare(apiStatus, st, e.token) {
 		return "", false, nil
 	}
 	meta := transform.RowMeta{ExecutionArn: e.arn, Source: st.Source}
 	snap := transform.NewSnapshot(meta)
-	if archivedRows == nil {
-		archivedRows = &load.ExecutionRows{}
+	// The API's rows, sized by the executions row's counts (bounded: a
+	// tampered count must not make a huge allocation).
+	want := make([]schema.Operation, 0, min(max(st.OperationCount, 0), 1<<16))
+	var wantEvents []schema.Event
+	if st.EventCount != nil {
+		wantEvents = make([]schema.Event, 0, min(max(*st.EventCount, 0), 1<<16))
 	}
-	// The API's rows, sized by the archive's (the rows are in memory
-	// already, so the hint is bounded by what was read).
-	want := make([]schema.Operation, 0, len(archivedRows.Operations))
-	wantEvents := make([]schema.Event, 0, len(archivedRows.Events))
 	switch {
 	case st.Source == transform.SourceState:
 		err := extract.Drain(ctx, api, extract.Entry{ARN: e.arn, Token: e.token}, extract.MaxPageSize, func(_ context.Context, p extract.Page) error {
@@ -690,7 +698,14 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows *load.Execu
 			return "", true, err
 		}
 	}
-	got, gotEvents := archivedRows.Operations, archivedRows.Events
+	rows, err := archivedRows()
+	if err != nil {
+		return "", true, err
+	}
+	if rows == nil {
+		rows = &load.ExecutionRows{}
+	}
+	got, gotEvents := rows.Operations, rows.Events
 	// A destination that stores text differently (Postgres: U+0000 as
 	// U+FFFD) says so; the API's rows are put in that form to compare.
 	if sf, ok := reader.(interface{ StoredForm(row any) }); ok {
