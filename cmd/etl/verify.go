@@ -357,66 +357,98 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
 	sampled := pickSample(exp, archived, o)
 	var mu sync.Mutex
-	apiStatus := map[string]string{} // of the sampled executions
-	forEach(ctx, exp, o.concurrency, func(e expected) {
-		if o.progress != nil {
-			defer o.progress.Done.Add(1)
-		}
-		if status, ok := checkOne(ctx, api, e, archived, rep, &mu); ok && sampled[e.arn] {
-			mu.Lock()
-			apiStatus[e.arn] = status
-			mu.Unlock()
-		}
-	})
 	// Content: a partition's files are read once for all its sampled
 	// executions (by the first worker that needs them), and its executions
 	// are compared on every worker, each re-reading its own from the API.
 	// Executions that cannot be compared (still running, or archived
-	// through state with no token to re-read them) are counted here, not
-	// read from the archive: a long-running execution's rows can be the
-	// largest there are.
+	// through state with no token to re-read them) are counted, not read
+	// from the archive: a long-running execution's rows can be the largest
+	// there are.
+	//
+	// A sampled execution archived in a terminal state can be compared
+	// whatever GetDurableExecution says (a terminal status is final): its
+	// completeness check and its content comparison are one task, so the
+	// archive is read while the other executions are checked. The others
+	// are checked first; those the API says ended (an archive gone stale)
+	// are compared after.
+	early := map[string]string{}
+	for _, e := range exp {
+		if st, ok := archived[e.arn]; ok && sampled[e.arn] && st.Status != nil && canCompare(*st.Status, st, e.token) {
+			early[e.arn] = *st.Status
+		}
+	}
+	chunkRows := cmp.Or(o.chunkRows, verifyChunkRows)
+	tasks := contentTasks(exp, early, archived, chunkRows)
+	for _, e := range exp {
+		if _, ok := early[e.arn]; !ok {
+			tasks = append(tasks, contentTask{e: e})
+		}
+	}
+	apiStatus := map[string]string{} // of the sampled executions checked alone
+	forEach(ctx, tasks, o.concurrency, func(t contentTask) {
+		status, ok := checkOne(ctx, api, t.e, archived, rep, &mu)
+		if o.progress != nil {
+			o.progress.Done.Add(1)
+		}
+		switch {
+		case t.part == nil && ok && sampled[t.e.arn]:
+			mu.Lock()
+			apiStatus[t.e.arn] = status
+			mu.Unlock()
+		case t.part != nil && ok:
+			compareTask(ctx, api, reader, t, archived, status, rep, &mu, o.progress)
+		case t.part != nil:
+			t.part.done() // gone from the API, or an error: nothing to compare
+		}
+	})
 	for _, e := range exp {
 		if status, ok := apiStatus[e.arn]; ok && !canCompare(status, archived[e.arn], e.token) {
 			delete(apiStatus, e.arn)
 			rep.NotSampleable++
 		}
 	}
-	tasks := contentTasks(exp, apiStatus, archived, cmp.Or(o.chunkRows, verifyChunkRows))
-	forEach(ctx, tasks, o.concurrency, func(t contentTask) {
-		var mine *load.ExecutionRows
-		// The API is read first, the chunk's rows waited for after: a
-		// worker whose chunk is still being read re-reads its execution
-		// from the API meanwhile.
-		archivedRows := func() (*load.ExecutionRows, error) {
-			rows, err := t.part.get(ctx, reader)
-			mine = rows[t.e.arn]
-			return mine, err
-		}
-		what, sampleable, err := compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus[t.e.arn], reader)
-		if p := o.progress; p != nil && mine != nil {
-			p.Operations.Add(int64(len(mine.Operations) + len(mine.Events)))
-		}
-		t.part.done()
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err != nil:
-			rep.Errors = append(rep.Errors, Difference{t.e.arn, err.Error()})
-		case !sampleable:
-			rep.NotSampleable++
-		case what != "":
-			rep.Sampled++
-			rep.ContentDiffer = append(rep.ContentDiffer, Difference{t.e.arn, what})
-		default:
-			rep.Sampled++
-			rep.Equal++
-		}
+	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows), o.concurrency, func(t contentTask) {
+		compareTask(ctx, api, reader, t, archived, apiStatus[t.e.arn], rep, &mu, o.progress)
 	})
 	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
 		sort.Slice(l, func(i, j int) bool { return l[i].ExecutionArn < l[j].ExecutionArn })
 	}
 	sort.Strings(rep.Missing)
 	return rep
+}
+
+// compareTask compares one execution's content (apiStatus: what the API
+// says of it) and records the outcome.
+func compareTask(ctx context.Context, api verifyAPI, reader load.SnapshotReader, t contentTask, archived map[string]load.ExecutionState, apiStatus string,
+	rep *VerifyReport, mu *sync.Mutex, progress *pipeline.Progress) {
+	var mine *load.ExecutionRows
+	// The API is read first, the chunk's rows waited for after: a worker
+	// whose chunk is still being read re-reads its execution from the API
+	// meanwhile.
+	archivedRows := func() (*load.ExecutionRows, error) {
+		rows, err := t.part.get(ctx, reader)
+		mine = rows[t.e.arn]
+		return mine, err
+	}
+	what, sampleable, err := compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus, reader)
+	if progress != nil && mine != nil {
+		progress.Operations.Add(int64(len(mine.Operations) + len(mine.Events)))
+	}
+	t.part.done()
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case err != nil:
+		rep.Errors = append(rep.Errors, Difference{t.e.arn, err.Error()})
+	case !sampleable:
+		rep.NotSampleable++
+	case what != "":
+		rep.Sampled++
+		rep.ContentDiffer = append(rep.ContentDiffer, Difference{t.e.arn, what})
+	default:
+		rep.Sampled++
+		rep.Equal++
+	}
 }
 
 // contentTasks are the executions of apiStatus to compare, partition by
@@ -481,7 +513,7 @@ func chunksOf(g []expected, archived map[string]load.ExecutionState, max int64) 
 // contentTask is one sampled execution to compare, with its partition's
 // archived rows.
 type contentTask struct {
-	part *partitionRows
+	part *partitionRows // nil: a completeness check only
 	e    expected
 }
 
