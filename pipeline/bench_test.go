@@ -325,36 +325,48 @@ func BenchmarkHistoryVsDrain(b *testing.B) {
 }
 
 // BenchmarkMillionEventsRSS archives one execution whose history holds
-// 1,000,000 events (250,000 steps, each started, failed and retried once,
-// then succeeded) with the etl binary (ETL_BIN), through history; its peak
-// RSS against the 256 MiB target, with 200-byte results and errors, and
-// with 2 KiB ones (500 MB of results the fold must not keep in memory).
+// 1,000,000 events with the etl binary (ETL_BIN), through history; its peak
+// RSS against the 256 MiB target: 250,000 steps, each started, failed and
+// retried once, then succeeded, with 200-byte results and errors, and with
+// 2 KiB ones (500 MB of results the fold must not keep in memory); and
+// 500,000 steps that each start and succeed (twice the operations the
+// fold keeps).
 func BenchmarkMillionEventsRSS(b *testing.B) {
 	for _, size := range []int{200, 2048} {
-		b.Run(fmt.Sprintf("payload=%dB", size), func(b *testing.B) {
-			benchRSS(b, []emulator.Execution{millionEvents(strings.Repeat("x", size))})
+		b.Run(fmt.Sprintf("retried,payload=%dB", size), func(b *testing.B) {
+			benchRSS(b, []emulator.Execution{millionEvents(strings.Repeat("x", size), true)})
 			b.ReportMetric(1_000_000, "events")
 		})
 	}
+	b.Run("not-retried,payload=200B", func(b *testing.B) {
+		benchRSS(b, []emulator.Execution{millionEvents(strings.Repeat("x", 200), false)})
+		b.ReportMetric(1_000_000, "events")
+	})
 }
 
-func millionEvents(text string) emulator.Execution {
+// millionEvents is one execution of 1,000,000 events: steps that each
+// start, fail, start again and succeed (retried), or start and succeed.
+func millionEvents(text string, retried bool) emulator.Execution {
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	per := 2
+	if retried {
+		per = 4
+	}
 	e := emulator.Fixed("arn:aws:lambda:us-east-1:123456789012:function:big:$LATEST/durable-execution/big/0001", "", nil)
 	e.History = emulator.HistoryOf(1_000_000, func(i int) types.Event {
-		id := fmt.Sprintf("step-%06d", i/4)
+		id := fmt.Sprintf("step-%06d", i/per)
 		at := base.Add(time.Duration(i) * time.Millisecond)
 		ev := types.Event{EventId: aws.Int32(int32(i + 1)), Id: &id, Name: aws.String("charge-card"), EventTimestamp: &at}
-		switch i % 4 {
-		case 0, 2:
-			ev.EventType, ev.StepStartedDetails = "StepStarted", &types.StepStartedDetails{}
-		case 1:
+		switch k := i % per; {
+		case k == per-1:
+			ev.EventType = "StepSucceeded"
+			ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(text)}, RetryDetails: &types.RetryDetails{CurrentAttempt: int32(per / 2)}}
+		case k == 1:
 			ev.EventType = "StepFailed"
 			ev.StepFailedDetails = &types.StepFailedDetails{Error: &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(text)}},
 				RetryDetails: &types.RetryDetails{CurrentAttempt: 1, NextAttemptDelaySeconds: aws.Int32(5)}}
-		case 3:
-			ev.EventType = "StepSucceeded"
-			ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(text)}, RetryDetails: &types.RetryDetails{CurrentAttempt: 2}}
+		default:
+			ev.EventType, ev.StepStartedDetails = "StepStarted", &types.StepStartedDetails{}
 		}
 		return ev
 	})
