@@ -345,7 +345,7 @@ func eventError(ev *types.Event) *types.EventError {
 	return nil
 }
 
-// operation is fo's operation with its payloads in place (read back from
+// operationOf is fo's operation with its payloads in place (read back from
 // the spill file if they were written there). The only error is the spill
 // file's.
 func (f *Folder) operationOf(fo *folded) (types.Operation, error) {
@@ -367,23 +367,22 @@ func (f *Folder) operationOf(fo *folded) (types.Operation, error) {
 	case op.ExecutionDetails != nil:
 		op.ExecutionDetails = &types.ExecutionDetails{InputPayload: input}
 	case op.ContextDetails != nil:
-		d := *op.ContextDetails
-		d.Result, d.Error = result, errObj
-		op.ContextDetails = &d
+		op.ContextDetails = withCopy(op.ContextDetails, func(d *types.ContextDetails) { d.Result, d.Error = result, errObj })
 	case op.StepDetails != nil:
-		d := *op.StepDetails
-		d.Result, d.Error = result, errObj
-		op.StepDetails = &d
+		op.StepDetails = withCopy(op.StepDetails, func(d *types.StepDetails) { d.Result, d.Error = result, errObj })
 	case op.CallbackDetails != nil:
-		d := *op.CallbackDetails
-		d.Result, d.Error = result, errObj
-		op.CallbackDetails = &d
+		op.CallbackDetails = withCopy(op.CallbackDetails, func(d *types.CallbackDetails) { d.Result, d.Error = result, errObj })
 	case op.ChainedInvokeDetails != nil:
-		d := *op.ChainedInvokeDetails
-		d.Result, d.Error = result, errObj
-		op.ChainedInvokeDetails = &d
+		op.ChainedInvokeDetails = withCopy(op.ChainedInvokeDetails, func(d *types.ChainedInvokeDetails) { d.Result, d.Error = result, errObj })
 	}
 	return op, nil
+}
+
+// withCopy is a copy of *d that set changed.
+func withCopy[D any](d *D, set func(*D)) *D {
+	c := *d
+	set(&c)
+	return &c
 }
 
 // Operations are the folded operations, in the order of their first event.
