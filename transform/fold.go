@@ -37,20 +37,23 @@ import (
 //   - InvocationCompleted events and events of a type with no known suffix
 //     belong to no operation; they are archived as events only.
 //
-// Memory: a Folder keeps each operation's fields and, until the history
-// ends, its payloads (the execution's input, each operation's latest Result
-// and Error). Payloads past a budget (see [WithPayloadBudget]) go to a
-// temporary file, read back as the operations are mapped; [Folder.Close]
-// releases it. Should the file fail (a full disk), payloads stay in memory:
-// nothing is lost, only the bound.
+// Memory: until the history ends, a Folder keeps each operation as a
+// packed record (about 290 bytes with its id and name) and its payloads
+// (the execution's input, each operation's latest Result and Error).
+// Payloads past a budget (see [WithPayloadBudget]) go to a temporary file,
+// read back as the operations are mapped; [Folder.Close] releases it.
+// Should the file fail (a full disk), payloads stay in memory: nothing is
+// lost, only the bound.
 type Folder struct {
-	ops   []*folded
+	ops   []*folded // in slabs: one allocation per 1,024 operations
+	slab  []folded  // what is left of the current slab
 	index map[string]int
 	n     int64 // events seen, for events without an EventId
 	// sorted reports that the operations are in the order of their first
 	// event id (false once an event came out of order).
 	sorted bool
 	splits map[types.EventType]eventSplit // splitEventType's answers, by event type
+	labels []string                       // operation types and statuses, by folded.typ/status
 	pay    payloads
 }
 
@@ -70,21 +73,95 @@ func WithSpillDir(dir string) FolderOption {
 	return func(f *Folder) { f.pay.dir = dir }
 }
 
+// eventSplit is an event type's operation type and status, as indexes
+// into Folder.labels; ok is false for a type with no known suffix.
 type eventSplit struct {
-	typ, status string
+	typ, status uint16
+	kind        detailsKind
 	ok          bool
 }
 
+// detailsKind is which details object an operation's type carries.
+type detailsKind uint8
+
+const (
+	noDetails detailsKind = iota
+	executionDetails
+	contextDetails
+	stepDetails
+	waitDetails
+	callbackDetails
+	chainedInvokeDetails
+)
+
+var detailsOfType = map[string]detailsKind{
+	"EXECUTION": executionDetails, "CONTEXT": contextDetails, "STEP": stepDetails,
+	"WAIT": waitDetails, "CALLBACK": callbackDetails, "CHAINED_INVOKE": chainedInvokeDetails,
+}
+
+// folded is one operation as folded so far, packed (a history of a
+// million events can hold half a million operations until it ends):
+// strings by value, times as Unix milliseconds, each optional field
+// present as flags say; the details object is made when the operation is
+// mapped.
 type folded struct {
-	op           types.Operation
-	attemptKnown bool
+	id, parentID, name, subType string
+	start, end, next, scheduled int64
 	// first and last are the lowest and highest event ids folded in: the
 	// history's order is its EventIds', whatever order pages come in.
 	first, last int64
-	// The payloads, kept apart from op until it is mapped: the
-	// ExecutionDetails' InputPayload, the details' Result and Error.
-	input, result payload[*string]
-	err           payload[*types.ErrorObject]
+	callbackID  *string
+	// value is the execution's InputPayload or the details' Result; err
+	// the details' Error.
+	value       payload[*string]
+	err         payload[*types.ErrorObject]
+	attempt     int32
+	typ, status uint16 // indexes into Folder.labels
+	flags       uint16
+	kind        detailsKind
+}
+
+// folded.flags: which optional fields are present.
+const (
+	hasID uint16 = 1 << iota
+	hasParentID
+	hasName
+	hasSubType
+	hasStart
+	hasEnd
+	hasNext
+	hasScheduled
+	attemptKnown
+)
+
+// setString sets *dst to *src and its flag, or only when absent so far
+// (ifAbsent); a nil src changes nothing.
+func (fo *folded) setString(dst *string, flag uint16, src *string, ifAbsent bool) {
+	if src == nil || (ifAbsent && fo.flags&flag != 0) {
+		return
+	}
+	*dst = *src
+	fo.flags |= flag
+}
+
+// setTime sets *dst and its flag from t (truncated to the millisecond, as
+// state reports times), or clears the flag for a nil t.
+func (fo *folded) setTime(dst *int64, flag uint16, t *time.Time) {
+	if t == nil {
+		fo.flags &^= flag
+		return
+	}
+	*dst = t.UnixMilli()
+	fo.flags |= flag
+}
+
+// timeOf is the time *v stands for when flag is set, else nil.
+func (fo *folded) timeOf(v int64, flag uint16) *time.Time {
+	if fo.flags&flag == 0 {
+		return nil
+	}
+	t := time.UnixMilli(v).UTC()
+	return &t
 }
 
 // NewFolder starts folding one execution's history.
@@ -100,6 +177,17 @@ func NewFolder(opts ...FolderOption) *Folder {
 // Close releases the temporary file of spilled payloads, if any. A Folder
 // that [Folder.Each] went through is closed already.
 func (f *Folder) Close() error { return f.pay.close() }
+
+// label is the index of s in f.labels, added on first use.
+func (f *Folder) label(s string) uint16 {
+	for i, l := range f.labels {
+		if l == s {
+			return uint16(i)
+		}
+	}
+	f.labels = append(f.labels, s)
+	return uint16(len(f.labels) - 1)
+}
 
 var (
 	eventPrefixes = []struct{ prefix, typ string }{
@@ -140,83 +228,68 @@ func (f *Folder) Add(events []types.Event) {
 func (f *Folder) add(ev *types.Event) {
 	sp, seen := f.splits[ev.EventType]
 	if !seen {
-		sp.typ, sp.status, sp.ok = splitEventType(string(ev.EventType))
+		typ, status, ok := splitEventType(string(ev.EventType))
+		sp = eventSplit{ok: ok}
+		if ok {
+			sp.typ, sp.status, sp.kind = f.label(typ), f.label(status), detailsOfType[typ]
+		}
 		f.splits[ev.EventType] = sp
 	}
 	if !sp.ok {
 		return
 	}
-	typ, status := sp.typ, sp.status
 	f.n++
 	id := f.n
 	if ev.EventId != nil {
 		id = int64(*ev.EventId)
 	}
-	fo := f.operation(ev, typ, id)
-	op := &fo.op
+	fo := f.operation(ev, sp, id)
 	if id < fo.first { // an earlier event, come late: it starts the operation
-		fo.first, op.StartTimestamp = id, millis(ev.EventTimestamp)
+		fo.first = id
+		fo.setTime(&fo.start, hasStart, ev.EventTimestamp)
 		f.sorted = false
 	}
 	if id <= fo.last { // older than what is folded already: only what it alone says
-		for _, p := range []struct {
-			dst **string
-			src *string
-		}{{&op.ParentId, ev.ParentId}, {&op.Name, ev.Name}, {&op.SubType, ev.SubType}} {
-			if *p.dst == nil {
-				*p.dst = p.src
-			}
-		}
+		fo.setString(&fo.parentID, hasParentID, ev.ParentId, true)
+		fo.setString(&fo.name, hasName, ev.Name, true)
+		fo.setString(&fo.subType, hasSubType, ev.SubType, true)
 		f.foldStarted(fo, ev)
 		return
 	}
 	fo.last = id
-	for _, p := range []struct {
-		dst **string
-		src *string
-	}{{&op.Id, ev.Id}, {&op.ParentId, ev.ParentId}, {&op.Name, ev.Name}, {&op.SubType, ev.SubType}} {
-		if p.src != nil {
-			*p.dst = p.src
-		}
-	}
-	at := millis(ev.EventTimestamp)
-	op.Status = types.OperationStatus(status)
-	if status == "STARTED" {
-		op.EndTimestamp = nil
+	fo.setString(&fo.id, hasID, ev.Id, false)
+	fo.setString(&fo.parentID, hasParentID, ev.ParentId, false)
+	fo.setString(&fo.name, hasName, ev.Name, false)
+	fo.setString(&fo.subType, hasSubType, ev.SubType, false)
+	fo.status = sp.status
+	if f.labels[sp.status] == "STARTED" {
+		fo.flags &^= hasEnd
 	} else {
-		op.EndTimestamp = at
+		fo.setTime(&fo.end, hasEnd, ev.EventTimestamp)
 	}
 	f.foldStarted(fo, ev)
-	foldRetry(fo, ev, at)
+	f.foldRetry(fo, ev)
 	f.foldOutcome(fo, ev)
 }
 
-// operation is the folded operation of ev's Id, made on its first event
-// with the details object its type carries.
-func (f *Folder) operation(ev *types.Event, typ string, id int64) *folded {
+// operation is the folded operation of ev's Id, made on its first event.
+func (f *Folder) operation(ev *types.Event, sp eventSplit, id int64) *folded {
 	key := deref(ev.Id)
 	if j, seen := f.index[key]; seen {
 		return f.ops[j]
 	}
 	j := len(f.ops)
 	f.index[key] = j
-	fo := &folded{op: types.Operation{Id: ev.Id, Type: types.OperationType(typ), StartTimestamp: millis(ev.EventTimestamp)}, first: id, last: id - 1}
+	if len(f.slab) == 0 {
+		f.slab = make([]folded, 1024)
+	}
+	fo := &f.slab[0]
+	f.slab = f.slab[1:]
+	*fo = folded{typ: sp.typ, kind: sp.kind, first: id, last: id - 1}
+	fo.setString(&fo.id, hasID, ev.Id, false)
+	fo.setTime(&fo.start, hasStart, ev.EventTimestamp)
 	if j > 0 && id < f.ops[j-1].first {
 		f.sorted = false
-	}
-	switch fo.op.Type {
-	case types.OperationTypeExecution:
-		fo.op.ExecutionDetails = &types.ExecutionDetails{}
-	case types.OperationTypeContext:
-		fo.op.ContextDetails = &types.ContextDetails{}
-	case types.OperationTypeStep:
-		fo.op.StepDetails = &types.StepDetails{}
-	case types.OperationTypeWait:
-		fo.op.WaitDetails = &types.WaitDetails{}
-	case types.OperationTypeCallback:
-		fo.op.CallbackDetails = &types.CallbackDetails{}
-	case types.OperationTypeChainedInvoke:
-		fo.op.ChainedInvokeDetails = &types.ChainedInvokeDetails{}
 	}
 	f.ops = append(f.ops, fo)
 	return fo
@@ -224,9 +297,8 @@ func (f *Folder) operation(ev *types.Event, typ string, id int64) *folded {
 
 // foldRetry takes a step's attempt from RetryDetails, and a StepFailed with
 // a next-attempt delay as a retry: PENDING, with its next attempt's time.
-func foldRetry(fo *folded, ev *types.Event, at *time.Time) {
-	sd := fo.op.StepDetails
-	if sd == nil {
+func (f *Folder) foldRetry(fo *folded, ev *types.Event) {
+	if fo.kind != stepDetails {
 		return
 	}
 	var retry *types.RetryDetails
@@ -236,20 +308,21 @@ func foldRetry(fo *folded, ev *types.Event, at *time.Time) {
 		retry = ev.StepSucceededDetails.RetryDetails
 	}
 	if retry != nil {
-		sd.Attempt, fo.attemptKnown = retry.CurrentAttempt, true
+		fo.attempt = retry.CurrentAttempt
+		fo.flags |= attemptKnown
 	}
-	sd.NextAttemptTimestamp = nil
-	if ev.StepFailedDetails != nil && retry != nil && retry.NextAttemptDelaySeconds != nil && at != nil {
-		fo.op.Status, fo.op.EndTimestamp = types.OperationStatusPending, nil
-		next := at.Add(time.Duration(*retry.NextAttemptDelaySeconds) * time.Second)
-		sd.NextAttemptTimestamp = &next
+	fo.flags &^= hasNext
+	if ev.StepFailedDetails != nil && retry != nil && retry.NextAttemptDelaySeconds != nil && ev.EventTimestamp != nil {
+		fo.status = f.label(string(types.OperationStatusPending))
+		fo.flags &^= hasEnd
+		fo.next = ev.EventTimestamp.UnixMilli() + int64(*retry.NextAttemptDelaySeconds)*1000
+		fo.flags |= hasNext
 	}
 }
 
 // foldOutcome takes the Result or Error an event carries into the
 // operation's details.
 func (f *Folder) foldOutcome(fo *folded, ev *types.Event) {
-	op := &fo.op
 	var result *string
 	var errObj *types.ErrorObject
 	var hasOutcome bool
@@ -259,33 +332,37 @@ func (f *Folder) foldOutcome(fo *folded, ev *types.Event) {
 	if e := eventError(ev); e != nil {
 		errObj, hasOutcome = e.Payload, true
 	}
-	if !hasOutcome || (op.ContextDetails == nil && op.StepDetails == nil && op.CallbackDetails == nil && op.ChainedInvokeDetails == nil) {
+	switch fo.kind {
+	case contextDetails, stepDetails, callbackDetails, chainedInvokeDetails:
+	default:
 		return
 	}
-	if !fo.result.spilled {
-		f.pay.drop(stringSize(fo.result.v))
+	if !hasOutcome {
+		return
+	}
+	if !fo.value.spilled {
+		f.pay.drop(stringSize(fo.value.v))
 	}
 	if !fo.err.spilled {
 		f.pay.drop(errorSize(fo.err.v))
 	}
-	fo.result, fo.err = f.pay.keepString(result), f.pay.keepError(errObj)
+	fo.value, fo.err = f.pay.keepString(result), f.pay.keepError(errObj)
 }
 
 // foldStarted takes what only a *Started event says, whenever it comes.
 func (f *Folder) foldStarted(fo *folded, d *types.Event) {
-	op := &fo.op
 	switch {
-	case d.ExecutionStartedDetails != nil && op.ExecutionDetails != nil:
+	case d.ExecutionStartedDetails != nil && fo.kind == executionDetails:
 		if in := d.ExecutionStartedDetails.Input; in != nil {
-			if !fo.input.spilled {
-				f.pay.drop(stringSize(fo.input.v))
+			if !fo.value.spilled {
+				f.pay.drop(stringSize(fo.value.v))
 			}
-			fo.input = f.pay.keepString(in.Payload)
+			fo.value = f.pay.keepString(in.Payload)
 		}
-	case d.WaitStartedDetails != nil && op.WaitDetails != nil:
-		op.WaitDetails.ScheduledEndTimestamp = millis(d.WaitStartedDetails.ScheduledEndTimestamp)
-	case d.CallbackStartedDetails != nil && op.CallbackDetails != nil:
-		op.CallbackDetails.CallbackId = d.CallbackStartedDetails.CallbackId
+	case d.WaitStartedDetails != nil && fo.kind == waitDetails:
+		fo.setTime(&fo.scheduled, hasScheduled, d.WaitStartedDetails.ScheduledEndTimestamp)
+	case d.CallbackStartedDetails != nil && fo.kind == callbackDetails:
+		fo.callbackID = d.CallbackStartedDetails.CallbackId
 	}
 }
 
@@ -345,16 +422,22 @@ func eventError(ev *types.Event) *types.EventError {
 	return nil
 }
 
-// operationOf is fo's operation with its payloads in place (read back from
-// the spill file if they were written there). The only error is the spill
-// file's.
+// operationOf is fo's operation, its details object made and its payloads
+// in place (read back from the spill file if they were written there). The
+// only error is the spill file's.
 func (f *Folder) operationOf(fo *folded) (types.Operation, error) {
-	op := fo.op
-	input, err := f.pay.stringOf(fo.input)
-	if err != nil {
-		return op, err
+	str := func(s string, flag uint16) *string {
+		if fo.flags&flag == 0 {
+			return nil
+		}
+		return &s
 	}
-	result, err := f.pay.stringOf(fo.result)
+	op := types.Operation{
+		Id: str(fo.id, hasID), ParentId: str(fo.parentID, hasParentID), Name: str(fo.name, hasName), SubType: str(fo.subType, hasSubType),
+		Type: types.OperationType(f.labels[fo.typ]), Status: types.OperationStatus(f.labels[fo.status]),
+		StartTimestamp: fo.timeOf(fo.start, hasStart), EndTimestamp: fo.timeOf(fo.end, hasEnd),
+	}
+	value, err := f.pay.stringOf(fo.value)
 	if err != nil {
 		return op, err
 	}
@@ -362,27 +445,21 @@ func (f *Folder) operationOf(fo *folded) (types.Operation, error) {
 	if err != nil {
 		return op, err
 	}
-	// Copies of the details, so that the folded operation stays as it is.
-	switch {
-	case op.ExecutionDetails != nil:
-		op.ExecutionDetails = &types.ExecutionDetails{InputPayload: input}
-	case op.ContextDetails != nil:
-		op.ContextDetails = withCopy(op.ContextDetails, func(d *types.ContextDetails) { d.Result, d.Error = result, errObj })
-	case op.StepDetails != nil:
-		op.StepDetails = withCopy(op.StepDetails, func(d *types.StepDetails) { d.Result, d.Error = result, errObj })
-	case op.CallbackDetails != nil:
-		op.CallbackDetails = withCopy(op.CallbackDetails, func(d *types.CallbackDetails) { d.Result, d.Error = result, errObj })
-	case op.ChainedInvokeDetails != nil:
-		op.ChainedInvokeDetails = withCopy(op.ChainedInvokeDetails, func(d *types.ChainedInvokeDetails) { d.Result, d.Error = result, errObj })
+	switch fo.kind {
+	case executionDetails:
+		op.ExecutionDetails = &types.ExecutionDetails{InputPayload: value}
+	case contextDetails:
+		op.ContextDetails = &types.ContextDetails{Result: value, Error: errObj}
+	case stepDetails:
+		op.StepDetails = &types.StepDetails{Attempt: fo.attempt, NextAttemptTimestamp: fo.timeOf(fo.next, hasNext), Result: value, Error: errObj}
+	case waitDetails:
+		op.WaitDetails = &types.WaitDetails{ScheduledEndTimestamp: fo.timeOf(fo.scheduled, hasScheduled)}
+	case callbackDetails:
+		op.CallbackDetails = &types.CallbackDetails{CallbackId: fo.callbackID, Result: value, Error: errObj}
+	case chainedInvokeDetails:
+		op.ChainedInvokeDetails = &types.ChainedInvokeDetails{Result: value, Error: errObj}
 	}
 	return op, nil
-}
-
-// withCopy is a copy of *d that set changed.
-func withCopy[D any](d *D, set func(*D)) *D {
-	c := *d
-	set(&c)
-	return &c
 }
 
 // Operations are the folded operations, in the order of their first event.
@@ -411,7 +488,7 @@ func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) ([]schema.Operati
 		if err != nil {
 			return dst, err
 		}
-		dst = snap.add(dst, &op, !fo.attemptKnown)
+		dst = snap.add(dst, &op, fo.flags&attemptKnown == 0)
 	}
 	return dst, nil
 }
@@ -433,7 +510,7 @@ func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) 
 		if err != nil {
 			return err
 		}
-		buf = snap.add(buf, &op, !fo.attemptKnown)
+		buf = snap.add(buf, &op, fo.flags&attemptKnown == 0)
 		f.ops[i] = nil
 		if len(buf) == n || i == len(f.ops)-1 {
 			if err := fn(buf); err != nil {

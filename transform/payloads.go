@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -34,7 +35,7 @@ type payloads struct {
 type payload[T any] struct {
 	v       T
 	off     int64
-	n       int
+	n       int32
 	spilled bool
 }
 
@@ -82,7 +83,10 @@ func (p *payloads) room(n int64) bool {
 // drop uncounts an in-memory value that was replaced.
 func (p *payloads) drop(n int64) { p.inMem -= n }
 
-func (p *payloads) spill(b []byte) (off int64, n int, ok bool) {
+func (p *payloads) spill(b []byte) (off int64, n int32, ok bool) {
+	if len(b) > math.MaxInt32 { // larger than any payload the API allows: kept in memory
+		return 0, 0, false
+	}
 	if p.f == nil {
 		f, err := os.CreateTemp(p.dir, ".fold-*.payloads")
 		if err != nil {
@@ -103,10 +107,10 @@ func (p *payloads) spill(b []byte) (off int64, n int, ok bool) {
 	}
 	off = p.size
 	p.size += int64(len(b))
-	return off, len(b), true
+	return off, int32(len(b)), true
 }
 
-func (p *payloads) read(off int64, n int) ([]byte, error) {
+func (p *payloads) read(off int64, n int32) ([]byte, error) {
 	if err := p.w.Flush(); err != nil {
 		return nil, fmt.Errorf("write the fold's payload file: %w", err)
 	}
