@@ -256,7 +256,9 @@ func TestSchemaCommand(t *testing.T) {
 }
 
 // TestFanOutAndStdin: a manifest from standard input, two destinations from
-// one extraction, byte-identical files in both.
+// one extraction, byte-identical files in both. The first has a comma in
+// its path: a --dest value is one destination as given (a slice flag
+// would split it in two, one of them relative).
 func TestFanOutAndStdin(t *testing.T) {
 	srv, url, manifest, _ := fixture(t, 10)
 	content, _ := os.ReadFile(manifest)
@@ -268,7 +270,7 @@ func TestFanOutAndStdin(t *testing.T) {
 	old := os.Stdin
 	os.Stdin = r
 	defer func() { os.Stdin = old }()
-	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	a, b := filepath.Join(t.TempDir(), "a,1"), filepath.Join(t.TempDir(), "b")
 	res := runCLI(t, "run", "--manifest", "-", "--dest", a, "--dest", "file://"+b, "--endpoint-url", url, "--run-id", "fan")
 	if res.code != 0 {
 		t.Fatalf("exit %d", res.code)

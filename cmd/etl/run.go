@@ -58,7 +58,7 @@ Examples:
 			&cli.StringFlag{Name: "manifest", Usage: "the executions to archive: `FILE`, - for standard input, or s3://BUCKET/KEY", EnvVars: env("manifest")},
 			&cli.StringFlag{Name: "execution", Usage: "one execution `ARN` to archive, instead of a manifest", EnvVars: env("execution")},
 			&cli.StringFlag{Name: "checkpoint-token", Usage: "the checkpoint `TOKEN` for --execution (prefer ETL_CHECKPOINT_TOKEN: flags show in ps)", EnvVars: env("checkpoint-token")},
-			&cli.StringSliceFlag{Name: "dest", Usage: "where to write: a `DIR`, file:///abs/path or s3://BUCKET/PREFIX (Parquet), or postgres://... (tables); repeat for several", EnvVars: env("dest"), Value: cli.NewStringSlice("./archive")},
+			&cli.GenericFlag{Name: "dest", Usage: "where to write: a `DIR`, file:///abs/path or s3://BUCKET/PREFIX (Parquet), or postgres://... (tables); repeat for several (a comma is part of the value, not a separator)", EnvVars: env("dest"), Value: &destList{values: []string{"./archive"}}},
 			&cli.StringFlag{Name: "endpoint-url", Usage: "the Lambda API endpoint `URL` (default: the SDK's resolution, which honours AWS_ENDPOINT_URL_LAMBDA)", EnvVars: env("endpoint-url")},
 			&cli.StringFlag{Name: "region", Usage: "AWS `REGION` (default: the AWS configuration chain)", EnvVars: env("region")},
 			&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`", EnvVars: env("profile")},
@@ -123,7 +123,7 @@ func readRunOptions(c *cli.Context) (runOptions, error) {
 		retryMode: c.String("retry-mode"), rateLimit: c.Float64("rate-limit"), deadline: c.Duration("deadline"),
 		requestTimeout: c.Duration("request-timeout"), region: c.String("region"), profile: c.String("profile"),
 		endpoint: c.String("endpoint-url"), metricsFile: c.String("metrics-file"), report: c.String("report"),
-		runID: c.String("run-id"), dests: c.StringSlice("dest"), force: c.Bool("force"), history: c.Bool("history")}
+		runID: c.String("run-id"), dests: c.Generic("dest").(*destList).values, force: c.Bool("force"), history: c.Bool("history")}
 	switch {
 	case c.Args().Present():
 		return o, usageError("run: unexpected argument %q (flags only; see etl run --help)", c.Args().First())
@@ -641,3 +641,23 @@ func memoryLimit(c *cli.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// destList is --dest: repeatable, each value one destination exactly as
+// given. urfave/cli's StringSliceFlag splits values on commas, which cut a
+// multi-host postgres:// URL (host1,host2) or a path with a comma in two
+// destinations, one of them a relative path. The first value given
+// replaces the default.
+type destList struct {
+	values []string
+	given  bool
+}
+
+func (d *destList) Set(v string) error {
+	if !d.given {
+		d.values, d.given = nil, true
+	}
+	d.values = append(d.values, v)
+	return nil
+}
+
+func (d *destList) String() string { return strings.Join(d.values, " ") }
