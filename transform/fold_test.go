@@ -221,3 +221,43 @@ func TestFoldMemoryBounded(t *testing.T) {
 		t.Errorf("%d operations; the last one's result is not what it was", len(ops))
 	}
 }
+
+// TestFoldOperationSize: the fold keeps each operation until the history
+// ends, so its record is what a history of many operations costs: 100,000
+// steps that start and succeed (results spilled: no payload budget) must
+// keep under 350 bytes of heap apiece (a types.Operation with its details and
+// timestamps allocated apart took 490).
+func TestFoldOperationSize(t *testing.T) {
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	const n = 100_000
+	before := heap()
+	f := transform.NewFolder(transform.WithSpillDir(t.TempDir()), transform.WithPayloadBudget(0))
+	defer f.Close()
+	base := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for p := range n / 500 {
+		page := make([]types.Event, 0, 1000)
+		for i := p * 1000; i < (p+1)*1000; i++ {
+			id, at := fmt.Sprintf("step-%06d", i/2), base.Add(time.Duration(i)*time.Millisecond)
+			ev := types.Event{EventId: aws.Int32(int32(i + 1)), Id: &id, Name: aws.String("charge-card"), EventTimestamp: &at, EventType: "StepStarted"}
+			if i%2 == 1 {
+				ev.EventType = "StepSucceeded"
+				ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(`{"ok":true}`)}}
+			}
+			page = append(page, ev)
+		}
+		f.Add(page)
+	}
+	perOp := (int64(heap()) - int64(before)) / n
+	t.Logf("%d bytes of heap per folded operation", perOp)
+	if perOp > 350 {
+		t.Errorf("the fold keeps %d bytes per operation, want under 350", perOp)
+	}
+	if ops := operations(t, f); len(ops) != n || ops[n-1].Status != "SUCCEEDED" {
+		t.Errorf("%d operations folded", len(ops))
+	}
+}
