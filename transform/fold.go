@@ -51,10 +51,11 @@ type Folder struct {
 	n     int64 // events seen, for events without an EventId
 	// sorted reports that the operations are in the order of their first
 	// event id (false once an event came out of order).
-	sorted bool
-	splits map[types.EventType]eventSplit // splitEventType's answers, by event type
-	labels []string                       // operation types and statuses, by folded.typ/status
-	pay    payloads
+	sorted  bool
+	splits  map[types.EventType]eventSplit // splitEventType's answers, by event type
+	labels  []string                       // operation types and statuses, by folded.typ/status
+	labelAt map[string]uint32              // the index of each label
+	pay     payloads
 }
 
 // FolderOption configures a [Folder].
@@ -76,7 +77,7 @@ func WithSpillDir(dir string) FolderOption {
 // eventSplit is an event type's operation type and status, as indexes
 // into Folder.labels; ok is false for a type with no known suffix.
 type eventSplit struct {
-	typ, status uint16
+	typ, status uint32
 	kind        detailsKind
 	ok          bool
 }
@@ -116,7 +117,7 @@ type folded struct {
 	value       payload[*string]
 	err         payload[*types.ErrorObject]
 	attempt     int32
-	typ, status uint16 // indexes into Folder.labels
+	typ, status uint32 // indexes into Folder.labels
 	flags       uint16
 	kind        detailsKind
 }
@@ -166,7 +167,7 @@ func (fo *folded) timeOf(v int64, flag uint16) *time.Time {
 
 // NewFolder starts folding one execution's history.
 func NewFolder(opts ...FolderOption) *Folder {
-	f := &Folder{index: map[string]int{}, sorted: true, splits: map[types.EventType]eventSplit{}}
+	f := &Folder{index: map[string]int{}, sorted: true, splits: map[types.EventType]eventSplit{}, labelAt: map[string]uint32{}}
 	f.pay.budget = 4 << 20
 	for _, o := range opts {
 		o(f)
@@ -179,14 +180,13 @@ func NewFolder(opts ...FolderOption) *Folder {
 func (f *Folder) Close() error { return f.pay.close() }
 
 // label is the index of s in f.labels, added on first use.
-func (f *Folder) label(s string) uint16 {
-	for i, l := range f.labels {
-		if l == s {
-			return uint16(i)
-		}
+func (f *Folder) label(s string) uint32 {
+	if i, ok := f.labelAt[s]; ok {
+		return i
 	}
 	f.labels = append(f.labels, s)
-	return uint16(len(f.labels) - 1)
+	f.labelAt[s] = uint32(len(f.labels) - 1)
+	return uint32(len(f.labels) - 1)
 }
 
 var (
