@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -370,5 +371,66 @@ func TestChunksOf(t *testing.T) {
 	}
 	if want := [][]string{{"a", "b"}, {"c"}, {"d", "e"}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("chunks %v, want %v", got, want)
+	}
+}
+
+// gatedReader answers Rows once release is closed, noting on calls whose
+// rows were asked for.
+type gatedReader struct {
+	load.SnapshotReader // Latest is not used
+	calls               chan string
+	release             chan struct{}
+}
+
+func (r *gatedReader) Rows(ctx context.Context, states []load.ExecutionState) (map[string]*load.ExecutionRows, error) {
+	r.calls <- states[0].Arn
+	<-r.release
+	return map[string]*load.ExecutionRows{states[0].Arn: {}}, nil
+}
+
+// TestReadAheadIsOneChunk: taking a chunk's rows starts reading the next
+// chunk, and only that one (never a chain of reads ahead); rows read ahead
+// for executions that were all done with before the read ended are not
+// kept.
+func TestReadAheadIsOneChunk(t *testing.T) {
+	ctx := context.Background()
+	r := &gatedReader{calls: make(chan string, 8), release: make(chan struct{})}
+	var parts []*partitionRows
+	for i := range 3 {
+		p := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: fmt.Sprint("c", i)}}}
+		if i > 0 {
+			parts[i-1].next = p
+		}
+		parts = append(parts, p)
+	}
+	got := make(chan map[string]*load.ExecutionRows)
+	go func() {
+		rows, _ := parts[0].get(ctx, r)
+		got <- rows
+	}()
+	first := map[string]bool{<-r.calls: true, <-r.calls: true} // both under way before either answers
+	if !first["c0"] || !first["c1"] {
+		t.Fatalf("reads under way: %v, want c0 and the chunk after it", first)
+	}
+	close(r.release)
+	if rows := <-got; rows["c0"] == nil {
+		t.Fatalf("chunk 0's rows: %v", rows)
+	}
+	parts[1].once.Do(func() {}) // returns once the read ahead has ended
+	select {
+	case arn := <-r.calls:
+		t.Errorf("%s read too: the read ahead chained", arn)
+	default:
+	}
+	if parts[1].rows["c1"] == nil {
+		t.Errorf("chunk 1's rows read ahead were not kept")
+	}
+	// All done with before its read ended: nothing kept.
+	late := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "c9"}}}
+	late.done()
+	late.read(ctx, r)
+	<-r.calls
+	if late.rows != nil {
+		t.Errorf("rows kept for a chunk no one needs any more: %v", late.rows)
 	}
 }
