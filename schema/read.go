@@ -32,17 +32,17 @@ type Reader[T any] struct {
 	opened   bool            // cols hold rgs[rg]'s pages
 }
 
-// columnCursor is one column's pages in the row group being read, and the
-// values read from them but not yet decoded (buf[pos:]).
+// columnCursor is one column's pages in the row group being read, and (for
+// a repeated column) the values read from them but not yet decoded,
+// buf[pos:].
 type columnCursor struct {
-	pages    parquet.Pages
-	values   parquet.ValueReader // the current page's; nil before one is read
-	page     parquet.Page
-	ended    bool           // page's values are all in buf
-	done     []parquet.Page // pages whose values were all taken, released once decoded
-	buf      []parquet.Value
-	pos      int
-	repeated bool
+	pages  parquet.Pages
+	values parquet.ValueReader // the current page's; nil before one is read
+	page   parquet.Page
+	ended  bool           // page's values are all read
+	done   []parquet.Page // pages whose values were all taken, released once decoded
+	buf    []parquet.Value
+	pos    int
 }
 
 // NewReader is a reader of the rows of pf, a file of t, or an error naming
@@ -79,7 +79,7 @@ func (r *Reader[T]) open() {
 	r.cols = make([]*columnCursor, len(chunks))
 	for c, ch := range chunks {
 		if r.dec.wants(c) {
-			r.cols[c] = &columnCursor{pages: ch.Pages(), repeated: r.repeated[c]}
+			r.cols[c] = &columnCursor{pages: ch.Pages()}
 		}
 	}
 	r.opened = true
@@ -145,7 +145,7 @@ func (r *Reader[T]) Read(dst []T) (int, error) {
 // repeated column's are gathered first, as a row's may span buffers.
 func (r *Reader[T]) decode(i int, c *columnCursor, rows []T) error {
 	n := len(rows)
-	if c.repeated {
+	if r.repeated[i] {
 		var err error
 		if r.gathered, err = c.next(n, r.gathered[:0]); err != nil {
 			return err
@@ -206,7 +206,8 @@ func (c *columnCursor) read(buf []parquet.Value) ([]parquet.Value, error) {
 	}
 }
 
-// next appends the values of the column's next n rows to dst.
+// next appends the values of a repeated column's next n rows to dst: it
+// reads on until the value that starts the row after them, or the end.
 func (c *columnCursor) next(n int, dst []parquet.Value) ([]parquet.Value, error) {
 	rows := 0
 	for {
@@ -221,9 +222,6 @@ func (c *columnCursor) next(n int, dst []parquet.Value) ([]parquet.Value, error)
 			dst = append(dst, v)
 			c.pos++
 		}
-		if rows == n && !c.repeated {
-			return dst, nil
-		}
 		more, err := c.fill(n - rows)
 		if err != nil {
 			return dst, err
@@ -237,9 +235,8 @@ func (c *columnCursor) next(n int, dst []parquet.Value) ([]parquet.Value, error)
 	}
 }
 
-// fill reads the next values into the column's own buffer (a repeated
-// column reads past the rows it needs, to see where the last one ends);
-// false at the end of the column chunk. want is how many rows the caller
+// fill reads the next values into the column's own buffer; false at the
+// end of the column chunk. want is how many rows the caller
 // still needs: it sizes the buffer the first time.
 func (c *columnCursor) fill(want int) (bool, error) {
 	if cap(c.buf) == 0 {
