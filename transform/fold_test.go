@@ -3,6 +3,7 @@ package transform_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -107,7 +108,7 @@ func operations(t *testing.T, f *transform.Folder) []types.Operation {
 // absent, empty, odd and 256 KiB long, error objects with no members,
 // empty and nil stack traces, retries replacing payloads) fold to the same
 // operations and rows whether payloads stay in memory, all go to the spill
-// file, or some do; the spill file is gone once Each has gone through the
+// file, some do, or the file cannot be made (they stay in memory); the spill file is gone once Each has gone through the
 // folder, and after Close.
 func TestFoldSpillsPayloads(t *testing.T) {
 	g := optest.New(20261201)
@@ -130,6 +131,8 @@ func TestFoldSpillsPayloads(t *testing.T) {
 		folders := []*transform.Folder{
 			transform.NewFolder(transform.WithSpillDir(dir), transform.WithPayloadBudget(0)),
 			transform.NewFolder(transform.WithSpillDir(dir), transform.WithPayloadBudget(300<<10)),
+			// A spill file that cannot be made: payloads stay in memory.
+			transform.NewFolder(transform.WithSpillDir(filepath.Join(dir, "missing")), transform.WithPayloadBudget(0)),
 		}
 		inMemory.Add(events)
 		want := operations(t, inMemory)
@@ -154,6 +157,9 @@ func TestFoldSpillsPayloads(t *testing.T) {
 		}
 		if folders[0].SpilledBytes() > 0 {
 			spilling++
+		}
+		if folders[2].SpilledBytes() != 0 {
+			t.Fatalf("history %d: %d bytes spilled to a folder that does not exist", h, folders[2].SpilledBytes())
 		}
 		if inMemory.SpilledBytes() != 0 {
 			t.Fatalf("history %d: %d bytes spilled within the default budget", h, inMemory.SpilledBytes())

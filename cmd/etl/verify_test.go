@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -432,5 +433,52 @@ func TestReadAheadIsOneChunk(t *testing.T) {
 	<-r.calls
 	if late.rows != nil {
 		t.Errorf("rows kept for a chunk no one needs any more: %v", late.rows)
+	}
+}
+
+// TestVerifyGoneFromAPI: an execution archived in a terminal state that the
+// service has since forgotten (its retention passed) counts as complete and
+// gone, neither compared nor an error, even when its content comparison was
+// to share a task with its check; every other execution is still compared.
+func TestVerifyGoneFromAPI(t *testing.T) {
+	ctx := context.Background()
+	dest := filepath.Join(t.TempDir(), "archive")
+	_, url, execs := verifyFixture(t, dest, nil)
+	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := -1
+	for i, e := range execs {
+		if out, err := extract.Describe(ctx, client, e.ARN); err == nil && terminalStatus[string(out.Status)] {
+			gone = i
+			break
+		}
+	}
+	if gone < 0 {
+		t.Fatal("the fixture has no ended execution")
+	}
+	kept := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	kept.Add(append(slices.Clone(execs[:gone]), execs[gone+1:]...)...)
+	_, keptClient := emulatortest.Start(t, kept)
+	reader, err := load.OpenParquetDirForReading(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived, err := reader.Latest(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp []expected
+	for _, e := range execs {
+		exp = append(exp, expected{arn: e.ARN})
+	}
+	full := verify(ctx, client, reader, slices.Clone(exp), archived, verifyOptions{all: true, concurrency: 4, chunkRows: 1})
+	rep := verify(ctx, keptClient, reader, exp, archived, verifyOptions{all: true, concurrency: 4, chunkRows: 1})
+	if !rep.ok() || rep.GoneFromAPI != 1 || rep.Complete != len(execs) || len(rep.Errors) != 0 {
+		t.Fatalf("one execution forgotten: ok %v, %d gone, %d of %d complete, errors %v", rep.ok(), rep.GoneFromAPI, rep.Complete, len(execs), rep.Errors)
+	}
+	if rep.Sampled != full.Sampled-1 || rep.Equal != rep.Sampled || rep.NotSampleable != full.NotSampleable {
+		t.Errorf("compared %d (%d equal), %d not comparable; with every execution known: %d, %d", rep.Sampled, rep.Equal, rep.NotSampleable, full.Sampled, full.NotSampleable)
 	}
 }
