@@ -298,14 +298,7 @@ func TestVerifyInChunks(t *testing.T) {
 		if reader.Parquet, err = load.OpenParquetDirForReading(dest); err != nil {
 			t.Fatal(err)
 		}
-		archived, err := reader.Latest(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var exp []expected
-		for _, e := range execs {
-			exp = append(exp, expected{arn: e.ARN})
-		}
+		archived, exp := archivedAndExpected(t, reader, execs)
 		return verify(ctx, client, reader, exp, archived, verifyOptions{all: true, concurrency: 4, chunkRows: chunkRows})
 	}
 	whole, one := check(0), check(1)
@@ -465,14 +458,7 @@ func TestVerifyGoneFromAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	archived, err := reader.Latest(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var exp []expected
-	for _, e := range execs {
-		exp = append(exp, expected{arn: e.ARN})
-	}
+	archived, exp := archivedAndExpected(t, reader, execs)
 	full := verify(ctx, client, reader, slices.Clone(exp), archived, verifyOptions{all: true, concurrency: 4, chunkRows: 1})
 	rep := verify(ctx, keptClient, reader, exp, archived, verifyOptions{all: true, concurrency: 4, chunkRows: 1})
 	if !rep.ok() || rep.GoneFromAPI != 1 || rep.Complete != len(execs) || len(rep.Errors) != 0 {
@@ -481,4 +467,19 @@ func TestVerifyGoneFromAPI(t *testing.T) {
 	if rep.Sampled != full.Sampled-1 || rep.Equal != rep.Sampled || rep.NotSampleable != full.NotSampleable {
 		t.Errorf("compared %d (%d equal), %d not comparable; with every execution known: %d, %d", rep.Sampled, rep.Equal, rep.NotSampleable, full.Sampled, full.NotSampleable)
 	}
+}
+
+// archivedAndExpected is what verify takes for an archive of execs: the
+// archive's newest snapshots and every execution expected.
+func archivedAndExpected(t *testing.T, reader load.SnapshotReader, execs []emulator.Execution) (map[string]load.ExecutionState, []expected) {
+	t.Helper()
+	archived, err := reader.Latest(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp []expected
+	for _, e := range execs {
+		exp = append(exp, expected{arn: e.ARN})
+	}
+	return archived, exp
 }
