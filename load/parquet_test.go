@@ -481,3 +481,56 @@ func TestRowsReadsOtherColumnTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestLatestReadsFilesAtOnce: Latest reads its files on several goroutines
+// and says the same whatever order they finish in: every execution's
+// newest snapshot, and of two equally new ones (an executions file
+// written again into a later partition, as a killed compaction can leave
+// a snapshot twice) the one listed first; a file that cannot be read is
+// named, whichever reader met it.
+func TestLatestReadsFilesAtOnce(t *testing.T) {
+	execs := emulator.Generate(62, 120, emulator.GenerateOptions{MaxOps: 5, Days: 40, LargePayloadEvery: -1})
+	dir, rd, first := archivedForReading(t, execs)
+	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
+	if len(files) < 20 {
+		t.Fatalf("%d executions files: too few to read at once", len(files))
+	}
+	sort.Strings(files)
+	if len(first) != len(execs) {
+		t.Fatalf("%d executions read, %d archived", len(first), len(execs))
+	}
+	// The first partition's file again, in a partition listed last.
+	copied := filepath.Join(dir, "executions", "dt=2999-12-31", "copy.parquet")
+	os.MkdirAll(filepath.Dir(copied), 0o755)
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(copied, b, 0o644)
+	firstDT := strings.TrimPrefix(filepath.Base(filepath.Dir(files[0])), "dt=")
+	for range 20 {
+		got, err := rd.Latest(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(first) {
+			t.Fatalf("%d executions, want %d", len(got), len(first))
+		}
+		for arn, st := range first {
+			if g := got[arn]; g != st && !(g.DT == st.DT && g.Arn == st.Arn && g.RunID == st.RunID && g.ExtractedAt.Equal(st.ExtractedAt) && g.ContentHash == st.ContentHash) {
+				t.Fatalf("%s: %+v, want %+v", arn, g, st)
+			}
+			if st.DT == firstDT && got[arn].DT != firstDT {
+				t.Fatalf("%s: read from %s, want the first partition listed (%s)", arn, got[arn].DT, firstDT)
+			}
+		}
+	}
+	// A damaged file, in the middle of the listing.
+	bad := files[len(files)/2]
+	os.WriteFile(bad, []byte("not parquet"), 0o644)
+	for range 5 {
+		if _, err := rd.Latest(context.Background(), nil); err == nil || !strings.Contains(err.Error(), filepath.Base(bad)) {
+			t.Fatalf("Latest with %s damaged: %v, want an error naming it", filepath.Base(bad), err)
+		}
+	}
+}

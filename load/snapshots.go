@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,7 +42,8 @@ type ExecutionState struct {
 type SnapshotReader interface {
 	// Latest reads the newest snapshot of every archived execution that
 	// keep accepts (nil: every one), from the executions table alone; memory
-	// holds only the kept ones.
+	// holds only the kept ones. keep may be called from several goroutines
+	// at once.
 	Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error)
 	// Rows reads, for each of states (executions of one partition: the same
 	// DT), the operations of its newest snapshot (in seq order) and all its
@@ -60,36 +62,93 @@ func newer(a, b ExecutionState) bool {
 }
 
 // Latest reads the executions files' key columns (only their pages:
-// eachProjected).
+// eachProjected), latestReaders files at once. The result does not depend
+// on the order the files are read in: of two snapshots of an execution
+// equally new (the same run and time: one snapshot written twice, as by a
+// compaction killed before removing what it merged), the one in the file
+// listed first is kept.
 func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
-	out := map[string]ExecutionState{}
 	files, err := d.sink.list(ctx, "executions/")
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
 	}
-	for _, f := range files {
-		dt := partitionOf(f.name)
-		err := d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
-			pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
-			if err != nil {
-				return err
+	type latest struct {
+		st   ExecutionState
+		file int
+	}
+	var mu sync.Mutex
+	out := map[string]latest{}
+	errs := make([]error, len(files))
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range min(latestReaders, len(files)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
+				if err := ctx.Err(); err != nil || failed.Load() {
+					errs[i] = cmp.Or(err, errSkipped)
+					continue
+				}
+				states, err := d.latestOf(ctx, files[i].name, keep)
+				if err != nil {
+					errs[i] = err
+					failed.Store(true)
+					continue
+				}
+				mu.Lock()
+				for _, st := range states {
+					cur, ok := out[st.Arn]
+					if !ok || newer(st, cur.st) || (!newer(cur.st, st) && i < cur.file) {
+						out[st.Arn] = latest{st, i}
+					}
+				}
+				mu.Unlock()
 			}
-			return eachProjected(pf, func(row *ExecutionState) {
-				if keep != nil && !keep(row.Arn) {
-					return
-				}
-				st := *row
-				st.DT = dt
-				if cur, ok := out[st.Arn]; !ok || newer(st, cur) {
-					out[st.Arn] = st
-				}
-			})
 		})
-		if err != nil {
-			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && err != errSkipped {
+			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, files[i].name, err)
 		}
 	}
-	return out, nil
+	res := make(map[string]ExecutionState, len(out))
+	for arn, l := range out {
+		res[arn] = l.st
+	}
+	return res, nil
+}
+
+// latestReaders is how many executions files Latest reads at once: on S3
+// each file is a request of its own, and a backfill's archive has a file
+// per start date.
+const latestReaders = 8
+
+// errSkipped marks a file Latest did not read because another failed.
+var errSkipped = errors.New("not read: another file failed")
+
+// latestOf reads one executions file's kept snapshots, newest per
+// execution.
+func (d *Parquet) latestOf(ctx context.Context, name string, keep func(arn string) bool) (map[string]ExecutionState, error) {
+	dt := partitionOf(name)
+	out := map[string]ExecutionState{}
+	err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
+		pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+		if err != nil {
+			return err
+		}
+		return eachProjected(pf, func(row *ExecutionState) {
+			if keep != nil && !keep(row.Arn) {
+				return
+			}
+			st := *row
+			st.DT = dt
+			if cur, ok := out[st.Arn]; !ok || newer(st, cur) {
+				out[st.Arn] = st
+			}
+		})
+	})
+	return out, err
 }
 
 // Rows reads the partition of states (one DT) once, keeping only their
