@@ -386,6 +386,9 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	}
 	apiStatus := map[string]string{} // of the sampled executions checked alone
 	forEach(ctx, tasks, o.concurrency, func(t contentTask) {
+		if t.part != nil {
+			t.part.start(ctx, reader)
+		}
 		status, ok := checkOne(ctx, api, t.e, archived, rep, &mu)
 		if o.progress != nil {
 			o.progress.Done.Add(1)
@@ -408,6 +411,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 		}
 	}
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows), o.concurrency, func(t contentTask) {
+		t.part.start(ctx, reader)
 		compareTask(ctx, api, reader, t, archived, apiStatus[t.e.arn], rep, &mu, o.progress)
 	})
 	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
@@ -524,13 +528,13 @@ type contentTask struct {
 type partitionRows struct {
 	states []load.ExecutionState
 	next   *partitionRows // the chunk after this one, read ahead
-	// aheadStarted: the next chunk's read was started.
-	aheadStarted atomic.Bool
-	once         sync.Once
-	rows         map[string]*load.ExecutionRows
-	err          error
-	pending      int32 // executions not compared yet
-	mu           sync.Mutex
+	// started: the chunk's read was started.
+	started atomic.Bool
+	once    sync.Once
+	rows    map[string]*load.ExecutionRows
+	err     error
+	pending int32 // executions not compared yet
+	mu      sync.Mutex
 }
 
 // get returns the chunk's rows, reading them on first use, and starts
@@ -538,13 +542,23 @@ type partitionRows struct {
 // executions are re-read from the API and compared, so one chunk read ahead
 // is in memory beside the current one.
 func (p *partitionRows) get(ctx context.Context, reader load.SnapshotReader) (map[string]*load.ExecutionRows, error) {
-	if n := p.next; n != nil && !p.aheadStarted.Swap(true) {
-		go n.once.Do(func() { n.read(ctx, reader) })
-	}
+	p.start(ctx, reader)
 	p.once.Do(func() { p.read(ctx, reader) })
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.rows, p.err
+}
+
+// start starts reading the chunk's rows and the next chunk's, each on a
+// goroutine of its own, unless under way already. A worker calls it as it
+// takes one of the chunk's executions, before reading that execution from
+// the API, so that the files are read meanwhile.
+func (p *partitionRows) start(ctx context.Context, reader load.SnapshotReader) {
+	for _, c := range []*partitionRows{p, p.next} {
+		if c != nil && !c.started.Swap(true) {
+			go c.once.Do(func() { c.read(ctx, reader) })
+		}
+	}
 }
 
 func (p *partitionRows) read(ctx context.Context, reader load.SnapshotReader) {

@@ -382,8 +382,9 @@ func (r *gatedReader) Rows(ctx context.Context, states []load.ExecutionState) (m
 	return map[string]*load.ExecutionRows{states[0].Arn: {}}, nil
 }
 
-// TestReadAheadIsOneChunk: taking a chunk's rows starts reading the next
-// chunk, and only that one (never a chain of reads ahead); rows read ahead
+// TestReadAheadIsOneChunk: taking a chunk's rows (or starting on one of
+// its executions) starts reading the next chunk, and only that one (never
+// a chain of reads ahead), each chunk once; rows read ahead
 // for executions that were all done with before the read ended are not
 // kept.
 func TestReadAheadIsOneChunk(t *testing.T) {
@@ -418,6 +419,27 @@ func TestReadAheadIsOneChunk(t *testing.T) {
 	}
 	if parts[1].rows["c1"] == nil {
 		t.Errorf("chunk 1's rows read ahead were not kept")
+	}
+	// A worker taking one of a chunk's executions starts the reads before
+	// reading the execution from the API: no get needed.
+	r2 := &gatedReader{calls: make(chan string, 8), release: make(chan struct{})}
+	close(r2.release)
+	a := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "a0"}}}
+	a.next = &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "a1"}}}
+	a.next.next = &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "a2"}}}
+	a.start(ctx, r2)
+	if started := map[string]bool{<-r2.calls: true, <-r2.calls: true}; !started["a0"] || !started["a1"] {
+		t.Fatalf("reads started: %v, want a0 and the chunk after it", started)
+	}
+	a.start(ctx, r2)
+	a.next.once.Do(func() {})
+	if rows, _ := a.get(ctx, r2); rows["a0"] == nil {
+		t.Fatalf("chunk a0's rows: %v", rows)
+	}
+	select {
+	case arn := <-r2.calls:
+		t.Errorf("%s read too (or read twice)", arn)
+	default:
 	}
 	// All done with before its read ended: nothing kept.
 	late := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "c9"}}}
