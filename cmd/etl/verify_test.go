@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -504,4 +505,32 @@ func archivedAndExpected(t *testing.T, reader load.SnapshotReader, execs []emula
 		exp = append(exp, expected{arn: e.ARN})
 	}
 	return archived, exp
+}
+
+// TestVerifyGCPacing: verify runs the collector at GOGC 200 while its
+// memory limit holds (the default), leaves the runtime's pacing alone with
+// --memory-limit 0, and a GOGC of the user's wins.
+func TestVerifyGCPacing(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "archive")
+	_, url, _ := verifyFixture(t, dest, nil)
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	for _, c := range []struct {
+		gogc  string
+		extra []string
+		want  int
+	}{
+		{"", nil, verifyGCPercent},
+		{"", []string{"--memory-limit", "0"}, 100},
+		{"150", nil, 100},
+	} {
+		t.Setenv("GOGC", c.gogc)
+		debug.SetGCPercent(100)
+		if code, rep := runVerify(t, url, dest, c.extra...); code != 0 || rep.Equal == 0 {
+			t.Fatalf("GOGC=%q %v: exit %d, %d equal", c.gogc, c.extra, code, rep.Equal)
+		}
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("GOGC=%q %v: verify ran at GOGC %d, want %d", c.gogc, c.extra, got, c.want)
+		}
+	}
 }
