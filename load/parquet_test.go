@@ -485,9 +485,8 @@ func TestRowsReadsOtherColumnTypes(t *testing.T) {
 // TestLatestReadsFilesAtOnce: Latest reads its files on several goroutines
 // and says the same whatever order they finish in: every execution's
 // newest snapshot, and of two equally new ones (an executions file
-// written again into a later partition, as a killed compaction can leave
-// a snapshot twice) the one listed first; a file that cannot be read is
-// named, whichever reader met it.
+// written again into a later partition) the earlier partition's; a file
+// that cannot be read is named, whichever reader met it.
 func TestLatestReadsFilesAtOnce(t *testing.T) {
 	execs := emulator.Generate(62, 120, emulator.GenerateOptions{MaxOps: 5, Days: 40, LargePayloadEvery: -1})
 	dir, rd, first := archivedForReading(t, execs)
@@ -521,7 +520,7 @@ func TestLatestReadsFilesAtOnce(t *testing.T) {
 				t.Fatalf("%s: %+v, want %+v", arn, g, st)
 			}
 			if st.DT == firstDT && got[arn].DT != firstDT {
-				t.Fatalf("%s: read from %s, want the first partition listed (%s)", arn, got[arn].DT, firstDT)
+				t.Fatalf("%s: read from %s, want the earlier partition (%s)", arn, got[arn].DT, firstDT)
 			}
 		}
 	}

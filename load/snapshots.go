@@ -63,21 +63,17 @@ func newer(a, b ExecutionState) bool {
 
 // Latest reads the executions files' key columns (only their pages:
 // eachProjected), latestReaders files at once. The result does not depend
-// on the order the files are read in: of two snapshots of an execution
+// on the order the reads finish in: of two snapshots of an execution
 // equally new (the same run and time: one snapshot written twice, as by a
-// compaction killed before removing what it merged), the one in the file
-// listed first is kept.
+// compaction killed before removing what it merged), the one in the
+// earlier partition is kept (within one partition they are the same rows).
 func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	files, err := d.sink.list(ctx, "executions/")
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
 	}
-	type latest struct {
-		st   ExecutionState
-		file int
-	}
 	var mu sync.Mutex
-	out := map[string]latest{}
+	out := map[string]ExecutionState{}
 	errs := make([]error, len(files))
 	var next atomic.Int64
 	var failed atomic.Bool
@@ -97,9 +93,8 @@ func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[s
 				}
 				mu.Lock()
 				for _, st := range states {
-					cur, ok := out[st.Arn]
-					if !ok || newer(st, cur.st) || (!newer(cur.st, st) && i < cur.file) {
-						out[st.Arn] = latest{st, i}
+					if cur, ok := out[st.Arn]; !ok || newer(st, cur) || (!newer(cur, st) && st.DT < cur.DT) {
+						out[st.Arn] = st
 					}
 				}
 				mu.Unlock()
@@ -112,11 +107,7 @@ func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[s
 			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, files[i].name, err)
 		}
 	}
-	res := make(map[string]ExecutionState, len(out))
-	for arn, l := range out {
-		res[arn] = l.st
-	}
-	return res, nil
+	return out, nil
 }
 
 // latestReaders is how many executions files Latest reads at once: on S3
