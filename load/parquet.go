@@ -125,6 +125,11 @@ type Parquet struct {
 	files  []*tableFiles
 	opts   map[*schema.Table][]parquet.WriterOption // see writerOptions
 
+	// mu guards the partition buffer (pending, runs, background) and, while
+	// no background work is under way, the open files (files, seq, groups,
+	// buffered, flushers). Background work (see partitions.go) owns the
+	// open files until it is waited for: nothing else touches them
+	// meanwhile.
 	mu       sync.Mutex
 	seq      int
 	groups   map[string]string // dt: the file name every table's open file shares
@@ -135,7 +140,7 @@ type Parquet struct {
 	pending      map[string]*pendingDT
 	pendingBytes int64
 	runs         []*spillRun
-	spilling     *spillWork // the spill being written, if any
+	background   *backgroundWork // the rows being written to files or spilled, if any
 	statsMu      sync.Mutex
 	stats        Stats
 	listMu       sync.Mutex
@@ -254,6 +259,9 @@ func (d *Parquet) Close(ctx context.Context) error {
 	}
 	d.closed = true
 	defer d.removeRuns()
+	if err := d.waitBackground(); err != nil && d.err == nil {
+		d.err = err
+	}
 	if d.err == nil {
 		if err := d.drain(); err != nil && d.err == nil {
 			d.err = err
@@ -424,12 +432,21 @@ func (d *Parquet) roll() error {
 
 // rollDT publishes dt's files if they reached the target size.
 func (d *Parquet) rollDT(dt string) error {
-	for _, t := range d.files {
-		if t.size(dt) >= d.cfg.targetFile {
-			return d.publishGroup(dt)
-		}
+	if d.reachedTarget(dt) {
+		return d.publishGroup(dt)
 	}
 	return nil
+}
+
+// reachedTarget reports whether one of dt's open files reached the target
+// size.
+func (d *Parquet) reachedTarget(dt string) bool {
+	for _, t := range d.files {
+		if t.size(dt) >= d.cfg.targetFile {
+			return true
+		}
+	}
+	return false
 }
 
 // publishGroup publishes dt's files of the child tables (operations,
@@ -670,14 +687,15 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 			for i := range e.stages {
 				pages[i], e.stages[i].pages = e.stages[i].pages, nil // the buffer owns them now
 			}
-			if err := d.addPending(dt, pages, row); err != nil {
-				return err
-			}
-			return d.roll()
+			// Files grow only in background work, which rolls them.
+			return d.addPending(dt, pages, row)
 		}
 		// An execution large enough to spill its stage fills row groups on
 		// its own: straight to its partition's files, after the rows that
 		// wait there.
+		if err := d.waitBackground(); err != nil {
+			return err
+		}
 		if err := d.flushPending(dt); err != nil {
 			return err
 		}

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,15 +27,18 @@ import (
 // DuckDB's and Spark's partitioned writers do, committed rows wait in
 // memory, by partition, and reach a file in large batches:
 //
-//   - a partition whose waiting rows reach the row-group size is written to
-//     its file as one row group (a busy day writes as before);
-//   - when all waiting rows pass the buffer budget, the partitions holding
-//     the most are written as row groups of their own (if they hold at least
-//     4 MiB), and if that is not enough the rest are spilled to a spill
-//     run, written on its own goroutine while commits go on: one file under
-//     the spill folder holding, per partition and table, a segment that is
-//     a small Parquet file encoded with the destination's own options
-//     (compression, dictionaries, page index);
+//   - when the waiting rows pass half the buffer budget, the partitions
+//     holding the most are written to their files as row groups of their
+//     own (if they hold at least 4 MiB: a busy day writes row groups of
+//     half the budget), and once they pass the whole budget the rest are
+//     spilled to a spill
+//     run: one file under the spill folder holding, per partition and
+//     table, a segment that is a small Parquet file encoded with the
+//     destination's own options (compression, dictionaries, page index);
+//   - both are done on a goroutine of their own while commits go on (the
+//     rows are taken out of the buffer first; the next such work waits for
+//     it, so files are written in the order rows were taken and memory is
+//     at most the budget in flight plus the budget waiting);
 //   - Close finishes the partitions on a few goroutines: each file gets its
 //     segments from every run, copied as they are (compressed pages and
 //     all, parquet-go's verbatim row-group copy: nothing is decoded twice),
@@ -97,57 +102,73 @@ func (d *Parquet) addPending(dt string, pages [][]stagedPage, exec schema.Execut
 	p.execs = append(p.execs, exec)
 	p.bytes += n
 	d.pendingBytes += n
-	if p.bytes >= d.cfg.rowGroup {
-		if err := d.flushPending(dt); err != nil {
-			return err
-		}
+	if d.pendingBytes <= d.cfg.budget/2 && p.bytes < d.cfg.rowGroup {
+		return nil
 	}
-	if d.pendingBytes > d.cfg.budget {
-		return d.relieve()
-	}
-	return nil
+	return d.relieve()
 }
 
 // minDirectGroup is the least row data a partition's waiting rows must
-// hold to be written as a row group of their own when the buffer is full
-// (under the loader's lock: commits wait); smaller ones are spilled, on the
-// spill's own goroutine, and copied into their file at Close. At 512 KiB a
-// backfill over 90 days wrote hundreds of small row groups under the lock
-// (BenchmarkBackfill 0.72 of the drain-only rate, 0.80 at 4 MiB).
+// hold to be written as a row group of their own; smaller ones wait, and
+// are spilled once the buffer is full, then copied into their file at
+// Close. At 512 KiB a backfill over 90 days wrote hundreds of small row
+// groups (BenchmarkBackfill 0.72 of the drain-only rate, 0.80 at 4 MiB).
 const minDirectGroup = 4 << 20
 
-// relieve brings the buffer back under half its budget: the partitions
-// holding the most are written to their files as row groups of their own,
-// as long as each holds at least minDirectGroup (so a run over a few days
-// never spills); what is left, if still over, is spilled.
+// relieve, once the waiting rows pass half the budget, takes the
+// partitions holding the most to be written to their files as row groups
+// of their own, as long as each holds at least minDirectGroup (so a run
+// over a few days never spills), until a quarter of the budget waits (and
+// any holding the row-group size, whatever waits); once
+// the waiting rows pass the whole budget, the rest are spilled. Both are
+// written in the background (startBackground), which waits for the
+// background work before it: the rows being written are at most half the
+// budget, so rows in flight and rows waiting stay within about the budget
+// (128 MiB of rows in flight and waiting took BenchmarkS3TwoGiBRSS to 279
+// MiB); a spill, written to disk as it is encoded, may hold the whole
+// budget in flight.
 func (d *Parquet) relieve() error {
-	dts := make([]string, 0, len(d.pending))
-	for dt := range d.pending {
-		dts = append(dts, dt)
+	var big []string
+	for dt, p := range d.pending {
+		if p.bytes >= min(minDirectGroup, d.cfg.rowGroup) {
+			big = append(big, dt)
+		}
 	}
-	sort.Slice(dts, func(i, j int) bool {
-		a, b := d.pending[dts[i]].bytes, d.pending[dts[j]].bytes
+	sort.Slice(big, func(i, j int) bool {
+		a, b := d.pending[big[i]].bytes, d.pending[big[j]].bytes
 		if a != b {
 			return a > b
 		}
-		return dts[i] < dts[j]
+		return big[i] < big[j]
 	})
-	for _, dt := range dts {
-		if d.pendingBytes <= d.cfg.budget/2 || d.pending[dt].bytes < minDirectGroup {
-			break
-		}
-		if err := d.flushPending(dt); err != nil {
-			return err
+	var write []string
+	left := d.pendingBytes
+	for _, dt := range big {
+		if p := d.pending[dt]; left > d.cfg.budget/4 && p.bytes >= minDirectGroup || p.bytes >= d.cfg.rowGroup {
+			write, left = append(write, dt), left-p.bytes
 		}
 	}
-	if d.pendingBytes > d.cfg.budget/2 {
-		return d.spill()
+	var spill []string
+	if left > d.cfg.budget {
+		chosen := map[string]bool{}
+		for _, dt := range write {
+			chosen[dt] = true
+		}
+		for dt := range d.pending {
+			if !chosen[dt] {
+				spill = append(spill, dt)
+			}
+		}
+		sort.Strings(spill)
 	}
-	return nil
+	if len(write) == 0 && len(spill) == 0 {
+		return nil
+	}
+	return d.startBackground(write, spill)
 }
 
 // flushPending writes dt's waiting rows to its files and ends their row
-// groups.
+// groups. Called with d.mu held and no background work under way.
 func (d *Parquet) flushPending(dt string) error {
 	if err := d.writePending(dt); err != nil {
 		return err
@@ -164,6 +185,11 @@ func (d *Parquet) writePending(dt string) error {
 	}
 	delete(d.pending, dt)
 	d.pendingBytes -= p.bytes
+	return d.writeRows(dt, p)
+}
+
+// writeRows writes p's rows to dt's files, leaving the row group open.
+func (d *Parquet) writeRows(dt string, p *pendingDT) error {
 	for i, pgs := range p.pages {
 		for _, pg := range pgs {
 			if err := d.files[i].write(dt, pg.rows, pg.bytes); err != nil {
@@ -192,54 +218,93 @@ func (d *Parquet) endGroups(dt string) error {
 	return nil
 }
 
-// spill hands every waiting row to a new spill run, written partition by
-// partition on its own goroutine while commits go on (the previous spill,
-// if still writing, is waited for first), and empties the buffer. Memory
-// is then at most the budget in flight plus the budget waiting.
-func (d *Parquet) spill() error {
-	if err := d.waitSpill(); err != nil {
+// startBackground takes the waiting rows of write and spill out of the
+// buffer and hands them to a goroutine of their own, so that commits go
+// on meanwhile (encoding a row group under the lock stalled every commit
+// behind it: at one day, 0.7 s per BenchmarkBackfill pass, 9-10 s of
+// waiting summed over 16 workers): write's rows are written to their
+// partitions' files, each as a row group of its own, and the partitions
+// whose files reached the target size are published; spill's go to a new
+// spill run. The background work before it, if any, is waited for first,
+// so that the files are written in the order the rows were taken (two
+// destinations fed the same commits write the same bytes) and memory is at
+// most the budget in flight plus the budget waiting. Called with d.mu
+// held.
+func (d *Parquet) startBackground(write, spill []string) error {
+	if err := d.waitBackground(); err != nil {
 		return err
 	}
-	dts := make([]string, 0, len(d.pending))
-	for dt := range d.pending {
-		dts = append(dts, dt)
-	}
-	sort.Strings(dts)
-	f, err := os.CreateTemp(d.spillDir, ".spill-*.parquet")
-	if err != nil {
-		return fmt.Errorf("destination %s: spill: %w", d.dir, err)
-	}
-	run := &spillRun{f: f, index: make(map[string]spillEntry, len(dts))}
-	d.runs = append(d.runs, run) // removed at Close, whatever happens
-	pending := d.pending
-	d.pending, d.pendingBytes = map[string]*pendingDT{}, 0
-	sp := &spillWork{done: make(chan struct{})}
-	d.spilling = sp
-	go func() {
-		defer close(sp.done)
-		if err := d.writeRun(run, dts, pending); err != nil {
-			sp.err = fmt.Errorf("destination %s: spill: %w", d.dir, err)
+	var run *spillRun
+	if len(spill) > 0 {
+		f, err := os.CreateTemp(d.spillDir, ".spill-*.parquet")
+		if err != nil {
+			return fmt.Errorf("destination %s: spill: %w", d.dir, err)
 		}
+		run = &spillRun{f: f, index: make(map[string]spillEntry, len(spill))}
+		d.runs = append(d.runs, run) // removed at Close, whatever happens
+	}
+	taken := make(map[string]*pendingDT, len(write)+len(spill))
+	for _, dt := range append(slices.Clip(write), spill...) {
+		p := d.pending[dt]
+		taken[dt] = p
+		delete(d.pending, dt)
+		d.pendingBytes -= p.bytes
+	}
+	bg := &backgroundWork{done: make(chan struct{})}
+	d.background = bg
+	go func() {
+		defer close(bg.done)
+		bg.err = d.writeBackground(write, spill, run, taken)
 	}()
 	return nil
 }
 
-// spillWork is a spill being written.
-type spillWork struct {
+// writeBackground is startBackground's goroutine.
+func (d *Parquet) writeBackground(write, spill []string, run *spillRun, taken map[string]*pendingDT) error {
+	for _, dt := range write {
+		if err := d.writeRows(dt, taken[dt]); err != nil {
+			return err
+		}
+		if err := d.endGroups(dt); err != nil {
+			return err
+		}
+	}
+	if len(write) > 0 {
+		// As Commit's roll, but the error reaches d.err through
+		// waitBackground. (Another partition's file can have grown too,
+		// its row group ended to keep the budget.)
+		for _, dt := range slices.Sorted(maps.Keys(d.groups)) {
+			if d.reachedTarget(dt) {
+				if err := d.detachGroup(dt).publish(nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if run != nil {
+		if err := d.writeRun(run, spill, taken); err != nil {
+			return fmt.Errorf("destination %s: spill: %w", d.dir, err)
+		}
+	}
+	return nil
+}
+
+// backgroundWork is rows being written by startBackground.
+type backgroundWork struct {
 	done chan struct{}
 	err  error
 }
 
-// waitSpill waits for the spill being written, if any, and returns its
-// error.
-func (d *Parquet) waitSpill() error {
-	sp := d.spilling
-	if sp == nil {
+// waitBackground waits for the background work under way, if any, and
+// returns its error.
+func (d *Parquet) waitBackground() error {
+	bg := d.background
+	if bg == nil {
 		return nil
 	}
-	<-sp.done
-	d.spilling = nil
-	return sp.err
+	<-bg.done
+	d.background = nil
+	return bg.err
 }
 
 // writeRun writes the waiting rows of dts to run. The index is filled
@@ -353,7 +418,7 @@ func (s segment) open(f *os.File) (parquet.RowGroup, error) {
 // commits name and fill their files alike), and finished on a few
 // goroutines. Called by Close with d.mu held.
 func (d *Parquet) drain() error {
-	if err := d.waitSpill(); err != nil {
+	if err := d.waitBackground(); err != nil {
 		return err
 	}
 	dts := map[string]bool{}
@@ -748,7 +813,7 @@ func (g *group) discard() {
 
 // removeRuns deletes the spill runs (after the one being written, if any).
 func (d *Parquet) removeRuns() {
-	d.waitSpill()
+	d.waitBackground()
 	for _, r := range d.runs {
 		r.f.Close()
 		os.Remove(r.f.Name())
