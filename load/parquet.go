@@ -71,10 +71,13 @@ func WithRowGroupSize(n int64) ParquetOption {
 }
 
 // WithBufferBudget bounds the row data buffered across all open files
-// (default 64 MiB). When it is reached, the file holding the most ends its
-// row group, so memory stays bounded however many partitions are open (a
-// backfill over many days); row groups are then smaller than the row-group
-// size.
+// and committed rows waiting for them (default 64 MiB). When half of it
+// waits, the partitions holding the most (4 MiB or more) are written as
+// row groups of their own, on a background goroutine; when all of it
+// waits, the rest are spilled; and the file holding the most ends its row
+// group when the open files pass it. Memory stays bounded however many
+// partitions are open (a backfill over many days); row groups are then
+// smaller than the row-group size (at most about half the budget).
 func WithBufferBudget(n int64) ParquetOption { return func(p *parquetConfig) { p.budget = n } }
 
 // WithStageMemory bounds the memory one execution's uncommitted rows may
