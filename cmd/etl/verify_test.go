@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
@@ -57,6 +58,19 @@ func verifyFixture(t *testing.T, dest string, env func(), extra ...string) (*emu
 		t.Fatalf("run: exit %d", r.code)
 	}
 	return srv, url, execs
+}
+
+// verifyFixtureClient is verifyFixture into a new directory, with an SDK
+// client of its emulator.
+func verifyFixtureClient(t *testing.T) (string, []emulator.Execution, *lambda.Client) {
+	t.Helper()
+	dest := filepath.Join(t.TempDir(), "archive")
+	_, url, execs := verifyFixture(t, dest, nil)
+	client, err := extract.NewClient(context.Background(), extract.WithEndpointURL(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dest, execs, client
 }
 
 func runVerify(t *testing.T, url, dest string, extra ...string) (int, VerifyReport) {
@@ -286,12 +300,7 @@ func TestVerifyRetriesThrottling(t *testing.T) {
 // archive equal, an altered column named.
 func TestVerifyInChunks(t *testing.T) {
 	ctx := context.Background()
-	dest := filepath.Join(t.TempDir(), "archive")
-	_, url, execs := verifyFixture(t, dest, nil)
-	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dest, execs, client := verifyFixtureClient(t)
 	reader := &rowsRecorder{read: map[string]bool{}}
 	check := func(chunkRows int64) *VerifyReport {
 		t.Helper()
@@ -458,12 +467,7 @@ func TestReadAheadIsOneChunk(t *testing.T) {
 // to share a task with its check; every other execution is still compared.
 func TestVerifyGoneFromAPI(t *testing.T) {
 	ctx := context.Background()
-	dest := filepath.Join(t.TempDir(), "archive")
-	_, url, execs := verifyFixture(t, dest, nil)
-	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dest, execs, client := verifyFixtureClient(t)
 	gone := -1
 	for i, e := range execs {
 		if out, err := extract.Describe(ctx, client, e.ARN); err == nil && terminalStatus[string(out.Status)] {
