@@ -31,10 +31,10 @@ import (
 //     holding the most are written to their files as row groups of their
 //     own (if they hold at least 4 MiB: a busy day writes row groups of
 //     half the budget), and once they pass the whole budget the rest are
-//     spilled to a spill
-//     run: one file under the spill folder holding, per partition and
-//     table, a segment that is a small Parquet file encoded with the
-//     destination's own options (compression, dictionaries, page index);
+//     spilled to a spill run: one file under the spill folder holding, per
+//     partition and table, a segment that is a small Parquet file encoded
+//     with the destination's own options (compression, dictionaries, page
+//     index);
 //   - both are done on a goroutine of their own while commits go on (the
 //     rows are taken out of the buffer first; the next such work waits for
 //     it, so files are written in the order rows were taken and memory is
@@ -84,7 +84,8 @@ type spillEntry struct {
 	bytes int64
 }
 
-// add puts an execution's committed rows in dt's buffer. Called with d.mu held.
+// addPending puts an execution's committed rows in dt's buffer. Called
+// with d.mu held.
 // pages holds the execution's pages by child table index.
 func (d *Parquet) addPending(dt string, pages [][]stagedPage, exec schema.Execution) error {
 	p := d.pending[dt]
@@ -115,12 +116,13 @@ func (d *Parquet) addPending(dt string, pages [][]stagedPage, exec schema.Execut
 // groups (BenchmarkBackfill 0.72 of the drain-only rate, 0.80 at 4 MiB).
 const minDirectGroup = 4 << 20
 
-// relieve, once the waiting rows pass half the budget, takes the
-// partitions holding the most to be written to their files as row groups
-// of their own, as long as each holds at least minDirectGroup (so a run
-// over a few days never spills), until a quarter of the budget waits (and
-// any holding the row-group size, whatever waits); once
-// the waiting rows pass the whole budget, the rest are spilled. Both are
+// relieve, once the waiting rows pass half the budget (or a partition's
+// the row-group size), takes the partitions holding the most to be
+// written to their files as row groups of their own, as long as each holds
+// at least minDirectGroup (so a run over a few days never spills), until a
+// quarter of the budget waits (and any holding the row-group size,
+// whatever waits); once the waiting rows pass the whole budget, the rest
+// are spilled. Both are
 // written in the background (startBackground), which waits for the
 // background work before it: the rows being written are at most half the
 // budget, so rows in flight and rows waiting stay within about the budget
