@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
 )
@@ -33,6 +35,7 @@ type clientConfig struct {
 	maxBackoff                time.Duration
 	limiter                   *rate.Limiter
 	stats                     *CallStats
+	logger                    *slog.Logger
 }
 
 // WithRetryMode selects the SDK's retry mode: "standard" (the default) or
@@ -76,6 +79,21 @@ func WithCallStats(st *CallStats) ClientOption { return func(c *clientConfig) { 
 // one limiter to bound the calls of a whole run (default: no limit).
 func WithRateLimit(l *rate.Limiter) ClientOption { return func(c *clientConfig) { c.limiter = l } }
 
+// WithLogger routes the SDK's own log lines to l at debug level (see
+// [SDKLogger]); by default they are dropped.
+func WithLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.logger = l } }
+
+// SDKLogger is a logger for the SDK's own lines (its warnings, such as a
+// response body it could not drain after a fault that its retryer then
+// handles) that hands them to l at debug level, in l's format: left to
+// itself the SDK writes them raw to stderr, in the middle of a JSON log,
+// and a run under faults would print one per retried attempt.
+func SDKLogger(l *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(class logging.Classification, format string, v ...any) {
+		l.Debug("aws sdk: "+fmt.Sprintf(format, v...), "sdk_level", string(class))
+	})
+}
+
 // WithRegion sets the AWS region (default: the standard chain's, e.g.
 // AWS_REGION or the profile's).
 func WithRegion(r string) ClientOption { return func(c *clientConfig) { c.region = r } }
@@ -107,9 +125,10 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // LoadConfig loads the standard AWS configuration chain (environment, shared
 // config and credentials files, SSO, IMDS and ECS roles), with region and
 // profile overriding it when set. It returns a *ConfigError when the chain
-// fails or yields no region.
+// fails or yields no region. The SDK's own log lines are dropped unless
+// more sets a logger (see [SDKLogger]).
 func LoadConfig(ctx context.Context, region, profile string, more ...func(*config.LoadOptions) error) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
+	opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
 	}
@@ -137,7 +156,11 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	for _, o := range opts {
 		o(&c)
 	}
-	cfg, err := LoadConfig(ctx, c.region, c.profile,
+	logger := logging.Logger(logging.Nop{})
+	if c.logger != nil {
+		logger = SDKLogger(c.logger)
+	}
+	cfg, err := LoadConfig(ctx, c.region, c.profile, config.WithLogger(logger),
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.requestTimeout)),
 		config.WithRetryer(func() aws.Retryer {
 			standard := func(o *retry.StandardOptions) {

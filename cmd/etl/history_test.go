@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -461,5 +462,43 @@ func TestAllFunctions(t *testing.T) {
 	b, _ := os.ReadFile(out)
 	if strings.Contains(string(b), ":function:orders:") || !strings.Contains(string(b), ":function:payments:") || strings.Contains(string(b), ":function:shipping:") {
 		t.Errorf("filtered manifest:\n%.2000s", b)
+	}
+}
+
+// TestSDKLinesJoinTheLog: the SDK's own warnings under faults (a body cut
+// short, which the retryer then handles) are records of the run's log, in
+// its format and at debug level, not raw lines on stderr in the middle of
+// a JSON log.
+func TestSDKLinesJoinTheLog(t *testing.T) {
+	execs := emulator.Generate(41, 12, emulator.GenerateOptions{MaxOps: 20})
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		if n%4 == 0 {
+			return emulator.Cut
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	for _, level := range []string{"debug", "info"} {
+		r := runCLI(t, append([]string{"run", "--dest", t.TempDir(), "--endpoint-url", url, "--log-format", "json", "--log-level", level}, functionArgs()...)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d", r.code)
+		}
+		sdk := 0
+		for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("--log-format json wrote a non-JSON line: %q", line)
+			}
+			if msg, _ := m["msg"].(string); strings.HasPrefix(msg, "aws sdk: ") {
+				sdk++
+				if m["level"] != "DEBUG" || m["run_id"] == nil {
+					t.Errorf("SDK line %q", line)
+				}
+			}
+		}
+		if want := level == "debug"; (sdk > 0) != want {
+			t.Errorf("--log-level %s: %d SDK lines", level, sdk)
+		}
 	}
 }

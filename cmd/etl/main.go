@@ -62,13 +62,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:    "etl",
 		Usage:   "archive AWS Lambda durable executions as Athena-ready Parquet",
 		Version: version,
-		Description: `etl reads a manifest of (execution ARN, checkpoint token) pairs, drains every
-page of GetDurableExecutionState for each, flattens each operation into a row
-and writes the rows as Parquet under DEST/operations/dt=.../ and
-DEST/executions/dt=.../.
+		Description: `etl finds the durable executions of functions
+(ListDurableExecutionsByFunction; no checkpoint token needed) and archives each
+from GetDurableExecution and every page of its event history, or, for manifest
+entries that carry a checkpoint token, from every page of
+GetDurableExecutionState. It flattens the operations and events into rows and
+writes them as Parquet under DEST/{executions,operations,events}/dt=.../
+(local or S3) and/or into Postgres tables, in one pass.
 
 Quick start against the local emulator: make demo
-Against AWS: etl run --manifest executions.jsonl --dest ./archive --region us-east-1
+Against AWS, nightly: etl run --function orders --dest s3://bucket/archive
+                      etl verify --function orders --dest s3://bucket/archive
 
 Every flag also reads an ETL_-prefixed environment variable (--dest from
 ETL_DEST). Exit status: 0 all archived, 1 some execution or destination

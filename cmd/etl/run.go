@@ -62,7 +62,7 @@ Examples:
 			&cli.StringFlag{Name: "endpoint-url", Usage: "the Lambda API endpoint `URL` (default: the SDK's resolution, which honours AWS_ENDPOINT_URL_LAMBDA)", EnvVars: env("endpoint-url")},
 			&cli.StringFlag{Name: "region", Usage: "AWS `REGION` (default: the AWS configuration chain)", EnvVars: env("region")},
 			&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`", EnvVars: env("profile")},
-			&cli.IntFlag{Name: "page-size", Usage: "MaxItems per GetDurableExecutionState call, 1..1000", EnvVars: env("page-size"), Value: 1000},
+			&cli.IntFlag{Name: "page-size", Usage: "MaxItems per GetDurableExecutionState or GetDurableExecutionHistory call, 1..1000", EnvVars: env("page-size"), Value: 1000},
 			&cli.IntFlag{Name: "concurrency", Usage: "executions in flight", EnvVars: env("concurrency"), Value: 4},
 			&cli.StringFlag{Name: "run-id", Usage: "this run's `ID`, written to every row and file name (default: generated, sortable by time)", EnvVars: env("run-id")},
 			&cli.StringFlag{Name: "report", Usage: "write the run summary as JSON to `FILE`", EnvVars: env("report")},
@@ -206,7 +206,7 @@ func runAction(c *cli.Context) error {
 	}
 	ctx, stop := runContext(c.Context, o.deadline)
 	defer stop()
-	s3c := &s3Clients{c: c}
+	s3c := &s3Clients{c: c, logger: logger}
 	m, err := openManifest(ctx, c, s3c, o.manifestOpts)
 	if err != nil {
 		return err
@@ -229,7 +229,7 @@ func runAction(c *cli.Context) error {
 		}
 	}()
 	var calls extract.CallStats
-	client, err := newRunClient(ctx, o, &calls)
+	client, err := newRunClient(ctx, o, &calls, logger)
 	if err != nil {
 		return err
 	}
@@ -343,10 +343,11 @@ func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3
 }
 
 // newRunClient builds the Lambda client with the run's retries, timeouts,
-// rate limit and call counts.
-func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats) (*lambda.Client, error) {
+// rate limit and call counts; the SDK's own log lines go to logger at debug
+// level.
+func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats, logger *slog.Logger) (*lambda.Client, error) {
 	opts := []extract.ClientOption{extract.WithRequestTimeout(o.requestTimeout), extract.WithMaxAttempts(o.maxAttempts),
-		extract.WithRetryMode(o.retryMode), extract.WithCallStats(calls)}
+		extract.WithRetryMode(o.retryMode), extract.WithCallStats(calls), extract.WithLogger(logger)}
 	if o.rateLimit > 0 {
 		opts = append(opts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(o.rateLimit), 1)))
 	}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/urfave/cli/v2"
 
@@ -28,6 +30,7 @@ func s3Flags() []cli.Flag {
 // path-style addressing, as S3-compatible stores expect.
 type s3Clients struct {
 	c      *cli.Context
+	logger *slog.Logger // the SDK's own lines, at debug level; nil drops them
 	client *s3.Client
 }
 
@@ -35,7 +38,11 @@ func (s *s3Clients) get(ctx context.Context) (*s3.Client, error) {
 	if s.client != nil {
 		return s.client, nil
 	}
-	cfg, err := extract.LoadConfig(ctx, s.c.String("region"), s.c.String("profile"))
+	var more []func(*config.LoadOptions) error
+	if s.logger != nil {
+		more = append(more, config.WithLogger(extract.SDKLogger(s.logger)))
+	}
+	cfg, err := extract.LoadConfig(ctx, s.c.String("region"), s.c.String("profile"), more...)
 	if err != nil {
 		return nil, err
 	}
