@@ -183,11 +183,18 @@ func TestArchiveIsLossless(t *testing.T) {
 }
 
 // TestSpillAndRoll: a tiny stage forces executions through the spill file,
-// tiny files and row groups force rolls; the archive is the same.
+// tiny files and row groups force rolls; the archive is the same. With
+// the default row groups, the spilled rows, those left in memory and the
+// next executions share row groups: the archive is the same again.
 func TestSpillAndRoll(t *testing.T) {
 	execs, want := randomExecutions(12, 12, 400)
 	srv := emulator.New()
 	srv.Add(execs...)
+	shared := run(t, srv, manifestOf(t, execs), 50, load.WithStageMemory(4<<10))
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	checkArchive(t, shared.dir, want)
 	r := run(t, srv, manifestOf(t, execs), 50, load.WithStageMemory(4<<10), load.WithTargetFileSize(16<<10), load.WithRowGroupSize(16<<10))
 	if r.err != nil {
 		t.Fatal(r.err)
