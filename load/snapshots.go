@@ -51,6 +51,17 @@ type SnapshotReader interface {
 	Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error)
 }
 
+// RowStreamer is a SnapshotReader that can also hand over one execution's
+// rows without holding them, for verifying an execution too large to hold.
+type RowStreamer interface {
+	// EachRow calls op with each operation of st's newest snapshot and ev
+	// with each of its archived events (the rows Rows would return), in no
+	// particular order; op and ev may be called side by side, from two
+	// goroutines, and a row is valid only during the call. On an error
+	// some rows may have been handed over.
+	EachRow(ctx context.Context, st ExecutionState, op func(*schema.Operation), ev func(*schema.Event)) error
+}
+
 // ExecutionRows are an execution's archived rows.
 type ExecutionRows struct {
 	Operations []schema.Operation
@@ -148,8 +159,6 @@ func (d *Parquet) latestOf(ctx context.Context, name string, keep func(arn strin
 // (seeking by the file's offset index), else the whole file.
 func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
 	out := make(map[string]*ExecutionRows, len(states))
-	want := make(map[string]ExecutionState, len(states))
-	dt := ""
 	for _, st := range states {
 		// Sized by the executions row's counts (bounded: a tampered row
 		// must not make a huge allocation), so that appends do not regrow.
@@ -157,7 +166,37 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		if st.EventCount != nil {
 			r.Events = make([]schema.Event, 0, min(max(*st.EventCount, 0), 1<<16))
 		}
-		out[st.Arn], want[st.Arn], dt = r, st, st.DT
+		out[st.Arn] = r
+	}
+	// The two tables are read side by side: each fills its own field of
+	// out's entries, and verify waits for a chunk's rows as a whole.
+	err := d.eachRow(ctx, states,
+		func(row *schema.Operation) { out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row) },
+		func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) })
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range out {
+		sort.Slice(r.Operations, func(i, j int) bool { return r.Operations[i].Seq < r.Operations[j].Seq })
+		sort.Slice(r.Events, func(i, j int) bool { return r.Events[i].EventID < r.Events[j].EventID })
+	}
+	return out, nil
+}
+
+// EachRow hands over st's rows one at a time, as Rows reads them, holding
+// none (see [RowStreamer]).
+func (d *Parquet) EachRow(ctx context.Context, st ExecutionState, op func(*schema.Operation), ev func(*schema.Event)) error {
+	return d.eachRow(ctx, []ExecutionState{st}, op, ev)
+}
+
+// eachRow reads the partition of states (one DT) once and hands each of
+// their rows to op or ev, which two goroutines call side by side (one per
+// table). A row is valid only during the call.
+func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, op func(*schema.Operation), ev func(*schema.Event)) error {
+	want := make(map[string]ExecutionState, len(states))
+	dt := ""
+	for _, st := range states {
+		want[st.Arn], dt = st, st.DT
 	}
 	// The rows wanted, as the executions rows count them (-1: unknown).
 	var ops, events int64
@@ -173,8 +212,6 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		st, ok := want[arn]
 		return ok && runID == st.RunID && at.Equal(st.ExtractedAt)
 	}
-	// The two tables are read side by side: each fills its own field of
-	// out's entries, and verify waits for a chunk's rows as a whole.
 	readTable := func(table string) error {
 		files, err := d.listCached(ctx, table)
 		if err != nil {
@@ -188,14 +225,14 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 				},
 					func(row *schema.Operation) {
 						if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
-							out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
+							op(row)
 						}
 					})
 			} else {
 				err = readFile(ctx, d, schema.Events, f, events, []string{"execution_arn"}, func(k []parquet.Value) bool { _, ok := want[string(k[0].ByteArray())]; return ok },
 					func(row *schema.Event) {
 						if _, ok := want[row.ExecutionArn]; ok {
-							out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row)
+							ev(row)
 						}
 					})
 			}
@@ -210,14 +247,7 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 	wg.Go(func() { eventsErr = readTable("events") })
 	err := readTable("operations")
 	wg.Wait()
-	if err = cmp.Or(err, eventsErr); err != nil {
-		return nil, err
-	}
-	for _, r := range out {
-		sort.Slice(r.Operations, func(i, j int) bool { return r.Operations[i].Seq < r.Operations[j].Seq })
-		sort.Slice(r.Events, func(i, j int) bool { return r.Events[i].EventID < r.Events[j].EventID })
-	}
-	return out, nil
+	return cmp.Or(err, eventsErr)
 }
 
 // listCached lists a table's published files once per loader, by partition
@@ -292,6 +322,22 @@ func (p *Postgres) Rows(ctx context.Context, states []ExecutionState) (map[strin
 }
 
 func pgRows[T any](ctx context.Context, p *Postgres, t *schema.Table, order, arn string) ([]T, error) {
+	var out []T
+	err := pgEach(ctx, p, t, order, arn, func(row *T) { out = append(out, *row) })
+	return out, err
+}
+
+// EachRow hands over st's rows one at a time (see [RowStreamer]), from
+// two queries, one after the other.
+func (p *Postgres) EachRow(ctx context.Context, st ExecutionState, op func(*schema.Operation), ev func(*schema.Event)) error {
+	if err := pgEach(ctx, p, schema.Operations, "seq", st.Arn, op); err != nil {
+		return err
+	}
+	return pgEach(ctx, p, schema.Events, "event_id", st.Arn, ev)
+}
+
+// pgEach reads arn's rows of table t, in order, and hands each to fn.
+func pgEach[T any](ctx context.Context, p *Postgres, t *schema.Table, order, arn string, fn func(*T)) error {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		cols[i] = pgx.Identifier{c.Name}.Sanitize()
@@ -299,16 +345,21 @@ func pgRows[T any](ctx context.Context, p *Postgres, t *schema.Table, order, arn
 	q := fmt.Sprintf("SELECT %s FROM %s WHERE execution_arn = $1 ORDER BY %s", strings.Join(cols, ", "), pgx.Identifier{p.cfg.schema, t.Name}.Sanitize(), order)
 	rows, err := p.pool.Query(ctx, q, arn)
 	if err != nil {
-		return nil, p.wrap("read "+t.Name, err)
+		return p.wrap("read "+t.Name, err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[T])
-	if err != nil {
-		return nil, p.wrap("read "+t.Name, err)
+	defer rows.Close()
+	for rows.Next() {
+		row, err := pgx.RowToStructByPos[T](rows)
+		if err != nil {
+			return p.wrap("read "+t.Name, err)
+		}
+		normalizeTimes(&row) // timestamptz comes back in the local zone
+		fn(&row)
 	}
-	for i := range out { // timestamptz comes back in the local zone
-		normalizeTimes(&out[i])
+	if err := rows.Err(); err != nil {
+		return p.wrap("read "+t.Name, err)
 	}
-	return out, nil
+	return nil
 }
 
 // normalizeTimes puts every time of a row in UTC, as the Parquet rows are.

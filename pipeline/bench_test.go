@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -161,31 +162,81 @@ func BenchmarkMillionOperationsRSS(b *testing.B) {
 // in this process, b.N times, and reports its peak RSS against the 256 MiB
 // target.
 func benchRSS(b *testing.B, execs []emulator.Execution, args ...string) {
-	bin := os.Getenv("ETL_BIN")
+	bin, dir, url, manifest := rssSetup(b, execs)
+	var peak int64
+	for i := 0; i < b.N; i++ {
+		peak = max(peak, peakOf(b, dir, bin, append([]string{"run", "--manifest", manifest, "--dest", filepath.Join(dir, fmt.Sprint("archive-", i)),
+			"--endpoint-url", url, "--log-level", "warn"}, args...)...))
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")
+}
+
+// rssSetup serves execs from an emulator in this process and writes their
+// manifest; it returns the etl binary (ETL_BIN), a folder, the emulator's
+// URL and the manifest.
+func rssSetup(b *testing.B, execs []emulator.Execution) (bin, dir, url, manifest string) {
+	bin = os.Getenv("ETL_BIN")
 	if bin == "" {
 		b.Fatal("ETL_BIN is not set: run make bench, which builds bin/etl")
 	}
 	srv := emulator.New()
 	srv.Add(execs...)
-	url, _ := emulatortest.Start(b, srv)
-	dir := b.TempDir()
-	manifest := filepath.Join(dir, "m.jsonl")
+	url, _ = emulatortest.Start(b, srv)
+	dir = b.TempDir()
+	manifest = filepath.Join(dir, "m.jsonl")
 	f, _ := os.Create(manifest)
 	emulator.WriteManifest(f, execs)
 	f.Close()
+	return bin, dir, url, manifest
+}
+
+// peakOf runs bin with args in dir and returns its peak RSS; exit status 0
+// is required.
+func peakOf(b *testing.B, dir, bin string, args ...string) int64 {
+	cmd := peakrss.Command(dir, bin, args...)
+	cmd.Env = os.Environ()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("etl %s: %v\n%s", args[0], err, tail(out))
+	}
+	p, err := cmd.Peak()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// tail is the end of out, for an error message.
+func tail(out []byte) []byte { return out[max(0, len(out)-4000):] }
+
+// BenchmarkVerifyMillionEventsRSS archives one execution of 1,000,000
+// events (steps retried once, 200-byte payloads: 250,000 operations) with
+// the etl binary, then verifies it (--all: its content compared) b.N
+// times, and reports verify's peak RSS against the 256 MiB target. An
+// execution this large is compared as a stream of row hashes; read whole,
+// its rows on both sides took gigabytes.
+func BenchmarkVerifyMillionEventsRSS(b *testing.B) {
+	e := millionEvents(strings.Repeat("x", 200), true)
+	// Ended, as GetDurableExecution says: only a terminal execution's
+	// content is compared.
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	exec := types.Operation{Id: aws.String("big"), Type: types.OperationTypeExecution, Status: types.OperationStatusSucceeded,
+		StartTimestamp: &start, EndTimestamp: aws.Time(start.Add(time.Hour))}
+	e.Len, e.Op = 1, func(int) types.Operation { return exec }
+	bin, dir, url, manifest := rssSetup(b, []emulator.Execution{e})
+	archive := filepath.Join(dir, "archive")
+	peakOf(b, dir, bin, "run", "--manifest", manifest, "--dest", archive, "--endpoint-url", url, "--log-level", "warn")
 	var peak int64
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		cmd := peakrss.Command(dir, bin, append([]string{"run", "--manifest", manifest, "--dest", filepath.Join(dir, fmt.Sprint("archive-", i)),
-			"--endpoint-url", url, "--log-level", "warn"}, args...)...)
-		cmd.Env = os.Environ()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("etl: %v\n%s", err, out)
+		peak = max(peak, peakOf(b, dir, bin, "verify", "--manifest", manifest, "--dest", archive, "--endpoint-url", url, "--all", "--report", filepath.Join(dir, "v.json")))
+		var rep struct {
+			Sampled int `json:"sampled"`
+			Equal   int `json:"sampled_equal"`
 		}
-		p, err := cmd.Peak()
-		if err != nil {
-			b.Fatal(err)
+		if buf, err := os.ReadFile(filepath.Join(dir, "v.json")); err != nil || json.Unmarshal(buf, &rep) != nil || rep.Sampled != 1 || rep.Equal != 1 {
+			b.Fatalf("verify: %+v, %v", rep, err)
 		}
-		peak = max(peak, p)
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"hash/maphash"
 	"io"
 	"reflect"
 	"slices"
@@ -287,3 +288,84 @@ func samePtr[E any](x, y *E, eq func(x, y *E) bool) bool {
 	return eq(x, y)
 }
 
+// HashRow hashes row of table t with h (reset first), leaving out the
+// columns skip marks, so that two rows DiffRow finds equal hash alike
+// (times as instants; a nil pointer or list apart from a set one, an empty
+// list included) and rows that differ almost surely do not: verification
+// compares executions too large to hold by their rows' hashes. It panics
+// when T is not t's row struct.
+func HashRow[T any](t *Table, h *maphash.Hash, row *T, skip []bool) uint64 {
+	if reflect.TypeFor[T]() != t.rowType {
+		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", t.Name, t.rowType, reflect.TypeFor[T]()))
+	}
+	h.Reset()
+	p := unsafe.Pointer(row)
+	for i, f := range t.codec.fields {
+		if skip == nil || !skip[i] {
+			f.hash(h, unsafe.Add(p, f.off))
+		}
+	}
+	return h.Sum64()
+}
+
+// hash writes the field's value at a to h, with a byte for its presence
+// and lengths before strings, so that no two values write the same bytes.
+func (f field) hash(h *maphash.Hash, a unsafe.Pointer) {
+	str := func(s string) {
+		maphash.WriteComparable(h, len(s))
+		h.WriteString(s)
+	}
+	present := func(ok bool) bool {
+		if ok {
+			h.WriteByte(1)
+		} else {
+			h.WriteByte(0)
+		}
+		return ok
+	}
+	switch f.kind {
+	case kString:
+		str(*(*string)(a))
+	case kStringPtr:
+		if s := *(**string)(a); present(s != nil) {
+			str(*s)
+		}
+	case kStringList:
+		if l := *(*[]string)(a); present(l != nil) {
+			maphash.WriteComparable(h, len(l))
+			for _, s := range l {
+				str(s)
+			}
+		}
+	case kInt32:
+		maphash.WriteComparable(h, *(*int32)(a))
+	case kInt32Ptr:
+		if v := *(**int32)(a); present(v != nil) {
+			maphash.WriteComparable(h, *v)
+		}
+	case kInt64:
+		maphash.WriteComparable(h, *(*int64)(a))
+	case kInt64Ptr:
+		if v := *(**int64)(a); present(v != nil) {
+			maphash.WriteComparable(h, *v)
+		}
+	case kBool:
+		present(*(*bool)(a))
+	case kBoolPtr:
+		if v := *(**bool)(a); present(v != nil) {
+			present(*v)
+		}
+	case kTime:
+		instant(h, *(*time.Time)(a))
+	case kTimePtr:
+		if v := *(**time.Time)(a); present(v != nil) {
+			instant(h, *v)
+		}
+	}
+}
+
+// instant writes the instant t stands for (any year, unlike UnixNano).
+func instant(h *maphash.Hash, t time.Time) {
+	maphash.WriteComparable(h, t.Unix())
+	maphash.WriteComparable(h, t.Nanosecond())
+}

@@ -352,6 +352,10 @@ type verifyOptions struct {
 	concurrency int
 	progress    *pipeline.Progress // counts executions checked (Done), problems (Failed), rows compared (Operations)
 	chunkRows   int64              // archived rows read at once for one partition (default verifyChunkRows)
+	// streamRows: an execution with more archived rows is compared as a
+	// stream (compareStreamed), when the reader can (default
+	// verifyChunkRows).
+	streamRows int64
 }
 
 var terminalStatus = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true}
@@ -391,7 +395,11 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 		}
 	}
 	chunkRows := cmp.Or(o.chunkRows, verifyChunkRows)
-	tasks := contentTasks(exp, early, archived, chunkRows)
+	streamRows := cmp.Or(o.streamRows, verifyChunkRows)
+	if _, ok := reader.(load.RowStreamer); !ok {
+		streamRows = -1
+	}
+	tasks := contentTasks(exp, early, archived, chunkRows, streamRows)
 	for _, e := range exp {
 		if _, ok := early[e.arn]; !ok {
 			tasks = append(tasks, contentTask{e: e})
@@ -399,19 +407,17 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	}
 	apiStatus := map[string]string{} // of the sampled executions checked alone
 	forEach(ctx, tasks, o.concurrency, func(t contentTask) {
-		if t.part != nil {
-			t.part.start(ctx, reader)
-		}
+		t.start(ctx, reader)
 		status, ok := checkOne(ctx, api, t.e, archived, rep, &mu)
 		if o.progress != nil {
 			o.progress.Done.Add(1)
 		}
 		switch {
-		case t.part == nil && ok && sampled[t.e.arn]:
+		case !t.compares() && ok && sampled[t.e.arn]:
 			mu.Lock()
 			apiStatus[t.e.arn] = status
 			mu.Unlock()
-		case t.part != nil && ok:
+		case t.compares() && ok:
 			compareTask(ctx, api, reader, t, archived, status, rep, &mu, o.progress)
 		case t.part != nil:
 			t.part.done() // gone from the API, or an error: nothing to compare
@@ -423,8 +429,8 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 			rep.NotSampleable++
 		}
 	}
-	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows), o.concurrency, func(t contentTask) {
-		t.part.start(ctx, reader)
+	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows), o.concurrency, func(t contentTask) {
+		t.start(ctx, reader)
 		compareTask(ctx, api, reader, t, archived, apiStatus[t.e.arn], rep, &mu, o.progress)
 	})
 	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
@@ -447,11 +453,22 @@ func compareTask(ctx context.Context, api verifyAPI, reader load.SnapshotReader,
 		mine = rows[t.e.arn]
 		return mine, err
 	}
-	what, sampleable, err := compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus, reader)
-	if progress != nil && mine != nil {
-		progress.Operations.Add(int64(len(mine.Operations) + len(mine.Events)))
+	var what string
+	var sampleable bool
+	var err error
+	var rows int64
+	if t.stream {
+		what, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), t.e, archived[t.e.arn], apiStatus, reader)
+	} else {
+		what, sampleable, err = compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus, reader)
+		if mine != nil {
+			rows = int64(len(mine.Operations) + len(mine.Events))
+		}
+		t.part.done()
 	}
-	t.part.done()
+	if progress != nil {
+		progress.Operations.Add(rows)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	switch {
@@ -470,12 +487,21 @@ func compareTask(ctx context.Context, api verifyAPI, reader load.SnapshotReader,
 
 // contentTasks are the executions of apiStatus to compare, partition by
 // partition, each partition cut into chunks of at most chunkRows archived
-// rows, each chunk linked to the next (read ahead).
-func contentTasks(exp []expected, apiStatus map[string]string, archived map[string]load.ExecutionState, chunkRows int64) []contentTask {
+// rows, each chunk linked to the next (read ahead); an execution of more
+// than streamRows rows (-1: none is) is compared as a stream, on its own.
+func contentTasks(exp []expected, apiStatus map[string]string, archived map[string]load.ExecutionState, chunkRows, streamRows int64) []contentTask {
 	var tasks []contentTask
 	var prev *partitionRows
 	for _, g := range byPartition(exp, apiStatus, archived) {
-		for _, chunk := range chunksOf(g, archived, chunkRows) {
+		var held []expected
+		for _, e := range g {
+			if streamRows >= 0 && rowCount(archived[e.arn]) > streamRows {
+				tasks = append(tasks, contentTask{e: e, stream: true})
+			} else {
+				held = append(held, e)
+			}
+		}
+		for _, chunk := range chunksOf(held, archived, chunkRows) {
 			part := &partitionRows{pending: int32(len(chunk)), states: make([]load.ExecutionState, len(chunk))}
 			if prev != nil {
 				prev.next = part
@@ -483,7 +509,7 @@ func contentTasks(exp []expected, apiStatus map[string]string, archived map[stri
 			prev = part
 			for i, e := range chunk {
 				part.states[i] = archived[e.arn]
-				tasks = append(tasks, contentTask{part, e})
+				tasks = append(tasks, contentTask{part: part, e: e})
 			}
 		}
 	}
@@ -511,11 +537,7 @@ func chunksOf(g []expected, archived map[string]load.ExecutionState, max int64) 
 	var cur []expected
 	var n int64
 	for _, e := range g {
-		st := archived[e.arn]
-		rows := st.OperationCount
-		if st.EventCount != nil {
-			rows += *st.EventCount
-		}
+		rows := rowCount(archived[e.arn])
 		if len(cur) > 0 && n+rows > max {
 			out, cur, n = append(out, cur), nil, 0
 		}
@@ -527,11 +549,31 @@ func chunksOf(g []expected, archived map[string]load.ExecutionState, max int64) 
 	return out
 }
 
+// rowCount is an execution's archived rows, as its executions row counts
+// them.
+func rowCount(st load.ExecutionState) int64 {
+	n := st.OperationCount
+	if st.EventCount != nil {
+		n += *st.EventCount
+	}
+	return n
+}
+
 // contentTask is one sampled execution to compare, with its partition's
-// archived rows.
+// archived rows, or compared as a stream.
 type contentTask struct {
-	part *partitionRows // nil: a completeness check only
-	e    expected
+	part   *partitionRows // nil and not stream: a completeness check only
+	stream bool
+	e      expected
+}
+
+func (t contentTask) compares() bool { return t.part != nil || t.stream }
+
+// start starts reading the task's chunk, if it has one.
+func (t contentTask) start(ctx context.Context, reader load.SnapshotReader) {
+	if t.part != nil {
+		t.part.start(ctx, reader)
+	}
 }
 
 // partitionRows is one chunk of a partition's sampled executions and their
@@ -722,8 +764,6 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows func() (*lo
 	if !canCompare(apiStatus, st, e.token) {
 		return "", false, nil
 	}
-	meta := transform.RowMeta{ExecutionArn: e.arn, Source: st.Source}
-	snap := transform.NewSnapshot(meta)
 	// The API's rows, sized by the executions row's counts (bounded: a
 	// tampered count must not make a huge allocation).
 	want := make([]schema.Operation, 0, min(max(st.OperationCount, 0), 1<<16))
@@ -731,31 +771,11 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows func() (*lo
 	if st.EventCount != nil {
 		wantEvents = make([]schema.Event, 0, min(max(*st.EventCount, 0), 1<<16))
 	}
-	switch {
-	case st.Source == transform.SourceState:
-		err := extract.Drain(ctx, api, extract.Entry{ARN: e.arn, Token: e.token}, extract.MaxPageSize, func(_ context.Context, p extract.Page) error {
-			want = snap.Add(want, p.Operations)
-			return nil
-		})
-		if err != nil {
-			return "", true, err
-		}
-	default:
-		fold := transform.NewFolder()
-		defer fold.Close()
-		err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
-			for i := range p.Events {
-				wantEvents = append(wantEvents, transform.EventRow(&p.Events[i], meta))
-			}
-			fold.Add(p.Events)
-			return nil
-		})
-		if err != nil {
-			return "", true, err
-		}
-		if want, err = fold.AddTo(snap, want); err != nil {
-			return "", true, err
-		}
+	hash, err := apiRows(ctx, api, e, st, reader,
+		func(rows []schema.Operation) { want = append(want, rows...) },
+		func(ev *schema.Event) { wantEvents = append(wantEvents, *ev) })
+	if err != nil {
+		return "", true, err
 	}
 	rows, err := archivedRows()
 	if err != nil {
@@ -765,26 +785,70 @@ func compareContent(ctx context.Context, api verifyAPI, archivedRows func() (*lo
 		rows = &load.ExecutionRows{}
 	}
 	got, gotEvents := rows.Operations, rows.Events
-	// A destination that stores text differently (Postgres: U+0000 as
-	// U+FFFD) says so; the API's rows are put in that form to compare.
-	if sf, ok := reader.(interface{ StoredForm(row any) }); ok {
-		for i := range want {
-			sf.StoredForm(&want[i])
-		}
-		for i := range wantEvents {
-			sf.StoredForm(&wantEvents[i])
-		}
-	}
 	if d := operationsDiff(got, want); d != "" {
 		return d, true, nil
 	}
 	if d := eventsEqual(gotEvents, wantEvents); d != "" {
 		return d, true, nil
 	}
-	if snap.Finish().ContentHash != st.ContentHash {
-		return "content_hash: the executions row's differs from its operations'", true, nil
+	if hash != st.ContentHash {
+		return contentHashDiffers, true, nil
 	}
 	return "", true, nil
+}
+
+const contentHashDiffers = "content_hash: the executions row's differs from its operations'"
+
+// apiRows re-reads e from the API by the source it was archived with
+// (state, or history: its events, and the operations folded from them) and
+// hands its rows over as they come, in the archive's stored form: ops a
+// batch of operations at a time (in seq order), ev each event (in the
+// history's order); neither may keep what it is handed. It returns the
+// content_hash of the operations.
+func apiRows(ctx context.Context, api verifyAPI, e expected, st load.ExecutionState, reader load.SnapshotReader,
+	ops func([]schema.Operation), ev func(*schema.Event)) (string, error) {
+	meta := transform.RowMeta{ExecutionArn: e.arn, Source: st.Source}
+	snap := transform.NewSnapshot(meta)
+	// A destination that stores text differently (Postgres: U+0000 as
+	// U+FFFD) says so; the API's rows are put in that form to compare.
+	stored := func(any) {}
+	if sf, ok := reader.(interface{ StoredForm(row any) }); ok {
+		stored = sf.StoredForm
+	}
+	handOps := func(rows []schema.Operation) {
+		for i := range rows {
+			stored(&rows[i])
+		}
+		ops(rows)
+	}
+	if st.Source == transform.SourceState {
+		var buf []schema.Operation
+		err := extract.Drain(ctx, api, extract.Entry{ARN: e.arn, Token: e.token}, extract.MaxPageSize, func(_ context.Context, p extract.Page) error {
+			buf = snap.Add(buf[:0], p.Operations)
+			handOps(buf)
+			return nil
+		})
+		return snap.Finish().ContentHash, err
+	}
+	fold := transform.NewFolder()
+	defer fold.Close()
+	err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
+		for i := range p.Events {
+			row := transform.EventRow(&p.Events[i], meta)
+			stored(&row)
+			ev(&row)
+		}
+		fold.Add(p.Events)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	err = fold.Each(snap, extract.MaxPageSize, func(rows []schema.Operation) error {
+		handOps(rows)
+		return nil
+	})
+	return snap.Finish().ContentHash, err
 }
 
 // canCompare reports whether an execution's content can be compared: the

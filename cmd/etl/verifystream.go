@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// An execution with more archived rows than a chunk (verifyChunkRows) is
+// compared without holding its rows: both sides are read as streams and
+// reduced to a hash per row (schema.HashRow, leaving out what
+// compareSkips leaves out), kept by key in the API's order. Memory is
+// then about 40 bytes per row (the hashes and their index) instead of the
+// two sides' rows, some 600 bytes and more per row: a million-event
+// execution costs tens of megabytes, not gigabytes. Only when a row
+// differs are both sides read a second time, for that row alone, to name
+// its column. The outcome is what compareContent says of the same rows.
+
+// streamDigests is one execution's rows reduced to hashes: the API's (want)
+// by key, in the API's order, and whether the archive's row of that key was
+// seen equal or different.
+type streamDigests struct {
+	seed maphash.Seed
+	want maphash.Hash // the API's rows, on one goroutine
+
+	opAt   map[uint64]int32 // an operation id's hash: its index in the API's order
+	opHash []uint64
+	opSeen []rowSeen
+	gotOps maphash.Hash
+
+	evAt      map[int32]int32 // an event id: its index in the API's order
+	evHash    []uint64
+	evSeen    []rowSeen
+	gotEv     maphash.Hash
+	gotEvents int64
+	skipOps   []bool // compareSkips, by table
+	skipEv    []bool
+	// dup: the API's rows repeat a key (events without an EventId all have
+	// id 0): compared whole instead.
+	dup bool
+}
+
+// rowSeen is what the archive holds of one of the API's rows.
+type rowSeen uint8
+
+const (
+	notArchived rowSeen = iota
+	archivedEqual
+	archivedDiffers
+)
+
+func newStreamDigests() *streamDigests {
+	d := &streamDigests{seed: maphash.MakeSeed(), opAt: map[uint64]int32{}, evAt: map[int32]int32{},
+		skipOps: compareSkips(schema.Operations), skipEv: compareSkips(schema.Events)}
+	for _, h := range []*maphash.Hash{&d.want, &d.gotOps, &d.gotEv} {
+		h.SetSeed(d.seed)
+	}
+	return d
+}
+
+// idHash is the key of an operation: its id's hash.
+func (d *streamDigests) idHash(id string) uint64 { return maphash.String(d.seed, id) }
+
+func (d *streamDigests) wantOps(rows []schema.Operation) {
+	for i := range rows {
+		k := d.idHash(rows[i].OperationID)
+		if _, ok := d.opAt[k]; ok {
+			d.dup = true
+		}
+		d.opAt[k] = int32(len(d.opHash))
+		d.opHash = append(d.opHash, schema.HashRow(schema.Operations, &d.want, &rows[i], d.skipOps))
+	}
+}
+
+func (d *streamDigests) wantEvent(row *schema.Event) {
+	if _, ok := d.evAt[row.EventID]; ok {
+		d.dup = true
+	}
+	d.evAt[row.EventID] = int32(len(d.evHash))
+	d.evHash = append(d.evHash, schema.HashRow(schema.Events, &d.want, row, d.skipEv))
+}
+
+// gotOp and gotEvent take the archive's rows; they run side by side.
+func (d *streamDigests) gotOp(row *schema.Operation) {
+	i, ok := d.opAt[d.idHash(row.OperationID)]
+	if !ok {
+		return // an operation the API no longer lists (Postgres keeps them)
+	}
+	d.opSeen[i] = seenAs(schema.HashRow(schema.Operations, &d.gotOps, row, d.skipOps) == d.opHash[i])
+}
+
+func (d *streamDigests) gotEvent(row *schema.Event) {
+	d.gotEvents++
+	if i, ok := d.evAt[row.EventID]; ok {
+		d.evSeen[i] = seenAs(schema.HashRow(schema.Events, &d.gotEv, row, d.skipEv) == d.evHash[i])
+	}
+}
+
+func seenAs(equal bool) rowSeen {
+	if equal {
+		return archivedEqual
+	}
+	return archivedDiffers
+}
+
+// firstDiff is the first of the API's operations, else events, that the
+// archive lacks or holds otherwise: its index, or -1 for none.
+func (d *streamDigests) firstDiff() (events bool, i int) {
+	for i, s := range d.opSeen {
+		if s != archivedEqual {
+			return false, i
+		}
+	}
+	for i, s := range d.evSeen {
+		if s != archivedEqual {
+			return true, i
+		}
+	}
+	return false, -1
+}
+
+// compareStreamed is compareContent for an execution too large to hold
+// (see above); rows is the number of archived rows read. When the API
+// repeats a key, it compares whole (compareContent) instead.
+func compareStreamed(ctx context.Context, api verifyAPI, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (what string, sampleable bool, rows int64, err error) {
+	if !canCompare(apiStatus, st, e.token) {
+		return "", false, 0, nil
+	}
+	d := newStreamDigests()
+	hash, err := apiRows(ctx, api, e, st, reader, d.wantOps, d.wantEvent)
+	if err != nil {
+		return "", true, 0, err
+	}
+	if d.dup {
+		var got *load.ExecutionRows
+		what, sampleable, err = compareContent(ctx, api, func() (*load.ExecutionRows, error) {
+			var err error
+			got, err = wholeRows(ctx, rs, st)
+			return got, err
+		}, e, st, apiStatus, reader)
+		if got != nil {
+			rows = int64(len(got.Operations) + len(got.Events))
+		}
+		return what, sampleable, rows, err
+	}
+	d.opSeen, d.evSeen = make([]rowSeen, len(d.opHash)), make([]rowSeen, len(d.evHash))
+	var ops int64
+	err = rs.EachRow(ctx, st, func(row *schema.Operation) { ops++; d.gotOp(row) }, d.gotEvent)
+	rows = ops + d.gotEvents
+	if err != nil {
+		return "", true, rows, err
+	}
+	if events, i := d.firstDiff(); i >= 0 {
+		what, err := explainDiff(ctx, api, rs, e, st, reader, events, i)
+		return what, true, rows, err
+	}
+	if d.gotEvents > int64(len(d.evHash)) {
+		return fmt.Sprintf("%d events archived, the API has %d", d.gotEvents, len(d.evHash)), true, rows, nil
+	}
+	if hash != st.ContentHash {
+		return contentHashDiffers, true, rows, nil
+	}
+	return "", true, rows, nil
+}
+
+// wholeRows collects st's rows from rs, as Rows would return them.
+func wholeRows(ctx context.Context, rs load.RowStreamer, st load.ExecutionState) (*load.ExecutionRows, error) {
+	var r load.ExecutionRows
+	err := rs.EachRow(ctx, st, func(row *schema.Operation) { r.Operations = append(r.Operations, *row) },
+		func(row *schema.Event) { r.Events = append(r.Events, *row) })
+	return &r, err
+}
+
+// explainDiff reads both sides again for the API's i-th operation (or
+// event) alone and names it and its first differing column, as
+// compareContent does.
+func explainDiff(ctx context.Context, api verifyAPI, rs load.RowStreamer, e expected, st load.ExecutionState, reader load.SnapshotReader, events bool, i int) (string, error) {
+	var wantOp, gotOp *schema.Operation
+	var wantEv, gotEv *schema.Event
+	var nOps, nEvents int
+	_, err := apiRows(ctx, api, e, st, reader, func(rows []schema.Operation) {
+		if !events && i >= nOps && i < nOps+len(rows) {
+			wantOp = new(rows[i-nOps])
+		}
+		nOps += len(rows)
+	}, func(row *schema.Event) {
+		if events && nEvents == i {
+			wantEv = new(*row)
+		}
+		nEvents++
+	})
+	if err != nil {
+		return "", err
+	}
+	if wantOp == nil && wantEv == nil {
+		return "", fmt.Errorf("the API's rows changed between two reads of a terminal execution")
+	}
+	err = rs.EachRow(ctx, st, func(row *schema.Operation) {
+		if wantOp != nil && row.OperationID == wantOp.OperationID {
+			gotOp = new(*row)
+		}
+	}, func(row *schema.Event) {
+		if wantEv != nil && row.EventID == wantEv.EventID {
+			gotEv = new(*row)
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	var what string
+	if wantOp != nil {
+		what = operationsDiff(orNone(gotOp), []schema.Operation{*wantOp})
+	} else {
+		what = eventsEqual(orNone(gotEv), []schema.Event{*wantEv})
+	}
+	if what == "" { // a hash collision, or the archive changed under verify
+		return "", fmt.Errorf("a row differed by its hash and not on a second read")
+	}
+	return what, nil
+}
+
+// orNone is the row *p, or no rows for nil.
+func orNone[T any](p *T) []T {
+	if p == nil {
+		return nil
+	}
+	return []T{*p}
+}
