@@ -171,7 +171,9 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 	// The two tables are read side by side: each fills its own field of
 	// out's entries, and verify waits for a chunk's rows as a whole.
 	err := d.eachRow(ctx, states,
-		func(row *schema.Operation) { out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row) },
+		func(row *schema.Operation) {
+			out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
+		},
 		func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) })
 	if err != nil {
 		return nil, err
