@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
@@ -165,11 +166,44 @@ func benchRSS(b *testing.B, execs []emulator.Execution, args ...string) {
 	bin, dir, url, manifest := rssSetup(b, execs)
 	var peak int64
 	for i := 0; i < b.N; i++ {
-		peak = max(peak, peakOf(b, dir, bin, append([]string{"run", "--manifest", manifest, "--dest", filepath.Join(dir, fmt.Sprint("archive-", i)),
-			"--endpoint-url", url, "--log-level", "warn"}, args...)...))
+		archive, report := filepath.Join(dir, fmt.Sprint("archive-", i)), filepath.Join(dir, fmt.Sprint("report-", i))
+		peak = max(peak, peakOf(b, dir, bin, append([]string{"run", "--manifest", manifest, "--dest", archive,
+			"--endpoint-url", url, "--log-level", "warn", "--report", report}, args...)...))
+		checkRowCounts(b, archive, report)
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")
+}
+
+// checkRowCounts fails b unless the archive's files (by their footers)
+// hold every row the run read from the API, as its report counts them:
+// a memory figure of a run that lost rows would mean nothing.
+func checkRowCounts(b *testing.B, archive, report string) {
+	var sum pipeline.Summary
+	if buf, err := os.ReadFile(report); err != nil || json.Unmarshal(buf, &sum) != nil {
+		b.Fatalf("report %s: %v", report, err)
+	}
+	want := map[string]int64{"executions": int64(sum.ExecutionsOK), "operations": sum.Operations, "events": sum.EventsNew}
+	for table, n := range want {
+		files, _ := filepath.Glob(filepath.Join(archive, table, "dt=*", "*.parquet"))
+		var got int64
+		for _, name := range files {
+			f, err := os.Open(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			info, _ := f.Stat()
+			pf, err := parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+			if err != nil {
+				b.Fatalf("%s: %v", name, err)
+			}
+			got += pf.NumRows()
+			f.Close()
+		}
+		if got != n {
+			b.Fatalf("%s: %d rows in the archive, the run read %d", table, got, n)
+		}
+	}
 }
 
 // rssSetup serves execs from an emulator in this process and writes their
