@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/durable-etl/durable-etl/extract"
@@ -356,6 +357,9 @@ type verifyOptions struct {
 	// stream (compareStreamed), when the reader can (default
 	// verifyChunkRows).
 	streamRows int64
+	// streamBudget: the archived rows of executions compared as streams at
+	// once (default verifyStreamRows).
+	streamBudget int64
 }
 
 var terminalStatus = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true}
@@ -399,7 +403,8 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	if _, ok := reader.(load.RowStreamer); !ok {
 		streamRows = -1
 	}
-	tasks := contentTasks(exp, early, archived, chunkRows, streamRows)
+	streams := newStreamSlots(cmp.Or(o.streamBudget, verifyStreamRows))
+	tasks := contentTasks(exp, early, archived, chunkRows, streamRows, streams)
 	for _, e := range exp {
 		if _, ok := early[e.arn]; !ok {
 			tasks = append(tasks, contentTask{e: e})
@@ -429,7 +434,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 			rep.NotSampleable++
 		}
 	}
-	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows), o.concurrency, func(t contentTask) {
+	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.concurrency, func(t contentTask) {
 		t.start(ctx, reader)
 		compareTask(ctx, api, reader, t, archived, apiStatus[t.e.arn], rep, &mu, o.progress)
 	})
@@ -457,8 +462,12 @@ func compareTask(ctx context.Context, api verifyAPI, reader load.SnapshotReader,
 	var sampleable bool
 	var err error
 	var rows int64
-	if t.stream {
-		what, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), t.e, archived[t.e.arn], apiStatus, reader)
+	if t.streams != nil {
+		var release func()
+		if release, err = t.streams.take(ctx, rowCount(archived[t.e.arn])); err == nil {
+			what, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), t.e, archived[t.e.arn], apiStatus, reader)
+			release()
+		}
 	} else {
 		what, sampleable, err = compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus, reader)
 		if mine != nil {
@@ -488,15 +497,16 @@ func compareTask(ctx context.Context, api verifyAPI, reader load.SnapshotReader,
 // contentTasks are the executions of apiStatus to compare, partition by
 // partition, each partition cut into chunks of at most chunkRows archived
 // rows, each chunk linked to the next (read ahead); an execution of more
-// than streamRows rows (-1: none is) is compared as a stream, on its own.
-func contentTasks(exp []expected, apiStatus map[string]string, archived map[string]load.ExecutionState, chunkRows, streamRows int64) []contentTask {
+// than streamRows rows (-1: none is) is compared as a stream, on its own,
+// once it holds its rows' weight of streams.
+func contentTasks(exp []expected, apiStatus map[string]string, archived map[string]load.ExecutionState, chunkRows, streamRows int64, streams *streamSlots) []contentTask {
 	var tasks []contentTask
 	var prev *partitionRows
 	for _, g := range byPartition(exp, apiStatus, archived) {
 		var held []expected
 		for _, e := range g {
 			if streamRows >= 0 && rowCount(archived[e.arn]) > streamRows {
-				tasks = append(tasks, contentTask{e: e, stream: true})
+				tasks = append(tasks, contentTask{e: e, streams: streams})
 			} else {
 				held = append(held, e)
 			}
@@ -531,6 +541,34 @@ func contentTasks(exp []expected, apiStatus map[string]string, archived map[stri
 // workers took 482 MiB.)
 const verifyChunkRows = 32768
 
+// streamSlots bound the archived rows of the executions compared as
+// streams at once: each takes its rows' weight, at most the whole.
+type streamSlots struct {
+	sem *semaphore.Weighted
+	max int64
+}
+
+func newStreamSlots(rows int64) *streamSlots {
+	return &streamSlots{sem: semaphore.NewWeighted(rows), max: rows}
+}
+
+// take waits for rows' weight (the whole for more rows than it holds) and
+// returns the function that gives it back.
+func (s *streamSlots) take(ctx context.Context, rows int64) (func(), error) {
+	w := min(max(rows, 1), s.max)
+	if err := s.sem.Acquire(ctx, w); err != nil {
+		return nil, err
+	}
+	return func() { s.sem.Release(w) }, nil
+}
+
+// verifyStreamRows bounds the archived rows of the executions compared as
+// streams at once (each larger than a chunk; one larger than this bound
+// alone): one of a million events, 1.25 million rows with its operations,
+// was verified in 210 MiB (BenchmarkVerifyMillionEventsRSS), most of it
+// the fold of its history and the rows' hashes.
+const verifyStreamRows = 1 << 20
+
 // chunksOf splits a partition's executions into runs of at most max rows.
 func chunksOf(g []expected, archived map[string]load.ExecutionState, max int64) [][]expected {
 	var out [][]expected
@@ -562,12 +600,12 @@ func rowCount(st load.ExecutionState) int64 {
 // contentTask is one sampled execution to compare, with its partition's
 // archived rows, or compared as a stream.
 type contentTask struct {
-	part   *partitionRows // nil and not stream: a completeness check only
-	stream bool
-	e      expected
+	part    *partitionRows // nil and no streams: a completeness check only
+	streams *streamSlots   // compared as a stream
+	e       expected
 }
 
-func (t contentTask) compares() bool { return t.part != nil || t.stream }
+func (t contentTask) compares() bool { return t.part != nil || t.streams != nil }
 
 // start starts reading the task's chunk, if it has one.
 func (t contentTask) start(ctx context.Context, reader load.SnapshotReader) {

@@ -544,8 +544,9 @@ func TestVerifyGCPacing(t *testing.T) {
 // whole (Rows) and as streams (EachRow).
 type streamRecorder struct {
 	load.SnapshotReader
-	rs            load.RowStreamer
-	whole, stream atomic.Int64
+	rs                    load.RowStreamer
+	whole, stream         atomic.Int64
+	inFlight, maxInFlight atomic.Int64 // EachRow calls under way
 }
 
 func (r *streamRecorder) Rows(ctx context.Context, states []load.ExecutionState) (map[string]*load.ExecutionRows, error) {
@@ -555,6 +556,10 @@ func (r *streamRecorder) Rows(ctx context.Context, states []load.ExecutionState)
 
 func (r *streamRecorder) EachRow(ctx context.Context, st load.ExecutionState, op func(*schema.Operation), ev func(*schema.Event)) error {
 	r.stream.Add(1)
+	n := r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
+	for m := r.maxInFlight.Load(); n > m && !r.maxInFlight.CompareAndSwap(m, n); m = r.maxInFlight.Load() {
+	}
 	return r.rs.EachRow(ctx, st, op, ev)
 }
 
@@ -570,8 +575,9 @@ func (r *streamRecorder) StoredForm(row any) {
 // exactly what comparing them whole finds, word for word, in local Parquet
 // and in Postgres: an intact archive equal; an altered operation column, a
 // lost operation, an altered event column, a lost event, an event the API
-// does not have, and an altered content_hash each named; and no execution
-// is read whole.
+// does not have, and an altered content_hash each named; no execution is
+// read whole; and with a budget of one row, one execution at a time is
+// compared as a stream.
 func TestVerifyStreamed(t *testing.T) {
 	ctx := context.Background()
 	dbURL, pgSchema := pgtest.Schema(t)
@@ -597,9 +603,9 @@ func TestVerifyStreamed(t *testing.T) {
 			reader := open()
 			rec := &streamRecorder{SnapshotReader: reader, rs: reader.(load.RowStreamer)}
 			archived, exp := archivedAndExpected(t, rec, execs)
-			reports[i] = verify(ctx, client, rec, exp, archived, verifyOptions{all: true, concurrency: 4, streamRows: streamRows})
-			if streamRows == 1 && (rec.whole.Load() != 0 || rec.stream.Load() == 0) {
-				t.Errorf("streamed: %d executions read whole, %d as streams", rec.whole.Load(), rec.stream.Load())
+			reports[i] = verify(ctx, client, rec, exp, archived, verifyOptions{all: true, concurrency: 4, streamRows: streamRows, streamBudget: streamRows})
+			if streamRows == 1 && (rec.whole.Load() != 0 || rec.stream.Load() == 0 || rec.maxInFlight.Load() != 1) {
+				t.Errorf("streamed: %d executions read whole, %d as streams, at most %d at once", rec.whole.Load(), rec.stream.Load(), rec.maxInFlight.Load())
 			}
 		}
 		whole, streamed := reports[0], reports[1]
