@@ -32,8 +32,9 @@ func BenchmarkS3TwoGiBRSS(b *testing.B) {
 	var peak, written int64
 	for i := 0; i < b.N; i++ {
 		run := "rss-" + strconv.Itoa(i)
-		cmd := peakrss.Command(b.TempDir(), os.Args[0], "run", "--manifest", manifest, "--dest", "s3://"+bucket+"/arch", "--endpoint-url", url,
-			"--run-id", run, "--report", filepath.Join(b.TempDir(), "r.json"), "--log-level", "warn")
+		report := filepath.Join(b.TempDir(), "r.json")
+		cmd := peakrss.Command(b.TempDir(), os.Args[0], "run", "--manifest", manifest, "--dest", "s3://"+bucket+"/arch-"+run, "--endpoint-url", url,
+			"--run-id", run, "--report", report, "--log-level", "warn")
 		cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("etl: %v\n%s", err, out)
@@ -43,8 +44,14 @@ func BenchmarkS3TwoGiBRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 		peak = max(peak, p)
+		// Every row the run read is in the archive (a memory figure of a
+		// run that lost rows would mean nothing).
+		s := readReport(b, report)
+		if got, want := s3test.ParquetRows(b, srv3, bucket, "arch-"+run+"/"), s.Operations+s.EventsNew+int64(s.ExecutionsOK); got != want {
+			b.Fatalf("%d rows in the archive, the run read %d", got, want)
+		}
 	}
-	written = s3test.Size(b, srv3, bucket, "arch/") / int64(b.N)
+	written = s3test.Size(b, srv3, bucket, "arch-") / int64(b.N)
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")
 	b.ReportMetric(float64(written)/(1<<30), "GiB-written/run")

@@ -52,7 +52,7 @@ func fixture(t *testing.T, n int) (*emulator.Server, string, string, []emulator.
 	return srv, url, manifestFile(t, execs), execs
 }
 
-func readReport(t *testing.T, path string) pipeline.Summary {
+func readReport(t testing.TB, path string) pipeline.Summary {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

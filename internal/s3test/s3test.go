@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/parquet-go/parquet-go"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
@@ -141,6 +143,42 @@ func Size(t testing.TB, s Server, bucket, prefix string) int64 {
 		n += aws.ToInt64(o.Size)
 	}
 	return n
+}
+
+// ParquetRows is the rows of the Parquet objects under prefix (those whose
+// key ends in .parquet), by their footers, read with ranged GETs.
+func ParquetRows(t testing.TB, s Server, bucket, prefix string) int64 {
+	t.Helper()
+	var n int64
+	for _, o := range objects(t, s, bucket, prefix) {
+		key := aws.ToString(o.Key)
+		if !strings.HasSuffix(key, ".parquet") {
+			continue
+		}
+		r := rangedObject{c: s.Client(), bucket: bucket, key: key}
+		f, err := parquet.OpenFile(r, aws.ToInt64(o.Size), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		n += f.NumRows()
+	}
+	return n
+}
+
+// rangedObject reads an object with a ranged GET per call.
+type rangedObject struct {
+	c           *s3.Client
+	bucket, key string
+}
+
+func (r rangedObject) ReadAt(p []byte, off int64) (int, error) {
+	out, err := r.c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &r.bucket, Key: &r.key,
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1))})
+	if err != nil {
+		return 0, err
+	}
+	defer out.Body.Close()
+	return io.ReadFull(out.Body, p)
 }
 
 // Uploads lists the multipart uploads in progress in bucket.
