@@ -58,6 +58,7 @@ bench: build test-deps
 	$(GO) test -run '^$$' -bench HistoryVsDrain -benchtime 5x ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench '^BenchmarkMillionEventsRSS$$' -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench VerifyMillionEventsRSS -benchtime 1x -timeout 30m ./pipeline/
+	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManyLargeExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench PostgresLoader -benchtime 7x ./load/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench S3TwoGiBRSS -benchtime 1x -timeout 30m ./cmd/etl/

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -35,6 +36,7 @@ type parquetConfig struct {
 	rowGroup    int64
 	budget      int64
 	stageMemory int64
+	stageBudget int64
 	filePrefix  string
 	createdBy   string
 	logger      *slog.Logger
@@ -87,6 +89,19 @@ func WithStageMemory(n int64) ParquetOption {
 	return func(p *parquetConfig) { p.stageMemory = n }
 }
 
+// WithStageBudget bounds the memory the uncommitted rows of all the
+// executions in flight may take together (default 24 MiB): past it, an
+// execution adding rows spills its stage, unless the stage holds under
+// 256 KiB (small executions never spill). --concurrency 16 over executions
+// of 100,000 events each staged 16 times the stage memory without it.
+func WithStageBudget(n int64) ParquetOption {
+	return func(p *parquetConfig) { p.stageBudget = n }
+}
+
+// minStageSpill is the least a stage holds before the stage budget makes
+// it spill.
+const minStageSpill = 256 << 10
+
 // WithFilePrefix names the files: PREFIX-NNNNN.parquet (default "part").
 // Give each run (and shard) its own prefix so that names never collide.
 func WithFilePrefix(s string) ParquetOption { return func(p *parquetConfig) { p.filePrefix = s } }
@@ -120,6 +135,7 @@ type Parquet struct {
 	sink     fileSink
 	spillDir string
 	cfg      parquetConfig
+	staged   atomic.Int64 // the bytes of the stages' rows in memory
 
 	// tables are the tables the loader writes: schema.ChildTables(), then
 	// schema.Executions, last (it publishes last); files holds their open
@@ -203,7 +219,7 @@ func removeStale(dir string, cutoff time.Time) {
 }
 
 func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOption) *Parquet {
-	cfg := parquetConfig{codec: Compressions["zstd"], targetFile: 256 << 20, rowGroup: 64 << 20, budget: 64 << 20, stageMemory: 8 << 20,
+	cfg := parquetConfig{codec: Compressions["zstd"], targetFile: 256 << 20, rowGroup: 64 << 20, budget: 64 << 20, stageMemory: 8 << 20, stageBudget: 24 << 20,
 		filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler), tables: schema.ChildTables()}
 	for _, o := range opts {
 		o(&cfg)
@@ -561,7 +577,8 @@ func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
 		st.pages = append(st.pages, stagedPage{rows: rows, bytes: bytes})
 	}
 	st.bytes += bytes
-	if st.bytes < d.cfg.stageMemory {
+	total := d.staged.Add(bytes)
+	if st.bytes < d.cfg.stageMemory && (st.bytes < minStageSpill || total <= d.cfg.stageBudget) {
 		return nil
 	}
 	if st.spill == nil {
@@ -582,6 +599,7 @@ func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
 		return fmt.Errorf("destination %s: stage: %w", d.dir, err)
 	}
 	clear(st.pages)
+	d.staged.Add(-st.bytes)
 	st.pages, st.bytes = st.pages[:0], 0
 	return nil
 }
@@ -650,8 +668,10 @@ func parquetRowsSize(rows []parquet.Row) int64 {
 	return n
 }
 
-func (st *stage) drop() {
-	st.pages = nil
+// drop lets go of the stage's rows (committed, or aborted).
+func (st *stage) drop(d *Parquet) {
+	d.staged.Add(-st.bytes)
+	st.pages, st.bytes = nil, 0
 	if st.spill != nil {
 		st.spill.Close()
 		os.Remove(st.spill.Name())
@@ -722,7 +742,7 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 func (e *parquetExec) Abort(ctx context.Context) error {
 	e.done = true
 	for i := range e.stages {
-		e.stages[i].drop()
+		e.stages[i].drop(e.d)
 	}
 	return nil
 }

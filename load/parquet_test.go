@@ -595,3 +595,68 @@ func TestSpilledExecutionKeepsEveryRow(t *testing.T) {
 		}
 	}
 }
+
+// TestStageBudgetIsShared: executions in flight share the stage budget:
+// past it, the one adding rows spills its stage (a file under _incoming)
+// although its own stage memory has room; a stage under 256 KiB never does.
+// Every row is archived either way.
+func TestStageBudgetIsShared(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := load.NewParquetDir(dir, load.WithStageMemory(8<<20), load.WithStageBudget(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := strings.Repeat("x", 1000)
+	stageFiles := func() int {
+		f, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, ".stage-*"))
+		return len(f)
+	}
+	write := func(x load.Execution, arn string, first, n int) {
+		rows := make([]schema.Operation, n)
+		for i := range rows {
+			rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(first + i), Seq: int64(first + i), Status: "SUCCEEDED", Result: &payload}
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small, _ := d.Begin(ctx, "small")
+	write(small, "small", 0, 10)
+	a, _ := d.Begin(ctx, "a")
+	write(a, "a", 0, 600) // about 700 KiB: within the budget
+	if n := stageFiles(); n != 0 {
+		t.Fatalf("%d stage files within the budget", n)
+	}
+	b, _ := d.Begin(ctx, "b")
+	write(b, "b", 0, 100) // under 256 KiB: stays, past the budget or not
+	if n := stageFiles(); n != 0 {
+		t.Fatalf("%d stage files for a small stage", n)
+	}
+	write(b, "b", 100, 500) // past the budget: b spills
+	if n := stageFiles(); n != 1 {
+		t.Fatalf("%d stage files past the budget, want b's", n)
+	}
+	for arn, x := range map[string]load.Execution{"small": small, "a": a, "b": b} {
+		if err := x.Commit(ctx, "2026-01-01", schema.Execution{ExecutionArn: arn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	got := map[string]int{}
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Operation](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			got[r.ExecutionArn]++
+		}
+	}
+	if got["small"] != 10 || got["a"] != 600 || got["b"] != 600 {
+		t.Errorf("rows archived: %v", got)
+	}
+}

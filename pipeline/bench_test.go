@@ -429,16 +429,34 @@ func BenchmarkMillionEventsRSS(b *testing.B) {
 	})
 }
 
+// BenchmarkManyLargeExecutionsRSS archives 32 executions of 100,000
+// events each (steps retried once, 200-byte payloads) at --concurrency 16
+// with the etl binary: 16 large histories folded and staged at once.
+func BenchmarkManyLargeExecutionsRSS(b *testing.B) {
+	var execs []emulator.Execution
+	for i := range 32 {
+		e := millionEventsN(100_000, strings.Repeat("x", 200), true)
+		e.ARN = fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:big:$LATEST/durable-execution/big/%04d", i)
+		execs = append(execs, e)
+	}
+	benchRSS(b, execs, "--concurrency", "16")
+	b.ReportMetric(3_200_000, "events")
+}
+
 // millionEvents is one execution of 1,000,000 events: steps that each
 // start, fail, start again and succeed (retried), or start and succeed.
 func millionEvents(text string, retried bool) emulator.Execution {
+	return millionEventsN(1_000_000, text, retried)
+}
+
+func millionEventsN(n int, text string, retried bool) emulator.Execution {
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	per := 2
 	if retried {
 		per = 4
 	}
 	e := emulator.Fixed("arn:aws:lambda:us-east-1:123456789012:function:big:$LATEST/durable-execution/big/0001", "", nil)
-	e.History = emulator.HistoryOf(1_000_000, func(i int) types.Event {
+	e.History = emulator.HistoryOf(n, func(i int) types.Event {
 		id := fmt.Sprintf("step-%06d", i/per)
 		at := base.Add(time.Duration(i) * time.Millisecond)
 		ev := types.Event{EventId: aws.Int32(int32(i + 1)), Id: &id, Name: aws.String("charge-card"), EventTimestamp: &at}

@@ -163,7 +163,7 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &runner{cfg: cfg, sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
+	r := &runner{cfg: cfg, payloads: transform.NewPayloadBudget(foldPayloads), sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
 		BadLinesSkipped: len(m.Skipped()), OtherShards: m.OtherShards()}}
 	ledger, _ := cfg.Loader.(load.RunLedger)
 	if ledger != nil {
@@ -286,7 +286,16 @@ type runner struct {
 	cfg Config
 	mu  sync.Mutex
 	sum *Summary
+	// payloads is the budget the executions' folds share for the payloads
+	// they hold until their history ends (foldPayloads).
+	payloads *transform.PayloadBudget
 }
+
+// foldPayloads is the memory the folds of a run's executions share for
+// payloads (each has its own 4 MiB too): past it, they go to the folds'
+// temporary files. Without it, 16 executions of 100,000 events folded at
+// once held 16 times 4 MiB.
+const foldPayloads = 16 << 20
 
 // archive moves one execution from the API to the loader, starting it over
 // once if its marker expired. It returns an error only for a destination

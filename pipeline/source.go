@@ -91,7 +91,7 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 		return "", schema.Execution{}, err
 	}
 	snap := transform.NewSnapshot(meta)
-	fold := transform.NewFolder()
+	fold := transform.NewFolder(transform.WithSharedPayloadBudget(s.r.payloads))
 	defer fold.Close()
 	var row schema.Execution
 	if err := s.r.readEvents(ctx, e, meta, x, c, fold, &row); err != nil {

@@ -68,6 +68,13 @@ func WithPayloadBudget(bytes int64) FolderOption {
 	return func(f *Folder) { f.pay.budget = bytes }
 }
 
+// WithSharedPayloadBudget makes the Folder keep payloads in memory only
+// while b, shared with the run's other Folders, has room too (default: its
+// own budget alone).
+func WithSharedPayloadBudget(b *PayloadBudget) FolderOption {
+	return func(f *Folder) { f.pay.shared = b }
+}
+
 // WithSpillDir sets the folder of that temporary file (default
 // [os.TempDir]).
 func WithSpillDir(dir string) FolderOption {

@@ -267,3 +267,48 @@ func TestFoldOperationSize(t *testing.T) {
 		t.Errorf("%d operations folded", len(ops))
 	}
 }
+
+// TestFoldsShareAPayloadBudget: Folders sharing a budget keep payloads in
+// memory only while it has room, whatever their own budgets: the second
+// spills what the first holds; once the first is closed, its share is
+// free again; the folds are the same either way.
+func TestFoldsShareAPayloadBudget(t *testing.T) {
+	dir := t.TempDir()
+	result := strings.Repeat("r", 10<<10)
+	history := func(n int) []types.Event {
+		events := make([]types.Event, n)
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range events {
+			id := fmt.Sprint("step-", i)
+			events[i] = types.Event{EventId: aws.Int32(int32(i + 1)), Id: &id, EventType: types.EventTypeStepSucceeded, EventTimestamp: &at,
+				StepSucceededDetails: &types.StepSucceededDetails{Result: &types.EventResult{Payload: &result}}}
+		}
+		return events
+	}
+	shared := transform.NewPayloadBudget(200 << 10) // 20 results
+	fold := func() *transform.Folder {
+		return transform.NewFolder(transform.WithSpillDir(dir), transform.WithSharedPayloadBudget(shared))
+	}
+	first, second := fold(), fold()
+	first.Add(history(20))
+	second.Add(history(20))
+	if first.SpilledBytes() != 0 || second.SpilledBytes() != 20*int64(len(result)) {
+		t.Fatalf("spilled %d and %d bytes; want none, then all %d", first.SpilledBytes(), second.SpilledBytes(), 20*len(result))
+	}
+	inMemory := transform.NewFolder(transform.WithSpillDir(dir))
+	inMemory.Add(history(20))
+	if diff := optest.Diff(operations(t, inMemory), operations(t, second)); diff != "" {
+		t.Fatalf("the spilling fold folds differently (-in memory +spilled):\n%s", diff)
+	}
+	for _, f := range []*transform.Folder{first, second, inMemory} {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := fold()
+	defer third.Close()
+	third.Add(history(20))
+	if third.SpilledBytes() != 0 {
+		t.Fatalf("%d bytes spilled after the others closed", third.SpilledBytes())
+	}
+}

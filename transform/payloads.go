@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
@@ -19,6 +20,7 @@ import (
 type payloads struct {
 	budget int64 // bytes kept in memory before spilling
 	inMem  int64 // bytes kept in memory now
+	shared *PayloadBudget // nil: none
 	dir    string
 	f      *os.File
 	path   string // f's name while it has one ("" once unlinked)
@@ -48,7 +50,7 @@ func (p *payloads) keepString(s *string) payload[*string] {
 	}
 	off, n, ok := p.spill([]byte(*s))
 	if !ok {
-		p.inMem += int64(len(*s))
+		p.count(int64(len(*s)))
 		return payload[*string]{v: s}
 	}
 	return payload[*string]{off: off, n: n, spilled: true}
@@ -65,23 +67,74 @@ func (p *payloads) keepError(e *types.ErrorObject) payload[*types.ErrorObject] {
 	p.buf = appendError(p.buf[:0], e)
 	off, n, ok := p.spill(p.buf)
 	if !ok {
-		p.inMem += size
+		p.count(size)
 		return payload[*types.ErrorObject]{v: e}
 	}
 	return payload[*types.ErrorObject]{off: off, n: n, spilled: true}
 }
 
-// room reports whether n more bytes fit the budget, counting them if so.
+// room reports whether n more bytes fit the budget (and the shared one),
+// counting them if so.
 func (p *payloads) room(n int64) bool {
-	if p.inMem+n > p.budget && p.failed == nil {
+	if p.failed != nil {
+		p.count(n)
+		return true
+	}
+	if p.inMem+n > p.budget || !p.shared.take(n) {
 		return false
 	}
 	p.inMem += n
 	return true
 }
 
+// count counts n bytes kept in memory whatever the budgets (the spill file
+// failed, or a value too large for it).
+func (p *payloads) count(n int64) {
+	p.inMem += n
+	p.shared.force(n)
+}
+
 // drop uncounts an in-memory value that was replaced.
-func (p *payloads) drop(n int64) { p.inMem -= n }
+func (p *payloads) drop(n int64) {
+	p.inMem -= n
+	p.shared.release(n)
+}
+
+// PayloadBudget is a memory budget for payloads shared by the Folders of a
+// run ([WithSharedPayloadBudget]): a run folds up to --concurrency
+// histories at once, and each Folder's own budget alone let them hold that
+// many times as much. Safe for concurrent use.
+type PayloadBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewPayloadBudget is a shared budget of bytes.
+func NewPayloadBudget(bytes int64) *PayloadBudget { return &PayloadBudget{limit: bytes} }
+
+// take counts n bytes if they fit; a nil budget always has room.
+func (b *PayloadBudget) take(n int64) bool {
+	if b == nil {
+		return true
+	}
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (b *PayloadBudget) force(n int64) {
+	if b != nil {
+		b.used.Add(n)
+	}
+}
+
+func (b *PayloadBudget) release(n int64) {
+	if b != nil {
+		b.used.Add(-n)
+	}
+}
 
 func (p *payloads) spill(b []byte) (off int64, n int32, ok bool) {
 	if len(b) > math.MaxInt32 { // larger than any payload the API allows: kept in memory
@@ -152,8 +205,11 @@ func (p *payloads) errorOf(v payload[*types.ErrorObject]) (*types.ErrorObject, e
 // temporary file so far.
 func (f *Folder) SpilledBytes() int64 { return f.pay.size }
 
-// close releases the spill file, if any.
+// close releases the spill file, if any, and the payloads' share of the
+// shared budget.
 func (p *payloads) close() error {
+	p.shared.release(p.inMem)
+	p.inMem = 0
 	if p.f == nil {
 		return nil
 	}
