@@ -18,8 +18,8 @@ import (
 // large results folds in bounded memory. Nothing is created while the
 // budget holds.
 type payloads struct {
-	budget int64 // bytes kept in memory before spilling
-	inMem  int64 // bytes kept in memory now
+	budget int64          // bytes kept in memory before spilling
+	inMem  int64          // bytes kept in memory now
 	shared *PayloadBudget // nil: none
 	dir    string
 	f      *os.File
