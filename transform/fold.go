@@ -142,13 +142,17 @@ const (
 	attemptKnown
 )
 
-// setString sets *dst to *src and its flag, or only when absent so far
-// (ifAbsent); a nil src changes nothing.
+// setString sets *dst to a copy of *src and its flag, or only when absent
+// so far (ifAbsent); a nil src changes nothing. A copy: the SDK's strings
+// share blocks of memory with the rest of their page (payloads included),
+// and an operation's id or name kept as it came would keep its page's
+// block alive until the history ends (39 MB of 221 at 16 histories of
+// 100,000 events folded at once). Only a new value is copied.
 func (fo *folded) setString(dst *string, flag uint16, src *string, ifAbsent bool) {
-	if src == nil || (ifAbsent && fo.flags&flag != 0) {
+	if src == nil || (ifAbsent && fo.flags&flag != 0) || (fo.flags&flag != 0 && *dst == *src) {
 		return
 	}
-	*dst = *src
+	*dst = strings.Clone(*src)
 	fo.flags |= flag
 }
 
@@ -369,7 +373,11 @@ func (f *Folder) foldStarted(fo *folded, d *types.Event) {
 	case d.WaitStartedDetails != nil && fo.kind == waitDetails:
 		fo.setTime(&fo.scheduled, hasScheduled, d.WaitStartedDetails.ScheduledEndTimestamp)
 	case d.CallbackStartedDetails != nil && fo.kind == callbackDetails:
-		fo.callbackID = d.CallbackStartedDetails.CallbackId
+		if id := d.CallbackStartedDetails.CallbackId; id != nil {
+			fo.callbackID = new(strings.Clone(*id)) // see setString
+		} else {
+			fo.callbackID = nil
+		}
 	}
 }
 

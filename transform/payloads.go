@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -41,17 +42,22 @@ type payload[T any] struct {
 	spilled bool
 }
 
+// Payloads kept in memory are copies: the SDK's strings share 4 KiB blocks
+// with the rest of their page, and a small payload kept as it came would
+// keep its page's block alive until the history ends (a 200-byte result
+// pinning 4 KiB).
+
 func (p *payloads) keepString(s *string) payload[*string] {
 	if s == nil {
 		return payload[*string]{}
 	}
 	if p.room(int64(len(*s))) {
-		return payload[*string]{v: s}
+		return payload[*string]{v: new(strings.Clone(*s))}
 	}
 	off, n, ok := p.spill([]byte(*s))
 	if !ok {
 		p.count(int64(len(*s)))
-		return payload[*string]{v: s}
+		return payload[*string]{v: new(strings.Clone(*s))}
 	}
 	return payload[*string]{off: off, n: n, spilled: true}
 }
@@ -62,13 +68,13 @@ func (p *payloads) keepError(e *types.ErrorObject) payload[*types.ErrorObject] {
 	}
 	size := errorSize(e)
 	if p.room(size) {
-		return payload[*types.ErrorObject]{v: e}
+		return payload[*types.ErrorObject]{v: cloneError(e)}
 	}
 	p.buf = appendError(p.buf[:0], e)
 	off, n, ok := p.spill(p.buf)
 	if !ok {
 		p.count(size)
-		return payload[*types.ErrorObject]{v: e}
+		return payload[*types.ErrorObject]{v: cloneError(e)}
 	}
 	return payload[*types.ErrorObject]{off: off, n: n, spilled: true}
 }
@@ -219,6 +225,23 @@ func (p *payloads) close() error {
 	}
 	p.f, p.w, p.path = nil, nil, ""
 	return err
+}
+
+// cloneError is a copy of e that shares no memory with it.
+func cloneError(e *types.ErrorObject) *types.ErrorObject {
+	c := &types.ErrorObject{}
+	for _, f := range []struct{ dst, src **string }{{&c.ErrorData, &e.ErrorData}, {&c.ErrorMessage, &e.ErrorMessage}, {&c.ErrorType, &e.ErrorType}} {
+		if *f.src != nil {
+			*f.dst = new(strings.Clone(**f.src))
+		}
+	}
+	if e.StackTrace != nil {
+		c.StackTrace = make([]string, len(e.StackTrace))
+		for i, line := range e.StackTrace {
+			c.StackTrace[i] = strings.Clone(line)
+		}
+	}
+	return c
 }
 
 func stringSize(s *string) int64 {
