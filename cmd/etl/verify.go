@@ -531,7 +531,9 @@ func contentTasks(exp []expected, apiStatus map[string]string, archived map[stri
 // executions: a partition of any size is read a chunk at a time, and a
 // chunk's rows are let go as soon as its last execution is compared, so
 // memory holds two or three chunks (the one being compared, perhaps the
-// end of the one before, the one read ahead), never whole partitions. An execution larger than the bound is a chunk of its own.
+// end of the one before, the one read ahead), never whole partitions. An
+// execution larger than the bound is compared as a stream instead
+// (verifystream.go; a chunk of its own for a reader that cannot stream).
 // Each chunk reads its rows from its partition's files again (their key
 // columns are scanned once per file: see load's keyIndexOf): smaller
 // chunks cost time. (BenchmarkVerify, 2,000 x
