@@ -97,3 +97,6 @@ func (d *Parquet) KeyIndexedPartitionsForTest() int {
 	defer d.listMu.Unlock()
 	return len(d.keyIndexes)
 }
+
+// StageSpills is how many executions' stages d spilled to a file.
+func StageSpills(d *Parquet) int64 { return d.stageSpills.Load() }

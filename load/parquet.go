@@ -136,6 +136,9 @@ type Parquet struct {
 	spillDir string
 	cfg      parquetConfig
 	staged   atomic.Int64 // the bytes of the stages' rows in memory
+	// stageSpills counts the stages that spilled (their files are unlinked
+	// at once: this is how tests see them).
+	stageSpills atomic.Int64
 
 	// tables are the tables the loader writes: schema.ChildTables(), then
 	// schema.Executions, last (it publishes last); files holds their open
@@ -552,7 +555,7 @@ type stage struct {
 	table  *schema.Table
 	pages  []stagedPage // the pages as written (Write keeps them, it does not copy)
 	bytes  int64
-	spill  *os.File
+	spill  *tempFile
 	spillW schema.ParquetWriter
 }
 
@@ -582,10 +585,11 @@ func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
 		return nil
 	}
 	if st.spill == nil {
-		f, err := os.CreateTemp(d.spillDir, ".stage-*.parquet")
+		f, err := createTemp(d.spillDir, ".stage-*.parquet")
 		if err != nil {
 			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
 		}
+		d.stageSpills.Add(1)
 		st.spill = f
 		st.spillW = st.table.NewParquetWriter(f, st.table.ParquetSchema(),
 			parquet.Compression(&parquet.Snappy), parquet.DataPageStatistics(false))
@@ -674,7 +678,6 @@ func (st *stage) drop(d *Parquet) {
 	st.pages, st.bytes = nil, 0
 	if st.spill != nil {
 		st.spill.Close()
-		os.Remove(st.spill.Name())
 		st.spill, st.spillW = nil, nil
 	}
 }

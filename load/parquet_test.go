@@ -598,7 +598,7 @@ func TestSpilledExecutionKeepsEveryRow(t *testing.T) {
 }
 
 // TestStageBudgetIsShared: executions in flight share the stage budget:
-// past it, the one adding rows spills its stage (a file under _incoming)
+// past it, the one adding rows spills its stage (a file unlinked at once)
 // although its own stage memory has room; a stage under 256 KiB never does.
 // Every row is archived either way.
 func TestStageBudgetIsShared(t *testing.T) {
@@ -610,8 +610,10 @@ func TestStageBudgetIsShared(t *testing.T) {
 	}
 	payload := strings.Repeat("x", 1000)
 	stageFiles := func() int {
-		f, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, ".stage-*"))
-		return len(f)
+		if f, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, ".stage-*")); len(f) != 0 {
+			t.Fatalf("stage files left named under _incoming: %v", f)
+		}
+		return int(load.StageSpills(d))
 	}
 	write := func(x load.Execution, arn string, first, n int) {
 		rows := make([]schema.Operation, n)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -74,7 +73,7 @@ type segment struct{ off, size, rows int64 }
 // a partition back costs nothing for the others: Close finishes partitions
 // on several goroutines, each reading its segments with ReadAt.
 type spillRun struct {
-	f     *os.File
+	f     *tempFile
 	index map[string]spillEntry
 }
 
@@ -238,7 +237,7 @@ func (d *Parquet) startBackground(write, spill []string) error {
 	}
 	var run *spillRun
 	if len(spill) > 0 {
-		f, err := os.CreateTemp(d.spillDir, ".spill-*.parquet")
+		f, err := createTemp(d.spillDir, ".spill-*.parquet")
 		if err != nil {
 			return fmt.Errorf("destination %s: spill: %w", d.dir, err)
 		}
@@ -394,7 +393,7 @@ func (s *segmentWriter) write(rows []schema.Rows) (segment, error) {
 
 // open reads a segment's footer and returns its row group. A small
 // segment is read whole, in one call.
-func (s segment) open(f *os.File) (parquet.RowGroup, error) {
+func (s segment) open(f *tempFile) (parquet.RowGroup, error) {
 	var r io.ReaderAt = io.NewSectionReader(f, s.off, s.size)
 	if s.size <= 8<<20 {
 		b := make([]byte, s.size)
@@ -818,7 +817,6 @@ func (d *Parquet) removeRuns() {
 	d.waitBackground()
 	for _, r := range d.runs {
 		r.f.Close()
-		os.Remove(r.f.Name())
 	}
 	d.runs = nil
 }

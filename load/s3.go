@@ -230,11 +230,10 @@ func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt
 		return errors.New(describeS3Error(err))
 	}
 	defer out.Body.Close()
-	f, err := os.CreateTemp("", "etl-archived-*")
+	f, err := createTemp("", "etl-archived-*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
 	defer f.Close()
 	size, err := io.Copy(f, out.Body)
 	if err != nil {
