@@ -38,7 +38,7 @@ import (
 //     belong to no operation; they are archived as events only.
 //
 // Memory: until the history ends, a Folder keeps each operation as a
-// packed record (about 290 bytes with its id and name) and its payloads
+// packed record (about 250 bytes with its id and name, the index included) and its payloads
 // (the execution's input, each operation's latest Result and Error).
 // Payloads past a budget (see [WithPayloadBudget]) go to a temporary file,
 // read back as the operations are mapped; [Folder.Close] releases it.
@@ -56,6 +56,9 @@ type Folder struct {
 	labels  []string                       // operation types and statuses, by folded.typ/status
 	labelAt map[string]uint32              // the index of each label
 	pay     payloads
+	// last holds the values these fields last took, shared by the
+	// operations that repeat them (see setString).
+	last struct{ parentID, name, subType string }
 }
 
 // FolderOption configures a [Folder].
@@ -147,12 +150,23 @@ const (
 // share blocks of memory with the rest of their page (payloads included),
 // and an operation's id or name kept as it came would keep its page's
 // block alive until the history ends (39 MB of 221 at 16 histories of
-// 100,000 events folded at once). Only a new value is copied.
-func (fo *folded) setString(dst *string, flag uint16, src *string, ifAbsent bool) {
+// 100,000 events folded at once). Only a new value is copied, and one
+// equal to *last (the value this field last took in any operation: the
+// steps of a loop share a name and a parent) is shared instead; last may
+// be nil.
+func (fo *folded) setString(dst *string, flag uint16, src *string, ifAbsent bool, last *string) {
 	if src == nil || (ifAbsent && fo.flags&flag != 0) || (fo.flags&flag != 0 && *dst == *src) {
 		return
 	}
-	*dst = strings.Clone(*src)
+	switch {
+	case last == nil:
+		*dst = strings.Clone(*src)
+	case *last == *src && *last != "":
+		*dst = *last
+	default:
+		*dst = strings.Clone(*src)
+		*last = *dst
+	}
 	fo.flags |= flag
 }
 
@@ -261,17 +275,17 @@ func (f *Folder) add(ev *types.Event) {
 		f.sorted = false
 	}
 	if id <= fo.last { // older than what is folded already: only what it alone says
-		fo.setString(&fo.parentID, hasParentID, ev.ParentId, true)
-		fo.setString(&fo.name, hasName, ev.Name, true)
-		fo.setString(&fo.subType, hasSubType, ev.SubType, true)
+		fo.setString(&fo.parentID, hasParentID, ev.ParentId, true, &f.last.parentID)
+		fo.setString(&fo.name, hasName, ev.Name, true, &f.last.name)
+		fo.setString(&fo.subType, hasSubType, ev.SubType, true, &f.last.subType)
 		f.foldStarted(fo, ev)
 		return
 	}
 	fo.last = id
-	fo.setString(&fo.id, hasID, ev.Id, false)
-	fo.setString(&fo.parentID, hasParentID, ev.ParentId, false)
-	fo.setString(&fo.name, hasName, ev.Name, false)
-	fo.setString(&fo.subType, hasSubType, ev.SubType, false)
+	fo.setString(&fo.id, hasID, ev.Id, false, nil)
+	fo.setString(&fo.parentID, hasParentID, ev.ParentId, false, &f.last.parentID)
+	fo.setString(&fo.name, hasName, ev.Name, false, &f.last.name)
+	fo.setString(&fo.subType, hasSubType, ev.SubType, false, &f.last.subType)
 	fo.status = sp.status
 	if f.labels[sp.status] == "STARTED" {
 		fo.flags &^= hasEnd
@@ -285,19 +299,18 @@ func (f *Folder) add(ev *types.Event) {
 
 // operation is the folded operation of ev's Id, made on its first event.
 func (f *Folder) operation(ev *types.Event, sp eventSplit, id int64) *folded {
-	key := deref(ev.Id)
-	if j, seen := f.index[key]; seen {
+	if j, seen := f.index[deref(ev.Id)]; seen {
 		return f.ops[j]
 	}
 	j := len(f.ops)
-	f.index[key] = j
 	if len(f.slab) == 0 {
 		f.slab = make([]folded, 1024)
 	}
 	fo := &f.slab[0]
 	f.slab = f.slab[1:]
 	*fo = folded{typ: sp.typ, kind: sp.kind, first: id, last: id - 1}
-	fo.setString(&fo.id, hasID, ev.Id, false)
+	fo.setString(&fo.id, hasID, ev.Id, false, nil)
+	f.index[fo.id] = j // the copy: the SDK's string would keep its block alive
 	fo.setTime(&fo.start, hasStart, ev.EventTimestamp)
 	if j > 0 && id < f.ops[j-1].first {
 		f.sorted = false
