@@ -573,7 +573,7 @@ func (r *streamRecorder) StoredForm(row any) {
 // TestVerifyStreamed: executions compared as streams (each execution's
 // rows reduced to hashes, as verify does for one larger than a chunk) find
 // exactly what comparing them whole finds, word for word, in local Parquet
-// and in Postgres: an intact archive equal; an altered operation column, a
+// and in Postgres (and intact on S3): an intact archive equal; an altered operation column, a
 // lost operation, an altered event column, a lost event, an event the API
 // does not have, and an altered content_hash each named; no execution is
 // read whole; and with a budget of one row, one execution at a time is
@@ -581,8 +581,9 @@ func (r *streamRecorder) StoredForm(row any) {
 func TestVerifyStreamed(t *testing.T) {
 	ctx := context.Background()
 	dbURL, pgSchema := pgtest.Schema(t)
+	srv3, bucket := s3test.Bucket(t)
 	dir := filepath.Join(t.TempDir(), "archive")
-	_, url, execs := verifyFixture(t, dir, nil, "--dest", dbURL, "--pg-schema", pgSchema, "--migrate")
+	_, url, execs := verifyFixture(t, dir, func() { srv3.Env(t) }, "--dest", dbURL, "--pg-schema", pgSchema, "--migrate", "--dest", "s3://"+bucket+"/archive")
 	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
 	if err != nil {
 		t.Fatal(err)
@@ -619,6 +620,15 @@ func TestVerifyStreamed(t *testing.T) {
 		}
 		t.Logf("both: %+v", whole.ContentDiffer)
 	}
+	t.Run("s3", func(t *testing.T) {
+		compare(t, func() load.SnapshotReader {
+			pq, err := load.NewParquetS3(ctx, srv3.Client(), bucket, "archive", "", load.S3Options{StaleUploadAge: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pq
+		}, 0)
+	})
 	t.Run("parquet", func(t *testing.T) {
 		open := func() load.SnapshotReader {
 			pq, err := load.OpenParquetDirForReading(dir)
