@@ -279,7 +279,7 @@ func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 		notCompared = fmt.Sprintf("; %d not compared (running, or archived through state with no token)", rep.NotSampleable)
 	}
 	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal%s (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, notCompared, rep.Seed)
-	for _, line := range rep.lines(10) {
+	for _, line := range rep.lines(10, time.Now()) {
 		fmt.Fprintln(c.App.Writer, "  "+line)
 	}
 	if p := c.String("report"); p != "" {
@@ -296,8 +296,10 @@ func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	return nil
 }
 
-// lines are the problems, at most n of each kind, for people.
-func (r *VerifyReport) lines(n int) []string {
+// lines are the report's findings for people, n of each kind at most; an
+// expiry before now reads as past (the service may delete that history
+// any time).
+func (r *VerifyReport) lines(n int, now time.Time) []string {
 	var out []string
 	add := func(kind string, ds []Difference) {
 		for i, d := range ds {
@@ -322,7 +324,11 @@ func (r *VerifyReport) lines(n int) []string {
 			out = append(out, fmt.Sprintf("... and %d more at risk", len(r.AtRisk)-n))
 			break
 		}
-		out = append(out, fmt.Sprintf("at risk: %s: history expires %s", a.ExecutionArn, a.HistoryExpiresAt.Format(time.RFC3339)))
+		when := "history expires " + a.HistoryExpiresAt.Format(time.RFC3339)
+		if a.HistoryExpiresAt.Before(now) {
+			when = "history was due to expire " + a.HistoryExpiresAt.Format(time.RFC3339) + ": the service may delete it any time"
+		}
+		out = append(out, fmt.Sprintf("at risk: %s: %s", a.ExecutionArn, when))
 	}
 	return out
 }

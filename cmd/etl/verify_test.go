@@ -725,3 +725,19 @@ func TestVerifyStreamed(t *testing.T) {
 		compare(t, open, 5)
 	})
 }
+
+// TestAtRiskLines: an execution whose history expires later reads
+// "expires"; one whose expiry has passed (the service has not deleted it
+// yet) says so instead of naming a past time as if to come.
+func TestAtRiskLines(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	rep := &VerifyReport{AtRisk: []AtRiskVerify{{"arn-soon", now.Add(48 * time.Hour)}, {"arn-past", now.Add(-48 * time.Hour)}}}
+	lines := rep.lines(10, now)
+	want := []string{
+		"at risk: arn-soon: history expires 2026-12-02T12:00:00Z",
+		"at risk: arn-past: history was due to expire 2026-11-28T12:00:00Z: the service may delete it any time",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
