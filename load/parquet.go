@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -441,21 +442,21 @@ func (d *Parquet) groupName(dt string) string {
 	return name
 }
 
-// roll publishes the partitions whose files reached the target size. Called
-// with d.mu held, at an execution boundary.
+// roll publishes the partitions whose files reached the target size, in
+// partition order, each through Close's publication path (group.publish:
+// the operations and events files, then the executions file, so that an
+// executions row is never visible before its operations and events; a
+// kill between leaves operations or events files without their executions
+// sibling, which a resumed run removes: see Archived). Called at an
+// execution boundary by whoever owns the open files: a commit under d.mu,
+// or the background work; the caller poisons the loader on failure.
 func (d *Parquet) roll() error {
-	for dt := range d.groups {
-		if err := d.rollDT(dt); err != nil {
-			return err
+	for _, dt := range slices.Sorted(maps.Keys(d.groups)) {
+		if d.reachedTarget(dt) {
+			if err := d.detachGroup(dt).publish(nil); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
-}
-
-// rollDT publishes dt's files if they reached the target size.
-func (d *Parquet) rollDT(dt string) error {
-	if d.reachedTarget(dt) {
-		return d.publishGroup(dt)
 	}
 	return nil
 }
@@ -469,21 +470,6 @@ func (d *Parquet) reachedTarget(dt string) bool {
 		}
 	}
 	return false
-}
-
-// publishGroup publishes dt's files of the child tables (operations,
-// events), then its executions file: an executions row is never visible
-// before its operations and events. (A kill before the last leaves
-// operations or events files without their executions sibling, which a
-// resumed run removes: see Archived.) It is Close's publication path
-// (group.publish), on files still attached to the loader; a failure
-// poisons the loader.
-func (d *Parquet) publishGroup(dt string) error {
-	err := d.detachGroup(dt).publish(nil)
-	if err != nil && d.err == nil {
-		d.err = err
-	}
-	return err
 }
 
 func (t *tableFiles) size(dt string) int64 {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -271,15 +270,11 @@ func (d *Parquet) writeBackground(write, spill []string, run *spillRun, taken ma
 		}
 	}
 	if len(write) > 0 {
-		// As Commit's roll, but the error reaches d.err through
-		// waitBackground. (Another partition's file can have grown too,
-		// its row group ended to keep the budget.)
-		for _, dt := range slices.Sorted(maps.Keys(d.groups)) {
-			if d.reachedTarget(dt) {
-				if err := d.detachGroup(dt).publish(nil); err != nil {
-					return err
-				}
-			}
+		// The error reaches d.err through waitBackground. (Another
+		// partition's file can have grown too, its row group ended to
+		// keep the budget.)
+		if err := d.roll(); err != nil {
+			return err
 		}
 	}
 	if run != nil {

@@ -16,11 +16,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/internal/peakrss"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
@@ -188,17 +188,7 @@ func checkRowCounts(b *testing.B, archive, report string) {
 		files, _ := filepath.Glob(filepath.Join(archive, table, "dt=*", "*.parquet"))
 		var got int64
 		for _, name := range files {
-			f, err := os.Open(name)
-			if err != nil {
-				b.Fatal(err)
-			}
-			info, _ := f.Stat()
-			pf, err := parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-			if err != nil {
-				b.Fatalf("%s: %v", name, err)
-			}
-			got += pf.NumRows()
-			f.Close()
+			got += optest.OpenParquet(b, name).NumRows()
 		}
 		if got != n {
 			b.Fatalf("%s: %d rows in the archive, the run read %d", table, got, n)
@@ -430,12 +420,19 @@ func BenchmarkMillionEventsRSS(b *testing.B) {
 }
 
 // BenchmarkManyLargeExecutionsRSS archives 32 executions of 100,000
-// events each (steps retried once, 200-byte payloads) at --concurrency 16
-// with the etl binary: 16 large histories folded and staged at once.
+// events each (steps retried once; results and errors of 75-120 bytes of
+// JSON that differ from event to event, so that neither dictionaries nor
+// zstd make them vanish; start dates every third day over three months, a
+// partition each) at --concurrency 16 with the etl binary: 16 large
+// histories folded and staged at once.
 func BenchmarkManyLargeExecutionsRSS(b *testing.B) {
 	var execs []emulator.Execution
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 32 {
-		e := millionEventsN(100_000, strings.Repeat("x", 200), true)
+		e := largeHistory(100_000, start.AddDate(0, 0, 3*i), true, func(k int) string {
+			h := uint64(i)*1_000_003 + uint64(k)*2_654_435_761
+			return fmt.Sprintf(`{"order":"ord-%016x","amount":%d.%02d,"note":"%s"}`, h, h%10_000, h%100, strings.Repeat(strconv.FormatUint(h%0xffffff, 36), 2+int(h%10)))
+		})
 		e.ARN = fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:big:$LATEST/durable-execution/big/%04d", i)
 		execs = append(execs, e)
 	}
@@ -446,11 +443,12 @@ func BenchmarkManyLargeExecutionsRSS(b *testing.B) {
 // millionEvents is one execution of 1,000,000 events: steps that each
 // start, fail, start again and succeed (retried), or start and succeed.
 func millionEvents(text string, retried bool) emulator.Execution {
-	return millionEventsN(1_000_000, text, retried)
+	return largeHistory(1_000_000, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), retried, func(int) string { return text })
 }
 
-func millionEventsN(n int, text string, retried bool) emulator.Execution {
-	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+// largeHistory is one execution of n events from start, as millionEvents
+// makes them, event i's results and errors payload(i).
+func largeHistory(n int, base time.Time, retried bool, payload func(i int) string) emulator.Execution {
 	per := 2
 	if retried {
 		per = 4
@@ -463,10 +461,10 @@ func millionEventsN(n int, text string, retried bool) emulator.Execution {
 		switch k := i % per; {
 		case k == per-1:
 			ev.EventType = "StepSucceeded"
-			ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(text)}, RetryDetails: &types.RetryDetails{CurrentAttempt: int32(per / 2)}}
+			ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(payload(i))}, RetryDetails: &types.RetryDetails{CurrentAttempt: int32(per / 2)}}
 		case k == 1:
 			ev.EventType = "StepFailed"
-			ev.StepFailedDetails = &types.StepFailedDetails{Error: &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(text)}},
+			ev.StepFailedDetails = &types.StepFailedDetails{Error: &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(payload(i))}},
 				RetryDetails: &types.RetryDetails{CurrentAttempt: 1, NextAttemptDelaySeconds: aws.Int32(5)}}
 		default:
 			ev.EventType, ev.StepStartedDetails = "StepStarted", &types.StepStartedDetails{}
