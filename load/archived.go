@@ -29,6 +29,7 @@ type archivedState struct {
 	terminal  bool  // that snapshot's status is terminal
 	inRun     bool  // the run being resumed archived it
 	lastEvent int32 // the highest event id archived (0: none)
+	events    int64 // the longest history archived (0: none)
 }
 
 func newArchived() *Archived { return &Archived{m: map[[16]byte]archivedState{}} }
@@ -38,7 +39,7 @@ func arnKey(arn string) [16]byte {
 	return [16]byte(h[:16])
 }
 
-func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bool, lastEvent *int32) {
+func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bool, lastEvent *int32, events *int64) {
 	k := arnKey(arn)
 	s := a.m[k]
 	if ms := extracted.UnixMilli(); ms >= s.extracted {
@@ -48,16 +49,39 @@ func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bo
 	if lastEvent != nil {
 		s.lastEvent = max(s.lastEvent, *lastEvent)
 	}
+	if events != nil {
+		s.events = max(s.events, *events)
+	}
 	a.m[k] = s
 }
 
-// LastEventID is the highest history event id archived for the execution
-// (0: none): a run writes only the events after it.
-func (a *Archived) LastEventID(arn string) int32 {
-	if a == nil {
-		return 0
+// EventsArchived says which of an execution's history events an archive
+// holds. Events are immutable and the history only grows, so an event is
+// archived if its EventId is at most LastID or, for an event the API
+// handed over without an EventId, if its position in the history is at
+// most Count.
+type EventsArchived struct {
+	LastID int32 // the highest EventId archived (0: none)
+	Count  int64 // the longest history archived, in events (0: none)
+}
+
+// Lacks reports whether the event with the given EventId (nil: none), the
+// pos'th (1-based) of its history, is not archived.
+func (e EventsArchived) Lacks(id *int32, pos int64) bool {
+	if id == nil {
+		return pos > e.Count
 	}
-	return a.m[arnKey(arn)].lastEvent
+	return *id > e.LastID
+}
+
+// Events says which of the execution's events are archived: a run writes
+// only the others.
+func (a *Archived) Events(arn string) EventsArchived {
+	if a == nil {
+		return EventsArchived{}
+	}
+	s := a.m[arnKey(arn)]
+	return EventsArchived{LastID: s.lastEvent, Count: s.events}
 }
 
 // Skip says whether the execution need not be archived again, and why:
@@ -92,14 +116,14 @@ func (a *Archived) intersect(b *Archived) *Archived {
 			continue // one of them needs it
 		}
 		both := s.terminal && t.terminal
-		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent)}
+		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events)}
 	}
 	// An execution that one destination must archive again still needs
 	// only the events both hold already skipped.
 	for k, s := range a.m {
 		if t, ok := b.m[k]; ok && out.m[k] == (archivedState{}) {
-			if e := min(s.lastEvent, t.lastEvent); e > 0 {
-				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e}
+			if e, n := min(s.lastEvent, t.lastEvent), min(s.events, t.events); e > 0 || n > 0 {
+				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n}
 			}
 		}
 	}
@@ -117,6 +141,7 @@ type archivedRow struct {
 	ExecutionArn string    `parquet:"execution_arn"`
 	Status       *string   `parquet:"status,optional"`
 	LastEventID  *int32    `parquet:"last_event_id,optional"`
+	EventCount   *int64    `parquet:"event_count,optional"`
 	RunID        string    `parquet:"run_id"`
 	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
 }
@@ -129,7 +154,7 @@ func readArchivedFile(a *Archived, r io.ReaderAt, size int64, runID string) erro
 	// Only the projection's columns are read: executions rows carry
 	// payloads, results and errors a run's start need not decode.
 	return eachProjected(f, func(row *archivedRow) {
-		a.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID, row.LastEventID)
+		a.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID, row.LastEventID, row.EventCount)
 	})
 }
 

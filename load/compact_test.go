@@ -47,7 +47,7 @@ func nightly(t testing.TB, dir string, execs []emulator.Execution) {
 			var evs []schema.Event
 			for j := range min(e.History.Len(), 3*n) {
 				ev := e.History.Event(j)
-				evs = append(evs, transform.EventRow(&ev, meta))
+				evs = append(evs, transform.EventRow(&ev, int64(j)+1, meta))
 			}
 			dt, _ := snap.Partition(time.Time{})
 			x, _ := pd.Begin(ctx, e.ARN)

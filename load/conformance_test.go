@@ -71,7 +71,7 @@ func exercise(t *testing.T, open destination) {
 		rows := snap.Add(nil, e.ops)
 		var evs []schema.Event
 		for i := range e.events {
-			evs = append(evs, transform.EventRow(&e.events[i], meta))
+			evs = append(evs, transform.EventRow(&e.events[i], int64(i)+1, meta))
 		}
 		x, err := l.Begin(ctx, e.arn)
 		if err != nil {

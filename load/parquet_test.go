@@ -39,7 +39,7 @@ func commitAll(t *testing.T, execs []emulator.Execution, loaders ...load.Loader)
 		var evRows []schema.Event
 		for i := range e.History.Len() {
 			ev := e.History.Event(i)
-			evRows = append(evRows, transform.EventRow(&ev, meta))
+			evRows = append(evRows, transform.EventRow(&ev, int64(i)+1, meta))
 		}
 		dt, _ := snap.Partition(time.Time{})
 		row := snap.Finish()

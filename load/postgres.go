@@ -485,7 +485,7 @@ ON CONFLICT (run_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, status = 
 // execution and re-archiving is idempotent, so it reports terminal statuses
 // only; resuming a run needs nothing more from it.
 func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error) {
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
+	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
 		return nil, p.wrap("read what is archived", err)
 	}
@@ -496,10 +496,11 @@ func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error
 		var status *string
 		var at time.Time
 		var last *int32
-		if err := rows.Scan(&arn, &status, &at, &last); err != nil {
+		var events *int64
+		if err := rows.Scan(&arn, &status, &at, &last, &events); err != nil {
 			return nil, p.wrap("read what is archived", err)
 		}
-		a.add(arn, status, at, false, last)
+		a.add(arn, status, at, false, last, events)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, p.wrap("read what is archived", err)

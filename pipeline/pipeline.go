@@ -27,11 +27,11 @@ type Config struct {
 	// HistoryAlways also archives the history of entries read through
 	// state (--history).
 	HistoryAlways bool
-	// LastEventID, when set, is the highest event id the archive holds for
-	// an execution: only later events are written.
-	LastEventID func(arn string) int32
+	// ArchivedEvents, when set, says which of an execution's events the
+	// archive holds: only the others are written.
+	ArchivedEvents func(arn string) load.EventsArchived
 	// SkipUnchanged leaves a still-running execution read through history
-	// as archived when one small call proves the archive (LastEventID)
+	// as archived when one small call proves the archive (ArchivedEvents)
 	// holds its newest event (default false: read every execution in full;
 	// etl run sets it unless --force).
 	SkipUnchanged bool

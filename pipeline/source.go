@@ -130,10 +130,10 @@ var errUnchanged = errors.New("unchanged since its archived snapshot")
 // of its history. Without archived events, or when the answer cannot prove
 // which event is the newest, it reports false.
 func (s historySource) unchanged(ctx context.Context, e extract.Entry) (bool, error) {
-	if !s.r.cfg.SkipUnchanged || s.r.cfg.LastEventID == nil {
+	if !s.r.cfg.SkipUnchanged || s.r.cfg.ArchivedEvents == nil {
 		return false, nil
 	}
-	last := s.r.cfg.LastEventID(e.ARN)
+	last := s.r.cfg.ArchivedEvents(e.ARN).LastID
 	if last <= 0 {
 		return false, nil
 	}
@@ -145,9 +145,9 @@ func (s historySource) unchanged(ctx context.Context, e extract.Entry) (bool, er
 // the archive lacks (ids above its last one) through x, folding every event
 // into fold when given, and noting event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, row *schema.Execution) error {
-	var last int32
-	if r.cfg.LastEventID != nil {
-		last = r.cfg.LastEventID(e.ARN)
+	var archived load.EventsArchived
+	if r.cfg.ArchivedEvents != nil {
+		archived = r.cfg.ArchivedEvents(e.ARN)
 	}
 	var total int64
 	var maxID int32
@@ -157,13 +157,12 @@ func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform
 		rows := make([]schema.Event, 0, len(p.Events))
 		for i := range p.Events {
 			ev := &p.Events[i]
-			id := int32(0)
+			pos := total + int64(i) + 1
 			if ev.EventId != nil {
-				id = *ev.EventId
+				maxID = max(maxID, *ev.EventId)
 			}
-			maxID = max(maxID, id)
-			if id > last || ev.EventId == nil {
-				rows = append(rows, transform.EventRow(ev, meta))
+			if archived.Lacks(ev.EventId, pos) {
+				rows = append(rows, transform.EventRow(ev, pos, meta))
 			}
 		}
 		if fold != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -45,16 +46,25 @@ var detailsFields = func() []detailsMember {
 	return out
 }()
 
-// EventRow maps one history event to its row. Every event the SDK can hand
-// over maps to a row that [ReconstructEvent] turns back into the same
-// event: one details object fills the typed columns; when there are several,
-// or one holds what the columns cannot tell apart (an Input, Result or Error
-// object with no members, an Error whose Payload has no members), every
-// details object also goes to overflow_json.
-func EventRow(ev *types.Event, meta RowMeta) schema.Event {
+// EventRow maps one history event, the pos'th of its execution's history
+// (1-based), to its row. Every event the SDK can hand over maps to a row
+// that [ReconstructEvent] turns back into the same event: one details object
+// fills the typed columns; when there are several, or one holds what the
+// columns cannot tell apart (an Input, Result or Error object with no
+// members, an Error whose Payload has no members), every details object
+// also goes to overflow_json.
+//
+// An event without an EventId gets [AbsentEventID](pos) as its event_id, so
+// that it keeps a key of its own (the service numbers events from 1), and
+// overflow_json says the id was absent.
+func EventRow(ev *types.Event, pos int64, meta RowMeta) schema.Event {
+	id := AbsentEventID(pos)
+	if ev.EventId != nil {
+		id = *ev.EventId
+	}
 	row := schema.Event{
 		ExecutionArn: meta.ExecutionArn,
-		EventID:      deref(ev.EventId),
+		EventID:      id,
 		EventType:    string(ev.EventType),
 		EventTime:    millis(ev.EventTimestamp),
 		OperationID:  ev.Id,
@@ -103,6 +113,13 @@ func EventRow(ev *types.Event, meta RowMeta) schema.Event {
 		row.OverflowJSON = &s
 	}
 	return row
+}
+
+// AbsentEventID is the event_id of an event the API handed over without
+// an EventId, the pos'th (1-based) of its history: minus its position,
+// which no event the service numbers can have.
+func AbsentEventID(pos int64) int32 {
+	return int32(-min(max(pos, 1), math.MaxInt32))
 }
 
 func marshal(x any) json.RawMessage {

@@ -23,7 +23,7 @@ func TestEventLossless(t *testing.T) {
 	overflows := 0
 	for i := range n {
 		ev := g.Event()
-		row := transform.EventRow(&ev, meta)
+		row := transform.EventRow(&ev, int64(i)+1, meta)
 		if row.OverflowJSON != nil {
 			overflows++
 		}
@@ -43,26 +43,26 @@ func TestEventRowColumns(t *testing.T) {
 			Error:        &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Boom"), StackTrace: []string{}}, Truncated: aws.Bool(false)},
 			RetryDetails: &types.RetryDetails{CurrentAttempt: 2, NextAttemptDelaySeconds: aws.Int32(30)},
 		}}
-	row := transform.EventRow(&ev, meta)
+	row := transform.EventRow(&ev, 7, meta)
 	if row.EventID != 7 || *row.DetailKind != "step_failed" || *row.ErrorType != "Boom" || row.ErrorStackTrace == nil || *row.PayloadTruncated ||
 		*row.Attempt != 2 || *row.NextAttemptDelaySeconds != 30 || row.OverflowJSON != nil || *row.OperationID != "s1" {
 		t.Errorf("row %+v", row)
 	}
 	ic := types.Event{EventId: aws.Int32(2), EventType: "InvocationCompleted", InvocationCompletedDetails: &types.InvocationCompletedDetails{
 		RequestId: aws.String("r"), StartTimestamp: now, EndTimestamp: now}}
-	row = transform.EventRow(&ic, meta)
+	row = transform.EventRow(&ic, 2, meta)
 	if *row.DetailKind != "invocation_completed" || *row.RequestID != "r" || !row.InvocationStartTime.Equal(*now) || row.OverflowJSON != nil {
 		t.Errorf("row %+v", row)
 	}
 	cs := types.Event{EventId: aws.Int32(3), EventType: "ChainedInvokeStarted", ChainedInvokeStartedDetails: &types.ChainedInvokeStartedDetails{
 		FunctionName: aws.String("billing"), DurableExecutionArn: aws.String("arn:x"), Input: &types.EventInput{Payload: aws.String("{}")}, TenantId: aws.String("t")}}
-	row = transform.EventRow(&cs, meta)
+	row = transform.EventRow(&cs, 3, meta)
 	if *row.InvokedFunctionName != "billing" || *row.InvokedExecutionArn != "arn:x" || *row.InputPayload != "{}" || *row.TenantID != "t" || row.PayloadTruncated != nil {
 		t.Errorf("row %+v", row)
 	}
 	// An empty Result object is kept apart from none.
 	empty := types.Event{EventId: aws.Int32(4), EventType: "StepSucceeded", StepSucceededDetails: &types.StepSucceededDetails{Result: &types.EventResult{}}}
-	row = transform.EventRow(&empty, meta)
+	row = transform.EventRow(&empty, 4, meta)
 	if row.OverflowJSON == nil || *row.OverflowJSON != `{"Details":{"StepSucceededDetails":{"Result":{"Payload":null,"Truncated":null},"RetryDetails":null}}}` {
 		t.Errorf("overflow_json %v", row.OverflowJSON)
 	}

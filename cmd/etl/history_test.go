@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
 )
 
 func functionArgs() []string {
@@ -499,6 +501,98 @@ func TestSDKLinesJoinTheLog(t *testing.T) {
 		}
 		if want := level == "debug"; (sdk > 0) != want {
 			t.Errorf("--log-level %s: %d SDK lines", level, sdk)
+		}
+	}
+}
+
+// TestEventsWithoutIDs: events the API hands over without an EventId (a
+// shape the SDK allows) each keep a row of their own, keyed by minus their
+// position in the history, in Parquet and in Postgres alike; a rerun of
+// the grown execution writes only the events it had not archived, with or
+// without ids; verify finds the archive equal to the API.
+func TestEventsWithoutIDs(t *testing.T) {
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	arn := "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/no-ids/0002"
+	var events []types.Event
+	add := func(n int, ids bool) {
+		for range n {
+			pos := len(events) + 1
+			at := start.Add(time.Duration(pos) * time.Second)
+			ev := types.Event{Id: aws.String(fmt.Sprint("step-", pos/2)), EventType: types.EventTypeStepStarted, EventTimestamp: &at, StepStartedDetails: &types.StepStartedDetails{}}
+			if pos%2 == 0 {
+				ev.EventType, ev.StepStartedDetails = types.EventTypeStepSucceeded, nil
+				ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(fmt.Sprint(pos))}}
+			}
+			if ids && pos%3 == 0 {
+				ev.EventId = aws.Int32(int32(pos)) // some events carry their id, most do not
+			}
+			events = append(events, ev)
+		}
+	}
+	serve := func(srv *emulator.Server, status types.OperationStatus) emulator.Execution {
+		exec := types.Operation{Id: aws.String("exec"), Type: types.OperationTypeExecution, Status: status, StartTimestamp: &start}
+		if status == types.OperationStatusSucceeded {
+			exec.EndTimestamp = aws.Time(start.Add(time.Hour))
+		}
+		e := emulator.Fixed(arn, "", []types.Operation{exec})
+		e.History = emulator.FixedHistory(slices.Clone(events))
+		srv.Add(e)
+		return e
+	}
+	add(30, true)
+	srv := emulator.New()
+	e := serve(srv, types.OperationStatusStarted)
+	url, _ := emulatortest.Start(t, srv)
+	dbURL, s := pgtest.Schema(t)
+	conn := pgtest.Conn(t, dbURL)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	manifest := manifestFile(t, []emulator.Execution{e})
+	args := []string{"run", "--manifest", manifest, "--dest", dir, "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url, "--report", report}
+	check := func(what string) {
+		t.Helper()
+		got := readEvents(t, dir)[arn]
+		if len(got) != len(events) {
+			t.Fatalf("%s: %d events in Parquet, %d served", what, len(got), len(events))
+		}
+		for i, want := range events {
+			id := transform.AbsentEventID(int64(i) + 1)
+			if want.EventId != nil {
+				id = *want.EventId
+			}
+			row, ok := got[id]
+			if !ok {
+				t.Fatalf("%s: event %d (position %d) not archived", what, id, i+1)
+			}
+			if diff := optest.DiffEventRow(want, &row); diff != "" {
+				t.Fatalf("%s: event at position %d (-served +archived):\n%s", what, i+1, diff)
+			}
+		}
+		var n int
+		if err := conn.QueryRow(context.Background(), fmt.Sprintf("SELECT count(*) FROM %s.events WHERE execution_arn = $1", s), arn).Scan(&n); err != nil || n != len(events) {
+			t.Fatalf("%s: %d events in Postgres (%v), %d served", what, n, err, len(events))
+		}
+	}
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("run: exit %d: %s", r.code, r.stderr)
+	}
+	check("first run")
+	// The execution goes on and ends: seven more events, two of them with ids.
+	add(7, true)
+	end := start.Add(time.Hour)
+	events = append(events, types.Event{EventType: types.EventTypeExecutionSucceeded, EventTimestamp: &end,
+		ExecutionSucceededDetails: &types.ExecutionSucceededDetails{Result: &types.EventResult{Payload: aws.String("done")}}})
+	serve(srv, types.OperationStatusSucceeded)
+	if r := runCLI(t, append(args, "--run-id", "again")...); r.code != 0 {
+		t.Fatalf("rerun: exit %d: %s", r.code, r.stderr)
+	}
+	if rep := readReport(t, report); rep.EventsNew != 8 || rep.Events != int64(len(events)) {
+		t.Errorf("rerun: %d new events of %d read, want 8 of %d", rep.EventsNew, rep.Events, len(events))
+	}
+	check("rerun")
+	for _, dest := range []string{dir, dbURL} {
+		r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--pg-schema", s, "--endpoint-url", url, "--all")
+		if r.code != 0 || !strings.Contains(r.stdout, "1 equal") {
+			t.Errorf("verify %s: exit %d\n%s%s", dest, r.code, r.stdout, r.stderr)
 		}
 	}
 }

@@ -395,7 +395,7 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 	if err != nil {
 		return usageError("%v", err)
 	}
-	cfg.LastEventID = archived.LastEventID // events are immutable: --force rewrites none
+	cfg.ArchivedEvents = archived.Events // events are immutable: --force rewrites none
 	if !o.force {
 		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
 	}

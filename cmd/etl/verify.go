@@ -878,9 +878,11 @@ func apiRows(ctx context.Context, api verifyAPI, e expected, st load.ExecutionSt
 	}
 	fold := transform.NewFolder()
 	defer fold.Close()
+	var pos int64
 	err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
 		for i := range p.Events {
-			row := transform.EventRow(&p.Events[i], meta)
+			pos++
+			row := transform.EventRow(&p.Events[i], pos, meta)
 			stored(&row)
 			ev(&row)
 		}

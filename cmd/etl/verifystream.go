@@ -38,8 +38,8 @@ type streamDigests struct {
 	gotEvents int64
 	skipOps   []bool // compareSkips, by table
 	skipEv    []bool
-	// dup: the API's rows repeat a key (events without an EventId all have
-	// id 0): compared whole instead.
+	// dup: the API's rows repeat a key (two events with one EventId):
+	// compared whole instead.
 	dup bool
 }
 
