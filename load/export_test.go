@@ -100,3 +100,6 @@ func (d *Parquet) KeyIndexedPartitionsForTest() int {
 
 // StageSpills is how many executions' stages d spilled to a file.
 func StageSpills(d *Parquet) int64 { return d.stageSpills.Load() }
+
+// FinishBatch is how many finished partitions are published together.
+const FinishBatch = finishBatch

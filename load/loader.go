@@ -155,6 +155,26 @@ func (f *fanout) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// PartitionFinisher is a loader that can finish a partition before Close:
+// no more executions of dt are coming (see [Parquet.FinishPartition]).
+type PartitionFinisher interface {
+	FinishPartition(ctx context.Context, dt string) error
+}
+
+// FinishPartition tells every destination that can take the hint, in the
+// order commits reach them (so that twins write the same files).
+func (f *fanout) FinishPartition(ctx context.Context, dt string) error {
+	f.commit.Lock()
+	defer f.commit.Unlock()
+	var errs []error
+	for _, l := range f.loaders {
+		if p, ok := l.(PartitionFinisher); ok {
+			errs = append(errs, p.FinishPartition(ctx, dt))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (f *fanout) Stats() Stats {
 	var s Stats
 	for _, l := range f.loaders {

@@ -164,6 +164,7 @@ type Parquet struct {
 	pendingBytes int64
 	runs         []*spillRun
 	background   *backgroundWork // the rows being written to files or spilled, if any
+	finished     []string        // partitions no more executions will reach (FinishPartition), not yet taken
 	statsMu      sync.Mutex
 	stats        Stats
 	listMu       sync.Mutex

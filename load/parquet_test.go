@@ -28,44 +28,51 @@ import (
 // from its history, and its executions row) to every loader, in order.
 func commitAll(t *testing.T, execs []emulator.Execution, loaders ...load.Loader) (ops, events int) {
 	t.Helper()
-	ctx := context.Background()
 	for _, e := range execs {
-		meta := transform.RowMeta{ExecutionArn: e.ARN, RunID: "r", ExtractedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
-		snap := transform.NewSnapshot(meta)
-		var opRows []schema.Operation
-		for i := range e.Len {
-			opRows = snap.Add(opRows, []types.Operation{e.Op(i)})
-		}
-		var evRows []schema.Event
-		for i := range e.History.Len() {
-			ev := e.History.Event(i)
-			evRows = append(evRows, transform.EventRow(&ev, int64(i)+1, meta))
-		}
-		dt, _ := snap.Partition(time.Time{})
-		row := snap.Finish()
-		for _, l := range loaders {
-			x, err := l.Begin(ctx, e.ARN)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Write(ctx, schema.RowsOf(schema.Operations, opRows)); err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Write(ctx, schema.RowsOf(schema.Events, evRows)); err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Commit(ctx, dt, row); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ops, events = ops+len(opRows), events+len(evRows)
+		o, ev := commitOne(t, e, loaders...)
+		ops, events = ops+o, events+ev
 	}
 	for _, l := range loaders {
-		if err := l.Close(ctx); err != nil {
+		if err := l.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return ops, events
+}
+
+// commitOne commits one execution's rows to every loader.
+func commitOne(t *testing.T, e emulator.Execution, loaders ...load.Loader) (ops, events int) {
+	t.Helper()
+	ctx := context.Background()
+	meta := transform.RowMeta{ExecutionArn: e.ARN, RunID: "r", ExtractedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	snap := transform.NewSnapshot(meta)
+	var opRows []schema.Operation
+	for i := range e.Len {
+		opRows = snap.Add(opRows, []types.Operation{e.Op(i)})
+	}
+	var evRows []schema.Event
+	for i := range e.History.Len() {
+		ev := e.History.Event(i)
+		evRows = append(evRows, transform.EventRow(&ev, int64(i)+1, meta))
+	}
+	dt, _ := snap.Partition(time.Time{})
+	row := snap.Finish()
+	for _, l := range loaders {
+		x, err := l.Begin(ctx, e.ARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, opRows)); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Events, evRows)); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Commit(ctx, dt, row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return len(opRows), len(evRows)
 }
 
 func countRows[T any](t *testing.T, files []string) int {
@@ -84,74 +91,139 @@ func countRows[T any](t *testing.T, files []string) int {
 // TestParquetManyPartitions: executions spread over hundreds of start
 // dates, with a buffer budget small enough to spill many times, land whole,
 // one file per table per partition, byte-identical in two destinations,
-// and leave no spill behind.
+// and leave no spill behind; also when they come in start order and each
+// partition is finished once its last execution is committed (as a run by
+// discovery does): then most partitions are published before Close, and
+// an execution that comes after its partition was finished lands in a
+// file of its own.
 func TestParquetManyPartitions(t *testing.T) {
 	n, minDates := 400, 200
 	if testing.Short() { // the race run
 		n, minDates = 150, 100
 	}
 	execs := emulator.Generate(61, n, emulator.GenerateOptions{MaxOps: 40, Days: 300, LargePayloadEvery: -1})
-	dirs := []string{t.TempDir(), t.TempDir()}
-	var loaders []load.Loader
-	for _, dir := range dirs {
-		pd, err := load.NewParquetDir(dir, load.WithBufferBudget(256<<10), load.WithRowGroupSize(128<<10), load.WithFilePrefix("part-x"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		loaders = append(loaders, pd)
-	}
-	ops, events := commitAll(t, execs, loaders...)
+	dtOf := func(e emulator.Execution) string { return e.Op(0).StartTimestamp.UTC().Format(time.DateOnly) }
 	dts := map[string]bool{}
 	for _, e := range execs {
-		dts[e.Op(0).StartTimestamp.UTC().Format(time.DateOnly)] = true
+		dts[dtOf(e)] = true
 	}
 	if len(dts) < minDates {
 		t.Fatalf("only %d start dates: the test needs hundreds", len(dts))
 	}
-	for _, table := range []string{"operations", "events", "executions"} {
-		files, _ := filepath.Glob(filepath.Join(dirs[0], table, "dt=*", "*.parquet"))
-		perDT := map[string]int{}
-		for _, f := range files {
-			perDT[filepath.Base(filepath.Dir(f))]++
-		}
-		if len(perDT) != len(dts) {
-			t.Errorf("%s: files in %d partitions, want %d", table, len(perDT), len(dts))
-		}
-		for dt, n := range perDT {
-			if n != 1 {
-				t.Errorf("%s/%s: %d files, want 1", table, dt, n)
+	for _, finish := range []bool{false, true} {
+		t.Run(fmt.Sprint("finish partitions ", finish), func(t *testing.T) {
+			dirs := []string{t.TempDir(), t.TempDir()}
+			var loaders []load.Loader
+			for _, dir := range dirs {
+				pd, err := load.NewParquetDir(dir, load.WithBufferBudget(256<<10), load.WithRowGroupSize(128<<10), load.WithFilePrefix("part-x"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				loaders = append(loaders, pd)
 			}
-		}
-		var want, got int
-		switch table {
-		case "operations":
-			want, got = ops, countRows[schema.Operation](t, files)
-		case "events":
-			want, got = events, countRows[schema.Event](t, files)
-		default:
-			want, got = len(execs), countRows[schema.Execution](t, files)
-		}
-		if got != want {
-			t.Errorf("%s: %d rows, want %d", table, got, want)
-		}
-		// The twin destination holds the same bytes.
-		sort.Strings(files)
-		for _, f := range files {
-			rel, _ := filepath.Rel(dirs[0], f)
-			a, _ := os.ReadFile(f)
-			b, err := os.ReadFile(filepath.Join(dirs[1], rel))
-			if err != nil || !bytes.Equal(a, b) {
-				t.Fatalf("%s differs between the two destinations (%v)", rel, err)
+			var ops, events int
+			late := ""
+			if !finish {
+				ops, events = commitAll(t, execs, loaders...)
+			} else {
+				ops, events, late = commitInStartOrder(t, execs, dtOf, load.Fanout(loaders...), loaders[0].(*load.Parquet))
 			}
+			for _, table := range []string{"operations", "events", "executions"} {
+				files, _ := filepath.Glob(filepath.Join(dirs[0], table, "dt=*", "*.parquet"))
+				perDT := map[string]int{}
+				for _, f := range files {
+					perDT[strings.TrimPrefix(filepath.Base(filepath.Dir(f)), "dt=")]++
+				}
+				if len(perDT) != len(dts) {
+					t.Errorf("%s: files in %d partitions, want %d", table, len(perDT), len(dts))
+				}
+				for dt, n := range perDT {
+					if want := 1 + btoi(dt == late); n != want {
+						t.Errorf("%s/%s: %d files, want %d", table, dt, n, want)
+					}
+				}
+				var want, got int
+				switch table {
+				case "operations":
+					want, got = ops, countRows[schema.Operation](t, files)
+				case "events":
+					want, got = events, countRows[schema.Event](t, files)
+				default:
+					want, got = len(execs), countRows[schema.Execution](t, files)
+				}
+				if got != want {
+					t.Errorf("%s: %d rows, want %d", table, got, want)
+				}
+				// The twin destination holds the same bytes.
+				sort.Strings(files)
+				for _, f := range files {
+					rel, _ := filepath.Rel(dirs[0], f)
+					a, _ := os.ReadFile(f)
+					b, err := os.ReadFile(filepath.Join(dirs[1], rel))
+					if err != nil || !bytes.Equal(a, b) {
+						t.Fatalf("%s differs between the two destinations (%v)", rel, err)
+					}
+				}
+			}
+			for _, dir := range dirs {
+				left, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, "*"))
+				left2, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, ".*"))
+				if len(left)+len(left2) != 0 {
+					t.Errorf("%s: left in _incoming: %v %v", dir, left, left2)
+				}
+			}
+		})
+	}
+}
+
+// commitInStartOrder commits execs oldest first through l, finishing each
+// partition after its last execution, and then one more execution of the
+// first partition (late: its rows must land all the same). It checks that
+// pd (one of l's destinations) published most partitions before Close.
+func commitInStartOrder(t *testing.T, execs []emulator.Execution, dtOf func(emulator.Execution) string, l load.Loader, pd *load.Parquet) (ops, events int, late string) {
+	t.Helper()
+	ctx := context.Background()
+	sorted := slices.Clone(execs)
+	slices.SortStableFunc(sorted, func(a, b emulator.Execution) int { return strings.Compare(dtOf(a), dtOf(b)) })
+	// The late execution shares its partition with one committed in order.
+	k := 0
+	for k = range len(sorted) - 1 {
+		if dtOf(sorted[k]) == dtOf(sorted[k+1]) {
+			break
 		}
 	}
-	for _, dir := range dirs {
-		left, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, "*"))
-		left2, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, ".*"))
-		if len(left)+len(left2) != 0 {
-			t.Errorf("%s: left in _incoming: %v %v", dir, left, left2)
+	lateExec := sorted[k]
+	sorted = slices.Delete(sorted, k, k+1)
+	finished := 0
+	for i, e := range sorted {
+		o, ev := commitOne(t, e, l)
+		ops, events = ops+o, events+ev
+		if dt := dtOf(e); i == len(sorted)-1 || dtOf(sorted[i+1]) != dt {
+			if err := l.(load.PartitionFinisher).FinishPartition(ctx, dt); err != nil {
+				t.Fatal(err)
+			}
+			finished++
 		}
 	}
+	o, ev := commitOne(t, lateExec, l)
+	ops, events = ops+o, events+ev
+	published := pd.Stats().Files
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Every batch of finished partitions but the last is published before
+	// Close (the last may still be under way): three files each.
+	if want := 3 * load.FinishBatch * (finished/load.FinishBatch - 1); published < want || finished < 2*load.FinishBatch {
+		t.Errorf("%d files published before Close, want at least %d (%d partitions finished)", published, want, finished)
+	}
+	return ops, events, dtOf(lateExec)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestParquetRollsAtTargetSize: a busy partition rolls into several files of

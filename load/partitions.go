@@ -3,8 +3,11 @@ package load
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -234,6 +237,19 @@ func (d *Parquet) startBackground(write, spill []string) error {
 	if err := d.waitBackground(); err != nil {
 		return err
 	}
+	// Finished partitions go to their files whole, neither written as a
+	// row group to be continued nor spilled.
+	finish := d.takeFinished()
+	if len(finish) > 0 {
+		taken := func(dt string) bool {
+			return slices.ContainsFunc(finish, func(j *partitionJob) bool { return j.dt == dt })
+		}
+		write = slices.DeleteFunc(slices.Clone(write), taken)
+		spill = slices.DeleteFunc(slices.Clone(spill), taken)
+	}
+	if len(write) == 0 && len(spill) == 0 && len(finish) == 0 {
+		return nil
+	}
 	var run *spillRun
 	if len(spill) > 0 {
 		f, err := createTemp(d.spillDir, ".spill-*.parquet")
@@ -255,8 +271,79 @@ func (d *Parquet) startBackground(write, spill []string) error {
 	go func() {
 		defer close(bg.done)
 		bg.err = d.writeBackground(write, spill, run, taken)
+		if bg.err == nil {
+			bg.err = d.publishJobs(finish)
+		} else {
+			for _, j := range finish {
+				j.discard()
+			}
+		}
 	}()
 	return nil
+}
+
+// finishBatch is how many finished partitions (FinishPartition) wait
+// before they are written and published together, in the background,
+// sharing their syncs.
+const finishBatch = 32
+
+// FinishPartition tells the loader that no more executions of partition dt
+// are coming, so that its files can be written and published during the
+// run rather than at Close: a run that archives executions in start order
+// (as discovery's does) then keeps only the partitions in progress
+// waiting, spills nothing, and leaves little for Close. The partitions are
+// finished in batches of finishBatch, in the background; a failure there
+// poisons the loader (the next commit, FinishPartition or Close returns
+// it; published files stay). It is a hint: rows committed to dt later go
+// to a file of their own.
+func (d *Parquet) FinishPartition(ctx context.Context, dt string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return d.err
+	}
+	if d.closed {
+		return errors.New("finish partition after close")
+	}
+	d.finished = append(d.finished, dt)
+	if len(d.finished) < finishBatch {
+		return nil
+	}
+	if err := d.startBackground(nil, nil); err != nil {
+		d.err = err
+		return err
+	}
+	return nil
+}
+
+// takeFinished takes the finished partitions that hold rows out of the
+// loader, as jobs, in the order they were finished. Called with d.mu held
+// and no background work under way.
+func (d *Parquet) takeFinished() []*partitionJob {
+	var jobs []*partitionJob
+	for _, dt := range d.finished {
+		if d.holds(dt) {
+			jobs = append(jobs, d.partitionJob(dt))
+		}
+	}
+	d.finished = nil
+	return jobs
+}
+
+// holds reports whether dt has rows waiting, spilled or in open files.
+func (d *Parquet) holds(dt string) bool {
+	if _, ok := d.pending[dt]; ok {
+		return true
+	}
+	if _, ok := d.groups[dt]; ok {
+		return true
+	}
+	for _, r := range d.runs {
+		if _, ok := r.index[dt]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // writeBackground is startBackground's goroutine.
@@ -429,21 +516,33 @@ func (d *Parquet) drain() error {
 	for dt := range d.groups {
 		dts[dt] = true
 	}
-	order := make([]string, 0, len(dts))
-	for dt := range dts {
-		order = append(order, dt)
+	d.finished = nil
+	jobs := make([]*partitionJob, 0, len(dts))
+	for _, dt := range slices.Sorted(maps.Keys(dts)) {
+		jobs = append(jobs, d.partitionJob(dt))
 	}
-	sort.Strings(order)
+	return d.publishJobs(jobs)
+}
+
+// publishJobs finishes the partitions on a few goroutines and publishes
+// their files (into a local directory, sharing three syncs: see staging).
+// After a failure the files not published are removed.
+func (d *Parquet) publishJobs(jobs []*partitionJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
 	var st *staging
 	if bs, ok := d.sink.(batchSink); ok {
 		st = &staging{sink: bs}
 	}
 	pub := newPublisher(drainWorkers)
 	var err error
-	for _, dt := range order {
-		j := d.partitionJob(dt)
+	for i, j := range jobs {
 		j.staging = st
 		if err = pub.submit(j); err != nil {
+			for _, rest := range jobs[i+1:] {
+				rest.discard()
+			}
 			break
 		}
 	}
@@ -547,6 +646,7 @@ func (d *Parquet) partitionJob(dt string) *partitionJob {
 	for _, r := range d.runs {
 		if e, ok := r.index[dt]; ok {
 			j.units = append(j.units, unit{run: r, entry: e, bytes: e.bytes})
+			delete(r.index, dt) // taken: Close must not write it again
 		}
 	}
 	if p := d.pending[dt]; p != nil {

@@ -35,6 +35,15 @@ type Config struct {
 	// holds its newest event (default false: read every execution in full;
 	// etl run sets it unless --force).
 	SkipUnchanged bool
+	// Partitions, when set, is the partition (dt, the start date) each
+	// execution of the manifest is expected to land in, as discovery
+	// listed it. Once every execution expected in a partition is done
+	// (archived, failed or skipped), a loader that implements
+	// load.PartitionFinisher is told, so that the partition's files are
+	// published during the run instead of at Close (feed the manifest in
+	// start order for this to pay). Entries it does not name are not
+	// counted; a wrong guess costs only that saving.
+	Partitions map[string]string
 	// PageSize is MaxItems per call (default 1000).
 	PageSize int32
 	// Concurrency is the number of executions in flight (default 4).
@@ -165,6 +174,12 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	}
 	r := &runner{cfg: cfg, payloads: transform.NewPayloadBudget(foldPayloads), sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
 		BadLinesSkipped: len(m.Skipped()), OtherShards: m.OtherShards()}}
+	if f, ok := cfg.Loader.(load.PartitionFinisher); ok && len(cfg.Partitions) > 0 {
+		r.finisher, r.remaining = f, map[string]int{}
+		for _, dt := range cfg.Partitions {
+			r.remaining[dt]++
+		}
+	}
 	ledger, _ := cfg.Loader.(load.RunLedger)
 	if ledger != nil {
 		err := ledger.RecordRun(ctx, load.RunInfo{RunID: cfg.RunID, StartedAt: r.sum.StartedAt, Status: "running", Version: cfg.Version})
@@ -184,13 +199,17 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 		go func() {
 			defer wg.Done()
 			for e := range entries {
-				if err := r.archive(runCtx, e); err != nil {
+				err := r.archive(runCtx, e)
+				if err == nil {
+					err = r.done(runCtx, e.ARN)
+				}
+				if err != nil {
 					stop(err)
 				}
 			}
 		}()
 	}
-	r.feed(runCtx, m, entries)
+	r.feed(runCtx, m, entries, stop)
 	close(entries)
 	wg.Wait()
 
@@ -218,7 +237,7 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 
 // feed hands the manifest's entries to the workers, leaving out those
 // cfg.Skip names, until the manifest ends or ctx is done.
-func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- extract.Entry) {
+func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- extract.Entry, stop context.CancelCauseFunc) {
 	cfg := r.cfg
 	for m.Next() {
 		if cfg.Skip != nil {
@@ -230,6 +249,10 @@ func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- e
 					r.sum.SkippedResumed++
 				} else {
 					r.sum.SkippedTerminal++
+				}
+				if err := r.done(ctx, m.Entry().ARN); err != nil {
+					stop(err)
+					return
 				}
 				continue
 			}
@@ -289,6 +312,33 @@ type runner struct {
 	// payloads is the budget the executions' folds share for the payloads
 	// they hold until their history ends (foldPayloads).
 	payloads *transform.PayloadBudget
+	// remaining counts, by partition, the executions of cfg.Partitions
+	// not yet done; finisher is the loader's, nil without either.
+	remaining map[string]int
+	finisher  load.PartitionFinisher
+}
+
+// done notes that e's work is over (archived, failed or skipped): once a
+// partition's last expected execution is done, the loader may finish it.
+func (r *runner) done(ctx context.Context, arn string) error {
+	if r.finisher == nil {
+		return nil
+	}
+	dt, ok := r.cfg.Partitions[arn]
+	if !ok {
+		return nil
+	}
+	r.mu.Lock()
+	r.remaining[dt]--
+	last := r.remaining[dt] == 0
+	r.mu.Unlock()
+	if !last {
+		return nil
+	}
+	if err := r.finisher.FinishPartition(ctx, dt); err != nil {
+		return &DestinationError{Err: err}
+	}
+	return nil
 }
 
 // foldPayloads is the memory the folds of a run's executions share for

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -414,4 +416,112 @@ func TestBufferBudget(t *testing.T) {
 	if groups <= len(files) {
 		t.Errorf("%d row groups in %d files: the budget ended none", groups, len(files))
 	}
+}
+
+// TestPartitionsFinishedDuringTheRun: with the partition each execution is
+// expected in (as discovery lists them), a partition is finished once its
+// last execution is done, whether archived or failed, never before one of
+// its executions commits; an execution whose expected partition was wrong
+// still lands; the archive is whole, one file per table per partition.
+func TestPartitionsFinishedDuringTheRun(t *testing.T) {
+	g := emulator.Generate(71, 120, emulator.GenerateOptions{MaxOps: 30, Days: 40, LargePayloadEvery: -1})
+	dtOf := func(e emulator.Execution) string { return e.Op(0).StartTimestamp.UTC().Format(time.DateOnly) }
+	slices.SortStableFunc(g, func(a, b emulator.Execution) int { return strings.Compare(dtOf(a), dtOf(b)) })
+	srv := emulator.New()
+	srv.Add(g...)
+	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2))
+	partitions := map[string]string{}
+	for _, e := range g {
+		partitions[e.ARN] = dtOf(e)
+	}
+	// An execution the service does not know, expected in a busy partition:
+	// its failure counts as done.
+	ghost := emulator.Execution{ARN: g[0].ARN + "-ghost", Token: "x"}
+	partitions[ghost.ARN] = dtOf(g[0])
+	// An execution expected in the wrong partition.
+	partitions[g[5].ARN] = "2020-01-01"
+	dir := t.TempDir()
+	pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &finishWatch{Loader: pd, finisher: pd, commits: map[string]int{}, atFinish: map[string]int{}}
+	sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: w, RunID: "run-test", Concurrency: 6, Logger: testLogger(t),
+		Partitions: partitions}, manifestOf(t, append([]emulator.Execution{ghost}, g...)))
+	if err != nil || sum.ExecutionsOK != len(g) || sum.ExecutionsFailed != 1 {
+		t.Fatalf("run: %v %+v", err, sum)
+	}
+	want := map[string]bool{}
+	for _, dt := range partitions {
+		want[dt] = true
+	}
+	if len(w.atFinish) != len(want) {
+		t.Errorf("%d partitions finished, want %d", len(w.atFinish), len(want))
+	}
+	for dt, n := range w.atFinish {
+		expected := 0
+		for arn, p := range partitions {
+			if p == dt && arn != ghost.ARN && (arn != g[5].ARN || dtOf(g[5]) == dt) {
+				expected++
+			}
+		}
+		if dt != dtOf(g[5]) && n != expected {
+			t.Errorf("%s finished after %d commits, want %d", dt, n, expected)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	perDT := map[string]int{}
+	for _, f := range files {
+		perDT[filepath.Base(filepath.Dir(f))]++
+	}
+	for dt, n := range perDT {
+		if n != 1 && dt != "dt="+dtOf(g[5]) {
+			t.Errorf("%s: %d operations files, want 1", dt, n)
+		}
+	}
+	wantOps := map[string][]types.Operation{}
+	for _, e := range g {
+		for i := range e.Len {
+			wantOps[e.ARN] = append(wantOps[e.ARN], e.Op(i))
+		}
+	}
+	checkArchive(t, dir, wantOps)
+}
+
+// finishWatch is a loader that notes, for each partition, how many commits
+// it had received when it was finished.
+type finishWatch struct {
+	load.Loader
+	finisher load.PartitionFinisher
+	mu       sync.Mutex
+	commits  map[string]int
+	atFinish map[string]int
+}
+
+func (w *finishWatch) Begin(ctx context.Context, arn string) (load.Execution, error) {
+	x, err := w.Loader.Begin(ctx, arn)
+	return watchedExec{Execution: x, w: w}, err
+}
+
+func (w *finishWatch) FinishPartition(ctx context.Context, dt string) error {
+	w.mu.Lock()
+	if _, twice := w.atFinish[dt]; twice {
+		w.atFinish[dt] = -1
+	} else {
+		w.atFinish[dt] = w.commits[dt]
+	}
+	w.mu.Unlock()
+	return w.finisher.FinishPartition(ctx, dt)
+}
+
+type watchedExec struct {
+	load.Execution
+	w *finishWatch
+}
+
+func (x watchedExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
+	x.w.mu.Lock()
+	x.w.commits[dt]++
+	x.w.mu.Unlock()
+	return x.Execution.Commit(ctx, dt, row)
 }

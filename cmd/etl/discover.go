@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -195,11 +196,26 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 	return out, fns, nil
 }
 
-// manifestOf writes found executions as a JSON Lines manifest, ARNs only.
-func manifestOf(w io.Writer, found []found) error {
+// manifestOf writes found executions as a JSON Lines manifest, ARNs only,
+// oldest first (an execution without a start time last, the rest in the
+// order listed): a run that archives executions in start order finishes
+// each partition (start date) early and publishes it as it goes.
+func manifestOf(w io.Writer, execs []found) error {
+	execs = slices.Clone(execs)
+	slices.SortStableFunc(execs, func(a, b found) int {
+		switch {
+		case a.Start == nil && b.Start == nil:
+			return 0
+		case a.Start == nil:
+			return 1
+		case b.Start == nil:
+			return -1
+		}
+		return a.Start.Compare(*b.Start)
+	})
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	for _, f := range found {
+	for _, f := range execs {
 		if err := enc.Encode(struct{ DurableExecutionArn string }{f.ARN}); err != nil {
 			return err
 		}
@@ -227,7 +243,7 @@ func discoverCommand() *cli.Command {
 	)
 	return &cli.Command{
 		Name:  "discover",
-		Usage: "print the executions of functions as a manifest (JSON Lines, ARN only)",
+		Usage: "print the executions of functions as a manifest (JSON Lines, ARN only, oldest first)",
 		Description: `Lists every execution of each --function (every version and alias), or of
 every durable function with --all-functions, with the same filters as etl
 run, and prints them as a manifest without tokens:

@@ -596,3 +596,56 @@ func TestEventsWithoutIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestRunByFunctionPublishesAsItGoes: a run by discovery archives the
+// executions oldest first and publishes each start date's files once its
+// last execution is archived, not all at the end: over 150 start dates,
+// files are published before the last execution is archived, and each
+// partition still has one file per table.
+func TestRunByFunctionPublishesAsItGoes(t *testing.T) {
+	execs := emulator.Generate(35, 300, emulator.GenerateOptions{MaxOps: 10, Days: 150, LargePayloadEvery: -1})
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir := t.TempDir()
+	r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--log-level", "debug", "--log-format", "json", "--concurrency", "4"}, functionArgs()...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var published, archived, publishedEarly int
+	for _, line := range strings.Split(r.stderr, "\n") {
+		var rec struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		switch rec.Msg {
+		case "published parquet file":
+			published++
+			if archived < len(execs) {
+				publishedEarly++
+			}
+		case "archived":
+			archived++
+		}
+	}
+	if archived != len(execs) || publishedEarly < published/2 {
+		t.Errorf("%d executions archived; %d of %d files published before the last was", archived, publishedEarly, published)
+	}
+	for _, table := range []string{"operations", "events", "executions"} {
+		files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
+		perDT := map[string]int{}
+		for _, f := range files {
+			perDT[filepath.Dir(f)]++
+		}
+		for p, n := range perDT {
+			if n != 1 {
+				t.Errorf("%s: %d files", p, n)
+			}
+		}
+		if len(perDT) < 100 {
+			t.Errorf("%s: %d partitions, want the generator's spread", table, len(perDT))
+		}
+	}
+}
