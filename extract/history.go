@@ -2,6 +2,8 @@ package extract
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -31,21 +33,100 @@ func Describe(ctx context.Context, api HistoryAPI, arn string) (*lambda.GetDurab
 	return out, nil
 }
 
+// HistoryOrder is what a run has learnt of the order in which
+// GetDurableExecutionHistory lists a history: the documentation disagrees
+// on whether ReverseOrder lists the oldest event first or the newest, so
+// the first history that tells (two EventIds in its first page) decides
+// for the run. Share one among a run's drains ([WithHistoryOrder]); the
+// zero value knows nothing yet.
+type HistoryOrder struct {
+	v atomic.Int32 // 0: unknown; orderDefault or orderReversed: oldest first
+}
+
+const (
+	orderDefault  = 1 // ReverseOrder=false lists the oldest event first
+	orderReversed = 2 // ReverseOrder=true does
+)
+
+// HistoryOption configures [DrainHistory].
+type HistoryOption func(*historyOptions)
+
+type historyOptions struct{ order *HistoryOrder }
+
+// WithHistoryOrder shares what drains learn of the history order (default:
+// each drain learns on its own, at the cost of a first page read twice for
+// every history when the service lists the newest first by default).
+func WithHistoryOrder(o *HistoryOrder) HistoryOption {
+	return func(h *historyOptions) { h.order = o }
+}
+
+// errNewestFirst stops a drain whose first page lists the newest event
+// first: it starts over with the other order.
+var errNewestFirst = errors.New("history listed newest first")
+
 // DrainHistory reads every page of one execution's history, oldest event
 // first, calling fn for each, exactly as [Drain] does for state: pageSize is
 // MaxItems (1..1000); a repeated NextMarker fails the execution
 // ("RepeatedMarker") instead of archiving a truncated history; a failed
-// call or an error from fn stops it with an *ExecutionError.
-func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int32, fn func(context.Context, HistoryPage) error) error {
-	p := lambda.NewGetDurableExecutionHistoryPaginator(api, &lambda.GetDurableExecutionHistoryInput{
-		DurableExecutionArn:  aws.String(arn),
-		IncludeExecutionData: aws.Bool(true),
-		MaxItems:             pageSize,
-	}, func(o *lambda.GetDurableExecutionHistoryPaginatorOptions) { o.StopOnDuplicateToken = true })
+// call or an error from fn stops it with an *ExecutionError. Oldest first
+// under either reading of ReverseOrder: while the order is unknown, a
+// first page whose EventIds descend is dropped before fn sees it and the
+// history is read again with ReverseOrder; a history that cannot tell (no
+// two EventIds in its first page) is read in the order known, else the
+// default one.
+func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int32, fn func(context.Context, HistoryPage) error, opts ...HistoryOption) error {
+	o := historyOptions{order: &HistoryOrder{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	known := o.order.v.Load()
+	err := drainHistory(ctx, api, arn, pageSize, known == orderReversed, known == 0, o.order, fn)
+	if errors.Is(err, errNewestFirst) {
+		o.order.v.Store(orderReversed)
+		return drainHistory(ctx, api, arn, pageSize, true, false, o.order, fn)
+	}
+	return err
+}
+
+func drainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int32, reverse, learn bool, order *HistoryOrder, fn func(context.Context, HistoryPage) error) error {
+	in := &lambda.GetDurableExecutionHistoryInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(true), MaxItems: pageSize}
+	if reverse {
+		in.ReverseOrder = aws.Bool(true)
+	}
+	p := lambda.NewGetDurableExecutionHistoryPaginator(api, in, func(o *lambda.GetDurableExecutionHistoryPaginatorOptions) { o.StopOnDuplicateToken = true })
 	return drainPages(ctx, Entry{ARN: arn}, "history", p, func(out *lambda.GetDurableExecutionHistoryOutput) *string { return out.NextMarker },
 		func(n int, out *lambda.GetDurableExecutionHistoryOutput) error {
+			if n == 1 && learn {
+				switch ascending(out.Events) {
+				case 1:
+					order.v.CompareAndSwap(0, orderDefault)
+				case -1:
+					if !reverse {
+						return errNewestFirst
+					}
+				}
+			}
 			return fn(ctx, HistoryPage{Number: n, Events: out.Events})
 		})
+}
+
+// ascending tells the order of the first two distinct EventIds of events:
+// 1 ascending, -1 descending, 0 cannot tell.
+func ascending(events []types.Event) int {
+	var first *int32
+	for i := range events {
+		id := events[i].EventId
+		switch {
+		case id == nil:
+		case first == nil:
+			first = id
+		case *id > *first:
+			return 1
+		case *id < *first:
+			return -1
+		}
+	}
+	return 0
 }
 
 // NewestEventID asks for the newest event of one execution's history in

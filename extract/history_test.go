@@ -329,3 +329,61 @@ func TestNewestEventID(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainHistoryOldestFirst: under either reading of ReverseOrder the
+// events come oldest first; where the service lists the newest first by
+// default, a drain that shares what the run learnt reads no page twice,
+// and one on its own reads the first page twice.
+func TestDrainHistoryOldestFirst(t *testing.T) {
+	events := fixedEvents(25)
+	for _, newestFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("newest first by default ", newestFirst), func(t *testing.T) {
+			var opts []emulator.Option
+			if newestFirst {
+				opts = append(opts, emulator.WithReverseOldestFirst())
+			}
+			srv := emulator.New(opts...)
+			for k := range 3 {
+				e := emulator.Fixed(fmt.Sprint(testARN, k), "", nil)
+				e.History = emulator.FixedHistory(events)
+				srv.Add(e)
+			}
+			_, client := emulatortest.Start(t, srv)
+			var order extract.HistoryOrder
+			drain := func(arn string, opts ...extract.HistoryOption) int64 {
+				t.Helper()
+				before := srv.Stats().PagesOK
+				var got []types.Event
+				err := extract.DrainHistory(context.Background(), client, arn, 10, func(_ context.Context, p extract.HistoryPage) error {
+					got = append(got, p.Events...)
+					return nil
+				}, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(events) {
+					t.Fatalf("%d events, want %d", len(got), len(events))
+				}
+				for i := range got {
+					if *got[i].EventId != int32(i+1) {
+						t.Fatalf("event %d has id %d: not oldest first", i, *got[i].EventId)
+					}
+				}
+				return srv.Stats().PagesOK - before
+			}
+			extra := int64(0)
+			if newestFirst {
+				extra = 1
+			}
+			if n := drain(testARN+"0", extract.WithHistoryOrder(&order)); n != 3+extra {
+				t.Errorf("first drain: %d pages, want %d", n, 3+extra)
+			}
+			if n := drain(testARN+"1", extract.WithHistoryOrder(&order)); n != 3 {
+				t.Errorf("drain after the run learnt the order: %d pages, want 3", n)
+			}
+			if n := drain(testARN + "2"); n != 3+extra {
+				t.Errorf("drain on its own: %d pages, want %d", n, 3+extra)
+			}
+		})
+	}
+}

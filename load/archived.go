@@ -56,22 +56,23 @@ func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bo
 }
 
 // EventsArchived says which of an execution's history events an archive
-// holds. Events are immutable and the history only grows, so an event is
-// archived if its EventId is at most LastID or, for an event the API
-// handed over without an EventId, if its position in the history is at
-// most Count.
+// holds. Events are immutable, numbered one by one, and the history only
+// grows: the events archived are those whose EventId is at most LastID
+// and, of the events keyed by their position (see transform.EventKeys: no
+// EventId, or an earlier event's), those among the first Count.
 type EventsArchived struct {
 	LastID int32 // the highest EventId archived (0: none)
 	Count  int64 // the longest history archived, in events (0: none)
 }
 
-// Lacks reports whether the event with the given EventId (nil: none), the
-// pos'th (1-based) of its history, is not archived.
-func (e EventsArchived) Lacks(id *int32, pos int64) bool {
-	if id == nil {
+// Lacks reports whether the event whose event_id is id, the pos'th
+// (1-based) of its history, is not archived. A negative id is a key by
+// position.
+func (e EventsArchived) Lacks(id int32, pos int64) bool {
+	if id < 0 {
 		return pos > e.Count
 	}
-	return *id > e.LastID
+	return id > e.LastID
 }
 
 // Events says which of the execution's events are archived: a run writes

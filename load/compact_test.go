@@ -45,9 +45,10 @@ func nightly(t testing.TB, dir string, execs []emulator.Execution) {
 				ops = snap.Add(ops, []types.Operation{e.Op(j)})
 			}
 			var evs []schema.Event
+			var keys transform.EventKeys
 			for j := range min(e.History.Len(), 3*n) {
 				ev := e.History.Event(j)
-				evs = append(evs, transform.EventRow(&ev, int64(j)+1, meta))
+				evs = append(evs, transform.EventRow(&ev, keys.Next(&ev), meta))
 			}
 			dt, _ := snap.Partition(time.Time{})
 			x, _ := pd.Begin(ctx, e.ARN)

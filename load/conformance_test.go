@@ -70,8 +70,9 @@ func exercise(t *testing.T, open destination) {
 		snap := transform.NewSnapshot(meta)
 		rows := snap.Add(nil, e.ops)
 		var evs []schema.Event
+		var keys transform.EventKeys
 		for i := range e.events {
-			evs = append(evs, transform.EventRow(&e.events[i], int64(i)+1, meta))
+			evs = append(evs, transform.EventRow(&e.events[i], keys.Next(&e.events[i]), meta))
 		}
 		x, err := l.Begin(ctx, e.arn)
 		if err != nil {

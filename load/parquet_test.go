@@ -51,9 +51,10 @@ func commitOne(t *testing.T, e emulator.Execution, loaders ...load.Loader) (ops,
 		opRows = snap.Add(opRows, []types.Operation{e.Op(i)})
 	}
 	var evRows []schema.Event
+	var keys transform.EventKeys
 	for i := range e.History.Len() {
 		ev := e.History.Event(i)
-		evRows = append(evRows, transform.EventRow(&ev, int64(i)+1, meta))
+		evRows = append(evRows, transform.EventRow(&ev, keys.Next(&ev), meta))
 	}
 	dt, _ := snap.Partition(time.Time{})
 	row := snap.Finish()

@@ -316,6 +316,8 @@ type runner struct {
 	// not yet done; finisher is the loader's, nil without either.
 	remaining map[string]int
 	finisher  load.PartitionFinisher
+	// order is what the run's history reads learnt of their order.
+	order extract.HistoryOrder
 }
 
 // done notes that e's work is over (archived, failed or skipped): once a

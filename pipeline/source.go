@@ -151,18 +151,18 @@ func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform
 	}
 	var total int64
 	var maxID int32
+	var keys transform.EventKeys
 	err := ahead(ctx, func(ctx context.Context, put func(context.Context, extract.HistoryPage) error) error {
-		return extract.DrainHistory(ctx, r.cfg.History, e.ARN, r.cfg.PageSize, put)
+		return extract.DrainHistory(ctx, r.cfg.History, e.ARN, r.cfg.PageSize, put, extract.WithHistoryOrder(&r.order))
 	}, func(p extract.HistoryPage) error {
 		rows := make([]schema.Event, 0, len(p.Events))
 		for i := range p.Events {
 			ev := &p.Events[i]
-			pos := total + int64(i) + 1
 			if ev.EventId != nil {
 				maxID = max(maxID, *ev.EventId)
 			}
-			if archived.Lacks(ev.EventId, pos) {
-				rows = append(rows, transform.EventRow(ev, pos, meta))
+			if key := keys.Next(ev); archived.Lacks(key.ID, key.Pos) {
+				rows = append(rows, transform.EventRow(ev, key, meta))
 			}
 		}
 		if fold != nil {

@@ -21,6 +21,7 @@ import (
 // type (members by their API names, timestamps as RFC 3339).
 type eventOverflow struct {
 	EventIdAbsent bool                       `json:",omitempty"`
+	EventId       *int32                     `json:",omitempty"` // the event's own, when event_id is not it (see EventKeys)
 	Details       map[string]json.RawMessage `json:",omitempty"`
 }
 
@@ -46,25 +47,71 @@ var detailsFields = func() []detailsMember {
 	return out
 }()
 
-// EventRow maps one history event, the pos'th of its execution's history
-// (1-based), to its row. Every event the SDK can hand over maps to a row
-// that [ReconstructEvent] turns back into the same event: one details object
+// EventKey is an event's key in its history: its event_id and its
+// position (1-based) in the history.
+type EventKey struct {
+	ID  int32
+	Pos int64
+}
+
+// EventKeys gives the events of one history, read in order, keys of their
+// own: an event's event_id is its EventId when that is positive and no
+// earlier event of the history had it (the service numbers events from 1,
+// one by one), else minus its position in the history, which no such
+// EventId can be; overflow_json then keeps the EventId (or says there was
+// none). A history read again from its start gets the same keys, so an
+// event archived once keeps its key across runs. The zero value is ready
+// to use; it remembers the EventIds seen (a bit each up to 16 million).
+type EventKeys struct {
+	pos  int64
+	seen []uint64       // EventIds below denseIDs, a bit each
+	far  map[int32]bool // the others
+}
+
+const denseIDs = 1 << 24
+
+// Next is the key of the history's next event.
+func (k *EventKeys) Next(ev *types.Event) EventKey {
+	k.pos++
+	key := EventKey{ID: AbsentEventID(k.pos), Pos: k.pos}
+	if ev.EventId == nil || *ev.EventId <= 0 {
+		return key
+	}
+	id := *ev.EventId
+	if id < denseIDs {
+		w := int(id / 64)
+		if w >= len(k.seen) {
+			k.seen = append(k.seen, make([]uint64, w+1-len(k.seen))...)
+		}
+		if k.seen[w]&(1<<(id%64)) != 0 {
+			return key
+		}
+		k.seen[w] |= 1 << (id % 64)
+	} else {
+		if k.far[id] {
+			return key
+		}
+		if k.far == nil {
+			k.far = map[int32]bool{}
+		}
+		k.far[id] = true
+	}
+	key.ID = id
+	return key
+}
+
+// EventRow maps one history event to its row, under the key [EventKeys]
+// gave it. Every event the SDK can hand over maps to a row that
+// [ReconstructEvent] turns back into the same event: one details object
 // fills the typed columns; when there are several, or one holds what the
 // columns cannot tell apart (an Input, Result or Error object with no
 // members, an Error whose Payload has no members), every details object
-// also goes to overflow_json.
-//
-// An event without an EventId gets [AbsentEventID](pos) as its event_id, so
-// that it keeps a key of its own (the service numbers events from 1), and
-// overflow_json says the id was absent.
-func EventRow(ev *types.Event, pos int64, meta RowMeta) schema.Event {
-	id := AbsentEventID(pos)
-	if ev.EventId != nil {
-		id = *ev.EventId
-	}
+// also goes to overflow_json, as does an EventId that is not the row's
+// event_id.
+func EventRow(ev *types.Event, key EventKey, meta RowMeta) schema.Event {
 	row := schema.Event{
 		ExecutionArn: meta.ExecutionArn,
-		EventID:      id,
+		EventID:      key.ID,
 		EventType:    string(ev.EventType),
 		EventTime:    millis(ev.EventTimestamp),
 		OperationID:  ev.Id,
@@ -101,8 +148,12 @@ func EventRow(ev *types.Event, pos int64, meta RowMeta) schema.Event {
 			fits = false
 		}
 	}
-	if ev.EventId == nil || !fits {
+	idAside := ev.EventId != nil && *ev.EventId != key.ID
+	if ev.EventId == nil || idAside || !fits {
 		o := eventOverflow{EventIdAbsent: ev.EventId == nil}
+		if idAside {
+			o.EventId = ev.EventId
+		}
 		if !fits {
 			o.Details = map[string]json.RawMessage{}
 			for _, m := range present {
@@ -115,9 +166,9 @@ func EventRow(ev *types.Event, pos int64, meta RowMeta) schema.Event {
 	return row
 }
 
-// AbsentEventID is the event_id of an event the API handed over without
-// an EventId, the pos'th (1-based) of its history: minus its position,
-// which no event the service numbers can have.
+// AbsentEventID is the event_id of the pos'th event (1-based) of a history
+// whose EventId is absent, not positive, or an earlier event's: minus its
+// position, which no event the service numbers can have.
 func AbsentEventID(pos int64) int32 {
 	return int32(-min(max(pos, 1), math.MaxInt32))
 }
@@ -283,6 +334,8 @@ func ReconstructEvent(row *schema.Event) (types.Event, error) {
 	}
 	if o.EventIdAbsent {
 		ev.EventId = nil
+	} else if o.EventId != nil {
+		ev.EventId = o.EventId
 	}
 	v := reflect.ValueOf(&ev).Elem()
 	if o.Details != nil {

@@ -21,9 +21,10 @@ func TestEventLossless(t *testing.T) {
 		n = 2000
 	}
 	overflows := 0
+	var keys transform.EventKeys // one history: ids repeat, some are negative
 	for i := range n {
 		ev := g.Event()
-		row := transform.EventRow(&ev, int64(i)+1, meta)
+		row := transform.EventRow(&ev, keys.Next(&ev), meta)
 		if row.OverflowJSON != nil {
 			overflows++
 		}
@@ -43,30 +44,51 @@ func TestEventRowColumns(t *testing.T) {
 			Error:        &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Boom"), StackTrace: []string{}}, Truncated: aws.Bool(false)},
 			RetryDetails: &types.RetryDetails{CurrentAttempt: 2, NextAttemptDelaySeconds: aws.Int32(30)},
 		}}
-	row := transform.EventRow(&ev, 7, meta)
+	row := transform.EventRow(&ev, transform.EventKey{ID: 7, Pos: 7}, meta)
 	if row.EventID != 7 || *row.DetailKind != "step_failed" || *row.ErrorType != "Boom" || row.ErrorStackTrace == nil || *row.PayloadTruncated ||
 		*row.Attempt != 2 || *row.NextAttemptDelaySeconds != 30 || row.OverflowJSON != nil || *row.OperationID != "s1" {
 		t.Errorf("row %+v", row)
 	}
 	ic := types.Event{EventId: aws.Int32(2), EventType: "InvocationCompleted", InvocationCompletedDetails: &types.InvocationCompletedDetails{
 		RequestId: aws.String("r"), StartTimestamp: now, EndTimestamp: now}}
-	row = transform.EventRow(&ic, 2, meta)
+	row = transform.EventRow(&ic, transform.EventKey{ID: 2, Pos: 2}, meta)
 	if *row.DetailKind != "invocation_completed" || *row.RequestID != "r" || !row.InvocationStartTime.Equal(*now) || row.OverflowJSON != nil {
 		t.Errorf("row %+v", row)
 	}
 	cs := types.Event{EventId: aws.Int32(3), EventType: "ChainedInvokeStarted", ChainedInvokeStartedDetails: &types.ChainedInvokeStartedDetails{
 		FunctionName: aws.String("billing"), DurableExecutionArn: aws.String("arn:x"), Input: &types.EventInput{Payload: aws.String("{}")}, TenantId: aws.String("t")}}
-	row = transform.EventRow(&cs, 3, meta)
+	row = transform.EventRow(&cs, transform.EventKey{ID: 3, Pos: 3}, meta)
 	if *row.InvokedFunctionName != "billing" || *row.InvokedExecutionArn != "arn:x" || *row.InputPayload != "{}" || *row.TenantID != "t" || row.PayloadTruncated != nil {
 		t.Errorf("row %+v", row)
 	}
 	// An empty Result object is kept apart from none.
 	empty := types.Event{EventId: aws.Int32(4), EventType: "StepSucceeded", StepSucceededDetails: &types.StepSucceededDetails{Result: &types.EventResult{}}}
-	row = transform.EventRow(&empty, 4, meta)
+	row = transform.EventRow(&empty, transform.EventKey{ID: 4, Pos: 4}, meta)
 	if row.OverflowJSON == nil || *row.OverflowJSON != `{"Details":{"StepSucceededDetails":{"Result":{"Payload":null,"Truncated":null},"RetryDetails":null}}}` {
 		t.Errorf("overflow_json %v", row.OverflowJSON)
 	}
 	if diff := optest.DiffEventRow(empty, &row); diff != "" {
 		t.Error(diff)
+	}
+}
+
+// TestEventKeys: an event keeps its EventId as event_id when it is
+// positive and new to the history; otherwise (absent, not positive, an
+// earlier event's, near or far) it is keyed by minus its position, every
+// key is unique, and the row gives the event back with its own EventId.
+func TestEventKeys(t *testing.T) {
+	ids := []*int32{aws.Int32(1), aws.Int32(2), aws.Int32(2), nil, aws.Int32(-5), aws.Int32(0), aws.Int32(1 << 30), aws.Int32(1 << 30), aws.Int32(3), aws.Int32(-9)}
+	want := []int32{1, 2, -3, -4, -5, -6, 1 << 30, -8, 3, -10}
+	var keys transform.EventKeys
+	for i, id := range ids {
+		ev := types.Event{EventId: id, EventType: "StepStarted", StepStartedDetails: &types.StepStartedDetails{}}
+		key := keys.Next(&ev)
+		if key.ID != want[i] || key.Pos != int64(i+1) {
+			t.Errorf("event %d (EventId %v): key %+v, want %d at %d", i, aws.ToInt32(id), key, want[i], i+1)
+		}
+		row := transform.EventRow(&ev, key, meta)
+		if diff := optest.DiffEventRow(ev, &row); diff != "" {
+			t.Errorf("event %d lost its EventId (-want +got):\n%s", i, diff)
+		}
 	}
 }

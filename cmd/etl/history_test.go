@@ -505,12 +505,20 @@ func TestSDKLinesJoinTheLog(t *testing.T) {
 	}
 }
 
-// TestEventsWithoutIDs: events the API hands over without an EventId (a
-// shape the SDK allows) each keep a row of their own, keyed by minus their
-// position in the history, in Parquet and in Postgres alike; a rerun of
-// the grown execution writes only the events it had not archived, with or
-// without ids; verify finds the archive equal to the API.
+// TestEventsWithoutIDs: events the API hands over without an EventId, or
+// with an earlier event's (shapes the SDK allows), each keep a row of their
+// own, keyed by minus their position in the history, in Parquet and in
+// Postgres alike; a rerun of the grown execution writes only the events it
+// had not archived; verify finds the archive equal to the API. The same
+// under the reading of ReverseOrder whereby the history is listed newest
+// first by default.
 func TestEventsWithoutIDs(t *testing.T) {
+	for _, newestFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("newest first by default ", newestFirst), func(t *testing.T) { testEventsWithoutIDs(t, newestFirst) })
+	}
+}
+
+func testEventsWithoutIDs(t *testing.T, newestFirst bool) {
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	arn := "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/no-ids/0002"
 	var events []types.Event
@@ -523,8 +531,11 @@ func TestEventsWithoutIDs(t *testing.T) {
 				ev.EventType, ev.StepStartedDetails = types.EventTypeStepSucceeded, nil
 				ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(fmt.Sprint(pos))}}
 			}
-			if ids && pos%3 == 0 {
+			switch {
+			case ids && pos%3 == 0:
 				ev.EventId = aws.Int32(int32(pos)) // some events carry their id, most do not
+			case ids && pos%7 == 0:
+				ev.EventId = aws.Int32(int32(pos - 1)) // an earlier event's id, or one out of order
 			}
 			events = append(events, ev)
 		}
@@ -540,7 +551,11 @@ func TestEventsWithoutIDs(t *testing.T) {
 		return e
 	}
 	add(30, true)
-	srv := emulator.New()
+	var opts []emulator.Option
+	if newestFirst {
+		opts = append(opts, emulator.WithReverseOldestFirst())
+	}
+	srv := emulator.New(opts...)
 	e := serve(srv, types.OperationStatusStarted)
 	url, _ := emulatortest.Start(t, srv)
 	dbURL, s := pgtest.Schema(t)
@@ -554,10 +569,13 @@ func TestEventsWithoutIDs(t *testing.T) {
 		if len(got) != len(events) {
 			t.Fatalf("%s: %d events in Parquet, %d served", what, len(got), len(events))
 		}
+		var keys transform.EventKeys
 		for i, want := range events {
-			id := transform.AbsentEventID(int64(i) + 1)
-			if want.EventId != nil {
-				id = *want.EventId
+			id := keys.Next(&want).ID
+			if want.EventId == nil || i%7 == 6 && i%3 != 2 && *want.EventId%3 == 0 {
+				if id != transform.AbsentEventID(int64(i)+1) {
+					t.Fatalf("event at position %d: event_id %d, want minus its position", i+1, id)
+				}
 			}
 			row, ok := got[id]
 			if !ok {

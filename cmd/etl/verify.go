@@ -376,6 +376,13 @@ type verifyAPI interface {
 	extract.StateAPI
 }
 
+// orderedAPI is the client with what verify's history reads learnt of
+// their order (see extract.HistoryOrder).
+type orderedAPI struct {
+	verifyAPI
+	order *extract.HistoryOrder
+}
+
 // verify checks completeness for every expected execution and content for
 // the sample.
 func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp []expected, archived map[string]load.ExecutionState, o verifyOptions) *VerifyReport {
@@ -383,6 +390,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}}
 	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
 	sampled := pickSample(exp, archived, o)
+	api = orderedAPI{verifyAPI: api, order: &extract.HistoryOrder{}} // the histories' order, learnt once
 	var mu sync.Mutex
 	// Content: a partition's files are read once for all its sampled
 	// executions (by the first worker that needs them), and its executions
@@ -878,17 +886,20 @@ func apiRows(ctx context.Context, api verifyAPI, e expected, st load.ExecutionSt
 	}
 	fold := transform.NewFolder()
 	defer fold.Close()
-	var pos int64
+	var keys transform.EventKeys
+	var opts []extract.HistoryOption
+	if o, ok := api.(orderedAPI); ok {
+		opts = append(opts, extract.WithHistoryOrder(o.order))
+	}
 	err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
 		for i := range p.Events {
-			pos++
-			row := transform.EventRow(&p.Events[i], pos, meta)
+			row := transform.EventRow(&p.Events[i], keys.Next(&p.Events[i]), meta)
 			stored(&row)
 			ev(&row)
 		}
 		fold.Add(p.Events)
 		return nil
-	})
+	}, opts...)
 	if err != nil {
 		return "", err
 	}
