@@ -48,7 +48,7 @@ const (
 	orderReversed = 2 // ReverseOrder=true does
 )
 
-// HistoryOption configures [DrainHistory].
+// HistoryOption configures [DrainHistory] and [NewestEventID].
 type HistoryOption func(*historyOptions)
 
 type historyOptions struct{ order *HistoryOrder }
@@ -136,12 +136,26 @@ func ascending(events []types.Event) int {
 // only when the answer proves which event is the newest: two events in
 // descending id order, or a history of at most one event. A failure is an
 // *ExecutionError.
-func NewestEventID(ctx context.Context, api HistoryAPI, arn string) (id int32, known bool, err error) {
+//
+// With a shared [HistoryOrder] it asks for the order the run learnt lists
+// the newest event first, and learns it: an answer in ascending order
+// shows that ReverseOrder lists the oldest first, and the call is made
+// again without it.
+func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...HistoryOption) (id int32, known bool, err error) {
+	o := historyOptions{order: &HistoryOrder{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	reverse := o.order.v.Load() != orderReversed
 	out, err := api.GetDurableExecutionHistory(ctx, &lambda.GetDurableExecutionHistoryInput{
-		DurableExecutionArn: aws.String(arn), ReverseOrder: aws.Bool(true), MaxItems: 2, IncludeExecutionData: aws.Bool(false),
+		DurableExecutionArn: aws.String(arn), ReverseOrder: aws.Bool(reverse), MaxItems: 2, IncludeExecutionData: aws.Bool(false),
 	})
 	if err != nil {
 		return 0, false, classify(Entry{ARN: arn}, 0, err)
+	}
+	if reverse && ascending(out.Events) == 1 {
+		o.order.v.Store(orderReversed)
+		return NewestEventID(ctx, api, arn, WithHistoryOrder(o.order))
 	}
 	ev := out.Events
 	for _, e := range ev {

@@ -137,7 +137,7 @@ func (s historySource) unchanged(ctx context.Context, e extract.Entry) (bool, er
 	if last <= 0 {
 		return false, nil
 	}
-	newest, known, err := extract.NewestEventID(ctx, s.r.cfg.History, e.ARN)
+	newest, known, err := extract.NewestEventID(ctx, s.r.cfg.History, e.ARN, extract.WithHistoryOrder(&s.r.order))
 	return known && newest == last, err
 }
 
