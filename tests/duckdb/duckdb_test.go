@@ -50,7 +50,7 @@ func archive(t *testing.T, execs []emulator.Execution) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, History: client, HistoryAlways: true, LastEventID: archived.LastEventID,
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, History: client, HistoryAlways: true, ArchivedEvents: archived.Events,
 			Loader: pq, RunID: run}, m)
 		if err != nil || sum.ExecutionsFailed > 0 {
 			t.Fatalf("%s: %v %v", run, err, sum.Failures)
