@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // Entry is one execution to archive. Token is a credential: never log it.
@@ -20,6 +21,10 @@ import (
 type Entry struct {
 	ARN   string
 	Token string
+	// Started is the execution's start time as the manifest gives it
+	// (JSON Lines' optional StartTimestamp; zero: not given). Its UTC date
+	// is the partition the execution is expected in.
+	Started time.Time
 	// Line is the entry's line number in the manifest (0 for an entry given
 	// on the command line).
 	Line int
@@ -59,6 +64,7 @@ type Manifest struct {
 	opts       manifestOptions
 	skipped    []*ManifestError
 	others     int // entries of other shards
+	startDates map[string]int
 
 	rc    io.ReadCloser
 	p     *parser
@@ -165,8 +171,12 @@ func SingleEntry(arn, token string, opts ...ManifestOption) (*Manifest, error) {
 // check reads the whole manifest once, validating every line and counting
 // entries and duplicates.
 func (m *Manifest) check() error {
+	m.startDates = map[string]int{}
 	for m.Next() {
 		m.count++
+		if dt, ok := m.entry.StartDate(); ok {
+			m.startDates[dt]++
+		}
 	}
 	if m.p != nil {
 		m.duplicates, m.skipped, m.others = m.p.dups, m.p.skipped, m.p.others
@@ -178,6 +188,19 @@ func (m *Manifest) check() error {
 
 // Skipped lists the malformed lines skipped (with TolerateBadLines).
 func (m *Manifest) Skipped() []*ManifestError { return m.skipped }
+
+// StartDates counts the distinct entries (of this shard) that give a start
+// time, by the UTC date of that time.
+func (m *Manifest) StartDates() map[string]int { return m.startDates }
+
+// StartDate is the UTC date of the entry's start time (the partition it is
+// expected in), ok false when the manifest gives none.
+func (e Entry) StartDate() (dt string, ok bool) {
+	if e.Started.IsZero() {
+		return "", false
+	}
+	return e.Started.UTC().Format(time.DateOnly), true
+}
 
 // OtherShards is the number of distinct entries left to other shards.
 func (m *Manifest) OtherShards() int { return m.others }
@@ -357,6 +380,7 @@ func (p *parser) nextJSON() (Entry, error) {
 		var v struct {
 			DurableExecutionArn *string
 			CheckpointToken     *string
+			StartTimestamp      *string
 		}
 		dec := json.NewDecoder(bytes.NewReader(line))
 		if err := dec.Decode(&v); err != nil {
@@ -374,7 +398,13 @@ func (p *parser) nextJSON() (Entry, error) {
 		if dec.More() {
 			return Entry{}, p.bad(p.line, "more than one JSON value on the line")
 		}
-		return p.entry(p.line, v.DurableExecutionArn, v.CheckpointToken, "DurableExecutionArn")
+		e, err := p.entry(p.line, v.DurableExecutionArn, v.CheckpointToken, "DurableExecutionArn")
+		if err == nil && v.StartTimestamp != nil {
+			if e.Started, err = time.Parse(time.RFC3339Nano, *v.StartTimestamp); err != nil {
+				return Entry{}, p.bad(p.line, "StartTimestamp %q is not an RFC 3339 time", *v.StartTimestamp)
+			}
+		}
+		return e, err
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,6 +81,8 @@ func TestManifestErrors(t *testing.T) {
 		{"csv without header", "a," + secret + "\n", 1, "neither JSON Lines nor CSV"},
 		{"csv too many fields", "durable_execution_arn,checkpoint_token\na," + secret + ",x\n", 2, "expected 2 fields"},
 		{"csv bad quote", "durable_execution_arn,checkpoint_token\na,t\n\"b,t\n", 3, "bad CSV"},
+		{"start not RFC 3339", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"" + secret + "\",\"StartTimestamp\":\"yesterday\"}\n", 1, "StartTimestamp \"yesterday\" is not an RFC 3339 time"},
+		{"start a number", "{\"DurableExecutionArn\":\"a\",\"StartTimestamp\":1764460800}\n", 1, "must be a string"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,5 +179,41 @@ func TestManifestShards(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s in %d shards", arn, n)
 		}
+	}
+}
+
+// TestManifestStartTimestamp: an entry may give its start time; the
+// manifest counts this shard's distinct entries by its UTC date.
+func TestManifestStartTimestamp(t *testing.T) {
+	content := `{"DurableExecutionArn":"arn-a","StartTimestamp":"2026-03-01T23:30:00-02:00"}
+{"DurableExecutionArn":"arn-b","StartTimestamp":"2026-03-02T10:00:00.123Z"}
+{"DurableExecutionArn":"arn-a","StartTimestamp":"2026-03-02T01:30:00Z"}
+{"DurableExecutionArn":"arn-c","CheckpointToken":"t"}
+`
+	m, err := extract.NewManifest("m", []byte(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.StartDates(); len(got) != 1 || got["2026-03-02"] != 2 {
+		t.Errorf("start dates %v, want 2026-03-02: 2 (arn-a's duplicate not counted)", got)
+	}
+	var dts []string
+	for m.Next() {
+		dt, ok := m.Entry().StartDate()
+		dts = append(dts, fmt.Sprintf("%s %v", dt, ok))
+	}
+	if want := []string{"2026-03-02 true", "2026-03-02 true", " false"}; !slices.Equal(dts, want) {
+		t.Errorf("entries' dates %v, want %v", dts, want)
+	}
+	var total int
+	for i := range 3 {
+		sm, err := extract.NewManifest("m", []byte(content), extract.Shard(i, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += sm.StartDates()["2026-03-02"]
+	}
+	if total != 2 {
+		t.Errorf("shards count %d dated entries, want 2 in all", total)
 	}
 }

@@ -100,7 +100,7 @@ func countRows[T any](t *testing.T, files []string) int {
 func TestParquetManyPartitions(t *testing.T) {
 	n, minDates := 400, 200
 	if testing.Short() { // the race run
-		n, minDates = 150, 100
+		n, minDates = 110, 70
 	}
 	execs := emulator.Generate(61, n, emulator.GenerateOptions{MaxOps: 40, Days: 300, LargePayloadEvery: -1})
 	dtOf := func(e emulator.Execution) string { return e.Op(0).StartTimestamp.UTC().Format(time.DateOnly) }

@@ -43,7 +43,7 @@ func (discard) Abort(context.Context) error                            { return 
 // rows, discard them) and the full pipeline to Parquet, and reports both
 // rates and their ratio (target: pipeline >= 0.75 of drain-only).
 func BenchmarkPipelineVsDrain(b *testing.B) {
-	benchPipelineVsDrain(b, emulator.Generate(99, 300, emulator.GenerateOptions{}), 4)
+	benchPipelineVsDrain(b, emulator.Generate(99, 300, emulator.GenerateOptions{}), 4, false)
 }
 
 // BenchmarkBackfill is the same measure on a backfill: 2,000 executions of
@@ -51,35 +51,29 @@ func BenchmarkPipelineVsDrain(b *testing.B) {
 // concurrency 16; it also reports the files written per partition (target:
 // ratio >= 0.80 at every spread, one file per table per partition). The
 // executions come in the order generated (start dates at random, as a
-// manifest may list them); "start-order" feeds them oldest first with the
-// partition each is expected in, as a run by discovery does, so that the
-// loader finishes partitions as it goes (pipeline.Config.Partitions).
+// manifest may list them); "start-order" feeds them oldest first with
+// their start times (StartTimestamp), as a run by discovery does, so that
+// the loader finishes partitions as it goes.
 func BenchmarkBackfill(b *testing.B) {
 	for _, days := range []int{1, 90, 730} {
 		execs := emulator.Generate(97, benchBackfillN, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: days, LargePayloadEvery: -1})
 		b.Run(fmt.Sprintf("days=%d", days), func(b *testing.B) {
-			benchPipelineVsDrain(b, execs, 16)
+			benchPipelineVsDrain(b, execs, 16, false)
 		})
 		if days == 1 {
 			continue
 		}
 		b.Run(fmt.Sprintf("start-order/days=%d", days), func(b *testing.B) {
-			sorted, partitions := inStartOrder(execs)
-			benchPipelineVsDrain(b, sorted, 16, partitions)
+			benchPipelineVsDrain(b, inStartOrder(execs), 16, true)
 		})
 	}
 }
 
-// inStartOrder is execs oldest first, with the partition each starts in.
-func inStartOrder(execs []emulator.Execution) ([]emulator.Execution, map[string]string) {
-	dtOf := func(e emulator.Execution) string { return e.Op(0).StartTimestamp.UTC().Format(time.DateOnly) }
+// inStartOrder is execs oldest first.
+func inStartOrder(execs []emulator.Execution) []emulator.Execution {
 	sorted := slices.Clone(execs)
 	slices.SortStableFunc(sorted, func(a, b emulator.Execution) int { return a.Op(0).StartTimestamp.Compare(*b.Op(0).StartTimestamp) })
-	partitions := make(map[string]string, len(execs))
-	for _, e := range execs {
-		partitions[e.ARN] = dtOf(e)
-	}
-	return sorted, partitions
+	return sorted
 }
 
 // BenchmarkBackfillRSS: the etl binary's peak RSS over BenchmarkBackfill's
@@ -104,8 +98,8 @@ var benchBackfillN = func() int {
 }()
 
 // benchPipelineVsDrain measures the drain-only and full passes over execs,
-// in that order, with partitions (if given) as pipeline.Config.Partitions.
-func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency int, partitions ...map[string]string) {
+// in that order; withStarts: the manifest gives their start times.
+func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency int, withStarts bool) {
 	srv := emulator.New()
 	srv.Add(execs...)
 	_, client := emulatortest.Start(b, srv)
@@ -115,6 +109,13 @@ func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency 
 		emulator.WriteManifest(&buf, execs)
 		manifest = buf
 	}
+	if withStarts {
+		starts := map[string]time.Time{}
+		for _, e := range execs {
+			starts[e.ARN] = *e.Op(0).StartTimestamp
+		}
+		manifest = startsManifest(execs, starts)
+	}
 	pass := func(loader load.Loader) (time.Duration, int64, int64) {
 		m, err := extract.NewManifest("bench", manifest)
 		if err != nil {
@@ -122,11 +123,7 @@ func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency 
 		}
 		before := srv.Stats().BytesOK
 		start := time.Now()
-		cfg := pipeline.Config{API: client, Loader: loader, RunID: "bench", Concurrency: concurrency}
-		if len(partitions) > 0 {
-			cfg.Partitions = partitions[0]
-		}
-		sum, err := pipeline.Run(context.Background(), cfg, m)
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: loader, RunID: "bench", Concurrency: concurrency}, m)
 		if err != nil || sum.ExecutionsFailed > 0 {
 			b.Fatalf("run: %v %+v", err, sum.Failures)
 		}

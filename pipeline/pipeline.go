@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/durable-etl/durable-etl/internal/clip"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,15 +36,6 @@ type Config struct {
 	// holds its newest event (default false: read every execution in full;
 	// etl run sets it unless --force).
 	SkipUnchanged bool
-	// Partitions, when set, is the partition (dt, the start date) each
-	// execution of the manifest is expected to land in, as discovery
-	// listed it. Once every execution expected in a partition is done
-	// (archived, failed or skipped), a loader that implements
-	// load.PartitionFinisher is told, so that the partition's files are
-	// published during the run instead of at Close (feed the manifest in
-	// start order for this to pay). Entries it does not name are not
-	// counted; a wrong guess costs only that saving.
-	Partitions map[string]string
 	// PageSize is MaxItems per call (default 1000).
 	PageSize int32
 	// Concurrency is the number of executions in flight (default 4).
@@ -174,11 +166,11 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	}
 	r := &runner{cfg: cfg, payloads: transform.NewPayloadBudget(foldPayloads), sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
 		BadLinesSkipped: len(m.Skipped()), OtherShards: m.OtherShards()}}
-	if f, ok := cfg.Loader.(load.PartitionFinisher); ok && len(cfg.Partitions) > 0 {
-		r.finisher, r.remaining = f, map[string]int{}
-		for _, dt := range cfg.Partitions {
-			r.remaining[dt]++
-		}
+	// Entries that give their start time (as discovery's do) say which
+	// partition they are expected in: once every execution expected in a
+	// partition is done, a loader that can is told (see done).
+	if f, ok := cfg.Loader.(load.PartitionFinisher); ok && len(m.StartDates()) > 0 {
+		r.finisher, r.remaining = f, maps.Clone(m.StartDates())
 	}
 	ledger, _ := cfg.Loader.(load.RunLedger)
 	if ledger != nil {
@@ -201,7 +193,7 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 			for e := range entries {
 				err := r.archive(runCtx, e)
 				if err == nil {
-					err = r.done(runCtx, e.ARN)
+					err = r.done(runCtx, e)
 				}
 				if err != nil {
 					stop(err)
@@ -250,7 +242,7 @@ func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- e
 				} else {
 					r.sum.SkippedTerminal++
 				}
-				if err := r.done(ctx, m.Entry().ARN); err != nil {
+				if err := r.done(ctx, m.Entry()); err != nil {
 					stop(err)
 					return
 				}
@@ -312,21 +304,26 @@ type runner struct {
 	// payloads is the budget the executions' folds share for the payloads
 	// they hold until their history ends (foldPayloads).
 	payloads *transform.PayloadBudget
-	// remaining counts, by partition, the executions of cfg.Partitions
-	// not yet done; finisher is the loader's, nil without either.
+	// remaining counts, by partition, the manifest's executions expected
+	// in it (their start date) not yet done; finisher is the loader's, nil
+	// without either.
 	remaining map[string]int
 	finisher  load.PartitionFinisher
 	// order is what the run's history reads learnt of their order.
 	order extract.HistoryOrder
 }
 
-// done notes that e's work is over (archived, failed or skipped): once a
-// partition's last expected execution is done, the loader may finish it.
-func (r *runner) done(ctx context.Context, arn string) error {
+// done notes that e's work is over (archived, failed or skipped): once the
+// last execution expected in a partition is done, the loader is told, so
+// that it can write and publish the partition during the run instead of at
+// Close (a manifest in start order makes this pay: discovery's is). An
+// execution whose partition was not the one expected costs only that
+// saving.
+func (r *runner) done(ctx context.Context, e extract.Entry) error {
 	if r.finisher == nil {
 		return nil
 	}
-	dt, ok := r.cfg.Partitions[arn]
+	dt, ok := e.StartDate()
 	if !ok {
 		return nil
 	}

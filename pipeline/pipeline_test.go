@@ -1,7 +1,9 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -418,11 +420,12 @@ func TestBufferBudget(t *testing.T) {
 	}
 }
 
-// TestPartitionsFinishedDuringTheRun: with the partition each execution is
-// expected in (as discovery lists them), a partition is finished once its
-// last execution is done, whether archived or failed, never before one of
-// its executions commits; an execution whose expected partition was wrong
-// still lands; the archive is whole, one file per table per partition.
+// TestPartitionsFinishedDuringTheRun: with a manifest that gives each
+// execution's start time (as discovery's does), a partition is finished
+// once its last execution is done, whether archived or failed, never
+// before one of its executions commits; an execution whose given start
+// date was wrong still lands; the archive is whole, one file per table per
+// partition.
 func TestPartitionsFinishedDuringTheRun(t *testing.T) {
 	g := emulator.Generate(71, 120, emulator.GenerateOptions{MaxOps: 30, Days: 40, LargePayloadEvery: -1})
 	dtOf := func(e emulator.Execution) string { return e.Op(0).StartTimestamp.UTC().Format(time.DateOnly) }
@@ -430,24 +433,28 @@ func TestPartitionsFinishedDuringTheRun(t *testing.T) {
 	srv := emulator.New()
 	srv.Add(g...)
 	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2))
-	partitions := map[string]string{}
+	starts := map[string]time.Time{}
 	for _, e := range g {
-		partitions[e.ARN] = dtOf(e)
+		starts[e.ARN] = *e.Op(0).StartTimestamp
 	}
 	// An execution the service does not know, expected in a busy partition:
 	// its failure counts as done.
 	ghost := emulator.Execution{ARN: g[0].ARN + "-ghost", Token: "x"}
-	partitions[ghost.ARN] = dtOf(g[0])
+	starts[ghost.ARN] = *g[0].Op(0).StartTimestamp
 	// An execution expected in the wrong partition.
-	partitions[g[5].ARN] = "2020-01-01"
+	starts[g[5].ARN] = time.Date(2020, 1, 1, 9, 0, 0, 0, time.UTC)
+	partitions := map[string]string{}
+	for arn, at := range starts {
+		partitions[arn] = at.Format(time.DateOnly)
+	}
 	dir := t.TempDir()
 	pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-f"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := &finishWatch{Loader: pd, finisher: pd, commits: map[string]int{}, atFinish: map[string]int{}}
-	sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: w, RunID: "run-test", Concurrency: 6, Logger: testLogger(t),
-		Partitions: partitions}, manifestOf(t, append([]emulator.Execution{ghost}, g...)))
+	sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: w, RunID: "run-test", Concurrency: 6, Logger: testLogger(t)},
+		manifestWithStarts(t, append([]emulator.Execution{ghost}, g...), starts))
 	if err != nil || sum.ExecutionsOK != len(g) || sum.ExecutionsFailed != 1 {
 		t.Fatalf("run: %v %+v", err, sum)
 	}
@@ -524,4 +531,25 @@ func (x watchedExec) Commit(ctx context.Context, dt string, row schema.Execution
 	x.w.commits[dt]++
 	x.w.mu.Unlock()
 	return x.Execution.Commit(ctx, dt, row)
+}
+
+// manifestWithStarts is execs' manifest (ARN and token) with each one's
+// StartTimestamp from starts.
+func manifestWithStarts(t testing.TB, execs []emulator.Execution, starts map[string]time.Time) *extract.Manifest {
+	t.Helper()
+	m, err := extract.NewManifest("test", startsManifest(execs, starts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// startsManifest is the JSON Lines of manifestWithStarts.
+func startsManifest(execs []emulator.Execution, starts map[string]time.Time) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, e := range execs {
+		enc.Encode(map[string]string{"DurableExecutionArn": e.ARN, "CheckpointToken": e.Token, "StartTimestamp": starts[e.ARN].Format(time.RFC3339Nano)})
+	}
+	return b.Bytes()
 }

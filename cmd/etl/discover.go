@@ -196,10 +196,12 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 	return out, fns, nil
 }
 
-// manifestOf writes found executions as a JSON Lines manifest, ARNs only,
-// oldest first (an execution without a start time last, the rest in the
-// order listed): a run that archives executions in start order finishes
-// each partition (start date) early and publishes it as it goes.
+// manifestOf writes found executions as a JSON Lines manifest, ARN and
+// start time (StartTimestamp, RFC 3339), oldest first (an execution
+// without a start time last, the rest in the order listed): a run over it
+// archives executions in start order, knows which start date (partition)
+// each is expected in, and publishes each date's files once its last
+// execution is done.
 func manifestOf(w io.Writer, execs []found) error {
 	execs = slices.Clone(execs)
 	slices.SortStableFunc(execs, func(a, b found) int {
@@ -216,7 +218,14 @@ func manifestOf(w io.Writer, execs []found) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, f := range execs {
-		if err := enc.Encode(struct{ DurableExecutionArn string }{f.ARN}); err != nil {
+		line := struct {
+			DurableExecutionArn string
+			StartTimestamp      string `json:",omitempty"`
+		}{DurableExecutionArn: f.ARN}
+		if f.Start != nil {
+			line.StartTimestamp = f.Start.UTC().Format(time.RFC3339Nano)
+		}
+		if err := enc.Encode(line); err != nil {
 			return err
 		}
 	}
@@ -243,7 +252,7 @@ func discoverCommand() *cli.Command {
 	)
 	return &cli.Command{
 		Name:  "discover",
-		Usage: "print the executions of functions as a manifest (JSON Lines, ARN only, oldest first)",
+		Usage: "print the executions of functions as a manifest (JSON Lines: ARN and start time, oldest first)",
 		Description: `Lists every execution of each --function (every version and alias), or of
 every durable function with --all-functions, with the same filters as etl
 run, and prints them as a manifest without tokens:

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
@@ -329,6 +330,22 @@ func TestDiscoverCommand(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) != len(execs) || strings.Contains(string(b), "CheckpointToken") {
 		t.Fatalf("%d lines for %d executions:\n%s", len(lines), len(execs), b)
+	}
+	// Oldest first, each with its start time, as the API listed it.
+	starts := map[string]time.Time{}
+	for _, e := range execs {
+		starts[e.ARN] = *e.Op(0).StartTimestamp
+	}
+	var last time.Time
+	for _, line := range lines {
+		var v struct {
+			DurableExecutionArn string
+			StartTimestamp      time.Time
+		}
+		if err := json.Unmarshal([]byte(line), &v); err != nil || !v.StartTimestamp.Equal(starts[v.DurableExecutionArn]) || v.StartTimestamp.Before(last) {
+			t.Fatalf("line %s: start %v (%v), want %v, not before %v", line, v.StartTimestamp, err, starts[v.DurableExecutionArn], last)
+		}
+		last = v.StartTimestamp
 	}
 	report := filepath.Join(t.TempDir(), "r.json")
 	if r := runCLI(t, "run", "--manifest", out, "--endpoint-url", url, "--dest", t.TempDir(), "--report", report); r.code != 0 {

@@ -234,9 +234,8 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	var watch *retentionWatch
-	var partitions map[string]string
 	if m == nil { // --function, --all-functions
-		if m, watch, partitions, err = discoverManifest(ctx, client, o, logger); err != nil {
+		if m, watch, err = discoverManifest(ctx, client, o, logger); err != nil {
 			return err
 		}
 		defer m.Close()
@@ -249,8 +248,7 @@ func runAction(c *cli.Context) error {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
 	}
 	cfg := pipeline.Config{API: client, History: client, HistoryAlways: o.history, Loader: loader, RunID: o.runID,
-		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{},
-		Partitions: partitions}
+		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{}}
 	if err := readArchive(ctx, loader, o, &cfg, logger); err != nil {
 		return err
 	}
@@ -370,27 +368,21 @@ func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats, l
 }
 
 // discoverManifest finds the executions of --function / --all-functions and
-// makes them the run's manifest, oldest first, with the partition each of
-// this shard's is expected in (see pipeline.Config.Partitions).
-func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, logger *slog.Logger) (*extract.Manifest, *retentionWatch, map[string]string, error) {
+// makes them the run's manifest (oldest first, with their start times: see
+// manifestOf).
+func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, logger *slog.Logger) (*extract.Manifest, *retentionWatch, error) {
 	if err := reachable(ctx, o.endpoint, client.Options().Region); err != nil {
-		return nil, nil, nil, usageError("%v", err)
+		return nil, nil, usageError("%v", err)
 	}
 	found, fns, err := discover(ctx, client, o.disc, logger.Info)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	m, err := discoveredManifest(found, o.manifestOpts)
 	if err != nil {
-		return nil, nil, nil, usageError("%v", err)
+		return nil, nil, usageError("%v", err)
 	}
-	partitions := make(map[string]string, len(found))
-	for _, f := range found {
-		if f.Start != nil && (o.shards <= 1 || extract.InShard(f.ARN, o.shard, o.shards)) {
-			partitions[f.ARN] = f.Start.UTC().Format(time.DateOnly)
-		}
-	}
-	return m, newRetentionWatch(found, fns), partitions, nil
+	return m, newRetentionWatch(found, fns), nil
 }
 
 // readArchive asks the destinations what they hold: the executions to skip
