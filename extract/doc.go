@@ -1,14 +1,19 @@
-// Package extract reads the manifest of executions to archive and drains
-// each execution's state, page by page, from GetDurableExecutionState
-// through the AWS SDK for Go v2.
+// Package extract reads the manifest of executions to archive (or discovers
+// them with ListDurableExecutionsByFunction: [Discover]) and drains each
+// execution, page by page, through the AWS SDK for Go v2: its state from
+// GetDurableExecutionState with a checkpoint token ([Drain]), or without
+// one its description ([Describe]) and its history ([DrainHistory], oldest
+// event first under either reading of ReverseOrder: see [HistoryOrder]).
 //
 // [OpenManifest] checks the whole manifest first (so a bad line stops the run
 // before anything is fetched) and then streams its entries through a
-// [Manifest] iterator (Next/Entry/Err); duplicate ARNs come out once.
+// [Manifest] iterator (Next/Entry/Err); duplicate ARNs come out once, and
+// the entries that give a StartTimestamp are counted per start date
+// ([Manifest.StartDates]).
 // [NewClient] builds the SDK client from the standard AWS configuration
 // chain. [Drain] walks one execution's pages with the SDK's paginator and
 // hands each page to a callback, so memory holds the pages in flight and
-// never a whole execution. A failure that belongs to one execution comes back
+// never a whole execution ([DrainHistory] likewise). A failure that belongs to one execution comes back
 // as an [*ExecutionError], whose Reason is safe to log and report: checkpoint
 // tokens never appear in errors.
 package extract

@@ -48,7 +48,13 @@ import (
 //   - into a local directory on Linux, Close completes those files unsynced, then
 //     syncs the filesystem once and renames them into place (operations
 //     and events, a sync, executions, a sync): hundreds of fsyncs cost
-//     more than the files' writing.
+//     more than the files' writing;
+//   - a partition no more executions will reach (FinishPartition: the run
+//     knows the start dates of a manifest that gives them, as discovery's
+//     does, in start order) is finished the way Close finishes one, with
+//     the next background work, in batches of finishBatch, so that a run in
+//     start order keeps only the partitions in progress waiting and never
+//     spills.
 //
 // An execution's rows of all tables always move together, so a
 // partition's files publish as a group exactly as before (operations and

@@ -8,4 +8,9 @@
 // with its reason in the [Summary], and the run goes on. A destination that
 // fails stops the run: Run returns a [*DestinationError] after closing the
 // loader, which publishes only what was committed before the failure.
+//
+// When the manifest gives start times (discovery's does, oldest first),
+// the run counts the executions expected on each start date and, once the
+// last of a date is done, tells a loader that implements
+// load.PartitionFinisher, which can then publish that date during the run.
 package pipeline
