@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -380,7 +381,7 @@ func (p *parser) nextJSON() (Entry, error) {
 		var v struct {
 			DurableExecutionArn *string
 			CheckpointToken     *string
-			StartTimestamp      *string
+			StartTimestamp      json.RawMessage
 		}
 		dec := json.NewDecoder(bytes.NewReader(line))
 		if err := dec.Decode(&v); err != nil {
@@ -399,13 +400,33 @@ func (p *parser) nextJSON() (Entry, error) {
 			return Entry{}, p.bad(p.line, "more than one JSON value on the line")
 		}
 		e, err := p.entry(p.line, v.DurableExecutionArn, v.CheckpointToken, "DurableExecutionArn")
-		if err == nil && v.StartTimestamp != nil {
-			if e.Started, err = time.Parse(time.RFC3339Nano, *v.StartTimestamp); err != nil {
-				return Entry{}, p.bad(p.line, "StartTimestamp %q is not an RFC 3339 time", *v.StartTimestamp)
+		if err == nil {
+			var ok bool
+			if e.Started, ok = startTimestamp(v.StartTimestamp); !ok {
+				return Entry{}, p.bad(p.line, "StartTimestamp must be an RFC 3339 time or epoch seconds")
 			}
 		}
 		return e, err
 	}
+}
+
+// startTimestamp reads a manifest line's StartTimestamp: absent or null
+// (the zero time), an RFC 3339 string (as etl discover and the AWS CLI
+// print it), or a number of seconds since the epoch (the API's wire form).
+func startTimestamp(raw json.RawMessage) (time.Time, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		return t, err == nil
+	}
+	var secs float64
+	if json.Unmarshal(raw, &secs) == nil && secs > 0 && secs < 1e11 {
+		return time.UnixMilli(int64(math.Round(secs * 1000))).UTC(), true
+	}
+	return time.Time{}, false
 }
 
 func (p *parser) nextCSV() (Entry, error) {

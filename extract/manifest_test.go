@@ -81,8 +81,8 @@ func TestManifestErrors(t *testing.T) {
 		{"csv without header", "a," + secret + "\n", 1, "neither JSON Lines nor CSV"},
 		{"csv too many fields", "durable_execution_arn,checkpoint_token\na," + secret + ",x\n", 2, "expected 2 fields"},
 		{"csv bad quote", "durable_execution_arn,checkpoint_token\na,t\n\"b,t\n", 3, "bad CSV"},
-		{"start not RFC 3339", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"" + secret + "\",\"StartTimestamp\":\"yesterday\"}\n", 1, "StartTimestamp \"yesterday\" is not an RFC 3339 time"},
-		{"start a number", "{\"DurableExecutionArn\":\"a\",\"StartTimestamp\":1764460800}\n", 1, "must be a string"},
+		{"start not RFC 3339", "{\"DurableExecutionArn\":\"a\",\"CheckpointToken\":\"" + secret + "\",\"StartTimestamp\":\"yesterday\"}\n", 1, "StartTimestamp must be an RFC 3339 time or epoch seconds"},
+		{"start an object", "{\"DurableExecutionArn\":\"a\",\"StartTimestamp\":{}}\n", 1, "StartTimestamp must be"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,23 +186,24 @@ func TestManifestShards(t *testing.T) {
 // manifest counts this shard's distinct entries by its UTC date.
 func TestManifestStartTimestamp(t *testing.T) {
 	content := `{"DurableExecutionArn":"arn-a","StartTimestamp":"2026-03-01T23:30:00-02:00"}
-{"DurableExecutionArn":"arn-b","StartTimestamp":"2026-03-02T10:00:00.123Z"}
+{"DurableExecutionArn":"arn-b","StartTimestamp":"2026-03-02T10:00:00.123000+00:00"}
 {"DurableExecutionArn":"arn-a","StartTimestamp":"2026-03-02T01:30:00Z"}
-{"DurableExecutionArn":"arn-c","CheckpointToken":"t"}
+{"DurableExecutionArn":"arn-c","CheckpointToken":"t","StartTimestamp":null}
+{"DurableExecutionArn":"arn-d","StartTimestamp":1772582400.5}
 `
 	m, err := extract.NewManifest("m", []byte(content))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := m.StartDates(); len(got) != 1 || got["2026-03-02"] != 2 {
-		t.Errorf("start dates %v, want 2026-03-02: 2 (arn-a's duplicate not counted)", got)
+	if got := m.StartDates(); len(got) != 2 || got["2026-03-02"] != 2 || got["2026-03-04"] != 1 {
+		t.Errorf("start dates %v, want 2026-03-02: 2 (arn-a's duplicate not counted), 2026-03-04: 1 (epoch seconds)", got)
 	}
 	var dts []string
 	for m.Next() {
 		dt, ok := m.Entry().StartDate()
 		dts = append(dts, fmt.Sprintf("%s %v", dt, ok))
 	}
-	if want := []string{"2026-03-02 true", "2026-03-02 true", " false"}; !slices.Equal(dts, want) {
+	if want := []string{"2026-03-02 true", "2026-03-02 true", " false", "2026-03-04 true"}; !slices.Equal(dts, want) {
 		t.Errorf("entries' dates %v, want %v", dts, want)
 	}
 	var total int
