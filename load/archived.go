@@ -56,24 +56,18 @@ func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bo
 }
 
 // EventsArchived says which of an execution's history events an archive
-// holds. Events are immutable, numbered one by one, and the history only
-// grows: the events archived are those whose EventId is at most LastID
-// and, of the events keyed by their position (see transform.EventKeys: no
-// EventId, or an earlier event's), those among the first Count.
+// holds. Events are immutable and the history only grows, so, read oldest
+// first (extract.DrainHistory), the events archived are the first Count,
+// whatever their EventIds: an id is no guide (it may be absent, repeated,
+// or far above the ids that follow).
 type EventsArchived struct {
-	LastID int32 // the highest EventId archived (0: none)
+	LastID int32 // the highest EventId archived (0: none), for the one-call "unchanged" check
 	Count  int64 // the longest history archived, in events (0: none)
 }
 
-// Lacks reports whether the event whose event_id is id, the pos'th
-// (1-based) of its history, is not archived. A negative id is a key by
-// position.
-func (e EventsArchived) Lacks(id int32, pos int64) bool {
-	if id < 0 {
-		return pos > e.Count
-	}
-	return id > e.LastID
-}
+// Lacks reports whether the pos'th event (1-based, oldest first) of the
+// history is not archived.
+func (e EventsArchived) Lacks(pos int64) bool { return pos > e.Count }
 
 // Events says which of the execution's events are archived: a run writes
 // only the others.

@@ -142,7 +142,7 @@ func (s historySource) unchanged(ctx context.Context, e extract.Entry) (bool, er
 }
 
 // readEvents drains e's history one page ahead of use, writing the events
-// the archive lacks (ids above its last one) through x, folding every event
+// the archive lacks (those past the event_count it archived) through x, folding every event
 // into fold when given, and noting event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, row *schema.Execution) error {
 	var archived load.EventsArchived
@@ -161,7 +161,7 @@ func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform
 			if ev.EventId != nil {
 				maxID = max(maxID, *ev.EventId)
 			}
-			if key := keys.Next(ev); archived.Lacks(key.ID, key.Pos) {
+			if key := keys.Next(ev); archived.Lacks(key.Pos) {
 				rows = append(rows, transform.EventRow(ev, key, meta))
 			}
 		}

@@ -72,7 +72,7 @@ type Execution struct {
 	KMSKeyArn            *string    `parquet:"kms_key_arn,optional" doc:"DurableConfig.KMSKeyArn"`
 	TraceID              *string    `parquet:"trace_id,optional" doc:"TraceHeader.XAmznTraceId"`
 	EventCount           *int64     `parquet:"event_count,optional" doc:"events in the execution's history when it was read (source history); null for source state"`
-	LastEventID          *int32     `parquet:"last_event_id,optional" doc:"the highest EventId of that history; events up to it are in the events table"`
+	LastEventID          *int32     `parquet:"last_event_id,optional" doc:"the highest EventId of that history (the first event_count events of the history are in the events table)"`
 	RunID                string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt          time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
 }

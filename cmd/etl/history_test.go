@@ -533,6 +533,8 @@ func testEventsWithoutIDs(t *testing.T, newestFirst bool) {
 				ev.EventId = aws.Int32(int32(pos)) // some events carry their id, most do not
 			case ids && pos%7 == 0:
 				ev.EventId = aws.Int32(int32(pos - 1)) // an earlier event's id, or one out of order
+			case ids && pos == 4:
+				ev.EventId = aws.Int32(1 << 30) // far above the ids that follow
 			}
 			events = append(events, ev)
 		}
