@@ -19,6 +19,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
+	"github.com/durable-etl/durable-etl/internal/scratch"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -542,7 +543,7 @@ type stage struct {
 	table  *schema.Table
 	pages  []stagedPage // the pages as written (Write keeps them, it does not copy)
 	bytes  int64
-	spill  *tempFile
+	spill  *scratch.File
 	spillW schema.ParquetWriter
 }
 
@@ -572,7 +573,7 @@ func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
 		return nil
 	}
 	if st.spill == nil {
-		f, err := createTemp(d.spillDir, ".stage-*.parquet")
+		f, err := scratch.Create(d.spillDir, ".stage-*.parquet")
 		if err != nil {
 			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/durable-etl/durable-etl/internal/scratch"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -81,7 +82,7 @@ type segment struct{ off, size, rows int64 }
 // a partition back costs nothing for the others: Close finishes partitions
 // on several goroutines, each reading its segments with ReadAt.
 type spillRun struct {
-	f     *tempFile
+	f     *scratch.File
 	index map[string]spillEntry
 }
 
@@ -258,7 +259,7 @@ func (d *Parquet) startBackground(write, spill []string) error {
 	}
 	var run *spillRun
 	if len(spill) > 0 {
-		f, err := createTemp(d.spillDir, ".spill-*.parquet")
+		f, err := scratch.Create(d.spillDir, ".spill-*.parquet")
 		if err != nil {
 			return fmt.Errorf("destination %s: spill: %w", d.dir, err)
 		}
@@ -481,7 +482,7 @@ func (s *segmentWriter) write(rows []schema.Rows) (segment, error) {
 
 // open reads a segment's footer and returns its row group. A small
 // segment is read whole, in one call.
-func (s segment) open(f *tempFile) (parquet.RowGroup, error) {
+func (s segment) open(f *scratch.File) (parquet.RowGroup, error) {
 	var r io.ReaderAt = io.NewSectionReader(f, s.off, s.size)
 	if s.size <= 8<<20 {
 		b := make([]byte, s.size)

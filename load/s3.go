@@ -16,6 +16,8 @@ import (
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/durable-etl/durable-etl/internal/scratch"
 )
 
 // S3API is what the S3 loader needs of an S3 client (*s3.Client has it).
@@ -230,7 +232,7 @@ func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt
 		return errors.New(describeS3Error(err))
 	}
 	defer out.Body.Close()
-	f, err := createTemp("", "etl-archived-*")
+	f, err := scratch.Create("", "etl-archived-*")
 	if err != nil {
 		return err
 	}

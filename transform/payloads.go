@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/internal/scratch"
 )
 
 // payloads keeps the payloads a [Folder] holds until its history ends (an
@@ -23,8 +24,7 @@ type payloads struct {
 	inMem  int64          // bytes kept in memory now
 	shared *PayloadBudget // nil: none
 	dir    string
-	f      *os.File
-	path   string // f's name while it has one ("" once unlinked)
+	f      *scratch.File
 	w      *bufio.Writer
 	size   int64 // bytes written to f
 	// failed is the first error writing the spill file: from then on,
@@ -147,16 +147,10 @@ func (p *payloads) spill(b []byte) (off int64, n int32, ok bool) {
 		return 0, 0, false
 	}
 	if p.f == nil {
-		f, err := os.CreateTemp(p.dir, ".fold-*.payloads")
+		f, err := scratch.Create(p.dir, ".fold-*.payloads")
 		if err != nil {
 			p.failed = fmt.Errorf("create the fold's payload file: %w", err)
 			return 0, 0, false
-		}
-		// Unlinked at once where the system allows: a killed run leaves
-		// nothing behind. close removes it where it does not.
-		p.path = f.Name()
-		if os.Remove(p.path) == nil {
-			p.path = ""
 		}
 		p.f, p.w = f, bufio.NewWriterSize(f, 64<<10)
 	}
@@ -220,10 +214,7 @@ func (p *payloads) close() error {
 		return nil
 	}
 	err := p.f.Close()
-	if p.path != "" {
-		err = errors.Join(err, os.Remove(p.path))
-	}
-	p.f, p.w, p.path = nil, nil, ""
+	p.f, p.w = nil, nil
 	return err
 }
 
