@@ -173,7 +173,7 @@ wait:
 // which then equals an uninterrupted run's: every execution, operation and
 // event once, one file per table per date.
 func TestKill9ResumeByFunction(t *testing.T) {
-	execs := emulator.Generate(92, 120, emulator.GenerateOptions{MaxOps: 12, Days: 100, LargePayloadEvery: -1})
+	execs := emulator.Generate(92, 240, emulator.GenerateOptions{MaxOps: 12, Days: 150, LargePayloadEvery: -1})
 	emu := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithLatency(2*time.Millisecond))
 	emu.Add(execs...)
 	url, _ := emulatortest.Start(t, emu)
@@ -190,12 +190,25 @@ func TestKill9ResumeByFunction(t *testing.T) {
 	}
 	totalPages := emu.Stats().PagesOK - before
 	rng := rand.New(rand.NewPCG(2026, 12))
-	for i := range 4 {
-		killAt := totalPages/4 + rng.Int64N(totalPages/2)
+	killedAfterPublishing := 0
+	defer func() {
+		if killedAfterPublishing == 0 {
+			t.Errorf("no killed run had published a date: the kills came too early to test resuming after one")
+		}
+	}()
+	seeds := 4
+	if testing.Short() { // the race run
+		seeds = 2
+	}
+	for i := range seeds {
+		killAt := totalPages/2 + rng.Int64N(totalPages*2/5) // once dates have been published
 		t.Run(fmt.Sprintf("kill after %d of %d pages", killAt, totalPages), func(t *testing.T) {
 			dir := t.TempDir()
 			args := append([]string{"run", "--dest", dir, "--run-id", fmt.Sprint("resume-f", i)}, common...)
 			killAfterPages(t, emu, args, killAt)
+			if published, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet")); len(published) > 0 {
+				killedAfterPublishing++
+			}
 			if r := runCLI(t, args...); r.code != 0 {
 				t.Fatalf("resumed run: exit %d", r.code)
 			}

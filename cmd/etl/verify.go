@@ -376,9 +376,10 @@ type verifyAPI interface {
 	extract.StateAPI
 }
 
-// orderedAPI is the client with what verify's history reads learnt of
-// their order (see extract.HistoryOrder).
-type orderedAPI struct {
+// verifyClient is the client of verify's content comparisons, with what
+// their history reads learn of the history order (see
+// extract.HistoryOrder), shared by all of them.
+type verifyClient struct {
 	verifyAPI
 	order *extract.HistoryOrder
 }
@@ -390,7 +391,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}}
 	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
 	sampled := pickSample(exp, archived, o)
-	api = orderedAPI{verifyAPI: api, order: &extract.HistoryOrder{}} // the histories' order, learnt once
+	client := verifyClient{verifyAPI: api, order: &extract.HistoryOrder{}}
 	var mu sync.Mutex
 	// Content: a partition's files are read once for all its sampled
 	// executions (by the first worker that needs them), and its executions
@@ -437,7 +438,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 			apiStatus[t.e.arn] = status
 			mu.Unlock()
 		case t.compares() && ok:
-			compareTask(ctx, api, reader, t, archived, status, rep, &mu, o.progress)
+			compareTask(ctx, client, reader, t, archived, status, rep, &mu, o.progress)
 		case t.part != nil:
 			t.part.done() // gone from the API, or an error: nothing to compare
 		}
@@ -450,7 +451,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	}
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		compareTask(ctx, api, reader, t, archived, apiStatus[t.e.arn], rep, &mu, o.progress)
+		compareTask(ctx, client, reader, t, archived, apiStatus[t.e.arn], rep, &mu, o.progress)
 	})
 	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
 		sort.Slice(l, func(i, j int) bool { return l[i].ExecutionArn < l[j].ExecutionArn })
@@ -461,7 +462,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 
 // compareTask compares one execution's content (apiStatus: what the API
 // says of it) and records the outcome.
-func compareTask(ctx context.Context, api verifyAPI, reader load.SnapshotReader, t contentTask, archived map[string]load.ExecutionState, apiStatus string,
+func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotReader, t contentTask, archived map[string]load.ExecutionState, apiStatus string,
 	rep *VerifyReport, mu *sync.Mutex, progress *pipeline.Progress) {
 	var mine *load.ExecutionRows
 	// The API is read first, the chunk's rows waited for after: a worker
@@ -814,7 +815,7 @@ func orNull(s string) string {
 // (sampleable false). A snapshot of an execution that is still running is
 // compared with what the API says now, so it may differ without fault: only
 // terminal executions are compared.
-func compareContent(ctx context.Context, api verifyAPI, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (string, bool, error) {
+func compareContent(ctx context.Context, api verifyClient, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (string, bool, error) {
 	if !canCompare(apiStatus, st, e.token) {
 		return "", false, nil
 	}
@@ -859,7 +860,7 @@ const contentHashDiffers = "content_hash: the executions row's differs from its 
 // batch of operations at a time (in seq order), ev each event (in the
 // history's order); neither may keep what it is handed. It returns the
 // content_hash of the operations.
-func apiRows(ctx context.Context, api verifyAPI, e expected, st load.ExecutionState, reader load.SnapshotReader,
+func apiRows(ctx context.Context, api verifyClient, e expected, st load.ExecutionState, reader load.SnapshotReader,
 	ops func([]schema.Operation), ev func(*schema.Event)) (string, error) {
 	meta := transform.RowMeta{ExecutionArn: e.arn, Source: st.Source}
 	snap := transform.NewSnapshot(meta)
@@ -887,10 +888,6 @@ func apiRows(ctx context.Context, api verifyAPI, e expected, st load.ExecutionSt
 	fold := transform.NewFolder()
 	defer fold.Close()
 	var keys transform.EventKeys
-	var opts []extract.HistoryOption
-	if o, ok := api.(orderedAPI); ok {
-		opts = append(opts, extract.WithHistoryOrder(o.order))
-	}
 	err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
 		for i := range p.Events {
 			row := transform.EventRow(&p.Events[i], keys.Next(&p.Events[i]), meta)
@@ -899,7 +896,7 @@ func apiRows(ctx context.Context, api verifyAPI, e expected, st load.ExecutionSt
 		}
 		fold.Add(p.Events)
 		return nil
-	}, opts...)
+	}, extract.WithHistoryOrder(api.order))
 	if err != nil {
 		return "", err
 	}

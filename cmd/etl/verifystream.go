@@ -125,7 +125,7 @@ func (d *streamDigests) firstDiff() (events bool, i int) {
 // compareStreamed is compareContent for an execution too large to hold
 // (see above); rows is the number of archived rows read. When the API
 // repeats a key, it compares whole (compareContent) instead.
-func compareStreamed(ctx context.Context, api verifyAPI, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (what string, sampleable bool, rows int64, err error) {
+func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (what string, sampleable bool, rows int64, err error) {
 	if !canCompare(apiStatus, st, e.token) {
 		return "", false, 0, nil
 	}
@@ -177,7 +177,7 @@ func wholeRows(ctx context.Context, rs load.RowStreamer, st load.ExecutionState)
 // explainDiff reads both sides again for the API's i-th operation (or
 // event) alone and names it and its first differing column, as
 // compareContent does.
-func explainDiff(ctx context.Context, api verifyAPI, rs load.RowStreamer, e expected, st load.ExecutionState, reader load.SnapshotReader, events bool, i int) (string, error) {
+func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, reader load.SnapshotReader, events bool, i int) (string, error) {
 	var wantOp, gotOp *schema.Operation
 	var wantEv, gotEv *schema.Event
 	var nOps, nEvents int
