@@ -248,11 +248,11 @@ func (d *Parquet) startBackground(write, spill []string) error {
 	// row group to be continued nor spilled.
 	finish := d.takeFinished()
 	if len(finish) > 0 {
-		taken := func(dt string) bool {
+		finishing := func(dt string) bool {
 			return slices.ContainsFunc(finish, func(j *partitionJob) bool { return j.dt == dt })
 		}
-		write = slices.DeleteFunc(slices.Clone(write), taken)
-		spill = slices.DeleteFunc(slices.Clone(spill), taken)
+		write = slices.DeleteFunc(slices.Clone(write), finishing)
+		spill = slices.DeleteFunc(slices.Clone(spill), finishing)
 	}
 	if len(write) == 0 && len(spill) == 0 && len(finish) == 0 {
 		return nil
@@ -300,9 +300,10 @@ const finishBatch = 32
 // (as discovery's does) then keeps only the partitions in progress
 // waiting, spills nothing, and leaves little for Close. The partitions are
 // finished in batches of finishBatch, in the background; a failure there
-// poisons the loader (the next commit, FinishPartition or Close returns
-// it; published files stay). It is a hint: rows committed to dt later go
-// to a file of their own.
+// poisons the loader once the next background work or Close waits for it
+// (that call returns it, and commits after it fail; published files
+// stay). It is a hint: rows committed to dt later go to a file of their
+// own.
 func (d *Parquet) FinishPartition(ctx context.Context, dt string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
