@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/pipeline"
+	"github.com/durable-etl/durable-etl/schema"
 )
 
 type cliResult struct {
@@ -127,6 +130,45 @@ func TestRunPartialFailureExitsOne(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "1 of 4 executions failed") {
 		t.Errorf("stderr does not say what failed")
+	}
+}
+
+// TestRunDestinationFailureSaysRerun: when the destination fails at
+// publication, the summary does not call the executions archived, names the
+// run id to resume with, and that rerun finishes the archive.
+func TestRunDestinationFailureSaysRerun(t *testing.T) {
+	_, url, manifest, execs := fixture(t, 6)
+	dest := t.TempDir()
+	obstacle := filepath.Join(dest, "operations") // a file where a table's folder goes
+	if err := os.WriteFile(obstacle, []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--run-id", "r9")
+	if r.code != exitFailed || !strings.Contains(r.stderr, obstacle) {
+		t.Fatalf("exit %d, stderr %q: want 1 naming %s", r.code, r.stderr, obstacle)
+	}
+	if strings.Contains(r.stdout, "executions archived") || !strings.Contains(r.stdout, "--run-id r9") {
+		t.Errorf("summary after a destination failure: %q", r.stdout)
+	}
+	os.Remove(obstacle)
+	if r = runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--run-id", "r9"); r.code != 0 {
+		t.Fatalf("rerun: exit %d: %s", r.code, r.stderr)
+	}
+	seen := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*", "*.parquet"))
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Execution](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range rows {
+			seen[row.ExecutionArn] = true
+		}
+	}
+	for _, e := range execs {
+		if !seen[e.ARN] {
+			t.Errorf("%s not archived after the rerun", e.ARN)
+		}
 	}
 }
 

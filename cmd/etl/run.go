@@ -409,7 +409,7 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 	logger.Info("run finished", "executions_ok", sum.ExecutionsOK, "executions_failed", sum.ExecutionsFailed,
 		"pages", sum.Pages, "operations", sum.Operations, "events", sum.Events, "events_new", sum.EventsNew, "rows_written", sum.RowsWritten,
 		"files_written", sum.FilesWritten, "bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec))
-	printSummary(w, sum, o.dests)
+	printSummary(w, sum, o.dests, runErr)
 	if o.metricsFile != "" {
 		if err := writeMetrics(o.metricsFile, sum, runErr); err != nil {
 			logger.Error("metrics file not written", "path", o.metricsFile, "error", err)
@@ -553,8 +553,17 @@ func writeFileAtomic(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
-func printSummary(w io.Writer, s *pipeline.Summary, dests []string) {
-	fmt.Fprintf(w, "run %s: %d executions archived, %d failed", s.RunID, s.ExecutionsOK, s.ExecutionsFailed)
+// printSummary writes the run's summary for people. After a destination
+// failed, the executions read are not all archived (a Parquet destination
+// publishes most files at the end), so it says "read", not "archived", and
+// how to finish.
+func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error) {
+	done := "archived"
+	var dest *pipeline.DestinationError
+	if errors.As(runErr, &dest) {
+		done = "read but not all archived (a destination failed: rerun with --run-id " + s.RunID + " to finish)"
+	}
+	fmt.Fprintf(w, "run %s: %d executions %s, %d failed", s.RunID, s.ExecutionsOK, done, s.ExecutionsFailed)
 	if n := s.SkippedTerminal + s.SkippedResumed + s.SkippedUnchanged; n > 0 {
 		fmt.Fprintf(w, ", %d skipped (%d terminal, %d already archived by this run, %d running and unchanged)", n, s.SkippedTerminal, s.SkippedResumed, s.SkippedUnchanged)
 	}
