@@ -80,10 +80,14 @@ type ParquetWriter interface {
 	Flush() error
 	// Close ends the row group and writes the footer.
 	Close() error
-	// Reset starts a new file on w, reusing the writer's buffers. The
-	// footer a reset writer writes lacks the columns' path_in_schema
-	// (parquet-go v0.32): only for files never published (spill segments,
-	// whose pages alone are copied).
+	// Reset starts a new file on w, reusing the writer's buffers (a writer
+	// that wrote rows it did not Close is replaced instead). The files are
+	// whole and correct, but not always byte for byte what a new writer
+	// writes: an all-null page's header carries empty bounds once its
+	// column held a value (parquet-go v0.32). So the loader resets only
+	// the writers of spill segments, never published; published files
+	// each get a new writer, so that two destinations write the same
+	// bytes.
 	Reset(w io.Writer)
 	// Size is the bytes written so far plus those buffered.
 	Size() int64
@@ -102,12 +106,20 @@ func (t *Table) NewParquetWriter(w io.Writer, opts ...parquet.WriterOption) Parq
 // group that WriteRows wrote into: an execution whose staged rows were
 // spilled and read back as parquet.Rows lost its last row group's worth
 // of rows, 4.7% of a million-event history, until this was found.
+//
+// It also keeps Reset from a trap of v0.32: a reset clears, in place, the
+// column paths of the last file's column chunks, which share their memory
+// with the writer's own paths, so every later footer had empty
+// path_in_schema. Reset detaches the last file's paths first.
 type parquetWriter[T any] struct {
 	*parquet.GenericWriter[T]
-	raw bool // WriteRows wrote into the current row group
+	opts  []parquet.WriterOption
+	raw   bool // WriteRows wrote into the current row group
+	dirty bool // rows written since the last Close or Reset
 }
 
 func (w *parquetWriter[T]) Write(rows Rows) (int, error) {
+	w.dirty = true
 	if w.raw {
 		if err := w.Flush(); err != nil {
 			return 0, err
@@ -117,13 +129,14 @@ func (w *parquetWriter[T]) Write(rows Rows) (int, error) {
 }
 
 func (w *parquetWriter[T]) WriteRows(rows []parquet.Row) (int, error) {
+	w.dirty = true
 	n, err := w.GenericWriter.WriteRows(rows)
 	w.raw = w.raw || n > 0
 	return n, err
 }
 
 func (w *parquetWriter[T]) WriteRowGroup(rg parquet.RowGroup) (int64, error) {
-	w.raw = false // parquet-go flushes the current row group first
+	w.raw, w.dirty = false, true // parquet-go flushes the current row group first
 	return w.GenericWriter.WriteRowGroup(rg)
 }
 
@@ -134,11 +147,27 @@ func (w *parquetWriter[T]) Flush() error {
 
 func (w *parquetWriter[T]) Close() error {
 	w.raw = false
-	return w.GenericWriter.Close()
+	err := w.GenericWriter.Close()
+	w.dirty = err != nil
+	return err
 }
 
 func (w *parquetWriter[T]) Reset(out io.Writer) {
 	w.raw = false
+	if w.dirty {
+		// Row groups written but no footer: their paths cannot be told
+		// apart from the writer's, so start afresh.
+		w.GenericWriter = parquet.NewGenericWriter[T](out, w.opts...)
+		return
+	}
+	// The footer's row groups are the writer's own, which Reset clears.
+	if f := w.File(); f != nil {
+		for _, rg := range f.Metadata().RowGroups {
+			for i := range rg.Columns {
+				rg.Columns[i].MetaData.PathInSchema = nil
+			}
+		}
+	}
 	w.GenericWriter.Reset(out)
 }
 
@@ -192,7 +221,7 @@ var fieldTypes = map[reflect.Type]struct {
 // newCodec is the codec of the row struct T, whose fields declare checked.
 func newCodec[T any](rt reflect.Type) codec {
 	c := codec{base: int64(rt.Size()), newWriter: func(w io.Writer, opts []parquet.WriterOption) ParquetWriter {
-		return &parquetWriter[T]{GenericWriter: parquet.NewGenericWriter[T](w, opts...)}
+		return &parquetWriter[T]{GenericWriter: parquet.NewGenericWriter[T](w, opts...), opts: opts}
 	}}
 	for i := range rt.NumField() {
 		f := rt.Field(i)

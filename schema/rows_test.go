@@ -3,6 +3,8 @@ package schema_test
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -103,5 +105,99 @@ func TestGenericWriterTrap(t *testing.T) {
 	}
 	if f.NumRows() != 10 {
 		t.Fatalf("the file has %d rows: parquet-go no longer loses the first 100", f.NumRows())
+	}
+}
+
+// TestResetWriterWritesWholeFiles: a writer reset after each file writes
+// files that hold exactly their rows, with every column's path_in_schema
+// (parquet-go v0.32's Reset cleared, in place, the column paths that the
+// last file's column chunks share with the writer: every later footer had
+// empty paths), for files of one and several row groups, one copied from
+// another file, and after a file left unclosed.
+func TestResetWriterWritesWholeFiles(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	opts := []parquet.WriterOption{schema.Events.ParquetSchema(), parquet.Compression(&parquet.Zstd), parquet.DataPageVersion(1)}
+	events := func(n int) []schema.Event {
+		rows := make([]schema.Event, n)
+		for i := range rows {
+			randomRow(r, reflect.ValueOf(&rows[i]).Elem())
+		}
+		return rows
+	}
+	// Each file: its row groups; the last copied from another file or not;
+	// closed or not (then the next Reset starts afresh).
+	type file struct {
+		groups   [][]schema.Event
+		copied   bool
+		unclosed bool
+	}
+	files := []file{
+		{groups: [][]schema.Event{events(300)}},
+		{groups: [][]schema.Event{events(2), events(1), events(40)}},
+		{groups: [][]schema.Event{events(1)}},
+		{groups: [][]schema.Event{events(25), events(70)}, copied: true},
+		{groups: [][]schema.Event{events(7), events(9)}, unclosed: true},
+		{groups: [][]schema.Event{events(500)}},
+		{groups: [][]schema.Event{events(3)}, copied: true},
+	}
+	var out bytes.Buffer
+	w := schema.Events.NewParquetWriter(&out, opts...)
+	for i, f := range files {
+		out.Reset()
+		if i > 0 {
+			w.Reset(&out)
+		}
+		var want []schema.Event
+		for j, g := range f.groups {
+			want = append(want, g...)
+			if f.copied && j == len(f.groups)-1 {
+				var src bytes.Buffer
+				sw := schema.Events.NewParquetWriter(&src, opts...)
+				sw.Write(schema.RowsOf(schema.Events, g))
+				if err := sw.Close(); err != nil {
+					t.Fatal(err)
+				}
+				pf, err := parquet.OpenFile(bytes.NewReader(src.Bytes()), int64(src.Len()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.WriteRowGroup(pf.RowGroups()[0]); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if _, err := w.Write(schema.RowsOf(schema.Events, g)); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if f.unclosed {
+			continue
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		pf, err := parquet.OpenFile(bytes.NewReader(out.Bytes()), int64(out.Len()))
+		if err != nil {
+			t.Fatalf("file %d: %v", i, err)
+		}
+		for _, rg := range pf.Metadata().RowGroups {
+			for j, c := range rg.Columns {
+				if len(c.MetaData.PathInSchema) == 0 || c.MetaData.PathInSchema[0] == "" {
+					t.Fatalf("file %d: column %d has no path_in_schema %q", i, j, c.MetaData.PathInSchema)
+				}
+			}
+		}
+		got := decodeAll[schema.Event](t, schema.Events, out.Bytes())
+		if len(got) != len(want) {
+			t.Fatalf("file %d: %d rows, want %d", i, len(got), len(want))
+		}
+		for k := range got {
+			if !reflect.DeepEqual(got[k], want[k]) {
+				t.Fatalf("file %d: row %d differs", i, k)
+			}
+		}
 	}
 }
