@@ -36,7 +36,14 @@ type clientConfig struct {
 	limiter                   *rate.Limiter
 	stats                     *CallStats
 	logger                    *slog.Logger
+	connections               int
 }
+
+// WithConnections keeps up to n idle connections to the endpoint between
+// calls (default, and at least, the SDK's 10). Set it to the calls a run
+// has in flight: with fewer, connections past the limit are closed after
+// each call and opened again (a TLS handshake each against AWS).
+func WithConnections(n int) ClientOption { return func(c *clientConfig) { c.connections = n } }
 
 // WithRetryMode selects the SDK's retry mode: "standard" (the default) or
 // "adaptive", which also slows the client down when throttled.
@@ -161,7 +168,10 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 		logger = SDKLogger(c.logger)
 	}
 	cfg, err := LoadConfig(ctx, c.region, c.profile, config.WithLogger(logger),
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.requestTimeout)),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.requestTimeout).WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, c.connections)
+			tr.MaxIdleConns = max(tr.MaxIdleConns, c.connections)
+		})),
 		config.WithRetryer(func() aws.Retryer {
 			standard := func(o *retry.StandardOptions) {
 				o.MaxAttempts = c.maxAttempts

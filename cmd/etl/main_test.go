@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,6 +173,34 @@ func TestRunDestinationFailureSaysRerun(t *testing.T) {
 		if !seen[e.ARN] {
 			t.Errorf("%s not archived after the rerun", e.ARN)
 		}
+	}
+}
+
+// TestRunReusesConnections: a run keeps a connection per call in flight
+// between calls, instead of closing those past the SDK's 10 idle ones after
+// each call and opening them again (a TLS handshake each against AWS).
+func TestRunReusesConnections(t *testing.T) {
+	execs := emulator.Generate(5, 400, emulator.GenerateOptions{MaxOps: 50})
+	srv := emulator.New()
+	srv.Add(execs...)
+	emulatortest.Env(t)
+	var opened atomic.Int64
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	hs.Start()
+	t.Cleanup(hs.Close)
+	const concurrency = 16
+	r := runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", t.TempDir(), "--endpoint-url", hs.URL, "--concurrency", fmt.Sprint(concurrency))
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	// At most two calls per worker are in flight (a page read ahead).
+	if n, calls := opened.Load(), srv.Stats().Requests; n > 2*concurrency {
+		t.Errorf("%d connections opened for %d calls at --concurrency %d: connections were closed between calls", n, calls, concurrency)
 	}
 }
 

@@ -347,7 +347,8 @@ func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3
 // level.
 func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats, logger *slog.Logger) (*lambda.Client, error) {
 	opts := []extract.ClientOption{extract.WithRequestTimeout(o.requestTimeout), extract.WithMaxAttempts(o.maxAttempts),
-		extract.WithRetryMode(o.retryMode), extract.WithCallStats(calls), extract.WithLogger(logger)}
+		extract.WithRetryMode(o.retryMode), extract.WithCallStats(calls), extract.WithLogger(logger),
+		extract.WithConnections(2 * o.concurrency)} // each worker reads a page ahead
 	if o.rateLimit > 0 {
 		opts = append(opts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(o.rateLimit), 1)))
 	}

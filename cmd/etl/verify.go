@@ -221,7 +221,8 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 // clientFromFlags builds the Lambda client from the region, profile,
 // endpoint, timeout, attempts and rate-limit flags a command has.
 func clientFromFlags(ctx context.Context, c *cli.Context) (*lambda.Client, error) {
-	opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts"))}
+	opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts")),
+		extract.WithConnections(2 * c.Int("concurrency"))}
 	if r := c.Float64("rate-limit"); r > 0 {
 		opts = append(opts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(r), 1)))
 	}
