@@ -102,7 +102,8 @@ var benchBackfillN = func() int {
 func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency int, withStarts bool) {
 	srv := emulator.New()
 	srv.Add(execs...)
-	_, client := emulatortest.Start(b, srv)
+	_, client := emulatortest.Start(b, srv, extract.WithConnections(2*concurrency)) // as etl run's client
+
 	var manifest []byte
 	{
 		var buf bytesBuffer
