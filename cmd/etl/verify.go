@@ -941,6 +941,14 @@ func eventsEqual(got, want []schema.Event) string {
 // another value, and the column.
 func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, key func(*T) K, name func(K) string) string {
 	skip := compareSkips(table)
+	// Both sides usually come in the same order (seq, event id): compare
+	// row by row while the keys agree, and look up the rest by key.
+	for len(got) > 0 && len(want) > 0 && key(&got[0]) == key(&want[0]) {
+		if col := schema.DiffRow(table, &got[0], &want[0], skip); col >= 0 {
+			return name(key(&want[0])) + ": column " + table.Columns[col].Name
+		}
+		got, want = got[1:], want[1:]
+	}
 	byKey := make(map[K]*T, len(got))
 	for i := range got {
 		byKey[key(&got[i])] = &got[i]
