@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -36,8 +37,8 @@ func Describe(ctx context.Context, api HistoryAPI, arn string) (*lambda.GetDurab
 // HistoryOrder is what a run has learnt of the order in which
 // GetDurableExecutionHistory lists a history: the documentation disagrees
 // on whether ReverseOrder lists the oldest event first or the newest, so
-// the first history that tells (two EventIds in its first page) decides
-// for the run. Share one among a run's drains ([WithHistoryOrder]); the
+// the first history that tells (by its first page's EventIds, else where
+// its ExecutionStarted is, else its timestamps) decides for the run. Share one among a run's drains ([WithHistoryOrder]); the
 // zero value knows nothing yet.
 type HistoryOrder struct {
 	v atomic.Int32 // 0: unknown; orderDefault or orderReversed: oldest first
@@ -72,8 +73,8 @@ var errNewestFirst = errors.New("history listed newest first")
 // under either reading of ReverseOrder: while the order is unknown, a
 // first page whose EventIds descend is dropped before fn sees it and the
 // history is read again with ReverseOrder; a history that cannot tell (no
-// two EventIds in its first page) is read in the order known, else the
-// default one.
+// two EventIds, no ExecutionStarted and no timestamps that move one way in
+// its first page) is read in the order known, else the default one.
 func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int32, fn func(context.Context, HistoryPage) error, opts ...HistoryOption) error {
 	o := historyOptions{order: &HistoryOrder{}}
 	for _, opt := range opts {
@@ -97,7 +98,7 @@ func drainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 	return drainPages(ctx, Entry{ARN: arn}, "history", p, func(out *lambda.GetDurableExecutionHistoryOutput) *string { return out.NextMarker },
 		func(n int, out *lambda.GetDurableExecutionHistoryOutput) error {
 			if n == 1 && learn {
-				switch ascending(out.Events) {
+				switch ascending(out.Events, aws.ToString(out.NextMarker) == "") {
 				case 1:
 					order.v.CompareAndSwap(0, orderDefault)
 				case -1:
@@ -110,9 +111,13 @@ func drainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 		})
 }
 
-// ascending tells the order of the first two distinct EventIds of events:
-// 1 ascending, -1 descending, 0 cannot tell.
-func ascending(events []types.Event) int {
+// ascending tells in which order events (a page of a history; whole: the
+// last page) are listed: 1 oldest first, -1 newest first, 0 cannot tell.
+// It asks, in turn: the first two distinct EventIds; where ExecutionStarted
+// is, the oldest event of a history (first of two or more events, or last
+// of a whole history); and the way EventTimestamps move, when they all move
+// the same way.
+func ascending(events []types.Event, whole bool) int {
 	var first *int32
 	for i := range events {
 		id := events[i].EventId
@@ -126,7 +131,34 @@ func ascending(events []types.Event) int {
 			return -1
 		}
 	}
-	return 0
+	if n := len(events); n >= 2 {
+		switch {
+		case events[0].EventType == types.EventTypeExecutionStarted:
+			return 1
+		case whole && events[n-1].EventType == types.EventTypeExecutionStarted:
+			return -1
+		}
+	}
+	way := 0
+	var last *time.Time
+	for i := range events {
+		t := events[i].EventTimestamp
+		if t == nil {
+			continue
+		}
+		if last != nil && !t.Equal(*last) {
+			w := 1
+			if t.Before(*last) {
+				w = -1
+			}
+			if way != 0 && w != way {
+				return 0 // timestamps go both ways: they do not tell
+			}
+			way = w
+		}
+		last = t
+	}
+	return way
 }
 
 // NewestEventID asks for the newest event of one execution's history in
@@ -153,7 +185,7 @@ func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...Hist
 	if err != nil {
 		return 0, false, classify(Entry{ARN: arn}, 0, err)
 	}
-	if reverse && ascending(out.Events) == 1 {
+	if reverse && ascending(out.Events, aws.ToString(out.NextMarker) == "") == 1 {
 		o.order.v.Store(orderReversed)
 		return NewestEventID(ctx, api, arn, WithHistoryOrder(o.order))
 	}

@@ -337,6 +337,73 @@ func TestNewestEventID(t *testing.T) {
 // events come oldest first; where the service lists the newest first by
 // default, a drain that shares what the run learnt reads no page twice,
 // and one on its own reads the first page twice.
+// TestDrainHistoryOrderWithoutIDs: histories whose events carry no EventId
+// are read oldest first under both readings of ReverseOrder, told by where
+// ExecutionStarted is, or else by the way the timestamps move; a first
+// page whose timestamps go both ways and holds no ExecutionStarted tells
+// nothing, and is read in the default order.
+func TestDrainHistoryOrderWithoutIDs(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	history := func(started bool, at func(i int) time.Time) []types.Event {
+		events := fixedEvents(25)
+		for i := range events {
+			events[i].EventId = nil
+			events[i].EventTimestamp = aws.Time(at(i))
+			if events[i].EventType == types.EventTypeExecutionStarted {
+				events[i].EventType = types.EventTypeStepStarted
+			}
+			events[i].Name = aws.String(fmt.Sprint("event ", i))
+		}
+		if started {
+			events[0].EventType = types.EventTypeExecutionStarted
+		}
+		return events
+	}
+	cases := []struct {
+		name       string
+		events     []types.Event
+		pageSize   int32
+		tellsOrder bool
+	}{
+		// Listed newest first, the first page (the newest ten) holds
+		// neither ExecutionStarted nor timestamps that move: it cannot tell.
+		{"ExecutionStarted first, one timestamp, pages", history(true, func(int) time.Time { return t0 }), 10, false},
+		{"ExecutionStarted first, one page", history(true, func(int) time.Time { return t0 }), 100, true},
+		{"timestamps only", history(false, func(i int) time.Time { return t0.Add(time.Duration(i/3) * time.Second) }), 10, true},
+		{"timestamps both ways", history(false, func(i int) time.Time { return t0.Add(time.Duration(i%2) * time.Second) }), 10, false},
+	}
+	for _, c := range cases {
+		for _, newestFirst := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, newest first by default %v", c.name, newestFirst), func(t *testing.T) {
+				var opts []emulator.Option
+				if newestFirst {
+					opts = append(opts, emulator.WithReverseOldestFirst())
+				}
+				srv := emulator.New(opts...)
+				e := emulator.Fixed(testARN, "", nil)
+				e.History = emulator.FixedHistory(c.events)
+				srv.Add(e)
+				_, client := emulatortest.Start(t, srv)
+				var got []types.Event
+				err := extract.DrainHistory(context.Background(), client, testARN, c.pageSize, func(_ context.Context, p extract.HistoryPage) error {
+					got = append(got, p.Events...)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(c.events) {
+					t.Fatalf("%d events, want %d", len(got), len(c.events))
+				}
+				oldestFirst := *got[0].Name == "event 0"
+				if want := c.tellsOrder || !newestFirst; oldestFirst != want {
+					t.Errorf("read oldest first: %v, want %v", oldestFirst, want)
+				}
+			})
+		}
+	}
+}
+
 func TestDrainHistoryOldestFirst(t *testing.T) {
 	events := fixedEvents(25)
 	for _, newestFirst := range []bool{false, true} {
