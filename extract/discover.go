@@ -52,6 +52,12 @@ type DiscoverStats struct {
 	// Refused lists the qualifiers the service refused (404 or 400): a
 	// version deleted meanwhile, or $LATEST.PUBLISHED with none published.
 	Refused []string
+	// Unlisted, when set, says why the function's versions or aliases
+	// could not be listed (ListVersionsByFunction or ListAliases failed:
+	// a policy without them, or an endpoint that serves only the durable
+	// operations): its executions were listed without them, so if the
+	// service lists $LATEST only, those of published versions were missed.
+	Unlisted string
 }
 
 // Discover lists every execution of function fn (a name, a partial ARN
@@ -114,9 +120,15 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 	if otherVersion {
 		return st, nil
 	}
+	// The versions and aliases only widen the listing: when they cannot
+	// be listed, what the unqualified listing found is still archived,
+	// and the caller is told (Unlisted).
 	quals, err := publishedQualifiers(ctx, api, fn)
 	if err != nil {
-		return st, err
+		if ctx.Err() != nil {
+			return st, err
+		}
+		st.Unlisted = err.Error()
 	}
 	for _, q := range quals {
 		if err := list(q); err != nil {
@@ -137,14 +149,15 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 }
 
 // publishedQualifiers is what to list besides the unqualified name:
-// $LATEST.PUBLISHED, every published version, every alias.
+// $LATEST.PUBLISHED, every published version, every alias. On an error it
+// also returns those it listed before.
 func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string) ([]string, error) {
 	quals := []string{"$LATEST.PUBLISHED"}
 	vp := lambda.NewListVersionsByFunctionPaginator(api, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(fn)})
 	for vp.HasMorePages() {
 		out, err := vp.NextPage(ctx)
 		if err != nil {
-			return nil, discoverError(fn, err)
+			return quals, briefError("ListVersionsByFunction", err)
 		}
 		for _, v := range out.Versions {
 			if q := aws.ToString(v.Version); q != "" && q != "$LATEST" {
@@ -156,7 +169,7 @@ func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string) ([]str
 	for ap.HasMorePages() {
 		out, err := ap.NextPage(ctx)
 		if err != nil {
-			return nil, discoverError(fn, err)
+			return quals, briefError("ListAliases", err)
 		}
 		for _, a := range out.Aliases {
 			if q := aws.ToString(a.Name); q != "" {
@@ -189,6 +202,16 @@ func qualifierOf(fn string) string {
 		return parts[1]
 	}
 	return ""
+}
+
+// briefError is op's failure in one short line: the API's error code and
+// message when there is one.
+func briefError(op string, err error) error {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return fmt.Errorf("%s: %s: %s", op, api.ErrorCode(), api.ErrorMessage())
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 func discoverError(fn string, err error) error {

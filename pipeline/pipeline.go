@@ -88,6 +88,10 @@ type FunctionReport struct {
 	Archived        int    `json:"executions_archived"`
 	SkippedTerminal int    `json:"skipped_terminal"`
 	Failed          int    `json:"executions_failed"`
+	// QualifiersUnlisted, when set, says why the function's versions and
+	// aliases could not be listed: its executions were listed without
+	// them (see extract.DiscoverStats.Unlisted).
+	QualifiersUnlisted string `json:"qualifiers_unlisted,omitempty"`
 }
 
 // Summary is what a run did.

@@ -147,6 +147,13 @@ type functionInfo struct {
 	name          string
 	retentionDays int32 // 0: unknown
 	found         int
+	unlisted      string // why its versions and aliases were not listed, if they were not
+}
+
+// unlistedWarning says what a function whose versions and aliases could
+// not be listed means for the archive.
+func unlistedWarning(f functionInfo) string {
+	return fmt.Sprintf("function %s: versions and aliases not listed (%s): if the service lists $LATEST only, executions of published versions were missed; allow lambda:ListVersionsByFunction and lambda:ListAliases", f.name, f.unlisted)
 }
 
 // discover lists the functions (--all-functions: every durable function the
@@ -191,6 +198,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 			}
 			return nil, nil, &exitError{code: exitFailed, err: err}
 		}
+		fn.unlisted = st.Unlisted
 		logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
 	}
 	return out, fns, nil
@@ -285,6 +293,9 @@ Example:
 			}
 			for _, f := range fns {
 				fmt.Fprintf(c.App.ErrWriter, "function %s: %d executions\n", f.name, f.found)
+				if f.unlisted != "" {
+					fmt.Fprintln(c.App.ErrWriter, "warning: "+unlistedWarning(f))
+				}
 			}
 			w := c.App.Writer
 			if out := c.String("output"); out != "" {

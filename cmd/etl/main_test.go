@@ -430,6 +430,58 @@ func TestDiscoverCommand(t *testing.T) {
 	}
 }
 
+// TestDiscoveryWithoutVersionListing: where ListVersionsByFunction and
+// ListAliases fail (a policy without them, or an endpoint that serves only
+// the durable operations), a run by --function still archives what the
+// unqualified listing found, exits 0, and says, in its summary, log and
+// report, that executions of published versions may have been missed;
+// etl discover says it too.
+func TestDiscoveryWithoutVersionListing(t *testing.T) {
+	execs := emulator.Generate(21, 12, emulator.GenerateOptions{MaxOps: 40})
+	for _, status := range []int{http.StatusForbidden, http.StatusNotFound, http.StatusInternalServerError} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			srv := emulator.New(emulator.WithListing(emulator.ListLatestOnly), emulator.WithoutFunctionOperations(status))
+			srv.Add(execs...)
+			url, _ := emulatortest.Start(t, srv)
+			latest := map[string]bool{} // what can be listed without versions
+			fns := map[string]bool{}
+			for _, e := range execs {
+				parts := strings.Split(e.ARN, ":")
+				fns[parts[6]] = true
+				// $LATEST.PUBLISHED needs no version listing.
+				if strings.HasPrefix(parts[7], "$LATEST/") || strings.HasPrefix(parts[7], "$LATEST.PUBLISHED/") {
+					latest[e.ARN] = true
+				}
+			}
+			args := []string{"--endpoint-url", url, "--max-attempts", "2"}
+			for fn := range fns {
+				args = append(args, "--function", fn)
+			}
+			dest, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+			r := runCLI(t, append([]string{"run", "--dest", dest, "--report", report}, args...)...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			s := readReport(t, report)
+			if s.ExecutionsOK != len(latest) {
+				t.Errorf("%d executions archived, want the %d listed without versions", s.ExecutionsOK, len(latest))
+			}
+			for _, f := range s.Functions {
+				if !strings.Contains(f.QualifiersUnlisted, "ListVersionsByFunction") {
+					t.Errorf("function %s: qualifiers_unlisted %q", f.Function, f.QualifiersUnlisted)
+				}
+			}
+			if !strings.Contains(r.stdout, "warning: function") || !strings.Contains(r.stderr, "versions and aliases not listed") {
+				t.Errorf("no warning in the summary or the log:\n%s\n%s", r.stdout, r.stderr)
+			}
+			r = runCLI(t, append([]string{"discover"}, args...)...)
+			if r.code != 0 || strings.Count(r.stdout, "\n") != len(latest) || !strings.Contains(r.stderr, "warning: function") {
+				t.Errorf("discover: exit %d, %d lines, stderr %q", r.code, strings.Count(r.stdout, "\n"), r.stderr)
+			}
+		})
+	}
+}
+
 func TestHugeManifestValueIsClipped(t *testing.T) {
 	_, url, manifest, _ := fixture(t, 2)
 	huge := "arn:aws:lambda:us-east-1:123456789012:function:f:1/durable-execution/" + strings.Repeat("n", 5<<20) + "/1"

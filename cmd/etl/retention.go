@@ -51,7 +51,7 @@ func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.Funct
 	by := map[string]*pipeline.FunctionReport{}
 	out := make([]pipeline.FunctionReport, len(w.fns))
 	for i, f := range w.fns {
-		out[i] = pipeline.FunctionReport{Function: f.name, RetentionDays: f.retentionDays, Found: f.found}
+		out[i] = pipeline.FunctionReport{Function: f.name, RetentionDays: f.retentionDays, Found: f.found, QualifiersUnlisted: f.unlisted}
 		by[f.name] = &out[i]
 	}
 	for _, f := range w.found {

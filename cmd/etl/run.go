@@ -379,6 +379,11 @@ func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, 
 	if err != nil {
 		return nil, nil, err
 	}
+	for _, f := range fns {
+		if f.unlisted != "" {
+			logger.Warn(unlistedWarning(f), "function", f.name)
+		}
+	}
 	m, err := discoveredManifest(found, o.manifestOpts)
 	if err != nil {
 		return nil, nil, usageError("%v", err)
@@ -573,6 +578,11 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 	}
 	fmt.Fprintf(w, "\n  %d pages, %d operations in %s (%.0f operations/s)\n", s.Pages, s.Operations, s.Duration.Round(time.Millisecond), s.OperationsPerSec)
 	fmt.Fprintf(w, "  %d rows in %d files, %s, under %s\n", s.RowsWritten, s.FilesWritten, humanBytes(s.BytesWritten), strings.Join(redactedDests(dests), ", "))
+	for _, f := range s.Functions {
+		if f.QualifiersUnlisted != "" {
+			fmt.Fprintln(w, "  warning: "+unlistedWarning(functionInfo{name: f.Function, unlisted: f.QualifiersUnlisted}))
+		}
+	}
 	for i, f := range s.Failures {
 		if i == 10 {
 			fmt.Fprintf(w, "  ... and %d more failures\n", len(s.Failures)-10)

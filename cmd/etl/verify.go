@@ -253,6 +253,9 @@ func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Conte
 		}
 		for _, f := range fns {
 			retention[f.name] = f.retentionDays
+			if f.unlisted != "" {
+				fmt.Fprintln(c.App.ErrWriter, "warning: "+unlistedWarning(f))
+			}
 		}
 		for _, f := range found {
 			exp = append(exp, expected{arn: f.ARN, function: f.function, end: f.End})

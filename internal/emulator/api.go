@@ -36,6 +36,16 @@ func WithListing(l Listing) Option { return func(s *Server) { s.listing = l } }
 // when nothing is published.
 func WithRejectedQualifier(q string) Option { return func(s *Server) { s.rejectQualifier = q } }
 
+// WithoutFunctionOperations makes the server answer ListFunctions,
+// ListVersionsByFunction and ListAliases with status (and its usual error
+// name: 403 AccessDeniedException, 404 UnknownOperationException, else
+// ServiceException), as a policy that does not allow them does, or an
+// endpoint that serves only the durable-execution operations (AWS's Python
+// testing server answers 500 to a path it does not route).
+func WithoutFunctionOperations(status int) Option {
+	return func(s *Server) { s.functionOpsStatus = status }
+}
+
 // WithAliases gives functions aliases: function name, alias name, version.
 func WithAliases(aliases map[string]map[string]string) Option {
 	return func(s *Server) { s.aliases = aliases }

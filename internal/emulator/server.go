@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -124,11 +125,14 @@ type Server struct {
 	now       func() time.Time
 	key       []byte
 
-	listing         Listing
-	aliases         map[string]map[string]string
-	functions       map[string]bool
-	fnList          []FunctionVersion
-	rejectQualifier string
+	listing Listing
+	aliases map[string]map[string]string
+	// functionOpsStatus, when set, answers the function operations
+	// (versions, aliases, functions) with that status.
+	functionOpsStatus int
+	functions         map[string]bool
+	fnList            []FunctionVersion
+	rejectQualifier   string
 	// reverseOldestFirst: ReverseOrder lists the history oldest first.
 	reverseOldestFirst bool
 	perRoute           sync.Map // op, label: *atomic.Int64
@@ -263,6 +267,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprint(w, "<html><body>503 Service Unavailable</body></html>")
+		return
+	}
+	if st := s.functionOpsStatus; st != 0 && (rt.op == "versions" || rt.op == "aliases" || rt.op == "functions") {
+		name := map[int]string{http.StatusForbidden: "AccessDeniedException", http.StatusNotFound: "UnknownOperationException"}[st]
+		writeError(w, st, cmp.Or(name, "ServiceException"), "not served: "+r.Method+" "+raw)
 		return
 	}
 	q := r.URL.Query()
