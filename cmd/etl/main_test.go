@@ -482,6 +482,58 @@ func TestDiscoveryWithoutVersionListing(t *testing.T) {
 	}
 }
 
+// TestExecutionIDsThatAreNotARNs: an execution named by something other
+// than a durable execution ARN (AWS's Python testing server hands out
+// "UUID/UUID"; the SDK takes any string) is archived through state and
+// through history, verifies equal, and is skipped once terminal: only the
+// executions row's ARN parts stay null.
+func TestExecutionIDsThatAreNotARNs(t *testing.T) {
+	gen := emulator.Generate(21, 4, emulator.GenerateOptions{MaxOps: 40})
+	ids := []string{"3f2c9a1b-0d4e-4c55-9a1e-1b2c3d4e5f60/8a7b6c5d-4e3f-2a1b-0c9d-8e7f6a5b4c3d", "weird:arn:with:colons", "plain-id", "a b/c?d#e%f"}
+	srv := emulator.New()
+	var lines []byte
+	for i, e := range gen {
+		e.ARN = ids[i]
+		if i%2 == 0 {
+			e.Token = "" // through history
+		}
+		srv.Add(e)
+		b, _ := json.Marshal(map[string]string{"DurableExecutionArn": e.ARN, "CheckpointToken": e.Token})
+		lines = append(append(lines, b...), '\n')
+	}
+	url, _ := emulatortest.Start(t, srv)
+	manifest := filepath.Join(t.TempDir(), "m.jsonl")
+	if err := os.WriteFile(manifest, lines, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--report", report); r.code != 0 {
+		t.Fatalf("run: exit %d: %s", r.code, r.stderr)
+	}
+	if s := readReport(t, report); s.ExecutionsOK != len(ids) || s.Events == 0 {
+		t.Errorf("run: %d archived, %d events", s.ExecutionsOK, s.Events)
+	}
+	r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all")
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("%d of %d executions complete", len(ids), len(ids))) {
+		t.Errorf("verify: exit %d: %s", r.code, r.stdout)
+	}
+	terminal := 0
+	for _, e := range gen {
+		if st := e.Op(0).Status; st != "STARTED" && st != "PENDING" && st != "READY" {
+			terminal++
+		}
+	}
+	if terminal == 0 {
+		t.Fatal("the fixture has no terminal execution: the rerun would test nothing")
+	}
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--report", report); r.code != 0 {
+		t.Fatalf("rerun: exit %d", r.code)
+	}
+	if s := readReport(t, report); s.SkippedTerminal != terminal {
+		t.Errorf("rerun skipped %d terminal executions, want %d", s.SkippedTerminal, terminal)
+	}
+}
+
 func TestHugeManifestValueIsClipped(t *testing.T) {
 	_, url, manifest, _ := fixture(t, 2)
 	huge := "arn:aws:lambda:us-east-1:123456789012:function:f:1/durable-execution/" + strings.Repeat("n", 5<<20) + "/1"
