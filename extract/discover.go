@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,17 @@ type DiscoverAPI interface {
 type Filter struct {
 	StartedAfter, StartedBefore *time.Time
 	Statuses                    []types.ExecutionStatus
+}
+
+// keeps reports whether a listed execution passes f: the listing is
+// filtered by the service, and again here for a service that ignores a
+// filter. The bounds are inclusive, so never stricter than the service's;
+// an execution without a start time passes the time bounds.
+func (f Filter) keeps(e types.Execution) bool {
+	if t := e.StartTimestamp; t != nil && (f.StartedAfter != nil && t.Before(*f.StartedAfter) || f.StartedBefore != nil && t.After(*f.StartedBefore)) {
+		return false
+	}
+	return len(f.Statuses) == 0 || slices.Contains(f.Statuses, e.Status)
 }
 
 // Found is one execution discovery listed.
@@ -96,14 +108,14 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 			for _, e := range out.DurableExecutions {
 				st.Listed++
 				arn := aws.ToString(e.DurableExecutionArn)
-				if arn == "" || seen[arn] {
+				if q := arnQualifier(arn); q != "" && q != "$LATEST" {
+					otherVersion = true
+				}
+				if arn == "" || seen[arn] || !f.keeps(e) {
 					continue
 				}
 				seen[arn] = true
 				st.Found++
-				if q := arnQualifier(arn); q != "" && q != "$LATEST" {
-					otherVersion = true
-				}
 				if err := yield(Found{ARN: arn, Status: e.Status, Start: e.StartTimestamp, End: e.EndTimestamp}); err != nil {
 					return err
 				}

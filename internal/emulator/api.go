@@ -46,6 +46,11 @@ func WithoutFunctionOperations(status int) Option {
 	return func(s *Server) { s.functionOpsStatus = status }
 }
 
+// WithIgnoredListingFilters makes ListDurableExecutionsByFunction ignore
+// StartedAfter, StartedBefore and Statuses (it still checks them), as
+// AWS's Python testing server does with Statuses (it reads StatusFilter).
+func WithIgnoredListingFilters() Option { return func(s *Server) { s.ignoreListFilters = true } }
+
 // WithAliases gives functions aliases: function name, alias name, version.
 func WithAliases(aliases map[string]map[string]string) Option {
 	return func(s *Server) { s.aliases = aliases }
@@ -388,6 +393,9 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 		}
 	}
 	statuses := map[string]bool{}
+	if s.ignoreListFilters {
+		after, before, q["Statuses"] = nil, nil, nil
+	}
 	for _, st := range q["Statuses"] {
 		switch types.ExecutionStatus(st) {
 		case types.ExecutionStatusRunning, types.ExecutionStatusSucceeded, types.ExecutionStatusFailed, types.ExecutionStatusTimedOut, types.ExecutionStatusStopped:

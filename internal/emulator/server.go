@@ -130,6 +130,7 @@ type Server struct {
 	// functionOpsStatus, when set, answers the function operations
 	// (versions, aliases, functions) with that status.
 	functionOpsStatus int
+	ignoreListFilters bool // ListDurableExecutionsByFunction lists as if unfiltered
 	functions         map[string]bool
 	fnList            []FunctionVersion
 	rejectQualifier   string
