@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,8 +68,10 @@ type DiscoverStats struct {
 	// Unlisted, when set, says why the function's versions or aliases
 	// could not be listed (ListVersionsByFunction or ListAliases failed:
 	// a policy without them, or an endpoint that serves only the durable
-	// operations): its executions were listed without them, so if the
-	// service lists $LATEST only, those of published versions were missed.
+	// operations), or the first qualifier whose listing failed otherwise
+	// than by a refusal: its executions were listed without them, so if
+	// the service lists $LATEST only, those of published versions may
+	// have been missed.
 	Unlisted string
 }
 
@@ -154,7 +157,12 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 				st.Refused = append(st.Refused, q)
 				continue
 			}
-			return st, err
+			if ctx.Err() != nil {
+				return st, err
+			}
+			// Any other failure, after the client's retries, loses only
+			// what this qualifier alone would have listed: say so.
+			st.Unlisted = cmp.Or(st.Unlisted, briefError("ListDurableExecutionsByFunction "+q, err).Error())
 		}
 	}
 	return st, nil

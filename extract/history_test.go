@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,6 +264,21 @@ func TestDiscoverEveryVersion(t *testing.T) {
 		st, err := extract.Discover(context.Background(), client, "orders", extract.Filter{}, func(extract.Found) error { n++; return nil })
 		if err != nil || n == 0 || len(st.Refused) != 1 || st.Refused[0] != "$LATEST.PUBLISHED" {
 			t.Fatalf("%d found, refused %q, %v", n, st.Refused, err)
+		}
+	})
+	t.Run("a qualifier whose listing keeps failing is passed over, and said", func(t *testing.T) {
+		srv := emulator.New(emulator.WithListing(emulator.ListLatestOnly), emulator.WithBrokenQualifier("7"))
+		srv.Add(execs...)
+		_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(1))
+		n, missed := 0, 0
+		for _, e := range execs {
+			if fn, rest, q := cutFunction(e.ARN); fn != "" && rest == "orders" && q == "7" {
+				missed++
+			}
+		}
+		st, err := extract.Discover(context.Background(), client, "orders", extract.Filter{}, func(extract.Found) error { n++; return nil })
+		if err != nil || n == 0 || missed == 0 || !strings.Contains(st.Unlisted, "ServiceException") {
+			t.Fatalf("%d found (%d of version 7 missed), unlisted %q, %v", n, missed, st.Unlisted, err)
 		}
 	})
 	t.Run("unknown function", func(t *testing.T) {

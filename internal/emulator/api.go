@@ -36,6 +36,10 @@ func WithListing(l Listing) Option { return func(s *Server) { s.listing = l } }
 // when nothing is published.
 func WithRejectedQualifier(q string) Option { return func(s *Server) { s.rejectQualifier = q } }
 
+// WithBrokenQualifier makes a listing with that Qualifier answer 500
+// ServiceException, every time.
+func WithBrokenQualifier(q string) Option { return func(s *Server) { s.brokenQualifier = q } }
+
 // WithoutFunctionOperations makes the server answer ListFunctions,
 // ListVersionsByFunction and ListAliases with status (and its usual error
 // name: 403 AccessDeniedException, 404 UnknownOperationException, else
@@ -373,6 +377,10 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 	name, qual := resolveFunction(label)
 	if qq := q.Get("Qualifier"); qq != "" {
 		qual = qq
+	}
+	if qual != "" && qual == s.brokenQualifier {
+		writeError(w, http.StatusInternalServerError, "ServiceException", "The service encountered an internal error.")
+		return
 	}
 	if qual != "" && qual == s.rejectQualifier {
 		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid Qualifier: "+qual)

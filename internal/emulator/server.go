@@ -134,6 +134,7 @@ type Server struct {
 	functions         map[string]bool
 	fnList            []FunctionVersion
 	rejectQualifier   string
+	brokenQualifier   string
 	// reverseOldestFirst: ReverseOrder lists the history oldest first.
 	reverseOldestFirst bool
 	perRoute           sync.Map // op, label: *atomic.Int64
