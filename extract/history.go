@@ -41,12 +41,16 @@ func Describe(ctx context.Context, api HistoryAPI, arn string) (*lambda.GetDurab
 // its ExecutionStarted is, else its timestamps) decides for the run. Share one among a run's drains ([WithHistoryOrder]); the
 // zero value knows nothing yet.
 type HistoryOrder struct {
-	v atomic.Int32 // 0: unknown; orderDefault or orderReversed: oldest first
+	v atomic.Int32 // 0: unknown; else one of the orders below
 }
 
 const (
 	orderDefault  = 1 // ReverseOrder=false lists the oldest event first
 	orderReversed = 2 // ReverseOrder=true does
+	// orderFixed: the service lists the oldest first whatever ReverseOrder
+	// says (it ignores it, as AWS's Python testing server does), so the
+	// newest event cannot be asked for in one call.
+	orderFixed = 3
 )
 
 // HistoryOption configures [DrainHistory] and [NewestEventID].
@@ -81,7 +85,10 @@ func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 		opt(&o)
 	}
 	known := o.order.v.Load()
-	err := drainHistory(ctx, api, arn, pageSize, known == orderReversed, known == 0, o.order, fn)
+	// A drain learns while the order is unknown, and also where a probe
+	// found ReverseOrder ignored (so that a wrong guess there cannot make
+	// it read a history newest first).
+	err := drainHistory(ctx, api, arn, pageSize, known == orderReversed, known == 0 || known == orderFixed, o.order, fn)
 	if errors.Is(err, errNewestFirst) {
 		o.order.v.Store(orderReversed)
 		return drainHistory(ctx, api, arn, pageSize, true, false, o.order, fn)
@@ -172,22 +179,34 @@ func ascending(events []types.Event, whole bool) int {
 // With a shared [HistoryOrder] it asks for the order the run learnt lists
 // the newest event first, and learns it: an answer in ascending order
 // shows that ReverseOrder lists the oldest first, and the call is made
-// again without it.
+// again without it. Should that answer also list the oldest first, the
+// service ignores ReverseOrder (AWS's Python testing server does): the
+// run's later probes make no call and answer unknown.
 func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...HistoryOption) (id int32, known bool, err error) {
 	o := historyOptions{order: &HistoryOrder{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	reverse := o.order.v.Load() != orderReversed
+	order := o.order.v.Load()
+	if order == orderFixed {
+		return 0, false, nil
+	}
+	reverse := order != orderReversed
 	out, err := api.GetDurableExecutionHistory(ctx, &lambda.GetDurableExecutionHistoryInput{
 		DurableExecutionArn: aws.String(arn), ReverseOrder: aws.Bool(reverse), MaxItems: 2, IncludeExecutionData: aws.Bool(false),
 	})
 	if err != nil {
 		return 0, false, classify(Entry{ARN: arn}, 0, err)
 	}
-	if reverse && ascending(out.Events, aws.ToString(out.NextMarker) == "") == 1 {
-		o.order.v.Store(orderReversed)
-		return NewestEventID(ctx, api, arn, WithHistoryOrder(o.order))
+	if ascending(out.Events, aws.ToString(out.NextMarker) == "") == 1 {
+		if reverse && order == 0 { // ReverseOrder=true lists the oldest first: ask without it
+			o.order.v.CompareAndSwap(0, orderReversed)
+			return NewestEventID(ctx, api, arn, WithHistoryOrder(o.order))
+		}
+		// Both values of ReverseOrder list the oldest first: the service
+		// ignores it, and the newest event takes a whole history to find.
+		o.order.v.Store(orderFixed)
+		return 0, false, nil
 	}
 	ev := out.Events
 	for _, e := range ev {

@@ -343,6 +343,32 @@ func TestNewestEventID(t *testing.T) {
 			}
 		}
 	}
+	// A service that ignores ReverseOrder cannot name the newest event in
+	// one call: the first probe finds that out in two calls, the later ones
+	// make none, and the run's drains still read oldest first.
+	srv := emulator.New(emulator.WithIgnoredReverseOrder())
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	var order extract.HistoryOrder
+	for i, e := range execs {
+		before := srv.Stats().Requests
+		if _, known, err := extract.NewestEventID(context.Background(), client, e.ARN, extract.WithHistoryOrder(&order)); err != nil || known {
+			t.Fatalf("ReverseOrder ignored: probe %d: known %v, %v", i, known, err)
+		}
+		if calls, want := srv.Stats().Requests-before, map[bool]int64{true: 2, false: 0}[i == 0]; calls != want {
+			t.Errorf("ReverseOrder ignored: probe %d cost %d calls, want %d", i, calls, want)
+		}
+		var first *int32
+		err := extract.DrainHistory(context.Background(), client, e.ARN, 1000, func(_ context.Context, p extract.HistoryPage) error {
+			if first == nil && len(p.Events) > 0 {
+				first = p.Events[0].EventId
+			}
+			return nil
+		}, extract.WithHistoryOrder(&order))
+		if err != nil || first == nil || *first != 1 {
+			t.Fatalf("ReverseOrder ignored: drain %d starts at event %v (%v), want 1", i, first, err)
+		}
+	}
 }
 
 // TestDrainHistoryOldestFirst: under either reading of ReverseOrder the

@@ -104,6 +104,11 @@ func WithPageCache() Option { return func(s *Server) { s.cache = &sync.Map{} } }
 // the newest first).
 func WithReverseOldestFirst() Option { return func(s *Server) { s.reverseOldestFirst = true } }
 
+// WithIgnoredReverseOrder makes GetDurableExecutionHistory list the oldest
+// event first whatever ReverseOrder says, as AWS's Python testing server
+// does.
+func WithIgnoredReverseOrder() Option { return func(s *Server) { s.ignoreReverseOrder = true } }
+
 // WithClock replaces time.Now, for marker expiry in tests.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -137,6 +142,7 @@ type Server struct {
 	brokenQualifier   string
 	// reverseOldestFirst: ReverseOrder lists the history oldest first.
 	reverseOldestFirst bool
+	ignoreReverseOrder bool     // history is listed oldest first, always
 	perRoute           sync.Map // op, label: *atomic.Int64
 
 	requests atomic.Int64
