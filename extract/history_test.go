@@ -243,11 +243,7 @@ func TestDiscoverEveryVersion(t *testing.T) {
 	found := map[bool]int{}
 	for _, ignored := range []bool{false, true} {
 		t.Run(fmt.Sprint("filters, ignored by the service ", ignored), func(t *testing.T) {
-			var opts []emulator.Option
-			if ignored {
-				opts = append(opts, emulator.WithIgnoredListingFilters())
-			}
-			srv := emulator.New(opts...)
+			srv := emulator.New(when(ignored, emulator.WithIgnoredListingFilters())...)
 			srv.Add(execs...)
 			_, client := emulatortest.Start(t, srv)
 			found[ignored] = discoverFiltered(t, client)
@@ -321,11 +317,7 @@ func cutFunction(arn string) (account, fn, qualifier string) {
 func TestNewestEventID(t *testing.T) {
 	execs := emulator.Generate(37, 8, emulator.GenerateOptions{MaxOps: 30})
 	for _, oldestFirst := range []bool{false, true} {
-		var opts []emulator.Option
-		if oldestFirst {
-			opts = append(opts, emulator.WithReverseOldestFirst())
-		}
-		srv := emulator.New(opts...)
+		srv := emulator.New(when(oldestFirst, emulator.WithReverseOldestFirst())...)
 		srv.Add(execs...)
 		_, client := emulatortest.Start(t, srv)
 		var order extract.HistoryOrder
@@ -413,11 +405,7 @@ func TestDrainHistoryOrderWithoutIDs(t *testing.T) {
 	for _, c := range cases {
 		for _, newestFirst := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, newest first by default %v", c.name, newestFirst), func(t *testing.T) {
-				var opts []emulator.Option
-				if newestFirst {
-					opts = append(opts, emulator.WithReverseOldestFirst())
-				}
-				srv := emulator.New(opts...)
+				srv := emulator.New(when(newestFirst, emulator.WithReverseOldestFirst())...)
 				e := emulator.Fixed(testARN, "", nil)
 				e.History = emulator.FixedHistory(c.events)
 				srv.Add(e)
@@ -446,11 +434,7 @@ func TestDrainHistoryOldestFirst(t *testing.T) {
 	events := fixedEvents(25)
 	for _, newestFirst := range []bool{false, true} {
 		t.Run(fmt.Sprint("newest first by default ", newestFirst), func(t *testing.T) {
-			var opts []emulator.Option
-			if newestFirst {
-				opts = append(opts, emulator.WithReverseOldestFirst())
-			}
-			srv := emulator.New(opts...)
+			srv := emulator.New(when(newestFirst, emulator.WithReverseOldestFirst())...)
 			for k := range 3 {
 				e := emulator.Fixed(fmt.Sprint(testARN, k), "", nil)
 				e.History = emulator.FixedHistory(events)
@@ -520,4 +504,12 @@ func discoverFiltered(t *testing.T, client extract.DiscoverAPI) int {
 		t.Error("the filter found nothing: the test data does not exercise it")
 	}
 	return n
+}
+
+// when is opt if cond holds, else no option.
+func when(cond bool, opt emulator.Option) []emulator.Option {
+	if cond {
+		return []emulator.Option{opt}
+	}
+	return nil
 }

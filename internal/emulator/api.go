@@ -386,32 +386,9 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid Qualifier: "+qual)
 		return
 	}
-	var after, before *time.Time
-	for _, p := range []struct {
-		name string
-		dst  **time.Time
-	}{{"StartedAfter", &after}, {"StartedBefore", &before}} {
-		if v := q.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "InvalidParameterValueException", fmt.Sprintf("Invalid %s: %s", p.name, v))
-				return
-			}
-			*p.dst = &t
-		}
-	}
-	statuses := map[string]bool{}
-	if s.ignoreListFilters {
-		after, before, q["Statuses"] = nil, nil, nil
-	}
-	for _, st := range q["Statuses"] {
-		switch types.ExecutionStatus(st) {
-		case types.ExecutionStatusRunning, types.ExecutionStatusSucceeded, types.ExecutionStatusFailed, types.ExecutionStatusTimedOut, types.ExecutionStatusStopped:
-			statuses[st] = true
-		default:
-			writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid status: "+st)
-			return
-		}
+	after, before, statuses, ok := s.listFilters(w, q)
+	if !ok {
+		return
 	}
 	_, execs, found := s.functionExecutions(name, qual)
 	if !found && !s.knownFunction(name) {
@@ -450,6 +427,38 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 		DurableExecutions []types.Execution
 		NextMarker        string
 	}{listed[offset:end], next}, fault, "")
+}
+
+// listFilters reads a listing's StartedAfter, StartedBefore and Statuses
+// (400 on a bad one; all nil when the server ignores them).
+func (s *Server) listFilters(w http.ResponseWriter, q url.Values) (after, before *time.Time, statuses map[string]bool, ok bool) {
+	for _, p := range []struct {
+		name string
+		dst  **time.Time
+	}{{"StartedAfter", &after}, {"StartedBefore", &before}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "InvalidParameterValueException", fmt.Sprintf("Invalid %s: %s", p.name, v))
+				return nil, nil, nil, false
+			}
+			*p.dst = &t
+		}
+	}
+	statuses = map[string]bool{}
+	for _, st := range q["Statuses"] {
+		switch types.ExecutionStatus(st) {
+		case types.ExecutionStatusRunning, types.ExecutionStatusSucceeded, types.ExecutionStatusFailed, types.ExecutionStatusTimedOut, types.ExecutionStatusStopped:
+			statuses[st] = true
+		default:
+			writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid status: "+st)
+			return nil, nil, nil, false
+		}
+	}
+	if s.ignoreListFilters {
+		return nil, nil, nil, true
+	}
+	return after, before, statuses, true
 }
 
 // knownFunction reports a function with executions or aliases.
