@@ -32,13 +32,16 @@ type Filter struct {
 
 // keeps reports whether a listed execution passes f: the listing is
 // filtered by the service, and again here for a service that ignores a
-// filter. The bounds are inclusive, so never stricter than the service's;
-// an execution without a start time passes the time bounds.
+// filter. Never stricter than the service: the bounds are inclusive,
+// statuses compare without case, and what an item does not say (no start
+// time, no status) passes.
 func (f Filter) keeps(e types.Execution) bool {
 	if t := e.StartTimestamp; t != nil && (f.StartedAfter != nil && t.Before(*f.StartedAfter) || f.StartedBefore != nil && t.After(*f.StartedBefore)) {
 		return false
 	}
-	return len(f.Statuses) == 0 || slices.Contains(f.Statuses, e.Status)
+	return len(f.Statuses) == 0 || e.Status == "" || slices.ContainsFunc(f.Statuses, func(s types.ExecutionStatus) bool {
+		return strings.EqualFold(string(s), string(e.Status))
+	})
 }
 
 // Found is one execution discovery listed.
