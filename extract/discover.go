@@ -227,14 +227,10 @@ func qualifierOf(fn string) string {
 	return ""
 }
 
-// briefError is op's failure in one short line: the API's error code and
-// message when there is one.
+// briefError is op's failure in one line, as an execution's is told.
 func briefError(op string, err error) error {
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		return fmt.Errorf("%s: %s: %s", op, api.ErrorCode(), api.ErrorMessage())
-	}
-	return fmt.Errorf("%s: %w", op, err)
+	_, reason := errorReason(err)
+	return fmt.Errorf("%s: %s", op, strings.Join(strings.Fields(reason), " "))
 }
 
 func discoverError(fn string, err error) error {

@@ -118,32 +118,38 @@ func drainPages[O any](ctx context.Context, e Entry, what string, p paginator[O]
 // classify turns an SDK error into an ExecutionError with a one-line reason.
 func classify(e Entry, page int, err error) *ExecutionError {
 	ee := &ExecutionError{ARN: e.ARN, Err: err}
+	ee.Code, ee.Reason = errorReason(err)
+	ee.Reason = redact(fmt.Sprintf("page %d: %s", page, ee.Reason), e.Token)
+	return ee
+}
+
+// errorReason is a failed call's code and one-line reason, after the
+// client's retries.
+func errorReason(err error) (code, reason string) {
 	var api smithy.APIError
 	var netErr net.Error
 	switch {
 	case errors.As(err, &api):
-		ee.Code = api.ErrorCode()
-		msg := api.ErrorMessage()
-		switch ee.Code {
+		code = api.ErrorCode()
+		switch code {
 		case codeNotFound:
-			ee.Reason = "not found (ResourceNotFoundException)"
+			reason = "not found (ResourceNotFoundException)"
 		case codeRejected:
-			ee.Reason = "rejected (InvalidParameterValueException)"
+			reason = "rejected (InvalidParameterValueException)"
 		default:
-			ee.Reason = fmt.Sprintf("failed after retries (%s)", ee.Code)
+			reason = fmt.Sprintf("failed after retries (%s)", code)
 		}
-		if msg != "" {
-			ee.Reason += ": " + msg
+		if msg := api.ErrorMessage(); msg != "" {
+			reason += ": " + msg
 		}
 	case errors.Is(err, context.Canceled):
-		ee.Code, ee.Reason = codeCanceled, "canceled"
+		code, reason = codeCanceled, "canceled"
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		ee.Code, ee.Reason = codeTimeout, "timed out after retries"
+		code, reason = codeTimeout, "timed out after retries"
 	default:
-		ee.Code, ee.Reason = "network", "failed after retries: "+lastLine(err.Error())
+		code, reason = "network", "failed after retries: "+lastLine(err.Error())
 	}
-	ee.Reason = redact(fmt.Sprintf("page %d: %s", page, ee.Reason), e.Token)
-	return ee
+	return code, reason
 }
 
 // redact removes the token from s, should a message ever echo it, and keeps

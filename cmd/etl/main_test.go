@@ -466,6 +466,9 @@ func TestDiscoveryWithoutVersionListing(t *testing.T) {
 			if s.ExecutionsOK != len(latest) {
 				t.Errorf("%d executions archived, want the %d listed without versions", s.ExecutionsOK, len(latest))
 			}
+			if len(s.Functions) != len(fns) {
+				t.Fatalf("the report lists %d functions, want %d", len(s.Functions), len(fns))
+			}
 			for _, f := range s.Functions {
 				if !strings.Contains(f.QualifiersUnlisted, "ListVersionsByFunction") {
 					t.Errorf("function %s: qualifiers_unlisted %q", f.Function, f.QualifiersUnlisted)
