@@ -688,8 +688,11 @@ type unit struct {
 
 // run writes the units in order, rolls to a new file between two once one
 // reaches the target size, and publishes. On failure it discards the files
-// it has not published.
+// it has not published. Either way it lets go of its rows and writers: the
+// caller holds every job of a Close until the last is done, and 730
+// partitions' writers held that long took a run past 550 MiB.
 func (j *partitionJob) run() error {
+	defer func() { j.units, j.g = nil, nil }()
 	for i, u := range j.units {
 		if err := j.write(u); err != nil {
 			j.g.discard()

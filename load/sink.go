@@ -116,6 +116,7 @@ func (f *localFile) complete() (int64, error) {
 	if err := f.f.Close(); err != nil {
 		return 0, err
 	}
+	f.buf = nil // a staged file waits for its sync without its buffer
 	return info.Size(), nil
 }
 
