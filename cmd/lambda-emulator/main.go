@@ -39,6 +39,7 @@ func main() {
 	n := flag.Int("executions", 300, "executions to generate")
 	minOps := flag.Int("min-ops", 5, "fewest operations per execution")
 	maxOps := flag.Int("max-ops", 400, "most operations per execution")
+	days := flag.Int("days", 3, "start dates spread over this many days (a backfill: hundreds)")
 	large := flag.Int("large-payload-every", 2000, "one operation in N carries a 256 KiB result (negative: never)")
 	manifest := flag.String("manifest", "", "write the executions' JSON Lines manifest to this file")
 	readyFile := flag.String("ready-file", "", "write the endpoint URL to this file once listening")
@@ -47,7 +48,7 @@ func main() {
 	latestOnly := flag.Bool("list-latest-only", false, "an unqualified ListDurableExecutionsByFunction lists $LATEST only (default: every version)")
 	flag.Parse()
 
-	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, LargePayloadEvery: *large})
+	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, Days: *days, LargePayloadEvery: *large})
 	opts := []emulator.Option{emulator.WithLatency(*latency), emulator.WithAliases(emulator.DemoAliases), emulator.WithFunctionList(emulator.DemoFunctions())}
 	if *latestOnly {
 		opts = append(opts, emulator.WithListing(emulator.ListLatestOnly))
