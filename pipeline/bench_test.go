@@ -114,17 +114,25 @@ func BenchmarkBackfillRSS(b *testing.B) {
 // concurrency at a time, keeping nothing, and returns how long it took.
 func drainStates(b *testing.B, client extract.StateAPI, execs []emulator.Execution, concurrency int) time.Duration {
 	start := time.Now()
+	concurrently(concurrency, execs, func(e emulator.Execution) {
+		if err := extract.Drain(context.Background(), client, extract.Entry{ARN: e.ARN, Token: e.Token}, extract.MaxPageSize,
+			func(context.Context, extract.Page) error { return nil }); err != nil {
+			b.Error(err)
+		}
+	})
+	return time.Since(start)
+}
+
+// concurrently calls fn for each execution, n at a time, and waits.
+func concurrently(n int, execs []emulator.Execution, fn func(emulator.Execution)) {
 	work := make(chan emulator.Execution)
 	var wg sync.WaitGroup
-	for range concurrency {
+	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for e := range work {
-				if err := extract.Drain(context.Background(), client, extract.Entry{ARN: e.ARN, Token: e.Token}, extract.MaxPageSize,
-					func(context.Context, extract.Page) error { return nil }); err != nil {
-					b.Error(err)
-				}
+				fn(e)
 			}
 		}()
 	}
@@ -133,7 +141,6 @@ func drainStates(b *testing.B, client extract.StateAPI, execs []emulator.Executi
 	}
 	close(work)
 	wg.Wait()
-	return time.Since(start)
 }
 
 // benchBackfillN is BenchmarkBackfill's execution count (ETL_BENCH_EXECUTIONS
@@ -428,31 +435,18 @@ func BenchmarkHistoryVsDrain(b *testing.B) {
 	drain := func() (time.Duration, int64) {
 		start := time.Now()
 		var events atomic.Int64
-		work := make(chan string)
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for arn := range work {
-					if _, err := extract.Describe(context.Background(), client, arn); err != nil {
-						b.Error(err)
-					}
-					err := extract.DrainHistory(context.Background(), client, arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
-						events.Add(int64(len(p.Events)))
-						return nil
-					})
-					if err != nil {
-						b.Error(err)
-					}
-				}
-			}()
-		}
-		for _, e := range execs {
-			work <- e.ARN
-		}
-		close(work)
-		wg.Wait()
+		concurrently(4, execs, func(e emulator.Execution) {
+			if _, err := extract.Describe(context.Background(), client, e.ARN); err != nil {
+				b.Error(err)
+			}
+			err := extract.DrainHistory(context.Background(), client, e.ARN, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
+				events.Add(int64(len(p.Events)))
+				return nil
+			})
+			if err != nil {
+				b.Error(err)
+			}
+		})
 		return time.Since(start), events.Load()
 	}
 	full := func(i int) (time.Duration, int64) {
