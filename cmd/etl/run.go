@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -201,9 +200,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	logger = logger.With("run_id", o.runID)
-	if o.memoryLimit > 0 {
-		debug.SetMemoryLimit(o.memoryLimit)
-	}
+	limitMemory(o.memoryLimit, runGCPercent)
 	ctx, stop := runContext(c.Context, o.deadline)
 	defer stop()
 	s3c := &s3Clients{c: c, logger: logger}

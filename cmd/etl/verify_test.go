@@ -512,30 +512,43 @@ func archivedAndExpected(t *testing.T, reader load.SnapshotReader, execs []emula
 	return archived, exp
 }
 
-// TestVerifyGCPacing: verify runs the collector at GOGC 200 while its
-// memory limit holds (the default), leaves the runtime's pacing alone with
+// TestGCPacing: run and verify run the collector at GOGC 200 while their
+// memory limit holds (the default), leave the runtime's pacing alone with
 // --memory-limit 0, and a GOGC of the user's wins.
-func TestVerifyGCPacing(t *testing.T) {
+func TestGCPacing(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "archive")
 	_, url, _ := verifyFixture(t, dest, nil)
+	_, runURL, manifest, _ := fixture(t, 2)
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	for _, c := range []struct {
-		gogc  string
-		extra []string
-		want  int
-	}{
-		{"", nil, verifyGCPercent},
-		{"", []string{"--memory-limit", "0"}, 100},
-		{"150", nil, 100},
-	} {
-		t.Setenv("GOGC", c.gogc)
-		debug.SetGCPercent(100)
-		if code, rep := runVerify(t, url, dest, c.extra...); code != 0 || rep.Equal == 0 {
-			t.Fatalf("GOGC=%q %v: exit %d, %d equal", c.gogc, c.extra, code, rep.Equal)
-		}
-		if got := debug.SetGCPercent(100); got != c.want {
-			t.Errorf("GOGC=%q %v: verify ran at GOGC %d, want %d", c.gogc, c.extra, got, c.want)
+	commands := map[string]func(extra []string) bool{
+		"verify": func(extra []string) bool {
+			code, rep := runVerify(t, url, dest, extra...)
+			return code == 0 && rep.Equal > 0
+		},
+		"run": func(extra []string) bool {
+			args := append([]string{"run", "--manifest", manifest, "--dest", filepath.Join(t.TempDir(), "a"), "--endpoint-url", runURL}, extra...)
+			return runCLI(t, args...).code == 0
+		},
+	}
+	for name, ok := range commands {
+		for _, c := range []struct {
+			gogc  string
+			extra []string
+			want  int
+		}{
+			{"", nil, map[string]int{"verify": verifyGCPercent, "run": runGCPercent}[name]},
+			{"", []string{"--memory-limit", "0"}, 100},
+			{"150", nil, 100},
+		} {
+			t.Setenv("GOGC", c.gogc)
+			debug.SetGCPercent(100)
+			if !ok(c.extra) {
+				t.Fatalf("%s GOGC=%q %v failed", name, c.gogc, c.extra)
+			}
+			if got := debug.SetGCPercent(100); got != c.want {
+				t.Errorf("%s GOGC=%q %v: ran at GOGC %d, want %d", name, c.gogc, c.extra, got, c.want)
+			}
 		}
 	}
 }
