@@ -34,18 +34,24 @@ import (
 //     own (if they hold at least 4 MiB: a busy day writes row groups of
 //     half the budget), and once they pass the whole budget the rest are
 //     spilled to a spill run: one file under the spill folder holding, per
-//     partition and table, a segment that is a small Parquet file encoded
-//     with the destination's own options (compression, dictionaries, page
-//     index);
+//     partition and table, a segment: a small Parquet file encoded with
+//     the destination's own options when it holds 1,024 rows or more,
+//     else the rows in the table's compact row form
+//     (schema.Table.AppendRows: a length-prefixed field after field);
 //   - both are done on a goroutine of their own while commits go on (the
 //     rows are taken out of the buffer first; the next such work waits for
 //     it, so files are written in the order rows were taken and memory is
 //     at most the budget in flight plus the budget waiting);
 //   - Close finishes the partitions on a few goroutines: each file gets its
-//     segments from every run, copied as they are (compressed pages and
-//     all, parquet-go's verbatim row-group copy: nothing is decoded twice),
-//     then the rows still waiting, so that a run writes at most one file
-//     per table per partition (plus rolls at the target size);
+//     segments from every run, a Parquet one copied as it is (compressed
+//     pages and all, parquet-go's verbatim row-group copy), a row-form
+//     one's rows read back, then the rows still waiting, those rows
+//     encoded once into row groups of up to closeGroup, so that a run
+//     writes at most one file per table per partition (plus rolls at the
+//     target size) and a small partition's file one row group (when every
+//     segment was a Parquet file, a file at 730 days had up to seven row
+//     groups of a few hundred rows, and thousands of segment footers were
+//     written and read back: see parquetSegment);
 //   - into a local directory on Linux, Close completes those files unsynced, then
 //     syncs the filesystem once and renames them into place (operations
 //     and events, a sync, executions, a sync): hundreds of fsyncs cost
@@ -72,15 +78,19 @@ type pendingDT struct {
 	bytes int64
 }
 
-// segment is one partition's rows of one table in a spill run: a small
-// Parquet file of its own, size bytes at off in the run's file.
-type segment struct{ off, size, rows int64 }
+// segment is one partition's rows of one table in a spill run: size bytes
+// at off in the run's file, a Parquet file of its own or (parquet false)
+// the rows in the table's compact row form.
+type segment struct {
+	off, size, rows int64
+	parquet         bool
+}
 
 // spillRun is one spill of the partition buffer: one file holding, for each
-// partition, a segment per table (by table index), and the
-// index of them. A segment is read on its own, by its own footer, so reading
-// a partition back costs nothing for the others: Close finishes partitions
-// on several goroutines, each reading its segments with ReadAt.
+// partition, a segment per table (by table index), and the index of them.
+// A segment is read on its own, so reading a partition back costs nothing
+// for the others: Close finishes partitions on several goroutines, each
+// reading its segments with ReadAt.
 type spillRun struct {
 	f     *scratch.File
 	index map[string]spillEntry
@@ -398,27 +408,67 @@ func (d *Parquet) waitBackground() error {
 	return bg.err
 }
 
-// writeRun writes the waiting rows of dts to run. The index is filled
-// before the run is read (Close waits for it).
+// writeRun writes the waiting rows of dts to run: each partition's rows
+// of each table as one segment, a Parquet file of its own when they are
+// at least parquetSegment rows, else in the table's compact row form
+// (schema.Table.AppendRows). The index is filled before the run is read
+// (Close waits for it).
 func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pendingDT) error {
 	out := &offsetWriter{w: bufio.NewWriterSize(run.f, 1<<20)}
 	writers := make([]*segmentWriter, len(d.tables))
-	for i, t := range d.tables {
-		writers[i] = newSegmentWriter(d, t, out)
-	}
+	var buf []byte
 	for _, dt := range dts {
 		p := pending[dt]
 		e := spillEntry{bytes: p.bytes, seg: make([]segment, len(d.tables))}
-		for i, w := range writers {
-			var err error
-			if e.seg[i], err = w.write(d.pendingRows(p, i)); err != nil {
+		for i, t := range d.tables {
+			rows := d.pendingRows(p, i)
+			var n int
+			for _, r := range rows {
+				n += r.Len()
+			}
+			if n >= parquetSegment {
+				if writers[i] == nil {
+					writers[i] = newSegmentWriter(d, t, out)
+				}
+				var err error
+				if e.seg[i], err = writers[i].write(rows); err != nil {
+					return err
+				}
+				continue
+			}
+			seg := segment{off: out.off}
+			buf = buf[:0]
+			for _, r := range rows {
+				buf = t.AppendRows(buf, r)
+				seg.rows += int64(r.Len())
+			}
+			if seg.rows == 0 {
+				continue
+			}
+			if _, err := out.Write(buf); err != nil {
 				return err
 			}
+			seg.size = int64(len(buf))
+			e.seg[i] = seg
 		}
 		run.index[dt] = e
 	}
 	return out.w.Flush()
 }
+
+// parquetSegment is the fewest rows a spilled segment holds to be written
+// as a Parquet file of its own, encoded with the destination's options
+// while the run goes on and copied into its file at Close as it is
+// (parquet-go's verbatim row-group copy), rather than in row form, read
+// back and encoded at Close. A Parquet segment's footer and page indexes,
+// written and read back, cost as much as a few hundred rows' encoding,
+// whatever their size: a backfill over 730 days spills thousands of
+// segments of a few hundred rows (and its files had as many row groups as
+// runs); one over 90 days, segments of a few thousand, whose encoding
+// during the run is better than left to Close with the row form's
+// uncompressed bytes (in row form: 0.64-0.66 of the drain-only rate,
+// against 0.72-0.74).
+const parquetSegment = 1024
 
 // pendingRows is p's rows of table i, a batch per page.
 func (d *Parquet) pendingRows(p *pendingDT, i int) []schema.Rows {
@@ -447,9 +497,22 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// segmentWriter writes one table's segments into a spill run, one Parquet
-// file each, reusing one writer (a spill is never published, so which
-// writer wrote it does not show).
+// read reads a row-form segment's rows of table back.
+func (s segment) read(f *scratch.File, table *schema.Table) (schema.Rows, error) {
+	b := make([]byte, s.size)
+	if _, err := f.ReadAt(b, s.off); err != nil {
+		return nil, err
+	}
+	rows, rest, err := table.ReadRows(b, int(s.rows))
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("spill segment at %d: %d bytes after its %d rows", s.off, len(rest), s.rows)
+	}
+	return rows, err
+}
+
+// segmentWriter writes one table's Parquet segments into a spill run, one
+// Parquet file each, reusing one writer (a spill is never published, so
+// which writer wrote it does not show).
 type segmentWriter struct {
 	w   schema.ParquetWriter
 	out *offsetWriter
@@ -459,14 +522,11 @@ func newSegmentWriter(d *Parquet, table *schema.Table, out *offsetWriter) *segme
 	return &segmentWriter{out: out, w: table.NewParquetWriter(out, d.writerOptions(table)...)}
 }
 
-// write writes rows as one segment (one row group); none for no rows.
+// write writes rows as one Parquet segment (one row group).
 func (s *segmentWriter) write(rows []schema.Rows) (segment, error) {
-	seg := segment{off: s.out.off}
+	seg := segment{off: s.out.off, parquet: true}
 	for _, r := range rows {
 		seg.rows += int64(r.Len())
-	}
-	if seg.rows == 0 {
-		return segment{}, nil
 	}
 	s.w.Reset(s.out)
 	for _, r := range rows {
@@ -481,7 +541,7 @@ func (s *segmentWriter) write(rows []schema.Rows) (segment, error) {
 	return seg, nil
 }
 
-// open reads a segment's footer and returns its row group. A small
+// open reads a Parquet segment's footer and returns its row group. A small
 // segment is read whole, in one call.
 func (s segment) open(f *scratch.File) (parquet.RowGroup, error) {
 	var r io.ReaderAt = io.NewSectionReader(f, s.off, s.size)
@@ -733,28 +793,38 @@ func (j *partitionJob) write(u unit) error {
 }
 
 // writeUnit writes table i's rows of u to the group's file (created if
-// need be) as one row group: a spilled segment is copied as it is,
-// compressed pages and all (it was encoded with the file's own options),
-// waiting rows are encoded.
+// need be): a Parquet segment copied as it is, as a row group of its own;
+// a row-form segment's rows read back, or the waiting rows, encoded. Those
+// rows' row groups end where closeGroup bytes of row data have gathered
+// (or at a copied segment, or at Close), not between units, so a small
+// partition's file is one row group whichever runs its rows were spilled in.
 func (j *partitionJob) writeUnit(i int, u unit) error {
-	var seg parquet.RowGroup
-	var waiting []schema.Rows
+	table := j.d.tables[i]
+	var rows []schema.Rows
+	var rg parquet.RowGroup
 	var n int64
 	if u.run != nil {
 		s := u.entry.seg[i]
 		if s.rows == 0 {
 			return nil
 		}
-		rg, err := s.open(u.run.f)
+		var r schema.Rows
+		var err error
+		if s.parquet {
+			rg, err = s.open(u.run.f)
+		} else {
+			r, err = s.read(u.run.f, table)
+			rows = []schema.Rows{r}
+		}
 		if err != nil {
 			return fmt.Errorf("destination %s: read spill: %w", j.d.dir, err)
 		}
-		seg, n = rg, s.rows
+		n = s.rows
 	} else {
-		for _, rows := range j.d.pendingRows(u.pending, i) {
-			if rows.Len() > 0 {
-				waiting = append(waiting, rows)
-				n += int64(rows.Len())
+		for _, r := range j.d.pendingRows(u.pending, i) {
+			if r.Len() > 0 {
+				rows = append(rows, r)
+				n += int64(r.Len())
 			}
 		}
 		if n == 0 {
@@ -763,31 +833,41 @@ func (j *partitionJob) writeUnit(i int, u unit) error {
 	}
 	pf := &j.g.files[i]
 	if *pf == nil {
-		table := j.d.tables[i]
 		var err error
 		if *pf, err = j.d.createPart(table, j.fileName(table), j.d.writerOptions(table)); err != nil {
 			return err
 		}
 	}
-	w := (*pf).w
-	err := func() error {
-		if seg != nil {
-			_, err := w.WriteRowGroup(seg)
-			return err
+	f := *pf
+	if rg != nil {
+		// Copied as it is, a row group of its own (parquet-go ends the one
+		// being written first).
+		if _, err := f.w.WriteRowGroup(rg); err != nil {
+			return fmt.Errorf("destination %s: write %s: %w", j.d.dir, f.name, err)
 		}
-		for _, rows := range waiting {
-			if _, err := w.Write(rows); err != nil {
-				return err
-			}
-		}
-		return w.Flush()
-	}()
-	if err != nil {
-		return fmt.Errorf("destination %s: write %s: %w", j.d.dir, (*pf).name, err)
+		f.buffered = 0
 	}
-	(*pf).rows += n
+	for _, r := range rows {
+		if _, err := f.w.Write(r); err != nil {
+			return fmt.Errorf("destination %s: write %s: %w", j.d.dir, f.name, err)
+		}
+		// The job owns the file: its buffered bytes left the loader's count
+		// when it was detached.
+		if f.buffered += r.Size(); f.buffered >= closeGroup {
+			if err := f.w.Flush(); err != nil {
+				return fmt.Errorf("destination %s: write %s: %w", j.d.dir, f.name, err)
+			}
+			f.buffered = 0
+		}
+	}
+	f.rows += n
 	return nil
 }
+
+// closeGroup is the row data at which a row group ends while partitions
+// are finished: drainWorkers files fill at once, beside the rows still
+// waiting, so it is a fraction of the buffer budget.
+const closeGroup = 8 << 20
 
 // group is one partition's open files, detached from the loader to be
 // finished and published on their own.

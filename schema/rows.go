@@ -55,6 +55,9 @@ func (r rowsOf[T]) Size() int64 {
 	return n
 }
 
+// at is the address of row i.
+func (r rowsOf[T]) at(i int) unsafe.Pointer { return unsafe.Pointer(&r.rows[i]) }
+
 func (r rowsOf[T]) Values(i int, dst []any) []any {
 	v := reflect.ValueOf(&r.rows[i]).Elem()
 	for k := range dst {
@@ -178,6 +181,8 @@ type codec struct {
 	newWriter func(io.Writer, []parquet.WriterOption) ParquetWriter
 	base      int64   // the struct's size
 	fields    []field // every field, in order
+	// makeRows is n zero rows of t and the address of the first.
+	makeRows func(t *Table, n int) (Rows, unsafe.Pointer)
 }
 
 // field is one field of the row struct, at off.
@@ -222,6 +227,12 @@ var fieldTypes = map[reflect.Type]struct {
 func newCodec[T any](rt reflect.Type) codec {
 	c := codec{base: int64(rt.Size()), newWriter: func(w io.Writer, opts []parquet.WriterOption) ParquetWriter {
 		return &parquetWriter[T]{GenericWriter: parquet.NewGenericWriter[T](w, opts...), opts: opts}
+	}, makeRows: func(t *Table, n int) (Rows, unsafe.Pointer) {
+		rows := make([]T, n)
+		if n == 0 {
+			return rowsOf[T]{t: t, rows: rows}, nil
+		}
+		return rowsOf[T]{t: t, rows: rows}, unsafe.Pointer(&rows[0])
 	}}
 	for i := range rt.NumField() {
 		f := rt.Field(i)
