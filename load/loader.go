@@ -45,6 +45,9 @@ type Stats struct {
 	Files int   // files (or objects) published
 	Bytes int64 // their size
 	Rows  int64 // rows in them, every table
+	// SpillRuns is how many times rows waiting for their files went to
+	// local disk to keep memory within the buffer budget (Parquet).
+	SpillRuns int
 }
 
 // StatsReporter is a loader that counts what it wrote.

@@ -141,6 +141,9 @@ type Parquet struct {
 	// stageSpills counts the stages that spilled (their files are unlinked
 	// at once: this is how tests see them).
 	stageSpills atomic.Int64
+	// segments counts the spill runs' segments: [0] in row form, [1]
+	// Parquet files (for the tests).
+	segments [2]atomic.Int64
 
 	// tables are the tables the loader writes: schema.ChildTables(), then
 	// schema.Executions, last (it publishes last); files holds their open

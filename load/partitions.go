@@ -274,6 +274,9 @@ func (d *Parquet) startBackground(write, spill []string) error {
 			return fmt.Errorf("destination %s: spill: %w", d.dir, err)
 		}
 		run = &spillRun{f: f, index: make(map[string]spillEntry, len(spill))}
+		d.statsMu.Lock()
+		d.stats.SpillRuns++
+		d.statsMu.Unlock()
 		d.runs = append(d.runs, run) // removed at Close, whatever happens
 	}
 	taken := make(map[string]*pendingDT, len(write)+len(spill))
@@ -434,6 +437,7 @@ func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pend
 				if e.seg[i], err = writers[i].write(rows); err != nil {
 					return err
 				}
+				d.segments[1].Add(1)
 				continue
 			}
 			seg := segment{off: out.off}
@@ -450,6 +454,7 @@ func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pend
 			}
 			seg.size = int64(len(buf))
 			e.seg[i] = seg
+			d.segments[0].Add(1)
 		}
 		run.index[dt] = e
 	}

@@ -1,16 +1,21 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -181,4 +186,91 @@ func TestCloseLetsGoOfFinishedFiles(t *testing.T) {
 	if grown := atReveal - before; grown > 20<<10*partitions {
 		t.Errorf("the live heap grew %d KiB (%d KiB a partition) between the commits and the first file's reveal: finished files are held", grown>>10, grown>>10/partitions)
 	}
+}
+
+// TestSpillSegmentsOfBothForms: two partitions spill again and again, each
+// spill holding a segment of one in Parquet (1,024 rows or more) and of
+// the other in row form, turn about, then rows stay waiting at Close.
+// Every file holds its partition's rows exactly, in commit order, its
+// Parquet segments copied and its row-form rows encoded around them; two
+// destinations fed the same commits write the same bytes.
+func TestSpillSegmentsOfBothForms(t *testing.T) {
+	ctx := context.Background()
+	var loaders []*Parquet
+	dirs := []string{t.TempDir(), t.TempDir()}
+	for _, dir := range dirs {
+		d, err := NewParquetDir(dir, WithBufferBudget(1<<20), WithFilePrefix("part-both"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaders = append(loaders, d)
+	}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(3, 4))
+	want := map[string][]schema.Operation{}
+	for i := range 24 {
+		// Turn about, one partition gets 1,100 small rows (about 0.4 MiB),
+		// the other 30.
+		for k, dt := range []string{"2026-01-01", "2026-01-02"} {
+			n := 30
+			if (i/3+k)%2 == 0 {
+				n = 1100
+			}
+			arn := fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-execution/%s-%d/x", dt, i)
+			ops := make([]schema.Operation, n)
+			for j := range ops {
+				name := fmt.Sprintf("step-%d", r.IntN(1000))
+				ops[j] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(j), Seq: int64(j), Name: &name, RunID: "r", ExtractedAt: at}
+				if r.IntN(4) == 0 {
+					ops[j].Name = nil
+				}
+			}
+			want[dt] = append(want[dt], ops...)
+			for _, d := range loaders {
+				x, err := d.Begin(ctx, arn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := x.Write(ctx, schema.RowsOf(schema.Operations, ops)); err != nil {
+					t.Fatal(err)
+				}
+				if err := x.Commit(ctx, dt, schema.Execution{ExecutionArn: arn, RunID: "r", ExtractedAt: at, OperationCount: int64(n)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for _, d := range loaders {
+		if err := d.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rowForm, pq := loaders[0].segments[0].Load(), loaders[0].segments[1].Load()
+	if rowForm == 0 || pq == 0 {
+		t.Fatalf("spilled %d row-form and %d Parquet segments: the test needs both", rowForm, pq)
+	}
+	for dt, ops := range want {
+		files, _ := filepath.Glob(filepath.Join(dirs[0], "operations", "dt="+dt, "*.parquet"))
+		if len(files) != 1 {
+			t.Fatalf("%s: %d operations files", dt, len(files))
+		}
+		got, err := parquet.ReadFile[schema.Operation](files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(ops) {
+			t.Fatalf("%s: %d rows, want %d", dt, len(got), len(ops))
+		}
+		for i := range ops {
+			if c := schema.DiffRow(schema.Operations, &ops[i], &got[i], nil); c >= 0 {
+				t.Fatalf("%s row %d: column %s differs: %+v, want %+v", dt, i, schema.Operations.Columns[c].Name, got[i], ops[i])
+			}
+		}
+		a, _ := os.ReadFile(files[0])
+		b, err := os.ReadFile(filepath.Join(dirs[1], "operations", "dt="+dt, filepath.Base(files[0])))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the two destinations (%v)", dt, err)
+		}
+	}
+	t.Logf("%d row-form and %d Parquet segments", rowForm, pq)
 }
