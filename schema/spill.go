@@ -245,18 +245,7 @@ func (d *rowReader) read(kind fieldKind, a unsafe.Pointer) error {
 		}
 		return err
 	case kInt32Ptr, kInt64Ptr:
-		if c, err := d.byte(); err != nil || c == 0 {
-			return err
-		}
-		v, err := d.varint()
-		if kind == kInt32Ptr {
-			d.i32s = append(d.i32s, int32(v))
-			*(**int32)(a) = &d.i32s[len(d.i32s)-1]
-		} else {
-			d.i64s = append(d.i64s, v)
-			*(**int64)(a) = &d.i64s[len(d.i64s)-1]
-		}
-		return err
+		return d.readIntPtr(kind, a)
 	case kBool:
 		c, err := d.byte()
 		*(*bool)(a) = c == 1
@@ -283,4 +272,20 @@ func (d *rowReader) read(kind fieldKind, a unsafe.Pointer) error {
 		return err
 	}
 	return fmt.Errorf("schema: field kind %d", kind)
+}
+
+// readIntPtr reads a *int32 or *int64 (kind) into the field at a.
+func (d *rowReader) readIntPtr(kind fieldKind, a unsafe.Pointer) error {
+	if c, err := d.byte(); err != nil || c == 0 {
+		return err
+	}
+	v, err := d.varint()
+	if kind == kInt32Ptr {
+		d.i32s = append(d.i32s, int32(v))
+		*(**int32)(a) = &d.i32s[len(d.i32s)-1]
+	} else {
+		d.i64s = append(d.i64s, v)
+		*(**int64)(a) = &d.i64s[len(d.i64s)-1]
+	}
+	return err
 }
