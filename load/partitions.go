@@ -38,7 +38,8 @@ import (
 //     partition and table, a segment: a small Parquet file encoded with
 //     the destination's own options when it holds 1,024 rows or more,
 //     else the rows in the table's compact row form
-//     (schema.Table.AppendRows: a length-prefixed field after field);
+//     (schema.Table.AppendRows: a length-prefixed field after field),
+//     compressed with S2;
 //   - both are done on a goroutine of their own while commits go on (the
 //     rows are taken out of the buffer first; the next such work waits for
 //     it, so files are written in the order rows were taken and memory is
