@@ -36,8 +36,8 @@ import (
 //     half the budget), and once they pass the whole budget the rest are
 //     spilled to a spill run: one file under the spill folder holding, per
 //     partition and table, a segment: a small Parquet file encoded with
-//     the destination's own options when it holds 1,024 rows or more,
-//     else the rows in the table's compact row form
+//     the destination's own options when it holds 1,024 rows or 1 MiB
+//     or more, else the rows in the table's compact row form
 //     (schema.Table.AppendRows: a length-prefixed field after field),
 //     compressed with S2;
 //   - both are done on a goroutine of their own while commits go on (the
@@ -415,7 +415,8 @@ func (d *Parquet) waitBackground() error {
 
 // writeRun writes the waiting rows of dts to run: each partition's rows
 // of each table as one segment, a Parquet file of its own when they are
-// at least parquetSegment rows, else in the table's compact row form
+// at least parquetSegment rows or parquetSegmentBytes, else in the
+// table's compact row form
 // (schema.Table.AppendRows). The index is filled before the run is read
 // (Close waits for it).
 func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pendingDT) error {
@@ -428,10 +429,12 @@ func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pend
 		for i, t := range d.tables {
 			rows := d.pendingRows(p, i)
 			var n int
+			var size int64
 			for _, r := range rows {
 				n += r.Len()
+				size += r.Size()
 			}
-			if n >= parquetSegment {
+			if n >= parquetSegment || size >= parquetSegmentBytes {
 				if writers[i] == nil {
 					writers[i] = newSegmentWriter(d, t, out)
 				}
@@ -480,6 +483,12 @@ func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pend
 // uncompressed bytes (in row form: 0.64-0.66 of the drain-only rate,
 // against 0.72-0.74).
 const parquetSegment = 1024
+
+// parquetSegmentBytes is the row data past which a segment is a Parquet
+// file whatever its rows: a row-form segment is read back whole (and
+// uncompressed) at Close, on drainWorkers goroutines at once, where a
+// Parquet one is copied page by page.
+const parquetSegmentBytes = 1 << 20
 
 // pendingRows is p's rows of table i, a batch per page.
 func (d *Parquet) pendingRows(p *pendingDT, i int) []schema.Rows {

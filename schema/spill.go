@@ -30,15 +30,24 @@ func (t *Table) AppendRows(b []byte, rows Rows) []byte {
 // errShortRows is ReadRows' error for bytes that end before n rows do.
 var errShortRows = errors.New("schema: rows end early")
 
+// errShortOr is ReadRows' error for no bytes: none for no rows.
+func errShortOr(n int) error {
+	if n == 0 {
+		return nil
+	}
+	return errShortRows
+}
+
 // ReadRows reads n rows of t from b, as AppendRows wrote them, and
-// returns them with the bytes that follow. The rows' strings share one
-// copy of b; what their pointers hold is allocated in one block per kind.
+// returns them with the bytes that follow. The rows' strings share b's
+// memory, which must not change afterwards; what their pointers hold is
+// allocated in one block per kind.
 func (t *Table) ReadRows(b []byte, n int) (Rows, []byte, error) {
 	rows, base := t.codec.makeRows(t, n)
-	if n == 0 {
-		return rows, b, nil
+	if n == 0 || len(b) == 0 {
+		return rows, b, errShortOr(n)
 	}
-	d := rowReader{src: string(b)}
+	d := rowReader{src: unsafe.String(&b[0], len(b))}
 	d.blocks(t.codec.fields, n)
 	size := uintptr(t.codec.base)
 	for i := range n {
