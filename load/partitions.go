@@ -85,6 +85,7 @@ type pendingDT struct {
 // the rows in the table's compact row form.
 type segment struct {
 	off, size, rows int64
+	bytes           int64 // row data, as the staged pages counted it
 	parquet         bool
 }
 
@@ -430,9 +431,9 @@ func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pend
 			rows := d.pendingRows(p, i)
 			var n int
 			var size int64
-			for _, r := range rows {
-				n += r.Len()
-				size += r.Size()
+			for _, pg := range rows {
+				n += pg.rows.Len()
+				size += pg.bytes
 			}
 			if n >= parquetSegment || size >= parquetSegmentBytes {
 				if writers[i] == nil {
@@ -445,11 +446,11 @@ func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pend
 				d.segments[1].Add(1)
 				continue
 			}
-			seg := segment{off: out.off}
+			seg := segment{off: out.off, bytes: size}
 			buf = buf[:0]
-			for _, r := range rows {
-				buf = t.AppendRows(buf, r)
-				seg.rows += int64(r.Len())
+			for _, pg := range rows {
+				buf = t.AppendRows(buf, pg.rows)
+				seg.rows += int64(pg.rows.Len())
 			}
 			if seg.rows == 0 {
 				continue
@@ -490,19 +491,17 @@ const parquetSegment = 1024
 // Parquet one is copied page by page.
 const parquetSegmentBytes = 1 << 20
 
-// pendingRows is p's rows of table i, a batch per page.
-func (d *Parquet) pendingRows(p *pendingDT, i int) []schema.Rows {
+// pendingRows is p's rows of table i, a batch per page, each with its row
+// bytes (the staged pages carry them; the executions rows are sized here).
+func (d *Parquet) pendingRows(p *pendingDT, i int) []stagedPage {
 	if i == d.execIndex() {
 		if len(p.execs) == 0 {
 			return nil
 		}
-		return []schema.Rows{schema.RowsOf(schema.Executions, p.execs)}
+		rows := schema.RowsOf(schema.Executions, p.execs)
+		return []stagedPage{{rows: rows, bytes: rows.Size()}}
 	}
-	out := make([]schema.Rows, len(p.pages[i]))
-	for k, pg := range p.pages[i] {
-		out[k] = pg.rows
-	}
-	return out
+	return p.pages[i]
 }
 
 // offsetWriter counts the bytes written through it.
@@ -547,14 +546,14 @@ func newSegmentWriter(d *Parquet, table *schema.Table, out *offsetWriter) *segme
 }
 
 // write writes rows as one Parquet segment (one row group).
-func (s *segmentWriter) write(rows []schema.Rows) (segment, error) {
+func (s *segmentWriter) write(rows []stagedPage) (segment, error) {
 	seg := segment{off: s.out.off, parquet: true}
-	for _, r := range rows {
-		seg.rows += int64(r.Len())
+	for _, pg := range rows {
+		seg.rows += int64(pg.rows.Len())
 	}
 	s.w.Reset(s.out)
-	for _, r := range rows {
-		if _, err := s.w.Write(r); err != nil {
+	for _, pg := range rows {
+		if _, err := s.w.Write(pg.rows); err != nil {
 			return seg, err
 		}
 	}
@@ -824,7 +823,7 @@ func (j *partitionJob) write(u unit) error {
 // partition's file is one row group whichever runs its rows were spilled in.
 func (j *partitionJob) writeUnit(i int, u unit) error {
 	table := j.d.tables[i]
-	var rows []schema.Rows
+	var rows []stagedPage
 	var rg parquet.RowGroup
 	var n int64
 	if u.run != nil {
@@ -838,17 +837,17 @@ func (j *partitionJob) writeUnit(i int, u unit) error {
 			rg, err = s.open(u.run.f)
 		} else {
 			r, err = s.read(u.run.f, table)
-			rows = []schema.Rows{r}
+			rows = []stagedPage{{rows: r, bytes: s.bytes}}
 		}
 		if err != nil {
 			return fmt.Errorf("destination %s: read spill: %w", j.d.dir, err)
 		}
 		n = s.rows
 	} else {
-		for _, r := range j.d.pendingRows(u.pending, i) {
-			if r.Len() > 0 {
-				rows = append(rows, r)
-				n += int64(r.Len())
+		for _, pg := range j.d.pendingRows(u.pending, i) {
+			if pg.rows.Len() > 0 {
+				rows = append(rows, pg)
+				n += int64(pg.rows.Len())
 			}
 		}
 		if n == 0 {
@@ -871,13 +870,13 @@ func (j *partitionJob) writeUnit(i int, u unit) error {
 		}
 		f.buffered = 0
 	}
-	for _, r := range rows {
-		if _, err := f.w.Write(r); err != nil {
+	for _, pg := range rows {
+		if _, err := f.w.Write(pg.rows); err != nil {
 			return fmt.Errorf("destination %s: write %s: %w", j.d.dir, f.name, err)
 		}
 		// The job owns the file: its buffered bytes left the loader's count
 		// when it was detached.
-		if f.buffered += r.Size(); f.buffered >= closeGroup {
+		if f.buffered += pg.bytes; f.buffered >= closeGroup {
 			if err := f.w.Flush(); err != nil {
 				return fmt.Errorf("destination %s: write %s: %w", j.d.dir, f.name, err)
 			}
