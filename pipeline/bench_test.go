@@ -90,7 +90,7 @@ func BenchmarkBackfillRSS(b *testing.B) {
 	for _, days := range []int{1, 90, 730} {
 		b.Run(fmt.Sprintf("days=%d", days), func(b *testing.B) {
 			execs := emulator.Generate(97, benchBackfillN, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: days, LargePayloadEvery: 500})
-			env := rssSetupClient(b, execs, extract.WithConnections(32))
+			env := rssSetupClient(b, execs, extract.WithConnections(32), extract.WithSDKDecoder())
 			var peak int64
 			var ratios []float64
 			for i := 0; i < b.N; i++ {
@@ -157,7 +157,9 @@ var benchBackfillN = func() int {
 func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency int, withStarts bool) {
 	srv := emulator.New()
 	srv.Add(execs...)
-	_, client := emulatortest.Start(b, srv, extract.WithConnections(2*concurrency)) // as etl run's client
+	url, client := emulatortest.Start(b, srv, extract.WithConnections(2*concurrency)) // as etl run's client
+	// The baseline decodes with the stock SDK.
+	sdkClient := emulatortest.Client(b, url, extract.WithConnections(2*concurrency), extract.WithSDKDecoder())
 
 	var manifest []byte
 	{
@@ -172,7 +174,7 @@ func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency 
 		}
 		manifest = startsManifest(execs, starts)
 	}
-	pass := func(loader load.Loader) (time.Duration, int64, int64) {
+	pass := func(client *lambda.Client, loader load.Loader) (time.Duration, int64, int64) {
 		m, err := extract.NewManifest("bench", manifest)
 		if err != nil {
 			b.Fatal(err)
@@ -191,7 +193,7 @@ func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency 
 	var ratios []float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		d, n, by := pass(discard{})
+		d, n, by := pass(sdkClient, discard{})
 		drainT += d
 		ops, apiBytes = n, by
 		dir := b.TempDir()
@@ -199,7 +201,7 @@ func benchPipelineVsDrain(b *testing.B, execs []emulator.Execution, concurrency 
 		if err != nil {
 			b.Fatal(err)
 		}
-		f, _, _ := pass(pd)
+		f, _, _ := pass(client, pd)
 		fullT += f
 		ratios = append(ratios, d.Seconds()/f.Seconds())
 		files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
@@ -429,17 +431,18 @@ func BenchmarkHistoryVsDrain(b *testing.B) {
 	}
 	srv := emulator.New(emulator.WithPageCache())
 	srv.Add(execs...)
-	_, client := emulatortest.Start(b, srv)
+	url, client := emulatortest.Start(b, srv)
+	sdkClient := emulatortest.Client(b, url, extract.WithSDKDecoder()) // the baseline: the stock SDK
 	var manifest bytesBuffer
 	emulator.WriteManifest(&manifest, execs)
 	drain := func() (time.Duration, int64) {
 		start := time.Now()
 		var events atomic.Int64
 		concurrently(4, execs, func(e emulator.Execution) {
-			if _, err := extract.Describe(context.Background(), client, e.ARN); err != nil {
+			if _, err := extract.Describe(context.Background(), sdkClient, e.ARN); err != nil {
 				b.Error(err)
 			}
-			err := extract.DrainHistory(context.Background(), client, e.ARN, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
+			err := extract.DrainHistory(context.Background(), sdkClient, e.ARN, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
 				events.Add(int64(len(p.Events)))
 				return nil
 			})

@@ -73,7 +73,7 @@ func BenchmarkVerify(b *testing.B) {
 	execs := emulator.Generate(75, n, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 90, LargePayloadEvery: 500})
 	emu := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithPageCache())
 	emu.Add(execs...)
-	url, client := emulatortest.Start(b, emu)
+	url, client := emulatortest.Start(b, emu, extract.WithSDKDecoder()) // the baseline's client: the stock SDK
 	dest := filepath.Join(b.TempDir(), "archive")
 	cmd := exec.Command(os.Args[0], "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--concurrency", "8", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")

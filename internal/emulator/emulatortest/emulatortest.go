@@ -32,9 +32,17 @@ func Start(t testing.TB, srv *emulator.Server, opts ...extract.ClientOption) (st
 	Env(t)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	client, err := extract.NewClient(context.Background(), append([]extract.ClientOption{extract.WithEndpointURL(hs.URL)}, opts...)...)
+	return hs.URL, Client(t, hs.URL, opts...)
+}
+
+// Client is another client (extract.NewClient with opts) of an emulator
+// that Start serves at url: a benchmark's baseline, say, with the SDK's own
+// decoder (extract.WithSDKDecoder).
+func Client(t testing.TB, url string, opts ...extract.ClientOption) *lambda.Client {
+	t.Helper()
+	client, err := extract.NewClient(context.Background(), append([]extract.ClientOption{extract.WithEndpointURL(url)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return hs.URL, client
+	return client
 }

@@ -1,0 +1,636 @@
+package decode
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+
+	smithytime "github.com/aws/smithy-go/time"
+)
+
+// errDecline is wrapped by every error of the decoder: the response is not
+// one it takes exactly as the SDK would, so the SDK decodes it instead.
+var errDecline = errors.New("declined")
+
+// decoder reads one response body, strictly by RFC 8259, into the Go values
+// a plan describes. Short strings are copied into small arena chunks, and
+// the *string and *time.Time members point into slabs, so a page of
+// operations costs a few allocations per operation instead of one per
+// member; nothing points into the body, which can be reused.
+type decoder struct {
+	buf   []byte
+	i     int
+	arena []byte      // short strings; a full chunk is left to the strings in it
+	strs  []string    // slab for *string members
+	times []time.Time // slab for *time.Time members
+}
+
+func (d *decoder) fail(what string) error {
+	return fmt.Errorf("%w: %s at offset %d", errDecline, what, d.i)
+}
+
+func (d *decoder) ws() {
+	for d.i < len(d.buf) {
+		switch d.buf[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek is the next non-space byte, or 0 at the end.
+func (d *decoder) peek() byte {
+	d.ws()
+	if d.i < len(d.buf) {
+		return d.buf[d.i]
+	}
+	return 0
+}
+
+func (d *decoder) expect(c byte) error {
+	if d.peek() != c {
+		return d.fail("expected " + string(c))
+	}
+	d.i++
+	return nil
+}
+
+// literal consumes lit (null, true, false) at the current position.
+func (d *decoder) literal(lit string) bool {
+	if len(d.buf)-d.i >= len(lit) && string(d.buf[d.i:d.i+len(lit)]) == lit {
+		d.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// top decodes the whole body as one object of plan p into the value at v;
+// nothing but white space may follow.
+func (d *decoder) top(p *plan, v unsafe.Pointer) error {
+	if err := d.object(p, v); err != nil {
+		return err
+	}
+	if d.peek() != 0 {
+		return d.fail("data after the top-level value")
+	}
+	return nil
+}
+
+// object decodes a JSON object into the struct at v. Unknown members are
+// skipped and members whose value is null stay unset, as the SDK does; a
+// member given twice is declined (the SDK would keep the later one).
+func (d *decoder) object(p *plan, v unsafe.Pointer) error {
+	if err := d.expect('{'); err != nil {
+		return err
+	}
+	if d.peek() == '}' {
+		d.i++
+		return nil
+	}
+	var seen uint64
+	for {
+		if d.peek() != '"' {
+			return d.fail("expected a member name")
+		}
+		key, escaped, err := d.scanString()
+		if err != nil {
+			return err
+		}
+		if escaped {
+			return d.fail("escaped member name")
+		}
+		if err := d.expect(':'); err != nil {
+			return err
+		}
+		c := d.peek()
+		switch i := p.find(key); {
+		case i < 0:
+			if err := d.skip(0); err != nil {
+				return err
+			}
+		case c == 'n':
+			if !d.literal("null") {
+				return d.fail("bad literal")
+			}
+		case seen&(1<<i) != 0:
+			return d.fail("member " + p.fields[i].key + " given twice")
+		default:
+			seen |= 1 << i
+			f := &p.fields[i]
+			if err := d.value(f, unsafe.Add(v, f.offset)); err != nil {
+				return err
+			}
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return nil
+		default:
+			return d.fail("expected , or }")
+		}
+	}
+}
+
+// value decodes a member's (non-null) value into its field at v.
+func (d *decoder) value(f *field, v unsafe.Pointer) error {
+	switch f.kind {
+	case kString, kStringPtr:
+		s, err := d.str()
+		if err != nil {
+			return err
+		}
+		if f.kind == kString {
+			*(*string)(v) = s
+		} else {
+			*(**string)(v) = d.newString(s)
+		}
+	case kInt32, kInt32Ptr:
+		n, err := d.int32()
+		if err != nil {
+			return err
+		}
+		if f.kind == kInt32 {
+			*(*int32)(v) = n
+		} else {
+			*(**int32)(v) = &n
+		}
+	case kBool, kBoolPtr:
+		b, err := d.bool()
+		if err != nil {
+			return err
+		}
+		if f.kind == kBool {
+			*(*bool)(v) = b
+		} else {
+			*(**bool)(v) = &b
+		}
+	case kTimePtr:
+		t, err := d.time()
+		if err != nil {
+			return err
+		}
+		*(**time.Time)(v) = d.newTime(t)
+	case kStructPtr:
+		if d.peek() != '{' {
+			return d.fail("expected an object")
+		}
+		p := reflect.New(f.elem.typ).UnsafePointer()
+		if err := d.object(f.elem, p); err != nil {
+			return err
+		}
+		*(*unsafe.Pointer)(v) = p
+	case kStructList, kStringList:
+		return d.list(f, v)
+	}
+	return nil
+}
+
+// list decodes a JSON array into the slice at v: never nil, even when
+// empty, and a null element is the zero value, as the SDK's generated code
+// makes it.
+func (d *decoder) list(f *field, v unsafe.Pointer) error {
+	if err := d.expect('['); err != nil {
+		return err
+	}
+	s := reflect.MakeSlice(f.typ, 0, 4)
+	if d.peek() == ']' {
+		d.i++
+		reflect.NewAt(f.typ, v).Elem().Set(s)
+		return nil
+	}
+	for n := 0; ; n++ {
+		if n == s.Cap() {
+			grown := reflect.MakeSlice(f.typ, n, 2*n)
+			reflect.Copy(grown, s)
+			s = grown
+		}
+		s = s.Slice(0, n+1)
+		switch c := d.peek(); {
+		case c == 'n':
+			if !d.literal("null") {
+				return d.fail("bad literal")
+			}
+		case f.kind == kStringList:
+			str, err := d.str()
+			if err != nil {
+				return err
+			}
+			s.Index(n).SetString(str)
+		default:
+			if c != '{' {
+				return d.fail("expected an object")
+			}
+			if err := d.object(f.elem, s.Index(n).Addr().UnsafePointer()); err != nil {
+				return err
+			}
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			reflect.NewAt(f.typ, v).Elem().Set(s)
+			return nil
+		default:
+			return d.fail("expected , or ]")
+		}
+	}
+}
+
+func (d *decoder) newString(s string) *string {
+	if len(d.strs) == cap(d.strs) {
+		d.strs = make([]string, 0, 256)
+	}
+	d.strs = append(d.strs, s)
+	return &d.strs[len(d.strs)-1]
+}
+
+func (d *decoder) newTime(t time.Time) *time.Time {
+	if len(d.times) == cap(d.times) {
+		d.times = make([]time.Time, 0, 128)
+	}
+	d.times = append(d.times, t)
+	return &d.times[len(d.times)-1]
+}
+
+func (d *decoder) bool() (bool, error) {
+	d.ws()
+	switch {
+	case d.literal("true"):
+		return true, nil
+	case d.literal("false"):
+		return false, nil
+	}
+	return false, d.fail("expected a boolean")
+}
+
+// number scans a JSON number and returns its text.
+func (d *decoder) number() ([]byte, error) {
+	d.ws()
+	start, b := d.i, d.buf
+	i := start
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i == digits || (b[digits] == '0' && i-digits > 1) {
+		return nil, d.fail("bad number")
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		frac := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == frac {
+			return nil, d.fail("bad number")
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		exp := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == exp {
+			return nil, d.fail("bad number")
+		}
+	}
+	d.i = i
+	return b[start:i], nil
+}
+
+// integer is a number token's value when it is a plain integer that fits
+// in an int64 (no fraction, no exponent).
+func integer(tok []byte) (int64, bool) {
+	neg := tok[0] == '-'
+	if neg {
+		tok = tok[1:]
+	}
+	if len(tok) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range tok {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+func (d *decoder) int32() (int32, error) {
+	tok, err := d.number()
+	if err != nil {
+		return 0, err
+	}
+	n, ok := integer(tok)
+	if !ok || n < math.MinInt32 || n > math.MaxInt32 {
+		return 0, d.fail("not an int32")
+	}
+	return int32(n), nil
+}
+
+// time reads epoch seconds as the SDK does: the number as a float64, then
+// smithytime.ParseEpochSeconds, which keeps whole milliseconds truncated
+// toward zero. Its big.Float arithmetic at 53 bits rounds the product to
+// nearest even exactly as float64 multiplication does, so where the
+// milliseconds fit an int64 with room to spare the result is computed here
+// without it.
+func (d *decoder) time() (time.Time, error) {
+	tok, err := d.number()
+	if err != nil {
+		return time.Time{}, err
+	}
+	var f float64
+	if n, ok := integer(tok); ok {
+		f = float64(n)
+	} else if f, err = strconv.ParseFloat(string(tok), 64); err != nil {
+		return time.Time{}, d.fail("bad timestamp")
+	}
+	ms := float64(f * 1e3)
+	if ms > -(1<<62) && ms < 1<<62 {
+		return time.Unix(0, int64(ms)*1e6).UTC(), nil
+	}
+	return smithytime.ParseEpochSeconds(f), nil
+}
+
+// str reads a string value.
+func (d *decoder) str() (string, error) {
+	if d.peek() != '"' {
+		return "", d.fail("expected a string")
+	}
+	raw, escaped, err := d.scanString()
+	if err != nil {
+		return "", err
+	}
+	if !escaped {
+		if len(raw) == 0 {
+			return "", nil
+		}
+		if len(raw) > arenaString {
+			return string(raw), nil
+		}
+		buf := d.reserve(len(raw))
+		d.arena = append(buf, raw...)
+		return unsafe.String(&d.arena[len(buf)], len(raw)), nil
+	}
+	return d.unquote(raw), nil
+}
+
+// Strings up to arenaString bytes are copied into arena chunks of
+// arenaChunk bytes, longer ones into allocations of their own: a string
+// kept long after its page (a payload in a partition's buffer) then keeps
+// a few KiB alive with it, never the whole page.
+const (
+	arenaString = 1 << 10
+	arenaChunk  = 4 << 10
+)
+
+// reserve makes room for n more bytes: the arena, or a new chunk (the
+// strings in the full one keep it), or for a long string a buffer of its
+// own.
+func (d *decoder) reserve(n int) []byte {
+	if n > arenaString {
+		return make([]byte, 0, n)
+	}
+	if cap(d.arena)-len(d.arena) < n {
+		d.arena = make([]byte, 0, arenaChunk)
+	}
+	return d.arena
+}
+
+// scanString consumes a string token at d.i (which is '"') and returns its
+// bytes between the quotes, and whether it holds escapes. Control
+// characters and escapes JSON does not define are declined.
+func (d *decoder) scanString() ([]byte, bool, error) {
+	b := d.buf
+	start := d.i + 1
+	escaped := false
+	for i := start; i < len(b); i++ {
+		i += plain(b[i:], quoteOrControl)
+		if i >= len(b) {
+			break
+		}
+		switch c := b[i]; {
+		case c == '"':
+			d.i = i + 1
+			return b[start:i], escaped, nil
+		case c == '\\':
+			escaped = true
+			i++
+			if i >= len(b) {
+				return nil, false, d.fail("unterminated string")
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
+					return nil, false, d.fail("bad \\u escape")
+				}
+				i += 4
+			default:
+				return nil, false, d.fail("bad escape")
+			}
+		case c < 0x20:
+			return nil, false, d.fail("control character in string")
+		}
+	}
+	return nil, false, d.fail("unterminated string")
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// quoteOrControl flags the bytes of v that are '"', '\\' or below 0x20;
+// escapeOrUTF8 those that are '\\' or not ASCII. Either flags at least
+// the first such byte of the eight, if any (beyond it, it may flag others).
+func quoteOrControl(v uint64) uint64 {
+	return ((v-lsb*0x20)&^v | zero(v^lsb*'"') | zero(v^lsb*'\\')) & msb
+}
+
+func escapeOrUTF8(v uint64) uint64 { return (zero(v^lsb*'\\') | v) & msb }
+
+func zero(v uint64) uint64 { return (v - lsb) & ^v & msb }
+
+// plain is how many leading bytes of b, eight at a time, have none that
+// flag marks: the byte-by-byte work starts there.
+func plain(b []byte, flag func(uint64) uint64) int {
+	n := 0
+	for len(b)-n >= 8 && flag(binary.LittleEndian.Uint64(b[n:])) == 0 {
+		n += 8
+	}
+	return n
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// unquote decodes the escapes of s (already validated by scanString) into
+// the arena exactly as encoding/json's unquote does, which the SDK copies:
+// a surrogate that does not pair and invalid UTF-8 become U+FFFD.
+func (d *decoder) unquote(s []byte) string {
+	// Unquoted, s is no longer (an invalid byte, which becomes U+FFFD's
+	// three, is the exception: then append moves to a new array, and the
+	// strings already made keep the old one).
+	out := d.reserve(len(s))
+	start := len(out)
+	for r := 0; r < len(s); {
+		if n := plain(s[r:], escapeOrUTF8); n > 0 {
+			out = append(out, s[r:r+n]...)
+			r += n
+			continue
+		}
+		c := s[r]
+		switch {
+		case c == '\\':
+			r++
+			switch s[r] {
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				rr := getu4(s[r-1:])
+				r += 5
+				if utf16.IsSurrogate(rr) {
+					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
+						r += 6
+						out = utf8.AppendRune(out, dec)
+						continue
+					}
+					rr = unicode.ReplacementChar
+				}
+				out = utf8.AppendRune(out, rr)
+				continue
+			default: // " \ /
+				out = append(out, s[r])
+			}
+			r++
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			if rr == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, rr)
+			} else {
+				out = append(out, s[r:r+size]...)
+			}
+			r += size
+		}
+	}
+	if len(s) <= arenaString {
+		d.arena = out
+	}
+	return unsafe.String(&out[start], len(out)-start)
+}
+
+// getu4 decodes \uXXXX at the start of s, or -1.
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+// skip consumes one JSON value of any kind (an unknown member's), checking
+// its syntax; depth bounds the nesting.
+func (d *decoder) skip(depth int) error {
+	if depth > 200 {
+		return d.fail("nested too deep")
+	}
+	switch c := d.peek(); c {
+	case '"':
+		_, _, err := d.scanString()
+		return err
+	case '{', '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		d.i++
+		if d.peek() == end {
+			d.i++
+			return nil
+		}
+		for {
+			if c == '{' {
+				if d.peek() != '"' {
+					return d.fail("expected a member name")
+				}
+				if _, _, err := d.scanString(); err != nil {
+					return err
+				}
+				if err := d.expect(':'); err != nil {
+					return err
+				}
+			}
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+			switch d.peek() {
+			case ',':
+				d.i++
+			case end:
+				d.i++
+				return nil
+			default:
+				return d.fail("expected , or " + string(end))
+			}
+		}
+	case 't', 'f', 'n':
+		if d.literal("true") || d.literal("false") || d.literal("null") {
+			return nil
+		}
+		return d.fail("bad literal")
+	default:
+		_, err := d.number()
+		return err
+	}
+}

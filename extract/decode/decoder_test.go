@@ -1,0 +1,39 @@
+package decode
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/schemas"
+)
+
+// TestValuesOutliveTheBody: strings of every length, escaped or not, stay
+// as decoded when the body's buffer is overwritten (it goes back to a pool
+// for the next page).
+func TestValuesOutliveTheBody(t *testing.T) {
+	pl, err := compile(reflect.TypeFor[lambda.GetDurableExecutionStateOutput](), schemas.GetDurableExecutionStateResponse, map[reflect.Type]*plan{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, longEscaped := strings.Repeat("x", 3000), strings.Repeat(`\"`, 1500)
+	body := []byte(`{"Operations":[{"Id":"short","Name":"` + long + `","SubType":"` + longEscaped + `","ParentId":"a\nb"}],"NextMarker":"m"}`)
+	var out lambda.GetDurableExecutionStateOutput
+	d := decoder{buf: body}
+	if err := d.top(pl, unsafe.Pointer(&out)); err != nil {
+		t.Fatal(err)
+	}
+	copy(body, bytes.Repeat([]byte{'#'}, len(body)))
+	op := out.Operations[0]
+	for name, c := range map[string][2]string{
+		"Id": {*op.Id, "short"}, "Name": {*op.Name, long}, "SubType": {*op.SubType, strings.Repeat(`"`, 1500)},
+		"ParentId": {*op.ParentId, "a\nb"}, "NextMarker": {*out.NextMarker, "m"},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("%s: %.40q after the body was overwritten, want %.40q", name, c[0], c[1])
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package decode
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/traits"
+)
+
+// kind is how a member's JSON value lands in its Go field: one kind per Go
+// field type the generated Lambda types use for the durable operations.
+type kind uint8
+
+const (
+	kString     kind = iota + 1 // string, or a named string (an enum)
+	kStringPtr                  // *string
+	kInt32                      // int32
+	kInt32Ptr                   // *int32
+	kBool                       // bool
+	kBoolPtr                    // *bool
+	kTimePtr                    // *time.Time, epoch seconds on the wire
+	kStructPtr                  // *struct
+	kStructList                 // []struct
+	kStringList                 // []string
+)
+
+// field is one member of a structure: its JSON key, where its Go field
+// sits, and how to fill it.
+type field struct {
+	key    string
+	kind   kind
+	offset uintptr
+	typ    reflect.Type // the field's Go type
+	elem   *plan        // kStructPtr, kStructList: the structure's plan
+}
+
+// plan is how to decode one structure shape into its Go type.
+type plan struct {
+	typ    reflect.Type
+	fields []field
+}
+
+// find is the index of the member whose key is key, or -1 (an unknown
+// member, which the SDK skips too).
+func (p *plan) find(key []byte) int {
+	for i := range p.fields {
+		if p.fields[i].key == string(key) {
+			return i
+		}
+	}
+	return -1
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// compile builds the plan for the structure shape s whose generated Go type
+// is t, and the plans of the structures it holds (memo: one plan per type,
+// so shared shapes share one). It fails for any member it cannot decode
+// exactly as the SDK's generated code does (a union, a map, a document, a
+// blob, a number other than int32, a timestamp not in epoch seconds, a
+// @jsonName that differs from the member name); the caller then leaves the
+// operation to the SDK.
+func compile(t reflect.Type, s *smithy.Schema, memo map[reflect.Type]*plan) (*plan, error) {
+	if p, ok := memo[t]; ok {
+		return p, nil
+	}
+	if t.Kind() != reflect.Struct || s.Type() != smithy.ShapeTypeStructure {
+		return nil, fmt.Errorf("%s: not a structure", t)
+	}
+	p := &plan{typ: t}
+	memo[t] = p
+	if len(s.Members()) > 64 {
+		return nil, fmt.Errorf("%s: %d members, more than the decoder tracks", t, len(s.Members()))
+	}
+	for name, m := range s.Members() {
+		if jn, ok := smithy.SchemaTrait[*traits.JSONName](m); ok && jn.Name != name {
+			return nil, fmt.Errorf("%s.%s: @jsonName %q", t, name, jn.Name)
+		}
+		sf, ok := t.FieldByName(name)
+		if !ok || len(sf.Index) != 1 {
+			return nil, fmt.Errorf("%s: no field for member %s", t, name)
+		}
+		f := field{key: name, offset: sf.Offset, typ: sf.Type}
+		k, elem, err := kindOf(sf.Type, m, memo)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", t, name, err)
+		}
+		f.kind, f.elem = k, elem
+		p.fields = append(p.fields, f)
+	}
+	return p, nil
+}
+
+// kindOf matches a member's Go type with its shape.
+func kindOf(t reflect.Type, m *smithy.Schema, memo map[reflect.Type]*plan) (kind, *plan, error) {
+	st := m.Type()
+	stringy := st == smithy.ShapeTypeString || st == smithy.ShapeTypeEnum
+	switch {
+	case t.Kind() == reflect.String && stringy:
+		return kString, nil, nil
+	case t.Kind() == reflect.Int32 && st == smithy.ShapeTypeInteger:
+		return kInt32, nil, nil
+	case t.Kind() == reflect.Bool && st == smithy.ShapeTypeBoolean:
+		return kBool, nil, nil
+	case t.Kind() == reflect.Pointer:
+		e := t.Elem()
+		switch {
+		case e.Kind() == reflect.String && stringy:
+			return kStringPtr, nil, nil
+		case e.Kind() == reflect.Int32 && st == smithy.ShapeTypeInteger:
+			return kInt32Ptr, nil, nil
+		case e.Kind() == reflect.Bool && st == smithy.ShapeTypeBoolean:
+			return kBoolPtr, nil, nil
+		case e == timeType && st == smithy.ShapeTypeTimestamp:
+			if f, ok := smithy.SchemaTrait[*traits.TimestampFormat](m); ok && f.Format != "epoch-seconds" {
+				return 0, nil, fmt.Errorf("timestamp format %s", f.Format)
+			}
+			return kTimePtr, nil, nil
+		case e.Kind() == reflect.Struct && st == smithy.ShapeTypeStructure:
+			p, err := compile(e, m, memo)
+			return kStructPtr, p, err
+		}
+	case t.Kind() == reflect.Slice && st == smithy.ShapeTypeList:
+		lm, e := m.ListMember(), t.Elem()
+		switch {
+		case e.Kind() == reflect.String && (lm.Type() == smithy.ShapeTypeString || lm.Type() == smithy.ShapeTypeEnum):
+			return kStringList, nil, nil
+		case e.Kind() == reflect.Struct && lm.Type() == smithy.ShapeTypeStructure:
+			p, err := compile(e, lm, memo)
+			return kStructList, p, err
+		}
+	}
+	return 0, nil, fmt.Errorf("type %s for shape type %d is not decoded here", t, st)
+}

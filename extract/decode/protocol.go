@@ -1,0 +1,114 @@
+package decode
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"reflect"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/schemas"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// Protocol is the Lambda client's protocol with the successful responses
+// of GetDurableExecutionState and GetDurableExecutionHistory decoded here;
+// requests, errors, every other operation and any response the decoder
+// declines go to the protocol it wraps (the SDK's restJson1).
+//
+// A body that cannot be read fails as the SDK's would (a
+// *smithy.DeserializationError wrapping the read error, so a body cut short
+// is io.ErrUnexpectedEOF to the retryer). A declined body is handed to the
+// SDK whole, so the caller gets exactly what the SDK makes of it.
+type Protocol struct {
+	smithyhttp.ClientProtocol
+	state, history *plan
+	declined       atomic.Int64
+	bodies         sync.Pool // *[]byte
+}
+
+// NewProtocol wraps base. It fails only if the SDK's types no longer match
+// what the decoder takes (a new member of a kind it does not decode): the
+// caller should then use base alone.
+func NewProtocol(base smithyhttp.ClientProtocol) (*Protocol, error) {
+	memo := map[reflect.Type]*plan{}
+	state, err := compile(reflect.TypeFor[lambda.GetDurableExecutionStateOutput](), schemas.GetDurableExecutionStateResponse, memo)
+	if err != nil {
+		return nil, fmt.Errorf("decode GetDurableExecutionState: %w", err)
+	}
+	history, err := compile(reflect.TypeFor[lambda.GetDurableExecutionHistoryOutput](), schemas.GetDurableExecutionHistoryResponse, memo)
+	if err != nil {
+		return nil, fmt.Errorf("decode GetDurableExecutionHistory: %w", err)
+	}
+	return &Protocol{ClientProtocol: base, state: state, history: history}, nil
+}
+
+// Declined is how many successful responses the decoder left to the SDK.
+func (p *Protocol) Declined() int64 { return p.declined.Load() }
+
+// DeserializeResponse implements smithyhttp.ClientProtocol.
+func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.OperationSchema, types *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) error {
+	var pl *plan
+	var zero func()
+	switch o := out.(type) {
+	case *lambda.GetDurableExecutionStateOutput:
+		pl, zero = p.state, func() { *o = lambda.GetDurableExecutionStateOutput{} }
+	case *lambda.GetDurableExecutionHistoryOutput:
+		pl, zero = p.history, func() { *o = lambda.GetDurableExecutionHistoryOutput{} }
+	}
+	if pl == nil || resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return p.ClientProtocol.DeserializeResponse(ctx, op, types, resp, out)
+	}
+	body, err := p.readBody(resp.Body, resp.ContentLength)
+	if err != nil {
+		return &smithy.DeserializationError{Err: err}
+	}
+	defer p.bodies.Put(&body)
+	d := decoder{buf: body}
+	if err := d.top(pl, reflect.ValueOf(out).UnsafePointer()); err == nil {
+		return nil
+	}
+	p.declined.Add(1)
+	zero()
+	again := *resp.Response
+	again.Body = io.NopCloser(bytes.NewReader(body))
+	return p.ClientProtocol.DeserializeResponse(ctx, op, types, &smithyhttp.Response{Response: &again}, out)
+}
+
+// readBody reads a whole body into a buffer of the pool, sized by its
+// Content-Length when it has one (the SDK's own pool keeps no buffer over
+// 64 KiB, so it grows one by doubling for every page). Nothing decoded
+// points into it.
+func (p *Protocol) readBody(r io.Reader, n int64) ([]byte, error) {
+	var buf []byte
+	if b, ok := p.bodies.Get().(*[]byte); ok {
+		buf = (*b)[:0]
+	}
+	if n < 0 || n > 1<<30 {
+		return readAll(buf, r)
+	}
+	if int64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+// readAll is io.ReadAll into buf.
+func readAll(buf []byte, r io.Reader) ([]byte, error) {
+	w := bytes.NewBuffer(buf)
+	_, err := w.ReadFrom(r)
+	return w.Bytes(), err
+}
+
+var _ smithyhttp.ClientProtocol = (*Protocol)(nil)
