@@ -214,7 +214,10 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 		fast = func(o *lambda.Options) {
 			// It fails only if a new SDK's types outgrew the decoder: then
 			// the SDK decodes everything, as it always could.
-			if p, err := decode.NewProtocol(o.Protocol); err == nil {
+			declined := func(err error) {
+				logger.Logf(logging.Debug, "a page left to the SDK's decoder: %v", err)
+			}
+			if p, err := decode.NewProtocol(o.Protocol, declined); err == nil {
 				o.Protocol = p
 			} else {
 				logger.Logf(logging.Debug, "state and history pages decoded by the SDK: %v", err)

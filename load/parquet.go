@@ -47,7 +47,7 @@ type parquetConfig struct {
 
 // Compressions maps the --compression names to codecs.
 var Compressions = map[string]compress.Codec{
-	"zstd":   &zstd.Codec{Level: zstd.SpeedFastest},
+	"zstd":   &zstdCodec{level: zstd.SpeedFastest},
 	"snappy": &parquet.Snappy,
 	"none":   &parquet.Uncompressed,
 }

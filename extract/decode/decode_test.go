@@ -47,7 +47,7 @@ func response(status int, body []byte) *smithyhttp.Response {
 }
 
 func newProtocol(t testing.TB) *decode.Protocol {
-	p, err := decode.NewProtocol(restjson1.New(schemas.AWSGirApiService))
+	p, err := decode.NewProtocol(restjson1.New(schemas.AWSGirApiService), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +246,21 @@ func appliesTo(body string, op operation) bool {
 		return ops || !events
 	}
 	return events || !ops
+}
+
+// TestDeclineReasonsNameNoContent: the reason a page was left to the SDK
+// (logged at debug level) names the operation and a position, never what
+// the body holds.
+func TestDeclineReasonsNameNoContent(t *testing.T) {
+	var reasons []error
+	p, err := decode.NewProtocol(restjson1.New(schemas.AWSGirApiService), func(err error) { reasons = append(reasons, err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, p, stateOp, 200, []byte(`{"Operations":[{"Id":"secret-123","Id":"secret-456"}]}`))
+	if len(reasons) != 1 || !strings.Contains(reasons[0].Error(), "GetDurableExecutionState") || strings.Contains(reasons[0].Error(), "secret") {
+		t.Errorf("reasons %v: want one, naming the operation and no content", reasons)
+	}
 }
 
 // TestErrorsAndOtherOperationsGoToTheSDK: an error status is the SDK's

@@ -28,13 +28,16 @@ type Protocol struct {
 	smithyhttp.ClientProtocol
 	state, history *plan
 	declined       atomic.Int64
+	onDecline      func(error)
 	bodies         sync.Pool // *[]byte
 }
 
-// NewProtocol wraps base. It fails only if the SDK's types no longer match
+// NewProtocol wraps base; onDecline (nil: nothing) hears why each declined
+// response was left to the SDK (the reason names a position in the body,
+// never its content). It fails only if the SDK's types no longer match
 // what the decoder takes (a new member of a kind it does not decode): the
 // caller should then use base alone.
-func NewProtocol(base smithyhttp.ClientProtocol) (*Protocol, error) {
+func NewProtocol(base smithyhttp.ClientProtocol, onDecline func(error)) (*Protocol, error) {
 	memo := map[reflect.Type]*plan{}
 	state, err := compile(reflect.TypeFor[lambda.GetDurableExecutionStateOutput](), schemas.GetDurableExecutionStateResponse, memo)
 	if err != nil {
@@ -44,7 +47,7 @@ func NewProtocol(base smithyhttp.ClientProtocol) (*Protocol, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode GetDurableExecutionHistory: %w", err)
 	}
-	return &Protocol{ClientProtocol: base, state: state, history: history}, nil
+	return &Protocol{ClientProtocol: base, state: state, history: history, onDecline: onDecline}, nil
 }
 
 // Declined is how many successful responses the decoder left to the SDK.
@@ -69,10 +72,14 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 	}
 	defer p.bodies.Put(&body)
 	d := decoder{buf: body}
-	if err := d.top(pl, reflect.ValueOf(out).UnsafePointer()); err == nil {
+	err = d.top(pl, reflect.ValueOf(out).UnsafePointer())
+	if err == nil {
 		return nil
 	}
 	p.declined.Add(1)
+	if p.onDecline != nil {
+		p.onDecline(fmt.Errorf("%s: %w", op.ID().Name, err))
+	}
 	zero()
 	again := *resp.Response
 	again.Body = io.NopCloser(bytes.NewReader(body))
