@@ -25,6 +25,10 @@ func WithPGTablesForTest(ts ...*schema.Table) PostgresOption {
 	return func(c *postgresConfig) { c.tables = ts }
 }
 
+// WritersMadeForTest is how many writers d made for published files (the
+// others were reset ones).
+func WritersMadeForTest(d *Parquet) int64 { return d.writersMade.Load() }
+
 // TestFile exposes a sink file to the tests.
 type TestFile struct{ f sinkFile }
 

@@ -96,7 +96,7 @@ func countRows[T any](t *testing.T, files []string) int {
 // partition is finished once its last execution is committed (as a run by
 // discovery does): then most partitions are published before Close, and
 // an execution that comes after its partition was finished lands in a
-// file of its own.
+// file of its own. Their writers are reused.
 func TestParquetManyPartitions(t *testing.T) {
 	n, minDates := 400, 200
 	if testing.Short() { // the race run
@@ -128,6 +128,12 @@ func TestParquetManyPartitions(t *testing.T) {
 				ops, events = commitAll(t, execs, loaders...)
 			} else {
 				ops, events, late = commitInStartOrder(t, execs, dtOf, load.Fanout(loaders...), loaders[0].(*load.Parquet))
+			}
+			// Small files' writers are reset for the next files, not made
+			// anew each time (the twins below still hold the same bytes).
+			all, _ := filepath.Glob(filepath.Join(dirs[0], "*", "dt=*", "*.parquet"))
+			if made := load.WritersMadeForTest(loaders[0].(*load.Parquet)); made*4 > int64(len(all)) {
+				t.Errorf("%d writers made for %d files: want them reused", made, len(all))
 			}
 			for _, table := range []string{"operations", "events", "executions"} {
 				files, _ := filepath.Glob(filepath.Join(dirs[0], table, "dt=*", "*.parquet"))

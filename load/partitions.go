@@ -674,6 +674,7 @@ func addStaged(st *staging, d *Parquet, pf *partFile, last bool) error {
 		pf.f.discard()
 		return fmt.Errorf("destination %s: publish %s: %w", d.dir, pf.name, err)
 	}
+	d.release(pf)
 	f := pf.f.(stagedFile)
 	size, err := f.complete()
 	if err != nil {
@@ -857,7 +858,7 @@ func (j *partitionJob) writeUnit(i int, u unit) error {
 	pf := &j.g.files[i]
 	if *pf == nil {
 		var err error
-		if *pf, err = j.d.createPart(table, j.fileName(table), j.d.writerOptions(table)); err != nil {
+		if *pf, err = j.d.createPart(table, j.fileName(table), nil); err != nil {
 			return err
 		}
 	}
@@ -876,7 +877,7 @@ func (j *partitionJob) writeUnit(i int, u unit) error {
 		}
 		// The job owns the file: its buffered bytes left the loader's count
 		// when it was detached.
-		if f.buffered += pg.bytes; f.buffered >= closeGroup {
+		if f.wrote(pg.bytes); f.buffered >= closeGroup {
 			if err := f.w.Flush(); err != nil {
 				return fmt.Errorf("destination %s: write %s: %w", j.d.dir, f.name, err)
 			}

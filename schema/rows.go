@@ -85,12 +85,11 @@ type ParquetWriter interface {
 	Close() error
 	// Reset starts a new file on w, reusing the writer's buffers (a writer
 	// that wrote rows it did not Close is replaced instead). The files are
-	// whole and correct, but not always byte for byte what a new writer
-	// writes: an all-null page's header carries empty bounds once its
-	// column held a value (parquet-go v0.32). So the loader resets only
-	// the writers of spill segments, never published; published files
-	// each get a new writer, so that two destinations write the same
-	// bytes.
+	// whole and correct, and byte for byte what a new writer writes
+	// provided page headers carry no statistics
+	// (parquet.DataPageStatistics(false), as the loader writes): with
+	// them, an all-null page's header carries empty bounds once its column
+	// held a value (parquet-go v0.32).
 	Reset(w io.Writer)
 	// Size is the bytes written so far plus those buffered.
 	Size() int64
