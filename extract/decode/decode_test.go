@@ -135,7 +135,11 @@ func TestSameAsSDKOnEmulatorPages(t *testing.T) {
 		{MinOps: 1, MaxOps: 400, LargePayloadEvery: 50},
 		{MinOps: 250, MaxOps: 250, Days: 730, LargePayloadEvery: 100, RandomPayloads: true},
 	} {
-		execs := emulator.Generate(7, 40, o)
+		n := 40
+		if testing.Short() { // the race run
+			n = 4
+		}
+		execs := emulator.Generate(7, n, o)
 		srv := emulator.New()
 		srv.Add(execs...)
 		for _, op := range []operation{stateOp, historyOp} {
@@ -164,8 +168,12 @@ func TestSameAsSDKOnEmulatorPages(t *testing.T) {
 func TestSameAsSDKOnRandomShapes(t *testing.T) {
 	p := newProtocol(t)
 	g := optest.New(11)
-	ops := make([]types.Operation, 3000)
-	events := make([]types.Event, 3000)
+	n := 3000
+	if testing.Short() { // the race run
+		n = 300
+	}
+	ops := make([]types.Operation, n)
+	events := make([]types.Event, n)
 	for i := range ops {
 		ops[i] = g.Operation()
 		events[i] = g.Event()
