@@ -209,24 +209,9 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	if c.retryMode != "standard" && c.retryMode != "adaptive" {
 		return nil, &ConfigError{fmt.Errorf("retry mode %q: want standard or adaptive", c.retryMode)}
 	}
-	var fast func(*lambda.Options)
-	if !c.sdkDecoder {
-		fast = func(o *lambda.Options) {
-			// It fails only if a new SDK's types outgrew the decoder: then
-			// the SDK decodes everything, as it always could.
-			declined := func(err error) {
-				logger.Logf(logging.Debug, "a page left to the SDK's decoder: %v", err)
-			}
-			if p, err := decode.NewProtocol(o.Protocol, declined); err == nil {
-				o.Protocol = p
-			} else {
-				logger.Logf(logging.Debug, "state and history pages decoded by the SDK: %v", err)
-			}
-		}
-	}
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
-		if fast != nil {
-			fast(o)
+		if !c.sdkDecoder {
+			decodePages(o, logger)
 		}
 		if c.endpoint != "" {
 			o.BaseEndpoint = aws.String(c.endpoint)
@@ -260,6 +245,20 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 			})
 		}
 	}), nil
+}
+
+// decodePages has the state and history pages decoded by package decode
+// (see WithSDKDecoder). Should a new SDK's types outgrow the decoder, the
+// SDK decodes everything, as it always could.
+func decodePages(o *lambda.Options, logger logging.Logger) {
+	declined := func(err error) {
+		logger.Logf(logging.Debug, "a page left to the SDK's decoder: %v", err)
+	}
+	if p, err := decode.NewProtocol(o.Protocol, declined); err == nil {
+		o.Protocol = p
+	} else {
+		logger.Logf(logging.Debug, "state and history pages decoded by the SDK: %v", err)
+	}
 }
 
 // retryAfter waits as long as the service's Retry-After header asks (capped

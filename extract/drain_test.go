@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/extract/decode"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 )
@@ -231,5 +232,19 @@ func TestRateLimitHolds(t *testing.T) {
 		if limit := 2 + int(20*window.Seconds()); n > limit {
 			t.Fatalf("%d requests within %v (limit 20/s allows %d)", n, window, limit)
 		}
+	}
+}
+
+// TestClientDecodesPages: the client decodes state and history pages with
+// package decode by default, with the SDK's own decoder when asked.
+func TestClientDecodesPages(t *testing.T) {
+	srv := emulator.New()
+	url, client := emulatortest.Start(t, srv)
+	if _, ok := client.Options().Protocol.(*decode.Protocol); !ok {
+		t.Errorf("default client's protocol is %T, want *decode.Protocol", client.Options().Protocol)
+	}
+	sdk := emulatortest.Client(t, url, extract.WithSDKDecoder())
+	if _, ok := sdk.Options().Protocol.(*decode.Protocol); ok {
+		t.Error("WithSDKDecoder: the client still decodes pages itself")
 	}
 }
