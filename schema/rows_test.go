@@ -152,17 +152,7 @@ func TestResetWriterWritesWholeFiles(t *testing.T) {
 		for j, g := range f.groups {
 			want = append(want, g...)
 			if f.copied && j == len(f.groups)-1 {
-				var src bytes.Buffer
-				sw := schema.Events.NewParquetWriter(&src, opts...)
-				sw.Write(schema.RowsOf(schema.Events, g))
-				if err := sw.Close(); err != nil {
-					t.Fatal(err)
-				}
-				pf, err := parquet.OpenFile(bytes.NewReader(src.Bytes()), int64(src.Len()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := w.WriteRowGroup(pf.RowGroups()[0]); err != nil {
+				if _, err := w.WriteRowGroup(rowGroupOf(t, schema.Events, opts, g)); err != nil {
 					t.Fatal(err)
 				}
 				continue
@@ -232,17 +222,7 @@ func resetSameBytes[T any](t *testing.T, table *schema.Table, r *rand.Rand) {
 		w.Reset(&out)
 		for j, g := range groups {
 			if copyLast && j == len(groups)-1 {
-				var src bytes.Buffer
-				sw := table.NewParquetWriter(&src, opts...)
-				sw.Write(schema.RowsOf(table, g))
-				if err := sw.Close(); err != nil {
-					t.Fatal(err)
-				}
-				pf, err := parquet.OpenFile(bytes.NewReader(src.Bytes()), int64(src.Len()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := w.WriteRowGroup(pf.RowGroups()[0]); err != nil {
+				if _, err := w.WriteRowGroup(rowGroupOf(t, table, opts, g)); err != nil {
 					t.Fatal(err)
 				}
 				continue
@@ -270,4 +250,20 @@ func resetSameBytes[T any](t *testing.T, table *schema.Table, r *rand.Rand) {
 			t.Fatalf("%s: file %d: a reset writer wrote %d bytes, a new one %d, not the same", table.Name, f, len(b), len(a))
 		}
 	}
+}
+
+// rowGroupOf is rows written as a file of their own with opts, its row
+// group opened, to be copied into another file.
+func rowGroupOf[T any](t *testing.T, table *schema.Table, opts []parquet.WriterOption, rows []T) parquet.RowGroup {
+	var src bytes.Buffer
+	w := table.NewParquetWriter(&src, opts...)
+	w.Write(schema.RowsOf(table, rows))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(src.Bytes()), int64(src.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf.RowGroups()[0]
 }
