@@ -52,6 +52,7 @@ test: test-deps
 	cd tests/duckdb && $(GO) vet -mod=mod ./... && $(GO) test -mod=mod -count=1 ./...
 
 bench: build test-deps
+	$(GO) test -run '^$$' -bench Decode -benchtime 30x ./extract/decode/
 	$(GO) test -run '^$$' -bench PipelineVsDrain -benchtime 7x ./pipeline/
 	$(GO) test -run '^$$' -bench 'Backfill$$' -benchtime 3x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench BackfillRSS -benchtime 2x -timeout 30m ./pipeline/
