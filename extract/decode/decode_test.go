@@ -321,3 +321,16 @@ func FuzzSameAsSDK(f *testing.F) {
 		compare(t, p, historyOp, 200, body)
 	})
 }
+
+// TestAnEarlierAttemptLeavesNothing: the SDK keeps one output value across
+// a call's attempts; what an earlier attempt left in it is gone.
+func TestAnEarlierAttemptLeavesNothing(t *testing.T) {
+	p := newProtocol(t)
+	out := &lambda.GetDurableExecutionStateOutput{NextMarker: aws.String("stale"), Operations: []types.Operation{{Id: aws.String("stale")}}}
+	if err := p.DeserializeResponse(context.Background(), stateOp.schema, lambda.TypeRegistry, response(200, []byte(`{"Operations":[]}`)), out); err != nil {
+		t.Fatal(err)
+	}
+	if out.NextMarker != nil || len(out.Operations) != 0 {
+		t.Errorf("after a page of no operations and no marker: %v operations, marker %v", len(out.Operations), out.NextMarker)
+	}
+}

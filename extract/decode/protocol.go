@@ -71,6 +71,9 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 		return &smithy.DeserializationError{Err: err}
 	}
 	defer p.bodies.Put(&body)
+	// The middleware keeps one output across a call's attempts: nothing of
+	// an earlier attempt's stays.
+	zero()
 	d := decoder{buf: body}
 	err = d.top(pl, reflect.ValueOf(out).UnsafePointer())
 	if err == nil {
