@@ -45,7 +45,7 @@ type clientConfig struct {
 // WithSDKDecoder decodes every response with the SDK's own decoder. By
 // default the pages of GetDurableExecutionState and
 // GetDurableExecutionHistory are decoded by package decode, which gives
-// exactly the SDK's values several times faster and leaves any response it
+// exactly the SDK's values about twice as fast and leaves any response it
 // does not take exactly to the SDK; this option is for comparing the two
 // (the benchmarks' baseline is the stock SDK).
 func WithSDKDecoder() ClientOption { return func(c *clientConfig) { c.sdkDecoder = true } }
