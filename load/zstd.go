@@ -18,8 +18,8 @@ import (
 type zstdCodec struct {
 	level    zstd.EncoderLevel
 	once     sync.Once
-	encoders chan *zstd.Encoder
-	decoders chan *zstd.Decoder
+	encoders freeList[*zstd.Encoder]
+	decoders freeList[*zstd.Decoder]
 }
 
 // zstdFree is how many idle encoders (and decoders) a codec keeps.
@@ -33,8 +33,8 @@ func (c *zstdCodec) CompressionCodec() format.CompressionCodec { return format.Z
 
 func (c *zstdCodec) init() {
 	c.once.Do(func() {
-		c.encoders = make(chan *zstd.Encoder, zstdFree)
-		c.decoders = make(chan *zstd.Decoder, zstdFree)
+		c.encoders = make(freeList[*zstd.Encoder], zstdFree)
+		c.decoders = make(freeList[*zstd.Decoder], zstdFree)
 	})
 }
 
@@ -42,10 +42,8 @@ func (c *zstdCodec) init() {
 // zero frame).
 func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
 	c.init()
-	var e *zstd.Encoder
-	select {
-	case e = <-c.encoders:
-	default:
+	e, ok := c.encoders.take()
+	if !ok {
 		var err error
 		if e, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(c.level),
 			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false)); err != nil {
@@ -53,30 +51,48 @@ func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
 		}
 	}
 	out := e.EncodeAll(src, dst[:0])
-	select {
-	case c.encoders <- e:
-	default:
-	}
+	c.encoders.give(e)
 	return out, nil
 }
 
 // Decode decompresses src into dst.
 func (c *zstdCodec) Decode(dst, src []byte) ([]byte, error) {
 	c.init()
-	var d *zstd.Decoder
-	select {
-	case d = <-c.decoders:
-	default:
+	d, ok := c.decoders.take()
+	if !ok {
 		var err error
 		if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)); err != nil {
 			return nil, err
 		}
 	}
 	out, err := d.DecodeAll(src, dst[:0])
-	select {
-	case c.decoders <- d:
-	default:
+	if !c.decoders.give(d) {
 		d.Close()
 	}
 	return out, err
+}
+
+// freeList keeps up to its capacity of idle values for reuse, unlike a
+// sync.Pool, which every garbage collection empties.
+type freeList[T any] chan T
+
+// take is an idle value, if there is one.
+func (f freeList[T]) take() (T, bool) {
+	select {
+	case v := <-f:
+		return v, true
+	default:
+		var zero T
+		return zero, false
+	}
+}
+
+// give keeps v unless the list is full (then it reports false).
+func (f freeList[T]) give(v T) bool {
+	select {
+	case f <- v:
+		return true
+	default:
+		return false
+	}
 }

@@ -22,15 +22,33 @@ var errDecline = errors.New("declined")
 
 // decoder reads one response body, strictly by RFC 8259, into the Go values
 // a plan describes. Short strings are copied into small arena chunks, and
-// the *string and *time.Time members point into slabs, so a page of
-// operations costs a few allocations per operation instead of one per
-// member; nothing points into the body, which can be reused.
+// the pointer members point into slabs, so a page of operations costs a
+// few allocations per operation instead of one per member; nothing points
+// into the body, which can be reused.
 type decoder struct {
 	buf   []byte
 	i     int
-	arena []byte      // short strings; a full chunk is left to the strings in it
-	strs  []string    // slab for *string members
-	times []time.Time // slab for *time.Time members
+	arena []byte // short strings; a full chunk is left to the strings in it
+	// Where the pointer members point.
+	strs  slab[string]
+	times slab[time.Time]
+	ints  slab[int32]
+	bools slab[bool]
+}
+
+// slab hands out pointers into chunks of values: a page's pointer members
+// cost an allocation per chunk, not one each. A value kept keeps its chunk
+// (a few KiB) alive, never the page.
+type slab[T any] []T
+
+const slabChunk = 128
+
+func (s *slab[T]) put(v T) *T {
+	if len(*s) == cap(*s) {
+		*s = make([]T, 0, slabChunk)
+	}
+	*s = append(*s, v)
+	return &(*s)[len(*s)-1]
 }
 
 func (d *decoder) fail(what string) error {
@@ -154,7 +172,7 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 		if f.kind == kString {
 			*(*string)(v) = s
 		} else {
-			*(**string)(v) = d.newString(s)
+			*(**string)(v) = d.strs.put(s)
 		}
 	case kInt32, kInt32Ptr:
 		n, err := d.int32()
@@ -164,7 +182,7 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 		if f.kind == kInt32 {
 			*(*int32)(v) = n
 		} else {
-			*(**int32)(v) = &n
+			*(**int32)(v) = d.ints.put(n)
 		}
 	case kBool, kBoolPtr:
 		b, err := d.bool()
@@ -174,14 +192,14 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 		if f.kind == kBool {
 			*(*bool)(v) = b
 		} else {
-			*(**bool)(v) = &b
+			*(**bool)(v) = d.bools.put(b)
 		}
 	case kTimePtr:
 		t, err := d.time()
 		if err != nil {
 			return err
 		}
-		*(**time.Time)(v) = d.newTime(t)
+		*(**time.Time)(v) = d.times.put(t)
 	case kStructPtr:
 		if d.peek() != '{' {
 			return d.fail("expected an object")
@@ -247,22 +265,6 @@ func (d *decoder) list(f *field, v unsafe.Pointer) error {
 			return d.fail("expected , or ]")
 		}
 	}
-}
-
-func (d *decoder) newString(s string) *string {
-	if len(d.strs) == cap(d.strs) {
-		d.strs = make([]string, 0, 256)
-	}
-	d.strs = append(d.strs, s)
-	return &d.strs[len(d.strs)-1]
-}
-
-func (d *decoder) newTime(t time.Time) *time.Time {
-	if len(d.times) == cap(d.times) {
-		d.times = make([]time.Time, 0, 128)
-	}
-	d.times = append(d.times, t)
-	return &d.times[len(d.times)-1]
 }
 
 func (d *decoder) bool() (bool, error) {
