@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"hash/maphash"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,7 +40,8 @@ import (
 //     belong to no operation; they are archived as events only.
 //
 // Memory: until the history ends, a Folder keeps each operation as a
-// packed record (about 250 bytes with its id and name, the index included) and its payloads
+// packed record (about 170 bytes with its id, the index included; its
+// parent id, name and sub-type once per run of operations sharing them) and its payloads
 // (the execution's input, each operation's latest Result and Error).
 // Payloads past a budget (see [WithPayloadBudget]) go to a temporary file,
 // read back as the operations are mapped; [Folder.Close] releases it.
@@ -47,18 +50,23 @@ import (
 type Folder struct {
 	ops   []*folded // in slabs: one allocation per 1,024 operations
 	slab  []folded  // what is left of the current slab
-	index map[string]int
+	index opIndex
 	n     int64 // events seen, for events without an EventId
 	// sorted reports that the operations are in the order of their first
 	// event id (false once an event came out of order).
 	sorted  bool
 	splits  map[types.EventType]eventSplit // splitEventType's answers, by event type
-	labels  []string                       // operation types and statuses, by folded.typ/status
+	labels  []string                       // operation types, by folded.typ
 	labelAt map[string]uint32              // the index of each label
-	pay     payloads
-	// last holds the values these fields last took, shared by the
-	// operations that repeat them (see setString).
-	last struct{ parentID, name, subType string }
+	// statuses are the operations' statuses, by folded.status: the event
+	// types' six suffixes and PENDING at most.
+	statuses []string
+	pay      payloads
+	// strs holds the operations' parent ids, names and sub-types; last
+	// the index of the value each of these fields last took, shared by
+	// the operations that repeat it (see setRef).
+	strs strTable
+	last struct{ parentID, name, subType uint32 }
 }
 
 // FolderOption configures a [Folder].
@@ -85,11 +93,13 @@ func WithSpillDir(dir string) FolderOption {
 }
 
 // eventSplit is an event type's operation type and status, as indexes
-// into Folder.labels; ok is false for a type with no known suffix.
+// into Folder.labels and Folder.statuses; ok is false for a type with no
+// known suffix.
 type eventSplit struct {
-	typ, status uint32
-	kind        detailsKind
-	ok          bool
+	typ    uint32
+	status uint8
+	kind   detailsKind
+	ok     bool
 }
 
 // detailsKind is which details object an operation's type carries.
@@ -111,12 +121,14 @@ var detailsOfType = map[string]detailsKind{
 }
 
 // folded is one operation as folded so far, packed (a history of a
-// million events can hold half a million operations until it ends):
-// strings by value, times as Unix milliseconds, each optional field
-// present as flags say; the details object is made when the operation is
-// mapped.
+// million events can hold half a million operations until it ends; 16
+// histories of 100,000 events folded at once held 68 MB of them at 184
+// bytes each, 128 now): the id by value, the parent id, name and sub-type
+// as indexes into Folder.strs, times as Unix milliseconds, each optional
+// field present as flags say; the details object is made when the
+// operation is mapped.
 type folded struct {
-	id, parentID, name, subType string
+	id                          string
 	start, end, next, scheduled int64
 	// first and last are the lowest and highest event ids folded in: the
 	// history's order is its EventIds', whatever order pages come in.
@@ -124,12 +136,14 @@ type folded struct {
 	callbackID  *string
 	// value is the execution's InputPayload or the details' Result; err
 	// the details' Error.
-	value       payload[*string]
-	err         payload[*types.ErrorObject]
-	attempt     int32
-	typ, status uint32 // indexes into Folder.labels
-	flags       uint16
-	kind        detailsKind
+	value                   payload[*string]
+	err                     payload[*types.ErrorObject]
+	attempt                 int32
+	parentID, name, subType uint32 // indexes into Folder.strs
+	typ                     uint32 // index into Folder.labels
+	flags                   uint16
+	status                  uint8 // index into Folder.statuses
+	kind                    detailsKind
 }
 
 // folded.flags: which optional fields are present.
@@ -145,29 +159,117 @@ const (
 	attemptKnown
 )
 
-// setString sets *dst to a copy of *src and its flag, or only when absent
-// so far (ifAbsent); a nil src changes nothing. A copy: the SDK's strings
-// share blocks of memory with the rest of their page (payloads included),
-// and an operation's id or name kept as it came would keep its page's
-// block alive until the history ends (39 MB of 221 at 16 histories of
-// 100,000 events folded at once). Only a new value is copied, and one
-// equal to *last (the value this field last took in any operation: the
-// steps of a loop share a name and a parent) is shared instead; last may
-// be nil.
-func (fo *folded) setString(dst *string, flag uint16, src *string, ifAbsent bool, last *string) {
-	if src == nil || (ifAbsent && fo.flags&flag != 0) || (fo.flags&flag != 0 && *dst == *src) {
+// setID sets fo's id to a copy of *src; a nil src changes nothing. A
+// copy: the SDK's strings share blocks of memory with the rest of their
+// page (payloads included), and an operation's id kept as it came would
+// keep its page's block alive until the history ends (39 MB of 221 at 16
+// histories of 100,000 events folded at once, with names and parents).
+func (fo *folded) setID(src *string) {
+	if src == nil || (fo.flags&hasID != 0 && fo.id == *src) {
 		return
 	}
-	switch {
-	case last == nil:
-		*dst = strings.Clone(*src)
-	case *last == *src && *last != "":
-		*dst = *last
-	default:
-		*dst = strings.Clone(*src)
-		*last = *dst
+	fo.id = strings.Clone(*src)
+	fo.flags |= hasID
+}
+
+// setRef sets *dst, an index into f.strs, to *src and sets its flag, or
+// only when absent so far (ifAbsent); a nil src changes nothing. A value
+// equal to *last (the one this field last took in any operation: the
+// steps of a loop share a name and a parent) is shared; another is copied
+// into f.strs (see setID for why a copy) and becomes *last.
+func (f *Folder) setRef(fo *folded, dst *uint32, flag uint16, src *string, ifAbsent bool, last *uint32) {
+	if src == nil || (ifAbsent && fo.flags&flag != 0) || (fo.flags&flag != 0 && f.strs.at(*dst) == *src) {
+		return
 	}
+	if f.strs.at(*last) != *src {
+		*last = f.strs.add(strings.Clone(*src))
+	}
+	*dst = *last
 	fo.flags |= flag
+}
+
+// opIndex finds an operation by its id: an open-addressing table (linear
+// probing, at most three quarters full) of positions in Folder.ops, plus
+// one (0: empty), whose ids are compared in the records themselves. A
+// map[string]int held a copy of each id's header beside its position,
+// about 35 bytes an operation; this holds 5 to 11.
+type opIndex struct {
+	seed  maphash.Seed
+	slots []uint32
+	n     int
+}
+
+func newOpIndex() opIndex { return opIndex{seed: maphash.MakeSeed(), slots: make([]uint32, 64)} }
+
+// find is the position of the operation whose id is id.
+func (x *opIndex) find(ops []*folded, id string) (int, bool) {
+	mask := uint64(len(x.slots) - 1)
+	for i := maphash.String(x.seed, id) & mask; ; i = (i + 1) & mask {
+		switch j := x.slots[i]; {
+		case j == 0:
+			return 0, false
+		case ops[j-1].id == id:
+			return int(j - 1), true
+		}
+	}
+}
+
+// add records that the operation at position j has id id (not in x yet).
+func (x *opIndex) add(ops []*folded, id string, j int) {
+	if (x.n+1)*4 > len(x.slots)*3 {
+		old := x.slots
+		x.slots = make([]uint32, 2*len(old))
+		for _, k := range old {
+			if k != 0 {
+				x.put(ops[k-1].id, k)
+			}
+		}
+	}
+	x.put(id, uint32(j+1))
+	x.n++
+}
+
+// rebuild indexes ops afresh, after they were reordered.
+func (x *opIndex) rebuild(ops []*folded) {
+	clear(x.slots)
+	for j, fo := range ops {
+		x.put(fo.id, uint32(j+1))
+	}
+}
+
+func (x *opIndex) put(id string, k uint32) {
+	mask := uint64(len(x.slots) - 1)
+	i := maphash.String(x.seed, id) & mask
+	for x.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	x.slots[i] = k
+}
+
+// strTable is a list of strings in chunks (no copying as it grows: a
+// history's operations can each bring their own name), index 0 the empty
+// string.
+type strTable struct{ chunks [][]string }
+
+const strChunk = 1024
+
+// add appends s and returns its index.
+func (t *strTable) add(s string) uint32 {
+	if len(t.chunks) == 0 || len(t.chunks[len(t.chunks)-1]) == strChunk {
+		t.chunks = append(t.chunks, make([]string, 0, strChunk))
+	}
+	last := &t.chunks[len(t.chunks)-1]
+	*last = append(*last, s)
+	return uint32((len(t.chunks)-1)*strChunk + len(*last)) // index 0 is ""
+}
+
+// at is the string at index i.
+func (t *strTable) at(i uint32) string {
+	if i == 0 {
+		return ""
+	}
+	i--
+	return t.chunks[i/strChunk][i%strChunk]
 }
 
 // setTime sets *dst and its flag from t (truncated to the millisecond, as
@@ -192,7 +294,7 @@ func (fo *folded) timeOf(v int64, flag uint16) *time.Time {
 
 // NewFolder starts folding one execution's history.
 func NewFolder(opts ...FolderOption) *Folder {
-	f := &Folder{index: map[string]int{}, sorted: true, splits: map[types.EventType]eventSplit{}, labelAt: map[string]uint32{}}
+	f := &Folder{index: newOpIndex(), sorted: true, splits: map[types.EventType]eventSplit{}, labelAt: map[string]uint32{}}
 	f.pay.budget = 4 << 20
 	for _, o := range opts {
 		o(f)
@@ -203,6 +305,15 @@ func NewFolder(opts ...FolderOption) *Folder {
 // Close releases the temporary file of spilled payloads, if any. A Folder
 // that [Folder.Each] went through is closed already.
 func (f *Folder) Close() error { return f.pay.close() }
+
+// status is the index of s in f.statuses, added on first use.
+func (f *Folder) status(s string) uint8 {
+	if i := slices.Index(f.statuses, s); i >= 0 {
+		return uint8(i)
+	}
+	f.statuses = append(f.statuses, s)
+	return uint8(len(f.statuses) - 1)
+}
 
 // label is the index of s in f.labels, added on first use.
 func (f *Folder) label(s string) uint32 {
@@ -256,7 +367,7 @@ func (f *Folder) add(ev *types.Event) {
 		typ, status, ok := splitEventType(string(ev.EventType))
 		sp = eventSplit{ok: ok}
 		if ok {
-			sp.typ, sp.status, sp.kind = f.label(typ), f.label(status), detailsOfType[typ]
+			sp.typ, sp.status, sp.kind = f.label(typ), f.status(status), detailsOfType[typ]
 		}
 		f.splits[ev.EventType] = sp
 	}
@@ -275,19 +386,19 @@ func (f *Folder) add(ev *types.Event) {
 		f.sorted = false
 	}
 	if id <= fo.last { // older than what is folded already: only what it alone says
-		fo.setString(&fo.parentID, hasParentID, ev.ParentId, true, &f.last.parentID)
-		fo.setString(&fo.name, hasName, ev.Name, true, &f.last.name)
-		fo.setString(&fo.subType, hasSubType, ev.SubType, true, &f.last.subType)
+		f.setRef(fo, &fo.parentID, hasParentID, ev.ParentId, true, &f.last.parentID)
+		f.setRef(fo, &fo.name, hasName, ev.Name, true, &f.last.name)
+		f.setRef(fo, &fo.subType, hasSubType, ev.SubType, true, &f.last.subType)
 		f.foldStarted(fo, ev)
 		return
 	}
 	fo.last = id
-	fo.setString(&fo.id, hasID, ev.Id, false, nil)
-	fo.setString(&fo.parentID, hasParentID, ev.ParentId, false, &f.last.parentID)
-	fo.setString(&fo.name, hasName, ev.Name, false, &f.last.name)
-	fo.setString(&fo.subType, hasSubType, ev.SubType, false, &f.last.subType)
+	fo.setID(ev.Id)
+	f.setRef(fo, &fo.parentID, hasParentID, ev.ParentId, false, &f.last.parentID)
+	f.setRef(fo, &fo.name, hasName, ev.Name, false, &f.last.name)
+	f.setRef(fo, &fo.subType, hasSubType, ev.SubType, false, &f.last.subType)
 	fo.status = sp.status
-	if f.labels[sp.status] == "STARTED" {
+	if f.statuses[sp.status] == "STARTED" {
 		fo.flags &^= hasEnd
 	} else {
 		fo.setTime(&fo.end, hasEnd, ev.EventTimestamp)
@@ -299,7 +410,7 @@ func (f *Folder) add(ev *types.Event) {
 
 // operation is the folded operation of ev's Id, made on its first event.
 func (f *Folder) operation(ev *types.Event, sp eventSplit, id int64) *folded {
-	if j, seen := f.index[deref(ev.Id)]; seen {
+	if j, seen := f.index.find(f.ops, deref(ev.Id)); seen {
 		return f.ops[j]
 	}
 	j := len(f.ops)
@@ -309,8 +420,8 @@ func (f *Folder) operation(ev *types.Event, sp eventSplit, id int64) *folded {
 	fo := &f.slab[0]
 	f.slab = f.slab[1:]
 	*fo = folded{typ: sp.typ, kind: sp.kind, first: id, last: id - 1}
-	fo.setString(&fo.id, hasID, ev.Id, false, nil)
-	f.index[fo.id] = j // the copy: the SDK's string would keep its block alive
+	fo.setID(ev.Id)
+	f.index.add(f.ops, fo.id, j) // keyed by the record's copy of the id (see setID)
 	fo.setTime(&fo.start, hasStart, ev.EventTimestamp)
 	if j > 0 && id < f.ops[j-1].first {
 		f.sorted = false
@@ -337,7 +448,7 @@ func (f *Folder) foldRetry(fo *folded, ev *types.Event) {
 	}
 	fo.flags &^= hasNext
 	if ev.StepFailedDetails != nil && retry != nil && retry.NextAttemptDelaySeconds != nil && ev.EventTimestamp != nil {
-		fo.status = f.label(string(types.OperationStatusPending))
+		fo.status = f.status(string(types.OperationStatusPending))
 		fo.flags &^= hasEnd
 		fo.next = ev.EventTimestamp.UnixMilli() + int64(*retry.NextAttemptDelaySeconds)*1000
 		fo.flags |= hasNext
@@ -364,10 +475,10 @@ func (f *Folder) foldOutcome(fo *folded, ev *types.Event) {
 	if !hasOutcome {
 		return
 	}
-	if !fo.value.spilled {
+	if !fo.value.at.spilled() {
 		f.pay.drop(stringSize(fo.value.v))
 	}
-	if !fo.err.spilled {
+	if !fo.err.at.spilled() {
 		f.pay.drop(errorSize(fo.err.v))
 	}
 	fo.value, fo.err = f.pay.keepString(result), f.pay.keepError(errObj)
@@ -378,7 +489,7 @@ func (f *Folder) foldStarted(fo *folded, d *types.Event) {
 	switch {
 	case d.ExecutionStartedDetails != nil && fo.kind == executionDetails:
 		if in := d.ExecutionStartedDetails.Input; in != nil {
-			if !fo.value.spilled {
+			if !fo.value.at.spilled() {
 				f.pay.drop(stringSize(fo.value.v))
 			}
 			fo.value = f.pay.keepString(in.Payload)
@@ -387,7 +498,7 @@ func (f *Folder) foldStarted(fo *folded, d *types.Event) {
 		fo.setTime(&fo.scheduled, hasScheduled, d.WaitStartedDetails.ScheduledEndTimestamp)
 	case d.CallbackStartedDetails != nil && fo.kind == callbackDetails:
 		if id := d.CallbackStartedDetails.CallbackId; id != nil {
-			fo.callbackID = new(strings.Clone(*id)) // see setString
+			fo.callbackID = new(strings.Clone(*id)) // see setID
 		} else {
 			fo.callbackID = nil
 		}
@@ -402,6 +513,7 @@ func (f *Folder) order() {
 	}
 	sort.SliceStable(f.ops, func(i, j int) bool { return f.ops[i].first < f.ops[j].first })
 	f.sorted = true
+	f.index.rebuild(f.ops) // positions moved: more events may come
 }
 
 // eventResult is the Result of whichever *Succeeded details the event has.
@@ -461,8 +573,8 @@ func (f *Folder) operationOf(fo *folded) (types.Operation, error) {
 		return &s
 	}
 	op := types.Operation{
-		Id: str(fo.id, hasID), ParentId: str(fo.parentID, hasParentID), Name: str(fo.name, hasName), SubType: str(fo.subType, hasSubType),
-		Type: types.OperationType(f.labels[fo.typ]), Status: types.OperationStatus(f.labels[fo.status]),
+		Id: str(fo.id, hasID), ParentId: str(f.strs.at(fo.parentID), hasParentID), Name: str(f.strs.at(fo.name), hasName), SubType: str(f.strs.at(fo.subType), hasSubType),
+		Type: types.OperationType(f.labels[fo.typ]), Status: types.OperationStatus(f.statuses[fo.status]),
 		StartTimestamp: fo.timeOf(fo.start, hasStart), EndTimestamp: fo.timeOf(fo.end, hasEnd),
 	}
 	value, err := f.pay.stringOf(fo.value)
@@ -547,6 +659,6 @@ func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) 
 			buf = nil
 		}
 	}
-	f.ops, f.index = nil, nil
+	f.ops, f.index = nil, opIndex{}
 	return f.Close()
 }
