@@ -443,6 +443,7 @@ func (d *Parquet) writeRun(run *spillRun, dts []string, pending map[string]*pend
 				if e.seg[i], err = writers[i].write(rows); err != nil {
 					return err
 				}
+				e.seg[i].bytes = size
 				d.segments[1].Add(1)
 				continue
 			}
@@ -826,7 +827,7 @@ func (j *partitionJob) writeUnit(i int, u unit) error {
 	table := j.d.tables[i]
 	var rows []stagedPage
 	var rg parquet.RowGroup
-	var n int64
+	var n, rgBytes int64
 	if u.run != nil {
 		s := u.entry.seg[i]
 		if s.rows == 0 {
@@ -836,6 +837,7 @@ func (j *partitionJob) writeUnit(i int, u unit) error {
 		var err error
 		if s.parquet {
 			rg, err = s.open(u.run.f)
+			rgBytes = s.bytes
 		} else {
 			r, err = s.read(u.run.f, table)
 			rows = []stagedPage{{rows: r, bytes: s.bytes}}
@@ -870,6 +872,9 @@ func (j *partitionJob) writeUnit(i int, u unit) error {
 			return fmt.Errorf("destination %s: write %s: %w", j.d.dir, f.name, err)
 		}
 		f.buffered = 0
+		// Counted as one row group, so that the writer of a file that
+		// copied a large one is not kept (see release).
+		f.largest = max(f.largest, rgBytes)
 	}
 	for _, pg := range rows {
 		if _, err := f.w.Write(pg.rows); err != nil {

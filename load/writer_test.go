@@ -1,7 +1,10 @@
 package load
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +15,7 @@ import (
 
 // BenchmarkSmallFileWriter: a partition's operations file of a backfill
 // over many dates (300 generated operations of one execution: every type,
-// retries, errors, unicode; about 130 KiB of row data) written with a new
+// retries, errors, unicode; about 190 KiB of row data) written with a new
 // writer and with a reset one, in one run; it reports both times per file
 // and their ratio (new/reset), which is what keeping writers saves.
 func BenchmarkSmallFileWriter(b *testing.B) {
@@ -70,5 +73,46 @@ func TestOnlySmallFilesWritersAreKept(t *testing.T) {
 		if n := len(d.writers[schema.Operations]); n != min(c.kept, pooledWriters) {
 			t.Errorf("after a file with %d bytes in its largest row group: %d writers kept, want %d", c.largest, n, c.kept)
 		}
+	}
+}
+
+// TestWriterOfACopiedLargeRowGroupIsNotKept: a partition spilled as a
+// Parquet segment (over a MiB) reaches its file as a copied row group at
+// Close; that file's writer counts the row group's bytes, so it is not
+// kept (see release), while a small partition's writer is.
+func TestWriterOfACopiedLargeRowGroupIsNotKept(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewParquetDir(t.TempDir(), WithBufferBudget(2<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := strings.Repeat("p", 64<<10)
+	for _, c := range []struct {
+		arn, dt string
+		n       int
+	}{{"large", "2026-01-01", 48}, {"small", "2026-01-02", 3}} {
+		x, err := d.Begin(ctx, c.arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := make([]schema.Operation, c.n)
+		for i := range rows {
+			rows[i] = schema.Operation{ExecutionArn: c.arn, OperationID: fmt.Sprint(i), Seq: int64(i), Status: "SUCCEEDED", Result: &payload}
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Commit(ctx, c.dt, schema.Execution{ExecutionArn: c.arn, OperationCount: int64(c.n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d.Stats().SpillRuns == 0 || d.segments[1].Load() == 0 {
+		t.Fatalf("no Parquet segment spilled (%d runs): the test does not test", d.Stats().SpillRuns)
+	}
+	if n := len(d.writers[schema.Operations]); n != 1 {
+		t.Errorf("%d operations writers kept, want 1 (the small partition's; not the one that copied %d KiB)", n, 48*64)
 	}
 }

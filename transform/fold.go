@@ -40,9 +40,10 @@ import (
 //     belong to no operation; they are archived as events only.
 //
 // Memory: until the history ends, a Folder keeps each operation as a
-// packed record (about 170 bytes with its id, the index included; its
-// parent id, name and sub-type once per run of operations sharing them) and its payloads
-// (the execution's input, each operation's latest Result and Error).
+// packed record (about 165 bytes with its id, the index included; 235
+// when each has a parent id and name of its own: those and sub-types are
+// kept once per run of operations sharing them) and its payloads (the
+// execution's input, each operation's latest Result and Error).
 // Payloads past a budget (see [WithPayloadBudget]) go to a temporary file,
 // read back as the operations are mapped; [Folder.Close] releases it.
 // Should the file fail (a full disk), payloads stay in memory: nothing is

@@ -219,6 +219,8 @@ var edgeCases = []struct {
 	{`{"Operations":[{"I\u0064":"x"}]}`, true},
 	{`{"Operations":[{"Id":"x",}]}`, true},
 	{`{"Operations":[{"Id":"x"}]} trailing`, true},
+	{"{\"Operations\":[{\"Id\":\"x\"}]}\x00", true},
+	{"{\"Operations\":[{\"Id\":\"x\"}]} \x00 ", true},
 	{`{"Operations":[{"Id":01}]}`, true},
 	{`{"Operations":[{"Id":"tab	inside"}]}`, true},
 	{`{"Operations":[{"Id":"\x"}]}`, true},

@@ -98,7 +98,7 @@ func (d *decoder) top(p *plan, v unsafe.Pointer) error {
 	if err := d.object(p, v); err != nil {
 		return err
 	}
-	if d.peek() != 0 {
+	if d.ws(); d.i != len(d.buf) { // peek's 0 would take a NUL byte for the end
 		return d.fail("data after the top-level value")
 	}
 	return nil
@@ -166,40 +166,16 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 	switch f.kind {
 	case kString, kStringPtr:
 		s, err := d.str()
-		if err != nil {
-			return err
-		}
-		if f.kind == kString {
-			*(*string)(v) = s
-		} else {
-			*(**string)(v) = d.strs.put(s)
-		}
+		return set(v, s, err, f.kind == kStringPtr, &d.strs)
 	case kInt32, kInt32Ptr:
 		n, err := d.int32()
-		if err != nil {
-			return err
-		}
-		if f.kind == kInt32 {
-			*(*int32)(v) = n
-		} else {
-			*(**int32)(v) = d.ints.put(n)
-		}
+		return set(v, n, err, f.kind == kInt32Ptr, &d.ints)
 	case kBool, kBoolPtr:
 		b, err := d.bool()
-		if err != nil {
-			return err
-		}
-		if f.kind == kBool {
-			*(*bool)(v) = b
-		} else {
-			*(**bool)(v) = d.bools.put(b)
-		}
+		return set(v, b, err, f.kind == kBoolPtr, &d.bools)
 	case kTimePtr:
 		t, err := d.time()
-		if err != nil {
-			return err
-		}
-		*(**time.Time)(v) = d.times.put(t)
+		return set(v, t, err, true, &d.times)
 	case kStructPtr:
 		if d.peek() != '{' {
 			return d.fail("expected an object")
@@ -211,6 +187,20 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 		*(*unsafe.Pointer)(v) = p
 	case kStructList, kStringList:
 		return d.list(f, v)
+	}
+	return nil
+}
+
+// set stores x, unless err, in the field at v: the field itself, or for a
+// pointer field (ptr) a value of slab s the field points to.
+func set[T any](v unsafe.Pointer, x T, err error, ptr bool, s *slab[T]) error {
+	switch {
+	case err != nil:
+		return err
+	case ptr:
+		*(**T)(v) = s.put(x)
+	default:
+		*(*T)(v) = x
 	}
 	return nil
 }

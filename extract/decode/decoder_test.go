@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/schemas"
+	"github.com/aws/smithy-go"
 )
 
 // TestValuesOutliveTheBody: strings of every length, escaped or not, stay
@@ -34,6 +35,28 @@ func TestValuesOutliveTheBody(t *testing.T) {
 	} {
 		if c[0] != c[1] {
 			t.Errorf("%s: %.40q after the body was overwritten, want %.40q", name, c[0], c[1])
+		}
+	}
+}
+
+// TestCompileRefusesWhatItCannotDecode: a structure with a member the
+// decoder does not take (a map, an int64, a union...) has no plan, so the
+// SDK decodes it, as it would any operation of a future SDK whose durable
+// types grew such a member; one of only the kinds it takes compiles.
+func TestCompileRefusesWhatItCannotDecode(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		typ  reflect.Type
+		s    *smithy.Schema
+		ok   bool
+	}{
+		{"GetFunction (maps, int64s)", reflect.TypeFor[lambda.GetFunctionOutput](), schemas.GetFunctionResponse, false},
+		{"GetAccountSettings (int64s)", reflect.TypeFor[lambda.GetAccountSettingsOutput](), schemas.GetAccountSettingsResponse, false},
+		{"GetFunctionConcurrency (an *int32)", reflect.TypeFor[lambda.GetFunctionConcurrencyOutput](), schemas.GetFunctionConcurrencyResponse, true},
+	} {
+		_, err := compile(c.typ, c.s, map[reflect.Type]*plan{})
+		if (err == nil) != c.ok {
+			t.Errorf("%s: compiled %v (%v), want %v", c.name, err == nil, err, c.ok)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package decode
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -93,35 +94,42 @@ func compile(t reflect.Type, s *smithy.Schema, memo map[reflect.Type]*plan) (*pl
 	return p, nil
 }
 
+// scalars are the Go kinds of scalar fields, the shape types each is
+// decoded from, and the kinds of such a field and of a pointer to one.
+var scalars = []struct {
+	goKind   reflect.Kind
+	shapes   []smithy.ShapeType
+	val, ptr kind
+}{
+	{reflect.String, []smithy.ShapeType{smithy.ShapeTypeString, smithy.ShapeTypeEnum}, kString, kStringPtr},
+	{reflect.Int32, []smithy.ShapeType{smithy.ShapeTypeInteger}, kInt32, kInt32Ptr},
+	{reflect.Bool, []smithy.ShapeType{smithy.ShapeTypeBoolean}, kBool, kBoolPtr},
+}
+
 // kindOf matches a member's Go type with its shape.
 func kindOf(t reflect.Type, m *smithy.Schema, memo map[reflect.Type]*plan) (kind, *plan, error) {
 	st := m.Type()
-	stringy := st == smithy.ShapeTypeString || st == smithy.ShapeTypeEnum
-	switch {
-	case t.Kind() == reflect.String && stringy:
-		return kString, nil, nil
-	case t.Kind() == reflect.Int32 && st == smithy.ShapeTypeInteger:
-		return kInt32, nil, nil
-	case t.Kind() == reflect.Bool && st == smithy.ShapeTypeBoolean:
-		return kBool, nil, nil
-	case t.Kind() == reflect.Pointer:
-		e := t.Elem()
-		switch {
-		case e.Kind() == reflect.String && stringy:
-			return kStringPtr, nil, nil
-		case e.Kind() == reflect.Int32 && st == smithy.ShapeTypeInteger:
-			return kInt32Ptr, nil, nil
-		case e.Kind() == reflect.Bool && st == smithy.ShapeTypeBoolean:
-			return kBoolPtr, nil, nil
-		case e == timeType && st == smithy.ShapeTypeTimestamp:
-			if f, ok := smithy.SchemaTrait[*traits.TimestampFormat](m); ok && f.Format != "epoch-seconds" {
-				return 0, nil, fmt.Errorf("timestamp format %s", f.Format)
+	base, ptr := t, t.Kind() == reflect.Pointer
+	if ptr {
+		base = t.Elem()
+	}
+	for _, s := range scalars {
+		if base.Kind() == s.goKind && slices.Contains(s.shapes, st) {
+			if ptr {
+				return s.ptr, nil, nil
 			}
-			return kTimePtr, nil, nil
-		case e.Kind() == reflect.Struct && st == smithy.ShapeTypeStructure:
-			p, err := compile(e, m, memo)
-			return kStructPtr, p, err
+			return s.val, nil, nil
 		}
+	}
+	switch {
+	case ptr && base == timeType && st == smithy.ShapeTypeTimestamp:
+		if f, ok := smithy.SchemaTrait[*traits.TimestampFormat](m); ok && f.Format != "epoch-seconds" {
+			return 0, nil, fmt.Errorf("timestamp format %s", f.Format)
+		}
+		return kTimePtr, nil, nil
+	case ptr && base.Kind() == reflect.Struct && st == smithy.ShapeTypeStructure:
+		p, err := compile(base, m, memo)
+		return kStructPtr, p, err
 	case t.Kind() == reflect.Slice && st == smithy.ShapeTypeList:
 		lm, e := m.ListMember(), t.Elem()
 		switch {
