@@ -204,6 +204,11 @@ var edgeCases = []struct {
 	{`{"Operations":[null,{}],"Events":[null,{}]}`, false},
 	{`{"Operations":[{"Id":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude9a\ud800x\udc00","Name":"\u0000"}]}`, false},
 	{"{\"Operations\":[{\"Id\":\"bad \xff utf8\",\"Name\":\"bad \xff and \\n\"}]}", false},
+	// Escaped strings with runs of every kind around the escapes: two-byte
+	// sequences, cut and overlong ones, three and four bytes, invalid bytes
+	// at a run's start and end, in the last eight bytes and past them.
+	{"{\"Operations\":[{\"Id\":\"caf\xc3\xa9 cr\xc3\xa8me \\\"br\xc3\xbbl\xc3\xa9e\\\" \xe2\x82\xac\xf0\x9f\x9a\x9a \xc3\",\"Name\":\"\xc3\\n\xc0\xaf\xc2\x7f\xed\xa0\x80 long enough run\\t\xc3\xa9\xc3\"}]}", false},
+	{"{\"Operations\":[{\"Id\":\"\\u00e9\xc3\xa9abcdefgh\xff\\/12345678\xe2\x82\",\"Name\":\"0123456789abcdef\\\\\xf4\x90\x80\x80x\"}]}", false},
 	{`{"Operations":[{"StartTimestamp":1767571200,"EndTimestamp":1767571200.123,"StepDetails":{"Attempt":3,"NextAttemptTimestamp":-1.5}}]}`, false},
 	{`{"Operations":[{"StartTimestamp":1.7675712001239999e9,"EndTimestamp":0.0005,"WaitDetails":{"ScheduledEndTimestamp":-0}}]}`, false},
 	{`{"Operations":[{"StartTimestamp":1e300}]}`, false},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"reflect"
 	"strconv"
 	"time"
@@ -459,8 +460,9 @@ const (
 )
 
 // quoteOrControl flags the bytes of v that are '"', '\\' or below 0x20;
-// escapeOrUTF8 those that are '\\' or not ASCII. Either flags at least
-// the first such byte of the eight, if any (beyond it, it may flag others).
+// escapeOrUTF8 those that are '\\' or not ASCII. Either flags the first
+// such byte of the eight exactly, if there is one (a borrow only runs
+// upward, so beyond it, it may flag others).
 func quoteOrControl(v uint64) uint64 {
 	return ((v-lsb*0x20)&^v | zero(v^lsb*'"') | zero(v^lsb*'\\')) & msb
 }
@@ -470,10 +472,14 @@ func escapeOrUTF8(v uint64) uint64 { return (zero(v^lsb*'\\') | v) & msb }
 func zero(v uint64) uint64 { return (v - lsb) & ^v & msb }
 
 // plain is how many leading bytes of b, eight at a time, have none that
-// flag marks: the byte-by-byte work starts there.
+// flag marks: the position of the first marked byte, or of the last
+// fewer than eight, where the byte-by-byte work starts.
 func plain(b []byte, flag func(uint64) uint64) int {
 	n := 0
-	for len(b)-n >= 8 && flag(binary.LittleEndian.Uint64(b[n:])) == 0 {
+	for len(b)-n >= 8 {
+		if m := flag(binary.LittleEndian.Uint64(b[n:])); m != 0 {
+			return n + bits.TrailingZeros64(m)/8
+		}
 		n += 8
 	}
 	return n
@@ -485,64 +491,74 @@ func isHex(c byte) bool {
 
 // unquote decodes the escapes of s (already validated by scanString) into
 // the arena exactly as encoding/json's unquote does, which the SDK copies:
-// a surrogate that does not pair and invalid UTF-8 become U+FFFD.
+// a surrogate that does not pair and invalid UTF-8 become U+FFFD. Runs of
+// bytes that need no change are copied whole.
 func (d *decoder) unquote(s []byte) string {
 	// Unquoted, s is no longer (an invalid byte, which becomes U+FFFD's
 	// three, is the exception: then append moves to a new array, and the
 	// strings already made keep the old one).
 	out := d.reserve(len(s))
 	start := len(out)
+	kept := 0 // s[kept:r] is still to be copied as it is
 	for r := 0; r < len(s); {
-		if n := plain(s[r:], escapeOrUTF8); n > 0 {
-			out = append(out, s[r:r+n]...)
-			r += n
-			continue
+		r += plain(s[r:], escapeOrUTF8)
+		if r >= len(s) {
+			break
 		}
 		c := s[r]
-		switch {
-		case c == '\\':
-			r++
-			switch s[r] {
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				rr := getu4(s[r-1:])
-				r += 5
-				if utf16.IsSurrogate(rr) {
-					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
-						r += 6
-						out = utf8.AppendRune(out, dec)
-						continue
-					}
-					rr = unicode.ReplacementChar
-				}
-				out = utf8.AppendRune(out, rr)
+		if c >= utf8.RuneSelf {
+			if c >= 0xC2 && c < 0xE0 && r+1 < len(s) && s[r+1]&0xC0 == 0x80 { // two bytes: most non-ASCII text
+				r += 2
 				continue
-			default: // " \ /
-				out = append(out, s[r])
 			}
-			r++
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			r++
-		default:
-			rr, size := utf8.DecodeRune(s[r:])
-			if rr == utf8.RuneError && size == 1 {
-				out = utf8.AppendRune(out, rr)
-			} else {
-				out = append(out, s[r:r+size]...)
+			if rr, size := utf8.DecodeRune(s[r:]); rr != utf8.RuneError || size != 1 {
+				r += size
+				continue
 			}
-			r += size
+			out = utf8.AppendRune(append(out, s[kept:r]...), utf8.RuneError)
+			r++
+			kept = r
+			continue
 		}
+		if c != '\\' { // in the last bytes, fewer than eight
+			r++
+			continue
+		}
+		out = append(out, s[kept:r]...)
+		r++
+		switch s[r] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			rr := getu4(s[r-1:])
+			r += 5
+			if utf16.IsSurrogate(rr) {
+				if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
+					r += 6
+					out = utf8.AppendRune(out, dec)
+					kept = r
+					continue
+				}
+				rr = unicode.ReplacementChar
+			}
+			out = utf8.AppendRune(out, rr)
+			kept = r
+			continue
+		default: // " \ /
+			out = append(out, s[r])
+		}
+		r++
+		kept = r
 	}
+	out = append(out, s[kept:]...)
 	if len(s) <= arenaString {
 		d.arena = out
 	}
