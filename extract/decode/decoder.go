@@ -213,12 +213,12 @@ func (d *decoder) list(f *field, v unsafe.Pointer) error {
 	if err := d.expect('['); err != nil {
 		return err
 	}
-	s := reflect.MakeSlice(f.typ, 0, 4)
 	if d.peek() == ']' {
 		d.i++
-		reflect.NewAt(f.typ, v).Elem().Set(s)
+		reflect.NewAt(f.typ, v).Elem().Set(reflect.MakeSlice(f.typ, 0, 0))
 		return nil
 	}
+	s := reflect.MakeSlice(f.typ, 0, min(max(int(f.lastLen.Load()), 4), maxListHint))
 	for n := 0; ; n++ {
 		if n == s.Cap() {
 			grown := reflect.MakeSlice(f.typ, n, 2*n)
@@ -251,6 +251,9 @@ func (d *decoder) list(f *field, v unsafe.Pointer) error {
 		case ']':
 			d.i++
 			reflect.NewAt(f.typ, v).Elem().Set(s)
+			if int(f.lastLen.Load()) != n+1 {
+				f.lastLen.Store(int32(min(n+1, maxListHint)))
+			}
 			return nil
 		default:
 			return d.fail("expected , or ]")
@@ -586,6 +589,10 @@ func getu4(s []byte) rune {
 	}
 	return r
 }
+
+// maxListHint bounds the capacity a list starts with: the API's pages
+// hold at most 1,000 items.
+const maxListHint = 1024
 
 // skip consumes one JSON value of any kind (an unknown member's), checking
 // its syntax; depth bounds the nesting.

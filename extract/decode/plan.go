@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -35,6 +36,10 @@ type field struct {
 	offset uintptr
 	typ    reflect.Type // the field's Go type
 	elem   *plan        // kStructPtr, kStructList: the structure's plan
+	// lists: the length of the last such list decoded, any decoder's (a
+	// page is mostly as long as the one before it), to make its slice once
+	// instead of doubling it from four.
+	lastLen *atomic.Int32
 }
 
 // plan is how to decode one structure shape into its Go type.
@@ -89,6 +94,9 @@ func compile(t reflect.Type, s *smithy.Schema, memo map[reflect.Type]*plan) (*pl
 			return nil, fmt.Errorf("%s.%s: %w", t, name, err)
 		}
 		f.kind, f.elem = k, elem
+		if k == kStructList || k == kStringList {
+			f.lastLen = new(atomic.Int32)
+		}
 		p.fields = append(p.fields, f)
 	}
 	return p, nil
