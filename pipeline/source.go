@@ -162,7 +162,7 @@ func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform
 				maxID = max(maxID, *ev.EventId)
 			}
 			if key := keys.Next(ev); archived.Lacks(key.Pos) {
-				rows = append(rows, transform.EventRow(ev, key, meta))
+				rows = transform.AppendEventRow(rows, ev, key, meta)
 			}
 		}
 		if fold != nil {

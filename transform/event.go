@@ -109,7 +109,16 @@ func (k *EventKeys) Next(ev *types.Event) EventKey {
 // also goes to overflow_json, as does an EventId that is not the row's
 // event_id.
 func EventRow(ev *types.Event, key EventKey, meta RowMeta) schema.Event {
-	row := schema.Event{
+	return AppendEventRow(nil, ev, key, meta)[0]
+}
+
+// AppendEventRow appends [EventRow]'s row to rows and returns the longer
+// slice: the row is made in place, where EventRow's escapes to the heap
+// (the details are mapped by reflection) and is copied once more.
+func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta RowMeta) []schema.Event {
+	rows = append(rows, schema.Event{})
+	row := &rows[len(rows)-1]
+	*row = schema.Event{
 		ExecutionArn: meta.ExecutionArn,
 		EventID:      key.ID,
 		EventType:    string(ev.EventType),
@@ -144,7 +153,7 @@ func EventRow(ev *types.Event, key EventKey, meta RowMeta) schema.Event {
 			k += "," + m.kind
 		}
 		row.DetailKind = &k
-		if !fillEvent(&row, v.Field(present[0].index).Elem()) {
+		if !fillEvent(row, v.Field(present[0].index).Elem()) {
 			fits = false
 		}
 	}
@@ -163,7 +172,7 @@ func EventRow(ev *types.Event, key EventKey, meta RowMeta) schema.Event {
 		s := string(marshal(o))
 		row.OverflowJSON = &s
 	}
-	return row
+	return rows
 }
 
 // AbsentEventID is the event_id of the pos'th event (1-based) of a history

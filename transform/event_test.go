@@ -1,12 +1,14 @@
 package transform_test
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
 )
 
@@ -22,14 +24,25 @@ func TestEventLossless(t *testing.T) {
 	}
 	overflows := 0
 	var keys transform.EventKeys // one history: ids repeat, some are negative
-	for i := range n {
-		ev := g.Event()
-		row := transform.EventRow(&ev, keys.Next(&ev), meta)
-		if row.OverflowJSON != nil {
-			overflows++
+	// Pages of events, their rows appended as a run appends them (the
+	// slice grows under the rows made before), and one by one.
+	for i := 0; i < n; i += 100 {
+		events := make([]types.Event, 100)
+		var rows []schema.Event
+		for j := range events {
+			events[j] = g.Event()
+			rows = transform.AppendEventRow(rows, &events[j], keys.Next(&events[j]), meta)
 		}
-		if diff := optest.DiffEventRow(ev, &row); diff != "" {
-			t.Fatalf("event %d lost something (-want +got):\n%s", i, diff)
+		for j, ev := range events {
+			if rows[j].OverflowJSON != nil {
+				overflows++
+			}
+			if diff := optest.DiffEventRow(ev, &rows[j]); diff != "" {
+				t.Fatalf("event %d lost something (-want +got):\n%s", i+j, diff)
+			}
+			if one := transform.EventRow(&ev, transform.EventKey{ID: rows[j].EventID}, meta); !reflect.DeepEqual(one, rows[j]) {
+				t.Fatalf("event %d: EventRow and AppendEventRow differ:\n%+v\n%+v", i+j, one, rows[j])
+			}
 		}
 	}
 	if overflows < n/20 || overflows > n/2 {

@@ -911,10 +911,12 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 	defer fold.Close()
 	var keys transform.EventKeys
 	err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
+		rows := make([]schema.Event, 0, len(p.Events))
 		for i := range p.Events {
-			row := transform.EventRow(&p.Events[i], keys.Next(&p.Events[i]), meta)
-			stored(&row)
-			ev(&row)
+			rows = transform.AppendEventRow(rows, &p.Events[i], keys.Next(&p.Events[i]), meta)
+			row := &rows[len(rows)-1]
+			stored(row)
+			ev(row)
 		}
 		fold.Add(p.Events)
 		return nil

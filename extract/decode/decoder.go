@@ -218,10 +218,14 @@ func (d *decoder) list(f *field, v unsafe.Pointer) error {
 		reflect.NewAt(f.typ, v).Elem().Set(reflect.MakeSlice(f.typ, 0, 0))
 		return nil
 	}
-	s := reflect.MakeSlice(f.typ, 0, min(max(int(f.lastLen.Load()), 4), maxListHint))
+	s := reflect.MakeSlice(f.typ, 0, 4)
 	for n := 0; ; n++ {
 		if n == s.Cap() {
-			grown := reflect.MakeSlice(f.typ, n, 2*n)
+			c := 2 * n
+			if n == 4 { // longer than most: as long as the last one, likely
+				c = max(c, min(int(f.lastLen.Load()), maxListHint))
+			}
+			grown := reflect.MakeSlice(f.typ, n, c)
 			reflect.Copy(grown, s)
 			s = grown
 		}

@@ -37,8 +37,8 @@ type field struct {
 	typ    reflect.Type // the field's Go type
 	elem   *plan        // kStructPtr, kStructList: the structure's plan
 	// lists: the length of the last such list decoded, any decoder's (a
-	// page is mostly as long as the one before it), to make its slice once
-	// instead of doubling it from four.
+	// page is mostly as long as the one before it): a list longer than
+	// four grows to it at once instead of doubling.
 	lastLen *atomic.Int32
 }
 
