@@ -49,7 +49,7 @@ import (
 // Should the file fail (a full disk), payloads stay in memory: nothing is
 // lost, only the bound.
 type Folder struct {
-	ops   []*folded // in slabs: one allocation per 1,024 operations
+	ops   []*folded // in slabs: one allocation per 1,024 operations (fewer at first)
 	slab  []folded  // what is left of the current slab
 	index opIndex
 	n     int64 // events seen, for events without an EventId
@@ -416,7 +416,9 @@ func (f *Folder) operation(ev *types.Event, sp eventSplit, id int64) *folded {
 	}
 	j := len(f.ops)
 	if len(f.slab) == 0 {
-		f.slab = make([]folded, 1024)
+		// As many as there are so far, 16 to 1,024: most histories are
+		// short, and a slab is 128 KiB at its largest.
+		f.slab = make([]folded, min(max(len(f.ops), 16), 1024))
 	}
 	fo := &f.slab[0]
 	f.slab = f.slab[1:]
