@@ -208,12 +208,16 @@ func Reconstruct(row *schema.Operation) (types.Operation, error) {
 
 // millis is t in UTC at millisecond precision, the archive's precision (the
 // SDK parses the wire's epoch seconds to milliseconds, so nothing is lost).
+// A t that is so already is returned as it is (the row shares the SDK's
+// value, which nothing changes), else a new value.
 func millis(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
 	}
-	u := t.UTC().Truncate(time.Millisecond)
-	return &u
+	if u := t.UTC().Truncate(time.Millisecond); u != *t {
+		return new(u)
+	}
+	return t
 }
 
 func deref[T any](p *T) T {
