@@ -62,6 +62,7 @@ bench: build test-deps
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench VerifyMillionEventsRSS -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManyLargeExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench PostgresLoader -benchtime 7x ./load/
+	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench Compact -benchtime 2x -timeout 30m ./load/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench S3TwoGiBRSS -benchtime 1x -timeout 30m ./cmd/etl/
 	$(GO) test -run '^$$' -bench 'Verify$$' -benchtime 1x -timeout 30m ./cmd/etl/

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/peakrss"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
@@ -266,6 +269,60 @@ func BenchmarkCompact(b *testing.B) {
 		b.ReportMetric(float64(st.FilesOut), "files-out")
 	}
 	b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
+}
+
+// BenchmarkCompactRSS: BenchmarkCompact's archive (900 files) compacted by
+// the etl binary (ETL_BIN, built by make bench) as a user runs it
+// (--keep latest; --min-age 0, the files being minutes old): its peak RSS
+// against the 256 MiB target, and rows read per second, process start
+// included.
+func BenchmarkCompactRSS(b *testing.B) {
+	bin := os.Getenv("ETL_BIN")
+	if bin == "" {
+		b.Fatal("ETL_BIN is not set: run make bench, which builds bin/etl")
+	}
+	src := b.TempDir()
+	nightly(b, src, emulator.Generate(73, 2000, emulator.GenerateOptions{MaxOps: 60, Days: 30, LargePayloadEvery: 500}))
+	summary := regexp.MustCompile(`(\d+) files into (\d+), (\d+) rows into`)
+	var peak, rows int64
+	var took time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dir := filepath.Join(b.TempDir(), "archive")
+		if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+			b.Fatal(err)
+		}
+		cmd := peakrss.Command(b.TempDir(), bin, "compact", "--dest", dir, "--keep", "latest", "--min-age", "0")
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		took += time.Since(start)
+		if err != nil {
+			b.Fatalf("etl compact: %v\n%s", err, out)
+		}
+		m := summary.FindSubmatch(out)
+		if m == nil {
+			b.Fatalf("etl compact said %q", out)
+		}
+		rows += mustInt(b, m[3])
+		p, err := cmd.Peak()
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, p)
+		b.ReportMetric(float64(mustInt(b, m[1])), "files-in")
+		b.ReportMetric(float64(mustInt(b, m[2])), "files-out")
+	}
+	b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(peak)/(256<<20), "RSS/target")
+}
+
+func mustInt(b *testing.B, s []byte) int64 {
+	n, err := strconv.ParseInt(string(s), 10, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // firstRoundExecution is the executions row as the first release wrote it:
