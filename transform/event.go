@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -174,10 +177,43 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 				o.Details[m.name] = marshal(v.Field(m.index).Interface())
 			}
 		}
-		s := string(marshal(o))
+		s := o.encode()
 		row.OverflowJSON = &s
 	}
 	return rows
+}
+
+// encode is o as encoding/json writes it (marshal), byte for byte, without
+// its reflection and its second pass over each details object (an
+// InvocationCompleted event with an empty Error, which some producers
+// write on every invocation, took 4.4 us instead of 0.5).
+func (o *eventOverflow) encode() string {
+	b := make([]byte, 0, 64+len(o.Details)*256)
+	b = append(b, '{')
+	if o.EventIdAbsent {
+		b = append(b, `"EventIdAbsent":true`...)
+	}
+	if o.EventId != nil {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(append(b, `"EventId":`...), int64(*o.EventId), 10)
+	}
+	if len(o.Details) > 0 {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, `"Details":{`...)
+		for i, name := range slices.Sorted(maps.Keys(o.Details)) { // names are Go identifiers: nothing to escape
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(append(append(b, '"'), name...), `":`...)
+			b = append(b, o.Details[name]...)
+		}
+		b = append(b, '}')
+	}
+	return string(append(b, '}'))
 }
 
 // AbsentEventID is the event_id of the pos'th event (1-based) of a history
