@@ -27,6 +27,16 @@ type eventOverflow struct {
 	EventIdAbsent bool                       `json:",omitempty"`
 	EventId       *int32                     `json:",omitempty"` // the event's own, when event_id is not it (see EventKeys)
 	Details       map[string]json.RawMessage `json:",omitempty"`
+	// FarTimes are the details' timestamps RFC 3339 cannot write (a year
+	// before 0 or after 9999: the SDK takes any epoch seconds), by
+	// "StepFailedDetails.Member"; Details has them null.
+	FarTimes map[string]farTime `json:",omitempty"`
+}
+
+// farTime is a timestamp as Unix seconds and nanoseconds.
+type farTime struct {
+	Sec  int64
+	Nsec int
 }
 
 // detailsMember is one of types.Event's *...Details fields: its index, the
@@ -174,10 +184,13 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 		if !fits {
 			o.Details = map[string]json.RawMessage{}
 			for _, m := range present {
-				o.Details[m.name] = marshal(v.Field(m.index).Interface())
+				o.Details[m.name] = o.marshalDetails(m.name, v.Field(m.index))
 			}
 		}
 		s := o.encode()
+		if o.FarTimes != nil {
+			s = string(marshal(o))
+		}
 		row.OverflowJSON = &s
 	}
 	return rows
@@ -224,13 +237,47 @@ func AbsentEventID(pos int64) int32 {
 }
 
 func marshal(x any) json.RawMessage {
+	b, err := tryMarshal(x)
+	if err != nil {
+		panic(fmt.Sprintf("transform: encoding %T cannot fail: %v", x, err))
+	}
+	return b
+}
+
+func tryMarshal(x any) (json.RawMessage, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(x); err != nil {
-		panic(fmt.Sprintf("transform: encoding %T cannot fail: %v", x, err))
+		return nil, err
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// marshalDetails is details object d (a pointer) as JSON. A timestamp
+// member RFC 3339 cannot write goes to o.FarTimes, and null in its place:
+// encoding/json fails on it. (Today's SDK cannot hand one over: it wraps
+// epoch seconds into int64 nanoseconds. A Go caller can.)
+func (o *eventOverflow) marshalDetails(name string, d reflect.Value) json.RawMessage {
+	if b, err := tryMarshal(d.Interface()); err == nil {
+		return b
+	}
+	c := reflect.New(d.Type().Elem()) // a copy, the far timestamps left out
+	c.Elem().Set(d.Elem())
+	for i := range c.Elem().NumField() {
+		sf, f := c.Elem().Type().Field(i), c.Elem().Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		if t, ok := f.Interface().(*time.Time); ok && t != nil && (t.Year() < 0 || t.Year() > 9999) {
+			if o.FarTimes == nil {
+				o.FarTimes = map[string]farTime{}
+			}
+			o.FarTimes[name+"."+sf.Name] = farTime{Sec: t.Unix(), Nsec: t.Nanosecond()}
+			f.Set(reflect.Zero(f.Type()))
+		}
+	}
+	return marshal(c.Interface())
 }
 
 // detailKind is a details member's name in snake_case without Details:
@@ -399,6 +446,15 @@ func ReconstructEvent(row *schema.Event) (types.Event, error) {
 				return ev, fmt.Errorf("event %d: overflow_json %s: %w", row.EventID, name, err)
 			}
 			f.Set(p)
+		}
+		for key, ft := range o.FarTimes {
+			name, member, _ := strings.Cut(key, ".")
+			d := v.FieldByName(name)
+			if !d.IsValid() || d.IsNil() || !d.Elem().FieldByName(member).IsValid() {
+				return ev, fmt.Errorf("event %d: overflow_json has a timestamp for %s, which this version does not know", row.EventID, key)
+			}
+			t := time.Unix(ft.Sec, int64(ft.Nsec)).UTC()
+			d.Elem().FieldByName(member).Set(reflect.ValueOf(&t))
 		}
 		return ev, nil
 	}

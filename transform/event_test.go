@@ -3,6 +3,7 @@ package transform_test
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -102,6 +103,34 @@ func TestEventKeys(t *testing.T) {
 		row := transform.EventRow(&ev, key, meta)
 		if diff := optest.DiffEventRow(ev, &row); diff != "" {
 			t.Errorf("event %d lost its EventId (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+// TestEventFarTimestamps: timestamps RFC 3339 cannot write, in details
+// objects that overflow and in ones the columns hold: each event maps to a
+// row that gives it back, where encoding/json's refusal panicked. Today's
+// SDK cannot hand one over (it wraps epoch seconds into int64 nanoseconds,
+// years 1677-2262), but a Go caller of EventRow can, and an SDK that
+// parsed epoch seconds exactly would (milliseconds sent as seconds: a year
+// past 50,000).
+func TestEventFarTimestamps(t *testing.T) {
+	ms := time.Unix(1767571200123, 0).UTC() // milliseconds as seconds: year 57,980
+	bc := time.Date(-44, 3, 15, 12, 0, 0, 500e6, time.UTC)
+	near := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	events := []types.Event{
+		{EventId: aws.Int32(1), EventType: "InvocationCompleted", EventTimestamp: &near, InvocationCompletedDetails: &types.InvocationCompletedDetails{
+			RequestId: aws.String("r"), StartTimestamp: &bc, EndTimestamp: &ms, Error: &types.EventError{}}}, // empty Error: overflows
+		{EventId: aws.Int32(2), EventType: "WaitStarted", EventTimestamp: &ms, Id: aws.String("w"),
+			WaitStartedDetails: &types.WaitStartedDetails{Duration: aws.Int32(5), ScheduledEndTimestamp: &ms},
+			StepStartedDetails: &types.StepStartedDetails{}}, // two details objects: overflow
+		{EventId: aws.Int32(3), EventType: "WaitStarted", Id: aws.String("w2"),
+			WaitStartedDetails: &types.WaitStartedDetails{ScheduledEndTimestamp: &bc}}, // the columns hold it
+	}
+	for _, ev := range events {
+		row := transform.EventRow(&ev, transform.EventKey{ID: *ev.EventId, Pos: int64(*ev.EventId)}, meta)
+		if diff := optest.DiffEventRow(ev, &row); diff != "" {
+			t.Errorf("event %d lost something (-want +got):\n%s", *ev.EventId, diff)
 		}
 	}
 }
