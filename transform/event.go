@@ -259,6 +259,11 @@ func tryMarshal(x any) (json.RawMessage, error) {
 // encoding/json fails on it. (Today's SDK cannot hand one over: it wraps
 // epoch seconds into int64 nanoseconds. A Go caller can.)
 func (o *eventOverflow) marshalDetails(name string, d reflect.Value) json.RawMessage {
+	if ic, ok := d.Interface().(*types.InvocationCompletedDetails); ok {
+		if b, ok := invocationJSON(ic); ok {
+			return b
+		}
+	}
 	if b, err := tryMarshal(d.Interface()); err == nil {
 		return b
 	}
