@@ -188,9 +188,6 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 			}
 		}
 		s := o.encode()
-		if o.FarTimes != nil {
-			s = string(marshal(o))
-		}
 		row.OverflowJSON = &s
 	}
 	return rows
@@ -201,6 +198,9 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 // InvocationCompleted event with an empty Error, which some producers
 // write on every invocation, took 4.4 us instead of 0.5).
 func (o *eventOverflow) encode() string {
+	if o.FarTimes != nil { // never from today's SDK (see marshalDetails)
+		return string(marshal(o))
+	}
 	b := make([]byte, 0, 64+len(o.Details)*256)
 	b = append(b, '{')
 	if o.EventIdAbsent {
@@ -259,11 +259,6 @@ func tryMarshal(x any) (json.RawMessage, error) {
 // encoding/json fails on it. (Today's SDK cannot hand one over: it wraps
 // epoch seconds into int64 nanoseconds. A Go caller can.)
 func (o *eventOverflow) marshalDetails(name string, d reflect.Value) json.RawMessage {
-	if ic, ok := d.Interface().(*types.InvocationCompletedDetails); ok {
-		if b, ok := invocationJSON(ic); ok {
-			return b
-		}
-	}
 	if b, err := tryMarshal(d.Interface()); err == nil {
 		return b
 	}
