@@ -489,3 +489,77 @@ func TestAuditViews(t *testing.T) {
 		}
 	}
 }
+
+// TestEventViews loads events through the loader and reads the history
+// views: step_attempts.retried is true only for a next-attempt delay of 1 or
+// more, on StepFailed and on StepSucceeded (a wait-for-condition check);
+// a delay of 0 (AWS's Python testing server on a step's last failure) or
+// none is no retry. invocations_per_execution counts the failed ones.
+func TestEventViews(t *testing.T) {
+	url, s, conn := migrated(t)
+	ctx := context.Background()
+	pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)
+	at := func(m int) *time.Time { v := now.Add(time.Duration(m) * time.Minute); return &v }
+	str := func(v string) *string { return &v }
+	i32 := func(v int32) *int32 { return &v }
+	arn := "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/ev/1"
+	step := func(id int32, typ, op string, attempt, delay *int32) schema.Event {
+		return schema.Event{EventID: id, EventType: typ, EventTime: at(int(id)), OperationID: str(op), Attempt: attempt, NextAttemptDelaySeconds: delay}
+	}
+	events := []schema.Event{
+		{EventID: 1, EventType: "ExecutionStarted", EventTime: at(0)},
+		step(2, "StepFailed", "retried", i32(1), i32(5)),
+		step(3, "StepFailed", "retried", i32(2), i32(0)), // the last failure, as AWS's Python testing server writes it
+		step(4, "StepFailed", "js-last", i32(3), nil),
+		step(5, "StepSucceeded", "poll", nil, i32(1)), // a wait-for-condition check not met yet
+		step(6, "StepSucceeded", "poll", i32(1), nil),
+		step(7, "StepSucceeded", "plain", i32(1), i32(0)),
+		{EventID: 8, EventType: "InvocationCompleted", EventTime: at(8), RequestID: str("r1"), InvocationStartTime: at(7), InvocationEndTime: at(8)},
+		{EventID: 9, EventType: "InvocationCompleted", EventTime: at(9), RequestID: str("r2"), InvocationStartTime: at(8), InvocationEndTime: at(9), ErrorType: str("Sandbox.Timedout")},
+	}
+	for i := range events {
+		events[i].ExecutionArn, events[i].RunID, events[i].ExtractedAt = arn, "views", now
+	}
+	x, err := pg.Begin(ctx, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Write(ctx, schema.RowsOf(schema.Events, events)); err != nil {
+		t.Fatal(err)
+	}
+	ex := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn, RunID: "views", ExtractedAt: now}).Finish()
+	ex.Status, ex.StartTime = str("RUNNING"), at(0)
+	if err := x.Commit(ctx, "2026-04-02", ex); err != nil {
+		t.Fatal(err)
+	}
+	pg.Close(ctx)
+
+	var got []string
+	rows, err := conn.Query(ctx, "SELECT event_id, retried FROM "+pgx.Identifier{s}.Sanitize()+".step_attempts ORDER BY event_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int32
+		var retried bool
+		if err := rows.Scan(&id, &retried); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(id, ":", retried))
+	}
+	if want := "2:true 3:false 4:false 5:true 6:false 7:false"; strings.Join(got, " ") != want {
+		t.Errorf("step_attempts retried: got %s, want %s", strings.Join(got, " "), want)
+	}
+	var invocations, failed int64
+	var total time.Duration
+	if err := conn.QueryRow(ctx, "SELECT invocations, failed_invocations, total_duration FROM "+pgx.Identifier{s}.Sanitize()+".invocations_per_execution").Scan(&invocations, &failed, &total); err != nil {
+		t.Fatal(err)
+	}
+	if invocations != 2 || failed != 1 || total != 2*time.Minute {
+		t.Errorf("invocations_per_execution: %d invocations, %d failed, %v", invocations, failed, total)
+	}
+}

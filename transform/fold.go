@@ -22,8 +22,9 @@ import (
 //     Callback, ChainedInvoke; an unknown prefix in UPPER_SNAKE case), Status
 //     its suffix (Started, Succeeded, Failed, TimedOut, Stopped, Cancelled,
 //     and an unknown one alike) of the operation's last event; a StepFailed
-//     whose RetryDetails has NextAttemptDelaySeconds is a retry: PENDING,
-//     with NextAttemptTimestamp = its time + the delay.
+//     or StepSucceeded whose RetryDetails has NextAttemptDelaySeconds of 1
+//     or more is a retry: PENDING, with NextAttemptTimestamp = its time +
+//     the delay (a delay of 0 is none: a retry's is at least 1).
 //   - Id, ParentId, Name, SubType: the events' own, the latest present.
 //   - StartTimestamp: the first event's; EndTimestamp: the terminal event's.
 //   - "First", "last" and "latest" go by EventId, not by the order events
@@ -433,8 +434,15 @@ func (f *Folder) operation(ev *types.Event, sp eventSplit, id int64) *folded {
 	return fo
 }
 
-// foldRetry takes a step's attempt from RetryDetails, and a StepFailed with
-// a next-attempt delay as a retry: PENDING, with its next attempt's time.
+// foldRetry takes a step's attempt from RetryDetails, and a StepFailed or
+// StepSucceeded with a next-attempt delay of a second or more as a retry:
+// PENDING, with its next attempt's time. A retry's delay is at least 1
+// (StepOptions.NextAttemptDelaySeconds, 1 to 31,622,400; AWS's SDKs round
+// it up to 1), so a delay of 0 is no retry: AWS's Python testing server
+// writes one on a step's last StepFailed and on StepSucceeded.
+// StepSucceeded with a delay is a RETRY that carries a payload, not an
+// error: a wait-for-condition check whose condition is not met yet
+// (AWS's recorded histories show one per check).
 func (f *Folder) foldRetry(fo *folded, ev *types.Event) {
 	if fo.kind != stepDetails {
 		return
@@ -450,7 +458,7 @@ func (f *Folder) foldRetry(fo *folded, ev *types.Event) {
 		fo.flags |= attemptKnown
 	}
 	fo.flags &^= hasNext
-	if ev.StepFailedDetails != nil && retry != nil && retry.NextAttemptDelaySeconds != nil && ev.EventTimestamp != nil {
+	if retry != nil && retry.NextAttemptDelaySeconds != nil && *retry.NextAttemptDelaySeconds > 0 && ev.EventTimestamp != nil {
 		fo.status = f.status(string(types.OperationStatusPending))
 		fo.flags &^= hasEnd
 		fo.next = ev.EventTimestamp.UnixMilli() + int64(*retry.NextAttemptDelaySeconds)*1000

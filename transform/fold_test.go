@@ -375,3 +375,56 @@ func TestFoldManyNames(t *testing.T) {
 		t.Fatalf("%d operations, first %s, last %s", len(got), got[0].Status, got[len(got)-1].Status)
 	}
 }
+
+// TestFoldRetryDelays: what AWS's producers write around retries. A delay
+// of 0 is no retry (AWS's Python testing server writes one on a step's last
+// StepFailed and on StepSucceeded; a retry's delay is at least 1); a
+// StepSucceeded with a delay is a wait-for-condition check not met yet
+// (AWS's recorded histories), PENDING with its state as Result until the
+// check that ends it.
+func TestFoldRetryDelays(t *testing.T) {
+	at := func(s int) *time.Time { v := time.Date(2026, 1, 5, 10, 0, s, 0, time.UTC); return &v }
+	ev := func(id int32, typ, op string, s int) types.Event {
+		return types.Event{EventId: aws.Int32(id), EventType: types.EventType(typ), EventTimestamp: at(s), Id: aws.String(op)}
+	}
+	errObj := &types.ErrorObject{ErrorType: aws.String("RuntimeError")}
+	failed := func(e types.Event, attempt int32, delay *int32) types.Event {
+		e.StepFailedDetails = &types.StepFailedDetails{Error: &types.EventError{Payload: errObj}, RetryDetails: &types.RetryDetails{CurrentAttempt: attempt, NextAttemptDelaySeconds: delay}}
+		return e
+	}
+	succeeded := func(e types.Event, result string, retry *types.RetryDetails) types.Event {
+		e.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(result)}, RetryDetails: retry}
+		return e
+	}
+	for _, tc := range []struct {
+		name   string
+		events []types.Event
+		want   types.Operation
+	}{
+		{"last failure with delay 0", []types.Event{ev(1, "StepStarted", "s", 0), failed(ev(2, "StepFailed", "s", 1), 1, aws.Int32(2)),
+			ev(3, "StepStarted", "s", 3), failed(ev(4, "StepFailed", "s", 4), 2, aws.Int32(0))},
+			types.Operation{Status: "FAILED", EndTimestamp: at(4), StepDetails: &types.StepDetails{Attempt: 2, Error: errObj}}},
+		{"last failure without a delay", []types.Event{ev(1, "StepStarted", "s", 0), failed(ev(2, "StepFailed", "s", 1), 3, nil)},
+			types.Operation{Status: "FAILED", EndTimestamp: at(1), StepDetails: &types.StepDetails{Attempt: 3, Error: errObj}}},
+		{"retry pending", []types.Event{ev(1, "StepStarted", "s", 0), failed(ev(2, "StepFailed", "s", 1), 1, aws.Int32(2))},
+			types.Operation{Status: "PENDING", StepDetails: &types.StepDetails{Attempt: 1, Error: errObj, NextAttemptTimestamp: at(3)}}},
+		{"success with delay 0", []types.Event{ev(1, "StepStarted", "s", 0), succeeded(ev(2, "StepSucceeded", "s", 1), "ok", &types.RetryDetails{CurrentAttempt: 1, NextAttemptDelaySeconds: aws.Int32(0)})},
+			types.Operation{Status: "SUCCEEDED", EndTimestamp: at(1), StepDetails: &types.StepDetails{Attempt: 1, Result: aws.String("ok")}}},
+		{"condition not met yet", []types.Event{ev(1, "StepStarted", "s", 0), succeeded(ev(2, "StepSucceeded", "s", 1), "1", &types.RetryDetails{NextAttemptDelaySeconds: aws.Int32(1)}),
+			ev(3, "StepStarted", "s", 2), succeeded(ev(4, "StepSucceeded", "s", 3), "2", &types.RetryDetails{CurrentAttempt: 1, NextAttemptDelaySeconds: aws.Int32(5)})},
+			types.Operation{Status: "PENDING", StepDetails: &types.StepDetails{Attempt: 1, Result: aws.String("2"), NextAttemptTimestamp: at(8)}}},
+		{"condition met", []types.Event{ev(1, "StepStarted", "s", 0), succeeded(ev(2, "StepSucceeded", "s", 1), "1", &types.RetryDetails{NextAttemptDelaySeconds: aws.Int32(1)}),
+			ev(3, "StepStarted", "s", 2), succeeded(ev(4, "StepSucceeded", "s", 3), "3", &types.RetryDetails{CurrentAttempt: 2})},
+			types.Operation{Status: "SUCCEEDED", EndTimestamp: at(3), StepDetails: &types.StepDetails{Attempt: 2, Result: aws.String("3")}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := transform.NewFolder()
+			f.Add(tc.events)
+			want := tc.want
+			want.Id, want.Type, want.StartTimestamp = aws.String("s"), "STEP", at(0)
+			if diff := optest.Diff([]types.Operation{want}, operations(t, f)); diff != "" {
+				t.Errorf("folded (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,6 +1,18 @@
 // Package emulator is a local stand-in for the Lambda durable-execution
-// state API, GetDurableExecutionState, for tests, benchmarks and the demo.
+// API, for tests, benchmarks and the demo: GetDurableExecutionState (with a
+// checkpoint token), and GetDurableExecution, GetDurableExecutionHistory and
+// ListDurableExecutionsByFunction (without one), with ListFunctions,
+// ListVersionsByFunction and ListAliases for discovery. An execution's
+// history is the truth its state derives from: folding the history gives
+// the state back, as far as history can tell. Histories carry the shapes
+// AWS's producers write: retried steps, invocation records (with an empty
+// Error in every other execution, as AWS's JavaScript test server writes),
+// a next-attempt delay of 0 on a step's last event in every other
+// operation (AWS's Python testing server), wait-for-condition checks not
+// met yet as StepSucceeded with a delay (AWS's recorded histories),
+// unknown event types.
 //
+// The state operation:
 // It speaks the real restJson1 wire form: GET
 // /2025-12-01/durable-executions/{DurableExecutionArn}/state with the query
 // parameters CheckpointToken, Marker and MaxItems; a 200 body of

@@ -185,6 +185,12 @@ func (g *execGen) op(i int) types.Operation {
 			next := start.Add(time.Duration(1+r.IntN(300)) * time.Second)
 			d.NextAttemptTimestamp = &next
 		}
+		if status == "PENDING" && d.Attempt%2 == 0 {
+			// A wait-for-condition check not met yet: a retry that carries
+			// the check's state, not an error.
+			op.SubType = aws.String("WaitForCondition")
+			d.Result = aws.String(fmt.Sprintf(`{"checks":%d}`, d.Attempt))
+		}
 		op.StepDetails = d
 	case types.OperationTypeContext:
 		op.SubType = aws.String([]string{"RunInChildContext", "Parallel", "Map", "ParallelBranch"}[r.IntN(4)])

@@ -147,7 +147,7 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 		out = append(out, b.invocations(seed)...)
 	}
 	if sd := op.StepDetails; sd != nil {
-		out = append(out, b.retries(sd)...)
+		out = append(out, b.retries(op)...)
 	}
 	var e *types.EventError
 	if errObj != nil {
@@ -161,13 +161,45 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 	case types.OperationStatusPending:
 		if sd := op.StepDetails; sd != nil && sd.NextAttemptTimestamp != nil {
 			t := b.start.Add(time.Duration(max(sd.Attempt, 1)) * time.Millisecond)
-			delay := int32(sd.NextAttemptTimestamp.Sub(t) / time.Second)
-			ev := b.at(&t, "StepFailed")
-			ev.StepFailedDetails = &types.StepFailedDetails{Error: e, RetryDetails: &types.RetryDetails{CurrentAttempt: sd.Attempt, NextAttemptDelaySeconds: &delay}}
-			out = append(out, ev)
+			out = append(out, b.retry(op, sd.Attempt, &t, max(1, int32(sd.NextAttemptTimestamp.Sub(t)/time.Second)), e, sd.Result)) // a retry's delay is at least 1
 		}
 	}
+	if (seed+uint64(i))%2 == 0 {
+		noDelay(out[len(out)-1])
+	}
 	return out
+}
+
+// noDelay gives a step's last StepFailed or its StepSucceeded a next-attempt
+// delay of 0, as AWS's Python testing server writes them (a retry's delay is
+// at least 1, so 0 is no retry).
+func noDelay(ev types.Event) {
+	var rd *types.RetryDetails
+	switch {
+	case ev.StepFailedDetails != nil:
+		rd = ev.StepFailedDetails.RetryDetails
+	case ev.StepSucceededDetails != nil:
+		rd = ev.StepSucceededDetails.RetryDetails
+	}
+	if rd != nil && rd.NextAttemptDelaySeconds == nil {
+		rd.NextAttemptDelaySeconds = aws.Int32(0)
+	}
+}
+
+// retry is the event that schedules a step's next attempt after a delay: a
+// StepFailed with the attempt's error, or, for a wait-for-condition check
+// not met yet (a Result and no error), a StepSucceeded with the check's
+// state, as AWS's recorded histories show.
+func (b *eventBuilder) retry(op types.Operation, attempt int32, t *time.Time, delay int32, e *types.EventError, result *string) types.Event {
+	rd := &types.RetryDetails{CurrentAttempt: attempt, NextAttemptDelaySeconds: &delay}
+	if result != nil && e == nil {
+		ev := b.at(t, "StepSucceeded")
+		ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: result}, RetryDetails: rd}
+		return ev
+	}
+	ev := b.at(t, "StepFailed")
+	ev.StepFailedDetails = &types.StepFailedDetails{Error: e, RetryDetails: rd}
+	return ev
 }
 
 // eventBuilder makes one operation's events.
@@ -255,15 +287,17 @@ func (b *eventBuilder) invocations(seed uint64) []types.Event {
 	return out
 }
 
-// retries are a step's earlier attempts, each failed and retried.
-func (b *eventBuilder) retries(sd *types.StepDetails) []types.Event {
+// retries are a step's earlier attempts, each failed and retried (a
+// wait-for-condition's earlier checks, each not met).
+func (b *eventBuilder) retries(op types.Operation) []types.Event {
 	var out []types.Event
-	for a := int32(1); a < sd.Attempt; a++ {
+	for a := int32(1); a < op.StepDetails.Attempt; a++ {
 		t := b.start.Add(time.Duration(a) * time.Millisecond)
-		f := b.at(&t, "StepFailed")
-		f.StepFailedDetails = &types.StepFailedDetails{
-			Error:        &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(fmt.Sprintf("attempt %d failed", a))}},
-			RetryDetails: &types.RetryDetails{CurrentAttempt: a, NextAttemptDelaySeconds: aws.Int32(a)},
+		var f types.Event
+		if aws.ToString(op.SubType) == "WaitForCondition" {
+			f = b.retry(op, a, &t, a, nil, aws.String(fmt.Sprintf(`{"checks":%d}`, a)))
+		} else {
+			f = b.retry(op, a, &t, a, &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(fmt.Sprintf("attempt %d failed", a))}}, nil)
 		}
 		s := b.at(&t, "StepStarted")
 		s.StepStartedDetails = &types.StepStartedDetails{}
