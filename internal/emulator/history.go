@@ -161,7 +161,7 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 	case types.OperationStatusPending:
 		if sd := op.StepDetails; sd != nil && sd.NextAttemptTimestamp != nil {
 			t := b.start.Add(time.Duration(max(sd.Attempt, 1)) * time.Millisecond)
-			out = append(out, b.retry(op, sd.Attempt, &t, max(1, int32(sd.NextAttemptTimestamp.Sub(t)/time.Second)), e, sd.Result)) // a retry's delay is at least 1
+			out = append(out, b.retry(sd.Attempt, &t, max(1, int32(sd.NextAttemptTimestamp.Sub(t)/time.Second)), e, sd.Result)) // a retry's delay is at least 1
 		}
 	}
 	if (seed+uint64(i))%2 == 0 {
@@ -190,7 +190,7 @@ func noDelay(ev types.Event) {
 // StepFailed with the attempt's error, or, for a wait-for-condition check
 // not met yet (a Result and no error), a StepSucceeded with the check's
 // state, as AWS's recorded histories show.
-func (b *eventBuilder) retry(op types.Operation, attempt int32, t *time.Time, delay int32, e *types.EventError, result *string) types.Event {
+func (b *eventBuilder) retry(attempt int32, t *time.Time, delay int32, e *types.EventError, result *string) types.Event {
 	rd := &types.RetryDetails{CurrentAttempt: attempt, NextAttemptDelaySeconds: &delay}
 	if result != nil && e == nil {
 		ev := b.at(t, "StepSucceeded")
@@ -295,9 +295,9 @@ func (b *eventBuilder) retries(op types.Operation) []types.Event {
 		t := b.start.Add(time.Duration(a) * time.Millisecond)
 		var f types.Event
 		if aws.ToString(op.SubType) == "WaitForCondition" {
-			f = b.retry(op, a, &t, a, nil, aws.String(fmt.Sprintf(`{"checks":%d}`, a)))
+			f = b.retry(a, &t, a, nil, aws.String(fmt.Sprintf(`{"checks":%d}`, a)))
 		} else {
-			f = b.retry(op, a, &t, a, &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(fmt.Sprintf("attempt %d failed", a))}}, nil)
+			f = b.retry(a, &t, a, &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Retryable"), ErrorMessage: aws.String(fmt.Sprintf("attempt %d failed", a))}}, nil)
 		}
 		s := b.at(&t, "StepStarted")
 		s.StepStartedDetails = &types.StepStartedDetails{}
