@@ -5,8 +5,9 @@
 // ListVersionsByFunction and ListAliases for discovery. An execution's
 // history is the truth its state derives from: folding the history gives
 // the state back, as far as history can tell. Histories carry the shapes
-// AWS's producers write: retried steps, invocation records (with an empty
-// Error in every other execution, as AWS's JavaScript test server writes),
+// AWS's producers write: retried steps, invocation records (one per
+// invocation: one more after each suspension; with an empty Error in every
+// other execution, as AWS's JavaScript test server writes),
 // a next-attempt delay of 0 on a step's last event in every other
 // operation (AWS's Python testing server), wait-for-condition checks not
 // met yet as StepSucceeded with a delay (AWS's recorded histories),

@@ -64,13 +64,14 @@ func FixedHistory(events []types.Event) *History {
 func historyOf(e *Execution, seed uint64) *History {
 	var once sync.Once
 	var offsets []int // offsets[i]: index of op i's first event; the execution's terminal events come last
-	var total, tail int
+	var total, tail, invocations int
 	plan := func() {
+		invocations = invocationsOf(e)
 		offsets = make([]int, e.Len+1)
 		n := 0
 		for i := range e.Len {
 			offsets[i] = n
-			ev := opEvents(e.Op(i), seed, i)
+			ev := opEvents(e.Op(i), seed, i, invocations)
 			if i == 0 {
 				tail = len(ev) - startEvents(ev)
 				n += startEvents(ev)
@@ -86,11 +87,11 @@ func historyOf(e *Execution, seed uint64) *History {
 		once.Do(plan)
 		var ev types.Event
 		if k >= offsets[e.Len] { // the execution's terminal events
-			all := opEvents(e.Op(0), seed, 0)
+			all := opEvents(e.Op(0), seed, 0, invocations)
 			ev = all[startEvents(all)+k-offsets[e.Len]]
 		} else {
 			i := upperBound(offsets[:e.Len], k) - 1
-			all := opEvents(e.Op(i), seed, i)
+			all := opEvents(e.Op(i), seed, i, invocations)
 			ev = all[k-offsets[i]]
 		}
 		if ev.EventId == nil {
@@ -138,13 +139,32 @@ func eventPrefix(t types.OperationType) string {
 	return b.String()
 }
 
-// opEvents are the events that bring about op, without EventIds.
-func opEvents(op types.Operation, seed uint64, i int) []types.Event {
+// invocationsOf is how many invocations ran e: one, and one more after
+// each suspension (a wait, a callback, a chained invoke, a step's retry
+// or a wait-for-condition's next check), as the service invokes the
+// function again for each. AWS's recorded histories have one
+// InvocationCompleted event in every five to ten.
+func invocationsOf(e *Execution) int {
+	n := 1
+	for i := 1; i < e.Len; i++ {
+		switch op := e.Op(i); {
+		case op.WaitDetails != nil, op.CallbackDetails != nil, op.ChainedInvokeDetails != nil:
+			n++
+		case op.StepDetails != nil:
+			n += int(max(op.StepDetails.Attempt-1, 0))
+		}
+	}
+	return n
+}
+
+// opEvents are the events that bring about op, without EventIds; the
+// execution's (i 0) include its invocations' records.
+func opEvents(op types.Operation, seed uint64, i, invocations int) []types.Event {
 	b := newEventBuilder(op)
 	started, result, errObj := b.started(op, i)
 	out := []types.Event{started}
 	if op.Type == types.OperationTypeExecution {
-		out = append(out, b.invocations(seed)...)
+		out = append(out, b.invocations(seed, invocations)...)
 	}
 	if sd := op.StepDetails; sd != nil {
 		out = append(out, b.retries(op)...)
@@ -265,13 +285,13 @@ func (b *eventBuilder) started(op types.Operation, i int) (types.Event, *string,
 	return started, result, errObj
 }
 
-// invocations are the invocations that ran an execution, one with an error.
-// A successful one carries an Error with no Payload in every other
-// execution (AWS's JavaScript test server writes one; its Python one
+// invocations are the n invocations that ran an execution, the second
+// with an error. A successful one carries an Error with no Payload in every
+// other execution (AWS's JavaScript test server writes one; its Python one
 // leaves Error out).
-func (b *eventBuilder) invocations(seed uint64) []types.Event {
-	var out []types.Event
-	for k := range 1 + int(seed%3) {
+func (b *eventBuilder) invocations(seed uint64, n int) []types.Event {
+	out := make([]types.Event, 0, n)
+	for k := range n {
 		t0 := b.start.Add(time.Duration(k) * time.Second)
 		t1 := t0.Add(800 * time.Millisecond)
 		ic := b.at(&t1, "InvocationCompleted")
