@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/durable-etl/durable-etl/internal/clip"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/durable-etl/durable-etl/internal/clip"
 )
 
 // StateAPI is the one call the extractor makes; *lambda.Client has it.
@@ -30,7 +32,8 @@ type Page struct {
 type ExecutionError struct {
 	ARN string
 	// Code is the API's error name (ResourceNotFoundException, ...) or a word
-	// for failures outside the API (timeout, network, transform, load).
+	// for failures outside the API (timeout, network, malformed, transform,
+	// load).
 	Code   string
 	Reason string
 	Err    error
@@ -48,6 +51,10 @@ const (
 	codeRejected = "InvalidParameterValueException"
 	codeCanceled = "canceled"
 	codeTimeout  = "timeout"
+	// codeMalformed: a whole answer that does not match the API's model (a
+	// number where a string belongs, say), which the SDK cannot hand over.
+	// AWS's service validates what it stores; a test server may not.
+	codeMalformed = "malformed"
 )
 
 // NotFound reports that the API does not know the execution (404): final
@@ -128,6 +135,8 @@ func classify(e Entry, page int, err error) *ExecutionError {
 func errorReason(err error) (code, reason string) {
 	var api smithy.APIError
 	var netErr net.Error
+	var deser *smithy.DeserializationError
+	var status interface{ HTTPStatusCode() int }
 	switch {
 	case errors.As(err, &api):
 		code = api.ErrorCode()
@@ -146,6 +155,13 @@ func errorReason(err error) (code, reason string) {
 		code, reason = codeCanceled, "canceled"
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		code, reason = codeTimeout, "timed out after retries"
+	case errors.As(err, &deser) && errors.As(err, &status) && status.HTTPStatusCode()/100 == 2 &&
+		!errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &netErr):
+		// A successful answer, read whole, that the SDK could not decode: no
+		// retry changes it, and it is no network failure. (An error answer
+		// the SDK cannot decode, a proxy's HTML 503, is retried as its
+		// status says.)
+		code, reason = codeMalformed, "the answer does not match the API's model: "+lastLine(deser.Error())
 	default:
 		code, reason = "network", "failed after retries: "+lastLine(err.Error())
 	}

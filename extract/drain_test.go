@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,5 +249,36 @@ func TestClientDecodesPages(t *testing.T) {
 	sdk := emulatortest.Client(t, url, extract.WithSDKDecoder())
 	if _, ok := sdk.Options().Protocol.(*decode.Protocol); ok {
 		t.Error("WithSDKDecoder: the client still decodes pages itself")
+	}
+}
+
+// TestDrainMalformedAnswer: a 200 whose body does not match the API's model
+// (AWS's Python testing server writes a step name given as a number as a
+// JSON number) fails the execution with code "malformed" and a reason that
+// says so, after one call: it is no network failure, and asking again
+// gets the same answer.
+func TestDrainMalformedAnswer(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"Events":[{"EventId":1,"EventType":"ExecutionStarted","Id":"e"},{"EventId":2,"EventType":"CallbackStarted","Id":"c","Name":3}]}`)
+	}))
+	t.Cleanup(srv.Close)
+	emulatortest.Env(t)
+	for _, opt := range []extract.ClientOption{extract.WithMaxAttempts(3), extract.WithSDKDecoder()} {
+		client := emulatortest.Client(t, srv.URL, extract.WithMaxAttempts(3), opt)
+		calls.Store(0)
+		err := extract.DrainHistory(context.Background(), client, testARN, 1000, func(context.Context, extract.HistoryPage) error { return nil })
+		var ee *extract.ExecutionError
+		if !errors.As(err, &ee) {
+			t.Fatalf("want *ExecutionError, got %v", err)
+		}
+		if ee.Code != "malformed" || !strings.Contains(ee.Reason, "does not match the API's model") || strings.Contains(ee.Reason, "\n") {
+			t.Errorf("code %q, reason %q", ee.Code, ee.Reason)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("%d calls for a malformed answer, want 1", n)
+		}
 	}
 }
