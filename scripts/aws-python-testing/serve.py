@@ -1,24 +1,30 @@
 """Serve real durable executions over the durable-execution API.
 
 Runs durable functions (AWS's Python SDK examples, plus a few of our own in
-handlers.py) in AWS's Python testing runner, then serves every execution
+odd_handlers.py) in AWS's Python testing runner, then serves every execution
 through the runner's web server (GetDurableExecution, the history, the
 listing by function), and writes the runner's own operations of each
 execution to OPS_JSONL for compare.py.
 
-Usage: python3 serve.py PORT OPS_JSONL   (see README.md for PYTHONPATH)
+Usage: python3 serve.py PORT OPS_JSONL [CONFORMANCE_DIR]   (see README.md)
+
+With CONFORMANCE_DIR (the SDK's packages/aws-durable-execution-sdk-python-
+conformance-tests), it runs every handler under its handlers/ instead: about
+130 executions of every operation type, some left waiting for callbacks.
 """
 
 import importlib
 import json
 import logging
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 from aws_durable_execution_sdk_python_testing.web.server import WebServer, WebServiceConfig
 
-import handlers
+import odd_handlers
 
 EXAMPLES = [
     "comprehensive_operations.comprehensive_operations",
@@ -47,21 +53,49 @@ EXAMPLES = [
 ]
 
 
+# Conformance handlers that end the process (they simulate a crash) or
+# need another function (chained invokes) or a plugin.
+SKIP = {"child_interrupted", "step_at_most_once_with_retry", "step_at_most_once_no_retry"}
+SKIP_DIRS = {"invoke", "plugin"}
+
+
+def conformance(root: str) -> list:
+    sys.path.insert(0, root)
+    names = []
+    for d in sorted(os.listdir(os.path.join(root, "handlers"))):
+        if d in SKIP_DIRS or d.startswith("_"):
+            continue
+        for f in sorted(os.listdir(os.path.join(root, "handlers", d))):
+            if f.endswith(".py") and not f.startswith("_") and f[:-3] not in SKIP:
+                names.append(f"handlers.{d}.{f[:-3]}")
+    return [(m, importlib.import_module(m).handler) for m in names]
+
+
 def main() -> None:
     port, ops_path = int(sys.argv[1]), sys.argv[2]
     store = InMemoryExecutionStore()
-    functions = [(m, importlib.import_module(m).handler) for m in EXAMPLES]
-    functions += [("handlers.many", handlers.many), ("handlers.retried", handlers.retried), ("handlers.exhausted", handlers.exhausted)]
-    runner = None
-    for i, (name, handler) in enumerate(functions):
+    if len(sys.argv) > 3:
+        functions, event, timeout = conformance(sys.argv[3]), json.dumps(3), 8
+    else:
+        functions = [(m, importlib.import_module(m).handler) for m in EXAMPLES]
+        functions += [("odd_handlers.many", odd_handlers.many), ("odd_handlers.retried", odd_handlers.retried), ("odd_handlers.exhausted", odd_handlers.exhausted)]
+        event, timeout = "{}", 30
+    runners = []
+
+    def run(i: int) -> None:
+        name, handler = functions[i]
         r = DurableFunctionTestRunner(handler=handler, store=store, poll_interval=0.05)
-        runner = runner or r
-        arn = r.run_async(input="{}", function_name="orders" if i % 2 == 0 else "billing",
-                          execution_name=name.split(".")[-1].replace("_", "-"))
+        runners.append(r)
+        arn = r.run_async(input=event, function_name="orders" if i % 2 == 0 else "billing",
+                          execution_name=name.split(".")[-1].replace("_", "-")[:60])
         try:
-            print(name, r.wait_for_result(arn, timeout=30).status, file=sys.stderr)
+            print(name, r.wait_for_result(arn, timeout=timeout).status, file=sys.stderr, flush=True)
         except TimeoutError:
-            print(name, "still running", file=sys.stderr)
+            print(name, "still running", file=sys.stderr, flush=True)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(run, range(len(functions))))
+    runner = runners[0]
     with open(ops_path, "w") as f:
         for ex in store.list_all():
             f.write(json.dumps({"arn": ex.durable_execution_arn,
