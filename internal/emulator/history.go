@@ -86,12 +86,16 @@ func historyOf(e *Execution, seed uint64) *History {
 	h.event = func(k int) types.Event {
 		once.Do(plan)
 		var ev types.Event
-		if k >= offsets[e.Len] { // the execution's terminal events
-			all := opEvents(e.Op(0), seed, 0, invocations)
+		switch {
+		case k >= offsets[e.Len]: // the execution's terminal events
+			all := opEvents(e.Op(0), seed, 0, 0)
 			ev = all[startEvents(all)+k-offsets[e.Len]]
-		} else {
+		case k > 0 && k < offsets[min(1, e.Len)]: // one of its invocations, made alone
+			op := e.Op(0)
+			ev = newEventBuilder(op).invocation(seed, k-1)
+		default: // another operation's event, or the execution's first
 			i := upperBound(offsets[:e.Len], k) - 1
-			all := opEvents(e.Op(i), seed, i, invocations)
+			all := opEvents(e.Op(i), seed, i, 0)
 			ev = all[k-offsets[i]]
 		}
 		if ev.EventId == nil {
@@ -292,19 +296,24 @@ func (b *eventBuilder) started(op types.Operation, i int) (types.Event, *string,
 func (b *eventBuilder) invocations(seed uint64, n int) []types.Event {
 	out := make([]types.Event, 0, n)
 	for k := range n {
-		t0 := b.start.Add(time.Duration(k) * time.Second)
-		t1 := t0.Add(800 * time.Millisecond)
-		ic := b.at(&t1, "InvocationCompleted")
-		ic.Id, ic.ParentId, ic.Name, ic.SubType = nil, nil, nil, nil
-		ic.InvocationCompletedDetails = &types.InvocationCompletedDetails{RequestId: aws.String(fmt.Sprintf("req-%x-%d", seed, k)), StartTimestamp: &t0, EndTimestamp: &t1}
-		if k == 1 {
-			ic.InvocationCompletedDetails.Error = &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Sandbox.Timedout"), ErrorMessage: aws.String("invocation timed out")}}
-		} else if seed%2 == 0 {
-			ic.InvocationCompletedDetails.Error = &types.EventError{}
-		}
-		out = append(out, ic)
+		out = append(out, b.invocation(seed, k))
 	}
 	return out
+}
+
+// invocation is the record of the execution's invocation k (0-based).
+func (b *eventBuilder) invocation(seed uint64, k int) types.Event {
+	t0 := b.start.Add(time.Duration(k) * time.Second)
+	t1 := t0.Add(800 * time.Millisecond)
+	ic := b.at(&t1, "InvocationCompleted")
+	ic.Id, ic.ParentId, ic.Name, ic.SubType = nil, nil, nil, nil
+	ic.InvocationCompletedDetails = &types.InvocationCompletedDetails{RequestId: aws.String(fmt.Sprintf("req-%x-%d", seed, k)), StartTimestamp: &t0, EndTimestamp: &t1}
+	if k == 1 {
+		ic.InvocationCompletedDetails.Error = &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Sandbox.Timedout"), ErrorMessage: aws.String("invocation timed out")}}
+	} else if seed%2 == 0 {
+		ic.InvocationCompletedDetails.Error = &types.EventError{}
+	}
+	return ic
 }
 
 // retries are a step's earlier attempts, each failed and retried (a
