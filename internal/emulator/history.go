@@ -58,45 +58,51 @@ func FixedHistory(events []types.Event) *History {
 // historyOf derives an execution's history from its operations (the
 // generator's), so that the history and the state the emulator serves
 // agree: folding the history gives the state back, as far as history can
-// tell (see transform.Folder). Event ids run from 1 in the order served.
-// Events are built on demand; the first use walks the operations once to
+// tell (see transform.Folder). Event ids run from 1 in the order served:
+// the execution's ExecutionStarted, its invocation records (one, and one
+// more after each suspension), every other operation's events in turn,
+// and the execution's terminal event last. Events are built on demand,
+// each invocation record alone; the first use walks the operations once to
 // lay them out.
 func historyOf(e *Execution, seed uint64) *History {
 	var once sync.Once
-	var offsets []int // offsets[i]: index of op i's first event; the execution's terminal events come last
-	var total, tail, invocations int
+	var offsets []int // offsets[i]: index of op i's first event (i >= 1); offsets[e.Len]: the terminal events'
+	var total, invocations int
 	plan := func() {
-		invocations = invocationsOf(e)
+		if e.Len == 0 {
+			return
+		}
 		offsets = make([]int, e.Len+1)
-		n := 0
-		for i := range e.Len {
+		invocations = 1
+		n := 0 // events of the operations after the first
+		for i := 1; i < e.Len; i++ {
+			op := e.Op(i)
 			offsets[i] = n
-			ev := opEvents(e.Op(i), seed, i, invocations)
-			if i == 0 {
-				tail = len(ev) - startEvents(ev)
-				n += startEvents(ev)
-			} else {
-				n += len(ev)
-			}
+			n += len(opEvents(op, seed, i))
+			invocations += suspensions(op)
 		}
 		offsets[e.Len] = n
-		total = n + tail
+		for i := 1; i <= e.Len; i++ {
+			offsets[i] += 1 + invocations // after ExecutionStarted and the invocation records
+		}
+		total = offsets[e.Len] + len(opEvents(e.Op(0), seed, 0)) - 1
 	}
 	h := &History{size: func() int { once.Do(plan); return total }}
 	h.event = func(k int) types.Event {
 		once.Do(plan)
 		var ev types.Event
 		switch {
-		case k >= offsets[e.Len]: // the execution's terminal events
-			all := opEvents(e.Op(0), seed, 0, 0)
-			ev = all[startEvents(all)+k-offsets[e.Len]]
-		case k > 0 && k < offsets[min(1, e.Len)]: // one of its invocations, made alone
-			op := e.Op(0)
-			ev = newEventBuilder(op).invocation(seed, k-1)
-		default: // another operation's event, or the execution's first
-			i := upperBound(offsets[:e.Len], k) - 1
-			all := opEvents(e.Op(i), seed, i, 0)
-			ev = all[k-offsets[i]]
+		case k > 0 && k <= invocations:
+			ev = newEventBuilder(e.Op(0)).invocation(seed, k-1)
+		case k == 0, k >= offsets[e.Len]: // the execution's own: its start, its end
+			j := 0
+			if k > 0 {
+				j = 1 + k - offsets[e.Len]
+			}
+			ev = opEvents(e.Op(0), seed, 0)[j]
+		default:
+			i := upperBound(offsets[1:e.Len], k)
+			ev = opEvents(e.Op(i), seed, i)[k-offsets[i]]
 		}
 		if ev.EventId == nil {
 			ev.EventId = aws.Int32(int32(k + 1))
@@ -120,15 +126,19 @@ func upperBound(xs []int, k int) int {
 	return lo
 }
 
-// startEvents is how many of the EXECUTION operation's events come before
-// every other operation's: its ExecutionStarted and InvocationCompleted
-// records; its terminal event ends the history.
-func startEvents(ev []types.Event) int {
-	n := 0
-	for n < len(ev) && (ev[n].EventType == "ExecutionStarted" || ev[n].EventType == "InvocationCompleted") {
-		n++
+// suspensions is how many times op suspended its execution, each ended by
+// an invocation of its own: a wait, a callback or a chained invoke once, a
+// step once for each retry (or wait-for-condition check) it was given.
+// AWS's recorded histories have an InvocationCompleted event in every five
+// to ten.
+func suspensions(op types.Operation) int {
+	switch {
+	case op.WaitDetails != nil, op.CallbackDetails != nil, op.ChainedInvokeDetails != nil:
+		return 1
+	case op.StepDetails != nil:
+		return int(max(op.StepDetails.Attempt-1, 0))
 	}
-	return n
+	return 0
 }
 
 // eventPrefix is the event type prefix of an operation type (an unknown
@@ -143,33 +153,13 @@ func eventPrefix(t types.OperationType) string {
 	return b.String()
 }
 
-// invocationsOf is how many invocations ran e: one, and one more after
-// each suspension (a wait, a callback, a chained invoke, a step's retry
-// or a wait-for-condition's next check), as the service invokes the
-// function again for each. AWS's recorded histories have one
-// InvocationCompleted event in every five to ten.
-func invocationsOf(e *Execution) int {
-	n := 1
-	for i := 1; i < e.Len; i++ {
-		switch op := e.Op(i); {
-		case op.WaitDetails != nil, op.CallbackDetails != nil, op.ChainedInvokeDetails != nil:
-			n++
-		case op.StepDetails != nil:
-			n += int(max(op.StepDetails.Attempt-1, 0))
-		}
-	}
-	return n
-}
-
-// opEvents are the events that bring about op, without EventIds; the
-// execution's (i 0) include its invocations' records.
-func opEvents(op types.Operation, seed uint64, i, invocations int) []types.Event {
+// opEvents are the events that bring about op, without EventIds (the
+// execution's: its start and its end; its invocation records are
+// historyOf's).
+func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 	b := newEventBuilder(op)
 	started, result, errObj := b.started(op, i)
 	out := []types.Event{started}
-	if op.Type == types.OperationTypeExecution {
-		out = append(out, b.invocations(seed, invocations)...)
-	}
 	if sd := op.StepDetails; sd != nil {
 		out = append(out, b.retries(op)...)
 	}
@@ -189,7 +179,7 @@ func opEvents(op types.Operation, seed uint64, i, invocations int) []types.Event
 		}
 	}
 	if (seed+uint64(i))%2 == 0 {
-		noDelay(out[len(out)-1])
+		noDelay(&out[len(out)-1])
 	}
 	return out
 }
@@ -197,7 +187,7 @@ func opEvents(op types.Operation, seed uint64, i, invocations int) []types.Event
 // noDelay gives a step's last StepFailed or its StepSucceeded a next-attempt
 // delay of 0, as AWS's Python testing server writes them (a retry's delay is
 // at least 1, so 0 is no retry).
-func noDelay(ev types.Event) {
+func noDelay(ev *types.Event) {
 	var rd *types.RetryDetails
 	switch {
 	case ev.StepFailedDetails != nil:
@@ -289,19 +279,10 @@ func (b *eventBuilder) started(op types.Operation, i int) (types.Event, *string,
 	return started, result, errObj
 }
 
-// invocations are the n invocations that ran an execution, the second
-// with an error. A successful one carries an Error with no Payload in every
+// invocation is the record of the execution's invocation k (0-based): the
+// second failed; a successful one carries an Error with no Payload in every
 // other execution (AWS's JavaScript test server writes one; its Python one
 // leaves Error out).
-func (b *eventBuilder) invocations(seed uint64, n int) []types.Event {
-	out := make([]types.Event, 0, n)
-	for k := range n {
-		out = append(out, b.invocation(seed, k))
-	}
-	return out
-}
-
-// invocation is the record of the execution's invocation k (0-based).
 func (b *eventBuilder) invocation(seed uint64, k int) types.Event {
 	t0 := b.start.Add(time.Duration(k) * time.Second)
 	t1 := t0.Add(800 * time.Millisecond)

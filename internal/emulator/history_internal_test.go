@@ -9,37 +9,52 @@ import (
 )
 
 // TestHistoryEventsOneByOne: a generated history served event by event
-// (each invocation record made alone) is the history built whole, each
-// operation's events in turn and the execution's last; it has one
-// invocation record per invocation.
+// (each invocation record made alone) is the history built whole: the
+// execution's start, its invocation records, each other operation's events
+// in turn, the execution's end. And it has one invocation record, and one
+// more per suspension the history itself shows: a wait, a callback or a
+// chained invoke started, a step started again after a retry.
 func TestHistoryEventsOneByOne(t *testing.T) {
 	for _, e := range Generate(3, 12, GenerateOptions{MinOps: 1, MaxOps: 120}) {
-		var whole []types.Event
-		first := opEvents(e.Op(0), 3, 0, invocationsOf(&e))
-		whole = append(whole, first[:startEvents(first)]...)
-		for i := 1; i < e.Len; i++ {
-			whole = append(whole, opEvents(e.Op(i), 3, i, 0)...)
-		}
-		whole = append(whole, first[startEvents(first):]...)
 		h := historyOf(&e, 3)
-		if h.Len() != len(whole) {
-			t.Fatalf("%s: %d events served, %d built whole", e.ARN, h.Len(), len(whole))
+		served := make([]types.Event, h.Len())
+		for k := range served {
+			served[k] = h.Event(k)
 		}
-		invocations := 0
+		exec := opEvents(e.Op(0), 3, 0)
+		whole := append([]types.Event(nil), exec[0])
+		for k := 0; 1+k < len(served) && served[1+k].EventType == types.EventTypeInvocationCompleted; k++ {
+			whole = append(whole, newEventBuilder(e.Op(0)).invocation(3, k))
+		}
+		for i := 1; i < e.Len; i++ {
+			whole = append(whole, opEvents(e.Op(i), 3, i)...)
+		}
+		whole = append(whole, exec[1:]...)
+		if len(served) != len(whole) {
+			t.Fatalf("%s: %d events served, %d built whole", e.ARN, len(served), len(whole))
+		}
+		invocations, suspended, started := 0, 1, map[string]bool{}
 		for k := range whole {
 			if whole[k].EventId == nil {
 				whole[k].EventId = aws.Int32(int32(k + 1))
 			}
-			got := h.Event(k)
-			if !reflect.DeepEqual(got, whole[k]) {
-				t.Fatalf("%s: event %d served as %+v, built whole as %+v", e.ARN, k, got, whole[k])
+			if !reflect.DeepEqual(served[k], whole[k]) {
+				t.Fatalf("%s: event %d served as %+v, built whole as %+v", e.ARN, k, served[k], whole[k])
 			}
-			if got.EventType == types.EventTypeInvocationCompleted {
+			switch served[k].EventType {
+			case types.EventTypeInvocationCompleted:
 				invocations++
+			case types.EventTypeWaitStarted, types.EventTypeCallbackStarted, types.EventTypeChainedInvokeStarted:
+				suspended++
+			case types.EventTypeStepStarted:
+				if started[*served[k].Id] {
+					suspended++
+				}
+				started[*served[k].Id] = true
 			}
 		}
-		if want := invocationsOf(&e); invocations != want {
-			t.Errorf("%s: %d invocation records, want %d", e.ARN, invocations, want)
+		if invocations != suspended {
+			t.Errorf("%s: %d invocation records, want %d (one, and one per suspension)", e.ARN, invocations, suspended)
 		}
 	}
 }
