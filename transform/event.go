@@ -119,10 +119,11 @@ func (k *EventKeys) Next(ev *types.Event) EventKey {
 // gave it. Every event the SDK can hand over maps to a row that
 // [ReconstructEvent] turns back into the same event: one details object
 // fills the typed columns; when there are several, or one holds what the
-// columns cannot tell apart (an Input, Result or Error object with no
-// members, an Error whose Payload has no members), every details object
-// also goes to overflow_json, as does an EventId that is not the row's
-// event_id.
+// columns cannot hold (a member this version does not know), every details
+// object also goes to overflow_json, whole, as does an EventId that is not
+// the row's event_id. An Input, Result or Error object with no members (or
+// an Error whose Payload has none), which the columns read back as absent,
+// goes there alone: {"Details":{"InvocationCompletedDetails":{"Error":{}}}}.
 func EventRow(ev *types.Event, key EventKey, meta RowMeta) schema.Event {
 	return AppendEventRow(nil, ev, key, meta)[0]
 }
@@ -162,6 +163,7 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 		}
 	}
 	fits := len(present) <= 1
+	var empty string // a member the columns read back as absent (see fillEvent)
 	if len(present) > 0 {
 		row.DetailKind = &present[0].kind // shared: rows are never changed in place
 		if len(present) > 1 {
@@ -171,21 +173,33 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 			}
 			row.DetailKind = &k
 		}
-		if !fillEvent(row, v.Field(present[0].index).Elem()) {
-			fits = false
-		}
+		ok, e := fillEvent(row, v.Field(present[0].index).Elem())
+		fits = fits && ok
+		empty = e
 	}
 	idAside := ev.EventId != nil && *ev.EventId != key.ID
-	if ev.EventId == nil || idAside || !fits {
+	switch {
+	case ev.EventId != nil && !idAside && fits && empty == "":
+		// The usual case: nothing overflows.
+	case ev.EventId != nil && !idAside && fits:
+		// Some producers send InvocationCompleted with "Error":{} on every
+		// invocation: the member alone, not the whole details object,
+		// which costs six times the rest of the row to encode and store.
+		s := `{"Details":{"` + present[0].name + `":{` + empty + `}}}`
+		row.OverflowJSON = &s
+	default:
 		o := eventOverflow{EventIdAbsent: ev.EventId == nil}
 		if idAside {
 			o.EventId = ev.EventId
 		}
-		if !fits {
+		switch {
+		case !fits:
 			o.Details = map[string]json.RawMessage{}
 			for _, m := range present {
 				o.Details[m.name] = o.marshalDetails(m.name, v.Field(m.index))
 			}
+		case empty != "":
+			o.Details = map[string]json.RawMessage{present[0].name: json.RawMessage("{" + empty + "}")}
 		}
 		s := o.encode()
 		row.OverflowJSON = &s
@@ -310,9 +324,12 @@ func detailsField(kind string) string {
 
 // fillEvent copies the members of one details object (a struct value) into
 // the row's columns. It reports false when the columns cannot give the
-// object back exactly.
-func fillEvent(row *schema.Event, d reflect.Value) bool {
-	ok := true
+// object back exactly. When they can but for an Input, Result or Error
+// with no members (or an Error whose Payload has none), which the columns
+// read back as absent, empty is that member, whole, as a JSON object
+// member (`"Error":{}`, `"Error":{"Payload":{}}`) and ok is true.
+func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
+	ok = true
 	truncated := func(p *bool) {
 		if row.PayloadTruncated != nil {
 			ok = false // two members share the column
@@ -328,19 +345,30 @@ func fillEvent(row *schema.Event, d reflect.Value) bool {
 		switch m := x.(type) {
 		case *types.EventInput:
 			if m != nil {
-				ok = ok && (m.Payload != nil || m.Truncated != nil)
+				if m.Payload == nil && m.Truncated == nil {
+					empty = emptyMember(f.Name, false)
+				}
 				row.InputPayload = m.Payload
 				truncated(m.Truncated)
 			}
 		case *types.EventResult:
 			if m != nil {
-				ok = ok && (m.Payload != nil || m.Truncated != nil)
+				if m.Payload == nil && m.Truncated == nil {
+					empty = emptyMember(f.Name, false)
+				}
 				row.Result = m.Payload
 				truncated(m.Truncated)
 			}
 		case *types.EventError:
 			if m != nil {
-				ok = ok && ((m.Payload != nil && !emptyError(m.Payload)) || (m.Payload == nil && m.Truncated != nil))
+				switch {
+				case m.Payload == nil && m.Truncated == nil:
+					empty = emptyMember(f.Name, false)
+				case emptyError(m.Payload) && m.Truncated == nil:
+					empty = emptyMember(f.Name, true)
+				case emptyError(m.Payload): // rare enough to spell out
+					empty = `"` + f.Name + `":{"Payload":{},"Truncated":` + strconv.FormatBool(*m.Truncated) + `}`
+				}
 				if p := m.Payload; p != nil {
 					row.ErrorType, row.ErrorMessage, row.ErrorData, row.ErrorStackTrace = p.ErrorType, p.ErrorMessage, p.ErrorData, p.StackTrace
 				}
@@ -369,7 +397,25 @@ func fillEvent(row *schema.Event, d reflect.Value) bool {
 			dst.Set(reflect.ValueOf(x))
 		}
 	}
-	return ok
+	return ok, empty
+}
+
+// emptyMember is member name as a JSON object member holding an empty
+// object, or with payload an object whose Payload is empty.
+func emptyMember(name string, payload bool) string {
+	switch {
+	case name == "Error" && payload:
+		return `"Error":{"Payload":{}}`
+	case name == "Error":
+		return `"Error":{}`
+	case name == "Input":
+		return `"Input":{}`
+	case name == "Result":
+		return `"Result":{}`
+	case payload:
+		return `"` + name + `":{"Payload":{}}`
+	}
+	return `"` + name + `":{}`
 }
 
 // eventColumn is the column a plain details member fills, or an invalid
@@ -435,40 +481,71 @@ func ReconstructEvent(row *schema.Event) (types.Event, error) {
 		ev.EventId = o.EventId
 	}
 	v := reflect.ValueOf(&ev).Elem()
-	if o.Details != nil {
-		for name, raw := range o.Details {
-			f := v.FieldByName(name)
-			if !f.IsValid() || f.Kind() != reflect.Pointer {
-				return ev, fmt.Errorf("event %d: overflow_json names %q, which this version does not know", row.EventID, name)
-			}
-			p := reflect.New(f.Type().Elem())
-			if err := json.Unmarshal(raw, p.Interface()); err != nil {
-				return ev, fmt.Errorf("event %d: overflow_json %s: %w", row.EventID, name, err)
-			}
+	// The details object the columns hold, then overflow_json's objects:
+	// each member one names replaces the columns' (a whole object names
+	// every member, absent ones null; one that only says what the columns
+	// cannot, such as an empty Error, names that member alone: archives
+	// written before December 2026 hold the whole object there too).
+	if row.DetailKind != nil && !strings.Contains(*row.DetailKind, ",") {
+		f := v.FieldByName(detailsField(*row.DetailKind))
+		if !f.IsValid() || f.Kind() != reflect.Pointer {
+			return ev, fmt.Errorf("event %d: detail_kind %q names no details object this version knows", row.EventID, *row.DetailKind)
+		}
+		d := reflect.New(f.Type().Elem())
+		unfillEvent(row, d.Elem())
+		f.Set(d)
+	}
+	for name, raw := range o.Details {
+		f := v.FieldByName(name)
+		if !f.IsValid() || f.Kind() != reflect.Pointer {
+			return ev, fmt.Errorf("event %d: overflow_json names %q, which this version does not know", row.EventID, name)
+		}
+		p := reflect.New(f.Type().Elem())
+		if err := json.Unmarshal(raw, p.Interface()); err != nil {
+			return ev, fmt.Errorf("event %d: overflow_json %s: %w", row.EventID, name, err)
+		}
+		if f.IsNil() {
 			f.Set(p)
+			continue
 		}
-		for key, ft := range o.FarTimes {
-			name, member, _ := strings.Cut(key, ".")
-			d := v.FieldByName(name)
-			if !d.IsValid() || d.IsNil() || !d.Elem().FieldByName(member).IsValid() {
-				return ev, fmt.Errorf("event %d: overflow_json has a timestamp for %s, which this version does not know", row.EventID, key)
+		var members map[string]json.RawMessage // decoded into a fresh object: the columns' pointers are the row's
+		if err := json.Unmarshal(raw, &members); err != nil {
+			return ev, fmt.Errorf("event %d: overflow_json %s: %w", row.EventID, name, err)
+		}
+		for m := range members {
+			if dst := f.Elem().FieldByName(m); dst.IsValid() && dst.CanSet() {
+				dst.Set(p.Elem().FieldByName(m))
 			}
-			t := time.Unix(ft.Sec, int64(ft.Nsec)).UTC()
-			d.Elem().FieldByName(member).Set(reflect.ValueOf(&t))
 		}
-		return ev, nil
 	}
-	if row.DetailKind == nil {
-		return ev, nil
+	for key, ft := range o.FarTimes {
+		name, member, _ := strings.Cut(key, ".")
+		d := v.FieldByName(name)
+		if !d.IsValid() || d.IsNil() || !d.Elem().FieldByName(member).IsValid() {
+			return ev, fmt.Errorf("event %d: overflow_json has a timestamp for %s, which this version does not know", row.EventID, key)
+		}
+		t := time.Unix(ft.Sec, int64(ft.Nsec)).UTC()
+		d.Elem().FieldByName(member).Set(reflect.ValueOf(&t))
 	}
-	f := v.FieldByName(detailsField(*row.DetailKind))
-	if !f.IsValid() || f.Kind() != reflect.Pointer {
-		return ev, fmt.Errorf("event %d: detail_kind %q names no details object this version knows", row.EventID, *row.DetailKind)
-	}
-	d := reflect.New(f.Type().Elem())
-	unfillEvent(row, d.Elem())
-	f.Set(d)
 	return ev, nil
+}
+
+// NormalizeEventOverflow puts an archived row's overflow_json in the form
+// [EventRow] writes today, so that a row archived before a form changed
+// (an empty Error's whole details object, before December 2026) compares
+// equal to today's row of the same event, as etl verify compares them. A
+// row whose overflow_json cannot be read is left as it is.
+func NormalizeEventOverflow(row *schema.Event) {
+	if row.OverflowJSON == nil || !strings.Contains(*row.OverflowJSON, `"Details"`) {
+		return
+	}
+	ev, err := ReconstructEvent(row)
+	if err != nil {
+		return
+	}
+	if now := EventRow(&ev, EventKey{ID: row.EventID}, RowMeta{}).OverflowJSON; now == nil || *now != *row.OverflowJSON {
+		row.OverflowJSON = now
+	}
 }
 
 // unfillEvent sets the members of details object d from the row's columns.

@@ -46,3 +46,30 @@ func TestEventOverflowEncode(t *testing.T) {
 		}
 	}
 }
+
+// TestEventOverflowEmptyMember: the overflow_json AppendEventRow writes for
+// an empty member without building an eventOverflow is the one encoding/json
+// writes for it, as every other overflow_json is.
+func TestEventOverflowEmptyMember(t *testing.T) {
+	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for _, ev := range []types.Event{
+		{EventType: "InvocationCompleted", InvocationCompletedDetails: &types.InvocationCompletedDetails{RequestId: aws.String("r"), StartTimestamp: &now, Error: &types.EventError{}}},
+		{EventType: "StepFailed", StepFailedDetails: &types.StepFailedDetails{Error: &types.EventError{Payload: &types.ErrorObject{}}}},
+		{EventType: "StepFailed", StepFailedDetails: &types.StepFailedDetails{Error: &types.EventError{Payload: &types.ErrorObject{}, Truncated: aws.Bool(true)}}},
+		{EventType: "ExecutionStarted", ExecutionStartedDetails: &types.ExecutionStartedDetails{Input: &types.EventInput{}}},
+		{EventType: "ContextSucceeded", ContextSucceededDetails: &types.ContextSucceededDetails{Result: &types.EventResult{}}},
+	} {
+		ev.EventId = aws.Int32(3)
+		row := EventRow(&ev, EventKey{ID: 3, Pos: 3}, RowMeta{})
+		if row.OverflowJSON == nil {
+			t.Fatalf("%s: no overflow_json", ev.EventType)
+		}
+		var o eventOverflow
+		if err := json.Unmarshal([]byte(*row.OverflowJSON), &o); err != nil {
+			t.Fatal(err)
+		}
+		if want := string(marshal(o)); *row.OverflowJSON != want || len(o.Details) != 1 {
+			t.Errorf("%s:\n got %s\nwant %s", ev.EventType, *row.OverflowJSON, want)
+		}
+	}
+}

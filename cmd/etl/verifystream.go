@@ -7,6 +7,7 @@ import (
 
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
 )
 
 // An execution with more archived rows than a chunk (verifyChunkRows) is
@@ -95,7 +96,9 @@ func (d *streamDigests) gotOp(row *schema.Operation) {
 func (d *streamDigests) gotEvent(row *schema.Event) {
 	d.gotEvents++
 	if i, ok := d.evAt[row.EventID]; ok {
-		d.evSeen[i] = seenAs(schema.HashRow(schema.Events, &d.gotEv, row, d.skipEv) == d.evHash[i])
+		r := *row
+		transform.NormalizeEventOverflow(&r)
+		d.evSeen[i] = seenAs(schema.HashRow(schema.Events, &d.gotEv, &r, d.skipEv) == d.evHash[i])
 	}
 }
 

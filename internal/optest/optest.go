@@ -3,8 +3,10 @@
 package optest
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +207,36 @@ func DiffEventRow(want types.Event, row *schema.Event) string {
 		return "reconstruct: " + err.Error()
 	}
 	return DiffEvent(want, got)
+}
+
+// WholeOverflow is row's overflow_json in the form rows were written in
+// before December 2026: every details object of the event whole (members
+// by their API names, absent ones null), where today's rows may hold only
+// an empty member. It reports false for a row with no details in
+// overflow_json, and for one whose details encoding/json cannot write (a
+// timestamp RFC 3339 cannot: FarTimes, unchanged).
+func WholeOverflow(row *schema.Event) (string, bool) {
+	if row.OverflowJSON == nil {
+		return "", false
+	}
+	var o map[string]any
+	if err := json.Unmarshal([]byte(*row.OverflowJSON), &o); err != nil || o["Details"] == nil {
+		return "", false
+	}
+	ev, err := transform.ReconstructEvent(row)
+	if err != nil {
+		return "", false
+	}
+	details := map[string]any{}
+	v := reflect.ValueOf(ev)
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Name; strings.HasSuffix(name, "Details") && v.Field(i).Kind() == reflect.Pointer && !v.Field(i).IsNil() {
+			details[name] = v.Field(i).Interface()
+		}
+	}
+	o["Details"] = details
+	b, err := json.Marshal(o)
+	return string(b), err == nil
 }
 
 func eventTypes() []any {
