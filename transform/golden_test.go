@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/schema"
@@ -84,22 +86,115 @@ func TestGoldenPages(t *testing.T) {
 				fmt.Fprintf(&b, "\n# operations[%d]\n", i)
 				writeRow(&b, schema.Operations, r)
 			}
-			got := []byte(strings.TrimSuffix(b.String(), "\n"))
-			golden := filepath.Join("testdata", "golden", name+".txt")
-			if *update {
-				os.MkdirAll(filepath.Dir(golden), 0o755)
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./transform -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)+"\n"); diff != "" {
-				t.Errorf("rows differ from %s (-want +got); if the change is intended, run go test ./transform -update:\n%s", golden, diff)
-			}
+			compareGolden(t, name, b.String())
 		})
+	}
+}
+
+// TestGoldenHistories feeds histories recorded by AWS's durable-execution
+// SDK for JavaScript (testdata/histories/NAME.json, the SDK's own
+// recordings of its examples run by AWS's test runner; see the README
+// there) through the emulator and the real SDK client, four events a page,
+// and compares the event rows and the operations folded from them with
+// testdata/golden/history-NAME.txt. Every event row gives its event back,
+// and an invocation record's empty Error is kept as that member alone.
+// Regenerate with: go test ./transform -update
+func TestGoldenHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no recorded histories: %v", err)
+	}
+	allEmptyErrors := 0
+	defer func() {
+		if allEmptyErrors == 0 {
+			t.Error("no invocation record with an empty Error: the recordings are not what this test expects")
+		}
+	}()
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recorded []types.Event // the API's member names, timestamps in RFC 3339
+			if err := json.Unmarshal(b, &recorded); err != nil {
+				t.Fatal(err)
+			}
+			arn := "arn:aws:lambda:us-east-1:123456789012:function:" + name + ":$LATEST/durable-execution/golden/0001"
+			e := emulator.Fixed(arn, "", nil)
+			e.History = emulator.FixedHistory(recorded)
+			srv := emulator.New()
+			srv.Add(e)
+			_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(1))
+			meta := transform.RowMeta{ExecutionArn: arn, Source: transform.SourceHistory, RunID: "golden-run", ExtractedAt: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)}
+			fold := transform.NewFolder()
+			defer fold.Close()
+			var keys transform.EventKeys
+			var events []schema.Event
+			emptyErrors := 0
+			err = extract.DrainHistory(context.Background(), client, arn, 4, func(_ context.Context, p extract.HistoryPage) error {
+				for i := range p.Events {
+					events = transform.AppendEventRow(events, &p.Events[i], keys.Next(&p.Events[i]), meta)
+					row := &events[len(events)-1]
+					if diff := optest.DiffEventRow(p.Events[i], row); diff != "" {
+						t.Errorf("event %d does not reconstruct (-want +got):\n%s", len(events), diff)
+					}
+					if d := p.Events[i].InvocationCompletedDetails; d != nil && d.Error != nil && d.Error.Payload == nil {
+						emptyErrors++
+						if row.OverflowJSON == nil || *row.OverflowJSON != `{"Details":{"InvocationCompletedDetails":{"Error":{}}}}` {
+							t.Errorf("event %d: an empty Error kept as %v", len(events), row.OverflowJSON)
+						}
+					}
+				}
+				fold.Add(p.Events)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(events) != len(recorded) {
+				t.Fatalf("%d events read of %d recorded", len(events), len(recorded))
+			}
+			allEmptyErrors += emptyErrors
+			snap := transform.NewSnapshot(meta)
+			var ops []schema.Operation
+			if ops, err = fold.AddTo(snap, nil); err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			fmt.Fprintf(&out, "# executions (from the folded operations; GetDurableExecution adds its own columns)\n")
+			writeRow(&out, schema.Executions, snap.Finish())
+			for i, r := range ops {
+				fmt.Fprintf(&out, "\n# operations[%d]\n", i)
+				writeRow(&out, schema.Operations, r)
+			}
+			for i, r := range events {
+				fmt.Fprintf(&out, "\n# events[%d]\n", i)
+				writeRow(&out, schema.Events, r)
+			}
+			compareGolden(t, "history-"+name, out.String())
+		})
+	}
+}
+
+// compareGolden compares got with testdata/golden/NAME.txt, or rewrites
+// that file with -update.
+func compareGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", "golden", name+".txt")
+	if *update {
+		os.MkdirAll(filepath.Dir(golden), 0o755)
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./transform -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("rows differ from %s (-want +got); if the change is intended, run go test ./transform -update:\n%s", golden, diff)
 	}
 }
 
