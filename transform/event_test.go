@@ -164,3 +164,30 @@ func TestEventOverflowWholeForm(t *testing.T) {
 		t.Errorf("%d events checked in the whole form, %d of them partial today: the generator's odd shapes are off", whole, partial)
 	}
 }
+
+// TestReconstructEventRefuses: a row this version cannot read back (written
+// by a later one, or damaged) is an error naming what it cannot read, never
+// an event with a member silently dropped.
+func TestReconstructEventRefuses(t *testing.T) {
+	kind := "step_started"
+	for _, c := range []struct {
+		kind     *string
+		overflow string
+		want     string
+	}{
+		{&kind, `{"Details":{"NopeDetails":{}}}`, `overflow_json names "NopeDetails"`},
+		{&kind, `{"Details":{"StepStartedDetails":{}},"FarTimes":{"StepStartedDetails.Nope":{"Sec":1,"Nsec":0}}}`, "timestamp for StepStartedDetails.Nope"},
+		{&kind, `{"Details":{"StepStartedDetails":{}},"FarTimes":{"WaitStartedDetails.Duration":{"Sec":1,"Nsec":0}}}`, "timestamp for WaitStartedDetails.Duration"},
+		{&kind, `{"Details":{"StepStartedDetails":[]}}`, "overflow_json StepStartedDetails"},
+		{&kind, `{"Details":`, "parse overflow_json"},
+		{aws.String("nope"), "", `detail_kind "nope"`},
+	} {
+		row := schema.Event{EventID: 3, EventType: "StepStarted", DetailKind: c.kind}
+		if c.overflow != "" {
+			row.OverflowJSON = &c.overflow
+		}
+		if _, err := transform.ReconstructEvent(&row); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %s", c.overflow, err, c.want)
+		}
+	}
+}
