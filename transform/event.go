@@ -22,7 +22,9 @@ import (
 // eventOverflow is the events table's overflow_json: every details object of
 // an event whose details the typed columns cannot hold, keyed by its API
 // member name (StepFailedDetails, ...), in encoding/json's form of the SDK
-// type (members by their API names, timestamps as RFC 3339).
+// type (members by their API names, timestamps as RFC 3339); or, when the
+// columns hold all but an empty Input, Result or Error, that member alone
+// under its details object's name.
 type eventOverflow struct {
 	EventIdAbsent bool                       `json:",omitempty"`
 	EventId       *int32                     `json:",omitempty"` // the event's own, when event_id is not it (see EventKeys)
