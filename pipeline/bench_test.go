@@ -425,6 +425,86 @@ func BenchmarkManySmallExecutionsRSS(b *testing.B) {
 // own machines, is off this machine's cores), at concurrency 4. It reports
 // both event rates and the median of the paired ratios (target: >= 0.8).
 func BenchmarkHistoryVsDrain(b *testing.B) {
+	h := newHistoryBench(b)
+	full := func(i int) (time.Duration, int64) {
+		m, err := extract.NewManifest("bench", h.manifest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pd, err := load.NewParquetDir(b.TempDir(), load.WithFilePrefix(fmt.Sprint("hist-", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: h.client, History: h.client, Loader: pd, RunID: "bench", Concurrency: 4}, m)
+		if err != nil || sum.ExecutionsFailed > 0 {
+			b.Fatalf("run: %v %+v", err, sum.Failures)
+		}
+		return time.Since(start), sum.Events
+	}
+	var drainT, fullT time.Duration
+	var events int64
+	var ratios []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d, n := h.drain()
+		f, _ := full(i)
+		drainT, fullT, events = drainT+d, fullT+f, n
+		ratios = append(ratios, d.Seconds()/f.Seconds())
+	}
+	b.ReportMetric(float64(events)*float64(b.N)/drainT.Seconds(), "drain-events/s")
+	b.ReportMetric(float64(events)*float64(b.N)/fullT.Seconds(), "pipeline-events/s")
+	b.ReportMetric(median(ratios), "ratio")
+}
+
+// BenchmarkHistoryVsDrainBinary is BenchmarkHistoryVsDrain with the etl
+// binary (ETL_BIN) in place of the in-process pipeline, as users run it
+// (`etl run --manifest ... --concurrency 4`: its process start, its
+// --memory-limit and collector settings, its first touch of fresh memory),
+// against the same drain-only baseline; it also reports the binary's peak
+// RSS.
+func BenchmarkHistoryVsDrainBinary(b *testing.B) {
+	bin := os.Getenv("ETL_BIN")
+	if bin == "" {
+		b.Fatal("ETL_BIN is not set: run make bench, which builds bin/etl")
+	}
+	h := newHistoryBench(b)
+	dir := b.TempDir()
+	manifest := filepath.Join(dir, "m.jsonl")
+	if err := os.WriteFile(manifest, h.manifest, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var peak int64
+	var ratios []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d, _ := h.drain()
+		archive, report := filepath.Join(dir, fmt.Sprint("archive-", i)), filepath.Join(dir, fmt.Sprint("report-", i))
+		start := time.Now()
+		peak = max(peak, peakOf(b, dir, bin, "run", "--manifest", manifest, "--dest", archive, "--endpoint-url", h.url,
+			"--log-level", "warn", "--report", report, "--concurrency", "4"))
+		ratios = append(ratios, d.Seconds()/time.Since(start).Seconds())
+		checkRowCounts(b, archive, report)
+		os.RemoveAll(archive)
+	}
+	b.ReportMetric(median(ratios), "binary-ratio")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+}
+
+// historyBench is the history benchmarks' data and baseline: 300
+// executions over 90 days, archived through history (no tokens), served by
+// an emulator whose page cache an untimed drain has warmed.
+type historyBench struct {
+	url      string
+	client   *lambda.Client // as etl run's
+	manifest []byte
+	// drain reads every execution's GetDurableExecution and history pages
+	// with the stock SDK, 4 at a time, keeping nothing: its time and the
+	// events it read.
+	drain func() (time.Duration, int64)
+}
+
+func newHistoryBench(b *testing.B) historyBench {
 	execs := emulator.Generate(98, 300, emulator.GenerateOptions{Days: 90, LargePayloadEvery: 500})
 	for i := range execs {
 		execs[i].Token = "" // archived through history
@@ -452,36 +532,8 @@ func BenchmarkHistoryVsDrain(b *testing.B) {
 		})
 		return time.Since(start), events.Load()
 	}
-	full := func(i int) (time.Duration, int64) {
-		m, err := extract.NewManifest("bench", manifest)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pd, err := load.NewParquetDir(b.TempDir(), load.WithFilePrefix(fmt.Sprint("hist-", i)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, History: client, Loader: pd, RunID: "bench", Concurrency: 4}, m)
-		if err != nil || sum.ExecutionsFailed > 0 {
-			b.Fatalf("run: %v %+v", err, sum.Failures)
-		}
-		return time.Since(start), sum.Events
-	}
 	drain() // warms the page cache
-	var drainT, fullT time.Duration
-	var events int64
-	var ratios []float64
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		d, n := drain()
-		f, _ := full(i)
-		drainT, fullT, events = drainT+d, fullT+f, n
-		ratios = append(ratios, d.Seconds()/f.Seconds())
-	}
-	b.ReportMetric(float64(events)*float64(b.N)/drainT.Seconds(), "drain-events/s")
-	b.ReportMetric(float64(events)*float64(b.N)/fullT.Seconds(), "pipeline-events/s")
-	b.ReportMetric(median(ratios), "ratio")
+	return historyBench{url: url, client: client, manifest: manifest, drain: drain}
 }
 
 // BenchmarkMillionEventsRSS archives one execution whose history holds
