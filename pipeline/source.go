@@ -69,7 +69,7 @@ func (s stateSource) read(ctx context.Context, e extract.Entry, meta transform.R
 			return "", row, err
 		}
 		transform.Describe(&row, desc)
-		if err := s.r.readEvents(ctx, e, meta, x, c, nil, &row); err != nil {
+		if err := s.r.readEvents(ctx, e, meta, x, c, nil, nil, &row); err != nil {
 			return "", row, err
 		}
 	}
@@ -91,10 +91,12 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 		return "", schema.Execution{}, err
 	}
 	snap := transform.NewSnapshot(meta)
+	ticket := &largeTicket{g: s.r.large, threshold: s.r.cfg.largeHistory}
+	defer ticket.done()
 	fold := transform.NewFolder(transform.WithSharedPayloadBudget(s.r.payloads))
-	defer fold.Close()
+	defer fold.Close() // before the ticket leaves: the fold's memory is what it admits
 	var row schema.Execution
-	if err := s.r.readEvents(ctx, e, meta, x, c, fold, &row); err != nil {
+	if err := s.r.readEvents(ctx, e, meta, x, c, fold, ticket, &row); err != nil {
 		return "", row, err
 	}
 	// The folded operations, in the order of their first event, a page's
@@ -144,7 +146,7 @@ func (s historySource) unchanged(ctx context.Context, e extract.Entry) (bool, er
 // readEvents drains e's history one page ahead of use, writing the events
 // the archive lacks (those past the event_count it archived) through x, folding every event
 // into fold when given, and noting event_count and last_event_id in row.
-func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, row *schema.Execution) error {
+func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
 	var archived load.EventsArchived
 	if r.cfg.ArchivedEvents != nil {
 		archived = r.cfg.ArchivedEvents(e.ARN)
@@ -172,6 +174,9 @@ func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform
 			return &DestinationError{Err: err}
 		}
 		total += int64(len(p.Events))
+		if err := ticket.page(ctx, total); err != nil {
+			return err
+		}
 		c.pages++
 		c.events += int64(len(p.Events))
 		c.newEvents += int64(len(rows))

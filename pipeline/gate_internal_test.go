@@ -1,0 +1,116 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/load"
+)
+
+// waitWaiting returns once n callers are blocked in g.enter.
+func waitWaiting(g *largeGate, n int) {
+	for {
+		g.mu.Lock()
+		w := g.waiting
+		g.mu.Unlock()
+		if w == n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestLargeGate: without room, a second large history waits until the
+// first leaves; with room, it enters at once; a waiter whose context ends
+// gives up and is not admitted; the first always enters.
+func TestLargeGate(t *testing.T) {
+	room := false
+	g := newLargeGate(func() bool { return room })
+	ctx := context.Background()
+	if err := g.enter(ctx); err != nil { // alone: admitted whatever the room
+		t.Fatal(err)
+	}
+	entered := make(chan error, 1)
+	go func() { entered <- g.enter(ctx) }()
+	waitWaiting(g, 1)
+	select {
+	case err := <-entered:
+		t.Fatalf("admitted beside another without room: %v", err)
+	default:
+	}
+	g.leave()
+	if err := <-entered; err != nil {
+		t.Fatal(err)
+	}
+	if g.active != 1 || g.maxActive != 1 {
+		t.Fatalf("active %d, at most %d, want 1 and 1", g.active, g.maxActive)
+	}
+
+	g.mu.Lock()
+	room = true
+	g.mu.Unlock()
+	if err := g.enter(ctx); err != nil || g.active != 2 {
+		t.Fatalf("with room: %v, %d active", err, g.active)
+	}
+
+	g.mu.Lock()
+	room = false
+	g.mu.Unlock()
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { entered <- g.enter(cctx) }()
+	waitWaiting(g, 1)
+	cancel()
+	if err := <-entered; !errors.Is(err, context.Canceled) || g.active != 2 {
+		t.Fatalf("cancelled waiter: %v, %d active, want context.Canceled and 2", err, g.active)
+	}
+}
+
+// TestLargeHistoriesOneAtATime: with no room in memory, a run of many
+// large histories (here: past 50 events) folds one at a time and still
+// archives every event and operation; the executions under the threshold
+// never wait.
+func TestLargeHistoriesOneAtATime(t *testing.T) {
+	execs := emulator.Generate(7, 12, emulator.GenerateOptions{MinOps: 5, MaxOps: 60})
+	for i := range execs {
+		execs[i].Token = ""
+	}
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	var manifest bytes.Buffer
+	emulator.WriteManifest(&manifest, execs)
+	m, err := extract.NewManifest("test", manifest.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd, err := load.NewParquetDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := newLargeGate(func() bool { return false })
+	sum, err := Run(context.Background(), Config{API: client, History: client, Loader: pd, RunID: "gate", Concurrency: 4, PageSize: 10,
+		gate: gate, largeHistory: 50}, m)
+	if err != nil || sum.ExecutionsFailed > 0 {
+		t.Fatalf("run: %v %+v", err, sum.Failures)
+	}
+	var events, large int64
+	for _, e := range execs {
+		n := int64(e.History.Len())
+		events += n
+		if n >= 50 {
+			large++
+		}
+	}
+	if sum.ExecutionsOK != len(execs) || sum.Events != events || large < 4 || large == int64(len(execs)) {
+		t.Fatalf("%d of %d archived, %d events of %d; %d large histories (want some, not all)", sum.ExecutionsOK, len(execs), sum.Events, events, large)
+	}
+	if gate.maxActive != 1 || gate.active != 0 {
+		t.Fatalf("large histories folded at once: at most %d (want 1), %d still admitted", gate.maxActive, gate.active)
+	}
+}
