@@ -61,6 +61,28 @@ type Config struct {
 	largeHistory int64
 }
 
+// setDefaults fills in what the Config leaves zero (see its fields).
+func (cfg *Config) setDefaults() {
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = extract.MaxPageSize
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.largeHistory <= 0 {
+		cfg.largeHistory = largeHistory
+	}
+	if cfg.gate == nil {
+		cfg.gate = newLargeGate(heapRoom)
+	}
+}
+
 // Progress counts a run's work as it happens; read it from any goroutine.
 type Progress struct {
 	Done, Failed, Skipped, Operations atomic.Int64
@@ -161,24 +183,7 @@ func (e *DestinationError) Unwrap() error { return e.Err }
 // what was done). Failures of single executions are in the summary, not in
 // the error.
 func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error) {
-	if cfg.PageSize <= 0 {
-		cfg.PageSize = extract.MaxPageSize
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.largeHistory <= 0 {
-		cfg.largeHistory = largeHistory
-	}
-	if cfg.gate == nil {
-		cfg.gate = newLargeGate(heapRoom)
-	}
+	cfg.setDefaults()
 	r := &runner{cfg: cfg, payloads: transform.NewPayloadBudget(foldPayloads), large: cfg.gate, sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
 		BadLinesSkipped: len(m.Skipped()), OtherShards: m.OtherShards()}}
 	// Entries that give their start time (as discovery's do) say which
