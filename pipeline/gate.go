@@ -24,8 +24,9 @@ type largeGate struct {
 	mu        sync.Mutex
 	cond      *sync.Cond
 	active    int
-	maxActive int // the most admitted at once
-	waiting   int // blocked in enter now
+	maxActive int   // the most admitted at once
+	waiting   int   // blocked in enter now
+	waits     int64 // histories admitted after waiting
 	room      func() bool
 }
 
@@ -46,13 +47,18 @@ func (g *largeGate) enter(ctx context.Context) error {
 	defer stop()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	waited := false
 	for g.active > 0 && !g.room() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		waited = true
 		g.waiting++
 		g.cond.Wait()
 		g.waiting--
+	}
+	if waited {
+		g.waits++
 	}
 	g.active++
 	g.maxActive = max(g.maxActive, g.active)
@@ -65,6 +71,13 @@ func (g *largeGate) leave() {
 	g.active--
 	g.cond.Broadcast()
 	g.mu.Unlock()
+}
+
+// waited is how many histories were admitted after waiting.
+func (g *largeGate) waited() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waits
 }
 
 // recheck wakes the waiters to look at the heap again (an execution ended).

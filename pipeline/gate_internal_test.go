@@ -48,8 +48,8 @@ func TestLargeGate(t *testing.T) {
 	if err := <-entered; err != nil {
 		t.Fatal(err)
 	}
-	if g.active != 1 || g.maxActive != 1 {
-		t.Fatalf("active %d, at most %d, want 1 and 1", g.active, g.maxActive)
+	if g.active != 1 || g.maxActive != 1 || g.waited() != 1 {
+		t.Fatalf("active %d, at most %d, %d waited; want 1, 1 and 1", g.active, g.maxActive, g.waited())
 	}
 
 	g.mu.Lock()
@@ -66,8 +66,8 @@ func TestLargeGate(t *testing.T) {
 	go func() { entered <- g.enter(cctx) }()
 	waitWaiting(g, 1)
 	cancel()
-	if err := <-entered; !errors.Is(err, context.Canceled) || g.active != 2 {
-		t.Fatalf("cancelled waiter: %v, %d active, want context.Canceled and 2", err, g.active)
+	if err := <-entered; !errors.Is(err, context.Canceled) || g.active != 2 || g.waited() != 1 {
+		t.Fatalf("cancelled waiter: %v, %d active, %d waited; want context.Canceled, 2 and 1", err, g.active, g.waited())
 	}
 }
 
@@ -110,7 +110,7 @@ func TestLargeHistoriesOneAtATime(t *testing.T) {
 	if sum.ExecutionsOK != len(execs) || sum.Events != events || large < 4 || large == int64(len(execs)) {
 		t.Fatalf("%d of %d archived, %d events of %d; %d large histories (want some, not all)", sum.ExecutionsOK, len(execs), sum.Events, events, large)
 	}
-	if gate.maxActive != 1 || gate.active != 0 {
-		t.Fatalf("large histories folded at once: at most %d (want 1), %d still admitted", gate.maxActive, gate.active)
+	if gate.maxActive != 1 || gate.active != 0 || sum.LargeHistoryWaits != gate.waited() {
+		t.Fatalf("large histories folded at once: at most %d (want 1), %d still admitted; %d waits reported of %d", gate.maxActive, gate.active, sum.LargeHistoryWaits, gate.waited())
 	}
 }

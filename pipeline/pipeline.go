@@ -153,6 +153,10 @@ type Summary struct {
 	// archive held the others already).
 	Events    int64 `json:"events"`
 	EventsNew int64 `json:"events_new"`
+	// LargeHistoryWaits counts the histories of 20,000 events or more that
+	// waited for memory before folding on (another large history was
+	// folding and the heap was over half of --memory-limit).
+	LargeHistoryWaits int64 `json:"large_history_waits"`
 	// APICallsByOperation is the calls per API operation.
 	APICallsByOperation map[string]int64 `json:"api_calls_by_operation,omitempty"`
 	RowsWritten         int64            `json:"rows_written"`
@@ -303,6 +307,7 @@ func (r *runner) finish(ctx context.Context) *Summary {
 		s.RowsWritten, s.FilesWritten, s.BytesWritten = st.Rows, st.Files, st.Bytes
 	}
 	s.Interrupted = ctx.Err() != nil
+	s.LargeHistoryWaits = cfg.gate.waited()
 	s.FinishedAt = cfg.Now().UTC()
 	s.Duration = s.FinishedAt.Sub(s.StartedAt)
 	s.DurationMS = s.Duration.Milliseconds()

@@ -411,7 +411,8 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Summary, runErr error) error {
 	logger.Info("run finished", "executions_ok", sum.ExecutionsOK, "executions_failed", sum.ExecutionsFailed,
 		"pages", sum.Pages, "operations", sum.Operations, "events", sum.Events, "events_new", sum.EventsNew, "rows_written", sum.RowsWritten,
-		"files_written", sum.FilesWritten, "bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec))
+		"files_written", sum.FilesWritten, "bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec),
+		"large_history_waits", sum.LargeHistoryWaits)
 	printSummary(w, sum, o.dests, runErr)
 	if o.metricsFile != "" {
 		if err := writeMetrics(o.metricsFile, sum, runErr); err != nil {
@@ -575,6 +576,9 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 	}
 	fmt.Fprintf(w, "\n  %d pages, %d operations in %s (%.0f operations/s)\n", s.Pages, s.Operations, s.Duration.Round(time.Millisecond), s.OperationsPerSec)
 	fmt.Fprintf(w, "  %d rows in %d files, %s, under %s\n", s.RowsWritten, s.FilesWritten, humanBytes(s.BytesWritten), strings.Join(redactedDests(dests), ", "))
+	if s.LargeHistoryWaits > 0 {
+		fmt.Fprintf(w, "  %d large histories waited for memory before folding on (--memory-limit)\n", s.LargeHistoryWaits)
+	}
 	for _, f := range s.Functions {
 		if f.QualifiersUnlisted != "" {
 			fmt.Fprintln(w, "  warning: "+unlistedWarning(functionInfo{name: f.Function, unlisted: f.QualifiersUnlisted}))
