@@ -12,11 +12,11 @@ import (
 // its operations until it ends (150 bytes each, and what its payloads
 // keep), so sixteen histories of 100,000 events folded at once held more
 // than the run's soft memory limit and the collector ran without pause
-// (docs/BENCHMARKS.md). An execution whose history reaches LargeHistory
+// (docs/BENCHMARKS.md). An execution whose history reaches largeHistory
 // events enters the gate before it reads on: it enters at once while no
 // other large history is being folded, or while the heap the last
 // collection left live is under half the memory limit; otherwise it waits
-// for a large history to end (or the heap to shrink). At least one large
+// until an execution ends and looks again. At least one large
 // history is always admitted, so the run always progresses; without a
 // memory limit (or with room under it) nothing ever waits, so a run whose
 // time is the API's latency keeps every execution in flight.
@@ -25,7 +25,6 @@ type largeGate struct {
 	cond      *sync.Cond
 	active    int
 	maxActive int   // the most admitted at once
-	waiting   int   // blocked in enter now
 	waits     int64 // histories admitted after waiting
 	room      func() bool
 }
@@ -39,12 +38,7 @@ func newLargeGate(room func() bool) *largeGate {
 // enter admits one large history, waiting as above; it fails only when ctx
 // ends first (and then admits nothing).
 func (g *largeGate) enter(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() {
-		g.mu.Lock()
-		g.cond.Broadcast()
-		g.mu.Unlock()
-	})
-	defer stop()
+	defer context.AfterFunc(ctx, g.recheck)()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	waited := false
@@ -53,9 +47,7 @@ func (g *largeGate) enter(ctx context.Context) error {
 			return err
 		}
 		waited = true
-		g.waiting++
 		g.cond.Wait()
-		g.waiting--
 	}
 	if waited {
 		g.waits++
@@ -80,7 +72,8 @@ func (g *largeGate) waited() int64 {
 	return g.waits
 }
 
-// recheck wakes the waiters to look at the heap again (an execution ended).
+// recheck wakes the waiters to look at the heap again (an execution ended)
+// or at their context.
 func (g *largeGate) recheck() {
 	g.mu.Lock()
 	g.cond.Broadcast()

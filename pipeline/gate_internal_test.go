@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"runtime"
 	"testing"
 
 	"github.com/durable-etl/durable-etl/extract"
@@ -13,32 +12,20 @@ import (
 	"github.com/durable-etl/durable-etl/load"
 )
 
-// waitWaiting returns once n callers are blocked in g.enter.
-func waitWaiting(g *largeGate, n int) {
-	for {
-		g.mu.Lock()
-		w := g.waiting
-		g.mu.Unlock()
-		if w == n {
-			return
-		}
-		runtime.Gosched()
-	}
-}
-
 // TestLargeGate: without room, a second large history waits until the
 // first leaves; with room, it enters at once; a waiter whose context ends
 // gives up and is not admitted; the first always enters.
 func TestLargeGate(t *testing.T) {
 	room := false
-	g := newLargeGate(func() bool { return room })
+	asked := make(chan bool, 16) // a room() call: the caller waits next, unless it was told room
+	g := newLargeGate(func() bool { asked <- room; return room })
 	ctx := context.Background()
 	if err := g.enter(ctx); err != nil { // alone: admitted whatever the room
 		t.Fatal(err)
 	}
 	entered := make(chan error, 1)
 	go func() { entered <- g.enter(ctx) }()
-	waitWaiting(g, 1)
+	<-asked // no room: it waits, and leave below takes the lock only once it does
 	select {
 	case err := <-entered:
 		t.Fatalf("admitted beside another without room: %v", err)
@@ -55,7 +42,7 @@ func TestLargeGate(t *testing.T) {
 	g.mu.Lock()
 	room = true
 	g.mu.Unlock()
-	if err := g.enter(ctx); err != nil || g.active != 2 {
+	if err := g.enter(ctx); err != nil || g.active != 2 || !<-asked {
 		t.Fatalf("with room: %v, %d active", err, g.active)
 	}
 
@@ -64,7 +51,7 @@ func TestLargeGate(t *testing.T) {
 	g.mu.Unlock()
 	cctx, cancel := context.WithCancel(ctx)
 	go func() { entered <- g.enter(cctx) }()
-	waitWaiting(g, 1)
+	<-asked
 	cancel()
 	if err := <-entered; !errors.Is(err, context.Canceled) || g.active != 2 || g.waited() != 1 {
 		t.Fatalf("cancelled waiter: %v, %d active, %d waited; want context.Canceled, 2 and 1", err, g.active, g.waited())

@@ -55,8 +55,9 @@ type Config struct {
 	// worker's goroutine; it must be safe for concurrent use).
 	Archived func(arn string)
 
-	// The large-history gate and its threshold (see largeGate), set by this
-	// package's tests; zero: one that asks heapRoom, and largeHistory.
+	// The large-history gate, which admits the folds of large histories,
+	// and its threshold (see largeGate); set by this package's tests, else
+	// one that asks heapRoom, and largeHistory.
 	gate         *largeGate
 	largeHistory int64
 }
@@ -188,7 +189,7 @@ func (e *DestinationError) Unwrap() error { return e.Err }
 // the error.
 func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error) {
 	cfg.setDefaults()
-	r := &runner{cfg: cfg, payloads: transform.NewPayloadBudget(foldPayloads), large: cfg.gate, sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
+	r := &runner{cfg: cfg, payloads: transform.NewPayloadBudget(foldPayloads), sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
 		BadLinesSkipped: len(m.Skipped()), OtherShards: m.OtherShards()}}
 	// Entries that give their start time (as discovery's do) say which
 	// partition they are expected in: once every execution expected in a
@@ -216,7 +217,7 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 			defer wg.Done()
 			for e := range entries {
 				err := r.archive(runCtx, e)
-				r.large.recheck() // what it held is garbage now
+				r.cfg.gate.recheck() // what it held is garbage now
 				if err == nil {
 					err = r.done(runCtx, e)
 				}
@@ -330,8 +331,6 @@ type runner struct {
 	// payloads is the budget the executions' folds share for the payloads
 	// they hold until their history ends (foldPayloads).
 	payloads *transform.PayloadBudget
-	// large admits the folds of large histories (see largeGate).
-	large *largeGate
 	// remaining counts, by partition, the manifest's executions expected
 	// in it (their start date) not yet done; finisher is the loader's, nil
 	// without either.

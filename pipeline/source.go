@@ -91,7 +91,7 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 		return "", schema.Execution{}, err
 	}
 	snap := transform.NewSnapshot(meta)
-	ticket := &largeTicket{g: s.r.large, threshold: s.r.cfg.largeHistory}
+	ticket := &largeTicket{g: s.r.cfg.gate, threshold: s.r.cfg.largeHistory}
 	defer ticket.done()
 	fold := transform.NewFolder(transform.WithSharedPayloadBudget(s.r.payloads))
 	defer fold.Close() // before the ticket leaves: the fold's memory is what it admits

@@ -49,6 +49,11 @@ type detailsMember struct {
 	name      string  // StepFailedDetails
 	eventType string  // StepFailed
 	kind      string  // step_failed
+	// emptyOverflow is the overflow_json of an event of this details
+	// object whose only odd member is an empty one, by fillEvent's empty
+	// (`"Error":{}`, ...): one string shared by every such row (rows are
+	// never changed in place), not one made a row.
+	emptyOverflow map[string]*string
 }
 
 // detailsFields are types.Event's *...Details fields, worked out once.
@@ -58,7 +63,13 @@ var detailsFields = func() []detailsMember {
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		if f.IsExported() && strings.HasSuffix(f.Name, "Details") && f.Type.Kind() == reflect.Pointer {
-			out = append(out, detailsMember{index: i, offset: f.Offset, name: f.Name, eventType: strings.TrimSuffix(f.Name, "Details"), kind: detailKind(f.Name)})
+			m := detailsMember{index: i, offset: f.Offset, name: f.Name, eventType: strings.TrimSuffix(f.Name, "Details"), kind: detailKind(f.Name),
+				emptyOverflow: map[string]*string{}}
+			for _, empty := range []string{emptyMember("Input", false), emptyMember("Result", false), emptyMember("Error", false), emptyMember("Error", true)} {
+				o := emptyOverflow(f.Name, empty)
+				m.emptyOverflow[empty] = &o
+			}
+			out = append(out, m)
 		}
 	}
 	return out
@@ -187,8 +198,12 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 		// Some producers send InvocationCompleted with "Error":{} on every
 		// invocation: the member alone, not the whole details object,
 		// which costs six times the rest of the row to encode and store.
-		s := `{"Details":{"` + present[0].name + `":{` + empty + `}}}`
-		row.OverflowJSON = &s
+		if p, ok := present[0].emptyOverflow[empty]; ok {
+			row.OverflowJSON = p
+		} else { // an empty Error whose Truncated is set
+			o := emptyOverflow(present[0].name, empty)
+			row.OverflowJSON = &o
+		}
 	default:
 		o := eventOverflow{EventIdAbsent: ev.EventId == nil}
 		if idAside {
@@ -400,6 +415,12 @@ func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
 		}
 	}
 	return ok, empty
+}
+
+// emptyOverflow is the overflow_json of an event whose details object
+// (named) has only member empty (see fillEvent) the columns cannot hold.
+func emptyOverflow(details, empty string) string {
+	return `{"Details":{"` + details + `":{` + empty + `}}}`
 }
 
 // emptyMember is member name as a JSON object member holding an empty

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -944,16 +943,17 @@ func canCompare(apiStatus string, st load.ExecutionState, token string) bool {
 // Postgres keeps operations an earlier snapshot listed; those are not
 // compared.
 func operationsDiff(got, want []schema.Operation) string {
-	return rowsDiff(schema.Operations, got, want, func(r *schema.Operation) string { return r.OperationID },
-		func(id string) string { return fmt.Sprintf("operation %q", id) })
+	skip := compareSkips(schema.Operations)
+	return rowsDiff(schema.Operations, got, want, func(g, w *schema.Operation) int { return schema.DiffRow(schema.Operations, g, w, skip) },
+		func(r *schema.Operation) string { return r.OperationID }, func(id string) string { return fmt.Sprintf("operation %q", id) })
 }
 
 // eventsEqual names the first event (by id) and column that differ, or an
 // event archived that the API does not have.
 func eventsEqual(got, want []schema.Event) string {
-	got = normalized(got)
-	if d := rowsDiff(schema.Events, got, want, func(r *schema.Event) int32 { return r.EventID },
-		func(id int32) string { return fmt.Sprintf("event %d", id) }); d != "" {
+	skip := compareSkips(schema.Events)
+	if d := rowsDiff(schema.Events, got, want, func(g, w *schema.Event) int { return eventDiff(g, w, skip) },
+		func(r *schema.Event) int32 { return r.EventID }, func(id int32) string { return fmt.Sprintf("event %d", id) }); d != "" {
 		return d
 	}
 	if len(got) > len(want) {
@@ -962,33 +962,29 @@ func eventsEqual(got, want []schema.Event) string {
 	return ""
 }
 
-// normalized is rows with each overflow_json in today's form (see
-// transform.NormalizeEventOverflow), copied where one changes.
-func normalized(rows []schema.Event) []schema.Event {
-	var out []schema.Event
-	for i := range rows {
-		r := rows[i]
-		if transform.NormalizeEventOverflow(&r); r.OverflowJSON != rows[i].OverflowJSON && out == nil {
-			out = slices.Clone(rows)
-		}
-		if out != nil {
-			out[i] = r
-		}
+// eventDiff is the first column (or -1) in which archived event got differs
+// from the API's want. Only a row that differs is put in today's form
+// (transform.NormalizeEventOverflow, some microseconds a row) and compared
+// again: a row archived before an overflow_json form changed is equal by
+// meaning.
+func eventDiff(got, want *schema.Event, skip []bool) int {
+	col := schema.DiffRow(schema.Events, got, want, skip)
+	if col < 0 || got.OverflowJSON == nil {
+		return col
 	}
-	if out == nil {
-		return rows
-	}
-	return out
+	r := *got
+	transform.NormalizeEventOverflow(&r)
+	return schema.DiffRow(schema.Events, &r, want, skip)
 }
 
 // rowsDiff names the first of want (by key) that got lacks or holds with
-// another value, and the column.
-func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, key func(*T) K, name func(K) string) string {
-	skip := compareSkips(table)
+// another value, and the column (diff: the first differing column's index
+// in the table, or -1).
+func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, diff func(got, want *T) int, key func(*T) K, name func(K) string) string {
 	// Both sides usually come in the same order (seq, event id): compare
 	// row by row while the keys agree, and look up the rest by key.
 	for len(got) > 0 && len(want) > 0 && key(&got[0]) == key(&want[0]) {
-		if col := schema.DiffRow(table, &got[0], &want[0], skip); col >= 0 {
+		if col := diff(&got[0], &want[0]); col >= 0 {
 			return name(key(&want[0])) + ": column " + table.Columns[col].Name
 		}
 		got, want = got[1:], want[1:]
@@ -1003,7 +999,7 @@ func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, key func(
 		if !ok {
 			return name(k) + " is not in the archive"
 		}
-		if col := schema.DiffRow(table, g, &want[i], skip); col >= 0 {
+		if col := diff(g, &want[i]); col >= 0 {
 			return name(k) + ": column " + table.Columns[col].Name
 		}
 	}
