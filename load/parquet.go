@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -438,15 +437,9 @@ func (t *tableFiles) write(dt string, rows schema.Rows, bytes int64) error {
 // put writes n rows of about bytes of row data to dt's file (opened if
 // need be) with fn, as write does.
 func (t *tableFiles) put(dt string, n, bytes int64, fn func(schema.ParquetWriter) error) error {
-	pf := t.open[dt]
-	if pf == nil {
-		name := fmt.Sprintf("%s/%s=%s/%s", t.table.Name, schema.PartitionKey, dt, t.d.groupName(dt))
-		var err error
-		if pf, err = t.d.createPart(t.table, name, nil); err != nil {
-			return err
-		}
-		t.open[dt] = pf
-		t.d.flushers[name] = pf
+	pf, err := t.file(dt)
+	if err != nil {
+		return err
 	}
 	if err := fn(pf.w); err != nil {
 		return fmt.Errorf("destination %s: write %s: %w", t.d.dir, t.table.Name, err)
@@ -460,6 +453,42 @@ func (t *tableFiles) put(dt string, n, bytes int64, fn func(schema.ParquetWriter
 		}
 	}
 	return t.d.keepBudget()
+}
+
+// file is dt's open file, opened if need be.
+func (t *tableFiles) file(dt string) (*partFile, error) {
+	if pf := t.open[dt]; pf != nil {
+		return pf, nil
+	}
+	name := fmt.Sprintf("%s/%s=%s/%s", t.table.Name, schema.PartitionKey, dt, t.d.groupName(dt))
+	pf, err := t.d.createPart(t.table, name, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.open[dt] = pf
+	t.d.flushers[name] = pf
+	return pf, nil
+}
+
+// copyGroup copies rg, a row group of bytes of row data written with the
+// table's options, into dt's file as it is: a row group of its own, after
+// the rows the file buffers (parquet-go ends their row group first).
+// Called with d.mu held.
+func (t *tableFiles) copyGroup(dt string, rg parquet.RowGroup, bytes int64) error {
+	pf, err := t.file(dt)
+	if err != nil {
+		return err
+	}
+	if _, err := pf.w.WriteRowGroup(rg); err != nil {
+		return fmt.Errorf("destination %s: write %s: %w", t.d.dir, t.table.Name, err)
+	}
+	pf.rows += rg.NumRows()
+	t.d.buffered -= pf.buffered
+	pf.buffered = 0
+	// Counted as a row group of that size, so that the writer of a file
+	// that copied a large one is not kept (see release).
+	pf.largest = max(pf.largest, bytes)
+	return nil
 }
 
 // flusher is an open file whose row group can be ended early.
@@ -607,12 +636,25 @@ type parquetExec struct {
 
 // stage holds one table's rows of an execution: in memory up to the stage
 // limit, then in a spill file.
+//
+// The spill file is a Parquet file written with the destination's own
+// options (its codec and all), whose row groups Commit copies into the
+// partition's file as they are (parquet-go's verbatim row-group copy): a
+// large execution's rows are encoded once, while it is read, and its commit
+// costs a copy of compressed pages, not a second encoding under the
+// loader's lock. Once a stage spills, every later page goes to the spill
+// writer too, and a row group ends after the page that brings it to
+// stageMemory bytes of row data: the row groups depend on the execution's
+// pages alone, not on when the stage budget made it spill, so twin
+// destinations fed the same pages write the same row groups.
 type stage struct {
 	table  *schema.Table
 	pages  []stagedPage // the pages as written (Write keeps them, it does not copy)
 	bytes  int64
 	spill  *scratch.File
 	spillW schema.ParquetWriter
+	group  int64   // row data in the spill writer's current row group
+	groups []int64 // row data of each row group the spill writer ended
 }
 
 // Write stages rows of a child table.
@@ -637,7 +679,7 @@ func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
 	}
 	st.bytes += bytes
 	total := d.staged.Add(bytes)
-	if st.bytes < d.cfg.stageMemory && (st.bytes < minStageSpill || total <= d.cfg.stageBudget) {
+	if st.spill == nil && st.bytes < d.cfg.stageMemory && (st.bytes < minStageSpill || total <= d.cfg.stageBudget) {
 		return nil
 	}
 	if st.spill == nil {
@@ -647,16 +689,24 @@ func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
 		}
 		d.stageSpills.Add(1)
 		st.spill = f
-		st.spillW = st.table.NewParquetWriter(f, st.table.ParquetSchema(),
-			parquet.Compression(&parquet.Snappy), parquet.DataPageStatistics(false))
+		st.spillW = st.table.NewParquetWriter(f, d.writerOptions(st.table)...)
 	}
+	return st.spillPages(d)
+}
+
+// spillPages writes the pages held in memory to the spill writer, ending a
+// row group after each page that fills one.
+func (st *stage) spillPages(d *Parquet) error {
 	for _, page := range st.pages {
 		if _, err := st.spillW.Write(page.rows); err != nil {
 			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
 		}
-	}
-	if err := st.spillW.Flush(); err != nil {
-		return fmt.Errorf("destination %s: stage: %w", d.dir, err)
+		if st.group += page.bytes; st.group >= d.cfg.stageMemory {
+			if err := st.spillW.Flush(); err != nil {
+				return fmt.Errorf("destination %s: stage: %w", d.dir, err)
+			}
+			st.groups, st.group = append(st.groups, st.group), 0
+		}
 	}
 	clear(st.pages)
 	d.staged.Add(-st.bytes)
@@ -664,10 +714,17 @@ func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
 	return nil
 }
 
-// closeSpill completes the spill file, if any, for reading back.
+// closeSpill completes the spill file, if any, with the pages still in
+// memory, for copying.
 func (st *stage) closeSpill(d *Parquet) error {
 	if st.spill == nil {
 		return nil
+	}
+	if err := st.spillPages(d); err != nil {
+		return err
+	}
+	if st.group > 0 {
+		st.groups, st.group = append(st.groups, st.group), 0
 	}
 	if err := st.spillW.Close(); err != nil {
 		return fmt.Errorf("destination %s: stage: %w", d.dir, err)
@@ -675,57 +732,35 @@ func (st *stage) closeSpill(d *Parquet) error {
 	return nil
 }
 
-// moveTo writes the staged rows, spilled ones first, to dt's file of t.
+// moveTo writes the staged rows to dt's file of t: a spilled stage's row
+// groups copied as they are, else the pages in memory.
 func (st *stage) moveTo(t *tableFiles, dt string) error {
-	if st.spill != nil {
-		info, err := st.spill.Stat()
-		if err != nil {
-			return err
-		}
-		r := parquet.NewReader(io.NewSectionReader(st.spill, 0, info.Size()))
-		defer r.Close()
-		buf := make([]parquet.Row, 256)
-		for {
-			n, err := r.ReadRows(buf)
-			if n > 0 {
-				rows := buf[:n]
-				werr := t.put(dt, int64(n), parquetRowsSize(rows), func(w schema.ParquetWriter) error {
-					_, err := w.WriteRows(rows)
-					return err
-				})
-				if werr != nil {
-					return werr
-				}
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("destination %s: read stage: %w", t.d.dir, err)
+	if st.spill == nil {
+		for _, page := range st.pages {
+			if err := t.write(dt, page.rows, page.bytes); err != nil {
+				return err
 			}
 		}
+		return nil
 	}
-	for _, page := range st.pages {
-		if err := t.write(dt, page.rows, page.bytes); err != nil {
+	info, err := st.spill.Stat()
+	if err != nil {
+		return fmt.Errorf("destination %s: read stage: %w", t.d.dir, err)
+	}
+	f, err := parquet.OpenFile(st.spill, info.Size(), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return fmt.Errorf("destination %s: read stage: %w", t.d.dir, err)
+	}
+	rgs := f.RowGroups()
+	if len(rgs) != len(st.groups) {
+		return fmt.Errorf("destination %s: read stage: %d row groups, wrote %d", t.d.dir, len(rgs), len(st.groups))
+	}
+	for i, rg := range rgs {
+		if err := t.copyGroup(dt, rg, st.groups[i]); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// parquetRowsSize estimates the memory of rows read back from a file, as
-// schema.Rows.Size does for rows of structs.
-func parquetRowsSize(rows []parquet.Row) int64 {
-	var n int64
-	for _, r := range rows {
-		for _, v := range r {
-			n += 24
-			if !v.IsNull() && v.Kind() == parquet.ByteArray {
-				n += int64(len(v.ByteArray()))
-			}
-		}
-	}
-	return n
 }
 
 // drop lets go of the stage's rows (committed, or aborted).
@@ -734,7 +769,7 @@ func (st *stage) drop(d *Parquet) {
 	st.pages, st.bytes = nil, 0
 	if st.spill != nil {
 		st.spill.Close()
-		st.spill, st.spillW = nil, nil
+		st.spill, st.spillW, st.group, st.groups = nil, nil, 0, nil
 	}
 }
 
