@@ -59,7 +59,7 @@ bench: build test-deps
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench BackfillRSS -benchtime 2x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench 'HistoryVsDrain$$' -benchtime 5x ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench HistoryVsDrainBinary -benchtime 5x ./pipeline/
-	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench '^BenchmarkMillionEventsRSS$$' -benchtime 1x -timeout 30m ./pipeline/
+	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench '^BenchmarkMillionEventsRSS$$' -benchtime 3x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench VerifyMillionEventsRSS -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManyLargeExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench PostgresLoader -benchtime 7x ./load/
