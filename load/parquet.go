@@ -643,19 +643,42 @@ type parquetExec struct {
 // large execution's rows are encoded once, while it is read, and its commit
 // costs a copy of compressed pages, not a second encoding under the
 // loader's lock. Once a stage spills, every later page goes to the spill
-// writer too, and a row group ends after the page that brings it to
-// stageMemory bytes of row data: the row groups depend on the execution's
-// pages alone, not on when the stage budget made it spill, so twin
-// destinations fed the same pages write the same row groups.
+// too, and a row group ends after the page that brings it to stageMemory
+// bytes of row data: the row groups depend on the execution's pages alone,
+// not on when the stage budget made it spill, so twin destinations fed the
+// same pages write the same row groups.
 type stage struct {
-	table  *schema.Table
-	pages  []stagedPage // the pages as written (Write keeps them, it does not copy)
-	bytes  int64
-	spill  *scratch.File
-	spillW schema.ParquetWriter
-	group  int64   // row data in the spill writer's current row group
-	groups []int64 // row data of each row group the spill writer ended
+	table *schema.Table
+	pages []stagedPage // the pages as written (Write keeps them, it does not copy)
+	bytes int64
+	spill *stageSpill // nil until the stage spills
 }
+
+// stageSpill is a spilled stage's file and the goroutine that encodes the
+// stage's pages into it, in order, while the execution goes on being read
+// and folded: a large history's encoding runs beside its reading instead of
+// after it. At most stageQueue pages wait for the encoder, then Write
+// waits. A page leaves the stage budget's count when it is handed to the
+// encoder, not when it is encoded, so that whether another execution's
+// stage spills depends on the pages written, never on how far an encoder
+// has got (twin destinations decide alike); the pages waiting are the
+// memory beyond the budget, a few per spilled stage.
+type stageSpill struct {
+	f      *scratch.File
+	w      schema.ParquetWriter
+	pages  chan stagedPage
+	done   chan struct{} // closed when the encoder has stopped
+	failed atomic.Bool   // the encoder met an error (err, once done)
+	abort  atomic.Bool   // the execution was aborted: pages are dropped
+	once   sync.Once     // closes pages
+	// The encoder's, read once done is closed.
+	err    error
+	group  int64   // row data in the current row group
+	groups []int64 // row data of each row group ended
+}
+
+// stageQueue is how many pages wait for a stage's encoder at most.
+const stageQueue = 2
 
 // Write stages rows of a child table.
 func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
@@ -674,62 +697,95 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 }
 
 func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
+	total := d.staged.Add(bytes)
+	if st.spill != nil {
+		return st.spill.put(d, stagedPage{rows: rows, bytes: bytes})
+	}
 	if rows.Len() > 0 {
 		st.pages = append(st.pages, stagedPage{rows: rows, bytes: bytes})
 	}
 	st.bytes += bytes
-	total := d.staged.Add(bytes)
-	if st.spill == nil && st.bytes < d.cfg.stageMemory && (st.bytes < minStageSpill || total <= d.cfg.stageBudget) {
+	if st.bytes < d.cfg.stageMemory && (st.bytes < minStageSpill || total <= d.cfg.stageBudget) {
 		return nil
 	}
-	if st.spill == nil {
-		f, err := scratch.Create(d.spillDir, ".stage-*.parquet")
-		if err != nil {
-			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
-		}
-		d.stageSpills.Add(1)
-		st.spill = f
-		st.spillW = st.table.NewParquetWriter(f, d.writerOptions(st.table)...)
-	}
-	return st.spillPages(d)
-}
-
-// spillPages writes the pages held in memory to the spill writer, ending a
-// row group after each page that fills one.
-func (st *stage) spillPages(d *Parquet) error {
-	for _, page := range st.pages {
-		if _, err := st.spillW.Write(page.rows); err != nil {
-			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
-		}
-		if st.group += page.bytes; st.group >= d.cfg.stageMemory {
-			if err := st.spillW.Flush(); err != nil {
-				return fmt.Errorf("destination %s: stage: %w", d.dir, err)
-			}
-			st.groups, st.group = append(st.groups, st.group), 0
-		}
-	}
-	clear(st.pages)
-	d.staged.Add(-st.bytes)
-	st.pages, st.bytes = st.pages[:0], 0
-	return nil
-}
-
-// closeSpill completes the spill file, if any, with the pages still in
-// memory, for copying.
-func (st *stage) closeSpill(d *Parquet) error {
-	if st.spill == nil {
-		return nil
-	}
-	if err := st.spillPages(d); err != nil {
-		return err
-	}
-	if st.group > 0 {
-		st.groups, st.group = append(st.groups, st.group), 0
-	}
-	if err := st.spillW.Close(); err != nil {
+	f, err := scratch.Create(d.spillDir, ".stage-*.parquet")
+	if err != nil {
 		return fmt.Errorf("destination %s: stage: %w", d.dir, err)
 	}
+	d.stageSpills.Add(1)
+	st.spill = &stageSpill{f: f, w: st.table.NewParquetWriter(f, d.writerOptions(st.table)...),
+		pages: make(chan stagedPage, stageQueue), done: make(chan struct{})}
+	go st.spill.encode(d)
+	pages := st.pages
+	st.pages, st.bytes = nil, 0
+	for _, pg := range pages {
+		if err := st.spill.put(d, pg); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// put hands pg, counted in the stage budget, to the encoder, and uncounts
+// it.
+func (sp *stageSpill) put(d *Parquet, pg stagedPage) error {
+	d.staged.Add(-pg.bytes)
+	if sp.failed.Load() {
+		return sp.finish()
+	}
+	sp.pages <- pg
+	return nil
+}
+
+// encode writes the pages put to the spill writer, ending a row group after
+// each page that fills one; once pages is closed it ends the last row group
+// and the file.
+func (sp *stageSpill) encode(d *Parquet) {
+	defer close(sp.done)
+	for pg := range sp.pages {
+		if sp.err == nil && !sp.abort.Load() {
+			sp.err = sp.write(d, pg)
+			sp.failed.Store(sp.err != nil)
+		}
+	}
+	if sp.err != nil || sp.abort.Load() {
+		return
+	}
+	if sp.group > 0 {
+		sp.groups, sp.group = append(sp.groups, sp.group), 0
+	}
+	if err := sp.w.Close(); err != nil {
+		sp.err = fmt.Errorf("destination %s: stage: %w", d.dir, err)
+	}
+}
+
+func (sp *stageSpill) write(d *Parquet, pg stagedPage) error {
+	if _, err := sp.w.Write(pg.rows); err != nil {
+		return fmt.Errorf("destination %s: stage: %w", d.dir, err)
+	}
+	if sp.group += pg.bytes; sp.group >= d.cfg.stageMemory {
+		if err := sp.w.Flush(); err != nil {
+			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
+		}
+		sp.groups, sp.group = append(sp.groups, sp.group), 0
+	}
+	return nil
+}
+
+// finish lets the encoder write what it was given and end the file, and
+// waits for it: the encoder's first error, if any.
+func (sp *stageSpill) finish() error {
+	sp.once.Do(func() { close(sp.pages) })
+	<-sp.done
+	return sp.err
+}
+
+// closeSpill completes the spill file, if any, for copying.
+func (st *stage) closeSpill() error {
+	if st.spill == nil {
+		return nil
+	}
+	return st.spill.finish()
 }
 
 // moveTo writes the staged rows to dt's file of t: a spilled stage's row
@@ -743,33 +799,36 @@ func (st *stage) moveTo(t *tableFiles, dt string) error {
 		}
 		return nil
 	}
-	info, err := st.spill.Stat()
+	info, err := st.spill.f.Stat()
 	if err != nil {
 		return fmt.Errorf("destination %s: read stage: %w", t.d.dir, err)
 	}
-	f, err := parquet.OpenFile(st.spill, info.Size(), parquet.SkipBloomFilters(true))
+	f, err := parquet.OpenFile(st.spill.f, info.Size(), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return fmt.Errorf("destination %s: read stage: %w", t.d.dir, err)
 	}
-	rgs := f.RowGroups()
-	if len(rgs) != len(st.groups) {
-		return fmt.Errorf("destination %s: read stage: %d row groups, wrote %d", t.d.dir, len(rgs), len(st.groups))
+	rgs, groups := f.RowGroups(), st.spill.groups
+	if len(rgs) != len(groups) {
+		return fmt.Errorf("destination %s: read stage: %d row groups, wrote %d", t.d.dir, len(rgs), len(groups))
 	}
 	for i, rg := range rgs {
-		if err := t.copyGroup(dt, rg, st.groups[i]); err != nil {
+		if err := t.copyGroup(dt, rg, groups[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// drop lets go of the stage's rows (committed, or aborted).
+// drop lets go of the stage's rows (committed, or aborted): a spill's
+// encoder drops the pages it has not written yet, and its file goes.
 func (st *stage) drop(d *Parquet) {
 	d.staged.Add(-st.bytes)
 	st.pages, st.bytes = nil, 0
 	if st.spill != nil {
-		st.spill.Close()
-		st.spill, st.spillW, st.group, st.groups = nil, nil, 0, nil
+		st.spill.abort.Store(true)
+		st.spill.finish()
+		st.spill.f.Close()
+		st.spill = nil
 	}
 }
 
@@ -784,7 +843,7 @@ func (e *parquetExec) Commit(ctx context.Context, dt string, row schema.Executio
 	d := e.d
 	spilled := false
 	for i := range e.stages {
-		if err := e.stages[i].closeSpill(d); err != nil {
+		if err := e.stages[i].closeSpill(); err != nil {
 			return err
 		}
 		spilled = spilled || e.stages[i].spill != nil
