@@ -107,3 +107,6 @@ func StageSpills(d *Parquet) int64 { return d.stageSpills.Load() }
 
 // FinishBatch is how many finished partitions are published together.
 const FinishBatch = finishBatch
+
+// StagedBytes is the row data d's stages hold in memory, by its count.
+func StagedBytes(d *Parquet) int64 { return d.staged.Load() }

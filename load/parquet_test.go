@@ -764,6 +764,71 @@ func TestSpilledStageRowGroups(t *testing.T) {
 	}
 }
 
+// TestSpilledStageAborted: an execution aborted after its stage spilled
+// (its pages on their way to the stage's encoder) leaves no row in the
+// archive and nothing counted in the stage budget, and a later execution
+// of the same partition is archived whole.
+func TestSpilledStageAborted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := load.NewParquetDir(dir, load.WithStageMemory(256<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := strings.Repeat("x", 1000)
+	write := func(x load.Execution, arn string, n int) {
+		t.Helper()
+		for first := 0; first < n; first += 100 {
+			rows := make([]schema.Operation, 100)
+			for i := range rows {
+				rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(first + i), Seq: int64(first + i), Status: "SUCCEEDED", Result: &payload}
+			}
+			if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lost, _ := d.Begin(ctx, "lost")
+	write(lost, "lost", 5000)
+	if load.StageSpills(d) != 1 {
+		t.Fatalf("%d stages spilled, want 1", load.StageSpills(d))
+	}
+	if err := lost.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := load.StagedBytes(d); n != 0 {
+		t.Errorf("%d bytes still counted in the stage budget after the abort", n)
+	}
+	if err := lost.Write(ctx, schema.RowsOf(schema.Operations, []schema.Operation{{ExecutionArn: "lost"}})); err == nil {
+		t.Error("a write after the abort was taken")
+	}
+	kept, _ := d.Begin(ctx, "kept")
+	write(kept, "kept", 3000)
+	if err := kept.Commit(ctx, "2026-01-01", schema.Execution{ExecutionArn: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	got := map[string]int{}
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Operation](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			got[r.ExecutionArn]++
+		}
+	}
+	if want := map[string]int{"kept": 3000}; !maps.Equal(got, want) {
+		t.Errorf("rows archived: %v, want %v", got, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, "*")); len(left) != 0 {
+		t.Errorf("left under _incoming: %v", left)
+	}
+}
+
 // TestStageBudgetIsShared: executions in flight share the stage budget:
 // past it, the one adding rows spills its stage (a file unlinked at once)
 // although its own stage memory has room; a stage under 256 KiB never does.
