@@ -159,6 +159,7 @@ const (
 	hasNext
 	hasScheduled
 	attemptKnown
+	retryHeld // value and err are a retry's, counted in payloads.retryMem
 )
 
 // setID sets fo's id to a copy of *src; a nil src changes nothing. A
@@ -486,11 +487,28 @@ func (f *Folder) foldOutcome(fo *folded, ev *types.Event) {
 	if !hasOutcome {
 		return
 	}
-	if !fo.value.at.spilled() {
-		f.pay.drop(stringSize(fo.value.v))
+	if fo.flags&retryHeld != 0 {
+		f.pay.retryMem -= stringSize(fo.value.v) + errorSize(fo.err.v)
+	} else {
+		if !fo.value.at.spilled() {
+			f.pay.drop(stringSize(fo.value.v))
+		}
+		if !fo.err.at.spilled() {
+			f.pay.drop(errorSize(fo.err.v))
+		}
 	}
-	if !fo.err.at.spilled() {
-		f.pay.drop(errorSize(fo.err.v))
+	fo.flags &^= retryHeld
+	// A retry's outcome (foldRetry has just set hasNext) is replaced by the
+	// next attempt's, usually a few events on: held in memory past the
+	// budgets while the retry slack has room, it is not written to the
+	// spill file only to be thrown away.
+	if fo.flags&hasNext != 0 && f.pay.retryRoom(stringSize(result)+errorSize(errObj)) {
+		fo.value, fo.err = payload[*string]{v: cloneString(result)}, payload[*types.ErrorObject]{}
+		if errObj != nil {
+			fo.err.v = cloneError(errObj)
+		}
+		fo.flags |= retryHeld
+		return
 	}
 	fo.value, fo.err = f.pay.keepString(result), f.pay.keepError(errObj)
 }

@@ -272,6 +272,63 @@ func TestFoldOperationSize(t *testing.T) {
 	}
 }
 
+// TestFoldRetryOutcomesNotSpilled: with no payload budget, a history of
+// steps that each fail, are retried and succeed spills their results only:
+// a retry's error, replaced by the next attempt's outcome, is held in
+// memory (up to the retry slack) rather than written to the spill file. A
+// history whose 300 steps all wait for a retry at once holds 1 MiB of
+// their errors and spills the rest. Both fold as they do in memory.
+func TestFoldRetryOutcomesNotSpilled(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	payload := strings.Repeat("p", 10<<10)
+	step := func(events []types.Event, i int, typ types.EventType) []types.Event {
+		id := fmt.Sprint("step-", i)
+		ev := types.Event{EventId: aws.Int32(int32(len(events) + 1)), Id: &id, EventType: typ, EventTimestamp: &at}
+		switch typ {
+		case types.EventTypeStepFailed:
+			ev.StepFailedDetails = &types.StepFailedDetails{Error: &types.EventError{Payload: &types.ErrorObject{ErrorMessage: &payload}},
+				RetryDetails: &types.RetryDetails{CurrentAttempt: 1, NextAttemptDelaySeconds: aws.Int32(5)}}
+		case types.EventTypeStepSucceeded:
+			ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: &payload}, RetryDetails: &types.RetryDetails{CurrentAttempt: 2}}
+		}
+		return append(events, ev)
+	}
+	var retried, waiting []types.Event
+	for i := range 100 {
+		for _, typ := range []types.EventType{types.EventTypeStepStarted, types.EventTypeStepFailed, types.EventTypeStepStarted, types.EventTypeStepSucceeded} {
+			retried = step(retried, i, typ)
+		}
+	}
+	for i := range 300 {
+		waiting = step(step(waiting, i, types.EventTypeStepStarted), i, types.EventTypeStepFailed)
+	}
+	for _, c := range []struct {
+		name       string
+		events     []types.Event
+		minSpilled int
+		maxSpilled int
+	}{
+		{"retried", retried, 100 * len(payload), 100 * len(payload)},
+		{"waiting", waiting, 300*len(payload) - (1 << 20) - 3*len(payload), 300*len(payload) - (1 << 20) + 3*len(payload)},
+	} {
+		inMemory := transform.NewFolder(transform.WithSpillDir(dir))
+		spilling := transform.NewFolder(transform.WithSpillDir(dir), transform.WithPayloadBudget(0))
+		inMemory.Add(c.events)
+		for p := 0; p < len(c.events); p += 100 {
+			spilling.Add(c.events[p:min(p+100, len(c.events))])
+		}
+		if n := spilling.SpilledBytes(); n < int64(c.minSpilled) || n > int64(c.maxSpilled) {
+			t.Errorf("%s: %d bytes spilled, want %d to %d", c.name, n, c.minSpilled, c.maxSpilled)
+		}
+		if diff := optest.Diff(operations(t, inMemory), operations(t, spilling)); diff != "" {
+			t.Errorf("%s: the spilling fold folds differently (-in memory +spilled):\n%s", c.name, diff)
+		}
+		inMemory.Close()
+		spilling.Close()
+	}
+}
+
 // TestFoldsShareAPayloadBudget: Folders sharing a budget keep payloads in
 // memory only while it has room, whatever their own budgets: the second
 // spills what the first holds; once the first is closed, its share is
