@@ -331,13 +331,13 @@ func peakOf(b *testing.B, dir, bin string, args ...string) int64 {
 func tail(out []byte) []byte { return out[max(0, len(out)-4000):] }
 
 // BenchmarkVerifyMillionEventsRSS archives one execution of 1,000,000
-// events (steps retried once, 200-byte payloads: 250,000 operations) with
+// events (steps retried once, JSON payloads of about 200 bytes: 250,000 operations) with
 // the etl binary, then verifies it (--all: its content compared) b.N
 // times, and reports verify's peak RSS against the 256 MiB target. An
 // execution this large is compared as a stream of row hashes; read whole,
 // its rows on both sides took gigabytes.
 func BenchmarkVerifyMillionEventsRSS(b *testing.B) {
-	e := millionEvents(strings.Repeat("x", 200), true)
+	e := millionEvents(200, true)
 	// Ended, as GetDurableExecution says: only a terminal execution's
 	// content is compared.
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -539,7 +539,7 @@ func newHistoryBench(b *testing.B) historyBench {
 // BenchmarkMillionEventsRSS archives one execution whose history holds
 // 1,000,000 events with the etl binary (ETL_BIN), through history; its peak
 // RSS against the 256 MiB target: 250,000 steps, each started, failed and
-// retried once, then succeeded, with 200-byte results and errors, and with
+// retried once, then succeeded, with results and errors of about 200 bytes of JSON (orderJSON), and with
 // 2 KiB ones (500 MB of results the fold must not keep in memory); and
 // 500,000 steps that each start and succeed (twice the operations the
 // fold keeps). It also times the binary against the SDK paginator draining
@@ -549,11 +549,11 @@ func newHistoryBench(b *testing.B) historyBench {
 func BenchmarkMillionEventsRSS(b *testing.B) {
 	for _, size := range []int{200, 2048} {
 		b.Run(fmt.Sprintf("retried,payload=%dB", size), func(b *testing.B) {
-			benchHistoryRSS(b, millionEvents(strings.Repeat("x", size), true))
+			benchHistoryRSS(b, millionEvents(size, true))
 		})
 	}
 	b.Run("not-retried,payload=200B", func(b *testing.B) {
-		benchHistoryRSS(b, millionEvents(strings.Repeat("x", 200), false))
+		benchHistoryRSS(b, millionEvents(200, false))
 	})
 }
 
@@ -638,8 +638,29 @@ func BenchmarkManyLargeExecutionsRSS(b *testing.B) {
 
 // millionEvents is one execution of 1,000,000 events: steps that each
 // start, fail, start again and succeed (retried), or start and succeed.
-func millionEvents(text string, retried bool) emulator.Execution {
-	return largeHistory(1_000_000, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), retried, func(int) string { return text })
+func millionEvents(size int, retried bool) emulator.Execution {
+	return largeHistory(1_000_000, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), retried, func(i int) string { return orderJSON(i, size) })
+}
+
+// orderJSON is a step's result or error as users' look: a JSON order of
+// about size bytes (at least one line item) whose identifiers, amounts and
+// names differ from event to event, so that neither Parquet's
+// dictionaries nor zstd make it vanish (a repeated character compresses
+// to nothing).
+func orderJSON(i, size int) string {
+	h := uint64(i)*0x9e3779b97f4a7c15 + 0x632be59bd9b4e5
+	next := func() uint64 { h ^= h << 13; h ^= h >> 7; h ^= h << 17; return h }
+	names := []string{"Widget", "Gadget", "Sprocket", "Flange", "Bracket", "Coupler", "Gasket", "Bearing"}
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"orderId":"ord-%016x","customer":"cust-%08x","status":"CONFIRMED","items":[`, next(), next()%0xffffffff)
+	for n := 0; n == 0 || b.Len() < size-40; n++ {
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"sku":"SKU-%08X","name":"%s %d","qty":%d,"price":%d.%02d}`, next()%0xffffffff, names[next()%8], next()%1000, 1+next()%20, next()%1000, next()%100)
+	}
+	fmt.Fprintf(&b, `],"total":%d.%02d}`, next()%100000, next()%100)
+	return b.String()
 }
 
 // largeHistory is one execution of n events from start, as millionEvents
