@@ -810,17 +810,7 @@ func TestSpilledStageAborted(t *testing.T) {
 	if err := d.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
-	got := map[string]int{}
-	for _, f := range files {
-		rows, err := parquet.ReadFile[schema.Operation](f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			got[r.ExecutionArn]++
-		}
-	}
+	got := operationsByExecution(t, dir)
 	if want := map[string]int{"kept": 3000}; !maps.Equal(got, want) {
 		t.Errorf("rows archived: %v, want %v", got, want)
 	}
@@ -884,6 +874,16 @@ func TestStageBudgetIsShared(t *testing.T) {
 	if err := d.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	got := operationsByExecution(t, dir)
+	if !maps.Equal(got, want) {
+		t.Errorf("rows archived: %v, want %v", got, want)
+	}
+}
+
+// operationsByExecution counts the rows of dir's published operations
+// files by execution.
+func operationsByExecution(t *testing.T, dir string) map[string]int {
+	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
 	got := map[string]int{}
 	for _, f := range files {
@@ -895,7 +895,5 @@ func TestStageBudgetIsShared(t *testing.T) {
 			got[r.ExecutionArn]++
 		}
 	}
-	if !maps.Equal(got, want) {
-		t.Errorf("rows archived: %v, want %v", got, want)
-	}
+	return got
 }
