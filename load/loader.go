@@ -73,7 +73,12 @@ func (d *Parquet) FilesAreLedger() bool { return true }
 
 // Fanout is a loader that writes every execution to all of ls. Executions
 // commit in the same order in every destination, so that two Parquet
-// destinations get byte-identical files.
+// destinations get byte-identical files. With two file ledgers or more,
+// their writes, commits and aborts all go through one lock, so that each
+// sees every execution's calls in one order: a Parquet destination decides
+// from the executions in flight whether a stage spills (the shared stage
+// budget), and twins must decide alike. Transactional destinations are
+// written outside it, so their writes (a COPY a page) still overlap.
 //
 // Transactional destinations (Postgres) commit before file ledgers
 // (Parquet), so that an execution visible in a Parquet file is always
@@ -95,7 +100,13 @@ func Fanout(ls ...Loader) Loader {
 			ordered = append(ordered, l)
 		}
 	}
-	return &fanout{loaders: ordered}
+	f := &fanout{loaders: ordered}
+	for _, l := range ordered {
+		if isFileLedger(l) {
+			f.ledgers++
+		}
+	}
+	return f
 }
 
 // Archived asks the file ledgers (or, without any, the others) what they
@@ -133,8 +144,19 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 }
 
 type fanout struct {
-	loaders []Loader
-	commit  sync.Mutex // one execution's commits at a time, in one order
+	loaders []Loader   // the others first, then the file ledgers
+	ledgers int        // file ledgers among loaders (the last ones)
+	commit  sync.Mutex // one execution's commits at a time, in one order; with twins, the file ledgers' writes and aborts too
+}
+
+// twinLock takes the commit lock when two file ledgers or more must see
+// every call in one order, and returns its release.
+func (f *fanout) twinLock() func() {
+	if f.ledgers < 2 {
+		return func() {}
+	}
+	f.commit.Lock()
+	return f.commit.Unlock
 }
 
 func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
@@ -195,7 +217,14 @@ type fanoutExec struct {
 }
 
 func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
-	for _, e := range f.execs {
+	ledgers := len(f.execs) - f.f.ledgers
+	for _, e := range f.execs[:ledgers] {
+		if err := e.Write(ctx, rows); err != nil {
+			return err
+		}
+	}
+	defer f.f.twinLock()()
+	for _, e := range f.execs[ledgers:] {
 		if err := e.Write(ctx, rows); err != nil {
 			return err
 		}
@@ -221,6 +250,7 @@ func (f *fanoutExec) Commit(ctx context.Context, dt string, row schema.Execution
 }
 
 func (f *fanoutExec) Abort(ctx context.Context) error {
+	defer f.f.twinLock()()
 	var errs []error
 	for _, e := range f.execs {
 		errs = append(errs, e.Abort(ctx))

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -816,6 +817,82 @@ func TestSpilledStageAborted(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, "*")); len(left) != 0 {
 		t.Errorf("left under _incoming: %v", left)
+	}
+}
+
+// TestFanoutTwinsUnderStageBudget: twin Parquet destinations fed by
+// executions written at once, whose stages cross the shared stage budget
+// now and then (a stage spills or not by what the others hold), write the
+// same bytes: every destination sees the executions' writes and commits
+// in one order, so each makes the same spill decisions.
+func TestFanoutTwinsUnderStageBudget(t *testing.T) {
+	ctx := context.Background()
+	dirs := []string{t.TempDir(), t.TempDir()}
+	var twins []load.Loader
+	for _, dir := range dirs {
+		d, err := load.NewParquetDir(dir, load.WithFilePrefix("twin"), load.WithStageMemory(1<<20), load.WithStageBudget(2<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		twins = append(twins, d)
+	}
+	f := load.Fanout(twins...)
+	payload := strings.Repeat("y", 900)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 5 {
+				arn := fmt.Sprintf("exec-%d-%d", g, k)
+				x, err := f.Begin(ctx, arn)
+				if err != nil {
+					errs <- err
+					return
+				}
+				pages := 1 + (g*7+k*3)%9 // 100 to 900 rows of about 1 KiB
+				for p := range pages {
+					rows := make([]schema.Operation, 100)
+					for i := range rows {
+						rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(p*100 + i), Seq: int64(p*100 + i), Status: "SUCCEEDED", Result: &payload}
+					}
+					if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+						errs <- err
+						return
+					}
+					runtime.Gosched()
+				}
+				if err := x.Commit(ctx, fmt.Sprintf("2026-01-0%d", 1+g%3), schema.Execution{ExecutionArn: arn}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spilled := load.StageSpills(twins[0].(*load.Parquet))
+	if spilled == 0 || spilled == 40 {
+		t.Fatalf("%d of 40 stages spilled: the budget decided nothing", spilled)
+	}
+	files, _ := filepath.Glob(filepath.Join(dirs[0], "*", "dt=*", "*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("no files")
+	}
+	for _, name := range files {
+		a, _ := os.ReadFile(name)
+		b, err := os.ReadFile(filepath.Join(dirs[1], strings.TrimPrefix(name, dirs[0])))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs from its twin (%v); stages spilled: %d and %d", strings.TrimPrefix(name, dirs[0]), err,
+				spilled, load.StageSpills(twins[1].(*load.Parquet)))
+		}
 	}
 }
 
