@@ -228,3 +228,20 @@ func TestDeadline(t *testing.T) {
 		t.Errorf("%d executions published, the report says %d", len(got), s.ExecutionsOK)
 	}
 }
+
+// TestSummaryNamesLargeHistoryWaits: the summary line says how many large
+// histories waited at the memory gate, and says nothing when none did;
+// destinations are named without their passwords.
+func TestSummaryNamesLargeHistoryWaits(t *testing.T) {
+	for _, waits := range []int64{0, 3} {
+		var out strings.Builder
+		printSummary(&out, &pipeline.Summary{RunID: "r", ExecutionsOK: 5, LargeHistoryWaits: waits}, []string{"postgres://u:secret@db/x"}, nil)
+		got := out.String()
+		if has := strings.Contains(got, "3 large histories waited for memory"); has != (waits == 3) {
+			t.Errorf("%d waits: the summary says %q", waits, got)
+		}
+		if strings.Contains(got, "secret") {
+			t.Errorf("the summary shows a password: %q", got)
+		}
+	}
+}
