@@ -487,28 +487,18 @@ func (f *Folder) foldOutcome(fo *folded, ev *types.Event) {
 	if !hasOutcome {
 		return
 	}
-	if fo.flags&retryHeld != 0 {
-		f.pay.retryMem -= stringSize(fo.value.v) + errorSize(fo.err.v)
-	} else {
-		if !fo.value.at.spilled() {
-			f.pay.drop(stringSize(fo.value.v))
-		}
-		if !fo.err.at.spilled() {
-			f.pay.drop(errorSize(fo.err.v))
-		}
-	}
+	f.pay.dropOutcome(fo.value, fo.err, fo.flags&retryHeld != 0)
 	fo.flags &^= retryHeld
 	// A retry's outcome (foldRetry has just set hasNext) is replaced by the
 	// next attempt's, usually a few events on: held in memory past the
 	// budgets while the retry slack has room, it is not written to the
 	// spill file only to be thrown away.
-	if fo.flags&hasNext != 0 && f.pay.retryRoom(stringSize(result)+errorSize(errObj)) {
-		fo.value, fo.err = payload[*string]{v: cloneString(result)}, payload[*types.ErrorObject]{}
-		if errObj != nil {
-			fo.err.v = cloneError(errObj)
+	if fo.flags&hasNext != 0 {
+		if v, e, ok := f.pay.keepRetry(result, errObj); ok {
+			fo.value, fo.err = v, e
+			fo.flags |= retryHeld
+			return
 		}
-		fo.flags |= retryHeld
-		return
 	}
 	fo.value, fo.err = f.pay.keepString(result), f.pay.keepError(errObj)
 }
@@ -518,19 +508,13 @@ func (f *Folder) foldStarted(fo *folded, d *types.Event) {
 	switch {
 	case d.ExecutionStartedDetails != nil && fo.kind == executionDetails:
 		if in := d.ExecutionStartedDetails.Input; in != nil {
-			if !fo.value.at.spilled() {
-				f.pay.drop(stringSize(fo.value.v))
-			}
+			f.pay.dropOutcome(fo.value, payload[*types.ErrorObject]{}, false)
 			fo.value = f.pay.keepString(in.Payload)
 		}
 	case d.WaitStartedDetails != nil && fo.kind == waitDetails:
 		fo.setTime(&fo.scheduled, hasScheduled, d.WaitStartedDetails.ScheduledEndTimestamp)
 	case d.CallbackStartedDetails != nil && fo.kind == callbackDetails:
-		if id := d.CallbackStartedDetails.CallbackId; id != nil {
-			fo.callbackID = new(strings.Clone(*id)) // see setID
-		} else {
-			fo.callbackID = nil
-		}
+		fo.callbackID = cloneString(d.CallbackStartedDetails.CallbackId) // see setID
 	}
 }
 

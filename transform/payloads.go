@@ -109,14 +109,34 @@ func cloneString(s *string) *string {
 // a retry at once spills the rest as usual.
 const retrySlack = 1 << 20
 
-// retryRoom reports whether n more bytes of a retry's outcome fit the retry
-// slack, counting them if so.
-func (p *payloads) retryRoom(n int64) bool {
+// keepRetry keeps a retry's outcome in memory, counted in the retry slack,
+// if it fits there; ok is false if it does not (keep it as any other).
+func (p *payloads) keepRetry(result *string, e *types.ErrorObject) (v payload[*string], err payload[*types.ErrorObject], ok bool) {
+	n := stringSize(result) + errorSize(e)
 	if p.retryMem+n > retrySlack {
-		return false
+		return v, err, false
 	}
 	p.retryMem += n
-	return true
+	v.v = cloneString(result)
+	if e != nil {
+		err.v = cloneError(e)
+	}
+	return v, err, true
+}
+
+// dropOutcome uncounts an operation's value and error, replaced: retry
+// tells they were kept by keepRetry. Spilled ones count nothing.
+func (p *payloads) dropOutcome(v payload[*string], e payload[*types.ErrorObject], retry bool) {
+	if retry {
+		p.retryMem -= stringSize(v.v) + errorSize(e.v)
+		return
+	}
+	if !v.at.spilled() {
+		p.drop(stringSize(v.v))
+	}
+	if !e.at.spilled() {
+		p.drop(errorSize(e.v))
+	}
 }
 
 func (p *payloads) keepError(e *types.ErrorObject) payload[*types.ErrorObject] {
@@ -298,9 +318,7 @@ func (p *payloads) close() error {
 func cloneError(e *types.ErrorObject) *types.ErrorObject {
 	c := &types.ErrorObject{}
 	for _, f := range []struct{ dst, src **string }{{&c.ErrorData, &e.ErrorData}, {&c.ErrorMessage, &e.ErrorMessage}, {&c.ErrorType, &e.ErrorType}} {
-		if *f.src != nil {
-			*f.dst = new(strings.Clone(**f.src))
-		}
+		*f.dst = cloneString(*f.src)
 	}
 	if e.StackTrace != nil {
 		c.StackTrace = make([]string, len(e.StackTrace))
