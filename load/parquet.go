@@ -697,10 +697,10 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 }
 
 func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
-	total := d.staged.Add(bytes)
 	if st.spill != nil {
-		return st.spill.put(d, stagedPage{rows: rows, bytes: bytes})
+		return st.spill.put(stagedPage{rows: rows, bytes: bytes})
 	}
+	total := d.staged.Add(bytes)
 	if rows.Len() > 0 {
 		st.pages = append(st.pages, stagedPage{rows: rows, bytes: bytes})
 	}
@@ -717,19 +717,18 @@ func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
 		pages: make(chan stagedPage, stageQueue), done: make(chan struct{})}
 	go st.spill.encode(d)
 	pages := st.pages
+	d.staged.Add(-st.bytes) // the encoder's now
 	st.pages, st.bytes = nil, 0
 	for _, pg := range pages {
-		if err := st.spill.put(d, pg); err != nil {
+		if err := st.spill.put(pg); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// put hands pg, counted in the stage budget, to the encoder, and uncounts
-// it.
-func (sp *stageSpill) put(d *Parquet, pg stagedPage) error {
-	d.staged.Add(-pg.bytes)
+// put hands pg to the encoder.
+func (sp *stageSpill) put(pg stagedPage) error {
 	if sp.failed.Load() {
 		return sp.finish()
 	}

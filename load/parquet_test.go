@@ -640,11 +640,7 @@ func TestSpilledExecutionKeepsEveryRow(t *testing.T) {
 			t.Fatal(err)
 		}
 		for first := 0; first < want[arn]; first += 500 {
-			rows := make([]schema.Operation, min(500, want[arn]-first))
-			for i := range rows {
-				rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(first + i), Seq: int64(first + i), Status: "SUCCEEDED", Result: &payload}
-			}
-			if err := ex.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+			if err := ex.Write(ctx, succeededOps(arn, first, min(500, want[arn]-first), &payload)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -692,11 +688,7 @@ func TestSpilledStageRowGroups(t *testing.T) {
 	payload := strings.Repeat("x", 1000)
 	write := func(x load.Execution, arn string, first, n int) {
 		t.Helper()
-		rows := make([]schema.Operation, n)
-		for i := range rows {
-			rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(first + i), Seq: int64(first + i), Status: "SUCCEEDED", Result: &payload}
-		}
-		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+		if err := x.Write(ctx, succeededOps(arn, first, n, &payload)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -780,11 +772,7 @@ func TestSpilledStageAborted(t *testing.T) {
 	write := func(x load.Execution, arn string, n int) {
 		t.Helper()
 		for first := 0; first < n; first += 100 {
-			rows := make([]schema.Operation, 100)
-			for i := range rows {
-				rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(first + i), Seq: int64(first + i), Status: "SUCCEEDED", Result: &payload}
-			}
-			if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+			if err := x.Write(ctx, succeededOps(arn, first, 100, &payload)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -853,11 +841,7 @@ func TestFanoutTwinsUnderStageBudget(t *testing.T) {
 				}
 				pages := 1 + (g*7+k*3)%9 // 100 to 900 rows of about 1 KiB
 				for p := range pages {
-					rows := make([]schema.Operation, 100)
-					for i := range rows {
-						rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(p*100 + i), Seq: int64(p*100 + i), Status: "SUCCEEDED", Result: &payload}
-					}
-					if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+					if err := x.Write(ctx, succeededOps(arn, p*100, 100, &payload)); err != nil {
 						errs <- err
 						return
 					}
@@ -915,11 +899,7 @@ func TestStageBudgetIsShared(t *testing.T) {
 		return int(load.StageSpills(d))
 	}
 	write := func(x load.Execution, arn string, first, n int) {
-		rows := make([]schema.Operation, n)
-		for i := range rows {
-			rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(first + i), Seq: int64(first + i), Status: "SUCCEEDED", Result: &payload}
-		}
-		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+		if err := x.Write(ctx, succeededOps(arn, first, n, &payload)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -973,4 +953,14 @@ func operationsByExecution(t *testing.T, dir string) map[string]int {
 		}
 	}
 	return got
+}
+
+// succeededOps is n SUCCEEDED operations of arn, ids and seq from first on,
+// each with result.
+func succeededOps(arn string, first, n int, result *string) schema.Rows {
+	rows := make([]schema.Operation, n)
+	for i := range rows {
+		rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(first + i), Seq: int64(first + i), Status: "SUCCEEDED", Result: result}
+	}
+	return schema.RowsOf(schema.Operations, rows)
 }
