@@ -110,3 +110,10 @@ const FinishBatch = finishBatch
 
 // StagedBytes is the row data d's stages hold in memory, by its count.
 func StagedBytes(d *Parquet) int64 { return d.staged.Load() }
+
+// StageHelped is how many row groups of spilled stages d's helpers encoded.
+func StageHelped(d *Parquet) int64 { return d.stageHelped.Load() }
+
+// WithHelpersAlways gives a spilled stage's new row group to a helper
+// whenever one is free, busy or not the stage's own lane.
+func WithHelpersAlways() ParquetOption { return func(p *parquetConfig) { p.helpAlways = true } }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +19,6 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
-	"github.com/durable-etl/durable-etl/internal/scratch"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -38,6 +38,8 @@ type parquetConfig struct {
 	budget      int64
 	stageMemory int64
 	stageBudget int64
+	helpers     int
+	helpAlways  bool // a new row group goes to a helper whenever one is free (tests)
 	filePrefix  string
 	createdBy   string
 	logger      *slog.Logger
@@ -103,6 +105,19 @@ func WithStageBudget(n int64) ParquetOption {
 // it spill.
 const minStageSpill = 256 << 10
 
+// WithStageHelpers sets how many row groups of spilled stages may be
+// encoded at once beyond one per spilled stage (default GOMAXPROCS-1, at
+// most 2; 0 turns helpers off). A large execution's stage is encoded
+// while it is read, one row group after another; when its rows come
+// faster than one core encodes them (its operations' rows, all folded
+// after its last history page), a row group goes to a helper, a goroutine
+// of its own. Each helper holds about one row group (the stage memory)
+// beyond the stage budget while it works. The files written are the same
+// whatever the number.
+func WithStageHelpers(n int) ParquetOption {
+	return func(p *parquetConfig) { p.helpers = max(n, 0) }
+}
+
 // WithFilePrefix names the files: PREFIX-NNNNN.parquet (default "part").
 // Give each run (and shard) its own prefix so that names never collide.
 func WithFilePrefix(s string) ParquetOption { return func(p *parquetConfig) { p.filePrefix = s } }
@@ -140,6 +155,13 @@ type Parquet struct {
 	// stageSpills counts the stages that spilled (their files are unlinked
 	// at once: this is how tests see them).
 	stageSpills atomic.Int64
+	// helpers holds a token per helper at work (see WithStageHelpers);
+	// stageHelped counts the row groups they took (for the tests).
+	helpers     chan struct{}
+	stageHelped atomic.Int64
+	// helperWriters keeps, per table, the writers helpers used, for the
+	// next helper: a writer a row group large, made once per helper.
+	helperWriters map[*schema.Table]freeList[schema.ParquetWriter]
 	// segments counts the spill runs' segments: [0] in row form, [1]
 	// Parquet files (for the tests).
 	segments [2]atomic.Int64
@@ -232,19 +254,21 @@ func removeStale(dir string, cutoff time.Time) {
 
 func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOption) *Parquet {
 	cfg := parquetConfig{codec: Compressions["zstd"], targetFile: 256 << 20, rowGroup: 64 << 20, budget: 64 << 20, stageMemory: 8 << 20, stageBudget: 24 << 20,
-		filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler), tables: schema.ChildTables()}
+		helpers: min(runtime.GOMAXPROCS(0)-1, 2), filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler), tables: schema.ChildTables()}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}, flushers: map[string]flusher{},
-		pending: map[string]*pendingDT{}}
+		pending: map[string]*pendingDT{}, helpers: make(chan struct{}, cfg.helpers)}
 	d.tables = append(append([]*schema.Table(nil), cfg.tables...), schema.Executions)
 	d.opts = map[*schema.Table][]parquet.WriterOption{}
 	d.writers = map[*schema.Table]freeList[schema.ParquetWriter]{}
+	d.helperWriters = map[*schema.Table]freeList[schema.ParquetWriter]{}
 	for _, t := range d.tables {
 		d.files = append(d.files, &tableFiles{d: d, table: t, open: map[string]*partFile{}})
 		d.opts[t] = d.newWriterOptions(t)
 		d.writers[t] = make(freeList[schema.ParquetWriter], pooledWriters)
+		d.helperWriters[t] = make(freeList[schema.ParquetWriter], cfg.helpers)
 	}
 	return d
 }
@@ -634,52 +658,6 @@ type parquetExec struct {
 	done   bool
 }
 
-// stage holds one table's rows of an execution: in memory up to the stage
-// limit, then in a spill file.
-//
-// The spill file is a Parquet file written with the destination's own
-// options (its codec and all), whose row groups Commit copies into the
-// partition's file as they are (parquet-go's verbatim row-group copy): a
-// large execution's rows are encoded once, while it is read, and its commit
-// costs a copy of compressed pages, not a second encoding under the
-// loader's lock. Once a stage spills, every later page goes to the spill
-// too, and a row group ends after the page that brings it to stageMemory
-// bytes of row data: the row groups depend on the execution's pages alone,
-// not on when the stage budget made it spill, so twin destinations fed the
-// same pages write the same row groups.
-type stage struct {
-	table *schema.Table
-	pages []stagedPage // the pages as written (Write keeps them, it does not copy)
-	bytes int64
-	spill *stageSpill // nil until the stage spills
-}
-
-// stageSpill is a spilled stage's file and the goroutine that encodes the
-// stage's pages into it, in order, while the execution goes on being read
-// and folded: a large history's encoding runs beside its reading instead of
-// after it. At most stageQueue pages wait for the encoder, then Write
-// waits. A page leaves the stage budget's count when it is handed to the
-// encoder, not when it is encoded, so that whether another execution's
-// stage spills depends on the pages written, never on how far an encoder
-// has got (twin destinations decide alike); the pages waiting are the
-// memory beyond the budget, a few per spilled stage.
-type stageSpill struct {
-	f      *scratch.File
-	w      schema.ParquetWriter
-	pages  chan stagedPage
-	done   chan struct{} // closed when the encoder has stopped
-	failed atomic.Bool   // the encoder met an error (err, once done)
-	abort  atomic.Bool   // the execution was aborted: pages are dropped
-	once   sync.Once     // closes pages
-	// The encoder's, read once done is closed.
-	err    error
-	group  int64   // row data in the current row group
-	groups []int64 // row data of each row group ended
-}
-
-// stageQueue is how many pages wait for a stage's encoder at most.
-const stageQueue = 2
-
 // Write stages rows of a child table.
 func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 	if e.done {
@@ -694,141 +672,6 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 	}
 	e.stages[i].table = rows.Table()
 	return e.stages[i].add(e.d, rows, rows.Size())
-}
-
-func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
-	if st.spill != nil {
-		return st.spill.put(stagedPage{rows: rows, bytes: bytes})
-	}
-	total := d.staged.Add(bytes)
-	if rows.Len() > 0 {
-		st.pages = append(st.pages, stagedPage{rows: rows, bytes: bytes})
-	}
-	st.bytes += bytes
-	if st.bytes < d.cfg.stageMemory && (st.bytes < minStageSpill || total <= d.cfg.stageBudget) {
-		return nil
-	}
-	f, err := scratch.Create(d.spillDir, ".stage-*.parquet")
-	if err != nil {
-		return fmt.Errorf("destination %s: stage: %w", d.dir, err)
-	}
-	d.stageSpills.Add(1)
-	st.spill = &stageSpill{f: f, w: st.table.NewParquetWriter(f, d.writerOptions(st.table)...),
-		pages: make(chan stagedPage, stageQueue), done: make(chan struct{})}
-	go st.spill.encode(d)
-	pages := st.pages
-	d.staged.Add(-st.bytes) // the encoder's now
-	st.pages, st.bytes = nil, 0
-	for _, pg := range pages {
-		if err := st.spill.put(pg); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// put hands pg to the encoder.
-func (sp *stageSpill) put(pg stagedPage) error {
-	if sp.failed.Load() {
-		return sp.finish()
-	}
-	sp.pages <- pg
-	return nil
-}
-
-// encode writes the pages put to the spill writer, ending a row group after
-// each page that fills one; once pages is closed it ends the last row group
-// and the file.
-func (sp *stageSpill) encode(d *Parquet) {
-	defer close(sp.done)
-	for pg := range sp.pages {
-		if sp.err == nil && !sp.abort.Load() {
-			sp.err = sp.write(d, pg)
-			sp.failed.Store(sp.err != nil)
-		}
-	}
-	if sp.err != nil || sp.abort.Load() {
-		return
-	}
-	if sp.group > 0 {
-		sp.groups, sp.group = append(sp.groups, sp.group), 0
-	}
-	if err := sp.w.Close(); err != nil {
-		sp.err = fmt.Errorf("destination %s: stage: %w", d.dir, err)
-	}
-}
-
-func (sp *stageSpill) write(d *Parquet, pg stagedPage) error {
-	if _, err := sp.w.Write(pg.rows); err != nil {
-		return fmt.Errorf("destination %s: stage: %w", d.dir, err)
-	}
-	if sp.group += pg.bytes; sp.group >= d.cfg.stageMemory {
-		if err := sp.w.Flush(); err != nil {
-			return fmt.Errorf("destination %s: stage: %w", d.dir, err)
-		}
-		sp.groups, sp.group = append(sp.groups, sp.group), 0
-	}
-	return nil
-}
-
-// finish lets the encoder write what it was given and end the file, and
-// waits for it: the encoder's first error, if any.
-func (sp *stageSpill) finish() error {
-	sp.once.Do(func() { close(sp.pages) })
-	<-sp.done
-	return sp.err
-}
-
-// closeSpill completes the spill file, if any, for copying.
-func (st *stage) closeSpill() error {
-	if st.spill == nil {
-		return nil
-	}
-	return st.spill.finish()
-}
-
-// moveTo writes the staged rows to dt's file of t: a spilled stage's row
-// groups copied as they are, else the pages in memory.
-func (st *stage) moveTo(t *tableFiles, dt string) error {
-	if st.spill == nil {
-		for _, page := range st.pages {
-			if err := t.write(dt, page.rows, page.bytes); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	info, err := st.spill.f.Stat()
-	if err != nil {
-		return fmt.Errorf("destination %s: read stage: %w", t.d.dir, err)
-	}
-	f, err := parquet.OpenFile(st.spill.f, info.Size(), parquet.SkipBloomFilters(true))
-	if err != nil {
-		return fmt.Errorf("destination %s: read stage: %w", t.d.dir, err)
-	}
-	rgs, groups := f.RowGroups(), st.spill.groups
-	if len(rgs) != len(groups) {
-		return fmt.Errorf("destination %s: read stage: %d row groups, wrote %d", t.d.dir, len(rgs), len(groups))
-	}
-	for i, rg := range rgs {
-		if err := t.copyGroup(dt, rg, groups[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// drop lets go of the stage's rows (committed, or aborted): a spill's
-// encoder drops the pages it has not written yet, and its file goes.
-func (st *stage) drop(d *Parquet) {
-	d.staged.Add(-st.bytes)
-	st.pages, st.bytes = nil, 0
-	if st.spill != nil {
-		st.spill.abort.Store(true)
-		st.spill.finish()
-		st.spill.f.Close()
-		st.spill = nil
-	}
 }
 
 // Commit moves the staged rows and the executions row into dt's files. When
@@ -897,11 +740,4 @@ func (e *parquetExec) Abort(ctx context.Context) error {
 		e.stages[i].drop(e.d)
 	}
 	return nil
-}
-
-// stagedPage is one page of an execution's rows with its estimated size,
-// reckoned once when staged.
-type stagedPage struct {
-	rows  schema.Rows
-	bytes int64
 }

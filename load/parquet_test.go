@@ -695,12 +695,19 @@ func TestSpilledStageRowGroups(t *testing.T) {
 	per := schema.RowsOf(schema.Operations, []schema.Operation{{ExecutionArn: "big", OperationID: "0", Status: "SUCCEEDED", Result: &payload}}).Size()
 	pageRows := int((100 << 10) / per) // pages of about 100 KiB
 	const pages = 60                   // about 6 MiB
-	archive := func(otherFirst bool) string {
+	archive := func(otherFirst bool, helpers int) string {
 		dir := t.TempDir()
-		d, err := load.NewParquetDir(dir, load.WithStageMemory(1<<20), load.WithStageBudget(1<<20))
+		d, err := load.NewParquetDir(dir, load.WithStageMemory(1<<20), load.WithStageBudget(1<<20),
+			load.WithStageHelpers(helpers), load.WithHelpersAlways())
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer func() {
+			// WithHelpersAlways: with helpers, row groups go to them.
+			if n := load.StageHelped(d); helpers == 0 && n != 0 || helpers > 0 && n == 0 {
+				t.Errorf("with %d helpers, %d row groups helped", helpers, n)
+			}
+		}()
 		big, _ := d.Begin(ctx, "big")
 		other, _ := d.Begin(ctx, "other")
 		if otherFirst { // 0.9 MiB staged: big spills once it holds 256 KiB
@@ -728,7 +735,7 @@ func TestSpilledStageRowGroups(t *testing.T) {
 		}
 		return dir
 	}
-	early, late := archive(true), archive(false)
+	early, late, helped := archive(true, 0), archive(false, 0), archive(false, 2)
 	files, _ := filepath.Glob(filepath.Join(late, "operations", "dt=*", "*.parquet"))
 	if len(files) != 1 {
 		t.Fatalf("operations files: %v, want one", files)
@@ -754,6 +761,10 @@ func TestSpilledStageRowGroups(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(early, strings.TrimPrefix(files[0], late)))
 	if err != nil || !bytes.Equal(a, b) {
 		t.Errorf("the file differs where the stage budget made big spill early (%v)", err)
+	}
+	c, err := os.ReadFile(filepath.Join(helped, strings.TrimPrefix(files[0], late)))
+	if err != nil || !bytes.Equal(a, c) {
+		t.Errorf("the file differs where helpers encoded row groups (%v)", err)
 	}
 }
 
