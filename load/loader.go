@@ -40,6 +40,17 @@ type Execution interface {
 	Abort(ctx context.Context) error
 }
 
+// TableEnder is an Execution that can be told that a child table's rows
+// are all written, before Commit: a Parquet destination then ends that
+// table's spill file, if it has one, so that what it holds for it (a
+// helper's encoder, a writer's buffers) is free for the rest of the
+// execution. It returns once that is done; the error is the spill file's,
+// and the execution must then be aborted. Writing rows of the table after
+// it is an error. Optional: a caller asks for it and does without.
+type TableEnder interface {
+	EndTable(ctx context.Context, t *schema.Table) error
+}
+
 // Stats counts what a loader wrote.
 type Stats struct {
 	Files int   // files (or objects) published
@@ -227,6 +238,18 @@ func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
 	for _, e := range f.execs[ledgers:] {
 		if err := e.Write(ctx, rows); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// EndTable tells every destination that can be told (see [TableEnder]).
+func (f *fanoutExec) EndTable(ctx context.Context, t *schema.Table) error {
+	for _, e := range f.execs {
+		if te, ok := e.(TableEnder); ok {
+			if err := te.EndTable(ctx, t); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

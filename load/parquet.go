@@ -670,8 +670,22 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 	if e.stages == nil {
 		e.stages = make([]stage, e.d.execIndex())
 	}
+	if e.stages[i].ended {
+		return fmt.Errorf("write of %s after its end", rows.Table().Name)
+	}
 	e.stages[i].table = rows.Table()
 	return e.stages[i].add(e.d, rows, rows.Size())
+}
+
+// EndTable ends t's spill file, if its stage spilled: its last row group
+// encoded and its helper, if any, free for other stages (see [TableEnder]).
+func (e *parquetExec) EndTable(ctx context.Context, t *schema.Table) error {
+	i, err := e.d.tableIndex(t)
+	if err != nil || e.stages == nil {
+		return err
+	}
+	e.stages[i].ended = true
+	return e.stages[i].closeSpill()
 }
 
 // Commit moves the staged rows and the executions row into dt's files. When

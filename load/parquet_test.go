@@ -819,6 +819,63 @@ func TestSpilledStageAborted(t *testing.T) {
 	}
 }
 
+// TestEndTableFreesHelper: a spilled stage's row group still open (its
+// execution may add rows) holds its helper; once its table is ended
+// (EndTable, which the history path calls after the last events page),
+// the helper is free for the execution's other stage, whose operations
+// come after. Every row lands; no row is taken after the end.
+func TestEndTableFreesHelper(t *testing.T) {
+	ctx := context.Background()
+	payload := strings.Repeat("x", 1000)
+	for _, end := range []bool{false, true} {
+		dir := t.TempDir()
+		d, err := load.NewParquetDir(dir, load.WithStageMemory(1<<20), load.WithStageBudget(256<<10),
+			load.WithStageHelpers(1), load.WithHelpersAlways())
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _ := d.Begin(ctx, "big")
+		events := make([]schema.Event, 400) // about 400 KiB: spilled, a row group open on the helper
+		for i := range events {
+			events[i] = schema.Event{ExecutionArn: "big", EventID: int32(i + 1), EventType: "StepSucceeded", Result: &payload}
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Events, events)); err != nil {
+			t.Fatal(err)
+		}
+		if load.StageSpills(d) != 1 || load.StageHelped(d) != 1 {
+			t.Fatalf("%d stages spilled, %d row groups helped; want 1 and 1", load.StageSpills(d), load.StageHelped(d))
+		}
+		if end {
+			if err := x.(load.TableEnder).EndTable(ctx, schema.Events); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Write(ctx, schema.RowsOf(schema.Events, events[:1])); err == nil {
+				t.Error("an events row was taken after the table's end")
+			}
+		}
+		for first := 0; first < 3000; first += 100 { // about 3 MiB: 3 row groups
+			if err := x.Write(ctx, succeededOps("big", first, 100, &payload)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		helped := load.StageHelped(d)
+		if err := x.Commit(ctx, "2026-01-01", schema.Execution{ExecutionArn: "big"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if end && helped < 2 || !end && helped != 1 {
+			t.Errorf("EndTable called %v: %d row groups helped, want %s", end, helped, map[bool]string{false: "1", true: "2 or more"}[end])
+		}
+		ops, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+		evs, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+		if n, m := countRows[schema.Operation](t, ops), countRows[schema.Event](t, evs); n != 3000 || m != len(events) {
+			t.Errorf("EndTable called %v: %d operations and %d events archived, want 3000 and %d", end, n, m, len(events))
+		}
+	}
+}
+
 // TestFanoutTwinsUnderStageBudget: twin Parquet destinations fed by
 // executions written at once, whose stages cross the shared stage budget
 // now and then (a stage spills or not by what the others hold), write the

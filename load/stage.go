@@ -29,6 +29,7 @@ type stage struct {
 	pages []stagedPage // the pages as written (Write keeps them, it does not copy)
 	bytes int64
 	spill *stageSpill // nil until the stage spills
+	ended bool        // EndTable was called: no more rows come
 }
 
 // stagedPage is one page of an execution's rows with its estimated size,
@@ -241,6 +242,7 @@ func (l *spillLane) encode(sp *stageSpill) {
 	if l.helper {
 		d.helperWriters[sp.table].give(l.w)
 	}
+	l.w = nil // its buffers go, whatever the execution still has to read
 }
 
 // close tells the lane's encoder that nothing more comes.

@@ -99,6 +99,13 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 	if err := s.r.readEvents(ctx, e, meta, x, c, fold, ticket, &row); err != nil {
 		return "", row, err
 	}
+	// No more events: a large history's events stage ends before its
+	// operations come (the encoders it holds are then theirs).
+	if te, ok := x.(load.TableEnder); ok {
+		if err := te.EndTable(ctx, schema.Events); err != nil {
+			return "", row, &DestinationError{Err: err}
+		}
+	}
 	// The folded operations, in the order of their first event, a page's
 	// worth at a time.
 	err = fold.Each(snap, extract.MaxPageSize, func(rows []schema.Operation) error {
