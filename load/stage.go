@@ -48,7 +48,8 @@ type stagedPage struct {
 // encoding the one before, and the destination has a helper to spare (see
 // [WithStageHelpers]), the new row group goes to a helper lane instead: a
 // goroutine and file of its own for that one row group, freed when it is
-// written. A row group's bytes do not depend on the lane that encodes it,
+// written (its writer is kept for the next helper: made anew each time,
+// the writers' buffers doubled a large history's allocations). A row group's bytes do not depend on the lane that encodes it,
 // so the file Commit copies them into is the same either way; what helpers
 // change is how many cores a large execution's encoding can use, above all
 // when its operations' rows come all at once, after its last page.
