@@ -209,6 +209,16 @@ var edgeCases = []struct {
 	// at a run's start and end, in the last eight bytes and past them.
 	{"{\"Operations\":[{\"Id\":\"caf\xc3\xa9 cr\xc3\xa8me \\\"br\xc3\xbbl\xc3\xa9e\\\" \xe2\x82\xac\xf0\x9f\x9a\x9a \xc3\",\"Name\":\"\xc3\\n\xc0\xaf\xc2\x7f\xed\xa0\x80 long enough run\\t\xc3\xa9\xc3\"}]}", false},
 	{"{\"Operations\":[{\"Id\":\"\\u00e9\xc3\xa9abcdefgh\xff\\/12345678\xe2\x82\",\"Name\":\"0123456789abcdef\\\\\xf4\x90\x80\x80x\"}]}", false},
+	// One pass finds a string's end and decodes it (unquote): a JSON
+	// payload longer than the arena's strings, a surrogate at the string's
+	// end, a cut \u escape, a control character and the body's end after
+	// an escape.
+	{`{"Events":[{"StepSucceededDetails":{"Result":{"Payload":"` + strings.Repeat(`{\"sku\":\"SKU-\u00e9\",\"qty\":3}`, 60) + `"}}}]}`, false},
+	{`{"Operations":[{"Id":"\ud800","Name":"x\ud83d"}]}`, false},
+	{`{"Operations":[{"Id":"\u12"}]}`, true},
+	{"{\"Operations\":[{\"Id\":\"a\\nb\tc\"}]}", true},
+	{`{"Operations":[{"Id":"a\n`, true},
+	{`{"Operations":[{"Id":"a\`, true},
 	{`{"Operations":[{"StartTimestamp":1767571200,"EndTimestamp":1767571200.123,"StepDetails":{"Attempt":3,"NextAttemptTimestamp":-1.5}}]}`, false},
 	{`{"Operations":[{"StartTimestamp":1.7675712001239999e9,"EndTimestamp":0.0005,"WaitDetails":{"ScheduledEndTimestamp":-0}}]}`, false},
 	{`{"Operations":[{"StartTimestamp":1e300}]}`, false},

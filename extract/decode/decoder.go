@@ -30,6 +30,7 @@ type decoder struct {
 	buf   []byte
 	i     int
 	arena []byte // short strings; a full chunk is left to the strings in it
+	tmp   []byte // an escaped string being decoded (see unquote)
 	// Where the pointer members point.
 	strs  slab[string]
 	times slab[time.Time]
@@ -382,22 +383,41 @@ func (d *decoder) str() (string, error) {
 	if d.peek() != '"' {
 		return "", d.fail("expected a string")
 	}
-	raw, escaped, err := d.scanString()
-	if err != nil {
-		return "", err
-	}
-	if !escaped {
-		if len(raw) == 0 {
-			return "", nil
+	b := d.buf
+	start := d.i + 1
+	i := start
+	for i < len(b) {
+		i += plain(b[i:], quoteOrControl)
+		if i >= len(b) || b[i] == '"' || b[i] == '\\' || b[i] < 0x20 {
+			break
 		}
-		if len(raw) > arenaString {
-			return string(raw), nil
-		}
-		buf := d.reserve(len(raw))
-		d.arena = append(buf, raw...)
-		return unsafe.String(&d.arena[len(buf)], len(raw)), nil
+		i++ // in the last bytes, fewer than eight
 	}
-	return d.unquote(raw), nil
+	switch {
+	case i >= len(b):
+		return "", d.fail("unterminated string")
+	case b[i] == '\\':
+		return d.unquote(start)
+	case b[i] < 0x20:
+		return "", d.fail("control character in string")
+	}
+	d.i = i + 1
+	raw := b[start:i]
+	if len(raw) == 0 {
+		return "", nil
+	}
+	return d.keep(raw), nil
+}
+
+// keep copies s: into the arena when short, else into an allocation of its
+// own.
+func (d *decoder) keep(s []byte) string {
+	if len(s) > arenaString {
+		return string(s)
+	}
+	buf := d.reserve(len(s))
+	d.arena = append(buf, s...)
+	return unsafe.String(&d.arena[len(buf)], len(s))
 }
 
 // Strings up to arenaString bytes are copied into arena chunks of
@@ -467,14 +487,14 @@ const (
 )
 
 // quoteOrControl flags the bytes of v that are '"', '\\' or below 0x20;
-// escapeOrUTF8 those that are '\\' or not ASCII. Either flags the first
-// such byte of the eight exactly, if there is one (a borrow only runs
+// specialInString those and the bytes that are not ASCII. Either flags
+// the first such byte of the eight exactly, if there is one (a borrow only runs
 // upward, so beyond it, it may flag others).
 func quoteOrControl(v uint64) uint64 {
 	return ((v-lsb*0x20)&^v | zero(v^lsb*'"') | zero(v^lsb*'\\')) & msb
 }
 
-func escapeOrUTF8(v uint64) uint64 { return (zero(v^lsb*'\\') | v) & msb }
+func specialInString(v uint64) uint64 { return quoteOrControl(v) | v&msb }
 
 func zero(v uint64) uint64 { return (v - lsb) & ^v & msb }
 
@@ -496,80 +516,100 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// unquote decodes the escapes of s (already validated by scanString) into
-// the arena exactly as encoding/json's unquote does, which the SDK copies:
-// a surrogate that does not pair and invalid UTF-8 become U+FFFD. Runs of
-// bytes that need no change are copied whole.
-func (d *decoder) unquote(s []byte) string {
-	// Unquoted, s is no longer (an invalid byte, which becomes U+FFFD's
-	// three, is the exception: then append moves to a new array, and the
-	// strings already made keep the old one).
-	out := d.reserve(len(s))
-	start := len(out)
-	kept := 0 // s[kept:r] is still to be copied as it is
-	for r := 0; r < len(s); {
-		r += plain(s[r:], escapeOrUTF8)
-		if r >= len(s) {
-			break
+// unquote reads a string from start, its first byte, knowing it holds an
+// escape, in one pass: it checks each escape as scanString does and
+// decodes it as encoding/json's unquote does, which the SDK copies (a
+// surrogate that does not pair and invalid UTF-8 become U+FFFD). Runs of
+// bytes that need no change are copied whole, into d.tmp, then kept. One
+// pass, not a scan for the end and a second to decode: a JSON payload held
+// in a string escapes every quote of it.
+func (d *decoder) unquote(start int) (string, error) {
+	b := d.buf
+	out := d.tmp[:0]
+	kept := start // b[kept:r] is still to be copied as it is
+	r := start    // the bytes before esc may not be UTF-8: read again
+	for {
+		r += plain(b[r:], specialInString)
+		if r >= len(b) {
+			return "", d.fail("unterminated string")
 		}
-		c := s[r]
-		if c >= utf8.RuneSelf {
-			if c >= 0xC2 && c < 0xE0 && r+1 < len(s) && s[r+1]&0xC0 == 0x80 { // two bytes: most non-ASCII text
+		c := b[r]
+		switch {
+		case c == '"':
+			out = append(out, b[kept:r]...)
+			d.i, d.tmp = r+1, out[:0]
+			if len(out) == 0 {
+				return "", nil
+			}
+			return d.keep(out), nil
+		case c == '\\':
+			out = append(out, b[kept:r]...)
+			var err error
+			if out, r, err = d.escape(out, r); err != nil {
+				return "", err
+			}
+			kept = r
+		case c < 0x20:
+			d.i = r
+			return "", d.fail("control character in string")
+		case c >= utf8.RuneSelf:
+			if c >= 0xC2 && c < 0xE0 && r+1 < len(b) && b[r+1]&0xC0 == 0x80 { // two bytes: most non-ASCII text
 				r += 2
 				continue
 			}
-			if rr, size := utf8.DecodeRune(s[r:]); rr != utf8.RuneError || size != 1 {
+			if rr, size := utf8.DecodeRune(b[r:]); rr != utf8.RuneError || size != 1 {
 				r += size
 				continue
 			}
-			out = utf8.AppendRune(append(out, s[kept:r]...), utf8.RuneError)
+			out = utf8.AppendRune(append(out, b[kept:r]...), utf8.RuneError)
 			r++
 			kept = r
-			continue
-		}
-		if c != '\\' { // in the last bytes, fewer than eight
+		default: // in the last bytes, fewer than eight
 			r++
-			continue
 		}
-		out = append(out, s[kept:r]...)
-		r++
-		switch s[r] {
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			rr := getu4(s[r-1:])
-			r += 5
-			if utf16.IsSurrogate(rr) {
-				if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
-					r += 6
-					out = utf8.AppendRune(out, dec)
-					kept = r
-					continue
-				}
-				rr = unicode.ReplacementChar
+	}
+}
+
+// escape decodes the escape at b[r] (a backslash) onto out and returns
+// where the string goes on; an escape JSON does not define is declined.
+func (d *decoder) escape(out []byte, r int) ([]byte, int, error) {
+	b := d.buf
+	if r+1 >= len(b) {
+		d.i = r
+		return nil, 0, d.fail("unterminated string")
+	}
+	switch b[r+1] {
+	case 'b':
+		out = append(out, '\b')
+	case 'f':
+		out = append(out, '\f')
+	case 'n':
+		out = append(out, '\n')
+	case 'r':
+		out = append(out, '\r')
+	case 't':
+		out = append(out, '\t')
+	case '"', '\\', '/':
+		out = append(out, b[r+1])
+	case 'u':
+		if r+5 >= len(b) || !isHex(b[r+2]) || !isHex(b[r+3]) || !isHex(b[r+4]) || !isHex(b[r+5]) {
+			d.i = r
+			return nil, 0, d.fail("bad \\u escape")
+		}
+		rr := getu4(b[r:])
+		r += 6
+		if utf16.IsSurrogate(rr) {
+			if dec := utf16.DecodeRune(rr, getu4(b[r:])); dec != unicode.ReplacementChar {
+				return utf8.AppendRune(out, dec), r + 6, nil
 			}
-			out = utf8.AppendRune(out, rr)
-			kept = r
-			continue
-		default: // " \ /
-			out = append(out, s[r])
+			rr = unicode.ReplacementChar
 		}
-		r++
-		kept = r
+		return utf8.AppendRune(out, rr), r, nil
+	default:
+		d.i = r
+		return nil, 0, d.fail("bad escape")
 	}
-	out = append(out, s[kept:]...)
-	if len(s) <= arenaString {
-		d.arena = out
-	}
-	return unsafe.String(&out[start], len(out)-start)
+	return out, r + 2, nil
 }
 
 // getu4 decodes \uXXXX at the start of s, or -1.
