@@ -681,8 +681,11 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 // encoded and its helper, if any, free for other stages (see [TableEnder]).
 func (e *parquetExec) EndTable(ctx context.Context, t *schema.Table) error {
 	i, err := e.d.tableIndex(t)
-	if err != nil || e.stages == nil {
+	if err != nil {
 		return err
+	}
+	if e.stages == nil {
+		e.stages = make([]stage, e.d.execIndex())
 	}
 	e.stages[i].ended = true
 	return e.stages[i].closeSpill()

@@ -859,6 +859,16 @@ func TestEndTableFreesHelper(t *testing.T) {
 			}
 		}
 		helped := load.StageHelped(d)
+		if end { // a table ended before its first row takes none either
+			y, _ := d.Begin(ctx, "empty")
+			if err := y.(load.TableEnder).EndTable(ctx, schema.Events); err != nil {
+				t.Fatal(err)
+			}
+			if err := y.Write(ctx, schema.RowsOf(schema.Events, events[:1])); err == nil {
+				t.Error("an events row was taken after the table's end")
+			}
+			y.Abort(ctx)
+		}
 		if err := x.Commit(ctx, "2026-01-01", schema.Execution{ExecutionArn: "big"}); err != nil {
 			t.Fatal(err)
 		}
