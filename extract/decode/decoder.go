@@ -385,14 +385,7 @@ func (d *decoder) str() (string, error) {
 	}
 	b := d.buf
 	start := d.i + 1
-	i := start
-	for i < len(b) {
-		i += plain(b[i:], quoteOrControl)
-		if i >= len(b) || b[i] == '"' || b[i] == '\\' || b[i] < 0x20 {
-			break
-		}
-		i++ // in the last bytes, fewer than eight
-	}
+	i := stringRun(b, start)
 	switch {
 	case i >= len(b):
 		return "", d.fail("unterminated string")
@@ -444,41 +437,43 @@ func (d *decoder) reserve(n int) []byte {
 
 // scanString consumes a string token at d.i (which is '"') and returns its
 // bytes between the quotes, and whether it holds escapes. Control
-// characters and escapes JSON does not define are declined.
+// characters and escapes JSON does not define are declined (escape checks
+// them; what it decodes goes to d.tmp, unused).
 func (d *decoder) scanString() ([]byte, bool, error) {
 	b := d.buf
 	start := d.i + 1
 	escaped := false
-	for i := start; i < len(b); i++ {
-		i += plain(b[i:], quoteOrControl)
-		if i >= len(b) {
-			break
-		}
-		switch c := b[i]; {
-		case c == '"':
+	for i := start; ; {
+		i = stringRun(b, i)
+		switch {
+		case i >= len(b):
+			return nil, false, d.fail("unterminated string")
+		case b[i] == '"':
 			d.i = i + 1
 			return b[start:i], escaped, nil
-		case c == '\\':
+		case b[i] == '\\':
 			escaped = true
-			i++
-			if i >= len(b) {
-				return nil, false, d.fail("unterminated string")
+			var err error
+			if d.tmp, i, err = d.escape(d.tmp[:0], i); err != nil {
+				return nil, false, err
 			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
-					return nil, false, d.fail("bad \\u escape")
-				}
-				i += 4
-			default:
-				return nil, false, d.fail("bad escape")
-			}
-		case c < 0x20:
+		default:
 			return nil, false, d.fail("control character in string")
 		}
 	}
-	return nil, false, d.fail("unterminated string")
+}
+
+// stringRun is where the bytes of a string from b[i] that need no look
+// end: at the first '"', '\\' or control character, or at len(b).
+func stringRun(b []byte, i int) int {
+	for i < len(b) {
+		i += plain(b[i:], quoteOrControl)
+		if i >= len(b) || b[i] == '"' || b[i] == '\\' || b[i] < 0x20 {
+			return i
+		}
+		i++ // in the last bytes, fewer than eight
+	}
+	return i
 }
 
 const (
@@ -517,8 +512,8 @@ func isHex(c byte) bool {
 }
 
 // unquote reads a string from start, its first byte, knowing it holds an
-// escape, in one pass: it checks each escape as scanString does and
-// decodes it as encoding/json's unquote does, which the SDK copies (a
+// escape, in one pass: it checks each escape (escape, as scanString
+// does) and decodes it as encoding/json's unquote does, which the SDK copies (a
 // surrogate that does not pair and invalid UTF-8 become U+FFFD). Runs of
 // bytes that need no change are copied whole, into d.tmp, then kept. One
 // pass, not a scan for the end and a second to decode: a JSON payload held
@@ -527,7 +522,7 @@ func (d *decoder) unquote(start int) (string, error) {
 	b := d.buf
 	out := d.tmp[:0]
 	kept := start // b[kept:r] is still to be copied as it is
-	r := start    // the bytes before esc may not be UTF-8: read again
+	r := start    // the bytes before the escape may not be UTF-8: read again
 	for {
 		r += plain(b[r:], specialInString)
 		if r >= len(b) {
