@@ -49,8 +49,9 @@ type stagedPage struct {
 // [WithStageHelpers]), the new row group goes to a helper lane instead: a
 // goroutine and file of its own for that one row group, freed when it is
 // written (its writer is kept for the next helper: made anew each time,
-// the writers' buffers doubled a large history's allocations). A row group's bytes do not depend on the lane that encodes it,
-// so the file Commit copies them into is the same either way; what helpers
+// the writers' buffers doubled a large history's allocations). A row
+// group's bytes do not depend on the lane that encodes it, so the file
+// Commit copies them into is the same either way; what helpers
 // change is how many cores a large execution's encoding can use, above all
 // when its operations' rows come all at once, after its last page.
 //
@@ -64,8 +65,7 @@ type stagedPage struct {
 type stageSpill struct {
 	d      *Parquet
 	table  *schema.Table
-	own    *spillLane   // the stage's own lane
-	lanes  []*spillLane // every lane made, the own first
+	lanes  []*spillLane // every lane made: the stage's own first, then helpers
 	cur    *spillLane   // the lane of the row group being put
 	group  int64        // row data put in that row group
 	groups []spillGroup // the row groups, in order (the last one may be open)
@@ -119,12 +119,11 @@ func (st *stage) add(d *Parquet, rows schema.Rows, bytes int64) error {
 		return nil
 	}
 	sp := &stageSpill{d: d, table: st.table}
-	own, err := sp.newLane(false)
-	if err != nil {
+	if _, err := sp.newLane(false); err != nil {
 		return err
 	}
 	d.stageSpills.Add(1)
-	sp.own, st.spill = own, sp
+	st.spill = sp
 	pages := st.pages
 	d.staged.Add(-st.bytes) // the lanes' now
 	st.pages, st.bytes = nil, 0
@@ -192,13 +191,14 @@ func (sp *stageSpill) put(pg stagedPage) error {
 // to spare, else the own.
 func (sp *stageSpill) laneFor() (*spillLane, error) {
 	d := sp.d
-	if !d.cfg.helpAlways && sp.own.open.Load() == 0 {
-		return sp.own, nil
+	own := sp.lanes[0]
+	if !d.cfg.helpAlways && own.open.Load() == 0 {
+		return own, nil
 	}
 	select {
 	case d.helpers <- struct{}{}:
 	default:
-		return sp.own, nil
+		return own, nil
 	}
 	l, err := sp.newLane(true)
 	if err != nil {
