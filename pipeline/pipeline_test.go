@@ -562,3 +562,81 @@ func startsManifest(execs []emulator.Execution, starts map[string]time.Time) []b
 	}
 	return b.Bytes()
 }
+
+// TestSourcesEndTheirTables: each source tells the destination when a
+// table's rows are all written (load.TableEnder), before the other
+// table's come: the history path ends events before the folded
+// operations, state with --history ends operations before the events.
+// A spilled stage's encoders are then free for the rest (see
+// load.WithStageHelpers). Every execution is archived all the same.
+func TestSourcesEndTheirTables(t *testing.T) {
+	execs := emulator.Generate(29, 12, emulator.GenerateOptions{MinOps: 5, MaxOps: 40, LargePayloadEvery: -1})
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	for _, c := range []struct {
+		name   string
+		tokens bool
+		want   []string
+	}{
+		{"history", false, []string{"write events", "end events", "write operations"}},
+		{"state and history", true, []string{"write operations", "end operations", "write events"}},
+	} {
+		run := append([]emulator.Execution(nil), execs...)
+		if !c.tokens {
+			for i := range run {
+				run[i].Token = ""
+			}
+		}
+		pd, err := load.NewParquetDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &tableWatch{Loader: pd, calls: map[string][]string{}}
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, History: client, HistoryAlways: c.tokens, Loader: w,
+			RunID: "r", Logger: testLogger(t)}, manifestOf(t, run))
+		if err != nil || sum.ExecutionsOK != len(run) {
+			t.Fatalf("%s: %v, %d of %d archived", c.name, err, sum.ExecutionsOK, len(run))
+		}
+		for arn, calls := range w.calls {
+			if !slices.Equal(slices.Compact(calls), c.want) {
+				t.Errorf("%s: %s: calls %v, want %v (each repeated)", c.name, arn, slices.Compact(calls), c.want)
+			}
+		}
+	}
+}
+
+// tableWatch is a loader that notes each execution's writes and table
+// ends, by table, in order.
+type tableWatch struct {
+	load.Loader
+	mu    sync.Mutex
+	calls map[string][]string
+}
+
+func (w *tableWatch) Begin(ctx context.Context, arn string) (load.Execution, error) {
+	x, err := w.Loader.Begin(ctx, arn)
+	return &tableWatchExec{Execution: x, w: w, arn: arn}, err
+}
+
+type tableWatchExec struct {
+	load.Execution
+	w   *tableWatch
+	arn string
+}
+
+func (x *tableWatchExec) note(call string) {
+	x.w.mu.Lock()
+	x.w.calls[x.arn] = append(x.w.calls[x.arn], call)
+	x.w.mu.Unlock()
+}
+
+func (x *tableWatchExec) Write(ctx context.Context, rows schema.Rows) error {
+	x.note("write " + rows.Table().Name)
+	return x.Execution.Write(ctx, rows)
+}
+
+func (x *tableWatchExec) EndTable(ctx context.Context, t *schema.Table) error {
+	x.note("end " + t.Name)
+	return x.Execution.(load.TableEnder).EndTable(ctx, t)
+}

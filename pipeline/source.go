@@ -64,6 +64,12 @@ func (s stateSource) read(ctx context.Context, e extract.Entry, meta transform.R
 	dt, _ := snap.Partition(s.r.sum.StartedAt)
 	row := snap.Finish()
 	if s.withHistory {
+		// The operations are all written: their stage ends before the
+		// events come, as the history path's events do before its
+		// operations.
+		if err := endTable(ctx, x, schema.Operations); err != nil {
+			return "", row, err
+		}
 		desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN)
 		if err != nil {
 			return "", row, err
@@ -74,6 +80,17 @@ func (s stateSource) read(ctx context.Context, e extract.Entry, meta transform.R
 		}
 	}
 	return dt, row, nil
+}
+
+// endTable tells x, if it can be told (load.TableEnder), that t's rows are
+// all written.
+func endTable(ctx context.Context, x load.Execution, t *schema.Table) error {
+	if te, ok := x.(load.TableEnder); ok {
+		if err := te.EndTable(ctx, t); err != nil {
+			return &DestinationError{Err: err}
+		}
+	}
+	return nil
 }
 
 type historySource struct{ r *runner }
@@ -101,10 +118,8 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 	}
 	// No more events: a large history's events stage ends before its
 	// operations come (the encoders it holds are then theirs).
-	if te, ok := x.(load.TableEnder); ok {
-		if err := te.EndTable(ctx, schema.Events); err != nil {
-			return "", row, &DestinationError{Err: err}
-		}
+	if err := endTable(ctx, x, schema.Events); err != nil {
+		return "", row, err
 	}
 	// The folded operations, in the order of their first event, a page's
 	// worth at a time.
