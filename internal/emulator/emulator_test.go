@@ -108,6 +108,52 @@ func TestGeneratedThroughSDK(t *testing.T) {
 	}
 }
 
+// TestGenerateSettled checks the benchmarks' production-like data: most
+// operations SUCCEEDED, few steps retried, about 2.5 history events an
+// operation (the tests' default: about 4.8), and the odd shapes kept.
+func TestGenerateSettled(t *testing.T) {
+	count := func(o emulator.GenerateOptions) (ops, succeeded, steps, retried, events int, kinds map[string]bool) {
+		kinds = map[string]bool{}
+		for _, e := range emulator.Generate(98, 200, o) {
+			events += e.History.Len()
+			for i := range e.Len {
+				op := e.Op(i)
+				ops++
+				if op.Status == types.OperationStatusSucceeded {
+					succeeded++
+				}
+				if sd := op.StepDetails; sd != nil {
+					steps++
+					if sd.Attempt > 1 {
+						retried++
+					}
+				}
+				kinds[string(op.Type)], kinds["status:"+string(op.Status)] = true, true
+			}
+		}
+		return
+	}
+	ops, succeeded, steps, retried, events, kinds := count(emulator.GenerateOptions{Settled: true, Days: 90})
+	if f := float64(succeeded) / float64(ops); f < 0.9 {
+		t.Errorf("settled: %.2f of the operations SUCCEEDED, want at least 0.9", f)
+	}
+	if f := float64(retried) / float64(steps); f > 0.1 {
+		t.Errorf("settled: %.2f of the steps retried, want at most 0.1", f)
+	}
+	if f := float64(events) / float64(ops); f < 2 || f > 3 {
+		t.Errorf("settled: %.2f events an operation, want 2 to 3", f)
+	}
+	for _, k := range []string{"SCHEDULED_TASK", "status:PAUSED", "status:FAILED", "status:PENDING"} {
+		if !kinds[k] {
+			t.Errorf("settled: no %s among %d operations", k, ops)
+		}
+	}
+	ops, _, _, _, events, _ = count(emulator.GenerateOptions{Days: 90})
+	if f := float64(events) / float64(ops); f < 4 {
+		t.Errorf("default: %.2f events an operation, want the tests' heavy retrying (over 4)", f)
+	}
+}
+
 func errOf(op types.Operation) *types.ErrorObject {
 	switch {
 	case op.StepDetails != nil:

@@ -31,6 +31,15 @@ type GenerateOptions struct {
 	// executions spread over the following Days days (default 3).
 	Start time.Time
 	Days  int
+	// Settled gives executions and operations the spread of statuses and retries a
+	// production history has instead of the tests' uniform one: one
+	// operation in 20 in a status other than SUCCEEDED, one step in 20
+	// retried (2 to 5 attempts). The odd shapes (unknown types and
+	// statuses, empty Errors and payloads, large payloads) stay. Default:
+	// every status equally likely and every step's attempt uniform over 1
+	// to 5, which makes a history about 4.8 events an operation (AWS's
+	// recorded example histories: about 2.2).
+	Settled bool
 }
 
 // FunctionNames are the functions generated executions belong to, and
@@ -78,6 +87,9 @@ func Generate(seed uint64, n int, o GenerateOptions) []Execution {
 		q := qualifiers[r.IntN(len(qualifiers))]
 		g.start = o.Start.Add(time.Duration(r.Int64N(int64(o.Days)*24*3600*1000)) * time.Millisecond)
 		g.status = statuses[r.IntN(len(statuses))]
+		if o.Settled && r.IntN(20) > 0 {
+			g.status = types.OperationStatusSucceeded
+		}
 		count := o.MinOps + r.IntN(o.MaxOps-o.MinOps+1)
 		execs[i] = Execution{
 			ARN:   fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:%s:%s/durable-execution/%s-%d/%016x%016x", fn, q, fn, i, r.Uint64(), r.Uint64()),
@@ -104,6 +116,18 @@ func mix(a, b uint64) uint64 {
 	binary.LittleEndian.PutUint64(buf[8:], b)
 	h.Write(buf[:])
 	return h.Sum64()
+}
+
+// attempt is a step's attempt number: uniform over 1 to 5, or, Settled,
+// 1 but for one step in 20.
+func (g *execGen) attempt(r *rand.Rand) int32 {
+	if !g.opts.Settled {
+		return int32(1 + r.IntN(5))
+	}
+	if r.IntN(20) > 0 {
+		return 1
+	}
+	return int32(2 + r.IntN(4))
 }
 
 func (g *execGen) rng(i uint64) *rand.Rand { return rand.New(rand.NewPCG(g.seed, i)) }
@@ -139,6 +163,9 @@ func (g *execGen) op(i int) types.Operation {
 	start := g.start.Add(time.Duration(i)*137*time.Millisecond + time.Duration(r.IntN(100))*time.Millisecond)
 	op := types.Operation{Id: aws.String(g.id(i)), Type: t, StartTimestamp: &start}
 	status := statuses[r.IntN(len(statuses))]
+	if g.opts.Settled && r.IntN(20) > 0 {
+		status = types.OperationStatusSucceeded
+	}
 	if i == 0 {
 		status = g.status
 		op.Name = aws.String("handler")
@@ -180,7 +207,7 @@ func (g *execGen) op(i int) types.Operation {
 	switch t {
 	case types.OperationTypeStep:
 		op.SubType = aws.String("Step")
-		d := &types.StepDetails{Attempt: int32(1 + r.IntN(5)), Result: result, Error: errObj}
+		d := &types.StepDetails{Attempt: g.attempt(r), Result: result, Error: errObj}
 		if status == "PENDING" || status == "READY" {
 			next := start.Add(time.Duration(1+r.IntN(300)) * time.Second)
 			d.NextAttemptTimestamp = &next
