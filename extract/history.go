@@ -65,8 +65,8 @@ func WithHistoryOrder(o *HistoryOrder) HistoryOption {
 	return func(h *historyOptions) { h.order = o }
 }
 
-// errNewestFirst stops a drain whose first page lists the newest event
-// first: it starts over with the other order.
+// errNewestFirst stops a drain whose pages list the newest event first,
+// before fn saw any of them: it starts over with the other order.
 var errNewestFirst = errors.New("history listed newest first")
 
 // DrainHistory reads every page of one execution's history, oldest event
@@ -74,11 +74,15 @@ var errNewestFirst = errors.New("history listed newest first")
 // MaxItems (1..1000); a repeated NextMarker fails the execution
 // ("RepeatedMarker") instead of archiving a truncated history; a failed
 // call or an error from fn stops it with an *ExecutionError. Oldest first
-// under either reading of ReverseOrder: while the order is unknown, a
-// first page whose EventIds descend is dropped before fn sees it and the
-// history is read again with ReverseOrder; a history that cannot tell (no
-// two EventIds, no ExecutionStarted and no timestamps that move one way in
-// its first page) is read in the order known, else the default one.
+// under either reading of ReverseOrder: while the order is unknown, pages
+// that cannot tell it (a page of one event, as a service that caps a
+// page's bytes may send for large payloads) are held back, up to
+// maxHeldPages with events, until a page tells it by its own events or by
+// its first EventId against the last one held; pages found newest first
+// are dropped before fn sees any of them and the history is read again
+// with ReverseOrder. A history that cannot tell (no two EventIds, no
+// ExecutionStarted and no timestamps that move one way in the pages held)
+// is read in the order known, else the default one.
 func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int32, fn func(context.Context, HistoryPage) error, opts ...HistoryOption) error {
 	o := historyOptions{order: &HistoryOrder{}}
 	for _, opt := range opts {
@@ -102,20 +106,105 @@ func drainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 		in.ReverseOrder = aws.Bool(true)
 	}
 	p := lambda.NewGetDurableExecutionHistoryPaginator(api, in, func(o *lambda.GetDurableExecutionHistoryPaginatorOptions) { o.StopOnDuplicateToken = true })
-	return drainPages(ctx, Entry{ARN: arn}, "history", p, func(out *lambda.GetDurableExecutionHistoryOutput) *string { return out.NextMarker },
+	l := orderLearner{learning: learn, reverse: reverse, order: order, fn: fn}
+	err := drainPages(ctx, Entry{ARN: arn}, "history", p, func(out *lambda.GetDurableExecutionHistoryOutput) *string { return out.NextMarker },
 		func(n int, out *lambda.GetDurableExecutionHistoryOutput) error {
-			if n == 1 && learn {
-				switch ascending(out.Events, aws.ToString(out.NextMarker) == "") {
-				case 1:
-					order.v.CompareAndSwap(0, orderDefault)
-				case -1:
-					if !reverse {
-						return errNewestFirst
-					}
-				}
-			}
-			return fn(ctx, HistoryPage{Number: n, Events: out.Events})
+			return l.page(ctx, HistoryPage{Number: n, Events: out.Events}, aws.ToString(out.NextMarker) == "")
 		})
+	if err != nil {
+		return err
+	}
+	return l.flush(ctx) // the whole history could not tell: read as listed
+}
+
+// maxHeldPages is how many pages holding events a drain keeps back while
+// they cannot tell the history's order (a page of one event says nothing
+// by itself; the next page's first EventId does).
+const maxHeldPages = 8
+
+// orderLearner hands a drain's pages to fn oldest first while the run does
+// not know the order: pages that cannot tell it are held back until one
+// that can (by its own events, or by its first EventId against the last
+// one held); pages found to be listed newest first are dropped with
+// errNewestFirst, before fn sees any of them.
+type orderLearner struct {
+	learning, reverse bool
+	order             *HistoryOrder
+	fn                func(context.Context, HistoryPage) error
+	held              []HistoryPage
+	heldEvents        int   // pages in held that have events
+	lastID            int32 // the last EventId of the pages held
+	hasID             bool
+}
+
+func (l *orderLearner) page(ctx context.Context, p HistoryPage, last bool) error {
+	if !l.learning {
+		return l.fn(ctx, p)
+	}
+	way := ascending(p.Events, last)
+	if first, ok := firstID(p.Events); way == 0 && ok && l.hasID && first != l.lastID {
+		way = 1
+		if first < l.lastID {
+			way = -1
+		}
+	}
+	switch way {
+	case -1:
+		if !l.reverse {
+			return errNewestFirst
+		}
+	case 1:
+		l.order.v.CompareAndSwap(0, orderDefault)
+	default:
+		l.held = append(l.held, p)
+		if len(p.Events) > 0 {
+			l.heldEvents++
+		}
+		if id, ok := lastID(p.Events); ok {
+			l.lastID, l.hasID = id, true
+		}
+		if l.heldEvents < maxHeldPages {
+			return nil
+		}
+		l.learning = false // read in the order the run knows, else the default one
+		return l.flush(ctx)
+	}
+	l.learning = false
+	if err := l.flush(ctx); err != nil {
+		return err
+	}
+	return l.fn(ctx, p)
+}
+
+// flush hands the pages held to fn.
+func (l *orderLearner) flush(ctx context.Context) error {
+	for _, p := range l.held {
+		if err := l.fn(ctx, p); err != nil {
+			return err
+		}
+	}
+	l.held = nil
+	return nil
+}
+
+// firstID and lastID are the first and last EventId of events that have
+// one.
+func firstID(events []types.Event) (int32, bool) {
+	for i := range events {
+		if id := events[i].EventId; id != nil {
+			return *id, true
+		}
+	}
+	return 0, false
+}
+
+func lastID(events []types.Event) (int32, bool) {
+	for i := len(events) - 1; i >= 0; i-- {
+		if id := events[i].EventId; id != nil {
+			return *id, true
+		}
+	}
+	return 0, false
 }
 
 // ascending tells in which order events (a page of a history; whole: the

@@ -396,12 +396,17 @@ func TestDrainHistoryOrderWithoutIDs(t *testing.T) {
 		pageSize   int32
 		tellsOrder bool
 	}{
-		// Listed newest first, the first page (the newest ten) holds
-		// neither ExecutionStarted nor timestamps that move: it cannot tell.
-		{"ExecutionStarted first, one timestamp, pages", history(true, func(int) time.Time { return t0 }), 10, false},
+		// Listed newest first, the first pages (the newest ten, the next
+		// ten) hold neither ExecutionStarted nor timestamps that move; the
+		// last ends with ExecutionStarted: the pages held are dropped and
+		// the history read again.
+		{"ExecutionStarted first, one timestamp, pages", history(true, func(int) time.Time { return t0 }), 10, true},
 		{"ExecutionStarted first, one page", history(true, func(int) time.Time { return t0 }), 100, true},
 		{"timestamps only", history(false, func(i int) time.Time { return t0.Add(time.Duration(i/3) * time.Second) }), 10, true},
 		{"timestamps both ways", history(false, func(i int) time.Time { return t0.Add(time.Duration(i%2) * time.Second) }), 10, false},
+		// Pages of one event with no id tell nothing: past maxHeldPages
+		// of them the drain gives up waiting and reads as listed.
+		{"timestamps both ways, pages of one event", history(false, func(i int) time.Time { return t0.Add(time.Duration(i%2) * time.Second) }), 1, false},
 	}
 	for _, c := range cases {
 		for _, newestFirst := range []bool{false, true} {
@@ -428,6 +433,49 @@ func TestDrainHistoryOrderWithoutIDs(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDrainHistoryOrderFromPagesOfOneEvent: a service that sends a page
+// of one event (as one that caps a page's bytes may, for large payloads)
+// and lists the newest first by default is still read oldest first: the
+// second page's EventId against the first's tells, and neither reached
+// fn.
+func TestDrainHistoryOrderFromPagesOfOneEvent(t *testing.T) {
+	events := fixedEvents(25)
+	for _, newestFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("newest first by default ", newestFirst), func(t *testing.T) {
+			srv := emulator.New(when(newestFirst, emulator.WithReverseOldestFirst())...)
+			e := emulator.Fixed(testARN, "", nil)
+			e.History = emulator.FixedHistory(events)
+			srv.Add(e)
+			_, client := emulatortest.Start(t, srv)
+			var got []int32
+			err := extract.DrainHistory(context.Background(), client, testARN, 1, func(_ context.Context, p extract.HistoryPage) error {
+				for _, ev := range p.Events {
+					got = append(got, *ev.EventId)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(events) {
+				t.Fatalf("%d events, want %d", len(got), len(events))
+			}
+			for i, id := range got {
+				if id != int32(i+1) {
+					t.Fatalf("event %d has id %d: not oldest first (%v)", i, id, got)
+				}
+			}
+			want := int64(len(events))
+			if newestFirst {
+				want += 2 // the two pages that told, read again
+			}
+			if n := srv.Stats().PagesOK; n != want {
+				t.Errorf("%d pages read, want %d", n, want)
+			}
+		})
 	}
 }
 
