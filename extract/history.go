@@ -142,7 +142,7 @@ func (l *orderLearner) page(ctx context.Context, p HistoryPage, last bool) error
 		return l.fn(ctx, p)
 	}
 	way := ascending(p.Events, last)
-	if first, ok := firstID(p.Events); way == 0 && ok && l.hasID && first != l.lastID {
+	if first, ok := firstEventID(p.Events); way == 0 && ok && l.hasID && first != l.lastID {
 		way = 1
 		if first < l.lastID {
 			way = -1
@@ -160,7 +160,7 @@ func (l *orderLearner) page(ctx context.Context, p HistoryPage, last bool) error
 		if len(p.Events) > 0 {
 			l.heldEvents++
 		}
-		if id, ok := lastID(p.Events); ok {
+		if id, ok := lastEventID(p.Events); ok {
 			l.lastID, l.hasID = id, true
 		}
 		if l.heldEvents < maxHeldPages {
@@ -187,9 +187,9 @@ func (l *orderLearner) flush(ctx context.Context) error {
 	return nil
 }
 
-// firstID and lastID are the first and last EventId of events that have
+// firstEventID and lastEventID are the first and last EventId of events that have
 // one.
-func firstID(events []types.Event) (int32, bool) {
+func firstEventID(events []types.Event) (int32, bool) {
 	for i := range events {
 		if id := events[i].EventId; id != nil {
 			return *id, true
@@ -198,7 +198,7 @@ func firstID(events []types.Event) (int32, bool) {
 	return 0, false
 }
 
-func lastID(events []types.Event) (int32, bool) {
+func lastEventID(events []types.Event) (int32, bool) {
 	for i := len(events) - 1; i >= 0; i-- {
 		if id := events[i].EventId; id != nil {
 			return *id, true
