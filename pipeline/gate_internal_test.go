@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
@@ -61,13 +63,32 @@ func TestLargeGate(t *testing.T) {
 // TestLargeHistoriesOneAtATime: with no room in memory, a run of many
 // large histories (here: past 50 events) folds one at a time and still
 // archives every event and operation; the executions under the threshold
-// never wait.
+// never wait. So that a large history surely waits, the emulator holds
+// every history past its fifth page of ten events until one has asked the
+// gate for room: the first admitted keeps the gate until another large
+// history comes to it.
 func TestLargeHistoriesOneAtATime(t *testing.T) {
 	execs := emulator.Generate(7, 12, emulator.GenerateOptions{MinOps: 5, MaxOps: 60})
 	for i := range execs {
 		execs[i].Token = ""
 	}
-	srv := emulator.New()
+	contended := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	calls := map[string]int{}
+	srv := emulator.New(emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
+		mu.Lock()
+		calls[arn]++
+		n := calls[arn]
+		mu.Unlock()
+		if n > 6 { // GetDurableExecution, then pages of ten: past 50 events
+			select {
+			case <-contended:
+			case <-time.After(time.Minute): // a guard against a hang: the waits check below fails
+			}
+		}
+		return emulator.NoFault
+	}))
 	srv.Add(execs...)
 	_, client := emulatortest.Start(t, srv)
 	var manifest bytes.Buffer
@@ -80,7 +101,7 @@ func TestLargeHistoriesOneAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate := newLargeGate(func() bool { return false })
+	gate := newLargeGate(func() bool { once.Do(func() { close(contended) }); return false })
 	sum, err := Run(context.Background(), Config{API: client, History: client, Loader: pd, RunID: "gate", Concurrency: 4, PageSize: 10,
 		gate: gate, largeHistory: 50}, m)
 	if err != nil || sum.ExecutionsFailed > 0 {
@@ -97,7 +118,7 @@ func TestLargeHistoriesOneAtATime(t *testing.T) {
 	if sum.ExecutionsOK != len(execs) || sum.Events != events || large < 4 || large == int64(len(execs)) {
 		t.Fatalf("%d of %d archived, %d events of %d; %d large histories (want some, not all)", sum.ExecutionsOK, len(execs), sum.Events, events, large)
 	}
-	if gate.maxActive != 1 || gate.active != 0 || sum.LargeHistoryWaits != gate.waited() {
-		t.Fatalf("large histories folded at once: at most %d (want 1), %d still admitted; %d waits reported of %d", gate.maxActive, gate.active, sum.LargeHistoryWaits, gate.waited())
+	if gate.maxActive != 1 || gate.active != 0 || gate.waited() == 0 || sum.LargeHistoryWaits != gate.waited() {
+		t.Fatalf("large histories folded at once: at most %d (want 1), %d still admitted; %d waits reported of %d (want some)", gate.maxActive, gate.active, sum.LargeHistoryWaits, gate.waited())
 	}
 }
