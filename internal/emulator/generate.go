@@ -86,10 +86,7 @@ func Generate(seed uint64, n int, o GenerateOptions) []Execution {
 		fn := FunctionNames[r.IntN(len(FunctionNames))]
 		q := qualifiers[r.IntN(len(qualifiers))]
 		g.start = o.Start.Add(time.Duration(r.Int64N(int64(o.Days)*24*3600*1000)) * time.Millisecond)
-		g.status = statuses[r.IntN(len(statuses))]
-		if o.Settled && r.IntN(20) > 0 {
-			g.status = types.OperationStatusSucceeded
-		}
+		g.status = g.drawStatus(r)
 		count := o.MinOps + r.IntN(o.MaxOps-o.MinOps+1)
 		execs[i] = Execution{
 			ARN:   fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:%s:%s/durable-execution/%s-%d/%016x%016x", fn, q, fn, i, r.Uint64(), r.Uint64()),
@@ -116,6 +113,16 @@ func mix(a, b uint64) uint64 {
 	binary.LittleEndian.PutUint64(buf[8:], b)
 	h.Write(buf[:])
 	return h.Sum64()
+}
+
+// drawStatus is a status drawn from r: any, equally likely, or, Settled,
+// SUCCEEDED but for one in 20.
+func (g *execGen) drawStatus(r *rand.Rand) types.OperationStatus {
+	status := statuses[r.IntN(len(statuses))]
+	if g.opts.Settled && r.IntN(20) > 0 {
+		status = types.OperationStatusSucceeded
+	}
+	return status
 }
 
 // attempt is a step's attempt number: uniform over 1 to 5, or, Settled,
@@ -162,10 +169,7 @@ func (g *execGen) op(i int) types.Operation {
 	r.IntN(1000) // the draw typeOf made
 	start := g.start.Add(time.Duration(i)*137*time.Millisecond + time.Duration(r.IntN(100))*time.Millisecond)
 	op := types.Operation{Id: aws.String(g.id(i)), Type: t, StartTimestamp: &start}
-	status := statuses[r.IntN(len(statuses))]
-	if g.opts.Settled && r.IntN(20) > 0 {
-		status = types.OperationStatusSucceeded
-	}
+	status := g.drawStatus(r)
 	if i == 0 {
 		status = g.status
 		op.Name = aws.String("handler")
