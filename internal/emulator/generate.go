@@ -31,14 +31,15 @@ type GenerateOptions struct {
 	// executions spread over the following Days days (default 3).
 	Start time.Time
 	Days  int
-	// Settled gives executions and operations the spread of statuses and retries a
-	// production history has instead of the tests' uniform one: one
-	// operation in 20 in a status other than SUCCEEDED, one step in 20
-	// retried (2 to 5 attempts). The odd shapes (unknown types and
-	// statuses, empty Errors and payloads, large payloads) stay. Default:
-	// every status equally likely and every step's attempt uniform over 1
-	// to 5, which makes a history about 4.8 events an operation (AWS's
-	// recorded example histories: about 2.2).
+	// Settled gives executions and operations the spread of statuses and
+	// retries a production history has instead of the tests' uniform one:
+	// SUCCEEDED but for one in 20 (whose status is drawn from them all),
+	// one step in 20 retried (2 to 5 attempts): about 2.5 events an
+	// operation. The odd shapes (unknown types and statuses, empty Errors
+	// and payloads, large payloads, which only SUCCEEDED operations carry)
+	// stay. Default: every status equally likely and every step's attempt
+	// uniform over 1 to 5, which makes a history about 4.7 events an
+	// operation (AWS's recorded example histories: about 2.2).
 	Settled bool
 }
 
