@@ -37,7 +37,9 @@ func archive(t *testing.T, execs []emulator.Execution) string {
 	dir := t.TempDir()
 	var b strings.Builder
 	emulator.WriteManifest(&b, execs)
-	for _, run := range []string{"r1", "r2"} {
+	start := time.Now().UTC().Truncate(time.Millisecond)
+	for i, run := range []string{"r1", "r2"} {
+		at := start.Add(time.Duration(i) * time.Second) // each run its own extracted_at
 		m, err := extract.NewManifest("m", []byte(b.String()))
 		if err != nil {
 			t.Fatal(err)
@@ -51,11 +53,10 @@ func archive(t *testing.T, execs []emulator.Execution) string {
 			t.Fatal(err)
 		}
 		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, History: client, HistoryAlways: true, ArchivedEvents: archived.Events,
-			Loader: pq, RunID: run}, m)
+			Loader: pq, RunID: run, Now: func() time.Time { return at }}, m)
 		if err != nil || sum.ExecutionsFailed > 0 {
 			t.Fatalf("%s: %v %v", run, err, sum.Failures)
 		}
-		time.Sleep(2 * time.Millisecond) // extracted_at must differ between the runs (ms precision)
 	}
 	return dir
 }
