@@ -46,10 +46,15 @@ func main() {
 	latency := flag.Duration("latency", 0, "delay every answer by this much")
 	faultRate := flag.Float64("fault-rate", 0, "fraction of requests answered with a fault (429, 500, 503, reset, cut)")
 	latestOnly := flag.Bool("list-latest-only", false, "an unqualified ListDurableExecutionsByFunction lists $LATEST only (default: every version)")
+	settled := flag.Bool("settled", false, "production-like executions: operations SUCCEEDED but for one in 20, one step in 20 retried (default: every status and 1-5 attempts equally likely, as the tests use)")
+	pageCache := flag.Bool("page-cache", false, "serve each page again from the bytes of its first answer (all kept in memory), so that a measured pass pays no generation")
 	flag.Parse()
 
-	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, Days: *days, LargePayloadEvery: *large})
+	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, Days: *days, LargePayloadEvery: *large, Settled: *settled})
 	opts := []emulator.Option{emulator.WithLatency(*latency), emulator.WithAliases(emulator.DemoAliases), emulator.WithFunctionList(emulator.DemoFunctions())}
+	if *pageCache {
+		opts = append(opts, emulator.WithPageCache())
+	}
 	if *latestOnly {
 		opts = append(opts, emulator.WithListing(emulator.ListLatestOnly))
 	}
