@@ -513,7 +513,8 @@ func BenchmarkHistoryVsDrainBinary(b *testing.B) {
 // (GenerateOptions.Settled: about 2.5 events an operation, 310,000 events
 // in all) and a 256 KiB result in one operation in about 4,000 (as many
 // as the unsettled data had: it drew one in 500 among the SUCCEEDED
-// eighth), archived through history (no tokens), served by an emulator
+// eighth), archived through history (no tokens) in the order and with the
+// start times discovery hands over (oldest first), served by an emulator
 // whose page cache an untimed drain has warmed.
 type historyBench struct {
 	url      string
@@ -534,8 +535,14 @@ func newHistoryBench(b *testing.B) historyBench {
 	srv.Add(execs...)
 	url, client := emulatortest.Start(b, srv)
 	sdkClient := emulatortest.Client(b, url, extract.WithSDKDecoder()) // the baseline: the stock SDK
-	var manifest bytesBuffer
-	emulator.WriteManifest(&manifest, execs)
+	// Oldest first with their start times, as discovery hands them over
+	// (the history path's usual way in: no tokens, so no manifest).
+	execs = inStartOrder(execs)
+	starts := map[string]time.Time{}
+	for _, e := range execs {
+		starts[e.ARN] = *e.Op(0).StartTimestamp
+	}
+	manifest := startsManifest(execs, starts)
 	drain := func() (time.Duration, int64) {
 		start := time.Now()
 		var events atomic.Int64
