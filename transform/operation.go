@@ -54,7 +54,22 @@ type outcome struct {
 // maps to a row that [Reconstruct] turns back into the same operation: what
 // the typed columns cannot hold goes to overflow_json (see [Overflow]).
 func OperationRow(op *types.Operation, seq int64, meta RowMeta) schema.Operation {
-	row := schema.Operation{
+	var row schema.Operation
+	fillOperationRow(&row, op, seq, meta)
+	return row
+}
+
+// AppendOperationRow appends [OperationRow]'s row to rows and returns the
+// longer slice: the row is made in place, not made and then copied.
+func AppendOperationRow(rows []schema.Operation, op *types.Operation, seq int64, meta RowMeta) []schema.Operation {
+	rows = append(rows, schema.Operation{})
+	fillOperationRow(&rows[len(rows)-1], op, seq, meta)
+	return rows
+}
+
+// fillOperationRow makes OperationRow's row in *row, which is zero.
+func fillOperationRow(row *schema.Operation, op *types.Operation, seq int64, meta RowMeta) {
+	*row = schema.Operation{
 		ExecutionArn: meta.ExecutionArn,
 		OperationID:  deref(op.Id),
 		Seq:          seq,
@@ -71,8 +86,9 @@ func OperationRow(op *types.Operation, seq int64, meta RowMeta) schema.Operation
 	}
 	var over Overflow
 	over.IdAbsent = op.Id == nil
-	var kinds []string
-	var outcomes []outcome
+	var kindBuf [6]string // on the stack, as long as kinds does not grow past it
+	var outcomeBuf [4]outcome
+	kinds, outcomes := kindBuf[:0], outcomeBuf[:0]
 	if d := op.ExecutionDetails; d != nil {
 		kinds = append(kinds, KindExecution)
 		row.InputPayload = d.InputPayload
@@ -119,12 +135,33 @@ func OperationRow(op *types.Operation, seq int64, meta RowMeta) schema.Operation
 			kinds = moveFirst(kinds, o.kind)
 		}
 	}
-	if len(kinds) > 0 {
+	switch {
+	case len(kinds) == 1:
+		row.DetailKind = sharedKind(kinds[0])
+	case len(kinds) > 1:
 		k := strings.Join(kinds, ",")
 		row.DetailKind = &k
 	}
-	row.OverflowJSON = over.encode()
-	return row
+	if over != (Overflow{}) { // the copy alone goes to the heap, when there is one
+		o := over
+		row.OverflowJSON = o.encode()
+	}
+}
+
+// kindValues are the detail_kind values of one details object, which rows
+// share (rows are never changed in place): a value of its own cost each
+// row an allocation.
+var kindValues = [...]string{KindExecution, KindContext, KindStep, KindWait, KindCallback, KindChainedInvoke}
+
+// sharedKind is kind's shared value.
+func sharedKind(kind string) *string {
+	for i := range kindValues {
+		if kindValues[i] == kind {
+			return &kindValues[i]
+		}
+	}
+	own := kind // never: every kind is in kindValues
+	return &own
 }
 
 func appendOutcome(outs []outcome, kind string, result *string, err *types.ErrorObject) []outcome {

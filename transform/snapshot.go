@@ -48,7 +48,8 @@ func (s *Snapshot) Add(dst []schema.Operation, ops []types.Operation) []schema.O
 // add maps one operation; attemptUnknown leaves attempt null (history
 // cannot tell a step's attempt before its first RetryDetails).
 func (s *Snapshot) add(dst []schema.Operation, op *types.Operation, attemptUnknown bool) []schema.Operation {
-	row := OperationRow(op, s.seq, s.meta)
+	dst = AppendOperationRow(dst, op, s.seq, s.meta)
+	row := &dst[len(dst)-1]
 	if attemptUnknown {
 		row.Attempt = nil
 	}
@@ -65,8 +66,7 @@ func (s *Snapshot) add(dst []schema.Operation, op *types.Operation, attemptUnkno
 	if row.StartTime != nil && (s.earliest == nil || row.StartTime.Before(*s.earliest)) {
 		s.earliest = row.StartTime
 	}
-	s.hashRow(&row)
-	dst = append(dst, row)
+	s.hashRow(row)
 	return dst
 }
 
