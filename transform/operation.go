@@ -100,8 +100,7 @@ func fillOperationRow(row *schema.Operation, op *types.Operation, seq int64, met
 	}
 	if d := op.StepDetails; d != nil {
 		kinds = append(kinds, KindStep)
-		attempt := d.Attempt
-		row.Attempt = &attempt
+		row.Attempt = sharedAttempt(d.Attempt)
 		row.NextAttemptTime = millis(d.NextAttemptTimestamp)
 		outcomes = appendOutcome(outcomes, KindStep, d.Result, d.Error)
 	}
@@ -152,6 +151,23 @@ func fillOperationRow(row *schema.Operation, op *types.Operation, seq int64, met
 // share (rows are never changed in place): a value of its own cost each
 // row an allocation.
 var kindValues = [...]string{KindExecution, KindContext, KindStep, KindWait, KindCallback, KindChainedInvoke}
+
+// attemptValues are the attempt numbers rows share, as kindValues.
+var attemptValues = func() (a [64]int32) {
+	for i := range a {
+		a[i] = int32(i)
+	}
+	return a
+}()
+
+// sharedAttempt is n's shared value, or one of its own past the table.
+func sharedAttempt(n int32) *int32 {
+	if n >= 0 && int(n) < len(attemptValues) {
+		return &attemptValues[n]
+	}
+	own := n
+	return &own
+}
 
 // sharedKind is kind's shared value.
 func sharedKind(kind string) *string {
