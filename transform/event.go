@@ -393,12 +393,11 @@ func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
 			}
 		case *types.RetryDetails:
 			if m != nil {
-				a := m.CurrentAttempt
-				row.Attempt, row.NextAttemptDelaySeconds = &a, m.NextAttemptDelaySeconds
+				row.Attempt, row.NextAttemptDelaySeconds = sharedAttempt(m.CurrentAttempt), m.NextAttemptDelaySeconds
 			}
 		default:
 			dst := eventColumn(row, f.Name)
-			if dst == nil {
+			if !dst.IsValid() {
 				if !d.Field(i).IsZero() {
 					ok = false // a member this version does not know
 				}
@@ -442,8 +441,9 @@ func emptyMember(name string, payload bool) string {
 }
 
 // eventColumn is the column a plain details member fills, or an invalid
-// Value for a member with no column.
-func eventColumn(row *schema.Event, member string) *reflect.Value {
+// Value for a member with no column. (A Value, not a pointer to one: that
+// cost an allocation a member.)
+func eventColumn(row *schema.Event, member string) reflect.Value {
 	var p any
 	switch member {
 	case "Duration":
@@ -473,10 +473,9 @@ func eventColumn(row *schema.Event, member string) *reflect.Value {
 	case "EndTimestamp":
 		p = &row.InvocationEndTime
 	default:
-		return nil
+		return reflect.Value{}
 	}
-	v := reflect.ValueOf(p).Elem()
-	return &v
+	return reflect.ValueOf(p).Elem()
 }
 
 // ReconstructEvent is the inverse of [EventRow]: the event a row was made
@@ -601,8 +600,8 @@ func unfillEvent(row *schema.Event, d reflect.Value) {
 				dst.Set(reflect.ValueOf(&types.RetryDetails{CurrentAttempt: *row.Attempt, NextAttemptDelaySeconds: row.NextAttemptDelaySeconds}))
 			}
 		default:
-			if src := eventColumn(row, f.Name); src != nil && src.Type() == dst.Type() {
-				dst.Set(*src)
+			if src := eventColumn(row, f.Name); src.IsValid() && src.Type() == dst.Type() {
+				dst.Set(src)
 			}
 		}
 	}

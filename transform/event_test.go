@@ -191,3 +191,31 @@ func TestReconstructEventRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestEventRowAllocations: an event's row allocates nothing beyond the
+// page's slice when its members all have columns: a step's outcome with
+// its RetryDetails, an invocation record with its times.
+func TestEventRowAllocations(t *testing.T) {
+	ts := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	evs := []types.Event{
+		{EventId: aws.Int32(4), EventType: "StepSucceeded", EventTimestamp: &ts, Id: aws.String("op"), Name: aws.String("n"), SubType: aws.String("Step"),
+			StepSucceededDetails: &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(`{"ok":1}`)}, RetryDetails: &types.RetryDetails{CurrentAttempt: 1}}},
+		{EventId: aws.Int32(5), EventType: "InvocationCompleted", EventTimestamp: &ts,
+			InvocationCompletedDetails: &types.InvocationCompletedDetails{RequestId: aws.String("r"), StartTimestamp: &ts, EndTimestamp: &ts}},
+	}
+	rows := make([]schema.Event, 0, len(evs))
+	n := testing.AllocsPerRun(100, func() {
+		rows = rows[:0]
+		for i := range evs {
+			rows = transform.AppendEventRow(rows, &evs[i], transform.EventKey{ID: *evs[i].EventId, Pos: int64(i)}, meta)
+		}
+	})
+	if n > 0 {
+		t.Errorf("%v allocations for %d rows, want none", n, len(evs))
+	}
+	for i := range evs {
+		if diff := optest.DiffEventRow(evs[i], &rows[i]); diff != "" {
+			t.Errorf("event %d (-want +got):\n%s", i, diff)
+		}
+	}
+}
