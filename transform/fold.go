@@ -69,6 +69,9 @@ type Folder struct {
 	// the operations that repeat it (see setRef).
 	strs strTable
 	last struct{ parentID, name, subType uint32 }
+	// times holds the folded operations' times once mapped (see
+	// operationOf): rows point into it, a chunk at a time.
+	times timeSlab
 }
 
 // FolderOption configures a [Folder].
@@ -273,6 +276,29 @@ func (t *strTable) at(i uint32) string {
 	}
 	i--
 	return t.chunks[i/strChunk][i%strChunk]
+}
+
+// ptr points at the string at index i, where it stays (a chunk never
+// grows past its capacity): rows share it instead of a copy each.
+func (t *strTable) ptr(i uint32) *string {
+	if i == 0 {
+		return new("")
+	}
+	i--
+	return &t.chunks[i/strChunk][i%strChunk]
+}
+
+// timeSlab hands out times in chunks, so that a row's times cost no
+// allocation of their own.
+type timeSlab struct{ chunk []time.Time }
+
+// put stores t and points at it.
+func (s *timeSlab) put(t time.Time) *time.Time {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]time.Time, 0, strChunk)
+	}
+	s.chunk = append(s.chunk, t)
+	return &s.chunk[len(s.chunk)-1]
 }
 
 // setTime sets *dst and its flag from t (truncated to the millisecond, as
@@ -578,17 +604,29 @@ func eventError(ev *types.Event) *types.EventError {
 // operationOf is fo's operation, its details object made and its payloads
 // in place (read back from the spill file if they were written there). The
 // only error is the spill file's.
-func (f *Folder) operationOf(fo *folded) (types.Operation, error) {
-	str := func(s string, flag uint16) *string {
+func (f *Folder) operationOf(fo *folded, scratch *detailsScratch) (types.Operation, error) {
+	str := func(i uint32, flag uint16) *string {
 		if fo.flags&flag == 0 {
 			return nil
 		}
-		return &s
+		return f.strs.ptr(i)
+	}
+	timeOf := func(v int64, flag uint16) *time.Time {
+		if fo.flags&flag == 0 {
+			return nil
+		}
+		if scratch == nil {
+			return fo.timeOf(v, flag)
+		}
+		return f.times.put(time.UnixMilli(v).UTC())
 	}
 	op := types.Operation{
-		Id: str(fo.id, hasID), ParentId: str(f.strs.at(fo.parentID), hasParentID), Name: str(f.strs.at(fo.name), hasName), SubType: str(f.strs.at(fo.subType), hasSubType),
+		ParentId: str(fo.parentID, hasParentID), Name: str(fo.name, hasName), SubType: str(fo.subType, hasSubType),
 		Type: types.OperationType(f.labels[fo.typ]), Status: types.OperationStatus(f.statuses[fo.status]),
-		StartTimestamp: fo.timeOf(fo.start, hasStart), EndTimestamp: fo.timeOf(fo.end, hasEnd),
+		StartTimestamp: timeOf(fo.start, hasStart), EndTimestamp: timeOf(fo.end, hasEnd),
+	}
+	if fo.flags&hasID != 0 {
+		op.Id = &fo.id
 	}
 	value, err := f.pay.stringOf(fo.value)
 	if err != nil {
@@ -598,21 +636,43 @@ func (f *Folder) operationOf(fo *folded) (types.Operation, error) {
 	if err != nil {
 		return op, err
 	}
+	if scratch == nil {
+		scratch = new(detailsScratch) // the caller keeps the operation
+	}
 	switch fo.kind {
 	case executionDetails:
-		op.ExecutionDetails = &types.ExecutionDetails{InputPayload: value}
+		scratch.execution = types.ExecutionDetails{InputPayload: value}
+		op.ExecutionDetails = &scratch.execution
 	case contextDetails:
-		op.ContextDetails = &types.ContextDetails{Result: value, Error: errObj}
+		scratch.context = types.ContextDetails{Result: value, Error: errObj}
+		op.ContextDetails = &scratch.context
 	case stepDetails:
-		op.StepDetails = &types.StepDetails{Attempt: fo.attempt, NextAttemptTimestamp: fo.timeOf(fo.next, hasNext), Result: value, Error: errObj}
+		scratch.step = types.StepDetails{Attempt: fo.attempt, NextAttemptTimestamp: timeOf(fo.next, hasNext), Result: value, Error: errObj}
+		op.StepDetails = &scratch.step
 	case waitDetails:
-		op.WaitDetails = &types.WaitDetails{ScheduledEndTimestamp: fo.timeOf(fo.scheduled, hasScheduled)}
+		scratch.wait = types.WaitDetails{ScheduledEndTimestamp: timeOf(fo.scheduled, hasScheduled)}
+		op.WaitDetails = &scratch.wait
 	case callbackDetails:
-		op.CallbackDetails = &types.CallbackDetails{CallbackId: fo.callbackID, Result: value, Error: errObj}
+		scratch.callback = types.CallbackDetails{CallbackId: fo.callbackID, Result: value, Error: errObj}
+		op.CallbackDetails = &scratch.callback
 	case chainedInvokeDetails:
-		op.ChainedInvokeDetails = &types.ChainedInvokeDetails{Result: value, Error: errObj}
+		scratch.chainedInvoke = types.ChainedInvokeDetails{Result: value, Error: errObj}
+		op.ChainedInvokeDetails = &scratch.chainedInvoke
 	}
 	return op, nil
+}
+
+// detailsScratch holds the details object of the operation operationOf
+// makes last, for callers that map it to a row at once (a row keeps the
+// details' members, never the object): reused, it costs no allocation an
+// operation. Given none, operationOf makes one for the operation to keep.
+type detailsScratch struct {
+	execution     types.ExecutionDetails
+	context       types.ContextDetails
+	step          types.StepDetails
+	wait          types.WaitDetails
+	callback      types.CallbackDetails
+	chainedInvoke types.ChainedInvokeDetails
 }
 
 // Operations are the folded operations, in the order of their first event.
@@ -621,7 +681,7 @@ func (f *Folder) Operations() ([]types.Operation, error) {
 	f.order()
 	out := make([]types.Operation, len(f.ops))
 	for i, fo := range f.ops {
-		op, err := f.operationOf(fo)
+		op, err := f.operationOf(fo, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -636,8 +696,9 @@ func (f *Folder) Operations() ([]types.Operation, error) {
 // payload file's (see [Folder]); dst then holds the rows mapped before it.
 func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) ([]schema.Operation, error) {
 	f.order()
+	var scratch detailsScratch
 	for _, fo := range f.ops {
-		op, err := f.operationOf(fo)
+		op, err := f.operationOf(fo, &scratch)
 		if err != nil {
 			return dst, err
 		}
@@ -653,13 +714,14 @@ func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) ([]schema.Operati
 func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) error {
 	f.order()
 	var buf []schema.Operation
+	var scratch detailsScratch
 	for i, fo := range f.ops {
 		if buf == nil {
 			// A batch of its own each time (the loader may keep the
 			// rows), sized for what is left.
 			buf = make([]schema.Operation, 0, min(n, len(f.ops)-i))
 		}
-		op, err := f.operationOf(fo)
+		op, err := f.operationOf(fo, &scratch)
 		if err != nil {
 			return err
 		}

@@ -272,6 +272,48 @@ func TestFoldOperationSize(t *testing.T) {
 	}
 }
 
+// TestFoldEachAllocations: mapping the folded operations to rows costs
+// the rows' batches, not objects per operation: each details object is
+// reused, times come from chunks, strings are shared with the fold's
+// table (it cost seven allocations an operation).
+func TestFoldEachAllocations(t *testing.T) {
+	const n = 20_000
+	f := transform.NewFolder()
+	defer f.Close()
+	base := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for p := range 2 * n / 1000 {
+		page := make([]types.Event, 0, 1000)
+		for i := p * 1000; i < (p+1)*1000; i++ {
+			id, at := fmt.Sprintf("step-%06d", i/2), base.Add(time.Duration(i)*time.Millisecond)
+			ev := types.Event{EventId: aws.Int32(int32(i + 1)), Id: &id, Name: aws.String("charge-card"), SubType: aws.String("Step"), EventTimestamp: &at, EventType: "StepStarted"}
+			if i%2 == 1 {
+				ev.EventType = "StepSucceeded"
+				ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(`{"ok":true}`)},
+					RetryDetails: &types.RetryDetails{CurrentAttempt: 1}}
+			}
+			page = append(page, ev)
+		}
+		f.Add(page)
+	}
+	snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: "arn", Source: transform.SourceHistory})
+	var rows []schema.Operation
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := f.Each(snap, 1000, func(batch []schema.Operation) error { rows = append(rows, batch...); return nil })
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != n || rows[n-1].Status != "SUCCEEDED" || *rows[n-1].Name != "charge-card" || rows[n-1].EndTime == nil {
+		t.Fatalf("%d rows, the last %+v", len(rows), rows[len(rows)-1])
+	}
+	// The batches, the rows slice above growing, the time chunks: about
+	// 70 allocations in all.
+	if per := float64(after.Mallocs-before.Mallocs) / n; per > 0.05 {
+		t.Errorf("%.2f allocations an operation, want under 0.05", per)
+	}
+}
+
 // TestFoldRetryOutcomesNotSpilled: with no payload budget, a history of
 // steps that each fail, are retried and succeed spills their results only:
 // a retry's error, replaced by the next attempt's outcome, is held in
