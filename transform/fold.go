@@ -601,9 +601,12 @@ func eventError(ev *types.Event) *types.EventError {
 	return nil
 }
 
-// operationOf is fo's operation, its details object made and its payloads
-// in place (read back from the spill file if they were written there). The
-// only error is the spill file's.
+// operationOf is fo's operation, its details object made (in scratch when
+// given, which the next call reuses: see detailsScratch) and its payloads
+// in place (read back from the spill file if they were written there). Its
+// strings point into the fold's table and its id into fo; with scratch,
+// its times come from the fold's chunks. The only error is the spill
+// file's.
 func (f *Folder) operationOf(fo *folded, scratch *detailsScratch) (types.Operation, error) {
 	str := func(i uint32, flag uint16) *string {
 		if fo.flags&flag == 0 {
