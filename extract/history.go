@@ -106,7 +106,7 @@ func drainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 		in.ReverseOrder = aws.Bool(true)
 	}
 	p := lambda.NewGetDurableExecutionHistoryPaginator(api, in, func(o *lambda.GetDurableExecutionHistoryPaginatorOptions) { o.StopOnDuplicateToken = true })
-	l := orderLearner{learning: learn, reverse: reverse, order: order, fn: fn}
+	l := orderLearner{learning: learn, order: order, fn: fn}
 	err := drainPages(ctx, Entry{ARN: arn}, "history", p, func(out *lambda.GetDurableExecutionHistoryOutput) *string { return out.NextMarker },
 		func(n int, out *lambda.GetDurableExecutionHistoryOutput) error {
 			return l.page(ctx, HistoryPage{Number: n, Events: out.Events}, aws.ToString(out.NextMarker) == "")
@@ -126,15 +126,17 @@ const maxHeldPages = 8
 // not know the order: pages that cannot tell it are held back until one
 // that can (by its own events, or by its first EventId against the last
 // one held); pages found to be listed newest first are dropped with
-// errNewestFirst, before fn sees any of them.
+// errNewestFirst, before fn sees any of them. A drain learns only while it
+// lists without ReverseOrder (see DrainHistory), so newest first always
+// means the other value is the one to ask for.
 type orderLearner struct {
-	learning, reverse bool
-	order             *HistoryOrder
-	fn                func(context.Context, HistoryPage) error
-	held              []HistoryPage
-	heldEvents        int   // pages in held that have events
-	lastID            int32 // the last EventId of the pages held
-	hasID             bool
+	learning   bool
+	order      *HistoryOrder
+	fn         func(context.Context, HistoryPage) error
+	held       []HistoryPage
+	heldEvents int   // pages in held that have events
+	lastID     int32 // the last EventId of the pages held
+	hasID      bool
 }
 
 func (l *orderLearner) page(ctx context.Context, p HistoryPage, last bool) error {
@@ -150,9 +152,7 @@ func (l *orderLearner) page(ctx context.Context, p HistoryPage, last bool) error
 	}
 	switch way {
 	case -1:
-		if !l.reverse {
-			return errNewestFirst
-		}
+		return errNewestFirst
 	case 1:
 		l.order.v.CompareAndSwap(0, orderDefault)
 	default:

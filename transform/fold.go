@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/durable-etl/durable-etl/internal/slab"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -71,7 +72,7 @@ type Folder struct {
 	last struct{ parentID, name, subType uint32 }
 	// times holds the folded operations' times once mapped (see
 	// operationOf): rows point into it, a chunk at a time.
-	times timeSlab
+	times slab.Slab[time.Time]
 }
 
 // FolderOption configures a [Folder].
@@ -259,6 +260,9 @@ type strTable struct{ chunks [][]string }
 
 const strChunk = 1024
 
+// timeChunk is how many times a chunk of Folder.times holds (24 KiB).
+const timeChunk = 1024
+
 // add appends s and returns its index.
 func (t *strTable) add(s string) uint32 {
 	if len(t.chunks) == 0 || len(t.chunks[len(t.chunks)-1]) == strChunk {
@@ -288,19 +292,6 @@ func (t *strTable) ptr(i uint32) *string {
 	return &t.chunks[i/strChunk][i%strChunk]
 }
 
-// timeSlab hands out times in chunks, so that a row's times cost no
-// allocation of their own.
-type timeSlab struct{ chunk []time.Time }
-
-// put stores t and points at it.
-func (s *timeSlab) put(t time.Time) *time.Time {
-	if len(s.chunk) == cap(s.chunk) {
-		s.chunk = make([]time.Time, 0, strChunk)
-	}
-	s.chunk = append(s.chunk, t)
-	return &s.chunk[len(s.chunk)-1]
-}
-
 // setTime sets *dst and its flag from t (truncated to the millisecond, as
 // state reports times), or clears the flag for a nil t.
 func (fo *folded) setTime(dst *int64, flag uint16, t *time.Time) {
@@ -310,15 +301,6 @@ func (fo *folded) setTime(dst *int64, flag uint16, t *time.Time) {
 	}
 	*dst = t.UnixMilli()
 	fo.flags |= flag
-}
-
-// timeOf is the time *v stands for when flag is set, else nil.
-func (fo *folded) timeOf(v int64, flag uint16) *time.Time {
-	if fo.flags&flag == 0 {
-		return nil
-	}
-	t := time.UnixMilli(v).UTC()
-	return &t
 }
 
 // NewFolder starts folding one execution's history.
@@ -604,9 +586,8 @@ func eventError(ev *types.Event) *types.EventError {
 // operationOf is fo's operation, its details object made (in scratch when
 // given, which the next call reuses: see detailsScratch) and its payloads
 // in place (read back from the spill file if they were written there). Its
-// strings point into the fold's table and its id into fo; with scratch,
-// its times come from the fold's chunks. The only error is the spill
-// file's.
+// strings point into the fold's table, its times into the fold's chunks
+// and its id into fo. The only error is the spill file's.
 func (f *Folder) operationOf(fo *folded, scratch *detailsScratch) (types.Operation, error) {
 	str := func(i uint32, flag uint16) *string {
 		if fo.flags&flag == 0 {
@@ -618,10 +599,7 @@ func (f *Folder) operationOf(fo *folded, scratch *detailsScratch) (types.Operati
 		if fo.flags&flag == 0 {
 			return nil
 		}
-		if scratch == nil {
-			return fo.timeOf(v, flag)
-		}
-		return f.times.put(time.UnixMilli(v).UTC())
+		return f.times.Put(time.UnixMilli(v).UTC(), timeChunk)
 	}
 	op := types.Operation{
 		ParentId: str(fo.parentID, hasParentID), Name: str(fo.name, hasName), SubType: str(fo.subType, hasSubType),

@@ -59,9 +59,9 @@ func OperationRow(op *types.Operation, seq int64, meta RowMeta) schema.Operation
 	return row
 }
 
-// AppendOperationRow appends [OperationRow]'s row to rows and returns the
+// appendOperationRow appends [OperationRow]'s row to rows and returns the
 // longer slice: the row is made in place, not made and then copied.
-func AppendOperationRow(rows []schema.Operation, op *types.Operation, seq int64, meta RowMeta) []schema.Operation {
+func appendOperationRow(rows []schema.Operation, op *types.Operation, seq int64, meta RowMeta) []schema.Operation {
 	rows = append(rows, schema.Operation{})
 	fillOperationRow(&rows[len(rows)-1], op, seq, meta)
 	return rows

@@ -48,7 +48,7 @@ func (s *Snapshot) Add(dst []schema.Operation, ops []types.Operation) []schema.O
 // add maps one operation; attemptUnknown leaves attempt null (history
 // cannot tell a step's attempt before its first RetryDetails).
 func (s *Snapshot) add(dst []schema.Operation, op *types.Operation, attemptUnknown bool) []schema.Operation {
-	dst = AppendOperationRow(dst, op, s.seq, s.meta)
+	dst = appendOperationRow(dst, op, s.seq, s.meta)
 	row := &dst[len(dst)-1]
 	if attemptUnknown {
 		row.Attempt = nil

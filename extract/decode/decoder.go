@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	smithytime "github.com/aws/smithy-go/time"
+
+	"github.com/durable-etl/durable-etl/internal/slab"
 )
 
 // errDecline is wrapped by every error of the decoder: the response is not
@@ -31,27 +33,17 @@ type decoder struct {
 	i     int
 	arena []byte // short strings; a full chunk is left to the strings in it
 	tmp   []byte // an escaped string being decoded (see unquote)
-	// Where the pointer members point.
-	strs  slab[string]
-	times slab[time.Time]
-	ints  slab[int32]
-	bools slab[bool]
+	// Where the pointer members point: a page's pointer members cost an
+	// allocation per chunk, not one each. A value kept keeps its chunk (a
+	// few KiB) alive, never the page.
+	strs  slab.Slab[string]
+	times slab.Slab[time.Time]
+	ints  slab.Slab[int32]
+	bools slab.Slab[bool]
 }
 
-// slab hands out pointers into chunks of values: a page's pointer members
-// cost an allocation per chunk, not one each. A value kept keeps its chunk
-// (a few KiB) alive, never the page.
-type slab[T any] []T
-
+// slabChunk is how many values a chunk of the decoder's slabs holds.
 const slabChunk = 128
-
-func (s *slab[T]) put(v T) *T {
-	if len(*s) == cap(*s) {
-		*s = make([]T, 0, slabChunk)
-	}
-	*s = append(*s, v)
-	return &(*s)[len(*s)-1]
-}
 
 func (d *decoder) fail(what string) error {
 	return fmt.Errorf("%w: %s at offset %d", errDecline, what, d.i)
@@ -195,12 +187,12 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 
 // set stores x, unless err, in the field at v: the field itself, or for a
 // pointer field (ptr) a value of slab s the field points to.
-func set[T any](v unsafe.Pointer, x T, err error, ptr bool, s *slab[T]) error {
+func set[T any](v unsafe.Pointer, x T, err error, ptr bool, s *slab.Slab[T]) error {
 	switch {
 	case err != nil:
 		return err
 	case ptr:
-		*(**T)(v) = s.put(x)
+		*(**T)(v) = s.Put(x, slabChunk)
 	default:
 		*(*T)(v) = x
 	}
