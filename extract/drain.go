@@ -55,6 +55,9 @@ const (
 	// number where a string belongs, say), which the SDK cannot hand over.
 	// AWS's service validates what it stores; a test server may not.
 	codeMalformed = "malformed"
+	// codeChanged: a history read backwards changed between its two
+	// passes (drainBackwards).
+	codeChanged = "HistoryChanged"
 )
 
 // NotFound reports that the API does not know the execution (404): final
@@ -64,6 +67,11 @@ func (e *ExecutionError) NotFound() bool { return e.Code == codeNotFound }
 // Rejected reports a 400 InvalidParameterValueException: a wrong token, or,
 // after a first page the same call fetched, an expired marker.
 func (e *ExecutionError) Rejected() bool { return e.Code == codeRejected }
+
+// Changed reports a history that changed while it was read backwards
+// (from a service that lists the newest event first whatever ReverseOrder
+// says): reading it again from the start may succeed.
+func (e *ExecutionError) Changed() bool { return e.Code == codeChanged }
 
 // Interrupted reports a call stopped by its context (a signal, a deadline)
 // or by the client's timeout after its retries.

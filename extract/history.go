@@ -51,6 +51,9 @@ const (
 	// says (it ignores it, as AWS's Python testing server does), so the
 	// newest event cannot be asked for in one call.
 	orderFixed = 3
+	// orderNewest: the service lists the newest first whatever
+	// ReverseOrder says, so a history is read backwards (drainBackwards).
+	orderNewest = 4
 )
 
 // HistoryOption configures [DrainHistory] and [NewestEventID].
@@ -89,13 +92,25 @@ func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 		opt(&o)
 	}
 	known := o.order.v.Load()
+	if known == orderNewest {
+		return drainBackwards(ctx, api, arn, pageSize, fn)
+	}
 	// A drain learns while the order is unknown, and also where a probe
 	// found ReverseOrder ignored (so that a wrong guess there cannot make
 	// it read a history newest first).
 	err := drainHistory(ctx, api, arn, pageSize, known == orderReversed, known == 0 || known == orderFixed, o.order, fn)
+	if !errors.Is(err, errNewestFirst) {
+		return err
+	}
+	// Listed newest first without ReverseOrder: list with it, learning
+	// again (the run takes that order once a page of it tells, not
+	// before, so that no other drain reads with it unproven). Should it
+	// list the newest first as well, the service ignores ReverseOrder that
+	// way round, and the history is read backwards.
+	err = drainHistory(ctx, api, arn, pageSize, true, true, o.order, fn)
 	if errors.Is(err, errNewestFirst) {
-		o.order.v.Store(orderReversed)
-		return drainHistory(ctx, api, arn, pageSize, true, false, o.order, fn)
+		o.order.v.Store(orderNewest)
+		return drainBackwards(ctx, api, arn, pageSize, fn)
 	}
 	return err
 }
@@ -106,7 +121,7 @@ func drainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 		in.ReverseOrder = aws.Bool(true)
 	}
 	p := lambda.NewGetDurableExecutionHistoryPaginator(api, in, func(o *lambda.GetDurableExecutionHistoryPaginatorOptions) { o.StopOnDuplicateToken = true })
-	l := orderLearner{learning: learn, order: order, fn: fn}
+	l := orderLearner{learning: learn, reverse: reverse, order: order, fn: fn}
 	err := drainPages(ctx, Entry{ARN: arn}, "history", p, func(out *lambda.GetDurableExecutionHistoryOutput) *string { return out.NextMarker },
 		func(n int, out *lambda.GetDurableExecutionHistoryOutput) error {
 			return l.page(ctx, HistoryPage{Number: n, Events: out.Events}, aws.ToString(out.NextMarker) == "")
@@ -126,11 +141,13 @@ const maxHeldPages = 8
 // not know the order: pages that cannot tell it are held back until one
 // that can (by its own events, or by its first EventId against the last
 // one held); pages found to be listed newest first are dropped with
-// errNewestFirst, before fn sees any of them. A drain learns only while it
-// lists without ReverseOrder (see DrainHistory), so newest first always
-// means the other value is the one to ask for.
+// errNewestFirst, before fn sees any of them. A drain that lists without
+// ReverseOrder and finds the newest first asks with it next; one that
+// finds the newest first with it too reads the history backwards (see
+// DrainHistory).
 type orderLearner struct {
 	learning   bool
+	reverse    bool // the drain lists with ReverseOrder
 	order      *HistoryOrder
 	fn         func(context.Context, HistoryPage) error
 	held       []HistoryPage
@@ -154,7 +171,11 @@ func (l *orderLearner) page(ctx context.Context, p HistoryPage, last bool) error
 	case -1:
 		return errNewestFirst
 	case 1:
-		l.order.v.CompareAndSwap(0, orderDefault)
+		if l.reverse {
+			l.order.v.CompareAndSwap(0, orderReversed)
+		} else {
+			l.order.v.CompareAndSwap(0, orderDefault)
+		}
 	default:
 		l.held = append(l.held, p)
 		if len(p.Events) > 0 {

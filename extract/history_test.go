@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/durable-etl/durable-etl/extract"
@@ -364,10 +365,6 @@ func TestNewestEventID(t *testing.T) {
 	}
 }
 
-// TestDrainHistoryOldestFirst: under either reading of ReverseOrder the
-// events come oldest first; where the service lists the newest first by
-// default, a drain that shares what the run learnt reads no page twice,
-// and one on its own reads the first page twice.
 // TestDrainHistoryOrderWithoutIDs: histories whose events carry no EventId
 // are read oldest first under both readings of ReverseOrder, told by where
 // ExecutionStarted is, or else by the way the timestamps move; a first
@@ -479,6 +476,10 @@ func TestDrainHistoryOrderFromPagesOfOneEvent(t *testing.T) {
 	}
 }
 
+// TestDrainHistoryOldestFirst: under either reading of ReverseOrder the
+// events come oldest first; where the service lists the newest first by
+// default, a drain that shares what the run learnt reads no page twice,
+// and one on its own reads the first page twice.
 func TestDrainHistoryOldestFirst(t *testing.T) {
 	events := fixedEvents(25)
 	for _, newestFirst := range []bool{false, true} {
@@ -561,4 +562,118 @@ func when(cond bool, opt emulator.Option) []emulator.Option {
 		return []emulator.Option{opt}
 	}
 	return nil
+}
+
+// TestDrainHistoryNewestFirstAlways: a service that lists the newest event
+// first whatever ReverseOrder says is still read oldest first, at every
+// page size: the first drain finds the newest first both ways (its first
+// page or two, read twice), then pages through the history for its
+// markers and reads the pages again from the last; a drain that shares
+// what the run learnt reads each page twice and nothing more; the newest
+// event costs one call.
+func TestDrainHistoryNewestFirstAlways(t *testing.T) {
+	events := fixedEvents(25)
+	for _, pageSize := range []int32{1, 7, 10, 25, 1000} {
+		t.Run(fmt.Sprint("pages of ", pageSize), func(t *testing.T) {
+			srv := emulator.New(emulator.WithNewestFirstAlways())
+			for k := range 2 {
+				e := emulator.Fixed(fmt.Sprint(testARN, k), "", nil)
+				e.History = emulator.FixedHistory(events)
+				srv.Add(e)
+			}
+			_, client := emulatortest.Start(t, srv)
+			pages := int64((len(events) + int(pageSize) - 1) / int(pageSize))
+			var order extract.HistoryOrder
+			for k, learning := range []int64{2, 0} {
+				if pageSize == 1 {
+					learning *= 2 // one event tells nothing: the second page's id does
+				}
+				before := srv.Stats().PagesOK
+				var got []int32
+				err := extract.DrainHistory(context.Background(), client, fmt.Sprint(testARN, k), pageSize, func(_ context.Context, p extract.HistoryPage) error {
+					for _, ev := range p.Events {
+						got = append(got, *ev.EventId)
+					}
+					return nil
+				}, extract.WithHistoryOrder(&order))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(events) {
+					t.Fatalf("drain %d: %d events, want %d", k, len(got), len(events))
+				}
+				for i, id := range got {
+					if id != int32(i+1) {
+						t.Fatalf("drain %d: event %d has id %d: not oldest first (%v)", k, i, id, got)
+					}
+				}
+				if n, want := srv.Stats().PagesOK-before, 2*pages+learning; n != want {
+					t.Errorf("drain %d: %d pages read, want %d", k, n, want)
+				}
+			}
+			before := srv.Stats().Requests
+			id, known, err := extract.NewestEventID(context.Background(), client, testARN+"0", extract.WithHistoryOrder(&order))
+			if err != nil || !known || int(id) != len(events) || srv.Stats().Requests-before != 1 {
+				t.Errorf("newest event: %d, known %v (%v), in %d calls; want %d in one", id, known, err, srv.Stats().Requests-before, len(events))
+			}
+		})
+	}
+}
+
+// TestDrainHistoryNewestFirstAlwaysChanged: a history read backwards that
+// grows between the pass that lists it and the pass that reads it (the
+// emulator's markers count events, so every page moves) fails the
+// execution with HistoryChanged before any event reaches fn, rather than
+// handing on events out of order or twice.
+func TestDrainHistoryNewestFirstAlwaysChanged(t *testing.T) {
+	events := fixedEvents(25)
+	srv := emulator.New(emulator.WithNewestFirstAlways())
+	e := emulator.Fixed(testARN, "", nil)
+	e.History = emulator.FixedHistory(events)
+	srv.Add(e)
+	_, client := emulatortest.Start(t, srv)
+	var order extract.HistoryOrder
+	// Learn the order on a history of its own first.
+	other := emulator.Fixed(testARN+"x", "", nil)
+	other.History = emulator.FixedHistory(events)
+	srv.Add(other)
+	if err := extract.DrainHistory(context.Background(), client, testARN+"x", 10, func(context.Context, extract.HistoryPage) error { return nil }, extract.WithHistoryOrder(&order)); err != nil {
+		t.Fatal(err)
+	}
+	// Three calls list the history; the fourth asks for its last page
+	// again, and the history has grown by then.
+	api := &growingHistory{HistoryAPI: client, at: 4, grow: func() {
+		grown := e
+		grown.History = emulator.FixedHistory(fixedEvents(30))
+		srv.Add(grown)
+	}}
+	var got int
+	err := extract.DrainHistory(context.Background(), api, testARN, 10, func(_ context.Context, p extract.HistoryPage) error {
+		got += len(p.Events)
+		return nil
+	}, extract.WithHistoryOrder(&order))
+	var ee *extract.ExecutionError
+	if !errors.As(err, &ee) || ee.Code != "HistoryChanged" {
+		t.Fatalf("err %v, want HistoryChanged", err)
+	}
+	if got != 0 {
+		t.Errorf("%d events handed on before the change was found", got)
+	}
+	if api.calls != 4 {
+		t.Errorf("%d calls, want 4 (three pages listed, the last asked for again)", api.calls)
+	}
+}
+
+// growingHistory calls grow before its at'th GetDurableExecutionHistory.
+type growingHistory struct {
+	extract.HistoryAPI
+	at, calls int
+	grow      func()
+}
+
+func (g *growingHistory) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
+	if g.calls++; g.calls == g.at {
+		g.grow()
+	}
+	return g.HistoryAPI.GetDurableExecutionHistory(ctx, in, opts...)
 }

@@ -397,10 +397,15 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	dt, row, err := src.read(ctx, e, meta, x, &c)
 	// A 400 after a first page that the same call fetched is about the
 	// marker (it expired): the execution starts over from the first page.
+	// So does a history that changed while it was read backwards.
 	var restart *extract.ExecutionError
-	if mayRestart && c.pages > 0 && errors.As(err, &restart) && restart.Rejected() {
+	if mayRestart && errors.As(err, &restart) && (c.pages > 0 && restart.Rejected() || restart.Changed()) {
 		x.Abort(ctx)
-		log.Warn("marker refused mid-execution: starting the execution over", "reason", restart.Reason)
+		what := "marker refused mid-execution"
+		if restart.Changed() {
+			what = "history changed while read backwards"
+		}
+		log.Warn(what+": starting the execution over", "reason", restart.Reason)
 		return r.archiveOnce(ctx, e, false)
 	}
 	if err == nil {

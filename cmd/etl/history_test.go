@@ -57,6 +57,48 @@ func readEvents(t *testing.T, dir string) map[string]map[int32]schema.Event {
 	return out
 }
 
+// readOperationRows reads every operations row under dir, by execution
+// and operation id (each once).
+func readOperationRows(t *testing.T, dir string) map[string]schema.Operation {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	out := map[string]schema.Operation{}
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Operation](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			k := r.ExecutionArn + " " + r.OperationID
+			if _, dup := out[k]; dup {
+				t.Errorf("%s archived twice", k)
+			}
+			out[k] = r
+		}
+	}
+	return out
+}
+
+// sameOperations fails unless got holds want's operations rows, equal but
+// for the run that wrote them.
+func sameOperations(t *testing.T, want, got map[string]schema.Operation) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d operations archived, want %d", len(got), len(want))
+	}
+	skip := make([]bool, len(schema.Operations.Columns))
+	skip[schema.Operations.Column("run_id")], skip[schema.Operations.Column("extracted_at")] = true, true
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Fatalf("%s not archived", k)
+		}
+		if i := schema.DiffRow(schema.Operations, &w, &g, skip); i >= 0 {
+			t.Fatalf("%s: column %s differs", k, schema.Operations.Columns[i].Name)
+		}
+	}
+}
+
 // TestRunByFunction: with no manifest and no token, --function discovers
 // every execution of every version and alias (under both readings of the
 // unqualified listing) and archives GetDurableExecution, every event and
@@ -129,14 +171,20 @@ func TestRunByFunction(t *testing.T) {
 // last run is read again and only its new events land, the others cost
 // one small call each; the same under the other reading of ReverseOrder
 // (it lists the oldest first: the rerun learns it from the first answer
-// and asks the other way).
+// and asks the other way), and from a service that lists the newest first
+// whatever ReverseOrder says (read backwards), whose first run archives
+// the same operations as the others.
 func TestRerunProgressed(t *testing.T) {
 	execs := emulator.Generate(36, 30, emulator.GenerateOptions{MaxOps: 40})
-	for _, oldestFirst := range []bool{false, true} {
-		t.Run(fmt.Sprint("oldest first ", oldestFirst), func(t *testing.T) {
+	var reference map[string]schema.Operation // the first mode's first run
+	for _, order := range []string{"default", "oldest first", "newest first always"} {
+		t.Run(order, func(t *testing.T) {
 			opts := []emulator.Option{emulator.WithFunctions(emulator.FunctionNames...)}
-			if oldestFirst {
+			switch order {
+			case "oldest first":
 				opts = append(opts, emulator.WithReverseOldestFirst())
+			case "newest first always":
+				opts = append(opts, emulator.WithNewestFirstAlways())
 			}
 			srv := emulator.New(opts...)
 			srv.Add(execs...)
@@ -145,6 +193,12 @@ func TestRerunProgressed(t *testing.T) {
 			args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
 			if r := runCLI(t, args...); r.code != 0 {
 				t.Fatalf("exit %d", r.code)
+			}
+			ops := readOperationRows(t, dir)
+			if reference == nil {
+				reference = ops
+			} else {
+				sameOperations(t, reference, ops)
 			}
 			// One running execution goes on: two more events.
 			var grown emulator.Execution

@@ -222,7 +222,7 @@ func (s *Server) serveHistory(w http.ResponseWriter, n int64, arn string, q url.
 		return
 	}
 	offset = min(offset, total)
-	reverse := boolParam(q, "ReverseOrder", false) != s.reverseOldestFirst && !s.ignoreReverseOrder
+	reverse := boolParam(q, "ReverseOrder", false) != s.reverseOldestFirst && !s.ignoreReverseOrder || s.newestFirstAlways
 	withData := boolParam(q, "IncludeExecutionData", true)
 	cacheKey := fmt.Sprintf("history\x00%s\x00%d\x00%d\x00%v\x00%v", arn, offset, limit, reverse, withData)
 	if s.cache != nil && fault == NoFault {

@@ -109,6 +109,12 @@ func WithReverseOldestFirst() Option { return func(s *Server) { s.reverseOldestF
 // does.
 func WithIgnoredReverseOrder() Option { return func(s *Server) { s.ignoreReverseOrder = true } }
 
+// WithNewestFirstAlways makes GetDurableExecutionHistory list the newest
+// event first whatever ReverseOrder says: a service that implemented the
+// default order the Go SDK's documentation gives (ReverseOrder lists the
+// oldest first) but not ReverseOrder itself.
+func WithNewestFirstAlways() Option { return func(s *Server) { s.newestFirstAlways = true } }
+
 // WithClock replaces time.Now, for marker expiry in tests.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -143,6 +149,7 @@ type Server struct {
 	// reverseOldestFirst: ReverseOrder lists the history oldest first.
 	reverseOldestFirst bool
 	ignoreReverseOrder bool     // history is listed oldest first, always
+	newestFirstAlways  bool     // history is listed newest first, always
 	perRoute           sync.Map // op, label: *atomic.Int64
 
 	requests atomic.Int64
