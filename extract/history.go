@@ -232,23 +232,32 @@ func lastEventID(events []types.Event) (int32, bool) {
 
 // ascending tells in which order events (a page of a history; whole: the
 // last page) are listed: 1 oldest first, -1 newest first, 0 cannot tell.
-// It asks, in turn: the first two distinct EventIds; where ExecutionStarted
+// It asks, in turn: the EventIds, by the way most of them move from one to
+// the next (so that one odd id, far above the ids that follow, cannot turn
+// a page of them round; two ids tell as before); where ExecutionStarted
 // is, the oldest event of a history (first of two or more events, or last
 // of a whole history); and the way EventTimestamps move, when they all move
 // the same way.
 func ascending(events []types.Event, whole bool) int {
-	var first *int32
+	up, down := 0, 0
+	var prev *int32
 	for i := range events {
 		id := events[i].EventId
-		switch {
-		case id == nil:
-		case first == nil:
-			first = id
-		case *id > *first:
-			return 1
-		case *id < *first:
-			return -1
+		if id == nil {
+			continue
 		}
+		if prev != nil && *id > *prev {
+			up++
+		} else if prev != nil && *id < *prev {
+			down++
+		}
+		prev = id
+	}
+	switch {
+	case up > down:
+		return 1
+	case down > up:
+		return -1
 	}
 	if n := len(events); n >= 2 {
 		switch {

@@ -677,3 +677,45 @@ func (g *growingHistory) GetDurableExecutionHistory(ctx context.Context, in *lam
 	}
 	return g.HistoryAPI.GetDurableExecutionHistory(ctx, in, opts...)
 }
+
+// TestDrainHistoryOrderOddFirstID: a history whose first event's id is far
+// above the ids that follow (a shape the SDK allows) is read oldest first
+// under every order a service may list it in: the ids of a page tell the
+// order by the way most of them move, not by the first two alone (which
+// here say newest first for a history listed oldest first).
+func TestDrainHistoryOrderOddFirstID(t *testing.T) {
+	events := fixedEvents(25)
+	events[0].EventId = aws.Int32(1 << 30)
+	readings := map[string][]emulator.Option{
+		"oldest first by default": nil,
+		"newest first by default": {emulator.WithReverseOldestFirst()},
+		"ReverseOrder ignored":    {emulator.WithIgnoredReverseOrder()},
+		"newest first always":     {emulator.WithNewestFirstAlways()},
+	}
+	for name, opts := range readings {
+		for _, pageSize := range []int32{10, 1000} {
+			t.Run(fmt.Sprintf("%s, pages of %d", name, pageSize), func(t *testing.T) {
+				srv := emulator.New(opts...)
+				e := emulator.Fixed(testARN, "", nil)
+				e.History = emulator.FixedHistory(events)
+				srv.Add(e)
+				_, client := emulatortest.Start(t, srv)
+				var got []int32
+				err := extract.DrainHistory(context.Background(), client, testARN, pageSize, func(_ context.Context, p extract.HistoryPage) error {
+					for _, ev := range p.Events {
+						got = append(got, *ev.EventId)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range events {
+					if i >= len(got) || got[i] != *events[i].EventId {
+						t.Fatalf("not oldest first: %v", got)
+					}
+				}
+			})
+		}
+	}
+}
