@@ -562,14 +562,19 @@ func TestSDKLinesJoinTheLog(t *testing.T) {
 // Postgres alike; a rerun of the grown execution writes only the events it
 // had not archived; verify finds the archive equal to the API. The same
 // under the reading of ReverseOrder whereby the history is listed newest
-// first by default.
+// first by default, and from a service that lists it newest first
+// whatever ReverseOrder says (read backwards).
 func TestEventsWithoutIDs(t *testing.T) {
-	for _, newestFirst := range []bool{false, true} {
-		t.Run(fmt.Sprint("newest first by default ", newestFirst), func(t *testing.T) { testEventsWithoutIDs(t, newestFirst) })
+	for name, opts := range map[string][]emulator.Option{
+		"oldest first by default": nil,
+		"newest first by default": {emulator.WithReverseOldestFirst()},
+		"newest first always":     {emulator.WithNewestFirstAlways()},
+	} {
+		t.Run(name, func(t *testing.T) { testEventsWithoutIDs(t, opts) })
 	}
 }
 
-func testEventsWithoutIDs(t *testing.T, newestFirst bool) {
+func testEventsWithoutIDs(t *testing.T, opts []emulator.Option) {
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	arn := "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/no-ids/0002"
 	var events []types.Event
@@ -604,10 +609,6 @@ func testEventsWithoutIDs(t *testing.T, newestFirst bool) {
 		return e
 	}
 	add(30, true)
-	var opts []emulator.Option
-	if newestFirst {
-		opts = append(opts, emulator.WithReverseOldestFirst())
-	}
 	srv := emulator.New(opts...)
 	e := serve(srv, types.OperationStatusStarted)
 	url, _ := emulatortest.Start(t, srv)
