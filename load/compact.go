@@ -442,43 +442,62 @@ func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, names []st
 }
 
 // compactWriter writes a partition's merged rows into files of about the
-// target size, row groups of 64K rows, and publishes each as it fills.
+// target size and publishes each as it fills. A row group ends at
+// compactGroupRows rows or once the writer holds the row-group size
+// (WithRowGroupSize: 64 MiB by default) of it, encoded: parquet-go keeps a
+// row group's pages in memory until it ends, so a count of rows alone let
+// a partition of large payloads (64K rows of 1 MiB results) hold a row
+// group of gigabytes.
 type compactWriter struct {
-	d     *Parquet
-	st    *CompactStats
-	table *schema.Table
-	opts  []parquet.WriterOption
-	name  func(seq int) string
-	seq   int
-	cur   *partFile
-	out   []string // published
+	d          *Parquet
+	st         *CompactStats
+	table      *schema.Table
+	opts       []parquet.WriterOption
+	name       func(seq int) string
+	seq        int
+	cur        *partFile
+	groupStart int64    // the current file's size when its row group began
+	out        []string // published
 }
+
+const (
+	// compactGroupRows is the most rows a merged file's row group holds.
+	compactGroupRows = 64 << 10
+	// compactChunk is how many rows are written between two looks at the
+	// row group's size: it may pass the row-group size by that many rows.
+	compactChunk = 8
+)
 
 // write moves rows into the current file (started if need be).
 func (c *compactWriter) write(rows []parquet.Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	if c.cur == nil {
-		c.seq++
-		var err error
-		if c.cur, err = c.d.createPart(c.table, c.name(c.seq), c.opts); err != nil {
+	for len(rows) > 0 {
+		if c.cur == nil {
+			c.seq++
+			var err error
+			if c.cur, err = c.d.createPart(c.table, c.name(c.seq), c.opts); err != nil {
+				return err
+			}
+			c.groupStart = 0
+		}
+		cur := c.cur
+		n := min(len(rows), compactChunk, compactGroupRows-int(cur.buffered))
+		if _, err := cur.w.WriteRows(rows[:n]); err != nil {
 			return err
 		}
-	}
-	cur := c.cur
-	if _, err := cur.w.WriteRows(rows); err != nil {
-		return err
-	}
-	cur.rows += int64(len(rows))
-	cur.buffered += int64(len(rows))
-	if cur.buffered >= 64<<10 { // rows per row group
+		rows = rows[n:]
+		cur.rows += int64(n)
+		cur.buffered += int64(n)
+		if cur.buffered < compactGroupRows && cur.w.Size()-c.groupStart < c.d.cfg.rowGroup {
+			continue
+		}
 		cur.buffered = 0
 		if err := cur.w.Flush(); err != nil {
 			return err
 		}
-		if cur.w.Size() >= c.d.cfg.targetFile {
-			return c.finish()
+		if c.groupStart = cur.w.Size(); c.groupStart >= c.d.cfg.targetFile {
+			if err := c.finish(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

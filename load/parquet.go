@@ -70,7 +70,8 @@ func WithTargetFileSize(n int64) ParquetOption {
 
 // WithRowGroupSize ends a row group once about n bytes of row data are
 // buffered (default 64 MiB of uncompressed values). It bounds the writer's
-// memory per open file.
+// memory per open file. Compaction ends its row groups once the writer
+// holds n bytes of one, encoded (or at 64K rows).
 func WithRowGroupSize(n int64) ParquetOption {
 	return func(p *parquetConfig) { p.rowGroup = n }
 }
