@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -61,6 +62,9 @@ type CompactStats struct {
 	// Finished counts files removed that an interrupted compaction had
 	// already replaced.
 	Finished int `json:"interrupted_compactions_finished"`
+	// RowGroupsCopied counts row groups moved whole into merged files
+	// (without --keep latest), not read row by row.
+	RowGroupsCopied int `json:"row_groups_copied"`
 }
 
 // compactedFromKey is the key-value metadata that names the files a merged
@@ -316,7 +320,12 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 // most the target size and publishes them; with keepLatest only each key's
 // newest row is kept (the key and version columns are read first). Rows
 // are read in the table's schema, so that files written before a column
-// was added get it, null.
+// was added get it, null. Without keepLatest, a row group that is large
+// enough to stand as it is (wholeGroup) and is in the table's schema is
+// copied whole first (parquet-go copies its pages as they are when the
+// writer's options allow, else re-encodes it column by column), so that
+// compacting a partition again, after a run added small files beside a
+// merged one, re-encodes the new rows, not the whole partition.
 func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, names []string, keepLatest bool, st *CompactStats) ([]string, error) {
 	full := table.ParquetSchema()
 	var newest map[string]version
@@ -336,11 +345,25 @@ func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *sche
 		name: func(seq int) string {
 			return fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
 		}}
+	copied := map[string][]bool{} // by file: its row groups copied whole
+	if !keepLatest {
+		for _, n := range names {
+			err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
+				var err error
+				copied[n], err = cw.copyWhole(r, size, full)
+				return err
+			})
+			if err != nil {
+				cw.discard()
+				return cw.out, fmt.Errorf("destination %s: compact %s: %w", d.dir, n, err)
+			}
+		}
+	}
 	emitted := map[string]bool{}
 	var kept []parquet.Row // not rows[:0]: the reader refills its rows in place
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-			return eachRows(r, size, full, func(rows []parquet.Row) error {
+			return eachRows(r, size, full, copied[n], func(rows []parquet.Row) error {
 				st.RowsIn += int64(len(rows))
 				if keepLatest {
 					kept = kept[:0]
@@ -471,15 +494,10 @@ const (
 // write moves rows into the current file (started if need be).
 func (c *compactWriter) write(rows []parquet.Row) error {
 	for len(rows) > 0 {
-		if c.cur == nil {
-			c.seq++
-			var err error
-			if c.cur, err = c.d.createPart(c.table, c.name(c.seq), c.opts); err != nil {
-				return err
-			}
-			c.groupStart = 0
+		cur, err := c.file()
+		if err != nil {
+			return err
 		}
-		cur := c.cur
 		n := min(len(rows), compactChunk, compactGroupRows-int(cur.buffered))
 		if _, err := cur.w.WriteRows(rows[:n]); err != nil {
 			return err
@@ -501,6 +519,75 @@ func (c *compactWriter) write(rows []parquet.Row) error {
 		}
 	}
 	return nil
+}
+
+// wholeGroup tells whether a row group is large enough to stand as it is
+// in a merged file: half the row-group rows, or a quarter of the row-group
+// size in uncompressed pages (the writer's measure of a row group it holds,
+// which ends merged row groups, counts its buffers and dictionaries too,
+// so a merged row group that ended there holds less).
+func (c *compactWriter) wholeGroup(rg format.RowGroup) bool {
+	var size int64
+	for _, col := range rg.Columns {
+		size += col.MetaData.TotalUncompressedSize
+	}
+	return rg.NumRows >= compactGroupRows/2 || size >= c.d.cfg.rowGroup/4
+}
+
+// copyWhole copies the row groups of a file (r, size bytes) that stand as
+// they are into merged files, if the file is in schema s, and says which.
+func (c *compactWriter) copyWhole(r io.ReaderAt, size int64, s *parquet.Schema) ([]bool, error) {
+	pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+	if err != nil {
+		return nil, err
+	}
+	if !parquet.EqualNodes(pf.Schema(), s) {
+		return nil, nil
+	}
+	copied := make([]bool, len(pf.RowGroups()))
+	for i, rg := range pf.RowGroups() {
+		if !c.wholeGroup(pf.Metadata().RowGroups[i]) {
+			continue
+		}
+		if err := c.copyGroup(rg); err != nil {
+			return nil, err
+		}
+		copied[i] = true
+	}
+	return copied, nil
+}
+
+// copyGroup writes rg to the current file (started if need be) as a row
+// group of its own.
+func (c *compactWriter) copyGroup(rg parquet.RowGroup) error {
+	cur, err := c.file()
+	if err != nil {
+		return err
+	}
+	if _, err := cur.w.WriteRowGroup(rg); err != nil {
+		return err
+	}
+	c.st.RowsIn += rg.NumRows()
+	c.st.RowGroupsCopied++
+	cur.rows += rg.NumRows()
+	cur.buffered = 0
+	if c.groupStart = cur.w.Size(); c.groupStart >= c.d.cfg.targetFile {
+		return c.finish()
+	}
+	return nil
+}
+
+// file is the current file, started if need be.
+func (c *compactWriter) file() (*partFile, error) {
+	if c.cur == nil {
+		c.seq++
+		var err error
+		if c.cur, err = c.d.createPart(c.table, c.name(c.seq), c.opts); err != nil {
+			return nil, err
+		}
+		c.groupStart = 0
+	}
+	return c.cur, nil
 }
 
 // finish publishes the current file, if any.
@@ -528,11 +615,35 @@ func (c *compactWriter) discard() {
 }
 
 // eachRows calls fn with the rows of a Parquet file read in schema s (a
-// column the file lacks comes back null), a read's worth at a time; the
-// rows are valid during the call only (the reader reuses them).
-func eachRows(r io.ReaderAt, size int64, s *parquet.Schema, fn func([]parquet.Row) error) error {
-	rd := parquet.NewReader(io.NewSectionReader(r, 0, size), s)
-	defer rd.Close()
+// column the file lacks comes back null), a read's worth at a time, but
+// for the row groups skip marks (nil: none; only a file in schema s has
+// any); the rows are valid during the call only (the reader reuses them).
+func eachRows(r io.ReaderAt, size int64, s *parquet.Schema, skip []bool, fn func([]parquet.Row) error) error {
+	if !slices.Contains(skip, true) {
+		rd := parquet.NewReader(io.NewSectionReader(r, 0, size), s)
+		defer rd.Close()
+		return readRows(rd, fn)
+	}
+	pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+	if err != nil {
+		return err
+	}
+	for i, rg := range pf.RowGroups() {
+		if skip[i] {
+			continue
+		}
+		rows := rg.Rows()
+		err := readRows(rows, fn)
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readRows calls fn with rd's rows, a read's worth at a time, to the end.
+func readRows(rd parquet.RowReader, fn func([]parquet.Row) error) error {
 	buf := make([]parquet.Row, 256)
 	for {
 		n, err := rd.ReadRows(buf)

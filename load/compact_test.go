@@ -26,10 +26,17 @@ import (
 // night, then again each night those still running (one in five).
 func nightly(t testing.TB, dir string, execs []emulator.Execution) {
 	t.Helper()
+	nightlyFrom(t, dir, execs, 0)
+}
+
+// nightlyFrom is nightly's ten runs from night first on (their run ids
+// and clocks; each file named after its run).
+func nightlyFrom(t testing.TB, dir string, execs []emulator.Execution, first int) {
+	t.Helper()
 	ctx := context.Background()
-	base := time.Date(2026, 11, 1, 2, 15, 0, 0, time.UTC)
+	base := time.Date(2026, 11, 1, 2, 15, 0, 0, time.UTC).AddDate(0, 0, first)
 	for night := range 10 {
-		runID := fmt.Sprintf("run-%02d", night)
+		runID := fmt.Sprintf("run-%02d", first+night)
 		pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-"+runID))
 		if err != nil {
 			t.Fatal(err)
@@ -74,11 +81,12 @@ func nightly(t testing.TB, dir string, execs []emulator.Execution) {
 type archiveView struct {
 	rows, maxFiles map[string]int
 	latest         map[string]map[string]string
+	all            map[string]map[string]int // every row printed, how many times
 }
 
 func viewOf(t *testing.T, dir string) archiveView {
 	t.Helper()
-	v := archiveView{rows: map[string]int{}, maxFiles: map[string]int{}, latest: map[string]map[string]string{}}
+	v := archiveView{rows: map[string]int{}, maxFiles: map[string]int{}, latest: map[string]map[string]string{}, all: map[string]map[string]int{}}
 	for _, table := range []string{"operations", "events", "executions"} {
 		files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
 		per := map[string]int{}
@@ -120,6 +128,12 @@ func viewOf(t *testing.T, dir string) archiveView {
 				}
 			}
 			v.rows[table] += len(keys)
+			if v.all[table] == nil {
+				v.all[table] = map[string]int{}
+			}
+			for _, p := range printed {
+				v.all[table][dt+p]++
+			}
 			for i, k := range keys {
 				cur, ok := newest[k]
 				if !ok || ats[i] > cur.at || (ats[i] == cur.at && runs[i] > cur.run) {
@@ -268,6 +282,51 @@ func BenchmarkCompact(b *testing.B) {
 		rows += st.RowsIn
 		b.ReportMetric(float64(st.FilesIn), "files-in")
 		b.ReportMetric(float64(st.FilesOut), "files-out")
+	}
+	b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
+}
+
+// BenchmarkCompactAgain: a partition of 2,000 executions (one start date,
+// 60 operations at most, one in 500 with a 256 KiB result), archived by
+// ten nightly runs and compacted (--keep all), then archived by ten more
+// runs (the 400 still running); the second compaction's rows read per
+// second and the row groups it copied whole. Rows of the merged file's
+// row groups are copied, not read.
+func BenchmarkCompactAgain(b *testing.B) {
+	execs := emulator.Generate(76, 2000, emulator.GenerateOptions{MaxOps: 60, Days: 1, LargePayloadEvery: 500})
+	src := b.TempDir()
+	nightly(b, src, execs)
+	pd, err := load.NewParquetDir(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pd.Compact(context.Background(), load.CompactOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	nightlyFrom(b, src, execs[:400], 10)
+	var rows int64
+	var took time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := filepath.Join(b.TempDir(), "archive")
+		if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+			b.Fatal(err)
+		}
+		pd, err := load.NewParquetDir(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		st, err := pd.Compact(context.Background(), load.CompactOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		took += time.Since(start)
+		rows += st.RowsIn
+		b.ReportMetric(float64(st.RowGroupsCopied), "row-groups-copied")
+		b.ReportMetric(float64(st.FilesIn), "files-in")
 	}
 	b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
 }
@@ -438,6 +497,71 @@ func TestLatestReadsOlderFiles(t *testing.T) {
 	if b.RunID != "old" || b.Status != nil || b.EndTime != nil || b.EventCount != nil || b.OperationCount != 7 || b.ContentHash != "h2" || !b.ExtractedAt.Equal(at) || b.Source != "" {
 		t.Fatalf("arn:b, from the older file: %+v", b)
 	}
+}
+
+// TestCompactAgainCopiesWholeRowGroups: compacting (--keep all) a
+// partition again after more runs added small files beside its merged one
+// copies the merged file's row groups whole and re-encodes only the small
+// files' rows into row groups of their own; every row stays, each as many
+// times as before.
+func TestCompactAgainCopiesWholeRowGroups(t *testing.T) {
+	execs := emulator.Generate(75, 150, emulator.GenerateOptions{MaxOps: 40, Days: 1, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	nightly(t, dir, execs)
+	opts := []load.ParquetOption{load.WithRowGroupSize(256 << 10)}
+	pd, err := load.NewParquetDir(dir, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pd.Compact(context.Background(), load.CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	merged := rowGroupsUnder(t, dir)
+	nightlyFrom(t, dir, execs[:30], 10) // ten more runs' small files
+	small := rowGroupsUnder(t, dir) - merged
+	before := viewOf(t, dir)
+	if pd, err = load.NewParquetDir(dir, opts...); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pd.Compact(context.Background(), load.CompactOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each table's last merged row group may be too small to stand alone.
+	if st.RowGroupsCopied < merged-3 || st.RowGroupsCopied > merged {
+		t.Errorf("second compaction copied %d row groups whole, want the merged files' %d but their last ones: %+v", st.RowGroupsCopied, merged, st)
+	}
+	if got := rowGroupsUnder(t, dir); got >= merged+small {
+		t.Errorf("%d row groups after compaction: the %d of the small files were not merged", got, small)
+	}
+	after := viewOf(t, dir)
+	for table, want := range before.all {
+		if after.maxFiles[table] != 1 {
+			t.Errorf("%s: %d files in a partition", table, after.maxFiles[table])
+		}
+		if len(after.all[table]) != len(want) {
+			t.Errorf("%s: %d distinct rows, had %d", table, len(after.all[table]), len(want))
+		}
+		for row, n := range want {
+			if after.all[table][row] != n {
+				t.Fatalf("%s: a row is there %d times, was %d", table, after.all[table][row], n)
+			}
+		}
+	}
+	if st.RowsIn != st.RowsOut || int64(before.rows["operations"]+before.rows["events"]+before.rows["executions"]) != st.RowsIn {
+		t.Errorf("stats %+v, rows before %v", st, before.rows)
+	}
+}
+
+// rowGroupsUnder counts the row groups of every published file under dir.
+func rowGroupsUnder(t *testing.T, dir string) int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "dt=*", "*.parquet"))
+	n := 0
+	for _, f := range files {
+		n += len(optest.OpenParquet(t, f).RowGroups())
+	}
+	return n
 }
 
 // TestCompactBoundsRowGroups: a partition of large results that no

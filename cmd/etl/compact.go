@@ -61,6 +61,9 @@ func compactAction(c *cli.Context) error {
 	}
 	st, err := pq.Compact(ctx, o)
 	fmt.Fprintf(c.App.Writer, "compact %s: %d partitions, %d files into %d, %d rows into %d", d, st.Partitions, st.FilesIn, st.FilesOut, st.RowsIn, st.RowsOut)
+	if st.RowGroupsCopied > 0 {
+		fmt.Fprintf(c.App.Writer, " (%d row groups copied whole)", st.RowGroupsCopied)
+	}
 	if st.Finished > 0 {
 		fmt.Fprintf(c.App.Writer, ", %d files of an interrupted compaction removed", st.Finished)
 	}
