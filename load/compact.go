@@ -186,9 +186,11 @@ func (d *Parquet) metadata(ctx context.Context, name string) (map[string]string,
 
 // finishInterrupted removes the files that a merged file of the partition
 // says it replaces and that are still there (a compaction killed between
-// publishing and removing), and drops them from files.
+// publishing and removing), and drops them from files. A file of such a
+// name written after the merged file is another file (a run's that drew
+// the same name) and stays.
 func (d *Parquet) finishInterrupted(ctx context.Context, files map[string][]publishedFile) (int, error) {
-	replaced := map[string]bool{}
+	replaced := map[string]time.Time{} // by name: when the newest merged file naming it was written
 	for _, fs := range files {
 		for _, f := range fs {
 			if !isCompacted(f.name) {
@@ -205,7 +207,9 @@ func (d *Parquet) finishInterrupted(ctx context.Context, files map[string][]publ
 				}
 			}
 			for _, n := range from {
-				replaced[n] = true
+				if f.modified.After(replaced[n]) {
+					replaced[n] = f.modified
+				}
 			}
 		}
 	}
@@ -213,7 +217,11 @@ func (d *Parquet) finishInterrupted(ctx context.Context, files map[string][]publ
 	for _, table := range []string{"operations", "events", "executions"} { // executions last
 		kept := files[table][:0]
 		for _, f := range files[table] {
-			if !replaced[f.name] {
+			by, ok := replaced[f.name]
+			if ok && f.modified.After(by) {
+				d.cfg.logger.Warn("a file has the name of one a merged file replaced but was written after it: kept", "file", f.name)
+			}
+			if !ok || f.modified.After(by) {
 				kept = append(kept, f)
 				continue
 			}

@@ -553,6 +553,44 @@ func TestCompactAgainCopiesWholeRowGroups(t *testing.T) {
 	}
 }
 
+// TestCompactKeepsANewFileOfAReplacedName: a run's file that draws the
+// name of a file a merged file replaced (a run id used again, as a
+// resumed run does, and the same file number) is written after the merged
+// file, so it is not taken for a file an interrupted compaction left
+// behind: the next compaction merges its rows, and none is lost.
+func TestCompactKeepsANewFileOfAReplacedName(t *testing.T) {
+	execs := emulator.Generate(77, 40, emulator.GenerateOptions{MaxOps: 20, Days: 3, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	nightly(t, dir, execs)
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pd.Compact(context.Background(), load.CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nightly(t, dir, execs[:10]) // the same runs' names again
+	before := viewOf(t, dir)
+	if pd, err = load.NewParquetDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pd.Compact(context.Background(), load.CompactOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Finished != 0 {
+		t.Errorf("%d new files taken for an interrupted compaction's", st.Finished)
+	}
+	after := viewOf(t, dir)
+	for table, want := range before.all {
+		for row, n := range want {
+			if after.all[table][row] != n {
+				t.Fatalf("%s: a row is there %d times, was %d", table, after.all[table][row], n)
+			}
+		}
+	}
+}
+
 // rowGroupsUnder counts the row groups of every published file under dir.
 func rowGroupsUnder(t *testing.T, dir string) int {
 	t.Helper()

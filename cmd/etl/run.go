@@ -304,7 +304,7 @@ func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3
 	if o.shards > 0 {
 		prefix += fmt.Sprintf("-s%dof%d", o.shard, o.shards) // shards never write the same name
 	}
-	var attempt [2]byte
+	var attempt [6]byte // compaction removes files by name: no run may draw an old one
 	rand.Read(attempt[:])
 	prefix += "-" + hex.EncodeToString(attempt[:]) // nor does a resumed run (same --run-id)
 	parquetOpts := []load.ParquetOption{load.WithCompression(o.codec), load.WithTargetFileSize(o.target), load.WithRowGroupSize(o.rowGroup),
