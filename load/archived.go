@@ -214,10 +214,10 @@ func (d *Parquet) removeOrphans(ctx context.Context, runID string) error {
 	if err != nil {
 		return err
 	}
-	mark := "/part-" + runID + "-"
+	own := d.runFiles(runID)
 	for _, o := range append(ops, events...) {
 		_, base, _ := strings.Cut(o, "/")
-		if strings.Contains(o, mark) && !have[base] {
+		if own(base) && !have[base] {
 			d.cfg.logger.Warn("removing a file whose executions file was never published (the run was killed between the two)", "name", o)
 			if err := d.sink.remove(ctx, o); err != nil {
 				return fmt.Errorf("remove %s: %w", o, err)
@@ -225,4 +225,25 @@ func (d *Parquet) removeOrphans(ctx context.Context, runID string) error {
 		}
 	}
 	return nil
+}
+
+// runFiles tells whether a file (dt=.../NAME) is one this loader's run
+// wrote, or its killed attempt: NAME is part-RUN[-sIofN]-ATTEMPT-NNNNN.parquet
+// with the loader's own run and shard (the file prefix says which), any
+// attempt. The shards of one run share its id and publish at once: a shard
+// starting (or resuming) must not take another's operations file, whose
+// executions sibling is about to follow, for one a kill left behind.
+func (d *Parquet) runFiles(runID string) func(base string) bool {
+	own := "part-" + runID + "-"
+	if p := d.cfg.filePrefix; strings.HasPrefix(p, own) {
+		own = p[:strings.LastIndex(p, "-")+1] // less the attempt
+	}
+	return func(base string) bool {
+		_, name, ok := strings.Cut(base, "/")
+		if !ok || !strings.HasPrefix(name, own) {
+			return false
+		}
+		attempt, seq, ok := strings.Cut(strings.TrimSuffix(name[len(own):], ".parquet"), "-")
+		return ok && attempt != "" && strings.Trim(attempt, "0123456789abcdef") == "" && seq != "" && strings.Trim(seq, "0123456789") == ""
+	}
 }

@@ -46,6 +46,56 @@ func TestOrphanOperationsFileRemoved(t *testing.T) {
 	}
 }
 
+// TestOrphansOfOtherShardsKept: the shards of one run share its id and
+// publish at once; a shard that starts or resumes removes the operations
+// and events files its own killed attempt left without their executions
+// sibling, never another shard's (whose sibling may be a moment away), nor
+// the unsharded run's, and the unsharded run none of the shards'.
+func TestOrphansOfOtherShardsKept(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel string) string {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mine := write("operations/dt=2026-01-01/part-r5-s1of2-ab12cd34ef56-00003.parquet")
+	myEvents := write("events/dt=2026-01-01/part-r5-s1of2-ab12cd34ef56-00003.parquet")
+	shard2 := write("operations/dt=2026-01-01/part-r5-s2of2-0123456789ab-00001.parquet")
+	unsharded := write("events/dt=2026-01-02/part-r5-77aa77aa77aa-00001.parquet")
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	archived := func(prefix string) {
+		t.Helper()
+		pd, err := load.NewParquetDir(dir, load.WithFilePrefix(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pd.Archived(context.Background(), "r5"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	archived("part-r5-9f9f9f9f9f9f") // the unsharded run
+	if !exists(mine) || !exists(shard2) {
+		t.Fatal("the unsharded run removed a shard's files")
+	}
+	if exists(unsharded) {
+		t.Error("the unsharded run's own orphan is still there")
+	}
+	archived("part-r5-s2of2-1e1e1e1e1e1e") // shard 2 resumes
+	if !exists(mine) || !exists(myEvents) {
+		t.Fatal("shard 2 removed shard 1's files")
+	}
+	if exists(shard2) {
+		t.Error("shard 2's own orphan is still there")
+	}
+	archived("part-r5-s1of2-2d2d2d2d2d2d") // shard 1 resumes
+	if exists(mine) || exists(myEvents) {
+		t.Error("shard 1's own orphans are still there")
+	}
+}
+
 func TestStaleIncomingFilesRemoved(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, load.IncomingDir), 0o755)
