@@ -80,16 +80,19 @@ func (a *Archived) Events(arn string) EventsArchived {
 }
 
 // Skip says whether the execution need not be archived again, and why:
-// "terminal" (its last archived snapshot was final) or "resumed" (the run
-// being resumed archived it already).
-func (a *Archived) Skip(arn string) (reason string, skip bool) {
+// "terminal" (its last archived snapshot was final, and, when the run
+// would read its history, history events of it are archived: an execution
+// archived through state alone, with a token, is read once more for its
+// history, which the service deletes some days after it ended) or
+// "resumed" (the run being resumed archived it already).
+func (a *Archived) Skip(arn string, history bool) (reason string, skip bool) {
 	s, ok := a.m[arnKey(arn)]
 	switch {
 	case !ok:
 		return "", false
 	case s.inRun:
 		return "resumed", true
-	case s.terminal:
+	case s.terminal && (!history || s.events > 0):
 		return "terminal", true
 	}
 	return "", false

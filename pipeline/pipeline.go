@@ -47,8 +47,9 @@ type Config struct {
 	// Version is the tool's version, for the destinations' run ledgers.
 	Version string
 	// Skip, when set, tells executions that need no archiving, and why
-	// (see load.Archived.Skip).
-	Skip func(arn string) (reason string, skip bool)
+	// (see load.Archived.Skip); history says whether the run would read
+	// the execution's history (an entry without a token, or HistoryAlways).
+	Skip func(arn string, history bool) (reason string, skip bool)
 	// Progress, when set, is kept up to date as the run goes.
 	Progress *Progress
 	// Archived, when set, is called with each execution archived (from the
@@ -259,7 +260,8 @@ func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- e
 	cfg := r.cfg
 	for m.Next() {
 		if cfg.Skip != nil {
-			if reason, skip := cfg.Skip(m.Entry().ARN); skip {
+			e := m.Entry()
+			if reason, skip := cfg.Skip(e.ARN, e.Token == "" || cfg.HistoryAlways); skip {
 				if cfg.Progress != nil {
 					cfg.Progress.Skipped.Add(1)
 				}

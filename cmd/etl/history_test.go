@@ -241,6 +241,47 @@ func TestRerunProgressed(t *testing.T) {
 	}
 }
 
+// TestStateArchiveThenHistory: executions archived through state alone
+// (a manifest with tokens) that have ended are not skipped by a later run
+// by discovery, which reads history: their events are archived once, and
+// only then does the next run skip them as terminal.
+func TestStateArchiveThenHistory(t *testing.T) {
+	execs := emulator.Generate(42, 30, emulator.GenerateOptions{MaxOps: 30})
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	if r := runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", dir, "--endpoint-url", url); r.code != 0 {
+		t.Fatalf("state run: exit %d", r.code)
+	}
+	if n := len(readEvents(t, dir)); n != 0 {
+		t.Fatalf("the state run archived events of %d executions", n)
+	}
+	args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("history run: exit %d", r.code)
+	}
+	if s := readReport(t, report); s.SkippedTerminal != 0 || s.ExecutionsOK != len(execs) {
+		t.Errorf("history run: %d skipped as terminal, %d archived of %d", s.SkippedTerminal, s.ExecutionsOK, len(execs))
+	}
+	if n := len(readEvents(t, dir)); n != len(execs) {
+		t.Errorf("events of %d executions archived, want %d", n, len(execs))
+	}
+	if r := runCLI(t, append(args, "--run-id", "again")...); r.code != 0 {
+		t.Fatalf("rerun: exit %d", r.code)
+	}
+	terminal := 0
+	for _, e := range execs {
+		switch e.Op(0).Status {
+		case "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED":
+			terminal++
+		}
+	}
+	if s := readReport(t, report); s.SkippedTerminal != terminal || terminal == 0 {
+		t.Errorf("rerun: %d skipped as terminal, want %d", s.SkippedTerminal, terminal)
+	}
+}
+
 func TestHistoryRowsInParquet(t *testing.T) {
 	execs := emulator.Generate(34, 6, emulator.GenerateOptions{MaxOps: 40})
 	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))

@@ -69,12 +69,12 @@ func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.Funct
 }
 
 // skip wraps the archive's skip test, noting the executions it skips.
-func (w *retentionWatch) skip(inner func(string) (string, bool)) func(string) (string, bool) {
-	return func(arn string) (string, bool) {
+func (w *retentionWatch) skip(inner func(string, bool) (string, bool)) func(string, bool) (string, bool) {
+	return func(arn string, history bool) (string, bool) {
 		if inner == nil {
 			return "", false
 		}
-		reason, ok := inner(arn)
+		reason, ok := inner(arn, history)
 		if ok && reason == "terminal" {
 			w.mu.Lock()
 			w.archived[arn], w.skipped[arn] = true, true
