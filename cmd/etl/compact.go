@@ -22,6 +22,7 @@ func compactCommand() *cli.Command {
 		&cli.StringFlag{Name: "keep", Usage: "all: merge every row; latest: also drop the snapshots a newer one supersedes (what the _latest views hide)", EnvVars: env("keep"), Value: "all"},
 		&cli.DurationFlag{Name: "min-age", Usage: "leave alone files published less than this long ago (a run in progress)", EnvVars: env("min-age"), Value: time.Hour},
 		&cli.StringFlag{Name: "target-file-size", Usage: "merged files of about this `SIZE`", EnvVars: env("target-file-size"), Value: "256MiB"},
+		&cli.StringFlag{Name: "row-group-size", Usage: "end merged row groups at about this `SIZE` (or 64K rows); a row group of a quarter of it, or 32K rows, is copied whole (--keep all)", EnvVars: env("row-group-size"), Value: "64MiB"},
 		&cli.StringFlag{Name: "compression", Usage: "zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
 		&cli.StringFlag{Name: "region", Usage: "AWS `REGION`, for s3://", EnvVars: env("region")},
 		&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`, for s3://", EnvVars: env("profile")},
@@ -98,6 +99,10 @@ func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, 
 	if err != nil {
 		return o, nil, load.Dest{}, usageError("--target-file-size: %v", err)
 	}
+	rowGroup, err := parseSize(c.String("row-group-size"))
+	if err != nil {
+		return o, nil, load.Dest{}, usageError("--row-group-size: %v", err)
+	}
 	codec, ok := load.Compressions[c.String("compression")]
 	if !ok {
 		return o, nil, load.Dest{}, usageError("--compression %q: want zstd, snappy or none", c.String("compression"))
@@ -109,7 +114,7 @@ func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, 
 	if d.Kind == load.DestPostgres {
 		return o, nil, d, usageError("--dest %s: Postgres needs no compaction (one row per key, updated in place)", d)
 	}
-	return o, []load.ParquetOption{load.WithTargetFileSize(target), load.WithCompression(codec), load.WithCreatedBy("durable-etl " + version)}, d, nil
+	return o, []load.ParquetOption{load.WithTargetFileSize(target), load.WithRowGroupSize(rowGroup), load.WithCompression(codec), load.WithCreatedBy("durable-etl " + version)}, d, nil
 }
 
 // openParquetDest opens an existing Parquet archive, local or on S3; the

@@ -215,12 +215,24 @@ func TestCompactCommand(t *testing.T) {
 			if rows != 4*len(execs) {
 				t.Fatalf("%d executions rows after four forced runs, want %d", rows, 4*len(execs))
 			}
-			r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--keep", "all")
+			r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--keep", "all", "--row-group-size", "16KiB")
 			if r.code != 0 {
 				t.Fatalf("compact: exit %d", r.code)
 			}
 			if _, rows = files(); rows != 4*len(execs) {
 				t.Errorf("--keep all: %d executions rows, want %d", rows, 4*len(execs))
+			}
+			// A fifth run's files beside the merged ones: compacted again,
+			// the merged row groups are copied whole, every row kept.
+			if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--force", "--run-id", "c4", "--log-level", "warn"); r.code != 0 {
+				t.Fatalf("run 4: exit %d", r.code)
+			}
+			r = runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--keep", "all", "--row-group-size", "16KiB")
+			if r.code != 0 || !strings.Contains(r.stdout, "row groups copied whole") {
+				t.Fatalf("compact again: exit %d: %s", r.code, r.stdout)
+			}
+			if _, rows = files(); rows != 5*len(execs) {
+				t.Errorf("--keep all again: %d executions rows, want %d", rows, 5*len(execs))
 			}
 			if r = runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--keep", "latest"); r.code != 0 {
 				t.Fatalf("compact --keep latest: exit %d", r.code)
