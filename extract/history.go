@@ -85,9 +85,9 @@ var errNewestFirst = errors.New("history listed newest first")
 // are dropped before fn sees any of them and the history is read again
 // with ReverseOrder, and should that list the newest first too, backwards
 // (see drainBackwards: each page read twice, a HistoryChanged failure if
-// the history moved in between). A history that cannot tell (no two EventIds, no
-// ExecutionStarted and no timestamps that move one way in the pages held)
-// is read in the order known, else the default one.
+// the history moved in between). A history that cannot tell (no two
+// EventIds, no ExecutionStarted and no timestamps that move one way in the
+// pages held) is read in the order known, else the default one.
 func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int32, fn func(context.Context, HistoryPage) error, opts ...HistoryOption) error {
 	o := historyOptions{order: &HistoryOrder{}}
 	for _, opt := range opts {
