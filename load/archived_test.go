@@ -10,12 +10,11 @@ import (
 	"github.com/durable-etl/durable-etl/load"
 )
 
-// TestOrphanOperationsFileRemoved: an operations file published without its
-// executions sibling (a kill between the pair's two renames) is removed when
-// its run is resumed, and only then.
-func TestOrphanOperationsFileRemoved(t *testing.T) {
-	dir := t.TempDir()
-	write := func(rel string) string {
+// fileWriter writes a one-byte file at a path under dir (its folders
+// made) and returns the file's path.
+func fileWriter(t *testing.T, dir string) func(rel string) string {
+	return func(rel string) string {
+		t.Helper()
 		p := filepath.Join(dir, filepath.FromSlash(rel))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
@@ -23,6 +22,14 @@ func TestOrphanOperationsFileRemoved(t *testing.T) {
 		}
 		return p
 	}
+}
+
+// TestOrphanOperationsFileRemoved: an operations file published without its
+// executions sibling (a kill between the pair's two renames) is removed when
+// its run is resumed, and only then.
+func TestOrphanOperationsFileRemoved(t *testing.T) {
+	dir := t.TempDir()
+	write := fileWriter(t, dir)
 	orphan := write("operations/dt=2026-01-01/part-r1-ab12-00003.parquet")
 	other := write("operations/dt=2026-01-01/part-r2-cd34-00001.parquet")
 	pd, err := load.NewParquetDir(dir)
@@ -53,14 +60,7 @@ func TestOrphanOperationsFileRemoved(t *testing.T) {
 // the unsharded run's, and the unsharded run none of the shards'.
 func TestOrphansOfOtherShardsKept(t *testing.T) {
 	dir := t.TempDir()
-	write := func(rel string) string {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := fileWriter(t, dir)
 	mine := write("operations/dt=2026-01-01/part-r5-s1of2-ab12cd34ef56-00003.parquet")
 	myEvents := write("events/dt=2026-01-01/part-r5-s1of2-ab12cd34ef56-00003.parquet")
 	shard2 := write("operations/dt=2026-01-01/part-r5-s2of2-0123456789ab-00001.parquet")
