@@ -48,10 +48,23 @@ func main() {
 	latestOnly := flag.Bool("list-latest-only", false, "an unqualified ListDurableExecutionsByFunction lists $LATEST only (default: every version)")
 	settled := flag.Bool("settled", false, "production-like executions: operations SUCCEEDED but for one in 20, one step in 20 retried (default: every status and 1-5 attempts equally likely, as the tests use)")
 	pageCache := flag.Bool("page-cache", false, "serve each page again from the bytes of its first answer (all kept in memory), so that a measured pass pays no generation")
+	historyOrder := flag.String("history-order", "oldest-first", "how GetDurableExecutionHistory lists: oldest-first (ReverseOrder lists the newest first), newest-first (ReverseOrder the oldest first), oldest-always or newest-always (ReverseOrder ignored)")
 	flag.Parse()
+	orderOpts := map[string][]emulator.Option{
+		"oldest-first":  nil,
+		"newest-first":  {emulator.WithReverseOldestFirst()},
+		"oldest-always": {emulator.WithIgnoredReverseOrder()},
+		"newest-always": {emulator.WithNewestFirstAlways()},
+	}
+	orderOpt, ok := orderOpts[*historyOrder]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "lambda-emulator: -history-order %q: want oldest-first, newest-first, oldest-always or newest-always\n", *historyOrder)
+		os.Exit(2)
+	}
 
 	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, Days: *days, LargePayloadEvery: *large, Settled: *settled})
 	opts := []emulator.Option{emulator.WithLatency(*latency), emulator.WithAliases(emulator.DemoAliases), emulator.WithFunctionList(emulator.DemoFunctions())}
+	opts = append(opts, orderOpt...)
 	if *pageCache {
 		opts = append(opts, emulator.WithPageCache())
 	}
