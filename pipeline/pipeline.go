@@ -28,6 +28,12 @@ type Config struct {
 	// HistoryAlways also archives the history of entries read through
 	// state (--history).
 	HistoryAlways bool
+	// RefusedTokenHistory reads an entry whose checkpoint token the API
+	// refuses on its first page (stale: every checkpoint replaces it)
+	// through its history instead, as an entry without a token
+	// (--on-refused-token history). Without it such an entry fails, and
+	// its reason says this is possible.
+	RefusedTokenHistory bool
 	// ArchivedEvents, when set, says which of an execution's events the
 	// archive holds: only the others are written.
 	ArchivedEvents func(arn string) load.EventsArchived
@@ -143,7 +149,11 @@ type Summary struct {
 	// SkippedUnchanged counts still-running executions read through
 	// history whose newest event the archive already holds: their archived
 	// snapshot is current, and no page was read.
-	SkippedUnchanged  int   `json:"skipped_unchanged"`
+	SkippedUnchanged int `json:"skipped_unchanged"`
+	// TokensRefused counts entries whose checkpoint token the API refused
+	// and that were read through their history instead
+	// (RefusedTokenHistory).
+	TokensRefused     int   `json:"tokens_refused_read_history"`
 	DuplicatesSkipped int   `json:"duplicates_skipped"`
 	BadLinesSkipped   int   `json:"bad_lines_skipped"`
 	OtherShards       int   `json:"left_to_other_shards"`
@@ -397,6 +407,21 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 		return &DestinationError{Err: errors.New("pipeline: an entry needs the history API, and Config.History is nil")}
 	}
 	dt, row, err := src.read(ctx, e, meta, x, &c)
+	var refused *extract.ExecutionError
+	_, state := src.(stateSource)
+	tokenRefused := state && c.pages == 0 && errors.As(err, &refused) && refused.Rejected()
+	if tokenRefused && r.cfg.RefusedTokenHistory && r.cfg.History != nil {
+		x.Abort(ctx)
+		log.Warn("checkpoint token refused: reading the execution through its history instead", "reason", refused.Reason)
+		r.mu.Lock()
+		r.sum.TokensRefused++
+		r.mu.Unlock()
+		e.Token = ""
+		return r.archiveOnce(ctx, e, mayRestart)
+	}
+	if tokenRefused && r.cfg.History != nil {
+		refused.Reason += " (the token is stale or wrong; the execution can be read without it, through its history: --on-refused-token history)"
+	}
 	// A 400 after a first page that the same call fetched is about the
 	// marker (it expired): the execution starts over from the first page.
 	// So does a history that changed while it was read backwards.

@@ -282,6 +282,58 @@ func TestStateArchiveThenHistory(t *testing.T) {
 	}
 }
 
+// TestRefusedTokens: entries whose checkpoint token the API refuses (stale,
+// as every checkpoint makes the one before) fail by default, with a reason
+// that names the way out and not the token; with --on-refused-token
+// history they are read through their history instead (source history,
+// events archived), counted in the report, and the run exits 0.
+func TestRefusedTokens(t *testing.T) {
+	execs := emulator.Generate(43, 12, emulator.GenerateOptions{MaxOps: 20})
+	srv := emulator.New()
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	listed := slices.Clone(execs)
+	for i := range 4 {
+		listed[i].Token = "stale-token-value"
+	}
+	manifest := manifestFile(t, listed)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	args := []string{"run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--report", report}
+	r := runCLI(t, args...)
+	if r.code != exitFailed {
+		t.Fatalf("stale tokens: exit %d, want %d", r.code, exitFailed)
+	}
+	s := readReport(t, report)
+	if s.ExecutionsFailed != 4 || len(s.Failures) != 4 {
+		t.Fatalf("stale tokens: %d failed, failures %v", s.ExecutionsFailed, s.Failures)
+	}
+	for _, f := range s.Failures {
+		if !strings.Contains(f.Reason, "--on-refused-token history") || strings.Contains(f.Reason, "stale-token-value") {
+			t.Errorf("reason %q", f.Reason)
+		}
+	}
+	if strings.Contains(r.stderr, "stale-token-value") {
+		t.Error("the token reached the log")
+	}
+	dir = t.TempDir()
+	args[4] = dir
+	if r := runCLI(t, append(args, "--on-refused-token", "history")...); r.code != 0 {
+		t.Fatalf("--on-refused-token history: exit %d: %s", r.code, r.stderr)
+	}
+	if s := readReport(t, report); s.ExecutionsOK != len(execs) || s.TokensRefused != 4 {
+		t.Errorf("--on-refused-token history: %d archived, %d tokens refused", s.ExecutionsOK, s.TokensRefused)
+	}
+	events := readEvents(t, dir)
+	for i, e := range listed {
+		if _, ok := events[e.ARN]; ok != (i < 4) {
+			t.Errorf("%s: events archived %v, want %v (read through history only when its token was refused)", e.ARN, ok, i < 4)
+		}
+	}
+	if r := runCLI(t, "run", "--manifest", manifest, "--on-refused-token", "maybe"); r.code != exitUsage {
+		t.Errorf("--on-refused-token maybe: exit %d", r.code)
+	}
+}
+
 func TestHistoryRowsInParquet(t *testing.T) {
 	execs := emulator.Generate(34, 6, emulator.GenerateOptions{MaxOps: 40})
 	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))

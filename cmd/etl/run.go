@@ -86,6 +86,7 @@ Examples:
 			&cli.StringFlag{Name: "metrics-file", Usage: "write the run's metrics in Prometheus text format to `FILE` (for node_exporter's textfile collector)", EnvVars: env("metrics-file")},
 			&cli.StringFlag{Name: "retention-warning", Usage: "with --function: report executions whose history the service deletes within this `DURATION` (7d, 36h) and that are not archived in a terminal state", EnvVars: env("retention-warning"), Value: "7d"},
 			&cli.BoolFlag{Name: "history", Usage: "also archive GetDurableExecutionHistory (events) for entries that carry a token; entries without one always use history", EnvVars: env("history")},
+			&cli.StringFlag{Name: "on-refused-token", Usage: "what to do with an entry whose checkpoint token the API refuses (stale: every checkpoint replaces it): fail, or history (read it without the token)", EnvVars: env("on-refused-token"), Value: "fail"},
 		},
 		Action: runAction,
 	}
@@ -113,6 +114,7 @@ type runOptions struct {
 	retentionWarning                   time.Duration
 	dests                              []string
 	force, history                     bool
+	refusedTokenHistory                bool // --on-refused-token history
 }
 
 // readRunOptions reads every flag of etl run; any problem is a usage error
@@ -167,6 +169,13 @@ func readRunOptions(c *cli.Context) (runOptions, error) {
 	}
 	if o.rowGroup, err = parseSize(c.String("row-group-size")); err != nil {
 		return o, usageError("--row-group-size: %v", err)
+	}
+	switch c.String("on-refused-token") {
+	case "fail":
+	case "history":
+		o.refusedTokenHistory = true
+	default:
+		return o, usageError("--on-refused-token %q: want fail or history", c.String("on-refused-token"))
 	}
 	if o.memoryLimit, err = memoryLimit(c); err != nil {
 		return o, err
@@ -244,7 +253,7 @@ func runAction(c *cli.Context) error {
 	} else {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
 	}
-	cfg := pipeline.Config{API: client, History: client, HistoryAlways: o.history, Loader: loader, RunID: o.runID,
+	cfg := pipeline.Config{API: client, History: client, HistoryAlways: o.history, RefusedTokenHistory: o.refusedTokenHistory, Loader: loader, RunID: o.runID,
 		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{}}
 	if err := readArchive(ctx, loader, o, &cfg, logger); err != nil {
 		return err
@@ -568,6 +577,9 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 		done = "read but not all archived (a destination failed: rerun with --run-id " + s.RunID + " to finish)"
 	}
 	fmt.Fprintf(w, "run %s: %d executions %s, %d failed", s.RunID, s.ExecutionsOK, done, s.ExecutionsFailed)
+	if s.TokensRefused > 0 {
+		fmt.Fprintf(w, ", %d refused tokens read through history", s.TokensRefused)
+	}
 	if n := s.SkippedTerminal + s.SkippedResumed + s.SkippedUnchanged; n > 0 {
 		fmt.Fprintf(w, ", %d skipped (%d terminal, %d already archived by this run, %d running and unchanged)", n, s.SkippedTerminal, s.SkippedResumed, s.SkippedUnchanged)
 	}
