@@ -407,33 +407,9 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 		return &DestinationError{Err: errors.New("pipeline: an entry needs the history API, and Config.History is nil")}
 	}
 	dt, row, err := src.read(ctx, e, meta, x, &c)
-	var refused *extract.ExecutionError
-	_, state := src.(stateSource)
-	tokenRefused := state && c.pages == 0 && errors.As(err, &refused) && refused.Rejected()
-	if tokenRefused && r.cfg.RefusedTokenHistory && r.cfg.History != nil {
+	if again, restartable, ok := r.readAgain(e, src, err, c, mayRestart, log); ok {
 		x.Abort(ctx)
-		log.Warn("checkpoint token refused: reading the execution through its history instead", "reason", refused.Reason)
-		r.mu.Lock()
-		r.sum.TokensRefused++
-		r.mu.Unlock()
-		e.Token = ""
-		return r.archiveOnce(ctx, e, mayRestart)
-	}
-	if tokenRefused && r.cfg.History != nil {
-		refused.Reason += " (the token is stale or wrong; the execution can be read without it, through its history: --on-refused-token history)"
-	}
-	// A 400 after a first page that the same call fetched is about the
-	// marker (it expired): the execution starts over from the first page.
-	// So does a history that changed while it was read backwards.
-	var restart *extract.ExecutionError
-	if mayRestart && errors.As(err, &restart) && (c.pages > 0 && restart.Rejected() || restart.Changed()) {
-		x.Abort(ctx)
-		what := "marker refused mid-execution"
-		if restart.Changed() {
-			what = "history changed while read backwards"
-		}
-		log.Warn(what+": starting the execution over", "reason", restart.Reason)
-		return r.archiveOnce(ctx, e, false)
+		return r.archiveOnce(ctx, again, restartable)
 	}
 	if err == nil {
 		if cerr := x.Commit(ctx, dt, row); cerr != nil {
@@ -487,6 +463,41 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 		r.fail(e, "internal", fmt.Sprint(err))
 		return nil
 	}
+}
+
+// readAgain says whether a failed read is read again (ok), as which entry,
+// and whether that read may start over in its turn: a checkpoint token
+// refused on the first page, with RefusedTokenHistory, as the entry
+// without its token (else the failure's reason says that is possible);
+// once (mayRestart), a marker refused after the first page (it expired)
+// or a history that changed while it was read backwards, as the same
+// entry, from the start.
+func (r *runner) readAgain(e extract.Entry, src source, err error, c counts, mayRestart bool, log *slog.Logger) (again extract.Entry, restartable, ok bool) {
+	var ee *extract.ExecutionError
+	if !errors.As(err, &ee) {
+		return e, false, false
+	}
+	if _, state := src.(stateSource); state && c.pages == 0 && ee.Rejected() && r.cfg.History != nil {
+		if !r.cfg.RefusedTokenHistory {
+			ee.Reason += " (the token is stale or wrong; the execution can be read without it, through its history: --on-refused-token history)"
+			return e, false, false
+		}
+		log.Warn("checkpoint token refused: reading the execution through its history instead", "reason", ee.Reason)
+		r.mu.Lock()
+		r.sum.TokensRefused++
+		r.mu.Unlock()
+		e.Token = ""
+		return e, mayRestart, true
+	}
+	if !mayRestart || !(c.pages > 0 && ee.Rejected() || ee.Changed()) {
+		return e, false, false
+	}
+	what := "marker refused mid-execution"
+	if ee.Changed() {
+		what = "history changed while read backwards"
+	}
+	log.Warn(what+": starting the execution over", "reason", ee.Reason)
+	return e, false, true
 }
 
 func (r *runner) fail(e extract.Entry, code, reason string) {

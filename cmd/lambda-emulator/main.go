@@ -48,17 +48,11 @@ func main() {
 	latestOnly := flag.Bool("list-latest-only", false, "an unqualified ListDurableExecutionsByFunction lists $LATEST only (default: every version)")
 	settled := flag.Bool("settled", false, "production-like executions: operations SUCCEEDED but for one in 20, one step in 20 retried (default: every status and 1-5 attempts equally likely, as the tests use)")
 	pageCache := flag.Bool("page-cache", false, "serve each page again from the bytes of its first answer (all kept in memory), so that a measured pass pays no generation")
-	historyOrder := flag.String("history-order", "oldest-first", "how GetDurableExecutionHistory lists: oldest-first (ReverseOrder lists the newest first), newest-first (ReverseOrder the oldest first), oldest-always or newest-always (ReverseOrder ignored)")
+	order := flag.String("history-order", "oldest-first", "how GetDurableExecutionHistory lists: oldest-first (ReverseOrder lists the newest first), newest-first (ReverseOrder the oldest first), oldest-always or newest-always (ReverseOrder ignored)")
 	flag.Parse()
-	orderOpts := map[string][]emulator.Option{
-		"oldest-first":  nil,
-		"newest-first":  {emulator.WithReverseOldestFirst()},
-		"oldest-always": {emulator.WithIgnoredReverseOrder()},
-		"newest-always": {emulator.WithNewestFirstAlways()},
-	}
-	orderOpt, ok := orderOpts[*historyOrder]
+	orderOpt, ok := historyOrder(*order)
 	if !ok {
-		fmt.Fprintf(os.Stderr, "lambda-emulator: -history-order %q: want oldest-first, newest-first, oldest-always or newest-always\n", *historyOrder)
+		fmt.Fprintf(os.Stderr, "lambda-emulator: -history-order %q: want oldest-first, newest-first, oldest-always or newest-always\n", *order)
 		os.Exit(2)
 	}
 
@@ -162,4 +156,20 @@ func runChild(url string, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// historyOrder is the option that makes the emulator list a history as
+// -history-order's value name says; ok is false for another name.
+func historyOrder(name string) (opts []emulator.Option, ok bool) {
+	switch name {
+	case "oldest-first":
+		return nil, true
+	case "newest-first":
+		return []emulator.Option{emulator.WithReverseOldestFirst()}, true
+	case "oldest-always":
+		return []emulator.Option{emulator.WithIgnoredReverseOrder()}, true
+	case "newest-always":
+		return []emulator.Option{emulator.WithNewestFirstAlways()}, true
+	}
+	return nil, false
 }
