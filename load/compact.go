@@ -330,10 +330,15 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 // are read in the table's schema, so that files written before a column
 // was added get it, null. Without keepLatest, a row group that is large
 // enough to stand as it is (wholeGroup) and is in the table's schema is
-// copied whole first (parquet-go copies its pages as they are when the
-// writer's options allow, else re-encodes it column by column), so that
-// compacting a partition again, after a run added small files beside a
-// merged one, re-encodes the new rows, not the whole partition.
+// copied whole (parquet-go copies its pages as they are when the writer's
+// options allow, else re-encodes it column by column), so that compacting
+// a partition again, after a run added small files beside a merged one,
+// re-encodes the new rows, not the whole partition. Each file is opened
+// once. names is sorted, and merged files (compact-...) sort before the
+// runs' (part-...): a partition's merged row groups are copied before
+// the small files' rows are read, which then fill row groups together
+// (a run's file holding a whole row group, read later, ends the rows
+// gathered so far as a small row group of their own).
 func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, names []string, keepLatest bool, st *CompactStats) ([]string, error) {
 	full := table.ParquetSchema()
 	var newest map[string]version
@@ -353,25 +358,11 @@ func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *sche
 		name: func(seq int) string {
 			return fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
 		}}
-	copied := map[string][]bool{} // by file: its row groups copied whole
-	if !keepLatest {
-		for _, n := range names {
-			err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-				var err error
-				copied[n], err = cw.copyWhole(r, size, full)
-				return err
-			})
-			if err != nil {
-				cw.discard()
-				return cw.out, fmt.Errorf("destination %s: compact %s: %w", d.dir, n, err)
-			}
-		}
-	}
 	emitted := map[string]bool{}
 	var kept []parquet.Row // not rows[:0]: the reader refills its rows in place
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-			return eachRows(r, size, full, copied[n], func(rows []parquet.Row) error {
+			return cw.mergeFile(r, size, full, !keepLatest, func(rows []parquet.Row) error {
 				st.RowsIn += int64(len(rows))
 				if keepLatest {
 					kept = kept[:0]
@@ -542,27 +533,35 @@ func (c *compactWriter) wholeGroup(rg format.RowGroup) bool {
 	return rg.NumRows >= compactGroupRows/2 || size >= c.d.cfg.rowGroup/4
 }
 
-// copyWhole copies the row groups of a file (r, size bytes) that stand as
-// they are into merged files, if the file is in schema s, and says which.
-func (c *compactWriter) copyWhole(r io.ReaderAt, size int64, s *parquet.Schema) ([]bool, error) {
+// mergeFile moves a file's rows (r, size bytes) into merged files: with
+// copyWhole, a row group that stands as it is (wholeGroup) in a file of schema
+// s whole, every other one's rows, read in schema s (a column the file
+// lacks comes back null), through fn, a read's worth at a time (the rows
+// are valid during the call only: the reader reuses them).
+func (c *compactWriter) mergeFile(r io.ReaderAt, size int64, s *parquet.Schema, copyWhole bool, fn func([]parquet.Row) error) error {
 	pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if !parquet.EqualNodes(pf.Schema(), s) {
-		return nil, nil
+	if _, err := parquet.Convert(s, pf.Schema()); err != nil {
+		return err // parquet.NewRowGroupReader would panic
 	}
-	copied := make([]bool, len(pf.RowGroups()))
+	same := parquet.EqualNodes(pf.Schema(), s)
 	for i, rg := range pf.RowGroups() {
-		if !c.wholeGroup(pf.Metadata().RowGroups[i]) {
+		if copyWhole && same && c.wholeGroup(pf.Metadata().RowGroups[i]) {
+			if err := c.copyGroup(rg); err != nil {
+				return err
+			}
 			continue
 		}
-		if err := c.copyGroup(rg); err != nil {
-			return nil, err
+		rd := parquet.NewRowGroupReader(rg, s)
+		err := readRows(rd, fn)
+		rd.Close()
+		if err != nil {
+			return err
 		}
-		copied[i] = true
 	}
-	return copied, nil
+	return nil
 }
 
 // copyGroup writes rg to the current file (started if need be) as a row
@@ -620,34 +619,6 @@ func (c *compactWriter) discard() {
 		c.cur.f.discard()
 		c.cur = nil
 	}
-}
-
-// eachRows calls fn with the rows of a Parquet file read in schema s (a
-// column the file lacks comes back null), a read's worth at a time, but
-// for the row groups skip marks (nil: none; only a file in schema s has
-// any); the rows are valid during the call only (the reader reuses them).
-func eachRows(r io.ReaderAt, size int64, s *parquet.Schema, skip []bool, fn func([]parquet.Row) error) error {
-	if !slices.Contains(skip, true) {
-		rd := parquet.NewReader(io.NewSectionReader(r, 0, size), s)
-		defer rd.Close()
-		return readRows(rd, fn)
-	}
-	pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
-	if err != nil {
-		return err
-	}
-	for i, rg := range pf.RowGroups() {
-		if skip[i] {
-			continue
-		}
-		rows := rg.Rows()
-		err := readRows(rows, fn)
-		rows.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // readRows calls fn with rd's rows, a read's worth at a time, to the end.
