@@ -2,7 +2,6 @@ package extract
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -30,9 +29,10 @@ type listedPage struct {
 // hold what it held the first time. It costs each page twice. A page that
 // changed between the passes (a service whose markers count events, and a
 // history that grew meanwhile) fails the execution with the code
-// HistoryChanged, before fn sees it: what fn was given is the history's
-// oldest events, in order, and the next run reads it again. Failures are
-// *ExecutionError, as for [DrainHistory].
+// HistoryChanged (ExecutionError.Changed), before fn sees it: what fn was
+// given is the history's oldest events, in order, and reading it again
+// from the start may succeed. Failures are *ExecutionError, as for
+// [DrainHistory].
 func drainBackwards(ctx context.Context, api HistoryAPI, arn string, pageSize int32, fn func(context.Context, HistoryPage) error) error {
 	in := lambda.GetDurableExecutionHistoryInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(true), MaxItems: pageSize}
 	p := lambda.NewGetDurableExecutionHistoryPaginator(api, &in, func(o *lambda.GetDurableExecutionHistoryPaginatorOptions) { o.StopOnDuplicateToken = true })
@@ -57,16 +57,12 @@ func drainBackwards(ctx context.Context, api HistoryAPI, arn string, pageSize in
 		}
 		if got := listed(pages[k].marker, out); got != pages[k] {
 			return &ExecutionError{ARN: arn, Code: codeChanged, Reason: fmt.Sprintf(
-				"page %d: the service lists the history newest first whatever ReverseOrder says, and the page read again to hand its events on oldest first holds other events than it did (%s, now %s): the history changed while it was read; the next run reads it again",
+				"page %d: the service lists the history newest first whatever ReverseOrder says, and the page read again to hand its events on oldest first holds other events than it did (%s, now %s): the history changed while it was read",
 				n, pages[k], got)}
 		}
 		slices.Reverse(out.Events)
 		if err := fn(ctx, HistoryPage{Number: n, Events: out.Events}); err != nil {
-			var ee *ExecutionError
-			if errors.As(err, &ee) {
-				return ee
-			}
-			return &ExecutionError{ARN: arn, Code: "load", Reason: err.Error(), Err: err}
+			return useError(Entry{ARN: arn}, err)
 		}
 	}
 	return nil

@@ -120,14 +120,20 @@ func drainPages[O any](ctx context.Context, e Entry, what string, p paginator[O]
 		}
 		marker = next(out)
 		if err := use(n, out); err != nil {
-			var ee *ExecutionError
-			if errors.As(err, &ee) {
-				return ee
-			}
-			return &ExecutionError{ARN: e.ARN, Code: "load", Reason: redact(err.Error(), e.Token), Err: err}
+			return useError(e, err)
 		}
 	}
 	return nil
+}
+
+// useError is the ExecutionError of a page's use that failed: its own, or
+// one with the code "load".
+func useError(e Entry, err error) *ExecutionError {
+	var ee *ExecutionError
+	if errors.As(err, &ee) {
+		return ee
+	}
+	return &ExecutionError{ARN: e.ARN, Code: "load", Reason: redact(err.Error(), e.Token), Err: err}
 }
 
 // classify turns an SDK error into an ExecutionError with a one-line reason.
