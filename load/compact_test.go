@@ -269,16 +269,8 @@ func BenchmarkCompact(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
 		nightly(b, dir, execs)
-		pd, err := load.NewParquetDir(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		took += time.Since(start)
+		st, d := compactTimed(b, dir, load.CompactOptions{KeepLatest: true})
+		took += d
 		rows += st.RowsIn
 		b.ReportMetric(float64(st.FilesIn), "files-in")
 		b.ReportMetric(float64(st.FilesOut), "files-out")
@@ -309,26 +301,41 @@ func BenchmarkCompactAgain(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		dir := filepath.Join(b.TempDir(), "archive")
-		if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
-			b.Fatal(err)
-		}
-		pd, err := load.NewParquetDir(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
+		dir := copyArchive(b, src)
 		b.StartTimer()
-		start := time.Now()
-		st, err := pd.Compact(context.Background(), load.CompactOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		took += time.Since(start)
+		st, d := compactTimed(b, dir, load.CompactOptions{})
+		took += d
 		rows += st.RowsIn
 		b.ReportMetric(float64(st.RowGroupsCopied), "row-groups-copied")
 		b.ReportMetric(float64(st.FilesIn), "files-in")
 	}
 	b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
+}
+
+// compactTimed compacts the archive under dir with o and says how long
+// the compaction took.
+func compactTimed(b *testing.B, dir string, o load.CompactOptions) (load.CompactStats, time.Duration) {
+	b.Helper()
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	st, err := pd.Compact(context.Background(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, time.Since(start)
+}
+
+// copyArchive copies the archive under src to a directory of its own.
+func copyArchive(b *testing.B, src string) string {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "archive")
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		b.Fatal(err)
+	}
+	return dir
 }
 
 // BenchmarkCompactRSS: BenchmarkCompact's archive (900 files) compacted by
@@ -348,10 +355,7 @@ func BenchmarkCompactRSS(b *testing.B) {
 	var took time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		dir := filepath.Join(b.TempDir(), "archive")
-		if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
-			b.Fatal(err)
-		}
+		dir := copyArchive(b, src)
 		cmd := peakrss.Command(b.TempDir(), bin, "compact", "--dest", dir, "--keep", "latest", "--min-age", "0")
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
