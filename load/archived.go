@@ -1,12 +1,16 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +34,10 @@ type archivedState struct {
 	inRun     bool  // the run being resumed archived it
 	lastEvent int32 // the highest event id archived (0: none)
 	events    int64 // the longest history archived (0: none)
+	// held is events plus the events that files of killed runs hold
+	// without an executions row (see countOrphanEvents): what a run need
+	// not write again. It counts for writing only, never for skipping.
+	held int64
 }
 
 func newArchived() *Archived { return &Archived{m: map[[16]byte]archivedState{}} }
@@ -52,6 +60,7 @@ func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bo
 	if events != nil {
 		s.events = max(s.events, *events)
 	}
+	s.held = max(s.held, s.events)
 	a.m[k] = s
 }
 
@@ -76,7 +85,7 @@ func (a *Archived) Events(arn string) EventsArchived {
 		return EventsArchived{}
 	}
 	s := a.m[arnKey(arn)]
-	return EventsArchived{LastID: s.lastEvent, Count: s.events}
+	return EventsArchived{LastID: s.lastEvent, Count: s.held}
 }
 
 // Skip says whether the execution need not be archived again, and why:
@@ -114,14 +123,14 @@ func (a *Archived) intersect(b *Archived) *Archived {
 			continue // one of them needs it
 		}
 		both := s.terminal && t.terminal
-		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events)}
+		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held)}
 	}
 	// An execution that one destination must archive again still needs
 	// only the events both hold already skipped.
 	for k, s := range a.m {
 		if t, ok := b.m[k]; ok && out.m[k] == (archivedState{}) {
-			if e, n := min(s.lastEvent, t.lastEvent), min(s.events, t.events); e > 0 || n > 0 {
-				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n}
+			if e, n, h := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held); e > 0 || h > 0 {
+				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h}
 			}
 		}
 	}
@@ -158,18 +167,24 @@ func readArchivedFile(a *Archived, r io.ReaderAt, size int64, runID string) erro
 
 // Archived reads the published executions files: the archive is its own
 // ledger, so it can never disagree with what a reader sees. First it repairs
-// what a kill of runID can have left: an operations file published without
-// its executions sibling (the pair is renamed in that order) is removed, so
-// that those executions, not counted as archived, are not doubled.
+// what a kill of runID can have left: an operations or events file
+// published without its executions sibling (the pair is renamed in that
+// order) is removed, so that those executions, not counted as archived,
+// are not doubled. Such files of other runs (killed and never resumed) are
+// kept, and their events count as archived (see countOrphanEvents).
 func (d *Parquet) Archived(ctx context.Context, runID string) (*Archived, error) {
-	if err := d.removeOrphans(ctx, runID); err != nil {
+	others, err := d.removeOrphans(ctx, runID)
+	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
 	}
 	a := newArchived()
-	err := d.sink.eachPublished(ctx, "executions/", func(r io.ReaderAt, size int64) error {
+	err = d.sink.eachPublished(ctx, "executions/", func(r io.ReaderAt, size int64) error {
 		return readArchivedFile(a, r, size, runID)
 	})
 	if err != nil {
+		return nil, fmt.Errorf("destination %s: read what is archived: %w", d.dir, err)
+	}
+	if err := d.countOrphanEvents(ctx, a, others); err != nil {
 		return nil, fmt.Errorf("destination %s: read what is archived: %w", d.dir, err)
 	}
 	return a, nil
@@ -200,14 +215,18 @@ func (s *localSink) eachPublished(ctx context.Context, table string, fn func(io.
 	return nil
 }
 
-func (d *Parquet) removeOrphans(ctx context.Context, runID string) error {
+// removeOrphans removes the operations and events files that runID's
+// killed attempts published without their executions sibling, and returns
+// the events files other runs left so (their runs may be dead, or about to
+// publish the sibling: they are never removed).
+func (d *Parquet) removeOrphans(ctx context.Context, runID string) (others []string, err error) {
 	ops, err := d.sink.published(ctx, "operations/")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	execs, err := d.sink.published(ctx, "executions/")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	have := map[string]bool{}
 	for _, e := range execs {
@@ -215,16 +234,98 @@ func (d *Parquet) removeOrphans(ctx context.Context, runID string) error {
 	}
 	events, err := d.sink.published(ctx, "events/")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	own := d.runFiles(runID)
-	for _, o := range append(ops, events...) {
+	for i, o := range append(ops, events...) {
 		_, base, _ := strings.Cut(o, "/")
-		if own(base) && !have[base] {
+		switch {
+		case have[base]:
+		case own(base):
 			d.cfg.logger.Warn("removing a file whose executions file was never published (the run was killed between the two)", "name", o)
 			if err := d.sink.remove(ctx, o); err != nil {
-				return fmt.Errorf("remove %s: %w", o, err)
+				return nil, fmt.Errorf("remove %s: %w", o, err)
 			}
+		case i >= len(ops):
+			others = append(others, o)
+		}
+	}
+	return others, nil
+}
+
+// orphanEvents is what an events file published without its executions
+// sibling holds of one execution: its rows' ids and newest extraction.
+type orphanEvents struct {
+	extracted   int64 // ms
+	first, last int32
+	n           int64
+}
+
+// orphanEventRow is the projection of an orphan events file read back.
+type orphanEventRow struct {
+	ExecutionArn string    `parquet:"execution_arn"`
+	EventID      int32     `parquet:"event_id"`
+	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+}
+
+// countOrphanEvents counts, as archived for writing (never for skipping),
+// the events that files of other runs hold without an executions sibling:
+// a run killed between publishing a partition's events file and its
+// executions file, and not resumed, left events the archive shows but its
+// ledger (the executions rows) does not count, so the next run would write
+// them again, twice in every query. The files are kept (they may hold the
+// only copy of a history the service has since deleted); their events count
+// when they continue the archive exactly: read after the execution's newest
+// executions row, with the ids that follow its last_event_id, one each
+// (ids 1, 2, ... and positions agree, as in every well-formed history).
+// Anything else counts for nothing: an event written twice rather than one
+// never written.
+func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []string) error {
+	byARN := map[[16]byte][]orphanEvents{}
+	for _, name := range files {
+		per := map[string]*orphanEvents{}
+		err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
+			f, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+			if err != nil {
+				return err
+			}
+			return eachProjected(f, func(row *orphanEventRow) {
+				o := per[row.ExecutionArn]
+				if o == nil {
+					o = &orphanEvents{first: row.EventID, last: row.EventID}
+					per[strings.Clone(row.ExecutionArn)] = o
+				}
+				o.first, o.last, o.n = min(o.first, row.EventID), max(o.last, row.EventID), o.n+1
+				o.extracted = max(o.extracted, row.ExtractedAt.UnixMilli())
+			})
+		})
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since it was listed: its own run resumed
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		d.cfg.logger.Warn("an events file without its executions file (a run was killed between the two and not resumed): its events count as archived where they continue the archive", "name", name, "executions", len(per))
+		for arn, o := range per {
+			byARN[arnKey(arn)] = append(byARN[arnKey(arn)], *o)
+		}
+	}
+	for k, os := range byARN {
+		slices.SortFunc(os, func(x, y orphanEvents) int { return cmp.Compare(x.extracted, y.extracted) })
+		s := a.m[k]
+		if s.events != int64(s.lastEvent) {
+			continue // ids are not positions here: nothing to chain on
+		}
+		last, held := s.lastEvent, s.held
+		for _, o := range os {
+			if o.extracted > s.extracted && o.first == last+1 && int64(o.last-o.first)+1 == o.n {
+				held += o.n
+				last = o.last
+			}
+		}
+		if held != s.held {
+			s.held = held
+			a.m[k] = s
 		}
 	}
 	return nil

@@ -1,26 +1,145 @@
 package load_test
 
 import (
+	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
 )
 
-// fileWriter writes a one-byte file at a path under dir (its folders
-// made) and returns the file's path.
+// fileWriter writes a Parquet file of no events at a path under dir (its
+// folders made) and returns the file's path.
 func fileWriter(t *testing.T, dir string) func(rel string) string {
 	return func(rel string) string {
 		t.Helper()
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		return writeRows[schema.Event](t, dir, rel)
+	}
+}
+
+// writeRows writes rows as a Parquet file at a path under dir (its folders
+// made) and returns the file's path.
+func writeRows[T any](t *testing.T, dir, rel string, rows ...T) string {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := parquet.WriteFile(p, rows); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestOrphanEventsCountWhereTheyContinue: events files that killed runs
+// (never resumed) published without their executions sibling count as
+// archived for writing, so that the next run does not write their events
+// twice, but only where they continue the archive exactly (read after its
+// newest executions row, with the ids that follow its last one); they
+// never make an execution skipped, nor its last id look archived.
+func TestOrphanEventsCountWhereTheyContinue(t *testing.T) {
+	dir := t.TempDir()
+	t1 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	t2 := t1.Add(time.Hour)
+	exec := func(arn, status string, at time.Time, count int64, last int32) schema.Execution {
+		return schema.Execution{ExecutionArn: arn, Status: &status, ExtractedAt: at, EventCount: &count, LastEventID: &last, RunID: "first"}
+	}
+	writeRows(t, dir, "executions/dt=2026-01-01/part-first-aaaa-00001.parquet",
+		exec("A", "STARTED", t1, 5, 5),
+		exec("B", "STARTED", t2, 3, 3),
+		exec("E", "SUCCEEDED", t1, 0, 0),
+		exec("F", "STARTED", t1, 4, 9))
+	events := func(arn string, at time.Time, ids ...int32) []schema.Event {
+		var out []schema.Event
+		for _, id := range ids {
+			out = append(out, schema.Event{ExecutionArn: arn, EventID: id, EventType: "StepStarted", ExtractedAt: at, RunID: "killed"})
+		}
+		return out
+	}
+	var k1 []schema.Event
+	for _, evs := range [][]schema.Event{
+		events("A", t2, 6, 7),    // continues A: counts
+		events("B", t1, 4, 5),    // read before B's newest row: does not
+		events("C", t1, 1, 2, 3), // C has no row yet: counts
+		events("D", t1, 2, 3),    // a gap at 1: does not
+		events("E", t2, 1, 2, 3), // E was archived through state: counts
+		events("F", t2, 10, 11),  // F's ids are not positions: does not
+	} {
+		k1 = append(k1, evs...)
+	}
+	writeRows(t, dir, "events/dt=2026-01-01/part-killed1-bbbb-00001.parquet", k1...)
+	writeRows(t, dir, "events/dt=2026-01-01/part-killed2-cccc-00001.parquet", events("C", t2, 4)...)
+	t.Run("local", func(t *testing.T) {
+		pd, err := load.NewParquetDir(dir)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return p
+		checkOrphanEvents(t, pd, func(rel string) bool {
+			_, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel)))
+			return err == nil
+		})
+	})
+	t.Run("S3", func(t *testing.T) {
+		srv3, bucket := s3test.Bucket(t)
+		client := srv3.Client()
+		filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			body, _ := os.ReadFile(p)
+			_, err = client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a/" + filepath.ToSlash(rel)), Body: bytes.NewReader(body)})
+			return err
+		})
+		pq, err := load.NewParquetS3(context.Background(), client, bucket, "a", t.TempDir(), load.S3Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkOrphanEvents(t, pq, func(rel string) bool {
+			return len(s3test.Keys(t, srv3, bucket, "a/"+rel)) == 1
+		})
+	})
+}
+
+// checkOrphanEvents checks what TestOrphanEventsCountWhereTheyContinue's
+// archive reads as through pq; exists tells whether a file is there.
+func checkOrphanEvents(t *testing.T, pq *load.Parquet, exists func(rel string) bool) {
+	a, err := pq.Archived(context.Background(), "next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for arn, want := range map[string]load.EventsArchived{
+		"A": {LastID: 5, Count: 7},
+		"B": {LastID: 3, Count: 3},
+		"C": {Count: 4},
+		"D": {},
+		"E": {Count: 3},
+		"F": {LastID: 9, Count: 4},
+	} {
+		if got := a.Events(arn); got != want {
+			t.Errorf("%s: %+v, want %+v", arn, got, want)
+		}
+	}
+	for _, arn := range []string{"C", "D", "E"} {
+		if reason, skip := a.Skip(arn, true); skip {
+			t.Errorf("%s skipped (%s) for events without an executions row", arn, reason)
+		}
+	}
+	if _, skip := a.Skip("E", false); !skip {
+		t.Error("E, terminal, is read again by a run without history")
+	}
+	for _, f := range []string{"part-killed1-bbbb-00001.parquet", "part-killed2-cccc-00001.parquet"} {
+		if !exists("events/dt=2026-01-01/" + f) {
+			t.Errorf("another run's events file %s was removed", f)
+		}
 	}
 }
 

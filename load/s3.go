@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/durable-etl/durable-etl/internal/scratch"
@@ -228,6 +230,9 @@ func (s *s3Sink) eachPublished(ctx context.Context, table string, fn func(io.Rea
 
 func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt, int64) error) error {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if nsk := (*types.NoSuchKey)(nil); errors.As(err, &nsk) {
+		return fmt.Errorf("%s: %w", describeS3Error(err), fs.ErrNotExist)
+	}
 	if err != nil {
 		return errors.New(describeS3Error(err))
 	}

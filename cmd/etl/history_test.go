@@ -200,31 +200,7 @@ func TestRerunProgressed(t *testing.T) {
 			} else {
 				sameOperations(t, reference, ops)
 			}
-			// One running execution goes on: two more events.
-			var grown emulator.Execution
-			for _, e := range execs {
-				if e.Op(0).Status == "STARTED" || e.Op(0).Status == "PENDING" {
-					grown = e
-					break
-				}
-			}
-			if grown.ARN == "" {
-				t.Fatal("no running execution generated")
-			}
-			var evs []types.Event
-			for i := range grown.History.Len() {
-				evs = append(evs, grown.History.Event(i))
-			}
-			for k := range 2 {
-				ev := evs[len(evs)-1]
-				id := int32(len(evs) + 1)
-				ev.EventId = &id
-				ev.EventType = types.EventTypeStepStarted
-				ev.Id = aws.String(fmt.Sprintf("grown-%d", k))
-				evs = append(evs, ev)
-			}
-			grown.History = emulator.FixedHistory(evs)
-			srv.Add(grown)
+			grown, evs := growRunning(t, srv, execs)
 			if r := runCLI(t, append(args, "--run-id", "again")...); r.code != 0 {
 				t.Fatalf("rerun: exit %d", r.code)
 			}
@@ -238,6 +214,116 @@ func TestRerunProgressed(t *testing.T) {
 				t.Errorf("%s: %d events archived, %d served", grown.ARN, len(got), len(evs))
 			}
 		})
+	}
+}
+
+// growRunning makes the first running execution of execs go on: two more
+// events, served by srv from now on. It returns the execution and its
+// whole history.
+func growRunning(t *testing.T, srv *emulator.Server, execs []emulator.Execution) (emulator.Execution, []types.Event) {
+	t.Helper()
+	var grown emulator.Execution
+	for _, e := range execs {
+		if e.Op(0).Status == "STARTED" || e.Op(0).Status == "PENDING" {
+			grown = e
+			break
+		}
+	}
+	if grown.ARN == "" {
+		t.Fatal("no running execution generated")
+	}
+	var evs []types.Event
+	for i := range grown.History.Len() {
+		evs = append(evs, grown.History.Event(i))
+	}
+	for k := range 2 {
+		ev := evs[len(evs)-1]
+		id := int32(len(evs) + 1)
+		ev.EventId = &id
+		ev.EventType = types.EventTypeStepStarted
+		ev.Id = aws.String(fmt.Sprintf("grown-%d", k))
+		evs = append(evs, ev)
+	}
+	grown.History = emulator.FixedHistory(evs)
+	srv.Add(grown)
+	return grown, evs
+}
+
+// TestRerunAfterKillBetweenRenames: a run killed between publishing a
+// date's events file and its executions file, and never resumed, leaves
+// events the archive shows but its ledger does not count. The next run,
+// with a run id of its own (a nightly job's), writes none of them again:
+// every event once, every execution's row there. Both kinds: a first
+// archive of a date's executions, and the new events of a running one.
+func TestRerunAfterKillBetweenRenames(t *testing.T) {
+	execs := emulator.Generate(43, 40, emulator.GenerateOptions{MaxOps: 30, Days: 6})
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
+	if r := runCLI(t, append(args, "--run-id", "first")...); r.code != 0 {
+		t.Fatalf("first run: exit %d", r.code)
+	}
+	grown, evs := growRunning(t, srv, execs)
+	if r := runCLI(t, append(args, "--run-id", "second")...); r.code != 0 {
+		t.Fatalf("second run: exit %d", r.code)
+	}
+	// The kills: the second run's executions file (the grown execution's
+	// two new events stay), and the first run's of another date.
+	killed, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "part-second-*.parquet"))
+	if len(killed) != 1 {
+		t.Fatalf("the second run published %d executions files, want 1", len(killed))
+	}
+	firsts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "part-first-*.parquet"))
+	for _, f := range firsts {
+		if filepath.Dir(f) != filepath.Dir(killed[0]) {
+			killed = append(killed, f)
+			break
+		}
+	}
+	if len(killed) != 2 {
+		t.Fatal("every execution started on one date: no other date's file to lose")
+	}
+	lost := 0
+	for _, f := range killed {
+		rows, err := parquet.ReadFile[schema.Execution](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lost += len(rows)
+		os.Remove(f)
+	}
+
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("nightly run: exit %d", r.code)
+	}
+	got := readEvents(t, dir) // fails on an event archived twice
+	for _, e := range execs {
+		want := e.History.Len()
+		if e.ARN == grown.ARN {
+			want = len(evs)
+		}
+		if len(got[e.ARN]) != want {
+			t.Errorf("%s: %d events archived, %d served", e.ARN, len(got[e.ARN]), want)
+		}
+	}
+	archived := map[string]bool{} // a running one has a row per run
+	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Execution](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			archived[r.ExecutionArn] = true
+		}
+	}
+	if len(archived) != len(execs) {
+		t.Errorf("%d executions archived, want %d", len(archived), len(execs))
+	}
+	if s := readReport(t, report); s.EventsNew != 0 || s.ExecutionsOK < lost {
+		t.Errorf("nightly run: %d new events (want 0), %d executions archived (want at least the %d whose row was lost)", s.EventsNew, s.ExecutionsOK, lost)
 	}
 }
 
