@@ -44,37 +44,38 @@ type Operation struct {
 // Execution is one row of the executions table: one archived snapshot of a
 // durable execution, summarised.
 type Execution struct {
-	ExecutionArn         string     `parquet:"execution_arn,dict" doc:"the manifest's DurableExecutionArn"`
-	Region               *string    `parquet:"region,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
-	AccountID            *string    `parquet:"account_id,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
-	FunctionName         *string    `parquet:"function_name,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
-	FunctionQualifier    *string    `parquet:"function_qualifier,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
-	ExecutionName        *string    `parquet:"execution_name,optional" doc:"parsed from the ARN; null when the ARN has another form"`
-	ExecutionID          *string    `parquet:"execution_id,optional" doc:"parsed from the ARN; null when the ARN has another form"`
-	Status               *string    `parquet:"status,optional" doc:"the EXECUTION operation's Status"`
-	StartTime            *time.Time `parquet:"start_time,optional,timestamp(millisecond)" doc:"the EXECUTION operation's StartTimestamp"`
-	EndTime              *time.Time `parquet:"end_time,optional,timestamp(millisecond)" doc:"the EXECUTION operation's EndTimestamp"`
-	InputPayload         *string    `parquet:"input_payload,optional" doc:"the EXECUTION operation's ExecutionDetails.InputPayload" large:"true"`
-	OperationCount       int64      `parquet:"operation_count" doc:"operations in the snapshot"`
-	FailedOperationCount int64      `parquet:"failed_operation_count" doc:"operations with status FAILED or TIMED_OUT"`
-	ContentHash          string     `parquet:"content_hash" doc:"hex SHA-256 over the snapshot's operations in a canonical form"`
-	Source               string     `parquet:"source,dict" doc:"state or history: how the row was obtained"`
-	FunctionArn          *string    `parquet:"function_arn,optional,dict" doc:"GetDurableExecution's FunctionArn"`
-	Version              *string    `parquet:"version,optional,dict" doc:"GetDurableExecution's Version"`
-	Result               *string    `parquet:"result,optional" doc:"the execution's Result (GetDurableExecution)" large:"true"`
-	ErrorType            *string    `parquet:"error_type,optional" doc:"the execution's Error.ErrorType"`
-	ErrorMessage         *string    `parquet:"error_message,optional" doc:"the execution's Error.ErrorMessage" large:"true"`
-	ErrorData            *string    `parquet:"error_data,optional" doc:"the execution's Error.ErrorData" large:"true"`
-	ErrorStackTrace      []string   `parquet:"error_stack_trace,optional,list" doc:"the execution's Error.StackTrace" large:"true"`
-	OverflowJSON         *string    `parquet:"overflow_json,optional" doc:"null unless the execution's Error object had no members: then {\"Error\":{}}" large:"true"`
-	RetentionPeriodDays  *int32     `parquet:"retention_period_days,optional" doc:"DurableConfig.RetentionPeriodInDays"`
-	ExecutionTimeoutSecs *int32     `parquet:"execution_timeout_seconds,optional" doc:"DurableConfig.ExecutionTimeout"`
-	KMSKeyArn            *string    `parquet:"kms_key_arn,optional" doc:"DurableConfig.KMSKeyArn"`
-	TraceID              *string    `parquet:"trace_id,optional" doc:"TraceHeader.XAmznTraceId"`
-	EventCount           *int64     `parquet:"event_count,optional" doc:"events in the execution's history when it was read (source history); null for source state"`
-	LastEventID          *int32     `parquet:"last_event_id,optional" doc:"the highest EventId of that history (the first event_count events of the history are in the events table)"`
-	RunID                string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
-	ExtractedAt          time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
+	ExecutionArn          string     `parquet:"execution_arn,dict" doc:"the manifest's DurableExecutionArn"`
+	Region                *string    `parquet:"region,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
+	AccountID             *string    `parquet:"account_id,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
+	FunctionName          *string    `parquet:"function_name,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
+	FunctionQualifier     *string    `parquet:"function_qualifier,optional,dict" doc:"parsed from the ARN; null when the ARN has another form"`
+	ExecutionName         *string    `parquet:"execution_name,optional" doc:"parsed from the ARN; null when the ARN has another form"`
+	ExecutionID           *string    `parquet:"execution_id,optional" doc:"parsed from the ARN; null when the ARN has another form"`
+	Status                *string    `parquet:"status,optional" doc:"the EXECUTION operation's Status"`
+	StartTime             *time.Time `parquet:"start_time,optional,timestamp(millisecond)" doc:"the EXECUTION operation's StartTimestamp"`
+	EndTime               *time.Time `parquet:"end_time,optional,timestamp(millisecond)" doc:"the EXECUTION operation's EndTimestamp"`
+	InputPayload          *string    `parquet:"input_payload,optional" doc:"the EXECUTION operation's ExecutionDetails.InputPayload" large:"true"`
+	OperationCount        int64      `parquet:"operation_count" doc:"operations in the snapshot"`
+	FailedOperationCount  int64      `parquet:"failed_operation_count" doc:"operations with status FAILED or TIMED_OUT"`
+	ContentHash           string     `parquet:"content_hash" doc:"hex SHA-256 over the snapshot's operations in a canonical form"`
+	Source                string     `parquet:"source,dict" doc:"state or history: how the row was obtained"`
+	FunctionArn           *string    `parquet:"function_arn,optional,dict" doc:"GetDurableExecution's FunctionArn"`
+	Version               *string    `parquet:"version,optional,dict" doc:"GetDurableExecution's Version"`
+	Result                *string    `parquet:"result,optional" doc:"the execution's Result (GetDurableExecution)" large:"true"`
+	ErrorType             *string    `parquet:"error_type,optional" doc:"the execution's Error.ErrorType"`
+	ErrorMessage          *string    `parquet:"error_message,optional" doc:"the execution's Error.ErrorMessage" large:"true"`
+	ErrorData             *string    `parquet:"error_data,optional" doc:"the execution's Error.ErrorData" large:"true"`
+	ErrorStackTrace       []string   `parquet:"error_stack_trace,optional,list" doc:"the execution's Error.StackTrace" large:"true"`
+	OverflowJSON          *string    `parquet:"overflow_json,optional" doc:"null unless the execution's Error object had no members: then {\"Error\":{}}" large:"true"`
+	RetentionPeriodDays   *int32     `parquet:"retention_period_days,optional" doc:"DurableConfig.RetentionPeriodInDays"`
+	ExecutionTimeoutSecs  *int32     `parquet:"execution_timeout_seconds,optional" doc:"DurableConfig.ExecutionTimeout"`
+	KMSKeyArn             *string    `parquet:"kms_key_arn,optional" doc:"DurableConfig.KMSKeyArn"`
+	TraceID               *string    `parquet:"trace_id,optional" doc:"TraceHeader.XAmznTraceId"`
+	EventCount            *int64     `parquet:"event_count,optional" doc:"events in the execution's history when it was read (source history); null for source state"`
+	LastEventID           *int32     `parquet:"last_event_id,optional" doc:"the highest EventId of that history (the first event_count events of the history are in the events table)"`
+	ExecutionDataIncluded *bool      `parquet:"execution_data_included,optional" doc:"GetDurableExecution's ExecutionDataIncluded: false when the payloads were left out (the service could not decrypt them with the function's KMS key), and then the events' payload_truncated says which were"`
+	RunID                 string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
+	ExtractedAt           time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
 }
 
 // Event is one row of the events table: one event of a durable execution's

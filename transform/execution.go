@@ -15,6 +15,7 @@ import (
 // out: there is no EXECUTION operation as the state API reports it.
 func Describe(row *schema.Execution, out *lambda.GetDurableExecutionOutput) {
 	row.FunctionArn, row.Version, row.Result = out.FunctionArn, out.Version, out.Result
+	row.ExecutionDataIncluded = out.ExecutionDataIncluded
 	row.ErrorType, row.ErrorMessage, row.ErrorData, row.ErrorStackTrace, row.OverflowJSON = ExecutionError(out.Error)
 	if c := out.DurableConfig; c != nil {
 		row.RetentionPeriodDays, row.ExecutionTimeoutSecs, row.KMSKeyArn = c.RetentionPeriodInDays, c.ExecutionTimeout, c.KMSKeyArn
