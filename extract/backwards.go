@@ -33,8 +33,8 @@ type listedPage struct {
 // given is the history's oldest events, in order, and reading it again
 // from the start may succeed. Failures are *ExecutionError, as for
 // [DrainHistory].
-func drainBackwards(ctx context.Context, api HistoryAPI, arn string, pageSize int32, fn func(context.Context, HistoryPage) error) error {
-	in := lambda.GetDurableExecutionHistoryInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(true), MaxItems: pageSize}
+func drainBackwards(ctx context.Context, api HistoryAPI, arn string, pageSize int32, withData bool, fn func(context.Context, HistoryPage) error) error {
+	in := lambda.GetDurableExecutionHistoryInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(withData), MaxItems: pageSize}
 	p := lambda.NewGetDurableExecutionHistoryPaginator(api, &in, func(o *lambda.GetDurableExecutionHistoryPaginatorOptions) { o.StopOnDuplicateToken = true })
 	var pages []listedPage
 	var marker *string

@@ -19,6 +19,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
@@ -192,6 +193,11 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 					if errors.Is(err, io.ErrUnexpectedEOF) {
 						return aws.TrueTernary
+					}
+					// A KMS error is a 502 that no retry changes: the key
+					// is disabled, deleted or not granted (Undecryptable).
+					if api := smithy.APIError(nil); errors.As(err, &api) && isKMSCode(api.ErrorCode()) {
+						return aws.FalseTernary
 					}
 					return aws.UnknownTernary
 				})}, o.Retryables...)

@@ -73,6 +73,19 @@ func (e *ExecutionError) Rejected() bool { return e.Code == codeRejected }
 // says): reading it again from the start may succeed.
 func (e *ExecutionError) Changed() bool { return e.Code == codeChanged }
 
+// Undecryptable reports a KMS error (KMSAccessDeniedException,
+// KMSDisabledException, KMSInvalidStateException, KMSNotFoundException):
+// the service cannot decrypt the execution's data with the function's key
+// (disabled, deleted, or no longer granted to Lambda). No retry changes
+// that; read without the payloads ([WithoutExecutionData]), the rest of
+// the execution can still be archived.
+func (e *ExecutionError) Undecryptable() bool { return isKMSCode(e.Code) }
+
+// isKMSCode tells the API's KMS error names.
+func isKMSCode(code string) bool {
+	return strings.HasPrefix(code, "KMS") && strings.HasSuffix(code, "Exception")
+}
+
 // Interrupted reports a call stopped by its context (a signal, a deadline)
 // or by the client's timeout after its retries.
 func (e *ExecutionError) Interrupted() bool { return e.Code == codeCanceled || e.Code == codeTimeout }
@@ -160,6 +173,10 @@ func errorReason(err error) (code, reason string) {
 		case codeRejected:
 			reason = "rejected (InvalidParameterValueException)"
 		default:
+			if isKMSCode(code) {
+				reason = fmt.Sprintf("the service cannot decrypt the execution's data (%s)", code)
+				break
+			}
 			reason = fmt.Sprintf("failed after retries (%s)", code)
 		}
 		if msg := api.ErrorMessage(); msg != "" {

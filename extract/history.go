@@ -24,10 +24,15 @@ type HistoryPage struct {
 	Events []types.Event
 }
 
-// Describe reads GetDurableExecution (with its execution data) for one
-// execution; a failure is an *ExecutionError.
-func Describe(ctx context.Context, api HistoryAPI, arn string) (*lambda.GetDurableExecutionOutput, error) {
-	out, err := api.GetDurableExecution(ctx, &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(true)})
+// Describe reads GetDurableExecution (with its execution data, unless
+// [WithoutExecutionData]) for one execution; a failure is an
+// *ExecutionError.
+func Describe(ctx context.Context, api HistoryAPI, arn string, opts ...HistoryOption) (*lambda.GetDurableExecutionOutput, error) {
+	var o historyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	out, err := api.GetDurableExecution(ctx, &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(!o.noData)})
 	if err != nil {
 		return nil, classify(Entry{ARN: arn}, 0, err)
 	}
@@ -59,7 +64,19 @@ const (
 // HistoryOption configures [DrainHistory] and [NewestEventID].
 type HistoryOption func(*historyOptions)
 
-type historyOptions struct{ order *HistoryOrder }
+type historyOptions struct {
+	order  *HistoryOrder
+	noData bool
+}
+
+// WithoutExecutionData reads without the payloads (IncludeExecutionData
+// false; default: with them): the service leaves them out, marking each
+// Truncated. For an execution whose payloads the service cannot decrypt
+// (an [ExecutionError] for which Undecryptable is true), this is what can
+// be read of it.
+func WithoutExecutionData() HistoryOption {
+	return func(h *historyOptions) { h.noData = true }
+}
 
 // WithHistoryOrder shares what drains learn of the history order (default:
 // each drain learns on its own, at the cost of a first page read twice for
@@ -95,12 +112,12 @@ func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 	}
 	known := o.order.v.Load()
 	if known == orderNewest {
-		return drainBackwards(ctx, api, arn, pageSize, fn)
+		return drainBackwards(ctx, api, arn, pageSize, !o.noData, fn)
 	}
 	// A drain learns while the order is unknown, and also where a probe
 	// found ReverseOrder ignored (so that a wrong guess there cannot make
 	// it read a history newest first).
-	err := drainHistory(ctx, api, arn, pageSize, known == orderReversed, known == 0 || known == orderFixed, o.order, fn)
+	err := drainHistory(ctx, api, arn, pageSize, known == orderReversed, known == 0 || known == orderFixed, o, fn)
 	if !errors.Is(err, errNewestFirst) {
 		return err
 	}
@@ -109,16 +126,17 @@ func DrainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 	// before, so that no other drain reads with it unproven). Should it
 	// list the newest first as well, the service ignores ReverseOrder that
 	// way round, and the history is read backwards.
-	err = drainHistory(ctx, api, arn, pageSize, true, true, o.order, fn)
+	err = drainHistory(ctx, api, arn, pageSize, true, true, o, fn)
 	if errors.Is(err, errNewestFirst) {
 		o.order.v.Store(orderNewest)
-		return drainBackwards(ctx, api, arn, pageSize, fn)
+		return drainBackwards(ctx, api, arn, pageSize, !o.noData, fn)
 	}
 	return err
 }
 
-func drainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int32, reverse, learn bool, order *HistoryOrder, fn func(context.Context, HistoryPage) error) error {
-	in := &lambda.GetDurableExecutionHistoryInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(true), MaxItems: pageSize}
+func drainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int32, reverse, learn bool, o historyOptions, fn func(context.Context, HistoryPage) error) error {
+	order := o.order
+	in := &lambda.GetDurableExecutionHistoryInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(!o.noData), MaxItems: pageSize}
 	if reverse {
 		in.ReverseOrder = aws.Bool(true)
 	}

@@ -30,8 +30,12 @@ type ExecutionState struct {
 	EventCount     *int64     `parquet:"event_count,optional"`
 	ContentHash    string     `parquet:"content_hash"`
 	Source         string     `parquet:"source"`
-	RunID          string     `parquet:"run_id"`
-	ExtractedAt    time.Time  `parquet:"extracted_at,timestamp(millisecond)"`
+	// DataIncluded is execution_data_included: false when the run read the
+	// execution without its payloads (null in files written before the
+	// column).
+	DataIncluded *bool     `parquet:"execution_data_included,optional"`
+	RunID        string    `parquet:"run_id"`
+	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
 	// DT is the partition of the file the row was read from ("" in
 	// Postgres): not a column, so eachProjected leaves it empty.
 	DT string `parquet:"-"`
@@ -277,7 +281,7 @@ func (d *Parquet) listCached(ctx context.Context, table string) (map[string][]pu
 
 // Latest reads the executions table: Postgres holds one row per execution.
 func (p *Postgres) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, end_time, operation_count, event_count, content_hash, source, run_id, extracted_at FROM "+
+	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, end_time, operation_count, event_count, content_hash, source, execution_data_included, run_id, extracted_at FROM "+
 		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
 		return nil, p.wrap("read executions", err)
@@ -286,7 +290,7 @@ func (p *Postgres) Latest(ctx context.Context, keep func(arn string) bool) (map[
 	out := map[string]ExecutionState{}
 	for rows.Next() {
 		var st ExecutionState
-		if err := rows.Scan(&st.Arn, &st.Status, &st.EndTime, &st.OperationCount, &st.EventCount, &st.ContentHash, &st.Source, &st.RunID, &st.ExtractedAt); err != nil {
+		if err := rows.Scan(&st.Arn, &st.Status, &st.EndTime, &st.OperationCount, &st.EventCount, &st.ContentHash, &st.Source, &st.DataIncluded, &st.RunID, &st.ExtractedAt); err != nil {
 			return nil, p.wrap("read executions", err)
 		}
 		if keep != nil && !keep(st.Arn) {

@@ -153,7 +153,11 @@ type Summary struct {
 	// TokensRefused counts entries whose checkpoint token the API refused
 	// and that were read through their history instead
 	// (RefusedTokenHistory).
-	TokensRefused     int   `json:"tokens_refused_read_history"`
+	TokensRefused int `json:"tokens_refused_read_history"`
+	// WithoutPayloads counts executions whose payloads the service could
+	// not decrypt (a KMS error) and that were read again without them:
+	// their executions row says execution_data_included = false.
+	WithoutPayloads   int   `json:"executions_without_payloads"`
 	DuplicatesSkipped int   `json:"duplicates_skipped"`
 	BadLinesSkipped   int   `json:"bad_lines_skipped"`
 	OtherShards       int   `json:"left_to_other_shards"`
@@ -469,6 +473,9 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 // and whether that read may start over in its turn: a checkpoint token
 // refused on the first page, with RefusedTokenHistory, as the entry
 // without its token (else the failure's reason says that is possible);
+// a read of history whose payloads the service cannot decrypt (a KMS
+// error), without them (what history can say of the rest is archived;
+// should state be what fails, the read fails again and stays failed);
 // once (mayRestart), a marker refused after the first page (it expired)
 // or a history that changed while it was read backwards, as the same
 // entry, from the start.
@@ -487,6 +494,15 @@ func (r *runner) readAgain(e extract.Entry, src source, err error, c counts, may
 		r.sum.TokensRefused++
 		r.mu.Unlock()
 		e.Token = ""
+		return e, mayRestart, true
+	}
+	_, history := src.(historySource)
+	if ee.Undecryptable() && !e.NoExecutionData && (history || r.cfg.HistoryAlways) {
+		log.Warn("the service cannot decrypt the execution's payloads: reading it again without them", "reason", ee.Reason)
+		r.mu.Lock()
+		r.sum.WithoutPayloads++
+		r.mu.Unlock()
+		e.NoExecutionData = true
 		return e, mayRestart, true
 	}
 	if !mayRestart || !(c.pages > 0 && ee.Rejected() || ee.Changed()) {

@@ -70,7 +70,7 @@ func (s stateSource) read(ctx context.Context, e extract.Entry, meta transform.R
 		if err := endTable(ctx, x, schema.Operations); err != nil {
 			return "", row, err
 		}
-		desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN)
+		desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN, s.r.historyOptions(e)...)
 		if err != nil {
 			return "", row, err
 		}
@@ -80,6 +80,16 @@ func (s stateSource) read(ctx context.Context, e extract.Entry, meta transform.R
 		}
 	}
 	return dt, row, nil
+}
+
+// historyOptions are the options of e's history calls: the run's order,
+// and without the payloads when e says so.
+func (r *runner) historyOptions(e extract.Entry) []extract.HistoryOption {
+	opts := []extract.HistoryOption{extract.WithHistoryOrder(&r.order)}
+	if e.NoExecutionData {
+		opts = append(opts, extract.WithoutExecutionData())
+	}
+	return opts
 }
 
 // endTable tells x, if it can be told (load.TableEnder), that t's rows are
@@ -103,7 +113,7 @@ func (s historySource) read(ctx context.Context, e extract.Entry, meta transform
 		}
 		return "", schema.Execution{}, err
 	}
-	desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN)
+	desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN, s.r.historyOptions(e)...)
 	if err != nil {
 		return "", schema.Execution{}, err
 	}
@@ -177,7 +187,7 @@ func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform
 	var maxID int32
 	var keys transform.EventKeys
 	err := ahead(ctx, func(ctx context.Context, put func(context.Context, extract.HistoryPage) error) error {
-		return extract.DrainHistory(ctx, r.cfg.History, e.ARN, r.cfg.PageSize, put, extract.WithHistoryOrder(&r.order))
+		return extract.DrainHistory(ctx, r.cfg.History, e.ARN, r.cfg.PageSize, put, r.historyOptions(e)...)
 	}, func(p extract.HistoryPage) error {
 		rows := make([]schema.Event, 0, len(p.Events))
 		for i := range p.Events {

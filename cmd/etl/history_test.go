@@ -900,3 +900,99 @@ func TestRunByFunctionPublishesAsItGoes(t *testing.T) {
 		}
 	}
 }
+
+// TestUndecryptablePayloads: executions whose data the service cannot
+// decrypt (502 KMSAccessDeniedException: the function's key disabled) are
+// archived without their payloads, not lost: one call refused, none
+// retried, then read again without IncludeExecutionData; their executions
+// rows say execution_data_included = false and their events are all there,
+// marked payload_truncated. Read through state (a token), which always
+// carries the payloads, such an execution fails with a reason that says
+// why.
+func TestUndecryptablePayloads(t *testing.T) {
+	execs := emulator.Generate(44, 30, emulator.GenerateOptions{MaxOps: 30})
+	denied := map[string]bool{}
+	for i := 0; i < len(execs); i += 6 {
+		denied[execs[i].ARN] = true
+	}
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("exit %d, want 0: every execution can be archived", r.code)
+	}
+	s := readReport(t, report)
+	if s.ExecutionsOK != len(execs) || s.WithoutPayloads != len(denied) || s.APIRetries != 0 {
+		t.Errorf("%d archived (want %d), %d without payloads (want %d), %d retries (want 0: a KMS error is final)", s.ExecutionsOK, len(execs), s.WithoutPayloads, len(denied), s.APIRetries)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
+	rows := 0
+	for _, f := range files {
+		got, err := parquet.ReadFile[schema.Execution](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range got {
+			rows++
+			if included := r.ExecutionDataIncluded; included == nil || *included == denied[r.ExecutionArn] {
+				t.Errorf("%s: execution_data_included %s, its data undecryptable: %v", r.ExecutionArn, fmtBool(included), denied[r.ExecutionArn])
+			}
+			if denied[r.ExecutionArn] && (r.InputPayload != nil || r.Result != nil) {
+				t.Errorf("%s: a payload archived that the service could not decrypt", r.ExecutionArn)
+			}
+		}
+	}
+	if rows != len(execs) {
+		t.Errorf("%d executions rows, want %d", rows, len(execs))
+	}
+	events := readEvents(t, dir)
+	for _, e := range execs {
+		evs := events[e.ARN]
+		if len(evs) != e.History.Len() {
+			t.Errorf("%s: %d events archived, %d served", e.ARN, len(evs), e.History.Len())
+		}
+		truncated := 0
+		for _, ev := range evs {
+			if ev.PayloadTruncated != nil && *ev.PayloadTruncated {
+				truncated++
+				if ev.InputPayload != nil || ev.Result != nil || ev.ErrorMessage != nil {
+					t.Errorf("%s event %d: truncated, yet a payload", e.ARN, ev.EventID)
+				}
+			}
+		}
+		if denied[e.ARN] != (truncated > 0) {
+			t.Errorf("%s: %d events truncated, its data undecryptable: %v", e.ARN, truncated, denied[e.ARN])
+		}
+	}
+
+	// Verification reads them as they were archived: without payloads.
+	vreport := filepath.Join(t.TempDir(), "v.json")
+	r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...)
+	if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || len(v.Errors) != 0 || v.Sampled == 0 || v.Equal != v.Sampled {
+		t.Errorf("verify: exit %d, %d of %d complete, %d of %d sampled equal, errors %v, differing content %v", r.code, v.Complete, len(execs), v.Equal, v.Sampled, v.Errors, v.ContentDiffer)
+	}
+
+	var one []emulator.Execution
+	for _, e := range execs {
+		if denied[e.ARN] {
+			one = append(one, e)
+			break
+		}
+	}
+	stateReport := filepath.Join(t.TempDir(), "s.json")
+	if r := runCLI(t, "run", "--manifest", manifestFile(t, one), "--dest", t.TempDir(), "--endpoint-url", url, "--report", stateReport); r.code != 1 {
+		t.Fatalf("through state: exit %d, want 1", r.code)
+	}
+	if f := readReport(t, stateReport).Failures; len(f) != 1 || f[0].Code != "KMSAccessDeniedException" || !strings.Contains(f[0].Reason, "cannot decrypt") {
+		t.Errorf("through state: failures %+v, want KMSAccessDeniedException saying the service cannot decrypt", f)
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "null"
+	}
+	return fmt.Sprint(*b)
+}

@@ -580,6 +580,9 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 	if s.TokensRefused > 0 {
 		fmt.Fprintf(w, ", %d refused tokens read through history", s.TokensRefused)
 	}
+	if s.WithoutPayloads > 0 {
+		fmt.Fprintf(w, ", %d without payloads (the service could not decrypt them)", s.WithoutPayloads)
+	}
 	if n := s.SkippedTerminal + s.SkippedResumed + s.SkippedUnchanged; n > 0 {
 		fmt.Fprintf(w, ", %d skipped (%d terminal, %d already archived by this run, %d running and unchanged)", n, s.SkippedTerminal, s.SkippedResumed, s.SkippedUnchanged)
 	}

@@ -166,7 +166,7 @@ func boolParam(q url.Values, name string, def bool) bool {
 // serveGet answers GetDurableExecution.
 func (s *Server) serveGet(w http.ResponseWriter, n int64, arn string, q url.Values) {
 	e, ok := s.lookup(w, arn)
-	if !ok {
+	if !ok || s.kmsDenied(w, arn, boolParam(q, "IncludeExecutionData", true)) {
 		return
 	}
 	in := s.info(&e)
@@ -189,9 +189,10 @@ func (s *Server) serveGet(w http.ResponseWriter, n int64, arn string, q url.Valu
 	if in.TraceID != nil {
 		out.TraceHeader = &types.TraceHeader{XAmznTraceId: in.TraceID}
 	}
-	if !boolParam(q, "IncludeExecutionData", true) {
-		f := false
-		out.InputPayload, out.Result, out.ExecutionDataIncluded = nil, nil, &f
+	included := boolParam(q, "IncludeExecutionData", true)
+	out.ExecutionDataIncluded = &included
+	if !included {
+		out.InputPayload, out.Result = nil, nil
 	}
 	s.writeValue(w, n, out)
 }
@@ -212,7 +213,7 @@ func (s *Server) serveHistory(w http.ResponseWriter, n int64, arn string, q url.
 		return
 	}
 	e, ok := s.lookup(w, arn)
-	if !ok {
+	if !ok || s.kmsDenied(w, arn, boolParam(q, "IncludeExecutionData", true)) {
 		return
 	}
 	h := e.History

@@ -115,6 +115,26 @@ func WithIgnoredReverseOrder() Option { return func(s *Server) { s.ignoreReverse
 // oldest first) but not ReverseOrder itself.
 func WithNewestFirstAlways() Option { return func(s *Server) { s.newestFirstAlways = true } }
 
+// WithUndecryptable makes the executions for which undecryptable is true
+// hold data the service cannot decrypt (their function's KMS key
+// disabled, say): GetDurableExecution and GetDurableExecutionHistory with
+// IncludeExecutionData (the default), and GetDurableExecutionState, which
+// always carries the payloads, answer 502 KMSAccessDeniedException, as
+// the service's model says; without IncludeExecutionData they answer.
+func WithUndecryptable(undecryptable func(arn string) bool) Option {
+	return func(s *Server) { s.undecryptable = undecryptable }
+}
+
+// kmsDenied answers 502 KMSAccessDeniedException when arn's data cannot
+// be decrypted and the call would carry it.
+func (s *Server) kmsDenied(w http.ResponseWriter, arn string, withData bool) bool {
+	if !withData || s.undecryptable == nil || !s.undecryptable(arn) {
+		return false
+	}
+	writeError(w, http.StatusBadGateway, "KMSAccessDeniedException", "Lambda couldn't decrypt the durable execution's data because KMS access was denied. Check the function's KMS key permissions.")
+	return true
+}
+
 // WithClock replaces time.Now, for marker expiry in tests.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -148,8 +168,9 @@ type Server struct {
 	brokenQualifier   string
 	// reverseOldestFirst: ReverseOrder lists the history oldest first.
 	reverseOldestFirst bool
-	ignoreReverseOrder bool     // history is listed oldest first, always
-	newestFirstAlways  bool     // history is listed newest first, always
+	ignoreReverseOrder bool // history is listed oldest first, always
+	newestFirstAlways  bool // history is listed newest first, always
+	undecryptable      func(arn string) bool
 	perRoute           sync.Map // op, label: *atomic.Int64
 
 	requests atomic.Int64
@@ -328,6 +349,9 @@ func (s *Server) serveState(w http.ResponseWriter, n int64, arn string, q url.Va
 	}
 	if !hmac.Equal([]byte(token), []byte(exec.Token)) {
 		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid checkpoint token.")
+		return
+	}
+	if s.kmsDenied(w, arn, true) {
 		return
 	}
 	offset := 0
