@@ -473,9 +473,9 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 // and whether that read may start over in its turn: a checkpoint token
 // refused on the first page, with RefusedTokenHistory, as the entry
 // without its token (else the failure's reason says that is possible);
-// a read of history whose payloads the service cannot decrypt (a KMS
-// error), without them (what history can say of the rest is archived;
-// should state be what fails, the read fails again and stays failed);
+// a read whose payloads the service cannot decrypt (a KMS error), through
+// history without them (state always carries them: a token is dropped),
+// so that what history says of the rest is archived;
 // once (mayRestart), a marker refused after the first page (it expired)
 // or a history that changed while it was read backwards, as the same
 // entry, from the start.
@@ -496,13 +496,12 @@ func (r *runner) readAgain(e extract.Entry, src source, err error, c counts, may
 		e.Token = ""
 		return e, mayRestart, true
 	}
-	_, history := src.(historySource)
-	if ee.Undecryptable() && !e.NoExecutionData && (history || r.cfg.HistoryAlways) {
-		log.Warn("the service cannot decrypt the execution's payloads: reading it again without them", "reason", ee.Reason)
+	if ee.Undecryptable() && !e.NoExecutionData && r.cfg.History != nil {
+		log.Warn("the service cannot decrypt the execution's payloads: reading it again through its history without them", "reason", ee.Reason)
 		r.mu.Lock()
 		r.sum.WithoutPayloads++
 		r.mu.Unlock()
-		e.NoExecutionData = true
+		e.Token, e.NoExecutionData = "", true
 		return e, mayRestart, true
 	}
 	if !mayRestart || !(c.pages > 0 && ee.Rejected() || ee.Changed()) {
