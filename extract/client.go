@@ -184,31 +184,7 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 			tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, c.connections)
 			tr.MaxIdleConns = max(tr.MaxIdleConns, c.connections)
 		})),
-		config.WithRetryer(func() aws.Retryer {
-			standard := func(o *retry.StandardOptions) {
-				o.MaxAttempts = c.maxAttempts
-				o.MaxBackoff = c.maxBackoff
-				o.Backoff = retryAfter{base: retry.NewExponentialJitterBackoff(c.maxBackoff), max: c.maxBackoff}
-				o.RateLimiter = ratelimit.None
-				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-					if errors.Is(err, io.ErrUnexpectedEOF) {
-						return aws.TrueTernary
-					}
-					// A KMS error is a 502 that no retry changes: the key
-					// is disabled, deleted or not granted (Undecryptable).
-					if api := smithy.APIError(nil); errors.As(err, &api) && isKMSCode(api.ErrorCode()) {
-						return aws.FalseTernary
-					}
-					return aws.UnknownTernary
-				})}, o.Retryables...)
-			}
-			if c.retryMode == "adaptive" {
-				return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-					o.StandardOptions = append(o.StandardOptions, standard)
-				})
-			}
-			return retry.NewStandard(standard)
-		}))
+		config.WithRetryer(c.retryer))
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +227,34 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 			})
 		}
 	}), nil
+}
+
+// retryer is the client's retryer: see NewClient. A KMS error is a 502
+// that no retry changes (ExecutionError.Undecryptable), so it is final.
+func (c clientConfig) retryer() aws.Retryer {
+	standard := func(o *retry.StandardOptions) {
+		o.MaxAttempts = c.maxAttempts
+		o.MaxBackoff = c.maxBackoff
+		o.Backoff = retryAfter{base: retry.NewExponentialJitterBackoff(c.maxBackoff), max: c.maxBackoff}
+		o.RateLimiter = ratelimit.None
+		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return aws.TrueTernary
+			}
+			// A KMS error is a 502 that no retry changes: the key
+			// is disabled, deleted or not granted (Undecryptable).
+			if api := smithy.APIError(nil); errors.As(err, &api) && isKMSCode(api.ErrorCode()) {
+				return aws.FalseTernary
+			}
+			return aws.UnknownTernary
+		})}, o.Retryables...)
+	}
+	if c.retryMode == "adaptive" {
+		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+			o.StandardOptions = append(o.StandardOptions, standard)
+		})
+	}
+	return retry.NewStandard(standard)
 }
 
 // decodePages has the state and history pages decoded by package decode

@@ -179,18 +179,14 @@ func TestRerunProgressed(t *testing.T) {
 	var reference map[string]schema.Operation // the first mode's first run
 	for _, order := range []string{"default", "oldest first", "newest first always"} {
 		t.Run(order, func(t *testing.T) {
-			opts := []emulator.Option{emulator.WithFunctions(emulator.FunctionNames...)}
+			var opts []emulator.Option
 			switch order {
 			case "oldest first":
 				opts = append(opts, emulator.WithReverseOldestFirst())
 			case "newest first always":
 				opts = append(opts, emulator.WithNewestFirstAlways())
 			}
-			srv := emulator.New(opts...)
-			srv.Add(execs...)
-			url, _ := emulatortest.Start(t, srv)
-			dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
-			args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
+			srv, _, dir, report, args := byFunction(t, execs, opts...)
 			if r := runCLI(t, args...); r.code != 0 {
 				t.Fatalf("exit %d", r.code)
 			}
@@ -257,11 +253,7 @@ func growRunning(t *testing.T, srv *emulator.Server, execs []emulator.Execution)
 // archive of a date's executions, and the new events of a running one.
 func TestRerunAfterKillBetweenRenames(t *testing.T) {
 	execs := emulator.Generate(43, 40, emulator.GenerateOptions{MaxOps: 30, Days: 6})
-	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
-	args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
+	srv, _, dir, report, args := byFunction(t, execs)
 	if r := runCLI(t, append(args, "--run-id", "first")...); r.code != 0 {
 		t.Fatalf("first run: exit %d", r.code)
 	}
@@ -287,11 +279,7 @@ func TestRerunAfterKillBetweenRenames(t *testing.T) {
 	}
 	lost := 0
 	for _, f := range killed {
-		rows, err := parquet.ReadFile[schema.Execution](f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lost += len(rows)
+		lost += len(readFileRows[schema.Execution](t, f))
 		os.Remove(f)
 	}
 
@@ -309,15 +297,8 @@ func TestRerunAfterKillBetweenRenames(t *testing.T) {
 		}
 	}
 	archived := map[string]bool{} // a running one has a row per run
-	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
-	for _, f := range files {
-		rows, err := parquet.ReadFile[schema.Execution](f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			archived[r.ExecutionArn] = true
-		}
+	for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+		archived[r.ExecutionArn] = true
 	}
 	if len(archived) != len(execs) {
 		t.Errorf("%d executions archived, want %d", len(archived), len(execs))
@@ -914,11 +895,7 @@ func TestUndecryptablePayloads(t *testing.T) {
 	for i := 0; i < len(execs); i += 6 {
 		denied[execs[i].ARN] = true
 	}
-	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
-	args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
+	_, url, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
 	if r := runCLI(t, args...); r.code != 0 {
 		t.Fatalf("exit %d, want 0: every execution can be archived", r.code)
 	}
@@ -926,25 +903,17 @@ func TestUndecryptablePayloads(t *testing.T) {
 	if s.ExecutionsOK != len(execs) || s.WithoutPayloads != len(denied) || s.APIRetries != 0 {
 		t.Errorf("%d archived (want %d), %d without payloads (want %d), %d retries (want 0: a KMS error is final)", s.ExecutionsOK, len(execs), s.WithoutPayloads, len(denied), s.APIRetries)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
-	rows := 0
-	for _, f := range files {
-		got, err := parquet.ReadFile[schema.Execution](f)
-		if err != nil {
-			t.Fatal(err)
+	rows := tableRows[schema.Execution](t, dir, "executions")
+	for _, r := range rows {
+		if included := r.ExecutionDataIncluded; included == nil || *included == denied[r.ExecutionArn] {
+			t.Errorf("%s: execution_data_included %s, its data undecryptable: %v", r.ExecutionArn, fmtBool(included), denied[r.ExecutionArn])
 		}
-		for _, r := range got {
-			rows++
-			if included := r.ExecutionDataIncluded; included == nil || *included == denied[r.ExecutionArn] {
-				t.Errorf("%s: execution_data_included %s, its data undecryptable: %v", r.ExecutionArn, fmtBool(included), denied[r.ExecutionArn])
-			}
-			if denied[r.ExecutionArn] && (r.InputPayload != nil || r.Result != nil) {
-				t.Errorf("%s: a payload archived that the service could not decrypt", r.ExecutionArn)
-			}
+		if denied[r.ExecutionArn] && (r.InputPayload != nil || r.Result != nil) {
+			t.Errorf("%s: a payload archived that the service could not decrypt", r.ExecutionArn)
 		}
 	}
-	if rows != len(execs) {
-		t.Errorf("%d executions rows, want %d", rows, len(execs))
+	if len(rows) != len(execs) {
+		t.Errorf("%d executions rows, want %d", len(rows), len(execs))
 	}
 	events := readEvents(t, dir)
 	for _, e := range execs {
@@ -997,4 +966,37 @@ func fmtBool(b *bool) string {
 		return "null"
 	}
 	return fmt.Sprint(*b)
+}
+
+// tableRows reads every row of table under dir (a local archive).
+func tableRows[T any](t *testing.T, dir, table string) []T {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
+	var out []T
+	for _, f := range files {
+		out = append(out, readFileRows[T](t, f)...)
+	}
+	return out
+}
+
+// readFileRows reads a Parquet file's rows.
+func readFileRows[T any](t *testing.T, path string) []T {
+	t.Helper()
+	rows, err := parquet.ReadFile[T](path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rows
+}
+
+// byFunction serves execs from an emulator of the five functions (with
+// opts) and returns it, its URL, a destination, a report path and the
+// arguments of a run by discovery into them.
+func byFunction(t *testing.T, execs []emulator.Execution, opts ...emulator.Option) (srv *emulator.Server, url, dir, report string, args []string) {
+	t.Helper()
+	srv = emulator.New(append([]emulator.Option{emulator.WithFunctions(emulator.FunctionNames...)}, opts...)...)
+	srv.Add(execs...)
+	url, _ = emulatortest.Start(t, srv)
+	dir, report = t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	return srv, url, dir, report, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
 }
