@@ -896,8 +896,12 @@ func TestUndecryptablePayloads(t *testing.T) {
 		denied[execs[i].ARN] = true
 	}
 	_, url, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
-	if r := runCLI(t, args...); r.code != 0 {
+	metrics := filepath.Join(t.TempDir(), "etl.prom")
+	if r := runCLI(t, append(args, "--metrics-file", metrics)...); r.code != 0 {
 		t.Fatalf("exit %d, want 0: every execution can be archived", r.code)
+	}
+	if b, _ := os.ReadFile(metrics); !strings.Contains(string(b), fmt.Sprintf("durable_etl_last_run_executions_without_payloads %d\n", len(denied))) {
+		t.Errorf("the metrics do not count the executions without payloads:\n%s", b)
 	}
 	s := readReport(t, report)
 	if s.ExecutionsOK != len(execs) || s.WithoutPayloads != len(denied) || s.APIRetries != 0 {

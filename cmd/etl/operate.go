@@ -84,6 +84,7 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 		fnGauge.WithLabelValues(f.Function, "skipped_terminal").Set(float64(f.SkippedTerminal))
 		fnGauge.WithLabelValues(f.Function, "failed").Set(float64(f.Failed))
 	}
+	gauge("last_run_executions_without_payloads", "Executions the last run archived without their payloads, which the service could not decrypt (a KMS error).", float64(s.WithoutPayloads))
 	gauge("last_run_retention_at_risk", "Executions whose history expires within --retention-warning and that are not archived in a terminal state.", float64(len(s.RetentionAtRisk)))
 	gauge("last_run_bytes_written", "Bytes of Parquet the last run published.", float64(s.BytesWritten))
 	gauge("last_run_rows_written", "Rows the last run wrote.", float64(s.RowsWritten))
