@@ -218,7 +218,8 @@ func (s *localSink) eachPublished(ctx context.Context, table string, fn func(io.
 // removeOrphans removes the operations and events files that runID's
 // killed attempts published without their executions sibling, and returns
 // the events files other runs left so (their runs may be dead, or about to
-// publish the sibling: they are never removed).
+// publish the sibling: they are never removed). Compaction's merged files
+// are neither.
 func (d *Parquet) removeOrphans(ctx context.Context, runID string) (others []string, err error) {
 	ops, err := d.sink.published(ctx, "operations/")
 	if err != nil {
@@ -246,7 +247,10 @@ func (d *Parquet) removeOrphans(ctx context.Context, runID string) (others []str
 			if err := d.sink.remove(ctx, o); err != nil {
 				return nil, fmt.Errorf("remove %s: %w", o, err)
 			}
-		case i >= len(ops):
+		case i >= len(ops) && !isCompacted(o):
+			// (A compaction's merged files are per table, numbered
+			// apart: an events file past the executions' last is no
+			// orphan.)
 			others = append(others, o)
 		}
 	}

@@ -77,6 +77,10 @@ func TestOrphanEventsCountWhereTheyContinue(t *testing.T) {
 	}
 	writeRows(t, dir, "events/dt=2026-01-01/part-killed1-bbbb-00001.parquet", k1...)
 	writeRows(t, dir, "events/dt=2026-01-01/part-killed2-cccc-00001.parquet", events("C", t2, 4)...)
+	// A compaction's merged files are numbered per table: an events file
+	// past the last executions one is no orphan, and is not read.
+	writeRows(t, dir, "executions/dt=2026-01-01/compact-20260102T030000.000Z-dddddd-00001.parquet", exec("Z", "STARTED", t1, 0, 0))
+	writeRows(t, dir, "events/dt=2026-01-01/compact-20260102T030000.000Z-dddddd-00002.parquet", events("G", t2, 1, 2)...)
 	t.Run("local", func(t *testing.T) {
 		pd, err := load.NewParquetDir(dir)
 		if err != nil {
@@ -123,6 +127,7 @@ func checkOrphanEvents(t *testing.T, pq *load.Parquet, exists func(rel string) b
 		"D": {},
 		"E": {Count: 3},
 		"F": {LastID: 9, Count: 4},
+		"G": {},
 	} {
 		if got := a.Events(arn); got != want {
 			t.Errorf("%s: %+v, want %+v", arn, got, want)
