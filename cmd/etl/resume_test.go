@@ -171,7 +171,9 @@ wait:
 // it goes; killed with SIGKILL at seeded points (some between two dates'
 // publications), a rerun with the same --run-id completes the archive,
 // which then equals an uninterrupted run's: every execution, operation and
-// event once, one file per table per date.
+// event once, one file per table per date. A rerun with a run id of its
+// own (a nightly job's) completes it too: every execution, every event
+// once.
 func TestKill9ResumeByFunction(t *testing.T) {
 	execs := emulator.Generate(92, 240, emulator.GenerateOptions{MaxOps: 12, Days: 150, LargePayloadEvery: -1})
 	emu := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithLatency(2*time.Millisecond))
@@ -196,21 +198,46 @@ func TestKill9ResumeByFunction(t *testing.T) {
 			t.Errorf("no killed run had published a date: the kills came too early to test resuming after one")
 		}
 	}()
-	seeds := 4
+	seeds := 6
 	if testing.Short() { // the race run
-		seeds = 2
+		seeds = 3
 	}
 	for i := range seeds {
 		killAt := totalPages/2 + rng.Int64N(totalPages*2/5) // once dates have been published
-		t.Run(fmt.Sprintf("kill after %d of %d pages", killAt, totalPages), func(t *testing.T) {
+		// Every third seed is not resumed: the next run has a run id of
+		// its own, as a nightly job's would. It archives again what the
+		// killed run left running, and must write no event twice.
+		nightly := i%3 == 2
+		name := fmt.Sprintf("kill after %d of %d pages", killAt, totalPages)
+		if nightly {
+			name += ", then a new run"
+		}
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			args := append([]string{"run", "--dest", dir, "--run-id", fmt.Sprint("resume-f", i)}, common...)
 			killAfterPages(t, emu, args, killAt)
 			if published, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet")); len(published) > 0 {
 				killedAfterPublishing++
 			}
+			if nightly {
+				args = append([]string{"run", "--dest", dir}, common...)
+			}
 			if r := runCLI(t, args...); r.code != 0 {
 				t.Fatalf("resumed run: exit %d", r.code)
+			}
+			if nightly {
+				events := 0
+				for _, evs := range readEvents(t, dir) { // fails on an event archived twice
+					events += len(evs)
+				}
+				arns := map[string]bool{} // a running execution has a row per run
+				for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+					arns[r.ExecutionArn] = true
+				}
+				if len(arns) != len(wantExecs) || events != wantEvents {
+					t.Fatalf("%d executions, %d events; want %d, %d", len(arns), events, len(wantExecs), wantEvents)
+				}
+				return
 			}
 			gotExecs, gotOps := archiveState(t, dir)
 			events := 0
