@@ -53,7 +53,7 @@ func drainBackwards(ctx context.Context, api HistoryAPI, arn string, pageSize in
 		req.Marker = pages[k].marker
 		out, err := api.GetDurableExecutionHistory(ctx, &req)
 		if err != nil {
-			return classify(Entry{ARN: arn}, n, err)
+			return classify(Entry{ARN: arn}, fmt.Sprintf("page %d", n), err)
 		}
 		if got := listed(pages[k].marker, out); got != pages[k] {
 			return &ExecutionError{ARN: arn, Code: codeChanged, Reason: fmt.Sprintf(

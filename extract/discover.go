@@ -238,6 +238,6 @@ func discoverError(fn string, err error) error {
 	if errors.As(err, &api) && api.ErrorCode() == codeNotFound {
 		return &FunctionNotFoundError{Function: fn}
 	}
-	ee := classify(Entry{ARN: fn}, 0, err)
+	ee := classify(Entry{ARN: fn}, "ListDurableExecutionsByFunction", err)
 	return fmt.Errorf("discover function %s: %s: %w", fn, ee.Reason, err)
 }

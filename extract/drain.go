@@ -126,7 +126,7 @@ func drainPages[O any](ctx context.Context, e Entry, what string, p paginator[O]
 	for n := 1; p.HasMorePages(); n++ {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return classify(e, n, err)
+			return classify(e, fmt.Sprintf("page %d", n), err)
 		}
 		if m := next(out); marker != nil && m != nil && *m == *marker {
 			return &ExecutionError{ARN: e.ARN, Code: "RepeatedMarker", Reason: fmt.Sprintf("page %d: the API handed back the marker it was given; the %s would be incomplete", n, what)}
@@ -149,11 +149,12 @@ func useError(e Entry, err error) *ExecutionError {
 	return &ExecutionError{ARN: e.ARN, Code: "load", Reason: redact(err.Error(), e.Token), Err: err}
 }
 
-// classify turns an SDK error into an ExecutionError with a one-line reason.
-func classify(e Entry, page int, err error) *ExecutionError {
+// classify turns an SDK error into an ExecutionError with a one-line
+// reason, which starts with where it happened ("page 3", or the call).
+func classify(e Entry, where string, err error) *ExecutionError {
 	ee := &ExecutionError{ARN: e.ARN, Err: err}
 	ee.Code, ee.Reason = errorReason(err)
-	ee.Reason = redact(fmt.Sprintf("page %d: %s", page, ee.Reason), e.Token)
+	ee.Reason = redact(where+": "+ee.Reason, e.Token)
 	return ee
 }
 

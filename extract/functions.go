@@ -74,7 +74,7 @@ func DurableFunctions(ctx context.Context, api FunctionsAPI, f FunctionFilter) (
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			ee := classify(Entry{ARN: "ListFunctions"}, 0, err)
+			ee := classify(Entry{ARN: "ListFunctions"}, "ListFunctions", err)
 			return nil, fmt.Errorf("list functions: %s: %w", ee.Reason, err)
 		}
 		for _, fc := range out.Functions {

@@ -34,7 +34,7 @@ func Describe(ctx context.Context, api HistoryAPI, arn string, opts ...HistoryOp
 	}
 	out, err := api.GetDurableExecution(ctx, &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(!o.noData)})
 	if err != nil {
-		return nil, classify(Entry{ARN: arn}, 0, err)
+		return nil, classify(Entry{ARN: arn}, "GetDurableExecution", err)
 	}
 	return out, nil
 }
@@ -335,7 +335,7 @@ func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...Hist
 		DurableExecutionArn: aws.String(arn), ReverseOrder: aws.Bool(reverse), MaxItems: 2, IncludeExecutionData: aws.Bool(false),
 	})
 	if err != nil {
-		return 0, false, classify(Entry{ARN: arn}, 0, err)
+		return 0, false, classify(Entry{ARN: arn}, "GetDurableExecutionHistory (its newest event)", err)
 	}
 	if ascending(out.Events, aws.ToString(out.NextMarker) == "") == 1 {
 		if reverse && order == 0 { // ReverseOrder=true lists the oldest first: ask without it

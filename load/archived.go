@@ -297,7 +297,7 @@ func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []st
 				o := per[row.ExecutionArn]
 				if o == nil {
 					o = &orphanEvents{first: row.EventID, last: row.EventID}
-					per[strings.Clone(row.ExecutionArn)] = o
+					per[row.ExecutionArn] = o
 				}
 				o.first, o.last, o.n = min(o.first, row.EventID), max(o.last, row.EventID), o.n+1
 				o.extracted = max(o.extracted, row.ExtractedAt.UnixMilli())
@@ -314,14 +314,14 @@ func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []st
 			byARN[arnKey(arn)] = append(byARN[arnKey(arn)], *o)
 		}
 	}
-	for k, os := range byARN {
-		slices.SortFunc(os, func(x, y orphanEvents) int { return cmp.Compare(x.extracted, y.extracted) })
+	for k, found := range byARN {
+		slices.SortFunc(found, func(x, y orphanEvents) int { return cmp.Compare(x.extracted, y.extracted) })
 		s := a.m[k]
 		if s.events != int64(s.lastEvent) {
 			continue // ids are not positions here: nothing to chain on
 		}
 		last, held := s.lastEvent, s.held
-		for _, o := range os {
+		for _, o := range found {
 			if o.extracted > s.extracted && o.first == last+1 && int64(o.last-o.first)+1 == o.n {
 				held += o.n
 				last = o.last
