@@ -115,6 +115,9 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 			return st, err
 		}
 		st.Finished += finished
+		if err := d.leaveUnsettledOrphans(ctx, files); err != nil {
+			return st, err
+		}
 		for name, fs := range files { // only files old enough
 			kept := fs[:0]
 			for _, f := range fs {
@@ -137,6 +140,80 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 		st.Partitions++
 	}
 	return st, nil
+}
+
+// leaveUnsettledOrphans drops from files the operations and events files
+// of a run killed between publishing them and their executions sibling
+// (see Archived) whose executions no later executions row of the
+// partition covers yet. The next run counts such a file's events as
+// archived only while it stands apart under its own name; merged, its
+// events would be written again. Once a later run has archived each of
+// its executions (an execution's rows all live in its start date's
+// partition), the file merges like any other. Rare, so the executions
+// files are read only when there is one.
+func (d *Parquet) leaveUnsettledOrphans(ctx context.Context, files map[string][]publishedFile) error {
+	base := func(name string) string { return name[strings.LastIndex(name, "/")+1:] }
+	siblings := map[string]bool{}
+	for _, f := range files["executions"] {
+		siblings[base(f.name)] = true
+	}
+	var orphans []string
+	for table, fs := range files {
+		for _, f := range fs {
+			if table != "executions" && !isCompacted(f.name) && !siblings[base(f.name)] {
+				orphans = append(orphans, f.name)
+			}
+		}
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	newest := map[string]int64{} // by execution: its newest executions row's extracted_at
+	for _, f := range files["executions"] {
+		if err := d.eachArnExtracted(ctx, f.name, func(arn string, ms int64) { newest[arn] = max(newest[arn], ms) }); err != nil {
+			return err
+		}
+	}
+	unsettled := map[string]bool{}
+	for _, name := range orphans {
+		err := d.eachArnExtracted(ctx, name, func(arn string, ms int64) {
+			if newest[arn] <= ms {
+				unsettled[name] = true
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if unsettled[name] {
+			d.cfg.logger.Warn("a file without its executions file (a run was killed between the two) is left apart until a later run archives its executions", "file", name)
+		}
+	}
+	for table, fs := range files {
+		files[table] = slices.DeleteFunc(fs, func(f publishedFile) bool { return unsettled[f.name] })
+	}
+	return nil
+}
+
+// arnExtracted is the projection leaveUnsettledOrphans reads of any table.
+type arnExtracted struct {
+	ExecutionArn string    `parquet:"execution_arn"`
+	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+}
+
+// eachArnExtracted calls fn with each row's execution and extraction time
+// of the published file name.
+func (d *Parquet) eachArnExtracted(ctx context.Context, name string, fn func(arn string, ms int64)) error {
+	err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
+		f, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+		if err != nil {
+			return err
+		}
+		return eachProjected(f, func(row *arnExtracted) { fn(row.ExecutionArn, row.ExtractedAt.UnixMilli()) })
+	})
+	if err != nil {
+		return fmt.Errorf("destination %s: read %s: %w", d.dir, name, err)
+	}
+	return nil
 }
 
 // partitionOf is the dt of a name TABLE/dt=DATE/FILE, or "".

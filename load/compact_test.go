@@ -650,3 +650,80 @@ func TestCompactBoundsRowGroups(t *testing.T) {
 		t.Errorf("%d row groups near the row-group size in %d: too few large results to test the bound", large, groups)
 	}
 }
+
+// TestCompactLeavesAKilledRunsFileApart: an events (or operations) file
+// that a run killed between publishing it and its executions sibling left
+// stays apart while no later executions row covers its executions: the
+// next run counts its events as archived only under its own name. Once a
+// later run archived them, it merges like any other file.
+func TestCompactLeavesAKilledRunsFileApart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	t1 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	t2, t3 := t1.Add(time.Hour), t1.Add(2*time.Hour)
+	exec := func(arn string, at time.Time, count int64) schema.Execution {
+		running := "STARTED"
+		last := int32(count)
+		return schema.Execution{ExecutionArn: arn, Status: &running, ExtractedAt: at, EventCount: &count, LastEventID: &last, RunID: "r"}
+	}
+	events := func(arn string, at time.Time, ids ...int32) []schema.Event {
+		var out []schema.Event
+		for _, id := range ids {
+			out = append(out, schema.Event{ExecutionArn: arn, EventID: id, EventType: "StepStarted", ExtractedAt: at, RunID: "r"})
+		}
+		return out
+	}
+	const p = "dt=2026-01-01/"
+	writeRows(t, dir, "executions/"+p+"part-r1-aaaa-00001.parquet", exec("X", t1, 3))
+	writeRows(t, dir, "events/"+p+"part-r1-aaaa-00001.parquet", events("X", t1, 1, 2, 3)...)
+	writeRows(t, dir, "executions/"+p+"part-r3-cccc-00001.parquet", exec("Y", t1, 1))
+	writeRows(t, dir, "events/"+p+"part-r3-cccc-00001.parquet", events("Y", t1, 1)...)
+	orphan := writeRows(t, dir, "events/"+p+"part-r2-bbbb-00001.parquet", events("X", t2, 4, 5)...)
+	orphanOps := writeRows(t, dir, "operations/"+p+"part-r2-bbbb-00001.parquet",
+		schema.Operation{ExecutionArn: "X", OperationID: "o", Type: "STEP", Status: "STARTED", Source: "history", RunID: "r", ExtractedAt: t2})
+	compact := func() {
+		t.Helper()
+		pd, err := load.NewParquetDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pd.Compact(ctx, load.CompactOptions{Now: func() time.Time { return time.Now().Add(2 * time.Hour) }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(table string) int {
+		files, _ := filepath.Glob(filepath.Join(dir, table, p, "*.parquet"))
+		return len(files)
+	}
+	compact()
+	if _, err := os.Stat(orphan); err != nil {
+		t.Fatal("the killed run's events file was merged while the archive counts its events by it")
+	}
+	if _, err := os.Stat(orphanOps); err != nil {
+		t.Fatal("the killed run's operations file was merged before a later run archived its execution")
+	}
+	if count("events") != 2 || count("executions") != 1 {
+		t.Fatalf("%d events and %d executions files, want the others merged into one each beside the orphan", count("events"), count("executions"))
+	}
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := pd.Archived(ctx, "next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Events("X"); got.Count != 5 {
+		t.Fatalf("X: %+v archived, want 5 events counted (3 by its row, 2 by the orphan)", got)
+	}
+
+	// A later run archives X: 5 events by its row, a sixth of its own.
+	writeRows(t, dir, "executions/"+p+"part-r4-dddd-00001.parquet", exec("X", t3, 6))
+	writeRows(t, dir, "events/"+p+"part-r4-dddd-00001.parquet", events("X", t3, 6)...)
+	compact()
+	for _, table := range []string{"events", "executions", "operations"} {
+		if n := count(table); n != 1 {
+			t.Errorf("%s: %d files once the orphan's execution is archived again, want 1", table, n)
+		}
+	}
+}
