@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -153,19 +152,25 @@ type archivedRow struct {
 	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
 }
 
-func readArchivedFile(a *Archived, r io.ReaderAt, size int64, runID string) error {
-	f, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
-	if err != nil {
-		return err
+// merge adds what b holds to a, as add would have row by row.
+func (a *Archived) merge(b *Archived) {
+	for k, t := range b.m {
+		s, ok := a.m[k]
+		if !ok {
+			a.m[k] = t
+			continue
+		}
+		if t.extracted >= s.extracted {
+			s.extracted, s.terminal = t.extracted, t.terminal
+		}
+		s.inRun = s.inRun || t.inRun
+		s.lastEvent, s.events, s.held = max(s.lastEvent, t.lastEvent), max(s.events, t.events), max(s.held, t.held)
+		a.m[k] = s
 	}
-	// Only the projection's columns are read: executions rows carry
-	// payloads, results and errors a run's start need not decode.
-	return eachProjected(f, func(row *archivedRow) {
-		a.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID, row.LastEventID, row.EventCount)
-	})
 }
 
-// Archived reads the published executions files: the archive is its own
+// Archived reads the published executions files (their ledger columns,
+// fileReaders at once; on S3 a large file by ranges): the archive is its own
 // ledger, so it can never disagree with what a reader sees. First it repairs
 // what a kill of runID can have left: an operations or events file
 // published without its executions sibling (the pair is renamed in that
@@ -177,9 +182,11 @@ func (d *Parquet) Archived(ctx context.Context, runID string) (*Archived, error)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
 	}
-	a := newArchived()
-	err = d.sink.eachPublished(ctx, "executions/", func(r io.ReaderAt, size int64) error {
-		return readArchivedFile(a, r, size, runID)
+	var a *Archived
+	err = listedAgain(func() error {
+		var err error
+		a, err = d.ledger(ctx, runID)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: read what is archived: %w", d.dir, err)
@@ -190,29 +197,29 @@ func (d *Parquet) Archived(ctx context.Context, runID string) (*Archived, error)
 	return a, nil
 }
 
-func (s *localSink) eachPublished(ctx context.Context, table string, fn func(io.ReaderAt, int64) error) error {
-	files, err := filepath.Glob(filepath.Join(s.dir, filepath.FromSlash(table), "dt=*", "*.parquet"))
+// ledger reads what the executions files say is archived.
+func (d *Parquet) ledger(ctx context.Context, runID string) (*Archived, error) {
+	files, err := d.sink.list(ctx, "executions/")
 	if err != nil {
+		return nil, err
+	}
+	a := newArchived()
+	var mu sync.Mutex
+	err = eachFile(ctx, files, func(f publishedFile) error {
+		part := newArchived()
+		// Only the projection's columns are read: executions rows carry
+		// payloads, results and errors a run's start need not decode.
+		err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+			return eachProjected(pf, func(row *archivedRow) {
+				part.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID, row.LastEventID, row.EventCount)
+			})
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		a.merge(part)
 		return err
-	}
-	for _, name := range files {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		f, err := os.Open(name)
-		if err != nil {
-			return err
-		}
-		info, err := f.Stat()
-		if err == nil {
-			err = fn(f, info.Size())
-		}
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
+	})
+	return a, err
 }
 
 // removeOrphans removes the operations and events files that runID's

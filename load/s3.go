@@ -110,6 +110,15 @@ func describeS3Error(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
+// getError is a failed GetObject's error, one line; a missing key is
+// fs.ErrNotExist (a file removed since it was listed).
+func getError(err error) error {
+	if nsk := (*types.NoSuchKey)(nil); errors.As(err, &nsk) {
+		return fmt.Errorf("%s: %w", describeS3Error(err), fs.ErrNotExist)
+	}
+	return errors.New(describeS3Error(err))
+}
+
 type s3Sink struct {
 	client S3API
 	tm     *transfermanager.Client
@@ -207,34 +216,10 @@ func (f *s3File) discard() {
 	<-f.done
 }
 
-// eachPublished downloads each executions object (to a temporary file, so
-// memory stays bounded) and hands it to fn.
-func (s *s3Sink) eachPublished(ctx context.Context, table string, fn func(io.ReaderAt, int64) error) error {
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(table))})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return errors.New(describeS3Error(err))
-		}
-		for _, o := range page.Contents {
-			if !strings.HasSuffix(aws.ToString(o.Key), ".parquet") {
-				continue
-			}
-			if err := s.withObject(ctx, aws.ToString(o.Key), fn); err != nil {
-				return fmt.Errorf("%s: %w", aws.ToString(o.Key), err)
-			}
-		}
-	}
-	return nil
-}
-
 func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt, int64) error) error {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
-	if nsk := (*types.NoSuchKey)(nil); errors.As(err, &nsk) {
-		return fmt.Errorf("%s: %w", describeS3Error(err), fs.ErrNotExist)
-	}
 	if err != nil {
-		return errors.New(describeS3Error(err))
+		return getError(err)
 	}
 	defer out.Body.Close()
 	f, err := scratch.Create("", "etl-archived-*")

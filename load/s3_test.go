@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
+	"github.com/durable-etl/durable-etl/schema"
 )
 
 func getObject(t *testing.T, c *s3.Client, bucket, key string) []byte {
@@ -259,5 +262,66 @@ func TestRowsOnS3ReadsRanges(t *testing.T) {
 	// never fetched whole.
 	if c.ranged.Load() == 0 || c.whole.Load() >= int64(filesRead) {
 		t.Errorf("%d whole GETs and %d ranged for %d files: none read in part", c.whole.Load(), c.ranged.Load(), filesRead)
+	}
+}
+
+// TestArchivedOnS3ReadsRanges: a run's start reads the ledger's few
+// columns of a large executions object (its rows carry payloads) by
+// ranges, never the whole object, and finds every execution in it.
+func TestArchivedOnS3ReadsRanges(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	c := &countingS3{Client: srv.Client()}
+	pq, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	const n = 120
+	payload := func() *string { // incompressible: 64 KiB of base64
+		b := make([]byte, 48<<10)
+		rand.Read(b)
+		s := base64.StdEncoding.EncodeToString(b)
+		return &s
+	}
+	for i := range n {
+		arn := fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:f:1/durable-execution/e-%d/%d", i, i)
+		status := "SUCCEEDED"
+		x, err := pq.Begin(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := schema.Execution{ExecutionArn: arn, Status: &status, InputPayload: payload(), Result: payload(), ContentHash: "h", Source: "history", RunID: "r", ExtractedAt: at}
+		if err := x.Commit(ctx, "2026-11-01", row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pq.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	size := s3test.Size(t, srv, bucket, "archive/executions/")
+	if size < 2*(4<<20) {
+		t.Fatalf("the executions objects hold %d bytes: too few to tell ranges from the whole", size)
+	}
+	rd, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.whole.Store(0)
+	c.ranged.Store(0)
+	a, err := rd.Archived(ctx, "next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Len() != n {
+		t.Errorf("%d executions archived, want %d", a.Len(), n)
+	}
+	if reason, skip := a.Skip("arn:aws:lambda:us-east-1:123456789012:function:f:1/durable-execution/e-7/7", false); !skip || reason != "terminal" {
+		t.Errorf("a terminal execution is not skipped (%q)", reason)
+	}
+	// Ranged GETs are of 1 MiB at most.
+	t.Logf("%d ranged GETs for %d bytes of executions objects", c.ranged.Load(), size)
+	if w, r := c.whole.Load(), c.ranged.Load(); w != 0 || r == 0 || r<<20 > size/2 {
+		t.Errorf("%d whole GETs and %d ranged ones for %d bytes of executions objects: want ranges, well under the whole", w, r, size)
 	}
 }

@@ -71,7 +71,7 @@ func (o *s3Ranged) block(b int64) ([]byte, error) {
 	out, err := o.s.client.GetObject(o.ctx, &s3.GetObjectInput{Bucket: aws.String(o.s.bucket), Key: aws.String(o.key),
 		Range: aws.String(fmt.Sprintf("bytes=%d-%d", first, last))})
 	if err != nil {
-		return nil, errors.New(describeS3Error(err))
+		return nil, getError(err)
 	}
 	defer out.Body.Close()
 	blk := make([]byte, last-first+1)

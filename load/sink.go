@@ -17,9 +17,6 @@ type fileSink interface {
 	// create starts the file that will be visible as name, a slash-separated
 	// path under the destination (TABLE/dt=DATE/FILE.parquet).
 	create(name string) (sinkFile, error)
-	// eachPublished calls fn for every published file of table (a prefix
-	// such as "executions/").
-	eachPublished(ctx context.Context, table string, fn func(r io.ReaderAt, size int64) error) error
 	// published lists the names of table's published files.
 	published(ctx context.Context, table string) ([]string, error)
 	// remove deletes a published file.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"reflect"
 	"slices"
 	"sort"
@@ -77,72 +78,130 @@ func newer(a, b ExecutionState) bool {
 }
 
 // Latest reads the executions files' key columns (only their pages:
-// eachProjected), latestReaders files at once. The result does not depend
-// on the order the reads finish in: of two snapshots of an execution
+// eachProjected; a large file on S3 by ranges: readProjection), fileReaders
+// files at once. The result does not depend on the order the reads finish
+// in: of two snapshots of an execution
 // equally new (the same run and time: one snapshot written twice, as by a
 // compaction killed before removing what it merged), the one in the
 // earlier partition is kept (within one partition they are the same rows).
 func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
+	var out map[string]ExecutionState
+	err := listedAgain(func() error {
+		var err error
+		out, err = d.latest(ctx, keep)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: read %w", d.dir, err)
+	}
+	return out, nil
+}
+
+func (d *Parquet) latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	files, err := d.sink.list(ctx, "executions/")
 	if err != nil {
-		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
+		return nil, err
 	}
 	var mu sync.Mutex
 	out := map[string]ExecutionState{}
+	err = eachFile(ctx, files, func(f publishedFile) error {
+		states, err := d.latestOf(ctx, f, keep)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, st := range states {
+			if cur, ok := out[st.Arn]; !ok || newer(st, cur) || (!newer(cur, st) && st.DT < cur.DT) {
+				out[st.Arn] = st
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// fileReaders is how many published files eachFile reads at once: on S3
+// each file is a request or a few of its own, and a backfill's archive
+// has a file per start date.
+const fileReaders = 8
+
+// eachFile calls fn for each of files, fileReaders at once; the first
+// failure (named by its file) stops the files not yet begun and is
+// returned.
+func eachFile(ctx context.Context, files []publishedFile, fn func(publishedFile) error) error {
 	errs := make([]error, len(files))
 	var next atomic.Int64
 	var failed atomic.Bool
 	var wg sync.WaitGroup
-	for range min(latestReaders, len(files)) {
+	for range min(fileReaders, len(files)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
 				if err := ctx.Err(); err != nil || failed.Load() {
 					errs[i] = cmp.Or(err, errSkipped)
 					continue
 				}
-				states, err := d.latestOf(ctx, files[i].name, keep)
-				if err != nil {
-					errs[i] = err
+				if err := fn(files[i]); err != nil {
+					errs[i] = fmt.Errorf("%s: %w", files[i].name, err)
 					failed.Store(true)
-					continue
 				}
-				mu.Lock()
-				for _, st := range states {
-					if cur, ok := out[st.Arn]; !ok || newer(st, cur) || (!newer(cur, st) && st.DT < cur.DT) {
-						out[st.Arn] = st
-					}
-				}
-				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	for i, err := range errs {
+	for _, err := range errs {
 		if err != nil && err != errSkipped {
-			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, files[i].name, err)
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// latestReaders is how many executions files Latest reads at once: on S3
-// each file is a request of its own, and a backfill's archive has a file
-// per start date.
-const latestReaders = 8
+// listedAgain reads a table's files through read (which lists them) again
+// should one have vanished between listing and reading (fs.ErrNotExist: a
+// compaction beside the run removed the files it had merged, after
+// publishing the merged ones, which a new listing finds), a few times.
+func listedAgain(read func() error) error {
+	err := read()
+	for range 3 {
+		if !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		err = read()
+	}
+	return err
+}
 
-// errSkipped marks a file Latest did not read because another failed.
+// errSkipped marks a file eachFile did not read because another failed.
 var errSkipped = errors.New("not read: another file failed")
 
-// latestOf reads one executions file's kept snapshots, newest per
-// execution.
-func (d *Parquet) latestOf(ctx context.Context, name string, keep func(arn string) bool) (map[string]ExecutionState, error) {
-	dt := partitionOf(name)
-	out := map[string]ExecutionState{}
-	err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
-		pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+// rangedAbove is the size past which readProjection reads a file by
+// ranges where the sink can (S3): a projection's few columns are a small
+// part of a file whose rows carry payloads, and the whole object would be
+// downloaded. A smaller file costs one GET whole, fewer than its ranges.
+const rangedAbove = 4 << 20
+
+// readProjection opens a published file for reading a few of its columns.
+func (d *Parquet) readProjection(ctx context.Context, f publishedFile, fn func(*parquet.File) error) error {
+	open := func(r io.ReaderAt, size int64) error {
+		pf, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
+		return fn(pf)
+	}
+	if rs, ok := d.sink.(rangedSink); ok && f.size > rangedAbove {
+		return open(rs.ranged(ctx, f.name, f.size), f.size)
+	}
+	return d.sink.read(ctx, f.name, open)
+}
+
+// latestOf reads one executions file's kept snapshots, newest per
+// execution.
+func (d *Parquet) latestOf(ctx context.Context, f publishedFile, keep func(arn string) bool) (map[string]ExecutionState, error) {
+	dt := partitionOf(f.name)
+	out := map[string]ExecutionState{}
+	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
 		return eachProjected(pf, func(row *ExecutionState) {
 			if keep != nil && !keep(row.Arn) {
 				return
