@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"slices"
 	"strings"
@@ -227,7 +226,7 @@ func (d *Parquet) ledger(ctx context.Context, runID string) (*Archived, error) {
 // the events files other runs left so (their runs may be dead, or about to
 // publish the sibling: they are never removed). Compaction's merged files
 // are neither.
-func (d *Parquet) removeOrphans(ctx context.Context, runID string) (others []string, err error) {
+func (d *Parquet) removeOrphans(ctx context.Context, runID string) (others []publishedFile, err error) {
 	ops, err := d.sink.published(ctx, "operations/")
 	if err != nil {
 		return nil, err
@@ -240,12 +239,16 @@ func (d *Parquet) removeOrphans(ctx context.Context, runID string) (others []str
 	for _, e := range execs {
 		have[strings.TrimPrefix(e, "executions/")] = true
 	}
-	events, err := d.sink.published(ctx, "events/")
+	events, err := d.sink.list(ctx, "events/")
 	if err != nil {
 		return nil, err
 	}
+	names := slices.Clone(ops)
+	for _, e := range events {
+		names = append(names, e.name)
+	}
 	own := d.runFiles(runID)
-	for i, o := range append(ops, events...) {
+	for i, o := range names {
 		_, base, _ := strings.Cut(o, "/")
 		switch {
 		case have[base]:
@@ -258,7 +261,7 @@ func (d *Parquet) removeOrphans(ctx context.Context, runID string) (others []str
 			// (A compaction's merged files are per table, numbered
 			// apart: an events file past the executions' last is no
 			// orphan.)
-			others = append(others, o)
+			others = append(others, events[i-len(ops)])
 		}
 	}
 	return others, nil
@@ -291,15 +294,12 @@ type orphanEventRow struct {
 // (ids 1, 2, ... and positions agree, as in every well-formed history).
 // Anything else counts for nothing: an event written twice rather than one
 // never written.
-func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []string) error {
+func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []publishedFile) error {
 	byARN := map[[16]byte][]orphanEvents{}
-	for _, name := range files {
+	for _, file := range files {
+		name := file.name
 		per := map[string]*orphanEvents{}
-		err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
-			f, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
-			if err != nil {
-				return err
-			}
+		err := d.readProjection(ctx, file, func(f *parquet.File) error {
 			return eachProjected(f, func(row *orphanEventRow) {
 				o := per[row.ExecutionArn]
 				if o == nil {

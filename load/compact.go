@@ -157,11 +157,11 @@ func (d *Parquet) leaveUnsettledOrphans(ctx context.Context, files map[string][]
 	for _, f := range files["executions"] {
 		siblings[base(f.name)] = true
 	}
-	var orphans []string
+	var orphans []publishedFile
 	for table, fs := range files {
 		for _, f := range fs {
 			if table != "executions" && !isCompacted(f.name) && !siblings[base(f.name)] {
-				orphans = append(orphans, f.name)
+				orphans = append(orphans, f)
 			}
 		}
 	}
@@ -170,22 +170,22 @@ func (d *Parquet) leaveUnsettledOrphans(ctx context.Context, files map[string][]
 	}
 	newest := map[string]int64{} // by execution: its newest executions row's extracted_at
 	for _, f := range files["executions"] {
-		if err := d.eachArnExtracted(ctx, f.name, func(arn string, ms int64) { newest[arn] = max(newest[arn], ms) }); err != nil {
+		if err := d.eachArnExtracted(ctx, f, func(arn string, ms int64) { newest[arn] = max(newest[arn], ms) }); err != nil {
 			return err
 		}
 	}
 	unsettled := map[string]bool{}
-	for _, name := range orphans {
-		err := d.eachArnExtracted(ctx, name, func(arn string, ms int64) {
+	for _, f := range orphans {
+		err := d.eachArnExtracted(ctx, f, func(arn string, ms int64) {
 			if newest[arn] <= ms {
-				unsettled[name] = true
+				unsettled[f.name] = true
 			}
 		})
 		if err != nil {
 			return err
 		}
-		if unsettled[name] {
-			d.cfg.logger.Warn("a file without its executions file (a run was killed between the two) is left apart until a later run archives its executions", "file", name)
+		if unsettled[f.name] {
+			d.cfg.logger.Warn("a file without its executions file (a run was killed between the two) is left apart until a later run archives its executions", "file", f.name)
 		}
 	}
 	for table, fs := range files {
@@ -202,16 +202,12 @@ type arnExtracted struct {
 
 // eachArnExtracted calls fn with each row's execution and extraction time
 // of the published file name.
-func (d *Parquet) eachArnExtracted(ctx context.Context, name string, fn func(arn string, ms int64)) error {
-	err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
-		f, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
-		if err != nil {
-			return err
-		}
-		return eachProjected(f, func(row *arnExtracted) { fn(row.ExecutionArn, row.ExtractedAt.UnixMilli()) })
+func (d *Parquet) eachArnExtracted(ctx context.Context, f publishedFile, fn func(arn string, ms int64)) error {
+	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+		return eachProjected(pf, func(row *arnExtracted) { fn(row.ExecutionArn, row.ExtractedAt.UnixMilli()) })
 	})
 	if err != nil {
-		return fmt.Errorf("destination %s: read %s: %w", d.dir, name, err)
+		return fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
 	}
 	return nil
 }
