@@ -48,6 +48,7 @@ func main() {
 	latestOnly := flag.Bool("list-latest-only", false, "an unqualified ListDurableExecutionsByFunction lists $LATEST only (default: every version)")
 	settled := flag.Bool("settled", false, "production-like executions: operations SUCCEEDED but for one in 20, one step in 20 retried (default: every status and 1-5 attempts equally likely, as the tests use)")
 	pageCache := flag.Bool("page-cache", false, "serve each page again from the bytes of its first answer (all kept in memory), so that a measured pass pays no generation")
+	undecryptable := flag.Int("undecryptable-every", 0, "one execution in N has data the service cannot decrypt: its calls with payloads answer 502 KMSAccessDeniedException (0: none)")
 	order := flag.String("history-order", "oldest-first", "how GetDurableExecutionHistory lists: oldest-first (ReverseOrder lists the newest first), newest-first (ReverseOrder the oldest first), oldest-always or newest-always (ReverseOrder ignored)")
 	flag.Parse()
 	orderOpt, ok := historyOrder(*order)
@@ -64,6 +65,13 @@ func main() {
 	}
 	if *latestOnly {
 		opts = append(opts, emulator.WithListing(emulator.ListLatestOnly))
+	}
+	if k := *undecryptable; k > 0 {
+		denied := map[string]bool{}
+		for i := 0; i < len(execs); i += k {
+			denied[execs[i].ARN] = true
+		}
+		opts = append(opts, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
 	}
 	if *faultRate > 0 {
 		rng := rand.New(rand.NewPCG(*seed, 42))
