@@ -47,10 +47,20 @@ type S3Options struct {
 	Concurrency int
 	// StaleUploadAge: multipart uploads under the prefix started longer ago
 	// than this are aborted when the loader starts: what a killed run left
-	// (default 1h; negative: never). A bucket lifecycle rule
-	// (AbortIncompleteMultipartUpload) is the belt to these braces.
+	// (default DefaultStaleUploadAge; negative: never). A run's file of a
+	// large partition is an upload open from its first part to its
+	// partition's end, hours into a long backfill, so a younger age would
+	// abort a live run's files from a compaction or a shard started beside
+	// it. A bucket lifecycle rule (AbortIncompleteMultipartUpload) is the
+	// belt to these braces.
 	StaleUploadAge time.Duration
+	// Now is the clock the age is reckoned by (default time.Now).
+	Now func() time.Time
 }
+
+// DefaultStaleUploadAge is S3Options.StaleUploadAge's default: a day, as
+// for a local destination's leftovers (StaleIncomingAge).
+const DefaultStaleUploadAge = StaleIncomingAge
 
 // NewParquetS3 writes the Parquet layout under s3://bucket/prefix/. Each file
 // streams to S3 as it is written, in a multipart upload (memory holds the
@@ -68,7 +78,10 @@ func NewParquetS3(ctx context.Context, client S3API, bucket, prefix, spillDir st
 		so.Concurrency = 1
 	}
 	if so.StaleUploadAge == 0 {
-		so.StaleUploadAge = time.Hour
+		so.StaleUploadAge = DefaultStaleUploadAge
+	}
+	if so.Now == nil {
+		so.Now = time.Now
 	}
 	switch so.SSE {
 	case "", "AES256", "aws:kms":
@@ -85,7 +98,7 @@ func NewParquetS3(ctx context.Context, client S3API, bucket, prefix, spillDir st
 			o.Concurrency = so.Concurrency
 		})}
 	if so.StaleUploadAge > 0 {
-		if err := sink.abortStale(ctx, time.Now().Add(-so.StaleUploadAge)); err != nil {
+		if err := sink.abortStale(ctx, so.Now().Add(-so.StaleUploadAge)); err != nil {
 			return nil, fmt.Errorf("destination %s: abort stale uploads: %s", dest, describeS3Error(err))
 		}
 	}

@@ -325,3 +325,29 @@ func TestArchivedOnS3ReadsRanges(t *testing.T) {
 		t.Errorf("%d whole GETs and %d ranged ones for %d bytes of executions objects: want ranges, well under the whole", w, r, size)
 	}
 }
+
+// TestS3UploadsOfALiveRunKept: a run's file of a large partition is a
+// multipart upload open for hours; a loader started beside it (a
+// compaction, a shard) two hours later must leave it, and a day later
+// takes it for a killed run's.
+func TestS3UploadsOfALiveRunKept(t *testing.T) {
+	srv3, bucket := s3test.Bucket(t)
+	client := srv3.Client()
+	ctx := context.Background()
+	key := "arch/operations/dt=2026-01-01/part-live-0123456789ab-00001.parquet"
+	if _, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		later time.Duration
+		kept  bool
+	}{{2 * time.Hour, true}, {load.DefaultStaleUploadAge + time.Hour, false}} {
+		now := func() time.Time { return time.Now().Add(c.later) }
+		if _, err := load.NewParquetS3(ctx, client, bucket, "arch", t.TempDir(), load.S3Options{Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		if up := s3test.Uploads(t, srv3, bucket); (len(up) == 1) != c.kept {
+			t.Errorf("a loader started %v after the upload began: uploads %v, want it kept: %v", c.later, up, c.kept)
+		}
+	}
+}

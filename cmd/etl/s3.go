@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -12,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/load"
 )
 
 func s3Flags() []cli.Flag {
@@ -19,7 +19,7 @@ func s3Flags() []cli.Flag {
 		&cli.StringFlag{Name: "s3-endpoint-url", Usage: "the S3 endpoint `URL`, for S3-compatible stores (path-style addressing; also AWS_ENDPOINT_URL_S3)", EnvVars: env("s3-endpoint-url")},
 		&cli.StringFlag{Name: "s3-sse", Usage: "server-side encryption of the objects: AES256 or aws:kms", EnvVars: env("s3-sse")},
 		&cli.StringFlag{Name: "s3-kms-key-id", Usage: "the KMS key `ID` for --s3-sse aws:kms", EnvVars: env("s3-kms-key-id")},
-		&cli.DurationFlag{Name: "s3-abort-uploads-older-than", Usage: "abort multipart uploads under the prefix begun longer ago than this (what a killed run left); 0 never", EnvVars: env("s3-abort-uploads-older-than"), Value: time.Hour},
+		&cli.DurationFlag{Name: "s3-abort-uploads-older-than", Usage: "abort multipart uploads under the prefix begun longer ago than this (what a killed run left; a live run's file of a large partition is an upload open for hours); 0 never", EnvVars: env("s3-abort-uploads-older-than"), Value: load.DefaultStaleUploadAge},
 		&cli.StringFlag{Name: "s3-storage-class", Usage: "the objects' storage `CLASS` (STANDARD, INTELLIGENT_TIERING, ...)", EnvVars: env("s3-storage-class")},
 	}
 }
