@@ -66,23 +66,7 @@ func main() {
 	if *latestOnly {
 		opts = append(opts, emulator.WithListing(emulator.ListLatestOnly))
 	}
-	if k := *undecryptable; k > 0 {
-		denied := map[string]bool{}
-		for i := 0; i < len(execs); i += k {
-			denied[execs[i].ARN] = true
-		}
-		opts = append(opts, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
-	}
-	if *faultRate > 0 {
-		rng := rand.New(rand.NewPCG(*seed, 42))
-		faults := []emulator.Fault{emulator.Throttle, emulator.ServerError, emulator.Unavailable, emulator.Reset, emulator.Cut}
-		opts = append(opts, emulator.WithFaults(func(int64, string) emulator.Fault {
-			if rng.Float64() < *faultRate {
-				return faults[rng.IntN(len(faults))]
-			}
-			return emulator.NoFault
-		}))
-	}
+	opts = append(opts, faultOptions(execs, *seed, *undecryptable, *faultRate)...)
 	srv := emulator.New(opts...)
 	srv.Add(execs...)
 	if *manifest != "" {
@@ -180,4 +164,28 @@ func historyOrder(name string) (opts []emulator.Option, ok bool) {
 		return []emulator.Option{emulator.WithNewestFirstAlways()}, true
 	}
 	return nil, false
+}
+
+// faultOptions are the emulator's options for -undecryptable-every and
+// -fault-rate.
+func faultOptions(execs []emulator.Execution, seed uint64, undecryptable int, faultRate float64) []emulator.Option {
+	var opts []emulator.Option
+	if undecryptable > 0 {
+		denied := map[string]bool{}
+		for i := 0; i < len(execs); i += undecryptable {
+			denied[execs[i].ARN] = true
+		}
+		opts = append(opts, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
+	}
+	if faultRate > 0 {
+		rng := rand.New(rand.NewPCG(seed, 42))
+		faults := []emulator.Fault{emulator.Throttle, emulator.ServerError, emulator.Unavailable, emulator.Reset, emulator.Cut}
+		opts = append(opts, emulator.WithFaults(func(int64, string) emulator.Fault {
+			if rng.Float64() < faultRate {
+				return faults[rng.IntN(len(faults))]
+			}
+			return emulator.NoFault
+		}))
+	}
+	return opts
 }
