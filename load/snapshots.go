@@ -80,10 +80,10 @@ func newer(a, b ExecutionState) bool {
 // Latest reads the executions files' key columns (only their pages:
 // eachProjected; a large file on S3 by ranges: readProjection), fileReaders
 // files at once. The result does not depend on the order the reads finish
-// in: of two snapshots of an execution
-// equally new (the same run and time: one snapshot written twice, as by a
-// compaction killed before removing what it merged), the one in the
-// earlier partition is kept (within one partition they are the same rows).
+// in: of two snapshots of an execution equally new (the same run and time:
+// one snapshot written twice, as by a compaction killed before removing
+// what it merged), the one in the earlier partition is kept (within one
+// partition they are the same rows).
 func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	var out map[string]ExecutionState
 	err := listedAgain(func() error {
