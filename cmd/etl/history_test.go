@@ -253,7 +253,7 @@ func growRunning(t *testing.T, srv *emulator.Server, execs []emulator.Execution)
 // archive of a date's executions, and the new events of a running one.
 func TestRerunAfterKillBetweenRenames(t *testing.T) {
 	execs := emulator.Generate(43, 40, emulator.GenerateOptions{MaxOps: 30, Days: 6})
-	srv, _, dir, report, args := byFunction(t, execs)
+	srv, url, dir, report, args := byFunction(t, execs)
 	if r := runCLI(t, append(args, "--run-id", "first")...); r.code != 0 {
 		t.Fatalf("first run: exit %d", r.code)
 	}
@@ -305,6 +305,13 @@ func TestRerunAfterKillBetweenRenames(t *testing.T) {
 	}
 	if s := readReport(t, report); s.EventsNew != 0 || s.ExecutionsOK < lost {
 		t.Errorf("nightly run: %d new events (want 0), %d executions archived (want at least the %d whose row was lost)", s.EventsNew, s.ExecutionsOK, lost)
+	}
+	// Verification reads an execution's events across the files that hold
+	// them, the killed run's included.
+	vreport := filepath.Join(t.TempDir(), "v.json")
+	r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...)
+	if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || v.Sampled == 0 || v.Equal != v.Sampled {
+		t.Errorf("verify: exit %d, %d of %d complete, %d of %d sampled equal, differing content %v", r.code, v.Complete, len(execs), v.Equal, v.Sampled, v.ContentDiffer)
 	}
 }
 
