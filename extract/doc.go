@@ -13,7 +13,11 @@
 // [NewClient] builds the SDK client from the standard AWS configuration
 // chain. [Drain] walks one execution's pages with the SDK's paginator and
 // hands each page to a callback, so memory holds the pages in flight and
-// never a whole execution ([DrainHistory] likewise). A failure that belongs to one execution comes back
-// as an [*ExecutionError], whose Reason is safe to log and report: checkpoint
-// tokens never appear in errors.
+// never a whole execution ([DrainHistory] likewise). A failure that
+// belongs to one execution comes back as an [*ExecutionError], whose Reason
+// is safe to log and report (checkpoint tokens never appear in errors) and
+// whose predicates say what a caller can do: NotFound, Rejected (a stale
+// token, an expired marker), Changed, Interrupted, Undecryptable (a KMS
+// error: read again [WithoutExecutionData]). The client does not retry
+// what no retry changes (4xx, KMS errors).
 package extract
