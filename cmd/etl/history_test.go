@@ -949,8 +949,9 @@ func TestUndecryptablePayloads(t *testing.T) {
 	// Verification reads them as they were archived: without payloads.
 	vreport := filepath.Join(t.TempDir(), "v.json")
 	r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...)
-	if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || len(v.Errors) != 0 || v.Sampled == 0 || v.Equal != v.Sampled {
-		t.Errorf("verify: exit %d, %d of %d complete, %d of %d sampled equal, errors %v, differing content %v", r.code, v.Complete, len(execs), v.Equal, v.Sampled, v.Errors, v.ContentDiffer)
+	if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || len(v.Errors) != 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.WithoutPayloads) != len(denied) {
+		t.Errorf("verify: exit %d, %d of %d complete, %d of %d sampled equal, %d named without payloads (want %d), errors %v, differing content %v",
+			r.code, v.Complete, len(execs), v.Equal, v.Sampled, len(v.WithoutPayloads), len(denied), v.Errors, v.ContentDiffer)
 	}
 
 	var one []emulator.Execution

@@ -71,20 +71,25 @@ Example (the nightly job):
 
 // VerifyReport is what verify found.
 type VerifyReport struct {
-	Expected      int            `json:"executions_expected"`
-	Complete      int            `json:"executions_complete"`
-	Missing       []string       `json:"missing"`
-	Stale         []Difference   `json:"stale"`
-	Differing     []Difference   `json:"differing"`
-	GoneFromAPI   int            `json:"gone_from_api"`
-	Seed          uint64         `json:"seed"`
-	Sampled       int            `json:"sampled"`
-	Equal         int            `json:"sampled_equal"`
-	NotSampleable int            `json:"not_sampleable"`
-	ContentDiffer []Difference   `json:"content_differs"`
-	AtRisk        []AtRiskVerify `json:"retention_at_risk"`
-	Errors        []Difference   `json:"errors"`
-	DurationMS    int64          `json:"duration_ms"`
+	Expected      int          `json:"executions_expected"`
+	Complete      int          `json:"executions_complete"`
+	Missing       []string     `json:"missing"`
+	Stale         []Difference `json:"stale"`
+	Differing     []Difference `json:"differing"`
+	GoneFromAPI   int          `json:"gone_from_api"`
+	Seed          uint64       `json:"seed"`
+	Sampled       int          `json:"sampled"`
+	Equal         int          `json:"sampled_equal"`
+	NotSampleable int          `json:"not_sampleable"`
+	ContentDiffer []Difference `json:"content_differs"`
+	// WithoutPayloads names the executions archived without their
+	// payloads (execution_data_included false: the service could not
+	// decrypt them). Complete as archived; once the key works again,
+	// etl run --force reads them again with their payloads.
+	WithoutPayloads []string       `json:"executions_without_payloads"`
+	AtRisk          []AtRiskVerify `json:"retention_at_risk"`
+	Errors          []Difference   `json:"errors"`
+	DurationMS      int64          `json:"duration_ms"`
 }
 
 // Difference names an execution and what is wrong with it.
@@ -300,6 +305,9 @@ func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	if rep.NotSampleable > 0 {
 		notCompared = fmt.Sprintf("; %d not compared (running, or archived through state with no token)", rep.NotSampleable)
 	}
+	if n := len(rep.WithoutPayloads); n > 0 {
+		notCompared += fmt.Sprintf("; %d archived without their payloads (the service could not decrypt them)", n)
+	}
 	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal%s (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, notCompared, rep.Seed)
 	for _, line := range rep.lines(10, time.Now()) {
 		fmt.Fprintln(c.App.Writer, "  "+line)
@@ -410,8 +418,13 @@ type verifyClient struct {
 // the sample.
 func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp []expected, archived map[string]load.ExecutionState, o verifyOptions) *VerifyReport {
 	rep := &VerifyReport{Expected: len(exp), Seed: o.seed, Missing: []string{}, Stale: []Difference{}, Differing: []Difference{},
-		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}}
+		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}}
 	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
+	for _, e := range exp {
+		if st, ok := archived[e.arn]; ok && st.DataIncluded != nil && !*st.DataIncluded {
+			rep.WithoutPayloads = append(rep.WithoutPayloads, e.arn)
+		}
+	}
 	sampled := pickSample(exp, archived, o)
 	client := verifyClient{verifyAPI: api, order: &extract.HistoryOrder{}}
 	var mu sync.Mutex
@@ -1069,7 +1082,7 @@ func writeVerifyMetrics(path string, r *VerifyReport) error {
 	reg.MustRegister(g)
 	for k, v := range map[string]int{"expected": r.Expected, "complete": r.Complete, "missing": len(r.Missing), "stale": len(r.Stale),
 		"differing": len(r.Differing), "sampled": r.Sampled, "sampled_equal": r.Equal, "content_differs": len(r.ContentDiffer),
-		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk)} {
+		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "without_payloads": len(r.WithoutPayloads)} {
 		g.WithLabelValues(k).Set(float64(v))
 	}
 	ok := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_success", Help: "1 if the last verification found the archive complete and equal, else 0."})
