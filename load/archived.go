@@ -46,20 +46,27 @@ func arnKey(arn string) [16]byte {
 }
 
 func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bool, lastEvent *int32, events *int64) {
-	k := arnKey(arn)
-	s := a.m[k]
-	if ms := extracted.UnixMilli(); ms >= s.extracted {
-		s.extracted, s.terminal = ms, status != nil && terminal[*status]
-	}
-	s.inRun = s.inRun || inRun
+	t := archivedState{extracted: extracted.UnixMilli(), terminal: status != nil && terminal[*status], inRun: inRun}
 	if lastEvent != nil {
-		s.lastEvent = max(s.lastEvent, *lastEvent)
+		t.lastEvent = *lastEvent
 	}
 	if events != nil {
-		s.events = max(s.events, *events)
+		t.events, t.held = *events, *events
 	}
-	s.held = max(s.held, s.events)
-	a.m[k] = s
+	k := arnKey(arn)
+	a.m[k] = a.m[k].with(t)
+}
+
+// with is what s and t, two readings of one execution, say together: the
+// newer snapshot's status (the later one of two equally new), the rest
+// the most either says.
+func (s archivedState) with(t archivedState) archivedState {
+	if t.extracted >= s.extracted {
+		s.extracted, s.terminal = t.extracted, t.terminal
+	}
+	s.inRun = s.inRun || t.inRun
+	s.lastEvent, s.events, s.held = max(s.lastEvent, t.lastEvent), max(s.events, t.events), max(s.held, t.held)
+	return s
 }
 
 // EventsArchived says which of an execution's history events an archive
@@ -154,17 +161,7 @@ type archivedRow struct {
 // merge adds what b holds to a, as add would have row by row.
 func (a *Archived) merge(b *Archived) {
 	for k, t := range b.m {
-		s, ok := a.m[k]
-		if !ok {
-			a.m[k] = t
-			continue
-		}
-		if t.extracted >= s.extracted {
-			s.extracted, s.terminal = t.extracted, t.terminal
-		}
-		s.inRun = s.inRun || t.inRun
-		s.lastEvent, s.events, s.held = max(s.lastEvent, t.lastEvent), max(s.events, t.events), max(s.held, t.held)
-		a.m[k] = s
+		a.m[k] = a.m[k].with(t)
 	}
 }
 

@@ -154,9 +154,9 @@ type Summary struct {
 	// and that were read through their history instead
 	// (RefusedTokenHistory).
 	TokensRefused int `json:"tokens_refused_read_history"`
-	// WithoutPayloads counts executions whose payloads the service could
-	// not decrypt (a KMS error) and that were read again without them:
-	// their executions row says execution_data_included = false.
+	// WithoutPayloads counts the executions archived without their
+	// payloads, which the service could not decrypt (a KMS error): their
+	// executions row says execution_data_included = false.
 	WithoutPayloads   int   `json:"executions_without_payloads"`
 	DuplicatesSkipped int   `json:"duplicates_skipped"`
 	BadLinesSkipped   int   `json:"bad_lines_skipped"`
@@ -431,6 +431,9 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	switch {
 	case err == nil:
 		r.sum.ExecutionsOK++
+		if e.NoExecutionData {
+			r.sum.WithoutPayloads++
+		}
 		r.sum.Operations += c.ops
 		r.sum.Events += c.events
 		r.sum.EventsNew += c.newEvents
@@ -498,9 +501,6 @@ func (r *runner) readAgain(e extract.Entry, src source, err error, c counts, may
 	}
 	if ee.Undecryptable() && !e.NoExecutionData && r.cfg.History != nil {
 		log.Warn("the service cannot decrypt the execution's payloads: reading it again through its history without them", "reason", ee.Reason)
-		r.mu.Lock()
-		r.sum.WithoutPayloads++
-		r.mu.Unlock()
 		e.Token, e.NoExecutionData = "", true
 		return e, mayRestart, true
 	}
