@@ -29,10 +29,6 @@ type Entry struct {
 	// Line is the entry's line number in the manifest (0 for an entry given
 	// on the command line).
 	Line int
-	// NoExecutionData reads the execution's history without its payloads
-	// ([WithoutExecutionData]). A manifest never sets it: a run does, for
-	// an execution whose payloads the service could not decrypt.
-	NoExecutionData bool
 }
 
 // String names the entry without its token.

@@ -174,14 +174,26 @@ func (a *Archived) merge(b *Archived) {
 // are not doubled. Such files of other runs (killed and never resumed) are
 // kept, and their events count as archived (see countOrphanEvents).
 func (d *Parquet) Archived(ctx context.Context, runID string) (*Archived, error) {
-	others, err := d.removeOrphans(ctx, runID)
+	execs, err := d.sink.list(ctx, "executions/")
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
+	}
+	others, err := d.removeOrphans(ctx, runID, execs)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
 	}
 	var a *Archived
 	err = listedAgain(func() error {
 		var err error
-		a, err = d.ledger(ctx, runID)
+		if a, err = d.ledger(ctx, runID, execs); errors.Is(err, fs.ErrNotExist) {
+			// A file vanished (a shard resuming removed its own):
+			// the next attempt reads a new listing.
+			again, lerr := d.sink.list(ctx, "executions/")
+			if lerr != nil {
+				return lerr
+			}
+			execs = again
+		}
 		return err
 	})
 	if err != nil {
@@ -194,14 +206,10 @@ func (d *Parquet) Archived(ctx context.Context, runID string) (*Archived, error)
 }
 
 // ledger reads what the executions files say is archived.
-func (d *Parquet) ledger(ctx context.Context, runID string) (*Archived, error) {
-	files, err := d.sink.list(ctx, "executions/")
-	if err != nil {
-		return nil, err
-	}
+func (d *Parquet) ledger(ctx context.Context, runID string, files []publishedFile) (*Archived, error) {
 	a := newArchived()
 	var mu sync.Mutex
-	err = eachFile(ctx, files, func(f publishedFile) error {
+	err := eachFile(ctx, files, func(f publishedFile) error {
 		part := newArchived()
 		// Only the projection's columns are read: executions rows carry
 		// payloads, results and errors a run's start need not decode.
@@ -219,49 +227,50 @@ func (d *Parquet) ledger(ctx context.Context, runID string) (*Archived, error) {
 }
 
 // removeOrphans removes the operations and events files that runID's
-// killed attempts published without their executions sibling, and returns
-// the events files other runs left so (their runs may be dead, or about to
-// publish the sibling: they are never removed). Compaction's merged files
-// are neither.
-func (d *Parquet) removeOrphans(ctx context.Context, runID string) (others []publishedFile, err error) {
-	ops, err := d.sink.published(ctx, "operations/")
-	if err != nil {
-		return nil, err
-	}
-	execs, err := d.sink.published(ctx, "executions/")
-	if err != nil {
-		return nil, err
-	}
-	have := map[string]bool{}
-	for _, e := range execs {
-		have[strings.TrimPrefix(e, "executions/")] = true
-	}
-	events, err := d.sink.list(ctx, "events/")
-	if err != nil {
-		return nil, err
-	}
-	names := slices.Clone(ops)
-	for _, e := range events {
-		names = append(names, e.name)
-	}
+// killed attempts published without their executions sibling (execs, the
+// published executions files), and returns the events files other runs
+// left so (their runs may be dead, or about to publish the sibling: they
+// are never removed).
+func (d *Parquet) removeOrphans(ctx context.Context, runID string, execs []publishedFile) (others []publishedFile, err error) {
+	orphan := withoutSibling(execs)
 	own := d.runFiles(runID)
-	for i, o := range names {
-		_, base, _ := strings.Cut(o, "/")
-		switch {
-		case have[base]:
-		case own(base):
-			d.cfg.logger.Warn("removing a file whose executions file was never published (the run was killed between the two)", "name", o)
-			if err := d.sink.remove(ctx, o); err != nil {
-				return nil, fmt.Errorf("remove %s: %w", o, err)
+	for _, table := range []string{"operations/", "events/"} {
+		files, err := d.sink.list(ctx, table)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			if !orphan(f.name) {
+				continue
 			}
-		case i >= len(ops) && !isCompacted(o):
-			// (A compaction's merged files are per table, numbered
-			// apart: an events file past the executions' last is no
-			// orphan.)
-			others = append(others, events[i-len(ops)])
+			if _, base, _ := strings.Cut(f.name, "/"); own(base) {
+				d.cfg.logger.Warn("removing a file whose executions file was never published (the run was killed between the two)", "name", f.name)
+				if err := d.sink.remove(ctx, f.name); err != nil {
+					return nil, fmt.Errorf("remove %s: %w", f.name, err)
+				}
+			} else if table == "events/" {
+				others = append(others, f)
+			}
 		}
 	}
 	return others, nil
+}
+
+// withoutSibling returns the test of whether a published operations or
+// events file (TABLE/dt=DATE/NAME) lacks its executions sibling
+// (executions/dt=DATE/NAME among execs): a run publishes a partition's
+// files executions last, so a kill between the renames leaves such files.
+// Compaction's merged files are numbered per table, paired with none: never
+// such a file.
+func withoutSibling(execs []publishedFile) func(name string) bool {
+	have := make(map[string]bool, len(execs))
+	for _, e := range execs {
+		have[strings.TrimPrefix(e.name, "executions/")] = true
+	}
+	return func(name string) bool {
+		_, rest, _ := strings.Cut(name, "/")
+		return !have[rest] && !isCompacted(name)
+	}
 }
 
 // orphanEvents is what an events file published without its executions

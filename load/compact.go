@@ -152,15 +152,11 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 // partition), the file merges like any other. Rare, so the executions
 // files are read only when there is one.
 func (d *Parquet) leaveUnsettledOrphans(ctx context.Context, files map[string][]publishedFile) error {
-	base := func(name string) string { return name[strings.LastIndex(name, "/")+1:] }
-	siblings := map[string]bool{}
-	for _, f := range files["executions"] {
-		siblings[base(f.name)] = true
-	}
+	orphan := withoutSibling(files["executions"])
 	var orphans []publishedFile
 	for table, fs := range files {
 		for _, f := range fs {
-			if table != "executions" && !isCompacted(f.name) && !siblings[base(f.name)] {
+			if table != "executions" && orphan(f.name) {
 				orphans = append(orphans, f)
 			}
 		}

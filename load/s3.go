@@ -247,15 +247,6 @@ func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt
 	return fn(f, size)
 }
 
-func (s *s3Sink) published(ctx context.Context, table string) ([]string, error) {
-	files, err := s.list(ctx, table)
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = f.name
-	}
-	return names, err
-}
-
 func (s *s3Sink) list(ctx context.Context, table string) ([]publishedFile, error) {
 	var out []publishedFile
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(table))})

@@ -17,8 +17,6 @@ type fileSink interface {
 	// create starts the file that will be visible as name, a slash-separated
 	// path under the destination (TABLE/dt=DATE/FILE.parquet).
 	create(name string) (sinkFile, error)
-	// published lists the names of table's published files.
-	published(ctx context.Context, table string) ([]string, error)
 	// remove deletes a published file.
 	remove(ctx context.Context, name string) error
 	// list is the published files of table with their times and sizes.
@@ -149,28 +147,19 @@ func (f *localFile) discard() {
 	os.Remove(f.tmp)
 }
 
-func (s *localSink) published(ctx context.Context, table string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(s.dir, filepath.FromSlash(table), "dt=*", "*.parquet"))
-	names := make([]string, len(files))
-	for i, f := range files {
-		rel, _ := filepath.Rel(s.dir, f)
-		names[i] = filepath.ToSlash(rel)
-	}
-	return names, err
-}
-
 func (s *localSink) list(ctx context.Context, table string) ([]publishedFile, error) {
-	names, err := s.published(ctx, table)
+	files, err := filepath.Glob(filepath.Join(s.dir, filepath.FromSlash(table), "dt=*", "*.parquet"))
 	if err != nil {
 		return nil, err
 	}
-	out := make([]publishedFile, 0, len(names))
-	for _, n := range names {
-		info, err := os.Stat(filepath.Join(s.dir, filepath.FromSlash(n)))
+	out := make([]publishedFile, 0, len(files))
+	for _, f := range files {
+		info, err := os.Stat(f)
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, publishedFile{name: n, modified: info.ModTime(), size: info.Size()})
+		rel, _ := filepath.Rel(s.dir, f)
+		out = append(out, publishedFile{name: filepath.ToSlash(rel), modified: info.ModTime(), size: info.Size()})
 	}
 	return out, nil
 }

@@ -393,10 +393,19 @@ const foldPayloads = 16 << 20
 // once if its marker expired. It returns an error only for a destination
 // failure, which stops the run.
 func (r *runner) archive(ctx context.Context, e extract.Entry) error {
-	return r.archiveOnce(ctx, e, true)
+	return r.archiveOnce(ctx, entry{Entry: e}, true)
 }
 
-func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bool) error {
+// entry is a manifest entry as the run reads it.
+type entry struct {
+	extract.Entry
+	// noData reads the execution's history without its payloads
+	// ([extract.WithoutExecutionData]): the run's choice for an execution
+	// whose payloads the service could not decrypt.
+	noData bool
+}
+
+func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) error {
 	start := r.cfg.Now()
 	log := r.cfg.Logger.With("execution_arn", e.ARN)
 	x, err := r.cfg.Loader.Begin(ctx, e.ARN)
@@ -431,7 +440,7 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 	switch {
 	case err == nil:
 		r.sum.ExecutionsOK++
-		if e.NoExecutionData {
+		if e.noData {
 			r.sum.WithoutPayloads++
 		}
 		r.sum.Operations += c.ops
@@ -457,17 +466,17 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 		}
 		return nil
 	case errors.As(err, &dest):
-		r.fail(e, "destination", dest.Error())
+		r.fail(e.Entry, "destination", dest.Error())
 		return dest
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ee) && ee.Interrupted()):
 		r.sum.Abandoned++
 		return nil
 	case errors.As(err, &ee):
-		r.fail(e, ee.Code, ee.Reason)
+		r.fail(e.Entry, ee.Code, ee.Reason)
 		log.Warn("execution failed", "code", ee.Code, "reason", ee.Reason)
 		return nil
 	default:
-		r.fail(e, "internal", fmt.Sprint(err))
+		r.fail(e.Entry, "internal", fmt.Sprint(err))
 		return nil
 	}
 }
@@ -482,7 +491,7 @@ func (r *runner) archiveOnce(ctx context.Context, e extract.Entry, mayRestart bo
 // once (mayRestart), a marker refused after the first page (it expired)
 // or a history that changed while it was read backwards, as the same
 // entry, from the start.
-func (r *runner) readAgain(e extract.Entry, src source, err error, c counts, mayRestart bool, log *slog.Logger) (again extract.Entry, restartable, ok bool) {
+func (r *runner) readAgain(e entry, src source, err error, c counts, mayRestart bool, log *slog.Logger) (again entry, restartable, ok bool) {
 	var ee *extract.ExecutionError
 	if !errors.As(err, &ee) {
 		return e, false, false
@@ -499,9 +508,9 @@ func (r *runner) readAgain(e extract.Entry, src source, err error, c counts, may
 		e.Token = ""
 		return e, mayRestart, true
 	}
-	if ee.Undecryptable() && !e.NoExecutionData && r.cfg.History != nil {
+	if ee.Undecryptable() && !e.noData && r.cfg.History != nil {
 		log.Warn("the service cannot decrypt the execution's payloads: reading it again through its history without them", "reason", ee.Reason)
-		e.Token, e.NoExecutionData = "", true
+		e.Token, e.noData = "", true
 		return e, mayRestart, true
 	}
 	if !mayRestart || !(c.pages > 0 && ee.Rejected() || ee.Changed()) {

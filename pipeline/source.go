@@ -22,7 +22,7 @@ type source interface {
 	// returns the executions row and its partition. Failures of the API are
 	// *extract.ExecutionError; of the destination *DestinationError. c
 	// counts what was read, failure or not.
-	read(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts) (dt string, row schema.Execution, err error)
+	read(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts) (dt string, row schema.Execution, err error)
 }
 
 // counts is what one execution's read went through.
@@ -32,7 +32,7 @@ type counts struct {
 
 // sourceFor picks the source of an entry: state with a token (and history
 // too with Config.HistoryAlways), history without.
-func (r *runner) sourceFor(e extract.Entry) source {
+func (r *runner) sourceFor(e entry) source {
 	if e.Token == "" {
 		return historySource{r: r}
 	}
@@ -44,11 +44,11 @@ type stateSource struct {
 	withHistory bool
 }
 
-func (s stateSource) read(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts) (string, schema.Execution, error) {
+func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts) (string, schema.Execution, error) {
 	meta.Source = transform.SourceState
 	snap := transform.NewSnapshot(meta)
 	err := ahead(ctx, func(ctx context.Context, put func(context.Context, extract.Page) error) error {
-		return extract.Drain(ctx, s.r.cfg.API, e, s.r.cfg.PageSize, put)
+		return extract.Drain(ctx, s.r.cfg.API, e.Entry, s.r.cfg.PageSize, put)
 	}, func(p extract.Page) error {
 		rows := snap.Add(make([]schema.Operation, 0, len(p.Operations)), p.Operations)
 		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
@@ -84,9 +84,9 @@ func (s stateSource) read(ctx context.Context, e extract.Entry, meta transform.R
 
 // historyOptions are the options of e's history calls: the run's order,
 // and without the payloads when e says so.
-func (r *runner) historyOptions(e extract.Entry) []extract.HistoryOption {
+func (r *runner) historyOptions(e entry) []extract.HistoryOption {
 	opts := []extract.HistoryOption{extract.WithHistoryOrder(&r.order)}
-	if e.NoExecutionData {
+	if e.noData {
 		opts = append(opts, extract.WithoutExecutionData())
 	}
 	return opts
@@ -105,7 +105,7 @@ func endTable(ctx context.Context, x load.Execution, t *schema.Table) error {
 
 type historySource struct{ r *runner }
 
-func (s historySource) read(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts) (string, schema.Execution, error) {
+func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts) (string, schema.Execution, error) {
 	meta.Source = transform.SourceHistory
 	if unchanged, err := s.unchanged(ctx, e); err != nil || unchanged {
 		if err == nil {
@@ -163,7 +163,7 @@ var errUnchanged = errors.New("unchanged since its archived snapshot")
 // execution that waited since the last run costs that call, not every page
 // of its history. Without archived events, or when the answer cannot prove
 // which event is the newest, it reports false.
-func (s historySource) unchanged(ctx context.Context, e extract.Entry) (bool, error) {
+func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
 	if !s.r.cfg.SkipUnchanged || s.r.cfg.ArchivedEvents == nil {
 		return false, nil
 	}
@@ -178,7 +178,7 @@ func (s historySource) unchanged(ctx context.Context, e extract.Entry) (bool, er
 // readEvents drains e's history one page ahead of use, writing the events
 // the archive lacks (those past the event_count it archived) through x, folding every event
 // into fold when given, and noting event_count and last_event_id in row.
-func (r *runner) readEvents(ctx context.Context, e extract.Entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
+func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
 	var archived load.EventsArchived
 	if r.cfg.ArchivedEvents != nil {
 		archived = r.cfg.ArchivedEvents(e.ARN)
