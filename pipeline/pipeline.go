@@ -472,8 +472,12 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 		r.sum.Abandoned++
 		return nil
 	case errors.As(err, &ee):
-		r.fail(e.Entry, ee.Code, ee.Reason)
-		log.Warn("execution failed", "code", ee.Code, "reason", ee.Reason)
+		reason := ee.Reason
+		if r.tokenRefused(src, ee, c) && !r.cfg.RefusedTokenHistory {
+			reason += " (the token is stale or wrong; the execution can be read without it, through its history: --on-refused-token history)"
+		}
+		r.fail(e.Entry, ee.Code, reason)
+		log.Warn("execution failed", "code", ee.Code, "reason", reason)
 		return nil
 	default:
 		r.fail(e.Entry, "internal", fmt.Sprint(err))
@@ -484,7 +488,7 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 // readAgain says whether a failed read is read again (ok), as which entry,
 // and whether that read may start over in its turn: a checkpoint token
 // refused on the first page, with RefusedTokenHistory, as the entry
-// without its token (else the failure's reason says that is possible);
+// without its token (else it fails, its reason saying that is possible);
 // a read whose payloads the service cannot decrypt (a KMS error), through
 // history without them (state always carries them: a token is dropped),
 // so that what history says of the rest is archived;
@@ -496,10 +500,9 @@ func (r *runner) readAgain(e entry, src source, err error, c counts, mayRestart 
 	if !errors.As(err, &ee) {
 		return e, false, false
 	}
-	if _, state := src.(stateSource); state && c.pages == 0 && ee.Rejected() && r.cfg.History != nil {
+	if r.tokenRefused(src, ee, c) {
 		if !r.cfg.RefusedTokenHistory {
-			ee.Reason += " (the token is stale or wrong; the execution can be read without it, through its history: --on-refused-token history)"
-			return e, false, false
+			return e, false, false // failed, its reason saying how to read it
 		}
 		log.Warn("checkpoint token refused: reading the execution through its history instead", "reason", ee.Reason)
 		r.mu.Lock()
@@ -522,6 +525,13 @@ func (r *runner) readAgain(e entry, src source, err error, c counts, mayRestart 
 	}
 	log.Warn(what+": starting the execution over", "reason", ee.Reason)
 	return e, false, true
+}
+
+// tokenRefused says whether ee is a checkpoint token refused on the first
+// page of a read through state, which history could read without it.
+func (r *runner) tokenRefused(src source, ee *extract.ExecutionError, c counts) bool {
+	_, state := src.(stateSource)
+	return state && c.pages == 0 && ee.Rejected() && r.cfg.History != nil
 }
 
 func (r *runner) fail(e extract.Entry, code, reason string) {
