@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 
@@ -23,6 +24,12 @@ func WithTablesForTest(ts ...*schema.Table) ParquetOption {
 // WithPGTablesForTest is WithTablesForTest for a Postgres loader.
 func WithPGTablesForTest(ts ...*schema.Table) PostgresOption {
 	return func(c *postgresConfig) { c.tables = ts }
+}
+
+// WithLeaseRenewalForTest renews a lease's record every d, and calls
+// renewed after each renewal.
+func WithLeaseRenewalForTest(d time.Duration, renewed func(error)) ParquetOption {
+	return func(c *parquetConfig) { c.leaseRenewal, c.renewed = d, renewed }
 }
 
 // WritersMadeForTest is how many writers d made for published files (the

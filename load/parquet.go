@@ -44,6 +44,11 @@ type parquetConfig struct {
 	createdBy   string
 	logger      *slog.Logger
 	tables      []*schema.Table // the child tables (tests declare more)
+	// leaseRenewal is how often a lease's record is written again
+	// (LeaseRenewal; tests shorten it), and renewed, if set, hears of each
+	// renewal (tests).
+	leaseRenewal time.Duration
+	renewed      func(error)
 }
 
 // Compressions maps the --compression names to codecs.
@@ -255,7 +260,8 @@ func removeStale(dir string, cutoff time.Time) {
 
 func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOption) *Parquet {
 	cfg := parquetConfig{codec: Compressions["zstd"], targetFile: 256 << 20, rowGroup: 64 << 20, budget: 64 << 20, stageMemory: 8 << 20, stageBudget: 24 << 20,
-		helpers: min(runtime.GOMAXPROCS(0)-1, 2), filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler), tables: schema.ChildTables()}
+		helpers: min(runtime.GOMAXPROCS(0)-1, 2), filePrefix: "part", createdBy: "durable-etl", logger: slog.New(slog.DiscardHandler), tables: schema.ChildTables(),
+		leaseRenewal: LeaseRenewal}
 	for _, o := range opts {
 		o(&cfg)
 	}

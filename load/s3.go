@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -266,6 +267,48 @@ func (s *s3Sink) list(ctx context.Context, table string) ([]publishedFile, error
 
 func (s *s3Sink) read(ctx context.Context, name string, fn func(io.ReaderAt, int64) error) error {
 	return s.withObject(ctx, s.key(name), fn)
+}
+
+func (s *s3Sink) putRecord(ctx context.Context, name string, body []byte) error {
+	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name)), Body: bytes.NewReader(body), ContentType: aws.String("application/json")}
+	if s.opts.SSE != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(s.opts.SSE)
+	}
+	if s.opts.KMSKeyID != "" {
+		in.SSEKMSKeyId = aws.String(s.opts.KMSKeyID)
+	}
+	if _, err := s.client.PutObject(ctx, in); err != nil {
+		return errors.New(describeS3Error(err))
+	}
+	return nil
+}
+
+func (s *s3Sink) records(ctx context.Context, dir string) ([]record, error) {
+	var out []record
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(dir))})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, errors.New(describeS3Error(err))
+		}
+		for _, o := range page.Contents {
+			name := strings.TrimPrefix(aws.ToString(o.Key), s.key(""))
+			got, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: o.Key})
+			if err != nil {
+				if err = getError(err); errors.Is(err, fs.ErrNotExist) {
+					continue // removed meanwhile
+				}
+				return nil, err
+			}
+			body, err := io.ReadAll(io.LimitReader(got.Body, 1<<20))
+			got.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, record{name: name, modified: aws.ToTime(o.LastModified), body: body})
+		}
+	}
+	return out, nil
 }
 
 func (s *s3Sink) remove(ctx context.Context, name string) error {

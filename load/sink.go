@@ -3,9 +3,12 @@ package load
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,6 +26,20 @@ type fileSink interface {
 	list(ctx context.Context, table string) ([]publishedFile, error)
 	// read calls fn with a published file's content.
 	read(ctx context.Context, name string, fn func(io.ReaderAt, int64) error) error
+	// putRecord writes a small file that is no table's (a run's lease,
+	// under _runs/), replacing any of that name.
+	putRecord(ctx context.Context, name string, body []byte) error
+	// records is the small files under dir (e.g. "_runs/"), with their
+	// times and contents. A file removed while they are read is left out.
+	records(ctx context.Context, dir string) ([]record, error)
+}
+
+// record is a small file that is no table's: its name under the
+// destination, when it was last written, its content.
+type record struct {
+	name     string
+	modified time.Time
+	body     []byte
 }
 
 // publishedFile is a published file: its name under the destination
@@ -175,6 +192,47 @@ func (s *localSink) read(ctx context.Context, name string, fn func(io.ReaderAt, 
 		return err
 	}
 	return fn(f, info.Size())
+}
+
+func (s *localSink) putRecord(ctx context.Context, name string, body []byte) error {
+	final := filepath.Join(s.dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return err
+	}
+	// Written whole, then renamed over the last: a reader never sees half.
+	tmp := filepath.Join(filepath.Dir(final), fmt.Sprintf(".%s.%d", filepath.Base(final), os.Getpid()))
+	if err := os.WriteFile(tmp, body, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, final)
+}
+
+func (s *localSink) records(ctx context.Context, dir string) ([]record, error) {
+	entries, err := os.ReadDir(filepath.Join(s.dir, filepath.FromSlash(dir)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []record
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || e.IsDir() {
+			continue
+		}
+		name := path.Join(dir, e.Name())
+		p := filepath.Join(s.dir, filepath.FromSlash(name))
+		body, err := os.ReadFile(p)
+		info, serr := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(serr, fs.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if err = errors.Join(err, serr); err != nil {
+			return nil, err
+		}
+		out = append(out, record{name: name, modified: info.ModTime(), body: body})
+	}
+	return out, nil
 }
 
 func (s *localSink) remove(ctx context.Context, name string) error {

@@ -253,6 +253,15 @@ func runAction(c *cli.Context) error {
 	} else {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
 	}
+	release, err := leaseDestinations(ctx, loader, o, watch)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := release(context.WithoutCancel(ctx)); err != nil {
+			logger.Warn("the run's record is left at the destination; it counts for nothing once it expires", "err", err)
+		}
+	}()
 	cfg := pipeline.Config{API: client, History: client, HistoryAlways: o.history, RefusedTokenHistory: o.refusedTokenHistory, Loader: loader, RunID: o.runID,
 		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{}}
 	if err := readArchive(ctx, loader, o, &cfg, logger); err != nil {
@@ -395,6 +404,41 @@ func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, 
 		return nil, nil, usageError("%v", err)
 	}
 	return m, newRetentionWatch(found, fns), nil
+}
+
+// leaseDestinations records the run at the destinations that keep two
+// runs from archiving the same executions at once (load.Leaser), before
+// the run reads what they hold: another live run there whose functions
+// (any, for a manifest) and shard overlap this one's stops it, exit 2,
+// before anything is fetched; so does a destination where the record
+// cannot be written.
+func leaseDestinations(ctx context.Context, loader load.Loader, o runOptions, watch *retentionWatch) (func(context.Context) error, error) {
+	ls, ok := loader.(load.Leaser)
+	if !ok {
+		return func(context.Context) error { return nil }, nil
+	}
+	scope := load.RunScope{RunID: o.runID, Shard: o.shard, Shards: o.shards}
+	if watch != nil { // discovered: the functions are known
+		scope.Functions = []string{}
+		for _, f := range watch.fns {
+			scope.Functions = append(scope.Functions, functionName(f.name))
+		}
+	}
+	release, err := ls.Lease(ctx, scope)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return release, nil
+}
+
+// functionName is the name in a function's name, partial ARN or ARN, with
+// or without a qualifier.
+func functionName(fn string) string {
+	if _, after, ok := strings.Cut(fn, ":function:"); ok {
+		fn = after
+	}
+	name, _, _ := strings.Cut(fn, ":")
+	return name
 }
 
 // readArchive asks the destinations what they hold: the executions to skip

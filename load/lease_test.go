@@ -1,0 +1,240 @@
+package load_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/durable-etl/durable-etl/internal/s3test"
+	"github.com/durable-etl/durable-etl/load"
+)
+
+// leaseStore is one destination for checkLease: a new loader on it, a
+// record planted as another run (or another host) would leave it, and the
+// run records present.
+type leaseStore struct {
+	open    func(t *testing.T) *load.Parquet
+	plant   func(t *testing.T, name string, body []byte)
+	records func(t *testing.T) []string
+}
+
+// TestLease: runs whose scopes overlap are admitted one at a time, on a
+// local directory and on S3.
+func TestLease(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		dir := t.TempDir()
+		checkLease(t, leaseStore{
+			open: func(t *testing.T) *load.Parquet {
+				pd, err := load.NewParquetDir(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return pd
+			},
+			plant: func(t *testing.T, name string, body []byte) {
+				p := filepath.Join(dir, filepath.FromSlash(name))
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				if err := os.WriteFile(p, body, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			records: func(t *testing.T) []string {
+				names, _ := filepath.Glob(filepath.Join(dir, load.RunsDir, "*"))
+				for i, n := range names {
+					names[i] = load.RunsDir + "/" + filepath.Base(n)
+				}
+				return names
+			},
+		})
+		// A record not renewed for LeaseExpiry is a killed run's, even of a
+		// process alive elsewhere.
+		dir = t.TempDir()
+		pd := checkedOpen(t, dir)
+		old := filepath.Join(dir, load.RunsDir, "old.json")
+		os.MkdirAll(filepath.Dir(old), 0o755)
+		os.WriteFile(old, record(t, "old", nil, "elsewhere", 1), 0o644)
+		if release, err := pd.Lease(context.Background(), load.RunScope{RunID: "new"}); err == nil {
+			release(context.Background())
+			t.Fatal("admitted beside a fresh record of another host's run")
+		}
+		past := time.Now().Add(-load.LeaseExpiry - time.Minute)
+		os.Chtimes(old, past, past)
+		release, err := pd.Lease(context.Background(), load.RunScope{RunID: "new"})
+		if err != nil {
+			t.Fatalf("beside an expired record: %v", err)
+		}
+		if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the expired record is still there: %v", err)
+		}
+		release(context.Background())
+
+		// A held lease's record is written again while the run lasts: a
+		// record removed under it comes back at the next renewal.
+		renewed := make(chan error, 1)
+		pd, err = load.NewParquetDir(dir, load.WithLeaseRenewalForTest(time.Millisecond, func(err error) {
+			select {
+			case renewed <- err:
+			default:
+			}
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		release, err = pd.Lease(context.Background(), load.RunScope{RunID: "long"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := filepath.Join(dir, load.RunsDir, "long.json")
+		os.Remove(rec)
+		back := false
+		for range 100 { // a renewal under way may have ended before the removal
+			if err := <-renewed; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(rec); err == nil {
+				back = true
+				break
+			}
+		}
+		if !back {
+			t.Error("the record was not written again")
+		}
+		release(context.Background())
+		if _, err := os.Stat(rec); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("released, and still there: %v", err)
+		}
+	})
+	t.Run("S3", func(t *testing.T) {
+		srv3, bucket := s3test.Bucket(t)
+		client := srv3.Client()
+		checkLease(t, leaseStore{
+			open: func(t *testing.T) *load.Parquet {
+				pq, err := load.NewParquetS3(context.Background(), client, bucket, "a", t.TempDir(), load.S3Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return pq
+			},
+			plant: func(t *testing.T, name string, body []byte) {
+				if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a/" + name), Body: bytes.NewReader(body)}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			records: func(t *testing.T) []string {
+				keys := s3test.Keys(t, srv3, bucket, "a/"+load.RunsDir+"/")
+				for i, k := range keys {
+					keys[i] = strings.TrimPrefix(k, "a/")
+				}
+				return keys
+			},
+		})
+	})
+}
+
+func checkedOpen(t *testing.T, dir string) *load.Parquet {
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pd
+}
+
+// record is a run's lease record as another process would write it.
+func record(t *testing.T, run string, functions []string, host string, pid int) []byte {
+	b, err := json.Marshal(map[string]any{"run_id": run, "functions": functions, "host": host, "pid": pid, "started": time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkLease is what every Leaser destination must do.
+func checkLease(t *testing.T, st leaseStore) {
+	ctx := context.Background()
+	lease := func(scope load.RunScope) (func(context.Context) error, error) {
+		return st.open(t).Lease(ctx, scope)
+	}
+	want := func(what string, names ...string) {
+		t.Helper()
+		got := st.records(t)
+		if strings.Join(got, " ") != strings.Join(names, " ") {
+			t.Errorf("%s: records %v, want %v", what, got, names)
+		}
+	}
+	refused := func(what string, scope load.RunScope, by string) {
+		t.Helper()
+		release, err := lease(scope)
+		var running *load.RunningError
+		switch {
+		case err == nil:
+			release(ctx)
+			t.Errorf("%s: admitted beside run %s", what, by)
+		case !errors.As(err, &running) || running.Other.RunID != by || !strings.Contains(err.Error(), "run "+by+" "):
+			t.Errorf("%s: %v, want run %s named", what, err, by)
+		}
+	}
+	admitted := func(what string, scope load.RunScope) func(context.Context) error {
+		t.Helper()
+		release, err := lease(scope)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return release
+	}
+
+	releaseA := admitted("the first run", load.RunScope{RunID: "a", Functions: []string{"orders"}})
+	want("the first run's record", "_runs/a.json")
+	refused("a run of the same function", load.RunScope{RunID: "b", Functions: []string{"payments", "orders"}}, "a")
+	refused("a manifest's run (any function)", load.RunScope{RunID: "b"}, "a")
+	want("refused runs leave no record", "_runs/a.json")
+	releaseC := admitted("a run of another function", load.RunScope{RunID: "c", Functions: []string{"payments"}})
+	admitted("the first run resumed (its run ID)", load.RunScope{RunID: "a", Functions: []string{"orders"}})
+	want("two runs", "_runs/a.json", "_runs/c.json")
+	if err := releaseA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	releaseC(ctx)
+	want("released", "")
+
+	// The shards of one run, and those of two runs split alike, are
+	// disjoint; split otherwise, they are not.
+	r0 := admitted("shard 0/2", load.RunScope{RunID: "s", Shard: 0, Shards: 2})
+	r1 := admitted("shard 1/2 of the same run", load.RunScope{RunID: "s", Shard: 1, Shards: 2})
+	refused("shard 0/2 of another run", load.RunScope{RunID: "t", Shard: 0, Shards: 2}, "s")
+	r2 := admitted("shard 1/2 of another run, beside shard 0/2 only", func() load.RunScope {
+		r1(ctx)
+		return load.RunScope{RunID: "t", Shard: 1, Shards: 2}
+	}())
+	refused("shard 0/3 of another run", load.RunScope{RunID: "u", Shard: 0, Shards: 3}, "s")
+	r0(ctx)
+	r2(ctx)
+	want("shards released", "")
+
+	// A record of this host whose process is gone counts for nothing and
+	// is removed; one whose process lives counts.
+	host, _ := os.Hostname()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	st.plant(t, "_runs/dead.json", record(t, "dead", nil, host, gone.Process.Pid))
+	r := admitted("beside a dead process's record", load.RunScope{RunID: "x"})
+	want("the dead process's record removed", "_runs/x.json")
+	r(ctx)
+	st.plant(t, "_runs/live.json", record(t, "live", []string{"orders"}, host, os.Getppid()))
+	refused("beside a live process's record", load.RunScope{RunID: "y", Functions: []string{"orders"}}, "live")
+	st.plant(t, "_runs/junk.json", []byte("not a record"))
+	r = admitted("a run of another function, beside a record that is no run's", load.RunScope{RunID: "z", Functions: []string{"payments"}})
+	r(ctx)
+	want("what is not a run's record is left alone", "_runs/junk.json", "_runs/live.json")
+}
