@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -66,6 +67,7 @@ type Manifest struct {
 	skipped    []*ManifestError
 	others     int // entries of other shards
 	startDates map[string]int
+	functions  map[string]bool // nil: an ARN did not name its function
 
 	rc    io.ReadCloser
 	p     *parser
@@ -172,11 +174,16 @@ func SingleEntry(arn, token string, opts ...ManifestOption) (*Manifest, error) {
 // check reads the whole manifest once, validating every line and counting
 // entries and duplicates.
 func (m *Manifest) check() error {
-	m.startDates = map[string]int{}
+	m.startDates, m.functions = map[string]int{}, map[string]bool{}
 	for m.Next() {
 		m.count++
 		if dt, ok := m.entry.StartDate(); ok {
 			m.startDates[dt]++
+		}
+		if fn, ok := functionOf(m.entry.ARN); ok && m.functions != nil {
+			m.functions[fn] = true
+		} else {
+			m.functions = nil
 		}
 	}
 	if m.p != nil {
@@ -201,6 +208,34 @@ func (e Entry) StartDate() (dt string, ok bool) {
 		return "", false
 	}
 	return e.Started.UTC().Format(time.DateOnly), true
+}
+
+// Functions are the names of the functions whose executions the manifest
+// lists (of this shard), sorted; nil when an ARN does not say.
+func (m *Manifest) Functions() []string {
+	if m.functions == nil {
+		return nil
+	}
+	out := make([]string, 0, len(m.functions))
+	for fn := range m.functions {
+		out = append(out, fn)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// functionOf is the function name in a durable execution's ARN
+// (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]/durable-execution/...).
+func functionOf(arn string) (string, bool) {
+	_, rest, ok := strings.Cut(arn, ":function:")
+	if !ok {
+		return "", false
+	}
+	end := strings.IndexAny(rest, ":/")
+	if end <= 0 {
+		return "", false
+	}
+	return rest[:end], true
 }
 
 // OtherShards is the number of distinct entries left to other shards.

@@ -218,3 +218,33 @@ func TestManifestStartTimestamp(t *testing.T) {
 		t.Errorf("shards count %d dated entries, want 2 in all", total)
 	}
 }
+
+// TestManifestFunctions: the functions a manifest's ARNs name, whatever
+// their qualifier; none known (nil) once an ARN names none.
+func TestManifestFunctions(t *testing.T) {
+	for _, c := range []struct {
+		arns []string
+		want []string
+	}{
+		{nil, []string{}},
+		{[]string{
+			"arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/a/1",
+			"arn:aws:lambda:us-east-1:123456789012:function:payments:7/durable-execution/b/2",
+			"arn:aws:lambda:us-east-1:123456789012:function:orders:live/durable-execution/c/3",
+			"arn:aws-cn:lambda:cn-north-1:123456789012:function:ship/durable-execution/d/4",
+		}, []string{"orders", "payments", "ship"}},
+		{[]string{"arn:aws:lambda:us-east-1:123456789012:function:orders:1/durable-execution/a/1", "arn:x"}, nil},
+	} {
+		var lines []string
+		for _, a := range c.arns {
+			lines = append(lines, fmt.Sprintf(`{"DurableExecutionArn":%q}`, a))
+		}
+		m, err := extract.NewManifest("m", []byte(strings.Join(lines, "\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Functions(); !slices.Equal(got, c.want) || (got == nil) != (c.want == nil) {
+			t.Errorf("%v: functions %#v, want %#v", c.arns, got, c.want)
+		}
+	}
+}

@@ -24,7 +24,7 @@ type RunScope struct {
 	Shard  int `json:"shard"`
 	Shards int `json:"shards"`
 	// Functions are the names of the functions whose executions the run
-	// archives; nil: any (a manifest).
+	// archives; nil: any (an execution ARN that names none).
 	Functions []string `json:"functions"`
 }
 
@@ -90,8 +90,10 @@ type RunningError struct {
 
 func (e *RunningError) Error() string {
 	what := "any function"
-	if e.Other.Functions != nil {
-		what = "function " + strings.Join(e.Other.Functions, ", ")
+	if fns := e.Other.Functions; len(fns) > 3 {
+		what = fmt.Sprintf("functions %s and %d more", strings.Join(fns[:3], ", "), len(fns)-3)
+	} else if fns != nil {
+		what = "function " + strings.Join(fns, ", ")
 	}
 	return fmt.Sprintf("destination %s: run %s (on %s, pid %d, started %s) is archiving %s there: two runs at once would write the same new events twice; wait for it to end (a killed run's record %s counts for nothing %s after its last renewal, %s)",
 		e.Dest, e.Other.RunID, e.Host, e.PID, e.Started.UTC().Format(time.RFC3339), what, e.Record, LeaseExpiry, e.Renewed.UTC().Format(time.RFC3339))

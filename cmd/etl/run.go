@@ -253,7 +253,7 @@ func runAction(c *cli.Context) error {
 	} else {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
 	}
-	release, err := leaseDestinations(ctx, loader, o, watch)
+	release, err := leaseDestinations(ctx, loader, o, m)
 	if err != nil {
 		return err
 	}
@@ -409,36 +409,19 @@ func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, 
 // leaseDestinations records the run at the destinations that keep two
 // runs from archiving the same executions at once (load.Leaser), before
 // the run reads what they hold: another live run there whose functions
-// (any, for a manifest) and shard overlap this one's stops it, exit 2,
-// before anything is fetched; so does a destination where the record
-// cannot be written.
-func leaseDestinations(ctx context.Context, loader load.Loader, o runOptions, watch *retentionWatch) (func(context.Context) error, error) {
+// (those of the manifest's ARNs, discovered or given) and shard overlap
+// this one's stops it, exit 2, before anything is fetched; so does a
+// destination where the record cannot be written.
+func leaseDestinations(ctx context.Context, loader load.Loader, o runOptions, m *extract.Manifest) (func(context.Context) error, error) {
 	ls, ok := loader.(load.Leaser)
 	if !ok {
 		return func(context.Context) error { return nil }, nil
 	}
-	scope := load.RunScope{RunID: o.runID, Shard: o.shard, Shards: o.shards}
-	if watch != nil { // discovered: the functions are known
-		scope.Functions = []string{}
-		for _, f := range watch.fns {
-			scope.Functions = append(scope.Functions, functionName(f.name))
-		}
-	}
-	release, err := ls.Lease(ctx, scope)
+	release, err := ls.Lease(ctx, load.RunScope{RunID: o.runID, Shard: o.shard, Shards: o.shards, Functions: m.Functions()})
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
 	return release, nil
-}
-
-// functionName is the name in a function's name, partial ARN or ARN, with
-// or without a qualifier.
-func functionName(fn string) string {
-	if _, after, ok := strings.Cut(fn, ":function:"); ok {
-		fn = after
-	}
-	name, _, _ := strings.Cut(fn, ":")
-	return name
 }
 
 // readArchive asks the destinations what they hold: the executions to skip
