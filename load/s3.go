@@ -250,19 +250,31 @@ func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt
 
 func (s *s3Sink) list(ctx context.Context, table string) ([]publishedFile, error) {
 	var out []publishedFile
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(table))})
+	err := s.eachObject(ctx, table, func(o types.Object) error {
+		if key := aws.ToString(o.Key); strings.HasSuffix(key, ".parquet") {
+			out = append(out, publishedFile{name: strings.TrimPrefix(key, s.key("")), modified: aws.ToTime(o.LastModified), size: aws.ToInt64(o.Size)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// eachObject calls fn with every object listed under the prefix (a name
+// under the destination).
+func (s *s3Sink) eachObject(ctx context.Context, prefix string, fn func(types.Object) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(prefix))})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, errors.New(describeS3Error(err))
+			return errors.New(describeS3Error(err))
 		}
 		for _, o := range page.Contents {
-			if key := aws.ToString(o.Key); strings.HasSuffix(key, ".parquet") {
-				out = append(out, publishedFile{name: strings.TrimPrefix(key, s.key("")), modified: aws.ToTime(o.LastModified), size: aws.ToInt64(o.Size)})
+			if err := fn(o); err != nil {
+				return err
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (s *s3Sink) read(ctx context.Context, name string, fn func(io.ReaderAt, int64) error) error {
@@ -285,30 +297,23 @@ func (s *s3Sink) putRecord(ctx context.Context, name string, body []byte) error 
 
 func (s *s3Sink) records(ctx context.Context, dir string) ([]record, error) {
 	var out []record
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(dir))})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	err := s.eachObject(ctx, dir, func(o types.Object) error {
+		got, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: o.Key})
 		if err != nil {
-			return nil, errors.New(describeS3Error(err))
-		}
-		for _, o := range page.Contents {
-			name := strings.TrimPrefix(aws.ToString(o.Key), s.key(""))
-			got, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: o.Key})
-			if err != nil {
-				if err = getError(err); errors.Is(err, fs.ErrNotExist) {
-					continue // removed meanwhile
-				}
-				return nil, err
+			if err = getError(err); errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile
 			}
-			body, err := io.ReadAll(io.LimitReader(got.Body, 1<<20))
-			got.Body.Close()
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, record{name: name, modified: aws.ToTime(o.LastModified), body: body})
+			return err
 		}
-	}
-	return out, nil
+		defer got.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(got.Body, 1<<20))
+		if err != nil {
+			return err
+		}
+		out = append(out, record{name: strings.TrimPrefix(aws.ToString(o.Key), s.key("")), modified: aws.ToTime(o.LastModified), body: body})
+		return nil
+	})
+	return out, err
 }
 
 func (s *s3Sink) remove(ctx context.Context, name string) error {
