@@ -76,7 +76,8 @@ Against AWS, nightly: etl run --function orders --dest s3://bucket/archive
 
 Every flag also reads an ETL_-prefixed environment variable (--dest from
 ETL_DEST). Exit status: 0 all archived, 1 some execution or destination
-failed (see --report), 2 bad usage or configuration (nothing was fetched).`,
+failed (see --report), 2 bad usage or configuration, or another run
+archiving the same functions into the destination (nothing was fetched).`,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
