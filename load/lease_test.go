@@ -238,3 +238,39 @@ func checkLease(t *testing.T, st leaseStore) {
 	r(ctx)
 	want("what is not a run's record is left alone", "_runs/junk.json", "_runs/live.json")
 }
+
+// TestFanoutLease: several destinations are leased together; one that
+// refuses leaves no record at the others.
+func TestFanoutLease(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	ctx := context.Background()
+	host, _ := os.Hostname()
+	os.MkdirAll(filepath.Join(b, load.RunsDir), 0o755)
+	os.WriteFile(filepath.Join(b, load.RunsDir, "other.json"), record(t, "other", []string{"orders"}, host, os.Getppid()), 0o644)
+	f := load.Fanout(checkedOpen(t, a), checkedOpen(t, b)).(load.Leaser)
+	_, err := f.Lease(ctx, load.RunScope{RunID: "mine", Functions: []string{"orders"}})
+	var running *load.RunningError
+	if !errors.As(err, &running) || running.Dest != b {
+		t.Fatalf("beside a live run at the second destination: %v", err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(a, load.RunsDir)); len(left) != 0 {
+		t.Errorf("the first destination keeps %v", left)
+	}
+	release, err := f.Lease(ctx, load.RunScope{RunID: "mine", Functions: []string{"payments"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{a, b} {
+		if _, err := os.Stat(filepath.Join(d, load.RunsDir, "mine.json")); err != nil {
+			t.Errorf("leased, and no record: %v", err)
+		}
+	}
+	if err := release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{a, b} {
+		if _, err := os.Stat(filepath.Join(d, load.RunsDir, "mine.json")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("released, and still there: %v", err)
+		}
+	}
+}
