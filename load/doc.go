@@ -12,4 +12,10 @@
 // [Parquet] writes Athena-ready Parquet to a local directory or to S3 (see its
 // documentation for the layout and the publication rules). [ParseDest] reads
 // the --dest forms.
+//
+// Optional capabilities are asked through interfaces at run time: what a
+// destination holds ([ArchivedReader], [SnapshotReader]), hints that free
+// memory early ([PartitionFinisher], [TableEnder]), and one run at a time
+// over the same functions ([Leaser]: Parquet keeps a record per live run
+// under DEST/_runs/).
 package load

@@ -50,9 +50,11 @@ type Leaser interface {
 	// Lease records the run at the destination and keeps the record fresh
 	// until release, which removes it. When a live run whose scope
 	// overlaps holds a lease there, it fails with a *RunningError and
-	// leaves no record. A record a run killed outright left behind counts
-	// for nothing once LeaseExpiry has passed since it was last renewed
-	// (at once on the same host, when its process is gone).
+	// leaves no record; so it does on any other error (the record could
+	// not be written, or the others not read). A record a run killed
+	// outright left behind counts for nothing once LeaseExpiry has passed
+	// since it was last renewed (at once on the same host, when its
+	// process is gone). A renewal that fails is logged; the run goes on.
 	Lease(ctx context.Context, scope RunScope) (release func(context.Context) error, err error)
 }
 
