@@ -198,9 +198,10 @@ func checkLease(t *testing.T, st leaseStore) {
 	refused("a manifest's run (any function)", load.RunScope{RunID: "b"}, "a")
 	want("refused runs leave no record", "_runs/a.json")
 	releaseC := admitted("a run of another function", load.RunScope{RunID: "c", Functions: []string{"payments"}})
-	admitted("the first run resumed (its run ID)", load.RunScope{RunID: "a", Functions: []string{"orders"}})
+	resumed := admitted("the first run resumed (its run ID)", load.RunScope{RunID: "a", Functions: []string{"orders"}})
 	want("two runs", "_runs/a.json", "_runs/c.json")
-	if err := releaseA(ctx); err != nil {
+	resumed(ctx)
+	if err := releaseA(ctx); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
 	releaseC(ctx)

@@ -181,9 +181,13 @@ func TestCloseLetsGoOfFinishedFiles(t *testing.T) {
 		t.Fatalf("published %d files, want %d", st.Files, 2*partitions)
 	}
 	t.Logf("live heap before Close %d KiB, when the first file is revealed %d KiB", before>>10, atReveal>>10)
-	// About 2 KiB a file stays for its reveal (names, paths); a writer
-	// held is hundreds of KiB.
-	if grown := atReveal - before; grown > 20<<10*partitions {
+	// About 2 KiB a file stays for its reveal (names, paths), and the
+	// partition jobs still at work hold their writers (a few MiB in all,
+	// whatever the partitions: 13-20 KiB a partition here, measured alone
+	// and beside the package's other tests); a partition's writers held
+	// to the reveal are hundreds of KiB each (750 KiB a partition in the
+	// backfill above).
+	if grown := atReveal - before; grown > 64<<10*partitions {
 		t.Errorf("the live heap grew %d KiB (%d KiB a partition) between the commits and the first file's reveal: finished files are held", grown>>10, grown>>10/partitions)
 	}
 }
