@@ -308,7 +308,7 @@ func TestDiscoverEveryVersion(t *testing.T) {
 // cutFunction splits a durable execution ARN into account, function name
 // and qualifier.
 func cutFunction(arn string) (account, fn, qualifier string) {
-	a, _ := transform.ParseARN(arn)
+	a, _ := extract.ParseARN(arn)
 	return a.AccountID, a.FunctionName, a.FunctionQualifier
 }
 

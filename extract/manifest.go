@@ -67,7 +67,7 @@ type Manifest struct {
 	skipped    []*ManifestError
 	others     int // entries of other shards
 	startDates map[string]int
-	functions  map[string]bool // nil: an ARN did not name its function
+	functions  map[string]bool // by ARN.Function; nil: an ARN did not parse
 
 	rc    io.ReadCloser
 	p     *parser
@@ -180,8 +180,8 @@ func (m *Manifest) check() error {
 		if dt, ok := m.entry.StartDate(); ok {
 			m.startDates[dt]++
 		}
-		if fn, ok := functionOf(m.entry.ARN); ok && m.functions != nil {
-			m.functions[fn] = true
+		if a, ok := ParseARN(m.entry.ARN); ok && m.functions != nil {
+			m.functions[a.Function()] = true
 		} else {
 			m.functions = nil
 		}
@@ -210,8 +210,9 @@ func (e Entry) StartDate() (dt string, ok bool) {
 	return e.Started.UTC().Format(time.DateOnly), true
 }
 
-// Functions are the names of the functions whose executions the manifest
-// lists (of this shard), sorted; nil when an ARN does not say.
+// Functions are the functions whose executions the manifest lists (of
+// this shard), as unqualified function ARNs ([ARN.Function]), sorted; nil
+// when an execution ARN is not of the documented form.
 func (m *Manifest) Functions() []string {
 	if m.functions == nil {
 		return nil
@@ -222,20 +223,6 @@ func (m *Manifest) Functions() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// functionOf is the function name in a durable execution's ARN
-// (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]/durable-execution/...).
-func functionOf(arn string) (string, bool) {
-	_, rest, ok := strings.Cut(arn, ":function:")
-	if !ok {
-		return "", false
-	}
-	end := strings.IndexAny(rest, ":/")
-	if end <= 0 {
-		return "", false
-	}
-	return rest[:end], true
 }
 
 // OtherShards is the number of distinct entries left to other shards.

@@ -220,20 +220,23 @@ func TestManifestStartTimestamp(t *testing.T) {
 }
 
 // TestManifestFunctions: the functions a manifest's ARNs name, whatever
-// their qualifier; none known (nil) once an ARN names none.
+// their qualifier, as unqualified function ARNs: the same name in another
+// region or account is another function (a run per region into one
+// archive is no overlap); none known (nil) once an ARN does not parse.
 func TestManifestFunctions(t *testing.T) {
+	const east, west = "arn:aws:lambda:us-east-1:123456789012:function:", "arn:aws:lambda:eu-west-1:123456789012:function:"
 	for _, c := range []struct {
 		arns []string
 		want []string
 	}{
 		{nil, []string{}},
 		{[]string{
-			"arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/a/1",
-			"arn:aws:lambda:us-east-1:123456789012:function:payments:7/durable-execution/b/2",
-			"arn:aws:lambda:us-east-1:123456789012:function:orders:live/durable-execution/c/3",
-			"arn:aws-cn:lambda:cn-north-1:123456789012:function:ship/durable-execution/d/4",
-		}, []string{"orders", "payments", "ship"}},
-		{[]string{"arn:aws:lambda:us-east-1:123456789012:function:orders:1/durable-execution/a/1", "arn:x"}, nil},
+			east + "orders:$LATEST/durable-execution/a/1",
+			east + "payments:7/durable-execution/b/2",
+			east + "orders:live/durable-execution/c/3",
+			west + "orders:1/durable-execution/d/4",
+		}, []string{west + "orders", east + "orders", east + "payments"}},
+		{[]string{east + "orders:1/durable-execution/a/1", "arn:x"}, nil},
 	} {
 		var lines []string
 		for _, a := range c.arns {

@@ -23,8 +23,10 @@ type RunScope struct {
 	// every execution it is given.
 	Shard  int `json:"shard"`
 	Shards int `json:"shards"`
-	// Functions are the names of the functions whose executions the run
-	// archives; nil: any (an execution ARN that names none).
+	// Functions are the functions whose executions the run archives, as
+	// unqualified function ARNs (the same name in another region or
+	// account is another function); nil: any (an execution ARN that does
+	// not parse).
 	Functions []string `json:"functions"`
 }
 

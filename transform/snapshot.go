@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"hash"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -96,7 +96,7 @@ func (s *Snapshot) Finish() schema.Execution {
 		RunID:                s.meta.RunID,
 		ExtractedAt:          s.meta.ExtractedAt.UTC().Truncate(time.Millisecond),
 	}
-	if a, ok := ParseARN(s.meta.ExecutionArn); ok {
+	if a, ok := extract.ParseARN(s.meta.ExecutionArn); ok {
 		row.Region, row.AccountID, row.FunctionName = &a.Region, &a.AccountID, &a.FunctionName
 		row.FunctionQualifier, row.ExecutionName, row.ExecutionID = &a.FunctionQualifier, &a.ExecutionName, &a.ExecutionID
 	}
@@ -193,31 +193,4 @@ func appendStr(b []byte, p *string) []byte {
 	}
 	b = binary.BigEndian.AppendUint64(append(b, 1), uint64(len(*p)))
 	return append(b, *p...)
-}
-
-// ARN is the parts of a durable execution ARN of the documented form
-// arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME:QUALIFIER/durable-execution/EXECUTION_NAME/EXECUTION_ID.
-type ARN struct {
-	Partition, Region, AccountID, FunctionName, FunctionQualifier, ExecutionName, ExecutionID string
-}
-
-// ParseARN splits a durable execution ARN; ok is false when arn has another
-// form (such an ARN is still archived, with the parsed columns null).
-func ParseARN(arn string) (a ARN, ok bool) {
-	parts := strings.SplitN(arn, ":", 8)
-	if len(parts) != 8 || parts[0] != "arn" || parts[2] != "lambda" || parts[5] != "function" {
-		return ARN{}, false
-	}
-	rest := strings.Split(parts[7], "/")
-	if len(rest) != 4 || rest[1] != "durable-execution" {
-		return ARN{}, false
-	}
-	a = ARN{Partition: parts[1], Region: parts[3], AccountID: parts[4], FunctionName: parts[6],
-		FunctionQualifier: rest[0], ExecutionName: rest[2], ExecutionID: rest[3]}
-	for _, v := range []string{a.Partition, a.Region, a.AccountID, a.FunctionName, a.FunctionQualifier, a.ExecutionName, a.ExecutionID} {
-		if v == "" {
-			return ARN{}, false
-		}
-	}
-	return a, true
 }

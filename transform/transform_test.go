@@ -3,7 +3,6 @@ package transform_test
 import (
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -380,27 +379,6 @@ func TestSnapshotWithoutStarts(t *testing.T) {
 	ex := s.Finish()
 	if ex.Status != nil || ex.StartTime != nil {
 		t.Errorf("no EXECUTION operation, yet %+v", ex)
-	}
-}
-
-func TestParseARN(t *testing.T) {
-	good := "arn:aws-cn:lambda:cn-north-1:123456789012:function:my-fn:$LATEST.PUBLISHED/durable-execution/run:1/abc"
-	a, ok := transform.ParseARN(good)
-	if !ok || a.Partition != "aws-cn" || a.FunctionQualifier != "$LATEST.PUBLISHED" || a.ExecutionName != "run:1" || a.ExecutionID != "abc" {
-		t.Errorf("ParseARN(%q) = %+v, %v", good, a, ok)
-	}
-	for _, bad := range []string{
-		"", "not-an-arn",
-		"arn:aws:lambda:us-east-1:123456789012:function:fn",
-		"arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/name",
-		"arn:aws:lambda:us-east-1:123456789012:function:fn:1/other/name/id",
-		"arn:aws:s3:us-east-1:123456789012:function:fn:1/durable-execution/n/i",
-		"arn:aws:lambda::123456789012:function:fn:1/durable-execution/n/i",
-		strings.Repeat("x", 100),
-	} {
-		if _, ok := transform.ParseARN(bad); ok {
-			t.Errorf("ParseARN(%q) accepted", bad)
-		}
 	}
 }
 

@@ -24,7 +24,6 @@ import (
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
-	"github.com/durable-etl/durable-etl/transform"
 )
 
 // archive runs the pipeline twice over the same executions into one
@@ -199,7 +198,7 @@ func TestReadmeAnalyticsQueries(t *testing.T) {
 	retried, retries, maxAttempt := map[step]int{}, map[step]int{}, map[step]int32{}
 	durations := map[step][]int64{}
 	for _, e := range execs {
-		a, _ := transform.ParseARN(e.ARN)
+		a, _ := extract.ParseARN(e.ARN)
 		first := e.Op(0)
 		d := day{a.FunctionName, first.StartTimestamp.UTC().Format(time.DateOnly)}
 		execCount[d]++
@@ -284,7 +283,7 @@ func TestReadmeAnalyticsQueries(t *testing.T) {
 		}
 		want := map[attempt]int{}
 		for _, e := range execs {
-			a, _ := transform.ParseARN(e.ARN)
+			a, _ := extract.ParseARN(e.ARN)
 			for i := range e.History.Len() {
 				ev := e.History.Event(i)
 				if ev.EventType != "StepFailed" {
