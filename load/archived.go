@@ -36,6 +36,10 @@ type archivedState struct {
 	// without an executions row (see countOrphanEvents): what a run need
 	// not write again. It counts for writing only, never for skipping.
 	held int64
+	// noData: the newest snapshot was read without the execution's
+	// payloads (execution_data_included false: the service could not
+	// decrypt them).
+	noData bool
 }
 
 func newArchived() *Archived { return &Archived{m: map[[16]byte]archivedState{}} }
@@ -45,15 +49,16 @@ func arnKey(arn string) [16]byte {
 	return [16]byte(h[:16])
 }
 
-func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bool, lastEvent *int32, events *int64) {
-	t := archivedState{extracted: extracted.UnixMilli(), terminal: status != nil && terminal[*status], inRun: inRun}
-	if lastEvent != nil {
-		t.lastEvent = *lastEvent
+func (a *Archived) add(row *archivedRow, inRun bool) {
+	t := archivedState{extracted: row.ExtractedAt.UnixMilli(), terminal: row.Status != nil && terminal[*row.Status], inRun: inRun,
+		noData: row.DataIncluded != nil && !*row.DataIncluded}
+	if row.LastEventID != nil {
+		t.lastEvent = *row.LastEventID
 	}
-	if events != nil {
-		t.events, t.held = *events, *events
+	if row.EventCount != nil {
+		t.events, t.held = *row.EventCount, *row.EventCount
 	}
-	k := arnKey(arn)
+	k := arnKey(row.ExecutionArn)
 	a.m[k] = a.m[k].with(t)
 }
 
@@ -62,7 +67,7 @@ func (a *Archived) add(arn string, status *string, extracted time.Time, inRun bo
 // the most either says.
 func (s archivedState) with(t archivedState) archivedState {
 	if t.extracted >= s.extracted {
-		s.extracted, s.terminal = t.extracted, t.terminal
+		s.extracted, s.terminal, s.noData = t.extracted, t.terminal, t.noData
 	}
 	s.inRun = s.inRun || t.inRun
 	s.lastEvent, s.events, s.held = max(s.lastEvent, t.lastEvent), max(s.events, t.events), max(s.held, t.held)
@@ -77,6 +82,10 @@ func (s archivedState) with(t archivedState) archivedState {
 type EventsArchived struct {
 	LastID int32 // the highest EventId archived (0: none), for the one-call "unchanged" check
 	Count  int64 // the longest history archived, in events (0: none)
+	// WithoutPayloads: the newest archived snapshot was read without the
+	// execution's payloads (the service could not decrypt them), so an
+	// unchanged history does not make it current.
+	WithoutPayloads bool
 }
 
 // Lacks reports whether the pos'th event (1-based, oldest first) of the
@@ -90,24 +99,41 @@ func (a *Archived) Events(arn string) EventsArchived {
 		return EventsArchived{}
 	}
 	s := a.m[arnKey(arn)]
-	return EventsArchived{LastID: s.lastEvent, Count: s.held}
+	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData}
 }
 
+// The reasons Skip gives.
+const (
+	// SkipResumed: the run being resumed archived the execution already.
+	SkipResumed = "resumed"
+	// SkipTerminal: its last archived snapshot was final.
+	SkipTerminal = "terminal"
+	// RetryPayloads (never skipped): its last archived snapshot was final
+	// but read without the execution's payloads, which the service could
+	// not decrypt then; a run tries once more to read them, and archives
+	// the execution again only if it can.
+	RetryPayloads = "without payloads"
+)
+
 // Skip says whether the execution need not be archived again, and why:
-// "terminal" (its last archived snapshot was final, and, when the run
+// SkipTerminal (its last archived snapshot was final, and, when the run
 // would read its history, history events of it are archived: an execution
 // archived through state alone, with a token, is read once more for its
 // history, which the service deletes some days after it ended) or
-// "resumed" (the run being resumed archived it already).
+// SkipResumed (the run being resumed archived it already). An execution
+// that is not skipped has the reason RetryPayloads when its final snapshot
+// lacks the payloads, else none.
 func (a *Archived) Skip(arn string, history bool) (reason string, skip bool) {
 	s, ok := a.m[arnKey(arn)]
 	switch {
 	case !ok:
 		return "", false
 	case s.inRun:
-		return "resumed", true
+		return SkipResumed, true
+	case s.terminal && s.noData:
+		return RetryPayloads, false
 	case s.terminal && (!history || s.events > 0):
-		return "terminal", true
+		return SkipTerminal, true
 	}
 	return "", false
 }
@@ -128,14 +154,15 @@ func (a *Archived) intersect(b *Archived) *Archived {
 			continue // one of them needs it
 		}
 		both := s.terminal && t.terminal
-		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held)}
+		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held),
+			noData: s.noData || t.noData}
 	}
 	// An execution that one destination must archive again still needs
 	// only the events both hold already skipped.
 	for k, s := range a.m {
 		if t, ok := b.m[k]; ok && out.m[k] == (archivedState{}) {
 			if e, n, h := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held); e > 0 || h > 0 {
-				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h}
+				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData}
 			}
 		}
 	}
@@ -154,6 +181,7 @@ type archivedRow struct {
 	Status       *string   `parquet:"status,optional"`
 	LastEventID  *int32    `parquet:"last_event_id,optional"`
 	EventCount   *int64    `parquet:"event_count,optional"`
+	DataIncluded *bool     `parquet:"execution_data_included,optional"`
 	RunID        string    `parquet:"run_id"`
 	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
 }
@@ -215,7 +243,7 @@ func (d *Parquet) ledger(ctx context.Context, runID string, files []publishedFil
 		// payloads, results and errors a run's start need not decode.
 		err := d.readProjection(ctx, f, func(pf *parquet.File) error {
 			return eachProjected(pf, func(row *archivedRow) {
-				part.add(row.ExecutionArn, row.Status, row.ExtractedAt, row.RunID == runID, row.LastEventID, row.EventCount)
+				part.add(row, row.RunID == runID)
 			})
 		})
 		mu.Lock()

@@ -188,6 +188,7 @@ func exercise(t *testing.T, open destination) {
 			}
 		}
 	}
+	ledgerOfPayloads(t, open, execs[0].arn, execs[0].ops)
 	var arns []string
 	for i, e := range execs {
 		if i != 2 {
@@ -199,6 +200,65 @@ func exercise(t *testing.T, open destination) {
 			commit(l, e, t0, "twin", i == 2)
 		}
 	}, arns)
+}
+
+// ledgerOfPayloads checks what the destination's ledger (its
+// ArchivedReader) says of an execution archived final without its
+// payloads (execution_data_included false): not skipped, to be tried again
+// (load.RetryPayloads); once a newer snapshot has them, skipped as
+// terminal; a newer one without them again, tried again.
+func ledgerOfPayloads(t *testing.T, open destination, arn string, ops []types.Operation) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	for i, step := range []struct {
+		included   *bool
+		skip       bool
+		wantReason string
+	}{
+		{new(false), false, load.RetryPayloads},
+		{new(true), true, load.SkipTerminal},
+		{nil, true, load.SkipTerminal}, // written before the column: not a retry
+		{new(false), false, load.RetryPayloads},
+	} {
+		run := fmt.Sprintf("payloads-%d", i)
+		l := open(t, "payloads", run)
+		meta := transform.RowMeta{ExecutionArn: arn, RunID: run, ExtractedAt: t0.Add(time.Duration(i) * time.Hour)}
+		snap := transform.NewSnapshot(meta)
+		rows := snap.Add(nil, ops)
+		x, err := l.Begin(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+			t.Fatal(err)
+		}
+		row := snap.Finish()
+		row.Status, row.ExecutionDataIncluded = new("SUCCEEDED"), step.included
+		if err := x.Commit(ctx, "2026-01-05", row); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ar, ok := open(t, "payloads", "payloads-read").(load.ArchivedReader)
+		if !ok {
+			t.Fatal("the destination cannot say what it holds (no ArchivedReader)")
+		}
+		a, err := ar.Archived(ctx, "payloads-read")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reason, skip := a.Skip(arn, false); skip != step.skip || reason != step.wantReason {
+			t.Errorf("snapshot %d (execution_data_included %v): Skip says %q, %v; want %q, %v", i, fmtPtr(step.included), reason, skip, step.wantReason, step.skip)
+		}
+	}
+}
+
+func fmtPtr[T any](p *T) string {
+	if p == nil {
+		return "null"
+	}
+	return fmt.Sprint(*p)
 }
 
 // twins commits execs through Fanout into two fresh archives of the

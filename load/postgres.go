@@ -54,13 +54,14 @@ func WithPGLogger(l *slog.Logger) PostgresOption { return func(c *postgresConfig
 // Each execution is one transaction on its own connection: its rows of each
 // child table stream in with COPY into a temporary staging table of that
 // table, and Commit moves them into the table with one INSERT ... SELECT
-// ... ON CONFLICT in key order (so concurrent runs cannot deadlock): DO
-// UPDATE for a mutable table, DO NOTHING for an Immutable one (events),
-// then upserts the executions row and commits. A reader never sees half an execution; a failed execution
+// ... ON CONFLICT DO UPDATE in key order (so concurrent runs cannot
+// deadlock), then upserts the executions row and commits. A reader never sees half an execution; a failed execution
 // rolls back whole. A later snapshot updates the rows it contains and never
 // deletes an operation seen before. A row whose content is unchanged is not
 // rewritten: run_id and extracted_at say which run last changed a row, so a
-// rerun of the same manifest changes zero rows.
+// rerun of the same manifest changes zero rows. An event (immutable in the
+// API, and written once unless first read without its payloads) changes
+// only so: its row then gets them.
 type Postgres struct {
 	pool   *pgxpool.Pool
 	cfg    postgresConfig
@@ -144,8 +145,8 @@ type pgTable struct {
 	columns []string // in the declaration's order
 	keys    []int    // the key columns' indexes, for warnings
 	// fresh moves the staged rows of an execution the archive has never
-	// seen (a plain INSERT for a mutable table, skipping ON CONFLICT's
-	// speculative insertion); known, of one it has.
+	// seen (a plain INSERT, skipping ON CONFLICT's speculative
+	// insertion); known, of one it has.
 	fresh, known string
 }
 
@@ -157,13 +158,8 @@ func newPGTable(pgSchema string, t *schema.Table) pgTable {
 	for _, k := range t.Key {
 		pt.keys = append(pt.keys, t.Column(k))
 	}
-	if t.Immutable {
-		pt.known = immutableInsertSQL(pgSchema, t, pt.stage)
-		pt.fresh = pt.known
-	} else {
-		pt.known = upsertSQL(pgSchema, t, pt.stage)
-		pt.fresh, _, _ = strings.Cut(pt.known, " ON CONFLICT ")
-	}
+	pt.known = upsertSQL(pgSchema, t, pt.stage)
+	pt.fresh, _, _ = strings.Cut(pt.known, " ON CONFLICT ")
 	return pt
 }
 
@@ -230,22 +226,6 @@ func orderBy(t *schema.Table, keys []string) string {
 		order += ", " + pgx.Identifier{t.Order}.Sanitize() + " DESC"
 	}
 	return order
-}
-
-// immutableInsertSQL moves staged rows of an Immutable table (events) into
-// it; a row whose key is already there is left alone.
-func immutableInsertSQL(pgSchema string, t *schema.Table, from string) string {
-	cols := make([]string, len(t.Columns))
-	for i, c := range t.Columns {
-		cols[i] = pgx.Identifier{c.Name}.Sanitize()
-	}
-	keys := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		keys[i] = pgx.Identifier{k}.Sanitize()
-	}
-	list, key := strings.Join(cols, ", "), strings.Join(keys, ", ")
-	return fmt.Sprintf("INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM %s ORDER BY %s ON CONFLICT (%s) DO NOTHING",
-		pgx.Identifier{pgSchema, t.Name}.Sanitize(), list, key, list, pgx.Identifier{from}.Sanitize(), orderBy(t, keys), key)
 }
 
 func isKey(t *schema.Table, col string) bool {
@@ -485,22 +465,18 @@ ON CONFLICT (run_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, status = 
 // execution and re-archiving is idempotent, so it reports terminal statuses
 // only; resuming a run needs nothing more from it.
 func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error) {
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
+	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count, execution_data_included FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
 		return nil, p.wrap("read what is archived", err)
 	}
 	defer rows.Close()
 	a := newArchived()
 	for rows.Next() {
-		var arn string
-		var status *string
-		var at time.Time
-		var last *int32
-		var events *int64
-		if err := rows.Scan(&arn, &status, &at, &last, &events); err != nil {
+		var r archivedRow
+		if err := rows.Scan(&r.ExecutionArn, &r.Status, &r.ExtractedAt, &r.LastEventID, &r.EventCount, &r.DataIncluded); err != nil {
 			return nil, p.wrap("read what is archived", err)
 		}
-		a.add(arn, status, at, false, last, events)
+		a.add(&r, false)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, p.wrap("read what is archived", err)

@@ -60,7 +60,8 @@ type SnapshotReader interface {
 // rows without holding them, for verifying an execution too large to hold.
 type RowStreamer interface {
 	// EachRow calls op with each operation of st's newest snapshot and ev
-	// with each of its archived events (the rows Rows would return), in no
+	// with each of its archived event rows (those Rows would return, and
+	// the older row of an event archived twice, see LatestEvents), in no
 	// particular order; op and ev may be called side by side, from two
 	// goroutines, and a row is valid only during the call. On an error
 	// some rows may have been handed over.
@@ -243,9 +244,27 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 	}
 	for _, r := range out {
 		sort.Slice(r.Operations, func(i, j int) bool { return r.Operations[i].Seq < r.Operations[j].Seq })
-		sort.Slice(r.Events, func(i, j int) bool { return r.Events[i].EventID < r.Events[j].EventID })
+		r.Events = LatestEvents(r.Events)
 	}
 	return out, nil
+}
+
+// LatestEvents sorts one execution's archived events by event id and keeps
+// the newest row of each (by extracted_at, then run_id), as the
+// events_latest view does: an event is archived twice when first read
+// without its payloads and later with them.
+func LatestEvents(evs []schema.Event) []schema.Event {
+	slices.SortFunc(evs, func(a, b schema.Event) int {
+		return cmp.Or(cmp.Compare(a.EventID, b.EventID), a.ExtractedAt.Compare(b.ExtractedAt), strings.Compare(a.RunID, b.RunID))
+	})
+	out := evs[:0]
+	for i := range evs {
+		if i+1 < len(evs) && evs[i+1].EventID == evs[i].EventID {
+			continue // a newer row of the event follows
+		}
+		out = append(out, evs[i])
+	}
+	return out
 }
 
 // EachRow hands over st's rows one at a time, as Rows reads them, holding

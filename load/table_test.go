@@ -28,7 +28,7 @@ type noteRow struct {
 	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
 }
 
-var notes = schema.Declare[noteRow]("notes", schema.Table{Key: []string{"execution_arn", "note_id"}, Immutable: true})
+var notes = schema.Declare[noteRow]("notes", schema.Table{Key: []string{"execution_arn", "note_id"}})
 
 // writeNotes commits n executions, spread over days partitions, each with
 // one operation and i%7+1 notes (big ones now and then, so that stages
@@ -160,7 +160,7 @@ func TestParquetWritesADeclaredTable(t *testing.T) {
 
 // TestPostgresWritesADeclaredTable: the same table, created from its
 // declaration, is loaded by the Postgres loader with its declared key
-// (Immutable: a rerun adds nothing), U+0000 stored as U+FFFD.
+// (a rerun of the same rows changes none), U+0000 stored as U+FFFD.
 func TestPostgresWritesADeclaredTable(t *testing.T) {
 	url, s, conn := migrated(t)
 	ctx := context.Background()

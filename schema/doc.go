@@ -6,8 +6,7 @@
 // lower-cases names anyway), its Go type gives the column's type, a pointer
 // or an "optional" tag makes it nullable, its doc tag is the one-line
 // description and a large tag marks payload text. Each table is declared
-// with its key, whether its rows are immutable and which column orders a
-// key's duplicates ([Declare]). Everything else is derived from them: the
+// with its key and which column orders a key's duplicates ([Declare]). Everything else is derived from them: the
 // column lists ([Operations], [Executions], [Events]), the Parquet schema
 // ([Table.ParquetSchema]), writer ([Table.NewParquetWriter]) and reader
 // ([Reader]: column by column into the row structs), the Postgres DDL and the

@@ -80,7 +80,9 @@ type Execution struct {
 
 // Event is one row of the events table: one event of a durable execution's
 // history (GetDurableExecutionHistory). Events are immutable: each
-// (execution_arn, event_id) is archived once.
+// (execution_arn, event_id) is archived once, and once more only if it was
+// first read without its payloads (the service could not decrypt them) and
+// later with them; the newer row is then the event.
 type Event struct {
 	ExecutionArn            string     `parquet:"execution_arn,dict" doc:"the execution's DurableExecutionArn"`
 	EventID                 int32      `parquet:"event_id" doc:"EventId"`
@@ -152,9 +154,6 @@ type Table struct {
 	// Key identifies a row across snapshots: the Postgres primary key, the
 	// key of the _latest views and of compaction's --keep latest.
 	Key []string
-	// Immutable rows never change once archived (events): a destination
-	// keeps the first row of each key and ignores later ones.
-	Immutable bool
 	// Order, when set, is the column whose highest value wins when one
 	// snapshot holds two rows of a key (operations: seq); unset, any.
 	Order string
@@ -169,7 +168,7 @@ type Table struct {
 var (
 	Operations = declare[Operation]("operations", Table{Key: []string{"execution_arn", "operation_id"}, Order: "seq"})
 	Executions = declare[Execution]("executions", Table{Key: []string{"execution_arn"}})
-	Events     = declare[Event]("events", Table{Key: []string{"execution_arn", "event_id"}, Immutable: true})
+	Events     = declare[Event]("events", Table{Key: []string{"execution_arn", "event_id"}})
 )
 
 // Tables lists the tables in a stable order.
@@ -185,7 +184,7 @@ func ChildTables() []*Table { return []*Table{Operations, Events} }
 const PartitionKey = "dt"
 
 // Declare makes a table of the row struct T (see the package doc for what
-// its tags say), with the key, Immutable and Order of decl; the archive's
+// its tags say), with the key and Order of decl; the archive's
 // own tables are declared this way, and a test may declare one of its own.
 // It panics when a field has a type no column kind holds or a key or order
 // column is not a column.
@@ -193,7 +192,7 @@ func Declare[T any](name string, decl Table) *Table { return declare[T](name, de
 
 func declare[T any](name string, decl Table) *Table {
 	rt := reflect.TypeFor[T]()
-	t := &Table{Name: name, Key: decl.Key, Immutable: decl.Immutable, Order: decl.Order, rowType: rt}
+	t := &Table{Name: name, Key: decl.Key, Order: decl.Order, rowType: rt}
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		tag := strings.Split(f.Tag.Get("parquet"), ",")

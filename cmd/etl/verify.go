@@ -84,8 +84,8 @@ type VerifyReport struct {
 	ContentDiffer []Difference `json:"content_differs"`
 	// WithoutPayloads names the executions archived without their
 	// payloads (execution_data_included false: the service could not
-	// decrypt them). Complete as archived; once the key works again,
-	// etl run --force reads them again with their payloads.
+	// decrypt them). Complete as archived; once the key works again, the
+	// next etl run archives them again with their payloads.
 	WithoutPayloads []string       `json:"executions_without_payloads"`
 	AtRisk          []AtRiskVerify `json:"retention_at_risk"`
 	Errors          []Difference   `json:"errors"`

@@ -14,7 +14,8 @@ import (
 // compared without holding its rows: both sides are read as streams and
 // reduced to a hash per row (schema.HashRow, leaving out what
 // compareSkips leaves out), kept by key in the API's order. Memory is
-// then about 40 bytes per row (the hashes and their index) instead of the
+// then about 40 bytes per row (the hashes and their index; 48 for an
+// event, with its archived row's time) instead of the
 // two sides' rows, some 600 bytes and more per row: a million-event
 // execution costs tens of megabytes, not gigabytes. Only when a row
 // differs are both sides read a second time, for that row alone, to name
@@ -32,11 +33,15 @@ type streamDigests struct {
 	opSeen []rowSeen
 	gotOps maphash.Hash
 
-	evAt      map[int32]int32 // an event id: its index in the API's order
-	evHash    []uint64
-	evSeen    []rowSeen
+	evAt   map[int32]int32 // an event id: its index in the API's order
+	evHash []uint64
+	evSeen []rowSeen
+	// evTime is the extracted_at (ms) of the archived row of each event
+	// that evSeen says: an event archived twice (first without its
+	// payloads) is its newer row.
+	evTime    []int64
 	gotEv     maphash.Hash
-	gotEvents int64
+	gotEvents int64  // the distinct events archived
 	skipOps   []bool // compareSkips, by table
 	skipEv    []bool
 	// dup: the API's rows repeat a key (two events with one EventId):
@@ -94,16 +99,27 @@ func (d *streamDigests) gotOp(row *schema.Operation) {
 }
 
 func (d *streamDigests) gotEvent(row *schema.Event) {
-	d.gotEvents++
-	if i, ok := d.evAt[row.EventID]; ok {
-		h := schema.HashRow(schema.Events, &d.gotEv, row, d.skipEv)
-		if h != d.evHash[i] && row.OverflowJSON != nil { // in today's form, as eventDiff puts it
-			r := *row
-			transform.NormalizeEventOverflow(&r)
-			h = schema.HashRow(schema.Events, &d.gotEv, &r, d.skipEv)
-		}
-		d.evSeen[i] = seenAs(h == d.evHash[i])
+	i, ok := d.evAt[row.EventID]
+	if !ok {
+		d.gotEvents++ // an event the API does not have
+		return
 	}
+	at := row.ExtractedAt.UnixMilli()
+	if d.evSeen[i] != notArchived {
+		if at < d.evTime[i] {
+			return // an older row of an event archived twice: the newer one is the event
+		}
+	} else {
+		d.gotEvents++
+	}
+	d.evTime[i] = at
+	h := schema.HashRow(schema.Events, &d.gotEv, row, d.skipEv)
+	if h != d.evHash[i] && row.OverflowJSON != nil { // in today's form, as eventDiff puts it
+		r := *row
+		transform.NormalizeEventOverflow(&r)
+		h = schema.HashRow(schema.Events, &d.gotEv, &r, d.skipEv)
+	}
+	d.evSeen[i] = seenAs(h == d.evHash[i])
 }
 
 func seenAs(equal bool) rowSeen {
@@ -153,10 +169,10 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 		}
 		return what, sampleable, rows, err
 	}
-	d.opSeen, d.evSeen = make([]rowSeen, len(d.opHash)), make([]rowSeen, len(d.evHash))
-	var ops int64
-	err = rs.EachRow(ctx, st, func(row *schema.Operation) { ops++; d.gotOp(row) }, d.gotEvent)
-	rows = ops + d.gotEvents
+	d.opSeen, d.evSeen, d.evTime = make([]rowSeen, len(d.opHash)), make([]rowSeen, len(d.evHash)), make([]int64, len(d.evHash))
+	var ops, events int64
+	err = rs.EachRow(ctx, st, func(row *schema.Operation) { ops++; d.gotOp(row) }, func(row *schema.Event) { events++; d.gotEvent(row) })
+	rows = ops + events
 	if err != nil {
 		return "", true, rows, err
 	}
@@ -178,6 +194,7 @@ func wholeRows(ctx context.Context, rs load.RowStreamer, st load.ExecutionState)
 	var r load.ExecutionRows
 	err := rs.EachRow(ctx, st, func(row *schema.Operation) { r.Operations = append(r.Operations, *row) },
 		func(row *schema.Event) { r.Events = append(r.Events, *row) })
+	r.Events = load.LatestEvents(r.Events)
 	return &r, err
 }
 
@@ -210,8 +227,8 @@ func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e e
 			gotOp = new(*row)
 		}
 	}, func(row *schema.Event) {
-		if wantEv != nil && row.EventID == wantEv.EventID {
-			gotEv = new(*row)
+		if wantEv != nil && row.EventID == wantEv.EventID && (gotEv == nil || !row.ExtractedAt.Before(gotEv.ExtractedAt)) {
+			gotEv = new(*row) // the newer row of an event archived twice
 		}
 	})
 	if err != nil {
