@@ -58,9 +58,11 @@ type Config struct {
 	Skip func(arn string, history bool) (reason string, skip bool)
 	// Progress, when set, is kept up to date as the run goes.
 	Progress *Progress
-	// Archived, when set, is called with each execution archived (from the
-	// worker's goroutine; it must be safe for concurrent use).
-	Archived func(arn string)
+	// Archived, when set, is called with each execution archived, or left
+	// as archived, and whether its archived snapshot has its payloads
+	// (false: the service could not decrypt them, or left them out), from
+	// the worker's goroutine; it must be safe for concurrent use.
+	Archived func(arn string, withPayloads bool)
 
 	// The large-history gate, which admits the folds of large histories,
 	// and its threshold (see largeGate); set by this package's tests, else
@@ -155,16 +157,24 @@ type Summary struct {
 	// (RefusedTokenHistory).
 	TokensRefused int `json:"tokens_refused_read_history"`
 	// WithoutPayloads counts the executions archived without their
-	// payloads, which the service could not decrypt (a KMS error): their
-	// executions row says execution_data_included = false.
-	WithoutPayloads   int   `json:"executions_without_payloads"`
-	DuplicatesSkipped int   `json:"duplicates_skipped"`
-	BadLinesSkipped   int   `json:"bad_lines_skipped"`
-	OtherShards       int   `json:"left_to_other_shards"`
-	APICalls          int64 `json:"api_calls"`
-	APIRetries        int64 `json:"api_retries"`
-	Pages             int64 `json:"pages"`
-	Operations        int64 `json:"operations"`
+	// payloads, which the service could not decrypt (a KMS error) or left
+	// out: their executions row says execution_data_included = false.
+	WithoutPayloads int `json:"executions_without_payloads"`
+	// PayloadsRecovered counts executions whose archived snapshot lacked
+	// their payloads that this run archived with them (the service could
+	// decrypt them again). StillWithoutPayloads counts those it could not
+	// read so and that had not changed: their archived snapshot stays as
+	// it was, and a later run tries again (one that changed is archived
+	// again without them, counted in WithoutPayloads).
+	PayloadsRecovered    int   `json:"executions_payloads_recovered"`
+	StillWithoutPayloads int   `json:"executions_still_without_payloads"`
+	DuplicatesSkipped    int   `json:"duplicates_skipped"`
+	BadLinesSkipped      int   `json:"bad_lines_skipped"`
+	OtherShards          int   `json:"left_to_other_shards"`
+	APICalls             int64 `json:"api_calls"`
+	APIRetries           int64 `json:"api_retries"`
+	Pages                int64 `json:"pages"`
+	Operations           int64 `json:"operations"`
 	// Events counts the history events read; EventsNew those written (the
 	// archive held the others already).
 	Events    int64 `json:"events"`
@@ -185,7 +195,8 @@ type Summary struct {
 	Interrupted bool `json:"interrupted"`
 	// RetentionAtRisk names the executions whose history the service
 	// deletes soon (within --retention-warning) and that are not archived
-	// in a terminal state: archive them before then.
+	// in a terminal state, or are but without their payloads: archive them
+	// (make their key usable) before then.
 	RetentionAtRisk []AtRisk `json:"retention_at_risk"`
 	// Functions accounts for each discovered function (--function,
 	// --all-functions).
@@ -224,17 +235,17 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
-	entries := make(chan extract.Entry)
+	entries := make(chan entry)
 	var wg sync.WaitGroup
 	for range cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for e := range entries {
-				err := r.archive(runCtx, e)
+				err := r.archiveOnce(runCtx, e, true)
 				r.cfg.gate.recheck() // what it held is garbage now
 				if err == nil {
-					err = r.done(runCtx, e)
+					err = r.done(runCtx, e.Entry)
 				}
 				if err != nil {
 					stop(err)
@@ -269,22 +280,34 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 }
 
 // feed hands the manifest's entries to the workers, leaving out those
-// cfg.Skip names, until the manifest ends or ctx is done.
-func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- extract.Entry, stop context.CancelCauseFunc) {
+// cfg.Skip names, until the manifest ends or ctx is done. An execution
+// archived final without its payloads (load.RetryPayloads) is handed over
+// as a retry of them, when the run can read history.
+func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- entry, stop context.CancelCauseFunc) {
 	cfg := r.cfg
 	for m.Next() {
+		e := entry{Entry: m.Entry()}
 		if cfg.Skip != nil {
-			e := m.Entry()
-			if reason, skip := cfg.Skip(e.ARN, e.Token == "" || cfg.HistoryAlways); skip {
+			reason, skip := cfg.Skip(e.ARN, e.Token == "" || cfg.HistoryAlways)
+			if reason == load.RetryPayloads && !skip {
+				if cfg.History != nil {
+					// State cannot tell the payloads apart (a final
+					// execution's token is stale anyway): history can.
+					e.Token, e.retryPayloads = "", true
+				} else {
+					reason, skip = load.SkipTerminal, true
+				}
+			}
+			if skip {
 				if cfg.Progress != nil {
 					cfg.Progress.Skipped.Add(1)
 				}
-				if reason == "resumed" {
+				if reason == load.SkipResumed {
 					r.sum.SkippedResumed++
 				} else {
 					r.sum.SkippedTerminal++
 				}
-				if err := r.done(ctx, m.Entry()); err != nil {
+				if err := r.done(ctx, e.Entry); err != nil {
 					stop(err)
 					return
 				}
@@ -292,7 +315,7 @@ func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- e
 			}
 		}
 		select {
-		case entries <- m.Entry():
+		case entries <- e:
 		case <-ctx.Done():
 			return
 		}
@@ -389,13 +412,6 @@ func (r *runner) done(ctx context.Context, e extract.Entry) error {
 // once held 16 times 4 MiB.
 const foldPayloads = 16 << 20
 
-// archive moves one execution from the API to the loader, starting it over
-// once if its marker expired. It returns an error only for a destination
-// failure, which stops the run.
-func (r *runner) archive(ctx context.Context, e extract.Entry) error {
-	return r.archiveOnce(ctx, entry{Entry: e}, true)
-}
-
 // entry is a manifest entry as the run reads it.
 type entry struct {
 	extract.Entry
@@ -403,8 +419,15 @@ type entry struct {
 	// ([extract.WithoutExecutionData]): the run's choice for an execution
 	// whose payloads the service could not decrypt.
 	noData bool
+	// retryPayloads reads, through history, an execution archived final
+	// without its payloads (load.RetryPayloads): archived again only if
+	// the service can decrypt them now.
+	retryPayloads bool
 }
 
+// archiveOnce moves one execution from the API to the loader, starting it
+// over once (mayRestart) if its marker expired. It returns an error only
+// for a destination failure, which stops the run.
 func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) error {
 	start := r.cfg.Now()
 	log := r.cfg.Logger.With("execution_arn", e.ARN)
@@ -440,8 +463,12 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 	switch {
 	case err == nil:
 		r.sum.ExecutionsOK++
-		if e.noData {
+		without := e.noData || row.ExecutionDataIncluded != nil && !*row.ExecutionDataIncluded
+		if without {
 			r.sum.WithoutPayloads++
+		}
+		if (historySource{r: r}).seeksPayloads(e) {
+			r.sum.PayloadsRecovered++
 		}
 		r.sum.Operations += c.ops
 		r.sum.Events += c.events
@@ -452,24 +479,38 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 		}
 		log.Debug("archived", "pages", c.pages, "rows", c.ops, "events", c.events, "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
 		if r.cfg.Archived != nil {
-			r.cfg.Archived(e.ARN)
+			r.cfg.Archived(e.ARN, !without)
 		}
 		return nil
+	case errors.Is(err, errUnchanged) && e.noData:
+		// Read again without payloads, unchanged: as archived, still
+		// without them.
+		log.Debug("unchanged since its archived snapshot, still without its payloads")
+		r.leftAsArchived(e.ARN, &r.sum.StillWithoutPayloads, false)
+		return nil
 	case errors.Is(err, errUnchanged):
-		r.sum.SkippedUnchanged++
-		if p := r.cfg.Progress; p != nil {
-			p.Skipped.Add(1)
-		}
 		log.Debug("unchanged since its archived snapshot")
-		if r.cfg.Archived != nil {
-			r.cfg.Archived(e.ARN)
-		}
+		r.leftAsArchived(e.ARN, &r.sum.SkippedUnchanged, true) // see historySource.unchanged
 		return nil
 	case errors.As(err, &dest):
 		r.fail(e.Entry, "destination", dest.Error())
 		return dest
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ee) && ee.Interrupted()):
 		r.sum.Abandoned++
+		return nil
+	case errors.Is(err, errDataLeftOut):
+		log.Info("the service still leaves the execution's payloads out: its archived snapshot stays without them")
+		r.leftAsArchived(e.ARN, &r.sum.StillWithoutPayloads, false)
+		return nil
+	case e.retryPayloads && errors.As(err, &ee):
+		// Archived final already: only the payloads were sought, and the
+		// snapshot stays as it was until a later run finds them.
+		if ee.Undecryptable() {
+			log.Info("the service still cannot decrypt the execution's payloads: its archived snapshot stays without them", "code", ee.Code)
+		} else {
+			log.Warn("the execution's payloads could not be read again: its archived snapshot stays without them", "code", ee.Code, "reason", ee.Reason)
+		}
+		r.leftAsArchived(e.ARN, &r.sum.StillWithoutPayloads, false)
 		return nil
 	case errors.As(err, &ee):
 		reason := ee.Reason
@@ -491,11 +532,19 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 // without its token (else it fails, its reason saying that is possible);
 // a read whose payloads the service cannot decrypt (a KMS error), through
 // history without them (state always carries them: a token is dropped),
-// so that what history says of the rest is archived;
+// so that what history says of the rest is archived, and so too a running
+// execution's read that sought the payloads its snapshot lacks and that
+// the service answered without them again (errDataLeftOut);
 // once (mayRestart), a marker refused after the first page (it expired)
 // or a history that changed while it was read backwards, as the same
 // entry, from the start.
 func (r *runner) readAgain(e entry, src source, err error, c counts, mayRestart bool, log *slog.Logger) (again entry, restartable, ok bool) {
+	if errors.Is(err, errDataLeftOut) && !e.retryPayloads {
+		// Running, and still without its payloads: read on as when they
+		// could not be decrypted.
+		e.noData = true
+		return e, mayRestart, true
+	}
 	var ee *extract.ExecutionError
 	if !errors.As(err, &ee) {
 		return e, false, false
@@ -511,7 +560,7 @@ func (r *runner) readAgain(e entry, src source, err error, c counts, mayRestart 
 		e.Token = ""
 		return e, mayRestart, true
 	}
-	if ee.Undecryptable() && !e.noData && r.cfg.History != nil {
+	if ee.Undecryptable() && !e.noData && !e.retryPayloads && r.cfg.History != nil {
 		log.Warn("the service cannot decrypt the execution's payloads: reading it again through its history without them", "reason", ee.Reason)
 		e.Token, e.noData = "", true
 		return e, mayRestart, true
@@ -532,6 +581,19 @@ func (r *runner) readAgain(e entry, src source, err error, c counts, mayRestart 
 func (r *runner) tokenRefused(src source, ee *extract.ExecutionError, c counts) bool {
 	_, state := src.(stateSource)
 	return state && c.pages == 0 && ee.Rejected() && r.cfg.History != nil
+}
+
+// leftAsArchived accounts for an execution the run leaves as archived,
+// under the summary's count n, its archived snapshot with its payloads or
+// not; r.mu is held.
+func (r *runner) leftAsArchived(arn string, n *int, withPayloads bool) {
+	*n++
+	if p := r.cfg.Progress; p != nil {
+		p.Skipped.Add(1)
+	}
+	if r.cfg.Archived != nil {
+		r.cfg.Archived(arn, withPayloads)
+	}
 }
 
 func (r *runner) fail(e extract.Entry, code, reason string) {

@@ -117,6 +117,9 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	if err != nil {
 		return "", schema.Execution{}, err
 	}
+	if s.seeksPayloads(e) && desc.ExecutionDataIncluded != nil && !*desc.ExecutionDataIncluded {
+		return "", schema.Execution{}, errDataLeftOut
+	}
 	snap := transform.NewSnapshot(meta)
 	ticket := &largeTicket{g: s.r.cfg.gate, threshold: s.r.cfg.largeHistory}
 	defer ticket.done()
@@ -154,6 +157,19 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	return dt, row, nil
 }
 
+// errDataLeftOut is a read that sought the payloads an archived snapshot
+// lacks and that the service answered without them, though asked for them
+// and with no error (ExecutionDataIncluded false): nothing would be gained
+// by archiving it again with them (each run would write the whole history
+// once more).
+var errDataLeftOut = errors.New("the service left the execution's data out again")
+
+// seeksPayloads reports a read of e with its payloads (not noData) whose
+// archived snapshot lacks them.
+func (s historySource) seeksPayloads(e entry) bool {
+	return !e.noData && (e.retryPayloads || s.r.cfg.ArchivedEvents != nil && s.r.cfg.ArchivedEvents(e.ARN).WithoutPayloads)
+}
+
 // errUnchanged is a history read that found nothing new since the archive's
 // snapshot: the run leaves the execution as archived.
 var errUnchanged = errors.New("unchanged since its archived snapshot")
@@ -162,26 +178,36 @@ var errUnchanged = errors.New("unchanged since its archived snapshot")
 // service has (one small call; see extract.NewestEventID): a still-running
 // execution that waited since the last run costs that call, not every page
 // of its history. Without archived events, or when the answer cannot prove
-// which event is the newest, it reports false.
+// which event is the newest, it reports false; so too when the archived
+// snapshot lacks the payloads that e would read (the service could not
+// decrypt them then: it may now), or for a retry of a final one's.
 func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
-	if !s.r.cfg.SkipUnchanged || s.r.cfg.ArchivedEvents == nil {
+	if !s.r.cfg.SkipUnchanged || s.r.cfg.ArchivedEvents == nil || e.retryPayloads {
 		return false, nil
 	}
-	last := s.r.cfg.ArchivedEvents(e.ARN).LastID
-	if last <= 0 {
+	archived := s.r.cfg.ArchivedEvents(e.ARN)
+	if archived.LastID <= 0 || archived.WithoutPayloads && !e.noData {
 		return false, nil
 	}
 	newest, known, err := extract.NewestEventID(ctx, s.r.cfg.History, e.ARN, extract.WithHistoryOrder(&s.r.order))
-	return known && newest == last, err
+	return known && newest == archived.LastID, err
 }
 
 // readEvents drains e's history one page ahead of use, writing the events
-// the archive lacks (those past the event_count it archived) through x, folding every event
+// the archive lacks (those past the event_count it archived, or all of
+// them when it holds them without the payloads this read has) through x, folding every event
 // into fold when given, and noting event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
 	var archived load.EventsArchived
 	if r.cfg.ArchivedEvents != nil {
 		archived = r.cfg.ArchivedEvents(e.ARN)
+	}
+	if archived.WithoutPayloads && !e.noData {
+		// Its events were archived without their payloads, which this
+		// read carries: every event is written again, and the newer row
+		// of each is the event (the _latest views, compaction and
+		// Postgres's upsert keep it).
+		archived = load.EventsArchived{}
 	}
 	var total int64
 	var maxID int32

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,10 +18,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
@@ -1011,4 +1014,256 @@ func byFunction(t *testing.T, execs []emulator.Execution, opts ...emulator.Optio
 	url, _ = emulatortest.Start(t, srv)
 	dir, report = t.TempDir(), filepath.Join(t.TempDir(), "r.json")
 	return srv, url, dir, report, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
+}
+
+// TestPayloadsRetriedUntilDecrypted: an execution archived without its
+// payloads (the service could not decrypt them) is not left so for good.
+// Each later run tries once more to read it with them: while the key stays
+// unusable it writes nothing for one that did not change, final or still
+// running (the report counts them still without payloads, and the run
+// succeeds); once the key works, each is archived again with its payloads,
+// in Parquet and Postgres alike, and left alone after that. Their events,
+// which land once, keep the first read's form, and verify still finds the
+// archive equal to the API.
+func TestPayloadsRetriedUntilDecrypted(t *testing.T) {
+	execs := emulator.Generate(45, 30, emulator.GenerateOptions{MaxOps: 30})
+	denied := map[string]bool{}
+	for i := 0; i < len(execs); i += 4 {
+		denied[execs[i].ARN] = true
+	}
+	var keyFixed atomic.Bool
+	_, url, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] && !keyFixed.Load() }))
+	dbURL, pgSchema := pgtest.Schema(t)
+	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", pgSchema); r.code != 0 {
+		t.Fatalf("migrate: exit %d", r.code)
+	}
+	metrics := filepath.Join(t.TempDir(), "etl.prom")
+	args = append(args, "--dest", dbURL, "--pg-schema", pgSchema, "--metrics-file", metrics)
+	metric := func(name string, want int) {
+		t.Helper()
+		if b, _ := os.ReadFile(metrics); !strings.Contains(string(b), fmt.Sprintf("durable_etl_last_run_%s %d\n", name, want)) {
+			t.Errorf("the metrics do not say %s %d:\n%s", name, want, b)
+		}
+	}
+	run := func(what string, more ...string) pipeline.Summary {
+		t.Helper()
+		if r := runCLI(t, append(slices.Clone(args), more...)...); r.code != 0 {
+			t.Fatalf("%s: exit %d, want 0\n%s", what, r.code, r.stderr)
+		}
+		return readReport(t, report)
+	}
+	newest := func() map[string]schema.Execution {
+		out := map[string]schema.Execution{}
+		for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+			if cur, ok := out[r.ExecutionArn]; !ok || r.ExtractedAt.After(cur.ExtractedAt) {
+				out[r.ExecutionArn] = r
+			}
+		}
+		return out
+	}
+
+	if s := run("first run"); s.WithoutPayloads != len(denied) {
+		t.Fatalf("first run: %d without payloads, want %d", s.WithoutPayloads, len(denied))
+	}
+	final := 0
+	for arn, row := range newest() {
+		if denied[arn] && terminalStatus[aws.ToString(row.Status)] {
+			final++
+		}
+	}
+	if final == 0 || final == len(denied) {
+		t.Fatalf("%d of %d undecryptable executions final: want some of each", final, len(denied))
+	}
+	rowsBefore := len(tableRows[schema.Execution](t, dir, "executions"))
+	s := run("key still unusable")
+	if s.StillWithoutPayloads != len(denied) || s.PayloadsRecovered != 0 || s.ExecutionsFailed != 0 || s.ExecutionsOK != 0 {
+		t.Errorf("key still unusable: %d still without payloads (want %d), %d recovered, %d failed, %d archived (want 0)",
+			s.StillWithoutPayloads, len(denied), s.PayloadsRecovered, s.ExecutionsFailed, s.ExecutionsOK)
+	}
+	metric("executions_still_without_payloads", len(denied))
+	// Their payloads go with their histories, which the emulator's dates
+	// put past retention: every final one is named at risk, and only they.
+	atRisk := map[string]bool{}
+	for _, r := range s.RetentionAtRisk {
+		atRisk[r.ExecutionArn] = true
+		if !strings.Contains(r.Reason, "without its payloads") {
+			t.Errorf("%s at risk: %q", r.ExecutionArn, r.Reason)
+		}
+	}
+	if len(atRisk) != final {
+		t.Errorf("key still unusable: %d executions at risk, want the %d final ones without payloads", len(atRisk), final)
+	}
+	if n := len(tableRows[schema.Execution](t, dir, "executions")); n != rowsBefore {
+		t.Errorf("key still unusable: %d executions rows written", n-rowsBefore)
+	}
+
+	keyFixed.Store(true)
+	// A run id that sorts first: its files are read before the older ones,
+	// so that verify meets an event's newer row before its older one.
+	healRun := "0-recovering"
+	s = run("key usable again", "--run-id", healRun)
+	if s.PayloadsRecovered != len(denied) || s.StillWithoutPayloads != 0 || s.WithoutPayloads != 0 {
+		t.Errorf("key usable again: %d recovered (want %d), %d still without, %d archived without", s.PayloadsRecovered, len(denied), s.StillWithoutPayloads, s.WithoutPayloads)
+	}
+	metric("executions_payloads_recovered", len(denied))
+	if len(s.RetentionAtRisk) != 0 {
+		t.Errorf("key usable again: %d executions at risk, want none: %v", len(s.RetentionAtRisk), s.RetentionAtRisk)
+	}
+	now := newest()
+	for _, e := range execs {
+		row := now[e.ARN]
+		if row.ExecutionDataIncluded == nil || !*row.ExecutionDataIncluded {
+			t.Errorf("%s: newest snapshot execution_data_included %s", e.ARN, fmtBool(row.ExecutionDataIncluded))
+		}
+		if in := e.Op(0).ExecutionDetails; denied[e.ARN] && in != nil && in.InputPayload != nil && (row.InputPayload == nil || *row.InputPayload != *in.InputPayload) {
+			t.Errorf("%s: the input payload was not archived once readable", e.ARN)
+		}
+	}
+	// Every event of theirs is archived again, with its payload: once
+	// more in Parquet (the newer row is the event), in place in Postgres.
+	served, copies := 0, map[string]int{}
+	for _, e := range execs {
+		served += e.History.Len()
+	}
+	for _, r := range tableRows[schema.Event](t, dir, "events") {
+		copies[fmt.Sprint(r.ExecutionArn, r.EventID)]++
+		if r.RunID == healRun && (!denied[r.ExecutionArn] || r.PayloadTruncated != nil && *r.PayloadTruncated) {
+			t.Errorf("%s event %d: written again by the recovering run (undecryptable before: %v), truncated %s", r.ExecutionArn, r.EventID, denied[r.ExecutionArn], fmtBool(r.PayloadTruncated))
+		}
+	}
+	for _, e := range execs {
+		want := 1
+		if denied[e.ARN] {
+			want = 2
+		}
+		for id := range int32(e.History.Len()) {
+			if n := copies[fmt.Sprint(e.ARN, id+1)]; n != want {
+				t.Fatalf("%s event %d: %d rows in Parquet, want %d", e.ARN, id+1, n, want)
+			}
+		}
+	}
+	conn := pgtest.Conn(t, dbURL)
+	var without, truncated, events int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{pgSchema, "executions"}.Sanitize()+" WHERE NOT execution_data_included").Scan(&without); err != nil || without != 0 {
+		t.Errorf("Postgres: %d executions rows without payloads after the key came back (%v)", without, err)
+	}
+	if err := conn.QueryRow(context.Background(), "SELECT count(*), count(*) FILTER (WHERE payload_truncated) FROM "+pgx.Identifier{pgSchema, "events"}.Sanitize()).Scan(&events, &truncated); err != nil || events != served || truncated != 0 {
+		t.Errorf("Postgres: %d events (want %d), %d without payloads after the key came back (%v)", events, served, truncated, err)
+	}
+
+	if s = run("after recovery"); s.PayloadsRecovered != 0 || s.StillWithoutPayloads != 0 || s.ExecutionsOK != 0 {
+		t.Errorf("after recovery: %d recovered, %d still without, %d archived (want 0, 0, 0)", s.PayloadsRecovered, s.StillWithoutPayloads, s.ExecutionsOK)
+	}
+	vreport := filepath.Join(t.TempDir(), "v.json")
+	r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...)
+	if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || v.Sampled == 0 || v.Equal != v.Sampled || len(v.WithoutPayloads) != 0 {
+		t.Errorf("verify: exit %d, %d of %d complete, %d of %d sampled equal, %d without payloads, differing content %v, errors %v",
+			r.code, v.Complete, len(execs), v.Equal, v.Sampled, len(v.WithoutPayloads), v.ContentDiffer, v.Errors)
+	}
+	checkNewerEventRowCounts(t, dir, url, execs, denied, healRun)
+}
+
+// checkNewerEventRowCounts: of an event archived twice (without its
+// payloads, then with them by run newer), verify compares the newer row,
+// whole and streamed alike: the older one altered changes nothing, the
+// newer one altered is named.
+func checkNewerEventRowCounts(t *testing.T, dir, url string, execs []emulator.Execution, denied map[string]bool, newer string) {
+	ctx := context.Background()
+	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(streamRows int64) *VerifyReport {
+		reader, err := load.OpenParquetDirForReading(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		archived, exp := archivedAndExpected(t, reader, execs)
+		return verify(ctx, client, reader, exp, archived, verifyOptions{all: true, concurrency: 2, streamRows: streamRows})
+	}
+	var target string
+	for _, e := range execs {
+		if denied[e.ARN] {
+			target = e.ARN
+			break
+		}
+	}
+	alter := func(newerRow bool) {
+		files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+		altered := 0
+		for _, f := range files {
+			rewriteFile(t, f, func(rows []schema.Event) []schema.Event {
+				for i := range rows {
+					r := &rows[i]
+					if r.ExecutionArn == target && r.EventID == 1 && (r.RunID == newer) == newerRow {
+						r.ExecutionTimeoutSeconds = new(int32(7))
+						altered++
+					}
+				}
+				return rows
+			})
+		}
+		if altered != 1 {
+			t.Fatalf("%d rows altered, want 1", altered)
+		}
+	}
+	alter(false)
+	for _, streamRows := range []int64{0, 1} {
+		if rep := check(streamRows); rep.Sampled == 0 || rep.Equal != rep.Sampled || len(rep.Errors) != 0 {
+			t.Errorf("the older row of %s altered, streamRows %d: %d of %d equal, differing %v, errors %v", target, streamRows, rep.Equal, rep.Sampled, rep.ContentDiffer, rep.Errors)
+		}
+	}
+	alter(true)
+	for _, streamRows := range []int64{0, 1} {
+		rep := check(streamRows)
+		if len(rep.ContentDiffer) != 1 || rep.ContentDiffer[0].ExecutionArn != target || !strings.Contains(rep.ContentDiffer[0].What, "event 1: column execution_timeout_seconds") {
+			t.Errorf("the newer row of %s altered, streamRows %d: differing %v, errors %v", target, streamRows, rep.ContentDiffer, rep.Errors)
+		}
+	}
+}
+
+// TestPayloadsLeftOutAgain: a service that answers an execution without
+// its payloads though asked for them (ExecutionDataIncluded false, no
+// error) gets one call a run for it, final or still running and
+// unchanged: its history is not archived again every night, events and
+// all, for payloads that do not come.
+func TestPayloadsLeftOutAgain(t *testing.T) {
+	execs := emulator.Generate(46, 16, emulator.GenerateOptions{MaxOps: 20})
+	leftOut := map[string]bool{}
+	for i := 0; i < len(execs); i += 3 {
+		leftOut[execs[i].ARN] = true
+	}
+	_, _, dir, report, args := byFunction(t, execs, emulator.WithDataLeftOut(func(arn string) bool { return leftOut[arn] }))
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("first run: exit %d", r.code)
+	}
+	if s := readReport(t, report); s.WithoutPayloads != len(leftOut) {
+		t.Errorf("first run: %d without payloads, want %d", s.WithoutPayloads, len(leftOut))
+	}
+	final, running := 0, 0
+	for _, row := range tableRows[schema.Execution](t, dir, "executions") {
+		if leftOut[row.ExecutionArn] {
+			if terminalStatus[aws.ToString(row.Status)] {
+				final++
+			} else {
+				running++
+			}
+		}
+	}
+	if final == 0 || running == 0 {
+		t.Fatalf("%d final and %d running executions left without payloads: want some of each", final, running)
+	}
+	events := len(tableRows[schema.Event](t, dir, "events"))
+	for i := range 2 {
+		if r := runCLI(t, args...); r.code != 0 {
+			t.Fatalf("rerun %d: exit %d", i, r.code)
+		}
+		s := readReport(t, report)
+		if s.ExecutionsOK != 0 || s.StillWithoutPayloads != len(leftOut) || s.PayloadsRecovered != 0 || s.EventsNew != 0 {
+			t.Errorf("rerun %d: %d archived (want 0), %d still without payloads (want %d), %d recovered, %d events written", i, s.ExecutionsOK, s.StillWithoutPayloads, len(leftOut), s.PayloadsRecovered, s.EventsNew)
+		}
+		if n := len(tableRows[schema.Event](t, dir, "events")); n != events {
+			t.Errorf("rerun %d: %d events rows, %d before", i, n, events)
+		}
+	}
 }

@@ -85,6 +85,8 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 		fnGauge.WithLabelValues(f.Function, "failed").Set(float64(f.Failed))
 	}
 	gauge("last_run_executions_without_payloads", "Executions the last run archived without their payloads, which the service could not decrypt (a KMS error).", float64(s.WithoutPayloads))
+	gauge("last_run_executions_payloads_recovered", "Executions archived without their payloads by an earlier run that the last run archived again with them (the service could decrypt them again).", float64(s.PayloadsRecovered))
+	gauge("last_run_executions_still_without_payloads", "Executions archived final without their payloads whose payloads the last run still could not read (their archive unchanged).", float64(s.StillWithoutPayloads))
 	gauge("last_run_retention_at_risk", "Executions whose history expires within --retention-warning and that are not archived in a terminal state.", float64(len(s.RetentionAtRisk)))
 	gauge("last_run_bytes_written", "Bytes of Parquet the last run published.", float64(s.BytesWritten))
 	gauge("last_run_rows_written", "Rows the last run wrote.", float64(s.RowsWritten))

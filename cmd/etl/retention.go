@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 )
 
@@ -22,10 +23,13 @@ type retentionWatch struct {
 	mu        sync.Mutex
 	archived  map[string]bool // archived by this run, or skipped as terminal before it
 	skipped   map[string]bool // skipped as terminal
+	// noPayloads: archived without the payloads (the service could not
+	// decrypt them, or left them out), which expire with the history.
+	noPayloads map[string]bool
 }
 
 func newRetentionWatch(found []found, fns []functionInfo) *retentionWatch {
-	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}, archived: map[string]bool{}, skipped: map[string]bool{}}
+	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}, archived: map[string]bool{}, skipped: map[string]bool{}, noPayloads: map[string]bool{}}
 	for _, f := range fns {
 		if f.retentionDays > 0 {
 			w.retention[f.name] = f.retentionDays
@@ -34,9 +38,14 @@ func newRetentionWatch(found []found, fns []functionInfo) *retentionWatch {
 	return w
 }
 
-func (w *retentionWatch) done(arn string) {
+func (w *retentionWatch) done(arn string, withPayloads bool) {
 	w.mu.Lock()
 	w.archived[arn] = true
+	if withPayloads {
+		delete(w.noPayloads, arn)
+	} else {
+		w.noPayloads[arn] = true
+	}
 	w.mu.Unlock()
 }
 
@@ -75,7 +84,7 @@ func (w *retentionWatch) skip(inner func(string, bool) (string, bool)) func(stri
 			return "", false
 		}
 		reason, ok := inner(arn, history)
-		if ok && reason == "terminal" {
+		if ok && reason == load.SkipTerminal {
 			w.mu.Lock()
 			w.archived[arn], w.skipped[arn] = true, true
 			w.mu.Unlock()
@@ -87,7 +96,8 @@ func (w *retentionWatch) skip(inner func(string, bool) (string, bool)) func(stri
 // atRisk lists the executions that ended, per the listing, whose history
 // expires within warn of now (ends + its function's RetentionPeriodInDays,
 // or the service's default of 30 days when unknown), and that this run did
-// not archive (failed, abandoned, or left to another shard's run).
+// not archive (failed, abandoned, or left to another shard's run), or
+// archived without their payloads (which go with the history).
 func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pipeline.Failure) []pipeline.AtRisk {
 	failed := map[string]string{}
 	for _, f := range failures {
@@ -97,7 +107,7 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, f := range w.found {
-		if f.End == nil || w.archived[f.ARN] {
+		if f.End == nil || w.archived[f.ARN] && !w.noPayloads[f.ARN] {
 			continue
 		}
 		days := int32(defaultRetentionDays)
@@ -111,6 +121,8 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 		reason := "not archived by this run"
 		if code, ok := failed[f.ARN]; ok {
 			reason = "failed: " + code
+		} else if w.noPayloads[f.ARN] {
+			reason = "archived without its payloads (the service could not decrypt them): they go with the history"
 		}
 		out = append(out, pipeline.AtRisk{ExecutionArn: f.ARN, Status: string(f.Status), EndTime: f.End.UTC(), HistoryExpiresAt: expires.UTC(), Reason: reason})
 	}

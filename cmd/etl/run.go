@@ -435,7 +435,7 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 	if err != nil {
 		return usageError("%v", err)
 	}
-	cfg.ArchivedEvents = archived.Events // events are immutable: --force rewrites none
+	cfg.ArchivedEvents = archived.Events // events are immutable: --force rewrites none but those archived without payloads
 	if !o.force {
 		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
 	}
@@ -609,6 +609,12 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 	}
 	if s.WithoutPayloads > 0 {
 		fmt.Fprintf(w, ", %d without payloads (the service could not decrypt them)", s.WithoutPayloads)
+	}
+	if s.PayloadsRecovered > 0 {
+		fmt.Fprintf(w, ", %d archived again with the payloads an earlier run could not decrypt", s.PayloadsRecovered)
+	}
+	if s.StillWithoutPayloads > 0 {
+		fmt.Fprintf(w, ", %d still without payloads (tried again: the service still could not give them)", s.StillWithoutPayloads)
 	}
 	if n := s.SkippedTerminal + s.SkippedResumed + s.SkippedUnchanged; n > 0 {
 		fmt.Fprintf(w, ", %d skipped (%d terminal, %d already archived by this run, %d running and unchanged)", n, s.SkippedTerminal, s.SkippedResumed, s.SkippedUnchanged)

@@ -189,7 +189,7 @@ func (s *Server) serveGet(w http.ResponseWriter, n int64, arn string, q url.Valu
 	if in.TraceID != nil {
 		out.TraceHeader = &types.TraceHeader{XAmznTraceId: in.TraceID}
 	}
-	included := boolParam(q, "IncludeExecutionData", true)
+	included := s.withData(arn, q)
 	out.ExecutionDataIncluded = &included
 	if !included {
 		out.InputPayload, out.Result = nil, nil
@@ -224,7 +224,7 @@ func (s *Server) serveHistory(w http.ResponseWriter, n int64, arn string, q url.
 	}
 	offset = min(offset, total)
 	reverse := boolParam(q, "ReverseOrder", false) != s.reverseOldestFirst && !s.ignoreReverseOrder || s.newestFirstAlways
-	withData := boolParam(q, "IncludeExecutionData", true)
+	withData := s.withData(arn, q)
 	cacheKey := fmt.Sprintf("history\x00%s\x00%d\x00%d\x00%v\x00%v", arn, offset, limit, reverse, withData)
 	if s.cache != nil && fault == NoFault {
 		if body, ok := s.cache.Load(cacheKey); ok {

@@ -125,6 +125,22 @@ func WithUndecryptable(undecryptable func(arn string) bool) Option {
 	return func(s *Server) { s.undecryptable = undecryptable }
 }
 
+// WithDataLeftOut makes GetDurableExecution and GetDurableExecutionHistory
+// answer the executions for which leftOut is true without their payloads
+// even when asked for them (ExecutionDataIncluded false, the events' Input,
+// Result and Error marked Truncated), with no error: an answer the API's
+// model allows, which a tool must not take for data it lacks for good
+// (nil: never).
+func WithDataLeftOut(leftOut func(arn string) bool) Option {
+	return func(s *Server) { s.dataLeftOut = leftOut }
+}
+
+// withData says whether a call on arn that asks for the execution's data
+// (q's IncludeExecutionData, true by default) gets it.
+func (s *Server) withData(arn string, q url.Values) bool {
+	return boolParam(q, "IncludeExecutionData", true) && (s.dataLeftOut == nil || !s.dataLeftOut(arn))
+}
+
 // kmsDenied answers 502 KMSAccessDeniedException when arn's data cannot
 // be decrypted and the call would carry it.
 func (s *Server) kmsDenied(w http.ResponseWriter, arn string, withData bool) bool {
@@ -171,6 +187,7 @@ type Server struct {
 	ignoreReverseOrder bool // history is listed oldest first, always
 	newestFirstAlways  bool // history is listed newest first, always
 	undecryptable      func(arn string) bool
+	dataLeftOut        func(arn string) bool
 	perRoute           sync.Map // op, label: *atomic.Int64
 
 	requests atomic.Int64
