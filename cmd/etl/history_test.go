@@ -18,12 +18,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
-	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
@@ -1160,27 +1158,15 @@ func TestPayloadsRetriedUntilDecrypted(t *testing.T) {
 		t.Errorf("verify: exit %d, %d of %d complete, %d of %d sampled equal, %d without payloads, differing content %v, errors %v",
 			r.code, v.Complete, len(execs), v.Equal, v.Sampled, len(v.WithoutPayloads), v.ContentDiffer, v.Errors)
 	}
-	checkNewerEventRowCounts(t, dir, url, execs, denied, healRun)
+	checkVerifyTakesNewerEventRow(t, dir, url, execs, denied, healRun)
 }
 
-// checkNewerEventRowCounts: of an event archived twice (without its
+// checkVerifyTakesNewerEventRow: of an event archived twice (without its
 // payloads, then with them by run newer), verify compares the newer row,
 // whole and streamed alike: the older one altered changes nothing, the
 // newer one altered is named.
-func checkNewerEventRowCounts(t *testing.T, dir, url string, execs []emulator.Execution, denied map[string]bool, newer string) {
-	ctx := context.Background()
-	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := func(streamRows int64) *VerifyReport {
-		reader, err := load.OpenParquetDirForReading(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		archived, exp := archivedAndExpected(t, reader, execs)
-		return verify(ctx, client, reader, exp, archived, verifyOptions{all: true, concurrency: 2, streamRows: streamRows})
-	}
+func checkVerifyTakesNewerEventRow(t *testing.T, dir, url string, execs []emulator.Execution, denied map[string]bool, newer string) {
+	check := verifyInProcess(t, dir, url, execs)
 	var target string
 	for _, e := range execs {
 		if denied[e.ARN] {

@@ -498,6 +498,25 @@ func TestVerifyGoneFromAPI(t *testing.T) {
 	}
 }
 
+// verifyInProcess returns a verification of every execution of execs
+// archived in the local archive dir against the API at url, comparing
+// whole or, with streamRows, streamed past that many rows.
+func verifyInProcess(t *testing.T, dir, url string, execs []emulator.Execution) func(streamRows int64) *VerifyReport {
+	ctx := context.Background()
+	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(streamRows int64) *VerifyReport {
+		reader, err := load.OpenParquetDirForReading(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		archived, exp := archivedAndExpected(t, reader, execs)
+		return verify(ctx, client, reader, exp, archived, verifyOptions{all: true, concurrency: 2, streamRows: streamRows})
+	}
+}
+
 // archivedAndExpected is what verify takes for an archive of execs: the
 // archive's newest snapshots and every execution expected.
 func archivedAndExpected(t *testing.T, reader load.SnapshotReader, execs []emulator.Execution) (map[string]load.ExecutionState, []expected) {
@@ -779,7 +798,6 @@ func TestAtRiskLines(t *testing.T) {
 // whole and streamed, and both name the same difference once one of its
 // operations is altered.
 func TestVerifyStreamedWithoutEventIDs(t *testing.T) {
-	ctx := context.Background()
 	start := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	exec := types.Operation{Id: aws.String("exec"), Type: types.OperationTypeExecution, Status: types.OperationStatusSucceeded,
 		StartTimestamp: &start, EndTimestamp: aws.Time(start.Add(time.Hour))}
@@ -800,18 +818,7 @@ func TestVerifyStreamedWithoutEventIDs(t *testing.T) {
 	if r := runCLI(t, "run", "--manifest", manifestFile(t, []emulator.Execution{e}), "--dest", dir, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
 		t.Fatalf("run: exit %d", r.code)
 	}
-	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := func(streamRows int64) *VerifyReport {
-		reader, err := load.OpenParquetDirForReading(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		archived, exp := archivedAndExpected(t, reader, []emulator.Execution{e})
-		return verify(ctx, client, reader, exp, archived, verifyOptions{all: true, concurrency: 2, streamRows: streamRows})
-	}
+	check := verifyInProcess(t, dir, url, []emulator.Execution{e})
 	if whole, streamed := check(0), check(1); streamed.Sampled != 1 || len(streamed.Errors) != 0 || len(whole.ContentDiffer) != 0 || len(streamed.ContentDiffer) != 0 {
 		t.Fatalf("intact: whole %+v, streamed %+v", whole, streamed)
 	}
