@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/durable-etl/durable-etl/internal/clip"
 	"log/slog"
 	"maps"
 	"sync"
@@ -12,7 +11,9 @@ import (
 	"time"
 
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/clip"
 	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
 )
 
@@ -462,25 +463,7 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 	var ee *extract.ExecutionError
 	switch {
 	case err == nil:
-		r.sum.ExecutionsOK++
-		without := e.noData || row.ExecutionDataIncluded != nil && !*row.ExecutionDataIncluded
-		if without {
-			r.sum.WithoutPayloads++
-		}
-		if (historySource{r: r}).seeksPayloads(e) {
-			r.sum.PayloadsRecovered++
-		}
-		r.sum.Operations += c.ops
-		r.sum.Events += c.events
-		r.sum.EventsNew += c.newEvents
-		if p := r.cfg.Progress; p != nil {
-			p.Done.Add(1)
-			p.Operations.Add(c.ops)
-		}
-		log.Debug("archived", "pages", c.pages, "rows", c.ops, "events", c.events, "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
-		if r.cfg.Archived != nil {
-			r.cfg.Archived(e.ARN, !without)
-		}
+		r.archived(e, &row, c, r.cfg.Now().Sub(start), log)
 		return nil
 	case errors.Is(err, errUnchanged) && e.noData:
 		// Read again without payloads, unchanged: as archived, still
@@ -581,6 +564,30 @@ func (r *runner) readAgain(e entry, src source, err error, c counts, mayRestart 
 func (r *runner) tokenRefused(src source, ee *extract.ExecutionError, c counts) bool {
 	_, state := src.(stateSource)
 	return state && c.pages == 0 && ee.Rejected() && r.cfg.History != nil
+}
+
+// archived accounts for an execution archived, its executions row row;
+// r.mu is held.
+func (r *runner) archived(e entry, row *schema.Execution, c counts, took time.Duration, log *slog.Logger) {
+	r.sum.ExecutionsOK++
+	without := e.noData || row.ExecutionDataIncluded != nil && !*row.ExecutionDataIncluded
+	if without {
+		r.sum.WithoutPayloads++
+	}
+	if (historySource{r: r}).seeksPayloads(e) {
+		r.sum.PayloadsRecovered++
+	}
+	r.sum.Operations += c.ops
+	r.sum.Events += c.events
+	r.sum.EventsNew += c.newEvents
+	if p := r.cfg.Progress; p != nil {
+		p.Done.Add(1)
+		p.Operations.Add(c.ops)
+	}
+	log.Debug("archived", "pages", c.pages, "rows", c.ops, "events", c.events, "duration_ms", took.Milliseconds())
+	if r.cfg.Archived != nil {
+		r.cfg.Archived(e.ARN, !without)
+	}
 }
 
 // leftAsArchived accounts for an execution the run leaves as archived,
