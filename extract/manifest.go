@@ -68,6 +68,9 @@ type Manifest struct {
 	others     int // entries of other shards
 	startDates map[string]int
 	functions  map[string]bool // by ARN.Function; nil: an ARN did not parse
+	// spans: by function, the earliest and latest start its entries give
+	// (absent: one of them gives none).
+	spans map[string][2]time.Time
 
 	rc    io.ReadCloser
 	p     *parser
@@ -174,16 +177,29 @@ func SingleEntry(arn, token string, opts ...ManifestOption) (*Manifest, error) {
 // check reads the whole manifest once, validating every line and counting
 // entries and duplicates.
 func (m *Manifest) check() error {
-	m.startDates, m.functions = map[string]int{}, map[string]bool{}
+	m.startDates, m.functions, m.spans = map[string]int{}, map[string]bool{}, map[string][2]time.Time{}
+	unknown := map[string]bool{} // functions an entry of which gives no start
 	for m.Next() {
 		m.count++
 		if dt, ok := m.entry.StartDate(); ok {
 			m.startDates[dt]++
 		}
-		if a, ok := ParseARN(m.entry.ARN); ok && m.functions != nil {
-			m.functions[a.Function()] = true
-		} else {
+		a, ok := ParseARN(m.entry.ARN)
+		if !ok || m.functions == nil {
 			m.functions = nil
+			continue
+		}
+		fn, at := a.Function(), m.entry.Started
+		m.functions[fn] = true
+		switch sp, seen := m.spans[fn]; {
+		case unknown[fn]:
+		case at.IsZero():
+			unknown[fn] = true
+			delete(m.spans, fn)
+		case !seen:
+			m.spans[fn] = [2]time.Time{at, at}
+		default:
+			m.spans[fn] = [2]time.Time{minTime(sp[0], at), maxTime(sp[1], at)}
 		}
 	}
 	if m.p != nil {
@@ -208,6 +224,31 @@ func (e Entry) StartDate() (dt string, ok bool) {
 		return "", false
 	}
 	return e.Started.UTC().Format(time.DateOnly), true
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// StartSpans are, for each function of Functions whose every entry gives
+// its execution's start (discovery's do), the earliest and latest of
+// those starts: no execution of the function outside that span is in the
+// manifest. Nil when Functions is.
+func (m *Manifest) StartSpans() map[string][2]time.Time {
+	if m.functions == nil {
+		return nil
+	}
+	return m.spans
 }
 
 // Functions are the functions whose executions the manifest lists (of

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/durable-etl/durable-etl/extract"
 )
@@ -248,6 +249,34 @@ func TestManifestFunctions(t *testing.T) {
 		}
 		if got := m.Functions(); !slices.Equal(got, c.want) || (got == nil) != (c.want == nil) {
 			t.Errorf("%v: functions %#v, want %#v", c.arns, got, c.want)
+		}
+	}
+}
+
+// TestManifestStartSpans: a function's span is the earliest and latest
+// start its entries give, and none when one of them gives none.
+func TestManifestStartSpans(t *testing.T) {
+	const fn = "arn:aws:lambda:us-east-1:123456789012:function:"
+	lines := []string{
+		`{"DurableExecutionArn":"` + fn + `orders:1/durable-execution/a/1","StartTimestamp":"2026-03-05T10:00:00Z"}`,
+		`{"DurableExecutionArn":"` + fn + `orders:$LATEST/durable-execution/b/2","StartTimestamp":"2026-01-02T00:00:00.5Z"}`,
+		`{"DurableExecutionArn":"` + fn + `orders:2/durable-execution/c/3","StartTimestamp":"2026-02-01T00:00:00Z"}`,
+		`{"DurableExecutionArn":"` + fn + `payments:1/durable-execution/d/4","StartTimestamp":"2026-02-01T00:00:00Z"}`,
+		`{"DurableExecutionArn":"` + fn + `payments:1/durable-execution/e/5"}`,
+		`{"DurableExecutionArn":"` + fn + `payments:1/durable-execution/f/6","StartTimestamp":"2026-02-03T00:00:00Z"}`,
+	}
+	m, err := extract.NewManifest("m", []byte(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]time.Time{fn + "orders": {time.Date(2026, 1, 2, 0, 0, 0, 5e8, time.UTC), time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC)}}
+	got := m.StartSpans()
+	if len(got) != len(want) {
+		t.Fatalf("spans %v, want %v", got, want)
+	}
+	for f, w := range want {
+		if g := got[f]; !g[0].Equal(w[0]) || !g[1].Equal(w[1]) {
+			t.Errorf("%s: span %v, want %v", f, g, w)
 		}
 	}
 }

@@ -28,6 +28,12 @@ type RunScope struct {
 	// account is another function); nil: any (an execution ARN that does
 	// not parse).
 	Functions []string `json:"functions"`
+	// StartSpans holds, for functions of Functions whose executions' starts
+	// the run knows (a discovery's, or a manifest's that gives every
+	// one), the earliest and latest of them: two runs of one function
+	// whose spans do not meet cannot archive one execution (a
+	// --started-before backfill beside a --started-after nightly).
+	StartSpans map[string][2]time.Time `json:"start_spans,omitempty"`
 }
 
 // overlaps tells whether runs of a and b could archive one execution. The
@@ -42,7 +48,16 @@ func (a RunScope) overlaps(b RunScope) bool {
 	case a.Functions == nil || b.Functions == nil:
 		return true
 	}
-	return slices.ContainsFunc(a.Functions, func(f string) bool { return slices.Contains(b.Functions, f) })
+	return slices.ContainsFunc(a.Functions, func(f string) bool { return slices.Contains(b.Functions, f) && a.meets(b, f) })
+}
+
+// meets tells whether a and b, which both archive function f, could
+// archive one execution of it: unless both know the starts of their
+// executions of f and those spans are apart.
+func (a RunScope) meets(b RunScope, f string) bool {
+	sa, oka := a.StartSpans[f]
+	sb, okb := b.StartSpans[f]
+	return !oka || !okb || !(sa[1].Before(sb[0]) || sb[1].Before(sa[0]))
 }
 
 // Leaser is a destination that admits one run at a time over what their

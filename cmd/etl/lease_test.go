@@ -3,9 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
@@ -36,8 +38,23 @@ func TestOverlappingRuns(t *testing.T) {
 	run := func(id string, args ...string) cliResult {
 		return runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--run-id", id}, args...)...)
 	}
+	// The first run archives the orders executions that started before a
+	// time between two of theirs; a run of those that started after it
+	// may go beside it.
+	var starts []time.Time
+	for _, e := range execs {
+		if strings.Contains(e.ARN, ":function:orders:") {
+			starts = append(starts, *e.Op(0).StartTimestamp)
+		}
+	}
+	slices.SortFunc(starts, time.Time.Compare)
+	k := len(starts) / 2
+	if len(starts) < 4 || !starts[k-1].Before(starts[k]) {
+		t.Fatalf("orders starts %v: want two halves", starts)
+	}
+	split := starts[k-1].Add(starts[k].Sub(starts[k-1]) / 2).Format(time.RFC3339Nano)
 	first := make(chan cliResult)
-	go func() { first <- run("first", "--function", "orders") }()
+	go func() { first <- run("first", "--function", "orders", "--started-before", split) }()
 	<-entered
 
 	manifest := manifestFile(t, execs)
@@ -52,6 +69,9 @@ func TestOverlappingRuns(t *testing.T) {
 	}
 	if r := run("third", "--function", "inventory"); r.code != 0 {
 		t.Errorf("a run of another function beside it: exit %d", r.code)
+	}
+	if r := run("fourth", "--function", "orders", "--started-after", split); r.code != 0 {
+		t.Errorf("a run of the same function's executions started after the first run's: exit %d\n%s", r.code, r.stderr)
 	}
 	close(proceed)
 	if r := <-first; r.code != 0 {

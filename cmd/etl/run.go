@@ -409,15 +409,16 @@ func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, 
 // leaseDestinations records the run at the destinations that keep two
 // runs from archiving the same executions at once (load.Leaser), before
 // the run reads what they hold: another live run there whose functions
-// (those of the manifest's ARNs, discovered or given) and shard overlap
-// this one's stops it, exit 2, before anything is fetched; so does a
+// (those of the manifest's ARNs, discovered or given; of one function,
+// the spans of its executions' starts when both know them) and shard
+// overlap this one's stops it, exit 2, before anything is fetched; so does a
 // destination where the record cannot be written.
 func leaseDestinations(ctx context.Context, loader load.Loader, o runOptions, m *extract.Manifest) (func(context.Context) error, error) {
 	ls, ok := loader.(load.Leaser)
 	if !ok {
 		return func(context.Context) error { return nil }, nil
 	}
-	release, err := ls.Lease(ctx, load.RunScope{RunID: o.runID, Shard: o.shard, Shards: o.shards, Functions: m.Functions()})
+	release, err := ls.Lease(ctx, load.RunScope{RunID: o.runID, Shard: o.shard, Shards: o.shards, Functions: m.Functions(), StartSpans: m.StartSpans()})
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
