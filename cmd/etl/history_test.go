@@ -1159,6 +1159,21 @@ func TestPayloadsRetriedUntilDecrypted(t *testing.T) {
 			r.code, v.Complete, len(execs), v.Equal, v.Sampled, len(v.WithoutPayloads), v.ContentDiffer, v.Errors)
 	}
 	checkVerifyTakesNewerEventRow(t, dir, url, execs, denied, healRun)
+
+	// Compaction keeping the latest leaves each event once, with its
+	// payloads.
+	if r := runCLI(t, "compact", "--dest", dir, "--min-age", "0s", "--keep", "latest"); r.code != 0 {
+		t.Fatalf("compact: exit %d", r.code)
+	}
+	rows := tableRows[schema.Event](t, dir, "events")
+	for _, r := range rows {
+		if r.PayloadTruncated != nil && *r.PayloadTruncated {
+			t.Errorf("%s event %d: compacted, still without its payloads", r.ExecutionArn, r.EventID)
+		}
+	}
+	if len(rows) != served {
+		t.Errorf("compacted: %d events rows, %d events served", len(rows), served)
+	}
 }
 
 // checkVerifyTakesNewerEventRow: of an event archived twice (without its
