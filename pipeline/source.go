@@ -75,6 +75,11 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 			return "", row, err
 		}
 		transform.Describe(&row, desc)
+		if desc.ExecutionDataIncluded != nil && !*desc.ExecutionDataIncluded {
+			// The service leaves the data out: the events are read so
+			// (an archive that holds them so is then current).
+			e.noData = true
+		}
 		if err := s.r.readEvents(ctx, e, meta, x, c, nil, nil, &row); err != nil {
 			return "", row, err
 		}
