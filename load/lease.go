@@ -113,6 +113,9 @@ func (e *RunningError) Error() string {
 		what = fmt.Sprintf("functions %s and %d more", strings.Join(fns[:3], ", "), len(fns)-3)
 	} else if fns != nil {
 		what = "function " + strings.Join(fns, ", ")
+		if sp, ok := e.Other.StartSpans[fns[0]]; ok && len(fns) == 1 {
+			what += fmt.Sprintf(" (its executions started %s to %s)", sp[0].UTC().Format(time.RFC3339), sp[1].UTC().Format(time.RFC3339))
+		}
 	}
 	return fmt.Sprintf("destination %s: run %s (on %s, pid %d, started %s) is archiving %s there: two runs at once would write the same new events twice; wait for it to end (a killed run's record %s counts for nothing %s after its last renewal, %s)",
 		e.Dest, e.Other.RunID, e.Host, e.PID, e.Started.UTC().Format(time.RFC3339), what, e.Record, LeaseExpiry, e.Renewed.UTC().Format(time.RFC3339))

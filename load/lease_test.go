@@ -215,6 +215,10 @@ func checkLease(t *testing.T, st leaseStore) {
 	backfill := admitted("a backfill of January's first half", load.RunScope{RunID: "bf", Functions: []string{"orders", "payments"}, StartSpans: spans(1, 15)})
 	nightly := admitted("a run of its second half", load.RunScope{RunID: "n", Functions: []string{"orders"}, StartSpans: spans(16, 31)})
 	refused("a run of the week that meets both", load.RunScope{RunID: "w", Functions: []string{"orders"}, StartSpans: spans(15, 16)}, "bf")
+	_, err := lease(load.RunScope{RunID: "w", Functions: []string{"orders"}, StartSpans: spans(16, 16)})
+	if err == nil || !strings.Contains(err.Error(), "function orders (its executions started 2026-01-16T00:00:00Z to 2026-01-31T00:00:00Z)") {
+		t.Errorf("beside the run of the second half: %v, want its span named", err)
+	}
 	refused("a run of orders whose starts are unknown", load.RunScope{RunID: "w", Functions: []string{"orders"}}, "bf")
 	refused("a run of payments (no span known to the backfill)", load.RunScope{RunID: "w", Functions: []string{"payments"}, StartSpans: map[string][2]time.Time{"payments": {day(20), day(21)}}}, "bf")
 	backfill(ctx)
