@@ -211,7 +211,9 @@ func checkLease(t *testing.T, st leaseStore) {
 	// backfill beside a nightly) are disjoint, when both know the starts;
 	// spans that meet, or a run that does not know them, are not.
 	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
-	spans := func(first, last int) map[string][2]time.Time { return map[string][2]time.Time{"orders": {day(first), day(last)}} }
+	spans := func(first, last int) map[string][2]time.Time {
+		return map[string][2]time.Time{"orders": {day(first), day(last)}}
+	}
 	backfill := admitted("a backfill of January's first half", load.RunScope{RunID: "bf", Functions: []string{"orders", "payments"}, StartSpans: spans(1, 15)})
 	nightly := admitted("a run of its second half", load.RunScope{RunID: "n", Functions: []string{"orders"}, StartSpans: spans(16, 31)})
 	refused("a run of the week that meets both", load.RunScope{RunID: "w", Functions: []string{"orders"}, StartSpans: spans(15, 16)}, "bf")
