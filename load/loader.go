@@ -29,9 +29,12 @@ type Execution interface {
 	// Write adds rows of one of the child tables (schema.ChildTables:
 	// operations, events), in order; a destination writes any table from
 	// its declaration. The loader may keep rows, so the caller must not
-	// modify them after the call. Rows of an Immutable table (events) are
-	// kept once per key: a destination ignores a key it holds, or leaves it
-	// to the caller to write only rows it lacks.
+	// modify them after the call. A row whose key the destination holds
+	// is a newer snapshot of it: a table destination updates the row
+	// (when its content differs), a file destination adds it and readers
+	// take the newest (the _latest views); the caller writes the events
+	// it lacks, and an event again only to give it the payloads it was
+	// first archived without.
 	Write(ctx context.Context, rows schema.Rows) error
 	// Commit ends the execution with its executions row, partitioned by dt.
 	// On error nothing of the execution is kept.
