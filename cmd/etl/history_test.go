@@ -947,12 +947,29 @@ func TestUndecryptablePayloads(t *testing.T) {
 		}
 	}
 
-	// Verification reads them as they were archived: without payloads.
+	// Verification reads them as they were archived: without payloads;
+	// the ended ones it names at risk (the emulator's dates put their
+	// histories past retention), and only them.
 	vreport := filepath.Join(t.TempDir(), "v.json")
 	r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...)
-	if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || len(v.Errors) != 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.WithoutPayloads) != len(denied) {
+	v := readVerify(t, vreport)
+	if r.code != 0 || v.Complete != len(execs) || len(v.Errors) != 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.WithoutPayloads) != len(denied) {
 		t.Errorf("verify: exit %d, %d of %d complete, %d of %d sampled equal, %d named without payloads (want %d), errors %v, differing content %v",
 			r.code, v.Complete, len(execs), v.Equal, v.Sampled, len(v.WithoutPayloads), len(denied), v.Errors, v.ContentDiffer)
+	}
+	ended := 0
+	for _, row := range rows {
+		if denied[row.ExecutionArn] && row.EndTime != nil {
+			ended++
+		}
+	}
+	for _, a := range v.AtRisk {
+		if !denied[a.ExecutionArn] {
+			t.Errorf("verify: %s at risk, archived whole", a.ExecutionArn)
+		}
+	}
+	if ended == 0 || len(v.AtRisk) != ended {
+		t.Errorf("verify: %d at risk, want the %d ended executions without payloads", len(v.AtRisk), ended)
 	}
 
 	var one []emulator.Execution
@@ -1154,9 +1171,9 @@ func TestPayloadsRetriedUntilDecrypted(t *testing.T) {
 	}
 	vreport := filepath.Join(t.TempDir(), "v.json")
 	r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...)
-	if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || v.Sampled == 0 || v.Equal != v.Sampled || len(v.WithoutPayloads) != 0 {
-		t.Errorf("verify: exit %d, %d of %d complete, %d of %d sampled equal, %d without payloads, differing content %v, errors %v",
-			r.code, v.Complete, len(execs), v.Equal, v.Sampled, len(v.WithoutPayloads), v.ContentDiffer, v.Errors)
+	if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || v.Sampled == 0 || v.Equal != v.Sampled || len(v.WithoutPayloads) != 0 || len(v.AtRisk) != 0 {
+		t.Errorf("verify: exit %d, %d of %d complete, %d of %d sampled equal, %d without payloads, %d at risk, differing content %v, errors %v",
+			r.code, v.Complete, len(execs), v.Equal, v.Sampled, len(v.WithoutPayloads), len(v.AtRisk), v.ContentDiffer, v.Errors)
 	}
 	checkVerifyTakesNewerEventRow(t, dir, url, execs, denied, healRun)
 

@@ -99,7 +99,8 @@ type Difference struct {
 }
 
 // AtRiskVerify is an execution whose history expires soon and that is not
-// verified complete.
+// verified complete, or is archived without its payloads (which go with
+// the history).
 type AtRiskVerify struct {
 	ExecutionArn     string    `json:"execution_arn"`
 	HistoryExpiresAt time.Time `json:"history_expires_at"`
@@ -1048,11 +1049,14 @@ func compareSkips(t *schema.Table) []bool {
 }
 
 // atRiskOf lists the executions that ended (per discovery) whose history
-// expires within warn and that are not verified complete.
+// expires within warn and that are not verified complete or are archived
+// without their payloads.
 func atRiskOf(exp []expected, rep *VerifyReport, retention map[string]int32, now time.Time, warn time.Duration) []AtRiskVerify {
 	bad := map[string]bool{}
-	for _, m := range rep.Missing {
-		bad[m] = true
+	for _, l := range [][]string{rep.Missing, rep.WithoutPayloads} {
+		for _, arn := range l {
+			bad[arn] = true
+		}
 	}
 	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
 		for _, d := range l {
