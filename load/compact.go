@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -337,13 +338,18 @@ func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publis
 	return false, nil
 }
 
-// version orders snapshots as the _latest views do.
+// version orders snapshots as the _latest views do: by extracted_at (ms),
+// then run_id. Every "newest row" rule of the package goes through it.
 type version struct {
 	at  int64
 	run string
 }
 
-func (a version) newer(b version) bool { return a.at > b.at || (a.at == b.at && a.run > b.run) }
+func (a version) compare(b version) int {
+	return cmp.Or(cmp.Compare(a.at, b.at), strings.Compare(a.run, b.run))
+}
+
+func (a version) newer(b version) bool { return a.compare(b) > 0 }
 
 // compactDT merges one partition: every table's files into new ones,
 // published before the old are removed.

@@ -75,7 +75,7 @@ type ExecutionRows struct {
 }
 
 func newer(a, b ExecutionState) bool {
-	return a.ExtractedAt.After(b.ExtractedAt) || (a.ExtractedAt.Equal(b.ExtractedAt) && a.RunID > b.RunID)
+	return version{a.ExtractedAt.UnixMilli(), a.RunID}.newer(version{b.ExtractedAt.UnixMilli(), b.RunID})
 }
 
 // Latest reads the executions files' key columns (only their pages:
@@ -255,7 +255,7 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 // without its payloads and later with them.
 func LatestEvents(evs []schema.Event) []schema.Event {
 	slices.SortFunc(evs, func(a, b schema.Event) int {
-		return cmp.Or(cmp.Compare(a.EventID, b.EventID), a.ExtractedAt.Compare(b.ExtractedAt), strings.Compare(a.RunID, b.RunID))
+		return cmp.Or(cmp.Compare(a.EventID, b.EventID), version{a.ExtractedAt.UnixMilli(), a.RunID}.compare(version{b.ExtractedAt.UnixMilli(), b.RunID}))
 	})
 	out := evs[:0]
 	for i := range evs {

@@ -574,7 +574,7 @@ func (r *runner) archived(e entry, row *schema.Execution, c counts, took time.Du
 	if without {
 		r.sum.WithoutPayloads++
 	}
-	if !without && (historySource{r: r}).seeksPayloads(e) {
+	if !without && r.seeksPayloads(e) {
 		r.sum.PayloadsRecovered++
 	}
 	r.sum.Operations += c.ops

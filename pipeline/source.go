@@ -122,7 +122,7 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	if err != nil {
 		return "", schema.Execution{}, err
 	}
-	if s.seeksPayloads(e) && desc.ExecutionDataIncluded != nil && !*desc.ExecutionDataIncluded {
+	if s.r.seeksPayloads(e) && desc.ExecutionDataIncluded != nil && !*desc.ExecutionDataIncluded {
 		return "", schema.Execution{}, errDataLeftOut
 	}
 	snap := transform.NewSnapshot(meta)
@@ -171,8 +171,8 @@ var errDataLeftOut = errors.New("the service left the execution's data out again
 
 // seeksPayloads reports a read of e with its payloads (not noData) whose
 // archived snapshot lacks them.
-func (s historySource) seeksPayloads(e entry) bool {
-	return !e.noData && (e.retryPayloads || s.r.cfg.ArchivedEvents != nil && s.r.cfg.ArchivedEvents(e.ARN).WithoutPayloads)
+func (r *runner) seeksPayloads(e entry) bool {
+	return !e.noData && (e.retryPayloads || r.cfg.ArchivedEvents != nil && r.cfg.ArchivedEvents(e.ARN).WithoutPayloads)
 }
 
 // errUnchanged is a history read that found nothing new since the archive's
