@@ -41,7 +41,12 @@ type CompactOptions struct {
 	// supersedes, as the _latest views would: by (execution_arn,
 	// operation_id) for operations, execution_arn for executions,
 	// (execution_arn, event_id) for events, keeping the newest by
-	// extracted_at, then run_id. Without it every row is kept.
+	// extracted_at, then run_id. One older snapshot is kept too: of an
+	// execution whose newest snapshot was read without its data (the
+	// service could not decrypt it), its newest snapshot with the data
+	// (operations and executions rows), which holds payloads the newer one
+	// lacks, until a snapshot with the data supersedes both. Without it
+	// every row is kept.
 	KeepLatest bool
 	// MinAge leaves alone files published less than this long ago (a run in
 	// progress may still be writing the partition; etl compact's default is
@@ -360,6 +365,7 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 	stamp := o.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:])
 	var published []string
 	var inputs []string
+	var err error
 	// The child tables first, executions last, as runs publish.
 	for _, table := range d.tables {
 		fs := files[table.Name]
@@ -371,7 +377,13 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 			names[i] = f.name
 		}
 		sort.Strings(names)
-		out, err := compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, st)
+		var withData map[string]version
+		if o.KeepLatest && hasData(table) {
+			if withData, err = d.snapshotsWithData(ctx, files[schema.Executions.Name]); err != nil {
+				return err
+			}
+		}
+		out, err := compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, withData, st)
 		if err != nil {
 			return err
 		}
@@ -414,7 +426,10 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 // the small files' rows are read, which then fill row groups together
 // (a run's file holding a whole row group, read later, ends the rows
 // gathered so far as a small row group of their own).
-func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, names []string, keepLatest bool, st *CompactStats) ([]string, error) {
+//
+// withData (keepLatest only) names, by execution ARN, an older snapshot
+// kept beside the newest: see snapshotsWithData.
+func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, names []string, keepLatest bool, withData map[string]version, st *CompactStats) ([]string, error) {
 	full := table.ParquetSchema()
 	var newest map[string]version
 	if keepLatest {
@@ -433,7 +448,7 @@ func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *sche
 		name: func(seq int) string {
 			return fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
 		}}
-	emitted := map[string]bool{}
+	emitted, emittedOlder := map[string]bool{}, map[string]bool{}
 	var kept []parquet.Row // not rows[:0]: the reader refills its rows in place
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
@@ -443,10 +458,20 @@ func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *sche
 					kept = kept[:0]
 					for _, row := range rows {
 						key, v := keys.of(row)
-						if v != newest[key] || emitted[key] {
+						switch {
+						case v == newest[key]:
+							if emitted[key] {
+								continue
+							}
+							emitted[key] = true
+						case len(withData) > 0 && withData[string(keys.vals[0].ByteArray())] == v:
+							if emittedOlder[key] {
+								continue
+							}
+							emittedOlder[key] = true
+						default:
 							continue
 						}
-						emitted[key] = true
 						kept = append(kept, row)
 					}
 					rows = kept
@@ -460,6 +485,47 @@ func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *sche
 		}
 	}
 	return cw.out, cw.finish()
+}
+
+// hasData reports that t has columns a read without the execution's data
+// leaves out.
+func hasData(t *schema.Table) bool {
+	return slices.ContainsFunc(t.Columns, func(c schema.Column) bool { return c.Data != schema.NotData })
+}
+
+// snapshotsWithData reads a partition's executions files (their ledger
+// columns) and returns, for each execution whose newest snapshot there was
+// read without its data (execution_data_included false) and an older one
+// with it, the version of the newest such older snapshot: what compaction
+// keeping the latest keeps beside the newest, for the payloads only it
+// holds (see CompactOptions.KeepLatest).
+func (d *Parquet) snapshotsWithData(ctx context.Context, files []publishedFile) (map[string]version, error) {
+	newest, withData := map[string]ExecutionState{}, map[string]version{}
+	for _, f := range files {
+		err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+			return eachProjected(pf, func(row *ExecutionState) {
+				if cur, ok := newest[row.Arn]; !ok || newer(*row, cur) {
+					newest[row.Arn] = *row
+				}
+				if row.DataIncluded == nil || *row.DataIncluded {
+					v := version{row.ExtractedAt.UnixMilli(), row.RunID}
+					if cur, ok := withData[row.Arn]; !ok || v.newer(cur) {
+						withData[row.Arn] = v
+					}
+				}
+			})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
+		}
+	}
+	out := map[string]version{}
+	for arn, st := range newest {
+		if v, ok := withData[arn]; ok && st.DataIncluded != nil && !*st.DataIncluded {
+			out[arn] = v
+		}
+	}
+	return out, nil
 }
 
 // keyColumns are the columns that say which snapshot a row of t belongs

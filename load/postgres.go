@@ -57,7 +57,11 @@ func WithPGLogger(l *slog.Logger) PostgresOption { return func(c *postgresConfig
 // ... ON CONFLICT DO UPDATE in key order (so concurrent runs cannot
 // deadlock), then upserts the executions row and commits. A reader never sees half an execution; a failed execution
 // rolls back whole. A later snapshot updates the rows it contains and never
-// deletes an operation seen before. A row whose content is unchanged is not
+// deletes an operation seen before; one read without the execution's data
+// (the service could not decrypt it) keeps the payloads archived before
+// where the row has not moved on ([schema.DataKind]), so that a key made
+// unusable for good costs no payload already archived. A row whose content
+// is unchanged is not
 // rewritten: run_id and extracted_at say which run last changed a row, so a
 // rerun of the same manifest changes zero rows. An event (immutable in the
 // API, and written once unless first read without its payloads) changes
@@ -69,6 +73,7 @@ type Postgres struct {
 
 	tables                []pgTable // the child tables
 	execUpsert, execKnown string
+	execUpsertKeep        string // execUpsert for a snapshot read without the execution's data
 	stageDDL              string
 	stagedConns           *sync.Map
 
@@ -132,7 +137,8 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	}
 	p.tables = tables
 	p.execKnown = fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE execution_arn = $1)", pgx.Identifier{cfg.schema, schema.Executions.Name}.Sanitize())
-	p.execUpsert = upsertSQL(cfg.schema, schema.Executions, "")
+	p.execUpsert = upsertSQL(cfg.schema, schema.Executions, "", false)
+	p.execUpsertKeep = upsertSQL(cfg.schema, schema.Executions, "", true)
 	p.stageDDL = stageDDL
 	return p, nil
 }
@@ -146,8 +152,9 @@ type pgTable struct {
 	keys    []int    // the key columns' indexes, for warnings
 	// fresh moves the staged rows of an execution the archive has never
 	// seen (a plain INSERT, skipping ON CONFLICT's speculative
-	// insertion); known, of one it has.
-	fresh, known string
+	// insertion); known, of one it has; keep, of one it has, read
+	// without the execution's data (see upsertSQL).
+	fresh, known, keep string
 }
 
 func newPGTable(pgSchema string, t *schema.Table) pgTable {
@@ -158,7 +165,8 @@ func newPGTable(pgSchema string, t *schema.Table) pgTable {
 	for _, k := range t.Key {
 		pt.keys = append(pt.keys, t.Column(k))
 	}
-	pt.known = upsertSQL(pgSchema, t, pt.stage)
+	pt.known = upsertSQL(pgSchema, t, pt.stage, false)
+	pt.keep = upsertSQL(pgSchema, t, pt.stage, true)
 	pt.fresh, _, _ = strings.Cut(pt.known, " ON CONFLICT ")
 	return pt
 }
@@ -179,20 +187,41 @@ func RedactError(err error, url string) string {
 // upsertSQL is the statement that moves rows into table: from a staging
 // table when from is set (in key order, one row per key), else from
 // parameters $1..$n. Rows whose content (every column but run_id and
-// extracted_at) is unchanged are left alone.
-func upsertSQL(pgSchema string, t *schema.Table, from string) string {
+// extracted_at) is unchanged are left alone. With keepData (a snapshot read
+// without the execution's data), a data column the row leaves out keeps the
+// archived value as its [schema.DataKind] says: an input always, an outcome
+// while the row's other columns are as archived.
+func upsertSQL(pgSchema string, t *schema.Table, from string, keepData bool) string {
 	names := make([]string, len(t.Columns))
-	var sets, cmpOld, cmpNew []string
+	var sets, cmpOld, cmpNew, stateOld, stateNew []string
+	for _, c := range t.Columns {
+		q := pgx.Identifier{c.Name}.Sanitize()
+		if !isKey(t, c.Name) && c.Data == schema.NotData && c.Name != "run_id" && c.Name != "extracted_at" {
+			stateOld, stateNew = append(stateOld, "t."+q), append(stateNew, "EXCLUDED."+q)
+		}
+	}
+	same := "TRUE"
+	if len(stateOld) > 0 {
+		same = fmt.Sprintf("(%s) IS NOT DISTINCT FROM (%s)", strings.Join(stateOld, ", "), strings.Join(stateNew, ", "))
+	}
 	for i, c := range t.Columns {
 		q := pgx.Identifier{c.Name}.Sanitize()
 		names[i] = q
 		if isKey(t, c.Name) {
 			continue
 		}
-		sets = append(sets, q+" = EXCLUDED."+q)
+		value := "EXCLUDED." + q
+		switch {
+		case !keepData:
+		case c.Data == schema.DataInput:
+			value = fmt.Sprintf("COALESCE(EXCLUDED.%s, t.%s)", q, q)
+		case c.Data == schema.DataOutcome:
+			value = fmt.Sprintf("CASE WHEN %s THEN COALESCE(EXCLUDED.%s, t.%s) ELSE EXCLUDED.%s END", same, q, q, q)
+		}
+		sets = append(sets, q+" = "+value)
 		if c.Name != "run_id" && c.Name != "extracted_at" {
 			cmpOld = append(cmpOld, "t."+q)
-			cmpNew = append(cmpNew, "EXCLUDED."+q)
+			cmpNew = append(cmpNew, value)
 		}
 	}
 	keys := make([]string, len(t.PrimaryKey()))
@@ -372,7 +401,7 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 		e.tx.Rollback(context.WithoutCancel(ctx))
 		return e.p.wrap("upsert", err)
 	}
-	changed, err := e.upsert(ctx, known, vals)
+	changed, err := e.upsert(ctx, known, row.ExecutionDataIncluded != nil && !*row.ExecutionDataIncluded, vals)
 	if err != nil {
 		e.tx.Rollback(context.WithoutCancel(ctx))
 		return e.p.wrap("upsert", err)
@@ -391,7 +420,7 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 // ON CONFLICT's speculative insertion (the fresh-load fast path). Should a
 // concurrent run insert the same execution first, the INSERT meets its keys,
 // rolls back to the savepoint (the staged rows stay) and takes the upsert.
-func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (changed int64, err error) {
+func (e *pgExec) upsert(ctx context.Context, known, noData bool, vals []any) (changed int64, err error) {
 	batch := &pgx.Batch{}
 	if !known {
 		batch.Queue("SAVEPOINT etl_fresh")
@@ -399,13 +428,19 @@ func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (changed in
 	for i, staged := range e.staged {
 		switch {
 		case !staged:
+		case known && noData:
+			batch.Queue(e.p.tables[i].keep)
 		case known:
 			batch.Queue(e.p.tables[i].known)
 		default:
 			batch.Queue(e.p.tables[i].fresh)
 		}
 	}
-	batch.Queue(e.p.execUpsert, vals...)
+	if noData {
+		batch.Queue(e.p.execUpsertKeep, vals...)
+	} else {
+		batch.Queue(e.p.execUpsert, vals...)
+	}
 	br := e.tx.SendBatch(ctx, batch)
 	for range batch.Len() {
 		var tag pgconn.CommandTag
@@ -422,7 +457,7 @@ func (e *pgExec) upsert(ctx context.Context, known bool, vals []any) (changed in
 		if _, rerr := e.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT etl_fresh"); rerr != nil {
 			return 0, rerr
 		}
-		return e.upsert(ctx, true, vals)
+		return e.upsert(ctx, true, noData, vals)
 	}
 	return changed, err
 }

@@ -5,7 +5,8 @@
 // truth: each field's parquet tag names the column (snake_case, as Athena
 // lower-cases names anyway), its Go type gives the column's type, a pointer
 // or an "optional" tag makes it nullable, its doc tag is the one-line
-// description and a large tag marks payload text. Each table is declared
+// description, a large tag marks payload text and a data tag the columns a
+// read without the execution's data leaves out ([DataKind]). Each table is declared
 // with its key and which column orders a key's duplicates ([Declare]). Everything else is derived from them: the
 // column lists ([Operations], [Executions], [Events]), the Parquet schema
 // ([Table.ParquetSchema]), writer ([Table.NewParquetWriter]) and reader

@@ -24,18 +24,18 @@ type Operation struct {
 	StartTime        *time.Time `parquet:"start_time,optional,timestamp(millisecond)" doc:"StartTimestamp"`
 	EndTime          *time.Time `parquet:"end_time,optional,timestamp(millisecond)" doc:"EndTimestamp"`
 	DetailKind       *string    `parquet:"detail_kind,optional,dict" doc:"which details object the operation carried: execution, context, step, wait, callback, chained_invoke"`
-	InputPayload     *string    `parquet:"input_payload,optional" doc:"ExecutionDetails.InputPayload" large:"true"`
+	InputPayload     *string    `parquet:"input_payload,optional" doc:"ExecutionDetails.InputPayload" large:"true" data:"input"`
 	ReplayChildren   *bool      `parquet:"replay_children,optional" doc:"ContextDetails.ReplayChildren"`
 	Attempt          *int32     `parquet:"attempt,optional" doc:"StepDetails.Attempt"`
 	NextAttemptTime  *time.Time `parquet:"next_attempt_time,optional,timestamp(millisecond)" doc:"StepDetails.NextAttemptTimestamp"`
 	ScheduledEndTime *time.Time `parquet:"scheduled_end_time,optional,timestamp(millisecond)" doc:"WaitDetails.ScheduledEndTimestamp"`
 	CallbackID       *string    `parquet:"callback_id,optional" doc:"CallbackDetails.CallbackId"`
-	Result           *string    `parquet:"result,optional" doc:"Result of the context, step, callback or chained invoke" large:"true"`
-	ErrorType        *string    `parquet:"error_type,optional" doc:"Error.ErrorType of that details object"`
-	ErrorMessage     *string    `parquet:"error_message,optional" doc:"Error.ErrorMessage" large:"true"`
-	ErrorData        *string    `parquet:"error_data,optional" doc:"Error.ErrorData" large:"true"`
-	ErrorStackTrace  []string   `parquet:"error_stack_trace,optional,list" doc:"Error.StackTrace" large:"true"`
-	OverflowJSON     *string    `parquet:"overflow_json,optional" doc:"null unless the operation carried what the columns above cannot hold (an Error object with no members, a Result or Error on a second details object, no Id): those parts, as JSON in the API's member names" large:"true"`
+	Result           *string    `parquet:"result,optional" doc:"Result of the context, step, callback or chained invoke" large:"true" data:"outcome"`
+	ErrorType        *string    `parquet:"error_type,optional" doc:"Error.ErrorType of that details object" data:"outcome"`
+	ErrorMessage     *string    `parquet:"error_message,optional" doc:"Error.ErrorMessage" large:"true" data:"outcome"`
+	ErrorData        *string    `parquet:"error_data,optional" doc:"Error.ErrorData" large:"true" data:"outcome"`
+	ErrorStackTrace  []string   `parquet:"error_stack_trace,optional,list" doc:"Error.StackTrace" large:"true" data:"outcome"`
+	OverflowJSON     *string    `parquet:"overflow_json,optional" doc:"null unless the operation carried what the columns above cannot hold (an Error object with no members, a Result or Error on a second details object, no Id): those parts, as JSON in the API's member names" large:"true" data:"outcome"`
 	Source           string     `parquet:"source,dict" doc:"state or history: how the row was obtained"`
 	RunID            string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt      time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
@@ -54,19 +54,19 @@ type Execution struct {
 	Status                *string    `parquet:"status,optional" doc:"the EXECUTION operation's Status"`
 	StartTime             *time.Time `parquet:"start_time,optional,timestamp(millisecond)" doc:"the EXECUTION operation's StartTimestamp"`
 	EndTime               *time.Time `parquet:"end_time,optional,timestamp(millisecond)" doc:"the EXECUTION operation's EndTimestamp"`
-	InputPayload          *string    `parquet:"input_payload,optional" doc:"the EXECUTION operation's ExecutionDetails.InputPayload" large:"true"`
+	InputPayload          *string    `parquet:"input_payload,optional" doc:"the EXECUTION operation's ExecutionDetails.InputPayload" large:"true" data:"input"`
 	OperationCount        int64      `parquet:"operation_count" doc:"operations in the snapshot"`
 	FailedOperationCount  int64      `parquet:"failed_operation_count" doc:"operations with status FAILED or TIMED_OUT"`
 	ContentHash           string     `parquet:"content_hash" doc:"hex SHA-256 over the snapshot's operations in a canonical form"`
 	Source                string     `parquet:"source,dict" doc:"state or history: how the row was obtained"`
 	FunctionArn           *string    `parquet:"function_arn,optional,dict" doc:"GetDurableExecution's FunctionArn"`
 	Version               *string    `parquet:"version,optional,dict" doc:"GetDurableExecution's Version"`
-	Result                *string    `parquet:"result,optional" doc:"the execution's Result (GetDurableExecution)" large:"true"`
-	ErrorType             *string    `parquet:"error_type,optional" doc:"the execution's Error.ErrorType"`
-	ErrorMessage          *string    `parquet:"error_message,optional" doc:"the execution's Error.ErrorMessage" large:"true"`
-	ErrorData             *string    `parquet:"error_data,optional" doc:"the execution's Error.ErrorData" large:"true"`
-	ErrorStackTrace       []string   `parquet:"error_stack_trace,optional,list" doc:"the execution's Error.StackTrace" large:"true"`
-	OverflowJSON          *string    `parquet:"overflow_json,optional" doc:"null unless the execution's Error object had no members: then {\"Error\":{}}" large:"true"`
+	Result                *string    `parquet:"result,optional" doc:"the execution's Result (GetDurableExecution)" large:"true" data:"outcome"`
+	ErrorType             *string    `parquet:"error_type,optional" doc:"the execution's Error.ErrorType" data:"outcome"`
+	ErrorMessage          *string    `parquet:"error_message,optional" doc:"the execution's Error.ErrorMessage" large:"true" data:"outcome"`
+	ErrorData             *string    `parquet:"error_data,optional" doc:"the execution's Error.ErrorData" large:"true" data:"outcome"`
+	ErrorStackTrace       []string   `parquet:"error_stack_trace,optional,list" doc:"the execution's Error.StackTrace" large:"true" data:"outcome"`
+	OverflowJSON          *string    `parquet:"overflow_json,optional" doc:"null unless the execution's Error object had no members: then {\"Error\":{}}" large:"true" data:"outcome"`
 	RetentionPeriodDays   *int32     `parquet:"retention_period_days,optional" doc:"DurableConfig.RetentionPeriodInDays"`
 	ExecutionTimeoutSecs  *int32     `parquet:"execution_timeout_seconds,optional" doc:"DurableConfig.ExecutionTimeout"`
 	KMSKeyArn             *string    `parquet:"kms_key_arn,optional" doc:"DurableConfig.KMSKeyArn"`
@@ -143,7 +143,33 @@ type Column struct {
 	// no Parquet page statistics or column-index bounds, which would copy
 	// whole values into page headers and footers.
 	Large bool
+	// Data says whether a read without the execution's data (the service
+	// could not decrypt it: execution_data_included false) leaves the
+	// column out, and how an archived value outlives such a read (see
+	// [DataKind]). Events have none: an event is never written again
+	// without its payloads.
+	Data DataKind
 }
+
+// DataKind is what a read without the execution's data does to a column.
+type DataKind int
+
+// The data kinds.
+const (
+	// NotData: the column is read alike with or without the data.
+	NotData DataKind = iota
+	// DataInput: an input payload, given once and never changed: a read
+	// without the data keeps the archived value.
+	DataInput
+	// DataOutcome: a result, an error or what overflows from them, which
+	// belong to the row's state of the moment: a read without the data
+	// keeps the archived value while every column that is not data (but
+	// run_id and extracted_at) is as archived, and leaves it out once the
+	// row moved on (the outcome read then is not the one archived).
+	DataOutcome
+)
+
+var dataKinds = map[string]DataKind{"": NotData, "input": DataInput, "outcome": DataOutcome}
 
 // Table is one of the archive's tables. Loaders write any table from its
 // declaration alone: its columns, its key and whether its rows are
@@ -197,6 +223,11 @@ func declare[T any](name string, decl Table) *Table {
 		f := rt.Field(i)
 		tag := strings.Split(f.Tag.Get("parquet"), ",")
 		col := Column{Name: tag[0], Doc: f.Tag.Get("doc"), Large: f.Tag.Get("large") == "true"}
+		data, ok := dataKinds[f.Tag.Get("data")]
+		if !ok {
+			panic(fmt.Sprintf("schema: %s.%s has an unknown data tag %q", rt.Name(), f.Name, f.Tag.Get("data")))
+		}
+		col.Data = data
 		ft, ok := fieldTypes[f.Type]
 		if !ok {
 			panic(fmt.Sprintf("schema: %s.%s has a type with no column kind: %s", rt.Name(), f.Name, f.Type))

@@ -22,6 +22,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
@@ -1304,5 +1305,185 @@ func TestPayloadsLeftOutAgain(t *testing.T) {
 	}
 	if s := readReport(t, report); s.ExecutionsOK != len(live) || s.EventsNew != 0 || s.PayloadsRecovered != 0 {
 		t.Errorf("through state: %d archived (want %d), %d events written (want 0), %d recovered", s.ExecutionsOK, len(live), s.EventsNew, s.PayloadsRecovered)
+	}
+}
+
+// TestPayloadsKeptWhenKeyBreaks: a running execution archived with its
+// payloads, read again once the service can no longer decrypt them (its
+// KMS key disabled, or deleted for good), loses none of them in Postgres,
+// where the newer snapshot replaces the rows: the execution's input stays,
+// and so does the result of every operation the newer read finds as it was;
+// an operation that moved on since (a retried step that then succeeded)
+// takes the newer read's state, without the older attempt's error. Parquet
+// keeps every snapshot, the older with its payloads. Once the key works
+// again the execution is read with its payloads and both stores hold them.
+func TestPayloadsKeptWhenKeyBreaks(t *testing.T) {
+	skipRunColumns := make([]bool, len(schema.Operations.Columns))
+	skipRunColumns[schema.Operations.Column("run_id")] = true
+	skipRunColumns[schema.Operations.Column("extracted_at")] = true
+	execs := emulator.Generate(47, 20, emulator.GenerateOptions{MinOps: 12, MaxOps: 30})
+	var broken atomic.Bool
+	srv, _, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(string) bool { return broken.Load() }))
+	dbURL, pgSchema := pgtest.Schema(t)
+	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", pgSchema); r.code != 0 {
+		t.Fatalf("migrate: exit %d", r.code)
+	}
+	args = append(args, "--dest", dbURL, "--pg-schema", pgSchema)
+	run := func(what string) pipeline.Summary {
+		t.Helper()
+		if r := runCLI(t, args...); r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", what, r.code, r.stderr)
+		}
+		return readReport(t, report)
+	}
+	pg, err := load.NewPostgres(context.Background(), dbURL, load.WithPGSchema(pgSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close(context.Background()) })
+	pgState := func(arn string) (map[string]schema.Operation, schema.Execution) {
+		t.Helper()
+		rows, err := pg.Rows(context.Background(), []load.ExecutionState{{Arn: arn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops := map[string]schema.Operation{}
+		for _, o := range rows[arn].Operations {
+			ops[o.OperationID] = o
+		}
+		var row schema.Execution
+		q := "SELECT input_payload, execution_data_included FROM " + pgx.Identifier{pgSchema, "executions"}.Sanitize() + " WHERE execution_arn = $1"
+		if err := pgtest.Conn(t, dbURL).QueryRow(context.Background(), q, arn).Scan(&row.InputPayload, &row.ExecutionDataIncluded); err != nil {
+			t.Fatal(err)
+		}
+		return ops, row
+	}
+
+	// A running execution with a step that failed once and will be retried.
+	var exec emulator.Execution
+	for _, e := range execs {
+		if s := e.Op(0).Status; (s == "STARTED" || s == "PENDING") && e.Op(0).ExecutionDetails.InputPayload != nil {
+			exec = e
+			break
+		}
+	}
+	if exec.ARN == "" {
+		t.Fatal("no running execution with an input generated")
+	}
+	var evs []types.Event
+	for i := range exec.History.Len() {
+		evs = append(evs, exec.History.Event(i))
+	}
+	last := evs[len(evs)-1]
+	step := func(typ types.EventType, edit func(*types.Event)) {
+		ev := types.Event{EventId: aws.Int32(int32(len(evs) + 1)), EventType: typ, Id: aws.String("retried"), Name: aws.String("charge"),
+			SubType: aws.String("Step"), EventTimestamp: aws.Time(last.EventTimestamp.Add(time.Duration(len(evs)) * time.Second))}
+		edit(&ev)
+		evs = append(evs, ev)
+	}
+	step(types.EventTypeStepStarted, func(ev *types.Event) { ev.StepStartedDetails = &types.StepStartedDetails{} })
+	step(types.EventTypeStepFailed, func(ev *types.Event) {
+		ev.StepFailedDetails = &types.StepFailedDetails{
+			Error:        &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Timeout"), ErrorMessage: aws.String("card network slow")}, Truncated: aws.Bool(false)},
+			RetryDetails: &types.RetryDetails{CurrentAttempt: 1, NextAttemptDelaySeconds: aws.Int32(5)}}
+	})
+	exec.History = emulator.FixedHistory(slices.Clone(evs))
+	srv.Add(exec)
+	run("first run")
+	before, _ := pgState(exec.ARN)
+	results := 0
+	for id, o := range before {
+		if id != "retried" && o.Result != nil {
+			results++
+		}
+	}
+	if results == 0 || before["retried"].ErrorMessage == nil || before[*exec.Op(0).Id].InputPayload == nil {
+		t.Fatalf("first run: %d results, the retried step's error %v, an input %v: nothing to keep", results, before["retried"].ErrorMessage, before[*exec.Op(0).Id].InputPayload)
+	}
+
+	// The key breaks; the step is retried and succeeds, and the execution
+	// goes on.
+	broken.Store(true)
+	step(types.EventTypeStepStarted, func(ev *types.Event) { ev.StepStartedDetails = &types.StepStartedDetails{} })
+	step(types.EventTypeStepSucceeded, func(ev *types.Event) {
+		ev.StepSucceededDetails = &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(`"charged"`), Truncated: aws.Bool(false)},
+			RetryDetails: &types.RetryDetails{CurrentAttempt: 2}}
+	})
+	exec.History = emulator.FixedHistory(slices.Clone(evs))
+	srv.Add(exec)
+	if s := run("key broken"); s.ExecutionsOK != 1 || s.WithoutPayloads != 1 {
+		t.Fatalf("key broken: %d archived, %d without payloads, want 1 and 1", s.ExecutionsOK, s.WithoutPayloads)
+	}
+	after, row := pgState(exec.ARN)
+	if row.ExecutionDataIncluded == nil || *row.ExecutionDataIncluded {
+		t.Errorf("key broken: execution_data_included %s, want false", fmtBool(row.ExecutionDataIncluded))
+	}
+	if row.InputPayload == nil || *row.InputPayload != *exec.Op(0).ExecutionDetails.InputPayload {
+		t.Errorf("key broken: the executions row lost its input")
+	}
+	for id, o := range before {
+		now := after[id]
+		if id == "retried" {
+			if now.Status != "SUCCEEDED" || now.ErrorMessage != nil || now.ErrorType != nil || now.Result != nil {
+				t.Errorf("the retried step: status %s, error %v %v, result %v; want SUCCEEDED, no error, no result (left out)", now.Status, now.ErrorType, now.ErrorMessage, now.Result)
+			}
+			continue
+		}
+		if i := schema.DiffRow(schema.Operations, &o, &now, skipRunColumns); i >= 0 {
+			t.Errorf("operation %s: %s changed in Postgres though only its payloads were left out", id, schema.Operations.Columns[i].Name)
+		}
+	}
+	// Parquet: the newer snapshot as read, the older one as it was; so
+	// after a compaction that keeps the latest, which keeps the older one
+	// for its payloads.
+	snapshots := func(what string, want int) map[string][]schema.Operation {
+		t.Helper()
+		if r := runCLI(t, "compact", "--dest", dir, "--min-age", "0s", "--keep", "latest"); r.code != 0 {
+			t.Fatalf("compact: exit %d", r.code)
+		}
+		snaps, execRows := map[string][]schema.Operation{}, 0
+		for _, o := range tableRows[schema.Operation](t, dir, "operations") {
+			if o.ExecutionArn == exec.ARN {
+				snaps[o.RunID] = append(snaps[o.RunID], o)
+			}
+		}
+		for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+			if r.ExecutionArn == exec.ARN {
+				execRows++
+			}
+		}
+		if len(snaps) != want || execRows != want {
+			t.Fatalf("%s: Parquet holds operations of %d snapshots of the execution and %d executions rows, want %d", what, len(snaps), execRows, want)
+		}
+		return snaps
+	}
+	withInput := 0
+	for _, ops := range snapshots("key broken, compacted", 2) {
+		if slices.ContainsFunc(ops, func(o schema.Operation) bool { return o.InputPayload != nil }) {
+			withInput++
+		}
+	}
+	if withInput != 1 {
+		t.Errorf("key broken, compacted: %d snapshots with the input, want the older one", withInput)
+	}
+
+	// The key works again: the payloads the newer read left out come.
+	broken.Store(false)
+	if s := run("key fixed"); s.PayloadsRecovered != 1 {
+		t.Errorf("key fixed: %d recovered, want 1", s.PayloadsRecovered)
+	}
+	healed, row := pgState(exec.ARN)
+	if row.ExecutionDataIncluded == nil || !*row.ExecutionDataIncluded {
+		t.Errorf("key fixed: execution_data_included %s, want true", fmtBool(row.ExecutionDataIncluded))
+	}
+	if r := healed["retried"].Result; r == nil || *r != `"charged"` {
+		t.Errorf("key fixed: the retried step's result %v", r)
+	}
+	for _, ops := range snapshots("key fixed, compacted", 1) {
+		for _, o := range ops {
+			if o.OperationID == "retried" && (o.Result == nil || *o.Result != `"charged"`) {
+				t.Errorf("key fixed, compacted: the retried step's result %v", o.Result)
+			}
+		}
 	}
 }
