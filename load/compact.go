@@ -365,7 +365,13 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 	stamp := o.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:])
 	var published []string
 	var inputs []string
-	var err error
+	var withData map[string]version // read once, for the tables with data columns
+	if o.KeepLatest {
+		var err error
+		if withData, err = d.snapshotsWithData(ctx, files[schema.Executions.Name]); err != nil {
+			return err
+		}
+	}
 	// The child tables first, executions last, as runs publish.
 	for _, table := range d.tables {
 		fs := files[table.Name]
@@ -377,13 +383,11 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 			names[i] = f.name
 		}
 		sort.Strings(names)
-		var withData map[string]version
-		if o.KeepLatest && hasData(table) {
-			if withData, err = d.snapshotsWithData(ctx, files[schema.Executions.Name]); err != nil {
-				return err
-			}
+		var keepWithData map[string]version
+		if hasData(table) {
+			keepWithData = withData
 		}
-		out, err := compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, withData, st)
+		out, err := compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, keepWithData, st)
 		if err != nil {
 			return err
 		}
