@@ -163,9 +163,10 @@ const (
 	DataInput
 	// DataOutcome: a result, an error or what overflows from them, which
 	// belong to the row's state of the moment: a read without the data
-	// keeps the archived value while every column that is not data (but
-	// run_id and extracted_at) is as archived, and leaves it out once the
-	// row moved on (the outcome read then is not the one archived).
+	// keeps the archived value while every column that is not data is as
+	// archived (but those that say how the row was read: source, run_id,
+	// extracted_at, the table's Order), and leaves it out once the row
+	// moved on (the outcome read then is not the one archived).
 	DataOutcome
 )
 

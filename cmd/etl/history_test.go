@@ -1487,3 +1487,102 @@ func TestPayloadsKeptWhenKeyBreaks(t *testing.T) {
 		}
 	}
 }
+
+// TestPayloadsKeptFromStateWhenKeyBreaks: running executions archived
+// through state (a manifest with tokens), then read through history
+// without their payloads once the key breaks (state always carries them,
+// so it answers the KMS error). History tells some operations otherwise
+// than state did (a context's ReplayChildren, a timed-out step's status),
+// so the rule is held row by row in Postgres: an input stays; an outcome
+// stays where every column but the payloads and those that say how the
+// row was read (source, seq, run_id, extracted_at) is as archived, and is
+// left out where the row moved on.
+func TestPayloadsKeptFromStateWhenKeyBreaks(t *testing.T) {
+	execs := emulator.Generate(47, 20, emulator.GenerateOptions{MinOps: 12, MaxOps: 30})
+	var broken atomic.Bool
+	_, _, _, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(string) bool { return broken.Load() }))
+	dbURL, pgSchema := pgtest.Schema(t)
+	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", pgSchema); r.code != 0 {
+		t.Fatalf("migrate: exit %d", r.code)
+	}
+	var live []emulator.Execution
+	for _, e := range execs {
+		if s := e.Op(0).Status; s == "STARTED" || s == "PENDING" {
+			live = append(live, e)
+		}
+	}
+	args = append(slices.Clone(args[:len(args)-2*len(emulator.FunctionNames)]), "--manifest", manifestFile(t, live), "--dest", dbURL, "--pg-schema", pgSchema)
+	pg, err := load.NewPostgres(context.Background(), dbURL, load.WithPGSchema(pgSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close(context.Background()) })
+	rows := func() map[string]schema.Operation {
+		out := map[string]schema.Operation{}
+		for _, e := range live {
+			rows, err := pg.Rows(context.Background(), []load.ExecutionState{{Arn: e.ARN}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range rows[e.ARN].Operations {
+				out[e.ARN+" "+o.OperationID] = o
+			}
+		}
+		return out
+	}
+	if r := runCLI(t, args...); r.code != 0 || readReport(t, report).ExecutionsOK != len(live) {
+		t.Fatalf("through state: exit %d", r.code)
+	}
+	before := rows()
+	broken.Store(true)
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("key broken: exit %d", r.code)
+	}
+	if s := readReport(t, report); s.WithoutPayloads != len(live) {
+		t.Fatalf("key broken: %d archived without payloads, want %d", s.WithoutPayloads, len(live))
+	}
+	after := rows()
+	cols := schema.Operations.Columns
+	only := func(pick func(schema.Column) bool) []bool { // a DiffRow mask: skip all but the picked
+		skip := make([]bool, len(cols))
+		for i, c := range cols {
+			skip[i] = !pick(c)
+		}
+		return skip
+	}
+	state := only(func(c schema.Column) bool {
+		return c.Data == schema.NotData && !slices.Contains([]string{"source", "seq", "run_id", "extracted_at"}, c.Name)
+	})
+	var kept, movedOn int
+	for k, b := range before {
+		a := after[k]
+		if a.Source != "history" {
+			t.Fatalf("%s: source %s after the key broke", k, a.Source)
+		}
+		same := schema.DiffRow(schema.Operations, &b, &a, state) < 0
+		for i, c := range cols {
+			one := only(func(x schema.Column) bool { return x.Name == c.Name })
+			switch {
+			case c.Data == schema.DataInput || c.Data == schema.DataOutcome && same:
+				if schema.DiffRow(schema.Operations, &b, &a, one) >= 0 {
+					t.Errorf("%s (%s %s): %s not kept", k, b.Type, b.Status, cols[i].Name)
+				}
+			case c.Data == schema.DataOutcome:
+				var zero schema.Operation
+				if schema.DiffRow(schema.Operations, &zero, &a, one) >= 0 {
+					t.Errorf("%s (%s %s, now %s): %s kept though the operation moved on", k, b.Type, b.Status, a.Status, c.Name)
+				}
+			}
+		}
+		switch {
+		case b.Result == nil && b.ErrorType == nil:
+		case same:
+			kept++
+		default:
+			movedOn++
+		}
+	}
+	if kept == 0 || movedOn == 0 {
+		t.Errorf("%d outcomes kept, %d left out for operations that moved on: want some of each", kept, movedOn)
+	}
+}
