@@ -217,7 +217,7 @@ func upsertSQL(pgSchema string, t *schema.Table, from string, keepData bool) str
 		case c.Data == schema.DataInput:
 			value = fmt.Sprintf("COALESCE(EXCLUDED.%s, t.%s)", q, q)
 		case c.Data == schema.DataOutcome:
-			value = fmt.Sprintf("CASE WHEN %s THEN COALESCE(EXCLUDED.%s, t.%s) ELSE EXCLUDED.%s END", same, q, q, q)
+			value = fmt.Sprintf("CASE WHEN %s THEN t.%s ELSE EXCLUDED.%s END", same, q, q)
 		}
 		sets = append(sets, q+" = "+value)
 		if c.Name != "run_id" && c.Name != "extracted_at" {

@@ -93,13 +93,13 @@ type Event struct {
 	Name                    *string    `parquet:"name,optional,dict" doc:"Name"`
 	SubType                 *string    `parquet:"sub_type,optional,dict" doc:"SubType"`
 	DetailKind              *string    `parquet:"detail_kind,optional,dict" doc:"which details object the event carried, snake_case without _details (step_failed, invocation_completed, ...)"`
-	InputPayload            *string    `parquet:"input_payload,optional" doc:"ExecutionStarted / ChainedInvokeStarted Input.Payload" large:"true"`
-	Result                  *string    `parquet:"result,optional" doc:"Result.Payload of a *Succeeded event" large:"true"`
-	ErrorType               *string    `parquet:"error_type,optional" doc:"Error.Payload.ErrorType"`
-	ErrorMessage            *string    `parquet:"error_message,optional" doc:"Error.Payload.ErrorMessage" large:"true"`
-	ErrorData               *string    `parquet:"error_data,optional" doc:"Error.Payload.ErrorData" large:"true"`
-	ErrorStackTrace         []string   `parquet:"error_stack_trace,optional,list" doc:"Error.Payload.StackTrace" large:"true"`
-	PayloadTruncated        *bool      `parquet:"payload_truncated,optional" doc:"the Truncated flag of the Input, Result or Error"`
+	InputPayload            *string    `parquet:"input_payload,optional" doc:"ExecutionStarted / ChainedInvokeStarted Input.Payload" large:"true" data:"input"`
+	Result                  *string    `parquet:"result,optional" doc:"Result.Payload of a *Succeeded event" large:"true" data:"outcome"`
+	ErrorType               *string    `parquet:"error_type,optional" doc:"Error.Payload.ErrorType" data:"outcome"`
+	ErrorMessage            *string    `parquet:"error_message,optional" doc:"Error.Payload.ErrorMessage" large:"true" data:"outcome"`
+	ErrorData               *string    `parquet:"error_data,optional" doc:"Error.Payload.ErrorData" large:"true" data:"outcome"`
+	ErrorStackTrace         []string   `parquet:"error_stack_trace,optional,list" doc:"Error.Payload.StackTrace" large:"true" data:"outcome"`
+	PayloadTruncated        *bool      `parquet:"payload_truncated,optional" doc:"the Truncated flag of the Input, Result or Error" data:"outcome"`
 	Attempt                 *int32     `parquet:"attempt,optional" doc:"RetryDetails.CurrentAttempt"`
 	NextAttemptDelaySeconds *int32     `parquet:"next_attempt_delay_seconds,optional" doc:"RetryDetails.NextAttemptDelaySeconds"`
 	DurationSeconds         *int32     `parquet:"duration_seconds,optional" doc:"WaitStarted / WaitSucceeded Duration"`
@@ -145,9 +145,8 @@ type Column struct {
 	Large bool
 	// Data says whether a read without the execution's data (the service
 	// could not decrypt it: execution_data_included false) leaves the
-	// column out, and how an archived value outlives such a read (see
-	// [DataKind]). Events have none: an event is never written again
-	// without its payloads.
+	// column out (or, payload_truncated, says so), and how an archived
+	// value outlives such a read (see [DataKind]).
 	Data DataKind
 }
 
@@ -161,12 +160,13 @@ const (
 	// DataInput: an input payload, given once and never changed: a read
 	// without the data keeps the archived value.
 	DataInput
-	// DataOutcome: a result, an error or what overflows from them, which
-	// belong to the row's state of the moment: a read without the data
-	// keeps the archived value while every column that is not data is as
-	// archived (but those that say how the row was read: source, run_id,
-	// extracted_at, the table's Order), and leaves it out once the row
-	// moved on (the outcome read then is not the one archived).
+	// DataOutcome: a result, an error, what overflows from them or the
+	// flag that says they were left out, which belong to the row's state of
+	// the moment: a read without the data keeps the archived value while
+	// every column that is not data is as archived (but those that say how
+	// the row was read: source, run_id, extracted_at, the table's Order),
+	// and takes the read's once the row moved on (the outcome read then is
+	// not the one archived).
 	DataOutcome
 )
 

@@ -1323,7 +1323,8 @@ func TestPayloadsKeptWhenKeyBreaks(t *testing.T) {
 	skipRunColumns[schema.Operations.Column("extracted_at")] = true
 	execs := emulator.Generate(47, 20, emulator.GenerateOptions{MinOps: 12, MaxOps: 30})
 	var broken atomic.Bool
-	srv, _, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(string) bool { return broken.Load() }))
+	var exec emulator.Execution // the one whose key breaks
+	srv, url, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool { return broken.Load() && arn == exec.ARN }))
 	dbURL, pgSchema := pgtest.Schema(t)
 	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", pgSchema); r.code != 0 {
 		t.Fatalf("migrate: exit %d", r.code)
@@ -1360,7 +1361,6 @@ func TestPayloadsKeptWhenKeyBreaks(t *testing.T) {
 	}
 
 	// A running execution with a step that failed once and will be retried.
-	var exec emulator.Execution
 	for _, e := range execs {
 		if s := e.Op(0).Status; (s == "STARTED" || s == "PENDING") && e.Op(0).ExecutionDetails.InputPayload != nil {
 			exec = e
@@ -1431,6 +1431,38 @@ func TestPayloadsKeptWhenKeyBreaks(t *testing.T) {
 		}
 		if i := schema.DiffRow(schema.Operations, &o, &now, skipRunColumns); i >= 0 {
 			t.Errorf("operation %s: %s changed in Postgres though only its payloads were left out", id, schema.Operations.Columns[i].Name)
+		}
+	}
+	// It ends while the key stays broken; verify compares what the API
+	// can say without the data, and the payloads Postgres kept are not
+	// taken for differences.
+	evs = append(evs, types.Event{EventId: aws.Int32(int32(len(evs) + 1)), EventType: types.EventTypeExecutionSucceeded, Id: exec.Op(0).Id,
+		EventTimestamp:            aws.Time(last.EventTimestamp.Add(time.Hour)),
+		ExecutionSucceededDetails: &types.ExecutionSucceededDetails{Result: &types.EventResult{Payload: aws.String(`"done"`), Truncated: aws.Bool(false)}}})
+	exec.History = emulator.FixedHistory(slices.Clone(evs))
+	ended := *emulator.InfoOf(exec)
+	ended.Status, ended.End, ended.Result = types.ExecutionStatusSucceeded, evs[len(evs)-1].EventTimestamp, aws.String(`"done"`)
+	exec.Info = &ended
+	srv.Add(exec)
+	if s := run("ended, key broken"); s.ExecutionsOK != 1 || s.WithoutPayloads != 1 {
+		t.Fatalf("ended, key broken: %d archived, %d without payloads, want 1 and 1", s.ExecutionsOK, s.WithoutPayloads)
+	}
+	if _, row := pgState(exec.ARN); row.InputPayload == nil {
+		t.Error("ended, key broken: the executions row lost its input")
+	}
+	vreport := filepath.Join(t.TempDir(), "v.json")
+	r := runCLI(t, append([]string{"verify", "--dest", dbURL, "--pg-schema", pgSchema, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...)
+	v := readVerify(t, vreport)
+	if r.code != 0 || v.Sampled != len(execs)-v.NotSampleable || v.Equal != v.Sampled || len(v.WithoutPayloads) != 1 {
+		t.Errorf("verify Postgres, key broken: exit %d, %d of %d sampled equal, %d without payloads (want 1), differing %v, errors %v",
+			r.code, v.Equal, v.Sampled, len(v.WithoutPayloads), v.ContentDiffer, v.Errors)
+	}
+	// Parquet holds the events the first run read with their payloads:
+	// compared without them too, whole and streamed.
+	check := verifyInProcess(t, dir, url, execs)
+	for _, stream := range []int64{0, 1} {
+		if v := check(stream); v.Sampled != len(execs)-v.NotSampleable || v.Equal != v.Sampled {
+			t.Errorf("verify Parquet (streamed past %d rows), key broken: %d of %d sampled equal, differing %v, errors %v", stream, v.Equal, v.Sampled, v.ContentDiffer, v.Errors)
 		}
 	}
 	// Parquet: the newer snapshot as read, the older one as it was; so

@@ -882,10 +882,10 @@ func compareContent(ctx context.Context, api verifyClient, archivedRows func() (
 		rows = &load.ExecutionRows{}
 	}
 	got, gotEvents := rows.Operations, rows.Events
-	if d := operationsDiff(got, want); d != "" {
+	if d := operationsDiff(got, want, readWithoutData(st)); d != "" {
 		return d, true, nil
 	}
-	if d := eventsEqual(gotEvents, wantEvents); d != "" {
+	if d := eventsEqual(gotEvents, wantEvents, readWithoutData(st)); d != "" {
 		return d, true, nil
 	}
 	if hash != st.ContentHash {
@@ -951,10 +951,16 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 	return snap.Finish().ContentHash, err
 }
 
-// withoutData reads an execution archived without its payloads (the
-// service could not decrypt them) the same way.
+// readWithoutData reports an execution archived without its payloads
+// (the service could not decrypt them): verify reads it the same way.
+func readWithoutData(st load.ExecutionState) bool {
+	return st.DataIncluded != nil && !*st.DataIncluded
+}
+
+// withoutData reads an execution archived without its payloads the same
+// way.
 func withoutData(st load.ExecutionState) []extract.HistoryOption {
-	if st.DataIncluded != nil && !*st.DataIncluded {
+	if readWithoutData(st) {
 		return []extract.HistoryOption{extract.WithoutExecutionData()}
 	}
 	return nil
@@ -971,16 +977,16 @@ func canCompare(apiStatus string, st load.ExecutionState, token string) bool {
 // operationsDiff names the first operation (by id) and column that differ.
 // Postgres keeps operations an earlier snapshot listed; those are not
 // compared.
-func operationsDiff(got, want []schema.Operation) string {
-	skip := compareSkips(schema.Operations)
+func operationsDiff(got, want []schema.Operation, noData bool) string {
+	skip := compareSkips(schema.Operations, noData)
 	return rowsDiff(schema.Operations, got, want, func(g, w *schema.Operation) int { return schema.DiffRow(schema.Operations, g, w, skip) },
 		func(r *schema.Operation) string { return r.OperationID }, func(id string) string { return fmt.Sprintf("operation %q", id) })
 }
 
 // eventsEqual names the first event (by id) and column that differ, or an
 // event archived that the API does not have.
-func eventsEqual(got, want []schema.Event) string {
-	skip := compareSkips(schema.Events)
+func eventsEqual(got, want []schema.Event, noData bool) string {
+	skip := compareSkips(schema.Events, noData)
 	if d := rowsDiff(schema.Events, got, want, func(g, w *schema.Event) int { return eventDiff(g, w, skip) },
 		func(r *schema.Event) int32 { return r.EventID }, func(id int32) string { return fmt.Sprintf("event %d", id) }); d != "" {
 		return d
@@ -1037,11 +1043,20 @@ func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, diff func
 
 // compareSkips marks, by column index, what content comparison leaves out:
 // where and when a row was read.
-func compareSkips(t *schema.Table) []bool {
+//
+// With noData (the execution was archived, and is read again, without its
+// data) it leaves out the data columns too: the API's answer has none,
+// and the archive may hold those an earlier snapshot read with them (its
+// events, and what Postgres keeps of its operations, see
+// schema.DataKind).
+func compareSkips(t *schema.Table, noData bool) []bool {
 	skip := make([]bool, len(t.Columns))
 	for i, c := range t.Columns {
 		switch c.Name {
 		case "run_id", "extracted_at", "source":
+			skip[i] = true
+		}
+		if noData && c.Data != schema.NotData {
 			skip[i] = true
 		}
 	}

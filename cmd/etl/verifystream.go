@@ -58,9 +58,9 @@ const (
 	archivedDiffers
 )
 
-func newStreamDigests() *streamDigests {
+func newStreamDigests(noData bool) *streamDigests {
 	d := &streamDigests{seed: maphash.MakeSeed(), opAt: map[uint64]int32{}, evAt: map[int32]int32{},
-		skipOps: compareSkips(schema.Operations), skipEv: compareSkips(schema.Events)}
+		skipOps: compareSkips(schema.Operations, noData), skipEv: compareSkips(schema.Events, noData)}
 	for _, h := range []*maphash.Hash{&d.want, &d.gotOps, &d.gotEv} {
 		h.SetSeed(d.seed)
 	}
@@ -152,7 +152,7 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	if !canCompare(apiStatus, st, e.token) {
 		return "", false, 0, nil
 	}
-	d := newStreamDigests()
+	d := newStreamDigests(readWithoutData(st))
 	hash, err := apiRows(ctx, api, e, st, reader, d.wantOps, d.wantEvent)
 	if err != nil {
 		return "", true, 0, err
@@ -236,9 +236,9 @@ func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e e
 	}
 	var what string
 	if wantOp != nil {
-		what = operationsDiff(orNone(gotOp), []schema.Operation{*wantOp})
+		what = operationsDiff(orNone(gotOp), []schema.Operation{*wantOp}, readWithoutData(st))
 	} else {
-		what = eventsEqual(orNone(gotEv), []schema.Event{*wantEv})
+		what = eventsEqual(orNone(gotEv), []schema.Event{*wantEv}, readWithoutData(st))
 	}
 	if what == "" { // a hash collision, or the archive changed under verify
 		return "", fmt.Errorf("a row differed by its hash and not on a second read")

@@ -112,7 +112,11 @@ func resolveFunction(label string) (name, qualifier string) {
 	return name, qualifier
 }
 
-func (s *Server) info(e *Execution) *Info {
+func (s *Server) info(e *Execution) *Info { return InfoOf(*e) }
+
+// InfoOf is what GetDurableExecution says of e: its Info, or else what its
+// EXECUTION operation gives (a test may change a copy and set it as Info).
+func InfoOf(e Execution) *Info {
 	if e.Info != nil {
 		return e.Info
 	}
