@@ -220,20 +220,7 @@ func TestRerunProgressed(t *testing.T) {
 // whole history.
 func growRunning(t *testing.T, srv *emulator.Server, execs []emulator.Execution) (emulator.Execution, []types.Event) {
 	t.Helper()
-	var grown emulator.Execution
-	for _, e := range execs {
-		if e.Op(0).Status == "STARTED" || e.Op(0).Status == "PENDING" {
-			grown = e
-			break
-		}
-	}
-	if grown.ARN == "" {
-		t.Fatal("no running execution generated")
-	}
-	var evs []types.Event
-	for i := range grown.History.Len() {
-		evs = append(evs, grown.History.Event(i))
-	}
+	grown, evs := firstRunning(t, execs, func(emulator.Execution) bool { return true })
 	for k := range 2 {
 		ev := evs[len(evs)-1]
 		id := int32(len(evs) + 1)
@@ -245,6 +232,23 @@ func growRunning(t *testing.T, srv *emulator.Server, execs []emulator.Execution)
 	grown.History = emulator.FixedHistory(evs)
 	srv.Add(grown)
 	return grown, evs
+}
+
+// firstRunning is the first execution of execs still running for which
+// also is true, and its history's events.
+func firstRunning(t *testing.T, execs []emulator.Execution, also func(emulator.Execution) bool) (emulator.Execution, []types.Event) {
+	t.Helper()
+	for _, e := range execs {
+		if s := e.Op(0).Status; (s == "STARTED" || s == "PENDING") && also(e) {
+			evs := make([]types.Event, e.History.Len())
+			for i := range evs {
+				evs[i] = e.History.Event(i)
+			}
+			return e, evs
+		}
+	}
+	t.Fatal("no such running execution generated")
+	return emulator.Execution{}, nil
 }
 
 // TestRerunAfterKillBetweenRenames: a run killed between publishing a
@@ -1323,8 +1327,10 @@ func TestPayloadsKeptWhenKeyBreaks(t *testing.T) {
 	skipRunColumns[schema.Operations.Column("extracted_at")] = true
 	execs := emulator.Generate(47, 20, emulator.GenerateOptions{MinOps: 12, MaxOps: 30})
 	var broken atomic.Bool
-	var exec emulator.Execution // the one whose key breaks
-	srv, url, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool { return broken.Load() && arn == exec.ARN }))
+	var target atomic.Pointer[string] // the execution whose key breaks
+	srv, url, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool {
+		return broken.Load() && target.Load() != nil && arn == *target.Load()
+	}))
 	dbURL, pgSchema := pgtest.Schema(t)
 	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", pgSchema); r.code != 0 {
 		t.Fatalf("migrate: exit %d", r.code)
@@ -1361,19 +1367,8 @@ func TestPayloadsKeptWhenKeyBreaks(t *testing.T) {
 	}
 
 	// A running execution with a step that failed once and will be retried.
-	for _, e := range execs {
-		if s := e.Op(0).Status; (s == "STARTED" || s == "PENDING") && e.Op(0).ExecutionDetails.InputPayload != nil {
-			exec = e
-			break
-		}
-	}
-	if exec.ARN == "" {
-		t.Fatal("no running execution with an input generated")
-	}
-	var evs []types.Event
-	for i := range exec.History.Len() {
-		evs = append(evs, exec.History.Event(i))
-	}
+	exec, evs := firstRunning(t, execs, func(e emulator.Execution) bool { return e.Op(0).ExecutionDetails.InputPayload != nil })
+	target.Store(new(exec.ARN))
 	last := evs[len(evs)-1]
 	step := func(typ types.EventType, edit func(*types.Event)) {
 		ev := types.Event{EventId: aws.Int32(int32(len(evs) + 1)), EventType: typ, Id: aws.String("retried"), Name: aws.String("charge"),
