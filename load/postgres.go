@@ -55,13 +55,13 @@ func WithPGLogger(l *slog.Logger) PostgresOption { return func(c *postgresConfig
 // child table stream in with COPY into a temporary staging table of that
 // table, and Commit moves them into the table with one INSERT ... SELECT
 // ... ON CONFLICT DO UPDATE in key order (so concurrent runs cannot
-// deadlock), then upserts the executions row and commits. A reader never sees half an execution; a failed execution
-// rolls back whole. A later snapshot updates the rows it contains and never
-// deletes an operation seen before; one read without the execution's data
-// (the service could not decrypt it) keeps the payloads archived before
-// where the row has not moved on ([schema.DataKind]), so that a key made
-// unusable for good costs no payload already archived. A row whose content
-// is unchanged is not
+// deadlock), then upserts the executions row and commits. A reader never
+// sees half an execution; a failed execution rolls back whole. A later
+// snapshot updates the rows it contains and never deletes an operation
+// seen before; one read without the execution's data (the service could
+// not decrypt it) keeps the payloads archived before where the row has not
+// moved on ([schema.DataKind]), so that a key made unusable for good costs
+// no payload already archived. A row whose content is unchanged is not
 // rewritten: run_id and extracted_at say which run last changed a row, so a
 // rerun of the same manifest changes zero rows. An event (immutable in the
 // API, and written once unless first read without its payloads) changes
