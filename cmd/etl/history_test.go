@@ -22,6 +22,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
@@ -1335,7 +1336,10 @@ func TestPayloadsKeptWhenKeyBreaks(t *testing.T) {
 	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", pgSchema); r.code != 0 {
 		t.Fatalf("migrate: exit %d", r.code)
 	}
-	args = append(args, "--dest", dbURL, "--pg-schema", pgSchema)
+	srv3, bucket := s3test.Bucket(t)
+	srv3.Env(t)
+	s3dest := "s3://" + bucket + "/archive"
+	args = append(args, "--dest", dbURL, "--pg-schema", pgSchema, "--dest", s3dest)
 	run := func(what string) pipeline.Summary {
 		t.Helper()
 		if r := runCLI(t, args...); r.code != 0 {
@@ -1465,8 +1469,21 @@ func TestPayloadsKeptWhenKeyBreaks(t *testing.T) {
 	// for its payloads.
 	snapshots := func(what string, want int) map[string][]schema.Operation {
 		t.Helper()
-		if r := runCLI(t, "compact", "--dest", dir, "--min-age", "0s", "--keep", "latest"); r.code != 0 {
-			t.Fatalf("compact: exit %d", r.code)
+		for _, dest := range []string{dir, s3dest} {
+			if r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--keep", "latest"); r.code != 0 {
+				t.Fatalf("compact %s: exit %d", dest, r.code)
+			}
+		}
+		onS3 := 0
+		for _, k := range s3test.Keys(t, srv3, bucket, "archive/executions/") {
+			for _, r := range s3Rows[schema.Execution](t, srv3, bucket, k) {
+				if r.ExecutionArn == exec.ARN {
+					onS3++
+				}
+			}
+		}
+		if onS3 != want {
+			t.Errorf("%s: S3 holds %d executions rows of the execution, want %d", what, onS3, want)
 		}
 		snaps, execRows := map[string][]schema.Operation{}, 0
 		for _, o := range tableRows[schema.Operation](t, dir, "operations") {

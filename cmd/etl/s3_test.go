@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -64,17 +65,37 @@ func TestS3ManifestAndDestination(t *testing.T) {
 
 func parquetRows(t *testing.T, srv s3test.Server, bucket, key string) int {
 	t.Helper()
+	b := s3Object(t, srv, bucket, key)
+	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("%s is not a complete Parquet file: %v", key, err)
+	}
+	return int(f.NumRows())
+}
+
+// s3Rows reads the rows of the Parquet object key.
+func s3Rows[T any](t *testing.T, srv s3test.Server, bucket, key string) []T {
+	t.Helper()
+	b := s3Object(t, srv, bucket, key)
+	rows, err := parquet.Read[T](bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return rows
+}
+
+func s3Object(t *testing.T, srv s3test.Server, bucket, key string) []byte {
+	t.Helper()
 	out, err := srv.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Body.Close()
-	b, _ := io.ReadAll(out.Body)
-	f, err := parquet.OpenFile(strings.NewReader(string(b)), int64(len(b)))
+	b, err := io.ReadAll(out.Body)
 	if err != nil {
-		t.Fatalf("%s is not a complete Parquet file: %v", key, err)
+		t.Fatal(err)
 	}
-	return int(f.NumRows())
+	return b
 }
 
 // TestS3BadDestinationFetchesNothing: a missing bucket or wrong credentials
