@@ -86,6 +86,9 @@ type EventsArchived struct {
 	// execution's payloads (the service could not decrypt them), so an
 	// unchanged history does not make it current.
 	WithoutPayloads bool
+	// Snapshot: the archive holds a snapshot of the execution (through
+	// history or state).
+	Snapshot bool
 }
 
 // Lacks reports whether the pos'th event (1-based, oldest first) of the
@@ -99,7 +102,7 @@ func (a *Archived) Events(arn string) EventsArchived {
 		return EventsArchived{}
 	}
 	s := a.m[arnKey(arn)]
-	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData}
+	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData, Snapshot: s.extracted > 0}
 }
 
 // The reasons Skip gives.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -189,6 +190,7 @@ func exercise(t *testing.T, open destination) {
 		}
 	}
 	ledgerOfPayloads(t, open, execs[0].arn, execs[0].ops)
+	archivedDataOf(t, open, execs[len(execs)-1].arn, execs[len(execs)-1].ops)
 	var arns []string
 	for i, e := range execs {
 		if i != 2 {
@@ -250,6 +252,95 @@ func ledgerOfPayloads(t *testing.T, open destination, arn string, ops []types.Op
 		}
 		if reason, skip := a.Skip(arn, false); skip != step.skip || reason != step.wantReason {
 			t.Errorf("snapshot %d (execution_data_included %v): Skip says %q, %v; want %q, %v", i, fmtPtr(step.included), reason, skip, step.wantReason, step.skip)
+		}
+	}
+}
+
+// archivedDataOf checks what the destination's DataReader hands over of
+// an execution archived with its payloads and then read again without them
+// (the snapshot's rows stripped of their data columns): the payloads of the
+// first, every operation's and the input; nothing for an execution it does
+// not hold, or one with more operations than asked for.
+func archivedDataOf(t *testing.T, open destination, arn string, ops []types.Operation) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	var first []schema.Operation
+	var firstExec schema.Execution
+	for i, included := range []bool{true, false} {
+		run := fmt.Sprintf("data-%d", i)
+		l := open(t, "data", run)
+		snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn, RunID: run, ExtractedAt: t0.Add(time.Duration(i) * time.Hour)})
+		rows := snap.Add(nil, ops)
+		row := snap.Finish()
+		row.Status, row.ExecutionDataIncluded = new("RUNNING"), new(included)
+		if included {
+			first, firstExec = slices.Clone(rows), row
+		} else {
+			for j := range rows {
+				withoutData(schema.Operations, &rows[j])
+			}
+			withoutData(schema.Executions, &row)
+		}
+		x, err := l.Begin(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Commit(ctx, "2026-01-05", row); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dr, ok := open(t, "data", "data-read").(load.DataReader)
+	if !ok {
+		t.Fatal("the destination cannot hand over its data (no DataReader)")
+	}
+	data, err := dr.ArchivedData(ctx, arn, "2026-01-05", int64(len(first)))
+	if err != nil || data == nil {
+		t.Fatalf("ArchivedData: %v, %v", data, err)
+	}
+	if !reflect.DeepEqual(data.Execution.InputPayload, firstExec.InputPayload) {
+		t.Errorf("ArchivedData: the input %v, archived %v", fmtPtr(data.Execution.InputPayload), fmtPtr(firstExec.InputPayload))
+	}
+	skip := make([]bool, len(schema.Operations.Columns))
+	for i, c := range schema.Operations.Columns {
+		skip[i] = c.Data == schema.NotData
+	}
+	withPayloads := 0
+	for i := range first {
+		got := data.Operations[first[i].OperationID]
+		if got == nil {
+			t.Fatalf("ArchivedData: operation %s missing", first[i].OperationID)
+		}
+		if c := schema.DiffRow(schema.Operations, &first[i], got, skip); c >= 0 {
+			t.Errorf("ArchivedData: operation %s: %s is not the one archived with the payloads", first[i].OperationID, schema.Operations.Columns[c].Name)
+		}
+		if first[i].Result != nil || first[i].ErrorType != nil || first[i].InputPayload != nil {
+			withPayloads++
+		}
+	}
+	if withPayloads == 0 {
+		t.Error("no operation has payloads: the check above checked nothing")
+	}
+	if data, err := dr.ArchivedData(ctx, arn, "2026-01-05", int64(len(first)-1)); data != nil || err != nil {
+		t.Errorf("ArchivedData past maxOps: %v, %v; want nothing", data != nil, err)
+	}
+	if data, err := dr.ArchivedData(ctx, arn+"-unknown", "2026-01-05", 1<<20); data != nil || err != nil {
+		t.Errorf("ArchivedData of an execution not archived: %v, %v; want nothing", data != nil, err)
+	}
+}
+
+// withoutData clears row's data columns, as a read without the
+// execution's data leaves them.
+func withoutData[T any](t *schema.Table, row *T) {
+	v := reflect.ValueOf(row).Elem()
+	for i, c := range t.Columns {
+		if c.Data != schema.NotData {
+			v.Field(i).SetZero()
 		}
 	}
 }

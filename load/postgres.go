@@ -190,14 +190,14 @@ func RedactError(err error, url string) string {
 // extracted_at) is unchanged are left alone. With keepData (a snapshot read
 // without the execution's data), a data column the row leaves out keeps the
 // archived value as its [schema.DataKind] says: an input always, an outcome
-// while the row's other columns (but those describesRead names) are as
-// archived.
+// while the row's other columns (but those [schema.Table.DescribesRead]
+// names) are as archived: [schema.KeepData] in SQL.
 func upsertSQL(pgSchema string, t *schema.Table, from string, keepData bool) string {
 	names := make([]string, len(t.Columns))
 	var sets, cmpOld, cmpNew, stateOld, stateNew []string
 	for _, c := range t.Columns {
 		q := pgx.Identifier{c.Name}.Sanitize()
-		if !isKey(t, c.Name) && c.Data == schema.NotData && !describesRead(t, c.Name) {
+		if !isKey(t, c.Name) && c.Data == schema.NotData && !t.DescribesRead(c.Name) {
 			stateOld, stateNew = append(stateOld, "t."+q), append(stateNew, "EXCLUDED."+q)
 		}
 	}
@@ -246,14 +246,6 @@ func upsertSQL(pgSchema string, t *schema.Table, from string, keepData bool) str
 	return fmt.Sprintf("INSERT INTO %s AS t (%s) %s ON CONFLICT (%s) DO UPDATE SET %s WHERE (%s) IS DISTINCT FROM (%s)",
 		pgx.Identifier{pgSchema, t.Name}.Sanitize(), cols, source, strings.Join(keys, ", "),
 		strings.Join(sets, ", "), strings.Join(cmpOld, ", "), strings.Join(cmpNew, ", "))
-}
-
-// describesRead reports the columns that say how a row was read rather than
-// what it holds: run_id, extracted_at, source (state or history) and the
-// table's Order column (the row's place in the API's answer). Whether an
-// outcome a read left out is still the archived one is told by the others.
-func describesRead(t *schema.Table, col string) bool {
-	return col == "run_id" || col == "extracted_at" || col == "source" || col == t.Order
 }
 
 // orderBy is the ORDER BY of DISTINCT ON (keys): the keys, then the

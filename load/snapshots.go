@@ -328,7 +328,9 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, op func(
 	}
 	var eventsErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { eventsErr = readTable("events") })
+	if ev != nil {
+		wg.Go(func() { eventsErr = readTable("events") })
+	}
 	err := readTable("operations")
 	wg.Wait()
 	return cmp.Or(err, eventsErr)

@@ -125,6 +125,7 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	if s.r.seeksPayloads(e) && desc.ExecutionDataIncluded != nil && !*desc.ExecutionDataIncluded {
 		return "", schema.Execution{}, errDataLeftOut
 	}
+	kept := s.r.keptData(ctx, e.ARN, desc)
 	snap := transform.NewSnapshot(meta)
 	ticket := &largeTicket{g: s.r.cfg.gate, threshold: s.r.cfg.largeHistory}
 	defer ticket.done()
@@ -142,6 +143,14 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	// The folded operations, in the order of their first event, a page's
 	// worth at a time.
 	err = fold.Each(snap, extract.MaxPageSize, func(rows []schema.Operation) error {
+		for i := range rows {
+			if kept == nil {
+				break
+			}
+			if a := kept.Operations[rows[i].OperationID]; a != nil {
+				schema.KeepData(schema.Operations, &rows[i], a)
+			}
+		}
 		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
 			return &DestinationError{Err: err}
 		}
@@ -155,11 +164,44 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	row = snap.Finish()
 	row.EventCount, row.LastEventID = counted.EventCount, counted.LastEventID
 	transform.Describe(&row, desc)
+	if kept != nil {
+		schema.KeepData(schema.Executions, &row, &kept.Execution)
+	}
 	dt, ok := transform.DescribedPartition(desc)
 	if !ok {
 		dt, _ = snap.Partition(s.r.sum.StartedAt)
 	}
 	return dt, row, nil
+}
+
+// maxKeptOperations bounds the archived operations a run holds to give a
+// snapshot read without its data what the archive has of it (keptData):
+// past it, Postgres's upsert and compaction still keep what was archived,
+// and Parquet's newest snapshot goes without.
+const maxKeptOperations = 10_000
+
+// keptData is what the archive holds of the data of an execution that
+// this read (desc) has without it (the service could not decrypt it),
+// for schema.KeepData: so that the new snapshot, in every destination,
+// keeps the payloads archived before the key broke. nil when the read has
+// the data, the archive has no snapshot of it or cannot say
+// (load.DataReader). Failing to read it is not a failure of the execution:
+// the snapshot is archived as read, and the run says so.
+func (r *runner) keptData(ctx context.Context, arn string, desc *lambda.GetDurableExecutionOutput) *load.ArchivedData {
+	dr, ok := r.cfg.Loader.(load.DataReader)
+	if !ok || desc.ExecutionDataIncluded == nil || *desc.ExecutionDataIncluded || r.cfg.ArchivedEvents == nil || !r.cfg.ArchivedEvents(arn).Snapshot {
+		return nil
+	}
+	dt, ok := transform.DescribedPartition(desc)
+	if !ok {
+		return nil
+	}
+	data, err := dr.ArchivedData(ctx, arn, dt, maxKeptOperations)
+	if err != nil {
+		r.cfg.Logger.Warn("could not read the payloads archived before: this snapshot goes without them (Postgres keeps them)", "execution_arn", arn, "reason", err)
+		return nil
+	}
+	return data
 }
 
 // errDataLeftOut is a read that sought the payloads an archived snapshot

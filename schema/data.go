@@ -1,0 +1,42 @@
+package schema
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// DescribesRead reports the columns of t that say how a row was read
+// rather than what it holds: run_id, extracted_at, source (state or
+// history) and t's Order column (the row's place in the API's answer).
+// Whether an outcome a read without the data left out is still the
+// archived one is told by the other columns (see [DataOutcome]).
+func (t *Table) DescribesRead(col string) bool {
+	return col == "run_id" || col == "extracted_at" || col == "source" || col == t.Order
+}
+
+// KeepData gives row, read without the execution's data, what archived
+// (the same key's row of an earlier snapshot, read with it) holds of that
+// data, as each column's [DataKind] says: an input row lacks is
+// archived's; every outcome is archived's while every column that is
+// neither data nor one DescribesRead names is as archived. It is the rule
+// Postgres's upsert applies in SQL for a snapshot read without the data.
+// It panics when T is not t's row struct.
+func KeepData[T any](t *Table, row, archived *T) {
+	if reflect.TypeFor[T]() != t.rowType {
+		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", t.Name, t.rowType, reflect.TypeFor[T]()))
+	}
+	skip := make([]bool, len(t.Columns))
+	for i, c := range t.Columns {
+		skip[i] = c.Data != NotData || t.DescribesRead(c.Name)
+	}
+	same := DiffRow(t, row, archived, skip) < 0
+	rv, av := reflect.ValueOf(row).Elem(), reflect.ValueOf(archived).Elem()
+	for i, c := range t.Columns { // one column per field, in order
+		switch {
+		case c.Data == DataInput && rv.Field(i).IsZero():
+			rv.Field(i).Set(av.Field(i))
+		case c.Data == DataOutcome && same:
+			rv.Field(i).Set(av.Field(i))
+		}
+	}
+}
