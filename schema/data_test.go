@@ -1,0 +1,52 @@
+package schema_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// TestKeepData: a row read without the execution's data gets the archived
+// input whatever else changed, and the archived outcome (result, error,
+// overflow) only while every column that is neither data nor says how the
+// row was read is as archived.
+func TestKeepData(t *testing.T) {
+	at := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	archived := schema.Operation{ExecutionArn: "a", OperationID: "op", Seq: 3, Type: "STEP", Status: "SUCCEEDED", EndTime: &at,
+		InputPayload: new("in"), Result: new("out"), ErrorType: new("E"), ErrorStackTrace: []string{"at x"}, OverflowJSON: new("{}"),
+		Source: "state", RunID: "old", ExtractedAt: at}
+	read := func(edit func(*schema.Operation)) schema.Operation {
+		r := schema.Operation{ExecutionArn: "a", OperationID: "op", Seq: 7, Type: "STEP", Status: "SUCCEEDED", EndTime: &at,
+			Source: "history", RunID: "new", ExtractedAt: at.Add(time.Hour)}
+		if edit != nil {
+			edit(&r)
+		}
+		return r
+	}
+
+	same := read(nil) // only how it was read differs: source, seq, run, time
+	schema.KeepData(schema.Operations, &same, &archived)
+	if same.InputPayload == nil || same.Result == nil || *same.Result != "out" || same.ErrorType == nil || len(same.ErrorStackTrace) != 1 || same.OverflowJSON == nil {
+		t.Errorf("unchanged: %+v; want the archived input and outcome", same)
+	}
+	if same.Seq != 7 || same.Source != "history" || same.RunID != "new" {
+		t.Errorf("unchanged: how it was read changed: seq %d, source %s, run %s", same.Seq, same.Source, same.RunID)
+	}
+
+	later := at.Add(time.Minute)
+	moved := read(func(r *schema.Operation) { r.Status, r.EndTime = "FAILED", &later })
+	schema.KeepData(schema.Operations, &moved, &archived)
+	if moved.InputPayload == nil || *moved.InputPayload != "in" {
+		t.Error("moved on: the input is not kept")
+	}
+	if moved.Result != nil || moved.ErrorType != nil || moved.ErrorStackTrace != nil || moved.OverflowJSON != nil {
+		t.Errorf("moved on: an outcome kept: %+v", moved)
+	}
+
+	own := read(func(r *schema.Operation) { r.InputPayload = new("mine") })
+	schema.KeepData(schema.Operations, &own, &archived)
+	if *own.InputPayload != "mine" {
+		t.Error("an input the read has is replaced")
+	}
+}
