@@ -40,6 +40,8 @@ type archivedState struct {
 	// payloads (execution_data_included false: the service could not
 	// decrypt them).
 	noData bool
+	// dataRead: some snapshot was read with them.
+	dataRead bool
 }
 
 func newArchived() *Archived { return &Archived{m: map[[16]byte]archivedState{}} }
@@ -52,6 +54,7 @@ func arnKey(arn string) [16]byte {
 func (a *Archived) add(row *archivedRow, inRun bool) {
 	t := archivedState{extracted: row.ExtractedAt.UnixMilli(), terminal: row.Status != nil && terminal[*row.Status], inRun: inRun,
 		noData: row.DataIncluded != nil && !*row.DataIncluded}
+	t.dataRead = !t.noData
 	if row.LastEventID != nil {
 		t.lastEvent = *row.LastEventID
 	}
@@ -69,7 +72,7 @@ func (s archivedState) with(t archivedState) archivedState {
 	if t.extracted >= s.extracted {
 		s.extracted, s.terminal, s.noData = t.extracted, t.terminal, t.noData
 	}
-	s.inRun = s.inRun || t.inRun
+	s.inRun, s.dataRead = s.inRun || t.inRun, s.dataRead || t.dataRead
 	s.lastEvent, s.events, s.held = max(s.lastEvent, t.lastEvent), max(s.events, t.events), max(s.held, t.held)
 	return s
 }
@@ -86,9 +89,9 @@ type EventsArchived struct {
 	// execution's payloads (the service could not decrypt them), so an
 	// unchanged history does not make it current.
 	WithoutPayloads bool
-	// Snapshot: the archive holds a snapshot of the execution (through
-	// history or state).
-	Snapshot bool
+	// DataArchived: some archived snapshot was read with the payloads,
+	// which a read without them can keep (see load.DataReader).
+	DataArchived bool
 }
 
 // Lacks reports whether the pos'th event (1-based, oldest first) of the
@@ -102,7 +105,7 @@ func (a *Archived) Events(arn string) EventsArchived {
 		return EventsArchived{}
 	}
 	s := a.m[arnKey(arn)]
-	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData, Snapshot: s.extracted > 0}
+	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData, DataArchived: s.dataRead}
 }
 
 // The reasons Skip gives.
@@ -158,14 +161,14 @@ func (a *Archived) intersect(b *Archived) *Archived {
 		}
 		both := s.terminal && t.terminal
 		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held),
-			noData: s.noData || t.noData}
+			noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
 	}
 	// An execution that one destination must archive again still needs
 	// only the events both hold already skipped.
 	for k, s := range a.m {
 		if t, ok := b.m[k]; ok && out.m[k] == (archivedState{}) {
 			if e, n, h := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held); e > 0 || h > 0 {
-				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData}
+				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
 			}
 		}
 	}

@@ -121,12 +121,12 @@ func checkOrphanEvents(t *testing.T, pq *load.Parquet, exists func(rel string) b
 		t.Fatal(err)
 	}
 	for arn, want := range map[string]load.EventsArchived{
-		"A": {LastID: 5, Count: 7, Snapshot: true},
-		"B": {LastID: 3, Count: 3, Snapshot: true},
+		"A": {LastID: 5, Count: 7, DataArchived: true},
+		"B": {LastID: 3, Count: 3, DataArchived: true},
 		"C": {Count: 4},
 		"D": {},
-		"E": {Count: 3, Snapshot: true},
-		"F": {LastID: 9, Count: 4, Snapshot: true},
+		"E": {Count: 3, DataArchived: true},
+		"F": {LastID: 9, Count: 4, DataArchived: true},
 		"G": {},
 	} {
 		if got := a.Events(arn); got != want {

@@ -54,16 +54,16 @@ func (f *fanout) ArchivedData(ctx context.Context, arn, dt string, maxOps int64)
 // snapshot read with the data.
 type dataRow struct {
 	Arn            string    `parquet:"execution_arn"`
-	InputPayload   *string   `parquet:"input_payload,optional"`
 	OperationCount int64     `parquet:"operation_count"`
 	DataIncluded   *bool     `parquet:"execution_data_included,optional"`
 	RunID          string    `parquet:"run_id"`
 	ExtractedAt    time.Time `parquet:"extracted_at,timestamp(millisecond)"`
 }
 
-// ArchivedData reads dt's executions files (a projection) for arn's newest
-// snapshot read with the data, then that snapshot's operations (only the
-// pages that hold them, where the files' indexes tell). Files listed once
+// ArchivedData reads dt's executions files (a projection of their ledger
+// columns) for arn's newest snapshot read with the data, then that
+// snapshot's operations (only the pages that hold them, where the files'
+// indexes tell); the executions row's input is its EXECUTION operation's. Files listed once
 // per loader; should one vanish (a compaction beside the run), listed
 // again.
 func (d *Parquet) ArchivedData(ctx context.Context, arn, dt string, maxOps int64) (*ArchivedData, error) {
@@ -110,11 +110,18 @@ func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64
 	if best == nil || best.OperationCount > maxOps {
 		return nil
 	}
-	data := &ArchivedData{Execution: schema.Execution{InputPayload: best.InputPayload}, Operations: make(map[string]*schema.Operation, best.OperationCount)}
+	data := &ArchivedData{Operations: make(map[string]*schema.Operation, best.OperationCount)}
 	st := ExecutionState{Arn: arn, DT: dt, RunID: best.RunID, ExtractedAt: best.ExtractedAt, OperationCount: best.OperationCount}
+	execSeq := int64(-1)
 	err = d.eachRow(ctx, []ExecutionState{st}, func(row *schema.Operation) {
 		if cur, ok := data.Operations[row.OperationID]; !ok || row.Seq > cur.Seq {
 			data.Operations[row.OperationID] = new(*row)
+		}
+		if row.Type == "EXECUTION" && (execSeq < 0 || row.Seq < execSeq) {
+			// The executions row's input is its first EXECUTION
+			// operation's (transform.Snapshot): read from here, the
+			// executions files' payload column is not.
+			execSeq, data.Execution.InputPayload = row.Seq, row.InputPayload
 		}
 	}, nil)
 	if err != nil {

@@ -184,12 +184,12 @@ const maxKeptOperations = 10_000
 // this read (desc) has without it (the service could not decrypt it),
 // for schema.KeepData: so that the new snapshot, in every destination,
 // keeps the payloads archived before the key broke. nil when the read has
-// the data, the archive has no snapshot of it or cannot say
-// (load.DataReader). Failing to read it is not a failure of the execution:
+// the data, no snapshot of it was archived with the data, or the archive
+// cannot say (load.DataReader). Failing to read it is not a failure of the execution:
 // the snapshot is archived as read, and the run says so.
 func (r *runner) keptData(ctx context.Context, arn string, desc *lambda.GetDurableExecutionOutput) *load.ArchivedData {
 	dr, ok := r.cfg.Loader.(load.DataReader)
-	if !ok || desc.ExecutionDataIncluded == nil || *desc.ExecutionDataIncluded || r.cfg.ArchivedEvents == nil || !r.cfg.ArchivedEvents(arn).Snapshot {
+	if !ok || desc.ExecutionDataIncluded == nil || *desc.ExecutionDataIncluded || r.cfg.ArchivedEvents == nil || !r.cfg.ArchivedEvents(arn).DataArchived {
 		return nil
 	}
 	dt, ok := transform.DescribedPartition(desc)
