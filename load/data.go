@@ -79,7 +79,7 @@ func (d *Parquet) ArchivedData(ctx context.Context, arn, dt string, maxOps int64
 		err = d.archivedData(ctx, arn, dt, maxOps, &out)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("destination %s: read %w", d.dir, err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -104,7 +104,7 @@ func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64
 			})
 		})
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
+			return fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
 		}
 	}
 	if best == nil || best.OperationCount > maxOps {

@@ -198,7 +198,7 @@ func (r *runner) keptData(ctx context.Context, arn string, desc *lambda.GetDurab
 	}
 	data, err := dr.ArchivedData(ctx, arn, dt, maxKeptOperations)
 	if err != nil {
-		r.cfg.Logger.Warn("could not read the payloads archived before: this snapshot goes without them (Postgres keeps them)", "execution_arn", arn, "reason", err)
+		r.cfg.Logger.Warn("could not read the payloads archived before: this snapshot goes without them, the older keeps them", "execution_arn", arn, "reason", err)
 		return nil
 	}
 	return data

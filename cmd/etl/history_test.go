@@ -1655,3 +1655,42 @@ func TestPayloadsKeptFromStateWhenKeyBreaks(t *testing.T) {
 		t.Errorf("%d outcomes kept, %d left out for operations that moved on: want some of each", kept, movedOn)
 	}
 }
+
+// TestKeptPayloadsUnreadable: when the payloads archived before cannot be
+// read back for a snapshot read without them (here the archived
+// operations file is damaged), the execution is still archived, as read,
+// and the run says why.
+func TestKeptPayloadsUnreadable(t *testing.T) {
+	execs := emulator.Generate(47, 20, emulator.GenerateOptions{MinOps: 12, MaxOps: 30})
+	var broken atomic.Bool
+	var target atomic.Pointer[string]
+	srv, _, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool {
+		return broken.Load() && target.Load() != nil && arn == *target.Load()
+	}))
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("first run: exit %d", r.code)
+	}
+	grown, _ := growRunning(t, srv, execs)
+	target.Store(new(grown.ARN))
+	broken.Store(true)
+	var dt string
+	for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+		if r.ExecutionArn == grown.ARN {
+			dt = r.StartTime.UTC().Format(time.DateOnly)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt="+dt, "*.parquet"))
+	if len(files) == 0 {
+		t.Fatalf("no operations file in dt=%s", dt)
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f, []byte("not parquet"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runCLI(t, args...)
+	s := readReport(t, report)
+	if r.code != 0 || s.ExecutionsOK != 1 || s.WithoutPayloads != 1 || !strings.Contains(r.stderr, "could not read the payloads archived before") {
+		t.Errorf("exit %d, %d archived (want 1), %d without payloads (want 1); the run does not say why it kept none:\n%s", r.code, s.ExecutionsOK, s.WithoutPayloads, r.stderr)
+	}
+}
