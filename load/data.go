@@ -63,9 +63,9 @@ type dataRow struct {
 // ArchivedData reads dt's executions files (a projection of their ledger
 // columns) for arn's newest snapshot read with the data, then that
 // snapshot's operations (only the pages that hold them, where the files'
-// indexes tell); the executions row's input is its EXECUTION operation's. Files listed once
-// per loader; should one vanish (a compaction beside the run), listed
-// again.
+// indexes tell); the executions row's input is its EXECUTION operation's.
+// Files are listed once per loader; should one vanish (a compaction beside
+// the run), they are listed again.
 func (d *Parquet) ArchivedData(ctx context.Context, arn, dt string, maxOps int64) (*ArchivedData, error) {
 	var out *ArchivedData
 	err := d.archivedData(ctx, arn, dt, maxOps, &out)
