@@ -227,21 +227,9 @@ func ledgerOfPayloads(t *testing.T, open destination, arn string, ops []types.Op
 		meta := transform.RowMeta{ExecutionArn: arn, RunID: run, ExtractedAt: t0.Add(time.Duration(i) * time.Hour)}
 		snap := transform.NewSnapshot(meta)
 		rows := snap.Add(nil, ops)
-		x, err := l.Begin(ctx, arn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
-			t.Fatal(err)
-		}
 		row := snap.Finish()
 		row.Status, row.ExecutionDataIncluded = new("SUCCEEDED"), step.included
-		if err := x.Commit(ctx, "2026-01-05", row); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
+		commitSnapshot(t, l, "2026-01-05", rows, row)
 		ar, ok := open(t, "payloads", "payloads-read").(load.ArchivedReader)
 		if !ok {
 			t.Fatal("the destination cannot say what it holds (no ArchivedReader)")
@@ -281,19 +269,7 @@ func archivedDataOf(t *testing.T, open destination, arn string, ops []types.Oper
 			}
 			withoutData(schema.Executions, &row)
 		}
-		x, err := l.Begin(ctx, arn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Commit(ctx, "2026-01-05", row); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
+		commitSnapshot(t, l, "2026-01-05", rows, row)
 	}
 	dr, ok := open(t, "data", "data-read").(load.DataReader)
 	if !ok {
@@ -331,6 +307,26 @@ func archivedDataOf(t *testing.T, open destination, arn string, ops []types.Oper
 	}
 	if data, err := dr.ArchivedData(ctx, arn+"-unknown", "2026-01-05", 1<<20); data != nil || err != nil {
 		t.Errorf("ArchivedData of an execution not archived: %v, %v; want nothing", data != nil, err)
+	}
+}
+
+// commitSnapshot archives one snapshot of an execution (its operations rows
+// and executions row) through l, in partition dt, and closes l.
+func commitSnapshot(t *testing.T, l load.Loader, dt string, ops []schema.Operation, row schema.Execution) {
+	t.Helper()
+	ctx := context.Background()
+	x, err := l.Begin(ctx, row.ExecutionArn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Write(ctx, schema.RowsOf(schema.Operations, ops)); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Commit(ctx, dt, row); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 

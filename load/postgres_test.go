@@ -450,19 +450,9 @@ func TestAuditViews(t *testing.T) {
 		ops[i].ExecutionArn, ops[i].Seq, ops[i].RunID, ops[i].ExtractedAt = arn, int64(i), "views", now
 	}
 	snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn, RunID: "views", ExtractedAt: now})
-	x, err := pg.Begin(ctx, arn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Write(ctx, schema.RowsOf(schema.Operations, ops)); err != nil {
-		t.Fatal(err)
-	}
 	ex := snap.Finish()
 	ex.Status, ex.StartTime, ex.OperationCount, ex.FailedOperationCount = str("FAILED"), at(0), int64(len(ops)), 2
-	if err := x.Commit(ctx, "2026-04-01", ex); err != nil {
-		t.Fatal(err)
-	}
-	pg.Close(ctx)
+	commitSnapshot(t, pg, "2026-04-01", ops, ex)
 
 	query := func(sql string) []string {
 		rows, err := conn.Query(ctx, sql)
