@@ -197,7 +197,7 @@ func upsertSQL(pgSchema string, t *schema.Table, from string, keepData bool) str
 	var sets, cmpOld, cmpNew, stateOld, stateNew []string
 	for _, c := range t.Columns {
 		q := pgx.Identifier{c.Name}.Sanitize()
-		if !isKey(t, c.Name) && c.Data == schema.NotData && !t.DescribesRead(c.Name) {
+		if !isKey(t, c.Name) && t.StateColumn(c) {
 			stateOld, stateNew = append(stateOld, "t."+q), append(stateNew, "EXCLUDED."+q)
 		}
 	}

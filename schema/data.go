@@ -14,6 +14,12 @@ func (t *Table) DescribesRead(col string) bool {
 	return col == "run_id" || col == "extracted_at" || col == "source" || col == t.Order
 }
 
+// StateColumn reports whether c tells what the row holds rather than its
+// data or how it was read (neither data nor a column DescribesRead names):
+// an outcome a read without the data left out is the archived one while
+// every state column is as archived.
+func (t *Table) StateColumn(c Column) bool { return c.Data == NotData && !t.DescribesRead(c.Name) }
+
 // KeepData gives row, read without the execution's data, what archived
 // (the same key's row of an earlier snapshot, read with it) holds of that
 // data, as each column's [DataKind] says: an input row lacks is
@@ -25,11 +31,7 @@ func KeepData[T any](t *Table, row, archived *T) {
 	if reflect.TypeFor[T]() != t.rowType {
 		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", t.Name, t.rowType, reflect.TypeFor[T]()))
 	}
-	skip := make([]bool, len(t.Columns))
-	for i, c := range t.Columns {
-		skip[i] = c.Data != NotData || t.DescribesRead(c.Name)
-	}
-	same := DiffRow(t, row, archived, skip) < 0
+	same := DiffRow(t, row, archived, t.notState) < 0
 	rv, av := reflect.ValueOf(row).Elem(), reflect.ValueOf(archived).Elem()
 	for i, c := range t.Columns { // one column per field, in order
 		switch {

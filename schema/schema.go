@@ -187,6 +187,9 @@ type Table struct {
 	// rowType is the Go struct a row of the table is written from.
 	rowType reflect.Type
 	codec   codec
+	// notState marks the columns that are not StateColumns, a DiffRow
+	// mask for KeepData.
+	notState []bool
 }
 
 // The archive's tables, derived from the row structs. Executions is the
@@ -243,6 +246,10 @@ func declare[T any](name string, decl Table) *Table {
 		}
 	}
 	t.codec = newCodec[T](rt)
+	t.notState = make([]bool, len(t.Columns))
+	for i, c := range t.Columns {
+		t.notState[i] = !t.StateColumn(c)
+	}
 	return t
 }
 

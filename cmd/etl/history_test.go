@@ -1619,9 +1619,7 @@ func TestPayloadsKeptFromStateWhenKeyBreaks(t *testing.T) {
 		}
 		return skip
 	}
-	state := only(func(c schema.Column) bool {
-		return c.Data == schema.NotData && !schema.Operations.DescribesRead(c.Name)
-	})
+	state := only(schema.Operations.StateColumn)
 	var kept, movedOn int
 	for k, b := range before {
 		a := after[k]
