@@ -288,6 +288,9 @@ func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- e
 	cfg := r.cfg
 	for m.Next() {
 		e := entry{Entry: m.Entry()}
+		if cfg.ArchivedEvents != nil {
+			e.archived = cfg.ArchivedEvents(e.ARN)
+		}
 		if cfg.Skip != nil {
 			reason, skip := cfg.Skip(e.ARN, e.Token == "" || cfg.HistoryAlways)
 			if reason == load.RetryPayloads && !skip {
@@ -424,6 +427,9 @@ type entry struct {
 	// without its payloads (load.RetryPayloads): archived again only if
 	// the service can decrypt them now.
 	retryPayloads bool
+	// archived is what the archive holds of its events and snapshots
+	// (Config.ArchivedEvents, asked once).
+	archived load.EventsArchived
 }
 
 // archiveOnce moves one execution from the API to the loader, starting it

@@ -125,7 +125,7 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	if s.r.seeksPayloads(e) && desc.ExecutionDataIncluded != nil && !*desc.ExecutionDataIncluded {
 		return "", schema.Execution{}, errDataLeftOut
 	}
-	kept := s.r.keptData(ctx, e.ARN, desc)
+	kept := s.r.keptData(ctx, e, desc)
 	snap := transform.NewSnapshot(meta)
 	ticket := &largeTicket{g: s.r.cfg.gate, threshold: s.r.cfg.largeHistory}
 	defer ticket.done()
@@ -185,20 +185,20 @@ const maxKeptOperations = 10_000
 // for schema.KeepData: so that the new snapshot, in every destination,
 // keeps the payloads archived before the key broke. nil when the read has
 // the data, no snapshot of it was archived with the data, or the archive
-// cannot say (load.DataReader). Failing to read it is not a failure of the execution:
-// the snapshot is archived as read, and the run says so.
-func (r *runner) keptData(ctx context.Context, arn string, desc *lambda.GetDurableExecutionOutput) *load.ArchivedData {
+// cannot say (load.DataReader). Failing to read it is not a failure of
+// the execution: the snapshot is archived as read, and the run says so.
+func (r *runner) keptData(ctx context.Context, e entry, desc *lambda.GetDurableExecutionOutput) *load.ArchivedData {
 	dr, ok := r.cfg.Loader.(load.DataReader)
-	if !ok || desc.ExecutionDataIncluded == nil || *desc.ExecutionDataIncluded || r.cfg.ArchivedEvents == nil || !r.cfg.ArchivedEvents(arn).DataArchived {
+	if !ok || desc.ExecutionDataIncluded == nil || *desc.ExecutionDataIncluded || !e.archived.DataArchived {
 		return nil
 	}
 	dt, ok := transform.DescribedPartition(desc)
 	if !ok {
 		return nil
 	}
-	data, err := dr.ArchivedData(ctx, arn, dt, maxKeptOperations)
+	data, err := dr.ArchivedData(ctx, e.ARN, dt, maxKeptOperations)
 	if err != nil {
-		r.cfg.Logger.Warn("could not read the payloads archived before: this snapshot goes without them, the older keeps them", "execution_arn", arn, "reason", err)
+		r.cfg.Logger.Warn("could not read the payloads archived before: this snapshot goes without them, the older keeps them", "execution_arn", e.ARN, "reason", err)
 		return nil
 	}
 	return data
@@ -214,7 +214,7 @@ var errDataLeftOut = errors.New("the service left the execution's data out again
 // seeksPayloads reports a read of e with its payloads (not noData) whose
 // archived snapshot lacks them.
 func (r *runner) seeksPayloads(e entry) bool {
-	return !e.noData && (e.retryPayloads || r.cfg.ArchivedEvents != nil && r.cfg.ArchivedEvents(e.ARN).WithoutPayloads)
+	return !e.noData && (e.retryPayloads || e.archived.WithoutPayloads)
 }
 
 // errUnchanged is a history read that found nothing new since the archive's
@@ -229,10 +229,10 @@ var errUnchanged = errors.New("unchanged since its archived snapshot")
 // snapshot lacks the payloads that e would read (the service could not
 // decrypt them then: it may now), or for a retry of a final one's.
 func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
-	if !s.r.cfg.SkipUnchanged || s.r.cfg.ArchivedEvents == nil || e.retryPayloads {
+	if !s.r.cfg.SkipUnchanged || e.retryPayloads {
 		return false, nil
 	}
-	archived := s.r.cfg.ArchivedEvents(e.ARN)
+	archived := e.archived
 	if archived.LastID <= 0 || archived.WithoutPayloads && !e.noData {
 		return false, nil
 	}
@@ -245,10 +245,7 @@ func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
 // them when it holds them without the payloads this read has) through x, folding every event
 // into fold when given, and noting event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
-	var archived load.EventsArchived
-	if r.cfg.ArchivedEvents != nil {
-		archived = r.cfg.ArchivedEvents(e.ARN)
-	}
+	archived := e.archived
 	if archived.WithoutPayloads && !e.noData {
 		// Its events were archived without their payloads, which this
 		// read carries: every event is written again, and the newer row
