@@ -229,8 +229,10 @@ func NewParquetDir(dir string, opts ...ParquetOption) (*Parquet, error) {
 
 // OpenParquetDirForReading opens an existing archive under dir to read it
 // (Latest, Rows, Archived): it writes nothing there, so a read-only archive
-// will do; it fails when dir is not a directory.
-func OpenParquetDirForReading(dir string) (*Parquet, error) {
+// will do; it fails when dir is not a directory. Of opts, those that
+// concern reading apply (WithLogger: where a damaged or unreadable file is
+// told).
+func OpenParquetDirForReading(dir string, opts ...ParquetOption) (*Parquet, error) {
 	info, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", dir, err)
@@ -238,7 +240,7 @@ func OpenParquetDirForReading(dir string) (*Parquet, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("destination %s: not a directory", dir)
 	}
-	return newParquet(dir, &localSink{dir: dir}, os.TempDir(), nil), nil
+	return newParquet(dir, &localSink{dir: dir}, os.TempDir(), opts), nil
 }
 
 // StaleIncomingAge is how long a hidden file in _incoming may go untouched

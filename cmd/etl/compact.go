@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"regexp"
@@ -27,6 +28,7 @@ func compactCommand() *cli.Command {
 		&cli.StringFlag{Name: "region", Usage: "AWS `REGION`, for s3://", EnvVars: env("region")},
 		&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`, for s3://", EnvVars: env("profile")},
 	}
+	flags = append(flags, logFlags()...)
 	flags = append(flags, s3Flags()...)
 	return &cli.Command{
 		Name:  "compact",
@@ -54,9 +56,13 @@ func compactAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	logger, err := loggerFromFlags(c)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pq, err := openParquetDest(ctx, c, d, true, opts...)
+	pq, err := openParquetDest(ctx, c, d, true, logger, opts...)
 	if err != nil {
 		return err
 	}
@@ -120,9 +126,10 @@ func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, 
 // openParquetDest opens an existing Parquet archive, local or on S3; the
 // error is a usage error naming it. Only a writer (compact) aborts the stale
 // multipart uploads a killed run left (--s3-abort-uploads-older-than).
-func openParquetDest(ctx context.Context, c *cli.Context, d load.Dest, writer bool, opts ...load.ParquetOption) (*load.Parquet, error) {
+func openParquetDest(ctx context.Context, c *cli.Context, d load.Dest, writer bool, logger *slog.Logger, opts ...load.ParquetOption) (*load.Parquet, error) {
+	opts = append(opts, load.WithLogger(logger))
 	if d.Kind == load.DestS3 {
-		client, err := (&s3Clients{c: c}).get(ctx)
+		client, err := (&s3Clients{c: c, logger: logger}).get(ctx)
 		if err != nil {
 			return nil, usageError("--dest %s: %v", d, err)
 		}
@@ -138,7 +145,7 @@ func openParquetDest(ctx context.Context, c *cli.Context, d load.Dest, writer bo
 		return pq, nil
 	}
 	if !writer {
-		pq, err := load.OpenParquetDirForReading(d.Path)
+		pq, err := load.OpenParquetDirForReading(d.Path, opts...)
 		if err != nil {
 			return nil, usageError("--dest: %v", err)
 		}

@@ -258,6 +258,7 @@ func discoverCommand() *cli.Command {
 		&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
 		&cli.StringFlag{Name: "output", Usage: "write the manifest to `FILE` (default: standard output)", EnvVars: env("output")},
 	)
+	flags = append(flags, logFlags()...)
 	return &cli.Command{
 		Name:  "discover",
 		Usage: "print the executions of functions as a manifest (JSON Lines: ARN and start time, oldest first)",
@@ -281,13 +282,17 @@ Example:
 			if !d.enabled() {
 				return usageError("discover: give --function NAME|ARN (repeatable) or --all-functions")
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			client, err := clientFromFlags(ctx, c)
+			logger, err := loggerFromFlags(c)
 			if err != nil {
 				return err
 			}
-			found, fns, err := discover(ctx, client, d, func(string, ...any) {})
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			client, err := clientFromFlags(ctx, c, logger)
+			if err != nil {
+				return err
+			}
+			found, fns, err := discover(ctx, client, d, logger.Debug)
 			if err != nil {
 				return err
 			}

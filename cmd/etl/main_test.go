@@ -568,3 +568,66 @@ func TestHugeManifestValueIsClipped(t *testing.T) {
 		t.Errorf("the summary does not name the clipped value's size")
 	}
 }
+
+// TestCompactAndVerifyLog: compact and verify log as run does, in the
+// format and at the level their flags say. Before, compact dropped its
+// warnings (a file a killed run left apart went unsaid) and verify's were
+// fixed text at info.
+func TestCompactAndVerifyLog(t *testing.T) {
+	execs := emulator.Generate(23, 6, emulator.GenerateOptions{MaxOps: 60})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dest := filepath.Join(t.TempDir(), "archive")
+	for _, id := range []string{"k1", "k2"} {
+		if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--force", "--run-id", id, "--log-level", "warn"); r.code != 0 {
+			t.Fatalf("run %s: exit %d", id, r.code)
+		}
+	}
+	// k2 killed between its operations and executions files in one
+	// partition: compaction leaves that operations file apart, and says so.
+	execFiles, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*", "part-k2-*.parquet"))
+	if len(execFiles) == 0 {
+		t.Fatal("no executions file of run k2")
+	}
+	dt := filepath.Base(filepath.Dir(execFiles[0]))
+	if err := os.Remove(execFiles[0]); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dest, "operations", dt, "part-k2-*.parquet"))
+	if len(left) != 1 {
+		t.Fatalf("%d operations files of run k2 in %s, want 1", len(left), dt)
+	}
+	r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--log-format", "json")
+	if r.code != 0 {
+		t.Fatalf("compact: exit %d", r.code)
+	}
+	warned := false
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var rec struct{ Level, Msg, File string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("compact --log-format json: a line that is not JSON: %q", line)
+		}
+		warned = warned || rec.Level == "WARN" && strings.HasSuffix(rec.File, filepath.Base(left[0])) && strings.Contains(rec.Msg, "left apart")
+	}
+	if !warned {
+		t.Errorf("compact did not warn of %s left apart:\n%s", left[0], r.stderr)
+	}
+	if r := runCLI(t, "compact", "--dest", dest, "--log-level", "loud"); r.code != exitUsage || !strings.Contains(r.stderr, "--log-level") {
+		t.Errorf("compact --log-level loud: exit %d, want %d naming the flag", r.code, exitUsage)
+	}
+
+	r = runCLI(t, "verify", "--all-functions", "--dest", dest, "--endpoint-url", url, "--sample", fmt.Sprint(len(execs)), "--log-format", "json")
+	if r.code != 0 {
+		t.Fatalf("verify: exit %d", r.code)
+	}
+	if !strings.HasPrefix(r.stderr, "{") || !strings.Contains(r.stderr, `"msg":"durable function"`) {
+		t.Errorf("verify --log-format json: its discovery lines are not JSON:\n%s", r.stderr)
+	}
+	if r := runCLI(t, "verify", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 || r.stderr != "" {
+		t.Errorf("verify --log-level warn: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runCLI(t, "verify", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-format", "xml"); r.code != exitUsage || !strings.Contains(r.stderr, "--log-format") {
+		t.Errorf("verify --log-format xml: exit %d, want %d naming the flag", r.code, exitUsage)
+	}
+}

@@ -68,8 +68,6 @@ Examples:
 			&cli.StringFlag{Name: "pg-schema", Usage: "the Postgres `SCHEMA` of the tables, for postgres:// destinations", EnvVars: env("pg-schema"), Value: schema.DefaultPostgresSchema},
 			&cli.BoolFlag{Name: "migrate", Usage: "apply pending Postgres migrations before the run (else a run against an unmigrated schema stops, naming etl migrate)", EnvVars: env("migrate")},
 			&cli.DurationFlag{Name: "progress-interval", Usage: "when stderr is not a terminal, log a progress line this often (on a terminal, a progress bar)", EnvVars: env("progress-interval"), Value: 30 * time.Second},
-			&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: env("log-format"), Value: "text"},
-			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", EnvVars: env("log-level"), Value: "info"},
 			&cli.StringFlag{Name: "compression", Usage: "Parquet compression: zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
 			&cli.StringFlag{Name: "target-file-size", Usage: "roll Parquet files at about this `SIZE` (e.g. 256MiB, 1GiB)", EnvVars: env("target-file-size"), Value: "256MiB"},
 			&cli.StringFlag{Name: "row-group-size", Usage: "end Parquet row groups at about this `SIZE` of row data; bounds memory per open file", EnvVars: env("row-group-size"), Value: "64MiB"},
@@ -90,6 +88,7 @@ Examples:
 		},
 		Action: runAction,
 	}
+	cmd.Flags = append(cmd.Flags, logFlags()...)
 	cmd.Flags = append(cmd.Flags, discoveryFlags()...)
 	cmd.Flags = append(cmd.Flags, s3Flags()...)
 	return cmd
@@ -204,7 +203,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	logger, err := loggerFromFlags(c)
 	if err != nil {
 		return err
 	}
@@ -506,6 +505,21 @@ func openManifest(ctx context.Context, c *cli.Context, s3c *s3Clients, opts []ex
 		return nil, nil // discovered once the client is built
 	}
 	return nil, usageError("run: give --all-functions, --function NAME, --manifest FILE or --execution ARN")
+}
+
+// logFlags are the flags of every command that logs (run, verify,
+// compact): the log lines' format and level.
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: env("log-format"), Value: "text"},
+		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", EnvVars: env("log-level"), Value: "info"},
+	}
+}
+
+// loggerFromFlags is the command's logger on its stderr, as logFlags say;
+// a bad value is a usage error.
+func loggerFromFlags(c *cli.Context) (*slog.Logger, error) {
+	return newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

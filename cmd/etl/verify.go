@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -49,7 +50,8 @@ func verifyCommand() *cli.Command {
 		&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
 		&cli.StringFlag{Name: "pg-schema", Usage: "the Postgres `SCHEMA` of the tables", EnvVars: env("pg-schema"), Value: schema.DefaultPostgresSchema},
 		memoryLimitFlag(),
-	}, discoveryFlags()...)
+	}, logFlags()...)
+	flags = append(flags, discoveryFlags()...)
 	flags = append(flags, s3Flags()...)
 	return &cli.Command{
 		Name:  "verify",
@@ -123,21 +125,25 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	logger, err := loggerFromFlags(c)
+	if err != nil {
+		return err
+	}
 	ml, _ := memoryLimit(c) // checked above
 	limitMemory(ml, verifyGCPercent)
 	disc, _ := parseDiscovery(c, start) // checked above
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	reader, closeReader, err := openSnapshotReader(ctx, c)
+	reader, closeReader, err := openSnapshotReader(ctx, c, logger)
 	if err != nil {
 		return err
 	}
 	defer closeReader()
-	client, err := clientFromFlags(ctx, c)
+	client, err := clientFromFlags(ctx, c, logger)
 	if err != nil {
 		return err
 	}
-	exp, retention, err := expectedExecutions(ctx, client, c, disc)
+	exp, retention, err := expectedExecutions(ctx, client, c, disc, logger)
 	if err != nil {
 		return err
 	}
@@ -156,10 +162,6 @@ func verifyAction(c *cli.Context) error {
 		seed = uint64(start.UnixNano())
 	}
 	progress := &pipeline.Progress{}
-	logger, err := newLogger(c.App.ErrWriter, "text", "info")
-	if err != nil {
-		return err
-	}
 	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, len(exp), c.Duration("progress-interval"), "verifying")
 	rep := verify(ctx, client, reader, exp, archived, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress})
 	stopProgress()
@@ -244,9 +246,9 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 
 // clientFromFlags builds the Lambda client from the region, profile,
 // endpoint, timeout, attempts and rate-limit flags a command has.
-func clientFromFlags(ctx context.Context, c *cli.Context) (*lambda.Client, error) {
+func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (*lambda.Client, error) {
 	opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts")),
-		extract.WithConnections(2 * c.Int("concurrency"))}
+		extract.WithConnections(2 * c.Int("concurrency")), extract.WithLogger(logger)}
 	if r := c.Float64("rate-limit"); r > 0 {
 		opts = append(opts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(r), 1)))
 	}
@@ -267,18 +269,18 @@ func clientFromFlags(ctx context.Context, c *cli.Context) (*lambda.Client, error
 
 // expectedExecutions are what verify checks: the discovered executions (with
 // their functions' retention) or the manifest's.
-func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Context, disc discovery) ([]expected, map[string]int32, error) {
+func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Context, disc discovery, logger *slog.Logger) ([]expected, map[string]int32, error) {
 	var exp []expected
 	retention := map[string]int32{}
 	if disc.enabled() {
-		found, fns, err := discover(ctx, client, disc, func(string, ...any) {})
+		found, fns, err := discover(ctx, client, disc, logger.Info)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, f := range fns {
 			retention[f.name] = f.retentionDays
 			if f.unlisted != "" {
-				fmt.Fprintln(c.App.ErrWriter, "warning: "+unlistedWarning(f))
+				logger.Warn(unlistedWarning(f), "function", f.name)
 			}
 		}
 		for _, f := range found {
@@ -364,19 +366,19 @@ func (r *VerifyReport) lines(n int, now time.Time) []string {
 	return out
 }
 
-func openSnapshotReader(ctx context.Context, c *cli.Context) (load.SnapshotReader, func(), error) {
+func openSnapshotReader(ctx context.Context, c *cli.Context, logger *slog.Logger) (load.SnapshotReader, func(), error) {
 	d, err := load.ParseDest(c.String("dest"))
 	if err != nil {
 		return nil, nil, usageError("--dest: %v", err)
 	}
 	if d.Kind == load.DestPostgres {
-		pg, err := load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")))
+		pg, err := load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")), load.WithPGLogger(logger))
 		if err != nil {
 			return nil, nil, usageError("--dest: %v", err)
 		}
 		return pg, func() { pg.Close(context.Background()) }, nil
 	}
-	pq, err := openParquetDest(ctx, c, d, false)
+	pq, err := openParquetDest(ctx, c, d, false, logger)
 	if err != nil {
 		return nil, nil, err
 	}
