@@ -171,7 +171,10 @@ func newPGTable(pgSchema string, t *schema.Table) pgTable {
 	return pt
 }
 
-// RedactError is err's message without the password of url, on one line.
+// RedactError is err's message without the password of url, on one line,
+// each of its lines once (pgx tells every connection attempt on a line of
+// its own, and with sslmode prefer, the default, a server it cannot reach
+// fails the same way twice, with TLS and without).
 func RedactError(err error, url string) string {
 	msg := err.Error()
 	if i := strings.Index(url, "://"); i >= 0 {
@@ -181,7 +184,13 @@ func RedactError(err error, url string) string {
 			}
 		}
 	}
-	return strings.Join(strings.Fields(msg), " ")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, " ")
 }
 
 // upsertSQL is the statement that moves rows into table: from a staging

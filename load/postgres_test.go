@@ -384,6 +384,11 @@ func TestUnreachableDatabaseHidesPassword(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("error %v: must name the server, not the password", err)
 	}
+	// sslmode prefer (the default) tries with TLS, then without: the same
+	// refusal is told once.
+	if n := strings.Count(err.Error(), "connection refused"); n != 1 {
+		t.Errorf("error %v: tells the refusal %d times, want once", err, n)
+	}
 }
 
 // TestNULInPostgres: Postgres text cannot hold U+0000; the loader stores
