@@ -594,6 +594,18 @@ func TestRetentionWarning(t *testing.T) {
 		if !failing[a.ExecutionArn] || !strings.HasPrefix(a.Reason, "failed") || a.HistoryExpiresAt.Sub(now) > 7*24*time.Hour {
 			t.Errorf("at risk %+v", a)
 		}
+		// The log says whether the date is still ahead.
+		say := "history expires soon, and the execution is not archived whole"
+		if a.HistoryExpiresAt.Before(now) {
+			say = "history was due to expire (the service may delete it any time), and the execution is not archived whole"
+		}
+		logged := false
+		for _, line := range strings.Split(r.stderr, "\n") {
+			logged = logged || strings.Contains(line, fmt.Sprintf("msg=%q", say)) && strings.Contains(line, "execution_arn="+a.ExecutionArn+" ")
+		}
+		if !logged {
+			t.Errorf("no log line %q for %s", say, a.ExecutionArn)
+		}
 	}
 	b, _ := os.ReadFile(metrics)
 	if !strings.Contains(string(b), fmt.Sprintf("durable_etl_last_run_retention_at_risk %d", want)) {

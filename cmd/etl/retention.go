@@ -129,3 +129,14 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 	sort.Slice(out, func(i, j int) bool { return out[i].HistoryExpiresAt.Before(out[j].HistoryExpiresAt) })
 	return out
 }
+
+// expiryText says, for the run's log, when an execution's history goes:
+// "history expires soon", or, once the date (reckoned from its end and the
+// function's retention) is past, that the service may delete it any time
+// (verify's lines say the same, with the date: atRiskLines).
+func expiryText(at, now time.Time) string {
+	if at.Before(now) {
+		return "history was due to expire (the service may delete it any time)"
+	}
+	return "history expires soon"
+}

@@ -300,9 +300,10 @@ func addCallsAndRetention(sum *pipeline.Summary, calls *extract.CallStats, watch
 		return
 	}
 	sum.Functions = watch.functions(sum.Failures)
-	sum.RetentionAtRisk = watch.atRisk(time.Now(), warn, sum.Failures)
+	now := time.Now()
+	sum.RetentionAtRisk = watch.atRisk(now, warn, sum.Failures)
 	for _, r := range sum.RetentionAtRisk {
-		logger.Warn("history expires soon and the execution is not archived in a terminal state", "execution_arn", r.ExecutionArn,
+		logger.Warn(expiryText(r.HistoryExpiresAt, now)+", and the execution is not archived whole", "execution_arn", r.ExecutionArn,
 			"history_expires_at", r.HistoryExpiresAt, "reason", r.Reason)
 	}
 }
