@@ -241,18 +241,18 @@ func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
 }
 
 // readEvents drains e's history one page ahead of use, writing the events
-// the archive lacks (those past the event_count it archived, or all of
-// them when it holds them without the payloads this read has) through x, folding every event
-// into fold when given, and noting event_count and last_event_id in row.
+// the archive lacks (those past the event_count it archived, and, when it
+// holds them without the payloads this read has, those that carry a
+// payload) through x, folding every event into fold when given, and noting
+// event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
 	archived := e.archived
-	if archived.WithoutPayloads && !e.noData {
-		// Its events were archived without their payloads, which this
-		// read carries: every event is written again, and the newer row
-		// of each is the event (the _latest views, compaction and
-		// Postgres's upsert keep it).
-		archived = load.EventsArchived{}
-	}
+	// Its events were archived without their payloads, which this read
+	// carries: each event with an Input, a Result or an Error is written
+	// again, and the newer row is the event (the _latest views,
+	// compaction and Postgres's upsert keep it). The others were archived
+	// as they are: written once.
+	recovering := archived.WithoutPayloads && !e.noData
 	var total int64
 	var maxID int32
 	var keys transform.EventKeys
@@ -265,7 +265,7 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 			if ev.EventId != nil {
 				maxID = max(maxID, *ev.EventId)
 			}
-			if key := keys.Next(ev); archived.Lacks(key.Pos) {
+			if key := keys.Next(ev); archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) {
 				rows = transform.AppendEventRow(rows, ev, key, meta)
 			}
 		}

@@ -49,6 +49,10 @@ type detailsMember struct {
 	name      string  // StepFailedDetails
 	eventType string  // StepFailed
 	kind      string  // step_failed
+	// data are the indexes, in the details struct, of its Input, Result
+	// and Error members: what a read without the execution's data leaves
+	// out (EventCarriesData).
+	data []int
 	// emptyOverflow is the overflow_json of an event of this details
 	// object whose only odd member is an empty one, by fillEvent's empty
 	// (`"Error":{}`, ...): one string shared by every such row (rows are
@@ -65,6 +69,12 @@ var detailsFields = func() []detailsMember {
 		if f.IsExported() && strings.HasSuffix(f.Name, "Details") && f.Type.Kind() == reflect.Pointer {
 			m := detailsMember{index: i, offset: f.Offset, name: f.Name, eventType: strings.TrimSuffix(f.Name, "Details"), kind: detailKind(f.Name),
 				emptyOverflow: map[string]*string{}}
+			for j := range f.Type.Elem().NumField() {
+				switch f.Type.Elem().Field(j).Type {
+				case reflect.TypeFor[*types.EventInput](), reflect.TypeFor[*types.EventResult](), reflect.TypeFor[*types.EventError]():
+					m.data = append(m.data, j)
+				}
+			}
 			for _, empty := range []string{emptyMember("Input", false), emptyMember("Result", false), emptyMember("Error", false), emptyMember("Error", true)} {
 				o := emptyOverflow(f.Name, empty)
 				m.emptyOverflow[empty] = &o
@@ -74,6 +84,26 @@ var detailsFields = func() []detailsMember {
 	}
 	return out
 }()
+
+// EventCarriesData reports whether ev has an Input, a Result or an Error
+// (its payload, or the Truncated flag that stands for it): what a read
+// without the execution's data (IncludeExecutionData false) leaves out.
+// An event without any is the same whichever way it was read.
+func EventCarriesData(ev *types.Event) bool {
+	v := reflect.ValueOf(ev).Elem()
+	for i := range detailsFields {
+		d := v.Field(detailsFields[i].index)
+		if d.IsNil() {
+			continue
+		}
+		for _, j := range detailsFields[i].data {
+			if !d.Elem().Field(j).IsNil() {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // EventKey is an event's key in its history: its event_id and its
 // position (1-based) in the history.

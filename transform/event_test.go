@@ -1,6 +1,7 @@
 package transform_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -217,5 +218,38 @@ func TestEventRowAllocations(t *testing.T) {
 		if diff := optest.DiffEventRow(evs[i], &rows[i]); diff != "" {
 			t.Errorf("event %d (-want +got):\n%s", i, diff)
 		}
+	}
+}
+
+// TestEventCarriesData: an event carries data when any details object it
+// has holds an Input, a Result or an Error (empty or only Truncated
+// included), which a read without the execution's data leaves out; told
+// here from the event's JSON, over random events of every type and shape.
+func TestEventCarriesData(t *testing.T) {
+	g := optest.New(20261202)
+	carrying := 0
+	for i := range 5000 {
+		ev := g.Event()
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := false
+		for _, m := range []string{`"Input":{`, `"Result":{`, `"Error":{`} {
+			want = want || strings.Contains(string(b), m)
+		}
+		if got := transform.EventCarriesData(&ev); got != want {
+			t.Fatalf("event %d: EventCarriesData %v, want %v:\n%s", i, got, want, b)
+		}
+		if want {
+			carrying++
+		}
+	}
+	if carrying < 500 || carrying > 4500 {
+		t.Errorf("%d of 5000 events carry data: the generator's shapes are off", carrying)
+	}
+	if transform.EventCarriesData(&types.Event{StepSucceededDetails: &types.StepSucceededDetails{}}) ||
+		!transform.EventCarriesData(&types.Event{InvocationCompletedDetails: &types.InvocationCompletedDetails{Error: &types.EventError{}}}) {
+		t.Error("a details object without its Result carries data, or an empty Error does not")
 	}
 }
