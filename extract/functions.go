@@ -100,3 +100,38 @@ func DurableFunctions(ctx context.Context, api FunctionsAPI, f FunctionFilter) (
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// FunctionRetention is the shortest history retention
+// (DurableConfig.RetentionPeriodInDays) among fn's versions, as
+// ListVersionsByFunction reports them: the service deletes an execution's
+// history that long after it ends. fn is a name, a partial ARN or an ARN,
+// with or without a qualifier (every version of the function counts: a
+// shorter retention warns earlier, never later). 0 when no version says.
+// Failures come after the client's retries, in one line.
+func FunctionRetention(ctx context.Context, api lambda.ListVersionsByFunctionAPIClient, fn string) (int32, error) {
+	var days int32
+	p := lambda.NewListVersionsByFunctionPaginator(api, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(unqualifiedFunction(fn))})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, briefError("ListVersionsByFunction", err)
+		}
+		for _, v := range out.Versions {
+			if v.DurableConfig == nil {
+				continue
+			}
+			if r := aws.ToInt32(v.DurableConfig.RetentionPeriodInDays); r > 0 && (days == 0 || r < days) {
+				days = r
+			}
+		}
+	}
+	return days, nil
+}
+
+// unqualifiedFunction is fn without its qualifier (see qualifierOf).
+func unqualifiedFunction(fn string) string {
+	if q := qualifierOf(fn); q != "" {
+		return strings.TrimSuffix(fn, ":"+q)
+	}
+	return fn
+}

@@ -199,6 +199,18 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 			return nil, nil, &exitError{code: exitFailed, err: err}
 		}
 		fn.unlisted = st.Unlisted
+		if fn.retentionDays == 0 {
+			// A function named by --function: how long the service keeps
+			// its executions' history, for the retention warning.
+			days, err := extract.FunctionRetention(ctx, api, fn.name)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, nil, &exitError{code: exitFailed, err: ctx.Err()}
+				}
+				logf("history retention unknown: the service's default is assumed", "function", fn.name, "default_days", defaultRetentionDays, "reason", err.Error())
+			}
+			fn.retentionDays = days
+		}
 		logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
 	}
 	return out, fns, nil

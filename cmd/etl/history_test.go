@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -615,6 +616,64 @@ func TestRetentionWarning(t *testing.T) {
 	runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--retention-warning", "0d"}, functionArgs()...)...)
 	if s := readReport(t, report); len(s.RetentionAtRisk) != 0 {
 		t.Errorf("%d at risk with a zero window", len(s.RetentionAtRisk))
+	}
+}
+
+// TestRetentionOfNamedFunctions: a function named by --function is warned
+// of by its own history retention (its versions' shortest, from
+// ListVersionsByFunction), not the service's default of 30 days: with
+// executions that ended about 12 days ago and that the run could not
+// archive, those of a 7- or 14-day function are at risk, those of a 30-
+// or 90-day one not (with the default, none would be). The report gives
+// each function's retention.
+func TestRetentionOfNamedFunctions(t *testing.T) {
+	now := time.Now().UTC()
+	execs := emulator.Generate(38, 40, emulator.GenerateOptions{MaxOps: 20, Start: now.AddDate(0, 0, -13), Days: 1})
+	retention := map[string]int32{}
+	for _, f := range emulator.DemoFunctions() {
+		if f.Durable != nil && (retention[f.Name] == 0 || *f.Durable.RetentionPeriodInDays < retention[f.Name]) {
+			retention[f.Name] = *f.Durable.RetentionPeriodInDays
+		}
+	}
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithFaults(func(_ int64, label string) emulator.Fault {
+		if strings.Contains(label, "/durable-execution/") {
+			return emulator.ServerError // no execution is archived
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	report := filepath.Join(t.TempDir(), "r.json")
+	r := runCLI(t, append([]string{"run", "--dest", t.TempDir(), "--endpoint-url", url, "--report", report, "--max-attempts", "1"}, functionArgs()...)...)
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	s := readReport(t, report)
+	for _, f := range s.Functions {
+		if f.RetentionDays != retention[f.Function] {
+			t.Errorf("function %s: retention_days %d, want %d", f.Function, f.RetentionDays, retention[f.Function])
+		}
+	}
+	want := map[string]bool{}
+	for _, e := range execs {
+		info := emulator.InfoOf(e)
+		if info.End == nil || info.Status == types.ExecutionStatusRunning {
+			continue
+		}
+		days := retention[strings.Split(e.ARN, ":")[6]]
+		if info.End.Add(time.Duration(days)*24*time.Hour).Sub(now) <= 7*24*time.Hour {
+			want[e.ARN] = true
+		}
+	}
+	if len(want) == 0 || len(want) == len(execs) {
+		t.Fatalf("%d of %d executions expected at risk: want some, not all", len(want), len(execs))
+	}
+	got := map[string]bool{}
+	for _, a := range s.RetentionAtRisk {
+		got[a.ExecutionArn] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("%d at risk, want %d: %v", len(got), len(want), s.RetentionAtRisk)
 	}
 }
 

@@ -479,7 +479,8 @@ func (s *Server) knownFunction(name string) bool {
 }
 
 // serveVersions answers ListVersionsByFunction: $LATEST and every numbered
-// version some execution ran on.
+// version some execution ran on, each with its DurableConfig when the
+// function list (WithFunctionList) gives one.
 func (s *Server) serveVersions(w http.ResponseWriter, n int64, label string, q url.Values, fault Fault) {
 	name, _ := resolveFunction(label)
 	fnArn, _, found := s.functionExecutions(name, "\x00every") // no qualifier matches: only the ARN
@@ -508,13 +509,22 @@ func (s *Server) serveVersions(w http.ResponseWriter, n int64, label string, q u
 		return a < b
 	})
 	type fnConfig struct {
-		FunctionName string
-		FunctionArn  string
-		Version      string
+		FunctionName  string
+		FunctionArn   string
+		Version       string
+		DurableConfig *types.DurableConfig `json:",omitempty"`
 	}
+	durable := map[string]*types.DurableConfig{} // by version, as the function list says
+	s.mu.RLock()
+	for _, f := range s.fnList {
+		if f.Name == name {
+			durable[f.Version] = f.Durable
+		}
+	}
+	s.mu.RUnlock()
 	var out []fnConfig
 	for _, v := range versions {
-		out = append(out, fnConfig{name, fnArn + ":" + v, v})
+		out = append(out, fnConfig{name, fnArn + ":" + v, v, durable[v]})
 	}
 	s.writePaged(w, n, "versions\x00"+label, q, fault, len(out), func(a, b int, next string) any {
 		return struct {
