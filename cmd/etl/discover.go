@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
@@ -148,6 +149,22 @@ type functionInfo struct {
 	retentionDays int32 // 0: unknown
 	found         int
 	unlisted      string // why its versions and aliases were not listed, if they were not
+	// retentionUnknown: why its history retention could not be read (the
+	// service's default is then assumed), if it could not.
+	retentionUnknown string
+}
+
+// warnFunctions logs what discovery could not learn of each function.
+func warnFunctions(logger *slog.Logger, fns []functionInfo) {
+	for _, f := range fns {
+		if f.unlisted != "" {
+			logger.Warn(unlistedWarning(f), "function", f.name)
+		}
+		if f.retentionUnknown != "" {
+			logger.Warn("history retention unknown: the retention warning assumes the service's default", "function", f.name,
+				"default_days", defaultRetentionDays, "reason", f.retentionUnknown)
+		}
+	}
 }
 
 // unlistedWarning says what a function whose versions and aliases could
@@ -207,7 +224,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 				if ctx.Err() != nil {
 					return nil, nil, &exitError{code: exitFailed, err: ctx.Err()}
 				}
-				logf("history retention unknown: the service's default is assumed", "function", fn.name, "default_days", defaultRetentionDays, "reason", err.Error())
+				fn.retentionUnknown = err.Error()
 			}
 			fn.retentionDays = days
 		}

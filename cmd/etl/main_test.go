@@ -477,6 +477,15 @@ func TestDiscoveryWithoutVersionListing(t *testing.T) {
 			if !strings.Contains(r.stdout, "warning: function") || !strings.Contains(r.stderr, "versions and aliases not listed") {
 				t.Errorf("no warning in the summary or the log:\n%s\n%s", r.stdout, r.stderr)
 			}
+			// Nor can the functions' retention be read: the log says the
+			// default is assumed, for each.
+			if n := strings.Count(r.stderr, `level=WARN msg="history retention unknown`); n != len(fns) {
+				t.Errorf("%d warnings of an unknown retention, want %d:\n%s", n, len(fns), r.stderr)
+			}
+			r = runCLI(t, append([]string{"verify", "--dest", dest}, args...)...)
+			if r.code != 0 || strings.Count(r.stderr, `level=WARN msg="history retention unknown`) != len(fns) || !strings.Contains(r.stderr, "versions and aliases not listed") {
+				t.Errorf("verify: exit %d, without the warnings:\n%s", r.code, r.stderr)
+			}
 			r = runCLI(t, append([]string{"discover"}, args...)...)
 			if r.code != 0 || strings.Count(r.stdout, "\n") != len(latest) || !strings.Contains(r.stderr, "warning: function") {
 				t.Errorf("discover: exit %d, %d lines, stderr %q", r.code, strings.Count(r.stdout, "\n"), r.stderr)

@@ -394,11 +394,7 @@ func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, 
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, f := range fns {
-		if f.unlisted != "" {
-			logger.Warn(unlistedWarning(f), "function", f.name)
-		}
-	}
+	warnFunctions(logger, fns)
 	m, err := discoveredManifest(found, o.manifestOpts)
 	if err != nil {
 		return nil, nil, usageError("%v", err)

@@ -279,10 +279,8 @@ func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Conte
 		}
 		for _, f := range fns {
 			retention[f.name] = f.retentionDays
-			if f.unlisted != "" {
-				logger.Warn(unlistedWarning(f), "function", f.name)
-			}
 		}
+		warnFunctions(logger, fns)
 		for _, f := range found {
 			exp = append(exp, expected{arn: f.ARN, function: f.function, end: f.End})
 		}
