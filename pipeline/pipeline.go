@@ -64,6 +64,12 @@ type Config struct {
 	// (false: the service could not decrypt them, or left them out), from
 	// the worker's goroutine; it must be safe for concurrent use.
 	Archived func(arn string, withPayloads bool)
+	// Described, when set, is called with each execution whose
+	// GetDurableExecution gave its history retention
+	// (DurableConfig.RetentionPeriodInDays, in days), whether it is then
+	// archived or fails, from the worker's goroutine; it must be safe for
+	// concurrent use.
+	Described func(arn string, retentionDays int32)
 
 	// The large-history gate, which admits the folds of large histories,
 	// and its threshold (see largeGate); set by this package's tests, else

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/durable-etl/durable-etl/extract"
@@ -70,7 +71,7 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 		if err := endTable(ctx, x, schema.Operations); err != nil {
 			return "", row, err
 		}
-		desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN, s.r.historyOptions(e)...)
+		desc, err := s.r.describe(ctx, e)
 		if err != nil {
 			return "", row, err
 		}
@@ -118,7 +119,7 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 		}
 		return "", schema.Execution{}, err
 	}
-	desc, err := extract.Describe(ctx, s.r.cfg.History, e.ARN, s.r.historyOptions(e)...)
+	desc, err := s.r.describe(ctx, e)
 	if err != nil {
 		return "", schema.Execution{}, err
 	}
@@ -202,6 +203,18 @@ func (r *runner) keptData(ctx context.Context, e entry, desc *lambda.GetDurableE
 		return nil
 	}
 	return data
+}
+
+// describe is GetDurableExecution of e, whose history retention it tells
+// cfg.Described.
+func (r *runner) describe(ctx context.Context, e entry) (*lambda.GetDurableExecutionOutput, error) {
+	desc, err := extract.Describe(ctx, r.cfg.History, e.ARN, r.historyOptions(e)...)
+	if err == nil && r.cfg.Described != nil && desc.DurableConfig != nil {
+		if days := aws.ToInt32(desc.DurableConfig.RetentionPeriodInDays); days > 0 {
+			r.cfg.Described(e.ARN, days)
+		}
+	}
+	return desc, err
 }
 
 // errDataLeftOut is a read that sought the payloads an archived snapshot

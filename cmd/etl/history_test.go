@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -674,6 +675,69 @@ func TestRetentionOfNamedFunctions(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("%d at risk, want %d: %v", len(got), len(want), s.RetentionAtRisk)
+	}
+}
+
+// TestRetentionOfAnExecution: an execution's own history retention, as
+// GetDurableExecution gives it (DurableConfig), wins over its function's:
+// executions of 30- and 90-day functions that keep their history 3 days
+// and whose history cannot be read are at risk; the others not.
+func TestRetentionOfAnExecution(t *testing.T) {
+	now := time.Now().UTC()
+	var execs []emulator.Execution
+	short := map[string]bool{}
+	for i, e := range emulator.Generate(39, 160, emulator.GenerateOptions{MaxOps: 10, Start: now.AddDate(0, 0, -10), Days: 1}) {
+		if fn := strings.Split(e.ARN, ":")[6]; fn != "orders" && fn != "payments" {
+			continue
+		}
+		info := *emulator.InfoOf(e)
+		if i%2 == 0 {
+			info.DurableConfig = &types.DurableConfig{ExecutionTimeout: aws.Int32(3600), RetentionPeriodInDays: aws.Int32(3)}
+			short[e.ARN] = true
+		} else {
+			info.DurableConfig = nil // its function's retention counts
+		}
+		e.Info = &info
+		execs = append(execs, e)
+	}
+	var mu sync.Mutex
+	calls := map[string]int{}
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithFaults(func(_ int64, label string) emulator.Fault {
+		if !strings.Contains(label, "/durable-execution/") {
+			return emulator.NoFault
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if calls[label]++; calls[label] > 1 {
+			return emulator.ServerError // GetDurableExecution answers, the history does not
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	report := filepath.Join(t.TempDir(), "r.json")
+	r := runCLI(t, "run", "--dest", t.TempDir(), "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--function", "orders", "--function", "payments")
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	want := map[string]bool{}
+	for _, e := range execs {
+		if info := emulator.InfoOf(e); short[e.ARN] && info.End != nil && info.Status != types.ExecutionStatusRunning {
+			want[e.ARN] = true
+		}
+	}
+	if len(want) == 0 || len(want) == len(execs) {
+		t.Fatalf("%d of %d executions expected at risk: want some, not all", len(want), len(execs))
+	}
+	got := map[string]bool{}
+	for _, a := range readReport(t, report).RetentionAtRisk {
+		got[a.ExecutionArn] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("%d at risk, want %d", len(got), len(want))
+	}
+	if len(want) < 3 {
+		t.Errorf("only %d executions of a short retention ended: too few to tell", len(want))
 	}
 }
 

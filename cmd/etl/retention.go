@@ -21,21 +21,33 @@ type retentionWatch struct {
 	fns       []functionInfo
 	retention map[string]int32 // function: its history retention in days, when known
 	mu        sync.Mutex
-	archived  map[string]bool // archived by this run, or skipped as terminal before it
-	skipped   map[string]bool // skipped as terminal
+	// own: an execution's own history retention in days, as this run's
+	// GetDurableExecution gave it (DurableConfig): it wins over its
+	// function's.
+	own      map[string]int32
+	archived map[string]bool // archived by this run, or skipped as terminal before it
+	skipped  map[string]bool // skipped as terminal
 	// noPayloads: archived without the payloads (the service could not
 	// decrypt them, or left them out), which expire with the history.
 	noPayloads map[string]bool
 }
 
 func newRetentionWatch(found []found, fns []functionInfo) *retentionWatch {
-	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}, archived: map[string]bool{}, skipped: map[string]bool{}, noPayloads: map[string]bool{}}
+	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}, own: map[string]int32{}, archived: map[string]bool{}, skipped: map[string]bool{}, noPayloads: map[string]bool{}}
 	for _, f := range fns {
 		if f.retentionDays > 0 {
 			w.retention[f.name] = f.retentionDays
 		}
 	}
 	return w
+}
+
+// described notes an execution's own history retention (pipeline.Config's
+// Described).
+func (w *retentionWatch) described(arn string, days int32) {
+	w.mu.Lock()
+	w.own[arn] = days
+	w.mu.Unlock()
 }
 
 func (w *retentionWatch) done(arn string, withPayloads bool) {
@@ -94,8 +106,9 @@ func (w *retentionWatch) skip(inner func(string, bool) (string, bool)) func(stri
 }
 
 // atRisk lists the executions that ended, per the listing, whose history
-// expires within warn of now (ends + its function's RetentionPeriodInDays,
-// or the service's default of 30 days when unknown), and that this run did
+// expires within warn of now (ends + its own RetentionPeriodInDays when
+// this run read it, else its function's, or the service's default of 30
+// days when unknown), and that this run did
 // not archive (failed, abandoned, or left to another shard's run), or
 // archived without their payloads (which go with the history).
 func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pipeline.Failure) []pipeline.AtRisk {
@@ -111,7 +124,9 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 			continue
 		}
 		days := int32(defaultRetentionDays)
-		if r, ok := w.retention[f.function]; ok {
+		if r, ok := w.own[f.ARN]; ok {
+			days = r
+		} else if r, ok := w.retention[f.function]; ok {
 			days = r
 		}
 		expires := f.End.Add(time.Duration(days) * 24 * time.Hour)

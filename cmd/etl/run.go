@@ -267,7 +267,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	if watch != nil {
-		cfg.Skip, cfg.Archived = watch.skip(cfg.Skip), watch.done
+		cfg.Skip, cfg.Archived, cfg.Described = watch.skip(cfg.Skip), watch.done, watch.described
 	}
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "bad_lines_skipped", len(m.Skipped()),
 		"shard", fmt.Sprintf("%d/%d", o.shard, max(o.shards, 1)), "manifest", m.Source(), "dest", strings.Join(redactedDests(o.dests), ","))
