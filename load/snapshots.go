@@ -34,9 +34,13 @@ type ExecutionState struct {
 	// DataIncluded is execution_data_included: false when the run read the
 	// execution without its payloads (null in files written before the
 	// column).
-	DataIncluded *bool     `parquet:"execution_data_included,optional"`
-	RunID        string    `parquet:"run_id"`
-	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+	DataIncluded *bool `parquet:"execution_data_included,optional"`
+	// RetentionDays is retention_period_days: the execution's own history
+	// retention, as GetDurableExecution gave it (null from state alone,
+	// and in files written before the column).
+	RetentionDays *int32    `parquet:"retention_period_days,optional"`
+	RunID         string    `parquet:"run_id"`
+	ExtractedAt   time.Time `parquet:"extracted_at,timestamp(millisecond)"`
 	// DT is the partition of the file the row was read from ("" in
 	// Postgres): not a column, so eachProjected leaves it empty.
 	DT string `parquet:"-"`
@@ -361,7 +365,7 @@ func (d *Parquet) listCached(ctx context.Context, table string) (map[string][]pu
 
 // Latest reads the executions table: Postgres holds one row per execution.
 func (p *Postgres) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, end_time, operation_count, event_count, content_hash, source, execution_data_included, run_id, extracted_at FROM "+
+	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, end_time, operation_count, event_count, content_hash, source, execution_data_included, retention_period_days, run_id, extracted_at FROM "+
 		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
 		return nil, p.wrap("read executions", err)
@@ -370,7 +374,7 @@ func (p *Postgres) Latest(ctx context.Context, keep func(arn string) bool) (map[
 	out := map[string]ExecutionState{}
 	for rows.Next() {
 		var st ExecutionState
-		if err := rows.Scan(&st.Arn, &st.Status, &st.EndTime, &st.OperationCount, &st.EventCount, &st.ContentHash, &st.Source, &st.DataIncluded, &st.RunID, &st.ExtractedAt); err != nil {
+		if err := rows.Scan(&st.Arn, &st.Status, &st.EndTime, &st.OperationCount, &st.EventCount, &st.ContentHash, &st.Source, &st.DataIncluded, &st.RetentionDays, &st.RunID, &st.ExtractedAt); err != nil {
 			return nil, p.wrap("read executions", err)
 		}
 		if keep != nil && !keep(st.Arn) {

@@ -1178,15 +1178,62 @@ func byFunction(t *testing.T, execs []emulator.Execution, opts ...emulator.Optio
 	return srv, url, dir, report, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
 }
 
+// TestVerifyAtRiskByOwnRetention: verify reckons an execution's history
+// by its own retention as archived (retention_period_days, from
+// GetDurableExecution), not its function's: executions archived without
+// their payloads, ended ten days ago, are at risk with a 3-day retention of
+// their own, and not with the 30 days of their functions.
+func TestVerifyAtRiskByOwnRetention(t *testing.T) {
+	now := time.Now().UTC()
+	var execs []emulator.Execution
+	short := map[string]bool{}
+	for i, e := range emulator.Generate(47, 80, emulator.GenerateOptions{MaxOps: 10, Start: now.AddDate(0, 0, -10), Days: 1}) {
+		info := *emulator.InfoOf(e)
+		if i%2 == 0 {
+			info.DurableConfig = &types.DurableConfig{ExecutionTimeout: aws.Int32(3600), RetentionPeriodInDays: aws.Int32(3)}
+			short[e.ARN] = true
+		}
+		e.Info = &info
+		execs = append(execs, e)
+	}
+	denied := everyNth(execs, 3)
+	_, url, dir, _, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	want := map[string]bool{}
+	for _, e := range execs {
+		if info := emulator.InfoOf(e); denied[e.ARN] && short[e.ARN] && info.End != nil && info.Status != types.ExecutionStatusRunning {
+			want[e.ARN] = true
+		}
+	}
+	if len(want) < 2 {
+		t.Fatalf("%d executions of a short retention without payloads ended: too few to tell", len(want))
+	}
+	vreport := filepath.Join(t.TempDir(), "v.json")
+	r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--sample", "0", "--report", vreport}, functionArgs()...)...)
+	if r.code != 0 {
+		t.Fatalf("verify: exit %d", r.code)
+	}
+	got := map[string]bool{}
+	for _, a := range readVerify(t, vreport).AtRisk {
+		got[a.ExecutionArn] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("verify: %d at risk, want %d", len(got), len(want))
+	}
+}
+
 // TestPayloadsRetriedUntilDecrypted: an execution archived without its
 // payloads (the service could not decrypt them) is not left so for good.
 // Each later run tries once more to read it with them: while the key stays
 // unusable it writes nothing for one that did not change, final or still
 // running (the report counts them still without payloads, and the run
 // succeeds); once the key works, each is archived again with its payloads,
-// in Parquet and Postgres alike, and left alone after that. Their events,
-// which land once, keep the first read's form, and verify still finds the
-// archive equal to the API.
+// in Parquet and Postgres alike, and left alone after that. Of their
+// events, those with a payload are archived again with it (the newer row
+// is the event); the others land once. verify finds the archive equal to
+// the API, and compaction keeping the latest leaves each event once.
 func TestPayloadsRetriedUntilDecrypted(t *testing.T) {
 	execs := emulator.Generate(45, 30, emulator.GenerateOptions{MaxOps: 30})
 	denied := everyNth(execs, 4)

@@ -165,7 +165,7 @@ func verifyAction(c *cli.Context) error {
 	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, len(exp), c.Duration("progress-interval"), "verifying")
 	rep := verify(ctx, client, reader, exp, archived, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress})
 	stopProgress()
-	rep.AtRisk = atRiskOf(exp, rep, retention, start, warn)
+	rep.AtRisk = atRiskOf(exp, rep, archived, retention, start, warn)
 	rep.DurationMS = time.Since(start).Milliseconds()
 	if err := writeVerifyOutputs(c, rep); err != nil {
 		return err
@@ -1065,8 +1065,9 @@ func compareSkips(t *schema.Table, noData bool) []bool {
 
 // atRiskOf lists the executions that ended (per discovery) whose history
 // expires within warn and that are not verified complete or are archived
-// without their payloads.
-func atRiskOf(exp []expected, rep *VerifyReport, retention map[string]int32, now time.Time, warn time.Duration) []AtRiskVerify {
+// without their payloads. An execution's history lasts its own retention
+// as archived, else its function's, else the service's default.
+func atRiskOf(exp []expected, rep *VerifyReport, archived map[string]load.ExecutionState, retention map[string]int32, now time.Time, warn time.Duration) []AtRiskVerify {
 	bad := map[string]bool{}
 	for _, l := range [][]string{rep.Missing, rep.WithoutPayloads} {
 		for _, arn := range l {
@@ -1084,6 +1085,9 @@ func atRiskOf(exp []expected, rep *VerifyReport, retention map[string]int32, now
 			continue
 		}
 		days := retention[e.function]
+		if st, ok := archived[e.arn]; ok && st.RetentionDays != nil && *st.RetentionDays > 0 {
+			days = *st.RetentionDays // its own, as archived
+		}
 		if days == 0 {
 			days = defaultRetentionDays
 		}
