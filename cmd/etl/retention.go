@@ -146,8 +146,8 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 }
 
 // expiryText says, for the run's log, when an execution's history goes:
-// "history expires soon", or, once the date (reckoned from its end and the
-// function's retention) is past, that the service may delete it any time
+// "history expires soon", or, once the date (reckoned from its end and its
+// retention: see atRisk) is past, that the service may delete it any time
 // (verify's lines say the same, with the date: atRiskLines).
 func expiryText(at, now time.Time) string {
 	if at.Before(now) {
