@@ -41,6 +41,9 @@ type discovery struct {
 	all       bool
 	fnFilter  extract.FunctionFilter
 	filter    extract.Filter
+	// noRetention: the caller needs no function's history retention (etl
+	// discover prints a manifest), so none is looked up.
+	noRetention bool
 }
 
 // enabled reports whether the run discovers its executions.
@@ -216,7 +219,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 			return nil, nil, &exitError{code: exitFailed, err: err}
 		}
 		fn.unlisted = st.Unlisted
-		if fn.retentionDays == 0 {
+		if fn.retentionDays == 0 && !d.noRetention {
 			// A function named by --function: how long the service keeps
 			// its executions' history, for the retention warning.
 			days, err := extract.FunctionRetention(ctx, api, fn.name)
@@ -311,6 +314,7 @@ Example:
 			if !d.enabled() {
 				return usageError("discover: give --function NAME|ARN (repeatable) or --all-functions")
 			}
+			d.noRetention = true
 			logger, err := loggerFromFlags(c)
 			if err != nil {
 				return err

@@ -391,14 +391,34 @@ func TestUnknownFunction(t *testing.T) {
 // TestDiscoverCommand prints every execution as a manifest without tokens,
 // which run archives like --function does.
 func TestDiscoverCommand(t *testing.T) {
-	_, url, _, execs := fixture(t, 20)
+	srv, url, _, execs := fixture(t, 20)
 	out := filepath.Join(t.TempDir(), "found.jsonl")
 	args := []string{"discover", "--endpoint-url", url, "--output", out}
-	for _, fn := range []string{"orders", "payments", "shipping", "notifications-ñ", "inventory"} {
+	fns := []string{"orders", "payments", "shipping", "notifications-ñ", "inventory"}
+	for _, fn := range fns {
 		args = append(args, "--function", fn)
 	}
 	if r := runCLI(t, args...); r.code != 0 {
 		t.Fatalf("exit %d", r.code)
+	}
+	// A manifest needs no function's retention: discover lists versions
+	// only where discovery itself must, a run once more a function (for
+	// its retention warning).
+	listed := map[string]int64{}
+	for _, fn := range fns {
+		listed[fn] = srv.Requests("versions", fn)
+	}
+	runArgs := []string{"run", "--dest", t.TempDir(), "--endpoint-url", url, "--log-level", "warn"}
+	for _, fn := range fns {
+		runArgs = append(runArgs, "--function", fn)
+	}
+	if r := runCLI(t, runArgs...); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	for _, fn := range fns {
+		if n := srv.Requests("versions", fn) - listed[fn]; n != listed[fn]+1 {
+			t.Errorf("%s: ListVersionsByFunction %d times by discover, %d by a run: want one more by the run", fn, listed[fn], n)
+		}
 	}
 	b, _ := os.ReadFile(out)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
