@@ -76,6 +76,12 @@ type DiscoverStats struct {
 	// the service lists $LATEST only, those of published versions may
 	// have been missed.
 	Unlisted string
+	// VersionsListed: discovery listed the function's versions
+	// (ListVersionsByFunction), and RetentionDays is the shortest
+	// history retention they give (0 when none does), as
+	// FunctionRetention would say, without its call.
+	VersionsListed bool
+	RetentionDays  int32
 }
 
 // Discover lists every execution of function fn (a name, a partial ARN
@@ -141,7 +147,7 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 	// The versions and aliases only widen the listing: when they cannot
 	// be listed, what the unqualified listing found is still archived,
 	// and the caller is told (Unlisted).
-	quals, err := publishedQualifiers(ctx, api, fn)
+	quals, err := publishedQualifiers(ctx, api, fn, &st)
 	if err != nil {
 		if ctx.Err() != nil {
 			return st, err
@@ -172,10 +178,12 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 }
 
 // publishedQualifiers is what to list besides the unqualified name:
-// $LATEST.PUBLISHED, every published version, every alias. On an error it
+// $LATEST.PUBLISHED, every published version, every alias; once the
+// versions are all listed, it notes their retention in st. On an error it
 // also returns those it listed before.
-func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string) ([]string, error) {
+func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string, st *DiscoverStats) ([]string, error) {
 	quals := []string{"$LATEST.PUBLISHED"}
+	var days int32
 	vp := lambda.NewListVersionsByFunctionPaginator(api, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(fn)})
 	for vp.HasMorePages() {
 		out, err := vp.NextPage(ctx)
@@ -186,8 +194,10 @@ func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string) ([]str
 			if q := aws.ToString(v.Version); q != "" && q != "$LATEST" {
 				quals = append(quals, q)
 			}
+			days = shorterRetention(days, v)
 		}
 	}
+	st.VersionsListed, st.RetentionDays = true, days
 	ap := lambda.NewListAliasesPaginator(api, &lambda.ListAliasesInput{FunctionName: aws.String(fn)})
 	for ap.HasMorePages() {
 		out, err := ap.NextPage(ctx)

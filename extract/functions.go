@@ -117,15 +117,22 @@ func FunctionRetention(ctx context.Context, api lambda.ListVersionsByFunctionAPI
 			return 0, briefError("ListVersionsByFunction", err)
 		}
 		for _, v := range out.Versions {
-			if v.DurableConfig == nil {
-				continue
-			}
-			if r := aws.ToInt32(v.DurableConfig.RetentionPeriodInDays); r > 0 && (days == 0 || r < days) {
-				days = r
-			}
+			days = shorterRetention(days, v)
 		}
 	}
 	return days, nil
+}
+
+// shorterRetention is the shorter of days (0: none yet) and the history
+// retention of version v, when it gives one.
+func shorterRetention(days int32, v types.FunctionConfiguration) int32 {
+	if v.DurableConfig == nil {
+		return days
+	}
+	if r := aws.ToInt32(v.DurableConfig.RetentionPeriodInDays); r > 0 && (days == 0 || r < days) {
+		return r
+	}
+	return days
 }
 
 // unqualifiedFunction is fn without its qualifier (see qualifierOf).

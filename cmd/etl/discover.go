@@ -221,8 +221,12 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 		fn.unlisted = st.Unlisted
 		if fn.retentionDays == 0 && !d.noRetention {
 			// A function named by --function: how long the service keeps
-			// its executions' history, for the retention warning.
-			days, err := extract.FunctionRetention(ctx, api, fn.name)
+			// its executions' history, for the retention warning, from
+			// the versions discovery listed, else listed for it.
+			days, err := st.RetentionDays, error(nil)
+			if !st.VersionsListed {
+				days, err = extract.FunctionRetention(ctx, api, fn.name)
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, nil, &exitError{code: exitFailed, err: ctx.Err()}

@@ -636,25 +636,6 @@ func TestRetentionOfNamedFunctions(t *testing.T) {
 			retention[f.Name] = *f.Durable.RetentionPeriodInDays
 		}
 	}
-	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithFaults(func(_ int64, label string) emulator.Fault {
-		if strings.Contains(label, "/durable-execution/") {
-			return emulator.ServerError // no execution is archived
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	report := filepath.Join(t.TempDir(), "r.json")
-	r := runCLI(t, append([]string{"run", "--dest", t.TempDir(), "--endpoint-url", url, "--report", report, "--max-attempts", "1"}, functionArgs()...)...)
-	if r.code != exitFailed {
-		t.Fatalf("exit %d, want 1", r.code)
-	}
-	s := readReport(t, report)
-	for _, f := range s.Functions {
-		if f.RetentionDays != retention[f.Function] {
-			t.Errorf("function %s: retention_days %d, want %d", f.Function, f.RetentionDays, retention[f.Function])
-		}
-	}
 	want := map[string]bool{}
 	for _, e := range execs {
 		info := emulator.InfoOf(e)
@@ -669,12 +650,41 @@ func TestRetentionOfNamedFunctions(t *testing.T) {
 	if len(want) == 0 || len(want) == len(execs) {
 		t.Fatalf("%d of %d executions expected at risk: want some, not all", len(want), len(execs))
 	}
-	got := map[string]bool{}
-	for _, a := range s.RetentionAtRisk {
-		got[a.ExecutionArn] = true
-	}
-	if !maps.Equal(got, want) {
-		t.Errorf("%d at risk, want %d: %v", len(got), len(want), s.RetentionAtRisk)
+	// Whichever the service's reading of an unqualified listing: with
+	// $LATEST only, discovery lists the versions and the retention comes
+	// from that listing.
+	for _, listing := range []emulator.Listing{emulator.ListAllVersions, emulator.ListLatestOnly} {
+		t.Run(fmt.Sprint("listing ", listing), func(t *testing.T) {
+			srv := emulator.New(emulator.WithListing(listing), emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithFaults(func(_ int64, label string) emulator.Fault {
+				if strings.Contains(label, "/durable-execution/") {
+					return emulator.ServerError // no execution is archived
+				}
+				return emulator.NoFault
+			}))
+			srv.Add(execs...)
+			url, _ := emulatortest.Start(t, srv)
+			report := filepath.Join(t.TempDir(), "r.json")
+			r := runCLI(t, append([]string{"run", "--dest", t.TempDir(), "--endpoint-url", url, "--report", report, "--max-attempts", "1"}, functionArgs()...)...)
+			if r.code != exitFailed {
+				t.Fatalf("exit %d, want 1", r.code)
+			}
+			s := readReport(t, report)
+			for _, f := range s.Functions {
+				if f.RetentionDays != retention[f.Function] {
+					t.Errorf("function %s: retention_days %d, want %d", f.Function, f.RetentionDays, retention[f.Function])
+				}
+				if n := srv.Requests("versions", f.Function); listing == emulator.ListLatestOnly && n != 1 {
+					t.Errorf("function %s: %d ListVersionsByFunction calls, want 1 (discovery's, for the retention too)", f.Function, n)
+				}
+			}
+			got := map[string]bool{}
+			for _, a := range s.RetentionAtRisk {
+				got[a.ExecutionArn] = true
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("%d at risk, want %d: %v", len(got), len(want), s.RetentionAtRisk)
+			}
+		})
 	}
 }
 
