@@ -35,8 +35,9 @@ func (v *vanishing) read(ctx context.Context, name string, fn func(io.ReaderAt, 
 
 // TestArchivedListsAgainWhenAFileVanishes: a file removed between the
 // ledger's listing and its read (a compaction beside the run) has the
-// listing read again rather than failing the run's start; a file that
-// keeps vanishing fails it, naming the file.
+// listing read again rather than failing the run's start (or the read
+// back of an execution's archived data); a file that keeps vanishing fails
+// it, naming the file.
 func TestArchivedListsAgainWhenAFileVanishes(t *testing.T) {
 	dir := t.TempDir()
 	status := "SUCCEEDED"
@@ -61,6 +62,15 @@ func TestArchivedListsAgainWhenAFileVanishes(t *testing.T) {
 			t.Errorf("vanishing %d times: %v", c.times, err)
 		case !c.fails && a.Len() != 3:
 			t.Errorf("vanishing %d times: %d executions, want 3", c.times, a.Len())
+		}
+		// So does the read back of an execution's archived data.
+		d = newParquet(dir, &vanishing{localSink: &localSink{dir: dir}, name: "part-r-aaaa-00002.parquet", times: c.times}, t.TempDir(), nil)
+		data, err := d.ArchivedData(context.Background(), "arn-1", "2026-01-01", 10)
+		switch {
+		case c.fails && (err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "part-r-aaaa-00002")):
+			t.Errorf("ArchivedData, vanishing %d times: %v, want the file named, not there", c.times, err)
+		case !c.fails && (err != nil || data == nil):
+			t.Errorf("ArchivedData, vanishing %d times: %v, %v; want arn-1's", c.times, data, err)
 		}
 	}
 }

@@ -68,27 +68,20 @@ type dataRow struct {
 // the run), they are listed again.
 func (d *Parquet) ArchivedData(ctx context.Context, arn, dt string, maxOps int64) (*ArchivedData, error) {
 	var out *ArchivedData
-	err := d.archivedData(ctx, arn, dt, maxOps, &out)
-	for range 3 {
-		if !errors.Is(err, fs.ErrNotExist) {
-			break
+	err := listedAgain(func() error {
+		var err error
+		if out, err = d.archivedData(ctx, arn, dt, maxOps); errors.Is(err, fs.ErrNotExist) {
+			d.forgetListings() // the next attempt lists again
 		}
-		d.listMu.Lock()
-		d.listed = nil
-		d.listMu.Unlock()
-		err = d.archivedData(ctx, arn, dt, maxOps, &out)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
-func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64, out **ArchivedData) error {
-	*out = nil
+func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64) (*ArchivedData, error) {
 	files, err := d.listCached(ctx, schema.Executions.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var best *dataRow
 	for _, f := range files[dt] {
@@ -104,11 +97,11 @@ func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64
 			})
 		})
 		if err != nil {
-			return fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
+			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
 		}
 	}
 	if best == nil || best.OperationCount > maxOps {
-		return nil
+		return nil, nil
 	}
 	data := &ArchivedData{Operations: make(map[string]*schema.Operation, best.OperationCount)}
 	st := ExecutionState{Arn: arn, DT: dt, RunID: best.RunID, ExtractedAt: best.ExtractedAt, OperationCount: best.OperationCount}
@@ -125,10 +118,9 @@ func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64
 		}
 	}, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	*out = data
-	return nil
+	return data, nil
 }
 
 // ArchivedData reads arn's rows: Postgres keeps the data of a row through

@@ -340,6 +340,14 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, op func(
 	return cmp.Or(err, eventsErr)
 }
 
+// forgetListings drops what listCached listed: a file it named vanished
+// (a compaction beside the run), and the next read lists again.
+func (d *Parquet) forgetListings() {
+	d.listMu.Lock()
+	d.listed = nil
+	d.listMu.Unlock()
+}
+
 // listCached lists a table's published files once per loader, by partition
 // (verification reads many partitions of one archive).
 func (d *Parquet) listCached(ctx context.Context, table string) (map[string][]publishedFile, error) {
