@@ -90,19 +90,32 @@ var detailsFields = func() []detailsMember {
 // without the execution's data (IncludeExecutionData false) leaves out.
 // An event without any is the same whichever way it was read.
 func EventCarriesData(ev *types.Event) bool {
+	var buf [4]*detailsMember
+	present := presentDetails(ev, buf[:0])
+	if len(present) == 0 {
+		return false
+	}
 	v := reflect.ValueOf(ev).Elem()
-	for i := range detailsFields {
-		d := v.Field(detailsFields[i].index)
-		if d.IsNil() {
-			continue
-		}
-		for _, j := range detailsFields[i].data {
-			if !d.Elem().Field(j).IsNil() {
+	for _, m := range present {
+		d := v.Field(m.index).Elem()
+		for _, j := range m.data {
+			if !d.Field(j).IsNil() {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// presentDetails appends to present the details objects ev carries, in
+// types.Event's order.
+func presentDetails(ev *types.Event, present []*detailsMember) []*detailsMember {
+	for i := range detailsFields { // the pointers read in place: a reflect.Value each cost more than the rest of the row
+		if *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(ev), detailsFields[i].offset)) != nil {
+			present = append(present, &detailsFields[i])
+		}
+	}
+	return present
 }
 
 // EventKey is an event's key in its history: its event_id and its
@@ -191,12 +204,7 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 	}
 	v := reflect.ValueOf(ev).Elem()
 	var buf [4]*detailsMember
-	present := buf[:0]
-	for i := range detailsFields { // the pointers read in place: a reflect.Value each cost more than the rest of the row
-		if *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(ev), detailsFields[i].offset)) != nil {
-			present = append(present, &detailsFields[i])
-		}
-	}
+	present := presentDetails(ev, buf[:0])
 	// The details object named after the event type fills the columns, else
 	// the first one.
 	for j, m := range present {
