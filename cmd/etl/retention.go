@@ -123,13 +123,7 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 		if f.End == nil || w.archived[f.ARN] && !w.noPayloads[f.ARN] {
 			continue
 		}
-		days := int32(defaultRetentionDays)
-		if r, ok := w.own[f.ARN]; ok {
-			days = r
-		} else if r, ok := w.retention[f.function]; ok {
-			days = r
-		}
-		expires := f.End.Add(time.Duration(days) * 24 * time.Hour)
+		expires := historyExpires(*f.End, w.own[f.ARN], w.retention[f.function])
 		if expires.Sub(now) > warn {
 			continue
 		}
@@ -143,6 +137,20 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].HistoryExpiresAt.Before(out[j].HistoryExpiresAt) })
 	return out
+}
+
+// historyExpires is when the service deletes the history of an execution
+// that ended at end: its own retention in days when known (own > 0), else
+// its function's (fn > 0), else the service's default.
+func historyExpires(end time.Time, own, fn int32) time.Time {
+	days := int32(defaultRetentionDays)
+	if fn > 0 {
+		days = fn
+	}
+	if own > 0 {
+		days = own
+	}
+	return end.Add(time.Duration(days) * 24 * time.Hour)
 }
 
 // expiryText says, for the run's log, when an execution's history goes:

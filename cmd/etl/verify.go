@@ -1084,14 +1084,11 @@ func atRiskOf(exp []expected, rep *VerifyReport, archived map[string]load.Execut
 		if e.end == nil || !bad[e.arn] {
 			continue
 		}
-		days := retention[e.function]
-		if st, ok := archived[e.arn]; ok && st.RetentionDays != nil && *st.RetentionDays > 0 {
-			days = *st.RetentionDays // its own, as archived
+		var own int32 // as archived
+		if st, ok := archived[e.arn]; ok && st.RetentionDays != nil {
+			own = *st.RetentionDays
 		}
-		if days == 0 {
-			days = defaultRetentionDays
-		}
-		expires := e.end.Add(time.Duration(days) * 24 * time.Hour)
+		expires := historyExpires(*e.end, own, retention[e.function])
 		if expires.Sub(now) <= warn {
 			out = append(out, AtRiskVerify{e.arn, expires.UTC()})
 		}
