@@ -596,19 +596,8 @@ func TestRetentionWarning(t *testing.T) {
 		if !failing[a.ExecutionArn] || !strings.HasPrefix(a.Reason, "failed") || a.HistoryExpiresAt.Sub(now) > 7*24*time.Hour {
 			t.Errorf("at risk %+v", a)
 		}
-		// The log says whether the date is still ahead.
-		say := "history expires soon, and the execution is not archived whole"
-		if a.HistoryExpiresAt.Before(now) {
-			say = "history was due to expire (the service may delete it any time), and the execution is not archived whole"
-		}
-		logged := false
-		for _, line := range strings.Split(r.stderr, "\n") {
-			logged = logged || strings.Contains(line, fmt.Sprintf("msg=%q", say)) && strings.Contains(line, "execution_arn="+a.ExecutionArn+" ")
-		}
-		if !logged {
-			t.Errorf("no log line %q for %s", say, a.ExecutionArn)
-		}
 	}
+	checkAtRiskLogged(t, r.stderr, s.RetentionAtRisk, now)
 	b, _ := os.ReadFile(metrics)
 	if !strings.Contains(string(b), fmt.Sprintf("durable_etl_last_run_retention_at_risk %d", want)) {
 		t.Errorf("metrics:\n%s", b)
@@ -618,6 +607,30 @@ func TestRetentionWarning(t *testing.T) {
 	if s := readReport(t, report); len(s.RetentionAtRisk) != 0 {
 		t.Errorf("%d at risk with a zero window", len(s.RetentionAtRisk))
 	}
+}
+
+// checkAtRiskLogged: the run logs each execution at risk, saying whether
+// the date its history goes is still ahead or past; it returns how many of
+// each.
+func checkAtRiskLogged(t *testing.T, stderr string, atRisk []pipeline.AtRisk, now time.Time) (ahead, past int) {
+	t.Helper()
+	for _, a := range atRisk {
+		say := "history expires soon, and the execution is not archived whole"
+		if a.HistoryExpiresAt.Before(now) {
+			say = "history was due to expire (the service may delete it any time), and the execution is not archived whole"
+			past++
+		} else {
+			ahead++
+		}
+		logged := false
+		for _, line := range strings.Split(stderr, "\n") {
+			logged = logged || strings.Contains(line, fmt.Sprintf("msg=%q", say)) && strings.Contains(line, "execution_arn="+a.ExecutionArn+" ")
+		}
+		if !logged {
+			t.Errorf("no log line %q for %s", say, a.ExecutionArn)
+		}
+	}
+	return ahead, past
 }
 
 // TestRetentionOfNamedFunctions: a function named by --function is warned
@@ -683,6 +696,11 @@ func TestRetentionOfNamedFunctions(t *testing.T) {
 			}
 			if !maps.Equal(got, want) {
 				t.Errorf("%d at risk, want %d: %v", len(got), len(want), s.RetentionAtRisk)
+			}
+			// A 7-day history is gone, a 14-day one not yet: the log
+			// tells them apart.
+			if ahead, past := checkAtRiskLogged(t, r.stderr, s.RetentionAtRisk, now); ahead == 0 || past == 0 {
+				t.Errorf("%d at risk with their date ahead, %d past: want some of each", ahead, past)
 			}
 		})
 	}
