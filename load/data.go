@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
@@ -50,18 +49,8 @@ func (f *fanout) ArchivedData(ctx context.Context, arn, dt string, maxOps int64)
 	return nil, nil
 }
 
-// dataRow is the projection of the executions table that finds the newest
-// snapshot read with the data.
-type dataRow struct {
-	Arn            string    `parquet:"execution_arn"`
-	OperationCount int64     `parquet:"operation_count"`
-	DataIncluded   *bool     `parquet:"execution_data_included,optional"`
-	RunID          string    `parquet:"run_id"`
-	ExtractedAt    time.Time `parquet:"extracted_at,timestamp(millisecond)"`
-}
-
-// ArchivedData reads dt's executions files (a projection of their ledger
-// columns) for arn's newest snapshot read with the data, then that
+// ArchivedData reads dt's executions files (their ExecutionState
+// projection) for arn's newest snapshot read with the data, then that
 // snapshot's operations (only the pages that hold them, where the files'
 // indexes tell); the executions row's input is its EXECUTION operation's.
 // Files are listed once per loader; should one vanish (a compaction beside
@@ -83,15 +72,14 @@ func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64
 	if err != nil {
 		return nil, err
 	}
-	var best *dataRow
+	var best *ExecutionState
 	for _, f := range files[dt] {
 		err := d.readProjection(ctx, f, func(pf *parquet.File) error {
-			return eachProjected(pf, func(row *dataRow) {
+			return eachProjected(pf, func(row *ExecutionState) {
 				if row.Arn != arn || row.DataIncluded != nil && !*row.DataIncluded {
 					return
 				}
-				v := version{row.ExtractedAt.UnixMilli(), row.RunID}
-				if best == nil || v.newer(version{best.ExtractedAt.UnixMilli(), best.RunID}) {
+				if best == nil || newer(*row, *best) {
 					best = new(*row)
 				}
 			})
@@ -104,9 +92,9 @@ func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64
 		return nil, nil
 	}
 	data := &ArchivedData{Operations: make(map[string]*schema.Operation, best.OperationCount)}
-	st := ExecutionState{Arn: arn, DT: dt, RunID: best.RunID, ExtractedAt: best.ExtractedAt, OperationCount: best.OperationCount}
+	best.DT = dt
 	execSeq := int64(-1)
-	err = d.eachRow(ctx, []ExecutionState{st}, func(row *schema.Operation) {
+	err = d.eachRow(ctx, []ExecutionState{*best}, func(row *schema.Operation) {
 		if cur, ok := data.Operations[row.OperationID]; !ok || row.Seq > cur.Seq {
 			data.Operations[row.OperationID] = new(*row)
 		}
