@@ -253,9 +253,13 @@ func (x *opIndex) put(id string, k uint32) {
 	x.slots[i] = k
 }
 
-// strTable is a list of strings in chunks (no copying as it grows: a
-// history's operations can each bring their own name), index 0 the empty
-// string.
+// strTable is a list of strings in chunks of strChunk (no copying of the
+// full ones as it grows: a history's operations can each bring their own
+// name), index 0 the empty string. The last chunk starts small and doubles
+// as it fills, so that a short history's table is small: its rows point
+// into it (see ptr) and may wait in a partition's buffer long after the
+// fold, and a thousand histories of three operations must not keep a
+// thousand chunks of 1,024 strings.
 type strTable struct{ chunks [][]string }
 
 const strChunk = 1024
@@ -266,9 +270,14 @@ const timeChunk = 1024
 // add appends s and returns its index.
 func (t *strTable) add(s string) uint32 {
 	if len(t.chunks) == 0 || len(t.chunks[len(t.chunks)-1]) == strChunk {
-		t.chunks = append(t.chunks, make([]string, 0, strChunk))
+		t.chunks = append(t.chunks, make([]string, 0, min(16, strChunk)))
 	}
 	last := &t.chunks[len(t.chunks)-1]
+	if len(*last) == cap(*last) {
+		// A pointer handed out by ptr stays valid: it points into the
+		// array before, whose strings never change.
+		*last = append(make([]string, 0, min(2*cap(*last), strChunk)), *last...)
+	}
 	*last = append(*last, s)
 	return uint32((len(t.chunks)-1)*strChunk + len(*last)) // index 0 is ""
 }

@@ -422,7 +422,9 @@ func (d *decoder) reserve(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	if cap(d.arena)-len(d.arena) < n {
-		d.arena = make([]byte, 0, arenaChunk)
+		// No more than the rest of the body can still be copied: a small
+		// page's strings keep no more than its size alive.
+		d.arena = make([]byte, 0, min(arenaChunk, n+len(d.buf)-min(d.i, len(d.buf))))
 	}
 	return d.arena
 }

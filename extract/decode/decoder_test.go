@@ -39,6 +39,32 @@ func TestValuesOutliveTheBody(t *testing.T) {
 	}
 }
 
+// TestSmallPagesKeepLittle: the values of a small page (a short history's
+// one page, whose rows may wait in a partition's buffer long after it was
+// read) hold chunks sized to the page, not to a large one.
+func TestSmallPagesKeepLittle(t *testing.T) {
+	pl, err := compile(reflect.TypeFor[lambda.GetDurableExecutionHistoryOutput](), schemas.GetDurableExecutionHistoryResponse, map[reflect.Type]*plan{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"Events":[{"EventId":1,"EventType":"ExecutionStarted","EventTimestamp":1764633600.123,"Id":"exec","Name":"orders"},` +
+		`{"EventId":2,"EventType":"StepStarted","EventTimestamp":1764633601.5,"Id":"s1","ParentId":"exec"}]}`)
+	var out lambda.GetDurableExecutionHistoryOutput
+	d := decoder{buf: body}
+	if err := d.top(pl, unsafe.Pointer(&out)); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Events) != 2 || *out.Events[1].ParentId != "exec" {
+		t.Fatalf("decoded %+v", out.Events)
+	}
+	if c := cap(d.arena); c > len(body) {
+		t.Errorf("the strings' arena holds %d bytes for a page of %d", c, len(body))
+	}
+	if c := cap(d.strs) + cap(d.times) + cap(d.ints); c > 3*16 {
+		t.Errorf("the page's slabs hold %d values for its 2 events", c)
+	}
+}
+
 // TestCompileRefusesWhatItCannotDecode: a structure with a member the
 // decoder does not take (a map, an int64, a union...) has no plan, so the
 // SDK decodes it, as it would any operation of a future SDK whose durable

@@ -25,7 +25,23 @@ func TestPointersStay(t *testing.T) {
 		for i := range 64 {
 			s2.Put(i, 64)
 		}
-	}); n != 1 {
-		t.Errorf("%v allocations for 64 values in a chunk of 64, want 1", n)
+	}); n != 4 {
+		t.Errorf("%v allocations for 64 values in chunks of up to 64, want 4 (8, 16, 32, 64)", n)
+	}
+}
+
+// TestFewValuesHoldLittle: a slab's chunks grow with the values put in
+// it, so that a slab of a few values, which rows pointing into it may keep
+// alive for as long as they wait, does not hold a whole chunk of the
+// largest size; and a chunk never exceeds that size.
+func TestFewValuesHoldLittle(t *testing.T) {
+	for _, n := range []int{1, 3, 8, 9, 100, 1000, 5000} {
+		var s slab.Slab[int]
+		for i := range n {
+			s.Put(i, 1024)
+		}
+		if c := cap(s); c > 1024 || c > 2*n+8 {
+			t.Errorf("%d values: the last chunk holds %d, want at most 1,024 and about 2 x %d", n, c, n)
+		}
 	}
 }
