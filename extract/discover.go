@@ -100,7 +100,7 @@ type DiscoverStats struct {
 // API errors after the client's retries.
 func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield func(Found) error) (DiscoverStats, error) {
 	var st DiscoverStats
-	seen := map[string]bool{}
+	seen := map[string]struct{}{}
 	otherVersion := false
 	list := func(qualifier string) error {
 		st.Qualifiers = append(st.Qualifiers, qualifier)
@@ -123,12 +123,16 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 				if q := arnQualifier(arn); q != "" && q != "$LATEST" {
 					otherVersion = true
 				}
-				if arn == "" || seen[arn] || !f.keeps(e) {
+				if _, dup := seen[arn]; arn == "" || dup || !f.keeps(e) {
 					continue
 				}
-				seen[arn] = true
+				// A copy of its own: the SDK's string shares a buffer with
+				// the rest of the page, which a caller keeping the ARNs of
+				// millions of executions would keep too.
+				arn = strings.Clone(arn)
+				seen[arn] = struct{}{}
 				st.Found++
-				if err := yield(Found{ARN: arn, Status: e.Status, Start: e.StartTimestamp, End: e.EndTimestamp}); err != nil {
+				if err := yield(Found{ARN: arn, Status: ownStatus(e.Status), Start: e.StartTimestamp, End: e.EndTimestamp}); err != nil {
 					return err
 				}
 			}
@@ -211,6 +215,18 @@ func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string, st *Di
 		}
 	}
 	return quals, nil
+}
+
+// ownStatus is s in a string of its own (the SDK's shares the page's
+// buffer, as the ARN's does): one of the enum's values, or a copy of a
+// value the enum does not know.
+func ownStatus(s types.ExecutionStatus) types.ExecutionStatus {
+	for _, v := range s.Values() {
+		if s == v {
+			return v
+		}
+	}
+	return types.ExecutionStatus(strings.Clone(string(s)))
 }
 
 // arnQualifier is the QUALIFIER of a durable execution ARN, or "".

@@ -110,32 +110,43 @@ func InShard(arn string, i, n int) bool {
 // file cannot be read; nothing is fetched before it returns. Call Close when
 // done.
 func OpenManifest(path string, opts ...ManifestOption) (*Manifest, error) {
-	m := &Manifest{source: path}
-	for _, o := range opts {
-		o(&m.opts)
-	}
 	if path == "-" {
-		f, err := os.CreateTemp("", "etl-manifest-*")
-		if err != nil {
-			return nil, fmt.Errorf("manifest from standard input: %w", err)
-		}
-		m.temp = f.Name()
-		_, err = io.Copy(f, os.Stdin)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(m.temp)
-			return nil, fmt.Errorf("manifest from standard input: %w", err)
-		}
-		m.source = "(standard input)"
-		path = m.temp
+		return SpooledManifest("(standard input)", func(w io.Writer) error {
+			_, err := io.Copy(w, os.Stdin)
+			return err
+		}, opts...)
 	}
-	m.open = func() (io.ReadCloser, error) { return os.Open(path) }
-	if err := m.check(); err != nil {
-		m.Close()
+	return openManifestFile(path, path, opts)
+}
+
+// SpooledManifest is a manifest whose content write produces: it is
+// written to a temporary file (never held in memory: a manifest can list
+// millions of executions) and read from there like a file; Close removes
+// the file. A failure of write or of the file is an error naming source,
+// and leaves no file behind.
+func SpooledManifest(source string, write func(io.Writer) error, opts ...ManifestOption) (*Manifest, error) {
+	f, err := os.CreateTemp("", "etl-manifest-*")
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", source, err)
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("manifest %s: %w", source, err)
+	}
+	m, err := openManifestFile(source, f.Name(), opts)
+	if err != nil {
+		os.Remove(f.Name())
 		return nil, err
 	}
+	m.temp = f.Name()
 	return m, nil
 }
 

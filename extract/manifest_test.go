@@ -3,6 +3,7 @@ package extract_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,6 +120,56 @@ func TestOpenManifestFile(t *testing.T) {
 	_, err = extract.OpenManifest(filepath.Join(dir, "missing.jsonl"))
 	if err == nil || !strings.Contains(err.Error(), "missing.jsonl") {
 		t.Errorf("a missing manifest: %v", err)
+	}
+}
+
+// TestSpooledManifest: a spooled manifest reads what write wrote, from a
+// file that Close removes; a failed write or a bad line leaves no file and
+// names the source.
+func TestSpooledManifest(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	spooled := func() []string {
+		names, err := filepath.Glob(filepath.Join(os.TempDir(), "etl-manifest-*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	m, err := extract.SpooledManifest("(test)", func(w io.Writer) error {
+		for i := range 3000 { // past the write buffer
+			fmt.Fprintf(w, "{\"DurableExecutionArn\":\"arn-%d\"}\n", i%2500)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(spooled()); n != 1 {
+		t.Fatalf("%d spooled files, want 1", n)
+	}
+	if got := entries(t, m); len(got) != 2500 || m.Count() != 2500 || m.Duplicates() != 500 || got[2499].ARN != "arn-2499" {
+		t.Errorf("%d entries, count %d, dups %d", len(got), m.Count(), m.Duplicates())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if names := spooled(); len(names) != 0 {
+		t.Errorf("left after Close: %v", names)
+	}
+	for name, write := range map[string]func(io.Writer) error{
+		"a failed write": func(w io.Writer) error { return errors.New("listing broke") },
+		"a bad line": func(w io.Writer) error {
+			_, err := io.WriteString(w, "{\"DurableExecutionArn\":\"a\"}\n{nope\n")
+			return err
+		},
+	} {
+		_, err := extract.SpooledManifest("(test)", write)
+		if err == nil || !strings.Contains(err.Error(), "(test)") {
+			t.Errorf("%s: %v, want an error naming the source", name, err)
+		}
+		if names := spooled(); len(names) != 0 {
+			t.Errorf("%s: left %v", name, names)
+		}
 	}
 }
 

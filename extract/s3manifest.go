@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,23 +28,8 @@ func OpenS3Manifest(ctx context.Context, client S3Getter, uri string, opts ...Ma
 		return nil, fmt.Errorf("manifest %s: %s", uri, strings.Join(strings.Fields(err.Error()), " "))
 	}
 	defer out.Body.Close()
-	f, err := os.CreateTemp("", "etl-manifest-*")
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", uri, err)
-	}
-	_, err = io.Copy(f, out.Body)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("manifest %s: %w", uri, err)
-	}
-	m, err := openManifestFile(uri, f.Name(), opts)
-	if err != nil {
-		os.Remove(f.Name())
-		return nil, err
-	}
-	m.temp = f.Name()
-	return m, nil
+	return SpooledManifest(uri, func(w io.Writer) error {
+		_, err := io.Copy(w, out.Body)
+		return err
+	}, opts...)
 }

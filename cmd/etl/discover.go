@@ -247,8 +247,12 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 // each is expected in, and publishes each date's files once its last
 // execution is done.
 func manifestOf(w io.Writer, execs []found) error {
-	execs = slices.Clone(execs)
-	slices.SortStableFunc(execs, func(a, b found) int {
+	order := make([]int32, len(execs)) // sorted in place of a copy of execs
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(i, j int32) int {
+		a, b := &execs[i], &execs[j]
 		switch {
 		case a.Start == nil && b.Start == nil:
 			return 0
@@ -261,7 +265,8 @@ func manifestOf(w io.Writer, execs []found) error {
 	})
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	for _, f := range execs {
+	for _, i := range order {
+		f := &execs[i]
 		line := struct {
 			DurableExecutionArn string
 			StartTimestamp      string `json:",omitempty"`
@@ -276,13 +281,12 @@ func manifestOf(w io.Writer, execs []found) error {
 	return nil
 }
 
-// discoveredManifest is the manifest a run archives for --function.
+// discoveredManifest is the manifest a run archives for --function, in a
+// temporary file (removed by its Close) rather than in memory.
 func discoveredManifest(found []found, opts []extract.ManifestOption) (*extract.Manifest, error) {
-	var b bytes.Buffer
-	if err := manifestOf(&b, found); err != nil {
-		return nil, err
-	}
-	return extract.NewManifest("(discovered by --function)", b.Bytes(), opts...)
+	return extract.SpooledManifest("(discovered by --function)", func(w io.Writer) error {
+		return manifestOf(w, found)
+	}, opts...)
 }
 
 func discoverCommand() *cli.Command {

@@ -16,47 +16,69 @@ const defaultRetentionDays = 30
 // retentionWatch tells, after a run by --function, which discovered
 // executions the service forgets soon and are not archived in a terminal
 // state.
+//
+// It keeps a few bytes an execution beside discovery's list (an index by
+// ARN, which shares found's strings, and a state each), never a copy of
+// an ARN: a run over an account lists millions.
 type retentionWatch struct {
 	found     []found
 	fns       []functionInfo
 	retention map[string]int32 // function: its history retention in days, when known
 	mu        sync.Mutex
-	// own: an execution's own history retention in days, as this run's
+	index     map[string]int32 // ARN: its position in found
+	state     []watchState     // by position in found
+}
+
+// watchState is what the run told of one discovered execution.
+type watchState struct {
+	// own: the execution's own history retention in days, as this run's
 	// GetDurableExecution gave it (DurableConfig): it wins over its
 	// function's.
-	own      map[string]int32
-	archived map[string]bool // archived by this run, or skipped as terminal before it
-	skipped  map[string]bool // skipped as terminal
+	own      int32
+	archived bool // archived by this run, or skipped as terminal before it
+	skipped  bool // skipped as terminal
 	// noPayloads: archived without the payloads (the service could not
 	// decrypt them, or left them out), which expire with the history.
-	noPayloads map[string]bool
+	noPayloads bool
 }
 
 func newRetentionWatch(found []found, fns []functionInfo) *retentionWatch {
-	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}, own: map[string]int32{}, archived: map[string]bool{}, skipped: map[string]bool{}, noPayloads: map[string]bool{}}
+	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}, index: make(map[string]int32, len(found)), state: make([]watchState, len(found))}
 	for _, f := range fns {
 		if f.retentionDays > 0 {
 			w.retention[f.name] = f.retentionDays
 		}
 	}
+	for i, f := range found {
+		w.index[f.ARN] = int32(i)
+	}
 	return w
+}
+
+// of is the state of the discovered execution arn (nil for one discovery
+// did not list). Called with w.mu held.
+func (w *retentionWatch) of(arn string) *watchState {
+	i, ok := w.index[arn]
+	if !ok {
+		return nil
+	}
+	return &w.state[i]
 }
 
 // described notes an execution's own history retention (pipeline.Config's
 // Described).
 func (w *retentionWatch) described(arn string, days int32) {
 	w.mu.Lock()
-	w.own[arn] = days
+	if s := w.of(arn); s != nil {
+		s.own = days
+	}
 	w.mu.Unlock()
 }
 
 func (w *retentionWatch) done(arn string, withPayloads bool) {
 	w.mu.Lock()
-	w.archived[arn] = true
-	if withPayloads {
-		delete(w.noPayloads, arn)
-	} else {
-		w.noPayloads[arn] = true
+	if s := w.of(arn); s != nil {
+		s.archived, s.noPayloads = true, !withPayloads
 	}
 	w.mu.Unlock()
 }
@@ -75,12 +97,12 @@ func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.Funct
 		out[i] = pipeline.FunctionReport{Function: f.name, RetentionDays: f.retentionDays, Found: f.found, QualifiersUnlisted: f.unlisted}
 		by[f.name] = &out[i]
 	}
-	for _, f := range w.found {
+	for i, f := range w.found {
 		r := by[f.function]
 		switch {
-		case w.skipped[f.ARN]:
+		case w.state[i].skipped:
 			r.SkippedTerminal++
-		case w.archived[f.ARN]:
+		case w.state[i].archived:
 			r.Archived++
 		case failed[f.ARN]:
 			r.Failed++
@@ -98,7 +120,9 @@ func (w *retentionWatch) skip(inner func(string, bool) (string, bool)) func(stri
 		reason, ok := inner(arn, history)
 		if ok && reason == load.SkipTerminal {
 			w.mu.Lock()
-			w.archived[arn], w.skipped[arn] = true, true
+			if s := w.of(arn); s != nil {
+				s.archived, s.skipped = true, true
+			}
 			w.mu.Unlock()
 		}
 		return reason, ok
@@ -119,18 +143,19 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 	var out []pipeline.AtRisk
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, f := range w.found {
-		if f.End == nil || w.archived[f.ARN] && !w.noPayloads[f.ARN] {
+	for i, f := range w.found {
+		st := w.state[i]
+		if f.End == nil || st.archived && !st.noPayloads {
 			continue
 		}
-		expires := historyExpires(*f.End, w.own[f.ARN], w.retention[f.function])
+		expires := historyExpires(*f.End, st.own, w.retention[f.function])
 		if expires.Sub(now) > warn {
 			continue
 		}
 		reason := "not archived by this run"
 		if code, ok := failed[f.ARN]; ok {
 			reason = "failed: " + code
-		} else if w.noPayloads[f.ARN] {
+		} else if st.noPayloads {
 			reason = "archived without its payloads (the service could not decrypt them): they go with the history"
 		}
 		out = append(out, pipeline.AtRisk{ExecutionArn: f.ARN, Status: string(f.Status), EndTime: f.End.UTC(), HistoryExpiresAt: expires.UTC(), Reason: reason})
