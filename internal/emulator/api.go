@@ -333,13 +333,54 @@ func (s *Server) writePage(w http.ResponseWriter, n int64, v any, fault Fault, c
 	s.writeOK(w, n, buf.Bytes())
 }
 
+// functionListing is functionExecutions' answer for one function and
+// qualifier, kept until the executions change.
+type functionListing struct {
+	gen   uint64 // Server.gen when made
+	fnArn string
+	execs []*Execution
+	infos []*Info // by execs' index
+	found bool
+}
+
 // functionExecutions are the executions of the named function whose
 // qualifier is q ("" for an unqualified listing, read per s.listing),
-// sorted by start time, then ARN.
+// sorted by start time, then ARN, with their Info. The answer is kept
+// until Add changes the executions, so that paging through a function of
+// many thousands of executions costs each page its own items, not a sort
+// of them all.
 func (s *Server) functionExecutions(name, q string) (fnArn string, out []*Execution, found bool) {
+	l := s.functionListing(name, q)
+	return l.fnArn, l.execs, l.found
+}
+
+func (s *Server) functionListing(name, q string) *functionListing {
 	if alias, ok := s.aliases[name][q]; ok {
 		q = alias
 	}
+	key := name + "\x00" + q
+	s.mu.RLock()
+	gen := s.gen
+	s.mu.RUnlock()
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	if l, ok := s.listings[key]; ok && l.gen == gen {
+		return l
+	}
+	fnArn, out, found := s.listExecutions(name, q)
+	l := &functionListing{gen: gen, fnArn: fnArn, execs: out, found: found, infos: make([]*Info, len(out))}
+	for i, e := range out {
+		l.infos[i] = s.info(e)
+	}
+	if s.listings == nil {
+		s.listings = map[string]*functionListing{}
+	}
+	s.listings[key] = l
+	return l
+}
+
+// listExecutions is functionExecutions made afresh.
+func (s *Server) listExecutions(name, q string) (fnArn string, out []*Execution, found bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for arn := range s.executions {
@@ -395,14 +436,14 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 	if !ok {
 		return
 	}
-	_, execs, found := s.functionExecutions(name, qual)
-	if !found && !s.knownFunction(name) {
+	fl := s.functionListing(name, qual)
+	if !fl.found && !s.knownFunction(name) {
 		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
 		return
 	}
 	var listed []types.Execution
-	for _, e := range execs {
-		in := s.info(e)
+	for i, e := range fl.execs {
+		in := fl.infos[i]
 		if (after != nil && (in.Start == nil || !in.Start.After(*after))) || (before != nil && (in.Start == nil || !in.Start.Before(*before))) {
 			continue
 		}

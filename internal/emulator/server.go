@@ -163,6 +163,10 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 type Server struct {
 	mu         sync.RWMutex
 	executions map[string]Execution
+	gen        uint64 // counts the changes to executions
+
+	listMu   sync.Mutex
+	listings map[string]*functionListing // by function and qualifier (see functionListing)
 
 	latency   time.Duration
 	slow      time.Duration
@@ -217,6 +221,7 @@ func (s *Server) Add(execs ...Execution) {
 	for _, e := range execs {
 		s.executions[e.ARN] = e
 	}
+	s.gen++
 }
 
 // Stats are the server's counters.
