@@ -69,6 +69,8 @@ bench: build test-deps
 	$(GO) test -run '^$$' -bench 'Verify$$' -benchtime 1x -timeout 30m ./cmd/etl/
 	$(GO) test -run '^$$' -bench LatencyBound -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManySmallExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
+	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManyDiscoveredExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
+	$(GO) test -run '^$$' -bench DiscoveredBytes -benchtime 3x ./cmd/etl/
 
 clean:
 	rm -rf bin .demo archive

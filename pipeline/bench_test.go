@@ -427,6 +427,46 @@ func BenchmarkManySmallExecutionsRSS(b *testing.B) {
 	benchRSS(b, emulator.Generate(17, 100_000, emulator.GenerateOptions{MinOps: 10, MaxOps: 10, LargePayloadEvery: -1}), "--concurrency", "16")
 }
 
+// BenchmarkManyDiscoveredExecutionsRSS: the etl binary (ETL_BIN) finds
+// every execution of the emulator's durable functions (--all-functions)
+// and archives them, 50,000 and then 200,000 executions of 1 to 3
+// operations (production-like statuses, start dates over 90 days): the
+// worst case for what a run keeps per execution (discovery's list, the
+// rows that wait for their date, each pointing into the chunks its page
+// was decoded and folded into). It reports both peak RSS figures against
+// the 256 MiB target. RSS stays near the binary's soft memory limit
+// whatever the live heap (the collector works harder instead), so what
+// discovery keeps per execution is measured apart, in bytes
+// (cmd/etl BenchmarkDiscoveredBytes).
+func BenchmarkManyDiscoveredExecutionsRSS(b *testing.B) {
+	bin := os.Getenv("ETL_BIN")
+	if bin == "" {
+		b.Fatal("ETL_BIN is not set: run make bench, which builds bin/etl")
+	}
+	sizes := []int{50_000, 200_000}
+	peaks := make([]int64, len(sizes))
+	for j, n := range sizes {
+		srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+		srv.Add(emulator.Generate(29, n, emulator.GenerateOptions{MinOps: 1, MaxOps: 3, Days: 90, LargePayloadEvery: -1, Settled: true})...)
+		url, _ := emulatortest.Start(b, srv)
+		dir := b.TempDir()
+		for i := 0; i < b.N; i++ {
+			archive, report := filepath.Join(dir, fmt.Sprint("archive-", i)), filepath.Join(dir, fmt.Sprint("report-", i))
+			peaks[j] = max(peaks[j], peakOf(b, dir, bin, "run", "--all-functions", "--dest", archive, "--endpoint-url", url,
+				"--concurrency", "16", "--log-level", "warn", "--report", report))
+			checkRowCounts(b, archive, report)
+			var sum pipeline.Summary
+			if buf, err := os.ReadFile(report); err != nil || json.Unmarshal(buf, &sum) != nil || sum.ExecutionsOK != n {
+				b.Fatalf("report %s: %v, %d executions archived, want %d", report, err, sum.ExecutionsOK, n)
+			}
+		}
+	}
+	for j, n := range sizes {
+		b.ReportMetric(float64(peaks[j])/(1<<20), fmt.Sprintf("peak-RSS-MiB-%dk", n/1000))
+	}
+	b.ReportMetric(float64(peaks[1])/(256<<20), "RSS/target")
+}
+
 // BenchmarkHistoryVsDrain measures the history path against a drain-only
 // baseline of the same calls (GetDurableExecution and every page of
 // GetDurableExecutionHistory through the SDK paginator, events discarded),

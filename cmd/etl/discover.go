@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -140,12 +141,6 @@ type discoveryAPI interface {
 	extract.FunctionsAPI
 }
 
-// found is one discovered execution and the function it was found under.
-type found struct {
-	extract.Found
-	function string
-}
-
 // functionInfo is one function discovery listed.
 type functionInfo struct {
 	name          string
@@ -179,7 +174,7 @@ func unlistedWarning(f functionInfo) string {
 // discover lists the functions (--all-functions: every durable function the
 // filters keep; and each --function), then each function's executions, each
 // ARN once, as manifest entries without tokens (archived through history).
-func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg string, args ...any)) ([]found, []functionInfo, error) {
+func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg string, args ...any)) (*foundList, []functionInfo, error) {
 	var fns []functionInfo
 	seenFn := map[string]bool{}
 	if d.all {
@@ -199,14 +194,12 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 			fns = append(fns, functionInfo{name: fn})
 		}
 	}
-	seen := map[string]bool{}
-	var out []found
+	out := newFoundList()
 	for i := range fns {
 		fn := &fns[i]
 		st, err := extract.Discover(ctx, api, fn.name, d.filter, func(f extract.Found) error {
-			if !seen[f.ARN] {
-				seen[f.ARN] = true
-				out = append(out, found{Found: f, function: fn.name})
+			if out.find(f.ARN) < 0 { // a function named twice (by name and by ARN)
+				out.add(f, i)
 				fn.found++
 			}
 			return nil
@@ -246,33 +239,32 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 // archives executions in start order, knows which start date (partition)
 // each is expected in, and publishes each date's files once its last
 // execution is done.
-func manifestOf(w io.Writer, execs []found) error {
-	order := make([]int32, len(execs)) // sorted in place of a copy of execs
+func manifestOf(w io.Writer, found *foundList) error {
+	order := make([]int32, found.len()) // sorted in place of a copy of the list
 	for i := range order {
 		order[i] = int32(i)
 	}
 	slices.SortStableFunc(order, func(i, j int32) int {
-		a, b := &execs[i], &execs[j]
+		a, b := found.items[i].start, found.items[j].start
 		switch {
-		case a.Start == nil && b.Start == nil:
+		case a == b:
 			return 0
-		case a.Start == nil:
+		case a == noTime:
 			return 1
-		case b.Start == nil:
+		case b == noTime:
 			return -1
 		}
-		return a.Start.Compare(*b.Start)
+		return cmp.Compare(a, b)
 	})
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, i := range order {
-		f := &execs[i]
 		line := struct {
 			DurableExecutionArn string
 			StartTimestamp      string `json:",omitempty"`
-		}{DurableExecutionArn: f.ARN}
-		if f.Start != nil {
-			line.StartTimestamp = f.Start.UTC().Format(time.RFC3339Nano)
+		}{DurableExecutionArn: found.arn(int(i))}
+		if t := found.start(int(i)); t != nil {
+			line.StartTimestamp = t.Format(time.RFC3339Nano)
 		}
 		if err := enc.Encode(line); err != nil {
 			return err
@@ -283,7 +275,7 @@ func manifestOf(w io.Writer, execs []found) error {
 
 // discoveredManifest is the manifest a run archives for --function, in a
 // temporary file (removed by its Close) rather than in memory.
-func discoveredManifest(found []found, opts []extract.ManifestOption) (*extract.Manifest, error) {
+func discoveredManifest(found *foundList, opts []extract.ManifestOption) (*extract.Manifest, error) {
 	return extract.SpooledManifest("(discovered by --function)", func(w io.Writer) error {
 		return manifestOf(w, found)
 	}, opts...)

@@ -15,18 +15,13 @@ const defaultRetentionDays = 30
 
 // retentionWatch tells, after a run by --function, which discovered
 // executions the service forgets soon and are not archived in a terminal
-// state.
-//
-// It keeps a few bytes an execution beside discovery's list (an index by
-// ARN, which shares found's strings, and a state each), never a copy of
-// an ARN: a run over an account lists millions.
+// state. What the run tells of each execution is kept in discovery's
+// list (foundItem.watchState): a few bytes an execution.
 type retentionWatch struct {
-	found     []found
+	found     *foundList
 	fns       []functionInfo
 	retention map[string]int32 // function: its history retention in days, when known
 	mu        sync.Mutex
-	index     map[string]int32 // ARN: its position in found
-	state     []watchState     // by position in found
 }
 
 // watchState is what the run told of one discovered execution.
@@ -42,15 +37,12 @@ type watchState struct {
 	noPayloads bool
 }
 
-func newRetentionWatch(found []found, fns []functionInfo) *retentionWatch {
-	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}, index: make(map[string]int32, len(found)), state: make([]watchState, len(found))}
+func newRetentionWatch(found *foundList, fns []functionInfo) *retentionWatch {
+	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}}
 	for _, f := range fns {
 		if f.retentionDays > 0 {
 			w.retention[f.name] = f.retentionDays
 		}
-	}
-	for i, f := range found {
-		w.index[f.ARN] = int32(i)
 	}
 	return w
 }
@@ -58,11 +50,11 @@ func newRetentionWatch(found []found, fns []functionInfo) *retentionWatch {
 // of is the state of the discovered execution arn (nil for one discovery
 // did not list). Called with w.mu held.
 func (w *retentionWatch) of(arn string) *watchState {
-	i, ok := w.index[arn]
-	if !ok {
+	i := w.found.find(arn)
+	if i < 0 {
 		return nil
 	}
-	return &w.state[i]
+	return &w.found.items[i].watchState
 }
 
 // described notes an execution's own history retention (pipeline.Config's
@@ -91,20 +83,19 @@ func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.Funct
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	by := map[string]*pipeline.FunctionReport{}
 	out := make([]pipeline.FunctionReport, len(w.fns))
 	for i, f := range w.fns {
 		out[i] = pipeline.FunctionReport{Function: f.name, RetentionDays: f.retentionDays, Found: f.found, QualifiersUnlisted: f.unlisted}
-		by[f.name] = &out[i]
 	}
-	for i, f := range w.found {
-		r := by[f.function]
+	for i := range w.found.items {
+		f := &w.found.items[i]
+		r := &out[f.fn]
 		switch {
-		case w.state[i].skipped:
+		case f.skipped:
 			r.SkippedTerminal++
-		case w.state[i].archived:
+		case f.archived:
 			r.Archived++
-		case failed[f.ARN]:
+		case len(failed) > 0 && failed[w.found.arn(i)]:
 			r.Failed++
 		}
 	}
@@ -143,22 +134,24 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 	var out []pipeline.AtRisk
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for i, f := range w.found {
-		st := w.state[i]
-		if f.End == nil || st.archived && !st.noPayloads {
+	for i := range w.found.items {
+		st := &w.found.items[i]
+		if st.end == noTime || st.archived && !st.noPayloads {
 			continue
 		}
-		expires := historyExpires(*f.End, st.own, w.retention[f.function])
+		end := *w.found.end(i)
+		expires := historyExpires(end, st.own, w.retention[w.fns[st.fn].name])
 		if expires.Sub(now) > warn {
 			continue
 		}
+		arn := w.found.arn(i)
 		reason := "not archived by this run"
-		if code, ok := failed[f.ARN]; ok {
+		if code, ok := failed[arn]; ok {
 			reason = "failed: " + code
 		} else if st.noPayloads {
 			reason = "archived without its payloads (the service could not decrypt them): they go with the history"
 		}
-		out = append(out, pipeline.AtRisk{ExecutionArn: f.ARN, Status: string(f.Status), EndTime: f.End.UTC(), HistoryExpiresAt: expires.UTC(), Reason: reason})
+		out = append(out, pipeline.AtRisk{ExecutionArn: arn, Status: string(st.status), EndTime: end, HistoryExpiresAt: expires.UTC(), Reason: reason})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].HistoryExpiresAt.Before(out[j].HistoryExpiresAt) })
 	return out

@@ -281,8 +281,8 @@ func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Conte
 			retention[f.name] = f.retentionDays
 		}
 		warnFunctions(logger, fns)
-		for _, f := range found {
-			exp = append(exp, expected{arn: f.ARN, function: f.function, end: f.End})
+		for i := range found.items {
+			exp = append(exp, expected{arn: found.arn(i), function: fns[found.items[i].fn].name, end: found.end(i)})
 		}
 		return exp, retention, nil
 	}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"hash/maphash"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/extract"
+)
+
+// TestFoundList: every ARN, of the documented form or not, comes back as
+// listed with its times and status, is found by its ARN (also when its
+// hash clashes with an earlier one's), and an ARN not listed is not found;
+// the manifest lists them oldest first, those without a start last.
+func TestFoundList(t *testing.T) {
+	at := func(s string) *time.Time {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &v
+	}
+	in := []extract.Found{
+		{ARN: "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-1/7f9c", Status: types.ExecutionStatusSucceeded, Start: at("2026-03-01T10:00:00.123Z"), End: at("2026-03-01T10:05:00Z")},
+		{ARN: "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-2/8a1b", Status: types.ExecutionStatusRunning, Start: at("2026-02-01T00:00:00Z")},
+		{ARN: "arn:aws:lambda:us-east-1:123456789012:function:orders:7/durable-execution/o-1/7f9c", Status: "PAUSED"},
+		{ARN: "not-an-arn", Status: types.ExecutionStatusFailed, Start: at("2026-01-01T00:00:00Z"), End: at("2026-01-02T00:00:00Z")},
+		{ARN: "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/", Status: types.ExecutionStatusFailed},
+	}
+	l := newFoundList()
+	for i, f := range in[:4] {
+		l.add(f, i%2)
+	}
+	// The last one's hash is taken, as by a collision: it goes to clash.
+	l.index[maphash.String(l.seed, in[4].ARN)] = 0
+	l.add(in[4], 1)
+	if len(l.clash) != 1 {
+		t.Fatalf("clash holds %d, want 1", len(l.clash))
+	}
+	for i, f := range in {
+		if got := l.arn(i); got != f.ARN {
+			t.Errorf("%d: ARN %q, want %q", i, got, f.ARN)
+		}
+		if got := l.find(f.ARN); got != i {
+			t.Errorf("find(%q) = %d, want %d", f.ARN, got, i)
+		}
+		if s, e := l.start(i), l.end(i); (s == nil) != (f.Start == nil) || s != nil && !s.Equal(*f.Start) || (e == nil) != (f.End == nil) || e != nil && !e.Equal(*f.End) {
+			t.Errorf("%d: times %v %v, want %v %v", i, s, e, f.Start, f.End)
+		}
+		if l.items[i].status != f.Status {
+			t.Errorf("%d: status %q, want %q", i, l.items[i].status, f.Status)
+		}
+	}
+	for _, arn := range []string{"arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-3/7f9c", "not-an-ar", "", "x" + in[0].ARN} {
+		if i := l.find(arn); i >= 0 {
+			t.Errorf("find(%q) = %d, want -1", arn, i)
+		}
+	}
+	if len(l.prefixes) != 3 {
+		t.Errorf("%d prefixes, want 3 ($LATEST, 7, none)", len(l.prefixes))
+	}
+	var b bytes.Buffer
+	if err := manifestOf(&b, l); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for dec := json.NewDecoder(&b); dec.More(); {
+		var line struct{ DurableExecutionArn, StartTimestamp string }
+		if err := dec.Decode(&line); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, line.DurableExecutionArn+" "+line.StartTimestamp)
+	}
+	want := []string{in[3].ARN + " 2026-01-01T00:00:00Z", in[1].ARN + " 2026-02-01T00:00:00Z", in[0].ARN + " 2026-03-01T10:00:00.123Z", in[2].ARN + " ", in[4].ARN + " "}
+	if len(got) != len(want) {
+		t.Fatalf("manifest %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("manifest line %d: %q, want %q", i+1, got[i], want[i])
+		}
+	}
+}
