@@ -3,6 +3,7 @@ package extract
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -44,7 +45,9 @@ func (f Filter) keeps(e types.Execution) bool {
 	})
 }
 
-// Found is one execution discovery listed.
+// Found is one execution discovery listed. Its ARN shares a buffer with
+// the rest of the listing's page (as the SDK decodes it): a caller that
+// keeps many copies what it keeps (strings.Clone), or keeps every page.
 type Found struct {
 	ARN        string
 	Status     types.ExecutionStatus
@@ -100,7 +103,7 @@ type DiscoverStats struct {
 // API errors after the client's retries.
 func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield func(Found) error) (DiscoverStats, error) {
 	var st DiscoverStats
-	seen := map[string]struct{}{}
+	seen := map[[16]byte]struct{}{} // by the ARN's hash: 16 bytes an ARN, not the ARN
 	otherVersion := false
 	list := func(qualifier string) error {
 		st.Qualifiers = append(st.Qualifiers, qualifier)
@@ -123,14 +126,12 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 				if q := arnQualifier(arn); q != "" && q != "$LATEST" {
 					otherVersion = true
 				}
-				if _, dup := seen[arn]; arn == "" || dup || !f.keeps(e) {
+				h := sha256.Sum256([]byte(arn))
+				key := [16]byte(h[:16])
+				if _, dup := seen[key]; arn == "" || dup || !f.keeps(e) {
 					continue
 				}
-				// A copy of its own: the SDK's string shares a buffer with
-				// the rest of the page, which a caller keeping the ARNs of
-				// millions of executions would keep too.
-				arn = strings.Clone(arn)
-				seen[arn] = struct{}{}
+				seen[key] = struct{}{}
 				st.Found++
 				if err := yield(Found{ARN: arn, Status: ownStatus(e.Status), Start: e.StartTimestamp, End: e.EndTimestamp}); err != nil {
 					return err
