@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -337,11 +336,7 @@ Example:
 			}
 			w := c.App.Writer
 			if out := c.String("output"); out != "" {
-				var b bytes.Buffer
-				if err := manifestOf(&b, found); err != nil {
-					return err
-				}
-				if err := writeFileAtomic(out, b.Bytes()); err != nil {
+				if err := writeFileWith(out, func(w io.Writer) error { return manifestOf(w, found) }); err != nil {
 					return &exitError{code: exitFailed, err: fmt.Errorf("--output %s: %w", out, err)}
 				}
 				return nil

@@ -449,6 +449,19 @@ func TestDiscoverCommand(t *testing.T) {
 	if s := readReport(t, report); s.ExecutionsOK != len(execs) || s.Events == 0 {
 		t.Errorf("report %+v", s)
 	}
+	// An --output that cannot take the file (a folder in its place) is a
+	// one-line failure naming it, and leaves no partial file behind.
+	taken := filepath.Join(t.TempDir(), "taken")
+	if err := os.MkdirAll(filepath.Join(taken, "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "discover", "--endpoint-url", url, "--output", taken, "--function", "orders")
+	if r.code != exitFailed || !strings.Contains(r.stderr, "--output "+taken) {
+		t.Errorf("--output onto a folder: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(taken + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("a failed --output left %s.tmp (%v)", taken, err)
+	}
 }
 
 // TestDiscoveryWithoutVersionListing: where ListVersionsByFunction and

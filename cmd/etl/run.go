@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -598,11 +599,36 @@ func writeReport(path string, sum *pipeline.Summary, runErr error) error {
 
 // writeFileAtomic writes b to path through a temporary file and a rename.
 func writeFileAtomic(path string, b []byte) error {
+	return writeFileWith(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// writeFileWith is writeFileAtomic for content that write streams (a
+// manifest of millions of executions is never held in memory); on a
+// failure the file at path is left as it was and nothing else remains.
+func writeFileWith(path string, write func(io.Writer) error) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	bw := bufio.NewWriterSize(f, 64<<10)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // printSummary writes the run's summary for people. After a destination
