@@ -206,6 +206,7 @@ func (d *Parquet) readProjection(ctx context.Context, f publishedFile, fn func(*
 func (d *Parquet) latestOf(ctx context.Context, f publishedFile, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	dt := partitionOf(f.name)
 	out := map[string]ExecutionState{}
+	var in stateInterner
 	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
 		return eachProjected(pf, func(row *ExecutionState) {
 			if keep != nil && !keep(row.Arn) {
@@ -213,12 +214,64 @@ func (d *Parquet) latestOf(ctx context.Context, f publishedFile, keep func(arn s
 			}
 			st := *row
 			st.DT = dt
+			in.intern(&st)
 			if cur, ok := out[st.Arn]; !ok || newer(st, cur) {
 				out[st.Arn] = st
 			}
 		})
 	})
 	return out, err
+}
+
+// stateInterner shares, among the states read from one file, the values
+// most of them repeat (a status, a source, a run id, a retention): a
+// verify over an account holds a state for every execution, and each
+// value read is an allocation of its own.
+type stateInterner struct {
+	strs map[string]string
+	ptrs map[string]*string
+	days map[int32]*int32
+	data [2]*bool
+}
+
+func (in *stateInterner) intern(st *ExecutionState) {
+	if in.strs == nil {
+		in.strs, in.ptrs, in.days = map[string]string{}, map[string]*string{}, map[int32]*int32{}
+	}
+	str := func(s string) string {
+		if v, ok := in.strs[s]; ok {
+			return v
+		}
+		in.strs[s] = s
+		return s
+	}
+	st.Source, st.RunID = str(st.Source), str(st.RunID)
+	if st.Status != nil {
+		p, ok := in.ptrs[*st.Status]
+		if !ok {
+			p = st.Status
+			in.ptrs[*p] = p
+		}
+		st.Status = p
+	}
+	if st.RetentionDays != nil {
+		p, ok := in.days[*st.RetentionDays]
+		if !ok {
+			p = st.RetentionDays
+			in.days[*p] = p
+		}
+		st.RetentionDays = p
+	}
+	if st.DataIncluded != nil {
+		i := 0
+		if *st.DataIncluded {
+			i = 1
+		}
+		if in.data[i] == nil {
+			in.data[i] = st.DataIncluded
+		}
+		st.DataIncluded = in.data[i]
+	}
 }
 
 // Rows reads the partition of states (one DT) once, keeping only their
