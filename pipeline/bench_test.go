@@ -434,10 +434,12 @@ func BenchmarkManySmallExecutionsRSS(b *testing.B) {
 // worst case for what a run keeps per execution (discovery's list, the
 // rows that wait for their date, each pointing into the chunks its page
 // was decoded and folded into). It reports both peak RSS figures against
-// the 256 MiB target. RSS stays near the binary's soft memory limit
-// whatever the live heap (the collector works harder instead), so what
-// discovery keeps per execution is measured apart, in bytes
-// (cmd/etl BenchmarkDiscoveredBytes).
+// the 256 MiB target, and that of `etl verify --all-functions` over the
+// larger archive (every execution checked complete, a sample compared).
+// RSS stays near the binary's soft memory limit whatever the live heap
+// (the collector works harder instead), so what discovery keeps per
+// execution is measured apart, in bytes (cmd/etl
+// BenchmarkDiscoveredBytes).
 func BenchmarkManyDiscoveredExecutionsRSS(b *testing.B) {
 	bin := os.Getenv("ETL_BIN")
 	if bin == "" {
@@ -445,6 +447,7 @@ func BenchmarkManyDiscoveredExecutionsRSS(b *testing.B) {
 	}
 	sizes := []int{50_000, 200_000}
 	peaks := make([]int64, len(sizes))
+	var verifyPeak int64
 	for j, n := range sizes {
 		srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
 		srv.Add(emulator.Generate(29, n, emulator.GenerateOptions{MinOps: 1, MaxOps: 3, Days: 90, LargePayloadEvery: -1, Settled: true})...)
@@ -459,12 +462,17 @@ func BenchmarkManyDiscoveredExecutionsRSS(b *testing.B) {
 			if buf, err := os.ReadFile(report); err != nil || json.Unmarshal(buf, &sum) != nil || sum.ExecutionsOK != n {
 				b.Fatalf("report %s: %v, %d executions archived, want %d", report, err, sum.ExecutionsOK, n)
 			}
+			if j == len(sizes)-1 {
+				verifyPeak = max(verifyPeak, peakOf(b, dir, bin, "verify", "--all-functions", "--dest", archive, "--endpoint-url", url,
+					"--log-level", "warn", "--seed", "7"))
+			}
 		}
 	}
 	for j, n := range sizes {
 		b.ReportMetric(float64(peaks[j])/(1<<20), fmt.Sprintf("peak-RSS-MiB-%dk", n/1000))
 	}
 	b.ReportMetric(float64(peaks[1])/(256<<20), "RSS/target")
+	b.ReportMetric(float64(verifyPeak)/(1<<20), "verify-peak-RSS-MiB-200k")
 }
 
 // BenchmarkHistoryVsDrain measures the history path against a drain-only
