@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/durable-etl/durable-etl/internal/spool"
 )
 
 // Entry is one execution to archive. Token is a credential: never log it.
@@ -129,15 +131,7 @@ func SpooledManifest(source string, write func(io.Writer) error, opts ...Manifes
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", source, err)
 	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := spool.Write(f, write); err != nil {
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("manifest %s: %w", source, err)
 	}

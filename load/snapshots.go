@@ -228,50 +228,37 @@ func (d *Parquet) latestOf(ctx context.Context, f publishedFile, keep func(arn s
 // verify over an account holds a state for every execution, and each
 // value read is an allocation of its own.
 type stateInterner struct {
-	strs map[string]string
-	ptrs map[string]*string
-	days map[int32]*int32
-	data [2]*bool
+	strs  map[string]string
+	ptrs  map[string]*string
+	days  map[int32]*int32
+	flags map[bool]*bool
 }
 
 func (in *stateInterner) intern(st *ExecutionState) {
 	if in.strs == nil {
-		in.strs, in.ptrs, in.days = map[string]string{}, map[string]*string{}, map[int32]*int32{}
+		in.strs, in.ptrs, in.days, in.flags = map[string]string{}, map[string]*string{}, map[int32]*int32{}, map[bool]*bool{}
 	}
-	str := func(s string) string {
-		if v, ok := in.strs[s]; ok {
-			return v
+	for _, s := range []*string{&st.Source, &st.RunID} {
+		if v, ok := in.strs[*s]; ok {
+			*s = v
+		} else {
+			in.strs[*s] = *s
 		}
-		in.strs[s] = s
-		return s
 	}
-	st.Source, st.RunID = str(st.Source), str(st.RunID)
-	if st.Status != nil {
-		p, ok := in.ptrs[*st.Status]
-		if !ok {
-			p = st.Status
-			in.ptrs[*p] = p
-		}
-		st.Status = p
+	st.Status, st.RetentionDays, st.DataIncluded = shared(in.ptrs, st.Status), shared(in.days, st.RetentionDays), shared(in.flags, st.DataIncluded)
+}
+
+// shared is the pointer m holds for *p's value (p itself the first time);
+// nil for nil.
+func shared[T comparable](m map[T]*T, p *T) *T {
+	if p == nil {
+		return nil
 	}
-	if st.RetentionDays != nil {
-		p, ok := in.days[*st.RetentionDays]
-		if !ok {
-			p = st.RetentionDays
-			in.days[*p] = p
-		}
-		st.RetentionDays = p
+	if q, ok := m[*p]; ok {
+		return q
 	}
-	if st.DataIncluded != nil {
-		i := 0
-		if *st.DataIncluded {
-			i = 1
-		}
-		if in.data[i] == nil {
-			in.data[i] = st.DataIncluded
-		}
-		st.DataIncluded = in.data[i]
-	}
+	m[*p] = p
+	return p
 }
 
 // Rows reads the partition of states (one DT) once, keeping only their

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/durable-etl/durable-etl/internal/clip"
-	"github.com/parquet-go/parquet-go/compress"
 	"io"
 	"log/slog"
 	"net"
@@ -23,10 +19,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/parquet-go/parquet-go/compress"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/clip"
+	"github.com/durable-etl/durable-etl/internal/spool"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
@@ -614,14 +614,7 @@ func writeFileWith(path string, write func(io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = spool.Write(f, write)
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
