@@ -3,7 +3,6 @@ package extract
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -45,9 +44,9 @@ func (f Filter) keeps(e types.Execution) bool {
 	})
 }
 
-// Found is one execution discovery listed. Its ARN shares a buffer with
-// the rest of the listing's page (as the SDK decodes it): a caller that
-// keeps many copies what it keeps (strings.Clone), or keeps every page.
+// Found is one execution discovery listed. Its ARN and Status share a
+// buffer with the rest of the listing's page (as the SDK decodes it): a
+// caller that keeps many copies what it keeps, or keeps every page.
 type Found struct {
 	ARN        string
 	Status     types.ExecutionStatus
@@ -126,14 +125,13 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 				if q := arnQualifier(arn); q != "" && q != "$LATEST" {
 					otherVersion = true
 				}
-				h := sha256.Sum256([]byte(arn))
-				key := [16]byte(h[:16])
+				key := arnKey(arn)
 				if _, dup := seen[key]; arn == "" || dup || !f.keeps(e) {
 					continue
 				}
 				seen[key] = struct{}{}
 				st.Found++
-				if err := yield(Found{ARN: arn, Status: ownStatus(e.Status), Start: e.StartTimestamp, End: e.EndTimestamp}); err != nil {
+				if err := yield(Found{ARN: arn, Status: e.Status, Start: e.StartTimestamp, End: e.EndTimestamp}); err != nil {
 					return err
 				}
 			}
@@ -216,18 +214,6 @@ func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string, st *Di
 		}
 	}
 	return quals, nil
-}
-
-// ownStatus is s in a string of its own (the SDK's shares the page's
-// buffer, as the ARN's does): one of the enum's values, or a copy of a
-// value the enum does not know.
-func ownStatus(s types.ExecutionStatus) types.ExecutionStatus {
-	for _, v := range s.Values() {
-		if s == v {
-			return v
-		}
-	}
-	return types.ExecutionStatus(strings.Clone(string(s)))
 }
 
 // arnQualifier is the QUALIFIER of a durable execution ARN, or "".

@@ -19,6 +19,13 @@ import (
 	"github.com/durable-etl/durable-etl/internal/spool"
 )
 
+// arnKey stands for an ARN in a duplicate check: 16 bytes of its SHA-256,
+// whatever the ARN's length (a collision is out of reach).
+func arnKey(arn string) [16]byte {
+	h := sha256.Sum256([]byte(arn))
+	return [16]byte(h[:16])
+}
+
 // Entry is one execution to archive. Token is a credential: never log it.
 // An entry without a Token is archived from GetDurableExecution and its
 // history, which need none.
@@ -317,8 +324,7 @@ func (m *Manifest) Next() bool {
 			m.err = err
 			return false
 		}
-		h := sha256.Sum256([]byte(e.ARN))
-		key := [16]byte(h[:16])
+		key := arnKey(e.ARN)
 		if _, dup := m.seen[key]; dup {
 			m.p.dups++
 			continue

@@ -197,8 +197,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 	for i := range fns {
 		fn := &fns[i]
 		st, err := extract.Discover(ctx, api, fn.name, d.filter, func(f extract.Found) error {
-			if out.find(f.ARN) < 0 { // a function named twice (by name and by ARN)
-				out.add(f, i)
+			if out.add(f, i) {
 				fn.found++
 			}
 			return nil

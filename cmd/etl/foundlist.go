@@ -50,8 +50,19 @@ func newFoundList() *foundList {
 	return &foundList{prefixAt: map[string]uint32{}, seed: maphash.MakeSeed(), index: map[uint64]int32{}}
 }
 
-// add appends f, found under function fn.
-func (l *foundList) add(f extract.Found, fn int) {
+// add appends f, found under function fn, unless its ARN is listed
+// already (a function named twice, by name and by ARN): it reports
+// whether f was new. What it keeps of f is copied (f's strings share the
+// listing page's buffer).
+func (l *foundList) add(f extract.Found, fn int) bool {
+	h := maphash.String(l.seed, f.ARN)
+	i, taken := l.index[h]
+	if taken && l.is(int(i), f.ARN) {
+		return false
+	}
+	if _, ok := l.clash[f.ARN]; ok {
+		return false
+	}
 	prefix, suffix := "", f.ARN
 	if i := strings.Index(f.ARN, arnSplit); i >= 0 {
 		prefix, suffix = f.ARN[:i+len(arnSplit)], f.ARN[i+len(arnSplit):]
@@ -64,16 +75,30 @@ func (l *foundList) add(f extract.Found, fn int) {
 		l.prefixAt[prefix] = p
 	}
 	n := int32(len(l.items))
-	l.items = append(l.items, foundItem{suffix: strings.Clone(suffix), start: msOf(f.Start), end: msOf(f.End), status: f.Status, prefix: p, fn: uint32(fn)})
-	h := maphash.String(l.seed, f.ARN)
-	if _, taken := l.index[h]; !taken {
+	l.items = append(l.items, foundItem{suffix: strings.Clone(suffix), start: msOf(f.Start), end: msOf(f.End), status: ownStatus(f.Status), prefix: p, fn: uint32(fn)})
+	if !taken {
 		l.index[h] = n
-		return
+		return true
 	}
 	if l.clash == nil {
 		l.clash = map[string]int32{}
 	}
 	l.clash[strings.Clone(f.ARN)] = n
+	return true
+}
+
+// executionStatuses are the statuses the SDK knows.
+var executionStatuses = types.ExecutionStatus("").Values()
+
+// ownStatus is s in a string of its own: one of the SDK's values, or a
+// copy of a value it does not know.
+func ownStatus(s types.ExecutionStatus) types.ExecutionStatus {
+	for _, v := range executionStatuses {
+		if s == v {
+			return v
+		}
+	}
+	return types.ExecutionStatus(strings.Clone(string(s)))
 }
 
 // find is the position of arn, or -1.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"hash/maphash"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,13 +34,23 @@ func TestFoundList(t *testing.T) {
 	}
 	l := newFoundList()
 	for i, f := range in[:4] {
-		l.add(f, i%2)
+		if !l.add(f, i%2) {
+			t.Fatalf("%s: not added", f.ARN)
+		}
 	}
 	// The last one's hash is taken, as by a collision: it goes to clash.
 	l.index[maphash.String(l.seed, in[4].ARN)] = 0
-	l.add(in[4], 1)
-	if len(l.clash) != 1 {
-		t.Fatalf("clash holds %d, want 1", len(l.clash))
+	if !l.add(in[4], 1) || len(l.clash) != 1 {
+		t.Fatalf("a clashing ARN: clash holds %d, want 1", len(l.clash))
+	}
+	// Listed again (a function named twice): kept once.
+	for _, f := range []extract.Found{in[0], in[4], {ARN: strings.Clone(in[3].ARN)}} {
+		if l.add(f, 0) {
+			t.Errorf("%s added twice", f.ARN)
+		}
+	}
+	if l.len() != len(in) {
+		t.Fatalf("%d listed, want %d", l.len(), len(in))
 	}
 	for i, f := range in {
 		if got := l.arn(i); got != f.ARN {
