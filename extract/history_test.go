@@ -188,6 +188,48 @@ func TestHistoryFoldsToState(t *testing.T) {
 	}
 }
 
+// TestDiscoverSeesChanges: a listing taken after executions start or
+// change says so (the emulator keeps a function's sorted listing between
+// pages, and must drop it when its executions change).
+func TestDiscoverSeesChanges(t *testing.T) {
+	execs := emulator.Generate(9, 60, emulator.GenerateOptions{MaxOps: 5, Days: 30})
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	list := func() map[string]types.ExecutionStatus {
+		got := map[string]types.ExecutionStatus{}
+		if _, err := extract.Discover(context.Background(), client, "orders", extract.Filter{}, func(f extract.Found) error {
+			got[f.ARN] = f.Status
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	before := list()
+	var e emulator.Execution
+	for _, x := range execs {
+		if _, ok := before[x.ARN]; ok {
+			e = x
+			break
+		}
+	}
+	if e.ARN == "" {
+		t.Fatal("no execution of orders generated")
+	}
+	started := e
+	started.ARN += "-new"
+	changed := e
+	info := *emulator.InfoOf(e)
+	info.Status = "SOMETHING_NEW"
+	changed.Info = &info
+	srv.Add(started, changed)
+	after := list()
+	if len(after) != len(before)+1 || after[started.ARN] == "" || after[e.ARN] != "SOMETHING_NEW" {
+		t.Errorf("after the change: %d listed (before %d), the new one %q, the changed one %q", len(after), len(before), after[started.ARN], after[e.ARN])
+	}
+}
+
 // TestDiscoverEveryVersion: whichever reading of the unqualified listing
 // the service follows, discovery finds every execution of every version and
 // alias, each once, and honours the filters.
