@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
@@ -52,7 +53,8 @@ type SnapshotReader interface {
 	// Latest reads the newest snapshot of every archived execution that
 	// keep accepts (nil: every one), from the executions table alone; memory
 	// holds only the kept ones. keep may be called from several goroutines
-	// at once.
+	// at once, and must not keep the string it is given (it may share the
+	// memory of a page being read).
 	Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error)
 	// Rows reads, for each of states (executions of one partition: the same
 	// DT), the operations of its newest snapshot (in seq order) and all its
@@ -208,10 +210,17 @@ func (d *Parquet) latestOf(ctx context.Context, f publishedFile, keep func(arn s
 	out := map[string]ExecutionState{}
 	var in stateInterner
 	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
-		return eachProjected(pf, func(row *ExecutionState) {
-			if keep != nil && !keep(row.Arn) {
-				return
+		var where func([]parquet.Value) bool
+		if keep != nil {
+			// The ARN (the first column) is looked at in the page's
+			// memory: the rows of other executions, most of them in a
+			// verify's round, are never copied out.
+			where = func(vals []parquet.Value) bool {
+				b := vals[0].ByteArray()
+				return keep(unsafe.String(unsafe.SliceData(b), len(b)))
 			}
+		}
+		return eachProjectedWhere(pf, where, func(row *ExecutionState) {
 			st := *row
 			st.DT = dt
 			in.intern(&st)
@@ -754,6 +763,13 @@ func keyScan(pf *parquet.File, names []string, optional bool, fn func([]parquet.
 // field tagged `parquet:"-"` (not a column). The row is valid during the
 // call only.
 func eachProjected[T any](pf *parquet.File, fn func(*T)) error {
+	return eachProjectedWhere(pf, nil, fn)
+}
+
+// eachProjectedWhere is eachProjected over the rows whose column values
+// (in T's field order) where accepts (nil: every row): a row it refuses
+// costs no allocation.
+func eachProjectedWhere[T any](pf *parquet.File, where func([]parquet.Value) bool, fn func(*T)) error {
 	rt := reflect.TypeFor[T]()
 	var names []string
 	var fields []int
@@ -765,6 +781,9 @@ func eachProjected[T any](pf *parquet.File, fn func(*T)) error {
 	var row T
 	rv := reflect.ValueOf(&row).Elem()
 	return keyScan(pf, names, true, func(vals []parquet.Value) error {
+		if where != nil && !where(vals) {
+			return nil
+		}
 		for i, v := range vals {
 			if err := assignValue(rv.Field(fields[i]), v); err != nil {
 				return fmt.Errorf("column %s: %w", names[i], err)
