@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -116,7 +118,7 @@ func (r *VerifyReport) ok() bool {
 // manifest knew of it.
 type expected struct {
 	arn, token, function string
-	end                  *time.Time
+	end                  int64 // ms since the epoch; 0 when not known
 }
 
 func verifyAction(c *cli.Context) error {
@@ -147,33 +149,20 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	listed := make(map[string]bool, len(exp))
-	for _, e := range exp {
-		listed[e.arn] = true
-	}
-	// Only the listed executions' states are kept: memory follows the
-	// listing, not the archive.
-	archived, err := reader.Latest(ctx, func(arn string) bool { return listed[arn] })
-	if err != nil {
-		return &exitError{code: exitFailed, err: err}
-	}
-	listed = nil
-	// One copy of each ARN, not two: the expected list takes the archive's
-	// (over an account, the ARNs are tens of MiB each time).
-	for i := range exp {
-		if st, ok := archived[exp[i].arn]; ok {
-			exp[i].arn = st.Arn
-		}
-	}
 	seed := c.Uint64("seed")
 	if !c.IsSet("seed") {
 		seed = uint64(start.UnixNano())
 	}
 	progress := &pipeline.Progress{}
-	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, len(exp), c.Duration("progress-interval"), "verifying")
-	rep := verify(ctx, client, reader, exp, archived, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress})
+	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, exp.len(), c.Duration("progress-interval"), "verifying")
+	rep, err := verifyInRounds(ctx, client, reader, exp, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress,
+		logger: logger, atRisk: func(exp []expected, rep *VerifyReport, archived map[string]load.ExecutionState) []AtRiskVerify {
+			return atRiskOf(exp, rep, archived, retention, start, warn)
+		}})
 	stopProgress()
-	rep.AtRisk = atRiskOf(exp, rep, archived, retention, start, warn)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
 	rep.DurationMS = time.Since(start).Milliseconds()
 	if err := writeVerifyOutputs(c, rep); err != nil {
 		return err
@@ -277,8 +266,7 @@ func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (
 
 // expectedExecutions are what verify checks: the discovered executions (with
 // their functions' retention) or the manifest's.
-func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Context, disc discovery, logger *slog.Logger) ([]expected, map[string]int32, error) {
-	var exp []expected
+func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Context, disc discovery, logger *slog.Logger) (listing, map[string]int32, error) {
 	retention := map[string]int32{}
 	if disc.enabled() {
 		found, fns, err := discover(ctx, client, disc, logger.Info)
@@ -289,23 +277,65 @@ func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Conte
 			retention[f.name] = f.retentionDays
 		}
 		warnFunctions(logger, fns)
-		for i := range found.items {
-			exp = append(exp, expected{arn: found.arn(i), function: fns[found.items[i].fn].name, end: found.end(i)})
-		}
-		return exp, retention, nil
+		return foundListing{found, fns}, retention, nil
 	}
 	m, err := extract.OpenManifest(c.String("manifest"))
 	if err != nil {
 		return nil, nil, usageError("%v", err)
 	}
 	defer m.Close()
+	var exp sortedListing
 	for m.Next() {
 		exp = append(exp, expected{arn: m.Entry().ARN, token: m.Entry().Token})
 	}
 	if err := m.Err(); err != nil {
 		return nil, nil, usageError("%v", err)
 	}
+	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
 	return exp, retention, nil
+}
+
+// listing is the executions verify checks, by position. Verify makes
+// the expected values of one round at a time (verifyInRounds): over an
+// account, discovery's list is kept compact and each ARN is made again
+// for its round only.
+type listing interface {
+	len() int
+	at(i int) expected
+	// index is the position of arn, or -1; it may be called from several
+	// goroutines at once.
+	index(arn string) int
+}
+
+// foundListing is discovery's list of executions.
+type foundListing struct {
+	found *foundList
+	fns   []functionInfo
+}
+
+func (f foundListing) len() int             { return f.found.len() }
+func (f foundListing) index(arn string) int { return f.found.find(arn) }
+
+func (f foundListing) at(i int) expected {
+	e := expected{arn: f.found.arn(i), function: f.fns[f.found.items[i].fn].name}
+	if end := f.found.items[i].end; end != noTime {
+		e.end = end
+	}
+	return e
+}
+
+// sortedListing is a manifest's executions, sorted by ARN.
+type sortedListing []expected
+
+func (s sortedListing) len() int          { return len(s) }
+func (s sortedListing) at(i int) expected { return s[i] }
+
+func (s sortedListing) index(arn string) int {
+	i, ok := slices.BinarySearchFunc(s, arn, func(e expected, arn string) int { return strings.Compare(e.arn, arn) })
+	if !ok {
+		return -1
+	}
+	return i
 }
 
 // writeVerifyOutputs prints the summary and writes the report and metrics.
@@ -405,6 +435,90 @@ type verifyOptions struct {
 	// streamBudget: the archived rows of executions compared as streams at
 	// once (default verifyStreamRows).
 	streamBudget int64
+	// roundSize: the most executions verifyInRounds checks in one round
+	// (default verifyRoundExecutions).
+	roundSize int
+	// atRisk, when set, names a round's executions at risk (AtRisk).
+	atRisk func(exp []expected, rep *VerifyReport, archived map[string]load.ExecutionState) []AtRiskVerify
+	logger *slog.Logger // nil: rounds are not logged
+}
+
+// verifyRoundExecutions is how many listed executions verify checks in
+// one round. Besides discovery's list (about 160 bytes an execution),
+// verify holds, for the round it checks, each execution's expected value
+// and newest archived state (about 600 bytes together), so an account is
+// verified in rounds of this many, each reading the executions table's
+// key columns again (0.6 s over 500,000 executions; the other tables
+// are read for the sampled executions only). 500,000 executions of 1-3 operations
+// in one round: 563 MiB peak RSS, 5 min 44 s; in rounds of 50,000: 295
+// MiB, 3 min 47 s (docs/BENCHMARKS.md).
+const verifyRoundExecutions = 50_000
+
+// verifyInRounds verifies the listed executions in rounds of at most
+// o.roundSize, by position in the listing: a round makes its executions'
+// expected values, reads the newest archived state of those executions
+// only (reader.Latest), verifies them as verify does, and drops both
+// before the next. The report is the rounds' reports together, as one
+// round would give it but for the sample: --sample N is shared among the
+// rounds by their sizes (each round draws its share, seeded by the seed
+// and the round), and --all compares every archived execution in every
+// round. A failure to read the archive ends the verification with that
+// error.
+func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotReader, listed listing, o verifyOptions) (*VerifyReport, error) {
+	n := listed.len()
+	size := cmp.Or(o.roundSize, verifyRoundExecutions)
+	rounds := max(1, (n+size-1)/size)
+	rep := newVerifyReport(n, o.seed)
+	for r := range rounds {
+		lo, hi := r*n/rounds, (r+1)*n/rounds
+		if o.logger != nil && rounds > 1 {
+			o.logger.Info("verify round", "round", r+1, "rounds", rounds, "executions", hi-lo)
+		}
+		part := make([]expected, hi-lo)
+		for i := range part {
+			part[i] = listed.at(lo + i)
+		}
+		archived, err := reader.Latest(ctx, func(arn string) bool {
+			i := listed.index(arn)
+			return i >= lo && i < hi
+		})
+		if err != nil {
+			return nil, err
+		}
+		ro := o
+		ro.seed = o.seed + uint64(r)
+		ro.sample = o.sample*hi/max(1, n) - o.sample*lo/max(1, n)
+		sub := verify(ctx, api, reader, part, archived, ro)
+		if o.atRisk != nil {
+			sub.AtRisk = o.atRisk(part, sub, archived)
+		}
+		rep.add(sub)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	rep.sort()
+	return rep, nil
+}
+
+func newVerifyReport(expected int, seed uint64) *VerifyReport {
+	return &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, Stale: []Difference{}, Differing: []Difference{},
+		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}}
+}
+
+// add counts a round's report into r.
+func (r *VerifyReport) add(o *VerifyReport) {
+	r.Complete += o.Complete
+	r.GoneFromAPI += o.GoneFromAPI
+	r.Sampled += o.Sampled
+	r.Equal += o.Equal
+	r.NotSampleable += o.NotSampleable
+	r.Missing = append(r.Missing, o.Missing...)
+	r.WithoutPayloads = append(r.WithoutPayloads, o.WithoutPayloads...)
+	r.AtRisk = append(r.AtRisk, o.AtRisk...)
+	for _, l := range []struct{ to, from *[]Difference }{{&r.Stale, &o.Stale}, {&r.Differing, &o.Differing}, {&r.ContentDiffer, &o.ContentDiffer}, {&r.Errors, &o.Errors}} {
+		*l.to = append(*l.to, *l.from...)
+	}
 }
 
 var terminalStatus = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true}
@@ -426,8 +540,7 @@ type verifyClient struct {
 // verify checks completeness for every expected execution and content for
 // the sample.
 func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp []expected, archived map[string]load.ExecutionState, o verifyOptions) *VerifyReport {
-	rep := &VerifyReport{Expected: len(exp), Seed: o.seed, Missing: []string{}, Stale: []Difference{}, Differing: []Difference{},
-		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}}
+	rep := newVerifyReport(len(exp), o.seed)
 	sort.Slice(exp, func(i, j int) bool { return exp[i].arn < exp[j].arn })
 	for _, e := range exp {
 		if st, ok := archived[e.arn]; ok && st.DataIncluded != nil && !*st.DataIncluded {
@@ -497,11 +610,18 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 		t.start(ctx, reader)
 		compareTask(ctx, client, reader, t, archived, apiStatus[t.e.arn], rep, &mu, o.progress)
 	})
-	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
+	rep.sort()
+	return rep
+}
+
+// sort puts every list of r in ARN order.
+func (r *VerifyReport) sort() {
+	for _, l := range [][]Difference{r.Stale, r.Differing, r.ContentDiffer, r.Errors} {
 		sort.Slice(l, func(i, j int) bool { return l[i].ExecutionArn < l[j].ExecutionArn })
 	}
-	sort.Strings(rep.Missing)
-	return rep
+	sort.Slice(r.AtRisk, func(i, j int) bool { return r.AtRisk[i].ExecutionArn < r.AtRisk[j].ExecutionArn })
+	sort.Strings(r.Missing)
+	sort.Strings(r.WithoutPayloads)
 }
 
 // compareTask compares one execution's content (apiStatus: what the API
@@ -1089,14 +1209,14 @@ func atRiskOf(exp []expected, rep *VerifyReport, archived map[string]load.Execut
 	}
 	out := []AtRiskVerify{}
 	for _, e := range exp {
-		if e.end == nil || !bad[e.arn] {
+		if e.end == 0 || !bad[e.arn] {
 			continue
 		}
 		var own int32 // as archived
 		if st, ok := archived[e.arn]; ok && st.RetentionDays != nil {
 			own = *st.RetentionDays
 		}
-		expires := historyExpires(*e.end, own, retention[e.function])
+		expires := historyExpires(time.UnixMilli(e.end), own, retention[e.function])
 		if expires.Sub(now) <= warn {
 			out = append(out, AtRiskVerify{e.arn, expires.UTC()})
 		}

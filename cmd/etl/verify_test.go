@@ -832,3 +832,79 @@ func TestVerifyStreamedWithoutEventIDs(t *testing.T) {
 		t.Fatalf("altered: whole %+v, streamed %+v", whole.ContentDiffer, streamed.ContentDiffer)
 	}
 }
+
+// TestVerifyInRounds: an account verified in rounds of a few executions
+// reports what one round reports (every execution compared, one altered,
+// one listed but never archived), from a manifest's listing and from
+// discovery's, each round holding the states of its own executions only;
+// a sample is shared among the rounds, whole.
+func TestVerifyInRounds(t *testing.T) {
+	ctx := context.Background()
+	dest, execs, client := verifyFixtureClient(t)
+	victim := renameOneOperation(t, dest, execs)
+	unarchived := strings.Replace(execs[0].ARN, "durable-execution/", "durable-execution/never-archived-", 1)
+	manifest := sortedListing{{arn: unarchived}}
+	for _, e := range execs {
+		manifest = append(manifest, expected{arn: e.ARN})
+	}
+	slices.SortFunc(manifest, func(a, b expected) int { return strings.Compare(a.arn, b.arn) })
+	found, fns, err := discover(ctx, client, discovery{all: true}, t.Logf)
+	if err != nil || found.len() != len(execs) {
+		t.Fatalf("discover: %v, %d executions of %d", err, found.len(), len(execs))
+	}
+	check := func(listed listing, roundSize int, o verifyOptions) (*VerifyReport, []int) {
+		t.Helper()
+		pq, err := load.OpenParquetDirForReading(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader := &latestRecorder{Parquet: pq}
+		o.concurrency, o.roundSize = 4, roundSize
+		rep, err := verifyInRounds(ctx, client, reader, listed, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep, reader.kept
+	}
+	for _, c := range []struct {
+		name    string
+		listed  listing
+		missing []string
+	}{{"manifest", manifest, []string{unarchived}}, {"discovery", foundListing{found, fns}, []string{}}} {
+		t.Run(c.name, func(t *testing.T) {
+			n := c.listed.len()
+			one, kept := check(c.listed, 0, verifyOptions{all: true})
+			if len(kept) != 1 || kept[0] != len(execs) {
+				t.Fatalf("one round: states kept per round %v, want [%d]", kept, len(execs))
+			}
+			if !slices.Equal(one.Missing, c.missing) || len(one.ContentDiffer) != 1 || one.ContentDiffer[0].ExecutionArn != victim || one.Equal == 0 {
+				t.Fatalf("one round: %+v", one)
+			}
+			rounds, kept := check(c.listed, 4, verifyOptions{all: true})
+			if want := (n + 3) / 4; len(kept) != want || slices.Max(kept) > 4 {
+				t.Fatalf("rounds of 4 over %d executions: states kept per round %v, want %d rounds of at most 4", n, kept, want)
+			}
+			if !reflect.DeepEqual(one, rounds) {
+				t.Fatalf("in rounds:\n%+v\nin one:\n%+v", rounds, one)
+			}
+			sampled, _ := check(c.listed, 4, verifyOptions{sample: 5, seed: 3})
+			if sampled.Sampled+sampled.NotSampleable != 5 || sampled.Complete != one.Complete || !slices.Equal(sampled.Missing, one.Missing) {
+				t.Fatalf("--sample 5 in rounds of 4: %d sampled, %d not sampleable, %d complete (want 5 drawn, %d complete)",
+					sampled.Sampled, sampled.NotSampleable, sampled.Complete, one.Complete)
+			}
+		})
+	}
+}
+
+// latestRecorder is a Parquet archive's reader that notes how many states
+// each Latest kept.
+type latestRecorder struct {
+	*load.Parquet
+	kept []int
+}
+
+func (r *latestRecorder) Latest(ctx context.Context, keep func(arn string) bool) (map[string]load.ExecutionState, error) {
+	out, err := r.Parquet.Latest(ctx, keep)
+	r.kept = append(r.kept, len(out))
+	return out, err
+}
