@@ -324,7 +324,9 @@ func (f foundListing) at(i int) expected {
 	return e
 }
 
-// sortedListing is a manifest's executions, sorted by ARN.
+// sortedListing is a manifest's executions, sorted by ARN: each ARN once
+// (a manifest skips an ARN it has given already), so that index finds
+// the one position of its round.
 type sortedListing []expected
 
 func (s sortedListing) len() int          { return len(s) }
@@ -449,9 +451,9 @@ type verifyOptions struct {
 // and newest archived state (about 600 bytes together), so an account is
 // verified in rounds of this many, each reading the executions table's
 // key columns again (0.6 s over 500,000 executions; the other tables
-// are read for the sampled executions only). 500,000 executions of 1-3 operations
-// in one round: 563 MiB peak RSS, 5 min 44 s; in rounds of 50,000: 295
-// MiB, 3 min 47 s (docs/BENCHMARKS.md).
+// are read for the sampled executions only). 500,000 executions of 1-3
+// operations in one round: 563 MiB peak RSS, 5 min 44 s; in rounds of
+// 50,000: 295 MiB, 3 min 47 s (docs/BENCHMARKS.md).
 const verifyRoundExecutions = 50_000
 
 // verifyInRounds verifies the listed executions in rounds of at most
