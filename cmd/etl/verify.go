@@ -453,7 +453,8 @@ type verifyOptions struct {
 // key columns again (0.6 s over 500,000 executions; the other tables
 // are read for the sampled executions only). 500,000 executions of 1-3
 // operations in one round: 563 MiB peak RSS, 5 min 44 s; in rounds of
-// 50,000: 295 MiB, 3 min 47 s (docs/BENCHMARKS.md).
+// 50,000: 287-295 MiB, 3 min 47 s - 4 min (260 MiB, 2 min 37 s with the
+// loader's key indexes kept for 8 partitions, not 16: docs/BENCHMARKS.md).
 const verifyRoundExecutions = 50_000
 
 // verifyInRounds verifies the listed executions in rounds of at most
