@@ -75,8 +75,8 @@ func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64
 	var best *ExecutionState
 	for _, f := range files[dt] {
 		err := d.readProjection(ctx, f, func(pf *parquet.File) error {
-			return eachProjected(pf, func(row *ExecutionState) {
-				if row.Arn != arn || row.DataIncluded != nil && !*row.DataIncluded {
+			return eachProjectedWhere(pf, "execution_arn", func(a string) bool { return a == arn }, func(row *ExecutionState) {
+				if row.DataIncluded != nil && !*row.DataIncluded {
 					return
 				}
 				if best == nil || newer(*row, *best) {

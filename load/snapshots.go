@@ -210,17 +210,9 @@ func (d *Parquet) latestOf(ctx context.Context, f publishedFile, keep func(arn s
 	out := map[string]ExecutionState{}
 	var in stateInterner
 	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
-		var where func([]parquet.Value) bool
-		if keep != nil {
-			// The ARN (the first column) is looked at in the page's
-			// memory: the rows of other executions, most of them in a
-			// verify's round, are never copied out.
-			where = func(vals []parquet.Value) bool {
-				b := vals[0].ByteArray()
-				return keep(unsafe.String(unsafe.SliceData(b), len(b)))
-			}
-		}
-		return eachProjectedWhere(pf, where, func(row *ExecutionState) {
+		// A verify's round keeps few of the rows: the others are looked
+		// at in the page's memory, never copied out.
+		return eachProjectedWhere(pf, "execution_arn", keep, func(row *ExecutionState) {
 			st := *row
 			st.DT = dt
 			in.intern(&st)
@@ -768,13 +760,15 @@ func keyScan(pf *parquet.File, names []string, optional bool, fn func([]parquet.
 // field tagged `parquet:"-"` (not a column). The row is valid during the
 // call only.
 func eachProjected[T any](pf *parquet.File, fn func(*T)) error {
-	return eachProjectedWhere(pf, nil, fn)
+	return eachProjectedWhere(pf, "", nil, fn)
 }
 
-// eachProjectedWhere is eachProjected over the rows whose column values
-// (in T's field order) where accepts (nil: every row): a row it refuses
-// costs no allocation.
-func eachProjectedWhere[T any](pf *parquet.File, where func([]parquet.Value) bool, fn func(*T)) error {
+// eachProjectedWhere is eachProjected over the rows whose value of the
+// byte array column named column (one of T's) where accepts (nil: every
+// row). where sees the value in the column's memory, valid during the
+// call only; a row it refuses is never copied into a T, so reading a
+// file for a few executions costs no allocation per other row.
+func eachProjectedWhere[T any](pf *parquet.File, column string, where func(string) bool, fn func(*T)) error {
 	rt := reflect.TypeFor[T]()
 	var names []string
 	var fields []int
@@ -783,11 +777,18 @@ func eachProjectedWhere[T any](pf *parquet.File, where func([]parquet.Value) boo
 			names, fields = append(names, name), append(fields, i)
 		}
 	}
+	at := slices.Index(names, column)
+	if where != nil && at < 0 {
+		return fmt.Errorf("a projection without column %s cannot be filtered by it", column)
+	}
 	var row T
 	rv := reflect.ValueOf(&row).Elem()
 	return keyScan(pf, names, true, func(vals []parquet.Value) error {
-		if where != nil && !where(vals) {
-			return nil
+		if where != nil {
+			b := vals[at].ByteArray()
+			if !where(unsafe.String(unsafe.SliceData(b), len(b))) {
+				return nil
+			}
 		}
 		for i, v := range vals {
 			if err := assignValue(rv.Field(fields[i]), v); err != nil {

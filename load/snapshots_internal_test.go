@@ -1,8 +1,11 @@
 package load
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 // TestStateInterner: states read from one file share their repeated
@@ -57,5 +60,37 @@ func TestStateInterner(t *testing.T) {
 	}
 	if len(in.strs) != 3 {
 		t.Errorf("%d strings held, want 3 (a source, two run ids)", len(in.strs))
+	}
+}
+
+// TestEachProjectedWhere: a filtered projection hands over exactly the
+// rows whose column the filter accepts, whole (in several row groups),
+// and refuses a filter on a column the projection lacks.
+func TestEachProjectedWhere(t *testing.T) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[ExecutionState](&buf, parquet.MaxRowsPerRowGroup(7))
+	var rows []ExecutionState
+	for i := range 30 {
+		rows = append(rows, ExecutionState{Arn: fmt.Sprint("arn-", i%10), OperationCount: int64(i), ContentHash: fmt.Sprint("hash-", i), RunID: "r"})
+	}
+	if _, err := w.Write(rows); err != nil || w.Close() != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	err = eachProjectedWhere(pf, "execution_arn", func(arn string) bool { return arn == "arn-3" }, func(row *ExecutionState) {
+		if row.Arn != "arn-3" || row.ContentHash != fmt.Sprint("hash-", row.OperationCount) {
+			t.Errorf("row %+v", *row)
+		}
+		got = append(got, row.OperationCount)
+	})
+	if err != nil || fmt.Sprint(got) != "[3 13 23]" {
+		t.Fatalf("rows of arn-3: %v (%v), want [3 13 23]", got, err)
+	}
+	if err := eachProjectedWhere(pf, "no_such_column", func(string) bool { return true }, func(*ExecutionState) {}); err == nil {
+		t.Fatal("a filter on a column the projection lacks was taken")
 	}
 }
