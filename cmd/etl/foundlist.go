@@ -126,9 +126,8 @@ func (l *foundList) arn(i int) string {
 	return l.prefixes[l.items[i].prefix] + l.items[i].suffix
 }
 
-// start and end are the i'th execution's times, nil when not listed.
+// start is the i'th execution's start, nil when not listed.
 func (l *foundList) start(i int) *time.Time { return timeOf(l.items[i].start) }
-func (l *foundList) end(i int) *time.Time   { return timeOf(l.items[i].end) }
 
 func msOf(t *time.Time) int64 {
 	if t == nil {

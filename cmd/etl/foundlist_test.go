@@ -59,7 +59,7 @@ func TestFoundList(t *testing.T) {
 		if got := l.find(f.ARN); got != i {
 			t.Errorf("find(%q) = %d, want %d", f.ARN, got, i)
 		}
-		if s, e := l.start(i), l.end(i); (s == nil) != (f.Start == nil) || s != nil && !s.Equal(*f.Start) || (e == nil) != (f.End == nil) || e != nil && !e.Equal(*f.End) {
+		if s, e := l.start(i), timeOf(l.items[i].end); (s == nil) != (f.Start == nil) || s != nil && !s.Equal(*f.Start) || (e == nil) != (f.End == nil) || e != nil && !e.Equal(*f.End) {
 			t.Errorf("%d: times %v %v, want %v %v", i, s, e, f.Start, f.End)
 		}
 		if l.items[i].status != f.Status {

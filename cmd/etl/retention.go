@@ -139,7 +139,7 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 		if st.end == noTime || st.archived && !st.noPayloads {
 			continue
 		}
-		end := *w.found.end(i)
+		end := time.UnixMilli(st.end).UTC()
 		expires := historyExpires(end, st.own, w.retention[w.fns[st.fn].name])
 		if expires.Sub(now) > warn {
 			continue
