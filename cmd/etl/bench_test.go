@@ -163,14 +163,24 @@ func BenchmarkDiscoveredBytes(b *testing.B) {
 	}
 	var ours, plain float64
 	for i := 0; i < b.N; i++ {
+		var l *foundList
 		ours = heap(func() any {
-			l := newFoundList()
+			var err error
+			if l, err = newFoundList(); err != nil {
+				b.Fatal(err)
+			}
 			for j, f := range listed {
 				f.ARN = strings.Clone(f.ARN) // as the page's buffer gives it
-				l.add(f, j%5)
+				if _, err := l.add(f, j%5); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := l.seal(); err != nil {
+				b.Fatal(err)
 			}
 			return newRetentionWatch(l, make([]functionInfo, 5))
 		})
+		l.close()
 		plain = heap(func() any {
 			type entry struct {
 				extract.Found

@@ -193,21 +193,29 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 			fns = append(fns, functionInfo{name: fn})
 		}
 	}
-	out := newFoundList()
+	out, err := newFoundList()
+	if err != nil {
+		return nil, nil, &exitError{code: exitFailed, err: err}
+	}
+	fail := func(err error) (*foundList, []functionInfo, error) {
+		out.close()
+		return nil, nil, err
+	}
 	for i := range fns {
 		fn := &fns[i]
 		st, err := extract.Discover(ctx, api, fn.name, d.filter, func(f extract.Found) error {
-			if out.add(f, i) {
+			added, err := out.add(f, i)
+			if added {
 				fn.found++
 			}
-			return nil
+			return err
 		})
 		if err != nil {
 			var nf *extract.FunctionNotFoundError
 			if errors.As(err, &nf) {
-				return nil, nil, usageError("--function: %v", err)
+				return fail(usageError("--function: %v", err))
 			}
-			return nil, nil, &exitError{code: exitFailed, err: err}
+			return fail(&exitError{code: exitFailed, err: err})
 		}
 		fn.unlisted = st.Unlisted
 		if fn.retentionDays == 0 && !d.noRetention {
@@ -220,13 +228,16 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 			}
 			if err != nil {
 				if ctx.Err() != nil {
-					return nil, nil, &exitError{code: exitFailed, err: ctx.Err()}
+					return fail(&exitError{code: exitFailed, err: ctx.Err()})
 				}
 				fn.retentionUnknown = err.Error()
 			}
 			fn.retentionDays = days
 		}
 		logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
+	}
+	if err := out.seal(); err != nil {
+		return fail(&exitError{code: exitFailed, err: err})
 	}
 	return out, fns, nil
 }
@@ -236,7 +247,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 // without a start time last, the rest in the order listed): a run over it
 // archives executions in start order, knows which start date (partition)
 // each is expected in, and publishes each date's files once its last
-// execution is done.
+// execution is done. An error is w's or the list's (its file unreadable).
 func manifestOf(w io.Writer, found *foundList) error {
 	order := make([]int32, found.len()) // sorted in place of a copy of the list
 	for i := range order {
@@ -263,6 +274,9 @@ func manifestOf(w io.Writer, found *foundList) error {
 		}{DurableExecutionArn: found.arn(int(i))}
 		if t := found.start(int(i)); t != nil {
 			line.StartTimestamp = t.Format(time.RFC3339Nano)
+		}
+		if err := found.Err(); err != nil {
+			return err
 		}
 		if err := enc.Encode(line); err != nil {
 			return err
@@ -327,6 +341,7 @@ Example:
 			if err != nil {
 				return err
 			}
+			defer found.close()
 			for _, f := range fns {
 				fmt.Fprintf(c.App.ErrWriter, "function %s: %d executions\n", f.name, f.found)
 				if f.unlisted != "" {

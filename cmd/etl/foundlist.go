@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
 	"hash/maphash"
+	"io"
+	"os"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
@@ -12,31 +19,48 @@ import (
 
 // foundList is what discovery found, kept compact: a run over an account
 // lists millions of executions, and keeps them all to the end of the run
-// (the report's per-function counts, the retention warning). An ARN is
-// kept as its execution's part (NAME/ID) beside an index into the
-// prefixes its function and qualifier share; times as milliseconds.
-// About 160 bytes an execution, index included, against 290 for the
-// listed values kept as they come (extract.Found: the ARN's string, two
-// *time.Time; a map keyed by ARN): BenchmarkDiscoveredBytes.
+// (the report's per-function counts, the retention warning, verify's
+// rounds). In memory, 48 bytes an execution and its index entry: times
+// as milliseconds, the status as a number, the watch's state in place,
+// where its ARN is. The ARN itself is in a temporary file: the part past
+// "/durable-execution/" (NAME/ID), beside an index into the prefixes its
+// function and qualifier share, which stay in memory. Making an ARN again
+// costs a read of the file (the page cache's, most of the time), done
+// for the manifest, the report's at-risk executions, verify's rounds, and
+// to confirm a match by hash (find).
+//
+// A failed write or read of the file (a full or failing disk) is kept:
+// add returns it, and the methods that read (arn, find) give "" or -1
+// and keep the first for Err, which callers check once done.
 type foundList struct {
 	items    []foundItem
 	prefixes []string
 	prefixAt map[string]uint32
+	statuses []types.ExecutionStatus // an item's status is its index here
 	// index finds an item by its ARN's hash; an ARN whose hash an earlier
 	// one has (a 64-bit collision: about one run in 10^7 at a million
 	// executions) is in clash instead.
 	seed  maphash.Seed
 	index map[uint64]int32
 	clash map[string]int32
+
+	file    *os.File      // the ARNs' parts, back to back
+	name    string        // file's name while it is still to be removed
+	w       *bufio.Writer // nil once sealed
+	size    int64         // bytes given to w
+	flushed int64         // bytes in file
+	errMu   sync.Mutex
+	err     error
 }
 
 // foundItem is one discovered execution and what the run told of it.
 type foundItem struct {
-	suffix     string // the ARN past prefixes[prefix]
-	start, end int64  // ms since the epoch, or noTime
-	status     types.ExecutionStatus
+	at         int64 // where the ARN's part past its prefix is in the file
+	start, end int64 // ms since the epoch, or noTime
 	prefix     uint32
 	fn         uint32 // index into the functions discover returns
+	n          uint32 // length of the ARN's part in the file
+	status     uint8  // index into statuses
 	watchState
 }
 
@@ -46,22 +70,47 @@ const noTime = -1 << 63
 // arnSplit is where a durable execution ARN's shared part ends.
 const arnSplit = "/durable-execution/"
 
-func newFoundList() *foundList {
-	return &foundList{prefixAt: map[string]uint32{}, seed: maphash.MakeSeed(), index: map[uint64]int32{}}
+// newFoundList makes an empty list, its file in the temporary directory
+// (TMPDIR): removed from the directory at once where the system allows
+// (the open file lives on until the process ends, kill -9 included),
+// else by close.
+func newFoundList() (*foundList, error) {
+	f, err := os.CreateTemp("", "etl-found-*")
+	if err != nil {
+		return nil, fmt.Errorf("discovery's list: %w", err)
+	}
+	l := &foundList{prefixAt: map[string]uint32{}, seed: maphash.MakeSeed(), index: map[uint64]int32{},
+		statuses: append([]types.ExecutionStatus(nil), executionStatuses...), file: f, w: bufio.NewWriterSize(f, 64<<10)}
+	if os.Remove(f.Name()) != nil {
+		l.name = f.Name()
+	}
+	return l, nil
+}
+
+// close releases the list's file. The list is not used after.
+func (l *foundList) close() error {
+	err := l.file.Close()
+	if l.name != "" {
+		err = errors.Join(err, os.Remove(l.name))
+	}
+	return err
 }
 
 // add appends f, found under function fn, unless its ARN is listed
 // already (a function named twice, by name and by ARN): it reports
 // whether f was new. What it keeps of f is copied (f's strings share the
-// listing page's buffer).
-func (l *foundList) add(f extract.Found, fn int) bool {
+// listing page's buffer). An error is the file's: f is not listed.
+func (l *foundList) add(f extract.Found, fn int) (bool, error) {
 	h := maphash.String(l.seed, f.ARN)
 	i, taken := l.index[h]
 	if taken && l.is(int(i), f.ARN) {
-		return false
+		return false, nil
 	}
 	if _, ok := l.clash[f.ARN]; ok {
-		return false
+		return false, nil
+	}
+	if err := l.Err(); err != nil {
+		return false, err
 	}
 	prefix, suffix := "", f.ARN
 	if i := strings.Index(f.ARN, arnSplit); i >= 0 {
@@ -74,34 +123,98 @@ func (l *foundList) add(f extract.Found, fn int) bool {
 		l.prefixes = append(l.prefixes, prefix)
 		l.prefixAt[prefix] = p
 	}
+	if l.w == nil {
+		return false, errors.New("discovery's list: added to once sealed")
+	}
+	if _, err := l.w.WriteString(suffix); err != nil {
+		l.fail(err)
+		return false, l.Err()
+	}
 	n := int32(len(l.items))
-	l.items = append(l.items, foundItem{suffix: strings.Clone(suffix), start: msOf(f.Start), end: msOf(f.End), status: ownStatus(f.Status), prefix: p, fn: uint32(fn)})
+	l.items = append(l.items, foundItem{at: l.size, n: uint32(len(suffix)), start: msOf(f.Start), end: msOf(f.End), status: l.statusOf(f.Status), prefix: p, fn: uint32(fn)})
+	l.size += int64(len(suffix))
 	if !taken {
 		l.index[h] = n
-		return true
+		return true, nil
 	}
 	if l.clash == nil {
 		l.clash = map[string]int32{}
 	}
 	l.clash[strings.Clone(f.ARN)] = n
+	return true, nil
+}
+
+// seal ends the adding: what add wrote reaches the file, and the list
+// may be read from several goroutines at once.
+func (l *foundList) seal() error {
+	if l.w != nil {
+		if err := l.w.Flush(); err != nil {
+			l.fail(err)
+		}
+		l.flushed, l.w = l.size, nil
+	}
+	return l.Err()
+}
+
+// Err is the first error of the list's file, if any.
+func (l *foundList) Err() error {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	return l.err
+}
+
+func (l *foundList) fail(err error) {
+	l.errMu.Lock()
+	if l.err == nil {
+		l.err = fmt.Errorf("discovery's list (a temporary file): %w", err)
+	}
+	l.errMu.Unlock()
+}
+
+// readAt reads the bytes of b at off in the file, flushing what add
+// wrote first if they are not there yet (only while adding: one
+// goroutine).
+func (l *foundList) readAt(b []byte, off int64) bool {
+	if l.w != nil && off+int64(len(b)) > l.flushed {
+		if err := l.w.Flush(); err != nil {
+			l.fail(err)
+			return false
+		}
+		l.flushed = l.size
+	}
+	if _, err := l.file.ReadAt(b, off); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		l.fail(err)
+		return false
+	}
 	return true
 }
+
+// statusOf is s's index in statuses, which gains a copy of s when s is
+// none of the SDK's values (nor an unknown one seen before).
+func (l *foundList) statusOf(s types.ExecutionStatus) uint8 {
+	for i, v := range l.statuses {
+		if s == v {
+			return uint8(i)
+		}
+	}
+	if len(l.statuses) == 256 { // 250 statuses the SDK does not know: the last stands for the rest
+		return 255
+	}
+	l.statuses = append(l.statuses, types.ExecutionStatus(strings.Clone(string(s))))
+	return uint8(len(l.statuses) - 1)
+}
+
+// status is the i'th execution's status as listed.
+func (l *foundList) status(i int) types.ExecutionStatus { return l.statuses[l.items[i].status] }
 
 // executionStatuses are the statuses the SDK knows.
 var executionStatuses = types.ExecutionStatus("").Values()
 
-// ownStatus is s in a string of its own: one of the SDK's values, or a
-// copy of a value it does not know.
-func ownStatus(s types.ExecutionStatus) types.ExecutionStatus {
-	for _, v := range executionStatuses {
-		if s == v {
-			return v
-		}
-	}
-	return types.ExecutionStatus(strings.Clone(string(s)))
-}
-
-// find is the position of arn, or -1.
+// find is the position of arn, or -1 (also when the file cannot be read:
+// see Err).
 func (l *foundList) find(arn string) int {
 	if i, ok := l.index[maphash.String(l.seed, arn)]; ok && l.is(int(i), arn) {
 		return int(i)
@@ -112,18 +225,37 @@ func (l *foundList) find(arn string) int {
 	return -1
 }
 
-// is reports whether the i'th execution's ARN is arn, without making it.
+// is reports whether the i'th execution's ARN is arn, reading its part
+// past the prefix from the file only when the rest matches.
 func (l *foundList) is(i int, arn string) bool {
 	it := &l.items[i]
 	p := l.prefixes[it.prefix]
-	return len(arn) == len(p)+len(it.suffix) && strings.HasPrefix(arn, p) && strings.HasSuffix(arn, it.suffix)
+	if len(arn) != len(p)+int(it.n) || !strings.HasPrefix(arn, p) {
+		return false
+	}
+	var buf [160]byte
+	b := buf[:0]
+	if int(it.n) <= len(buf) {
+		b = buf[:it.n]
+	} else {
+		b = make([]byte, it.n)
+	}
+	return l.readAt(b, it.at) && string(b) == arn[len(p):]
 }
 
 func (l *foundList) len() int { return len(l.items) }
 
-// arn is the i'th execution's ARN.
+// arn is the i'th execution's ARN ("" when the file cannot be read: see
+// Err).
 func (l *foundList) arn(i int) string {
-	return l.prefixes[l.items[i].prefix] + l.items[i].suffix
+	it := &l.items[i]
+	p := l.prefixes[it.prefix]
+	b := make([]byte, len(p)+int(it.n))
+	copy(b, p)
+	if !l.readAt(b[len(p):], it.at) {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not kept elsewhere
 }
 
 // start is the i'th execution's start, nil when not listed.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"hash/maphash"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,22 +34,42 @@ func TestFoundList(t *testing.T) {
 		{ARN: "not-an-arn", Status: types.ExecutionStatusFailed, Start: at("2026-01-01T00:00:00Z"), End: at("2026-01-02T00:00:00Z")},
 		{ARN: "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/", Status: types.ExecutionStatusFailed},
 	}
-	l := newFoundList()
+	t.Setenv("TMPDIR", t.TempDir())
+	l, err := newFoundList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	if left, _ := os.ReadDir(os.TempDir()); len(left) != 0 {
+		t.Errorf("the list's file is left in TMPDIR: %v", left)
+	}
+	add := func(f extract.Found, fn int) bool {
+		t.Helper()
+		added, err := l.add(f, fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return added
+	}
 	for i, f := range in[:4] {
-		if !l.add(f, i%2) {
+		if !add(f, i%2) {
 			t.Fatalf("%s: not added", f.ARN)
 		}
 	}
 	// The last one's hash is taken, as by a collision: it goes to clash.
 	l.index[maphash.String(l.seed, in[4].ARN)] = 0
-	if !l.add(in[4], 1) || len(l.clash) != 1 {
+	if !add(in[4], 1) || len(l.clash) != 1 {
 		t.Fatalf("a clashing ARN: clash holds %d, want 1", len(l.clash))
 	}
-	// Listed again (a function named twice): kept once.
+	// Listed again (a function named twice): kept once, found so while
+	// adding (its ARN read back before the file has it all).
 	for _, f := range []extract.Found{in[0], in[4], {ARN: strings.Clone(in[3].ARN)}} {
-		if l.add(f, 0) {
+		if add(f, 0) {
 			t.Errorf("%s added twice", f.ARN)
 		}
+	}
+	if err := l.seal(); err != nil {
+		t.Fatal(err)
 	}
 	if l.len() != len(in) {
 		t.Fatalf("%d listed, want %d", l.len(), len(in))
@@ -62,8 +84,8 @@ func TestFoundList(t *testing.T) {
 		if s, e := l.start(i), timeOf(l.items[i].end); (s == nil) != (f.Start == nil) || s != nil && !s.Equal(*f.Start) || (e == nil) != (f.End == nil) || e != nil && !e.Equal(*f.End) {
 			t.Errorf("%d: times %v %v, want %v %v", i, s, e, f.Start, f.End)
 		}
-		if l.items[i].status != f.Status {
-			t.Errorf("%d: status %q, want %q", i, l.items[i].status, f.Status)
+		if l.status(i) != f.Status {
+			t.Errorf("%d: status %q, want %q", i, l.status(i), f.Status)
 		}
 	}
 	for _, arn := range []string{"arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-3/7f9c", "not-an-ar", "", "x" + in[0].ARN} {
@@ -94,5 +116,38 @@ func TestFoundList(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("manifest line %d: %q, want %q", i+1, got[i], want[i])
 		}
+	}
+}
+
+// TestFoundListUnreadable: once the list's file fails, its ARNs come back
+// empty and unfound, the manifest made from it fails, and Err says so
+// (a run or verify then exits 1 rather than report from a wrong list).
+func TestFoundListUnreadable(t *testing.T) {
+	l, err := newFoundList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-1/7f9c"
+	if _, err := l.add(extract.Found{ARN: arn, Status: types.ExecutionStatusRunning}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.seal(); err != nil {
+		t.Fatal(err)
+	}
+	if l.find(arn) != 0 || l.Err() != nil {
+		t.Fatalf("find before the failure: %d, %v", l.find(arn), l.Err())
+	}
+	l.file.Close() // as a failing disk would
+	if got := l.arn(0); got != "" {
+		t.Errorf("arn(0) = %q from a closed file", got)
+	}
+	if i := l.find(arn); i != -1 {
+		t.Errorf("find = %d from a closed file, want -1", i)
+	}
+	if err := manifestOf(io.Discard, l); err == nil || !strings.Contains(err.Error(), "discovery's list") {
+		t.Errorf("manifest from a closed file: %v", err)
+	}
+	if err := l.Err(); err == nil || !strings.Contains(err.Error(), "discovery's list (a temporary file)") {
+		t.Errorf("Err() = %v", err)
 	}
 }

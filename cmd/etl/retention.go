@@ -77,12 +77,14 @@ func (w *retentionWatch) done(arn string, withPayloads bool) {
 
 // functions is the per-function account of the run.
 func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.FunctionReport {
-	failed := map[string]bool{}
-	for _, f := range failures {
-		failed[f.ExecutionArn] = true
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	failed := map[int]bool{} // by position: an ARN is made from the list's file only for a find
+	for _, f := range failures {
+		if i := w.found.find(f.ExecutionArn); i >= 0 {
+			failed[i] = true
+		}
+	}
 	out := make([]pipeline.FunctionReport, len(w.fns))
 	for i, f := range w.fns {
 		out[i] = pipeline.FunctionReport{Function: f.name, RetentionDays: f.retentionDays, Found: f.found, QualifiersUnlisted: f.unlisted}
@@ -95,7 +97,7 @@ func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.Funct
 			r.SkippedTerminal++
 		case f.archived:
 			r.Archived++
-		case len(failed) > 0 && failed[w.found.arn(i)]:
+		case failed[i]:
 			r.Failed++
 		}
 	}
@@ -151,7 +153,7 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 		} else if st.noPayloads {
 			reason = "archived without its payloads (the service could not decrypt them): they go with the history"
 		}
-		out = append(out, pipeline.AtRisk{ExecutionArn: arn, Status: string(st.status), EndTime: end, HistoryExpiresAt: expires.UTC(), Reason: reason})
+		out = append(out, pipeline.AtRisk{ExecutionArn: arn, Status: string(w.found.status(i)), EndTime: end, HistoryExpiresAt: expires.UTC(), Reason: reason})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].HistoryExpiresAt.Before(out[j].HistoryExpiresAt) })
 	return out

@@ -245,6 +245,7 @@ func runAction(c *cli.Context) error {
 			return err
 		}
 		defer m.Close()
+		defer watch.found.close()
 	}
 	if m.Count() > 0 {
 		if err := reachable(ctx, o.endpoint, client.Options().Region); err != nil {
@@ -276,7 +277,9 @@ func runAction(c *cli.Context) error {
 	handed = true
 	sum, runErr := pipeline.Run(ctx, cfg, m)
 	stopProgress()
-	addCallsAndRetention(sum, &calls, watch, o.retentionWarning, logger)
+	if err := addCallsAndRetention(sum, &calls, watch, o.retentionWarning, logger); err != nil && runErr == nil {
+		runErr = err
+	}
 	return finishRun(c.App.Writer, o, logger, sum, runErr)
 }
 
@@ -293,12 +296,14 @@ func runContext(parent context.Context, deadline time.Duration) (context.Context
 
 // addCallsAndRetention adds the API call counts to the summary and, for a
 // discovered run, the per-function counts and the executions whose history
-// expires within warn (each also logged).
-func addCallsAndRetention(sum *pipeline.Summary, calls *extract.CallStats, watch *retentionWatch, warn time.Duration, logger *slog.Logger) {
+// expires within warn (each also logged). An error is discovery's list's
+// (its file unreadable): the report's counts and at-risk list are then
+// incomplete, though the archive is not.
+func addCallsAndRetention(sum *pipeline.Summary, calls *extract.CallStats, watch *retentionWatch, warn time.Duration, logger *slog.Logger) error {
 	sum.APICalls, sum.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
 	sum.APICallsByOperation = calls.ByOperation()
 	if watch == nil {
-		return
+		return nil
 	}
 	sum.Functions = watch.functions(sum.Failures)
 	now := time.Now()
@@ -307,6 +312,7 @@ func addCallsAndRetention(sum *pipeline.Summary, calls *extract.CallStats, watch
 		logger.Warn(expiryText(r.HistoryExpiresAt, now)+", and the execution is not archived whole", "execution_arn", r.ExecutionArn,
 			"history_expires_at", r.HistoryExpiresAt, "reason", r.Reason)
 	}
+	return watch.found.Err()
 }
 
 // openDestinations opens every --dest; on a failure it closes those it
@@ -398,6 +404,7 @@ func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, 
 	warnFunctions(logger, fns)
 	m, err := discoveredManifest(found, o.manifestOpts)
 	if err != nil {
+		found.close()
 		return nil, nil, usageError("%v", err)
 	}
 	return m, newRetentionWatch(found, fns), nil

@@ -149,6 +149,7 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer exp.close()
 	seed := c.Uint64("seed")
 	if !c.IsSet("seed") {
 		seed = uint64(start.UnixNano())
@@ -160,6 +161,9 @@ func verifyAction(c *cli.Context) error {
 			return atRiskOf(exp, rep, archived, retention, start, warn)
 		}})
 	stopProgress()
+	if err == nil {
+		err = exp.err() // a report from an unreadable list would be wrong
+	}
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
@@ -305,6 +309,10 @@ type listing interface {
 	// index is the position of arn, or -1; it may be called from several
 	// goroutines at once.
 	index(arn string) int
+	// err is the first failure to read the listing back (discovery's
+	// list is in a file), after which at and index give nothing.
+	err() error
+	close() error
 }
 
 // foundListing is discovery's list of executions.
@@ -315,6 +323,8 @@ type foundListing struct {
 
 func (f foundListing) len() int             { return f.found.len() }
 func (f foundListing) index(arn string) int { return f.found.find(arn) }
+func (f foundListing) err() error           { return f.found.Err() }
+func (f foundListing) close() error         { return f.found.close() }
 
 func (f foundListing) at(i int) expected {
 	e := expected{arn: f.found.arn(i), function: f.fns[f.found.items[i].fn].name}
@@ -331,6 +341,8 @@ type sortedListing []expected
 
 func (s sortedListing) len() int          { return len(s) }
 func (s sortedListing) at(i int) expected { return s[i] }
+func (s sortedListing) err() error        { return nil }
+func (s sortedListing) close() error      { return nil }
 
 func (s sortedListing) index(arn string) int {
 	i, ok := slices.BinarySearchFunc(s, arn, func(e expected, arn string) int { return strings.Compare(e.arn, arn) })
@@ -446,7 +458,8 @@ type verifyOptions struct {
 }
 
 // verifyRoundExecutions is how many listed executions verify checks in
-// one round. Besides discovery's list (about 160 bytes an execution),
+// one round. Besides discovery's list (about 76 bytes an execution in
+// memory, its ARNs in a temporary file),
 // verify holds, for the round it checks, each execution's expected value
 // and newest archived state (about 600 bytes together), so an account is
 // verified in rounds of this many, each reading the executions table's
@@ -454,7 +467,8 @@ type verifyOptions struct {
 // are read for the sampled executions only). 500,000 executions of 1-3
 // operations in one round: 563 MiB peak RSS, 5 min 44 s; in rounds of
 // 50,000: 287-295 MiB, 3 min 47 s - 4 min (260 MiB, 2 min 37 s with the
-// loader's key indexes kept for 8 partitions, not 16: docs/BENCHMARKS.md).
+// loader's key indexes kept for 8 partitions, not 16; 215 MiB with
+// discovery's ARNs on disk: docs/BENCHMARKS.md).
 const verifyRoundExecutions = 50_000
 
 // verifyInRounds verifies the listed executions in rounds of at most

@@ -849,8 +849,12 @@ func TestVerifyInRounds(t *testing.T) {
 	}
 	slices.SortFunc(manifest, func(a, b expected) int { return strings.Compare(a.arn, b.arn) })
 	found, fns, err := discover(ctx, client, discovery{all: true}, t.Logf)
-	if err != nil || found.len() != len(execs) {
-		t.Fatalf("discover: %v, %d executions of %d", err, found.len(), len(execs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer found.close()
+	if found.len() != len(execs) {
+		t.Fatalf("discover: %d executions of %d", found.len(), len(execs))
 	}
 	check := func(listed listing, roundSize int, o verifyOptions) (*VerifyReport, []int) {
 		t.Helper()
