@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -21,21 +22,31 @@ var terminal = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": t
 
 // Archived is what a destination already holds: for each execution, whether
 // its newest archived snapshot is terminal, and whether the given run
-// archived it already.
+// archived it already. It is a slice sorted by the ARN's key (a 16-byte
+// hash), searched by halving: 48 bytes an execution, where a map took
+// about 150 (a run's start over 500,000 archived executions held 76 MiB
+// of it). Rows are appended (add) and sorted and merged once (seal);
+// after that it is read-only, and safe for concurrent use.
 type Archived struct {
-	m map[[16]byte]archivedState
+	s      []archivedEntry
+	sorted int // s[:sorted] is sorted with one entry a key; the rest added since
+}
+
+type archivedEntry struct {
+	key [16]byte
+	archivedState
 }
 
 type archivedState struct {
 	extracted int64 // ms of the newest snapshot
-	terminal  bool  // that snapshot's status is terminal
-	inRun     bool  // the run being resumed archived it
-	lastEvent int32 // the highest event id archived (0: none)
 	events    int64 // the longest history archived (0: none)
 	// held is events plus the events that files of killed runs hold
 	// without an executions row (see countOrphanEvents): what a run need
 	// not write again. It counts for writing only, never for skipping.
-	held int64
+	held      int64
+	lastEvent int32 // the highest event id archived (0: none)
+	terminal  bool  // that snapshot's status is terminal
+	inRun     bool  // the run being resumed archived it
 	// noData: the newest snapshot was read without the execution's
 	// payloads (execution_data_included false: the service could not
 	// decrypt them).
@@ -44,7 +55,7 @@ type archivedState struct {
 	dataRead bool
 }
 
-func newArchived() *Archived { return &Archived{m: map[[16]byte]archivedState{}} }
+func newArchived() *Archived { return &Archived{} }
 
 func arnKey(arn string) [16]byte {
 	h := sha256.Sum256([]byte(arn))
@@ -61,8 +72,46 @@ func (a *Archived) add(row *archivedRow, inRun bool) {
 	if row.EventCount != nil {
 		t.events, t.held = *row.EventCount, *row.EventCount
 	}
-	k := arnKey(row.ExecutionArn)
-	a.m[k] = a.m[k].with(t)
+	a.s = append(a.s, archivedEntry{arnKey(row.ExecutionArn), t})
+}
+
+// seal sorts what was added since the last seal into the rest, merging
+// the readings of one execution (with).
+func (a *Archived) seal() {
+	if a.sorted == len(a.s) {
+		return
+	}
+	slices.SortStableFunc(a.s, func(x, y archivedEntry) int { return bytes.Compare(x.key[:], y.key[:]) })
+	out := a.s[:0]
+	for _, e := range a.s {
+		if n := len(out); n > 0 && out[n-1].key == e.key {
+			out[n-1].archivedState = out[n-1].with(e.archivedState)
+			continue
+		}
+		out = append(out, e)
+	}
+	clear(a.s[len(out):])
+	a.s, a.sorted = slices.Clip(out), len(out)
+	if cap(a.s) > 2*len(a.s)+1024 {
+		a.s = slices.Clone(a.s) // give back what merging freed
+	}
+}
+
+// find is the position of k in the sealed entries, or -1.
+func (a *Archived) find(k [16]byte) int {
+	i, ok := slices.BinarySearchFunc(a.s[:a.sorted], k, func(e archivedEntry, k [16]byte) int { return bytes.Compare(e.key[:], k[:]) })
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// state is what the archive holds of k (the zero state for none).
+func (a *Archived) state(k [16]byte) (archivedState, bool) {
+	if i := a.find(k); i >= 0 {
+		return a.s[i].archivedState, true
+	}
+	return archivedState{}, false
 }
 
 // with is what s and t, two readings of one execution, say together: the
@@ -104,7 +153,7 @@ func (a *Archived) Events(arn string) EventsArchived {
 	if a == nil {
 		return EventsArchived{}
 	}
-	s := a.m[arnKey(arn)]
+	s, _ := a.state(arnKey(arn))
 	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData, DataArchived: s.dataRead}
 }
 
@@ -130,7 +179,7 @@ const (
 // that is not skipped has the reason RetryPayloads when its final snapshot
 // lacks the payloads, else none.
 func (a *Archived) Skip(arn string, history bool) (reason string, skip bool) {
-	s, ok := a.m[arnKey(arn)]
+	s, ok := a.state(arnKey(arn))
 	switch {
 	case !ok:
 		return "", false
@@ -145,33 +194,37 @@ func (a *Archived) Skip(arn string, history bool) (reason string, skip bool) {
 }
 
 // Len is the number of executions known.
-func (a *Archived) Len() int { return len(a.m) }
+func (a *Archived) Len() int { return a.sorted }
 
 // intersect keeps what both hold as skippable: an execution is skipped only
-// if no destination needs it.
+// if no destination needs it. Both are sealed; so is the result.
 func (a *Archived) intersect(b *Archived) *Archived {
 	out := newArchived()
-	for k, s := range a.m {
-		t, ok := b.m[k]
-		if !ok {
+	for i, j := 0, 0; i < a.sorted && j < b.sorted; {
+		switch c := bytes.Compare(a.s[i].key[:], b.s[j].key[:]); {
+		case c < 0:
+			i++
+			continue
+		case c > 0:
+			j++
 			continue
 		}
-		if !(s.inRun || s.terminal) || !(t.inRun || t.terminal) {
-			continue // one of them needs it
+		k, s, t := a.s[i].key, a.s[i].archivedState, b.s[j].archivedState
+		i, j = i+1, j+1
+		if (s.inRun || s.terminal) && (t.inRun || t.terminal) {
+			both := s.terminal && t.terminal
+			out.s = append(out.s, archivedEntry{k, archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held),
+				noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}})
+			continue
 		}
-		both := s.terminal && t.terminal
-		out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held),
-			noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
-	}
-	// An execution that one destination must archive again still needs
-	// only the events both hold already skipped.
-	for k, s := range a.m {
-		if t, ok := b.m[k]; ok && out.m[k] == (archivedState{}) {
-			if e, n, h := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held); e > 0 || h > 0 {
-				out.m[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
-			}
+		// One of them needs it: an execution that one destination must
+		// archive again still needs only the events both hold already
+		// skipped.
+		if e, n, h := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held); e > 0 || h > 0 {
+			out.s = append(out.s, archivedEntry{k, archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}})
 		}
 	}
+	out.sorted = len(out.s)
 	return out
 }
 
@@ -192,10 +245,14 @@ type archivedRow struct {
 	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
 }
 
-// merge adds what b holds to a, as add would have row by row.
+// merge adds what b holds to a, as add would have row by row, and seals
+// a once what it added since its last seal is as much as it held then
+// (so that readings of one execution, one per run that archived it, do
+// not pile up while the files are read).
 func (a *Archived) merge(b *Archived) {
-	for k, t := range b.m {
-		a.m[k] = a.m[k].with(t)
+	a.s = append(a.s, b.s...)
+	if len(a.s)-a.sorted > max(a.sorted, 1<<14) {
+		a.seal()
 	}
 }
 
@@ -252,11 +309,13 @@ func (d *Parquet) ledger(ctx context.Context, runID string, files []publishedFil
 				part.add(row, row.RunID == runID)
 			})
 		})
+		part.seal()
 		mu.Lock()
 		defer mu.Unlock()
 		a.merge(part)
 		return err
 	})
+	a.seal()
 	return a, err
 }
 
@@ -363,7 +422,7 @@ func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []pu
 	}
 	for k, found := range byARN {
 		slices.SortFunc(found, func(x, y orphanEvents) int { return cmp.Compare(x.extracted, y.extracted) })
-		s := a.m[k]
+		s, _ := a.state(k)
 		if s.events != int64(s.lastEvent) {
 			continue // ids are not positions here: nothing to chain on
 		}
@@ -375,10 +434,15 @@ func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []pu
 			}
 		}
 		if held != s.held {
-			s.held = held
-			a.m[k] = s
+			if i := a.find(k); i >= 0 {
+				a.s[i].held = held
+			} else { // events of an execution no executions row names
+				s.held = held
+				a.s = append(a.s, archivedEntry{k, s})
+			}
 		}
 	}
+	a.seal()
 	return nil
 }
 

@@ -1,13 +1,16 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,4 +76,87 @@ func TestArchivedListsAgainWhenAFileVanishes(t *testing.T) {
 			t.Errorf("ArchivedData, vanishing %d times: %v, %v; want arn-1's", c.times, data, err)
 		}
 	}
+}
+
+// TestArchivedSorted: the ledger as a sorted slice says what a map of
+// every reading merged in order (with) says, however the rows are split
+// into files and merged (seals midway included), for Skip, Events and
+// Len; intersect of two ledgers says what the rule says key by key; an
+// execution not archived is not known.
+func TestArchivedSorted(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	statuses := []string{"SUCCEEDED", "RUNNING", "FAILED", "PENDING"}
+	row := func(i int) (archivedRow, bool) {
+		st := statuses[rng.IntN(len(statuses))]
+		r := archivedRow{ExecutionArn: fmt.Sprintf("arn:x/durable-execution/e-%d/id", i), Status: &st,
+			ExtractedAt: time.UnixMilli(int64(1_700_000_000_000 + rng.IntN(5)))} // ties on purpose
+		if rng.IntN(3) > 0 {
+			n, id := int64(rng.IntN(50)), int32(rng.IntN(50))
+			r.EventCount, r.LastEventID = &n, &id
+		}
+		if rng.IntN(4) == 0 {
+			in := rng.IntN(2) == 0
+			r.DataIncluded = &in
+		}
+		return r, rng.IntN(5) == 0
+	}
+	build := func(n, readings int) (*Archived, map[[16]byte]archivedState) {
+		want := map[[16]byte]archivedState{}
+		a := newArchived()
+		part := newArchived()
+		for range readings {
+			r, inRun := row(rng.IntN(n))
+			one := newArchived()
+			one.add(&r, inRun)
+			k := arnKey(r.ExecutionArn)
+			want[k] = want[k].with(one.s[0].archivedState)
+			part.add(&r, inRun)
+			if rng.IntN(50) == 0 { // a file's end
+				part.seal()
+				a.merge(part)
+				part = newArchived()
+			}
+		}
+		part.seal()
+		a.merge(part)
+		a.seal()
+		return a, want
+	}
+	check := func(name string, a *Archived, want map[[16]byte]archivedState) {
+		t.Helper()
+		if a.Len() != len(want) {
+			t.Fatalf("%s: %d executions, want %d", name, a.Len(), len(want))
+		}
+		for k, w := range want {
+			got, ok := a.state(k)
+			if !ok || got != w {
+				t.Fatalf("%s: %x: %+v (%v), want %+v", name, k, got, ok, w)
+			}
+		}
+		if !slices.IsSortedFunc(a.s, func(x, y archivedEntry) int { return bytes.Compare(x.key[:], y.key[:]) }) {
+			t.Fatalf("%s: not sorted", name)
+		}
+	}
+	a, wantA := build(3000, 20_000)
+	check("one ledger", a, wantA)
+	if reason, skip := a.Skip("arn:x/durable-execution/e-none/id", true); skip || reason != "" {
+		t.Errorf("an execution never archived: %q %v", reason, skip)
+	}
+	b, wantB := build(4000, 20_000)
+	// intersect, key by key as its rule says (the map form it had).
+	want := map[[16]byte]archivedState{}
+	for k, s := range wantA {
+		t, ok := wantB[k]
+		if !ok {
+			continue
+		}
+		if (s.inRun || s.terminal) && (t.inRun || t.terminal) {
+			both := s.terminal && t.terminal
+			want[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held),
+				noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
+		} else if e, n, h := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held); e > 0 || h > 0 {
+			want[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
+		}
+	}
+	check("intersect", a.intersect(b), want)
 }

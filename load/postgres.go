@@ -526,5 +526,6 @@ func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error
 	if err := rows.Err(); err != nil {
 		return nil, p.wrap("read what is archived", err)
 	}
+	a.seal()
 	return a, nil
 }
