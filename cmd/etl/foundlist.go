@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/scratch"
 )
 
 // foundList is what discovery found, kept compact: a run over an account
@@ -44,8 +44,7 @@ type foundList struct {
 	index map[uint64]int32
 	clash map[string]int32
 
-	file    *os.File      // the ARNs' parts, back to back
-	name    string        // file's name while it is still to be removed
+	file    *scratch.File // the ARNs' parts, back to back
 	w       *bufio.Writer // nil once sealed
 	size    int64         // bytes given to w
 	flushed int64         // bytes in file
@@ -75,26 +74,16 @@ const arnSplit = "/durable-execution/"
 // (the open file lives on until the process ends, kill -9 included),
 // else by close.
 func newFoundList() (*foundList, error) {
-	f, err := os.CreateTemp("", "etl-found-*")
+	f, err := scratch.Create("", "etl-found-*")
 	if err != nil {
 		return nil, fmt.Errorf("discovery's list: %w", err)
 	}
-	l := &foundList{prefixAt: map[string]uint32{}, seed: maphash.MakeSeed(), index: map[uint64]int32{},
-		statuses: append([]types.ExecutionStatus(nil), executionStatuses...), file: f, w: bufio.NewWriterSize(f, 64<<10)}
-	if os.Remove(f.Name()) != nil {
-		l.name = f.Name()
-	}
-	return l, nil
+	return &foundList{prefixAt: map[string]uint32{}, seed: maphash.MakeSeed(), index: map[uint64]int32{},
+		statuses: append([]types.ExecutionStatus(nil), executionStatuses...), file: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 
 // close releases the list's file. The list is not used after.
-func (l *foundList) close() error {
-	err := l.file.Close()
-	if l.name != "" {
-		err = errors.Join(err, os.Remove(l.name))
-	}
-	return err
-}
+func (l *foundList) close() error { return l.file.Close() }
 
 // add appends f, found under function fn, unless its ARN is listed
 // already (a function named twice, by name and by ARN): it reports
