@@ -171,11 +171,11 @@ func BenchmarkDiscoveredBytes(b *testing.B) {
 			}
 			for j, f := range listed {
 				f.ARN = strings.Clone(f.ARN) // as the page's buffer gives it
-				if _, err := l.add(f, j%5); err != nil {
+				if err := l.add(f, j%5); err != nil {
 					b.Fatal(err)
 				}
 			}
-			if err := l.seal(); err != nil {
+			if err := l.seal(nil); err != nil {
 				b.Fatal(err)
 			}
 			return newRetentionWatch(l, make([]functionInfo, 5))

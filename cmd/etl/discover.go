@@ -204,11 +204,8 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 	for i := range fns {
 		fn := &fns[i]
 		st, err := extract.Discover(ctx, api, fn.name, d.filter, func(f extract.Found) error {
-			added, err := out.add(f, i)
-			if added {
-				fn.found++
-			}
-			return err
+			fn.found++
+			return out.add(f, i)
 		})
 		if err != nil {
 			var nf *extract.FunctionNotFoundError
@@ -236,7 +233,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 		}
 		logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
 	}
-	if err := out.seal(); err != nil {
+	if err := out.seal(func(fn int) { fns[fn].found-- }); err != nil {
 		return fail(&exitError{code: exitFailed, err: err})
 	}
 	return out, fns, nil

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,36 +22,40 @@ import (
 // foundList is what discovery found, kept compact: a run over an account
 // lists millions of executions, and keeps them all to the end of the run
 // (the report's per-function counts, the retention warning, verify's
-// rounds). In memory, 48 bytes an execution and its index entry: times
-// as milliseconds, the status as a number, the watch's state in place,
-// where its ARN is. The ARN itself is in a temporary file: the part past
-// "/durable-execution/" (NAME/ID), beside an index into the prefixes its
-// function and qualifier share, which stay in memory. Making an ARN again
-// costs a read of the file (the page cache's, most of the time), done
-// for the manifest, the report's at-risk executions, verify's rounds, and
-// to confirm a match by hash (find).
+// rounds). In memory, about 65 bytes an execution: times as
+// milliseconds, the status as a number, the watch's state in place,
+// where its ARN is, and its ARN's 64-bit hash in a sorted index. The ARN
+// itself is in a temporary file: the part past "/durable-execution/"
+// (NAME/ID), beside an index into the prefixes its function and
+// qualifier share, which stay in memory. Making an ARN again costs a read
+// of the file (the page cache's, most of the time), done for the
+// manifest, the report's at-risk executions, verify's rounds, and to
+// confirm a match by hash (find).
+//
+// Executions are added (add), then the list is sealed (seal), which sorts
+// the index and drops an ARN listed twice; only then is it searched.
 //
 // A failed write or read of the file (a full or failing disk) is kept:
-// add returns it, and the methods that read (arn, find) give "" or -1
-// and keep the first for Err, which callers check once done.
+// add and seal return it, and the methods that read (arn, find) give ""
+// or -1 and keep the first for Err, which callers check once done.
 type foundList struct {
 	items    []foundItem
 	prefixes []string
 	prefixAt map[string]uint32
 	statuses []types.ExecutionStatus // an item's status is its index here
-	// index finds an item by its ARN's hash; an ARN whose hash an earlier
-	// one has (a 64-bit collision: about one run in 10^7 at a million
-	// executions) is in clash instead.
-	seed  maphash.Seed
-	index map[uint64]int32
-	clash map[string]int32
+	// hash is the ARN's hash (maphash's, seeded per list; tests make it
+	// collide). Once sealed, hashes[k] is the hash of items[at[k]], in
+	// order of hash: ARNs of one hash (a collision, about one run in 10^7
+	// at a million executions) are told apart by reading them.
+	hash   func(string) uint64
+	hashes []uint64
+	at     []int32
 
-	file    *scratch.File // the ARNs' parts, back to back
-	w       *bufio.Writer // nil once sealed
-	size    int64         // bytes given to w
-	flushed int64         // bytes in file
-	errMu   sync.Mutex
-	err     error
+	file  *scratch.File // the ARNs' parts, back to back
+	w     *bufio.Writer // nil once sealed
+	size  int64         // bytes given to w
+	errMu sync.Mutex
+	err   error
 }
 
 // foundItem is one discovered execution and what the run told of it.
@@ -78,28 +84,23 @@ func newFoundList() (*foundList, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discovery's list: %w", err)
 	}
-	return &foundList{prefixAt: map[string]uint32{}, seed: maphash.MakeSeed(), index: map[uint64]int32{},
+	seed := maphash.MakeSeed()
+	return &foundList{prefixAt: map[string]uint32{}, hash: func(s string) uint64 { return maphash.String(seed, s) },
 		statuses: append([]types.ExecutionStatus(nil), executionStatuses...), file: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 
 // close releases the list's file. The list is not used after.
 func (l *foundList) close() error { return l.file.Close() }
 
-// add appends f, found under function fn, unless its ARN is listed
-// already (a function named twice, by name and by ARN): it reports
-// whether f was new. What it keeps of f is copied (f's strings share the
-// listing page's buffer). An error is the file's: f is not listed.
-func (l *foundList) add(f extract.Found, fn int) (bool, error) {
-	h := maphash.String(l.seed, f.ARN)
-	i, taken := l.index[h]
-	if taken && l.is(int(i), f.ARN) {
-		return false, nil
-	}
-	if _, ok := l.clash[f.ARN]; ok {
-		return false, nil
+// add appends f, found under function fn. What it keeps of f is copied
+// (f's strings share the listing page's buffer). An error is the file's:
+// f is not listed.
+func (l *foundList) add(f extract.Found, fn int) error {
+	if l.w == nil {
+		return errors.New("discovery's list: added to once sealed")
 	}
 	if err := l.Err(); err != nil {
-		return false, err
+		return err
 	}
 	prefix, suffix := "", f.ARN
 	if i := strings.Index(f.ARN, arnSplit); i >= 0 {
@@ -112,37 +113,82 @@ func (l *foundList) add(f extract.Found, fn int) (bool, error) {
 		l.prefixes = append(l.prefixes, prefix)
 		l.prefixAt[prefix] = p
 	}
-	if l.w == nil {
-		return false, errors.New("discovery's list: added to once sealed")
-	}
 	if _, err := l.w.WriteString(suffix); err != nil {
 		l.fail(err)
-		return false, l.Err()
+		return l.Err()
 	}
-	n := int32(len(l.items))
 	l.items = append(l.items, foundItem{at: l.size, n: uint32(len(suffix)), start: msOf(f.Start), end: msOf(f.End), status: l.statusOf(f.Status), prefix: p, fn: uint32(fn)})
+	l.hashes = append(l.hashes, l.hash(f.ARN))
 	l.size += int64(len(suffix))
-	if !taken {
-		l.index[h] = n
-		return true, nil
-	}
-	if l.clash == nil {
-		l.clash = map[string]int32{}
-	}
-	l.clash[strings.Clone(f.ARN)] = n
-	return true, nil
+	return nil
 }
 
-// seal ends the adding: what add wrote reaches the file, and the list
-// may be read from several goroutines at once.
-func (l *foundList) seal() error {
-	if l.w != nil {
-		if err := l.w.Flush(); err != nil {
-			l.fail(err)
-		}
-		l.flushed, l.w = l.size, nil
+// seal ends the adding: what add wrote reaches the file, the index is
+// sorted, and an ARN listed twice (a function named twice, by name and by
+// ARN) is kept once, its first listing; dropped is called with the
+// function of each listing dropped (when not nil). After it the list may be read from
+// several goroutines at once.
+func (l *foundList) seal(dropped func(fn int)) error {
+	if l.w == nil {
+		return l.Err()
 	}
-	return l.Err()
+	if err := l.w.Flush(); err != nil {
+		l.fail(err)
+		return l.Err()
+	}
+	l.w = nil
+	order := make([]int32, len(l.items))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(i, j int32) int { return cmp.Or(cmp.Compare(l.hashes[i], l.hashes[j]), cmp.Compare(i, j)) })
+	drop := map[int32]bool{}
+	for k := 0; k < len(order); {
+		e := k + 1
+		for e < len(order) && l.hashes[order[e]] == l.hashes[order[k]] {
+			e++
+		}
+		for a := k; a < e; a++ { // a run of one hash: rarely more than one
+			for b := a + 1; b < e; b++ {
+				if !drop[order[b]] && !drop[order[a]] && l.is(int(order[b]), l.arn(int(order[a]))) {
+					drop[order[b]] = true
+				}
+			}
+		}
+		k = e
+	}
+	if err := l.Err(); err != nil {
+		return err
+	}
+	hashes := make([]uint64, 0, len(order)-len(drop))
+	for _, i := range order {
+		if !drop[i] {
+			hashes = append(hashes, l.hashes[i])
+		}
+	}
+	if len(drop) > 0 {
+		kept, renum := l.items[:0], make([]int32, len(l.items))
+		for i, it := range l.items {
+			if drop[int32(i)] {
+				if dropped != nil {
+					dropped(int(it.fn))
+				}
+				continue
+			}
+			renum[i] = int32(len(kept))
+			kept = append(kept, it)
+		}
+		l.items = kept
+		sorted := order[:0]
+		for _, i := range order {
+			if !drop[i] {
+				sorted = append(sorted, renum[i])
+			}
+		}
+		order = sorted
+	}
+	l.hashes, l.at = hashes, order
+	return nil
 }
 
 // Err is the first error of the list's file, if any.
@@ -160,17 +206,8 @@ func (l *foundList) fail(err error) {
 	l.errMu.Unlock()
 }
 
-// readAt reads the bytes of b at off in the file, flushing what add
-// wrote first if they are not there yet (only while adding: one
-// goroutine).
+// readAt reads the bytes of b at off in the file (sealed: all written).
 func (l *foundList) readAt(b []byte, off int64) bool {
-	if l.w != nil && off+int64(len(b)) > l.flushed {
-		if err := l.w.Flush(); err != nil {
-			l.fail(err)
-			return false
-		}
-		l.flushed = l.size
-	}
 	if _, err := l.file.ReadAt(b, off); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -203,13 +240,19 @@ func (l *foundList) status(i int) types.ExecutionStatus { return l.statuses[l.it
 var executionStatuses = types.ExecutionStatus("").Values()
 
 // find is the position of arn, or -1 (also when the file cannot be read:
-// see Err).
-func (l *foundList) find(arn string) int {
-	if i, ok := l.index[maphash.String(l.seed, arn)]; ok && l.is(int(i), arn) {
-		return int(i)
-	}
-	if i, ok := l.clash[arn]; ok {
-		return int(i)
+// see Err). The list is sealed.
+func (l *foundList) find(arn string) int { return l.findWithin(arn, 0, len(l.items)) }
+
+// findWithin is the position of arn if it is in [lo, hi), else -1. An
+// ARN whose hash points outside the range costs no read of the file:
+// verify asks it of every archived execution in every round.
+func (l *foundList) findWithin(arn string, lo, hi int) int {
+	h := l.hash(arn)
+	k, _ := slices.BinarySearch(l.hashes, h)
+	for ; k < len(l.hashes) && l.hashes[k] == h; k++ {
+		if i := int(l.at[k]); i >= lo && i < hi && l.is(i, arn) {
+			return i
+		}
 	}
 	return -1
 }

@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"hash/maphash"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +16,10 @@ import (
 )
 
 // TestFoundList: every ARN, of the documented form or not, comes back as
-// listed with its times and status, is found by its ARN (also when its
-// hash clashes with an earlier one's), and an ARN not listed is not found;
-// the manifest lists them oldest first, those without a start last.
+// listed with its times and status, is found by its ARN (also when every
+// ARN's hash is the same), within a range only when there, an ARN listed
+// twice is kept once (its first listing) and an ARN not listed is not
+// found; the manifest lists them oldest first, those without a start last.
 func TestFoundList(t *testing.T) {
 	at := func(s string) *time.Time {
 		v, err := time.Parse(time.RFC3339Nano, s)
@@ -34,42 +35,43 @@ func TestFoundList(t *testing.T) {
 		{ARN: "not-an-arn", Status: types.ExecutionStatusFailed, Start: at("2026-01-01T00:00:00Z"), End: at("2026-01-02T00:00:00Z")},
 		{ARN: "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/", Status: types.ExecutionStatusFailed},
 	}
+	for _, c := range []struct {
+		name string
+		hash func(string) uint64
+	}{{"maphash", nil}, {"every hash clashes", func(string) uint64 { return 7 }}} {
+		t.Run(c.name, func(t *testing.T) { checkFoundList(t, in, c.hash) })
+	}
+}
+
+func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) {
 	t.Setenv("TMPDIR", t.TempDir())
 	l, err := newFoundList()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.close()
+	if hash != nil {
+		l.hash = hash
+	}
 	if left, _ := os.ReadDir(os.TempDir()); len(left) != 0 {
 		t.Errorf("the list's file is left in TMPDIR: %v", left)
 	}
-	add := func(f extract.Found, fn int) bool {
-		t.Helper()
-		added, err := l.add(f, fn)
-		if err != nil {
+	// Listed again (a function named twice) under function 2: kept once.
+	for i, f := range append(slices.Clone(in), in[0], in[4], extract.Found{ARN: strings.Clone(in[3].ARN)}) {
+		fn := i % 2
+		if i >= len(in) {
+			fn = 2
+		}
+		if err := l.add(f, fn); err != nil {
 			t.Fatal(err)
 		}
-		return added
 	}
-	for i, f := range in[:4] {
-		if !add(f, i%2) {
-			t.Fatalf("%s: not added", f.ARN)
-		}
-	}
-	// The last one's hash is taken, as by a collision: it goes to clash.
-	l.index[maphash.String(l.seed, in[4].ARN)] = 0
-	if !add(in[4], 1) || len(l.clash) != 1 {
-		t.Fatalf("a clashing ARN: clash holds %d, want 1", len(l.clash))
-	}
-	// Listed again (a function named twice): kept once, found so while
-	// adding (its ARN read back before the file has it all).
-	for _, f := range []extract.Found{in[0], in[4], {ARN: strings.Clone(in[3].ARN)}} {
-		if add(f, 0) {
-			t.Errorf("%s added twice", f.ARN)
-		}
-	}
-	if err := l.seal(); err != nil {
+	dropped := map[int]int{}
+	if err := l.seal(func(fn int) { dropped[fn]++ }); err != nil {
 		t.Fatal(err)
+	}
+	if len(dropped) != 1 || dropped[2] != 3 {
+		t.Errorf("dropped %v, want the 3 listings of function 2", dropped)
 	}
 	if l.len() != len(in) {
 		t.Fatalf("%d listed, want %d", l.len(), len(in))
@@ -80,6 +82,14 @@ func TestFoundList(t *testing.T) {
 		}
 		if got := l.find(f.ARN); got != i {
 			t.Errorf("find(%q) = %d, want %d", f.ARN, got, i)
+		}
+		// Within a range (a verify round): found in its own, in no other
+		// (the clashing one included).
+		if got := l.findWithin(f.ARN, i, i+1); got != i {
+			t.Errorf("findWithin(%q, %d, %d) = %d, want %d", f.ARN, i, i+1, got, i)
+		}
+		if got, got2 := l.findWithin(f.ARN, 0, i), l.findWithin(f.ARN, i+1, len(in)); got != -1 || got2 != -1 {
+			t.Errorf("findWithin(%q) outside %d: %d and %d, want -1", f.ARN, i, got, got2)
 		}
 		if s, e := l.start(i), timeOf(l.items[i].end); (s == nil) != (f.Start == nil) || s != nil && !s.Equal(*f.Start) || (e == nil) != (f.End == nil) || e != nil && !e.Equal(*f.End) {
 			t.Errorf("%d: times %v %v, want %v %v", i, s, e, f.Start, f.End)
@@ -128,10 +138,10 @@ func TestFoundListUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	arn := "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-1/7f9c"
-	if _, err := l.add(extract.Found{ARN: arn, Status: types.ExecutionStatusRunning}, 0); err != nil {
+	if err := l.add(extract.Found{ARN: arn, Status: types.ExecutionStatusRunning}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.seal(); err != nil {
+	if err := l.seal(nil); err != nil {
 		t.Fatal(err)
 	}
 	if l.find(arn) != 0 || l.Err() != nil {

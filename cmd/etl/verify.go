@@ -306,11 +306,12 @@ func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Conte
 type listing interface {
 	len() int
 	at(i int) expected
-	// index is the position of arn, or -1; it may be called from several
-	// goroutines at once.
-	index(arn string) int
+	// within reports whether arn is listed at a position in [lo, hi); it
+	// may be called from several goroutines at once, once for every
+	// archived execution in every round.
+	within(arn string, lo, hi int) bool
 	// err is the first failure to read the listing back (discovery's
-	// list is in a file), after which at and index give nothing.
+	// list is in a file), after which at and within give nothing.
 	err() error
 	close() error
 }
@@ -321,10 +322,12 @@ type foundListing struct {
 	fns   []functionInfo
 }
 
-func (f foundListing) len() int             { return f.found.len() }
-func (f foundListing) index(arn string) int { return f.found.find(arn) }
-func (f foundListing) err() error           { return f.found.Err() }
-func (f foundListing) close() error         { return f.found.close() }
+func (f foundListing) len() int { return f.found.len() }
+func (f foundListing) within(arn string, lo, hi int) bool {
+	return f.found.findWithin(arn, lo, hi) >= 0
+}
+func (f foundListing) err() error   { return f.found.Err() }
+func (f foundListing) close() error { return f.found.close() }
 
 func (f foundListing) at(i int) expected {
 	e := expected{arn: f.found.arn(i), function: f.fns[f.found.items[i].fn].name}
@@ -344,12 +347,9 @@ func (s sortedListing) at(i int) expected { return s[i] }
 func (s sortedListing) err() error        { return nil }
 func (s sortedListing) close() error      { return nil }
 
-func (s sortedListing) index(arn string) int {
+func (s sortedListing) within(arn string, lo, hi int) bool {
 	i, ok := slices.BinarySearchFunc(s, arn, func(e expected, arn string) int { return strings.Compare(e.arn, arn) })
-	if !ok {
-		return -1
-	}
-	return i
+	return ok && i >= lo && i < hi
 }
 
 // writeVerifyOutputs prints the summary and writes the report and metrics.
@@ -495,10 +495,7 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 		for i := range part {
 			part[i] = listed.at(lo + i)
 		}
-		archived, err := reader.Latest(ctx, func(arn string) bool {
-			i := listed.index(arn)
-			return i >= lo && i < hi
-		})
+		archived, err := reader.Latest(ctx, func(arn string) bool { return listed.within(arn, lo, hi) })
 		if err != nil {
 			return nil, err
 		}
