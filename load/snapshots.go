@@ -3,8 +3,10 @@ package load
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"reflect"
@@ -341,6 +343,15 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, op func(
 		st, ok := want[arn]
 		return ok && runID == st.RunID && at.Equal(st.ExtractedAt)
 	}
+	// The key indexes' hashes of the wanted keys: a run of rows whose hash
+	// is here is read, and each row checked as above (a collision reads a
+	// few rows more, never fewer).
+	opKeys, evKeys := make(map[uint64]bool, len(states)), make(map[uint64]bool, len(states))
+	for _, st := range states {
+		arn := parquet.ByteArrayValue([]byte(st.Arn))
+		opKeys[d.keyHash([]parquet.Value{arn, parquet.ByteArrayValue([]byte(st.RunID)), parquet.Int64Value(st.ExtractedAt.UnixMilli())})] = true
+		evKeys[d.keyHash([]parquet.Value{arn})] = true
+	}
 	readTable := func(table string) error {
 		files, err := d.listCached(ctx, table)
 		if err != nil {
@@ -349,16 +360,14 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, op func(
 		for _, f := range files[dt] {
 			var err error
 			if table == "operations" {
-				err = readFile(ctx, d, schema.Operations, f, ops, []string{"execution_arn", "run_id", "extracted_at"}, func(k []parquet.Value) bool {
-					return wantOp(string(k[0].ByteArray()), string(k[1].ByteArray()), time.UnixMilli(k[2].Int64()))
-				},
+				err = readFile(ctx, d, schema.Operations, f, ops, []string{"execution_arn", "run_id", "extracted_at"}, func(h uint64) bool { return opKeys[h] },
 					func(row *schema.Operation) {
 						if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
 							op(row)
 						}
 					})
 			} else {
-				err = readFile(ctx, d, schema.Events, f, events, []string{"execution_arn"}, func(k []parquet.Value) bool { _, ok := want[string(k[0].ByteArray())]; return ok },
+				err = readFile(ctx, d, schema.Events, f, events, []string{"execution_arn"}, func(h uint64) bool { return evKeys[h] },
 					func(row *schema.Event) {
 						if _, ok := want[row.ExecutionArn]; ok {
 							ev(row)
@@ -538,7 +547,7 @@ const selectiveShare = 0.25
 // readFile is readOpened over a published file. On a sink that reads
 // ranges (S3) the footer is read first, through ranges; a file read only
 // in part goes on through them, a file read whole is fetched in one GET.
-func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f publishedFile, expect int64, keys []string, wanted func([]parquet.Value) bool, fn func(*T)) error {
+func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f publishedFile, expect int64, keys []string, wanted func(uint64) bool, fn func(*T)) error {
 	if rs, ok := d.sink.(rangedSink); ok && expect >= 0 && f.size > 0 {
 		pf, err := parquet.OpenFile(rs.ranged(ctx, f.name, f.size), f.size, parquet.SkipBloomFilters(true))
 		if err != nil {
@@ -569,11 +578,38 @@ func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f pub
 
 // keyIndex is a file's rows as runs of one key (an execution's rows are
 // contiguous in a file): what keyScan found, kept by the loader so that
-// the chunks verify reads a partition in scan each file's keys once.
+// the chunks verify reads a partition in scan each file's keys once. A
+// run's key is kept as its hash (keyHash), 8 bytes where the values and
+// their bytes took about 250 (an ARN, a run id, a time): an index has an
+// entry for every execution of its file, however few a sample wants.
 type keyIndex struct {
-	keys  [][]parquet.Value // each run's key values
-	runs  []span
-	total int64
+	hashes []uint64 // each run's key's hash
+	runs   []span
+	total  int64
+}
+
+// keyHash is the hash of a key's values, for the key indexes. Equal
+// values hash alike; values of the same kind and bytes do, whatever their
+// column's logical type (a time is its int64).
+func (d *Parquet) keyHash(vals []parquet.Value) uint64 {
+	var h maphash.Hash
+	h.SetSeed(d.keySeed)
+	var n [8]byte
+	for _, v := range vals {
+		h.WriteByte(byte(v.Kind()))
+		switch {
+		case v.IsNull():
+		case v.Kind() == parquet.ByteArray || v.Kind() == parquet.FixedLenByteArray:
+			b := v.ByteArray()
+			binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
+			h.Write(n[:])
+			h.Write(b)
+		default:
+			binary.LittleEndian.PutUint64(n[:], v.Uint64())
+			h.Write(n[:])
+		}
+	}
+	return h.Sum64()
 }
 
 type span struct{ first, n int64 }
@@ -601,18 +637,11 @@ func (d *Parquet) keyIndexOf(name string, pf *parquet.File, keys []string) (*key
 		return idx, nil
 	}
 	idx = &keyIndex{}
-	var last []parquet.Value
 	err := keyScan(pf, keys, false, func(k []parquet.Value) error {
-		if last == nil || !slices.EqualFunc(last, k, parquet.Equal) {
-			// A copy of the values and their bytes: k's bytes share an
-			// allocation with the rest of their batch of the column
-			// (appendOwned), which one kept value would keep alive (a
-			// partition of 770,000 rows held 190 MB of keys that way).
-			last = make([]parquet.Value, len(k))
-			for i, v := range k {
-				last[i] = v.Clone()
-			}
-			idx.keys = append(idx.keys, last)
+		// Rows of one hash side by side are one run: two keys of one hash
+		// (a collision) are read together, and the reader checks each row.
+		if h := d.keyHash(k); len(idx.runs) == 0 || h != idx.hashes[len(idx.hashes)-1] {
+			idx.hashes = append(idx.hashes, h)
 			idx.runs = append(idx.runs, span{idx.total, 0})
 		}
 		idx.runs[len(idx.runs)-1].n++
@@ -646,13 +675,13 @@ func readsWhole(pf *parquet.File, expect int64) bool {
 }
 
 // readOpened calls fn for the rows of an open Parquet file that wanted
-// says are wanted, given the values of the key columns keys (fn may see a
-// few others, and must check).
+// says are wanted, given the hash of the values of the key columns keys
+// (keyHash; fn may see a few others, and must check).
 // When expect (the rows wanted, as far as known; -1: unknown) is a large
 // share of the file's rows, every row is read. Else the keys are read
 // first, and if the wanted rows are few, only their runs of rows are read,
 // each after a seek. The footer is read once, by the caller.
-func readOpened[T any](table *schema.Table, pf *parquet.File, expect int64, idx *keyIndex, wanted func([]parquet.Value) bool, fn func(*T)) error {
+func readOpened[T any](table *schema.Table, pf *parquet.File, expect int64, idx *keyIndex, wanted func(uint64) bool, fn func(*T)) error {
 	if readsWhole(pf, expect) {
 		return eachInFile(table, pf, fn)
 	}
@@ -660,7 +689,7 @@ func readOpened[T any](table *schema.Table, pf *parquet.File, expect int64, idx 
 	var hits int64
 	total := idx.total
 	for i, r := range idx.runs {
-		if !wanted(idx.keys[i]) {
+		if !wanted(idx.hashes[i]) {
 			continue
 		}
 		if l := len(spans); l > 0 && spans[l-1].first+spans[l-1].n == r.first {
