@@ -458,7 +458,7 @@ type verifyOptions struct {
 }
 
 // verifyRoundExecutions is how many listed executions verify checks in
-// one round. Besides discovery's list (about 76 bytes an execution in
+// one round. Besides discovery's list (about 65 bytes an execution in
 // memory, its ARNs in a temporary file),
 // verify holds, for the round it checks, each execution's expected value
 // and newest archived state (about 600 bytes together), so an account is
