@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -244,8 +245,7 @@ func runAction(c *cli.Context) error {
 		if m, watch, err = discoverManifest(ctx, client, o, logger); err != nil {
 			return err
 		}
-		defer m.Close()
-		defer watch.found.close()
+		defer func() { m.Close(); watch.found.close() }()
 	}
 	if m.Count() > 0 {
 		if err := reachable(ctx, o.endpoint, client.Options().Region); err != nil {
@@ -277,9 +277,7 @@ func runAction(c *cli.Context) error {
 	handed = true
 	sum, runErr := pipeline.Run(ctx, cfg, m)
 	stopProgress()
-	if err := addCallsAndRetention(sum, &calls, watch, o.retentionWarning, logger); err != nil && runErr == nil {
-		runErr = err
-	}
+	runErr = cmp.Or(runErr, addCallsAndRetention(sum, &calls, watch, o.retentionWarning, logger)) // the run's own error first
 	return finishRun(c.App.Writer, o, logger, sum, runErr)
 }
 
