@@ -131,7 +131,8 @@ func BenchmarkVerify(b *testing.B) {
 
 // BenchmarkDiscoveredBytes: the heap a run keeps for each execution
 // discovery lists, to the end of the run (foundList with the retention
-// watch's state), against a plain baseline built in the same run: the
+// watch's state; the ARNs it keeps on disk are not counted), against a
+// plain baseline built in the same run: the
 // listed values as they come (extract.Found, the ARN copied out of the
 // page, two *time.Time) with the function's name and an index by ARN.
 // 200,000 executions of five functions, two versions each, with ARNs of
