@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -101,6 +102,11 @@ func PublishedBytesForTest(ctx context.Context, l Loader) (map[string][]byte, er
 	}
 	return out, nil
 }
+
+// SetKeyHashForTest replaces the key indexes' hash of d (to make keys
+// collide); KeyHashForTest is the one it has.
+func (d *Parquet) SetKeyHashForTest(h func([]parquet.Value) uint64) { d.keyHash = h }
+func (d *Parquet) KeyHashForTest() func([]parquet.Value) uint64     { return d.keyHash }
 
 // KeyIndexedPartitionsForTest is how many partitions' key indexes d holds.
 func (d *Parquet) KeyIndexedPartitionsForTest() int {

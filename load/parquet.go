@@ -207,7 +207,7 @@ type Parquet struct {
 	listed       map[string]map[string][]publishedFile // verification's listings, by table and dt
 	keyIndexes   map[string]map[string]*keyIndex       // verification's key indexes, by dt, then file and key columns
 	keyIndexDTs  []string                              // their partitions, oldest first
-	keySeed      maphash.Seed                          // of the key indexes' hashes (keyHash)
+	keyHash      func([]parquet.Value) uint64          // the key indexes' hash of a key's values (hashKey; tests make it collide)
 	metaCache    map[string]map[string]string          // compaction: merged files' key-value metadata
 	closed       bool
 	err          error // a failed write poisons the loader: later commits fail
@@ -270,7 +270,9 @@ func newParquet(dest string, sink fileSink, spillDir string, opts []ParquetOptio
 		o(&cfg)
 	}
 	d := &Parquet{dir: dest, sink: sink, spillDir: spillDir, cfg: cfg, groups: map[string]string{}, flushers: map[string]flusher{},
-		pending: map[string]*pendingDT{}, helpers: make(chan struct{}, cfg.helpers), keySeed: maphash.MakeSeed()}
+		pending: map[string]*pendingDT{}, helpers: make(chan struct{}, cfg.helpers)}
+	seed := maphash.MakeSeed()
+	d.keyHash = func(k []parquet.Value) uint64 { return hashKey(seed, k) }
 	d.tables = append(append([]*schema.Table(nil), cfg.tables...), schema.Executions)
 	d.opts = map[*schema.Table][]parquet.WriterOption{}
 	d.writers = map[*schema.Table]freeList[schema.ParquetWriter]{}

@@ -3,7 +3,6 @@ package load
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -579,7 +578,7 @@ func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f pub
 // keyIndex is a file's rows as runs of one key (an execution's rows are
 // contiguous in a file): what keyScan found, kept by the loader so that
 // the chunks verify reads a partition in scan each file's keys once. A
-// run's key is kept as its hash (keyHash), 8 bytes where the values and
+// run's key is kept as its hash (hashKey), 8 bytes where the values and
 // their bytes took about 250 (an ARN, a run id, a time): an index has an
 // entry for every execution of its file, however few a sample wants.
 type keyIndex struct {
@@ -588,25 +587,23 @@ type keyIndex struct {
 	total  int64
 }
 
-// keyHash is the hash of a key's values, for the key indexes. Equal
-// values hash alike; values of the same kind and bytes do, whatever their
-// column's logical type (a time is its int64).
-func (d *Parquet) keyHash(vals []parquet.Value) uint64 {
+// hashKey is the hash of a key's values, for the key indexes (written as
+// schema.HashRow writes a row's). Equal values hash alike; so do values
+// of the same kind and bytes whatever their column's logical type (a time
+// is its int64).
+func hashKey(seed maphash.Seed, vals []parquet.Value) uint64 {
 	var h maphash.Hash
-	h.SetSeed(d.keySeed)
-	var n [8]byte
+	h.SetSeed(seed)
 	for _, v := range vals {
-		h.WriteByte(byte(v.Kind()))
+		maphash.WriteComparable(&h, v.Kind())
 		switch {
 		case v.IsNull():
 		case v.Kind() == parquet.ByteArray || v.Kind() == parquet.FixedLenByteArray:
 			b := v.ByteArray()
-			binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
-			h.Write(n[:])
+			maphash.WriteComparable(&h, len(b))
 			h.Write(b)
 		default:
-			binary.LittleEndian.PutUint64(n[:], v.Uint64())
-			h.Write(n[:])
+			maphash.WriteComparable(&h, v.Uint64())
 		}
 	}
 	return h.Sum64()
@@ -618,11 +615,10 @@ type span struct{ first, n int64 }
 // verify reads partitions one after another (a few at once, one per
 // worker: 8 by default), so older ones are not asked for again, and
 // memory must not grow with the archive. An index has an entry for every
-// execution of its file, however few of them a sample wants: at 16, a
-// verify of 500,000 executions (5,500 a partition) held 37 MiB of them
-// and peaked at 287 MiB in 4 min; at 8, 260 MiB in 2 min 37 s, and
-// BenchmarkVerify (--all, whole partitions in chunks) read the same
-// (0.64 against 0.63, 212 against 215 MiB).
+// execution of its file (24 bytes: a hash and a span), however few of
+// them a sample wants. When the entries held the key's values (about 250
+// bytes), 16 partitions' indexes took 37 MiB of a verify of 500,000
+// executions; 8 took half, at no cost to BenchmarkVerify.
 const keyIndexPartitions = 8
 
 // keyIndexOf is the key index of the file name (open as pf) over the
@@ -676,7 +672,7 @@ func readsWhole(pf *parquet.File, expect int64) bool {
 
 // readOpened calls fn for the rows of an open Parquet file that wanted
 // says are wanted, given the hash of the values of the key columns keys
-// (keyHash; fn may see a few others, and must check).
+// (Parquet.keyHash; fn may see a few others, and must check).
 // When expect (the rows wanted, as far as known; -1: unknown) is a large
 // share of the file's rows, every row is read. Else the keys are read
 // first, and if the wanted rows are few, only their runs of rows are read,
