@@ -459,16 +459,14 @@ type verifyOptions struct {
 
 // verifyRoundExecutions is how many listed executions verify checks in
 // one round. Besides discovery's list (about 65 bytes an execution in
-// memory, its ARNs in a temporary file),
-// verify holds, for the round it checks, each execution's expected value
-// and newest archived state (about 600 bytes together), so an account is
-// verified in rounds of this many, each reading the executions table's
-// key columns again (0.6 s over 500,000 executions; the other tables
-// are read for the sampled executions only). 500,000 executions of 1-3
-// operations in one round: 563 MiB peak RSS, 5 min 44 s; in rounds of
-// 50,000: 287-295 MiB, 3 min 47 s - 4 min (260 MiB, 2 min 37 s with the
-// loader's key indexes kept for 8 partitions, not 16; 215 MiB with
-// discovery's ARNs on disk: docs/BENCHMARKS.md).
+// memory, its ARNs in a temporary file), verify holds, for the round it
+// checks, each execution's expected value and newest archived state
+// (about 600 bytes together), so an account is verified in rounds of
+// this many, each reading the executions table's key columns again (about
+// a second over a million executions; the other tables are read for the
+// sampled executions only). In one round, 500,000 executions of 1-3
+// operations peaked at 563 MiB; in rounds of 50,000, verify holds about
+// 215 MiB at 500,000 and at 1,000,000 (docs/BENCHMARKS.md).
 const verifyRoundExecutions = 50_000
 
 // verifyInRounds verifies the listed executions in rounds of at most
