@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/durable-etl/durable-etl/internal/scratch"
 	"github.com/durable-etl/durable-etl/internal/spool"
 )
 
@@ -83,10 +84,28 @@ type Manifest struct {
 
 	rc    io.ReadCloser
 	p     *parser
-	seen  map[[16]byte]struct{}
 	entry Entry
 	err   error
-	temp  string
+	// spooled is SpooledManifest's file, released by Close.
+	spooled *scratch.File
+
+	// The duplicate check: check's pass keeps every ARN's key in seen and
+	// notes in repeats the ordinal (among the entries that parse) and key
+	// of each entry whose ARN came earlier; the passes after it skip those
+	// ordinals and hold no set (at a million executions the set would be
+	// tens of MB for the whole run). ord counts this pass's entries; next
+	// is the first of repeats not yet passed.
+	checked bool
+	seen    map[[16]byte]struct{}
+	repeats []repeat
+	ord     int
+	next    int
+}
+
+// repeat is an entry the check found to repeat an earlier entry's ARN.
+type repeat struct {
+	ord int
+	key [16]byte
 }
 
 // ManifestOption configures how a manifest is read.
@@ -129,45 +148,48 @@ func OpenManifest(path string, opts ...ManifestOption) (*Manifest, error) {
 }
 
 // SpooledManifest is a manifest whose content write produces: it is
-// written to a temporary file (never held in memory: a manifest can list
-// millions of executions) and read from there like a file; Close removes
-// the file. A failure of write or of the file is an error naming source,
-// and leaves no file behind.
+// written to a scratch file in the system's temporary folder (never held
+// in memory: a manifest can list millions of executions) and read from
+// there like a file. The file has no name from the start where the system
+// allows (a run killed with SIGKILL leaves nothing behind); Close releases
+// it. A failure of write or of the file is an error naming source, and
+// leaves no file behind.
 func SpooledManifest(source string, write func(io.Writer) error, opts ...ManifestOption) (*Manifest, error) {
-	f, err := os.CreateTemp("", "etl-manifest-*")
+	f, err := scratch.Create("", "etl-manifest-*")
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", source, err)
 	}
-	if err := spool.Write(f, write); err != nil {
-		os.Remove(f.Name())
+	if err := spool.Fill(f, write); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("manifest %s: %w", source, err)
 	}
-	m, err := openManifestFile(source, f.Name(), opts)
+	m, err := newManifest(source, func() (io.ReadCloser, error) {
+		return io.NopCloser(io.NewSectionReader(f, 0, math.MaxInt64)), nil
+	}, opts)
 	if err != nil {
-		os.Remove(f.Name())
+		f.Close()
 		return nil, err
 	}
-	m.temp = f.Name()
+	m.spooled = f
 	return m, nil
 }
 
 // openManifestFile opens and checks the manifest in file, naming it source.
 func openManifestFile(source, file string, opts []ManifestOption) (*Manifest, error) {
-	m := &Manifest{source: source, open: func() (io.ReadCloser, error) { return os.Open(file) }}
-	for _, o := range opts {
-		o(&m.opts)
-	}
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return newManifest(source, func() (io.ReadCloser, error) { return os.Open(file) }, opts)
 }
 
 // NewManifest is a manifest over in-memory content, checked like a file.
 func NewManifest(source string, content []byte, opts ...ManifestOption) (*Manifest, error) {
-	m := &Manifest{source: source, open: func() (io.ReadCloser, error) {
+	return newManifest(source, func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(content)), nil
-	}}
+	}, opts)
+}
+
+// newManifest checks the manifest that open reads (each pass opens it
+// again), naming it source.
+func newManifest(source string, open func() (io.ReadCloser, error), opts []ManifestOption) (*Manifest, error) {
+	m := &Manifest{source: source, open: open}
 	for _, o := range opts {
 		o(&m.opts)
 	}
@@ -219,6 +241,7 @@ func (m *Manifest) check() error {
 	}
 	err := m.Err()
 	m.resetIter()
+	m.checked = true
 	return err
 }
 
@@ -285,7 +308,7 @@ func (m *Manifest) resetIter() {
 	if m.rc != nil {
 		m.rc.Close()
 	}
-	m.rc, m.p, m.seen, m.err = nil, nil, nil, nil
+	m.rc, m.p, m.seen, m.err, m.ord, m.next = nil, nil, nil, nil, 0, 0
 }
 
 // Count is the number of distinct executions in the manifest.
@@ -308,7 +331,10 @@ func (m *Manifest) Next() bool {
 			m.err = fmt.Errorf("manifest %s: %w", m.source, err)
 			return false
 		}
-		m.rc, m.p, m.seen = rc, newParser(m.source, rc), map[[16]byte]struct{}{}
+		m.rc, m.p = rc, newParser(m.source, rc)
+		if !m.checked {
+			m.seen = map[[16]byte]struct{}{}
+		}
 	}
 	for {
 		e, err := m.p.next()
@@ -324,12 +350,15 @@ func (m *Manifest) Next() bool {
 			m.err = err
 			return false
 		}
-		key := arnKey(e.ARN)
-		if _, dup := m.seen[key]; dup {
+		dup, err := m.repeated(e.ARN)
+		if err != nil {
+			m.err = err
+			return false
+		}
+		if dup {
 			m.p.dups++
 			continue
 		}
-		m.seen[key] = struct{}{}
 		if m.opts.shards > 0 && !InShard(e.ARN, m.opts.shard, m.opts.shards) {
 			m.p.others++
 			continue
@@ -339,17 +368,45 @@ func (m *Manifest) Next() bool {
 	}
 }
 
+// repeated says whether the entry just parsed repeats an earlier entry's
+// ARN: in check's pass by the set of keys, after it by the ordinals the
+// check noted. A noted entry whose ARN is not the one noted means the
+// file changed since the check: an error, rather than skip an execution
+// or archive one twice at once.
+func (m *Manifest) repeated(arn string) (bool, error) {
+	ord := m.ord
+	m.ord++
+	if !m.checked {
+		key := arnKey(arn)
+		if _, dup := m.seen[key]; dup {
+			m.repeats = append(m.repeats, repeat{ord, key})
+			return true, nil
+		}
+		m.seen[key] = struct{}{}
+		return false, nil
+	}
+	if m.next == len(m.repeats) || m.repeats[m.next].ord != ord {
+		return false, nil
+	}
+	r := m.repeats[m.next]
+	m.next++
+	if arnKey(arn) != r.key {
+		return false, fmt.Errorf("manifest %s: changed since it was checked; do not write to a manifest a run reads", m.source)
+	}
+	return true, nil
+}
+
 // Entry is the current entry.
 func (m *Manifest) Entry() Entry { return m.entry }
 
 // Err is the error that stopped Next, if any.
 func (m *Manifest) Err() error { return m.err }
 
-// Close releases the manifest (and removes the copy of standard input).
+// Close releases the manifest (and a spooled manifest's file).
 func (m *Manifest) Close() error {
 	m.resetIter()
-	if m.temp != "" {
-		return os.Remove(m.temp)
+	if m.spooled != nil {
+		return m.spooled.Close()
 	}
 	return nil
 }

@@ -124,8 +124,8 @@ func TestOpenManifestFile(t *testing.T) {
 }
 
 // TestSpooledManifest: a spooled manifest reads what write wrote, from a
-// file that Close removes; a failed write or a bad line leaves no file and
-// names the source.
+// file with no name in TMPDIR at any time (a killed run leaves nothing); a
+// failed write or a bad line leaves no file and names the source.
 func TestSpooledManifest(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	spooled := func() []string {
@@ -144,8 +144,8 @@ func TestSpooledManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(spooled()); n != 1 {
-		t.Fatalf("%d spooled files, want 1", n)
+	if names := spooled(); len(names) != 0 {
+		t.Fatalf("the spooled manifest has a name %v: a run killed with SIGKILL would leave it behind", names)
 	}
 	if got := entries(t, m); len(got) != 2500 || m.Count() != 2500 || m.Duplicates() != 500 || got[2499].ARN != "arn-2499" {
 		t.Errorf("%d entries, count %d, dups %d", len(got), m.Count(), m.Duplicates())
@@ -199,6 +199,55 @@ func TestManifestTolerateBadLines(t *testing.T) {
 	// A CSV without its header cannot be read at all, skip or not.
 	if _, err := extract.NewManifest("m", []byte("a,t\n"), extract.TolerateBadLines()); err == nil {
 		t.Error("a headerless CSV was accepted")
+	}
+}
+
+// TestManifestDuplicatesAfterCheck: the pass after the check skips the
+// entries the check found to repeat an ARN (first wins), among skipped bad
+// lines and other shards' entries; a file changed since the check so that
+// a noted entry is another ARN is an error naming the manifest, not an
+// execution skipped.
+func TestManifestDuplicatesAfterCheck(t *testing.T) {
+	var b strings.Builder
+	var want []string
+	for i := range 300 {
+		arn := fmt.Sprintf("arn-%d", i%200) // the last 100 repeat the first
+		fmt.Fprintf(&b, "{\"DurableExecutionArn\":%q,\"CheckpointToken\":\"t%d\"}\n", arn, i)
+		if i%7 == 0 {
+			b.WriteString("not json\n")
+		}
+		if i < 200 && extract.InShard(arn, 1, 3) {
+			want = append(want, fmt.Sprintf("%s t%d", arn, i))
+		}
+	}
+	m, err := extract.NewManifest("m", []byte(b.String()), extract.TolerateBadLines(), extract.Shard(1, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries(t, m) {
+		got = append(got, e.ARN+" "+e.Token)
+	}
+	if !slices.Equal(got, want) || m.Count() != len(want) || m.Duplicates() != 100 || m.OtherShards() != 200-len(want) {
+		t.Errorf("got %d entries (count %d, dups %d, others %d), want %d: %v", len(got), m.Count(), m.Duplicates(), m.OtherShards(), len(want), got)
+	}
+
+	p := filepath.Join(t.TempDir(), "m.csv")
+	if err := os.WriteFile(p, []byte("durable_execution_arn,checkpoint_token\na,t\nb,t\na,t\nc,t\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err = extract.OpenManifest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := os.WriteFile(p, []byte("durable_execution_arn,checkpoint_token\na,t\nb,t\nd,t\nc,t\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for m.Next() {
+	}
+	if err := m.Err(); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("a manifest changed since its check: %v", err)
 	}
 }
 
