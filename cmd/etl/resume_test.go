@@ -143,12 +143,25 @@ func TestKill9Resume(t *testing.T) {
 
 // killAfterPages runs etl (this test binary as etl) with args and kills it
 // with SIGKILL once the emulator has served killAt more pages (or lets it
-// finish, if it ends first: then there is nothing to resume).
+// finish, if it ends first: then there is nothing to resume). The run's
+// TMPDIR is a folder of its own, which must be empty after the kill: every
+// temporary file a run makes (spooled manifest, discovery's ARNs, spills)
+// has no name from the start, so a killed run leaves none behind.
 func killAfterPages(t *testing.T, emu *emulator.Server, args []string, killAt int64) {
 	t.Helper()
 	start := emu.Stats().PagesOK
+	tmp := t.TempDir()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1", "TMPDIR="+tmp)
+	defer func() {
+		if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+			names := []string{}
+			for _, e := range left {
+				names = append(names, e.Name())
+			}
+			t.Errorf("the killed run left %v in its TMPDIR (%v)", names, err)
+		}
+	}()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

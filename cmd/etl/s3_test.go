@@ -139,7 +139,8 @@ func TestS3UploadKilledMidway(t *testing.T) {
 	args := []string{"run", "--manifest", manifest, "--dest", "s3://" + bucket + "/arch", "--endpoint-url", url,
 		"--row-group-size", "1MiB", "--concurrency", "2", "--page-size", "5", "--log-level", "warn"}
 	cmd := exec.Command(os.Args[0], append(args, "--run-id", "killed")...)
-	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+	tmp := t.TempDir() // where an S3 destination spills: empty after the kill
+	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1", "TMPDIR="+tmp)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -162,6 +163,9 @@ func TestS3UploadKilledMidway(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	<-exited
+	if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+		t.Errorf("the killed run left %d files in its TMPDIR (%v)", len(left), err)
+	}
 
 	dangling := s3test.Uploads(t, srv3, bucket)
 	if len(dangling) == 0 {
