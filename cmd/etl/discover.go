@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -240,36 +238,21 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 }
 
 // manifestOf writes found executions as a JSON Lines manifest, ARN and
-// start time (StartTimestamp, RFC 3339), oldest first (an execution
-// without a start time last, the rest in the order listed): a run over it
-// archives executions in start order, knows which start date (partition)
-// each is expected in, and publishes each date's files once its last
-// execution is done. An error is w's or the list's (its file unreadable).
+// start time (StartTimestamp, RFC 3339), in the sealed list's order:
+// oldest first (an execution without a start time last, the rest of one
+// start in the order listed). A run over it archives executions in start
+// order, knows which start date (partition) each is expected in, and
+// publishes each date's files once its last execution is done. An error
+// is w's or the list's (its file unreadable).
 func manifestOf(w io.Writer, found *foundList) error {
-	order := make([]int32, found.len()) // sorted in place of a copy of the list
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortStableFunc(order, func(i, j int32) int {
-		a, b := found.items[i].start, found.items[j].start
-		switch {
-		case a == b:
-			return 0
-		case a == noTime:
-			return 1
-		case b == noTime:
-			return -1
-		}
-		return cmp.Compare(a, b)
-	})
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	for _, i := range order {
+	for i := range found.len() {
 		line := struct {
 			DurableExecutionArn string
 			StartTimestamp      string `json:",omitempty"`
-		}{DurableExecutionArn: found.arn(int(i))}
-		if t := found.start(int(i)); t != nil {
+		}{DurableExecutionArn: found.arn(i)}
+		if t := found.start(i); t != nil {
 			line.StartTimestamp = t.Format(time.RFC3339Nano)
 		}
 		if err := found.Err(); err != nil {

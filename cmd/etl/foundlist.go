@@ -32,8 +32,10 @@ import (
 // manifest, the report's at-risk executions, verify's rounds, and to
 // confirm a match by hash (find).
 //
-// Executions are added (add), then the list is sealed (seal), which sorts
-// the index and drops an ARN listed twice; only then is it searched.
+// Executions are added (add), then the list is sealed (seal), which puts
+// them in order of start (oldest first: the manifest's order, and verify's
+// rounds then each cover a span of start dates), sorts the index and drops
+// an ARN listed twice; only then is it searched.
 //
 // A failed write or read of the file (a full or failing disk) is kept:
 // add and seal return it, and the methods that read (arn, find) give ""
@@ -123,11 +125,12 @@ func (l *foundList) add(f extract.Found, fn int) error {
 	return nil
 }
 
-// seal ends the adding: what add wrote reaches the file, the index is
-// sorted, and an ARN listed twice (a function named twice, by name and by
-// ARN) is kept once, its first listing; dropped is called with the
-// function of each listing dropped (when not nil). After it the list may be read from
-// several goroutines at once.
+// seal ends the adding: what add wrote reaches the file, an ARN listed
+// twice (a function named twice, by name and by ARN) is kept once, its
+// first listing (dropped is called with the function of each listing
+// dropped, when not nil), the executions are put in order of start
+// (sortByStart) and the index by hash is sorted. After it the list may be
+// read from several goroutines at once.
 func (l *foundList) seal(dropped func(fn int)) error {
 	if l.w == nil {
 		return l.Err()
@@ -137,11 +140,34 @@ func (l *foundList) seal(dropped func(fn int)) error {
 		return l.Err()
 	}
 	l.w = nil
+	l.dropRepeats(l.byHash(), dropped)
+	if err := l.Err(); err != nil {
+		return err
+	}
+	l.sortByStart()
+	order := l.byHash()
+	hashes := make([]uint64, len(order))
+	for k, i := range order {
+		hashes[k] = l.hashes[i]
+	}
+	l.hashes, l.at = hashes, order
+	return nil
+}
+
+// byHash is the items' positions in order of their hash (l.hashes, one
+// an item until seal is done), then of position.
+func (l *foundList) byHash() []int32 {
 	order := make([]int32, len(l.items))
 	for i := range order {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(i, j int32) int { return cmp.Or(cmp.Compare(l.hashes[i], l.hashes[j]), cmp.Compare(i, j)) })
+	return order
+}
+
+// dropRepeats removes the items (and their hashes) whose ARN an earlier
+// item has, order being the positions by hash (byHash).
+func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) {
 	drop := map[int32]bool{}
 	for k := 0; k < len(order); {
 		e := k + 1
@@ -157,38 +183,63 @@ func (l *foundList) seal(dropped func(fn int)) error {
 		}
 		k = e
 	}
-	if err := l.Err(); err != nil {
-		return err
+	if len(drop) == 0 {
+		return
 	}
-	hashes := make([]uint64, 0, len(order)-len(drop))
-	for _, i := range order {
-		if !drop[i] {
-			hashes = append(hashes, l.hashes[i])
-		}
-	}
-	if len(drop) > 0 {
-		kept, renum := l.items[:0], make([]int32, len(l.items))
-		for i, it := range l.items {
-			if drop[int32(i)] {
-				if dropped != nil {
-					dropped(int(it.fn))
-				}
-				continue
+	kept, hashes := l.items[:0], l.hashes[:0]
+	for i, it := range l.items {
+		if drop[int32(i)] {
+			if dropped != nil {
+				dropped(int(it.fn))
 			}
-			renum[i] = int32(len(kept))
-			kept = append(kept, it)
+			continue
 		}
-		l.items = kept
-		sorted := order[:0]
-		for _, i := range order {
-			if !drop[i] {
-				sorted = append(sorted, renum[i])
-			}
-		}
-		order = sorted
+		kept, hashes = append(kept, it), append(hashes, l.hashes[i])
 	}
-	l.hashes, l.at = hashes, order
-	return nil
+	l.items, l.hashes = kept, hashes
+}
+
+// sortByStart puts the items (and their hashes) in order of start, oldest
+// first, an execution the listing gave no start last, those of one start
+// in the order listed. It moves them in place, following the cycles of
+// the order (a copy of the items would be 48 bytes an execution more, for
+// a moment, at the run's fullest).
+func (l *foundList) sortByStart() {
+	order := make([]int32, len(l.items))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(i, j int32) int { return compareStarts(l.items[i].start, l.items[j].start) })
+	for i := range order { // items[i] is to hold what items[order[i]] holds
+		if order[i] < 0 || int(order[i]) == i {
+			continue
+		}
+		it, h := l.items[i], l.hashes[i]
+		j := i
+		for {
+			k := int(order[j])
+			order[j] = -1
+			if k == i {
+				l.items[j], l.hashes[j] = it, h
+				break
+			}
+			l.items[j], l.hashes[j] = l.items[k], l.hashes[k]
+			j = k
+		}
+	}
+}
+
+// compareStarts orders two starts (ms, or noTime), noTime last.
+func compareStarts(a, b int64) int {
+	switch {
+	case a == b:
+		return 0
+	case a == noTime:
+		return 1
+	case b == noTime:
+		return -1
+	}
+	return cmp.Compare(a, b)
 }
 
 // Err is the first error of the list's file, if any.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/durable-etl/durable-etl/extract"
@@ -19,7 +20,8 @@ import (
 // listed with its times and status, is found by its ARN (also when every
 // ARN's hash is the same), within a range only when there, an ARN listed
 // twice is kept once (its first listing) and an ARN not listed is not
-// found; the manifest lists them oldest first, those without a start last.
+// found; sealed, the list and the manifest are in order of start, those
+// without a start last.
 func TestFoundList(t *testing.T) {
 	at := func(s string) *time.Time {
 		v, err := time.Parse(time.RFC3339Nano, s)
@@ -57,7 +59,8 @@ func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) 
 		t.Errorf("the list's file is left in TMPDIR: %v", left)
 	}
 	// Listed again (a function named twice) under function 2: kept once.
-	for i, f := range append(slices.Clone(in), in[0], in[4], extract.Found{ARN: strings.Clone(in[3].ARN)}) {
+	// (One listing again starts earlier: the first listing still wins.)
+	for i, f := range append(slices.Clone(in), in[0], in[4], extract.Found{ARN: strings.Clone(in[3].ARN)}, extract.Found{ARN: in[1].ARN, Start: aws.Time(in[1].Start.AddDate(-1, 0, 0))}) {
 		fn := i % 2
 		if i >= len(in) {
 			fn = 2
@@ -70,13 +73,16 @@ func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) 
 	if err := l.seal(func(fn int) { dropped[fn]++ }); err != nil {
 		t.Fatal(err)
 	}
-	if len(dropped) != 1 || dropped[2] != 3 {
-		t.Errorf("dropped %v, want the 3 listings of function 2", dropped)
+	if len(dropped) != 1 || dropped[2] != 4 {
+		t.Errorf("dropped %v, want the 4 listings of function 2", dropped)
 	}
 	if l.len() != len(in) {
 		t.Fatalf("%d listed, want %d", l.len(), len(in))
 	}
-	for i, f := range in {
+	// Sealed, the list is in order of start, those without one last, in
+	// the order listed.
+	sorted := []extract.Found{in[3], in[1], in[0], in[2], in[4]}
+	for i, f := range sorted {
 		if got := l.arn(i); got != f.ARN {
 			t.Errorf("%d: ARN %q, want %q", i, got, f.ARN)
 		}
@@ -88,7 +94,7 @@ func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) 
 		if got := l.findWithin(f.ARN, i, i+1); got != i {
 			t.Errorf("findWithin(%q, %d, %d) = %d, want %d", f.ARN, i, i+1, got, i)
 		}
-		if got, got2 := l.findWithin(f.ARN, 0, i), l.findWithin(f.ARN, i+1, len(in)); got != -1 || got2 != -1 {
+		if got, got2 := l.findWithin(f.ARN, 0, i), l.findWithin(f.ARN, i+1, len(sorted)); got != -1 || got2 != -1 {
 			t.Errorf("findWithin(%q) outside %d: %d and %d, want -1", f.ARN, i, got, got2)
 		}
 		if s, e := l.start(i), timeOf(l.items[i].end); (s == nil) != (f.Start == nil) || s != nil && !s.Equal(*f.Start) || (e == nil) != (f.End == nil) || e != nil && !e.Equal(*f.End) {
