@@ -63,6 +63,16 @@ type SnapshotReader interface {
 	Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error)
 }
 
+// PartitionedReader is a SnapshotReader that can read the newest
+// snapshots of the executions archived in some partitions only (Parquet:
+// each partition's files are apart). Verify asks it for the start dates
+// of the executions of one round.
+type PartitionedReader interface {
+	// LatestIn is Latest over the partitions (dt) dts accepts (nil: every
+	// one); dts may be called from several goroutines at once.
+	LatestIn(ctx context.Context, dts func(dt string) bool, keep func(arn string) bool) (map[string]ExecutionState, error)
+}
+
 // RowStreamer is a SnapshotReader that can also hand over one execution's
 // rows without holding them, for verifying an execution too large to hold.
 type RowStreamer interface {
@@ -93,10 +103,16 @@ func newer(a, b ExecutionState) bool {
 // what it merged), the one in the earlier partition is kept (within one
 // partition they are the same rows).
 func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
+	return d.LatestIn(ctx, nil, keep)
+}
+
+// LatestIn is Latest over the files of the partitions dts accepts (nil:
+// every one): the others are listed, never read.
+func (d *Parquet) LatestIn(ctx context.Context, dts func(dt string) bool, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	var out map[string]ExecutionState
 	err := listedAgain(func() error {
 		var err error
-		out, err = d.latest(ctx, keep)
+		out, err = d.latest(ctx, dts, keep)
 		return err
 	})
 	if err != nil {
@@ -105,10 +121,13 @@ func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[s
 	return out, nil
 }
 
-func (d *Parquet) latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
+func (d *Parquet) latest(ctx context.Context, dts func(dt string) bool, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	files, err := d.sink.list(ctx, "executions/")
 	if err != nil {
 		return nil, err
+	}
+	if dts != nil {
+		files = slices.DeleteFunc(files, func(f publishedFile) bool { return !dts(partitionOf(f.name)) })
 	}
 	var mu sync.Mutex
 	out := map[string]ExecutionState{}

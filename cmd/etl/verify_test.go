@@ -848,7 +848,7 @@ func TestVerifyInRounds(t *testing.T) {
 		manifest = append(manifest, expected{arn: e.ARN})
 	}
 	slices.SortFunc(manifest, func(a, b expected) int { return strings.Compare(a.arn, b.arn) })
-	found, fns, err := discover(ctx, client, discovery{all: true}, t.Logf)
+	found, fns, err := discover(ctx, client, discovery{all: true}, func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -856,19 +856,21 @@ func TestVerifyInRounds(t *testing.T) {
 	if found.len() != len(execs) {
 		t.Fatalf("discover: %d executions of %d", found.len(), len(execs))
 	}
+	partitions, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*"))
+	var rec *latestRecorder
 	check := func(listed listing, roundSize int, o verifyOptions) (*VerifyReport, []int) {
 		t.Helper()
 		pq, err := load.OpenParquetDirForReading(dest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		reader := &latestRecorder{Parquet: pq}
+		rec = &latestRecorder{Parquet: pq}
 		o.concurrency, o.roundSize = 4, roundSize
-		rep, err := verifyInRounds(ctx, client, reader, listed, o)
+		rep, err := verifyInRounds(ctx, client, rec, listed, o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return rep, reader.kept
+		return rep, rec.kept
 	}
 	for _, c := range []struct {
 		name    string
@@ -888,6 +890,22 @@ func TestVerifyInRounds(t *testing.T) {
 			if want := (n + 3) / 4; len(kept) != want || slices.Max(kept) > 4 {
 				t.Fatalf("rounds of 4 over %d executions: states kept per round %v, want %d rounds of at most 4", n, kept, want)
 			}
+			// Discovery's rounds read the partitions of their start dates
+			// only; a manifest's, every one.
+			for r, got := range rec.partitions {
+				want := -1
+				if from, to, ok := c.listed.dates(r*n/len(kept), (r+1)*n/len(kept)); ok {
+					want = 0
+					for _, p := range partitions {
+						if dt := strings.TrimPrefix(filepath.Base(p), "dt="); dt >= from && dt <= to {
+							want++
+						}
+					}
+				}
+				if got != want || c.name == "discovery" && want <= 0 {
+					t.Errorf("round %d read %d partitions of %d, want %d (-1: every one)", r, got, len(partitions), want)
+				}
+			}
 			if !reflect.DeepEqual(one, rounds) {
 				t.Fatalf("in rounds:\n%+v\nin one:\n%+v", rounds, one)
 			}
@@ -898,17 +916,100 @@ func TestVerifyInRounds(t *testing.T) {
 			}
 		})
 	}
+	// An execution archived under a date other than its listed start's
+	// (a snapshot taken before its start was known) is not missing: a
+	// round of its own looks for it in every partition.
+	t.Run("archived under another date", func(t *testing.T) {
+		listed := foundListing{found, fns}
+		before, _ := check(listed, 4, verifyOptions{all: true})
+		i := slices.IndexFunc(execs, func(e emulator.Execution) bool { return terminal(e) && e.ARN != victim })
+		arn := execs[i].ARN
+		moveRows(t, dest, "executions", arn, "2020-01-01", func(r *schema.Execution) string { return r.ExecutionArn })
+		moveRows(t, dest, "operations", arn, "2020-01-01", func(r *schema.Operation) string { return r.ExecutionArn })
+		moveRows(t, dest, "events", arn, "2020-01-01", func(r *schema.Event) string { return r.ExecutionArn })
+		after, kept := check(listed, 4, verifyOptions{all: true})
+		if !reflect.DeepEqual(before, after) {
+			t.Fatalf("moved to another date:\n%+v\nbefore:\n%+v", after, before)
+		}
+		if last := len(kept) - 1; kept[last] != 1 || rec.partitions[last] != -1 {
+			t.Errorf("states kept per round %v, partitions read %v: want a last round of 1 over every partition", kept, rec.partitions)
+		}
+		// And one not archived at all is missing, once.
+		j := slices.IndexFunc(execs, func(e emulator.Execution) bool { return e.ARN != victim && e.ARN != arn })
+		gone := execs[j].ARN
+		moveRows(t, dest, "executions", gone, "2019-01-01", func(r *schema.Execution) string { return r.ExecutionArn })
+		for _, table := range []string{"executions", "operations", "events"} {
+			os.RemoveAll(filepath.Join(dest, table, "dt=2019-01-01"))
+		}
+		lost, _ := check(listed, 4, verifyOptions{all: true})
+		if !slices.Equal(lost.Missing, []string{gone}) || lost.Complete != before.Complete-1 {
+			t.Errorf("one execution removed: missing %v, %d complete; want [%s], %d", lost.Missing, lost.Complete, gone, before.Complete-1)
+		}
+	})
+}
+
+// moveRows moves the rows of execution arn in table's files to a file of
+// partition dt, as a snapshot archived under another start date would be.
+func moveRows[T any](t *testing.T, dest, table, arn, dt string, arnOf func(*T) string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dest, table, "dt=*", "*.parquet"))
+	var moved []T
+	for _, f := range files {
+		if !slices.ContainsFunc(readFileRows[T](t, f), func(r T) bool { return arnOf(&r) == arn }) {
+			continue
+		}
+		rewriteFile(t, f, func(rows []T) []T {
+			return slices.DeleteFunc(rows, func(r T) bool {
+				if arnOf(&r) == arn {
+					moved = append(moved, r)
+					return true
+				}
+				return false
+			})
+		})
+	}
+	if len(moved) == 0 {
+		t.Fatalf("no %s row of %s", table, arn)
+	}
+	dir := filepath.Join(dest, table, "dt="+dt)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := parquet.WriteFile(filepath.Join(dir, "moved.parquet"), moved); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // latestRecorder is a Parquet archive's reader that notes how many states
-// each Latest kept.
+// each Latest or LatestIn kept, and how many partitions it read (-1:
+// every one).
 type latestRecorder struct {
 	*load.Parquet
-	kept []int
+	kept, partitions []int
 }
 
 func (r *latestRecorder) Latest(ctx context.Context, keep func(arn string) bool) (map[string]load.ExecutionState, error) {
 	out, err := r.Parquet.Latest(ctx, keep)
-	r.kept = append(r.kept, len(out))
+	r.kept, r.partitions = append(r.kept, len(out)), append(r.partitions, -1)
+	return out, err
+}
+
+func (r *latestRecorder) LatestIn(ctx context.Context, dts func(string) bool, keep func(arn string) bool) (map[string]load.ExecutionState, error) {
+	var mu sync.Mutex
+	read := map[string]bool{}
+	out, err := r.Parquet.LatestIn(ctx, func(dt string) bool {
+		ok := dts(dt)
+		mu.Lock()
+		defer mu.Unlock()
+		read[dt] = read[dt] || ok
+		return ok
+	}, keep)
+	n := 0
+	for _, ok := range read {
+		if ok {
+			n++
+		}
+	}
+	r.kept, r.partitions = append(r.kept, len(out)), append(r.partitions, n)
 	return out, err
 }
