@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/durable-etl/durable-etl/internal/optest"
@@ -191,6 +192,7 @@ func exercise(t *testing.T, open destination) {
 	}
 	ledgerOfPayloads(t, open, execs[0].arn, execs[0].ops)
 	archivedDataOf(t, open, execs[len(execs)-1].arn, execs[len(execs)-1].ops)
+	latestByDates(t, open)
 	var arns []string
 	for i, e := range execs {
 		if i != 2 {
@@ -327,6 +329,62 @@ func commitSnapshot(t *testing.T, l load.Loader, dt string, ops []schema.Operati
 	}
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// latestByDates checks that the destination can read some start dates
+// only (load.PartitionedReader, which every one here is), and that LatestIn returns the executions
+// archived under those dates (UTC days, both ends included) that keep
+// accepts, and no other: not one a millisecond before the first day or
+// on the day after the last.
+func latestByDates(t *testing.T, open destination) {
+	ctx := context.Background()
+	starts := []string{"2026-01-31T23:59:59.999Z", "2026-02-01T00:00:00Z", "2026-02-02T23:59:59.999Z", "2026-02-03T00:00:00Z", "2026-02-02T12:00:00Z"}
+	for i, at := range starts {
+		start, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		arn := fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:dates:1/durable-execution/d-%d/%d", i, i)
+		run := fmt.Sprint("dates-", i)
+		snap := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn, RunID: run, ExtractedAt: start.Add(time.Hour)})
+		rows := snap.Add(nil, []types.Operation{{Id: aws.String("exec"), Type: types.OperationTypeExecution, Status: types.OperationStatusSucceeded, StartTimestamp: &start}})
+		commitSnapshot(t, open(t, "dates", run), start.UTC().Format(time.DateOnly), rows, snap.Finish())
+	}
+	pr, ok := open(t, "dates", "dates-read").(load.PartitionedReader)
+	if !ok {
+		t.Fatal("the destination cannot read by start dates (no PartitionedReader)")
+	}
+	arn := func(i int) string {
+		return fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:dates:1/durable-execution/d-%d/%d", i, i)
+	}
+	for _, c := range []struct {
+		from, to string
+		keep     func(string) bool
+		want     []int
+	}{
+		{"2026-02-01", "2026-02-02", nil, []int{1, 2, 4}},
+		{"2026-01-31", "2026-01-31", nil, []int{0}},
+		{"2026-02-03", "2026-02-09", nil, []int{3}},
+		{"2026-02-01", "2026-02-02", func(a string) bool { return a != arn(2) }, []int{1, 4}},
+		{"2025-01-01", "2025-12-31", nil, nil},
+	} {
+		got, err := pr.LatestIn(ctx, c.from, c.to, c.keep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var arns []string
+		for a := range got {
+			arns = append(arns, a)
+		}
+		var want []string
+		for _, i := range c.want {
+			want = append(want, arn(i))
+		}
+		slices.Sort(arns)
+		if !slices.Equal(arns, want) {
+			t.Errorf("LatestIn(%s, %s): %v, want %v", c.from, c.to, arns, want)
+		}
 	}
 }
 

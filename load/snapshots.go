@@ -64,13 +64,16 @@ type SnapshotReader interface {
 }
 
 // PartitionedReader is a SnapshotReader that can read the newest
-// snapshots of the executions archived in some partitions only (Parquet:
-// each partition's files are apart). Verify asks it for the start dates
-// of the executions of one round.
+// snapshots of the executions of some start dates only. Verify asks it
+// for the start dates of the executions of one round.
 type PartitionedReader interface {
-	// LatestIn is Latest over the partitions (dt) dts accepts (nil: every
-	// one); dts may be called from several goroutines at once.
-	LatestIn(ctx context.Context, dts func(dt string) bool, keep func(arn string) bool) (map[string]ExecutionState, error)
+	// LatestIn is Latest over the executions archived under the start
+	// dates from to to (UTC, YYYY-MM-DD, both included): in Parquet the
+	// files of those partitions (the others are listed, never read), in
+	// Postgres the rows whose start_time falls on those dates. An
+	// execution archived under another date (or, in Postgres, with no
+	// start_time) is not among them.
+	LatestIn(ctx context.Context, from, to string, keep func(arn string) bool) (map[string]ExecutionState, error)
 }
 
 // RowStreamer is a SnapshotReader that can also hand over one execution's
@@ -103,12 +106,17 @@ func newer(a, b ExecutionState) bool {
 // what it merged), the one in the earlier partition is kept (within one
 // partition they are the same rows).
 func (d *Parquet) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
-	return d.LatestIn(ctx, nil, keep)
+	return d.latestWhere(ctx, nil, keep)
 }
 
-// LatestIn is Latest over the files of the partitions dts accepts (nil:
-// every one): the others are listed, never read.
-func (d *Parquet) LatestIn(ctx context.Context, dts func(dt string) bool, keep func(arn string) bool) (map[string]ExecutionState, error) {
+// LatestIn is Latest over the partitions from to to (PartitionedReader).
+func (d *Parquet) LatestIn(ctx context.Context, from, to string, keep func(arn string) bool) (map[string]ExecutionState, error) {
+	return d.latestWhere(ctx, func(dt string) bool { return dt >= from && dt <= to }, keep)
+}
+
+// latestWhere is Latest over the files of the partitions dts accepts
+// (nil: every one).
+func (d *Parquet) latestWhere(ctx context.Context, dts func(dt string) bool, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	var out map[string]ExecutionState
 	err := listedAgain(func() error {
 		var err error
@@ -441,8 +449,28 @@ func (d *Parquet) listCached(ctx context.Context, table string) (map[string][]pu
 
 // Latest reads the executions table: Postgres holds one row per execution.
 func (p *Postgres) Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error) {
+	return p.latestWhere(ctx, keep, "")
+}
+
+// LatestIn is Latest over the executions whose start_time falls on the
+// dates from to to (PartitionedReader): the server filters the rows.
+func (p *Postgres) LatestIn(ctx context.Context, from, to string, keep func(arn string) bool) (map[string]ExecutionState, error) {
+	lo, err := time.Parse(time.DateOnly, from)
+	if err != nil {
+		return nil, fmt.Errorf("read executions: start date %q: %w", from, err)
+	}
+	hi, err := time.Parse(time.DateOnly, to)
+	if err != nil {
+		return nil, fmt.Errorf("read executions: start date %q: %w", to, err)
+	}
+	return p.latestWhere(ctx, keep, " WHERE start_time >= $1 AND start_time < $2", lo, hi.AddDate(0, 0, 1))
+}
+
+// latestWhere is Latest over the executions rows that where (SQL, with
+// args; "": every row) selects.
+func (p *Postgres) latestWhere(ctx context.Context, keep func(arn string) bool, where string, args ...any) (map[string]ExecutionState, error) {
 	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, end_time, operation_count, event_count, content_hash, source, execution_data_included, retention_period_days, run_id, extracted_at FROM "+
-		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
+		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize()+where, args...)
 	if err != nil {
 		return nil, p.wrap("read executions", err)
 	}

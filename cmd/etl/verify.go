@@ -539,7 +539,7 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 			if o.logger != nil && rounds > 1 {
 				o.logger.Info("verify round", "round", r+1, "rounds", rounds, "executions", hi-lo, "from", from, "to", to)
 			}
-			archived, err = partitioned.LatestIn(ctx, func(dt string) bool { return dt >= from && dt <= to }, keep)
+			archived, err = partitioned.LatestIn(ctx, from, to, keep)
 			found := part[:0]
 			for i, e := range part {
 				if _, ok := archived[e.arn]; ok {

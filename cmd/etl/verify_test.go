@@ -856,7 +856,6 @@ func TestVerifyInRounds(t *testing.T) {
 	if found.len() != len(execs) {
 		t.Fatalf("discover: %d executions of %d", found.len(), len(execs))
 	}
-	partitions, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*"))
 	var rec *latestRecorder
 	check := func(listed listing, roundSize int, o verifyOptions) (*VerifyReport, []int) {
 		t.Helper()
@@ -890,21 +889,26 @@ func TestVerifyInRounds(t *testing.T) {
 			if want := (n + 3) / 4; len(kept) != want || slices.Max(kept) > 4 {
 				t.Fatalf("rounds of 4 over %d executions: states kept per round %v, want %d rounds of at most 4", n, kept, want)
 			}
-			// Discovery's rounds read the partitions of their start dates
-			// only; a manifest's, every one.
-			for r, got := range rec.partitions {
-				want := -1
-				if from, to, ok := c.listed.dates(r*n/len(kept), (r+1)*n/len(kept)); ok {
-					want = 0
-					for _, p := range partitions {
-						if dt := strings.TrimPrefix(filepath.Base(p), "dt="); dt >= from && dt <= to {
-							want++
+			// Discovery's rounds read the start dates of their executions
+			// only (from the first's to the last's: the list is in order
+			// of start); a manifest's, every one.
+			var spans []string
+			for r := range kept {
+				span := ""
+				if c.name == "discovery" {
+					lo, hi := r*n/len(kept), (r+1)*n/len(kept)
+					from, to := startDate(t, execs, c.listed.at(lo).arn), startDate(t, execs, c.listed.at(hi-1).arn)
+					span = from + ".." + to
+					for i := lo; i < hi; i++ { // so no other date holds them
+						if d := startDate(t, execs, c.listed.at(i).arn); d < from || d > to {
+							t.Errorf("round %d (%s) lists an execution started on %s", r, span, d)
 						}
 					}
 				}
-				if got != want || c.name == "discovery" && want <= 0 {
-					t.Errorf("round %d read %d partitions of %d, want %d (-1: every one)", r, got, len(partitions), want)
-				}
+				spans = append(spans, span)
+			}
+			if !slices.Equal(rec.spans, spans) {
+				t.Errorf("start dates read per round %q, want %q", rec.spans, spans)
 			}
 			if !reflect.DeepEqual(one, rounds) {
 				t.Fatalf("in rounds:\n%+v\nin one:\n%+v", rounds, one)
@@ -931,8 +935,8 @@ func TestVerifyInRounds(t *testing.T) {
 		if !reflect.DeepEqual(before, after) {
 			t.Fatalf("moved to another date:\n%+v\nbefore:\n%+v", after, before)
 		}
-		if last := len(kept) - 1; kept[last] != 1 || rec.partitions[last] != -1 {
-			t.Errorf("states kept per round %v, partitions read %v: want a last round of 1 over every partition", kept, rec.partitions)
+		if last := len(kept) - 1; kept[last] != 1 || rec.spans[last] != "" {
+			t.Errorf("states kept per round %v, start dates read %q: want a last round of 1 over every date", kept, rec.spans)
 		}
 		// And one not archived at all is missing, once.
 		j := slices.IndexFunc(execs, func(e emulator.Execution) bool { return e.ARN != victim && e.ARN != arn })
@@ -946,6 +950,18 @@ func TestVerifyInRounds(t *testing.T) {
 			t.Errorf("one execution removed: missing %v, %d complete; want [%s], %d", lost.Missing, lost.Complete, gone, before.Complete-1)
 		}
 	})
+}
+
+// startDate is the UTC date execution arn of execs started on.
+func startDate(t *testing.T, execs []emulator.Execution, arn string) string {
+	t.Helper()
+	for _, e := range execs {
+		if e.ARN == arn {
+			return e.Op(0).StartTimestamp.UTC().Format(time.DateOnly)
+		}
+	}
+	t.Fatalf("%s is not one of the executions", arn)
+	return ""
 }
 
 // moveRows moves the rows of execution arn in table's files to a file of
@@ -981,35 +997,22 @@ func moveRows[T any](t *testing.T, dest, table, arn, dt string, arnOf func(*T) s
 }
 
 // latestRecorder is a Parquet archive's reader that notes how many states
-// each Latest or LatestIn kept, and how many partitions it read (-1:
+// each Latest or LatestIn kept, and the start dates each read ("" for
 // every one).
 type latestRecorder struct {
 	*load.Parquet
-	kept, partitions []int
+	kept  []int
+	spans []string
 }
 
 func (r *latestRecorder) Latest(ctx context.Context, keep func(arn string) bool) (map[string]load.ExecutionState, error) {
 	out, err := r.Parquet.Latest(ctx, keep)
-	r.kept, r.partitions = append(r.kept, len(out)), append(r.partitions, -1)
+	r.kept, r.spans = append(r.kept, len(out)), append(r.spans, "")
 	return out, err
 }
 
-func (r *latestRecorder) LatestIn(ctx context.Context, dts func(string) bool, keep func(arn string) bool) (map[string]load.ExecutionState, error) {
-	var mu sync.Mutex
-	read := map[string]bool{}
-	out, err := r.Parquet.LatestIn(ctx, func(dt string) bool {
-		ok := dts(dt)
-		mu.Lock()
-		defer mu.Unlock()
-		read[dt] = read[dt] || ok
-		return ok
-	}, keep)
-	n := 0
-	for _, ok := range read {
-		if ok {
-			n++
-		}
-	}
-	r.kept, r.partitions = append(r.kept, len(out)), append(r.partitions, n)
+func (r *latestRecorder) LatestIn(ctx context.Context, from, to string, keep func(arn string) bool) (map[string]load.ExecutionState, error) {
+	out, err := r.Parquet.LatestIn(ctx, from, to, keep)
+	r.kept, r.spans = append(r.kept, len(out)), append(r.spans, from+".."+to)
 	return out, err
 }
