@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/durable-etl/durable-etl/internal/arnkey"
 )
 
 // DiscoverAPI is what discovery needs of the Lambda client.
@@ -102,7 +104,7 @@ type DiscoverStats struct {
 // API errors after the client's retries.
 func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield func(Found) error) (DiscoverStats, error) {
 	var st DiscoverStats
-	seen := map[[16]byte]struct{}{} // by the ARN's hash: 16 bytes an ARN, not the ARN
+	seen := map[arnkey.Key]struct{}{} // by the ARN's hash: 16 bytes an ARN, not the ARN
 	otherVersion := false
 	list := func(qualifier string) error {
 		st.Qualifiers = append(st.Qualifiers, qualifier)
@@ -125,7 +127,7 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 				if q := arnQualifier(arn); q != "" && q != "$LATEST" {
 					otherVersion = true
 				}
-				key := arnKey(arn)
+				key := arnkey.Of(arn)
 				if _, dup := seen[key]; arn == "" || dup || !f.keeps(e) {
 					continue
 				}

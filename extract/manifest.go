@@ -3,7 +3,6 @@ package extract
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -16,16 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/durable-etl/durable-etl/internal/arnkey"
 	"github.com/durable-etl/durable-etl/internal/scratch"
 	"github.com/durable-etl/durable-etl/internal/spool"
 )
-
-// arnKey stands for an ARN in a duplicate check: 16 bytes of its SHA-256,
-// whatever the ARN's length (a collision is out of reach).
-func arnKey(arn string) [16]byte {
-	h := sha256.Sum256([]byte(arn))
-	return [16]byte(h[:16])
-}
 
 // Entry is one execution to archive. Token is a credential: never log it.
 // An entry without a Token is archived from GetDurableExecution and its
@@ -96,7 +89,7 @@ type Manifest struct {
 	// tens of MB for the whole run). ord counts this pass's entries; next
 	// is the first of repeats not yet passed.
 	checked bool
-	seen    map[[16]byte]struct{}
+	seen    map[arnkey.Key]struct{}
 	repeats []repeat
 	ord     int
 	next    int
@@ -105,7 +98,7 @@ type Manifest struct {
 // repeat is an entry the check found to repeat an earlier entry's ARN.
 type repeat struct {
 	ord int
-	key [16]byte
+	key arnkey.Key
 }
 
 // ManifestOption configures how a manifest is read.
@@ -333,7 +326,7 @@ func (m *Manifest) Next() bool {
 		}
 		m.rc, m.p = rc, newParser(m.source, rc)
 		if !m.checked {
-			m.seen = map[[16]byte]struct{}{}
+			m.seen = map[arnkey.Key]struct{}{}
 		}
 	}
 	for {
@@ -377,7 +370,7 @@ func (m *Manifest) repeated(arn string) (bool, error) {
 	ord := m.ord
 	m.ord++
 	if !m.checked {
-		key := arnKey(arn)
+		key := arnkey.Of(arn)
 		if _, dup := m.seen[key]; dup {
 			m.repeats = append(m.repeats, repeat{ord, key})
 			return true, nil
@@ -390,7 +383,7 @@ func (m *Manifest) repeated(arn string) (bool, error) {
 	}
 	r := m.repeats[m.next]
 	m.next++
-	if arnKey(arn) != r.key {
+	if arnkey.Of(arn) != r.key {
 		return false, fmt.Errorf("manifest %s: changed since it was checked; do not write to a manifest a run reads", m.source)
 	}
 	return true, nil

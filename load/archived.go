@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/internal/arnkey"
 )
 
 // terminal are the statuses after which an execution's state no longer
@@ -33,7 +34,7 @@ type Archived struct {
 }
 
 type archivedEntry struct {
-	key [16]byte
+	key arnkey.Key
 	archivedState
 }
 
@@ -57,11 +58,6 @@ type archivedState struct {
 
 func newArchived() *Archived { return &Archived{} }
 
-func arnKey(arn string) [16]byte {
-	h := sha256.Sum256([]byte(arn))
-	return [16]byte(h[:16])
-}
-
 func (a *Archived) add(row *archivedRow, inRun bool) {
 	t := archivedState{extracted: row.ExtractedAt.UnixMilli(), terminal: row.Status != nil && terminal[*row.Status], inRun: inRun,
 		noData: row.DataIncluded != nil && !*row.DataIncluded}
@@ -72,7 +68,7 @@ func (a *Archived) add(row *archivedRow, inRun bool) {
 	if row.EventCount != nil {
 		t.events, t.held = *row.EventCount, *row.EventCount
 	}
-	a.s = append(a.s, archivedEntry{arnKey(row.ExecutionArn), t})
+	a.s = append(a.s, archivedEntry{arnkey.Of(row.ExecutionArn), t})
 }
 
 // seal sorts what was added since the last seal into the rest, merging
@@ -98,8 +94,8 @@ func (a *Archived) seal() {
 }
 
 // find is the position of k in the sealed entries, or -1.
-func (a *Archived) find(k [16]byte) int {
-	i, ok := slices.BinarySearchFunc(a.s[:a.sorted], k, func(e archivedEntry, k [16]byte) int { return bytes.Compare(e.key[:], k[:]) })
+func (a *Archived) find(k arnkey.Key) int {
+	i, ok := slices.BinarySearchFunc(a.s[:a.sorted], k, func(e archivedEntry, k arnkey.Key) int { return bytes.Compare(e.key[:], k[:]) })
 	if !ok {
 		return -1
 	}
@@ -107,7 +103,7 @@ func (a *Archived) find(k [16]byte) int {
 }
 
 // state is what the archive holds of k (the zero state for none).
-func (a *Archived) state(k [16]byte) (archivedState, bool) {
+func (a *Archived) state(k arnkey.Key) (archivedState, bool) {
 	if i := a.find(k); i >= 0 {
 		return a.s[i].archivedState, true
 	}
@@ -153,7 +149,7 @@ func (a *Archived) Events(arn string) EventsArchived {
 	if a == nil {
 		return EventsArchived{}
 	}
-	s, _ := a.state(arnKey(arn))
+	s, _ := a.state(arnkey.Of(arn))
 	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData, DataArchived: s.dataRead}
 }
 
@@ -179,7 +175,7 @@ const (
 // that is not skipped has the reason RetryPayloads when its final snapshot
 // lacks the payloads, else none.
 func (a *Archived) Skip(arn string, history bool) (reason string, skip bool) {
-	s, ok := a.state(arnKey(arn))
+	s, ok := a.state(arnkey.Of(arn))
 	switch {
 	case !ok:
 		return "", false
@@ -394,7 +390,7 @@ type orphanEventRow struct {
 // Anything else counts for nothing: an event written twice rather than one
 // never written.
 func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []publishedFile) error {
-	byARN := map[[16]byte][]orphanEvents{}
+	byARN := map[arnkey.Key][]orphanEvents{}
 	for _, file := range files {
 		name := file.name
 		per := map[string]*orphanEvents{}
@@ -417,7 +413,7 @@ func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []pu
 		}
 		d.cfg.logger.Warn("an events file without its executions file (a run was killed between the two and not resumed): its events count as archived where they continue the archive", "name", name, "executions", len(per))
 		for arn, o := range per {
-			byARN[arnKey(arn)] = append(byARN[arnKey(arn)], *o)
+			byARN[arnkey.Of(arn)] = append(byARN[arnkey.Of(arn)], *o)
 		}
 	}
 	for k, found := range byARN {

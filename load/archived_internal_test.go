@@ -17,6 +17,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/durable-etl/durable-etl/internal/arnkey"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -100,15 +101,15 @@ func TestArchivedSorted(t *testing.T) {
 		}
 		return r, rng.IntN(5) == 0
 	}
-	build := func(n, readings int) (*Archived, map[[16]byte]archivedState) {
-		want := map[[16]byte]archivedState{}
+	build := func(n, readings int) (*Archived, map[arnkey.Key]archivedState) {
+		want := map[arnkey.Key]archivedState{}
 		a := newArchived()
 		part := newArchived()
 		for range readings {
 			r, inRun := row(rng.IntN(n))
 			one := newArchived()
 			one.add(&r, inRun)
-			k := arnKey(r.ExecutionArn)
+			k := arnkey.Of(r.ExecutionArn)
 			want[k] = want[k].with(one.s[0].archivedState)
 			part.add(&r, inRun)
 			if rng.IntN(50) == 0 { // a file's end
@@ -122,7 +123,7 @@ func TestArchivedSorted(t *testing.T) {
 		a.seal()
 		return a, want
 	}
-	check := func(name string, a *Archived, want map[[16]byte]archivedState) {
+	check := func(name string, a *Archived, want map[arnkey.Key]archivedState) {
 		t.Helper()
 		if a.Len() != len(want) {
 			t.Fatalf("%s: %d executions, want %d", name, a.Len(), len(want))
@@ -144,7 +145,7 @@ func TestArchivedSorted(t *testing.T) {
 	}
 	b, wantB := build(4000, 20_000)
 	// intersect, key by key as its rule says (the map form it had).
-	want := map[[16]byte]archivedState{}
+	want := map[arnkey.Key]archivedState{}
 	for k, s := range wantA {
 		t, ok := wantB[k]
 		if !ok {

@@ -1,0 +1,17 @@
+// Package arnkey makes the fixed-size key that stands for an execution ARN
+// where millions are held at once (the manifest's duplicate check, the
+// ledger of what the archive holds): 16 bytes of the ARN's SHA-256,
+// whatever the ARN's length. A collision is out of reach (2^-64 for a
+// billion ARNs), so two ARNs with one key are taken as one.
+package arnkey
+
+import "crypto/sha256"
+
+// Key stands for one ARN.
+type Key [16]byte
+
+// Of is arn's key.
+func Of(arn string) Key {
+	h := sha256.Sum256([]byte(arn))
+	return Key(h[:16])
+}
