@@ -505,7 +505,9 @@ const verifyRoundExecutions = 50_000
 // alone, not every executions file again. An execution not found there
 // (not archived, or archived under another date: a snapshot taken before
 // its start was known) is looked for in every partition after the
-// rounds, in rounds of its own.
+// rounds, in rounds of its own. One archived under two dates is compared
+// on its newest snapshot under its start date: a snapshot lands under
+// another date only before its start is known, so that one is older.
 func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotReader, listed listing, o verifyOptions) (*VerifyReport, error) {
 	n := listed.len()
 	size := cmp.Or(o.roundSize, verifyRoundExecutions)
