@@ -541,7 +541,9 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 			if o.logger != nil && rounds > 1 {
 				o.logger.Info("verify round", "round", r+1, "rounds", rounds, "executions", hi-lo, "from", from, "to", to)
 			}
-			archived, err = partitioned.LatestIn(ctx, from, to, keep)
+			if archived, err = partitioned.LatestIn(ctx, from, to, keep); err != nil {
+				return nil, err
+			}
 			found := part[:0]
 			for i, e := range part {
 				if _, ok := archived[e.arn]; ok {
