@@ -292,16 +292,11 @@ var executionStatuses = types.ExecutionStatus("").Values()
 
 // find is the position of arn, or -1 (also when the file cannot be read:
 // see Err). The list is sealed.
-func (l *foundList) find(arn string) int { return l.findWithin(arn, 0, len(l.items)) }
-
-// findWithin is the position of arn if it is in [lo, hi), else -1. An
-// ARN whose hash points outside the range costs no read of the file:
-// verify asks it of every archived execution in every round.
-func (l *foundList) findWithin(arn string, lo, hi int) int {
+func (l *foundList) find(arn string) int {
 	h := l.hash(arn)
 	k, _ := slices.BinarySearch(l.hashes, h)
 	for ; k < len(l.hashes) && l.hashes[k] == h; k++ {
-		if i := int(l.at[k]); i >= lo && i < hi && l.is(i, arn) {
+		if i := int(l.at[k]); l.is(i, arn) {
 			return i
 		}
 	}

@@ -119,6 +119,7 @@ func (r *VerifyReport) ok() bool {
 type expected struct {
 	arn, token, function string
 	end                  int64 // ms since the epoch; 0 when not known
+	pos                  int32 // the position in its listing
 }
 
 func verifyAction(c *cli.Context) error {
@@ -306,16 +307,12 @@ func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Conte
 type listing interface {
 	len() int
 	at(i int) expected
-	// within reports whether arn is listed at a position in [lo, hi); it
-	// may be called from several goroutines at once, once for every
-	// archived execution in every round.
-	within(arn string, lo, hi int) bool
 	// dates are the first and last start dates (UTC, as partitions are
 	// named) of the executions at [lo, hi), ok false when some of them
 	// have no known start or the listing is not in order of start.
 	dates(lo, hi int) (from, to string, ok bool)
 	// err is the first failure to read the listing back (discovery's
-	// list is in a file), after which at and within give nothing.
+	// list is in a file), after which at gives nothing.
 	err() error
 	close() error
 }
@@ -326,10 +323,7 @@ type foundListing struct {
 	fns   []functionInfo
 }
 
-func (f foundListing) len() int { return f.found.len() }
-func (f foundListing) within(arn string, lo, hi int) bool {
-	return f.found.findWithin(arn, lo, hi) >= 0
-}
+func (f foundListing) len() int     { return f.found.len() }
 func (f foundListing) err() error   { return f.found.Err() }
 func (f foundListing) close() error { return f.found.close() }
 
@@ -346,30 +340,28 @@ func (f foundListing) dates(lo, hi int) (from, to string, ok bool) {
 }
 
 func (f foundListing) at(i int) expected {
-	e := expected{arn: f.found.arn(i), function: f.fns[f.found.items[i].fn].name}
+	e := expected{arn: f.found.arn(i), function: f.fns[f.found.items[i].fn].name, pos: int32(i)}
 	if end := f.found.items[i].end; end != noTime {
 		e.end = end
 	}
 	return e
 }
 
-// sortedListing is a manifest's executions, sorted by ARN: each ARN once
-// (a manifest skips an ARN it has given already), so that index finds
-// the one position of its round.
+// sortedListing is a manifest's executions, sorted by ARN, each ARN once
+// (a manifest skips an ARN it has given already).
 type sortedListing []expected
 
-func (s sortedListing) len() int          { return len(s) }
-func (s sortedListing) at(i int) expected { return s[i] }
-func (s sortedListing) err() error        { return nil }
-func (s sortedListing) close() error      { return nil }
+func (s sortedListing) len() int { return len(s) }
+func (s sortedListing) at(i int) expected {
+	e := s[i]
+	e.pos = int32(i)
+	return e
+}
+func (s sortedListing) err() error   { return nil }
+func (s sortedListing) close() error { return nil }
 
 // dates: a manifest's listing is in order of ARN.
 func (s sortedListing) dates(lo, hi int) (string, string, bool) { return "", "", false }
-
-func (s sortedListing) within(arn string, lo, hi int) bool {
-	i, ok := slices.BinarySearchFunc(s, arn, func(e expected, arn string) int { return strings.Compare(e.arn, arn) })
-	return ok && i >= lo && i < hi
-}
 
 // writeVerifyOutputs prints the summary and writes the report and metrics.
 func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
@@ -516,7 +508,34 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 	partitioned, _ := reader.(load.PartitionedReader)
 	var elsewhere []int32 // positions not found under their dates
 	done, round := 0, 0
-	check := func(part []expected, archived map[string]load.ExecutionState) {
+	// check reads the newest archived states of part (of the start dates
+	// from..to when dated, else of every date) and verifies part; dated,
+	// the executions not found are left in elsewhere instead.
+	check := func(part []expected, from, to string, dated bool) error {
+		slices.SortFunc(part, func(a, b expected) int { return strings.Compare(a.arn, b.arn) })
+		keep := func(arn string) bool { // from the readers' goroutines
+			_, ok := slices.BinarySearchFunc(part, arn, func(e expected, arn string) int { return strings.Compare(e.arn, arn) })
+			return ok
+		}
+		var archived map[string]load.ExecutionState
+		var err error
+		if dated {
+			archived, err = partitioned.LatestIn(ctx, from, to, keep)
+		} else {
+			archived, err = reader.Latest(ctx, keep)
+		}
+		if err != nil {
+			return err
+		}
+		if dated {
+			part = slices.DeleteFunc(part, func(e expected) bool {
+				_, ok := archived[e.arn]
+				if !ok {
+					elsewhere = append(elsewhere, e.pos)
+				}
+				return !ok
+			})
+		}
 		ro := o
 		ro.seed = o.seed + uint64(round)
 		ro.sample = o.sample*(done+len(part))/max(1, n) - o.sample*done/max(1, n)
@@ -526,6 +545,7 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 			sub.AtRisk = o.atRisk(part, sub, archived)
 		}
 		rep.add(sub)
+		return nil
 	}
 	for r := 0; r < rounds && ctx.Err() == nil; r++ {
 		lo, hi := r*n/rounds, (r+1)*n/rounds
@@ -533,57 +553,31 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 		for i := range part {
 			part[i] = listed.at(lo + i)
 		}
-		keep := func(arn string) bool { return listed.within(arn, lo, hi) }
-		var archived map[string]load.ExecutionState
-		var err error
 		from, to, dated := listed.dates(lo, hi)
-		if dated && partitioned != nil {
-			if o.logger != nil && rounds > 1 {
-				o.logger.Info("verify round", "round", r+1, "rounds", rounds, "executions", hi-lo, "from", from, "to", to)
+		dated = dated && partitioned != nil
+		if o.logger != nil && rounds > 1 {
+			dates := "every one"
+			if dated {
+				dates = from + ".." + to
 			}
-			if archived, err = partitioned.LatestIn(ctx, from, to, keep); err != nil {
-				return nil, err
-			}
-			found := part[:0]
-			for i, e := range part {
-				if _, ok := archived[e.arn]; ok {
-					found = append(found, e)
-				} else {
-					elsewhere = append(elsewhere, int32(lo+i))
-				}
-			}
-			part = found
-		} else {
-			if o.logger != nil && rounds > 1 {
-				o.logger.Info("verify round", "round", r+1, "rounds", rounds, "executions", hi-lo)
-			}
-			archived, err = reader.Latest(ctx, keep)
+			o.logger.Info("verify round", "round", r+1, "rounds", rounds, "executions", hi-lo, "start_dates", dates)
 		}
-		if err != nil {
+		if err := check(part, from, to, dated); err != nil {
 			return nil, err
 		}
-		check(part, archived)
 	}
 	for k := 0; k < len(elsewhere) && ctx.Err() == nil; k += size {
 		at := elsewhere[k:min(k+size, len(elsewhere))]
 		if o.logger != nil {
-			o.logger.Info("verify round: executions not found under their start dates, in every partition", "executions", len(at))
+			o.logger.Info("verify round: executions not found under their start dates, looked for under every date", "executions", len(at))
 		}
 		part := make([]expected, len(at))
-		arns := make([]string, len(at))
 		for i, p := range at {
 			part[i] = listed.at(int(p))
-			arns[i] = part[i].arn
 		}
-		slices.Sort(arns)
-		archived, err := reader.Latest(ctx, func(arn string) bool {
-			_, ok := slices.BinarySearch(arns, arn)
-			return ok
-		})
-		if err != nil {
+		if err := check(part, "", "", false); err != nil {
 			return nil, err
 		}
-		check(part, archived)
 	}
 	rep.sort()
 	return rep, nil
