@@ -125,11 +125,11 @@ func (l *foundList) add(f extract.Found, fn int) error {
 	return nil
 }
 
-// seal ends the adding: what add wrote reaches the file, an ARN listed
-// twice (a function named twice, by name and by ARN) is kept once, its
-// first listing (dropped is called with the function of each listing
-// dropped, when not nil), the executions are put in order of start
-// (sortByStart) and the index by hash is sorted. After it the list may be
+// seal ends the adding: what add wrote reaches the file, the executions
+// are put in order of start (sortByStart), an ARN listed twice (a
+// function named twice, by name and by ARN) is kept once, its first
+// listing (dropped is called with the function of each listing dropped,
+// when not nil), and the index by hash is sorted. After it the list may be
 // read from several goroutines at once.
 func (l *foundList) seal(dropped func(fn int)) error {
 	if l.w == nil {
@@ -140,12 +140,14 @@ func (l *foundList) seal(dropped func(fn int)) error {
 		return l.Err()
 	}
 	l.w = nil
-	l.dropRepeats(l.byHash(), dropped)
+	l.sortByStart()
+	order := l.byHash()
+	if l.dropRepeats(order, dropped) {
+		order = l.byHash() // positions moved; rare: a function named twice
+	}
 	if err := l.Err(); err != nil {
 		return err
 	}
-	l.sortByStart()
-	order := l.byHash()
 	hashes := make([]uint64, len(order))
 	for k, i := range order {
 		hashes[k] = l.hashes[i]
@@ -155,19 +157,23 @@ func (l *foundList) seal(dropped func(fn int)) error {
 }
 
 // byHash is the items' positions in order of their hash (l.hashes, one
-// an item until seal is done), then of position.
+// an item until seal is done), then of listing (where the ARN is in the
+// file: add writes them in turn).
 func (l *foundList) byHash() []int32 {
 	order := make([]int32, len(l.items))
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(i, j int32) int { return cmp.Or(cmp.Compare(l.hashes[i], l.hashes[j]), cmp.Compare(i, j)) })
+	slices.SortFunc(order, func(i, j int32) int {
+		return cmp.Or(cmp.Compare(l.hashes[i], l.hashes[j]), cmp.Compare(l.items[i].at, l.items[j].at))
+	})
 	return order
 }
 
-// dropRepeats removes the items (and their hashes) whose ARN an earlier
-// item has, order being the positions by hash (byHash).
-func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) {
+// dropRepeats removes the items (and their hashes) whose ARN an item
+// listed earlier has, order being the positions by hash (byHash), and
+// reports whether it removed any.
+func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) bool {
 	drop := map[int32]bool{}
 	for k := 0; k < len(order); {
 		e := k + 1
@@ -175,8 +181,12 @@ func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) {
 			e++
 		}
 		for a := k; a < e; a++ { // a run of one hash: rarely more than one
+			if drop[order[a]] || e-k == 1 {
+				continue
+			}
+			arn := l.arn(int(order[a]))
 			for b := a + 1; b < e; b++ {
-				if !drop[order[b]] && !drop[order[a]] && l.is(int(order[b]), l.arn(int(order[a]))) {
+				if !drop[order[b]] && l.is(int(order[b]), arn) {
 					drop[order[b]] = true
 				}
 			}
@@ -184,7 +194,7 @@ func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) {
 		k = e
 	}
 	if len(drop) == 0 {
-		return
+		return false
 	}
 	kept, hashes := l.items[:0], l.hashes[:0]
 	for i, it := range l.items {
@@ -197,6 +207,7 @@ func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) {
 		kept, hashes = append(kept, it), append(hashes, l.hashes[i])
 	}
 	l.items, l.hashes = kept, hashes
+	return true
 }
 
 // sortByStart puts the items (and their hashes) in order of start, oldest
