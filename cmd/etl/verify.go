@@ -556,11 +556,7 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 		from, to, dated := listed.dates(lo, hi)
 		dated = dated && partitioned != nil
 		if o.logger != nil && rounds > 1 {
-			dates := "every one"
-			if dated {
-				dates = from + ".." + to
-			}
-			o.logger.Info("verify round", "round", r+1, "rounds", rounds, "executions", hi-lo, "start_dates", dates)
+			o.logger.Info("verify round", "round", r+1, "rounds", rounds, "executions", hi-lo, "start_dates", from+".."+to, "every_date", !dated)
 		}
 		if err := check(part, from, to, dated); err != nil {
 			return nil, err
