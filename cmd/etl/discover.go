@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/spool"
 )
 
 // discoveryFlags select executions by function, for run and discover.
@@ -330,7 +331,7 @@ Example:
 			}
 			w := c.App.Writer
 			if out := c.String("output"); out != "" {
-				if err := writeFileWith(out, func(w io.Writer) error { return manifestOf(w, found) }); err != nil {
+				if err := spool.WriteFile(out, func(w io.Writer) error { return manifestOf(w, found) }); err != nil {
 					return &exitError{code: exitFailed, err: fmt.Errorf("--output %s: %w", out, err)}
 				}
 				return nil

@@ -2,13 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/urfave/cli/v2"
 
+	"github.com/durable-etl/durable-etl/internal/spool"
 	"github.com/durable-etl/durable-etl/pipeline"
 )
 
@@ -45,7 +48,7 @@ func shardOf(c *cli.Context) (i, n int, err error) {
 }
 
 // writeMetrics writes the run's metrics in Prometheus text format, for
-// node_exporter's textfile collector (atomically: temp file and rename).
+// node_exporter's textfile collector (whole or not at all: writeTextfile).
 func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 	reg := prometheus.NewRegistry()
 	gauge := func(name, help string, v float64, labels ...string) {
@@ -90,7 +93,7 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 	gauge("last_run_retention_at_risk", "Executions whose history expires within --retention-warning and that are not archived in a terminal state.", float64(len(s.RetentionAtRisk)))
 	gauge("last_run_bytes_written", "Bytes of Parquet the last run published.", float64(s.BytesWritten))
 	gauge("last_run_rows_written", "Rows the last run wrote.", float64(s.RowsWritten))
-	return prometheus.WriteToTextfile(path, reg)
+	return writeTextfile(path, reg)
 }
 
 func labelNames(kv []string) []string {
@@ -107,4 +110,22 @@ func labelValues(kv []string) []string {
 		out = append(out, kv[i])
 	}
 	return out
+}
+
+// writeTextfile writes what reg gathers to path in Prometheus text format,
+// whole or not at all (spool.WriteFile: node_exporter never reads half a
+// file, and a kill leaves no temporary file beside it).
+func writeTextfile(path string, reg prometheus.Gatherer) error {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return err
+	}
+	return spool.WriteFile(path, func(w io.Writer) error {
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -602,31 +602,12 @@ func writeReport(path string, sum *pipeline.Summary, runErr error) error {
 	return writeFileAtomic(path, append(b, '\n'))
 }
 
-// writeFileAtomic writes b to path through a temporary file and a rename.
+// writeFileAtomic writes b to path whole or not at all (spool.WriteFile).
 func writeFileAtomic(path string, b []byte) error {
-	return writeFileWith(path, func(w io.Writer) error {
+	return spool.WriteFile(path, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})
-}
-
-// writeFileWith is writeFileAtomic for content that write streams (a
-// manifest of millions of executions is never held in memory); on a
-// failure the file at path is left as it was and nothing else remains.
-func writeFileWith(path string, write func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	err = spool.Write(f, write)
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // printSummary writes the run's summary for people. After a destination

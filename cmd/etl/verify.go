@@ -1319,5 +1319,5 @@ func writeVerifyMetrics(path string, r *VerifyReport) error {
 	ts := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_timestamp_seconds", Help: "When the last verification finished."})
 	reg.MustRegister(ts)
 	ts.SetToCurrentTime()
-	return prometheus.WriteToTextfile(path, reg)
+	return writeTextfile(path, reg)
 }
