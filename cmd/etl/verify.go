@@ -52,6 +52,7 @@ func verifyCommand() *cli.Command {
 		&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
 		&cli.StringFlag{Name: "pg-schema", Usage: "the Postgres `SCHEMA` of the tables", EnvVars: env("pg-schema"), Value: schema.DefaultPostgresSchema},
 		memoryLimitFlag(),
+		hugePagesFlag(),
 	}, logFlags()...)
 	flags = append(flags, discoveryFlags()...)
 	flags = append(flags, s3Flags()...)
@@ -133,7 +134,7 @@ func verifyAction(c *cli.Context) error {
 		return err
 	}
 	ml, _ := memoryLimit(c) // checked above
-	limitMemory(ml, verifyGCPercent)
+	limitMemory(ml, verifyGCPercent, c.Bool("huge-pages"), logger)
 	disc, _ := parseDiscovery(c, start) // checked above
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -202,8 +203,23 @@ const runGCPercent = 200
 // limitMemory sets the runtime's soft memory limit (none for 0) and,
 // under it, the collector's GOGC to gcPercent unless the environment sets
 // GOGC: with the limit bounding the heap, a collector that runs less often
-// frees as much with less work.
-func limitMemory(limit int64, gcPercent int) {
+// frees as much with less work. With hugePages (--huge-pages), it first
+// asks for transparent huge pages for the heap up to the limit
+// (hugeHeap; 192 MiB without a limit, 1 GiB at most), once a process;
+// where that fails, the run goes on without them and logger says so at
+// debug level.
+func limitMemory(limit int64, gcPercent int, hugePages bool, logger *slog.Logger) {
+	if hugePages {
+		hugeHeapOnce.Do(func() {
+			n := int64(defaultHugeHeap)
+			if limit > 0 {
+				n = min(limit, maxHugeHeap)
+			}
+			if _, _, err := hugeHeap(n); err != nil {
+				logger.Debug("the heap goes without transparent huge pages", "reason", err)
+			}
+		})
+	}
 	if limit <= 0 {
 		return
 	}
