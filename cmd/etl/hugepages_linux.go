@@ -11,8 +11,8 @@ import (
 
 // thpEnabled is where Linux says which memory it backs with transparent
 // huge pages: all of it ([always]), none ([never]), or only the memory
-// that asks with madvise(MADV_HUGEPAGE) ([madvise], the default of
-// Debian, Ubuntu and Amazon Linux).
+// that asks with madvise(MADV_HUGEPAGE) ([madvise], as on the machines
+// the benchmarks ran on).
 const thpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 // hugePageSize is the x86-64 and arm64 (4 KiB base pages) huge page.
