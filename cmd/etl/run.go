@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -729,6 +731,18 @@ const (
 	defaultHugeHeap = 192 << 20
 	maxHugeHeap     = 1 << 30
 )
+
+// hugeHeapSize is the heap hugeHeap advises for --memory-limit limit (0:
+// none given, or GOMEMLIMIT's, which the runtime already holds).
+func hugeHeapSize(limit int64) int64 {
+	if limit <= 0 {
+		limit = debug.SetMemoryLimit(-1) // reads it
+	}
+	if limit <= 0 || limit == math.MaxInt64 {
+		limit = defaultHugeHeap
+	}
+	return min(limit, maxHugeHeap)
+}
 
 // hugeHeapOnce gives the heap's advice once a process: it is the
 // process's, and tests run the commands in one.

@@ -205,17 +205,14 @@ const runGCPercent = 200
 // GOGC: with the limit bounding the heap, a collector that runs less often
 // frees as much with less work. With hugePages (--huge-pages), it first
 // asks for transparent huge pages for the heap up to the limit
-// (hugeHeap; 192 MiB without a limit, 1 GiB at most), once a process;
+// (hugeHeap; GOMEMLIMIT's when that one is set, 192 MiB without a
+// limit, 1 GiB at most), once a process;
 // where that fails, the run goes on without them and logger says so at
 // debug level.
 func limitMemory(limit int64, gcPercent int, hugePages bool, logger *slog.Logger) {
 	if hugePages {
 		hugeHeapOnce.Do(func() {
-			n := int64(defaultHugeHeap)
-			if limit > 0 {
-				n = min(limit, maxHugeHeap)
-			}
-			if _, _, err := hugeHeap(n); err != nil {
+			if _, _, err := hugeHeap(hugeHeapSize(limit)); err != nil {
 				logger.Debug("the heap goes without transparent huge pages", "reason", err)
 			}
 		})
