@@ -232,7 +232,7 @@ func startMinIO() (Server, func(), error) {
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	logf, _ := os.Create(filepath.Join(dir, "minio.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	if err := startTied(cmd); err != nil {
 		return Server{}, nil, err
 	}
 	stop := func() {
