@@ -16,13 +16,18 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/durable-etl/durable-etl/internal/tether"
 )
 
 var (
@@ -129,18 +134,86 @@ func startCluster() (string, func(), error) {
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
-	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200", port, dir)
-	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err
 	}
+	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	// The postmaster runs in the foreground, this process's child, tethered
+	// to it: a test binary killed outright (its -timeout, kill -9) takes the
+	// cluster with it (SIGQUIT: immediate shutdown), where pg_ctl's daemon
+	// outlived it.
+	cmd := exec.Command(filepath.Join(bindir, "postgres"), "-D", data, "-p", fmt.Sprint(port), "-k", dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=200")
+	cmd.Dir = dir // the postgres user's, where the test's may not be
+	if asRoot {
+		cred, err := postgresUser()
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", nil, err
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	logf, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	defer logf.Close() // the child holds its own
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := tether.Start(cmd, syscall.SIGQUIT); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("postgres: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	stop := func() {
-		run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+		cmd.Process.Signal(syscall.SIGQUIT)
+		<-exited
 		os.RemoveAll(dir)
 	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
+	if err := awaitReady(u, exited); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		stop()
+		return "", nil, fmt.Errorf("postgres: %w\n%s", err, log)
+	}
+	return u, stop, nil
+}
+
+// awaitReady waits until the server at u accepts a connection, it exits,
+// or 60 s pass.
+func awaitReady(u string, exited <-chan struct{}) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, u)
+		cancel()
+		if err == nil {
+			return conn.Close(context.Background())
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before accepting connections")
+		case <-time.After(50 * time.Millisecond): // polling a server's start
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not accepting connections after 60 s: %w", err)
+		}
+	}
+}
+
+// postgresUser is the postgres account's credentials: PostgreSQL refuses
+// to run as root.
+func postgresUser() (*syscall.Credential, error) {
+	acct, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, err
+	}
+	uid, err1 := strconv.ParseUint(acct.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(acct.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("user postgres: uid %q, gid %q", acct.Uid, acct.Gid)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
 }
 
 func freePort() (int, error) {

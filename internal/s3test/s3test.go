@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/internal/tether"
 )
 
 // Server is an S3 endpoint with its credentials.
@@ -232,7 +235,7 @@ func startMinIO() (Server, func(), error) {
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	logf, _ := os.Create(filepath.Join(dir, "minio.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := startTied(cmd); err != nil {
+	if err := tether.Start(cmd, syscall.SIGKILL); err != nil {
 		return Server{}, nil, err
 	}
 	stop := func() {

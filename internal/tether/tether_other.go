@@ -1,0 +1,12 @@
+//go:build !linux
+
+package tether
+
+import (
+	"os"
+	"os/exec"
+)
+
+// Start starts cmd: only Linux signals a child when its parent dies, so
+// elsewhere a test process killed outright leaves the server running.
+func Start(cmd *exec.Cmd, _ os.Signal) error { return cmd.Start() }
