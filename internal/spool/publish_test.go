@@ -1,15 +1,12 @@
 package spool_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -85,48 +82,5 @@ func TestWriteFile(t *testing.T) {
 	}
 	if err := spool.WriteFile(filepath.Join(dir, "missing", "f"), func(io.Writer) error { return nil }); err == nil {
 		t.Error("a folder that does not exist: no error")
-	}
-}
-
-// TestWriteFileKilled: a process killed outright while writing leaves
-// the file as it was and nothing beside it (on Linux; elsewhere the
-// documented path+".tmp").
-func TestWriteFileKilled(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("files with no name are Linux's (O_TMPFILE)")
-	}
-	for _, existing := range []bool{false, true} {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "manifest.jsonl")
-		if existing {
-			if err := os.WriteFile(path, []byte("old\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cmd := exec.Command(os.Args[0], "-test.run", "^$")
-		cmd.Env = append(os.Environ(), "SPOOL_TEST_HANG_WRITING="+path)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		cmd.Process.Kill()
-		cmd.Wait()
-		if line != "writing\n" {
-			t.Fatalf("the child said %q", line)
-		}
-		want := []string(nil)
-		if existing {
-			want = []string{"manifest.jsonl"}
-			if got, _ := os.ReadFile(path); string(got) != "old\n" {
-				t.Errorf("the killed write changed the file: %d bytes", len(got))
-			}
-		}
-		if n := names(t, dir); !slices.Equal(n, want) {
-			t.Errorf("existing=%v: the killed write left %v", existing, n)
-		}
 	}
 }
