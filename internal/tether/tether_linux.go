@@ -1,7 +1,6 @@
 package tether
 
 import (
-	"os"
 	"os/exec"
 	"runtime"
 	"syscall"
@@ -14,11 +13,11 @@ import (
 // returns: so cmd is started from a goroutine locked to its thread that
 // never returns (one parked thread per server, for the life of the
 // process).
-func Start(cmd *exec.Cmd, sig os.Signal) error {
+func Start(cmd *exec.Cmd, sig syscall.Signal) error {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Pdeathsig = sig.(syscall.Signal)
+	cmd.SysProcAttr.Pdeathsig = sig
 	started := make(chan error)
 	go func() {
 		runtime.LockOSThread()

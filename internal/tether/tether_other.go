@@ -3,10 +3,10 @@
 package tether
 
 import (
-	"os"
 	"os/exec"
+	"syscall"
 )
 
 // Start starts cmd: only Linux signals a child when its parent dies, so
 // elsewhere a test process killed outright leaves the server running.
-func Start(cmd *exec.Cmd, _ os.Signal) error { return cmd.Start() }
+func Start(cmd *exec.Cmd, _ syscall.Signal) error { return cmd.Start() }
