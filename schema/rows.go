@@ -109,10 +109,10 @@ func (t *Table) NewParquetWriter(w io.Writer, opts ...parquet.WriterOption) Parq
 // spilled and read back as parquet.Rows lost its last row group's worth
 // of rows, 4.7% of a million-event history, until this was found.
 //
-// It also keeps Reset from a trap of v0.32: a reset clears, in place, the
-// column paths of the last file's column chunks, which share their memory
-// with the writer's own paths, so every later footer had empty
-// path_in_schema. Reset detaches the last file's paths first.
+// (Reset had a trap of its own up to v0.32.0: it cleared, in place, the
+// column paths that the last file's column chunks shared with the writer,
+// so every later footer had empty path_in_schema. v0.32.1 copies them;
+// TestResetWriterWritesWholeFiles fails on v0.32.0.)
 type parquetWriter[T any] struct {
 	*parquet.GenericWriter[T]
 	opts  []parquet.WriterOption
@@ -161,14 +161,6 @@ func (w *parquetWriter[T]) Reset(out io.Writer) {
 		// apart from the writer's, so start afresh.
 		w.GenericWriter = parquet.NewGenericWriter[T](out, w.opts...)
 		return
-	}
-	// The footer's row groups are the writer's own, which Reset clears.
-	if f := w.File(); f != nil {
-		for _, rg := range f.Metadata().RowGroups {
-			for i := range rg.Columns {
-				rg.Columns[i].MetaData.PathInSchema = nil
-			}
-		}
 	}
 	w.GenericWriter.Reset(out)
 }

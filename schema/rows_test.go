@@ -111,9 +111,9 @@ func TestGenericWriterTrap(t *testing.T) {
 
 // TestResetWriterWritesWholeFiles: a writer reset after each file writes
 // files that hold exactly their rows, with every column's path_in_schema
-// (parquet-go v0.32's Reset cleared, in place, the column paths that the
-// last file's column chunks share with the writer: every later footer had
-// empty paths), for files of one and several row groups, one copied from
+// (parquet-go v0.32.0's Reset cleared, in place, the column paths that the
+// last file's column chunks shared with the writer: every later footer had
+// empty paths; fixed in v0.32.1), for files of one and several row groups, one copied from
 // another file, and after a file left unclosed.
 func TestResetWriterWritesWholeFiles(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
