@@ -74,6 +74,10 @@ type Execution struct {
 	EventCount            *int64     `parquet:"event_count,optional" doc:"events in the execution's history when it was read (source history); null for source state"`
 	LastEventID           *int32     `parquet:"last_event_id,optional" doc:"the highest EventId of that history (the first event_count events of the history are in the events table)"`
 	ExecutionDataIncluded *bool      `parquet:"execution_data_included,optional" doc:"GetDurableExecution's ExecutionDataIncluded: false when the payloads were left out (the service could not decrypt them with the function's KMS key), and then the events' payload_truncated says which were"`
+	ExpectedTimeoutTime   *time.Time `parquet:"expected_execution_timeout_time,optional,timestamp(millisecond)" doc:"GetDurableExecution's ExpectedExecutionTimeoutTimestamp: when a running execution times out, its time paused included"`
+	PauseRequestTime      *time.Time `parquet:"pause_request_time,optional,timestamp(millisecond)" doc:"GetDurableExecution's PauseDetails.PauseRequestTimestamp (status PAUSING or PAUSED)"`
+	PauseTimeoutPaused    *bool      `parquet:"pause_execution_timeout_paused,optional" doc:"GetDurableExecution's PauseDetails.ExecutionTimeoutPaused"`
+	PauseReason           *string    `parquet:"pause_reason,optional" doc:"GetDurableExecution's PauseDetails.Reason" large:"true" data:"outcome"`
 	RunID                 string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt           time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
 }
@@ -115,6 +119,9 @@ type Event struct {
 	RequestID               *string    `parquet:"request_id,optional" doc:"InvocationCompleted RequestId"`
 	InvocationStartTime     *time.Time `parquet:"invocation_start_time,optional,timestamp(millisecond)" doc:"InvocationCompleted StartTimestamp"`
 	InvocationEndTime       *time.Time `parquet:"invocation_end_time,optional,timestamp(millisecond)" doc:"InvocationCompleted EndTimestamp"`
+	Reason                  *string    `parquet:"reason,optional" doc:"ExecutionPaused / ExecutionResumed Reason.Payload" large:"true" data:"outcome"`
+	RequestTime             *time.Time `parquet:"request_time,optional,timestamp(millisecond)" doc:"ExecutionPaused PauseRequestTimestamp / ExecutionResumed ResumeRequestTimestamp"`
+	ExecutionTimeoutPaused  *bool      `parquet:"execution_timeout_paused,optional" doc:"ExecutionPaused ExecutionTimeoutPaused"`
 	OverflowJSON            *string    `parquet:"overflow_json,optional" doc:"null unless the event carried what the columns above cannot hold (several details objects, an empty Input/Result/Error object, a member this version does not know, no EventId): then every details object, as JSON in the API's member names" large:"true"`
 	RunID                   string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt             time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the history"`

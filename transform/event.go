@@ -49,9 +49,9 @@ type detailsMember struct {
 	name      string  // StepFailedDetails
 	eventType string  // StepFailed
 	kind      string  // step_failed
-	// data are the indexes, in the details struct, of its Input, Result
-	// and Error members: what a read without the execution's data leaves
-	// out (EventCarriesData).
+	// data are the indexes, in the details struct, of its Input, Result,
+	// Error and Reason members: what a read without the execution's data
+	// leaves out (EventCarriesData).
 	data []int
 	// emptyOverflow is the overflow_json of an event of this details
 	// object whose only odd member is an empty one, by fillEvent's empty
@@ -71,11 +71,12 @@ var detailsFields = func() []detailsMember {
 				emptyOverflow: map[string]*string{}}
 			for j := range f.Type.Elem().NumField() {
 				switch f.Type.Elem().Field(j).Type {
-				case reflect.TypeFor[*types.EventInput](), reflect.TypeFor[*types.EventResult](), reflect.TypeFor[*types.EventError]():
+				case reflect.TypeFor[*types.EventInput](), reflect.TypeFor[*types.EventResult](), reflect.TypeFor[*types.EventError](),
+					reflect.TypeFor[*types.EventPauseReason](), reflect.TypeFor[*types.EventResumeReason]():
 					m.data = append(m.data, j)
 				}
 			}
-			for _, empty := range []string{emptyMember("Input", false), emptyMember("Result", false), emptyMember("Error", false), emptyMember("Error", true)} {
+			for _, empty := range []string{emptyMember("Input", false), emptyMember("Result", false), emptyMember("Error", false), emptyMember("Error", true), emptyMember("Reason", false)} {
 				o := emptyOverflow(f.Name, empty)
 				m.emptyOverflow[empty] = &o
 			}
@@ -85,8 +86,8 @@ var detailsFields = func() []detailsMember {
 	return out
 }()
 
-// EventCarriesData reports whether ev has an Input, a Result or an Error
-// (its payload, or the Truncated flag that stands for it): what a read
+// EventCarriesData reports whether ev has an Input, a Result, an Error or
+// a Reason (its payload, or the Truncated flag that stands for it): what a read
 // without the execution's data (IncludeExecutionData false) leaves out.
 // An event without any is the same whichever way it was read.
 func EventCarriesData(ev *types.Event) bool {
@@ -433,6 +434,14 @@ func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
 			if m != nil {
 				row.Attempt, row.NextAttemptDelaySeconds = sharedAttempt(m.CurrentAttempt), m.NextAttemptDelaySeconds
 			}
+		case *types.EventPauseReason:
+			if m != nil {
+				empty = reason(row, f.Name, m.Payload, m.Truncated, empty, truncated)
+			}
+		case *types.EventResumeReason:
+			if m != nil {
+				empty = reason(row, f.Name, m.Payload, m.Truncated, empty, truncated)
+			}
 		default:
 			dst := eventColumn(row, f.Name)
 			if !dst.IsValid() {
@@ -454,6 +463,18 @@ func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
 	return ok, empty
 }
 
+// reason fills the columns of a pause's or a resume's Reason (member name),
+// and is fillEvent's empty for it: the member when it has neither Payload
+// nor Truncated, else empty as it was.
+func reason(row *schema.Event, name string, payload *string, trunc *bool, empty string, truncated func(*bool)) string {
+	if payload == nil && trunc == nil {
+		empty = emptyMember(name, false)
+	}
+	row.Reason = payload
+	truncated(trunc)
+	return empty
+}
+
 // emptyOverflow is the overflow_json of an event whose details object
 // (named) has only member empty (see fillEvent) the columns cannot hold.
 func emptyOverflow(details, empty string) string {
@@ -472,6 +493,8 @@ func emptyMember(name string, payload bool) string {
 		return `"Input":{}`
 	case name == "Result":
 		return `"Result":{}`
+	case name == "Reason":
+		return `"Reason":{}`
 	case payload:
 		return `"` + name + `":{"Payload":{}}`
 	}
@@ -510,6 +533,10 @@ func eventColumn(row *schema.Event, member string) reflect.Value {
 		p = &row.InvocationStartTime
 	case "EndTimestamp":
 		p = &row.InvocationEndTime
+	case "PauseRequestTimestamp", "ResumeRequestTimestamp":
+		p = &row.RequestTime
+	case "ExecutionTimeoutPaused":
+		p = &row.ExecutionTimeoutPaused
 	default:
 		return reflect.Value{}
 	}
@@ -636,6 +663,14 @@ func unfillEvent(row *schema.Event, d reflect.Value) {
 		case *types.RetryDetails:
 			if row.Attempt != nil {
 				dst.Set(reflect.ValueOf(&types.RetryDetails{CurrentAttempt: *row.Attempt, NextAttemptDelaySeconds: row.NextAttemptDelaySeconds}))
+			}
+		case *types.EventPauseReason:
+			if row.Reason != nil || row.PayloadTruncated != nil {
+				dst.Set(reflect.ValueOf(&types.EventPauseReason{Payload: row.Reason, Truncated: row.PayloadTruncated}))
+			}
+		case *types.EventResumeReason:
+			if row.Reason != nil || row.PayloadTruncated != nil {
+				dst.Set(reflect.ValueOf(&types.EventResumeReason{Payload: row.Reason, Truncated: row.PayloadTruncated}))
 			}
 		default:
 			if src := eventColumn(row, f.Name); src.IsValid() && src.Type() == dst.Type() {

@@ -86,6 +86,28 @@ func TestEventRowColumns(t *testing.T) {
 	if diff := optest.DiffEventRow(empty, &row); diff != "" {
 		t.Error(diff)
 	}
+	// A pause and a resume (November 2026) fill columns, not overflow_json;
+	// an empty Reason is kept apart from none.
+	paused := types.Event{EventId: aws.Int32(5), EventType: "ExecutionPaused", EventTimestamp: now, ExecutionPausedDetails: &types.ExecutionPausedDetails{
+		ExecutionTimeoutPaused: aws.Bool(true), PauseRequestTimestamp: now, Reason: &types.EventPauseReason{Payload: aws.String("deploy freeze"), Truncated: aws.Bool(false)}}}
+	row = transform.EventRow(&paused, transform.EventKey{ID: 5, Pos: 5}, meta)
+	if *row.DetailKind != "execution_paused" || *row.Reason != "deploy freeze" || !row.RequestTime.Equal(*now) || !*row.ExecutionTimeoutPaused ||
+		*row.PayloadTruncated || row.OverflowJSON != nil {
+		t.Errorf("row %+v", row)
+	}
+	resumed := types.Event{EventId: aws.Int32(6), EventType: "ExecutionResumed", ExecutionResumedDetails: &types.ExecutionResumedDetails{
+		ResumeRequestTimestamp: now, Reason: &types.EventResumeReason{}}}
+	row = transform.EventRow(&resumed, transform.EventKey{ID: 6, Pos: 6}, meta)
+	if *row.DetailKind != "execution_resumed" || row.Reason != nil || !row.RequestTime.Equal(*now) || row.ExecutionTimeoutPaused != nil ||
+		row.OverflowJSON == nil || *row.OverflowJSON != `{"Details":{"ExecutionResumedDetails":{"Reason":{}}}}` {
+		t.Errorf("row %+v, overflow_json %v", row, row.OverflowJSON)
+	}
+	for _, ev := range []types.Event{paused, resumed} {
+		row := transform.EventRow(&ev, transform.EventKey{ID: *ev.EventId, Pos: int64(*ev.EventId)}, meta)
+		if diff := optest.DiffEventRow(ev, &row); diff != "" {
+			t.Error(diff)
+		}
+	}
 }
 
 // TestEventKeys: an event keeps its EventId as event_id when it is
@@ -222,7 +244,7 @@ func TestEventRowAllocations(t *testing.T) {
 }
 
 // TestEventCarriesData: an event carries data when any details object it
-// has holds an Input, a Result or an Error (empty or only Truncated
+// has holds an Input, a Result, an Error or a pause's or resume's Reason (empty or only Truncated
 // included), which a read without the execution's data leaves out; told
 // here from the event's JSON, over random events of every type and shape.
 func TestEventCarriesData(t *testing.T) {
@@ -235,7 +257,7 @@ func TestEventCarriesData(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := false
-		for _, m := range []string{`"Input":{`, `"Result":{`, `"Error":{`} {
+		for _, m := range []string{`"Input":{`, `"Result":{`, `"Error":{`, `"Reason":{`} {
 			want = want || strings.Contains(string(b), m)
 		}
 		if got := transform.EventCarriesData(&ev); got != want {

@@ -38,8 +38,9 @@ import (
 //     CallbackStarted.
 //   - History cannot tell ContextDetails.ReplayChildren (null), a step's
 //     Attempt before any RetryDetails (null), or READY (no event).
-//   - InvocationCompleted events and events of a type with no known suffix
-//     belong to no operation; they are archived as events only.
+//   - InvocationCompleted events, ExecutionPaused and ExecutionResumed
+//     (the execution's, not an operation's) and events of a type with no
+//     known suffix belong to no operation; they are archived as events only.
 //
 // Memory: until the history ends, a Folder keeps each operation as a
 // packed record (about 165 bytes with its id, the index included; 235

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,7 +31,7 @@ func discoveryFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "exclude-function", Usage: "with --all-functions: leave out functions whose name matches `GLOB`; repeatable", EnvVars: env("exclude-function")},
 		&cli.StringFlag{Name: "started-after", Usage: "with --function: executions started after `T` (RFC 3339, or a duration back from now: 36h, 7d)", EnvVars: env("started-after")},
 		&cli.StringFlag{Name: "started-before", Usage: "with --function: executions started before `T` (RFC 3339, or a duration back from now)", EnvVars: env("started-before")},
-		&cli.StringFlag{Name: "status", Usage: "with --function: only executions in these statuses, `S[,S...]` of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED", EnvVars: env("status")},
+		&cli.StringFlag{Name: "status", Usage: "with --function: only executions in these statuses, `S[,S...]` of RUNNING, PAUSING, PAUSED, SUCCEEDED, FAILED, TIMED_OUT, STOPPED, DELETING", EnvVars: env("status")},
 	}
 }
 
@@ -76,12 +77,15 @@ func parseDiscovery(c *cli.Context, now time.Time) (discovery, error) {
 	if s := c.String("status"); s != "" {
 		for _, st := range strings.Split(s, ",") {
 			st = strings.ToUpper(strings.TrimSpace(st))
-			switch types.ExecutionStatus(st) {
-			case types.ExecutionStatusRunning, types.ExecutionStatusSucceeded, types.ExecutionStatusFailed, types.ExecutionStatusTimedOut, types.ExecutionStatusStopped:
-				d.filter.Statuses = append(d.filter.Statuses, types.ExecutionStatus(st))
-			default:
-				return d, usageError("--status %q: want RUNNING, SUCCEEDED, FAILED, TIMED_OUT or STOPPED", clipArg(st))
+			known := types.ExecutionStatus("").Values()
+			if !slices.Contains(known, types.ExecutionStatus(st)) {
+				names := make([]string, len(known))
+				for i, k := range known {
+					names[i] = string(k)
+				}
+				return d, usageError("--status %q: want one of %s", clipArg(st), strings.Join(names, ", "))
 			}
+			d.filter.Statuses = append(d.filter.Statuses, types.ExecutionStatus(st))
 		}
 		if len(d.filter.Statuses) > 10 {
 			return d, usageError("--status: at most 10 statuses")

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
@@ -1436,7 +1437,7 @@ func carriesData(t *testing.T, ev types.Event) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{`"Input":{`, `"Result":{`, `"Error":{`} {
+	for _, m := range []string{`"Input":{`, `"Result":{`, `"Error":{`, `"Reason":{`} {
 		if strings.Contains(string(b), m) {
 			return true
 		}
@@ -1930,4 +1931,113 @@ func TestKeptPayloadsUnreadable(t *testing.T) {
 	if r.code != 0 || s.ExecutionsOK != 1 || s.WithoutPayloads != 1 || !strings.Contains(r.stderr, "could not read the payloads archived before") {
 		t.Errorf("exit %d, %d archived (want 1), %d without payloads (want 1); the run does not say why it kept none:\n%s", r.code, s.ExecutionsOK, s.WithoutPayloads, r.stderr)
 	}
+}
+
+// TestPausedExecutionsArchived: executions paused and resumed (Lambda's
+// pause, November 2026) are archived whole into Parquet and Postgres: the
+// ExecutionPaused and ExecutionResumed events with their reason, request
+// time and whether the timeout was paused in columns of their own; a
+// PAUSED execution's PauseDetails and expected timeout in its executions
+// row; and a paused execution is not final: the next run reads it again.
+func TestPausedExecutionsArchived(t *testing.T) {
+	execs := emulator.Generate(51, 200, emulator.GenerateOptions{MaxOps: 12})
+	_, url, dir, report, args := byFunction(t, execs)
+	dbURL, pgSchema := pgtest.Schema(t)
+	args = append(args, "--dest", dbURL, "--pg-schema", pgSchema, "--migrate")
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	client := emulatortest.Client(t, url)
+	ctx := context.Background()
+	conn := pgtest.Conn(t, dbURL)
+	rows := map[string]schema.Execution{}
+	for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+		rows[r.ExecutionArn] = r
+	}
+	paused := []string{}
+	for _, e := range execs {
+		out, err := extract.Describe(ctx, client, e.ARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := rows[e.ARN]
+		if !timeEqual(row.ExpectedTimeoutTime, out.ExpectedExecutionTimeoutTimestamp) {
+			t.Errorf("%s: expected_execution_timeout_time %v, API %v", e.ARN, row.ExpectedTimeoutTime, out.ExpectedExecutionTimeoutTimestamp)
+		}
+		p := out.PauseDetails
+		if p == nil {
+			if row.PauseRequestTime != nil || row.PauseTimeoutPaused != nil || row.PauseReason != nil {
+				t.Errorf("%s: not paused, pause columns %v %v %v", e.ARN, row.PauseRequestTime, row.PauseTimeoutPaused, row.PauseReason)
+			}
+			continue
+		}
+		paused = append(paused, e.ARN)
+		if aws.ToString(row.Status) != "PAUSED" || !timeEqual(row.PauseRequestTime, p.PauseRequestTimestamp) ||
+			fmtBool(row.PauseTimeoutPaused) != fmtBool(p.ExecutionTimeoutPaused) || aws.ToString(row.PauseReason) != aws.ToString(p.Reason) {
+			t.Errorf("%s: paused %+v, row status %s, pause %v %s %q", e.ARN, p, aws.ToString(row.Status), row.PauseRequestTime, fmtBool(row.PauseTimeoutPaused), aws.ToString(row.PauseReason))
+		}
+		var pgStatus string
+		var pgTime time.Time
+		var pgPaused bool
+		var pgReason *string
+		err = conn.QueryRow(ctx, "SELECT status, pause_request_time, pause_execution_timeout_paused, pause_reason FROM "+pgx.Identifier{pgSchema, "executions"}.Sanitize()+
+			" WHERE execution_arn = $1", e.ARN).Scan(&pgStatus, &pgTime, &pgPaused, &pgReason)
+		if err != nil || pgStatus != "PAUSED" || !pgTime.Equal(*p.PauseRequestTimestamp) || pgPaused != *p.ExecutionTimeoutPaused || aws.ToString(pgReason) != aws.ToString(p.Reason) {
+			t.Errorf("%s: Postgres %s %v %v %q (%v), API %+v", e.ARN, pgStatus, pgTime, pgPaused, aws.ToString(pgReason), err, p)
+		}
+	}
+	// The pause events, from the API, against their rows.
+	events := map[string]schema.Event{}
+	for _, r := range tableRows[schema.Event](t, dir, "events") {
+		events[fmt.Sprint(r.ExecutionArn, "/", r.EventID)] = r
+	}
+	pauses, resumes := 0, 0
+	for _, e := range execs {
+		for k := range e.History.Len() {
+			ev := e.History.Event(k)
+			row, ok := events[fmt.Sprint(e.ARN, "/", *ev.EventId)]
+			switch {
+			case ev.ExecutionPausedDetails != nil:
+				pauses++
+				d := ev.ExecutionPausedDetails
+				if !ok || !timeEqual(row.RequestTime, d.PauseRequestTimestamp) || fmtBool(row.ExecutionTimeoutPaused) != fmtBool(d.ExecutionTimeoutPaused) ||
+					d.Reason != nil && aws.ToString(row.Reason) != aws.ToString(d.Reason.Payload) || row.OverflowJSON != nil {
+					t.Errorf("%s: pause %+v archived as %+v", e.ARN, d, row)
+				}
+			case ev.ExecutionResumedDetails != nil:
+				resumes++
+				d := ev.ExecutionResumedDetails
+				if !ok || !timeEqual(row.RequestTime, d.ResumeRequestTimestamp) || d.Reason != nil && aws.ToString(row.Reason) != aws.ToString(d.Reason.Payload) {
+					t.Errorf("%s: resume %+v archived as %+v", e.ARN, d, row)
+				}
+			}
+		}
+	}
+	var pgPauses int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{pgSchema, "events"}.Sanitize()+
+		" WHERE event_type = 'ExecutionPaused' AND request_time IS NOT NULL AND execution_timeout_paused IS NOT NULL").Scan(&pgPauses); err != nil || pgPauses != pauses {
+		t.Errorf("Postgres: %d pause events with their columns (%v), want %d", pgPauses, err, pauses)
+	}
+	if len(paused) < 3 || resumes < 3 {
+		t.Fatalf("%d paused executions, %d resumes: too few to test", len(paused), resumes)
+	}
+	// A paused execution is not final: read again by the next run.
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("second run: exit %d\n%s", r.code, r.stderr)
+	}
+	s := readReport(t, report)
+	final := 0
+	for _, r := range rows {
+		if terminalStatus[aws.ToString(r.Status)] {
+			final++
+		}
+	}
+	if s.SkippedTerminal != final {
+		t.Errorf("second run: %d skipped as terminal, want %d (paused ones are not)", s.SkippedTerminal, final)
+	}
+}
+
+// timeEqual compares two optional times.
+func timeEqual(a, b *time.Time) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }

@@ -317,15 +317,15 @@ func TestVerifyInChunks(t *testing.T) {
 	if !whole.ok() || !one.ok() || whole.Equal == 0 || one.Equal != whole.Equal || one.Sampled != whole.Sampled {
 		t.Fatalf("intact archive: whole %+v, in chunks %+v", whole, one)
 	}
-	// Executions the API says are running are counted, never read from
-	// the archive.
+	// Executions the API says are running (or paused) are counted, never
+	// read from the archive.
 	running := 0
 	for _, e := range execs {
 		out, err := extract.Describe(ctx, client, e.ARN)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out.Status == "RUNNING" {
+		if out.Status == types.ExecutionStatusRunning || out.Status == types.ExecutionStatusPaused {
 			running++
 			if reader.read[e.ARN] {
 				t.Errorf("%s is running, yet its rows were read", e.ARN)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,7 +126,9 @@ func InfoOf(e Execution) *Info {
 	if e.Len > 0 {
 		exec = e.Op(0)
 	}
-	return infoOf(e.ARN, exec, q)
+	info := infoOf(e.ARN, exec, q)
+	e.pause.describe(info)
+	return info
 }
 
 // lookup finds the execution of an ARN label, or answers 404.
@@ -188,8 +191,19 @@ func (s *Server) serveGet(w http.ResponseWriter, n int64, arn string, q url.Valu
 		TraceHeader           *types.TraceHeader
 		DurableConfig         *types.DurableConfig
 		ExecutionDataIncluded *bool
+		// ExpectedExecutionTimeoutTimestamp and PauseDetails: since the
+		// pause and resume of November 2026.
+		ExpectedExecutionTimeoutTimestamp *time.Time
+		PauseDetails                      *types.PauseDetails
 	}{DurableExecutionArn: arn, DurableExecutionName: in.Name, FunctionArn: in.FunctionArn, StartTimestamp: in.Start, Status: in.Status,
-		EndTimestamp: in.End, Error: in.Error, InputPayload: in.InputPayload, Result: in.Result, Version: in.Version, DurableConfig: in.DurableConfig}
+		EndTimestamp: in.End, Error: in.Error, InputPayload: in.InputPayload, Result: in.Result, Version: in.Version, DurableConfig: in.DurableConfig,
+		ExpectedExecutionTimeoutTimestamp: in.ExpectedTimeout}
+	if p := in.Pause; p != nil {
+		out.PauseDetails = &types.PauseDetails{ExecutionTimeoutPaused: p.ExecutionTimeoutPaused, PauseRequestTimestamp: p.PauseRequestTimestamp}
+		if p.Reason != nil {
+			out.PauseDetails.Reason = p.Reason.Payload
+		}
+	}
 	if in.TraceID != nil {
 		out.TraceHeader = &types.TraceHeader{XAmznTraceId: in.TraceID}
 	}
@@ -197,6 +211,9 @@ func (s *Server) serveGet(w http.ResponseWriter, n int64, arn string, q url.Valu
 	out.ExecutionDataIncluded = &included
 	if !included {
 		out.InputPayload, out.Result = nil, nil
+		if out.PauseDetails != nil {
+			out.PauseDetails.Reason = nil
+		}
 	}
 	s.writeValue(w, n, out)
 }
@@ -290,6 +307,14 @@ func withoutData(ev *types.Event) {
 			case *types.EventError:
 				if m != nil {
 					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventError{Truncated: &t}))
+				}
+			case *types.EventPauseReason:
+				if m != nil {
+					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventPauseReason{Truncated: &t}))
+				}
+			case *types.EventResumeReason:
+				if m != nil {
+					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventResumeReason{Truncated: &t}))
 				}
 			}
 		}
@@ -493,13 +518,11 @@ func (s *Server) listFilters(w http.ResponseWriter, q url.Values) (after, before
 	}
 	statuses = map[string]bool{}
 	for _, st := range q["Statuses"] {
-		switch types.ExecutionStatus(st) {
-		case types.ExecutionStatusRunning, types.ExecutionStatusSucceeded, types.ExecutionStatusFailed, types.ExecutionStatusTimedOut, types.ExecutionStatusStopped:
-			statuses[st] = true
-		default:
+		if !slices.Contains(types.ExecutionStatus("").Values(), types.ExecutionStatus(st)) {
 			writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid status: "+st)
 			return nil, nil, nil, false
 		}
+		statuses[st] = true
 	}
 	if s.ignoreListFilters {
 		return nil, nil, nil, true

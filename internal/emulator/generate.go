@@ -94,6 +94,7 @@ func Generate(seed uint64, n int, o GenerateOptions) []Execution {
 			Token: fmt.Sprintf("tok-%016x%016x", r.Uint64(), r.Uint64()),
 			Len:   count,
 			Op:    g.op,
+			pause: g.drawPause(),
 		}
 		execs[i].History = historyOf(&execs[i], g.seed)
 	}

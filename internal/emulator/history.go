@@ -23,6 +23,11 @@ type Info struct {
 	Version       *string
 	TraceID       *string
 	DurableConfig *types.DurableConfig
+	// ExpectedTimeout is when a running (or paused) execution times out.
+	ExpectedTimeout *time.Time
+	// Pause is the pause of a PAUSED execution: its ExecutionPaused event's
+	// details.
+	Pause *types.ExecutionPausedDetails
 }
 
 // History is an execution's event history: Len() events, event i
@@ -83,7 +88,7 @@ func historyOf(e *Execution, seed uint64) *History {
 		}
 		offsets[e.Len] = n
 		for i := 1; i <= e.Len; i++ {
-			offsets[i] += 1 + invocations // after ExecutionStarted and the invocation records
+			offsets[i] += 1 + invocations + e.pause.events() // after ExecutionStarted, the invocation records and the pauses
 		}
 		total = offsets[e.Len] + len(opEvents(e.Op(0), seed, 0)) - 1
 	}
@@ -94,6 +99,8 @@ func historyOf(e *Execution, seed uint64) *History {
 		switch {
 		case k > 0 && k <= invocations:
 			ev = newEventBuilder(e.Op(0)).invocation(seed, k-1)
+		case k > invocations && k <= invocations+e.pause.events():
+			ev = e.pause.event(k - invocations - 1)
 		case k == 0, k >= offsets[e.Len]: // the execution's own: its start, its end
 			j := 0
 			if k > 0 {

@@ -23,8 +23,12 @@ func TestHistoryEventsOneByOne(t *testing.T) {
 		}
 		exec := opEvents(e.Op(0), 3, 0)
 		whole := append([]types.Event(nil), exec[0])
-		for k := 0; 1+k < len(served) && served[1+k].EventType == types.EventTypeInvocationCompleted; k++ {
+		k := 0
+		for ; 1+k < len(served) && served[1+k].EventType == types.EventTypeInvocationCompleted; k++ {
 			whole = append(whole, newEventBuilder(e.Op(0)).invocation(3, k))
+		}
+		for j := range e.pause.events() { // then the pauses
+			whole = append(whole, e.pause.event(j))
 		}
 		for i := 1; i < e.Len; i++ {
 			whole = append(whole, opEvents(e.Op(i), 3, i)...)

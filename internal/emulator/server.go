@@ -34,8 +34,10 @@ type Execution struct {
 	// History is what GetDurableExecutionHistory serves (nil: no events).
 	History *History
 	// Info is what GetDurableExecution and the listing say; nil derives it
-	// from the EXECUTION operation (Op(0)).
+	// from the EXECUTION operation (Op(0)) and the pauses.
 	Info *Info
+	// pause is a generated execution's pauses (see pausePlan).
+	pause pausePlan
 }
 
 // Fixed is an execution that serves the given operations.

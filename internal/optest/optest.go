@@ -192,8 +192,12 @@ var EventTypes = []types.EventType{
 	"ContextStarted", "ContextSucceeded", "ContextFailed", "WaitStarted", "WaitSucceeded", "WaitCancelled",
 	"StepStarted", "StepSucceeded", "StepFailed", "ChainedInvokeStarted", "ChainedInvokeSucceeded", "ChainedInvokeFailed",
 	"ChainedInvokeTimedOut", "ChainedInvokeStopped", "CallbackStarted", "CallbackSucceeded", "CallbackFailed", "CallbackTimedOut",
-	"InvocationCompleted", "StepPaused", "TeleportStarted", "",
+	"InvocationCompleted", "ExecutionPaused", "ExecutionResumed", "StepPaused", "TeleportStarted", "",
 }
+
+// knownEventTypes is how many of EventTypes, from the first, have a details
+// object of their own.
+const knownEventTypes = 26
 
 // DiffEvent is Diff for events.
 func DiffEvent(want, got types.Event) string {
@@ -245,7 +249,8 @@ func eventTypes() []any {
 		types.ContextStartedDetails{}, types.ContextSucceededDetails{}, types.ContextFailedDetails{}, types.WaitStartedDetails{}, types.WaitSucceededDetails{}, types.WaitCancelledDetails{},
 		types.StepStartedDetails{}, types.StepSucceededDetails{}, types.StepFailedDetails{}, types.ChainedInvokeStartedDetails{}, types.ChainedInvokeSucceededDetails{},
 		types.ChainedInvokeFailedDetails{}, types.ChainedInvokeTimedOutDetails{}, types.ChainedInvokeStoppedDetails{}, types.CallbackStartedDetails{},
-		types.CallbackSucceededDetails{}, types.CallbackFailedDetails{}, types.CallbackTimedOutDetails{}, types.InvocationCompletedDetails{}}
+		types.CallbackSucceededDetails{}, types.CallbackFailedDetails{}, types.CallbackTimedOutDetails{}, types.InvocationCompletedDetails{},
+		types.ExecutionPausedDetails{}, types.ExecutionResumedDetails{}, types.EventPauseReason{}, types.EventResumeReason{}}
 }
 
 func (g *Gen) int32p() *int32 {
@@ -277,6 +282,20 @@ func (g *Gen) eventError() *types.EventError {
 	return &types.EventError{Payload: g.errObj(), Truncated: g.boolp()}
 }
 
+func (g *Gen) pauseReason() *types.EventPauseReason {
+	if g.R.IntN(4) == 0 {
+		return nil
+	}
+	return &types.EventPauseReason{Payload: g.OptStr(), Truncated: g.boolp()}
+}
+
+func (g *Gen) resumeReason() *types.EventResumeReason {
+	if g.R.IntN(4) == 0 {
+		return nil
+	}
+	return &types.EventResumeReason{Payload: g.OptStr(), Truncated: g.boolp()}
+}
+
 func (g *Gen) retry() *types.RetryDetails {
 	if g.R.IntN(3) == 0 {
 		return nil
@@ -298,9 +317,9 @@ func (g *Gen) Event() types.Event {
 	kinds := []int{detailsIndex(string(ev.EventType))}
 	switch g.R.IntN(8) {
 	case 0:
-		kinds = []int{g.R.IntN(24)}
+		kinds = []int{g.R.IntN(knownEventTypes)}
 	case 1:
-		kinds = append(kinds, g.R.IntN(24), g.R.IntN(24))
+		kinds = append(kinds, g.R.IntN(knownEventTypes), g.R.IntN(knownEventTypes))
 	case 2:
 		kinds = nil
 	}
@@ -311,7 +330,7 @@ func (g *Gen) Event() types.Event {
 }
 
 func detailsIndex(t string) int {
-	for i, et := range EventTypes[:24] {
+	for i, et := range EventTypes[:knownEventTypes] {
 		if string(et) == t {
 			return i
 		}
@@ -319,7 +338,7 @@ func detailsIndex(t string) int {
 	return -1
 }
 
-// eventDetails sets the details object of EventTypes[k] (k < 24).
+// eventDetails sets the details object of EventTypes[k] (k < knownEventTypes).
 func (g *Gen) eventDetails(ev *types.Event, k int) {
 	if k < 0 {
 		return
@@ -374,6 +393,10 @@ func (g *Gen) eventDetails(ev *types.Event, k int) {
 		ev.CallbackTimedOutDetails = &types.CallbackTimedOutDetails{Error: g.eventError()}
 	case "InvocationCompleted":
 		ev.InvocationCompletedDetails = &types.InvocationCompletedDetails{RequestId: g.OptStr(), StartTimestamp: g.Time(), EndTimestamp: g.Time(), Error: g.eventError()}
+	case "ExecutionPaused":
+		ev.ExecutionPausedDetails = &types.ExecutionPausedDetails{ExecutionTimeoutPaused: g.boolp(), PauseRequestTimestamp: g.Time(), Reason: g.pauseReason()}
+	case "ExecutionResumed":
+		ev.ExecutionResumedDetails = &types.ExecutionResumedDetails{ResumeRequestTimestamp: g.Time(), Reason: g.resumeReason()}
 	}
 }
 
