@@ -2041,3 +2041,67 @@ func TestPausedExecutionsArchived(t *testing.T) {
 func timeEqual(a, b *time.Time) bool {
 	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }
+
+// TestRetentionOfDeletedExecutions: an execution being deleted
+// (DeleteDurableExecution: status DELETING) loses its history now,
+// whatever its retention: one the run could not archive is at risk at
+// once, though it ended yesterday; one it archived is not.
+func TestRetentionOfDeletedExecutions(t *testing.T) {
+	now := time.Now().UTC()
+	var execs []emulator.Execution
+	deleting, failing := map[string]bool{}, map[string]bool{}
+	for i, e := range emulator.Generate(53, 24, emulator.GenerateOptions{MaxOps: 8, Start: now.AddDate(0, 0, -2), Days: 1}) {
+		info := *emulator.InfoOf(e)
+		if info.Status != types.ExecutionStatusRunning && info.End != nil && i%2 == 0 { // ended: the only ones DeleteDurableExecution takes
+			info.Status = types.ExecutionStatusDeleting
+			deleting[e.ARN] = true
+			if len(deleting)%2 == 0 {
+				failing[e.ARN] = true
+			}
+		}
+		e.Info = &info
+		execs = append(execs, e)
+	}
+	if len(failing) == 0 || len(failing) == len(deleting) {
+		t.Fatalf("%d executions being deleted, %d of them failing: want some of each", len(deleting), len(failing))
+	}
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
+		if failing[arn] {
+			return emulator.ServerError
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--status", "DELETING"}, functionArgs()...)...)
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.stderr)
+	}
+	s := readReport(t, report)
+	if s.ExecutionsOK+s.ExecutionsFailed != len(deleting) {
+		t.Errorf("--status DELETING: %d archived and %d failed, want %d in all", s.ExecutionsOK, s.ExecutionsFailed, len(deleting))
+	}
+	if len(s.RetentionAtRisk) != len(failing) {
+		t.Fatalf("%d at risk, want the %d that failed: %+v", len(s.RetentionAtRisk), len(failing), s.RetentionAtRisk)
+	}
+	for _, a := range s.RetentionAtRisk {
+		if !failing[a.ExecutionArn] || a.Status != "DELETING" || !strings.HasPrefix(a.Reason, "being deleted (DeleteDurableExecution), failed") ||
+			a.HistoryExpiresAt.Before(now) || a.HistoryExpiresAt.After(time.Now()) {
+			t.Errorf("at risk %+v", a)
+		}
+	}
+	// Verify says the same of those it finds missing.
+	vreport := filepath.Join(t.TempDir(), "v.json")
+	before := time.Now()
+	runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--report", vreport, "--max-attempts", "1", "--status", "DELETING"}, functionArgs()...)...)
+	v := readVerify(t, vreport)
+	if len(v.AtRisk) != len(failing) {
+		t.Fatalf("verify: %d at risk, want the %d not archived: %+v", len(v.AtRisk), len(failing), v.AtRisk)
+	}
+	for _, a := range v.AtRisk {
+		if !failing[a.ExecutionArn] || a.HistoryExpiresAt.Before(before) || a.HistoryExpiresAt.After(time.Now()) {
+			t.Errorf("verify: at risk %+v", a)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 )
@@ -125,7 +127,7 @@ func (w *retentionWatch) skip(inner func(string, bool) (string, bool)) func(stri
 // atRisk lists the executions that ended, per the listing, whose history
 // expires within warn of now (ends + its own RetentionPeriodInDays when
 // this run read it, else its function's, or the service's default of 30
-// days when unknown), and that this run did
+// days when unknown; now for one being deleted), and that this run did
 // not archive (failed, abandoned, or left to another shard's run), or
 // archived without their payloads (which go with the history).
 func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pipeline.Failure) []pipeline.AtRisk {
@@ -143,6 +145,12 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 		}
 		end := time.UnixMilli(st.end).UTC()
 		expires := historyExpires(end, st.own, w.retention[w.fns[st.fn].name])
+		// Being deleted (DeleteDurableExecution, which takes ended
+		// executions only): its history goes now, whatever its retention.
+		deleting := w.found.status(i) == types.ExecutionStatusDeleting
+		if deleting {
+			expires = now
+		}
 		if expires.Sub(now) > warn {
 			continue
 		}
@@ -152,6 +160,9 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 			reason = "failed: " + code
 		} else if st.noPayloads {
 			reason = "archived without its payloads (the service could not decrypt them): they go with the history"
+		}
+		if deleting {
+			reason = "being deleted (DeleteDurableExecution), " + reason
 		}
 		out = append(out, pipeline.AtRisk{ExecutionArn: arn, Status: string(w.found.status(i)), EndTime: end, HistoryExpiresAt: expires.UTC(), Reason: reason})
 	}

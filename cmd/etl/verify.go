@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/semaphore"
@@ -121,6 +122,7 @@ type expected struct {
 	arn, token, function string
 	end                  int64 // ms since the epoch; 0 when not known
 	pos                  int32 // the position in its listing
+	deleting             bool  // listed as DELETING: its history goes now
 }
 
 func verifyAction(c *cli.Context) error {
@@ -353,7 +355,7 @@ func (f foundListing) dates(lo, hi int) (from, to string, ok bool) {
 }
 
 func (f foundListing) at(i int) expected {
-	e := expected{arn: f.found.arn(i), function: f.fns[f.found.items[i].fn].name, pos: int32(i)}
+	e := expected{arn: f.found.arn(i), function: f.fns[f.found.items[i].fn].name, pos: int32(i), deleting: f.found.status(i) == types.ExecutionStatusDeleting}
 	if end := f.found.items[i].end; end != noTime {
 		e.end = end
 	}
@@ -1308,6 +1310,9 @@ func atRiskOf(exp []expected, rep *VerifyReport, archived map[string]load.Execut
 			own = *st.RetentionDays
 		}
 		expires := historyExpires(time.UnixMilli(e.end), own, retention[e.function])
+		if e.deleting { // DeleteDurableExecution: the history goes now
+			expires = now
+		}
 		if expires.Sub(now) <= warn {
 			out = append(out, AtRiskVerify{e.arn, expires.UTC()})
 		}
