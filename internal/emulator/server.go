@@ -433,9 +433,14 @@ func (s *Server) writeOK(w http.ResponseWriter, n int64, body []byte) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Amzn-Requestid", requestID(n))
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(body); err == nil {
-		s.served.Add(1)
-		s.bytes.Add(int64(len(body)))
+	// Counted before the write, so that a client holding the whole page
+	// finds it counted (counted after, a test reading Stats as soon as its
+	// drain ended could miss its last page); taken back if the write fails.
+	s.served.Add(1)
+	s.bytes.Add(int64(len(body)))
+	if _, err := w.Write(body); err != nil {
+		s.served.Add(-1)
+		s.bytes.Add(-int64(len(body)))
 	}
 }
 
