@@ -177,8 +177,8 @@ func readmeQueries(t *testing.T) []string {
 	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(s[start:end], -1) {
 		out = append(out, strings.TrimSuffix(strings.TrimSpace(m[1]), ";"))
 	}
-	if len(out) != 4 {
-		t.Fatalf("want 4 analytics queries in the README, found %d", len(out))
+	if len(out) != 5 {
+		t.Fatalf("want 5 analytics queries in the README, found %d", len(out))
 	}
 	return out
 }
@@ -347,6 +347,60 @@ func TestReadmeAnalyticsQueries(t *testing.T) {
 			lo, hi := ds[int(math.Floor(0.95*float64(len(ds)-1)))], ds[int(math.Ceil(0.95*float64(len(ds)-1)))]
 			if p := int64(toInt(r[3])); p != lo && p != hi {
 				t.Errorf("%v: p95 %d, want %d or %d", k, p, lo, hi)
+			}
+		}
+	})
+	t.Run("pauses", func(t *testing.T) {
+		// Each ExecutionPaused event, with the first ExecutionResumed after it.
+		type pause struct {
+			arn           string
+			at, resumed   time.Time
+			reason        string
+			timeoutPaused bool
+		}
+		var want []pause
+		for _, e := range execs {
+			for i := range e.History.Len() {
+				ev := e.History.Event(i)
+				d := ev.ExecutionPausedDetails
+				if d == nil {
+					continue
+				}
+				p := pause{arn: e.ARN, at: d.PauseRequestTimestamp.UTC(), timeoutPaused: *d.ExecutionTimeoutPaused, reason: "<nil>"}
+				if d.Reason != nil && d.Reason.Payload != nil {
+					p.reason = *d.Reason.Payload
+				}
+				for j := i + 1; j < e.History.Len(); j++ {
+					if r := e.History.Event(j).ExecutionResumedDetails; r != nil {
+						p.resumed = r.ResumeRequestTimestamp.UTC()
+						break
+					}
+				}
+				want = append(want, p)
+			}
+		}
+		sort.Slice(want, func(i, j int) bool {
+			if !want[i].at.Equal(want[j].at) {
+				return want[i].at.After(want[j].at)
+			}
+			return want[i].arn < want[j].arn
+		})
+		want = want[:min(20, len(want))]
+		got := rows(t, db, q[4])
+		if len(want) < 3 || len(got) != len(want) {
+			t.Fatalf("%d rows, want %d (and at least 3 to test)", len(got), len(want))
+		}
+		for i, r := range got {
+			w := want[i]
+			reason, resumed := "<nil>", time.Time{}
+			if r[2] != nil {
+				reason = r[2].(string)
+			}
+			if r[4] != nil {
+				resumed = r[4].(time.Time).UTC()
+			}
+			if r[0].(string) != w.arn || !r[1].(time.Time).Equal(w.at) || reason != w.reason || r[3].(bool) != w.timeoutPaused || !resumed.Equal(w.resumed) {
+				t.Errorf("row %d: %v, want %+v", i, r, w)
 			}
 		}
 	})
