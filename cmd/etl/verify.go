@@ -382,7 +382,7 @@ func (s sortedListing) dates(lo, hi int) (string, string, bool) { return "", "",
 func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	notCompared := ""
 	if rep.NotSampleable > 0 {
-		notCompared = fmt.Sprintf("; %d not compared (running, or archived through state with no token)", rep.NotSampleable)
+		notCompared = fmt.Sprintf("; %d not compared (running or paused, or archived through state with no token)", rep.NotSampleable)
 	}
 	if n := len(rep.WithoutPayloads); n > 0 {
 		notCompared += fmt.Sprintf("; %d archived without their payloads (the service could not decrypt them)", n)
