@@ -106,7 +106,7 @@ func startCluster() (string, func(), error) {
 	} else {
 		return "", nil, fmt.Errorf("pg_config --bindir: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "etl-pgtest-*")
+	dir, err := tether.TempDir("etl-pgtest")
 	if err != nil {
 		return "", nil, err
 	}

@@ -217,7 +217,7 @@ func startMinIO() (Server, func(), error) {
 	if err != nil {
 		return Server{}, nil, fmt.Errorf("no minio binary: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "etl-s3test-*")
+	dir, err := tether.TempDir("etl-s3test")
 	if err != nil {
 		return Server{}, nil, err
 	}
