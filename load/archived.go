@@ -21,6 +21,14 @@ import (
 // changes: its archived snapshot is final.
 var terminal = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true}
 
+// unsettled are the statuses an execution may leave without a new event in
+// its history (PAUSING: the pause takes effect once the running invocation
+// reaches its next checkpoint), so the archive's newest event does not
+// tell that the service's state is the archived one. Such a snapshot's
+// last event id is kept negated, which the one-call "unchanged" check
+// never matches (EventsArchived.LastID).
+var unsettled = map[string]bool{"PAUSING": true}
+
 // Archived is what a destination already holds: for each execution, whether
 // its newest archived snapshot is terminal, and whether the given run
 // archived it already. It is a slice sorted by the ARN's key (a 16-byte
@@ -45,7 +53,7 @@ type archivedState struct {
 	// without an executions row (see countOrphanEvents): what a run need
 	// not write again. It counts for writing only, never for skipping.
 	held      int64
-	lastEvent int32 // the highest event id archived (0: none)
+	lastEvent int32 // the highest event id archived (0: none), negated when the newest snapshot is unsettled
 	terminal  bool  // that snapshot's status is terminal
 	inRun     bool  // the run being resumed archived it
 	// noData: the newest snapshot was read without the execution's
@@ -64,6 +72,9 @@ func (a *Archived) add(row *archivedRow, inRun bool) {
 	t.dataRead = !t.noData
 	if row.LastEventID != nil {
 		t.lastEvent = *row.LastEventID
+		if row.Status != nil && unsettled[*row.Status] {
+			t.lastEvent = -t.lastEvent
+		}
 	}
 	if row.EventCount != nil {
 		t.events, t.held = *row.EventCount, *row.EventCount
@@ -114,12 +125,24 @@ func (a *Archived) state(k arnkey.Key) (archivedState, bool) {
 // newer snapshot's status (the later one of two equally new), the rest
 // the most either says.
 func (s archivedState) with(t archivedState) archivedState {
+	last := max(abs(s.lastEvent), abs(t.lastEvent))
 	if t.extracted >= s.extracted {
 		s.extracted, s.terminal, s.noData = t.extracted, t.terminal, t.noData
+		s.lastEvent = t.lastEvent // the newer snapshot says whether it is settled
+	}
+	if s.lastEvent < 0 {
+		last = -last
 	}
 	s.inRun, s.dataRead = s.inRun || t.inRun, s.dataRead || t.dataRead
-	s.lastEvent, s.events, s.held = max(s.lastEvent, t.lastEvent), max(s.events, t.events), max(s.held, t.held)
+	s.lastEvent, s.events, s.held = last, max(s.events, t.events), max(s.held, t.held)
 	return s
+}
+
+func abs(n int32) int32 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // EventsArchived says which of an execution's history events an archive
@@ -128,7 +151,7 @@ func (s archivedState) with(t archivedState) archivedState {
 // whatever their EventIds: an id is no guide (it may be absent, repeated,
 // or far above the ids that follow).
 type EventsArchived struct {
-	LastID int32 // the highest EventId archived (0: none), for the one-call "unchanged" check
+	LastID int32 // the highest EventId archived, for the one-call "unchanged" check (0: none; negative: the newest snapshot's status may change without an event, see unsettled)
 	Count  int64 // the longest history archived, in events (0: none)
 	// WithoutPayloads: the newest archived snapshot was read without the
 	// execution's payloads (the service could not decrypt them), so an

@@ -86,7 +86,7 @@ func TestArchivedListsAgainWhenAFileVanishes(t *testing.T) {
 // execution not archived is not known.
 func TestArchivedSorted(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	statuses := []string{"SUCCEEDED", "RUNNING", "FAILED", "PENDING"}
+	statuses := []string{"SUCCEEDED", "RUNNING", "FAILED", "PENDING", "PAUSING"}
 	row := func(i int) (archivedRow, bool) {
 		st := statuses[rng.IntN(len(statuses))]
 		r := archivedRow{ExecutionArn: fmt.Sprintf("arn:x/durable-execution/e-%d/id", i), Status: &st,
@@ -160,4 +160,37 @@ func TestArchivedSorted(t *testing.T) {
 		}
 	}
 	check("intersect", a.intersect(b), want)
+}
+
+// TestArchivedUnsettled: an execution whose newest archived snapshot is
+// PAUSING (which becomes PAUSED with no event of its own) never passes the
+// one-call "unchanged" check, whatever an older snapshot says; one whose
+// newest snapshot is settled again does, with the highest event id any
+// snapshot holds.
+func TestArchivedUnsettled(t *testing.T) {
+	at := func(ms int64, status string, last int32) archivedRow {
+		return archivedRow{ExecutionArn: "arn:x/durable-execution/e/id", Status: &status, LastEventID: &last, ExtractedAt: time.UnixMilli(ms)}
+	}
+	for _, c := range []struct {
+		name string
+		rows []archivedRow
+		want func(int32) bool
+	}{
+		{"pausing alone", []archivedRow{at(1, "PAUSING", 12)}, func(id int32) bool { return id <= 0 }},
+		{"running, then pausing at the same event", []archivedRow{at(1, "RUNNING", 12), at(2, "PAUSING", 12)}, func(id int32) bool { return id <= 0 }},
+		{"pausing read first, older running after", []archivedRow{at(2, "PAUSING", 12), at(1, "RUNNING", 10)}, func(id int32) bool { return id <= 0 }},
+		{"pausing, then paused", []archivedRow{at(1, "PAUSING", 12), at(2, "PAUSED", 12)}, func(id int32) bool { return id == 12 }},
+		{"paused read first, older pausing after", []archivedRow{at(2, "PAUSED", 13), at(1, "PAUSING", 12)}, func(id int32) bool { return id == 13 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := newArchived()
+			for i := range c.rows {
+				a.add(&c.rows[i], false)
+			}
+			a.seal()
+			if id := a.Events(c.rows[0].ExecutionArn).LastID; !c.want(id) {
+				t.Errorf("LastID %d", id)
+			}
+		})
+	}
 }

@@ -240,7 +240,9 @@ var errUnchanged = errors.New("unchanged since its archived snapshot")
 // of its history. Without archived events, or when the answer cannot prove
 // which event is the newest, it reports false; so too when the archived
 // snapshot lacks the payloads that e would read (the service could not
-// decrypt them then: it may now), or for a retry of a final one's.
+// decrypt them then: it may now), for a retry of a final one's, and when
+// the archived status may change without an event (PAUSING: see
+// load.EventsArchived's LastID).
 func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
 	if !s.r.cfg.SkipUnchanged || e.retryPayloads {
 		return false, nil

@@ -2105,3 +2105,61 @@ func TestRetentionOfDeletedExecutions(t *testing.T) {
 		}
 	}
 }
+
+// TestPausingBecomesPaused: an execution archived PAUSING may become
+// PAUSED with no new event (the pause takes effect at the running
+// invocation's next checkpoint): the next run reads it again rather than
+// leave it as archived on the one-call "unchanged" check, which still
+// spares executions archived RUNNING whose history has not moved.
+func TestPausingBecomesPaused(t *testing.T) {
+	execs := emulator.Generate(55, 40, emulator.GenerateOptions{MaxOps: 8})
+	var pausing []emulator.Execution
+	running, unchanged := 0, 0 // unchanged: running or paused, and left so
+	for i, e := range execs {
+		info := *emulator.InfoOf(e)
+		if info.Status == types.ExecutionStatusPaused {
+			unchanged++
+		}
+		if info.Status != types.ExecutionStatusRunning {
+			continue
+		}
+		if running++; running%2 == 0 {
+			unchanged++
+			continue // stays running, unchanged
+		}
+		info.Status = types.ExecutionStatusPausing
+		info.Pause = &types.ExecutionPausedDetails{ExecutionTimeoutPaused: aws.Bool(false), PauseRequestTimestamp: info.Start}
+		execs[i].Info = &info
+		pausing = append(pausing, execs[i])
+	}
+	if len(pausing) == 0 || running-len(pausing) == 0 {
+		t.Fatalf("%d running, %d of them pausing: want some of each", running, len(pausing))
+	}
+	srv, _, dir, report, args := byFunction(t, execs)
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, e := range pausing {
+		info := *e.Info
+		info.Status = types.ExecutionStatusPaused
+		e.Info = &info
+		srv.Add(e) // the same history: no event says it
+	}
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("second run: exit %d\n%s", r.code, r.stderr)
+	}
+	if s := readReport(t, report); s.SkippedUnchanged != unchanged {
+		t.Errorf("second run: %d skipped as unchanged, want the %d still running or paused", s.SkippedUnchanged, unchanged)
+	}
+	newest := map[string]schema.Execution{}
+	for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+		if cur, ok := newest[r.ExecutionArn]; !ok || r.ExtractedAt.After(cur.ExtractedAt) {
+			newest[r.ExecutionArn] = r
+		}
+	}
+	for _, e := range pausing {
+		if st := aws.ToString(newest[e.ARN].Status); st != "PAUSED" {
+			t.Errorf("%s: archived %s, the API says PAUSED", e.ARN, st)
+		}
+	}
+}
