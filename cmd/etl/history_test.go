@@ -567,14 +567,7 @@ func TestRetentionWarning(t *testing.T) {
 			failing[e.ARN] = true
 		}
 	}
-	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
-		if failing[arn] {
-			return emulator.ServerError
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
+	url := failingServer(t, execs, failing)
 	dir, report, metrics := t.TempDir(), filepath.Join(t.TempDir(), "r.json"), filepath.Join(t.TempDir(), "m.prom")
 	r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--metrics-file", metrics, "--max-attempts", "1"}, functionArgs()...)...)
 	if r.code != exitFailed {
@@ -608,6 +601,21 @@ func TestRetentionWarning(t *testing.T) {
 	if s := readReport(t, report); len(s.RetentionAtRisk) != 0 {
 		t.Errorf("%d at risk with a zero window", len(s.RetentionAtRisk))
 	}
+}
+
+// failingServer serves execs, by function, answering every call on the
+// executions in failing with a 500; it returns its URL.
+func failingServer(t *testing.T, execs []emulator.Execution, failing map[string]bool) string {
+	t.Helper()
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
+		if failing[arn] {
+			return emulator.ServerError
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	return url
 }
 
 // checkAtRiskLogged: the run logs each execution at risk, saying whether
@@ -2065,14 +2073,7 @@ func TestRetentionOfDeletedExecutions(t *testing.T) {
 	if len(failing) == 0 || len(failing) == len(deleting) {
 		t.Fatalf("%d executions being deleted, %d of them failing: want some of each", len(deleting), len(failing))
 	}
-	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
-		if failing[arn] {
-			return emulator.ServerError
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
+	url := failingServer(t, execs, failing)
 	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
 	r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--status", "DELETING"}, functionArgs()...)...)
 	if r.code != exitFailed {
