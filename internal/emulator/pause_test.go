@@ -3,6 +3,7 @@ package emulator_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -54,6 +55,7 @@ func TestPausedExecutionsThroughSDK(t *testing.T) {
 		events := history(t, client, e.ARN, true)
 		var last *types.Event
 		sawResume := false
+		var heldTimeout time.Duration // time paused with the timeout paused too
 		for i := range events {
 			switch events[i].EventType {
 			case types.EventTypeExecutionPaused:
@@ -62,7 +64,16 @@ func TestPausedExecutionsThroughSDK(t *testing.T) {
 				if last == nil || events[i].ExecutionResumedDetails == nil || events[i].ExecutionResumedDetails.ResumeRequestTimestamp == nil {
 					t.Fatalf("%s: a resume without its pause or its details: %+v", e.ARN, events[i])
 				}
+				if p := last.ExecutionPausedDetails; *p.ExecutionTimeoutPaused {
+					heldTimeout += events[i].ExecutionResumedDetails.ResumeRequestTimestamp.Sub(*p.PauseRequestTimestamp)
+				}
 				last, sawResume = nil, true
+			}
+		}
+		if out.Status == types.ExecutionStatusRunning {
+			timeout := time.Duration(*out.DurableConfig.ExecutionTimeout) * time.Second
+			if want := out.StartTimestamp.Add(timeout + heldTimeout); !out.ExpectedExecutionTimeoutTimestamp.Equal(want) {
+				t.Errorf("%s: running, expected timeout %v, want %v (its timeout after its start, plus %v paused)", e.ARN, out.ExpectedExecutionTimeoutTimestamp, want, heldTimeout)
 			}
 		}
 		running := out.Status == types.ExecutionStatusRunning || out.Status == types.ExecutionStatusPaused
