@@ -144,13 +144,8 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 			continue
 		}
 		end := time.UnixMilli(st.end).UTC()
-		expires := historyExpires(end, st.own, w.retention[w.fns[st.fn].name])
-		// Being deleted (DeleteDurableExecution, which takes ended
-		// executions only): its history goes now, whatever its retention.
 		deleting := w.found.status(i) == types.ExecutionStatusDeleting
-		if deleting {
-			expires = now
-		}
+		expires := historyExpires(end, st.own, w.retention[w.fns[st.fn].name], deleting, now)
 		if expires.Sub(now) > warn {
 			continue
 		}
@@ -172,8 +167,13 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 
 // historyExpires is when the service deletes the history of an execution
 // that ended at end: its own retention in days when known (own > 0), else
-// its function's (fn > 0), else the service's default.
-func historyExpires(end time.Time, own, fn int32) time.Time {
+// its function's (fn > 0), else the service's default; now for one being
+// deleted (DeleteDurableExecution, which takes ended executions only:
+// status DELETING), whatever its retention.
+func historyExpires(end time.Time, own, fn int32, deleting bool, now time.Time) time.Time {
+	if deleting {
+		return now
+	}
 	days := int32(defaultRetentionDays)
 	if fn > 0 {
 		days = fn

@@ -1309,10 +1309,7 @@ func atRiskOf(exp []expected, rep *VerifyReport, archived map[string]load.Execut
 		if st, ok := archived[e.arn]; ok && st.RetentionDays != nil {
 			own = *st.RetentionDays
 		}
-		expires := historyExpires(time.UnixMilli(e.end), own, retention[e.function])
-		if e.deleting { // DeleteDurableExecution: the history goes now
-			expires = now
-		}
+		expires := historyExpires(time.UnixMilli(e.end), own, retention[e.function], e.deleting, now)
 		if expires.Sub(now) <= warn {
 			out = append(out, AtRiskVerify{e.arn, expires.UTC()})
 		}
