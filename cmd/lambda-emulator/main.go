@@ -49,6 +49,7 @@ func main() {
 	settled := flag.Bool("settled", false, "production-like executions: operations SUCCEEDED but for one in 20, one step in 20 retried (default: every status and 1-5 attempts equally likely, as the tests use)")
 	pageCache := flag.Bool("page-cache", false, "serve each page again from the bytes of its first answer (all kept in memory), so that a measured pass pays no generation")
 	undecryptable := flag.Int("undecryptable-every", 0, "one execution in N has data the service cannot decrypt: its calls with payloads answer 502 KMSAccessDeniedException (0: none)")
+	future := flag.Bool("future-members", false, "answer with members the SDK's model does not know, as a service newer than the client would: a FutureDetails object (with a CheckpointToken) on every WaitStarted event, Cost in StepSucceededDetails, Budget in state's StepDetails, ArchiveOnDelete in DurableConfig")
 	order := flag.String("history-order", "oldest-first", "how GetDurableExecutionHistory lists: oldest-first (ReverseOrder lists the newest first), newest-first (ReverseOrder the oldest first), oldest-always or newest-always (ReverseOrder ignored)")
 	flag.Parse()
 	orderOpt, ok := historyOrder(*order)
@@ -65,6 +66,9 @@ func main() {
 	}
 	if *latestOnly {
 		opts = append(opts, emulator.WithListing(emulator.ListLatestOnly))
+	}
+	if *future {
+		opts = append(opts, emulator.WithFutureMembers())
 	}
 	opts = append(opts, faultOptions(execs, *seed, *undecryptable, *faultRate)...)
 	srv := emulator.New(opts...)

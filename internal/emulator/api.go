@@ -222,7 +222,7 @@ func (s *Server) writeValue(w http.ResponseWriter, n int64, v any) {
 	buf := s.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer s.bufs.Put(buf)
-	writeWire(buf, reflect.ValueOf(v))
+	writeWire(buf, reflect.ValueOf(v), s.future)
 	s.writeOK(w, n, buf.Bytes())
 }
 
@@ -347,7 +347,7 @@ func (s *Server) writePage(w http.ResponseWriter, n int64, v any, fault Fault, c
 	buf := s.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer s.bufs.Put(buf)
-	writeWire(buf, reflect.ValueOf(v))
+	writeWire(buf, reflect.ValueOf(v), s.future)
 	if fault == Reset || fault == Cut {
 		breakMidBody(w, buf.Bytes(), fault == Reset)
 		return

@@ -117,6 +117,14 @@ func WithIgnoredReverseOrder() Option { return func(s *Server) { s.ignoreReverse
 // oldest first) but not ReverseOrder itself.
 func WithNewestFirstAlways() Option { return func(s *Server) { s.newestFirstAlways = true } }
 
+// WithFutureMembers makes the answers carry members the SDK's model does
+// not know, as a service newer than the client does: every WaitStarted
+// event a FutureDetails object (with a CheckpointToken in it, which an
+// archive must not keep), every StepSucceededDetails a Cost, every
+// GetDurableExecutionState StepDetails a Budget, GetDurableExecution's
+// DurableConfig an ArchiveOnDelete. The SDK skips them all.
+func WithFutureMembers() Option { return func(s *Server) { s.future = true } }
+
 // WithUndecryptable makes the executions for which undecryptable is true
 // hold data the service cannot decrypt (their function's KMS key
 // disabled, say): GetDurableExecution and GetDurableExecutionHistory with
@@ -192,6 +200,7 @@ type Server struct {
 	reverseOldestFirst bool
 	ignoreReverseOrder bool // history is listed oldest first, always
 	newestFirstAlways  bool // history is listed newest first, always
+	future             bool // WithFutureMembers
 	undecryptable      func(arn string) bool
 	dataLeftOut        func(arn string) bool
 	perRoute           sync.Map // op, label: *atomic.Int64
@@ -413,7 +422,7 @@ func (s *Server) serveState(w http.ResponseWriter, n int64, arn string, q url.Va
 	buf := s.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer s.bufs.Put(buf)
-	if err := writePage(buf, ops, next); err != nil {
+	if err := writePage(buf, ops, next, s.future); err != nil {
 		writeError(w, http.StatusInternalServerError, "ServiceException", err.Error())
 		return
 	}

@@ -44,6 +44,12 @@ type wireStep struct {
 	NextAttemptTimestamp *epoch     `json:"NextAttemptTimestamp,omitzero"`
 	Result               *string    `json:"Result,omitzero"`
 	Error                *wireError `json:"Error,omitzero"`
+	// Budget is a member the SDK does not know (WithFutureMembers).
+	Budget *futureBudget `json:"Budget,omitzero"`
+}
+
+type futureBudget struct {
+	Left int `json:"Left"`
 }
 
 type wireWait struct {
@@ -100,7 +106,7 @@ func toWireError(e *types.ErrorObject) *wireError {
 	return &wireError{ErrorMessage: e.ErrorMessage, ErrorType: e.ErrorType, ErrorData: e.ErrorData, StackTrace: e.StackTrace}
 }
 
-func toWire(op *types.Operation) wireOp {
+func toWire(op *types.Operation, future bool) wireOp {
 	w := wireOp{
 		Id: op.Id, ParentId: op.ParentId, Name: op.Name, Type: string(op.Type), SubType: op.SubType,
 		StartTimestamp: toEpoch(op.StartTimestamp), EndTimestamp: toEpoch(op.EndTimestamp), Status: string(op.Status),
@@ -113,6 +119,9 @@ func toWire(op *types.Operation) wireOp {
 	}
 	if d := op.StepDetails; d != nil {
 		w.StepDetails = &wireStep{Attempt: d.Attempt, NextAttemptTimestamp: toEpoch(d.NextAttemptTimestamp), Result: d.Result, Error: toWireError(d.Error)}
+		if future {
+			w.StepDetails.Budget = &futureBudget{Left: int(d.Attempt)}
+		}
 	}
 	if d := op.WaitDetails; d != nil {
 		w.WaitDetails = &wireWait{ScheduledEndTimestamp: toEpoch(d.ScheduledEndTimestamp)}
@@ -128,7 +137,7 @@ func toWire(op *types.Operation) wireOp {
 
 // writePage writes the 200 body of one page to buf. Like the service, it
 // leaves <, > and & unescaped in strings.
-func writePage(buf *bytes.Buffer, ops []types.Operation, nextMarker string) error {
+func writePage(buf *bytes.Buffer, ops []types.Operation, nextMarker string, future bool) error {
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	buf.WriteString(`{"Operations":[`)
@@ -136,7 +145,7 @@ func writePage(buf *bytes.Buffer, ops []types.Operation, nextMarker string) erro
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if err := enc.Encode(toWire(&ops[i])); err != nil {
+		if err := enc.Encode(toWire(&ops[i], future)); err != nil {
 			return err
 		}
 	}
