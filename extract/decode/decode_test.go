@@ -58,10 +58,16 @@ func newProtocol(t testing.TB) *decode.Protocol {
 // both give the same value, or both the same error.
 func compare(t testing.TB, p *decode.Protocol, op operation, status int, body []byte) (smithy.Deserializable, smithy.Deserializable) {
 	t.Helper()
+	return compareIn(context.Background(), t, p, op, status, body)
+}
+
+// compareIn is compare with the protocol's call made under ctx.
+func compareIn(ctx context.Context, t testing.TB, p *decode.Protocol, op operation, status int, body []byte) (smithy.Deserializable, smithy.Deserializable) {
+	t.Helper()
 	sdk := restjson1.New(schemas.AWSGirApiService)
 	want, got := op.output(), op.output()
 	werr := sdk.DeserializeResponse(context.Background(), op.schema, lambda.TypeRegistry, response(status, body), want)
-	gerr := p.DeserializeResponse(context.Background(), op.schema, lambda.TypeRegistry, response(status, body), got)
+	gerr := p.DeserializeResponse(ctx, op.schema, lambda.TypeRegistry, response(status, body), got)
 	if fmt.Sprint(werr) != fmt.Sprint(gerr) {
 		t.Fatalf("%s body %.300q:\nSDK error: %v\nour error: %v", op.name, body, werr, gerr)
 	}
@@ -325,17 +331,32 @@ func FuzzSameAsSDK(f *testing.F) {
 		f.Add([]byte(c.body))
 	}
 	execs := emulator.Generate(3, 2, emulator.GenerateOptions{MinOps: 20, MaxOps: 20})
-	srv := emulator.New()
-	srv.Add(execs...)
-	for _, op := range []operation{stateOp, historyOp} {
-		for _, body := range pages(f, srv, execs, op, 1000) {
-			f.Add(body)
+	for _, srv := range []*emulator.Server{emulator.New(), emulator.New(emulator.WithFutureMembers())} {
+		srv.Add(execs...)
+		for _, op := range []operation{stateOp, historyOp} {
+			for _, body := range pages(f, srv, execs, op, 1000) {
+				f.Add(body)
+			}
 		}
 	}
 	p := newProtocol(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		compare(t, p, stateOp, 200, body)
 		compare(t, p, historyOp, 200, body)
+		// Asked for the unknown members too: the same output, and what
+		// is reported is JSON.
+		for _, op := range []operation{stateOp, historyOp, describeOp} {
+			var u decode.Unknown
+			compareIn(decode.WithUnknown(context.Background(), &u), t, p, op, 200, body)
+			for i, raw := range u.Records {
+				if !json.Valid(raw) {
+					t.Fatalf("%s record %d: %q is not JSON", op.name, i, raw)
+				}
+			}
+			if u.Output != nil && !json.Valid(u.Output) {
+				t.Fatalf("%s: %q is not JSON", op.name, u.Output)
+			}
+		}
 	})
 }
 

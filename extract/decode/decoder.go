@@ -40,6 +40,9 @@ type decoder struct {
 	times slab.Slab[time.Time]
 	ints  slab.Slab[int32]
 	bools slab.Slab[bool]
+	// unknown counts the members skipped as unknown to the SDK's model
+	// (see [Unknown]).
+	unknown int
 }
 
 // slabChunk is how many values a chunk of the decoder's slabs holds.
@@ -127,6 +130,7 @@ func (d *decoder) object(p *plan, v unsafe.Pointer) error {
 		c := d.peek()
 		switch i := p.find(key); {
 		case i < 0:
+			d.unknown++
 			if err := d.skip(0); err != nil {
 				return err
 			}

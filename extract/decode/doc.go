@@ -14,4 +14,9 @@
 // escaped member name) is declined and handed whole to the SDK, so a
 // caller never sees a value or an error the SDK would not have given. A
 // differential test and a fuzz target hold it to that.
+//
+// What the SDK skips, the protocol can report: under a context from
+// [WithUnknown], a response's members unknown to the SDK's model
+// (GetDurableExecution's too) are handed back as JSON, by record, for the
+// archive to keep ([Unknown]).
 package decode

@@ -23,10 +23,13 @@ import (
 // A body that cannot be read fails as the SDK's would (a
 // *smithy.DeserializationError wrapping the read error, so a body cut short
 // is io.ErrUnexpectedEOF to the retryer). A declined body is handed to the
-// SDK whole, so the caller gets exactly what the SDK makes of it.
+// SDK whole, so the caller gets exactly what the SDK makes of it. Under a
+// context from [WithUnknown], those two and GetDurableExecution also
+// report the members the SDK's model does not know.
 type Protocol struct {
 	smithyhttp.ClientProtocol
 	state, history *plan
+	shapes         shapes
 	declined       atomic.Int64
 	onDecline      func(error)
 	bodies         sync.Pool // *[]byte
@@ -47,7 +50,11 @@ func NewProtocol(base smithyhttp.ClientProtocol, onDecline func(error)) (*Protoc
 	if err != nil {
 		return nil, fmt.Errorf("decode GetDurableExecutionHistory: %w", err)
 	}
-	return &Protocol{ClientProtocol: base, state: state, history: history, onDecline: onDecline}, nil
+	sh := shapes{}
+	for _, s := range []*smithy.Schema{schemas.GetDurableExecutionStateResponse, schemas.GetDurableExecutionHistoryResponse, schemas.GetDurableExecutionResponse} {
+		sh.add(s)
+	}
+	return &Protocol{ClientProtocol: base, state: state, history: history, shapes: sh, onDecline: onDecline}, nil
 }
 
 // Declined is how many successful responses the decoder left to the SDK.
@@ -57,14 +64,35 @@ func (p *Protocol) Declined() int64 { return p.declined.Load() }
 func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.OperationSchema, types *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) error {
 	var pl *plan
 	var zero func()
+	var schema *smithy.Schema
+	var records string
 	switch o := out.(type) {
 	case *lambda.GetDurableExecutionStateOutput:
 		pl, zero = p.state, func() { *o = lambda.GetDurableExecutionStateOutput{} }
+		schema, records = schemas.GetDurableExecutionStateResponse, "Operations"
 	case *lambda.GetDurableExecutionHistoryOutput:
 		pl, zero = p.history, func() { *o = lambda.GetDurableExecutionHistoryOutput{} }
+		schema, records = schemas.GetDurableExecutionHistoryResponse, "Events"
+	case *lambda.GetDurableExecutionOutput:
+		schema = schemas.GetDurableExecutionResponse
 	}
-	if pl == nil || resp.StatusCode < 200 || resp.StatusCode >= 300 {
+	u := unknownOf(ctx)
+	if u != nil {
+		*u = Unknown{}
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if !ok || schema == nil || pl == nil && u == nil {
 		return p.ClientProtocol.DeserializeResponse(ctx, op, types, resp, out)
+	}
+	if pl == nil { // GetDurableExecution, asked for its unknown members: the SDK decodes it
+		body, err := readAll(nil, resp.Body)
+		if err != nil {
+			return &smithy.DeserializationError{Err: err}
+		}
+		p.findUnknown(u, body, schema, records)
+		again := *resp.Response
+		again.Body = io.NopCloser(bytes.NewReader(body))
+		return p.ClientProtocol.DeserializeResponse(ctx, op, types, &smithyhttp.Response{Response: &again}, out)
 	}
 	body, err := p.readBody(resp.Body, resp.ContentLength)
 	if err != nil {
@@ -77,16 +105,31 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 	d := decoder{buf: body}
 	err = d.top(pl, reflect.ValueOf(out).UnsafePointer())
 	if err == nil {
+		if u != nil && d.unknown > 0 {
+			p.findUnknown(u, body, schema, records)
+		}
 		return nil
 	}
 	p.declined.Add(1)
 	if p.onDecline != nil {
 		p.onDecline(fmt.Errorf("%s: %w", op.ID().Name, err))
 	}
+	if u != nil {
+		p.findUnknown(u, body, schema, records)
+	}
 	zero()
 	again := *resp.Response
 	again.Body = io.NopCloser(bytes.NewReader(body))
 	return p.ClientProtocol.DeserializeResponse(ctx, op, types, &smithyhttp.Response{Response: &again}, out)
+}
+
+// findUnknown fills u with the unknown members of body; a body the scan
+// cannot read leaves it empty (the SDK then fails on it, or finds nothing
+// either).
+func (p *Protocol) findUnknown(u *Unknown, body []byte, s *smithy.Schema, records string) {
+	if found, err := p.shapes.scanUnknown(body, s, records); err == nil {
+		*u = found
+	}
 }
 
 // readBody reads a whole body into a buffer of the pool, sized by its

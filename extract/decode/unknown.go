@@ -1,0 +1,331 @@
+package decode
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/traits"
+)
+
+// Unknown is what one response carried that the pinned SDK's model does
+// not know: the members its decoder skips, which no field of its output
+// can hold. The service adds members before a client knows them (Lambda
+// added pause and resume, with their event details, on 2026-11-17), and an
+// archive that kept only what its SDK knew would lose them for good once
+// the history expires.
+//
+// Each value is a JSON object of the unknown members, by their wire names,
+// nested as they were sent: a known member that holds unknown ones appears
+// under its own name with only those inside it
+// (`{"StepSucceededDetails":{"Cost":{"Units":2}}}`), a list that holds
+// them as a list with null for its elements that hold none. The form is
+// canonical (keys sorted, numbers as sent, no insignificant space), so
+// two reads of the same content give the same bytes whatever the order in
+// which the service wrote them. A member whose name holds "token" (in any
+// case) is kept with the value "[redacted]": a credential must not reach
+// the archive.
+type Unknown struct {
+	// Records are the unknown members of each record of a paged response
+	// (GetDurableExecutionHistory's Events, GetDurableExecutionState's
+	// Operations), by the record's index in the page as the service sent
+	// it; nil when none had any.
+	Records map[int]json.RawMessage
+	// Output are the unknown members of the response's own object outside
+	// its records (GetDurableExecution's, or a page's), nil when none.
+	Output json.RawMessage
+}
+
+type unknownKey struct{}
+
+// WithUnknown returns a context under which a call made through a
+// [Protocol] reports in u what its response carried that the SDK does not
+// know; u is reset by every attempt, so after the call it describes the
+// response the call returned. Only GetDurableExecution,
+// GetDurableExecutionState and GetDurableExecutionHistory report; nothing
+// is looked for without it, and a response with no unknown member costs
+// nothing more. A response the scan cannot read (one the SDK will refuse
+// too) leaves u empty.
+func WithUnknown(ctx context.Context, u *Unknown) context.Context {
+	return context.WithValue(ctx, unknownKey{}, u)
+}
+
+func unknownOf(ctx context.Context) *Unknown {
+	u, _ := ctx.Value(unknownKey{}).(*Unknown)
+	return u
+}
+
+// shapes are the wire names of every structure's members reachable from
+// the responses that report unknown members, worked out once: a Protocol
+// is shared by a run's goroutines, so the map is only read after
+// NewProtocol.
+type shapes map[*smithy.Schema]map[string]*smithy.Schema
+
+func (sh shapes) add(s *smithy.Schema) {
+	switch s.Type() {
+	case smithy.ShapeTypeStructure, smithy.ShapeTypeUnion:
+		if _, ok := sh[s]; ok {
+			return
+		}
+		names := map[string]*smithy.Schema{}
+		sh[s] = names
+		for name, m := range s.Members() {
+			if jn, ok := smithy.SchemaTrait[*traits.JSONName](m); ok {
+				name = jn.Name
+			}
+			names[name] = m
+			sh.add(m)
+		}
+	case smithy.ShapeTypeList, smithy.ShapeTypeSet:
+		sh.add(s.ListMember())
+	case smithy.ShapeTypeMap:
+		sh.add(s.MapValue())
+	}
+}
+
+// members is the wire-name table of structure s (of a member's target:
+// a member schema shares its target's members).
+func (sh shapes) members(s *smithy.Schema) map[string]*smithy.Schema {
+	return sh[s]
+}
+
+// unknownScan walks a response body by its schema, collecting the members
+// the schema does not name. It uses the decoder's syntax checks, and
+// decodes nothing the schema knows.
+type unknownScan struct {
+	d       decoder
+	sh      shapes
+	records string // the top-level list whose elements are records
+	out     Unknown
+}
+
+// scanUnknown collects the unknown members of body, a response of
+// structure s whose list member records holds its records ("" for none).
+func (sh shapes) scanUnknown(body []byte, s *smithy.Schema, records string) (Unknown, error) {
+	x := unknownScan{d: decoder{buf: body}, sh: sh, records: records}
+	top, found, err := x.value(s, 0, true)
+	if err != nil {
+		return Unknown{}, err
+	}
+	if x.d.ws(); x.d.i != len(body) {
+		return Unknown{}, x.d.fail("data after the top-level value")
+	}
+	if found {
+		if x.out.Output, err = canonical(top); err != nil {
+			return Unknown{}, err
+		}
+	}
+	return x.out, nil
+}
+
+// value scans the value at the decoder's position, of schema s, and
+// returns its unknown members (a map for an object, a slice for a list)
+// and whether it had any. At the top, the records list's elements go to
+// x.out.Records instead.
+func (x *unknownScan) value(s *smithy.Schema, depth int, top bool) (any, bool, error) {
+	d := &x.d
+	if depth > 200 {
+		return nil, false, d.fail("nested too deep")
+	}
+	switch c := d.peek(); {
+	case c == '{' && x.sh.members(s) != nil:
+		return x.object(s, depth, top)
+	case c == '{' && s.Type() == smithy.ShapeTypeMap:
+		return x.mapValues(s, depth)
+	case c == '[' && (s.Type() == smithy.ShapeTypeList || s.Type() == smithy.ShapeTypeSet):
+		return x.list(s.ListMember(), depth, nil)
+	}
+	return nil, false, d.skip(depth)
+}
+
+func (x *unknownScan) object(s *smithy.Schema, depth int, top bool) (any, bool, error) {
+	d := &x.d
+	names := x.sh.members(s)
+	var out map[string]any
+	err := x.members(depth, func(key string) error {
+		m, known := names[key]
+		var v any
+		var found bool
+		var err error
+		switch {
+		case !known:
+			v, found, err = x.raw(depth + 1)
+			if strings.Contains(strings.ToLower(key), "token") {
+				v = "[redacted]"
+			}
+		case top && key == x.records && d.peek() == '[':
+			_, _, err = x.list(m.ListMember(), depth+1, func(i int, v any) error {
+				b, err := canonical(v)
+				if err == nil {
+					if x.out.Records == nil {
+						x.out.Records = map[int]json.RawMessage{}
+					}
+					x.out.Records[i] = b
+				}
+				return err
+			})
+		default:
+			v, found, err = x.value(m, depth+1, false)
+		}
+		if err == nil && found {
+			if out == nil {
+				out = map[string]any{}
+			}
+			out[key] = v
+		}
+		return err
+	})
+	return out, out != nil, err
+}
+
+// mapValues scans a map's values (the API's durable shapes have none today).
+func (x *unknownScan) mapValues(s *smithy.Schema, depth int) (any, bool, error) {
+	var out map[string]any
+	err := x.members(depth, func(key string) error {
+		v, found, err := x.value(s.MapValue(), depth+1, false)
+		if err == nil && found {
+			if out == nil {
+				out = map[string]any{}
+			}
+			out[key] = v
+		}
+		return err
+	})
+	return out, out != nil, err
+}
+
+// members walks an object's members, calling each with the decoder at the
+// member's value, which each must consume.
+func (x *unknownScan) members(depth int, each func(key string) error) error {
+	d := &x.d
+	if err := d.expect('{'); err != nil {
+		return err
+	}
+	if d.peek() == '}' {
+		d.i++
+		return nil
+	}
+	for {
+		if d.peek() != '"' {
+			return d.fail("expected a member name")
+		}
+		start := d.i
+		raw, escaped, err := d.scanString()
+		if err != nil {
+			return err
+		}
+		key := string(raw)
+		if escaped {
+			if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
+				return d.fail("member name")
+			}
+		}
+		if err := d.expect(':'); err != nil {
+			return err
+		}
+		if err := each(key); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return nil
+		default:
+			return d.fail("expected , or }")
+		}
+	}
+}
+
+// list scans a list of elem; record (when given) takes each element's
+// unknown members by index instead of the result.
+func (x *unknownScan) list(elem *smithy.Schema, depth int, record func(int, any) error) (any, bool, error) {
+	d := &x.d
+	if err := d.expect('['); err != nil {
+		return nil, false, err
+	}
+	var out []any
+	found := false
+	if d.peek() == ']' {
+		d.i++
+		return nil, false, nil
+	}
+	for i := 0; ; i++ {
+		v, ok, err := x.value(elem, depth+1, false)
+		if err != nil {
+			return nil, false, err
+		}
+		switch {
+		case ok && record != nil:
+			if err := record(i, v); err != nil {
+				return nil, false, err
+			}
+		case record == nil:
+			out = append(out, v) // nil (null) for an element with none
+			found = found || ok
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			if !found {
+				out = nil
+			}
+			return out, found, nil
+		default:
+			return nil, false, d.fail("expected , or ]")
+		}
+	}
+}
+
+// raw is the unknown value at the decoder's position, decoded generically
+// (numbers kept as sent), with any member in it whose name holds "token"
+// redacted.
+func (x *unknownScan) raw(depth int) (any, bool, error) {
+	d := &x.d
+	start := d.i
+	if err := d.skip(depth); err != nil {
+		return nil, false, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(d.buf[start:d.i]))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false, d.fail("unknown member: " + err.Error())
+	}
+	return redactTokens(v), true, nil
+}
+
+func redactTokens(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			if strings.Contains(strings.ToLower(k), "token") {
+				t[k] = "[redacted]"
+			} else {
+				t[k] = redactTokens(e)
+			}
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = redactTokens(e)
+		}
+	}
+	return v
+}
+
+// canonical is v as compact JSON with sorted keys and <, > and & as they
+// are (the service's own form).
+func canonical(v any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
