@@ -2,11 +2,14 @@ package extract
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/durable-etl/durable-etl/extract/decode"
 )
 
 // listedPage is what the first pass of drainBackwards keeps of a page: the
@@ -39,7 +42,7 @@ func drainBackwards(ctx context.Context, api HistoryAPI, arn string, pageSize in
 	var pages []listedPage
 	var marker *string
 	err := drainPages(ctx, Entry{ARN: arn}, "history", p, func(out *lambda.GetDurableExecutionHistoryOutput) *string { return out.NextMarker },
-		func(_ int, out *lambda.GetDurableExecutionHistoryOutput) error {
+		func(_ int, out *lambda.GetDurableExecutionHistoryOutput, _ *decode.Unknown) error {
 			pages = append(pages, listed(marker, out))
 			marker = out.NextMarker
 			return nil
@@ -51,7 +54,8 @@ func drainBackwards(ctx context.Context, api HistoryAPI, arn string, pageSize in
 		n := len(pages) - k
 		req := in
 		req.Marker = pages[k].marker
-		out, err := api.GetDurableExecutionHistory(ctx, &req)
+		var u decode.Unknown
+		out, err := api.GetDurableExecutionHistory(decode.WithUnknown(ctx, &u), &req)
 		if err != nil {
 			return classify(Entry{ARN: arn}, fmt.Sprintf("page %d", n), err)
 		}
@@ -61,7 +65,14 @@ func drainBackwards(ctx context.Context, api HistoryAPI, arn string, pageSize in
 				n, pages[k], got)}
 		}
 		slices.Reverse(out.Events)
-		if err := fn(ctx, HistoryPage{Number: n, Events: out.Events}); err != nil {
+		var unknown map[int]json.RawMessage
+		for i, raw := range u.Records {
+			if unknown == nil {
+				unknown = map[int]json.RawMessage{}
+			}
+			unknown[len(out.Events)-1-i] = raw
+		}
+		if err := fn(ctx, HistoryPage{Number: n, Events: out.Events, Unknown: unknown}); err != nil {
 			return useError(Entry{ARN: arn}, err)
 		}
 	}

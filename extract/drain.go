@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/durable-etl/durable-etl/extract/decode"
 	"github.com/durable-etl/durable-etl/internal/clip"
 )
 
@@ -25,6 +27,10 @@ type Page struct {
 	// Number counts the execution's pages from 1.
 	Number     int
 	Operations []types.Operation
+	// Unknown are the members of Operations[i] that the SDK's model does
+	// not know, by i, as a JSON object (see decode.Unknown); nil when
+	// none had any, or when the client's protocol is not decode's.
+	Unknown map[int]json.RawMessage
 }
 
 // ExecutionError reports an execution that could not be archived. Reason is
@@ -105,8 +111,8 @@ func Drain(ctx context.Context, api StateAPI, e Entry, pageSize int32, fn func(c
 		MaxItems:            pageSize,
 	}, func(o *lambda.GetDurableExecutionStatePaginatorOptions) { o.StopOnDuplicateToken = true })
 	return drainPages(ctx, e, "snapshot", p, func(out *lambda.GetDurableExecutionStateOutput) *string { return out.NextMarker },
-		func(n int, out *lambda.GetDurableExecutionStateOutput) error {
-			return fn(ctx, Page{Number: n, Operations: out.Operations})
+		func(n int, out *lambda.GetDurableExecutionStateOutput, u *decode.Unknown) error {
+			return fn(ctx, Page{Number: n, Operations: out.Operations, Unknown: u.Records})
 		})
 }
 
@@ -116,15 +122,17 @@ type paginator[O any] interface {
 	NextPage(ctx context.Context, optFns ...func(*lambda.Options)) (O, error)
 }
 
-// drainPages walks p, calling use for each page with its number (from 1).
+// drainPages walks p, calling use for each page with its number (from 1)
+// and what it carried that the SDK does not know.
 // The SDK's paginator stops quietly on a repeated marker; quietly would
 // archive a truncated snapshot (or history), so the execution fails with
 // "RepeatedMarker" instead. A failed call or an error from use stops it with
 // an *ExecutionError.
-func drainPages[O any](ctx context.Context, e Entry, what string, p paginator[O], next func(O) *string, use func(int, O) error) error {
+func drainPages[O any](ctx context.Context, e Entry, what string, p paginator[O], next func(O) *string, use func(int, O, *decode.Unknown) error) error {
 	var marker *string
 	for n := 1; p.HasMorePages(); n++ {
-		out, err := p.NextPage(ctx)
+		var u decode.Unknown
+		out, err := p.NextPage(decode.WithUnknown(ctx, &u))
 		if err != nil {
 			return classify(e, fmt.Sprintf("page %d", n), err)
 		}
@@ -132,7 +140,7 @@ func drainPages[O any](ctx context.Context, e Entry, what string, p paginator[O]
 			return &ExecutionError{ARN: e.ARN, Code: "RepeatedMarker", Reason: fmt.Sprintf("page %d: the API handed back the marker it was given; the %s would be incomplete", n, what)}
 		}
 		marker = next(out)
-		if err := use(n, out); err != nil {
+		if err := use(n, out, &u); err != nil {
 			return useError(e, err)
 		}
 	}

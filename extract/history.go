@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/durable-etl/durable-etl/extract/decode"
 )
 
 // HistoryAPI is what the history source needs of the Lambda client: the two
@@ -22,21 +25,35 @@ type HistoryAPI interface {
 type HistoryPage struct {
 	Number int // from 1
 	Events []types.Event
+	// Unknown are the members of Events[i] that the SDK's model does not
+	// know, by i, as a JSON object (see decode.Unknown); nil when none
+	// had any, or when the client's protocol is not decode's.
+	Unknown map[int]json.RawMessage
+}
+
+// Description is GetDurableExecution's answer for one execution.
+type Description struct {
+	*lambda.GetDurableExecutionOutput
+	// Unknown are the answer's members that the SDK's model does not
+	// know, as a JSON object (see decode.Unknown); nil when none, or when
+	// the client's protocol is not decode's.
+	Unknown json.RawMessage
 }
 
 // Describe reads GetDurableExecution (with its execution data, unless
 // [WithoutExecutionData]) for one execution; a failure is an
 // *ExecutionError.
-func Describe(ctx context.Context, api HistoryAPI, arn string, opts ...HistoryOption) (*lambda.GetDurableExecutionOutput, error) {
+func Describe(ctx context.Context, api HistoryAPI, arn string, opts ...HistoryOption) (*Description, error) {
 	var o historyOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	out, err := api.GetDurableExecution(ctx, &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(!o.noData)})
+	var u decode.Unknown
+	out, err := api.GetDurableExecution(decode.WithUnknown(ctx, &u), &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(!o.noData)})
 	if err != nil {
 		return nil, classify(Entry{ARN: arn}, "GetDurableExecution", err)
 	}
-	return out, nil
+	return &Description{GetDurableExecutionOutput: out, Unknown: u.Output}, nil
 }
 
 // HistoryOrder is what a run has learnt of the order in which
@@ -143,8 +160,8 @@ func drainHistory(ctx context.Context, api HistoryAPI, arn string, pageSize int3
 	p := lambda.NewGetDurableExecutionHistoryPaginator(api, in, func(o *lambda.GetDurableExecutionHistoryPaginatorOptions) { o.StopOnDuplicateToken = true })
 	l := orderLearner{learning: learn, reverse: reverse, order: order, fn: fn}
 	err := drainPages(ctx, Entry{ARN: arn}, "history", p, func(out *lambda.GetDurableExecutionHistoryOutput) *string { return out.NextMarker },
-		func(n int, out *lambda.GetDurableExecutionHistoryOutput) error {
-			return l.page(ctx, HistoryPage{Number: n, Events: out.Events}, aws.ToString(out.NextMarker) == "")
+		func(n int, out *lambda.GetDurableExecutionHistoryOutput, u *decode.Unknown) error {
+			return l.page(ctx, HistoryPage{Number: n, Events: out.Events, Unknown: u.Records}, aws.ToString(out.NextMarker) == "")
 		})
 	if err != nil {
 		return err

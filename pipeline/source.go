@@ -51,7 +51,7 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 	err := ahead(ctx, func(ctx context.Context, put func(context.Context, extract.Page) error) error {
 		return extract.Drain(ctx, s.r.cfg.API, e.Entry, s.r.cfg.PageSize, put)
 	}, func(p extract.Page) error {
-		rows := snap.Add(make([]schema.Operation, 0, len(p.Operations)), p.Operations)
+		rows := snap.AddPage(make([]schema.Operation, 0, len(p.Operations)), p)
 		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
 			return &DestinationError{Err: err}
 		}
@@ -168,7 +168,7 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	if kept != nil {
 		schema.KeepData(schema.Executions, &row, &kept.Execution)
 	}
-	dt, ok := transform.DescribedPartition(desc)
+	dt, ok := transform.DescribedPartition(desc.GetDurableExecutionOutput)
 	if !ok {
 		dt, _ = snap.Partition(s.r.sum.StartedAt)
 	}
@@ -188,12 +188,12 @@ const maxKeptOperations = 10_000
 // the data, no snapshot of it was archived with the data, or the archive
 // cannot say (load.DataReader). Failing to read it is not a failure of
 // the execution: the snapshot is archived as read, and the run says so.
-func (r *runner) keptData(ctx context.Context, e entry, desc *lambda.GetDurableExecutionOutput) *load.ArchivedData {
+func (r *runner) keptData(ctx context.Context, e entry, desc *extract.Description) *load.ArchivedData {
 	dr, ok := r.cfg.Loader.(load.DataReader)
 	if !ok || desc.ExecutionDataIncluded == nil || *desc.ExecutionDataIncluded || !e.archived.DataArchived {
 		return nil
 	}
-	dt, ok := transform.DescribedPartition(desc)
+	dt, ok := transform.DescribedPartition(desc.GetDurableExecutionOutput)
 	if !ok {
 		return nil
 	}
@@ -207,7 +207,7 @@ func (r *runner) keptData(ctx context.Context, e entry, desc *lambda.GetDurableE
 
 // describe is GetDurableExecution of e, whose history retention it tells
 // cfg.Described.
-func (r *runner) describe(ctx context.Context, e entry) (*lambda.GetDurableExecutionOutput, error) {
+func (r *runner) describe(ctx context.Context, e entry) (*extract.Description, error) {
 	desc, err := extract.Describe(ctx, r.cfg.History, e.ARN, r.historyOptions(e)...)
 	if err == nil && r.cfg.Described != nil && desc.DurableConfig != nil {
 		if days := aws.ToInt32(desc.DurableConfig.RetentionPeriodInDays); days > 0 {
@@ -282,6 +282,9 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 			}
 			if key := keys.Next(ev); archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) {
 				rows = transform.AppendEventRow(rows, ev, key, meta)
+				if raw, ok := p.Unknown[i]; ok {
+					transform.AddEventUnknown(&rows[len(rows)-1], raw)
+				}
 			}
 		}
 		if fold != nil {

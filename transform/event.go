@@ -33,6 +33,9 @@ type eventOverflow struct {
 	// before 0 or after 9999: the SDK takes any epoch seconds), by
 	// "StepFailedDetails.Member"; Details has them null.
 	FarTimes map[string]farTime `json:",omitempty"`
+	// Unknown are the event's members that the SDK's model does not know
+	// (see [WithUnknown]); always the last member.
+	Unknown json.RawMessage `json:",omitempty"`
 }
 
 // farTime is a timestamp as Unix seconds and nanoseconds.
@@ -295,6 +298,12 @@ func (o *eventOverflow) encode() string {
 			b = append(b, o.Details[name]...)
 		}
 		b = append(b, '}')
+	}
+	if o.Unknown != nil {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(append(b, `"Unknown":`...), o.Unknown...)
 	}
 	return string(append(b, '}'))
 }
@@ -630,7 +639,12 @@ func NormalizeEventOverflow(row *schema.Event) {
 	if err != nil {
 		return
 	}
-	if now := EventRow(&ev, EventKey{ID: row.EventID}, RowMeta{}).OverflowJSON; now == nil || *now != *row.OverflowJSON {
+	now := EventRow(&ev, EventKey{ID: row.EventID}, RowMeta{}).OverflowJSON
+	var o eventOverflow
+	if json.Unmarshal([]byte(*row.OverflowJSON), &o) == nil && o.Unknown != nil {
+		now = WithUnknown(now, o.Unknown)
+	}
+	if now == nil || *now != *row.OverflowJSON {
 		row.OverflowJSON = now
 	}
 }

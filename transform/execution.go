@@ -5,18 +5,22 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
-// Describe fills the executions row's GetDurableExecution columns from out
+// Describe fills the executions row's GetDurableExecution columns from d
 // (function_arn, version, result, error_*, retention_period_days,
 // execution_timeout_seconds, kms_key_arn, trace_id,
 // execution_data_included, expected_execution_timeout_time and the
 // pause_* columns of PauseDetails, whose members are all required: an
 // empty PauseDetails would read back as none). For a row of source
 // history it also takes status, start_time, end_time and input_payload from
-// out: there is no EXECUTION operation as the state API reports it.
-func Describe(row *schema.Execution, out *lambda.GetDurableExecutionOutput) {
+// out: there is no EXECUTION operation as the state API reports it. The
+// answer's members the SDK's model does not know go to overflow_json (see
+// [WithUnknown]).
+func Describe(row *schema.Execution, d *extract.Description) {
+	out := d.GetDurableExecutionOutput
 	row.FunctionArn, row.Version, row.Result = out.FunctionArn, out.Version, out.Result
 	row.ExecutionDataIncluded = out.ExecutionDataIncluded
 	row.ExpectedTimeoutTime = millis(out.ExpectedExecutionTimeoutTimestamp)
@@ -24,6 +28,7 @@ func Describe(row *schema.Execution, out *lambda.GetDurableExecutionOutput) {
 		row.PauseRequestTime, row.PauseTimeoutPaused, row.PauseReason = millis(p.PauseRequestTimestamp), p.ExecutionTimeoutPaused, p.Reason
 	}
 	row.ErrorType, row.ErrorMessage, row.ErrorData, row.ErrorStackTrace, row.OverflowJSON = ExecutionError(out.Error)
+	row.OverflowJSON = WithUnknown(row.OverflowJSON, d.Unknown)
 	if c := out.DurableConfig; c != nil {
 		row.RetentionPeriodDays, row.ExecutionTimeoutSecs, row.KMSKeyArn = c.RetentionPeriodInDays, c.ExecutionTimeout, c.KMSKeyArn
 	}

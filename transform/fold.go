@@ -693,7 +693,7 @@ func (f *Folder) AddTo(snap *Snapshot, dst []schema.Operation) ([]schema.Operati
 		if err != nil {
 			return dst, err
 		}
-		dst = snap.add(dst, &op, fo.flags&attemptKnown == 0)
+		dst = snap.add(dst, &op, fo.flags&attemptKnown == 0, nil)
 	}
 	return dst, nil
 }
@@ -716,7 +716,7 @@ func (f *Folder) Each(snap *Snapshot, n int, fn func([]schema.Operation) error) 
 		if err != nil {
 			return err
 		}
-		buf = snap.add(buf, &op, fo.flags&attemptKnown == 0)
+		buf = snap.add(buf, &op, fo.flags&attemptKnown == 0, nil)
 		f.ops[i] = nil
 		if len(buf) == n || i == len(f.ops)-1 {
 			if err := fn(buf); err != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"hash"
 	"math"
 	"time"
@@ -40,18 +41,32 @@ func NewSnapshot(meta RowMeta) *Snapshot {
 // SDK hands over has a row (see [OperationRow]).
 func (s *Snapshot) Add(dst []schema.Operation, ops []types.Operation) []schema.Operation {
 	for i := range ops {
-		dst = s.add(dst, &ops[i], false)
+		dst = s.add(dst, &ops[i], false, nil)
+	}
+	return dst
+}
+
+// AddPage is [Snapshot.Add] of a page's operations, each row's
+// overflow_json also keeping the members of its operation that the SDK's
+// model does not know (p.Unknown, see [WithUnknown]).
+func (s *Snapshot) AddPage(dst []schema.Operation, p extract.Page) []schema.Operation {
+	for i := range p.Operations {
+		dst = s.add(dst, &p.Operations[i], false, p.Unknown[i])
 	}
 	return dst
 }
 
 // add maps one operation; attemptUnknown leaves attempt null (history
-// cannot tell a step's attempt before its first RetryDetails).
-func (s *Snapshot) add(dst []schema.Operation, op *types.Operation, attemptUnknown bool) []schema.Operation {
+// cannot tell a step's attempt before its first RetryDetails), and unknown
+// (when not empty) goes to its overflow_json.
+func (s *Snapshot) add(dst []schema.Operation, op *types.Operation, attemptUnknown bool, unknown json.RawMessage) []schema.Operation {
 	dst = appendOperationRow(dst, op, s.seq, s.meta)
 	row := &dst[len(dst)-1]
 	if attemptUnknown {
 		row.Attempt = nil
+	}
+	if unknown != nil {
+		row.OverflowJSON = WithUnknown(row.OverflowJSON, unknown)
 	}
 	s.seq++
 	if row.Status == string(types.OperationStatusFailed) || row.Status == string(types.OperationStatusTimedOut) {

@@ -1142,7 +1142,7 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 	if st.Source == transform.SourceState {
 		var buf []schema.Operation
 		err := extract.Drain(ctx, api, extract.Entry{ARN: e.arn, Token: e.token}, extract.MaxPageSize, func(_ context.Context, p extract.Page) error {
-			buf = snap.Add(buf[:0], p.Operations)
+			buf = snap.AddPage(buf[:0], p)
 			handOps(buf)
 			return nil
 		})
@@ -1156,6 +1156,9 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 		for i := range p.Events {
 			rows = transform.AppendEventRow(rows, &p.Events[i], keys.Next(&p.Events[i]), meta)
 			row := &rows[len(rows)-1]
+			if raw, ok := p.Unknown[i]; ok {
+				transform.AddEventUnknown(row, raw)
+			}
 			stored(row)
 			ev(row)
 		}

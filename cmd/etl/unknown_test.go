@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// TestFutureMembersArchived: a service newer than the SDK sends members
+// the SDK's model does not know (a new details object on WaitStarted, a
+// member in StepSucceededDetails, one in GetDurableExecution's
+// DurableConfig, one in state's StepDetails). The SDK skips them; the
+// archive keeps them in overflow_json under "Unknown", in Parquet and in
+// Postgres, with the token among them redacted; the rows still read back
+// as the events the SDK handed over; verify finds the archive equal and a
+// rerun writes nothing new.
+func TestFutureMembersArchived(t *testing.T) {
+	execs := emulator.Generate(53, 40, emulator.GenerateOptions{MaxOps: 20})
+	_, url, dir, report, args := byFunction(t, execs, emulator.WithFutureMembers())
+	dbURL, pgSchema := pgtest.Schema(t)
+	pgArgs := append(append([]string{}, args...), "--dest", dbURL, "--pg-schema", pgSchema, "--migrate")
+	if r := runCLI(t, pgArgs...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	events := map[string]schema.Event{}
+	for _, r := range tableRows[schema.Event](t, dir, "events") {
+		events[fmt.Sprint(r.ExecutionArn, "/", r.EventID)] = r
+		if r.OverflowJSON != nil && strings.Contains(*r.OverflowJSON, "token-") {
+			t.Errorf("event %d: the token reached the archive: %s", r.EventID, *r.OverflowJSON)
+		}
+	}
+	waits, steps := 0, 0
+	for _, e := range execs {
+		for k := range e.History.Len() {
+			ev := e.History.Event(k)
+			row, ok := events[fmt.Sprint(e.ARN, "/", *ev.EventId)]
+			if !ok {
+				t.Fatalf("%s: event %d not archived", e.ARN, *ev.EventId)
+			}
+			var want string
+			switch {
+			case ev.EventType == types.EventTypeWaitStarted:
+				waits++
+				want = fmt.Sprintf(`"Unknown":{"FutureDetails":{"CheckpointToken":"[redacted]","Levels":[1,2.50],"Note":"wait <%d> & more"}}}`, *ev.EventId)
+			case ev.StepSucceededDetails != nil && ev.EventType == types.EventTypeStepSucceeded:
+				steps++
+				want = `"Unknown":{"StepSucceededDetails":{"Cost":{"Units":3}}}}`
+			}
+			got := ""
+			if row.OverflowJSON != nil {
+				got = *row.OverflowJSON
+			}
+			if want != "" && !strings.HasSuffix(got, want) || want == "" && strings.Contains(got, "Unknown") {
+				t.Errorf("%s event %d (%s): overflow_json %s, want it to end %s", e.ARN, *ev.EventId, ev.EventType, got, want)
+			}
+			if d := optest.DiffEventRow(ev, &row); d != "" {
+				t.Errorf("%s event %d reads back otherwise:\n%s", e.ARN, *ev.EventId, d)
+			}
+		}
+	}
+	if waits < 3 || steps < 3 {
+		t.Fatalf("%d WaitStarted and %d StepSucceeded events: too few to test", waits, steps)
+	}
+	withConfig := 0
+	for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+		if r.RetentionPeriodDays == nil {
+			continue
+		}
+		withConfig++
+		if r.OverflowJSON == nil || !strings.HasSuffix(*r.OverflowJSON, `"Unknown":{"DurableConfig":{"ArchiveOnDelete":true}}}`) {
+			t.Errorf("%s: executions overflow_json %v", r.ExecutionArn, r.OverflowJSON)
+		}
+	}
+	if withConfig == 0 {
+		t.Fatal("no execution with a DurableConfig: nothing tested")
+	}
+	// Postgres holds the same, as JSON it can query.
+	ctx := context.Background()
+	conn := pgtest.Conn(t, dbURL)
+	var pgWaits, pgTokens int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE overflow_json::jsonb -> 'Unknown' -> 'FutureDetails' ->> 'CheckpointToken' = '[redacted]'), "+
+		"count(*) FILTER (WHERE overflow_json LIKE '%token-%') FROM "+pgx.Identifier{pgSchema, "events"}.Sanitize()).Scan(&pgWaits, &pgTokens); err != nil {
+		t.Fatal(err)
+	}
+	if pgWaits != waits || pgTokens != 0 {
+		t.Errorf("Postgres: %d events with FutureDetails (want %d), %d with the token (want 0)", pgWaits, waits, pgTokens)
+	}
+	// Verify compares equal, and a rerun finds no new event.
+	vreport := filepath.Join(t.TempDir(), "v.json")
+	r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...)
+	if v := readVerify(t, vreport); r.code != 0 || v.Sampled == 0 || v.Equal != v.Sampled {
+		t.Errorf("verify: exit %d, %d of %d sampled equal, differing %v %v", r.code, v.Equal, v.Sampled, v.ContentDiffer, v.Differing)
+	}
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", r.code, r.stderr)
+	}
+	if s := readReport(t, report); s.EventsNew != 0 {
+		t.Errorf("rerun: %d new events, want 0", s.EventsNew)
+	}
+}
+
+// TestFutureMembersArchivedThroughState: the state path keeps a step's
+// unknown member with its operation row, and the row reads back as the
+// operation the SDK handed over.
+func TestFutureMembersArchivedThroughState(t *testing.T) {
+	execs := emulator.Generate(54, 20, emulator.GenerateOptions{MaxOps: 30})
+	srv := emulator.New(emulator.WithFutureMembers())
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir := t.TempDir()
+	if r := runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", dir, "--endpoint-url", url); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	rows := map[string]schema.Operation{}
+	for _, r := range tableRows[schema.Operation](t, dir, "operations") {
+		rows[r.ExecutionArn+"/"+r.OperationID] = r
+	}
+	steps := 0
+	for _, e := range execs {
+		for i := range e.Len {
+			op := e.Op(i)
+			row, ok := rows[e.ARN+"/"+*op.Id]
+			if !ok {
+				t.Fatalf("%s: operation %s not archived", e.ARN, *op.Id)
+			}
+			if op.StepDetails != nil {
+				steps++
+				want := fmt.Sprintf(`"Unknown":{"StepDetails":{"Budget":{"Left":%d}}}}`, op.StepDetails.Attempt)
+				if row.OverflowJSON == nil || !strings.HasSuffix(*row.OverflowJSON, want) {
+					t.Errorf("%s operation %s: overflow_json %v, want it to end %s", e.ARN, *op.Id, row.OverflowJSON, want)
+				}
+			}
+			if d := optest.DiffRow(op, &row); d != "" {
+				t.Errorf("%s operation %s reads back otherwise:\n%s", e.ARN, *op.Id, d)
+			}
+		}
+	}
+	if steps < 3 {
+		t.Fatalf("%d steps: too few to test", steps)
+	}
+}

@@ -1,0 +1,36 @@
+package transform
+
+import (
+	"encoding/json"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// WithUnknown is overflow_json s with the members the API sent that the
+// SDK's model does not know (raw, a JSON object in decode.Unknown's
+// canonical form) as its last member, "Unknown": s itself when raw is
+// empty. The typed columns cannot hold such members and the SDK's types
+// cannot either, so [ReconstructEvent] and [ReconstructOperation] leave
+// them out; the archive keeps them all the same, for the day its reader
+// knows them: `{"Unknown":{"FutureDetails":{"Note":"x"}}}`.
+//
+// Every overflow form writes its members in a fixed order with Unknown
+// last, so the result is what encoding the overflow with Unknown set
+// would give.
+func WithUnknown(s *string, raw json.RawMessage) *string {
+	if len(raw) == 0 {
+		return s
+	}
+	var out string
+	if s == nil || *s == "{}" {
+		out = `{"Unknown":` + string(raw) + `}`
+	} else {
+		out = (*s)[:len(*s)-1] + `,"Unknown":` + string(raw) + `}`
+	}
+	return &out
+}
+
+// AddEventUnknown sets row's overflow_json to carry raw (see [WithUnknown]).
+func AddEventUnknown(row *schema.Event, raw json.RawMessage) {
+	row.OverflowJSON = WithUnknown(row.OverflowJSON, raw)
+}
