@@ -170,14 +170,20 @@ func (x *unknownScan) object(s *smithy.Schema, depth int, top bool) (any, bool, 
 			v, found, err = x.value(m, depth+1, false)
 		}
 		if err == nil && found {
-			if out == nil {
-				out = map[string]any{}
-			}
-			out[key] = v
+			out = put(out, key, v)
 		}
 		return err
 	})
 	return out, out != nil, err
+}
+
+// put sets out[key], making out when nil.
+func put(out map[string]any, key string, v any) map[string]any {
+	if out == nil {
+		out = map[string]any{}
+	}
+	out[key] = v
+	return out
 }
 
 // mapValues scans a map's values (the API's durable shapes have none today).
@@ -186,10 +192,7 @@ func (x *unknownScan) mapValues(s *smithy.Schema, depth int) (any, bool, error) 
 	err := x.members(depth, func(key string) error {
 		v, found, err := x.value(s.MapValue(), depth+1, false)
 		if err == nil && found {
-			if out == nil {
-				out = map[string]any{}
-			}
-			out[key] = v
+			out = put(out, key, v)
 		}
 		return err
 	})
