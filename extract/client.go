@@ -193,7 +193,7 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	}
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		if !c.sdkDecoder {
-			decodePages(o, logger)
+			decodePages(o, logger, c.logger)
 		}
 		if c.endpoint != "" {
 			o.BaseEndpoint = aws.String(c.endpoint)
@@ -259,12 +259,25 @@ func (c clientConfig) retryer() aws.Retryer {
 
 // decodePages has the state and history pages decoded by package decode
 // (see WithSDKDecoder). Should a new SDK's types outgrow the decoder, the
-// SDK decodes everything, as it always could.
-func decodePages(o *lambda.Options, logger logging.Logger) {
+// SDK decodes everything, as it always could. A member the service sends
+// that the SDK does not know is logged once, at warning level, to l (when
+// given): the archive keeps it in overflow_json, and an etl built with a
+// newer SDK would give it a column.
+func decodePages(o *lambda.Options, logger logging.Logger, l *slog.Logger) {
 	declined := func(err error) {
 		logger.Logf(logging.Debug, "a page left to the SDK's decoder: %v", err)
 	}
-	if p, err := decode.NewProtocol(o.Protocol, declined); err == nil {
+	unknown := func(op, member string, kept bool) {
+		if l == nil {
+			return
+		}
+		if kept {
+			l.Warn("the Lambda API sent a member this etl's SDK does not know: it is archived in overflow_json under Unknown (an etl with a newer SDK gives it a column)", "operation", op, "member", member)
+		} else {
+			l.Warn("the Lambda API sent a page member this etl's SDK does not know: no row holds it, and it is not archived", "operation", op, "member", member)
+		}
+	}
+	if p, err := decode.NewProtocol(o.Protocol, declined, decode.OnUnknown(unknown)); err == nil {
 		o.Protocol = p
 	} else {
 		logger.Logf(logging.Debug, "state and history pages decoded by the SDK: %v", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -32,6 +33,9 @@ type Protocol struct {
 	shapes         shapes
 	declined       atomic.Int64
 	onDecline      func(error)
+	onUnknown      func(operation, member string, kept bool)
+	told           sync.Map // operation + member: told onUnknown already
+	tells          atomic.Int32
 	bodies         sync.Pool // *[]byte
 }
 
@@ -40,7 +44,7 @@ type Protocol struct {
 // never its content). It fails only if the SDK's types no longer match
 // what the decoder takes (a new member of a kind it does not decode): the
 // caller should then use base alone.
-func NewProtocol(base smithyhttp.ClientProtocol, onDecline func(error)) (*Protocol, error) {
+func NewProtocol(base smithyhttp.ClientProtocol, onDecline func(error), opts ...ProtocolOption) (*Protocol, error) {
 	memo := map[reflect.Type]*plan{}
 	state, err := compile(reflect.TypeFor[lambda.GetDurableExecutionStateOutput](), schemas.GetDurableExecutionStateResponse, memo)
 	if err != nil {
@@ -54,7 +58,29 @@ func NewProtocol(base smithyhttp.ClientProtocol, onDecline func(error)) (*Protoc
 	for _, s := range []*smithy.Schema{schemas.GetDurableExecutionStateResponse, schemas.GetDurableExecutionHistoryResponse, schemas.GetDurableExecutionResponse} {
 		sh.add(s)
 	}
-	return &Protocol{ClientProtocol: base, state: state, history: history, shapes: sh, onDecline: onDecline}, nil
+	p := &Protocol{ClientProtocol: base, state: state, history: history, shapes: sh, onDecline: onDecline}
+	for _, o := range opts {
+		o(p)
+	}
+	return p, nil
+}
+
+// maxTells bounds the distinct members OnUnknown is told of (and the
+// Protocol remembers): a body with made-up member names cannot grow it.
+const maxTells = 100
+
+// ProtocolOption configures a [Protocol].
+type ProtocolOption func(*Protocol)
+
+// OnUnknown has fn told, once per operation and member path for the
+// Protocol's life, of each member a response carried that the SDK's model
+// does not know (see [Unknown]; reported under [WithUnknown] only): kept
+// is true for the members a record or GetDurableExecution's answer holds,
+// which [Unknown] hands back to be archived, and false for a page's own
+// (outside its records), which it reports but no row can hold. After 100
+// members fn is told no more. Default: nobody is told. fn may be called from several goroutines at once.
+func OnUnknown(fn func(operation, member string, kept bool)) ProtocolOption {
+	return func(p *Protocol) { p.onUnknown = fn }
 }
 
 // Declined is how many successful responses the decoder left to the SDK.
@@ -89,7 +115,7 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 		if err != nil {
 			return &smithy.DeserializationError{Err: err}
 		}
-		p.findUnknown(u, body, schema, records)
+		p.findUnknown(op, u, body, schema, records)
 		again := *resp.Response
 		again.Body = io.NopCloser(bytes.NewReader(body))
 		return p.ClientProtocol.DeserializeResponse(ctx, op, types, &smithyhttp.Response{Response: &again}, out)
@@ -106,7 +132,7 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 	err = d.top(pl, reflect.ValueOf(out).UnsafePointer())
 	if err == nil {
 		if u != nil && d.unknown > 0 {
-			p.findUnknown(u, body, schema, records)
+			p.findUnknown(op, u, body, schema, records)
 		}
 		return nil
 	}
@@ -115,7 +141,7 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 		p.onDecline(fmt.Errorf("%s: %w", op.ID().Name, err))
 	}
 	if u != nil {
-		p.findUnknown(u, body, schema, records)
+		p.findUnknown(op, u, body, schema, records)
 	}
 	zero()
 	again := *resp.Response
@@ -126,9 +152,24 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 // findUnknown fills u with the unknown members of body; a body the scan
 // cannot read leaves it empty (the SDK then fails on it, or finds nothing
 // either).
-func (p *Protocol) findUnknown(u *Unknown, body []byte, s *smithy.Schema, records string) {
-	if found, err := p.shapes.scanUnknown(body, s, records); err == nil {
-		*u = found
+func (p *Protocol) findUnknown(op *smithy.OperationSchema, u *Unknown, body []byte, s *smithy.Schema, records string) {
+	found, err := p.shapes.scanUnknown(body, s, records)
+	if err != nil {
+		return
+	}
+	*u = found
+	if p.onUnknown == nil {
+		return
+	}
+	name := op.ID().Name
+	for _, m := range found.Members {
+		if p.tells.Load() >= maxTells {
+			return
+		}
+		if _, told := p.told.LoadOrStore(name+" "+m, true); !told {
+			p.tells.Add(1)
+			p.onUnknown(name, m, records == "" || strings.HasPrefix(m, records+"[]"))
+		}
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/smithy-go"
@@ -36,6 +38,10 @@ type Unknown struct {
 	// Output are the unknown members of the response's own object outside
 	// its records (GetDurableExecution's, or a page's), nil when none.
 	Output json.RawMessage
+	// Members are where the unknown members were, as sorted distinct
+	// paths of wire names (Events[].FutureDetails,
+	// DurableConfig.ArchiveOnDelete): what to tell an operator.
+	Members []string
 }
 
 type unknownKey struct{}
@@ -99,6 +105,8 @@ type unknownScan struct {
 	sh      shapes
 	records string // the top-level list whose elements are records
 	out     Unknown
+	path    []string        // the known members from the top to the value being scanned
+	seen    map[string]bool // the paths of the unknown members found
 }
 
 // scanUnknown collects the unknown members of body, a response of
@@ -117,7 +125,17 @@ func (sh shapes) scanUnknown(body []byte, s *smithy.Schema, records string) (Unk
 			return Unknown{}, err
 		}
 	}
+	x.out.Members = slices.Sorted(maps.Keys(x.seen))
 	return x.out, nil
+}
+
+// found notes an unknown member named key inside the value being scanned.
+func (x *unknownScan) found(key string) {
+	if x.seen == nil {
+		x.seen = map[string]bool{}
+	}
+	p := strings.Join(append(x.path, key), ".")
+	x.seen[strings.NewReplacer(".[]", "[]", ".{}", "{}").Replace(p)] = true
 }
 
 // value scans the value at the decoder's position, of schema s, and
@@ -151,11 +169,14 @@ func (x *unknownScan) object(s *smithy.Schema, depth int, top bool) (any, bool, 
 		var err error
 		switch {
 		case !known:
+			x.found(key)
 			v, found, err = x.raw(depth + 1)
 			if strings.Contains(strings.ToLower(key), "token") {
 				v = "[redacted]"
 			}
 		case top && key == x.records && d.peek() == '[':
+			x.path = append(x.path, key)
+			defer func() { x.path = x.path[:len(x.path)-1] }()
 			_, _, err = x.list(m.ListMember(), depth+1, func(i int, v any) error {
 				b, err := canonical(v)
 				if err == nil {
@@ -167,7 +188,9 @@ func (x *unknownScan) object(s *smithy.Schema, depth int, top bool) (any, bool, 
 				return err
 			})
 		default:
+			x.path = append(x.path, key)
 			v, found, err = x.value(m, depth+1, false)
+			x.path = x.path[:len(x.path)-1]
 		}
 		if err == nil && found {
 			out = put(out, key, v)
@@ -190,7 +213,9 @@ func put(out map[string]any, key string, v any) map[string]any {
 func (x *unknownScan) mapValues(s *smithy.Schema, depth int) (any, bool, error) {
 	var out map[string]any
 	err := x.members(depth, func(key string) error {
+		x.path = append(x.path, "{}")
 		v, found, err := x.value(s.MapValue(), depth+1, false)
+		x.path = x.path[:len(x.path)-1]
 		if err == nil && found {
 			out = put(out, key, v)
 		}
@@ -256,6 +281,8 @@ func (x *unknownScan) list(elem *smithy.Schema, depth int, record func(int, any)
 		d.i++
 		return nil, false, nil
 	}
+	x.path = append(x.path, "[]")
+	defer func() { x.path = x.path[:len(x.path)-1] }()
 	for i := 0; ; i++ {
 		v, ok, err := x.value(elem, depth+1, false)
 		if err != nil {

@@ -3,12 +3,15 @@ package decode_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/schemas"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 
 	"github.com/durable-etl/durable-etl/extract/decode"
 )
@@ -28,6 +31,7 @@ func TestUnknownMembers(t *testing.T) {
 		body    string
 		records map[int]string
 		output  string
+		members []string
 	}{{
 		name: "history",
 		op:   historyOp,
@@ -47,21 +51,26 @@ func TestUnknownMembers(t *testing.T) {
 			5: `{"Future2":"x"}`,
 		},
 		output: `{"TotalEvents":6}`,
+		members: []string{"Events[].Future", "Events[].Future2", "Events[].FutureDetails", "Events[].StepFailedDetails.Error.Payload.Extra",
+			"Events[].StepSucceededDetails.Cost", "TotalEvents"},
 	}, {
 		name:    "state",
 		op:      stateOp,
 		body:    `{"Operations":[{"Id":"a","Type":"STEP"},{"Id":"b","Type":"STEP","StepDetails":{"Attempt":2,"Budget":{"Left":1}}}],"NextMarker":"m"}`,
 		records: map[int]string{1: `{"StepDetails":{"Budget":{"Left":1}}}`},
+		members: []string{"Operations[].StepDetails.Budget"},
 	}, {
-		name:   "describe",
-		op:     describeOp,
-		body:   `{"DurableExecutionArn":"arn","Status":"SUCCEEDED","Tags":{"team":"x"},"DurableConfig":{"RetentionPeriodInDays":7,"Archive":true}}`,
-		output: `{"DurableConfig":{"Archive":true},"Tags":{"team":"x"}}`,
+		name:    "describe",
+		op:      describeOp,
+		body:    `{"DurableExecutionArn":"arn","Status":"SUCCEEDED","Tags":{"team":"x"},"DurableConfig":{"RetentionPeriodInDays":7,"Archive":true}}`,
+		output:  `{"DurableConfig":{"Archive":true},"Tags":{"team":"x"}}`,
+		members: []string{"DurableConfig.Archive", "Tags"},
 	}, {
 		name:    "declined, a member given twice",
 		op:      historyOp,
 		body:    `{"Events":[{"EventId":1,"EventId":2,"New":1}]}`,
 		records: map[int]string{0: `{"New":1}`},
+		members: []string{"Events[].New"},
 	}, {
 		name: "none",
 		op:   historyOp,
@@ -89,6 +98,9 @@ func TestUnknownMembers(t *testing.T) {
 			}
 			if string(u.Output) != c.output {
 				t.Errorf("output: got %s, want %s", u.Output, c.output)
+			}
+			if !slices.Equal(u.Members, c.members) {
+				t.Errorf("members: got %q, want %q", u.Members, c.members)
 			}
 		})
 	}
@@ -133,5 +145,37 @@ func TestUnknownMembersCanonical(t *testing.T) {
 	}
 	if seen[0] != seen[1] || seen[0] != `{"X":{"a":"é<","b":[1,{"c":2,"d":1}]}}` {
 		t.Fatalf("got %q", seen)
+	}
+}
+
+// TestOnUnknownTellsOnce: the hook hears of each member once per operation,
+// however many responses carry it, kept or not as a row can hold it.
+func TestOnUnknownTellsOnce(t *testing.T) {
+	var told []string
+	p, err := decode.NewProtocol(restjson1.New(schemas.AWSGirApiService), nil, decode.OnUnknown(func(op, member string, kept bool) {
+		told = append(told, fmt.Sprint(op, " ", member, " ", kept))
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(op operation, body string) {
+		var u decode.Unknown
+		if err := p.DeserializeResponse(decode.WithUnknown(context.Background(), &u), op.schema, lambda.TypeRegistry, response(200, []byte(body)), op.output()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		call(historyOp, `{"Events":[{"EventId":1,"New":1},{"EventId":2,"New":2}],"Total":2}`)
+		call(describeOp, `{"DurableExecutionArn":"a","New":1}`)
+	}
+	call(historyOp, `{"Events":[{"EventId":1}]}`) // nothing unknown: nothing told
+	want := []string{"GetDurableExecutionHistory Events[].New true", "GetDurableExecutionHistory Total false", "GetDurableExecution New true"}
+	if !slices.Equal(told, want) {
+		t.Errorf("told %q, want %q", told, want)
+	}
+	// Not without a context that asks.
+	told = nil
+	if err := p.DeserializeResponse(context.Background(), stateOp.schema, lambda.TypeRegistry, response(200, []byte(`{"Operations":[{"Id":"a","New":1}]}`)), stateOp.output()); err != nil || told != nil {
+		t.Errorf("told %q without asking (%v)", told, err)
 	}
 }
