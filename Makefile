@@ -53,6 +53,7 @@ test: test-deps
 
 bench: build test-deps
 	$(GO) test -run '^$$' -bench Decode -benchtime 30x ./extract/decode/
+	$(GO) test -run '^$$' -bench UnknownMembers -benchtime 30x ./extract/decode/
 	$(GO) test -run '^$$' -bench SmallFileWriter -benchtime 500x ./load/
 	$(GO) test -run '^$$' -bench PipelineVsDrain -benchtime 7x ./pipeline/
 	$(GO) test -run '^$$' -bench 'Backfill$$' -benchtime 3x -timeout 30m ./pipeline/

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 	"unicode"
@@ -43,6 +44,24 @@ type decoder struct {
 	// unknown counts the members skipped as unknown to the SDK's model
 	// (see [Unknown]).
 	unknown int
+	// With capture, the decoder notes where each unknown member was
+	// (finds): under steps, the known structure members from the top
+	// (recordsStep for the records list), in record rec (-1 outside it).
+	capture     bool
+	records     string // "Events"
+	recordsStep string // "Events[]"
+	steps       []string
+	rec         int
+	finds       []find
+}
+
+// find is an unknown member the decoder skipped: its name, the body's
+// bytes of its value, and where it was.
+type find struct {
+	rec        int
+	steps      []string
+	key        string
+	start, end int
 }
 
 // slabChunk is how many values a chunk of the decoder's slabs holds.
@@ -131,8 +150,12 @@ func (d *decoder) object(p *plan, v unsafe.Pointer) error {
 		switch i := p.find(key); {
 		case i < 0:
 			d.unknown++
+			start := d.i
 			if err := d.skip(0); err != nil {
 				return err
+			}
+			if d.capture {
+				d.finds = append(d.finds, find{rec: d.rec, steps: slices.Clone(d.steps), key: string(key), start: start, end: d.i})
 			}
 		case c == 'n':
 			if !d.literal("null") {
@@ -179,12 +202,31 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 			return d.fail("expected an object")
 		}
 		p := reflect.New(f.elem.typ).UnsafePointer()
+		if d.capture {
+			d.steps = append(d.steps, f.key)
+		}
 		if err := d.object(f.elem, p); err != nil {
 			return err
 		}
+		if d.capture {
+			d.steps = d.steps[:len(d.steps)-1]
+		}
 		*(*unsafe.Pointer)(v) = p
-	case kStructList, kStringList:
+	case kStringList:
 		return d.list(f, v)
+	case kStructList:
+		if !d.capture {
+			return d.list(f, v)
+		}
+		step := f.key + "[]" // a list inside a record: none today
+		if len(d.steps) == 0 && f.key == d.records {
+			step = d.recordsStep
+		}
+		d.steps = append(d.steps, step)
+		err := d.list(f, v)
+		d.steps = d.steps[:len(d.steps)-1]
+		d.rec = -1
+		return err
 	}
 	return nil
 }
@@ -241,6 +283,9 @@ func (d *decoder) list(f *field, v unsafe.Pointer) error {
 		default:
 			if c != '{' {
 				return d.fail("expected an object")
+			}
+			if d.capture && len(d.steps) == 1 && d.steps[0] == d.recordsStep {
+				d.rec = n
 			}
 			if err := d.object(f.elem, s.Index(n).Addr().UnsafePointer()); err != nil {
 				return err

@@ -128,11 +128,18 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 	// The middleware keeps one output across a call's attempts: nothing of
 	// an earlier attempt's stays.
 	zero()
-	d := decoder{buf: body}
+	d := decoder{buf: body, rec: -1}
+	if u != nil {
+		d.capture, d.records, d.recordsStep = true, records, records+"[]"
+	}
 	err = d.top(pl, reflect.ValueOf(out).UnsafePointer())
 	if err == nil {
 		if u != nil && d.unknown > 0 {
-			p.findUnknown(op, u, body, schema, records)
+			if found, ok := d.collect(); ok {
+				p.report(op, u, found, records)
+			} else {
+				p.findUnknown(op, u, body, schema, records)
+			}
 		}
 		return nil
 	}
@@ -149,14 +156,20 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 	return p.ClientProtocol.DeserializeResponse(ctx, op, types, &smithyhttp.Response{Response: &again}, out)
 }
 
-// findUnknown fills u with the unknown members of body; a body the scan
-// cannot read leaves it empty (the SDK then fails on it, or finds nothing
-// either).
+// findUnknown fills u with the unknown members of body by a scan of it
+// (for a body the decoder left to the SDK, GetDurableExecution's, or one
+// whose notes collect cannot use); a body the scan cannot read leaves it
+// empty (the SDK then fails on it, or finds nothing either).
 func (p *Protocol) findUnknown(op *smithy.OperationSchema, u *Unknown, body []byte, s *smithy.Schema, records string) {
 	found, err := p.shapes.scanUnknown(body, s, records)
-	if err != nil {
-		return
+	if err == nil {
+		p.report(op, u, found, records)
 	}
+}
+
+// report hands found to u and tells OnUnknown's hook what it has not
+// heard of.
+func (p *Protocol) report(op *smithy.OperationSchema, u *Unknown, found Unknown, records string) {
 	*u = found
 	if p.onUnknown == nil {
 		return

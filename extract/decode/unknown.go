@@ -99,15 +99,21 @@ func (sh shapes) members(s *smithy.Schema) map[string]*smithy.Schema {
 
 // unknownScan walks a response body by its schema, collecting the members
 // the schema does not name. It uses the decoder's syntax checks, and
-// decodes nothing the schema knows.
+// decodes nothing the schema knows: a page costs about as much again as
+// decoding it, and allocates only for what it finds.
 type unknownScan struct {
 	d       decoder
 	sh      shapes
 	records string // the top-level list whose elements are records
 	out     Unknown
-	path    []string        // the known members from the top to the value being scanned
+	path    [][]byte        // the known members from the top to the value being scanned ("[]" for a list's elements)
 	seen    map[string]bool // the paths of the unknown members found
 }
+
+var (
+	listStep = []byte("[]")
+	mapStep  = []byte("{}")
+)
 
 // scanUnknown collects the unknown members of body, a response of
 // structure s whose list member records holds its records ("" for none).
@@ -121,21 +127,30 @@ func (sh shapes) scanUnknown(body []byte, s *smithy.Schema, records string) (Unk
 		return Unknown{}, x.d.fail("data after the top-level value")
 	}
 	if found {
-		if x.out.Output, err = canonical(top); err != nil {
-			return Unknown{}, err
-		}
+		x.out.Output = appendTree(nil, top)
 	}
 	x.out.Members = slices.Sorted(maps.Keys(x.seen))
 	return x.out, nil
 }
 
-// found notes an unknown member named key inside the value being scanned.
+// found notes an unknown member named key inside the value being scanned,
+// by its path: Events[].StepSucceededDetails.Cost.
 func (x *unknownScan) found(key string) {
 	if x.seen == nil {
 		x.seen = map[string]bool{}
 	}
-	p := strings.Join(append(x.path, key), ".")
-	x.seen[strings.NewReplacer(".[]", "[]", ".{}", "{}").Replace(p)] = true
+	var b strings.Builder
+	for i, p := range x.path {
+		if i > 0 && !bytes.Equal(p, listStep) && !bytes.Equal(p, mapStep) {
+			b.WriteByte('.')
+		}
+		b.Write(p)
+	}
+	if b.Len() > 0 {
+		b.WriteByte('.')
+	}
+	b.WriteString(key)
+	x.seen[b.String()] = true
 }
 
 // value scans the value at the decoder's position, of schema s, and
@@ -153,7 +168,10 @@ func (x *unknownScan) value(s *smithy.Schema, depth int, top bool) (any, bool, e
 	case c == '{' && s.Type() == smithy.ShapeTypeMap:
 		return x.mapValues(s, depth)
 	case c == '[' && (s.Type() == smithy.ShapeTypeList || s.Type() == smithy.ShapeTypeSet):
-		return x.list(s.ListMember(), depth, nil)
+		x.path = append(x.path, listStep)
+		v, found, err := x.list(s.ListMember(), depth, nil)
+		x.path = x.path[:len(x.path)-1]
+		return v, found, err
 	}
 	return nil, false, d.skip(depth)
 }
@@ -162,42 +180,51 @@ func (x *unknownScan) object(s *smithy.Schema, depth int, top bool) (any, bool, 
 	d := &x.d
 	names := x.sh.members(s)
 	var out map[string]any
-	err := x.members(depth, func(key string) error {
-		m, known := names[key]
+	more, err := x.open()
+	for more && err == nil {
+		var key []byte
+		if key, err = x.name(); err != nil {
+			break
+		}
+		m, known := names[string(key)]
 		var v any
 		var found bool
-		var err error
 		switch {
 		case !known:
-			x.found(key)
-			v, found, err = x.raw(depth + 1)
-			if strings.Contains(strings.ToLower(key), "token") {
-				v = "[redacted]"
+			k := string(key)
+			x.found(k)
+			if v, found, err = x.raw(depth + 1); isToken(k) {
+				v = redacted
 			}
-		case top && key == x.records && d.peek() == '[':
-			x.path = append(x.path, key)
-			defer func() { x.path = x.path[:len(x.path)-1] }()
-			_, _, err = x.list(m.ListMember(), depth+1, func(i int, v any) error {
-				b, err := canonical(v)
-				if err == nil {
-					if x.out.Records == nil {
-						x.out.Records = map[int]json.RawMessage{}
-					}
-					x.out.Records[i] = b
-				}
-				return err
-			})
+			if err == nil {
+				out = put(out, k, v)
+			}
+		case top && string(key) == x.records && d.peek() == '[':
+			x.path = append(x.path, key, listStep)
+			_, _, err = x.list(m.ListMember(), depth+1, x.record)
+			x.path = x.path[:len(x.path)-2]
 		default:
 			x.path = append(x.path, key)
 			v, found, err = x.value(m, depth+1, false)
 			x.path = x.path[:len(x.path)-1]
+			if err == nil && found {
+				out = put(out, string(key), v)
+			}
 		}
-		if err == nil && found {
-			out = put(out, key, v)
+		if err == nil {
+			more, err = x.next()
 		}
-		return err
-	})
+	}
 	return out, out != nil, err
+}
+
+// record keeps the unknown members of the records list's element i.
+func (x *unknownScan) record(i int, v any) error {
+	if x.out.Records == nil {
+		x.out.Records = map[int]json.RawMessage{}
+	}
+	x.out.Records[i] = appendTree(nil, v)
+	return nil
 }
 
 // put sets out[key], making out when nil.
@@ -212,60 +239,77 @@ func put(out map[string]any, key string, v any) map[string]any {
 // mapValues scans a map's values (the API's durable shapes have none today).
 func (x *unknownScan) mapValues(s *smithy.Schema, depth int) (any, bool, error) {
 	var out map[string]any
-	err := x.members(depth, func(key string) error {
-		x.path = append(x.path, "{}")
-		v, found, err := x.value(s.MapValue(), depth+1, false)
-		x.path = x.path[:len(x.path)-1]
-		if err == nil && found {
-			out = put(out, key, v)
+	more, err := x.open()
+	for more && err == nil {
+		var key []byte
+		if key, err = x.name(); err != nil {
+			break
 		}
-		return err
-	})
+		x.path = append(x.path, mapStep)
+		v, found, verr := x.value(s.MapValue(), depth+1, false)
+		x.path = x.path[:len(x.path)-1]
+		if err = verr; err == nil && found {
+			out = put(out, string(key), v)
+		}
+		if err == nil {
+			more, err = x.next()
+		}
+	}
 	return out, out != nil, err
 }
 
-// members walks an object's members, calling each with the decoder at the
-// member's value, which each must consume.
-func (x *unknownScan) members(depth int, each func(key string) error) error {
+// open consumes an object's '{' and reports whether a member follows.
+func (x *unknownScan) open() (bool, error) {
 	d := &x.d
 	if err := d.expect('{'); err != nil {
-		return err
+		return false, err
 	}
 	if d.peek() == '}' {
 		d.i++
-		return nil
+		return false, nil
 	}
-	for {
-		if d.peek() != '"' {
-			return d.fail("expected a member name")
-		}
-		start := d.i
-		raw, escaped, err := d.scanString()
-		if err != nil {
-			return err
-		}
-		key := string(raw)
-		if escaped {
-			if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
-				return d.fail("member name")
-			}
-		}
-		if err := d.expect(':'); err != nil {
-			return err
-		}
-		if err := each(key); err != nil {
-			return err
-		}
-		switch d.peek() {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return nil
-		default:
-			return d.fail("expected , or }")
-		}
+	return true, nil
+}
+
+// name reads a member's name and the ':' after it. The bytes point into
+// the body, or for an escaped name into a copy of its own: they stay
+// valid for the whole scan.
+func (x *unknownScan) name() ([]byte, error) {
+	d := &x.d
+	if d.peek() != '"' {
+		return nil, d.fail("expected a member name")
 	}
+	start := d.i
+	raw, escaped, err := d.scanString()
+	if err != nil {
+		return nil, err
+	}
+	if escaped {
+		var key string
+		if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
+			return nil, d.fail("member name")
+		}
+		raw = []byte(key)
+	}
+	if err := d.expect(':'); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// next consumes what follows a member's value and reports whether
+// another member follows.
+func (x *unknownScan) next() (bool, error) {
+	d := &x.d
+	switch d.peek() {
+	case ',':
+		d.i++
+		return true, nil
+	case '}':
+		d.i++
+		return false, nil
+	}
+	return false, d.fail("expected , or }")
 }
 
 // list scans a list of elem; record (when given) takes each element's
@@ -281,8 +325,6 @@ func (x *unknownScan) list(elem *smithy.Schema, depth int, record func(int, any)
 		d.i++
 		return nil, false, nil
 	}
-	x.path = append(x.path, "[]")
-	defer func() { x.path = x.path[:len(x.path)-1] }()
 	for i := 0; ; i++ {
 		v, ok, err := x.value(elem, depth+1, false)
 		if err != nil {
@@ -312,50 +354,64 @@ func (x *unknownScan) list(elem *smithy.Schema, depth int, record func(int, any)
 	}
 }
 
-// raw is the unknown value at the decoder's position, decoded generically
-// (numbers kept as sent), with any member in it whose name holds "token"
-// redacted.
+// raw is the unknown value at the decoder's position in canonical form.
 func (x *unknownScan) raw(depth int) (any, bool, error) {
-	d := &x.d
-	start := d.i
-	if err := d.skip(depth); err != nil {
-		return nil, false, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(d.buf[start:d.i]))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, false, d.fail("unknown member: " + err.Error())
-	}
-	return redactTokens(v), true, nil
+	b, err := x.d.canon(nil, 0) // bounded as the decoder's skip bounds it
+	return json.RawMessage(b), err == nil, err
 }
 
-func redactTokens(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			if strings.Contains(strings.ToLower(k), "token") {
-				t[k] = "[redacted]"
-			} else {
-				t[k] = redactTokens(e)
+// collect makes what the decoder's finds say into an [Unknown], the same
+// as a scan of the body would; ok is false when it cannot (a find inside
+// a list within a record, which no durable shape has today, or a value it
+// cannot read), and the body should be scanned instead.
+func (d *decoder) collect() (u Unknown, ok bool) {
+	trees := map[int]map[string]any{} // by record; -1: the output's own
+	seen := map[string]bool{}
+	for _, f := range d.finds {
+		steps := f.steps
+		if f.rec >= 0 {
+			steps = steps[1:] // the records list's own step
+		}
+		for _, st := range steps {
+			if strings.HasSuffix(st, "[]") {
+				return Unknown{}, false
 			}
 		}
-	case []any:
-		for i, e := range t {
-			t[i] = redactTokens(e)
+		val := redacted
+		if !isToken(f.key) {
+			sub := decoder{buf: d.buf[f.start:f.end]}
+			b, err := sub.canon(nil, 0)
+			if err != nil {
+				return Unknown{}, false
+			}
+			val = b
 		}
+		seen[strings.Join(append(f.steps, f.key), ".")] = true
+		node := trees[f.rec]
+		if node == nil {
+			node = map[string]any{}
+			trees[f.rec] = node
+		}
+		for _, st := range steps {
+			child, _ := node[st].(map[string]any)
+			if child == nil {
+				child = map[string]any{}
+				node[st] = child
+			}
+			node = child
+		}
+		node[f.key] = val
 	}
-	return v
-}
-
-// canonical is v as compact JSON with sorted keys and <, > and & as they
-// are (the service's own form).
-func canonical(v any) (json.RawMessage, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
+	for rec, t := range trees {
+		if rec < 0 {
+			u.Output = appendTree(nil, t)
+			continue
+		}
+		if u.Records == nil {
+			u.Records = map[int]json.RawMessage{}
+		}
+		u.Records[rec] = appendTree(nil, t)
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	u.Members = slices.Sorted(maps.Keys(seen))
+	return u, true
 }

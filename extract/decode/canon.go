@@ -1,0 +1,205 @@
+package decode
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// The canonical form of the unknown members [Unknown] reports: what
+// encoding/json writes (with <, > and & as they are) for the value
+// decoded generically with numbers kept as sent, that is, compact, object
+// keys sorted, the last of repeated keys kept, strings escaped only where
+// encoding/json escapes them; and any member whose name holds "token", in
+// any case, at any depth, with the value "[redacted]". Written straight
+// from the body: a string that needs no escaping is copied as it is.
+
+var redacted = json.RawMessage(`"[redacted]"`)
+
+// isToken reports a member name that may hold a credential.
+func isToken(key string) bool {
+	return strings.Contains(strings.ToLower(key), "token")
+}
+
+// canon appends the canonical form of the JSON value at d's position.
+func (d *decoder) canon(out []byte, depth int) ([]byte, error) {
+	if depth > 200 {
+		return out, d.fail("nested too deep")
+	}
+	switch c := d.peek(); c {
+	case '"':
+		raw, escaped, err := d.scanString()
+		if err != nil {
+			return out, err
+		}
+		if !escaped {
+			return appendString(out, raw), nil
+		}
+		var s string
+		if err := json.Unmarshal(d.buf[d.i-len(raw)-2:d.i], &s); err != nil {
+			return out, d.fail("string")
+		}
+		return appendString(out, []byte(s)), nil
+	case '{':
+		return d.canonObject(out, depth)
+	case '[':
+		d.i++
+		out = append(out, '[')
+		if d.peek() == ']' {
+			d.i++
+			return append(out, ']'), nil
+		}
+		for first := true; ; first = false {
+			if !first {
+				out = append(out, ',')
+			}
+			var err error
+			if out, err = d.canon(out, depth+1); err != nil {
+				return out, err
+			}
+			switch d.peek() {
+			case ',':
+				d.i++
+			case ']':
+				d.i++
+				return append(out, ']'), nil
+			default:
+				return out, d.fail("expected , or ]")
+			}
+		}
+	case 't', 'f', 'n':
+		for _, lit := range []string{"true", "false", "null"} {
+			if d.literal(lit) {
+				return append(out, lit...), nil
+			}
+		}
+		return out, d.fail("bad literal")
+	default:
+		tok, err := d.number()
+		return append(out, tok...), err
+	}
+}
+
+// member is one member of an object being made canonical.
+type member struct {
+	key string
+	val json.RawMessage
+}
+
+func (d *decoder) canonObject(out []byte, depth int) ([]byte, error) {
+	d.i++ // '{'
+	var ms []member
+	if d.peek() != '}' {
+		for {
+			key, err := d.memberName()
+			if err != nil {
+				return out, err
+			}
+			val, err := d.canon(nil, depth+1)
+			if err != nil {
+				return out, err
+			}
+			if isToken(key) {
+				val = redacted
+			}
+			ms = append(ms, member{key, val})
+			if d.peek() == '}' {
+				break
+			}
+			if d.peek() != ',' {
+				return out, d.fail("expected , or }")
+			}
+			d.i++
+		}
+	}
+	d.i++ // '}'
+	return appendMembers(out, ms), nil
+}
+
+// appendMembers appends ms as an object: sorted by key, the last of
+// repeated keys kept.
+func appendMembers(out []byte, ms []member) []byte {
+	slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	out = append(out, '{')
+	first := true
+	for i, m := range ms {
+		if i+1 < len(ms) && ms[i+1].key == m.key {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = appendString(out, []byte(m.key))
+		out = append(out, ':')
+		out = append(out, m.val...)
+	}
+	return append(out, '}')
+}
+
+// memberName reads a member's name, unescaped, and the ':' after it.
+func (d *decoder) memberName() (string, error) {
+	if d.peek() != '"' {
+		return "", d.fail("expected a member name")
+	}
+	start := d.i
+	raw, escaped, err := d.scanString()
+	if err != nil {
+		return "", err
+	}
+	key := string(raw)
+	if escaped {
+		if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
+			return "", d.fail("member name")
+		}
+	}
+	return key, d.expect(':')
+}
+
+// appendString appends s (unescaped text) as encoding/json writes it with
+// HTML escaping off: as it is, quoted, unless it holds what encoding/json
+// escapes or replaces (a quote, a backslash, a control character, U+2028,
+// U+2029, invalid UTF-8).
+func appendString(out, s []byte) []byte {
+	plainText := utf8.Valid(s) && !bytes.ContainsFunc(s, func(r rune) bool {
+		return r < 0x20 || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029'
+	})
+	if plainText {
+		out = append(out, '"')
+		out = append(out, s...)
+		return append(out, '"')
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(string(s)) // a string always encodes
+	return append(out, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+}
+
+// appendTree appends a tree of unknown members (maps of known members'
+// names, lists with nil for elements that hold none, canonical leaves)
+// in the canonical form.
+func appendTree(out []byte, v any) []byte {
+	switch t := v.(type) {
+	case json.RawMessage:
+		return append(out, t...)
+	case map[string]any:
+		ms := make([]member, 0, len(t))
+		for k, e := range t {
+			ms = append(ms, member{k, appendTree(nil, e)})
+		}
+		return appendMembers(out, ms)
+	case []any:
+		out = append(out, '[')
+		for i, e := range t {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = appendTree(out, e)
+		}
+		return append(out, ']')
+	}
+	return append(out, "null"...)
+}

@@ -1,0 +1,138 @@
+package decode
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/schemas"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+)
+
+// futurePages are history and state pages of generated executions served
+// with members the SDK does not know.
+func futurePages(t testing.TB) (history, state [][]byte) {
+	execs := emulator.Generate(5, 12, emulator.GenerateOptions{MinOps: 10, MaxOps: 30})
+	srv := emulator.New(emulator.WithFutureMembers())
+	srv.Add(execs...)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	get := func(path string) []byte {
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %v", path, resp.StatusCode, err)
+		}
+		return b
+	}
+	for _, e := range execs {
+		arn := url.PathEscape(e.ARN)
+		history = append(history, get("/2025-12-01/durable-executions/"+arn+"/history?MaxItems=12"))
+		state = append(state, get("/2025-12-01/durable-executions/"+arn+"/state?MaxItems=12&CheckpointToken="+url.QueryEscape(e.Token)))
+	}
+	return history, state
+}
+
+// captured decodes body with capture on and collects; ok is false when
+// the decoder declines the body or leaves it to a scan.
+func captured(p *plan, body []byte, records string) (Unknown, bool) {
+	d := decoder{buf: body, rec: -1, capture: true, records: records, recordsStep: records + "[]"}
+	out := reflect.New(p.typ)
+	if err := d.top(p, out.UnsafePointer()); err != nil {
+		return Unknown{}, false
+	}
+	if d.unknown == 0 {
+		return Unknown{}, true
+	}
+	return d.collect()
+}
+
+// FuzzCaptureSameAsScan: what the decoder notes of the unknown members
+// while it decodes is what a scan of the body finds, for any body both
+// read.
+func FuzzCaptureSameAsScan(f *testing.F) {
+	history, state := futurePages(f)
+	for _, b := range append(history, state...) {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"Events":[{"EventId":1,"A":{"b":"\u00e9","a":[1,{"z":null,"y":"\"q\""}]},"Token":"x","StepSucceededDetails":{"Cost":1,"Cost":2}}],"Page":{"nextToken":"t"}}`))
+	p, err := NewProtocol(nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, c := range []struct {
+			p       *plan
+			records string
+		}{{p.history, "Events"}, {p.state, "Operations"}} {
+			got, ok := captured(c.p, body, c.records)
+			if !ok {
+				continue
+			}
+			s := schemas.GetDurableExecutionHistoryResponse
+			if c.records == "Operations" {
+				s = schemas.GetDurableExecutionStateResponse
+			}
+			want, err := p.shapes.scanUnknown(body, s, c.records)
+			if err != nil {
+				t.Fatalf("%s: the decoder read %q, the scan did not: %v", c.records, body, err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s %q:\ncaptured %s\n scanned %s", c.records, body, show(got), show(want))
+			}
+			for _, raw := range got.Records {
+				if !json.Valid(raw) {
+					t.Fatalf("%q is not JSON", raw)
+				}
+			}
+		}
+	})
+}
+
+func show(u Unknown) string {
+	s := fmt.Sprintf("output %s members %q", u.Output, u.Members)
+	for i, r := range u.Records {
+		s += fmt.Sprintf(" [%d]%s", i, r)
+	}
+	return s
+}
+
+// TestCaptureFindsTheFutureMembers: on the emulator's future members the
+// decoder's notes are used (no scan), and agree with the scan.
+func TestCaptureFindsTheFutureMembers(t *testing.T) {
+	history, state := futurePages(t)
+	p, err := NewProtocol(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, b := range history {
+		got, ok := captured(p.history, b, "Events")
+		want, err := p.shapes.scanUnknown(b, schemas.GetDurableExecutionHistoryResponse, "Events")
+		if !ok || err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("captured %v %s, scanned %v %s", ok, show(got), err, show(want))
+		}
+		n += len(got.Records)
+	}
+	for _, b := range state {
+		got, ok := captured(p.state, b, "Operations")
+		want, err := p.shapes.scanUnknown(b, schemas.GetDurableExecutionStateResponse, "Operations")
+		if !ok || err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("captured %v %s, scanned %v %s", ok, show(got), err, show(want))
+		}
+		n += len(got.Records)
+	}
+	if n < 10 {
+		t.Fatalf("%d records with unknown members: too few to tell", n)
+	}
+}
