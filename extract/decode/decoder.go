@@ -225,7 +225,9 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 		d.steps = append(d.steps, step)
 		err := d.list(f, v)
 		d.steps = d.steps[:len(d.steps)-1]
-		d.rec = -1
+		if len(d.steps) == 0 {
+			d.rec = -1 // past the records
+		}
 		return err
 	}
 	return nil

@@ -78,7 +78,8 @@ type ProtocolOption func(*Protocol)
 // is true for the members a record or GetDurableExecution's answer holds,
 // which [Unknown] hands back to be archived, and false for a page's own
 // (outside its records), which it reports but no row can hold. After 100
-// members fn is told no more. Default: nobody is told. fn may be called from several goroutines at once.
+// members fn is told no more. Default: nobody is told. fn may be called
+// from several goroutines at once.
 func OnUnknown(fn func(operation, member string, kept bool)) ProtocolOption {
 	return func(p *Protocol) { p.onUnknown = fn }
 }
