@@ -10,7 +10,7 @@ import (
 // SDK's model does not know (raw, a JSON object in decode.Unknown's
 // canonical form) as its last member, "Unknown": s itself when raw is
 // empty. The typed columns cannot hold such members and the SDK's types
-// cannot either, so [ReconstructEvent] and [ReconstructOperation] leave
+// cannot either, so [ReconstructEvent] and [Reconstruct] leave
 // them out; the archive keeps them all the same, for the day its reader
 // knows them: `{"Unknown":{"FutureDetails":{"Note":"x"}}}`.
 //
