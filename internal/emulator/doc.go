@@ -11,7 +11,8 @@
 // a next-attempt delay of 0 on a step's last event in every other
 // operation (AWS's Python testing server), wait-for-condition checks not
 // met yet as StepSucceeded with a delay (AWS's recorded histories),
-// unknown event types.
+// unknown event types; and, with [WithFutureMembers], members the SDK does
+// not know.
 //
 // The state operation:
 // It speaks the real restJson1 wire form: GET
