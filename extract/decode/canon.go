@@ -158,12 +158,15 @@ func (d *decoder) memberName() (string, error) {
 	return key, d.expect(':')
 }
 
-// appendString appends s (unescaped text) as encoding/json writes it with
-// HTML escaping off: as it is, quoted, unless it holds what encoding/json
-// escapes or replaces (a quote, a backslash, a control character, U+2028,
-// U+2029, invalid UTF-8).
+// appendString appends s (unescaped text) as encoding/json writes the
+// string it decodes s to, with HTML escaping off: invalid UTF-8 as U+FFFD,
+// then as it is, quoted, unless it holds what encoding/json escapes (a
+// quote, a backslash, a control character, U+2028, U+2029).
 func appendString(out, s []byte) []byte {
-	plainText := utf8.Valid(s) && !bytes.ContainsFunc(s, func(r rune) bool {
+	if !utf8.Valid(s) {
+		s = validUTF8(s)
+	}
+	plainText := !bytes.ContainsFunc(s, func(r rune) bool {
 		return r < 0x20 || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029'
 	})
 	if plainText {
@@ -176,6 +179,18 @@ func appendString(out, s []byte) []byte {
 	enc.SetEscapeHTML(false)
 	enc.Encode(string(s)) // a string always encodes
 	return append(out, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+}
+
+// validUTF8 is s with each byte that is not part of valid UTF-8 replaced
+// by U+FFFD, as encoding/json decodes such a string.
+func validUTF8(s []byte) []byte {
+	out := make([]byte, 0, len(s)+8)
+	for len(s) > 0 {
+		r, n := utf8.DecodeRune(s)
+		out = utf8.AppendRune(out, r) // RuneError for an invalid byte
+		s = s[n:]
+	}
+	return out
 }
 
 // appendTree appends a tree of unknown members (maps of known members'

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/schemas"
@@ -143,5 +144,37 @@ func TestCaptureFindsTheFutureMembers(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("%d records with unknown members: too few to tell", n)
+	}
+}
+
+// TestCanonicalIsEncodingJSONs: the canonical form written from the body
+// is what encoding/json writes for the value it decodes (numbers kept as
+// sent), for values with every kind of string.
+func TestCanonicalIsEncodingJSONs(t *testing.T) {
+	for _, v := range []string{
+		`"plain <&> é"`, `"esc\/aped \u00e9 \n \t \" \\ \u2028 \ud800 x"`, "\"bad \xff\xfe utf8\"", "\"\xe2\x80\xa9\"",
+		`{"b":1,"a":{"d":[1,-0,1E5,1e+05,true,null],"c":""},"b":2}`, `[]`, `{}`, `[{"z":{}}]`,
+		`{"\u00e9":1,"e":2,"E":3}`,
+	} {
+		d := decoder{buf: []byte(v)}
+		got, err := d.canon(nil, 0)
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.UseNumber()
+		var x any
+		if err := dec.Decode(&x); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(x); err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.TrimSuffix(b.String(), "\n"); string(got) != want {
+			t.Errorf("%q: canonical %q, encoding/json %q", v, got, want)
+		}
 	}
 }
