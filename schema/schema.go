@@ -66,7 +66,7 @@ type Execution struct {
 	ErrorMessage          *string    `parquet:"error_message,optional" doc:"the execution's Error.ErrorMessage" large:"true" data:"outcome"`
 	ErrorData             *string    `parquet:"error_data,optional" doc:"the execution's Error.ErrorData" large:"true" data:"outcome"`
 	ErrorStackTrace       []string   `parquet:"error_stack_trace,optional,list" doc:"the execution's Error.StackTrace" large:"true" data:"outcome"`
-	OverflowJSON          *string    `parquet:"overflow_json,optional" doc:"null unless the execution's Error object had no members ({\"Error\":{}}) or GetDurableExecution sent members the SDK's model does not know ({\"Unknown\":{...}})" large:"true" data:"outcome"`
+	OverflowJSON          *string    `parquet:"overflow_json,optional" doc:"null unless the execution's Error or PauseDetails object had no members ({\"Error\":{},\"PauseDetails\":{}}) or GetDurableExecution sent members the SDK's model does not know ({\"Unknown\":{...}})" large:"true" data:"outcome"`
 	RetentionPeriodDays   *int32     `parquet:"retention_period_days,optional" doc:"DurableConfig.RetentionPeriodInDays"`
 	ExecutionTimeoutSecs  *int32     `parquet:"execution_timeout_seconds,optional" doc:"DurableConfig.ExecutionTimeout"`
 	KMSKeyArn             *string    `parquet:"kms_key_arn,optional" doc:"DurableConfig.KMSKeyArn"`

@@ -13,11 +13,12 @@ import (
 // (function_arn, version, result, error_*, retention_period_days,
 // execution_timeout_seconds, kms_key_arn, trace_id,
 // execution_data_included, expected_execution_timeout_time and the
-// pause_* columns of PauseDetails, whose members are all required: an
-// empty PauseDetails would read back as none). For a row of source
-// history it also takes status, start_time, end_time and input_payload from
-// out: there is no EXECUTION operation as the state API reports it. The
-// answer's members the SDK's model does not know go to overflow_json (see
+// pause_* columns of PauseDetails). For a row of source history it also
+// takes status, start_time, end_time and input_payload from out: there is
+// no EXECUTION operation as the state API reports it. overflow_json keeps
+// what those columns cannot: an Error or a PauseDetails with no members
+// ({"Error":{},"PauseDetails":{}}), which they would read back as none,
+// and the answer's members the SDK's model does not know (see
 // [WithUnknown]).
 func Describe(row *schema.Execution, d *extract.Description) {
 	out := d.GetDurableExecutionOutput
@@ -27,8 +28,16 @@ func Describe(row *schema.Execution, d *extract.Description) {
 	if p := out.PauseDetails; p != nil {
 		row.PauseRequestTime, row.PauseTimeoutPaused, row.PauseReason = millis(p.PauseRequestTimestamp), p.ExecutionTimeoutPaused, p.Reason
 	}
-	row.ErrorType, row.ErrorMessage, row.ErrorData, row.ErrorStackTrace, row.OverflowJSON = ExecutionError(out.Error)
-	row.OverflowJSON = WithUnknown(row.OverflowJSON, d.Unknown)
+	var errOverflow *string
+	row.ErrorType, row.ErrorMessage, row.ErrorData, row.ErrorStackTrace, errOverflow = ExecutionError(out.Error)
+	var o Overflow
+	if errOverflow != nil { // {"Error":{}}
+		o.Error = &ErrorJSON{}
+	}
+	if p := out.PauseDetails; p != nil && p.PauseRequestTimestamp == nil && p.ExecutionTimeoutPaused == nil && p.Reason == nil {
+		o.PauseDetails = &struct{}{}
+	}
+	row.OverflowJSON = WithUnknown(o.encode(), d.Unknown)
 	if c := out.DurableConfig; c != nil {
 		row.RetentionPeriodDays, row.ExecutionTimeoutSecs, row.KMSKeyArn = c.RetentionPeriodInDays, c.ExecutionTimeout, c.KMSKeyArn
 	}

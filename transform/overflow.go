@@ -17,6 +17,7 @@ import (
 //	{"CallbackDetails":{"Result":"x","Error":{"ErrorType":"T"}}}  a second details object's Result and Error
 //	{"IdAbsent":true}                                       the operation had no Id (operation_id is "")
 //	{"Error":{}}                                            (executions) the execution's Error had no members
+//	{"PauseDetails":{}}                                     (executions) its PauseDetails had no members
 //	{"Unknown":{"StepDetails":{"Cost":2}}}                   members the SDK's model does not know (see [WithUnknown])
 //
 // A member is present exactly when the API sent it: an absent Result is
@@ -28,6 +29,10 @@ type Overflow struct {
 	StepDetails          *OutcomeJSON `json:",omitempty"`
 	CallbackDetails      *OutcomeJSON `json:",omitempty"`
 	ChainedInvokeDetails *OutcomeJSON `json:",omitempty"`
+	// PauseDetails (executions) is set when GetDurableExecution sent a
+	// PauseDetails object with no members, which the pause_* columns
+	// would read back as none.
+	PauseDetails *struct{} `json:",omitempty"`
 	// Unknown are the members the API sent that the SDK's model does not
 	// know; always the last member (see [WithUnknown]).
 	Unknown *json.RawMessage `json:",omitempty"`

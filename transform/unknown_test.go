@@ -79,3 +79,32 @@ func TestUnknownMembersKept(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeEmptyObjects: an Error or a PauseDetails with no members,
+// which the columns would read back as none, is kept in overflow_json,
+// before any unknown members.
+func TestDescribeEmptyObjects(t *testing.T) {
+	reason := "r"
+	for _, c := range []struct {
+		err     *types.ErrorObject
+		pause   *types.PauseDetails
+		unknown string
+		want    string
+	}{
+		{nil, nil, "", ""},
+		{&types.ErrorObject{}, nil, "", `{"Error":{}}`},
+		{nil, &types.PauseDetails{}, "", `{"PauseDetails":{}}`},
+		{&types.ErrorObject{}, &types.PauseDetails{}, `{"X":1}`, `{"Error":{},"PauseDetails":{},"Unknown":{"X":1}}`},
+		{nil, &types.PauseDetails{Reason: &reason}, "", ""},
+	} {
+		row := schema.Execution{}
+		transform.Describe(&row, &extract.Description{GetDurableExecutionOutput: &lambda.GetDurableExecutionOutput{Error: c.err, PauseDetails: c.pause}, Unknown: json.RawMessage(c.unknown)})
+		got := ""
+		if row.OverflowJSON != nil {
+			got = *row.OverflowJSON
+		}
+		if got != c.want {
+			t.Errorf("error %+v, pause %+v: overflow_json %q, want %q", c.err, c.pause, got, c.want)
+		}
+	}
+}
