@@ -45,30 +45,16 @@ func (d *decoder) canon(out []byte, depth int) ([]byte, error) {
 	case '{':
 		return d.canonObject(out, depth)
 	case '[':
-		d.i++
 		out = append(out, '[')
-		if d.peek() == ']' {
-			d.i++
-			return append(out, ']'), nil
-		}
-		for first := true; ; first = false {
-			if !first {
+		err := d.elements(func(i int) error {
+			if i > 0 {
 				out = append(out, ',')
 			}
 			var err error
-			if out, err = d.canon(out, depth+1); err != nil {
-				return out, err
-			}
-			switch d.peek() {
-			case ',':
-				d.i++
-			case ']':
-				d.i++
-				return append(out, ']'), nil
-			default:
-				return out, d.fail("expected , or ]")
-			}
-		}
+			out, err = d.canon(out, depth+1)
+			return err
+		})
+		return append(out, ']'), err
 	case 't', 'f', 'n':
 		for _, lit := range []string{"true", "false", "null"} {
 			if d.literal(lit) {
@@ -89,32 +75,18 @@ type member struct {
 }
 
 func (d *decoder) canonObject(out []byte, depth int) ([]byte, error) {
-	d.i++ // '{'
 	var ms []member
-	if d.peek() != '}' {
-		for {
-			key, err := d.memberName()
-			if err != nil {
-				return out, err
-			}
-			val, err := d.canon(nil, depth+1)
-			if err != nil {
-				return out, err
-			}
-			if isToken(key) {
-				val = redacted
-			}
-			ms = append(ms, member{key, val})
-			if d.peek() == '}' {
-				break
-			}
-			if d.peek() != ',' {
-				return out, d.fail("expected , or }")
-			}
-			d.i++
+	err := d.members(func(key string) error {
+		val, err := d.canon(nil, depth+1)
+		if isToken(key) {
+			val = redacted
 		}
+		ms = append(ms, member{key, val})
+		return err
+	})
+	if err != nil {
+		return out, err
 	}
-	d.i++ // '}'
 	return appendMembers(out, ms), nil
 }
 
@@ -139,23 +111,73 @@ func appendMembers(out []byte, ms []member) []byte {
 	return append(out, '}')
 }
 
-// memberName reads a member's name, unescaped, and the ':' after it.
-func (d *decoder) memberName() (string, error) {
-	if d.peek() != '"' {
-		return "", d.fail("expected a member name")
+// members walks the object at d's position, calling each with a member's
+// name (unescaped) and d at its value, which each must consume.
+func (d *decoder) members(each func(key string) error) error {
+	if err := d.expect('{'); err != nil {
+		return err
 	}
-	start := d.i
-	raw, escaped, err := d.scanString()
-	if err != nil {
-		return "", err
+	if d.peek() == '}' {
+		d.i++
+		return nil
 	}
-	key := string(raw)
-	if escaped {
-		if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
-			return "", d.fail("member name")
+	for {
+		if d.peek() != '"' {
+			return d.fail("expected a member name")
+		}
+		start := d.i
+		raw, escaped, err := d.scanString()
+		if err != nil {
+			return err
+		}
+		key := string(raw)
+		if escaped {
+			if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
+				return d.fail("member name")
+			}
+		}
+		if err := d.expect(':'); err != nil {
+			return err
+		}
+		if err := each(key); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return nil
+		default:
+			return d.fail("expected , or }")
 		}
 	}
-	return key, d.expect(':')
+}
+
+// elements walks the array at d's position, calling each with an
+// element's index and d at the element, which each must consume.
+func (d *decoder) elements(each func(i int) error) error {
+	if err := d.expect('['); err != nil {
+		return err
+	}
+	if d.peek() == ']' {
+		d.i++
+		return nil
+	}
+	for i := 0; ; i++ {
+		if err := each(i); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return nil
+		default:
+			return d.fail("expected , or ]")
+		}
+	}
 }
 
 // appendString appends s (unescaped text) as encoding/json writes the

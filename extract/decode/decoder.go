@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/bits"
 	"reflect"
-	"slices"
 	"strconv"
 	"time"
 	"unicode"
@@ -44,24 +43,11 @@ type decoder struct {
 	// unknown counts the members skipped as unknown to the SDK's model
 	// (see [Unknown]).
 	unknown int
-	// With capture, the decoder notes where each unknown member was
-	// (finds): under steps, the known structure members from the top
-	// (recordsStep for the records list), in record rec (-1 outside it).
-	capture     bool
-	records     string // "Events"
-	recordsStep string // "Events[]"
-	steps       []string
-	rec         int
-	finds       []find
-}
-
-// find is an unknown member the decoder skipped: its name, the body's
-// bytes of its value, and where it was.
-type find struct {
-	rec        int
-	steps      []string
-	key        string
-	start, end int
+	// With capture, the decoder notes each unknown member (finds), under
+	// the known members it is in (steps).
+	capture bool
+	steps   []step
+	finds   []find
 }
 
 // slabChunk is how many values a chunk of the decoder's slabs holds.
@@ -155,7 +141,7 @@ func (d *decoder) object(p *plan, v unsafe.Pointer) error {
 				return err
 			}
 			if d.capture {
-				d.finds = append(d.finds, find{rec: d.rec, steps: slices.Clone(d.steps), key: string(key), start: start, end: d.i})
+				d.note(string(key), start)
 			}
 		case c == 'n':
 			if !d.literal("null") {
@@ -203,7 +189,7 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 		}
 		p := reflect.New(f.elem.typ).UnsafePointer()
 		if d.capture {
-			d.steps = append(d.steps, f.key)
+			d.steps = append(d.steps, step{f.key, -1})
 		}
 		if err := d.object(f.elem, p); err != nil {
 			return err
@@ -218,16 +204,9 @@ func (d *decoder) value(f *field, v unsafe.Pointer) error {
 		if !d.capture {
 			return d.list(f, v)
 		}
-		step := f.key + "[]" // a list inside a record: none today
-		if len(d.steps) == 0 && f.key == d.records {
-			step = d.recordsStep
-		}
-		d.steps = append(d.steps, step)
+		d.steps = append(d.steps, step{f.key, -1}) // list sets the element's index
 		err := d.list(f, v)
 		d.steps = d.steps[:len(d.steps)-1]
-		if len(d.steps) == 0 {
-			d.rec = -1 // past the records
-		}
 		return err
 	}
 	return nil
@@ -286,8 +265,8 @@ func (d *decoder) list(f *field, v unsafe.Pointer) error {
 			if c != '{' {
 				return d.fail("expected an object")
 			}
-			if d.capture && len(d.steps) == 1 && d.steps[0] == d.recordsStep {
-				d.rec = n
+			if d.capture {
+				d.steps[len(d.steps)-1].index = n
 			}
 			if err := d.object(f.elem, s.Index(n).Addr().UnsafePointer()); err != nil {
 				return err

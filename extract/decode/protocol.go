@@ -129,18 +129,11 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 	// The middleware keeps one output across a call's attempts: nothing of
 	// an earlier attempt's stays.
 	zero()
-	d := decoder{buf: body, rec: -1}
-	if u != nil {
-		d.capture, d.records, d.recordsStep = true, records, records+"[]"
-	}
+	d := decoder{buf: body, capture: u != nil}
 	err = d.top(pl, reflect.ValueOf(out).UnsafePointer())
 	if err == nil {
 		if u != nil && d.unknown > 0 {
-			if found, ok := d.collect(); ok {
-				p.report(op, u, found, records)
-			} else {
-				p.findUnknown(op, u, body, schema, records)
-			}
+			p.report(op, u, body, d.finds, records)
 		}
 		return nil
 	}
@@ -158,19 +151,22 @@ func (p *Protocol) DeserializeResponse(ctx context.Context, op *smithy.Operation
 }
 
 // findUnknown fills u with the unknown members of body by a scan of it
-// (for a body the decoder left to the SDK, GetDurableExecution's, or one
-// whose notes collect cannot use); a body the scan cannot read leaves it
-// empty (the SDK then fails on it, or finds nothing either).
+// (for a body the decoder left to the SDK, or GetDurableExecution's); a
+// body the scan cannot read leaves it empty (the SDK then fails on it, or
+// finds nothing either).
 func (p *Protocol) findUnknown(op *smithy.OperationSchema, u *Unknown, body []byte, s *smithy.Schema, records string) {
-	found, err := p.shapes.scanUnknown(body, s, records)
-	if err == nil {
-		p.report(op, u, found, records)
+	if finds, err := p.shapes.scanUnknown(body, s); err == nil {
+		p.report(op, u, body, finds, records)
 	}
 }
 
-// report hands found to u and tells OnUnknown's hook what it has not
-// heard of.
-func (p *Protocol) report(op *smithy.OperationSchema, u *Unknown, found Unknown, records string) {
+// report hands the finds in body to u and tells OnUnknown's hook what it
+// has not heard of.
+func (p *Protocol) report(op *smithy.OperationSchema, u *Unknown, body []byte, finds []find, records string) {
+	found, err := collect(body, finds, records)
+	if err != nil {
+		return
+	}
 	*u = found
 	if p.onUnknown == nil {
 		return
