@@ -281,10 +281,7 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 				maxID = max(maxID, *ev.EventId)
 			}
 			if key := keys.Next(ev); archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) {
-				rows = transform.AppendEventRow(rows, ev, key, meta)
-				if raw, ok := p.Unknown[i]; ok {
-					transform.AddEventUnknown(&rows[len(rows)-1], raw)
-				}
+				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
 			}
 		}
 		if fold != nil {

@@ -33,8 +33,9 @@ type eventOverflow struct {
 	// before 0 or after 9999: the SDK takes any epoch seconds), by
 	// "StepFailedDetails.Member"; Details has them null.
 	FarTimes map[string]farTime `json:",omitempty"`
-	// Unknown are the event's members that the SDK's model does not know
-	// (see [WithUnknown]); always the last member.
+	// Unknown are the event's members that the SDK's model does not know,
+	// always the last member: written by [WithUnknown], read here only to
+	// be kept (NormalizeEventOverflow).
 	Unknown json.RawMessage `json:",omitempty"`
 }
 
@@ -298,12 +299,6 @@ func (o *eventOverflow) encode() string {
 			b = append(b, o.Details[name]...)
 		}
 		b = append(b, '}')
-	}
-	if o.Unknown != nil {
-		if len(b) > 1 {
-			b = append(b, ',')
-		}
-		b = append(append(b, `"Unknown":`...), o.Unknown...)
 	}
 	return string(append(b, '}'))
 }

@@ -33,9 +33,6 @@ type Overflow struct {
 	// PauseDetails object with no members, which the pause_* columns
 	// would read back as none.
 	PauseDetails *struct{} `json:",omitempty"`
-	// Unknown are the members the API sent that the SDK's model does not
-	// know; always the last member (see [WithUnknown]).
-	Unknown *json.RawMessage `json:",omitempty"`
 }
 
 // OutcomeJSON is the Result and Error of one details object.

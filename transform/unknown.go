@@ -3,6 +3,7 @@ package transform
 import (
 	"encoding/json"
 
+	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -30,7 +31,14 @@ func WithUnknown(s *string, raw json.RawMessage) *string {
 	return &out
 }
 
-// AddEventUnknown sets row's overflow_json to carry raw (see [WithUnknown]).
-func AddEventUnknown(row *schema.Event, raw json.RawMessage) {
-	row.OverflowJSON = WithUnknown(row.OverflowJSON, raw)
+// AppendHistoryEvent is [AppendEventRow] of the page's event i, its
+// overflow_json also keeping the members of it that the SDK's model does
+// not know (p.Unknown, see [WithUnknown]).
+func AppendHistoryEvent(rows []schema.Event, p *extract.HistoryPage, i int, key EventKey, meta RowMeta) []schema.Event {
+	rows = AppendEventRow(rows, &p.Events[i], key, meta)
+	if raw, ok := p.Unknown[i]; ok {
+		row := &rows[len(rows)-1]
+		row.OverflowJSON = WithUnknown(row.OverflowJSON, raw)
+	}
+	return rows
 }

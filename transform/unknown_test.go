@@ -33,9 +33,9 @@ func TestUnknownMembersKept(t *testing.T) {
 	g := optest.New(20261203)
 	for i := range 2000 {
 		ev := g.Event()
-		row := transform.EventRow(&ev, transform.EventKey{ID: int32(i + 1)}, meta)
-		before := row.OverflowJSON
-		transform.AddEventUnknown(&row, json.RawMessage(unknownRaw))
+		before := transform.EventRow(&ev, transform.EventKey{ID: int32(i + 1)}, meta).OverflowJSON
+		page := extract.HistoryPage{Events: []types.Event{ev}, Unknown: map[int]json.RawMessage{0: json.RawMessage(unknownRaw)}}
+		row := transform.AppendHistoryEvent(nil, &page, 0, transform.EventKey{ID: int32(i + 1)}, meta)[0]
 		checkUnknown(t, "event", row.OverflowJSON)
 		if before != nil && !strings.HasPrefix(*row.OverflowJSON, strings.TrimSuffix(*before, "}")) {
 			t.Fatalf("event: overflow %s became %s", *before, *row.OverflowJSON)

@@ -1154,11 +1154,8 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 	err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
 		rows := make([]schema.Event, 0, len(p.Events))
 		for i := range p.Events {
-			rows = transform.AppendEventRow(rows, &p.Events[i], keys.Next(&p.Events[i]), meta)
+			rows = transform.AppendHistoryEvent(rows, &p, i, keys.Next(&p.Events[i]), meta)
 			row := &rows[len(rows)-1]
-			if raw, ok := p.Unknown[i]; ok {
-				transform.AddEventUnknown(row, raw)
-			}
 			stored(row)
 			ev(row)
 		}
