@@ -62,15 +62,17 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-// BenchmarkUnknownMembers decodes the history pages of 4 production-like
-// executions of 400 operations, as a service that adds members the SDK
+// BenchmarkUnknownMembers decodes the history pages of 40 production-like
+// executions of 250 operations (settled: about 2.5 events an operation;
+// start dates over 90 days; a 256 KiB result in one operation in about
+// 4,000, as the history benchmarks), as a service that adds members the SDK
 // does not know serves them (WithFutureMembers: one on every
 // StepSucceededDetails, a details object on every WaitStarted), and as
 // served today, each without asking for the unknown members and with
 // (decode.WithUnknown, as every run asks), in one run: "asked/not" is the
 // time with over the time without.
 func BenchmarkUnknownMembers(b *testing.B) {
-	execs := emulator.Generate(3, 4, emulator.GenerateOptions{MinOps: 400, MaxOps: 400, Settled: true})
+	execs := emulator.Generate(3, 40, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 90, LargePayloadEvery: 4000, Settled: true})
 	for _, future := range []bool{false, true} {
 		var opts []emulator.Option
 		name := "today"
