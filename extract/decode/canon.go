@@ -142,14 +142,8 @@ func (d *decoder) members(each func(key string) error) error {
 		if err := each(key); err != nil {
 			return err
 		}
-		switch d.peek() {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return nil
-		default:
-			return d.fail("expected , or }")
+		if more, err := d.more('}'); !more {
+			return err
 		}
 	}
 }
@@ -168,14 +162,8 @@ func (d *decoder) elements(each func(i int) error) error {
 		if err := each(i); err != nil {
 			return err
 		}
-		switch d.peek() {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
-			return nil
-		default:
-			return d.fail("expected , or ]")
+		if more, err := d.more(']'); !more {
+			return err
 		}
 	}
 }

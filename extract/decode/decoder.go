@@ -94,6 +94,20 @@ func (d *decoder) literal(lit string) bool {
 	return false
 }
 
+// more consumes what follows a member or an element: a comma (another
+// follows: true) or the end of its object or array (end: false).
+func (d *decoder) more(end byte) (bool, error) {
+	switch d.peek() {
+	case ',':
+		d.i++
+		return true, nil
+	case end:
+		d.i++
+		return false, nil
+	}
+	return false, d.fail("expected , or " + string(end))
+}
+
 // top decodes the whole body as one object of plan p into the value at v;
 // nothing but white space may follow.
 func (d *decoder) top(p *plan, v unsafe.Pointer) error {
@@ -156,14 +170,8 @@ func (d *decoder) object(p *plan, v unsafe.Pointer) error {
 				return err
 			}
 		}
-		switch d.peek() {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return nil
-		default:
-			return d.fail("expected , or }")
+		if more, err := d.more('}'); !more {
+			return err
 		}
 	}
 }
@@ -272,18 +280,14 @@ func (d *decoder) list(f *field, v unsafe.Pointer) error {
 				return err
 			}
 		}
-		switch d.peek() {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
+		if more, err := d.more(']'); err != nil {
+			return err
+		} else if !more {
 			reflect.NewAt(f.typ, v).Elem().Set(s)
 			if int(f.lastLen.Load()) != n+1 {
 				f.lastLen.Store(int32(min(n+1, maxListHint)))
 			}
 			return nil
-		default:
-			return d.fail("expected , or ]")
 		}
 	}
 }
@@ -692,14 +696,8 @@ func (d *decoder) skip(depth int) error {
 			if err := d.skip(depth + 1); err != nil {
 				return err
 			}
-			switch d.peek() {
-			case ',':
-				d.i++
-			case end:
-				d.i++
-				return nil
-			default:
-				return d.fail("expected , or " + string(end))
+			if more, err := d.more(end); !more {
+				return err
 			}
 		}
 	case 't', 'f', 'n':
