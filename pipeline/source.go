@@ -256,9 +256,10 @@ func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
 }
 
 // readEvents drains e's history one page ahead of use, writing the events
-// the archive lacks (those past the event_count it archived, and, when it
+// the archive lacks (those past the event_count it archived; when it
 // holds them without the payloads this read has, those that carry a
-// payload) through x, folding every event into fold when given, and noting
+// payload; with Config.RewriteUnknown, those that carry members the SDK
+// does not know) through x, folding every event into fold when given, and noting
 // event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
 	archived := e.archived
@@ -280,7 +281,9 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 			if ev.EventId != nil {
 				maxID = max(maxID, *ev.EventId)
 			}
-			if key := keys.Next(ev); archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) {
+			key := keys.Next(ev)
+			_, unknown := p.Unknown[i]
+			if archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || unknown && r.cfg.RewriteUnknown {
 				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
 			}
 		}

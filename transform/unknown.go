@@ -2,6 +2,7 @@ package transform
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/schema"
@@ -29,6 +30,35 @@ func WithUnknown(s *string, raw json.RawMessage) *string {
 		out = (*s)[:len(*s)-1] + `,"Unknown":` + string(raw) + `}`
 	}
 	return &out
+}
+
+// WithoutUnknown is overflow_json s without the Unknown member
+// [WithUnknown] adds (nil when it was the only one), or s itself when it
+// has none: what an archive made before etl kept the members its SDK
+// does not know holds for the same read (the service sent them all the
+// same; an etl run with --force archives such rows again). A string that
+// is not such an overflow is returned as it is.
+func WithoutUnknown(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal([]byte(*s), &members) != nil {
+		return s
+	}
+	raw, ok := members["Unknown"]
+	if !ok {
+		return s
+	}
+	last := `"Unknown":` + string(raw) + `}`
+	switch {
+	case *s == "{"+last:
+		return nil
+	case strings.HasSuffix(*s, ","+last):
+		out := (*s)[:len(*s)-len(last)-1] + "}"
+		return &out
+	}
+	return s
 }
 
 // AppendHistoryEvent is [AppendEventRow] of the page's event i, its

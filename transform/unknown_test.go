@@ -43,6 +43,10 @@ func TestUnknownMembersKept(t *testing.T) {
 		if d := optest.DiffEventRow(ev, &row); d != "" {
 			t.Fatalf("event %d reads back otherwise:\n%s", i, d)
 		}
+		// What an archive made before the members were kept holds.
+		if w := transform.WithoutUnknown(row.OverflowJSON); !samePtr(w, before) || !samePtr(transform.WithoutUnknown(before), before) {
+			t.Fatalf("event %d: without Unknown %v, want %v", i, show(w), show(before))
+		}
 		normal := row
 		transform.NormalizeEventOverflow(&normal)
 		if *normal.OverflowJSON != *row.OverflowJSON {
@@ -107,4 +111,13 @@ func TestDescribeEmptyObjects(t *testing.T) {
 			t.Errorf("error %+v, pause %+v: overflow_json %q, want %q", c.err, c.pause, got, c.want)
 		}
 	}
+}
+
+func samePtr(a, b *string) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+
+func show(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
 }

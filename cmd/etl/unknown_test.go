@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -155,5 +156,136 @@ func TestFutureMembersArchivedThroughState(t *testing.T) {
 	}
 	if steps < 3 {
 		t.Fatalf("%d steps: too few to test", steps)
+	}
+}
+
+// TestMembersArchivedBeforeKept: executions archived before the service
+// sent members the SDK does not know (or before etl kept them) lack them
+// for good, their events being written once. Verify tells such rows apart
+// from differences, in both destinations and both ways of comparing
+// (whole and streamed), without hiding a real difference among them; and
+// `etl run --force` archives them again, after which verify finds the
+// archive equal and a plain rerun writes nothing.
+func TestMembersArchivedBeforeKept(t *testing.T) {
+	execs := emulator.Generate(55, 30, emulator.GenerateOptions{MaxOps: 20})
+	_, _, dir, report, args := byFunction(t, execs)
+	dbURL, pgSchema := pgtest.Schema(t)
+	pg := []string{"--dest", dbURL, "--pg-schema", pgSchema}
+	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--migrate")...)...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	// The same executions, served by a service that now sends members
+	// the SDK does not know.
+	newer := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithFutureMembers())
+	newer.Add(execs...)
+	url, _ := emulatortest.Start(t, newer)
+	withURL := func(args []string) []string {
+		out := append([]string{}, args...)
+		for i := range out {
+			if out[i] == "--endpoint-url" {
+				out[i+1] = url
+			}
+		}
+		return out
+	}
+	verifyArgs := func(dest ...string) []string {
+		return append(append([]string{"verify", "--endpoint-url", url, "--all", "--report", filepath.Join(t.TempDir(), "v.json")}, dest...), functionArgs()...)
+	}
+	lacking := func(what string, code int, v VerifyReport) {
+		t.Helper()
+		if code != 1 || len(v.LacksUnknown) == 0 || len(v.ContentDiffer) != 0 || len(v.Errors) != 0 || v.Equal+len(v.LacksUnknown) != v.Sampled {
+			t.Fatalf("%s: exit %d, %d sampled, %d equal, lacking %v, differing %v, errors %v", what, code, v.Sampled, v.Equal, v.LacksUnknown, v.ContentDiffer, v.Errors)
+		}
+		for _, d := range v.LacksUnknown {
+			if !strings.Contains(d.What, "etl run --force") {
+				t.Fatalf("%s: %q does not say what mends it", what, d.What)
+			}
+		}
+	}
+	for _, dest := range [][]string{{"--dest", dir}, pg} {
+		a := verifyArgs(dest...)
+		r := runCLI(t, a...)
+		lacking(dest[1], r.code, readVerify(t, a[5]))
+	}
+	check := verifyInProcess(t, dir, url, execs)
+	for _, streamRows := range []int64{0, 1} {
+		v := check(streamRows)
+		lacking(fmt.Sprint("streamRows ", streamRows), 1, *v)
+	}
+
+	// A real difference among them is still one.
+	target := check(0).LacksUnknown[0].ExecutionArn
+	altered := filepath.Join(t.TempDir(), "altered")
+	if err := os.CopyFS(altered, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(altered, "events", "dt=*", "*.parquet"))
+	for _, f := range files {
+		rewriteFile(t, f, func(rows []schema.Event) []schema.Event {
+			for i := range rows {
+				if rows[i].ExecutionArn == target && rows[i].EventID == 1 {
+					rows[i].ExecutionTimeoutSeconds = new(int32(7))
+				}
+			}
+			return rows
+		})
+	}
+	for _, streamRows := range []int64{0, 1} {
+		v := verifyInProcess(t, altered, url, execs)(streamRows)
+		if len(v.ContentDiffer) != 1 || v.ContentDiffer[0].ExecutionArn != target || !strings.Contains(v.ContentDiffer[0].What, "event 1: column execution_timeout_seconds") {
+			t.Errorf("streamRows %d: event 1 of %s altered: differing %v, lacking %d", streamRows, target, v.ContentDiffer, len(v.LacksUnknown))
+		}
+	}
+
+	// --force archives them again, in both destinations.
+	for _, dest := range [][]string{nil, pg} {
+		if r := runCLI(t, append(withURL(args), append(dest, "--force")...)...); r.code != 0 {
+			t.Fatalf("run --force %v: exit %d\n%s", dest, r.code, r.stderr)
+		}
+	}
+	for _, dest := range [][]string{{"--dest", dir}, pg} {
+		a := verifyArgs(dest...)
+		r := runCLI(t, a...)
+		if v := readVerify(t, a[5]); r.code != 0 || v.Sampled == 0 || v.Equal != v.Sampled {
+			t.Errorf("%s after --force: exit %d, %d of %d equal, lacking %v, differing %v", dest[1], r.code, v.Equal, v.Sampled, v.LacksUnknown, v.ContentDiffer)
+		}
+	}
+	if r := runCLI(t, withURL(args)...); r.code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", r.code, r.stderr)
+	}
+	if s := readReport(t, report); s.EventsNew != 0 {
+		t.Errorf("rerun: %d new events, want 0", s.EventsNew)
+	}
+}
+
+// TestMembersArchivedBeforeKeptThroughState: the same through state,
+// whose operations rows keep such members (and whose content hash covers
+// them).
+func TestMembersArchivedBeforeKeptThroughState(t *testing.T) {
+	execs := emulator.Generate(56, 20, emulator.GenerateOptions{MaxOps: 30, Settled: true})
+	older := emulator.New()
+	older.Add(execs...)
+	olderURL, _ := emulatortest.Start(t, older)
+	newer := emulator.New(emulator.WithFutureMembers())
+	newer.Add(execs...)
+	url, _ := emulatortest.Start(t, newer)
+	dir, manifest := t.TempDir(), manifestFile(t, execs)
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", olderURL); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	verifyNow := func() (int, VerifyReport) {
+		report := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, "verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--all", "--report", report)
+		return r.code, readVerify(t, report)
+	}
+	if code, v := verifyNow(); code != 1 || len(v.LacksUnknown) == 0 || len(v.ContentDiffer) != 0 || v.Equal+len(v.LacksUnknown) != v.Sampled ||
+		!strings.Contains(v.LacksUnknown[0].What, "operation ") {
+		t.Fatalf("verify: exit %d, %d sampled, %d equal, lacking %v, differing %v", code, v.Sampled, v.Equal, v.LacksUnknown, v.ContentDiffer)
+	}
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--force"); r.code != 0 {
+		t.Fatalf("run --force: exit %d\n%s", r.code, r.stderr)
+	}
+	if code, v := verifyNow(); code != 0 || v.Sampled == 0 || v.Equal != v.Sampled {
+		t.Errorf("verify after --force: exit %d, %d of %d equal, lacking %v, differing %v", code, v.Equal, v.Sampled, v.LacksUnknown, v.ContentDiffer)
 	}
 }

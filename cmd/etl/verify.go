@@ -88,6 +88,11 @@ type VerifyReport struct {
 	Equal         int          `json:"sampled_equal"`
 	NotSampleable int          `json:"not_sampleable"`
 	ContentDiffer []Difference `json:"content_differs"`
+	// LacksUnknown names the executions whose archived rows differ from
+	// the API's only by members the API sends that etl's SDK does not
+	// know (overflow_json's Unknown): archived before etl kept them, or
+	// before the service sent them. `etl run --force` archives them again.
+	LacksUnknown []Difference `json:"unknown_members_not_archived"`
 	// WithoutPayloads names the executions archived without their
 	// payloads (execution_data_included false: the service could not
 	// decrypt them). Complete as archived; once the key works again, the
@@ -113,7 +118,7 @@ type AtRiskVerify struct {
 }
 
 func (r *VerifyReport) ok() bool {
-	return len(r.Missing)+len(r.Stale)+len(r.Differing)+len(r.ContentDiffer)+len(r.Errors) == 0
+	return len(r.Missing)+len(r.Stale)+len(r.Differing)+len(r.ContentDiffer)+len(r.LacksUnknown)+len(r.Errors) == 0
 }
 
 // expected is one execution verify checks, with what discovery or the
@@ -427,6 +432,7 @@ func (r *VerifyReport) lines(n int, now time.Time) []string {
 	add("stale", r.Stale)
 	add("differs", r.Differing)
 	add("content differs", r.ContentDiffer)
+	add("lacks new members", r.LacksUnknown)
 	add("error", r.Errors)
 	for i, a := range r.AtRisk {
 		if i == n {
@@ -596,7 +602,7 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 
 func newVerifyReport(expected int, seed uint64) *VerifyReport {
 	return &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, Stale: []Difference{}, Differing: []Difference{},
-		ContentDiffer: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}}
+		ContentDiffer: []Difference{}, LacksUnknown: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}}
 }
 
 // add counts a round's report into r.
@@ -609,7 +615,7 @@ func (r *VerifyReport) add(o *VerifyReport) {
 	r.Missing = append(r.Missing, o.Missing...)
 	r.WithoutPayloads = append(r.WithoutPayloads, o.WithoutPayloads...)
 	r.AtRisk = append(r.AtRisk, o.AtRisk...)
-	for _, l := range []struct{ to, from *[]Difference }{{&r.Stale, &o.Stale}, {&r.Differing, &o.Differing}, {&r.ContentDiffer, &o.ContentDiffer}, {&r.Errors, &o.Errors}} {
+	for _, l := range []struct{ to, from *[]Difference }{{&r.Stale, &o.Stale}, {&r.Differing, &o.Differing}, {&r.ContentDiffer, &o.ContentDiffer}, {&r.LacksUnknown, &o.LacksUnknown}, {&r.Errors, &o.Errors}} {
 		*l.to = append(*l.to, *l.from...)
 	}
 }
@@ -709,7 +715,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 
 // sort puts every list of r in ARN order.
 func (r *VerifyReport) sort() {
-	for _, l := range [][]Difference{r.Stale, r.Differing, r.ContentDiffer, r.Errors} {
+	for _, l := range [][]Difference{r.Stale, r.Differing, r.ContentDiffer, r.LacksUnknown, r.Errors} {
 		sort.Slice(l, func(i, j int) bool { return l[i].ExecutionArn < l[j].ExecutionArn })
 	}
 	sort.Slice(r.AtRisk, func(i, j int) bool { return r.AtRisk[i].ExecutionArn < r.AtRisk[j].ExecutionArn })
@@ -730,18 +736,18 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 		mine = rows[t.e.arn]
 		return mine, err
 	}
-	var what string
+	var found finding
 	var sampleable bool
 	var err error
 	var rows int64
 	if t.streams != nil {
 		var release func()
 		if release, err = t.streams.take(ctx, rowCount(archived[t.e.arn])); err == nil {
-			what, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), t.e, archived[t.e.arn], apiStatus, reader)
+			found, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), t.e, archived[t.e.arn], apiStatus, reader)
 			release()
 		}
 	} else {
-		what, sampleable, err = compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus, reader)
+		found, sampleable, err = compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus, reader)
 		if mine != nil {
 			rows = int64(len(mine.Operations) + len(mine.Events))
 		}
@@ -757,9 +763,12 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 		rep.Errors = append(rep.Errors, Difference{t.e.arn, err.Error()})
 	case !sampleable:
 		rep.NotSampleable++
-	case what != "":
+	case found.lacksUnknown:
 		rep.Sampled++
-		rep.ContentDiffer = append(rep.ContentDiffer, Difference{t.e.arn, what})
+		rep.LacksUnknown = append(rep.LacksUnknown, Difference{t.e.arn, found.what})
+	case found.what != "":
+		rep.Sampled++
+		rep.ContentDiffer = append(rep.ContentDiffer, Difference{t.e.arn, found.what})
 	default:
 		rep.Sampled++
 		rep.Equal++
@@ -1078,9 +1087,9 @@ func orNull(s string) string {
 // (sampleable false). A snapshot of an execution that is still running is
 // compared with what the API says now, so it may differ without fault: only
 // terminal executions are compared.
-func compareContent(ctx context.Context, api verifyClient, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (string, bool, error) {
+func compareContent(ctx context.Context, api verifyClient, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (finding, bool, error) {
 	if !canCompare(apiStatus, st, e.token) {
-		return "", false, nil
+		return finding{}, false, nil
 	}
 	// The API's rows, sized by the executions row's counts (bounded: a
 	// tampered count must not make a huge allocation).
@@ -1093,26 +1102,63 @@ func compareContent(ctx context.Context, api verifyClient, archivedRows func() (
 		func(rows []schema.Operation) { want = append(want, rows...) },
 		func(ev *schema.Event) { wantEvents = append(wantEvents, *ev) })
 	if err != nil {
-		return "", true, err
+		return finding{}, true, err
 	}
 	rows, err := archivedRows()
 	if err != nil {
-		return "", true, err
+		return finding{}, true, err
 	}
 	if rows == nil {
 		rows = &load.ExecutionRows{}
 	}
 	got, gotEvents := rows.Operations, rows.Events
-	if d := operationsDiff(got, want, readWithoutData(st)); d != "" {
-		return d, true, nil
+	ops := operationsDiff(got, want, readWithoutData(st))
+	if ops.differs() {
+		return ops, true, nil
 	}
-	if d := eventsEqual(gotEvents, wantEvents, readWithoutData(st)); d != "" {
-		return d, true, nil
+	if events := eventsEqual(gotEvents, wantEvents, readWithoutData(st)); events.what != "" {
+		return events, true, nil
+	}
+	if ops.lacksUnknown {
+		// The content hash covers the operations' overflow_json: it
+		// differs with them.
+		return ops, true, nil
 	}
 	if hash != st.ContentHash {
-		return contentHashDiffers, true, nil
+		return finding{what: contentHashDiffers}, true, nil
 	}
-	return "", true, nil
+	return finding{}, true, nil
+}
+
+// finding is what comparing an execution's content found: nothing (what
+// ""), a difference, or (lacksUnknown) rows that differ from the API's
+// only by the members it sends that etl's SDK does not know (see
+// transform.WithoutUnknown): what names the first.
+type finding struct {
+	what         string
+	lacksUnknown bool
+}
+
+// differs reports a difference other than members the SDK does not know.
+func (f finding) differs() bool { return f.what != "" && !f.lacksUnknown }
+
+// lacksUnknownDiff is a row diff's answer (in place of a column) when the
+// archived row lacks only the members the API sends that the SDK does not
+// know.
+const lacksUnknownDiff = -2
+
+// lacksOnlyUnknown reports that got, which differs from want, would not
+// if want's overflow_json were without its Unknown member: got was
+// archived before etl kept them.
+func lacksOnlyUnknown[T any](t *schema.Table, got, want *T, overflow func(*T) **string, skip []bool) bool {
+	w := *want
+	o := overflow(&w)
+	without := transform.WithoutUnknown(*o)
+	if without == *o { // none to lack
+		return false
+	}
+	*o = without
+	return schema.DiffRow(t, got, &w, skip) < 0
 }
 
 const contentHashDiffers = "content_hash: the executions row's differs from its operations'"
@@ -1198,24 +1244,34 @@ func canCompare(apiStatus string, st load.ExecutionState, token string) bool {
 // operationsDiff names the first operation (by id) and column that differ.
 // Postgres keeps operations an earlier snapshot listed; those are not
 // compared.
-func operationsDiff(got, want []schema.Operation, noData bool) string {
+func operationsDiff(got, want []schema.Operation, noData bool) finding {
 	skip := compareSkips(schema.Operations, noData)
-	return rowsDiff(schema.Operations, got, want, func(g, w *schema.Operation) int { return schema.DiffRow(schema.Operations, g, w, skip) },
-		func(r *schema.Operation) string { return r.OperationID }, func(id string) string { return fmt.Sprintf("operation %q", id) })
+	return rowsDiff(schema.Operations, got, want, func(g, w *schema.Operation) int {
+		col := schema.DiffRow(schema.Operations, g, w, skip)
+		if col >= 0 && lacksOnlyUnknown(schema.Operations, g, w, operationOverflow, skip) {
+			return lacksUnknownDiff
+		}
+		return col
+	}, func(r *schema.Operation) string { return r.OperationID }, func(id string) string { return fmt.Sprintf("operation %q", id) })
 }
+
+func operationOverflow(r *schema.Operation) **string { return &r.OverflowJSON }
+
+func eventOverflow(r *schema.Event) **string { return &r.OverflowJSON }
 
 // eventsEqual names the first event (by id) and column that differ, or an
 // event archived that the API does not have.
-func eventsEqual(got, want []schema.Event, noData bool) string {
+func eventsEqual(got, want []schema.Event, noData bool) finding {
 	skip := compareSkips(schema.Events, noData)
-	if d := rowsDiff(schema.Events, got, want, func(g, w *schema.Event) int { return eventDiff(g, w, skip) },
-		func(r *schema.Event) int32 { return r.EventID }, func(id int32) string { return fmt.Sprintf("event %d", id) }); d != "" {
-		return d
+	f := rowsDiff(schema.Events, got, want, func(g, w *schema.Event) int { return eventDiff(g, w, skip) },
+		func(r *schema.Event) int32 { return r.EventID }, func(id int32) string { return fmt.Sprintf("event %d", id) })
+	if f.differs() {
+		return f
 	}
 	if len(got) > len(want) {
-		return fmt.Sprintf("%d events archived, the API has %d", len(got), len(want))
+		return finding{what: fmt.Sprintf("%d events archived, the API has %d", len(got), len(want))}
 	}
-	return ""
+	return f
 }
 
 // eventDiff is the first column (or -1) in which archived event got differs
@@ -1225,23 +1281,43 @@ func eventsEqual(got, want []schema.Event, noData bool) string {
 // meaning.
 func eventDiff(got, want *schema.Event, skip []bool) int {
 	col := schema.DiffRow(schema.Events, got, want, skip)
-	if col < 0 || got.OverflowJSON == nil {
+	if col < 0 {
 		return col
 	}
 	r := *got
-	transform.NormalizeEventOverflow(&r)
-	return schema.DiffRow(schema.Events, &r, want, skip)
+	if r.OverflowJSON != nil {
+		transform.NormalizeEventOverflow(&r)
+		if col = schema.DiffRow(schema.Events, &r, want, skip); col < 0 {
+			return col
+		}
+	}
+	if lacksOnlyUnknown(schema.Events, &r, want, eventOverflow, skip) {
+		return lacksUnknownDiff
+	}
+	return col
 }
 
 // rowsDiff names the first of want (by key) that got lacks or holds with
 // another value, and the column (diff: the first differing column's index
 // in the table, or -1).
-func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, diff func(got, want *T) int, key func(*T) K, name func(K) string) string {
+func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, diff func(got, want *T) int, key func(*T) K, name func(K) string) finding {
+	var lacking string // the first row that lacks only the members the SDK does not know
+	differs := func(g, w *T) (finding, bool) {
+		switch col := diff(g, w); {
+		case col == lacksUnknownDiff:
+			if lacking == "" {
+				lacking = name(key(w))
+			}
+		case col >= 0:
+			return finding{what: name(key(w)) + ": column " + table.Columns[col].Name}, true
+		}
+		return finding{}, false
+	}
 	// Both sides usually come in the same order (seq, event id): compare
 	// row by row while the keys agree, and look up the rest by key.
 	for len(got) > 0 && len(want) > 0 && key(&got[0]) == key(&want[0]) {
-		if col := diff(&got[0], &want[0]); col >= 0 {
-			return name(key(&want[0])) + ": column " + table.Columns[col].Name
+		if f, ok := differs(&got[0], &want[0]); ok {
+			return f
 		}
 		got, want = got[1:], want[1:]
 	}
@@ -1253,14 +1329,21 @@ func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, diff func
 		k := key(&want[i])
 		g, ok := byKey[k]
 		if !ok {
-			return name(k) + " is not in the archive"
+			return finding{what: name(k) + " is not in the archive"}
 		}
-		if col := diff(g, &want[i]); col >= 0 {
-			return name(k) + ": column " + table.Columns[col].Name
+		if f, ok := differs(g, &want[i]); ok {
+			return f
 		}
 	}
-	return ""
+	if lacking != "" {
+		return finding{what: lacking + ": " + lacksUnknownWhat, lacksUnknown: true}
+	}
+	return finding{}
 }
+
+// lacksUnknownWhat says what a row lacking only the members the SDK does
+// not know lacks.
+const lacksUnknownWhat = "overflow_json lacks the members the API now sends that etl's SDK does not know (archived before etl kept them: etl run --force archives them again)"
 
 // compareSkips marks, by column index, what content comparison leaves out:
 // where and when a row was read.
@@ -1295,7 +1378,7 @@ func atRiskOf(exp []expected, rep *VerifyReport, archived map[string]load.Execut
 			bad[arn] = true
 		}
 	}
-	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.Errors} {
+	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.LacksUnknown, rep.Errors} {
 		for _, d := range l {
 			bad[d.ExecutionArn] = true
 		}
@@ -1323,7 +1406,8 @@ func writeVerifyMetrics(path string, r *VerifyReport) error {
 	reg.MustRegister(g)
 	for k, v := range map[string]int{"expected": r.Expected, "complete": r.Complete, "missing": len(r.Missing), "stale": len(r.Stale),
 		"differing": len(r.Differing), "sampled": r.Sampled, "sampled_equal": r.Equal, "content_differs": len(r.ContentDiffer),
-		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "without_payloads": len(r.WithoutPayloads)} {
+		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "without_payloads": len(r.WithoutPayloads),
+		"unknown_members_not_archived": len(r.LacksUnknown)} {
 		g.WithLabelValues(k).Set(float64(v))
 	}
 	ok := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_success", Help: "1 if the last verification found the archive complete and equal, else 0."})

@@ -44,6 +44,12 @@ type streamDigests struct {
 	gotEvents int64  // the distinct events archived
 	skipOps   []bool // compareSkips, by table
 	skipEv    []bool
+	// opAlt and evAlt hash, by index, the API's rows that hold members
+	// the SDK does not know as an archive made before etl kept them holds
+	// them (transform.WithoutUnknown); lacking names the first archived
+	// row seen so (archivedLacksUnknown).
+	opAlt, evAlt map[int32]uint64
+	lacking      string
 	// dup: the API's rows repeat a key (two events with one EventId):
 	// compared whole instead.
 	dup bool
@@ -56,10 +62,11 @@ const (
 	notArchived rowSeen = iota
 	archivedEqual
 	archivedDiffers
+	archivedLacksUnknown // differs only by the members the SDK does not know
 )
 
 func newStreamDigests(noData bool) *streamDigests {
-	d := &streamDigests{seed: maphash.MakeSeed(), opAt: map[uint64]int32{}, evAt: map[int32]int32{},
+	d := &streamDigests{seed: maphash.MakeSeed(), opAt: map[uint64]int32{}, evAt: map[int32]int32{}, opAlt: map[int32]uint64{}, evAlt: map[int32]uint64{},
 		skipOps: compareSkips(schema.Operations, noData), skipEv: compareSkips(schema.Events, noData)}
 	for _, h := range []*maphash.Hash{&d.want, &d.gotOps, &d.gotEv} {
 		h.SetSeed(d.seed)
@@ -77,6 +84,11 @@ func (d *streamDigests) wantOps(rows []schema.Operation) {
 			d.dup = true
 		}
 		d.opAt[k] = int32(len(d.opHash))
+		if without := transform.WithoutUnknown(rows[i].OverflowJSON); without != rows[i].OverflowJSON {
+			r := rows[i]
+			r.OverflowJSON = without
+			d.opAlt[int32(len(d.opHash))] = schema.HashRow(schema.Operations, &d.want, &r, d.skipOps)
+		}
 		d.opHash = append(d.opHash, schema.HashRow(schema.Operations, &d.want, &rows[i], d.skipOps))
 	}
 }
@@ -86,6 +98,11 @@ func (d *streamDigests) wantEvent(row *schema.Event) {
 		d.dup = true
 	}
 	d.evAt[row.EventID] = int32(len(d.evHash))
+	if without := transform.WithoutUnknown(row.OverflowJSON); without != row.OverflowJSON {
+		r := *row
+		r.OverflowJSON = without
+		d.evAlt[int32(len(d.evHash))] = schema.HashRow(schema.Events, &d.want, &r, d.skipEv)
+	}
 	d.evHash = append(d.evHash, schema.HashRow(schema.Events, &d.want, row, d.skipEv))
 }
 
@@ -95,7 +112,8 @@ func (d *streamDigests) gotOp(row *schema.Operation) {
 	if !ok {
 		return // an operation the API no longer lists (Postgres keeps them)
 	}
-	d.opSeen[i] = seenAs(schema.HashRow(schema.Operations, &d.gotOps, row, d.skipOps) == d.opHash[i])
+	d.opSeen[i] = d.seen(schema.HashRow(schema.Operations, &d.gotOps, row, d.skipOps), d.opHash[i], d.opAlt, i,
+		func() string { return fmt.Sprintf("operation %q", row.OperationID) })
 }
 
 func (d *streamDigests) gotEvent(row *schema.Event) {
@@ -119,12 +137,21 @@ func (d *streamDigests) gotEvent(row *schema.Event) {
 		transform.NormalizeEventOverflow(&r)
 		h = schema.HashRow(schema.Events, &d.gotEv, &r, d.skipEv)
 	}
-	d.evSeen[i] = seenAs(h == d.evHash[i])
+	d.evSeen[i] = d.seen(h, d.evHash[i], d.evAlt, i, func() string { return fmt.Sprintf("event %d", row.EventID) })
 }
 
-func seenAs(equal bool) rowSeen {
-	if equal {
+// seen is what an archived row whose hash is h is to the API's row i,
+// whose hash is want (and alt, in alts, as an archive made before etl
+// kept the members the SDK does not know holds it); name names the row.
+func (d *streamDigests) seen(h, want uint64, alts map[int32]uint64, i int32, name func() string) rowSeen {
+	switch alt, ok := alts[i]; {
+	case h == want:
 		return archivedEqual
+	case ok && h == alt:
+		if d.lacking == "" {
+			d.lacking = name()
+		}
+		return archivedLacksUnknown
 	}
 	return archivedDiffers
 }
@@ -133,12 +160,12 @@ func seenAs(equal bool) rowSeen {
 // archive lacks or holds otherwise: its index, or -1 for none.
 func (d *streamDigests) firstDiff() (events bool, i int) {
 	for i, s := range d.opSeen {
-		if s != archivedEqual {
+		if s != archivedEqual && s != archivedLacksUnknown {
 			return false, i
 		}
 	}
 	for i, s := range d.evSeen {
-		if s != archivedEqual {
+		if s != archivedEqual && s != archivedLacksUnknown {
 			return true, i
 		}
 	}
@@ -148,18 +175,18 @@ func (d *streamDigests) firstDiff() (events bool, i int) {
 // compareStreamed is compareContent for an execution too large to hold
 // (see above); rows is the number of archived rows read. When the API
 // repeats a key, it compares whole (compareContent) instead.
-func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (what string, sampleable bool, rows int64, err error) {
+func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (found finding, sampleable bool, rows int64, err error) {
 	if !canCompare(apiStatus, st, e.token) {
-		return "", false, 0, nil
+		return finding{}, false, 0, nil
 	}
 	d := newStreamDigests(readWithoutData(st))
 	hash, err := apiRows(ctx, api, e, st, reader, d.wantOps, d.wantEvent)
 	if err != nil {
-		return "", true, 0, err
+		return finding{}, true, 0, err
 	}
 	if d.dup {
 		var got *load.ExecutionRows
-		what, sampleable, err = compareContent(ctx, api, func() (*load.ExecutionRows, error) {
+		found, sampleable, err = compareContent(ctx, api, func() (*load.ExecutionRows, error) {
 			var err error
 			got, err = wholeRows(ctx, rs, st)
 			return got, err
@@ -167,26 +194,29 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 		if got != nil {
 			rows = int64(len(got.Operations) + len(got.Events))
 		}
-		return what, sampleable, rows, err
+		return found, sampleable, rows, err
 	}
 	d.opSeen, d.evSeen, d.evTime = make([]rowSeen, len(d.opHash)), make([]rowSeen, len(d.evHash)), make([]int64, len(d.evHash))
 	var ops, events int64
 	err = rs.EachRow(ctx, st, func(row *schema.Operation) { ops++; d.gotOp(row) }, func(row *schema.Event) { events++; d.gotEvent(row) })
 	rows = ops + events
 	if err != nil {
-		return "", true, rows, err
+		return finding{}, true, rows, err
 	}
 	if events, i := d.firstDiff(); i >= 0 {
 		what, err := explainDiff(ctx, api, rs, e, st, reader, events, i)
-		return what, true, rows, err
+		return finding{what: what}, true, rows, err
 	}
 	if d.gotEvents > int64(len(d.evHash)) {
-		return fmt.Sprintf("%d events archived, the API has %d", d.gotEvents, len(d.evHash)), true, rows, nil
+		return finding{what: fmt.Sprintf("%d events archived, the API has %d", d.gotEvents, len(d.evHash))}, true, rows, nil
+	}
+	if d.lacking != "" { // as compareContent: the hash differs with them
+		return finding{what: d.lacking + ": " + lacksUnknownWhat, lacksUnknown: true}, true, rows, nil
 	}
 	if hash != st.ContentHash {
-		return contentHashDiffers, true, rows, nil
+		return finding{what: contentHashDiffers}, true, rows, nil
 	}
-	return "", true, rows, nil
+	return finding{}, true, rows, nil
 }
 
 // wholeRows collects st's rows from rs, as Rows would return them.
@@ -234,16 +264,16 @@ func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e e
 	if err != nil {
 		return "", err
 	}
-	var what string
+	var f finding
 	if wantOp != nil {
-		what = operationsDiff(orNone(gotOp), []schema.Operation{*wantOp}, readWithoutData(st))
+		f = operationsDiff(orNone(gotOp), []schema.Operation{*wantOp}, readWithoutData(st))
 	} else {
-		what = eventsEqual(orNone(gotEv), []schema.Event{*wantEv}, readWithoutData(st))
+		f = eventsEqual(orNone(gotEv), []schema.Event{*wantEv}, readWithoutData(st))
 	}
-	if what == "" { // a hash collision, or the archive changed under verify
+	if !f.differs() { // a hash collision, or the archive changed under verify
 		return "", fmt.Errorf("a row differed by its hash and not on a second read")
 	}
-	return what, nil
+	return f.what, nil
 }
 
 // orNone is the row *p, or no rows for nil.
