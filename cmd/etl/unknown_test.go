@@ -250,6 +250,13 @@ func TestMembersArchivedBeforeKept(t *testing.T) {
 			t.Errorf("%s after --force: exit %d, %d of %d equal, lacking %v, differing %v", dest[1], r.code, v.Equal, v.Sampled, v.LacksUnknown, v.ContentDiffer)
 		}
 	}
+	// Parquet now holds two rows of each such event: the newer is the
+	// event, whole and streamed alike.
+	for _, streamRows := range []int64{0, 1} {
+		if v := check(streamRows); v.Sampled == 0 || v.Equal != v.Sampled {
+			t.Errorf("streamRows %d after --force: %d of %d equal, lacking %v, differing %v, errors %v", streamRows, v.Equal, v.Sampled, v.LacksUnknown, v.ContentDiffer, v.Errors)
+		}
+	}
 	if r := runCLI(t, withURL(args)...); r.code != 0 {
 		t.Fatalf("rerun: exit %d\n%s", r.code, r.stderr)
 	}

@@ -46,10 +46,12 @@ type streamDigests struct {
 	skipEv    []bool
 	// opAlt and evAlt hash, by index, the API's rows that hold members
 	// the SDK does not know as an archive made before etl kept them holds
-	// them (transform.WithoutUnknown); lacking names the first archived
-	// row seen so (archivedLacksUnknown).
+	// them (transform.WithoutUnknown); lackingOp names the first
+	// operation archived so (archivedLacksUnknown; an event's row may be
+	// followed by a newer one, so events are named at the end, by
+	// lacking).
 	opAlt, evAlt map[int32]uint64
-	lacking      string
+	lackingOp    string
 	// dup: the API's rows repeat a key (two events with one EventId):
 	// compared whole instead.
 	dup bool
@@ -112,8 +114,10 @@ func (d *streamDigests) gotOp(row *schema.Operation) {
 	if !ok {
 		return // an operation the API no longer lists (Postgres keeps them)
 	}
-	d.opSeen[i] = d.seen(schema.HashRow(schema.Operations, &d.gotOps, row, d.skipOps), d.opHash[i], d.opAlt, i,
-		func() string { return fmt.Sprintf("operation %q", row.OperationID) })
+	d.opSeen[i] = seen(schema.HashRow(schema.Operations, &d.gotOps, row, d.skipOps), d.opHash[i], d.opAlt, i)
+	if d.opSeen[i] == archivedLacksUnknown && d.lackingOp == "" {
+		d.lackingOp = fmt.Sprintf("operation %q", row.OperationID)
+	}
 }
 
 func (d *streamDigests) gotEvent(row *schema.Event) {
@@ -137,23 +141,41 @@ func (d *streamDigests) gotEvent(row *schema.Event) {
 		transform.NormalizeEventOverflow(&r)
 		h = schema.HashRow(schema.Events, &d.gotEv, &r, d.skipEv)
 	}
-	d.evSeen[i] = d.seen(h, d.evHash[i], d.evAlt, i, func() string { return fmt.Sprintf("event %d", row.EventID) })
+	d.evSeen[i] = seen(h, d.evHash[i], d.evAlt, i)
 }
 
 // seen is what an archived row whose hash is h is to the API's row i,
 // whose hash is want (and alt, in alts, as an archive made before etl
-// kept the members the SDK does not know holds it); name names the row.
-func (d *streamDigests) seen(h, want uint64, alts map[int32]uint64, i int32, name func() string) rowSeen {
+// kept the members the SDK does not know holds it).
+func seen(h, want uint64, alts map[int32]uint64, i int32) rowSeen {
 	switch alt, ok := alts[i]; {
 	case h == want:
 		return archivedEqual
 	case ok && h == alt:
-		if d.lacking == "" {
-			d.lacking = name()
-		}
 		return archivedLacksUnknown
 	}
 	return archivedDiffers
+}
+
+// lacking names the first row the archive holds without the members the
+// SDK does not know (archivedLacksUnknown), or "" for none.
+func (d *streamDigests) lacking() string {
+	if d.lackingOp != "" {
+		return d.lackingOp
+	}
+	first := int32(-1)
+	for i, s := range d.evSeen {
+		if s == archivedLacksUnknown {
+			first = int32(i)
+			break
+		}
+	}
+	for id, i := range d.evAt {
+		if i == first {
+			return fmt.Sprintf("event %d", id)
+		}
+	}
+	return ""
 }
 
 // firstDiff is the first of the API's operations, else events, that the
@@ -210,8 +232,8 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	if d.gotEvents > int64(len(d.evHash)) {
 		return finding{what: fmt.Sprintf("%d events archived, the API has %d", d.gotEvents, len(d.evHash))}, true, rows, nil
 	}
-	if d.lacking != "" { // as compareContent: the hash differs with them
-		return finding{what: d.lacking + ": " + lacksUnknownWhat, lacksUnknown: true}, true, rows, nil
+	if lacking := d.lacking(); lacking != "" { // as compareContent: the hash differs with them
+		return finding{what: lacking + ": " + lacksUnknownWhat, lacksUnknown: true}, true, rows, nil
 	}
 	if hash != st.ContentHash {
 		return finding{what: contentHashDiffers}, true, rows, nil
