@@ -392,6 +392,9 @@ func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	if n := len(rep.WithoutPayloads); n > 0 {
 		notCompared += fmt.Sprintf("; %d archived without their payloads (the service could not decrypt them)", n)
 	}
+	if n := len(rep.LacksUnknown); n > 0 {
+		notCompared += fmt.Sprintf("; %d archived without members etl's SDK does not know (etl run --force archives them again)", n)
+	}
 	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal%s (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, notCompared, rep.Seed)
 	for _, line := range rep.lines(10, time.Now()) {
 		fmt.Fprintln(c.App.Writer, "  "+line)
