@@ -160,6 +160,10 @@ type EventsArchived struct {
 	// DataArchived: some archived snapshot was read with the payloads,
 	// which a read without them can keep (see load.DataReader).
 	DataArchived bool
+	// Final: the newest archived snapshot's status is terminal (a run
+	// reads such an execution again only with --force, or to seek the
+	// payloads it lacks).
+	Final bool
 }
 
 // Lacks reports whether the pos'th event (1-based, oldest first) of the
@@ -173,7 +177,7 @@ func (a *Archived) Events(arn string) EventsArchived {
 		return EventsArchived{}
 	}
 	s, _ := a.state(arnkey.Of(arn))
-	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData, DataArchived: s.dataRead}
+	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData, DataArchived: s.dataRead, Final: s.terminal}
 }
 
 // The reasons Skip gives.

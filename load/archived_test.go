@@ -125,7 +125,7 @@ func checkOrphanEvents(t *testing.T, pq *load.Parquet, exists func(rel string) b
 		"B": {LastID: 3, Count: 3, DataArchived: true},
 		"C": {Count: 4},
 		"D": {},
-		"E": {Count: 3, DataArchived: true},
+		"E": {Count: 3, DataArchived: true, Final: true},
 		"F": {LastID: 9, Count: 4, DataArchived: true},
 		"G": {},
 	} {

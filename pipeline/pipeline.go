@@ -159,7 +159,9 @@ type Summary struct {
 	// or deadline): not failures, just not archived; a rerun takes them.
 	Abandoned int `json:"executions_abandoned"`
 	// SkippedTerminal counts executions whose last archived snapshot was
-	// terminal; SkippedResumed those the resumed run had archived already.
+	// terminal (with --force, those whose payloads the service could not
+	// decrypt, whose final snapshot with them stays as it is);
+	// SkippedResumed those the resumed run had archived already.
 	SkippedTerminal int `json:"skipped_terminal"`
 	SkippedResumed  int `json:"skipped_resumed"`
 	// SkippedUnchanged counts still-running executions read through
@@ -504,6 +506,10 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 		log.Info("the service still leaves the execution's payloads out: its archived snapshot stays without them")
 		r.leftAsArchived(e.ARN, &r.sum.StillWithoutPayloads, false)
 		return nil
+	case errors.As(err, &ee) && keepsFinal(e, ee):
+		log.Warn("the service cannot decrypt the execution's payloads: its final snapshot, archived with them, stays as it is", "code", ee.Code)
+		r.leftAsArchived(e.ARN, &r.sum.SkippedTerminal, true)
+		return nil
 	case e.retryPayloads && errors.As(err, &ee):
 		// Archived final already: only the payloads were sought, and the
 		// snapshot stays as it was until a later run finds them.
@@ -562,7 +568,7 @@ func (r *runner) readAgain(e entry, src source, err error, c counts, mayRestart 
 		e.Token = ""
 		return e, mayRestart, true
 	}
-	if ee.Undecryptable() && !e.noData && !e.retryPayloads && r.cfg.History != nil {
+	if ee.Undecryptable() && !e.noData && !e.retryPayloads && r.cfg.History != nil && !keepsFinal(e, ee) {
 		log.Warn("the service cannot decrypt the execution's payloads: reading it again through its history without them", "reason", ee.Reason)
 		e.Token, e.noData = "", true
 		return e, mayRestart, true
@@ -576,6 +582,14 @@ func (r *runner) readAgain(e entry, src source, err error, c counts, mayRestart 
 	}
 	log.Warn(what+": starting the execution over", "reason", ee.Reason)
 	return e, false, true
+}
+
+// keepsFinal says whether a read of e that the service could not decrypt
+// (ee) leaves e as archived: its newest snapshot is final and has its
+// payloads (a run reads it again with --force), so a read without them
+// would only archive less of what cannot change.
+func keepsFinal(e entry, ee *extract.ExecutionError) bool {
+	return ee.Undecryptable() && !e.noData && e.archived.Final && !e.archived.WithoutPayloads
 }
 
 // tokenRefused says whether ee is a checkpoint token refused on the first

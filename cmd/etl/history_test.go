@@ -2164,3 +2164,65 @@ func TestPausingBecomesPaused(t *testing.T) {
 		}
 	}
 }
+
+// TestForceKeepsFinalSnapshotWhenKeyBreaks: `etl run --force` over
+// executions archived final with their payloads, whose key the service can
+// no longer use, leaves them as archived (counted skipped as terminal, with
+// a warning) instead of archiving a snapshot without their payloads: a
+// final execution cannot change, so such a read could only say less, and
+// would mark the archive as lacking payloads it has. Those still running
+// are read without their payloads, as always.
+func TestForceKeepsFinalSnapshotWhenKeyBreaks(t *testing.T) {
+	execs := emulator.Generate(57, 40, emulator.GenerateOptions{MaxOps: 10})
+	final := 0
+	for _, e := range execs {
+		if terminalStatus[string(emulator.InfoOf(e).Status)] {
+			final++
+		}
+	}
+	if final == 0 || final == len(execs) {
+		t.Fatalf("%d of %d executions final: nothing to tell apart", final, len(execs))
+	}
+	_, _, dir, report, args := byFunction(t, execs)
+	dbURL, pgSchema := pgtest.Schema(t)
+	args = append(args, "--dest", dbURL, "--pg-schema", pgSchema, "--migrate")
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	executionsRows := len(tableRows[schema.Execution](t, dir, "executions"))
+	// The key breaks for every execution.
+	broken := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithUndecryptable(func(string) bool { return true }))
+	broken.Add(execs...)
+	url, _ := emulatortest.Start(t, broken)
+	forced := append([]string{}, args...)
+	for i := range forced {
+		if forced[i] == "--endpoint-url" {
+			forced[i+1] = url
+		}
+	}
+	r := runCLI(t, append(forced, "--force")...)
+	if r.code != 0 {
+		t.Fatalf("run --force: exit %d\n%s", r.code, r.stderr)
+	}
+	s := readReport(t, report)
+	if s.SkippedTerminal != final || s.WithoutPayloads != len(execs)-final || s.ExecutionsFailed != 0 {
+		t.Errorf("run --force: %d skipped as terminal (want %d), %d without payloads (want %d), %d failed",
+			s.SkippedTerminal, final, s.WithoutPayloads, len(execs)-final, s.ExecutionsFailed)
+	}
+	if n := strings.Count(r.stderr, "its final snapshot, archived with them, stays as it is"); n != final {
+		t.Errorf("%d warnings that a final snapshot stays, want %d", n, final)
+	}
+	// Only the running ones got a new snapshot; every final one still
+	// says it has its payloads, in both destinations.
+	if n := len(tableRows[schema.Execution](t, dir, "executions")); n != executionsRows+len(execs)-final {
+		t.Errorf("%d executions rows, want %d", n, executionsRows+len(execs)-final)
+	}
+	var withoutPG int
+	q := "SELECT count(*) FROM " + pgx.Identifier{pgSchema, "executions"}.Sanitize() + " WHERE NOT execution_data_included"
+	if err := pgtest.Conn(t, dbURL).QueryRow(context.Background(), q).Scan(&withoutPG); err != nil {
+		t.Fatal(err)
+	}
+	if withoutPG != len(execs)-final {
+		t.Errorf("Postgres: %d executions without payloads, want %d", withoutPG, len(execs)-final)
+	}
+}
