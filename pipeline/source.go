@@ -281,9 +281,7 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 			if ev.EventId != nil {
 				maxID = max(maxID, *ev.EventId)
 			}
-			key := keys.Next(ev)
-			_, unknown := p.Unknown[i]
-			if archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || unknown && r.cfg.RewriteUnknown {
+			if key := keys.Next(ev); archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || r.cfg.RewriteUnknown && p.Unknown[i] != nil {
 				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
 			}
 		}
