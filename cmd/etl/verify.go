@@ -65,8 +65,10 @@ the manifest names is in the archive, archived in a terminal state once the
 API says it ended, with the API's status and end time. Content: for --sample N
 (or --all) archived executions, re-reads each from the API by the source it
 was archived with and compares every operation and event, naming the first
-difference. Exit 0 when everything agrees, 1 when something is missing or
-differs, 2 for usage.
+difference; an execution whose rows lack only members the API now sends that
+etl's SDK does not know (archived before etl kept them) is named apart, and
+etl run --force archives it again. Exit 0 when everything agrees, 1 when
+something is missing or differs, 2 for usage.
 
 Example (the nightly job):
   etl run --all-functions --dest s3://my-archive/durable && etl verify --all-functions --dest s3://my-archive/durable`,
