@@ -2226,3 +2226,68 @@ func TestForceKeepsFinalSnapshotWhenKeyBreaks(t *testing.T) {
 		t.Errorf("Postgres: %d executions without payloads, want %d", withoutPG, len(execs)-final)
 	}
 }
+
+// TestVerifyWhenKeyBreaksAfterArchiving: executions archived with their
+// payloads whose key the service can no longer use are compared without
+// them (the archive holds them whole: a nightly verify must not fail for
+// it), named in payloads_not_compared, in both destinations and both ways
+// of comparing; a difference elsewhere in them is still one.
+func TestVerifyWhenKeyBreaksAfterArchiving(t *testing.T) {
+	execs := emulator.Generate(58, 40, emulator.GenerateOptions{MaxOps: 10})
+	_, _, dir, _, args := byFunction(t, execs)
+	dbURL, pgSchema := pgtest.Schema(t)
+	pg := []string{"--dest", dbURL, "--pg-schema", pgSchema}
+	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--migrate")...)...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	denied := everyNth(execs, 3)
+	broken := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
+	broken.Add(execs...)
+	url, _ := emulatortest.Start(t, broken)
+	unchecked := func(what string, v VerifyReport) {
+		t.Helper()
+		if len(v.Errors) != 0 || len(v.ContentDiffer) != 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.PayloadsUnchecked) == 0 {
+			t.Fatalf("%s: %d of %d equal, %d compared without payloads, differing %v, errors %v", what, v.Equal, v.Sampled, len(v.PayloadsUnchecked), v.ContentDiffer, v.Errors)
+		}
+		for _, arn := range v.PayloadsUnchecked {
+			if !denied[arn] {
+				t.Fatalf("%s: %s compared without its payloads, which the service can decrypt", what, arn)
+			}
+		}
+	}
+	for _, dest := range [][]string{{"--dest", dir}, pg} {
+		report := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, append(append([]string{"verify", "--endpoint-url", url, "--all", "--report", report}, dest...), functionArgs()...)...)
+		v := readVerify(t, report)
+		if r.code != 0 {
+			t.Errorf("%s: exit %d", dest[1], r.code)
+		}
+		unchecked(dest[1], v)
+		if want := fmt.Sprintf("; %d compared without their payloads", len(v.PayloadsUnchecked)); !strings.Contains(r.stdout, want) {
+			t.Errorf("%s: the summary does not say %q:\n%s", dest[1], want, r.stdout)
+		}
+	}
+	check := verifyInProcess(t, dir, url, execs)
+	for _, streamRows := range []int64{0, 1} {
+		unchecked(fmt.Sprint("streamRows ", streamRows), *check(streamRows))
+	}
+	// A difference outside the payloads is still one.
+	target := check(0).PayloadsUnchecked[0]
+	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+	for _, f := range files {
+		rewriteFile(t, f, func(rows []schema.Event) []schema.Event {
+			for i := range rows {
+				if rows[i].ExecutionArn == target && rows[i].EventID == 1 {
+					rows[i].ExecutionTimeoutSeconds = new(int32(7))
+				}
+			}
+			return rows
+		})
+	}
+	for _, streamRows := range []int64{0, 1} {
+		v := check(streamRows)
+		if len(v.ContentDiffer) != 1 || v.ContentDiffer[0].ExecutionArn != target || !strings.Contains(v.ContentDiffer[0].What, "event 1: column execution_timeout_seconds") {
+			t.Errorf("streamRows %d: event 1 of %s altered: differing %v, errors %v", streamRows, target, v.ContentDiffer, v.Errors)
+		}
+	}
+}

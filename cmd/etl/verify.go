@@ -99,10 +99,15 @@ type VerifyReport struct {
 	// payloads (execution_data_included false: the service could not
 	// decrypt them). Complete as archived; once the key works again, the
 	// next etl run archives them again with their payloads.
-	WithoutPayloads []string       `json:"executions_without_payloads"`
-	AtRisk          []AtRiskVerify `json:"retention_at_risk"`
-	Errors          []Difference   `json:"errors"`
-	DurationMS      int64          `json:"duration_ms"`
+	WithoutPayloads []string `json:"executions_without_payloads"`
+	// PayloadsUnchecked names the executions archived with their payloads
+	// whose content was compared without them: the service can no longer
+	// decrypt them (their key was disabled or its grant removed since).
+	// Not a fault of the archive, which holds them.
+	PayloadsUnchecked []string       `json:"payloads_not_compared"`
+	AtRisk            []AtRiskVerify `json:"retention_at_risk"`
+	Errors            []Difference   `json:"errors"`
+	DurationMS        int64          `json:"duration_ms"`
 }
 
 // Difference names an execution and what is wrong with it.
@@ -394,6 +399,9 @@ func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	if n := len(rep.WithoutPayloads); n > 0 {
 		notCompared += fmt.Sprintf("; %d archived without their payloads (the service could not decrypt them)", n)
 	}
+	if n := len(rep.PayloadsUnchecked); n > 0 {
+		notCompared += fmt.Sprintf("; %d compared without their payloads (archived with them; the service can no longer decrypt them)", n)
+	}
 	if n := len(rep.LacksUnknown); n > 0 {
 		notCompared += fmt.Sprintf("; %d archived without members etl's SDK does not know (etl run --force archives them again)", n)
 	}
@@ -607,7 +615,7 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 
 func newVerifyReport(expected int, seed uint64) *VerifyReport {
 	return &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, Stale: []Difference{}, Differing: []Difference{},
-		ContentDiffer: []Difference{}, LacksUnknown: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}}
+		ContentDiffer: []Difference{}, LacksUnknown: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}, PayloadsUnchecked: []string{}}
 }
 
 // add counts a round's report into r.
@@ -619,6 +627,7 @@ func (r *VerifyReport) add(o *VerifyReport) {
 	r.NotSampleable += o.NotSampleable
 	r.Missing = append(r.Missing, o.Missing...)
 	r.WithoutPayloads = append(r.WithoutPayloads, o.WithoutPayloads...)
+	r.PayloadsUnchecked = append(r.PayloadsUnchecked, o.PayloadsUnchecked...)
 	r.AtRisk = append(r.AtRisk, o.AtRisk...)
 	for _, l := range []struct{ to, from *[]Difference }{{&r.Stale, &o.Stale}, {&r.Differing, &o.Differing}, {&r.ContentDiffer, &o.ContentDiffer}, {&r.LacksUnknown, &o.LacksUnknown}, {&r.Errors, &o.Errors}} {
 		*l.to = append(*l.to, *l.from...)
@@ -726,6 +735,7 @@ func (r *VerifyReport) sort() {
 	sort.Slice(r.AtRisk, func(i, j int) bool { return r.AtRisk[i].ExecutionArn < r.AtRisk[j].ExecutionArn })
 	sort.Strings(r.Missing)
 	sort.Strings(r.WithoutPayloads)
+	sort.Strings(r.PayloadsUnchecked)
 }
 
 // compareTask compares one execution's content (apiStatus: what the API
@@ -763,6 +773,9 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if err == nil && found.payloadsUnchecked {
+		rep.PayloadsUnchecked = append(rep.PayloadsUnchecked, t.e.arn)
+	}
 	switch {
 	case err != nil:
 		rep.Errors = append(rep.Errors, Difference{t.e.arn, err.Error()})
@@ -1092,7 +1105,18 @@ func orNull(s string) string {
 // (sampleable false). A snapshot of an execution that is still running is
 // compared with what the API says now, so it may differ without fault: only
 // terminal executions are compared.
+//
+// An execution the archive holds with its payloads that the service can no
+// longer decrypt (its key disabled since) is compared without them: see
+// keyBroken.
 func compareContent(ctx context.Context, api verifyClient, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (finding, bool, error) {
+	return compareContentOf(ctx, api, archivedRows, e, st, apiStatus, reader, false)
+}
+
+// compareContentOf is compareContent; payloadsUnchecked says that st was
+// read with the payloads the API now leaves out (keyBroken), so that the
+// content hash, which covers them, cannot be checked.
+func compareContentOf(ctx context.Context, api verifyClient, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader, payloadsUnchecked bool) (finding, bool, error) {
 	if !canCompare(apiStatus, st, e.token) {
 		return finding{}, false, nil
 	}
@@ -1106,6 +1130,11 @@ func compareContent(ctx context.Context, api verifyClient, archivedRows func() (
 	hash, err := apiRows(ctx, api, e, st, reader,
 		func(rows []schema.Operation) { want = append(want, rows...) },
 		func(ev *schema.Event) { wantEvents = append(wantEvents, *ev) })
+	if without, ok := keyBroken(err, st); ok {
+		f, sampleable, err := compareContentOf(ctx, api, archivedRows, e, without, apiStatus, reader, true)
+		f.payloadsUnchecked = true
+		return f, sampleable, err
+	}
 	if err != nil {
 		return finding{}, true, err
 	}
@@ -1117,11 +1146,12 @@ func compareContent(ctx context.Context, api verifyClient, archivedRows func() (
 		rows = &load.ExecutionRows{}
 	}
 	got, gotEvents := rows.Operations, rows.Events
-	ops := operationsDiff(got, want, readWithoutData(st))
+	mode := modeOf(st, payloadsUnchecked)
+	ops := operationsDiff(got, want, mode)
 	if ops.differs() {
 		return ops, true, nil
 	}
-	if events := eventsEqual(gotEvents, wantEvents, readWithoutData(st)); events.what != "" {
+	if events := eventsEqual(gotEvents, wantEvents, mode); events.what != "" {
 		return events, true, nil
 	}
 	if ops.lacksUnknown {
@@ -1129,19 +1159,37 @@ func compareContent(ctx context.Context, api verifyClient, archivedRows func() (
 		// differs with them.
 		return ops, true, nil
 	}
-	if hash != st.ContentHash {
+	if hash != st.ContentHash && !payloadsUnchecked {
 		return finding{what: contentHashDiffers}, true, nil
 	}
 	return finding{}, true, nil
 }
 
+// keyBroken reports a re-read (err) that failed because the service can no
+// longer decrypt the execution's payloads, which the archive holds (its
+// snapshot was read with them, through history), and returns st as read
+// without them: verify compares the rest rather than report an error of
+// what the archive holds whole (a nightly verify would fail every night
+// once a key is disabled). The payloads, and the content hash that covers
+// them, go unchecked; the report names such executions.
+func keyBroken(err error, st load.ExecutionState) (load.ExecutionState, bool) {
+	var ee *extract.ExecutionError
+	if !errors.As(err, &ee) || !ee.Undecryptable() || readWithoutData(st) || st.Source != transform.SourceHistory {
+		return st, false
+	}
+	st.DataIncluded = new(false)
+	return st, true
+}
+
 // finding is what comparing an execution's content found: nothing (what
 // ""), a difference, or (lacksUnknown) rows that differ from the API's
 // only by the members it sends that etl's SDK does not know (see
-// transform.WithoutUnknown): what names the first.
+// transform.WithoutUnknown): what names the first. payloadsUnchecked: the
+// payloads were left out of the comparison (keyBroken).
 type finding struct {
-	what         string
-	lacksUnknown bool
+	what              string
+	lacksUnknown      bool
+	payloadsUnchecked bool
 }
 
 // differs reports a difference other than members the SDK does not know.
@@ -1249,8 +1297,8 @@ func canCompare(apiStatus string, st load.ExecutionState, token string) bool {
 // operationsDiff names the first operation (by id) and column that differ.
 // Postgres keeps operations an earlier snapshot listed; those are not
 // compared.
-func operationsDiff(got, want []schema.Operation, noData bool) finding {
-	skip := compareSkips(schema.Operations, noData)
+func operationsDiff(got, want []schema.Operation, mode dataMode) finding {
+	skip := compareSkips(schema.Operations, mode)
 	return rowsDiff(schema.Operations, got, want, func(g, w *schema.Operation) int {
 		col := schema.DiffRow(schema.Operations, g, w, skip)
 		if col >= 0 && lacksOnlyUnknown(schema.Operations, g, w, operationOverflow, skip) {
@@ -1266,8 +1314,8 @@ func eventOverflow(r *schema.Event) **string { return &r.OverflowJSON }
 
 // eventsEqual names the first event (by id) and column that differ, or an
 // event archived that the API does not have.
-func eventsEqual(got, want []schema.Event, noData bool) finding {
-	skip := compareSkips(schema.Events, noData)
+func eventsEqual(got, want []schema.Event, mode dataMode) finding {
+	skip := compareSkips(schema.Events, mode)
 	f := rowsDiff(schema.Events, got, want, func(g, w *schema.Event) int { return eventDiff(g, w, skip) },
 		func(r *schema.Event) int32 { return r.EventID }, func(id int32) string { return fmt.Sprintf("event %d", id) })
 	if f.differs() {
@@ -1350,22 +1398,51 @@ func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, diff func
 // not know lacks.
 const lacksUnknownWhat = "overflow_json lacks the members the API now sends that etl's SDK does not know (archived before etl kept them: etl run --force archives them again)"
 
+// dataMode is how a comparison treats the execution's payloads.
+type dataMode int
+
+const (
+	// dataKept: archived and read again with them.
+	dataKept dataMode = iota
+	// dataLeftOut: archived without them (the service could not decrypt
+	// them then), and read again so.
+	dataLeftOut
+	// dataUnreadable: archived with them, which the service can no longer
+	// decrypt (keyBroken): read again without them.
+	dataUnreadable
+)
+
+// modeOf is the dataMode of a comparison of st; unreadable as keyBroken.
+func modeOf(st load.ExecutionState, unreadable bool) dataMode {
+	switch {
+	case unreadable:
+		return dataUnreadable
+	case readWithoutData(st):
+		return dataLeftOut
+	}
+	return dataKept
+}
+
 // compareSkips marks, by column index, what content comparison leaves out:
 // where and when a row was read.
 //
-// With noData (the execution was archived, and is read again, without its
-// data) it leaves out the data columns too: the API's answer has none,
-// and the archive may hold those an earlier snapshot read with them (its
-// events, and what Postgres keeps of its operations, see
-// schema.DataKind).
-func compareSkips(t *schema.Table, noData bool) []bool {
+// Read without the execution's data (mode dataLeftOut or dataUnreadable)
+// it leaves out the data columns too: the API's answer has none, and the
+// archive may hold those an earlier snapshot read with them (its events,
+// and what Postgres keeps of its operations, see schema.DataKind). With
+// dataUnreadable, overflow_json too: it keeps what was odd about the
+// payloads (an empty Error object), which a read without them cannot
+// show.
+func compareSkips(t *schema.Table, mode dataMode) []bool {
 	skip := make([]bool, len(t.Columns))
 	for i, c := range t.Columns {
 		switch c.Name {
 		case "run_id", "extracted_at", "source":
 			skip[i] = true
+		case "overflow_json":
+			skip[i] = mode == dataUnreadable
 		}
-		if noData && c.Data != schema.NotData {
+		if mode != dataKept && c.Data != schema.NotData {
 			skip[i] = true
 		}
 	}
@@ -1412,7 +1489,7 @@ func writeVerifyMetrics(path string, r *VerifyReport) error {
 	for k, v := range map[string]int{"expected": r.Expected, "complete": r.Complete, "missing": len(r.Missing), "stale": len(r.Stale),
 		"differing": len(r.Differing), "sampled": r.Sampled, "sampled_equal": r.Equal, "content_differs": len(r.ContentDiffer),
 		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "without_payloads": len(r.WithoutPayloads),
-		"unknown_members_not_archived": len(r.LacksUnknown)} {
+		"unknown_members_not_archived": len(r.LacksUnknown), "payloads_not_compared": len(r.PayloadsUnchecked)} {
 		g.WithLabelValues(k).Set(float64(v))
 	}
 	ok := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_success", Help: "1 if the last verification found the archive complete and equal, else 0."})

@@ -67,9 +67,9 @@ const (
 	archivedLacksUnknown // differs only by the members the SDK does not know
 )
 
-func newStreamDigests(noData bool) *streamDigests {
+func newStreamDigests(mode dataMode) *streamDigests {
 	d := &streamDigests{seed: maphash.MakeSeed(), opAt: map[uint64]int32{}, evAt: map[int32]int32{}, opAlt: map[int32]uint64{}, evAlt: map[int32]uint64{},
-		skipOps: compareSkips(schema.Operations, noData), skipEv: compareSkips(schema.Events, noData)}
+		skipOps: compareSkips(schema.Operations, mode), skipEv: compareSkips(schema.Events, mode)}
 	for _, h := range []*maphash.Hash{&d.want, &d.gotOps, &d.gotEv} {
 		h.SetSeed(d.seed)
 	}
@@ -198,21 +198,32 @@ func (d *streamDigests) firstDiff() (events bool, i int) {
 // (see above); rows is the number of archived rows read. When the API
 // repeats a key, it compares whole (compareContent) instead.
 func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (found finding, sampleable bool, rows int64, err error) {
+	return compareStreamedOf(ctx, api, rs, e, st, apiStatus, reader, false)
+}
+
+// compareStreamedOf is compareStreamed; payloadsUnchecked as for
+// compareContentOf.
+func compareStreamedOf(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader, payloadsUnchecked bool) (found finding, sampleable bool, rows int64, err error) {
 	if !canCompare(apiStatus, st, e.token) {
 		return finding{}, false, 0, nil
 	}
-	d := newStreamDigests(readWithoutData(st))
+	d := newStreamDigests(modeOf(st, payloadsUnchecked))
 	hash, err := apiRows(ctx, api, e, st, reader, d.wantOps, d.wantEvent)
+	if without, ok := keyBroken(err, st); ok {
+		found, sampleable, rows, err = compareStreamedOf(ctx, api, rs, e, without, apiStatus, reader, true)
+		found.payloadsUnchecked = true
+		return found, sampleable, rows, err
+	}
 	if err != nil {
 		return finding{}, true, 0, err
 	}
 	if d.dup {
 		var got *load.ExecutionRows
-		found, sampleable, err = compareContent(ctx, api, func() (*load.ExecutionRows, error) {
+		found, sampleable, err = compareContentOf(ctx, api, func() (*load.ExecutionRows, error) {
 			var err error
 			got, err = wholeRows(ctx, rs, st)
 			return got, err
-		}, e, st, apiStatus, reader)
+		}, e, st, apiStatus, reader, payloadsUnchecked)
 		if got != nil {
 			rows = int64(len(got.Operations) + len(got.Events))
 		}
@@ -226,7 +237,7 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 		return finding{}, true, rows, err
 	}
 	if events, i := d.firstDiff(); i >= 0 {
-		what, err := explainDiff(ctx, api, rs, e, st, reader, events, i)
+		what, err := explainDiff(ctx, api, rs, e, st, reader, events, i, modeOf(st, payloadsUnchecked))
 		return finding{what: what}, true, rows, err
 	}
 	if d.gotEvents > int64(len(d.evHash)) {
@@ -235,7 +246,7 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	if lacking := d.lacking(); lacking != "" { // as compareContent: the hash differs with them
 		return finding{what: lacking + ": " + lacksUnknownWhat, lacksUnknown: true}, true, rows, nil
 	}
-	if hash != st.ContentHash {
+	if hash != st.ContentHash && !payloadsUnchecked {
 		return finding{what: contentHashDiffers}, true, rows, nil
 	}
 	return finding{}, true, rows, nil
@@ -253,7 +264,7 @@ func wholeRows(ctx context.Context, rs load.RowStreamer, st load.ExecutionState)
 // explainDiff reads both sides again for the API's i-th operation (or
 // event) alone and names it and its first differing column, as
 // compareContent does.
-func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, reader load.SnapshotReader, events bool, i int) (string, error) {
+func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, reader load.SnapshotReader, events bool, i int, mode dataMode) (string, error) {
 	var wantOp, gotOp *schema.Operation
 	var wantEv, gotEv *schema.Event
 	var nOps, nEvents int
@@ -288,9 +299,9 @@ func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e e
 	}
 	var f finding
 	if wantOp != nil {
-		f = operationsDiff(orNone(gotOp), []schema.Operation{*wantOp}, readWithoutData(st))
+		f = operationsDiff(orNone(gotOp), []schema.Operation{*wantOp}, mode)
 	} else {
-		f = eventsEqual(orNone(gotEv), []schema.Event{*wantEv}, readWithoutData(st))
+		f = eventsEqual(orNone(gotEv), []schema.Event{*wantEv}, mode)
 	}
 	if !f.differs() { // a hash collision, or the archive changed under verify
 		return "", fmt.Errorf("a row differed by its hash and not on a second read")
