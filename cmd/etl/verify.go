@@ -1429,10 +1429,9 @@ func modeOf(st load.ExecutionState, unreadable bool) dataMode {
 // Read without the execution's data (mode dataLeftOut or dataUnreadable)
 // it leaves out the data columns too: the API's answer has none, and the
 // archive may hold those an earlier snapshot read with them (its events,
-// and what Postgres keeps of its operations, see schema.DataKind). With
-// dataUnreadable, overflow_json too: it keeps what was odd about the
-// payloads (an empty Error object), which a read without them cannot
-// show.
+// and what Postgres keeps of its operations, see schema.DataKind); and
+// overflow_json, which keeps what was odd about the payloads (an empty
+// Error object), which a read without them cannot show.
 func compareSkips(t *schema.Table, mode dataMode) []bool {
 	skip := make([]bool, len(t.Columns))
 	for i, c := range t.Columns {
@@ -1440,7 +1439,7 @@ func compareSkips(t *schema.Table, mode dataMode) []bool {
 		case "run_id", "extracted_at", "source":
 			skip[i] = true
 		case "overflow_json":
-			skip[i] = mode == dataUnreadable
+			skip[i] = mode != dataKept
 		}
 		if mode != dataKept && c.Data != schema.NotData {
 			skip[i] = true
