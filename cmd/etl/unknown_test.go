@@ -223,23 +223,7 @@ func TestMembersArchivedBeforeKept(t *testing.T) {
 	if err := os.CopyFS(altered, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join(altered, "events", "dt=*", "*.parquet"))
-	for _, f := range files {
-		rewriteFile(t, f, func(rows []schema.Event) []schema.Event {
-			for i := range rows {
-				if rows[i].ExecutionArn == target && rows[i].EventID == 1 {
-					rows[i].ExecutionTimeoutSeconds = new(int32(7))
-				}
-			}
-			return rows
-		})
-	}
-	for _, streamRows := range []int64{0, 1} {
-		v := verifyInProcess(t, altered, url, execs)(streamRows)
-		if len(v.ContentDiffer) != 1 || v.ContentDiffer[0].ExecutionArn != target || !strings.Contains(v.ContentDiffer[0].What, "event 1: column execution_timeout_seconds") {
-			t.Errorf("streamRows %d: event 1 of %s altered: differing %v, lacking %d", streamRows, target, v.ContentDiffer, len(v.LacksUnknown))
-		}
-	}
+	checkAlteredEventFound(t, altered, url, execs, target)
 
 	// --force archives them again, in both destinations.
 	for _, dest := range [][]string{nil, pg} {

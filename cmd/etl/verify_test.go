@@ -517,6 +517,31 @@ func verifyInProcess(t *testing.T, dir, url string, execs []emulator.Execution) 
 	}
 }
 
+// checkAlteredEventFound alters the first event of target in the Parquet
+// archive dir (its execution_timeout_seconds) and checks that verify
+// against url, whole and streamed, names that difference and no other.
+func checkAlteredEventFound(t *testing.T, dir, url string, execs []emulator.Execution, target string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+	for _, f := range files {
+		rewriteFile(t, f, func(rows []schema.Event) []schema.Event {
+			for i := range rows {
+				if rows[i].ExecutionArn == target && rows[i].EventID == 1 {
+					rows[i].ExecutionTimeoutSeconds = new(int32(7))
+				}
+			}
+			return rows
+		})
+	}
+	check := verifyInProcess(t, dir, url, execs)
+	for _, streamRows := range []int64{0, 1} {
+		v := check(streamRows)
+		if len(v.ContentDiffer) != 1 || v.ContentDiffer[0].ExecutionArn != target || !strings.Contains(v.ContentDiffer[0].What, "event 1: column execution_timeout_seconds") {
+			t.Errorf("streamRows %d: event 1 of %s altered: differing %v, errors %v", streamRows, target, v.ContentDiffer, v.Errors)
+		}
+	}
+}
+
 // archivedAndExpected is what verify takes for an archive of execs: the
 // archive's newest snapshots and every execution expected.
 func archivedAndExpected(t *testing.T, reader load.SnapshotReader, execs []emulator.Execution) (map[string]load.ExecutionState, []expected) {
