@@ -758,11 +758,11 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 	if t.streams != nil {
 		var release func()
 		if release, err = t.streams.take(ctx, rowCount(archived[t.e.arn])); err == nil {
-			found, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), t.e, archived[t.e.arn], apiStatus, reader)
+			found, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), t.e, archived[t.e.arn], apiStatus, reader, false)
 			release()
 		}
 	} else {
-		found, sampleable, err = compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus, reader)
+		found, sampleable, err = compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus, reader, false)
 		if mine != nil {
 			rows = int64(len(mine.Operations) + len(mine.Events))
 		}
@@ -1108,15 +1108,10 @@ func orNull(s string) string {
 //
 // An execution the archive holds with its payloads that the service can no
 // longer decrypt (its key disabled since) is compared without them: see
-// keyBroken.
-func compareContent(ctx context.Context, api verifyClient, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (finding, bool, error) {
-	return compareContentOf(ctx, api, archivedRows, e, st, apiStatus, reader, false)
-}
-
-// compareContentOf is compareContent; payloadsUnchecked says that st was
-// read with the payloads the API now leaves out (keyBroken), so that the
-// content hash, which covers them, cannot be checked.
-func compareContentOf(ctx context.Context, api verifyClient, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader, payloadsUnchecked bool) (finding, bool, error) {
+// keyBroken. unreadable says that this comparison is that one (st then
+// says the read is without the payloads), so that the content hash, which
+// covers them, is not checked; callers pass false.
+func compareContent(ctx context.Context, api verifyClient, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader, unreadable bool) (finding, bool, error) {
 	if !canCompare(apiStatus, st, e.token) {
 		return finding{}, false, nil
 	}
@@ -1131,7 +1126,7 @@ func compareContentOf(ctx context.Context, api verifyClient, archivedRows func()
 		func(rows []schema.Operation) { want = append(want, rows...) },
 		func(ev *schema.Event) { wantEvents = append(wantEvents, *ev) })
 	if without, ok := keyBroken(err, st); ok {
-		f, sampleable, err := compareContentOf(ctx, api, archivedRows, e, without, apiStatus, reader, true)
+		f, sampleable, err := compareContent(ctx, api, archivedRows, e, without, apiStatus, reader, true)
 		f.payloadsUnchecked = true
 		return f, sampleable, err
 	}
@@ -1146,7 +1141,7 @@ func compareContentOf(ctx context.Context, api verifyClient, archivedRows func()
 		rows = &load.ExecutionRows{}
 	}
 	got, gotEvents := rows.Operations, rows.Events
-	mode := modeOf(st, payloadsUnchecked)
+	mode := modeOf(st, unreadable)
 	ops := operationsDiff(got, want, mode)
 	if ops.differs() {
 		return ops, true, nil
@@ -1159,7 +1154,7 @@ func compareContentOf(ctx context.Context, api verifyClient, archivedRows func()
 		// differs with them.
 		return ops, true, nil
 	}
-	if hash != st.ContentHash && !payloadsUnchecked {
+	if hash != st.ContentHash && !unreadable {
 		return finding{what: contentHashDiffers}, true, nil
 	}
 	return finding{}, true, nil

@@ -195,22 +195,17 @@ func (d *streamDigests) firstDiff() (events bool, i int) {
 }
 
 // compareStreamed is compareContent for an execution too large to hold
-// (see above); rows is the number of archived rows read. When the API
-// repeats a key, it compares whole (compareContent) instead.
-func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader) (found finding, sampleable bool, rows int64, err error) {
-	return compareStreamedOf(ctx, api, rs, e, st, apiStatus, reader, false)
-}
-
-// compareStreamedOf is compareStreamed; payloadsUnchecked as for
-// compareContentOf.
-func compareStreamedOf(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader, payloadsUnchecked bool) (found finding, sampleable bool, rows int64, err error) {
+// (see above); rows is the number of archived rows read; unreadable as for
+// compareContent. When the API repeats a key, it compares whole
+// (compareContent) instead.
+func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader, unreadable bool) (found finding, sampleable bool, rows int64, err error) {
 	if !canCompare(apiStatus, st, e.token) {
 		return finding{}, false, 0, nil
 	}
-	d := newStreamDigests(modeOf(st, payloadsUnchecked))
+	d := newStreamDigests(modeOf(st, unreadable))
 	hash, err := apiRows(ctx, api, e, st, reader, d.wantOps, d.wantEvent)
 	if without, ok := keyBroken(err, st); ok {
-		found, sampleable, rows, err = compareStreamedOf(ctx, api, rs, e, without, apiStatus, reader, true)
+		found, sampleable, rows, err = compareStreamed(ctx, api, rs, e, without, apiStatus, reader, true)
 		found.payloadsUnchecked = true
 		return found, sampleable, rows, err
 	}
@@ -219,11 +214,11 @@ func compareStreamedOf(ctx context.Context, api verifyClient, rs load.RowStreame
 	}
 	if d.dup {
 		var got *load.ExecutionRows
-		found, sampleable, err = compareContentOf(ctx, api, func() (*load.ExecutionRows, error) {
+		found, sampleable, err = compareContent(ctx, api, func() (*load.ExecutionRows, error) {
 			var err error
 			got, err = wholeRows(ctx, rs, st)
 			return got, err
-		}, e, st, apiStatus, reader, payloadsUnchecked)
+		}, e, st, apiStatus, reader, unreadable)
 		if got != nil {
 			rows = int64(len(got.Operations) + len(got.Events))
 		}
@@ -237,7 +232,7 @@ func compareStreamedOf(ctx context.Context, api verifyClient, rs load.RowStreame
 		return finding{}, true, rows, err
 	}
 	if events, i := d.firstDiff(); i >= 0 {
-		what, err := explainDiff(ctx, api, rs, e, st, reader, events, i, modeOf(st, payloadsUnchecked))
+		what, err := explainDiff(ctx, api, rs, e, st, reader, events, i, modeOf(st, unreadable))
 		return finding{what: what}, true, rows, err
 	}
 	if d.gotEvents > int64(len(d.evHash)) {
@@ -246,7 +241,7 @@ func compareStreamedOf(ctx context.Context, api verifyClient, rs load.RowStreame
 	if lacking := d.lacking(); lacking != "" { // as compareContent: the hash differs with them
 		return finding{what: lacking + ": " + lacksUnknownWhat, lacksUnknown: true}, true, rows, nil
 	}
-	if hash != st.ContentHash && !payloadsUnchecked {
+	if hash != st.ContentHash && !unreadable {
 		return finding{what: contentHashDiffers}, true, rows, nil
 	}
 	return finding{}, true, rows, nil
