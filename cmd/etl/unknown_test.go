@@ -179,15 +179,6 @@ func TestMembersArchivedBeforeKept(t *testing.T) {
 	newer := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithFutureMembers())
 	newer.Add(execs...)
 	url, _ := emulatortest.Start(t, newer)
-	withURL := func(args []string) []string {
-		out := append([]string{}, args...)
-		for i := range out {
-			if out[i] == "--endpoint-url" {
-				out[i+1] = url
-			}
-		}
-		return out
-	}
 	verifyArgs := func(dest ...string) []string {
 		return append(append([]string{"verify", "--endpoint-url", url, "--all", "--report", filepath.Join(t.TempDir(), "v.json")}, dest...), functionArgs()...)
 	}
@@ -227,7 +218,7 @@ func TestMembersArchivedBeforeKept(t *testing.T) {
 
 	// --force archives them again, in both destinations.
 	for _, dest := range [][]string{nil, pg} {
-		if r := runCLI(t, append(withURL(args), append(dest, "--force")...)...); r.code != 0 {
+		if r := runCLI(t, append(withEndpoint(args, url), append(dest, "--force")...)...); r.code != 0 {
 			t.Fatalf("run --force %v: exit %d\n%s", dest, r.code, r.stderr)
 		}
 	}
@@ -245,7 +236,7 @@ func TestMembersArchivedBeforeKept(t *testing.T) {
 			t.Errorf("streamRows %d after --force: %d of %d equal, lacking %v, differing %v, errors %v", streamRows, v.Equal, v.Sampled, v.LacksUnknown, v.ContentDiffer, v.Errors)
 		}
 	}
-	if r := runCLI(t, withURL(args)...); r.code != 0 {
+	if r := runCLI(t, withEndpoint(args, url)...); r.code != 0 {
 		t.Fatalf("rerun: exit %d\n%s", r.code, r.stderr)
 	}
 	if s := readReport(t, report); s.EventsNew != 0 {
