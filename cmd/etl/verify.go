@@ -1140,6 +1140,9 @@ func compareContent(ctx context.Context, api verifyClient, archivedRows func() (
 	if rows == nil {
 		rows = &load.ExecutionRows{}
 	}
+	if withEvents, ok := eventsBeside(st, len(rows.Events)); ok {
+		return compareContent(ctx, api, archivedRows, e, withEvents, apiStatus, reader, unreadable)
+	}
 	got, gotEvents := rows.Operations, rows.Events
 	mode := modeOf(st, unreadable)
 	ops := operationsDiff(got, want, mode)
@@ -1158,6 +1161,18 @@ func compareContent(ctx context.Context, api verifyClient, archivedRows func() (
 		return finding{what: contentHashDiffers}, true, nil
 	}
 	return finding{}, true, nil
+}
+
+// eventsBeside reports an execution archived through state whose newest
+// snapshot was read without its history (no --history) while the archive
+// holds events of it (archivedEvents: an earlier run's, with --history):
+// those are compared too, so st is returned as if read with --history.
+func eventsBeside(st load.ExecutionState, archivedEvents int) (load.ExecutionState, bool) {
+	if st.Source != transform.SourceState || st.EventCount != nil || archivedEvents == 0 {
+		return st, false
+	}
+	st.EventCount = new(int64(archivedEvents))
+	return st, true
 }
 
 // keyBroken reports a re-read (err) that failed because the service can no
@@ -1212,8 +1227,9 @@ func lacksOnlyUnknown[T any](t *schema.Table, got, want *T, overflow func(*T) **
 const contentHashDiffers = "content_hash: the executions row's differs from its operations'"
 
 // apiRows re-reads e from the API by the source it was archived with
-// (state, or history: its events, and the operations folded from them) and
-// hands its rows over as they come, in the archive's stored form: ops a
+// (state, and its history too when read with it, st.EventCount; or
+// history: its events, and the operations folded from them) and hands its
+// rows over as they come, in the archive's stored form: ops a
 // batch of operations at a time (in seq order), ev each event (in the
 // history's order); neither may keep what it is handed. It returns the
 // content_hash of the operations.
@@ -1233,6 +1249,25 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 		}
 		ops(rows)
 	}
+	// The events, as the run read them: every page of the history, its
+	// events folded into operations unless the operations come from state.
+	var fold *transform.Folder
+	events := func() error {
+		var keys transform.EventKeys
+		return extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
+			rows := make([]schema.Event, 0, len(p.Events))
+			for i := range p.Events {
+				rows = transform.AppendHistoryEvent(rows, &p, i, keys.Next(&p.Events[i]), meta)
+				row := &rows[len(rows)-1]
+				stored(row)
+				ev(row)
+			}
+			if fold != nil {
+				fold.Add(p.Events)
+			}
+			return nil
+		}, append(withoutData(st), extract.WithHistoryOrder(api.order))...)
+	}
 	if st.Source == transform.SourceState {
 		var buf []schema.Operation
 		err := extract.Drain(ctx, api, extract.Entry{ARN: e.arn, Token: e.token}, extract.MaxPageSize, func(_ context.Context, p extract.Page) error {
@@ -1240,26 +1275,18 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 			handOps(buf)
 			return nil
 		})
+		if err == nil && st.EventCount != nil {
+			// Archived with --history: its events too.
+			err = events()
+		}
 		return snap.Finish().ContentHash, err
 	}
-	fold := transform.NewFolder()
+	fold = transform.NewFolder()
 	defer fold.Close()
-	var keys transform.EventKeys
-	err := extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
-		rows := make([]schema.Event, 0, len(p.Events))
-		for i := range p.Events {
-			rows = transform.AppendHistoryEvent(rows, &p, i, keys.Next(&p.Events[i]), meta)
-			row := &rows[len(rows)-1]
-			stored(row)
-			ev(row)
-		}
-		fold.Add(p.Events)
-		return nil
-	}, append(withoutData(st), extract.WithHistoryOrder(api.order))...)
-	if err != nil {
+	if err := events(); err != nil {
 		return "", err
 	}
-	err = fold.Each(snap, extract.MaxPageSize, func(rows []schema.Operation) error {
+	err := fold.Each(snap, extract.MaxPageSize, func(rows []schema.Operation) error {
 		handOps(rows)
 		return nil
 	})

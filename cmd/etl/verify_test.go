@@ -552,9 +552,62 @@ func archivedAndExpected(t *testing.T, reader load.SnapshotReader, execs []emula
 	}
 	var exp []expected
 	for _, e := range execs {
-		exp = append(exp, expected{arn: e.ARN})
+		exp = append(exp, expected{arn: e.ARN, token: e.Token}) // a token: state snapshots are compared too
 	}
 	return archived, exp
+}
+
+// TestVerifyStateWithHistory: executions archived through state with
+// --history (their operations from state, their events from history)
+// verify equal in Parquet and Postgres, whole and streamed, and an
+// altered event is found; so too once a later run without --history
+// archived a newer snapshot beside the events of the earlier one.
+func TestVerifyStateWithHistory(t *testing.T) {
+	execs := emulator.Generate(53, 16, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Settled: true})
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir := t.TempDir()
+	dbURL, s := pgtest.Schema(t)
+	manifest := manifestFile(t, execs)
+	run := func(extra ...string) {
+		t.Helper()
+		args := append([]string{"run", "--manifest", manifest, "--dest", dir, "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url}, extra...)
+		if r := runCLI(t, args...); r.code != 0 {
+			t.Fatalf("run %v: exit %d", extra, r.code)
+		}
+	}
+	verifyAll := func(dest string) (int, VerifyReport) {
+		report := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--pg-schema", s, "--endpoint-url", url, "--all", "--report", report)
+		return r.code, readVerify(t, report)
+	}
+	var victim string
+	for _, e := range execs {
+		if terminal(e) {
+			victim = e.ARN
+			break
+		}
+	}
+	run("--history")
+	for _, stage := range []string{"with --history", "then without"} {
+		for _, dest := range []string{dir, dbURL} {
+			if code, r := verifyAll(dest); code != 0 || r.Sampled == 0 || r.Equal != r.Sampled || len(r.ContentDiffer) != 0 {
+				t.Errorf("%s, %s: exit %d, %d sampled, %d equal, differing %v", stage, dest[:4], code, r.Sampled, r.Equal, r.ContentDiffer)
+			}
+		}
+		check := verifyInProcess(t, dir, url, execs)
+		for _, streamRows := range []int64{0, 1} {
+			if v := check(streamRows); v.Sampled == 0 || v.Equal != v.Sampled {
+				t.Errorf("%s, streamRows %d: %d sampled, %d equal, differing %v, errors %v", stage, streamRows, v.Sampled, v.Equal, v.ContentDiffer, v.Errors)
+			}
+		}
+		run("--force") // a newer snapshot of each, without its history
+	}
+	if n := len(tableRows[schema.Event](t, dir, "events")); n == 0 {
+		t.Fatal("no events archived")
+	}
+	checkAlteredEventFound(t, dir, url, execs, victim)
 }
 
 // TestGCPacing: run and verify run the collector at GOGC 200 while their

@@ -231,6 +231,10 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	if err != nil {
 		return finding{}, true, rows, err
 	}
+	if withEvents, ok := eventsBeside(st, int(d.gotEvents)); ok && len(d.evHash) == 0 {
+		found, sampleable, more, err := compareStreamed(ctx, api, rs, e, withEvents, apiStatus, reader, unreadable)
+		return found, sampleable, rows + more, err
+	}
 	if events, i := d.firstDiff(); i >= 0 {
 		what, err := explainDiff(ctx, api, rs, e, st, reader, events, i, modeOf(st, unreadable))
 		return finding{what: what}, true, rows, err
