@@ -171,6 +171,9 @@ func exercise(t *testing.T, open destination) {
 		if got == nil || len(got.Operations) < len(e.ops) || len(got.Events) != len(e.events) {
 			t.Fatalf("%s: read back %d operations and %d events, wrote %d and %d", e.arn, len(got.Operations), len(got.Events), len(e.ops), len(e.events))
 		}
+		if x := got.Execution; x == nil || x.ExecutionArn != e.arn || x.RunID != st.RunID || !x.ExtractedAt.Equal(st.ExtractedAt) || x.ContentHash != st.ContentHash {
+			t.Errorf("%s: the executions row read back is %+v, want the snapshot %+v", e.arn, x, st)
+		}
 		byID := map[string]*schema.Operation{}
 		for j := range got.Operations {
 			byID[got.Operations[j].OperationID] = &got.Operations[j]

@@ -94,7 +94,7 @@ func (d *Parquet) archivedData(ctx context.Context, arn, dt string, maxOps int64
 	data := &ArchivedData{Operations: make(map[string]*schema.Operation, best.OperationCount)}
 	best.DT = dt
 	execSeq := int64(-1)
-	err = d.eachRow(ctx, []ExecutionState{*best}, func(row *schema.Operation) {
+	err = d.eachRow(ctx, []ExecutionState{*best}, nil, func(row *schema.Operation) {
 		if cur, ok := data.Operations[row.OperationID]; !ok || row.Seq > cur.Seq {
 			data.Operations[row.OperationID] = new(*row)
 		}

@@ -239,7 +239,7 @@ func TestRowsOnS3ReadsRanges(t *testing.T) {
 	}
 	filesRead := 0
 	for dt, states := range byDT {
-		for _, table := range []string{"operations", "events"} {
+		for _, table := range []string{"executions", "operations", "events"} {
 			filesRead += len(s3test.Keys(t, srv, bucket, "archive/"+table+"/dt="+dt+"/"))
 		}
 		got, err := rd.Rows(ctx, states)
@@ -248,6 +248,9 @@ func TestRowsOnS3ReadsRanges(t *testing.T) {
 		}
 		for _, st := range states {
 			g := got[st.Arn]
+			if g.Execution == nil || g.Execution.RunID != st.RunID || g.Execution.OperationCount != st.OperationCount {
+				t.Errorf("%s: executions row %+v, want the snapshot %+v", st.Arn, g.Execution, st)
+			}
 			if int64(len(g.Operations)) != st.OperationCount || len(g.Events) != events[st.Arn] {
 				t.Errorf("%s: %d operations and %d events, want %d and %d", st.Arn, len(g.Operations), len(g.Events), st.OperationCount, events[st.Arn])
 			}

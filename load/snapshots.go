@@ -58,8 +58,9 @@ type SnapshotReader interface {
 	// memory of a page being read).
 	Latest(ctx context.Context, keep func(arn string) bool) (map[string]ExecutionState, error)
 	// Rows reads, for each of states (executions of one partition: the same
-	// DT), the operations of its newest snapshot (in seq order) and all its
-	// archived events (in event id order), by execution ARN.
+	// DT), its newest snapshot's executions row and operations (in seq
+	// order) and all its archived events (in event id order), by execution
+	// ARN.
 	Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error)
 }
 
@@ -79,17 +80,23 @@ type PartitionedReader interface {
 // RowStreamer is a SnapshotReader that can also hand over one execution's
 // rows without holding them, for verifying an execution too large to hold.
 type RowStreamer interface {
-	// EachRow calls op with each operation of st's newest snapshot and ev
-	// with each of its archived event rows (those Rows would return, and
-	// the older row of an event archived twice, see LatestEvents), in no
-	// particular order; op and ev may be called side by side, from two
-	// goroutines, and a row is valid only during the call. On an error
-	// some rows may have been handed over.
-	EachRow(ctx context.Context, st ExecutionState, op func(*schema.Operation), ev func(*schema.Event)) error
+	// EachRow calls ex with st's newest snapshot's executions row (once,
+	// or more should the archive hold that snapshot twice, as a compaction
+	// killed before removing what it merged leaves it), op with each of its
+	// operations and ev with each of its archived event rows (those Rows
+	// would return, and the older row of an event archived twice, see
+	// LatestEvents), in no particular order; they may be called side by
+	// side, from several goroutines, and a row is valid only during the
+	// call; a nil ex or ev is not called (its table is not read). On an
+	// error some rows may have been handed over.
+	EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error
 }
 
 // ExecutionRows are an execution's archived rows.
 type ExecutionRows struct {
+	// Execution is the snapshot's executions row (nil should the archive
+	// lack it: a file removed since Latest read it).
+	Execution  *schema.Execution
 	Operations []schema.Operation
 	Events     []schema.Event
 }
@@ -305,9 +312,10 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		}
 		out[st.Arn] = r
 	}
-	// The two tables are read side by side: each fills its own field of
-	// out's entries, and verify waits for a chunk's rows as a whole.
+	// The tables are read side by side: each fills its own field of out's
+	// entries, and verify waits for a chunk's rows as a whole.
 	err := d.eachRow(ctx, states,
+		func(row *schema.Execution) { out[row.ExecutionArn].Execution = new(*row) },
 		func(row *schema.Operation) {
 			out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
 		},
@@ -342,14 +350,15 @@ func LatestEvents(evs []schema.Event) []schema.Event {
 
 // EachRow hands over st's rows one at a time, as Rows reads them, holding
 // none (see [RowStreamer]).
-func (d *Parquet) EachRow(ctx context.Context, st ExecutionState, op func(*schema.Operation), ev func(*schema.Event)) error {
-	return d.eachRow(ctx, []ExecutionState{st}, op, ev)
+func (d *Parquet) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
+	return d.eachRow(ctx, []ExecutionState{st}, ex, op, ev)
 }
 
 // eachRow reads the partition of states (one DT) once and hands each of
-// their rows to op or ev, which two goroutines call side by side (one per
-// table). A row is valid only during the call.
-func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, op func(*schema.Operation), ev func(*schema.Event)) error {
+// their rows to ex, op or ev, which goroutines call side by side (one per
+// table; a nil one's table is not read). A row is valid only during the
+// call.
+func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
 	want := make(map[string]ExecutionState, len(states))
 	dt := ""
 	for _, st := range states {
@@ -372,6 +381,7 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, op func(
 	// The key indexes' hashes of the wanted keys: a run of rows whose hash
 	// is here is read, and each row checked as above (a collision reads a
 	// few rows more, never fewer).
+	// An executions row has the key of its snapshot's operations.
 	opKeys, evKeys := make(map[uint64]bool, len(states)), make(map[uint64]bool, len(states))
 	for _, st := range states {
 		arn := parquet.ByteArrayValue([]byte(st.Arn))
@@ -383,16 +393,25 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, op func(
 		if err != nil {
 			return err
 		}
+		snapshotKey := []string{"execution_arn", "run_id", "extracted_at"}
 		for _, f := range files[dt] {
 			var err error
-			if table == "operations" {
-				err = readFile(ctx, d, schema.Operations, f, ops, []string{"execution_arn", "run_id", "extracted_at"}, func(h uint64) bool { return opKeys[h] },
+			switch table {
+			case "executions":
+				err = readFile(ctx, d, schema.Executions, f, int64(len(states)), snapshotKey, func(h uint64) bool { return opKeys[h] },
+					func(row *schema.Execution) {
+						if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
+							ex(row)
+						}
+					})
+			case "operations":
+				err = readFile(ctx, d, schema.Operations, f, ops, snapshotKey, func(h uint64) bool { return opKeys[h] },
 					func(row *schema.Operation) {
 						if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
 							op(row)
 						}
 					})
-			} else {
+			default:
 				err = readFile(ctx, d, schema.Events, f, events, []string{"execution_arn"}, func(h uint64) bool { return evKeys[h] },
 					func(row *schema.Event) {
 						if _, ok := want[row.ExecutionArn]; ok {
@@ -406,14 +425,17 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, op func(
 		}
 		return nil
 	}
-	var eventsErr error
+	var eventsErr, executionsErr error
 	var wg sync.WaitGroup
 	if ev != nil {
 		wg.Go(func() { eventsErr = readTable("events") })
 	}
+	if ex != nil {
+		wg.Go(func() { executionsErr = readTable("executions") })
+	}
 	err := readTable("operations")
 	wg.Wait()
-	return cmp.Or(err, eventsErr)
+	return cmp.Or(err, eventsErr, executionsErr)
 }
 
 // forgetListings drops what listCached listed: a file it named vanished
@@ -497,11 +519,16 @@ func (p *Postgres) latestWhere(ctx context.Context, keep func(arn string) bool, 
 	return out, nil
 }
 
-// Rows reads each execution by key: its operations (every operation ever
-// archived for it: a later snapshot never deletes one) and events.
+// Rows reads each execution by key: its executions row, its operations
+// (every operation ever archived for it: a later snapshot never deletes
+// one) and events.
 func (p *Postgres) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
 	out := make(map[string]*ExecutionRows, len(states))
 	for _, st := range states {
+		ex, err := pgRows[schema.Execution](ctx, p, schema.Executions, "execution_arn", st.Arn)
+		if err != nil {
+			return nil, err
+		}
 		ops, err := pgRows[schema.Operation](ctx, p, schema.Operations, "seq", st.Arn)
 		if err != nil {
 			return nil, err
@@ -511,6 +538,9 @@ func (p *Postgres) Rows(ctx context.Context, states []ExecutionState) (map[strin
 			return nil, err
 		}
 		out[st.Arn] = &ExecutionRows{Operations: ops, Events: events}
+		if len(ex) > 0 {
+			out[st.Arn].Execution = &ex[0]
+		}
 	}
 	return out, nil
 }
@@ -522,9 +552,14 @@ func pgRows[T any](ctx context.Context, p *Postgres, t *schema.Table, order, arn
 }
 
 // EachRow hands over st's rows one at a time (see [RowStreamer]), from
-// two queries, one after the other.
-func (p *Postgres) EachRow(ctx context.Context, st ExecutionState, op func(*schema.Operation), ev func(*schema.Event)) error {
-	if err := pgEach(ctx, p, schema.Operations, "seq", st.Arn, op); err != nil {
+// a query per table, one after the other.
+func (p *Postgres) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
+	if ex != nil {
+		if err := pgEach(ctx, p, schema.Executions, "execution_arn", st.Arn, ex); err != nil {
+			return err
+		}
+	}
+	if err := pgEach(ctx, p, schema.Operations, "seq", st.Arn, op); err != nil || ev == nil {
 		return err
 	}
 	return pgEach(ctx, p, schema.Events, "event_id", st.Arn, ev)

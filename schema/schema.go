@@ -73,11 +73,11 @@ type Execution struct {
 	TraceID               *string    `parquet:"trace_id,optional" doc:"TraceHeader.XAmznTraceId"`
 	EventCount            *int64     `parquet:"event_count,optional" doc:"events in the execution's history when it was read (source history); null for source state"`
 	LastEventID           *int32     `parquet:"last_event_id,optional" doc:"the highest EventId of that history (the first event_count events of the history are in the events table)"`
-	ExecutionDataIncluded *bool      `parquet:"execution_data_included,optional" doc:"GetDurableExecution's ExecutionDataIncluded: false when the payloads were left out (the service could not decrypt them with the function's KMS key), and then the events' payload_truncated says which were"`
-	ExpectedTimeoutTime   *time.Time `parquet:"expected_execution_timeout_time,optional,timestamp(millisecond)" doc:"GetDurableExecution's ExpectedExecutionTimeoutTimestamp: when a running execution times out, its time paused included"`
-	PauseRequestTime      *time.Time `parquet:"pause_request_time,optional,timestamp(millisecond)" doc:"GetDurableExecution's PauseDetails.PauseRequestTimestamp (status PAUSING or PAUSED)"`
-	PauseTimeoutPaused    *bool      `parquet:"pause_execution_timeout_paused,optional" doc:"GetDurableExecution's PauseDetails.ExecutionTimeoutPaused"`
-	PauseReason           *string    `parquet:"pause_reason,optional" doc:"GetDurableExecution's PauseDetails.Reason" large:"true" data:"outcome"`
+	ExecutionDataIncluded *bool      `parquet:"execution_data_included,optional" doc:"GetDurableExecution's ExecutionDataIncluded: false when the payloads were left out (the service could not decrypt them with the function's KMS key), and then the events' payload_truncated says which were" since:"2026-12-02"`
+	ExpectedTimeoutTime   *time.Time `parquet:"expected_execution_timeout_time,optional,timestamp(millisecond)" doc:"GetDurableExecution's ExpectedExecutionTimeoutTimestamp: when a running execution times out, its time paused included" since:"2026-12-03"`
+	PauseRequestTime      *time.Time `parquet:"pause_request_time,optional,timestamp(millisecond)" doc:"GetDurableExecution's PauseDetails.PauseRequestTimestamp (status PAUSING or PAUSED)" since:"2026-12-03"`
+	PauseTimeoutPaused    *bool      `parquet:"pause_execution_timeout_paused,optional" doc:"GetDurableExecution's PauseDetails.ExecutionTimeoutPaused" since:"2026-12-03"`
+	PauseReason           *string    `parquet:"pause_reason,optional" doc:"GetDurableExecution's PauseDetails.Reason" large:"true" data:"outcome" since:"2026-12-03"`
 	RunID                 string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt           time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
 }
@@ -150,6 +150,11 @@ type Column struct {
 	// no Parquet page statistics or column-index bounds, which would copy
 	// whole values into page headers and footers.
 	Large bool
+	// Since is the date (YYYY-MM-DD) the column was added to the contract,
+	// for the columns added after the first (tag since): rows archived
+	// before hold null in it, which is no loss of theirs (verify names
+	// them apart; etl run --force archives them again). "" for the rest.
+	Since string
 	// Data says whether a read without the execution's data (the service
 	// could not decrypt it: execution_data_included false) leaves the
 	// column out (or, payload_truncated, says so), and how an archived
@@ -233,7 +238,7 @@ func declare[T any](name string, decl Table) *Table {
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		tag := strings.Split(f.Tag.Get("parquet"), ",")
-		col := Column{Name: tag[0], Doc: f.Tag.Get("doc"), Large: f.Tag.Get("large") == "true"}
+		col := Column{Name: tag[0], Doc: f.Tag.Get("doc"), Large: f.Tag.Get("large") == "true", Since: f.Tag.Get("since")}
 		data, ok := dataKinds[f.Tag.Get("data")]
 		if !ok {
 			panic(fmt.Sprintf("schema: %s.%s has an unknown data tag %q", rt.Name(), f.Name, f.Tag.Get("data")))

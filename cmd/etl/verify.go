@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -64,9 +65,10 @@ func verifyCommand() *cli.Command {
 the manifest names is in the archive, archived in a terminal state once the
 API says it ended, with the API's status and end time. Content: for --sample N
 (or --all) archived executions, re-reads each from the API by the source it
-was archived with and compares every operation and event, naming the first
-difference; an execution whose rows lack only members the API now sends that
-etl's SDK does not know (archived before etl kept them) is named apart, and
+was archived with and compares every operation and event and the executions
+row, naming the first difference; an execution whose rows lack only members
+the API now sends that etl's SDK does not know (archived before etl kept
+them), or only columns added since it was archived, is named apart, and
 etl run --force archives it again. Exit 0 when everything agrees, 1 when
 something is missing or differs, 2 for usage.
 
@@ -95,6 +97,11 @@ type VerifyReport struct {
 	// know (overflow_json's Unknown): archived before etl kept them, or
 	// before the service sent them. `etl run --force` archives them again.
 	LacksUnknown []Difference `json:"unknown_members_not_archived"`
+	// LacksColumns names the executions whose executions row differs from
+	// the API's only by nulls in columns added to the archive since it was
+	// written (execution_data_included, the pause columns, ...): archived
+	// by an older etl. `etl run --force` archives them again.
+	LacksColumns []Difference `json:"columns_not_archived"`
 	// WithoutPayloads names the executions archived without their
 	// payloads (execution_data_included false: the service could not
 	// decrypt them). Complete as archived; once the key works again, the
@@ -125,7 +132,7 @@ type AtRiskVerify struct {
 }
 
 func (r *VerifyReport) ok() bool {
-	return len(r.Missing)+len(r.Stale)+len(r.Differing)+len(r.ContentDiffer)+len(r.LacksUnknown)+len(r.Errors) == 0
+	return len(r.Missing)+len(r.Stale)+len(r.Differing)+len(r.ContentDiffer)+len(r.LacksUnknown)+len(r.LacksColumns)+len(r.Errors) == 0
 }
 
 // expected is one execution verify checks, with what discovery or the
@@ -405,6 +412,9 @@ func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	if n := len(rep.LacksUnknown); n > 0 {
 		notCompared += fmt.Sprintf("; %d archived without members etl's SDK does not know (etl run --force archives them again)", n)
 	}
+	if n := len(rep.LacksColumns); n > 0 {
+		notCompared += fmt.Sprintf("; %d archived before etl had some of the executions table's columns (etl run --force archives them again)", n)
+	}
 	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal%s (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, notCompared, rep.Seed)
 	for _, line := range rep.lines(10, time.Now()) {
 		fmt.Fprintln(c.App.Writer, "  "+line)
@@ -446,6 +456,7 @@ func (r *VerifyReport) lines(n int, now time.Time) []string {
 	add("differs", r.Differing)
 	add("content differs", r.ContentDiffer)
 	add("lacks new members", r.LacksUnknown)
+	add("lacks new columns", r.LacksColumns)
 	add("error", r.Errors)
 	for i, a := range r.AtRisk {
 		if i == n {
@@ -615,7 +626,7 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 
 func newVerifyReport(expected int, seed uint64) *VerifyReport {
 	return &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, Stale: []Difference{}, Differing: []Difference{},
-		ContentDiffer: []Difference{}, LacksUnknown: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}, PayloadsUnchecked: []string{}}
+		ContentDiffer: []Difference{}, LacksUnknown: []Difference{}, LacksColumns: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}, PayloadsUnchecked: []string{}}
 }
 
 // add counts a round's report into r.
@@ -629,7 +640,7 @@ func (r *VerifyReport) add(o *VerifyReport) {
 	r.WithoutPayloads = append(r.WithoutPayloads, o.WithoutPayloads...)
 	r.PayloadsUnchecked = append(r.PayloadsUnchecked, o.PayloadsUnchecked...)
 	r.AtRisk = append(r.AtRisk, o.AtRisk...)
-	for _, l := range []struct{ to, from *[]Difference }{{&r.Stale, &o.Stale}, {&r.Differing, &o.Differing}, {&r.ContentDiffer, &o.ContentDiffer}, {&r.LacksUnknown, &o.LacksUnknown}, {&r.Errors, &o.Errors}} {
+	for _, l := range []struct{ to, from *[]Difference }{{&r.Stale, &o.Stale}, {&r.Differing, &o.Differing}, {&r.ContentDiffer, &o.ContentDiffer}, {&r.LacksUnknown, &o.LacksUnknown}, {&r.LacksColumns, &o.LacksColumns}, {&r.Errors, &o.Errors}} {
 		*l.to = append(*l.to, *l.from...)
 	}
 }
@@ -698,17 +709,17 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	apiStatus := map[string]string{} // of the sampled executions checked alone
 	forEach(ctx, tasks, o.concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		status, ok := checkOne(ctx, api, t.e, archived, rep, &mu)
+		desc := checkOne(ctx, api, t.e, archived, rep, &mu)
 		if o.progress != nil {
 			o.progress.Done.Add(1)
 		}
 		switch {
-		case !t.compares() && ok && sampled[t.e.arn]:
+		case !t.compares() && desc != nil && sampled[t.e.arn]:
 			mu.Lock()
-			apiStatus[t.e.arn] = status
+			apiStatus[t.e.arn] = string(desc.Status)
 			mu.Unlock()
-		case t.compares() && ok:
-			compareTask(ctx, client, reader, t, archived, status, rep, &mu, o.progress)
+		case t.compares() && desc != nil:
+			compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.arn], apiStatus: string(desc.Status), desc: desc}, rep, &mu, o.progress)
 		case t.part != nil:
 			t.part.done() // gone from the API, or an error: nothing to compare
 		}
@@ -721,7 +732,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	}
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		compareTask(ctx, client, reader, t, archived, apiStatus[t.e.arn], rep, &mu, o.progress)
+		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.arn], apiStatus: apiStatus[t.e.arn]}, rep, &mu, o.progress)
 	})
 	rep.sort()
 	return rep
@@ -729,7 +740,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 
 // sort puts every list of r in ARN order.
 func (r *VerifyReport) sort() {
-	for _, l := range [][]Difference{r.Stale, r.Differing, r.ContentDiffer, r.LacksUnknown, r.Errors} {
+	for _, l := range [][]Difference{r.Stale, r.Differing, r.ContentDiffer, r.LacksUnknown, r.LacksColumns, r.Errors} {
 		sort.Slice(l, func(i, j int) bool { return l[i].ExecutionArn < l[j].ExecutionArn })
 	}
 	sort.Slice(r.AtRisk, func(i, j int) bool { return r.AtRisk[i].ExecutionArn < r.AtRisk[j].ExecutionArn })
@@ -738,9 +749,9 @@ func (r *VerifyReport) sort() {
 	sort.Strings(r.PayloadsUnchecked)
 }
 
-// compareTask compares one execution's content (apiStatus: what the API
-// says of it) and records the outcome.
-func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotReader, t contentTask, archived map[string]load.ExecutionState, apiStatus string,
+// compareTask compares one execution's content (c) and records the
+// outcome.
+func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotReader, t contentTask, c comparison,
 	rep *VerifyReport, mu *sync.Mutex, progress *pipeline.Progress) {
 	var mine *load.ExecutionRows
 	// The API is read first, the chunk's rows waited for after: a worker
@@ -757,12 +768,12 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 	var rows int64
 	if t.streams != nil {
 		var release func()
-		if release, err = t.streams.take(ctx, rowCount(archived[t.e.arn])); err == nil {
-			found, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), t.e, archived[t.e.arn], apiStatus, reader, false)
+		if release, err = t.streams.take(ctx, rowCount(c.st)); err == nil {
+			found, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), reader, c)
 			release()
 		}
 	} else {
-		found, sampleable, err = compareContent(ctx, api, archivedRows, t.e, archived[t.e.arn], apiStatus, reader, false)
+		found, sampleable, err = compareContent(ctx, api, reader, archivedRows, c)
 		if mine != nil {
 			rows = int64(len(mine.Operations) + len(mine.Events))
 		}
@@ -784,6 +795,9 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 	case found.lacksUnknown:
 		rep.Sampled++
 		rep.LacksUnknown = append(rep.LacksUnknown, Difference{t.e.arn, found.what})
+	case found.lacksColumns:
+		rep.Sampled++
+		rep.LacksColumns = append(rep.LacksColumns, Difference{t.e.arn, found.what})
 	case found.what != "":
 		rep.Sampled++
 		rep.ContentDiffer = append(rep.ContentDiffer, Difference{t.e.arn, found.what})
@@ -1037,14 +1051,14 @@ func forEach[T any](ctx context.Context, items []T, n int, fn func(T)) {
 }
 
 // checkOne checks that e is archived, in a terminal state once the API says
-// it ended, with the API's status and end time; it returns the API's status
-// (ok false when it could not be had).
-func checkOne(ctx context.Context, api verifyAPI, e expected, archived map[string]load.ExecutionState, rep *VerifyReport, mu *sync.Mutex) (string, bool) {
+// it ended, with the API's status and end time; it returns
+// GetDurableExecution's answer (nil when it could not be had).
+func checkOne(ctx context.Context, api verifyAPI, e expected, archived map[string]load.ExecutionState, rep *VerifyReport, mu *sync.Mutex) *extract.Description {
 	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	st, ok := archived[e.arn]
 	if !ok {
 		record(func() { rep.Missing = append(rep.Missing, e.arn) })
-		return "", false
+		return nil
 	}
 	// The status and times need no payloads: an execution whose data the
 	// service cannot decrypt (now, or when it was archived) is checked
@@ -1056,11 +1070,11 @@ func checkOne(ctx context.Context, api verifyAPI, e expected, archived map[strin
 	}
 	if errors.As(err, &ee) && ee.NotFound() {
 		record(func() { rep.GoneFromAPI++; rep.Complete++ }) // archived; the service has forgotten it
-		return "", false
+		return nil
 	}
 	if err != nil {
 		record(func() { rep.Errors = append(rep.Errors, Difference{e.arn, err.Error()}) })
-		return "", false
+		return nil
 	}
 	apiStatus := string(desc.Status)
 	archStatus := ""
@@ -1088,7 +1102,7 @@ func checkOne(ctx context.Context, api verifyAPI, e expected, archived map[strin
 	if complete {
 		record(func() { rep.Complete++ })
 	}
-	return apiStatus, true
+	return desc
 }
 
 func orNull(s string) string {
@@ -1096,6 +1110,20 @@ func orNull(s string) string {
 		return "NULL"
 	}
 	return s
+}
+
+// comparison is what one execution's content is compared as.
+type comparison struct {
+	e  expected
+	st load.ExecutionState // its newest archived snapshot, as Latest read it
+	// apiStatus is what the API says of it; desc is GetDurableExecution's
+	// answer when the completeness check had it (nil: read when needed).
+	apiStatus string
+	desc      *extract.Description
+	// unreadable: the comparison is of an execution the archive holds with
+	// its payloads that the service can no longer decrypt (keyBroken); st
+	// then says the read is without them.
+	unreadable bool
 }
 
 // compareContent re-reads the execution by the source it was archived with,
@@ -1108,11 +1136,10 @@ func orNull(s string) string {
 //
 // An execution the archive holds with its payloads that the service can no
 // longer decrypt (its key disabled since) is compared without them: see
-// keyBroken. unreadable says that this comparison is that one (st then
-// says the read is without the payloads), so that the content hash, which
-// covers them, is not checked; callers pass false.
-func compareContent(ctx context.Context, api verifyClient, archivedRows func() (*load.ExecutionRows, error), e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader, unreadable bool) (finding, bool, error) {
-	if !canCompare(apiStatus, st, e.token) {
+// keyBroken. The content hash, which covers them, is then not checked.
+func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotReader, archivedRows func() (*load.ExecutionRows, error), c comparison) (finding, bool, error) {
+	st := c.st
+	if !canCompare(c.apiStatus, st, c.e.token) {
 		return finding{}, false, nil
 	}
 	// The API's rows, sized by the executions row's counts (bounded: a
@@ -1122,11 +1149,12 @@ func compareContent(ctx context.Context, api verifyClient, archivedRows func() (
 	if st.EventCount != nil {
 		wantEvents = make([]schema.Event, 0, min(max(*st.EventCount, 0), 1<<16))
 	}
-	hash, err := apiRows(ctx, api, e, st, reader,
+	wantRow, err := apiRows(ctx, api, c.e, st, reader,
 		func(rows []schema.Operation) { want = append(want, rows...) },
 		func(ev *schema.Event) { wantEvents = append(wantEvents, *ev) })
 	if without, ok := keyBroken(err, st); ok {
-		f, sampleable, err := compareContent(ctx, api, archivedRows, e, without, apiStatus, reader, true)
+		c.st, c.desc, c.unreadable = without, nil, true
+		f, sampleable, err := compareContent(ctx, api, reader, archivedRows, c)
 		f.payloadsUnchecked = true
 		return f, sampleable, err
 	}
@@ -1141,23 +1169,33 @@ func compareContent(ctx context.Context, api verifyClient, archivedRows func() (
 		rows = &load.ExecutionRows{}
 	}
 	if withEvents, ok := eventsBeside(st, len(rows.Events)); ok {
-		return compareContent(ctx, api, archivedRows, e, withEvents, apiStatus, reader, unreadable)
+		c.st = withEvents
+		return compareContent(ctx, api, reader, archivedRows, c)
 	}
-	got, gotEvents := rows.Operations, rows.Events
-	mode := modeOf(st, unreadable)
-	ops := operationsDiff(got, want, mode)
+	mode := modeOf(st, c.unreadable)
+	ops := operationsDiff(rows.Operations, want, mode)
 	if ops.differs() {
 		return ops, true, nil
 	}
-	if events := eventsEqual(gotEvents, wantEvents, mode); events.what != "" {
+	if events := eventsEqual(rows.Events, wantEvents, mode); events.what != "" {
 		return events, true, nil
+	}
+	if err := describedRow(ctx, api, reader, c, rows.Execution, &wantRow); err != nil {
+		return finding{}, true, err
+	}
+	ex := executionDiff(rows.Execution, &wantRow, mode)
+	if ex.differs() {
+		return ex, true, nil
 	}
 	if ops.lacksUnknown {
 		// The content hash covers the operations' overflow_json: it
 		// differs with them.
 		return ops, true, nil
 	}
-	if hash != st.ContentHash && !unreadable {
+	if ex.what != "" {
+		return ex, true, nil
+	}
+	if wantRow.ContentHash != st.ContentHash && !c.unreadable {
 		return finding{what: contentHashDiffers}, true, nil
 	}
 	return finding{}, true, nil
@@ -1192,18 +1230,22 @@ func keyBroken(err error, st load.ExecutionState) (load.ExecutionState, bool) {
 }
 
 // finding is what comparing an execution's content found: nothing (what
-// ""), a difference, or (lacksUnknown) rows that differ from the API's
-// only by the members it sends that etl's SDK does not know (see
-// transform.WithoutUnknown): what names the first. payloadsUnchecked: the
-// payloads were left out of the comparison (keyBroken).
+// ""), a difference, rows that differ from the API's only by the members
+// it sends that etl's SDK does not know (lacksUnknown; see
+// transform.WithoutUnknown), or an executions row that differs only by
+// columns added since it was archived (lacksColumns): what names the
+// first. payloadsUnchecked: the payloads were left out of the comparison
+// (keyBroken).
 type finding struct {
 	what              string
 	lacksUnknown      bool
+	lacksColumns      bool
 	payloadsUnchecked bool
 }
 
-// differs reports a difference other than members the SDK does not know.
-func (f finding) differs() bool { return f.what != "" && !f.lacksUnknown }
+// differs reports a difference other than what an archive made by an
+// older etl lacks (lacksUnknown, lacksColumns).
+func (f finding) differs() bool { return f.what != "" && !f.lacksUnknown && !f.lacksColumns }
 
 // lacksUnknownDiff is a row diff's answer (in place of a column) when the
 // archived row lacks only the members the API sends that the SDK does not
@@ -1232,17 +1274,14 @@ const contentHashDiffers = "content_hash: the executions row's differs from its 
 // rows over as they come, in the archive's stored form: ops a
 // batch of operations at a time (in seq order), ev each event (in the
 // history's order); neither may keep what it is handed. It returns the
-// content_hash of the operations.
+// executions row the snapshot's operations make (transform.Snapshot: its
+// counts and content_hash; event_count and last_event_id when the
+// history was read), which describedRow completes.
 func apiRows(ctx context.Context, api verifyClient, e expected, st load.ExecutionState, reader load.SnapshotReader,
-	ops func([]schema.Operation), ev func(*schema.Event)) (string, error) {
+	ops func([]schema.Operation), ev func(*schema.Event)) (schema.Execution, error) {
 	meta := transform.RowMeta{ExecutionArn: e.arn, Source: st.Source}
 	snap := transform.NewSnapshot(meta)
-	// A destination that stores text differently (Postgres: U+0000 as
-	// U+FFFD) says so; the API's rows are put in that form to compare.
-	stored := func(any) {}
-	if sf, ok := reader.(interface{ StoredForm(row any) }); ok {
-		stored = sf.StoredForm
-	}
+	stored := storedForm(reader)
 	handOps := func(rows []schema.Operation) {
 		for i := range rows {
 			stored(&rows[i])
@@ -1252,11 +1291,17 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 	// The events, as the run read them: every page of the history, its
 	// events folded into operations unless the operations come from state.
 	var fold *transform.Folder
+	var total int64
+	var maxID int32
 	events := func() error {
 		var keys transform.EventKeys
 		return extract.DrainHistory(ctx, api, e.arn, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
 			rows := make([]schema.Event, 0, len(p.Events))
+			total += int64(len(p.Events))
 			for i := range p.Events {
+				if id := p.Events[i].EventId; id != nil {
+					maxID = max(maxID, *id)
+				}
 				rows = transform.AppendHistoryEvent(rows, &p, i, keys.Next(&p.Events[i]), meta)
 				row := &rows[len(rows)-1]
 				stored(row)
@@ -1275,23 +1320,117 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 			handOps(buf)
 			return nil
 		})
-		if err == nil && st.EventCount != nil {
-			// Archived with --history: its events too.
-			err = events()
+		if err != nil || st.EventCount == nil {
+			return snap.Finish(), err
 		}
-		return snap.Finish().ContentHash, err
+		// Archived with --history: its events too.
+		err = events()
+		row := snap.Finish()
+		row.EventCount, row.LastEventID = &total, &maxID
+		return row, err
 	}
 	fold = transform.NewFolder()
 	defer fold.Close()
 	if err := events(); err != nil {
-		return "", err
+		return schema.Execution{}, err
 	}
 	err := fold.Each(snap, extract.MaxPageSize, func(rows []schema.Operation) error {
 		handOps(rows)
 		return nil
 	})
-	return snap.Finish().ContentHash, err
+	row := snap.Finish()
+	row.EventCount, row.LastEventID = &total, &maxID
+	return row, err
 }
+
+// storedForm puts a row read from the API in reader's stored form: a
+// destination that stores text differently (Postgres: U+0000 as U+FFFD)
+// says so (StoredForm), and the API's rows are put in that form to
+// compare.
+func storedForm(reader load.SnapshotReader) func(row any) {
+	if sf, ok := reader.(interface{ StoredForm(row any) }); ok {
+		return sf.StoredForm
+	}
+	return func(any) {}
+}
+
+// describedRow completes want, the executions row of the API's rows
+// (apiRows), as the run completes it: with GetDurableExecution's columns
+// (transform.Describe; c.desc, else read now) when the archived row
+// (archived) was read with them, as every snapshot read through history
+// and one read through state with --history is; else without the
+// history's counts (an earlier --history run's events compared beside a
+// snapshot read without it: eventsBeside).
+func describedRow(ctx context.Context, api verifyClient, reader load.SnapshotReader, c comparison, archived, want *schema.Execution) error {
+	defer storedForm(reader)(want)
+	if c.st.Source == transform.SourceState && (archived == nil || archived.EventCount == nil) {
+		want.EventCount, want.LastEventID = nil, nil
+		return nil
+	}
+	desc := c.desc
+	if desc == nil {
+		var err error
+		if desc, err = extract.Describe(ctx, api, c.e.arn, withoutData(c.st)...); err != nil {
+			return err
+		}
+	}
+	transform.Describe(want, desc)
+	return nil
+}
+
+// executionDiff names the first column of the executions row got (the
+// archive's) that differs from want (the API's, completed by
+// describedRow). The content hash is compared apart (contentHashDiffers);
+// a read without the payloads of an execution archived with them
+// (dataUnreadable) leaves execution_data_included out too. Where got
+// differs only by a null in columns added to the contract since it was
+// archived (schema.Column.Since), or by lacking the members the SDK does
+// not know (see lacksOnlyUnknown), the finding says so (lacksColumns,
+// lacksUnknown): etl run --force archives it again.
+func executionDiff(got, want *schema.Execution, mode dataMode) finding {
+	if got == nil {
+		return finding{what: "the snapshot's executions row is not in the archive"}
+	}
+	t := schema.Executions
+	skip := compareSkips(t, mode)
+	skip[t.Column("content_hash")] = true
+	if mode == dataUnreadable {
+		skip[t.Column("execution_data_included")] = true
+	}
+	var lacking []string
+	lacksUnknown := false
+	for {
+		col := schema.DiffRow(t, got, want, skip)
+		if col < 0 {
+			break
+		}
+		skip[col] = true
+		switch c := t.Columns[col]; {
+		case c.Since != "" && reflect.ValueOf(got).Elem().Field(col).IsNil():
+			lacking = append(lacking, c.Name)
+		case c.Name == "overflow_json" && samePtrString(got.OverflowJSON, transform.WithoutUnknown(want.OverflowJSON)):
+			lacksUnknown = true
+		default:
+			return finding{what: "executions row: column " + c.Name}
+		}
+	}
+	switch {
+	case len(lacking) > 0:
+		return finding{what: "executions row: " + strings.Join(lacking, ", ") + ": " + lacksColumnsWhat, lacksColumns: true}
+	case lacksUnknown:
+		return finding{what: "executions row: " + lacksUnknownWhat, lacksUnknown: true}
+	}
+	return finding{}
+}
+
+// samePtrString reports a and b both nil or both set to one value.
+func samePtrString(a, b *string) bool {
+	return a == b || a != nil && b != nil && *a == *b
+}
+
+// lacksColumnsWhat says what an executions row lacking only columns added
+// since it was archived lacks.
+const lacksColumnsWhat = "null in the archive, which was written before etl had these columns (etl run --force archives it again)"
 
 // readWithoutData reports an execution archived without its payloads
 // (the service could not decrypt them): verify reads it the same way.
@@ -1481,7 +1620,7 @@ func atRiskOf(exp []expected, rep *VerifyReport, archived map[string]load.Execut
 			bad[arn] = true
 		}
 	}
-	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.LacksUnknown, rep.Errors} {
+	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.LacksUnknown, rep.LacksColumns, rep.Errors} {
 		for _, d := range l {
 			bad[d.ExecutionArn] = true
 		}
@@ -1510,7 +1649,7 @@ func writeVerifyMetrics(path string, r *VerifyReport) error {
 	for k, v := range map[string]int{"expected": r.Expected, "complete": r.Complete, "missing": len(r.Missing), "stale": len(r.Stale),
 		"differing": len(r.Differing), "sampled": r.Sampled, "sampled_equal": r.Equal, "content_differs": len(r.ContentDiffer),
 		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "without_payloads": len(r.WithoutPayloads),
-		"unknown_members_not_archived": len(r.LacksUnknown), "payloads_not_compared": len(r.PayloadsUnchecked)} {
+		"unknown_members_not_archived": len(r.LacksUnknown), "columns_not_archived": len(r.LacksColumns), "payloads_not_compared": len(r.PayloadsUnchecked)} {
 		g.WithLabelValues(k).Set(float64(v))
 	}
 	ok := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_success", Help: "1 if the last verification found the archive complete and equal, else 0."})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"sync"
 
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/schema"
@@ -195,17 +196,19 @@ func (d *streamDigests) firstDiff() (events bool, i int) {
 }
 
 // compareStreamed is compareContent for an execution too large to hold
-// (see above); rows is the number of archived rows read; unreadable as for
-// compareContent. When the API repeats a key, it compares whole
-// (compareContent) instead.
-func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, apiStatus string, reader load.SnapshotReader, unreadable bool) (found finding, sampleable bool, rows int64, err error) {
-	if !canCompare(apiStatus, st, e.token) {
+// (see above); rows is the number of archived rows read. When the API
+// repeats a key, it compares whole (compareContent) instead.
+func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer, reader load.SnapshotReader, c comparison) (found finding, sampleable bool, rows int64, err error) {
+	st := c.st
+	if !canCompare(c.apiStatus, st, c.e.token) {
 		return finding{}, false, 0, nil
 	}
-	d := newStreamDigests(modeOf(st, unreadable))
-	hash, err := apiRows(ctx, api, e, st, reader, d.wantOps, d.wantEvent)
+	mode := modeOf(st, c.unreadable)
+	d := newStreamDigests(mode)
+	wantRow, err := apiRows(ctx, api, c.e, st, reader, d.wantOps, d.wantEvent)
 	if without, ok := keyBroken(err, st); ok {
-		found, sampleable, rows, err = compareStreamed(ctx, api, rs, e, without, apiStatus, reader, true)
+		c.st, c.desc, c.unreadable = without, nil, true
+		found, sampleable, rows, err = compareStreamed(ctx, api, rs, reader, c)
 		found.payloadsUnchecked = true
 		return found, sampleable, rows, err
 	}
@@ -214,11 +217,11 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	}
 	if d.dup {
 		var got *load.ExecutionRows
-		found, sampleable, err = compareContent(ctx, api, func() (*load.ExecutionRows, error) {
+		found, sampleable, err = compareContent(ctx, api, reader, func() (*load.ExecutionRows, error) {
 			var err error
 			got, err = wholeRows(ctx, rs, st)
 			return got, err
-		}, e, st, apiStatus, reader, unreadable)
+		}, c)
 		if got != nil {
 			rows = int64(len(got.Operations) + len(got.Events))
 		}
@@ -226,26 +229,43 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	}
 	d.opSeen, d.evSeen, d.evTime = make([]rowSeen, len(d.opHash)), make([]rowSeen, len(d.evHash)), make([]int64, len(d.evHash))
 	var ops, events int64
-	err = rs.EachRow(ctx, st, func(row *schema.Operation) { ops++; d.gotOp(row) }, func(row *schema.Event) { events++; d.gotEvent(row) })
+	var gotRow *schema.Execution
+	var rowMu sync.Mutex
+	err = rs.EachRow(ctx, st, func(row *schema.Execution) {
+		rowMu.Lock()
+		gotRow = new(*row)
+		rowMu.Unlock()
+	}, func(row *schema.Operation) { ops++; d.gotOp(row) }, func(row *schema.Event) { events++; d.gotEvent(row) })
 	rows = ops + events
 	if err != nil {
 		return finding{}, true, rows, err
 	}
 	if withEvents, ok := eventsBeside(st, int(d.gotEvents)); ok && len(d.evHash) == 0 {
-		found, sampleable, more, err := compareStreamed(ctx, api, rs, e, withEvents, apiStatus, reader, unreadable)
+		c.st = withEvents
+		found, sampleable, more, err := compareStreamed(ctx, api, rs, reader, c)
 		return found, sampleable, rows + more, err
 	}
 	if events, i := d.firstDiff(); i >= 0 {
-		what, err := explainDiff(ctx, api, rs, e, st, reader, events, i, modeOf(st, unreadable))
+		what, err := explainDiff(ctx, api, rs, c.e, st, reader, events, i, mode)
 		return finding{what: what}, true, rows, err
 	}
 	if d.gotEvents > int64(len(d.evHash)) {
 		return finding{what: fmt.Sprintf("%d events archived, the API has %d", d.gotEvents, len(d.evHash))}, true, rows, nil
 	}
+	if err := describedRow(ctx, api, reader, c, gotRow, &wantRow); err != nil {
+		return finding{}, true, rows, err
+	}
+	ex := executionDiff(gotRow, &wantRow, mode)
+	if ex.differs() {
+		return ex, true, rows, nil
+	}
 	if lacking := d.lacking(); lacking != "" { // as compareContent: the hash differs with them
 		return finding{what: lacking + ": " + lacksUnknownWhat, lacksUnknown: true}, true, rows, nil
 	}
-	if hash != st.ContentHash && !unreadable {
+	if ex.what != "" {
+		return ex, true, rows, nil
+	}
+	if wantRow.ContentHash != st.ContentHash && !c.unreadable {
 		return finding{what: contentHashDiffers}, true, rows, nil
 	}
 	return finding{}, true, rows, nil
@@ -254,7 +274,7 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 // wholeRows collects st's rows from rs, as Rows would return them.
 func wholeRows(ctx context.Context, rs load.RowStreamer, st load.ExecutionState) (*load.ExecutionRows, error) {
 	var r load.ExecutionRows
-	err := rs.EachRow(ctx, st, func(row *schema.Operation) { r.Operations = append(r.Operations, *row) },
+	err := rs.EachRow(ctx, st, func(row *schema.Execution) { r.Execution = new(*row) }, func(row *schema.Operation) { r.Operations = append(r.Operations, *row) },
 		func(row *schema.Event) { r.Events = append(r.Events, *row) })
 	r.Events = load.LatestEvents(r.Events)
 	return &r, err
@@ -284,7 +304,7 @@ func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e e
 	if wantOp == nil && wantEv == nil {
 		return "", fmt.Errorf("the API's rows changed between two reads of a terminal execution")
 	}
-	err = rs.EachRow(ctx, st, func(row *schema.Operation) {
+	err = rs.EachRow(ctx, st, nil, func(row *schema.Operation) {
 		if wantOp != nil && row.OperationID == wantOp.OperationID {
 			gotOp = new(*row)
 		}
