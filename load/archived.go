@@ -18,8 +18,10 @@ import (
 )
 
 // terminal are the statuses after which an execution's state no longer
-// changes: its archived snapshot is final.
-var terminal = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true}
+// changes: its archived snapshot is final. A snapshot read through state
+// takes its EXECUTION operation's status, of the operation enum, whose
+// CANCELLED is as final as the others.
+var terminal = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true, "CANCELLED": true}
 
 // unsettled are the statuses an execution may leave without a new event in
 // its history (PAUSING: the pause takes effect once the running invocation

@@ -33,14 +33,22 @@ func report(t *testing.T, path string) pipeline.Summary {
 
 // TestRerunSkipsTerminal: a scheduled rerun skips the executions whose last
 // snapshot was terminal and archives the others again; --force takes all.
+// Read through state, an EXECUTION operation CANCELLED (the operation
+// enum's) is as final as the execution statuses.
 func TestRerunSkipsTerminal(t *testing.T) {
 	_, url, manifest, execs := fixture(t, 30)
-	terminalN := 0
+	terminalN, cancelled := 0, 0
 	for _, e := range execs {
 		switch e.Op(0).Status {
 		case "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED":
 			terminalN++
+		case "CANCELLED":
+			terminalN++
+			cancelled++
 		}
+	}
+	if cancelled == 0 {
+		t.Fatal("fixture has no CANCELLED EXECUTION operation")
 	}
 	if terminalN == 0 || terminalN == len(execs) {
 		t.Fatalf("fixture has %d terminal executions of %d", terminalN, len(execs))

@@ -645,7 +645,11 @@ func (r *VerifyReport) add(o *VerifyReport) {
 	}
 }
 
-var terminalStatus = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true}
+// terminalStatus are the statuses after which an execution no longer
+// changes: the API's (ExecutionStatus), and an archived snapshot's (read
+// through state, its EXECUTION operation's, of the operation enum, whose
+// CANCELLED is as final; see load's terminal).
+var terminalStatus = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true, "CANCELLED": true}
 
 // verifyAPI is what verify needs of the client.
 type verifyAPI interface {
