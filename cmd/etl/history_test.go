@@ -2233,6 +2233,58 @@ func TestForceKeepsFinalSnapshotWhenKeyBreaks(t *testing.T) {
 	}
 }
 
+// TestVerifyStateWhenKeyBreaks: an execution archived through state (with
+// its token) whose key broke since cannot be read again that way,
+// GetDurableExecutionState having no read without the payloads: verify
+// counts it not compared and names it among payloads_not_compared, not as
+// an error (exit 0: the archive holds it whole); the rest compare equal,
+// whole and streamed.
+func TestVerifyStateWhenKeyBreaks(t *testing.T) {
+	execs := emulator.Generate(61, 24, emulator.GenerateOptions{MaxOps: 10, Settled: true})
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir, manifest := t.TempDir(), manifestFile(t, execs)
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	denied := everyNth(execs, 3)
+	broken := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
+	broken.Add(execs...)
+	brokenURL, _ := emulatortest.Start(t, broken)
+	want := 0 // denied and final: compared, were the key whole
+	for _, e := range execs {
+		if denied[e.ARN] && terminal(e) {
+			want++
+		}
+	}
+	if want == 0 {
+		t.Fatal("no final execution has a broken key")
+	}
+	check := func(what string, v VerifyReport) {
+		t.Helper()
+		if len(v.Errors) != 0 || len(v.ContentDiffer) != 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.PayloadsUnchecked) != want || v.NotSampleable < want {
+			t.Errorf("%s: %d of %d equal, %d not compared, %d named without payloads (want %d), differing %v, errors %v",
+				what, v.Equal, v.Sampled, v.NotSampleable, len(v.PayloadsUnchecked), want, v.ContentDiffer, v.Errors)
+		}
+		for _, arn := range v.PayloadsUnchecked {
+			if !denied[arn] {
+				t.Errorf("%s: %s named without its payloads, which the service can decrypt", what, arn)
+			}
+		}
+	}
+	report := filepath.Join(t.TempDir(), "v.json")
+	r := runCLI(t, "verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", brokenURL, "--all", "--report", report)
+	if r.code != 0 {
+		t.Errorf("exit %d", r.code)
+	}
+	check("CLI", readVerify(t, report))
+	byStream := verifyInProcess(t, dir, brokenURL, execs)
+	for _, streamRows := range []int64{0, 1} {
+		check(fmt.Sprint("streamRows ", streamRows), *byStream(streamRows))
+	}
+}
+
 // TestVerifyWhenKeyBreaksAfterArchiving: executions archived with their
 // payloads whose key the service can no longer use are compared without
 // them (the archive holds them whole: a nightly verify must not fail for

@@ -110,7 +110,9 @@ type VerifyReport struct {
 	// PayloadsUnchecked names the executions archived with their payloads
 	// whose content was compared without them: the service can no longer
 	// decrypt them (their key was disabled or its grant removed since).
-	// Not a fault of the archive, which holds them.
+	// Not a fault of the archive, which holds them. One archived through
+	// state is not compared at all (GetDurableExecutionState has no read
+	// without them): it counts among not_sampleable too.
 	PayloadsUnchecked []string       `json:"payloads_not_compared"`
 	AtRisk            []AtRiskVerify `json:"retention_at_risk"`
 	Errors            []Difference   `json:"errors"`
@@ -407,7 +409,7 @@ func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 		notCompared += fmt.Sprintf("; %d archived without their payloads (the service could not decrypt them)", n)
 	}
 	if n := len(rep.PayloadsUnchecked); n > 0 {
-		notCompared += fmt.Sprintf("; %d compared without their payloads (archived with them; the service can no longer decrypt them)", n)
+		notCompared += fmt.Sprintf("; %d compared without their payloads (archived with them; the service can no longer decrypt them; through state: not compared)", n)
 	}
 	if n := len(rep.LacksUnknown); n > 0 {
 		notCompared += fmt.Sprintf("; %d archived without members etl's SDK does not know (etl run --force archives them again)", n)
@@ -1162,6 +1164,9 @@ func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotR
 		f.payloadsUnchecked = true
 		return f, sampleable, err
 	}
+	if stateKeyBroken(err, st) {
+		return finding{payloadsUnchecked: true}, false, nil
+	}
 	if err != nil {
 		return finding{}, true, err
 	}
@@ -1224,6 +1229,9 @@ func eventsBeside(st load.ExecutionState, archivedEvents int) (load.ExecutionSta
 // what the archive holds whole (a nightly verify would fail every night
 // once a key is disabled). The payloads, and the content hash that covers
 // them, go unchecked; the report names such executions.
+//
+// One archived through state cannot be read so (GetDurableExecutionState
+// has no read without the payloads): see stateKeyBroken.
 func keyBroken(err error, st load.ExecutionState) (load.ExecutionState, bool) {
 	var ee *extract.ExecutionError
 	if !errors.As(err, &ee) || !ee.Undecryptable() || readWithoutData(st) || st.Source != transform.SourceHistory {
@@ -1231,6 +1239,17 @@ func keyBroken(err error, st load.ExecutionState) (load.ExecutionState, bool) {
 	}
 	st.DataIncluded = new(false)
 	return st, true
+}
+
+// stateKeyBroken reports a re-read through state (err) that failed because
+// the service can no longer decrypt the execution's payloads, which the
+// archive holds: GetDurableExecutionState has no read without them, so
+// its content is not compared (not sampleable), and the report names it
+// with those compared without their payloads, rather than as an error of
+// what the archive holds whole.
+func stateKeyBroken(err error, st load.ExecutionState) bool {
+	var ee *extract.ExecutionError
+	return st.Source == transform.SourceState && errors.As(err, &ee) && ee.Undecryptable()
 }
 
 // finding is what comparing an execution's content found: nothing (what

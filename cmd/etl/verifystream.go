@@ -212,6 +212,9 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 		found.payloadsUnchecked = true
 		return found, sampleable, rows, err
 	}
+	if stateKeyBroken(err, st) {
+		return finding{payloadsUnchecked: true}, false, 0, nil
+	}
 	if err != nil {
 		return finding{}, true, 0, err
 	}
