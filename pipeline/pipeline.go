@@ -38,13 +38,14 @@ type Config struct {
 	// ArchivedEvents, when set, says which of an execution's events the
 	// archive holds: only the others are written.
 	ArchivedEvents func(arn string) load.EventsArchived
-	// RewriteUnknown writes again, even when ArchivedEvents holds it, an
-	// event that carries members the SDK does not know (etl run sets it
-	// with --force): an archive made before etl kept them lacks them, and
-	// a rerun would otherwise never add them (events are written once).
-	// The newer row is then the event, as for one recovered with its
-	// payloads; Postgres rewrites it where it differs.
-	RewriteUnknown bool
+	// RewriteLacking writes again, even when ArchivedEvents holds it, an
+	// event that carries members the SDK does not know, or has values in
+	// columns added since the first contract (schema.Column.Since; etl run
+	// sets it with --force): an archive made by an older etl lacks them,
+	// and a rerun would otherwise never add them (events are written
+	// once). The newer row is then the event, as for one recovered with
+	// its payloads; Postgres rewrites it where it differs.
+	RewriteLacking bool
 	// SkipUnchanged leaves a still-running execution read through history
 	// as archived when one small call proves the archive (ArchivedEvents)
 	// holds its newest event (default false: read every execution in full;

@@ -258,8 +258,9 @@ func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
 // readEvents drains e's history one page ahead of use, writing the events
 // the archive lacks (those past the event_count it archived; when it
 // holds them without the payloads this read has, those that carry a
-// payload; with Config.RewriteUnknown, those that carry members the SDK
-// does not know) through x, folding every event into fold when given, and noting
+// payload; with Config.RewriteLacking, those that carry members the SDK
+// does not know or have values in columns added since the first contract)
+// through x, folding every event into fold when given, and noting
 // event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
 	archived := e.archived
@@ -281,8 +282,16 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 			if ev.EventId != nil {
 				maxID = max(maxID, *ev.EventId)
 			}
-			if key := keys.Next(ev); archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || r.cfg.RewriteUnknown && p.Unknown[i] != nil {
+			switch key := keys.Next(ev); {
+			case archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || r.cfg.RewriteLacking && p.Unknown[i] != nil:
 				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
+			case r.cfg.RewriteLacking:
+				// Written again if it has values in columns added
+				// since: an archive made before them holds nulls.
+				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
+				if !schema.HasSinceValue(schema.Events, &rows[len(rows)-1]) {
+					rows = rows[:len(rows)-1]
+				}
 			}
 		}
 		if fold != nil {

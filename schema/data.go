@@ -42,3 +42,48 @@ func KeepData[T any](t *Table, row, archived *T) {
 		}
 	}
 }
+
+// HasSinceValue reports whether row has a value in a column of t added
+// since the first contract ([Column.Since]): an archive made before that
+// column holds null there. It panics when T is not t's row struct.
+func HasSinceValue[T any](t *Table, row *T) bool {
+	rv := t.rowValue(row)
+	for _, i := range t.since {
+		if !rv.Field(i).IsNil() {
+			return true
+		}
+	}
+	return false
+}
+
+// ClearSince sets row's columns added since the first contract
+// ([Column.Since]) to null: the row as an archive made before them holds
+// it. It panics when T is not t's row struct.
+func ClearSince[T any](t *Table, row *T) {
+	rv := t.rowValue(row)
+	for _, i := range t.since {
+		rv.Field(i).SetZero()
+	}
+}
+
+// LacksOnlySince reports that archived row got, which differs from want,
+// would not if want held null in the columns added since the first
+// contract ([Column.Since]): got was archived before them. skip as for
+// DiffRow.
+func LacksOnlySince[T any](t *Table, got, want *T, skip []bool) bool {
+	if !HasSinceValue(t, want) {
+		return false
+	}
+	w := *want
+	ClearSince(t, &w)
+	return DiffRow(t, got, &w, skip) < 0
+}
+
+// rowValue is row (a *T) as the reflect.Value of its struct.
+func (t *Table) rowValue(row any) reflect.Value {
+	rv := reflect.ValueOf(row).Elem()
+	if rv.Type() != t.rowType {
+		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", t.Name, t.rowType, rv.Type()))
+	}
+	return rv
+}

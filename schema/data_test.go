@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -48,5 +49,41 @@ func TestKeepData(t *testing.T) {
 	schema.KeepData(schema.Operations, &own, &archived)
 	if *own.InputPayload != "mine" {
 		t.Error("an input the read has is replaced")
+	}
+}
+
+// TestSince: the columns added since the first contract are known by
+// name, and a row holding a value in them tells apart from one archived
+// before them (null there), and from one that differs otherwise.
+func TestSince(t *testing.T) {
+	var names []string
+	for _, c := range schema.Executions.Columns {
+		if c.Since != "" {
+			names = append(names, c.Name)
+		}
+	}
+	if want := []string{"execution_data_included", "expected_execution_timeout_time", "pause_request_time", "pause_execution_timeout_paused", "pause_reason"}; !slices.Equal(names, want) {
+		t.Errorf("executions columns added since: %v, want %v", names, want)
+	}
+	at := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	want := schema.Event{ExecutionArn: "a", EventID: 4, EventType: "ExecutionPaused", Reason: new("maintenance"), RequestTime: &at}
+	if !schema.HasSinceValue(schema.Events, &want) {
+		t.Fatal("a paused event has no value in a column added since")
+	}
+	older := want
+	schema.ClearSince(schema.Events, &older)
+	if schema.HasSinceValue(schema.Events, &older) || older.Reason != nil || older.RequestTime != nil || older.EventType != want.EventType || want.Reason == nil {
+		t.Fatalf("cleared: %+v (from %+v)", older, want)
+	}
+	if !schema.LacksOnlySince(schema.Events, &older, &want, nil) {
+		t.Error("a row archived before the columns is not told apart")
+	}
+	otherwise := older
+	otherwise.EventType = "ExecutionResumed"
+	if schema.LacksOnlySince(schema.Events, &otherwise, &want, nil) {
+		t.Error("a row that differs in another column is taken for one archived before")
+	}
+	if schema.LacksOnlySince(schema.Events, &otherwise, &older, nil) {
+		t.Error("a row is taken as lacking columns its API row has no value in")
 	}
 }

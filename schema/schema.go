@@ -119,9 +119,9 @@ type Event struct {
 	RequestID               *string    `parquet:"request_id,optional" doc:"InvocationCompleted RequestId"`
 	InvocationStartTime     *time.Time `parquet:"invocation_start_time,optional,timestamp(millisecond)" doc:"InvocationCompleted StartTimestamp"`
 	InvocationEndTime       *time.Time `parquet:"invocation_end_time,optional,timestamp(millisecond)" doc:"InvocationCompleted EndTimestamp"`
-	Reason                  *string    `parquet:"reason,optional" doc:"ExecutionPaused / ExecutionResumed Reason.Payload" large:"true" data:"outcome"`
-	RequestTime             *time.Time `parquet:"request_time,optional,timestamp(millisecond)" doc:"ExecutionPaused PauseRequestTimestamp / ExecutionResumed ResumeRequestTimestamp"`
-	ExecutionTimeoutPaused  *bool      `parquet:"execution_timeout_paused,optional" doc:"ExecutionPaused ExecutionTimeoutPaused"`
+	Reason                  *string    `parquet:"reason,optional" doc:"ExecutionPaused / ExecutionResumed Reason.Payload" large:"true" data:"outcome" since:"2026-12-03"`
+	RequestTime             *time.Time `parquet:"request_time,optional,timestamp(millisecond)" doc:"ExecutionPaused PauseRequestTimestamp / ExecutionResumed ResumeRequestTimestamp" since:"2026-12-03"`
+	ExecutionTimeoutPaused  *bool      `parquet:"execution_timeout_paused,optional" doc:"ExecutionPaused ExecutionTimeoutPaused" since:"2026-12-03"`
 	OverflowJSON            *string    `parquet:"overflow_json,optional" doc:"null unless the event carried what the columns above cannot hold (several details objects, an empty Input/Result/Error object, a member this version does not know, no EventId): then every details object, as JSON in the API's member names; and, under \"Unknown\", the members the API sent that the SDK's model does not know" large:"true"`
 	RunID                   string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt             time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the history"`
@@ -153,7 +153,9 @@ type Column struct {
 	// Since is the date (YYYY-MM-DD) the column was added to the contract,
 	// for the columns added after the first (tag since): rows archived
 	// before hold null in it, which is no loss of theirs (verify names
-	// them apart; etl run --force archives them again). "" for the rest.
+	// them apart; etl run --force archives them again: an executions row
+	// as any, an event when it has a value in such a column, see
+	// [HasSinceValue]). "" for the rest.
 	Since string
 	// Data says whether a read without the execution's data (the service
 	// could not decrypt it: execution_data_included false) leaves the
@@ -202,6 +204,8 @@ type Table struct {
 	// notState marks the columns that are not StateColumns, a DiffRow
 	// mask for KeepData.
 	notState []bool
+	// since are the indexes of the columns with a Since date.
+	since []int
 }
 
 // The archive's tables, derived from the row structs. Executions is the
@@ -261,6 +265,12 @@ func declare[T any](name string, decl Table) *Table {
 	t.notState = make([]bool, len(t.Columns))
 	for i, c := range t.Columns {
 		t.notState[i] = !t.StateColumn(c)
+		if c.Since != "" {
+			if !c.Nullable {
+				panic(fmt.Sprintf("schema: %s.%s is added since %s but not nullable: older rows hold no null in it", name, c.Name, c.Since))
+			}
+			t.since = append(t.since, i)
+		}
 	}
 	return t
 }

@@ -83,7 +83,7 @@ Examples:
 			&cli.StringFlag{Name: "on-bad-line", Usage: "a malformed manifest line: fail (refuse the manifest) or skip (report it and go on)", EnvVars: env("on-bad-line"), Value: "fail"},
 			&cli.StringFlag{Name: "shard", Usage: "archive only shard `I/N` of the manifest (by ARN hash); also from JOB_COMPLETION_INDEX with --shard-count, or AWS_BATCH_JOB_ARRAY_INDEX and _SIZE", EnvVars: env("shard")},
 			&cli.IntFlag{Name: "shard-count", Usage: "the number of shards, with a Kubernetes Indexed Job's JOB_COMPLETION_INDEX", EnvVars: env("shard-count")},
-			&cli.BoolFlag{Name: "force", Usage: "archive every execution, even those whose last archived snapshot was terminal (SUCCEEDED, FAILED, TIMED_OUT, STOPPED; CANCELLED read through state), writing again the events that carry members etl's SDK does not know", EnvVars: env("force")},
+			&cli.BoolFlag{Name: "force", Usage: "archive every execution, even those whose last archived snapshot was terminal (SUCCEEDED, FAILED, TIMED_OUT, STOPPED; CANCELLED read through state), writing again the events that carry members etl's SDK does not know or have values in columns the contract gained later (the pause events)", EnvVars: env("force")},
 			&cli.StringFlag{Name: "metrics-file", Usage: "write the run's metrics in Prometheus text format to `FILE` (for node_exporter's textfile collector)", EnvVars: env("metrics-file")},
 			&cli.StringFlag{Name: "retention-warning", Usage: "with --function: report executions whose history the service deletes within this `DURATION` (7d, 36h) and that are not archived in a terminal state", EnvVars: env("retention-warning"), Value: "7d"},
 			&cli.BoolFlag{Name: "history", Usage: "also archive GetDurableExecutionHistory (events) for entries that carry a token; entries without one always use history", EnvVars: env("history")},
@@ -440,8 +440,9 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 		return usageError("%v", err)
 	}
 	// Events are immutable: --force rewrites none but those archived
-	// without payloads and those with members the SDK does not know.
-	cfg.ArchivedEvents, cfg.RewriteUnknown = archived.Events, o.force
+	// without payloads, those with members the SDK does not know and
+	// those with values in columns added since the first contract.
+	cfg.ArchivedEvents, cfg.RewriteLacking = archived.Events, o.force
 	if !o.force {
 		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
 	}

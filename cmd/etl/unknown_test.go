@@ -275,3 +275,102 @@ func TestMembersArchivedBeforeKeptThroughState(t *testing.T) {
 		t.Errorf("verify after --force: exit %d, %d of %d equal, lacking %v, differing %v", code, v.Equal, v.Sampled, v.LacksUnknown, v.ContentDiffer)
 	}
 }
+
+// TestColumnsArchivedBeforeKept: events archived by an etl older than
+// some of their columns (the pause events' reason, request_time and
+// execution_timeout_paused: null in the archive, as the SDK then dropped
+// their details) are told apart from differences, in both destinations
+// and both ways of comparing, without hiding a real difference among
+// them; `etl run --force` archives them again, after which verify finds
+// the archive equal and a plain rerun writes nothing.
+func TestColumnsArchivedBeforeKept(t *testing.T) {
+	execs := emulator.Generate(57, 48, emulator.GenerateOptions{MaxOps: 12})
+	_, url, dir, report, args := byFunction(t, execs)
+	dbURL, pgSchema := pgtest.Schema(t)
+	pg := []string{"--dest", dbURL, "--pg-schema", pgSchema}
+	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--migrate")...)...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	// The archive as an older etl made it: no values in those columns.
+	older := map[string]bool{} // the executions with such events
+	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+	for _, f := range files {
+		rewriteFile(t, f, func(rows []schema.Event) []schema.Event {
+			for i := range rows {
+				if schema.HasSinceValue(schema.Events, &rows[i]) {
+					older[rows[i].ExecutionArn] = true
+					schema.ClearSince(schema.Events, &rows[i])
+				}
+			}
+			return rows
+		})
+	}
+	conn := pgtest.Conn(t, dbURL)
+	if _, err := conn.Exec(context.Background(), "UPDATE "+pgx.Identifier{pgSchema, "events"}.Sanitize()+" SET reason = NULL, request_time = NULL, execution_timeout_paused = NULL"); err != nil {
+		t.Fatal(err)
+	}
+	final := 0 // of those, the ones verify compares
+	for _, e := range execs {
+		if older[e.ARN] && terminal(e) {
+			final++
+		}
+	}
+	if final == 0 {
+		t.Fatal("no final execution has a pause event")
+	}
+	lacking := func(what string, v VerifyReport) {
+		t.Helper()
+		if len(v.LacksColumns) != final || len(v.ContentDiffer) != 0 || len(v.Errors) != 0 || v.Equal+final != v.Sampled || v.ok() {
+			t.Errorf("%s: %d sampled, %d equal, lacking %v (want %d), differing %v, errors %v", what, v.Sampled, v.Equal, v.LacksColumns, final, v.ContentDiffer, v.Errors)
+		}
+		for _, d := range v.LacksColumns {
+			if !older[d.ExecutionArn] || !strings.Contains(d.What, "etl run --force") || !strings.HasPrefix(d.What, "event ") {
+				t.Errorf("%s: %s: %q", what, d.ExecutionArn, d.What)
+			}
+		}
+	}
+	verifyAll := func(dest ...string) (int, VerifyReport) {
+		path := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, append(append([]string{"verify", "--endpoint-url", url, "--all", "--report", path}, dest...), functionArgs()...)...)
+		return r.code, readVerify(t, path)
+	}
+	for _, dest := range [][]string{{"--dest", dir}, pg} {
+		code, v := verifyAll(dest...)
+		lacking(dest[1], v)
+		if code != exitFailed {
+			t.Errorf("%s: exit %d", dest[1], code)
+		}
+	}
+	check := verifyInProcess(t, dir, url, execs)
+	for _, streamRows := range []int64{0, 1} {
+		lacking(fmt.Sprint("streamRows ", streamRows), *check(streamRows))
+	}
+
+	// A real difference among them is still one.
+	altered := filepath.Join(t.TempDir(), "altered")
+	if err := os.CopyFS(altered, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	checkAlteredEventFound(t, altered, url, execs, check(0).LacksColumns[0].ExecutionArn)
+
+	// --force archives them again, in both destinations.
+	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--force")...)...); r.code != 0 {
+		t.Fatalf("run --force: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, dest := range [][]string{{"--dest", dir}, pg} {
+		if code, v := verifyAll(dest...); code != 0 || v.Sampled == 0 || v.Equal != v.Sampled {
+			t.Errorf("%s after --force: exit %d, %d of %d equal, lacking %v, differing %v", dest[1], code, v.Equal, v.Sampled, v.LacksColumns, v.ContentDiffer)
+		}
+	}
+	for _, streamRows := range []int64{0, 1} {
+		if v := check(streamRows); v.Sampled == 0 || v.Equal != v.Sampled {
+			t.Errorf("streamRows %d after --force: %d of %d equal, lacking %v, differing %v, errors %v", streamRows, v.Equal, v.Sampled, v.LacksColumns, v.ContentDiffer, v.Errors)
+		}
+	}
+	if r := runCLI(t, append(append([]string{}, args...), pg...)...); r.code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", r.code, r.stderr)
+	}
+	if s := readReport(t, report); s.EventsNew != 0 {
+		t.Errorf("rerun: %d new events, want 0", s.EventsNew)
+	}
+}

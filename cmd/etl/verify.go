@@ -97,10 +97,11 @@ type VerifyReport struct {
 	// know (overflow_json's Unknown): archived before etl kept them, or
 	// before the service sent them. `etl run --force` archives them again.
 	LacksUnknown []Difference `json:"unknown_members_not_archived"`
-	// LacksColumns names the executions whose executions row differs from
-	// the API's only by nulls in columns added to the archive since it was
-	// written (execution_data_included, the pause columns, ...): archived
-	// by an older etl. `etl run --force` archives them again.
+	// LacksColumns names the executions whose rows (the executions row,
+	// events) differ from the API's only by nulls in columns added to the
+	// archive since they were written (execution_data_included, the pause
+	// columns, ...): archived by an older etl. `etl run --force` archives
+	// them again.
 	LacksColumns []Difference `json:"columns_not_archived"`
 	// WithoutPayloads names the executions archived without their
 	// payloads (execution_data_included false: the service could not
@@ -415,7 +416,7 @@ func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 		notCompared += fmt.Sprintf("; %d archived without members etl's SDK does not know (etl run --force archives them again)", n)
 	}
 	if n := len(rep.LacksColumns); n > 0 {
-		notCompared += fmt.Sprintf("; %d archived before etl had some of the executions table's columns (etl run --force archives them again)", n)
+		notCompared += fmt.Sprintf("; %d archived before etl had some of the columns (etl run --force archives them again)", n)
 	}
 	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal%s (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, notCompared, rep.Seed)
 	for _, line := range rep.lines(10, time.Now()) {
@@ -1186,7 +1187,8 @@ func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotR
 	if ops.differs() {
 		return ops, true, nil
 	}
-	if events := eventsEqual(rows.Events, wantEvents, mode); events.what != "" {
+	events := eventsEqual(rows.Events, wantEvents, mode)
+	if events.differs() {
 		return events, true, nil
 	}
 	if err := describedRow(ctx, api, reader, c, rows.Execution, &wantRow); err != nil {
@@ -1196,13 +1198,13 @@ func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotR
 	if ex.differs() {
 		return ex, true, nil
 	}
-	if ops.lacksUnknown {
-		// The content hash covers the operations' overflow_json: it
-		// differs with them.
-		return ops, true, nil
-	}
-	if ex.what != "" {
-		return ex, true, nil
+	// What an archive made by an older etl lacks, once nothing else
+	// differs (the content hash covers the operations' overflow_json: it
+	// differs with the members they lack).
+	for _, f := range []finding{ops, events, ex} {
+		if f.what != "" {
+			return f, true, nil
+		}
 	}
 	if wantRow.ContentHash != st.ContentHash && !c.unreadable {
 		return finding{what: contentHashDiffers}, true, nil
@@ -1272,8 +1274,12 @@ func (f finding) differs() bool { return f.what != "" && !f.lacksUnknown && !f.l
 
 // lacksUnknownDiff is a row diff's answer (in place of a column) when the
 // archived row lacks only the members the API sends that the SDK does not
-// know.
-const lacksUnknownDiff = -2
+// know; lacksColumnsDiff when it lacks only values in columns added since
+// it was archived (null there: schema.LacksOnlySince).
+const (
+	lacksUnknownDiff = -2
+	lacksColumnsDiff = -3
+)
 
 // lacksOnlyUnknown reports that got, which differs from want, would not
 // if want's overflow_json were without its Unknown member: got was
@@ -1531,6 +1537,9 @@ func eventDiff(got, want *schema.Event, skip []bool) int {
 	if lacksOnlyUnknown(schema.Events, &r, want, eventOverflow, skip) {
 		return lacksUnknownDiff
 	}
+	if schema.LacksOnlySince(schema.Events, &r, want, skip) {
+		return lacksColumnsDiff
+	}
 	return col
 }
 
@@ -1538,12 +1547,16 @@ func eventDiff(got, want *schema.Event, skip []bool) int {
 // another value, and the column (diff: the first differing column's index
 // in the table, or -1).
 func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, diff func(got, want *T) int, key func(*T) K, name func(K) string) finding {
-	var lacking string // the first row that lacks only the members the SDK does not know
+	// The first row that lacks only what an older etl did not archive:
+	// members the SDK does not know (lacksUnknownDiff) or columns added
+	// since (lacksColumnsDiff).
+	var lacking string
+	lackingWhat := lacksUnknownDiff
 	differs := func(g, w *T) (finding, bool) {
 		switch col := diff(g, w); {
-		case col == lacksUnknownDiff:
+		case col == lacksUnknownDiff || col == lacksColumnsDiff:
 			if lacking == "" {
-				lacking = name(key(w))
+				lacking, lackingWhat = name(key(w)), col
 			}
 		case col >= 0:
 			return finding{what: name(key(w)) + ": column " + table.Columns[col].Name}, true
@@ -1572,11 +1585,18 @@ func rowsDiff[T any, K comparable](table *schema.Table, got, want []T, diff func
 			return f
 		}
 	}
-	if lacking != "" {
+	switch {
+	case lacking != "" && lackingWhat == lacksColumnsDiff:
+		return finding{what: lacking + ": " + lacksColumnsRowWhat, lacksColumns: true}
+	case lacking != "":
 		return finding{what: lacking + ": " + lacksUnknownWhat, lacksUnknown: true}
 	}
 	return finding{}
 }
+
+// lacksColumnsRowWhat says what an event row lacking only values in
+// columns added since it was archived lacks.
+const lacksColumnsRowWhat = "null in columns added since it was archived, where the API has values (etl run --force archives it again)"
 
 // lacksUnknownWhat says what a row lacking only the members the SDK does
 // not know lacks.

@@ -53,6 +53,10 @@ type streamDigests struct {
 	// lacking).
 	opAlt, evAlt map[int32]uint64
 	lackingOp    string
+	// evOld hashes, by index, the API's events that have values in
+	// columns added since the first contract as an archive made before
+	// those columns holds them (null there: schema.ClearSince).
+	evOld map[int32]uint64
 	// dup: the API's rows repeat a key (two events with one EventId):
 	// compared whole instead.
 	dup bool
@@ -66,10 +70,11 @@ const (
 	archivedEqual
 	archivedDiffers
 	archivedLacksUnknown // differs only by the members the SDK does not know
+	archivedLacksColumns // differs only by nulls in columns added since
 )
 
 func newStreamDigests(mode dataMode) *streamDigests {
-	d := &streamDigests{seed: maphash.MakeSeed(), opAt: map[uint64]int32{}, evAt: map[int32]int32{}, opAlt: map[int32]uint64{}, evAlt: map[int32]uint64{},
+	d := &streamDigests{seed: maphash.MakeSeed(), opAt: map[uint64]int32{}, evAt: map[int32]int32{}, opAlt: map[int32]uint64{}, evAlt: map[int32]uint64{}, evOld: map[int32]uint64{},
 		skipOps: compareSkips(schema.Operations, mode), skipEv: compareSkips(schema.Events, mode)}
 	for _, h := range []*maphash.Hash{&d.want, &d.gotOps, &d.gotEv} {
 		h.SetSeed(d.seed)
@@ -106,6 +111,11 @@ func (d *streamDigests) wantEvent(row *schema.Event) {
 		r.OverflowJSON = without
 		d.evAlt[int32(len(d.evHash))] = schema.HashRow(schema.Events, &d.want, &r, d.skipEv)
 	}
+	if schema.HasSinceValue(schema.Events, row) {
+		r := *row
+		schema.ClearSince(schema.Events, &r)
+		d.evOld[int32(len(d.evHash))] = schema.HashRow(schema.Events, &d.want, &r, d.skipEv)
+	}
 	d.evHash = append(d.evHash, schema.HashRow(schema.Events, &d.want, row, d.skipEv))
 }
 
@@ -115,7 +125,7 @@ func (d *streamDigests) gotOp(row *schema.Operation) {
 	if !ok {
 		return // an operation the API no longer lists (Postgres keeps them)
 	}
-	d.opSeen[i] = seen(schema.HashRow(schema.Operations, &d.gotOps, row, d.skipOps), d.opHash[i], d.opAlt, i)
+	d.opSeen[i] = seen(schema.HashRow(schema.Operations, &d.gotOps, row, d.skipOps), d.opHash[i], d.opAlt, nil, i)
 	if d.opSeen[i] == archivedLacksUnknown && d.lackingOp == "" {
 		d.lackingOp = fmt.Sprintf("operation %q", row.OperationID)
 	}
@@ -142,41 +152,47 @@ func (d *streamDigests) gotEvent(row *schema.Event) {
 		transform.NormalizeEventOverflow(&r)
 		h = schema.HashRow(schema.Events, &d.gotEv, &r, d.skipEv)
 	}
-	d.evSeen[i] = seen(h, d.evHash[i], d.evAlt, i)
+	d.evSeen[i] = seen(h, d.evHash[i], d.evAlt, d.evOld, i)
 }
 
 // seen is what an archived row whose hash is h is to the API's row i,
-// whose hash is want (and alt, in alts, as an archive made before etl
-// kept the members the SDK does not know holds it).
-func seen(h, want uint64, alts map[int32]uint64, i int32) rowSeen {
-	switch alt, ok := alts[i]; {
+// whose hash is want (and, as an archive made before etl kept the members
+// the SDK does not know holds it, alt in alts; as one made before the
+// columns added since, old in olds).
+func seen(h, want uint64, alts, olds map[int32]uint64, i int32) rowSeen {
+	alt, isAlt := alts[i]
+	old, isOld := olds[i]
+	switch {
 	case h == want:
 		return archivedEqual
-	case ok && h == alt:
+	case isAlt && h == alt:
 		return archivedLacksUnknown
+	case isOld && h == old:
+		return archivedLacksColumns
 	}
 	return archivedDiffers
 }
 
 // lacking names the first row the archive holds without the members the
-// SDK does not know (archivedLacksUnknown), or "" for none.
-func (d *streamDigests) lacking() string {
+// SDK does not know (archivedLacksUnknown) or without values in columns
+// added since (archivedLacksColumns), and says which: "" for none.
+func (d *streamDigests) lacking() (string, rowSeen) {
 	if d.lackingOp != "" {
-		return d.lackingOp
+		return d.lackingOp, archivedLacksUnknown
 	}
 	first := int32(-1)
 	for i, s := range d.evSeen {
-		if s == archivedLacksUnknown {
+		if s == archivedLacksUnknown || s == archivedLacksColumns {
 			first = int32(i)
 			break
 		}
 	}
 	for id, i := range d.evAt {
 		if i == first {
-			return fmt.Sprintf("event %d", id)
+			return fmt.Sprintf("event %d", id), d.evSeen[i]
 		}
 	}
-	return ""
+	return "", archivedEqual
 }
 
 // firstDiff is the first of the API's operations, else events, that the
@@ -188,7 +204,7 @@ func (d *streamDigests) firstDiff() (events bool, i int) {
 		}
 	}
 	for i, s := range d.evSeen {
-		if s != archivedEqual && s != archivedLacksUnknown {
+		if s != archivedEqual && s != archivedLacksUnknown && s != archivedLacksColumns {
 			return true, i
 		}
 	}
@@ -262,7 +278,10 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	if ex.differs() {
 		return ex, true, rows, nil
 	}
-	if lacking := d.lacking(); lacking != "" { // as compareContent: the hash differs with them
+	switch lacking, kind := d.lacking(); { // as compareContent: the hash differs with them
+	case kind == archivedLacksColumns:
+		return finding{what: lacking + ": " + lacksColumnsRowWhat, lacksColumns: true}, true, rows, nil
+	case lacking != "":
 		return finding{what: lacking + ": " + lacksUnknownWhat, lacksUnknown: true}, true, rows, nil
 	}
 	if ex.what != "" {
