@@ -477,6 +477,13 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 	} else {
 		x.Abort(ctx)
 	}
+	return r.settle(ctx, e, src, &row, c, start, err, log)
+}
+
+// settle counts the outcome of one read of e (err: nil once committed)
+// in the summary and logs it; it returns only a destination's error,
+// which stops the run.
+func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Execution, c counts, start time.Time, err error, log *slog.Logger) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sum.Executions++
@@ -485,7 +492,7 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 	var ee *extract.ExecutionError
 	switch {
 	case err == nil:
-		r.archived(e, &row, c, r.cfg.Now().Sub(start), log)
+		r.archived(e, row, c, r.cfg.Now().Sub(start), log)
 		return nil
 	case errors.Is(err, errUnchanged) && e.noData:
 		// Read again without payloads, unchanged: as archived, still
