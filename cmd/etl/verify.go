@@ -1179,7 +1179,7 @@ func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotR
 		rows = &load.ExecutionRows{}
 	}
 	if withEvents, ok := eventsBeside(st, len(rows.Events)); ok {
-		c.st = withEvents
+		c.st = withEvents // read again, with the history this time
 		return compareContent(ctx, api, reader, archivedRows, c)
 	}
 	mode := modeOf(st, c.unreadable)
@@ -1257,10 +1257,11 @@ func stateKeyBroken(err error, st load.ExecutionState) bool {
 // finding is what comparing an execution's content found: nothing (what
 // ""), a difference, rows that differ from the API's only by the members
 // it sends that etl's SDK does not know (lacksUnknown; see
-// transform.WithoutUnknown), or an executions row that differs only by
-// columns added since it was archived (lacksColumns): what names the
-// first. payloadsUnchecked: the payloads were left out of the comparison
-// (keyBroken).
+// transform.WithoutUnknown), or rows that differ only by nulls in columns
+// added since they were archived (lacksColumns; see schema.Column.Since):
+// what names the first. payloadsUnchecked: the payloads were left out of
+// the comparison (keyBroken), or kept it from being made at all
+// (stateKeyBroken).
 type finding struct {
 	what              string
 	lacksUnknown      bool
