@@ -519,60 +519,62 @@ func (p *Postgres) latestWhere(ctx context.Context, keep func(arn string) bool, 
 	return out, nil
 }
 
-// Rows reads each execution by key: its executions row, its operations
-// (every operation ever archived for it: a later snapshot never deletes
-// one) and events.
+// Rows reads the executions of states by key, a query per table for them
+// all: their executions rows, their operations (every operation ever
+// archived for one: a later snapshot never deletes one) and events.
 func (p *Postgres) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
 	out := make(map[string]*ExecutionRows, len(states))
-	for _, st := range states {
-		ex, err := pgRows[schema.Execution](ctx, p, schema.Executions, "execution_arn", st.Arn)
-		if err != nil {
-			return nil, err
-		}
-		ops, err := pgRows[schema.Operation](ctx, p, schema.Operations, "seq", st.Arn)
-		if err != nil {
-			return nil, err
-		}
-		events, err := pgRows[schema.Event](ctx, p, schema.Events, "event_id", st.Arn)
-		if err != nil {
-			return nil, err
-		}
-		out[st.Arn] = &ExecutionRows{Operations: ops, Events: events}
-		if len(ex) > 0 {
-			out[st.Arn].Execution = &ex[0]
-		}
+	arns := make([]string, len(states))
+	for i, st := range states {
+		arns[i] = st.Arn
+		out[st.Arn] = &ExecutionRows{}
+	}
+	if err := pgEach(ctx, p, schema.Executions, "", arns, func(row *schema.Execution) { out[row.ExecutionArn].Execution = new(*row) }); err != nil {
+		return nil, err
+	}
+	err := pgEach(ctx, p, schema.Operations, "seq", arns, func(row *schema.Operation) {
+		out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = pgEach(ctx, p, schema.Events, "event_id", arns, func(row *schema.Event) {
+		out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
-}
-
-func pgRows[T any](ctx context.Context, p *Postgres, t *schema.Table, order, arn string) ([]T, error) {
-	var out []T
-	err := pgEach(ctx, p, t, order, arn, func(row *T) { out = append(out, *row) })
-	return out, err
 }
 
 // EachRow hands over st's rows one at a time (see [RowStreamer]), from
 // a query per table, one after the other.
 func (p *Postgres) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
+	arns := []string{st.Arn}
 	if ex != nil {
-		if err := pgEach(ctx, p, schema.Executions, "execution_arn", st.Arn, ex); err != nil {
+		if err := pgEach(ctx, p, schema.Executions, "", arns, ex); err != nil {
 			return err
 		}
 	}
-	if err := pgEach(ctx, p, schema.Operations, "seq", st.Arn, op); err != nil || ev == nil {
+	if err := pgEach(ctx, p, schema.Operations, "seq", arns, op); err != nil || ev == nil {
 		return err
 	}
-	return pgEach(ctx, p, schema.Events, "event_id", st.Arn, ev)
+	return pgEach(ctx, p, schema.Events, "event_id", arns, ev)
 }
 
-// pgEach reads arn's rows of table t, in order, and hands each to fn.
-func pgEach[T any](ctx context.Context, p *Postgres, t *schema.Table, order, arn string, fn func(*T)) error {
+// pgEach reads the rows of table t of the executions arns, by execution
+// and then in order (a column; "": none), and hands each to fn.
+func pgEach[T any](ctx context.Context, p *Postgres, t *schema.Table, order string, arns []string, fn func(*T)) error {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		cols[i] = pgx.Identifier{c.Name}.Sanitize()
 	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE execution_arn = $1 ORDER BY %s", strings.Join(cols, ", "), pgx.Identifier{p.cfg.schema, t.Name}.Sanitize(), order)
-	rows, err := p.pool.Query(ctx, q, arn)
+	orderBy := "execution_arn"
+	if order != "" {
+		orderBy += ", " + pgx.Identifier{order}.Sanitize()
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE execution_arn = ANY($1) ORDER BY %s", strings.Join(cols, ", "), pgx.Identifier{p.cfg.schema, t.Name}.Sanitize(), orderBy)
+	rows, err := p.pool.Query(ctx, q, arns)
 	if err != nil {
 		return p.wrap("read "+t.Name, err)
 	}
