@@ -3,6 +3,8 @@ package schema
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"unsafe"
 )
 
 // DescribesRead reports the columns of t that say how a row was read
@@ -45,11 +47,13 @@ func KeepData[T any](t *Table, row, archived *T) {
 
 // HasSinceValue reports whether row has a value in a column of t added
 // since the first contract ([Column.Since]): an archive made before that
-// column holds null there. It panics when T is not t's row struct.
+// column holds null there. It reads the row by the field offsets declare
+// took, without reflection (a run with --force asks it of every event).
+// It panics when T is not t's row struct.
 func HasSinceValue[T any](t *Table, row *T) bool {
-	rv := t.rowValue(row)
+	p := rowPointer(t, row)
 	for _, i := range t.since {
-		if !rv.Field(i).IsNil() {
+		if f := t.codec.fields[i]; !f.null(unsafe.Add(p, f.off)) {
 			return true
 		}
 	}
@@ -60,30 +64,41 @@ func HasSinceValue[T any](t *Table, row *T) bool {
 // ([Column.Since]) to null: the row as an archive made before them holds
 // it. It panics when T is not t's row struct.
 func ClearSince[T any](t *Table, row *T) {
-	rv := t.rowValue(row)
+	p := rowPointer(t, row)
 	for _, i := range t.since {
-		rv.Field(i).SetZero()
+		f := t.codec.fields[i]
+		f.setNull(unsafe.Add(p, f.off))
 	}
 }
 
-// LacksOnlySince reports that archived row got, which differs from want,
-// would not if want held null in the columns added since the first
-// contract ([Column.Since]): got was archived before them. skip as for
-// DiffRow.
-func LacksOnlySince[T any](t *Table, got, want *T, skip []bool) bool {
-	if !HasSinceValue(t, want) {
-		return false
+// LackingSince compares archived row got with want as an archive made
+// before the columns added since the first contract ([Column.Since])
+// holds it: lacking names those in which got is null and want is not, and
+// col is the first other column that differs (-1: none). skip as for
+// DiffRow. It panics when T is not t's row struct.
+func LackingSince[T any](t *Table, got, want *T, skip []bool) (lacking []string, col int) {
+	skip = slices.Clone(skip)
+	if skip == nil {
+		skip = make([]bool, len(t.Columns))
 	}
-	w := *want
-	ClearSince(t, &w)
-	return DiffRow(t, got, &w, skip) < 0
+	g := rowPointer(t, got)
+	for {
+		col = DiffRow(t, got, want, skip)
+		if col < 0 {
+			return lacking, -1
+		}
+		if f := t.codec.fields[col]; t.Columns[col].Since == "" || !f.null(unsafe.Add(g, f.off)) {
+			return lacking, col
+		}
+		lacking = append(lacking, t.Columns[col].Name)
+		skip[col] = true
+	}
 }
 
-// rowValue is row (a *T) as the reflect.Value of its struct.
-func (t *Table) rowValue(row any) reflect.Value {
-	rv := reflect.ValueOf(row).Elem()
-	if rv.Type() != t.rowType {
-		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", t.Name, t.rowType, rv.Type()))
+// rowPointer is row as a pointer to t's row struct.
+func rowPointer[T any](t *Table, row *T) unsafe.Pointer {
+	if reflect.TypeFor[T]() != t.rowType {
+		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", t.Name, t.rowType, reflect.TypeFor[T]()))
 	}
-	return rv
+	return unsafe.Pointer(row)
 }

@@ -75,15 +75,24 @@ func TestSince(t *testing.T) {
 	if schema.HasSinceValue(schema.Events, &older) || older.Reason != nil || older.RequestTime != nil || older.EventType != want.EventType || want.Reason == nil {
 		t.Fatalf("cleared: %+v (from %+v)", older, want)
 	}
-	if !schema.LacksOnlySince(schema.Events, &older, &want, nil) {
-		t.Error("a row archived before the columns is not told apart")
+	if lacking, col := schema.LackingSince(schema.Events, &older, &want, nil); col >= 0 || !slices.Equal(lacking, []string{"reason", "request_time"}) {
+		t.Errorf("a row archived before the columns: lacking %v, other column %d", lacking, col)
 	}
 	otherwise := older
 	otherwise.EventType = "ExecutionResumed"
-	if schema.LacksOnlySince(schema.Events, &otherwise, &want, nil) {
-		t.Error("a row that differs in another column is taken for one archived before")
+	if _, col := schema.LackingSince(schema.Events, &otherwise, &want, nil); col != schema.Events.Column("event_type") {
+		t.Errorf("a row that differs in another column too: column %d, want event_type's", col)
 	}
-	if schema.LacksOnlySince(schema.Events, &otherwise, &older, nil) {
-		t.Error("a row is taken as lacking columns its API row has no value in")
+	if lacking, col := schema.LackingSince(schema.Events, &otherwise, &older, nil); len(lacking) != 0 || col < 0 {
+		t.Errorf("a row is taken as lacking columns its API row has no value in: %v, %d", lacking, col)
+	}
+	var list schema.Execution // ClearSince leaves the other columns, an empty list too
+	list.ErrorStackTrace, list.PauseReason = []string{}, new("why")
+	if !schema.HasSinceValue(schema.Executions, &list) {
+		t.Error("pause_reason set, no value seen")
+	}
+	schema.ClearSince(schema.Executions, &list)
+	if list.PauseReason != nil || list.ErrorStackTrace == nil || schema.HasSinceValue(schema.Executions, &list) {
+		t.Errorf("cleared: %+v", list)
 	}
 }

@@ -312,6 +312,29 @@ func (f field) equal(a, b unsafe.Pointer) bool {
 	return false
 }
 
+// null reports the field's value at a null: a nil pointer or list (a
+// field of a type that is never null: false).
+func (f field) null(a unsafe.Pointer) bool {
+	switch f.kind {
+	case kStringPtr, kInt32Ptr, kInt64Ptr, kBoolPtr, kTimePtr:
+		return *(*unsafe.Pointer)(a) == nil
+	case kStringList:
+		return *(*[]string)(a) == nil
+	}
+	return false
+}
+
+// setNull makes the field's value at a null (declare allows Since only on
+// nullable columns: fields of other types are left as they are).
+func (f field) setNull(a unsafe.Pointer) {
+	switch f.kind {
+	case kStringPtr, kInt32Ptr, kInt64Ptr, kBoolPtr, kTimePtr:
+		*(*unsafe.Pointer)(a) = nil
+	case kStringList:
+		*(*[]string)(a) = nil
+	}
+}
+
 func samePtr[E any](x, y *E, eq func(x, y *E) bool) bool {
 	if x == nil || y == nil {
 		return x == nil && y == nil

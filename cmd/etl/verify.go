@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"reflect"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -1159,14 +1158,14 @@ func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotR
 	wantRow, err := apiRows(ctx, api, c.e, st, reader,
 		func(rows []schema.Operation) { want = append(want, rows...) },
 		func(ev *schema.Event) { wantEvents = append(wantEvents, *ev) })
-	if without, ok := keyBroken(err, st); ok {
+	if without, comparable, ok := keyBroken(err, st); ok {
+		if !comparable {
+			return finding{payloadsUnchecked: true}, false, nil
+		}
 		c.st, c.desc, c.unreadable = without, nil, true
 		f, sampleable, err := compareContent(ctx, api, reader, archivedRows, c)
 		f.payloadsUnchecked = true
 		return f, sampleable, err
-	}
-	if stateKeyBroken(err, st) {
-		return finding{payloadsUnchecked: true}, false, nil
 	}
 	if err != nil {
 		return finding{}, true, err
@@ -1191,25 +1190,36 @@ func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotR
 	if events.differs() {
 		return events, true, nil
 	}
-	if err := describedRow(ctx, api, reader, c, rows.Execution, &wantRow); err != nil {
-		return finding{}, true, err
+	lacking := ops
+	if lacking.what == "" {
+		lacking = events
 	}
-	ex := executionDiff(rows.Execution, &wantRow, mode)
-	if ex.differs() {
-		return ex, true, nil
+	f, err := conclude(ctx, api, reader, c, mode, rows.Execution, &wantRow, lacking)
+	return f, true, err
+}
+
+// conclude ends a comparison, whole or streamed alike, whose operations
+// and events were found without a difference (lacking: the first of them
+// an archive made by an older etl lacks, if any): then the executions row
+// (archived: got; the API's: want, from apiRows), then what an older
+// archive lacks (the content hash covers the operations' overflow_json:
+// it differs with the members they lack), then the content hash.
+func conclude(ctx context.Context, api verifyClient, reader load.SnapshotReader, c comparison, mode dataMode, got, want *schema.Execution, lacking finding) (finding, error) {
+	if err := describedRow(ctx, api, reader, c, got, want); err != nil {
+		return finding{}, err
 	}
-	// What an archive made by an older etl lacks, once nothing else
-	// differs (the content hash covers the operations' overflow_json: it
-	// differs with the members they lack).
-	for _, f := range []finding{ops, events, ex} {
-		if f.what != "" {
-			return f, true, nil
-		}
+	ex := executionDiff(got, want, mode)
+	switch {
+	case ex.differs():
+		return ex, nil
+	case lacking.what != "":
+		return lacking, nil
+	case ex.what != "":
+		return ex, nil
+	case want.ContentHash != c.st.ContentHash && !c.unreadable:
+		return finding{what: contentHashDiffers}, nil
 	}
-	if wantRow.ContentHash != st.ContentHash && !c.unreadable {
-		return finding{what: contentHashDiffers}, true, nil
-	}
-	return finding{}, true, nil
+	return finding{}, nil
 }
 
 // eventsBeside reports an execution archived through state whose newest
@@ -1226,32 +1236,23 @@ func eventsBeside(st load.ExecutionState, archivedEvents int) (load.ExecutionSta
 
 // keyBroken reports a re-read (err) that failed because the service can no
 // longer decrypt the execution's payloads, which the archive holds (its
-// snapshot was read with them, through history), and returns st as read
-// without them: verify compares the rest rather than report an error of
-// what the archive holds whole (a nightly verify would fail every night
-// once a key is disabled). The payloads, and the content hash that covers
-// them, go unchecked; the report names such executions.
-//
-// One archived through state cannot be read so (GetDurableExecutionState
-// has no read without the payloads): see stateKeyBroken.
-func keyBroken(err error, st load.ExecutionState) (load.ExecutionState, bool) {
+// snapshot was read with them): verify does not report an error of what
+// the archive holds whole (a nightly verify would fail every night once a
+// key is disabled), and the report names such executions. One archived
+// through history is compared without them (comparable; without is st as
+// read without them): the payloads, and the content hash that covers
+// them, go unchecked. One archived through state is not compared at all:
+// GetDurableExecutionState has no read without the payloads.
+func keyBroken(err error, st load.ExecutionState) (without load.ExecutionState, comparable, ok bool) {
 	var ee *extract.ExecutionError
-	if !errors.As(err, &ee) || !ee.Undecryptable() || readWithoutData(st) || st.Source != transform.SourceHistory {
-		return st, false
+	if !errors.As(err, &ee) || !ee.Undecryptable() || readWithoutData(st) {
+		return st, false, false
+	}
+	if st.Source != transform.SourceHistory {
+		return st, false, true
 	}
 	st.DataIncluded = new(false)
-	return st, true
-}
-
-// stateKeyBroken reports a re-read through state (err) that failed because
-// the service can no longer decrypt the execution's payloads, which the
-// archive holds: GetDurableExecutionState has no read without them, so
-// its content is not compared (not sampleable), and the report names it
-// with those compared without their payloads, rather than as an error of
-// what the archive holds whole.
-func stateKeyBroken(err error, st load.ExecutionState) bool {
-	var ee *extract.ExecutionError
-	return st.Source == transform.SourceState && errors.As(err, &ee) && ee.Undecryptable()
+	return st, true, true
 }
 
 // finding is what comparing an execution's content found: nothing (what
@@ -1260,8 +1261,7 @@ func stateKeyBroken(err error, st load.ExecutionState) bool {
 // transform.WithoutUnknown), or rows that differ only by nulls in columns
 // added since they were archived (lacksColumns; see schema.Column.Since):
 // what names the first. payloadsUnchecked: the payloads were left out of
-// the comparison (keyBroken), or kept it from being made at all
-// (stateKeyBroken).
+// the comparison, or kept it from being made at all (keyBroken).
 type finding struct {
 	what              string
 	lacksUnknown      bool
@@ -1282,18 +1282,37 @@ const (
 	lacksColumnsDiff = -3
 )
 
-// lacksOnlyUnknown reports that got, which differs from want, would not
-// if want's overflow_json were without its Unknown member: got was
-// archived before etl kept them.
-func lacksOnlyUnknown[T any](t *schema.Table, got, want *T, overflow func(*T) **string, skip []bool) bool {
+// olderForm compares archived row got, which differs from the API's want,
+// with want as an archive made by an older etl holds it: without the
+// members the SDK does not know in its overflow_json (before etl kept
+// them: transform.WithoutUnknown) and with nulls in the columns added
+// since (schema.LackingSince). It returns the first column that differs
+// even so (-1: none), and what got lacks: lacksColumnsDiff (the columns
+// added since, which it names, with or without the members) or
+// lacksUnknownDiff (the members alone); 0 when it lacks neither.
+func olderForm[T any](t *schema.Table, got, want *T, overflow func(*T) **string, skip []bool) (col, lacks int, lacking []string) {
 	w := *want
-	o := overflow(&w)
-	without := transform.WithoutUnknown(*o)
-	if without == *o { // none to lack
-		return false
+	if o := overflow(&w); *o != nil {
+		if without := transform.WithoutUnknown(*o); without != *o && samePtrString(*overflow(got), without) {
+			*o, lacks = without, lacksUnknownDiff
+		}
 	}
-	*o = without
-	return schema.DiffRow(t, got, &w, skip) < 0
+	if lacking, col = schema.LackingSince(t, got, &w, skip); len(lacking) > 0 {
+		lacks = lacksColumnsDiff
+	}
+	return col, lacks, lacking
+}
+
+// rowDiff is a row diff's answer for got and want, which DiffRow found
+// different in col (-1: equal): col, or what got lacks as olderForm says.
+func rowDiff[T any](t *schema.Table, got, want *T, overflow func(*T) **string, skip []bool, col int) int {
+	if col < 0 {
+		return col
+	}
+	if c, lacks, _ := olderForm(t, got, want, overflow, skip); c < 0 && lacks != 0 {
+		return lacks
+	}
+	return col
 }
 
 const contentHashDiffers = "content_hash: the executions row's differs from its operations'"
@@ -1415,7 +1434,7 @@ func describedRow(ctx context.Context, api verifyClient, reader load.SnapshotRea
 // (dataUnreadable) leaves execution_data_included out too. Where got
 // differs only by a null in columns added to the contract since it was
 // archived (schema.Column.Since), or by lacking the members the SDK does
-// not know (see lacksOnlyUnknown), the finding says so (lacksColumns,
+// not know (see olderForm), the finding says so (lacksColumns,
 // lacksUnknown): etl run --force archives it again.
 func executionDiff(got, want *schema.Execution, mode dataMode) finding {
 	if got == nil {
@@ -1427,31 +1446,20 @@ func executionDiff(got, want *schema.Execution, mode dataMode) finding {
 	if mode == dataUnreadable {
 		skip[t.Column("execution_data_included")] = true
 	}
-	var lacking []string
-	lacksUnknown := false
-	for {
-		col := schema.DiffRow(t, got, want, skip)
-		if col < 0 {
-			break
-		}
-		skip[col] = true
-		switch c := t.Columns[col]; {
-		case c.Since != "" && reflect.ValueOf(got).Elem().Field(col).IsNil():
-			lacking = append(lacking, c.Name)
-		case c.Name == "overflow_json" && samePtrString(got.OverflowJSON, transform.WithoutUnknown(want.OverflowJSON)):
-			lacksUnknown = true
-		default:
-			return finding{what: "executions row: column " + c.Name}
-		}
+	if schema.DiffRow(t, got, want, skip) < 0 {
+		return finding{}
 	}
+	col, lacks, lacking := olderForm(t, got, want, executionOverflow, skip)
 	switch {
-	case len(lacking) > 0:
+	case col >= 0:
+		return finding{what: "executions row: column " + t.Columns[col].Name}
+	case lacks == lacksColumnsDiff:
 		return finding{what: "executions row: " + strings.Join(lacking, ", ") + ": " + lacksColumnsWhat, lacksColumns: true}
-	case lacksUnknown:
-		return finding{what: "executions row: " + lacksUnknownWhat, lacksUnknown: true}
 	}
-	return finding{}
+	return finding{what: "executions row: " + lacksUnknownWhat, lacksUnknown: true}
 }
+
+func executionOverflow(r *schema.Execution) **string { return &r.OverflowJSON }
 
 // samePtrString reports a and b both nil or both set to one value.
 func samePtrString(a, b *string) bool {
@@ -1491,11 +1499,7 @@ func canCompare(apiStatus string, st load.ExecutionState, token string) bool {
 func operationsDiff(got, want []schema.Operation, mode dataMode) finding {
 	skip := compareSkips(schema.Operations, mode)
 	return rowsDiff(schema.Operations, got, want, func(g, w *schema.Operation) int {
-		col := schema.DiffRow(schema.Operations, g, w, skip)
-		if col >= 0 && lacksOnlyUnknown(schema.Operations, g, w, operationOverflow, skip) {
-			return lacksUnknownDiff
-		}
-		return col
+		return rowDiff(schema.Operations, g, w, operationOverflow, skip, schema.DiffRow(schema.Operations, g, w, skip))
 	}, func(r *schema.Operation) string { return r.OperationID }, func(id string) string { return fmt.Sprintf("operation %q", id) })
 }
 
@@ -1535,13 +1539,7 @@ func eventDiff(got, want *schema.Event, skip []bool) int {
 			return col
 		}
 	}
-	if lacksOnlyUnknown(schema.Events, &r, want, eventOverflow, skip) {
-		return lacksUnknownDiff
-	}
-	if schema.LacksOnlySince(schema.Events, &r, want, skip) {
-		return lacksColumnsDiff
-	}
-	return col
+	return rowDiff(schema.Events, &r, want, eventOverflow, skip, col)
 }
 
 // rowsDiff names the first of want (by key) that got lacks or holds with

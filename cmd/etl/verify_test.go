@@ -31,6 +31,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
 )
 
 func readVerify(t *testing.T, path string) VerifyReport {
@@ -1177,4 +1178,48 @@ func (r *latestRecorder) LatestIn(ctx context.Context, from, to string, keep fun
 	out, err := r.Parquet.LatestIn(ctx, from, to, keep)
 	r.kept, r.spans = append(r.kept, len(out)), append(r.spans, from+".."+to)
 	return out, err
+}
+
+// TestOlderFormWholeAndStreamed: an archived row that differs from the
+// API's only as an older etl made it (without the members the SDK does
+// not know, with nulls in the columns added since, or both) is told
+// apart alike by the whole comparison (eventDiff) and the streamed one
+// (its hashes of the API's row's older forms), and a row that differs
+// otherwise as well is a difference in both.
+func TestOlderFormWholeAndStreamed(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	want := schema.Event{ExecutionArn: "a", EventID: 4, EventType: "ExecutionPaused", Reason: new("maintenance"), RequestTime: &at,
+		OverflowJSON: transform.WithUnknown(nil, json.RawMessage(`{"Budget":3}`)), RunID: "r", ExtractedAt: at}
+	withoutMembers := want
+	withoutMembers.OverflowJSON = transform.WithoutUnknown(want.OverflowJSON)
+	withoutColumns := want
+	schema.ClearSince(schema.Events, &withoutColumns)
+	withoutBoth := withoutMembers
+	schema.ClearSince(schema.Events, &withoutBoth)
+	otherwise := withoutBoth
+	otherwise.Name = new("renamed")
+	skip := compareSkips(schema.Events, dataKept)
+	for _, tc := range []struct {
+		name     string
+		got      schema.Event
+		whole    int
+		streamed rowSeen
+	}{
+		{"equal", want, -1, archivedEqual},
+		{"without the members", withoutMembers, lacksUnknownDiff, archivedLacksUnknown},
+		{"without the columns", withoutColumns, lacksColumnsDiff, archivedLacksColumns},
+		{"without both", withoutBoth, lacksColumnsDiff, archivedLacksColumns},
+		{"otherwise too", otherwise, schema.Events.Column("name"), archivedDiffers},
+	} {
+		if got := eventDiff(&tc.got, &want, skip); got != tc.whole {
+			t.Errorf("%s: whole %d, want %d", tc.name, got, tc.whole)
+		}
+		d := newStreamDigests(dataKept)
+		d.wantEvent(&want)
+		d.evSeen, d.evTime = make([]rowSeen, 1), make([]int64, 1)
+		d.gotEvent(&tc.got)
+		if d.evSeen[0] != tc.streamed {
+			t.Errorf("%s: streamed %d, want %d", tc.name, d.evSeen[0], tc.streamed)
+		}
+	}
 }

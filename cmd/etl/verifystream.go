@@ -45,18 +45,15 @@ type streamDigests struct {
 	gotEvents int64  // the distinct events archived
 	skipOps   []bool // compareSkips, by table
 	skipEv    []bool
-	// opAlt and evAlt hash, by index, the API's rows that hold members
-	// the SDK does not know as an archive made before etl kept them holds
-	// them (transform.WithoutUnknown); lackingOp names the first
-	// operation archived so (archivedLacksUnknown; an event's row may be
-	// followed by a newer one, so events are named at the end, by
-	// lacking).
-	opAlt, evAlt map[int32]uint64
-	lackingOp    string
-	// evOld hashes, by index, the API's events that have values in
-	// columns added since the first contract as an archive made before
-	// those columns holds them (null there: schema.ClearSince).
-	evOld map[int32]uint64
+	// opAlt and evAlt hold, by index, the hashes of the API's rows as an
+	// archive made by an older etl holds them (olderForm: without the
+	// members the SDK does not know, with nulls in the columns added
+	// since), each with what such an archived row lacks; lackingOp names
+	// the first operation archived so (an event's row may be followed by
+	// a newer one, so events are named at the end, by lacking).
+	opAlt, evAlt  map[int32][]olderHash
+	lackingOp     string
+	lackingOpKind rowSeen
 	// dup: the API's rows repeat a key (two events with one EventId):
 	// compared whole instead.
 	dup bool
@@ -70,11 +67,18 @@ const (
 	archivedEqual
 	archivedDiffers
 	archivedLacksUnknown // differs only by the members the SDK does not know
-	archivedLacksColumns // differs only by nulls in columns added since
+	archivedLacksColumns // differs only by nulls in columns added since (and perhaps those members)
 )
 
+// olderHash is the hash of one of the API's rows as an archive made by an
+// older etl holds it, and what such an archived row lacks.
+type olderHash struct {
+	hash  uint64
+	lacks rowSeen
+}
+
 func newStreamDigests(mode dataMode) *streamDigests {
-	d := &streamDigests{seed: maphash.MakeSeed(), opAt: map[uint64]int32{}, evAt: map[int32]int32{}, opAlt: map[int32]uint64{}, evAlt: map[int32]uint64{}, evOld: map[int32]uint64{},
+	d := &streamDigests{seed: maphash.MakeSeed(), opAt: map[uint64]int32{}, evAt: map[int32]int32{}, opAlt: map[int32][]olderHash{}, evAlt: map[int32][]olderHash{},
 		skipOps: compareSkips(schema.Operations, mode), skipEv: compareSkips(schema.Events, mode)}
 	for _, h := range []*maphash.Hash{&d.want, &d.gotOps, &d.gotEv} {
 		h.SetSeed(d.seed)
@@ -92,11 +96,7 @@ func (d *streamDigests) wantOps(rows []schema.Operation) {
 			d.dup = true
 		}
 		d.opAt[k] = int32(len(d.opHash))
-		if without := transform.WithoutUnknown(rows[i].OverflowJSON); without != rows[i].OverflowJSON {
-			r := rows[i]
-			r.OverflowJSON = without
-			d.opAlt[int32(len(d.opHash))] = schema.HashRow(schema.Operations, &d.want, &r, d.skipOps)
-		}
+		older(d, schema.Operations, d.opAlt, int32(len(d.opHash)), &rows[i], operationOverflow, d.skipOps)
 		d.opHash = append(d.opHash, schema.HashRow(schema.Operations, &d.want, &rows[i], d.skipOps))
 	}
 }
@@ -106,17 +106,38 @@ func (d *streamDigests) wantEvent(row *schema.Event) {
 		d.dup = true
 	}
 	d.evAt[row.EventID] = int32(len(d.evHash))
-	if without := transform.WithoutUnknown(row.OverflowJSON); without != row.OverflowJSON {
-		r := *row
-		r.OverflowJSON = without
-		d.evAlt[int32(len(d.evHash))] = schema.HashRow(schema.Events, &d.want, &r, d.skipEv)
-	}
-	if schema.HasSinceValue(schema.Events, row) {
-		r := *row
-		schema.ClearSince(schema.Events, &r)
-		d.evOld[int32(len(d.evHash))] = schema.HashRow(schema.Events, &d.want, &r, d.skipEv)
-	}
+	older(d, schema.Events, d.evAlt, int32(len(d.evHash)), row, eventOverflow, d.skipEv)
 	d.evHash = append(d.evHash, schema.HashRow(schema.Events, &d.want, row, d.skipEv))
+}
+
+// older notes in alts, at i, the hashes of the API's row as archives made
+// by an older etl hold it, as olderForm compares: without the members the
+// SDK does not know (when it has some), with nulls in the columns added
+// since (when it has values there), and both. Most rows have neither:
+// nothing is hashed again for them.
+func older[T any](d *streamDigests, t *schema.Table, alts map[int32][]olderHash, i int32, row *T, overflow func(*T) **string, skip []bool) {
+	o := *overflow(row)
+	without := transform.WithoutUnknown(o)
+	unknown, since := without != o, schema.HasSinceValue(t, row)
+	add := func(stripped, cleared bool, lacks rowSeen) {
+		r := *row
+		if stripped {
+			*overflow(&r) = without
+		}
+		if cleared {
+			schema.ClearSince(t, &r)
+		}
+		alts[i] = append(alts[i], olderHash{schema.HashRow(t, &d.want, &r, skip), lacks})
+	}
+	if unknown {
+		add(true, false, archivedLacksUnknown)
+	}
+	if since {
+		add(false, true, archivedLacksColumns)
+	}
+	if unknown && since {
+		add(true, true, archivedLacksColumns)
+	}
 }
 
 // gotOp and gotEvent take the archive's rows; they run side by side.
@@ -125,9 +146,9 @@ func (d *streamDigests) gotOp(row *schema.Operation) {
 	if !ok {
 		return // an operation the API no longer lists (Postgres keeps them)
 	}
-	d.opSeen[i] = seen(schema.HashRow(schema.Operations, &d.gotOps, row, d.skipOps), d.opHash[i], d.opAlt, nil, i)
-	if d.opSeen[i] == archivedLacksUnknown && d.lackingOp == "" {
-		d.lackingOp = fmt.Sprintf("operation %q", row.OperationID)
+	d.opSeen[i] = seen(schema.HashRow(schema.Operations, &d.gotOps, row, d.skipOps), d.opHash[i], d.opAlt[i])
+	if d.opSeen[i] >= archivedLacksUnknown && d.lackingOp == "" {
+		d.lackingOp, d.lackingOpKind = fmt.Sprintf("operation %q", row.OperationID), d.opSeen[i]
 	}
 }
 
@@ -152,59 +173,62 @@ func (d *streamDigests) gotEvent(row *schema.Event) {
 		transform.NormalizeEventOverflow(&r)
 		h = schema.HashRow(schema.Events, &d.gotEv, &r, d.skipEv)
 	}
-	d.evSeen[i] = seen(h, d.evHash[i], d.evAlt, d.evOld, i)
+	d.evSeen[i] = seen(h, d.evHash[i], d.evAlt[i])
 }
 
-// seen is what an archived row whose hash is h is to the API's row i,
-// whose hash is want (and, as an archive made before etl kept the members
-// the SDK does not know holds it, alt in alts; as one made before the
-// columns added since, old in olds).
-func seen(h, want uint64, alts, olds map[int32]uint64, i int32) rowSeen {
-	alt, isAlt := alts[i]
-	old, isOld := olds[i]
-	switch {
-	case h == want:
+// seen is what an archived row whose hash is h is to the API's row, whose
+// hash is want and its older forms' alts.
+func seen(h, want uint64, alts []olderHash) rowSeen {
+	if h == want {
 		return archivedEqual
-	case isAlt && h == alt:
-		return archivedLacksUnknown
-	case isOld && h == old:
-		return archivedLacksColumns
+	}
+	for _, a := range alts {
+		if h == a.hash {
+			return a.lacks
+		}
 	}
 	return archivedDiffers
 }
 
-// lacking names the first row the archive holds without the members the
-// SDK does not know (archivedLacksUnknown) or without values in columns
-// added since (archivedLacksColumns), and says which: "" for none.
-func (d *streamDigests) lacking() (string, rowSeen) {
-	if d.lackingOp != "" {
-		return d.lackingOp, archivedLacksUnknown
-	}
-	first := int32(-1)
-	for i, s := range d.evSeen {
-		if s == archivedLacksUnknown || s == archivedLacksColumns {
-			first = int32(i)
-			break
+// lacking is the finding of the first row the archive holds as an older
+// etl made it (archivedLacksUnknown, archivedLacksColumns): none when
+// there is none.
+func (d *streamDigests) lacking() finding {
+	what, kind := d.lackingOp, d.lackingOpKind
+	if what == "" {
+		first := int32(-1)
+		for i, s := range d.evSeen {
+			if s >= archivedLacksUnknown {
+				first = int32(i)
+				break
+			}
+		}
+		for id, i := range d.evAt {
+			if i == first {
+				what, kind = fmt.Sprintf("event %d", id), d.evSeen[i]
+			}
 		}
 	}
-	for id, i := range d.evAt {
-		if i == first {
-			return fmt.Sprintf("event %d", id), d.evSeen[i]
-		}
+	switch {
+	case kind == archivedLacksColumns:
+		return finding{what: what + ": " + lacksColumnsRowWhat, lacksColumns: true}
+	case what != "":
+		return finding{what: what + ": " + lacksUnknownWhat, lacksUnknown: true}
 	}
-	return "", archivedEqual
+	return finding{}
 }
 
 // firstDiff is the first of the API's operations, else events, that the
-// archive lacks or holds otherwise: its index, or -1 for none.
+// archive lacks or holds otherwise (than equal, or as an older etl made
+// it): its index, or -1 for none.
 func (d *streamDigests) firstDiff() (events bool, i int) {
 	for i, s := range d.opSeen {
-		if s != archivedEqual && s != archivedLacksUnknown {
+		if s == notArchived || s == archivedDiffers {
 			return false, i
 		}
 	}
 	for i, s := range d.evSeen {
-		if s != archivedEqual && s != archivedLacksUnknown && s != archivedLacksColumns {
+		if s == notArchived || s == archivedDiffers {
 			return true, i
 		}
 	}
@@ -222,14 +246,14 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	mode := modeOf(st, c.unreadable)
 	d := newStreamDigests(mode)
 	wantRow, err := apiRows(ctx, api, c.e, st, reader, d.wantOps, d.wantEvent)
-	if without, ok := keyBroken(err, st); ok {
+	if without, comparable, ok := keyBroken(err, st); ok {
+		if !comparable {
+			return finding{payloadsUnchecked: true}, false, 0, nil
+		}
 		c.st, c.desc, c.unreadable = without, nil, true
 		found, sampleable, rows, err = compareStreamed(ctx, api, rs, reader, c)
 		found.payloadsUnchecked = true
 		return found, sampleable, rows, err
-	}
-	if stateKeyBroken(err, st) {
-		return finding{payloadsUnchecked: true}, false, 0, nil
 	}
 	if err != nil {
 		return finding{}, true, 0, err
@@ -271,26 +295,8 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	if d.gotEvents > int64(len(d.evHash)) {
 		return finding{what: fmt.Sprintf("%d events archived, the API has %d", d.gotEvents, len(d.evHash))}, true, rows, nil
 	}
-	if err := describedRow(ctx, api, reader, c, gotRow, &wantRow); err != nil {
-		return finding{}, true, rows, err
-	}
-	ex := executionDiff(gotRow, &wantRow, mode)
-	if ex.differs() {
-		return ex, true, rows, nil
-	}
-	switch lacking, kind := d.lacking(); { // as compareContent: the hash differs with them
-	case kind == archivedLacksColumns:
-		return finding{what: lacking + ": " + lacksColumnsRowWhat, lacksColumns: true}, true, rows, nil
-	case lacking != "":
-		return finding{what: lacking + ": " + lacksUnknownWhat, lacksUnknown: true}, true, rows, nil
-	}
-	if ex.what != "" {
-		return ex, true, rows, nil
-	}
-	if wantRow.ContentHash != st.ContentHash && !c.unreadable {
-		return finding{what: contentHashDiffers}, true, rows, nil
-	}
-	return finding{}, true, rows, nil
+	found, err = conclude(ctx, api, reader, c, mode, gotRow, &wantRow, d.lacking())
+	return found, true, rows, err
 }
 
 // wholeRows collects st's rows from rs, as Rows would return them.
