@@ -1249,6 +1249,20 @@ func byFunction(t *testing.T, execs []emulator.Execution, opts ...emulator.Optio
 	return srv, url, dir, report, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report}, functionArgs()...)
 }
 
+// archivedToBoth is byFunction's run of execs, archived into its
+// directory and into a Postgres schema of the test's (pg: the run's
+// arguments for it).
+func archivedToBoth(t *testing.T, execs []emulator.Execution) (url, dir, report string, args, pg []string) {
+	t.Helper()
+	_, url, dir, report, args = byFunction(t, execs)
+	dbURL, pgSchema := pgtest.Schema(t)
+	pg = []string{"--dest", dbURL, "--pg-schema", pgSchema}
+	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--migrate")...)...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	return url, dir, report, args, pg
+}
+
 // TestVerifyAtRiskByOwnRetention: verify reckons an execution's history
 // by its own retention as archived (retention_period_days, from
 // GetDurableExecution), not its function's: executions archived without
@@ -2314,12 +2328,7 @@ func TestVerifyStateWhenKeyBreaks(t *testing.T) {
 // of comparing; a difference elsewhere in them is still one.
 func TestVerifyWhenKeyBreaksAfterArchiving(t *testing.T) {
 	execs := emulator.Generate(58, 40, emulator.GenerateOptions{MaxOps: 10})
-	_, _, dir, _, args := byFunction(t, execs)
-	dbURL, pgSchema := pgtest.Schema(t)
-	pg := []string{"--dest", dbURL, "--pg-schema", pgSchema}
-	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--migrate")...)...); r.code != 0 {
-		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
-	}
+	_, dir, _, _, pg := archivedToBoth(t, execs)
 	denied := everyNth(execs, 3)
 	broken := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
 	broken.Add(execs...)

@@ -168,12 +168,7 @@ func TestFutureMembersArchivedThroughState(t *testing.T) {
 // archive equal and a plain rerun writes nothing.
 func TestMembersArchivedBeforeKept(t *testing.T) {
 	execs := emulator.Generate(55, 30, emulator.GenerateOptions{MaxOps: 20})
-	_, _, dir, report, args := byFunction(t, execs)
-	dbURL, pgSchema := pgtest.Schema(t)
-	pg := []string{"--dest", dbURL, "--pg-schema", pgSchema}
-	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--migrate")...)...); r.code != 0 {
-		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
-	}
+	_, dir, report, args, pg := archivedToBoth(t, execs)
 	// The same executions, served by a service that now sends members
 	// the SDK does not know.
 	newer := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithFutureMembers())
@@ -285,12 +280,7 @@ func TestMembersArchivedBeforeKeptThroughState(t *testing.T) {
 // the archive equal and a plain rerun writes nothing.
 func TestColumnsArchivedBeforeKept(t *testing.T) {
 	execs := emulator.Generate(57, 48, emulator.GenerateOptions{MaxOps: 12})
-	_, url, dir, report, args := byFunction(t, execs)
-	dbURL, pgSchema := pgtest.Schema(t)
-	pg := []string{"--dest", dbURL, "--pg-schema", pgSchema}
-	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--migrate")...)...); r.code != 0 {
-		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
-	}
+	url, dir, report, args, pg := archivedToBoth(t, execs)
 	// The archive as an older etl made it: no values in those columns.
 	older := map[string]bool{} // the executions with such events
 	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
@@ -305,8 +295,8 @@ func TestColumnsArchivedBeforeKept(t *testing.T) {
 			return rows
 		})
 	}
-	conn := pgtest.Conn(t, dbURL)
-	if _, err := conn.Exec(context.Background(), "UPDATE "+pgx.Identifier{pgSchema, "events"}.Sanitize()+" SET reason = NULL, request_time = NULL, execution_timeout_paused = NULL"); err != nil {
+	conn := pgtest.Conn(t, pg[1]) // pg: --dest URL --pg-schema SCHEMA
+	if _, err := conn.Exec(context.Background(), "UPDATE "+pgx.Identifier{pg[3], "events"}.Sanitize()+" SET reason = NULL, request_time = NULL, execution_timeout_paused = NULL"); err != nil {
 		t.Fatal(err)
 	}
 	final := 0 // of those, the ones verify compares
