@@ -101,6 +101,7 @@ func viewOf(t *testing.T, dir string) archiveView {
 			var keys []string
 			var ats []int64
 			var runs, printed []string
+			order := optest.RowOrder{T: t, File: f}
 			switch table {
 			case "operations":
 				rows, err := parquet.ReadFile[schema.Operation](f)
@@ -109,6 +110,7 @@ func viewOf(t *testing.T, dir string) archiveView {
 				}
 				for _, r := range rows {
 					keys, ats, runs, printed = append(keys, dt+r.ExecutionArn+"/"+r.OperationID), append(ats, r.ExtractedAt.UnixMilli()), append(runs, r.RunID), append(printed, jsonOf(r))
+					order.Row(r.ExecutionArn, r.RunID, r.ExtractedAt, r.Seq)
 				}
 			case "events":
 				rows, err := parquet.ReadFile[schema.Event](f)
@@ -117,6 +119,7 @@ func viewOf(t *testing.T, dir string) archiveView {
 				}
 				for _, r := range rows {
 					keys, ats, runs, printed = append(keys, fmt.Sprint(dt, r.ExecutionArn, "/", r.EventID)), append(ats, r.ExtractedAt.UnixMilli()), append(runs, r.RunID), append(printed, jsonOf(r))
+					order.Row(r.ExecutionArn, r.RunID, r.ExtractedAt, int64(r.EventID))
 				}
 			default:
 				rows, err := parquet.ReadFile[schema.Execution](f)

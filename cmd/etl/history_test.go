@@ -50,7 +50,9 @@ func readEvents(t *testing.T, dir string) map[string]map[int32]schema.Event {
 		if err != nil {
 			t.Fatal(err)
 		}
+		order := optest.RowOrder{T: t, File: f}
 		for _, r := range rows {
+			order.Row(r.ExecutionArn, r.RunID, r.ExtractedAt, int64(r.EventID))
 			if out[r.ExecutionArn] == nil {
 				out[r.ExecutionArn] = map[int32]schema.Event{}
 			}
