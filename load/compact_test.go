@@ -101,7 +101,7 @@ func viewOf(t *testing.T, dir string) archiveView {
 			var keys []string
 			var ats []int64
 			var runs, printed []string
-			order := optest.RowOrder{T: t, File: f}
+			order := optest.RowOrder{T: t, File: f, Ordered: table == "operations"}
 			switch table {
 			case "operations":
 				rows, err := parquet.ReadFile[schema.Operation](f)

@@ -112,7 +112,7 @@ func readArchive(t *testing.T, dir string) (map[string][]schema.Operation, map[s
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		order := optest.RowOrder{T: t, File: f}
+		order := optest.RowOrder{T: t, File: f, Ordered: true}
 		for _, r := range rows {
 			order.Row(r.ExecutionArn, r.RunID, r.ExtractedAt, r.Seq)
 			ops[r.ExecutionArn] = append(ops[r.ExecutionArn], r)
