@@ -59,6 +59,7 @@ bench: build test-deps
 	$(GO) test -run '^$$' -bench 'Backfill$$' -benchtime 3x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench BackfillRSS -benchtime 2x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench 'HistoryVsDrain$$' -benchtime 5x ./pipeline/
+	$(GO) test -run '^$$' -bench HistoryLatencyBound -benchtime 3x ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench HistoryVsDrainBinary -benchtime 5x ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench '^BenchmarkMillionEventsRSS$$' -benchtime 3x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench VerifyMillionEventsRSS -benchtime 1x -timeout 30m ./pipeline/
@@ -68,7 +69,7 @@ bench: build test-deps
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench S3TwoGiBRSS -benchtime 1x -timeout 30m ./cmd/etl/
 	$(GO) test -run '^$$' -bench 'Verify$$' -benchtime 1x -timeout 30m ./cmd/etl/
-	$(GO) test -run '^$$' -bench LatencyBound -benchtime 1x -timeout 30m ./pipeline/
+	$(GO) test -run '^$$' -bench '^BenchmarkLatencyBound$$' -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManySmallExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManyDiscoveredExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench DiscoveredBytes -benchtime 3x ./cmd/etl/

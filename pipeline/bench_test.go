@@ -533,6 +533,60 @@ func (discardLoader) Write(context.Context, schema.Rows) error               { r
 func (discardLoader) Commit(context.Context, string, schema.Execution) error { return nil }
 func (discardLoader) Abort(context.Context) error                            { return nil }
 
+// BenchmarkHistoryLatencyBound is BenchmarkHistoryVsDrain against a
+// service that takes as long to answer as a distant one does (every call
+// 30 ms, GetDurableExecution and each history page alike), both passes 16
+// executions at a time: the calls, not this machine's two cores, set most
+// of the pace, as in a nightly run by discovery. It reports the pipeline's
+// rate against the drain's (ratio), the same with a loader that keeps
+// nothing (unloaded-ratio), the calls of each pass (the same, or the
+// pipeline asks for more than it needs) and the drain's wall time against
+// the ideal calls x latency / concurrency. The CPU-bound ratio (no
+// latency) is BenchmarkHistoryVsDrain's.
+func BenchmarkHistoryLatencyBound(b *testing.B) {
+	const latency, concurrency = 30 * time.Millisecond, 16
+	h := newHistoryBenchAt(b, concurrency, emulator.WithLatency(latency))
+	run := func(loader load.Loader) (time.Duration, int64, int64) {
+		m, err := extract.NewManifest("bench", h.manifest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		calls := h.srv.Stats().Requests
+		start := time.Now()
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{API: h.client, History: h.client, Loader: loader, RunID: "bench", Concurrency: concurrency}, m)
+		took := time.Since(start)
+		if err != nil || sum.ExecutionsFailed > 0 {
+			b.Fatalf("run: %v %+v", err, sum.Failures)
+		}
+		return took, sum.Events, h.srv.Stats().Requests - calls
+	}
+	var ratios, unloaded, ideal []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pd, err := load.NewParquetDir(b.TempDir(), load.WithFilePrefix(fmt.Sprint("hlat-", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		calls := h.srv.Stats().Requests
+		d, n := h.drain()
+		drainCalls := h.srv.Stats().Requests - calls
+		f, events, pipelineCalls := run(pd)
+		u, _, _ := run(discardLoader{})
+		if events != n || pipelineCalls != drainCalls {
+			b.Fatalf("the pipeline read %d events in %d calls, the drain %d in %d", events, pipelineCalls, n, drainCalls)
+		}
+		ratios = append(ratios, d.Seconds()/f.Seconds())
+		unloaded = append(unloaded, d.Seconds()/u.Seconds())
+		ideal = append(ideal, d.Seconds()/(float64(drainCalls)*latency.Seconds()/concurrency))
+		b.ReportMetric(float64(drainCalls), "calls")
+		b.ReportMetric(float64(n)/d.Seconds(), "drain-events/s")
+		b.ReportMetric(float64(n)/f.Seconds(), "pipeline-events/s")
+	}
+	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(median(unloaded), "unloaded-ratio")
+	b.ReportMetric(median(ideal), "drain-wall/ideal")
+}
+
 // BenchmarkHistoryVsDrainBinary is BenchmarkHistoryVsDrain with the etl
 // binary (ETL_BIN) in place of the in-process pipeline, as users run it
 // (`etl run --manifest ... --concurrency 4`: its process start, its
@@ -565,6 +619,7 @@ func BenchmarkHistoryVsDrainBinary(b *testing.B) {
 // start times discovery hands over (oldest first), served by an emulator
 // whose page cache an untimed drain has warmed.
 type historyBench struct {
+	srv      *emulator.Server
 	url      string
 	client   *lambda.Client // as etl run's
 	manifest []byte
@@ -574,12 +629,19 @@ type historyBench struct {
 	drain func() (time.Duration, int64)
 }
 
-func newHistoryBench(b *testing.B) historyBench {
+func newHistoryBench(b *testing.B, opts ...emulator.Option) historyBench {
+	return newHistoryBenchAt(b, 4, opts...)
+}
+
+// newHistoryBenchAt is newHistoryBench with a drain of concurrency
+// executions at a time, against an emulator with opts besides its page
+// cache.
+func newHistoryBenchAt(b *testing.B, concurrency int, opts ...emulator.Option) historyBench {
 	execs := emulator.Generate(98, 600, emulator.GenerateOptions{Days: 90, LargePayloadEvery: 4000, Settled: true})
 	for i := range execs {
 		execs[i].Token = "" // archived through history
 	}
-	srv := emulator.New(emulator.WithPageCache())
+	srv := emulator.New(append([]emulator.Option{emulator.WithPageCache()}, opts...)...)
 	srv.Add(execs...)
 	url, client := emulatortest.Start(b, srv)
 	sdkClient := emulatortest.Client(b, url, extract.WithSDKDecoder()) // the baseline: the stock SDK
@@ -594,7 +656,7 @@ func newHistoryBench(b *testing.B) historyBench {
 	drain := func() (time.Duration, int64) {
 		start := time.Now()
 		var events atomic.Int64
-		concurrently(4, execs, func(e emulator.Execution) {
+		concurrently(concurrency, execs, func(e emulator.Execution) {
 			if _, err := extract.Describe(context.Background(), sdkClient, e.ARN); err != nil {
 				b.Error(err)
 			}
@@ -609,7 +671,7 @@ func newHistoryBench(b *testing.B) historyBench {
 		return time.Since(start), events.Load()
 	}
 	drain() // warms the page cache
-	return historyBench{url: url, client: client, manifest: manifest, drain: drain}
+	return historyBench{srv: srv, url: url, client: client, manifest: manifest, drain: drain}
 }
 
 // BenchmarkMillionEventsRSS archives one execution whose history holds
