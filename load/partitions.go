@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -295,7 +296,7 @@ func (d *Parquet) startBackground(write, spill []string) error {
 		defer close(bg.done)
 		bg.err = d.writeBackground(write, spill, run, taken)
 		if bg.err == nil {
-			bg.err = d.publishJobs(finish)
+			bg.err = d.publishJobs(finish, d.publishersDuringRun())
 		} else {
 			for _, j := range finish {
 				j.discard()
@@ -613,13 +614,13 @@ func (d *Parquet) drain() error {
 	for _, dt := range slices.Sorted(maps.Keys(dts)) {
 		jobs = append(jobs, d.partitionJob(dt))
 	}
-	return d.publishJobs(jobs)
+	return d.publishJobs(jobs, drainWorkers)
 }
 
-// publishJobs finishes the partitions on a few goroutines and publishes
+// publishJobs finishes the partitions on workers goroutines and publishes
 // their files (into a local directory, sharing three syncs: see staging).
 // After a failure the files not published are removed.
-func (d *Parquet) publishJobs(jobs []*partitionJob) error {
+func (d *Parquet) publishJobs(jobs []*partitionJob, workers int) error {
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -627,7 +628,7 @@ func (d *Parquet) publishJobs(jobs []*partitionJob) error {
 	if bs, ok := d.sink.(batchSink); ok {
 		st = &staging{sink: bs}
 	}
-	pub := newPublisher(drainWorkers)
+	pub := newPublisher(workers)
 	var err error
 	for i, j := range jobs {
 		j.staging = st
@@ -730,6 +731,22 @@ func (st *staging) discard() {
 // compressing take the CPU, a file's fsync and rename (or an S3 upload) the
 // disk's or the network's time.
 const drainWorkers = 4
+
+// publishersDuringRun is how many partitions finished while the run goes
+// on (see Discovery in docs/ARCHITECTURE.md) are written at once. Into a
+// local directory, where writing them is CPU alone, half the cores (1 to
+// drainWorkers): the run's workers decode the next pages meanwhile, and
+// a worker waiting for a core waits with its next call unmade, which a
+// run paced by the service's latency pays for in wall time (on 2 cores,
+// 0.82-0.88 of the drain's rate with 4 against 0.93-0.94 with 1; the
+// CPU-bound runs the same: docs/BENCHMARKS.md). Elsewhere (S3) a file's
+// upload takes the network's time, so drainWorkers.
+func (d *Parquet) publishersDuringRun() int {
+	if _, local := d.sink.(*localSink); !local {
+		return drainWorkers
+	}
+	return max(1, min(drainWorkers, runtime.GOMAXPROCS(0)/2))
+}
 
 // partitionJob takes dt's open files, spilled segments and waiting rows out
 // of the loader. Called with d.mu held.
