@@ -12,11 +12,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/spool"
@@ -204,42 +206,90 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 		out.close()
 		return nil, nil, err
 	}
+	// The functions are listed discoveryWorkers at a time: an account's
+	// nightly run, whose executions are mostly archived already, spends
+	// most of its time here, a call's latency at a time. Each function's
+	// listing is its own worker's; the list sorts what they add into one
+	// order whatever the interleaving (start, then function, then listing).
+	stats := make([]extract.DiscoverStats, len(fns))
+	errs := make([]error, len(fns))
+	stopped := make([]bool, len(fns)) // its error came once another's had stopped the rest
+	var outMu sync.Mutex
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var g errgroup.Group
+	g.SetLimit(discoveryWorkers)
 	for i := range fns {
-		fn := &fns[i]
-		st, err := extract.Discover(ctx, api, fn.name, d.filter, func(f extract.Found) error {
-			fn.found++
-			return out.add(f, i)
-		})
-		if err != nil {
-			var nf *extract.FunctionNotFoundError
-			if errors.As(err, &nf) {
-				return fail(usageError("--function: %v", err))
+		g.Go(func() error {
+			fn := &fns[i]
+			stats[i], errs[i] = extract.Discover(gctx, api, fn.name, d.filter, func(f extract.Found) error {
+				fn.found++
+				outMu.Lock()
+				defer outMu.Unlock()
+				return out.add(f, i)
+			})
+			if errs[i] != nil {
+				stopped[i] = gctx.Err() != nil
+				cancel() // the run stops at the first function that fails
+				return nil
 			}
-			return fail(&exitError{code: exitFailed, err: err})
-		}
-		fn.unlisted = st.Unlisted
-		if fn.retentionDays == 0 && !d.noRetention {
-			// A function named by --function: how long the service keeps
-			// its executions' history, for the retention warning, from
-			// the versions discovery listed, else listed for it.
-			days, err := st.RetentionDays, error(nil)
-			if !st.VersionsListed {
-				days, err = extract.FunctionRetention(ctx, api, fn.name)
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return fail(&exitError{code: exitFailed, err: ctx.Err()})
+			if fn.retentionDays == 0 && !d.noRetention {
+				// A function named by --function: how long the service
+				// keeps its executions' history, for the retention
+				// warning, from the versions discovery listed, else
+				// listed for it.
+				days, err := stats[i].RetentionDays, error(nil)
+				if !stats[i].VersionsListed {
+					days, err = extract.FunctionRetention(gctx, api, fn.name)
 				}
-				fn.retentionUnknown = err.Error()
+				if err != nil {
+					fn.retentionUnknown = err.Error()
+				}
+				fn.retentionDays = days
 			}
-			fn.retentionDays = days
+			return nil
+		})
+	}
+	g.Wait()
+	if ctx.Err() != nil {
+		return fail(&exitError{code: exitFailed, err: ctx.Err()})
+	}
+	if err := firstDiscoveryError(errs, stopped); err != nil {
+		var nf *extract.FunctionNotFoundError
+		if errors.As(err, &nf) {
+			return fail(usageError("--function: %v", err))
 		}
+		return fail(&exitError{code: exitFailed, err: err})
+	}
+	for i := range fns {
+		fn, st := &fns[i], stats[i]
+		fn.unlisted = st.Unlisted
 		logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
 	}
 	if err := out.seal(func(fn int) { fns[fn].found-- }); err != nil {
 		return fail(&exitError{code: exitFailed, err: err})
 	}
 	return out, fns, nil
+}
+
+// discoveryWorkers is how many functions discovery lists at once.
+const discoveryWorkers = 8
+
+// firstDiscoveryError is the failure of the first function (in the order
+// named) whose listing failed for a reason of its own, rather than
+// stopped by another's failure (stopped); nil when none failed.
+func firstDiscoveryError(errs []error, stopped []bool) error {
+	var other error
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case !stopped[i]:
+			return err
+		case other == nil:
+			other = err
+		}
+	}
+	return other
 }
 
 // manifestOf writes found executions as a JSON Lines manifest, ARN and

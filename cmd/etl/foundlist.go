@@ -96,7 +96,8 @@ func (l *foundList) close() error { return l.file.Close() }
 
 // add appends f, found under function fn. What it keeps of f is copied
 // (f's strings share the listing page's buffer). An error is the file's:
-// f is not listed.
+// f is not listed. It is not safe for concurrent use: discovery's
+// workers take turns.
 func (l *foundList) add(f extract.Found, fn int) error {
 	if l.w == nil {
 		return errors.New("discovery's list: added to once sealed")
@@ -157,15 +158,14 @@ func (l *foundList) seal(dropped func(fn int)) error {
 }
 
 // byHash is the items' positions in order of their hash (l.hashes, one
-// an item until seal is done), then of listing (where the ARN is in the
-// file: add writes them in turn).
+// an item until seal is done), then of listing (compareListed).
 func (l *foundList) byHash() []int32 {
 	order := make([]int32, len(l.items))
 	for i := range order {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(i, j int32) int {
-		return cmp.Or(cmp.Compare(l.hashes[i], l.hashes[j]), cmp.Compare(l.items[i].at, l.items[j].at))
+		return cmp.Or(cmp.Compare(l.hashes[i], l.hashes[j]), l.compareListed(i, j))
 	})
 	return order
 }
@@ -212,7 +212,7 @@ func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) bool {
 
 // sortByStart puts the items (and their hashes) in order of start, oldest
 // first, an execution the listing gave no start last, those of one start
-// in the order listed. It moves them in place, following the cycles of
+// in the order listed (compareListed). It moves them in place, following the cycles of
 // the order (a copy of the items would be 48 bytes an execution more, for
 // a moment, at the run's fullest).
 func (l *foundList) sortByStart() {
@@ -220,7 +220,9 @@ func (l *foundList) sortByStart() {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortStableFunc(order, func(i, j int32) int { return compareStarts(l.items[i].start, l.items[j].start) })
+	slices.SortFunc(order, func(i, j int32) int {
+		return cmp.Or(compareStarts(l.items[i].start, l.items[j].start), l.compareListed(i, j))
+	})
 	for i := range order { // items[i] is to hold what items[order[i]] holds
 		if order[i] < 0 || int(order[i]) == i {
 			continue
@@ -238,6 +240,15 @@ func (l *foundList) sortByStart() {
 			j = k
 		}
 	}
+}
+
+// compareListed orders items i and j as discovery listed them: by
+// function (in the order named), then by place in that function's listing
+// (where its ARN is in the file: add writes them in turn, and a
+// function's listing is added by one goroutine, while several functions'
+// may interleave).
+func (l *foundList) compareListed(i, j int32) int {
+	return cmp.Or(cmp.Compare(l.items[i].fn, l.items[j].fn), cmp.Compare(l.items[i].at, l.items[j].at))
 }
 
 // compareStarts orders two starts (ms, or noTime), noTime last.

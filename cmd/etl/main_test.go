@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,7 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -687,5 +690,92 @@ func TestCompactAndVerifyLog(t *testing.T) {
 	}
 	if r := runCLI(t, "verify", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-format", "xml"); r.code != exitUsage || !strings.Contains(r.stderr, "--log-format") {
 		t.Errorf("verify --log-format xml: exit %d, want %d naming the flag", r.code, exitUsage)
+	}
+}
+
+// TestDiscoveryListsFunctionsAtOnce: discovery lists several functions at
+// once (the first listing waits, here, until another is in flight: were
+// they listed one after another it would wait in vain), and what it finds
+// comes out in one order whatever the interleaving: oldest first, those
+// of one start by function in the order named, then as listed (the
+// emulator lists by start, then ARN). A function the API does not know
+// among others is named, exit 2.
+func TestDiscoveryListsFunctionsAtOnce(t *testing.T) {
+	starts := []time.Time{time.Date(2026, 2, 1, 8, 0, 0, 0, time.UTC), time.Date(2026, 2, 2, 9, 30, 0, 0, time.UTC)}
+	var execs []emulator.Execution
+	startOf := map[string]time.Time{}
+	for i, e := range emulator.Generate(23, 60, emulator.GenerateOptions{MaxOps: 5}) {
+		start := starts[i%len(starts)] // the same few starts across every function
+		info := *emulator.InfoOf(e)
+		info.Start = &start
+		e.Info = &info
+		startOf[e.ARN] = start
+		execs = append(execs, e)
+	}
+	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
+	srv.Add(execs...)
+	overlapped := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	inFlight, first := 0, true
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/functions/") && strings.HasSuffix(r.URL.Path, "/durable-executions") {
+			mu.Lock()
+			inFlight++
+			wait := first
+			first = false
+			if inFlight >= 2 {
+				once.Do(func() { close(overlapped) })
+			}
+			mu.Unlock()
+			if wait {
+				select {
+				case <-overlapped:
+				case <-time.After(20 * time.Second):
+					t.Error("no second function was listed while the first was: discovery lists one function at a time")
+				}
+			}
+			defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	emulatortest.Env(t)
+	fnIndex := map[string]int{}
+	args := []string{"discover", "--endpoint-url", hs.URL}
+	for i, fn := range emulator.FunctionNames {
+		fnIndex[fn] = i
+		args = append(args, "--function", fn)
+	}
+	r := runCLI(t, args...)
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var v struct{ DurableExecutionArn string }
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		got = append(got, v.DurableExecutionArn)
+	}
+	fnOf := func(arn string) int { return fnIndex[strings.Split(arn, ":")[6]] }
+	want := make([]string, 0, len(execs))
+	for _, e := range execs {
+		want = append(want, e.ARN)
+	}
+	slices.SortFunc(want, func(a, b string) int {
+		return cmp.Or(startOf[a].Compare(startOf[b]), cmp.Compare(fnOf(a), fnOf(b)), strings.Compare(a, b))
+	})
+	if !slices.Equal(got, want) {
+		k := 0
+		for k < min(len(got), len(want)) && got[k] == want[k] {
+			k++
+		}
+		t.Errorf("discovered %d executions, want %d; from line %d in another order", len(got), len(want), k+1)
+	}
+	r = runCLI(t, "discover", "--endpoint-url", hs.URL, "--function", "orders", "--function", "no-such-fn", "--function", "payments")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "no-such-fn") {
+		t.Errorf("an unknown function among others: exit %d, %q", r.code, r.stderr)
 	}
 }
