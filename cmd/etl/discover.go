@@ -178,6 +178,8 @@ func unlistedWarning(f functionInfo) string {
 // discover lists the functions (--all-functions: every durable function the
 // filters keep; and each --function), then each function's executions, each
 // ARN once, as manifest entries without tokens (archived through history).
+// logf must be safe for concurrent use: each function's "discovered" line
+// is logged as it is done.
 func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg string, args ...any)) (*foundList, []functionInfo, error) {
 	var fns []functionInfo
 	seenFn := map[string]bool{}
@@ -247,6 +249,11 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 				}
 				fn.retentionDays = days
 			}
+			st := stats[i]
+			fn.unlisted = st.Unlisted
+			// As each function is done, for an operator watching a long
+			// discovery: in the order they finish.
+			logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
 			return nil
 		})
 	}
@@ -260,11 +267,6 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 			return fail(usageError("--function: %v", err))
 		}
 		return fail(&exitError{code: exitFailed, err: err})
-	}
-	for i := range fns {
-		fn, st := &fns[i], stats[i]
-		fn.unlisted = st.Unlisted
-		logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
 	}
 	if err := out.seal(func(fn int) { fns[fn].found-- }); err != nil {
 		return fail(&exitError{code: exitFailed, err: err})
