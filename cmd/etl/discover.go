@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,6 +47,9 @@ type discovery struct {
 	// noRetention: the caller needs no function's history retention (etl
 	// discover prints a manifest), so none is looked up.
 	noRetention bool
+	// workers is how many functions are listed at once: the command's
+	// --concurrency where it has one, else discoveryWorkers.
+	workers int
 }
 
 // enabled reports whether the run discovers its executions.
@@ -53,7 +57,7 @@ func (d discovery) enabled() bool { return len(d.functions) > 0 || d.all }
 
 // parseDiscovery reads the discovery flags; every error is a usage error.
 func parseDiscovery(c *cli.Context, now time.Time) (discovery, error) {
-	d := discovery{functions: c.StringSlice("function"), all: c.Bool("all-functions"),
+	d := discovery{functions: c.StringSlice("function"), all: c.Bool("all-functions"), workers: c.Int("concurrency"),
 		fnFilter: extract.FunctionFilter{Prefix: c.StringSlice("function-prefix"), Exclude: c.StringSlice("exclude-function")}}
 	if err := d.fnFilter.Validate(); err != nil {
 		return d, usageError("%v", err)
@@ -208,7 +212,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 		out.close()
 		return nil, nil, err
 	}
-	// The functions are listed discoveryWorkers at a time: an account's
+	// The functions are listed d.workers at a time: an account's
 	// nightly run, whose executions are mostly archived already, spends
 	// most of its time here, a call's latency at a time. Each function's
 	// listing is its own worker's; the list sorts what they add into one
@@ -220,7 +224,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var g errgroup.Group
-	g.SetLimit(discoveryWorkers)
+	g.SetLimit(cmp.Or(max(d.workers, 0), discoveryWorkers))
 	for i := range fns {
 		g.Go(func() error {
 			fn := &fns[i]
@@ -274,7 +278,8 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 	return out, fns, nil
 }
 
-// discoveryWorkers is how many functions discovery lists at once.
+// discoveryWorkers is how many functions discovery lists at once where
+// the command has no --concurrency (etl discover).
 const discoveryWorkers = 8
 
 // firstDiscoveryError is the failure of the first function (in the order
