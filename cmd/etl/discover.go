@@ -212,11 +212,29 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 		out.close()
 		return nil, nil, err
 	}
-	// The functions are listed d.workers at a time: an account's
-	// nightly run, whose executions are mostly archived already, spends
-	// most of its time here, a call's latency at a time. Each function's
-	// listing is its own worker's; the list sorts what they add into one
-	// order whatever the interleaving (start, then function, then listing).
+	if err := listFunctions(ctx, api, d, fns, out, logf); err != nil {
+		var nf *extract.FunctionNotFoundError
+		if errors.As(err, &nf) {
+			return fail(usageError("--function: %v", err))
+		}
+		return fail(&exitError{code: exitFailed, err: err})
+	}
+	if err := out.seal(func(fn int) { fns[fn].found-- }); err != nil {
+		return fail(&exitError{code: exitFailed, err: err})
+	}
+	return out, fns, nil
+}
+
+// listFunctions lists the executions of fns into out, d.workers functions
+// at a time (an account's nightly run, whose executions are mostly
+// archived already, spends most of its time here, a call's latency at a
+// time), and notes what it learnt of each in fns. Each function's listing
+// is its own worker's; out sorts what they add into one order whatever the
+// interleaving (start, then function, then listing). The first failure
+// stops the rest; the error returned is ctx's, else that of the first
+// function, in the order named, whose listing failed for a reason of its
+// own.
+func listFunctions(ctx context.Context, api discoveryAPI, d discovery, fns []functionInfo, out *foundList, logf func(msg string, args ...any)) error {
 	stats := make([]extract.DiscoverStats, len(fns))
 	errs := make([]error, len(fns))
 	stopped := make([]bool, len(fns)) // its error came once another's had stopped the rest
@@ -236,16 +254,17 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 			})
 			if errs[i] != nil {
 				stopped[i] = gctx.Err() != nil
-				cancel() // the run stops at the first function that fails
+				cancel()
 				return nil
 			}
+			st := stats[i]
 			if fn.retentionDays == 0 && !d.noRetention {
 				// A function named by --function: how long the service
 				// keeps its executions' history, for the retention
 				// warning, from the versions discovery listed, else
 				// listed for it.
-				days, err := stats[i].RetentionDays, error(nil)
-				if !stats[i].VersionsListed {
+				days, err := st.RetentionDays, error(nil)
+				if !st.VersionsListed {
 					days, err = extract.FunctionRetention(gctx, api, fn.name)
 				}
 				if err != nil {
@@ -253,7 +272,6 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 				}
 				fn.retentionDays = days
 			}
-			st := stats[i]
 			fn.unlisted = st.Unlisted
 			// As each function is done, for an operator watching a long
 			// discovery: in the order they finish.
@@ -263,19 +281,9 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 	}
 	g.Wait()
 	if ctx.Err() != nil {
-		return fail(&exitError{code: exitFailed, err: ctx.Err()})
+		return ctx.Err()
 	}
-	if err := firstDiscoveryError(errs, stopped); err != nil {
-		var nf *extract.FunctionNotFoundError
-		if errors.As(err, &nf) {
-			return fail(usageError("--function: %v", err))
-		}
-		return fail(&exitError{code: exitFailed, err: err})
-	}
-	if err := out.seal(func(fn int) { fns[fn].found-- }); err != nil {
-		return fail(&exitError{code: exitFailed, err: err})
-	}
-	return out, fns, nil
+	return firstDiscoveryError(errs, stopped)
 }
 
 // discoveryWorkers is how many functions discovery lists at once where
