@@ -97,14 +97,26 @@ func Conn(t testing.TB, u string) *pgx.Conn {
 	return conn
 }
 
+// postgresBindir is where the installed PostgreSQL's programs are:
+// pg_config's answer, else Debian's layout (the newest version).
+func postgresBindir() (string, error) {
+	out, err := exec.Command("pg_config", "--bindir").Output()
+	if err == nil {
+		return strings.TrimSpace(string(out)), nil
+	}
+	if found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(found) > 0 {
+		return filepath.Dir(found[len(found)-1]), nil
+	}
+	return "", fmt.Errorf("pg_config --bindir: %w", err)
+}
+
+// startCluster starts a throwaway cluster from the installed binaries (as
+// the postgres user when run as root) and returns its URL and what stops
+// it and removes its files.
 func startCluster() (string, func(), error) {
-	bindir := ""
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		bindir = strings.TrimSpace(string(out))
-	} else if found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(found) > 0 {
-		bindir = filepath.Dir(found[len(found)-1]) // Debian's layout, newest version
-	} else {
-		return "", nil, fmt.Errorf("pg_config --bindir: %w", err)
+	bindir, err := postgresBindir()
+	if err != nil {
+		return "", nil, err
 	}
 	dir, err := tether.TempDir("etl-pgtest")
 	if err != nil {
