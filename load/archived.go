@@ -23,6 +23,13 @@ import (
 // CANCELLED is as final as the others.
 var terminal = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true, "CANCELLED": true}
 
+// Terminal reports a status after which an execution no longer changes:
+// the API's (ExecutionStatus), or an archived snapshot's (read through
+// state, its EXECUTION operation's, of the operation enum, whose CANCELLED
+// is as final). A rerun skips an execution archived so; verify expects the
+// archive to hold one the API says ended so.
+func Terminal(status string) bool { return terminal[status] }
+
 // unsettled are the statuses an execution may leave without a new event in
 // its history (PAUSING: the pause takes effect once the running invocation
 // reaches its next checkpoint), so the archive's newest event does not

@@ -738,7 +738,7 @@ const drainWorkers = 4
 // drainWorkers): the run's workers decode the next pages meanwhile, and
 // a worker waiting for a core waits with its next call unmade, which a
 // run paced by the service's latency pays for in wall time (on 2 cores,
-// 0.82-0.88 of the drain's rate with 4 against 0.93-0.94 with 1; the
+// 0.82-0.88 of the drain's rate with 4 against 0.93-0.98 with 1; the
 // CPU-bound runs the same: docs/BENCHMARKS.md). Elsewhere (S3) a file's
 // upload takes the network's time, so drainWorkers.
 func (d *Parquet) publishersDuringRun() int {

@@ -1360,7 +1360,7 @@ func TestPayloadsRetriedUntilDecrypted(t *testing.T) {
 	}
 	final := 0
 	for arn, row := range newest() {
-		if denied[arn] && terminalStatus[aws.ToString(row.Status)] {
+		if denied[arn] && load.Terminal(aws.ToString(row.Status)) {
 			final++
 		}
 	}
@@ -1571,7 +1571,7 @@ func TestPayloadsLeftOutAgain(t *testing.T) {
 	final, running := 0, map[string]bool{}
 	for _, row := range tableRows[schema.Execution](t, dir, "executions") {
 		if leftOut[row.ExecutionArn] {
-			if terminalStatus[aws.ToString(row.Status)] {
+			if load.Terminal(aws.ToString(row.Status)) {
 				final++
 			} else {
 				running[row.ExecutionArn] = true
@@ -2086,7 +2086,7 @@ func TestPausedExecutionsArchived(t *testing.T) {
 	s := readReport(t, report)
 	final := 0
 	for _, r := range rows {
-		if terminalStatus[aws.ToString(r.Status)] {
+		if load.Terminal(aws.ToString(r.Status)) {
 			final++
 		}
 	}
@@ -2226,7 +2226,7 @@ func TestForceKeepsFinalSnapshotWhenKeyBreaks(t *testing.T) {
 	execs := emulator.Generate(57, 40, emulator.GenerateOptions{MaxOps: 10})
 	final := 0
 	for _, e := range execs {
-		if terminalStatus[string(emulator.InfoOf(e).Status)] {
+		if load.Terminal(string(emulator.InfoOf(e).Status)) {
 			final++
 		}
 	}
@@ -2290,15 +2290,7 @@ func TestVerifyStateWhenKeyBreaks(t *testing.T) {
 	broken := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
 	broken.Add(execs...)
 	brokenURL, _ := emulatortest.Start(t, broken)
-	want := 0 // denied and final: compared, were the key whole
-	for _, e := range execs {
-		if denied[e.ARN] && terminal(e) {
-			want++
-		}
-	}
-	if want == 0 {
-		t.Fatal("no final execution has a broken key")
-	}
+	want := finalAmong(t, execs, denied, "has a broken key") // compared, were the key whole
 	check := func(what string, v VerifyReport) {
 		t.Helper()
 		if len(v.Errors) != 0 || len(v.ContentDiffer) != 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.PayloadsUnchecked) != want || v.NotSampleable < want {

@@ -299,15 +299,7 @@ func TestColumnsArchivedBeforeKept(t *testing.T) {
 	if _, err := conn.Exec(context.Background(), "UPDATE "+pgx.Identifier{pg[3], "events"}.Sanitize()+" SET reason = NULL, request_time = NULL, execution_timeout_paused = NULL"); err != nil {
 		t.Fatal(err)
 	}
-	final := 0 // of those, the ones verify compares
-	for _, e := range execs {
-		if older[e.ARN] && terminal(e) {
-			final++
-		}
-	}
-	if final == 0 {
-		t.Fatal("no final execution has a pause event")
-	}
+	final := finalAmong(t, execs, older, "has a pause event") // of those, the ones verify compares
 	lacking := func(what string, v VerifyReport) {
 		t.Helper()
 		if len(v.LacksColumns) != final || len(v.ContentDiffer) != 0 || len(v.Errors) != 0 || v.Equal+final != v.Sampled || v.ok() {

@@ -133,8 +133,19 @@ type AtRiskVerify struct {
 	HistoryExpiresAt time.Time `json:"history_expires_at"`
 }
 
+// faults are the lists of r that name an execution the archive does not
+// hold as the API has it (each counts against the exit code and marks it
+// at risk): one place to add a new such list.
+func (r *VerifyReport) faults() []*[]Difference {
+	return []*[]Difference{&r.Stale, &r.Differing, &r.ContentDiffer, &r.LacksUnknown, &r.LacksColumns, &r.Errors}
+}
+
 func (r *VerifyReport) ok() bool {
-	return len(r.Missing)+len(r.Stale)+len(r.Differing)+len(r.ContentDiffer)+len(r.LacksUnknown)+len(r.LacksColumns)+len(r.Errors) == 0
+	n := len(r.Missing)
+	for _, l := range r.faults() {
+		n += len(*l)
+	}
+	return n == 0
 }
 
 // expected is one execution verify checks, with what discovery or the
@@ -627,8 +638,11 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 }
 
 func newVerifyReport(expected int, seed uint64) *VerifyReport {
-	return &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, Stale: []Difference{}, Differing: []Difference{},
-		ContentDiffer: []Difference{}, LacksUnknown: []Difference{}, LacksColumns: []Difference{}, Errors: []Difference{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}, PayloadsUnchecked: []string{}}
+	r := &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}, PayloadsUnchecked: []string{}}
+	for _, l := range r.faults() {
+		*l = []Difference{} // [] in the JSON report, not null
+	}
+	return r
 }
 
 // add counts a round's report into r.
@@ -642,16 +656,11 @@ func (r *VerifyReport) add(o *VerifyReport) {
 	r.WithoutPayloads = append(r.WithoutPayloads, o.WithoutPayloads...)
 	r.PayloadsUnchecked = append(r.PayloadsUnchecked, o.PayloadsUnchecked...)
 	r.AtRisk = append(r.AtRisk, o.AtRisk...)
-	for _, l := range []struct{ to, from *[]Difference }{{&r.Stale, &o.Stale}, {&r.Differing, &o.Differing}, {&r.ContentDiffer, &o.ContentDiffer}, {&r.LacksUnknown, &o.LacksUnknown}, {&r.LacksColumns, &o.LacksColumns}, {&r.Errors, &o.Errors}} {
-		*l.to = append(*l.to, *l.from...)
+	from := o.faults()
+	for i, l := range r.faults() {
+		*l = append(*l, *from[i]...)
 	}
 }
-
-// terminalStatus are the statuses after which an execution no longer
-// changes: the API's (ExecutionStatus), and an archived snapshot's (read
-// through state, its EXECUTION operation's, of the operation enum, whose
-// CANCELLED is as final; see load's terminal).
-var terminalStatus = map[string]bool{"SUCCEEDED": true, "FAILED": true, "TIMED_OUT": true, "STOPPED": true, "CANCELLED": true}
 
 // verifyAPI is what verify needs of the client.
 type verifyAPI interface {
@@ -746,8 +755,8 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 
 // sort puts every list of r in ARN order.
 func (r *VerifyReport) sort() {
-	for _, l := range [][]Difference{r.Stale, r.Differing, r.ContentDiffer, r.LacksUnknown, r.LacksColumns, r.Errors} {
-		sort.Slice(l, func(i, j int) bool { return l[i].ExecutionArn < l[j].ExecutionArn })
+	for _, l := range r.faults() {
+		sort.Slice(*l, func(i, j int) bool { return (*l)[i].ExecutionArn < (*l)[j].ExecutionArn })
 	}
 	sort.Slice(r.AtRisk, func(i, j int) bool { return r.AtRisk[i].ExecutionArn < r.AtRisk[j].ExecutionArn })
 	sort.Strings(r.Missing)
@@ -1089,17 +1098,17 @@ func checkOne(ctx context.Context, api verifyAPI, e expected, archived map[strin
 	}
 	complete := true
 	switch {
-	case terminalStatus[apiStatus] && !terminalStatus[archStatus]:
+	case load.Terminal(apiStatus) && !load.Terminal(archStatus):
 		complete = false
 		record(func() {
 			rep.Stale = append(rep.Stale, Difference{e.arn, fmt.Sprintf("archived %s, the API says %s", orNull(archStatus), apiStatus)})
 		})
-	case terminalStatus[apiStatus] && st.Source == transform.SourceHistory && archStatus != apiStatus:
+	case load.Terminal(apiStatus) && st.Source == transform.SourceHistory && archStatus != apiStatus:
 		complete = false
 		record(func() {
 			rep.Differing = append(rep.Differing, Difference{e.arn, fmt.Sprintf("status: archived %s, API %s", archStatus, apiStatus)})
 		})
-	case terminalStatus[apiStatus] && desc.EndTimestamp != nil && st.EndTime != nil && !desc.EndTimestamp.Truncate(time.Millisecond).Equal(*st.EndTime):
+	case load.Terminal(apiStatus) && desc.EndTimestamp != nil && st.EndTime != nil && !desc.EndTimestamp.Truncate(time.Millisecond).Equal(*st.EndTime):
 		complete = false
 		record(func() {
 			rep.Differing = append(rep.Differing, Difference{e.arn, fmt.Sprintf("end_time: archived %s, API %s", st.EndTime.Format(time.RFC3339Nano), desc.EndTimestamp.UTC().Format(time.RFC3339Nano))})
@@ -1276,7 +1285,7 @@ func (f finding) differs() bool { return f.what != "" && !f.lacksUnknown && !f.l
 // lacksUnknownDiff is a row diff's answer (in place of a column) when the
 // archived row lacks only the members the API sends that the SDK does not
 // know; lacksColumnsDiff when it lacks only values in columns added since
-// it was archived (null there: schema.LacksOnlySince).
+// it was archived (null there: schema.LackingSince).
 const (
 	lacksUnknownDiff = -2
 	lacksColumnsDiff = -3
@@ -1490,7 +1499,7 @@ func withoutData(st load.ExecutionState) []extract.HistoryOption {
 // can be re-read by the source it was archived with (state needs a
 // token).
 func canCompare(apiStatus string, st load.ExecutionState, token string) bool {
-	return terminalStatus[apiStatus] && (st.Source != transform.SourceState || token != "")
+	return load.Terminal(apiStatus) && (st.Source != transform.SourceState || token != "")
 }
 
 // operationsDiff names the first operation (by id) and column that differ.
@@ -1662,8 +1671,8 @@ func atRiskOf(exp []expected, rep *VerifyReport, archived map[string]load.Execut
 			bad[arn] = true
 		}
 	}
-	for _, l := range [][]Difference{rep.Stale, rep.Differing, rep.ContentDiffer, rep.LacksUnknown, rep.LacksColumns, rep.Errors} {
-		for _, d := range l {
+	for _, l := range rep.faults() {
+		for _, d := range *l {
 			bad[d.ExecutionArn] = true
 		}
 	}

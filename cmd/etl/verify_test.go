@@ -117,12 +117,25 @@ func renameOneOperation(t *testing.T, dest string, execs []emulator.Execution) s
 	return victim
 }
 
-func terminal(e emulator.Execution) bool {
-	switch e.Op(0).Status {
-	case "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED":
-		return true
+// terminal reports that e has ended as its state says: archived, its
+// snapshot is final.
+func terminal(e emulator.Execution) bool { return load.Terminal(string(e.Op(0).Status)) }
+
+// finalAmong counts the executions of execs in set that have ended (those
+// verify compares); none is a test that proves nothing: it fails, naming
+// what set holds.
+func finalAmong(t *testing.T, execs []emulator.Execution, set map[string]bool, what string) int {
+	t.Helper()
+	n := 0
+	for _, e := range execs {
+		if set[e.ARN] && terminal(e) {
+			n++
+		}
 	}
-	return false
+	if n == 0 {
+		t.Fatalf("no final execution %s", what)
+	}
+	return n
 }
 
 // TestVerifyCatchesTampering: an intact archive verifies clean; a deleted
@@ -237,7 +250,7 @@ func TestVerifyComparesExecutionsRow(t *testing.T) {
 	archived, _ := archivedAndExpected(t, reader, execs)
 	var final []string
 	for arn, st := range archived {
-		if st.Status != nil && terminalStatus[*st.Status] {
+		if st.Status != nil && load.Terminal(*st.Status) {
 			final = append(final, arn)
 		}
 	}
@@ -557,7 +570,7 @@ func TestVerifyGoneFromAPI(t *testing.T) {
 	dest, execs, client := verifyFixtureClient(t)
 	gone := -1
 	for i, e := range execs {
-		if out, err := extract.Describe(ctx, client, e.ARN); err == nil && terminalStatus[string(out.Status)] {
+		if out, err := extract.Describe(ctx, client, e.ARN); err == nil && load.Terminal(string(out.Status)) {
 			gone = i
 			break
 		}
