@@ -141,6 +141,30 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
+// CredentialsError is a failure to get AWS credentials from the
+// configuration chain: none configured, an SSO session that expired, a
+// role that cannot be assumed. No call can be signed without them.
+type CredentialsError struct{ Err error }
+
+func (e *CredentialsError) Error() string {
+	return "no usable AWS credentials (environment, --profile and the shared files, SSO, an ECS or EC2 role): " + e.Err.Error()
+}
+
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// markedCredentials makes a failure to get credentials a
+// *CredentialsError, which a failed call carries: the caller can tell it
+// from the API's own errors (ExecutionError.CredentialsRefused).
+type markedCredentials struct{ aws.CredentialsProvider }
+
+func (m markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := m.CredentialsProvider.Retrieve(ctx)
+	if err != nil {
+		return c, &CredentialsError{Err: err}
+	}
+	return c, nil
+}
+
 // LoadConfig loads the standard AWS configuration chain (environment, shared
 // config and credentials files, SSO, IMDS and ECS roles), with region and
 // profile overriding it when set. It returns a *ConfigError when the chain
@@ -191,6 +215,15 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	if c.retryMode != "standard" && c.retryMode != "adaptive" {
 		return nil, &ConfigError{fmt.Errorf("retry mode %q: want standard or adaptive", c.retryMode)}
 	}
+	// Credentials are got once before any call (the SDK caches them), so
+	// that a run without any stops before it begins, naming the cause.
+	if cfg.Credentials == nil {
+		return nil, &ConfigError{&CredentialsError{Err: errors.New("the AWS configuration chain gave no credentials provider")}}
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, &ConfigError{&CredentialsError{Err: err}}
+	}
+	cfg.Credentials = aws.NewCredentialsCache(markedCredentials{cfg.Credentials})
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		if !c.sdkDecoder {
 			decodePages(o, logger, c.logger)

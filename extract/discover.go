@@ -242,10 +242,11 @@ func qualifierOf(fn string) string {
 	return ""
 }
 
-// briefError is op's failure in one line, as an execution's is told.
+// briefError is op's failure in one line, as an execution's is told
+// (an *ExecutionError behind it, for errors.As).
 func briefError(op string, err error) error {
-	_, reason := errorReason(err)
-	return fmt.Errorf("%s: %s", op, strings.Join(strings.Fields(reason), " "))
+	ee := classify(Entry{}, op, err)
+	return &toldError{told: ee.Reason, err: ee}
 }
 
 func discoverError(fn string, err error) error {
@@ -254,5 +255,15 @@ func discoverError(fn string, err error) error {
 		return &FunctionNotFoundError{Function: fn}
 	}
 	ee := classify(Entry{ARN: fn}, "ListDurableExecutionsByFunction", err)
-	return fmt.Errorf("discover function %s: %s: %w", fn, ee.Reason, err)
+	return &toldError{told: fmt.Sprintf("discover function %s: %s", fn, ee.Reason), err: ee}
 }
+
+// toldError is err told in one line: the SDK's own text, which repeats
+// the reason at length, stays behind Unwrap for errors.As.
+type toldError struct {
+	told string
+	err  error
+}
+
+func (e *toldError) Error() string { return e.told }
+func (e *toldError) Unwrap() error { return e.err }

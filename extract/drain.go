@@ -92,6 +92,46 @@ func isKMSCode(code string) bool {
 	return strings.HasPrefix(code, "KMS") && strings.HasSuffix(code, "Exception")
 }
 
+// CredentialsRefused reports a call that could not be made with the run's
+// AWS credentials: none could be had from the configuration chain
+// ([CredentialsError]), or the API refused them (an unknown key, a wrong
+// secret, an expired session token). No other execution will fare
+// better: the run should stop.
+func (e *ExecutionError) CredentialsRefused() bool {
+	return e.Code == codeCredentials || refusedCredentials[e.Code]
+}
+
+// RefusedCredentials tells a failed call (err) that no call with the
+// same AWS credentials would succeed, in one line: the API refused them,
+// or none could be had. ok is false for any other error.
+func RefusedCredentials(err error) (told string, ok bool) {
+	var none *CredentialsError
+	var api smithy.APIError
+	switch {
+	case errors.As(err, &none):
+		return none.Error(), true
+	case errors.As(err, &api) && refusedCredentials[api.ErrorCode()]:
+		return fmt.Sprintf("the Lambda API refused the AWS credentials (%s: %s)", api.ErrorCode(), api.ErrorMessage()), true
+	}
+	return "", false
+}
+
+// codeCredentials: no credentials could be had (CredentialsError).
+const codeCredentials = "credentials"
+
+// refusedCredentials are the error names AWS answers credentials with
+// that it will not take, whatever the call: an access key it does not
+// know, a signature that does not match (a wrong secret), an expired or
+// missing session token. (AccessDeniedException is not among them: an IAM
+// policy may allow some functions and not others.)
+var refusedCredentials = map[string]bool{
+	"UnrecognizedClientException": true, "InvalidClientTokenId": true,
+	"InvalidSignatureException": true, "SignatureDoesNotMatch": true,
+	"IncompleteSignatureException": true, "IncompleteSignature": true,
+	"ExpiredTokenException": true, "ExpiredToken": true,
+	"MissingAuthenticationTokenException": true, "MissingAuthenticationToken": true,
+}
+
 // Interrupted reports a call stopped by its context (a signal, a deadline)
 // or by the client's timeout after its retries.
 func (e *ExecutionError) Interrupted() bool { return e.Code == codeCanceled || e.Code == codeTimeout }
@@ -173,19 +213,25 @@ func errorReason(err error) (code, reason string) {
 	var netErr net.Error
 	var deser *smithy.DeserializationError
 	var status interface{ HTTPStatusCode() int }
+	var creds *CredentialsError
 	switch {
+	case errors.As(err, &creds):
+		code, reason = codeCredentials, creds.Error()
 	case errors.As(err, &api):
 		code = api.ErrorCode()
-		switch code {
-		case codeNotFound:
+		switch {
+		case code == codeNotFound:
 			reason = "not found (ResourceNotFoundException)"
-		case codeRejected:
+		case code == codeRejected:
 			reason = "rejected (InvalidParameterValueException)"
+		case isKMSCode(code):
+			reason = fmt.Sprintf("the service cannot decrypt the execution's data (%s)", code)
+		case refusedCredentials[code]:
+			reason = fmt.Sprintf("the AWS credentials were refused (%s)", code)
+		case errors.As(err, &status) && status.HTTPStatusCode()/100 == 4 && status.HTTPStatusCode() != 429:
+			// Final at once: the retryer retries no 4xx but throttling.
+			reason = fmt.Sprintf("refused (%s)", code)
 		default:
-			if isKMSCode(code) {
-				reason = fmt.Sprintf("the service cannot decrypt the execution's data (%s)", code)
-				break
-			}
 			reason = fmt.Sprintf("failed after retries (%s)", code)
 		}
 		if msg := api.ErrorMessage(); msg != "" {

@@ -75,7 +75,7 @@ func DurableFunctions(ctx context.Context, api FunctionsAPI, f FunctionFilter) (
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			ee := classify(Entry{ARN: "ListFunctions"}, "ListFunctions", err)
-			return nil, fmt.Errorf("list functions: %s: %w", ee.Reason, err)
+			return nil, &toldError{told: "list functions: " + ee.Reason, err: ee}
 		}
 		for _, fc := range out.Functions {
 			name := aws.ToString(fc.FunctionName)

@@ -156,8 +156,9 @@ type Summary struct {
 	Executions       int           `json:"executions"`
 	ExecutionsOK     int           `json:"executions_ok"`
 	ExecutionsFailed int           `json:"executions_failed"`
-	// Abandoned counts executions in flight when the run was stopped (signal
-	// or deadline): not failures, just not archived; a rerun takes them.
+	// Abandoned counts executions in flight when the run was stopped (a
+	// signal, the deadline, credentials refused): not failures, just not
+	// archived; a rerun takes them.
 	Abandoned int `json:"executions_abandoned"`
 	// SkippedTerminal counts executions whose last archived snapshot was
 	// terminal (with --force, those whose payloads the service could not
@@ -207,8 +208,9 @@ type Summary struct {
 	BytesWritten        int64            `json:"bytes_written"`
 	OperationsPerSec    float64          `json:"operations_per_second"`
 	Failures            []Failure        `json:"failures"`
-	// Interrupted is set when the run was stopped (signal or deadline)
-	// before every execution was tried.
+	// Interrupted is set when the run was stopped (a signal, the
+	// deadline, credentials that stopped working) before every execution
+	// was tried.
 	Interrupted bool `json:"interrupted"`
 	// RetentionAtRisk names the executions whose history the service
 	// deletes soon (within --retention-warning) and that are not archived
@@ -226,10 +228,28 @@ type DestinationError struct{ Err error }
 func (e *DestinationError) Error() string { return e.Err.Error() }
 func (e *DestinationError) Unwrap() error { return e.Err }
 
+// CredentialsError stops a run whose AWS credentials do not work: the
+// API refused them (an expired session token, an unknown key) or none
+// could be had (extract.ExecutionError.CredentialsRefused). Every
+// execution after would fail the same way, so none is tried: the
+// executions archived before stay archived, those in flight are
+// abandoned, and a rerun with working credentials takes the rest.
+type CredentialsError struct{ Err *extract.ExecutionError }
+
+func (e *CredentialsError) Error() string {
+	told, ok := extract.RefusedCredentials(e.Err)
+	if !ok {
+		told = e.Err.Reason
+	}
+	return told + "; the run stopped: renew them and rerun to archive the rest"
+}
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
 // Run archives every execution of the manifest. It returns the summary and,
-// when a destination failed, a *DestinationError (the summary then covers
-// what was done). Failures of single executions are in the summary, not in
-// the error.
+// when a destination failed, a *DestinationError, or when the AWS
+// credentials stopped working, a *CredentialsError (the summary then
+// covers what was done). Failures of single executions are in the
+// summary, not in the error.
 func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error) {
 	cfg.setDefaults()
 	r := &runner{cfg: cfg, payloads: transform.NewPayloadBudget(foldPayloads), sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
@@ -278,8 +298,12 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	// The run's own stop carries a destination failure; a signal or a
 	// deadline on ctx is an interruption, reported as Interrupted.
 	var dest *DestinationError
-	if cause := context.Cause(runCtx); errors.As(cause, &dest) {
+	var creds *CredentialsError
+	switch cause := context.Cause(runCtx); {
+	case errors.As(cause, &dest):
 		runErr = dest
+	case errors.As(cause, &creds):
+		runErr = creds
 	}
 	if err := m.Err(); err != nil && runErr == nil {
 		runErr = err
@@ -293,7 +317,9 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	if err := cfg.Loader.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
 		runErr = &DestinationError{Err: err}
 	}
-	return r.finish(ctx), runErr
+	sum := r.finish(ctx)
+	sum.Interrupted = sum.Interrupted || creds != nil
+	return sum, runErr
 }
 
 // feed hands the manifest's entries to the workers, leaving out those
@@ -450,7 +476,8 @@ type entry struct {
 
 // archiveOnce moves one execution from the API to the loader, starting it
 // over once (mayRestart) if its marker expired. It returns an error only
-// for a destination failure, which stops the run.
+// for what stops the run: a destination failure, or credentials that do
+// not work.
 func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) error {
 	start := r.cfg.Now()
 	log := r.cfg.Logger.With("execution_arn", e.ARN)
@@ -481,8 +508,8 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 }
 
 // settle counts the outcome of one read of e (err: nil once committed)
-// in the summary and logs it; it returns only a destination's error,
-// which stops the run.
+// in the summary and logs it; it returns only an error that stops the
+// run: a destination's, or credentials that do not work.
 func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Execution, c counts, start time.Time, err error, log *slog.Logger) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -507,6 +534,10 @@ func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Ex
 	case errors.As(err, &dest):
 		r.fail(e.Entry, "destination", dest.Error())
 		return dest
+	case errors.As(err, &ee) && ee.CredentialsRefused():
+		// Not this execution's failure: the run's credentials'.
+		r.sum.Abandoned++
+		return &CredentialsError{Err: ee}
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ee) && ee.Interrupted()):
 		r.sum.Abandoned++
 		return nil

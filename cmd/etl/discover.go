@@ -190,7 +190,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 	if d.all {
 		durable, err := extract.DurableFunctions(ctx, api, d.fnFilter)
 		if err != nil {
-			return nil, nil, &exitError{code: exitFailed, err: err}
+			return nil, nil, &exitError{code: listingExit(err), err: err}
 		}
 		for _, f := range durable {
 			fns = append(fns, functionInfo{name: f.Name, retentionDays: f.RetentionDays})
@@ -217,7 +217,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 		if errors.As(err, &nf) {
 			return fail(usageError("--function: %v", err))
 		}
-		return fail(&exitError{code: exitFailed, err: err})
+		return fail(&exitError{code: listingExit(err), err: err})
 	}
 	if err := out.seal(func(fn int) { fns[fn].found-- }); err != nil {
 		return fail(&exitError{code: exitFailed, err: err})
@@ -284,6 +284,16 @@ func listFunctions(ctx context.Context, api discoveryAPI, d discovery, fns []fun
 		return ctx.Err()
 	}
 	return firstDiscoveryError(errs, stopped)
+}
+
+// listingExit is the exit status of a listing that failed: bad
+// configuration when the API refused the credentials (or none could be
+// had), else a failed run (the service's retries ran out, say).
+func listingExit(err error) int {
+	if ee := (*extract.ExecutionError)(nil); errors.As(err, &ee) && ee.CredentialsRefused() {
+		return exitUsage
+	}
+	return exitFailed
 }
 
 // discoveryWorkers is how many functions discovery lists at once where

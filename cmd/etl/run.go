@@ -467,7 +467,12 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 			return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", o.report, err)}
 		}
 	}
+	var creds *pipeline.CredentialsError
 	switch {
+	case errors.As(runErr, &creds) && sum.ExecutionsOK == 0 && sum.RowsWritten == 0:
+		// Refused at the first calls: bad configuration, and nothing
+		// written.
+		return &exitError{code: exitUsage, err: runErr}
 	case runErr != nil:
 		return &exitError{code: exitFailed, err: runErr}
 	case sum.Interrupted:

@@ -192,11 +192,16 @@ func verifyAction(c *cli.Context) error {
 	}
 	progress := &pipeline.Progress{}
 	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, exp.len(), c.Duration("progress-interval"), "verifying")
-	rep, err := verifyInRounds(ctx, client, reader, exp, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress,
+	ctx, refused := context.WithCancelCause(ctx)
+	defer refused(nil)
+	rep, err := verifyInRounds(ctx, credentialsGuard{verifyAPI: client, stop: refused}, reader, exp, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress,
 		logger: logger, atRisk: func(exp []expected, rep *VerifyReport, archived map[string]load.ExecutionState) []AtRiskVerify {
 			return atRiskOf(exp, rep, archived, retention, start, warn)
 		}})
 	stopProgress()
+	if told, refused := extract.RefusedCredentials(context.Cause(ctx)); refused {
+		return credentialsRefused(c, rep, told, start)
+	}
 	if err == nil {
 		err = exp.err() // a report from an unreadable list would be wrong
 	}
@@ -214,6 +219,24 @@ func verifyAction(c *cli.Context) error {
 		return &exitError{code: exitFailed, err: errors.New("the archive differs from the API (see above or --report)")}
 	}
 	return nil
+}
+
+// credentialsRefused ends a verify that the API stopped answering for
+// its credentials (told): the report so far, when there is one, then
+// exit 1, or 2 when nothing was verified (refused at the first calls).
+func credentialsRefused(c *cli.Context, rep *VerifyReport, told string, start time.Time) error {
+	err := &exitError{code: exitUsage, err: errors.New(told + "; verify stopped: renew them and verify again")}
+	if rep == nil {
+		return err
+	}
+	if rep.Complete+rep.Sampled > 0 {
+		err.code = exitFailed
+	}
+	rep.DurationMS = time.Since(start).Milliseconds()
+	if werr := writeVerifyOutputs(c, rep); werr != nil {
+		return werr
+	}
+	return err
 }
 
 // verifyGCPercent is verify's GOGC while --memory-limit holds its heap
@@ -668,6 +691,38 @@ type verifyAPI interface {
 	extract.StateAPI
 }
 
+// credentialsGuard stops verify (stop, the refusal its cause) at the
+// first call made with AWS credentials that do not work
+// (extract.RefusedCredentials): every other call would fail the same way.
+type credentialsGuard struct {
+	verifyAPI
+	stop context.CancelCauseFunc
+}
+
+func (g credentialsGuard) check(err error) {
+	if _, refused := extract.RefusedCredentials(err); refused {
+		g.stop(err)
+	}
+}
+
+func (g credentialsGuard) GetDurableExecution(ctx context.Context, in *lambda.GetDurableExecutionInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionOutput, error) {
+	out, err := g.verifyAPI.GetDurableExecution(ctx, in, opts...)
+	g.check(err)
+	return out, err
+}
+
+func (g credentialsGuard) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
+	out, err := g.verifyAPI.GetDurableExecutionHistory(ctx, in, opts...)
+	g.check(err)
+	return out, err
+}
+
+func (g credentialsGuard) GetDurableExecutionState(ctx context.Context, in *lambda.GetDurableExecutionStateInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionStateOutput, error) {
+	out, err := g.verifyAPI.GetDurableExecutionState(ctx, in, opts...)
+	g.check(err)
+	return out, err
+}
+
 // verifyClient is the client of verify's content comparisons, with what
 // their history reads learn of the history order (see
 // extract.HistoryOrder), shared by all of them.
@@ -804,7 +859,7 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 	}
 	switch {
 	case err != nil:
-		rep.Errors = append(rep.Errors, Difference{t.e.arn, err.Error()})
+		rep.Errors = append(rep.Errors, Difference{t.e.arn, errorReason(err)})
 	case !sampleable:
 		rep.NotSampleable++
 	case found.lacksUnknown:
@@ -1088,7 +1143,7 @@ func checkOne(ctx context.Context, api verifyAPI, e expected, archived map[strin
 		return nil
 	}
 	if err != nil {
-		record(func() { rep.Errors = append(rep.Errors, Difference{e.arn, err.Error()}) })
+		record(func() { rep.Errors = append(rep.Errors, Difference{e.arn, errorReason(err)}) })
 		return nil
 	}
 	apiStatus := string(desc.Status)
@@ -1118,6 +1173,16 @@ func checkOne(ctx context.Context, api verifyAPI, e expected, archived map[strin
 		record(func() { rep.Complete++ })
 	}
 	return desc
+}
+
+// errorReason is err as the report tells it beside the execution's ARN:
+// an execution's error (unwrapped: a wrapping error's context stays) is
+// its reason, without the ARN again.
+func errorReason(err error) string {
+	if ee, ok := err.(*extract.ExecutionError); ok && ee.Reason != "" {
+		return ee.Reason
+	}
+	return err.Error()
 }
 
 func orNull(s string) string {

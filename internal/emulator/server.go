@@ -86,6 +86,35 @@ func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = 
 // WithFaults injects faults chosen by f (default none).
 func WithFaults(f FaultFunc) Option { return func(s *Server) { s.faults = f } }
 
+// CredentialsFunc decides whether a request's credentials are taken: n
+// counts requests from 1, accessKeyID is the key the request was signed
+// with ("" when unsigned). A non-empty name refuses the request with 403
+// and that error name (ExpiredTokenException, UnrecognizedClientException,
+// ...) and message, as AWS answers credentials it will not take.
+type CredentialsFunc func(n int64, accessKeyID string) (name, message string)
+
+// WithCredentials checks every request's credentials with f (default: any
+// credentials, signed or not, are taken).
+func WithCredentials(f CredentialsFunc) Option { return func(s *Server) { s.credentials = f } }
+
+// ExpiredToken is what AWS answers a request signed with a session token
+// that has expired: a CredentialsFunc's refusal.
+func ExpiredToken() (name, message string) {
+	return "ExpiredTokenException", "The security token included in the request is expired"
+}
+
+// accessKeyID is the access key of a SigV4 Authorization header
+// ("AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ..."),
+// or "".
+func accessKeyID(r *http.Request) string {
+	_, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	if !ok {
+		return ""
+	}
+	key, _, _ := strings.Cut(cred, "/")
+	return key
+}
+
 // WithMarkerTTL makes markers expire d after they were handed out (the
 // service's is 24 hours, the default). An expired marker is refused with 400
 // InvalidParameterValueException.
@@ -201,6 +230,7 @@ type Server struct {
 	ignoreReverseOrder bool // history is listed oldest first, always
 	newestFirstAlways  bool // history is listed newest first, always
 	future             bool // WithFutureMembers
+	credentials        CredentialsFunc
 	undecryptable      func(arn string) bool
 	dataLeftOut        func(arn string) bool
 	perRoute           sync.Map // op, label: *atomic.Int64
@@ -307,6 +337,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	arn := rt.label
+	if s.credentials != nil {
+		if name, msg := s.credentials(n, accessKeyID(r)); name != "" {
+			writeError(w, http.StatusForbidden, name, msg)
+			return
+		}
+	}
 	if s.latency > 0 {
 		select {
 		case <-time.After(s.latency):

@@ -14,7 +14,8 @@ import (
 )
 
 // Env sets the environment an SDK client needs to talk to the emulator:
-// dummy credentials (the emulator checks none), a region, and no IMDS.
+// dummy credentials (the emulator checks none unless asked:
+// emulator.WithCredentials), a region, and no IMDS.
 func Env(t testing.TB) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "emulator")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "emulator")

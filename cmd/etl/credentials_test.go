@@ -1,0 +1,141 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+)
+
+// TestNoCredentials: with no credentials anywhere in the AWS chain, run,
+// discover and verify stop before any call, exit 2, with one line saying
+// so; no Parquet is written.
+func TestNoCredentials(t *testing.T) {
+	srv, url, manifest, _ := fixture(t, 3)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	dest := t.TempDir()
+	for _, args := range [][]string{
+		{"run", "--manifest", manifest, "--dest", dest},
+		{"run", "--function", "orders", "--dest", dest},
+		{"discover", "--function", "orders"},
+		{"verify", "--manifest", manifest, "--dest", dest},
+	} {
+		r := runCLI(t, append(args, "--endpoint-url", url)...)
+		msg := strings.TrimSpace(r.stderr)
+		if r.code != exitUsage || strings.Contains(msg, "\n") || !strings.Contains(msg, "no usable AWS credentials") {
+			t.Errorf("%v: exit %d, stderr %q: want 2 and one line about the credentials", args, r.code, msg)
+		}
+	}
+	if n := srv.Stats().Requests; n != 0 {
+		t.Errorf("%d requests reached the API", n)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dest, "*", "dt=*", "*.parquet")); len(files) != 0 {
+		t.Errorf("files written: %v", files)
+	}
+}
+
+// TestCredentialsRefused: credentials the API refuses from the first call
+// stop run, discover and verify at once (not one failure per execution),
+// exit 2, with one line naming the API's reason; nothing is written.
+func TestCredentialsRefused(t *testing.T) {
+	var refusing atomic.Bool
+	var refused atomic.Int64
+	srv := emulator.New(emulator.WithCredentials(func(int64, string) (string, string) {
+		if !refusing.Load() {
+			return "", ""
+		}
+		refused.Add(1)
+		return emulator.ExpiredToken()
+	}))
+	execs := emulator.Generate(21, 40, emulator.GenerateOptions{MaxOps: 30})
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	manifest, dest := manifestFile(t, execs), t.TempDir()
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url); r.code != exitOK {
+		t.Fatalf("the first run: exit %d", r.code)
+	}
+	files, _ := filepath.Glob(filepath.Join(dest, "*", "dt=*", "*.parquet"))
+
+	refusing.Store(true)
+	report := filepath.Join(t.TempDir(), "report.json")
+	for _, args := range [][]string{
+		{"run", "--manifest", manifest, "--dest", dest, "--report", report, "--concurrency", "2", "--run-id", "second"},
+		{"run", "--all-functions", "--dest", dest},
+		{"discover", "--function", "orders"},
+		{"verify", "--manifest", manifest, "--dest", dest, "--concurrency", "2"},
+	} {
+		before := refused.Load()
+		r := runCLI(t, append(args, "--endpoint-url", url)...)
+		if msg := lastLine(r.stderr); r.code != exitUsage || !strings.HasPrefix(msg, "etl: ") || !strings.Contains(msg, "ExpiredTokenException") || strings.Contains(r.stderr, "execution failed") {
+			t.Errorf("%v: exit %d, stderr ends %q: want 2 and a line naming ExpiredTokenException, no execution failed", args, r.code, msg)
+		}
+		// Each worker's call in flight, and its page read ahead, at most.
+		if n := refused.Load() - before; n == 0 || n > 4 {
+			t.Errorf("%v: %d calls refused: want the first and those in flight with it", args, n)
+		}
+	}
+	s := readReport(t, report)
+	if !s.Interrupted || s.ExecutionsFailed != 0 || s.ExecutionsOK != 0 || len(s.Failures) != 0 {
+		t.Errorf("report: interrupted %v, %d ok, %d failed (%v): want interrupted, no execution failed", s.Interrupted, s.ExecutionsOK, s.ExecutionsFailed, s.Failures)
+	}
+	if after, _ := filepath.Glob(filepath.Join(dest, "*", "dt=*", "*.parquet")); len(after) != len(files) {
+		t.Errorf("%d files before, %d after: the refused runs wrote some", len(files), len(after))
+	}
+}
+
+// TestCredentialsExpireMidRun: a session token that expires during a run
+// stops it (exit 1, one line); what it archived stays archived, no
+// execution counts as failed, and a rerun with new credentials archives
+// the rest: the archive then verifies whole.
+func TestCredentialsExpireMidRun(t *testing.T) {
+	const expiresAfter = 25 // requests
+	var refused atomic.Int64
+	srv := emulator.New(emulator.WithCredentials(func(n int64, key string) (string, string) {
+		if key == "old-key" && n > expiresAfter {
+			refused.Add(1)
+			return emulator.ExpiredToken()
+		}
+		return "", ""
+	}))
+	execs := emulator.Generate(21, 40, emulator.GenerateOptions{MaxOps: 30})
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	manifest, dest := manifestFile(t, execs), t.TempDir()
+	report := filepath.Join(t.TempDir(), "report.json")
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "old-key")
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--report", report, "--concurrency", "2", "--page-size", "10")
+	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "ExpiredTokenException") || !strings.Contains(msg, "rerun") {
+		t.Fatalf("exit %d, stderr ends %q: want 1 and a line naming ExpiredTokenException and a rerun", r.code, msg)
+	}
+	first := readReport(t, report)
+	if !first.Interrupted || first.ExecutionsFailed != 0 || first.ExecutionsOK == 0 || first.ExecutionsOK == len(execs) {
+		t.Fatalf("report: interrupted %v, %d ok, %d failed: want interrupted partway, no failure", first.Interrupted, first.ExecutionsOK, first.ExecutionsFailed)
+	}
+	if n := refused.Load(); n > 4 {
+		t.Errorf("%d calls refused: the run went on after the first", n)
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "new-key")
+	r = runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--report", report, "--concurrency", "2")
+	if r.code != exitOK {
+		t.Fatalf("rerun: exit %d", r.code)
+	}
+	second := readReport(t, report)
+	if second.Interrupted || second.ExecutionsOK+second.SkippedTerminal != len(execs) {
+		t.Errorf("rerun: %d archived, %d skipped terminal: want all %d between them", second.ExecutionsOK, second.SkippedTerminal, len(execs))
+	}
+	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all"); r.code != exitOK {
+		t.Errorf("verify --all after the rerun: exit %d", r.code)
+	}
+}
+
+// lastLine is the last line of s, where etl's one-line error goes.
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndex(s, "\n")+1:]
+}
