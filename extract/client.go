@@ -154,7 +154,8 @@ func (e *CredentialsError) Unwrap() error { return e.Err }
 
 // markedCredentials makes a failure to get credentials a
 // *CredentialsError, which a failed call carries: the caller can tell it
-// from the API's own errors (ExecutionError.CredentialsRefused).
+// from the API's own errors (ExecutionError.CredentialsRefused). It wraps
+// the configuration's cache, and caches nothing itself.
 type markedCredentials struct{ aws.CredentialsProvider }
 
 func (m markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
@@ -164,6 +165,21 @@ func (m markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error
 	}
 	return c, nil
 }
+
+// ProviderSources tells the SDK's user agent where the credentials came
+// from, as the wrapped provider would.
+func (m markedCredentials) ProviderSources() []aws.CredentialSource {
+	if s, ok := m.CredentialsProvider.(aws.CredentialProviderSource); ok {
+		return s.ProviderSources()
+	}
+	return nil
+}
+
+// credentialsRenewal is how long before they expire credentials that
+// can (SSO, roles, credential_process) are renewed: by default the SDK
+// uses them to the last instant, and a call signed just before that can
+// reach the service just after (ExpiredTokenException, which stops a run).
+const credentialsRenewal = 5 * time.Minute
 
 // LoadConfig loads the standard AWS configuration chain (environment, shared
 // config and credentials files, SSO, IMDS and ECS roles), with region and
@@ -208,7 +224,8 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 			tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, c.connections)
 			tr.MaxIdleConns = max(tr.MaxIdleConns, c.connections)
 		})),
-		config.WithRetryer(c.retryer))
+		config.WithRetryer(c.retryer),
+		config.WithCredentialsCacheOptions(func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = credentialsRenewal }))
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +240,7 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, &ConfigError{&CredentialsError{Err: err}}
 	}
-	cfg.Credentials = aws.NewCredentialsCache(markedCredentials{cfg.Credentials})
+	cfg.Credentials = markedCredentials{cfg.Credentials}
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		if !c.sdkDecoder {
 			decodePages(o, logger, c.logger)

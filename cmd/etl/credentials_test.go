@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
@@ -131,6 +135,53 @@ func TestCredentialsExpireMidRun(t *testing.T) {
 	}
 	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all"); r.code != exitOK {
 		t.Errorf("verify --all after the rerun: exit %d", r.code)
+	}
+}
+
+// TestCredentialsRenewedBeforeTheyExpire: credentials that expire (here
+// from a credential_process, as SSO and roles give them) are renewed
+// before they come within minutes of their expiry, not used to the last
+// instant, when a call signed with them could reach the service late.
+func TestCredentialsRenewedBeforeTheyExpire(t *testing.T) {
+	var mu sync.Mutex
+	keys := map[string]bool{}
+	srv := emulator.New(emulator.WithCredentials(func(_ int64, key string) (string, string) {
+		mu.Lock()
+		keys[key] = true
+		mu.Unlock()
+		return "", ""
+	}))
+	execs := emulator.Generate(21, 5, emulator.GenerateOptions{MaxOps: 30})
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+
+	// Each call of the process gives a key of its own, expiring in two
+	// minutes: within the renewal window, so each use renews it.
+	dir := t.TempDir()
+	script := filepath.Join(dir, "credentials.sh")
+	expires := time.Now().Add(2 * time.Minute).UTC().Format(time.RFC3339)
+	body := fmt.Sprintf(`#!/bin/sh
+n=$(( $(cat %[1]s/n 2>/dev/null || echo 0) + 1 )); echo $n > %[1]s/n
+echo '{"Version":1,"AccessKeyId":"key-'$n'","SecretAccessKey":"s","SessionToken":"t","Expiration":"%[2]s"}'
+`, dir, expires)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "config")
+	if err := os.WriteFile(config, []byte("[default]\ncredential_process = "+script+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", config)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	r := runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", t.TempDir(), "--endpoint-url", url, "--concurrency", "1")
+	if r.code != exitOK {
+		t.Fatalf("exit %d", r.code)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) < 2 {
+		t.Errorf("keys used: %v: credentials two minutes from their expiry were not renewed", keys)
 	}
 }
 
