@@ -779,3 +779,22 @@ func TestDiscoveryListsFunctionsAtOnce(t *testing.T) {
 		t.Errorf("an unknown function among others: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestSummaryCountsFailuresByCode: past the ten failures it lists, the
+// summary counts them all by code, the most common first, so that a run
+// failing by the thousand for one reason says so in a line.
+func TestSummaryCountsFailuresByCode(t *testing.T) {
+	var fs []pipeline.Failure
+	for i := range 14 {
+		code := "AccessDeniedException"
+		if i%5 == 0 {
+			code = "ResourceNotFoundException"
+		}
+		fs = append(fs, pipeline.Failure{ExecutionArn: fmt.Sprint("arn-", i), Code: code, Reason: "r"})
+	}
+	var b strings.Builder
+	printSummary(&b, &pipeline.Summary{RunID: "r", ExecutionsFailed: len(fs), Failures: fs}, []string{"dest"}, nil)
+	if want := "... and 4 more failures (in all: 11 AccessDeniedException, 3 ResourceNotFoundException)"; !strings.Contains(b.String(), want) {
+		t.Errorf("summary:\n%s\nwant a line with %q", b.String(), want)
+	}
+}

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -660,11 +662,27 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 	}
 	for i, f := range s.Failures {
 		if i == 10 {
-			fmt.Fprintf(w, "  ... and %d more failures\n", len(s.Failures)-10)
+			fmt.Fprintf(w, "  ... and %d more failures (%s)\n", len(s.Failures)-10, failuresByCode(s.Failures))
 			break
 		}
 		fmt.Fprintf(w, "  failed: %s: %s\n", f.ExecutionArn, f.Reason)
 	}
+}
+
+// failuresByCode counts fs by code, the most common first: "980
+// AccessDeniedException, 20 ResourceNotFoundException".
+func failuresByCode(fs []pipeline.Failure) string {
+	n := map[string]int{}
+	for _, f := range fs {
+		n[f.Code]++
+	}
+	codes := slices.Collect(maps.Keys(n))
+	slices.SortFunc(codes, func(a, b string) int { return cmp.Or(n[b]-n[a], strings.Compare(a, b)) })
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%d %s", n[c], c)
+	}
+	return "in all: " + strings.Join(parts, ", ")
 }
 
 func humanBytes(n int64) string {
