@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -228,8 +229,7 @@ func errorReason(err error) (code, reason string) {
 			reason = fmt.Sprintf("the service cannot decrypt the execution's data (%s)", code)
 		case refusedCredentials[code]:
 			reason = fmt.Sprintf("the AWS credentials were refused (%s)", code)
-		case errors.As(err, &status) && status.HTTPStatusCode()/100 == 4 && status.HTTPStatusCode() != 429:
-			// Final at once: the retryer retries no 4xx but throttling.
+		case errors.As(err, &status) && status.HTTPStatusCode()/100 == 4 && !retried4xx(status.HTTPStatusCode(), code):
 			reason = fmt.Sprintf("refused (%s)", code)
 		default:
 			reason = fmt.Sprintf("failed after retries (%s)", code)
@@ -252,6 +252,15 @@ func errorReason(err error) (code, reason string) {
 		code, reason = "network", "failed after retries: "+lastLine(err.Error())
 	}
 	return code, reason
+}
+
+// retried4xx reports a 4xx answer the client's retryer retries:
+// throttling and request timeouts (the SDK's default codes); any other is
+// final at once.
+func retried4xx(status int, code string) bool {
+	_, throttle := retry.DefaultThrottleErrorCodes[code]
+	_, retryable := retry.DefaultRetryableErrorCodes[code]
+	return status == 429 || throttle || retryable
 }
 
 // redact removes the token from s, should a message ever echo it, and keeps

@@ -131,6 +131,50 @@ func TestDrainErrors(t *testing.T) {
 	}
 }
 
+// TestDrainCredentialsRefused: credentials the API will not take fail
+// the call at once (no retry) with an error that says so
+// (CredentialsRefused, RefusedCredentials); an access denied by policy is
+// refused too, but is not about the credentials: another function's
+// executions may be allowed.
+func TestDrainCredentialsRefused(t *testing.T) {
+	srv := emulator.New(emulator.WithCredentials(func(_ int64, key string) (string, string) {
+		switch key {
+		case "expired":
+			return emulator.ExpiredToken()
+		case "denied":
+			return "AccessDeniedException", "User: arn:aws:iam::1:user/u is not authorized to perform: lambda:GetDurableExecutionState"
+		}
+		return "", ""
+	}))
+	srv.Add(emulator.Fixed(testARN, testToken, fixedOps(3)))
+	url, _ := emulatortest.Start(t, srv)
+	for _, tc := range []struct {
+		key, code, reason string
+		credentials       bool
+	}{
+		{"expired", "ExpiredTokenException", "the AWS credentials were refused (ExpiredTokenException)", true},
+		{"denied", "AccessDeniedException", "refused (AccessDeniedException): User:", false},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			t.Setenv("AWS_ACCESS_KEY_ID", tc.key)
+			client := emulatortest.Client(t, url)
+			before := srv.Stats().Requests
+			_, _, err := drainAll(t, client, extract.Entry{ARN: testARN, Token: testToken}, 100)
+			var ee *extract.ExecutionError
+			if !errors.As(err, &ee) || ee.Code != tc.code || !strings.Contains(ee.Reason, tc.reason) {
+				t.Fatalf("error %v: want code %s, reason with %q", err, tc.code, tc.reason)
+			}
+			_, told := extract.RefusedCredentials(err)
+			if ee.CredentialsRefused() != tc.credentials || told != tc.credentials {
+				t.Errorf("CredentialsRefused %v, RefusedCredentials %v: want %v", ee.CredentialsRefused(), told, tc.credentials)
+			}
+			if n := srv.Stats().Requests - before; n != 1 {
+				t.Errorf("%d attempts: a refusal is final", n)
+			}
+		})
+	}
+}
+
 // TestDrainRetriesTransientFaults: every kind of fault on the first attempt
 // of every page, and the drain still returns every operation once.
 func TestDrainRetriesTransientFaults(t *testing.T) {
