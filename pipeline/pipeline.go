@@ -144,6 +144,10 @@ type FunctionReport struct {
 	// aliases could not be listed: its executions were listed without
 	// them (see extract.DiscoverStats.Unlisted).
 	QualifiersUnlisted string `json:"qualifiers_unlisted,omitempty"`
+	// ListingFailed, when set, says why the function's executions could
+	// not be listed: none of them was archived by the run (the other
+	// functions' were).
+	ListingFailed string `json:"listing_failed,omitempty"`
 }
 
 // Summary is what a run did.

@@ -154,7 +154,15 @@ type functionInfo struct {
 	name          string
 	retentionDays int32 // 0: unknown
 	found         int
-	unlisted      string // why its versions and aliases were not listed, if they were not
+	// named: given by --function (else found by --all-functions), so not
+	// finding it is a usage error.
+	named    bool
+	unlisted string // why its versions and aliases were not listed, if they were not
+	// listingFailed: why its executions could not be listed, if they
+	// could not (the other functions' are listed and archived all the
+	// same: one function's denied listing must not keep the rest from
+	// being archived before their history expires).
+	listingFailed string
 	// retentionUnknown: why its history retention could not be read (the
 	// service's default is then assumed), if it could not.
 	retentionUnknown string
@@ -163,6 +171,9 @@ type functionInfo struct {
 // warnFunctions logs what discovery could not learn of each function.
 func warnFunctions(logger *slog.Logger, fns []functionInfo) {
 	for _, f := range fns {
+		if f.listingFailed != "" {
+			logger.Error("the function's executions could not be listed: this run leaves them out", "function", f.name, "reason", f.listingFailed)
+		}
 		if f.unlisted != "" {
 			logger.Warn(unlistedWarning(f), "function", f.name)
 		}
@@ -201,7 +212,7 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 	for _, fn := range d.functions {
 		if !seenFn[fn] {
 			seenFn[fn] = true
-			fns = append(fns, functionInfo{name: fn})
+			fns = append(fns, functionInfo{name: fn, named: true})
 		}
 	}
 	out, err := newFoundList()
@@ -230,10 +241,13 @@ func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg 
 // archived already, spends most of its time here, a call's latency at a
 // time), and notes what it learnt of each in fns. Each function's listing
 // is its own worker's; out sorts what they add into one order whatever the
-// interleaving (start, then function, then listing). The first failure
-// stops the rest; the error returned is ctx's, else that of the first
-// function, in the order named, whose listing failed for a reason of its
-// own.
+// interleaving (start, then function, then listing). A function whose
+// listing fails (access denied, retries run out) is noted
+// (listingFailed) and the others go on; what it listed before stays.
+// Two failures stop them all (stopsDiscovery): a function named by
+// --function that does not exist, and credentials that do not work. The
+// error returned is ctx's, else that of the first function, in the order
+// named, that stopped them for a reason of its own.
 func listFunctions(ctx context.Context, api discoveryAPI, d discovery, fns []functionInfo, out *foundList, logf func(msg string, args ...any)) error {
 	stats := make([]extract.DiscoverStats, len(fns))
 	errs := make([]error, len(fns))
@@ -252,7 +266,11 @@ func listFunctions(ctx context.Context, api discoveryAPI, d discovery, fns []fun
 				defer outMu.Unlock()
 				return out.add(f, i)
 			})
-			if errs[i] != nil {
+			if err := errs[i]; err != nil {
+				if gctx.Err() == nil && !stopsDiscovery(err, fn.named) {
+					errs[i], fn.listingFailed = nil, err.Error()
+					return nil
+				}
 				stopped[i] = gctx.Err() != nil
 				cancel()
 				return nil
@@ -284,6 +302,29 @@ func listFunctions(ctx context.Context, api discoveryAPI, d discovery, fns []fun
 		return ctx.Err()
 	}
 	return firstDiscoveryError(errs, stopped)
+}
+
+// stopsDiscovery reports a listing failure that stops every listing: a
+// function named by --function that does not exist (a usage error), and
+// credentials that do not work (every listing would fail alike).
+func stopsDiscovery(err error, named bool) bool {
+	var nf *extract.FunctionNotFoundError
+	var ee *extract.ExecutionError
+	return named && errors.As(err, &nf) || errors.As(err, &ee) && ee.CredentialsRefused()
+}
+
+// notListed tells the functions whose listing failed, or "" when none did.
+func notListed(fns []functionInfo) string {
+	var parts []string
+	for _, f := range fns {
+		if f.listingFailed != "" {
+			parts = append(parts, f.listingFailed)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the executions of %d of %d functions could not be listed, and are left out: %s", len(parts), len(fns), strings.Join(parts, "; "))
 }
 
 // listingExit is the exit status of a listing that failed: bad
@@ -408,14 +449,17 @@ Example:
 					fmt.Fprintln(c.App.ErrWriter, "warning: "+unlistedWarning(f))
 				}
 			}
-			w := c.App.Writer
 			if out := c.String("output"); out != "" {
 				if err := spool.WriteFile(out, func(w io.Writer) error { return manifestOf(w, found) }); err != nil {
 					return &exitError{code: exitFailed, err: fmt.Errorf("--output %s: %w", out, err)}
 				}
-				return nil
+			} else if err := manifestOf(c.App.Writer, found); err != nil {
+				return err
 			}
-			return manifestOf(w, found)
+			if msg := notListed(fns); msg != "" {
+				return &exitError{code: exitFailed, err: errors.New(msg)}
+			}
+			return nil
 		},
 	}
 }

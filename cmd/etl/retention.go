@@ -89,7 +89,7 @@ func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.Funct
 	}
 	out := make([]pipeline.FunctionReport, len(w.fns))
 	for i, f := range w.fns {
-		out[i] = pipeline.FunctionReport{Function: f.name, RetentionDays: f.retentionDays, Found: f.found, QualifiersUnlisted: f.unlisted}
+		out[i] = pipeline.FunctionReport{Function: f.name, RetentionDays: f.retentionDays, Found: f.found, QualifiersUnlisted: f.unlisted, ListingFailed: f.listingFailed}
 	}
 	for i := range w.found.items {
 		f := &w.found.items[i]

@@ -481,8 +481,20 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 		return &exitError{code: exitFailed, err: errors.New("interrupted: rerun to archive the rest")}
 	case sum.ExecutionsFailed > 0:
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d executions failed (see the log or --report)", sum.ExecutionsFailed, sum.Executions)}
+	case notListed(reportedFunctions(sum.Functions)) != "":
+		return &exitError{code: exitFailed, err: errors.New(notListed(reportedFunctions(sum.Functions)) + " (rerun to archive them)")}
 	}
 	return nil
+}
+
+// reportedFunctions are the functions of a run's report as discovery
+// knew them, for what it tells of them.
+func reportedFunctions(rs []pipeline.FunctionReport) []functionInfo {
+	fns := make([]functionInfo, len(rs))
+	for i, r := range rs {
+		fns[i] = functionInfo{name: r.Function, unlisted: r.QualifiersUnlisted, listingFailed: r.ListingFailed}
+	}
+	return fns
 }
 
 func openManifest(ctx context.Context, c *cli.Context, s3c *s3Clients, opts []extract.ManifestOption) (*extract.Manifest, error) {
@@ -655,9 +667,12 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 	if s.LargeHistoryWaits > 0 {
 		fmt.Fprintf(w, "  %d large histories waited for memory before folding on (--memory-limit)\n", s.LargeHistoryWaits)
 	}
-	for _, f := range s.Functions {
-		if f.QualifiersUnlisted != "" {
-			fmt.Fprintln(w, "  warning: "+unlistedWarning(functionInfo{name: f.Function, unlisted: f.QualifiersUnlisted}))
+	for _, f := range reportedFunctions(s.Functions) {
+		if f.unlisted != "" {
+			fmt.Fprintln(w, "  warning: "+unlistedWarning(f))
+		}
+		if f.listingFailed != "" {
+			fmt.Fprintf(w, "  not listed, left out: %s\n", f.listingFailed)
 		}
 	}
 	for i, f := range s.Failures {

@@ -113,10 +113,14 @@ type VerifyReport struct {
 	// Not a fault of the archive, which holds them. One archived through
 	// state is not compared at all (GetDurableExecutionState has no read
 	// without them): it counts among not_sampleable too.
-	PayloadsUnchecked []string       `json:"payloads_not_compared"`
-	AtRisk            []AtRiskVerify `json:"retention_at_risk"`
-	Errors            []Difference   `json:"errors"`
-	DurationMS        int64          `json:"duration_ms"`
+	PayloadsUnchecked []string `json:"payloads_not_compared"`
+	// FunctionsNotListed tells the functions whose executions could not
+	// be listed (access denied, retries run out): none of theirs was
+	// verified, so the archive is not proven.
+	FunctionsNotListed []string       `json:"functions_not_listed"`
+	AtRisk             []AtRiskVerify `json:"retention_at_risk"`
+	Errors             []Difference   `json:"errors"`
+	DurationMS         int64          `json:"duration_ms"`
 }
 
 // Difference names an execution and what is wrong with it.
@@ -140,12 +144,18 @@ func (r *VerifyReport) faults() []*[]Difference {
 	return []*[]Difference{&r.Stale, &r.Differing, &r.ContentDiffer, &r.LacksUnknown, &r.LacksColumns, &r.Errors}
 }
 
-func (r *VerifyReport) ok() bool {
+// ok reports an archive proven to hold what the API has: nothing differs,
+// and every function was listed.
+func (r *VerifyReport) ok() bool { return !r.differs() && len(r.FunctionsNotListed) == 0 }
+
+// differs reports an execution missing from the archive or held
+// otherwise than the API has it.
+func (r *VerifyReport) differs() bool {
 	n := len(r.Missing)
 	for _, l := range r.faults() {
 		n += len(*l)
 	}
-	return n == 0
+	return n > 0
 }
 
 // expected is one execution verify checks, with what discovery or the
@@ -209,14 +219,20 @@ func verifyAction(c *cli.Context) error {
 		return &exitError{code: exitFailed, err: err}
 	}
 	rep.DurationMS = time.Since(start).Milliseconds()
+	if nl := exp.notListed(); nl != nil {
+		rep.FunctionsNotListed = nl
+	}
 	if err := writeVerifyOutputs(c, rep); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
 		return &exitError{code: exitFailed, err: errors.New("interrupted")}
 	}
-	if !rep.ok() {
+	switch {
+	case rep.differs():
 		return &exitError{code: exitFailed, err: errors.New("the archive differs from the API (see above or --report)")}
+	case !rep.ok():
+		return &exitError{code: exitFailed, err: fmt.Errorf("the executions of %d functions could not be listed: the archive is not proven for them (see above or --report)", len(rep.FunctionsNotListed))}
 	}
 	return nil
 }
@@ -385,6 +401,9 @@ type listing interface {
 	// list is in a file), after which at gives nothing.
 	err() error
 	close() error
+	// notListed tells the functions whose executions could not be
+	// listed.
+	notListed() []string
 }
 
 // foundListing is discovery's list of executions.
@@ -396,6 +415,16 @@ type foundListing struct {
 func (f foundListing) len() int     { return f.found.len() }
 func (f foundListing) err() error   { return f.found.Err() }
 func (f foundListing) close() error { return f.found.close() }
+
+func (f foundListing) notListed() []string {
+	var out []string
+	for _, fn := range f.fns {
+		if fn.listingFailed != "" {
+			out = append(out, fn.listingFailed)
+		}
+	}
+	return out
+}
 
 // dates: discovery's list is in order of start, those without one last.
 func (f foundListing) dates(lo, hi int) (from, to string, ok bool) {
@@ -429,6 +458,8 @@ func (s sortedListing) at(i int) expected {
 }
 func (s sortedListing) err() error   { return nil }
 func (s sortedListing) close() error { return nil }
+
+func (s sortedListing) notListed() []string { return nil }
 
 // dates: a manifest's listing is in order of ARN.
 func (s sortedListing) dates(lo, hi int) (string, string, bool) { return "", "", false }
@@ -494,6 +525,9 @@ func (r *VerifyReport) lines(n int, now time.Time) []string {
 	add("lacks new members", r.LacksUnknown)
 	add("lacks new columns", r.LacksColumns)
 	add("error", r.Errors)
+	for _, f := range r.FunctionsNotListed {
+		out = append(out, "not listed, not verified: "+f)
+	}
 	for i, a := range r.AtRisk {
 		if i == n {
 			out = append(out, fmt.Sprintf("... and %d more at risk", len(r.AtRisk)-n))
@@ -661,7 +695,7 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 }
 
 func newVerifyReport(expected int, seed uint64) *VerifyReport {
-	r := &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}, PayloadsUnchecked: []string{}}
+	r := &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}, PayloadsUnchecked: []string{}, FunctionsNotListed: []string{}}
 	for _, l := range r.faults() {
 		*l = []Difference{} // [] in the JSON report, not null
 	}

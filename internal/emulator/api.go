@@ -37,6 +37,11 @@ func WithListing(l Listing) Option { return func(s *Server) { s.listing = l } }
 // when nothing is published.
 func WithRejectedQualifier(q string) Option { return func(s *Server) { s.rejectQualifier = q } }
 
+// WithDeniedListing makes ListDurableExecutionsByFunction of the
+// function named answer 403 AccessDeniedException, whatever the
+// qualifier, as a policy that does not allow it on that function does.
+func WithDeniedListing(name string) Option { return func(s *Server) { s.deniedListing = name } }
+
 // WithBrokenQualifier makes a listing with that Qualifier answer 500
 // ServiceException, every time.
 func WithBrokenQualifier(q string) Option { return func(s *Server) { s.brokenQualifier = q } }
@@ -451,6 +456,10 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 	}
 	if qual != "" && qual == s.brokenQualifier {
 		writeError(w, http.StatusInternalServerError, "ServiceException", "The service encountered an internal error.")
+		return
+	}
+	if name != "" && name == s.deniedListing {
+		writeError(w, http.StatusForbidden, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/etl is not authorized to perform: lambda:ListDurableExecutionsByFunction on resource: "+label)
 		return
 	}
 	if qual != "" && qual == s.rejectQualifier {

@@ -225,6 +225,7 @@ type Server struct {
 	fnList            []FunctionVersion
 	rejectQualifier   string
 	brokenQualifier   string
+	deniedListing     string // WithDeniedListing
 	// reverseOldestFirst: ReverseOrder lists the history oldest first.
 	reverseOldestFirst bool
 	ignoreReverseOrder bool // history is listed oldest first, always

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+)
+
+// TestOneFunctionNotListed: a function whose executions cannot be listed
+// (its ListDurableExecutionsByFunction denied by policy) does not keep the
+// others' from being archived before their history expires. discover,
+// run and verify each go on with the other functions, name the one left
+// out (log, summary, report) and exit 1.
+func TestOneFunctionNotListed(t *testing.T) {
+	const denied = "payments"
+	execs := emulator.Generate(37, 40, emulator.GenerateOptions{MaxOps: 30})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithDeniedListing(denied))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	others := map[string]bool{}
+	for _, e := range execs {
+		if strings.Split(e.ARN, ":")[6] != denied {
+			others[e.ARN] = true
+		}
+	}
+	if len(others) == 0 || len(others) == len(execs) {
+		t.Fatalf("%d of %d executions are not the denied function's: the test needs both", len(others), len(execs))
+	}
+	notListed := func(what string, r cliResult) {
+		t.Helper()
+		if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "1 of") || !strings.Contains(msg, denied) || !strings.Contains(msg, "AccessDeniedException") {
+			t.Errorf("%s: exit %d, stderr ends %q: want 1, naming the function not listed and why", what, r.code, msg)
+		}
+	}
+
+	manifest := filepath.Join(t.TempDir(), "m.jsonl")
+	r := runCLI(t, "discover", "--all-functions", "--endpoint-url", url, "--output", manifest)
+	notListed("discover", r)
+	listed := map[string]bool{}
+	f, err := os.Open(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		var line struct{ DurableExecutionArn string }
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatal(err)
+		}
+		listed[line.DurableExecutionArn] = true
+	}
+	if len(listed) != len(others) {
+		t.Errorf("discover listed %d executions, want the other functions' %d", len(listed), len(others))
+	}
+
+	dest, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	r = runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--report", report)
+	notListed("run", r)
+	if !strings.Contains(r.stdout, "not listed, left out") {
+		t.Errorf("the summary does not name the function left out:\n%s", r.stdout)
+	}
+	s := readReport(t, report)
+	if s.ExecutionsOK != len(others) || s.ExecutionsFailed != 0 {
+		t.Errorf("run: %d archived, %d failed: want the other functions' %d archived", s.ExecutionsOK, s.ExecutionsFailed, len(others))
+	}
+	for _, fn := range s.Functions {
+		if (fn.Function == denied) != (fn.ListingFailed != "") {
+			t.Errorf("function %s: listing_failed %q", fn.Function, fn.ListingFailed)
+		}
+	}
+
+	verifyReport := filepath.Join(t.TempDir(), "v.json")
+	r = runCLI(t, "verify", "--all-functions", "--all", "--dest", dest, "--endpoint-url", url, "--report", verifyReport)
+	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "could not be listed") {
+		t.Errorf("verify: exit %d, stderr ends %q: want 1, saying a function could not be listed", r.code, msg)
+	}
+	var v VerifyReport
+	b, err := os.ReadFile(verifyReport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.FunctionsNotListed) != 1 || !strings.Contains(v.FunctionsNotListed[0], denied) || v.differs() || v.Complete != len(others) {
+		t.Errorf("verify report: not listed %v, differs %v, %d complete: want the denied function only, the others' %d complete", v.FunctionsNotListed, v.differs(), v.Complete, len(others))
+	}
+}
