@@ -321,10 +321,14 @@ func notListed(fns []functionInfo) string {
 			parts = append(parts, f.listingFailed)
 		}
 	}
-	if len(parts) == 0 {
+	n := len(parts)
+	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("the executions of %d of %d functions could not be listed, and are left out: %s", len(parts), len(fns), strings.Join(parts, "; "))
+	if n > 3 { // a policy without the action denies every function
+		parts = append(parts[:3], fmt.Sprintf("and %d more (see the log or the report)", n-3))
+	}
+	return fmt.Sprintf("the executions of %d of %d functions could not be listed, and are left out: %s", n, len(fns), strings.Join(parts, "; "))
 }
 
 // listingExit is the exit status of a listing that failed: bad

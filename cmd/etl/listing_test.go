@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,5 +91,23 @@ func TestOneFunctionNotListed(t *testing.T) {
 	}
 	if len(v.FunctionsNotListed) != 1 || !strings.Contains(v.FunctionsNotListed[0], denied) || v.differs() || v.Complete != len(others) {
 		t.Errorf("verify report: not listed %v, differs %v, %d complete: want the denied function only, the others' %d complete", v.FunctionsNotListed, v.differs(), v.Complete, len(others))
+	}
+}
+
+// TestNotListedIsOneLine: however many functions could not be listed
+// (a policy without the action denies them all), the message names three
+// and counts the rest.
+func TestNotListedIsOneLine(t *testing.T) {
+	var fns []functionInfo
+	for i := range 200 {
+		fns = append(fns, functionInfo{name: fmt.Sprint("f", i), listingFailed: fmt.Sprintf("discover function f%d: refused (AccessDeniedException)", i)})
+	}
+	fns = append(fns, functionInfo{name: "listed"})
+	msg := notListed(fns)
+	if !strings.HasPrefix(msg, "the executions of 200 of 201 functions") || strings.Count(msg, "AccessDeniedException") != 3 || !strings.Contains(msg, "and 197 more") {
+		t.Errorf("message %q", msg)
+	}
+	if notListed(fns[200:]) != "" {
+		t.Error("a message with every function listed")
 	}
 }
