@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -796,5 +797,22 @@ func TestSummaryCountsFailuresByCode(t *testing.T) {
 	printSummary(&b, &pipeline.Summary{RunID: "r", ExecutionsFailed: len(fs), Failures: fs}, []string{"dest"}, nil)
 	if want := "... and 4 more failures (in all: 11 AccessDeniedException, 3 ResourceNotFoundException)"; !strings.Contains(b.String(), want) {
 		t.Errorf("summary:\n%s\nwant a line with %q", b.String(), want)
+	}
+}
+
+// TestAtRiskLogIsBounded: the log names the first thousand executions at
+// risk one by one, then counts the rest in one line (the report has them
+// all).
+func TestAtRiskLogIsBounded(t *testing.T) {
+	now := time.Now()
+	var atRisk []pipeline.AtRisk
+	for i := range atRiskLogged + 5 {
+		atRisk = append(atRisk, pipeline.AtRisk{ExecutionArn: fmt.Sprint("arn-", i), HistoryExpiresAt: now.Add(time.Hour), Reason: "not archived by this run"})
+	}
+	var b bytes.Buffer
+	logAtRisk(slog.New(slog.NewJSONHandler(&b, nil)), atRisk, now)
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != atRiskLogged+1 || !strings.Contains(lines[atRiskLogged], `"more":5`) {
+		t.Errorf("%d lines, the last %q: want %d, then one counting 5 more", len(lines), lines[len(lines)-1], atRiskLogged+1)
 	}
 }

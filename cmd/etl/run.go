@@ -309,11 +309,26 @@ func addCallsAndRetention(sum *pipeline.Summary, calls *extract.CallStats, watch
 	sum.Functions = watch.functions(sum.Failures)
 	now := time.Now()
 	sum.RetentionAtRisk = watch.atRisk(now, warn, sum.Failures)
-	for _, r := range sum.RetentionAtRisk {
+	logAtRisk(logger, sum.RetentionAtRisk, now)
+	return watch.found.Err()
+}
+
+// atRiskLogged is how many executions at risk a run logs one by one; the
+// report lists them all. An interrupted backfill of a large account can
+// leave hundreds of thousands.
+const atRiskLogged = 1000
+
+// logAtRisk logs the executions at risk, the first atRiskLogged one by
+// one, then how many more.
+func logAtRisk(logger *slog.Logger, atRisk []pipeline.AtRisk, now time.Time) {
+	for i, r := range atRisk {
+		if i == atRiskLogged {
+			logger.Warn("more executions whose history expires soon are not archived whole: the report (--report) and the metrics name them all", "more", len(atRisk)-i)
+			return
+		}
 		logger.Warn(expiryText(r.HistoryExpiresAt, now)+", and the execution is not archived whole", "execution_arn", r.ExecutionArn,
 			"history_expires_at", r.HistoryExpiresAt, "reason", r.Reason)
 	}
-	return watch.found.Err()
 }
 
 // openDestinations opens every --dest; on a failure it closes those it
