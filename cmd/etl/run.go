@@ -323,7 +323,7 @@ const atRiskLogged = 1000
 func logAtRisk(logger *slog.Logger, atRisk []pipeline.AtRisk, now time.Time) {
 	for i, r := range atRisk {
 		if i == atRiskLogged {
-			logger.Warn("more executions whose history expires soon are not archived whole: the report (--report) and the metrics name them all", "more", len(atRisk)-i)
+			logger.Warn("more executions whose history expires soon are not archived whole: the report (--report) names them all", "more", len(atRisk)-i)
 			return
 		}
 		logger.Warn(expiryText(r.HistoryExpiresAt, now)+", and the execution is not archived whole", "execution_arn", r.ExecutionArn,
