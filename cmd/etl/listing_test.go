@@ -60,9 +60,18 @@ func TestOneFunctionNotListed(t *testing.T) {
 		t.Errorf("discover listed %d executions, want the other functions' %d", len(listed), len(others))
 	}
 
-	dest, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
-	r = runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--report", report)
+	dest, report, metrics := t.TempDir(), filepath.Join(t.TempDir(), "r.json"), filepath.Join(t.TempDir(), "etl.prom")
+	r = runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--report", report, "--metrics-file", metrics)
 	notListed("run", r)
+	prom, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"durable_etl_last_run_success 0", "durable_etl_last_run_functions_not_listed 1"} {
+		if !strings.Contains(string(prom), want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 	if !strings.Contains(r.stdout, "not listed, left out") {
 		t.Errorf("the summary does not name the function left out:\n%s", r.stdout)
 	}

@@ -57,7 +57,13 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 		g.WithLabelValues(labelValues(labels)...).Set(v)
 	}
 	success := 0.0
-	if runErr == nil && s.ExecutionsFailed == 0 && !s.Interrupted {
+	notListed := 0
+	for _, f := range s.Functions {
+		if f.ListingFailed != "" {
+			notListed++
+		}
+	}
+	if runErr == nil && s.ExecutionsFailed == 0 && !s.Interrupted && notListed == 0 {
 		success = 1
 	}
 	gauge("last_run_timestamp_seconds", "When the last run finished.", float64(s.FinishedAt.UnixMilli())/1000)
@@ -87,6 +93,7 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 		fnGauge.WithLabelValues(f.Function, "skipped_terminal").Set(float64(f.SkippedTerminal))
 		fnGauge.WithLabelValues(f.Function, "failed").Set(float64(f.Failed))
 	}
+	gauge("last_run_functions_not_listed", "Functions whose executions the last run could not list (access denied, retries run out): none of theirs was archived.", float64(notListed))
 	gauge("last_run_executions_without_payloads", "Executions the last run archived without their payloads, which the service could not decrypt (a KMS error).", float64(s.WithoutPayloads))
 	gauge("last_run_executions_payloads_recovered", "Executions archived without their payloads by an earlier run that the last run archived again with them (the service could decrypt them again).", float64(s.PayloadsRecovered))
 	gauge("last_run_executions_still_without_payloads", "Executions archived final without their payloads whose payloads the last run still could not read (their archive unchanged).", float64(s.StillWithoutPayloads))
