@@ -238,7 +238,7 @@ func (d *Parquet) metadata(ctx context.Context, name string) (map[string]string,
 	}
 	out := map[string]string{}
 	err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
-		f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		f, err := openPublished(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
@@ -589,7 +589,7 @@ func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, names []st
 	var buf []byte
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-			pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+			pf, err := openPublished(r, size, parquet.SkipBloomFilters(true))
 			if err != nil {
 				return err
 			}
@@ -684,7 +684,7 @@ func (c *compactWriter) wholeGroup(rg format.RowGroup) bool {
 // lacks comes back null), through fn, a read's worth at a time (the rows
 // are valid during the call only: the reader reuses them).
 func (c *compactWriter) mergeFile(r io.ReaderAt, size int64, s *parquet.Schema, copyWhole bool, fn func([]parquet.Row) error) error {
-	pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+	pf, err := openPublished(r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
 		return err
 	}

@@ -226,7 +226,7 @@ const rangedAbove = 4 << 20
 // readProjection opens a published file for reading a few of its columns.
 func (d *Parquet) readProjection(ctx context.Context, f publishedFile, fn func(*parquet.File) error) error {
 	open := func(r io.ReaderAt, size int64) error {
-		pf, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		pf, err := openPublished(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
@@ -632,7 +632,7 @@ const selectiveShare = 0.25
 // in part goes on through them, a file read whole is fetched in one GET.
 func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f publishedFile, expect int64, keys []string, wanted func(uint64) bool, fn func(*T)) error {
 	if rs, ok := d.sink.(rangedSink); ok && expect >= 0 && f.size > 0 {
-		pf, err := parquet.OpenFile(rs.ranged(ctx, f.name, f.size), f.size, parquet.SkipBloomFilters(true))
+		pf, err := openPublished(rs.ranged(ctx, f.name, f.size), f.size, parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
@@ -645,7 +645,7 @@ func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f pub
 		}
 	}
 	return d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
-		pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+		pf, err := openPublished(r, size, parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
@@ -1059,4 +1059,28 @@ func (r *structReader[T]) Close() error {
 		return r.gen.Close()
 	}
 	return r.cols.Close()
+}
+
+// NotParquetError is a published file that cannot be read as Parquet: not
+// one etl wrote (a stray file in a table's folder) or a damaged one. A
+// rerun does not mend it, and Athena fails on it too: it has to be moved
+// out of the archive. (Failures to read its bytes are not this error.)
+type NotParquetError struct{ Err error }
+
+func (e *NotParquetError) Error() string {
+	return "not a Parquet file etl can read (" + e.Err.Error() + "): a file etl did not write, or a damaged one, which Athena cannot read either: move it out of the archive"
+}
+
+func (e *NotParquetError) Unwrap() error { return e.Err }
+
+// openPublished opens a published file as parquet.OpenFile does; a file
+// whose bytes were read but are not Parquet (parquet-go's own errors,
+// which wrap none: a reader's failure it always wraps) gives a
+// *NotParquetError.
+func openPublished(r io.ReaderAt, size int64, opts ...parquet.FileOption) (*parquet.File, error) {
+	f, err := parquet.OpenFile(r, size, opts...)
+	if err != nil && errors.Unwrap(err) == nil {
+		return nil, &NotParquetError{Err: err}
+	}
+	return f, err
 }

@@ -2,7 +2,9 @@ package load
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -92,5 +94,44 @@ func TestEachProjectedWhere(t *testing.T) {
 	}
 	if err := eachProjectedWhere(pf, "no_such_column", func(string) bool { return true }, func(*ExecutionState) {}); err == nil {
 		t.Fatal("a filter on a column the projection lacks was taken")
+	}
+}
+
+// failingReader fails every read, as a store that cannot be reached.
+type failingReader struct{}
+
+func (failingReader) ReadAt([]byte, int64) (int, error) { return 0, errors.New("connection reset") }
+
+// TestNotParquet: a published file whose bytes are read but are not
+// Parquet (a stray file, a damaged one) is told apart from a failure to
+// read it: only the first is a *NotParquetError, which no rerun mends.
+func TestNotParquet(t *testing.T) {
+	var good bytes.Buffer
+	w := parquet.NewGenericWriter[struct {
+		A int64 `parquet:"a"`
+	}](&good)
+	w.Write([]struct {
+		A int64 `parquet:"a"`
+	}{{1}, {2}})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		r          io.ReaderAt
+		size       int64
+		notParquet bool
+	}{
+		{"not parquet", bytes.NewReader([]byte("garbage, not a parquet file")), 27, true},
+		{"cut short", bytes.NewReader(good.Bytes()[:good.Len()/2]), int64(good.Len() / 2), true},
+		{"footer bigger than the file", bytes.NewReader(append([]byte("PAR1"), []byte{0xff, 0xff, 0xff, 0x0f, 'P', 'A', 'R', '1'}...)), 12, true},
+		{"unreadable", failingReader{}, 100, false},
+		{"parquet", bytes.NewReader(good.Bytes()), int64(good.Len()), false},
+	} {
+		_, err := openPublished(tc.r, tc.size)
+		var np *NotParquetError
+		if errors.As(err, &np) != tc.notParquet || tc.name == "parquet" && err != nil || tc.name == "unreadable" && err == nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
 	}
 }

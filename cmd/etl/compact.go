@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -75,7 +76,11 @@ func compactAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, ", %d files of an interrupted compaction removed", st.Finished)
 	}
 	fmt.Fprintln(c.App.Writer)
-	if err != nil {
+	var notParquet *load.NotParquetError
+	switch {
+	case errors.As(err, &notParquet): // a rerun does not mend it
+		return &exitError{code: exitFailed, err: fmt.Errorf("compact: %w", err)}
+	case err != nil:
 		return &exitError{code: exitFailed, err: fmt.Errorf("compact: %w (rerun to finish)", err)}
 	}
 	return nil

@@ -816,3 +816,57 @@ func TestAtRiskLogIsBounded(t *testing.T) {
 		t.Errorf("%d lines, the last %q: want %d, then one counting 5 more", len(lines), lines[len(lines)-1], atRiskLogged+1)
 	}
 }
+
+// TestStrayFileInTheArchive: a file in a table's folder that is not
+// Parquet stops run, verify and compact with a line naming it and saying
+// what to do (no "rerun": a rerun does not mend it); run and verify write
+// nothing, and once the file is moved away, compact finishes what it
+// began and the archive verifies.
+func TestStrayFileInTheArchive(t *testing.T) {
+	_, url, manifest, _ := fixture(t, 3)
+	dest := t.TempDir()
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url); r.code != exitOK {
+		t.Fatalf("first run: exit %d", r.code)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*"))
+	if len(dirs) == 0 {
+		t.Fatal("no partition")
+	}
+	stray := filepath.Join(dirs[0], "notes.parquet")
+	if err := os.WriteFile(stray, []byte("not parquet at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := func() int {
+		all, _ := filepath.Glob(filepath.Join(dest, "*", "dt=*", "*.parquet"))
+		return len(all)
+	}
+	before := files()
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--force"}, exitUsage},
+		{[]string{"verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url}, exitFailed},
+		{[]string{"compact", "--dest", dest, "--min-age", "0s"}, exitFailed},
+	} {
+		r := runCLI(t, tc.args...)
+		msg := lastLine(r.stderr)
+		if r.code != tc.code || !strings.Contains(msg, "notes.parquet") || !strings.Contains(msg, "move it out of the archive") || strings.Contains(msg, "rerun") {
+			t.Errorf("%s: exit %d, stderr ends %q: want %d, naming the file and what to do", tc.args[0], r.code, msg, tc.code)
+		}
+		if n := files(); tc.args[0] != "compact" && n != before {
+			t.Errorf("%s: %d files before, %d after", tc.args[0], before, n)
+		}
+	}
+	if err := os.Rename(stray, filepath.Join(t.TempDir(), "notes.parquet")); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"compact", "--dest", dest, "--min-age", "0s"},
+		{"verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all"},
+	} {
+		if r := runCLI(t, args...); r.code != exitOK {
+			t.Errorf("%s once the file is moved away: exit %d", args[0], r.code)
+		}
+	}
+}
