@@ -48,6 +48,12 @@ var unsettled = map[string]bool{"PAUSING": true}
 type Archived struct {
 	s      []archivedEntry
 	sorted int // s[:sorted] is sorted with one entry a key; the rest added since
+	// Unreadable names the published files that are not Parquet etl can
+	// read (*NotParquetError: a stray file, a damaged one), which the
+	// reading left out: what they held counts as not archived, so a run
+	// archives it again where the service still has it, rather than stop
+	// every night until someone moves them away while histories expire.
+	Unreadable []string
 }
 
 type archivedEntry struct {
@@ -257,6 +263,7 @@ func (a *Archived) intersect(b *Archived) *Archived {
 		}
 	}
 	out.sorted = len(out.s)
+	out.Unreadable = append(slices.Clip(a.Unreadable), b.Unreadable...)
 	return out
 }
 
@@ -341,6 +348,12 @@ func (d *Parquet) ledger(ctx context.Context, runID string, files []publishedFil
 				part.add(row, row.RunID == runID)
 			})
 		})
+		if np := notParquet(err); np != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			d.leaveOut(a, f, np)
+			return nil
+		}
 		part.seal()
 		mu.Lock()
 		defer mu.Unlock()
@@ -444,6 +457,10 @@ func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []pu
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed since it was listed: its own run resumed
 		}
+		if np := notParquet(err); np != nil {
+			d.leaveOut(a, file, np)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -476,6 +493,23 @@ func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []pu
 	}
 	a.seal()
 	return nil
+}
+
+// notParquet is err's *NotParquetError, or nil.
+func notParquet(err error) *NotParquetError {
+	var np *NotParquetError
+	if errors.As(err, &np) {
+		return np
+	}
+	return nil
+}
+
+// leaveOut notes a file the ledger leaves out for not being Parquet (np)
+// in a.Unreadable, and logs it.
+func (d *Parquet) leaveOut(a *Archived, f publishedFile, np *NotParquetError) {
+	name := strings.TrimSuffix(d.dir, "/") + "/" + f.name
+	d.cfg.logger.Error("a file in the archive is not Parquet etl can read: what it held counts as not archived, and is archived again where the service still has it; move it out of the archive (Athena cannot read it either)", "file", name, "reason", np.Err.Error())
+	a.Unreadable = append(a.Unreadable, name)
 }
 
 // runFiles tells whether a file (dt=.../NAME) is one this loader's run

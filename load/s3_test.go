@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -352,5 +353,50 @@ func TestS3UploadsOfALiveRunKept(t *testing.T) {
 		if up := s3test.Uploads(t, srv3, bucket); (len(up) == 1) != c.kept {
 			t.Errorf("a loader started %v after the upload began: uploads %v, want it kept: %v", c.later, up, c.kept)
 		}
+	}
+}
+
+// TestArchivedOnS3LeavesOutWhatIsNotParquet: objects under a table's
+// prefix that are not Parquet, small (read whole) or large (read by
+// ranges), are left out of what the archive holds and named
+// (Archived.Unreadable); the rest is read as ever.
+func TestArchivedOnS3LeavesOutWhatIsNotParquet(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := "arn:aws:lambda:us-east-1:123456789012:function:f:1/durable-execution/e-1/1"
+	status := "SUCCEEDED"
+	x, err := pq.Begin(ctx, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Commit(ctx, "2026-11-01", schema.Execution{ExecutionArn: arn, Status: &status, ContentHash: "h", Source: "history", RunID: "r", ExtractedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pq.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for key, size := range map[string]int{"archive/executions/dt=2026-11-01/small.parquet": 100, "archive/executions/dt=2026-11-02/large.parquet": 5 << 20} {
+		if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(make([]byte, size))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := rd.Archived(ctx, "next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(a.Unreadable)
+	if len(a.Unreadable) != 2 || !strings.HasSuffix(a.Unreadable[0], "small.parquet") || !strings.HasSuffix(a.Unreadable[1], "large.parquet") {
+		t.Errorf("unreadable %v: want both objects named", a.Unreadable)
+	}
+	if _, skip := a.Skip(arn, false); a.Len() != 1 || !skip {
+		t.Errorf("%d executions known, the archived one skipped %v: want it read as ever", a.Len(), skip)
 	}
 }

@@ -221,6 +221,12 @@ type Summary struct {
 	// in a terminal state, or are but without their payloads: archive them
 	// (make their key usable) before then.
 	RetentionAtRisk []AtRisk `json:"retention_at_risk"`
+	// UnreadableFiles names the files of the archive that are not Parquet
+	// etl can read, which the run's reading of the archive left out (what
+	// they held was archived again where the service still has it): they
+	// have to be moved out of the archive. Set by the caller
+	// (load.Archived's Unreadable).
+	UnreadableFiles []string `json:"unreadable_files,omitempty"`
 	// Functions accounts for each discovered function (--function,
 	// --all-functions).
 	Functions []FunctionReport `json:"functions,omitempty"`

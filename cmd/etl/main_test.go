@@ -817,53 +817,54 @@ func TestAtRiskLogIsBounded(t *testing.T) {
 	}
 }
 
-// TestStrayFileInTheArchive: a file in a table's folder that is not
-// Parquet stops run, verify and compact with a line naming it and saying
-// what to do (no "rerun": a rerun does not mend it); run and verify write
-// nothing, and once the file is moved away, compact finishes what it
-// began and the archive verifies.
-func TestStrayFileInTheArchive(t *testing.T) {
-	_, url, manifest, _ := fixture(t, 3)
+// TestDamagedFileInTheArchive: a published file that is not Parquet (a
+// damaged copy, a stray file) is named with what to do; a run leaves it
+// out of what it knows (exit 1) and archives again what it held, rather
+// than refuse to run while histories expire; verify and compact stop on it
+// (no "rerun": a rerun does not mend it); once it is moved away, compact
+// finishes and the archive verifies whole.
+func TestDamagedFileInTheArchive(t *testing.T) {
+	_, url, manifest, execs := fixture(t, 3)
 	dest := t.TempDir()
 	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url); r.code != exitOK {
 		t.Fatalf("first run: exit %d", r.code)
 	}
-	dirs, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*"))
-	if len(dirs) == 0 {
-		t.Fatal("no partition")
+	damaged, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*", "*.parquet"))
+	if len(damaged) != 1 {
+		t.Fatalf("executions files %v: want one", damaged)
 	}
-	stray := filepath.Join(dirs[0], "notes.parquet")
-	if err := os.WriteFile(stray, []byte("not parquet at all"), 0o644); err != nil {
+	b, err := os.ReadFile(damaged[0])
+	if err != nil {
 		t.Fatal(err)
 	}
-	files := func() int {
-		all, _ := filepath.Glob(filepath.Join(dest, "*", "dt=*", "*.parquet"))
-		return len(all)
+	if err := os.WriteFile(damaged[0], b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
 	}
-	before := files()
-	for _, tc := range []struct {
-		args []string
-		code int
-	}{
-		{[]string{"run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--force"}, exitUsage},
-		{[]string{"verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url}, exitFailed},
-		{[]string{"compact", "--dest", dest, "--min-age", "0s"}, exitFailed},
+	name := filepath.Base(damaged[0])
+	report := filepath.Join(t.TempDir(), "r.json")
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--report", report)
+	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, name) || !strings.Contains(msg, "move them out of the archive") {
+		t.Errorf("run: exit %d, stderr ends %q: want 1, naming the file and what to do", r.code, msg)
+	}
+	if s := readReport(t, report); s.ExecutionsOK != len(execs) || len(s.UnreadableFiles) != 1 || !strings.HasSuffix(s.UnreadableFiles[0], name) {
+		t.Errorf("run: %d archived again, unreadable %v: want all %d (the damaged file held them), the file named", s.ExecutionsOK, s.UnreadableFiles, len(execs))
+	}
+	for _, args := range [][]string{
+		{"verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url},
+		{"compact", "--dest", dest, "--min-age", "0s"},
 	} {
-		r := runCLI(t, tc.args...)
-		msg := lastLine(r.stderr)
-		if r.code != tc.code || !strings.Contains(msg, "notes.parquet") || !strings.Contains(msg, "move it out of the archive") || strings.Contains(msg, "rerun") {
-			t.Errorf("%s: exit %d, stderr ends %q: want %d, naming the file and what to do", tc.args[0], r.code, msg, tc.code)
-		}
-		if n := files(); tc.args[0] != "compact" && n != before {
-			t.Errorf("%s: %d files before, %d after", tc.args[0], before, n)
+		r := runCLI(t, args...)
+		if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, name) || !strings.Contains(msg, "move it out of the archive") || strings.Contains(msg, "rerun") {
+			t.Errorf("%s: exit %d, stderr ends %q: want 1, naming the file and what to do", args[0], r.code, msg)
 		}
 	}
-	if err := os.Rename(stray, filepath.Join(t.TempDir(), "notes.parquet")); err != nil {
+	if err := os.Rename(damaged[0], filepath.Join(t.TempDir(), name)); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
 		{"compact", "--dest", dest, "--min-age", "0s"},
 		{"verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all"},
+		{"run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url},
 	} {
 		if r := runCLI(t, args...); r.code != exitOK {
 			t.Errorf("%s once the file is moved away: exit %d", args[0], r.code)

@@ -63,7 +63,7 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 			notListed++
 		}
 	}
-	if runErr == nil && s.ExecutionsFailed == 0 && !s.Interrupted && notListed == 0 {
+	if runErr == nil && s.ExecutionsFailed == 0 && !s.Interrupted && notListed == 0 && len(s.UnreadableFiles) == 0 {
 		success = 1
 	}
 	gauge("last_run_timestamp_seconds", "When the last run finished.", float64(s.FinishedAt.UnixMilli())/1000)

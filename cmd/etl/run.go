@@ -268,7 +268,8 @@ func runAction(c *cli.Context) error {
 	}()
 	cfg := pipeline.Config{API: client, History: client, HistoryAlways: o.history, RefusedTokenHistory: o.refusedTokenHistory, Loader: loader, RunID: o.runID,
 		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{}}
-	if err := readArchive(ctx, loader, o, &cfg, logger); err != nil {
+	unreadable, err := readArchive(ctx, loader, o, &cfg, logger)
+	if err != nil {
 		return err
 	}
 	if watch != nil {
@@ -280,7 +281,7 @@ func runAction(c *cli.Context) error {
 	handed = true
 	sum, runErr := pipeline.Run(ctx, cfg, m)
 	stopProgress()
-	runErr = cmp.Or(runErr, addCallsAndRetention(sum, &calls, watch, o.retentionWarning, logger)) // the run's own error first
+	sum.UnreadableFiles, runErr = unreadable, cmp.Or(runErr, addCallsAndRetention(sum, &calls, watch, o.retentionWarning, logger)) // the run's own error first
 	return finishRun(c.App.Writer, o, logger, sum, runErr)
 }
 
@@ -446,15 +447,17 @@ func leaseDestinations(ctx context.Context, loader load.Loader, o runOptions, m 
 }
 
 // readArchive asks the destinations what they hold: the executions to skip
-// (unless --force) and the events already archived.
-func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pipeline.Config, logger *slog.Logger) error {
+// (unless --force) and the events already archived. It returns the files
+// the destinations left out for not being Parquet (load.Archived's
+// Unreadable).
+func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pipeline.Config, logger *slog.Logger) ([]string, error) {
 	ar, ok := loader.(load.ArchivedReader)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	archived, err := ar.Archived(ctx, o.runID)
 	if err != nil {
-		return usageError("%v", err)
+		return nil, usageError("%v", err)
 	}
 	// Events are immutable: --force rewrites none but those archived
 	// without payloads, those with members the SDK does not know and
@@ -464,7 +467,7 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
 	}
 	logger.Info("read what is archived", "executions_known", archived.Len())
-	return nil
+	return archived.Unreadable, nil
 }
 
 // finishRun logs, prints and writes what the run did, and picks the exit.
@@ -498,6 +501,9 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d executions failed (see the log or --report)", sum.ExecutionsFailed, sum.Executions)}
 	case notListed(reportedFunctions(sum.Functions)) != "":
 		return &exitError{code: exitFailed, err: errors.New(notListed(reportedFunctions(sum.Functions)) + " (rerun to archive them)")}
+	case len(sum.UnreadableFiles) > 0:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d files in the archive are not Parquet etl can read (%s): what they held was archived again where the service still has it; move them out of the archive (Athena cannot read them either)",
+			len(sum.UnreadableFiles), strings.Join(sum.UnreadableFiles[:min(3, len(sum.UnreadableFiles))], ", "))}
 	}
 	return nil
 }
@@ -689,6 +695,13 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 		if f.listingFailed != "" {
 			fmt.Fprintf(w, "  not listed, left out: %s\n", f.listingFailed)
 		}
+	}
+	for i, f := range s.UnreadableFiles {
+		if i == 10 {
+			fmt.Fprintf(w, "  ... and %d more files not Parquet\n", len(s.UnreadableFiles)-10)
+			break
+		}
+		fmt.Fprintf(w, "  not Parquet etl can read, left out (move it out of the archive): %s\n", f)
 	}
 	for i, f := range s.Failures {
 		if i == 10 {
