@@ -209,7 +209,7 @@ func verifyAction(c *cli.Context) error {
 			return atRiskOf(exp, rep, archived, retention, start, warn)
 		}})
 	stopProgress()
-	if told, refused := extract.RefusedCredentials(context.Cause(ctx)); refused {
+	if told, ok := extract.RefusedCredentials(context.Cause(ctx)); ok {
 		return credentialsRefused(c, rep, told, start)
 	}
 	if err == nil {
