@@ -798,6 +798,9 @@ func TestSummaryCountsFailuresByCode(t *testing.T) {
 	if want := "... and 4 more failures (in all: 11 AccessDeniedException, 3 ResourceNotFoundException)"; !strings.Contains(b.String(), want) {
 		t.Errorf("summary:\n%s\nwant a line with %q", b.String(), want)
 	}
+	if hint := deniedHint(fs); !strings.Contains(hint, "11 denied") || !strings.Contains(hint, "iam-policy.json") || deniedHint(fs[:1]) != "" {
+		t.Errorf("hint %q (and %q for a ResourceNotFoundException alone)", hint, deniedHint(fs[:1]))
+	}
 }
 
 // TestAtRiskLogIsBounded: the log names the first thousand executions at

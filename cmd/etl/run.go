@@ -498,7 +498,7 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 	case sum.Interrupted:
 		return &exitError{code: exitFailed, err: errors.New("interrupted: rerun to archive the rest")}
 	case sum.ExecutionsFailed > 0:
-		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d executions failed (see the log or --report)", sum.ExecutionsFailed, sum.Executions)}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d executions failed (see the log or --report)%s", sum.ExecutionsFailed, sum.Executions, deniedHint(sum.Failures))}
 	case notListed(reportedFunctions(sum.Functions)) != "":
 		return &exitError{code: exitFailed, err: errors.New(notListed(reportedFunctions(sum.Functions)) + " (rerun to archive them)")}
 	case len(sum.UnreadableFiles) > 0:
@@ -710,6 +710,21 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 		}
 		fmt.Fprintf(w, "  failed: %s: %s\n", f.ExecutionArn, f.Reason)
 	}
+}
+
+// deniedHint points at the IAM policy etl needs when some of fs were
+// denied by policy (AccessDeniedException), else "".
+func deniedHint(fs []pipeline.Failure) string {
+	n := 0
+	for _, f := range fs {
+		if f.Code == "AccessDeniedException" {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d denied by the credentials' IAM policy: docs/deploy/iam-policy.json lists the actions etl needs", n)
 }
 
 // failuresByCode counts fs by code, the most common first: "980
