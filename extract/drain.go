@@ -99,7 +99,8 @@ func isKMSCode(code string) bool {
 // secret, an expired session token). No other execution will fare
 // better: the run should stop.
 func (e *ExecutionError) CredentialsRefused() bool {
-	return e.Code == codeCredentials || refusedCredentials[e.Code]
+	_, ok := RefusedCredentials(e.Err)
+	return ok
 }
 
 // RefusedCredentials tells a failed call (err) that no call with the

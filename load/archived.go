@@ -297,18 +297,16 @@ func (a *Archived) merge(b *Archived) {
 
 // Archived reads the published executions files (their ledger columns,
 // fileReaders at once; on S3 a large file by ranges): the archive is its own
-// ledger, so it can never disagree with what a reader sees. First it repairs
-// what a kill of runID can have left: an operations or events file
+// ledger, so it can never disagree with what a reader sees. An executions
+// file that is not Parquet is left out (Archived.Unreadable). Then it
+// repairs what a kill of runID can have left: an operations or events file
 // published without its executions sibling (the pair is renamed in that
-// order) is removed, so that those executions, not counted as archived,
-// are not doubled. Such files of other runs (killed and never resumed) are
-// kept, and their events count as archived (see countOrphanEvents).
+// order; a sibling left out counts as none) is removed, so that those
+// executions, not counted as archived, are not doubled. Such files of
+// other runs (killed and never resumed) are kept, and their events count
+// as archived (see countOrphanEvents).
 func (d *Parquet) Archived(ctx context.Context, runID string) (*Archived, error) {
 	execs, err := d.sink.list(ctx, "executions/")
-	if err != nil {
-		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
-	}
-	others, err := d.removeOrphans(ctx, runID, execs)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
 	}
@@ -328,6 +326,14 @@ func (d *Parquet) Archived(ctx context.Context, runID string) (*Archived, error)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: read what is archived: %w", d.dir, err)
+	}
+	// An executions file left out (not Parquet) is no sibling: the files
+	// beside it are orphans like a killed run's, so that their events,
+	// whole, count as archived and are not written twice.
+	execs = slices.DeleteFunc(execs, func(f publishedFile) bool { return slices.Contains(a.Unreadable, d.shown(f.name)) })
+	others, err := d.removeOrphans(ctx, runID, execs)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
 	}
 	if err := d.countOrphanEvents(ctx, a, others); err != nil {
 		return nil, fmt.Errorf("destination %s: read what is archived: %w", d.dir, err)
@@ -464,7 +470,7 @@ func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []pu
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		d.cfg.logger.Warn("an events file without its executions file (a run was killed between the two and not resumed): its events count as archived where they continue the archive", "name", name, "executions", len(per))
+		d.cfg.logger.Warn("an events file without its executions file (a run was killed between the two and not resumed, or that file is not Parquet): its events count as archived where they continue the archive", "name", name, "executions", len(per))
 		for arn, o := range per {
 			byARN[arnkey.Of(arn)] = append(byARN[arnkey.Of(arn)], *o)
 		}
@@ -507,10 +513,14 @@ func notParquet(err error) *NotParquetError {
 // leaveOut notes a file the ledger leaves out for not being Parquet (np)
 // in a.Unreadable, and logs it.
 func (d *Parquet) leaveOut(a *Archived, f publishedFile, np *NotParquetError) {
-	name := strings.TrimSuffix(d.dir, "/") + "/" + f.name
+	name := d.shown(f.name)
 	d.cfg.logger.Error("a file in the archive is not Parquet etl can read: what it held counts as not archived, and is archived again where the service still has it; move it out of the archive (Athena cannot read it either)", "file", name, "reason", np.Err.Error())
 	a.Unreadable = append(a.Unreadable, name)
 }
+
+// shown is a published file's name as users see it: with the
+// destination's.
+func (d *Parquet) shown(name string) string { return strings.TrimSuffix(d.dir, "/") + "/" + name }
 
 // runFiles tells whether a file (dt=.../NAME) is one this loader's run
 // wrote, or its killed attempt: NAME is part-RUN[-sIofN]-ATTEMPT-NNNNN.parquet

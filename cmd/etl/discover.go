@@ -309,33 +309,45 @@ func listFunctions(ctx context.Context, api discoveryAPI, d discovery, fns []fun
 // credentials that do not work (every listing would fail alike).
 func stopsDiscovery(err error, named bool) bool {
 	var nf *extract.FunctionNotFoundError
-	var ee *extract.ExecutionError
-	return named && errors.As(err, &nf) || errors.As(err, &ee) && ee.CredentialsRefused()
+	_, refused := extract.RefusedCredentials(err)
+	return named && errors.As(err, &nf) || refused
 }
 
-// notListed tells the functions whose listing failed, or "" when none did.
-func notListed(fns []functionInfo) string {
-	var parts []string
+// listingFailures are why the listings of fns that failed did, in fns'
+// order.
+func listingFailures(fns []functionInfo) []string {
+	var out []string
 	for _, f := range fns {
 		if f.listingFailed != "" {
-			parts = append(parts, f.listingFailed)
+			out = append(out, f.listingFailed)
 		}
 	}
-	n := len(parts)
-	if n == 0 {
+	return out
+}
+
+// notListed tells the functions whose listing failed, or "" when none did
+// (three of them: a policy without the action denies every function).
+func notListed(fns []functionInfo) string {
+	failed := listingFailures(fns)
+	if len(failed) == 0 {
 		return ""
 	}
-	if n > 3 { // a policy without the action denies every function
-		parts = append(parts[:3], fmt.Sprintf("and %d more (see the log or the report)", n-3))
+	return fmt.Sprintf("the executions of %d of %d functions could not be listed, and are left out: %s", len(failed), len(fns), someOf(failed, 3, "; "))
+}
+
+// someOf joins the first n of items with sep, and counts the rest.
+func someOf(items []string, n int, sep string) string {
+	if len(items) <= n {
+		return strings.Join(items, sep)
 	}
-	return fmt.Sprintf("the executions of %d of %d functions could not be listed, and are left out: %s", n, len(fns), strings.Join(parts, "; "))
+	return strings.Join(items[:n], sep) + fmt.Sprintf("%sand %d more (see the log or the report)", sep, len(items)-n)
 }
 
 // listingExit is the exit status of a listing that failed: bad
 // configuration when the API refused the credentials (or none could be
 // had), else a failed run (the service's retries ran out, say).
 func listingExit(err error) int {
-	if ee := (*extract.ExecutionError)(nil); errors.As(err, &ee) && ee.CredentialsRefused() {
+	if _, refused := extract.RefusedCredentials(err); refused {
 		return exitUsage
 	}
 	return exitFailed

@@ -57,12 +57,7 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 		g.WithLabelValues(labelValues(labels)...).Set(v)
 	}
 	success := 0.0
-	notListed := 0
-	for _, f := range s.Functions {
-		if f.ListingFailed != "" {
-			notListed++
-		}
-	}
+	notListed := len(listingFailures(reportedFunctions(s.Functions)))
 	if runErr == nil && s.ExecutionsFailed == 0 && !s.Interrupted && notListed == 0 && len(s.UnreadableFiles) == 0 {
 		success = 1
 	}

@@ -488,6 +488,7 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 		}
 	}
 	var creds *pipeline.CredentialsError
+	left := notListed(reportedFunctions(sum.Functions))
 	switch {
 	case errors.As(runErr, &creds) && sum.ExecutionsOK == 0 && sum.RowsWritten == 0:
 		// Refused at the first calls: bad configuration, and nothing
@@ -499,11 +500,11 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 		return &exitError{code: exitFailed, err: errors.New("interrupted: rerun to archive the rest")}
 	case sum.ExecutionsFailed > 0:
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d executions failed (see the log or --report)%s", sum.ExecutionsFailed, sum.Executions, deniedHint(sum.Failures))}
-	case notListed(reportedFunctions(sum.Functions)) != "":
-		return &exitError{code: exitFailed, err: errors.New(notListed(reportedFunctions(sum.Functions)) + " (rerun to archive them)")}
+	case left != "":
+		return &exitError{code: exitFailed, err: errors.New(left + " (rerun to archive them)")}
 	case len(sum.UnreadableFiles) > 0:
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d files in the archive are not Parquet etl can read (%s): what they held was archived again where the service still has it; move them out of the archive (Athena cannot read them either)",
-			len(sum.UnreadableFiles), strings.Join(sum.UnreadableFiles[:min(3, len(sum.UnreadableFiles))], ", "))}
+			len(sum.UnreadableFiles), someOf(sum.UnreadableFiles, 3, ", "))}
 	}
 	return nil
 }

@@ -416,15 +416,7 @@ func (f foundListing) len() int     { return f.found.len() }
 func (f foundListing) err() error   { return f.found.Err() }
 func (f foundListing) close() error { return f.found.close() }
 
-func (f foundListing) notListed() []string {
-	var out []string
-	for _, fn := range f.fns {
-		if fn.listingFailed != "" {
-			out = append(out, fn.listingFailed)
-		}
-	}
-	return out
-}
+func (f foundListing) notListed() []string { return listingFailures(f.fns) }
 
 // dates: discovery's list is in order of start, those without one last.
 func (f foundListing) dates(lo, hi int) (from, to string, ok bool) {
