@@ -82,7 +82,10 @@ const (
 )
 
 // Compact merges the partitions' files; see [CompactOptions]. It stops at
-// the first failure; what it published before stays, and a rerun finishes.
+// the first failure: the partitions merged before stay merged, the one it
+// was merging is left as it was (its merged files so far are removed), and
+// a rerun goes on. Killed, it leaves merged files beside the files they
+// replace, which a rerun removes.
 func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, error) {
 	var st CompactStats
 	if o.Now == nil {
@@ -388,10 +391,10 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 			keepWithData = withData
 		}
 		out, err := compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, keepWithData, st)
-		if err != nil {
-			return err
-		}
 		published = append(published, out...)
+		if err != nil {
+			return d.unpublish(ctx, published, err)
+		}
 		inputs = append(inputs, names...)
 	}
 	st.FilesIn += len(inputs)
@@ -413,6 +416,24 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 		}
 	}
 	return nil
+}
+
+// unpublish removes the merged files a compaction of a partition
+// published before it failed (cause), every file they replace being still
+// there: the partition is then as it was. Left, a merged file would show
+// its rows twice in the tables (the _latest views hide them) until a
+// compact finished, which a file that is not Parquet stops until someone
+// moves it. A merged file that cannot be removed is for a rerun of
+// compact to finish (finishInterrupted), as after a kill.
+func (d *Parquet) unpublish(ctx context.Context, published []string, cause error) error {
+	ctx = context.WithoutCancel(ctx) // an interrupted compact too
+	for _, n := range published {
+		if err := d.sink.remove(ctx, n); err != nil {
+			return fmt.Errorf("%w (destination %s: remove merged file %s: %v; rerun compact to finish)", cause, d.dir, n, err)
+		}
+		d.cfg.logger.Debug("removed a merged file of a compaction that stopped", "name", n)
+	}
+	return cause
 }
 
 // compactTable merges names (one table's files of dt) into new files of at
