@@ -95,7 +95,9 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 		return nil, fmt.Errorf("destination %s: %s", target, RedactError(err, url))
 	}
 	pcfg.MaxConns = cfg.maxConns
-	pcfg.ConnConfig.RuntimeParams["application_name"] = "durable-etl"
+	if _, given := pcfg.ConnConfig.RuntimeParams["application_name"]; !given { // by the URL or PGAPPNAME
+		pcfg.ConnConfig.RuntimeParams["application_name"] = "durable-etl"
+	}
 	tables := make([]pgTable, len(cfg.tables))
 	var ddl []string
 	for i, t := range cfg.tables {
@@ -310,8 +312,14 @@ func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 	return &pgExec{p: p, conn: conn, tx: tx}, nil
 }
 
+// wrap names the destination and the step that failed; an error worth
+// trying again (pgTransient) is marked [Transient].
 func (p *Postgres) wrap(what string, err error) error {
-	return fmt.Errorf("destination %s: %s: %w", p.target, what, err)
+	err = fmt.Errorf("destination %s: %s: %w", p.target, what, err)
+	if pgTransient(err) {
+		return &transientError{err}
+	}
+	return err
 }
 
 type pgExec struct {

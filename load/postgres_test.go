@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,7 +134,7 @@ func pgRun(t *testing.T, srv *emulator.Server, url, s, runID string, execs []emu
 
 // pgRunWith is pgRun with a client already made (t.Setenv, which making one
 // calls, must not run in parallel goroutines).
-func pgRunWith(t *testing.T, client extract.StateAPI, url, s, runID string, execs []emulator.Execution) (*pipeline.Summary, error) {
+func pgRunWith(t *testing.T, client extract.StateAPI, url, s, runID string, execs []emulator.Execution, opts ...func(*pipeline.Config)) (*pipeline.Summary, error) {
 	t.Helper()
 	pg, err := load.NewPostgres(context.Background(), url, load.WithPGSchema(s), load.WithMaxConns(6))
 	if err != nil {
@@ -144,7 +146,11 @@ func pgRunWith(t *testing.T, client extract.StateAPI, url, s, runID string, exec
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pg, RunID: runID, PageSize: 100, Concurrency: 4, Version: "test"}, m)
+	cfg := pipeline.Config{API: client, Loader: pg, RunID: runID, PageSize: 100, Concurrency: 4, Version: "test", Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return pipeline.Run(context.Background(), cfg, m)
 }
 
 // readOperations reads the operations table back into rows, by execution.
@@ -343,32 +349,41 @@ func TestConcurrentOverlappingRuns(t *testing.T) {
 	}
 }
 
-// TestDatabaseGoesAway: the server drops the loader's connections mid-run:
-// the run stops with a destination error, and every execution in the tables
-// is whole.
-func TestDatabaseGoesAway(t *testing.T) {
-	url, s, conn := migrated(t)
-	execs, _ := randomExecs(33, 60, 300)
-	admin := pgtest.Conn(t, url)
-	var once sync.Once
-	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
-		if n == 40 {
-			once.Do(func() {
-				admin.Exec(context.Background(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'durable-etl' AND pid <> pg_backend_pid()")
-			})
+// terminatingBackends is an emulator whose n-th request (and, with every,
+// each one after it) first ends every connection of the application app
+// in the server, waiting until they are gone (as a restart or a failover
+// does: FATAL 57P01 on each). It counts the connections ended.
+func terminatingBackends(t *testing.T, admin *pgx.Conn, app string, n int64, every bool, ended *atomic.Int64) emulator.Option {
+	var mu sync.Mutex // admin is one connection
+	return emulator.WithFaults(func(i int64, _ string) emulator.Fault {
+		if i == n || every && i > n {
+			mu.Lock()
+			defer mu.Unlock()
+			var k int64
+			err := admin.QueryRow(context.Background(), "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&k)
+			if err != nil {
+				t.Errorf("terminate the run's connections: %v", err)
+			}
+			ended.Add(k)
 		}
 		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	sum, err := pgRun(t, srv, url, s, "gone", execs)
-	var de *pipeline.DestinationError
-	if !errors.As(err, &de) {
-		t.Fatalf("want a DestinationError, got %v (%+v)", err, sum)
+	})
+}
+
+// withApp is url naming its connections app (the loader keeps a name the
+// URL gives), so that a test ends its own run's connections only.
+func withApp(url, app string) string {
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
 	}
-	if sum.ExecutionsOK >= 60 {
-		t.Errorf("all executions claim success")
-	}
-	// Whole executions only: each executions row's count matches its rows.
+	return url + sep + "application_name=" + app
+}
+
+// wholeExecutions fails the test if an executions row's operation count
+// differs from its rows, or operations have no executions row.
+func wholeExecutions(t *testing.T, conn *pgx.Conn, s string) {
+	t.Helper()
 	if n := count(t, conn, `SELECT count(*) FROM `+s+`.executions e WHERE e.operation_count <>
 		(SELECT count(*) FROM `+s+`.operations o WHERE o.execution_arn = e.execution_arn)`); n != 0 {
 		t.Errorf("%d executions are half-written", n)
@@ -377,6 +392,63 @@ func TestDatabaseGoesAway(t *testing.T) {
 		(SELECT 1 FROM `+s+`.executions e WHERE e.execution_arn = o.execution_arn)`); n != 0 {
 		t.Errorf("%d executions have operations but no executions row", n)
 	}
+}
+
+// TestDatabaseDropsConnections: the server ends every connection of the
+// loader mid-run (a restart, a failover): the executions in flight are
+// archived again from the start (load.Transient), and the run ends as a
+// run without it would, every execution archived whole.
+func TestDatabaseDropsConnections(t *testing.T) {
+	url, s, conn := migrated(t)
+	app := "etl-" + s
+	execs, want := randomExecs(33, 60, 300)
+	var ended atomic.Int64
+	srv := emulator.New(terminatingBackends(t, pgtest.Conn(t, url), app, 40, false, &ended))
+	srv.Add(execs...)
+	sum, err := pgRun(t, srv, withApp(url, app), s, "dropped", execs)
+	if err != nil || sum.ExecutionsOK != len(execs) || sum.ExecutionsFailed != 0 {
+		t.Fatalf("run: %v, %d archived, %d failed: want all %d", err, sum.ExecutionsOK, sum.ExecutionsFailed, len(execs))
+	}
+	if ended.Load() == 0 || sum.DestinationRetries == 0 || sum.DestinationRetries > int(ended.Load()) {
+		t.Errorf("%d connections ended, %d executions archived again: want some, at most one each", ended.Load(), sum.DestinationRetries)
+	}
+	got := readOperations(t, conn, s)
+	for arn, ops := range want {
+		if len(got[arn]) != len(ops) {
+			t.Fatalf("%s: %d rows, want %d", arn, len(got[arn]), len(ops))
+		}
+		for i := range ops {
+			if diff := optest.DiffRow(ops[i], &got[arn][i]); diff != "" {
+				t.Fatalf("%s op %d (-want +got):\n%s", arn, i, diff)
+			}
+		}
+	}
+	if n := count(t, conn, "SELECT count(*) FROM "+s+".executions"); n != int64(len(execs)) {
+		t.Errorf("%d executions rows, want %d", n, len(execs))
+	}
+	wholeExecutions(t, conn, s)
+}
+
+// TestDatabaseGoesAway: the server ends the loader's connections again
+// and again: past its tries (Config.DestinationRetries) the run stops
+// with a destination error, and every execution in the tables is whole.
+func TestDatabaseGoesAway(t *testing.T) {
+	url, s, conn := migrated(t)
+	app := "etl-" + s
+	execs, _ := randomExecs(33, 60, 300)
+	var ended atomic.Int64
+	srv := emulator.New(terminatingBackends(t, pgtest.Conn(t, url), app, 40, true, &ended))
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(2))
+	sum, err := pgRunWith(t, client, withApp(url, app), s, "gone", execs, func(c *pipeline.Config) { c.DestinationRetries = 1 })
+	var de *pipeline.DestinationError
+	if !errors.As(err, &de) || !load.Transient(err) {
+		t.Fatalf("want a transient DestinationError, got %v (%+v)", err, sum)
+	}
+	if sum.ExecutionsOK >= 60 || sum.DestinationRetries == 0 {
+		t.Errorf("%d executions archived, %d again: want not all, and some tried again", sum.ExecutionsOK, sum.DestinationRetries)
+	}
+	wholeExecutions(t, conn, s)
 }
 
 func TestUnreachableDatabaseHidesPassword(t *testing.T) {

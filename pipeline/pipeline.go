@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/clip"
 	"github.com/durable-etl/durable-etl/load"
@@ -55,6 +56,14 @@ type Config struct {
 	PageSize int32
 	// Concurrency is the number of executions in flight (default 4).
 	Concurrency int
+	// DestinationRetries is how many times an execution is archived
+	// again, from the start, after a destination's transient failure
+	// (load.Transient: a database restarting or failing over, a connection
+	// lost), waiting before each try: a jittered backoff from up to 2 s,
+	// doubling up to 30 s (about a minute and a quarter in all, on
+	// average, by default). Past them the failure stops the run, as any
+	// destination's does. Default 8; negative: none.
+	DestinationRetries int
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -84,6 +93,9 @@ type Config struct {
 	// one that asks heapRoom, and largeHistory.
 	gate         *largeGate
 	largeHistory int64
+	// destinationBackoff is the wait before the n-th try after a
+	// destination's transient failure (set by this package's tests).
+	destinationBackoff func(n int) time.Duration
 }
 
 // setDefaults fills in what the Config leaves zero (see its fields).
@@ -105,6 +117,16 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.gate == nil {
 		cfg.gate = newLargeGate(heapRoom)
+	}
+	if cfg.DestinationRetries == 0 {
+		cfg.DestinationRetries = 8
+	}
+	if cfg.destinationBackoff == nil {
+		b := retry.NewExponentialJitterBackoff(30 * time.Second)
+		cfg.destinationBackoff = func(n int) time.Duration {
+			d, _ := b.BackoffDelay(n, nil) // never fails
+			return d
+		}
 	}
 }
 
@@ -178,6 +200,10 @@ type Summary struct {
 	// and that were read through their history instead
 	// (RefusedTokenHistory).
 	TokensRefused int `json:"tokens_refused_read_history"`
+	// DestinationRetries counts the times an execution was archived again,
+	// from the start, after a destination's transient failure (see
+	// Config.DestinationRetries).
+	DestinationRetries int `json:"destination_retries"`
 	// WithoutPayloads counts the executions archived without their
 	// payloads, which the service could not decrypt (a KMS error) or left
 	// out: their executions row says execution_data_included = false.
@@ -482,6 +508,9 @@ type entry struct {
 	// archived is what the archive holds of its events and snapshots
 	// (Config.ArchivedEvents, asked once).
 	archived load.EventsArchived
+	// destinationTries counts the tries after a destination's transient
+	// failure (Config.DestinationRetries).
+	destinationTries int
 }
 
 // archiveOnce moves one execution from the API to the loader, starting it
@@ -493,7 +522,11 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 	log := r.cfg.Logger.With("execution_arn", e.ARN)
 	x, err := r.cfg.Loader.Begin(ctx, e.ARN)
 	if err != nil {
-		return &DestinationError{Err: err}
+		err = &DestinationError{Err: err}
+		if r.destinationRetry(ctx, &e, err, counts{}, log) {
+			return r.archiveOnce(ctx, e, mayRestart)
+		}
+		return err
 	}
 	var c counts
 	meta := transform.RowMeta{ExecutionArn: e.ARN, RunID: r.cfg.RunID, ExtractedAt: start}
@@ -514,7 +547,36 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 	} else {
 		x.Abort(ctx)
 	}
+	if r.destinationRetry(ctx, &e, err, c, log) {
+		return r.archiveOnce(ctx, e, mayRestart)
+	}
 	return r.settle(ctx, e, src, &row, c, start, err, log)
+}
+
+// destinationRetry says whether e is archived again after err, which
+// ended a try that read c, and waits first: yes for a destination's
+// transient failure (load.Transient; nothing of the execution was kept),
+// up to cfg.DestinationRetries times, unless the run stops meanwhile.
+func (r *runner) destinationRetry(ctx context.Context, e *entry, err error, c counts, log *slog.Logger) bool {
+	var dest *DestinationError
+	if !errors.As(err, &dest) || !load.Transient(dest.Err) || e.destinationTries >= r.cfg.DestinationRetries || ctx.Err() != nil {
+		return false
+	}
+	e.destinationTries++
+	wait := r.cfg.destinationBackoff(e.destinationTries)
+	log.Warn("a destination failed for a moment: archiving the execution again", "try", e.destinationTries, "of", r.cfg.DestinationRetries, "after", wait.Round(time.Millisecond), "reason", dest.Error())
+	r.mu.Lock()
+	r.sum.DestinationRetries++
+	r.sum.Pages += c.pages
+	r.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // settle counts the outcome of one read of e (err: nil once committed)
@@ -540,6 +602,11 @@ func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Ex
 	case errors.Is(err, errUnchanged):
 		log.Debug("unchanged since its archived snapshot")
 		r.leftAsArchived(e.ARN, &r.sum.SkippedUnchanged, true) // see historySource.unchanged
+		return nil
+	case errors.As(err, &dest) && ctx.Err() != nil:
+		// The run is stopping (another destination failure, a signal):
+		// its calls were cut short, as every execution's in flight.
+		r.sum.Abandoned++
 		return nil
 	case errors.As(err, &dest):
 		r.fail(e.Entry, "destination", dest.Error())

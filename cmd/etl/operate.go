@@ -80,6 +80,7 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 	evs.WithLabelValues("read").Set(float64(s.Events))
 	evs.WithLabelValues("new").Set(float64(s.EventsNew))
 	gauge("last_run_api_retries", "Retried attempts of the last run.", float64(s.APIRetries))
+	gauge("last_run_destination_retries", "Executions of the last run archived again after a destination's transient failure.", float64(s.DestinationRetries))
 	fnGauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "durable_etl_last_run_function_executions", Help: "Executions of each discovered function in the last run, by result."}, []string{"function", "result"})
 	reg.MustRegister(fnGauge)
 	for _, f := range s.Functions {

@@ -686,6 +686,9 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 	}
 	fmt.Fprintf(w, "\n  %d pages, %d operations in %s (%.0f operations/s)\n", s.Pages, s.Operations, s.Duration.Round(time.Millisecond), s.OperationsPerSec)
 	fmt.Fprintf(w, "  %d rows in %d files, %s, under %s\n", s.RowsWritten, s.FilesWritten, humanBytes(s.BytesWritten), strings.Join(redactedDests(dests), ", "))
+	if s.DestinationRetries > 0 {
+		fmt.Fprintf(w, "  %d times an execution was archived again from the start after a destination failed for a moment (a database restarting, a connection lost)\n", s.DestinationRetries)
+	}
 	if s.LargeHistoryWaits > 0 {
 		fmt.Fprintf(w, "  %d large histories waited for memory before folding on (--memory-limit)\n", s.LargeHistoryWaits)
 	}

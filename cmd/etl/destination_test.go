@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	neturl "net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// TestDatabaseRestartsMidRun: the database ends every connection of a run
+// into Postgres and a local directory at once, in the middle of it (a
+// restart, a failover: FATAL 57P01 on each). The run archives the
+// executions in flight again and succeeds; both archives match the API,
+// each event once.
+func TestDatabaseRestartsMidRun(t *testing.T) {
+	execs := emulator.Generate(43, 24, emulator.GenerateOptions{MaxOps: 80})
+	dbURL, s := pgtest.Schema(t)
+	app := "etl-" + s
+	admin := pgtest.Conn(t, dbURL)
+	var ended atomic.Int64
+	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		if n == 20 {
+			var k int64
+			if err := admin.QueryRow(context.Background(), "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&k); err != nil {
+				t.Errorf("terminate the run's connections: %v", err)
+			}
+			ended.Store(k)
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	var b strings.Builder
+	for _, e := range execs { // no tokens: through history
+		fmt.Fprintf(&b, "{\"DurableExecutionArn\":%q}\n", e.ARN)
+	}
+	manifest := filepath.Join(t.TempDir(), "m.jsonl")
+	if err := os.WriteFile(manifest, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	u, err := neturl.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app) // the run's connections alone
+	u.RawQuery = q.Encode()
+	db := u.String()
+	report := filepath.Join(t.TempDir(), "r.json")
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--dest", db, "--pg-schema", s, "--migrate", "--endpoint-url", url, "--concurrency", "4", "--report", report)
+	sum := readReport(t, report)
+	if r.code != exitOK || sum.ExecutionsOK != len(execs) || ended.Load() == 0 || sum.DestinationRetries == 0 || !strings.Contains(r.stdout, "after a destination failed for a moment") {
+		t.Fatalf("run: exit %d, %d archived, %d connections ended, %d archived again: want 0, all %d, some, some, told in the summary",
+			r.code, sum.ExecutionsOK, ended.Load(), sum.DestinationRetries, len(execs))
+	}
+	for _, dest := range []string{dir, db} {
+		if r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--pg-schema", s, "--endpoint-url", url, "--all"); r.code != exitOK {
+			t.Errorf("verify %s: exit %d", dest, r.code)
+		}
+	}
+	// Events are written once: none twice in either archive.
+	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+	seen := map[string]bool{}
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Event](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range rows {
+			k := fmt.Sprint(e.ExecutionArn, e.EventID)
+			if seen[k] {
+				t.Errorf("event %s twice in the Parquet archive", k)
+			}
+			seen[k] = true
+		}
+	}
+	var n int64
+	if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{s, "events"}.Sanitize()).Scan(&n); err != nil || n != int64(len(seen)) || n != sum.EventsNew {
+		t.Errorf("postgres holds %d events (%v), Parquet %d, the run wrote %d: want the same", n, err, len(seen), sum.EventsNew)
+	}
+}

@@ -1,0 +1,57 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Transient reports whether err, a destination's, is a failure that the
+// same work may get past when tried again shortly: a database connection
+// lost or refused (a server restarting, a failover, a network cut), a
+// server shutting down or starting up, a transaction chosen as a
+// deadlock's victim. Nothing of the execution that met it is kept (see
+// [Execution]), so it can be archived again from the start. A destination
+// marks such errors with a Transient() bool method, which this asks for
+// anywhere in err's chain.
+func Transient(err error) bool {
+	var t interface{ Transient() bool }
+	return errors.As(err, &t) && t.Transient()
+}
+
+// transientError marks a destination's error as Transient.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string   { return e.err.Error() }
+func (e *transientError) Unwrap() error   { return e.err }
+func (e *transientError) Transient() bool { return true }
+
+// pgTransient tells the Postgres errors worth trying again: the server's
+// connection-exception class (08), its shutdowns and start-up (57P01-03),
+// too many connections, serialization failures and deadlocks (40001,
+// 40P01); and, without a server's answer, a connection that could not be
+// made, broke or was closed under the call. Not a context that ended (the
+// run is stopping), nor anything else the server said (a missing table,
+// a refused password, a full disk are not mended by waiting).
+func pgTransient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow,
+			pgerrcode.TooManyConnections, pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected:
+			return true
+		}
+		return pgerrcode.IsConnectionException(pgErr.Code)
+	}
+	var connect *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connect) || errors.As(err, &netErr) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}

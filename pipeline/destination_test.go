@@ -1,0 +1,121 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/pipeline"
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// transient is a destination's failure that load.Transient tells as worth
+// trying again (a lost database connection).
+type transient struct{}
+
+func (transient) Error() string   { return "connection lost (test)" }
+func (transient) Transient() bool { return true }
+
+// failingCommits fails the commits of one execution in a real Parquet
+// loader, transiently, the first fails times (negative: every time), and
+// drops what the loader staged for it, as a destination whose commit
+// failed does.
+type failingCommits struct {
+	load.Loader
+	arn   string
+	err   error
+	mu    sync.Mutex
+	fails int
+	tries int
+}
+
+func (f *failingCommits) Begin(ctx context.Context, arn string) (load.Execution, error) {
+	x, err := f.Loader.Begin(ctx, arn)
+	if err != nil || arn != f.arn {
+		return x, err
+	}
+	return &failingCommit{Execution: x, f: f}, nil
+}
+
+type failingCommit struct {
+	load.Execution
+	f *failingCommits
+}
+
+func (x *failingCommit) Commit(ctx context.Context, dt string, row schema.Execution) error {
+	x.f.mu.Lock()
+	x.f.tries++
+	fail := x.f.fails < 0 || x.f.tries <= x.f.fails
+	x.f.mu.Unlock()
+	if fail {
+		x.Execution.Abort(ctx)
+		return x.f.err
+	}
+	return x.Execution.Commit(ctx, dt, row)
+}
+
+// TestDestinationFailsForAMoment: an execution whose destination failed
+// transiently (load.Transient) is archived again from the start, up to
+// Config.DestinationRetries times, waiting the backoff before each try;
+// the archive then holds it once. Past the retries, or for a failure
+// that is not transient, the run stops as before.
+func TestDestinationFailsForAMoment(t *testing.T) {
+	execs, want := randomExecutions(23, 6, 40)
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	for _, c := range []struct {
+		name     string
+		err      error
+		fails    int
+		wantErr  bool
+		wantRuns int // tries of the failing execution
+	}{
+		{"twice, then it commits", transient{}, 2, false, 3},
+		{"every time", transient{}, -1, true, 4},
+		{"not transient", errors.New("disk full (test)"), 1, true, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-test"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := &failingCommits{Loader: pd, arn: execs[2].ARN, err: c.err, fails: c.fails}
+			var waits []int
+			cfg := pipeline.Config{API: client, Loader: l, RunID: "run-test", Concurrency: 2, DestinationRetries: 3, Logger: testLogger(t)}
+			pipeline.WithDestinationBackoff(&cfg, func(n int) time.Duration {
+				waits = append(waits, n) // one execution retries: no race
+				return time.Millisecond
+			})
+			sum, err := pipeline.Run(context.Background(), cfg, manifestOf(t, execs))
+			var de *pipeline.DestinationError
+			if got := errors.As(err, &de); got != c.wantErr || (got && !errors.Is(err, c.err)) {
+				t.Fatalf("run: %v, want a destination failure: %v", err, c.wantErr)
+			}
+			if l.tries != c.wantRuns || sum.DestinationRetries != c.wantRuns-1 || len(waits) != c.wantRuns-1 {
+				t.Errorf("%d tries, %d counted retries, waits %v: want %d tries", l.tries, sum.DestinationRetries, waits, c.wantRuns)
+			}
+			for i, n := range waits {
+				if n != i+1 {
+					t.Errorf("backoff asked for try %v: want 1, 2, ...", waits)
+				}
+			}
+			if c.wantErr {
+				if len(sum.Failures) != 1 || sum.Failures[0].ExecutionArn != l.arn || sum.Failures[0].Code != "destination" {
+					t.Errorf("failures %+v: want %s's destination failure alone", sum.Failures, l.arn)
+				}
+				return
+			}
+			if sum.ExecutionsOK != len(execs) || sum.ExecutionsFailed != 0 {
+				t.Errorf("%d archived, %d failed: want all %d", sum.ExecutionsOK, sum.ExecutionsFailed, len(execs))
+			}
+			checkArchive(t, dir, want)
+		})
+	}
+}
