@@ -58,6 +58,9 @@ const (
 	codeRejected = "InvalidParameterValueException"
 	codeCanceled = "canceled"
 	codeTimeout  = "timeout"
+	// codeNetwork: no answer after the retries (a connection refused,
+	// reset or cut, a name that did not resolve).
+	codeNetwork = "network"
 	// codeMalformed: a whole answer that does not match the API's model (a
 	// number where a string belongs, say), which the SDK cannot hand over.
 	// AWS's service validates what it stores; a test server may not.
@@ -133,6 +136,13 @@ var refusedCredentials = map[string]bool{
 	"ExpiredTokenException": true, "ExpiredToken": true,
 	"MissingAuthenticationTokenException": true, "MissingAuthenticationToken": true,
 }
+
+// Unanswered reports a call that got no answer from the service after the
+// client's retries: the connection refused, reset or cut, the name
+// unresolved, or no answer within the request timeout. Alone, a bad
+// moment; many executions in a row, the service (or the way to it) is
+// gone.
+func (e *ExecutionError) Unanswered() bool { return e.Code == codeNetwork || e.Code == codeTimeout }
 
 // Interrupted reports a call stopped by its context (a signal, a deadline)
 // or by the client's timeout after its retries.
@@ -250,7 +260,7 @@ func errorReason(err error) (code, reason string) {
 		// status says.)
 		code, reason = codeMalformed, "the answer does not match the API's model: "+lastLine(deser.Error())
 	default:
-		code, reason = "network", "failed after retries: "+lastLine(err.Error())
+		code, reason = codeNetwork, "failed after retries: "+lastLine(err.Error())
 	}
 	return code, reason
 }
