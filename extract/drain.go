@@ -144,6 +144,15 @@ var refusedCredentials = map[string]bool{
 // gone.
 func (e *ExecutionError) Unanswered() bool { return e.Code == codeNetwork || e.Code == codeTimeout }
 
+// Unanswered tells a failed call (err, after the client's retries) that
+// got no answer from the service, as [ExecutionError.Unanswered] does.
+// A context that ended counts as unanswered too: ask only while the
+// caller's is live.
+func Unanswered(err error) bool {
+	code, _ := errorReason(err)
+	return code == codeNetwork || code == codeTimeout
+}
+
 // Interrupted reports a call stopped by its context (a signal, a deadline)
 // or by the client's timeout after its retries.
 func (e *ExecutionError) Interrupted() bool { return e.Code == codeCanceled || e.Code == codeTimeout }

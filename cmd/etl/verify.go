@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -204,13 +205,17 @@ func verifyAction(c *cli.Context) error {
 	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, exp.len(), c.Duration("progress-interval"), "verifying")
 	ctx, refused := context.WithCancelCause(ctx)
 	defer refused(nil)
-	rep, err := verifyInRounds(ctx, credentialsGuard{verifyAPI: client, stop: refused}, reader, exp, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress,
+	rep, err := verifyInRounds(ctx, newCallGuard(client, refused, c.Int("concurrency")), reader, exp, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress,
 		logger: logger, atRisk: func(exp []expected, rep *VerifyReport, archived map[string]load.ExecutionState) []AtRiskVerify {
 			return atRiskOf(exp, rep, archived, retention, start, warn)
 		}})
 	stopProgress()
 	if told, ok := extract.RefusedCredentials(context.Cause(ctx)); ok {
 		return credentialsRefused(c, rep, told, start)
+	}
+	var gone *unansweredError
+	if errors.As(context.Cause(ctx), &gone) {
+		return stoppedEarly(c, rep, &exitError{code: exitFailed, err: fmt.Errorf("%w; verify stopped: verify again once it is reachable", gone)}, start)
 	}
 	if err == nil {
 		err = exp.err() // a report from an unreadable list would be wrong
@@ -242,11 +247,17 @@ func verifyAction(c *cli.Context) error {
 // exit 1, or 2 when nothing was verified (refused at the first calls).
 func credentialsRefused(c *cli.Context, rep *VerifyReport, told string, start time.Time) error {
 	err := &exitError{code: exitUsage, err: errors.New(told + "; verify stopped: renew them and verify again")}
+	if rep != nil && rep.Complete+rep.Sampled > 0 {
+		err.code = exitFailed
+	}
+	return stoppedEarly(c, rep, err, start)
+}
+
+// stoppedEarly writes the report of a verify stopped before its end (rep,
+// nil if none was made) and returns err.
+func stoppedEarly(c *cli.Context, rep *VerifyReport, err *exitError, start time.Time) error {
 	if rep == nil {
 		return err
-	}
-	if rep.Complete+rep.Sampled > 0 {
-		err.code = exitFailed
 	}
 	rep.DurationMS = time.Since(start).Milliseconds()
 	if werr := writeVerifyOutputs(c, rep); werr != nil {
@@ -717,35 +728,69 @@ type verifyAPI interface {
 	extract.StateAPI
 }
 
-// credentialsGuard stops verify (stop, the refusal its cause) at the
-// first call made with AWS credentials that do not work
-// (extract.RefusedCredentials): every other call would fail the same way.
-type credentialsGuard struct {
+// callGuard stops verify (stop, with the cause) at the first call made
+// with AWS credentials that do not work (extract.RefusedCredentials), or
+// once limit calls in a row went unanswered (extract.Unanswered: the
+// service, or the way to it, is gone), none answered between: every
+// other call would fail the same way, each after its retries.
+type callGuard struct {
 	verifyAPI
-	stop context.CancelCauseFunc
+	stop       context.CancelCauseFunc
+	limit      int64
+	unanswered *atomic.Int64
 }
 
-func (g credentialsGuard) check(err error) {
-	if _, refused := extract.RefusedCredentials(err); refused {
-		g.stop(err)
+func newCallGuard(api verifyAPI, stop context.CancelCauseFunc, concurrency int) callGuard {
+	return callGuard{verifyAPI: api, stop: stop, limit: int64(max(2*concurrency, 8)), unanswered: new(atomic.Int64)}
+}
+
+func (g callGuard) check(ctx context.Context, err error) {
+	switch {
+	case err == nil:
+		g.unanswered.Store(0)
+	case ctx.Err() != nil: // verify is stopping: no answer was awaited
+	case extract.Unanswered(err):
+		if n := g.unanswered.Add(1); n == g.limit {
+			g.stop(&unansweredError{n: n, last: err})
+		}
+	default:
+		if _, refused := extract.RefusedCredentials(err); refused {
+			g.stop(err)
+		}
+		g.unanswered.Store(0) // an answer, if an error
 	}
 }
 
-func (g credentialsGuard) GetDurableExecution(ctx context.Context, in *lambda.GetDurableExecutionInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionOutput, error) {
+// unansweredError is why verify stopped when the API went unanswered.
+type unansweredError struct {
+	n    int64
+	last error
+}
+
+func (e *unansweredError) Error() string {
+	last := strings.Join(strings.Fields(e.last.Error()), " ")
+	var op *net.OpError // the SDK's chain says it at length
+	if errors.As(e.last, &op) {
+		last = op.Error()
+	}
+	return fmt.Sprintf("the Lambda API did not answer %d calls in a row (last: %s)", e.n, last)
+}
+
+func (g callGuard) GetDurableExecution(ctx context.Context, in *lambda.GetDurableExecutionInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionOutput, error) {
 	out, err := g.verifyAPI.GetDurableExecution(ctx, in, opts...)
-	g.check(err)
+	g.check(ctx, err)
 	return out, err
 }
 
-func (g credentialsGuard) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
+func (g callGuard) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
 	out, err := g.verifyAPI.GetDurableExecutionHistory(ctx, in, opts...)
-	g.check(err)
+	g.check(ctx, err)
 	return out, err
 }
 
-func (g credentialsGuard) GetDurableExecutionState(ctx context.Context, in *lambda.GetDurableExecutionStateInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionStateOutput, error) {
+func (g callGuard) GetDurableExecutionState(ctx context.Context, in *lambda.GetDurableExecutionStateInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionStateOutput, error) {
 	out, err := g.verifyAPI.GetDurableExecutionState(ctx, in, opts...)
-	g.check(err)
+	g.check(ctx, err)
 	return out, err
 }
 

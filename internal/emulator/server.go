@@ -65,6 +65,10 @@ const (
 	Cut
 	// Slow answers after SlowDelay (default 2s), for request timeouts.
 	Slow
+	// Drop resets the connection without an answer, as a service gone
+	// behind its load balancer does (the client sees a reset before any
+	// response).
+	Drop
 	// RepeatMarker answers the page but hands back the Marker it was given as
 	// the NextMarker, as a stuck service would.
 	RepeatMarker
@@ -356,6 +360,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fault = s.faults(n, arn)
 	}
 	switch fault {
+	case Drop:
+		dropConnection(w)
+		return
 	case Slow:
 		select {
 		case <-time.After(s.slow):
@@ -508,6 +515,22 @@ func breakMidBody(w http.ResponseWriter, body []byte, reset bool) {
 	if tc, ok := conn.(*net.TCPConn); ok && reset {
 		tc.SetLinger(0) // close sends RST
 	}
+}
+
+// dropConnection resets the request's connection, unanswered.
+func dropConnection(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("emulator: the connection cannot be hijacked to drop it")
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0) // close sends RST
+	}
+	conn.Close()
 }
 
 func writeError(w http.ResponseWriter, status int, name, message string) {

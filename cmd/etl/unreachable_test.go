@@ -1,0 +1,66 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+)
+
+// TestAPIGoneMidway: the Lambda API stops answering (every request's
+// connection reset unanswered from some request on). Run and verify stop after the unanswered
+// executions (calls) in a row their rule allows, instead of trying every
+// one left, with one line naming the cause and exit 1; the run's report
+// says interrupted, and what it archived stays: once the API answers
+// again a rerun archives the rest and verify --all passes.
+func TestAPIGoneMidway(t *testing.T) {
+	execs := emulator.Generate(53, 120, emulator.GenerateOptions{MaxOps: 40})
+	var goneFrom, requests atomic.Int64 // goneFrom 0: answering
+	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		requests.Store(n)
+		if from := goneFrom.Load(); from > 0 && n >= from {
+			return emulator.Drop
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	manifest := manifestFile(t, execs)
+	dest := t.TempDir()
+	report := filepath.Join(t.TempDir(), "r.json")
+	const rule = 8 // twice --concurrency 4; at least 8
+	run := []string{"run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--concurrency", "4", "--max-attempts", "1", "--report", report}
+
+	goneFrom.Store(31)
+	r := runCLI(t, run...)
+	s := readReport(t, report)
+	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "did not answer for 8 executions in a row (last: read tcp") || !strings.Contains(msg, "rerun once it is reachable") {
+		t.Errorf("run: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
+	}
+	if !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsFailed < rule || s.ExecutionsFailed > rule+3 || requests.Load() > 30+2*(rule+4) {
+		t.Errorf("run: %d archived, %d failed, %d abandoned, %d requests, interrupted %v: want stopped after %d failed in a row, the rest untried",
+			s.ExecutionsOK, s.ExecutionsFailed, s.Abandoned, requests.Load(), s.Interrupted, rule)
+	}
+
+	goneFrom.Store(0)
+	if r := runCLI(t, run...); r.code != exitOK {
+		t.Fatalf("rerun once the API answers: exit %d", r.code)
+	}
+	verify := []string{"verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--concurrency", "4", "--max-attempts", "1", "--all"}
+	if r := runCLI(t, verify...); r.code != exitOK {
+		t.Fatalf("verify: exit %d", r.code)
+	}
+
+	before := requests.Load()
+	goneFrom.Store(before + 11)
+	r = runCLI(t, verify...)
+	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "did not answer 8 calls in a row (last: read tcp") || !strings.Contains(msg, "verify again once it is reachable") {
+		t.Errorf("verify: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
+	}
+	if n := requests.Load() - before; n > 10+2*(rule+4) {
+		t.Errorf("verify made %d calls: want it stopped after %d unanswered in a row", n, rule)
+	}
+}
