@@ -153,6 +153,23 @@ func pgRunWith(t *testing.T, client extract.StateAPI, url, s, runID string, exec
 	return pipeline.Run(context.Background(), cfg, m)
 }
 
+// operationsEqual fails the test unless the operations table holds
+// exactly want's operations.
+func operationsEqual(t *testing.T, conn *pgx.Conn, s string, want map[string][]types.Operation) {
+	t.Helper()
+	got := readOperations(t, conn, s)
+	for arn, ops := range want {
+		if len(got[arn]) != len(ops) {
+			t.Fatalf("%s: %d rows, want %d", arn, len(got[arn]), len(ops))
+		}
+		for i := range ops {
+			if diff := optest.DiffRow(ops[i], &got[arn][i]); diff != "" {
+				t.Fatalf("%s op %d (-want +got):\n%s", arn, i, diff)
+			}
+		}
+	}
+}
+
 // readOperations reads the operations table back into rows, by execution.
 func readOperations(t *testing.T, conn *pgx.Conn, s string) map[string][]schema.Operation {
 	t.Helper()
@@ -231,17 +248,7 @@ func TestRunAndRerun(t *testing.T) {
 	if err != nil || sum.ExecutionsOK != 30 {
 		t.Fatalf("%v %+v", err, sum)
 	}
-	got := readOperations(t, conn, s)
-	for arn, ops := range want {
-		if len(got[arn]) != len(ops) {
-			t.Fatalf("%s: %d rows, want %d", arn, len(got[arn]), len(ops))
-		}
-		for i := range ops {
-			if diff := optest.DiffRow(ops[i], &got[arn][i]); diff != "" {
-				t.Fatalf("%s op %d (-want +got):\n%s", arn, i, diff)
-			}
-		}
-	}
+	operationsEqual(t, conn, s, want)
 	if n := count(t, conn, "SELECT count(*) FROM "+s+".executions"); n != 30 {
 		t.Errorf("%d executions rows", n)
 	}
@@ -359,12 +366,7 @@ func terminatingBackends(t *testing.T, admin *pgx.Conn, app string, n int64, eve
 		if i == n || every && i > n {
 			mu.Lock()
 			defer mu.Unlock()
-			var k int64
-			err := admin.QueryRow(context.Background(), "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&k)
-			if err != nil {
-				t.Errorf("terminate the run's connections: %v", err)
-			}
-			ended.Add(k)
+			ended.Add(pgtest.EndConnections(t, admin, app))
 		}
 		return emulator.NoFault
 	})
@@ -412,17 +414,7 @@ func TestDatabaseDropsConnections(t *testing.T) {
 	if ended.Load() == 0 || sum.DestinationRetries == 0 || sum.DestinationRetries > int(ended.Load()) {
 		t.Errorf("%d connections ended, %d executions archived again: want some, at most one each", ended.Load(), sum.DestinationRetries)
 	}
-	got := readOperations(t, conn, s)
-	for arn, ops := range want {
-		if len(got[arn]) != len(ops) {
-			t.Fatalf("%s: %d rows, want %d", arn, len(got[arn]), len(ops))
-		}
-		for i := range ops {
-			if diff := optest.DiffRow(ops[i], &got[arn][i]); diff != "" {
-				t.Fatalf("%s op %d (-want +got):\n%s", arn, i, diff)
-			}
-		}
-	}
+	operationsEqual(t, conn, s, want)
 	if n := count(t, conn, "SELECT count(*) FROM "+s+".executions"); n != int64(len(execs)) {
 		t.Errorf("%d executions rows, want %d", n, len(execs))
 	}

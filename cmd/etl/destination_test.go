@@ -32,11 +32,7 @@ func TestDatabaseRestartsMidRun(t *testing.T) {
 	var ended atomic.Int64
 	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
 		if n == 20 {
-			var k int64
-			if err := admin.QueryRow(context.Background(), "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&k); err != nil {
-				t.Errorf("terminate the run's connections: %v", err)
-			}
-			ended.Store(k)
+			ended.Store(pgtest.EndConnections(t, admin, app))
 		}
 		return emulator.NoFault
 	}))

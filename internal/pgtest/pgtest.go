@@ -236,3 +236,17 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// EndConnections ends every connection of the server whose
+// application_name is app, as a restart or a failover does (their
+// clients get FATAL 57P01), and waits until they are gone. It returns
+// how many it ended.
+func EndConnections(t testing.TB, admin *pgx.Conn, app string) int64 {
+	t.Helper()
+	var n int64
+	err := admin.QueryRow(context.Background(), "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n)
+	if err != nil {
+		t.Errorf("pgtest: end the connections of %s: %v", app, err)
+	}
+	return n
+}
