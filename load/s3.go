@@ -231,21 +231,54 @@ func (f *s3File) discard() {
 }
 
 func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt, int64) error) error {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
-	if err != nil {
-		return getError(err)
-	}
-	defer out.Body.Close()
-	f, err := scratch.Create("", "etl-archived-*")
-	if err != nil {
+	var f *scratch.File
+	var size int64
+	err := s.get(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}, func(body io.Reader) error {
+		if f == nil {
+			var err error
+			if f, err = scratch.Create("", "etl-archived-*"); err != nil {
+				return err
+			}
+		} else if err := f.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		var err error
+		size, err = io.Copy(f, body)
 		return err
+	})
+	if f != nil {
+		defer f.Close()
 	}
-	defer f.Close()
-	size, err := io.Copy(f, out.Body)
 	if err != nil {
 		return err
 	}
 	return fn(f, size)
+}
+
+// getAttempts is how many GETs read one object (or range) whose body
+// breaks off before its end (a connection reset or cut mid-download):
+// the SDK's retryer is done once the headers came.
+const getAttempts = 4
+
+// get calls use with the body of a GET of in, and again with a new GET's
+// when use fails (reading the body broke off), up to getAttempts times
+// (not once ctx is done). use must start over each time. A failed GET
+// itself, which the SDK's retryer has already tried again, is final.
+func (s *s3Sink) get(ctx context.Context, in *s3.GetObjectInput, use func(io.Reader) error) error {
+	for attempt := 1; ; attempt++ {
+		out, err := s.client.GetObject(ctx, in)
+		if err != nil {
+			return getError(err)
+		}
+		err = use(out.Body)
+		out.Body.Close()
+		if err == nil || attempt == getAttempts || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 func (s *s3Sink) list(ctx context.Context, table string) ([]publishedFile, error) {

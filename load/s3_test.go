@@ -7,13 +7,17 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -398,5 +402,98 @@ func TestArchivedOnS3LeavesOutWhatIsNotParquet(t *testing.T) {
 	}
 	if _, skip := a.Skip(arn, false); a.Len() != 1 || !skip {
 		t.Errorf("%d executions known, the archived one skipped %v: want it read as ever", a.Len(), skip)
+	}
+}
+
+// cuttingS3 breaks off the body of the first GET of each object or range
+// half way (the reader fails with io.ErrUnexpectedEOF), as a connection
+// reset mid-download does, after the SDK's retryer is done.
+type cuttingS3 struct {
+	*s3.Client
+	mu   sync.Mutex
+	seen map[string]bool
+	cut  atomic.Int64
+}
+
+func (c *cuttingS3) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	out, err := c.Client.GetObject(ctx, in, opts...)
+	if err != nil {
+		return out, err
+	}
+	c.mu.Lock()
+	k := aws.ToString(in.Key) + " " + aws.ToString(in.Range)
+	again := c.seen[k]
+	c.seen[k] = true
+	c.mu.Unlock()
+	if again {
+		return out, nil
+	}
+	c.cut.Add(1)
+	n := aws.ToInt64(out.ContentLength) / 2
+	out.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(io.LimitReader(out.Body, n), iotest.ErrReader(io.ErrUnexpectedEOF)), out.Body}
+	return out, nil
+}
+
+// TestS3DownloadsThatBreakOff: a download whose body breaks off is made
+// again: reading the ledger and executions' rows (ranges) and compacting
+// (whole objects) through a store that cuts each first download give
+// what they give through one that does not.
+func TestS3DownloadsThatBreakOff(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	execs := emulator.Generate(66, 40, emulator.GenerateOptions{MinOps: 5, MaxOps: 60, Days: 3})
+	pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitAll(t, execs, pq)
+	read := func(c load.S3API) (*load.Archived, map[string]*load.ExecutionRows) {
+		rd, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := rd.Archived(ctx, "next")
+		if err != nil {
+			t.Fatalf("archived: %v", err)
+		}
+		latest, err := rd.Latest(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byDT := map[string][]load.ExecutionState{} // Rows reads one partition
+		for _, st := range latest {
+			byDT[st.DT] = append(byDT[st.DT], st)
+		}
+		rows := map[string]*load.ExecutionRows{}
+		for _, states := range byDT {
+			got, err := rd.Rows(ctx, states)
+			if err != nil {
+				t.Fatalf("rows: %v", err)
+			}
+			maps.Copy(rows, got)
+		}
+		return a, rows
+	}
+	wantArchived, wantRows := read(srv.Client())
+	c := &cuttingS3{Client: srv.Client(), seen: map[string]bool{}}
+	a, rows := read(c)
+	if c.cut.Load() == 0 || a.Len() != wantArchived.Len() || !reflect.DeepEqual(rows, wantRows) {
+		t.Errorf("%d bodies cut: %d executions archived, rows equal %v: want %d, equal", c.cut.Load(), a.Len(), reflect.DeepEqual(rows, wantRows), wantArchived.Len())
+	}
+	c = &cuttingS3{Client: srv.Client(), seen: map[string]bool{}}
+	cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := c.cut.Load()
+	st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: true}) // each file merged again: nothing superseded
+	if err != nil || st.Partitions == 0 || c.cut.Load() == cut {
+		t.Fatalf("compact: %+v, %v, %d bodies cut", st, err, c.cut.Load()-cut)
+	}
+	if _, rows := read(srv.Client()); !reflect.DeepEqual(rows, wantRows) {
+		t.Error("the compacted archive's rows differ")
 	}
 }

@@ -68,15 +68,16 @@ func (o *s3Ranged) block(b int64) ([]byte, error) {
 		return blk, nil
 	}
 	first, last := b*rangedBlock, min(o.size, (b+1)*rangedBlock)-1
-	out, err := o.s.client.GetObject(o.ctx, &s3.GetObjectInput{Bucket: aws.String(o.s.bucket), Key: aws.String(o.key),
-		Range: aws.String(fmt.Sprintf("bytes=%d-%d", first, last))})
-	if err != nil {
-		return nil, getError(err)
-	}
-	defer out.Body.Close()
 	blk := make([]byte, last-first+1)
-	if _, err := io.ReadFull(out.Body, blk); err != nil {
-		return nil, fmt.Errorf("read %s bytes %d-%d: %w", o.key, first, last, err)
+	err := o.s.get(o.ctx, &s3.GetObjectInput{Bucket: aws.String(o.s.bucket), Key: aws.String(o.key),
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", first, last))}, func(body io.Reader) error {
+		if _, err := io.ReadFull(body, blk); err != nil {
+			return fmt.Errorf("read %s bytes %d-%d: %w", o.key, first, last, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(o.order) >= rangedBlocks {
 		delete(o.blocks, o.order[0])
