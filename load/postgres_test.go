@@ -440,6 +440,15 @@ func TestDatabaseGoesAway(t *testing.T) {
 	if sum.ExecutionsOK >= 60 || sum.DestinationRetries == 0 {
 		t.Errorf("%d executions archived, %d again: want not all, and some tried again", sum.ExecutionsOK, sum.DestinationRetries)
 	}
+	// The executions cut short by the stop are abandoned, not failed.
+	for _, f := range sum.Failures {
+		if strings.Contains(f.Reason, "context canceled") {
+			t.Errorf("failure %+v: the run's stop is no execution's failure", f)
+		}
+	}
+	if len(sum.Failures) == 0 || len(sum.Failures) > 4 { // the run's 4 workers
+		t.Errorf("%d failures: want the few whose tries ran out", len(sum.Failures))
+	}
 	wholeExecutions(t, conn, s)
 }
 
