@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -117,5 +118,53 @@ func TestDestinationFailsForAMoment(t *testing.T) {
 			}
 			checkArchive(t, dir, want)
 		})
+	}
+}
+
+// flakyLedger is a real Parquet loader with a run ledger whose first
+// fails records fail with err.
+type flakyLedger struct {
+	load.Loader
+	err   error
+	fails int
+	calls []string // the statuses recorded, failed or not
+}
+
+func (l *flakyLedger) RecordRun(ctx context.Context, run load.RunInfo) error {
+	l.calls = append(l.calls, run.Status)
+	if len(l.calls) <= l.fails {
+		return l.err
+	}
+	return nil
+}
+
+// TestRunRecordedAgain: a run's record that a destination failed to write
+// for a moment is written again, at the start and at the end; another
+// failure stops the run.
+func TestRunRecordedAgain(t *testing.T) {
+	execs, _ := randomExecutions(31, 4, 10)
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	for _, c := range []struct {
+		err     error
+		wantErr bool
+		calls   []string
+	}{
+		{transient{}, false, []string{"running", "running", "running", "succeeded"}},
+		{errors.New("permission denied (test)"), true, []string{"running"}},
+	} {
+		pd, err := load.NewParquetDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &flakyLedger{Loader: pd, err: c.err, fails: 2}
+		cfg := pipeline.Config{API: client, Loader: l, RunID: "r", Logger: testLogger(t)}
+		pipeline.WithDestinationBackoff(&cfg, func(int) time.Duration { return time.Millisecond })
+		_, err = pipeline.Run(context.Background(), cfg, manifestOf(t, execs))
+		var de *pipeline.DestinationError
+		if errors.As(err, &de) != c.wantErr || !slices.Equal(l.calls, c.calls) {
+			t.Errorf("%v: run %v, records %v: want a failure %v, records %v", c.err, err, l.calls, c.wantErr, c.calls)
+		}
 	}
 }

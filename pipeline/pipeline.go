@@ -331,7 +331,7 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	}
 	ledger, _ := cfg.Loader.(load.RunLedger)
 	if ledger != nil {
-		err := ledger.RecordRun(ctx, load.RunInfo{RunID: cfg.RunID, StartedAt: r.sum.StartedAt, Status: "running", Version: cfg.Version})
+		err := r.recordRun(ctx, ledger, load.RunInfo{RunID: cfg.RunID, StartedAt: r.sum.StartedAt, Status: "running", Version: cfg.Version})
 		if err != nil {
 			cfg.Loader.Close(context.WithoutCancel(ctx))
 			r.finish(ctx)
@@ -454,7 +454,36 @@ func (r *runner) recordEnd(ctx context.Context, ledger load.RunLedger, runErr er
 	case runErr != nil || info.ExecutionsFailed > 0:
 		info.Status = "failed"
 	}
-	return ledger.RecordRun(context.WithoutCancel(ctx), info)
+	return r.recordRun(context.WithoutCancel(ctx), ledger, info)
+}
+
+// recordRun writes the run's record in the destinations' ledgers, again
+// after a transient failure (load.Transient), as an execution is.
+func (r *runner) recordRun(ctx context.Context, ledger load.RunLedger, info load.RunInfo) error {
+	for try := 1; ; try++ {
+		err := ledger.RecordRun(ctx, info)
+		if err == nil || !load.Transient(err) || try > r.cfg.DestinationRetries {
+			return err
+		}
+		wait := r.cfg.destinationBackoff(try)
+		r.cfg.Logger.Warn("a destination failed for a moment: recording the run again", "status", info.Status, "try", try, "of", r.cfg.DestinationRetries, "after", wait.Round(time.Millisecond), "reason", err.Error())
+		if !sleep(ctx, wait) {
+			return err
+		}
+	}
+}
+
+// sleep waits d, or less if ctx ends first; it reports whether it waited
+// all of d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // finish completes the summary's totals and times.
@@ -608,14 +637,7 @@ func (r *runner) destinationRetry(ctx context.Context, e *entry, err error, c co
 	r.sum.DestinationRetries++
 	r.sum.Pages += c.pages
 	r.mu.Unlock()
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return sleep(ctx, wait)
 }
 
 // settle counts the outcome of one read of e (err: nil once committed)
