@@ -44,7 +44,7 @@ func main() {
 	manifest := flag.String("manifest", "", "write the executions' JSON Lines manifest to this file")
 	readyFile := flag.String("ready-file", "", "write the endpoint URL to this file once listening")
 	latency := flag.Duration("latency", 0, "delay every answer by this much")
-	faultRate := flag.Float64("fault-rate", 0, "fraction of requests answered with a fault (429, 500, 503, reset, cut)")
+	faultRate := flag.Float64("fault-rate", 0, "fraction of requests answered with a fault (429, 500, 503, reset or cut mid-body, reset unanswered)")
 	latestOnly := flag.Bool("list-latest-only", false, "an unqualified ListDurableExecutionsByFunction lists $LATEST only (default: every version)")
 	settled := flag.Bool("settled", false, "production-like executions: operations SUCCEEDED but for one in 20, one step in 20 retried (default: every status and 1-5 attempts equally likely, as the tests use)")
 	pageCache := flag.Bool("page-cache", false, "serve each page again from the bytes of its first answer (all kept in memory), so that a measured pass pays no generation")
@@ -183,7 +183,7 @@ func faultOptions(execs []emulator.Execution, seed uint64, undecryptable int, fa
 	}
 	if faultRate > 0 {
 		rng := rand.New(rand.NewPCG(seed, 42))
-		faults := []emulator.Fault{emulator.Throttle, emulator.ServerError, emulator.Unavailable, emulator.Reset, emulator.Cut}
+		faults := []emulator.Fault{emulator.Throttle, emulator.ServerError, emulator.Unavailable, emulator.Reset, emulator.Cut, emulator.Drop}
 		opts = append(opts, emulator.WithFaults(func(int64, string) emulator.Fault {
 			if rng.Float64() < faultRate {
 				return faults[rng.IntN(len(faults))]
