@@ -31,9 +31,11 @@ func (e *transientError) Unwrap() error   { return e.err }
 func (e *transientError) Transient() bool { return true }
 
 // pgTransient tells the Postgres errors worth trying again: the server's
-// connection-exception class (08), its shutdowns and start-up (57P01-03),
-// too many connections, serialization failures and deadlocks (40001,
-// 40P01); and, without a server's answer, a connection that could not be
+// connection-exception class (08), its shutdowns and start-up
+// (57P01-03), too many connections, serialization failures and deadlocks
+// (40001, 40P01), a server that takes no writes (25006: during a
+// failover the name may lead to the old primary, now a replica, for a
+// while); and, without a server's answer, a connection that could not be
 // made, broke or was closed under the call. Not a context that ended (the
 // run is stopping), nor anything else the server said (a missing table,
 // a refused password, a full disk are not mended by waiting).
@@ -45,7 +47,8 @@ func pgTransient(err error) bool {
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow,
-			pgerrcode.TooManyConnections, pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected:
+			pgerrcode.TooManyConnections, pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected,
+			pgerrcode.ReadOnlySQLTransaction: // a failover's old primary, or a replica, for a moment
 			return true
 		}
 		return pgerrcode.IsConnectionException(pgErr.Code)
