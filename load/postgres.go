@@ -518,6 +518,10 @@ ON CONFLICT (run_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, status = 
 // execution and re-archiving is idempotent, so it reports terminal statuses
 // only; resuming a run needs nothing more from it.
 func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error) {
+	return reread(ctx, p, "what is archived", func() (*Archived, error) { return p.archived(ctx) })
+}
+
+func (p *Postgres) archived(ctx context.Context) (*Archived, error) {
 	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count, execution_data_included FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
 		return nil, p.wrap("read what is archived", err)

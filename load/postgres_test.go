@@ -631,3 +631,59 @@ func TestEventViews(t *testing.T) {
 		t.Errorf("invocations_per_execution: %d invocations, %d failed, %v", invocations, failed, total)
 	}
 }
+
+// TestReadsAfterTheDatabaseDroppedConnections: reads of a Postgres
+// destination (the ledger at a run's start, verify's) whose connections
+// the server ended (a restart, a failover) are made again on new ones.
+func TestReadsAfterTheDatabaseDroppedConnections(t *testing.T) {
+	ctx := context.Background()
+	url, s, _ := migrated(t)
+	execs, _ := randomExecs(35, 20, 40)
+	srv := emulator.New()
+	srv.Add(execs...)
+	if _, err := pgRun(t, srv, url, s, "fill", execs); err != nil {
+		t.Fatal(err)
+	}
+	app := "etl-" + s
+	pg, err := load.NewPostgres(ctx, withApp(url, app), load.WithPGSchema(s), load.WithMaxConns(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	admin := pgtest.Conn(t, url)
+	latest, err := pg.Latest(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []load.ExecutionState
+	for _, st := range latest {
+		states = append(states, st)
+	}
+	for _, read := range []struct {
+		name string
+		read func() (int, error)
+	}{
+		{"archived", func() (int, error) {
+			a, err := pg.Archived(ctx, "r")
+			if err != nil {
+				return 0, err
+			}
+			return a.Len(), nil
+		}},
+		{"latest", func() (int, error) { l, err := pg.Latest(ctx, nil); return len(l), err }},
+		{"rows", func() (int, error) {
+			rows, err := pg.Rows(ctx, states)
+			return len(rows), err
+		}},
+	} {
+		if n, err := read.read(); err != nil || n != len(execs) { // the pool's connection is made
+			t.Fatalf("%s: %d, %v", read.name, n, err)
+		}
+		if pgtest.EndConnections(t, admin, app) != 1 {
+			t.Fatalf("%s: the pool's connection was not ended", read.name)
+		}
+		if n, err := read.read(); err != nil || n != len(execs) {
+			t.Errorf("%s after the connection was ended: %d executions, %v: want %d", read.name, n, err, len(execs))
+		}
+	}
+}

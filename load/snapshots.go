@@ -491,6 +491,10 @@ func (p *Postgres) LatestIn(ctx context.Context, from, to string, keep func(arn 
 // latestWhere is Latest over the executions rows that where (SQL, with
 // args; "": every row) selects.
 func (p *Postgres) latestWhere(ctx context.Context, keep func(arn string) bool, where string, args ...any) (map[string]ExecutionState, error) {
+	return reread(ctx, p, "executions", func() (map[string]ExecutionState, error) { return p.latestOnce(ctx, keep, where, args...) })
+}
+
+func (p *Postgres) latestOnce(ctx context.Context, keep func(arn string) bool, where string, args ...any) (map[string]ExecutionState, error) {
 	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, end_time, operation_count, event_count, content_hash, source, execution_data_included, retention_period_days, run_id, extracted_at FROM "+
 		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize()+where, args...)
 	if err != nil {
@@ -523,6 +527,10 @@ func (p *Postgres) latestWhere(ctx context.Context, keep func(arn string) bool, 
 // all: their executions rows, their operations (every operation ever
 // archived for one: a later snapshot never deletes one) and events.
 func (p *Postgres) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
+	return reread(ctx, p, "rows", func() (map[string]*ExecutionRows, error) { return p.rowsOnce(ctx, states) })
+}
+
+func (p *Postgres) rowsOnce(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
 	out := make(map[string]*ExecutionRows, len(states))
 	arns := make([]string, len(states))
 	for i, st := range states {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -57,4 +60,32 @@ func pgTransient(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &connect) || errors.As(err, &netErr) ||
 		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// readAttempts is how many times a read of a Postgres destination (what a
+// run's ledger, verify read) is made when it fails transiently, waiting
+// a jittered backoff of up to 2, 4, 8, then 10 s between: about ten
+// seconds in all, on average, for a restart or a failover to end.
+const readAttempts = 5
+
+// reread returns read's result, read again (from the start: read must not
+// keep anything of a failed try) when it fails transiently ([Transient]),
+// up to readAttempts times, unless ctx ends first.
+func reread[T any](ctx context.Context, p *Postgres, what string, read func() (T, error)) (T, error) {
+	backoff := retry.NewExponentialJitterBackoff(10 * time.Second)
+	for attempt := 1; ; attempt++ {
+		out, err := read()
+		if err == nil || !Transient(err) || attempt == readAttempts {
+			return out, err
+		}
+		wait, _ := backoff.BackoffDelay(attempt, err) // never fails
+		p.cfg.logger.Warn("the database failed for a moment: reading again", "what", what, "try", attempt, "of", readAttempts-1, "after", wait.Round(time.Millisecond), "reason", err.Error())
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return out, err
+		case <-t.C:
+		}
+	}
 }
