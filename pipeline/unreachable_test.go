@@ -65,9 +65,12 @@ func TestUnreachableStopsTheRun(t *testing.T) {
 			if !strings.Contains(err.Error(), "did not answer for 6 executions in a row (last: read tcp") {
 				t.Errorf("error %q: want the count and the last cause, in one line", err)
 			}
-			// Each execution is one call here; two attempts each.
-			if !sum.Interrupted || unreachable.Count != after || sum.ExecutionsOK == 0 || sum.ExecutionsFailed < after || sum.ExecutionsFailed > after+concurrency-1 ||
-				requests.Load() > int64(10+2*(after+concurrency)) {
+			// Each execution is one call here, two attempts each; an
+			// execution asked before the 10th request may settle late,
+			// archived, and start the count again. Without the rule every
+			// execution would be tried: 10 + 2*50 requests.
+			if !sum.Interrupted || unreachable.Count != after || sum.ExecutionsOK == 0 || sum.ExecutionsFailed < after || sum.ExecutionsFailed > after+2*concurrency ||
+				requests.Load() > int64(10+2*(after+3*concurrency)) {
 				t.Errorf("%d archived, %d failed, %d abandoned, %d requests, interrupted %v, %d in a row: want the run stopped after %d failed in a row, a few in flight besides",
 					sum.ExecutionsOK, sum.ExecutionsFailed, sum.Abandoned, requests.Load(), sum.Interrupted, unreachable.Count, after)
 			}

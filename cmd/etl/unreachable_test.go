@@ -40,7 +40,10 @@ func TestAPIGoneMidway(t *testing.T) {
 	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "did not answer for 8 executions in a row (last: read tcp") || !strings.Contains(msg, "rerun once it is reachable") {
 		t.Errorf("run: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
 	}
-	if !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsFailed < rule || s.ExecutionsFailed > rule+3 || requests.Load() > 30+2*(rule+4) {
+	// An execution asked before the API went may settle late, archived,
+	// and start the count again; without the rule every one of the 120
+	// would be tried.
+	if !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsFailed < rule || s.ExecutionsFailed > rule+2*4 || requests.Load() > 30+2*(rule+3*4) {
 		t.Errorf("run: %d archived, %d failed, %d abandoned, %d requests, interrupted %v: want stopped after %d failed in a row, the rest untried",
 			s.ExecutionsOK, s.ExecutionsFailed, s.Abandoned, requests.Load(), s.Interrupted, rule)
 	}
@@ -60,7 +63,7 @@ func TestAPIGoneMidway(t *testing.T) {
 	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "did not answer 8 calls in a row (last: read tcp") || !strings.Contains(msg, "verify again once it is reachable") {
 		t.Errorf("verify: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
 	}
-	if n := requests.Load() - before; n > 10+2*(rule+4) {
+	if n := requests.Load() - before; n > 10+2*(rule+3*4) {
 		t.Errorf("verify made %d calls: want it stopped after %d unanswered in a row", n, rule)
 	}
 }
