@@ -67,3 +67,29 @@ func TestAPIGoneMidway(t *testing.T) {
 		t.Errorf("verify made %d calls: want it stopped after %d unanswered in a row", n, rule)
 	}
 }
+
+// TestVerifyCouldNotCheck: an execution whose calls fail (a 500 after
+// the retries) is one verify could not check: its last line says so, not
+// that the archive differs.
+func TestVerifyCouldNotCheck(t *testing.T) {
+	execs := emulator.Generate(59, 12, emulator.GenerateOptions{MaxOps: 30})
+	var failing atomic.Bool
+	srv := emulator.New(emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
+		if failing.Load() && arn == execs[3].ARN {
+			return emulator.ServerError
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	manifest := manifestFile(t, execs)
+	dest := t.TempDir()
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url); r.code != exitOK {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	failing.Store(true)
+	r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all", "--max-attempts", "1")
+	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "could not check 1 of the executions") || strings.Contains(msg, "differs") {
+		t.Errorf("verify: exit %d, stderr ends %q: want 1, saying one execution could not be checked", r.code, msg)
+	}
+}

@@ -159,6 +159,25 @@ func (r *VerifyReport) differs() bool {
 	return n > 0
 }
 
+// verdict is the last line of a report that differs: whether something
+// differs, or could only not be checked (errors: an API or a destination
+// that failed), which verifying again may settle.
+func (r *VerifyReport) verdict() string {
+	differ := len(r.Missing)
+	for _, l := range r.faults() {
+		if l != &r.Errors {
+			differ += len(*l)
+		}
+	}
+	switch {
+	case differ == 0:
+		return fmt.Sprintf("could not check %d of the executions (see above or --report, errors): the archive is not proven for them; verify them again", len(r.Errors))
+	case len(r.Errors) > 0:
+		return fmt.Sprintf("the archive differs from the API, and verify could not check %d of the executions (see above or --report)", len(r.Errors))
+	}
+	return "the archive differs from the API (see above or --report)"
+}
+
 // expected is one execution verify checks, with what discovery or the
 // manifest knew of it.
 type expected struct {
@@ -235,7 +254,7 @@ func verifyAction(c *cli.Context) error {
 	}
 	switch {
 	case rep.differs():
-		return &exitError{code: exitFailed, err: errors.New("the archive differs from the API (see above or --report)")}
+		return &exitError{code: exitFailed, err: errors.New(rep.verdict())}
 	case !rep.ok():
 		return &exitError{code: exitFailed, err: fmt.Errorf("the executions of %d functions could not be listed: the archive is not proven for them (see above or --report)", len(rep.FunctionsNotListed))}
 	}
