@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	neturl "net/url"
@@ -20,10 +21,10 @@ import (
 )
 
 // TestDatabaseRestartsMidRun: the database ends every connection of a run
-// into Postgres and a local directory at once, in the middle of it (a
-// restart, a failover: FATAL 57P01 on each). The run archives the
-// executions in flight again and succeeds; both archives match the API,
-// each event once.
+// into Postgres and two local directories at once, in the middle of it
+// (a restart, a failover: FATAL 57P01 on each). The run archives the
+// executions in flight again and succeeds; the archives match the API,
+// each event once, and the directories are twins.
 func TestDatabaseRestartsMidRun(t *testing.T) {
 	execs := emulator.Generate(43, 24, emulator.GenerateOptions{MaxOps: 80})
 	dbURL, s := pgtest.Schema(t)
@@ -56,7 +57,8 @@ func TestDatabaseRestartsMidRun(t *testing.T) {
 	u.RawQuery = q.Encode()
 	db := u.String()
 	report := filepath.Join(t.TempDir(), "r.json")
-	r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--dest", db, "--pg-schema", s, "--migrate", "--endpoint-url", url, "--concurrency", "4", "--report", report)
+	twin := t.TempDir()
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--dest", twin, "--dest", db, "--pg-schema", s, "--migrate", "--endpoint-url", url, "--concurrency", "4", "--report", report)
 	sum := readReport(t, report)
 	if r.code != exitOK || sum.ExecutionsOK != len(execs) || ended.Load() == 0 || sum.DestinationRetries == 0 || !strings.Contains(r.stdout, "after a destination failed for a moment") {
 		t.Fatalf("run: exit %d, %d archived, %d connections ended, %d archived again: want 0, all %d, some, some, told in the summary",
@@ -67,8 +69,22 @@ func TestDatabaseRestartsMidRun(t *testing.T) {
 			t.Errorf("verify %s: exit %d", dest, r.code)
 		}
 	}
+	// The executions tried again reached both directories alike: their
+	// files are byte for byte the same.
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "dt=*", "*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("no files")
+	}
+	for _, f := range files {
+		rel, _ := filepath.Rel(dir, f)
+		a, _ := os.ReadFile(f)
+		b, err := os.ReadFile(filepath.Join(twin, rel))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the twin directories (%v)", rel, err)
+		}
+	}
 	// Events are written once: none twice in either archive.
-	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+	files, _ = filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
 	seen := map[string]bool{}
 	for _, f := range files {
 		rows, err := parquet.ReadFile[schema.Event](f)
