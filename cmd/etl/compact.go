@@ -80,6 +80,8 @@ func compactAction(c *cli.Context) error {
 	switch {
 	case errors.As(err, &notParquet): // a rerun does not mend it
 		return &exitError{code: exitFailed, err: fmt.Errorf("compact: %w", err)}
+	case err != nil && ctx.Err() != nil:
+		return &exitError{code: exitFailed, err: errors.New("compact: interrupted (the partition it was merging is as it was; rerun to finish)")}
 	case err != nil:
 		return &exitError{code: exitFailed, err: fmt.Errorf("compact: %w (rerun to finish)", err)}
 	}
