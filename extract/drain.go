@@ -138,19 +138,30 @@ var refusedCredentials = map[string]bool{
 }
 
 // Unanswered reports a call that got no answer from the service after the
-// client's retries: the connection refused, reset or cut, the name
-// unresolved, or no answer within the request timeout. Alone, a bad
-// moment; many executions in a row, the service (or the way to it) is
-// gone.
-func (e *ExecutionError) Unanswered() bool { return e.Code == codeNetwork || e.Code == codeTimeout }
+// client's retries: no connection could be made (refused, timed out, the
+// name unresolved) or it was reset or cut. Alone, a bad moment; many
+// executions in a row, the service (or the way to it) is gone. A request
+// timeout on a connection made is not one: a slow answer for a large
+// page says nothing of the others, and counting it would stop every run
+// that meets a few such executions before it gets past them.
+func (e *ExecutionError) Unanswered() bool { return unanswered(e.Code, e.Err) }
 
 // Unanswered tells a failed call (err, after the client's retries) that
 // got no answer from the service, as [ExecutionError.Unanswered] does.
-// A context that ended counts as unanswered too: ask only while the
-// caller's is live.
 func Unanswered(err error) bool {
 	code, _ := errorReason(err)
-	return code == codeNetwork || code == codeTimeout
+	return unanswered(code, err)
+}
+
+func unanswered(code string, err error) bool {
+	switch code {
+	case codeNetwork:
+		return true
+	case codeTimeout:
+		var op *net.OpError
+		return errors.As(err, &op) && op.Op == "dial" // no connection made
+	}
+	return false
 }
 
 // Interrupted reports a call stopped by its context (a signal, a deadline)

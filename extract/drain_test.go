@@ -326,3 +326,39 @@ func TestDrainMalformedAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestUnanswered: a call that got no answer (a connection refused, one
+// reset before any answer or mid-body) is Unanswered; an answer, an error
+// too, is not, nor a request timeout on a connection made (a slow answer
+// for one large page says nothing of the others).
+func TestUnanswered(t *testing.T) {
+	srv := emulator.New(emulator.WithSlowDelay(2*time.Second), emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
+		return map[string]emulator.Fault{"dropped": emulator.Drop, "reset": emulator.Reset, "broken": emulator.ServerError, "slow": emulator.Slow}[arn[strings.LastIndex(arn, "/")+1:]]
+	}))
+	for _, name := range []string{"ok", "dropped", "reset", "broken", "slow"} {
+		srv.Add(emulator.Fixed(testARN+"/"+name, testToken, fixedOps(3)))
+	}
+	_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(1), extract.WithRequestTimeout(200*time.Millisecond))
+	refused, err := extract.NewClient(context.Background(), extract.WithEndpointURL("http://127.0.0.1:1"), extract.WithMaxAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		client extract.StateAPI
+		want   bool
+	}{
+		{"ok", refused, true}, // the endpoint refuses the connection
+		{"dropped", client, true},
+		{"reset", client, true},
+		{"broken", client, false},
+		{"slow", client, false},
+		{"missing", client, false},
+	} {
+		_, _, err := drainAll(t, c.client, extract.Entry{ARN: testARN + "/" + c.name, Token: testToken}, 100)
+		var ee *extract.ExecutionError
+		if !errors.As(err, &ee) || ee.Unanswered() != c.want || extract.Unanswered(ee.Err) != c.want {
+			t.Errorf("%s: %v: want Unanswered %v", c.name, err, c.want)
+		}
+	}
+}
