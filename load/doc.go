@@ -18,4 +18,12 @@
 // memory early ([PartitionFinisher], [TableEnder]), and one run at a time
 // over the same functions ([Leaser]: Parquet keeps a record per live run
 // under DEST/_runs/).
+//
+// A destination's failure that the same work may get past when tried again
+// shortly (a database connection lost, a server restarting) carries a
+// Transient() bool method; [Transient] asks for it. The pipeline then
+// archives the execution again from the start, since nothing of it was
+// kept. A Postgres destination's reads are made again alike; an S3
+// destination's calls are retried by its client, and a download whose
+// body breaks off is made again.
 package load
