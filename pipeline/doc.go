@@ -7,7 +7,15 @@
 // operations cannot be represented) is aborted in every destination, recorded
 // with its reason in the [Summary], and the run goes on. A destination that
 // fails stops the run: Run returns a [*DestinationError] after closing the
-// loader, which publishes only what was committed before the failure.
+// loader, which publishes only what was committed before the failure. A
+// destination's transient failure (load.Transient: a database restarting)
+// is first met by archiving the execution again from the start, up to
+// [Config.DestinationRetries] times with a backoff.
+//
+// Two failures say every execution left would fail alike, and stop the run
+// at once, the executions in flight abandoned: the AWS credentials refused
+// ([*CredentialsError]), and the API unanswered for
+// [Config.UnreachableAfter] executions in a row ([*UnreachableError]).
 //
 // When the manifest gives start times (discovery's does, oldest first),
 // the run counts the executions expected on each start date and, once the
