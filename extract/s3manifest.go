@@ -23,7 +23,9 @@ func OpenS3Manifest(ctx context.Context, client S3Getter, uri string, opts ...Ma
 	if !ok || bucket == "" || key == "" {
 		return nil, fmt.Errorf("manifest %s: want s3://BUCKET/KEY", uri)
 	}
-	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	// Tried 3 times (seconds), not for the minute a run's S3 calls are: a
+	// misspelled endpoint is told at once.
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}, func(o *s3.Options) { o.RetryMaxAttempts = 3 })
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %s", uri, strings.Join(strings.Fields(err.Error()), " "))
 	}

@@ -89,7 +89,11 @@ func NewParquetS3(ctx context.Context, client S3API, bucket, prefix, spillDir st
 	default:
 		return nil, fmt.Errorf("destination %s: server-side encryption %q: want AES256 or aws:kms", dest, so.SSE)
 	}
-	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
+	// The first call, which tells a misspelled endpoint or bucket, is
+	// tried 3 times (seconds), not for the minute the run's calls are
+	// (etl's S3 client): a wrong --s3-endpoint-url took two minutes to
+	// be told.
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) { o.RetryMaxAttempts = 3 }); err != nil {
 		return nil, fmt.Errorf("destination %s: %s", dest, describeS3Error(err))
 	}
 	sink := &s3Sink{client: client, bucket: bucket, prefix: strings.Trim(prefix, "/"), opts: so,

@@ -100,20 +100,24 @@ func s3Object(t *testing.T, srv s3test.Server, bucket, key string) []byte {
 	return b
 }
 
-// TestS3BadDestinationFetchesNothing: a missing bucket or wrong credentials
-// are exit 2 before any request to the API.
+// TestS3BadDestinationFetchesNothing: a missing bucket, wrong credentials
+// or an endpoint that is not there are exit 2 before any request to the
+// API; the last is told after the SDK's usual 3 attempts, not the minute
+// a run's S3 calls are tried for.
 func TestS3BadDestinationFetchesNothing(t *testing.T) {
 	srv, url, manifest, _ := fixture(t, 2)
 	srv3, bucket := s3test.Bucket(t)
 	srv3.Env(t)
 	for name, tc := range map[string]struct {
-		dest, secret, want string
+		dest, secret, endpoint, want string
 	}{
-		"missing bucket":    {"s3://" + bucket + "-missing/x", srv3.SecretKey, "no such bucket"},
-		"wrong credentials": {"s3://" + bucket + "/x", "not-the-secret", "access denied"},
+		"missing bucket":    {"s3://" + bucket + "-missing/x", srv3.SecretKey, srv3.Endpoint, "no such bucket"},
+		"wrong credentials": {"s3://" + bucket + "/x", "not-the-secret", srv3.Endpoint, "access denied"},
+		"no store there":    {"s3://" + bucket + "/x", srv3.SecretKey, "http://127.0.0.1:1", "attempts, 3,"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("AWS_SECRET_ACCESS_KEY", tc.secret)
+			t.Setenv("AWS_ENDPOINT_URL_S3", tc.endpoint)
 			r := runCLI(t, "run", "--manifest", manifest, "--dest", tc.dest, "--endpoint-url", url)
 			if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "not-the-secret") {
 				t.Errorf("exit %d, stderr %q", r.code, r.stderr)
