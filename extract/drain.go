@@ -137,31 +137,21 @@ var refusedCredentials = map[string]bool{
 	"MissingAuthenticationTokenException": true, "MissingAuthenticationToken": true,
 }
 
-// Unanswered reports a call that got no answer from the service after the
+// Unreachable reports a call that could not reach the service, after the
 // client's retries: no connection could be made (refused, timed out, the
-// name unresolved) or it was reset or cut. Alone, a bad moment; many
-// executions in a row, the service (or the way to it) is gone. A request
-// timeout on a connection made is not one: a slow answer for a large
-// page says nothing of the others, and counting it would stop every run
-// that meets a few such executions before it gets past them.
-func (e *ExecutionError) Unanswered() bool { return unanswered(e.Code, e.Err) }
+// name unresolved). Alone, a bad moment; many executions in a row, the
+// service, or the way to it, is gone. A connection made and then reset,
+// cut or left without an answer is not one: that can be one execution's
+// (a proxy that drops its oversized answers, a page slow to come), and
+// counting it would stop every run that meets a few such executions,
+// night after night, before it gets past them.
+func (e *ExecutionError) Unreachable() bool { return Unreachable(e.Err) }
 
-// Unanswered tells a failed call (err, after the client's retries) that
-// got no answer from the service, as [ExecutionError.Unanswered] does.
-func Unanswered(err error) bool {
-	code, _ := errorReason(err)
-	return unanswered(code, err)
-}
-
-func unanswered(code string, err error) bool {
-	switch code {
-	case codeNetwork:
-		return true
-	case codeTimeout:
-		var op *net.OpError
-		return errors.As(err, &op) && op.Op == "dial" // no connection made
-	}
-	return false
+// Unreachable tells a failed call (err, after the client's retries) that
+// could not reach the service, as [ExecutionError.Unreachable] does.
+func Unreachable(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && !errors.Is(err, context.Canceled)
 }
 
 // Interrupted reports a call stopped by its context (a signal, a deadline)

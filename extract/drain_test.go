@@ -327,11 +327,11 @@ func TestDrainMalformedAnswer(t *testing.T) {
 	}
 }
 
-// TestUnanswered: a call that got no answer (a connection refused, one
-// reset before any answer or mid-body) is Unanswered; an answer, an error
-// too, is not, nor a request timeout on a connection made (a slow answer
-// for one large page says nothing of the others).
-func TestUnanswered(t *testing.T) {
+// TestUnreachable: a call that could make no connection (refused) is
+// Unreachable; one whose connection was made is not, whatever became of
+// it (reset before any answer or mid-body, answered with an error, or
+// slower than the request timeout): that can be one execution's.
+func TestUnreachable(t *testing.T) {
 	srv := emulator.New(emulator.WithSlowDelay(2*time.Second), emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
 		return map[string]emulator.Fault{"dropped": emulator.Drop, "reset": emulator.Reset, "broken": emulator.ServerError, "slow": emulator.Slow}[arn[strings.LastIndex(arn, "/")+1:]]
 	}))
@@ -349,16 +349,16 @@ func TestUnanswered(t *testing.T) {
 		want   bool
 	}{
 		{"ok", refused, true}, // the endpoint refuses the connection
-		{"dropped", client, true},
-		{"reset", client, true},
+		{"dropped", client, false},
+		{"reset", client, false},
 		{"broken", client, false},
 		{"slow", client, false},
 		{"missing", client, false},
 	} {
 		_, _, err := drainAll(t, c.client, extract.Entry{ARN: testARN + "/" + c.name, Token: testToken}, 100)
 		var ee *extract.ExecutionError
-		if !errors.As(err, &ee) || ee.Unanswered() != c.want || extract.Unanswered(ee.Err) != c.want {
-			t.Errorf("%s: %v: want Unanswered %v", c.name, err, c.want)
+		if !errors.As(err, &ee) || ee.Unreachable() != c.want || extract.Unreachable(ee.Err) != c.want {
+			t.Errorf("%s: %v: want Unreachable %v", c.name, err, c.want)
 		}
 	}
 }

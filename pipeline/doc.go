@@ -14,7 +14,7 @@
 //
 // Two failures say every execution left would fail alike, and stop the run
 // at once, the executions in flight abandoned: the AWS credentials refused
-// ([*CredentialsError]), and the API unanswered for
+// ([*CredentialsError]), and the API unreachable for
 // [Config.UnreachableAfter] executions in a row ([*UnreachableError]).
 //
 // When the manifest gives start times (discovery's does, oldest first),

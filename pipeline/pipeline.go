@@ -66,10 +66,10 @@ type Config struct {
 	// destination's does. Default 8; negative: none.
 	DestinationRetries int
 	// UnreachableAfter stops the run (UnreachableError) once this many
-	// executions in a row failed with no answer from the API
-	// (extract.ExecutionError.Unanswered: connections refused or cut, no
-	// answer within the request timeout, after the client's retries),
-	// none answered between: the service, or the way to it, is gone, and
+	// executions in a row failed because the API could not be reached
+	// (extract.ExecutionError.Unreachable: no connection could be made,
+	// after the client's retries), none answered between: the service,
+	// or the way to it, is gone, and
 	// every execution left would fail alike, each after its retries (a
 	// backfill of 100,000 executions, for a day). Default: twice
 	// Concurrency, at least 8; negative: never.
@@ -295,7 +295,8 @@ func (e *CredentialsError) Error() string {
 func (e *CredentialsError) Unwrap() error { return e.Err }
 
 // UnreachableError stops a run once Config.UnreachableAfter executions
-// in a row failed with no answer from the API (Count; Err is the last):
+// in a row failed because the API could not be reached (Count; Err is the
+// last):
 // those are failures of the run's report; the executions archived before
 // stay archived, those in flight are abandoned, and a rerun once the
 // service is reachable takes the rest.
@@ -310,7 +311,7 @@ func (e *UnreachableError) Error() string {
 	if errors.As(e.Err, &op) {
 		last = op.Error()
 	}
-	return fmt.Sprintf("the Lambda API did not answer for %d executions in a row (last: %s); the run stopped: rerun once it is reachable to archive the rest", e.Count, last)
+	return fmt.Sprintf("the Lambda API could not be reached for %d executions in a row (last: %s); the run stopped: rerun once it is reachable to archive the rest", e.Count, last)
 }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
@@ -524,9 +525,9 @@ type runner struct {
 	finisher  load.PartitionFinisher
 	// order is what the run's history reads learnt of their order.
 	order extract.HistoryOrder
-	// unanswered counts the executions in a row that failed with no
-	// answer from the API (Config.UnreachableAfter).
-	unanswered int
+	// unreachable counts the executions in a row that failed because the
+	// API could not be reached (Config.UnreachableAfter).
+	unreachable int
 }
 
 // done notes that e's work is over (archived, failed or skipped): once the
@@ -650,9 +651,9 @@ func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Ex
 	r.sum.Pages += c.pages
 	var dest *DestinationError
 	var ee *extract.ExecutionError
-	unanswered := errors.As(err, &ee) && ee.Unanswered() && ctx.Err() == nil
-	if !unanswered && !errors.As(err, &dest) {
-		r.unanswered = 0 // the API answered
+	unreachable := errors.As(err, &ee) && ee.Unreachable() && ctx.Err() == nil
+	if !unreachable && !errors.As(err, &dest) {
+		r.unreachable = 0 // the API was reached
 	}
 	switch {
 	case err == nil:
@@ -708,9 +709,9 @@ func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Ex
 		}
 		r.fail(e.Entry, ee.Code, reason)
 		log.Warn("execution failed", "code", ee.Code, "reason", reason)
-		if unanswered {
-			if r.unanswered++; r.unanswered == r.cfg.UnreachableAfter {
-				return &UnreachableError{Err: ee, Count: r.unanswered}
+		if unreachable {
+			if r.unreachable++; r.unreachable == r.cfg.UnreachableAfter {
+				return &UnreachableError{Err: ee, Count: r.unreachable}
 			}
 		}
 		return nil

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/outage"
 	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -292,88 +292,6 @@ func TestCompactCommand(t *testing.T) {
 	}
 }
 
-// outageProxy forwards TCP connections to an S3 server, but for the time
-// an outage lasts: then it ends every connection it forwards and listens
-// no more (a new connection is refused), as a store that restarts does.
-type outageProxy struct {
-	t      *testing.T
-	addr   string // where it listens
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-	wg     sync.WaitGroup
-}
-
-func newOutageProxy(t *testing.T, target string) *outageProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &outageProxy{t: t, addr: ln.Addr().String(), target: target, conns: map[net.Conn]bool{}}
-	p.serve(ln)
-	t.Cleanup(func() {
-		p.mu.Lock()
-		p.stop()
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *outageProxy) serve(ln net.Listener) {
-	p.ln = ln
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[s] = true, true
-			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-}
-
-// stop closes the listener and every connection (p.mu held).
-func (p *outageProxy) stop() {
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-// outage starts an outage of d; it ends by itself.
-func (p *outageProxy) outage(d time.Duration) {
-	p.mu.Lock()
-	p.stop()
-	p.mu.Unlock()
-	time.AfterFunc(d, func() {
-		ln, err := net.Listen("tcp", p.addr)
-		if err != nil {
-			p.t.Errorf("listen again on %s: %v", p.addr, err)
-			return
-		}
-		p.mu.Lock()
-		p.serve(ln)
-		p.mu.Unlock()
-	})
-}
-
 // TestS3UnreachableForAMoment: the S3 store becomes unreachable for five
 // seconds in the middle of a run (its uploads cut, new connections
 // refused). The run tries its calls again for long enough and succeeds,
@@ -381,12 +299,12 @@ func (p *outageProxy) outage(d time.Duration) {
 // attempts, jittered backoffs of up to 2 then 4 s) it failed.
 func TestS3UnreachableForAMoment(t *testing.T) {
 	srv3, bucket := s3test.Bucket(t)
-	proxy := newOutageProxy(t, strings.TrimPrefix(srv3.Endpoint, "http://"))
+	proxy := outage.Start(t, strings.TrimPrefix(srv3.Endpoint, "http://"))
 	execs := emulator.Generate(47, 40, emulator.GenerateOptions{MaxOps: 80})
 	var once sync.Once
 	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
 		if n == 20 {
-			once.Do(func() { proxy.outage(5 * time.Second) })
+			once.Do(func() { proxy.DownFor(5 * time.Second) })
 		}
 		return emulator.NoFault
 	}))
@@ -395,7 +313,7 @@ func TestS3UnreachableForAMoment(t *testing.T) {
 	srv3.Env(t) // after the emulator's
 	manifest := manifestFile(t, execs)
 	dest := "s3://" + bucket + "/archive"
-	endpoint := "http://" + proxy.addr
+	endpoint := "http://" + proxy.Addr
 	r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--s3-endpoint-url", endpoint, "--endpoint-url", url)
 	if r.code != exitOK {
 		t.Fatalf("run: exit %d, stderr ends %q: want 0", r.code, lastLine(r.stderr))

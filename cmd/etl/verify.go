@@ -232,7 +232,7 @@ func verifyAction(c *cli.Context) error {
 	if told, ok := extract.RefusedCredentials(context.Cause(ctx)); ok {
 		return credentialsRefused(c, rep, told, start)
 	}
-	var gone *unansweredError
+	var gone *unreachableError
 	if errors.As(context.Cause(ctx), &gone) {
 		return stoppedEarly(c, rep, &exitError{code: exitFailed, err: fmt.Errorf("%w; verify stopped: verify again once it is reachable", gone)}, start)
 	}
@@ -749,50 +749,52 @@ type verifyAPI interface {
 
 // callGuard stops verify (stop, with the cause) at the first call made
 // with AWS credentials that do not work (extract.RefusedCredentials), or
-// once limit calls in a row went unanswered (extract.Unanswered: the
-// service, or the way to it, is gone), none answered between: every
-// other call would fail the same way, each after its retries.
+// once limit calls in a row could not reach the API
+// (extract.Unreachable: the service, or the way to it, is gone), none
+// answered between: every other call would fail the same way, each after
+// its retries.
 type callGuard struct {
 	verifyAPI
-	stop       context.CancelCauseFunc
-	limit      int64
-	unanswered *atomic.Int64
+	stop        context.CancelCauseFunc
+	limit       int64
+	unreachable *atomic.Int64
 }
 
 func newCallGuard(api verifyAPI, stop context.CancelCauseFunc, concurrency int) callGuard {
-	return callGuard{verifyAPI: api, stop: stop, limit: int64(max(2*concurrency, 8)), unanswered: new(atomic.Int64)}
+	return callGuard{verifyAPI: api, stop: stop, limit: int64(max(2*concurrency, 8)), unreachable: new(atomic.Int64)}
 }
 
 func (g callGuard) check(ctx context.Context, err error) {
 	switch {
 	case err == nil:
-		g.unanswered.Store(0)
+		g.unreachable.Store(0)
 	case ctx.Err() != nil: // verify is stopping: no answer was awaited
-	case extract.Unanswered(err):
-		if n := g.unanswered.Add(1); n == g.limit {
-			g.stop(&unansweredError{n: n, last: err})
+	case extract.Unreachable(err):
+		if n := g.unreachable.Add(1); n == g.limit {
+			g.stop(&unreachableError{n: n, last: err})
 		}
 	default:
 		if _, refused := extract.RefusedCredentials(err); refused {
 			g.stop(err)
 		}
-		g.unanswered.Store(0) // an answer, if an error
+		g.unreachable.Store(0) // reached, if with an error
 	}
 }
 
-// unansweredError is why verify stopped when the API went unanswered.
-type unansweredError struct {
+// unreachableError is why verify stopped when the API could not be
+// reached.
+type unreachableError struct {
 	n    int64
 	last error
 }
 
-func (e *unansweredError) Error() string {
+func (e *unreachableError) Error() string {
 	last := strings.Join(strings.Fields(e.last.Error()), " ")
 	var op *net.OpError // the SDK's chain says it at length
 	if errors.As(e.last, &op) {
 		last = op.Error()
 	}
-	return fmt.Sprintf("the Lambda API did not answer %d calls in a row (last: %s)", e.n, last)
+	return fmt.Sprintf("the Lambda API could not be reached for %d calls in a row (last: %s)", e.n, last)
 }
 
 func (g callGuard) GetDurableExecution(ctx context.Context, in *lambda.GetDurableExecutionInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionOutput, error) {

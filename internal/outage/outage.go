@@ -1,0 +1,112 @@
+// Package outage gives tests a TCP proxy that can make the service behind
+// it unreachable: its connections cut and new ones refused (nothing
+// listens), as a service that restarts or a network that goes away does,
+// then reachable again on the same address.
+package outage
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Proxy forwards the TCP connections made to Addr to its target while it
+// is up.
+type Proxy struct {
+	// Addr is where it listens (host:port), up or down.
+	Addr string
+
+	t      testing.TB
+	target string
+	mu     sync.Mutex
+	ln     net.Listener // nil while down
+	closed bool         // the test ended: it stays down
+	conns  map[net.Conn]bool
+	wg     sync.WaitGroup
+}
+
+// Start is a proxy to target (host:port), up, stopped when the test ends.
+func Start(t testing.TB, target string) *Proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{Addr: ln.Addr().String(), t: t, target: target, conns: map[net.Conn]bool{}}
+	p.serve(ln)
+	t.Cleanup(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		p.Down()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *Proxy) serve(ln net.Listener) {
+	p.ln = ln
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.ln != ln { // went down meanwhile
+				p.mu.Unlock()
+				c.Close()
+				s.Close()
+				continue
+			}
+			p.conns[c], p.conns[s] = true, true
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+// Down cuts every connection and stops listening: a connection then is
+// refused, until Up.
+func (p *Proxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// Up listens on Addr again (a test error if it cannot).
+func (p *Proxy) Up() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil || p.closed {
+		return
+	}
+	ln, err := net.Listen("tcp", p.Addr)
+	if err != nil {
+		p.t.Errorf("outage: listen again on %s: %v", p.Addr, err)
+		return
+	}
+	p.serve(ln)
+}
+
+// DownFor is Down, then Up after d.
+func (p *Proxy) DownFor(d time.Duration) {
+	p.Down()
+	time.AfterFunc(d, p.Up)
+}
