@@ -71,6 +71,9 @@ type CompactStats struct {
 	// RowGroupsCopied counts row groups moved whole into merged files
 	// (without --keep latest), not read row by row.
 	RowGroupsCopied int `json:"row_groups_copied"`
+	// Unreadable names the files that are not Parquet etl can read
+	// (*NotParquetError): each one's partition was left as it was.
+	Unreadable []string `json:"unreadable_files,omitempty"`
 }
 
 // compactedFromKey is the key-value metadata that names the files a merged
@@ -81,17 +84,19 @@ const (
 	compactKeepKey   = "durable-etl.compacted-keep"
 )
 
-// Compact merges the partitions' files; see [CompactOptions]. It stops at
-// the first failure: the partitions merged before stay merged, the one it
-// was merging is left as it was (its merged files so far are removed), and
-// a rerun goes on. Killed, it leaves merged files beside the files they
-// replace, which a rerun removes.
+// Compact merges the partitions' files; see [CompactOptions]. A
+// partition holding a file that is not Parquet etl can read
+// ([*NotParquetError]) is left as it was, named in the stats
+// (Unreadable), and the others go on. It stops at any other failure: the
+// partitions merged before stay merged, the one it was merging is left as
+// it was (its merged files so far are removed), and a rerun goes on.
+// Killed, it leaves merged files beside the files they replace, which a
+// rerun removes.
 func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, error) {
 	var st CompactStats
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	cutoff := o.Now().Add(-o.MinAge)
 	byDT := map[string]map[string][]publishedFile{} // dt: table: files
 	for _, t := range d.tables {
 		files, err := d.sink.list(ctx, t.Name+"/")
@@ -118,37 +123,50 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		files := byDT[dt]
-		finished, err := d.finishInterrupted(ctx, files)
-		if err != nil {
+		err := d.compactPartition(ctx, dt, byDT[dt], o, &st)
+		var np *NotParquetError
+		switch {
+		case errors.As(err, &np) && ctx.Err() == nil:
+			d.cfg.logger.Error("a file is not Parquet etl can read: its partition is left as it was", "file", np.Name, "error", np.Err.Error())
+			st.Unreadable = append(st.Unreadable, np.Name)
+		case err != nil:
 			return st, err
 		}
-		st.Finished += finished
-		if err := d.leaveUnsettledOrphans(ctx, files); err != nil {
-			return st, err
-		}
-		for name, fs := range files { // only files old enough
-			kept := fs[:0]
-			for _, f := range fs {
-				if f.modified.Before(cutoff) {
-					kept = append(kept, f)
-				}
-			}
-			files[name] = kept
-		}
-		need, err := d.needsCompaction(ctx, files, o.KeepLatest)
-		if err != nil {
-			return st, err
-		}
-		if !need {
-			continue
-		}
-		if err := d.compactDT(ctx, dt, files, o, &st); err != nil {
-			return st, err
-		}
-		st.Partitions++
 	}
 	return st, nil
+}
+
+// compactPartition finishes what an interrupted compaction left of
+// partition dt (files: its files by table), then merges what is old
+// enough, when there is something to merge.
+func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats) error {
+	finished, err := d.finishInterrupted(ctx, files)
+	st.Finished += finished
+	if err != nil {
+		return err
+	}
+	if err := d.leaveUnsettledOrphans(ctx, files); err != nil {
+		return err
+	}
+	cutoff := o.Now().Add(-o.MinAge)
+	for name, fs := range files { // only files old enough
+		kept := fs[:0]
+		for _, f := range fs {
+			if f.modified.Before(cutoff) {
+				kept = append(kept, f)
+			}
+		}
+		files[name] = kept
+	}
+	need, err := d.needsCompaction(ctx, files, o.KeepLatest)
+	if err != nil || !need {
+		return err
+	}
+	if err := d.compactDT(ctx, dt, files, o, st); err != nil {
+		return err
+	}
+	st.Partitions++
+	return nil
 }
 
 // leaveUnsettledOrphans drops from files the operations and events files
@@ -241,7 +259,7 @@ func (d *Parquet) metadata(ctx context.Context, name string) (map[string]string,
 	}
 	out := map[string]string{}
 	err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
-		f, err := openPublished(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		f, err := openPublished(name, r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
@@ -477,7 +495,7 @@ func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *sche
 	var kept []parquet.Row // not rows[:0]: the reader refills its rows in place
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-			return cw.mergeFile(r, size, full, !keepLatest, func(rows []parquet.Row) error {
+			return cw.mergeFile(n, r, size, full, !keepLatest, func(rows []parquet.Row) error {
 				st.RowsIn += int64(len(rows))
 				if keepLatest {
 					kept = kept[:0]
@@ -610,7 +628,7 @@ func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, names []st
 	var buf []byte
 	for _, n := range names {
 		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-			pf, err := openPublished(r, size, parquet.SkipBloomFilters(true))
+			pf, err := openPublished(n, r, size, parquet.SkipBloomFilters(true))
 			if err != nil {
 				return err
 			}
@@ -699,13 +717,13 @@ func (c *compactWriter) wholeGroup(rg format.RowGroup) bool {
 	return rg.NumRows >= compactGroupRows/2 || size >= c.d.cfg.rowGroup/4
 }
 
-// mergeFile moves a file's rows (r, size bytes) into merged files: with
+// mergeFile moves a file's rows (name, r, size bytes) into merged files: with
 // copyWhole, a row group that stands as it is (wholeGroup) in a file of schema
 // s whole, every other one's rows, read in schema s (a column the file
 // lacks comes back null), through fn, a read's worth at a time (the rows
 // are valid during the call only: the reader reuses them).
-func (c *compactWriter) mergeFile(r io.ReaderAt, size int64, s *parquet.Schema, copyWhole bool, fn func([]parquet.Row) error) error {
-	pf, err := openPublished(r, size, parquet.SkipBloomFilters(true))
+func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, copyWhole bool, fn func([]parquet.Row) error) error {
+	pf, err := openPublished(name, r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
 		return err
 	}

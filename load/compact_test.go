@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -727,6 +728,49 @@ func TestCompactLeavesAKilledRunsFileApart(t *testing.T) {
 	for _, table := range []string{"events", "executions", "operations"} {
 		if n := count(table); n != 1 {
 			t.Errorf("%s: %d files once the orphan's execution is archived again, want 1", table, n)
+		}
+	}
+}
+
+// TestCompactGoesOnPastAFileThatIsNotParquet: a partition holding a file
+// that is not Parquet (a stray file, a damaged copy) is left as it was and
+// named; the other partitions are compacted.
+func TestCompactGoesOnPastAFileThatIsNotParquet(t *testing.T) {
+	execs := emulator.Generate(73, 40, emulator.GenerateOptions{MaxOps: 20, Days: 5, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	nightly(t, dir, execs)
+	parts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
+	if len(parts) < 3 {
+		t.Fatalf("%d partitions: want a few", len(parts))
+	}
+	damaged := filepath.Join(parts[1], "stray.parquet")
+	if err := os.WriteFile(damaged, []byte("not parquet at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := func(part string) []string {
+		var out []string
+		for _, table := range []string{"operations", "events", "executions"} {
+			fs, _ := filepath.Glob(filepath.Join(dir, table, filepath.Base(part), "*.parquet"))
+			out = append(out, fs...)
+		}
+		return out
+	}
+	left := files(parts[1])
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pd.Compact(context.Background(), load.CompactOptions{Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
+	rel, _ := filepath.Rel(dir, damaged)
+	if err != nil || len(st.Unreadable) != 1 || st.Unreadable[0] != filepath.ToSlash(rel) || st.Partitions != len(parts)-1 {
+		t.Fatalf("compact: %+v, %v: want every partition but %s compacted, and it named", st, err, rel)
+	}
+	if got := files(parts[1]); !slices.Equal(got, left) {
+		t.Errorf("the partition with the stray file holds %v, want it as it was: %v", got, left)
+	}
+	for _, p := range []string{parts[0], parts[2]} {
+		if got := files(p); len(got) != 3 {
+			t.Errorf("%s: %d files after compaction, want one a table", filepath.Base(p), len(got))
 		}
 	}
 }

@@ -226,7 +226,7 @@ const rangedAbove = 4 << 20
 // readProjection opens a published file for reading a few of its columns.
 func (d *Parquet) readProjection(ctx context.Context, f publishedFile, fn func(*parquet.File) error) error {
 	open := func(r io.ReaderAt, size int64) error {
-		pf, err := openPublished(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		pf, err := openPublished(f.name, r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
@@ -640,7 +640,7 @@ const selectiveShare = 0.25
 // in part goes on through them, a file read whole is fetched in one GET.
 func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f publishedFile, expect int64, keys []string, wanted func(uint64) bool, fn func(*T)) error {
 	if rs, ok := d.sink.(rangedSink); ok && expect >= 0 && f.size > 0 {
-		pf, err := openPublished(rs.ranged(ctx, f.name, f.size), f.size, parquet.SkipBloomFilters(true))
+		pf, err := openPublished(f.name, rs.ranged(ctx, f.name, f.size), f.size, parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
@@ -653,7 +653,7 @@ func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f pub
 		}
 	}
 	return d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
-		pf, err := openPublished(r, size, parquet.SkipBloomFilters(true))
+		pf, err := openPublished(f.name, r, size, parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
@@ -1073,7 +1073,10 @@ func (r *structReader[T]) Close() error {
 // one etl wrote (a stray file in a table's folder) or a damaged one. A
 // rerun does not mend it, and Athena fails on it too: it has to be moved
 // out of the archive. (Failures to read its bytes are not this error.)
-type NotParquetError struct{ Err error }
+type NotParquetError struct {
+	Name string // the file's, under the destination
+	Err  error
+}
 
 func (e *NotParquetError) Error() string {
 	return "not a Parquet file etl can read (" + e.Err.Error() + "): a file etl did not write, or a damaged one, which Athena cannot read either: move it out of the archive"
@@ -1085,10 +1088,10 @@ func (e *NotParquetError) Unwrap() error { return e.Err }
 // whose bytes were read but are not Parquet (parquet-go's own errors,
 // which wrap none: a reader's failure it always wraps) gives a
 // *NotParquetError.
-func openPublished(r io.ReaderAt, size int64, opts ...parquet.FileOption) (*parquet.File, error) {
+func openPublished(name string, r io.ReaderAt, size int64, opts ...parquet.FileOption) (*parquet.File, error) {
 	f, err := parquet.OpenFile(r, size, opts...)
 	if err != nil && errors.Unwrap(err) == nil {
-		return nil, &NotParquetError{Err: err}
+		return nil, &NotParquetError{Name: name, Err: err}
 	}
 	return f, err
 }

@@ -128,7 +128,7 @@ func TestNotParquet(t *testing.T) {
 		{"unreadable", failingReader{}, 100, false},
 		{"parquet", bytes.NewReader(good.Bytes()), int64(good.Len()), false},
 	} {
-		_, err := openPublished(tc.r, tc.size)
+		_, err := openPublished("f.parquet", tc.r, tc.size)
 		var np *NotParquetError
 		if errors.As(err, &np) != tc.notParquet || tc.name == "parquet" && err != nil || tc.name == "unreadable" && err == nil {
 			t.Errorf("%s: %v", tc.name, err)
