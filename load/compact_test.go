@@ -774,3 +774,56 @@ func TestCompactGoesOnPastAFileThatIsNotParquet(t *testing.T) {
 		}
 	}
 }
+
+// TestLatestAndRowsNameWhatIsNotParquet: verification's reads go on past
+// an executions file that is not Parquet (Latest leaves it out: its
+// executions are missing from what it returns) and fail the partition
+// whose operations folder holds one (Rows); both are named by Unreadable.
+func TestLatestAndRowsNameWhatIsNotParquet(t *testing.T) {
+	ctx := context.Background()
+	execs := emulator.Generate(79, 30, emulator.GenerateOptions{MaxOps: 20, Days: 4, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	nightly(t, dir, execs)
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := pd.Latest(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
+	strayExec := filepath.Join(parts[0], "stray.parquet")
+	strayOps := filepath.Join(dir, "operations", filepath.Base(parts[1]), "stray.parquet")
+	for _, f := range []string{strayExec, strayOps} {
+		if err := os.WriteFile(f, []byte("not parquet"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pd, err = load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pd.Latest(ctx, nil)
+	if err != nil || len(got) != len(all) {
+		t.Fatalf("latest: %d executions, %v: want all %d (the stray file holds none)", len(got), err, len(all))
+	}
+	var states []load.ExecutionState
+	for _, st := range got {
+		if "dt="+st.DT == filepath.Base(parts[1]) {
+			states = append(states, st)
+		}
+	}
+	if _, err := pd.Rows(ctx, states); err == nil {
+		t.Error("rows of the partition with a stray operations file: no error")
+	}
+	var want []string
+	for _, f := range []string{strayExec, strayOps} {
+		rel, _ := filepath.Rel(dir, f)
+		want = append(want, filepath.ToSlash(rel))
+	}
+	slices.Sort(want)
+	if u := pd.Unreadable(); !slices.Equal(u, want) {
+		t.Errorf("unreadable %v, want %v", u, want)
+	}
+}

@@ -209,6 +209,7 @@ type Parquet struct {
 	keyIndexDTs  []string                              // their partitions, oldest first
 	keyHash      func([]parquet.Value) uint64          // the key indexes' hash of a key's values (hashKey; tests make it collide)
 	metaCache    map[string]map[string]string          // compaction: merged files' key-value metadata
+	unreadable   map[string]bool                       // verification: files found not Parquet (Unreadable), under listMu
 	closed       bool
 	err          error // a failed write poisons the loader: later commits fail
 }

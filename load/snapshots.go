@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"io"
 	"io/fs"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -148,6 +149,9 @@ func (d *Parquet) latest(ctx context.Context, dts func(dt string) bool, keep fun
 	out := map[string]ExecutionState{}
 	err = eachFile(ctx, files, func(f publishedFile) error {
 		states, err := d.latestOf(ctx, f, keep)
+		if d.leftUnreadable(err) {
+			return nil // its executions are not in the archive as readers see it
+		}
 		if err != nil {
 			return err
 		}
@@ -238,6 +242,32 @@ func (d *Parquet) readProjection(ctx context.Context, f publishedFile, fn func(*
 	return d.sink.read(ctx, f.name, open)
 }
 
+// leftUnreadable notes the file of err if it is not Parquet etl can read
+// (*NotParquetError), for Unreadable, and reports whether it was.
+func (d *Parquet) leftUnreadable(err error) bool {
+	var np *NotParquetError
+	if !errors.As(err, &np) {
+		return false
+	}
+	d.listMu.Lock()
+	defer d.listMu.Unlock()
+	if d.unreadable == nil {
+		d.unreadable = map[string]bool{}
+	}
+	d.unreadable[np.Name] = true
+	return true
+}
+
+// Unreadable names, sorted, the files that Latest and Rows found not
+// Parquet etl can read (a stray file, a damaged one): Latest leaves an
+// executions file so out (its executions are then missing from what it
+// returns), Rows fails the partition's executions.
+func (d *Parquet) Unreadable() []string {
+	d.listMu.Lock()
+	defer d.listMu.Unlock()
+	return slices.Sorted(maps.Keys(d.unreadable))
+}
+
 // latestOf reads one executions file's kept snapshots, newest per
 // execution.
 func (d *Parquet) latestOf(ctx context.Context, f publishedFile, keep func(arn string) bool) (map[string]ExecutionState, error) {
@@ -321,6 +351,7 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		},
 		func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) })
 	if err != nil {
+		d.leftUnreadable(err) // noted; these executions' rows cannot be read
 		return nil, err
 	}
 	for _, r := range out {

@@ -867,14 +867,24 @@ func TestDamagedFileInTheArchive(t *testing.T) {
 		return fs
 	}
 	before := files()
+	vreport := filepath.Join(t.TempDir(), "v.json")
 	for _, args := range [][]string{
-		{"verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url},
+		{"verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all", "--report", vreport},
 		{"compact", "--dest", dest, "--min-age", "0s"},
 	} {
 		r := runCLI(t, args...)
 		if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, name) || !strings.Contains(msg, "move it out of the archive") || strings.Contains(msg, "rerun") {
 			t.Errorf("%s: exit %d, stderr ends %q: want 1, naming the file and what to do", args[0], r.code, msg)
 		}
+	}
+	// Verify went on past the file: it names it, and finds every
+	// execution in the files beside it (the run archived them again).
+	var v VerifyReport
+	if b, err := os.ReadFile(vreport); err != nil || json.Unmarshal(b, &v) != nil {
+		t.Fatalf("verify report: %v", err)
+	}
+	if len(v.UnreadableFiles) != 1 || !strings.HasSuffix(v.UnreadableFiles[0], name) || len(v.Missing) != 0 || v.Complete != len(execs) {
+		t.Errorf("verify: unreadable %v, missing %v, %d complete: want the file named, none missing, all %d complete", v.UnreadableFiles, v.Missing, v.Complete, len(execs))
 	}
 	// The partition's other tables come before executions: their merged
 	// files, published beside the files they replace, would have shown

@@ -121,7 +121,11 @@ type VerifyReport struct {
 	FunctionsNotListed []string       `json:"functions_not_listed"`
 	AtRisk             []AtRiskVerify `json:"retention_at_risk"`
 	Errors             []Difference   `json:"errors"`
-	DurationMS         int64          `json:"duration_ms"`
+	// UnreadableFiles names the files of the archive that are not Parquet
+	// etl can read (a stray file, a damaged one): an executions file's
+	// executions count as missing, another's as errors.
+	UnreadableFiles []string `json:"unreadable_files,omitempty"`
+	DurationMS      int64    `json:"duration_ms"`
 }
 
 // Difference names an execution and what is wrong with it.
@@ -242,6 +246,9 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
+	if u, ok := reader.(interface{ Unreadable() []string }); ok {
+		rep.UnreadableFiles = u.Unreadable()
+	}
 	rep.DurationMS = time.Since(start).Milliseconds()
 	if nl := exp.notListed(); nl != nil {
 		rep.FunctionsNotListed = nl
@@ -253,6 +260,13 @@ func verifyAction(c *cli.Context) error {
 		return &exitError{code: exitFailed, err: errors.New("interrupted")}
 	}
 	switch {
+	case len(rep.UnreadableFiles) > 0: // verifying again does not mend them
+		what := "it"
+		if len(rep.UnreadableFiles) > 1 {
+			what = "them"
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d files in the archive are not Parquet etl can read (%s): a file etl did not write, or a damaged one, which Athena cannot read either; what they held counts as missing or not checked: move %s out of the archive",
+			len(rep.UnreadableFiles), someOf(rep.UnreadableFiles, 3, ", "), what)}
 	case rep.differs():
 		return &exitError{code: exitFailed, err: errors.New(rep.verdict())}
 	case !rep.ok():
