@@ -630,12 +630,27 @@ func TestLatestReadsFilesAtOnce(t *testing.T) {
 			}
 		}
 	}
-	// A damaged file, in the middle of the listing.
+	// A damaged file, in the middle of the listing: left out (its
+	// executions missing), named by Unreadable, every time.
 	bad := files[len(files)/2]
+	held, err := parquet.ReadFile[schema.Execution](bad)
+	if err != nil || len(held) == 0 {
+		t.Fatalf("%s: %d rows, %v", bad, len(held), err)
+	}
 	os.WriteFile(bad, []byte("not parquet"), 0o644)
 	for range 5 {
+		got, err := rd.Latest(context.Background(), nil)
+		if err != nil || len(got) != len(first)-len(held) || len(rd.Unreadable()) != 1 || !strings.HasSuffix(rd.Unreadable()[0], filepath.Base(bad)) {
+			t.Fatalf("Latest with %s damaged: %d executions, %v, unreadable %v: want all but its %d, it named", filepath.Base(bad), len(got), err, rd.Unreadable(), len(held))
+		}
+	}
+	// A file that cannot be read (a folder in its place) stops Latest,
+	// naming it.
+	os.Remove(bad)
+	os.Mkdir(bad, 0o755)
+	for range 5 {
 		if _, err := rd.Latest(context.Background(), nil); err == nil || !strings.Contains(err.Error(), filepath.Base(bad)) {
-			t.Fatalf("Latest with %s damaged: %v, want an error naming it", filepath.Base(bad), err)
+			t.Fatalf("Latest with %s unreadable: %v, want an error naming it", filepath.Base(bad), err)
 		}
 	}
 }

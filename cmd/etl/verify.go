@@ -259,18 +259,25 @@ func verifyAction(c *cli.Context) error {
 	if ctx.Err() != nil {
 		return &exitError{code: exitFailed, err: errors.New("interrupted")}
 	}
+	return rep.exit()
+}
+
+// exit is a finished verify's exit: nil when the archive is proven, else
+// exit 1 with what stands in the way, first what verifying again does not
+// mend.
+func (r *VerifyReport) exit() error {
 	switch {
-	case len(rep.UnreadableFiles) > 0: // verifying again does not mend them
+	case len(r.UnreadableFiles) > 0:
 		what := "it"
-		if len(rep.UnreadableFiles) > 1 {
+		if len(r.UnreadableFiles) > 1 {
 			what = "them"
 		}
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d files in the archive are not Parquet etl can read (%s): a file etl did not write, or a damaged one, which Athena cannot read either; what they held counts as missing or not checked: move %s out of the archive",
-			len(rep.UnreadableFiles), someOf(rep.UnreadableFiles, 3, ", "), what)}
-	case rep.differs():
-		return &exitError{code: exitFailed, err: errors.New(rep.verdict())}
-	case !rep.ok():
-		return &exitError{code: exitFailed, err: fmt.Errorf("the executions of %d functions could not be listed: the archive is not proven for them (see above or --report)", len(rep.FunctionsNotListed))}
+			len(r.UnreadableFiles), someOf(r.UnreadableFiles, 3, ", "), what)}
+	case r.differs():
+		return &exitError{code: exitFailed, err: errors.New(r.verdict())}
+	case !r.ok():
+		return &exitError{code: exitFailed, err: fmt.Errorf("the executions of %d functions could not be listed: the archive is not proven for them (see above or --report)", len(r.FunctionsNotListed))}
 	}
 	return nil
 }
