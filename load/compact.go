@@ -384,6 +384,7 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 	var rnd [3]byte
 	rand.Read(rnd[:])
 	stamp := o.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:])
+	before := *st // a merge undone counts for nothing
 	var published []string
 	var inputs []string
 	var withData map[string]version // read once, for the tables with data columns
@@ -411,6 +412,7 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 		out, err := compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, keepWithData, st)
 		published = append(published, out...)
 		if err != nil {
+			st.RowsIn, st.RowsOut, st.RowGroupsCopied = before.RowsIn, before.RowsOut, before.RowGroupsCopied
 			return d.unpublish(ctx, published, err)
 		}
 		inputs = append(inputs, names...)

@@ -1,6 +1,7 @@
 package load_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -772,6 +773,25 @@ func TestCompactGoesOnPastAFileThatIsNotParquet(t *testing.T) {
 		if got := files(p); len(got) != 3 {
 			t.Errorf("%s: %d files after compaction, want one a table", filepath.Base(p), len(got))
 		}
+	}
+	// Its stats count what stands merged only: the partition left as it
+	// was, whose operations and events were merged before its stray
+	// executions file stopped it (and removed again), counts no row.
+	merged, _ := filepath.Glob(filepath.Join(dir, "*", "dt=*", "compact-*.parquet"))
+	var rows int64
+	for _, f := range merged {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows += pf.NumRows()
+	}
+	if st.RowsOut != rows || st.RowsIn != rows || st.FilesOut != len(merged) {
+		t.Errorf("stats %+v: want %d rows in and out, %d files out: what the merged files hold", st, rows, len(merged))
 	}
 }
 
