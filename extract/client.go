@@ -279,18 +279,34 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 	}), nil
 }
 
-// retryer is the client's retryer: see NewClient. A KMS error is a 502
-// that no retry changes (ExecutionError.Undecryptable), so it is final.
-func (c clientConfig) retryer() aws.Retryer {
-	standard := func(o *retry.StandardOptions) {
-		o.MaxAttempts = c.maxAttempts
-		o.MaxBackoff = c.maxBackoff
-		o.Backoff = retryAfter{base: retry.NewExponentialJitterBackoff(c.maxBackoff), max: c.maxBackoff}
+// BatchRetry sets up the SDK's standard retryer for a batch job: attempts
+// tries with a jittered backoff of at most maxBackoff, no retry quota
+// (calls failing side by side would use it up and fail with attempts
+// left), and a body cut short (io.ErrUnexpectedEOF, which the SDK does
+// not retry) taken as worth trying again. The Lambda client's retryer
+// starts from it; etl's S3 client is it.
+func BatchRetry(attempts int, maxBackoff time.Duration) func(*retry.StandardOptions) {
+	return func(o *retry.StandardOptions) {
+		o.MaxAttempts = attempts
+		o.MaxBackoff = maxBackoff
+		o.Backoff = retry.NewExponentialJitterBackoff(maxBackoff)
 		o.RateLimiter = ratelimit.None
 		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return aws.TrueTernary
 			}
+			return aws.UnknownTernary
+		})}, o.Retryables...)
+	}
+}
+
+// retryer is the client's retryer: see NewClient. BatchRetry's, which
+// also honours Retry-After, and for which a KMS error is final.
+func (c clientConfig) retryer() aws.Retryer {
+	standard := func(o *retry.StandardOptions) {
+		BatchRetry(c.maxAttempts, c.maxBackoff)(o)
+		o.Backoff = retryAfter{base: o.Backoff, max: c.maxBackoff}
+		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 			// A KMS error is a 502 that no retry changes: the key
 			// is disabled, deleted or not granted (Undecryptable).
 			if api := smithy.APIError(nil); errors.As(err, &api) && isKMSCode(api.ErrorCode()) {

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -63,23 +60,12 @@ func (s *s3Clients) get(ctx context.Context) (*s3.Client, error) {
 }
 
 // s3Retryer tries a failed S3 call for about a minute (10 attempts, a
-// jittered backoff up to 20 s), with no retry quota, and takes a body cut
-// short as worth trying again. A run publishes its files through S3 calls
-// that, failed, stop the run: with the SDK's defaults (3 attempts, a few
-// seconds, and a quota of retries shared by the client that uploads
-// failing side by side soon use up) a store unreachable for five seconds,
-// or a burst of 503 SlowDown, stopped the nightly run.
+// jittered backoff up to 20 s: extract.BatchRetry). A run publishes its
+// files through S3 calls that, failed, stop the run: with the SDK's
+// defaults (3 attempts, a few seconds, and a quota of retries shared by
+// the client that uploads failing side by side soon use up) a store
+// unreachable for five seconds, or a burst of 503 SlowDown, stopped the
+// nightly run.
 func s3Retryer() aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = 10
-		o.MaxBackoff = 20 * time.Second
-		o.Backoff = retry.NewExponentialJitterBackoff(o.MaxBackoff)
-		o.RateLimiter = ratelimit.None
-		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return aws.TrueTernary
-			}
-			return aws.UnknownTernary
-		})}, o.Retryables...)
-	})
+	return retry.NewStandard(extract.BatchRetry(10, 20*time.Second))
 }
