@@ -145,13 +145,22 @@ var refusedCredentials = map[string]bool{
 // (a proxy that drops its oversized answers, a page slow to come), and
 // counting it would stop every run that meets a few such executions,
 // night after night, before it gets past them.
-func (e *ExecutionError) Unreachable() bool { return Unreachable(e.Err) }
+func (e *ExecutionError) Unreachable() bool {
+	_, ok := Unreachable(e.Err)
+	return ok
+}
 
 // Unreachable tells a failed call (err, after the client's retries) that
-// could not reach the service, as [ExecutionError.Unreachable] does.
-func Unreachable(err error) bool {
+// could not reach the service, as [ExecutionError.Unreachable] does, in
+// one line: the connection's failure (dial tcp HOST: connect: connection
+// refused), where the SDK's chain says it at length. ok is false for any
+// other error.
+func Unreachable(err error) (told string, ok bool) {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial" && !errors.Is(err, context.Canceled)
+	if !errors.As(err, &op) || op.Op != "dial" || errors.Is(err, context.Canceled) {
+		return "", false
+	}
+	return op.Error(), true
 }
 
 // Interrupted reports a call stopped by its context (a signal, a deadline)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -306,10 +305,9 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	last := e.Err.Reason
-	var op *net.OpError // the SDK's chain says it at length
-	if errors.As(e.Err, &op) {
-		last = op.Error()
+	last, ok := extract.Unreachable(e.Err)
+	if !ok {
+		last = e.Err.Reason
 	}
 	return fmt.Sprintf("the Lambda API could not be reached for %d executions in a row (last: %s); the run stopped: rerun once it is reachable to archive the rest", e.Count, last)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -786,36 +785,34 @@ func newCallGuard(api verifyAPI, stop context.CancelCauseFunc, concurrency int) 
 }
 
 func (g callGuard) check(ctx context.Context, err error) {
-	switch {
-	case err == nil:
+	if err == nil {
 		g.unreachable.Store(0)
-	case ctx.Err() != nil: // verify is stopping: no answer was awaited
-	case extract.Unreachable(err):
-		if n := g.unreachable.Add(1); n == g.limit {
-			g.stop(&unreachableError{n: n, last: err})
-		}
-	default:
-		if _, refused := extract.RefusedCredentials(err); refused {
-			g.stop(err)
-		}
-		g.unreachable.Store(0) // reached, if with an error
+		return
 	}
+	if ctx.Err() != nil { // verify is stopping: no answer was awaited
+		return
+	}
+	if told, ok := extract.Unreachable(err); ok {
+		if n := g.unreachable.Add(1); n == g.limit {
+			g.stop(&unreachableError{n: n, last: told})
+		}
+		return
+	}
+	if _, refused := extract.RefusedCredentials(err); refused {
+		g.stop(err)
+	}
+	g.unreachable.Store(0) // reached, if with an error
 }
 
 // unreachableError is why verify stopped when the API could not be
-// reached.
+// reached: n calls in a row, the last one's failure told.
 type unreachableError struct {
 	n    int64
-	last error
+	last string
 }
 
 func (e *unreachableError) Error() string {
-	last := strings.Join(strings.Fields(e.last.Error()), " ")
-	var op *net.OpError // the SDK's chain says it at length
-	if errors.As(e.last, &op) {
-		last = op.Error()
-	}
-	return fmt.Sprintf("the Lambda API could not be reached for %d calls in a row (last: %s)", e.n, last)
+	return fmt.Sprintf("the Lambda API could not be reached for %d calls in a row (last: %s)", e.n, e.last)
 }
 
 func (g callGuard) GetDurableExecution(ctx context.Context, in *lambda.GetDurableExecutionInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionOutput, error) {
