@@ -357,7 +357,7 @@ func (d *Parquet) ledger(ctx context.Context, runID string, files []publishedFil
 		if np := notParquet(err); np != nil {
 			mu.Lock()
 			defer mu.Unlock()
-			d.leaveOut(a, f, np)
+			d.leaveOut(a, np)
 			return nil
 		}
 		part.seal()
@@ -464,7 +464,7 @@ func (d *Parquet) countOrphanEvents(ctx context.Context, a *Archived, files []pu
 			continue // removed since it was listed: its own run resumed
 		}
 		if np := notParquet(err); np != nil {
-			d.leaveOut(a, file, np)
+			d.leaveOut(a, np)
 			continue
 		}
 		if err != nil {
@@ -512,8 +512,8 @@ func notParquet(err error) *NotParquetError {
 
 // leaveOut notes a file the ledger leaves out for not being Parquet (np)
 // in a.Unreadable, and logs it.
-func (d *Parquet) leaveOut(a *Archived, f publishedFile, np *NotParquetError) {
-	name := d.shown(f.name)
+func (d *Parquet) leaveOut(a *Archived, np *NotParquetError) {
+	name := d.shown(np.Name)
 	d.cfg.logger.Error("a file in the archive is not Parquet etl can read: what it held counts as not archived, and is archived again where the service still has it; move it out of the archive (Athena cannot read it either)", "file", name, "reason", np.Err.Error())
 	a.Unreadable = append(a.Unreadable, name)
 }

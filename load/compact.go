@@ -72,7 +72,8 @@ type CompactStats struct {
 	// (without --keep latest), not read row by row.
 	RowGroupsCopied int `json:"row_groups_copied"`
 	// Unreadable names the files that are not Parquet etl can read
-	// (*NotParquetError): each one's partition was left as it was.
+	// (*NotParquetError), with the destination's name as the run's ledger
+	// does: each one's partition was left as it was.
 	Unreadable []string `json:"unreadable_files,omitempty"`
 }
 
@@ -124,12 +125,10 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 			return st, err
 		}
 		err := d.compactPartition(ctx, dt, byDT[dt], o, &st)
-		var np *NotParquetError
-		switch {
-		case errors.As(err, &np) && ctx.Err() == nil:
-			d.cfg.logger.Error("a file is not Parquet etl can read: its partition is left as it was", "file", np.Name, "error", np.Err.Error())
-			st.Unreadable = append(st.Unreadable, np.Name)
-		case err != nil:
+		if np := notParquet(err); np != nil && ctx.Err() == nil {
+			d.cfg.logger.Error("a file is not Parquet etl can read: its partition is left as it was", "file", d.shown(np.Name), "error", np.Err.Error())
+			st.Unreadable = append(st.Unreadable, d.shown(np.Name))
+		} else if err != nil {
 			return st, err
 		}
 	}

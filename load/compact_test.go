@@ -762,9 +762,8 @@ func TestCompactGoesOnPastAFileThatIsNotParquet(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := pd.Compact(context.Background(), load.CompactOptions{Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
-	rel, _ := filepath.Rel(dir, damaged)
-	if err != nil || len(st.Unreadable) != 1 || st.Unreadable[0] != filepath.ToSlash(rel) || st.Partitions != len(parts)-1 {
-		t.Fatalf("compact: %+v, %v: want every partition but %s compacted, and it named", st, err, rel)
+	if err != nil || len(st.Unreadable) != 1 || st.Unreadable[0] != damaged || st.Partitions != len(parts)-1 {
+		t.Fatalf("compact: %+v, %v: want every partition but %s's compacted, and it named", st, err, damaged)
 	}
 	if got := files(parts[1]); !slices.Equal(got, left) {
 		t.Errorf("the partition with the stray file holds %v, want it as it was: %v", got, left)
@@ -837,11 +836,7 @@ func TestLatestAndRowsNameWhatIsNotParquet(t *testing.T) {
 	if _, err := pd.Rows(ctx, states); err == nil {
 		t.Error("rows of the partition with a stray operations file: no error")
 	}
-	var want []string
-	for _, f := range []string{strayExec, strayOps} {
-		rel, _ := filepath.Rel(dir, f)
-		want = append(want, filepath.ToSlash(rel))
-	}
+	want := []string{strayExec, strayOps} // as the destination's
 	slices.Sort(want)
 	if u := pd.Unreadable(); !slices.Equal(u, want) {
 		t.Errorf("unreadable %v, want %v", u, want)

@@ -245,8 +245,8 @@ func (d *Parquet) readProjection(ctx context.Context, f publishedFile, fn func(*
 // leftUnreadable notes the file of err if it is not Parquet etl can read
 // (*NotParquetError), for Unreadable, and reports whether it was.
 func (d *Parquet) leftUnreadable(err error) bool {
-	var np *NotParquetError
-	if !errors.As(err, &np) {
+	np := notParquet(err)
+	if np == nil {
 		return false
 	}
 	d.listMu.Lock()
@@ -254,12 +254,13 @@ func (d *Parquet) leftUnreadable(err error) bool {
 	if d.unreadable == nil {
 		d.unreadable = map[string]bool{}
 	}
-	d.unreadable[np.Name] = true
+	d.unreadable[d.shown(np.Name)] = true
 	return true
 }
 
 // Unreadable names, sorted, the files that Latest and Rows found not
-// Parquet etl can read (a stray file, a damaged one): Latest leaves an
+// Parquet etl can read (a stray file, a damaged one), with the
+// destination's name as the run's ledger does: Latest leaves an
 // executions file so out (its executions are then missing from what it
 // returns), Rows fails the partition's executions.
 func (d *Parquet) Unreadable() []string {

@@ -77,13 +77,8 @@ func compactAction(c *cli.Context) error {
 	}
 	fmt.Fprintln(c.App.Writer)
 	switch {
-	case err == nil && len(st.Unreadable) > 0: // a rerun does not mend them
-		what := "it"
-		if len(st.Unreadable) > 1 {
-			what = "them"
-		}
-		return &exitError{code: exitFailed, err: fmt.Errorf("compact: %d files are not Parquet etl can read (%s): a file etl did not write, or a damaged one, which Athena cannot read either; their partitions were left as they were, the others compacted: move %s out of the archive",
-			len(st.Unreadable), someOf(st.Unreadable, 3, ", "), what)}
+	case err == nil && len(st.Unreadable) > 0:
+		return &exitError{code: exitFailed, err: errors.New("compact: " + notParquetLine(st.Unreadable, "their partitions were left as they were, the others compacted"))}
 	case err != nil && ctx.Err() != nil:
 		return &exitError{code: exitFailed, err: errors.New("compact: interrupted (the partition it was merging is as it was; rerun to finish)")}
 	case err != nil:

@@ -853,7 +853,7 @@ func TestDamagedFileInTheArchive(t *testing.T) {
 	name := filepath.Base(damaged[0])
 	report := filepath.Join(t.TempDir(), "r.json")
 	r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--report", report, "--history")
-	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, name) || !strings.Contains(msg, "move them out of the archive") {
+	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, name) || !strings.Contains(msg, "move it out of the archive") {
 		t.Errorf("run: exit %d, stderr ends %q: want 1, naming the file and what to do", r.code, msg)
 	}
 	// The events file beside the damaged one is whole: its events are

@@ -503,10 +503,21 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 	case left != "":
 		return &exitError{code: exitFailed, err: errors.New(left + " (rerun to archive them)")}
 	case len(sum.UnreadableFiles) > 0:
-		return &exitError{code: exitFailed, err: fmt.Errorf("%d files in the archive are not Parquet etl can read (%s): what they held was archived again where the service still has it; move them out of the archive (Athena cannot read them either)",
-			len(sum.UnreadableFiles), someOf(sum.UnreadableFiles, 3, ", "))}
+		return &exitError{code: exitFailed, err: errors.New(notParquetLine(sum.UnreadableFiles, "what they held was archived again where the service still has it"))}
 	}
 	return nil
+}
+
+// notParquetLine is the last line of a command that found files in the
+// archive that are not Parquet etl can read: which, what became of what
+// they held (held), and what to do, which no rerun does for the user.
+func notParquetLine(files []string, held string) string {
+	what := "it"
+	if len(files) > 1 {
+		what = "them"
+	}
+	return fmt.Sprintf("%d files in the archive are not Parquet etl can read (%s): a file etl did not write, or a damaged one, which Athena cannot read either; %s: move %s out of the archive",
+		len(files), someOf(files, 3, ", "), held, what)
 }
 
 // reportedFunctions are the functions of a run's report as discovery

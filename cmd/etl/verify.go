@@ -267,12 +267,7 @@ func verifyAction(c *cli.Context) error {
 func (r *VerifyReport) exit() error {
 	switch {
 	case len(r.UnreadableFiles) > 0:
-		what := "it"
-		if len(r.UnreadableFiles) > 1 {
-			what = "them"
-		}
-		return &exitError{code: exitFailed, err: fmt.Errorf("%d files in the archive are not Parquet etl can read (%s): a file etl did not write, or a damaged one, which Athena cannot read either; what they held counts as missing or not checked: move %s out of the archive",
-			len(r.UnreadableFiles), someOf(r.UnreadableFiles, 3, ", "), what)}
+		return &exitError{code: exitFailed, err: errors.New(notParquetLine(r.UnreadableFiles, "what they held counts as missing or not checked"))}
 	case r.differs():
 		return &exitError{code: exitFailed, err: errors.New(r.verdict())}
 	case !r.ok():
