@@ -55,10 +55,13 @@ func TestDatabaseRestartsMidRun(t *testing.T) {
 	q.Set("application_name", app) // the run's connections alone
 	u.RawQuery = q.Encode()
 	db := u.String()
-	report := filepath.Join(t.TempDir(), "r.json")
+	report, metrics := filepath.Join(t.TempDir(), "r.json"), filepath.Join(t.TempDir(), "m.prom")
 	twin := t.TempDir()
-	r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--dest", twin, "--dest", db, "--pg-schema", s, "--migrate", "--endpoint-url", url, "--concurrency", "4", "--report", report)
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--dest", twin, "--dest", db, "--pg-schema", s, "--migrate", "--endpoint-url", url, "--concurrency", "4", "--report", report, "--metrics-file", metrics)
 	sum := readReport(t, report)
+	if m, err := os.ReadFile(metrics); err != nil || !strings.Contains(string(m), fmt.Sprintf("durable_etl_last_run_destination_retries %d\n", sum.DestinationRetries)) {
+		t.Errorf("metrics (%v) do not count the %d executions archived again:\n%s", err, sum.DestinationRetries, m)
+	}
 	if r.code != exitOK || sum.ExecutionsOK != len(execs) || ended.Load() == 0 || sum.DestinationRetries == 0 || !strings.Contains(r.stdout, "after a destination failed for a moment") {
 		t.Fatalf("run: exit %d, %d archived, %d connections ended, %d archived again: want 0, all %d, some, some, told in the summary",
 			r.code, sum.ExecutionsOK, ended.Load(), sum.DestinationRetries, len(execs))
