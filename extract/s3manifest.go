@@ -2,12 +2,14 @@ package extract
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 )
 
 // S3Getter is what reading a manifest from S3 needs (*s3.Client has it).
@@ -27,11 +29,20 @@ func OpenS3Manifest(ctx context.Context, client S3Getter, uri string, opts ...Ma
 	// misspelled endpoint is told at once.
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}, func(o *s3.Options) { o.RetryMaxAttempts = 3 })
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %s", uri, strings.Join(strings.Fields(err.Error()), " "))
+		return nil, fmt.Errorf("manifest %s: %s", uri, s3Reason(err))
 	}
 	defer out.Body.Close()
 	return SpooledManifest(uri, func(w io.Writer) error {
 		_, err := io.Copy(w, out.Body)
 		return err
 	}, opts...)
+}
+
+// s3Reason is a failed GetObject's reason, one line: S3's error code and
+// message when it answered (not the SDK's request and host ids).
+func s3Reason(err error) string {
+	if api := smithy.APIError(nil); errors.As(err, &api) {
+		return api.ErrorCode() + ": " + api.ErrorMessage()
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/durable-etl/durable-etl/internal/scratch"
 )
@@ -113,8 +114,37 @@ func NewParquetS3(ctx context.Context, client S3API, bucket, prefix, spillDir st
 	return newParquet(dest, sink, spillDir, opts), nil
 }
 
+// BucketRegion is the region S3 says bucket is in, from a HeadBucket's
+// answer (the header X-Amz-Bucket-Region): one that succeeded, or one
+// refused, as AWS refuses a call sent to or signed for another region
+// (301, or 400 AuthorizationHeaderMalformed), and as it refuses one the
+// credentials may not make (403). "" when the answer names none (a
+// missing bucket; a store that does not say). The error is a call that
+// got no answer (3 attempts: seconds), one line.
+//
+// The SDK does not follow S3's region redirects: a run in one region
+// writing to an archive bucket in another fails on its first call unless
+// its client is made for the bucket's region.
+func BucketRegion(ctx context.Context, client S3API, bucket string) (string, error) {
+	out, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) { o.RetryMaxAttempts = 3 })
+	if err == nil {
+		return aws.ToString(out.BucketRegion), nil
+	}
+	var resp *smithyhttp.ResponseError
+	if errors.As(err, &resp) && resp.Response != nil {
+		return resp.Response.Header.Get("X-Amz-Bucket-Region"), nil
+	}
+	return "", errors.New(describeS3Error(err))
+}
+
 // describeS3Error is a one-line reason for the errors users meet.
 func describeS3Error(err error) string {
+	var resp *smithyhttp.ResponseError
+	if errors.As(err, &resp) && resp.Response != nil && resp.HTTPStatusCode() != 403 {
+		if r := resp.Response.Header.Get("X-Amz-Bucket-Region"); r != "" && isRegionRefusal(err, resp.HTTPStatusCode()) {
+			return fmt.Sprintf("the bucket is in region %s, which the call was not made for (HTTP %d)", r, resp.HTTPStatusCode())
+		}
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
@@ -126,6 +156,26 @@ func describeS3Error(err error) string {
 		return api.ErrorCode() + ": " + api.ErrorMessage()
 	}
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// isRegionRefusal reports whether err, an answer of HTTP status code, is
+// S3 refusing a call for its region: a redirect to the bucket's region, or a
+// signature for another region (AWS and MinIO alike).
+func isRegionRefusal(err error, code int) bool {
+	if code == 301 || code == 307 {
+		return true
+	}
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	switch api.ErrorCode() {
+	case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
+		return true
+	case "BadRequest": // a HEAD's answer has no body to name the code by
+		return code == 400
+	}
+	return false
 }
 
 // getError is a failed GetObject's error, one line; a missing key is

@@ -63,7 +63,7 @@ func compactAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pq, err := openParquetDest(ctx, c, d, true, logger, opts...)
+	pq, err := openParquetDest(ctx, c, d, true, &s3Clients{c: c, logger: logger}, logger, opts...)
 	if err != nil {
 		return err
 	}
@@ -132,12 +132,12 @@ func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, 
 // openParquetDest opens an existing Parquet archive, local or on S3; the
 // error is a usage error naming it. Only a writer (compact) aborts the stale
 // multipart uploads a killed run left (--s3-abort-uploads-older-than).
-func openParquetDest(ctx context.Context, c *cli.Context, d load.Dest, writer bool, logger *slog.Logger, opts ...load.ParquetOption) (*load.Parquet, error) {
+func openParquetDest(ctx context.Context, c *cli.Context, d load.Dest, writer bool, s3c *s3Clients, logger *slog.Logger, opts ...load.ParquetOption) (*load.Parquet, error) {
 	opts = append(opts, load.WithLogger(logger))
 	if d.Kind == load.DestS3 {
-		client, err := (&s3Clients{c: c, logger: logger}).get(ctx)
+		client, err := s3c.forBucket(ctx, d.Bucket)
 		if err != nil {
-			return nil, usageError("--dest %s: %v", d, err)
+			return nil, usageError("--dest: destination %s: %v", d, err)
 		}
 		stale := time.Duration(-1)
 		if writer {

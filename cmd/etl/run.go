@@ -364,9 +364,9 @@ func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3
 			l, err = load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")),
 				load.WithMaxConns(int32(o.concurrency+2)), load.WithMigrate(c.Bool("migrate")), load.WithPGLogger(logger))
 		case load.DestS3:
-			client, cerr := s3c.get(ctx)
+			client, cerr := s3c.forBucket(ctx, d.Bucket)
 			if cerr != nil {
-				return fail(usageError("--dest %s: %v", d, cerr))
+				return fail(usageError("--dest: destination %s: %v", d, cerr))
 			}
 			l, err = load.NewParquetS3(ctx, client, d.Bucket, d.Prefix, "", load.S3Options{
 				SSE: c.String("s3-sse"), KMSKeyID: c.String("s3-kms-key-id"), StorageClass: c.String("s3-storage-class"),
@@ -537,22 +537,8 @@ func openManifest(ctx context.Context, c *cli.Context, s3c *s3Clients, opts []ex
 		return nil, usageError("--manifest and --execution exclude each other")
 	case (path != "" || arn != "") && (len(c.StringSlice("function")) > 0 || c.Bool("all-functions")):
 		return nil, usageError("--function and --all-functions exclude --manifest and --execution")
-	case strings.HasPrefix(path, "s3://"):
-		client, err := s3c.get(ctx)
-		if err != nil {
-			return nil, usageError("--manifest %s: %v", path, err)
-		}
-		m, err := extract.OpenS3Manifest(ctx, client, path, opts...)
-		if err != nil {
-			return nil, usageError("%v", err)
-		}
-		return m, nil
 	case path != "":
-		m, err := extract.OpenManifest(path, opts...)
-		if err != nil {
-			return nil, usageError("%v", err)
-		}
-		return m, nil
+		return manifestAt(ctx, path, s3c, opts...)
 	case arn != "":
 		m, err := extract.SingleEntry(arn, token, opts...)
 		if err != nil {
@@ -564,6 +550,28 @@ func openManifest(ctx context.Context, c *cli.Context, s3c *s3Clients, opts []ex
 		return nil, nil // discovered once the client is built
 	}
 	return nil, usageError("run: give --all-functions, --function NAME, --manifest FILE or --execution ARN")
+}
+
+// manifestAt opens the manifest at path: a file, "-" (standard input) or
+// s3://BUCKET/KEY. The error is a usage error naming it.
+func manifestAt(ctx context.Context, path string, s3c *s3Clients, opts ...extract.ManifestOption) (*extract.Manifest, error) {
+	if !strings.HasPrefix(path, "s3://") {
+		m, err := extract.OpenManifest(path, opts...)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		return m, nil
+	}
+	bucket, _, _ := strings.Cut(strings.TrimPrefix(path, "s3://"), "/")
+	client, err := s3c.forBucket(ctx, bucket)
+	if err != nil {
+		return nil, usageError("--manifest %s: %v", path, err)
+	}
+	m, err := extract.OpenS3Manifest(ctx, client, path, opts...)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return m, nil
 }
 
 // logFlags are the flags of every command that logs (run, verify,

@@ -19,6 +19,7 @@ import (
 func s3Flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "s3-endpoint-url", Usage: "the S3 endpoint `URL`, for S3-compatible stores (path-style addressing; also AWS_ENDPOINT_URL_S3)", EnvVars: env("s3-endpoint-url")},
+		&cli.StringFlag{Name: "s3-region", Usage: "the `REGION` of the S3 buckets (destinations, manifest) (default: each bucket's own, as S3 names it, so that a run in one region can write to an archive bucket in another)", EnvVars: env("s3-region")},
 		&cli.StringFlag{Name: "s3-sse", Usage: "server-side encryption of the objects: AES256 or aws:kms", EnvVars: env("s3-sse")},
 		&cli.StringFlag{Name: "s3-kms-key-id", Usage: "the KMS key `ID` for --s3-sse aws:kms", EnvVars: env("s3-kms-key-id")},
 		&cli.DurationFlag{Name: "s3-abort-uploads-older-than", Usage: "abort multipart uploads under the prefix begun longer ago than this (what a killed run left; a live run's file of a large partition is an upload open for hours); 0 never", EnvVars: env("s3-abort-uploads-older-than"), Value: load.DefaultStaleUploadAge},
@@ -26,14 +27,57 @@ func s3Flags() []cli.Flag {
 	}
 }
 
-// s3Clients builds the run's S3 client on first use (the manifest and the
-// destinations share it), from the standard AWS chain with the run's region
-// and profile. With an endpoint (the flag or AWS_ENDPOINT_URL_S3), it uses
-// path-style addressing, as S3-compatible stores expect.
+// s3Clients builds the run's S3 clients on first use (the manifest and the
+// destinations share them), from the standard AWS chain with the run's
+// region (or --s3-region) and profile. With an endpoint (the flag or
+// AWS_ENDPOINT_URL_S3), they use path-style addressing, as S3-compatible
+// stores expect.
 type s3Clients struct {
 	c      *cli.Context
 	logger *slog.Logger // the SDK's own lines, at debug level; nil drops them
 	client *s3.Client
+	// buckets are the clients forBucket gave, by bucket; regional those
+	// made for other regions, by region.
+	buckets, regional map[string]*s3.Client
+}
+
+// forBucket is the client for bucket: the run's, or, unless --s3-region
+// sets the region, one made for the region S3 names for the bucket when it
+// is not the run's (the SDK does not follow S3's region redirects: a run
+// per region writing to one archive bucket failed on its first call).
+// The error is a bucket that could not be asked (load.BucketRegion).
+func (s *s3Clients) forBucket(ctx context.Context, bucket string) (*s3.Client, error) {
+	client, err := s.get(ctx)
+	if err != nil || s.c.String("s3-region") != "" || bucket == "" {
+		return client, err // no bucket: the caller tells what is malformed
+	}
+	if c := s.buckets[bucket]; c != nil {
+		return c, nil
+	}
+	region, err := load.BucketRegion(ctx, client, bucket)
+	if err != nil {
+		return nil, err
+	}
+	if region != "" && region != client.Options().Region {
+		if s.logger != nil {
+			s.logger.Info("S3 bucket in another region: its calls go there", "bucket", bucket, "region", region, "run_region", client.Options().Region)
+		}
+		if s.regional[region] == nil {
+			s.regional = mapWith(s.regional, region, s3.New(client.Options(), func(o *s3.Options) { o.Region = region }))
+		}
+		client = s.regional[region]
+	}
+	s.buckets = mapWith(s.buckets, bucket, client)
+	return client, nil
+}
+
+// mapWith is m (made if nil) with k set to v.
+func mapWith[V any](m map[string]V, k string, v V) map[string]V {
+	if m == nil {
+		m = map[string]V{}
+	}
+	m[k] = v
+	return m
 }
 
 func (s *s3Clients) get(ctx context.Context) (*s3.Client, error) {
@@ -44,7 +88,11 @@ func (s *s3Clients) get(ctx context.Context) (*s3.Client, error) {
 	if s.logger != nil {
 		more = append(more, config.WithLogger(extract.SDKLogger(s.logger)))
 	}
-	cfg, err := extract.LoadConfig(ctx, s.c.String("region"), s.c.String("profile"), more...)
+	region := s.c.String("region")
+	if r := s.c.String("s3-region"); r != "" {
+		region = r
+	}
+	cfg, err := extract.LoadConfig(ctx, region, s.c.String("profile"), more...)
 	if err != nil {
 		return nil, err
 	}

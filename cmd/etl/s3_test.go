@@ -100,6 +100,53 @@ func s3Object(t *testing.T, srv s3test.Server, bucket, key string) []byte {
 	return b
 }
 
+// TestS3BucketInAnotherRegion: the archive bucket, and the manifest in it,
+// are in eu-central-1 and the run in us-east-1, as for a run per region
+// writing to one central bucket. The SDK does not follow S3's region
+// redirects (every call failed, "BadRequest: Bad Request"): run, verify and
+// compact find the bucket's region and call it there. A wrong --s3-region
+// is one line, before the API is called.
+func TestS3BucketInAnotherRegion(t *testing.T) {
+	srv, url, manifest, _ := fixture(t, 6)
+	srv3 := s3test.StartInRegion(t, "eu-central-1")
+	srv3.Env(t) // the run's region: us-east-1
+	bucket := srv3.NewBucket(t)
+	putObject(t, srv3, bucket, "in/manifest.jsonl", manifest)
+	dest := "s3://" + bucket + "/archive"
+	r := runCLI(t, "run", "--manifest", "s3://"+bucket+"/in/manifest.jsonl", "--dest", dest, "--endpoint-url", url)
+	if r.code != exitOK || !strings.Contains(r.stdout, "6 executions archived") {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	if n := s3test.ParquetRows(t, srv3, bucket, "archive/"); n == 0 {
+		t.Errorf("no rows in the bucket")
+	}
+	if r := runCLI(t, "verify", "--manifest", "s3://"+bucket+"/in/manifest.jsonl", "--dest", dest, "--endpoint-url", url, "--all"); r.code != exitOK {
+		t.Errorf("verify: exit %d", r.code)
+	}
+	r = runCLI(t, "verify", "--manifest", "s3://"+bucket+"/in/missing.jsonl", "--dest", dest, "--endpoint-url", url)
+	if want := "etl: manifest s3://" + bucket + "/in/missing.jsonl: NoSuchKey: "; r.code != exitUsage || !strings.HasPrefix(lastLine(r.stderr), want) || strings.Contains(r.stderr, "RequestID") {
+		t.Errorf("a missing manifest: exit %d, stderr %q, want a last line %q... (and no request ids)", r.code, r.stderr, want)
+	}
+	if n := strings.Count(r.stderr, "another region"); n != 1 {
+		t.Errorf("the bucket's region was told %d times, want once", n)
+	}
+	if r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s"); r.code != exitOK {
+		t.Errorf("compact: exit %d", r.code)
+	}
+	calls := srv.Stats().Requests
+	r = runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--s3-region", "us-west-2")
+	if r.code != exitUsage || !strings.Contains(lastLine(r.stderr), "the bucket is in region eu-central-1") || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+		t.Errorf("--s3-region us-west-2: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if n := srv.Stats().Requests; n != calls {
+		t.Errorf("%d requests reached the API", n-calls)
+	}
+	// The region set outright: no lookup, and the calls go there.
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--s3-region", "eu-central-1"); r.code != exitOK {
+		t.Errorf("--s3-region eu-central-1: exit %d", r.code)
+	}
+}
+
 // TestS3BadDestinationFetchesNothing: a missing bucket, wrong credentials
 // or an endpoint that is not there are exit 2 before any request to the
 // API; the last is told after the SDK's usual 3 attempts, not the minute

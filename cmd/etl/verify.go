@@ -36,7 +36,7 @@ import (
 func verifyCommand() *cli.Command {
 	flags := append([]cli.Flag{
 		&cli.StringFlag{Name: "dest", Usage: "the archive to verify: a `DIR`, file:///abs/path, s3://BUCKET/PREFIX or postgres://...", EnvVars: env("dest"), Value: "./archive"},
-		&cli.StringFlag{Name: "manifest", Usage: "verify the executions of this manifest `FILE` (instead of --function / --all-functions)", EnvVars: env("manifest")},
+		&cli.StringFlag{Name: "manifest", Usage: "verify the executions of this manifest: `FILE`, - for standard input, or s3://BUCKET/KEY (instead of --function / --all-functions)", EnvVars: env("manifest")},
 		&cli.IntFlag{Name: "sample", Usage: "re-read this many archived executions from the API and compare their content row by row", EnvVars: env("sample"), Value: 300},
 		&cli.BoolFlag{Name: "all", Usage: "compare the content of every archived execution (instead of --sample)", EnvVars: env("all")},
 		&cli.Uint64Flag{Name: "seed", Usage: "the sample's seed (default: from the clock; the report names it)", EnvVars: env("seed")},
@@ -205,7 +205,8 @@ func verifyAction(c *cli.Context) error {
 	disc, _ := parseDiscovery(c, start) // checked above
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	reader, closeReader, err := openSnapshotReader(ctx, c, logger)
+	s3c := &s3Clients{c: c, logger: logger} // the destination's and the manifest's
+	reader, closeReader, err := openSnapshotReader(ctx, c, s3c, logger)
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	exp, retention, err := expectedExecutions(ctx, client, c, disc, logger)
+	exp, retention, err := expectedExecutions(ctx, client, c, disc, s3c, logger)
 	if err != nil {
 		return err
 	}
@@ -402,7 +403,7 @@ func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (
 
 // expectedExecutions are what verify checks: the discovered executions (with
 // their functions' retention) or the manifest's.
-func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Context, disc discovery, logger *slog.Logger) (listing, map[string]int32, error) {
+func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Context, disc discovery, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
 	retention := map[string]int32{}
 	if disc.enabled() {
 		found, fns, err := discover(ctx, client, disc, logger.Info)
@@ -415,9 +416,9 @@ func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Conte
 		warnFunctions(logger, fns)
 		return foundListing{found, fns}, retention, nil
 	}
-	m, err := extract.OpenManifest(c.String("manifest"))
+	m, err := manifestAt(ctx, c.String("manifest"), s3c)
 	if err != nil {
-		return nil, nil, usageError("%v", err)
+		return nil, nil, err
 	}
 	defer m.Close()
 	var exp sortedListing
@@ -579,7 +580,7 @@ func (r *VerifyReport) lines(n int, now time.Time) []string {
 	return out
 }
 
-func openSnapshotReader(ctx context.Context, c *cli.Context, logger *slog.Logger) (load.SnapshotReader, func(), error) {
+func openSnapshotReader(ctx context.Context, c *cli.Context, s3c *s3Clients, logger *slog.Logger) (load.SnapshotReader, func(), error) {
 	d, err := load.ParseDest(c.String("dest"))
 	if err != nil {
 		return nil, nil, usageError("--dest: %v", err)
@@ -591,7 +592,7 @@ func openSnapshotReader(ctx context.Context, c *cli.Context, logger *slog.Logger
 		}
 		return pg, func() { pg.Close(context.Background()) }, nil
 	}
-	pq, err := openParquetDest(ctx, c, d, false, logger)
+	pq, err := openParquetDest(ctx, c, d, false, s3c, logger)
 	if err != nil {
 		return nil, nil, err
 	}

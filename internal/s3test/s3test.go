@@ -39,6 +39,9 @@ import (
 // Server is an S3 endpoint with its credentials.
 type Server struct {
 	Endpoint, AccessKey, SecretKey string
+	// Region is its buckets' region, which its Client signs for (""
+	// takes any: Client signs for us-east-1).
+	Region string
 }
 
 var (
@@ -69,15 +72,31 @@ func Start(t testing.TB) Server {
 	t.Helper()
 	once.Do(func() {
 		if ep := os.Getenv("ETL_TEST_S3_ENDPOINT"); ep != "" {
-			server = Server{ep, os.Getenv("ETL_TEST_S3_ACCESS_KEY"), os.Getenv("ETL_TEST_S3_SECRET_KEY")}
+			server = Server{Endpoint: ep, AccessKey: os.Getenv("ETL_TEST_S3_ACCESS_KEY"), SecretKey: os.Getenv("ETL_TEST_S3_SECRET_KEY")}
 			return
 		}
-		server, stop, startErr = startMinIO()
+		server, stop, startErr = startMinIO("")
 	})
 	if startErr != nil {
 		t.Fatalf("s3test: no S3 server (set ETL_TEST_S3_ENDPOINT or ETL_TEST_MINIO_BIN, or run .ci/run, which builds MinIO): %v", startErr)
 	}
 	return server
+}
+
+// StartInRegion starts a MinIO of the test's own whose buckets are in
+// region, as an AWS bucket outside the caller's region is: a call signed
+// for another region is refused (400) with the header X-Amz-Bucket-Region
+// naming it. It needs the MinIO binary (a server from ETL_TEST_S3_ENDPOINT
+// has one region, which the test cannot set), and stops when the test ends.
+// Its Client signs for region; Env still sets us-east-1, as for Start's.
+func StartInRegion(t testing.TB, region string) Server {
+	t.Helper()
+	s, stop, err := startMinIO(region)
+	if err != nil {
+		t.Fatalf("s3test: no MinIO in region %s (set ETL_TEST_MINIO_BIN, or run .ci/run, which builds it): %v", region, err)
+	}
+	t.Cleanup(stop)
+	return s
 }
 
 // Env points the AWS SDK's standard chain at the server (for code that
@@ -92,25 +111,33 @@ func (s Server) Env(t testing.TB) {
 
 // Client is an S3 client for the server.
 func (s Server) Client() *s3.Client {
+	region := s.Region
+	if region == "" {
+		region = "us-east-1"
+	}
 	return s3.New(s3.Options{
-		Region:       "us-east-1",
+		Region:       region,
 		BaseEndpoint: aws.String(s.Endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
 	})
 }
 
-// Bucket creates a bucket for the test.
+// Bucket creates a bucket for the test on the server Start gives.
 func Bucket(t testing.TB) (Server, string) {
 	t.Helper()
 	s := Start(t)
-	var b [5]byte
-	rand.Read(b[:])
-	name := "etl-test-" + hex.EncodeToString(b[:])
+	return s, s.NewBucket(t)
+}
+
+// NewBucket creates a bucket for the test on s.
+func (s Server) NewBucket(t testing.TB) string {
+	t.Helper()
+	name := "etl-test-" + randHex(5)
 	if _, err := s.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("s3test: create bucket: %v", err)
 	}
-	return s, name
+	return name
 }
 
 // objects lists the objects under prefix.
@@ -212,7 +239,9 @@ func minioBinary() (string, error) {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func startMinIO() (Server, func(), error) {
+// startMinIO starts MinIO; its buckets are in region ("": MinIO's default,
+// which takes a call signed for any region).
+func startMinIO(region string) (Server, func(), error) {
 	bin, err := minioBinary()
 	if err != nil {
 		return Server{}, nil, fmt.Errorf("no minio binary: %w", err)
@@ -227,12 +256,15 @@ func startMinIO() (Server, func(), error) {
 	}
 	var key [32]byte
 	rand.Read(key[:])
-	s := Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: "etl" + randHex(6), SecretKey: randHex(16)}
+	s := Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: "etl" + randHex(6), SecretKey: randHex(16), Region: region}
 	cmd := exec.Command(bin, "server", filepath.Join(dir, "data"), "--address", fmt.Sprintf("127.0.0.1:%d", port), "--quiet")
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_KMS_SECRET_KEY=etl-test-key:"+base64.StdEncoding.EncodeToString(key[:]),
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	if region != "" {
+		cmd.Env = append(cmd.Env, "MINIO_SITE_REGION="+region)
+	}
 	logf, _ := os.Create(filepath.Join(dir, "minio.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := tether.Start(cmd, syscall.SIGKILL); err != nil {
