@@ -325,6 +325,9 @@ func ParseDest(s string) (Dest, error) {
 	}
 	scheme, rest, hasScheme := strings.Cut(s, "://")
 	if !hasScheme {
+		if keywordConnString(s) {
+			return Dest{}, fmt.Errorf("destination %q is a PostgreSQL key=value connection string: give it as a URL, postgres://USER@HOST:PORT/DBNAME?sslmode=... (the password in PGPASSWORD or ~/.pgpass)", redactConnString(s))
+		}
 		return Dest{Kind: DestLocal, Path: filepath.Clean(s)}, nil
 	}
 	switch strings.ToLower(scheme) {
@@ -346,17 +349,119 @@ func ParseDest(s string) (Dest, error) {
 	return Dest{}, fmt.Errorf("destination %q: unknown scheme %q (want a directory, file://, s3:// or postgres://)", Redact(s), scheme)
 }
 
-// Redact masks the password of a URL for messages.
+// libpqKeywords are the connection-string keywords users write most.
+var libpqKeywords = map[string]bool{"host": true, "hostaddr": true, "port": true, "dbname": true, "user": true,
+	"password": true, "passfile": true, "sslmode": true, "sslrootcert": true, "sslcert": true, "sslkey": true,
+	"connect_timeout": true, "application_name": true, "options": true, "target_session_attrs": true, "service": true}
+
+// keywordConnString reports whether s is a libpq key=value connection
+// string (host=db dbname=archive password=...) rather than a directory:
+// every word a keyword=value, and two words or more, or a password. Taken
+// for a directory, it was archived into one named after it, password and
+// all, and the run's summary printed that name.
+func keywordConnString(s string) bool {
+	words, ok := connWords(s)
+	if !ok {
+		return false
+	}
+	for _, w := range words {
+		if !libpqKeywords[w[0]] {
+			return false
+		}
+	}
+	return len(words) >= 2 || len(words) == 1 && words[0][0] == "password"
+}
+
+// connWords splits a key=value connection string into its keys and
+// values, as libpq does: spaces around '=' allowed, a value in single
+// quotes may hold spaces, a backslash escapes the next character. ok is
+// false for anything else.
+func connWords(s string) (words [][2]string, ok bool) {
+	for i := 0; ; {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {
+			i++
+		}
+		if i == len(s) {
+			return words, len(words) > 0
+		}
+		j := i
+		for j < len(s) && (s[j] >= 'a' && s[j] <= 'z' || s[j] == '_') {
+			j++
+		}
+		key := s[i:j]
+		for j < len(s) && s[j] == ' ' {
+			j++
+		}
+		if key == "" || j == len(s) || s[j] != '=' {
+			return nil, false
+		}
+		j++
+		for j < len(s) && s[j] == ' ' {
+			j++
+		}
+		var v strings.Builder
+		quoted := j < len(s) && s[j] == '\''
+		if quoted {
+			j++
+		}
+		for ; j < len(s); j++ {
+			c := s[j]
+			if c == '\\' && j+1 < len(s) {
+				j++
+				v.WriteByte(s[j])
+				continue
+			}
+			if quoted && c == '\'' || !quoted && (c == ' ' || c == '\t' || c == '\n') {
+				break
+			}
+			v.WriteByte(c)
+		}
+		if quoted {
+			if j == len(s) {
+				return nil, false // an unclosed quote
+			}
+			j++
+		}
+		words = append(words, [2]string{key, v.String()})
+		i = j
+	}
+}
+
+// redactConnString is a key=value connection string with its password
+// masked.
+func redactConnString(s string) string {
+	words, _ := connWords(s)
+	out := make([]string, len(words))
+	for i, w := range words {
+		if w[0] == "password" {
+			w[1] = "xxxxx"
+		}
+		out[i] = w[0] + "=" + w[1]
+	}
+	return strings.Join(out, " ")
+}
+
+// Redact masks the password of a URL for messages: the user's, and a
+// password or sslpassword parameter of its query (which pgx reads too).
 func Redact(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		if err != nil {
-			return "(unparseable URL)"
-		}
-		return s
+	if err != nil {
+		return "(unparseable URL)"
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		params := strings.Split(u.RawQuery, "&")
+		for i, p := range params {
+			k, _, _ := strings.Cut(p, "=")
+			if k, err := url.QueryUnescape(k); err == nil && (k == "password" || k == "sslpassword") {
+				params[i] = k + "=xxxxx"
+			}
+		}
+		u.RawQuery = strings.Join(params, "&")
 	}
 	return u.String()
 }

@@ -255,6 +255,8 @@ func TestUsageErrorsFetchNothing(t *testing.T) {
 		{"unwritable dest", []string{"--manifest", manifest, "--dest", filepath.Join(aFile, "sub")}, "a-file"},
 		{"unknown dest scheme", []string{"--manifest", manifest, "--dest", "ftp://x/y"}, "unknown scheme"},
 		{"postgres password never echoed", []string{"--manifest", manifest, "--dest", "postgres://u:hunter2@127.0.0.1:1/db"}, "postgres"},
+		{"postgres password in the query never echoed", []string{"--manifest", manifest, "--dest", "postgres://u@127.0.0.1:1/db?password=hunter2"}, "postgres"},
+		{"keyword connection string, not a directory", []string{"--manifest", manifest, "--dest", "host=127.0.0.1 port=1 dbname=db password=hunter2"}, "give it as a URL"},
 		{"unwritable report", []string{"--manifest", manifest, "--report", filepath.Join(aFile, "r.json")}, "--report"},
 		{"unknown flag", []string{"--manifest", manifest, "--frobnicate"}, "frobnicate"},
 		{"bad size", []string{"--manifest", manifest, "--target-file-size", "big"}, "--target-file-size"},
