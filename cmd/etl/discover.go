@@ -32,8 +32,8 @@ func discoveryFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "all-functions", Usage: "archive every execution of every durable function in the region (ListFunctions: the functions with a DurableConfig in any version)", EnvVars: env("all-functions")},
 		&cli.StringSliceFlag{Name: "function-prefix", Usage: "with --all-functions: only functions whose name starts with `PREFIX`; repeatable", EnvVars: env("function-prefix")},
 		&cli.StringSliceFlag{Name: "exclude-function", Usage: "with --all-functions: leave out functions whose name matches `GLOB`; repeatable", EnvVars: env("exclude-function")},
-		&cli.StringFlag{Name: "started-after", Usage: "with --function: executions started after `T` (RFC 3339, or a duration back from now: 36h, 7d)", EnvVars: env("started-after")},
-		&cli.StringFlag{Name: "started-before", Usage: "with --function: executions started before `T` (RFC 3339, or a duration back from now)", EnvVars: env("started-before")},
+		&cli.StringFlag{Name: "started-after", Usage: "with --function: executions started after `T` (RFC 3339, a date in UTC: 2026-01-31, or a duration back from now: 36h, 7d)", EnvVars: env("started-after")},
+		&cli.StringFlag{Name: "started-before", Usage: "with --function: executions started before `T` (RFC 3339, a date in UTC, or a duration back from now)", EnvVars: env("started-before")},
 		&cli.StringFlag{Name: "status", Usage: "with --function: only executions in these statuses, `S[,S...]` of RUNNING, PAUSING, PAUSED, SUCCEEDED, FAILED, TIMED_OUT, STOPPED, DELETING", EnvVars: env("status")},
 	}
 }
@@ -110,8 +110,9 @@ func clipArg(s string) string {
 	return s
 }
 
-// parseWhen reads an RFC 3339 time or a duration back from now (36h, 90m,
-// 7d); "" is nil.
+// parseWhen reads an RFC 3339 time, a date (2026-01-31: its midnight,
+// UTC, as the archive's dt is) or a duration back from now (36h, 90m, 7d);
+// "" is nil.
 func parseWhen(s string, now time.Time) (*time.Time, error) {
 	if s == "" {
 		return nil, nil
@@ -119,9 +120,12 @@ func parseWhen(s string, now time.Time) (*time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return &t, nil
 	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return &t, nil
+	}
 	d, err := parseDays(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q: want an RFC 3339 time or a duration such as 36h or 7d", s)
+		return nil, fmt.Errorf("%q: want an RFC 3339 time (2026-01-31T18:00:00Z), a date (2026-01-31, UTC) or a duration such as 36h or 7d", s)
 	}
 	t := now.Add(-d).UTC()
 	return &t, nil
