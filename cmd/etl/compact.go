@@ -93,6 +93,7 @@ func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, 
 	if c.Args().Present() {
 		return o, nil, load.Dest{}, usageError("compact: unexpected argument %q", c.Args().First())
 	}
+
 	switch c.String("keep") {
 	case "all":
 	case "latest":
@@ -125,6 +126,11 @@ func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, 
 	}
 	if d.Kind == load.DestPostgres {
 		return o, nil, d, usageError("--dest %s: Postgres needs no compaction (one row per key, updated in place)", d)
+	}
+	if d.Kind == load.DestS3 {
+		if err := checkTempDir(); err != nil { // where the objects it merges are read to
+			return o, nil, d, err
+		}
 	}
 	return o, []load.ParquetOption{load.WithTargetFileSize(target), load.WithRowGroupSize(rowGroup), load.WithCompression(codec), load.WithCreatedBy("durable-etl " + version)}, d, nil
 }

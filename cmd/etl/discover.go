@@ -447,6 +447,9 @@ Example:
 			if !d.enabled() {
 				return usageError("discover: give --function NAME|ARN (repeatable) or --all-functions")
 			}
+			if err := checkTempDir(); err != nil {
+				return err
+			}
 			d.noRetention = true
 			logger, err := loggerFromFlags(c)
 			if err != nil {

@@ -907,3 +907,27 @@ func TestDamagedFileInTheArchive(t *testing.T) {
 		}
 	}
 }
+
+// TestUnwritableTempDirFetchesNothing: a temporary folder that cannot be
+// written (a container with a read-only root file system) is a usage
+// error naming TMPDIR, before any API call; a run found it once discovery
+// began, and stopped with exit 1.
+func TestUnwritableTempDirFetchesNothing(t *testing.T) {
+	srv, url, manifest, _ := fixture(t, 2)
+	dest := filepath.Join(t.TempDir(), "archive")
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	for _, args := range [][]string{
+		{"run", "--endpoint-url", url, "--all-functions", "--dest", dest},
+		{"run", "--endpoint-url", url, "--manifest", manifest, "--dest", dest},
+		{"verify", "--endpoint-url", url, "--all-functions", "--dest", dest},
+		{"discover", "--endpoint-url", url, "--all-functions"},
+	} {
+		r := runCLI(t, args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "point TMPDIR at a writable folder") || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+			t.Errorf("%s: exit %d, stderr %q", args[0], r.code, r.stderr)
+		}
+	}
+	if n := srv.Stats().Requests; n != 0 {
+		t.Errorf("%d requests reached the API", n)
+	}
+}

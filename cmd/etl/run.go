@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/clip"
+	"github.com/durable-etl/durable-etl/internal/scratch"
 	"github.com/durable-etl/durable-etl/internal/spool"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
@@ -163,6 +165,9 @@ func readRunOptions(c *cli.Context) (runOptions, error) {
 				return o, usageError("%s %s: %v", flag, path, err)
 			}
 		}
+	}
+	if err := checkTempDir(); err != nil {
+		return o, err
 	}
 	var ok bool
 	if o.codec, ok = load.Compressions[c.String("compression")]; !ok {
@@ -639,6 +644,24 @@ func checkWritableFile(path string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// checkTempDir tells, before anything is fetched, a temporary folder
+// that cannot be written: a command's scratch files (staged and spilled
+// rows, discovery's list, a manifest read from S3 or standard input) go
+// there, and a container whose root file system is read-only has none
+// unless a volume is mounted there or TMPDIR points at one. Found later,
+// it stopped the run once discovery began (exit 1).
+func checkTempDir() error {
+	dir := os.TempDir()
+	f, err := scratch.Create(dir, ".etl-probe-*")
+	if err != nil {
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return usageError("the temporary folder %s cannot be written (%v): point TMPDIR at a writable folder", dir, err)
+	}
+	return f.Close()
 }
 
 func redactedDests(ds []string) []string {

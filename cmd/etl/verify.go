@@ -375,7 +375,7 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 			}
 		}
 	}
-	return warn, nil
+	return warn, checkTempDir()
 }
 
 // clientFromFlags builds the Lambda client from the region, profile,
