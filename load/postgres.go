@@ -74,8 +74,9 @@ type Postgres struct {
 	tables                []pgTable // the child tables
 	execUpsert, execKnown string
 	execUpsertKeep        string // execUpsert for a snapshot read without the execution's data
-	stageDDL              string
-	stagedConns           *sync.Map
+	// beginSQL opens an execution's transaction and makes its staging
+	// tables there if the session lacks them (see Begin).
+	beginSQL string
 
 	mu    sync.Mutex
 	stats Stats
@@ -105,24 +106,21 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 		ddl = append(ddl, fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s) ON COMMIT DELETE ROWS",
 			pgx.Identifier{tables[i].stage}.Sanitize(), pgx.Identifier{cfg.schema, t.Name}.Sanitize()))
 	}
-	stageDDL := strings.Join(ddl, "; ")
-	// Each connection gets its staging tables once; they empty at every commit
-	// or rollback. (Before migrations have run, they are made on first use.)
-	var staged sync.Map // *pgx.Conn that have the staging table
-	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		if _, err := c.Exec(ctx, stageDDL); err == nil {
-			staged.Store(c, true)
-		}
-		return nil
-	}
-	pcfg.BeforeClose = func(c *pgx.Conn) { staged.Delete(c) }
+	// Every transaction makes the staging tables its session lacks, in
+	// the round trip of its BEGIN (no notice of those it has): a session
+	// keeps them, empty at every commit or rollback. Not once per
+	// connection: through a pooler in transaction mode (PgBouncer's
+	// pool_mode=transaction) each transaction may run in another server
+	// session, which lacked them ("relation etl_stage_events does not
+	// exist").
+	beginSQL := "BEGIN; SET LOCAL client_min_messages = warning; " + strings.Join(ddl, "; ")
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %s", target, RedactError(err, url))
 	}
-	p := &Postgres{pool: pool, cfg: cfg, target: target, stagedConns: &staged}
+	p := &Postgres{pool: pool, cfg: cfg, target: target, beginSQL: beginSQL}
 	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
 		if cfg.migrate {
 			return migrations.Migrate(ctx, c.Conn(), cfg.schema)
@@ -141,7 +139,6 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	p.execKnown = fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE execution_arn = $1)", pgx.Identifier{cfg.schema, schema.Executions.Name}.Sanitize())
 	p.execUpsert = upsertSQL(cfg.schema, schema.Executions, "", false)
 	p.execUpsertKeep = upsertSQL(cfg.schema, schema.Executions, "", true)
-	p.stageDDL = stageDDL
 	return p, nil
 }
 
@@ -297,14 +294,7 @@ func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 	if err != nil {
 		return nil, p.wrap("connect", err)
 	}
-	if _, ok := p.stagedConns.Load(conn.Conn()); !ok {
-		if _, err := conn.Exec(ctx, p.stageDDL); err != nil {
-			conn.Release()
-			return nil, p.wrap("stage", err)
-		}
-		p.stagedConns.Store(conn.Conn(), true)
-	}
-	tx, err := conn.Begin(ctx)
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: p.beginSQL})
 	if err != nil {
 		conn.Release()
 		return nil, p.wrap("begin", err)
@@ -315,7 +305,13 @@ func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 // wrap names the destination and the step that failed; an error worth
 // trying again (pgTransient) is marked [Transient].
 func (p *Postgres) wrap(what string, err error) error {
-	err = fmt.Errorf("destination %s: %s: %w", p.target, what, err)
+	hint := ""
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.DuplicatePreparedStatement || pgErr.Code == pgerrcode.InvalidSQLStatementName) {
+		// pgx's statement cache, through a pooler that hands each
+		// transaction another server session.
+		hint = " (through a pooler in transaction mode? add default_query_exec_mode=exec to the URL, or use PgBouncer 1.21+ with max_prepared_statements)"
+	}
+	err = fmt.Errorf("destination %s: %s: %w%s", p.target, what, err, hint)
 	if pgTransient(err) {
 		return &transientError{err}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -47,5 +48,21 @@ func TestPGTransient(t *testing.T) {
 	}
 	if err := p.wrap("copy", &pgconn.PgError{Code: "42P01"}); Transient(err) {
 		t.Errorf("wrap(42P01) = %v: Transient", err)
+	}
+}
+
+// TestPoolerHint: the errors of pgx's statement cache through a pooler in
+// transaction mode (a statement prepared in another server session) say
+// what to change; others say nothing of it.
+func TestPoolerHint(t *testing.T) {
+	p := &Postgres{target: "postgres://u@pooler/db"}
+	for code, want := range map[string]bool{"42P05": true, "26000": true, "42P01": false, "57P01": false} {
+		err := p.wrap("copy events", fmt.Errorf("statement description failed: %w", &pgconn.PgError{Code: code, Message: "prepared statement \"stmtcache_1\""}))
+		if got := strings.Contains(err.Error(), "add default_query_exec_mode=exec to the URL"); got != want {
+			t.Errorf("%s: %v: hint %v, want %v", code, err, got, want)
+		}
+		if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != code {
+			t.Errorf("%s: the PgError is no longer in the chain: %v", code, err)
+		}
 	}
 }

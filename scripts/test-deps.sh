@@ -7,6 +7,8 @@
 #   - MinIO at a pinned version, unless ETL_TEST_S3_ENDPOINT names a server:
 #     built from the Go module proxy into the cache (a few minutes on two
 #     cores, once per machine and version);
+#   - PgBouncer, for the test of Postgres through a pooler in transaction
+#     mode (with apt-get, as the server binaries);
 #   - GNU time (/usr/bin/time), for the memory benchmarks.
 # It prints the MinIO binary's path on its last line of standard output.
 set -euo pipefail
@@ -40,6 +42,12 @@ if [ -z "${ETL_TEST_DATABASE_URL:-}" ]; then
 		say "running as root, the test cluster runs as the postgres user, and there is none: run 'apt-get install postgresql', which creates it"
 		exit 1
 	fi
+fi
+
+# PgBouncer stands in front of whichever server the tests use
+# (pgtest.Pooler).
+if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ]; then
+	apt_install pgbouncer "PgBouncer"
 fi
 
 # GNU time measures a child's own peak RSS for the memory benchmarks (and

@@ -95,3 +95,52 @@ func TestDatabaseRestartsMidRun(t *testing.T) {
 		t.Errorf("postgres holds %d events (%v), Parquet %d, the run wrote %d: want the same", n, err, len(seen), sum.EventsNew)
 	}
 }
+
+// TestThroughAPoolerInTransactionMode: Postgres reached through PgBouncer
+// in transaction mode, whose server sessions are ended midway (as a
+// pooler recycles them: server_lifetime, a failover): the sessions it
+// opens next serve the run's connections made before. The staging tables
+// were made once per connection, so the transactions in the new sessions
+// failed for good ("relation etl_stage_events does not exist"); now each
+// transaction makes what its session lacks, and the run archives the
+// executions in flight again (load.Transient). pgx's statement cache
+// needs default_query_exec_mode=exec there (without it the error says
+// so). Migrations go to the server directly, as the README says.
+func TestThroughAPoolerInTransactionMode(t *testing.T) {
+	execs := emulator.Generate(47, 40, emulator.GenerateOptions{MaxOps: 60})
+	dbURL, s := pgtest.Schema(t)
+	admin := pgtest.Conn(t, dbURL)
+	app := "etl-" + s
+	var ended atomic.Int64
+	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		if n == 30 {
+			ended.Store(pgtest.EndConnections(t, admin, app))
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	var b strings.Builder
+	for _, e := range execs { // no tokens: through history (three tables)
+		fmt.Fprintf(&b, "{\"DurableExecutionArn\":%q}\n", e.ARN)
+	}
+	manifest := filepath.Join(t.TempDir(), "m.jsonl")
+	if err := os.WriteFile(manifest, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != exitOK {
+		t.Fatalf("migrate: exit %d", r.code)
+	}
+	pooled := pgtest.Pooler(t, dbURL, 4) + "&default_query_exec_mode=exec&application_name=" + app
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", pooled, "--pg-schema", s, "--endpoint-url", url, "--concurrency", "6")
+	if r.code != exitOK || !strings.Contains(r.stdout, fmt.Sprintf("%d executions archived, 0 failed", len(execs))) || ended.Load() == 0 {
+		t.Fatalf("run through the pooler: exit %d, %d server sessions ended midway (want some)", r.code, ended.Load())
+	}
+	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", pooled, "--pg-schema", s, "--endpoint-url", url, "--all"); r.code != exitOK {
+		t.Errorf("verify through the pooler: exit %d", r.code)
+	}
+	var events int
+	if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{s, "events"}.Sanitize()).Scan(&events); err != nil || events == 0 {
+		t.Errorf("%d events in the table (%v)", events, err)
+	}
+}
