@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/urfave/cli/v2"
@@ -23,6 +24,7 @@ func s3Flags() []cli.Flag {
 		&cli.StringFlag{Name: "s3-sse", Usage: "server-side encryption of the objects: AES256 or aws:kms", EnvVars: env("s3-sse")},
 		&cli.StringFlag{Name: "s3-kms-key-id", Usage: "the KMS key `ID` for --s3-sse aws:kms", EnvVars: env("s3-kms-key-id")},
 		&cli.DurationFlag{Name: "s3-abort-uploads-older-than", Usage: "abort multipart uploads under the prefix begun longer ago than this (what a killed run left; a live run's file of a large partition is an upload open for hours); 0 never", EnvVars: env("s3-abort-uploads-older-than"), Value: load.DefaultStaleUploadAge},
+		&cli.DurationFlag{Name: "s3-read-timeout", Usage: "how long an S3 connection may stay silent before its call is tried again on another (a part of an upload must go out within it: 5m holds 8 MiB at 30 KB/s); 0 waits for ever, as the SDK does", EnvVars: env("s3-read-timeout"), Value: defaultS3ReadTimeout},
 		&cli.StringFlag{Name: "s3-storage-class", Usage: "the objects' storage `CLASS` (STANDARD, INTELLIGENT_TIERING, ...)", EnvVars: env("s3-storage-class")},
 	}
 }
@@ -92,6 +94,9 @@ func (s *s3Clients) get(ctx context.Context) (*s3.Client, error) {
 	if r := s.c.String("s3-region"); r != "" {
 		region = r
 	}
+	if d := s.c.Duration("s3-read-timeout"); d > 0 {
+		more = append(more, config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(d)))
+	}
 	cfg, err := extract.LoadConfig(ctx, region, s.c.String("profile"), more...)
 	if err != nil {
 		return nil, err
@@ -106,6 +111,12 @@ func (s *s3Clients) get(ctx context.Context) (*s3.Client, error) {
 	})
 	return s.client, nil
 }
+
+// defaultS3ReadTimeout is --s3-read-timeout's default. The SDK sets none
+// for S3 (nor a timeout of the whole call, which a large object's transfer
+// could not live with): a connection that went silent, one a NAT or a
+// proxy lost without a reset, held its call, and the run, for ever.
+const defaultS3ReadTimeout = 5 * time.Minute
 
 // s3Retryer tries a failed S3 call for about a minute (10 attempts, a
 // jittered backoff up to 20 s: extract.BatchRetry). A run publishes its

@@ -339,6 +339,38 @@ func TestCompactCommand(t *testing.T) {
 	}
 }
 
+// TestS3ConnectionGoesSilent: mid-run, the S3 connections open go silent
+// (the network lost them without a reset: a NAT's state dropped). A call
+// that meets one is tried again on another once --s3-read-timeout passes,
+// and the run succeeds. The SDK sets no such timeout for S3: such a call
+// waited for ever (here, until the run's --deadline).
+func TestS3ConnectionGoesSilent(t *testing.T) {
+	srv3, bucket := s3test.Bucket(t)
+	proxy := outage.Start(t, strings.TrimPrefix(srv3.Endpoint, "http://"))
+	execs := emulator.Generate(53, 30, emulator.GenerateOptions{MaxOps: 60})
+	var once sync.Once
+	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		if n == 10 {
+			once.Do(proxy.Silence)
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	srv3.Env(t) // after the emulator's
+	manifest := manifestFile(t, execs)
+	dest := "s3://" + bucket + "/archive"
+	endpoint := "http://" + proxy.Addr
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--s3-endpoint-url", endpoint, "--endpoint-url", url,
+		"--s3-read-timeout", "1s", "--deadline", "60s")
+	if r.code != exitOK || proxy.Held() == 0 {
+		t.Fatalf("run: exit %d, %d calls met a silent connection (want some), stderr ends %q: want 0", r.code, proxy.Held(), lastLine(r.stderr))
+	}
+	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--s3-endpoint-url", endpoint, "--endpoint-url", url, "--all"); r.code != exitOK {
+		t.Errorf("verify: exit %d, stderr ends %q", r.code, lastLine(r.stderr))
+	}
+}
+
 // TestS3UnreachableForAMoment: the S3 store becomes unreachable for five
 // seconds in the middle of a run (its uploads cut, new connections
 // refused). The run tries its calls again for long enough and succeeds,

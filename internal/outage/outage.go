@@ -1,13 +1,15 @@
 // Package outage gives tests a TCP proxy that can make the service behind
 // it unreachable: its connections cut and new ones refused (nothing
 // listens), as a service that restarts or a network that goes away does,
-// then reachable again on the same address.
+// then reachable again on the same address; or its open connections
+// silent, as a connection the network lost without a reset is.
 package outage
 
 import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -24,7 +26,11 @@ type Proxy struct {
 	ln     net.Listener // nil while down
 	closed bool         // the test ended: it stays down
 	conns  map[net.Conn]bool
-	wg     sync.WaitGroup
+	// silent is closed to silence the connections open when it was made
+	// (see Silence); ended when the test ends.
+	silent, ended chan struct{}
+	held          atomic.Int64 // answers Silence held back
+	wg            sync.WaitGroup
 }
 
 // Start is a proxy to target (host:port), up, stopped when the test ends.
@@ -33,11 +39,12 @@ func Start(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), t: t, target: target, conns: map[net.Conn]bool{}}
+	p := &Proxy{Addr: ln.Addr().String(), t: t, target: target, conns: map[net.Conn]bool{}, silent: make(chan struct{}), ended: make(chan struct{})}
 	p.serve(ln)
 	t.Cleanup(func() {
 		p.mu.Lock()
 		p.closed = true
+		close(p.ended)
 		p.mu.Unlock()
 		p.Down()
 		p.wg.Wait()
@@ -68,12 +75,55 @@ func (p *Proxy) serve(ln net.Listener) {
 				continue
 			}
 			p.conns[c], p.conns[s] = true, true
+			silent := p.silent
 			p.mu.Unlock()
 			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
+			go func() { p.answer(c, s, silent); c.Close() }()
 		}
 	}()
 }
+
+// answer copies the server's bytes to the client until either ends, or,
+// once silent is closed, holds them: the connection stays open and says
+// nothing more (until the test ends).
+func (p *Proxy) answer(c, s net.Conn, silent <-chan struct{}) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := s.Read(buf)
+		select {
+		case <-silent:
+			if n > 0 {
+				p.held.Add(1)
+			}
+			<-p.ended
+			return
+		default:
+		}
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Silence makes every connection open now go silent: the server's answers
+// no longer reach the client, and the connection stays open, as one the
+// network lost without a reset (a NAT's state dropped, a peer gone) does.
+// Connections made after work as before.
+func (p *Proxy) Silence() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	close(p.silent)
+	p.silent = make(chan struct{})
+}
+
+// Held is how many answers Silence held back: calls that met a silent
+// connection.
+func (p *Proxy) Held() int64 { return p.held.Load() }
 
 // Down cuts every connection and stops listening: a connection then is
 // refused, until Up.
