@@ -219,7 +219,7 @@ func runAction(c *cli.Context) error {
 	}
 	logger = logger.With("run_id", o.runID)
 	limitMemory(o.memoryLimit, runGCPercent, c.Bool("huge-pages"), logger)
-	ctx, stop := runContext(c.Context, o.deadline)
+	ctx, stop := runContext(c.Context, c.App.ErrWriter, o.deadline)
 	defer stop()
 	s3c := &s3Clients{c: c, logger: logger}
 	m, err := openManifest(ctx, c, s3c, o.manifestOpts)
@@ -290,10 +290,27 @@ func runAction(c *cli.Context) error {
 	return finishRun(c.App.Writer, o, logger, sum, runErr)
 }
 
-// runContext is the run's context: signals and the deadline (none when 0)
-// stop every phase, the manifest's download and --migrate included.
-func runContext(parent context.Context, deadline time.Duration) (context.Context, func()) {
+// signalContext is a command's context, ended by SIGINT or SIGTERM: the
+// command then stops as it was built to (a run publishes what is complete
+// and writes its report), which can take a while. A second signal ends
+// the process at once, as its default action (nothing archived is lost:
+// a rerun finishes what was cut short); the first says so on w.
+func signalContext(parent context.Context, w io.Writer) (context.Context, func()) {
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	unhook := context.AfterFunc(ctx, func() {
+		stop()
+		if parent.Err() == nil {
+			fmt.Fprintln(w, "etl: interrupted: stopping cleanly; interrupt again to quit at once")
+		}
+	})
+	return ctx, func() { unhook(); stop() }
+}
+
+// runContext is the run's context: signals (see signalContext) and the
+// deadline (none when 0) stop every phase, the manifest's download and
+// --migrate included.
+func runContext(parent context.Context, w io.Writer, deadline time.Duration) (context.Context, func()) {
+	ctx, stop := signalContext(parent, w)
 	if deadline <= 0 {
 		return ctx, stop
 	}

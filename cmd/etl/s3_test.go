@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -399,5 +400,69 @@ func TestS3UnreachableForAMoment(t *testing.T) {
 	}
 	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--s3-endpoint-url", endpoint, "--endpoint-url", url, "--all"); r.code != exitOK {
 		t.Errorf("verify: exit %d, stderr ends %q", r.code, lastLine(r.stderr))
+	}
+}
+
+// TestSecondInterruptQuitsAtOnce: an interrupted run stops cleanly, which
+// can take long (here its files wait on an S3 connection gone silent, with
+// --s3-read-timeout 0: for ever), and says that a second interrupt quits
+// at once; the second does. Before, the second was swallowed.
+func TestSecondInterruptQuitsAtOnce(t *testing.T) {
+	srv3, bucket := s3test.Bucket(t)
+	proxy := outage.Start(t, strings.TrimPrefix(srv3.Endpoint, "http://"))
+	execs := emulator.Generate(59, 40, emulator.GenerateOptions{MaxOps: 60})
+	silenced := make(chan struct{})
+	var once sync.Once
+	srv := emulator.New(emulator.WithLatency(20*time.Millisecond), emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		if n == 10 {
+			once.Do(func() { proxy.Silence(); close(silenced) })
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	srv3.Env(t) // after the emulator's
+	cmd := exec.Command(os.Args[0], "run", "--manifest", manifestFile(t, execs), "--dest", "s3://"+bucket+"/archive",
+		"--s3-endpoint-url", "http://"+proxy.Addr, "--endpoint-url", url, "--s3-read-timeout", "0", "--concurrency", "2", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	said := func() string { b, _ := os.ReadFile(stderr.Name()); return string(b) }
+	select {
+	case <-silenced:
+	case err := <-exited:
+		t.Fatalf("the run ended (%v) before its S3 connections went silent:\n%s", err, said())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(said(), "interrupt again to quit at once") {
+		select {
+		case err := <-exited:
+			t.Fatalf("the run ended (%v) after one interrupt without waiting on its silent S3 connection: nothing to test:\n%s", err, said())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first interrupt was not acknowledged:\n%s", said())
+		}
+		time.Sleep(20 * time.Millisecond) // polling its output for the condition, bounded by the deadline
+	}
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-exited:
+		ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+			t.Errorf("after the second interrupt: %v, want the process ended by SIGINT", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the second interrupt did not end the run:\n%s", said())
 	}
 }

@@ -9,14 +9,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -203,7 +201,7 @@ func verifyAction(c *cli.Context) error {
 	ml, _ := memoryLimit(c) // checked above
 	limitMemory(ml, verifyGCPercent, c.Bool("huge-pages"), logger)
 	disc, _ := parseDiscovery(c, start) // checked above
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(c.Context, c.App.ErrWriter)
 	defer stop()
 	s3c := &s3Clients{c: c, logger: logger} // the destination's and the manifest's
 	reader, closeReader, err := openSnapshotReader(ctx, c, s3c, logger)
