@@ -19,6 +19,32 @@ import (
 	"github.com/durable-etl/durable-etl/schema"
 )
 
+// dbOutage is a test's schema and an emulator serving execs whose nth
+// request ends every server connection named app ("etl-" and the schema:
+// give the run that application_name), as a restart, a failover or a
+// pooler's recycling does; ended counts those it ended.
+type dbOutage struct {
+	url, db, schema, app string
+	admin                *pgx.Conn
+	ended                atomic.Int64
+}
+
+func endConnectionsAt(t *testing.T, execs []emulator.Execution, n int64) *dbOutage {
+	t.Helper()
+	o := &dbOutage{}
+	o.db, o.schema = pgtest.Schema(t)
+	o.app, o.admin = "etl-"+o.schema, pgtest.Conn(t, o.db)
+	srv := emulator.New(emulator.WithFaults(func(i int64, _ string) emulator.Fault {
+		if i == n {
+			o.ended.Store(pgtest.EndConnections(t, o.admin, o.app))
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	o.url, _ = emulatortest.Start(t, srv)
+	return o
+}
+
 // TestDatabaseRestartsMidRun: the database ends every connection of a run
 // into Postgres and two local directories at once, in the middle of it
 // (a restart, a failover: FATAL 57P01 on each). The run archives the
@@ -26,26 +52,9 @@ import (
 // each event once, and the directories are twins.
 func TestDatabaseRestartsMidRun(t *testing.T) {
 	execs := emulator.Generate(43, 24, emulator.GenerateOptions{MaxOps: 80})
-	dbURL, s := pgtest.Schema(t)
-	app := "etl-" + s
-	admin := pgtest.Conn(t, dbURL)
-	var ended atomic.Int64
-	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
-		if n == 20 {
-			ended.Store(pgtest.EndConnections(t, admin, app))
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	var b strings.Builder
-	for _, e := range execs { // no tokens: through history
-		fmt.Fprintf(&b, "{\"DurableExecutionArn\":%q}\n", e.ARN)
-	}
-	manifest := filepath.Join(t.TempDir(), "m.jsonl")
-	if err := os.WriteFile(manifest, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	o := endConnectionsAt(t, execs, 20)
+	dbURL, s, app, admin, ended, url := o.db, o.schema, o.app, o.admin, &o.ended, o.url
+	manifest := tokenlessManifest(t, execs) // through history
 	dir := t.TempDir()
 	u, err := neturl.Parse(dbURL)
 	if err != nil {
@@ -108,26 +117,9 @@ func TestDatabaseRestartsMidRun(t *testing.T) {
 // so). Migrations go to the server directly, as the README says.
 func TestThroughAPoolerInTransactionMode(t *testing.T) {
 	execs := emulator.Generate(47, 40, emulator.GenerateOptions{MaxOps: 60})
-	dbURL, s := pgtest.Schema(t)
-	admin := pgtest.Conn(t, dbURL)
-	app := "etl-" + s
-	var ended atomic.Int64
-	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
-		if n == 30 {
-			ended.Store(pgtest.EndConnections(t, admin, app))
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	var b strings.Builder
-	for _, e := range execs { // no tokens: through history (three tables)
-		fmt.Fprintf(&b, "{\"DurableExecutionArn\":%q}\n", e.ARN)
-	}
-	manifest := filepath.Join(t.TempDir(), "m.jsonl")
-	if err := os.WriteFile(manifest, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	o := endConnectionsAt(t, execs, 30)
+	dbURL, s, app, admin, ended, url := o.db, o.schema, o.app, o.admin, &o.ended, o.url
+	manifest := tokenlessManifest(t, execs) // through history: three tables
 	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != exitOK {
 		t.Fatalf("migrate: exit %d", r.code)
 	}

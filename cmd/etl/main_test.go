@@ -39,6 +39,21 @@ func runCLI(t *testing.T, args ...string) cliResult {
 	return cliResult{code, out.String(), errb.String()}
 }
 
+// tokenlessManifest writes a manifest of the executions' ARNs alone (so
+// that each is archived through history) to a file of the test's.
+func tokenlessManifest(t testing.TB, execs []emulator.Execution) string {
+	t.Helper()
+	var b strings.Builder
+	for _, e := range execs {
+		fmt.Fprintf(&b, "{\"DurableExecutionArn\":%q}\n", e.ARN)
+	}
+	path := filepath.Join(t.TempDir(), "m.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // manifestFile writes the executions' manifest to a file of the test's.
 func manifestFile(t testing.TB, execs []emulator.Execution) string {
 	t.Helper()

@@ -340,34 +340,45 @@ func TestCompactCommand(t *testing.T) {
 	}
 }
 
+// behindProxy is a run's setting with S3 behind an outage proxy: a
+// bucket, the emulator serving execs (with opts) whose nth request calls
+// at once, the SDK's chain pointed at the store, the manifest, the
+// destination and the --s3-endpoint-url that goes through the proxy.
+type behindProxy struct {
+	proxy                         *outage.Proxy
+	url, manifest, dest, endpoint string
+}
+
+func s3BehindProxy(t *testing.T, execs []emulator.Execution, n int64, at func(*outage.Proxy), opts ...emulator.Option) behindProxy {
+	t.Helper()
+	srv3, bucket := s3test.Bucket(t)
+	proxy := outage.Start(t, strings.TrimPrefix(srv3.Endpoint, "http://"))
+	var once sync.Once
+	srv := emulator.New(append(opts, emulator.WithFaults(func(i int64, _ string) emulator.Fault {
+		if i == n {
+			once.Do(func() { at(proxy) })
+		}
+		return emulator.NoFault
+	}))...)
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	srv3.Env(t) // after the emulator's
+	return behindProxy{proxy: proxy, url: url, manifest: manifestFile(t, execs), dest: "s3://" + bucket + "/archive", endpoint: "http://" + proxy.Addr}
+}
+
 // TestS3ConnectionGoesSilent: mid-run, the S3 connections open go silent
 // (the network lost them without a reset: a NAT's state dropped). A call
 // that meets one is tried again on another once --s3-read-timeout passes,
 // and the run succeeds. The SDK sets no such timeout for S3: such a call
 // waited for ever (here, until the run's --deadline).
 func TestS3ConnectionGoesSilent(t *testing.T) {
-	srv3, bucket := s3test.Bucket(t)
-	proxy := outage.Start(t, strings.TrimPrefix(srv3.Endpoint, "http://"))
-	execs := emulator.Generate(53, 30, emulator.GenerateOptions{MaxOps: 60})
-	var once sync.Once
-	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
-		if n == 10 {
-			once.Do(proxy.Silence)
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	srv3.Env(t) // after the emulator's
-	manifest := manifestFile(t, execs)
-	dest := "s3://" + bucket + "/archive"
-	endpoint := "http://" + proxy.Addr
-	r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--s3-endpoint-url", endpoint, "--endpoint-url", url,
+	b := s3BehindProxy(t, emulator.Generate(53, 30, emulator.GenerateOptions{MaxOps: 60}), 10, (*outage.Proxy).Silence)
+	r := runCLI(t, "run", "--manifest", b.manifest, "--dest", b.dest, "--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url,
 		"--s3-read-timeout", "1s", "--deadline", "60s")
-	if r.code != exitOK || proxy.Held() == 0 {
-		t.Fatalf("run: exit %d, %d calls met a silent connection (want some), stderr ends %q: want 0", r.code, proxy.Held(), lastLine(r.stderr))
+	if r.code != exitOK || b.proxy.Held() == 0 {
+		t.Fatalf("run: exit %d, %d calls met a silent connection (want some), stderr ends %q: want 0", r.code, b.proxy.Held(), lastLine(r.stderr))
 	}
-	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--s3-endpoint-url", endpoint, "--endpoint-url", url, "--all"); r.code != exitOK {
+	if r := runCLI(t, "verify", "--manifest", b.manifest, "--dest", b.dest, "--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url, "--all"); r.code != exitOK {
 		t.Errorf("verify: exit %d, stderr ends %q", r.code, lastLine(r.stderr))
 	}
 }
@@ -378,27 +389,12 @@ func TestS3ConnectionGoesSilent(t *testing.T) {
 // and the archive matches the API. With the SDK's default retryer (3
 // attempts, jittered backoffs of up to 2 then 4 s) it failed.
 func TestS3UnreachableForAMoment(t *testing.T) {
-	srv3, bucket := s3test.Bucket(t)
-	proxy := outage.Start(t, strings.TrimPrefix(srv3.Endpoint, "http://"))
-	execs := emulator.Generate(47, 40, emulator.GenerateOptions{MaxOps: 80})
-	var once sync.Once
-	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
-		if n == 20 {
-			once.Do(func() { proxy.DownFor(5 * time.Second) })
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	srv3.Env(t) // after the emulator's
-	manifest := manifestFile(t, execs)
-	dest := "s3://" + bucket + "/archive"
-	endpoint := "http://" + proxy.Addr
-	r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--s3-endpoint-url", endpoint, "--endpoint-url", url)
+	b := s3BehindProxy(t, emulator.Generate(47, 40, emulator.GenerateOptions{MaxOps: 80}), 20, func(p *outage.Proxy) { p.DownFor(5 * time.Second) })
+	r := runCLI(t, "run", "--manifest", b.manifest, "--dest", b.dest, "--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url)
 	if r.code != exitOK {
 		t.Fatalf("run: exit %d, stderr ends %q: want 0", r.code, lastLine(r.stderr))
 	}
-	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--s3-endpoint-url", endpoint, "--endpoint-url", url, "--all"); r.code != exitOK {
+	if r := runCLI(t, "verify", "--manifest", b.manifest, "--dest", b.dest, "--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url, "--all"); r.code != exitOK {
 		t.Errorf("verify: exit %d, stderr ends %q", r.code, lastLine(r.stderr))
 	}
 }
@@ -408,22 +404,11 @@ func TestS3UnreachableForAMoment(t *testing.T) {
 // --s3-read-timeout 0: for ever), and says that a second interrupt quits
 // at once; the second does. Before, the second was swallowed.
 func TestSecondInterruptQuitsAtOnce(t *testing.T) {
-	srv3, bucket := s3test.Bucket(t)
-	proxy := outage.Start(t, strings.TrimPrefix(srv3.Endpoint, "http://"))
-	execs := emulator.Generate(59, 40, emulator.GenerateOptions{MaxOps: 60})
 	silenced := make(chan struct{})
-	var once sync.Once
-	srv := emulator.New(emulator.WithLatency(20*time.Millisecond), emulator.WithFaults(func(n int64, _ string) emulator.Fault {
-		if n == 10 {
-			once.Do(func() { proxy.Silence(); close(silenced) })
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	srv3.Env(t) // after the emulator's
-	cmd := exec.Command(os.Args[0], "run", "--manifest", manifestFile(t, execs), "--dest", "s3://"+bucket+"/archive",
-		"--s3-endpoint-url", "http://"+proxy.Addr, "--endpoint-url", url, "--s3-read-timeout", "0", "--concurrency", "2", "--log-level", "warn")
+	b := s3BehindProxy(t, emulator.Generate(59, 40, emulator.GenerateOptions{MaxOps: 60}), 10,
+		func(p *outage.Proxy) { p.Silence(); close(silenced) }, emulator.WithLatency(20*time.Millisecond))
+	cmd := exec.Command(os.Args[0], "run", "--manifest", b.manifest, "--dest", b.dest,
+		"--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url, "--s3-read-timeout", "0", "--concurrency", "2", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
 	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
 	if err != nil {

@@ -32,8 +32,6 @@ func Pooler(t testing.TB, u string, poolSize int) string {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	user := server.User.Username()
-	password, _ := server.User.Password()
 	dir, err := tether.TempDir("etl-pooler")
 	if err != nil {
 		t.Fatal(err)
@@ -43,28 +41,8 @@ func Pooler(t testing.TB, u string, poolSize int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := fmt.Sprintf("host=%s port=%s user=%s", server.Hostname(), server.Port(), user)
-	if password != "" {
-		target += " password=" + password
-	}
-	ini := fmt.Sprintf(`[databases]
-* = %s
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %d
-unix_socket_dir =
-auth_type = trust
-auth_file = %s
-pool_mode = transaction
-default_pool_size = %d
-max_client_conn = 500
-ignore_startup_parameters = extra_float_digits
-`, target, port, filepath.Join(dir, "users.txt"), poolSize)
-	files := map[string]string{"pgbouncer.ini": ini, "users.txt": fmt.Sprintf("%q \"\"\n", user)}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := writePoolerConfig(dir, server, port, poolSize); err != nil {
+		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
 	cmd.Dir = dir
@@ -100,4 +78,36 @@ ignore_startup_parameters = extra_float_digits
 		t.Fatalf("pgtest: pgbouncer: %v\n%s", err, log)
 	}
 	return pooled.String()
+}
+
+// writePoolerConfig writes PgBouncer's configuration into dir: listening
+// on port, in transaction mode, poolSize server connections to server
+// with its user (trusted) and password.
+func writePoolerConfig(dir string, server *neturl.URL, port, poolSize int) error {
+	user := server.User.Username()
+	password, _ := server.User.Password()
+	target := fmt.Sprintf("host=%s port=%s user=%s", server.Hostname(), server.Port(), user)
+	if password != "" {
+		target += " password=" + password
+	}
+	ini := fmt.Sprintf(`[databases]
+* = %s
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = trust
+auth_file = %s
+pool_mode = transaction
+default_pool_size = %d
+max_client_conn = 500
+ignore_startup_parameters = extra_float_digits
+`, target, port, filepath.Join(dir, "users.txt"), poolSize)
+	files := map[string]string{"pgbouncer.ini": ini, "users.txt": fmt.Sprintf("%q \"\"\n", user)}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
