@@ -7,12 +7,40 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..." (the
+// Makefile's git describe); without it, main takes the build's own
+// (builtVersion). Every file's created_by and the runs table carry it.
 var version = "dev"
+
+// builtVersion is the version a build without -X main.version says it is:
+// the module's (go install ...@v1.2.0), else the commit it was built from
+// (-dirty when the tree had changes), else "dev".
+func builtVersion(info *debug.BuildInfo, ok bool) string {
+	if !ok {
+		return "dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return "dev-" + rev + dirty
+}
 
 // Exit statuses, as the contract gives them.
 const (
@@ -35,6 +63,9 @@ func usageError(format string, args ...any) error {
 }
 
 func main() {
+	if version == "dev" {
+		version = builtVersion(debug.ReadBuildInfo())
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
