@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/time/rate"
@@ -406,7 +405,7 @@ func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3
 // newRunClient builds the Lambda client with the run's retries, timeouts,
 // rate limit and call counts; the SDK's own log lines go to logger at debug
 // level.
-func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats, logger *slog.Logger) (*lambda.Client, error) {
+func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats, logger *slog.Logger) (extract.Regional, error) {
 	opts := []extract.ClientOption{extract.WithRequestTimeout(o.requestTimeout), extract.WithMaxAttempts(o.maxAttempts),
 		extract.WithRetryMode(o.retryMode), extract.WithCallStats(calls), extract.WithLogger(logger),
 		extract.WithConnections(2 * o.concurrency)} // each worker reads a page ahead
@@ -424,15 +423,15 @@ func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats, l
 	}
 	client, err := extract.NewClient(ctx, opts...)
 	if err != nil {
-		return nil, usageError("%v", err)
+		return extract.Regional{}, usageError("%v", err)
 	}
-	return client, nil
+	return extract.Regional{Client: client}, nil // an execution's calls go to its ARN's region
 }
 
 // discoverManifest finds the executions of --function / --all-functions and
 // makes them the run's manifest (oldest first, with their start times: see
 // manifestOf).
-func discoverManifest(ctx context.Context, client *lambda.Client, o runOptions, logger *slog.Logger) (*extract.Manifest, *retentionWatch, error) {
+func discoverManifest(ctx context.Context, client extract.Regional, o runOptions, logger *slog.Logger) (*extract.Manifest, *retentionWatch, error) {
 	if err := reachable(ctx, o.endpoint, client.Options().Region); err != nil {
 		return nil, nil, usageError("%v", err)
 	}

@@ -378,7 +378,7 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 
 // clientFromFlags builds the Lambda client from the region, profile,
 // endpoint, timeout, attempts and rate-limit flags a command has.
-func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (*lambda.Client, error) {
+func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (extract.Regional, error) {
 	opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts")),
 		extract.WithConnections(2 * c.Int("concurrency")), extract.WithLogger(logger)}
 	if r := c.Float64("rate-limit"); r > 0 {
@@ -394,14 +394,14 @@ func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (
 	}
 	client, err := extract.NewClient(ctx, opts...)
 	if err != nil {
-		return nil, usageError("%v", err)
+		return extract.Regional{}, usageError("%v", err)
 	}
-	return client, nil
+	return extract.Regional{Client: client}, nil // an execution's calls go to its ARN's region
 }
 
 // expectedExecutions are what verify checks: the discovered executions (with
 // their functions' retention) or the manifest's.
-func expectedExecutions(ctx context.Context, client *lambda.Client, c *cli.Context, disc discovery, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
+func expectedExecutions(ctx context.Context, client extract.Regional, c *cli.Context, disc discovery, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
 	retention := map[string]int32{}
 	if disc.enabled() {
 		found, fns, err := discover(ctx, client, disc, logger.Info)

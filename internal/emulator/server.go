@@ -119,6 +119,30 @@ func accessKeyID(r *http.Request) string {
 	return key
 }
 
+// signingRegion is the region of a SigV4 Authorization header's
+// credential scope, or "" when unsigned.
+func signingRegion(r *http.Request) string {
+	_, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	if !ok {
+		return ""
+	}
+	parts := strings.SplitN(cred, "/", 4) // KEY/DATE/REGION/SERVICE...
+	if len(parts) < 4 {
+		return ""
+	}
+	return parts[2]
+}
+
+// arnRegion is the region of an ARN (arn:PARTITION:lambda:REGION:...),
+// or "" for a name that is no ARN.
+func arnRegion(label string) string {
+	parts := strings.SplitN(label, ":", 5)
+	if len(parts) < 5 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[3]
+}
+
 // WithMarkerTTL makes markers expire d after they were handed out (the
 // service's is 24 hours, the default). An expired marker is refused with 400
 // InvalidParameterValueException.
@@ -342,6 +366,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	arn := rt.label
+	if signed, named := signingRegion(r), arnRegion(arn); signed != "" && named != "" && signed != named {
+		// A regional endpoint knows only its region's resources: a call
+		// signed for (sent to) another region than the ARN's finds nothing.
+		what := "Durable execution"
+		if rt.op == "list" || rt.op == "versions" || rt.op == "aliases" {
+			what = "Function"
+		}
+		writeError(w, http.StatusNotFound, "ResourceNotFoundException", what+" not found: "+arn)
+		return
+	}
 	if s.credentials != nil {
 		if name, msg := s.credentials(n, accessKeyID(r)); name != "" {
 			writeError(w, http.StatusForbidden, name, msg)

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+)
+
+// TestExecutionsOfSeveralRegions: one manifest holds executions of two
+// regions, half the run's (us-east-1) and half eu-west-1's, archived
+// through state (with tokens) and through history (without). A regional
+// endpoint knows only its region's executions (the emulator, as AWS,
+// answers ResourceNotFoundException to a call signed for another region
+// than the ARN's), so each execution's calls go to its ARN's region:
+// before, every eu-west-1 execution failed "not found". verify reads them
+// alike, and a --function given as an ARN of another region is listed there.
+func TestExecutionsOfSeveralRegions(t *testing.T) {
+	execs := emulator.Generate(61, 16, emulator.GenerateOptions{MaxOps: 40})
+	for i := range execs {
+		if i%2 == 1 {
+			execs[i].ARN = strings.Replace(execs[i].ARN, ":us-east-1:", ":eu-west-1:", 1)
+		}
+	}
+	srv := emulator.New()
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	t.Setenv("AWS_REGION", "us-east-1")
+	for path, manifest := range map[string]string{"state": manifestFile(t, execs), "history": tokenlessManifest(t, execs)} {
+		dir := t.TempDir()
+		r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url)
+		if r.code != exitOK || !strings.Contains(r.stdout, fmt.Sprintf("%d executions archived, 0 failed", len(execs))) {
+			t.Errorf("%s: exit %d", path, r.code)
+		}
+		if r := runCLI(t, "verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--all"); r.code != exitOK {
+			t.Errorf("%s: verify: exit %d", path, r.code)
+		}
+	}
+	fn := execs[1].ARN[:strings.Index(execs[1].ARN, "/")] // arn:aws:lambda:eu-west-1:ACCOUNT:function:NAME:QUALIFIER
+	fn = fn[:strings.LastIndex(fn, ":")]
+	if r := runCLI(t, "discover", "--function", fn, "--endpoint-url", url); r.code != exitOK || !strings.Contains(r.stdout, ":eu-west-1:") {
+		t.Errorf("discover --function %s: exit %d", fn, r.code)
+	}
+}
