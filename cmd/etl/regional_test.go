@@ -40,7 +40,8 @@ func TestExecutionsOfSeveralRegions(t *testing.T) {
 	}
 	fn := execs[1].ARN[:strings.Index(execs[1].ARN, "/")] // arn:aws:lambda:eu-west-1:ACCOUNT:function:NAME:QUALIFIER
 	fn = fn[:strings.LastIndex(fn, ":")]
-	if r := runCLI(t, "discover", "--function", fn, "--endpoint-url", url); r.code != exitOK || !strings.Contains(r.stdout, ":eu-west-1:") {
-		t.Errorf("discover --function %s: exit %d", fn, r.code)
+	r := runCLI(t, "discover", "--function", fn, "--endpoint-url", url)
+	if r.code != exitOK || !strings.Contains(r.stdout, ":eu-west-1:") || strings.Contains(r.stdout, ":us-east-1:") {
+		t.Errorf("discover --function %s: exit %d, want its region's executions alone", fn, r.code)
 	}
 }

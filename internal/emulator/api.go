@@ -444,8 +444,10 @@ func (s *Server) listExecutions(name, q string) (fnArn string, out []*Execution,
 	return fnArn, out, found
 }
 
-// serveList answers ListDurableExecutionsByFunction.
-func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.Values, fault Fault) {
+// serveList answers ListDurableExecutionsByFunction: the function's
+// executions in region (the ARN's, else the one the call was signed for;
+// "": any), as a regional endpoint knows only its own.
+func (s *Server) serveList(w http.ResponseWriter, n int64, label, region string, q url.Values, fault Fault) {
 	limit, ok := maxItems(w, q, DefaultMaxItems, MaxMaxItems)
 	if !ok {
 		return
@@ -478,6 +480,9 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 	var listed []types.Execution
 	for i, e := range fl.execs {
 		in := fl.infos[i]
+		if region != "" && arnRegion(e.ARN) != region {
+			continue
+		}
 		if (after != nil && (in.Start == nil || !in.Start.After(*after))) || (before != nil && (in.Start == nil || !in.Start.Before(*before))) {
 			continue
 		}
@@ -492,7 +497,7 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label string, q url.V
 			listed[i], listed[j] = listed[j], listed[i]
 		}
 	}
-	resource := "list\x00" + label + "\x00" + q.Get("Qualifier")
+	resource := "list\x00" + label + "\x00" + q.Get("Qualifier") + "\x00" + region
 	offset, ok := s.pageStart(w, resource, q, fault)
 	if !ok {
 		return

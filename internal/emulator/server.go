@@ -428,7 +428,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "history":
 		s.serveHistory(w, n, arn, q, fault)
 	case "list":
-		s.serveList(w, n, arn, q, fault)
+		s.serveList(w, n, arn, cmp.Or(arnRegion(arn), signingRegion(r)), q, fault)
 	case "versions":
 		s.serveVersions(w, n, arn, q, fault)
 	case "aliases":
