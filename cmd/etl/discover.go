@@ -171,6 +171,9 @@ type functionInfo struct {
 
 // warnFunctions logs what discovery could not learn of each function.
 func warnFunctions(logger *slog.Logger, fns []functionInfo) {
+	if len(fns) == 0 {
+		logger.Warn(noFunctions)
+	}
 	for _, f := range fns {
 		if f.listingFailed != "" {
 			logger.Error("the function's executions could not be listed: this run leaves them out", "function", f.name, "reason", f.listingFailed)
@@ -184,6 +187,11 @@ func warnFunctions(logger *slog.Logger, fns []functionInfo) {
 		}
 	}
 }
+
+// noFunctions is what a discovery that found no function says (only
+// --all-functions can: --function names at least one): ListFunctions is
+// the run's region's.
+const noFunctions = "--all-functions found no durable function in the region (ListFunctions: none with a DurableConfig, after --function-prefix and --exclude-function): nothing to archive; is --region right?"
 
 // unlistedWarning says what a function whose versions and aliases could
 // not be listed means for the archive.
@@ -463,6 +471,9 @@ Example:
 				return err
 			}
 			defer found.close()
+			if len(fns) == 0 {
+				fmt.Fprintln(c.App.ErrWriter, "warning: "+noFunctions)
+			}
 			for _, f := range fns {
 				fmt.Fprintf(c.App.ErrWriter, "function %s: %d executions\n", f.name, f.found)
 				if f.unlisted != "" {

@@ -45,3 +45,26 @@ func TestExecutionsOfSeveralRegions(t *testing.T) {
 		t.Errorf("discover --function %s: exit %d, want its region's executions alone", fn, r.code)
 	}
 }
+
+// TestAllFunctionsOfTheRunsRegion: --all-functions lists the run's region's
+// functions (ListFunctions is regional; the emulator's are us-east-1's): a
+// run in a region without durable functions finds none and archives
+// nothing, and says so (it said nothing: a wrong --region looked like a
+// quiet night).
+func TestAllFunctionsOfTheRunsRegion(t *testing.T) {
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(emulator.Generate(67, 6, emulator.GenerateOptions{MaxOps: 20})...)
+	url, _ := emulatortest.Start(t, srv)
+	t.Setenv("AWS_REGION", "ap-south-1")
+	r := runCLI(t, "discover", "--all-functions", "--endpoint-url", url)
+	if r.code != exitOK || strings.TrimSpace(r.stdout) != "" || !strings.Contains(r.stderr, "found no durable function in the region") {
+		t.Errorf("discover --all-functions in ap-south-1: exit %d, stdout %q: want none, and said", r.code, r.stdout)
+	}
+	if r := runCLI(t, "run", "--all-functions", "--endpoint-url", url, "--dest", t.TempDir()); r.code != exitOK || !strings.Contains(r.stderr, "found no durable function in the region") {
+		t.Errorf("run --all-functions in ap-south-1: exit %d: want 0, and said", r.code)
+	}
+	t.Setenv("AWS_REGION", "us-east-1")
+	if r := runCLI(t, "discover", "--all-functions", "--endpoint-url", url); r.code != exitOK || strings.Count(r.stdout, "\n") != 6 {
+		t.Errorf("discover --all-functions in us-east-1: exit %d, %d lines: want the 6", r.code, strings.Count(r.stdout, "\n"))
+	}
+}

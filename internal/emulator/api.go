@@ -707,9 +707,14 @@ func DemoFunctions() []FunctionVersion {
 	return out
 }
 
+// functionsRegion is where the emulator's functions (WithFunctions) are.
+const functionsRegion = "us-east-1"
+
 // serveFunctions answers ListFunctions: $LATEST of each function, or every
 // version with FunctionVersion=ALL; MaxItems default 50, at most 10000.
-func (s *Server) serveFunctions(w http.ResponseWriter, n int64, q url.Values, fault Fault) {
+// Only those of region (the one the call was signed for; "": any), as a
+// regional endpoint lists its own.
+func (s *Server) serveFunctions(w http.ResponseWriter, n int64, region string, q url.Values, fault Fault) {
 	all := q.Get("FunctionVersion") == "ALL"
 	if v := q.Get("FunctionVersion"); v != "" && v != "ALL" {
 		writeError(w, http.StatusBadRequest, "InvalidParameterValueException", "Invalid FunctionVersion: "+v)
@@ -724,10 +729,10 @@ func (s *Server) serveFunctions(w http.ResponseWriter, n int64, q url.Values, fa
 	s.mu.RLock()
 	var out []fnConfig
 	for _, f := range s.fnList {
-		if !all && f.Version != "$LATEST" {
+		if !all && f.Version != "$LATEST" || region != "" && region != functionsRegion {
 			continue
 		}
-		arn := "arn:aws:lambda:us-east-1:123456789012:function:" + f.Name
+		arn := "arn:aws:lambda:" + functionsRegion + ":123456789012:function:" + f.Name
 		if f.Version != "$LATEST" {
 			arn += ":" + f.Version
 		}

@@ -434,7 +434,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "aliases":
 		s.serveAliases(w, n, arn, q, fault)
 	case "functions":
-		s.serveFunctions(w, n, q, fault)
+		s.serveFunctions(w, n, signingRegion(r), q, fault)
 	default:
 		s.serveState(w, n, arn, q, fault)
 	}
