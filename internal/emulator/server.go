@@ -119,6 +119,35 @@ func accessKeyID(r *http.Request) string {
 	return key
 }
 
+// refuseCredentials answers a call whose credentials WithCredentials'
+// check refuses, and reports whether it did.
+func (s *Server) refuseCredentials(w http.ResponseWriter, n int64, r *http.Request) bool {
+	if s.credentials == nil {
+		return false
+	}
+	name, msg := s.credentials(n, accessKeyID(r))
+	if name != "" {
+		writeError(w, http.StatusForbidden, name, msg)
+	}
+	return name != ""
+}
+
+// otherRegion answers a call signed for (sent to) another region than the
+// ARN it names, and reports whether it did: a regional endpoint knows only
+// its region's executions and functions.
+func otherRegion(w http.ResponseWriter, r *http.Request, rt route) bool {
+	signed, named := signingRegion(r), arnRegion(rt.label)
+	if signed == "" || named == "" || signed == named {
+		return false
+	}
+	what := "Durable execution"
+	if rt.op == "list" || rt.op == "versions" || rt.op == "aliases" {
+		what = "Function"
+	}
+	writeError(w, http.StatusNotFound, "ResourceNotFoundException", what+" not found: "+rt.label)
+	return true
+}
+
 // signingRegion is the region of a SigV4 Authorization header's
 // credential scope, or "" when unsigned.
 func signingRegion(r *http.Request) string {
@@ -366,21 +395,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	arn := rt.label
-	if signed, named := signingRegion(r), arnRegion(arn); signed != "" && named != "" && signed != named {
-		// A regional endpoint knows only its region's resources: a call
-		// signed for (sent to) another region than the ARN's finds nothing.
-		what := "Durable execution"
-		if rt.op == "list" || rt.op == "versions" || rt.op == "aliases" {
-			what = "Function"
-		}
-		writeError(w, http.StatusNotFound, "ResourceNotFoundException", what+" not found: "+arn)
+	if otherRegion(w, r, rt) || s.refuseCredentials(w, n, r) {
 		return
-	}
-	if s.credentials != nil {
-		if name, msg := s.credentials(n, accessKeyID(r)); name != "" {
-			writeError(w, http.StatusForbidden, name, msg)
-			return
-		}
 	}
 	if s.latency > 0 {
 		select {
