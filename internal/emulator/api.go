@@ -563,7 +563,7 @@ func (s *Server) serveVersions(w http.ResponseWriter, n int64, label string, q u
 	name, _ := resolveFunction(label)
 	fnArn, _, found := s.functionExecutions(name, "\x00every") // no qualifier matches: only the ARN
 	if !found && s.knownFunction(name) {
-		found, fnArn = true, "arn:aws:lambda:us-east-1:123456789012:function:"+name
+		found, fnArn = true, functionARN(name)
 	}
 	if !found {
 		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
@@ -617,7 +617,7 @@ func (s *Server) serveAliases(w http.ResponseWriter, n int64, label string, q ur
 	name, _ := resolveFunction(label)
 	fnArn, _, found := s.functionExecutions(name, "\x00every")
 	if !found {
-		fnArn = "arn:aws:lambda:us-east-1:123456789012:function:" + name
+		fnArn = functionARN(name)
 	}
 	if !found && !s.knownFunction(name) {
 		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
@@ -710,6 +710,11 @@ func DemoFunctions() []FunctionVersion {
 // functionsRegion is where the emulator's functions (WithFunctions) are.
 const functionsRegion = "us-east-1"
 
+// functionARN is the unqualified ARN of the emulator's function name.
+func functionARN(name string) string {
+	return "arn:aws:lambda:" + functionsRegion + ":123456789012:function:" + name
+}
+
 // serveFunctions answers ListFunctions: $LATEST of each function, or every
 // version with FunctionVersion=ALL; MaxItems default 50, at most 10000.
 // Only those of region (the one the call was signed for; "": any), as a
@@ -732,7 +737,7 @@ func (s *Server) serveFunctions(w http.ResponseWriter, n int64, region string, q
 		if !all && f.Version != "$LATEST" || region != "" && region != functionsRegion {
 			continue
 		}
-		arn := "arn:aws:lambda:" + functionsRegion + ":123456789012:function:" + f.Name
+		arn := functionARN(f.Name)
 		if f.Version != "$LATEST" {
 			arn += ":" + f.Version
 		}

@@ -90,7 +90,7 @@ func Generate(seed uint64, n int, o GenerateOptions) []Execution {
 		g.status = g.drawStatus(r)
 		count := o.MinOps + r.IntN(o.MaxOps-o.MinOps+1)
 		execs[i] = Execution{
-			ARN:   fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:%s:%s/durable-execution/%s-%d/%016x%016x", fn, q, fn, i, r.Uint64(), r.Uint64()),
+			ARN:   fmt.Sprintf("%s:%s/durable-execution/%s-%d/%016x%016x", functionARN(fn), q, fn, i, r.Uint64(), r.Uint64()),
 			Token: fmt.Sprintf("tok-%016x%016x", r.Uint64(), r.Uint64()),
 			Len:   count,
 			Op:    g.op,

@@ -107,16 +107,25 @@ func ExpiredToken() (name, message string) {
 	return "ExpiredTokenException", "The security token included in the request is expired"
 }
 
-// accessKeyID is the access key of a SigV4 Authorization header
-// ("AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ..."),
-// or "".
-func accessKeyID(r *http.Request) string {
+// credential is the access key and the region of a SigV4 Authorization
+// header's credential ("AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/
+// SERVICE/aws4_request, ..."): "" for each when unsigned.
+func credential(r *http.Request) (key, region string) {
 	_, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential=")
 	if !ok {
-		return ""
+		return "", ""
 	}
-	key, _, _ := strings.Cut(cred, "/")
-	return key
+	parts := strings.SplitN(cred, "/", 4)
+	if len(parts) == 4 {
+		region = parts[2]
+	}
+	return parts[0], region
+}
+
+// signingRegion is the region a request was signed for ("" unsigned).
+func signingRegion(r *http.Request) string {
+	_, region := credential(r)
+	return region
 }
 
 // refuseCredentials answers a call whose credentials WithCredentials'
@@ -125,7 +134,8 @@ func (s *Server) refuseCredentials(w http.ResponseWriter, n int64, r *http.Reque
 	if s.credentials == nil {
 		return false
 	}
-	name, msg := s.credentials(n, accessKeyID(r))
+	key, _ := credential(r)
+	name, msg := s.credentials(n, key)
 	if name != "" {
 		writeError(w, http.StatusForbidden, name, msg)
 	}
@@ -146,20 +156,6 @@ func otherRegion(w http.ResponseWriter, r *http.Request, rt route) bool {
 	}
 	writeError(w, http.StatusNotFound, "ResourceNotFoundException", what+" not found: "+rt.label)
 	return true
-}
-
-// signingRegion is the region of a SigV4 Authorization header's
-// credential scope, or "" when unsigned.
-func signingRegion(r *http.Request) string {
-	_, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential=")
-	if !ok {
-		return ""
-	}
-	parts := strings.SplitN(cred, "/", 4) // KEY/DATE/REGION/SERVICE...
-	if len(parts) < 4 {
-		return ""
-	}
-	return parts[2]
 }
 
 // arnRegion is the region of an ARN (arn:PARTITION:lambda:REGION:...),
