@@ -924,6 +924,7 @@ func TestUnwritableTempDirFetchesNothing(t *testing.T) {
 		{"run", "--endpoint-url", url, "--manifest", manifest, "--dest", dest},
 		{"verify", "--endpoint-url", url, "--all-functions", "--dest", dest},
 		{"discover", "--endpoint-url", url, "--all-functions"},
+		{"compact", "--dest", "s3://no-such-bucket/archive"}, // reads objects there; checked before any S3 call
 	} {
 		r := runCLI(t, args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, "point TMPDIR at a writable folder") || !strings.Contains(r.stderr, os.Getenv("TMPDIR")) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
