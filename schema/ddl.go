@@ -45,21 +45,43 @@ func (t *Table) PostgresCreate(pgSchema string) string {
 	return b.String()
 }
 
-// AthenaDDL is CREATE EXTERNAL TABLE statements for every table, reading the
-// Parquet archive under location (s3://BUCKET/PREFIX), partitioned by dt with
-// partition projection so that no partition needs registering, and the views
-// operations_latest and executions_latest (see LatestViewSQL).
+// AthenaDDL is AthenaStatements one after the other, for a file to read or
+// a tool that runs several statements.
 func AthenaDDL(database, location string) string {
-	location = strings.TrimRight(location, "/")
-	prefix, viewPrefix := "", ""
-	if database != "" {
-		prefix, viewPrefix = "`"+database+"`.", `"`+database+`".`
-	}
 	var b strings.Builder
-	for i, t := range Tables() {
+	for i, s := range AthenaStatements(database, location) {
 		if i > 0 {
 			b.WriteString("\n")
 		}
+		b.WriteString(s.SQL)
+	}
+	return b.String()
+}
+
+// A Statement is one SQL statement, ending with a semicolon and a newline,
+// and a short name for it (the table or view it makes).
+type Statement struct {
+	Name string
+	SQL  string
+}
+
+// AthenaStatements are the statements that make the archive queryable in
+// Athena, in the order they must run (Athena runs one statement a query):
+// CREATE DATABASE IF NOT EXISTS when database is given; CREATE EXTERNAL
+// TABLE for every table, reading the Parquet archive under location
+// (s3://BUCKET/PREFIX), partitioned by dt with partition projection so
+// that no partition needs registering; and a view TABLE_latest of each
+// (see LatestViewSQL).
+func AthenaStatements(database, location string) []Statement {
+	location = strings.TrimRight(location, "/")
+	prefix, viewPrefix := "", ""
+	var out []Statement
+	if database != "" {
+		prefix, viewPrefix = "`"+database+"`.", `"`+database+`".`
+		out = append(out, Statement{Name: "database", SQL: fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`;\n", database)})
+	}
+	for _, t := range Tables() {
+		var b strings.Builder
 		fmt.Fprintf(&b, "CREATE EXTERNAL TABLE IF NOT EXISTS %s`%s` (\n", prefix, t.Name)
 		for j, c := range t.Columns {
 			sep := ","
@@ -82,11 +104,12 @@ TBLPROPERTIES (
   'projection.dt.interval.unit'='DAYS',
   'storage.location.template'='%[1]sdt=${dt}/');
 `, loc)
+		out = append(out, Statement{Name: t.Name, SQL: b.String()})
 	}
 	for _, t := range Tables() {
-		fmt.Fprintf(&b, "\nCREATE OR REPLACE VIEW %s\"%s_latest\" AS\n%s;\n", viewPrefix, t.Name, LatestViewSQL(t, viewPrefix+`"`+t.Name+`"`))
+		out = append(out, Statement{Name: t.Name + "_latest", SQL: fmt.Sprintf("CREATE OR REPLACE VIEW %s\"%s_latest\" AS\n%s;\n", viewPrefix, t.Name, LatestViewSQL(t, viewPrefix+`"`+t.Name+`"`))})
 	}
-	return b.String()
+	return out
 }
 
 func quote(id string) string { return pgx.Identifier{id}.Sanitize() }

@@ -340,6 +340,27 @@ func TestSchemaCommand(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "LOCATION 's3://b/p/operations/'") {
 		t.Errorf("schema athena: %d", r.code)
 	}
+	for _, bad := range [][]string{{"--location", "/data/archive"}, {"--location", "s3://"}, {"--database", "my db"}} {
+		if r := runCLI(t, append([]string{"schema", "athena"}, bad...)...); r.code != exitUsage || !strings.Contains(r.stderr, bad[0]) {
+			t.Errorf("schema athena %v: exit %d, %q; want a usage error naming the flag", bad, r.code, r.stderr)
+		}
+	}
+	// --out-dir: one statement a file, in the order to run them; together
+	// what standard output gets.
+	dir := filepath.Join(t.TempDir(), "ddl")
+	whole := runCLI(t, "schema", "athena", "--location", "s3://b/p", "--database", "durable").stdout
+	if r = runCLI(t, "schema", "athena", "--location", "s3://b/p", "--database", "durable", "--out-dir", dir); r.code != 0 || r.stdout != "" {
+		t.Fatalf("schema athena --out-dir: exit %d, stdout %q", r.code, r.stdout)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.sql"))
+	var joined []string
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		joined = append(joined, string(b))
+	}
+	if len(files) != 7 || !strings.HasSuffix(files[0], "01-database.sql") || strings.Join(joined, "\n") != whole {
+		t.Errorf("schema athena --out-dir wrote %v; want 7 files that together are the statements printed", files)
+	}
 	r = runCLI(t, "schema", "postgres")
 	if r.code != 0 || !strings.Contains(r.stdout, `"durable_archive"."operations"`) {
 		t.Errorf("schema postgres: %d", r.code)

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,15 +24,15 @@ func schemaCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:  "athena",
-				Usage: "CREATE EXTERNAL TABLE statements with partition projection on dt",
+				Usage: "CREATE EXTERNAL TABLE statements with partition projection on dt, and the _latest views",
+				Description: "Athena runs one statement a query: --out-dir writes each to a file of its own, numbered in the\n" +
+					"order they must run (the database, the tables, then the views).",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "location", Usage: "the archive's `s3://BUCKET/PREFIX`", EnvVars: env("location"), Value: "s3://BUCKET/PREFIX"},
-					&cli.StringFlag{Name: "database", Usage: "the Athena `DATABASE` to create the tables in", EnvVars: env("database")},
+					&cli.StringFlag{Name: "database", Usage: "the Athena `DATABASE` to create the tables in (created if missing)", EnvVars: env("database")},
+					&cli.StringFlag{Name: "out-dir", Usage: "write each statement to a file of its own in `DIR` (NN-NAME.sql), instead of all to standard output", EnvVars: env("out-dir")},
 				},
-				Action: func(c *cli.Context) error {
-					fmt.Fprint(c.App.Writer, schema.AthenaDDL(c.String("database"), c.String("location")))
-					return nil
-				},
+				Action: athenaSchema,
 			},
 			{
 				Name:  "postgres",
@@ -57,4 +60,40 @@ func schemaCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// athenaSchema prints (or writes to --out-dir) the Athena statements, after
+// checking that --location and --database make valid DDL: a location
+// without s3:// (a local path given by mistake) or a name that breaks its
+// quotes is a usage error, not a statement Athena refuses later.
+func athenaSchema(c *cli.Context) error {
+	location, database := c.String("location"), c.String("database")
+	if bucket, _, _ := strings.Cut(strings.TrimPrefix(location, "s3://"), "/"); !strings.HasPrefix(location, "s3://") || bucket == "" {
+		return usageError("schema athena: --location %q: want s3://BUCKET/PREFIX, where the archive's Parquet is", location)
+	}
+	if strings.ContainsAny(database, "`\".; \t\n") {
+		return usageError("schema athena: --database %q: want a name of letters, digits and underscores", database)
+	}
+	statements := schema.AthenaStatements(database, location)
+	dir := c.String("out-dir")
+	if dir == "" {
+		for i, s := range statements {
+			if i > 0 {
+				fmt.Fprintln(c.App.Writer)
+			}
+			fmt.Fprint(c.App.Writer, s.SQL)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return usageError("schema athena: --out-dir: %v", err)
+	}
+	for i, s := range statements {
+		name := filepath.Join(dir, fmt.Sprintf("%02d-%s.sql", i+1, s.Name))
+		if err := os.WriteFile(name, []byte(s.SQL), 0o644); err != nil {
+			return usageError("schema athena: --out-dir: %v", err)
+		}
+	}
+	fmt.Fprintf(c.App.ErrWriter, "%d statements written to %s, one a file: run them in the order of their names\n", len(statements), dir)
+	return nil
 }
