@@ -74,17 +74,12 @@ func athenaSchema(c *cli.Context) error {
 	if strings.ContainsAny(database, "`\".; \t\n") {
 		return usageError("schema athena: --database %q: want a name of letters, digits and underscores", database)
 	}
-	statements := schema.AthenaStatements(database, location)
 	dir := c.String("out-dir")
 	if dir == "" {
-		for i, s := range statements {
-			if i > 0 {
-				fmt.Fprintln(c.App.Writer)
-			}
-			fmt.Fprint(c.App.Writer, s.SQL)
-		}
+		fmt.Fprint(c.App.Writer, schema.AthenaDDL(database, location))
 		return nil
 	}
+	statements := schema.AthenaStatements(database, location)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return usageError("schema athena: --out-dir: %v", err)
 	}
