@@ -1,5 +1,3 @@
-// Command etl archives the state of AWS Lambda durable executions as
-// Athena-ready Parquet. Run "etl --help" for the commands.
 package main
 
 import (
