@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/urfave/cli/v2"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
@@ -976,4 +978,28 @@ func TestBuiltVersion(t *testing.T) {
 			t.Errorf("builtVersion(%+v) = %q, want %q", tc.info, got, tc.want)
 		}
 	}
+}
+
+// TestEveryFlagHasItsVariable holds the contract's "every flag also reads
+// an ETL_-prefixed environment variable" for every command's flags:
+// --dest from ETL_DEST, --s3-read-timeout from ETL_S3_READ_TIMEOUT.
+func TestEveryFlagHasItsVariable(t *testing.T) {
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			for _, f := range c.Flags {
+				name := f.Names()[0]
+				if name == "help" {
+					continue
+				}
+				want := env(name)[0]
+				e, ok := f.(interface{ GetEnvVars() []string })
+				if !ok || !slices.Contains(e.GetEnvVars(), want) {
+					t.Errorf("%s %s --%s does not read %s", path, c.Name, name, want)
+				}
+			}
+			walk(path+" "+c.Name, c.Subcommands)
+		}
+	}
+	walk("etl", newApp(io.Discard, io.Discard).Commands)
 }
