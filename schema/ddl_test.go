@@ -1,18 +1,13 @@
 package schema_test
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/durable-etl/durable-etl/internal/golden"
 	"github.com/durable-etl/durable-etl/schema"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // TestDDLGolden holds the DDL users run (Athena's, Postgres's) to
 // testdata/*.sql: a change to a column, a type or a view shows as a diff
@@ -54,17 +49,5 @@ func TestAthenaStatementsOneEach(t *testing.T) {
 
 func compareGolden(t *testing.T, name, got string) {
 	t.Helper()
-	golden := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./schema -update to create it)", err)
-	}
-	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(got, "\n")); diff != "" { // by line
-		t.Errorf("%s differs (-want +got); if the change is intended, run go test ./schema -update:\n%s", golden, diff)
-	}
+	golden.Compare(t, filepath.Join("testdata", name), got)
 }

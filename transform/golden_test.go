@@ -3,7 +3,6 @@ package transform_test
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,17 +14,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/golden"
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // TestGoldenPages feeds recorded API pages (testdata/pages/NAME/page-*.json,
 // in the service's own wire form; a page's NextMarker names the next file)
@@ -178,24 +175,11 @@ func TestGoldenHistories(t *testing.T) {
 	}
 }
 
-// compareGolden compares got with testdata/golden/NAME.txt, or rewrites
-// that file with -update.
+// compareGolden compares got with testdata/golden/NAME.txt (-update
+// rewrites it).
 func compareGolden(t *testing.T, name, got string) {
 	t.Helper()
-	golden := filepath.Join("testdata", "golden", name+".txt")
-	if *update {
-		os.MkdirAll(filepath.Dir(golden), 0o755)
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./transform -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("rows differ from %s (-want +got); if the change is intended, run go test ./transform -update:\n%s", golden, diff)
-	}
+	golden.Compare(t, filepath.Join("testdata", "golden", name+".txt"), got)
 }
 
 // writeRow writes one row as "column = value" lines in the table's column
