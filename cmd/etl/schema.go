@@ -83,6 +83,14 @@ func athenaSchema(c *cli.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return usageError("schema athena: --out-dir: %v", err)
 	}
+	// An earlier version's statements, should it have had more, would run
+	// too: only this version's are left.
+	stale, _ := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.sql"))
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil {
+			return usageError("schema athena: --out-dir: %v", err)
+		}
+	}
 	for i, s := range statements {
 		name := filepath.Join(dir, fmt.Sprintf("%02d-%s.sql", i+1, s.Name))
 		if err := os.WriteFile(name, []byte(s.SQL), 0o644); err != nil {
