@@ -7,10 +7,10 @@
 # (AWS's endpoints are TLS) and a writable /tmp, its scratch (mount a volume
 # there when the root file system is read-only, as docs/deploy/kubernetes.yaml
 # does). No shell, no HOME: credentials come from the environment, IRSA,
-# pod identity or the ECS/EC2 role. Not built where etl is developed (no
-# Docker daemon there); the same static binary was run by hand (2026-12-04)
-# as uid 65532 in a chroot holding nothing but it, the CA bundle and /tmp:
-# run and verify of the emulator's executions worked.
+# pod identity or the ECS/EC2 role. The image itself is not built where etl
+# is developed (no Docker daemon there); TestRunsInAnEmptyRoot (cmd/etl)
+# holds its assumption: the binary built so runs, as uid 65532, chrooted
+# into a folder holding nothing but it, /tmp and the archive.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
