@@ -404,6 +404,8 @@ func (s *s3Sink) records(ctx context.Context, dir string) ([]record, error) {
 }
 
 func (s *s3Sink) remove(ctx context.Context, name string) error {
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))})
-	return err
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))}); err != nil {
+		return errors.New(describeS3Error(err))
+	}
+	return nil
 }

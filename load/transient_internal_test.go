@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -64,5 +65,18 @@ func TestPoolerHint(t *testing.T) {
 		if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != code {
 			t.Errorf("%s: the PgError is no longer in the chain: %v", code, err)
 		}
+	}
+}
+
+// TestS3RemoveSaysWhyInOneLine: removing from a bucket that is gone (the
+// run's record at the end of a run whose bucket was deleted under it)
+// fails with the reason users read, not the SDK's error with its request
+// and host ids.
+func TestS3RemoveSaysWhyInOneLine(t *testing.T) {
+	srv := s3test.Start(t)
+	sink := &s3Sink{client: srv.Client(), bucket: "etl-test-gone-" + strings.ToLower(t.Name()[:8]), prefix: "p"}
+	err := sink.remove(context.Background(), "_runs/r1.json")
+	if err == nil || err.Error() != "no such bucket" {
+		t.Fatalf("remove from a missing bucket: %v; want no such bucket", err)
 	}
 }
