@@ -27,6 +27,7 @@ type postgresConfig struct {
 	schema   string
 	maxConns int32
 	migrate  bool
+	readOnly bool
 	logger   *slog.Logger
 	tables   []*schema.Table // the child tables (tests declare more)
 }
@@ -42,6 +43,11 @@ func WithMaxConns(n int32) PostgresOption { return func(c *postgresConfig) { c.m
 // WithMigrate applies pending migrations when connecting (default: refuse
 // with a *migrations.PendingError).
 func WithMigrate(on bool) PostgresOption { return func(c *postgresConfig) { c.migrate = on } }
+
+// WithReadOnly connects for reading only (etl verify): the role's right to
+// write the tables is not checked (default: checked when connecting, see
+// [NewPostgres]).
+func WithReadOnly(on bool) PostgresOption { return func(c *postgresConfig) { c.readOnly = on } }
 
 // WithPGLogger receives the loader's warnings, such as a U+0000 stored as
 // U+FFFD (default: discard).
@@ -83,8 +89,11 @@ type Postgres struct {
 }
 
 // NewPostgres connects (checking the server is reachable and the schema is
-// migrated, or migrating it with WithMigrate) before anything is fetched.
-// Errors name the URL with its password masked.
+// migrated, or migrating it with WithMigrate) before anything is fetched,
+// and, unless WithReadOnly, that the role may do what a run does (see
+// missingPrivileges): a role that may only read fails here, naming the
+// grants it lacks, not at the run's first write. Errors name the URL with
+// its password masked.
 func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Postgres, error) {
 	cfg := postgresConfig{schema: schema.DefaultPostgresSchema, maxConns: 8, logger: slog.New(slog.DiscardHandler), tables: schema.ChildTables()}
 	for _, o := range opts {
@@ -123,9 +132,16 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	p := &Postgres{pool: pool, cfg: cfg, target: target, beginSQL: beginSQL}
 	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
 		if cfg.migrate {
-			return migrations.Migrate(ctx, c.Conn(), cfg.schema)
+			if err := migrations.Migrate(ctx, c.Conn(), cfg.schema); err != nil {
+				return err
+			}
+		} else if err := migrations.Check(ctx, c.Conn(), cfg.schema); err != nil {
+			return err
 		}
-		return migrations.Check(ctx, c.Conn(), cfg.schema)
+		if cfg.readOnly {
+			return nil
+		}
+		return missingPrivileges(ctx, c.Conn(), cfg.schema, cfg.tables)
 	})
 	if err != nil {
 		pool.Close()
@@ -141,6 +157,55 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	p.execUpsertKeep = upsertSQL(cfg.schema, schema.Executions, "", true)
 	return p, nil
 }
+
+// missingPrivileges fails, in one line with the grants to give, when the
+// connection's role may not do what a run does in pgSchema: read, insert
+// and update every table (the child tables, executions, runs; the
+// schema's USAGE first) and make temporary tables, the staging tables of
+// every transaction (TEMP on the database). Without the check such a
+// role got as far as the run's first write. A privilege on columns counts
+// (has_any_column_privilege): the check refuses only a role that surely
+// cannot write, never one whose grants are finer than a table's.
+func missingPrivileges(ctx context.Context, conn *pgx.Conn, pgSchema string, children []*schema.Table) error {
+	names := []string{schema.Executions.Name, "runs"}
+	for _, t := range children {
+		names = append(names, t.Name)
+	}
+	var role, db string
+	var usage, temp bool
+	var lacking []string
+	err := conn.QueryRow(ctx, `SELECT current_user, current_database(), has_schema_privilege($1, 'USAGE'),
+		has_database_privilege(current_database(), 'TEMP'),
+		coalesce((SELECT array_agg(format('%I.%I (%s)', $1::text, t, lacks) ORDER BY t) FROM (
+			SELECT t, string_agg(p, ', ' ORDER BY o) AS lacks
+			FROM unnest($2::text[]) AS t CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE']) WITH ORDINALITY AS p(p, o)
+			WHERE has_schema_privilege($1, 'USAGE') AND NOT has_any_column_privilege(format('%I.%I', $1::text, t), p)
+			GROUP BY t) AS l), '{}')`,
+		pgSchema, names).Scan(&role, &db, &usage, &temp, &lacking)
+	if err != nil {
+		return fmt.Errorf("check the role's privileges: %w", err)
+	}
+	var missing, grants []string
+	if !usage {
+		missing = append(missing, "USAGE on schema "+pgSchema)
+		grants = append(grants, fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", ident(pgSchema), ident(role)))
+	}
+	if !usage || len(lacking) > 0 {
+		missing = append(missing, lacking...)
+		grants = append(grants, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA %s TO %s", ident(pgSchema), ident(role)))
+	}
+	if !temp {
+		missing = append(missing, "TEMP on database "+db)
+		grants = append(grants, fmt.Sprintf("GRANT TEMP ON DATABASE %s TO %s", ident(db), ident(role)))
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("role %s may not write the archive (it lacks %s): %s", role, strings.Join(missing, ", "), strings.Join(grants, "; "))
+}
+
+// ident quotes a name as an SQL identifier.
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // pgTable is how a child table's rows reach Postgres, derived from its
 // declaration.

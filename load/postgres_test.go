@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -688,4 +689,51 @@ func TestReadsAfterTheDatabaseDroppedConnections(t *testing.T) {
 			t.Errorf("%s after the connection was ended: %d executions, %v: want %d", read.name, n, err, len(execs))
 		}
 	}
+}
+
+// TestRoleThatMayOnlyRead: a role that may read the archive but not write
+// it is refused when the loader connects, before a run fetches anything,
+// in one line that names what it lacks and the GRANT to give; it may
+// still connect for reading (verify); once granted, it may write.
+func TestRoleThatMayOnlyRead(t *testing.T) {
+	url, s, admin := migrated(t)
+	ctx := context.Background()
+	role := "etl_reader_" + strings.ToLower(s[len(s)-6:])
+	for _, q := range []string{
+		"CREATE ROLE " + role + " LOGIN PASSWORD 'pw'",
+		"GRANT USAGE ON SCHEMA " + pgx.Identifier{s}.Sanitize() + " TO " + role,
+		"GRANT SELECT ON ALL TABLES IN SCHEMA " + pgx.Identifier{s}.Sanitize() + " TO " + role,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		c := pgtest.Conn(t, url)
+		c.Exec(ctx, "DROP OWNED BY "+role)
+		c.Exec(ctx, "DROP ROLE "+role)
+	})
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = neturl.UserPassword(role, "pw")
+	_, err = load.NewPostgres(ctx, u.String(), load.WithPGSchema(s))
+	if err == nil || !strings.Contains(err.Error(), s+".runs (INSERT, UPDATE)") || !strings.Contains(err.Error(), "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA") ||
+		strings.Contains(err.Error(), "pw@") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("a role that may only read: %v; want one line naming INSERT on the runs table and the GRANT", err)
+	}
+	p, err := load.NewPostgres(ctx, u.String(), load.WithPGSchema(s), load.WithReadOnly(true))
+	if err != nil {
+		t.Fatalf("reading with a role that may read: %v", err)
+	}
+	p.Close(ctx)
+	if _, err := admin.Exec(ctx, "GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA "+pgx.Identifier{s}.Sanitize()+" TO "+role); err != nil {
+		t.Fatal(err)
+	}
+	p, err = load.NewPostgres(ctx, u.String(), load.WithPGSchema(s))
+	if err != nil {
+		t.Fatalf("once granted: %v", err)
+	}
+	p.Close(ctx)
 }

@@ -584,7 +584,7 @@ func openSnapshotReader(ctx context.Context, c *cli.Context, s3c *s3Clients, log
 		return nil, nil, usageError("--dest: %v", err)
 	}
 	if d.Kind == load.DestPostgres {
-		pg, err := load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")), load.WithPGLogger(logger))
+		pg, err := load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")), load.WithPGLogger(logger), load.WithReadOnly(true))
 		if err != nil {
 			return nil, nil, usageError("--dest: %v", err)
 		}
