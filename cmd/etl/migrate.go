@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/urfave/cli/v2"
 
 	"github.com/durable-etl/durable-etl/load"
@@ -42,7 +45,11 @@ first, then finds nothing to do.
 			}
 			defer conn.Close(context.Background())
 			if err := migrations.Migrate(ctx, conn, c.String("pg-schema")); err != nil {
-				return &exitError{code: exitFailed, err: fmt.Errorf("%s: %s", d, redactedErr(err, d.URL))}
+				code := exitFailed
+				if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == pgerrcode.InsufficientPrivilege {
+					code = exitUsage // the role's rights are configuration, as the URL is
+				}
+				return &exitError{code: code, err: fmt.Errorf("%s: %s", d, redactedErr(err, d.URL))}
 			}
 			fmt.Fprintf(c.App.Writer, "schema %q of %s is up to date\n", c.String("pg-schema"), d)
 			return nil

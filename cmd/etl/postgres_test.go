@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,5 +80,47 @@ func TestNULReplacementIsLogged(t *testing.T) {
 	r := runCLI(t, "run", "--execution", arn, "--checkpoint-token", "tok", "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url)
 	if r.code != 0 || !strings.Contains(r.stderr, "U+0000") || !strings.Contains(r.stderr, "nul-op") {
 		t.Fatalf("exit %d; the replacement must be logged with its operation", r.code)
+	}
+}
+
+// TestRoleWithoutTheRights: a role that may not create the schema makes
+// etl migrate a usage error (exit 2), and one that may read the migrated
+// tables but not write them stops etl run before any request to the API
+// (exit 2), naming the GRANT; verify reads with it.
+func TestRoleWithoutTheRights(t *testing.T) {
+	srv, url, manifest, _ := fixture(t, 4)
+	dbURL, s := pgtest.Schema(t)
+	admin := pgtest.Conn(t, dbURL)
+	ctx := context.Background()
+	role := "etl_cli_reader_" + strings.ToLower(s[len(s)-6:])
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'pw'"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c := pgtest.Conn(t, dbURL)
+		c.Exec(ctx, "DROP OWNED BY "+role)
+		c.Exec(ctx, "DROP ROLE "+role)
+	})
+	u, _ := neturl.Parse(dbURL)
+	u.User = neturl.UserPassword(role, "pw")
+	roleURL := u.String()
+	if r := runCLI(t, "migrate", "--dest", roleURL, "--pg-schema", s+"_own"); r.code != exitUsage || !strings.Contains(r.stderr, "permission denied") {
+		t.Fatalf("migrate by a role that may not create: exit %d, %q", r.code, r.stderr)
+	}
+	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 {
+		t.Fatalf("migrate: exit %d", r.code)
+	}
+	sch := pgx.Identifier{s}.Sanitize()
+	for _, q := range []string{"GRANT USAGE ON SCHEMA " + sch + " TO " + role, "GRANT SELECT ON ALL TABLES IN SCHEMA " + sch + " TO " + role} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA") || strings.Contains(r.stderr, ":pw@") || srv.Stats().Requests != 0 {
+		t.Fatalf("run by a role that may only read: exit %d, %d requests, %q", r.code, srv.Stats().Requests, lastLine(r.stderr))
+	}
+	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url); r.code == exitUsage {
+		t.Fatalf("verify by a role that may read: exit %d, %q", r.code, lastLine(r.stderr))
 	}
 }
