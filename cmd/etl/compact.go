@@ -51,15 +51,15 @@ Examples:
 // compactAction checks the flags, opens the Parquet destination and
 // compacts it.
 func compactAction(c *cli.Context) error {
+	logger, err := loggerFromFlags(c) // first, as run's
+	if err != nil {
+		return err
+	}
 	o, opts, d, err := compactOptions(c)
 	if err != nil {
 		return err
 	}
-	logger, err := loggerFromFlags(c)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signalContext(c.Context, c.App.ErrWriter)
+	ctx, stop := signalContext(c)
 	defer stop()
 	pq, err := openParquetDest(ctx, c, d, true, &s3Clients{c: c, logger: logger}, logger, opts...)
 	if err != nil {

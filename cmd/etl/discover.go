@@ -442,6 +442,10 @@ Example:
   etl discover --function orders --started-after 7d > manifest.jsonl`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
+			logger, err := loggerFromFlags(c) // first, as run's
+			if err != nil {
+				return err
+			}
 			if c.Args().Present() {
 				return usageError("discover: unexpected argument %q", c.Args().First())
 			}
@@ -456,11 +460,7 @@ Example:
 				return err
 			}
 			d.noRetention = true
-			logger, err := loggerFromFlags(c)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext(c.Context, c.App.ErrWriter)
+			ctx, stop := signalContext(c)
 			defer stop()
 			client, err := clientFromFlags(ctx, c, logger)
 			if err != nil {
@@ -472,12 +472,12 @@ Example:
 			}
 			defer found.close()
 			if len(fns) == 0 {
-				fmt.Fprintln(c.App.ErrWriter, "warning: "+noFunctions)
+				say(c, slog.LevelWarn, "warning: ", noFunctions)
 			}
 			for _, f := range fns {
-				fmt.Fprintf(c.App.ErrWriter, "function %s: %d executions\n", f.name, f.found)
+				say(c, slog.LevelInfo, "", fmt.Sprintf("function %s: %d executions", f.name, f.found))
 				if f.unlisted != "" {
-					fmt.Fprintln(c.App.ErrWriter, "warning: "+unlistedWarning(f))
+					say(c, slog.LevelWarn, "warning: ", unlistedWarning(f))
 				}
 			}
 			if out := c.String("output"); out != "" {

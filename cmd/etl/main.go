@@ -74,16 +74,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	code, msg := exitUsage, err.Error() // urfave/cli's own errors are about usage: unknown flags, bad values
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(stderr, "etl: "+ee.Error())
+		if ee.err == nil || ee.err.Error() == "" {
+			return ee.code
 		}
-		return ee.code
+		code, msg = ee.code, ee.Error()
 	}
-	// urfave/cli's own errors are about usage: unknown flags, bad values.
-	fmt.Fprintln(stderr, "etl: "+err.Error())
-	return exitUsage
+	// The last line says why; under --log-format json it is a record, as
+	// every other line on stderr is.
+	if l := jsonLogger(app); l != nil {
+		l.Error(msg, "exit_code", code)
+	} else {
+		fmt.Fprintln(stderr, "etl: "+msg)
+	}
+	return code
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

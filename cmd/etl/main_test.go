@@ -1005,3 +1005,55 @@ func TestEveryFlagHasItsVariable(t *testing.T) {
 	}
 	walk("etl", newApp(io.Discard, io.Discard).Commands)
 }
+
+// TestJSONLogsOnly: under --log-format json every line etl writes on
+// stderr is a JSON record, the final error (with its exit code) and
+// discover's per-function lines included, for a log pipeline that parses
+// each line; in text form the final line stays "etl: ...".
+func TestJSONLogsOnly(t *testing.T) {
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(emulator.Generate(3, 6, emulator.GenerateOptions{MaxOps: 20})...)
+	url, _ := emulatortest.Start(t, srv)
+	records := func(r cliResult) []map[string]any {
+		t.Helper()
+		var out []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("a line on stderr is not JSON: %q", line)
+			}
+			out = append(out, rec)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "--all-functions", "--endpoint-url", url, "--dest", "/proc/no/such/dir"}, exitUsage, "/proc/no/such/dir"},
+		{[]string{"run", "--all-functions", "--endpoint-url", url, "--dest", t.TempDir(), "--started-after", "yesterday-ish"}, exitUsage, "--started-after"},
+		{[]string{"verify", "--all-functions", "--endpoint-url", "http://127.0.0.1:1", "--dest", t.TempDir()}, exitUsage, "unreachable"},
+		{[]string{"compact", "--dest", t.TempDir(), "--keep", "some"}, exitUsage, "--keep"},
+	} {
+		r := runCLI(t, append(tc.args, "--log-format", "json")...)
+		recs := records(r)
+		last := recs[len(recs)-1]
+		if r.code != tc.code || last["level"] != "ERROR" || last["exit_code"] != float64(tc.code) || !strings.Contains(fmt.Sprint(last["msg"]), tc.want) {
+			t.Errorf("etl %v: exit %d, last record %v; want exit %d, an ERROR record naming %q with its exit code", tc.args, r.code, last, tc.code, tc.want)
+		}
+		if r := runCLI(t, tc.args...); !strings.HasPrefix(lastLine(r.stderr), "etl: ") {
+			t.Errorf("etl %v in text: last line %q", tc.args, lastLine(r.stderr))
+		}
+	}
+	r := runCLI(t, "discover", "--all-functions", "--endpoint-url", url, "--log-format", "json")
+	found := 0
+	for _, rec := range records(r) {
+		if strings.HasPrefix(fmt.Sprint(rec["msg"]), "function ") {
+			found++
+		}
+	}
+	if r.code != 0 || found == 0 {
+		t.Errorf("discover: exit %d, %d per-function records", r.code, found)
+	}
+}

@@ -208,17 +208,17 @@ func readRunOptions(c *cli.Context) (runOptions, error) {
 // written. runAction closes the destinations on every path until it hands
 // them to pipeline.Run, which closes them.
 func runAction(c *cli.Context) error {
-	o, err := readRunOptions(c)
+	logger, err := loggerFromFlags(c) // first: under --log-format json, errors of the options are records too
 	if err != nil {
 		return err
 	}
-	logger, err := loggerFromFlags(c)
+	o, err := readRunOptions(c)
 	if err != nil {
 		return err
 	}
 	logger = logger.With("run_id", o.runID)
 	limitMemory(o.memoryLimit, runGCPercent, c.Bool("huge-pages"), logger)
-	ctx, stop := runContext(c.Context, c.App.ErrWriter, o.deadline)
+	ctx, stop := runContext(c, o.deadline)
 	defer stop()
 	s3c := &s3Clients{c: c, logger: logger}
 	m, err := openManifest(ctx, c, s3c, o.manifestOpts)
@@ -289,17 +289,18 @@ func runAction(c *cli.Context) error {
 	return finishRun(c.App.Writer, o, logger, sum, runErr)
 }
 
-// signalContext is a command's context, ended by SIGINT or SIGTERM: the
-// command then stops as it was built to (a run publishes what is complete
-// and writes its report), which can take a while. A second signal ends
-// the process at once, as its default action (nothing archived is lost:
-// a rerun finishes what was cut short); the first says so on w.
-func signalContext(parent context.Context, w io.Writer) (context.Context, func()) {
+// signalContext is c's context, ended by SIGINT or SIGTERM: the command
+// then stops as it was built to (a run publishes what is complete and
+// writes its report), which can take a while. A second signal ends the
+// process at once, as its default action (nothing archived is lost: a
+// rerun finishes what was cut short); the first says so (see say).
+func signalContext(c *cli.Context) (context.Context, func()) {
+	parent := c.Context
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	unhook := context.AfterFunc(ctx, func() {
 		stop()
 		if parent.Err() == nil {
-			fmt.Fprintln(w, "etl: interrupted: stopping cleanly; interrupt again to quit at once")
+			say(c, slog.LevelWarn, "etl: ", "interrupted: stopping cleanly; interrupt again to quit at once")
 		}
 	})
 	return ctx, func() { unhook(); stop() }
@@ -308,8 +309,8 @@ func signalContext(parent context.Context, w io.Writer) (context.Context, func()
 // runContext is the run's context: signals (see signalContext) and the
 // deadline (none when 0) stop every phase, the manifest's download and
 // --migrate included.
-func runContext(parent context.Context, w io.Writer, deadline time.Duration) (context.Context, func()) {
-	ctx, stop := signalContext(parent, w)
+func runContext(c *cli.Context, deadline time.Duration) (context.Context, func()) {
+	ctx, stop := signalContext(c)
 	if deadline <= 0 {
 		return ctx, stop
 	}
@@ -605,9 +606,39 @@ func logFlags() []cli.Flag {
 }
 
 // loggerFromFlags is the command's logger on its stderr, as logFlags say;
-// a bad value is a usage error.
+// a bad value is a usage error. A JSON logger is also kept in the app's
+// metadata, so that what the command says on stderr outside its log (its
+// final error, an interrupt) is a JSON record too: see say.
 func loggerFromFlags(c *cli.Context) (*slog.Logger, error) {
-	return newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	l, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	if err == nil && c.String("log-format") == "json" {
+		if c.App.Metadata == nil {
+			c.App.Metadata = map[string]any{}
+		}
+		c.App.Metadata[jsonLogKey] = l
+	}
+	return l, err
+}
+
+// jsonLogKey holds, in cli.App.Metadata, the command's logger under
+// --log-format json.
+const jsonLogKey = "json-logger"
+
+// jsonLogger is the command's logger under --log-format json, else nil.
+func jsonLogger(app *cli.App) *slog.Logger {
+	l, _ := app.Metadata[jsonLogKey].(*slog.Logger)
+	return l
+}
+
+// say writes a line for the operator on the command's stderr: prefix and
+// msg as text, or, under --log-format json, a record of level whose
+// message is msg, so that every line there parses as JSON.
+func say(c *cli.Context, level slog.Level, prefix, msg string) {
+	if l := jsonLogger(c.App); l != nil {
+		l.Log(c.Context, level, msg)
+		return
+	}
+	fmt.Fprintln(c.App.ErrWriter, prefix+msg)
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

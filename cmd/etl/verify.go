@@ -190,18 +190,18 @@ type expected struct {
 
 func verifyAction(c *cli.Context) error {
 	start := time.Now()
-	warn, err := checkVerifyFlags(c)
+	logger, err := loggerFromFlags(c) // first, as run's
 	if err != nil {
 		return err
 	}
-	logger, err := loggerFromFlags(c)
+	warn, err := checkVerifyFlags(c)
 	if err != nil {
 		return err
 	}
 	ml, _ := memoryLimit(c) // checked above
 	limitMemory(ml, verifyGCPercent, c.Bool("huge-pages"), logger)
 	disc, _ := parseDiscovery(c, start) // checked above
-	ctx, stop := signalContext(c.Context, c.App.ErrWriter)
+	ctx, stop := signalContext(c)
 	defer stop()
 	s3c := &s3Clients{c: c, logger: logger} // the destination's and the manifest's
 	reader, closeReader, err := openSnapshotReader(ctx, c, s3c, logger)
@@ -377,7 +377,10 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 }
 
 // clientFromFlags builds the Lambda client from the region, profile,
-// endpoint, timeout, attempts and rate-limit flags a command has.
+// endpoint, timeout, attempts and rate-limit flags a command has (verify,
+// discover), and checks that the endpoint takes a connection: an
+// unreachable one is a usage error at once, as for etl run, not a listing
+// that fails after its retries.
 func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (extract.Regional, error) {
 	opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts")),
 		extract.WithConnections(2 * c.Int("concurrency")), extract.WithLogger(logger)}
@@ -394,6 +397,9 @@ func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (
 	}
 	client, err := extract.NewClient(ctx, opts...)
 	if err != nil {
+		return extract.Regional{}, usageError("%v", err)
+	}
+	if err := reachable(ctx, c.String("endpoint-url"), client.Options().Region); err != nil {
 		return extract.Regional{}, usageError("%v", err)
 	}
 	return extract.Regional{Client: client}, nil // an execution's calls go to its ARN's region
