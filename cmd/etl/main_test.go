@@ -1057,3 +1057,29 @@ func TestJSONLogsOnly(t *testing.T) {
 		t.Errorf("discover: exit %d, %d per-function records", r.code, found)
 	}
 }
+
+// TestEndpointOfTheProfile: an endpoint given by the AWS configuration
+// alone (a profile's endpoint_url, as a VPC endpoint without private DNS
+// needs) is where run, discover and verify check the API is reachable,
+// not the region's public endpoint, which such a network may not reach.
+func TestEndpointOfTheProfile(t *testing.T) {
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(emulator.Generate(9, 5, emulator.GenerateOptions{MaxOps: 20})...)
+	url, _ := emulatortest.Start(t, srv)
+	cfg := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\nendpoint_url = "+url+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", cfg)
+	dest := t.TempDir()
+	for _, args := range [][]string{
+		{"run", "--dest", dest},
+		{"discover"},
+		{"verify", "--dest", dest},
+	} {
+		args = append(args, "--all-functions")
+		if r := runCLI(t, args...); r.code != 0 {
+			t.Errorf("etl %v with the profile's endpoint_url: exit %d, %q", args, r.code, lastLine(r.stderr))
+		}
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/time/rate"
@@ -255,7 +256,7 @@ func runAction(c *cli.Context) error {
 		defer func() { m.Close(); watch.found.close() }()
 	}
 	if m.Count() > 0 {
-		if err := reachable(ctx, o.endpoint, client.Options().Region); err != nil {
+		if err := reachable(ctx, client.Options()); err != nil {
 			return usageError("%v", err)
 		}
 	} else {
@@ -433,7 +434,7 @@ func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats, l
 // makes them the run's manifest (oldest first, with their start times: see
 // manifestOf).
 func discoverManifest(ctx context.Context, client extract.Regional, o runOptions, logger *slog.Logger) (*extract.Manifest, *retentionWatch, error) {
-	if err := reachable(ctx, o.endpoint, client.Options().Region); err != nil {
+	if err := reachable(ctx, client.Options()); err != nil {
 		return nil, nil, usageError("%v", err)
 	}
 	found, fns, err := discover(ctx, client, o.disc, logger.Info)
@@ -856,21 +857,23 @@ func staleAge(d time.Duration) time.Duration {
 	return d
 }
 
-// reachable checks, before any request, that the Lambda endpoint accepts a
-// TCP connection: the flag's URL, else AWS_ENDPOINT_URL_LAMBDA or
-// AWS_ENDPOINT_URL, else the region's public endpoint.
-func reachable(ctx context.Context, endpoint, region string) error {
-	for _, v := range []string{endpoint, os.Getenv("AWS_ENDPOINT_URL_LAMBDA"), os.Getenv("AWS_ENDPOINT_URL")} {
-		if v != "" {
-			endpoint = v
-			break
-		}
+// reachable checks, before any request, that the Lambda endpoint of the
+// client's options accepts a TCP connection, the endpoint as the SDK
+// resolves it for the client's calls: --endpoint-url,
+// AWS_ENDPOINT_URL_LAMBDA or AWS_ENDPOINT_URL, a profile's endpoint_url,
+// else the region's (FIPS or dual-stack when so configured).
+func reachable(ctx context.Context, o lambda.Options) error {
+	ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, lambda.EndpointParameters{
+		Region: aws.String(o.Region), Endpoint: o.BaseEndpoint,
+		UseFIPS:      aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
+		UseDualStack: aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled),
+	})
+	if err != nil {
+		return fmt.Errorf("the Lambda endpoint: %v", err)
 	}
-	if endpoint == "" {
-		endpoint = "https://lambda." + region + ".amazonaws.com"
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
+	u := ep.URI
+	endpoint := u.String()
+	if u.Host == "" {
 		return fmt.Errorf("endpoint %q: not a URL", endpoint)
 	}
 	host := u.Host

@@ -399,7 +399,7 @@ func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (
 	if err != nil {
 		return extract.Regional{}, usageError("%v", err)
 	}
-	if err := reachable(ctx, c.String("endpoint-url"), client.Options().Region); err != nil {
+	if err := reachable(ctx, client.Options()); err != nil {
 		return extract.Regional{}, usageError("%v", err)
 	}
 	return extract.Regional{Client: client}, nil // an execution's calls go to its ARN's region
