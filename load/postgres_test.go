@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	neturl "net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -698,9 +697,8 @@ func TestReadsAfterTheDatabaseDroppedConnections(t *testing.T) {
 func TestRoleThatMayOnlyRead(t *testing.T) {
 	url, s, admin := migrated(t)
 	ctx := context.Background()
-	role := "etl_reader_" + strings.ToLower(s[len(s)-6:])
+	role, roleURL := pgtest.Role(t, url)
 	for _, q := range []string{
-		"CREATE ROLE " + role + " LOGIN PASSWORD 'pw'",
 		"GRANT USAGE ON SCHEMA " + pgx.Identifier{s}.Sanitize() + " TO " + role,
 		"GRANT SELECT ON ALL TABLES IN SCHEMA " + pgx.Identifier{s}.Sanitize() + " TO " + role,
 	} {
@@ -708,22 +706,12 @@ func TestRoleThatMayOnlyRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() {
-		c := pgtest.Conn(t, url)
-		c.Exec(ctx, "DROP OWNED BY "+role)
-		c.Exec(ctx, "DROP ROLE "+role)
-	})
-	u, err := neturl.Parse(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = neturl.UserPassword(role, "pw")
-	_, err = load.NewPostgres(ctx, u.String(), load.WithPGSchema(s))
+	_, err := load.NewPostgres(ctx, roleURL, load.WithPGSchema(s))
 	if err == nil || !strings.Contains(err.Error(), s+".runs (INSERT, UPDATE)") || !strings.Contains(err.Error(), "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA") ||
 		strings.Contains(err.Error(), "pw@") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("a role that may only read: %v; want one line naming INSERT on the runs table and the GRANT", err)
 	}
-	p, err := load.NewPostgres(ctx, u.String(), load.WithPGSchema(s), load.WithReadOnly(true))
+	p, err := load.NewPostgres(ctx, roleURL, load.WithPGSchema(s), load.WithReadOnly(true))
 	if err != nil {
 		t.Fatalf("reading with a role that may read: %v", err)
 	}
@@ -731,7 +719,7 @@ func TestRoleThatMayOnlyRead(t *testing.T) {
 	if _, err := admin.Exec(ctx, "GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA "+pgx.Identifier{s}.Sanitize()+" TO "+role); err != nil {
 		t.Fatal(err)
 	}
-	p, err = load.NewPostgres(ctx, u.String(), load.WithPGSchema(s))
+	p, err = load.NewPostgres(ctx, roleURL, load.WithPGSchema(s))
 	if err != nil {
 		t.Fatalf("once granted: %v", err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,18 +91,7 @@ func TestRoleWithoutTheRights(t *testing.T) {
 	dbURL, s := pgtest.Schema(t)
 	admin := pgtest.Conn(t, dbURL)
 	ctx := context.Background()
-	role := "etl_cli_reader_" + strings.ToLower(s[len(s)-6:])
-	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'pw'"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c := pgtest.Conn(t, dbURL)
-		c.Exec(ctx, "DROP OWNED BY "+role)
-		c.Exec(ctx, "DROP ROLE "+role)
-	})
-	u, _ := neturl.Parse(dbURL)
-	u.User = neturl.UserPassword(role, "pw")
-	roleURL := u.String()
+	role, roleURL := pgtest.Role(t, dbURL)
 	if r := runCLI(t, "migrate", "--dest", roleURL, "--pg-schema", s+"_own"); r.code != exitUsage || !strings.Contains(r.stderr, "permission denied") {
 		t.Fatalf("migrate by a role that may not create: exit %d, %q", r.code, r.stderr)
 	}

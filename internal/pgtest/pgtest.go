@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -84,6 +85,40 @@ func Schema(t testing.TB) (string, string) {
 		}
 	})
 	return u, name
+}
+
+// Role creates a login role for the test on u's server, with no privilege
+// of its own (the test grants what it needs), dropped when the test ends
+// with the privileges it was given; it returns the role's name and u with
+// the role's credentials.
+func Role(t testing.TB, u string) (name, roleURL string) {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	name = "etl_role_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	if _, err := Conn(t, u).Exec(ctx, "CREATE ROLE "+name+" LOGIN PASSWORD 'pw'"); err != nil {
+		t.Fatalf("pgtest: create role: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Errorf("pgtest: drop role: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		for _, q := range []string{"DROP OWNED BY " + name, "DROP ROLE " + name} {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Errorf("pgtest: %s: %v", q, err)
+			}
+		}
+	})
+	parsed, err := neturl.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed.User = neturl.UserPassword(name, "pw")
+	return name, parsed.String()
 }
 
 // Conn is a connection for the test, closed when it ends.
