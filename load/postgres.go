@@ -158,40 +158,39 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	return p, nil
 }
 
+// runsTable is the table of runs (migrations/001_tables.sql), the one
+// table of the Postgres archive that schema/ does not declare.
+const runsTable = "runs"
+
 // missingPrivileges fails, in one line with the grants to give, when the
 // connection's role may not do what a run does in pgSchema: read, insert
-// and update every table (the child tables, executions, runs; the
-// schema's USAGE first) and make temporary tables, the staging tables of
-// every transaction (TEMP on the database). Without the check such a
-// role got as far as the run's first write. A privilege on columns counts
-// (has_any_column_privilege): the check refuses only a role that surely
-// cannot write, never one whose grants are finer than a table's.
+// and update every table (the child tables, executions, runs) and make
+// temporary tables, the staging tables of every transaction (TEMP on the
+// database). Without the check such a role got as far as the run's first
+// write. A privilege on columns counts (has_any_column_privilege): the
+// check refuses only a role that surely cannot write, never one whose
+// grants are finer than a table's. (A role without USAGE on the schema
+// does not get here: migrations.Check could not read the schema's version.)
 func missingPrivileges(ctx context.Context, conn *pgx.Conn, pgSchema string, children []*schema.Table) error {
-	names := []string{schema.Executions.Name, "runs"}
+	names := []string{schema.Executions.Name, runsTable}
 	for _, t := range children {
 		names = append(names, t.Name)
 	}
 	var role, db string
-	var usage, temp bool
+	var temp bool
 	var lacking []string
-	err := conn.QueryRow(ctx, `SELECT current_user, current_database(), has_schema_privilege($1, 'USAGE'),
-		has_database_privilege(current_database(), 'TEMP'),
+	err := conn.QueryRow(ctx, `SELECT current_user, current_database(), has_database_privilege(current_database(), 'TEMP'),
 		coalesce((SELECT array_agg(format('%I.%I (%s)', $1::text, t, lacks) ORDER BY t) FROM (
 			SELECT t, string_agg(p, ', ' ORDER BY o) AS lacks
 			FROM unnest($2::text[]) AS t CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE']) WITH ORDINALITY AS p(p, o)
-			WHERE has_schema_privilege($1, 'USAGE') AND NOT has_any_column_privilege(format('%I.%I', $1::text, t), p)
+			WHERE NOT has_any_column_privilege(format('%I.%I', $1::text, t), p)
 			GROUP BY t) AS l), '{}')`,
-		pgSchema, names).Scan(&role, &db, &usage, &temp, &lacking)
+		pgSchema, names).Scan(&role, &db, &temp, &lacking)
 	if err != nil {
 		return fmt.Errorf("check the role's privileges: %w", err)
 	}
-	var missing, grants []string
-	if !usage {
-		missing = append(missing, "USAGE on schema "+pgSchema)
-		grants = append(grants, fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", ident(pgSchema), ident(role)))
-	}
-	if !usage || len(lacking) > 0 {
-		missing = append(missing, lacking...)
+	missing, grants := lacking, []string(nil)
+	if len(lacking) > 0 {
 		grants = append(grants, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA %s TO %s", ident(pgSchema), ident(role)))
 	}
 	if !temp {
@@ -567,7 +566,7 @@ func (p *Postgres) RecordRun(ctx context.Context, r RunInfo) error {
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (run_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, status = EXCLUDED.status,
   executions_ok = EXCLUDED.executions_ok, executions_failed = EXCLUDED.executions_failed, operations = EXCLUDED.operations`,
-		pgx.Identifier{p.cfg.schema, "runs"}.Sanitize()),
+		pgx.Identifier{p.cfg.schema, runsTable}.Sanitize()),
 		r.RunID, r.StartedAt, finished, r.Status, r.ExecutionsOK, r.ExecutionsFailed, r.Operations, r.Version)
 	if err != nil {
 		return p.wrap("record run", err)

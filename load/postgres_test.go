@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -722,6 +724,58 @@ func TestRoleThatMayOnlyRead(t *testing.T) {
 	p, err = load.NewPostgres(ctx, roleURL, load.WithPGSchema(s))
 	if err != nil {
 		t.Fatalf("once granted: %v", err)
+	}
+	p.Close(ctx)
+}
+
+// TestRoleWithoutTemporaryTables: the staging tables are temporary, so a
+// role that may write every table but not make temporary tables (TEMP
+// revoked from PUBLIC on its database, as some hardened servers do) is
+// refused when the loader connects, naming TEMP and its GRANT. The
+// database is the test's own, so that no other test loses TEMP.
+func TestRoleWithoutTemporaryTables(t *testing.T) {
+	url := pgtest.URL(t)
+	admin := pgtest.Conn(t, url)
+	ctx := context.Background()
+	db := "etl_notemp_" + strings.ToLower(strconv.FormatInt(time.Now().UnixNano()%1e9, 36))
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pgtest.Conn(t, url).Exec(ctx, "DROP DATABASE "+db+" WITH (FORCE)") })
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + db
+	dbURL := u.String()
+	owner := pgtest.Conn(t, dbURL)
+	role, roleURL := pgtest.Role(t, dbURL)
+	for _, q := range []string{
+		"REVOKE TEMP ON DATABASE " + db + " FROM PUBLIC",
+		"CREATE SCHEMA archive",
+	} {
+		if _, err := owner.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := migrations.Migrate(ctx, owner, "archive"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"GRANT USAGE ON SCHEMA archive TO " + role, "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA archive TO " + role} {
+		if _, err := owner.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = load.NewPostgres(ctx, roleURL, load.WithPGSchema("archive"))
+	if err == nil || !strings.Contains(err.Error(), "lacks TEMP on database "+db+")") || !strings.Contains(err.Error(), "GRANT TEMP ON DATABASE") {
+		t.Fatalf("a role without TEMP: %v; want the missing TEMP and its GRANT", err)
+	}
+	if _, err := owner.Exec(ctx, "GRANT TEMP ON DATABASE "+db+" TO "+role); err != nil {
+		t.Fatal(err)
+	}
+	p, err := load.NewPostgres(ctx, roleURL, load.WithPGSchema("archive"))
+	if err != nil {
+		t.Fatalf("once granted TEMP: %v", err)
 	}
 	p.Close(ctx)
 }

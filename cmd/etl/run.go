@@ -249,17 +249,17 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	var watch *retentionWatch
-	if m == nil { // --function, --all-functions
+	if m == nil { // --function, --all-functions: discovery checks the endpoint first
 		if m, watch, err = discoverManifest(ctx, client, o, logger); err != nil {
 			return err
 		}
 		defer func() { m.Close(); watch.found.close() }()
-	}
-	if m.Count() > 0 {
+	} else if m.Count() > 0 {
 		if err := reachable(ctx, client.Options()); err != nil {
 			return usageError("%v", err)
 		}
-	} else {
+	}
+	if m.Count() == 0 {
 		logger.Info("nothing to do: the manifest lists no executions", "manifest", m.Source())
 	}
 	release, err := leaseDestinations(ctx, loader, o, m)
