@@ -159,7 +159,9 @@ func otherRegion(w http.ResponseWriter, r *http.Request, rt route) bool {
 }
 
 // arnRegion is the region of an ARN (arn:PARTITION:lambda:REGION:...),
-// or "" for a name that is no ARN.
+// or "" for a name that is no ARN. The emulator's own, like extract's
+// beside the client: the stand-in for AWS shares no parsing with the code
+// it tests, so that a mistake in one is not mirrored in the other.
 func arnRegion(label string) string {
 	parts := strings.SplitN(label, ":", 5)
 	if len(parts) < 5 || parts[0] != "arn" {
