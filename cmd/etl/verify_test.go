@@ -140,7 +140,9 @@ func finalAmong(t *testing.T, execs []emulator.Execution, set map[string]bool, w
 
 // TestVerifyCatchesTampering: an intact archive verifies clean; a deleted
 // file, a truncated snapshot, an altered column and a snapshot taken before
-// the execution finished are each found and named (local Parquet).
+// the execution finished are each found and named (local Parquet); then
+// the README's remedies (a plain run, and --force over a manifest made of
+// the report) mend all but an altered event, which is written once.
 func TestVerifyCatchesTampering(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "archive")
 	srv, url, execs := verifyFixture(t, dest, nil)
@@ -231,6 +233,73 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		}
 		srv.Add(e)
 	})
+	// Mended as the README says (Verification): the archive as the
+	// subtests above left it (an operation renamed, one dropped, a content
+	// hash altered, an executions file deleted), and one event altered too.
+	{
+		_, before := runVerify(t, url, dest)
+		victim := alterOneEvent(t, dest, execs, before)
+		code, before := runVerify(t, url, dest)
+		if code != exitFailed || len(before.Missing) == 0 || len(before.ContentDiffer) < 3 || !slices.ContainsFunc(before.ContentDiffer, func(d Difference) bool { return d.ExecutionArn == victim }) {
+			t.Fatalf("before: exit %d, %d missing, content differs %+v", code, len(before.Missing), before.ContentDiffer)
+		}
+		// A plain run archives the missing; --force, over a manifest made
+		// of the report as the README's jq line makes it, the differing.
+		if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+			t.Fatalf("run: exit %d", r.code)
+		}
+		var m strings.Builder
+		for _, d := range slices.Concat(before.Differing, before.ContentDiffer, before.LacksUnknown, before.LacksColumns) {
+			fmt.Fprintf(&m, "{\"DurableExecutionArn\":%q}\n", d.ExecutionArn)
+		}
+		manifest := filepath.Join(t.TempDir(), "again.jsonl")
+		os.WriteFile(manifest, []byte(m.String()), 0o644)
+		if r := runCLI(t, "run", "--force", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+			t.Fatalf("run --force: exit %d", r.code)
+		}
+		// Everything agrees but the altered event: events are written
+		// once, so it stays as archived, and verify goes on naming it.
+		code, after := runVerify(t, url, dest)
+		if code != exitFailed || after.Complete != len(execs) || len(after.Missing)+len(after.Stale)+len(after.Differing)+len(after.Errors) != 0 ||
+			len(after.ContentDiffer) != 1 || after.ContentDiffer[0].ExecutionArn != victim || !strings.Contains(after.ContentDiffer[0].What, "column name") {
+			t.Fatalf("after: exit %d, %d of %d complete, %d missing, stale %v, differing %v, content differs %+v, errors %v",
+				code, after.Complete, len(execs), len(after.Missing), after.Stale, after.Differing, after.ContentDiffer, after.Errors)
+		}
+	}
+}
+
+// alterOneEvent renames an event of a terminal execution that rep names
+// nowhere, in the archive's first events file that holds one, and returns
+// the execution's ARN.
+func alterOneEvent(t *testing.T, dest string, execs []emulator.Execution, rep VerifyReport) string {
+	t.Helper()
+	named := map[string]bool{}
+	for _, d := range slices.Concat(rep.Stale, rep.Differing, rep.ContentDiffer) {
+		named[d.ExecutionArn] = true
+	}
+	for _, a := range rep.Missing {
+		named[a] = true
+	}
+	files, _ := filepath.Glob(filepath.Join(dest, "events", "dt=*", "*.parquet"))
+	var victim string
+	for _, f := range files {
+		rewriteFile(t, f, func(rows []schema.Event) []schema.Event {
+			for i := range rows {
+				for _, e := range execs {
+					if victim == "" && e.ARN == rows[i].ExecutionArn && terminal(e) && !named[e.ARN] && rows[i].Name != nil {
+						victim = e.ARN
+						rows[i].Name = aws.String("tampered")
+					}
+				}
+			}
+			return rows
+		})
+		if victim != "" {
+			return victim
+		}
+	}
+	t.Fatal("no event of a terminal execution to alter")
+	return ""
 }
 
 // TestVerifyComparesExecutionsRow: verify compares the executions row
