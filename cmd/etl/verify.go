@@ -174,10 +174,13 @@ func (r *VerifyReport) verdict() string {
 	case differ == 0:
 		return fmt.Sprintf("could not check %d of the executions (see above or --report, errors): the archive is not proven for them; verify them again", len(r.Errors))
 	case len(r.Errors) > 0:
-		return fmt.Sprintf("the archive differs from the API, and verify could not check %d of the executions (see above or --report)", len(r.Errors))
+		return fmt.Sprintf("the archive differs from the API, and verify could not check %d of the executions (see above or --report; %s)", len(r.Errors), mends)
 	}
-	return "the archive differs from the API (see above or --report)"
+	return "the archive differs from the API (see above or --report; " + mends + ")"
 }
+
+// mends points an operator at what mends each finding.
+const mends = "the README's Verification says what mends each finding"
 
 // expected is one execution verify checks, with what discovery or the
 // manifest knew of it.
