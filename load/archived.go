@@ -54,6 +54,11 @@ type Archived struct {
 	// archives it again where the service still has it, rather than stop
 	// every night until someone moves them away while histories expire.
 	Unreadable []string
+	// Behind counts the executions a Parquet destination holds that
+	// another destination of the run lacks altogether: one added beside
+	// the archive, or restored from an older backup. The run archives
+	// them again, in every destination (see Fanout's Archived).
+	Behind int
 }
 
 type archivedEntry struct {
@@ -234,6 +239,33 @@ func (a *Archived) Skip(arn string, history bool) (reason string, skip bool) {
 // Len is the number of executions known.
 func (a *Archived) Len() int { return a.sorted }
 
+// and is a intersected with b, or b when a is nil.
+func (a *Archived) and(b *Archived) *Archived {
+	if a == nil {
+		return b
+	}
+	return a.intersect(b)
+}
+
+// final reports a state a run skips: terminal, or archived by the run
+// being resumed.
+func (s archivedState) final() bool { return s.terminal || s.inRun }
+
+// aheadOf counts the executions a holds that b lacks altogether. Both are
+// sealed.
+func (a *Archived) aheadOf(b *Archived) int {
+	n, j := 0, 0
+	for i := 0; i < a.sorted; i++ {
+		for j < b.sorted && bytes.Compare(b.s[j].key[:], a.s[i].key[:]) < 0 {
+			j++
+		}
+		if j == b.sorted || b.s[j].key != a.s[i].key {
+			n++
+		}
+	}
+	return n
+}
+
 // intersect keeps what both hold as skippable: an execution is skipped only
 // if no destination needs it. Both are sealed; so is the result.
 func (a *Archived) intersect(b *Archived) *Archived {
@@ -249,7 +281,7 @@ func (a *Archived) intersect(b *Archived) *Archived {
 		}
 		k, s, t := a.s[i].key, a.s[i].archivedState, b.s[j].archivedState
 		i, j = i+1, j+1
-		if (s.inRun || s.terminal) && (t.inRun || t.terminal) {
+		if s.final() && t.final() {
 			both := s.terminal && t.terminal
 			out.s = append(out.s, archivedEntry{k, archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held),
 				noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}})

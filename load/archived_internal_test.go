@@ -160,6 +160,15 @@ func TestArchivedSorted(t *testing.T) {
 		}
 	}
 	check("intersect", a.intersect(b), want)
+	ahead := 0 // what a holds and b lacks altogether: a destination's gap
+	for k := range wantA {
+		if _, ok := wantB[k]; !ok {
+			ahead++
+		}
+	}
+	if got := a.aheadOf(b); got != ahead || ahead == 0 {
+		t.Errorf("aheadOf: %d, want %d (none proves nothing)", got, ahead)
+	}
 }
 
 // TestArchivedUnsettled: an execution whose newest archived snapshot is

@@ -33,8 +33,8 @@ type DataReader interface {
 	ArchivedData(ctx context.Context, arn, dt string, maxOps int64) (*ArchivedData, error)
 }
 
-// ArchivedData asks the file ledgers first, as Archived does, then the
-// others: the first that holds some answers.
+// ArchivedData asks the file ledgers first, then the others: the first
+// that holds some answers.
 func (f *fanout) ArchivedData(ctx context.Context, arn, dt string, maxOps int64) (*ArchivedData, error) {
 	for _, ledgers := range []bool{true, false} {
 		for _, l := range f.loaders {

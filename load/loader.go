@@ -69,7 +69,7 @@ type StatsReporter interface{ Stats() Stats }
 
 // FileLedger is a destination whose published files are its own ledger of
 // what it holds (Parquet): Fanout commits to it after the transactional
-// destinations, and asks it first what is archived.
+// destinations, and counts what it holds that they lack (Archived.Behind).
 type FileLedger interface {
 	ArchivedReader
 	// FilesAreLedger reports that what is published is what is archived.
@@ -123,37 +123,42 @@ func Fanout(ls ...Loader) Loader {
 	return f
 }
 
-// Archived asks the file ledgers (or, without any, the others) what they
-// hold; an execution is skipped only if none of them needs it.
+// Archived asks every destination that can tell what it holds; an
+// execution is skipped only if none of them needs it. So a destination
+// added beside an archive (or restored from an older backup) gets what it
+// lacks: those executions are read again and written to every destination
+// (the file ledgers then hold a second snapshot of them, which the
+// _latest views and compaction drop), and Behind counts them. A kill never
+// leaves a file ledger holding what the others lack (they commit first),
+// so Behind counts only such a destination's gap.
 func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
-	var readers []ArchivedReader
+	var files, others *Archived
 	for _, l := range f.loaders {
-		if isFileLedger(l) {
-			readers = append(readers, l.(FileLedger))
+		r, ok := l.(ArchivedReader)
+		if !ok {
+			continue
 		}
-	}
-	if len(readers) == 0 {
-		for _, l := range f.loaders {
-			if r, ok := l.(ArchivedReader); ok {
-				readers = append(readers, r)
-			}
-		}
-	}
-	var out *Archived
-	for _, r := range readers {
 		a, err := r.Archived(ctx, runID)
 		if err != nil {
 			return nil, err
 		}
-		if out == nil {
-			out = a
+		if isFileLedger(l) {
+			files = files.and(a)
 		} else {
-			out = out.intersect(a)
+			others = others.and(a)
 		}
 	}
-	if out == nil {
-		out = newArchived()
+	switch {
+	case files == nil && others == nil:
+		return newArchived(), nil
+	case files == nil:
+		return others, nil
+	case others == nil:
+		return files, nil
 	}
+	behind := files.aheadOf(others)
+	out := files.intersect(others)
+	out.Behind = behind
 	return out, nil
 }
 

@@ -574,15 +574,15 @@ ON CONFLICT (run_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, status = 
 	return nil
 }
 
-// Archived reads the executions table. Postgres holds one snapshot per
-// execution and re-archiving is idempotent, so it reports terminal statuses
-// only; resuming a run needs nothing more from it.
+// Archived reads the executions table: Postgres holds one snapshot per
+// execution, the newest, whose run_id says whether the run being resumed
+// (runID) archived it.
 func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error) {
-	return reread(ctx, p, "what is archived", func() (*Archived, error) { return p.archived(ctx) })
+	return reread(ctx, p, "what is archived", func() (*Archived, error) { return p.archived(ctx, runID) })
 }
 
-func (p *Postgres) archived(ctx context.Context) (*Archived, error) {
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count, execution_data_included FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
+func (p *Postgres) archived(ctx context.Context, runID string) (*Archived, error) {
+	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count, execution_data_included, run_id FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
 		return nil, p.wrap("read what is archived", err)
 	}
@@ -590,10 +590,10 @@ func (p *Postgres) archived(ctx context.Context) (*Archived, error) {
 	a := newArchived()
 	for rows.Next() {
 		var r archivedRow
-		if err := rows.Scan(&r.ExecutionArn, &r.Status, &r.ExtractedAt, &r.LastEventID, &r.EventCount, &r.DataIncluded); err != nil {
+		if err := rows.Scan(&r.ExecutionArn, &r.Status, &r.ExtractedAt, &r.LastEventID, &r.EventCount, &r.DataIncluded, &r.RunID); err != nil {
 			return nil, p.wrap("read what is archived", err)
 		}
-		a.add(&r, false)
+		a.add(&r, runID != "" && r.RunID == runID)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, p.wrap("read what is archived", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -283,5 +284,57 @@ func TestKill9ResumeByFunction(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDestinationAddedBesideTheArchive: a Postgres destination added to
+// the run of a Parquet archive that holds every execution already (or
+// restored from an older backup) gets them all. The run reads them again
+// and writes them to both, says so in one warning, and Parquet's second
+// snapshot of each changes nothing its readers see (every event once by
+// key, as the _latest views read it); the next run skips them again.
+func TestDestinationAddedBesideTheArchive(t *testing.T) {
+	execs := emulator.Generate(52, 20, emulator.GenerateOptions{MaxOps: 30})
+	_, _, dir, report, args := byFunction(t, execs)
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("run into Parquet: exit %d\n%s", r.code, r.stderr)
+	}
+	var events int64
+	final := 0
+	for _, e := range execs {
+		events += int64(e.History.Len())
+		if terminal(e) {
+			final++
+		}
+	}
+	dbURL, s := pgtest.Schema(t)
+	both := append(append([]string{}, args...), "--dest", dbURL, "--pg-schema", s, "--migrate")
+	r := runCLI(t, both...)
+	if r.code != 0 {
+		t.Fatalf("run into both: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "a destination lacks executions the Parquet archive holds") || !strings.Contains(r.stderr, fmt.Sprintf("executions=%d", len(execs))) {
+		t.Errorf("no warning naming the %d executions Postgres lacked:\n%s", len(execs), r.stderr)
+	}
+	if sum := readReport(t, report); sum.ExecutionsOK != len(execs) {
+		t.Errorf("run into both archived %d executions, want all %d", sum.ExecutionsOK, len(execs))
+	}
+	conn := pgtest.Conn(t, dbURL)
+	for table, want := range map[string]int64{"executions": int64(len(execs)), "events": events} {
+		var n int64
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{s, table}.Sanitize()).Scan(&n); err != nil || n != want {
+			t.Errorf("Postgres %s: %d rows (%v), want %d", table, n, err, want)
+		}
+	}
+	keys := map[string]bool{}
+	for _, ev := range tableRows[schema.Event](t, dir, "events") {
+		keys[fmt.Sprint(ev.ExecutionArn, "/", ev.EventID)] = true
+	}
+	if int64(len(keys)) != events {
+		t.Errorf("Parquet holds %d events by key, want %d", len(keys), events)
+	}
+	r = runCLI(t, both...)
+	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != 0 || sum.SkippedTerminal != final || strings.Contains(r.stderr, "a destination lacks") {
+		t.Errorf("next run: exit %d, %d archived, %d terminal skipped (want 0 and %d)\n%s", r.code, sum.ExecutionsOK, sum.SkippedTerminal, final, r.stderr)
 	}
 }

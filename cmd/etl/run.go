@@ -490,6 +490,10 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
 	}
 	logger.Info("read what is archived", "executions_known", archived.Len())
+	if archived.Behind > 0 && !o.force {
+		logger.Warn("a destination lacks executions the Parquet archive holds (added since, or restored from an older backup): they are archived again, in every destination; the Parquet archive gets a second snapshot of each, which the _latest views and etl compact drop (to fill that destination alone, run once with it as the only --dest)",
+			"executions", archived.Behind)
+	}
 	return archived.Unreadable, nil
 }
 
