@@ -587,17 +587,19 @@ type entry struct {
 func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) error {
 	start := r.cfg.Now()
 	log := r.cfg.Logger.With("execution_arn", e.ARN)
+	src := r.sourceFor(e)
 	x, err := r.cfg.Loader.Begin(ctx, e.ARN)
 	if err != nil {
 		err = &DestinationError{Err: err}
 		if r.destinationRetry(ctx, &e, err, counts{}, log) {
 			return r.archiveOnce(ctx, e, mayRestart)
 		}
-		return err
+		// Failed (or abandoned, the run stopping) as a failure at its
+		// commit is: the report names it.
+		return r.settle(ctx, e, src, &schema.Execution{}, counts{}, start, err, log)
 	}
 	var c counts
 	meta := transform.RowMeta{ExecutionArn: e.ARN, RunID: r.cfg.RunID, ExtractedAt: start}
-	src := r.sourceFor(e)
 	if _, history := src.(historySource); (history || r.cfg.HistoryAlways) && r.cfg.History == nil {
 		x.Abort(ctx)
 		return &DestinationError{Err: errors.New("pipeline: an entry needs the history API, and Config.History is nil")}
