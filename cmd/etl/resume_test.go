@@ -292,10 +292,11 @@ func TestKill9ResumeByFunction(t *testing.T) {
 // restored from an older backup) gets them all. The run reads them again
 // and writes them to both, says so in one warning, and Parquet's second
 // snapshot of each changes nothing its readers see (every event once by
-// key, as the _latest views read it); the next run skips them again.
+// key, as the _latest views read it; verify finds both destinations
+// equal to the API); the next run skips them again.
 func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	execs := emulator.Generate(52, 20, emulator.GenerateOptions{MaxOps: 30})
-	_, _, dir, report, args := byFunction(t, execs)
+	_, url, dir, report, args := byFunction(t, execs)
 	if r := runCLI(t, args...); r.code != 0 {
 		t.Fatalf("run into Parquet: exit %d\n%s", r.code, r.stderr)
 	}
@@ -332,6 +333,13 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	}
 	if int64(len(keys)) != events {
 		t.Errorf("Parquet holds %d events by key, want %d", len(keys), events)
+	}
+	for _, dest := range [][]string{{"--dest", dir}, {"--dest", dbURL, "--pg-schema", s}} {
+		vreport := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, append(append([]string{"verify", "--endpoint-url", url, "--all", "--report", vreport}, dest...), functionArgs()...)...)
+		if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || v.Equal != v.Sampled || v.Sampled == 0 {
+			t.Errorf("verify %s: exit %d, %d of %d complete, %d of %d sampled equal", dest[1], r.code, v.Complete, len(execs), v.Equal, v.Sampled)
+		}
 	}
 	r = runCLI(t, both...)
 	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != 0 || sum.SkippedTerminal != final || strings.Contains(r.stderr, "a destination lacks") {
