@@ -267,9 +267,11 @@ func (a *Archived) aheadOf(b *Archived) int {
 }
 
 // intersect keeps what both hold as skippable: an execution is skipped only
-// if no destination needs it. Both are sealed; so is the result.
+// if no destination needs it. Both are sealed; so is the result, which is
+// made in a's place (a is spent): a run's start over a million executions
+// and two destinations holds two such lists, not three.
 func (a *Archived) intersect(b *Archived) *Archived {
-	out := newArchived()
+	out := &Archived{s: a.s[:0]} // entry i is read before an entry is written at i or before
 	for i, j := 0, 0; i < a.sorted && j < b.sorted; {
 		switch c := bytes.Compare(a.s[i].key[:], b.s[j].key[:]); {
 		case c < 0:
@@ -294,8 +296,10 @@ func (a *Archived) intersect(b *Archived) *Archived {
 			out.s = append(out.s, archivedEntry{k, archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}})
 		}
 	}
+	clear(a.s[len(out.s):])
 	out.sorted = len(out.s)
 	out.Unreadable = append(slices.Clip(a.Unreadable), b.Unreadable...)
+	*a = Archived{}
 	return out
 }
 
