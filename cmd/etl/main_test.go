@@ -348,13 +348,21 @@ func TestSchemaCommand(t *testing.T) {
 		}
 	}
 	// --out-dir: one statement a file, in the order to run them; together
-	// what standard output gets; an older version's statements gone.
+	// what standard output gets; an earlier write's files, numbered
+	// otherwise (without --database), gone; a user's own files kept.
 	dir := filepath.Join(t.TempDir(), "ddl")
 	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "08-from-an-older-version.sql"), []byte("DROP TABLE operations;\n"), 0o644)
+	mine := filepath.Join(dir, "01-mine.sql")
+	os.WriteFile(mine, []byte("SELECT 1;\n"), 0o644)
+	if r = runCLI(t, "schema", "athena", "--location", "s3://b/p", "--out-dir", dir); r.code != 0 {
+		t.Fatalf("schema athena --out-dir without --database: exit %d", r.code)
+	}
 	whole := runCLI(t, "schema", "athena", "--location", "s3://b/p", "--database", "durable").stdout
 	if r = runCLI(t, "schema", "athena", "--location", "s3://b/p", "--database", "durable", "--out-dir", dir); r.code != 0 || r.stdout != "" {
 		t.Fatalf("schema athena --out-dir: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if err := os.Remove(mine); err != nil { // kept, and not a statement
+		t.Errorf("a user's file in --out-dir: %v", err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.sql"))
 	var joined []string

@@ -83,12 +83,15 @@ func athenaSchema(c *cli.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return usageError("schema athena: --out-dir: %v", err)
 	}
-	// An earlier version's statements, should it have had more, would run
-	// too: only this version's are left.
-	stale, _ := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.sql"))
-	for _, f := range stale {
-		if err := os.Remove(f); err != nil {
-			return usageError("schema athena: --out-dir: %v", err)
+	// A statement an earlier write numbered otherwise (with or without
+	// --database) would run twice: files named for a statement go first.
+	// The folder's other files, a user's own, stay.
+	for _, s := range schema.AthenaStatements("database", location) {
+		stale, _ := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-"+s.Name+".sql"))
+		for _, f := range stale {
+			if err := os.Remove(f); err != nil {
+				return usageError("schema athena: --out-dir: %v", err)
+			}
 		}
 	}
 	for i, s := range statements {
