@@ -25,17 +25,33 @@ func (transient) Transient() bool { return true }
 // failingCommits fails the commits of one execution in a real Parquet
 // loader, transiently, the first fails times (negative: every time), and
 // drops what the loader staged for it, as a destination whose commit
-// failed does.
+// failed does; with atBegin, its Begin fails so instead (a database gone
+// when the execution's transaction begins).
 type failingCommits struct {
 	load.Loader
-	arn   string
-	err   error
-	mu    sync.Mutex
-	fails int
-	tries int
+	arn     string
+	err     error
+	atBegin bool
+	mu      sync.Mutex
+	fails   int
+	tries   int
+}
+
+// fail counts a try and reports whether it fails.
+func (f *failingCommits) fail() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tries++
+	return f.fails < 0 || f.tries <= f.fails
 }
 
 func (f *failingCommits) Begin(ctx context.Context, arn string) (load.Execution, error) {
+	if f.atBegin && arn == f.arn {
+		if f.fail() {
+			return nil, f.err
+		}
+		return f.Loader.Begin(ctx, arn)
+	}
 	x, err := f.Loader.Begin(ctx, arn)
 	if err != nil || arn != f.arn {
 		return x, err
@@ -49,11 +65,7 @@ type failingCommit struct {
 }
 
 func (x *failingCommit) Commit(ctx context.Context, dt string, row schema.Execution) error {
-	x.f.mu.Lock()
-	x.f.tries++
-	fail := x.f.fails < 0 || x.f.tries <= x.f.fails
-	x.f.mu.Unlock()
-	if fail {
+	if x.f.fail() {
 		x.Execution.Abort(ctx)
 		return x.f.err
 	}
@@ -61,10 +73,11 @@ func (x *failingCommit) Commit(ctx context.Context, dt string, row schema.Execut
 }
 
 // TestDestinationFailsForAMoment: an execution whose destination failed
-// transiently (load.Transient) is archived again from the start, up to
-// Config.DestinationRetries times, waiting the backoff before each try;
-// the archive then holds it once. Past the retries, or for a failure
-// that is not transient, the run stops as before.
+// transiently (load.Transient), at its commit or at its Begin, is
+// archived again from the start, up to Config.DestinationRetries times,
+// waiting the backoff before each try; the archive then holds it once.
+// Past the retries, or for a failure that is not transient, the run stops
+// as before, the execution named among the failures.
 func TestDestinationFailsForAMoment(t *testing.T) {
 	execs, want := randomExecutions(23, 6, 40)
 	srv := emulator.New()
@@ -76,10 +89,13 @@ func TestDestinationFailsForAMoment(t *testing.T) {
 		fails    int
 		wantErr  bool
 		wantRuns int // tries of the failing execution
+		atBegin  bool
 	}{
-		{"twice, then it commits", transient{}, 2, false, 3},
-		{"every time", transient{}, -1, true, 4},
-		{"not transient", errors.New("disk full (test)"), 1, true, 1},
+		{"twice, then it commits", transient{}, 2, false, 3, false},
+		{"every time", transient{}, -1, true, 4, false},
+		{"not transient", errors.New("disk full (test)"), 1, true, 1, false},
+		{"at Begin, twice, then it commits", transient{}, 2, false, 3, true},
+		{"at Begin, every time", transient{}, -1, true, 4, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -87,7 +103,7 @@ func TestDestinationFailsForAMoment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := &failingCommits{Loader: pd, arn: execs[2].ARN, err: c.err, fails: c.fails}
+			l := &failingCommits{Loader: pd, arn: execs[2].ARN, err: c.err, fails: c.fails, atBegin: c.atBegin}
 			var waits []int
 			cfg := pipeline.Config{API: client, Loader: l, RunID: "run-test", Concurrency: 2, DestinationRetries: 3, Logger: testLogger(t)}
 			pipeline.WithDestinationBackoff(&cfg, func(n int) time.Duration {
