@@ -17,8 +17,9 @@ import (
 )
 
 // recordedExecutions serves the histories AWS's durable-execution SDK for
-// JavaScript recorded of its examples (transform/testdata/histories: real
-// runs by AWS's test runner, not our generator's shapes) as executions of
+// JavaScript recorded of its examples, and those we recorded with its
+// test runner (transform/testdata/histories: real runs by AWS's test
+// runner, not our generator's shapes) as executions of
 // the emulator's first function, each with what GetDurableExecution says
 // of it read from its own history: start, end, status, input, result and
 // error of its Execution events.

@@ -41,7 +41,10 @@ func TestUnknownMembers(t *testing.T) {
 			`{"EventId":3,"EventType":"FutureThing","FutureDetails":{"Note":"<x>&","CheckpointToken":"secret","Inner":{"nextToken":"s2"}}},` +
 			`{"EventId":4,"EventType":"StepSucceeded"},` +
 			`{"EventId":5,"EventType":"StepFailed","StepFailedDetails":{"Error":{"Payload":{"ErrorType":"T","Extra":null},"Truncated":false}}},` +
-			`{"EventId":6,"Fu\u0074ure2":"x"}` +
+			`{"EventId":6,"Fu\u0074ure2":"x"},` +
+			// AWS's JavaScript testing runner (1.1.4) writes an Input the
+			// model's CallbackStartedDetails lacks, as an empty object.
+			`{"EventId":7,"EventType":"CallbackStarted","CallbackStartedDetails":{"CallbackId":"c","Timeout":600,"Input":{}}}` +
 			`],"TotalEvents":6}`,
 		records: map[int]string{
 			0: `{"Future":{"a":[1,2.50,1e400],"b":2}}`,
@@ -49,9 +52,10 @@ func TestUnknownMembers(t *testing.T) {
 			2: `{"FutureDetails":{"CheckpointToken":"[redacted]","Inner":{"nextToken":"[redacted]"},"Note":"<x>&"}}`,
 			4: `{"StepFailedDetails":{"Error":{"Payload":{"Extra":null}}}}`,
 			5: `{"Future2":"x"}`,
+			6: `{"CallbackStartedDetails":{"Input":{}}}`,
 		},
 		output: `{"TotalEvents":6}`,
-		members: []string{"Events[].Future", "Events[].Future2", "Events[].FutureDetails", "Events[].StepFailedDetails.Error.Payload.Extra",
+		members: []string{"Events[].CallbackStartedDetails.Input", "Events[].Future", "Events[].Future2", "Events[].FutureDetails", "Events[].StepFailedDetails.Error.Payload.Extra",
 			"Events[].StepSucceededDetails.Cost", "TotalEvents"},
 	}, {
 		name:    "state",
