@@ -200,4 +200,27 @@ export const scenarios = [
       );
     }),
   },
+  {
+    // The race's context starts after its branches (their events come
+    // first); the map tolerates one failed item.
+    name: "race-then-map",
+    input: {},
+    handler: withDurableExecution(async (event, ctx) => {
+      const winner = await ctx.promise.race("race", [
+        ctx.wait("slow-wait", { seconds: 30 }),
+        ctx.step("quick", async () => "quick"),
+      ]);
+      const squares = await ctx.map(
+        "items",
+        [1, 2, 3],
+        async (c, item) =>
+          c.step(`square-${item}`, async () => {
+            if (item === 2) throw new Error("two is not welcome");
+            return item * item;
+          }, { retryStrategy: () => ({ shouldRetry: false }) }),
+        { completionConfig: { toleratedFailureCount: 1 } },
+      );
+      return { winner, succeeded: squares.successCount, failed: squares.failureCount };
+    }),
+  },
 ];
