@@ -2,7 +2,10 @@
 
 Usage: python3 compare.py OPS_JSONL ROWS_JSONL
 
-OPS_JSONL is what serve.py wrote; ROWS_JSONL holds one operations row per
+OPS_JSONL is what serve.py wrote (a line an execution: its "arn" and the
+runner's "ops", timestamps in epoch milliseconds), or what
+../aws-js-testing/record.mjs wrote (its "name" instead, the ARN's
+execution name, and RFC 3339 timestamps); ROWS_JSONL holds one operations row per
 line as JSON with the table's column names (psql: SELECT row_to_json(o)
 FROM durable_archive.operations o). Prints how many operations were
 compared and, per column and operation shape, how many differ, with one
@@ -34,7 +37,9 @@ def main() -> None:
     diffs, examples, compared = collections.Counter(), {}, 0
     for line in open(sys.argv[1]):
         execution = json.loads(line)
-        mine = ours[execution["arn"]]
+        arn = execution.get("arn") or next(
+            (a for a in ours if f"/durable-execution/{execution['name']}/" in a), execution["name"])
+        mine = ours[arn]
         for op in execution["ops"]:
             row = mine.get(op["Id"])
             shape = f"[{op.get('Type')}/{op.get('SubType')}/{op.get('Status')}]"
@@ -48,22 +53,22 @@ def main() -> None:
                 ("type", op.get("Type"), row["type"]), ("status", op.get("Status"), row["status"]),
                 ("name", op.get("Name"), row["name"]), ("sub_type", op.get("SubType"), row["sub_type"]),
                 ("parent_id", op.get("ParentId"), row["parent_id"]),
-                ("start_time", op.get("StartTimestamp"), millis(row["start_time"])),
-                ("end_time", op.get("EndTimestamp"), millis(row["end_time"])),
+                ("start_time", millis(op.get("StartTimestamp")), millis(row["start_time"])),
+                ("end_time", millis(op.get("EndTimestamp")), millis(row["end_time"])),
                 ("input_payload", details.get("InputPayload"), row["input_payload"]),
                 ("result", details.get("Result"), row["result"]),
                 ("error_type", error.get("ErrorType"), row["error_type"]),
                 ("error_message", error.get("ErrorMessage"), row["error_message"]),
                 ("attempt", details.get("Attempt"), row["attempt"]),
-                ("next_attempt_time", details.get("NextAttemptTimestamp"), millis(row["next_attempt_time"])),
-                ("scheduled_end_time", details.get("ScheduledEndTimestamp"), millis(row["scheduled_end_time"])),
+                ("next_attempt_time", millis(details.get("NextAttemptTimestamp")), millis(row["next_attempt_time"])),
+                ("scheduled_end_time", millis(details.get("ScheduledEndTimestamp")), millis(row["scheduled_end_time"])),
                 ("callback_id", details.get("CallbackId"), row["callback_id"]),
                 ("replay_children", details.get("ReplayChildren"), row["replay_children"]),
             ]:
                 if theirs != got:
                     key = f"{column} {shape}"
                     diffs[key] += 1
-                    examples.setdefault(key, (execution["arn"][:8], op["Id"][:12], str(theirs)[:80], str(got)[:80]))
+                    examples.setdefault(key, (arn.rsplit("/", 2)[-2][:24], op["Id"][:12], str(theirs)[:80], str(got)[:80]))
     print("compared", compared, "operations")
     for key, n in sorted(diffs.items()):
         print(n, key, "e.g. (execution, operation, runner, etl):", examples.get(key, ""))
