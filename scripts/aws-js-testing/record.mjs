@@ -28,10 +28,16 @@ for (const s of scenarios) {
   for (const [name, fn] of Object.entries(s.register ?? {})) {
     runner.registerDurableFunction(name, fn);
   }
+  let timer;
   try {
     const running = runner.run({ payload: s.input });
-    if (s.drive) await s.drive(runner);
-    const execution = await running;
+    // A scenario that never ends (a callback its drive failed to answer)
+    // is reported as failed instead of holding the recording.
+    const limit = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("did not end within 60 s")), 60_000);
+    });
+    if (s.drive) await Promise.race([s.drive(runner), limit]);
+    const execution = await Promise.race([running, limit]);
     const events = execution.getHistoryEvents();
     const file = join(outDir, `runner-${s.name}.json`);
     writeFileSync(file, JSON.stringify(events, null, 2) + "\n");
@@ -43,6 +49,8 @@ for (const s of scenarios) {
   } catch (err) {
     failed++;
     console.error(`${s.name}: ${err?.stack ?? err}`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 await LocalDurableTestRunner.teardownTestEnvironment();
