@@ -54,11 +54,14 @@ type Archived struct {
 	// archives it again where the service still has it, rather than stop
 	// every night until someone moves them away while histories expire.
 	Unreadable []string
-	// Behind counts the executions a Parquet destination holds that
-	// another destination of the run lacks altogether: one added beside
-	// the archive, or restored from an older backup. The run archives
-	// them again, in every destination (see Fanout's Archived).
-	Behind int
+	// Alone counts the executions the Parquet destinations hold done
+	// for good (final, with their payloads and history) that another
+	// destination of the run lacks or holds unfinished: one added beside
+	// the archive, or restored from an older backup. A run archives them
+	// into the others alone (see [AloneFiller]). Behind counts those the
+	// Parquet destinations hold unfinished and another lacks altogether:
+	// archived again in every destination (see Fanout's Archived).
+	Alone, Behind int
 }
 
 type archivedEntry struct {
@@ -251,19 +254,32 @@ func (a *Archived) and(b *Archived) *Archived {
 // being resumed.
 func (s archivedState) final() bool { return s.terminal || s.inRun }
 
-// aheadOf counts the executions a holds that b lacks altogether. Both are
-// sealed.
-func (a *Archived) aheadOf(b *Archived) int {
-	n, j := 0, 0
+// aheadOf returns, sorted, the executions a holds done for good that b
+// still needs: the newest snapshot terminal, with its payloads and its
+// history (what a run skips in a, whatever its source: see Skip), while b
+// lacks it or holds it unfinished; and counts the others a holds that b
+// lacks altogether. Both are sealed.
+func (a *Archived) aheadOf(b *Archived) (done []arnkey.Key, lacking int) {
+	j := 0
 	for i := 0; i < a.sorted; i++ {
 		for j < b.sorted && bytes.Compare(b.s[j].key[:], a.s[i].key[:]) < 0 {
 			j++
 		}
-		if j == b.sorted || b.s[j].key != a.s[i].key {
-			n++
+		held := j < b.sorted && b.s[j].key == a.s[i].key
+		switch s := a.s[i].archivedState; {
+		case s.terminal && !s.noData && s.events > 0 && (!held || !b.s[j].final()):
+			done = append(done, a.s[i].key)
+		case !held:
+			lacking++
 		}
 	}
-	return n
+	return done, lacking
+}
+
+// holds reports whether the sorted keys hold k.
+func holds(keys []arnkey.Key, k arnkey.Key) bool {
+	_, ok := slices.BinarySearchFunc(keys, k, func(e, k arnkey.Key) int { return bytes.Compare(e[:], k[:]) })
+	return ok
 }
 
 // intersect keeps what both hold as skippable: an execution is skipped only

@@ -159,14 +159,31 @@ func TestArchivedSorted(t *testing.T) {
 			want[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
 		}
 	}
-	ahead := 0 // what a holds and b lacks altogether: a destination's gap
-	for k := range wantA {
-		if _, ok := wantB[k]; !ok {
-			ahead++
+	// What a holds ahead of b: done for good there and needed in b (to
+	// b alone), or unfinished there and lacking in b altogether.
+	var done []arnkey.Key
+	lacking := 0
+	for k, s := range wantA {
+		t, held := wantB[k]
+		switch {
+		case s.terminal && !s.noData && s.events > 0 && (!held || !t.final()):
+			done = append(done, k)
+		case !held:
+			lacking++
 		}
 	}
-	if got := a.aheadOf(b); got != ahead || ahead == 0 {
-		t.Errorf("aheadOf: %d, want %d (none proves nothing)", got, ahead)
+	slices.SortFunc(done, func(x, y arnkey.Key) int { return bytes.Compare(x[:], y[:]) })
+	gotDone, gotLacking := a.aheadOf(b)
+	if !slices.Equal(gotDone, done) || gotLacking != lacking || len(done) == 0 || lacking == 0 {
+		t.Errorf("aheadOf: %d done, %d lacking; want %d and %d (none proves nothing)", len(gotDone), gotLacking, len(done), lacking)
+	}
+	for _, k := range done {
+		if !holds(gotDone, k) {
+			t.Fatalf("holds: %x not found", k)
+		}
+	}
+	if k := arnkey.Of("arn:x/durable-execution/e-none/id"); holds(gotDone, k) {
+		t.Errorf("holds: %x found, never archived", k)
 	}
 	check("intersect", a.intersect(b), want) // a is spent
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/durable-etl/durable-etl/internal/arnkey"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -126,11 +127,15 @@ func Fanout(ls ...Loader) Loader {
 // Archived asks every destination that can tell what it holds; an
 // execution is skipped only if none of them needs it. So a destination
 // added beside an archive (or restored from an older backup) gets what it
-// lacks: those executions are read again and written to every destination
-// (the file ledgers then hold a second snapshot of them, which the
-// _latest views and compaction drop), and Behind counts them. A kill never
-// leaves a file ledger holding what the others lack (they commit first),
-// so Behind counts only such a destination's gap.
+// lacks: those executions are read again. A kill never leaves a file
+// ledger holding what the others lack (they commit first), so what the
+// file ledgers hold ahead is only such a destination's gap. Those they
+// hold done for good (Alone counts them) go to the others alone once
+// [AloneFiller.FillAlone] is called, so that no file ledger gets a second
+// snapshot or an event twice; those they hold still running (which every
+// run archives anew; Behind counts those the others lack altogether) are
+// written to every destination, the file ledgers then holding the events
+// the others lacked twice (the _latest views and compaction keep one).
 func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
 	var files, others *Archived
 	for _, l := range f.loaders {
@@ -156,16 +161,35 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 	case others == nil:
 		return files, nil
 	}
-	behind := files.aheadOf(others)
+	done, behind := files.aheadOf(others)
 	out := files.intersect(others)
-	out.Behind = behind
+	out.Alone, out.Behind, f.done = len(done), behind, done
 	return out, nil
 }
+
+// AloneFiller is a loader that can archive the executions its file
+// ledgers hold done for good, and its other destinations lack
+// (Archived.Alone), into those others alone. A run calls FillAlone after
+// Archived and before its first Begin, unless it archives everything
+// again into every destination (etl run --force).
+type AloneFiller interface {
+	FillAlone()
+}
+
+// FillAlone makes Begin leave the file ledgers out of the executions
+// they hold done for good and the others lack (see Archived).
+func (f *fanout) FillAlone() { f.alone = true }
 
 type fanout struct {
 	loaders []Loader   // the others first, then the file ledgers
 	ledgers int        // file ledgers among loaders (the last ones)
 	commit  sync.Mutex // one execution's commits at a time, in one order; with twins, the file ledgers' writes and aborts too
+	// done holds, sorted, the executions the file ledgers hold done for
+	// good and the others lack (Archived's Alone); with alone, they are
+	// archived into the others only. Both are set before the first Begin
+	// and read-only after.
+	done  []arnkey.Key
+	alone bool
 }
 
 // twinLock takes the commit lock when two file ledgers or more must see
@@ -179,8 +203,12 @@ func (f *fanout) twinLock() func() {
 }
 
 func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
-	ex := &fanoutExec{f: f}
-	for _, l := range f.loaders {
+	ex := &fanoutExec{f: f, ledgers: f.ledgers}
+	loaders := f.loaders
+	if f.alone && len(f.done) > 0 && holds(f.done, arnkey.Of(arn)) {
+		loaders, ex.ledgers = loaders[:len(loaders)-f.ledgers], 0
+	}
+	for _, l := range loaders {
 		e, err := l.Begin(ctx, arn)
 		if err != nil {
 			ex.Abort(ctx)
@@ -231,12 +259,13 @@ func (f *fanout) Stats() Stats {
 }
 
 type fanoutExec struct {
-	f     *fanout
-	execs []Execution
+	f       *fanout
+	execs   []Execution
+	ledgers int // file ledgers among execs (the last ones): none when the execution goes to the others alone
 }
 
 func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
-	ledgers := len(f.execs) - f.f.ledgers
+	ledgers := len(f.execs) - f.ledgers
 	for _, e := range f.execs[:ledgers] {
 		if err := e.Write(ctx, rows); err != nil {
 			return err

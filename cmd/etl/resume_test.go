@@ -289,24 +289,31 @@ func TestKill9ResumeByFunction(t *testing.T) {
 
 // TestDestinationAddedBesideTheArchive: a Postgres destination added to
 // the run of a Parquet archive that holds every execution already (or
-// restored from an older backup) gets them all. The run reads them again
-// and writes them to both, says so in one warning, and Parquet's second
-// snapshot of each changes nothing its readers see (every event once by
-// key, as the _latest views read it; verify finds both destinations
-// equal to the API); the next run skips them again.
+// restored from an older backup) gets them all. The run reads them again;
+// those Parquet holds ended go to Postgres alone (Parquet gets no second
+// snapshot of them and no event twice), those still running to both, as
+// every run does, Parquet then holding their events twice, which one
+// warning says (every event once by key, as the _latest views read it);
+// verify finds both destinations equal to the API, and the next run skips
+// them again.
 func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	execs := emulator.Generate(52, 20, emulator.GenerateOptions{MaxOps: 30})
 	_, url, dir, report, args := byFunction(t, execs)
 	if r := runCLI(t, args...); r.code != 0 {
 		t.Fatalf("run into Parquet: exit %d\n%s", r.code, r.stderr)
 	}
-	var events int64
+	var events, runningEvents int64
 	final := 0
 	for _, e := range execs {
 		events += int64(e.History.Len())
 		if terminal(e) {
 			final++
+		} else {
+			runningEvents += int64(e.History.Len())
 		}
+	}
+	if final == 0 || final == len(execs) {
+		t.Fatalf("%d of %d executions ended: the test wants both kinds", final, len(execs))
 	}
 	dbURL, s := pgtest.Schema(t)
 	both := append(append([]string{}, args...), "--dest", dbURL, "--pg-schema", s, "--migrate")
@@ -314,8 +321,10 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("run into both: exit %d\n%s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "a destination lacks executions the Parquet archive holds") || !strings.Contains(r.stderr, fmt.Sprintf("executions=%d", len(execs))) {
-		t.Errorf("no warning naming the %d executions Postgres lacked:\n%s", len(execs), r.stderr)
+	for msg, n := range map[string]int{"archived into the destinations that lack them alone": final, "the Parquet archive gets their events twice": len(execs) - final} {
+		if i := strings.Index(r.stderr, msg); i < 0 || !strings.HasSuffix(strings.SplitN(r.stderr[i:], "\n", 2)[0], fmt.Sprintf(" executions=%d", n)) {
+			t.Errorf("no log line %q naming %d executions:\n%s", msg, n, r.stderr)
+		}
 	}
 	if sum := readReport(t, report); sum.ExecutionsOK != len(execs) {
 		t.Errorf("run into both archived %d executions, want all %d", sum.ExecutionsOK, len(execs))
@@ -328,11 +337,15 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 		}
 	}
 	keys := map[string]bool{}
-	for _, ev := range tableRows[schema.Event](t, dir, "events") {
+	rows := tableRows[schema.Event](t, dir, "events")
+	for _, ev := range rows {
 		keys[fmt.Sprint(ev.ExecutionArn, "/", ev.EventID)] = true
 	}
-	if int64(len(keys)) != events {
-		t.Errorf("Parquet holds %d events by key, want %d", len(keys), events)
+	if int64(len(keys)) != events || int64(len(rows)) != events+runningEvents {
+		t.Errorf("Parquet holds %d events (%d by key), want %d (%d by key: only the running executions' twice)", len(rows), len(keys), events+runningEvents, events)
+	}
+	if n := len(tableRows[schema.Execution](t, dir, "executions")); n != 2*len(execs)-final {
+		t.Errorf("Parquet holds %d executions rows, want %d: a second snapshot of the %d running, none of the %d ended", n, 2*len(execs)-final, len(execs)-final, final)
 	}
 	for _, dest := range [][]string{{"--dest", dir}, {"--dest", dbURL, "--pg-schema", s}} {
 		vreport := filepath.Join(t.TempDir(), "v.json")

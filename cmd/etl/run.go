@@ -488,10 +488,20 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 	cfg.ArchivedEvents, cfg.RewriteLacking = archived.Events, o.force
 	if !o.force {
 		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
+		if af, ok := loader.(load.AloneFiller); ok {
+			af.FillAlone()
+		}
 	}
 	logger.Info("read what is archived", "executions_known", archived.Len())
-	if archived.Behind > 0 && !o.force {
-		logger.Warn("a destination lacks executions the Parquet archive holds (added since, or restored from an older backup): they are archived again, in every destination; the Parquet archive gets a second snapshot of each, which the _latest views and etl compact drop (to fill that destination alone, run once with it as the only --dest)",
+	if o.force {
+		return archived.Unreadable, nil
+	}
+	if archived.Alone > 0 {
+		logger.Info("a destination lacks executions the Parquet archive holds done (added since, or restored from an older backup): they are archived into the destinations that lack them alone",
+			"executions", archived.Alone)
+	}
+	if archived.Behind > 0 {
+		logger.Warn("a destination lacks executions the Parquet archive holds still running (added since, or restored from an older backup): they are archived again, in every destination; the Parquet archive gets their events twice, which the _latest views and etl compact drop (to fill that destination alone, run once with it as the only --dest)",
 			"executions", archived.Behind)
 	}
 	return archived.Unreadable, nil
