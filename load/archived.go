@@ -58,10 +58,13 @@ type Archived struct {
 	// for good (final, with their payloads and history) that another
 	// destination of the run lacks or holds unfinished: one added beside
 	// the archive, or restored from an older backup. A run archives them
-	// into the others alone (see [AloneFiller]). Behind counts those the
-	// Parquet destinations hold unfinished and another lacks altogether:
-	// archived again in every destination (see Fanout's Archived).
-	Alone, Behind int
+	// into the others alone (see [AloneFiller]). Ahead counts those the
+	// Parquet destinations hold unfinished with events another lacks:
+	// archived again in every destination, as every run's running
+	// executions are, Parquet given only the events it lacks. Twice
+	// counts those of them whose events Parquet gets again all the same
+	// (see Fanout's Archived).
+	Alone, Ahead, Twice int
 }
 
 type archivedEntry struct {
@@ -254,26 +257,73 @@ func (a *Archived) and(b *Archived) *Archived {
 // being resumed.
 func (s archivedState) final() bool { return s.terminal || s.inRun }
 
-// aheadOf returns, sorted, the executions a holds done for good that b
-// still needs: the newest snapshot terminal, with its payloads and its
-// history (what a run skips in a, whatever its source: see Skip), while b
-// lacks it or holds it unfinished; and counts the others a holds that b
-// lacks altogether. Both are sealed.
-func (a *Archived) aheadOf(b *Archived) (done []arnkey.Key, lacking int) {
+// ahead is what the file ledgers hold that the other destinations of a
+// run lack (Fanout's Archived): a destination added beside them, or
+// restored from an older backup.
+type ahead struct {
+	// done holds, sorted, the executions held done for good: the newest
+	// snapshot terminal, with its payloads and its history (what a run
+	// skips in the file ledgers, whatever its source: see Skip), while
+	// the others lack it or hold it unfinished. They go to the others
+	// alone.
+	done []arnkey.Key
+	// events holds, sorted, the executions held unfinished whose first
+	// events the others lack: each run archives them anew, and the file
+	// ledgers are given only the events past those they hold.
+	events []heldEvents
+	// twice counts the executions whose events the file ledgers get again
+	// all the same: read without the payloads by one destination (a run
+	// then rewrites the events that carry them, see EventsArchived), so
+	// which are written is not a count from the start.
+	twice int
+}
+
+// heldEvents: the file ledgers hold skip events of the execution more
+// than the others.
+type heldEvents struct {
+	key  arnkey.Key
+	skip int64
+}
+
+// aheadOf is what a (the file ledgers) holds ahead of b (the others).
+// Both are sealed. The events a run writes of an execution are those past
+// the fewest either holds (intersect), oldest first, so the first
+// a.held - b.held of them are those a holds already.
+func (a *Archived) aheadOf(b *Archived) ahead {
+	var out ahead
 	j := 0
 	for i := 0; i < a.sorted; i++ {
 		for j < b.sorted && bytes.Compare(b.s[j].key[:], a.s[i].key[:]) < 0 {
 			j++
 		}
+		var t archivedState // zero: b lacks it
 		held := j < b.sorted && b.s[j].key == a.s[i].key
+		if held {
+			t = b.s[j].archivedState
+		}
 		switch s := a.s[i].archivedState; {
-		case s.terminal && !s.noData && s.events > 0 && (!held || !b.s[j].final()):
-			done = append(done, a.s[i].key)
-		case !held:
-			lacking++
+		case s.final() && held && t.final():
+			// skipped: neither needs it
+		case s.terminal && !s.noData && s.events > 0:
+			out.done = append(out.done, a.s[i].key)
+		case s.held <= t.held:
+		case !s.noData && !t.noData:
+			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held})
+		default:
+			out.twice++
 		}
 	}
-	return done, lacking
+	return out
+}
+
+// skipOf is how many events of k the file ledgers hold that the others
+// lack (see ahead.events).
+func (h *ahead) skipOf(k arnkey.Key) int64 {
+	i, ok := slices.BinarySearchFunc(h.events, k, func(e heldEvents, k arnkey.Key) int { return bytes.Compare(e.key[:], k[:]) })
+	if !ok {
+		return 0
+	}
+	return h.events[i].skip
 }
 
 // holds reports whether the sorted keys hold k.

@@ -159,31 +159,43 @@ func TestArchivedSorted(t *testing.T) {
 			want[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
 		}
 	}
-	// What a holds ahead of b: done for good there and needed in b (to
-	// b alone), or unfinished there and lacking in b altogether.
-	var done []arnkey.Key
-	lacking := 0
+	// What a holds ahead of b, key by key: done for good there and needed
+	// in b (to b alone); unfinished, with events b lacks (a given only
+	// the rest), or, read without payloads by either, a given them twice.
+	var wantAhead ahead
 	for k, s := range wantA {
 		t, held := wantB[k]
 		switch {
-		case s.terminal && !s.noData && s.events > 0 && (!held || !t.final()):
-			done = append(done, k)
-		case !held:
-			lacking++
+		case s.final() && held && t.final():
+		case s.terminal && !s.noData && s.events > 0:
+			wantAhead.done = append(wantAhead.done, k)
+		case s.held <= t.held:
+		case !s.noData && !t.noData:
+			wantAhead.events = append(wantAhead.events, heldEvents{k, s.held - t.held})
+		default:
+			wantAhead.twice++
 		}
 	}
-	slices.SortFunc(done, func(x, y arnkey.Key) int { return bytes.Compare(x[:], y[:]) })
-	gotDone, gotLacking := a.aheadOf(b)
-	if !slices.Equal(gotDone, done) || gotLacking != lacking || len(done) == 0 || lacking == 0 {
-		t.Errorf("aheadOf: %d done, %d lacking; want %d and %d (none proves nothing)", len(gotDone), gotLacking, len(done), lacking)
+	slices.SortFunc(wantAhead.done, func(x, y arnkey.Key) int { return bytes.Compare(x[:], y[:]) })
+	slices.SortFunc(wantAhead.events, func(x, y heldEvents) int { return bytes.Compare(x.key[:], y.key[:]) })
+	got := a.aheadOf(b)
+	if !slices.Equal(got.done, wantAhead.done) || !slices.Equal(got.events, wantAhead.events) || got.twice != wantAhead.twice ||
+		len(wantAhead.done) == 0 || len(wantAhead.events) == 0 || wantAhead.twice == 0 {
+		t.Errorf("aheadOf: %d done, %d with events, %d twice; want %d, %d and %d (none proves nothing)",
+			len(got.done), len(got.events), got.twice, len(wantAhead.done), len(wantAhead.events), wantAhead.twice)
 	}
-	for _, k := range done {
-		if !holds(gotDone, k) {
+	for _, k := range wantAhead.done {
+		if !holds(got.done, k) {
 			t.Fatalf("holds: %x not found", k)
 		}
 	}
-	if k := arnkey.Of("arn:x/durable-execution/e-none/id"); holds(gotDone, k) {
-		t.Errorf("holds: %x found, never archived", k)
+	for _, e := range wantAhead.events {
+		if n := got.skipOf(e.key); n != e.skip {
+			t.Fatalf("skipOf %x: %d, want %d", e.key, n, e.skip)
+		}
+	}
+	if k := arnkey.Of("arn:x/durable-execution/e-none/id"); holds(got.done, k) || got.skipOf(k) != 0 {
+		t.Errorf("%x, never archived, found ahead", k)
 	}
 	check("intersect", a.intersect(b), want) // a is spent
 }

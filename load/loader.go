@@ -70,7 +70,8 @@ type StatsReporter interface{ Stats() Stats }
 
 // FileLedger is a destination whose published files are its own ledger of
 // what it holds (Parquet): Fanout commits to it after the transactional
-// destinations, and counts what it holds that they lack (Archived.Behind).
+// destinations, and counts what it holds that they lack (Archived.Alone,
+// Ahead).
 type FileLedger interface {
 	ArchivedReader
 	// FilesAreLedger reports that what is published is what is archived.
@@ -129,13 +130,14 @@ func Fanout(ls ...Loader) Loader {
 // added beside an archive (or restored from an older backup) gets what it
 // lacks: those executions are read again. A kill never leaves a file
 // ledger holding what the others lack (they commit first), so what the
-// file ledgers hold ahead is only such a destination's gap. Those they
-// hold done for good (Alone counts them) go to the others alone once
-// [AloneFiller.FillAlone] is called, so that no file ledger gets a second
-// snapshot or an event twice; those they hold still running (which every
-// run archives anew; Behind counts those the others lack altogether) are
-// written to every destination, the file ledgers then holding the events
-// the others lacked twice (the _latest views and compaction keep one).
+// file ledgers hold ahead is only such a destination's gap. Once
+// [AloneFiller.FillAlone] is called, no file ledger gets an event twice:
+// the executions they hold done for good (Alone counts them) go to the
+// others alone, and those they hold still running (which every run
+// archives anew: Ahead) to every destination, the file ledgers given only
+// the events past those they hold; but for the executions one destination
+// holds without their payloads (Twice), whose events the file ledgers
+// then hold twice (the _latest views and compaction keep one).
 func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
 	var files, others *Archived
 	for _, l := range f.loaders {
@@ -161,9 +163,9 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 	case others == nil:
 		return files, nil
 	}
-	done, behind := files.aheadOf(others)
+	f.ahead = files.aheadOf(others)
 	out := files.intersect(others)
-	out.Alone, out.Behind, f.done = len(done), behind, done
+	out.Alone, out.Ahead, out.Twice = len(f.ahead.done), len(f.ahead.events)+f.ahead.twice, f.ahead.twice
 	return out, nil
 }
 
@@ -177,18 +179,18 @@ type AloneFiller interface {
 }
 
 // FillAlone makes Begin leave the file ledgers out of the executions
-// they hold done for good and the others lack (see Archived).
+// they hold done for good and the others lack, and give them only the
+// events they lack of those they hold unfinished (see Archived).
 func (f *fanout) FillAlone() { f.alone = true }
 
 type fanout struct {
 	loaders []Loader   // the others first, then the file ledgers
 	ledgers int        // file ledgers among loaders (the last ones)
 	commit  sync.Mutex // one execution's commits at a time, in one order; with twins, the file ledgers' writes and aborts too
-	// done holds, sorted, the executions the file ledgers hold done for
-	// good and the others lack (Archived's Alone); with alone, they are
-	// archived into the others only. Both are set before the first Begin
-	// and read-only after.
-	done  []arnkey.Key
+	// ahead is what the file ledgers hold that the others lack; with
+	// alone, Begin uses it (see Archived). Both are set before the first
+	// Begin and read-only after.
+	ahead ahead
 	alone bool
 }
 
@@ -205,8 +207,12 @@ func (f *fanout) twinLock() func() {
 func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
 	ex := &fanoutExec{f: f, ledgers: f.ledgers}
 	loaders := f.loaders
-	if f.alone && len(f.done) > 0 && holds(f.done, arnkey.Of(arn)) {
-		loaders, ex.ledgers = loaders[:len(loaders)-f.ledgers], 0
+	if f.alone && len(f.ahead.done)+len(f.ahead.events) > 0 {
+		k := arnkey.Of(arn)
+		if holds(f.ahead.done, k) {
+			loaders, ex.ledgers = loaders[:len(loaders)-f.ledgers], 0
+		}
+		ex.skip = f.ahead.skipOf(k)
 	}
 	for _, l := range loaders {
 		e, err := l.Begin(ctx, arn)
@@ -261,7 +267,8 @@ func (f *fanout) Stats() Stats {
 type fanoutExec struct {
 	f       *fanout
 	execs   []Execution
-	ledgers int // file ledgers among execs (the last ones): none when the execution goes to the others alone
+	ledgers int   // file ledgers among execs (the last ones): none when the execution goes to the others alone
+	skip    int64 // events the file ledgers hold and the others lack, not to be written to them again
 }
 
 func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
@@ -270,6 +277,14 @@ func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
 		if err := e.Write(ctx, rows); err != nil {
 			return err
 		}
+	}
+	if f.skip > 0 && rows.Table() == schema.Events {
+		n := min(f.skip, int64(rows.Len()))
+		f.skip -= n
+		rows = schema.Tail(rows, int(n))
+	}
+	if ledgers == len(f.execs) || rows.Len() == 0 {
+		return nil
 	}
 	defer f.f.twinLock()()
 	for _, e := range f.execs[ledgers:] {

@@ -44,6 +44,14 @@ type rowsOf[T any] struct {
 	rows []T
 }
 
+// Tail is r without its first from rows (0 <= from <= r.Len()), sharing
+// their memory.
+func Tail(r Rows, from int) Rows {
+	return r.(interface{ tail(int) Rows }).tail(from)
+}
+
+func (r rowsOf[T]) tail(from int) Rows { return rowsOf[T]{t: r.t, rows: r.rows[from:]} }
+
 func (r rowsOf[T]) Table() *Table { return r.t }
 func (r rowsOf[T]) Len() int      { return len(r.rows) }
 

@@ -288,31 +288,31 @@ func TestKill9ResumeByFunction(t *testing.T) {
 }
 
 // TestDestinationAddedBesideTheArchive: a Postgres destination added to
-// the run of a Parquet archive that holds every execution already (or
-// restored from an older backup) gets them all. The run reads them again;
-// those Parquet holds ended go to Postgres alone (Parquet gets no second
-// snapshot of them and no event twice), those still running to both, as
-// every run does, Parquet then holding their events twice, which one
-// warning says (every event once by key, as the _latest views read it);
-// verify finds both destinations equal to the API, and the next run skips
-// them again.
+// the run of a Parquet archive that holds every execution already gets
+// them all, and Parquet no event twice. The run reads them again; those
+// Parquet holds ended go to Postgres alone (no second snapshot of them in
+// Parquet), those still running to both, as every run does, Parquet
+// given none of their events again; each kind is logged with its count.
+// Then Postgres restored from an older backup (some running executions'
+// newest events lost): the next run gives it those events and Parquet
+// none. Verify finds both destinations equal to the API, and a last run
+// skips everything.
 func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	execs := emulator.Generate(52, 20, emulator.GenerateOptions{MaxOps: 30})
 	_, url, dir, report, args := byFunction(t, execs)
 	if r := runCLI(t, args...); r.code != 0 {
 		t.Fatalf("run into Parquet: exit %d\n%s", r.code, r.stderr)
 	}
-	var events, runningEvents int64
-	final := 0
+	var events int64
+	var running []emulator.Execution
 	for _, e := range execs {
 		events += int64(e.History.Len())
-		if terminal(e) {
-			final++
-		} else {
-			runningEvents += int64(e.History.Len())
+		if !terminal(e) {
+			running = append(running, e)
 		}
 	}
-	if final == 0 || final == len(execs) {
+	final := len(execs) - len(running)
+	if final == 0 || len(running) < 2 {
 		t.Fatalf("%d of %d executions ended: the test wants both kinds", final, len(execs))
 	}
 	dbURL, s := pgtest.Schema(t)
@@ -321,32 +321,68 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("run into both: exit %d\n%s", r.code, r.stderr)
 	}
-	for msg, n := range map[string]int{"archived into the destinations that lack them alone": final, "the Parquet archive gets their events twice": len(execs) - final} {
+	logged := func(r cliResult, msg string, n int) {
+		t.Helper()
 		if i := strings.Index(r.stderr, msg); i < 0 || !strings.HasSuffix(strings.SplitN(r.stderr[i:], "\n", 2)[0], fmt.Sprintf(" executions=%d", n)) {
 			t.Errorf("no log line %q naming %d executions:\n%s", msg, n, r.stderr)
 		}
+	}
+	logged(r, "archived into the destinations that lack them alone", final)
+	logged(r, "the Parquet archive given only the events it lacks", len(running))
+	if strings.Contains(r.stderr, "events twice") {
+		t.Errorf("warned of events twice:\n%s", r.stderr)
 	}
 	if sum := readReport(t, report); sum.ExecutionsOK != len(execs) {
 		t.Errorf("run into both archived %d executions, want all %d", sum.ExecutionsOK, len(execs))
 	}
 	conn := pgtest.Conn(t, dbURL)
-	for table, want := range map[string]int64{"executions": int64(len(execs)), "events": events} {
-		var n int64
-		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{s, table}.Sanitize()).Scan(&n); err != nil || n != want {
-			t.Errorf("Postgres %s: %d rows (%v), want %d", table, n, err, want)
+	count := func(table string) (n int64) {
+		t.Helper()
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{s, table}.Sanitize()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	parquetHolds := func(when string, snapshots int) {
+		t.Helper()
+		if n, e := count("executions"), count("events"); n != int64(len(execs)) || e != events {
+			t.Errorf("%s: Postgres holds %d executions and %d events, want %d and %d", when, n, e, len(execs), events)
+		}
+		keys := map[string]bool{}
+		rows := tableRows[schema.Event](t, dir, "events")
+		for _, ev := range rows {
+			keys[fmt.Sprint(ev.ExecutionArn, "/", ev.EventID)] = true
+		}
+		if int64(len(keys)) != events || int64(len(rows)) != events {
+			t.Errorf("%s: Parquet holds %d events (%d by key), want %d, each once", when, len(rows), len(keys), events)
+		}
+		if n := len(tableRows[schema.Execution](t, dir, "executions")); n != snapshots {
+			t.Errorf("%s: Parquet holds %d executions rows, want %d", when, n, snapshots)
 		}
 	}
-	keys := map[string]bool{}
-	rows := tableRows[schema.Event](t, dir, "events")
-	for _, ev := range rows {
-		keys[fmt.Sprint(ev.ExecutionArn, "/", ev.EventID)] = true
+	// A second snapshot of each running execution, none of those ended.
+	snapshots := len(execs) + len(running)
+	parquetHolds("added", snapshots)
+
+	// Postgres restored from a backup older than the newest events of
+	// two running executions.
+	for _, e := range running[:2] {
+		keep := e.History.Len() / 2
+		for _, q := range []string{"DELETE FROM %s WHERE execution_arn = $1 AND event_id > $2", "UPDATE %s SET event_count = $2::int, last_event_id = $2::int WHERE execution_arn = $1"} {
+			table := map[bool]string{true: "events", false: "executions"}[strings.HasPrefix(q, "DELETE")]
+			if _, err := conn.Exec(context.Background(), fmt.Sprintf(q, pgx.Identifier{s, table}.Sanitize()), e.ARN, keep); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if int64(len(keys)) != events || int64(len(rows)) != events+runningEvents {
-		t.Errorf("Parquet holds %d events (%d by key), want %d (%d by key: only the running executions' twice)", len(rows), len(keys), events+runningEvents, events)
+	r = runCLI(t, both...)
+	if r.code != 0 {
+		t.Fatalf("run after the restore: exit %d\n%s", r.code, r.stderr)
 	}
-	if n := len(tableRows[schema.Execution](t, dir, "executions")); n != 2*len(execs)-final {
-		t.Errorf("Parquet holds %d executions rows, want %d: a second snapshot of the %d running, none of the %d ended", n, 2*len(execs)-final, len(execs)-final, final)
-	}
+	logged(r, "the Parquet archive given only the events it lacks", 2)
+	snapshots += 2
+	parquetHolds("restored", snapshots)
+
 	for _, dest := range [][]string{{"--dest", dir}, {"--dest", dbURL, "--pg-schema", s}} {
 		vreport := filepath.Join(t.TempDir(), "v.json")
 		r := runCLI(t, append(append([]string{"verify", "--endpoint-url", url, "--all", "--report", vreport}, dest...), functionArgs()...)...)

@@ -500,9 +500,13 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 		logger.Info("a destination lacks executions the Parquet archive holds done (added since, or restored from an older backup): they are archived into the destinations that lack them alone",
 			"executions", archived.Alone)
 	}
-	if archived.Behind > 0 {
-		logger.Warn("a destination lacks executions the Parquet archive holds still running (added since, or restored from an older backup): they are archived again, in every destination; the Parquet archive gets their events twice, which the _latest views and etl compact drop (to fill that destination alone, run once with it as the only --dest)",
-			"executions", archived.Behind)
+	if n := archived.Ahead - archived.Twice; n > 0 {
+		logger.Info("a destination lacks events of executions the Parquet archive holds still running: they are archived again in every destination, the Parquet archive given only the events it lacks",
+			"executions", n)
+	}
+	if archived.Twice > 0 {
+		logger.Warn("a destination lacks events of executions one destination holds without their payloads: they are archived again in every destination, and the Parquet archive gets their events twice, which the _latest views and etl compact drop (to fill that destination alone, run once with it as the only --dest)",
+			"executions", archived.Twice)
 	}
 	return archived.Unreadable, nil
 }
