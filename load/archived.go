@@ -62,8 +62,9 @@ type Archived struct {
 	// Parquet destinations hold unfinished with events another lacks:
 	// archived again in every destination, as every run's running
 	// executions are, Parquet given only the events it lacks. Twice
-	// counts those of them whose events Parquet gets again all the same
-	// (see Fanout's Archived).
+	// counts those of them a destination holds without their payloads,
+	// whose events Parquet gets again if a run reads them with the
+	// payloads (see Fanout's Archived).
 	Alone, Ahead, Twice int
 }
 
@@ -271,18 +272,20 @@ type ahead struct {
 	// events the others lack: each run archives them anew, and the file
 	// ledgers are given only the events past those they hold.
 	events []heldEvents
-	// twice counts the executions whose events the file ledgers get again
-	// all the same: read without the payloads by one destination (a run
-	// then rewrites the events that carry them, see EventsArchived), so
-	// which are written is not a count from the start.
+	// twice counts those of them that a destination holds without their
+	// payloads: a run that reads them with the payloads writes again the
+	// events that carry them (see EventsArchived), so which are written is
+	// not a count from the start, and the file ledgers get every event it
+	// writes (see [LackingEventsWriter]).
 	twice int
 }
 
 // heldEvents: the file ledgers hold skip events of the execution more
-// than the others.
+// than the others; noData: without the payloads.
 type heldEvents struct {
-	key  arnkey.Key
-	skip int64
+	key    arnkey.Key
+	skip   int64
+	noData bool
 }
 
 // aheadOf is what a (the file ledgers) holds ahead of b (the others).
@@ -306,24 +309,24 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 			// skipped: neither needs it
 		case s.terminal && !s.noData && s.events > 0:
 			out.done = append(out.done, a.s[i].key)
-		case s.held <= t.held:
-		case !s.noData && !t.noData:
-			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held})
-		default:
-			out.twice++
+		case s.held > t.held:
+			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held, s.noData})
+			if s.noData || t.noData {
+				out.twice++
+			}
 		}
 	}
 	return out
 }
 
-// skipOf is how many events of k the file ledgers hold that the others
-// lack (see ahead.events).
-func (h *ahead) skipOf(k arnkey.Key) int64 {
+// eventsOf is what the file ledgers hold of k's events that the others
+// lack (see ahead.events); the zero value for none.
+func (h *ahead) eventsOf(k arnkey.Key) heldEvents {
 	i, ok := slices.BinarySearchFunc(h.events, k, func(e heldEvents, k arnkey.Key) int { return bytes.Compare(e.key[:], k[:]) })
 	if !ok {
-		return 0
+		return heldEvents{}
 	}
-	return h.events[i].skip
+	return h.events[i]
 }
 
 // holds reports whether the sorted keys hold k.

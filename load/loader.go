@@ -136,8 +136,10 @@ func Fanout(ls ...Loader) Loader {
 // others alone, and those they hold still running (which every run
 // archives anew: Ahead) to every destination, the file ledgers given only
 // the events past those they hold; but for the executions one destination
-// holds without their payloads (Twice), whose events the file ledgers
-// then hold twice (the _latest views and compaction keep one).
+// holds without their payloads (Twice), which a run that reads them with
+// their payloads rewrites (it then does not call
+// [LackingEventsWriter.WritesLackingEvents]): the file ledgers get every
+// event written (the _latest views and compaction keep one of each).
 func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
 	var files, others *Archived
 	for _, l := range f.loaders {
@@ -165,7 +167,7 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 	}
 	f.ahead = files.aheadOf(others)
 	out := files.intersect(others)
-	out.Alone, out.Ahead, out.Twice = len(f.ahead.done), len(f.ahead.events)+f.ahead.twice, f.ahead.twice
+	out.Alone, out.Ahead, out.Twice = len(f.ahead.done), len(f.ahead.events), f.ahead.twice
 	return out, nil
 }
 
@@ -212,7 +214,7 @@ func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
 		if holds(f.ahead.done, k) {
 			loaders, ex.ledgers = loaders[:len(loaders)-f.ledgers], 0
 		}
-		ex.skip = f.ahead.skipOf(k)
+		ex.ahead = f.ahead.eventsOf(k)
 	}
 	for _, l := range loaders {
 		e, err := l.Begin(ctx, arn)
@@ -267,8 +269,32 @@ func (f *fanout) Stats() Stats {
 type fanoutExec struct {
 	f       *fanout
 	execs   []Execution
-	ledgers int   // file ledgers among execs (the last ones): none when the execution goes to the others alone
-	skip    int64 // events the file ledgers hold and the others lack, not to be written to them again
+	ledgers int        // file ledgers among execs (the last ones): none when the execution goes to the others alone
+	ahead   heldEvents // the events the file ledgers hold and the others lack
+	skip    int64      // those of them not yet dropped from the file ledgers' writes (set by WritesLackingEvents)
+}
+
+// LackingEventsWriter is an Execution told that the events its caller
+// writes are exactly those past the ones the archive holds
+// (EventsArchived.Count), oldest first: none written again (as it would
+// to give events the payloads they were archived without, or under
+// --force the values of columns added since), and whether they carry the
+// execution's payloads. The caller says so before writing the
+// execution's first event. A fanout then gives each file ledger only
+// those past the ones it holds, unless it holds them without the payloads
+// they now carry; without the call, every one.
+type LackingEventsWriter interface {
+	WritesLackingEvents(withPayloads bool)
+}
+
+// WritesLackingEvents: the events written are a count from the first the
+// others lack, so the file ledgers can be spared those they hold (see
+// Archived), if they hold them as the read gives them.
+func (f *fanoutExec) WritesLackingEvents(withPayloads bool) {
+	if withPayloads && f.ahead.noData {
+		return
+	}
+	f.skip = f.ahead.skip
 }
 
 func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {

@@ -270,6 +270,9 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 	// compaction and Postgres's upsert keep it). The others were archived
 	// as they are: written once.
 	recovering := archived.WithoutPayloads && !e.noData
+	if lw, ok := x.(load.LackingEventsWriter); ok && !recovering && !r.cfg.RewriteLacking {
+		lw.WritesLackingEvents(!e.noData)
+	}
 	var total int64
 	var maxID int32
 	var keys transform.EventKeys

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -329,8 +330,8 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	}
 	logged(r, "archived into the destinations that lack them alone", final)
 	logged(r, "the Parquet archive given only the events it lacks", len(running))
-	if strings.Contains(r.stderr, "events twice") {
-		t.Errorf("warned of events twice:\n%s", r.stderr)
+	if strings.Contains(r.stderr, "gets their events again") {
+		t.Errorf("warned of events written twice:\n%s", r.stderr)
 	}
 	if sum := readReport(t, report); sum.ExecutionsOK != len(execs) {
 		t.Errorf("run into both archived %d executions, want all %d", sum.ExecutionsOK, len(execs))
@@ -393,5 +394,42 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	r = runCLI(t, both...)
 	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != 0 || sum.SkippedTerminal != final || strings.Contains(r.stderr, "a destination lacks") {
 		t.Errorf("next run: exit %d, %d archived, %d terminal skipped (want 0 and %d)\n%s", r.code, sum.ExecutionsOK, sum.SkippedTerminal, final, r.stderr)
+	}
+}
+
+// TestDestinationAddedWhilePayloadsComeBack: Parquet holds executions
+// without their payloads (the service could not decrypt them) when a
+// Postgres destination is added, and the key works again by then. The
+// run reads them with their payloads and writes their events again, the
+// payload-carrying ones to Parquet too: Parquet is not spared the events
+// it holds then (that would leave it without the payloads for good), a
+// warning says it gets events again, and verify finds both destinations
+// equal to the API.
+func TestDestinationAddedWhilePayloadsComeBack(t *testing.T) {
+	execs := emulator.Generate(61, 24, emulator.GenerateOptions{MaxOps: 30})
+	denied := everyNth(execs, 3)
+	var keyFixed atomic.Bool
+	_, url, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] && !keyFixed.Load() }))
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("run into Parquet: exit %d\n%s", r.code, r.stderr)
+	}
+	keyFixed.Store(true)
+	dbURL, s := pgtest.Schema(t)
+	r := runCLI(t, append(append([]string{}, args...), "--dest", dbURL, "--pg-schema", s, "--migrate")...)
+	if r.code != 0 {
+		t.Fatalf("run into both: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "the Parquet archive gets their events again") {
+		t.Errorf("no warning of events written again:\n%s", r.stderr)
+	}
+	if sum := readReport(t, report); sum.ExecutionsOK != len(execs) {
+		t.Errorf("run into both: %d archived, want %d", sum.ExecutionsOK, len(execs))
+	}
+	for _, dest := range [][]string{{"--dest", dir}, {"--dest", dbURL, "--pg-schema", s}} {
+		vreport := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, append(append([]string{"verify", "--endpoint-url", url, "--all", "--report", vreport}, dest...), functionArgs()...)...)
+		if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || v.Equal != v.Sampled || v.Sampled == 0 || len(v.WithoutPayloads) != 0 {
+			t.Errorf("verify %s: exit %d, %d of %d complete, %d of %d sampled equal, %d without payloads", dest[1], r.code, v.Complete, len(execs), v.Equal, v.Sampled, len(v.WithoutPayloads))
+		}
 	}
 }

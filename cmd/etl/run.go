@@ -505,7 +505,7 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 			"executions", n)
 	}
 	if archived.Twice > 0 {
-		logger.Warn("a destination lacks events of executions one destination holds without their payloads: they are archived again in every destination, and the Parquet archive gets their events twice, which the _latest views and etl compact drop (to fill that destination alone, run once with it as the only --dest)",
+		logger.Warn("a destination lacks events of executions one destination holds without their payloads: should the service give the payloads now, the Parquet archive gets their events again, which the _latest views and etl compact drop (to fill that destination alone, run once with it as the only --dest)",
 			"executions", archived.Twice)
 	}
 	return archived.Unreadable, nil
