@@ -309,7 +309,7 @@ func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
 		f.skip -= n
 		rows = schema.Tail(rows, int(n))
 	}
-	if ledgers == len(f.execs) || rows.Len() == 0 {
+	if ledgers == len(f.execs) {
 		return nil
 	}
 	defer f.f.twinLock()()
