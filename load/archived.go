@@ -265,8 +265,9 @@ type ahead struct {
 	// done holds, sorted, the executions held done for good: the newest
 	// snapshot terminal, with its payloads and its history (what a run
 	// skips in the file ledgers, whatever its source: see Skip), while
-	// the others lack it or hold it unfinished. They go to the others
-	// alone.
+	// the others lack it, hold it unfinished, or hold it ended without
+	// its history (read through state, which a run that reads history
+	// reads again). They go to the others alone.
 	done []arnkey.Key
 	// events holds, sorted, the executions held unfinished whose first
 	// events the others lack: each run archives them anew, and the file
@@ -305,10 +306,10 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 			t = b.s[j].archivedState
 		}
 		switch s := a.s[i].archivedState; {
+		case s.terminal && !s.noData && s.events > 0 && (!held || !t.final() || t.events == 0):
+			out.done = append(out.done, a.s[i].key)
 		case s.final() && held && t.final():
 			// skipped: neither needs it
-		case s.terminal && !s.noData && s.events > 0:
-			out.done = append(out.done, a.s[i].key)
 		case s.held > t.held:
 			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held, s.noData})
 			if s.noData || t.noData {

@@ -433,3 +433,47 @@ func TestDestinationAddedWhilePayloadsComeBack(t *testing.T) {
 		}
 	}
 }
+
+// TestDestinationFilledThroughStateBesideHistory: Parquet holds ended
+// executions read through history; Postgres the same executions, ended
+// too, read through state (with their tokens), so without their history.
+// A run of both by function reads them again for Postgres's sake and
+// writes them to Postgres alone: Parquet gets no event twice.
+func TestDestinationFilledThroughStateBesideHistory(t *testing.T) {
+	var execs []emulator.Execution
+	for _, e := range emulator.Generate(67, 30, emulator.GenerateOptions{MaxOps: 20}) {
+		if terminal(e) {
+			execs = append(execs, e)
+		}
+	}
+	if len(execs) < 5 {
+		t.Fatalf("%d ended executions generated: too few", len(execs))
+	}
+	var events int64
+	for _, e := range execs {
+		events += int64(e.History.Len())
+	}
+	_, url, dir, report, args := byFunction(t, execs)
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("run into Parquet: exit %d\n%s", r.code, r.stderr)
+	}
+	dbURL, s := pgtest.Schema(t)
+	pg := []string{"--dest", dbURL, "--pg-schema", s}
+	if r := runCLI(t, append([]string{"run", "--manifest", manifestFile(t, execs), "--endpoint-url", url, "--migrate"}, pg...)...); r.code != 0 {
+		t.Fatalf("run into Postgres through state: exit %d\n%s", r.code, r.stderr)
+	}
+	r := runCLI(t, append(append([]string{}, args...), pg...)...)
+	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != len(execs) {
+		t.Fatalf("run into both by function: exit %d, %d archived, want %d\n%s", r.code, sum.ExecutionsOK, len(execs), r.stderr)
+	}
+	var n int64
+	if err := pgtest.Conn(t, dbURL).QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{s, "events"}.Sanitize()).Scan(&n); err != nil || n != events {
+		t.Errorf("Postgres holds %d events (%v), want %d", n, err, events)
+	}
+	if rows := tableRows[schema.Event](t, dir, "events"); int64(len(rows)) != events {
+		t.Errorf("Parquet holds %d event rows, want %d, each once", len(rows), events)
+	}
+	if rows := tableRows[schema.Execution](t, dir, "executions"); len(rows) != len(execs) {
+		t.Errorf("Parquet holds %d executions rows, want %d: no second snapshot", len(rows), len(execs))
+	}
+}
