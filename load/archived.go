@@ -66,6 +66,12 @@ type Archived struct {
 	// whose events Parquet gets again if a run reads them with the
 	// payloads (see Fanout's Archived).
 	Alone, Ahead, Twice int
+	// FilesApart counts the executions one Parquet destination of the run
+	// holds and another lacks altogether (one added since, or a run
+	// killed between their publishes): archived again into every
+	// destination, the ones that held them get a second snapshot and
+	// their events again.
+	FilesApart int
 }
 
 type archivedEntry struct {
@@ -328,6 +334,23 @@ func (h *ahead) eventsOf(k arnkey.Key) heldEvents {
 		return heldEvents{}
 	}
 	return h.events[i]
+}
+
+// apart counts the executions one of a and b holds and the other lacks
+// altogether. Both are sealed.
+func (a *Archived) apart(b *Archived) int {
+	n, i, j := 0, 0, 0
+	for i < a.sorted && j < b.sorted {
+		switch c := bytes.Compare(a.s[i].key[:], b.s[j].key[:]); {
+		case c < 0:
+			n, i = n+1, i+1
+		case c > 0:
+			n, j = n+1, j+1
+		default:
+			i, j = i+1, j+1
+		}
+	}
+	return n + a.sorted - i + b.sorted - j
 }
 
 // holds reports whether the sorted keys hold k.

@@ -179,6 +179,20 @@ func TestArchivedSorted(t *testing.T) {
 	}
 	slices.SortFunc(wantAhead.done, func(x, y arnkey.Key) int { return bytes.Compare(x[:], y[:]) })
 	slices.SortFunc(wantAhead.events, func(x, y heldEvents) int { return bytes.Compare(x.key[:], y.key[:]) })
+	apart := 0 // held by one and lacked by the other
+	for k := range wantA {
+		if _, ok := wantB[k]; !ok {
+			apart++
+		}
+	}
+	for k := range wantB {
+		if _, ok := wantA[k]; !ok {
+			apart++
+		}
+	}
+	if n := a.apart(b); n != apart || apart == 0 {
+		t.Errorf("apart: %d, want %d (none proves nothing)", n, apart)
+	}
 	got := a.aheadOf(b)
 	if !slices.Equal(got.done, wantAhead.done) || !slices.Equal(got.events, wantAhead.events) || got.twice != wantAhead.twice ||
 		len(wantAhead.done) == 0 || len(wantAhead.events) == 0 || wantAhead.twice == 0 {

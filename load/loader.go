@@ -140,8 +140,16 @@ func Fanout(ls ...Loader) Loader {
 // their payloads rewrites (it then does not call
 // [LackingEventsWriter.WritesLackingEvents]): the file ledgers get every
 // event written (the _latest views and compaction keep one of each).
-func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
+// Between file ledgers (twins) none of that is done: an execution one
+// lacks is written to all of them (FilesApart counts those).
+func (f *fanout) Archived(ctx context.Context, runID string) (out *Archived, err error) {
 	var files, others *Archived
+	gap := 0 // executions one file ledger holds and another lacks
+	defer func() {
+		if out != nil {
+			out.FilesApart = gap
+		}
+	}()
 	for _, l := range f.loaders {
 		r, ok := l.(ArchivedReader)
 		if !ok {
@@ -152,6 +160,9 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 			return nil, err
 		}
 		if isFileLedger(l) {
+			if files != nil {
+				gap += files.apart(a)
+			}
 			files = files.and(a)
 		} else {
 			others = others.and(a)
@@ -166,7 +177,7 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 		return files, nil
 	}
 	f.ahead = files.aheadOf(others)
-	out := files.intersect(others)
+	out = files.intersect(others)
 	out.Alone, out.Ahead, out.Twice = len(f.ahead.done), len(f.ahead.events), f.ahead.twice
 	return out, nil
 }

@@ -477,3 +477,29 @@ func TestDestinationFilledThroughStateBesideHistory(t *testing.T) {
 		t.Errorf("Parquet holds %d executions rows, want %d: no second snapshot", len(rows), len(execs))
 	}
 }
+
+// TestParquetDestinationAddedBesideAnother: a second Parquet destination
+// added to the run of a Parquet archive is filled (every execution again
+// into both), and the run warns, naming how many the new one lacked; the
+// next run skips them, warning of nothing.
+func TestParquetDestinationAddedBesideAnother(t *testing.T) {
+	execs := emulator.Generate(71, 15, emulator.GenerateOptions{MaxOps: 20})
+	_, _, dir, report, args := byFunction(t, execs)
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("run into one: exit %d\n%s", r.code, r.stderr)
+	}
+	twin := t.TempDir()
+	both := append(append([]string{}, args...), "--dest", twin)
+	r := runCLI(t, both...)
+	const warning = "a Parquet destination lacks executions another holds"
+	if i := strings.Index(r.stderr, warning); r.code != 0 || i < 0 || !strings.HasSuffix(strings.SplitN(r.stderr[i:], "\n", 2)[0], fmt.Sprintf(" executions=%d", len(execs))) {
+		t.Errorf("run into both: exit %d, want 0 and a warning naming %d executions:\n%s", r.code, len(execs), r.stderr)
+	}
+	if n, m := len(tableRows[schema.Execution](t, twin, "executions")), len(tableRows[schema.Execution](t, dir, "executions")); n != len(execs) || m != 2*len(execs) {
+		t.Errorf("executions rows: %d in the new destination (want %d), %d in the first (want %d)", n, len(execs), m, 2*len(execs))
+	}
+	r = runCLI(t, both...)
+	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != 0 || strings.Contains(r.stderr, warning) {
+		t.Errorf("next run: exit %d, %d archived (want 0), warned: %v", r.code, sum.ExecutionsOK, strings.Contains(r.stderr, warning))
+	}
+}
