@@ -390,6 +390,11 @@ func (a *Archived) intersect(b *Archived) *Archived {
 		}
 	}
 	clear(a.s[len(out.s):])
+	if cap(out.s) > 2*len(out.s)+1024 {
+		// A destination lacking most of what a holds (one added beside
+		// it) leaves little: a's list would stay whole behind it.
+		out.s = slices.Clone(out.s)
+	}
 	out.sorted = len(out.s)
 	out.Unreadable = append(slices.Clip(a.Unreadable), b.Unreadable...)
 	*a = Archived{}

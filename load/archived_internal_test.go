@@ -247,3 +247,24 @@ func TestArchivedUnsettled(t *testing.T) {
 		})
 	}
 }
+
+// TestIntersectGivesBackWhatItDrops: a ledger intersected with one that
+// lacks nearly all of it (a destination added beside an archive) leaves a
+// short list that does not keep the long one's memory alive.
+func TestIntersectGivesBackWhatItDrops(t *testing.T) {
+	status := "SUCCEEDED"
+	full, few := newArchived(), newArchived()
+	for i := range 20_000 {
+		r := archivedRow{ExecutionArn: fmt.Sprintf("arn:x/durable-execution/e-%d/id", i), Status: &status, ExtractedAt: time.UnixMilli(1)}
+		full.add(&r, false)
+		if i%1000 == 0 {
+			few.add(&r, false)
+		}
+	}
+	full.seal()
+	few.seal()
+	out := full.intersect(few)
+	if out.Len() != 20 || cap(out.s) > 2*out.Len()+1024 {
+		t.Errorf("intersect: %d executions in a list of capacity %d, want 20 in one near that", out.Len(), cap(out.s))
+	}
+}
