@@ -142,14 +142,9 @@ func Fanout(ls ...Loader) Loader {
 // event written (the _latest views and compaction keep one of each).
 // Between file ledgers (twins) none of that is done: an execution one
 // lacks is written to all of them (FilesApart counts those).
-func (f *fanout) Archived(ctx context.Context, runID string) (out *Archived, err error) {
+func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
 	var files, others *Archived
 	gap := 0 // executions one file ledger holds and another lacks
-	defer func() {
-		if out != nil {
-			out.FilesApart = gap
-		}
-	}()
 	for _, l := range f.loaders {
 		r, ok := l.(ArchivedReader)
 		if !ok {
@@ -174,11 +169,12 @@ func (f *fanout) Archived(ctx context.Context, runID string) (out *Archived, err
 	case files == nil:
 		return others, nil
 	case others == nil:
+		files.FilesApart = gap
 		return files, nil
 	}
 	f.ahead = files.aheadOf(others)
-	out = files.intersect(others)
-	out.Alone, out.Ahead, out.Twice = len(f.ahead.done), len(f.ahead.events), f.ahead.twice
+	out := files.intersect(others)
+	out.Alone, out.Ahead, out.Twice, out.FilesApart = len(f.ahead.done), len(f.ahead.events), f.ahead.twice, gap
 	return out, nil
 }
 
