@@ -19,13 +19,16 @@ if (!port || !dir) {
 const fnArn = `arn:aws:lambda:us-east-1:123456789012:function:${fn}`;
 const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
-// epochs turns every RFC 3339 timestamp member into epoch seconds.
+// epochs turns the timestamp members (named *Timestamp, as the API's
+// are) into epoch seconds; a payload or message that looks like a date
+// stays a string.
 function epochs(v) {
   if (Array.isArray(v)) return v.map(epochs);
   if (v && typeof v === "object") {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, epochs(x)]));
+    return Object.fromEntries(
+      Object.entries(v).map(([k, x]) => [k, k.endsWith("Timestamp") && typeof x === "string" && iso.test(x) ? Date.parse(x) / 1000 : epochs(x)]),
+    );
   }
-  if (typeof v === "string" && iso.test(v)) return Date.parse(v) / 1000;
   return v;
 }
 
