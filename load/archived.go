@@ -54,24 +54,21 @@ type Archived struct {
 	// archives it again where the service still has it, rather than stop
 	// every night until someone moves them away while histories expire.
 	Unreadable []string
-	// Alone counts the executions the Parquet destinations hold done
-	// for good (final, with their payloads and history) that another
+	// Alone counts the executions a Parquet destination holds done for
+	// good (final, with their payloads and history) that another
 	// destination of the run lacks or holds unfinished: one added beside
-	// the archive, or restored from an older backup. A run archives them
-	// into the others alone (see [AloneFiller]). Ahead counts those the
-	// Parquet destinations hold unfinished with events another lacks:
-	// archived again in every destination, as every run's running
-	// executions are, Parquet given only the events it lacks. Twice
-	// counts those of them a destination holds without their payloads,
-	// whose events Parquet gets again if a run reads them with the
-	// payloads (see Fanout's Archived).
+	// the archive, restored from an older backup, or a second Parquet
+	// destination a kill stopped before it published what the first had.
+	// A run archives them into the destinations that need them alone (see
+	// [AloneFiller]). Ahead counts those a Parquet destination holds
+	// unfinished with events another lacks: archived again in every
+	// destination, as every run's running executions are, each Parquet
+	// destination given only the events it lacks. Twice counts those of
+	// them a destination holds without their payloads, whose events
+	// Parquet gets again if a run reads them with the payloads (see
+	// Fanout's Archived). Each counts an execution once, however many
+	// destinations it concerns.
 	Alone, Ahead, Twice int
-	// FilesApart counts the executions one Parquet destination of the run
-	// holds and another lacks altogether (one added since, or a run
-	// killed between their publishes): archived again into every
-	// destination, the ones that held them get a second snapshot and
-	// their events again.
-	FilesApart int
 }
 
 type archivedEntry struct {
@@ -264,40 +261,43 @@ func (a *Archived) and(b *Archived) *Archived {
 // being resumed.
 func (s archivedState) final() bool { return s.terminal || s.inRun }
 
-// ahead is what the file ledgers hold that the other destinations of a
-// run lack (Fanout's Archived): a destination added beside them, or
-// restored from an older backup.
+// ahead is what one file ledger holds that the run's other destinations
+// lack (Fanout's Archived): it, or they, added since, restored from an
+// older backup, or a second Parquet destination a kill stopped before it
+// published what the first had.
 type ahead struct {
-	// done holds, sorted, the executions held done for good: the newest
-	// snapshot terminal, with its payloads and its history (what a run
-	// skips in the file ledgers, whatever its source: see Skip), while
-	// the others lack it, hold it unfinished, or hold it ended without
-	// its history (read through state, which a run that reads history
-	// reads again). They go to the others alone.
+	// done holds, sorted, the executions the ledger holds done: for good
+	// (the newest snapshot terminal, with its payloads and its history:
+	// what a run skips, whatever its source: see Skip), or archived by
+	// the run being resumed, while another destination lacks it, holds it
+	// unfinished, or holds it ended without its history (read through
+	// state, which a run that reads history reads again). They go to the
+	// others alone.
 	done []arnkey.Key
-	// events holds, sorted, the executions held unfinished whose first
-	// events the others lack: each run archives them anew, and the file
-	// ledgers are given only the events past those they hold.
+	// events holds, sorted, the executions the ledger holds unfinished
+	// whose first events another destination lacks: each run archives
+	// them anew, and the ledger is given only the events past those it
+	// holds.
 	events []heldEvents
-	// twice counts those of them that a destination holds without their
-	// payloads: a run that reads them with the payloads writes again the
-	// events that carry them (see EventsArchived), so which are written is
-	// not a count from the start, and the file ledgers get every event it
-	// writes (see [LackingEventsWriter]).
-	twice int
 }
 
-// heldEvents: the file ledgers hold skip events of the execution more
-// than the others; noData: without the payloads.
+// heldEvents: the ledger holds skip events of the execution more than
+// the others; noData: it holds them without the payloads; twice: it or
+// another destination does, so that a run that reads them with the
+// payloads may write the ledger's events again (see EventsArchived and
+// [LackingEventsWriter]).
 type heldEvents struct {
 	key    arnkey.Key
 	skip   int64
 	noData bool
+	twice  bool
 }
 
-// aheadOf is what a (the file ledgers) holds ahead of b (the others).
-// Both are sealed. The events a run writes of an execution are those past
-// the fewest either holds (intersect), oldest first, so the first
+// aheadOf is what a (a file ledger) holds ahead of b: the others, or what
+// the run's destinations all hold (their intersection, a's included:
+// what a holds ahead of that is what it holds ahead of the others). Both
+// are sealed. The events a run writes of an execution are those past the
+// fewest any destination holds (intersect), oldest first, so the first
 // a.held - b.held of them are those a holds already.
 func (a *Archived) aheadOf(b *Archived) ahead {
 	var out ahead
@@ -312,18 +312,37 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 			t = b.s[j].archivedState
 		}
 		switch s := a.s[i].archivedState; {
-		case s.terminal && !s.noData && s.events > 0 && (!held || !t.final() || t.events == 0):
+		case (s.terminal && !s.noData || s.inRun) && s.events > 0 && (!held || !t.final() || t.events == 0):
 			out.done = append(out.done, a.s[i].key)
 		case s.final() && held && t.final():
 			// skipped: neither needs it
 		case s.held > t.held:
-			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held, s.noData})
-			if s.noData || t.noData {
-				out.twice++
-			}
+			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held, s.noData, s.noData || t.noData})
 		}
 	}
 	return out
+}
+
+// aheadCounts are Archived's Alone, Ahead and Twice over what each file
+// ledger holds ahead: each execution once.
+func aheadCounts(hs []ahead) (alone, events, twice int) {
+	var done, held, noData []arnkey.Key
+	for _, h := range hs {
+		done = append(done, h.done...)
+		for _, e := range h.events {
+			held = append(held, e.key)
+			if e.twice {
+				noData = append(noData, e.key)
+			}
+		}
+	}
+	return distinctKeys(done), distinctKeys(held), distinctKeys(noData)
+}
+
+// distinctKeys counts the distinct keys of ks (which it sorts).
+func distinctKeys(ks []arnkey.Key) int {
+	slices.SortFunc(ks, func(x, y arnkey.Key) int { return bytes.Compare(x[:], y[:]) })
+	return len(slices.Compact(ks))
 }
 
 // eventsOf is what the file ledgers hold of k's events that the others
@@ -336,21 +355,10 @@ func (h *ahead) eventsOf(k arnkey.Key) heldEvents {
 	return h.events[i]
 }
 
-// apart counts the executions one of a and b holds and the other lacks
-// altogether. Both are sealed.
-func (a *Archived) apart(b *Archived) int {
-	n, i, j := 0, 0, 0
-	for i < a.sorted && j < b.sorted {
-		switch c := bytes.Compare(a.s[i].key[:], b.s[j].key[:]); {
-		case c < 0:
-			n, i = n+1, i+1
-		case c > 0:
-			n, j = n+1, j+1
-		default:
-			i, j = i+1, j+1
-		}
-	}
-	return n + a.sorted - i + b.sorted - j
+// clone is a copy of a sealed a, for an intersection that must leave a
+// whole.
+func (a *Archived) clone() *Archived {
+	return &Archived{s: slices.Clone(a.s[:a.sorted]), sorted: a.sorted, Unreadable: slices.Clone(a.Unreadable)}
 }
 
 // holds reports whether the sorted keys hold k.

@@ -129,22 +129,21 @@ func Fanout(ls ...Loader) Loader {
 // execution is skipped only if none of them needs it. So a destination
 // added beside an archive (or restored from an older backup) gets what it
 // lacks: those executions are read again. A kill never leaves a file
-// ledger holding what the others lack (they commit first), so what the
-// file ledgers hold ahead is only such a destination's gap. Once
-// [AloneFiller.FillAlone] is called, no file ledger gets an event twice:
-// the executions they hold done for good (Alone counts them) go to the
-// others alone, and those they hold still running (which every run
-// archives anew: Ahead) to every destination, the file ledgers given only
-// the events past those they hold; but for the executions one destination
-// holds without their payloads (Twice), which a run that reads them with
-// their payloads rewrites (it then does not call
+// ledger holding what the transactional destinations lack (they commit
+// first), but it can leave one file ledger holding what another lacks
+// (they publish in turn). Once [AloneFiller.FillAlone] is called, no file
+// ledger gets an event twice: the executions one holds done for good, or
+// archived by the run being resumed, go to the destinations that need
+// them alone (Alone counts them), and those it holds still running (which
+// every run archives anew: Ahead) to every destination, each file ledger
+// given only the events past those it holds; but for the executions a
+// destination holds without their payloads (Twice), which a run that
+// reads them with their payloads rewrites (it then does not call
 // [LackingEventsWriter.WritesLackingEvents]): the file ledgers get every
 // event written (the _latest views and compaction keep one of each).
-// Between file ledgers (twins) none of that is done: an execution one
-// lacks is written to all of them (FilesApart counts those).
 func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
-	var files, others *Archived
-	gap := 0 // executions one file ledger holds and another lacks
+	var files []*Archived // each file ledger's, in the order of f.loaders
+	var others *Archived
 	for _, l := range f.loaders {
 		r, ok := l.(ArchivedReader)
 		if !ok {
@@ -155,10 +154,7 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 			return nil, err
 		}
 		if isFileLedger(l) {
-			if files != nil {
-				gap += files.apart(a)
-			}
-			files = files.and(a)
+			files = append(files, a)
 		} else {
 			others = others.and(a)
 		}
@@ -168,14 +164,41 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 		return newArchived(), nil
 	case files == nil:
 		return others, nil
-	case others == nil:
-		files.FilesApart = gap
-		return files, nil
+	case len(files) == 1 && others == nil:
+		return files[0], nil
 	}
-	f.ahead = files.aheadOf(others)
-	out := files.intersect(others)
-	out.Alone, out.Ahead, out.Twice, out.FilesApart = len(f.ahead.done), len(f.ahead.events), f.ahead.twice, gap
+	f.ahead = make([]ahead, len(files))
+	if len(files) == 1 {
+		// What it holds ahead of the others is what it holds ahead of
+		// all, and the intersection is made in its place: one list less.
+		f.ahead[0] = files[0].aheadOf(others)
+		out := files[0].intersect(others)
+		out.Alone, out.Ahead, out.Twice = aheadCounts(f.ahead)
+		f.noneAhead(out)
+		return out, nil
+	}
+	out := files[0].clone()
+	for _, a := range files[1:] {
+		out = out.intersect(a)
+	}
+	if others != nil {
+		out = out.intersect(others)
+	}
+	for i, a := range files {
+		f.ahead[i] = a.aheadOf(out)
+		files[i] = nil
+	}
+	out.Alone, out.Ahead, out.Twice = aheadCounts(f.ahead)
+	f.noneAhead(out)
 	return out, nil
+}
+
+// noneAhead drops what the file ledgers hold ahead when out says it is
+// nothing: Begin then need not look.
+func (f *fanout) noneAhead(out *Archived) {
+	if out.Alone == 0 && out.Ahead == 0 {
+		f.ahead = nil
+	}
 }
 
 // AloneFiller is a loader that can archive the executions its file
@@ -187,19 +210,20 @@ type AloneFiller interface {
 	FillAlone()
 }
 
-// FillAlone makes Begin leave the file ledgers out of the executions
-// they hold done for good and the others lack, and give them only the
-// events they lack of those they hold unfinished (see Archived).
+// FillAlone makes Begin leave each file ledger out of the executions it
+// holds done and another destination needs, and give it only the events
+// it lacks of those it holds unfinished (see Archived).
 func (f *fanout) FillAlone() { f.alone = true }
 
 type fanout struct {
 	loaders []Loader   // the others first, then the file ledgers
 	ledgers int        // file ledgers among loaders (the last ones)
 	commit  sync.Mutex // one execution's commits at a time, in one order; with twins, the file ledgers' writes and aborts too
-	// ahead is what the file ledgers hold that the others lack; with
-	// alone, Begin uses it (see Archived). Both are set before the first
-	// Begin and read-only after.
-	ahead ahead
+	// ahead is what each file ledger holds that another destination
+	// lacks (by its place among the file ledgers; nil when none does);
+	// with alone, Begin uses it (see Archived). Both are set before the
+	// first Begin and read-only after.
+	ahead []ahead
 	alone bool
 }
 
@@ -214,22 +238,31 @@ func (f *fanout) twinLock() func() {
 }
 
 func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
-	ex := &fanoutExec{f: f, ledgers: f.ledgers}
-	loaders := f.loaders
-	if f.alone && len(f.ahead.done)+len(f.ahead.events) > 0 {
-		k := arnkey.Of(arn)
-		if holds(f.ahead.done, k) {
-			loaders, ex.ledgers = loaders[:len(loaders)-f.ledgers], 0
-		}
-		ex.ahead = f.ahead.eventsOf(k)
+	ex := &fanoutExec{f: f}
+	ahead := f.alone && f.ahead != nil
+	var k arnkey.Key
+	if ahead {
+		k = arnkey.Of(arn)
 	}
-	for _, l := range loaders {
+	others := len(f.loaders) - f.ledgers
+	for i, l := range f.loaders {
+		var held heldEvents
+		if i >= others && ahead {
+			h := &f.ahead[i-others]
+			if holds(h.done, k) {
+				continue // it holds the execution: to the others alone
+			}
+			held = h.eventsOf(k)
+		}
 		e, err := l.Begin(ctx, arn)
 		if err != nil {
 			ex.Abort(ctx)
 			return nil, err
 		}
 		ex.execs = append(ex.execs, e)
+		if i >= others {
+			ex.ledgers = append(ex.ledgers, ledgerExec{held: held})
+		}
 	}
 	return ex, nil
 }
@@ -274,11 +307,18 @@ func (f *fanout) Stats() Stats {
 }
 
 type fanoutExec struct {
-	f       *fanout
-	execs   []Execution
-	ledgers int        // file ledgers among execs (the last ones): none when the execution goes to the others alone
-	ahead   heldEvents // the events the file ledgers hold and the others lack
-	skip    int64      // those of them not yet dropped from the file ledgers' writes (set by WritesLackingEvents)
+	f     *fanout
+	execs []Execution
+	// ledgers are the file ledgers among execs (the last ones): none
+	// when the execution goes to the others alone.
+	ledgers []ledgerExec
+}
+
+// ledgerExec is what a file ledger holds of the execution ahead of the
+// others.
+type ledgerExec struct {
+	held heldEvents // the events it holds and another destination lacks
+	skip int64      // those of them not yet dropped from its writes (set by WritesLackingEvents)
 }
 
 // LackingEventsWriter is an Execution told that the events its caller
@@ -294,34 +334,36 @@ type LackingEventsWriter interface {
 	WritesLackingEvents(withPayloads bool)
 }
 
-// WritesLackingEvents: the events written are a count from the first the
-// others lack, so the file ledgers can be spared those they hold (see
-// Archived), if they hold them as the read gives them.
+// WritesLackingEvents: the events written are a count from the first
+// another destination lacks, so each file ledger can be spared those it
+// holds (see Archived), if it holds them as the read gives them.
 func (f *fanoutExec) WritesLackingEvents(withPayloads bool) {
-	if withPayloads && f.ahead.noData {
-		return
+	for i := range f.ledgers {
+		if l := &f.ledgers[i]; !withPayloads || !l.held.noData {
+			l.skip = l.held.skip
+		}
 	}
-	f.skip = f.ahead.skip
 }
 
 func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
-	ledgers := len(f.execs) - f.ledgers
-	for _, e := range f.execs[:ledgers] {
+	others := len(f.execs) - len(f.ledgers)
+	for _, e := range f.execs[:others] {
 		if err := e.Write(ctx, rows); err != nil {
 			return err
 		}
 	}
-	if f.skip > 0 && rows.Table() == schema.Events {
-		n := min(f.skip, int64(rows.Len()))
-		f.skip -= n
-		rows = schema.Tail(rows, int(n))
-	}
-	if ledgers == len(f.execs) {
+	if len(f.ledgers) == 0 {
 		return nil
 	}
 	defer f.f.twinLock()()
-	for _, e := range f.execs[ledgers:] {
-		if err := e.Write(ctx, rows); err != nil {
+	for i, e := range f.execs[others:] {
+		own := rows
+		if l := &f.ledgers[i]; l.skip > 0 && rows.Table() == schema.Events {
+			n := min(l.skip, int64(rows.Len()))
+			l.skip -= n
+			own = schema.Tail(rows, int(n))
+		}
+		if err := e.Write(ctx, own); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -329,7 +331,7 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 		}
 	}
 	logged(r, "archived into the destinations that lack them alone", final)
-	logged(r, "the Parquet archive given only the events it lacks", len(running))
+	logged(r, "each Parquet destination given only the events it lacks", len(running))
 	if strings.Contains(r.stderr, "gets their events again") {
 		t.Errorf("warned of events written twice:\n%s", r.stderr)
 	}
@@ -380,7 +382,7 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("run after the restore: exit %d\n%s", r.code, r.stderr)
 	}
-	logged(r, "the Parquet archive given only the events it lacks", 2)
+	logged(r, "each Parquet destination given only the events it lacks", 2)
 	snapshots += 2
 	parquetHolds("restored", snapshots)
 
@@ -479,27 +481,110 @@ func TestDestinationFilledThroughStateBesideHistory(t *testing.T) {
 }
 
 // TestParquetDestinationAddedBesideAnother: a second Parquet destination
-// added to the run of a Parquet archive is filled (every execution again
-// into both), and the run warns, naming how many the new one lacked; the
-// next run skips them, warning of nothing.
+// added to the run of a Parquet archive is filled as a Postgres would be:
+// the executions the first holds ended go to the new one alone, those
+// still running to both, the first given none of their events again.
+// Then the new one loses a partition's files (as a kill between the two
+// destinations' publishes leaves it): the next run gives them back to it
+// alone, and the first gets nothing. Each logs its count; the last run
+// archives nothing.
 func TestParquetDestinationAddedBesideAnother(t *testing.T) {
-	execs := emulator.Generate(71, 15, emulator.GenerateOptions{MaxOps: 20})
+	var execs []emulator.Execution
+	var events int64
+	running := 0
+	for _, e := range emulator.Generate(71, 40, emulator.GenerateOptions{MaxOps: 20}) {
+		if !terminal(e) {
+			if running == 3 {
+				continue
+			}
+			running++
+		}
+		execs = append(execs, e)
+		events += int64(e.History.Len())
+	}
+	if running == 0 || running == len(execs) {
+		t.Fatalf("%d of %d executions running: the test wants both kinds", running, len(execs))
+	}
 	_, _, dir, report, args := byFunction(t, execs)
 	if r := runCLI(t, args...); r.code != 0 {
 		t.Fatalf("run into one: exit %d\n%s", r.code, r.stderr)
 	}
+	logged := func(r cliResult, msg string, n int) {
+		t.Helper()
+		if i := strings.Index(r.stderr, msg); i < 0 || !strings.HasSuffix(strings.SplitN(r.stderr[i:], "\n", 2)[0], fmt.Sprintf(" executions=%d", n)) {
+			t.Errorf("no log line %q naming %d executions:\n%s", msg, n, r.stderr)
+		}
+	}
+	holds := func(when, d string, snapshots int) {
+		t.Helper()
+		rows := tableRows[schema.Event](t, d, "events")
+		keys := map[string]bool{}
+		for _, ev := range rows {
+			keys[fmt.Sprint(ev.ExecutionArn, "/", ev.EventID)] = true
+		}
+		if int64(len(keys)) != events || int64(len(rows)) != events {
+			t.Errorf("%s: %s holds %d events (%d by key), want %d, each once", when, d, len(rows), len(keys), events)
+		}
+		if n := len(tableRows[schema.Execution](t, d, "executions")); n != snapshots {
+			t.Errorf("%s: %s holds %d executions rows, want %d", when, d, n, snapshots)
+		}
+	}
 	twin := t.TempDir()
 	both := append(append([]string{}, args...), "--dest", twin)
 	r := runCLI(t, both...)
-	const warning = "a Parquet destination lacks executions another holds"
-	if i := strings.Index(r.stderr, warning); r.code != 0 || i < 0 || !strings.HasSuffix(strings.SplitN(r.stderr[i:], "\n", 2)[0], fmt.Sprintf(" executions=%d", len(execs))) {
-		t.Errorf("run into both: exit %d, want 0 and a warning naming %d executions:\n%s", r.code, len(execs), r.stderr)
+	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != len(execs) {
+		t.Fatalf("run into both: exit %d, %d archived (want %d)\n%s", r.code, sum.ExecutionsOK, len(execs), r.stderr)
 	}
-	if n, m := len(tableRows[schema.Execution](t, twin, "executions")), len(tableRows[schema.Execution](t, dir, "executions")); n != len(execs) || m != 2*len(execs) {
-		t.Errorf("executions rows: %d in the new destination (want %d), %d in the first (want %d)", n, len(execs), m, 2*len(execs))
+	logged(r, "archived into the destinations that lack them alone", len(execs)-running)
+	logged(r, "each Parquet destination given only the events it lacks", running)
+	holds("added", dir, len(execs)+running) // a second snapshot of those running
+	holds("added", twin, len(execs))
+
+	// The new one loses the files of the partition with the most
+	// executions, all ended: a kill between the two publishes.
+	dts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
+	lost, most := "", 0
+	for _, d := range dts {
+		files, _ := filepath.Glob(filepath.Join(d, "*.parquet"))
+		var rows []schema.Execution
+		for _, f := range files {
+			rows = append(rows, readFileRows[schema.Execution](t, f)...)
+		}
+		ended := !slices.ContainsFunc(rows, func(e schema.Execution) bool { return e.Status == nil || !load.Terminal(*e.Status) })
+		if ended && len(rows) > most {
+			lost, most = filepath.Base(d), len(rows)
+		}
+	}
+	if lost == "" {
+		t.Fatal("no partition holds ended executions alone")
+	}
+	before := map[string]bool{}
+	for _, table := range []string{"executions", "operations", "events"} {
+		if err := os.RemoveAll(filepath.Join(twin, table, lost)); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
+		for _, f := range files {
+			before[f] = true
+		}
 	}
 	r = runCLI(t, both...)
-	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != 0 || strings.Contains(r.stderr, warning) {
-		t.Errorf("next run: exit %d, %d archived (want 0), warned: %v", r.code, sum.ExecutionsOK, strings.Contains(r.stderr, warning))
+	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != most {
+		t.Fatalf("run after the loss: exit %d, %d archived (want %d)\n%s", r.code, sum.ExecutionsOK, most, r.stderr)
+	}
+	logged(r, "archived into the destinations that lack them alone", most)
+	holds("restored", dir, len(execs)+running)
+	holds("restored", twin, len(execs))
+	for _, table := range []string{"executions", "operations", "events"} {
+		files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
+		for _, f := range files {
+			if !before[f] {
+				t.Errorf("the first destination got a file: %s", f)
+			}
+		}
+	}
+	r = runCLI(t, both...)
+	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != 0 || strings.Contains(r.stderr, "a destination lacks") {
+		t.Errorf("next run: exit %d, %d archived (want 0)\n%s", r.code, sum.ExecutionsOK, r.stderr)
 	}
 }

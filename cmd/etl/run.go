@@ -497,16 +497,12 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 		return archived.Unreadable, nil
 	}
 	if archived.Alone > 0 {
-		logger.Info("a destination lacks executions the Parquet archive holds done (added since, or restored from an older backup): they are archived into the destinations that lack them alone",
+		logger.Info("a destination lacks executions a Parquet destination holds done (added since, restored from an older backup, or a run killed between two Parquet destinations' publishes): they are archived into the destinations that lack them alone",
 			"executions", archived.Alone)
 	}
 	if n := archived.Ahead - archived.Twice; n > 0 {
-		logger.Info("a destination lacks events of executions the Parquet archive holds still running: they are archived again in every destination, the Parquet archive given only the events it lacks",
+		logger.Info("a destination lacks events of executions a Parquet destination holds still running: they are archived again in every destination, each Parquet destination given only the events it lacks",
 			"executions", n)
-	}
-	if archived.FilesApart > 0 {
-		logger.Warn("a Parquet destination lacks executions another holds (added since, or a run killed between their publishes): they are archived again into every destination, and those that held them get a second snapshot and their events again, which the _latest views and etl compact drop (to fill one alone, run once with it as the only --dest, or copy the other's files)",
-			"executions", archived.FilesApart)
 	}
 	if archived.Twice > 0 {
 		logger.Warn("a destination lacks events of executions one destination holds without their payloads: should the service give the payloads now, the Parquet archive gets their events again, which the _latest views and etl compact drop (to fill that destination alone, run once with it as the only --dest)",
