@@ -279,6 +279,7 @@ func TestUsageErrorsFetchNothing(t *testing.T) {
 		{"unknown flag", []string{"--manifest", manifest, "--frobnicate"}, "frobnicate"},
 		{"bad size", []string{"--manifest", manifest, "--target-file-size", "big"}, "--target-file-size"},
 		{"unreachable endpoint", []string{"--manifest", manifest, "--endpoint-url", "http://127.0.0.1:1"}, "unreachable"},
+		{"endpoint password never echoed", []string{"--manifest", manifest, "--endpoint-url", "http://proxy:hunter2@127.0.0.1:1"}, "unreachable"},
 		{"bad shard", []string{"--manifest", manifest, "--shard", "3/3"}, "--shard"},
 		{"bad retry mode", []string{"--manifest", manifest, "--retry-mode", "eager"}, "--retry-mode"},
 		{"bad memory limit", []string{"--manifest", manifest, "--memory-limit", "lots"}, "--memory-limit"},

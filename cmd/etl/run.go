@@ -890,7 +890,7 @@ func reachable(ctx context.Context, o lambda.Options) error {
 		return fmt.Errorf("the Lambda endpoint: %v", err)
 	}
 	u := ep.URI
-	endpoint := u.String()
+	endpoint := u.Redacted() // a password in the URL stays out of the message
 	if u.Host == "" {
 		return fmt.Errorf("endpoint %q: not a URL", endpoint)
 	}
