@@ -326,6 +326,14 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 // aheadCounts are Archived's Alone, Ahead and Twice over what each file
 // ledger holds ahead: each execution once.
 func aheadCounts(hs []ahead) (alone, events, twice int) {
+	if len(hs) == 1 { // nothing to count twice: no copy of the keys
+		for _, e := range hs[0].events {
+			if e.twice {
+				twice++
+			}
+		}
+		return len(hs[0].done), len(hs[0].events), twice
+	}
 	var done, held, noData []arnkey.Key
 	for _, h := range hs {
 		done = append(done, h.done...)

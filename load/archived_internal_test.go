@@ -198,8 +198,11 @@ func TestArchivedSorted(t *testing.T) {
 	}
 	if alone, held, n := aheadCounts([]ahead{got, got, b.aheadOf(a)}); alone < len(got.done) || held < len(got.events) || n < twice || alone > len(got.done)+len(b.aheadOf(a).done) {
 		t.Errorf("aheadCounts: %d alone, %d held, %d twice; want each counted once", alone, held, n)
-	} else if alone, held, n := aheadCounts([]ahead{got, got}); alone != len(got.done) || held != len(got.events) || n != twice {
-		t.Errorf("aheadCounts of one ledger's twice: %d alone, %d held, %d twice; want %d, %d and %d", alone, held, n, len(got.done), len(got.events), twice)
+	}
+	for _, hs := range [][]ahead{{got}, {got, got}} {
+		if alone, held, n := aheadCounts(hs); alone != len(got.done) || held != len(got.events) || n != twice {
+			t.Errorf("aheadCounts of one ledger's, %d times: %d alone, %d held, %d twice; want %d, %d and %d", len(hs), alone, held, n, len(got.done), len(got.events), twice)
+		}
 	}
 	for _, k := range wantAhead.done {
 		if !holds(got.done, k) {
