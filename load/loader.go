@@ -131,7 +131,7 @@ func Fanout(ls ...Loader) Loader {
 // lacks: those executions are read again. A kill never leaves a file
 // ledger holding what the transactional destinations lack (they commit
 // first), but it can leave one file ledger holding what another lacks
-// (they publish in turn). Once [AloneFiller.FillAlone] is called, no file
+// (each publishes on its own). Once [AloneFiller.FillAlone] is called, no file
 // ledger gets an event twice: the executions one holds done for good, or
 // archived by the run being resumed, go to the destinations that need
 // them alone (Alone counts them), and those it holds still running (which
