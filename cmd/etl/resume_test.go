@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
@@ -586,5 +587,149 @@ func TestParquetDestinationAddedBesideAnother(t *testing.T) {
 	r = runCLI(t, both...)
 	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != 0 || strings.Contains(r.stderr, "a destination lacks") {
 		t.Errorf("next run: exit %d, %d archived (want 0)\n%s", r.code, sum.ExecutionsOK, r.stderr)
+	}
+}
+
+// TestParquetDestinationsApart: three Parquet destinations, each run
+// given a random few of them, while running executions go on and
+// destinations lose a date's files (all three tables, as a deleted or
+// older copy leaves them) or only its executions files (as a kill
+// between a date's renames leaves them), now and then a run resumed
+// under the same run id. After every run each destination it was given
+// holds every event the service has, each once, every execution, and
+// no two snapshots of one by one run; a last run of all three leaves
+// them all so, and a run after it archives nothing.
+func TestParquetDestinationsApart(t *testing.T) {
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			execs := emulator.Generate(80+seed, 30, emulator.GenerateOptions{MaxOps: 20, Days: 5})
+			srv, url, _, report, _ := byFunction(t, execs)
+			// Running executions are served a prefix of their history,
+			// which later rounds lengthen.
+			full := map[string][]types.Event{}
+			served := map[string]int{}
+			for i, e := range execs {
+				if terminal(e) {
+					continue
+				}
+				evs := make([]types.Event, e.History.Len())
+				for k := range evs {
+					evs[k] = e.History.Event(k)
+				}
+				full[e.ARN], served[e.ARN] = evs, 1+rng.IntN(len(evs))
+				execs[i].History = emulator.FixedHistory(slices.Clone(evs[:served[e.ARN]]))
+				srv.Add(execs[i])
+			}
+			if len(full) < 3 || len(full) == len(execs) {
+				t.Fatalf("%d of %d executions running: the test wants both kinds", len(full), len(execs))
+			}
+			dests := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+			complete := func(when, dir string) {
+				t.Helper()
+				got := readEvents(t, dir) // each once, or it fails
+				for _, e := range execs {
+					want := e.History.Len()
+					if n, ok := served[e.ARN]; ok {
+						want = n
+					}
+					if len(got[e.ARN]) != want {
+						t.Errorf("%s: %s holds %d events of %s, want %d", when, dir, len(got[e.ARN]), e.ARN, want)
+					}
+				}
+				held, runs := map[string]bool{}, map[string]bool{}
+				for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+					held[r.ExecutionArn] = true
+					if k := r.ExecutionArn + " " + r.RunID; runs[k] {
+						t.Errorf("%s: %s holds two snapshots of %s by run %s", when, dir, r.ExecutionArn, r.RunID)
+					} else {
+						runs[k] = true
+					}
+				}
+				if len(held) != len(execs) {
+					t.Errorf("%s: %s holds %d executions, want %d", when, dir, len(held), len(execs))
+				}
+			}
+			run := func(when string, ds []int, extra ...string) cliResult {
+				t.Helper()
+				args := append([]string{"run", "--endpoint-url", url, "--report", report}, functionArgs()...)
+				for _, d := range ds {
+					args = append(args, "--dest", dests[d])
+				}
+				r := runCLI(t, append(args, extra...)...)
+				if r.code != 0 {
+					t.Fatalf("%s: exit %d\n%s", when, r.code, r.stderr)
+				}
+				for _, d := range ds {
+					complete(when, dests[d])
+				}
+				return r
+			}
+			var last []int
+			lastID := ""
+			for round := range 10 {
+				when := fmt.Sprint("round ", round)
+				// A run resumed (the last one's destinations and run id,
+				// nothing grown since), or a new one of a random few.
+				resume := lastID != "" && rng.IntN(3) == 0
+				ds := last
+				for !resume && (len(ds) == 0 || slices.Equal(ds, last)) {
+					ds = nil
+					for d := range dests {
+						if rng.IntN(2) == 0 {
+							ds = append(ds, d)
+						}
+					}
+				}
+				if !resume {
+					for arn, evs := range full {
+						if rng.IntN(3) == 0 && served[arn] < len(evs) {
+							served[arn] += 1 + rng.IntN(len(evs)-served[arn])
+							for i := range execs {
+								if execs[i].ARN == arn {
+									execs[i].History = emulator.FixedHistory(slices.Clone(evs[:served[arn]]))
+									srv.Add(execs[i])
+								}
+							}
+						}
+					}
+				}
+				// A destination loses a date: every table, or only its
+				// executions files; before a resumed run, always one of
+				// the run's (the kill left it behind the others).
+				d := rng.IntN(len(dests))
+				if resume {
+					d = ds[rng.IntN(len(ds))]
+				}
+				if resume || rng.IntN(2) == 0 {
+					if dts, _ := filepath.Glob(filepath.Join(dests[d], "executions", "dt=*")); len(dts) > 0 {
+						dt := filepath.Base(dts[rng.IntN(len(dts))])
+						tables := []string{"executions"}
+						if rng.IntN(2) == 0 {
+							tables = append(tables, "operations", "events")
+						}
+						for _, table := range tables {
+							if err := os.RemoveAll(filepath.Join(dests[d], table, dt)); err != nil {
+								t.Fatal(err)
+							}
+						}
+						when += fmt.Sprintf(" (%s lost %s of %s)", dests[d], tables, dt)
+					}
+				}
+				id := fmt.Sprint("r", seed, "-", round)
+				if resume {
+					id, when = lastID, when+" resumed"
+				}
+				run(when, ds, "--run-id", id)
+				last, lastID = ds, id
+			}
+			run("all three", []int{0, 1, 2})
+			if r := run("again", []int{0, 1, 2}); strings.Contains(r.stderr, "a destination lacks") {
+				t.Errorf("the run after: lacks logged\n%s", r.stderr)
+			}
+			if sum := readReport(t, report); sum.ExecutionsOK != 0 {
+				t.Errorf("the run after archived %d executions, want 0", sum.ExecutionsOK)
+			}
+		})
 	}
 }
