@@ -590,17 +590,23 @@ func TestParquetDestinationAddedBesideAnother(t *testing.T) {
 	}
 }
 
-// TestParquetDestinationsApart: three Parquet destinations, each run
-// given a random few of them, while running executions go on and
-// destinations lose a date's files (all three tables, as a deleted or
-// older copy leaves them) or only its executions files (as a kill
-// between a date's renames leaves them), now and then a run resumed
-// under the same run id. After every run each destination it was given
-// holds every event the service has, each once, every execution, and
-// no two snapshots of one by one run; a last run of all three leaves
-// them all so, and a run after it archives nothing.
-func TestParquetDestinationsApart(t *testing.T) {
-	for seed := range uint64(3) {
+// TestDestinationsApart: three Parquet destinations and a Postgres, each
+// run given a random few of them, while running executions go on and
+// destinations lose things: a Parquet destination a date's files (all
+// three tables, as a deleted or older copy leaves them) or only its
+// executions files (as a kill between a date's renames leaves them),
+// Postgres a few executions' rows (as a restore from an older backup
+// does); now and then a run is resumed under the same run id. After every
+// run each destination it was given holds every event the service has,
+// each once, every execution, and (Parquet) no two snapshots of one by
+// one run; a last run of all four leaves them all so, and a run after it
+// archives nothing.
+func TestDestinationsApart(t *testing.T) {
+	seeds := uint64(3)
+	if testing.Short() { // the race detector's pass
+		seeds = 1
+	}
+	for seed := range seeds {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			execs := emulator.Generate(80+seed, 30, emulator.GenerateOptions{MaxOps: 20, Days: 5})
@@ -624,50 +630,90 @@ func TestParquetDestinationsApart(t *testing.T) {
 			if len(full) < 3 || len(full) == len(execs) {
 				t.Fatalf("%d of %d executions running: the test wants both kinds", len(full), len(execs))
 			}
-			dests := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-			complete := func(when, dir string) {
+			want := func(e emulator.Execution) int {
+				if n, ok := served[e.ARN]; ok {
+					return n
+				}
+				return e.History.Len()
+			}
+			dbURL, pgSchema := pgtest.Schema(t)
+			conn := pgtest.Conn(t, dbURL)
+			table := func(name string) string { return pgx.Identifier{pgSchema, name}.Sanitize() }
+			const pg = 3
+			dests := [][]string{{"--dest", t.TempDir()}, {"--dest", t.TempDir()}, {"--dest", t.TempDir()}, {"--dest", dbURL, "--pg-schema", pgSchema, "--migrate"}}
+			complete := func(when string, d int) {
 				t.Helper()
-				got := readEvents(t, dir) // each once, or it fails
-				for _, e := range execs {
-					want := e.History.Len()
-					if n, ok := served[e.ARN]; ok {
-						want = n
+				got, held := map[string]int{}, map[string]bool{}
+				if d == pg {
+					rows, err := conn.Query(context.Background(), "SELECT execution_arn, count(*) FROM "+table("events")+" GROUP BY 1")
+					if err != nil {
+						t.Fatal(err)
 					}
-					if len(got[e.ARN]) != want {
-						t.Errorf("%s: %s holds %d events of %s, want %d", when, dir, len(got[e.ARN]), e.ARN, want)
+					for rows.Next() {
+						var arn string
+						var n int
+						if err := rows.Scan(&arn, &n); err != nil {
+							t.Fatal(err)
+						}
+						got[arn] = n
+					}
+					if err := rows.Err(); err != nil {
+						t.Fatal(err)
+					}
+					arns, err := conn.Query(context.Background(), "SELECT execution_arn FROM "+table("executions"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for arns.Next() {
+						var arn string
+						if err := arns.Scan(&arn); err != nil {
+							t.Fatal(err)
+						}
+						held[arn] = true
+					}
+				} else {
+					dir := dests[d][1]
+					for arn, evs := range readEvents(t, dir) { // each once, or it fails
+						got[arn] = len(evs)
+					}
+					runs := map[string]bool{}
+					for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+						held[r.ExecutionArn] = true
+						if k := r.ExecutionArn + " " + r.RunID; runs[k] {
+							t.Errorf("%s: %s holds two snapshots of %s by run %s", when, dir, r.ExecutionArn, r.RunID)
+						} else {
+							runs[k] = true
+						}
 					}
 				}
-				held, runs := map[string]bool{}, map[string]bool{}
-				for _, r := range tableRows[schema.Execution](t, dir, "executions") {
-					held[r.ExecutionArn] = true
-					if k := r.ExecutionArn + " " + r.RunID; runs[k] {
-						t.Errorf("%s: %s holds two snapshots of %s by run %s", when, dir, r.ExecutionArn, r.RunID)
-					} else {
-						runs[k] = true
+				for _, e := range execs {
+					if got[e.ARN] != want(e) {
+						t.Errorf("%s: destination %d holds %d events of %s, want %d", when, d, got[e.ARN], e.ARN, want(e))
 					}
 				}
 				if len(held) != len(execs) {
-					t.Errorf("%s: %s holds %d executions, want %d", when, dir, len(held), len(execs))
+					t.Errorf("%s: destination %d holds %d executions, want %d", when, d, len(held), len(execs))
 				}
 			}
 			run := func(when string, ds []int, extra ...string) cliResult {
 				t.Helper()
 				args := append([]string{"run", "--endpoint-url", url, "--report", report}, functionArgs()...)
 				for _, d := range ds {
-					args = append(args, "--dest", dests[d])
+					args = append(args, dests[d]...)
 				}
+				t.Logf("%s: destinations %v", when, ds)
 				r := runCLI(t, append(args, extra...)...)
 				if r.code != 0 {
 					t.Fatalf("%s: exit %d\n%s", when, r.code, r.stderr)
 				}
 				for _, d := range ds {
-					complete(when, dests[d])
+					complete(when, d)
 				}
 				return r
 			}
 			var last []int
 			lastID := ""
-			for round := range 10 {
+			for round := range 12 {
 				when := fmt.Sprint("round ", round)
 				// A run resumed (the last one's destinations and run id,
 				// nothing grown since), or a new one of a random few.
@@ -682,39 +728,17 @@ func TestParquetDestinationsApart(t *testing.T) {
 					}
 				}
 				if !resume {
-					for arn, evs := range full {
-						if rng.IntN(3) == 0 && served[arn] < len(evs) {
-							served[arn] += 1 + rng.IntN(len(evs)-served[arn])
-							for i := range execs {
-								if execs[i].ARN == arn {
-									execs[i].History = emulator.FixedHistory(slices.Clone(evs[:served[arn]]))
-									srv.Add(execs[i])
-								}
-							}
-						}
-					}
+					grow(rng, srv, execs, full, served)
 				}
-				// A destination loses a date: every table, or only its
-				// executions files; before a resumed run, always one of
-				// the run's (the kill left it behind the others).
+				// A destination loses something; before a resumed run,
+				// always one of the run's (the kill left it behind the
+				// others).
 				d := rng.IntN(len(dests))
 				if resume {
 					d = ds[rng.IntN(len(ds))]
 				}
 				if resume || rng.IntN(2) == 0 {
-					if dts, _ := filepath.Glob(filepath.Join(dests[d], "executions", "dt=*")); len(dts) > 0 {
-						dt := filepath.Base(dts[rng.IntN(len(dts))])
-						tables := []string{"executions"}
-						if rng.IntN(2) == 0 {
-							tables = append(tables, "operations", "events")
-						}
-						for _, table := range tables {
-							if err := os.RemoveAll(filepath.Join(dests[d], table, dt)); err != nil {
-								t.Fatal(err)
-							}
-						}
-						when += fmt.Sprintf(" (%s lost %s of %s)", dests[d], tables, dt)
-					}
+					when += fmt.Sprintf(" (destination %d lost %s)", d, lose(t, rng, d == pg, dests[d][1], conn, table))
 				}
 				id := fmt.Sprint("r", seed, "-", round)
 				if resume {
@@ -723,8 +747,9 @@ func TestParquetDestinationsApart(t *testing.T) {
 				run(when, ds, "--run-id", id)
 				last, lastID = ds, id
 			}
-			run("all three", []int{0, 1, 2})
-			if r := run("again", []int{0, 1, 2}); strings.Contains(r.stderr, "a destination lacks") {
+			all := []int{0, 1, 2, 3}
+			run("all four", all)
+			if r := run("again", all); strings.Contains(r.stderr, "a destination lacks") {
 				t.Errorf("the run after: lacks logged\n%s", r.stderr)
 			}
 			if sum := readReport(t, report); sum.ExecutionsOK != 0 {
@@ -732,4 +757,66 @@ func TestParquetDestinationsApart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// grow serves more of the history of some of the running executions
+// (full: their whole histories; served: how much of each is served).
+func grow(rng *rand.Rand, srv *emulator.Server, execs []emulator.Execution, full map[string][]types.Event, served map[string]int) {
+	for i, e := range execs {
+		evs, ok := full[e.ARN]
+		if !ok || rng.IntN(3) != 0 || served[e.ARN] == len(evs) {
+			continue
+		}
+		served[e.ARN] += 1 + rng.IntN(len(evs)-served[e.ARN])
+		execs[i].History = emulator.FixedHistory(slices.Clone(evs[:served[e.ARN]]))
+		srv.Add(execs[i])
+	}
+}
+
+// lose takes something away from a destination and says what: from a
+// Parquet one (dir) a date's files, every table's or the executions
+// files only; from Postgres (pg) every row of a few executions.
+func lose(t *testing.T, rng *rand.Rand, pg bool, dir string, conn *pgx.Conn, table func(string) string) string {
+	t.Helper()
+	if pg {
+		var exists bool
+		if err := conn.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", table("executions")).Scan(&exists); err != nil || !exists {
+			return "nothing (not migrated yet)"
+		}
+		var arns []string
+		rows, err := conn.Query(context.Background(), "SELECT execution_arn FROM "+table("executions")+" ORDER BY 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var arn string
+			if err := rows.Scan(&arn); err != nil {
+				t.Fatal(err)
+			}
+			if rng.IntN(8) == 0 {
+				arns = append(arns, arn)
+			}
+		}
+		for _, name := range []string{"events", "operations", "executions"} {
+			if _, err := conn.Exec(context.Background(), "DELETE FROM "+table(name)+" WHERE execution_arn = ANY($1)", arns); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return fmt.Sprintf("%d executions", len(arns))
+	}
+	dts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
+	if len(dts) == 0 {
+		return "nothing"
+	}
+	dt := filepath.Base(dts[rng.IntN(len(dts))])
+	tables := []string{"executions"}
+	if rng.IntN(2) == 0 {
+		tables = append(tables, "operations", "events")
+	}
+	for _, name := range tables {
+		if err := os.RemoveAll(filepath.Join(dir, name, dt)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fmt.Sprintf("%s of %s", tables, dt)
 }
