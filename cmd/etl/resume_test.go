@@ -593,14 +593,14 @@ func TestParquetDestinationAddedBesideAnother(t *testing.T) {
 // TestDestinationsApart: three Parquet destinations and a Postgres, each
 // run given a random few of them, while running executions go on and
 // destinations lose things: a Parquet destination a date's files (all
-// three tables, as a deleted or older copy leaves them) or only its
-// executions files (as a kill between a date's renames leaves them),
+// three tables, as a deleted or older copy leaves them) or its newest
+// executions file (as a run killed between a date's renames leaves it),
 // Postgres a few executions' rows (as a restore from an older backup
-// does); now and then a run is resumed under the same run id. After every
-// run each destination it was given holds every event the service has,
-// each once, every execution, and (Parquet) no two snapshots of one by
-// one run; a last run of all four leaves them all so, and a run after it
-// archives nothing.
+// does), and Parquet destinations are compacted; now and then a run is
+// resumed under the same run id. After every run each destination it was
+// given holds every event the service has, each once, every execution,
+// and (Parquet) no two snapshots of one by one run; a last run of all
+// four leaves them all so, and a run after it archives nothing.
 func TestDestinationsApart(t *testing.T) {
 	seeds := uint64(3)
 	if testing.Short() { // the race detector's pass
@@ -743,6 +743,13 @@ func TestDestinationsApart(t *testing.T) {
 				id := fmt.Sprint("r", seed, "-", round)
 				if resume {
 					id, when = lastID, when+" resumed"
+				} else if c := rng.IntN(len(dests) + 2); c < pg {
+					// A Parquet destination compacted between runs.
+					keep := []string{"latest", "all"}[rng.IntN(2)]
+					if r := runCLI(t, "compact", "--dest", dests[c][1], "--keep", keep, "--min-age", "0s"); r.code != 0 {
+						t.Fatalf("%s: compact %d: exit %d\n%s", when, c, r.code, r.stderr)
+					}
+					when += fmt.Sprintf(" (destination %d compacted, keeping %s)", c, keep)
 				}
 				run(when, ds, "--run-id", id)
 				last, lastID = ds, id
@@ -808,15 +815,30 @@ func lose(t *testing.T, rng *rand.Rand, pg bool, dir string, conn *pgx.Conn, tab
 	if len(dts) == 0 {
 		return "nothing"
 	}
-	dt := filepath.Base(dts[rng.IntN(len(dts))])
-	tables := []string{"executions"}
+	dt := dts[rng.IntN(len(dts))]
 	if rng.IntN(2) == 0 {
-		tables = append(tables, "operations", "events")
+		// The newest executions file of the date, as a run killed
+		// between publishing its events file and that one leaves it;
+		// unless that file is a compaction's, which never lacks one.
+		files, _ := filepath.Glob(filepath.Join(dt, "*.parquet"))
+		newest, at := "", time.Time{}
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil && !fi.ModTime().Before(at) {
+				newest, at = f, fi.ModTime()
+			}
+		}
+		if newest == "" || strings.HasPrefix(filepath.Base(newest), "compact-") {
+			return "nothing (a compacted date)"
+		}
+		if err := os.Remove(newest); err != nil {
+			t.Fatal(err)
+		}
+		return "the executions file " + filepath.Base(newest) + " of " + filepath.Base(dt)
 	}
-	for _, name := range tables {
-		if err := os.RemoveAll(filepath.Join(dir, name, dt)); err != nil {
+	for _, name := range []string{"executions", "operations", "events"} {
+		if err := os.RemoveAll(filepath.Join(dir, name, filepath.Base(dt))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return fmt.Sprintf("%s of %s", tables, dt)
+	return "every file of " + filepath.Base(dt)
 }
