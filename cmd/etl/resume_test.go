@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,13 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
@@ -590,7 +594,8 @@ func TestParquetDestinationAddedBesideAnother(t *testing.T) {
 	}
 }
 
-// TestDestinationsApart: three Parquet destinations and a Postgres, each
+// TestDestinationsApart: three Parquet destinations (two folders and S3)
+// and a Postgres, each
 // run given a random few of them, while running executions go on and
 // destinations lose things: a Parquet destination a date's files (all
 // three tables, as a deleted or older copy leaves them) or its newest
@@ -640,7 +645,10 @@ func TestDestinationsApart(t *testing.T) {
 			conn := pgtest.Conn(t, dbURL)
 			table := func(name string) string { return pgx.Identifier{pgSchema, name}.Sanitize() }
 			const pg = 3
-			dests := [][]string{{"--dest", t.TempDir()}, {"--dest", t.TempDir()}, {"--dest", t.TempDir()}, {"--dest", dbURL, "--pg-schema", pgSchema, "--migrate"}}
+			srv3, bucket := s3test.Bucket(t)
+			srv3.Env(t)
+			stores := []parquetStore{localStore(t.TempDir()), localStore(t.TempDir()), s3Store{t: t, srv: srv3, bucket: bucket, prefix: "p/"}}
+			dests := [][]string{{"--dest", string(stores[0].(localStore))}, {"--dest", string(stores[1].(localStore))}, {"--dest", "s3://" + bucket + "/p"}, {"--dest", dbURL, "--pg-schema", pgSchema, "--migrate"}}
 			complete := func(when string, d int) {
 				t.Helper()
 				got, held := map[string]int{}, map[string]bool{}
@@ -672,7 +680,7 @@ func TestDestinationsApart(t *testing.T) {
 						held[arn] = true
 					}
 				} else {
-					dir := dests[d][1]
+					dir := stores[d].local()
 					for arn, evs := range readEvents(t, dir) { // each once, or it fails
 						got[arn] = len(evs)
 					}
@@ -738,7 +746,11 @@ func TestDestinationsApart(t *testing.T) {
 					d = ds[rng.IntN(len(ds))]
 				}
 				if resume || rng.IntN(2) == 0 {
-					when += fmt.Sprintf(" (destination %d lost %s)", d, lose(t, rng, d == pg, dests[d][1], conn, table))
+					if d == pg {
+						when += fmt.Sprintf(" (Postgres lost %s)", losePostgres(t, rng, conn, table))
+					} else {
+						when += fmt.Sprintf(" (destination %d lost %s)", d, stores[d].lose(rng))
+					}
 				}
 				id := fmt.Sprint("r", seed, "-", round)
 				if resume {
@@ -780,65 +792,146 @@ func grow(rng *rand.Rand, srv *emulator.Server, execs []emulator.Execution, full
 	}
 }
 
-// lose takes something away from a destination and says what: from a
-// Parquet one (dir) a date's files, every table's or the executions
-// files only; from Postgres (pg) every row of a few executions.
-func lose(t *testing.T, rng *rand.Rand, pg bool, dir string, conn *pgx.Conn, table func(string) string) string {
+// losePostgres deletes every row of a few executions (as a restore from
+// an older backup loses them) and says how many.
+func losePostgres(t *testing.T, rng *rand.Rand, conn *pgx.Conn, table func(string) string) string {
 	t.Helper()
-	if pg {
-		var exists bool
-		if err := conn.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", table("executions")).Scan(&exists); err != nil || !exists {
-			return "nothing (not migrated yet)"
-		}
-		var arns []string
-		rows, err := conn.Query(context.Background(), "SELECT execution_arn FROM "+table("executions")+" ORDER BY 1")
-		if err != nil {
+	var exists bool
+	if err := conn.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", table("executions")).Scan(&exists); err != nil || !exists {
+		return "nothing (not migrated yet)"
+	}
+	var arns []string
+	rows, err := conn.Query(context.Background(), "SELECT execution_arn FROM "+table("executions")+" ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var arn string
+		if err := rows.Scan(&arn); err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var arn string
-			if err := rows.Scan(&arn); err != nil {
-				t.Fatal(err)
-			}
-			if rng.IntN(8) == 0 {
-				arns = append(arns, arn)
-			}
+		if rng.IntN(8) == 0 {
+			arns = append(arns, arn)
 		}
-		for _, name := range []string{"events", "operations", "executions"} {
-			if _, err := conn.Exec(context.Background(), "DELETE FROM "+table(name)+" WHERE execution_arn = ANY($1)", arns); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return fmt.Sprintf("%d executions", len(arns))
 	}
-	dts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
-	if len(dts) == 0 {
+	for _, name := range []string{"events", "operations", "executions"} {
+		if _, err := conn.Exec(context.Background(), "DELETE FROM "+table(name)+" WHERE execution_arn = ANY($1)", arns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fmt.Sprintf("%d executions", len(arns))
+}
+
+// parquetStore is a Parquet destination's files, for a test to read and
+// to take from.
+type parquetStore interface {
+	// names lists the published files under TABLE/dt=DATE/.
+	names(table string) []string
+	remove(name string)
+	// local is a folder holding the published files (a copy, for S3).
+	local() string
+	// lose takes something (see loseFrom).
+	lose(rng *rand.Rand) string
+}
+
+// loseFrom takes from s a date's files, every table's, as a deleted or older
+// copy leaves them, or the newest executions file of the date (by the
+// round in its run id, r<seed>-<round>), as a run killed between
+// publishing its events file and that one leaves it; but a compaction's
+// file is never lost alone (a compacted date never lacks its executions
+// file). It says what it took.
+func loseFrom(s parquetStore, rng *rand.Rand) string {
+	execs := s.names("executions")
+	if len(execs) == 0 {
 		return "nothing"
 	}
-	dt := dts[rng.IntN(len(dts))]
+	dt := path.Dir(execs[rng.IntN(len(execs))])
 	if rng.IntN(2) == 0 {
-		// The newest executions file of the date, as a run killed
-		// between publishing its events file and that one leaves it;
-		// unless that file is a compaction's, which never lacks one.
-		files, _ := filepath.Glob(filepath.Join(dt, "*.parquet"))
-		newest, at := "", time.Time{}
-		for _, f := range files {
-			if fi, err := os.Stat(f); err == nil && !fi.ModTime().Before(at) {
-				newest, at = f, fi.ModTime()
+		newest, round := "", -1
+		for _, n := range execs {
+			var seed, r int
+			if path.Dir(n) != dt {
+				continue
+			}
+			if _, err := fmt.Sscanf(path.Base(n), "part-r%d-%d-", &seed, &r); err != nil {
+				return "nothing (a compacted date)"
+			}
+			if r > round {
+				newest, round = n, r
 			}
 		}
-		if newest == "" || strings.HasPrefix(filepath.Base(newest), "compact-") {
-			return "nothing (a compacted date)"
-		}
-		if err := os.Remove(newest); err != nil {
-			t.Fatal(err)
-		}
-		return "the executions file " + filepath.Base(newest) + " of " + filepath.Base(dt)
+		s.remove(newest)
+		return "the executions file " + newest
 	}
-	for _, name := range []string{"executions", "operations", "events"} {
-		if err := os.RemoveAll(filepath.Join(dir, name, filepath.Base(dt))); err != nil {
-			t.Fatal(err)
+	date := path.Base(dt)
+	for _, table := range []string{"executions", "operations", "events"} {
+		for _, n := range s.names(table) {
+			if path.Base(path.Dir(n)) == date {
+				s.remove(n)
+			}
 		}
 	}
-	return "every file of " + filepath.Base(dt)
+	return "every file of " + date
 }
+
+type localStore string
+
+func (l localStore) names(table string) []string {
+	files, _ := filepath.Glob(filepath.Join(string(l), table, "dt=*", "*.parquet"))
+	for i, f := range files {
+		rel, _ := filepath.Rel(string(l), f)
+		files[i] = filepath.ToSlash(rel)
+	}
+	return files
+}
+
+func (l localStore) remove(name string) {
+	if err := os.Remove(filepath.Join(string(l), filepath.FromSlash(name))); err != nil {
+		panic(err)
+	}
+}
+
+func (l localStore) local() string { return string(l) }
+
+func (l localStore) lose(rng *rand.Rand) string { return loseFrom(l, rng) }
+
+type s3Store struct {
+	t              *testing.T
+	srv            s3test.Server
+	bucket, prefix string
+}
+
+func (s s3Store) names(table string) []string {
+	var out []string
+	for _, k := range s3test.Keys(s.t, s.srv, s.bucket, s.prefix+table+"/dt=") {
+		if strings.HasSuffix(k, ".parquet") {
+			out = append(out, strings.TrimPrefix(k, s.prefix))
+		}
+	}
+	return out
+}
+
+func (s s3Store) remove(name string) {
+	if _, err := s.srv.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + name)}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// local downloads the published objects into a new folder.
+func (s s3Store) local() string {
+	dir := s.t.TempDir()
+	for _, table := range []string{"executions", "operations", "events"} {
+		for _, n := range s.names(table) {
+			p := filepath.Join(dir, filepath.FromSlash(n))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				s.t.Fatal(err)
+			}
+			if err := os.WriteFile(p, s3Object(s.t, s.srv, s.bucket, s.prefix+n), 0o644); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+func (s s3Store) lose(rng *rand.Rand) string { return loseFrom(s, rng) }
