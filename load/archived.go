@@ -54,20 +54,19 @@ type Archived struct {
 	// archives it again where the service still has it, rather than stop
 	// every night until someone moves them away while histories expire.
 	Unreadable []string
-	// Alone counts the executions a Parquet destination holds done for
-	// good (final, with their payloads and history) that another
-	// destination of the run lacks or holds unfinished: one added beside
-	// the archive, restored from an older backup, or a second Parquet
-	// destination a kill stopped before it published what the first had.
-	// A run archives them into the destinations that need them alone (see
-	// [AloneFiller]). Ahead counts those a Parquet destination holds
-	// unfinished with events another lacks: archived again in every
-	// destination, as every run's running executions are, each Parquet
-	// destination given only the events it lacks. Twice counts those of
-	// them a destination holds without their payloads, whose events
-	// Parquet gets again if a run reads them with the payloads (see
-	// Fanout's Archived). Each counts an execution once, however many
-	// destinations it concerns.
+	// Alone counts the executions a destination holds done for good
+	// (final, with their payloads and history), or archived by the run
+	// being resumed, that another destination of the run lacks or holds
+	// unfinished: one added beside the archive, restored from an older
+	// backup, or left behind by a kill. A run archives them into the
+	// destinations that need them alone (see [AloneFiller]). Ahead counts
+	// those a destination holds unfinished with events another lacks:
+	// archived again in every destination, as every run's running
+	// executions are, each given only the events it lacks. Twice counts
+	// those of them a destination holds without their payloads, whose
+	// events go to every destination again if a run reads them with the
+	// payloads (see Fanout's Archived). Each counts an execution once,
+	// however many destinations it concerns.
 	Alone, Ahead, Twice int
 }
 
@@ -249,24 +248,16 @@ func (a *Archived) Skip(arn string, history bool) (reason string, skip bool) {
 // Len is the number of executions known.
 func (a *Archived) Len() int { return a.sorted }
 
-// and is a intersected with b, or b when a is nil.
-func (a *Archived) and(b *Archived) *Archived {
-	if a == nil {
-		return b
-	}
-	return a.intersect(b)
-}
-
 // final reports a state a run skips: terminal, or archived by the run
 // being resumed.
 func (s archivedState) final() bool { return s.terminal || s.inRun }
 
-// ahead is what one file ledger holds that the run's other destinations
-// lack (Fanout's Archived): it, or they, added since, restored from an
-// older backup, or a second Parquet destination a kill stopped before it
-// published what the first had.
+// ahead is what one destination holds that the run's others lack
+// (Fanout's Archived): it, or they, added since, restored from an older
+// backup, or left behind by a kill (Postgres commits before Parquet
+// publishes, and each Parquet destination publishes on its own).
 type ahead struct {
-	// done holds, sorted, the executions the ledger holds done: for good
+	// done holds, sorted, the executions it holds done: for good
 	// (the newest snapshot terminal, with its payloads and its history:
 	// what a run skips, whatever its source: see Skip), or archived by
 	// the run being resumed, while another destination lacks it, holds it
@@ -274,17 +265,16 @@ type ahead struct {
 	// state, which a run that reads history reads again). They go to the
 	// others alone.
 	done []arnkey.Key
-	// events holds, sorted, the executions the ledger holds unfinished
-	// whose first events another destination lacks: each run archives
-	// them anew, and the ledger is given only the events past those it
-	// holds.
+	// events holds, sorted, the executions it holds unfinished whose
+	// first events another destination lacks: each run archives them
+	// anew, and it is given only the events past those it holds.
 	events []heldEvents
 }
 
-// heldEvents: the ledger holds skip events of the execution more than
-// the others; noData: it holds them without the payloads; twice: it or
-// another destination does, so that a run that reads them with the
-// payloads may write the ledger's events again (see EventsArchived and
+// heldEvents: a destination holds skip events of the execution more
+// than the others; noData: it holds them without the payloads; twice: it
+// or another destination does, so that a run that reads them with the
+// payloads may write its events again (see EventsArchived and
 // [LackingEventsWriter]).
 type heldEvents struct {
 	key    arnkey.Key
@@ -293,8 +283,8 @@ type heldEvents struct {
 	twice  bool
 }
 
-// aheadOf is what a (a file ledger) holds ahead of b: the others, or what
-// the run's destinations all hold (their intersection, a's included:
+// aheadOf is what a (one destination's) holds ahead of b: the other's, or
+// what the run's destinations all hold (their intersection, a's included:
 // what a holds ahead of that is what it holds ahead of the others). Both
 // are sealed. The events a run writes of an execution are those past the
 // fewest any destination holds (intersect), oldest first, so the first
@@ -323,17 +313,22 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 	return out
 }
 
-// aheadCounts are Archived's Alone, Ahead and Twice over what each file
-// ledger holds ahead: each execution once.
+// aheadCounts are Archived's Alone, Ahead and Twice over what each
+// destination holds ahead: each execution once.
 func aheadCounts(hs []ahead) (alone, events, twice int) {
-	if len(hs) == 1 { // nothing to count twice: no copy of the keys
-		for _, e := range hs[0].events {
+	some := slices.DeleteFunc(slices.Clone(hs), func(h ahead) bool { return len(h.done)+len(h.events) == 0 })
+	switch len(some) {
+	case 0:
+		return 0, 0, 0
+	case 1: // nothing counted twice: no copy of the keys
+		for _, e := range some[0].events {
 			if e.twice {
 				twice++
 			}
 		}
-		return len(hs[0].done), len(hs[0].events), twice
+		return len(some[0].done), len(some[0].events), twice
 	}
+	hs = some
 	var done, held, noData []arnkey.Key
 	for _, h := range hs {
 		done = append(done, h.done...)

@@ -128,23 +128,23 @@ func Fanout(ls ...Loader) Loader {
 // Archived asks every destination that can tell what it holds; an
 // execution is skipped only if none of them needs it. So a destination
 // added beside an archive (or restored from an older backup) gets what it
-// lacks: those executions are read again. A kill never leaves a file
-// ledger holding what the transactional destinations lack (they commit
-// first), but it can leave one file ledger holding what another lacks
-// (each publishes on its own). Once [AloneFiller.FillAlone] is called, no file
-// ledger gets an event twice: the executions one holds done for good, or
-// archived by the run being resumed, go to the destinations that need
-// them alone (Alone counts them), and those it holds still running (which
-// every run archives anew: Ahead) to every destination, each file ledger
-// given only the events past those it holds; but for the executions a
-// destination holds without their payloads (Twice), which a run that
-// reads them with their payloads rewrites (it then does not call
-// [LackingEventsWriter.WritesLackingEvents]): the file ledgers get every
-// event written (the _latest views and compaction keep one of each).
+// lacks: those executions are read again. A kill leaves the destinations
+// apart too: Postgres commits before Parquet publishes, and each Parquet
+// destination publishes on its own. Once [AloneFiller.FillAlone] is
+// called, no destination is given what it holds: the executions one holds
+// done for good, or archived by the run being resumed, go to the
+// destinations that need them alone (Alone counts them), and those it
+// holds still running (which every run archives anew: Ahead) to every
+// destination, each given only the events past those it holds; but for
+// the executions a destination holds without their payloads (Twice),
+// which a run that reads them with their payloads rewrites (it then does
+// not call [LackingEventsWriter.WritesLackingEvents]): each destination
+// gets every event written (in Parquet the _latest views and compaction
+// keep one of each; Postgres keeps one by its key).
 func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) {
-	var files []*Archived // each file ledger's, in the order of f.loaders
-	var others *Archived
-	for _, l := range f.loaders {
+	var lists []*Archived
+	var of []int // the loader of each list
+	for i, l := range f.loaders {
 		r, ok := l.(ArchivedReader)
 		if !ok {
 			continue
@@ -153,64 +153,49 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 		if err != nil {
 			return nil, err
 		}
-		if isFileLedger(l) {
-			files = append(files, a)
-		} else {
-			others = others.and(a)
+		lists, of = append(lists, a), append(of, i)
+	}
+	switch len(lists) {
+	case 0:
+		return newArchived(), nil
+	case 1:
+		return lists[0], nil
+	}
+	f.ahead = make([]ahead, len(f.loaders)) // a loader that cannot tell holds nothing ahead
+	var out *Archived
+	if len(lists) == 2 {
+		// What each holds ahead of the other is what it holds ahead of
+		// both, and the intersection is made in the first's place: no
+		// third list.
+		f.ahead[of[0]], f.ahead[of[1]] = lists[0].aheadOf(lists[1]), lists[1].aheadOf(lists[0])
+		out = lists[0].intersect(lists[1])
+	} else {
+		out = lists[0].clone()
+		for _, a := range lists[1:] {
+			out = out.intersect(a)
+		}
+		for k, a := range lists {
+			f.ahead[of[k]] = a.aheadOf(out)
+			lists[k] = nil
 		}
 	}
-	switch {
-	case files == nil && others == nil:
-		return newArchived(), nil
-	case files == nil:
-		return others, nil
-	case len(files) == 1 && others == nil:
-		return files[0], nil
-	}
-	f.ahead = make([]ahead, len(files))
-	if len(files) == 1 {
-		// What it holds ahead of the others is what it holds ahead of
-		// all, and the intersection is made in its place: one list less.
-		f.ahead[0] = files[0].aheadOf(others)
-		out := files[0].intersect(others)
-		out.Alone, out.Ahead, out.Twice = aheadCounts(f.ahead)
-		f.noneAhead(out)
-		return out, nil
-	}
-	out := files[0].clone()
-	for _, a := range files[1:] {
-		out = out.intersect(a)
-	}
-	if others != nil {
-		out = out.intersect(others)
-	}
-	for i, a := range files {
-		f.ahead[i] = a.aheadOf(out)
-		files[i] = nil
-	}
 	out.Alone, out.Ahead, out.Twice = aheadCounts(f.ahead)
-	f.noneAhead(out)
+	if out.Alone == 0 && out.Ahead == 0 {
+		f.ahead = nil // Begin need not look
+	}
 	return out, nil
 }
 
-// noneAhead drops what the file ledgers hold ahead when out says it is
-// nothing: Begin then need not look.
-func (f *fanout) noneAhead(out *Archived) {
-	if out.Alone == 0 && out.Ahead == 0 {
-		f.ahead = nil
-	}
-}
-
-// AloneFiller is a loader that can archive the executions its file
-// ledgers hold done for good, and its other destinations lack
-// (Archived.Alone), into those others alone. A run calls FillAlone after
-// Archived and before its first Begin, unless it archives everything
-// again into every destination (etl run --force).
+// AloneFiller is a loader that can archive the executions one of its
+// destinations holds done for good, and others lack (Archived.Alone),
+// into those others alone. A run calls FillAlone after Archived and
+// before its first Begin, unless it archives everything again into every
+// destination (etl run --force).
 type AloneFiller interface {
 	FillAlone()
 }
 
-// FillAlone makes Begin leave each file ledger out of the executions it
+// FillAlone makes Begin leave each destination out of the executions it
 // holds done and another destination needs, and give it only the events
 // it lacks of those it holds unfinished (see Archived).
 func (f *fanout) FillAlone() { f.alone = true }
@@ -219,10 +204,10 @@ type fanout struct {
 	loaders []Loader   // the others first, then the file ledgers
 	ledgers int        // file ledgers among loaders (the last ones)
 	commit  sync.Mutex // one execution's commits at a time, in one order; with twins, the file ledgers' writes and aborts too
-	// ahead is what each file ledger holds that another destination
-	// lacks (by its place among the file ledgers; nil when none does);
-	// with alone, Begin uses it (see Archived). Both are set before the
-	// first Begin and read-only after.
+	// ahead is what each destination holds that another lacks (by its
+	// place in loaders; nil when none does); with alone, Begin uses it
+	// (see Archived). Both are set before the first Begin and read-only
+	// after.
 	ahead []ahead
 	alone bool
 }
@@ -247,8 +232,8 @@ func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
 	others := len(f.loaders) - f.ledgers
 	for i, l := range f.loaders {
 		var held heldEvents
-		if i >= others && ahead {
-			h := &f.ahead[i-others]
+		if ahead {
+			h := &f.ahead[i]
 			if holds(h.done, k) {
 				continue // it holds the execution: to the others alone
 			}
@@ -259,9 +244,9 @@ func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
 			ex.Abort(ctx)
 			return nil, err
 		}
-		ex.execs = append(ex.execs, e)
+		ex.execs = append(ex.execs, spared{Execution: e, held: held})
 		if i >= others {
-			ex.ledgers = append(ex.ledgers, ledgerExec{held: held})
+			ex.ledgers++
 		}
 	}
 	return ex, nil
@@ -308,17 +293,29 @@ func (f *fanout) Stats() Stats {
 
 type fanoutExec struct {
 	f     *fanout
-	execs []Execution
-	// ledgers are the file ledgers among execs (the last ones): none
+	execs []spared
+	// ledgers counts the file ledgers among execs (the last ones): none
 	// when the execution goes to the others alone.
-	ledgers []ledgerExec
+	ledgers int
 }
 
-// ledgerExec is what a file ledger holds of the execution ahead of the
-// others.
-type ledgerExec struct {
+// spared is one destination's execution, and what it holds of it ahead of
+// the others.
+type spared struct {
+	Execution
 	held heldEvents // the events it holds and another destination lacks
 	skip int64      // those of them not yet dropped from its writes (set by WritesLackingEvents)
+}
+
+// rows is what of rows goes to the destination: all of them, but for the
+// first events it holds (see WritesLackingEvents).
+func (s *spared) rows(rows schema.Rows) schema.Rows {
+	if s.skip == 0 || rows.Table() != schema.Events {
+		return rows
+	}
+	n := min(s.skip, int64(rows.Len()))
+	s.skip -= n
+	return schema.Tail(rows, int(n))
 }
 
 // LackingEventsWriter is an Execution told that the events its caller
@@ -335,35 +332,31 @@ type LackingEventsWriter interface {
 }
 
 // WritesLackingEvents: the events written are a count from the first
-// another destination lacks, so each file ledger can be spared those it
+// another destination lacks, so each destination can be spared those it
 // holds (see Archived), if it holds them as the read gives them.
 func (f *fanoutExec) WritesLackingEvents(withPayloads bool) {
-	for i := range f.ledgers {
-		if l := &f.ledgers[i]; !withPayloads || !l.held.noData {
-			l.skip = l.held.skip
+	for i := range f.execs {
+		if e := &f.execs[i]; !withPayloads || !e.held.noData {
+			e.skip = e.held.skip
 		}
 	}
 }
 
 func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
-	others := len(f.execs) - len(f.ledgers)
-	for _, e := range f.execs[:others] {
-		if err := e.Write(ctx, rows); err != nil {
+	others := len(f.execs) - f.ledgers
+	for i := range f.execs[:others] {
+		e := &f.execs[i]
+		if err := e.Write(ctx, e.rows(rows)); err != nil {
 			return err
 		}
 	}
-	if len(f.ledgers) == 0 {
+	if f.ledgers == 0 {
 		return nil
 	}
 	defer f.f.twinLock()()
-	for i, e := range f.execs[others:] {
-		own := rows
-		if l := &f.ledgers[i]; l.skip > 0 && rows.Table() == schema.Events {
-			n := min(l.skip, int64(rows.Len()))
-			l.skip -= n
-			own = schema.Tail(rows, int(n))
-		}
-		if err := e.Write(ctx, own); err != nil {
+	for i := others; i < len(f.execs); i++ {
+		e := &f.execs[i]
+		if err := e.Write(ctx, e.rows(rows)); err != nil {
 			return err
 		}
 	}
@@ -373,7 +366,7 @@ func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
 // EndTable tells every destination that can be told (see [TableEnder]).
 func (f *fanoutExec) EndTable(ctx context.Context, t *schema.Table) error {
 	for _, e := range f.execs {
-		if te, ok := e.(TableEnder); ok {
+		if te, ok := e.Execution.(TableEnder); ok {
 			if err := te.EndTable(ctx, t); err != nil {
 				return err
 			}

@@ -497,15 +497,15 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 		return archived.Unreadable, nil
 	}
 	if archived.Alone > 0 {
-		logger.Info("a destination lacks executions a Parquet destination holds done (added since, restored from an older backup, or a run killed between two Parquet destinations' publishes): they are archived into the destinations that lack them alone",
+		logger.Info("a destination lacks executions another holds done (added since, restored from an older backup, or left behind by a killed run): they are archived into the destinations that lack them alone",
 			"executions", archived.Alone)
 	}
 	if n := archived.Ahead - archived.Twice; n > 0 {
-		logger.Info("a destination lacks events of executions a Parquet destination holds still running: they are archived again in every destination, each Parquet destination given only the events it lacks",
+		logger.Info("a destination lacks events of executions another holds still running: they are archived again in every destination, each given only the events it lacks",
 			"executions", n)
 	}
 	if archived.Twice > 0 {
-		logger.Warn("a destination lacks events of executions one destination holds without their payloads: should the service give the payloads now, the Parquet archive gets their events again, which the _latest views and etl compact drop (to fill that destination alone, run once with it as the only --dest)",
+		logger.Warn("a destination lacks events of executions one destination holds without their payloads: should the service give the payloads now, every destination gets their events again, which the _latest views and etl compact drop in Parquet (to fill that destination alone, run once with it as the only --dest)",
 			"executions", archived.Twice)
 	}
 	return archived.Unreadable, nil
