@@ -653,30 +653,19 @@ func TestDestinationsApart(t *testing.T) {
 				t.Helper()
 				got, held := map[string]int{}, map[string]bool{}
 				if d == pg {
-					rows, err := conn.Query(context.Background(), "SELECT execution_arn, count(*) FROM "+table("events")+" GROUP BY 1")
+					type arnCount struct {
+						Arn string
+						N   int
+					}
+					rows, _ := conn.Query(context.Background(), "SELECT execution_arn, count(*)::int FROM "+table("events")+" GROUP BY 1")
+					counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[arnCount])
 					if err != nil {
 						t.Fatal(err)
 					}
-					for rows.Next() {
-						var arn string
-						var n int
-						if err := rows.Scan(&arn, &n); err != nil {
-							t.Fatal(err)
-						}
-						got[arn] = n
+					for _, c := range counts {
+						got[c.Arn] = c.N
 					}
-					if err := rows.Err(); err != nil {
-						t.Fatal(err)
-					}
-					arns, err := conn.Query(context.Background(), "SELECT execution_arn FROM "+table("executions"))
-					if err != nil {
-						t.Fatal(err)
-					}
-					for arns.Next() {
-						var arn string
-						if err := arns.Scan(&arn); err != nil {
-							t.Fatal(err)
-						}
+					for _, arn := range pgStrings(t, conn, "SELECT execution_arn FROM "+table("executions")) {
 						held[arn] = true
 					}
 				} else {
@@ -801,15 +790,7 @@ func losePostgres(t *testing.T, rng *rand.Rand, conn *pgx.Conn, table func(strin
 		return "nothing (not migrated yet)"
 	}
 	var arns []string
-	rows, err := conn.Query(context.Background(), "SELECT execution_arn FROM "+table("executions")+" ORDER BY 1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var arn string
-		if err := rows.Scan(&arn); err != nil {
-			t.Fatal(err)
-		}
+	for _, arn := range pgStrings(t, conn, "SELECT execution_arn FROM "+table("executions")+" ORDER BY 1") {
 		if rng.IntN(8) == 0 {
 			arns = append(arns, arn)
 		}
@@ -820,6 +801,17 @@ func losePostgres(t *testing.T, rng *rand.Rand, conn *pgx.Conn, table func(strin
 		}
 	}
 	return fmt.Sprintf("%d executions", len(arns))
+}
+
+// pgStrings is the one text column of query's rows.
+func pgStrings(t *testing.T, conn *pgx.Conn, query string) []string {
+	t.Helper()
+	rows, _ := conn.Query(context.Background(), query)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // parquetStore is a Parquet destination's files, for a test to read and
