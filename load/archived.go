@@ -261,9 +261,10 @@ type ahead struct {
 	// (the newest snapshot terminal, with its payloads and its history:
 	// what a run skips, whatever its source: see Skip), or archived by
 	// the run being resumed, while another destination lacks it, holds it
-	// unfinished, or holds it ended without its history (read through
-	// state, which a run that reads history reads again). They go to the
-	// others alone.
+	// unfinished, holds it ended without its history (read through
+	// state, which a run that reads history reads again), or without the
+	// payloads it holds (which a run seeks again). They go to the others
+	// alone.
 	done []arnkey.Key
 	// events holds, sorted, the executions it holds unfinished whose
 	// first events another destination lacks: each run archives them
@@ -302,7 +303,7 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 			t = b.s[j].archivedState
 		}
 		switch s := a.s[i].archivedState; {
-		case (s.terminal && !s.noData || s.inRun) && s.events > 0 && (!held || !t.final() || t.events == 0):
+		case (s.terminal && !s.noData || s.inRun) && s.events > 0 && (!held || !t.final() || t.events == 0 || t.noData && !s.noData):
 			out.done = append(out.done, a.s[i].key)
 		case s.final() && held && t.final():
 			// skipped: neither needs it

@@ -998,3 +998,48 @@ func TestParquetBehindPostgres(t *testing.T) {
 		t.Errorf("Postgres holds %d events (%v), want %d", n, err, events)
 	}
 }
+
+// TestPostgresLacksPayloadsParquetHolds: Parquet holds executions with
+// their payloads; a Postgres added while the service cannot decrypt some
+// of them holds those without. Once the key works again, the run reads
+// them with their payloads for Postgres alone: Parquet, which holds them
+// whole, gets no event twice and no second snapshot, and verify finds
+// Postgres whole.
+func TestPostgresLacksPayloadsParquetHolds(t *testing.T) {
+	var execs []emulator.Execution
+	for _, e := range emulator.Generate(63, 30, emulator.GenerateOptions{MaxOps: 30}) {
+		if terminal(e) {
+			execs = append(execs, e)
+		}
+	}
+	denied := everyNth(execs, 3)
+	var keyBroken atomic.Bool
+	_, url, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] && keyBroken.Load() }))
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("run into Parquet: exit %d\n%s", r.code, r.stderr)
+	}
+	keyBroken.Store(true)
+	dbURL, s := pgtest.Schema(t)
+	pg := []string{"--dest", dbURL, "--pg-schema", s}
+	both := append(append([]string{}, args...), append(pg, "--migrate")...)
+	if r := runCLI(t, both...); r.code != 0 {
+		t.Fatalf("run into both, the key broken: exit %d\n%s", r.code, r.stderr)
+	}
+	if sum := readReport(t, report); sum.ExecutionsOK != len(execs) || sum.WithoutPayloads != len(denied) {
+		t.Fatalf("run into both, the key broken: %d archived (want %d), %d without payloads (want %d)", sum.ExecutionsOK, len(execs), sum.WithoutPayloads, len(denied))
+	}
+	keyBroken.Store(false)
+	r := runCLI(t, both...)
+	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != len(denied) || strings.Contains(r.stderr, "events again") {
+		t.Errorf("run with the key fixed: exit %d, %d archived (want %d), warned of events again: %v\n%s", r.code, sum.ExecutionsOK, len(denied), strings.Contains(r.stderr, "events again"), r.stderr)
+	}
+	readEvents(t, dir) // each once, or it fails
+	if n := len(tableRows[schema.Execution](t, dir, "executions")); n != len(execs) {
+		t.Errorf("Parquet holds %d executions rows, want %d: no second snapshot", n, len(execs))
+	}
+	vreport := filepath.Join(t.TempDir(), "v.json")
+	r = runCLI(t, append([]string{"verify", "--endpoint-url", url, "--all", "--report", vreport}, append(pg, functionArgs()...)...)...)
+	if v := readVerify(t, vreport); r.code != 0 || v.Complete != len(execs) || v.Equal != v.Sampled || v.Sampled != len(execs) || len(v.WithoutPayloads) != 0 {
+		t.Errorf("verify Postgres: exit %d, %d of %d complete, %d of %d sampled equal, %d without payloads", r.code, v.Complete, len(execs), v.Equal, v.Sampled, len(v.WithoutPayloads))
+	}
+}
