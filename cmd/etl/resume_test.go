@@ -616,25 +616,7 @@ func TestDestinationsApart(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			execs := emulator.Generate(80+seed, 30, emulator.GenerateOptions{MaxOps: 20, Days: 5})
 			srv, url, _, report, _ := byFunction(t, execs)
-			// Running executions are served a prefix of their history,
-			// which later rounds lengthen.
-			full := map[string][]types.Event{}
-			served := map[string]int{}
-			for i, e := range execs {
-				if terminal(e) {
-					continue
-				}
-				evs := make([]types.Event, e.History.Len())
-				for k := range evs {
-					evs[k] = e.History.Event(k)
-				}
-				full[e.ARN], served[e.ARN] = evs, 1+rng.IntN(len(evs))
-				execs[i].History = emulator.FixedHistory(slices.Clone(evs[:served[e.ARN]]))
-				srv.Add(execs[i])
-			}
-			if len(full) < 3 || len(full) == len(execs) {
-				t.Fatalf("%d of %d executions running: the test wants both kinds", len(full), len(execs))
-			}
+			full, served := servePrefixes(t, rng, srv, execs)
 			want := func(e emulator.Execution) int {
 				if n, ok := served[e.ARN]; ok {
 					return n
@@ -651,37 +633,12 @@ func TestDestinationsApart(t *testing.T) {
 			dests := [][]string{{"--dest", string(stores[0].(localStore))}, {"--dest", string(stores[1].(localStore))}, {"--dest", "s3://" + bucket + "/p"}, {"--dest", dbURL, "--pg-schema", pgSchema, "--migrate"}}
 			complete := func(when string, d int) {
 				t.Helper()
-				got, held := map[string]int{}, map[string]bool{}
+				var got map[string]int
+				var held map[string]bool
 				if d == pg {
-					type arnCount struct {
-						Arn string
-						N   int
-					}
-					rows, _ := conn.Query(context.Background(), "SELECT execution_arn, count(*)::int FROM "+table("events")+" GROUP BY 1")
-					counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[arnCount])
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, c := range counts {
-						got[c.Arn] = c.N
-					}
-					for _, arn := range pgStrings(t, conn, "SELECT execution_arn FROM "+table("executions")) {
-						held[arn] = true
-					}
+					got, held = pgHolds(t, conn, table)
 				} else {
-					dir := stores[d].local()
-					for arn, evs := range readEvents(t, dir) { // each once, or it fails
-						got[arn] = len(evs)
-					}
-					runs := map[string]bool{}
-					for _, r := range tableRows[schema.Execution](t, dir, "executions") {
-						held[r.ExecutionArn] = true
-						if k := r.ExecutionArn + " " + r.RunID; runs[k] {
-							t.Errorf("%s: %s holds two snapshots of %s by run %s", when, dir, r.ExecutionArn, r.RunID)
-						} else {
-							runs[k] = true
-						}
-					}
+					got, held = parquetHolds(t, when, stores[d].local())
 				}
 				for _, e := range execs {
 					if got[e.ARN] != want(e) {
@@ -712,18 +669,7 @@ func TestDestinationsApart(t *testing.T) {
 			lastID := ""
 			for round := range 12 {
 				when := fmt.Sprint("round ", round)
-				// A run resumed (the last one's destinations and run id,
-				// nothing grown since), or a new one of a random few.
-				resume := lastID != "" && rng.IntN(3) == 0
-				ds := last
-				for !resume && (len(ds) == 0 || slices.Equal(ds, last)) {
-					ds = nil
-					for d := range dests {
-						if rng.IntN(2) == 0 {
-							ds = append(ds, d)
-						}
-					}
-				}
+				ds, resume := pickRun(rng, last, lastID != "", len(dests))
 				if !resume {
 					grow(rng, srv, execs, full, served)
 				}
@@ -765,6 +711,91 @@ func TestDestinationsApart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pickRun is a run resumed (the last one's destinations, ds, and run id,
+// nothing grown since), when canResume, one time in three; else a new one
+// of a random few of n destinations, not the last one's few.
+func pickRun(rng *rand.Rand, last []int, canResume bool, n int) (ds []int, resume bool) {
+	if canResume && rng.IntN(3) == 0 {
+		return last, true
+	}
+	for len(ds) == 0 || slices.Equal(ds, last) {
+		ds = nil
+		for d := range n {
+			if rng.IntN(2) == 0 {
+				ds = append(ds, d)
+			}
+		}
+	}
+	return ds, false
+}
+
+// servePrefixes has srv serve the running executions of execs a prefix
+// of their history, which grow lengthens: it returns their whole
+// histories (full) and how much of each is served.
+func servePrefixes(t *testing.T, rng *rand.Rand, srv *emulator.Server, execs []emulator.Execution) (full map[string][]types.Event, served map[string]int) {
+	t.Helper()
+	full, served = map[string][]types.Event{}, map[string]int{}
+	for i, e := range execs {
+		if terminal(e) {
+			continue
+		}
+		evs := make([]types.Event, e.History.Len())
+		for k := range evs {
+			evs[k] = e.History.Event(k)
+		}
+		full[e.ARN], served[e.ARN] = evs, 1+rng.IntN(len(evs))
+		execs[i].History = emulator.FixedHistory(slices.Clone(evs[:served[e.ARN]]))
+		srv.Add(execs[i])
+	}
+	if len(full) < 3 || len(full) == len(execs) {
+		t.Fatalf("%d of %d executions running: the test wants both kinds", len(full), len(execs))
+	}
+	return full, served
+}
+
+// pgHolds is what a Postgres schema holds: events by execution, and the
+// executions.
+func pgHolds(t *testing.T, conn *pgx.Conn, table func(string) string) (events map[string]int, execs map[string]bool) {
+	t.Helper()
+	type arnCount struct {
+		Arn string
+		N   int
+	}
+	rows, _ := conn.Query(context.Background(), "SELECT execution_arn, count(*)::int FROM "+table("events")+" GROUP BY 1")
+	counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[arnCount])
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, execs = map[string]int{}, map[string]bool{}
+	for _, c := range counts {
+		events[c.Arn] = c.N
+	}
+	for _, arn := range pgStrings(t, conn, "SELECT execution_arn FROM "+table("executions")) {
+		execs[arn] = true
+	}
+	return events, execs
+}
+
+// parquetHolds is what a Parquet folder holds: events by execution (each
+// once, or the test fails), and the executions (no two snapshots of one
+// by one run, or it fails).
+func parquetHolds(t *testing.T, when, dir string) (events map[string]int, execs map[string]bool) {
+	t.Helper()
+	events, execs = map[string]int{}, map[string]bool{}
+	for arn, evs := range readEvents(t, dir) {
+		events[arn] = len(evs)
+	}
+	runs := map[string]bool{}
+	for _, r := range tableRows[schema.Execution](t, dir, "executions") {
+		execs[r.ExecutionArn] = true
+		if k := r.ExecutionArn + " " + r.RunID; runs[k] {
+			t.Errorf("%s: %s holds two snapshots of %s by run %s", when, dir, r.ExecutionArn, r.RunID)
+		}
+		runs[r.ExecutionArn+" "+r.RunID] = true
+	}
+	return events, execs
 }
 
 // grow serves more of the history of some of the running executions
