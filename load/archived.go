@@ -317,19 +317,15 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 // aheadCounts are Archived's Alone, Ahead and Twice over what each
 // destination holds ahead: each execution once.
 func aheadCounts(hs []ahead) (alone, events, twice int) {
-	some := slices.DeleteFunc(slices.Clone(hs), func(h ahead) bool { return len(h.done)+len(h.events) == 0 })
-	switch len(some) {
-	case 0:
-		return 0, 0, 0
-	case 1: // nothing counted twice: no copy of the keys
-		for _, e := range some[0].events {
+	hs = slices.DeleteFunc(slices.Clone(hs), func(h ahead) bool { return len(h.done)+len(h.events) == 0 })
+	if len(hs) == 1 { // each execution once already: no copy of the keys
+		for _, e := range hs[0].events {
 			if e.twice {
 				twice++
 			}
 		}
-		return len(some[0].done), len(some[0].events), twice
+		return len(hs[0].done), len(hs[0].events), twice
 	}
-	hs = some
 	var done, held, noData []arnkey.Key
 	for _, h := range hs {
 		done = append(done, h.done...)
@@ -349,8 +345,8 @@ func distinctKeys(ks []arnkey.Key) int {
 	return len(slices.Compact(ks))
 }
 
-// eventsOf is what the file ledgers hold of k's events that the others
-// lack (see ahead.events); the zero value for none.
+// eventsOf is what the destination holds of k's events that another
+// lacks (see ahead.events); the zero value for none.
 func (h *ahead) eventsOf(k arnkey.Key) heldEvents {
 	i, ok := slices.BinarySearchFunc(h.events, k, func(e heldEvents, k arnkey.Key) int { return bytes.Compare(e.key[:], k[:]) })
 	if !ok {

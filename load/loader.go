@@ -70,8 +70,8 @@ type StatsReporter interface{ Stats() Stats }
 
 // FileLedger is a destination whose published files are its own ledger of
 // what it holds (Parquet): Fanout commits to it after the transactional
-// destinations, and counts what it holds that they lack (Archived.Alone,
-// Ahead).
+// destinations, and, with two or more, gives them every call in one order
+// (twins).
 type FileLedger interface {
 	ArchivedReader
 	// FilesAreLedger reports that what is published is what is archived.
@@ -324,7 +324,7 @@ func (s *spared) rows(rows schema.Rows) schema.Rows {
 // to give events the payloads they were archived without, or under
 // --force the values of columns added since), and whether they carry the
 // execution's payloads. The caller says so before writing the
-// execution's first event. A fanout then gives each file ledger only
+// execution's first event. A fanout then gives each destination only
 // those past the ones it holds, unless it holds them without the payloads
 // they now carry; without the call, every one.
 type LackingEventsWriter interface {
