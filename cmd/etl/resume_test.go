@@ -329,14 +329,8 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("run into both: exit %d\n%s", r.code, r.stderr)
 	}
-	logged := func(r cliResult, msg string, n int) {
-		t.Helper()
-		if i := strings.Index(r.stderr, msg); i < 0 || !strings.HasSuffix(strings.SplitN(r.stderr[i:], "\n", 2)[0], fmt.Sprintf(" executions=%d", n)) {
-			t.Errorf("no log line %q naming %d executions:\n%s", msg, n, r.stderr)
-		}
-	}
-	logged(r, "archived into the destinations that lack them alone", final)
-	logged(r, "each given only the events it lacks", len(running))
+	logged(t, r, "archived into the destinations that lack them alone", final)
+	logged(t, r, "each given only the events it lacks", len(running))
 	if strings.Contains(r.stderr, "gets their events again") {
 		t.Errorf("warned of events written twice:\n%s", r.stderr)
 	}
@@ -387,7 +381,7 @@ func TestDestinationAddedBesideTheArchive(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("run after the restore: exit %d\n%s", r.code, r.stderr)
 	}
-	logged(r, "each given only the events it lacks", 2)
+	logged(t, r, "each given only the events it lacks", 2)
 	snapshots += 2
 	parquetHolds("restored", snapshots)
 
@@ -485,6 +479,35 @@ func TestDestinationFilledThroughStateBesideHistory(t *testing.T) {
 	}
 }
 
+// logged fails t unless r's log has a line holding msg that ends naming
+// n executions.
+func logged(t *testing.T, r cliResult, msg string, n int) {
+	t.Helper()
+	if i := strings.Index(r.stderr, msg); i < 0 || !strings.HasSuffix(strings.SplitN(r.stderr[i:], "\n", 2)[0], fmt.Sprintf(" executions=%d", n)) {
+		t.Errorf("no log line %q naming %d executions:\n%s", msg, n, r.stderr)
+	}
+}
+
+// busiestEndedDate is the partition (dt=DATE) of the Parquet folder dir
+// holding the most executions rows, all of them ended, and how many; ""
+// when none holds only ended ones.
+func busiestEndedDate(t *testing.T, dir string) (dt string, n int) {
+	t.Helper()
+	dts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
+	for _, d := range dts {
+		files, _ := filepath.Glob(filepath.Join(d, "*.parquet"))
+		var rows []schema.Execution
+		for _, f := range files {
+			rows = append(rows, readFileRows[schema.Execution](t, f)...)
+		}
+		ended := !slices.ContainsFunc(rows, func(e schema.Execution) bool { return e.Status == nil || !load.Terminal(*e.Status) })
+		if ended && len(rows) > n {
+			dt, n = filepath.Base(d), len(rows)
+		}
+	}
+	return dt, n
+}
+
 // TestParquetDestinationAddedBesideAnother: a second Parquet destination
 // added to the run of a Parquet archive is filled as a Postgres would be:
 // the executions the first holds ended go to the new one alone, those
@@ -514,12 +537,6 @@ func TestParquetDestinationAddedBesideAnother(t *testing.T) {
 	if r := runCLI(t, args...); r.code != 0 {
 		t.Fatalf("run into one: exit %d\n%s", r.code, r.stderr)
 	}
-	logged := func(r cliResult, msg string, n int) {
-		t.Helper()
-		if i := strings.Index(r.stderr, msg); i < 0 || !strings.HasSuffix(strings.SplitN(r.stderr[i:], "\n", 2)[0], fmt.Sprintf(" executions=%d", n)) {
-			t.Errorf("no log line %q naming %d executions:\n%s", msg, n, r.stderr)
-		}
-	}
 	holds := func(when, d string, snapshots int) {
 		t.Helper()
 		rows := tableRows[schema.Event](t, d, "events")
@@ -540,26 +557,14 @@ func TestParquetDestinationAddedBesideAnother(t *testing.T) {
 	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != len(execs) {
 		t.Fatalf("run into both: exit %d, %d archived (want %d)\n%s", r.code, sum.ExecutionsOK, len(execs), r.stderr)
 	}
-	logged(r, "archived into the destinations that lack them alone", len(execs)-running)
-	logged(r, "each given only the events it lacks", running)
+	logged(t, r, "archived into the destinations that lack them alone", len(execs)-running)
+	logged(t, r, "each given only the events it lacks", running)
 	holds("added", dir, len(execs)+running) // a second snapshot of those running
 	holds("added", twin, len(execs))
 
 	// The new one loses the files of the partition with the most
 	// executions, all ended: a kill between the two publishes.
-	dts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
-	lost, most := "", 0
-	for _, d := range dts {
-		files, _ := filepath.Glob(filepath.Join(d, "*.parquet"))
-		var rows []schema.Execution
-		for _, f := range files {
-			rows = append(rows, readFileRows[schema.Execution](t, f)...)
-		}
-		ended := !slices.ContainsFunc(rows, func(e schema.Execution) bool { return e.Status == nil || !load.Terminal(*e.Status) })
-		if ended && len(rows) > most {
-			lost, most = filepath.Base(d), len(rows)
-		}
-	}
+	lost, most := busiestEndedDate(t, dir)
 	if lost == "" {
 		t.Fatal("no partition holds ended executions alone")
 	}
@@ -577,7 +582,7 @@ func TestParquetDestinationAddedBesideAnother(t *testing.T) {
 	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != most {
 		t.Fatalf("run after the loss: exit %d, %d archived (want %d)\n%s", r.code, sum.ExecutionsOK, most, r.stderr)
 	}
-	logged(r, "archived into the destinations that lack them alone", most)
+	logged(t, r, "archived into the destinations that lack them alone", most)
 	holds("restored", dir, len(execs)+running)
 	holds("restored", twin, len(execs))
 	for _, table := range []string{"executions", "operations", "events"} {
@@ -978,18 +983,7 @@ func TestParquetBehindPostgres(t *testing.T) {
 	if r := runCLI(t, both...); r.code != 0 {
 		t.Fatalf("run into both: exit %d\n%s", r.code, r.stderr)
 	}
-	dts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
-	lost, most := "", 0
-	for _, d := range dts {
-		files, _ := filepath.Glob(filepath.Join(d, "*.parquet"))
-		n := 0
-		for _, f := range files {
-			n += len(readFileRows[schema.Execution](t, f))
-		}
-		if n > most {
-			lost, most = filepath.Base(d), n
-		}
-	}
+	lost, most := busiestEndedDate(t, dir)
 	if most < 2 || most == len(execs) {
 		t.Fatalf("%d of %d executions on the busiest date: the test wants a date of several among others", most, len(execs))
 	}
@@ -1012,10 +1006,7 @@ func TestParquetBehindPostgres(t *testing.T) {
 	if sum := readReport(t, report); r.code != 0 || sum.ExecutionsOK != most {
 		t.Fatalf("run after the loss: exit %d, %d archived (want %d)\n%s", r.code, sum.ExecutionsOK, most, r.stderr)
 	}
-	const msg = "archived into the destinations that lack them alone"
-	if i := strings.Index(r.stderr, msg); i < 0 || !strings.HasSuffix(strings.SplitN(r.stderr[i:], "\n", 2)[0], fmt.Sprintf(" executions=%d", most)) {
-		t.Errorf("no log line %q naming %d executions:\n%s", msg, most, r.stderr)
-	}
+	logged(t, r, "archived into the destinations that lack them alone", most)
 	var events int
 	held := readEvents(t, dir) // each once, or it fails
 	for _, e := range execs {
