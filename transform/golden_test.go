@@ -91,7 +91,8 @@ func TestGoldenPages(t *testing.T) {
 // TestGoldenHistories feeds histories recorded by AWS's durable-execution
 // SDK for JavaScript (testdata/histories/NAME.json, the SDK's own
 // recordings of its examples run by AWS's test runner, and runner-NAME.json,
-// callbacks, chained invokes and more recorded by us with that runner; see
+// callbacks, chained invokes and more recorded by us with that runner) and
+// by AWS's service (cloud-java-NAME.json, the Java SDK's DAG contexts; see
 // the README there) through the emulator and the real SDK client, four events a page,
 // and compares the event rows and the operations folded from them with
 // testdata/golden/history-NAME.txt. Every event row gives its event back,

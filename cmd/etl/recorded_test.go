@@ -17,16 +17,17 @@ import (
 )
 
 // recordedExecutions serves the histories AWS's durable-execution SDK for
-// JavaScript recorded of its examples, and those we recorded with its
-// test runner (transform/testdata/histories: real runs by AWS's test
-// runner, not our generator's shapes) as executions of
+// JavaScript recorded of its examples, those we recorded with its test
+// runner, and those AWS's service wrote for its Java SDK
+// (transform/testdata/histories: real runs, not our generator's shapes)
+// as executions of
 // the emulator's first function, each with what GetDurableExecution says
 // of it read from its own history: start, end, status, input, result and
 // error of its Execution events.
 func recordedExecutions(t *testing.T) (execs []emulator.Execution, recorded map[string][]types.Event) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("..", "..", "transform", "testdata", "histories", "*.json"))
-	if err != nil || len(files) < 40 {
+	if err != nil || len(files) < 68 {
 		t.Fatalf("%d recorded histories (%v): the test expects the whole set", len(files), err)
 	}
 	recorded = map[string][]types.Event{}
