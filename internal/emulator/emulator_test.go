@@ -292,3 +292,76 @@ func TestPageCacheServesTheSamePages(t *testing.T) {
 		}
 	}
 }
+
+// TestPayloadsMarkedAsServed: AWS's service marks every payload it returns
+// in a history Truncated false (transform/testdata/histories/cloud-java-*),
+// where AWS's test servers leave the member out; the emulator serves one
+// execution in four the service's way, through the real SDK: every input,
+// result and error of such a history marked, none of the others' results
+// and errors.
+func TestPayloadsMarkedAsServed(t *testing.T) {
+	execs := emulator.Generate(9, 40, emulator.GenerateOptions{MinOps: 20, MaxOps: 60})
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	marked, unmarked := 0, 0
+	for _, e := range execs {
+		var set, unset int
+		for _, ev := range history(t, client, e.ARN, true) {
+			for _, p := range payloadsOf(t, ev) {
+				if p == nil {
+					unset++
+				} else if *p {
+					t.Fatalf("%s: event %d marked truncated with its data read", e.ARN, aws.ToInt32(ev.EventId))
+				} else {
+					set++
+				}
+			}
+		}
+		switch {
+		case set > 1 && unset == 0: // more than the ExecutionStarted input, which is always marked
+			marked++
+		case unset > 0 && set <= 1:
+			unmarked++
+		default:
+			t.Errorf("%s: %d payloads marked, %d not: a history marks every payload or only its input", e.ARN, set, unset)
+		}
+	}
+	if marked < 4 || unmarked < 4 {
+		t.Errorf("%d of 40 histories marked the service's way, %d not: want both", marked, unmarked)
+	}
+}
+
+// payloadsOf is the Truncated member of each payload (input, result,
+// error) ev carries.
+func payloadsOf(t *testing.T, ev types.Event) []*bool {
+	t.Helper()
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	var out []*bool
+	for k, d := range m {
+		det, ok := d.(map[string]any)
+		if !ok || !strings.HasSuffix(k, "Details") {
+			continue
+		}
+		for _, member := range []string{"Input", "Result", "Error"} {
+			p, ok := det[member].(map[string]any)
+			if !ok {
+				continue
+			}
+			tr, ok := p["Truncated"].(bool)
+			if !ok {
+				out = append(out, nil)
+				continue
+			}
+			out = append(out, &tr)
+		}
+	}
+	return out
+}

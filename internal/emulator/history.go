@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -188,7 +189,46 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 	if (seed+uint64(i))%2 == 0 {
 		noDelay(&out[len(out)-1])
 	}
+	if seed%4 == 1 {
+		for j := range out {
+			notTruncated(&out[j])
+		}
+	}
 	return out
+}
+
+// notTruncated marks every payload member of ev (input, result, error)
+// Truncated false, as AWS's service writes them (its recorded histories:
+// transform/testdata/histories/cloud-java-*.json), where AWS's test
+// servers leave Truncated out. One execution in four is served so.
+func notTruncated(ev *types.Event) {
+	f := false
+	v := reflect.ValueOf(ev).Elem()
+	for i := range v.NumField() {
+		d := v.Field(i)
+		if !v.Type().Field(i).IsExported() || d.Kind() != reflect.Pointer || d.IsNil() || d.Elem().Kind() != reflect.Struct {
+			continue
+		}
+		for j := range d.Elem().NumField() {
+			if !d.Elem().Type().Field(j).IsExported() {
+				continue // the SDK's noSmithyDocumentSerde marker
+			}
+			switch m := d.Elem().Field(j).Interface().(type) {
+			case *types.EventInput:
+				if m != nil && m.Truncated == nil {
+					m.Truncated = &f
+				}
+			case *types.EventResult:
+				if m != nil && m.Truncated == nil {
+					m.Truncated = &f
+				}
+			case *types.EventError:
+				if m != nil && m.Truncated == nil {
+					m.Truncated = &f
+				}
+			}
+		}
+	}
 }
 
 // noDelay gives a step's last StepFailed or its StepSucceeded a next-attempt
@@ -300,6 +340,9 @@ func (b *eventBuilder) invocation(seed uint64, k int) types.Event {
 		ic.InvocationCompletedDetails.Error = &types.EventError{Payload: &types.ErrorObject{ErrorType: aws.String("Sandbox.Timedout"), ErrorMessage: aws.String("invocation timed out")}}
 	} else if seed%2 == 0 {
 		ic.InvocationCompletedDetails.Error = &types.EventError{}
+	}
+	if seed%4 == 1 {
+		notTruncated(&ic)
 	}
 	return ic
 }
