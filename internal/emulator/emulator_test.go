@@ -293,21 +293,29 @@ func TestPageCacheServesTheSamePages(t *testing.T) {
 	}
 }
 
-// TestPayloadsMarkedAsServed: AWS's service marks every payload it returns
-// in a history Truncated false (transform/testdata/histories/cloud-java-*),
-// where AWS's test servers leave the member out; the emulator serves one
-// execution in four the service's way, through the real SDK: every input,
-// result and error of such a history marked, none of the others' results
-// and errors.
-func TestPayloadsMarkedAsServed(t *testing.T) {
+// TestHistoryAsTheServiceWritesIt: AWS's service marks every payload it
+// returns in a history Truncated false (transform/testdata/histories/
+// cloud-java-*), where AWS's test servers leave the member out; the
+// emulator serves one execution in four the service's way, through the
+// real SDK: every input, result and error of such a history marked, none
+// of the others' results and errors. And every chained invoke names the
+// execution it started (DurableExecutionArn), as AWS's conformance
+// requirements expect.
+func TestHistoryAsTheServiceWritesIt(t *testing.T) {
 	execs := emulator.Generate(9, 40, emulator.GenerateOptions{MinOps: 20, MaxOps: 60})
 	srv := emulator.New()
 	srv.Add(execs...)
 	_, client := emulatortest.Start(t, srv)
-	marked, unmarked := 0, 0
+	marked, unmarked, invokes := 0, 0, 0
 	for _, e := range execs {
 		var set, unset int
 		for _, ev := range history(t, client, e.ARN, true) {
+			if d := ev.ChainedInvokeStartedDetails; d != nil {
+				invokes++
+				if !strings.Contains(aws.ToString(d.DurableExecutionArn), ":function:billing:3/durable-execution/") {
+					t.Errorf("%s: event %d: a chained invoke started %q", e.ARN, aws.ToInt32(ev.EventId), aws.ToString(d.DurableExecutionArn))
+				}
+			}
 			for _, p := range payloadsOf(t, ev) {
 				if p == nil {
 					unset++
@@ -327,8 +335,8 @@ func TestPayloadsMarkedAsServed(t *testing.T) {
 			t.Errorf("%s: %d payloads marked, %d not: a history marks every payload or only its input", e.ARN, set, unset)
 		}
 	}
-	if marked < 4 || unmarked < 4 {
-		t.Errorf("%d of 40 histories marked the service's way, %d not: want both", marked, unmarked)
+	if marked < 4 || unmarked < 4 || invokes == 0 {
+		t.Errorf("%d of 40 histories marked the service's way, %d not, %d chained invokes: want both, and invokes", marked, unmarked, invokes)
 	}
 }
 

@@ -316,8 +316,11 @@ func (b *eventBuilder) started(op types.Operation, i int) (types.Event, *string,
 		started.CallbackStartedDetails = &types.CallbackStartedDetails{CallbackId: op.CallbackDetails.CallbackId, Timeout: aws.Int32(3600), HeartbeatTimeout: aws.Int32(300)}
 		result, errObj = op.CallbackDetails.Result, op.CallbackDetails.Error
 	case op.ChainedInvokeDetails != nil:
+		// The service names the execution it started (AWS's conformance
+		// requirements expect DurableExecutionArn on every one).
 		started.ChainedInvokeStartedDetails = &types.ChainedInvokeStartedDetails{FunctionName: aws.String("billing"),
-			Input: &types.EventInput{Payload: aws.String(`{"invoice":true}`)}, ExecutedVersion: aws.String("3")}
+			Input: &types.EventInput{Payload: aws.String(`{"invoice":true}`)}, ExecutedVersion: aws.String("3"),
+			DurableExecutionArn: aws.String(fmt.Sprintf("%s:3/durable-execution/invoice-%d/%s", functionARN("billing"), i, aws.ToString(op.Id)))}
 		if i%7 == 0 {
 			started.ChainedInvokeStartedDetails.TenantId = aws.String("tenant-ä")
 		}
