@@ -287,8 +287,30 @@ func (s *Server) serveHistory(w http.ResponseWriter, n int64, arn string, q url.
 // withoutData leaves the payloads out of an event, as the service does
 // without IncludeExecutionData: the members stay, marked Truncated.
 func withoutData(ev *types.Event) {
-	v := reflect.ValueOf(ev).Elem()
 	t := true
+	mapPayloads(ev, func(p any) any {
+		switch p.(type) {
+		case *types.EventInput:
+			return &types.EventInput{Truncated: &t}
+		case *types.EventResult:
+			return &types.EventResult{Truncated: &t}
+		case *types.EventError:
+			return &types.EventError{Truncated: &t}
+		case *types.EventPauseReason:
+			return &types.EventPauseReason{Truncated: &t}
+		case *types.EventResumeReason:
+			return &types.EventResumeReason{Truncated: &t}
+		}
+		return p
+	})
+}
+
+// mapPayloads replaces each payload member (a non-nil input, result,
+// error, pause or resume reason) of the details ev carries with f's
+// answer. The details objects are copied first, so an event that shares
+// them with the stored history leaves the history as it was.
+func mapPayloads(ev *types.Event, f func(p any) any) {
+	v := reflect.ValueOf(ev).Elem()
 	for i := range v.NumField() {
 		d := v.Field(i)
 		if !v.Type().Field(i).IsExported() || d.Kind() != reflect.Pointer || d.IsNil() || d.Elem().Kind() != reflect.Struct {
@@ -297,30 +319,13 @@ func withoutData(ev *types.Event) {
 		c := reflect.New(d.Type().Elem())
 		c.Elem().Set(d.Elem())
 		for j := range c.Elem().NumField() {
-			if !c.Elem().Type().Field(j).IsExported() {
-				continue // the SDK's noSmithyDocumentSerde marker
+			m := c.Elem().Field(j)
+			if !c.Elem().Type().Field(j).IsExported() || m.Kind() != reflect.Pointer || m.IsNil() {
+				continue // the SDK's noSmithyDocumentSerde marker, or absent
 			}
-			switch m := c.Elem().Field(j).Interface().(type) {
-			case *types.EventInput:
-				if m != nil {
-					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventInput{Truncated: &t}))
-				}
-			case *types.EventResult:
-				if m != nil {
-					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventResult{Truncated: &t}))
-				}
-			case *types.EventError:
-				if m != nil {
-					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventError{Truncated: &t}))
-				}
-			case *types.EventPauseReason:
-				if m != nil {
-					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventPauseReason{Truncated: &t}))
-				}
-			case *types.EventResumeReason:
-				if m != nil {
-					c.Elem().Field(j).Set(reflect.ValueOf(&types.EventResumeReason{Truncated: &t}))
-				}
+			switch m.Interface().(type) {
+			case *types.EventInput, *types.EventResult, *types.EventError, *types.EventPauseReason, *types.EventResumeReason:
+				m.Set(reflect.ValueOf(f(m.Interface())))
 			}
 		}
 		d.Set(c)

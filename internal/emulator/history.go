@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -203,32 +202,23 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 // servers leave Truncated out. One execution in four is served so.
 func notTruncated(ev *types.Event) {
 	f := false
-	v := reflect.ValueOf(ev).Elem()
-	for i := range v.NumField() {
-		d := v.Field(i)
-		if !v.Type().Field(i).IsExported() || d.Kind() != reflect.Pointer || d.IsNil() || d.Elem().Kind() != reflect.Struct {
-			continue
-		}
-		for j := range d.Elem().NumField() {
-			if !d.Elem().Type().Field(j).IsExported() {
-				continue // the SDK's noSmithyDocumentSerde marker
+	mapPayloads(ev, func(p any) any {
+		switch m := p.(type) {
+		case *types.EventInput:
+			if m.Truncated == nil {
+				return &types.EventInput{Payload: m.Payload, Truncated: &f}
 			}
-			switch m := d.Elem().Field(j).Interface().(type) {
-			case *types.EventInput:
-				if m != nil && m.Truncated == nil {
-					m.Truncated = &f
-				}
-			case *types.EventResult:
-				if m != nil && m.Truncated == nil {
-					m.Truncated = &f
-				}
-			case *types.EventError:
-				if m != nil && m.Truncated == nil {
-					m.Truncated = &f
-				}
+		case *types.EventResult:
+			if m.Truncated == nil {
+				return &types.EventResult{Payload: m.Payload, Truncated: &f}
+			}
+		case *types.EventError:
+			if m.Truncated == nil {
+				return &types.EventError{Payload: m.Payload, Truncated: &f}
 			}
 		}
-	}
+		return p
+	})
 }
 
 // noDelay gives a step's last StepFailed or its StepSucceeded a next-attempt
