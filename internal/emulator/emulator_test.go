@@ -90,6 +90,9 @@ func TestGeneratedThroughSDK(t *testing.T) {
 			if want.ParentId != nil {
 				kinds["child"] = true
 			}
+			if want.Type == types.OperationTypeContext {
+				kinds["context:"+aws.ToString(want.SubType)] = true
+			}
 			if sd := want.StepDetails; sd != nil && sd.Attempt > 1 {
 				kinds["retried"] = true
 			}
@@ -101,7 +104,7 @@ func TestGeneratedThroughSDK(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"EXECUTION", "CONTEXT", "STEP", "WAIT", "CALLBACK", "CHAINED_INVOKE", "child", "retried", "stack",
-		"status:STARTED", "status:PENDING", "status:READY", "status:SUCCEEDED", "status:FAILED", "status:CANCELLED", "status:TIMED_OUT", "status:STOPPED"} {
+		"context:Dag", "context:WaitForCallback", "status:STARTED", "status:PENDING", "status:READY", "status:SUCCEEDED", "status:FAILED", "status:CANCELLED", "status:TIMED_OUT", "status:STOPPED"} {
 		if !kinds[k] {
 			t.Errorf("20 generated executions have no %s", k)
 		}

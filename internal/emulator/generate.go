@@ -226,7 +226,9 @@ func (g *execGen) op(i int) types.Operation {
 		}
 		op.StepDetails = d
 	case types.OperationTypeContext:
-		op.SubType = aws.String([]string{"RunInChildContext", "Parallel", "Map", "ParallelBranch"}[r.IntN(4)])
+		// The sub-types AWS's SDKs write (Dag: the Java SDK's DAG contexts,
+		// as the service recorded them in transform/testdata/histories).
+		op.SubType = aws.String([]string{"RunInChildContext", "Parallel", "Map", "ParallelBranch", "MapIteration", "WaitForCallback", "Dag"}[r.IntN(7)])
 		d := &types.ContextDetails{Result: result, Error: errObj}
 		if r.IntN(3) > 0 {
 			d.ReplayChildren = aws.Bool(r.IntN(2) == 0)
