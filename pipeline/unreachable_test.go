@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,4 +86,89 @@ func TestUnreachableStopsTheRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDeniedFunctionAskedFewTimes: a policy that lets the run list a
+// function's executions but not read them (AccessDeniedException on
+// GetDurableExecution, the history and the state) costs a few denied
+// calls, not one for each execution: after deniedAfter denials, none
+// allowed, the function's other executions fail without a call, each
+// named in the report as denied. The other functions' executions are
+// archived, read through history (no token) and through state alike.
+func TestDeniedFunctionAskedFewTimes(t *testing.T) {
+	execs := emulator.Generate(31, 600, emulator.GenerateOptions{MinOps: 2, MaxOps: 5})
+	for _, withTokens := range []bool{false, true} {
+		t.Run(map[bool]string{false: "history", true: "state"}[withTokens], func(t *testing.T) {
+			srv := emulator.New(emulator.WithDeniedReads("payments"))
+			srv.Add(execs...)
+			_, client := emulatortest.Start(t, srv)
+			var lines strings.Builder
+			denied := 0
+			for _, e := range execs {
+				if strings.Contains(e.ARN, ":function:payments:") {
+					denied++
+				}
+				if withTokens {
+					fmt.Fprintf(&lines, "{\"DurableExecutionArn\":%q,\"CheckpointToken\":%q}\n", e.ARN, e.Token)
+				} else {
+					fmt.Fprintf(&lines, "{\"DurableExecutionArn\":%q}\n", e.ARN)
+				}
+			}
+			if denied < 80 {
+				t.Fatalf("%d executions of payments among %d: the test needs more", denied, len(execs))
+			}
+			m, err := extract.NewManifest("test", []byte(lines.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pd, err := load.NewParquetDir(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			const concurrency = 3
+			sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, History: client, Loader: pd, RunID: "r", Concurrency: concurrency, Logger: testLogger(t)}, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.ExecutionsOK != len(execs)-denied || sum.ExecutionsFailed != denied {
+				t.Fatalf("%d archived, %d failed: want %d and the %d of payments", sum.ExecutionsOK, sum.ExecutionsFailed, len(execs)-denied, denied)
+			}
+			stopped := 0
+			for _, f := range sum.Failures {
+				if f.Code != "AccessDeniedException" || !strings.Contains(f.ExecutionArn, ":function:payments:") {
+					t.Errorf("failure %+v: want payments' denied", f)
+				}
+				if strings.Contains(f.Reason, "stopped asking") {
+					stopped++
+				}
+			}
+			var calls int64
+			for _, e := range execs {
+				for _, op := range []string{"get", "history", "state"} {
+					if strings.Contains(e.ARN, ":function:payments:") {
+						calls += srv.Requests(op, e.ARN)
+					}
+				}
+			}
+			// Each qualifier of payments (the generator draws several) is
+			// asked up to deniedAfter times, and those in flight when the
+			// last denial came.
+			if limit := int64(len(qualifiersOf(execs, "payments")) * (pipeline.DeniedAfter + concurrency - 1)); calls > limit || stopped == 0 {
+				t.Errorf("%d denied calls for %d executions, %d failed without a call: want at most %d calls", calls, denied, stopped, limit)
+			}
+			t.Logf("%d denied calls for %d executions of payments, %d failed without a call", calls, denied, stopped)
+		})
+	}
+}
+
+// qualifiersOf is the qualifiers of fn among execs' ARNs.
+func qualifiersOf(execs []emulator.Execution, fn string) map[string]bool {
+	out := map[string]bool{}
+	for _, e := range execs {
+		head, _, _ := strings.Cut(e.ARN, "/durable-execution/")
+		if rest, ok := strings.CutPrefix(head[strings.Index(head, ":function:")+len(":function:"):], fn+":"); ok {
+			out[rest] = true
+		}
+	}
+	return out
 }

@@ -42,6 +42,12 @@ func WithRejectedQualifier(q string) Option { return func(s *Server) { s.rejectQ
 // qualifier, as a policy that does not allow it on that function does.
 func WithDeniedListing(name string) Option { return func(s *Server) { s.deniedListing = name } }
 
+// WithDeniedReads makes GetDurableExecution, GetDurableExecutionHistory
+// and GetDurableExecutionState of the executions of the function named
+// answer 403 AccessDeniedException, whatever the qualifier, as a policy
+// that allows listing them but not reading them does.
+func WithDeniedReads(name string) Option { return func(s *Server) { s.deniedReads = name } }
+
 // WithBrokenQualifier makes a listing with that Qualifier answer 500
 // ServiceException, every time.
 func WithBrokenQualifier(q string) Option { return func(s *Server) { s.brokenQualifier = q } }

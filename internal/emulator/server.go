@@ -281,6 +281,7 @@ type Server struct {
 	rejectQualifier   string
 	brokenQualifier   string
 	deniedListing     string // WithDeniedListing
+	deniedReads       string // WithDeniedReads
 	// reverseOldestFirst: ReverseOrder lists the history oldest first.
 	reverseOldestFirst bool
 	ignoreReverseOrder bool // history is listed oldest first, always
@@ -435,6 +436,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, st, cmp.Or(name, "ServiceException"), "not served: "+r.Method+" "+raw)
 		return
 	}
+	if action, ok := readActions[rt.op]; ok && s.deniedReads != "" && executionFunction(arn) == s.deniedReads {
+		writeError(w, http.StatusForbidden, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/etl is not authorized to perform: lambda:"+action+" on resource: "+arn)
+		return
+	}
 	q := r.URL.Query()
 	switch rt.op {
 	case "get":
@@ -452,6 +457,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.serveState(w, n, arn, q, fault)
 	}
+}
+
+// readActions are the IAM actions of the routes that read one execution.
+var readActions = map[string]string{"get": "GetDurableExecution", "history": "GetDurableExecutionHistory", "state": "GetDurableExecutionState"}
+
+// executionFunction is the function name of an execution's ARN, "" for
+// another form.
+func executionFunction(arn string) string {
+	if a := strings.SplitN(arn, ":", 8); len(a) == 8 && a[5] == "function" {
+		return a[6]
+	}
+	return ""
 }
 
 // serveState answers GetDurableExecutionState.
