@@ -577,7 +577,7 @@ func (r *runner) deniedBefore(e entry, src source) bool {
 		r.leftAsArchived(e.ARN, &r.sum.StillWithoutPayloads, false)
 		return true
 	}
-	r.fail(e.Entry, "AccessDeniedException", fmt.Sprintf("not read: the credentials' policy denied the first %d executions of %s read and allowed none, so the run stopped asking (docs/deploy/iam-policy.json lists the actions etl needs)", a.denied, key))
+	r.fail(e.Entry, "AccessDeniedException", fmt.Sprintf("not read: the credentials' policy denied %d executions of %s and allowed none, so the run stopped asking (docs/deploy/iam-policy.json lists the actions etl needs)", a.denied, key))
 	return true
 }
 
