@@ -35,6 +35,7 @@ func main() {
 	pageCache := flag.Bool("page-cache", false, "serve each page again from the bytes of its first answer (all kept in memory), so that a measured pass pays no generation")
 	undecryptable := flag.Int("undecryptable-every", 0, "one execution in N has data the service cannot decrypt: its calls with payloads answer 502 KMSAccessDeniedException (0: none)")
 	future := flag.Bool("future-members", false, "answer with members the SDK's model does not know, as a service newer than the client would: a FutureDetails object (with a CheckpointToken) on every WaitStarted event, Cost in StepSucceededDetails, Budget in state's StepDetails, ArchiveOnDelete in DurableConfig")
+	deniedReads := flag.String("denied-reads", "", "answer GetDurableExecution, its history and its state of this function's executions 403 AccessDeniedException, as a policy that allows listing them but not reading them")
 	order := flag.String("history-order", "oldest-first", "how GetDurableExecutionHistory lists: oldest-first (ReverseOrder lists the newest first), newest-first (ReverseOrder the oldest first), oldest-always or newest-always (ReverseOrder ignored)")
 	flag.Parse()
 	orderOpt, ok := historyOrder(*order)
@@ -51,6 +52,9 @@ func main() {
 	}
 	if *latestOnly {
 		opts = append(opts, emulator.WithListing(emulator.ListLatestOnly))
+	}
+	if *deniedReads != "" {
+		opts = append(opts, emulator.WithDeniedReads(*deniedReads))
 	}
 	if *future {
 		opts = append(opts, emulator.WithFutureMembers())
