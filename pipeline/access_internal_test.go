@@ -9,7 +9,7 @@ import (
 )
 
 // TestDeniedOnlyWhenNeverAllowed: the run stops asking for a function's
-// executions after deniedAfter denials only if none was allowed, per
+// executions after DeniedAfter denials only if none was allowed, per
 // function and qualifier and per way of reading; an answer that says
 // nothing of the policy (the network's) counts neither way.
 func TestDeniedOnlyWhenNeverAllowed(t *testing.T) {
@@ -22,11 +22,11 @@ func TestDeniedOnlyWhenNeverAllowed(t *testing.T) {
 	network := &extract.ExecutionError{Code: "network", Reason: "no answer", Err: errors.New("reset")}
 	h, s := historySource{r: r}, stateSource{r: r}
 	r.noteAccess(exec("a:1", 0), h, nil, log) // allowed once
-	for i := range 2 * deniedAfter {
+	for i := range 2 * DeniedAfter {
 		r.noteAccess(exec("a:1", i), h, denied, log)
 		r.noteAccess(exec("b:1", i), h, network, log)
 	}
-	for i := range deniedAfter - 1 {
+	for i := range DeniedAfter - 1 {
 		r.noteAccess(exec("c:1", i), h, denied, log)
 		r.noteAccess(exec("d:1", i), h, denied, log)
 	}

@@ -532,16 +532,17 @@ type runner struct {
 	access map[string]*readAccess
 }
 
-// deniedAfter is how many executions of one function (and qualifier),
+// DeniedAfter is how many executions of one function (and qualifier),
 // read one way (state or history), the credentials' policy must deny
-// (AccessDeniedException) with none of them allowed before the run stops
+// (AccessDeniedException) with none of them allowed before a run stops
 // asking: the function's other executions then fail without a call, each
-// named in the report as denied. A policy allows or denies a function's
-// executions alike, and every denied call is an AccessDenied record in
-// CloudTrail, where a security team may be watching; a policy that allows
-// listing a function's executions but not reading them would otherwise
-// cost one denied call for each of them, every night.
-const deniedAfter = 5
+// named in the report as denied (etl verify keeps the same count, by
+// action). A policy allows or denies a function's executions alike, and
+// every denied call is an AccessDenied record in CloudTrail, where a
+// security team may be watching; a policy that allows listing a
+// function's executions but not reading them would otherwise cost one
+// denied call for each of them, every night.
+const DeniedAfter = 5
 
 // readAccess is what the run learnt of the policy on one function's
 // executions read one way.
@@ -561,14 +562,14 @@ func accessKey(arn string, src source) string {
 }
 
 // deniedBefore fails e without a call when its function's executions,
-// read as src reads them, were denied deniedAfter times and never allowed
-// (see deniedAfter), and says so.
+// read as src reads them, were denied DeniedAfter times and never allowed
+// (see DeniedAfter), and says so.
 func (r *runner) deniedBefore(e entry, src source) bool {
 	key := accessKey(e.ARN, src)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a := r.access[key]
-	if a == nil || a.allowed || a.denied < deniedAfter {
+	if a == nil || a.allowed || a.denied < DeniedAfter {
 		return false
 	}
 	r.sum.Executions++
@@ -603,7 +604,7 @@ func (r *runner) noteAccess(e entry, src source, err error, log *slog.Logger) {
 		a.allowed = true
 		return
 	}
-	if a.denied++; a.denied == deniedAfter && !a.allowed {
+	if a.denied++; a.denied == DeniedAfter && !a.allowed {
 		log.Warn("the credentials' policy denies reading this function's executions: its other executions fail without a call (docs/deploy/iam-policy.json lists the actions etl needs)", "function", key, "denied", a.denied)
 	}
 }

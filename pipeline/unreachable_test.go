@@ -91,7 +91,7 @@ func TestUnreachableStopsTheRun(t *testing.T) {
 // TestDeniedFunctionAskedFewTimes: a policy that lets the run list a
 // function's executions but not read them (AccessDeniedException on
 // GetDurableExecution, the history and the state) costs a few denied
-// calls, not one for each execution: after deniedAfter denials, none
+// calls, not one for each execution: after DeniedAfter denials, none
 // allowed, the function's other executions fail without a call, each
 // named in the report as denied. The other functions' executions are
 // archived, read through history (no token) and through state alike.
@@ -151,7 +151,7 @@ func TestDeniedFunctionAskedFewTimes(t *testing.T) {
 				}
 			}
 			// Each qualifier of payments (the generator draws several) is
-			// asked up to deniedAfter times, and those in flight when the
+			// asked up to DeniedAfter times, and those in flight when the
 			// last denial came.
 			if limit := int64(len(qualifiersOf(execs, "payments")) * (pipeline.DeniedAfter + concurrency - 1)); calls > limit || stopped == 0 {
 				t.Errorf("%d denied calls for %d executions, %d failed without a call: want at most %d calls", calls, denied, stopped, limit)

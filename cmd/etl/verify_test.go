@@ -30,6 +30,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
 )
@@ -1304,4 +1305,56 @@ func TestOlderFormWholeAndStreamed(t *testing.T) {
 			t.Errorf("%s: streamed %d, want %d", tc.name, d.evSeen[0], tc.streamed)
 		}
 	}
+}
+
+// TestVerifyAsksDeniedFunctionFewTimes: verify --all with a policy that
+// lets it list a function's executions but not read them makes a few
+// denied calls for that function, not one for each execution (as etl run
+// stops asking): each of its executions is named in the report's errors
+// as denied, the other functions' are compared and equal.
+func TestVerifyAsksDeniedFunctionFewTimes(t *testing.T) {
+	execs := emulator.Generate(43, 300, emulator.GenerateOptions{MinOps: 2, MaxOps: 6})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dest := filepath.Join(t.TempDir(), "archive")
+	if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	denying := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithDeniedReads("payments"))
+	denying.Add(execs...)
+	deniedURL, _ := emulatortest.Start(t, denying)
+	code, rep := runVerify(t, deniedURL, dest, "--concurrency", "2")
+	if code != 1 {
+		t.Errorf("verify: exit %d, want 1 (executions not checked)", code)
+	}
+	var calls int64
+	qualifiers := map[string]bool{}
+	for _, e := range execs {
+		if !strings.Contains(e.ARN, ":function:payments:") {
+			continue
+		}
+		head, _, _ := strings.Cut(e.ARN, "/durable-execution/")
+		qualifiers[head] = true
+		for _, op := range []string{"get", "history", "state"} {
+			calls += denying.Requests(op, e.ARN)
+		}
+	}
+	notAsked := 0
+	for _, d := range rep.Errors {
+		if !strings.Contains(d.ExecutionArn, ":function:payments:") || !strings.Contains(d.What, "AccessDeniedException") {
+			t.Errorf("error %+v: want payments' denied alone", d)
+		}
+		if strings.Contains(d.What, "not asked") {
+			notAsked++
+		}
+	}
+	// Each qualifier's first reads are denied, and those in flight then.
+	if limit := int64(len(qualifiers) * (pipeline.DeniedAfter + 1)); calls > limit || notAsked == 0 || len(rep.Errors) < 40 {
+		t.Errorf("%d denied calls, %d executions not checked, %d not asked: want at most %d calls for 40 or more", calls, len(rep.Errors), notAsked, limit)
+	}
+	if rep.Equal != rep.Sampled || rep.Equal == 0 {
+		t.Errorf("%d compared, %d equal: want every other function's equal", rep.Sampled, rep.Equal)
+	}
+	t.Logf("%d denied calls for %d executions of payments not checked (%d not asked)", calls, len(rep.Errors), notAsked)
 }
