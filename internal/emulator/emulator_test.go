@@ -300,8 +300,8 @@ func TestPageCacheServesTheSamePages(t *testing.T) {
 // returns in a history Truncated false (transform/testdata/histories/
 // cloud-java-*), where AWS's test servers leave the member out; the
 // emulator serves one execution in four the service's way, through the
-// real SDK: every input, result and error of such a history marked, none
-// of the others' results and errors. And every chained invoke names the
+// real SDK: every input, result, error and pause or resume reason of such
+// a history marked, none of the others' but their inputs. And every chained invoke names the
 // execution it started (DurableExecutionArn), as AWS's conformance
 // requirements expect.
 func TestHistoryAsTheServiceWritesIt(t *testing.T) {
@@ -344,7 +344,7 @@ func TestHistoryAsTheServiceWritesIt(t *testing.T) {
 }
 
 // payloadsOf is the Truncated member of each payload (input, result,
-// error) ev carries.
+// error, a pause's or a resume's reason) ev carries.
 func payloadsOf(t *testing.T, ev types.Event) []*bool {
 	t.Helper()
 	b, err := json.Marshal(ev)
@@ -361,7 +361,7 @@ func payloadsOf(t *testing.T, ev types.Event) []*bool {
 		if !ok || !strings.HasSuffix(k, "Details") {
 			continue
 		}
-		for _, member := range []string{"Input", "Result", "Error"} {
+		for _, member := range []string{"Input", "Result", "Error", "Reason"} {
 			p, ok := det[member].(map[string]any)
 			if !ok {
 				continue

@@ -101,6 +101,9 @@ func historyOf(e *Execution, seed uint64) *History {
 			ev = newEventBuilder(e.Op(0)).invocation(seed, k-1)
 		case k > invocations && k <= invocations+e.pause.events():
 			ev = e.pause.event(k - invocations - 1)
+			if seed%4 == 1 {
+				notTruncated(&ev)
+			}
 		case k == 0, k >= offsets[e.Len]: // the execution's own: its start, its end
 			j := 0
 			if k > 0 {
@@ -196,8 +199,8 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 	return out
 }
 
-// notTruncated marks every payload member of ev (input, result, error)
-// Truncated false, as AWS's service writes them (its recorded histories:
+// notTruncated marks every payload member of ev (input, result, error,
+// a pause's or a resume's reason) Truncated false, as AWS's service writes them (its recorded histories:
 // transform/testdata/histories/cloud-java-*.json), where AWS's test
 // servers leave Truncated out. One execution in four is served so.
 func notTruncated(ev *types.Event) {
@@ -215,6 +218,14 @@ func notTruncated(ev *types.Event) {
 		case *types.EventError:
 			if m.Truncated == nil {
 				return &types.EventError{Payload: m.Payload, Truncated: &f}
+			}
+		case *types.EventPauseReason:
+			if m.Truncated == nil {
+				return &types.EventPauseReason{Payload: m.Payload, Truncated: &f}
+			}
+		case *types.EventResumeReason:
+			if m.Truncated == nil {
+				return &types.EventResumeReason{Payload: m.Payload, Truncated: &f}
 			}
 		}
 		return p
