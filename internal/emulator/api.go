@@ -294,28 +294,20 @@ func (s *Server) serveHistory(w http.ResponseWriter, n int64, arn string, q url.
 // without IncludeExecutionData: the members stay, marked Truncated.
 func withoutData(ev *types.Event) {
 	t := true
-	mapPayloads(ev, func(p any) any {
-		switch p.(type) {
-		case *types.EventInput:
-			return &types.EventInput{Truncated: &t}
-		case *types.EventResult:
-			return &types.EventResult{Truncated: &t}
-		case *types.EventError:
-			return &types.EventError{Truncated: &t}
-		case *types.EventPauseReason:
-			return &types.EventPauseReason{Truncated: &t}
-		case *types.EventResumeReason:
-			return &types.EventResumeReason{Truncated: &t}
-		}
-		return p
+	mapPayloads(ev, func(p reflect.Value) reflect.Value {
+		c := reflect.New(p.Elem().Type())
+		c.Elem().FieldByName("Truncated").Set(reflect.ValueOf(&t))
+		return c
 	})
 }
 
 // mapPayloads replaces each payload member (a non-nil input, result,
-// error, pause or resume reason) of the details ev carries with f's
-// answer. The details objects are copied first, so an event that shares
-// them with the stored history leaves the history as it was.
-func mapPayloads(ev *types.Event, f func(p any) any) {
+// error, pause or resume reason: a pointer to a struct with a Payload and
+// a Truncated *bool) of the details ev carries with f's answer, a pointer
+// of the same type. The details objects are copied first, so an event
+// that shares them with the stored history leaves the history as it was;
+// f must not change the member it is given, but return a new one.
+func mapPayloads(ev *types.Event, f func(p reflect.Value) reflect.Value) {
 	v := reflect.ValueOf(ev).Elem()
 	for i := range v.NumField() {
 		d := v.Field(i)
@@ -331,7 +323,7 @@ func mapPayloads(ev *types.Event, f func(p any) any) {
 			}
 			switch m.Interface().(type) {
 			case *types.EventInput, *types.EventResult, *types.EventError, *types.EventPauseReason, *types.EventResumeReason:
-				m.Set(reflect.ValueOf(f(m.Interface())))
+				m.Set(f(m))
 			}
 		}
 		d.Set(c)

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -205,30 +206,14 @@ func opEvents(op types.Operation, seed uint64, i int) []types.Event {
 // servers leave Truncated out. One execution in four is served so.
 func notTruncated(ev *types.Event) {
 	f := false
-	mapPayloads(ev, func(p any) any {
-		switch m := p.(type) {
-		case *types.EventInput:
-			if m.Truncated == nil {
-				return &types.EventInput{Payload: m.Payload, Truncated: &f}
-			}
-		case *types.EventResult:
-			if m.Truncated == nil {
-				return &types.EventResult{Payload: m.Payload, Truncated: &f}
-			}
-		case *types.EventError:
-			if m.Truncated == nil {
-				return &types.EventError{Payload: m.Payload, Truncated: &f}
-			}
-		case *types.EventPauseReason:
-			if m.Truncated == nil {
-				return &types.EventPauseReason{Payload: m.Payload, Truncated: &f}
-			}
-		case *types.EventResumeReason:
-			if m.Truncated == nil {
-				return &types.EventResumeReason{Payload: m.Payload, Truncated: &f}
-			}
+	mapPayloads(ev, func(p reflect.Value) reflect.Value {
+		if !p.Elem().FieldByName("Truncated").IsNil() {
+			return p
 		}
-		return p
+		c := reflect.New(p.Elem().Type())
+		c.Elem().Set(p.Elem())
+		c.Elem().FieldByName("Truncated").Set(reflect.ValueOf(&f))
+		return c
 	})
 }
 
