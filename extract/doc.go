@@ -19,5 +19,7 @@
 // whose predicates say what a caller can do: NotFound, Rejected (a stale
 // token, an expired marker), Changed, Interrupted, Undecryptable (a KMS
 // error: read again [WithoutExecutionData]). The client does not retry
-// what no retry changes (4xx, KMS errors).
+// what no retry changes (4xx, KMS errors). [Denials] wraps a client so
+// that a function whose executions the credentials' policy denies is
+// asked a few times, not once per execution.
 package extract

@@ -259,6 +259,9 @@ func errorReason(err error) (code, reason string) {
 			reason = fmt.Sprintf("the service cannot decrypt the execution's data (%s)", code)
 		case refusedCredentials[code]:
 			reason = fmt.Sprintf("the AWS credentials were refused (%s)", code)
+		case code == codeDenied:
+			// The API's 403, or Denials' answer to a call it did not make.
+			reason = fmt.Sprintf("refused (%s)", code)
 		case errors.As(err, &status) && status.HTTPStatusCode()/100 == 4 && !retried4xx(status.HTTPStatusCode(), code):
 			reason = fmt.Sprintf("refused (%s)", code)
 		default:

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -321,6 +320,19 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // summary, not in the error.
 func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error) {
 	cfg.setDefaults()
+	// A function whose executions the policy denies is asked a few
+	// times, not once per execution (extract.DeniedAfter): the calls not
+	// made fail as denied, each in the report.
+	denials := extract.NewDenials(func(function, action string, denied int) {
+		cfg.Logger.Warn("the credentials' policy denies this call on the function's executions: the run stops making it, and they fail as denied (docs/deploy/iam-policy.json lists the actions etl needs)",
+			"function", function, "action", action, "denied", denied)
+	})
+	if cfg.API != nil {
+		cfg.API = denials.State(cfg.API)
+	}
+	if cfg.History != nil {
+		cfg.History = denials.History(cfg.History)
+	}
 	r := &runner{cfg: cfg, payloads: transform.NewPayloadBudget(foldPayloads), sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
 		BadLinesSkipped: len(m.Skipped()), OtherShards: m.OtherShards()}}
 	// Entries that give their start time (as discovery's do) say which
@@ -527,86 +539,6 @@ type runner struct {
 	// unreachable counts the executions in a row that failed because the
 	// API could not be reached (Config.UnreachableAfter).
 	unreachable int
-	// access is what the run learnt of the policy on each function's
-	// executions (by accessKey).
-	access map[string]*readAccess
-}
-
-// DeniedAfter is how many executions of one function (and qualifier),
-// read one way (state or history), the credentials' policy must deny
-// (AccessDeniedException) with none of them allowed before a run stops
-// asking: the function's other executions then fail without a call, each
-// named in the report as denied (etl verify keeps the same count, by
-// action). A policy allows or denies a function's executions alike, and
-// every denied call is an AccessDenied record in CloudTrail, where a
-// security team may be watching; a policy that allows listing a
-// function's executions but not reading them would otherwise cost one
-// denied call for each of them, every night.
-const DeniedAfter = 5
-
-// readAccess is what the run learnt of the policy on one function's
-// executions read one way.
-type readAccess struct {
-	denied  int  // executions denied (AccessDeniedException)
-	allowed bool // some execution was read, or answered otherwise
-}
-
-// accessKey names the function and qualifier of arn and the way src reads
-// it: a policy may allow GetDurableExecutionState and not the history.
-func accessKey(arn string, src source) string {
-	fn, _, _ := strings.Cut(arn, "/durable-execution/")
-	if _, history := src.(historySource); history {
-		return fn + " (history)"
-	}
-	return fn + " (state)"
-}
-
-// deniedBefore fails e without a call when its function's executions,
-// read as src reads them, were denied DeniedAfter times and never allowed
-// (see DeniedAfter), and says so.
-func (r *runner) deniedBefore(e entry, src source) bool {
-	key := accessKey(e.ARN, src)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	a := r.access[key]
-	if a == nil || a.allowed || a.denied < DeniedAfter {
-		return false
-	}
-	r.sum.Executions++
-	if e.retryPayloads {
-		// Archived final already, as a denied read leaves it (settle).
-		r.leftAsArchived(e.ARN, &r.sum.StillWithoutPayloads, false)
-		return true
-	}
-	r.fail(e.Entry, "AccessDeniedException", fmt.Sprintf("not read: the credentials' policy denied %d executions of %s and allowed none, so the run stopped asking (docs/deploy/iam-policy.json lists the actions etl needs)", a.denied, key))
-	return true
-}
-
-// noteAccess records what err, the outcome of reading e through src,
-// says of the policy on its function's executions; r.mu is held.
-func (r *runner) noteAccess(e entry, src source, err error, log *slog.Logger) {
-	var ee *extract.ExecutionError
-	denied := errors.As(err, &ee) && ee.Code == "AccessDeniedException"
-	allowed := err == nil || errors.Is(err, errUnchanged) || errors.Is(err, errDataLeftOut) || errors.As(err, &ee) && ee.Undecryptable()
-	if !denied && !allowed {
-		return // no answer of the policy's (a network failure, a destination's)
-	}
-	key := accessKey(e.ARN, src)
-	if r.access == nil {
-		r.access = map[string]*readAccess{}
-	}
-	a := r.access[key]
-	if a == nil {
-		a = &readAccess{}
-		r.access[key] = a
-	}
-	if allowed {
-		a.allowed = true
-		return
-	}
-	if a.denied++; a.denied == DeniedAfter && !a.allowed {
-		log.Warn("the credentials' policy denies reading this function's executions: its other executions fail without a call (docs/deploy/iam-policy.json lists the actions etl needs)", "function", key, "denied", a.denied)
-	}
 }
 
 // done notes that e's work is over (archived, failed or skipped): once the
@@ -669,9 +601,6 @@ func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) erro
 	start := r.cfg.Now()
 	log := r.cfg.Logger.With("execution_arn", e.ARN)
 	src := r.sourceFor(e)
-	if r.deniedBefore(e, src) {
-		return nil
-	}
 	x, err := r.cfg.Loader.Begin(ctx, e.ARN)
 	if err != nil {
 		err = &DestinationError{Err: err}
@@ -733,7 +662,6 @@ func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Ex
 	defer r.mu.Unlock()
 	r.sum.Executions++
 	r.sum.Pages += c.pages
-	r.noteAccess(e, src, err, log)
 	var dest *DestinationError
 	var ee *extract.ExecutionError
 	unreachable := errors.As(err, &ee) && ee.Unreachable() && ctx.Err() == nil

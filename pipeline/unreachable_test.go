@@ -91,9 +91,9 @@ func TestUnreachableStopsTheRun(t *testing.T) {
 // TestDeniedFunctionAskedFewTimes: a policy that lets the run list a
 // function's executions but not read them (AccessDeniedException on
 // GetDurableExecution, the history and the state) costs a few denied
-// calls, not one for each execution: after DeniedAfter denials, none
-// allowed, the function's other executions fail without a call, each
-// named in the report as denied. The other functions' executions are
+// calls, not one for each execution: after extract.DeniedAfter denials
+// of an action, none allowed, the function's other executions fail
+// without that call ("not asked"), each named in the report as denied. The other functions' executions are
 // archived, read through history (no token) and through state alike.
 func TestDeniedFunctionAskedFewTimes(t *testing.T) {
 	execs := emulator.Generate(31, 600, emulator.GenerateOptions{MinOps: 2, MaxOps: 5})
@@ -138,7 +138,7 @@ func TestDeniedFunctionAskedFewTimes(t *testing.T) {
 				if f.Code != "AccessDeniedException" || !strings.Contains(f.ExecutionArn, ":function:payments:") {
 					t.Errorf("failure %+v: want payments' denied", f)
 				}
-				if strings.Contains(f.Reason, "stopped asking") {
+				if strings.Contains(f.Reason, "not asked") {
 					stopped++
 				}
 			}
@@ -153,7 +153,7 @@ func TestDeniedFunctionAskedFewTimes(t *testing.T) {
 			// Each qualifier of payments (the generator draws several) is
 			// asked up to DeniedAfter times, and those in flight when the
 			// last denial came.
-			if limit := int64(len(qualifiersOf(execs, "payments")) * (pipeline.DeniedAfter + concurrency - 1)); calls > limit || stopped == 0 {
+			if limit := int64(len(qualifiersOf(execs, "payments")) * (extract.DeniedAfter + concurrency - 1)); calls > limit || stopped == 0 {
 				t.Errorf("%d denied calls for %d executions, %d failed without a call: want at most %d calls", calls, denied, stopped, limit)
 			}
 			t.Logf("%d denied calls for %d executions of payments, %d failed without a call", calls, denied, stopped)

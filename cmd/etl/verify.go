@@ -17,10 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/semaphore"
@@ -777,78 +775,24 @@ type verifyAPI interface {
 // once limit calls in a row could not reach the API
 // (extract.Unreachable: the service, or the way to it, is gone), none
 // answered between: every other call would fail the same way, each after
-// its retries. And it stops asking for a function's executions with an
-// action the credentials' policy denied pipeline.DeniedAfter times and
-// never allowed (see deniedReads).
+// its retries. Under it, a function whose executions the credentials'
+// policy denies is asked a few times, as etl run asks it
+// (extract.Denials): the executions not asked are in the report's
+// errors, denied.
 type callGuard struct {
 	verifyAPI
 	stop        context.CancelCauseFunc
 	limit       int64
 	unreachable *atomic.Int64
-	denied      *deniedReads
 }
 
 func newCallGuard(api verifyAPI, stop context.CancelCauseFunc, concurrency int) callGuard {
-	return callGuard{verifyAPI: api, stop: stop, limit: int64(max(2*concurrency, 8)), unreachable: new(atomic.Int64), denied: &deniedReads{}}
-}
-
-// deniedReads is what verify learnt of the policy on each function's
-// executions, by function, qualifier and action: after
-// pipeline.DeniedAfter denials (AccessDeniedException), none allowed, a
-// call of that action on another execution of that function is answered
-// AccessDeniedException without being made, as etl run stops asking: a
-// policy that allows listing a function's executions but not reading them
-// costs verify --all a few denied calls, not one an execution.
-type deniedReads struct {
-	mu sync.Mutex
-	m  map[string]*deniedRead
-}
-
-type deniedRead struct {
-	denied  int
-	allowed bool
-}
-
-// deniedKey is the function and qualifier of the execution arn, and action.
-func deniedKey(arn *string, action string) string {
-	fn, _, _ := strings.Cut(aws.ToString(arn), "/durable-execution/")
-	return fn + " " + action
-}
-
-// before is the error of a call of action on arn not made, or nil to make it.
-func (d *deniedReads) before(arn *string, action string) error {
-	key := deniedKey(arn, action)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if r := d.m[key]; r != nil && !r.allowed && r.denied >= pipeline.DeniedAfter {
-		return &smithy.GenericAPIError{Code: "AccessDeniedException", Message: fmt.Sprintf("not asked: the credentials' policy denied lambda:%s on %d executions of %s and allowed none", action, r.denied, strings.TrimSuffix(key, " "+action)), Fault: smithy.FaultClient}
-	}
-	return nil
-}
-
-// after records what err, a call's outcome, says of the policy.
-func (d *deniedReads) after(arn *string, action string, err error) {
-	var api smithy.APIError
-	denied := errors.As(err, &api) && api.ErrorCode() == "AccessDeniedException"
-	if err != nil && !denied {
-		return
-	}
-	key := deniedKey(arn, action)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	r := d.m[key]
-	if r == nil {
-		r = &deniedRead{}
-		if d.m == nil {
-			d.m = map[string]*deniedRead{}
-		}
-		d.m[key] = r
-	}
-	if denied {
-		r.denied++
-	} else {
-		r.allowed = true
-	}
+	d := extract.NewDenials(nil)
+	api = struct {
+		extract.HistoryAPI
+		extract.StateAPI
+	}{d.History(api), d.State(api)}
+	return callGuard{verifyAPI: api, stop: stop, limit: int64(max(2*concurrency, 8)), unreachable: new(atomic.Int64)}
 }
 
 func (g callGuard) check(ctx context.Context, err error) {
@@ -883,34 +827,19 @@ func (e *unreachableError) Error() string {
 }
 
 func (g callGuard) GetDurableExecution(ctx context.Context, in *lambda.GetDurableExecutionInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionOutput, error) {
-	const action = "GetDurableExecution"
-	if err := g.denied.before(in.DurableExecutionArn, action); err != nil {
-		return nil, err
-	}
 	out, err := g.verifyAPI.GetDurableExecution(ctx, in, opts...)
-	g.denied.after(in.DurableExecutionArn, action, err)
 	g.check(ctx, err)
 	return out, err
 }
 
 func (g callGuard) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
-	const action = "GetDurableExecutionHistory"
-	if err := g.denied.before(in.DurableExecutionArn, action); err != nil {
-		return nil, err
-	}
 	out, err := g.verifyAPI.GetDurableExecutionHistory(ctx, in, opts...)
-	g.denied.after(in.DurableExecutionArn, action, err)
 	g.check(ctx, err)
 	return out, err
 }
 
 func (g callGuard) GetDurableExecutionState(ctx context.Context, in *lambda.GetDurableExecutionStateInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionStateOutput, error) {
-	const action = "GetDurableExecutionState"
-	if err := g.denied.before(in.DurableExecutionArn, action); err != nil {
-		return nil, err
-	}
 	out, err := g.verifyAPI.GetDurableExecutionState(ctx, in, opts...)
-	g.denied.after(in.DurableExecutionArn, action, err)
 	g.check(ctx, err)
 	return out, err
 }

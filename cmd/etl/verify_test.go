@@ -30,7 +30,6 @@ import (
 	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
-	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
 )
@@ -1350,7 +1349,7 @@ func TestVerifyAsksDeniedFunctionFewTimes(t *testing.T) {
 		}
 	}
 	// Each qualifier's first reads are denied, and those in flight then.
-	if limit := int64(len(qualifiers) * (pipeline.DeniedAfter + 1)); calls > limit || notAsked == 0 || len(rep.Errors) < 40 {
+	if limit := int64(len(qualifiers) * (extract.DeniedAfter + 1)); calls > limit || notAsked == 0 || len(rep.Errors) < 40 {
 		t.Errorf("%d denied calls, %d executions not checked, %d not asked: want at most %d calls for 40 or more", calls, len(rep.Errors), notAsked, limit)
 	}
 	if rep.Equal != rep.Sampled || rep.Equal == 0 {
