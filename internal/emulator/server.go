@@ -436,8 +436,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, st, cmp.Or(name, "ServiceException"), "not served: "+r.Method+" "+raw)
 		return
 	}
-	if action, ok := readActions[rt.op]; ok && s.deniedReads != "" && executionFunction(arn) == s.deniedReads {
-		writeError(w, http.StatusForbidden, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/etl is not authorized to perform: lambda:"+action+" on resource: "+arn)
+	if _, name, _, _ := functionOf(arn); readActions[rt.op] != "" && name != "" && name == s.deniedReads {
+		writeError(w, http.StatusForbidden, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/etl is not authorized to perform: lambda:"+readActions[rt.op]+" on resource: "+arn)
 		return
 	}
 	q := r.URL.Query()
@@ -461,15 +461,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // readActions are the IAM actions of the routes that read one execution.
 var readActions = map[string]string{"get": "GetDurableExecution", "history": "GetDurableExecutionHistory", "state": "GetDurableExecutionState"}
-
-// executionFunction is the function name of an execution's ARN, "" for
-// another form.
-func executionFunction(arn string) string {
-	if a := strings.SplitN(arn, ":", 8); len(a) == 8 && a[5] == "function" {
-		return a[6]
-	}
-	return ""
-}
 
 // serveState answers GetDurableExecutionState.
 func (s *Server) serveState(w http.ResponseWriter, n int64, arn string, q url.Values, fault Fault) {
