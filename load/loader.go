@@ -344,18 +344,17 @@ func (f *fanoutExec) WritesLackingEvents(withPayloads bool) {
 
 func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
 	others := len(f.execs) - f.ledgers
-	for i := range f.execs[:others] {
-		e := &f.execs[i]
-		if err := e.Write(ctx, e.rows(rows)); err != nil {
-			return err
-		}
-	}
-	if f.ledgers == 0 {
-		return nil
+	if err := writeEach(ctx, f.execs[:others], rows); err != nil || f.ledgers == 0 {
+		return err
 	}
 	defer f.f.twinLock()()
-	for i := others; i < len(f.execs); i++ {
-		e := &f.execs[i]
+	return writeEach(ctx, f.execs[others:], rows)
+}
+
+// writeEach gives rows to each of execs, as much as it lacks.
+func writeEach(ctx context.Context, execs []spared, rows schema.Rows) error {
+	for i := range execs {
+		e := &execs[i]
 		if err := e.Write(ctx, e.rows(rows)); err != nil {
 			return err
 		}
