@@ -97,6 +97,17 @@ func (d *Denials) after(arn *string, action string, err error) {
 	}
 }
 
+// guarded makes call, a call of action on arn, under d's rule.
+func guarded[O any](d *Denials, arn *string, action string, call func() (O, error)) (O, error) {
+	if err := d.before(arn, action); err != nil {
+		var none O
+		return none, err
+	}
+	out, err := call()
+	d.after(arn, action, err)
+	return out, err
+}
+
 // History is api under d's rule.
 func (d *Denials) History(api HistoryAPI) HistoryAPI { return deniedHistory{api, d} }
 
@@ -109,23 +120,13 @@ type deniedHistory struct {
 }
 
 func (g deniedHistory) GetDurableExecution(ctx context.Context, in *lambda.GetDurableExecutionInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionOutput, error) {
-	const action = "GetDurableExecution"
-	if err := g.d.before(in.DurableExecutionArn, action); err != nil {
-		return nil, err
-	}
-	out, err := g.api.GetDurableExecution(ctx, in, opts...)
-	g.d.after(in.DurableExecutionArn, action, err)
-	return out, err
+	return guarded(g.d, in.DurableExecutionArn, "GetDurableExecution", func() (*lambda.GetDurableExecutionOutput, error) { return g.api.GetDurableExecution(ctx, in, opts...) })
 }
 
 func (g deniedHistory) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
-	const action = "GetDurableExecutionHistory"
-	if err := g.d.before(in.DurableExecutionArn, action); err != nil {
-		return nil, err
-	}
-	out, err := g.api.GetDurableExecutionHistory(ctx, in, opts...)
-	g.d.after(in.DurableExecutionArn, action, err)
-	return out, err
+	return guarded(g.d, in.DurableExecutionArn, "GetDurableExecutionHistory", func() (*lambda.GetDurableExecutionHistoryOutput, error) {
+		return g.api.GetDurableExecutionHistory(ctx, in, opts...)
+	})
 }
 
 type deniedState struct {
@@ -134,11 +135,7 @@ type deniedState struct {
 }
 
 func (g deniedState) GetDurableExecutionState(ctx context.Context, in *lambda.GetDurableExecutionStateInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionStateOutput, error) {
-	const action = "GetDurableExecutionState"
-	if err := g.d.before(in.DurableExecutionArn, action); err != nil {
-		return nil, err
-	}
-	out, err := g.api.GetDurableExecutionState(ctx, in, opts...)
-	g.d.after(in.DurableExecutionArn, action, err)
-	return out, err
+	return guarded(g.d, in.DurableExecutionArn, "GetDurableExecutionState", func() (*lambda.GetDurableExecutionStateOutput, error) {
+		return g.api.GetDurableExecutionState(ctx, in, opts...)
+	})
 }
