@@ -63,7 +63,9 @@ the manifest names is in the archive, archived in a terminal state once the
 API says it ended, with the API's status and end time. Content: for --sample N
 (or --all) archived executions, re-reads each from the API by the source it
 was archived with and compares every operation and event and the executions
-row, naming the first difference; an execution whose rows lack only members
+row, naming the first difference (one archived through state with --history
+and no token, or one the API refuses: by its history alone, not its
+operations); an execution whose rows lack only members
 the API now sends that etl's SDK does not know (archived before etl kept
 them), or only columns added since it was archived, is named apart, and
 etl run --force archives it again. Exit 0 when everything agrees, 1 when
@@ -88,6 +90,17 @@ type VerifyReport struct {
 	Sampled       int          `json:"sampled"`
 	Equal         int          `json:"sampled_equal"`
 	NotSampleable int          `json:"not_sampleable"`
+	// ByHistory counts the sampled executions archived through state that
+	// were compared by their history alone (no token, or a refused one:
+	// see TokensRefused): their events, event counts and
+	// GetDurableExecution's columns, not their operations.
+	ByHistory int `json:"compared_by_history"`
+	// TokensRefused names the executions archived through state whose
+	// checkpoint token the API refused (stale: every checkpoint replaces
+	// it, and an ended execution has none): compared by their history
+	// alone when their events were archived (--history), else not
+	// compared (among not_sampleable). Not a fault of the archive.
+	TokensRefused []string     `json:"tokens_refused"`
 	ContentDiffer []Difference `json:"content_differs"`
 	// LacksUnknown names the executions whose archived rows differ from
 	// the API's only by members the API sends that etl's SDK does not
@@ -513,7 +526,13 @@ func (s sortedListing) dates(lo, hi int) (string, string, bool) { return "", "",
 func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	notCompared := ""
 	if rep.NotSampleable > 0 {
-		notCompared = fmt.Sprintf("; %d not compared (running or paused, or archived through state with no token)", rep.NotSampleable)
+		notCompared = fmt.Sprintf("; %d not compared (running or paused, or archived through state without --history and with no token)", rep.NotSampleable)
+	}
+	if rep.ByHistory > 0 {
+		notCompared += fmt.Sprintf("; %d compared by their history alone (archived through state, with no token: events, not operations)", rep.ByHistory)
+	}
+	if n := len(rep.TokensRefused); n > 0 {
+		notCompared += fmt.Sprintf("; %d checkpoint tokens refused (stale)", n)
 	}
 	if n := len(rep.WithoutPayloads); n > 0 {
 		notCompared += fmt.Sprintf("; %d archived without their payloads (the service could not decrypt them)", n)
@@ -740,7 +759,7 @@ func verifyInRounds(ctx context.Context, api verifyAPI, reader load.SnapshotRead
 }
 
 func newVerifyReport(expected int, seed uint64) *VerifyReport {
-	r := &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}, PayloadsUnchecked: []string{}, FunctionsNotListed: []string{}}
+	r := &VerifyReport{Expected: expected, Seed: seed, Missing: []string{}, AtRisk: []AtRiskVerify{}, WithoutPayloads: []string{}, PayloadsUnchecked: []string{}, FunctionsNotListed: []string{}, TokensRefused: []string{}}
 	for _, l := range r.faults() {
 		*l = []Difference{} // [] in the JSON report, not null
 	}
@@ -754,6 +773,8 @@ func (r *VerifyReport) add(o *VerifyReport) {
 	r.Sampled += o.Sampled
 	r.Equal += o.Equal
 	r.NotSampleable += o.NotSampleable
+	r.ByHistory += o.ByHistory
+	r.TokensRefused = append(r.TokensRefused, o.TokensRefused...)
 	r.Missing = append(r.Missing, o.Missing...)
 	r.WithoutPayloads = append(r.WithoutPayloads, o.WithoutPayloads...)
 	r.PayloadsUnchecked = append(r.PayloadsUnchecked, o.PayloadsUnchecked...)
@@ -938,6 +959,7 @@ func (r *VerifyReport) sort() {
 	sort.Strings(r.Missing)
 	sort.Strings(r.WithoutPayloads)
 	sort.Strings(r.PayloadsUnchecked)
+	sort.Strings(r.TokensRefused)
 }
 
 // compareTask compares one execution's content (c) and records the
@@ -977,6 +999,12 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 	defer mu.Unlock()
 	if err == nil && found.payloadsUnchecked {
 		rep.PayloadsUnchecked = append(rep.PayloadsUnchecked, t.e.arn)
+	}
+	if found.tokenRefused {
+		rep.TokensRefused = append(rep.TokensRefused, t.e.arn)
+	}
+	if err == nil && sampleable && (found.tokenRefused || byHistory(c.st, c.e.token)) {
+		rep.ByHistory++
 	}
 	switch {
 	case err != nil:
@@ -1353,7 +1381,13 @@ func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotR
 	wantRow, err := apiRows(ctx, api, c.e, st, reader,
 		func(rows []schema.Operation) { want = append(want, rows...) },
 		func(ev *schema.Event) { wantEvents = append(wantEvents, *ev) })
-	if without, comparable, ok := keyBroken(err, st); ok {
+	if errors.Is(err, errTokenRefused) {
+		c.e.token = ""
+		f, sampleable, err := compareContent(ctx, api, reader, archivedRows, c)
+		f.tokenRefused = true
+		return f, sampleable, err
+	}
+	if without, comparable, ok := keyBroken(err, st, c.e.token); ok {
 		if !comparable {
 			return finding{payloadsUnchecked: true}, false, nil
 		}
@@ -1400,6 +1434,13 @@ func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotR
 // archive lacks (the content hash covers the operations' overflow_json:
 // it differs with the members they lack), then the content hash.
 func conclude(ctx context.Context, api verifyClient, reader load.SnapshotReader, c comparison, mode dataMode, got, want *schema.Execution, lacking finding) (finding, error) {
+	if byHistory(c.st, c.e.token) && got != nil {
+		// Compared by its history alone: the columns the state gave
+		// (status, times, counts, content_hash) are the archive's own.
+		row := *got
+		row.EventCount, row.LastEventID = want.EventCount, want.LastEventID
+		*want = row
+	}
 	if err := describedRow(ctx, api, reader, c, got, want); err != nil {
 		return finding{}, err
 	}
@@ -1436,14 +1477,16 @@ func eventsBeside(st load.ExecutionState, archivedEvents int) (load.ExecutionSta
 // key is disabled), and the report names such executions. One archived
 // through history is compared without them (comparable; without is st as
 // read without them): the payloads, and the content hash that covers
-// them, go unchecked. One archived through state is not compared at all:
-// GetDurableExecutionState has no read without the payloads.
-func keyBroken(err error, st load.ExecutionState) (without load.ExecutionState, comparable, ok bool) {
+// them, go unchecked. One archived through state is not compared at all
+// (GetDurableExecutionState has no read without the payloads) unless it
+// is compared by its history alone (byHistory), which is read without
+// them as one archived through history is.
+func keyBroken(err error, st load.ExecutionState, token string) (without load.ExecutionState, comparable, ok bool) {
 	var ee *extract.ExecutionError
 	if !errors.As(err, &ee) || !ee.Undecryptable() || readWithoutData(st) {
 		return st, false, false
 	}
-	if st.Source != transform.SourceHistory {
+	if st.Source != transform.SourceHistory && !byHistory(st, token) {
 		return st, false, true
 	}
 	st.DataIncluded = new(false)
@@ -1462,6 +1505,10 @@ type finding struct {
 	lacksUnknown      bool
 	lacksColumns      bool
 	payloadsUnchecked bool
+	// tokenRefused: the API refused the manifest's checkpoint token; the
+	// execution was compared by its history alone (byHistory), or, with
+	// no events archived, not at all.
+	tokenRefused bool
 }
 
 // differs reports a difference other than what an archive made by an
@@ -1558,16 +1605,26 @@ func apiRows(ctx context.Context, api verifyClient, e expected, st load.Executio
 		}, append(withoutData(st), extract.WithHistoryOrder(api.order))...)
 	}
 	if st.Source == transform.SourceState {
-		var buf []schema.Operation
-		err := extract.Drain(ctx, api, extract.Entry{ARN: e.arn, Token: e.token}, extract.MaxPageSize, func(_ context.Context, p extract.Page) error {
-			buf = snap.AddPage(buf[:0], p)
-			handOps(buf)
-			return nil
-		})
-		if err != nil || st.EventCount == nil {
-			return snap.Finish(), err
+		var err error
+		if e.token != "" {
+			var buf []schema.Operation
+			pages := 0
+			err = extract.Drain(ctx, api, extract.Entry{ARN: e.arn, Token: e.token}, extract.MaxPageSize, func(_ context.Context, p extract.Page) error {
+				pages++
+				buf = snap.AddPage(buf[:0], p)
+				handOps(buf)
+				return nil
+			})
+			var ee *extract.ExecutionError
+			if pages == 0 && errors.As(err, &ee) && ee.Rejected() {
+				err = fmt.Errorf("%w: %w", errTokenRefused, err)
+			}
+			if err != nil || st.EventCount == nil {
+				return snap.Finish(), err
+			}
 		}
-		// Archived with --history: its events too.
+		// Archived with --history: its events too (and only they, by
+		// history alone: byHistory).
 		err = events()
 		row := snap.Finish()
 		row.EventCount, row.LastEventID = &total, &maxID
@@ -1685,8 +1742,26 @@ func withoutData(st load.ExecutionState) []extract.HistoryOption {
 // can be re-read by the source it was archived with (state needs a
 // token).
 func canCompare(apiStatus string, st load.ExecutionState, token string) bool {
-	return load.Terminal(apiStatus) && (st.Source != transform.SourceState || token != "")
+	return load.Terminal(apiStatus) && (st.Source != transform.SourceState || token != "" || byHistory(st, token))
 }
+
+// byHistory reports an execution archived through state, with its events
+// (--history), that verify compares by its history alone: it has no
+// token to read the state again (none in the manifest, --function,
+// or one the API refused, as it refuses a token once the execution
+// checkpoints again or ends: errTokenRefused). Its events, their counts
+// and GetDurableExecution's columns of the executions row are compared;
+// its operations, which only the state gives, and the content hash over
+// them are not.
+func byHistory(st load.ExecutionState, token string) bool {
+	return st.Source == transform.SourceState && token == "" && st.EventCount != nil
+}
+
+// errTokenRefused is a read through state whose first page the API
+// refused (InvalidParameterValueException: the checkpoint token is stale
+// or wrong). Verify then compares the execution as if it had no token
+// (byHistory), and the report names it (tokens_refused).
+var errTokenRefused = errors.New("the API refused the checkpoint token")
 
 // operationsDiff names the first operation (by id) and column that differ.
 // Postgres keeps operations an earlier snapshot listed; those are not
@@ -1886,7 +1961,8 @@ func writeVerifyMetrics(path string, r *VerifyReport) error {
 	for k, v := range map[string]int{"expected": r.Expected, "complete": r.Complete, "missing": len(r.Missing), "stale": len(r.Stale),
 		"differing": len(r.Differing), "sampled": r.Sampled, "sampled_equal": r.Equal, "content_differs": len(r.ContentDiffer),
 		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "without_payloads": len(r.WithoutPayloads),
-		"unknown_members_not_archived": len(r.LacksUnknown), "columns_not_archived": len(r.LacksColumns), "payloads_not_compared": len(r.PayloadsUnchecked)} {
+		"unknown_members_not_archived": len(r.LacksUnknown), "columns_not_archived": len(r.LacksColumns), "payloads_not_compared": len(r.PayloadsUnchecked),
+		"not_compared": r.NotSampleable, "compared_by_history": r.ByHistory, "tokens_refused": len(r.TokensRefused)} {
 		g.WithLabelValues(k).Set(float64(v))
 	}
 	ok := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_success", Help: "1 if the last verification found the archive complete and equal, else 0."})

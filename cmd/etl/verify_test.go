@@ -1357,3 +1357,100 @@ func TestVerifyAsksDeniedFunctionFewTimes(t *testing.T) {
 	}
 	t.Logf("%d denied calls for %d executions of payments not checked (%d not asked)", calls, len(rep.Errors), notAsked)
 }
+
+// TestVerifyStateByHistory: executions archived through state with
+// --history verify with no token to read their state again (by
+// --all-functions, a manifest without tokens, one whose tokens the API
+// refuses) by their history alone: equal in Parquet and Postgres, whole
+// and streamed, each ended one counted in compared_by_history, a refused
+// token named in tokens_refused and not an error. An altered event, and
+// an altered column of GetDurableExecution's in the executions row, are
+// found so. Once a newer snapshot was archived without --history, a
+// refused token leaves the execution not compared, still no error.
+func TestVerifyStateByHistory(t *testing.T) {
+	execs := emulator.Generate(57, 16, emulator.GenerateOptions{MinOps: 5, MaxOps: 30})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir := t.TempDir()
+	dbURL, s := pgtest.Schema(t)
+	run := func(extra ...string) {
+		t.Helper()
+		args := append([]string{"run", "--manifest", manifestFile(t, execs), "--dest", dir, "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url}, extra...)
+		if r := runCLI(t, args...); r.code != 0 {
+			t.Fatalf("run %v: exit %d", extra, r.code)
+		}
+	}
+	run("--history")
+	noTokens, stale := make([]emulator.Execution, len(execs)), make([]emulator.Execution, len(execs))
+	ended := 0
+	for i, e := range execs {
+		noTokens[i], stale[i] = e, e
+		noTokens[i].Token, stale[i].Token = "", "stale-"+e.Token
+		if terminal(e) {
+			ended++
+		}
+	}
+	if ended == 0 || ended == len(execs) {
+		t.Fatalf("%d of %d executions ended: the test needs both", ended, len(execs))
+	}
+	verifyBy := func(dest string, how ...string) (int, VerifyReport) {
+		t.Helper()
+		report := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, append([]string{"verify", "--dest", dest, "--pg-schema", s, "--endpoint-url", url, "--all", "--report", report}, how...)...)
+		return r.code, readVerify(t, report)
+	}
+	ways := []struct {
+		name    string
+		how     []string
+		refused int
+	}{
+		{"--all-functions", []string{"--all-functions"}, 0},
+		{"no tokens", []string{"--manifest", manifestFile(t, noTokens)}, 0},
+		{"stale tokens", []string{"--manifest", manifestFile(t, stale)}, ended},
+	}
+	for _, w := range ways {
+		for _, dest := range []string{dir, dbURL} {
+			code, r := verifyBy(dest, w.how...)
+			if code != 0 || r.Sampled != ended || r.Equal != ended || r.ByHistory != ended || len(r.TokensRefused) != w.refused || len(r.Errors) != 0 {
+				t.Errorf("%s, %s: exit %d, %d sampled, %d equal, %d by history, %d tokens refused (want %d of each, %d refused), errors %v, differing %v",
+					w.name, dest[:4], code, r.Sampled, r.Equal, r.ByHistory, len(r.TokensRefused), ended, w.refused, r.Errors, r.ContentDiffer)
+			}
+		}
+	}
+	check := verifyInProcess(t, dir, url, noTokens)
+	for _, streamRows := range []int64{0, 1} {
+		if v := check(streamRows); v.Sampled != ended || v.Equal != ended || v.ByHistory != ended {
+			t.Errorf("streamRows %d: %d sampled, %d equal, %d by history, differing %v, errors %v", streamRows, v.Sampled, v.Equal, v.ByHistory, v.ContentDiffer, v.Errors)
+		}
+	}
+
+	// An executions row altered in a column GetDurableExecution gives.
+	var victims []string
+	for _, e := range execs {
+		if terminal(e) {
+			victims = append(victims, e.ARN)
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "UPDATE "+pgx.Identifier{s, "executions"}.Sanitize()+" SET version = '99' WHERE execution_arn = $1", victims[0]); err != nil {
+		t.Fatal(err)
+	}
+	if code, r := verifyBy(dbURL, "--manifest", manifestFile(t, stale)); code != 1 || len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != victims[0] || !strings.Contains(r.ContentDiffer[0].What, "executions row: column version") {
+		t.Errorf("version altered: exit %d, differing %v", code, r.ContentDiffer)
+	}
+	checkAlteredEventFound(t, dir, url, noTokens, victims[len(victims)-1])
+
+	// A newer snapshot without the history: nothing to compare without
+	// the state.
+	run("--force")
+	code, r := verifyBy(dbURL, "--manifest", manifestFile(t, stale))
+	if r.Sampled != 0 || r.ByHistory != 0 || len(r.TokensRefused) != ended || r.NotSampleable != len(execs) || len(r.Errors) != 0 || code != 0 {
+		t.Errorf("newest snapshots without history, tokens refused: exit %d, %d sampled, %d by history, %d tokens refused, %d not compared, errors %v",
+			code, r.Sampled, r.ByHistory, len(r.TokensRefused), r.NotSampleable, r.Errors)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"sync"
@@ -246,7 +247,13 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 	mode := modeOf(st, c.unreadable)
 	d := newStreamDigests(mode)
 	wantRow, err := apiRows(ctx, api, c.e, st, reader, d.wantOps, d.wantEvent)
-	if without, comparable, ok := keyBroken(err, st); ok {
+	if errors.Is(err, errTokenRefused) {
+		c.e.token = ""
+		found, sampleable, rows, err = compareStreamed(ctx, api, rs, reader, c)
+		found.tokenRefused = true
+		return found, sampleable, rows, err
+	}
+	if without, comparable, ok := keyBroken(err, st, c.e.token); ok {
 		if !comparable {
 			return finding{payloadsUnchecked: true}, false, 0, nil
 		}
