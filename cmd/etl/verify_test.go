@@ -728,7 +728,8 @@ func archivedAndExpected(t *testing.T, reader load.SnapshotReader, execs []emula
 // --history (their operations from state, their events from history)
 // verify equal in Parquet and Postgres, whole and streamed, and an
 // altered event is found; so too once a later run without --history
-// archived a newer snapshot beside the events of the earlier one.
+// archived a newer snapshot beside the events of the earlier one, whose
+// state is read once all the same.
 func TestVerifyStateWithHistory(t *testing.T) {
 	execs := emulator.Generate(53, 16, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Settled: true})
 	srv := emulator.New(emulator.WithFunctions(emulator.FunctionNames...))
@@ -759,8 +760,12 @@ func TestVerifyStateWithHistory(t *testing.T) {
 	run("--history")
 	for _, stage := range []string{"with --history", "then without"} {
 		for _, dest := range []string{dir, dbURL} {
+			before := srv.Requests("state", victim)
 			if code, r := verifyAll(dest); code != 0 || r.Sampled == 0 || r.Equal != r.Sampled || len(r.ContentDiffer) != 0 {
 				t.Errorf("%s, %s: exit %d, %d sampled, %d equal, differing %v", stage, dest[:4], code, r.Sampled, r.Equal, r.ContentDiffer)
+			}
+			if n := srv.Requests("state", victim) - before; n != 1 {
+				t.Errorf("%s, %s: %s's state (one page) read in %d calls", stage, dest[:4], victim, n)
 			}
 		}
 		check := verifyInProcess(t, dir, url, execs)
