@@ -68,6 +68,9 @@ type CompactStats struct {
 	// Finished counts files removed that an interrupted compaction had
 	// already replaced.
 	Finished int `json:"interrupted_compactions_finished"`
+	// Young counts the files left alone for being published less than
+	// MinAge ago.
+	Young int `json:"files_younger_than_min_age"`
 	// RowGroupsCopied counts row groups moved whole into merged files
 	// (without --keep latest), not read row by row.
 	RowGroupsCopied int `json:"row_groups_copied"`
@@ -153,6 +156,8 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		for _, f := range fs {
 			if f.modified.Before(cutoff) {
 				kept = append(kept, f)
+			} else {
+				st.Young++
 			}
 		}
 		files[name] = kept

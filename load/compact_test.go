@@ -196,13 +196,14 @@ func TestCompact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Files younger than MinAge are left alone.
-			if st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, MinAge: time.Hour}); err != nil || st.Partitions != 0 {
-				t.Fatalf("fresh files compacted: %+v %v", st, err)
+			// Files younger than MinAge are left alone, and counted.
+			published, _ := filepath.Glob(filepath.Join(dir, "*", "dt=*", "*.parquet"))
+			if st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, MinAge: time.Hour}); err != nil || st.Partitions != 0 || st.Young != len(published) {
+				t.Fatalf("fresh files compacted, or not all %d counted young: %+v %v", len(published), st, err)
 			}
 			st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, Now: later})
-			if err != nil {
-				t.Fatal(err)
+			if err != nil || st.Young != 0 {
+				t.Fatalf("%+v %v", st, err)
 			}
 			after := viewOf(t, dir)
 			for _, table := range []string{"operations", "events", "executions"} {
