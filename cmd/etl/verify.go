@@ -90,6 +90,10 @@ type VerifyReport struct {
 	Sampled       int          `json:"sampled"`
 	Equal         int          `json:"sampled_equal"`
 	NotSampleable int          `json:"not_sampleable"`
+	// Running counts those of not_sampleable that the API says are still
+	// running (or paused); the others were archived through state without
+	// --history and verify has no token to read them again.
+	Running int `json:"not_sampleable_running"`
 	// ByHistory counts the sampled executions archived through state that
 	// were compared by their history alone (no token, or a refused one:
 	// see TokensRefused): their events, event counts and
@@ -526,10 +530,14 @@ func (s sortedListing) dates(lo, hi int) (string, string, bool) { return "", "",
 func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	notCompared := ""
 	if rep.NotSampleable > 0 {
-		notCompared = fmt.Sprintf("; %d not compared (running or paused, or archived through state without --history and with no token)", rep.NotSampleable)
-	}
-	if rep.ByHistory > 0 {
-		notCompared += fmt.Sprintf("; %d compared by their history alone (archived through state, with no token: events, not operations)", rep.ByHistory)
+		var why []string
+		if rep.Running > 0 {
+			why = append(why, fmt.Sprintf("%d running or paused", rep.Running))
+		}
+		if n := rep.NotSampleable - rep.Running; n > 0 {
+			why = append(why, fmt.Sprintf("%d archived through state without --history, with no token", n))
+		}
+		notCompared = fmt.Sprintf("; %d not compared (%s)", rep.NotSampleable, strings.Join(why, ", "))
 	}
 	if n := len(rep.TokensRefused); n > 0 {
 		notCompared += fmt.Sprintf("; %d checkpoint tokens refused (stale)", n)
@@ -546,7 +554,11 @@ func writeVerifyOutputs(c *cli.Context, rep *VerifyReport) error {
 	if n := len(rep.LacksColumns); n > 0 {
 		notCompared += fmt.Sprintf("; %d archived before etl had some of the columns (etl run --force archives them again)", n)
 	}
-	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal%s (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, notCompared, rep.Seed)
+	byHistory := ""
+	if rep.ByHistory > 0 {
+		byHistory = fmt.Sprintf(" (%d of them compared by their history alone: archived through state, with no token; their events, not their operations)", rep.ByHistory)
+	}
+	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal%s%s (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, byHistory, notCompared, rep.Seed)
 	for _, line := range rep.lines(10, time.Now()) {
 		fmt.Fprintln(c.App.Writer, "  "+line)
 	}
@@ -773,6 +785,7 @@ func (r *VerifyReport) add(o *VerifyReport) {
 	r.Sampled += o.Sampled
 	r.Equal += o.Equal
 	r.NotSampleable += o.NotSampleable
+	r.Running += o.Running
 	r.ByHistory += o.ByHistory
 	r.TokensRefused = append(r.TokensRefused, o.TokensRefused...)
 	r.Missing = append(r.Missing, o.Missing...)
@@ -939,7 +952,7 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	for _, e := range exp {
 		if status, ok := apiStatus[e.arn]; ok && !canCompare(status, archived[e.arn], e.token) {
 			delete(apiStatus, e.arn)
-			rep.NotSampleable++
+			rep.notCompared(status)
 		}
 	}
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.concurrency, func(t contentTask) {
@@ -948,6 +961,15 @@ func verify(ctx context.Context, api verifyAPI, reader load.SnapshotReader, exp 
 	})
 	rep.sort()
 	return rep
+}
+
+// notCompared counts a sampled execution whose content could not be
+// compared, whose status the API says is apiStatus.
+func (r *VerifyReport) notCompared(apiStatus string) {
+	r.NotSampleable++
+	if !load.Terminal(apiStatus) {
+		r.Running++
+	}
 }
 
 // sort puts every list of r in ARN order.
@@ -1010,7 +1032,7 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 	case err != nil:
 		rep.Errors = append(rep.Errors, Difference{t.e.arn, errorReason(err)})
 	case !sampleable:
-		rep.NotSampleable++
+		rep.notCompared(c.apiStatus)
 	case found.lacksUnknown:
 		rep.Sampled++
 		rep.LacksUnknown = append(rep.LacksUnknown, Difference{t.e.arn, found.what})
@@ -1971,7 +1993,7 @@ func writeVerifyMetrics(path string, r *VerifyReport) error {
 		"differing": len(r.Differing), "sampled": r.Sampled, "sampled_equal": r.Equal, "content_differs": len(r.ContentDiffer),
 		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "without_payloads": len(r.WithoutPayloads),
 		"unknown_members_not_archived": len(r.LacksUnknown), "columns_not_archived": len(r.LacksColumns), "payloads_not_compared": len(r.PayloadsUnchecked),
-		"not_compared": r.NotSampleable, "compared_by_history": r.ByHistory, "tokens_refused": len(r.TokensRefused)} {
+		"not_compared": r.NotSampleable, "not_compared_running": r.Running, "compared_by_history": r.ByHistory, "tokens_refused": len(r.TokensRefused)} {
 		g.WithLabelValues(k).Set(float64(v))
 	}
 	ok := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_success", Help: "1 if the last verification found the archive complete and equal, else 0."})

@@ -499,8 +499,8 @@ func TestVerifyInChunks(t *testing.T) {
 			}
 		}
 	}
-	if running == 0 || whole.NotSampleable != running || whole.Equal != len(execs)-running {
-		t.Errorf("%d running of %d: %d not sampleable, %d equal", running, len(execs), whole.NotSampleable, whole.Equal)
+	if running == 0 || whole.NotSampleable != running || whole.Running != running || whole.Equal != len(execs)-running {
+		t.Errorf("%d running of %d: %d not sampleable (%d running), %d equal", running, len(execs), whole.NotSampleable, whole.Running, whole.Equal)
 	}
 	victim := renameOneOperation(t, dest, execs)
 	if r := check(1); len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != victim || r.Equal != whole.Equal-1 {
@@ -1454,8 +1454,8 @@ func TestVerifyStateByHistory(t *testing.T) {
 	// the state.
 	run("--force")
 	code, r := verifyBy(dbURL, "--manifest", manifestFile(t, stale))
-	if r.Sampled != 0 || r.ByHistory != 0 || len(r.TokensRefused) != ended || r.NotSampleable != len(execs) || len(r.Errors) != 0 || code != 0 {
-		t.Errorf("newest snapshots without history, tokens refused: exit %d, %d sampled, %d by history, %d tokens refused, %d not compared, errors %v",
-			code, r.Sampled, r.ByHistory, len(r.TokensRefused), r.NotSampleable, r.Errors)
+	if r.Sampled != 0 || r.ByHistory != 0 || len(r.TokensRefused) != ended || r.NotSampleable != len(execs) || r.Running != len(execs)-ended || len(r.Errors) != 0 || code != 0 {
+		t.Errorf("newest snapshots without history, tokens refused: exit %d, %d sampled, %d by history, %d tokens refused, %d not compared (%d running), errors %v",
+			code, r.Sampled, r.ByHistory, len(r.TokensRefused), r.NotSampleable, r.Running, r.Errors)
 	}
 }
