@@ -99,8 +99,8 @@ type VerifyReport struct {
 	// see TokensRefused): their events, event counts and
 	// GetDurableExecution's columns, not their operations.
 	ByHistory int `json:"compared_by_history"`
-	// TokensRefused names the executions archived through state whose
-	// checkpoint token the API refused (stale: every checkpoint replaces
+	// TokensRefused names the sampled executions archived through state
+	// whose checkpoint token the API refused (stale: every checkpoint replaces
 	// it, and an ended execution has none): compared by their history
 	// alone when their events were archived (--history), else not
 	// compared (among not_sampleable). Not a fault of the archive.
