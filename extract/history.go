@@ -371,9 +371,9 @@ func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...Hist
 		}
 	}
 	switch {
-	case len(ev) == 0 && out.NextMarker == nil:
+	case len(ev) == 0 && aws.ToString(out.NextMarker) == "": // "" ends a listing as the SDK's paginators read it
 		return 0, true, nil
-	case len(ev) == 1 && out.NextMarker == nil:
+	case len(ev) == 1 && aws.ToString(out.NextMarker) == "":
 		return *ev[0].EventId, true, nil
 	case len(ev) >= 2 && *ev[0].EventId > *ev[1].EventId:
 		return *ev[0].EventId, true, nil

@@ -707,6 +707,39 @@ func TestDrainHistoryNewestFirstAlwaysChanged(t *testing.T) {
 }
 
 // growingHistory calls grow before its at'th GetDurableExecutionHistory.
+// TestNewestEventIDEmptyMarker: a history of no event or one, whose only
+// page ends with an empty NextMarker rather than none (which the SDK's
+// paginators read as the end), names its newest event in one call.
+func TestNewestEventIDEmptyMarker(t *testing.T) {
+	srv := emulator.New()
+	for n := range 3 {
+		e := emulator.Fixed(fmt.Sprint(testARN, n), "", nil)
+		e.History = emulator.FixedHistory(fixedEvents(n))
+		srv.Add(e)
+	}
+	_, client := emulatortest.Start(t, srv)
+	api := emptyMarker{client}
+	var order extract.HistoryOrder
+	for n := range 3 {
+		before := srv.Stats().Requests
+		id, known, err := extract.NewestEventID(context.Background(), api, fmt.Sprint(testARN, n), extract.WithHistoryOrder(&order))
+		if err != nil || !known || int(id) != n || srv.Stats().Requests-before != 1 {
+			t.Errorf("%d events: newest %d, known %v (%v), in %d calls", n, id, known, err, srv.Stats().Requests-before)
+		}
+	}
+}
+
+// emptyMarker answers a history's last page with NextMarker "".
+type emptyMarker struct{ extract.HistoryAPI }
+
+func (e emptyMarker) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
+	out, err := e.HistoryAPI.GetDurableExecutionHistory(ctx, in, opts...)
+	if err == nil && out.NextMarker == nil {
+		out.NextMarker = aws.String("")
+	}
+	return out, err
+}
+
 type growingHistory struct {
 	extract.HistoryAPI
 	at, calls int
