@@ -1229,21 +1229,34 @@ func (p *partitionRows) done() {
 }
 
 // pickSample draws the executions whose content is compared: --sample N of
-// the archived ones (seeded), or all of them with --all.
+// the archived ones (seeded), or all of them with --all. The N are drawn
+// first from those whose archived snapshot can be compared (archived in
+// a terminal state, and with what re-reading it takes: canCompare), then,
+// when fewer than N can, from the others (archived running: comparable
+// if the API says they ended since), so that --sample N compares N
+// executions whenever the archive holds that many ended ones.
 func pickSample(exp []expected, archived map[string]load.ExecutionState, o verifyOptions) map[string]bool {
-	var candidates []string
+	var ready, others []string
 	for _, e := range exp {
-		if _, ok := archived[e.arn]; ok {
-			candidates = append(candidates, e.arn)
+		st, ok := archived[e.arn]
+		switch {
+		case !ok:
+		case st.Status != nil && canCompare(*st.Status, st, e.token):
+			ready = append(ready, e.arn)
+		default:
+			others = append(others, e.arn)
 		}
 	}
-	n := min(o.sample, len(candidates))
+	n := min(o.sample, len(ready)+len(others))
 	if o.all {
-		n = len(candidates)
+		n = len(ready) + len(others)
 	}
 	sampled := make(map[string]bool, n)
-	for _, i := range rand.New(rand.NewPCG(o.seed, 0x5eed)).Perm(len(candidates))[:n] {
-		sampled[candidates[i]] = true
+	r := rand.New(rand.NewPCG(o.seed, 0x5eed))
+	for _, group := range [][]string{ready, others} {
+		for _, i := range r.Perm(len(group))[:min(n-len(sampled), len(group))] {
+			sampled[group[i]] = true
+		}
 	}
 	return sampled
 }

@@ -1459,3 +1459,37 @@ func TestVerifyStateByHistory(t *testing.T) {
 			code, r.Sampled, r.ByHistory, len(r.TokensRefused), r.NotSampleable, r.Running, r.Errors)
 	}
 }
+
+// TestVerifySampleDrawsEndedFirst: --sample N draws from the executions
+// archived in a terminal state first, so that N are compared whenever the
+// archive holds N such; past them, running ones are drawn too (and not
+// compared).
+func TestVerifySampleDrawsEndedFirst(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "archive")
+	_, url, execs := verifyFixture(t, dest, nil)
+	ended := 0
+	for _, e := range execs {
+		if terminal(e) {
+			ended++
+		}
+	}
+	if ended < 4 || ended > len(execs)-2 {
+		t.Fatalf("%d of %d ended: the test needs some of each", ended, len(execs))
+	}
+	sample := func(n int) VerifyReport {
+		t.Helper()
+		report := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, "verify", "--all-functions", "--dest", dest, "--endpoint-url", url, "--sample", fmt.Sprint(n), "--seed", "7", "--report", report)
+		if r.code != 0 {
+			t.Fatalf("--sample %d: exit %d", n, r.code)
+		}
+		return readVerify(t, report)
+	}
+	for _, c := range []struct{ n, compared, running int }{{ended - 2, ended - 2, 0}, {ended, ended, 0}, {ended + 2, ended, 2}} {
+		r := sample(c.n)
+		if r.Sampled != c.compared || r.Equal != c.compared || r.NotSampleable != c.running || r.Running != c.running {
+			t.Errorf("--sample %d of %d ended: %d compared, %d equal, %d not compared (%d running); want %d compared, %d running",
+				c.n, ended, r.Sampled, r.Equal, r.NotSampleable, r.Running, c.compared, c.running)
+		}
+	}
+}
