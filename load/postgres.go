@@ -387,6 +387,10 @@ type pgExec struct {
 	conn   *pgxpool.Conn
 	tx     pgx.Tx
 	staged []bool // by table index: rows are staged
+	// nuls counts the rows whose text had U+0000 replaced (U+FFFD);
+	// firstNUL names the first of them, as "table key=value ...".
+	nuls     int
+	firstNUL string
 }
 
 // Write copies rows into their table's staging table, inside the
@@ -408,11 +412,7 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 	_, err := e.tx.CopyFrom(ctx, pgx.Identifier{pt.stage}, pt.columns,
 		pgx.CopyFromSlice(rows.Len(), func(k int) ([]any, error) {
 			if storedValues(rows.Values(k, vals)) {
-				attrs := []any{"table", pt.t.Name}
-				for _, c := range pt.keys {
-					attrs = append(attrs, pt.columns[c], vals[c])
-				}
-				e.p.cfg.logger.Warn("postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it)", attrs...)
+				e.replacedNUL(pt, vals)
 			}
 			return vals, nil
 		}))
@@ -420,6 +420,21 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 		return e.p.wrap("copy "+pt.t.Name, err)
 	}
 	return nil
+}
+
+// replacedNUL counts a row of pt (vals) whose text had U+0000 replaced.
+func (e *pgExec) replacedNUL(pt *pgTable, vals []any) {
+	if e.nuls++; e.nuls > 1 {
+		return
+	}
+	var b strings.Builder
+	b.WriteString(pt.t.Name)
+	for _, c := range pt.keys {
+		if pt.columns[c] != "execution_arn" {
+			fmt.Fprintf(&b, " %s=%v", pt.columns[c], reflect.Indirect(reflect.ValueOf(vals[c])))
+		}
+	}
+	e.firstNUL = b.String()
 }
 
 // nulReplacement stands in for U+0000, which Postgres text cannot hold.
@@ -473,7 +488,9 @@ func storedValues(vals []any) (replaced bool) {
 func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
 	defer e.release()
 	vals := schema.RowsOf(schema.Executions, []schema.Execution{row}).Values(0, make([]any, len(schema.Executions.Columns)))
-	storedValues(vals)
+	if storedValues(vals) {
+		e.replacedNUL(&pgTable{t: schema.Executions}, vals)
+	}
 	var known bool
 	if err := e.tx.QueryRow(ctx, e.p.execKnown, row.ExecutionArn).Scan(&known); err != nil {
 		e.tx.Rollback(context.WithoutCancel(ctx))
@@ -486,6 +503,12 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 	}
 	if err := e.tx.Commit(ctx); err != nil {
 		return e.p.wrap("commit", err)
+	}
+	if e.nuls > 0 {
+		// Once per execution: a payload with U+0000 is often in every
+		// event of its history.
+		e.p.cfg.logger.Warn("postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it)",
+			"execution_arn", row.ExecutionArn, "rows", e.nuls, "first", e.firstNUL)
 	}
 	e.p.mu.Lock()
 	e.p.stats.Rows += changed

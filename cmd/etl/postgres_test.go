@@ -67,18 +67,22 @@ func TestRunMigrateFlag(t *testing.T) {
 }
 
 // TestNULReplacementIsLogged: Postgres text cannot hold U+0000; the CLI's log
-// says which operation had one replaced (the Parquet archive keeps it).
+// says, once per execution, how many rows had one replaced and which was
+// the first (the Parquet archive keeps it).
 func TestNULReplacementIsLogged(t *testing.T) {
-	op := types.Operation{Id: aws.String("nul-op"), Type: "STEP", Status: "FAILED",
-		StepDetails: &types.StepDetails{Error: &types.ErrorObject{ErrorMessage: aws.String("bad\x00byte")}}}
+	var ops []types.Operation
+	for _, id := range []string{"nul-op", "nul-op-2", "nul-op-3"} {
+		ops = append(ops, types.Operation{Id: aws.String(id), Type: "STEP", Status: "FAILED",
+			StepDetails: &types.StepDetails{Error: &types.ErrorObject{ErrorMessage: aws.String("bad\x00byte")}}})
+	}
 	arn := "arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/nul/1"
 	srv := emulator.New()
-	srv.Add(emulator.Fixed(arn, "tok", []types.Operation{op}))
+	srv.Add(emulator.Fixed(arn, "tok", ops))
 	url, _ := emulatortest.Start(t, srv)
 	dbURL, s := pgtest.Schema(t)
 	r := runCLI(t, "run", "--execution", arn, "--checkpoint-token", "tok", "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url)
-	if r.code != 0 || !strings.Contains(r.stderr, "U+0000") || !strings.Contains(r.stderr, "nul-op") {
-		t.Fatalf("exit %d; the replacement must be logged with its operation", r.code)
+	if r.code != 0 || strings.Count(r.stderr, "U+0000") != 1 || !strings.Contains(r.stderr, "rows=3") || !strings.Contains(r.stderr, "operation_id=nul-op ") && !strings.Contains(r.stderr, "operation_id=nul-op\"") {
+		t.Fatalf("exit %d; the replacements must be logged once, with their count and the first operation", r.code)
 	}
 }
 
