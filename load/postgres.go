@@ -86,7 +86,14 @@ type Postgres struct {
 
 	mu    sync.Mutex
 	stats Stats
+	// nulExecs and nulRows count the executions, and their rows, whose
+	// text had U+0000 replaced (see pgExec.replacedNUL); under mu.
+	nulExecs, nulRows int
 }
+
+// nulWarnings is how many executions with U+0000 replaced are each told at
+// warn level; the others at debug, and Close sums them all up.
+const nulWarnings = 10
 
 // NewPostgres connects (checking the server is reachable and the schema is
 // migrated, or migrating it with WithMigrate) before anything is fetched,
@@ -349,6 +356,13 @@ func (p *Postgres) Stats() Stats {
 // Close closes the pool. Committed executions are already durable.
 func (p *Postgres) Close(ctx context.Context) error {
 	p.pool.Close()
+	p.mu.Lock()
+	execs, rows := p.nulExecs, p.nulRows
+	p.mu.Unlock()
+	if execs > nulWarnings {
+		p.cfg.logger.Warn("postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it); the first executions are told above, the rest at debug level",
+			"executions", execs, "rows", rows)
+	}
 	return nil
 }
 
@@ -504,15 +518,23 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 	if err := e.tx.Commit(ctx); err != nil {
 		return e.p.wrap("commit", err)
 	}
-	if e.nuls > 0 {
-		// Once per execution: a payload with U+0000 is often in every
-		// event of its history.
-		e.p.cfg.logger.Warn("postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it)",
-			"execution_arn", row.ExecutionArn, "rows", e.nuls, "first", e.firstNUL)
-	}
 	e.p.mu.Lock()
 	e.p.stats.Rows += changed
+	level := slog.LevelWarn
+	if e.nuls > 0 {
+		e.p.nulExecs++
+		e.p.nulRows += e.nuls
+		if e.p.nulExecs > nulWarnings {
+			level = slog.LevelDebug
+		}
+	}
 	e.p.mu.Unlock()
+	if e.nuls > 0 {
+		// Once per execution (a payload with U+0000 is often in every
+		// event of its history), at warn for the first few.
+		e.p.cfg.logger.Log(ctx, level, "postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it)",
+			"execution_arn", row.ExecutionArn, "rows", e.nuls, "first", e.firstNUL)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +84,17 @@ func TestNULReplacementIsLogged(t *testing.T) {
 	r := runCLI(t, "run", "--execution", arn, "--checkpoint-token", "tok", "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url)
 	if r.code != 0 || strings.Count(r.stderr, "U+0000") != 1 || !strings.Contains(r.stderr, "rows=3") || !strings.Contains(r.stderr, "operation_id=nul-op ") && !strings.Contains(r.stderr, "operation_id=nul-op\"") {
 		t.Fatalf("exit %d; the replacements must be logged once, with their count and the first operation", r.code)
+	}
+
+	// Past ten executions, the rest are told at debug level, and summed up.
+	var execs []emulator.Execution
+	for i := range 12 {
+		execs = append(execs, emulator.Fixed(fmt.Sprintf("arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/nul-%d/1", i), "tok", ops[:1]))
+	}
+	srv.Add(execs...)
+	r = runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", dbURL, "--pg-schema", s, "--endpoint-url", url)
+	if r.code != 0 || strings.Count(r.stderr, "U+0000") != 10+1 || !strings.Contains(r.stderr, "executions=12 rows=12") {
+		t.Fatalf("exit %d; 12 executions with U+0000 replaced must be told 10 times (load.nulWarnings) and summed up once", r.code)
 	}
 }
 
