@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -1090,5 +1091,68 @@ func TestEndpointOfTheProfile(t *testing.T) {
 		if r := runCLI(t, args...); r.code != 0 {
 			t.Errorf("etl %v with the profile's endpoint_url: exit %d, %q", args, r.code, lastLine(r.stderr))
 		}
+	}
+}
+
+// TestCompactDates: --dt compacts only the partitions it names (one
+// date, FROM..TO, FROM.., ..TO, inclusive), and a malformed range is a
+// usage error naming the flag, with nothing compacted.
+func TestCompactDates(t *testing.T) {
+	execs := emulator.Generate(29, 40, emulator.GenerateOptions{MaxOps: 20, Days: 8})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dest := filepath.Join(t.TempDir(), "archive")
+	for _, id := range []string{"d1", "d2"} {
+		if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--force", "--run-id", id, "--log-level", "warn"); r.code != 0 {
+			t.Fatalf("run %s: exit %d", id, r.code)
+		}
+	}
+	// filesPer is the number of operations files of each partition.
+	filesPer := func() map[string]int {
+		files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
+		n := map[string]int{}
+		for _, f := range files {
+			n[strings.TrimPrefix(filepath.Base(filepath.Dir(f)), "dt=")]++
+		}
+		return n
+	}
+	before := filesPer()
+	dates := slices.Sorted(maps.Keys(before))
+	if len(dates) < 6 {
+		t.Fatalf("%d start dates, want at least 6", len(dates))
+	}
+	for _, bad := range []string{"2026-1-5", "2026-02-30", "2026-03-02..2026-03-01", "yesterday..", "2026-01-01...2026-01-02"} {
+		if r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--dt", bad); r.code != exitUsage || !strings.Contains(r.stderr, "--dt") {
+			t.Errorf("--dt %s: exit %d, want %d naming the flag: %s", bad, r.code, exitUsage, r.stderr)
+		}
+	}
+	if got := filesPer(); !maps.Equal(got, before) {
+		t.Fatalf("a refused --dt compacted: %v, before %v", got, before)
+	}
+	compacted := map[string]bool{}
+	for _, c := range []struct {
+		dt   string
+		want []string // the dates it compacts
+	}{
+		{dates[1], dates[1:2]},
+		{dates[2] + ".." + dates[3], dates[2:4]},
+		{".." + dates[0], dates[:1]},
+		{dates[len(dates)-2] + "..", dates[len(dates)-2:]},
+	} {
+		if r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--dt", c.dt); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf(": %d partitions,", len(c.want))) {
+			t.Fatalf("--dt %s: exit %d, %q; want %d partitions", c.dt, r.code, r.stdout, len(c.want))
+		}
+		for _, d := range c.want {
+			compacted[d] = true
+		}
+		for d, n := range filesPer() {
+			if want := map[bool]int{true: 1, false: before[d]}[compacted[d]]; n != want {
+				t.Errorf("after --dt %s: %s has %d operations files, want %d", c.dt, d, n, want)
+			}
+		}
+	}
+	if len(compacted) == len(dates) {
+		t.Fatal("every date compacted: the test leaves none out")
 	}
 }

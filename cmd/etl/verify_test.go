@@ -1399,11 +1399,28 @@ func TestVerifyStateByHistory(t *testing.T) {
 	if ended == 0 || ended == len(execs) {
 		t.Fatalf("%d of %d executions ended: the test needs both", ended, len(execs))
 	}
+	var metrics string // the last verify's
 	verifyBy := func(dest string, how ...string) (int, VerifyReport) {
 		t.Helper()
 		report := filepath.Join(t.TempDir(), "v.json")
-		r := runCLI(t, append([]string{"verify", "--dest", dest, "--pg-schema", s, "--endpoint-url", url, "--all", "--report", report}, how...)...)
+		metrics = filepath.Join(t.TempDir(), "v.prom")
+		r := runCLI(t, append([]string{"verify", "--dest", dest, "--pg-schema", s, "--endpoint-url", url, "--all", "--report", report, "--metrics-file", metrics}, how...)...)
 		return r.code, readVerify(t, report)
+	}
+	metricsSay := func(want map[string]int, success int) {
+		t.Helper()
+		b, err := os.ReadFile(metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for result, n := range want {
+			if line := fmt.Sprintf("durable_etl_verify_executions{result=%q} %d\n", result, n); !strings.Contains(string(b), line) {
+				t.Errorf("the metrics lack %q:\n%s", line, b)
+			}
+		}
+		if line := fmt.Sprintf("durable_etl_verify_success %d\n", success); !strings.Contains(string(b), line) {
+			t.Errorf("the metrics lack %q:\n%s", line, b)
+		}
 	}
 	ways := []struct {
 		name    string
@@ -1421,6 +1438,8 @@ func TestVerifyStateByHistory(t *testing.T) {
 				t.Errorf("%s, %s: exit %d, %d sampled, %d equal, %d by history, %d tokens refused (want %d of each, %d refused), errors %v, differing %v",
 					w.name, dest[:4], code, r.Sampled, r.Equal, r.ByHistory, len(r.TokensRefused), ended, w.refused, r.Errors, r.ContentDiffer)
 			}
+			metricsSay(map[string]int{"expected": len(execs), "sampled": ended, "sampled_equal": ended, "compared_by_history": ended,
+				"tokens_refused": w.refused, "not_compared": len(execs) - ended, "not_compared_running": len(execs) - ended, "content_differs": 0}, 1)
 		}
 	}
 	check := verifyInProcess(t, dir, url, noTokens)
@@ -1448,6 +1467,7 @@ func TestVerifyStateByHistory(t *testing.T) {
 	if code, r := verifyBy(dbURL, "--manifest", manifestFile(t, stale)); code != 1 || len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != victims[0] || !strings.Contains(r.ContentDiffer[0].What, "executions row: column version") {
 		t.Errorf("version altered: exit %d, differing %v", code, r.ContentDiffer)
 	}
+	metricsSay(map[string]int{"sampled": ended, "sampled_equal": ended - 1, "content_differs": 1, "tokens_refused": ended}, 0)
 	checkAlteredEventFound(t, dir, url, noTokens, victims[len(victims)-1])
 
 	// A newer snapshot without the history: nothing to compare without
