@@ -770,8 +770,12 @@ func TestVerifyStateWithHistory(t *testing.T) {
 		}
 		check := verifyInProcess(t, dir, url, execs)
 		for _, streamRows := range []int64{0, 1} {
+			before := srv.Requests("state", victim)
 			if v := check(streamRows); v.Sampled == 0 || v.Equal != v.Sampled {
 				t.Errorf("%s, streamRows %d: %d sampled, %d equal, differing %v, errors %v", stage, streamRows, v.Sampled, v.Equal, v.ContentDiffer, v.Errors)
+			}
+			if n := srv.Requests("state", victim) - before; n != 1 {
+				t.Errorf("%s, streamRows %d: %s's state (one page) read in %d calls", stage, streamRows, victim, n)
 			}
 		}
 		run("--force") // a newer snapshot of each, without its history

@@ -291,9 +291,27 @@ func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer,
 		return finding{}, true, rows, err
 	}
 	if withEvents, ok := eventsBeside(st, int(d.gotEvents)); ok && len(d.evHash) == 0 {
-		c.st = withEvents
-		found, sampleable, more, err := compareStreamed(ctx, api, rs, reader, c)
-		return found, sampleable, rows + more, err
+		// Its history too, beside the operations the state read above
+		// gave (their digests stand); the archive's events are streamed
+		// again, now that the API's are known.
+		c.st, st = withEvents, withEvents
+		history := c.e
+		history.token = "" // its events alone (apiRows)
+		_, err := apiRows(ctx, api, history, st, reader, func([]schema.Operation) {}, d.wantEvent)
+		if _, _, ok := keyBroken(err, st, c.e.token); ok {
+			return finding{payloadsUnchecked: true}, false, rows, nil // through state: not compared
+		}
+		if err != nil {
+			return finding{}, true, rows, err
+		}
+		if d.dup {
+			found, sampleable, more, err := compareStreamed(ctx, api, rs, reader, c)
+			return found, sampleable, rows + more, err
+		}
+		d.evSeen, d.evTime, d.gotEvents = make([]rowSeen, len(d.evHash)), make([]int64, len(d.evHash)), 0
+		if err := rs.EachRow(ctx, st, func(*schema.Execution) {}, func(*schema.Operation) {}, func(row *schema.Event) { rows++; d.gotEvent(row) }); err != nil {
+			return finding{}, true, rows, err
+		}
 	}
 	if events, i := d.firstDiff(); i >= 0 {
 		what, err := explainDiff(ctx, api, rs, c.e, st, reader, events, i, mode)
