@@ -1517,3 +1517,39 @@ func TestVerifySampleDrawsEndedFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyStreamedRepeatedOperationID: an execution whose state lists
+// two operations under one Id (a shape the SDK hands over) is compared
+// whole even when it is large enough to stream (its rows' digests are
+// kept by key): equal intact, and the same difference named once one of
+// them is altered.
+func TestVerifyStreamedRepeatedOperationID(t *testing.T) {
+	start := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	ops := []types.Operation{{Id: aws.String("exec"), Type: types.OperationTypeExecution, Status: types.OperationStatusSucceeded,
+		StartTimestamp: &start, EndTimestamp: aws.Time(start.Add(time.Hour))}}
+	for i := range 30 {
+		ops = append(ops, types.Operation{Id: aws.String(fmt.Sprint("step-", i%20)), Type: types.OperationTypeStep, Status: types.OperationStatusSucceeded,
+			StepDetails: &types.StepDetails{Result: aws.String(fmt.Sprint(i))}})
+	}
+	e := emulator.Fixed("arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/twice/0001", "tok", ops)
+	srv := emulator.New()
+	srv.Add(e)
+	url, _ := emulatortest.Start(t, srv)
+	dir := filepath.Join(t.TempDir(), "archive")
+	if r := runCLI(t, "run", "--manifest", manifestFile(t, []emulator.Execution{e}), "--dest", dir, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	check := verifyInProcess(t, dir, url, []emulator.Execution{e})
+	if whole, streamed := check(0), check(1); whole.Equal != 1 || streamed.Equal != 1 || len(streamed.Errors) != 0 {
+		t.Fatalf("intact: whole %+v, streamed %+v", whole, streamed)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	rewriteFile(t, files[0], func(rows []schema.Operation) []schema.Operation {
+		rows[25].Name = aws.String("tampered")
+		return rows
+	})
+	whole, streamed := check(0), check(1)
+	if len(streamed.ContentDiffer) != 1 || !strings.Contains(streamed.ContentDiffer[0].What, "column name") || !slices.Equal(whole.ContentDiffer, streamed.ContentDiffer) {
+		t.Fatalf("altered: whole %+v, streamed %+v", whole.ContentDiffer, streamed.ContentDiffer)
+	}
+}
