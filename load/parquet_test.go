@@ -3,6 +3,7 @@ package load_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -1077,4 +1078,83 @@ func succeededOps(arn string, first, n int, result *string) schema.Rows {
 		rows[i] = schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint(first + i), Seq: int64(first + i), Status: "SUCCEEDED", Result: result}
 	}
 	return schema.RowsOf(schema.Operations, rows)
+}
+
+// commitFails wraps a loader as a destination that is not a file ledger
+// (as Postgres is not) and fails the commit of one execution, rolling
+// back what it staged, as a database whose commit failed does.
+type commitFails struct {
+	load.Loader
+	arn string
+}
+
+func (c commitFails) Begin(ctx context.Context, arn string) (load.Execution, error) {
+	x, err := c.Loader.Begin(ctx, arn)
+	if err != nil || arn != c.arn {
+		return x, err
+	}
+	return commitFailsExec{x}, nil
+}
+
+type commitFailsExec struct{ load.Execution }
+
+func (x commitFailsExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
+	x.Execution.Abort(ctx)
+	return errors.New("commit refused (test)")
+}
+
+// TestFanoutCommitFailure: the fan-out commits the transactional
+// destinations first, in the order given, then the file ledgers
+// (Parquet). When one fails to commit an execution, the destinations
+// before it keep it (each is whole on its own; a rerun completes the
+// others) and those after it, the Parquet files among them, never show
+// it: what the files hold is committed everywhere else. Another
+// execution lands in every destination.
+func TestFanoutCommitFailure(t *testing.T) {
+	ctx := context.Background()
+	dirs := map[string]string{"before": t.TempDir(), "failing": t.TempDir(), "ledger": t.TempDir()}
+	open := func(name string) *load.Parquet {
+		pd, err := load.NewParquetDir(dirs[name], load.WithFilePrefix("part-"+name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pd
+	}
+	f := load.Fanout(open("ledger"), commitFails{Loader: open("before"), arn: "none"}, commitFails{Loader: open("failing"), arn: "refused"})
+	for _, arn := range []string{"refused", "landed"} {
+		x, err := f.Begin(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Write(ctx, succeededOps(arn, 0, 10, nil)); err != nil {
+			t.Fatal(err)
+		}
+		err = x.Commit(ctx, "2026-01-01", schema.Execution{ExecutionArn: arn})
+		if (err != nil) != (arn == "refused") {
+			t.Fatalf("commit %s: %v", arn, err)
+		}
+	}
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, dir := range dirs {
+		files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+		got := map[string]int{}
+		for _, file := range files {
+			rows, err := parquet.ReadFile[schema.Operation](file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				got[r.ExecutionArn]++
+			}
+		}
+		want := map[string]int{"landed": 10}
+		if name == "before" {
+			want["refused"] = 10
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s destination holds %v operations by execution, want %v", name, got, want)
+		}
+	}
 }
