@@ -89,7 +89,9 @@ type RowStreamer interface {
 	// LatestEvents), in no particular order; they may be called side by
 	// side, from several goroutines, and a row is valid only during the
 	// call; a nil ex or ev is not called (its table is not read). On an
-	// error some rows may have been handed over.
+	// error some rows may have been handed over. An error that is
+	// fs.ErrNotExist is a file that vanished since the reader listed the
+	// files (a compaction beside it): a new call reads a new listing.
 	EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error
 }
 
@@ -332,25 +334,33 @@ func shared[T comparable](m map[T]*T, p *T) *T {
 // rows. Each file's key columns are read first (a projection); when the
 // rows wanted are a small part of the file, only their pages are read
 // (seeking by the file's offset index), else the whole file.
+//
+// Should a file vanish between its listing and its read (a compaction
+// beside the reader removed the files it merged, after publishing the
+// merged one), the files are listed and read again, a few times.
 func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
-	out := make(map[string]*ExecutionRows, len(states))
-	for _, st := range states {
-		// Sized by the executions row's counts (bounded: a tampered row
-		// must not make a huge allocation), so that appends do not regrow.
-		r := &ExecutionRows{Operations: make([]schema.Operation, 0, min(max(st.OperationCount, 0), 1<<16))}
-		if st.EventCount != nil {
-			r.Events = make([]schema.Event, 0, min(max(*st.EventCount, 0), 1<<16))
+	var out map[string]*ExecutionRows
+	err := listedAgain(func() error {
+		out = make(map[string]*ExecutionRows, len(states))
+		for _, st := range states {
+			// Sized by the executions row's counts (bounded: a tampered
+			// row must not make a huge allocation), so that appends do
+			// not regrow.
+			r := &ExecutionRows{Operations: make([]schema.Operation, 0, min(max(st.OperationCount, 0), 1<<16))}
+			if st.EventCount != nil {
+				r.Events = make([]schema.Event, 0, min(max(*st.EventCount, 0), 1<<16))
+			}
+			out[st.Arn] = r
 		}
-		out[st.Arn] = r
-	}
-	// The tables are read side by side: each fills its own field of out's
-	// entries, and verify waits for a chunk's rows as a whole.
-	err := d.eachRow(ctx, states,
-		func(row *schema.Execution) { out[row.ExecutionArn].Execution = new(*row) },
-		func(row *schema.Operation) {
-			out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
-		},
-		func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) })
+		// The tables are read side by side: each fills its own field of
+		// out's entries, and verify waits for a chunk's rows as a whole.
+		return d.eachRow(ctx, states,
+			func(row *schema.Execution) { out[row.ExecutionArn].Execution = new(*row) },
+			func(row *schema.Operation) {
+				out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
+			},
+			func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) })
+	})
 	if err != nil {
 		d.leftUnreadable(err) // noted; these executions' rows cannot be read
 		return nil, err
@@ -381,7 +391,10 @@ func LatestEvents(evs []schema.Event) []schema.Event {
 }
 
 // EachRow hands over st's rows one at a time, as Rows reads them, holding
-// none (see [RowStreamer]).
+// none (see [RowStreamer]). Should a file vanish between its listing and
+// its read (a compaction beside the reader), it fails with an error that
+// is fs.ErrNotExist, after some rows may have been handed over; the next
+// call lists the files again.
 func (d *Parquet) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
 	return d.eachRow(ctx, []ExecutionState{st}, ex, op, ev)
 }
@@ -467,7 +480,11 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, ex func(
 	}
 	err := readTable("operations")
 	wg.Wait()
-	return cmp.Or(err, eventsErr, executionsErr)
+	err = cmp.Or(err, eventsErr, executionsErr)
+	if errors.Is(err, fs.ErrNotExist) {
+		d.forgetListings() // the next read lists again
+	}
+	return err
 }
 
 // forgetListings drops what listCached listed: a file it named vanished

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -1004,7 +1005,15 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 	if t.streams != nil {
 		var release func()
 		if release, err = t.streams.take(ctx, rowCount(c.st)); err == nil {
-			found, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), reader, c)
+			// A file that vanished mid-stream (a compaction beside
+			// verify) has had some rows handed over: the comparison
+			// starts over, on a new listing (load.RowStreamer).
+			for try := 1; ; try++ {
+				found, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), reader, c)
+				if !errors.Is(err, fs.ErrNotExist) || try == streamTries {
+					break
+				}
+			}
 			release()
 		}
 	} else {
@@ -1079,6 +1088,10 @@ func contentTasks(exp []expected, apiStatus map[string]string, archived map[stri
 	}
 	return tasks
 }
+
+// streamTries is how many times a streamed comparison is made when files
+// vanish under it (a compaction beside verify).
+const streamTries = 3
 
 // verifyChunkRows bounds the archived rows (operations and events, as the
 // executions rows count them) read at once for one partition's sampled

@@ -1553,3 +1553,65 @@ func TestVerifyStreamedRepeatedOperationID(t *testing.T) {
 		t.Fatalf("altered: whole %+v, streamed %+v", whole.ContentDiffer, streamed.ContentDiffer)
 	}
 }
+
+// movingReader is a Parquet archive whose files a compaction beside the
+// reader moves (publishes them again under other names, removes the old)
+// just before the reader's second read of rows: after it has listed them.
+type movingReader struct {
+	*load.Parquet
+	t     *testing.T
+	dir   string
+	reads atomic.Int32
+	once  sync.Once
+	moved int
+}
+
+func (m *movingReader) moveOnSecondRead() {
+	if m.reads.Add(1) != 2 {
+		return
+	}
+	m.once.Do(func() {
+		files, _ := filepath.Glob(filepath.Join(m.dir, "*", "dt=*", "*.parquet"))
+		for _, f := range files {
+			if err := os.Rename(f, filepath.Join(filepath.Dir(f), "part-moved-"+filepath.Base(f))); err != nil {
+				m.t.Error(err)
+			}
+			m.moved++
+		}
+	})
+}
+
+func (m *movingReader) Rows(ctx context.Context, states []load.ExecutionState) (map[string]*load.ExecutionRows, error) {
+	m.moveOnSecondRead()
+	return m.Parquet.Rows(ctx, states)
+}
+
+func (m *movingReader) EachRow(ctx context.Context, st load.ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
+	m.moveOnSecondRead()
+	return m.Parquet.EachRow(ctx, st, ex, op, ev)
+}
+
+// TestVerifyBesideCompaction: files that vanish between verify's listing
+// and its read (a compaction beside it publishes the merged files, then
+// removes those it merged) are read again from a new listing, whole and
+// streamed: every execution compares equal, none is an error.
+func TestVerifyBesideCompaction(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "archive")
+	_, url, execs := verifyFixture(t, dest, nil)
+	client, err := extract.NewClient(context.Background(), extract.WithEndpointURL(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, streamRows := range []int64{0, 1} {
+		pd, err := load.OpenParquetDirForReading(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader := &movingReader{Parquet: pd, t: t, dir: dest}
+		archived, exp := archivedAndExpected(t, reader, execs)
+		v := verify(context.Background(), client, reader, exp, archived, verifyOptions{all: true, concurrency: 1, streamRows: streamRows, chunkRows: 1})
+		if reader.moved == 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.Errors) != 0 || len(v.ContentDiffer) != 0 {
+			t.Errorf("streamRows %d, %d files moved: %d sampled, %d equal, errors %v, differing %v", streamRows, reader.moved, v.Sampled, v.Equal, v.Errors, v.ContentDiffer)
+		}
+	}
+}
