@@ -34,6 +34,14 @@ type RunScope struct {
 	// whose spans do not meet cannot archive one execution (a
 	// --started-before backfill beside a --started-after nightly).
 	StartSpans map[string][2]time.Time `json:"start_spans,omitempty"`
+	// Compaction marks an etl compact's lease (RunID: its own ID), of the
+	// partitions DTs names (from, to, inclusive; "" open): two
+	// compactions whose ranges meet would both merge a partition's files,
+	// and its rows would then be there twice. A compaction and a run never
+	// overlap (a compaction leaves alone the files younger than its
+	// --min-age, a run's).
+	Compaction bool      `json:"compaction,omitempty"`
+	DTs        [2]string `json:"dts,omitempty"`
 }
 
 // overlaps tells whether runs of a and b could archive one execution. The
@@ -43,12 +51,21 @@ func (a RunScope) overlaps(b RunScope) bool {
 	switch {
 	case a.RunID == b.RunID:
 		return false
+	case a.Compaction || b.Compaction:
+		return a.Compaction && b.Compaction && datesMeet(a.DTs, b.DTs)
 	case a.Shards > 1 && a.Shards == b.Shards && a.Shard != b.Shard:
 		return false
 	case a.Functions == nil || b.Functions == nil:
 		return true
 	}
 	return slices.ContainsFunc(a.Functions, func(f string) bool { return slices.Contains(b.Functions, f) && a.meets(b, f) })
+}
+
+// datesMeet tells whether two ranges of dates (from, to, inclusive; ""
+// open) share one.
+func datesMeet(a, b [2]string) bool {
+	apart := func(x, y [2]string) bool { return x[1] != "" && y[0] != "" && x[1] < y[0] }
+	return !apart(a, b) && !apart(b, a)
 }
 
 // meets tells whether a and b, which both archive function f, could
@@ -76,8 +93,13 @@ type Leaser interface {
 }
 
 // RunsDir is where a destination keeps the records of its live runs (no
-// table's: Athena's tables are the table folders).
-const RunsDir = "_runs"
+// table's: Athena's tables are the table folders), and CompactionsDir
+// those of its live compactions (apart, so that a run, of this etl or an
+// older one, never reads them).
+const (
+	RunsDir        = "_runs"
+	CompactionsDir = "_compactions"
+)
 
 // LeaseRenewal is how often a held lease's record is written again, and
 // LeaseExpiry how long after its last renewal a record no longer counts.
@@ -108,6 +130,14 @@ type RunningError struct {
 }
 
 func (e *RunningError) Error() string {
+	if e.Other.Compaction {
+		dts := "every partition"
+		if from, to := e.Other.DTs[0], e.Other.DTs[1]; from != "" || to != "" {
+			dts = "the partitions " + from + ".." + to
+		}
+		return fmt.Sprintf("destination %s: compaction %s (on %s, pid %d, started %s) is merging %s there: two compactions at once would merge a partition's files twice, its rows then there twice; wait for it to end (a killed compaction's record %s counts for nothing %s after its last renewal, %s)",
+			e.Dest, e.Other.RunID, e.Host, e.PID, e.Started.UTC().Format(time.RFC3339), dts, e.Record, LeaseExpiry, e.Renewed.UTC().Format(time.RFC3339))
+	}
 	what := "any function"
 	if fns := e.Other.Functions; len(fns) > 3 {
 		what = fmt.Sprintf("functions %s and %d more", strings.Join(fns[:3], ", "), len(fns)-3)
@@ -133,11 +163,15 @@ func (d *Parquet) Lease(ctx context.Context, scope RunScope) (func(context.Conte
 	if err != nil {
 		return nil, err
 	}
-	name := path.Join(RunsDir, leaseName(scope))
-	if err := d.sink.putRecord(ctx, name, body); err != nil {
-		return nil, fmt.Errorf("destination %s: record the run in %s: %w", d.dir, RunsDir, err)
+	dir := RunsDir
+	if scope.Compaction {
+		dir = CompactionsDir
 	}
-	if err := d.admitted(ctx, name, rec); err != nil {
+	name := path.Join(dir, leaseName(scope))
+	if err := d.sink.putRecord(ctx, name, body); err != nil {
+		return nil, fmt.Errorf("destination %s: record the run in %s: %w", d.dir, dir, err)
+	}
+	if err := d.admitted(ctx, dir, name, rec); err != nil {
 		d.sink.remove(context.WithoutCancel(ctx), name)
 		return nil, err
 	}
@@ -183,13 +217,13 @@ func leaseName(s RunScope) string {
 	return s.RunID + ".json"
 }
 
-// admitted reads the records beside ours (name) and fails when one is of
-// a live run whose scope overlaps ours. It removes the records that count
-// for nothing any more.
-func (d *Parquet) admitted(ctx context.Context, name string, ours leaseRecord) error {
-	recs, err := d.sink.records(ctx, RunsDir+"/")
+// admitted reads the records beside ours (name, in dir) and fails when
+// one is of a live run whose scope overlaps ours. It removes the records
+// that count for nothing any more.
+func (d *Parquet) admitted(ctx context.Context, dir, name string, ours leaseRecord) error {
+	recs, err := d.sink.records(ctx, dir+"/")
 	if err != nil {
-		return fmt.Errorf("destination %s: read the runs in %s: %w", d.dir, RunsDir, err)
+		return fmt.Errorf("destination %s: read the runs in %s: %w", d.dir, dir, err)
 	}
 	now := time.Now()
 	for _, r := range recs {

@@ -241,6 +241,35 @@ func checkLease(t *testing.T, st leaseStore) {
 	r2(ctx)
 	want("shards released", "")
 
+	// Compactions: one at a time over a partition (date ranges that
+	// meet), beside any run, their records apart from the runs'.
+	compactionRefused := func(what string, scope load.RunScope, by, dts string) {
+		t.Helper()
+		release, err := lease(scope)
+		var running *load.RunningError
+		switch {
+		case err == nil:
+			release(ctx)
+			t.Errorf("%s: admitted beside compaction %s", what, by)
+		case !errors.As(err, &running) || running.Other.RunID != by || !strings.Contains(err.Error(), "compaction "+by+" ") || !strings.Contains(err.Error(), "merging "+dts+" there"):
+			t.Errorf("%s: %v, want compaction %s of %s named", what, err, by, dts)
+		}
+	}
+	all := admitted("a compaction of every partition", load.RunScope{RunID: "c1", Compaction: true})
+	run := admitted("a run beside it", load.RunScope{RunID: "r"})
+	want("the compaction's record is not among the runs'", "_runs/r.json")
+	compactionRefused("a compaction of January beside it", load.RunScope{RunID: "c2", Compaction: true, DTs: [2]string{"2026-01-01", "2026-01-31"}}, "c1", "every partition")
+	all(ctx)
+	jan := admitted("a compaction of January", load.RunScope{RunID: "c3", Compaction: true, DTs: [2]string{"2026-01-01", "2026-01-31"}})
+	feb := admitted("one of February on, beside it", load.RunScope{RunID: "c4", Compaction: true, DTs: [2]string{"2026-02-01", ""}})
+	compactionRefused("one up to January's first day", load.RunScope{RunID: "c5", Compaction: true, DTs: [2]string{"", "2026-01-01"}}, "c3", "the partitions 2026-01-01..2026-01-31")
+	jan(ctx)
+	feb(ctx)
+	run(ctx)
+	again := admitted("a compaction once the others ended", load.RunScope{RunID: "c6", Compaction: true})
+	again(ctx)
+	want("compactions released", "")
+
 	// A record of this host whose process is gone counts for nothing and
 	// is removed; one whose process lives counts.
 	host, _ := os.Hostname()

@@ -38,7 +38,8 @@ about --target-file-size, publishes them the way runs publish (complete before
 visible), then removes the files they replace. A kill leaves every row
 visible (the _latest views stay right) and the next compact finishes. Files
 younger than --min-age are left alone, so it can run beside etl run on the
-same destination. Postgres needs no compaction.
+same destination; a second compaction of the same partitions is refused
+(exit 2) while one runs. Postgres needs no compaction.
 
 Examples:
   etl compact --dest s3://my-archive/durable
@@ -65,6 +66,17 @@ func compactAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// One compaction at a time over a partition: two would both merge its
+	// files, and its rows would be there twice.
+	release, err := pq.Lease(ctx, load.RunScope{RunID: "compact-" + newRunID(time.Now()), Compaction: true, DTs: [2]string{o.From, o.To}})
+	if err != nil {
+		return usageError("%v", err)
+	}
+	defer func() {
+		if err := release(context.WithoutCancel(ctx)); err != nil {
+			logger.Warn("could not remove the compaction's record", "err", err)
+		}
+	}()
 	st, err := pq.Compact(ctx, o)
 	fmt.Fprintf(c.App.Writer, "compact %s: %d partitions, %d files into %d, %d rows into %d", d, st.Partitions, st.FilesIn, st.FilesOut, st.RowsIn, st.RowsOut)
 	if st.RowGroupsCopied > 0 {

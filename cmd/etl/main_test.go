@@ -26,6 +26,7 @@ import (
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -1154,5 +1155,31 @@ func TestCompactDates(t *testing.T) {
 	}
 	if len(compacted) == len(dates) {
 		t.Fatal("every date compacted: the test leaves none out")
+	}
+
+	// Beside a live compaction of some partitions (its record, of a
+	// process alive on this host), a compaction that meets them is
+	// refused, exit 2, compacting nothing; one that does not is not.
+	host, _ := os.Hostname()
+	rec, _ := json.Marshal(map[string]any{"run_id": "compact-other", "compaction": true, "dts": []string{dates[4], dates[5]}, "host": host, "pid": os.Getppid(), "started": time.Now()})
+	os.MkdirAll(filepath.Join(dest, load.CompactionsDir), 0o755)
+	if err := os.WriteFile(filepath.Join(dest, load.CompactionsDir, "compact-other.json"), rec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before = filesPer()
+	if r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s"); r.code != exitUsage || !strings.Contains(r.stderr, "compaction compact-other ") {
+		t.Errorf("beside a live compaction: exit %d, want %d naming it: %s", r.code, exitUsage, r.stderr)
+	}
+	if got := filesPer(); !maps.Equal(got, before) {
+		t.Errorf("a refused compaction compacted: %v, before %v", got, before)
+	}
+	if r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--dt", dates[4]); r.code != exitUsage {
+		t.Errorf("--dt %s beside a live compaction of it: exit %d, want %d", dates[4], r.code, exitUsage)
+	}
+	if r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--dt", ".."+dates[3]); r.code != 0 {
+		t.Errorf("--dt ..%s beside a live compaction of %s..%s: exit %d", dates[3], dates[4], dates[5], r.code)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dest, load.CompactionsDir, "*.json")); len(left) != 1 {
+		t.Errorf("records left: %v, want the other compaction's alone", left)
 	}
 }
