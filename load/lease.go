@@ -237,7 +237,11 @@ func (d *Parquet) admitted(ctx context.Context, dir, name string, ours leaseReco
 			continue // ours, or not a run's record
 		}
 		if now.Sub(r.modified) > LeaseExpiry || other.Host == ours.Host && !processAlive(other.PID) {
-			d.cfg.logger.Info("removing the record of a run that is gone", "dest", d.dir, "record", r.name, "run_id", other.RunID, "renewed", r.modified)
+			what := "run"
+			if other.Compaction {
+				what = "compaction"
+			}
+			d.cfg.logger.Info("removing the record of a "+what+" that is gone", "dest", d.dir, "record", r.name, "run_id", other.RunID, "renewed", r.modified)
 			if err := d.sink.remove(ctx, r.name); err != nil && !errors.Is(err, os.ErrNotExist) {
 				d.cfg.logger.Warn("could not remove a gone run's record", "record", r.name, "err", err)
 			}
