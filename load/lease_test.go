@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,17 +172,22 @@ func checkLease(t *testing.T, st leaseStore) {
 			t.Errorf("%s: records %v, want %v", what, got, names)
 		}
 	}
-	refused := func(what string, scope load.RunScope, by string) {
+	// refusedSaying: refused for the lease of by, the error saying says.
+	refusedSaying := func(what string, scope load.RunScope, by string, says ...string) {
 		t.Helper()
 		release, err := lease(scope)
 		var running *load.RunningError
 		switch {
 		case err == nil:
 			release(ctx)
-			t.Errorf("%s: admitted beside run %s", what, by)
-		case !errors.As(err, &running) || running.Other.RunID != by || !strings.Contains(err.Error(), "run "+by+" "):
-			t.Errorf("%s: %v, want run %s named", what, err, by)
+			t.Errorf("%s: admitted beside %s", what, by)
+		case !errors.As(err, &running) || running.Other.RunID != by || slices.ContainsFunc(says, func(s string) bool { return !strings.Contains(err.Error(), s) }):
+			t.Errorf("%s: %v, want %s named, saying %q", what, err, by, says)
 		}
+	}
+	refused := func(what string, scope load.RunScope, by string) {
+		t.Helper()
+		refusedSaying(what, scope, by, "run "+by+" ")
 	}
 	admitted := func(what string, scope load.RunScope) func(context.Context) error {
 		t.Helper()
@@ -245,15 +251,7 @@ func checkLease(t *testing.T, st leaseStore) {
 	// meet), beside any run, their records apart from the runs'.
 	compactionRefused := func(what string, scope load.RunScope, by, dts string) {
 		t.Helper()
-		release, err := lease(scope)
-		var running *load.RunningError
-		switch {
-		case err == nil:
-			release(ctx)
-			t.Errorf("%s: admitted beside compaction %s", what, by)
-		case !errors.As(err, &running) || running.Other.RunID != by || !strings.Contains(err.Error(), "compaction "+by+" ") || !strings.Contains(err.Error(), "merging "+dts+" there"):
-			t.Errorf("%s: %v, want compaction %s of %s named", what, err, by, dts)
-		}
+		refusedSaying(what, scope, by, "compaction "+by+" ", "merging "+dts+" there")
 	}
 	all := admitted("a compaction of every partition", load.RunScope{RunID: "c1", Compaction: true})
 	run := admitted("a run beside it", load.RunScope{RunID: "r"})

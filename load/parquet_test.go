@@ -1138,17 +1138,7 @@ func TestFanoutCommitFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, dir := range dirs {
-		files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
-		got := map[string]int{}
-		for _, file := range files {
-			rows, err := parquet.ReadFile[schema.Operation](file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rows {
-				got[r.ExecutionArn]++
-			}
-		}
+		got := operationsByExecution(t, dir)
 		want := map[string]int{"landed": 10}
 		if name == "before" {
 			want["refused"] = 10

@@ -679,21 +679,31 @@ func TestHugeManifestValueIsClipped(t *testing.T) {
 	}
 }
 
+// archivedByRuns serves execs as executions of the demo functions and
+// archives them into a new directory once per run ID (with --force: each
+// run adds a file per table to each partition); it returns the
+// emulator's URL and the directory.
+func archivedByRuns(t *testing.T, execs []emulator.Execution, runIDs ...string) (url, dest string) {
+	t.Helper()
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(execs...)
+	url, _ = emulatortest.Start(t, srv)
+	dest = filepath.Join(t.TempDir(), "archive")
+	for _, id := range runIDs {
+		if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--force", "--run-id", id, "--log-level", "warn"); r.code != 0 {
+			t.Fatalf("run %s: exit %d", id, r.code)
+		}
+	}
+	return url, dest
+}
+
 // TestCompactAndVerifyLog: compact and verify log as run does, in the
 // format and at the level their flags say. Before, compact dropped its
 // warnings (a file a killed run left apart went unsaid) and verify's were
 // fixed text at info.
 func TestCompactAndVerifyLog(t *testing.T) {
 	execs := emulator.Generate(23, 6, emulator.GenerateOptions{MaxOps: 60})
-	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	dest := filepath.Join(t.TempDir(), "archive")
-	for _, id := range []string{"k1", "k2"} {
-		if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--force", "--run-id", id, "--log-level", "warn"); r.code != 0 {
-			t.Fatalf("run %s: exit %d", id, r.code)
-		}
-	}
+	url, dest := archivedByRuns(t, execs, "k1", "k2")
 	// k2 killed between its operations and executions files in one
 	// partition: compaction leaves that operations file apart, and says so.
 	execFiles, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*", "part-k2-*.parquet"))
@@ -1099,16 +1109,7 @@ func TestEndpointOfTheProfile(t *testing.T) {
 // date, FROM..TO, FROM.., ..TO, inclusive), and a malformed range is a
 // usage error naming the flag, with nothing compacted.
 func TestCompactDates(t *testing.T) {
-	execs := emulator.Generate(29, 40, emulator.GenerateOptions{MaxOps: 20, Days: 8})
-	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	dest := filepath.Join(t.TempDir(), "archive")
-	for _, id := range []string{"d1", "d2"} {
-		if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--force", "--run-id", id, "--log-level", "warn"); r.code != 0 {
-			t.Fatalf("run %s: exit %d", id, r.code)
-		}
-	}
+	_, dest := archivedByRuns(t, emulator.Generate(29, 40, emulator.GenerateOptions{MaxOps: 20, Days: 8}), "d1", "d2")
 	// filesPer is the number of operations files of each partition.
 	filesPer := func() map[string]int {
 		files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
