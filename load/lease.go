@@ -79,7 +79,8 @@ func (a RunScope) meets(b RunScope, f string) bool {
 
 // Leaser is a destination that admits one run at a time over what their
 // scopes share (Parquet: its files are its ledger, read once at a run's
-// start). Optional: a caller asks for it and does without.
+// start), and one compaction at a time over a partition
+// (RunScope.Compaction). Optional: a caller asks for it and does without.
 type Leaser interface {
 	// Lease records the run at the destination and keeps the record fresh
 	// until release, which removes it. When a live run whose scope
