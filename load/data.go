@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
@@ -59,10 +58,8 @@ func (d *Parquet) ArchivedData(ctx context.Context, arn, dt string, maxOps int64
 	var out *ArchivedData
 	err := listedAgain(func() error {
 		var err error
-		if out, err = d.archivedData(ctx, arn, dt, maxOps); errors.Is(err, fs.ErrNotExist) {
-			d.forgetListings() // the next attempt lists again
-		}
-		return err
+		out, err = d.archivedData(ctx, arn, dt, maxOps)
+		return d.forgetIfVanished(err)
 	})
 	return out, err
 }

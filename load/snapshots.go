@@ -354,12 +354,12 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		}
 		// The tables are read side by side: each fills its own field of
 		// out's entries, and verify waits for a chunk's rows as a whole.
-		return d.eachRow(ctx, states,
+		return d.forgetIfVanished(d.eachRow(ctx, states,
 			func(row *schema.Execution) { out[row.ExecutionArn].Execution = new(*row) },
 			func(row *schema.Operation) {
 				out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
 			},
-			func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) })
+			func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) }))
 	})
 	if err != nil {
 		d.leftUnreadable(err) // noted; these executions' rows cannot be read
@@ -396,7 +396,7 @@ func LatestEvents(evs []schema.Event) []schema.Event {
 // is fs.ErrNotExist, after some rows may have been handed over; the next
 // call lists the files again.
 func (d *Parquet) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
-	return d.eachRow(ctx, []ExecutionState{st}, ex, op, ev)
+	return d.forgetIfVanished(d.eachRow(ctx, []ExecutionState{st}, ex, op, ev))
 }
 
 // eachRow reads the partition of states (one DT) once and hands each of
@@ -480,19 +480,20 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, ex func(
 	}
 	err := readTable("operations")
 	wg.Wait()
-	err = cmp.Or(err, eventsErr, executionsErr)
-	if errors.Is(err, fs.ErrNotExist) {
-		d.forgetListings() // the next read lists again
-	}
-	return err
+	return cmp.Or(err, eventsErr, executionsErr)
 }
 
-// forgetListings drops what listCached listed: a file it named vanished
-// (a compaction beside the run), and the next read lists again.
-func (d *Parquet) forgetListings() {
-	d.listMu.Lock()
-	d.listed = nil
-	d.listMu.Unlock()
+// forgetIfVanished drops what listCached listed when err, a read of the
+// files it named, says one vanished (fs.ErrNotExist: a compaction beside
+// the reader merged and removed it), so that the next read lists again;
+// it returns err.
+func (d *Parquet) forgetIfVanished(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		d.listMu.Lock()
+		d.listed = nil
+		d.listMu.Unlock()
+	}
+	return err
 }
 
 // listCached lists a table's published files once per loader, by partition
