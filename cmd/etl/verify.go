@@ -1455,16 +1455,10 @@ func compareContent(ctx context.Context, api verifyClient, reader load.SnapshotR
 		rows = &load.ExecutionRows{}
 	}
 	if withEvents, ok := eventsBeside(st, len(rows.Events)); ok {
-		// Its history too; the state read above gave the operations.
 		c.st, st = withEvents, withEvents
-		history := c.e
-		history.token = "" // its events alone (apiRows)
-		_, err := apiRows(ctx, api, history, st, reader, func([]schema.Operation) {}, func(ev *schema.Event) { wantEvents = append(wantEvents, *ev) })
-		if _, _, ok := keyBroken(err, st, c.e.token); ok {
-			return finding{payloadsUnchecked: true}, false, nil // through state: not compared
-		}
-		if err != nil {
-			return finding{}, true, err
+		unchecked, err := apiEvents(ctx, api, c, reader, func(ev *schema.Event) { wantEvents = append(wantEvents, *ev) })
+		if unchecked || err != nil {
+			return finding{payloadsUnchecked: unchecked}, !unchecked, err
 		}
 	}
 	mode := modeOf(st, c.unreadable)
@@ -1525,6 +1519,21 @@ func eventsBeside(st load.ExecutionState, archivedEvents int) (load.ExecutionSta
 	}
 	st.EventCount = new(int64(archivedEvents))
 	return st, true
+}
+
+// apiEvents re-reads the history of c's execution, archived through
+// state, handing each event to ev, beside the operations its state gave
+// (eventsBeside). unchecked: the service can no longer decrypt its
+// payloads (keyBroken), and one archived through state is then not
+// compared.
+func apiEvents(ctx context.Context, api verifyClient, c comparison, reader load.SnapshotReader, ev func(*schema.Event)) (unchecked bool, err error) {
+	history := c.e
+	history.token = "" // its events alone (apiRows)
+	_, err = apiRows(ctx, api, history, c.st, reader, func([]schema.Operation) {}, ev)
+	if _, _, ok := keyBroken(err, c.st, c.e.token); ok {
+		return true, nil
+	}
+	return false, err
 }
 
 // keyBroken reports a re-read (err) that failed because the service can no
