@@ -625,6 +625,15 @@ func TestRetentionWarning(t *testing.T) {
 	if s := readReport(t, report); len(s.RetentionAtRisk) != 0 {
 		t.Errorf("%d at risk with a zero window", len(s.RetentionAtRisk))
 	}
+	// ... and the report says so with a list, as for failures: a script's
+	// `.retention_at_risk[]` must not meet null.
+	var raw map[string]json.RawMessage
+	if b, err := os.ReadFile(report); err != nil || json.Unmarshal(b, &raw) != nil {
+		t.Fatalf("report: %v", err)
+	}
+	if got := string(raw["retention_at_risk"]); got != "[]" {
+		t.Errorf("retention_at_risk with none at risk: %s, want []", got)
+	}
 }
 
 // failingServer serves execs, by function, answering every call on the

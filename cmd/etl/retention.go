@@ -135,7 +135,7 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 	for _, f := range failures {
 		failed[f.ExecutionArn] = f.Code
 	}
-	var out []pipeline.AtRisk
+	out := []pipeline.AtRisk{} // the report says [] when none, as for failures
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i := range w.found.items {
