@@ -322,13 +322,25 @@ func TestDiscoverEveryVersion(t *testing.T) {
 		}
 	})
 	t.Run("unknown function", func(t *testing.T) {
-		srv := emulator.New()
+		srv := emulator.New(emulator.WithAliases(emulator.DemoAliases))
 		srv.Add(execs...)
 		_, client := emulatortest.Start(t, srv)
-		_, err := extract.Discover(context.Background(), client, "nope", extract.Filter{}, func(extract.Found) error { return nil })
-		var nf *extract.FunctionNotFoundError
-		if !errors.As(err, &nf) {
-			t.Fatalf("want FunctionNotFoundError, got %v", err)
+		// A name, version or alias the service does not know, and a
+		// function of another region (the client's, us-east-1, is where
+		// the executions are), are a 404, as for any Lambda function:
+		// "not found", not zero executions.
+		for _, fn := range []string{"nope", "orders:nosuchalias", "orders:99", "arn:aws:lambda:us-east-1:123456789012:function:orders:nosuchalias",
+			"arn:aws:lambda:us-west-2:123456789012:function:orders", "arn:aws:lambda:us-west-2:123456789012:function:orders:7"} {
+			_, err := extract.Discover(context.Background(), client, fn, extract.Filter{}, func(extract.Found) error { return nil })
+			var nf *extract.FunctionNotFoundError
+			if !errors.As(err, &nf) {
+				t.Errorf("%s: want FunctionNotFoundError, got %v", fn, err)
+			}
+		}
+		for _, fn := range []string{"orders:live", "orders:$LATEST", "orders:$LATEST.PUBLISHED", "orders:12"} {
+			if _, err := extract.Discover(context.Background(), client, fn, extract.Filter{}, func(extract.Found) error { return nil }); err != nil {
+				t.Errorf("%s: %v", fn, err)
+			}
 		}
 	})
 	t.Run("throttled listing is retried", func(t *testing.T) {

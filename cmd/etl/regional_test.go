@@ -44,6 +44,14 @@ func TestExecutionsOfSeveralRegions(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, ":eu-west-1:") || strings.Contains(r.stdout, ":us-east-1:") {
 		t.Errorf("discover --function %s: exit %d, want its region's executions alone", fn, r.code)
 	}
+	// The same function in a region where it does not exist is not found
+	// (it listed no execution and said nothing, as if the function were idle).
+	for _, fn := range []string{strings.Replace(fn, ":eu-west-1:", ":ap-south-1:", 1), strings.Replace(fn, ":eu-west-1:", ":ap-south-1:", 1) + ":7"} {
+		r := runCLI(t, "discover", "--function", fn, "--endpoint-url", url)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "function "+fn+": not found") {
+			t.Errorf("discover --function %s: exit %d, want %d and not found", fn, r.code, exitUsage)
+		}
+	}
 }
 
 // TestAllFunctionsOfTheRunsRegion: --all-functions lists the run's region's

@@ -374,6 +374,9 @@ type functionListing struct {
 	execs []*Execution
 	infos []*Info // by execs' index
 	found bool
+	// regions and qualifiers are those of every execution of the
+	// function, whatever q.
+	regions, qualifiers map[string]bool
 }
 
 // functionExecutions are the executions of the named function whose
@@ -400,9 +403,10 @@ func (s *Server) functionListing(name, q string) *functionListing {
 	if l, ok := s.listings[key]; ok && l.gen == gen {
 		return l
 	}
-	fnArn, out, found := s.listExecutions(name, q)
-	l := &functionListing{gen: gen, fnArn: fnArn, execs: out, found: found, infos: make([]*Info, len(out))}
-	for i, e := range out {
+	l := &functionListing{gen: gen, regions: map[string]bool{}, qualifiers: map[string]bool{}}
+	l.fnArn, l.execs, l.found = s.listExecutions(name, q, l)
+	l.infos = make([]*Info, len(l.execs))
+	for i, e := range l.execs {
 		l.infos[i] = s.info(e)
 	}
 	if s.listings == nil {
@@ -412,8 +416,9 @@ func (s *Server) functionListing(name, q string) *functionListing {
 	return l
 }
 
-// listExecutions is functionExecutions made afresh.
-func (s *Server) listExecutions(name, q string) (fnArn string, out []*Execution, found bool) {
+// listExecutions is functionExecutions made afresh; it also notes in l
+// the regions and qualifiers of the function's executions.
+func (s *Server) listExecutions(name, q string, l *functionListing) (fnArn string, out []*Execution, found bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for arn := range s.executions {
@@ -422,6 +427,7 @@ func (s *Server) listExecutions(name, q string) (fnArn string, out []*Execution,
 			continue
 		}
 		found, fnArn = true, fa
+		l.regions[arnRegion(arn)], l.qualifiers[eq] = true, true
 		switch {
 		case q == "" && s.listing == ListLatestOnly && eq != "$LATEST":
 			continue
@@ -476,7 +482,7 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label, region string,
 		return
 	}
 	fl := s.functionListing(name, qual)
-	if !fl.found && !s.knownFunction(name) {
+	if !s.knownIn(name, region) || !s.knownQualifier(fl, name, qual) {
 		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
 		return
 	}
@@ -547,6 +553,62 @@ func (s *Server) listFilters(w http.ResponseWriter, q url.Values) (after, before
 	return after, before, statuses, true
 }
 
+// knownIn reports a function that region's endpoint knows (region "":
+// any): one with executions there, or one of the emulator's own functions
+// (WithFunctions, WithAliases, WithFunctionList), which are
+// functionsRegion's.
+func (s *Server) knownIn(name, region string) bool {
+	if region == "" {
+		return s.knownFunction(name)
+	}
+	if s.functionListing(name, "").regions[region] {
+		return true
+	}
+	s.mu.RLock()
+	own := s.functions[name]
+	s.mu.RUnlock()
+	_, aliased := s.aliases[name]
+	return region == functionsRegion && (own || aliased)
+}
+
+// regionalFunction is the unqualified ARN of the function name as
+// region's endpoint knows it (region "": any), and whether it knows it.
+func (s *Server) regionalFunction(name, region string) (string, bool) {
+	if !s.knownIn(name, region) {
+		return "", false
+	}
+	fnArn, _, found := s.functionExecutions(name, "\x00every") // no qualifier matches: only the ARN
+	if !found {
+		fnArn = functionARN(name)
+	}
+	if parts := strings.SplitN(fnArn, ":", 5); region != "" && len(parts) == 5 {
+		parts[3] = region // the executions' ARN may be another region's
+		fnArn = strings.Join(parts, ":")
+	}
+	return fnArn, true
+}
+
+// knownQualifier reports whether name has the qualifier q ("" for none):
+// $LATEST and $LATEST.PUBLISHED, an alias, or a version some execution ran
+// on or the function list names; the service answers 404 to a listing of
+// any other, as to an unknown function.
+func (s *Server) knownQualifier(fl *functionListing, name, q string) bool {
+	if q == "" || q == "$LATEST" || q == "$LATEST.PUBLISHED" || fl.qualifiers[q] {
+		return true
+	}
+	if _, ok := s.aliases[name][q]; ok {
+		return true
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, f := range s.fnList {
+		if f.Name == name && f.Version == q {
+			return true
+		}
+	}
+	return false
+}
+
 // knownFunction reports a function with executions or aliases.
 func (s *Server) knownFunction(name string) bool {
 	s.mu.RLock()
@@ -562,13 +624,10 @@ func (s *Server) knownFunction(name string) bool {
 // serveVersions answers ListVersionsByFunction: $LATEST and every numbered
 // version some execution ran on, each with its DurableConfig when the
 // function list (WithFunctionList) gives one.
-func (s *Server) serveVersions(w http.ResponseWriter, n int64, label string, q url.Values, fault Fault) {
+func (s *Server) serveVersions(w http.ResponseWriter, n int64, label, region string, q url.Values, fault Fault) {
 	name, _ := resolveFunction(label)
-	fnArn, _, found := s.functionExecutions(name, "\x00every") // no qualifier matches: only the ARN
-	if !found && s.knownFunction(name) {
-		found, fnArn = true, functionARN(name)
-	}
-	if !found {
+	fnArn, ok := s.regionalFunction(name, region)
+	if !ok {
 		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
 		return
 	}
@@ -616,13 +675,10 @@ func (s *Server) serveVersions(w http.ResponseWriter, n int64, label string, q u
 }
 
 // serveAliases answers ListAliases.
-func (s *Server) serveAliases(w http.ResponseWriter, n int64, label string, q url.Values, fault Fault) {
+func (s *Server) serveAliases(w http.ResponseWriter, n int64, label, region string, q url.Values, fault Fault) {
 	name, _ := resolveFunction(label)
-	fnArn, _, found := s.functionExecutions(name, "\x00every")
-	if !found {
-		fnArn = functionARN(name)
-	}
-	if !found && !s.knownFunction(name) {
+	fnArn, ok := s.regionalFunction(name, region)
+	if !ok {
 		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+label)
 		return
 	}

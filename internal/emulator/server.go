@@ -449,9 +449,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "list":
 		s.serveList(w, n, arn, cmp.Or(arnRegion(arn), signingRegion(r)), q, fault)
 	case "versions":
-		s.serveVersions(w, n, arn, q, fault)
+		s.serveVersions(w, n, arn, cmp.Or(arnRegion(arn), signingRegion(r)), q, fault)
 	case "aliases":
-		s.serveAliases(w, n, arn, q, fault)
+		s.serveAliases(w, n, arn, cmp.Or(arnRegion(arn), signingRegion(r)), q, fault)
 	case "functions":
 		s.serveFunctions(w, n, signingRegion(r), q, fault)
 	default:
