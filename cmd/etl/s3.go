@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -108,8 +109,45 @@ func (s *s3Clients) get(ctx context.Context) (*s3.Client, error) {
 		}
 		o.UsePathStyle = endpoint != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != ""
 		o.Retryer = s3Retryer()
+		if s.logger != nil {
+			o.Retryer = &toldRetryer{RetryerV2: o.Retryer.(aws.RetryerV2), logger: s.logger, every: s3RetryWarnEvery}
+		}
 	})
 	return s.client, nil
+}
+
+// s3RetryWarnEvery is how often, at most, a run warns that S3 calls are
+// being tried again.
+const s3RetryWarnEvery = 30 * time.Second
+
+// toldRetryer is a retryer that says, at most once every every, that calls
+// fail and are tried again: a store that went away stalls the run for up
+// to s3Retryer's minute or so, and without a word the log showed only its
+// progress stopping.
+type toldRetryer struct {
+	aws.RetryerV2
+	logger  *slog.Logger
+	every   time.Duration
+	mu      sync.Mutex
+	last    time.Time // of the last warning
+	retries int64     // so far
+}
+
+// RetryDelay is the wrapped retryer's, which the SDK asks once it has
+// decided to try a call again.
+func (r *toldRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, derr := r.RetryerV2.RetryDelay(attempt, err)
+	if derr != nil {
+		return d, derr
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retries++
+	if now := time.Now(); now.Sub(r.last) >= r.every {
+		r.logger.Warn("S3 calls fail and are being tried again: the run waits for them, and stops if they keep failing", "retries_so_far", r.retries, "attempt_failed", attempt, "of", r.MaxAttempts(), "error", err.Error())
+		r.last = now
+	}
+	return d, nil
 }
 
 // defaultS3ReadTimeout is --s3-read-timeout's default. The SDK sets none

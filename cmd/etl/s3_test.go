@@ -387,12 +387,17 @@ func TestS3ConnectionGoesSilent(t *testing.T) {
 // seconds in the middle of a run (its uploads cut, new connections
 // refused). The run tries its calls again for long enough and succeeds,
 // and the archive matches the API. With the SDK's default retryer (3
-// attempts, jittered backoffs of up to 2 then 4 s) it failed.
+// attempts, jittered backoffs of up to 2 then 4 s) it failed. The log
+// says, once in the five seconds, why the run waits (it said nothing: an
+// operator saw its progress stop).
 func TestS3UnreachableForAMoment(t *testing.T) {
 	b := s3BehindProxy(t, emulator.Generate(47, 40, emulator.GenerateOptions{MaxOps: 80}), 20, func(p *outage.Proxy) { p.DownFor(5 * time.Second) })
 	r := runCLI(t, "run", "--manifest", b.manifest, "--dest", b.dest, "--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url)
 	if r.code != exitOK {
 		t.Fatalf("run: exit %d, stderr ends %q: want 0", r.code, lastLine(r.stderr))
+	}
+	if n := strings.Count(r.stderr, "S3 calls fail and are being tried again"); n != 1 {
+		t.Errorf("the log says %d times that S3 calls are tried again, want once", n)
 	}
 	if r := runCLI(t, "verify", "--manifest", b.manifest, "--dest", b.dest, "--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url, "--all"); r.code != exitOK {
 		t.Errorf("verify: exit %d, stderr ends %q", r.code, lastLine(r.stderr))
