@@ -245,3 +245,22 @@ func TestSummaryNamesLargeHistoryWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryCountsFilesOfFileDestinations: the summary counts files and
+// bytes where a destination writes files, and says only the rows where
+// every destination is a database (it said "in 0 files, 0 B").
+func TestSummaryCountsFilesOfFileDestinations(t *testing.T) {
+	s := &pipeline.Summary{RunID: "r", ExecutionsOK: 5, RowsWritten: 40, FilesWritten: 3, BytesWritten: 2048}
+	for dests, want := range map[string]string{
+		"POSTGRESQL://db/x":         "  40 rows into postgresql://db/x\n",
+		"postgres://db/x ./archive": "  40 rows in 3 files, 2.0 KiB, under postgres://db/x, ./archive\n",
+		"s3://b/p":                  "  40 rows in 3 files, 2.0 KiB, under s3://b/p\n",
+		"postgres://u:secret@db/x":  "  40 rows into postgres://u:xxxxx@db/x\n",
+	} {
+		var out strings.Builder
+		printSummary(&out, s, strings.Fields(dests), nil)
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%s: the summary says\n%s\nwant the line %q", dests, out.String(), want)
+		}
+	}
+}

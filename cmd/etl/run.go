@@ -763,6 +763,17 @@ func writeFileAtomic(path string, b []byte) error {
 	})
 }
 
+// tablesOnly says whether every destination is a database (no files to
+// count).
+func tablesOnly(dests []string) bool {
+	for _, raw := range dests {
+		if d, err := load.ParseDest(raw); err != nil || d.Kind != load.DestPostgres {
+			return false
+		}
+	}
+	return len(dests) > 0
+}
+
 // printSummary writes the run's summary for people. After a destination
 // failed, the executions read are not all archived (a Parquet destination
 // publishes most files at the end), so it says "read", not "archived", and
@@ -793,7 +804,11 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 		fmt.Fprintf(w, ", %d duplicate manifest entries skipped", s.DuplicatesSkipped)
 	}
 	fmt.Fprintf(w, "\n  %d pages, %d operations in %s (%.0f operations/s)\n", s.Pages, s.Operations, s.Duration.Round(time.Millisecond), s.OperationsPerSec)
-	fmt.Fprintf(w, "  %d rows in %d files, %s, under %s\n", s.RowsWritten, s.FilesWritten, humanBytes(s.BytesWritten), strings.Join(redactedDests(dests), ", "))
+	if tablesOnly(dests) {
+		fmt.Fprintf(w, "  %d rows into %s\n", s.RowsWritten, strings.Join(redactedDests(dests), ", "))
+	} else {
+		fmt.Fprintf(w, "  %d rows in %d files, %s, under %s\n", s.RowsWritten, s.FilesWritten, humanBytes(s.BytesWritten), strings.Join(redactedDests(dests), ", "))
+	}
 	if s.DestinationRetries > 0 {
 		fmt.Fprintf(w, "  %d times an execution was archived again from the start after a destination failed for a moment (a database restarting, a connection lost)\n", s.DestinationRetries)
 	}
