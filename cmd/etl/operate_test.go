@@ -176,10 +176,16 @@ func TestSIGTERM(t *testing.T) {
 }
 
 // TestProgressLines: without a terminal, progress comes as log lines with
-// fixed keys, every --progress-interval.
+// fixed keys, every --progress-interval, among them the API calls tried
+// again so far (two early calls fail once here).
 func TestProgressLines(t *testing.T) {
 	execs := emulator.Generate(5, 20, emulator.GenerateOptions{MaxOps: 50})
-	emu := emulator.New(emulator.WithLatency(20 * time.Millisecond))
+	emu := emulator.New(emulator.WithLatency(20*time.Millisecond), emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		if n == 3 || n == 7 {
+			return emulator.ServerError
+		}
+		return emulator.NoFault
+	}))
 	emu.Add(execs...)
 	url, _ := emulatortest.Start(t, emu)
 	manifest := manifestFile(t, execs)
@@ -188,21 +194,26 @@ func TestProgressLines(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
-	lines := 0
+	lines, retries := 0, 0.0
 	for _, line := range strings.Split(r.stderr, "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "progress" {
 			continue
 		}
 		lines++
-		for _, k := range []string{"run_id", "executions_done", "executions_total", "operations", "ops_per_sec", "eta_s"} {
+		for _, k := range []string{"run_id", "executions_done", "executions_total", "operations", "ops_per_sec", "eta_s", "api_retries"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("progress line without %s: %s", k, line)
 			}
 		}
+		n, _ := m["api_retries"].(float64)
+		retries = max(retries, n)
 	}
 	if lines == 0 {
 		t.Error("no progress line in a run of 400 ms or more")
+	}
+	if retries != 2 {
+		t.Errorf("the progress lines say at most %v API retries, want 2", retries)
 	}
 }
 

@@ -282,7 +282,7 @@ func runAction(c *cli.Context) error {
 	}
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "bad_lines_skipped", len(m.Skipped()),
 		"shard", fmt.Sprintf("%d/%d", o.shard, max(o.shards, 1)), "manifest", m.Source(), "dest", strings.Join(redactedDests(o.dests), ","))
-	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, cfg.Progress, m.Count(), c.Duration("progress-interval"), "progress")
+	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, cfg.Progress, &calls, m.Count(), c.Duration("progress-interval"), "progress")
 	handed = true
 	sum, runErr := pipeline.Run(ctx, cfg, m)
 	stopProgress()

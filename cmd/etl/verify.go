@@ -244,7 +244,7 @@ func verifyAction(c *cli.Context) error {
 		seed = uint64(start.UnixNano())
 	}
 	progress := &pipeline.Progress{}
-	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, exp.len(), c.Duration("progress-interval"), "verifying")
+	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, nil, exp.len(), c.Duration("progress-interval"), "verifying")
 	ctx, refused := context.WithCancelCause(ctx)
 	defer refused(nil)
 	rep, err := verifyInRounds(ctx, newCallGuard(client, refused, c.Int("concurrency")), reader, exp, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress,
