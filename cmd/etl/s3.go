@@ -108,9 +108,10 @@ func (s *s3Clients) get(ctx context.Context) (*s3.Client, error) {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		o.UsePathStyle = endpoint != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != ""
-		o.Retryer = s3Retryer()
+		retryer := s3Retryer()
+		o.Retryer = retryer
 		if s.logger != nil {
-			o.Retryer = &toldRetryer{RetryerV2: o.Retryer.(aws.RetryerV2), logger: s.logger, every: s3RetryWarnEvery}
+			o.Retryer = &toldRetryer{RetryerV2: retryer, logger: s.logger, every: s3RetryWarnEvery}
 		}
 	})
 	return s.client, nil
@@ -163,6 +164,6 @@ const defaultS3ReadTimeout = 5 * time.Minute
 // the client that uploads failing side by side soon use up) a store
 // unreachable for five seconds, or a burst of 503 SlowDown, stopped the
 // nightly run.
-func s3Retryer() aws.Retryer {
+func s3Retryer() aws.RetryerV2 {
 	return retry.NewStandard(extract.BatchRetry(10, 20*time.Second))
 }
