@@ -228,8 +228,8 @@ func TestDeadline(t *testing.T) {
 	dir, rep := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
 	r := runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", dir, "--endpoint-url", url,
 		"--concurrency", "1", "--deadline", "400ms", "--report", rep)
-	if r.code != exitFailed || !strings.Contains(r.stderr, "interrupted") {
-		t.Fatalf("exit %d", r.code)
+	if r.code != exitFailed || !strings.Contains(r.stderr, "interrupted") || !strings.Contains(r.stderr, "--deadline 400ms reached") {
+		t.Fatalf("exit %d, stderr ends %q", r.code, lastLine(r.stderr))
 	}
 	s := report(t, rep)
 	if !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsOK >= len(execs) || len(s.Failures) != 0 {

@@ -309,14 +309,22 @@ func signalContext(c *cli.Context) (context.Context, func()) {
 
 // runContext is the run's context: signals (see signalContext) and the
 // deadline (none when 0) stop every phase, the manifest's download and
-// --migrate included.
+// --migrate included. When the deadline passes, it says so (publishing
+// what is complete can take a while, in silence before), and an
+// interrupt then quits at once.
 func runContext(c *cli.Context, deadline time.Duration) (context.Context, func()) {
-	ctx, stop := signalContext(c)
+	sigCtx, stop := signalContext(c)
 	if deadline <= 0 {
-		return ctx, stop
+		return sigCtx, stop
 	}
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	return ctx, func() { cancel(); stop() }
+	ctx, cancel := context.WithTimeout(sigCtx, deadline)
+	unhook := context.AfterFunc(ctx, func() {
+		if sigCtx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			stop()
+			say(c, slog.LevelWarn, "etl: ", fmt.Sprintf("--deadline %s reached: abandoning the executions in flight, publishing the complete files (this can take a while); interrupt to quit at once", deadline))
+		}
+	})
+	return ctx, func() { unhook(); cancel(); stop() }
 }
 
 // addCallsAndRetention adds the API call counts to the summary and, for a

@@ -407,13 +407,28 @@ func TestS3UnreachableForAMoment(t *testing.T) {
 // TestSecondInterruptQuitsAtOnce: an interrupted run stops cleanly, which
 // can take long (here its files wait on an S3 connection gone silent, with
 // --s3-read-timeout 0: for ever), and says that a second interrupt quits
-// at once; the second does. Before, the second was swallowed.
+// at once; the second does. Before, the second was swallowed. A run past
+// its --deadline stops alike, says so (it said nothing while it published
+// its files), and the first interrupt then quits at once.
 func TestSecondInterruptQuitsAtOnce(t *testing.T) {
+	for name, c := range map[string]struct {
+		args  []string
+		first bool   // interrupt once before waiting for said
+		said  string // what the run says before an interrupt quits at once
+	}{
+		"interrupted":         {first: true, said: "interrupt again to quit at once"},
+		"past its --deadline": {args: []string{"--deadline", "3s"}, said: "--deadline 3s reached: abandoning the executions in flight, publishing the complete files (this can take a while); interrupt to quit at once"},
+	} {
+		t.Run(name, func(t *testing.T) { testInterruptQuitsAtOnce(t, c.args, c.first, c.said) })
+	}
+}
+
+func testInterruptQuitsAtOnce(t *testing.T, args []string, first bool, want string) {
 	silenced := make(chan struct{})
 	b := s3BehindProxy(t, emulator.Generate(59, 40, emulator.GenerateOptions{MaxOps: 60}), 10,
 		func(p *outage.Proxy) { p.Silence(); close(silenced) }, emulator.WithLatency(20*time.Millisecond))
-	cmd := exec.Command(os.Args[0], "run", "--manifest", b.manifest, "--dest", b.dest,
-		"--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url, "--s3-read-timeout", "0", "--concurrency", "2", "--log-level", "warn")
+	cmd := exec.Command(os.Args[0], append([]string{"run", "--manifest", b.manifest, "--dest", b.dest,
+		"--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url, "--s3-read-timeout", "0", "--concurrency", "2", "--log-level", "warn"}, args...)...)
 	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
 	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
 	if err != nil {
@@ -432,16 +447,18 @@ func TestSecondInterruptQuitsAtOnce(t *testing.T) {
 	case err := <-exited:
 		t.Fatalf("the run ended (%v) before its S3 connections went silent:\n%s", err, said())
 	}
-	cmd.Process.Signal(os.Interrupt)
+	if first {
+		cmd.Process.Signal(os.Interrupt)
+	}
 	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(said(), "interrupt again to quit at once") {
+	for !strings.Contains(said(), want) {
 		select {
 		case err := <-exited:
-			t.Fatalf("the run ended (%v) after one interrupt without waiting on its silent S3 connection: nothing to test:\n%s", err, said())
+			t.Fatalf("the run ended (%v) without waiting on its silent S3 connection: nothing to test:\n%s", err, said())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the first interrupt was not acknowledged:\n%s", said())
+			t.Fatalf("the run did not say %q:\n%s", want, said())
 		}
 		time.Sleep(20 * time.Millisecond) // polling its output for the condition, bounded by the deadline
 	}
@@ -450,9 +467,9 @@ func TestSecondInterruptQuitsAtOnce(t *testing.T) {
 	case err := <-exited:
 		ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
-			t.Errorf("after the second interrupt: %v, want the process ended by SIGINT", err)
+			t.Errorf("after the interrupt: %v, want the process ended by SIGINT", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the second interrupt did not end the run:\n%s", said())
+		t.Fatalf("the interrupt did not end the run:\n%s", said())
 	}
 }
