@@ -54,6 +54,11 @@ type CompactOptions struct {
 	MinAge time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnPartition, when set, is called after each partition Compact looked
+	// at (merged or left as it was), with how many of the total it has
+	// looked at and the stats so far: a compaction of a large archive can
+	// take long.
+	OnPartition func(done, total int, st CompactStats)
 
 	stopAfterPublish bool // tests: a kill between publishing and removing
 }
@@ -123,7 +128,7 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 		dts = append(dts, dt)
 	}
 	sort.Strings(dts)
-	for _, dt := range dts {
+	for i, dt := range dts {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
@@ -133,6 +138,9 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 			st.Unreadable = append(st.Unreadable, d.shown(np.Name))
 		} else if err != nil {
 			return st, err
+		}
+		if o.OnPartition != nil {
+			o.OnPartition(i+1, len(dts), st)
 		}
 	}
 	return st, nil

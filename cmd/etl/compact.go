@@ -24,6 +24,7 @@ func compactCommand() *cli.Command {
 		&cli.StringFlag{Name: "target-file-size", Usage: "merged files of about this `SIZE`", EnvVars: env("target-file-size"), Value: "256MiB"},
 		&cli.StringFlag{Name: "row-group-size", Usage: "end merged row groups at about this `SIZE` (or 64K rows); a row group of a quarter of it, or 32K rows, is copied whole (--keep all)", EnvVars: env("row-group-size"), Value: "64MiB"},
 		&cli.StringFlag{Name: "compression", Usage: "zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
+		&cli.DurationFlag{Name: "progress-interval", Usage: "log a progress line (partitions looked at of all, rows read) at most this often", EnvVars: env("progress-interval"), Value: 30 * time.Second},
 		&cli.StringFlag{Name: "region", Usage: "AWS `REGION`, for s3://", EnvVars: env("region")},
 		&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`, for s3://", EnvVars: env("profile")},
 	}
@@ -77,6 +78,7 @@ func compactAction(c *cli.Context) error {
 			logger.Warn("could not remove the compaction's record", "err", err)
 		}
 	}()
+	o.OnPartition = compactProgress(logger, c.Duration("progress-interval"))
 	st, err := pq.Compact(ctx, o)
 	fmt.Fprintf(c.App.Writer, "compact %s: %d partitions, %d files into %d, %d rows into %d", d, st.Partitions, st.FilesIn, st.FilesOut, st.RowsIn, st.RowsOut)
 	if st.RowGroupsCopied > 0 {
@@ -98,6 +100,19 @@ func compactAction(c *cli.Context) error {
 		return &exitError{code: exitFailed, err: fmt.Errorf("compact: %w (rerun to finish)", err)}
 	}
 	return nil
+}
+
+// compactProgress logs a compaction's progress at most every interval,
+// after the partition that ends one.
+func compactProgress(logger *slog.Logger, interval time.Duration) func(done, total int, st load.CompactStats) {
+	last := time.Now()
+	return func(done, total int, st load.CompactStats) {
+		if now := time.Now(); now.Sub(last) >= interval {
+			last = now
+			logger.Info("compacting", "partitions_done", done, "partitions_total", total, "partitions_merged", st.Partitions,
+				"files_in", st.FilesIn, "files_out", st.FilesOut, "rows_in", st.RowsIn)
+		}
+	}
 }
 
 // compactOptions reads etl compact's flags; every problem is a usage error.

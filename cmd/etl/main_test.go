@@ -718,20 +718,33 @@ func TestCompactAndVerifyLog(t *testing.T) {
 	if len(left) != 1 {
 		t.Fatalf("%d operations files of run k2 in %s, want 1", len(left), dt)
 	}
-	r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--log-format", "json")
+	dts, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*"))
+	r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--log-format", "json", "--progress-interval", "1ns")
 	if r.code != 0 {
 		t.Fatalf("compact: exit %d", r.code)
 	}
-	warned := false
+	warned, progress := false, 0
 	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
-		var rec struct{ Level, Msg, File string }
+		var rec struct {
+			Level, Msg, File string
+			PartitionsDone   int `json:"partitions_done"`
+		}
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("compact --log-format json: a line that is not JSON: %q", line)
 		}
 		warned = warned || rec.Level == "WARN" && strings.HasSuffix(rec.File, filepath.Base(left[0])) && strings.Contains(rec.Msg, "left apart")
+		if rec.Msg == "compacting" {
+			progress++ // with --progress-interval 1ns, one line a partition
+			if rec.PartitionsDone != progress || !strings.Contains(line, fmt.Sprintf(`"partitions_total":%d`, len(dts))) {
+				t.Errorf("progress line %d: %s (%d partitions)", progress, line, len(dts))
+			}
+		}
 	}
 	if !warned {
 		t.Errorf("compact did not warn of %s left apart:\n%s", left[0], r.stderr)
+	}
+	if progress != len(dts) || len(dts) == 0 {
+		t.Errorf("%d progress lines for %d partitions", progress, len(dts))
 	}
 	if r := runCLI(t, "compact", "--dest", dest, "--log-level", "loud"); r.code != exitUsage || !strings.Contains(r.stderr, "--log-level") {
 		t.Errorf("compact --log-level loud: exit %d, want %d naming the flag", r.code, exitUsage)
