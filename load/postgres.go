@@ -139,7 +139,10 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	p := &Postgres{pool: pool, cfg: cfg, target: target, beginSQL: beginSQL}
 	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
 		if cfg.migrate {
-			if err := migrations.Migrate(ctx, c.Conn(), cfg.schema); err != nil {
+			applied := migrations.OnApply(func(version int32, name string) {
+				cfg.logger.Info("applying a postgres migration", "destination", target, "schema", cfg.schema, "version", version, "migration", name)
+			})
+			if err := migrations.Migrate(ctx, c.Conn(), cfg.schema, applied); err != nil {
 				return err
 			}
 		} else if err := migrations.Check(ctx, c.Conn(), cfg.schema); err != nil {

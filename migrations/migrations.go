@@ -48,11 +48,28 @@ func newMigrator(ctx context.Context, conn *pgx.Conn, schema string) (*migrate.M
 	return m, nil
 }
 
+// Option configures Migrate.
+type Option func(*options)
+
+type options struct {
+	onApply func(version int32, name string)
+}
+
+// OnApply has fn told of each migration Migrate applies, as it starts it
+// (default: nobody is told).
+func OnApply(fn func(version int32, name string)) Option {
+	return func(o *options) { o.onApply = fn }
+}
+
 // Migrate creates schema if needed and applies every pending migration. Two
 // concurrent callers are serialised: the second waits for the first (at most
 // LockTimeout), then finds nothing to do. A failed migration is rolled back
 // whole; those before it stay applied.
-func Migrate(ctx context.Context, conn *pgx.Conn, schema string) error {
+func Migrate(ctx context.Context, conn *pgx.Conn, schema string, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		var unique interface{ SQLState() string }
 		// Two migrators creating the schema at once: one loses the race on the
@@ -67,6 +84,13 @@ func Migrate(ctx context.Context, conn *pgx.Conn, schema string) error {
 	m, err := newMigrator(ctx, conn, schema)
 	if err != nil {
 		return fmt.Errorf("migrate %q: %w", schema, err)
+	}
+	if o.onApply != nil {
+		m.OnStart = func(version int32, name, direction, _ string) {
+			if direction == "up" {
+				o.onApply(version, name)
+			}
+		}
 	}
 	if err := m.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate %q: %w", schema, err)

@@ -1268,8 +1268,8 @@ func archivedToBoth(t *testing.T, execs []emulator.Execution) (url, dir, report 
 	_, url, dir, report, args = byFunction(t, execs)
 	dbURL, pgSchema := pgtest.Schema(t)
 	pg = []string{"--dest", dbURL, "--pg-schema", pgSchema}
-	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--migrate")...)...); r.code != 0 {
-		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--migrate")...)...); r.code != 0 || !strings.Contains(r.stderr, "applying a postgres migration") {
+		t.Fatalf("run --migrate into a new schema: exit %d, want 0 and the migrations told\n%s", r.code, r.stderr)
 	}
 	return url, dir, report, args, pg
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -44,14 +45,19 @@ first, then finds nothing to do.
 				return usageError("--dest %s: %s", d, redactedErr(err, d.URL))
 			}
 			defer conn.Close(context.Background())
-			if err := migrations.Migrate(ctx, conn, c.String("pg-schema")); err != nil {
+			var applied []string
+			if err := migrations.Migrate(ctx, conn, c.String("pg-schema"), migrations.OnApply(func(_ int32, name string) { applied = append(applied, name) })); err != nil {
 				code := exitFailed
 				if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == pgerrcode.InsufficientPrivilege {
 					code = exitUsage // the role's rights are configuration, as the URL is
 				}
 				return &exitError{code: code, err: fmt.Errorf("%s: %s", d, redactedErr(err, d.URL))}
 			}
-			fmt.Fprintf(c.App.Writer, "schema %q of %s is up to date\n", c.String("pg-schema"), d)
+			if len(applied) == 0 {
+				fmt.Fprintf(c.App.Writer, "schema %q of %s was up to date: nothing applied\n", c.String("pg-schema"), d)
+			} else {
+				fmt.Fprintf(c.App.Writer, "schema %q of %s is up to date: applied %s\n", c.String("pg-schema"), d, strings.Join(applied, ", "))
+			}
 			return nil
 		},
 	}

@@ -36,8 +36,13 @@ func TestPostgresDestination(t *testing.T) {
 	if r.code != exitUsage || !strings.Contains(r.stderr, "etl migrate") || srv.Stats().Requests != 0 {
 		t.Fatalf("unmigrated schema: exit %d, %d requests", r.code, srv.Stats().Requests)
 	}
-	if r = runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 || !strings.Contains(r.stdout, "up to date") {
-		t.Fatalf("migrate: exit %d", r.code)
+	// migrate says what it applied: every migration, then none.
+	all, _ := filepath.Glob(filepath.Join("..", "..", "migrations", "*.sql"))
+	if r = runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 || !strings.Contains(r.stdout, "up to date: applied 001_") || strings.Count(r.stdout, ".sql") != len(all) || len(all) == 0 {
+		t.Fatalf("migrate: exit %d, %d of %d migrations said applied", r.code, strings.Count(r.stdout, ".sql"), len(all))
+	}
+	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 || !strings.Contains(r.stdout, "was up to date: nothing applied") {
+		t.Fatalf("migrate again: exit %d", r.code)
 	}
 	// Parquet and Postgres from one extraction.
 	r = runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--dest", dbURL, "--pg-schema", s, "--endpoint-url", url, "--run-id", "both")
