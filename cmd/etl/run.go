@@ -219,7 +219,7 @@ func runAction(c *cli.Context) error {
 	}
 	logger = logger.With("run_id", o.runID)
 	limitMemory(o.memoryLimit, runGCPercent, c.Bool("huge-pages"), logger)
-	ctx, stop := runContext(c, o.deadline)
+	ctx, stop := runContext(c, o.deadline, logger)
 	defer stop()
 	s3c := &s3Clients{c: c, logger: logger}
 	m, err := openManifest(ctx, c, s3c, o.manifestOpts)
@@ -312,19 +312,29 @@ func signalContext(c *cli.Context) (context.Context, func()) {
 // --migrate included. When the deadline passes, it says so (publishing
 // what is complete can take a while, in silence before), and an
 // interrupt then quits at once.
-func runContext(c *cli.Context, deadline time.Duration) (context.Context, func()) {
+// The returned function waits for that word to be said, so that nothing
+// writes to stderr after it returns.
+func runContext(c *cli.Context, deadline time.Duration, logger *slog.Logger) (context.Context, func()) {
 	sigCtx, stop := signalContext(c)
 	if deadline <= 0 {
 		return sigCtx, stop
 	}
 	ctx, cancel := context.WithTimeout(sigCtx, deadline)
+	said := make(chan struct{})
 	unhook := context.AfterFunc(ctx, func() {
+		defer close(said)
 		if sigCtx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			stop()
-			say(c, slog.LevelWarn, "etl: ", fmt.Sprintf("--deadline %s reached: abandoning the executions in flight, publishing the complete files (this can take a while); interrupt to quit at once", deadline))
+			logger.Warn(fmt.Sprintf("--deadline %s reached: abandoning the executions in flight, publishing the complete files (this can take a while); interrupt to quit at once", deadline))
 		}
 	})
-	return ctx, func() { unhook(); cancel(); stop() }
+	return ctx, func() {
+		if !unhook() {
+			<-said // it started: let it finish
+		}
+		cancel()
+		stop()
+	}
 }
 
 // addCallsAndRetention adds the API call counts to the summary and, for a
