@@ -462,7 +462,7 @@ Example:
 			d.noRetention = true
 			ctx, stop := signalContext(c)
 			defer stop()
-			client, err := clientFromFlags(ctx, c, logger)
+			client, err := clientFromFlags(ctx, c, logger, nil)
 			if err != nil {
 				return err
 			}

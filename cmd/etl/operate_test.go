@@ -177,7 +177,7 @@ func TestSIGTERM(t *testing.T) {
 
 // TestProgressLines: without a terminal, progress comes as log lines with
 // fixed keys, every --progress-interval, among them the API calls tried
-// again so far (two early calls fail once here).
+// again so far (two early calls fail once here); verify's lines too.
 func TestProgressLines(t *testing.T) {
 	execs := emulator.Generate(5, 20, emulator.GenerateOptions{MaxOps: 50})
 	emu := emulator.New(emulator.WithLatency(20*time.Millisecond), emulator.WithFaults(func(n int64, _ string) emulator.Fault {
@@ -188,33 +188,48 @@ func TestProgressLines(t *testing.T) {
 	}))
 	emu.Add(execs...)
 	url, _ := emulatortest.Start(t, emu)
-	manifest := manifestFile(t, execs)
-	r := runCLI(t, "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url, "--concurrency", "1",
+	manifest, dir := manifestFile(t, execs), t.TempDir()
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--concurrency", "1",
 		"--progress-interval", "50ms", "--log-format", "json")
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
-	lines, retries := 0, 0.0
-	for _, line := range strings.Split(r.stderr, "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "progress" {
-			continue
-		}
-		lines++
-		for _, k := range []string{"run_id", "executions_done", "executions_total", "operations", "ops_per_sec", "eta_s", "api_retries"} {
-			if _, ok := m[k]; !ok {
-				t.Errorf("progress line without %s: %s", k, line)
-			}
-		}
-		n, _ := m["api_retries"].(float64)
-		retries = max(retries, n)
-	}
+	lines, retries := progressLines(t, r.stderr, "progress", "run_id", "executions_done", "executions_total", "operations", "ops_per_sec", "eta_s", "api_retries")
 	if lines == 0 {
 		t.Error("no progress line in a run of 400 ms or more")
 	}
 	if retries != 2 {
 		t.Errorf("the progress lines say at most %v API retries, want 2", retries)
 	}
+	r = runCLI(t, "verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--concurrency", "1", "--all",
+		"--progress-interval", "50ms", "--log-format", "json")
+	if r.code != 0 {
+		t.Fatalf("verify: exit %d", r.code)
+	}
+	if lines, _ := progressLines(t, r.stderr, "verifying", "executions_done", "executions_total", "api_retries"); lines == 0 {
+		t.Error("no progress line in a verify of 400 ms or more")
+	}
+}
+
+// progressLines counts the lines of stderr whose msg is msg, checking
+// that each has keys, and returns the most API retries they say.
+func progressLines(t *testing.T, stderr, msg string, keys ...string) (lines int, retries float64) {
+	t.Helper()
+	for _, line := range strings.Split(stderr, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != msg {
+			continue
+		}
+		lines++
+		for _, k := range keys {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s line without %s: %s", msg, k, line)
+			}
+		}
+		n, _ := m["api_retries"].(float64)
+		retries = max(retries, n)
+	}
+	return lines, retries
 }
 
 // TestDeadline: --deadline stops the run: complete files only, the report

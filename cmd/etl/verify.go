@@ -230,7 +230,8 @@ func verifyAction(c *cli.Context) error {
 		return err
 	}
 	defer closeReader()
-	client, err := clientFromFlags(ctx, c, logger)
+	var calls extract.CallStats
+	client, err := clientFromFlags(ctx, c, logger, &calls)
 	if err != nil {
 		return err
 	}
@@ -244,7 +245,7 @@ func verifyAction(c *cli.Context) error {
 		seed = uint64(start.UnixNano())
 	}
 	progress := &pipeline.Progress{}
-	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, nil, exp.len(), c.Duration("progress-interval"), "verifying")
+	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, &calls, exp.len(), c.Duration("progress-interval"), "verifying")
 	ctx, refused := context.WithCancelCause(ctx)
 	defer refused(nil)
 	rep, err := verifyInRounds(ctx, newCallGuard(client, refused, c.Int("concurrency")), reader, exp, verifyOptions{sample: c.Int("sample"), all: c.Bool("all"), seed: seed, concurrency: c.Int("concurrency"), progress: progress,
@@ -402,9 +403,9 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 // discover), and checks that the endpoint takes a connection: an
 // unreachable one is a usage error at once, as for etl run, not a listing
 // that fails after its retries.
-func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger) (extract.Regional, error) {
+func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger, calls *extract.CallStats) (extract.Regional, error) {
 	opts := []extract.ClientOption{extract.WithRequestTimeout(c.Duration("request-timeout")), extract.WithMaxAttempts(c.Int("max-attempts")),
-		extract.WithConnections(2 * c.Int("concurrency")), extract.WithLogger(logger)}
+		extract.WithConnections(2 * c.Int("concurrency")), extract.WithLogger(logger), extract.WithCallStats(calls)}
 	if r := c.Float64("rate-limit"); r > 0 {
 		opts = append(opts, extract.WithRateLimit(rate.NewLimiter(rate.Limit(r), 1)))
 	}
