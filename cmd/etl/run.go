@@ -309,11 +309,11 @@ func signalContext(c *cli.Context) (context.Context, func()) {
 
 // runContext is the run's context: signals (see signalContext) and the
 // deadline (none when 0) stop every phase, the manifest's download and
-// --migrate included. When the deadline passes, it says so (publishing
-// what is complete can take a while, in silence before), and an
-// interrupt then quits at once.
-// The returned function waits for that word to be said, so that nothing
-// writes to stderr after it returns.
+// --migrate included. When the deadline passes, it warns so on logger
+// (publishing what is complete can take a while, in silence before), and
+// an interrupt then quits at once. Its stop function waits for that
+// warning to be written, so that nothing writes to stderr after it
+// returns.
 func runContext(c *cli.Context, deadline time.Duration, logger *slog.Logger) (context.Context, func()) {
 	sigCtx, stop := signalContext(c)
 	if deadline <= 0 {
