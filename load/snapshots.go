@@ -88,7 +88,7 @@ type RowStreamer interface {
 	// would return, and the older row of an event archived twice, see
 	// LatestEvents), in no particular order; they may be called side by
 	// side, from several goroutines, and a row is valid only during the
-	// call; a nil ex or ev is not called (its table is not read). On an
+	// call; a nil ex, op or ev is not called (its table is not read). On an
 	// error some rows may have been handed over. An error that is
 	// fs.ErrNotExist is a file that vanished since the reader listed the
 	// files (a compaction beside it): a new call reads a new listing.
@@ -478,7 +478,10 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, ex func(
 	if ex != nil {
 		wg.Go(func() { executionsErr = readTable("executions") })
 	}
-	err := readTable("operations")
+	var err error
+	if op != nil {
+		err = readTable("operations")
+	}
 	wg.Wait()
 	return cmp.Or(err, eventsErr, executionsErr)
 }

@@ -669,18 +669,29 @@ func TestVerifyGoneFromAPI(t *testing.T) {
 // archived in the local archive dir against the API at url, comparing
 // whole or, with streamRows, streamed past that many rows.
 func verifyInProcess(t *testing.T, dir, url string, execs []emulator.Execution) func(streamRows int64) *VerifyReport {
+	check := verifyRecorded(t, dir, url, execs)
+	return func(streamRows int64) *VerifyReport {
+		v, _ := check(streamRows)
+		return v
+	}
+}
+
+// verifyRecorded is verifyInProcess that also hands over the reader's
+// counts (streamRecorder).
+func verifyRecorded(t *testing.T, dir, url string, execs []emulator.Execution) func(streamRows int64) (*VerifyReport, *streamRecorder) {
 	ctx := context.Background()
 	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(streamRows int64) *VerifyReport {
+	return func(streamRows int64) (*VerifyReport, *streamRecorder) {
 		reader, err := load.OpenParquetDirForReading(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		archived, exp := archivedAndExpected(t, reader, execs)
-		return verify(ctx, client, reader, exp, archived, verifyOptions{all: true, concurrency: 2, streamRows: streamRows})
+		rec := &streamRecorder{SnapshotReader: reader, rs: reader}
+		archived, exp := archivedAndExpected(t, rec, execs)
+		return verify(ctx, client, rec, exp, archived, verifyOptions{all: true, concurrency: 2, streamRows: streamRows}), rec
 	}
 }
 
@@ -768,14 +779,20 @@ func TestVerifyStateWithHistory(t *testing.T) {
 				t.Errorf("%s, %s: %s's state (one page) read in %d calls", stage, dest[:4], victim, n)
 			}
 		}
-		check := verifyInProcess(t, dir, url, execs)
+		check := verifyRecorded(t, dir, url, execs)
 		for _, streamRows := range []int64{0, 1} {
 			before := srv.Requests("state", victim)
-			if v := check(streamRows); v.Sampled == 0 || v.Equal != v.Sampled {
+			v, rec := check(streamRows)
+			if v.Sampled == 0 || v.Equal != v.Sampled {
 				t.Errorf("%s, streamRows %d: %d sampled, %d equal, differing %v, errors %v", stage, streamRows, v.Sampled, v.Equal, v.ContentDiffer, v.Errors)
 			}
 			if n := srv.Requests("state", victim) - before; n != 1 {
 				t.Errorf("%s, streamRows %d: %s's state (one page) read in %d calls", stage, streamRows, victim, n)
+			}
+			// Each execution's operations are read once: the events
+			// beside an older snapshot are streamed again alone.
+			if streamRows == 1 && rec.opStreams.Load() != int64(v.Sampled) {
+				t.Errorf("%s, streamed: the operations of %d executions read in %d streams", stage, v.Sampled, rec.opStreams.Load())
 			}
 		}
 		run("--force") // a newer snapshot of each, without its history
@@ -828,12 +845,13 @@ func TestGCPacing(t *testing.T) {
 }
 
 // streamRecorder is an archive's reader that counts the executions read
-// whole (Rows) and as streams (EachRow).
+// whole (Rows) and as streams (EachRow), and the streams that read the
+// operations table.
 type streamRecorder struct {
 	load.SnapshotReader
-	rs                    load.RowStreamer
-	whole, stream         atomic.Int64
-	inFlight, maxInFlight atomic.Int64 // EachRow calls under way
+	rs                       load.RowStreamer
+	whole, stream, opStreams atomic.Int64
+	inFlight, maxInFlight    atomic.Int64 // EachRow calls under way
 }
 
 func (r *streamRecorder) Rows(ctx context.Context, states []load.ExecutionState) (map[string]*load.ExecutionRows, error) {
@@ -843,6 +861,9 @@ func (r *streamRecorder) Rows(ctx context.Context, states []load.ExecutionState)
 
 func (r *streamRecorder) EachRow(ctx context.Context, st load.ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
 	r.stream.Add(1)
+	if op != nil {
+		r.opStreams.Add(1)
+	}
 	n := r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
 	for m := r.maxInFlight.Load(); n > m && !r.maxInFlight.CompareAndSwap(m, n); m = r.maxInFlight.Load() {
