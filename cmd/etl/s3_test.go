@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -401,6 +403,26 @@ func TestS3UnreachableForAMoment(t *testing.T) {
 	}
 	if r := runCLI(t, "verify", "--manifest", b.manifest, "--dest", b.dest, "--s3-endpoint-url", b.endpoint, "--endpoint-url", b.url, "--all"); r.code != exitOK {
 		t.Errorf("verify: exit %d, stderr ends %q", r.code, lastLine(r.stderr))
+	}
+}
+
+// TestToldRetryerWarnsAtMostEveryInterval: S3 calls tried again are told
+// once per interval, with the retries so far, whatever their number.
+func TestToldRetryerWarnsAtMostEveryInterval(t *testing.T) {
+	for every, want := range map[time.Duration]int{time.Hour: 1, 0: 5} {
+		var b bytes.Buffer
+		r := &toldRetryer{RetryerV2: s3Retryer(), logger: slog.New(slog.NewTextHandler(&b, nil)), every: every}
+		for range 5 {
+			if _, err := r.RetryDelay(1, errors.New("connection refused")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := strings.Count(b.String(), "S3 calls fail and are being tried again"); n != want {
+			t.Errorf("every %s: %d warnings for 5 retries, want %d:\n%s", every, n, want, b.String())
+		}
+		if every == 0 && !strings.Contains(b.String(), "retries_so_far=5") {
+			t.Errorf("the retries so far are not counted:\n%s", b.String())
+		}
 	}
 }
 
