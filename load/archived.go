@@ -453,7 +453,7 @@ func (d *Parquet) Archived(ctx context.Context, runID string) (*Archived, error)
 		return nil, fmt.Errorf("destination %s: %w", d.dir, err)
 	}
 	var a *Archived
-	err = listedAgain(func() error {
+	err = ListedAgain(func() error {
 		var err error
 		if a, err = d.ledger(ctx, runID, execs); errors.Is(err, fs.ErrNotExist) {
 			// A file vanished (a shard resuming removed its own):

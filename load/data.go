@@ -56,7 +56,7 @@ func (f *fanout) ArchivedData(ctx context.Context, arn, dt string, maxOps int64)
 // the run), they are listed again.
 func (d *Parquet) ArchivedData(ctx context.Context, arn, dt string, maxOps int64) (*ArchivedData, error) {
 	var out *ArchivedData
-	err := listedAgain(func() error {
+	err := ListedAgain(func() error {
 		var err error
 		out, err = d.archivedData(ctx, arn, dt, maxOps)
 		return d.forgetIfVanished(err)

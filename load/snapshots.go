@@ -128,7 +128,7 @@ func (d *Parquet) LatestIn(ctx context.Context, from, to string, keep func(arn s
 // (nil: every one).
 func (d *Parquet) latestWhere(ctx context.Context, dts func(dt string) bool, keep func(arn string) bool) (map[string]ExecutionState, error) {
 	var out map[string]ExecutionState
-	err := listedAgain(func() error {
+	err := ListedAgain(func() error {
 		var err error
 		out, err = d.latest(ctx, dts, keep)
 		return err
@@ -205,11 +205,13 @@ func eachFile(ctx context.Context, files []publishedFile, fn func(publishedFile)
 	return nil
 }
 
-// listedAgain reads a table's files through read (which lists them) again
-// should one have vanished between listing and reading (fs.ErrNotExist: a
-// compaction beside the run removed the files it had merged, after
-// publishing the merged ones, which a new listing finds), a few times.
-func listedAgain(read func() error) error {
+// ListedAgain calls read, which reads files it lists, again should one
+// have vanished between listing and reading (an error that is
+// fs.ErrNotExist: a compaction beside the reader removed the files it
+// had merged, after publishing the merged ones, which a new listing
+// finds), up to three times more. Callers of [RowStreamer.EachRow] use it
+// too, starting over what they made of the rows handed over.
+func ListedAgain(read func() error) error {
 	err := read()
 	for range 3 {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -340,7 +342,7 @@ func shared[T comparable](m map[T]*T, p *T) *T {
 // merged one), the files are listed and read again, a few times.
 func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
 	var out map[string]*ExecutionRows
-	err := listedAgain(func() error {
+	err := ListedAgain(func() error {
 		out = make(map[string]*ExecutionRows, len(states))
 		for _, st := range states {
 			// Sized by the executions row's counts (bounded: a tampered

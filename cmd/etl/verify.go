@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -1009,12 +1008,10 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 			// A file that vanished mid-stream (a compaction beside
 			// verify) has had some rows handed over: the comparison
 			// starts over, on a new listing (load.RowStreamer).
-			for try := 1; ; try++ {
+			err = load.ListedAgain(func() (err error) {
 				found, sampleable, rows, err = compareStreamed(ctx, api, reader.(load.RowStreamer), reader, c)
-				if !errors.Is(err, fs.ErrNotExist) || try == streamTries {
-					break
-				}
-			}
+				return err
+			})
 			release()
 		}
 	} else {
@@ -1089,10 +1086,6 @@ func contentTasks(exp []expected, apiStatus map[string]string, archived map[stri
 	}
 	return tasks
 }
-
-// streamTries is how many times a streamed comparison is made when files
-// vanish under it (a compaction beside verify).
-const streamTries = 3
 
 // verifyChunkRows bounds the archived rows (operations and events, as the
 // executions rows count them) read at once for one partition's sampled
