@@ -12,7 +12,9 @@
 //     destinations, signals; discover.go and foundlist.go: --function and
 //     --all-functions discovery and what it keeps per execution;
 //     retention.go: executions whose history expires soon;
-//   - verify.go and verifystream.go: etl verify;
+//   - verify.go: etl verify's flags, its listing (discovery's or a
+//     manifest's), its summary, report, metrics and exit; the comparing
+//     is package verify's;
 //   - compact.go, migrate.go, schema.go: etl compact, migrate, schema;
 //   - s3.go: S3 clients per bucket region; operate.go: shards and the
 //     metrics textfile; progress.go: the progress bar or log line;

@@ -30,6 +30,7 @@ import (
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/transform"
+	"github.com/durable-etl/durable-etl/verify"
 )
 
 func functionArgs() []string {
@@ -2300,7 +2301,7 @@ func TestVerifyStateWhenKeyBreaks(t *testing.T) {
 	broken.Add(execs...)
 	brokenURL, _ := emulatortest.Start(t, broken)
 	want := finalAmong(t, execs, denied, "has a broken key") // compared, were the key whole
-	check := func(what string, v VerifyReport) {
+	check := func(what string, v verify.Report) {
 		t.Helper()
 		if len(v.Errors) != 0 || len(v.ContentDiffer) != 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.PayloadsUnchecked) != want || v.NotSampleable < want {
 			t.Errorf("%s: %d of %d equal, %d not compared, %d named without payloads (want %d), differing %v, errors %v",
@@ -2336,7 +2337,7 @@ func TestVerifyWhenKeyBreaksAfterArchiving(t *testing.T) {
 	broken := emulator.New(emulator.WithFunctions(emulator.FunctionNames...), emulator.WithUndecryptable(func(arn string) bool { return denied[arn] }))
 	broken.Add(execs...)
 	url, _ := emulatortest.Start(t, broken)
-	unchecked := func(what string, v VerifyReport) {
+	unchecked := func(what string, v verify.Report) {
 		t.Helper()
 		if len(v.Errors) != 0 || len(v.ContentDiffer) != 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.PayloadsUnchecked) == 0 {
 			t.Fatalf("%s: %d of %d equal, %d compared without payloads, differing %v, errors %v", what, v.Equal, v.Sampled, len(v.PayloadsUnchecked), v.ContentDiffer, v.Errors)
@@ -2400,7 +2401,7 @@ func TestVerifyWhenKeyBreaksAfterArchiving(t *testing.T) {
 				streamRows, v.Equal, v.Sampled, len(v.WithoutPayloads), len(v.PayloadsUnchecked), v.ContentDiffer, v.Errors)
 		}
 		for _, d := range v.ContentDiffer {
-			if !denied[d.ExecutionArn] || d.What != contentHashDiffers {
+			if !denied[d.ExecutionArn] || d.What != verify.ContentHashDiffers {
 				t.Errorf("archived without payloads, streamRows %d: %s: %s", streamRows, d.ExecutionArn, d.What)
 			}
 		}

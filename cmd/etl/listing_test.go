@@ -11,6 +11,7 @@ import (
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/verify"
 )
 
 // TestOneFunctionNotListed: a function whose executions cannot be listed
@@ -90,7 +91,7 @@ func TestOneFunctionNotListed(t *testing.T) {
 	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "could not be listed") {
 		t.Errorf("verify: exit %d, stderr ends %q: want 1, saying a function could not be listed", r.code, msg)
 	}
-	var v VerifyReport
+	var v verify.Report
 	b, err := os.ReadFile(verifyReport)
 	if err != nil {
 		t.Fatal(err)
@@ -98,8 +99,8 @@ func TestOneFunctionNotListed(t *testing.T) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
-	if len(v.FunctionsNotListed) != 1 || !strings.Contains(v.FunctionsNotListed[0], denied) || v.differs() || v.Complete != len(others) {
-		t.Errorf("verify report: not listed %v, differs %v, %d complete: want the denied function only, the others' %d complete", v.FunctionsNotListed, v.differs(), v.Complete, len(others))
+	if len(v.FunctionsNotListed) != 1 || !strings.Contains(v.FunctionsNotListed[0], denied) || v.Differs() || v.Complete != len(others) {
+		t.Errorf("verify report: not listed %v, differs %v, %d complete: want the denied function only, the others' %d complete", v.FunctionsNotListed, v.Differs(), v.Complete, len(others))
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/verify"
 )
 
 type cliResult struct {
@@ -943,7 +944,7 @@ func TestDamagedFileInTheArchive(t *testing.T) {
 	}
 	// Verify went on past the file: it names it, and finds every
 	// execution in the files beside it (the run archived them again).
-	var v VerifyReport
+	var v verify.Report
 	if b, err := os.ReadFile(vreport); err != nil || json.Unmarshal(b, &v) != nil {
 		t.Fatalf("verify report: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/verify"
 )
 
 // TestFutureMembersArchived: a service newer than the SDK sends members
@@ -177,7 +178,7 @@ func TestMembersArchivedBeforeKept(t *testing.T) {
 	verifyArgs := func(dest ...string) []string {
 		return append(append([]string{"verify", "--endpoint-url", url, "--all", "--report", filepath.Join(t.TempDir(), "v.json")}, dest...), functionArgs()...)
 	}
-	lacking := func(what string, code int, v VerifyReport) {
+	lacking := func(what string, code int, v verify.Report) {
 		t.Helper()
 		if code != 1 || len(v.LacksUnknown) == 0 || len(v.ContentDiffer) != 0 || len(v.Errors) != 0 || v.Equal+len(v.LacksUnknown) != v.Sampled {
 			t.Fatalf("%s: exit %d, %d sampled, %d equal, lacking %v, differing %v, errors %v", what, code, v.Sampled, v.Equal, v.LacksUnknown, v.ContentDiffer, v.Errors)
@@ -254,7 +255,7 @@ func TestMembersArchivedBeforeKeptThroughState(t *testing.T) {
 	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", olderURL); r.code != 0 {
 		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
 	}
-	verifyNow := func() (int, VerifyReport) {
+	verifyNow := func() (int, verify.Report) {
 		report := filepath.Join(t.TempDir(), "v.json")
 		r := runCLI(t, "verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--all", "--report", report)
 		return r.code, readVerify(t, report)
@@ -300,9 +301,9 @@ func TestColumnsArchivedBeforeKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	final := finalAmong(t, execs, older, "has a pause event") // of those, the ones verify compares
-	lacking := func(what string, v VerifyReport) {
+	lacking := func(what string, v verify.Report) {
 		t.Helper()
-		if len(v.LacksColumns) != final || len(v.ContentDiffer) != 0 || len(v.Errors) != 0 || v.Equal+final != v.Sampled || v.ok() {
+		if len(v.LacksColumns) != final || len(v.ContentDiffer) != 0 || len(v.Errors) != 0 || v.Equal+final != v.Sampled || v.OK() {
 			t.Errorf("%s: %d sampled, %d equal, lacking %v (want %d), differing %v, errors %v", what, v.Sampled, v.Equal, v.LacksColumns, final, v.ContentDiffer, v.Errors)
 		}
 		for _, d := range v.LacksColumns {
@@ -311,7 +312,7 @@ func TestColumnsArchivedBeforeKept(t *testing.T) {
 			}
 		}
 	}
-	verifyAll := func(dest ...string) (int, VerifyReport) {
+	verifyAll := func(dest ...string) (int, verify.Report) {
 		path := filepath.Join(t.TempDir(), "v.json")
 		r := runCLI(t, append(append([]string{"verify", "--endpoint-url", url, "--all", "--report", path}, dest...), functionArgs()...)...)
 		return r.code, readVerify(t, path)

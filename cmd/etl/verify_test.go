@@ -31,16 +31,16 @@ import (
 	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/schema"
-	"github.com/durable-etl/durable-etl/transform"
+	"github.com/durable-etl/durable-etl/verify"
 )
 
-func readVerify(t *testing.T, path string) VerifyReport {
+func readVerify(t *testing.T, path string) verify.Report {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r VerifyReport
+	var r verify.Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func verifyFixtureClient(t *testing.T) (string, []emulator.Execution, *lambda.Cl
 	return dest, execs, client
 }
 
-func runVerify(t *testing.T, url, dest string, extra ...string) (int, VerifyReport) {
+func runVerify(t *testing.T, url, dest string, extra ...string) (int, verify.Report) {
 	t.Helper()
 	report := filepath.Join(t.TempDir(), "v.json")
 	r := runCLI(t, append([]string{"verify", "--all-functions", "--dest", dest, "--endpoint-url", url, "--all", "--report", report}, extra...)...)
@@ -240,7 +240,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		_, before := runVerify(t, url, dest)
 		victim := alterOneEvent(t, dest, execs, before)
 		code, before := runVerify(t, url, dest)
-		if code != exitFailed || len(before.Missing) == 0 || len(before.ContentDiffer) < 3 || !slices.ContainsFunc(before.ContentDiffer, func(d Difference) bool { return d.ExecutionArn == victim }) {
+		if code != exitFailed || len(before.Missing) == 0 || len(before.ContentDiffer) < 3 || !slices.ContainsFunc(before.ContentDiffer, func(d verify.Difference) bool { return d.ExecutionArn == victim }) {
 			t.Fatalf("before: exit %d, %d missing, content differs %+v", code, len(before.Missing), before.ContentDiffer)
 		}
 		// A plain run archives the missing; --force, over a manifest made
@@ -271,7 +271,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 // alterOneEvent renames an event of a terminal execution that rep names
 // nowhere, in the archive's first events file that holds one, and returns
 // the execution's ARN.
-func alterOneEvent(t *testing.T, dest string, execs []emulator.Execution, rep VerifyReport) string {
+func alterOneEvent(t *testing.T, dest string, execs []emulator.Execution, rep verify.Report) string {
 	t.Helper()
 	named := map[string]bool{}
 	for _, d := range slices.Concat(rep.Stale, rep.Differing, rep.ContentDiffer) {
@@ -352,7 +352,7 @@ func TestVerifyComparesExecutionsRow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check := func(label string, r *VerifyReport) {
+	check := func(label string, r *verify.Report) {
 		t.Helper()
 		if len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != altered || r.ContentDiffer[0].What != "executions row: column trace_id" {
 			t.Errorf("%s: differing %v, want %s's trace_id", label, r.ContentDiffer, altered)
@@ -360,8 +360,8 @@ func TestVerifyComparesExecutionsRow(t *testing.T) {
 		if len(r.LacksColumns) != 1 || r.LacksColumns[0].ExecutionArn != older || !strings.Contains(r.LacksColumns[0].What, "execution_data_included") {
 			t.Errorf("%s: lacking columns %v, want %s's execution_data_included", label, r.LacksColumns, older)
 		}
-		if len(r.Errors) != 0 || r.ok() {
-			t.Errorf("%s: errors %v, ok %v", label, r.Errors, r.ok())
+		if len(r.Errors) != 0 || r.OK() {
+			t.Errorf("%s: errors %v, ok %v", label, r.Errors, r.OK())
 		}
 	}
 	for _, dest := range []string{dir, dbURL} {
@@ -471,17 +471,17 @@ func TestVerifyInChunks(t *testing.T) {
 	ctx := context.Background()
 	dest, execs, client := verifyFixtureClient(t)
 	reader := &rowsRecorder{read: map[string]bool{}}
-	check := func(chunkRows int64) *VerifyReport {
+	check := func(chunkRows int64) *verify.Report {
 		t.Helper()
 		var err error
 		if reader.Parquet, err = load.OpenParquetDirForReading(dest); err != nil {
 			t.Fatal(err)
 		}
 		archived, exp := archivedAndExpected(t, reader, execs)
-		return verify(ctx, client, reader, exp, archived, verifyOptions{all: true, concurrency: 4, chunkRows: chunkRows})
+		return verify.Check(ctx, client, reader, exp, archived, verify.Options{All: true, Concurrency: 4, ChunkRows: chunkRows})
 	}
 	whole, one := check(0), check(1)
-	if !whole.ok() || !one.ok() || whole.Equal == 0 || one.Equal != whole.Equal || one.Sampled != whole.Sampled {
+	if !whole.OK() || !one.OK() || whole.Equal == 0 || one.Equal != whole.Equal || one.Sampled != whole.Sampled {
 		t.Fatalf("intact archive: whole %+v, in chunks %+v", whole, one)
 	}
 	// Executions the API says are running (or paused) are counted, never
@@ -525,111 +525,6 @@ func (r *rowsRecorder) Rows(ctx context.Context, states []load.ExecutionState) (
 	return r.Parquet.Rows(ctx, states)
 }
 
-// TestChunksOf: a partition's executions split into runs of at most the
-// bound's rows (operations and events), an execution larger than it alone.
-func TestChunksOf(t *testing.T) {
-	ev := func(n int64) *int64 { return &n }
-	archived := map[string]load.ExecutionState{
-		"a": {OperationCount: 3, EventCount: ev(4)}, "b": {OperationCount: 2}, "c": {OperationCount: 20, EventCount: ev(30)},
-		"d": {OperationCount: 1, EventCount: ev(1)}, "e": {OperationCount: 5},
-	}
-	g := []expected{{arn: "a"}, {arn: "b"}, {arn: "c"}, {arn: "d"}, {arn: "e"}}
-	var got [][]string
-	for _, c := range chunksOf(g, archived, 10) {
-		var names []string
-		for _, e := range c {
-			names = append(names, e.arn)
-		}
-		got = append(got, names)
-	}
-	if want := [][]string{{"a", "b"}, {"c"}, {"d", "e"}}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("chunks %v, want %v", got, want)
-	}
-}
-
-// gatedReader answers Rows once release is closed, noting on calls whose
-// rows were asked for.
-type gatedReader struct {
-	load.SnapshotReader // Latest is not used
-	calls               chan string
-	release             chan struct{}
-}
-
-func (r *gatedReader) Rows(ctx context.Context, states []load.ExecutionState) (map[string]*load.ExecutionRows, error) {
-	r.calls <- states[0].Arn
-	<-r.release
-	return map[string]*load.ExecutionRows{states[0].Arn: {}}, nil
-}
-
-// TestReadAheadIsOneChunk: taking a chunk's rows (or starting on one of
-// its executions) starts reading the next chunk, and only that one (never
-// a chain of reads ahead), each chunk once; rows read ahead
-// for executions that were all done with before the read ended are not
-// kept.
-func TestReadAheadIsOneChunk(t *testing.T) {
-	ctx := context.Background()
-	r := &gatedReader{calls: make(chan string, 8), release: make(chan struct{})}
-	var parts []*partitionRows
-	for i := range 3 {
-		p := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: fmt.Sprint("c", i)}}}
-		if i > 0 {
-			parts[i-1].next = p
-		}
-		parts = append(parts, p)
-	}
-	got := make(chan map[string]*load.ExecutionRows)
-	go func() {
-		rows, _ := parts[0].get(ctx, r)
-		got <- rows
-	}()
-	first := map[string]bool{<-r.calls: true, <-r.calls: true} // both under way before either answers
-	if !first["c0"] || !first["c1"] {
-		t.Fatalf("reads under way: %v, want c0 and the chunk after it", first)
-	}
-	close(r.release)
-	if rows := <-got; rows["c0"] == nil {
-		t.Fatalf("chunk 0's rows: %v", rows)
-	}
-	parts[1].once.Do(func() {}) // returns once the read ahead has ended
-	select {
-	case arn := <-r.calls:
-		t.Errorf("%s read too: the read ahead chained", arn)
-	default:
-	}
-	if parts[1].rows["c1"] == nil {
-		t.Errorf("chunk 1's rows read ahead were not kept")
-	}
-	// A worker taking one of a chunk's executions starts the reads before
-	// reading the execution from the API: no get needed.
-	r2 := &gatedReader{calls: make(chan string, 8), release: make(chan struct{})}
-	close(r2.release)
-	a := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "a0"}}}
-	a.next = &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "a1"}}}
-	a.next.next = &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "a2"}}}
-	a.start(ctx, r2)
-	if started := map[string]bool{<-r2.calls: true, <-r2.calls: true}; !started["a0"] || !started["a1"] {
-		t.Fatalf("reads started: %v, want a0 and the chunk after it", started)
-	}
-	a.start(ctx, r2)
-	a.next.once.Do(func() {})
-	if rows, _ := a.get(ctx, r2); rows["a0"] == nil {
-		t.Fatalf("chunk a0's rows: %v", rows)
-	}
-	select {
-	case arn := <-r2.calls:
-		t.Errorf("%s read too (or read twice)", arn)
-	default:
-	}
-	// All done with before its read ended: nothing kept.
-	late := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "c9"}}}
-	late.done()
-	late.read(ctx, r)
-	<-r.calls
-	if late.rows != nil {
-		t.Errorf("rows kept for a chunk no one needs any more: %v", late.rows)
-	}
-}
-
 // TestVerifyGoneFromAPI: an execution archived in a terminal state that the
 // service has since forgotten (its retention passed) counts as complete and
 // gone, neither compared nor an error, even when its content comparison was
@@ -655,10 +550,10 @@ func TestVerifyGoneFromAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	archived, exp := archivedAndExpected(t, reader, execs)
-	full := verify(ctx, client, reader, slices.Clone(exp), archived, verifyOptions{all: true, concurrency: 4, chunkRows: 1})
-	rep := verify(ctx, keptClient, reader, exp, archived, verifyOptions{all: true, concurrency: 4, chunkRows: 1})
-	if !rep.ok() || rep.GoneFromAPI != 1 || rep.Complete != len(execs) || len(rep.Errors) != 0 {
-		t.Fatalf("one execution forgotten: ok %v, %d gone, %d of %d complete, errors %v", rep.ok(), rep.GoneFromAPI, rep.Complete, len(execs), rep.Errors)
+	full := verify.Check(ctx, client, reader, slices.Clone(exp), archived, verify.Options{All: true, Concurrency: 4, ChunkRows: 1})
+	rep := verify.Check(ctx, keptClient, reader, exp, archived, verify.Options{All: true, Concurrency: 4, ChunkRows: 1})
+	if !rep.OK() || rep.GoneFromAPI != 1 || rep.Complete != len(execs) || len(rep.Errors) != 0 {
+		t.Fatalf("one execution forgotten: ok %v, %d gone, %d of %d complete, errors %v", rep.OK(), rep.GoneFromAPI, rep.Complete, len(execs), rep.Errors)
 	}
 	if rep.Sampled != full.Sampled-1 || rep.Equal != rep.Sampled || rep.NotSampleable != full.NotSampleable {
 		t.Errorf("compared %d (%d equal), %d not comparable; with every execution known: %d, %d", rep.Sampled, rep.Equal, rep.NotSampleable, full.Sampled, full.NotSampleable)
@@ -668,9 +563,9 @@ func TestVerifyGoneFromAPI(t *testing.T) {
 // verifyInProcess returns a verification of every execution of execs
 // archived in the local archive dir against the API at url, comparing
 // whole or, with streamRows, streamed past that many rows.
-func verifyInProcess(t *testing.T, dir, url string, execs []emulator.Execution) func(streamRows int64) *VerifyReport {
+func verifyInProcess(t *testing.T, dir, url string, execs []emulator.Execution) func(streamRows int64) *verify.Report {
 	check := verifyRecorded(t, dir, url, execs)
-	return func(streamRows int64) *VerifyReport {
+	return func(streamRows int64) *verify.Report {
 		v, _ := check(streamRows)
 		return v
 	}
@@ -678,20 +573,20 @@ func verifyInProcess(t *testing.T, dir, url string, execs []emulator.Execution) 
 
 // verifyRecorded is verifyInProcess that also hands over the reader's
 // counts (streamRecorder).
-func verifyRecorded(t *testing.T, dir, url string, execs []emulator.Execution) func(streamRows int64) (*VerifyReport, *streamRecorder) {
+func verifyRecorded(t *testing.T, dir, url string, execs []emulator.Execution) func(streamRows int64) (*verify.Report, *streamRecorder) {
 	ctx := context.Background()
 	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(streamRows int64) (*VerifyReport, *streamRecorder) {
+	return func(streamRows int64) (*verify.Report, *streamRecorder) {
 		reader, err := load.OpenParquetDirForReading(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec := &streamRecorder{SnapshotReader: reader, rs: reader}
 		archived, exp := archivedAndExpected(t, rec, execs)
-		return verify(ctx, client, rec, exp, archived, verifyOptions{all: true, concurrency: 2, streamRows: streamRows}), rec
+		return verify.Check(ctx, client, rec, exp, archived, verify.Options{All: true, Concurrency: 2, StreamRows: streamRows}), rec
 	}
 }
 
@@ -722,15 +617,15 @@ func checkAlteredEventFound(t *testing.T, dir, url string, execs []emulator.Exec
 
 // archivedAndExpected is what verify takes for an archive of execs: the
 // archive's newest snapshots and every execution expected.
-func archivedAndExpected(t *testing.T, reader load.SnapshotReader, execs []emulator.Execution) (map[string]load.ExecutionState, []expected) {
+func archivedAndExpected(t *testing.T, reader load.SnapshotReader, execs []emulator.Execution) (map[string]load.ExecutionState, []verify.Execution) {
 	t.Helper()
 	archived, err := reader.Latest(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var exp []expected
+	var exp []verify.Execution
 	for _, e := range execs {
-		exp = append(exp, expected{arn: e.ARN, token: e.Token}) // a token: state snapshots are compared too
+		exp = append(exp, verify.Execution{ARN: e.ARN, Token: e.Token}) // a token: state snapshots are compared too
 	}
 	return archived, exp
 }
@@ -756,7 +651,7 @@ func TestVerifyStateWithHistory(t *testing.T) {
 			t.Fatalf("run %v: exit %d", extra, r.code)
 		}
 	}
-	verifyAll := func(dest string) (int, VerifyReport) {
+	verifyAll := func(dest string) (int, verify.Report) {
 		report := filepath.Join(t.TempDir(), "v.json")
 		r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--pg-schema", s, "--endpoint-url", url, "--all", "--report", report)
 		return r.code, readVerify(t, report)
@@ -907,12 +802,12 @@ func TestVerifyStreamed(t *testing.T) {
 	}
 	compare := func(t *testing.T, open func() load.SnapshotReader, wantDiffer int) {
 		t.Helper()
-		var reports [2]*VerifyReport
+		var reports [2]*verify.Report
 		for i, streamRows := range []int64{0, 1} {
 			reader := open()
 			rec := &streamRecorder{SnapshotReader: reader, rs: reader.(load.RowStreamer)}
 			archived, exp := archivedAndExpected(t, rec, execs)
-			reports[i] = verify(ctx, client, rec, exp, archived, verifyOptions{all: true, concurrency: 4, streamRows: streamRows, streamBudget: streamRows})
+			reports[i] = verify.Check(ctx, client, rec, exp, archived, verify.Options{All: true, Concurrency: 4, StreamRows: streamRows, StreamBudget: streamRows})
 			if streamRows == 1 && (rec.whole.Load() != 0 || rec.stream.Load() == 0 || rec.maxInFlight.Load() != 1) {
 				t.Errorf("streamed: %d executions read whole, %d as streams, at most %d at once", rec.whole.Load(), rec.stream.Load(), rec.maxInFlight.Load())
 			}
@@ -1052,22 +947,6 @@ func TestVerifyStreamed(t *testing.T) {
 	})
 }
 
-// TestAtRiskLines: an execution whose history expires later reads
-// "expires"; one whose expiry has passed (the service has not deleted it
-// yet) says so instead of naming a past time as if to come.
-func TestAtRiskLines(t *testing.T) {
-	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	rep := &VerifyReport{AtRisk: []AtRiskVerify{{"arn-soon", now.Add(48 * time.Hour)}, {"arn-past", now.Add(-48 * time.Hour)}}}
-	lines := rep.lines(10, now)
-	want := []string{
-		"at risk: arn-soon: history expires 2026-12-02T12:00:00Z",
-		"at risk: arn-past: history was due to expire 2026-11-28T12:00:00Z: the service may delete it any time",
-	}
-	if !slices.Equal(lines, want) {
-		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
-	}
-}
-
 // TestVerifyStreamedWithoutEventIDs: an execution whose events carry no
 // EventId (each keyed by minus its position in the history) verifies equal
 // whole and streamed, and both name the same difference once one of its
@@ -1126,11 +1005,11 @@ func TestVerifyInRounds(t *testing.T) {
 	dest, execs, client := verifyFixtureClient(t)
 	victim := renameOneOperation(t, dest, execs)
 	unarchived := strings.Replace(execs[0].ARN, "durable-execution/", "durable-execution/never-archived-", 1)
-	manifest := sortedListing{{arn: unarchived}}
+	manifest := sortedListing{{ARN: unarchived}}
 	for _, e := range execs {
-		manifest = append(manifest, expected{arn: e.ARN})
+		manifest = append(manifest, verify.Execution{ARN: e.ARN})
 	}
-	slices.SortFunc(manifest, func(a, b expected) int { return strings.Compare(a.arn, b.arn) })
+	slices.SortFunc(manifest, func(a, b verify.Execution) int { return strings.Compare(a.ARN, b.ARN) })
 	found, fns, err := discover(ctx, client, discovery{all: true}, func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) })
 	if err != nil {
 		t.Fatal(err)
@@ -1140,15 +1019,15 @@ func TestVerifyInRounds(t *testing.T) {
 		t.Fatalf("discover: %d executions of %d", found.len(), len(execs))
 	}
 	var rec *latestRecorder
-	check := func(listed listing, roundSize int, o verifyOptions) (*VerifyReport, []int) {
+	check := func(listed listing, roundSize int, o verify.Options) (*verify.Report, []int) {
 		t.Helper()
 		pq, err := load.OpenParquetDirForReading(dest)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec = &latestRecorder{Parquet: pq}
-		o.concurrency, o.roundSize = 4, roundSize
-		rep, err := verifyInRounds(ctx, client, rec, listed, o)
+		o.Concurrency, o.RoundSize = 4, roundSize
+		rep, err := verify.InRounds(ctx, client, rec, listed, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1160,15 +1039,15 @@ func TestVerifyInRounds(t *testing.T) {
 		missing []string
 	}{{"manifest", manifest, []string{unarchived}}, {"discovery", foundListing{found, fns}, []string{}}} {
 		t.Run(c.name, func(t *testing.T) {
-			n := c.listed.len()
-			one, kept := check(c.listed, 0, verifyOptions{all: true})
+			n := c.listed.Len()
+			one, kept := check(c.listed, 0, verify.Options{All: true})
 			if len(kept) != 1 || kept[0] != len(execs) {
 				t.Fatalf("one round: states kept per round %v, want [%d]", kept, len(execs))
 			}
 			if !slices.Equal(one.Missing, c.missing) || len(one.ContentDiffer) != 1 || one.ContentDiffer[0].ExecutionArn != victim || one.Equal == 0 {
 				t.Fatalf("one round: %+v", one)
 			}
-			rounds, kept := check(c.listed, 4, verifyOptions{all: true})
+			rounds, kept := check(c.listed, 4, verify.Options{All: true})
 			if want := (n + 3) / 4; len(kept) != want || slices.Max(kept) > 4 {
 				t.Fatalf("rounds of 4 over %d executions: states kept per round %v, want %d rounds of at most 4", n, kept, want)
 			}
@@ -1180,10 +1059,10 @@ func TestVerifyInRounds(t *testing.T) {
 				span := ""
 				if c.name == "discovery" {
 					lo, hi := r*n/len(kept), (r+1)*n/len(kept)
-					from, to := startDate(t, execs, c.listed.at(lo).arn), startDate(t, execs, c.listed.at(hi-1).arn)
+					from, to := startDate(t, execs, c.listed.At(lo).ARN), startDate(t, execs, c.listed.At(hi-1).ARN)
 					span = from + ".." + to
 					for i := lo; i < hi; i++ { // so no other date holds them
-						if d := startDate(t, execs, c.listed.at(i).arn); d < from || d > to {
+						if d := startDate(t, execs, c.listed.At(i).ARN); d < from || d > to {
 							t.Errorf("round %d (%s) lists an execution started on %s", r, span, d)
 						}
 					}
@@ -1196,7 +1075,7 @@ func TestVerifyInRounds(t *testing.T) {
 			if !reflect.DeepEqual(one, rounds) {
 				t.Fatalf("in rounds:\n%+v\nin one:\n%+v", rounds, one)
 			}
-			sampled, _ := check(c.listed, 4, verifyOptions{sample: 5, seed: 3})
+			sampled, _ := check(c.listed, 4, verify.Options{Sample: 5, Seed: 3})
 			if sampled.Sampled+sampled.NotSampleable != 5 || sampled.Complete != one.Complete || !slices.Equal(sampled.Missing, one.Missing) {
 				t.Fatalf("--sample 5 in rounds of 4: %d sampled, %d not sampleable, %d complete (want 5 drawn, %d complete)",
 					sampled.Sampled, sampled.NotSampleable, sampled.Complete, one.Complete)
@@ -1208,13 +1087,13 @@ func TestVerifyInRounds(t *testing.T) {
 	// round of its own looks for it in every partition.
 	t.Run("archived under another date", func(t *testing.T) {
 		listed := foundListing{found, fns}
-		before, _ := check(listed, 4, verifyOptions{all: true})
+		before, _ := check(listed, 4, verify.Options{All: true})
 		i := slices.IndexFunc(execs, func(e emulator.Execution) bool { return terminal(e) && e.ARN != victim })
 		arn := execs[i].ARN
 		moveRows(t, dest, "executions", arn, "2020-01-01", func(r *schema.Execution) string { return r.ExecutionArn })
 		moveRows(t, dest, "operations", arn, "2020-01-01", func(r *schema.Operation) string { return r.ExecutionArn })
 		moveRows(t, dest, "events", arn, "2020-01-01", func(r *schema.Event) string { return r.ExecutionArn })
-		after, kept := check(listed, 4, verifyOptions{all: true})
+		after, kept := check(listed, 4, verify.Options{All: true})
 		if !reflect.DeepEqual(before, after) {
 			t.Fatalf("moved to another date:\n%+v\nbefore:\n%+v", after, before)
 		}
@@ -1228,7 +1107,7 @@ func TestVerifyInRounds(t *testing.T) {
 		for _, table := range []string{"executions", "operations", "events"} {
 			os.RemoveAll(filepath.Join(dest, table, "dt=2019-01-01"))
 		}
-		lost, _ := check(listed, 4, verifyOptions{all: true})
+		lost, _ := check(listed, 4, verify.Options{All: true})
 		if !slices.Equal(lost.Missing, []string{gone}) || lost.Complete != before.Complete-1 {
 			t.Errorf("one execution removed: missing %v, %d complete; want [%s], %d", lost.Missing, lost.Complete, gone, before.Complete-1)
 		}
@@ -1298,50 +1177,6 @@ func (r *latestRecorder) LatestIn(ctx context.Context, from, to string, keep fun
 	out, err := r.Parquet.LatestIn(ctx, from, to, keep)
 	r.kept, r.spans = append(r.kept, len(out)), append(r.spans, from+".."+to)
 	return out, err
-}
-
-// TestOlderFormWholeAndStreamed: an archived row that differs from the
-// API's only as an older etl made it (without the members the SDK does
-// not know, with nulls in the columns added since, or both) is told
-// apart alike by the whole comparison (eventDiff) and the streamed one
-// (its hashes of the API's row's older forms), and a row that differs
-// otherwise as well is a difference in both.
-func TestOlderFormWholeAndStreamed(t *testing.T) {
-	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	want := schema.Event{ExecutionArn: "a", EventID: 4, EventType: "ExecutionPaused", Reason: new("maintenance"), RequestTime: &at,
-		OverflowJSON: transform.WithUnknown(nil, json.RawMessage(`{"Budget":3}`)), RunID: "r", ExtractedAt: at}
-	withoutMembers := want
-	withoutMembers.OverflowJSON = transform.WithoutUnknown(want.OverflowJSON)
-	withoutColumns := want
-	schema.ClearSince(schema.Events, &withoutColumns)
-	withoutBoth := withoutMembers
-	schema.ClearSince(schema.Events, &withoutBoth)
-	otherwise := withoutBoth
-	otherwise.Name = new("renamed")
-	skip := compareSkips(schema.Events, dataKept)
-	for _, tc := range []struct {
-		name     string
-		got      schema.Event
-		whole    int
-		streamed rowSeen
-	}{
-		{"equal", want, -1, archivedEqual},
-		{"without the members", withoutMembers, lacksUnknownDiff, archivedLacksUnknown},
-		{"without the columns", withoutColumns, lacksColumnsDiff, archivedLacksColumns},
-		{"without both", withoutBoth, lacksColumnsDiff, archivedLacksColumns},
-		{"otherwise too", otherwise, schema.Events.Column("name"), archivedDiffers},
-	} {
-		if got := eventDiff(&tc.got, &want, skip); got != tc.whole {
-			t.Errorf("%s: whole %d, want %d", tc.name, got, tc.whole)
-		}
-		d := newStreamDigests(dataKept)
-		d.wantEvent(&want)
-		d.evSeen, d.evTime = make([]rowSeen, 1), make([]int64, 1)
-		d.gotEvent(&tc.got)
-		if d.evSeen[0] != tc.streamed {
-			t.Errorf("%s: streamed %d, want %d", tc.name, d.evSeen[0], tc.streamed)
-		}
-	}
 }
 
 // TestVerifyAsksDeniedFunctionFewTimes: verify --all with a policy that
@@ -1433,7 +1268,7 @@ func TestVerifyStateByHistory(t *testing.T) {
 		t.Fatalf("%d of %d executions ended: the test needs both", ended, len(execs))
 	}
 	var metrics string // the last verify's
-	verifyBy := func(dest string, how ...string) (int, VerifyReport) {
+	verifyBy := func(dest string, how ...string) (int, verify.Report) {
 		t.Helper()
 		report := filepath.Join(t.TempDir(), "v.json")
 		metrics = filepath.Join(t.TempDir(), "v.prom")
@@ -1529,7 +1364,7 @@ func TestVerifySampleDrawsEndedFirst(t *testing.T) {
 	if ended < 4 || ended > len(execs)-2 {
 		t.Fatalf("%d of %d ended: the test needs some of each", ended, len(execs))
 	}
-	sample := func(n int) VerifyReport {
+	sample := func(n int) verify.Report {
 		t.Helper()
 		report := filepath.Join(t.TempDir(), "v.json")
 		r := runCLI(t, "verify", "--all-functions", "--dest", dest, "--endpoint-url", url, "--sample", fmt.Sprint(n), "--seed", "7", "--report", report)
@@ -1618,7 +1453,7 @@ func TestVerifyBesideCompaction(t *testing.T) {
 		}
 		reader := &movingReader{Parquet: pd, t: t, dir: dest}
 		archived, exp := archivedAndExpected(t, reader, execs)
-		v := verify(context.Background(), client, reader, exp, archived, verifyOptions{all: true, concurrency: 1, streamRows: streamRows, chunkRows: 1})
+		v := verify.Check(context.Background(), client, reader, exp, archived, verify.Options{All: true, Concurrency: 1, StreamRows: streamRows, ChunkRows: 1})
 		if reader.moved == 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.Errors) != 0 || len(v.ContentDiffer) != 0 {
 			t.Errorf("streamRows %d, %d files moved: %d sampled, %d equal, errors %v, differing %v", streamRows, reader.moved, v.Sampled, v.Equal, v.Errors, v.ContentDiffer)
 		}

@@ -1,4 +1,4 @@
-package main
+package verify
 
 import (
 	"context"
@@ -241,19 +241,19 @@ func (d *streamDigests) firstDiff() (events bool, i int) {
 // repeats a key, it compares whole (compareContent) instead.
 func compareStreamed(ctx context.Context, api verifyClient, rs load.RowStreamer, reader load.SnapshotReader, c comparison) (found finding, sampleable bool, rows int64, err error) {
 	st := c.st
-	if !canCompare(c.apiStatus, st, c.e.token) {
+	if !canCompare(c.apiStatus, st, c.e.Token) {
 		return finding{}, false, 0, nil
 	}
 	mode := modeOf(st, c.unreadable)
 	d := newStreamDigests(mode)
 	wantRow, err := apiRows(ctx, api, c.e, st, reader, d.wantOps, d.wantEvent)
 	if errors.Is(err, errTokenRefused) {
-		c.e.token = ""
+		c.e.Token = ""
 		found, sampleable, rows, err = compareStreamed(ctx, api, rs, reader, c)
 		found.tokenRefused = true
 		return found, sampleable, rows, err
 	}
-	if without, comparable, ok := keyBroken(err, st, c.e.token); ok {
+	if without, comparable, ok := keyBroken(err, st, c.e.Token); ok {
 		if !comparable {
 			return finding{payloadsUnchecked: true}, false, 0, nil
 		}
@@ -330,7 +330,7 @@ func wholeRows(ctx context.Context, rs load.RowStreamer, st load.ExecutionState)
 // explainDiff reads both sides again for the API's i-th operation (or
 // event) alone and names it and its first differing column, as
 // compareContent does.
-func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e expected, st load.ExecutionState, reader load.SnapshotReader, events bool, i int, mode dataMode) (string, error) {
+func explainDiff(ctx context.Context, api verifyClient, rs load.RowStreamer, e Execution, st load.ExecutionState, reader load.SnapshotReader, events bool, i int, mode dataMode) (string, error) {
 	var wantOp, gotOp *schema.Operation
 	var wantEv, gotEv *schema.Event
 	var nOps, nEvents int

@@ -1,0 +1,22 @@
+// Package verify proves an archive holds what the Lambda API says now:
+// etl verify's engine, apart from its flags and output (cmd/etl).
+//
+// Completeness: every listed execution (a Listing: discovery's or a
+// manifest's) is in the archive, archived in a terminal state once the
+// API says it ended, with the API's status and end time
+// (GetDurableExecution, one call each). Content: for a sample (or all),
+// the execution is read again by the source it was archived with
+// (GetDurableExecutionState with its token, else its history) through
+// the same transform a run uses, and every row is compared with the
+// archive's newest snapshot (load.SnapshotReader), column by column; the
+// first difference is named. An execution whose archived rows are too
+// many to hold is compared as a stream of row digests (stream.go), when
+// the reader can stream (load.RowStreamer).
+//
+// InRounds checks a listing in rounds (Options.RoundSize) so that memory
+// follows a round, not the account; Check is one round. Both write what
+// they find into a Report, never fail for one execution (its error is in
+// Report.Errors), and return an error only when the archive cannot be
+// read at all. NewCallGuard stops a verify whose credentials are refused
+// or whose API cannot be reached, through the context's cause.
+package verify

@@ -1,0 +1,187 @@
+package verify
+
+import (
+	"fmt"
+	"time"
+)
+
+// Report is what verify found: its JSON form is etl verify's --report
+// (the contract's names; only additive changes).
+type Report struct {
+	Expected      int          `json:"executions_expected"`
+	Complete      int          `json:"executions_complete"`
+	Missing       []string     `json:"missing"`
+	Stale         []Difference `json:"stale"`
+	Differing     []Difference `json:"differing"`
+	GoneFromAPI   int          `json:"gone_from_api"`
+	Seed          uint64       `json:"seed"`
+	Sampled       int          `json:"sampled"`
+	Equal         int          `json:"sampled_equal"`
+	NotSampleable int          `json:"not_sampleable"`
+	// Running counts those of not_sampleable that the API says are still
+	// running (or paused); the others were archived through state without
+	// --history and verify has no token to read them again.
+	Running int `json:"not_sampleable_running"`
+	// ByHistory counts the sampled executions archived through state that
+	// were compared by their history alone (no token, or a refused one:
+	// see TokensRefused): their events, event counts and
+	// GetDurableExecution's columns, not their operations.
+	ByHistory int `json:"compared_by_history"`
+	// TokensRefused names the sampled executions archived through state
+	// whose checkpoint token the API refused (stale: every checkpoint replaces
+	// it, and an ended execution has none): compared by their history
+	// alone when their events were archived (--history), else not
+	// compared (among not_sampleable). Not a fault of the archive.
+	TokensRefused []string     `json:"tokens_refused"`
+	ContentDiffer []Difference `json:"content_differs"`
+	// LacksUnknown names the executions whose archived rows differ from
+	// the API's only by members the API sends that etl's SDK does not
+	// know (overflow_json's Unknown): archived before etl kept them, or
+	// before the service sent them. `etl run --force` archives them again.
+	LacksUnknown []Difference `json:"unknown_members_not_archived"`
+	// LacksColumns names the executions whose rows (the executions row,
+	// events) differ from the API's only by nulls in columns added to the
+	// archive since they were written (execution_data_included, the pause
+	// columns, ...): archived by an older etl. `etl run --force` archives
+	// them again.
+	LacksColumns []Difference `json:"columns_not_archived"`
+	// WithoutPayloads names the executions archived without their
+	// payloads (execution_data_included false: the service could not
+	// decrypt them). Complete as archived; once the key works again, the
+	// next etl run archives them again with their payloads.
+	WithoutPayloads []string `json:"executions_without_payloads"`
+	// PayloadsUnchecked names the executions archived with their payloads
+	// whose content was compared without them: the service can no longer
+	// decrypt them (their key was disabled or its grant removed since).
+	// Not a fault of the archive, which holds them. One archived through
+	// state is not compared at all (GetDurableExecutionState has no read
+	// without them): it counts among not_sampleable too.
+	PayloadsUnchecked []string `json:"payloads_not_compared"`
+	// FunctionsNotListed tells the functions whose executions could not
+	// be listed (access denied, retries run out): none of theirs was
+	// verified, so the archive is not proven.
+	FunctionsNotListed []string     `json:"functions_not_listed"`
+	AtRisk             []AtRisk     `json:"retention_at_risk"`
+	Errors             []Difference `json:"errors"`
+	// UnreadableFiles names the files of the archive that are not Parquet
+	// etl can read (a stray file, a damaged one): an executions file's
+	// executions count as missing, another's as errors.
+	UnreadableFiles []string `json:"unreadable_files,omitempty"`
+	DurationMS      int64    `json:"duration_ms"`
+}
+
+// Difference names an execution and what is wrong with it.
+type Difference struct {
+	ExecutionArn string `json:"execution_arn"`
+	What         string `json:"what"`
+}
+
+// AtRisk is an execution whose history expires soon and that is not
+// verified complete, or is archived without its payloads (which go with
+// the history).
+type AtRisk struct {
+	ExecutionArn     string    `json:"execution_arn"`
+	HistoryExpiresAt time.Time `json:"history_expires_at"`
+}
+
+// Faults are the lists of r that name an execution the archive does not
+// hold as the API has it (each counts against the exit code and marks it
+// at risk): one place to add a new such list.
+func (r *Report) Faults() []*[]Difference {
+	return []*[]Difference{&r.Stale, &r.Differing, &r.ContentDiffer, &r.LacksUnknown, &r.LacksColumns, &r.Errors}
+}
+
+// OK reports an archive proven to hold what the API has: nothing differs,
+// and every function was listed.
+func (r *Report) OK() bool { return !r.Differs() && len(r.FunctionsNotListed) == 0 }
+
+// Differs reports an execution missing from the archive or held
+// otherwise than the API has it.
+func (r *Report) Differs() bool {
+	n := len(r.Missing)
+	for _, l := range r.Faults() {
+		n += len(*l)
+	}
+	return n > 0
+}
+
+// Verdict is the last line of a report that differs: whether something
+// differs, or could only not be checked (errors: an API or a destination
+// that failed), which verifying again may settle.
+func (r *Report) Verdict() string {
+	differ := len(r.Missing)
+	for _, l := range r.Faults() {
+		if l != &r.Errors {
+			differ += len(*l)
+		}
+	}
+	switch {
+	case differ == 0:
+		return fmt.Sprintf("could not check %d of the executions (see above or --report, errors): the archive is not proven for them; verify them again", len(r.Errors))
+	case len(r.Errors) > 0:
+		return fmt.Sprintf("the archive differs from the API, and verify could not check %d of the executions (see above or --report; %s)", len(r.Errors), mends)
+	}
+	return "the archive differs from the API (see above or --report; " + mends + ")"
+}
+
+// mends points an operator at what mends each finding.
+const mends = "the README's Verification says what mends each finding"
+
+// Execution is one execution verify checks, with what discovery or the
+// manifest knew of it.
+type Execution struct {
+	ARN string
+	// Token is the manifest's checkpoint token: with it, an execution
+	// archived through state is compared by its operations too.
+	Token string
+	// Function, End and Deleting are discovery's (empty without it), for
+	// Options.AtRisk: the function listed, the end in ms since the epoch
+	// (0 when not known), and whether it was listed as DELETING (its
+	// history goes now).
+	Function string
+	End      int64
+	Deleting bool
+	pos      int32 // the position in its listing (InRounds)
+}
+
+// Lines are the report's findings for people, n of each kind at most; an
+// expiry before now reads as past (the service may delete that history
+// any time).
+func (r *Report) Lines(n int, now time.Time) []string {
+	var out []string
+	add := func(kind string, ds []Difference) {
+		for i, d := range ds {
+			if i == n {
+				out = append(out, fmt.Sprintf("... and %d more %s", len(ds)-n, kind))
+				break
+			}
+			out = append(out, fmt.Sprintf("%s: %s: %s", kind, d.ExecutionArn, d.What))
+		}
+	}
+	missing := make([]Difference, len(r.Missing))
+	for i, m := range r.Missing {
+		missing[i] = Difference{m, "not in the archive"}
+	}
+	add("missing", missing)
+	add("stale", r.Stale)
+	add("differs", r.Differing)
+	add("content differs", r.ContentDiffer)
+	add("lacks new members", r.LacksUnknown)
+	add("lacks new columns", r.LacksColumns)
+	add("error", r.Errors)
+	for _, f := range r.FunctionsNotListed {
+		out = append(out, "not listed, not verified: "+f)
+	}
+	for i, a := range r.AtRisk {
+		if i == n {
+			out = append(out, fmt.Sprintf("... and %d more at risk", len(r.AtRisk)-n))
+			break
+		}
+		when := "history expires " + a.HistoryExpiresAt.Format(time.RFC3339)
+		if a.HistoryExpiresAt.Before(now) {
+			when = "history was due to expire " + a.HistoryExpiresAt.Format(time.RFC3339) + ": the service may delete it any time"
+		}
+		out = append(out, fmt.Sprintf("at risk: %s: %s", a.ExecutionArn, when))
+	}
+	return out
+}

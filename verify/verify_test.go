@@ -1,0 +1,181 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// TestChunksOf: a partition's executions split into runs of at most the
+// bound's rows (operations and events), an execution larger than it alone.
+func TestChunksOf(t *testing.T) {
+	ev := func(n int64) *int64 { return &n }
+	archived := map[string]load.ExecutionState{
+		"a": {OperationCount: 3, EventCount: ev(4)}, "b": {OperationCount: 2}, "c": {OperationCount: 20, EventCount: ev(30)},
+		"d": {OperationCount: 1, EventCount: ev(1)}, "e": {OperationCount: 5},
+	}
+	g := []Execution{{ARN: "a"}, {ARN: "b"}, {ARN: "c"}, {ARN: "d"}, {ARN: "e"}}
+	var got [][]string
+	for _, c := range chunksOf(g, archived, 10) {
+		var names []string
+		for _, e := range c {
+			names = append(names, e.ARN)
+		}
+		got = append(got, names)
+	}
+	if want := [][]string{{"a", "b"}, {"c"}, {"d", "e"}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("chunks %v, want %v", got, want)
+	}
+}
+
+// gatedReader answers Rows once release is closed, noting on calls whose
+// rows were asked for.
+type gatedReader struct {
+	load.SnapshotReader // Latest is not used
+	calls               chan string
+	release             chan struct{}
+}
+
+func (r *gatedReader) Rows(ctx context.Context, states []load.ExecutionState) (map[string]*load.ExecutionRows, error) {
+	r.calls <- states[0].Arn
+	<-r.release
+	return map[string]*load.ExecutionRows{states[0].Arn: {}}, nil
+}
+
+// TestReadAheadIsOneChunk: taking a chunk's rows (or starting on one of
+// its executions) starts reading the next chunk, and only that one (never
+// a chain of reads ahead), each chunk once; rows read ahead
+// for executions that were all done with before the read ended are not
+// kept.
+func TestReadAheadIsOneChunk(t *testing.T) {
+	ctx := context.Background()
+	r := &gatedReader{calls: make(chan string, 8), release: make(chan struct{})}
+	var parts []*partitionRows
+	for i := range 3 {
+		p := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: fmt.Sprint("c", i)}}}
+		if i > 0 {
+			parts[i-1].next = p
+		}
+		parts = append(parts, p)
+	}
+	got := make(chan map[string]*load.ExecutionRows)
+	go func() {
+		rows, _ := parts[0].get(ctx, r)
+		got <- rows
+	}()
+	first := map[string]bool{<-r.calls: true, <-r.calls: true} // both under way before either answers
+	if !first["c0"] || !first["c1"] {
+		t.Fatalf("reads under way: %v, want c0 and the chunk after it", first)
+	}
+	close(r.release)
+	if rows := <-got; rows["c0"] == nil {
+		t.Fatalf("chunk 0's rows: %v", rows)
+	}
+	parts[1].once.Do(func() {}) // returns once the read ahead has ended
+	select {
+	case arn := <-r.calls:
+		t.Errorf("%s read too: the read ahead chained", arn)
+	default:
+	}
+	if parts[1].rows["c1"] == nil {
+		t.Errorf("chunk 1's rows read ahead were not kept")
+	}
+	// A worker taking one of a chunk's executions starts the reads before
+	// reading the execution from the API: no get needed.
+	r2 := &gatedReader{calls: make(chan string, 8), release: make(chan struct{})}
+	close(r2.release)
+	a := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "a0"}}}
+	a.next = &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "a1"}}}
+	a.next.next = &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "a2"}}}
+	a.start(ctx, r2)
+	if started := map[string]bool{<-r2.calls: true, <-r2.calls: true}; !started["a0"] || !started["a1"] {
+		t.Fatalf("reads started: %v, want a0 and the chunk after it", started)
+	}
+	a.start(ctx, r2)
+	a.next.once.Do(func() {})
+	if rows, _ := a.get(ctx, r2); rows["a0"] == nil {
+		t.Fatalf("chunk a0's rows: %v", rows)
+	}
+	select {
+	case arn := <-r2.calls:
+		t.Errorf("%s read too (or read twice)", arn)
+	default:
+	}
+	// All done with before its read ended: nothing kept.
+	late := &partitionRows{pending: 1, states: []load.ExecutionState{{Arn: "c9"}}}
+	late.done()
+	late.read(ctx, r)
+	<-r.calls
+	if late.rows != nil {
+		t.Errorf("rows kept for a chunk no one needs any more: %v", late.rows)
+	}
+}
+
+// TestAtRiskLines: an execution whose history expires later reads
+// "expires"; one whose expiry has passed (the service has not deleted it
+// yet) says so instead of naming a past time as if to come.
+func TestAtRiskLines(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	rep := &Report{AtRisk: []AtRisk{{"arn-soon", now.Add(48 * time.Hour)}, {"arn-past", now.Add(-48 * time.Hour)}}}
+	lines := rep.Lines(10, now)
+	want := []string{
+		"at risk: arn-soon: history expires 2026-12-02T12:00:00Z",
+		"at risk: arn-past: history was due to expire 2026-11-28T12:00:00Z: the service may delete it any time",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestOlderFormWholeAndStreamed: an archived row that differs from the
+// API's only as an older etl made it (without the members the SDK does
+// not know, with nulls in the columns added since, or both) is told
+// apart alike by the whole comparison (eventDiff) and the streamed one
+// (its hashes of the API's row's older forms), and a row that differs
+// otherwise as well is a difference in both.
+func TestOlderFormWholeAndStreamed(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	want := schema.Event{ExecutionArn: "a", EventID: 4, EventType: "ExecutionPaused", Reason: new("maintenance"), RequestTime: &at,
+		OverflowJSON: transform.WithUnknown(nil, json.RawMessage(`{"Budget":3}`)), RunID: "r", ExtractedAt: at}
+	withoutMembers := want
+	withoutMembers.OverflowJSON = transform.WithoutUnknown(want.OverflowJSON)
+	withoutColumns := want
+	schema.ClearSince(schema.Events, &withoutColumns)
+	withoutBoth := withoutMembers
+	schema.ClearSince(schema.Events, &withoutBoth)
+	otherwise := withoutBoth
+	otherwise.Name = new("renamed")
+	skip := compareSkips(schema.Events, dataKept)
+	for _, tc := range []struct {
+		name     string
+		got      schema.Event
+		whole    int
+		streamed rowSeen
+	}{
+		{"equal", want, -1, archivedEqual},
+		{"without the members", withoutMembers, lacksUnknownDiff, archivedLacksUnknown},
+		{"without the columns", withoutColumns, lacksColumnsDiff, archivedLacksColumns},
+		{"without both", withoutBoth, lacksColumnsDiff, archivedLacksColumns},
+		{"otherwise too", otherwise, schema.Events.Column("name"), archivedDiffers},
+	} {
+		if got := eventDiff(&tc.got, &want, skip); got != tc.whole {
+			t.Errorf("%s: whole %d, want %d", tc.name, got, tc.whole)
+		}
+		d := newStreamDigests(dataKept)
+		d.wantEvent(&want)
+		d.evSeen, d.evTime = make([]rowSeen, 1), make([]int64, 1)
+		d.gotEvent(&tc.got)
+		if d.evSeen[0] != tc.streamed {
+			t.Errorf("%s: streamed %d, want %d", tc.name, d.evSeen[0], tc.streamed)
+		}
+	}
+}
