@@ -8,7 +8,11 @@ import (
 // Report is what verify found: its JSON form is etl verify's --report
 // (the contract's names; only additive changes).
 type Report struct {
-	Expected      int          `json:"executions_expected"`
+	Expected int `json:"executions_expected"`
+	// ListedFrom says where the expected executions come from: "api"
+	// (--function, --all-functions), "manifest", or "archive" (neither:
+	// the archive's own, so that none can be found missing).
+	ListedFrom    string       `json:"executions_listed_from"`
 	Complete      int          `json:"executions_complete"`
 	Missing       []string     `json:"missing"`
 	Stale         []Difference `json:"stale"`

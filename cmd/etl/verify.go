@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -61,8 +62,10 @@ and no token, or one the API refuses: by its history alone, not its
 operations); an execution whose rows lack only members
 the API now sends that etl's SDK does not know (archived before etl kept
 them), or only columns added since it was archived, is named apart, and
-etl run --force archives it again. Exit 0 when everything agrees, 1 when
-something is missing or differs, 2 for usage.
+etl run --force archives it again. With neither --function, --all-functions
+nor --manifest, the archive's own executions are checked so (none can be
+found missing). Exit 0 when everything agrees, 1 when something is missing
+or differs, 2 for usage.
 
 Example (the nightly job):
   etl run --all-functions --dest s3://my-archive/durable && etl verify --all-functions --dest s3://my-archive/durable`,
@@ -97,7 +100,7 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	exp, retention, err := expectedExecutions(ctx, client, c, disc, s3c, logger)
+	exp, retention, err := expectedExecutions(ctx, client, reader, c, disc, s3c, logger)
 	if err != nil {
 		return err
 	}
@@ -115,6 +118,9 @@ func verifyAction(c *cli.Context) error {
 			return atRiskOf(exp, rep, archived, retention, start, warn)
 		}})
 	stopProgress()
+	if rep != nil {
+		rep.ListedFrom = listedFrom(c, disc)
+	}
 	if told, ok := extract.RefusedCredentials(context.Cause(ctx)); ok {
 		return credentialsRefused(c, rep, told, start)
 	}
@@ -142,6 +148,18 @@ func verifyAction(c *cli.Context) error {
 		return &exitError{code: exitFailed, err: errors.New("interrupted")}
 	}
 	return verifyExit(rep)
+}
+
+// listedFrom is the report's executions_listed_from: "api" for
+// discovery, "manifest", or "archive" (neither given).
+func listedFrom(c *cli.Context, disc discovery) string {
+	switch {
+	case disc.enabled():
+		return "api"
+	case c.String("manifest") != "":
+		return "manifest"
+	}
+	return "archive"
 }
 
 // verifyExit is a finished verify's exit: nil when the archive is proven, else
@@ -237,8 +255,8 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	if disc.enabled() == (c.String("manifest") != "") {
-		return 0, usageError("verify: give --function/--all-functions or --manifest (one of them)")
+	if disc.enabled() && c.String("manifest") != "" {
+		return 0, usageError("verify: give --function/--all-functions or --manifest, not both")
 	}
 	warn, err := parseDays(c.String("retention-warning"))
 	if err != nil {
@@ -290,9 +308,14 @@ func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger, c
 }
 
 // expectedExecutions are what verify checks: the discovered executions (with
-// their functions' retention) or the manifest's.
-func expectedExecutions(ctx context.Context, client extract.Regional, c *cli.Context, disc discovery, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
+// their functions' retention), the manifest's, or, with neither, the
+// archive's own.
+func expectedExecutions(ctx context.Context, client extract.Regional, reader load.SnapshotReader, c *cli.Context, disc discovery, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
 	retention := map[string]int32{}
+	if !disc.enabled() && c.String("manifest") == "" {
+		l, err := archivedListing(ctx, reader, c.String("dest"))
+		return l, retention, err
+	}
 	if disc.enabled() {
 		found, fns, err := discover(ctx, client, disc, logger.Info)
 		if err != nil {
@@ -329,6 +352,41 @@ type listing interface {
 	err() error
 	close() error
 	notListed() []string
+}
+
+// archivedListing lists the executions the archive at dest holds (every
+// snapshot's ARN, each once), for a verify given no --function,
+// --all-functions or --manifest: each is checked against the API
+// (stale, differing, gone) and the sample compared, but none can be found
+// missing, there being no listing of the API's to miss it from. Kept as
+// discovery's list is (foundList: about 65 bytes an execution, the ARNs
+// in a temporary file), read from the executions table's key columns. An
+// archive that holds no execution is a usage error (a --dest mistyped
+// would otherwise verify clean).
+func archivedListing(ctx context.Context, reader load.SnapshotReader, dest string) (listing, error) {
+	found, err := newFoundList()
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: err}
+	}
+	var mu sync.Mutex
+	_, err = reader.Latest(ctx, func(arn string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = found.add(extract.Found{ARN: arn}, 0) // a failure is kept: seal returns it
+		return false
+	})
+	if err == nil {
+		err = found.seal(nil)
+	}
+	if err != nil {
+		found.close()
+		return nil, &exitError{code: exitFailed, err: fmt.Errorf("list the archive's executions: %w", err)}
+	}
+	if found.len() == 0 {
+		found.close()
+		return nil, usageError("--dest %s: the archive holds no execution to verify (give --function, --all-functions or --manifest to look for executions it lacks)", redactedDests([]string{dest})[0])
+	}
+	return foundListing{found: found, fns: []functionInfo{{}}}, nil
 }
 
 // foundListing is discovery's list of executions.
@@ -409,7 +467,14 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 	if rep.ByHistory > 0 {
 		byHistory = fmt.Sprintf(" (%d of them compared by their history alone: archived through state, with no token; their events, not their operations)", rep.ByHistory)
 	}
-	fmt.Fprintf(c.App.Writer, "%d of %d executions complete; %d sampled, %d equal%s%s (seed %d)\n", rep.Complete, rep.Expected, rep.Sampled, rep.Equal, byHistory, notCompared, rep.Seed)
+	archived := ""
+	if rep.ListedFrom == "archive" {
+		archived = " archived"
+	}
+	fmt.Fprintf(c.App.Writer, "%d of %d%s executions complete; %d sampled, %d equal%s%s (seed %d)\n", rep.Complete, rep.Expected, archived, rep.Sampled, rep.Equal, byHistory, notCompared, rep.Seed)
+	if archived != "" {
+		fmt.Fprintln(c.App.Writer, "  listed from the archive itself: an execution it lacks is not looked for (--all-functions, --function or --manifest)")
+	}
 	for _, line := range rep.Lines(10, time.Now()) {
 		fmt.Fprintln(c.App.Writer, "  "+line)
 	}
@@ -446,10 +511,11 @@ func openSnapshotReader(ctx context.Context, c *cli.Context, s3c *s3Clients, log
 	return pq, func() {}, nil
 }
 
-// atRiskOf lists the executions that ended (per discovery) whose history
-// expires within warn and that are not verified complete or are archived
-// without their payloads. An execution's history lasts its own retention
-// as archived, else its function's, else the service's default.
+// atRiskOf lists the executions that ended (per discovery, else per the
+// archived snapshot's end_time: a manifest's or the archive's own) whose
+// history expires within warn and that are not verified complete or are
+// archived without their payloads. An execution's history lasts its own
+// retention as archived, else its function's, else the service's default.
 func atRiskOf(exp []verify.Execution, rep *verify.Report, archived map[string]load.ExecutionState, retention map[string]int32, now time.Time, warn time.Duration) []verify.AtRisk {
 	bad := map[string]bool{}
 	for _, l := range [][]string{rep.Missing, rep.WithoutPayloads} {
@@ -464,14 +530,19 @@ func atRiskOf(exp []verify.Execution, rep *verify.Report, archived map[string]lo
 	}
 	out := []verify.AtRisk{}
 	for _, e := range exp {
-		if e.End == 0 || !bad[e.ARN] {
+		st, ok := archived[e.ARN]
+		end := e.End
+		if end == 0 && ok && st.EndTime != nil {
+			end = st.EndTime.UnixMilli()
+		}
+		if end == 0 || !bad[e.ARN] {
 			continue
 		}
 		var own int32 // as archived
-		if st, ok := archived[e.ARN]; ok && st.RetentionDays != nil {
+		if ok && st.RetentionDays != nil {
 			own = *st.RetentionDays
 		}
-		expires := historyExpires(time.UnixMilli(e.End), own, retention[e.Function], e.Deleting, now)
+		expires := historyExpires(time.UnixMilli(end), own, retention[e.Function], e.Deleting, now)
 		if expires.Sub(now) <= warn {
 			out = append(out, verify.AtRisk{ExecutionArn: e.ARN, HistoryExpiresAt: expires.UTC()})
 		}

@@ -268,6 +268,86 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	}
 }
 
+// TestVerifyTheArchiveAlone: verify given neither --function,
+// --all-functions nor --manifest checks the archive's own executions
+// against the API: an intact archive verifies clean, named as listed from
+// the archive (report and summary); an altered column and a snapshot
+// taken before the end are found as with a listing; an executions file
+// deleted takes its executions out of what is expected (none can be found
+// missing: the summary says so); an archive that holds nothing is a usage
+// error, not a clean verify.
+func TestVerifyTheArchiveAlone(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "archive")
+	srv, url, execs := verifyFixture(t, dest, nil)
+	alone := func(dest string) (cliResult, verify.Report) {
+		t.Helper()
+		report := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, "verify", "--dest", dest, "--endpoint-url", url, "--all", "--report", report)
+		if r.code == exitUsage {
+			return r, verify.Report{}
+		}
+		return r, readVerify(t, report)
+	}
+	r, rep := alone(dest)
+	if r.code != 0 || rep.ListedFrom != "archive" || rep.Expected != len(execs) || rep.Complete != len(execs) || rep.Equal == 0 || rep.Equal != rep.Sampled ||
+		!strings.Contains(r.stdout, "listed from the archive itself") {
+		t.Fatalf("intact: exit %d, %+v", r.code, rep)
+	}
+	if code, rep := runVerify(t, url, dest); code != 0 || rep.ListedFrom != "api" {
+		t.Fatalf("--all-functions: exit %d, listed from %q", code, rep.ListedFrom)
+	}
+
+	// An executions file deleted, in a copy: its executions are not
+	// expected, and nothing is missing.
+	copied := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(copied, os.DirFS(dest)); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(copied, "executions", "dt=*", "*.parquet"))
+	rows, err := parquet.ReadFile[schema.Execution](files[0])
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("%s: %d rows, %v", files[0], len(rows), err)
+	}
+	os.Remove(files[0])
+	if r, rep := alone(copied); r.code != 0 || rep.Expected != len(execs)-len(rows) || len(rep.Missing) != 0 {
+		t.Fatalf("executions file deleted: exit %d, %d expected (want %d), missing %v", r.code, rep.Expected, len(execs)-len(rows), rep.Missing)
+	}
+
+	victim := renameOneOperation(t, dest, execs)
+	// At risk too: the archived end_time tells when its history goes (the
+	// emulator's executions ended long before today).
+	if r, rep := alone(dest); r.code != exitFailed || len(rep.ContentDiffer) != 1 || rep.ContentDiffer[0].ExecutionArn != victim ||
+		len(rep.AtRisk) != 1 || rep.AtRisk[0].ExecutionArn != victim {
+		t.Fatalf("altered column: exit %d, %+v, at risk %+v", r.code, rep.ContentDiffer, rep.AtRisk)
+	}
+
+	// Archived running, ended since: stale.
+	stale := filepath.Join(t.TempDir(), "stale")
+	e := execs[0]
+	running := types.Operation(e.Op(0))
+	running.Status, running.EndTimestamp = "STARTED", nil
+	live := e
+	live.Len = 1
+	live.Op = func(int) types.Operation { return running }
+	live.History = nil
+	srv.Add(live)
+	if r := runCLI(t, "run", "--all-functions", "--dest", stale, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	finished := running
+	finished.Status, finished.EndTimestamp = "SUCCEEDED", aws.Time(running.StartTimestamp.Add(time.Minute))
+	live.Op = func(int) types.Operation { return finished }
+	srv.Add(live)
+	if r, rep := alone(stale); r.code != exitFailed || len(rep.Stale) != 1 || rep.Stale[0].ExecutionArn != e.ARN {
+		t.Fatalf("stale: exit %d, %+v", r.code, rep.Stale)
+	}
+
+	empty := t.TempDir()
+	if r, _ := alone(empty); r.code != exitUsage || !strings.Contains(r.stderr, "holds no execution to verify") {
+		t.Fatalf("empty archive: exit %d, %s", r.code, r.stderr)
+	}
+}
+
 // alterOneEvent renames an event of a terminal execution that rep names
 // nowhere, in the archive's first events file that holds one, and returns
 // the execution's ARN.
@@ -396,6 +476,14 @@ func TestVerifyPostgresAndS3(t *testing.T) {
 	for _, dest := range []string{dbURL, s3dest} {
 		if code, r := runVerify(t, url, dest, "--pg-schema", s); code != 0 || r.Complete != len(execs) || r.Equal == 0 || r.Equal != r.Sampled {
 			t.Fatalf("intact %s: exit %d, %+v", dest[:5], code, r)
+		}
+		// The archive's own executions (no --all-functions).
+		report := filepath.Join(t.TempDir(), "alone.json")
+		if r := runCLI(t, "verify", "--dest", dest, "--pg-schema", s, "--endpoint-url", url, "--all", "--report", report); r.code != 0 {
+			t.Fatalf("intact %s, verified alone: exit %d", dest[:5], r.code)
+		}
+		if r := readVerify(t, report); r.ListedFrom != "archive" || r.Expected != len(execs) || r.Complete != len(execs) || r.Equal == 0 || r.Equal != r.Sampled {
+			t.Fatalf("intact %s, verified alone: %+v", dest[:5], r)
 		}
 	}
 	conn := pgtest.Conn(t, dbURL)
