@@ -213,20 +213,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	t.Run("snapshot taken before the end", func(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "archive")
 		e := execs[0]
-		running := types.Operation(e.Op(0))
-		running.Status, running.EndTimestamp = "STARTED", nil
-		live := e
-		live.Len = 1
-		live.Op = func(int) types.Operation { return running }
-		live.History = nil
-		srv.Add(live)
-		if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
-			t.Fatalf("run: exit %d", r.code)
-		}
-		finished := running
-		finished.Status, finished.EndTimestamp = "SUCCEEDED", aws.Time(running.StartTimestamp.Add(time.Minute))
-		live.Op = func(int) types.Operation { return finished }
-		srv.Add(live)
+		archivedBeforeTheEnd(t, srv, url, e, dest)
 		code, r := runVerify(t, url, dest)
 		if code != exitFailed || len(r.Stale) != 1 || r.Stale[0].ExecutionArn != e.ARN {
 			t.Fatalf("exit %d, stale %+v", code, r.Stale)
@@ -324,20 +311,7 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	// Archived running, ended since: stale.
 	stale := filepath.Join(t.TempDir(), "stale")
 	e := execs[0]
-	running := types.Operation(e.Op(0))
-	running.Status, running.EndTimestamp = "STARTED", nil
-	live := e
-	live.Len = 1
-	live.Op = func(int) types.Operation { return running }
-	live.History = nil
-	srv.Add(live)
-	if r := runCLI(t, "run", "--all-functions", "--dest", stale, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
-		t.Fatalf("run: exit %d", r.code)
-	}
-	finished := running
-	finished.Status, finished.EndTimestamp = "SUCCEEDED", aws.Time(running.StartTimestamp.Add(time.Minute))
-	live.Op = func(int) types.Operation { return finished }
-	srv.Add(live)
+	archivedBeforeTheEnd(t, srv, url, e, stale)
 	if r, rep := alone(stale); r.code != exitFailed || len(rep.Stale) != 1 || rep.Stale[0].ExecutionArn != e.ARN {
 		t.Fatalf("stale: exit %d, %+v", r.code, rep.Stale)
 	}
@@ -346,6 +320,28 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	if r, _ := alone(empty); r.code != exitUsage || !strings.Contains(r.stderr, "holds no execution to verify") {
 		t.Fatalf("empty archive: exit %d, %s", r.code, r.stderr)
 	}
+}
+
+// archivedBeforeTheEnd archives srv's executions into dest with e still
+// running (its EXECUTION operation alone, started), then has srv serve e
+// as ended a minute after its start: dest's snapshot of e is stale. The
+// caller serves e as it was again (srv.Add(e)) when it needs to.
+func archivedBeforeTheEnd(t *testing.T, srv *emulator.Server, url string, e emulator.Execution, dest string) {
+	t.Helper()
+	running := types.Operation(e.Op(0))
+	running.Status, running.EndTimestamp = "STARTED", nil
+	live := e
+	live.Len = 1
+	live.Op = func(int) types.Operation { return running }
+	live.History = nil
+	srv.Add(live)
+	if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	finished := running
+	finished.Status, finished.EndTimestamp = "SUCCEEDED", aws.Time(running.StartTimestamp.Add(time.Minute))
+	live.Op = func(int) types.Operation { return finished }
+	srv.Add(live)
 }
 
 // alterOneEvent renames an event of a terminal execution that rep names
