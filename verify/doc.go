@@ -19,4 +19,10 @@
 // Report.Errors), and return an error only when the archive cannot be
 // read at all. NewCallGuard stops a verify whose credentials are refused
 // or whose API cannot be reached, through the context's cause.
+//
+// Tested here for its parts (chunks, read ahead, older forms, the
+// report's lines) and end to end in cmd/etl (verify_test.go and others),
+// which archive the emulator's executions into real archives (a folder,
+// MinIO, Postgres), alter them, and run etl verify, or InRounds and Check
+// on them.
 package verify
