@@ -1,10 +1,10 @@
 // Package verify proves an archive holds what the Lambda API says now:
 // etl verify's engine, apart from its flags and output (cmd/etl).
 //
-// Completeness: every listed execution (a Listing: discovery's or a
-// manifest's) is in the archive, archived in a terminal state once the
-// API says it ended, with the API's status and end time
-// (GetDurableExecution, one call each). Content: for a sample (or all),
+// Completeness: every listed execution (a Listing: discovery's, a
+// manifest's or the archive's own) is in the archive, archived in a
+// terminal state once the API says it ended, with the API's status and
+// end time (GetDurableExecution, one call each). Content: for a sample (or all),
 // the execution is read again by the source it was archived with
 // (GetDurableExecutionState with its token, else its history) through
 // the same transform a run uses, and every row is compared with the
