@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/durable-etl/durable-etl/extract"
@@ -46,7 +47,7 @@ type Options struct {
 	Sample int
 	All    bool
 	Seed   uint64
-	// Concurrency is the executions checked at once (at least 1).
+	// Concurrency is the executions checked at once (0: one at a time).
 	Concurrency int
 	// Progress, when set, counts executions checked (Done), problems
 	// (Failed) and rows compared (Operations).
@@ -704,28 +705,23 @@ func byPartition(exp []Execution, apiStatus map[string]string, archived map[stri
 	return groups
 }
 
-// forEach calls fn for each item on n goroutines, stopping early when ctx
-// ends.
+// forEach calls fn for each item, n at a time (at least 1), none once
+// ctx has ended, and waits for the calls made.
 func forEach[T any](ctx context.Context, items []T, n int, fn func(T)) {
-	work := make(chan T)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range work {
-				fn(it)
-			}
-		}()
-	}
+	var g errgroup.Group
+	g.SetLimit(max(n, 1))
 	for _, it := range items {
 		if ctx.Err() != nil {
 			break
 		}
-		work <- it
+		g.Go(func() error {
+			if ctx.Err() == nil { // not if it ended while this one waited its turn
+				fn(it)
+			}
+			return nil
+		})
 	}
-	close(work)
-	wg.Wait()
+	g.Wait()
 }
 
 // checkOne checks that e is archived, in a terminal state once the API says

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +178,38 @@ func TestOlderFormWholeAndStreamed(t *testing.T) {
 		if d.evSeen[0] != tc.streamed {
 			t.Errorf("%s: streamed %d, want %d", tc.name, d.evSeen[0], tc.streamed)
 		}
+	}
+}
+
+// TestForEach: every item is handed over, at most n at a time, with n 0
+// as 1 (Options' zero value); once ctx ends no more are.
+func TestForEach(t *testing.T) {
+	for _, n := range []int{0, 1, 3} {
+		var mu sync.Mutex
+		var seen []int
+		running, most := 0, 0
+		forEach(context.Background(), []int{1, 2, 3, 4, 5, 6, 7}, n, func(i int) {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			seen = append(seen, i)
+			mu.Unlock()
+			mu.Lock()
+			running--
+			mu.Unlock()
+		})
+		slices.Sort(seen)
+		if !slices.Equal(seen, []int{1, 2, 3, 4, 5, 6, 7}) || most > max(n, 1) {
+			t.Errorf("n %d: saw %v, %d at once", n, seen, most)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls int
+	forEach(ctx, []int{1, 2, 3, 4}, 1, func(int) {
+		calls++
+		cancel()
+	})
+	if calls != 1 {
+		t.Errorf("%d calls after ctx ended at the first, want 1", calls)
 	}
 }
