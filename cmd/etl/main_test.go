@@ -1070,6 +1070,7 @@ func TestJSONLogsOnly(t *testing.T) {
 		{[]string{"run", "--all-functions", "--endpoint-url", url, "--dest", t.TempDir(), "--started-after", "yesterday-ish"}, exitUsage, "--started-after"},
 		{[]string{"verify", "--all-functions", "--endpoint-url", "http://127.0.0.1:1", "--dest", t.TempDir()}, exitUsage, "unreachable"},
 		{[]string{"compact", "--dest", t.TempDir(), "--keep", "some"}, exitUsage, "--keep"},
+		{[]string{"verify", "--all-functions", "--manifest", "m.jsonl", "--endpoint-url", url, "--dest", t.TempDir()}, exitUsage, "not both"},
 	} {
 		r := runCLI(t, append(tc.args, "--log-format", "json")...)
 		recs := records(r)
