@@ -313,7 +313,7 @@ func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger, c
 func expectedExecutions(ctx context.Context, client extract.Regional, reader load.SnapshotReader, c *cli.Context, disc discovery, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
 	retention := map[string]int32{}
 	if !disc.enabled() && c.String("manifest") == "" {
-		l, err := archivedListing(ctx, reader, c.String("dest"))
+		l, err := archivedListing(ctx, reader, c.String("dest"), logger)
 		return l, retention, err
 	}
 	if disc.enabled() {
@@ -363,7 +363,8 @@ type listing interface {
 // in a temporary file), read from the executions table's key columns. An
 // archive that holds no execution is a usage error (a --dest mistyped
 // would otherwise verify clean).
-func archivedListing(ctx context.Context, reader load.SnapshotReader, dest string) (listing, error) {
+func archivedListing(ctx context.Context, reader load.SnapshotReader, dest string, logger *slog.Logger) (listing, error) {
+	start := time.Now()
 	found, err := newFoundList()
 	if err != nil {
 		return nil, &exitError{code: exitFailed, err: err}
@@ -386,6 +387,7 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 		found.close()
 		return nil, usageError("--dest %s: the archive holds no execution to verify (give --function, --all-functions or --manifest to look for executions it lacks)", redactedDests([]string{dest})[0])
 	}
+	logger.Info("listed the archive's executions: checking them against the API (none can be found missing)", "executions", found.len(), "duration_ms", time.Since(start).Milliseconds())
 	return foundListing{found: found, fns: []functionInfo{{}}}, nil
 }
 

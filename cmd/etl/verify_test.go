@@ -277,7 +277,7 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	}
 	r, rep := alone(dest)
 	if r.code != 0 || rep.ListedFrom != "archive" || rep.Expected != len(execs) || rep.Complete != len(execs) || rep.Equal == 0 || rep.Equal != rep.Sampled ||
-		!strings.Contains(r.stdout, "listed from the archive itself") {
+		!strings.Contains(r.stdout, "listed from the archive itself") || !strings.Contains(r.stderr, fmt.Sprintf("listed the archive's executions: checking them against the API (none can be found missing)\" executions=%d", len(execs))) {
 		t.Fatalf("intact: exit %d, %+v", r.code, rep)
 	}
 	if code, rep := runVerify(t, url, dest); code != 0 || rep.ListedFrom != "api" {
