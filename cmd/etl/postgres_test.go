@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -131,5 +132,69 @@ func TestRoleWithoutTheRights(t *testing.T) {
 	}
 	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url); r.code == exitUsage {
 		t.Fatalf("verify by a role that may read: exit %d, %q", r.code, lastLine(r.stderr))
+	}
+}
+
+// TestReadmeAuditQueries runs the README's Postgres audit queries, as
+// they are but for the schema, over an archive of the demo functions'
+// executions made by discovery (history: events, folded operations): each
+// runs, and those over data every such archive has return rows.
+func TestReadmeAuditQueries(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start, end := strings.Index(readme, "<!-- postgres-audit-queries -->"), strings.Index(readme, "<!-- /postgres-audit-queries -->")
+	if start < 0 || end < start {
+		t.Fatal("README has no postgres-audit-queries section")
+	}
+	block := regexp.MustCompile("(?s)```sql\n(.*?)```").FindStringSubmatch(readme[start:end])
+	if block == nil {
+		t.Fatal("no SQL in the README's postgres-audit-queries section")
+	}
+	var queries []string
+	for _, q := range strings.Split(block[1], ";\n") {
+		if q = strings.TrimSpace(q); q != "" {
+			queries = append(queries, q)
+		}
+	}
+	if len(queries) != 8 {
+		t.Fatalf("want 8 audit queries in the README, found %d", len(queries))
+	}
+
+	execs := emulator.Generate(47, 60, emulator.GenerateOptions{MinOps: 3, MaxOps: 30})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dbURL, s := pgtest.Schema(t)
+	if r := runCLI(t, "run", "--all-functions", "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	conn := pgtest.Conn(t, dbURL)
+	schemaName := pgx.Identifier{s}.Sanitize() + "."
+	// Views over what every archive by discovery holds: the rows of
+	// history, of operations with durations, and of the run itself.
+	mustHaveRows := []string{"longest_operations", "step_attempts", "invocations_per_execution", ".runs "}
+	for _, q := range queries {
+		sql := strings.ReplaceAll(q, "durable_archive.", schemaName)
+		rows, err := conn.Query(context.Background(), sql)
+		if err != nil {
+			t.Errorf("%s\n: %v", q, err)
+			continue
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			t.Errorf("%s\n: %v", q, err)
+		}
+		for _, v := range mustHaveRows {
+			if strings.Contains(q, v) && n == 0 {
+				t.Errorf("%s\n: no rows", q)
+			}
+		}
+		t.Logf("%d rows: %s", n, strings.SplitN(q, "\n", 2)[0])
 	}
 }
