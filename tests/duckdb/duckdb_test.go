@@ -462,18 +462,52 @@ func TestLatestViewsPrune(t *testing.T) {
 	}
 }
 
-// filesRead is the number of Parquet files DuckDB reads to answer q, from
-// its EXPLAIN ANALYZE profile.
+// TestJoinsPruneBothSides: the README's joins match dt as well as the
+// execution, so a dt filter on the executions side alone reads only that
+// partition's files of both tables (the plan's), and the join returns
+// what it returns without dt in its condition.
+func TestJoinsPruneBothSides(t *testing.T) {
+	execs := emulator.Generate(19, 60, emulator.GenerateOptions{MaxOps: 20, Days: 40})
+	dir := archive(t, execs)
+	db := openDB(t, dir)
+	parts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
+	if len(parts) < 10 {
+		t.Fatalf("only %d partitions: the test needs many", len(parts))
+	}
+	dt := strings.TrimPrefix(filepath.Base(parts[len(parts)/2]), "dt=")
+	var want int
+	for _, tbl := range []string{"operations", "executions"} {
+		files, _ := filepath.Glob(filepath.Join(dir, tbl, "dt="+dt, "*.parquet"))
+		want += len(files)
+	}
+	join := `SELECT count(*) FROM operations_latest o JOIN executions_latest e ON %s WHERE e.dt = '%s'`
+	q := fmt.Sprintf(join, "o.dt = e.dt AND o.execution_arn = e.execution_arn", dt)
+	if read := filesRead(t, db, q); read != want {
+		t.Errorf("%s read %d files, want %d (the partition's of both tables)", q, read, want)
+	}
+	got := toInt(rows(t, db, q)[0][0])
+	unpruned := toInt(rows(t, db, fmt.Sprintf(join, "o.execution_arn = e.execution_arn", dt))[0][0])
+	if got == 0 || got != unpruned {
+		t.Errorf("the join on dt too has %d rows, on the execution alone %d", got, unpruned)
+	}
+}
+
+// filesRead is the number of Parquet files DuckDB reads to answer q, all
+// its scans together, from its EXPLAIN ANALYZE profile.
 func filesRead(t *testing.T, db *sql.DB, q string) int {
 	t.Helper()
 	var kind, plan string
 	if err := db.QueryRow("EXPLAIN ANALYZE "+q).Scan(&kind, &plan); err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`Total Files Read:\s*(\d+)`).FindStringSubmatch(plan)
-	if m == nil {
+	ms := regexp.MustCompile(`Total Files Read:\s*(\d+)`).FindAllStringSubmatch(plan, -1)
+	if ms == nil {
 		t.Fatalf("no file count in the plan of %s:\n%s", q, plan)
 	}
-	n, _ := strconv.Atoi(m[1])
+	n := 0
+	for _, m := range ms { // one a scan
+		k, _ := strconv.Atoi(m[1])
+		n += k
+	}
 	return n
 }
