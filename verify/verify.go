@@ -49,8 +49,8 @@ type Options struct {
 	Seed   uint64
 	// Concurrency is the executions checked at once (0: one at a time).
 	Concurrency int
-	// Progress, when set, counts executions checked (Done), problems
-	// (Failed) and rows compared (Operations).
+	// Progress, when set, counts executions checked (Done) and rows
+	// compared (Operations).
 	Progress *pipeline.Progress
 	// ChunkRows bounds the archived rows read at once for one
 	// partition's compared executions (default 32,768).
