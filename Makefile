@@ -45,8 +45,13 @@ demo: build
 test-deps:
 	@scripts/test-deps.sh >/dev/null
 
+# staticcheck at a pinned version, run from the module proxy's source (no
+# install, no change to go.mod).
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 test: test-deps
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./pipeline/ ./load/ ./extract/... ./verify/ ./cmd/etl/
 	cd tests/duckdb && $(GO) vet -mod=mod ./... && $(GO) test -mod=mod -count=1 ./...

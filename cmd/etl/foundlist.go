@@ -334,7 +334,7 @@ func (l *foundList) is(i int, arn string) bool {
 		return false
 	}
 	var buf [160]byte
-	b := buf[:0]
+	var b []byte
 	if int(it.n) <= len(buf) {
 		b = buf[:it.n]
 	} else {

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,7 +38,7 @@ func TestRunsInAnEmptyRoot(t *testing.T) {
 		os.Chmod(p, mode)
 		os.Chown(p, 65532, 65532)
 	}
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", filepath.Join(root, "etl"), ".")
+	build := exec.Command("go", "build", "-o", filepath.Join(root, "etl"), ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build with CGO_ENABLED=0: %v\n%s", err, out)

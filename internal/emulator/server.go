@@ -616,11 +616,11 @@ func (s *Server) sealMarker(arn string, offset int) string {
 func (s *Server) openMarker(arn, marker string) (int, error) {
 	b, err := base64.RawURLEncoding.DecodeString(marker)
 	if err != nil || len(b) != 32 || !hmac.Equal(b[16:], s.mac(arn, b[:16])) {
-		return 0, errors.New("Invalid Marker.")
+		return 0, errors.New("Invalid Marker.") //lint:ignore ST1005 the service's message, sent as it is
 	}
 	issued := time.UnixMilli(int64(binary.BigEndian.Uint64(b[8:16])))
 	if s.now().Sub(issued) > s.markerTTL {
-		return 0, errors.New("The Marker has expired.")
+		return 0, errors.New("The Marker has expired.") //lint:ignore ST1005 the service's message, sent as it is
 	}
 	return int(binary.BigEndian.Uint64(b[:8])), nil
 }
