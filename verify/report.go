@@ -8,20 +8,30 @@ import (
 // Report is what verify found: its JSON form is etl verify's --report
 // (the contract's names; only additive changes).
 type Report struct {
-	Expected int `json:"executions_expected"`
-	// ListedFrom says where the expected executions come from: "api"
-	// (--function, --all-functions), "manifest", or "archive" (neither:
-	// the archive's own, so that none can be found missing).
-	ListedFrom    string       `json:"executions_listed_from"`
-	Complete      int          `json:"executions_complete"`
-	Missing       []string     `json:"missing"`
-	Stale         []Difference `json:"stale"`
-	Differing     []Difference `json:"differing"`
-	GoneFromAPI   int          `json:"gone_from_api"`
-	Seed          uint64       `json:"seed"`
-	Sampled       int          `json:"sampled"`
-	Equal         int          `json:"sampled_equal"`
-	NotSampleable int          `json:"not_sampleable"`
+	// Expected counts the listed executions; ListedFrom says where the
+	// listing comes from: "api" (--function, --all-functions), "manifest",
+	// or "archive" (neither: the archive's own, so that none can be found
+	// missing); the caller sets it, as FunctionsNotListed and
+	// UnreadableFiles.
+	Expected   int    `json:"executions_expected"`
+	ListedFrom string `json:"executions_listed_from"`
+	// Complete counts the listed executions archived as the API has them
+	// now (terminal once it says they ended, its status and end time);
+	// Missing, Stale and Differing name the others. GoneFromAPI counts
+	// those archived that the API no longer has (their retention passed,
+	// or they were deleted): counted complete, not compared.
+	Complete    int          `json:"executions_complete"`
+	Missing     []string     `json:"missing"`
+	Stale       []Difference `json:"stale"`
+	Differing   []Difference `json:"differing"`
+	GoneFromAPI int          `json:"gone_from_api"`
+	// Seed draws the sample; Sampled counts the executions compared by
+	// content, Equal those found equal, NotSampleable those drawn that
+	// could not be compared.
+	Seed          uint64 `json:"seed"`
+	Sampled       int    `json:"sampled"`
+	Equal         int    `json:"sampled_equal"`
+	NotSampleable int    `json:"not_sampleable"`
 	// Running counts those of not_sampleable that the API says are still
 	// running (or paused); the others were archived through state without
 	// --history and verify has no token to read them again.
