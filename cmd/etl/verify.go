@@ -28,7 +28,7 @@ import (
 func verifyCommand() *cli.Command {
 	flags := append([]cli.Flag{
 		&cli.StringFlag{Name: "dest", Usage: "the archive to verify: a `DIR`, file:///abs/path, s3://BUCKET/PREFIX or postgres://...", EnvVars: env("dest"), Value: "./archive"},
-		&cli.StringFlag{Name: "manifest", Usage: "verify the executions of this manifest: `FILE`, - for standard input, or s3://BUCKET/KEY (instead of --function / --all-functions)", EnvVars: env("manifest")},
+		&cli.StringFlag{Name: "manifest", Usage: "verify the executions of this manifest: `FILE`, - for standard input, or s3://BUCKET/KEY (instead of --function / --all-functions; with none of them, the archive's own executions are verified)", EnvVars: env("manifest")},
 		&cli.IntFlag{Name: "sample", Usage: "re-read this many archived executions from the API and compare their content row by row", EnvVars: env("sample"), Value: 300},
 		&cli.BoolFlag{Name: "all", Usage: "compare the content of every archived execution (instead of --sample)", EnvVars: env("all")},
 		&cli.Uint64Flag{Name: "seed", Usage: "the sample's seed (default: from the clock; the report names it)", EnvVars: env("seed")},
