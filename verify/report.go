@@ -25,6 +25,10 @@ type Report struct {
 	Stale       []Difference `json:"stale"`
 	Differing   []Difference `json:"differing"`
 	GoneFromAPI int          `json:"gone_from_api"`
+	// PastRetention counts those archived in a terminal state that ended
+	// longer ago than the service keeps their history
+	// (Options.PastRetention): not asked of the API, counted complete.
+	PastRetention int `json:"past_retention"`
 	// Seed draws the sample; Sampled counts the executions compared by
 	// content, Equal those found equal, NotSampleable those drawn that
 	// could not be compared.

@@ -68,6 +68,14 @@ type Options struct {
 	AtRisk func(exp []Execution, rep *Report, archived map[string]load.ExecutionState) []AtRisk
 	// Logger tells InRounds' rounds; nil: they are not logged.
 	Logger *slog.Logger
+	// PastRetention, when set, tells InRounds which archived executions
+	// the service has certainly forgotten (their history's retention
+	// passed): those are not asked of the API nor drawn for the sample,
+	// and are counted complete and in Report.PastRetention. For a listing
+	// that is not the API's own (the archive's): over a long-kept archive
+	// most executions are such, and asking for each would cost a call
+	// answered "not found".
+	PastRetention func(st load.ExecutionState) bool
 }
 
 // verifyRoundExecutions is how many listed executions verify checks in
@@ -89,9 +97,9 @@ const verifyRoundExecutions = 50_000
 // before the next. The report is the rounds' reports together, as one
 // round would give it but for the sample: o.Sample is shared among the
 // rounds by their sizes (each round draws its share, seeded by the seed
-// and the round), and o.All compares every archived execution in every
-// round. A failure to read the archive ends the verification with that
-// error.
+// and the round; those past their retention, o.PastRetention, left out),
+// and o.All compares every archived execution in every round. A failure
+// to read the archive ends the verification with that error.
 //
 // When the listing knows its executions' start dates (discovery's, in
 // order of start) and the reader can read some partitions only
@@ -109,7 +117,10 @@ func InRounds(ctx context.Context, api API, reader load.SnapshotReader, listed L
 	rep := newReport(n, o.Seed)
 	partitioned, _ := reader.(load.PartitionedReader)
 	var elsewhere []int32 // positions not found under their dates
-	done, round := 0, 0
+	// The sample is shared among the rounds by their executions that can
+	// be drawn: sample of it is left for the remaining listed ones,
+	// those past their retention taken out as the rounds meet them.
+	sample, remaining, round := o.Sample, n, 0
 	// check reads the newest archived states of part (of the start dates
 	// from..to when dated, else of every date) and verifies part; dated,
 	// the executions not found are left in elsewhere instead.
@@ -138,10 +149,21 @@ func InRounds(ctx context.Context, api API, reader load.SnapshotReader, listed L
 				return !ok
 			})
 		}
+		if o.PastRetention != nil {
+			m := len(part)
+			part = slices.DeleteFunc(part, func(e Execution) bool {
+				st, ok := archived[e.ARN]
+				return ok && o.PastRetention(st)
+			})
+			gone := m - len(part)
+			rep.PastRetention += gone
+			rep.Complete += gone
+			remaining -= gone
+		}
 		ro := o
 		ro.Seed = o.Seed + uint64(round)
-		ro.Sample = o.Sample*(done+len(part))/max(1, n) - o.Sample*done/max(1, n)
-		done, round = done+len(part), round+1
+		ro.Sample = sample * len(part) / max(1, remaining)
+		sample, remaining, round = sample-ro.Sample, remaining-len(part), round+1
 		sub := Check(ctx, api, reader, part, archived, ro)
 		if o.AtRisk != nil {
 			sub.AtRisk = o.AtRisk(part, sub, archived)
@@ -195,6 +217,7 @@ func newReport(expected int, seed uint64) *Report {
 func (r *Report) add(o *Report) {
 	r.Complete += o.Complete
 	r.GoneFromAPI += o.GoneFromAPI
+	r.PastRetention += o.PastRetention
 	r.Sampled += o.Sampled
 	r.Equal += o.Equal
 	r.NotSampleable += o.NotSampleable

@@ -113,10 +113,14 @@ func verifyAction(c *cli.Context) error {
 	stopProgress := showProgress(ctx, c.App.ErrWriter, logger, progress, &calls, exp.Len(), c.Duration("progress-interval"), "verifying")
 	ctx, refused := context.WithCancelCause(ctx)
 	defer refused(nil)
-	rep, err := verify.InRounds(ctx, verify.NewCallGuard(client, refused, c.Int("concurrency")), reader, exp, verify.Options{Sample: c.Int("sample"), All: c.Bool("all"), Seed: seed, Concurrency: c.Int("concurrency"), Progress: progress,
+	opts := verify.Options{Sample: c.Int("sample"), All: c.Bool("all"), Seed: seed, Concurrency: c.Int("concurrency"), Progress: progress,
 		Logger: logger, AtRisk: func(exp []verify.Execution, rep *verify.Report, archived map[string]load.ExecutionState) []verify.AtRisk {
 			return atRiskOf(exp, rep, archived, retention, start, warn)
-		}})
+		}}
+	if listedFrom(c, disc) == "archive" {
+		opts.PastRetention = func(st load.ExecutionState) bool { return pastRetention(st, start) }
+	}
+	rep, err := verify.InRounds(ctx, verify.NewCallGuard(client, refused, c.Int("concurrency")), reader, exp, opts)
 	stopProgress()
 	if rep != nil {
 		rep.ListedFrom = listedFrom(c, disc)
@@ -149,6 +153,26 @@ func verifyAction(c *cli.Context) error {
 	}
 	return verifyExit(rep)
 }
+
+// pastRetention reports an archived execution whose history the service
+// has deleted by now: archived in a terminal state that ended longer ago
+// than its own retention as archived, else the longest the service keeps
+// any (maxRetentionDays), and a day more (the deletion is not to the
+// minute). Verify of the archive alone does not ask the API for such.
+func pastRetention(st load.ExecutionState, now time.Time) bool {
+	if st.Status == nil || !load.Terminal(*st.Status) || st.EndTime == nil {
+		return false
+	}
+	days := int32(maxRetentionDays)
+	if st.RetentionDays != nil && *st.RetentionDays > 0 {
+		days = *st.RetentionDays
+	}
+	return now.After(st.EndTime.Add(time.Duration(days+1) * 24 * time.Hour))
+}
+
+// maxRetentionDays is the longest the service keeps an ended execution's
+// history (1 to 90 days, its DurableConfig's RetentionPeriodInDays).
+const maxRetentionDays = 90
 
 // listedFrom is the report's executions_listed_from: "api" for
 // discovery, "manifest", or "archive" (neither given).
@@ -473,6 +497,9 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 	if rep.ListedFrom == "archive" {
 		archived = " archived"
 	}
+	if rep.PastRetention > 0 {
+		notCompared += fmt.Sprintf("; %d ended longer ago than the service keeps their history (not asked of the API)", rep.PastRetention)
+	}
 	fmt.Fprintf(c.App.Writer, "%d of %d%s executions complete; %d sampled, %d equal%s%s (seed %d)\n", rep.Complete, rep.Expected, archived, rep.Sampled, rep.Equal, byHistory, notCompared, rep.Seed)
 	if archived != "" {
 		fmt.Fprintln(c.App.Writer, "  listed from the archive itself: an execution it lacks is not looked for (--all-functions, --function or --manifest)")
@@ -558,7 +585,7 @@ func writeVerifyMetrics(path string, r *verify.Report) error {
 	reg.MustRegister(g)
 	for k, v := range map[string]int{"expected": r.Expected, "complete": r.Complete, "missing": len(r.Missing), "stale": len(r.Stale),
 		"differing": len(r.Differing), "sampled": r.Sampled, "sampled_equal": r.Equal, "content_differs": len(r.ContentDiffer),
-		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "without_payloads": len(r.WithoutPayloads),
+		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "past_retention": r.PastRetention, "without_payloads": len(r.WithoutPayloads),
 		"unknown_members_not_archived": len(r.LacksUnknown), "columns_not_archived": len(r.LacksColumns), "payloads_not_compared": len(r.PayloadsUnchecked),
 		"not_compared": r.NotSampleable, "not_compared_running": r.Running, "compared_by_history": r.ByHistory, "tokens_refused": len(r.TokensRefused)} {
 		g.WithLabelValues(k).Set(float64(v))

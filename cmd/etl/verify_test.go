@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -97,24 +99,30 @@ func rewriteFile[T any](t *testing.T, path string, edit func([]T) []T) {
 }
 
 // renameOneOperation alters the name column of one operation of a
-// terminal execution in the archive's first operations file and returns
-// the execution's ARN.
+// terminal execution of execs in the archive's first operations file
+// that holds one and returns the execution's ARN.
 func renameOneOperation(t *testing.T, dest string, execs []emulator.Execution) string {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
 	var victim string
-	rewriteFile(t, files[0], func(rows []schema.Operation) []schema.Operation {
-		for i := range rows {
-			for _, e := range execs {
-				if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
-					victim = e.ARN
-					rows[i].Name = aws.String("tampered")
+	for _, f := range files {
+		rewriteFile(t, f, func(rows []schema.Operation) []schema.Operation {
+			for i := range rows {
+				for _, e := range execs {
+					if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
+						victim = e.ARN
+						rows[i].Name = aws.String("tampered")
+					}
 				}
 			}
+			return rows
+		})
+		if victim != "" {
+			return victim
 		}
-		return rows
-	})
-	return victim
+	}
+	t.Fatal("no operation of an ended execution to alter")
+	return ""
 }
 
 // terminal reports that e has ended as its state says: archived, its
@@ -265,7 +273,26 @@ func TestVerifyCatchesTampering(t *testing.T) {
 // error, not a clean verify.
 func TestVerifyTheArchiveAlone(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "archive")
-	srv, url, execs := verifyFixture(t, dest, nil)
+	now := time.Now().UTC()
+	execs := emulator.Generate(41, 24, emulator.GenerateOptions{MaxOps: 40, Start: now.AddDate(0, 0, -6), Days: 3})
+	// Ended in January: the service keeps no history that long (90 days
+	// at most), so verify does not ask for those.
+	old := emulator.Generate(42, 12, emulator.GenerateOptions{MaxOps: 20})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(execs...)
+	srv.Add(old...)
+	url, _ := emulatortest.Start(t, srv)
+	if r := runCLI(t, "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	asked := map[string]int64{}
+	ended := 0
+	for _, e := range old {
+		asked[e.ARN] = srv.Requests("get", e.ARN)
+		if terminal(e) {
+			ended++
+		}
+	}
 	alone := func(dest string) (cliResult, verify.Report) {
 		t.Helper()
 		report := filepath.Join(t.TempDir(), "v.json")
@@ -275,10 +302,51 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		}
 		return r, readVerify(t, report)
 	}
+	all := len(execs) + len(old)
 	r, rep := alone(dest)
-	if r.code != 0 || rep.ListedFrom != "archive" || rep.Expected != len(execs) || rep.Complete != len(execs) || rep.Equal == 0 || rep.Equal != rep.Sampled ||
-		!strings.Contains(r.stdout, "listed from the archive itself") || !strings.Contains(r.stderr, fmt.Sprintf("listed the archive's executions: checking them against the API (none can be found missing)\" executions=%d", len(execs))) {
+	if r.code != 0 || rep.ListedFrom != "archive" || rep.Expected != all || rep.Complete != all || rep.Equal == 0 || rep.Equal != rep.Sampled ||
+		!strings.Contains(r.stdout, "listed from the archive itself") || !strings.Contains(r.stderr, fmt.Sprintf("listed the archive's executions: checking them against the API (none can be found missing)\" executions=%d", all)) {
 		t.Fatalf("intact: exit %d, %+v", r.code, rep)
+	}
+	// Those ended longer ago than any history is kept: counted, not asked
+	// (the ones still running when archived are).
+	if ended == 0 || ended == len(old) || rep.PastRetention != ended || !strings.Contains(r.stdout, fmt.Sprintf("%d ended longer ago than the service keeps their history", ended)) {
+		t.Fatalf("%d past their retention, want %d of %d", rep.PastRetention, ended, len(old))
+	}
+	for _, e := range old {
+		if n := srv.Requests("get", e.ARN) - asked[e.ARN]; n != 0 && terminal(e) || n == 0 && !terminal(e) {
+			t.Errorf("%s (ended %v): asked %d times", e.ARN, terminal(e), n)
+		}
+	}
+	// The sample is drawn whole from the others, in one round or in
+	// rounds of 4 (where those past their retention come round by round).
+	report := filepath.Join(t.TempDir(), "v.json")
+	if r := runCLI(t, "verify", "--dest", dest, "--endpoint-url", url, "--sample", "5", "--report", report); r.code != 0 {
+		t.Fatalf("--sample 5: exit %d", r.code)
+	}
+	if rep := readVerify(t, report); rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended {
+		t.Errorf("--sample 5: %d sampled, %d not sampleable, %d past retention", rep.Sampled, rep.NotSampleable, rep.PastRetention)
+	}
+	{
+		ctx := context.Background()
+		reader, err := load.OpenParquetDirForReading(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed, err := archivedListing(ctx, reader, dest, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer listed.close()
+		client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := verify.InRounds(ctx, client, reader, listed, verify.Options{Sample: 5, Seed: 7, Concurrency: 4, RoundSize: 4,
+			PastRetention: func(st load.ExecutionState) bool { return pastRetention(st, now) }})
+		if err != nil || rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.Complete != all {
+			t.Errorf("in rounds of 4: %v, %d sampled, %d not sampleable, %d past retention, %d complete", err, rep.Sampled, rep.NotSampleable, rep.PastRetention, rep.Complete)
+		}
 	}
 	if code, rep := runVerify(t, url, dest); code != 0 || rep.ListedFrom != "api" {
 		t.Fatalf("--all-functions: exit %d, listed from %q", code, rep.ListedFrom)
@@ -296,16 +364,13 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		t.Fatalf("%s: %d rows, %v", files[0], len(rows), err)
 	}
 	os.Remove(files[0])
-	if r, rep := alone(copied); r.code != 0 || rep.Expected != len(execs)-len(rows) || len(rep.Missing) != 0 {
-		t.Fatalf("executions file deleted: exit %d, %d expected (want %d), missing %v", r.code, rep.Expected, len(execs)-len(rows), rep.Missing)
+	if r, rep := alone(copied); r.code != 0 || rep.Expected != all-len(rows) || len(rep.Missing) != 0 {
+		t.Fatalf("executions file deleted: exit %d, %d expected (want %d), missing %v", r.code, rep.Expected, all-len(rows), rep.Missing)
 	}
 
 	victim := renameOneOperation(t, dest, execs)
-	// At risk too: the archived end_time tells when its history goes (the
-	// emulator's executions ended long before today).
-	if r, rep := alone(dest); r.code != exitFailed || len(rep.ContentDiffer) != 1 || rep.ContentDiffer[0].ExecutionArn != victim ||
-		len(rep.AtRisk) != 1 || rep.AtRisk[0].ExecutionArn != victim {
-		t.Fatalf("altered column: exit %d, %+v, at risk %+v", r.code, rep.ContentDiffer, rep.AtRisk)
+	if r, rep := alone(dest); r.code != exitFailed || len(rep.ContentDiffer) != 1 || rep.ContentDiffer[0].ExecutionArn != victim {
+		t.Fatalf("altered column: exit %d, %+v", r.code, rep.ContentDiffer)
 	}
 
 	// Archived running, ended since: stale.
@@ -319,6 +384,33 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	empty := t.TempDir()
 	if r, _ := alone(empty); r.code != exitUsage || !strings.Contains(r.stderr, "holds no execution to verify") {
 		t.Fatalf("empty archive: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// TestAtRiskOfArchivedEnd: an execution the listing gives no end (a
+// manifest's, the archive's own) is at risk by its archived end_time and
+// retention when it differs; without an archived end it is not, nor when
+// its history lasts beyond the warning.
+func TestAtRiskOfArchivedEnd(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	ended := func(daysAgo int, retention int32) load.ExecutionState {
+		end := now.AddDate(0, 0, -daysAgo)
+		return load.ExecutionState{Status: aws.String("SUCCEEDED"), EndTime: &end, RetentionDays: &retention}
+	}
+	archived := map[string]load.ExecutionState{
+		"soon": ended(25, 30), "later": ended(5, 30), "unknown-end": {Status: aws.String("RUNNING")}, "equal": ended(25, 30),
+	}
+	var exp []verify.Execution
+	rep := &verify.Report{}
+	for _, arn := range []string{"soon", "later", "unknown-end", "equal"} {
+		exp = append(exp, verify.Execution{ARN: arn})
+		if arn != "equal" {
+			rep.ContentDiffer = append(rep.ContentDiffer, verify.Difference{ExecutionArn: arn, What: "differs"})
+		}
+	}
+	got := atRiskOf(exp, rep, archived, nil, now, 7*24*time.Hour)
+	if len(got) != 1 || got[0].ExecutionArn != "soon" || !got[0].HistoryExpiresAt.Equal(now.AddDate(0, 0, 5)) {
+		t.Errorf("at risk %+v, want soon alone, expiring in 5 days", got)
 	}
 }
 
@@ -473,13 +565,20 @@ func TestVerifyPostgresAndS3(t *testing.T) {
 		if code, r := runVerify(t, url, dest, "--pg-schema", s); code != 0 || r.Complete != len(execs) || r.Equal == 0 || r.Equal != r.Sampled {
 			t.Fatalf("intact %s: exit %d, %+v", dest[:5], code, r)
 		}
-		// The archive's own executions (no --all-functions).
+		// The archive's own executions (no --all-functions): those that
+		// ended (in January) are past any retention, not asked.
 		report := filepath.Join(t.TempDir(), "alone.json")
 		if r := runCLI(t, "verify", "--dest", dest, "--pg-schema", s, "--endpoint-url", url, "--all", "--report", report); r.code != 0 {
 			t.Fatalf("intact %s, verified alone: exit %d", dest[:5], r.code)
 		}
-		if r := readVerify(t, report); r.ListedFrom != "archive" || r.Expected != len(execs) || r.Complete != len(execs) || r.Equal == 0 || r.Equal != r.Sampled {
-			t.Fatalf("intact %s, verified alone: %+v", dest[:5], r)
+		ended := 0
+		for _, e := range execs {
+			if terminal(e) {
+				ended++
+			}
+		}
+		if r := readVerify(t, report); r.ListedFrom != "archive" || r.Expected != len(execs) || r.Complete != len(execs) || ended == 0 || r.PastRetention != ended || r.Equal != r.Sampled {
+			t.Fatalf("intact %s, verified alone: %+v (%d ended)", dest[:5], r, ended)
 		}
 	}
 	conn := pgtest.Conn(t, dbURL)
