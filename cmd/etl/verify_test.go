@@ -103,15 +103,25 @@ func rewriteFile[T any](t *testing.T, path string, edit func([]T) []T) {
 // that holds one and returns the execution's ARN.
 func renameOneOperation(t *testing.T, dest string, execs []emulator.Execution) string {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*", "*.parquet"))
+	return renameFirst(t, dest, "operations", execs, func(r *schema.Operation) (string, **string) { return r.ExecutionArn, &r.Name },
+		func(e emulator.Execution, _ *schema.Operation) bool { return true })
+}
+
+// renameFirst sets the name of the first row of table (in file order)
+// of a terminal execution of execs that pick accepts to "tampered", and
+// returns the execution's ARN; fields gives a row's ARN and its name.
+func renameFirst[T any](t *testing.T, dest, table string, execs []emulator.Execution, fields func(*T) (string, **string), pick func(emulator.Execution, *T) bool) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dest, table, "dt=*", "*.parquet"))
 	var victim string
 	for _, f := range files {
-		rewriteFile(t, f, func(rows []schema.Operation) []schema.Operation {
+		rewriteFile(t, f, func(rows []T) []T {
 			for i := range rows {
+				arn, name := fields(&rows[i])
 				for _, e := range execs {
-					if e.ARN == rows[i].ExecutionArn && terminal(e) && victim == "" {
+					if victim == "" && e.ARN == arn && terminal(e) && pick(e, &rows[i]) {
 						victim = e.ARN
-						rows[i].Name = aws.String("tampered")
+						*name = aws.String("tampered")
 					}
 				}
 			}
@@ -121,7 +131,7 @@ func renameOneOperation(t *testing.T, dest string, execs []emulator.Execution) s
 			return victim
 		}
 	}
-	t.Fatal("no operation of an ended execution to alter")
+	t.Fatalf("no %s row of an ended execution to alter", table)
 	return ""
 }
 
@@ -448,26 +458,8 @@ func alterOneEvent(t *testing.T, dest string, execs []emulator.Execution, rep ve
 	for _, a := range rep.Missing {
 		named[a] = true
 	}
-	files, _ := filepath.Glob(filepath.Join(dest, "events", "dt=*", "*.parquet"))
-	var victim string
-	for _, f := range files {
-		rewriteFile(t, f, func(rows []schema.Event) []schema.Event {
-			for i := range rows {
-				for _, e := range execs {
-					if victim == "" && e.ARN == rows[i].ExecutionArn && terminal(e) && !named[e.ARN] && rows[i].Name != nil {
-						victim = e.ARN
-						rows[i].Name = aws.String("tampered")
-					}
-				}
-			}
-			return rows
-		})
-		if victim != "" {
-			return victim
-		}
-	}
-	t.Fatal("no event of a terminal execution to alter")
-	return ""
+	return renameFirst(t, dest, "events", execs, func(r *schema.Event) (string, **string) { return r.ExecutionArn, &r.Name },
+		func(e emulator.Execution, r *schema.Event) bool { return !named[e.ARN] && r.Name != nil })
 }
 
 // TestVerifyComparesExecutionsRow: verify compares the executions row
