@@ -15,6 +15,10 @@ import (
 // execution ends (1 to 90 days; the listing does not say an execution's own).
 const defaultRetentionDays = 30
 
+// maxRetentionDays is the longest the service keeps an ended execution's
+// history (its DurableConfig's RetentionPeriodInDays: 1 to 90).
+const maxRetentionDays = 90
+
 // retentionWatch tells, after a run by --function, which discovered
 // executions the service forgets soon and are not archived in a terminal
 // state. What the run tells of each execution is kept in discovery's

@@ -117,13 +117,13 @@ func verifyAction(c *cli.Context) error {
 		Logger: logger, AtRisk: func(exp []verify.Execution, rep *verify.Report, archived map[string]load.ExecutionState) []verify.AtRisk {
 			return atRiskOf(exp, rep, archived, retention, start, warn)
 		}}
-	if listedFrom(c, disc) == "archive" {
+	if exp.from() == "archive" {
 		opts.PastRetention = func(st load.ExecutionState) bool { return pastRetention(st, start) }
 	}
 	rep, err := verify.InRounds(ctx, verify.NewCallGuard(client, refused, c.Int("concurrency")), reader, exp, opts)
 	stopProgress()
 	if rep != nil {
-		rep.ListedFrom = listedFrom(c, disc)
+		rep.ListedFrom = exp.from()
 	}
 	if told, ok := extract.RefusedCredentials(context.Cause(ctx)); ok {
 		return credentialsRefused(c, rep, told, start)
@@ -155,35 +155,20 @@ func verifyAction(c *cli.Context) error {
 }
 
 // pastRetention reports an archived execution whose history the service
-// has deleted by now: archived in a terminal state that ended longer ago
-// than its own retention as archived, else the longest the service keeps
-// any (maxRetentionDays), and a day more (the deletion is not to the
-// minute). Verify of the archive alone does not ask the API for such.
+// has deleted by now: archived in a terminal state, its history expired
+// (historyExpires: its own retention as archived, else the longest the
+// service keeps any, maxRetentionDays) a day ago or more (the deletion is
+// not to the minute). Verify of the archive alone does not ask the API
+// for such.
 func pastRetention(st load.ExecutionState, now time.Time) bool {
 	if st.Status == nil || !load.Terminal(*st.Status) || st.EndTime == nil {
 		return false
 	}
-	days := int32(maxRetentionDays)
-	if st.RetentionDays != nil && *st.RetentionDays > 0 {
-		days = *st.RetentionDays
+	var own int32
+	if st.RetentionDays != nil {
+		own = *st.RetentionDays
 	}
-	return now.After(st.EndTime.Add(time.Duration(days+1) * 24 * time.Hour))
-}
-
-// maxRetentionDays is the longest the service keeps an ended execution's
-// history (1 to 90 days, its DurableConfig's RetentionPeriodInDays).
-const maxRetentionDays = 90
-
-// listedFrom is the report's executions_listed_from: "api" for
-// discovery, "manifest", or "archive" (neither given).
-func listedFrom(c *cli.Context, disc discovery) string {
-	switch {
-	case disc.enabled():
-		return "api"
-	case c.String("manifest") != "":
-		return "manifest"
-	}
-	return "archive"
+	return now.After(historyExpires(*st.EndTime, own, maxRetentionDays, false, now).Add(24 * time.Hour))
 }
 
 // verifyExit is a finished verify's exit: nil when the archive is proven, else
@@ -349,7 +334,7 @@ func expectedExecutions(ctx context.Context, client extract.Regional, reader loa
 			retention[f.name] = f.retentionDays
 		}
 		warnFunctions(logger, fns)
-		return foundListing{found, fns}, retention, nil
+		return foundListing{found: found, fns: fns, source: "api"}, retention, nil
 	}
 	m, err := manifestAt(ctx, c.String("manifest"), s3c)
 	if err != nil {
@@ -376,6 +361,9 @@ type listing interface {
 	err() error
 	close() error
 	notListed() []string
+	// from is where the executions come from, as the report's
+	// executions_listed_from says: "api", "manifest" or "archive".
+	from() string
 }
 
 // archivedListing lists the executions the archive at dest holds (every
@@ -412,14 +400,20 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 		return nil, usageError("--dest %s: the archive holds no execution to verify (give --function, --all-functions or --manifest to look for executions it lacks)", redactedDests([]string{dest})[0])
 	}
 	logger.Info("listed the archive's executions: checking them against the API (none can be found missing)", "executions", found.len(), "duration_ms", time.Since(start).Milliseconds())
-	return foundListing{found: found, fns: []functionInfo{{}}}, nil
+	// One unnamed function, listed by no one: the list's items refer to
+	// one, and none failed to be listed.
+	return foundListing{found: found, fns: []functionInfo{{}}, source: "archive"}, nil
 }
 
 // foundListing is discovery's list of executions.
 type foundListing struct {
 	found *foundList
 	fns   []functionInfo
+	// source is from's: "api" (discovery) or "archive" (archivedListing).
+	source string
 }
+
+func (f foundListing) from() string { return f.source }
 
 func (f foundListing) Len() int     { return f.found.len() }
 func (f foundListing) err() error   { return f.found.Err() }
@@ -457,6 +451,7 @@ func (s sortedListing) err() error                { return nil }
 func (s sortedListing) close() error              { return nil }
 
 func (s sortedListing) notListed() []string { return nil }
+func (s sortedListing) from() string        { return "manifest" }
 
 // Dates: a manifest's listing is in order of ARN.
 func (s sortedListing) Dates(lo, hi int) (string, string, bool) { return "", "", false }

@@ -424,6 +424,34 @@ func TestAtRiskOfArchivedEnd(t *testing.T) {
 	}
 }
 
+// TestPastRetention: an archived execution is past its retention once it
+// ended longer ago than its own retention as archived (else 90 days) and
+// a day; one running, or without an end, never is.
+func TestPastRetention(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	st := func(status string, endedDaysAgo int, own *int32) load.ExecutionState {
+		end := now.AddDate(0, 0, -endedDaysAgo)
+		return load.ExecutionState{Status: aws.String(status), EndTime: &end, RetentionDays: own}
+	}
+	seven := int32(7)
+	for _, tc := range []struct {
+		name string
+		st   load.ExecutionState
+		past bool
+	}{
+		{"own 7 days, ended 9 ago", st("SUCCEEDED", 9, &seven), true},
+		{"own 7 days, ended 7 ago", st("FAILED", 7, &seven), false},
+		{"no own retention, ended 60 ago", st("SUCCEEDED", 60, nil), false},
+		{"no own retention, ended 92 ago", st("TIMED_OUT", 92, nil), true},
+		{"running", st("RUNNING", 300, nil), false},
+		{"no end", load.ExecutionState{Status: aws.String("SUCCEEDED")}, false},
+	} {
+		if got := pastRetention(tc.st, now); got != tc.past {
+			t.Errorf("%s: past %v, want %v", tc.name, got, tc.past)
+		}
+	}
+}
+
 // archivedBeforeTheEnd archives srv's executions into dest with e still
 // running (its EXECUTION operation alone, started), then has srv serve e
 // as ended a minute after its start: dest's snapshot of e is stale. The
@@ -1212,7 +1240,7 @@ func TestVerifyInRounds(t *testing.T) {
 		name    string
 		listed  listing
 		missing []string
-	}{{"manifest", manifest, []string{unarchived}}, {"discovery", foundListing{found, fns}, []string{}}} {
+	}{{"manifest", manifest, []string{unarchived}}, {"discovery", foundListing{found: found, fns: fns, source: "api"}, []string{}}} {
 		t.Run(c.name, func(t *testing.T) {
 			n := c.listed.Len()
 			one, kept := check(c.listed, 0, verify.Options{All: true})
@@ -1261,7 +1289,7 @@ func TestVerifyInRounds(t *testing.T) {
 	// (a snapshot taken before its start was known) is not missing: a
 	// round of its own looks for it in every partition.
 	t.Run("archived under another date", func(t *testing.T) {
-		listed := foundListing{found, fns}
+		listed := foundListing{found: found, fns: fns, source: "api"}
 		before, _ := check(listed, 4, verify.Options{All: true})
 		i := slices.IndexFunc(execs, func(e emulator.Execution) bool { return terminal(e) && e.ARN != victim })
 		arn := execs[i].ARN
