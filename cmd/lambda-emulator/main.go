@@ -25,6 +25,7 @@ func main() {
 	minOps := flag.Int("min-ops", 5, "fewest operations per execution")
 	maxOps := flag.Int("max-ops", 400, "most operations per execution")
 	days := flag.Int("days", 3, "start dates spread over this many days (a backfill: hundreds)")
+	recent := flag.Bool("recent", false, "start dates end today, not in January 2026: the ended executions are then within the service's retention, as a live account's are")
 	large := flag.Int("large-payload-every", 2000, "one operation in N carries a 256 KiB result (negative: never)")
 	manifest := flag.String("manifest", "", "write the executions' JSON Lines manifest to this file")
 	readyFile := flag.String("ready-file", "", "write the endpoint URL to this file once listening")
@@ -44,7 +45,11 @@ func main() {
 		os.Exit(2)
 	}
 
-	execs := emulator.Generate(*seed, *n, emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, Days: *days, LargePayloadEvery: *large, Settled: *settled})
+	gen := emulator.GenerateOptions{MinOps: *minOps, MaxOps: *maxOps, Days: *days, LargePayloadEvery: *large, Settled: *settled}
+	if *recent {
+		gen.Start = time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -*days)
+	}
+	execs := emulator.Generate(*seed, *n, gen)
 	opts := []emulator.Option{emulator.WithLatency(*latency), emulator.WithAliases(emulator.DemoAliases), emulator.WithFunctionList(emulator.DemoFunctions())}
 	opts = append(opts, orderOpt...)
 	if *pageCache {

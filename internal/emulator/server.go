@@ -441,17 +441,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	// A function's listings are the region's of its ARN, else the
+	// endpoint's (a name alone).
+	fnRegion := cmp.Or(arnRegion(arn), signingRegion(r))
 	switch rt.op {
 	case "get":
 		s.serveGet(w, n, arn, q)
 	case "history":
 		s.serveHistory(w, n, arn, q, fault)
 	case "list":
-		s.serveList(w, n, arn, cmp.Or(arnRegion(arn), signingRegion(r)), q, fault)
+		s.serveList(w, n, arn, fnRegion, q, fault)
 	case "versions":
-		s.serveVersions(w, n, arn, cmp.Or(arnRegion(arn), signingRegion(r)), q, fault)
+		s.serveVersions(w, n, arn, fnRegion, q, fault)
 	case "aliases":
-		s.serveAliases(w, n, arn, cmp.Or(arnRegion(arn), signingRegion(r)), q, fault)
+		s.serveAliases(w, n, arn, fnRegion, q, fault)
 	case "functions":
 		s.serveFunctions(w, n, signingRegion(r), q, fault)
 	default:
