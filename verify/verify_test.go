@@ -181,26 +181,36 @@ func TestOlderFormWholeAndStreamed(t *testing.T) {
 	}
 }
 
-// TestForEach: every item is handed over, at most n at a time, with n 0
-// as 1 (Options' zero value); once ctx ends no more are.
+// TestForEach: every item is handed over, n at a time (n 0 as 1,
+// Options' zero value): each call waits until n are running, so the
+// limit is reached (a pool of fewer would hang the test) and never
+// passed; once ctx ends no more are.
 func TestForEach(t *testing.T) {
 	for _, n := range []int{0, 1, 3} {
+		limit := max(n, 1)
 		var mu sync.Mutex
 		var seen []int
 		running, most := 0, 0
+		gate := make(chan struct{})
+		var open sync.Once
 		forEach(context.Background(), []int{1, 2, 3, 4, 5, 6, 7}, n, func(i int) {
 			mu.Lock()
 			running++
 			most = max(most, running)
 			seen = append(seen, i)
+			full := running == limit
 			mu.Unlock()
+			if full {
+				open.Do(func() { close(gate) })
+			}
+			<-gate
 			mu.Lock()
 			running--
 			mu.Unlock()
 		})
 		slices.Sort(seen)
-		if !slices.Equal(seen, []int{1, 2, 3, 4, 5, 6, 7}) || most > max(n, 1) {
-			t.Errorf("n %d: saw %v, %d at once", n, seen, most)
+		if !slices.Equal(seen, []int{1, 2, 3, 4, 5, 6, 7}) || most != limit {
+			t.Errorf("n %d: saw %v, %d at once at most, want %d", n, seen, most, limit)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
