@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
@@ -467,31 +471,56 @@ func twins(t *testing.T, open destination, commit func(load.Loader), execArns []
 func TestConformance(t *testing.T) {
 	t.Run("local Parquet", func(t *testing.T) {
 		root := t.TempDir()
-		exercise(t, func(t *testing.T, archive, run string) load.Loader {
+		open := func(t *testing.T, archive, run string) load.Loader {
 			pd, err := load.NewParquetDir(filepath.Join(root, archive), load.WithFilePrefix("part-"+run))
 			if err != nil {
 				t.Fatal(err)
 			}
 			return pd
+		}
+		exercise(t, open)
+		orphansFound(t, open, func(t *testing.T, archive, run string) {
+			files, _ := filepath.Glob(filepath.Join(root, archive, "executions", "dt=*", "part-"+run+"*"))
+			for _, f := range files {
+				if err := os.Remove(f); err != nil {
+					t.Fatal(err)
+				}
+			}
 		})
 	})
 	t.Run("S3 Parquet", func(t *testing.T) {
 		srv3, bucket := s3test.Bucket(t)
-		exercise(t, func(t *testing.T, archive, run string) load.Loader {
+		open := func(t *testing.T, archive, run string) load.Loader {
 			pq, err := load.NewParquetS3(context.Background(), srv3.Client(), bucket, archive, t.TempDir(), load.S3Options{}, load.WithFilePrefix("part-"+run))
 			if err != nil {
 				t.Fatal(err)
 			}
 			return pq
+		}
+		exercise(t, open)
+		orphansFound(t, open, func(t *testing.T, archive, run string) {
+			ctx := context.Background()
+			out, err := srv3.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(archive + "/executions/")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range out.Contents {
+				if strings.Contains(*o.Key, "/part-"+run) {
+					if _, err := srv3.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 		})
 	})
 	t.Run("Postgres", func(t *testing.T) {
 		schemas := map[string]string{}
 		url := ""
-		exercise(t, func(t *testing.T, archive, run string) load.Loader {
+		var conn *pgx.Conn
+		open := func(t *testing.T, archive, run string) load.Loader {
 			s, ok := schemas[archive]
 			if !ok {
-				url, s, _ = migrated(t)
+				url, s, conn = migrated(t)
 				schemas[archive] = s
 			}
 			pg, err := load.NewPostgres(context.Background(), url, load.WithPGSchema(s))
@@ -499,6 +528,78 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			return pg
+		}
+		exercise(t, open)
+		orphansFound(t, open, func(t *testing.T, archive, run string) {
+			if _, err := conn.Exec(context.Background(), "DELETE FROM "+pgx.Identifier{schemas[archive], "executions"}.Sanitize()+" WHERE run_id = $1", run); err != nil {
+				t.Fatal(err)
+			}
 		})
 	})
+}
+
+// orphansFound checks that the destination names the executions whose
+// operations or events it holds without an executions row
+// (load.OrphanFinder, which every one here is): forget removes the
+// executions rows a run wrote (for files, its executions files), as a
+// file deleted by hand does. One whose executions rows are under another
+// start date is not named, nor one archived whole.
+func orphansFound(t *testing.T, open destination, forget func(t *testing.T, archive, run string)) {
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	arn := func(name string) string {
+		return "arn:aws:lambda:us-east-1:123456789012:function:orphans:1/durable-execution/" + name + "/1"
+	}
+	commit := func(run, name, dt string, ops, events int) {
+		t.Helper()
+		meta := transform.RowMeta{ExecutionArn: arn(name), RunID: run, ExtractedAt: at}
+		snap := transform.NewSnapshot(meta)
+		var in []types.Operation
+		for i := range ops {
+			in = append(in, types.Operation{Id: aws.String(fmt.Sprint("op-", i)), Type: types.OperationTypeStep, Status: types.OperationStatusSucceeded, StartTimestamp: &at})
+		}
+		rows := snap.Add(nil, in)
+		var evs []schema.Event
+		var keys transform.EventKeys
+		for i := range events {
+			ev := types.Event{EventId: aws.Int32(int32(i + 1)), EventType: types.EventTypeStepStarted, Id: aws.String("op-0"), EventTimestamp: &at}
+			evs = append(evs, transform.EventRow(&ev, keys.Next(&ev), meta))
+		}
+		l := open(t, "orphans", run)
+		x, err := l.Begin(ctx, arn(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Events, evs)); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Commit(ctx, dt, snap.Finish()); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("orphans-kept", "kept", "2026-03-01", 3, 2)
+	commit("orphans-lost", "lost", "2026-03-01", 3, 2)
+	commit("orphans-events", "events-only", "2026-03-02", 0, 4)
+	commit("orphans-moved1", "moved", "2026-03-01", 2, 3)
+	commit("orphans-moved2", "moved", "2026-03-03", 3, 0) // changed, so Postgres takes it
+	of, ok := open(t, "orphans", "orphans-read").(load.OrphanFinder)
+	if !ok {
+		t.Fatal("the destination cannot look for orphaned rows (no OrphanFinder)")
+	}
+	if got, err := of.Orphans(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("intact: orphans %v (%v)", got, err)
+	}
+	for _, run := range []string{"orphans-lost", "orphans-events", "orphans-moved1"} {
+		forget(t, "orphans", run)
+	}
+	got, err := of.Orphans(ctx)
+	if want := []string{arn("events-only"), arn("lost")}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("orphans %v (%v), want %v", got, err, want)
+	}
 }

@@ -176,9 +176,13 @@ func (r *Report) Lines(n int, now time.Time) []string {
 			out = append(out, fmt.Sprintf("%s: %s: %s", kind, d.ExecutionArn, d.What))
 		}
 	}
+	why := "not in the archive"
+	if r.ListedFrom == "archive" { // listed for its other rows
+		why = "no executions row in the archive, only operations or events"
+	}
 	missing := make([]Difference, len(r.Missing))
 	for i, m := range r.Missing {
-		missing[i] = Difference{m, "not in the archive"}
+		missing[i] = Difference{m, why}
 	}
 	add("missing", missing)
 	add("stale", r.Stale)

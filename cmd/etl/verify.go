@@ -63,8 +63,9 @@ operations); an execution whose rows lack only members
 the API now sends that etl's SDK does not know (archived before etl kept
 them), or only columns added since it was archived, is named apart, and
 etl run --force archives it again. With neither --function, --all-functions
-nor --manifest, the archive's own executions are checked so (none can be
-found missing). Exit 0 when everything agrees, 1 when something is missing
+nor --manifest, the archive's own executions are checked so; only one whose
+operations or events remain without its executions row (a file deleted or
+lost) can be found missing. Exit 0 when everything agrees, 1 when something is missing
 or differs, 2 for usage.
 
 Example (the nightly job):
@@ -369,12 +370,14 @@ type listing interface {
 // archivedListing lists the executions the archive at dest holds (every
 // snapshot's ARN, each once), for a verify given no --function,
 // --all-functions or --manifest: each is checked against the API
-// (stale, differing, gone) and the sample compared, but none can be found
-// missing, there being no listing of the API's to miss it from. Kept as
-// discovery's list is (foundList: about 65 bytes an execution, the ARNs
-// in a temporary file), read from the executions table's key columns. An
-// archive that holds no execution is a usage error (a --dest mistyped
-// would otherwise verify clean).
+// (stale, differing, gone) and the sample compared. Only an execution
+// whose operations or events remain without its executions row (a file
+// deleted or lost: load.OrphanFinder, where the destination can tell)
+// can be found missing, there being no listing of the API's to miss any
+// other from. Kept as discovery's list is (foundList: about 65 bytes an
+// execution, the ARNs in a temporary file), read from the executions
+// table's key columns. An archive that holds no execution is a usage
+// error (a --dest mistyped would otherwise verify clean).
 func archivedListing(ctx context.Context, reader load.SnapshotReader, dest string, logger *slog.Logger) (listing, error) {
 	start := time.Now()
 	found, err := newFoundList()
@@ -388,6 +391,17 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 		_ = found.add(extract.Found{ARN: arn}, 0) // a failure is kept: seal returns it
 		return false
 	})
+	orphans := 0
+	if of, ok := reader.(load.OrphanFinder); ok && err == nil {
+		// Rows whose executions row is gone (a file deleted or lost):
+		// listed, so that they are found missing.
+		var arns []string
+		arns, err = of.Orphans(ctx)
+		for _, arn := range arns {
+			_ = found.add(extract.Found{ARN: arn}, 0) // a failure is kept: seal returns it
+		}
+		orphans = len(arns)
+	}
 	if err == nil {
 		err = found.seal(nil)
 	}
@@ -399,7 +413,10 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 		found.close()
 		return nil, usageError("--dest %s: the archive holds no execution to verify (give --function, --all-functions or --manifest to look for executions it lacks)", redactedDests([]string{dest})[0])
 	}
-	logger.Info("listed the archive's executions: checking them against the API (none can be found missing)", "executions", found.len(), "duration_ms", time.Since(start).Milliseconds())
+	if orphans > 0 {
+		logger.Warn("the archive holds operations or events of executions it has no executions row of (a file deleted or lost?): they are found missing; etl run archives them again while the service keeps them", "executions", orphans)
+	}
+	logger.Info("listed the archive's executions: checking them against the API (only those without an executions row can be found missing)", "executions", found.len(), "without_executions_row", orphans, "duration_ms", time.Since(start).Milliseconds())
 	// One unnamed function, listed by no one: the list's items refer to
 	// one, and none failed to be listed.
 	return foundListing{found: found, fns: []functionInfo{{}}, source: "archive"}, nil
@@ -497,7 +514,7 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%d of %d%s executions complete; %d sampled, %d equal%s%s (seed %d)\n", rep.Complete, rep.Expected, archived, rep.Sampled, rep.Equal, byHistory, notCompared, rep.Seed)
 	if archived != "" {
-		fmt.Fprintln(c.App.Writer, "  listed from the archive itself: an execution it lacks is not looked for (--all-functions, --function or --manifest)")
+		fmt.Fprintln(c.App.Writer, "  listed from the archive itself: an execution it lacks altogether is not looked for (--all-functions, --function or --manifest)")
 	}
 	for _, line := range rep.Lines(10, time.Now()) {
 		fmt.Fprintln(c.App.Writer, "  "+line)

@@ -278,9 +278,10 @@ func TestVerifyCatchesTampering(t *testing.T) {
 // against the API: an intact archive verifies clean, named as listed from
 // the archive (report and summary); an altered column and a snapshot
 // taken before the end are found as with a listing; an executions file
-// deleted takes its executions out of what is expected (none can be found
-// missing: the summary says so); an archive that holds nothing is a usage
-// error, not a clean verify.
+// deleted leaves its executions' operations and events, which are listed
+// and found missing (nothing else can be: the summary says so), as are
+// all when every executions file is; an archive that holds nothing is a
+// usage error, not a clean verify.
 func TestVerifyTheArchiveAlone(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "archive")
 	now := time.Now().UTC()
@@ -315,7 +316,7 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	all := len(execs) + len(old)
 	r, rep := alone(dest)
 	if r.code != 0 || rep.ListedFrom != "archive" || rep.Expected != all || rep.Complete != all || rep.Equal == 0 || rep.Equal != rep.Sampled ||
-		!strings.Contains(r.stdout, "listed from the archive itself") || !strings.Contains(r.stderr, fmt.Sprintf("listed the archive's executions: checking them against the API (none can be found missing)\" executions=%d", all)) {
+		!strings.Contains(r.stdout, "listed from the archive itself") || !strings.Contains(r.stderr, fmt.Sprintf("listed the archive's executions: checking them against the API (only those without an executions row can be found missing)\" executions=%d without_executions_row=0", all)) {
 		t.Fatalf("intact: exit %d, %+v", r.code, rep)
 	}
 	// Those ended longer ago than any history is kept: counted, not asked
@@ -362,8 +363,9 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		t.Fatalf("--all-functions: exit %d, listed from %q", code, rep.ListedFrom)
 	}
 
-	// An executions file deleted, in a copy: its executions are not
-	// expected, and nothing is missing.
+	// An executions file deleted, in a copy: its executions' operations
+	// and events remain, so they are listed and found missing, and
+	// asked nothing of the API.
 	copied := filepath.Join(t.TempDir(), "copy")
 	if err := os.CopyFS(copied, os.DirFS(dest)); err != nil {
 		t.Fatal(err)
@@ -373,9 +375,32 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	if err != nil || len(rows) == 0 {
 		t.Fatalf("%s: %d rows, %v", files[0], len(rows), err)
 	}
+	var lost []string
+	before := map[string]int64{}
+	for _, row := range rows {
+		lost = append(lost, row.ExecutionArn)
+		before[row.ExecutionArn] = srv.Requests("get", row.ExecutionArn)
+	}
+	slices.Sort(lost)
+	lost = slices.Compact(lost)
 	os.Remove(files[0])
-	if r, rep := alone(copied); r.code != 0 || rep.Expected != all-len(rows) || len(rep.Missing) != 0 {
-		t.Fatalf("executions file deleted: exit %d, %d expected (want %d), missing %v", r.code, rep.Expected, all-len(rows), rep.Missing)
+	if r, rep := alone(copied); r.code != exitFailed || rep.Expected != all || !slices.Equal(rep.Missing, lost) ||
+		!strings.Contains(r.stderr, fmt.Sprintf("without_executions_row=%d", len(lost))) || !strings.Contains(r.stderr, "no executions row of") ||
+		!strings.Contains(r.stdout, "missing: "+lost[0]+": no executions row in the archive, only operations or events") {
+		t.Fatalf("executions file deleted: exit %d, %d expected (want %d), missing %v, want %v", r.code, rep.Expected, all, rep.Missing, lost)
+	}
+	for arn, n := range before {
+		if srv.Requests("get", arn) != n {
+			t.Errorf("%s, found missing, was asked of the API", arn)
+		}
+	}
+	// Every executions file deleted: all missing, not an empty archive.
+	files, _ = filepath.Glob(filepath.Join(copied, "executions", "dt=*", "*.parquet"))
+	for _, f := range files {
+		os.Remove(f)
+	}
+	if r, rep := alone(copied); r.code != exitFailed || rep.Expected != all || len(rep.Missing) != all || rep.Complete != 0 {
+		t.Fatalf("every executions file deleted: exit %d, %d expected, %d missing, %d complete", r.code, rep.Expected, len(rep.Missing), rep.Complete)
 	}
 
 	victim := renameOneOperation(t, dest, execs)
