@@ -10,9 +10,9 @@ import (
 type Report struct {
 	// Expected counts the listed executions; ListedFrom says where the
 	// listing comes from: "api" (--function, --all-functions), "manifest",
-	// or "archive" (neither: the archive's own, so that none can be found
-	// missing); the caller sets it, as FunctionsNotListed and
-	// UnreadableFiles.
+	// or "archive" (neither: the archive's own, so that only those whose
+	// executions row is gone can be found missing); the caller sets it, as
+	// FunctionsNotListed, UnreadableFiles and the API's calls.
 	Expected   int    `json:"executions_expected"`
 	ListedFrom string `json:"executions_listed_from"`
 	// Complete counts the listed executions archived as the API has them
@@ -85,7 +85,12 @@ type Report struct {
 	// etl can read (a stray file, a damaged one): an executions file's
 	// executions count as missing, another's as errors.
 	UnreadableFiles []string `json:"unreadable_files,omitempty"`
-	DurationMS      int64    `json:"duration_ms"`
+	// APICalls counts the Lambda API calls verify made, listing
+	// included; APIRetries the retries among their attempts (throttled,
+	// or failed for a moment).
+	APICalls   int64 `json:"api_calls"`
+	APIRetries int64 `json:"api_retries"`
+	DurationMS int64 `json:"duration_ms"`
 }
 
 // Difference names an execution and what is wrong with it.

@@ -831,13 +831,17 @@ func TestAllFunctions(t *testing.T) {
 	url, _ := emulatortest.Start(t, srv)
 	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
 	args := []string{"run", "--all-functions", "--dest", dir, "--endpoint-url", url, "--report", report}
-	if r := runCLI(t, args...); r.code != 0 {
+	r := runCLI(t, args...)
+	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
 	if throttled != 2 {
 		t.Errorf("%d throttled ListFunctions calls, want 2 (then retried)", throttled)
 	}
 	s := readReport(t, report)
+	if s.APIRetries != 2 || !strings.Contains(r.stdout, fmt.Sprintf("  2 API retries over %d calls (throttled", s.APICalls)) {
+		t.Errorf("%d retries reported; the summary:\n%s", s.APIRetries, r.stdout)
+	}
 	if s.ExecutionsOK != len(execs) || len(s.Functions) != len(emulator.FunctionNames) {
 		t.Fatalf("report: %d archived, functions %+v", s.ExecutionsOK, s.Functions)
 	}

@@ -827,6 +827,12 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 	} else {
 		fmt.Fprintf(w, "  %d rows in %d files, %s, under %s\n", s.RowsWritten, s.FilesWritten, humanBytes(s.BytesWritten), strings.Join(redactedDests(dests), ", "))
 	}
+	if s.APIRetries > 0 {
+		// Throttling or faults the SDK rode out: each costs a backoff, and
+		// many mean the account's limits are near (--rate-limit paces the
+		// run; --concurrency lowers it).
+		fmt.Fprintf(w, "  %d API retries over %d calls (throttled or failed for a moment: --rate-limit or a lower --concurrency spares the account's limits)\n", s.APIRetries, s.APICalls)
+	}
 	if s.DestinationRetries > 0 {
 		fmt.Fprintf(w, "  %d times an execution was archived again from the start after a destination failed for a moment (a database restarting, a connection lost)\n", s.DestinationRetries)
 	}

@@ -143,6 +143,7 @@ func verifyAction(c *cli.Context) error {
 		rep.UnreadableFiles = u.Unreadable()
 	}
 	rep.DurationMS = time.Since(start).Milliseconds()
+	rep.APICalls, rep.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
 	if nl := exp.notListed(); nl != nil {
 		rep.FunctionsNotListed = nl
 	}
@@ -515,6 +516,9 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 	fmt.Fprintf(c.App.Writer, "%d of %d%s executions complete; %d sampled, %d equal%s%s (seed %d)\n", rep.Complete, rep.Expected, archived, rep.Sampled, rep.Equal, byHistory, notCompared, rep.Seed)
 	if archived != "" {
 		fmt.Fprintln(c.App.Writer, "  listed from the archive itself: an execution it lacks altogether is not looked for (--all-functions, --function or --manifest)")
+	}
+	if rep.APIRetries > 0 {
+		fmt.Fprintf(c.App.Writer, "  %d API retries over %d calls (throttled or failed for a moment: --rate-limit or a lower --concurrency spares the account's limits)\n", rep.APIRetries, rep.APICalls)
 	}
 	for _, line := range rep.Lines(10, time.Now()) {
 		fmt.Fprintln(c.App.Writer, "  "+line)

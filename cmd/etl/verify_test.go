@@ -659,7 +659,7 @@ func TestVerifyPostgresAndS3(t *testing.T) {
 
 // TestVerifyRetriesThrottling: verify's API calls are retried like a run's:
 // throttled GetDurableExecution and history calls of a few executions are
-// retried, and the archive still verifies clean.
+// retried, and the archive still verifies clean; the report counts them.
 func TestVerifyRetriesThrottling(t *testing.T) {
 	dest := t.TempDir()
 	var mu sync.Mutex
@@ -689,6 +689,9 @@ func TestVerifyRetriesThrottling(t *testing.T) {
 	}
 	if code != exitOK || r.Complete != r.Expected || len(r.Errors) != 0 || r.Equal != r.Sampled {
 		t.Errorf("verify after throttling: exit %d, %d of %d complete, errors %v", code, r.Complete, r.Expected, r.Errors)
+	}
+	if r.APIRetries != 3 || r.APICalls < int64(r.Expected) {
+		t.Errorf("the report counts %d retries (want 3) over %d calls", r.APIRetries, r.APICalls)
 	}
 }
 
