@@ -53,7 +53,7 @@ test: test-deps
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race -short ./pipeline/ ./load/ ./extract/... ./verify/ ./cmd/etl/
+	$(GO) test -count=1 -race -short ./pipeline/ ./load/ ./extract/... ./verify/ ./discovery/ ./cmd/etl/
 	cd tests/duckdb && $(GO) vet -mod=mod ./... && $(GO) test -mod=mod -count=1 ./...
 
 bench: build test-deps
@@ -77,7 +77,7 @@ bench: build test-deps
 	$(GO) test -run '^$$' -bench '^BenchmarkLatencyBound$$' -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManySmallExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManyDiscoveredExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
-	$(GO) test -run '^$$' -bench DiscoveredBytes -benchtime 3x ./cmd/etl/
+	$(GO) test -run '^$$' -bench DiscoveredBytes -benchtime 3x ./discovery/
 
 clean:
 	rm -rf bin .demo archive

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,13 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sync/errgroup"
 
+	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/spool"
 )
@@ -35,46 +32,29 @@ func discoveryFlags() []cli.Flag {
 	}
 }
 
-// discovery is what --function, --all-functions and their filters ask for.
-type discovery struct {
-	functions []string
-	all       bool
-	fnFilter  extract.FunctionFilter
-	filter    extract.Filter
-	// noRetention: the caller needs no function's history retention (etl
-	// discover prints a manifest), so none is looked up.
-	noRetention bool
-	// workers is how many functions are listed at once: the command's
-	// --concurrency where it has one, else discoveryWorkers.
-	workers int
-}
-
-// enabled reports whether the run discovers its executions.
-func (d discovery) enabled() bool { return len(d.functions) > 0 || d.all }
-
 // parseDiscovery reads the discovery flags; every error is a usage error.
-func parseDiscovery(c *cli.Context, now time.Time) (discovery, error) {
-	d := discovery{functions: c.StringSlice("function"), all: c.Bool("all-functions"), workers: c.Int("concurrency"),
-		fnFilter: extract.FunctionFilter{Prefix: c.StringSlice("function-prefix"), Exclude: c.StringSlice("exclude-function")}}
-	if err := d.fnFilter.Validate(); err != nil {
+func parseDiscovery(c *cli.Context, now time.Time) (discovery.Config, error) {
+	d := discovery.Config{Functions: c.StringSlice("function"), All: c.Bool("all-functions"), Workers: c.Int("concurrency"),
+		FunctionFilter: extract.FunctionFilter{Prefix: c.StringSlice("function-prefix"), Exclude: c.StringSlice("exclude-function")}}
+	if err := d.FunctionFilter.Validate(); err != nil {
 		return d, usageError("%v", err)
 	}
-	if !d.all && (len(d.fnFilter.Prefix) > 0 || len(d.fnFilter.Exclude) > 0) {
+	if !d.All && (len(d.FunctionFilter.Prefix) > 0 || len(d.FunctionFilter.Exclude) > 0) {
 		return d, usageError("--function-prefix and --exclude-function narrow --all-functions: give --all-functions too")
 	}
-	for _, f := range d.functions {
+	for _, f := range d.Functions {
 		if f == "" || len(f) > 256 {
 			return d, usageError("--function %q: want a function name, partial ARN or ARN (1 to 256 characters)", clipArg(f))
 		}
 	}
 	var err error
-	if d.filter.StartedAfter, err = parseWhen(c.String("started-after"), now); err != nil {
+	if d.Filter.StartedAfter, err = parseWhen(c.String("started-after"), now); err != nil {
 		return d, usageError("--started-after: %v", err)
 	}
-	if d.filter.StartedBefore, err = parseWhen(c.String("started-before"), now); err != nil {
+	if d.Filter.StartedBefore, err = parseWhen(c.String("started-before"), now); err != nil {
 		return d, usageError("--started-before: %v", err)
 	}
-	if a, b := d.filter.StartedAfter, d.filter.StartedBefore; a != nil && b != nil && !a.Before(*b) {
+	if a, b := d.Filter.StartedAfter, d.Filter.StartedBefore; a != nil && b != nil && !a.Before(*b) {
 		return d, usageError("--started-after %s is not before --started-before %s", a.Format(time.RFC3339), b.Format(time.RFC3339))
 	}
 	if s := c.String("status"); s != "" {
@@ -88,13 +68,13 @@ func parseDiscovery(c *cli.Context, now time.Time) (discovery, error) {
 				}
 				return d, usageError("--status %q: want one of %s", clipArg(st), strings.Join(names, ", "))
 			}
-			d.filter.Statuses = append(d.filter.Statuses, types.ExecutionStatus(st))
+			d.Filter.Statuses = append(d.Filter.Statuses, types.ExecutionStatus(st))
 		}
-		if len(d.filter.Statuses) > 10 {
+		if len(d.Filter.Statuses) > 10 {
 			return d, usageError("--status: at most 10 statuses")
 		}
 	}
-	if !d.enabled() && (d.filter.StartedAfter != nil || d.filter.StartedBefore != nil || d.filter.Statuses != nil) {
+	if !d.Enabled() && (d.Filter.StartedAfter != nil || d.Filter.StartedBefore != nil || d.Filter.Statuses != nil) {
 		return d, usageError("--started-after, --started-before and --status filter --function and --all-functions: give one")
 	}
 	return d, nil
@@ -144,46 +124,21 @@ func parseDays(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// discoveryAPI is what discovery needs of the client.
-type discoveryAPI interface {
-	extract.DiscoverAPI
-	extract.FunctionsAPI
-}
-
-// functionInfo is one function discovery listed.
-type functionInfo struct {
-	name          string
-	retentionDays int32 // 0: unknown
-	found         int
-	// named: given by --function (else found by --all-functions), so not
-	// finding it is a usage error.
-	named    bool
-	unlisted string // why its versions and aliases were not listed, if they were not
-	// listingFailed: why its executions could not be listed, if they
-	// could not (the other functions' are listed and archived all the
-	// same: one function's denied listing must not keep the rest from
-	// being archived before their history expires).
-	listingFailed string
-	// retentionUnknown: why its history retention could not be read (the
-	// service's default is then assumed), if it could not.
-	retentionUnknown string
-}
-
 // warnFunctions logs what discovery could not learn of each function.
-func warnFunctions(logger *slog.Logger, fns []functionInfo) {
+func warnFunctions(logger *slog.Logger, fns []discovery.Function) {
 	if len(fns) == 0 {
 		logger.Warn(noFunctions)
 	}
 	for _, f := range fns {
-		if f.listingFailed != "" {
-			logger.Error("the function's executions could not be listed: this run leaves them out", "function", f.name, "reason", f.listingFailed)
+		if f.ListingFailed != "" {
+			logger.Error("the function's executions could not be listed: this run leaves them out", "function", f.Name, "reason", f.ListingFailed)
 		}
-		if f.unlisted != "" {
-			logger.Warn(unlistedWarning(f), "function", f.name)
+		if f.Unlisted != "" {
+			logger.Warn(unlistedWarning(f), "function", f.Name)
 		}
-		if f.retentionUnknown != "" {
-			logger.Warn("history retention unknown: the retention warning assumes the service's default", "function", f.name,
-				"default_days", defaultRetentionDays, "reason", f.retentionUnknown)
+		if f.RetentionUnknown != "" {
+			logger.Warn("history retention unknown: the retention warning assumes the service's default", "function", f.Name,
+				"default_days", discovery.DefaultRetentionDays, "reason", f.RetentionUnknown)
 		}
 	}
 }
@@ -195,149 +150,14 @@ const noFunctions = "--all-functions found no durable function in the region (Li
 
 // unlistedWarning says what a function whose versions and aliases could
 // not be listed means for the archive.
-func unlistedWarning(f functionInfo) string {
-	return fmt.Sprintf("function %s: versions and aliases not listed (%s): if the service lists $LATEST only, executions of published versions were missed; allow lambda:ListVersionsByFunction and lambda:ListAliases", f.name, f.unlisted)
-}
-
-// discover lists the functions (--all-functions: every durable function the
-// filters keep; and each --function), then each function's executions, each
-// ARN once, as manifest entries without tokens (archived through history).
-// logf must be safe for concurrent use: each function's "discovered" line
-// is logged as it is done.
-func discover(ctx context.Context, api discoveryAPI, d discovery, logf func(msg string, args ...any)) (*foundList, []functionInfo, error) {
-	var fns []functionInfo
-	seenFn := map[string]bool{}
-	if d.all {
-		durable, err := extract.DurableFunctions(ctx, api, d.fnFilter)
-		if err != nil {
-			return nil, nil, &exitError{code: listingExit(err), err: err}
-		}
-		for _, f := range durable {
-			fns = append(fns, functionInfo{name: f.Name, retentionDays: f.RetentionDays})
-			seenFn[f.Name] = true
-			logf("durable function", "function", f.Name, "retention_days", f.RetentionDays, "durable_versions", f.Versions)
-		}
-	}
-	for _, fn := range d.functions {
-		if !seenFn[fn] {
-			seenFn[fn] = true
-			fns = append(fns, functionInfo{name: fn, named: true})
-		}
-	}
-	out, err := newFoundList()
-	if err != nil {
-		return nil, nil, &exitError{code: exitFailed, err: err}
-	}
-	fail := func(err error) (*foundList, []functionInfo, error) {
-		out.close()
-		return nil, nil, err
-	}
-	if err := listFunctions(ctx, api, d, fns, out, logf); err != nil {
-		var nf *extract.FunctionNotFoundError
-		if errors.As(err, &nf) {
-			return fail(usageError("--function: %v", err))
-		}
-		return fail(&exitError{code: listingExit(err), err: err})
-	}
-	if err := out.seal(func(fn int) { fns[fn].found-- }); err != nil {
-		return fail(&exitError{code: exitFailed, err: err})
-	}
-	return out, fns, nil
-}
-
-// listFunctions lists the executions of fns into out, d.workers functions
-// at a time (an account's nightly run, whose executions are mostly
-// archived already, spends most of its time here, a call's latency at a
-// time), and notes what it learnt of each in fns. Each function's listing
-// is its own worker's; out sorts what they add into one order whatever the
-// interleaving (start, then function, then listing). A function whose
-// listing fails (access denied, retries run out) is noted
-// (listingFailed) and the others go on; what it listed before stays.
-// Two failures stop them all (stopsDiscovery): a function named by
-// --function that does not exist, and credentials that do not work. The
-// error returned is ctx's, else that of the first function, in the order
-// named, that stopped them for a reason of its own.
-func listFunctions(ctx context.Context, api discoveryAPI, d discovery, fns []functionInfo, out *foundList, logf func(msg string, args ...any)) error {
-	stats := make([]extract.DiscoverStats, len(fns))
-	errs := make([]error, len(fns))
-	stopped := make([]bool, len(fns)) // its error came once another's had stopped the rest
-	var outMu sync.Mutex
-	gctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var g errgroup.Group
-	g.SetLimit(cmp.Or(max(d.workers, 0), discoveryWorkers))
-	for i := range fns {
-		g.Go(func() error {
-			fn := &fns[i]
-			stats[i], errs[i] = extract.Discover(gctx, api, fn.name, d.filter, func(f extract.Found) error {
-				fn.found++
-				outMu.Lock()
-				defer outMu.Unlock()
-				return out.add(f, i)
-			})
-			if err := errs[i]; err != nil {
-				if gctx.Err() == nil && !stopsDiscovery(err, fn.named) {
-					errs[i], fn.listingFailed = nil, err.Error()
-					return nil
-				}
-				stopped[i] = gctx.Err() != nil
-				cancel()
-				return nil
-			}
-			st := stats[i]
-			if fn.retentionDays == 0 && !d.noRetention {
-				// A function named by --function: how long the service
-				// keeps its executions' history, for the retention
-				// warning, from the versions discovery listed, else
-				// listed for it.
-				days, err := st.RetentionDays, error(nil)
-				if !st.VersionsListed {
-					days, err = extract.FunctionRetention(gctx, api, fn.name)
-				}
-				if err != nil {
-					fn.retentionUnknown = err.Error()
-				}
-				fn.retentionDays = days
-			}
-			fn.unlisted = st.Unlisted
-			// As each function is done, for an operator watching a long
-			// discovery: in the order they finish.
-			logf("discovered", "function", fn.name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
-			return nil
-		})
-	}
-	g.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return firstDiscoveryError(errs, stopped)
-}
-
-// stopsDiscovery reports a listing failure that stops every listing: a
-// function named by --function that does not exist (a usage error), and
-// credentials that do not work (every listing would fail alike).
-func stopsDiscovery(err error, named bool) bool {
-	var nf *extract.FunctionNotFoundError
-	_, refused := extract.RefusedCredentials(err)
-	return named && errors.As(err, &nf) || refused
-}
-
-// listingFailures are why the listings of fns that failed did, in fns'
-// order.
-func listingFailures(fns []functionInfo) []string {
-	var out []string
-	for _, f := range fns {
-		if f.listingFailed != "" {
-			out = append(out, f.listingFailed)
-		}
-	}
-	return out
+func unlistedWarning(f discovery.Function) string {
+	return fmt.Sprintf("function %s: versions and aliases not listed (%s): if the service lists $LATEST only, executions of published versions were missed; allow lambda:ListVersionsByFunction and lambda:ListAliases", f.Name, f.Unlisted)
 }
 
 // notListed tells the functions whose listing failed, or "" when none did
 // (three of them: a policy without the action denies every function).
-func notListed(fns []functionInfo) string {
-	failed := listingFailures(fns)
+func notListed(fns []discovery.Function) string {
+	failed := discovery.ListingFailures(fns)
 	if len(failed) == 0 {
 		return ""
 	}
@@ -352,6 +172,22 @@ func someOf(items []string, n int, sep string) string {
 	return strings.Join(items[:n], sep) + fmt.Sprintf("%sand %d more (see the log or the report)", sep, len(items)-n)
 }
 
+// discover is discovery.Discover with its errors as the command's: a
+// function named by --function that does not exist is a usage error,
+// credentials refused bad configuration (listingExit), the rest a failed
+// run.
+func discover(ctx context.Context, api discovery.API, d discovery.Config, logf func(msg string, args ...any)) (*discovery.List, []discovery.Function, error) {
+	found, fns, err := discovery.Discover(ctx, api, d, logf)
+	if err != nil {
+		var nf *extract.FunctionNotFoundError
+		if errors.As(err, &nf) {
+			return nil, nil, usageError("--function: %v", err)
+		}
+		return nil, nil, &exitError{code: listingExit(err), err: err}
+	}
+	return found, fns, nil
+}
+
 // listingExit is the exit status of a listing that failed: bad
 // configuration when the API refused the credentials (or none could be
 // had), else a failed run (the service's retries ran out, say).
@@ -360,63 +196,6 @@ func listingExit(err error) int {
 		return exitUsage
 	}
 	return exitFailed
-}
-
-// discoveryWorkers is how many functions discovery lists at once where
-// the command has no --concurrency (etl discover).
-const discoveryWorkers = 8
-
-// firstDiscoveryError is the failure of the first function (in the order
-// named) whose listing failed for a reason of its own, rather than
-// stopped by another's failure (stopped); nil when none failed.
-func firstDiscoveryError(errs []error, stopped []bool) error {
-	var other error
-	for i, err := range errs {
-		switch {
-		case err == nil:
-		case !stopped[i]:
-			return err
-		case other == nil:
-			other = err
-		}
-	}
-	return other
-}
-
-// manifestOf writes found executions as a JSON Lines manifest, ARN and
-// start time (StartTimestamp, RFC 3339), in the sealed list's order:
-// oldest first (an execution without a start time last, the rest of one
-// start in the order listed). A run over it archives executions in start
-// order, knows which start date (partition) each is expected in, and
-// publishes each date's files once its last execution is done. An error
-// is w's or the list's (its file unreadable).
-func manifestOf(w io.Writer, found *foundList) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	for i := range found.len() {
-		line := struct {
-			DurableExecutionArn string
-			StartTimestamp      string `json:",omitempty"`
-		}{DurableExecutionArn: found.arn(i)}
-		if t := found.start(i); t != nil {
-			line.StartTimestamp = t.Format(time.RFC3339Nano)
-		}
-		if err := found.Err(); err != nil {
-			return err
-		}
-		if err := enc.Encode(line); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// discoveredManifest is the manifest a run archives for --function, in a
-// temporary file (removed by its Close) rather than in memory.
-func discoveredManifest(found *foundList, opts []extract.ManifestOption) (*extract.Manifest, error) {
-	return extract.SpooledManifest("(discovered by --function)", func(w io.Writer) error {
-		return manifestOf(w, found)
-	}, opts...)
 }
 
 func discoverCommand() *cli.Command {
@@ -453,13 +232,13 @@ Example:
 			if err != nil {
 				return err
 			}
-			if !d.enabled() {
+			if !d.Enabled() {
 				return usageError("discover: give --function NAME|ARN (repeatable) or --all-functions")
 			}
 			if err := checkTempDir(); err != nil {
 				return err
 			}
-			d.noRetention = true
+			d.NoRetention = true
 			ctx, stop := signalContext(c)
 			defer stop()
 			client, err := clientFromFlags(ctx, c, logger, nil)
@@ -470,21 +249,21 @@ Example:
 			if err != nil {
 				return err
 			}
-			defer found.close()
+			defer found.Close()
 			if len(fns) == 0 {
 				say(c, slog.LevelWarn, "warning: ", noFunctions)
 			}
 			for _, f := range fns {
-				say(c, slog.LevelInfo, "", fmt.Sprintf("function %s: %d executions", f.name, f.found))
-				if f.unlisted != "" {
+				say(c, slog.LevelInfo, "", fmt.Sprintf("function %s: %d executions", f.Name, f.Found))
+				if f.Unlisted != "" {
 					say(c, slog.LevelWarn, "warning: ", unlistedWarning(f))
 				}
 			}
 			if out := c.String("output"); out != "" {
-				if err := spool.WriteFile(out, func(w io.Writer) error { return manifestOf(w, found) }); err != nil {
+				if err := spool.WriteFile(out, func(w io.Writer) error { return discovery.WriteManifest(w, found) }); err != nil {
 					return &exitError{code: exitFailed, err: fmt.Errorf("--output %s: %w", out, err)}
 				}
-			} else if err := manifestOf(c.App.Writer, found); err != nil {
+			} else if err := discovery.WriteManifest(c.App.Writer, found); err != nil {
 				return err
 			}
 			if msg := notListed(fns); msg != "" {

@@ -9,9 +9,9 @@
 //   - main.go: the app, exit codes (0, 1 for a run with failures, 2 for bad
 //     usage found before anything is fetched) and one-line errors;
 //   - run.go: etl run, its options and their checks, the run's client and
-//     destinations, signals; discover.go and foundlist.go: --function and
-//     --all-functions discovery and what it keeps per execution;
-//     retention.go: executions whose history expires soon;
+//     destinations, signals; discover.go: etl discover, the discovery
+//     flags and discovery's errors as exit codes (the discovering is
+//     package discovery's);
 //   - verify.go: etl verify's flags, its listing (discovery's or a
 //     manifest's), its summary, report, metrics and exit; the comparing
 //     is package verify's;

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/verify"
@@ -108,11 +109,11 @@ func TestOneFunctionNotListed(t *testing.T) {
 // (a policy without the action denies them all), the message names three
 // and counts the rest.
 func TestNotListedIsOneLine(t *testing.T) {
-	var fns []functionInfo
+	var fns []discovery.Function
 	for i := range 200 {
-		fns = append(fns, functionInfo{name: fmt.Sprint("f", i), listingFailed: fmt.Sprintf("discover function f%d: refused (AccessDeniedException)", i)})
+		fns = append(fns, discovery.Function{Name: fmt.Sprint("f", i), ListingFailed: fmt.Sprintf("discover function f%d: refused (AccessDeniedException)", i)})
 	}
-	fns = append(fns, functionInfo{name: "listed"})
+	fns = append(fns, discovery.Function{Name: "listed"})
 	msg := notListed(fns)
 	if !strings.HasPrefix(msg, "the executions of 200 of 201 functions") || strings.Count(msg, "AccessDeniedException") != 3 || !strings.Contains(msg, "and 197 more") {
 		t.Errorf("message %q", msg)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/urfave/cli/v2"
 
+	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/internal/spool"
 	"github.com/durable-etl/durable-etl/pipeline"
 )
@@ -57,7 +58,7 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 		g.WithLabelValues(labelValues(labels)...).Set(v)
 	}
 	success := 0.0
-	notListed := len(listingFailures(reportedFunctions(s.Functions)))
+	notListed := len(discovery.ListingFailures(reportedFunctions(s.Functions)))
 	if runErr == nil && s.ExecutionsFailed == 0 && !s.Interrupted && notListed == 0 && len(s.UnreadableFiles) == 0 {
 		success = 1
 	}

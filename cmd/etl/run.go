@@ -28,6 +28,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/clip"
 	"github.com/durable-etl/durable-etl/internal/scratch"
@@ -116,7 +117,7 @@ type runOptions struct {
 	target, rowGroup                   int64
 	memoryLimit                        int64 // 0: leave the runtime's
 	runID                              string
-	disc                               discovery
+	disc                               discovery.Config
 	retentionWarning                   time.Duration
 	dests                              []string
 	force, history                     bool
@@ -248,12 +249,12 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var watch *retentionWatch
+	var watch *discovery.Watch
 	if m == nil { // --function, --all-functions: discovery checks the endpoint first
 		if m, watch, err = discoverManifest(ctx, client, o, logger); err != nil {
 			return err
 		}
-		defer func() { m.Close(); watch.found.close() }()
+		defer func() { m.Close(); watch.List().Close() }()
 	} else if m.Count() > 0 {
 		if err := reachable(ctx, client.Options()); err != nil {
 			return usageError("%v", err)
@@ -278,7 +279,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	if watch != nil {
-		cfg.Skip, cfg.Archived, cfg.Described = watch.skip(cfg.Skip), watch.done, watch.described
+		cfg.Skip, cfg.Archived, cfg.Described = watch.Skip(cfg.Skip), watch.Done, watch.Described
 	}
 	logger.Info("run starting", "executions", m.Count(), "duplicates_skipped", m.Duplicates(), "bad_lines_skipped", len(m.Skipped()),
 		"shard", fmt.Sprintf("%d/%d", o.shard, max(o.shards, 1)), "manifest", m.Source(), "dest", strings.Join(redactedDests(o.dests), ","))
@@ -342,17 +343,17 @@ func runContext(c *cli.Context, deadline time.Duration, logger *slog.Logger) (co
 // expires within warn (each also logged). An error is discovery's list's
 // (its file unreadable): the report's counts and at-risk list are then
 // incomplete, though the archive is not.
-func addCallsAndRetention(sum *pipeline.Summary, calls *extract.CallStats, watch *retentionWatch, warn time.Duration, logger *slog.Logger) error {
+func addCallsAndRetention(sum *pipeline.Summary, calls *extract.CallStats, watch *discovery.Watch, warn time.Duration, logger *slog.Logger) error {
 	sum.APICalls, sum.APIRetries = calls.Calls.Load(), calls.Attempts.Load()-calls.Calls.Load()
 	sum.APICallsByOperation = calls.ByOperation()
 	if watch == nil {
 		return nil
 	}
-	sum.Functions = watch.functions(sum.Failures)
+	sum.Functions = watch.Functions(sum.Failures)
 	now := time.Now()
-	sum.RetentionAtRisk = watch.atRisk(now, warn, sum.Failures)
+	sum.RetentionAtRisk = watch.AtRisk(now, warn, sum.Failures)
 	logAtRisk(logger, sum.RetentionAtRisk, now)
-	return watch.found.Err()
+	return watch.List().Err()
 }
 
 // atRiskLogged is how many executions at risk a run logs one by one; the
@@ -450,8 +451,8 @@ func newRunClient(ctx context.Context, o runOptions, calls *extract.CallStats, l
 
 // discoverManifest finds the executions of --function / --all-functions and
 // makes them the run's manifest (oldest first, with their start times: see
-// manifestOf).
-func discoverManifest(ctx context.Context, client extract.Regional, o runOptions, logger *slog.Logger) (*extract.Manifest, *retentionWatch, error) {
+// discovery.WriteManifest).
+func discoverManifest(ctx context.Context, client extract.Regional, o runOptions, logger *slog.Logger) (*extract.Manifest, *discovery.Watch, error) {
 	if err := reachable(ctx, client.Options()); err != nil {
 		return nil, nil, usageError("%v", err)
 	}
@@ -460,12 +461,12 @@ func discoverManifest(ctx context.Context, client extract.Regional, o runOptions
 		return nil, nil, err
 	}
 	warnFunctions(logger, fns)
-	m, err := discoveredManifest(found, o.manifestOpts)
+	m, err := discovery.Manifest(found, o.manifestOpts)
 	if err != nil {
-		found.close()
+		found.Close()
 		return nil, nil, usageError("%v", err)
 	}
-	return m, newRetentionWatch(found, fns), nil
+	return m, discovery.NewWatch(found, fns), nil
 }
 
 // leaseDestinations records the run at the destinations that keep two
@@ -581,10 +582,10 @@ func notParquetLine(files []string, held string) string {
 
 // reportedFunctions are the functions of a run's report as discovery
 // knew them, for what it tells of them.
-func reportedFunctions(rs []pipeline.FunctionReport) []functionInfo {
-	fns := make([]functionInfo, len(rs))
+func reportedFunctions(rs []pipeline.FunctionReport) []discovery.Function {
+	fns := make([]discovery.Function, len(rs))
 	for i, r := range rs {
-		fns[i] = functionInfo{name: r.Function, unlisted: r.QualifiersUnlisted, listingFailed: r.ListingFailed}
+		fns[i] = discovery.Function{Name: r.Function, Unlisted: r.QualifiersUnlisted, ListingFailed: r.ListingFailed}
 	}
 	return fns
 }
@@ -840,11 +841,11 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 		fmt.Fprintf(w, "  %d large histories waited for memory before folding on (--memory-limit)\n", s.LargeHistoryWaits)
 	}
 	for _, f := range reportedFunctions(s.Functions) {
-		if f.unlisted != "" {
+		if f.Unlisted != "" {
 			fmt.Fprintln(w, "  warning: "+unlistedWarning(f))
 		}
-		if f.listingFailed != "" {
-			fmt.Fprintf(w, "  not listed, left out: %s\n", f.listingFailed)
+		if f.ListingFailed != "" {
+			fmt.Fprintf(w, "  not listed, left out: %s\n", f.ListingFailed)
 		}
 	}
 	for i, f := range s.UnreadableFiles {
@@ -987,3 +988,14 @@ func (d *destList) Set(v string) error {
 }
 
 func (d *destList) String() string { return strings.Join(d.values, " ") }
+
+// expiryText says, for the run's log, when an execution's history goes:
+// "history expires soon", or, once the date (reckoned from its end and its
+// retention: see discovery.Watch.AtRisk) is past, that the service may delete it any time
+// (verify's lines say the same, with the date: atRiskLines).
+func expiryText(at, now time.Time) string {
+	if at.Before(now) {
+		return "history was due to expire (the service may delete it any time)"
+	}
+	return "history expires soon"
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
@@ -159,7 +160,7 @@ func verifyAction(c *cli.Context) error {
 // pastRetention reports an archived execution whose history the service
 // has deleted by now: archived in a terminal state, its history expired
 // (historyExpires: its own retention as archived, else the longest the
-// service keeps any, maxRetentionDays) a day ago or more (the deletion is
+// service keeps any, discovery.MaxRetentionDays) a day ago or more (the deletion is
 // not to the minute). Verify of the archive alone does not ask the API
 // for such.
 func pastRetention(st load.ExecutionState, now time.Time) bool {
@@ -170,7 +171,7 @@ func pastRetention(st load.ExecutionState, now time.Time) bool {
 	if st.RetentionDays != nil {
 		own = *st.RetentionDays
 	}
-	return now.After(historyExpires(*st.EndTime, own, maxRetentionDays, false, now).Add(24 * time.Hour))
+	return now.After(discovery.HistoryExpires(*st.EndTime, own, discovery.MaxRetentionDays, false, now).Add(24 * time.Hour))
 }
 
 // verifyExit is a finished verify's exit: nil when the archive is proven, else
@@ -266,7 +267,7 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	if disc.enabled() && c.String("manifest") != "" {
+	if disc.Enabled() && c.String("manifest") != "" {
 		return 0, usageError("verify: give --function/--all-functions or --manifest, not both")
 	}
 	warn, err := parseDays(c.String("retention-warning"))
@@ -321,19 +322,19 @@ func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger, c
 // expectedExecutions are what verify checks: the discovered executions (with
 // their functions' retention), the manifest's, or, with neither, the
 // archive's own.
-func expectedExecutions(ctx context.Context, client extract.Regional, reader load.SnapshotReader, c *cli.Context, disc discovery, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
+func expectedExecutions(ctx context.Context, client extract.Regional, reader load.SnapshotReader, c *cli.Context, disc discovery.Config, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
 	retention := map[string]int32{}
-	if !disc.enabled() && c.String("manifest") == "" {
+	if !disc.Enabled() && c.String("manifest") == "" {
 		l, err := archivedListing(ctx, reader, c.String("dest"), logger)
 		return l, retention, err
 	}
-	if disc.enabled() {
+	if disc.Enabled() {
 		found, fns, err := discover(ctx, client, disc, logger.Info)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, f := range fns {
-			retention[f.name] = f.retentionDays
+			retention[f.Name] = f.RetentionDays
 		}
 		warnFunctions(logger, fns)
 		return foundListing{found: found, fns: fns, source: "api"}, retention, nil
@@ -375,13 +376,13 @@ type listing interface {
 // whose operations or events remain without its executions row (a file
 // deleted or lost: load.OrphanFinder, where the destination can tell)
 // can be found missing, there being no listing of the API's to miss any
-// other from. Kept as discovery's list is (foundList: about 65 bytes an
+// other from. Kept as discovery's list is (discovery.List: about 65 bytes an
 // execution, the ARNs in a temporary file), read from the executions
 // table's key columns. An archive that holds no execution is a usage
 // error (a --dest mistyped would otherwise verify clean).
 func archivedListing(ctx context.Context, reader load.SnapshotReader, dest string, logger *slog.Logger) (listing, error) {
 	start := time.Now()
-	found, err := newFoundList()
+	found, err := discovery.NewList()
 	if err != nil {
 		return nil, &exitError{code: exitFailed, err: err}
 	}
@@ -389,7 +390,7 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 	_, err = reader.Latest(ctx, func(arn string) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		_ = found.add(extract.Found{ARN: arn}, 0) // a failure is kept: seal returns it
+		_ = found.Add(extract.Found{ARN: arn}, 0) // a failure is kept: Seal returns it
 		return false
 	})
 	orphans := 0
@@ -399,62 +400,62 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 		var arns []string
 		arns, err = of.Orphans(ctx)
 		for _, arn := range arns {
-			_ = found.add(extract.Found{ARN: arn}, 0) // a failure is kept: seal returns it
+			_ = found.Add(extract.Found{ARN: arn}, 0) // a failure is kept: Seal returns it
 		}
 		orphans = len(arns)
 	}
 	if err == nil {
-		err = found.seal(nil)
+		err = found.Seal(nil)
 	}
 	if err != nil {
-		found.close()
+		found.Close()
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("list the archive's executions: %w", err)}
 	}
-	if found.len() == 0 {
-		found.close()
+	if found.Len() == 0 {
+		found.Close()
 		return nil, usageError("--dest %s: the archive holds no execution to verify (give --function, --all-functions or --manifest to look for executions it lacks)", redactedDests([]string{dest})[0])
 	}
 	if orphans > 0 {
 		logger.Warn("the archive holds operations or events of executions it has no executions row of (a file deleted or lost?): they are found missing; etl run archives them again while the service keeps them", "executions", orphans)
 	}
-	logger.Info("listed the archive's executions: checking them against the API (only those without an executions row can be found missing)", "executions", found.len(), "without_executions_row", orphans, "duration_ms", time.Since(start).Milliseconds())
+	logger.Info("listed the archive's executions: checking them against the API (only those without an executions row can be found missing)", "executions", found.Len(), "without_executions_row", orphans, "duration_ms", time.Since(start).Milliseconds())
 	// One unnamed function, listed by no one: the list's items refer to
 	// one, and none failed to be listed.
-	return foundListing{found: found, fns: []functionInfo{{}}, source: "archive"}, nil
+	return foundListing{found: found, fns: []discovery.Function{{}}, source: "archive"}, nil
 }
 
 // foundListing is discovery's list of executions.
 type foundListing struct {
-	found *foundList
-	fns   []functionInfo
+	found *discovery.List
+	fns   []discovery.Function
 	// source is from's: "api" (discovery) or "archive" (archivedListing).
 	source string
 }
 
 func (f foundListing) from() string { return f.source }
 
-func (f foundListing) Len() int     { return f.found.len() }
+func (f foundListing) Len() int     { return f.found.Len() }
 func (f foundListing) err() error   { return f.found.Err() }
-func (f foundListing) close() error { return f.found.close() }
+func (f foundListing) close() error { return f.found.Close() }
 
-func (f foundListing) notListed() []string { return listingFailures(f.fns) }
+func (f foundListing) notListed() []string { return discovery.ListingFailures(f.fns) }
 
 // Dates: discovery's list is in order of start, those without one last.
 func (f foundListing) Dates(lo, hi int) (from, to string, ok bool) {
 	if hi <= lo {
 		return "", "", false
 	}
-	a, b := f.found.items[lo].start, f.found.items[hi-1].start
-	if a == noTime || b == noTime {
+	a, b := f.found.Start(lo), f.found.Start(hi-1)
+	if a == nil || b == nil {
 		return "", "", false
 	}
-	return timeOf(a).Format(time.DateOnly), timeOf(b).Format(time.DateOnly), true
+	return a.Format(time.DateOnly), b.Format(time.DateOnly), true
 }
 
 func (f foundListing) At(i int) verify.Execution {
-	e := verify.Execution{ARN: f.found.arn(i), Function: f.fns[f.found.items[i].fn].name, Deleting: f.found.status(i) == types.ExecutionStatusDeleting}
-	if end := f.found.items[i].end; end != noTime {
-		e.End = end
+	e := verify.Execution{ARN: f.found.ARN(i), Function: f.fns[f.found.Function(i)].Name, Deleting: f.found.Status(i) == types.ExecutionStatusDeleting}
+	if end := f.found.End(i); end != nil {
+		e.End = end.UnixMilli()
 	}
 	return e
 }
@@ -587,7 +588,7 @@ func atRiskOf(exp []verify.Execution, rep *verify.Report, archived map[string]lo
 		if ok && st.RetentionDays != nil {
 			own = *st.RetentionDays
 		}
-		expires := historyExpires(time.UnixMilli(end), own, retention[e.Function], e.Deleting, now)
+		expires := discovery.HistoryExpires(time.UnixMilli(end), own, retention[e.Function], e.Deleting, now)
 		if expires.Sub(now) <= warn {
 			out = append(out, verify.AtRisk{ExecutionArn: e.ARN, HistoryExpiresAt: expires.UTC()})
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
@@ -1241,13 +1242,13 @@ func TestVerifyInRounds(t *testing.T) {
 		manifest = append(manifest, verify.Execution{ARN: e.ARN})
 	}
 	slices.SortFunc(manifest, func(a, b verify.Execution) int { return strings.Compare(a.ARN, b.ARN) })
-	found, fns, err := discover(ctx, client, discovery{all: true}, func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) })
+	found, fns, err := discover(ctx, client, discovery.Config{All: true}, func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer found.close()
-	if found.len() != len(execs) {
-		t.Fatalf("discover: %d executions of %d", found.len(), len(execs))
+	defer found.Close()
+	if found.Len() != len(execs) {
+		t.Fatalf("discover: %d executions of %d", found.Len(), len(execs))
 	}
 	var rec *latestRecorder
 	check := func(listed listing, roundSize int, o verify.Options) (*verify.Report, []int) {

@@ -1,4 +1,4 @@
-package main
+package discovery
 
 import (
 	"bytes"
@@ -46,11 +46,11 @@ func TestFoundList(t *testing.T) {
 
 func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) {
 	t.Setenv("TMPDIR", t.TempDir())
-	l, err := newFoundList()
+	l, err := NewList()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.close()
+	defer l.Close()
 	if hash != nil {
 		l.hash = hash
 	}
@@ -64,39 +64,39 @@ func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) 
 		if i >= len(in) {
 			fn = 2
 		}
-		if err := l.add(f, fn); err != nil {
+		if err := l.Add(f, fn); err != nil {
 			t.Fatal(err)
 		}
 	}
 	dropped := map[int]int{}
-	if err := l.seal(func(fn int) { dropped[fn]++ }); err != nil {
+	if err := l.Seal(func(fn int) { dropped[fn]++ }); err != nil {
 		t.Fatal(err)
 	}
 	if len(dropped) != 1 || dropped[2] != 4 {
 		t.Errorf("dropped %v, want the 4 listings of function 2", dropped)
 	}
-	if l.len() != len(in) {
-		t.Fatalf("%d listed, want %d", l.len(), len(in))
+	if l.Len() != len(in) {
+		t.Fatalf("%d listed, want %d", l.Len(), len(in))
 	}
 	// Sealed, the list is in order of start, those without one last, in
 	// the order listed.
 	sorted := []extract.Found{in[3], in[1], in[0], in[2], in[4]}
 	for i, f := range sorted {
-		if got := l.arn(i); got != f.ARN {
+		if got := l.ARN(i); got != f.ARN {
 			t.Errorf("%d: ARN %q, want %q", i, got, f.ARN)
 		}
-		if got := l.find(f.ARN); got != i {
+		if got := l.Find(f.ARN); got != i {
 			t.Errorf("find(%q) = %d, want %d", f.ARN, got, i)
 		}
-		if s, e := l.start(i), timeOf(l.items[i].end); (s == nil) != (f.Start == nil) || s != nil && !s.Equal(*f.Start) || (e == nil) != (f.End == nil) || e != nil && !e.Equal(*f.End) {
+		if s, e := l.Start(i), timeOf(l.items[i].end); (s == nil) != (f.Start == nil) || s != nil && !s.Equal(*f.Start) || (e == nil) != (f.End == nil) || e != nil && !e.Equal(*f.End) {
 			t.Errorf("%d: times %v %v, want %v %v", i, s, e, f.Start, f.End)
 		}
-		if l.status(i) != f.Status {
-			t.Errorf("%d: status %q, want %q", i, l.status(i), f.Status)
+		if l.Status(i) != f.Status {
+			t.Errorf("%d: status %q, want %q", i, l.Status(i), f.Status)
 		}
 	}
 	for _, arn := range []string{"arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-3/7f9c", "not-an-ar", "", "x" + in[0].ARN} {
-		if i := l.find(arn); i >= 0 {
+		if i := l.Find(arn); i >= 0 {
 			t.Errorf("find(%q) = %d, want -1", arn, i)
 		}
 	}
@@ -104,7 +104,7 @@ func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) 
 		t.Errorf("%d prefixes, want 3 ($LATEST, 7, none)", len(l.prefixes))
 	}
 	var b bytes.Buffer
-	if err := manifestOf(&b, l); err != nil {
+	if err := WriteManifest(&b, l); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -130,28 +130,28 @@ func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) 
 // empty and unfound, the manifest made from it fails, and Err says so
 // (a run or verify then exits 1 rather than report from a wrong list).
 func TestFoundListUnreadable(t *testing.T) {
-	l, err := newFoundList()
+	l, err := NewList()
 	if err != nil {
 		t.Fatal(err)
 	}
 	arn := "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/o-1/7f9c"
-	if err := l.add(extract.Found{ARN: arn, Status: types.ExecutionStatusRunning}, 0); err != nil {
+	if err := l.Add(extract.Found{ARN: arn, Status: types.ExecutionStatusRunning}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.seal(nil); err != nil {
+	if err := l.Seal(nil); err != nil {
 		t.Fatal(err)
 	}
-	if l.find(arn) != 0 || l.Err() != nil {
-		t.Fatalf("find before the failure: %d, %v", l.find(arn), l.Err())
+	if l.Find(arn) != 0 || l.Err() != nil {
+		t.Fatalf("find before the failure: %d, %v", l.Find(arn), l.Err())
 	}
 	l.file.Close() // as a failing disk would
-	if got := l.arn(0); got != "" {
+	if got := l.ARN(0); got != "" {
 		t.Errorf("arn(0) = %q from a closed file", got)
 	}
-	if i := l.find(arn); i != -1 {
+	if i := l.Find(arn); i != -1 {
 		t.Errorf("find = %d from a closed file, want -1", i)
 	}
-	if err := manifestOf(io.Discard, l); err == nil || !strings.Contains(err.Error(), "discovery's list") {
+	if err := WriteManifest(io.Discard, l); err == nil || !strings.Contains(err.Error(), "discovery's list") {
 		t.Errorf("manifest from a closed file: %v", err)
 	}
 	if err := l.Err(); err == nil || !strings.Contains(err.Error(), "discovery's list (a temporary file)") {

@@ -1,4 +1,4 @@
-package main
+package discovery
 
 import (
 	"bufio"
@@ -19,7 +19,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/scratch"
 )
 
-// foundList is what discovery found, kept compact: a run over an account
+// List is what discovery found, kept compact: a run over an account
 // lists millions of executions, and keeps them all to the end of the run
 // (the report's per-function counts, the retention warning, verify's
 // rounds). In memory, about 65 bytes an execution: times as
@@ -30,18 +30,18 @@ import (
 // qualifier share, which stay in memory. Making an ARN again costs a read
 // of the file (the page cache's, most of the time), done for the
 // manifest, the report's at-risk executions, verify's rounds, and to
-// confirm a match by hash (find).
+// confirm a match by hash (Find).
 //
-// Executions are added (add), then the list is sealed (seal), which puts
+// Executions are added (Add), then the list is sealed (Seal), which puts
 // them in order of start (oldest first: the manifest's order, and verify's
 // rounds then each cover a span of start dates), sorts the index and drops
 // an ARN listed twice; only then is it searched.
 //
 // A failed write or read of the file (a full or failing disk) is kept:
-// add and seal return it, and the methods that read (arn, find) give ""
+// Add and Seal return it, and the methods that read (ARN, Find) give ""
 // or -1 and keep the first for Err, which callers check once done.
-type foundList struct {
-	items    []foundItem
+type List struct {
+	items    []item
 	prefixes []string
 	prefixAt map[string]uint32
 	statuses []types.ExecutionStatus // an item's status is its index here
@@ -60,8 +60,8 @@ type foundList struct {
 	err   error
 }
 
-// foundItem is one discovered execution and what the run told of it.
-type foundItem struct {
+// item is one discovered execution and what the run told of it.
+type item struct {
 	at         int64 // where the ARN's part past its prefix is in the file
 	start, end int64 // ms since the epoch, or noTime
 	prefix     uint32
@@ -77,28 +77,29 @@ const noTime = -1 << 63
 // arnSplit is where a durable execution ARN's shared part ends.
 const arnSplit = "/durable-execution/"
 
-// newFoundList makes an empty list, its file in the temporary directory
+// NewList makes an empty list, its file in the temporary directory
 // (TMPDIR): removed from the directory at once where the system allows
 // (the open file lives on until the process ends, kill -9 included),
-// else by close.
-func newFoundList() (*foundList, error) {
+// else by Close.
+func NewList() (*List, error) {
 	f, err := scratch.Create("", "etl-found-*")
 	if err != nil {
 		return nil, fmt.Errorf("discovery's list: %w", err)
 	}
 	seed := maphash.MakeSeed()
-	return &foundList{prefixAt: map[string]uint32{}, hash: func(s string) uint64 { return maphash.String(seed, s) },
+	return &List{prefixAt: map[string]uint32{}, hash: func(s string) uint64 { return maphash.String(seed, s) },
 		statuses: append([]types.ExecutionStatus(nil), executionStatuses...), file: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 
-// close releases the list's file. The list is not used after.
-func (l *foundList) close() error { return l.file.Close() }
+// Close releases the list's file. The list is not used after.
+func (l *List) Close() error { return l.file.Close() }
 
-// add appends f, found under function fn. What it keeps of f is copied
+// Add appends f, found under function fn (its position in the caller's
+// functions). What it keeps of f is copied
 // (f's strings share the listing page's buffer). An error is the file's:
 // f is not listed. It is not safe for concurrent use: discovery's
 // workers take turns.
-func (l *foundList) add(f extract.Found, fn int) error {
+func (l *List) Add(f extract.Found, fn int) error {
 	if l.w == nil {
 		return errors.New("discovery's list: added to once sealed")
 	}
@@ -120,19 +121,19 @@ func (l *foundList) add(f extract.Found, fn int) error {
 		l.fail(err)
 		return l.Err()
 	}
-	l.items = append(l.items, foundItem{at: l.size, n: uint32(len(suffix)), start: msOf(f.Start), end: msOf(f.End), status: l.statusOf(f.Status), prefix: p, fn: uint32(fn)})
+	l.items = append(l.items, item{at: l.size, n: uint32(len(suffix)), start: msOf(f.Start), end: msOf(f.End), status: l.statusOf(f.Status), prefix: p, fn: uint32(fn)})
 	l.hashes = append(l.hashes, l.hash(f.ARN))
 	l.size += int64(len(suffix))
 	return nil
 }
 
-// seal ends the adding: what add wrote reaches the file, the executions
+// Seal ends the adding: what add wrote reaches the file, the executions
 // are put in order of start (sortByStart), an ARN listed twice (a
 // function named twice, by name and by ARN) is kept once, its first
 // listing (dropped is called with the function of each listing dropped,
 // when not nil), and the index by hash is sorted. After it the list may be
 // read from several goroutines at once.
-func (l *foundList) seal(dropped func(fn int)) error {
+func (l *List) Seal(dropped func(fn int)) error {
 	if l.w == nil {
 		return l.Err()
 	}
@@ -158,8 +159,8 @@ func (l *foundList) seal(dropped func(fn int)) error {
 }
 
 // byHash is the items' positions in order of their hash (l.hashes, one
-// an item until seal is done), then of listing (compareListed).
-func (l *foundList) byHash() []int32 {
+// an item until Seal is done), then of listing (compareListed).
+func (l *List) byHash() []int32 {
 	order := make([]int32, len(l.items))
 	for i := range order {
 		order[i] = int32(i)
@@ -173,7 +174,7 @@ func (l *foundList) byHash() []int32 {
 // dropRepeats removes the items (and their hashes) whose ARN an item
 // listed earlier has, order being the positions by hash (byHash), and
 // reports whether it removed any.
-func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) bool {
+func (l *List) dropRepeats(order []int32, dropped func(fn int)) bool {
 	drop := map[int32]bool{}
 	for k := 0; k < len(order); {
 		e := k + 1
@@ -184,7 +185,7 @@ func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) bool {
 			if drop[order[a]] || e-k == 1 {
 				continue
 			}
-			arn := l.arn(int(order[a]))
+			arn := l.ARN(int(order[a]))
 			for b := a + 1; b < e; b++ {
 				if !drop[order[b]] && l.is(int(order[b]), arn) {
 					drop[order[b]] = true
@@ -215,7 +216,7 @@ func (l *foundList) dropRepeats(order []int32, dropped func(fn int)) bool {
 // in the order listed (compareListed). It moves them in place, following the cycles of
 // the order (a copy of the items would be 48 bytes an execution more, for
 // a moment, at the run's fullest).
-func (l *foundList) sortByStart() {
+func (l *List) sortByStart() {
 	order := make([]int32, len(l.items))
 	for i := range order {
 		order[i] = int32(i)
@@ -247,7 +248,7 @@ func (l *foundList) sortByStart() {
 // (where its ARN is in the file: add writes them in turn, and a
 // function's listing is added by one goroutine, while several functions'
 // may interleave).
-func (l *foundList) compareListed(i, j int32) int {
+func (l *List) compareListed(i, j int32) int {
 	return cmp.Or(cmp.Compare(l.items[i].fn, l.items[j].fn), cmp.Compare(l.items[i].at, l.items[j].at))
 }
 
@@ -265,13 +266,13 @@ func compareStarts(a, b int64) int {
 }
 
 // Err is the first error of the list's file, if any.
-func (l *foundList) Err() error {
+func (l *List) Err() error {
 	l.errMu.Lock()
 	defer l.errMu.Unlock()
 	return l.err
 }
 
-func (l *foundList) fail(err error) {
+func (l *List) fail(err error) {
 	l.errMu.Lock()
 	if l.err == nil {
 		l.err = fmt.Errorf("discovery's list (a temporary file): %w", err)
@@ -280,7 +281,7 @@ func (l *foundList) fail(err error) {
 }
 
 // readAt reads the bytes of b at off in the file (sealed: all written).
-func (l *foundList) readAt(b []byte, off int64) bool {
+func (l *List) readAt(b []byte, off int64) bool {
 	if _, err := l.file.ReadAt(b, off); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -293,7 +294,7 @@ func (l *foundList) readAt(b []byte, off int64) bool {
 
 // statusOf is s's index in statuses, which gains a copy of s when s is
 // none of the SDK's values (nor an unknown one seen before).
-func (l *foundList) statusOf(s types.ExecutionStatus) uint8 {
+func (l *List) statusOf(s types.ExecutionStatus) uint8 {
 	for i, v := range l.statuses {
 		if s == v {
 			return uint8(i)
@@ -306,15 +307,15 @@ func (l *foundList) statusOf(s types.ExecutionStatus) uint8 {
 	return uint8(len(l.statuses) - 1)
 }
 
-// status is the i'th execution's status as listed.
-func (l *foundList) status(i int) types.ExecutionStatus { return l.statuses[l.items[i].status] }
+// Status is the i'th execution's status as listed.
+func (l *List) Status(i int) types.ExecutionStatus { return l.statuses[l.items[i].status] }
 
 // executionStatuses are the statuses the SDK knows.
 var executionStatuses = types.ExecutionStatus("").Values()
 
-// find is the position of arn, or -1 (also when the file cannot be read:
+// Find is the position of arn, or -1 (also when the file cannot be read:
 // see Err). The list is sealed.
-func (l *foundList) find(arn string) int {
+func (l *List) Find(arn string) int {
 	h := l.hash(arn)
 	k, _ := slices.BinarySearch(l.hashes, h)
 	for ; k < len(l.hashes) && l.hashes[k] == h; k++ {
@@ -327,7 +328,7 @@ func (l *foundList) find(arn string) int {
 
 // is reports whether the i'th execution's ARN is arn, reading its part
 // past the prefix from the file only when the rest matches.
-func (l *foundList) is(i int, arn string) bool {
+func (l *List) is(i int, arn string) bool {
 	it := &l.items[i]
 	p := l.prefixes[it.prefix]
 	if len(arn) != len(p)+int(it.n) || !strings.HasPrefix(arn, p) {
@@ -343,11 +344,12 @@ func (l *foundList) is(i int, arn string) bool {
 	return l.readAt(b, it.at) && string(b) == arn[len(p):]
 }
 
-func (l *foundList) len() int { return len(l.items) }
+// Len is how many executions the list holds.
+func (l *List) Len() int { return len(l.items) }
 
-// arn is the i'th execution's ARN ("" when the file cannot be read: see
+// ARN is the i'th execution's ARN ("" when the file cannot be read: see
 // Err).
-func (l *foundList) arn(i int) string {
+func (l *List) ARN(i int) string {
 	it := &l.items[i]
 	p := l.prefixes[it.prefix]
 	b := make([]byte, len(p)+int(it.n))
@@ -358,8 +360,15 @@ func (l *foundList) arn(i int) string {
 	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not kept elsewhere
 }
 
-// start is the i'th execution's start, nil when not listed.
-func (l *foundList) start(i int) *time.Time { return timeOf(l.items[i].start) }
+// Start is the i'th execution's start, nil when not listed.
+func (l *List) Start(i int) *time.Time { return timeOf(l.items[i].start) }
+
+// End is the i'th execution's end, nil when not listed (running).
+func (l *List) End(i int) *time.Time { return timeOf(l.items[i].end) }
+
+// Function is the position, in the functions Discover returned, of the
+// function that listed the i'th execution.
+func (l *List) Function(i int) int { return int(l.items[i].fn) }
 
 func msOf(t *time.Time) int64 {
 	if t == nil {

@@ -1,4 +1,4 @@
-package main
+package discovery
 
 import (
 	"sort"
@@ -11,21 +11,23 @@ import (
 	"github.com/durable-etl/durable-etl/pipeline"
 )
 
-// defaultRetentionDays is the service's default history retention after an
+// DefaultRetentionDays is the service's default history retention after an
 // execution ends (1 to 90 days; the listing does not say an execution's own).
-const defaultRetentionDays = 30
+const DefaultRetentionDays = 30
 
-// maxRetentionDays is the longest the service keeps an ended execution's
+// MaxRetentionDays is the longest the service keeps an ended execution's
 // history (its DurableConfig's RetentionPeriodInDays: 1 to 90).
-const maxRetentionDays = 90
+const MaxRetentionDays = 90
 
-// retentionWatch tells, after a run by --function, which discovered
-// executions the service forgets soon and are not archived in a terminal
-// state. What the run tells of each execution is kept in discovery's
-// list (foundItem.watchState): a few bytes an execution.
-type retentionWatch struct {
-	found     *foundList
-	fns       []functionInfo
+// Watch follows a run over discovered executions (its pipeline.Config's
+// Skip, Archived and Described hooks) and then tells, per function, what
+// became of them (Functions), and which the service forgets soon and are
+// not archived in a terminal state (AtRisk). What the run tells of each
+// execution is kept in the List (item.watchState): a few bytes an
+// execution. Its methods are safe for concurrent use.
+type Watch struct {
+	list      *List
+	fns       []Function
 	retention map[string]int32 // function: its history retention in days, when known
 	mu        sync.Mutex
 }
@@ -43,29 +45,34 @@ type watchState struct {
 	noPayloads bool
 }
 
-func newRetentionWatch(found *foundList, fns []functionInfo) *retentionWatch {
-	w := &retentionWatch{found: found, fns: fns, retention: map[string]int32{}}
+// NewWatch watches the executions of found, which Discover listed from
+// fns; the Watch holds found (List closes it).
+func NewWatch(found *List, fns []Function) *Watch {
+	w := &Watch{list: found, fns: fns, retention: map[string]int32{}}
 	for _, f := range fns {
-		if f.retentionDays > 0 {
-			w.retention[f.name] = f.retentionDays
+		if f.RetentionDays > 0 {
+			w.retention[f.Name] = f.RetentionDays
 		}
 	}
 	return w
 }
 
+// List is the list the Watch watches.
+func (w *Watch) List() *List { return w.list }
+
 // of is the state of the discovered execution arn (nil for one discovery
 // did not list). Called with w.mu held.
-func (w *retentionWatch) of(arn string) *watchState {
-	i := w.found.find(arn)
+func (w *Watch) of(arn string) *watchState {
+	i := w.list.Find(arn)
 	if i < 0 {
 		return nil
 	}
-	return &w.found.items[i].watchState
+	return &w.list.items[i].watchState
 }
 
-// described notes an execution's own history retention (pipeline.Config's
+// Described notes an execution's own history retention (pipeline.Config's
 // Described).
-func (w *retentionWatch) described(arn string, days int32) {
+func (w *Watch) Described(arn string, days int32) {
 	w.mu.Lock()
 	if s := w.of(arn); s != nil {
 		s.own = days
@@ -73,7 +80,9 @@ func (w *retentionWatch) described(arn string, days int32) {
 	w.mu.Unlock()
 }
 
-func (w *retentionWatch) done(arn string, withPayloads bool) {
+// Done notes an execution archived (pipeline.Config's Archived), with
+// its payloads or not.
+func (w *Watch) Done(arn string, withPayloads bool) {
 	w.mu.Lock()
 	if s := w.of(arn); s != nil {
 		s.archived, s.noPayloads = true, !withPayloads
@@ -81,22 +90,23 @@ func (w *retentionWatch) done(arn string, withPayloads bool) {
 	w.mu.Unlock()
 }
 
-// functions is the per-function account of the run.
-func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.FunctionReport {
+// Functions is the per-function account of the run, failures being
+// the run's.
+func (w *Watch) Functions(failures []pipeline.Failure) []pipeline.FunctionReport {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	failed := map[int]bool{} // by position: an ARN is made from the list's file only for a find
 	for _, f := range failures {
-		if i := w.found.find(f.ExecutionArn); i >= 0 {
+		if i := w.list.Find(f.ExecutionArn); i >= 0 {
 			failed[i] = true
 		}
 	}
 	out := make([]pipeline.FunctionReport, len(w.fns))
 	for i, f := range w.fns {
-		out[i] = pipeline.FunctionReport{Function: f.name, RetentionDays: f.retentionDays, Found: f.found, QualifiersUnlisted: f.unlisted, ListingFailed: f.listingFailed}
+		out[i] = pipeline.FunctionReport{Function: f.Name, RetentionDays: f.RetentionDays, Found: f.Found, QualifiersUnlisted: f.Unlisted, ListingFailed: f.ListingFailed}
 	}
-	for i := range w.found.items {
-		f := &w.found.items[i]
+	for i := range w.list.items {
+		f := &w.list.items[i]
 		r := &out[f.fn]
 		switch {
 		case f.skipped:
@@ -110,8 +120,9 @@ func (w *retentionWatch) functions(failures []pipeline.Failure) []pipeline.Funct
 	return out
 }
 
-// skip wraps the archive's skip test, noting the executions it skips.
-func (w *retentionWatch) skip(inner func(string, bool) (string, bool)) func(string, bool) (string, bool) {
+// Skip wraps the archive's skip test (pipeline.Config's Skip; nil skips
+// nothing), noting the executions it skips.
+func (w *Watch) Skip(inner func(string, bool) (string, bool)) func(string, bool) (string, bool) {
 	return func(arn string, history bool) (string, bool) {
 		if inner == nil {
 			return "", false
@@ -128,13 +139,13 @@ func (w *retentionWatch) skip(inner func(string, bool) (string, bool)) func(stri
 	}
 }
 
-// atRisk lists the executions that ended, per the listing, whose history
+// AtRisk lists the executions that ended, per the listing, whose history
 // expires within warn of now (ends + its own RetentionPeriodInDays when
 // this run read it, else its function's, or the service's default of 30
 // days when unknown; now for one being deleted), and that this run did
 // not archive (failed, abandoned, or left to another shard's run), or
 // archived without their payloads (which go with the history).
-func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pipeline.Failure) []pipeline.AtRisk {
+func (w *Watch) AtRisk(now time.Time, warn time.Duration, failures []pipeline.Failure) []pipeline.AtRisk {
 	failed := map[string]string{}
 	for _, f := range failures {
 		failed[f.ExecutionArn] = f.Code
@@ -142,18 +153,18 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 	out := []pipeline.AtRisk{} // the report says [] when none, as for failures
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for i := range w.found.items {
-		st := &w.found.items[i]
+	for i := range w.list.items {
+		st := &w.list.items[i]
 		if st.end == noTime || st.archived && !st.noPayloads {
 			continue
 		}
 		end := time.UnixMilli(st.end).UTC()
-		deleting := w.found.status(i) == types.ExecutionStatusDeleting
-		expires := historyExpires(end, st.own, w.retention[w.fns[st.fn].name], deleting, now)
+		deleting := w.list.Status(i) == types.ExecutionStatusDeleting
+		expires := HistoryExpires(end, st.own, w.retention[w.fns[st.fn].Name], deleting, now)
 		if expires.Sub(now) > warn {
 			continue
 		}
-		arn := w.found.arn(i)
+		arn := w.list.ARN(i)
 		reason := "not archived by this run"
 		if code, ok := failed[arn]; ok {
 			reason = "failed: " + code
@@ -163,22 +174,22 @@ func (w *retentionWatch) atRisk(now time.Time, warn time.Duration, failures []pi
 		if deleting {
 			reason = "being deleted (DeleteDurableExecution), " + reason
 		}
-		out = append(out, pipeline.AtRisk{ExecutionArn: arn, Status: string(w.found.status(i)), EndTime: end, HistoryExpiresAt: expires.UTC(), Reason: reason})
+		out = append(out, pipeline.AtRisk{ExecutionArn: arn, Status: string(w.list.Status(i)), EndTime: end, HistoryExpiresAt: expires.UTC(), Reason: reason})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].HistoryExpiresAt.Before(out[j].HistoryExpiresAt) })
 	return out
 }
 
-// historyExpires is when the service deletes the history of an execution
+// HistoryExpires is when the service deletes the history of an execution
 // that ended at end: its own retention in days when known (own > 0), else
 // its function's (fn > 0), else the service's default; now for one being
 // deleted (DeleteDurableExecution, which takes ended executions only:
 // status DELETING), whatever its retention.
-func historyExpires(end time.Time, own, fn int32, deleting bool, now time.Time) time.Time {
+func HistoryExpires(end time.Time, own, fn int32, deleting bool, now time.Time) time.Time {
 	if deleting {
 		return now
 	}
-	days := int32(defaultRetentionDays)
+	days := int32(DefaultRetentionDays)
 	if fn > 0 {
 		days = fn
 	}
@@ -186,15 +197,4 @@ func historyExpires(end time.Time, own, fn int32, deleting bool, now time.Time) 
 		days = own
 	}
 	return end.Add(time.Duration(days) * 24 * time.Hour)
-}
-
-// expiryText says, for the run's log, when an execution's history goes:
-// "history expires soon", or, once the date (reckoned from its end and its
-// retention: see atRisk) is past, that the service may delete it any time
-// (verify's lines say the same, with the date: atRiskLines).
-func expiryText(at, now time.Time) string {
-	if at.Before(now) {
-		return "history was due to expire (the service may delete it any time)"
-	}
-	return "history expires soon"
 }
