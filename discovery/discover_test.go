@@ -1,0 +1,87 @@
+package discovery_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/durable-etl/durable-etl/discovery"
+	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
+	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+)
+
+// TestDiscover: through the real SDK client against the emulator, every
+// execution of every durable function is listed once, oldest first, with
+// each function's count and history retention; a function whose listing
+// is denied is noted (ListingFailed) while the others are listed; a named
+// function that does not exist stops the discovery with
+// *extract.FunctionNotFoundError and no list. logf is called from several
+// goroutines (the race detector watches it).
+func TestDiscover(t *testing.T) {
+	const denied = "payments"
+	ctx := context.Background()
+	execs := emulator.Generate(41, 60, emulator.GenerateOptions{MaxOps: 10, Days: 30})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithDeniedListing(denied))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	client, err := extract.NewClient(ctx, extract.WithEndpointURL(url), extract.WithMaxAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	logged := 0
+	logf := func(string, ...any) { mu.Lock(); logged++; mu.Unlock() }
+
+	list, fns, err := discovery.Discover(ctx, client, discovery.Config{All: true, Workers: 3}, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Close()
+	want := map[string]int{} // function: executions
+	for _, e := range execs {
+		if fn := strings.Split(e.ARN, ":")[6]; fn != denied {
+			want[fn]++
+		}
+	}
+	seen := map[string]bool{}
+	for i := range list.Len() {
+		arn := list.ARN(i)
+		if seen[arn] {
+			t.Errorf("%s listed twice", arn)
+		}
+		seen[arn] = true
+		if fn := strings.Split(arn, ":")[6]; fns[list.Function(i)].Name != fn {
+			t.Errorf("%s listed under %s", arn, fns[list.Function(i)].Name)
+		}
+		if i > 0 && list.Start(i-1) != nil && list.Start(i) != nil && list.Start(i).Before(*list.Start(i-1)) {
+			t.Errorf("%d: started before the one listed before it", i)
+		}
+		if list.Find(arn) != i {
+			t.Errorf("Find(%s) = %d, want %d", arn, list.Find(arn), i)
+		}
+	}
+	total := 0
+	for _, f := range fns {
+		switch {
+		case f.Name == denied:
+			if f.ListingFailed == "" || !strings.Contains(f.ListingFailed, "AccessDeniedException") || f.Found != 0 {
+				t.Errorf("denied function: %+v", f)
+			}
+		case f.Found != want[f.Name] || f.RetentionDays == 0 || f.ListingFailed != "":
+			t.Errorf("function %+v: want %d executions and its retention", f, want[f.Name])
+		}
+		total += want[f.Name]
+	}
+	if list.Len() != total || total == 0 || len(discovery.ListingFailures(fns)) != 1 || logged == 0 {
+		t.Errorf("%d listed, want %d; %d listing failures; %d lines logged", list.Len(), total, len(discovery.ListingFailures(fns)), logged)
+	}
+
+	l, fns, err := discovery.Discover(ctx, client, discovery.Config{Functions: []string{"orders", "no-such-function"}}, logf)
+	var nf *extract.FunctionNotFoundError
+	if !errors.As(err, &nf) || l != nil || fns != nil {
+		t.Errorf("a named function that does not exist: %v (list %v)", err, l != nil)
+	}
+}
