@@ -56,7 +56,7 @@ func TestDiscover(t *testing.T) {
 		if fn := strings.Split(arn, ":")[6]; fns[list.Function(i)].Name != fn {
 			t.Errorf("%s listed under %s", arn, fns[list.Function(i)].Name)
 		}
-		if i > 0 && list.Start(i-1) != nil && list.Start(i) != nil && list.Start(i).Before(*list.Start(i-1)) {
+		if i > 0 && list.Start(i-1) != nil && list.Start(i) != nil && list.Start(i).Before(*list.Start(i - 1)) {
 			t.Errorf("%d: started before the one listed before it", i)
 		}
 		if list.Find(arn) != i {

@@ -129,10 +129,12 @@ func (l *List) Add(f extract.Found, fn int) error {
 
 // Seal ends the adding: what add wrote reaches the file, the executions
 // are put in order of start (sortByStart), an ARN listed twice (a
-// function named twice, by name and by ARN) is kept once, its first
-// listing (dropped is called with the function of each listing dropped,
-// when not nil), and the index by hash is sorted. After it the list may be
-// read from several goroutines at once.
+// function named twice, by name and by ARN; an archive's execution under
+// two start dates) is kept once, its first listing, with the earliest
+// start and the latest end of its listings (dropped is called with the
+// function of each listing dropped, when not nil), and the index by hash
+// is sorted. After it the list may be read from several goroutines at
+// once.
 func (l *List) Seal(dropped func(fn int)) error {
 	if l.w == nil {
 		return l.Err()
@@ -145,7 +147,10 @@ func (l *List) Seal(dropped func(fn int)) error {
 	l.sortByStart()
 	order := l.byHash()
 	if l.dropRepeats(order, dropped) {
-		order = l.byHash() // positions moved; rare: a function named twice
+		// Positions moved, and a start may have: rare (a function named
+		// twice, an execution archived under two dates).
+		l.sortByStart()
+		order = l.byHash()
 	}
 	if err := l.Err(); err != nil {
 		return err
@@ -172,8 +177,9 @@ func (l *List) byHash() []int32 {
 }
 
 // dropRepeats removes the items (and their hashes) whose ARN an item
-// listed earlier has, order being the positions by hash (byHash), and
-// reports whether it removed any.
+// listed earlier has, that item taking the earlier start and the later
+// end of the two (noTime: none), order being the positions by hash
+// (byHash), and reports whether it removed any.
 func (l *List) dropRepeats(order []int32, dropped func(fn int)) bool {
 	drop := map[int32]bool{}
 	for k := 0; k < len(order); {
@@ -189,6 +195,13 @@ func (l *List) dropRepeats(order []int32, dropped func(fn int)) bool {
 			for b := a + 1; b < e; b++ {
 				if !drop[order[b]] && l.is(int(order[b]), arn) {
 					drop[order[b]] = true
+					kept, other := &l.items[order[a]], &l.items[order[b]]
+					if compareStarts(other.start, kept.start) < 0 {
+						kept.start = other.start
+					}
+					if other.end != noTime && (kept.end == noTime || other.end > kept.end) {
+						kept.end = other.end
+					}
 				}
 			}
 		}

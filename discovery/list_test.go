@@ -19,7 +19,8 @@ import (
 // TestFoundList: every ARN, of the documented form or not, comes back as
 // listed with its times and status, is found by its ARN (also when every
 // ARN's hash is the same), an ARN listed twice is kept once (its first
-// listing) and an ARN not listed is not found; sealed, the list and the
+// listing, with the earliest start and latest end of the two) and an ARN
+// not listed is not found; sealed, the list and the
 // manifest are in order of start, those without a start last.
 func TestFoundList(t *testing.T) {
 	at := func(s string) *time.Time {
@@ -57,9 +58,16 @@ func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) 
 	if left, _ := os.ReadDir(os.TempDir()); len(left) != 0 {
 		t.Errorf("the list's file is left in TMPDIR: %v", left)
 	}
-	// Listed again (a function named twice) under function 2: kept once.
-	// (One listing again starts earlier: the first listing still wins.)
-	for i, f := range append(slices.Clone(in), in[0], in[4], extract.Found{ARN: strings.Clone(in[3].ARN)}, extract.Found{ARN: in[1].ARN, Start: aws.Time(in[1].Start.AddDate(-1, 0, 0))}) {
+	// Listed again (a function named twice; an archive's execution under
+	// two dates) under function 2: kept once, its first listing's status
+	// and function, the earliest start and the latest end of its
+	// listings (in[1] again a year earlier, in[3] again with no times,
+	// in[2] again with an end).
+	earlier := in[1]
+	earlier.Start = aws.Time(in[1].Start.AddDate(-1, 0, 0))
+	ended := in[2]
+	ended.End = aws.Time(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC))
+	for i, f := range append(slices.Clone(in), in[0], in[4], extract.Found{ARN: strings.Clone(in[3].ARN)}, extract.Found{ARN: in[1].ARN, Start: earlier.Start}, extract.Found{ARN: in[2].ARN, End: ended.End}) {
 		fn := i % 2
 		if i >= len(in) {
 			fn = 2
@@ -72,15 +80,15 @@ func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) 
 	if err := l.Seal(func(fn int) { dropped[fn]++ }); err != nil {
 		t.Fatal(err)
 	}
-	if len(dropped) != 1 || dropped[2] != 4 {
-		t.Errorf("dropped %v, want the 4 listings of function 2", dropped)
+	if len(dropped) != 1 || dropped[2] != 5 {
+		t.Errorf("dropped %v, want the 5 listings of function 2", dropped)
 	}
 	if l.Len() != len(in) {
 		t.Fatalf("%d listed, want %d", l.Len(), len(in))
 	}
 	// Sealed, the list is in order of start, those without one last, in
 	// the order listed.
-	sorted := []extract.Found{in[3], in[1], in[0], in[2], in[4]}
+	sorted := []extract.Found{earlier, in[3], in[0], ended, in[4]}
 	for i, f := range sorted {
 		if got := l.ARN(i); got != f.ARN {
 			t.Errorf("%d: ARN %q, want %q", i, got, f.ARN)
@@ -115,7 +123,7 @@ func checkFoundList(t *testing.T, in []extract.Found, hash func(string) uint64) 
 		}
 		got = append(got, line.DurableExecutionArn+" "+line.StartTimestamp)
 	}
-	want := []string{in[3].ARN + " 2026-01-01T00:00:00Z", in[1].ARN + " 2026-02-01T00:00:00Z", in[0].ARN + " 2026-03-01T10:00:00.123Z", in[2].ARN + " ", in[4].ARN + " "}
+	want := []string{in[1].ARN + " 2025-02-01T00:00:00Z", in[3].ARN + " 2026-01-01T00:00:00Z", in[0].ARN + " 2026-03-01T10:00:00.123Z", in[2].ARN + " ", in[4].ARN + " "}
 	if len(got) != len(want) {
 		t.Fatalf("manifest %q, want %q", got, want)
 	}

@@ -393,6 +393,30 @@ func latestByDates(t *testing.T, open destination) {
 			t.Errorf("LatestIn(%s, %s): %v, want %v", c.from, c.to, arns, want)
 		}
 	}
+	// Where the destination lists its executions by start date
+	// (load.DatedLister: the Parquet ones), each comes once, under its
+	// date, a snapshot archived again under it still once.
+	dl, ok := pr.(load.DatedLister)
+	if !ok {
+		return
+	}
+	again := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn(1), RunID: "dates-again", ExtractedAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)})
+	start := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	rows := again.Add(nil, []types.Operation{{Id: aws.String("exec"), Type: types.OperationTypeExecution, Status: types.OperationStatusStarted, StartTimestamp: &start}})
+	commitSnapshot(t, open(t, "dates", "dates-again"), "2026-02-01", rows, again.Finish())
+	var got []string
+	if err := dl.ListDated(ctx, func(arn, dt string) { got = append(got, dt+" "+arn) }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	var want []string
+	for i, at := range starts {
+		want = append(want, at[:10]+" "+arn(i))
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("ListDated: %q, want %q", got, want)
+	}
 }
 
 // withoutData clears row's data columns, as a read without the

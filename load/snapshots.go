@@ -20,7 +20,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/durable-etl/durable-etl/internal/arnkey"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -76,6 +78,21 @@ type PartitionedReader interface {
 	// execution archived under another date (or, in Postgres, with no
 	// start_time) is not among them.
 	LatestIn(ctx context.Context, from, to string, keep func(arn string) bool) (map[string]ExecutionState, error)
+}
+
+// DatedLister is a PartitionedReader that can list the executions it
+// holds with the start date (partition) each is archived under, in one
+// read of the executions table's key column, for a listing whose rounds
+// then read their own start dates only (LatestIn).
+type DatedLister interface {
+	// ListDated calls fn once for each execution and start date it has
+	// executions rows under (an execution archived under two dates, its
+	// start having been unknown to an earlier snapshot: once under each;
+	// more should a compaction beside it remove a file being read, the
+	// files then being read again), from one goroutine at a time; arn is
+	// valid during the call only. On an error fn may have been called for
+	// some.
+	ListDated(ctx context.Context, fn func(arn, dt string)) error
 }
 
 // RowStreamer is a SnapshotReader that can also hand over one execution's
@@ -1149,4 +1166,53 @@ func openPublished(name string, r io.ReaderAt, size int64, opts ...parquet.FileO
 		return nil, &NotParquetError{Name: name, Err: err}
 	}
 	return f, err
+}
+
+// ListDated reads the execution_arn column of the executions files,
+// partition by partition (fileReaders partitions at once), and gives each
+// ARN once a partition however many snapshots the partition holds of it
+// (an uncompacted archive holds one a run for an execution still running),
+// telling repeats by the ARN's 16-byte key: memory holds a key an
+// execution of the partitions being read. A file that is not Parquet etl
+// can read is left out, as Latest leaves it (Unreadable names it).
+func (d *Parquet) ListDated(ctx context.Context, fn func(arn, dt string)) error {
+	err := ListedAgain(func() error {
+		files, err := d.sink.list(ctx, "executions/")
+		if err != nil {
+			return err
+		}
+		byDT := map[string][]publishedFile{}
+		for _, f := range files {
+			byDT[partitionOf(f.name)] = append(byDT[partitionOf(f.name)], f)
+		}
+		var mu sync.Mutex
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(fileReaders)
+		for dt, files := range byDT {
+			g.Go(func() error {
+				seen := map[arnkey.Key]struct{}{}
+				for _, f := range files {
+					err := d.eachARN(gctx, f, func(arn []byte) {
+						k := arnkey.Of(unsafe.String(unsafe.SliceData(arn), len(arn)))
+						if _, ok := seen[k]; ok {
+							return
+						}
+						seen[k] = struct{}{}
+						mu.Lock()
+						defer mu.Unlock()
+						fn(unsafe.String(unsafe.SliceData(arn), len(arn)), dt)
+					})
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		return g.Wait()
+	})
+	if err != nil {
+		return fmt.Errorf("destination %s: list the executions: %w", d.dir, err)
+	}
+	return nil
 }

@@ -337,7 +337,7 @@ func expectedExecutions(ctx context.Context, client extract.Regional, reader loa
 			retention[f.Name] = f.RetentionDays
 		}
 		warnFunctions(logger, fns)
-		return foundListing{found: found, fns: fns, source: "api"}, retention, nil
+		return foundListing{found: found, fns: fns}, retention, nil
 	}
 	m, err := manifestAt(ctx, c.String("manifest"), s3c)
 	if err != nil {
@@ -386,13 +386,29 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 	if err != nil {
 		return nil, &exitError{code: exitFailed, err: err}
 	}
-	var mu sync.Mutex
-	_, err = reader.Latest(ctx, func(arn string) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		_ = found.Add(extract.Found{ARN: arn}, 0) // a failure is kept: Seal returns it
-		return false
-	})
+	dated := false
+	if dl, ok := reader.(load.DatedLister); ok {
+		// Each under its start date, so that a round reads its own
+		// dates' files only: the list is in order of the earliest date
+		// an execution is archived under, its latest as its end.
+		dated = true
+		err = dl.ListDated(ctx, func(arn, dt string) {
+			day, err := time.Parse(time.DateOnly, dt)
+			if err != nil {
+				_ = found.Add(extract.Found{ARN: arn}, 0) // a folder not a date: read with every date
+				return
+			}
+			_ = found.Add(extract.Found{ARN: arn, Start: &day, End: &day}, 0) // a failure is kept: Seal returns it
+		})
+	} else {
+		var mu sync.Mutex
+		_, err = reader.Latest(ctx, func(arn string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			_ = found.Add(extract.Found{ARN: arn}, 0) // a failure is kept: Seal returns it
+			return false
+		})
+	}
 	orphans := 0
 	if of, ok := reader.(load.OrphanFinder); ok && err == nil {
 		// Rows whose executions row is gone (a file deleted or lost):
@@ -419,20 +435,56 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 		logger.Warn("the archive holds operations or events of executions it has no executions row of (a file deleted or lost?): they are found missing; etl run archives them again while the service keeps them", "executions", orphans)
 	}
 	logger.Info("listed the archive's executions: checking them against the API (only those without an executions row can be found missing)", "executions", found.Len(), "without_executions_row", orphans, "duration_ms", time.Since(start).Milliseconds())
-	// One unnamed function, listed by no one: the list's items refer to
-	// one, and none failed to be listed.
-	return foundListing{found: found, fns: []discovery.Function{{}}, source: "archive"}, nil
+	return archiveListing{found: found, dated: dated}, nil
+}
+
+// archiveListing is the archive's own executions (archivedListing). When
+// dated, each holds the earliest start date it is archived under as its
+// start and the latest as its end, so that a round reads the dates from
+// its first execution's start to the latest of their ends; those with
+// neither (an orphan, a folder not a date) come last, read with every
+// date.
+type archiveListing struct {
+	found *discovery.List
+	dated bool
+}
+
+func (a archiveListing) from() string        { return "archive" }
+func (a archiveListing) Len() int            { return a.found.Len() }
+func (a archiveListing) err() error          { return a.found.Err() }
+func (a archiveListing) close() error        { return a.found.Close() }
+func (a archiveListing) notListed() []string { return nil }
+
+func (a archiveListing) At(i int) verify.Execution { return verify.Execution{ARN: a.found.ARN(i)} }
+
+func (a archiveListing) Dates(lo, hi int) (from, to string, ok bool) {
+	if !a.dated || hi <= lo {
+		return "", "", false
+	}
+	first := a.found.Start(lo)
+	if first == nil {
+		return "", "", false
+	}
+	last := *first
+	for i := lo; i < hi; i++ {
+		end := a.found.End(i)
+		if end == nil {
+			return "", "", false
+		}
+		if end.After(last) {
+			last = *end
+		}
+	}
+	return first.Format(time.DateOnly), last.Format(time.DateOnly), true
 }
 
 // foundListing is discovery's list of executions.
 type foundListing struct {
 	found *discovery.List
 	fns   []discovery.Function
-	// source is from's: "api" (discovery) or "archive" (archivedListing).
-	source string
 }
 
-func (f foundListing) from() string { return f.source }
+func (f foundListing) from() string { return "api" }
 
 func (f foundListing) Len() int     { return f.found.Len() }
 func (f foundListing) err() error   { return f.found.Err() }

@@ -354,10 +354,63 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := verify.InRounds(ctx, client, reader, listed, verify.Options{Sample: 5, Seed: 7, Concurrency: 4, RoundSize: 4,
+		rec := &latestRecorder{Parquet: reader}
+		rep, err := verify.InRounds(ctx, client, rec, listed, verify.Options{Sample: 5, Seed: 7, Concurrency: 4, RoundSize: 4,
 			PastRetention: func(st load.ExecutionState) bool { return pastRetention(st, now) }})
 		if err != nil || rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.Complete != all {
 			t.Errorf("in rounds of 4: %v, %d sampled, %d not sampleable, %d past retention, %d complete", err, rep.Sampled, rep.NotSampleable, rep.PastRetention, rep.Complete)
+		}
+		// Each round reads its own start dates only, and finds there
+		// every execution it holds (no round over every date after).
+		kept := 0
+		for _, n := range rec.kept {
+			kept += n
+		}
+		if len(rec.kept) != (all+3)/4 || kept != all || slices.Contains(rec.spans, "") {
+			t.Errorf("rounds of 4 over %d executions: states kept per round %v, start dates read %q", all, rec.kept, rec.spans)
+		}
+		// An ended execution with an older snapshot, still running, under
+		// an earlier date (its start unknown then): listed by that date,
+		// its round reads up to its newest's date, so it is not stale.
+		twoDates := filepath.Join(t.TempDir(), "two-dates")
+		if err := os.CopyFS(twoDates, os.DirFS(dest)); err != nil {
+			t.Fatal(err)
+		}
+		var newest *schema.Execution
+		files, _ := filepath.Glob(filepath.Join(twoDates, "executions", "dt=*", "*.parquet"))
+		for _, f := range files {
+			for _, row := range readFileRows[schema.Execution](t, f) {
+				if row.Status != nil && load.Terminal(*row.Status) && !pastRetention(load.ExecutionState{Status: row.Status, EndTime: row.EndTime}, now) &&
+					(newest == nil || row.StartTime.After(*newest.StartTime)) {
+					newest = &row
+				}
+			}
+		}
+		if newest == nil {
+			t.Fatal("no ended execution within its retention")
+		}
+		older := *newest
+		older.Status, older.RunID, older.ExtractedAt = aws.String("RUNNING"), "older", newest.ExtractedAt.Add(-time.Hour)
+		if err := os.MkdirAll(filepath.Join(twoDates, "executions", "dt=2020-01-01"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := parquet.WriteFile(filepath.Join(twoDates, "executions", "dt=2020-01-01", "older.parquet"), []schema.Execution{older}); err != nil {
+			t.Fatal(err)
+		}
+		r2, err := load.OpenParquetDirForReading(twoDates)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed2, err := archivedListing(ctx, r2, twoDates, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer listed2.close()
+		rec = &latestRecorder{Parquet: r2}
+		rep, err = verify.InRounds(ctx, client, rec, listed2, verify.Options{Concurrency: 4, RoundSize: 4,
+			PastRetention: func(st load.ExecutionState) bool { return pastRetention(st, now) }})
+		if err != nil || len(rep.Stale) != 0 || rep.Complete != all || slices.Contains(rec.spans, "") || !strings.HasPrefix(rec.spans[0], "2020-01-01..") {
+			t.Errorf("an older snapshot under an earlier date: %v, stale %v, %d complete of %d, start dates read %q", err, rep.Stale, rep.Complete, all, rec.spans)
 		}
 	}
 	if code, rep := runVerify(t, url, dest); code != 0 || rep.ListedFrom != "api" {
@@ -1269,7 +1322,7 @@ func TestVerifyInRounds(t *testing.T) {
 		name    string
 		listed  listing
 		missing []string
-	}{{"manifest", manifest, []string{unarchived}}, {"discovery", foundListing{found: found, fns: fns, source: "api"}, []string{}}} {
+	}{{"manifest", manifest, []string{unarchived}}, {"discovery", foundListing{found: found, fns: fns}, []string{}}} {
 		t.Run(c.name, func(t *testing.T) {
 			n := c.listed.Len()
 			one, kept := check(c.listed, 0, verify.Options{All: true})
@@ -1318,7 +1371,7 @@ func TestVerifyInRounds(t *testing.T) {
 	// (a snapshot taken before its start was known) is not missing: a
 	// round of its own looks for it in every partition.
 	t.Run("archived under another date", func(t *testing.T) {
-		listed := foundListing{found: found, fns: fns, source: "api"}
+		listed := foundListing{found: found, fns: fns}
 		before, _ := check(listed, 4, verify.Options{All: true})
 		i := slices.IndexFunc(execs, func(e emulator.Execution) bool { return terminal(e) && e.ARN != victim })
 		arn := execs[i].ARN
