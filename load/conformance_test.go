@@ -393,12 +393,12 @@ func latestByDates(t *testing.T, open destination) {
 			t.Errorf("LatestIn(%s, %s): %v, want %v", c.from, c.to, arns, want)
 		}
 	}
-	// Where the destination lists its executions by start date
-	// (load.DatedLister: the Parquet ones), each comes once, under its
-	// date, a snapshot archived again under it still once.
+	// The executions listed by start date (load.DatedLister, which every
+	// one here is): each once, under its date, a snapshot archived again
+	// under it still once.
 	dl, ok := pr.(load.DatedLister)
 	if !ok {
-		return
+		t.Fatal("the destination cannot list its executions by date (no DatedLister)")
 	}
 	again := transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn(1), RunID: "dates-again", ExtractedAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)})
 	start := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)

@@ -81,9 +81,10 @@ type PartitionedReader interface {
 }
 
 // DatedLister is a PartitionedReader that can list the executions it
-// holds with the start date (partition) each is archived under, in one
-// read of the executions table's key column, for a listing whose rounds
-// then read their own start dates only (LatestIn).
+// holds with the start date each is archived under (Parquet: its
+// partition; Postgres: its start_time's UTC date), in one read of the
+// executions table's key column, for a listing whose rounds then read
+// their own start dates only (LatestIn).
 type DatedLister interface {
 	// ListDated calls fn once for each execution and start date it has
 	// executions rows under (an execution archived under two dates, its
@@ -1213,6 +1214,27 @@ func (d *Parquet) ListDated(ctx context.Context, fn func(arn, dt string)) error 
 	})
 	if err != nil {
 		return fmt.Errorf("destination %s: list the executions: %w", d.dir, err)
+	}
+	return nil
+}
+
+// ListDated reads the executions table's ARNs with their start dates
+// (UTC), the dates LatestIn filters by: one row an execution, so each
+// once; one without a start time under "" (its rounds read every date).
+func (p *Postgres) ListDated(ctx context.Context, fn func(arn, dt string)) error {
+	rows, err := p.pool.Query(ctx, "SELECT execution_arn, coalesce(to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD'), '') FROM "+
+		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
+	if err != nil {
+		return p.wrap("list the executions", err)
+	}
+	defer rows.Close()
+	var arn, dt string
+	_, err = pgx.ForEachRow(rows, []any{&arn, &dt}, func() error {
+		fn(arn, dt)
+		return nil
+	})
+	if err != nil {
+		return p.wrap("list the executions", err)
 	}
 	return nil
 }
