@@ -323,6 +323,12 @@ func archivedDataOf(t *testing.T, open destination, arn string, ops []types.Oper
 // and executions row) through l, in partition dt, and closes l.
 func commitSnapshot(t *testing.T, l load.Loader, dt string, ops []schema.Operation, row schema.Execution) {
 	t.Helper()
+	commitWithEvents(t, l, dt, ops, nil, row)
+}
+
+// commitWithEvents is commitSnapshot with the execution's new events.
+func commitWithEvents(t *testing.T, l load.Loader, dt string, ops []schema.Operation, events []schema.Event, row schema.Execution) {
+	t.Helper()
 	ctx := context.Background()
 	x, err := l.Begin(ctx, row.ExecutionArn)
 	if err != nil {
@@ -330,6 +336,11 @@ func commitSnapshot(t *testing.T, l load.Loader, dt string, ops []schema.Operati
 	}
 	if err := x.Write(ctx, schema.RowsOf(schema.Operations, ops)); err != nil {
 		t.Fatal(err)
+	}
+	if len(events) > 0 {
+		if err := x.Write(ctx, schema.RowsOf(schema.Events, events)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := x.Commit(ctx, dt, row); err != nil {
 		t.Fatal(err)
@@ -589,23 +600,7 @@ func orphansFound(t *testing.T, open destination, forget func(t *testing.T, arch
 			ev := types.Event{EventId: aws.Int32(int32(i + 1)), EventType: types.EventTypeStepStarted, Id: aws.String("op-0"), EventTimestamp: &at}
 			evs = append(evs, transform.EventRow(&ev, keys.Next(&ev), meta))
 		}
-		l := open(t, "orphans", run)
-		x, err := l.Begin(ctx, arn(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Write(ctx, schema.RowsOf(schema.Events, evs)); err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Commit(ctx, dt, snap.Finish()); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
+		commitWithEvents(t, open(t, "orphans", run), dt, rows, evs, snap.Finish())
 	}
 	commit("orphans-kept", "kept", "2026-03-01", 3, 2)
 	commit("orphans-lost", "lost", "2026-03-01", 3, 2)
