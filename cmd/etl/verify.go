@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -344,15 +343,46 @@ func expectedExecutions(ctx context.Context, client extract.Regional, reader loa
 		return nil, nil, err
 	}
 	defer m.Close()
-	var exp sortedListing
+	l, err := listManifest(m)
+	return l, retention, err
+}
+
+// listManifest lists a manifest's executions as discovery's list is kept
+// (discovery.List: about 65 bytes an execution, the ARNs in a temporary
+// file; a manifest of an account's executions holds millions), with the
+// tokens of those that carry one (a manifest for state) in memory, in
+// order of the start each gives (StartTimestamp, as etl discover writes
+// it), so that a round reads its own start dates only; those without one
+// come last, read with every date. A bad line is a usage error, as for a
+// run.
+func listManifest(m *extract.Manifest) (listing, error) {
+	found, err := discovery.NewList()
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: err}
+	}
+	tokens := map[string]string{}
 	for m.Next() {
-		exp = append(exp, verify.Execution{ARN: m.Entry().ARN, Token: m.Entry().Token})
+		e := m.Entry()
+		f := extract.Found{ARN: e.ARN}
+		if !e.Started.IsZero() {
+			f.Start = &e.Started
+		}
+		if found.Add(f, 0) != nil {
+			break // kept: Seal returns it
+		}
+		if e.Token != "" {
+			tokens[e.ARN] = e.Token
+		}
 	}
 	if err := m.Err(); err != nil {
-		return nil, nil, usageError("%v", err)
+		found.Close()
+		return nil, usageError("%v", err)
 	}
-	sort.Slice(exp, func(i, j int) bool { return exp[i].ARN < exp[j].ARN })
-	return exp, retention, nil
+	if err := found.Seal(nil); err != nil {
+		found.Close()
+		return nil, &exitError{code: exitFailed, err: fmt.Errorf("list the manifest's executions: %w", err)}
+	}
+	return manifestListing{found: found, tokens: tokens}, nil
 }
 
 // listing is a verify.Listing with what the command needs besides: its
@@ -494,10 +524,16 @@ func (f foundListing) notListed() []string { return discovery.ListingFailures(f.
 
 // Dates: discovery's list is in order of start, those without one last.
 func (f foundListing) Dates(lo, hi int) (from, to string, ok bool) {
+	return startDates(f.found, lo, hi)
+}
+
+// startDates are the start dates of the executions lo to hi of a list in
+// order of start (the first's and the last's), not ok when one has none.
+func startDates(l *discovery.List, lo, hi int) (from, to string, ok bool) {
 	if hi <= lo {
 		return "", "", false
 	}
-	a, b := f.found.Start(lo), f.found.Start(hi-1)
+	a, b := l.Start(lo), l.Start(hi-1)
 	if a == nil || b == nil {
 		return "", "", false
 	}
@@ -512,20 +548,28 @@ func (f foundListing) At(i int) verify.Execution {
 	return e
 }
 
-// sortedListing is a manifest's executions, sorted by ARN, each ARN once
-// (a manifest skips an ARN it has given already).
-type sortedListing []verify.Execution
+// manifestListing is a manifest's executions (listManifest), each ARN
+// once (a manifest skips an ARN it has given already).
+type manifestListing struct {
+	found  *discovery.List
+	tokens map[string]string // the ARNs that came with a checkpoint token
+}
 
-func (s sortedListing) Len() int                  { return len(s) }
-func (s sortedListing) At(i int) verify.Execution { return s[i] }
-func (s sortedListing) err() error                { return nil }
-func (s sortedListing) close() error              { return nil }
+func (m manifestListing) from() string        { return "manifest" }
+func (m manifestListing) Len() int            { return m.found.Len() }
+func (m manifestListing) err() error          { return m.found.Err() }
+func (m manifestListing) close() error        { return m.found.Close() }
+func (m manifestListing) notListed() []string { return nil }
 
-func (s sortedListing) notListed() []string { return nil }
-func (s sortedListing) from() string        { return "manifest" }
+func (m manifestListing) At(i int) verify.Execution {
+	arn := m.found.ARN(i)
+	return verify.Execution{ARN: arn, Token: m.tokens[arn]}
+}
 
-// Dates: a manifest's listing is in order of ARN.
-func (s sortedListing) Dates(lo, hi int) (string, string, bool) { return "", "", false }
+// Dates: the manifest's list is in order of start, those without one last.
+func (m manifestListing) Dates(lo, hi int) (from, to string, ok bool) {
+	return startDates(m.found, lo, hi)
+}
 
 // writeVerifyOutputs prints the summary and writes the report and metrics.
 func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
