@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +30,7 @@ import (
 	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/clip"
+	"github.com/durable-etl/durable-etl/internal/jsonstream"
 	"github.com/durable-etl/durable-etl/internal/scratch"
 	"github.com/durable-etl/durable-etl/internal/spool"
 	"github.com/durable-etl/durable-etl/load"
@@ -767,19 +767,14 @@ func writeReport(path string, sum *pipeline.Summary, runErr error) error {
 	if runErr != nil {
 		report.Error = runErr.Error()
 	}
-	b, err := json.MarshalIndent(report, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return writeJSONAtomic(path, report)
 }
 
-// writeFileAtomic writes b to path whole or not at all (spool.WriteFile).
-func writeFileAtomic(path string, b []byte) error {
-	return spool.WriteFile(path, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
+// writeJSONAtomic writes v to path as indented JSON, whole or not at all
+// (spool.WriteFile), streamed (jsonstream): a report naming hundreds of
+// thousands of executions is not held whole, nor twice.
+func writeJSONAtomic(path string, v any) error {
+	return spool.WriteFile(path, func(w io.Writer) error { return jsonstream.Write(w, v) })
 }
 
 // tablesOnly says whether every destination is a database (no files to

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -621,8 +620,7 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 		fmt.Fprintln(c.App.Writer, "  "+line)
 	}
 	if p := c.String("report"); p != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := writeFileAtomic(p, append(b, '\n')); err != nil {
+		if err := writeJSONAtomic(p, rep); err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", p, err)}
 		}
 	}
