@@ -36,7 +36,7 @@ func TestSameAsMarshalIndent(t *testing.T) {
 		*Inner
 		Name    string            `json:"name"` // wins over Inner's
 		Skipped string            `json:"-"`
-		hidden  int               //nolint:unused // unexported: not written
+		hidden  int               // unexported: not written
 		Raw     json.RawMessage   `json:"raw,omitempty"`
 		Bytes   []byte            `json:"bytes"`
 		Map     map[string][]int  `json:"map"`
