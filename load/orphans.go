@@ -82,7 +82,7 @@ func (d *Parquet) orphans(ctx context.Context) ([]string, error) {
 					return err
 				}
 			}
-			for _, f := range append(byTable["operations"][dt], byTable["events"][dt]...) {
+			for _, f := range slices.Concat(byTable["operations"][dt], byTable["events"][dt]) {
 				err := d.eachARN(gctx, f, func(arn []byte) {
 					if _, ok := have[maphash.Bytes(seed, arn)]; !ok {
 						mu.Lock()

@@ -1220,8 +1220,15 @@ func (d *Parquet) ListDated(ctx context.Context, fn func(arn, dt string)) error 
 
 // ListDated reads the executions table's ARNs with their start dates
 // (UTC), the dates LatestIn filters by: one row an execution, so each
-// once; one without a start time under "" (its rounds read every date).
+// once (more should the database fail for a moment, the rows then being
+// read again); one without a start time under "" (its rounds read every
+// date).
 func (p *Postgres) ListDated(ctx context.Context, fn func(arn, dt string)) error {
+	_, err := reread(ctx, p, "executions", func() (struct{}, error) { return struct{}{}, p.listDatedOnce(ctx, fn) })
+	return err
+}
+
+func (p *Postgres) listDatedOnce(ctx context.Context, fn func(arn, dt string)) error {
 	rows, err := p.pool.Query(ctx, "SELECT execution_arn, coalesce(to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD'), '') FROM "+
 		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
