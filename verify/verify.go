@@ -33,9 +33,11 @@ type Listing interface {
 	Len() int
 	// At is the execution at position i, 0 <= i < Len().
 	At(i int) Execution
-	// Dates are the first and last start dates (UTC, as partitions are
-	// named) of the executions at [lo, hi), ok false when some of them
-	// have no known start or the listing is not in order of start.
+	// Dates are the start dates (UTC, as partitions are named) that hold
+	// the executions at [lo, hi): from the first's to the last's, or to
+	// the latest date any of them is archived under (the archive's own
+	// listing); ok false when some of them have no known start or the
+	// listing is not in order of start.
 	Dates(lo, hi int) (from, to string, ok bool)
 }
 
@@ -101,8 +103,9 @@ const verifyRoundExecutions = 50_000
 // and o.All compares every archived execution in every round. A failure
 // to read the archive ends the verification with that error.
 //
-// When the listing knows its executions' start dates (discovery's, in
-// order of start) and the reader can read some partitions only
+// When the listing knows its executions' start dates (discovery's, a
+// manifest's that gives them, or the archive's own, in order of start)
+// and the reader can read some partitions only
 // (load.PartitionedReader), a round reads the partitions of its dates
 // alone, not every executions file again. An execution not found there
 // (not archived, or archived under another date: a snapshot taken before
