@@ -155,12 +155,38 @@ func (l *List) Seal(dropped func(fn int)) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
+	l.indexBy(order)
+	return nil
+}
+
+// Retime sets, on a sealed list, the times of the executions that times
+// gives (ok false: left as they are; i is the position before), then puts
+// the list in order of start again, as Seal does: for a list whose
+// executions' start dates come from elsewhere once it is made (a
+// manifest's, from the archive). Not safe beside readers of the list.
+func (l *List) Retime(times func(i int) (start, end *time.Time, ok bool)) {
+	for i := range l.items {
+		if start, end, ok := times(i); ok {
+			l.items[i].start, l.items[i].end = msOf(start), msOf(end)
+		}
+	}
+	byItem := make([]uint64, len(l.items)) // the hashes back in the items' order
+	for k, i := range l.at {
+		byItem[i] = l.hashes[k]
+	}
+	l.hashes = byItem
+	l.sortByStart()
+	l.indexBy(l.byHash())
+}
+
+// indexBy makes the index by hash (l.at, l.hashes in its order) from
+// order (byHash) and l.hashes in the items' order.
+func (l *List) indexBy(order []int32) {
 	hashes := make([]uint64, len(order))
 	for k, i := range order {
 		hashes[k] = l.hashes[i]
 	}
 	l.hashes, l.at = hashes, order
-	return nil
 }
 
 // byHash is the items' positions in order of their hash (l.hashes, one

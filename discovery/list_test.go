@@ -166,3 +166,58 @@ func TestFoundListUnreadable(t *testing.T) {
 		t.Errorf("Err() = %v", err)
 	}
 }
+
+// TestRetime: times given to a sealed list's executions put it in order
+// of start again, those given none staying as they were; each is found by
+// its ARN after, also when every ARN's hash is the same.
+func TestRetime(t *testing.T) {
+	for _, clash := range []bool{false, true} {
+		l, err := NewList()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if clash {
+			l.hash = func(string) uint64 { return 7 }
+		}
+		day := func(d int) *time.Time { return aws.Time(time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC)) }
+		arns := []string{"a", "b", "c", "d", "e"}
+		for i, arn := range arns {
+			f := extract.Found{ARN: arn}
+			if i == 3 {
+				f.Start = day(20) // given by the listing: kept
+			}
+			if err := l.Add(f, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Seal(nil); err != nil {
+			t.Fatal(err)
+		}
+		// Sealed: d (a start) first, then a, b, c, e as added.
+		retimed := map[string][2]int{"e": {2, 5}, "b": {25, 25}, "a": {10, 30}}
+		before := make([]string, l.Len())
+		for i := range before {
+			before[i] = l.ARN(i)
+		}
+		l.Retime(func(i int) (*time.Time, *time.Time, bool) {
+			d, ok := retimed[before[i]]
+			if !ok {
+				return nil, nil, false
+			}
+			return day(d[0]), day(d[1]), true
+		})
+		want := []string{"e", "a", "d", "b", "c"} // by start: 2, 10, 20, 25, none
+		for i, arn := range want {
+			if got := l.ARN(i); got != arn {
+				t.Errorf("clash %v: %d is %q, want %q", clash, i, got, arn)
+			}
+			if l.Find(arn) != i {
+				t.Errorf("clash %v: Find(%q) = %d, want %d", clash, arn, l.Find(arn), i)
+			}
+		}
+		if e := l.End(1); e == nil || !e.Equal(*day(30)) || l.Start(2) == nil || !l.Start(2).Equal(*day(20)) || l.Start(4) != nil {
+			t.Errorf("clash %v: times after: a ends %v, d starts %v, c starts %v", clash, e, l.Start(2), l.Start(4))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -342,7 +343,7 @@ func expectedExecutions(ctx context.Context, client extract.Regional, reader loa
 		return nil, nil, err
 	}
 	defer m.Close()
-	l, err := listManifest(m)
+	l, err := listManifest(ctx, m, reader)
 	return l, retention, err
 }
 
@@ -351,20 +352,25 @@ func expectedExecutions(ctx context.Context, client extract.Regional, reader loa
 // file; a manifest of an account's executions holds millions), with the
 // tokens of those that carry one (a manifest for state) in memory, in
 // order of the start each gives (StartTimestamp, as etl discover writes
-// it), so that a round reads its own start dates only; those without one
-// come last, read with every date. A bad line is a usage error, as for a
-// run.
-func listManifest(m *extract.Manifest) (listing, error) {
+// it), so that a round reads its own start dates only. Those without one
+// take the dates the archive holds them under, when reader can list them
+// (load.DatedLister; nil: none), the earliest as their start and the
+// latest as their end; the rest come last, read with every date. A bad
+// line is a usage error, as for a run.
+func listManifest(ctx context.Context, m *extract.Manifest, reader load.SnapshotReader) (listing, error) {
 	found, err := discovery.NewList()
 	if err != nil {
 		return nil, &exitError{code: exitFailed, err: err}
 	}
 	tokens := map[string]string{}
+	undated := 0
 	for m.Next() {
 		e := m.Entry()
 		f := extract.Found{ARN: e.ARN}
 		if !e.Started.IsZero() {
 			f.Start = &e.Started
+		} else {
+			undated++
 		}
 		if found.Add(f, 0) != nil {
 			break // kept: Seal returns it
@@ -381,7 +387,49 @@ func listManifest(m *extract.Manifest) (listing, error) {
 		found.Close()
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("list the manifest's executions: %w", err)}
 	}
+	if dl, ok := reader.(load.DatedLister); ok && undated > 0 {
+		if err := archivedDates(ctx, dl, found); err != nil {
+			found.Close()
+			return nil, &exitError{code: exitFailed, err: fmt.Errorf("list the archive's executions: %w", err)}
+		}
+	}
 	return manifestListing{found: found, tokens: tokens}, nil
+}
+
+// archivedDates gives the executions of found that have no start the
+// dates the archive holds them under (the earliest as the start, the
+// latest as the end; 8 bytes an execution while it reads) and puts found
+// in order of start again.
+func archivedDates(ctx context.Context, dl load.DatedLister, found *discovery.List) error {
+	const none = math.MaxInt32
+	first, last := make([]int32, found.Len()), make([]int32, found.Len()) // days since the epoch
+	for i := range first {
+		first[i], last[i] = none, -none
+	}
+	err := dl.ListDated(ctx, func(arn, dt string) {
+		day, err := time.Parse(time.DateOnly, dt)
+		if err != nil {
+			return
+		}
+		if i := found.Find(arn); i >= 0 && found.Start(i) == nil {
+			d := int32(day.Unix() / 86400)
+			first[i], last[i] = min(first[i], d), max(last[i], d)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := found.Err(); err != nil {
+		return err
+	}
+	found.Retime(func(i int) (start, end *time.Time, ok bool) {
+		if first[i] == none {
+			return nil, nil, false
+		}
+		s, e := time.Unix(int64(first[i])*86400, 0).UTC(), time.Unix(int64(last[i])*86400, 0).UTC()
+		return &s, &e, true
+	})
+	return nil
 }
 
 // listing is a verify.Listing with what the command needs besides: its
@@ -470,9 +518,9 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 // archiveListing is the archive's own executions (archivedListing). When
 // dated, each holds the earliest start date it is archived under as its
 // start and the latest as its end, so that a round reads the dates from
-// its first execution's start to the latest of their ends; those with
-// neither (an orphan, a folder not a date) come last, read with every
-// date.
+// its first execution's start to the latest of their ends (spanDates);
+// those with neither (an orphan, a folder not a date) come last, read
+// with every date.
 type archiveListing struct {
 	found *discovery.List
 	dated bool
@@ -487,24 +535,10 @@ func (a archiveListing) notListed() []string { return nil }
 func (a archiveListing) At(i int) verify.Execution { return verify.Execution{ARN: a.found.ARN(i)} }
 
 func (a archiveListing) Dates(lo, hi int) (from, to string, ok bool) {
-	if !a.dated || hi <= lo {
+	if !a.dated {
 		return "", "", false
 	}
-	first := a.found.Start(lo)
-	if first == nil {
-		return "", "", false
-	}
-	last := *first
-	for i := lo; i < hi; i++ {
-		end := a.found.End(i)
-		if end == nil {
-			return "", "", false
-		}
-		if end.After(last) {
-			last = *end
-		}
-	}
-	return first.Format(time.DateOnly), last.Format(time.DateOnly), true
+	return spanDates(a.found, lo, hi)
 }
 
 // foundListing is discovery's list of executions.
@@ -565,9 +599,29 @@ func (m manifestListing) At(i int) verify.Execution {
 	return verify.Execution{ARN: arn, Token: m.tokens[arn]}
 }
 
-// Dates: the manifest's list is in order of start, those without one last.
+// Dates: the manifest's list is in order of start, those without one
+// last; an execution dated by the archive ends at the latest date it is
+// archived under.
 func (m manifestListing) Dates(lo, hi int) (from, to string, ok bool) {
-	return startDates(m.found, lo, hi)
+	return spanDates(m.found, lo, hi)
+}
+
+// spanDates are the dates that hold the executions lo to hi of a list in
+// order of start whose ends, where set, are the latest date each is
+// archived under (the archive's own listing, a manifest's dated by the
+// archive): from the first's start to the latest of their ends and
+// starts; not ok when one has no start.
+func spanDates(l *discovery.List, lo, hi int) (from, to string, ok bool) {
+	from, to, ok = startDates(l, lo, hi)
+	if !ok {
+		return "", "", false
+	}
+	for i := lo; i < hi; i++ {
+		if end := l.End(i); end != nil && end.Format(time.DateOnly) > to {
+			to = end.Format(time.DateOnly)
+		}
+	}
+	return from, to, true
 }
 
 // writeVerifyOutputs prints the summary and writes the report and metrics.

@@ -412,6 +412,27 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		if err != nil || len(rep.Stale) != 0 || rep.Complete != all || slices.Contains(rec.spans, "") || !strings.HasPrefix(rec.spans[0], "2020-01-01..") {
 			t.Errorf("an older snapshot under an earlier date: %v, stale %v, %d complete of %d, start dates read %q", err, rep.Stale, rep.Complete, all, rec.spans)
 		}
+		// The same by a manifest without start times, dated by the
+		// archive as the archive's own listing is.
+		var lines []string
+		for i := range listed2.Len() {
+			lines = append(lines, fmt.Sprintf(`{"DurableExecutionArn":%q}`, listed2.At(i).ARN))
+		}
+		m, err := extract.NewManifest("test", []byte(strings.Join(lines, "\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		byManifest, err := listManifest(ctx, m, r2)
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer byManifest.close()
+		rec = &latestRecorder{Parquet: r2}
+		rep, err = verify.InRounds(ctx, client, rec, byManifest, verify.Options{Concurrency: 4, RoundSize: 4})
+		if err != nil || len(rep.Stale) != 0 || len(rep.Missing) != 0 || slices.Contains(rec.spans, "") || !strings.HasPrefix(rec.spans[0], "2020-01-01..") {
+			t.Errorf("by a manifest dated by the archive: %v, stale %v, missing %v, start dates read %q", err, rep.Stale, rep.Missing, rec.spans)
+		}
 	}
 	if code, rep := runVerify(t, url, dest); code != 0 || rep.ListedFrom != "api" {
 		t.Fatalf("--all-functions: exit %d, listed from %q", code, rep.ListedFrom)
@@ -1300,21 +1321,27 @@ func TestVerifyInRounds(t *testing.T) {
 		lines = append(lines, fmt.Sprintf(`{"DurableExecutionArn":%q}`, e.ARN))
 		dated = append(dated, fmt.Sprintf(`{"DurableExecutionArn":%q,"StartTimestamp":%q}`, e.ARN, e.Op(0).StartTimestamp.Format(time.RFC3339Nano)))
 	}
-	manifestOf := func(lines []string) listing {
+	manifestOf := func(lines []string, reader load.SnapshotReader) listing {
 		t.Helper()
 		m, err := extract.NewManifest("test", []byte(strings.Join(lines, "\n")))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		l, err := listManifest(m)
+		l, err := listManifest(ctx, m, reader)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { l.close() })
 		return l
 	}
-	manifest, datedManifest := manifestOf(lines), manifestOf(dated)
+	archive, err := load.OpenParquetDirForReading(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without start times, but dated by the archive (every executions
+	// file's ARNs read once): its rounds read their own dates too.
+	manifest, datedManifest, archiveDated := manifestOf(lines, nil), manifestOf(dated, nil), manifestOf(lines, archive)
 	found, fns, err := discover(ctx, client, discovery.Config{All: true}, func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) })
 	if err != nil {
 		t.Fatal(err)
@@ -1342,7 +1369,7 @@ func TestVerifyInRounds(t *testing.T) {
 		name    string
 		listed  listing
 		missing []string
-	}{{"manifest", manifest, []string{unarchived}}, {"dated manifest", datedManifest, []string{unarchived}}, {"discovery", foundListing{found: found, fns: fns}, []string{}}} {
+	}{{"manifest", manifest, []string{unarchived}}, {"dated manifest", datedManifest, []string{unarchived}}, {"manifest dated by the archive", archiveDated, []string{unarchived}}, {"discovery", foundListing{found: found, fns: fns}, []string{}}} {
 		t.Run(c.name, func(t *testing.T) {
 			n := c.listed.Len()
 			one, kept := check(c.listed, 0, verify.Options{All: true})
