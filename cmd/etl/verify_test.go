@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -476,6 +477,40 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	}
 	if r, rep := alone(copied); r.code != exitFailed || rep.Expected != all || len(rep.Missing) != all || rep.Complete != 0 {
 		t.Fatalf("every executions file deleted: exit %d, %d expected, %d missing, %d complete", r.code, rep.Expected, len(rep.Missing), rep.Complete)
+	}
+	// An operations file deleted, in another copy: the ended executions
+	// it held (compared: --all; those within their retention, the others
+	// not being asked of the API) are named as differing, an operation
+	// missing.
+	opsGone := filepath.Join(t.TempDir(), "ops-gone")
+	if err := os.CopyFS(opsGone, os.DirFS(dest)); err != nil {
+		t.Fatal(err)
+	}
+	files, _ = filepath.Glob(filepath.Join(opsGone, "operations", "dt=*", "*.parquet"))
+	isEnded := map[string]bool{}
+	for _, e := range execs {
+		isEnded[e.ARN] = terminal(e)
+	}
+	victims := map[string]bool{}
+	for _, f := range files {
+		rows := readFileRows[schema.Operation](t, f)
+		if !slices.ContainsFunc(rows, func(r schema.Operation) bool { return isEnded[r.ExecutionArn] }) {
+			continue
+		}
+		for _, row := range rows {
+			victims[row.ExecutionArn] = isEnded[row.ExecutionArn]
+		}
+		maps.DeleteFunc(victims, func(_ string, ended bool) bool { return !ended })
+		os.Remove(f)
+		break
+	}
+	r, rep = alone(opsGone)
+	differ := map[string]bool{}
+	for _, d := range rep.ContentDiffer {
+		differ[d.ExecutionArn] = strings.Contains(d.What, "not in the archive")
+	}
+	if r.code != exitFailed || len(victims) == 0 || len(differ) != len(victims) || !maps.Equal(differ, victims) {
+		t.Fatalf("operations file deleted: exit %d, content differs %+v, want the %d ended executions it held", r.code, rep.ContentDiffer, len(victims))
 	}
 
 	victim := renameOneOperation(t, dest, execs)
