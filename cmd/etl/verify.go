@@ -65,8 +65,10 @@ them), or only columns added since it was archived, is named apart, and
 etl run --force archives it again. With neither --function, --all-functions
 nor --manifest, the archive's own executions are checked so; only one whose
 operations or events remain without its executions row (a file deleted or
-lost) can be found missing. Exit 0 when everything agrees, 1 when something is missing
-or differs, 2 for usage.
+lost) can be found missing, and those archived as ended longer ago than the
+service keeps any history are counted, not asked of the API nor compared
+(the service has forgotten them). Exit 0 when everything agrees, 1 when
+something is missing or differs, 2 for usage.
 
 Example (the nightly job):
   etl run --all-functions --dest s3://my-archive/durable && etl verify --all-functions --dest s3://my-archive/durable`,
