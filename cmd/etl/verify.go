@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -160,7 +159,7 @@ func verifyAction(c *cli.Context) error {
 
 // pastRetention reports an archived execution whose history the service
 // has deleted by now: archived in a terminal state, its history expired
-// (historyExpires: its own retention as archived, else the longest the
+// (discovery.HistoryExpires: its own retention as archived, else the longest the
 // service keeps any, discovery.MaxRetentionDays) a day ago or more (the deletion is
 // not to the minute). Verify of the archive alone does not ask the API
 // for such.
@@ -323,7 +322,7 @@ func clientFromFlags(ctx context.Context, c *cli.Context, logger *slog.Logger, c
 // expectedExecutions are what verify checks: the discovered executions (with
 // their functions' retention), the manifest's, or, with neither, the
 // archive's own.
-func expectedExecutions(ctx context.Context, client extract.Regional, reader load.SnapshotReader, c *cli.Context, disc discovery.Config, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
+func expectedExecutions(ctx context.Context, client extract.Regional, reader archive, c *cli.Context, disc discovery.Config, s3c *s3Clients, logger *slog.Logger) (listing, map[string]int32, error) {
 	retention := map[string]int32{}
 	if !disc.Enabled() && c.String("manifest") == "" {
 		l, err := archivedListing(ctx, reader, c.String("dest"), logger)
@@ -355,11 +354,10 @@ func expectedExecutions(ctx context.Context, client extract.Regional, reader loa
 // tokens of those that carry one (a manifest for state) in memory, in
 // order of the start each gives (StartTimestamp, as etl discover writes
 // it), so that a round reads its own start dates only. Those without one
-// take the dates the archive holds them under, when reader can list them
-// (load.DatedLister; nil: none), the earliest as their start and the
-// latest as their end; the rest come last, read with every date. A bad
-// line is a usage error, as for a run.
-func listManifest(ctx context.Context, m *extract.Manifest, reader load.SnapshotReader) (listing, error) {
+// take the dates the archive holds them under (archivedDates), the
+// earliest as their start and the latest as their end; the rest come
+// last, read with every date. A bad line is a usage error, as for a run.
+func listManifest(ctx context.Context, m *extract.Manifest, dl load.DatedLister) (listing, error) {
 	found, err := discovery.NewList()
 	if err != nil {
 		return nil, &exitError{code: exitFailed, err: err}
@@ -389,13 +387,13 @@ func listManifest(ctx context.Context, m *extract.Manifest, reader load.Snapshot
 		found.Close()
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("list the manifest's executions: %w", err)}
 	}
-	if dl, ok := reader.(load.DatedLister); ok && undated > 0 {
+	if undated > 0 {
 		if err := archivedDates(ctx, dl, found); err != nil {
 			found.Close()
 			return nil, &exitError{code: exitFailed, err: fmt.Errorf("list the archive's executions: %w", err)}
 		}
 	}
-	return manifestListing{found: found, tokens: tokens}, nil
+	return listed{found: found, tokens: tokens, source: "manifest"}, nil
 }
 
 // archivedDates gives the executions of found that have no start the
@@ -403,17 +401,21 @@ func listManifest(ctx context.Context, m *extract.Manifest, reader load.Snapshot
 // latest as the end; 8 bytes an execution while it reads) and puts found
 // in order of start again.
 func archivedDates(ctx context.Context, dl load.DatedLister, found *discovery.List) error {
-	const none = math.MaxInt32
+	const none, given = math.MaxInt32, math.MinInt32                      // no date yet; a start the manifest gave
 	first, last := make([]int32, found.Len()), make([]int32, found.Len()) // days since the epoch
 	for i := range first {
 		first[i], last[i] = none, -none
+		if found.Start(i) != nil {
+			first[i] = given
+		}
 	}
+	dayOf := dateParser()
 	err := dl.ListDated(ctx, func(arn, dt string) {
-		day, err := time.Parse(time.DateOnly, dt)
-		if err != nil {
+		day, ok := dayOf(dt)
+		if !ok {
 			return
 		}
-		if i := found.Find(arn); i >= 0 && found.Start(i) == nil {
+		if i := found.Find(arn); i >= 0 && first[i] != given {
 			d := int32(day.Unix() / 86400)
 			first[i], last[i] = min(first[i], d), max(last[i], d)
 		}
@@ -425,13 +427,30 @@ func archivedDates(ctx context.Context, dl load.DatedLister, found *discovery.Li
 		return err
 	}
 	found.Retime(func(i int) (start, end *time.Time, ok bool) {
-		if first[i] == none {
+		if first[i] == none || first[i] == given {
 			return nil, nil, false
 		}
 		s, e := time.Unix(int64(first[i])*86400, 0).UTC(), time.Unix(int64(last[i])*86400, 0).UTC()
 		return &s, &e, true
 	})
 	return nil
+}
+
+// dateParser returns a parser of partition dates (YYYY-MM-DD) that
+// remembers the last one: a listing gives a partition's executions one
+// after the other.
+func dateParser() func(dt string) (time.Time, bool) {
+	var lastDT string
+	var lastDay time.Time
+	var lastOK bool
+	return func(dt string) (time.Time, bool) {
+		if dt != lastDT { // "" at first: not a date, as it should be
+			lastDT = dt
+			d, err := time.Parse(time.DateOnly, dt)
+			lastDay, lastOK = d, err == nil
+		}
+		return lastDay, lastOK
+	}
 }
 
 // listing is a verify.Listing with what the command needs besides: its
@@ -459,41 +478,29 @@ type listing interface {
 // execution, the ARNs in a temporary file), read from the executions
 // table's key columns. An archive that holds no execution is a usage
 // error (a --dest mistyped would otherwise verify clean).
-func archivedListing(ctx context.Context, reader load.SnapshotReader, dest string, logger *slog.Logger) (listing, error) {
+func archivedListing(ctx context.Context, reader archive, dest string, logger *slog.Logger) (listing, error) {
 	start := time.Now()
 	found, err := discovery.NewList()
 	if err != nil {
 		return nil, &exitError{code: exitFailed, err: err}
 	}
-	dated := false
-	if dl, ok := reader.(load.DatedLister); ok {
-		// Each under its start date, so that a round reads its own
-		// dates' files only: the list is in order of the earliest date
-		// an execution is archived under, its latest as its end.
-		dated = true
-		err = dl.ListDated(ctx, func(arn, dt string) {
-			day, err := time.Parse(time.DateOnly, dt)
-			if err != nil {
-				_ = found.Add(extract.Found{ARN: arn}, 0) // a folder not a date: read with every date
-				return
-			}
-			_ = found.Add(extract.Found{ARN: arn, Start: &day, End: &day}, 0) // a failure is kept: Seal returns it
-		})
-	} else {
-		var mu sync.Mutex
-		_, err = reader.Latest(ctx, func(arn string) bool {
-			mu.Lock()
-			defer mu.Unlock()
-			_ = found.Add(extract.Found{ARN: arn}, 0) // a failure is kept: Seal returns it
-			return false
-		})
-	}
+	// Each under its start date, so that a round reads its own dates'
+	// files only: the list is in order of the earliest date an execution
+	// is archived under, its latest as its end.
+	dayOf := dateParser()
+	err = reader.ListDated(ctx, func(arn, dt string) {
+		f := extract.Found{ARN: arn}
+		if day, ok := dayOf(dt); ok { // else a folder not a date: read with every date
+			f.Start, f.End = &day, &day
+		}
+		_ = found.Add(f, 0) // a failure is kept: Seal returns it
+	})
 	orphans := 0
-	if of, ok := reader.(load.OrphanFinder); ok && err == nil {
+	if err == nil {
 		// Rows whose executions row is gone (a file deleted or lost):
 		// listed, so that they are found missing.
 		var arns []string
-		arns, err = of.Orphans(ctx)
+		arns, err = reader.Orphans(ctx)
 		for _, arn := range arns {
 			_ = found.Add(extract.Found{ARN: arn}, 0) // a failure is kept: Seal returns it
 		}
@@ -514,33 +521,7 @@ func archivedListing(ctx context.Context, reader load.SnapshotReader, dest strin
 		logger.Warn("the archive holds operations or events of executions it has no executions row of (a file deleted or lost?): they are found missing; etl run archives them again while the service keeps them", "executions", orphans)
 	}
 	logger.Info("listed the archive's executions: checking them against the API (only those without an executions row can be found missing)", "executions", found.Len(), "without_executions_row", orphans, "duration_ms", time.Since(start).Milliseconds())
-	return archiveListing{found: found, dated: dated}, nil
-}
-
-// archiveListing is the archive's own executions (archivedListing). When
-// dated, each holds the earliest start date it is archived under as its
-// start and the latest as its end, so that a round reads the dates from
-// its first execution's start to the latest of their ends (spanDates);
-// those with neither (an orphan, a folder not a date) come last, read
-// with every date.
-type archiveListing struct {
-	found *discovery.List
-	dated bool
-}
-
-func (a archiveListing) from() string        { return "archive" }
-func (a archiveListing) Len() int            { return a.found.Len() }
-func (a archiveListing) err() error          { return a.found.Err() }
-func (a archiveListing) close() error        { return a.found.Close() }
-func (a archiveListing) notListed() []string { return nil }
-
-func (a archiveListing) At(i int) verify.Execution { return verify.Execution{ARN: a.found.ARN(i)} }
-
-func (a archiveListing) Dates(lo, hi int) (from, to string, ok bool) {
-	if !a.dated {
-		return "", "", false
-	}
-	return spanDates(a.found, lo, hi)
+	return listed{found: found, source: "archive"}, nil
 }
 
 // foundListing is discovery's list of executions.
@@ -583,29 +564,32 @@ func (f foundListing) At(i int) verify.Execution {
 	return e
 }
 
-// manifestListing is a manifest's executions (listManifest), each ARN
-// once (a manifest skips an ARN it has given already).
-type manifestListing struct {
+// listed is a manifest's executions (listManifest) or the archive's own
+// (archivedListing), each ARN once. Each holds the start date it was
+// listed with, the earliest it is archived under when the archive gave
+// it, and then the latest as its end, so that a round reads the dates
+// from its first execution's start to the latest of their ends
+// (spanDates); those with none (not archived, an orphan, a folder not a
+// date) come last, read with every date.
+type listed struct {
 	found  *discovery.List
-	tokens map[string]string // the ARNs that came with a checkpoint token
+	tokens map[string]string // a manifest's ARNs that came with a checkpoint token
+	source string            // from's
 }
 
-func (m manifestListing) from() string        { return "manifest" }
-func (m manifestListing) Len() int            { return m.found.Len() }
-func (m manifestListing) err() error          { return m.found.Err() }
-func (m manifestListing) close() error        { return m.found.Close() }
-func (m manifestListing) notListed() []string { return nil }
+func (l listed) from() string        { return l.source }
+func (l listed) Len() int            { return l.found.Len() }
+func (l listed) err() error          { return l.found.Err() }
+func (l listed) close() error        { return l.found.Close() }
+func (l listed) notListed() []string { return nil }
 
-func (m manifestListing) At(i int) verify.Execution {
-	arn := m.found.ARN(i)
-	return verify.Execution{ARN: arn, Token: m.tokens[arn]}
+func (l listed) At(i int) verify.Execution {
+	arn := l.found.ARN(i)
+	return verify.Execution{ARN: arn, Token: l.tokens[arn]}
 }
 
-// Dates: the manifest's list is in order of start, those without one
-// last; an execution dated by the archive ends at the latest date it is
-// archived under.
-func (m manifestListing) Dates(lo, hi int) (from, to string, ok bool) {
-	return spanDates(m.found, lo, hi)
+func (l listed) Dates(lo, hi int) (from, to string, ok bool) {
+	return spanDates(l.found, lo, hi)
 }
 
 // spanDates are the dates that hold the executions lo to hi of a list in
@@ -688,7 +672,7 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 	return nil
 }
 
-func openSnapshotReader(ctx context.Context, c *cli.Context, s3c *s3Clients, logger *slog.Logger) (load.SnapshotReader, func(), error) {
+func openSnapshotReader(ctx context.Context, c *cli.Context, s3c *s3Clients, logger *slog.Logger) (archive, func(), error) {
 	d, err := load.ParseDest(c.String("dest"))
 	if err != nil {
 		return nil, nil, usageError("--dest: %v", err)
@@ -705,6 +689,16 @@ func openSnapshotReader(ctx context.Context, c *cli.Context, s3c *s3Clients, log
 		return nil, nil, err
 	}
 	return pq, func() {}, nil
+}
+
+// archive is what verify reads of the destination: its snapshots, and
+// the listing of what it holds, for a verify of the archive alone and a
+// manifest without start times (every destination can list: the
+// conformance suite requires it).
+type archive interface {
+	load.SnapshotReader
+	load.DatedLister
+	load.OrphanFinder
 }
 
 // atRiskOf lists the executions that ended (per discovery, else per the

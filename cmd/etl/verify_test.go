@@ -342,15 +342,7 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	}
 	{
 		ctx := context.Background()
-		reader, err := load.OpenParquetDirForReading(dest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		listed, err := archivedListing(ctx, reader, dest, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer listed.close()
+		reader, listed := listArchive(t, dest)
 		client, err := extract.NewClient(ctx, extract.WithEndpointURL(url))
 		if err != nil {
 			t.Fatal(err)
@@ -398,15 +390,7 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		if err := parquet.WriteFile(filepath.Join(twoDates, "executions", "dt=2020-01-01", "older.parquet"), []schema.Execution{older}); err != nil {
 			t.Fatal(err)
 		}
-		r2, err := load.OpenParquetDirForReading(twoDates)
-		if err != nil {
-			t.Fatal(err)
-		}
-		listed2, err := archivedListing(ctx, r2, twoDates, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer listed2.close()
+		r2, listed2 := listArchive(t, twoDates)
 		rec = &latestRecorder{Parquet: r2}
 		rep, err = verify.InRounds(ctx, client, rec, listed2, verify.Options{Concurrency: 4, RoundSize: 4,
 			PastRetention: func(st load.ExecutionState) bool { return pastRetention(st, now) }})
@@ -530,6 +514,23 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	if r, _ := alone(empty); r.code != exitUsage || !strings.Contains(r.stderr, "holds no execution to verify") {
 		t.Fatalf("empty archive: exit %d, %s", r.code, r.stderr)
 	}
+}
+
+// listArchive opens the Parquet archive at dest for reading and lists its
+// own executions, as a verify of the archive alone does; the listing is
+// closed when the test ends.
+func listArchive(t *testing.T, dest string) (*load.Parquet, listing) {
+	t.Helper()
+	reader, err := load.OpenParquetDirForReading(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := archivedListing(context.Background(), reader, dest, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { listed.close() })
+	return reader, listed
 }
 
 // TestAtRiskOfArchivedEnd: an execution the listing gives no end (a
@@ -1356,7 +1357,7 @@ func TestVerifyInRounds(t *testing.T) {
 		lines = append(lines, fmt.Sprintf(`{"DurableExecutionArn":%q}`, e.ARN))
 		dated = append(dated, fmt.Sprintf(`{"DurableExecutionArn":%q,"StartTimestamp":%q}`, e.ARN, e.Op(0).StartTimestamp.Format(time.RFC3339Nano)))
 	}
-	manifestOf := func(lines []string, reader load.SnapshotReader) listing {
+	manifestOf := func(lines []string, reader load.DatedLister) listing {
 		t.Helper()
 		m, err := extract.NewManifest("test", []byte(strings.Join(lines, "\n")))
 		if err != nil {
@@ -1370,13 +1371,18 @@ func TestVerifyInRounds(t *testing.T) {
 		t.Cleanup(func() { l.close() })
 		return l
 	}
-	archive, err := load.OpenParquetDirForReading(dest)
+	archived, err := load.OpenParquetDirForReading(dest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Without start times, but dated by the archive (every executions
-	// file's ARNs read once): its rounds read their own dates too.
-	manifest, datedManifest, archiveDated := manifestOf(lines, nil), manifestOf(dated, nil), manifestOf(lines, archive)
+	// Without start times, dated by the archive (every executions file's
+	// ARNs read once): its rounds read their own dates too; dated by an
+	// archive that holds none of them, every round reads every date.
+	none, err := load.OpenParquetDirForReading(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, datedManifest, archiveDated := manifestOf(lines, none), manifestOf(dated, none), manifestOf(lines, archived)
 	found, fns, err := discover(ctx, client, discovery.Config{All: true}, func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) })
 	if err != nil {
 		t.Fatal(err)
