@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"maps"
 	"slices"
 	"sync"
+	"unsafe"
 
+	"github.com/durable-etl/durable-etl/internal/arnkey"
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 	"golang.org/x/sync/errgroup"
@@ -32,8 +33,9 @@ type OrphanFinder interface {
 // Orphans reads, partition by partition (fileReaders partitions at
 // once), the execution_arn column of the operations and events files,
 // where dictionary-encoded only its dictionaries, against the ARNs of the
-// same partition's executions files, held as 64-bit hashes (about 40
-// bytes an execution of one partition). Those left over are looked for
+// same partition's executions files, held as their 16-byte keys (arnkey,
+// as ListDated tells them apart: about 40 bytes an execution of the
+// partitions being read). Those left over are looked for
 // in every executions file (an execution whose start date changed
 // between snapshots has its executions rows under another date) before
 // they are named. A file that is not Parquet etl can read is left out, as
@@ -69,22 +71,21 @@ func (d *Parquet) orphans(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
-	seed := maphash.MakeSeed()
 	var mu sync.Mutex
 	candidates := map[string]bool{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fileReaders)
 	for _, dt := range slices.Sorted(maps.Keys(dts)) {
 		g.Go(func() error {
-			have := map[uint64]struct{}{}
+			have := map[arnkey.Key]struct{}{}
 			for _, f := range byTable["executions"][dt] {
-				if err := d.eachARN(gctx, f, func(arn []byte) { have[maphash.Bytes(seed, arn)] = struct{}{} }); err != nil {
+				if err := d.eachARN(gctx, f, func(arn []byte) { have[arnKey(arn)] = struct{}{} }); err != nil {
 					return err
 				}
 			}
 			for _, f := range slices.Concat(byTable["operations"][dt], byTable["events"][dt]) {
 				err := d.eachARN(gctx, f, func(arn []byte) {
-					if _, ok := have[maphash.Bytes(seed, arn)]; !ok {
+					if _, ok := have[arnKey(arn)]; !ok {
 						mu.Lock()
 						candidates[string(arn)] = true
 						mu.Unlock()
@@ -116,6 +117,9 @@ func (d *Parquet) orphans(ctx context.Context) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
+
+// arnKey is the arnkey of an ARN given as bytes (valid during a call only).
+func arnKey(arn []byte) arnkey.Key { return arnkey.Of(unsafe.String(unsafe.SliceData(arn), len(arn))) }
 
 // eachARN calls fn with the execution ARNs of a published file
 // (distinctARNs), none if the file is not Parquet etl can read

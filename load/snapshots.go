@@ -1194,7 +1194,7 @@ func (d *Parquet) ListDated(ctx context.Context, fn func(arn, dt string)) error 
 				seen := map[arnkey.Key]struct{}{}
 				for _, f := range files {
 					err := d.eachARN(gctx, f, func(arn []byte) {
-						k := arnkey.Of(unsafe.String(unsafe.SliceData(arn), len(arn)))
+						k := arnKey(arn)
 						if _, ok := seen[k]; ok {
 							return
 						}
