@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/pgtest"
+	"github.com/durable-etl/durable-etl/internal/readmesql"
 	"github.com/durable-etl/durable-etl/internal/s3test"
 )
 
@@ -140,21 +140,12 @@ func TestRoleWithoutTheRights(t *testing.T) {
 // executions made by discovery (history: events, folded operations): each
 // runs, and those over data every such archive has return rows.
 func TestReadmeAuditQueries(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	blocks, err := readmesql.Blocks(filepath.Join("..", "..", "README.md"), "postgres-audit-queries")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
-	start, end := strings.Index(readme, "<!-- postgres-audit-queries -->"), strings.Index(readme, "<!-- /postgres-audit-queries -->")
-	if start < 0 || end < start {
-		t.Fatal("README has no postgres-audit-queries section")
-	}
-	block := regexp.MustCompile("(?s)```sql\n(.*?)```").FindStringSubmatch(readme[start:end])
-	if block == nil {
-		t.Fatal("no SQL in the README's postgres-audit-queries section")
-	}
 	var queries []string
-	for _, q := range strings.Split(block[1], ";\n") {
+	for _, q := range strings.Split(strings.Join(blocks, ""), ";\n") {
 		if q = strings.TrimSpace(q); q != "" {
 			queries = append(queries, q)
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -21,6 +20,7 @@ import (
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/readmesql"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
@@ -164,18 +164,13 @@ func TestParquetSchemaLint(t *testing.T) {
 // readmeQueries are the SQL blocks between the README's analytics markers.
 func readmeQueries(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	blocks, err := readmesql.Blocks(filepath.Join("..", "..", "README.md"), "analytics-queries")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(b)
-	start, end := strings.Index(s, "<!-- analytics-queries -->"), strings.Index(s, "<!-- /analytics-queries -->")
-	if start < 0 || end < start {
-		t.Fatal("README has no analytics-queries section")
-	}
 	var out []string
-	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(s[start:end], -1) {
-		out = append(out, strings.TrimSuffix(strings.TrimSpace(m[1]), ";"))
+	for _, q := range blocks {
+		out = append(out, strings.TrimSuffix(strings.TrimSpace(q), ";"))
 	}
 	if len(out) != 5 {
 		t.Fatalf("want 5 analytics queries in the README, found %d", len(out))
