@@ -29,6 +29,16 @@ type Report struct {
 	// longer ago than the service keeps their history
 	// (Options.PastRetention): not asked of the API, counted complete.
 	PastRetention int `json:"past_retention"`
+	// SelfChecked counts the executions the API could not compare (past
+	// their retention, or gone from the API) whose archived rows were
+	// checked against their own executions row instead (selfcheck.go):
+	// a share of Sample as large as theirs among the listed (at least
+	// one when there are any), or every one with All. Inconsistent names
+	// those whose rows disagree with it (operations or events fewer than
+	// it counts, or operations that do not give its content_hash): rows
+	// lost from the archive that nothing can read again.
+	SelfChecked  int          `json:"self_checked"`
+	Inconsistent []Difference `json:"inconsistent"`
 	// Seed draws the sample; Sampled counts the executions compared by
 	// content, Equal those found equal, NotSampleable those drawn that
 	// could not be compared.
@@ -111,7 +121,7 @@ type AtRisk struct {
 // hold as the API has it (each counts against the exit code and marks it
 // at risk): one place to add a new such list.
 func (r *Report) Faults() []*[]Difference {
-	return []*[]Difference{&r.Stale, &r.Differing, &r.ContentDiffer, &r.LacksUnknown, &r.LacksColumns, &r.Errors}
+	return []*[]Difference{&r.Stale, &r.Differing, &r.ContentDiffer, &r.LacksUnknown, &r.LacksColumns, &r.Inconsistent, &r.Errors}
 }
 
 // OK reports an archive proven to hold what the API has: nothing differs,
@@ -138,13 +148,17 @@ func (r *Report) Verdict() string {
 			differ += len(*l)
 		}
 	}
+	what := "the archive differs from the API"
+	if differ == len(r.Inconsistent) {
+		what = "the archive's rows disagree with its own executions rows"
+	}
 	switch {
 	case differ == 0:
 		return fmt.Sprintf("could not check %d of the executions (see above or --report, errors): the archive is not proven for them; verify them again", len(r.Errors))
 	case len(r.Errors) > 0:
-		return fmt.Sprintf("the archive differs from the API, and verify could not check %d of the executions (see above or --report; %s)", len(r.Errors), mends)
+		return fmt.Sprintf("%s, and verify could not check %d of the executions (see above or --report; %s)", what, len(r.Errors), mends)
 	}
-	return "the archive differs from the API (see above or --report; " + mends + ")"
+	return what + " (see above or --report; " + mends + ")"
 }
 
 // mends points an operator at what mends each finding.
@@ -195,6 +209,7 @@ func (r *Report) Lines(n int, now time.Time) []string {
 	add("content differs", r.ContentDiffer)
 	add("lacks new members", r.LacksUnknown)
 	add("lacks new columns", r.LacksColumns)
+	add("inconsistent", r.Inconsistent)
 	add("error", r.Errors)
 	for _, f := range r.FunctionsNotListed {
 		out = append(out, "not listed, not verified: "+f)

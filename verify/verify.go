@@ -124,6 +124,7 @@ func InRounds(ctx context.Context, api API, reader load.SnapshotReader, listed L
 	// be drawn: sample of it is left for the remaining listed ones,
 	// those past their retention taken out as the rounds meet them.
 	sample, remaining, round := o.Sample, n, 0
+	pastSeen, selfDrawn := 0, 0 // past their retention: met, checked against their own rows
 	// check reads the newest archived states of part (of the start dates
 	// from..to when dated, else of every date) and verifies part; dated,
 	// the executions not found are left in elsewhere instead.
@@ -153,15 +154,29 @@ func InRounds(ctx context.Context, api API, reader load.SnapshotReader, listed L
 			})
 		}
 		if o.PastRetention != nil {
-			m := len(part)
+			var past []load.ExecutionState
 			part = slices.DeleteFunc(part, func(e Execution) bool {
 				st, ok := archived[e.ARN]
-				return ok && o.PastRetention(st)
+				if ok && o.PastRetention(st) {
+					past = append(past, st)
+					return true
+				}
+				return false
 			})
-			gone := m - len(part)
-			rep.PastRetention += gone
-			rep.Complete += gone
-			remaining -= gone
+			rep.PastRetention += len(past)
+			rep.Complete += len(past)
+			remaining -= len(past)
+			// Checked against their own rows: the sample's share of
+			// them (rounded up) so far, less what was drawn before.
+			pastSeen += len(past)
+			k := len(past)
+			if !o.All {
+				due := int((int64(o.Sample)*int64(pastSeen) + int64(n) - 1) / int64(n))
+				k = due - selfDrawn
+			}
+			selfDrawn += min(k, len(past))
+			var mu sync.Mutex
+			selfCheck(ctx, reader, drawSelfCheck(past, k, o.Seed+uint64(round)), o, rep, &mu)
 		}
 		ro := o
 		ro.Seed = o.Seed + uint64(round)
@@ -221,6 +236,7 @@ func (r *Report) add(o *Report) {
 	r.Complete += o.Complete
 	r.GoneFromAPI += o.GoneFromAPI
 	r.PastRetention += o.PastRetention
+	r.SelfChecked += o.SelfChecked
 	r.Sampled += o.Sampled
 	r.Equal += o.Equal
 	r.NotSampleable += o.NotSampleable
@@ -377,11 +393,17 @@ func Check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 		}
 	}
 	apiStatus := map[string]string{} // of the sampled executions checked alone
+	var gone []load.ExecutionState   // sampled, forgotten by the API: checked against their own rows
 	forEach(ctx, tasks, o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		desc := checkOne(ctx, api, t.e, archived, rep, &mu)
+		desc, forgotten := checkOne(ctx, api, t.e, archived, rep, &mu)
 		if o.Progress != nil {
 			o.Progress.Done.Add(1)
+		}
+		if forgotten && sampled[t.e.ARN] {
+			mu.Lock()
+			gone = append(gone, archived[t.e.ARN])
+			mu.Unlock()
 		}
 		switch {
 		case !t.compares() && desc != nil && sampled[t.e.ARN]:
@@ -404,6 +426,7 @@ func Check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 		t.start(ctx, reader)
 		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: apiStatus[t.e.ARN]}, rep, &mu, o.Progress)
 	})
+	selfCheck(ctx, reader, gone, o, rep, &mu)
 	rep.sort()
 	return rep
 }
@@ -752,13 +775,14 @@ func forEach[T any](ctx context.Context, items []T, n int, fn func(T)) {
 
 // checkOne checks that e is archived, in a terminal state once the API says
 // it ended, with the API's status and end time; it returns
-// GetDurableExecution's answer (nil when it could not be had).
-func checkOne(ctx context.Context, api API, e Execution, archived map[string]load.ExecutionState, rep *Report, mu *sync.Mutex) *extract.Description {
+// GetDurableExecution's answer (nil when it could not be had), and gone
+// when the API has forgotten the archived execution.
+func checkOne(ctx context.Context, api API, e Execution, archived map[string]load.ExecutionState, rep *Report, mu *sync.Mutex) (desc *extract.Description, gone bool) {
 	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	st, ok := archived[e.ARN]
 	if !ok {
 		record(func() { rep.Missing = append(rep.Missing, e.ARN) })
-		return nil
+		return nil, false
 	}
 	// The status and times need no payloads: an execution whose data the
 	// service cannot decrypt (now, or when it was archived) is checked
@@ -770,11 +794,11 @@ func checkOne(ctx context.Context, api API, e Execution, archived map[string]loa
 	}
 	if errors.As(err, &ee) && ee.NotFound() {
 		record(func() { rep.GoneFromAPI++; rep.Complete++ }) // archived; the service has forgotten it
-		return nil
+		return nil, true
 	}
 	if err != nil {
 		record(func() { rep.Errors = append(rep.Errors, Difference{e.ARN, errorReason(err)}) })
-		return nil
+		return nil, false
 	}
 	apiStatus := string(desc.Status)
 	archStatus := ""
@@ -802,7 +826,7 @@ func checkOne(ctx context.Context, api API, e Execution, archived map[string]loa
 	if complete {
 		record(func() { rep.Complete++ })
 	}
-	return desc
+	return desc, false
 }
 
 // errorReason is err as the report tells it beside the execution's ARN:

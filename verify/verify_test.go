@@ -223,3 +223,58 @@ func TestForEach(t *testing.T) {
 		t.Errorf("%d calls after ctx ended at the first, want 1", calls)
 	}
 }
+
+// TestConsistency: an execution's rows against its own executions row:
+// a row read twice (a compaction publishing beside the read) is one; fewer
+// operations or events than counted, or operations that do not give the
+// content hash, are named; a destination that rewrites text (U+FFFD for
+// U+0000) or keeps older operations has its hash checked only where it
+// can give it again.
+func TestConsistency(t *testing.T) {
+	s := func(v string) *string { return &v }
+	ops := []schema.Operation{
+		{OperationID: "exec", Seq: 0, Type: "EXECUTION", Status: "SUCCEEDED"},
+		{OperationID: "step", Seq: 1, Type: "STEP", Status: "FAILED", ErrorMessage: s("bad\uFFFDbyte")},
+	}
+	st := load.ExecutionState{OperationCount: 2, EventCount: new(int64(3)), ContentHash: transform.ContentHash(ops)}
+	events := []schema.Event{{EventID: 1}, {EventID: 2}, {EventID: 3}}
+	rows := func(ops []schema.Operation, events []schema.Event) *load.ExecutionRows {
+		return &load.ExecutionRows{Operations: slices.Clone(ops), Events: events}
+	}
+	tampered := slices.Clone(ops)
+	tampered[0].Name = s("tampered")
+	older := append(slices.Clone(ops), schema.Operation{OperationID: "gone-since", Seq: 1, Type: "STEP", Status: "SUCCEEDED"})
+	for _, c := range []struct {
+		name     string
+		rows     *load.ExecutionRows
+		st       load.ExecutionState
+		rewrites bool
+		want     string
+	}{
+		{"equal", rows(ops, events), st, false, ""},
+		{"read twice", rows([]schema.Operation{ops[0], ops[0], ops[1], ops[1]}, events), st, false, ""},
+		{"an operation lost", rows(ops[:1], events), st, false, "operations: 1 archived, its executions row counts 2"},
+		{"an event lost", rows(ops, events[1:]), st, false, "events: 2 archived, its executions row counts 3"},
+		{"no events counted", rows(ops, nil), load.ExecutionState{OperationCount: 2, ContentHash: st.ContentHash}, false, ""},
+		{"altered", rows(tampered, events), st, false, ContentHashDiffers},
+		// U+FFFD in a destination that writes it for U+0000: unchecked.
+		{"altered, rewritten text", rows(tampered, events), st, true, ""},
+		{"altered, rewriting, no U+FFFD", rows(tampered[:1], nil), load.ExecutionState{OperationCount: 1, ContentHash: transform.ContentHash(ops[:1])}, true, ContentHashDiffers},
+		// Operations an earlier snapshot listed, kept: only the count.
+		{"older operations kept", rows(older, events), st, true, ""},
+		{"read without payloads, rewriting", rows(tampered[:1], nil), load.ExecutionState{OperationCount: 1, ContentHash: transform.ContentHash(ops[:1]), DataIncluded: new(false)}, true, ""},
+	} {
+		if got := consistency(c.st, c.rows, c.rewrites); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	// The draw: seeded, k of them, all when k is as many.
+	states := make([]load.ExecutionState, 10)
+	for i := range states {
+		states[i].Arn = fmt.Sprint(i)
+	}
+	a, b := drawSelfCheck(states, 3, 1), drawSelfCheck(states, 3, 1)
+	if len(a) != 3 || !slices.Equal(a, b) || len(drawSelfCheck(states, 10, 1)) != 10 || len(drawSelfCheck(states, 0, 1)) != 0 {
+		t.Errorf("draw: %v, %v", a, b)
+	}
+}

@@ -65,9 +65,14 @@ etl run --force archives it again. With neither --function, --all-functions
 nor --manifest, the archive's own executions are checked so; only one whose
 operations or events remain without its executions row (a file deleted or
 lost) can be found missing, and those archived as ended longer ago than the
-service keeps any history are counted, not asked of the API nor compared
-(the service has forgotten them). Exit 0 when everything agrees, 1 when
-something is missing or differs, 2 for usage.
+service keeps any history are counted, not asked of the API (the service
+has forgotten them). Those, and those the API says it no longer has, are
+checked against their own executions rows instead (a share of --sample as
+large as theirs, or --all): their operations and events must be as many
+as the row counts, and the operations must give its content_hash
+(Postgres: the counts, and the hash where its stored form can give it);
+what disagrees is named inconsistent. Exit 0 when everything agrees, 1
+when something is missing or differs, 2 for usage.
 
 Example (the nightly job):
   etl run --all-functions --dest s3://my-archive/durable && etl verify --all-functions --dest s3://my-archive/durable`,
@@ -649,6 +654,9 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 	if rep.PastRetention > 0 {
 		notCompared += fmt.Sprintf("; %d ended longer ago than the service keeps their history (not asked of the API)", rep.PastRetention)
 	}
+	if rep.SelfChecked > 0 {
+		notCompared += fmt.Sprintf("; %d checked against their own executions rows (the service no longer has them)", rep.SelfChecked)
+	}
 	fmt.Fprintf(c.App.Writer, "%d of %d%s executions complete; %d sampled, %d equal%s%s (seed %d)\n", rep.Complete, rep.Expected, archived, rep.Sampled, rep.Equal, byHistory, notCompared, rep.Seed)
 	if archived != "" {
 		fmt.Fprintln(c.App.Writer, "  listed from the archive itself: an execution it lacks altogether is not looked for (--all-functions, --function or --manifest)")
@@ -748,7 +756,8 @@ func writeVerifyMetrics(path string, r *verify.Report) error {
 		"differing": len(r.Differing), "sampled": r.Sampled, "sampled_equal": r.Equal, "content_differs": len(r.ContentDiffer),
 		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "past_retention": r.PastRetention, "without_payloads": len(r.WithoutPayloads),
 		"unknown_members_not_archived": len(r.LacksUnknown), "columns_not_archived": len(r.LacksColumns), "payloads_not_compared": len(r.PayloadsUnchecked),
-		"not_compared": r.NotSampleable, "not_compared_running": r.Running, "compared_by_history": r.ByHistory, "tokens_refused": len(r.TokensRefused)} {
+		"not_compared": r.NotSampleable, "not_compared_running": r.Running, "compared_by_history": r.ByHistory, "tokens_refused": len(r.TokensRefused),
+		"self_checked": r.SelfChecked, "inconsistent": len(r.Inconsistent)} {
 		g.WithLabelValues(k).Set(float64(v))
 	}
 	ok := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_success", Help: "1 if the last verification found the archive complete and equal, else 0."})

@@ -331,14 +331,20 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 			t.Errorf("%s (ended %v): asked %d times", e.ARN, terminal(e), n)
 		}
 	}
+	// ... and checked against their own executions rows instead (--all:
+	// every one), all consistent.
+	if rep.SelfChecked != ended || len(rep.Inconsistent) != 0 || !strings.Contains(r.stdout, fmt.Sprintf("%d checked against their own executions rows (the service no longer has them)", ended)) {
+		t.Fatalf("intact: %d checked against their own rows (want %d), inconsistent %v", rep.SelfChecked, ended, rep.Inconsistent)
+	}
+	selfShare := (5*ended + all - 1) / all // of a sample of 5, rounded up
 	// The sample is drawn whole from the others, in one round or in
 	// rounds of 4 (where those past their retention come round by round).
 	report := filepath.Join(t.TempDir(), "v.json")
 	if r := runCLI(t, "verify", "--dest", dest, "--endpoint-url", url, "--sample", "5", "--report", report); r.code != 0 {
 		t.Fatalf("--sample 5: exit %d", r.code)
 	}
-	if rep := readVerify(t, report); rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended {
-		t.Errorf("--sample 5: %d sampled, %d not sampleable, %d past retention", rep.Sampled, rep.NotSampleable, rep.PastRetention)
+	if rep := readVerify(t, report); rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.SelfChecked != selfShare {
+		t.Errorf("--sample 5: %d sampled, %d not sampleable, %d past retention, %d checked against their own rows (want %d)", rep.Sampled, rep.NotSampleable, rep.PastRetention, rep.SelfChecked, selfShare)
 	}
 	{
 		ctx := context.Background()
@@ -350,8 +356,9 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		rec := &latestRecorder{Parquet: reader}
 		rep, err := verify.InRounds(ctx, client, rec, listed, verify.Options{Sample: 5, Seed: 7, Concurrency: 4, RoundSize: 4,
 			PastRetention: func(st load.ExecutionState) bool { return pastRetention(st, now) }})
-		if err != nil || rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.Complete != all {
-			t.Errorf("in rounds of 4: %v, %d sampled, %d not sampleable, %d past retention, %d complete", err, rep.Sampled, rep.NotSampleable, rep.PastRetention, rep.Complete)
+		if err != nil || rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.Complete != all || rep.SelfChecked < 1 || rep.SelfChecked > selfShare {
+			t.Errorf("in rounds of 4: %v, %d sampled, %d not sampleable, %d past retention, %d complete, %d checked against their own rows (want 1 to %d)",
+				err, rep.Sampled, rep.NotSampleable, rep.PastRetention, rep.Complete, rep.SelfChecked, selfShare)
 		}
 		// Each round reads its own start dates only, and finds there
 		// every execution it holds (no round over every date after).
@@ -497,6 +504,76 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		t.Fatalf("operations file deleted: exit %d, content differs %+v, want the %d ended executions it held", r.code, rep.ContentDiffer, len(victims))
 	}
 
+	// Past their retention the API cannot say what they held: an
+	// operations or events file of theirs deleted, or an operation
+	// altered, is found against their executions rows' own counts and
+	// content hash, still without asking the API.
+	oldEnded := map[string]bool{}
+	for _, e := range old {
+		if terminal(e) {
+			oldEnded[e.ARN] = true
+		}
+	}
+	for _, table := range []string{"operations", "events"} {
+		copied := filepath.Join(t.TempDir(), table+"-gone-past-retention")
+		if err := os.CopyFS(copied, os.DirFS(dest)); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := filepath.Glob(filepath.Join(copied, table, "dt=*", "*.parquet"))
+		victims := map[string]bool{}
+		for _, f := range files {
+			for _, arn := range fileARNs(t, f) {
+				if oldEnded[arn] {
+					victims[arn] = true
+				}
+			}
+			if len(victims) > 0 {
+				os.Remove(f)
+				break
+			}
+		}
+		before := map[string]int64{}
+		for arn := range victims {
+			before[arn] = srv.Requests("get", arn)
+		}
+		r, rep := alone(copied)
+		found := map[string]bool{}
+		for _, d := range rep.Inconsistent {
+			found[d.ExecutionArn] = strings.HasPrefix(d.What, table+": 0 archived, its executions row counts ")
+		}
+		if r.code != exitFailed || len(victims) == 0 || !maps.Equal(found, victims) || len(rep.ContentDiffer) != 0 ||
+			!strings.Contains(r.stdout, "inconsistent: ") || !strings.Contains(r.stderr, "the archive's rows disagree with its own executions rows") {
+			t.Fatalf("%s file of executions past retention deleted: exit %d, inconsistent %+v, want %d of them", table, r.code, rep.Inconsistent, len(victims))
+		}
+		for arn, n := range before {
+			if srv.Requests("get", arn) != n {
+				t.Errorf("%s, past its retention, was asked of the API", arn)
+			}
+		}
+	}
+	altered := filepath.Join(t.TempDir(), "altered-past-retention")
+	if err := os.CopyFS(altered, os.DirFS(dest)); err != nil {
+		t.Fatal(err)
+	}
+	pastVictim := renameFirst(t, altered, "operations", old, func(r *schema.Operation) (string, **string) { return r.ExecutionArn, &r.Name },
+		func(e emulator.Execution, _ *schema.Operation) bool { return true })
+	if r, rep := alone(altered); r.code != exitFailed || len(rep.Inconsistent) != 1 || rep.Inconsistent[0] != (verify.Difference{ExecutionArn: pastVictim, What: verify.ContentHashDiffers}) {
+		t.Fatalf("an operation of an execution past retention altered: exit %d, inconsistent %+v", r.code, rep.Inconsistent)
+	}
+	// Gone from the API (the service forgot them; a server without them
+	// here): those archived running, drawn for the sample, are checked
+	// against their own rows too.
+	forgot := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	forgot.Add(execs...)
+	forgotURL, _ := emulatortest.Start(t, forgot)
+	goneReport := filepath.Join(t.TempDir(), "gone.json")
+	if r := runCLI(t, "verify", "--dest", dest, "--endpoint-url", forgotURL, "--all", "--report", goneReport); r.code != 0 {
+		t.Fatalf("executions gone from the API: exit %d", r.code)
+	}
+	if rep := readVerify(t, goneReport); rep.GoneFromAPI != len(old)-ended || rep.SelfChecked != len(old) || len(rep.Inconsistent) != 0 {
+		t.Fatalf("executions gone from the API: %d gone (want %d), %d checked against their own rows (want %d), inconsistent %v", rep.GoneFromAPI, len(old)-ended, rep.SelfChecked, len(old), rep.Inconsistent)
+	}
+
 	victim := renameOneOperation(t, dest, execs)
 	if r, rep := alone(dest); r.code != exitFailed || len(rep.ContentDiffer) != 1 || rep.ContentDiffer[0].ExecutionArn != victim {
 		t.Fatalf("altered column: exit %d, %+v", r.code, rep.ContentDiffer)
@@ -514,6 +591,18 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	if r, _ := alone(empty); r.code != exitUsage || !strings.Contains(r.stderr, "holds no execution to verify") {
 		t.Fatalf("empty archive: exit %d, %s", r.code, r.stderr)
 	}
+}
+
+// fileARNs are the execution ARNs of the rows of one file of any table.
+func fileARNs(t *testing.T, path string) []string {
+	t.Helper()
+	var arns []string
+	for _, r := range readFileRows[struct {
+		ExecutionArn string `parquet:"execution_arn"`
+	}](t, path) {
+		arns = append(arns, r.ExecutionArn)
+	}
+	return arns
 }
 
 // listArchive opens the Parquet archive at dest for reading and lists its

@@ -1,0 +1,196 @@
+package verify
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
+)
+
+// An execution the API can no longer compare (its history's retention
+// passed, Options.PastRetention, or GetDurableExecution says it is gone)
+// is checked against its own executions row instead, without a call: the
+// archive must hold at least the operations (operation_count) and the
+// distinct events (event_count) that row counts, and the operations must
+// give its content_hash again (transform.ContentHash). So an operations
+// or events file of such an execution deleted or lost is found
+// (Report.Inconsistent), which nothing could re-read once the service has
+// forgotten it.
+//
+// What it cannot tell: the content hash is recomputed only where the
+// archive holds exactly the snapshot's operations as they were written.
+// Parquet does (the newest snapshot's rows; a row read twice while a
+// compaction beside verify publishes, once). Postgres keeps every
+// operation ever archived, the newest values of each, and stores U+0000
+// as U+FFFD (it says so: StoredForm): there the hash is recomputed only
+// when it holds as many operations as the row counts, the snapshot was
+// read with its payloads, and no text holds U+FFFD; otherwise only the
+// counts are checked. An execution too large for a chunk, read as a
+// stream (load.RowStreamer), has its counts checked, not its hash (its
+// rows come in no order).
+
+// selfCheckSeed is the stream (rand.NewPCG's second word) that draws the
+// executions checked against their own rows, apart from the sample's.
+const selfCheckSeed = 0x5e1fc4ec
+
+// drawSelfCheck picks k of states (all when k >= len), seeded.
+func drawSelfCheck(states []load.ExecutionState, k int, seed uint64) []load.ExecutionState {
+	if k >= len(states) {
+		return states
+	}
+	r := rand.New(rand.NewPCG(seed, selfCheckSeed))
+	out := make([]load.ExecutionState, 0, k)
+	for _, i := range r.Perm(len(states))[:k] {
+		out = append(out, states[i])
+	}
+	return out
+}
+
+// selfCheck checks each of states (newest archived snapshots) against its
+// own executions row, partition by partition, a chunk of rows at a time
+// (o.ChunkRows; one larger than o.StreamRows as a stream, when the reader
+// can), and records in rep, under mu: SelfChecked, Inconsistent, and
+// Errors for those whose rows could not be read.
+func selfCheck(ctx context.Context, reader load.SnapshotReader, states []load.ExecutionState, o Options, rep *Report, mu *sync.Mutex) {
+	if len(states) == 0 {
+		return
+	}
+	states = slices.Clone(states)
+	slices.SortFunc(states, func(a, b load.ExecutionState) int {
+		return cmp.Or(strings.Compare(a.DT, b.DT), strings.Compare(a.Arn, b.Arn))
+	})
+	chunkRows := cmp.Or(o.ChunkRows, verifyChunkRows)
+	streamRows := cmp.Or(o.StreamRows, verifyChunkRows)
+	streamer, _ := reader.(load.RowStreamer)
+	if streamer == nil {
+		streamRows = -1
+	}
+	_, rewrites := reader.(interface{ StoredForm(row any) })
+	// Chunks: runs of one partition's executions of at most chunkRows
+	// rows; an execution to stream is a chunk of its own.
+	var chunks [][]load.ExecutionState
+	var cur []load.ExecutionState
+	var n int64
+	for _, st := range states {
+		rows := rowCount(st)
+		if len(cur) > 0 && (n+rows > chunkRows || cur[0].DT != st.DT || streamRows >= 0 && rows > streamRows) {
+			chunks, cur, n = append(chunks, cur), nil, 0
+		}
+		cur, n = append(cur, st), n+rows
+	}
+	chunks = append(chunks, cur)
+	record := func(st load.ExecutionState, what string, rows int, err error) {
+		if o.Progress != nil {
+			o.Progress.Operations.Add(int64(rows))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			rep.Errors = append(rep.Errors, Difference{st.Arn, errorReason(err)})
+		case what != "":
+			rep.SelfChecked++
+			rep.Inconsistent = append(rep.Inconsistent, Difference{st.Arn, what})
+		default:
+			rep.SelfChecked++
+		}
+	}
+	// Two chunks at a time at most: memory holds two chunks' rows.
+	forEach(ctx, chunks, min(max(o.Concurrency, 1), 2), func(chunk []load.ExecutionState) {
+		if len(chunk) == 1 && streamRows >= 0 && rowCount(chunk[0]) > streamRows {
+			var what string
+			var rows int
+			err := load.ListedAgain(func() (err error) {
+				what, rows, err = streamedConsistency(ctx, streamer, chunk[0])
+				return err
+			})
+			record(chunk[0], what, rows, err)
+			return
+		}
+		got, err := reader.Rows(ctx, chunk)
+		for _, st := range chunk {
+			r := got[st.Arn]
+			if r == nil {
+				r = &load.ExecutionRows{}
+			}
+			record(st, consistency(st, r, rewrites), len(r.Operations)+len(r.Events), err)
+		}
+	})
+}
+
+// consistency is what differs between st, an execution's newest
+// executions row, and its archived rows (as Rows reads them: the
+// operations in seq order, the events one row each): "" when nothing
+// does. rewrites: the archive keeps operations beyond the snapshot's and
+// stores text otherwise (Postgres; see above).
+func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites bool) string {
+	// A compaction publishing beside the read can show a row twice.
+	ops := slices.CompactFunc(rows.Operations, func(a, b schema.Operation) bool {
+		return a.Seq == b.Seq && a.OperationID == b.OperationID
+	})
+	if int64(len(ops)) < st.OperationCount {
+		return fmt.Sprintf("operations: %d archived, its executions row counts %d", len(ops), st.OperationCount)
+	}
+	if st.EventCount != nil && int64(len(rows.Events)) < *st.EventCount {
+		return fmt.Sprintf("events: %d archived, its executions row counts %d", len(rows.Events), *st.EventCount)
+	}
+	if int64(len(ops)) != st.OperationCount || rewrites && (readWithoutData(st) || slices.ContainsFunc(ops, replacedText)) {
+		return ""
+	}
+	if transform.ContentHash(ops) != st.ContentHash {
+		return ContentHashDiffers
+	}
+	return ""
+}
+
+// replacedText reports an operation with U+FFFD in a text column: a
+// destination that stores U+0000 so (Postgres) cannot give its content
+// hash again.
+func replacedText(op schema.Operation) bool {
+	for _, p := range []*string{op.ParentID, op.Name, op.SubType, op.DetailKind, op.InputPayload, op.CallbackID, op.Result, op.ErrorType, op.ErrorMessage, op.ErrorData, op.OverflowJSON} {
+		if p != nil && strings.ContainsRune(*p, '\uFFFD') {
+			return true
+		}
+	}
+	return strings.ContainsRune(op.OperationID+op.Type+op.Status, '\uFFFD') ||
+		slices.ContainsFunc(op.ErrorStackTrace, func(s string) bool { return strings.ContainsRune(s, '\uFFFD') })
+}
+
+// streamedConsistency is consistency's counts for an execution read as a
+// stream: its distinct operations (by id) and events (by id) against its
+// executions row's. rows is how many rows were read.
+func streamedConsistency(ctx context.Context, streamer load.RowStreamer, st load.ExecutionState) (what string, rows int, err error) {
+	seed := maphash.MakeSeed()
+	var mu sync.Mutex
+	ops, events := map[uint64]struct{}{}, map[int32]struct{}{}
+	err = streamer.EachRow(ctx, st, nil, func(op *schema.Operation) {
+		h := maphash.String(seed, op.OperationID)
+		mu.Lock()
+		ops[h] = struct{}{}
+		rows++
+		mu.Unlock()
+	}, func(ev *schema.Event) {
+		mu.Lock()
+		events[ev.EventID] = struct{}{}
+		rows++
+		mu.Unlock()
+	})
+	if err != nil {
+		return "", rows, err
+	}
+	if int64(len(ops)) < st.OperationCount {
+		return fmt.Sprintf("operations: %d archived, its executions row counts %d", len(ops), st.OperationCount), rows, nil
+	}
+	if st.EventCount != nil && int64(len(events)) < *st.EventCount {
+		return fmt.Sprintf("events: %d archived, its executions row counts %d", len(events), *st.EventCount), rows, nil
+	}
+	return "", rows, nil
+}
