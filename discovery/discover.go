@@ -5,10 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/durable-etl/durable-etl/extract"
@@ -38,6 +44,68 @@ type Config struct {
 // Enabled reports whether c discovers anything (a function named, or
 // All).
 func (c Config) Enabled() bool { return len(c.Functions) > 0 || c.All }
+
+// ConfigError is a Config that cannot be used: Field is the field at
+// fault (its path in Config), Value the value at fault when there is one,
+// Reason what is wrong. Discover returns it before any call.
+type ConfigError struct {
+	Field, Value, Reason string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Value != "" {
+		return fmt.Sprintf("discovery config: %s %q: %s", e.Field, e.Value, e.Reason)
+	}
+	return fmt.Sprintf("discovery config: %s: %s", e.Field, e.Reason)
+}
+
+// maxStatuses is the most statuses ListDurableExecutionsByFunction takes.
+const maxStatuses = 10
+
+// Validate checks c before anything is listed (Discover calls it): each
+// named function is 1 to 256 characters, as the API takes; the
+// FunctionFilter's globs are well formed and it is set only with All; the
+// Filter's window is not empty, its statuses are the API's (at most 10)
+// and it is set only when something is discovered; Workers is not
+// negative. The error is a *ConfigError.
+func (c Config) Validate() error {
+	for _, f := range c.Functions {
+		if f == "" || len(f) > 256 {
+			return &ConfigError{Field: "Functions", Value: f, Reason: "want a function name, partial ARN or ARN (1 to 256 characters)"}
+		}
+	}
+	for _, g := range c.FunctionFilter.Exclude {
+		if _, err := path.Match(g, ""); err != nil {
+			return &ConfigError{Field: "FunctionFilter.Exclude", Value: g, Reason: err.Error()}
+		}
+	}
+	if !c.All && (len(c.FunctionFilter.Prefix) > 0 || len(c.FunctionFilter.Exclude) > 0) {
+		return &ConfigError{Field: "FunctionFilter", Reason: "narrows All: set All too"}
+	}
+	if a, b := c.Filter.StartedAfter, c.Filter.StartedBefore; a != nil && b != nil && !a.Before(*b) {
+		return &ConfigError{Field: "Filter.StartedAfter", Value: a.Format(time.RFC3339Nano), Reason: "is not before Filter.StartedBefore " + b.Format(time.RFC3339Nano)}
+	}
+	known := types.ExecutionStatus("").Values()
+	for _, st := range c.Filter.Statuses {
+		if !slices.Contains(known, st) {
+			names := make([]string, len(known))
+			for i, k := range known {
+				names[i] = string(k)
+			}
+			return &ConfigError{Field: "Filter.Statuses", Value: string(st), Reason: "want one of " + strings.Join(names, ", ")}
+		}
+	}
+	if len(c.Filter.Statuses) > maxStatuses {
+		return &ConfigError{Field: "Filter.Statuses", Reason: fmt.Sprintf("at most %d statuses", maxStatuses)}
+	}
+	if !c.Enabled() && (c.Filter.StartedAfter != nil || c.Filter.StartedBefore != nil || c.Filter.Statuses != nil) {
+		return &ConfigError{Field: "Filter", Reason: "filters Functions and All: set one"}
+	}
+	if c.Workers < 0 {
+		return &ConfigError{Field: "Workers", Value: strconv.Itoa(c.Workers), Reason: "want 0 (8) or more"}
+	}
+	return nil
+}
 
 // API is what discovery needs of the client.
 type API interface {
@@ -70,11 +138,15 @@ type Function struct {
 // concurrent use: each function's "discovered" line is logged as it is
 // done. A function whose listing fails is noted in its Function
 // (ListingFailed) and the others are listed all the same; the error
-// returned stops them all: ctx's, a named function that does not exist
+// returned stops them all: a Config that does not validate (*ConfigError,
+// before any call), ctx's, a named function that does not exist
 // (*extract.FunctionNotFoundError), credentials refused
 // (extract.RefusedCredentials), ListFunctions failing, or the list's
 // temporary file. On an error no List is returned.
 func Discover(ctx context.Context, api API, d Config, logf func(msg string, args ...any)) (*List, []Function, error) {
+	if err := d.Validate(); err != nil {
+		return nil, nil, err
+	}
 	var fns []Function
 	seenFn := map[string]bool{}
 	if d.All {

@@ -3,9 +3,13 @@ package discovery_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/extract"
@@ -83,5 +87,45 @@ func TestDiscover(t *testing.T) {
 	var nf *extract.FunctionNotFoundError
 	if !errors.As(err, &nf) || l != nil || fns != nil {
 		t.Errorf("a named function that does not exist: %v (list %v)", err, l != nil)
+	}
+}
+
+// TestConfigValidate: each fault of a Config is named by its field, and
+// Discover returns it before any call (its API here is nil); a Config
+// without fault validates.
+func TestConfigValidate(t *testing.T) {
+	day := func(d int) *time.Time { t := time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC); return &t }
+	long := strings.Repeat("f", 257)
+	for _, c := range []struct {
+		cfg   discovery.Config
+		field string
+	}{
+		{discovery.Config{Functions: []string{"orders"}, Filter: extract.Filter{StartedAfter: day(1), StartedBefore: day(2), Statuses: []types.ExecutionStatus{"RUNNING", "SUCCEEDED"}}}, ""},
+		{discovery.Config{All: true, FunctionFilter: extract.FunctionFilter{Prefix: []string{"o"}, Exclude: []string{"o*"}}}, ""},
+		{discovery.Config{Functions: []string{"orders", ""}}, "Functions"},
+		{discovery.Config{Functions: []string{long}}, "Functions"},
+		{discovery.Config{All: true, FunctionFilter: extract.FunctionFilter{Exclude: []string{"[x"}}}, "FunctionFilter.Exclude"},
+		{discovery.Config{Functions: []string{"orders"}, FunctionFilter: extract.FunctionFilter{Prefix: []string{"o"}}}, "FunctionFilter"},
+		{discovery.Config{All: true, Filter: extract.Filter{StartedAfter: day(2), StartedBefore: day(2)}}, "Filter.StartedAfter"},
+		{discovery.Config{All: true, Filter: extract.Filter{Statuses: []types.ExecutionStatus{"running"}}}, "Filter.Statuses"},
+		{discovery.Config{All: true, Filter: extract.Filter{Statuses: slices.Repeat([]types.ExecutionStatus{"RUNNING"}, 11)}}, "Filter.Statuses"},
+		{discovery.Config{Filter: extract.Filter{Statuses: []types.ExecutionStatus{"RUNNING"}}}, "Filter"},
+		{discovery.Config{All: true, Workers: -1}, "Workers"},
+	} {
+		err := c.cfg.Validate()
+		var ce *discovery.ConfigError
+		if c.field == "" {
+			if err != nil {
+				t.Errorf("%+v: %v", c.cfg, err)
+			}
+			continue
+		}
+		if !errors.As(err, &ce) || ce.Field != c.field || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%+v: %v, want a fault of %s", c.cfg, err, c.field)
+			continue
+		}
+		if l, fns, err := discovery.Discover(context.Background(), nil, c.cfg, func(string, ...any) {}); !errors.As(err, &ce) || l != nil || fns != nil {
+			t.Errorf("Discover with %+v: %v", c.cfg, err)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package extract
 
 import (
 	"context"
-	"fmt"
 	"path"
 	"sort"
 	"strings"
@@ -34,16 +33,6 @@ type DurableFunction struct {
 // of its globs (path.Match syntax).
 type FunctionFilter struct {
 	Prefix, Exclude []string
-}
-
-// Validate checks the globs.
-func (f FunctionFilter) Validate() error {
-	for _, g := range f.Exclude {
-		if _, err := path.Match(g, ""); err != nil {
-			return fmt.Errorf("--exclude-function %q: %w", g, err)
-		}
-	}
-	return nil
 }
 
 func (f FunctionFilter) keep(name string) bool {

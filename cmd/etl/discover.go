@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,21 +31,11 @@ func discoveryFlags() []cli.Flag {
 	}
 }
 
-// parseDiscovery reads the discovery flags; every error is a usage error.
+// parseDiscovery reads the discovery flags; every error is a usage error
+// naming the flag (discovery.Config.Validate checks what they make).
 func parseDiscovery(c *cli.Context, now time.Time) (discovery.Config, error) {
 	d := discovery.Config{Functions: c.StringSlice("function"), All: c.Bool("all-functions"), Workers: c.Int("concurrency"),
 		FunctionFilter: extract.FunctionFilter{Prefix: c.StringSlice("function-prefix"), Exclude: c.StringSlice("exclude-function")}}
-	if err := d.FunctionFilter.Validate(); err != nil {
-		return d, usageError("%v", err)
-	}
-	if !d.All && (len(d.FunctionFilter.Prefix) > 0 || len(d.FunctionFilter.Exclude) > 0) {
-		return d, usageError("--function-prefix and --exclude-function narrow --all-functions: give --all-functions too")
-	}
-	for _, f := range d.Functions {
-		if f == "" || len(f) > 256 {
-			return d, usageError("--function %q: want a function name, partial ARN or ARN (1 to 256 characters)", clipArg(f))
-		}
-	}
 	var err error
 	if d.Filter.StartedAfter, err = parseWhen(c.String("started-after"), now); err != nil {
 		return d, usageError("--started-after: %v", err)
@@ -54,30 +43,43 @@ func parseDiscovery(c *cli.Context, now time.Time) (discovery.Config, error) {
 	if d.Filter.StartedBefore, err = parseWhen(c.String("started-before"), now); err != nil {
 		return d, usageError("--started-before: %v", err)
 	}
-	if a, b := d.Filter.StartedAfter, d.Filter.StartedBefore; a != nil && b != nil && !a.Before(*b) {
-		return d, usageError("--started-after %s is not before --started-before %s", a.Format(time.RFC3339), b.Format(time.RFC3339))
-	}
 	if s := c.String("status"); s != "" {
 		for _, st := range strings.Split(s, ",") {
-			st = strings.ToUpper(strings.TrimSpace(st))
-			known := types.ExecutionStatus("").Values()
-			if !slices.Contains(known, types.ExecutionStatus(st)) {
-				names := make([]string, len(known))
-				for i, k := range known {
-					names[i] = string(k)
-				}
-				return d, usageError("--status %q: want one of %s", clipArg(st), strings.Join(names, ", "))
-			}
-			d.Filter.Statuses = append(d.Filter.Statuses, types.ExecutionStatus(st))
-		}
-		if len(d.Filter.Statuses) > 10 {
-			return d, usageError("--status: at most 10 statuses")
+			d.Filter.Statuses = append(d.Filter.Statuses, types.ExecutionStatus(strings.ToUpper(strings.TrimSpace(st))))
 		}
 	}
-	if !d.Enabled() && (d.Filter.StartedAfter != nil || d.Filter.StartedBefore != nil || d.Filter.Statuses != nil) {
-		return d, usageError("--started-after, --started-before and --status filter --function and --all-functions: give one")
+	var ce *discovery.ConfigError
+	if err := d.Validate(); errors.As(err, &ce) {
+		return d, usageError("%s", discoveryFlagError(ce, d))
+	} else if err != nil {
+		return d, usageError("%v", err)
 	}
 	return d, nil
+}
+
+// discoveryFlagError tells a discovery.Config's fault (ce, of d) by the
+// flags that made it.
+func discoveryFlagError(ce *discovery.ConfigError, d discovery.Config) string {
+	switch ce.Field {
+	case "Functions":
+		return fmt.Sprintf("--function %q: %s", clipArg(ce.Value), ce.Reason)
+	case "FunctionFilter.Exclude":
+		return fmt.Sprintf("--exclude-function %q: %s", clipArg(ce.Value), ce.Reason)
+	case "FunctionFilter":
+		return "--function-prefix and --exclude-function narrow --all-functions: give --all-functions too"
+	case "Filter.StartedAfter":
+		return fmt.Sprintf("--started-after %s is not before --started-before %s", d.Filter.StartedAfter.Format(time.RFC3339), d.Filter.StartedBefore.Format(time.RFC3339))
+	case "Filter.Statuses":
+		if ce.Value != "" {
+			return fmt.Sprintf("--status %q: %s", clipArg(ce.Value), ce.Reason)
+		}
+		return "--status: " + ce.Reason
+	case "Filter":
+		return "--started-after, --started-before and --status filter --function and --all-functions: give one"
+	case "Workers":
+		return fmt.Sprintf("--concurrency %s: want at least 1", ce.Value)
+	}
+	return ce.Error()
 }
 
 func clipArg(s string) string {
