@@ -48,6 +48,17 @@ func shardOf(c *cli.Context) (i, n int, err error) {
 	return 0, 0, nil
 }
 
+// batchRunID is the run id of a run in an AWS Batch job: the job's id
+// (AWS_BATCH_JOB_ID), an array child's without its ":index", so that the
+// children of one array share a run id, as they share a Kubernetes
+// Indexed Job's name, and an attempt Batch retries resumes what the last
+// one left (its job id is the same); "" outside Batch. A Batch command
+// cannot expand the variable itself (the image has no shell).
+func batchRunID() string {
+	id, _, _ := strings.Cut(os.Getenv("AWS_BATCH_JOB_ID"), ":")
+	return id
+}
+
 // writeMetrics writes the run's metrics in Prometheus text format, for
 // node_exporter's textfile collector (whole or not at all: writeTextfile).
 func writeMetrics(path string, s *pipeline.Summary, runErr error) error {

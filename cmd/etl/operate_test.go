@@ -87,6 +87,31 @@ func TestShardFromEnvironment(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "shard=1/2") {
 		t.Fatalf("exit %d", r.code)
 	}
+	// The run id is the array's (the parent job's id), the same for a
+	// child's retried attempt, which resumes; --run-id still wins.
+	t.Setenv("AWS_BATCH_JOB_ID", "6d1c41f1-7f4b-4a55-a2c6-0a4d9b0d7e1a:1")
+	dir = t.TempDir()
+	for attempt := range 2 {
+		report := filepath.Join(t.TempDir(), "r.json")
+		r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--report", report)
+		b, _ := os.ReadFile(report)
+		if r.code != 0 || !strings.Contains(string(b), `"run_id": "6d1c41f1-7f4b-4a55-a2c6-0a4d9b0d7e1a"`) {
+			t.Fatalf("in an AWS Batch array child: exit %d, report %s", r.code, b)
+		}
+		if attempt == 1 && (!strings.Contains(r.stdout, " 0 executions archived") || strings.Contains(r.stdout, " 0 already archived by this run")) {
+			t.Errorf("the attempt retried did not resume the first: %s", r.stdout)
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*6d1c41f1-7f4b-4a55-a2c6-0a4d9b0d7e1a*.parquet")); len(files) == 0 {
+		t.Error("no file of the Batch job's run")
+	}
+	report := filepath.Join(t.TempDir(), "r.json")
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--run-id", "mine", "--report", report); r.code != 0 {
+		t.Fatalf("--run-id in Batch: exit %d", r.code)
+	}
+	if b, _ := os.ReadFile(report); !strings.Contains(string(b), `"run_id": "mine"`) {
+		t.Errorf("--run-id in Batch: report %s", b)
+	}
 	t.Setenv("AWS_BATCH_JOB_ARRAY_INDEX", "2")
 	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url); r.code != exitUsage {
 		t.Errorf("index 2 of 2 accepted: exit %d", r.code)

@@ -70,7 +70,7 @@ Examples:
 			&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`", EnvVars: env("profile")},
 			&cli.IntFlag{Name: "page-size", Usage: "MaxItems per GetDurableExecutionState or GetDurableExecutionHistory call, 1..1000", EnvVars: env("page-size"), Value: 1000},
 			&cli.IntFlag{Name: "concurrency", Usage: "executions in flight", EnvVars: env("concurrency"), Value: 4},
-			&cli.StringFlag{Name: "run-id", Usage: "this run's `ID`, written to every row and file name (default: generated, sortable by time)", EnvVars: env("run-id")},
+			&cli.StringFlag{Name: "run-id", Usage: "this run's `ID`, written to every row and file name; a run given the ID of one that stopped resumes it (default: in an AWS Batch job its job id, an array's children sharing their parent's, so that a retried attempt resumes; else generated, sortable by time)", EnvVars: env("run-id")},
 			&cli.StringFlag{Name: "report", Usage: "write the run summary as JSON to `FILE`", EnvVars: env("report")},
 			&cli.StringFlag{Name: "pg-schema", Usage: "the Postgres `SCHEMA` of the tables, for postgres:// destinations", EnvVars: env("pg-schema"), Value: schema.DefaultPostgresSchema},
 			&cli.BoolFlag{Name: "migrate", Usage: "apply pending Postgres migrations before the run (else a run against an unmigrated schema stops, naming etl migrate)", EnvVars: env("migrate")},
@@ -191,8 +191,9 @@ func readRunOptions(c *cli.Context) (runOptions, error) {
 		return o, err
 	}
 	if o.runID == "" {
-		o.runID = newRunID(time.Now())
-	} else if strings.ContainsAny(o.runID, `/\`) || strings.HasPrefix(o.runID, ".") {
+		o.runID = cmp.Or(batchRunID(), newRunID(time.Now()))
+	}
+	if strings.ContainsAny(o.runID, `/\`) || strings.HasPrefix(o.runID, ".") {
 		return o, usageError("--run-id %q: must not contain / or \\ or start with a dot", o.runID)
 	}
 	if o.disc, err = parseDiscovery(c, time.Now()); err != nil {
