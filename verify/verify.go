@@ -165,6 +165,9 @@ func InRounds(ctx context.Context, api API, reader load.SnapshotReader, listed L
 			})
 			rep.PastRetention += len(past)
 			rep.Complete += len(past)
+			if o.Progress != nil {
+				o.Progress.Done.Add(int64(len(past))) // checked: complete
+			}
 			remaining -= len(past)
 			// Checked against their own rows: the sample's share of
 			// them (rounded up) so far, less what was drawn before.

@@ -34,6 +34,7 @@ import (
 	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
+	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/verify"
 )
@@ -354,8 +355,12 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := &latestRecorder{Parquet: reader}
-		rep, err := verify.InRounds(ctx, client, rec, listed, verify.Options{Sample: 5, Seed: 7, Concurrency: 4, RoundSize: 4,
+		progress := &pipeline.Progress{}
+		rep, err := verify.InRounds(ctx, client, rec, listed, verify.Options{Sample: 5, Seed: 7, Concurrency: 4, RoundSize: 4, Progress: progress,
 			PastRetention: func(st load.ExecutionState) bool { return pastRetention(st, now) }})
+		if n := progress.Done.Load(); n != int64(all) {
+			t.Errorf("in rounds of 4: progress counts %d executions checked of %d", n, all)
+		}
 		if err != nil || rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.Complete != all || rep.SelfChecked < 1 || rep.SelfChecked > selfShare {
 			t.Errorf("in rounds of 4: %v, %d sampled, %d not sampleable, %d past retention, %d complete, %d checked against their own rows (want 1 to %d)",
 				err, rep.Sampled, rep.NotSampleable, rep.PastRetention, rep.Complete, rep.SelfChecked, selfShare)
