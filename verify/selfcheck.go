@@ -103,15 +103,19 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, states []load.Ex
 			rep.SelfChecked++
 		}
 	}
-	// Two chunks at a time at most: memory holds two chunks' rows.
+	// Two chunks at a time at most: memory holds two chunks' rows, or
+	// one chunk's and one stream's ids (streams one at a time).
+	var streaming sync.Mutex
 	forEach(ctx, chunks, min(max(o.Concurrency, 1), 2), func(chunk []load.ExecutionState) {
 		if len(chunk) == 1 && streamRows >= 0 && rowCount(chunk[0]) > streamRows {
 			var what string
 			var rows int
+			streaming.Lock()
 			err := load.ListedAgain(func() (err error) {
 				what, rows, err = streamedConsistency(ctx, streamer, chunk[0])
 				return err
 			})
+			streaming.Unlock()
 			record(chunk[0], what, rows, err)
 			return
 		}
@@ -166,7 +170,9 @@ func replacedText(op schema.Operation) bool {
 
 // streamedConsistency is consistency's counts for an execution read as a
 // stream: its distinct operations (by id) and events (by id) against its
-// executions row's. rows is how many rows were read.
+// executions row's. rows is how many rows were read. Memory: the ids
+// read, some 20-40 bytes each (a million-event execution, tens of
+// megabytes), never more than the rows the archive holds.
 func streamedConsistency(ctx context.Context, streamer load.RowStreamer, st load.ExecutionState) (what string, rows int, err error) {
 	seed := maphash.MakeSeed()
 	var mu sync.Mutex
