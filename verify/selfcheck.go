@@ -26,14 +26,15 @@ import (
 // forgotten it.
 //
 // What it cannot tell: the content hash is recomputed only where the
-// archive holds exactly the snapshot's operations as they were written.
+// archive holds exactly the snapshot's operations as they were hashed.
 // Parquet does (the newest snapshot's rows; a row read twice while a
-// compaction beside verify publishes, once). Postgres keeps every
-// operation ever archived, the newest values of each, and stores U+0000
-// as U+FFFD (it says so: StoredForm): there the hash is recomputed only
-// when it holds as many operations as the row counts, the snapshot was
-// read with its payloads, and no text holds U+FFFD; otherwise only the
-// counts are checked. An execution too large for a chunk, read as a
+// compaction beside verify publishes, once), but for a snapshot read
+// without its payloads (hashed without them, written with those an
+// earlier snapshot archived). Postgres keeps every operation ever
+// archived, the newest values of each, and stores U+0000 as U+FFFD (it
+// says so: StoredForm): there the hash is recomputed only when it holds
+// as many operations as the row counts and no text holds U+FFFD.
+// Otherwise only the counts are checked. An execution too large for a chunk, read as a
 // stream (load.RowStreamer), has its counts checked, not its hash (its
 // rows come in no order).
 
@@ -146,7 +147,10 @@ func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites bool
 	if st.EventCount != nil && int64(len(rows.Events)) < *st.EventCount {
 		return fmt.Sprintf("events: %d archived, its executions row counts %d", len(rows.Events), *st.EventCount)
 	}
-	if int64(len(ops)) != st.OperationCount || rewrites && (readWithoutData(st) || slices.ContainsFunc(ops, replacedText)) {
+	// A snapshot read without its payloads was hashed without them, and
+	// written with those an earlier snapshot archived (pipeline's
+	// keptData): its hash cannot be given again.
+	if int64(len(ops)) != st.OperationCount || readWithoutData(st) || rewrites && slices.ContainsFunc(ops, replacedText) {
 		return ""
 	}
 	if transform.ContentHash(ops) != st.ContentHash {
