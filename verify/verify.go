@@ -73,7 +73,10 @@ type Options struct {
 	// PastRetention, when set, tells InRounds which archived executions
 	// the service has certainly forgotten (their history's retention
 	// passed): those are not asked of the API nor drawn for the sample,
-	// and are counted complete and in Report.PastRetention. For a listing
+	// and are counted complete and in Report.PastRetention; of them, as
+	// many as their share of Sample (rounded up; every one with All) are
+	// checked against their own executions rows instead
+	// (Report.SelfChecked, selfcheck.go). For a listing
 	// that is not the API's own (the archive's): over a long-kept archive
 	// most executions are such, and asking for each would cost a call
 	// answered "not found".
