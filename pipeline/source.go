@@ -62,7 +62,7 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 	if err != nil {
 		return "", schema.Execution{}, err
 	}
-	dt, _ := snap.Partition(s.r.sum.StartedAt)
+	dt, known := snap.Partition(s.r.sum.StartedAt)
 	row := snap.Finish()
 	if s.withHistory {
 		// The operations are all written: their stage ends before the
@@ -76,6 +76,13 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 			return "", row, err
 		}
 		transform.Describe(&row, desc)
+		if d, ok := transform.DescribedPartition(desc.GetDurableExecutionOutput); ok && !known {
+			// A state without the EXECUTION operation's start: the
+			// service's start, not the run's date, so that every run
+			// puts the execution's rows (its events, each written
+			// once) under one date.
+			dt = d
+		}
 		if desc.ExecutionDataIncluded != nil && !*desc.ExecutionDataIncluded {
 			// The service leaves the data out: the events are read so
 			// (an archive that holds them so is then current).

@@ -126,8 +126,10 @@ func quote(id string) string { return pgx.Identifier{id}.Sanitize() }
 // (Trino pushes predicates on the window's partitioning columns only). An
 // execution's dt is its start date, which does not change between
 // snapshots, with one exception: a snapshot taken before the EXECUTION
-// operation's start was known falls back on the earliest operation start or
-// the run date. Should a later snapshot land in another dt, the view keeps
+// operation's start was known falls back on GetDurableExecution's start
+// when the run read it (through history, or state with --history), else
+// on the earliest operation start or the run date. Should a later
+// snapshot land in another dt, the view keeps
 // the newest snapshot of each partition, so that execution shows under both
 // dates until `etl compact --keep latest` drops the older one.
 func LatestViewSQL(t *Table, from string) string {

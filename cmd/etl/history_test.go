@@ -2438,3 +2438,40 @@ func TestVerifyWhenKeyBreaksAfterArchiving(t *testing.T) {
 	// A difference outside the payloads is still one.
 	checkAlteredEventFound(t, dir, url, execs, check(0).PayloadsUnchecked[0])
 }
+
+// TestStateWithoutStartDatedByTheService: a state whose EXECUTION
+// operation gives no start time, read with --history, is archived under
+// the start GetDurableExecution gives, not the run's date (which would
+// move its rows, events written once, to another date every run); its
+// events are then where verify reads them.
+func TestStateWithoutStartDatedByTheService(t *testing.T) {
+	start := time.Date(2026, 1, 10, 8, 0, 0, 0, time.UTC)
+	arn := "arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/no-start/1"
+	e := emulator.Fixed(arn, "tok", []types.Operation{
+		{Id: aws.String("exec"), Type: types.OperationTypeExecution, Status: types.OperationStatusStarted, ExecutionDetails: &types.ExecutionDetails{InputPayload: aws.String("{}")}},
+		{Id: aws.String("step"), ParentId: aws.String("exec"), Name: aws.String("charge"), Type: types.OperationTypeStep, Status: types.OperationStatusSucceeded,
+			StepDetails: &types.StepDetails{Attempt: 1, Result: aws.String(`"ok"`)}},
+	})
+	e.History = emulator.FixedHistory([]types.Event{
+		{EventId: aws.Int32(1), EventType: types.EventTypeExecutionStarted, Id: aws.String("exec"), EventTimestamp: aws.Time(start),
+			ExecutionStartedDetails: &types.ExecutionStartedDetails{Input: &types.EventInput{Payload: aws.String("{}"), Truncated: aws.Bool(false)}}},
+		{EventId: aws.Int32(2), EventType: types.EventTypeStepStarted, Id: aws.String("step"), ParentId: aws.String("exec"), Name: aws.String("charge"), SubType: aws.String("Step"),
+			EventTimestamp: aws.Time(start.Add(time.Second)), StepStartedDetails: &types.StepStartedDetails{}},
+		{EventId: aws.Int32(3), EventType: types.EventTypeStepSucceeded, Id: aws.String("step"), ParentId: aws.String("exec"), Name: aws.String("charge"), SubType: aws.String("Step"),
+			EventTimestamp: aws.Time(start.Add(2 * time.Second)), StepSucceededDetails: &types.StepSucceededDetails{Result: &types.EventResult{Payload: aws.String(`"ok"`), Truncated: aws.Bool(false)}}},
+	})
+	e.Info = &emulator.Info{Name: "no-start", Status: types.ExecutionStatusRunning, Start: aws.Time(start), InputPayload: aws.String("{}")}
+	srv := emulator.New()
+	srv.Add(e)
+	url, _ := emulatortest.Start(t, srv)
+	dir := t.TempDir()
+	if r := runCLI(t, "run", "--manifest", manifestFile(t, []emulator.Execution{e}), "--dest", dir, "--endpoint-url", url, "--history"); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	for _, table := range []string{"executions", "operations", "events"} {
+		files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
+		if len(files) != 1 || filepath.Base(filepath.Dir(files[0])) != "dt=2026-01-10" {
+			t.Errorf("%s: %v, want one file under dt=2026-01-10 (GetDurableExecution's start)", table, files)
+		}
+	}
+}
