@@ -77,12 +77,13 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, states []load.Ex
 	_, rewrites := reader.(interface{ StoredForm(row any) })
 	// Chunks: runs of one partition's executions of at most chunkRows
 	// rows; an execution to stream is a chunk of its own.
+	streamed := func(st load.ExecutionState) bool { return streamRows >= 0 && rowCount(st) > streamRows }
 	var chunks [][]load.ExecutionState
 	var cur []load.ExecutionState
 	var n int64
 	for _, st := range states {
 		rows := rowCount(st)
-		if len(cur) > 0 && (n+rows > chunkRows || cur[0].DT != st.DT || streamRows >= 0 && rows > streamRows) {
+		if len(cur) > 0 && (n+rows > chunkRows || cur[0].DT != st.DT || streamed(st) || streamed(cur[0])) {
 			chunks, cur, n = append(chunks, cur), nil, 0
 		}
 		cur, n = append(cur, st), n+rows
@@ -108,7 +109,7 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, states []load.Ex
 	// one chunk's and one stream's ids (streams one at a time).
 	var streaming sync.Mutex
 	forEach(ctx, chunks, min(max(o.Concurrency, 1), 2), func(chunk []load.ExecutionState) {
-		if len(chunk) == 1 && streamRows >= 0 && rowCount(chunk[0]) > streamRows {
+		if streamed(chunk[0]) {
 			var what string
 			var rows int
 			streaming.Lock()

@@ -280,3 +280,72 @@ func TestConsistency(t *testing.T) {
 		t.Errorf("draw: %v, %v", a, b)
 	}
 }
+
+// chunkReader serves every execution's rows as its executions row counts
+// them (consistent), and records how they were asked for: each Rows
+// call's ARNs, and the ARNs read as streams.
+type chunkReader struct {
+	load.SnapshotReader // Latest is not used
+	mu                  sync.Mutex
+	calls               [][]string
+	streamed            []string
+}
+
+func (r *chunkReader) rowsOf(st load.ExecutionState) *load.ExecutionRows {
+	rows := &load.ExecutionRows{}
+	for i := range st.OperationCount {
+		rows.Operations = append(rows.Operations, schema.Operation{OperationID: fmt.Sprint(i), Seq: i, Type: "STEP", Status: "SUCCEEDED"})
+	}
+	return rows
+}
+
+func (r *chunkReader) Rows(_ context.Context, states []load.ExecutionState) (map[string]*load.ExecutionRows, error) {
+	out := map[string]*load.ExecutionRows{}
+	var arns []string
+	for _, st := range states {
+		out[st.Arn], arns = r.rowsOf(st), append(arns, st.Arn)
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, arns)
+	r.mu.Unlock()
+	return out, nil
+}
+
+func (r *chunkReader) EachRow(_ context.Context, st load.ExecutionState, _ func(*schema.Execution), op func(*schema.Operation), _ func(*schema.Event)) error {
+	for _, o := range r.rowsOf(st).Operations {
+		op(&o)
+	}
+	r.mu.Lock()
+	r.streamed = append(r.streamed, st.Arn)
+	r.mu.Unlock()
+	return nil
+}
+
+// TestSelfCheckChunks: executions checked against their own rows are read
+// a partition at a time, in chunks of at most ChunkRows rows; one of more
+// than StreamRows rows is read as a stream, alone, and the next one is
+// not put with it.
+func TestSelfCheckChunks(t *testing.T) {
+	var states []load.ExecutionState
+	add := func(arn, dt string, ops int64) {
+		rows := (&chunkReader{}).rowsOf(load.ExecutionState{OperationCount: ops}).Operations
+		states = append(states, load.ExecutionState{Arn: arn, DT: dt, OperationCount: ops, ContentHash: transform.ContentHash(rows)})
+	}
+	add("a1", "2026-01-01", 4)
+	add("a2", "2026-01-01", 4)
+	add("a3", "2026-01-01", 4) // a1+a2+a3 > 10: a3 starts a chunk
+	add("b1", "2026-01-02", 2)
+	add("b2", "2026-01-02", 30) // a stream
+	add("b3", "2026-01-02", 2)  // not with b2
+	r := &chunkReader{}
+	rep := newReport(len(states), 0)
+	var mu sync.Mutex
+	selfCheck(context.Background(), r, states, Options{ChunkRows: 10, StreamRows: 20, Concurrency: 1}, rep, &mu)
+	want := [][]string{{"a1", "a2"}, {"a3"}, {"b1"}, {"b3"}}
+	if !reflect.DeepEqual(r.calls, want) || !slices.Equal(r.streamed, []string{"b2"}) {
+		t.Errorf("read as %v and streams %v, want %v and [b2]", r.calls, r.streamed, want)
+	}
+	if rep.SelfChecked != len(states) || len(rep.Inconsistent) != 0 || len(rep.Errors) != 0 {
+		t.Errorf("%d checked, inconsistent %v, errors %v", rep.SelfChecked, rep.Inconsistent, rep.Errors)
+	}
+}
