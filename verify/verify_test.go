@@ -335,12 +335,12 @@ func TestSelfCheckChunks(t *testing.T) {
 	add("a2", "2026-01-01", 4)
 	add("a3", "2026-01-01", 4) // a1+a2+a3 > 10: a3 starts a chunk
 	add("b1", "2026-01-02", 2)
-	add("b2", "2026-01-02", 30) // a stream
+	add("b2", "2026-01-02", 7) // a stream
 	add("b3", "2026-01-02", 2)  // not with b2
 	r := &chunkReader{}
 	rep := newReport(len(states), 0)
 	var mu sync.Mutex
-	selfCheck(context.Background(), r, states, Options{ChunkRows: 10, StreamRows: 20, Concurrency: 1}, rep, &mu)
+	selfCheck(context.Background(), r, states, Options{ChunkRows: 10, StreamRows: 5, Concurrency: 1}, rep, &mu)
 	want := [][]string{{"a1", "a2"}, {"a3"}, {"b1"}, {"b3"}}
 	if !reflect.DeepEqual(r.calls, want) || !slices.Equal(r.streamed, []string{"b2"}) {
 		t.Errorf("read as %v and streams %v, want %v and [b2]", r.calls, r.streamed, want)
