@@ -722,6 +722,9 @@ func atRiskOf(exp []verify.Execution, rep *verify.Report, archived map[string]lo
 		}
 	}
 	for _, l := range rep.Faults() {
+		if l == &rep.Inconsistent {
+			continue // the service has forgotten them already: no run can mend them
+		}
 		for _, d := range *l {
 			bad[d.ExecutionArn] = true
 		}

@@ -648,6 +648,11 @@ func TestAtRiskOfArchivedEnd(t *testing.T) {
 			rep.ContentDiffer = append(rep.ContentDiffer, verify.Difference{ExecutionArn: arn, What: "differs"})
 		}
 	}
+	// One whose rows disagree with its own executions row: the service
+	// has forgotten it (checked so), no run can mend it: not at risk.
+	archived["forgotten"] = ended(26, 30)
+	exp = append(exp, verify.Execution{ARN: "forgotten"})
+	rep.Inconsistent = append(rep.Inconsistent, verify.Difference{ExecutionArn: "forgotten", What: "operations: 1 archived, its executions row counts 2"})
 	got := atRiskOf(exp, rep, archived, nil, now, 7*24*time.Hour)
 	if len(got) != 1 || got[0].ExecutionArn != "soon" || !got[0].HistoryExpiresAt.Equal(now.AddDate(0, 0, 5)) {
 		t.Errorf("at risk %+v, want soon alone, expiring in 5 days", got)
