@@ -336,7 +336,7 @@ func TestSelfCheckChunks(t *testing.T) {
 	add("a3", "2026-01-01", 4) // a1+a2+a3 > 10: a3 starts a chunk
 	add("b1", "2026-01-02", 2)
 	add("b2", "2026-01-02", 7) // a stream
-	add("b3", "2026-01-02", 2)  // not with b2
+	add("b3", "2026-01-02", 2) // not with b2
 	r := &chunkReader{}
 	rep := newReport(len(states), 0)
 	var mu sync.Mutex
