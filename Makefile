@@ -75,6 +75,7 @@ bench: build test-deps
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench MillionOperationsRSS -benchtime 1x -timeout 30m ./pipeline/
 	$(GO) test -run '^$$' -bench S3TwoGiBRSS -benchtime 1x -timeout 30m ./cmd/etl/
 	$(GO) test -run '^$$' -bench 'Verify$$' -benchtime 1x -timeout 30m ./cmd/etl/
+	$(GO) test -run '^$$' -bench VerifyForgotten -benchtime 3x -timeout 30m ./cmd/etl/
 	$(GO) test -run '^$$' -bench '^BenchmarkLatencyBound$$' -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManySmallExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/
 	ETL_BIN=$(CURDIR)/bin/etl $(GO) test -run '^$$' -bench ManyDiscoveredExecutionsRSS -benchtime 1x -timeout 30m ./pipeline/

@@ -11,11 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/peakrss"
 	"github.com/durable-etl/durable-etl/internal/s3test"
+	"github.com/durable-etl/durable-etl/schema"
 )
 
 // BenchmarkS3TwoGiBRSS runs etl (this binary, as etl) writing about 2 GiB of
@@ -121,5 +124,80 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	sort.Float64s(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+}
+
+// BenchmarkVerifyForgotten archives 20,000 executions (2 to 20
+// operations, production-like statuses, start dates over 120 days from
+// January 2026: those ended are past any retention today, as in an
+// archive kept for a year), then times `etl verify --dest DIR --all`
+// alone (this binary, as etl: each of those checked against its own
+// executions row, with no API call; the few still running asked of the
+// API) against a baseline that reads every row of the archive's files
+// into the schema's row types (parquet-go, one file at a time), and
+// reports the ratio, the archive's rows per second and verify's peak RSS
+// (target < 256 MiB). ETL_BENCH_EXECUTIONS makes it smaller.
+func BenchmarkVerifyForgotten(b *testing.B) {
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("ETL_BENCH_EXECUTIONS")); err == nil && v > 0 {
+		n = v
+	}
+	execs := emulator.Generate(77, n, emulator.GenerateOptions{MinOps: 2, MaxOps: 20, Days: 120, Settled: true, LargePayloadEvery: -1})
+	emu := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	emu.Add(execs...)
+	url, _ := emulatortest.Start(b, emu)
+	dest := filepath.Join(b.TempDir(), "archive")
+	cmd := exec.Command(os.Args[0], "run", "--all-functions", "--dest", dest, "--endpoint-url", url, "--concurrency", "8", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("etl run: %v\n%s", err, out)
+	}
+	readAll := func() (time.Duration, int64) {
+		start := time.Now()
+		var rows int64
+		for table, read := range map[string]func(string) (int, error){
+			"executions": func(f string) (int, error) { r, err := parquet.ReadFile[schema.Execution](f); return len(r), err },
+			"operations": func(f string) (int, error) { r, err := parquet.ReadFile[schema.Operation](f); return len(r), err },
+			"events":     func(f string) (int, error) { r, err := parquet.ReadFile[schema.Event](f); return len(r), err },
+		} {
+			files, _ := filepath.Glob(filepath.Join(dest, table, "dt=*", "*.parquet"))
+			for _, f := range files {
+				n, err := read(f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows += int64(n)
+			}
+		}
+		return time.Since(start), rows
+	}
+	var peak int64
+	var ratios, rates []float64
+	for i := 0; i < b.N; i++ {
+		base, rows := readAll()
+		report := filepath.Join(b.TempDir(), "v.json")
+		start := time.Now()
+		cmd := peakrss.Command(b.TempDir(), os.Args[0], "verify", "--dest", dest, "--all", "--endpoint-url", url, "--concurrency", "8", "--report", report, "--log-level", "warn")
+		cmd.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("etl verify: %v\n%s", err, out)
+		}
+		took := time.Since(start)
+		// A figure of a verify that checked nothing would mean nothing.
+		if rep := readVerify(b, report); rep.SelfChecked == 0 || rep.SelfChecked != rep.PastRetention || len(rep.Inconsistent) != 0 {
+			b.Fatalf("verify: %d checked against their own rows, %d past retention, inconsistent %v", rep.SelfChecked, rep.PastRetention, rep.Inconsistent)
+		}
+		ratios = append(ratios, base.Seconds()/took.Seconds())
+		rates = append(rates, float64(rows)/took.Seconds())
+		p, err := cmd.Peak()
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, p)
+	}
+	sort.Float64s(ratios)
+	sort.Float64s(rates)
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+	b.ReportMetric(rates[len(rates)/2], "archive-rows/s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 }

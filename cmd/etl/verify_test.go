@@ -39,7 +39,7 @@ import (
 	"github.com/durable-etl/durable-etl/verify"
 )
 
-func readVerify(t *testing.T, path string) verify.Report {
+func readVerify(t testing.TB, path string) verify.Report {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
