@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -77,18 +78,24 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, states []load.Ex
 	_, rewrites := reader.(interface{ StoredForm(row any) })
 	// Chunks: runs of one partition's executions of at most chunkRows
 	// rows; an execution to stream is a chunk of its own.
+	// Chunks as the comparison makes them (contentTasks): a partition's
+	// executions in runs of at most chunkRows rows, an execution to
+	// stream a chunk of its own.
 	streamed := func(st load.ExecutionState) bool { return streamRows >= 0 && rowCount(st) > streamRows }
 	var chunks [][]load.ExecutionState
-	var cur []load.ExecutionState
-	var n int64
-	for _, st := range states {
-		rows := rowCount(st)
-		if len(cur) > 0 && (n+rows > chunkRows || cur[0].DT != st.DT || streamed(st) || streamed(cur[0])) {
-			chunks, cur, n = append(chunks, cur), nil, 0
+	for lo, hi := 0, 0; lo < len(states); lo = hi { // states[lo:hi]: one partition's
+		for hi = lo + 1; hi < len(states) && states[hi].DT == states[lo].DT; hi++ {
 		}
-		cur, n = append(cur, st), n+rows
+		var held []load.ExecutionState
+		for _, st := range states[lo:hi] {
+			if streamed(st) {
+				chunks = append(chunks, []load.ExecutionState{st})
+			} else {
+				held = append(held, st)
+			}
+		}
+		chunks = append(chunks, chunksOf(held, rowCount, chunkRows)...)
 	}
-	chunks = append(chunks, cur)
 	record := func(st load.ExecutionState, what string, rows int, err error) {
 		if o.Progress != nil {
 			o.Progress.Operations.Add(int64(rows))
@@ -142,16 +149,13 @@ func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites bool
 	ops := slices.CompactFunc(rows.Operations, func(a, b schema.Operation) bool {
 		return a.Seq == b.Seq && a.OperationID == b.OperationID
 	})
-	if int64(len(ops)) < st.OperationCount {
-		return fmt.Sprintf("operations: %d archived, its executions row counts %d", len(ops), st.OperationCount)
-	}
-	if st.EventCount != nil && int64(len(rows.Events)) < *st.EventCount {
-		return fmt.Sprintf("events: %d archived, its executions row counts %d", len(rows.Events), *st.EventCount)
+	if short := fewer(st, len(ops), len(rows.Events)); short != "" {
+		return short
 	}
 	// A snapshot read without its payloads was hashed without them, and
 	// written with those an earlier snapshot archived (pipeline's
 	// keptData): its hash cannot be given again.
-	if int64(len(ops)) != st.OperationCount || readWithoutData(st) || rewrites && slices.ContainsFunc(ops, replacedText) {
+	if int64(len(ops)) != st.OperationCount || readWithoutData(st) || rewrites && anyReplaced(ops) {
 		return ""
 	}
 	if transform.ContentHash(ops) != st.ContentHash {
@@ -160,17 +164,43 @@ func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites bool
 	return ""
 }
 
-// replacedText reports an operation with U+FFFD in a text column: a
-// destination that stores U+0000 so (Postgres) cannot give its content
-// hash again.
-func replacedText(op schema.Operation) bool {
-	for _, p := range []*string{op.ParentID, op.Name, op.SubType, op.DetailKind, op.InputPayload, op.CallbackID, op.Result, op.ErrorType, op.ErrorMessage, op.ErrorData, op.OverflowJSON} {
-		if p != nil && strings.ContainsRune(*p, '\uFFFD') {
+// anyReplaced reports one of ops with U+FFFD in its text (replacedText).
+func anyReplaced(ops []schema.Operation) bool {
+	for i := range ops {
+		if replacedText(&ops[i]) {
 			return true
 		}
 	}
-	return strings.ContainsRune(op.OperationID+op.Type+op.Status, '\uFFFD') ||
-		slices.ContainsFunc(op.ErrorStackTrace, func(s string) bool { return strings.ContainsRune(s, '\uFFFD') })
+	return false
+}
+
+// replacedText reports an operation with U+FFFD in a text column (every
+// string field of the row, by reflection: a column added later is
+// covered): a destination that stores U+0000 so (Postgres) cannot give
+// its content hash again.
+func replacedText(op *schema.Operation) bool {
+	has := func(s string) bool { return strings.ContainsRune(s, '\uFFFD') }
+	v := reflect.ValueOf(op).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch {
+		case f.Kind() == reflect.String:
+			if has(f.String()) {
+				return true
+			}
+		case f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.String:
+			if !f.IsNil() && has(f.Elem().String()) {
+				return true
+			}
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			for j := range f.Len() {
+				if has(f.Index(j).String()) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // streamedConsistency is consistency's counts for an execution read as a
@@ -197,11 +227,17 @@ func streamedConsistency(ctx context.Context, streamer load.RowStreamer, st load
 	if err != nil {
 		return "", rows, err
 	}
-	if int64(len(ops)) < st.OperationCount {
-		return fmt.Sprintf("operations: %d archived, its executions row counts %d", len(ops), st.OperationCount), rows, nil
+	return fewer(st, len(ops), len(events)), rows, nil
+}
+
+// fewer names the table of which the archive holds fewer distinct rows
+// (ops, events) than st, the executions row, counts; "" when neither.
+func fewer(st load.ExecutionState, ops, events int) string {
+	if int64(ops) < st.OperationCount {
+		return fmt.Sprintf("operations: %d archived, its executions row counts %d", ops, st.OperationCount)
 	}
-	if st.EventCount != nil && int64(len(events)) < *st.EventCount {
-		return fmt.Sprintf("events: %d archived, its executions row counts %d", len(events), *st.EventCount), rows, nil
+	if st.EventCount != nil && int64(events) < *st.EventCount {
+		return fmt.Sprintf("events: %d archived, its executions row counts %d", events, *st.EventCount)
 	}
-	return "", rows, nil
+	return ""
 }

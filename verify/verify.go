@@ -545,7 +545,7 @@ func contentTasks(exp []Execution, apiStatus map[string]string, archived map[str
 				held = append(held, e)
 			}
 		}
-		for _, chunk := range chunksOf(held, archived, chunkRows) {
+		for _, chunk := range chunksOf(held, func(e Execution) int64 { return rowCount(archived[e.ARN]) }, chunkRows) {
 			part := &partitionRows{pending: int32(len(chunk)), states: make([]load.ExecutionState, len(chunk))}
 			if prev != nil {
 				prev.next = part
@@ -605,13 +605,14 @@ func (s *streamSlots) take(ctx context.Context, rows int64) (func(), error) {
 // the fold of its history and the rows' hashes.
 const verifyStreamRows = 1 << 20
 
-// chunksOf splits a partition's executions into runs of at most max rows.
-func chunksOf(g []Execution, archived map[string]load.ExecutionState, max int64) [][]Execution {
-	var out [][]Execution
-	var cur []Execution
+// chunksOf splits a partition's executions into runs of at most max rows
+// (rows: an execution's archived rows; one of more is a run alone).
+func chunksOf[T any](g []T, rows func(T) int64, max int64) [][]T {
+	var out [][]T
+	var cur []T
 	var n int64
 	for _, e := range g {
-		rows := rowCount(archived[e.ARN])
+		rows := rows(e)
 		if len(cur) > 0 && n+rows > max {
 			out, cur, n = append(out, cur), nil, 0
 		}

@@ -26,7 +26,7 @@ func TestChunksOf(t *testing.T) {
 	}
 	g := []Execution{{ARN: "a"}, {ARN: "b"}, {ARN: "c"}, {ARN: "d"}, {ARN: "e"}}
 	var got [][]string
-	for _, c := range chunksOf(g, archived, 10) {
+	for _, c := range chunksOf(g, func(e Execution) int64 { return rowCount(archived[e.ARN]) }, 10) {
 		var names []string
 		for _, e := range c {
 			names = append(names, e.ARN)
@@ -270,6 +270,29 @@ func TestConsistency(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
+	// U+FFFD is found in every text column, and only there.
+	texts := 0
+	for i, c := range schema.Operations.Columns {
+		op := schema.Operation{}
+		v := reflect.ValueOf(&op).Elem().Field(i)
+		switch {
+		case v.Kind() == reflect.String:
+			v.SetString("a\uFFFD")
+		case v.Kind() == reflect.Pointer && v.Type().Elem().Kind() == reflect.String:
+			v.Set(reflect.ValueOf(s("a\uFFFD")))
+		case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+			v.Set(reflect.ValueOf([]string{"a", "\uFFFD"}))
+		default:
+			continue
+		}
+		texts++
+		if !replacedText(&op) {
+			t.Errorf("U+FFFD in %s not seen", c.Name)
+		}
+	}
+	if texts < 15 || replacedText(&ops[0]) {
+		t.Errorf("%d text columns, or U+FFFD seen where there is none", texts)
+	}
 	// The draw: seeded, k of them, all when k is as many.
 	states := make([]load.ExecutionState, 10)
 	for i := range states {
@@ -323,8 +346,8 @@ func (r *chunkReader) EachRow(_ context.Context, st load.ExecutionState, _ func(
 
 // TestSelfCheckChunks: executions checked against their own rows are read
 // a partition at a time, in chunks of at most ChunkRows rows; one of more
-// than StreamRows rows is read as a stream, alone, and the next one is
-// not put with it.
+// than StreamRows rows is read as a stream, alone, the others of its
+// partition chunked together, as the comparison chunks them.
 func TestSelfCheckChunks(t *testing.T) {
 	var states []load.ExecutionState
 	add := func(arn, dt string, ops int64) {
@@ -336,12 +359,12 @@ func TestSelfCheckChunks(t *testing.T) {
 	add("a3", "2026-01-01", 4) // a1+a2+a3 > 10: a3 starts a chunk
 	add("b1", "2026-01-02", 2)
 	add("b2", "2026-01-02", 7) // a stream
-	add("b3", "2026-01-02", 2) // not with b2
+	add("b3", "2026-01-02", 2) // with b1, not with b2
 	r := &chunkReader{}
 	rep := newReport(len(states), 0)
 	var mu sync.Mutex
 	selfCheck(context.Background(), r, states, Options{ChunkRows: 10, StreamRows: 5, Concurrency: 1}, rep, &mu)
-	want := [][]string{{"a1", "a2"}, {"a3"}, {"b1"}, {"b3"}}
+	want := [][]string{{"a1", "a2"}, {"a3"}, {"b1", "b3"}}
 	if !reflect.DeepEqual(r.calls, want) || !slices.Equal(r.streamed, []string{"b2"}) {
 		t.Errorf("read as %v and streams %v, want %v and [b2]", r.calls, r.streamed, want)
 	}
