@@ -55,8 +55,10 @@ func TestDeployExamples(t *testing.T) {
 			collecting = false
 		}
 	}
-	if n == 0 {
-		t.Fatal("kubernetes.yaml: no args found")
+	// Every container's args read (one in another form would go
+	// unchecked).
+	if n == 0 || n != strings.Count(string(y), "args:") {
+		t.Fatalf("kubernetes.yaml: %d args blocks read of %d", n, strings.Count(string(y), "args:"))
 	}
 	app := newApp(io.Discard, io.Discard)
 	for name, argv := range examples {
