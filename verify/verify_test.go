@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -312,6 +313,7 @@ type chunkReader struct {
 	mu                  sync.Mutex
 	calls               [][]string
 	streamed            []string
+	fail                error // Rows' answer, when set
 }
 
 func (r *chunkReader) rowsOf(st load.ExecutionState) *load.ExecutionRows {
@@ -323,6 +325,9 @@ func (r *chunkReader) rowsOf(st load.ExecutionState) *load.ExecutionRows {
 }
 
 func (r *chunkReader) Rows(_ context.Context, states []load.ExecutionState) (map[string]*load.ExecutionRows, error) {
+	if r.fail != nil {
+		return nil, r.fail
+	}
 	out := map[string]*load.ExecutionRows{}
 	var arns []string
 	for _, st := range states {
@@ -370,5 +375,13 @@ func TestSelfCheckChunks(t *testing.T) {
 	}
 	if rep.SelfChecked != len(states) || len(rep.Inconsistent) != 0 || len(rep.Errors) != 0 {
 		t.Errorf("%d checked, inconsistent %v, errors %v", rep.SelfChecked, rep.Inconsistent, rep.Errors)
+	}
+	// A chunk the archive cannot give: its executions are errors, not
+	// checked, not inconsistent.
+	r = &chunkReader{fail: errors.New("disk on fire")}
+	rep = newReport(len(states), 0)
+	selfCheck(context.Background(), r, states[:3], Options{ChunkRows: 10, Concurrency: 1}, rep, &mu)
+	if rep.SelfChecked != 0 || len(rep.Inconsistent) != 0 || len(rep.Errors) != 3 || rep.Errors[0].What != "disk on fire" {
+		t.Errorf("rows unreadable: %d checked, inconsistent %v, errors %v", rep.SelfChecked, rep.Inconsistent, rep.Errors)
 	}
 }
