@@ -30,15 +30,19 @@ type Report struct {
 	// (Options.PastRetention): not asked of the API, counted complete.
 	PastRetention int `json:"past_retention"`
 	// SelfChecked counts the executions the API could not compare (past
-	// their retention, or gone from the API) whose archived rows were
-	// checked against their own executions row instead (selfcheck.go):
-	// a share of Sample as large as theirs among the listed (at least
-	// one when there are any), or every one with All. Inconsistent names
-	// those whose rows disagree with it (operations or events fewer than
-	// it counts, or operations that do not give its content_hash): rows
-	// lost from the archive that nothing can read again.
-	SelfChecked  int          `json:"self_checked"`
-	Inconsistent []Difference `json:"inconsistent"`
+	// their retention, or gone from the API: a share of Sample as large
+	// as theirs among the listed, at least one when there are any, or
+	// every one with All; and those drawn for the sample that could not
+	// be compared by content, NotSampleable, counted in
+	// NotComparedSelfChecked too) whose archived rows were checked
+	// against their own executions row instead (selfcheck.go).
+	// Inconsistent names those whose rows disagree with it (operations or
+	// events fewer than it counts, or operations that do not give its
+	// content_hash): rows lost from the archive, which, for an execution
+	// the service has forgotten, nothing can read again.
+	SelfChecked            int          `json:"self_checked"`
+	NotComparedSelfChecked int          `json:"not_sampleable_self_checked"`
+	Inconsistent           []Difference `json:"inconsistent"`
 	// Seed draws the sample; Sampled counts the executions compared by
 	// content, Equal those found equal, NotSampleable those drawn that
 	// could not be compared.

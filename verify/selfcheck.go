@@ -17,8 +17,11 @@ import (
 )
 
 // An execution the API can no longer compare (its history's retention
-// passed, Options.PastRetention, or GetDurableExecution says it is gone)
-// is checked against its own executions row instead, without a call: the
+// passed, Options.PastRetention, or GetDurableExecution says it is gone),
+// and one drawn for the sample that cannot be compared by content (still
+// running or paused, or archived through state with no token to read it
+// again), is checked against its own executions row instead, without a
+// call: the
 // archive must hold at least the operations (operation_count) and the
 // distinct events (event_count) that row counts, and the operations must
 // give its content_hash again (transform.ContentHash). So an operations
@@ -38,6 +41,15 @@ import (
 // Otherwise only the counts are checked. An execution too large for a chunk, read as a
 // stream (load.RowStreamer), has its counts checked, not its hash (its
 // rows come in no order).
+//
+// A running execution can gain a snapshot while verify reads it (a run
+// beside it). Parquet reads the very snapshot Latest named (by run id and
+// extraction time), whose rows do not change; Postgres reads each table
+// as it is then, so there only its counts are checked, which can only
+// grow. Should a finding be of a snapshot a newer one has replaced since
+// (a compaction with --keep latest beside verify drops the older one's
+// rows), the execution is checked again on its newest snapshot, and only
+// what that one shows is reported.
 
 // selfCheckSeed is the stream (rand.NewPCG's second word) that draws the
 // executions checked against their own rows, apart from the sample's.
@@ -56,14 +68,89 @@ func drawSelfCheck(states []load.ExecutionState, k int, seed uint64) []load.Exec
 	return out
 }
 
-// selfCheck checks each of states (newest archived snapshots) against its
-// own executions row, partition by partition, a chunk of rows at a time
-// (o.ChunkRows; one larger than o.StreamRows as a stream, when the reader
-// can), and records in rep, under mu: SelfChecked, Inconsistent, and
-// Errors for those whose rows could not be read.
-func selfCheck(ctx context.Context, reader load.SnapshotReader, states []load.ExecutionState, o Options, rep *Report, mu *sync.Mutex) {
-	if len(states) == 0 {
+// selfChecking is a set of executions checked against their own rows.
+type selfChecking struct {
+	states []load.ExecutionState // their newest archived snapshots
+	// notCompared: drawn for the sample and not comparable by content
+	// (counted in Report.NotComparedSelfChecked too).
+	notCompared bool
+	// moving names those the API says are still running or paused: they
+	// may gain a snapshot while verify reads them.
+	moving map[string]bool
+}
+
+// selfCheckResult is one execution's self-check: what disagrees ("" when
+// nothing), the rows read, or the error that kept them from being read.
+type selfCheckResult struct {
+	st   load.ExecutionState
+	what string
+	rows int
+	err  error
+	// replaced: checked again on a newer snapshot, whose result counts
+	// instead.
+	replaced bool
+}
+
+// selfCheck checks each of set's executions against its own executions
+// row, partition by partition, a chunk of rows at a time (o.ChunkRows;
+// one larger than o.StreamRows as a stream, when the reader can), and
+// records in rep, under mu: SelfChecked (and NotComparedSelfChecked),
+// Inconsistent, and Errors for those whose rows could not be read.
+func selfCheck(ctx context.Context, reader load.SnapshotReader, set selfChecking, o Options, rep *Report, mu *sync.Mutex) {
+	if len(set.states) == 0 {
 		return
+	}
+	results := checkOwnRows(ctx, reader, set.states, set.moving, o)
+	// A moving execution found inconsistent: checked again on its
+	// newest snapshot, should a newer one have come since.
+	var again []load.ExecutionState
+	recheck := map[string]bool{}
+	for _, r := range results {
+		if r.what != "" && set.moving[r.st.Arn] {
+			recheck[r.st.Arn] = true
+		}
+	}
+	if len(recheck) > 0 {
+		newest, err := reader.Latest(ctx, func(arn string) bool { return recheck[arn] })
+		for i, r := range results {
+			if !recheck[r.st.Arn] {
+				continue
+			}
+			switch st, ok := newest[r.st.Arn]; {
+			case err != nil:
+				results[i].err = err
+			case ok && (st.RunID != r.st.RunID || !st.ExtractedAt.Equal(r.st.ExtractedAt)):
+				again = append(again, st)
+				results[i].replaced = true
+			}
+		}
+		results = append(results, checkOwnRows(ctx, reader, again, set.moving, o)...)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range results {
+		if r.replaced {
+			continue
+		}
+		if r.err != nil {
+			rep.Errors = append(rep.Errors, Difference{r.st.Arn, errorReason(r.err)})
+			continue
+		}
+		if r.what != "" {
+			rep.Inconsistent = append(rep.Inconsistent, Difference{r.st.Arn, r.what})
+		}
+		rep.SelfChecked++
+		if set.notCompared {
+			rep.NotComparedSelfChecked++
+		}
+	}
+}
+
+// checkOwnRows checks each of states against its own executions row (see
+// selfCheck) and returns what it found of each.
+func checkOwnRows(ctx context.Context, reader load.SnapshotReader, states []load.ExecutionState, moving map[string]bool, o Options) []selfCheckResult {
+	if len(states) == 0 {
+		return nil
 	}
 	states = slices.Clone(states)
 	slices.SortFunc(states, func(a, b load.ExecutionState) int {
@@ -96,21 +183,15 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, states []load.Ex
 		}
 		chunks = append(chunks, chunksOf(held, rowCount, chunkRows)...)
 	}
+	var mu sync.Mutex
+	results := make([]selfCheckResult, 0, len(states))
 	record := func(st load.ExecutionState, what string, rows int, err error) {
 		if o.Progress != nil {
 			o.Progress.Operations.Add(int64(rows))
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		switch {
-		case err != nil:
-			rep.Errors = append(rep.Errors, Difference{st.Arn, errorReason(err)})
-		case what != "":
-			rep.SelfChecked++
-			rep.Inconsistent = append(rep.Inconsistent, Difference{st.Arn, what})
-		default:
-			rep.SelfChecked++
-		}
+		results = append(results, selfCheckResult{st: st, what: what, rows: rows, err: err})
 	}
 	// Two chunks at a time at most: memory holds two chunks' rows, or
 	// one chunk's and one stream's ids (streams one at a time).
@@ -134,17 +215,21 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, states []load.Ex
 			if r == nil {
 				r = &load.ExecutionRows{}
 			}
-			record(st, consistency(st, r, rewrites), len(r.Operations)+len(r.Events), err)
+			// Postgres reads a moving execution's tables as they are
+			// now, perhaps past st: its counts only.
+			record(st, consistency(st, r, rewrites, rewrites && moving[st.Arn]), len(r.Operations)+len(r.Events), err)
 		}
 	})
+	return results
 }
 
 // consistency is what differs between st, an execution's newest
 // executions row, and its archived rows (as Rows reads them: the
 // operations in seq order, the events one row each): "" when nothing
 // does. rewrites: the archive keeps operations beyond the snapshot's and
-// stores text otherwise (Postgres; see above).
-func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites bool) string {
+// stores text otherwise (Postgres; see above). countsOnly: the counts
+// alone are checked, not the content hash.
+func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites, countsOnly bool) string {
 	// A compaction publishing beside the read can show a row twice.
 	ops := slices.CompactFunc(rows.Operations, func(a, b schema.Operation) bool {
 		return a.Seq == b.Seq && a.OperationID == b.OperationID
@@ -155,7 +240,7 @@ func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites bool
 	// A snapshot read without its payloads was hashed without them, and
 	// written with those an earlier snapshot archived (pipeline's
 	// keptData): its hash cannot be given again.
-	if int64(len(ops)) != st.OperationCount || readWithoutData(st) || rewrites && anyReplaced(ops) {
+	if countsOnly || int64(len(ops)) != st.OperationCount || readWithoutData(st) || rewrites && anyReplaced(ops) {
 		return ""
 	}
 	if transform.ContentHash(ops) != st.ContentHash {

@@ -45,7 +45,9 @@ type Listing interface {
 // the zero value compares none (Sample 0), one at a time.
 type Options struct {
 	// Sample is how many archived executions to compare by content
-	// (drawn with Seed: ended ones first); All compares every one.
+	// (drawn with Seed: ended ones first; one drawn that cannot be
+	// compared is checked against its own executions row instead); All
+	// compares every one.
 	Sample int
 	All    bool
 	Seed   uint64
@@ -182,7 +184,7 @@ func InRounds(ctx context.Context, api API, reader load.SnapshotReader, listed L
 			}
 			selfDrawn += min(k, len(past))
 			var mu sync.Mutex
-			selfCheck(ctx, reader, drawSelfCheck(past, k, o.Seed+uint64(round)), o, rep, &mu)
+			selfCheck(ctx, reader, selfChecking{states: drawSelfCheck(past, k, o.Seed+uint64(round))}, o, rep, &mu)
 		}
 		ro := o
 		ro.Seed = o.Seed + uint64(round)
@@ -243,6 +245,7 @@ func (r *Report) add(o *Report) {
 	r.GoneFromAPI += o.GoneFromAPI
 	r.PastRetention += o.PastRetention
 	r.SelfChecked += o.SelfChecked
+	r.NotComparedSelfChecked += o.NotComparedSelfChecked
 	r.Sampled += o.Sampled
 	r.Equal += o.Equal
 	r.NotSampleable += o.NotSampleable
@@ -370,9 +373,10 @@ func Check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 	// executions (by the first worker that needs them), and its executions
 	// are compared on every worker, each re-reading its own from the API.
 	// Executions that cannot be compared (still running, or archived
-	// through state with no token to re-read them) are counted, not read
-	// from the archive: a long-running execution's rows can be the largest
-	// there are.
+	// through state with no token to re-read them) are counted, and
+	// checked against their own executions rows after the comparisons
+	// (selfCheck: in chunks, or streamed, as a long-running execution's
+	// rows can be the largest there are).
 	//
 	// A sampled execution archived in a terminal state can be compared
 	// whatever GetDurableExecution says (a terminal status is final): its
@@ -422,17 +426,25 @@ func Check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 			t.part.done() // gone from the API, or an error: nothing to compare
 		}
 	})
+	// Those drawn that cannot be compared by content are checked against
+	// their own executions rows instead.
+	uncompared := selfChecking{notCompared: true, moving: map[string]bool{}}
 	for _, e := range exp {
 		if status, ok := apiStatus[e.ARN]; ok && !canCompare(status, archived[e.ARN], e.Token) {
 			delete(apiStatus, e.ARN)
 			rep.notCompared(status)
+			uncompared.states = append(uncompared.states, archived[e.ARN])
+			if !load.Terminal(status) {
+				uncompared.moving[e.ARN] = true
+			}
 		}
 	}
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
 		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: apiStatus[t.e.ARN]}, rep, &mu, o.Progress)
 	})
-	selfCheck(ctx, reader, gone, o, rep, &mu)
+	selfCheck(ctx, reader, selfChecking{states: gone}, o, rep, &mu)
+	selfCheck(ctx, reader, uncompared, o, rep, &mu)
 	rep.sort()
 	return rep
 }

@@ -185,8 +185,10 @@ func BenchmarkVerifyForgotten(b *testing.B) {
 		}
 		took := time.Since(start)
 		// A figure of a verify that checked nothing would mean nothing.
-		if rep := readVerify(b, report); rep.SelfChecked == 0 || rep.SelfChecked != rep.PastRetention || len(rep.Inconsistent) != 0 {
+		if rep := readVerify(b, report); rep.SelfChecked == 0 || rep.SelfChecked-rep.NotComparedSelfChecked != rep.PastRetention || len(rep.Inconsistent) != 0 {
 			b.Fatalf("verify: %d checked against their own rows, %d past retention, inconsistent %v", rep.SelfChecked, rep.PastRetention, rep.Inconsistent)
+		} else if i == 0 {
+			b.Logf("%d executions past their retention, %d not compared (running), all checked against their own rows", rep.PastRetention, rep.NotComparedSelfChecked)
 		}
 		ratios = append(ratios, base.Seconds()/took.Seconds())
 		rates = append(rates, float64(rows)/took.Seconds())

@@ -68,9 +68,11 @@ lost) can be found missing, and those archived as ended longer ago than the
 service keeps any history are counted, not asked of the API (the service
 has forgotten them). Those, and those the API says it no longer has, are
 checked against their own executions rows instead (a share of --sample as
-large as theirs, or --all): their operations and events must be as many
-as the row counts, and the operations must give its content_hash
-(Postgres: the counts, and the hash where its stored form can give it);
+large as theirs, or --all), as are those drawn for the sample that cannot
+be compared (still running or paused, or archived through state with no
+token): their operations and events must be as many as the row counts, and
+the operations must give its content_hash (Postgres: the counts, and the
+hash where its stored form can give it, not for a running execution);
 what disagrees is named inconsistent. Exit 0 when everything agrees, 1
 when something is missing or differs, 2 for usage.
 
@@ -626,6 +628,9 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 		if n := rep.NotSampleable - rep.Running; n > 0 {
 			why = append(why, fmt.Sprintf("%d archived through state without --history, with no token", n))
 		}
+		if rep.NotComparedSelfChecked > 0 {
+			why = append(why, fmt.Sprintf("%d of them checked against their own executions rows instead", rep.NotComparedSelfChecked))
+		}
 		notCompared = fmt.Sprintf("; %d not compared (%s)", rep.NotSampleable, strings.Join(why, ", "))
 	}
 	if n := len(rep.TokensRefused); n > 0 {
@@ -654,8 +659,8 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 	if rep.PastRetention > 0 {
 		notCompared += fmt.Sprintf("; %d ended longer ago than the service keeps their history (not asked of the API)", rep.PastRetention)
 	}
-	if rep.SelfChecked > 0 {
-		notCompared += fmt.Sprintf("; %d checked against their own executions rows (the service no longer has them)", rep.SelfChecked)
+	if n := rep.SelfChecked - rep.NotComparedSelfChecked; n > 0 {
+		notCompared += fmt.Sprintf("; %d checked against their own executions rows (the service no longer has them)", n)
 	}
 	fmt.Fprintf(c.App.Writer, "%d of %d%s executions complete; %d sampled, %d equal%s%s (seed %d)\n", rep.Complete, rep.Expected, archived, rep.Sampled, rep.Equal, byHistory, notCompared, rep.Seed)
 	if archived != "" {
@@ -760,7 +765,7 @@ func writeVerifyMetrics(path string, r *verify.Report) error {
 		"errors": len(r.Errors), "retention_at_risk": len(r.AtRisk), "past_retention": r.PastRetention, "without_payloads": len(r.WithoutPayloads),
 		"unknown_members_not_archived": len(r.LacksUnknown), "columns_not_archived": len(r.LacksColumns), "payloads_not_compared": len(r.PayloadsUnchecked),
 		"not_compared": r.NotSampleable, "not_compared_running": r.Running, "compared_by_history": r.ByHistory, "tokens_refused": len(r.TokensRefused),
-		"self_checked": r.SelfChecked, "inconsistent": len(r.Inconsistent)} {
+		"self_checked": r.SelfChecked, "not_compared_self_checked": r.NotComparedSelfChecked, "inconsistent": len(r.Inconsistent)} {
 		g.WithLabelValues(k).Set(float64(v))
 	}
 	ok := prometheus.NewGauge(prometheus.GaugeOpts{Name: "durable_etl_verify_success", Help: "1 if the last verification found the archive complete and equal, else 0."})

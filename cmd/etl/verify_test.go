@@ -333,9 +333,13 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		}
 	}
 	// ... and checked against their own executions rows instead (--all:
-	// every one), all consistent.
-	if rep.SelfChecked != ended || len(rep.Inconsistent) != 0 || !strings.Contains(r.stdout, fmt.Sprintf("%d checked against their own executions rows (the service no longer has them)", ended)) {
-		t.Fatalf("intact: %d checked against their own rows (want %d), inconsistent %v", rep.SelfChecked, ended, rep.Inconsistent)
+	// every one), all consistent; so are those still running, which the
+	// API cannot compare.
+	if rep.SelfChecked != ended+rep.NotComparedSelfChecked || rep.NotComparedSelfChecked != rep.NotSampleable || rep.NotSampleable == 0 || len(rep.Inconsistent) != 0 ||
+		!strings.Contains(r.stdout, fmt.Sprintf("%d checked against their own executions rows (the service no longer has them)", ended)) ||
+		!strings.Contains(r.stdout, fmt.Sprintf("%d of them checked against their own executions rows instead", rep.NotSampleable)) {
+		t.Fatalf("intact: %d checked against their own rows (want %d and the %d not compared, %d of them so), inconsistent %v",
+			rep.SelfChecked, ended, rep.NotSampleable, rep.NotComparedSelfChecked, rep.Inconsistent)
 	}
 	selfShare := (5*ended + all - 1) / all // of a sample of 5, rounded up
 	// The sample is drawn whole from the others, in one round or in
@@ -344,8 +348,9 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	if r := runCLI(t, "verify", "--dest", dest, "--endpoint-url", url, "--sample", "5", "--report", report); r.code != 0 {
 		t.Fatalf("--sample 5: exit %d", r.code)
 	}
-	if rep := readVerify(t, report); rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.SelfChecked != selfShare {
-		t.Errorf("--sample 5: %d sampled, %d not sampleable, %d past retention, %d checked against their own rows (want %d)", rep.Sampled, rep.NotSampleable, rep.PastRetention, rep.SelfChecked, selfShare)
+	if rep := readVerify(t, report); rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.SelfChecked-rep.NotComparedSelfChecked != selfShare || rep.NotComparedSelfChecked != rep.NotSampleable {
+		t.Errorf("--sample 5: %d sampled, %d not sampleable, %d past retention, %d checked against their own rows (want %d and the %d not compared)",
+			rep.Sampled, rep.NotSampleable, rep.PastRetention, rep.SelfChecked, selfShare, rep.NotSampleable)
 	}
 	{
 		ctx := context.Background()
@@ -361,7 +366,7 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		if n := progress.Done.Load(); n != int64(all) {
 			t.Errorf("in rounds of 4: progress counts %d executions checked of %d", n, all)
 		}
-		if err != nil || rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.Complete != all || rep.SelfChecked < 1 || rep.SelfChecked > selfShare {
+		if forgotten := rep.SelfChecked - rep.NotComparedSelfChecked; err != nil || rep.Sampled+rep.NotSampleable != 5 || rep.PastRetention != ended || rep.Complete != all || forgotten < 1 || forgotten > selfShare {
 			t.Errorf("in rounds of 4: %v, %d sampled, %d not sampleable, %d past retention, %d complete, %d checked against their own rows (want 1 to %d)",
 				err, rep.Sampled, rep.NotSampleable, rep.PastRetention, rep.Complete, rep.SelfChecked, selfShare)
 		}
@@ -513,8 +518,10 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	// operations or events file of theirs deleted, or an operation
 	// altered, is found against their executions rows' own counts and
 	// content hash, still without asking the API.
-	oldEnded := map[string]bool{}
+	// (Those of them still running, not comparable, are checked so too.)
+	oldEnded, oldARN := map[string]bool{}, map[string]bool{}
 	for _, e := range old {
+		oldARN[e.ARN] = true
 		if terminal(e) {
 			oldEnded[e.ARN] = true
 		}
@@ -527,15 +534,18 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		files, _ := filepath.Glob(filepath.Join(copied, table, "dt=*", "*.parquet"))
 		victims := map[string]bool{}
 		for _, f := range files {
-			for _, arn := range fileARNs(t, f) {
-				if oldEnded[arn] {
-					victims[arn] = true
+			arns := fileARNs(t, f)
+			if !slices.ContainsFunc(arns, func(arn string) bool { return oldEnded[arn] }) {
+				continue
+			}
+			for _, arn := range arns {
+				if !oldARN[arn] {
+					t.Fatalf("%s holds %s, not of the old executions", f, arn)
 				}
+				victims[arn] = true
 			}
-			if len(victims) > 0 {
-				os.Remove(f)
-				break
-			}
+			os.Remove(f)
+			break
 		}
 		before := map[string]int64{}
 		for arn := range victims {
@@ -551,7 +561,7 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 			t.Fatalf("%s file of executions past retention deleted: exit %d, inconsistent %+v, want %d of them", table, r.code, rep.Inconsistent, len(victims))
 		}
 		for arn, n := range before {
-			if srv.Requests("get", arn) != n {
+			if srv.Requests("get", arn) != n && oldEnded[arn] {
 				t.Errorf("%s, past its retention, was asked of the API", arn)
 			}
 		}
@@ -575,8 +585,9 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	if r := runCLI(t, "verify", "--dest", dest, "--endpoint-url", forgotURL, "--all", "--report", goneReport); r.code != 0 {
 		t.Fatalf("executions gone from the API: exit %d", r.code)
 	}
-	if rep := readVerify(t, goneReport); rep.GoneFromAPI != len(old)-ended || rep.SelfChecked != len(old) || len(rep.Inconsistent) != 0 {
-		t.Fatalf("executions gone from the API: %d gone (want %d), %d checked against their own rows (want %d), inconsistent %v", rep.GoneFromAPI, len(old)-ended, rep.SelfChecked, len(old), rep.Inconsistent)
+	if rep := readVerify(t, goneReport); rep.GoneFromAPI != len(old)-ended || rep.SelfChecked != len(old)+rep.NotComparedSelfChecked || len(rep.Inconsistent) != 0 {
+		t.Fatalf("executions gone from the API: %d gone (want %d), %d checked against their own rows (want %d and the %d not compared), inconsistent %v",
+			rep.GoneFromAPI, len(old)-ended, rep.SelfChecked, len(old), rep.NotComparedSelfChecked, rep.Inconsistent)
 	}
 
 	victim := renameOneOperation(t, dest, execs)
@@ -925,8 +936,8 @@ func TestVerifyInChunks(t *testing.T) {
 	if !whole.OK() || !one.OK() || whole.Equal == 0 || one.Equal != whole.Equal || one.Sampled != whole.Sampled {
 		t.Fatalf("intact archive: whole %+v, in chunks %+v", whole, one)
 	}
-	// Executions the API says are running (or paused) are counted, never
-	// read from the archive.
+	// Executions the API says are running (or paused) are counted, not
+	// compared, and checked against their own executions rows.
 	running := 0
 	for _, e := range execs {
 		out, err := extract.Describe(ctx, client, e.ARN)
@@ -935,13 +946,15 @@ func TestVerifyInChunks(t *testing.T) {
 		}
 		if out.Status == types.ExecutionStatusRunning || out.Status == types.ExecutionStatusPaused {
 			running++
-			if reader.read[e.ARN] {
-				t.Errorf("%s is running, yet its rows were read", e.ARN)
+			if !reader.read[e.ARN] {
+				t.Errorf("%s is running, and its rows were not read to check them against its executions row", e.ARN)
 			}
 		}
 	}
-	if running == 0 || whole.NotSampleable != running || whole.Running != running || whole.Equal != len(execs)-running {
-		t.Errorf("%d running of %d: %d not sampleable (%d running), %d equal", running, len(execs), whole.NotSampleable, whole.Running, whole.Equal)
+	if running == 0 || whole.NotSampleable != running || whole.Running != running || whole.Equal != len(execs)-running ||
+		whole.NotComparedSelfChecked != running || one.NotComparedSelfChecked != running {
+		t.Errorf("%d running of %d: %d not sampleable (%d running), %d equal, %d and %d checked against their own rows",
+			running, len(execs), whole.NotSampleable, whole.Running, whole.Equal, whole.NotComparedSelfChecked, one.NotComparedSelfChecked)
 	}
 	victim := renameOneOperation(t, dest, execs)
 	if r := check(1); len(r.ContentDiffer) != 1 || r.ContentDiffer[0].ExecutionArn != victim || r.Equal != whole.Equal-1 {
@@ -1127,8 +1140,10 @@ func TestVerifyStateWithHistory(t *testing.T) {
 			}
 			// Each execution's operations are read once: the events
 			// beside an older snapshot are streamed again alone.
-			if streamRows == 1 && rec.opStreams.Load() != int64(v.Sampled) {
-				t.Errorf("%s, streamed: the operations of %d executions read in %d streams", stage, v.Sampled, rec.opStreams.Load())
+			// (Those not compared, checked against their own rows, once
+			// more each.)
+			if want := int64(v.Sampled + v.NotComparedSelfChecked); streamRows == 1 && rec.opStreams.Load() != want {
+				t.Errorf("%s, streamed: the operations of %d executions read in %d streams", stage, want, rec.opStreams.Load())
 			}
 		}
 		run("--force") // a newer snapshot of each, without its history
@@ -1784,7 +1799,8 @@ func TestVerifyStateByHistory(t *testing.T) {
 					w.name, dest[:4], code, r.Sampled, r.Equal, r.ByHistory, len(r.TokensRefused), ended, w.refused, r.Errors, r.ContentDiffer)
 			}
 			metricsSay(map[string]int{"expected": len(execs), "sampled": ended, "sampled_equal": ended, "compared_by_history": ended,
-				"tokens_refused": w.refused, "not_compared": len(execs) - ended, "not_compared_running": len(execs) - ended, "content_differs": 0}, 1)
+				"tokens_refused": w.refused, "not_compared": len(execs) - ended, "not_compared_running": len(execs) - ended, "content_differs": 0,
+				"self_checked": len(execs) - ended, "not_compared_self_checked": len(execs) - ended, "inconsistent": 0}, 1)
 		}
 	}
 	check := verifyInProcess(t, dir, url, noTokens)
