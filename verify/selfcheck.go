@@ -71,12 +71,29 @@ func drawSelfCheck(states []load.ExecutionState, k int, seed uint64) []load.Exec
 // selfChecking is a set of executions checked against their own rows.
 type selfChecking struct {
 	states []load.ExecutionState // their newest archived snapshots
-	// notCompared: drawn for the sample and not comparable by content
-	// (counted in Report.NotComparedSelfChecked too).
-	notCompared bool
+	// notCompared names those drawn for the sample and not comparable
+	// by content (counted in Report.NotComparedSelfChecked too).
+	notCompared map[string]bool
 	// moving names those the API says are still running or paused: they
 	// may gain a snapshot while verify reads them.
 	moving map[string]bool
+}
+
+// add puts st in the set; notCompared and moving say what it is.
+func (s *selfChecking) add(st load.ExecutionState, notCompared, moving bool) {
+	s.states = append(s.states, st)
+	if notCompared {
+		if s.notCompared == nil {
+			s.notCompared = map[string]bool{}
+		}
+		s.notCompared[st.Arn] = true
+	}
+	if moving {
+		if s.moving == nil {
+			s.moving = map[string]bool{}
+		}
+		s.moving[st.Arn] = true
+	}
 }
 
 // selfCheckResult is one execution's self-check: what disagrees ("" when
@@ -140,7 +157,7 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, set selfChecking
 			rep.Inconsistent = append(rep.Inconsistent, Difference{r.st.Arn, r.what})
 		}
 		rep.SelfChecked++
-		if set.notCompared {
+		if set.notCompared[r.st.Arn] {
 			rep.NotComparedSelfChecked++
 		}
 	}

@@ -158,6 +158,7 @@ func InRounds(ctx context.Context, api API, reader load.SnapshotReader, listed L
 				return !ok
 			})
 		}
+		var drawn []load.ExecutionState // past their retention, checked against their own rows
 		if o.PastRetention != nil {
 			var past []load.ExecutionState
 			part = slices.DeleteFunc(part, func(e Execution) bool {
@@ -183,14 +184,21 @@ func InRounds(ctx context.Context, api API, reader load.SnapshotReader, listed L
 				k = due - selfDrawn
 			}
 			selfDrawn += min(k, len(past))
-			var mu sync.Mutex
-			selfCheck(ctx, reader, selfChecking{states: drawSelfCheck(past, k, o.Seed+uint64(round))}, o, rep, &mu)
+			drawn = drawSelfCheck(past, k, o.Seed+uint64(round))
 		}
 		ro := o
 		ro.Seed = o.Seed + uint64(round)
 		ro.Sample = sample * len(part) / max(1, remaining)
 		sample, remaining, round = sample-ro.Sample, remaining-len(part), round+1
-		sub := Check(ctx, api, reader, part, archived, ro)
+		sub, own := check(ctx, api, reader, part, archived, ro)
+		// Those past their retention drawn, with the sampled ones the
+		// API forgot or cannot compare: one read of each partition.
+		for _, st := range drawn {
+			own.add(st, false, false)
+		}
+		var mu sync.Mutex
+		selfCheck(ctx, reader, own, o, sub, &mu)
+		sub.sort()
 		if o.AtRisk != nil {
 			sub.AtRisk = o.AtRisk(part, sub, archived)
 		}
@@ -359,7 +367,19 @@ type verifyClient struct {
 // archive's) is in the report's Errors, not returned: the others are
 // checked still. Check sorts exp by ARN.
 func Check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execution, archived map[string]load.ExecutionState, o Options) *Report {
-	rep := newReport(len(exp), o.Seed)
+	rep, own := check(ctx, api, reader, exp, archived, o)
+	var mu sync.Mutex
+	selfCheck(ctx, reader, own, o, rep, &mu)
+	rep.sort()
+	return rep
+}
+
+// check is Check but for the executions to check against their own
+// executions rows (sampled ones the API forgot or cannot compare), which
+// it returns, and the report's order: the caller checks them, with
+// others of the same partitions if it has any, in one read of each.
+func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execution, archived map[string]load.ExecutionState, o Options) (rep *Report, own selfChecking) {
+	rep = newReport(len(exp), o.Seed)
 	sort.Slice(exp, func(i, j int) bool { return exp[i].ARN < exp[j].ARN })
 	for _, e := range exp {
 		if st, ok := archived[e.ARN]; ok && st.DataIncluded != nil && !*st.DataIncluded {
@@ -403,7 +423,7 @@ func Check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 		}
 	}
 	apiStatus := map[string]string{} // of the sampled executions checked alone
-	var gone []load.ExecutionState   // sampled, forgotten by the API: checked against their own rows
+
 	forEach(ctx, tasks, o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
 		desc, forgotten := checkOne(ctx, api, t.e, archived, rep, &mu)
@@ -412,7 +432,7 @@ func Check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 		}
 		if forgotten && sampled[t.e.ARN] {
 			mu.Lock()
-			gone = append(gone, archived[t.e.ARN])
+			own.add(archived[t.e.ARN], false, false)
 			mu.Unlock()
 		}
 		switch {
@@ -428,25 +448,18 @@ func Check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 	})
 	// Those drawn that cannot be compared by content are checked against
 	// their own executions rows instead.
-	uncompared := selfChecking{notCompared: true, moving: map[string]bool{}}
 	for _, e := range exp {
 		if status, ok := apiStatus[e.ARN]; ok && !canCompare(status, archived[e.ARN], e.Token) {
 			delete(apiStatus, e.ARN)
 			rep.notCompared(status)
-			uncompared.states = append(uncompared.states, archived[e.ARN])
-			if !load.Terminal(status) {
-				uncompared.moving[e.ARN] = true
-			}
+			own.add(archived[e.ARN], true, !load.Terminal(status))
 		}
 	}
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
 		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: apiStatus[t.e.ARN]}, rep, &mu, o.Progress)
 	})
-	selfCheck(ctx, reader, selfChecking{states: gone}, o, rep, &mu)
-	selfCheck(ctx, reader, uncompared, o, rep, &mu)
-	rep.sort()
-	return rep
+	return rep, own
 }
 
 // notCompared counts a sampled execution whose content could not be

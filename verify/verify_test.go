@@ -453,8 +453,11 @@ func TestSelfCheckMoving(t *testing.T) {
 		"ended":    state("ended", "run-1", 2),
 		"intact":   state("intact", "run-1", 2),
 	}}
-	set := selfChecking{notCompared: true, moving: map[string]bool{"replaced": true, "lost": true, "intact": true},
-		states: []load.ExecutionState{state("replaced", "run-1", 2), state("lost", "run-1", 2), state("ended", "run-1", 2), state("intact", "run-1", 2)}}
+	var set selfChecking
+	set.add(state("replaced", "run-1", 2), true, true)
+	set.add(state("lost", "run-1", 2), true, true)
+	set.add(state("ended", "run-1", 2), true, false)
+	set.add(state("intact", "run-1", 2), true, true)
 	rep := newReport(4, 0)
 	var mu sync.Mutex
 	selfCheck(context.Background(), r, set, Options{Concurrency: 2}, rep, &mu)
