@@ -125,7 +125,7 @@ func (p *Postgres) ArchivedData(ctx context.Context, arn, dt string, maxOps int6
 		return nil, nil
 	}
 	data := &ArchivedData{Execution: schema.Execution{InputPayload: input}, Operations: make(map[string]*schema.Operation, ops)}
-	err := pgEach(ctx, p, schema.Operations, "seq", []string{arn}, func(row *schema.Operation) { data.Operations[row.OperationID] = new(*row) })
+	err := pgEach(ctx, p, p.pool, schema.Operations, "seq", []string{arn}, func(row *schema.Operation) { data.Operations[row.OperationID] = new(*row) })
 	if err != nil {
 		return nil, err
 	}

@@ -598,28 +598,38 @@ func (p *Postgres) latestOnce(ctx context.Context, keep func(arn string) bool, w
 
 // Rows reads the executions of states by key, a query per table for them
 // all: their executions rows, their operations (every operation ever
-// archived for one: a later snapshot never deletes one) and events.
+// archived for one: a later snapshot never deletes one) and events. The
+// three queries read one snapshot of the tables (a read-only REPEATABLE
+// READ transaction): a run committing an execution beside the read
+// shows in all three or in none, so each executions row read is the one
+// its operations and events were written with (it may be newer than
+// the state Latest gave).
 func (p *Postgres) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
 	return reread(ctx, p, "rows", func() (map[string]*ExecutionRows, error) { return p.rowsOnce(ctx, states) })
 }
 
 func (p *Postgres) rowsOnce(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, p.wrap("read rows", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // read only: nothing to keep
 	out := make(map[string]*ExecutionRows, len(states))
 	arns := make([]string, len(states))
 	for i, st := range states {
 		arns[i] = st.Arn
 		out[st.Arn] = &ExecutionRows{}
 	}
-	if err := pgEach(ctx, p, schema.Executions, "", arns, func(row *schema.Execution) { out[row.ExecutionArn].Execution = new(*row) }); err != nil {
+	if err := pgEach(ctx, p, tx, schema.Executions, "", arns, func(row *schema.Execution) { out[row.ExecutionArn].Execution = new(*row) }); err != nil {
 		return nil, err
 	}
-	err := pgEach(ctx, p, schema.Operations, "seq", arns, func(row *schema.Operation) {
+	err = pgEach(ctx, p, tx, schema.Operations, "seq", arns, func(row *schema.Operation) {
 		out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = pgEach(ctx, p, schema.Events, "event_id", arns, func(row *schema.Event) {
+	err = pgEach(ctx, p, tx, schema.Events, "event_id", arns, func(row *schema.Event) {
 		out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row)
 	})
 	if err != nil {
@@ -633,19 +643,24 @@ func (p *Postgres) rowsOnce(ctx context.Context, states []ExecutionState) (map[s
 func (p *Postgres) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
 	arns := []string{st.Arn}
 	if ex != nil {
-		if err := pgEach(ctx, p, schema.Executions, "", arns, ex); err != nil {
+		if err := pgEach(ctx, p, p.pool, schema.Executions, "", arns, ex); err != nil {
 			return err
 		}
 	}
-	if err := pgEach(ctx, p, schema.Operations, "seq", arns, op); err != nil || ev == nil {
+	if err := pgEach(ctx, p, p.pool, schema.Operations, "seq", arns, op); err != nil || ev == nil {
 		return err
 	}
-	return pgEach(ctx, p, schema.Events, "event_id", arns, ev)
+	return pgEach(ctx, p, p.pool, schema.Events, "event_id", arns, ev)
 }
 
-// pgEach reads the rows of table t of the executions arns, by execution
-// and then in order (a column; "": none), and hands each to fn.
-func pgEach[T any](ctx context.Context, p *Postgres, t *schema.Table, order string, arns []string, fn func(*T)) error {
+// querier is what pgEach reads through: the pool, or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// pgEach reads the rows of table t of the executions arns through q, by
+// execution and then in order (a column; "": none), and hands each to fn.
+func pgEach[T any](ctx context.Context, p *Postgres, q querier, t *schema.Table, order string, arns []string, fn func(*T)) error {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		cols[i] = pgx.Identifier{c.Name}.Sanitize()
@@ -654,8 +669,8 @@ func pgEach[T any](ctx context.Context, p *Postgres, t *schema.Table, order stri
 	if order != "" {
 		orderBy += ", " + pgx.Identifier{order}.Sanitize()
 	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE execution_arn = ANY($1) ORDER BY %s", strings.Join(cols, ", "), pgx.Identifier{p.cfg.schema, t.Name}.Sanitize(), orderBy)
-	rows, err := p.pool.Query(ctx, q, arns)
+	sql := fmt.Sprintf("SELECT %s FROM %s WHERE execution_arn = ANY($1) ORDER BY %s", strings.Join(cols, ", "), pgx.Identifier{p.cfg.schema, t.Name}.Sanitize(), orderBy)
+	rows, err := q.Query(ctx, sql, arns)
 	if err != nil {
 		return p.wrap("read "+t.Name, err)
 	}

@@ -44,10 +44,11 @@ import (
 //
 // A running execution can gain a snapshot while verify reads it (a run
 // beside it). Parquet reads the very snapshot Latest named (by run id and
-// extraction time), whose rows do not change; Postgres reads each table
-// as it is then, so there only its counts are checked, which can only
-// grow. Should a finding be of a snapshot a newer one has replaced since
-// (a compaction with --keep latest beside verify drops the older one's
+// extraction time), whose rows do not change; Postgres reads its three
+// tables as they are then, in one snapshot of the database, so the rows
+// are checked against the executions row read with them (reference).
+// Should a finding be of a snapshot a newer one has replaced since (a
+// compaction with --keep latest beside verify drops the older one's
 // rows), the execution is checked again on its newest snapshot, and only
 // what that one shows is reported.
 
@@ -117,7 +118,7 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, set selfChecking
 	if len(set.states) == 0 {
 		return
 	}
-	results := checkOwnRows(ctx, reader, set.states, set.moving, o)
+	results := checkOwnRows(ctx, reader, set.states, o)
 	// A moving execution found inconsistent: checked again on its
 	// newest snapshot, should a newer one have come since.
 	var again []load.ExecutionState
@@ -141,7 +142,7 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, set selfChecking
 				results[i].replaced = true
 			}
 		}
-		results = append(results, checkOwnRows(ctx, reader, again, set.moving, o)...)
+		results = append(results, checkOwnRows(ctx, reader, again, o)...)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -165,7 +166,7 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, set selfChecking
 
 // checkOwnRows checks each of states against its own executions row (see
 // selfCheck) and returns what it found of each.
-func checkOwnRows(ctx context.Context, reader load.SnapshotReader, states []load.ExecutionState, moving map[string]bool, o Options) []selfCheckResult {
+func checkOwnRows(ctx context.Context, reader load.SnapshotReader, states []load.ExecutionState, o Options) []selfCheckResult {
 	if len(states) == 0 {
 		return nil
 	}
@@ -232,21 +233,32 @@ func checkOwnRows(ctx context.Context, reader load.SnapshotReader, states []load
 			if r == nil {
 				r = &load.ExecutionRows{}
 			}
-			// Postgres reads a moving execution's tables as they are
-			// now, perhaps past st: its counts only.
-			record(st, consistency(st, r, rewrites, rewrites && moving[st.Arn]), len(r.Operations)+len(r.Events), err)
+			record(st, consistency(reference(st, r.Execution), r, rewrites), len(r.Operations)+len(r.Events), err)
 		}
 	})
 	return results
+}
+
+// reference is the executions row an execution's rows, as Rows read
+// them, must agree with: st, its newest snapshot as Latest named it, or
+// row, the executions row read with them, when that is of a newer
+// snapshot (Postgres reads the three tables in one snapshot of the
+// database, which a run beside verify may have moved past st).
+func reference(st load.ExecutionState, row *schema.Execution) load.ExecutionState {
+	if row == nil || row.RunID == st.RunID && row.ExtractedAt.Equal(st.ExtractedAt) {
+		return st
+	}
+	st.RunID, st.ExtractedAt = row.RunID, row.ExtractedAt
+	st.OperationCount, st.EventCount, st.ContentHash, st.DataIncluded = row.OperationCount, row.EventCount, row.ContentHash, row.ExecutionDataIncluded
+	return st
 }
 
 // consistency is what differs between st, an execution's newest
 // executions row, and its archived rows (as Rows reads them: the
 // operations in seq order, the events one row each): "" when nothing
 // does. rewrites: the archive keeps operations beyond the snapshot's and
-// stores text otherwise (Postgres; see above). countsOnly: the counts
-// alone are checked, not the content hash.
-func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites, countsOnly bool) string {
+// stores text otherwise (Postgres; see above).
+func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites bool) string {
 	// A compaction publishing beside the read can show a row twice.
 	ops := slices.CompactFunc(rows.Operations, func(a, b schema.Operation) bool {
 		return a.Seq == b.Seq && a.OperationID == b.OperationID
@@ -257,7 +269,7 @@ func consistency(st load.ExecutionState, rows *load.ExecutionRows, rewrites, cou
 	// A snapshot read without its payloads was hashed without them, and
 	// written with those an earlier snapshot archived (pipeline's
 	// keptData): its hash cannot be given again.
-	if countsOnly || int64(len(ops)) != st.OperationCount || readWithoutData(st) || rewrites && anyReplaced(ops) {
+	if int64(len(ops)) != st.OperationCount || readWithoutData(st) || rewrites && anyReplaced(ops) {
 		return ""
 	}
 	if transform.ContentHash(ops) != st.ContentHash {

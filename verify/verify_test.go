@@ -246,35 +246,49 @@ func TestConsistency(t *testing.T) {
 	tampered[0].Name = s("tampered")
 	older := append(slices.Clone(ops), schema.Operation{OperationID: "gone-since", Seq: 1, Type: "STEP", Status: "SUCCEEDED"})
 	for _, c := range []struct {
-		name       string
-		rows       *load.ExecutionRows
-		st         load.ExecutionState
-		rewrites   bool
-		want       string
-		countsOnly bool
+		name     string
+		rows     *load.ExecutionRows
+		st       load.ExecutionState
+		rewrites bool
+		want     string
 	}{
-		{"equal", rows(ops, events), st, false, "", false},
-		{"read twice", rows([]schema.Operation{ops[0], ops[0], ops[1], ops[1]}, events), st, false, "", false},
-		{"an operation lost", rows(ops[:1], events), st, false, "operations: 1 archived, its executions row counts 2", false},
-		{"an event lost", rows(ops, events[1:]), st, false, "events: 2 archived, its executions row counts 3", false},
-		{"no events counted", rows(ops, nil), load.ExecutionState{OperationCount: 2, ContentHash: st.ContentHash}, false, "", false},
-		{"altered", rows(tampered, events), st, false, ContentHashDiffers, false},
+		{"equal", rows(ops, events), st, false, ""},
+		{"read twice", rows([]schema.Operation{ops[0], ops[0], ops[1], ops[1]}, events), st, false, ""},
+		{"an operation lost", rows(ops[:1], events), st, false, "operations: 1 archived, its executions row counts 2"},
+		{"an event lost", rows(ops, events[1:]), st, false, "events: 2 archived, its executions row counts 3"},
+		{"no events counted", rows(ops, nil), load.ExecutionState{OperationCount: 2, ContentHash: st.ContentHash}, false, ""},
+		{"altered", rows(tampered, events), st, false, ContentHashDiffers},
 		// U+FFFD in a destination that writes it for U+0000: unchecked.
-		{"altered, rewritten text", rows(tampered, events), st, true, "", false},
-		{"altered, rewriting, no U+FFFD", rows(tampered[:1], nil), load.ExecutionState{OperationCount: 1, ContentHash: transform.ContentHash(ops[:1])}, true, ContentHashDiffers, false},
+		{"altered, rewritten text", rows(tampered, events), st, true, ""},
+		{"altered, rewriting, no U+FFFD", rows(tampered[:1], nil), load.ExecutionState{OperationCount: 1, ContentHash: transform.ContentHash(ops[:1])}, true, ContentHashDiffers},
 		// Operations an earlier snapshot listed, kept: only the count.
-		{"older operations kept", rows(older, events), st, true, "", false},
+		{"older operations kept", rows(older, events), st, true, ""},
 		// Read without payloads: hashed without them, written with
 		// those kept from before.
-		{"read without payloads", rows(tampered[:1], nil), load.ExecutionState{OperationCount: 1, ContentHash: transform.ContentHash(ops[:1]), DataIncluded: new(false)}, false, "", false},
-		// A running execution in Postgres, whose tables may be read past
-		// the snapshot: the counts alone.
-		{"altered, counts only", rows(tampered[:1], nil), load.ExecutionState{OperationCount: 1, ContentHash: transform.ContentHash(ops[:1])}, true, "", true},
-		{"an event lost, counts only", rows(ops, events[1:]), st, true, "events: 2 archived, its executions row counts 3", true},
+		{"read without payloads", rows(tampered[:1], nil), load.ExecutionState{OperationCount: 1, ContentHash: transform.ContentHash(ops[:1]), DataIncluded: new(false)}, false, ""},
 	} {
-		if got := consistency(c.st, c.rows, c.rewrites, c.countsOnly); got != c.want {
+		if got := consistency(c.st, c.rows, c.rewrites); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
+	}
+	// The rows are checked against the executions row read with them
+	// when it is of a newer snapshot than the one Latest named (Postgres
+	// reads its tables in one snapshot, which may be past it).
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6000000, time.UTC)
+	named := load.ExecutionState{Arn: "a", RunID: "run-1", ExtractedAt: at, OperationCount: 1, ContentHash: "old", DT: "2026-01-01"}
+	if ref := reference(named, nil); ref != named {
+		t.Errorf("no row read: %+v", ref)
+	}
+	if ref := reference(named, &schema.Execution{RunID: "run-1", ExtractedAt: at.In(time.FixedZone("x", 3600)), OperationCount: 9}); ref != named {
+		t.Errorf("the same snapshot read: %+v, want the named one", ref)
+	}
+	newerRow := &schema.Execution{RunID: "run-2", ExtractedAt: at.Add(time.Hour), OperationCount: 2, EventCount: new(int64(3)), ContentHash: transform.ContentHash(ops), ExecutionDataIncluded: new(true)}
+	ref := reference(named, newerRow)
+	if ref.RunID != "run-2" || !ref.ExtractedAt.Equal(newerRow.ExtractedAt) || ref.OperationCount != 2 || *ref.EventCount != 3 || ref.ContentHash != newerRow.ContentHash || !*ref.DataIncluded || ref.Arn != "a" || ref.DT != named.DT {
+		t.Errorf("a newer snapshot read: %+v", ref)
+	}
+	if got := consistency(ref, rows(ops, events), false); got != "" {
+		t.Errorf("the newer snapshot's rows against its row: %q", got)
 	}
 	// U+FFFD is found in every text column, and only there.
 	texts := 0
