@@ -423,7 +423,6 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 		}
 	}
 	apiStatus := map[string]string{} // of the sampled executions checked alone
-
 	forEach(ctx, tasks, o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
 		desc, forgotten := checkOne(ctx, api, t.e, archived, rep, &mu)
