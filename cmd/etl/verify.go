@@ -72,9 +72,9 @@ large as theirs, or --all), as are those drawn for the sample that cannot
 be compared (still running or paused, or archived through state with no
 token): their operations and events must be as many as the row counts, and
 the operations must give its content_hash (Postgres: the counts, and the
-hash where its stored form can give it);
-what disagrees is named inconsistent. Exit 0 when everything agrees, 1
-when something is missing or differs, 2 for usage.
+hash where its stored form can give it); what disagrees is named
+inconsistent. Exit 0 when everything agrees, 1 when something is missing
+or differs, 2 for usage.
 
 Example (the nightly job):
   etl run --all-functions --dest s3://my-archive/durable && etl verify --all-functions --dest s3://my-archive/durable`,
