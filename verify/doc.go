@@ -12,9 +12,10 @@
 // first difference is named. An execution whose archived rows are too
 // many to hold is compared as a stream of row digests (stream.go), when
 // the reader can stream (load.RowStreamer). One the API can no longer
-// compare (past its retention, or gone) is checked against its own
-// executions row instead: its archived rows' counts and content hash
-// (selfcheck.go).
+// compare (past its retention, or gone), or one drawn for the sample that
+// cannot be compared (running, or archived through state with no token),
+// is checked against its own executions row instead: its archived rows'
+// counts and content hash (selfcheck.go).
 //
 // InRounds checks a listing in rounds (Options.RoundSize) so that memory
 // follows a round, not the account; Check is one round. Both write what

@@ -42,15 +42,13 @@ import (
 // stream (load.RowStreamer), has its counts checked, not its hash (its
 // rows come in no order).
 //
-// A running execution can gain a snapshot while verify reads it (a run
-// beside it). Parquet reads the very snapshot Latest named (by run id and
-// extraction time), whose rows do not change; Postgres reads its three
-// tables as they are then, in one snapshot of the database, so the rows
-// are checked against the executions row read with them (reference).
-// Should a finding be of a snapshot a newer one has replaced since (a
-// compaction with --keep latest beside verify drops the older one's
-// rows), the execution is checked again on its newest snapshot, and only
-// what that one shows is reported.
+// An execution can gain a snapshot while verify reads it (a run beside
+// it: a running one's next, or any one's with --force). Parquet reads the
+// very snapshot Latest named (by run id and extraction time), which a
+// compaction with --keep latest beside verify may drop; Postgres reads
+// the rows as they are then, the newer snapshot's. So an execution found
+// inconsistent whose newest snapshot is another than the one checked is
+// checked again on the newest, and only what that one shows is reported.
 
 // selfCheckSeed is the stream (rand.NewPCG's second word) that draws the
 // executions checked against their own rows, apart from the sample's.
@@ -75,13 +73,10 @@ type selfChecking struct {
 	// notCompared names those drawn for the sample and not comparable
 	// by content (counted in Report.NotComparedSelfChecked too).
 	notCompared map[string]bool
-	// moving names those the API says are still running or paused: they
-	// may gain a snapshot while verify reads them.
-	moving map[string]bool
 }
 
-// add puts st in the set; notCompared and moving say what it is.
-func (s *selfChecking) add(st load.ExecutionState, notCompared, moving bool) {
+// add puts st in the set; notCompared: drawn and not comparable.
+func (s *selfChecking) add(st load.ExecutionState, notCompared bool) {
 	s.states = append(s.states, st)
 	if notCompared {
 		if s.notCompared == nil {
@@ -89,20 +84,13 @@ func (s *selfChecking) add(st load.ExecutionState, notCompared, moving bool) {
 		}
 		s.notCompared[st.Arn] = true
 	}
-	if moving {
-		if s.moving == nil {
-			s.moving = map[string]bool{}
-		}
-		s.moving[st.Arn] = true
-	}
 }
 
 // selfCheckResult is one execution's self-check: what disagrees ("" when
-// nothing), the rows read, or the error that kept them from being read.
+// nothing), or the error that kept its rows from being read.
 type selfCheckResult struct {
 	st   load.ExecutionState
 	what string
-	rows int
 	err  error
 	// replaced: checked again on a newer snapshot, whose result counts
 	// instead.
@@ -119,12 +107,13 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, set selfChecking
 		return
 	}
 	results := checkOwnRows(ctx, reader, set.states, o)
-	// A moving execution found inconsistent: checked again on its
-	// newest snapshot, should a newer one have come since.
+	// One found inconsistent: checked again on its newest snapshot,
+	// should a newer one have come since (one read of the executions
+	// table for all of them).
 	var again []load.ExecutionState
 	recheck := map[string]bool{}
 	for _, r := range results {
-		if r.what != "" && set.moving[r.st.Arn] {
+		if r.what != "" {
 			recheck[r.st.Arn] = true
 		}
 	}
@@ -181,25 +170,24 @@ func checkOwnRows(ctx context.Context, reader load.SnapshotReader, states []load
 		streamRows = -1
 	}
 	_, rewrites := reader.(interface{ StoredForm(row any) })
-	// Chunks: runs of one partition's executions of at most chunkRows
-	// rows; an execution to stream is a chunk of its own.
-	// Chunks as the comparison makes them (contentTasks): a partition's
-	// executions in runs of at most chunkRows rows, an execution to
-	// stream a chunk of its own.
-	streamed := func(st load.ExecutionState) bool { return streamRows >= 0 && rowCount(st) > streamRows }
-	var chunks [][]load.ExecutionState
+	// Chunks as the comparison makes them (partitionChunks): a
+	// partition's executions in runs of at most chunkRows rows, an
+	// execution to stream a chunk of its own.
+	type chunk struct {
+		states []load.ExecutionState
+		stream bool // one execution, read as a stream
+	}
+	var chunks []chunk
 	for lo, hi := 0, 0; lo < len(states); lo = hi { // states[lo:hi]: one partition's
 		for hi = lo + 1; hi < len(states) && states[hi].DT == states[lo].DT; hi++ {
 		}
-		var held []load.ExecutionState
-		for _, st := range states[lo:hi] {
-			if streamed(st) {
-				chunks = append(chunks, []load.ExecutionState{st})
-			} else {
-				held = append(held, st)
-			}
+		streams, held := partitionChunks(states[lo:hi], rowCount, streamRows, chunkRows)
+		for _, st := range streams {
+			chunks = append(chunks, chunk{states: []load.ExecutionState{st}, stream: true})
 		}
-		chunks = append(chunks, chunksOf(held, rowCount, chunkRows)...)
+		for _, h := range held {
+			chunks = append(chunks, chunk{states: h})
+		}
 	}
 	var mu sync.Mutex
 	results := make([]selfCheckResult, 0, len(states))
@@ -209,48 +197,38 @@ func checkOwnRows(ctx context.Context, reader load.SnapshotReader, states []load
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		results = append(results, selfCheckResult{st: st, what: what, rows: rows, err: err})
+		results = append(results, selfCheckResult{st: st, what: what, err: err})
 	}
 	// Two chunks at a time at most: memory holds two chunks' rows, or
 	// one chunk's and one stream's ids (streams one at a time).
 	var streaming sync.Mutex
-	forEach(ctx, chunks, min(max(o.Concurrency, 1), 2), func(chunk []load.ExecutionState) {
-		if streamed(chunk[0]) {
+	forEach(ctx, chunks, min(max(o.Concurrency, 1), 2), func(c chunk) {
+		if c.stream {
 			var what string
 			var rows int
 			streaming.Lock()
 			err := load.ListedAgain(func() (err error) {
-				what, rows, err = streamedConsistency(ctx, streamer, chunk[0])
+				what, rows, err = streamedConsistency(ctx, streamer, c.states[0])
 				return err
 			})
 			streaming.Unlock()
-			record(chunk[0], what, rows, err)
+			record(c.states[0], what, rows, err)
 			return
 		}
-		got, err := reader.Rows(ctx, chunk)
-		for _, st := range chunk {
+		got, err := reader.Rows(ctx, c.states)
+		for _, st := range c.states {
 			r := got[st.Arn]
 			if r == nil {
 				r = &load.ExecutionRows{}
 			}
-			record(st, consistency(reference(st, r.Execution), r, rewrites), len(r.Operations)+len(r.Events), err)
+			var what string
+			if err == nil {
+				what = consistency(st, r, rewrites)
+			}
+			record(st, what, len(r.Operations)+len(r.Events), err)
 		}
 	})
 	return results
-}
-
-// reference is the executions row an execution's rows, as Rows read
-// them, must agree with: st, its newest snapshot as Latest named it, or
-// row, the executions row read with them, when that is of a newer
-// snapshot (Postgres reads the three tables in one snapshot of the
-// database, which a run beside verify may have moved past st).
-func reference(st load.ExecutionState, row *schema.Execution) load.ExecutionState {
-	if row == nil || row.RunID == st.RunID && row.ExtractedAt.Equal(st.ExtractedAt) {
-		return st
-	}
-	st.RunID, st.ExtractedAt = row.RunID, row.ExtractedAt
-	st.OperationCount, st.EventCount, st.ContentHash, st.DataIncluded = row.OperationCount, row.EventCount, row.ContentHash, row.ExecutionDataIncluded
-	return st
 }
 
 // consistency is what differs between st, an execution's newest

@@ -194,7 +194,7 @@ func InRounds(ctx context.Context, api API, reader load.SnapshotReader, listed L
 		// Those past their retention drawn, with the sampled ones the
 		// API forgot or cannot compare: one read of each partition.
 		for _, st := range drawn {
-			own.add(st, false, false)
+			own.add(st, false)
 		}
 		var mu sync.Mutex
 		selfCheck(ctx, reader, own, o, sub, &mu)
@@ -431,7 +431,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 		}
 		if forgotten && sampled[t.e.ARN] {
 			mu.Lock()
-			own.add(archived[t.e.ARN], false, false)
+			own.add(archived[t.e.ARN], false)
 			mu.Unlock()
 		}
 		switch {
@@ -451,7 +451,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 		if status, ok := apiStatus[e.ARN]; ok && !canCompare(status, archived[e.ARN], e.Token) {
 			delete(apiStatus, e.ARN)
 			rep.notCompared(status)
-			own.add(archived[e.ARN], true, !load.Terminal(status))
+			own.add(archived[e.ARN], true)
 		}
 	}
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.Concurrency, func(t contentTask) {
@@ -560,16 +560,13 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 func contentTasks(exp []Execution, apiStatus map[string]string, archived map[string]load.ExecutionState, chunkRows, streamRows int64, streams *streamSlots) []contentTask {
 	var tasks []contentTask
 	var prev *partitionRows
+	rows := func(e Execution) int64 { return rowCount(archived[e.ARN]) }
 	for _, g := range byPartition(exp, apiStatus, archived) {
-		var held []Execution
-		for _, e := range g {
-			if streamRows >= 0 && rowCount(archived[e.ARN]) > streamRows {
-				tasks = append(tasks, contentTask{e: e, streams: streams})
-			} else {
-				held = append(held, e)
-			}
+		streamed, chunks := partitionChunks(g, rows, streamRows, chunkRows)
+		for _, e := range streamed {
+			tasks = append(tasks, contentTask{e: e, streams: streams})
 		}
-		for _, chunk := range chunksOf(held, func(e Execution) int64 { return rowCount(archived[e.ARN]) }, chunkRows) {
+		for _, chunk := range chunks {
 			part := &partitionRows{pending: int32(len(chunk)), states: make([]load.ExecutionState, len(chunk))}
 			if prev != nil {
 				prev.next = part
@@ -628,6 +625,22 @@ func (s *streamSlots) take(ctx context.Context, rows int64) (func(), error) {
 // was verified in 210 MiB (BenchmarkVerifyMillionEventsRSS), most of it
 // the fold of its history and the rows' hashes.
 const verifyStreamRows = 1 << 20
+
+// partitionChunks splits one partition's executions (g) into those of
+// more than streamRows rows, read as streams (none when streamRows < 0),
+// and runs of the others of at most chunkRows rows (chunksOf), as the
+// comparison and the self-check read them.
+func partitionChunks[T any](g []T, rows func(T) int64, streamRows, chunkRows int64) (streamed []T, chunks [][]T) {
+	var held []T
+	for _, e := range g {
+		if streamRows >= 0 && rows(e) > streamRows {
+			streamed = append(streamed, e)
+		} else {
+			held = append(held, e)
+		}
+	}
+	return streamed, chunksOf(held, rows, chunkRows)
+}
 
 // chunksOf splits a partition's executions into runs of at most max rows
 // (rows: an execution's archived rows; one of more is a run alone).

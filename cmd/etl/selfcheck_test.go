@@ -197,12 +197,11 @@ func TestVerifySelfCheck(t *testing.T) {
 
 // TestSelfCheckReadsPastTheNamedSnapshot: an execution that gains a
 // snapshot between verify's read of its executions row (Latest) and its
-// check against its own rows is checked against the executions row
-// Postgres reads with its operations (one snapshot of the three tables),
-// not against the older one: the newer snapshot's operations, as many as
-// the older's but changed, are consistent. (It ends with that snapshot,
-// and was archived through state with no token to compare it by: not
-// comparable, and not running, so not checked again on its newest.)
+// check against its own rows, where Postgres gives the newer snapshot's
+// operations (as many as the older's, but changed), is checked again on
+// its newest snapshot and found consistent, not named inconsistent for
+// a hash of the older one. (It ends with that snapshot, archived through
+// state with no token to compare it by: not comparable.)
 func TestSelfCheckReadsPastTheNamedSnapshot(t *testing.T) {
 	ctx := context.Background()
 	arn := "arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/moving/1"
