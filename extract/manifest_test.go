@@ -380,3 +380,53 @@ func TestManifestStartSpans(t *testing.T) {
 		}
 	}
 }
+
+// FuzzManifest: whatever a manifest holds, reading it ends, and every
+// error is one line that names the manifest and never quotes the file (the
+// fuzzer's inputs carry a token-like marker; a message that quoted a line
+// would carry it). With TolerateBadLines the same holds for each skipped
+// line, and an entry always has an ARN without a line break.
+func FuzzManifest(f *testing.F) {
+	const marker = "QZX-SECRET-QZX"
+	for _, s := range []string{
+		`{"DurableExecutionArn":"a","CheckpointToken":"` + marker + `"}` + "\n",
+		`{"DurableExecutionArn":"a","CheckpointToken":"` + marker + `","StartTimestamp":"2026-01-02T03:04:05Z"}`,
+		`{"DurableExecutionArn":1,"CheckpointToken":"` + marker + `"}`,
+		"durable_execution_arn,checkpoint_token\na," + marker + "\n\"b,c\"," + marker + ",x\n",
+		"\xEF\xBB\xBF\r\n" + `{"DurableExecutionArn":"a"}` + "\r\n" + marker + "\n",
+		"a," + marker + "\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, content []byte) {
+		check := func(err error) {
+			t.Helper()
+			if msg := err.Error(); !strings.HasPrefix(msg, "manifest m ") || strings.Contains(msg, marker) || strings.ContainsAny(msg, "\r\n") {
+				t.Fatalf("error %q: must name the manifest, on one line, without quoting it", msg)
+			}
+		}
+		for _, opts := range [][]extract.ManifestOption{nil, {extract.TolerateBadLines()}} {
+			m, err := extract.NewManifest("m", content, opts...)
+			if err != nil {
+				check(err)
+				continue
+			}
+			n := 0
+			for m.Next() {
+				if e := m.Entry(); e.ARN == "" || strings.ContainsAny(e.ARN, "\r\n") {
+					t.Fatalf("entry %+v", e)
+				}
+				n++
+			}
+			if err := m.Err(); err != nil {
+				t.Fatalf("the check passed, then: %v", err)
+			}
+			for _, s := range m.Skipped() {
+				check(s)
+			}
+			if n != m.Count() {
+				t.Fatalf("%d entries read, Count says %d", n, m.Count())
+			}
+		}
+	})
+}
