@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -113,8 +114,8 @@ func parseWhen(s string, now time.Time) (*time.Time, error) {
 // parseDays reads a duration that may be in days (7d) as well as Go's units.
 func parseDays(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64/int64(24*time.Hour) {
 			return 0, fmt.Errorf("%q: want a duration such as 7d or 36h", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
