@@ -33,6 +33,10 @@ type eventOverflow struct {
 	// before 0 or after 9999: the SDK takes any epoch seconds), by
 	// "StepFailedDetails.Member"; Details has them null.
 	FarTimes map[string]farTime `json:",omitempty"`
+	// SubMillis has the nanoseconds past the millisecond of an
+	// EventTimestamp that is not a whole millisecond (see [SubMillis]); a
+	// details object's such timestamp sends the object to Details whole.
+	SubMillis *SubMillis `json:",omitempty"`
 	// Unknown are the event's members that the SDK's model does not know,
 	// always the last member: written by [WithUnknown], read here only to
 	// be kept (NormalizeEventOverflow).
@@ -234,10 +238,11 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 		empty = e
 	}
 	idAside := ev.EventId != nil && *ev.EventId != key.ID
+	exact := ev.EventId != nil && !idAside && subMillis(ev.EventTimestamp) == 0
 	switch {
-	case ev.EventId != nil && !idAside && fits && empty == "":
+	case exact && fits && empty == "":
 		// The usual case: nothing overflows.
-	case ev.EventId != nil && !idAside && fits:
+	case exact && fits:
 		// Some producers send InvocationCompleted with "Error":{} on every
 		// invocation: the member alone, not the whole details object,
 		// which costs six times the rest of the row to encode and store.
@@ -252,6 +257,7 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 		if idAside {
 			o.EventId = ev.EventId
 		}
+		noteSubMillis(&o.SubMillis, "EventTimestamp", ev.EventTimestamp) // never from the service: see SubMillis
 		switch {
 		case !fits:
 			o.Details = map[string]json.RawMessage{}
@@ -272,7 +278,7 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 // InvocationCompleted event with an empty Error, which some producers
 // write on every invocation, took 4.4 us instead of 0.5).
 func (o *eventOverflow) encode() string {
-	if o.FarTimes != nil { // never from today's SDK (see marshalDetails)
+	if o.FarTimes != nil || o.SubMillis != nil { // never from the service (see marshalDetails, SubMillis)
 		return string(marshal(o))
 	}
 	b := make([]byte, 0, 64+len(o.Details)*256)
@@ -455,6 +461,9 @@ func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
 				continue
 			}
 			if t, isTime := x.(*time.Time); isTime {
+				if subMillis(t) != 0 {
+					ok = false // the whole object to overflow_json, which keeps the nanoseconds
+				}
 				x = millis(t)
 			}
 			if reflect.TypeOf(x) != dst.Type() {
@@ -571,6 +580,7 @@ func ReconstructEvent(row *schema.Event) (types.Event, error) {
 	} else if o.EventId != nil {
 		ev.EventId = o.EventId
 	}
+	ev.EventTimestamp = o.SubMillis.apply("EventTimestamp", ev.EventTimestamp)
 	v := reflect.ValueOf(&ev).Elem()
 	// The details object the columns hold, then overflow_json's objects:
 	// each member one names replaces the columns' (a whole object names

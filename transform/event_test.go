@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	smithytime "github.com/aws/smithy-go/time"
 
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/schema"
@@ -273,5 +274,45 @@ func TestEventCarriesData(t *testing.T) {
 	if transform.EventCarriesData(&types.Event{StepSucceededDetails: &types.StepSucceededDetails{}}) ||
 		!transform.EventCarriesData(&types.Event{InvocationCompletedDetails: &types.InvocationCompletedDetails{Error: &types.EventError{}}}) {
 		t.Error("a details object without its Result carries data, or an empty Error does not")
+	}
+}
+
+// TestSubMillisecondTimes: the SDK reads epoch seconds into int64
+// nanoseconds, so a time before 1677 or after 2262 on the wire
+// (milliseconds sent as seconds, say) reaches us wrapped around, with
+// nanoseconds of its own. The columns hold milliseconds; the rows still
+// give back exactly what the SDK handed over, for an event's own time, a
+// details object's and an operation's four, and a time that is a whole
+// millisecond adds nothing to overflow_json.
+func TestSubMillisecondTimes(t *testing.T) {
+	wrapped := smithytime.ParseEpochSeconds(1767571200123) // year 57,980 as the SDK hands it over
+	if wrapped.Nanosecond()%1e6 == 0 {
+		t.Fatalf("%v: the SDK no longer wraps such times around; this test needs another", wrapped)
+	}
+	whole := time.Date(2026, 1, 5, 10, 0, 0, 123e6, time.UTC)
+	for i, ev := range []types.Event{
+		{EventId: aws.Int32(1), EventType: "StepStarted", EventTimestamp: &wrapped, Id: aws.String("s"), StepStartedDetails: &types.StepStartedDetails{}},
+		{EventId: aws.Int32(2), EventType: "WaitStarted", EventTimestamp: &whole, Id: aws.String("w"),
+			WaitStartedDetails: &types.WaitStartedDetails{Duration: aws.Int32(5), ScheduledEndTimestamp: &wrapped}},
+		{EventId: aws.Int32(3), EventType: "InvocationCompleted", EventTimestamp: &wrapped,
+			InvocationCompletedDetails: &types.InvocationCompletedDetails{RequestId: aws.String("r"), StartTimestamp: &whole, EndTimestamp: &wrapped, Error: &types.EventError{}}},
+	} {
+		row := transform.EventRow(&ev, transform.EventKey{ID: *ev.EventId, Pos: int64(i + 1)}, meta)
+		if diff := optest.DiffEventRow(ev, &row); diff != "" {
+			t.Errorf("event %d lost something (-want +got):\n%s", i+1, diff)
+		}
+		if row.EventTime == nil || row.EventTime.Nanosecond()%1e6 != 0 {
+			t.Errorf("event %d: event_time %v is not whole milliseconds", i+1, row.EventTime)
+		}
+	}
+	op := types.Operation{Id: aws.String("s"), Type: types.OperationTypeStep, Status: types.OperationStatusPending, StartTimestamp: &wrapped, EndTimestamp: &whole,
+		StepDetails: &types.StepDetails{Attempt: 2, NextAttemptTimestamp: &wrapped}, WaitDetails: &types.WaitDetails{ScheduledEndTimestamp: &wrapped}}
+	row := transform.OperationRow(&op, 0, meta)
+	if diff := optest.DiffRow(op, &row); diff != "" {
+		t.Errorf("operation lost something (-want +got):\n%s", diff)
+	}
+	op.StartTimestamp, op.StepDetails.NextAttemptTimestamp, op.WaitDetails = &whole, &whole, nil
+	if row := transform.OperationRow(&op, 0, meta); row.OverflowJSON != nil {
+		t.Errorf("whole milliseconds: overflow_json %s, want none", *row.OverflowJSON)
 	}
 }

@@ -86,6 +86,8 @@ func fillOperationRow(row *schema.Operation, op *types.Operation, seq int64, met
 	}
 	var over Overflow
 	over.IdAbsent = op.Id == nil
+	noteSubMillis(&over.SubMillis, "StartTimestamp", op.StartTimestamp)
+	noteSubMillis(&over.SubMillis, "EndTimestamp", op.EndTimestamp)
 	var kindBuf [6]string // on the stack, as long as kinds does not grow past it
 	var outcomeBuf [4]outcome
 	kinds, outcomes := kindBuf[:0], outcomeBuf[:0]
@@ -102,11 +104,13 @@ func fillOperationRow(row *schema.Operation, op *types.Operation, seq int64, met
 		kinds = append(kinds, KindStep)
 		row.Attempt = sharedAttempt(d.Attempt)
 		row.NextAttemptTime = millis(d.NextAttemptTimestamp)
+		noteSubMillis(&over.SubMillis, "StepDetails.NextAttemptTimestamp", d.NextAttemptTimestamp)
 		outcomes = appendOutcome(outcomes, KindStep, d.Result, d.Error)
 	}
 	if d := op.WaitDetails; d != nil {
 		kinds = append(kinds, KindWait)
 		row.ScheduledEndTime = millis(d.ScheduledEndTimestamp)
+		noteSubMillis(&over.SubMillis, "WaitDetails.ScheduledEndTimestamp", d.ScheduledEndTimestamp)
 	}
 	if d := op.CallbackDetails; d != nil {
 		kinds = append(kinds, KindCallback)
@@ -212,8 +216,8 @@ func Reconstruct(row *schema.Operation) (types.Operation, error) {
 		Type:           types.OperationType(row.Type),
 		SubType:        row.SubType,
 		Status:         types.OperationStatus(row.Status),
-		StartTimestamp: row.StartTime,
-		EndTimestamp:   row.EndTime,
+		StartTimestamp: over.SubMillis.apply("StartTimestamp", row.StartTime),
+		EndTimestamp:   over.SubMillis.apply("EndTimestamp", row.EndTime),
 	}
 	if over.IdAbsent {
 		op.Id = nil
@@ -247,9 +251,9 @@ func Reconstruct(row *schema.Operation) (types.Operation, error) {
 		case KindContext:
 			op.ContextDetails = &types.ContextDetails{ReplayChildren: row.ReplayChildren, Result: result, Error: e}
 		case KindStep:
-			op.StepDetails = &types.StepDetails{Attempt: deref(row.Attempt), NextAttemptTimestamp: row.NextAttemptTime, Result: result, Error: e}
+			op.StepDetails = &types.StepDetails{Attempt: deref(row.Attempt), NextAttemptTimestamp: over.SubMillis.apply("StepDetails.NextAttemptTimestamp", row.NextAttemptTime), Result: result, Error: e}
 		case KindWait:
-			op.WaitDetails = &types.WaitDetails{ScheduledEndTimestamp: row.ScheduledEndTime}
+			op.WaitDetails = &types.WaitDetails{ScheduledEndTimestamp: over.SubMillis.apply("WaitDetails.ScheduledEndTimestamp", row.ScheduledEndTime)}
 		case KindCallback:
 			op.CallbackDetails = &types.CallbackDetails{CallbackId: row.CallbackID, Result: result, Error: e}
 		case KindChainedInvoke:
@@ -260,8 +264,8 @@ func Reconstruct(row *schema.Operation) (types.Operation, error) {
 }
 
 // millis is t in UTC at millisecond precision, the archive's precision (the
-// SDK parses the wire's epoch seconds to milliseconds, so nothing is lost).
-// A t that is so already is returned as it is (the row shares the SDK's
+// SDK parses the wire's epoch seconds to milliseconds; where it wraps them
+// around, overflow_json keeps the rest: see [SubMillis]). A t that is so already is returned as it is (the row shares the SDK's
 // value, which nothing changes), else a new value.
 func millis(t *time.Time) *time.Time {
 	if t == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
@@ -19,6 +20,7 @@ import (
 //	{"Error":{}}                                            (executions) the execution's Error had no members
 //	{"PauseDetails":{}}                                     (executions) its PauseDetails had no members
 //	{"Unknown":{"StepDetails":{"Cost":2}}}                   members the SDK's model does not know (see [WithUnknown])
+//	{"SubMillis":{"StartTimestamp":277376}}                 a timestamp off the millisecond (see [SubMillis])
 //
 // A member is present exactly when the API sent it: an absent Result is
 // left out, an empty one is "", and an empty StackTrace is [].
@@ -33,6 +35,54 @@ type Overflow struct {
 	// PauseDetails object with no members, which the pause_* columns
 	// would read back as none.
 	PauseDetails *struct{} `json:",omitempty"`
+	// SubMillis (operations) is set when a timestamp the SDK handed over
+	// is not a whole millisecond, which the timestamp columns hold.
+	SubMillis *SubMillis `json:",omitempty"`
+}
+
+// SubMillis are the nanoseconds past the millisecond (1 to 999,999) of the
+// timestamps that are not whole milliseconds, by member: "StartTimestamp",
+// "StepDetails.NextAttemptTimestamp" (operations), "EventTimestamp"
+// (events). The timestamp columns hold milliseconds, and the service's
+// times are whole milliseconds; but the SDK reads epoch seconds into int64
+// nanoseconds, which a time before 1677 or after 2262 (milliseconds sent
+// as seconds, say) wraps around into a time with nanoseconds of its own:
+// kept here, the row still gives back exactly what the SDK handed over.
+type SubMillis map[string]int32
+
+// subMillis is t's nanoseconds past the millisecond (0 for a nil t).
+func subMillis(t *time.Time) int32 {
+	if t == nil {
+		return 0
+	}
+	return int32(t.Nanosecond() % int(time.Millisecond))
+}
+
+// noteSubMillis records in *m t's nanoseconds past the millisecond under
+// member, if any; *m is made on the first.
+func noteSubMillis(m **SubMillis, member string, t *time.Time) {
+	n := subMillis(t)
+	if n == 0 {
+		return
+	}
+	if *m == nil {
+		*m = &SubMillis{}
+	}
+	(**m)[member] = n
+}
+
+// apply is t with the nanoseconds noted for member added back (t itself
+// when none were, or t is nil).
+func (m *SubMillis) apply(member string, t *time.Time) *time.Time {
+	if m == nil || t == nil {
+		return t
+	}
+	n, ok := (*m)[member]
+	if !ok {
+		return t
+	}
+	u := t.Add(time.Duration(n))
+	return &u
 }
 
 // OutcomeJSON is the Result and Error of one details object.
