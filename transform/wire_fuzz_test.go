@@ -19,7 +19,7 @@ import (
 // FuzzFromTheWire is the lossless property from the other end: whatever
 // body the service answers, every operation and every event the real SDK
 // client hands over (through the decoder a run uses) maps to a row that
-// gives it back exactly. The property tests draw their shapes from a
+// gives it back exactly, and the events fold. The property tests draw their shapes from a
 // generator; here the fuzzer draws the wire's: odd numbers, strings,
 // escapes, timestamps, members twice, members of the wrong details object.
 func FuzzFromTheWire(f *testing.F) {
@@ -82,6 +82,14 @@ func FuzzFromTheWire(f *testing.F) {
 				if diff := optest.DiffEventRow(p.Events[i], &rows[i]); diff != "" {
 					t.Fatalf("event %d does not reconstruct (-want +got):\n%s", i, diff)
 				}
+			}
+			// And they fold, whatever they are: an operation per Id at most.
+			fold := transform.NewFolder()
+			defer fold.Close()
+			fold.Add(p.Events)
+			ops, err := fold.AddTo(transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn, Source: transform.SourceHistory}), nil)
+			if err != nil || len(ops) > len(p.Events) {
+				t.Fatalf("%d events folded into %d operations: %v", len(p.Events), len(ops), err)
 			}
 			return nil
 		})
