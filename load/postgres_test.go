@@ -779,3 +779,54 @@ func TestRoleWithoutTemporaryTables(t *testing.T) {
 	}
 	p.Close(ctx)
 }
+
+// TestEachRowReadsOneSnapshot: EachRow's three queries read one snapshot
+// of the tables, as Rows's do: operations changed by another session
+// after the executions row was read (a run committing beside verify) are
+// not seen until the next call.
+func TestEachRowReadsOneSnapshot(t *testing.T) {
+	ctx := context.Background()
+	url, s, conn := migrated(t)
+	execs, _ := randomExecs(36, 1, 20)
+	srv := emulator.New()
+	srv.Add(execs...)
+	if _, err := pgRun(t, srv, url, s, "fill", execs); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s), load.WithReadOnly(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	latest, err := pg.Latest(ctx, nil)
+	if err != nil || len(latest) != 1 {
+		t.Fatalf("latest: %v, %d", err, len(latest))
+	}
+	var st load.ExecutionState
+	for _, v := range latest {
+		st = v
+	}
+	stream := func(change bool) (changed int) {
+		err := pg.EachRow(ctx, st, func(*schema.Execution) {
+			if change {
+				if _, err := conn.Exec(ctx, "UPDATE "+s+".operations SET name = 'changed'"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, func(op *schema.Operation) {
+			if op.Name != nil && *op.Name == "changed" {
+				changed++
+			}
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return changed
+	}
+	if n := stream(true); n != 0 {
+		t.Errorf("%d operations changed after the executions row was read were seen in the same stream", n)
+	}
+	if n := stream(false); n != int(st.OperationCount) {
+		t.Errorf("the next stream saw %d changed operations, want %d", n, st.OperationCount)
+	}
+}

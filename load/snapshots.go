@@ -639,18 +639,25 @@ func (p *Postgres) rowsOnce(ctx context.Context, states []ExecutionState) (map[s
 }
 
 // EachRow hands over st's rows one at a time (see [RowStreamer]), from
-// a query per table, one after the other.
+// a query per table, one after the other, all in one snapshot of the
+// tables as [Postgres.Rows] reads them (a read-only REPEATABLE READ
+// transaction, held while the rows stream).
 func (p *Postgres) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return p.wrap("read rows", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // read only: nothing to keep
 	arns := []string{st.Arn}
 	if ex != nil {
-		if err := pgEach(ctx, p, p.pool, schema.Executions, "", arns, ex); err != nil {
+		if err := pgEach(ctx, p, tx, schema.Executions, "", arns, ex); err != nil {
 			return err
 		}
 	}
-	if err := pgEach(ctx, p, p.pool, schema.Operations, "seq", arns, op); err != nil || ev == nil {
+	if err := pgEach(ctx, p, tx, schema.Operations, "seq", arns, op); err != nil || ev == nil {
 		return err
 	}
-	return pgEach(ctx, p, p.pool, schema.Events, "event_id", arns, ev)
+	return pgEach(ctx, p, tx, schema.Events, "event_id", arns, ev)
 }
 
 // querier is what pgEach reads through: the pool, or a transaction.
