@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
@@ -19,7 +20,8 @@ import (
 // FuzzFromTheWire is the lossless property from the other end: whatever
 // body the service answers, every operation and every event the real SDK
 // client hands over (through the decoder a run uses) maps to a row that
-// gives it back exactly, and the events fold. The property tests draw their shapes from a
+// gives it back exactly, the events fold, and GetDurableExecution's
+// answer describes the executions row. The property tests draw their shapes from a
 // generator; here the fuzzer draws the wire's: odd numbers, strings,
 // escapes, timestamps, members twice, members of the wrong details object.
 func FuzzFromTheWire(f *testing.F) {
@@ -40,6 +42,7 @@ func FuzzFromTheWire(f *testing.F) {
 		// Times the SDK wraps around int64 nanoseconds (see transform.SubMillis).
 		`{"Events":[{"EventId":3,"EventType":"InvocationCompleted","EventTimestamp":-62135596800,"InvocationCompletedDetails":{"RequestId":"r","StartTimestamp":253402300800,"Error":{}}}]}`,
 		`{"Operations":[{"Id":"s","Type":"STEP","Status":"PENDING","StartTimestamp":1767571200123,"StepDetails":{"Attempt":1,"NextAttemptTimestamp":9.9e11}}]}`,
+		`{"DurableExecutionArn":"a","DurableExecutionName":"x","FunctionArn":"f","Status":"FAILED","StartTimestamp":1767607200.5,"EndTimestamp":253402300800,"Error":{},"PauseDetails":{},"DurableConfig":{"RetentionPeriodInDays":7}}`,
 		`{"Events":[{"EventId":4,"EventType":"WaitStarted","Id":"w","WaitStartedDetails":{"Duration":5},"StepStartedDetails":{}},{"EventType":"Nope"}]}`,
 	} {
 		f.Add([]byte(s))
@@ -93,5 +96,22 @@ func FuzzFromTheWire(f *testing.F) {
 			}
 			return nil
 		})
+		// And GetDurableExecution's answer, whatever it is, describes the
+		// executions row: its status and times as the answer gives them.
+		if d, err := extract.Describe(ctx, client, arn); err == nil {
+			row := schema.Execution{Source: transform.SourceHistory}
+			transform.Describe(&row, d)
+			if row.Status == nil || *row.Status != string(d.Status) || !sameMillis(row.StartTime, d.StartTimestamp) || !sameMillis(row.EndTime, d.EndTimestamp) {
+				t.Fatalf("executions row status %v, start %v, end %v; the answer's %q, %v, %v", row.Status, row.StartTime, row.EndTime, d.Status, d.StartTimestamp, d.EndTimestamp)
+			}
+		}
 	})
+}
+
+// sameMillis says whether a row's time is t to the millisecond.
+func sameMillis(got, t *time.Time) bool {
+	if got == nil || t == nil {
+		return got == t
+	}
+	return got.Equal(t.Truncate(time.Millisecond))
 }
