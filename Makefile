@@ -11,7 +11,7 @@ ETL_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/durable-etl
 export ETL_CACHE_DIR
 export ETL_TEST_MINIO_BIN ?= $(ETL_CACHE_DIR)/minio-bin/minio
 
-.PHONY: build demo test test-deps bench clean
+.PHONY: build demo test test-deps bench fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
@@ -56,6 +56,17 @@ test: test-deps
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./pipeline/ ./load/ ./extract/... ./verify/ ./discovery/ ./cmd/etl/
 	cd tests/duckdb && $(GO) vet -mod=mod ./... && $(GO) test -mod=mod -count=1 ./...
+
+# Runs every fuzz test for FUZZTIME each (their seeds already run in make
+# test). A failing input is written under the package's testdata/fuzz/:
+# commit it with the fix, and it stays a test.
+FUZZTIME ?= 2m
+fuzz:
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | cut -c6-); do \
+			echo "$$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$t || exit 1; \
+		done; \
+	done
 
 bench: build test-deps
 	$(GO) test -run '^$$' -bench Decode -benchtime 30x ./extract/decode/
