@@ -2,8 +2,10 @@ package transform_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/schema"
@@ -46,6 +49,28 @@ func FuzzFromTheWire(f *testing.F) {
 		`{"Events":[{"EventId":4,"EventType":"WaitStarted","Id":"w","WaitStartedDetails":{"Duration":5},"StepStartedDetails":{}},{"EventType":"Nope"}]}`,
 	} {
 		f.Add([]byte(s))
+	}
+	// And what the emulator serves: every event type, odd shapes,
+	// members the SDK does not know.
+	execs := emulator.Generate(7, 3, emulator.GenerateOptions{MinOps: 8, MaxOps: 15})
+	for _, srv := range []*emulator.Server{emulator.New(), emulator.New(emulator.WithFutureMembers())} {
+		srv.Add(execs...)
+		hs := httptest.NewServer(srv)
+		for _, e := range execs {
+			for _, path := range []string{"/history?MaxItems=60", "/state?MaxItems=60&CheckpointToken=" + url.QueryEscape(e.Token), ""} {
+				resp, err := http.Get(hs.URL + "/2025-12-01/durable-executions/" + url.PathEscape(e.ARN) + path)
+				if err != nil {
+					f.Fatal(err)
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					f.Fatalf("%s%s: %d %v %.200s", e.ARN, path, resp.StatusCode, err, b)
+				}
+				f.Add(b)
+			}
+		}
+		hs.Close()
 	}
 	var body atomic.Pointer[[]byte]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
