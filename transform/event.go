@@ -588,8 +588,8 @@ func ReconstructEvent(row *schema.Event) (types.Event, error) {
 	// cannot, such as an empty Error, names that member alone: archives
 	// written before December 2026 hold the whole object there too).
 	if row.DetailKind != nil && !strings.Contains(*row.DetailKind, ",") {
-		f := v.FieldByName(detailsField(*row.DetailKind))
-		if !f.IsValid() || f.Kind() != reflect.Pointer {
+		f, ok := detailsValue(v, detailsField(*row.DetailKind))
+		if !ok {
 			return ev, fmt.Errorf("event %d: detail_kind %q names no details object this version knows", row.EventID, *row.DetailKind)
 		}
 		d := reflect.New(f.Type().Elem())
@@ -597,8 +597,8 @@ func ReconstructEvent(row *schema.Event) (types.Event, error) {
 		f.Set(d)
 	}
 	for name, raw := range o.Details {
-		f := v.FieldByName(name)
-		if !f.IsValid() || f.Kind() != reflect.Pointer {
+		f, ok := detailsValue(v, name)
+		if !ok {
 			return ev, fmt.Errorf("event %d: overflow_json names %q, which this version does not know", row.EventID, name)
 		}
 		p := reflect.New(f.Type().Elem())
@@ -621,14 +621,30 @@ func ReconstructEvent(row *schema.Event) (types.Event, error) {
 	}
 	for key, ft := range o.FarTimes {
 		name, member, _ := strings.Cut(key, ".")
-		d := v.FieldByName(name)
-		if !d.IsValid() || d.IsNil() || !d.Elem().FieldByName(member).IsValid() {
+		d, ok := detailsValue(v, name)
+		var m reflect.Value
+		if ok && !d.IsNil() {
+			m = d.Elem().FieldByName(member)
+		}
+		if !m.IsValid() || m.Type() != reflect.TypeFor[*time.Time]() {
 			return ev, fmt.Errorf("event %d: overflow_json has a timestamp for %s, which this version does not know", row.EventID, key)
 		}
 		t := time.Unix(ft.Sec, int64(ft.Nsec)).UTC()
-		d.Elem().FieldByName(member).Set(reflect.ValueOf(&t))
+		m.Set(reflect.ValueOf(&t))
 	}
 	return ev, nil
+}
+
+// detailsValue is ev's (a types.Event's) details object of that member
+// name (StepFailedDetails); ok is false for a name that is none, such as
+// another member's (EventId) or one this version does not know.
+func detailsValue(ev reflect.Value, name string) (f reflect.Value, ok bool) {
+	for i := range detailsFields {
+		if detailsFields[i].name == name {
+			return ev.Field(detailsFields[i].index), true
+		}
+	}
+	return reflect.Value{}, false
 }
 
 // NormalizeEventOverflow puts an archived row's overflow_json in the form

@@ -205,6 +205,11 @@ func TestReconstructEventRefuses(t *testing.T) {
 		{&kind, `{"Details":{"StepStartedDetails":[]}}`, "overflow_json StepStartedDetails"},
 		{&kind, `{"Details":`, "parse overflow_json"},
 		{aws.String("nope"), "", `detail_kind "nope"`},
+		// Names of members that are not details objects, and a timestamp
+		// for a member that is not one: errors, not panics.
+		{aws.String("event_id"), "", `detail_kind "event_id"`},
+		{&kind, `{"Details":{"EventTimestamp":"2026-01-01T00:00:00Z"}}`, `overflow_json names "EventTimestamp"`},
+		{&kind, `{"Details":{"WaitStartedDetails":{"Duration":5}},"FarTimes":{"WaitStartedDetails.Duration":{"Sec":1,"Nsec":0}}}`, "timestamp for WaitStartedDetails.Duration"},
 	} {
 		row := schema.Event{EventID: 3, EventType: "StepStarted", DetailKind: c.kind}
 		if c.overflow != "" {
@@ -315,4 +320,34 @@ func TestSubMillisecondTimes(t *testing.T) {
 	if row := transform.OperationRow(&op, 0, meta); row.OverflowJSON != nil {
 		t.Errorf("whole milliseconds: overflow_json %s, want none", *row.OverflowJSON)
 	}
+}
+
+// FuzzReconstructArchivedRow: a row read back from an archive (damaged,
+// edited by hand, or written by a later version) either gives an event
+// or operation back or an error naming what it cannot read; it never
+// panics, which would stop verify or compaction for the whole archive.
+func FuzzReconstructArchivedRow(f *testing.F) {
+	for _, s := range []string{
+		`{"Details":{"WaitStartedDetails":{"Duration":5}},"FarTimes":{"WaitStartedDetails.Duration":{"Sec":1,"Nsec":0}}}`,
+		`{"Details":{"StepFailedDetails":{"Error":{"Payload":{"StackTrace":[]}}}},"SubMillis":{"EventTimestamp":5}}`,
+		`{"EventIdAbsent":true,"Details":{"InvocationCompletedDetails":{"Error":{}}}}`,
+		`{"StepDetails":{"Error":{}},"SubMillis":{"StepDetails.NextAttemptTimestamp":7}}`,
+		`{"IdAbsent":true,"CallbackDetails":{"Result":"x"}}`,
+	} {
+		for _, kind := range []string{"wait_started", "step_failed,wait_started", "step", "callback,step", ""} {
+			f.Add(s, kind)
+		}
+	}
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, overflow, kind string) {
+		var k *string
+		if kind != "" {
+			k = &kind
+		}
+		ev := schema.Event{EventID: 3, EventType: "WaitStarted", EventTime: &t0, DetailKind: k, OverflowJSON: &overflow}
+		transform.ReconstructEvent(&ev)
+		transform.NormalizeEventOverflow(&ev)
+		op := schema.Operation{OperationID: "o", Type: "STEP", Status: "STARTED", StartTime: &t0, NextAttemptTime: &t0, DetailKind: k, OverflowJSON: &overflow}
+		transform.Reconstruct(&op)
+	})
 }
