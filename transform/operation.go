@@ -265,8 +265,9 @@ func Reconstruct(row *schema.Operation) (types.Operation, error) {
 
 // millis is t in UTC at millisecond precision, the archive's precision (the
 // SDK parses the wire's epoch seconds to milliseconds; where it wraps them
-// around, overflow_json keeps the rest: see [SubMillis]). A t that is so already is returned as it is (the row shares the SDK's
-// value, which nothing changes), else a new value.
+// around, overflow_json keeps the rest: see [SubMillis]). A t that is so
+// already is returned as it is (the row shares the SDK's value, which
+// nothing changes), else a new value.
 func millis(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
