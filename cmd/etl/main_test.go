@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -304,7 +306,39 @@ func TestUsageErrorsFetchNothing(t *testing.T) {
 			if n := srv.Stats().Requests; n != 0 {
 				t.Fatalf("%d requests reached the API", n)
 			}
+			if _, err := os.Lstat(filepath.Join(tmp, "archive")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the new destination is left behind (%v)", err)
+				os.RemoveAll(filepath.Join(tmp, "archive")) // the next case is judged on its own
+			}
 		})
+	}
+}
+
+// TestRefusedRunLeavesNoFolders: a run refused before it starts (here, a
+// Postgres destination that cannot be reached) removes the folders it
+// made for its new local destinations, and of an existing one only what
+// it added and left empty.
+func TestRefusedRunLeavesNoFolders(t *testing.T) {
+	_, url, manifest, _ := fixture(t, 2)
+	tmp := t.TempDir()
+	existing := filepath.Join(tmp, "existing")
+	os.Mkdir(existing, 0o755)
+	os.WriteFile(filepath.Join(existing, "keep.txt"), []byte("x"), 0o644)
+	fresh := filepath.Join(tmp, "new", "deeper", "archive")
+	r := runCLI(t, "run", "--manifest", manifest, "--endpoint-url", url, "--dest", existing, "--dest", fresh, "--dest", "postgres://u@127.0.0.1:1/db")
+	if r.code != exitUsage {
+		t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
+	}
+	var left []string
+	filepath.WalkDir(tmp, func(p string, _ fs.DirEntry, err error) error {
+		if err == nil && p != tmp {
+			rel, _ := filepath.Rel(tmp, p)
+			left = append(left, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if want := []string{"existing", "existing/keep.txt"}; !slices.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
 	}
 }
 

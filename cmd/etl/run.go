@@ -235,7 +235,7 @@ func runAction(c *cli.Context) error {
 			logger.Warn("manifest line skipped", "line", bad.Line, "reason", bad.Reason)
 		}
 	}
-	loaders, err := openDestinations(ctx, c, o, s3c, logger)
+	loaders, made, err := openDestinations(ctx, c, o, s3c, logger)
 	if err != nil {
 		return err
 	}
@@ -244,6 +244,7 @@ func runAction(c *cli.Context) error {
 	defer func() {
 		if !handed {
 			loader.Close(context.WithoutCancel(ctx))
+			made.remove()
 		}
 	}()
 	var calls extract.CallStats
@@ -376,15 +377,19 @@ func logAtRisk(logger *slog.Logger, atRisk []pipeline.AtRisk, now time.Time) {
 	}
 }
 
-// openDestinations opens every --dest; on a failure it closes those it
-// opened and returns a usage error naming the culprit.
-func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3Clients, logger *slog.Logger) ([]load.Loader, error) {
+// openDestinations opens every --dest, and says which folders it made for
+// the local ones (a run refused before it starts removes them again: see
+// madeDirs); on a failure it closes those it opened, removes those
+// folders and returns a usage error naming the culprit.
+func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3Clients, logger *slog.Logger) ([]load.Loader, madeDirs, error) {
 	var loaders []load.Loader
-	fail := func(err error) ([]load.Loader, error) {
+	var made madeDirs
+	fail := func(err error) ([]load.Loader, madeDirs, error) {
 		for _, l := range loaders {
 			l.Close(context.WithoutCancel(ctx))
 		}
-		return nil, err
+		made.remove()
+		return nil, nil, err
 	}
 	prefix := "part-" + o.runID
 	if o.shards > 0 {
@@ -403,6 +408,7 @@ func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3
 		var l load.Loader
 		switch d.Kind {
 		case load.DestLocal:
+			made = append(missingDirs(d.Path), made...) // the last made removed first
 			l, err = load.NewParquetDir(d.Path, parquetOpts...)
 		case load.DestPostgres:
 			l, err = load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")),
@@ -422,7 +428,45 @@ func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3
 		}
 		loaders = append(loaders, l)
 	}
-	return loaders, nil
+	return loaders, made, nil
+}
+
+// madeDirs are folders a run made at its local destinations, each below
+// the ones after it: a run refused before it starts (exit 2) removes them
+// again, so that a mistyped flag beside a new --dest leaves nothing
+// behind. Only empty folders are removed (os.Remove), so nothing that
+// something else wrote there meanwhile is lost.
+type madeDirs []string
+
+// missingDirs is what a run makes at a local destination dir that are
+// not there yet, deepest first: its _incoming and _runs folders, then dir
+// and each missing folder above it.
+func missingDirs(dir string) madeDirs {
+	var made madeDirs
+	for _, sub := range []string{load.IncomingDir, load.RunsDir} {
+		if p := filepath.Join(dir, sub); !exists(p) {
+			made = append(made, p)
+		}
+	}
+	for p := filepath.Clean(dir); !exists(p); p = filepath.Dir(p) {
+		made = append(made, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	return made
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// remove removes the folders that are still empty, deepest first.
+func (m madeDirs) remove() {
+	for _, p := range m {
+		os.Remove(p) // not empty, or gone: left as it is
+	}
 }
 
 // newRunClient builds the Lambda client with the run's retries, timeouts,
