@@ -242,7 +242,11 @@ func btoi(b bool) int {
 // TestParquetRollsAtTargetSize: a busy partition rolls into several files of
 // about the target size, each whole (its executions rows with their rows).
 func TestParquetRollsAtTargetSize(t *testing.T) {
-	execs := emulator.Generate(62, 200, emulator.GenerateOptions{MinOps: 50, MaxOps: 100, Days: 1, LargePayloadEvery: -1})
+	n := 200
+	if testing.Short() { // the race run
+		n = 60
+	}
+	execs := emulator.Generate(62, n, emulator.GenerateOptions{MinOps: 50, MaxOps: 100, Days: 1, LargePayloadEvery: -1})
 	dir := t.TempDir()
 	pd, err := load.NewParquetDir(dir, load.WithTargetFileSize(64<<10), load.WithBufferBudget(512<<10), load.WithRowGroupSize(256<<10))
 	if err != nil {
@@ -264,7 +268,11 @@ func TestParquetRollsAtTargetSize(t *testing.T) {
 // target size while Close writes them: every file is whole (its executions
 // sibling names exactly its executions) and no row is lost or doubled.
 func TestParquetRollsAtClose(t *testing.T) {
-	execs := emulator.Generate(63, 300, emulator.GenerateOptions{MinOps: 20, MaxOps: 60, Days: 5, LargePayloadEvery: -1})
+	n := 300
+	if testing.Short() { // the race run
+		n = 100
+	}
+	execs := emulator.Generate(63, n, emulator.GenerateOptions{MinOps: 20, MaxOps: 60, Days: 5, LargePayloadEvery: -1})
 	dir := t.TempDir()
 	pd, err := load.NewParquetDir(dir, load.WithTargetFileSize(24<<10), load.WithBufferBudget(1<<20), load.WithRowGroupSize(64<<20))
 	if err != nil {
@@ -323,7 +331,11 @@ func checkSiblings(t *testing.T, dir string, files []string) map[string]int {
 // the files does; so too when the key indexes' hashes collide (64 values
 // for every key, or one), which makes them read more rows, never fewer.
 func TestRowsReadsOnlyWhatItNeeds(t *testing.T) {
-	execs := emulator.Generate(64, 200, emulator.GenerateOptions{MinOps: 5, MaxOps: 80, Days: 1, LargePayloadEvery: -1})
+	n := 200
+	if testing.Short() { // the race run
+		n = 70
+	}
+	execs := emulator.Generate(64, n, emulator.GenerateOptions{MinOps: 5, MaxOps: 80, Days: 1, LargePayloadEvery: -1})
 	dir, rd, latest := archivedForReading(t, execs, load.WithRowGroupSize(48<<10), load.WithBufferBudget(256<<10))
 	for _, c := range []struct {
 		name string
@@ -488,6 +500,9 @@ func TestRowsKeyIndexesStayBounded(t *testing.T) {
 // files' keys), the heap holds about the index's few hundred keys, not
 // the 300 batches of 1,024 keys each their first row falls in.
 func TestKeyIndexKeepsOnlyItsKeys(t *testing.T) {
+	if testing.Short() { // the race run: a heap measure of one goroutine's read, whole in the plain run
+		t.Skip("a heap measure: the plain run makes it")
+	}
 	execs := emulator.Generate(66, 300, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 1, LargePayloadEvery: -1})
 	_, rd, latest := archivedForReading(t, execs)
 	st := latest[execs[0].ARN]

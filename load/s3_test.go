@@ -217,7 +217,11 @@ func TestRowsOnS3ReadsRanges(t *testing.T) {
 	ctx := context.Background()
 	srv, bucket := s3test.Bucket(t)
 	c := &countingS3{Client: srv.Client()}
-	execs := emulator.Generate(64, 200, emulator.GenerateOptions{MinOps: 5, MaxOps: 80, Days: 1, LargePayloadEvery: -1})
+	n := 200
+	if testing.Short() { // the race run
+		n = 70
+	}
+	execs := emulator.Generate(64, n, emulator.GenerateOptions{MinOps: 5, MaxOps: 80, Days: 1, LargePayloadEvery: -1})
 	pq, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{}, load.WithRowGroupSize(48<<10), load.WithBufferBudget(256<<10))
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,10 @@ func seededFaults(seed uint64, rate float64, fault emulator.Fault, once bool) em
 // source data row for row (so it equals a fault-free archive), with no
 // duplicate and nothing failed.
 func TestFaultsLeaveTheArchiveWhole(t *testing.T) {
+	n := 25
+	if testing.Short() { // the race run
+		n = 10
+	}
 	for _, tc := range []struct {
 		name       string
 		fault      emulator.Fault
@@ -58,7 +62,7 @@ func TestFaultsLeaveTheArchiveWhole(t *testing.T) {
 		{"marker expires mid-execution", emulator.ExpireMarker, 0.3, 200 * time.Millisecond, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			execs, want := randomExecutions(21, 25, 120)
+			execs, want := randomExecutions(21, n, 120)
 			srv := emulator.New(emulator.WithFaults(seededFaults(7, tc.rate, tc.fault, tc.once)), emulator.WithSlowDelay(time.Second))
 			srv.Add(execs...)
 			mode := "standard"

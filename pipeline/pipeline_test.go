@@ -176,14 +176,18 @@ func checkArchive(t *testing.T, dir string, want map[string][]types.Operation) {
 // TestArchiveIsLossless: random operations, through the emulator's wire,
 // the SDK, the transform and Parquet files, read back equal to the input.
 func TestArchiveIsLossless(t *testing.T) {
-	execs, want := randomExecutions(11, 40, 300)
+	n := 40
+	if testing.Short() { // the race run
+		n = 12
+	}
+	execs, want := randomExecutions(11, n, 300)
 	srv := emulator.New()
 	srv.Add(execs...)
 	r := run(t, srv, manifestOf(t, execs), 37)
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.sum.ExecutionsOK != 40 || r.sum.ExecutionsFailed != 0 {
+	if r.sum.ExecutionsOK != n || r.sum.ExecutionsFailed != 0 {
 		t.Fatalf("summary %+v", r.sum)
 	}
 	checkArchive(t, r.dir, want)

@@ -126,7 +126,11 @@ func TestKill9Resume(t *testing.T) {
 	totalPages := emu.Stats().PagesOK
 
 	rng := rand.New(rand.NewPCG(2026, 11))
-	for i := range 10 {
+	kills := 10
+	if testing.Short() { // the race run
+		kills = 4
+	}
+	for i := range kills {
 		killAt := 1 + rng.Int64N(totalPages-1)
 		t.Run(fmt.Sprintf("kill after %d of %d pages", killAt, totalPages), func(t *testing.T) {
 			dir := t.TempDir()
