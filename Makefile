@@ -49,6 +49,10 @@ test-deps:
 # install, no change to go.mod).
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
+# The race detector's pass runs with -short: a test heavy on CPU uses less
+# data there (`if testing.Short() { // the race run`), the plain pass
+# keeps the full data. On two cores the race pass is half of a cold
+# .ci/run, cmd/etl's its longest package.
 test: test-deps
 	@out=$$("$$($(GO) env GOROOT)/bin/gofmt" -l .); if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
