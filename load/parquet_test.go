@@ -500,9 +500,6 @@ func TestRowsKeyIndexesStayBounded(t *testing.T) {
 // files' keys), the heap holds about the index's few hundred keys, not
 // the 300 batches of 1,024 keys each their first row falls in.
 func TestKeyIndexKeepsOnlyItsKeys(t *testing.T) {
-	if testing.Short() { // the race run: a heap measure of one goroutine's read, whole in the plain run
-		t.Skip("a heap measure: the plain run makes it")
-	}
 	execs := emulator.Generate(66, 300, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 1, LargePayloadEvery: -1})
 	_, rd, latest := archivedForReading(t, execs)
 	st := latest[execs[0].ARN]
