@@ -322,3 +322,45 @@ func TestFanoutLease(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingLocalDirs: MissingLocalDirs names exactly the folders that
+// opening a new local destination and leasing a run there make, deepest
+// first (so that removing them in order with os.Remove empties the
+// path), and at an existing destination only what it lacks.
+func TestMissingLocalDirs(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "a", "b", "archive")
+	missing := load.MissingLocalDirs(dir)
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := pd.Lease(context.Background(), load.RunScope{RunID: "dirs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release(context.Background())
+	if err := pd.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var made []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p != root {
+			made = append(made, p)
+		}
+		return err
+	})
+	if !slices.Equal(slices.Sorted(slices.Values(missing)), made) {
+		t.Errorf("MissingLocalDirs said %v, opening and leasing made %v", missing, made)
+	}
+	for i, p := range missing {
+		for _, below := range missing[i+1:] {
+			if strings.HasPrefix(below, p+string(filepath.Separator)) {
+				t.Errorf("%s comes after %s, which holds it", below, p)
+			}
+		}
+	}
+	if again := load.MissingLocalDirs(dir); len(again) != 0 {
+		t.Errorf("at the destination just made: %v", again)
+	}
+}

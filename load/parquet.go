@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -212,6 +213,31 @@ type Parquet struct {
 	unreadable   map[string]bool                       // verification: files found not Parquet (Unreadable), under listMu
 	closed       bool
 	err          error // a failed write poisons the loader: later commits fail
+}
+
+// MissingLocalDirs lists the folders that opening dir with NewParquetDir
+// and leasing a run there make and that are not there yet, deepest first:
+// its _incoming and _runs folders, then dir and each missing folder above
+// it. A caller that gives up before its run starts removes them again with
+// os.Remove, deepest first, so that only folders still empty go.
+func MissingLocalDirs(dir string) []string {
+	exists := func(p string) bool {
+		_, err := os.Lstat(p)
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	var missing []string
+	for _, sub := range []string{IncomingDir, RunsDir} {
+		if p := filepath.Join(dir, sub); !exists(p) {
+			missing = append(missing, p)
+		}
+	}
+	for p := filepath.Clean(dir); !exists(p); p = filepath.Dir(p) {
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	return missing
 }
 
 // NewParquetDir prepares dir (creating it and its _incoming folder) and checks

@@ -408,7 +408,7 @@ func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3
 		var l load.Loader
 		switch d.Kind {
 		case load.DestLocal:
-			made = append(missingDirs(d.Path), made...) // the last made removed first
+			made = append(load.MissingLocalDirs(d.Path), made...) // the last made removed first
 			l, err = load.NewParquetDir(d.Path, parquetOpts...)
 		case load.DestPostgres:
 			l, err = load.NewPostgres(ctx, d.URL, load.WithPGSchema(c.String("pg-schema")),
@@ -431,36 +431,13 @@ func openDestinations(ctx context.Context, c *cli.Context, o runOptions, s3c *s3
 	return loaders, made, nil
 }
 
-// madeDirs are folders a run made at its local destinations, each below
-// the ones after it: a run refused before it starts (exit 2) removes them
-// again, so that a mistyped flag beside a new --dest leaves nothing
-// behind. Only empty folders are removed (os.Remove), so nothing that
-// something else wrote there meanwhile is lost.
+// madeDirs are folders a run made at its local destinations
+// (load.MissingLocalDirs), each below the ones after it: a run refused
+// before it starts (exit 2) removes them again, so that a mistyped flag
+// beside a new --dest leaves nothing behind. Only empty folders are
+// removed (os.Remove), so nothing that something else wrote there
+// meanwhile is lost.
 type madeDirs []string
-
-// missingDirs is what a run makes at a local destination dir that are
-// not there yet, deepest first: its _incoming and _runs folders, then dir
-// and each missing folder above it.
-func missingDirs(dir string) madeDirs {
-	var made madeDirs
-	for _, sub := range []string{load.IncomingDir, load.RunsDir} {
-		if p := filepath.Join(dir, sub); !exists(p) {
-			made = append(made, p)
-		}
-	}
-	for p := filepath.Clean(dir); !exists(p); p = filepath.Dir(p) {
-		made = append(made, p)
-		if filepath.Dir(p) == p {
-			break
-		}
-	}
-	return made
-}
-
-func exists(p string) bool {
-	_, err := os.Lstat(p)
-	return !errors.Is(err, fs.ErrNotExist)
-}
 
 // remove removes the folders that are still empty, deepest first.
 func (m madeDirs) remove() {
