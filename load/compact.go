@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"slices"
 	"sort"
@@ -348,8 +350,12 @@ func isCompacted(name string) bool {
 }
 
 // needsCompaction: a partition with more than one file in a table, or, for
-// KeepLatest, a single file per table that is not already a KeepLatest
-// merge (it may hold superseded snapshots).
+// KeepLatest, a single file that holds a superseded snapshot: neither a
+// KeepLatest merge nor a file whose keys each have rows of one version
+// only (oneVersionPerKey: any file a run writes, so that a partition
+// archived by one run is not written again for nothing; a first compaction
+// after a backfill would otherwise rewrite, and on S3 upload again, every
+// partition the backfill wrote).
 func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publishedFile, keepLatest bool) (bool, error) {
 	for _, fs := range files {
 		if len(fs) > 1 {
@@ -359,21 +365,60 @@ func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publis
 	if !keepLatest {
 		return false, nil
 	}
-	for _, fs := range files {
-		for _, f := range fs {
-			if !isCompacted(f.name) {
-				return true, nil
+	for _, t := range d.tables {
+		for _, f := range files[t.Name] {
+			if isCompacted(f.name) {
+				md, err := d.metadata(ctx, f.name)
+				if err != nil {
+					return false, err
+				}
+				if md[compactKeepKey] == "latest" {
+					continue
+				}
 			}
-			md, err := d.metadata(ctx, f.name)
-			if err != nil {
-				return false, err
-			}
-			if md[compactKeepKey] != "latest" {
-				return true, nil
+			one, err := d.oneVersionPerKey(ctx, t, f)
+			if err != nil || !one {
+				return !one, err
 			}
 		}
 	}
 	return false, nil
+}
+
+// errSuperseded stops oneVersionPerKey's scan at the first key seen in
+// two versions.
+var errSuperseded = errors.New("a key in two versions")
+
+// oneVersionPerKey reports that every key of f (a file of table t) has
+// rows of one version (extracted_at, run_id) only: merging f alone,
+// keeping the latest, would drop nothing. It reads only the key and
+// version columns. Keys are told apart by a 64-bit hash, so two keys of
+// one hash count as one: a file with such a pair in two versions is
+// merged as before (never the other way round).
+func (d *Parquet) oneVersionPerKey(ctx context.Context, t *schema.Table, f publishedFile) (bool, error) {
+	seed := maphash.MakeSeed()
+	seen := map[uint64]uint64{} // key hash: version hash
+	var buf []byte
+	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+		return keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {
+			key, v := keyOf(vals, &buf)
+			k := maphash.String(seed, key)
+			buf = binary.LittleEndian.AppendUint64(append(buf[:0], v.run...), uint64(v.at))
+			h := maphash.Bytes(seed, buf)
+			if prev, ok := seen[k]; ok && prev != h {
+				return errSuperseded
+			}
+			seen[k] = h
+			return nil
+		})
+	})
+	switch {
+	case errors.Is(err, errSuperseded):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
+	}
+	return true, nil
 }
 
 // version orders snapshots as the _latest views do: by extracted_at (ms),

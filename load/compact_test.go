@@ -35,9 +35,15 @@ func nightly(t testing.TB, dir string, execs []emulator.Execution) {
 // and clocks; each file named after its run).
 func nightlyFrom(t testing.TB, dir string, execs []emulator.Execution, first int) {
 	t.Helper()
+	nights(t, dir, execs, first, 10)
+}
+
+// nights is the first n of nightlyFrom's runs.
+func nights(t testing.TB, dir string, execs []emulator.Execution, first, n int) {
+	t.Helper()
 	ctx := context.Background()
 	base := time.Date(2026, 11, 1, 2, 15, 0, 0, time.UTC).AddDate(0, 0, first)
-	for night := range 10 {
+	for night := range n {
 		runID := fmt.Sprintf("run-%02d", first+night)
 		pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-"+runID))
 		if err != nil {
@@ -228,6 +234,73 @@ func TestCompact(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCompactLeavesWhatNothingSupersedes: keeping the latest, a partition
+// already of one file per table in which no key has two versions (a date
+// only one run wrote, as after a backfill) is left as it is, files and
+// bytes; a single file that holds superseded snapshots (a merge that kept
+// all) is merged as before, down to the _latest views' rows.
+func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
+	execs := emulator.Generate(74, 60, emulator.GenerateOptions{MaxOps: 20, Days: 6, LargePayloadEvery: -1})
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	ctx := context.Background()
+	files := func(dir string) map[string]string { // name: content
+		t.Helper()
+		names, _ := filepath.Glob(filepath.Join(dir, "*", "dt=*", "*.parquet"))
+		out := map[string]string{}
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[n] = string(b)
+		}
+		return out
+	}
+
+	dir := t.TempDir()
+	nights(t, dir, execs, 0, 1)
+	before := files(dir)
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, Now: later})
+	if err != nil || st.Partitions != 0 || st.FilesIn != 0 {
+		t.Errorf("one run's partitions merged again: %+v %v", st, err)
+	}
+	if after := files(dir); len(after) != len(before) || len(before) < 12 {
+		t.Errorf("%d files before, %d after", len(before), len(after))
+	} else {
+		for n, b := range before {
+			if after[n] != b {
+				t.Errorf("%s: rewritten or gone", n)
+			}
+		}
+	}
+
+	// Ten runs merged keeping every row: one file per table, superseded
+	// snapshots in them.
+	dir = t.TempDir()
+	nightly(t, dir, execs)
+	view := viewOf(t, dir)
+	if pd, err = load.NewParquetDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := pd.Compact(ctx, load.CompactOptions{Now: later}); err != nil || st.Partitions == 0 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if st, err = pd.Compact(ctx, load.CompactOptions{KeepLatest: true, Now: later}); err != nil || st.Partitions == 0 || st.RowsOut >= st.RowsIn {
+		t.Errorf("single files holding superseded snapshots left as they were: %+v %v", st, err)
+	}
+	after := viewOf(t, dir)
+	for _, table := range []string{"operations", "events", "executions"} {
+		if after.rows[table] != len(view.latest[table]) || after.maxFiles[table] != 1 {
+			t.Errorf("%s: %d rows in up to %d files a partition, want %d in 1", table, after.rows[table], after.maxFiles[table], len(view.latest[table]))
+		}
+	}
+	sameLatest(t, view, after)
 }
 
 // TestCompactKilled: a compaction killed after publishing a partition's

@@ -449,11 +449,19 @@ func TestS3DownloadsThatBreakOff(t *testing.T) {
 	ctx := context.Background()
 	srv, bucket := s3test.Bucket(t)
 	execs := emulator.Generate(66, 40, emulator.GenerateOptions{MinOps: 5, MaxOps: 60, Days: 3})
-	pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
-	if err != nil {
-		t.Fatal(err)
+	// Two loaders, their executions alternating, so that every partition
+	// holds two files a table, for compaction to merge.
+	var halves [2][]emulator.Execution
+	for i, e := range execs {
+		halves[i%2] = append(halves[i%2], e)
 	}
-	commitAll(t, execs, pq)
+	for i, half := range halves {
+		pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix(fmt.Sprint("part-", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		commitAll(t, half, pq)
+	}
 	read := func(c load.S3API) (*load.Archived, map[string]*load.ExecutionRows) {
 		rd, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
 		if err != nil {
@@ -493,7 +501,7 @@ func TestS3DownloadsThatBreakOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := c.cut.Load()
-	st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: true}) // each file merged again: nothing superseded
+	st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: true}) // two files a table merged: nothing superseded
 	if err != nil || st.Partitions == 0 || c.cut.Load() == cut {
 		t.Fatalf("compact: %+v, %v, %d bodies cut", st, err, c.cut.Load()-cut)
 	}
