@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -392,23 +391,31 @@ var errSuperseded = errors.New("a key in two versions")
 // oneVersionPerKey reports that every key of f (a file of table t) has
 // rows of one version (extracted_at, run_id) only: merging f alone,
 // keeping the latest, would drop nothing. It reads only the key and
-// version columns. Keys are told apart by a 64-bit hash, so two keys of
-// one hash count as one: a file with such a pair in two versions is
-// merged as before (never the other way round).
+// version columns. Keys are told apart by a 64-bit hash: two keys of one
+// hash count as one, so such a pair in two versions has f merged as
+// before (never the other way round: versions are compared exactly).
 func (d *Parquet) oneVersionPerKey(ctx context.Context, t *schema.Table, f publishedFile) (bool, error) {
+	type at struct {
+		ms  int64
+		run int // index in runs
+	}
 	seed := maphash.MakeSeed()
-	seen := map[uint64]uint64{} // key hash: version hash
+	seen := map[uint64]at{} // by key hash
+	runs := map[string]int{}
 	var buf []byte
 	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
 		return keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {
 			key, v := keyOf(vals, &buf)
+			r, ok := runs[v.run]
+			if !ok {
+				r = len(runs)
+				runs[v.run] = r
+			}
 			k := maphash.String(seed, key)
-			buf = binary.LittleEndian.AppendUint64(append(buf[:0], v.run...), uint64(v.at))
-			h := maphash.Bytes(seed, buf)
-			if prev, ok := seen[k]; ok && prev != h {
+			if prev, ok := seen[k]; ok && prev != (at{v.at, r}) {
 				return errSuperseded
 			}
-			seen[k] = h
+			seen[k] = at{v.at, r}
 			return nil
 		})
 	})
