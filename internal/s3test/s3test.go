@@ -266,20 +266,31 @@ func startMinIO(region string) (Server, func(), error) {
 		cmd.Wait()
 		os.RemoveAll(dir)
 	}
-	// Ready when the health endpoint answers; give up after 60 s.
-	deadline := time.Now().Add(60 * time.Second)
+	if err := waitReady(s.Endpoint, 60*time.Second); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "minio.log"))
+		stop()
+		return Server{}, nil, fmt.Errorf("minio did not become ready: %w: %s", err, strings.TrimSpace(string(log)))
+	}
+	return s, stop, nil
+}
+
+// waitReady returns once MinIO at endpoint serves S3 calls: its health
+// endpoint answers 200 without the header that says its object layer is
+// not up yet (MinIO answers 200 before that, and a bucket created then is
+// refused, XMinioServerNotInitialized). It gives up after timeout.
+func waitReady(endpoint string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get(s.Endpoint + "/minio/health/ready")
+		resp, err := http.Get(endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, stop, nil
+			if resp.StatusCode == 200 && resp.Header.Get("X-Minio-Server-Status") != "offline" {
+				return nil
 			}
+			err = fmt.Errorf("health: %s, server status %q", resp.Status, resp.Header.Get("X-Minio-Server-Status"))
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "minio.log"))
-			stop()
-			return Server{}, nil, fmt.Errorf("minio did not become ready: %s", strings.TrimSpace(string(log)))
+			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
