@@ -262,33 +262,31 @@ func partitionOf(name string) string {
 }
 
 // metadata reads a published file's key-value metadata, once per file and
-// compaction (on S3 reading it downloads the object).
-func (d *Parquet) metadata(ctx context.Context, name string) (map[string]string, error) {
+// compaction: its footer only, through ranges where the sink reads them
+// (S3) and the file is large (readProjection), so that compacting an
+// archive of large merged files again does not download them whole.
+func (d *Parquet) metadata(ctx context.Context, f publishedFile) (map[string]string, error) {
 	d.listMu.Lock()
-	md, ok := d.metaCache[name]
+	md, ok := d.metaCache[f.name]
 	d.listMu.Unlock()
 	if ok {
 		return md, nil
 	}
 	out := map[string]string{}
-	err := d.sink.read(ctx, name, func(r io.ReaderAt, size int64) error {
-		f, err := openPublished(name, r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-		if err != nil {
-			return err
-		}
-		for _, kv := range f.Metadata().KeyValueMetadata {
+	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+		for _, kv := range pf.Metadata().KeyValueMetadata {
 			out[kv.Key] = kv.Value
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, name, err)
+		return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
 	}
 	d.listMu.Lock()
 	if d.metaCache == nil {
 		d.metaCache = map[string]map[string]string{}
 	}
-	d.metaCache[name] = out
+	d.metaCache[f.name] = out
 	d.listMu.Unlock()
 	return out, nil
 }
@@ -305,7 +303,7 @@ func (d *Parquet) finishInterrupted(ctx context.Context, files map[string][]publ
 			if !isCompacted(f.name) {
 				continue
 			}
-			md, err := d.metadata(ctx, f.name)
+			md, err := d.metadata(ctx, f)
 			if err != nil {
 				return 0, err
 			}
@@ -367,7 +365,7 @@ func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publis
 	for _, t := range d.tables {
 		for _, f := range files[t.Name] {
 			if isCompacted(f.name) {
-				md, err := d.metadata(ctx, f.name)
+				md, err := d.metadata(ctx, f)
 				if err != nil {
 					return false, err
 				}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
+	"github.com/durable-etl/durable-etl/transform"
 )
 
 func getObject(t *testing.T, c *s3.Client, bucket, key string) []byte {
@@ -507,6 +509,108 @@ func TestS3DownloadsThatBreakOff(t *testing.T) {
 	}
 	if _, rows := read(srv.Client()); !reflect.DeepEqual(rows, wantRows) {
 		t.Error("the compacted archive's rows differ")
+	}
+}
+
+// wholeGets records the keys of the objects downloaded whole.
+type wholeGets struct {
+	*s3.Client
+	mu   sync.Mutex
+	keys []string
+}
+
+func (c *wholeGets) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if in.Range == nil {
+		c.mu.Lock()
+		c.keys = append(c.keys, aws.ToString(in.Key))
+		c.mu.Unlock()
+	}
+	return c.Client.GetObject(ctx, in, opts...)
+}
+
+// TestCompactOnS3ReadsFootersByRanges: compacting again an archive of
+// large merged files (nothing left to merge) reads what it must of them
+// (their key-value metadata, or their key columns) through ranges: no
+// object larger than a few MiB is downloaded whole, as each merged file was
+// every night before.
+func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	// Two runs' files a table (one start date), each operation with an
+	// incompressible 20 KiB result: merged, the operations file is larger
+	// than a ranged read's threshold.
+	execs := emulator.Generate(67, 40, emulator.GenerateOptions{MinOps: 40, MaxOps: 40, Days: 1, LargePayloadEvery: -1})
+	for run := range 2 {
+		pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix(fmt.Sprint("part-", run)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := transform.RowMeta{RunID: fmt.Sprint("r", run), ExtractedAt: time.Date(2026, 11, 1+run, 0, 0, 0, 0, time.UTC)}
+		for _, e := range execs {
+			meta.ExecutionArn = e.ARN
+			snap := transform.NewSnapshot(meta)
+			var ops []schema.Operation
+			for i := range e.Len {
+				ops = snap.Add(ops, []lambdatypes.Operation{e.Op(i)})
+			}
+			for i := range ops {
+				b := make([]byte, 15<<10)
+				rand.Read(b)
+				r := base64.StdEncoding.EncodeToString(b)
+				ops[i].Result = &r
+			}
+			dt, _ := snap.Partition(time.Time{})
+			x, err := pq.Begin(ctx, e.ARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Write(ctx, schema.RowsOf(schema.Operations, ops)); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Commit(ctx, dt, snap.Finish()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := pq.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merge, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := merge.Compact(ctx, load.CompactOptions{KeepLatest: true}); err != nil || st.Partitions == 0 {
+		t.Fatalf("merge: %+v %v", st, err)
+	}
+	sizes := map[string]int64{}
+	large := 0
+	for _, k := range s3test.Keys(t, srv, bucket, "archive/") {
+		out, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[k] = aws.ToInt64(out.ContentLength)
+		if strings.Contains(k, "/compact-") && sizes[k] > 8<<20 {
+			large++
+		}
+	}
+	if large == 0 {
+		t.Fatalf("no merged file over 8 MiB: %v", sizes)
+	}
+	for _, keep := range []bool{false, true} {
+		c := &wholeGets{Client: srv.Client()}
+		cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: keep}); err != nil || st.Partitions != 0 {
+			t.Fatalf("again, keep latest %v: %+v %v", keep, st, err)
+		}
+		for _, k := range c.keys {
+			if sizes[k] > 8<<20 {
+				t.Errorf("keep latest %v: %s (%d bytes) downloaded whole to compact again", keep, k, sizes[k])
+			}
+		}
 	}
 }
 
