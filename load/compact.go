@@ -462,16 +462,16 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 		if len(fs) == 0 {
 			continue
 		}
+		fs = slices.SortedFunc(slices.Values(fs), func(a, b publishedFile) int { return strings.Compare(a.name, b.name) })
 		names := make([]string, len(fs))
 		for i, f := range fs {
 			names[i] = f.name
 		}
-		sort.Strings(names)
 		var keepWithData map[string]version
 		if hasData(table) {
 			keepWithData = withData
 		}
-		out, err := compactTable(ctx, d, dt, stamp, table, names, o.KeepLatest, keepWithData, st)
+		out, err := compactTable(ctx, d, dt, stamp, table, fs, o.KeepLatest, keepWithData, st)
 		published = append(published, out...)
 		if err != nil {
 			st.RowsIn, st.RowsOut, st.RowGroupsCopied = before.RowsIn, before.RowsOut, before.RowGroupsCopied
@@ -518,7 +518,7 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 	return cause
 }
 
-// compactTable merges names (one table's files of dt) into new files of at
+// compactTable merges files (one table's files of dt) into new files of at
 // most the target size and publishes them; with keepLatest only each key's
 // newest row is kept (the key and version columns are read first). Rows
 // are read in the table's schema, so that files written before a column
@@ -528,7 +528,7 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // options allow, else re-encodes it column by column), so that compacting
 // a partition again, after a run added small files beside a merged one,
 // re-encodes the new rows, not the whole partition. Each file is opened
-// once. names is sorted, and merged files (compact-...) sort before the
+// once. files are sorted by name, and merged files (compact-...) sort before the
 // runs' (part-...): a partition's merged row groups are copied before
 // the small files' rows are read, which then fill row groups together
 // (a run's file holding a whole row group, read later, ends the rows
@@ -536,14 +536,18 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 //
 // withData (keepLatest only) names, by execution ARN, an older snapshot
 // kept beside the newest: see snapshotsWithData.
-func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, names []string, keepLatest bool, withData map[string]version, st *CompactStats) ([]string, error) {
+func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, withData map[string]version, st *CompactStats) ([]string, error) {
 	full := table.ParquetSchema()
 	var newest map[string]version
 	if keepLatest {
 		var err error
-		if newest, err = newestVersions(ctx, d, table, names); err != nil {
+		if newest, err = newestVersions(ctx, d, table, files); err != nil {
 			return nil, err
 		}
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.name
 	}
 	keys := newRowKeys(table, full)
 	from, _ := json.Marshal(names)
@@ -684,18 +688,15 @@ func (k *rowKeys) of(row parquet.Row) (string, version) {
 	return keyOf(k.vals, &k.buf)
 }
 
-// newestVersions reads the key and version columns of names (only their
-// pages: keyScan) and returns each key's newest version.
-func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, names []string) (map[string]version, error) {
+// newestVersions reads the key and version columns of files (only their
+// pages: keyScan; on S3 through ranges when a file is large, see
+// readProjection) and returns each key's newest version.
+func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, files []publishedFile) (map[string]version, error) {
 	cols := keyColumns(t)
 	newest := map[string]version{}
 	var buf []byte
-	for _, n := range names {
-		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
-			pf, err := openPublished(n, r, size, parquet.SkipBloomFilters(true))
-			if err != nil {
-				return err
-			}
+	for _, f := range files {
+		err := d.readProjection(ctx, f, func(pf *parquet.File) error {
 			return keyScan(pf, cols, false, func(vals []parquet.Value) error {
 				key, v := keyOf(vals, &buf)
 				if cur, ok := newest[key]; !ok || v.newer(cur) {
@@ -705,7 +706,7 @@ func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, names []st
 			})
 		})
 		if err != nil {
-			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, n, err)
+			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
 		}
 	}
 	return newest, nil

@@ -575,12 +575,35 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	merge, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+	runFiles := map[string]int64{}
+	for _, k := range s3test.Keys(t, srv, bucket, "archive/operations/") {
+		out, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runFiles[k] = aws.ToInt64(out.ContentLength)
+	}
+	mc := &wholeGets{Client: srv.Client()}
+	merge, err := load.NewParquetS3(ctx, mc, bucket, "archive", t.TempDir(), load.S3Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st, err := merge.Compact(ctx, load.CompactOptions{KeepLatest: true}); err != nil || st.Partitions == 0 {
 		t.Fatalf("merge: %+v %v", st, err)
+	}
+	// Keeping the latest, a large file's key columns are read through
+	// ranges: it is downloaded whole once, to be merged.
+	whole := map[string]int{}
+	for _, k := range mc.keys {
+		whole[k]++
+	}
+	for k, size := range runFiles {
+		if size <= 8<<20 {
+			t.Fatalf("%s: a run's operations file of %d bytes: not large", k, size)
+		}
+		if whole[k] != 1 {
+			t.Errorf("%s (%d bytes) downloaded whole %d times to be merged, want once", k, size, whole[k])
+		}
 	}
 	sizes := map[string]int64{}
 	large := 0
