@@ -77,6 +77,10 @@ type CompactStats struct {
 	// Young counts the files left alone for being published less than
 	// MinAge ago.
 	Young int `json:"files_younger_than_min_age"`
+	// AlreadyCompact counts the partitions left as they were for having
+	// nothing to merge: one file per table (old enough) and, keeping the
+	// latest, no superseded snapshot in it.
+	AlreadyCompact int `json:"partitions_already_compact"`
 	// RowGroupsCopied counts row groups moved whole into merged files
 	// (without --keep latest), not read row by row.
 	RowGroupsCopied int `json:"row_groups_copied"`
@@ -172,8 +176,17 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		files[name] = kept
 	}
 	need, err := d.needsCompaction(ctx, files, o.KeepLatest)
-	if err != nil || !need {
+	if err != nil {
 		return err
+	}
+	if !need {
+		for _, fs := range files {
+			if len(fs) > 0 {
+				st.AlreadyCompact++
+				break
+			}
+		}
+		return nil
 	}
 	if err := d.compactDT(ctx, dt, files, o, st); err != nil {
 		return err

@@ -266,9 +266,10 @@ func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
 	st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, Now: later})
-	if err != nil || st.Partitions != 0 || st.FilesIn != 0 {
-		t.Errorf("one run's partitions merged again: %+v %v", st, err)
+	if err != nil || st.Partitions != 0 || st.FilesIn != 0 || st.AlreadyCompact != len(dts) || len(dts) < 4 {
+		t.Errorf("one run's %d partitions merged again, or not counted already compact: %+v %v", len(dts), st, err)
 	}
 	if after := files(dir); len(after) != len(before) || len(before) < 12 {
 		t.Errorf("%d files before, %d after", len(before), len(after))
@@ -301,6 +302,9 @@ func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
 		}
 	}
 	sameLatest(t, view, after)
+	if st, err = pd.Compact(ctx, load.CompactOptions{KeepLatest: true, Now: later}); err != nil || st.Partitions != 0 || st.AlreadyCompact != len(dts) {
+		t.Errorf("compacted again: %+v %v, want %d partitions already compact", st, err, len(dts))
+	}
 }
 
 // TestCompactKilled: a compaction killed after publishing a partition's

@@ -87,6 +87,9 @@ func compactAction(c *cli.Context) error {
 	if st.Finished > 0 {
 		fmt.Fprintf(c.App.Writer, ", %d files of an interrupted compaction removed", st.Finished)
 	}
+	if st.AlreadyCompact > 0 {
+		fmt.Fprintf(c.App.Writer, "; %d partitions already compact", st.AlreadyCompact)
+	}
 	if st.Young > 0 {
 		fmt.Fprintf(c.App.Writer, "; %d files younger than --min-age %s left alone", st.Young, o.MinAge)
 	}

@@ -1206,6 +1206,9 @@ func TestCompactDates(t *testing.T) {
 	if len(compacted) == len(dates) {
 		t.Fatal("every date compacted: the test leaves none out")
 	}
+	if r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s", "--dt", dates[1]); r.code != 0 || !strings.Contains(r.stdout, ": 0 partitions,") || !strings.Contains(r.stdout, "; 1 partitions already compact") {
+		t.Errorf("--dt %s again: exit %d, %q; want it said already compact", dates[1], r.code, r.stdout)
+	}
 
 	// Beside a live compaction of some partitions (its record, of a
 	// process alive on this host), a compaction that meets them is
