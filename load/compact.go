@@ -387,8 +387,11 @@ func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publis
 				}
 			}
 			one, err := d.oneVersionPerKey(ctx, t, f)
-			if err != nil || !one {
-				return !one, err
+			if err != nil {
+				return false, err
+			}
+			if !one {
+				return true, nil
 			}
 		}
 	}
