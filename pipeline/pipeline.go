@@ -49,8 +49,9 @@ type Config struct {
 	RewriteLacking bool
 	// SkipUnchanged leaves a still-running execution read through history
 	// as archived when one small call proves the archive (ArchivedEvents)
-	// holds its newest event (default false: read every execution in full;
-	// etl run sets it unless --force).
+	// holds its newest event, and with HistoryAlways reads no history page
+	// of a state entry so proven (default false: read every execution in
+	// full; etl run sets it unless --force).
 	SkipUnchanged bool
 	// PageSize is MaxItems per call (default 1000).
 	PageSize int32

@@ -88,8 +88,19 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 			// (an archive that holds them so is then current).
 			e.noData = true
 		}
-		if err := s.r.readEvents(ctx, e, meta, x, c, nil, nil, &row); err != nil {
+		unchanged, err := s.r.eventsUnchanged(ctx, e)
+		switch {
+		case err != nil:
 			return "", row, err
+		case unchanged:
+			// The archive holds the history up to its newest event:
+			// none to write, and none to read (events never change).
+			count, last := e.archived.Count, e.archived.LastID
+			row.EventCount, row.LastEventID = &count, &last
+		default:
+			if err := s.r.readEvents(ctx, e, meta, x, c, nil, nil, &row); err != nil {
+				return "", row, err
+			}
 		}
 	}
 	return dt, row, nil
@@ -242,23 +253,32 @@ func (r *runner) seeksPayloads(e entry) bool {
 var errUnchanged = errors.New("unchanged since its archived snapshot")
 
 // unchanged reports that the archive holds e's events up to the newest the
-// service has (one small call; see extract.NewestEventID): a still-running
-// execution that waited since the last run costs that call, not every page
-// of its history. Without archived events, or when the answer cannot prove
-// which event is the newest, it reports false; so too when the archived
-// snapshot lacks the payloads that e would read (the service could not
-// decrypt them then: it may now), for a retry of a final one's, and when
-// the archived status may change without an event (PAUSING: see
-// load.EventsArchived's LastID).
+// service has (see runner.eventsUnchanged): a still-running execution that
+// waited since the last run costs that call, not every page of its
+// history.
 func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
-	if !s.r.cfg.SkipUnchanged || e.retryPayloads {
+	return s.r.eventsUnchanged(ctx, e)
+}
+
+// eventsUnchanged reports that the archive holds e's events up to the
+// newest the service has (one small call; see extract.NewestEventID).
+// Without archived events, or when the answer cannot prove which event is
+// the newest, it reports false; so too without Config.SkipUnchanged (etl
+// run --force), when the archived snapshot lacks the payloads that e would
+// read (the service could not decrypt them then: it may now), for a retry
+// of a final one's, and when the archived status may change without an
+// event (PAUSING: see load.EventsArchived's LastID). The history source
+// then leaves the execution as archived; state with Config.HistoryAlways
+// reads no history page.
+func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
+	if !r.cfg.SkipUnchanged || e.retryPayloads {
 		return false, nil
 	}
 	archived := e.archived
 	if archived.LastID <= 0 || archived.WithoutPayloads && !e.noData {
 		return false, nil
 	}
-	newest, known, err := extract.NewestEventID(ctx, s.r.cfg.History, e.ARN, extract.WithHistoryOrder(&s.r.order))
+	newest, known, err := extract.NewestEventID(ctx, r.cfg.History, e.ARN, extract.WithHistoryOrder(&r.order))
 	return known && newest == archived.LastID, err
 }
 

@@ -2477,3 +2477,51 @@ func TestStateWithoutStartDatedByTheService(t *testing.T) {
 		}
 	}
 }
+
+// TestStateWithHistoryRerunReadsNoUnchangedHistory: with --history, a
+// rerun reads the state of the executions still running again, but no
+// page of a history that has not grown since (one small call each proves
+// it); their new executions rows keep the event count and last event id
+// the first run archived, and no event lands twice.
+func TestStateWithHistoryRerunReadsNoUnchangedHistory(t *testing.T) {
+	_, url, manifest, execs := fixture(t, 30)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	args := []string{"run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--report", report, "--history", "--page-size", "20"}
+	if r := runCLI(t, append(args, "--run-id", "first")...); r.code != 0 {
+		t.Fatalf("first run: exit %d", r.code)
+	}
+	if s := readReport(t, report); s.ExecutionsOK != len(execs) || s.Pages <= int64(2*len(execs)) {
+		t.Fatalf("first run: %d archived, %d pages: want all %d, histories of several pages", s.ExecutionsOK, s.Pages, len(execs))
+	}
+	if r := runCLI(t, append(args, "--run-id", "second")...); r.code != 0 {
+		t.Fatalf("second run: exit %d", r.code)
+	}
+	s := readReport(t, report)
+	if s.ExecutionsOK == 0 || s.SkippedTerminal == 0 || s.Events != 0 || s.EventsNew != 0 ||
+		s.APICallsByOperation["GetDurableExecutionHistory"] != int64(s.ExecutionsOK) {
+		t.Errorf("second run: %d archived again, %d terminal skipped, %d events read, %d written, calls %v: want the running ones' state again, one history call each",
+			s.ExecutionsOK, s.SkippedTerminal, s.Events, s.EventsNew, s.APICallsByOperation)
+	}
+	first := map[string]schema.Execution{}
+	var again int
+	for _, row := range tableRows[schema.Execution](t, dir, "executions") {
+		if row.RunID == "first" {
+			first[row.ExecutionArn] = row
+		}
+	}
+	for _, row := range tableRows[schema.Execution](t, dir, "executions") {
+		if row.RunID != "second" {
+			continue
+		}
+		again++
+		f := first[row.ExecutionArn]
+		if row.EventCount == nil || row.LastEventID == nil || f.EventCount == nil || f.LastEventID == nil ||
+			*row.EventCount != *f.EventCount || *row.LastEventID != *f.LastEventID || *row.EventCount == 0 {
+			t.Errorf("%s: event count %v and last id %v, the first run's %v and %v", row.ExecutionArn, row.EventCount, row.LastEventID, f.EventCount, f.LastEventID)
+		}
+	}
+	if again != s.ExecutionsOK {
+		t.Errorf("%d executions rows of the second run, %d archived", again, s.ExecutionsOK)
+	}
+	readEvents(t, dir) // fails on an event archived twice
+}
