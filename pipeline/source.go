@@ -131,7 +131,7 @@ type historySource struct{ r *runner }
 
 func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts) (string, schema.Execution, error) {
 	meta.Source = transform.SourceHistory
-	if unchanged, err := s.unchanged(ctx, e); err != nil || unchanged {
+	if unchanged, err := s.r.eventsUnchanged(ctx, e); err != nil || unchanged {
 		if err == nil {
 			err = errUnchanged
 		}
@@ -252,14 +252,6 @@ func (r *runner) seeksPayloads(e entry) bool {
 // snapshot: the run leaves the execution as archived.
 var errUnchanged = errors.New("unchanged since its archived snapshot")
 
-// unchanged reports that the archive holds e's events up to the newest the
-// service has (see runner.eventsUnchanged): a still-running execution that
-// waited since the last run costs that call, not every page of its
-// history.
-func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
-	return s.r.eventsUnchanged(ctx, e)
-}
-
 // eventsUnchanged reports that the archive holds e's events up to the
 // newest the service has (one small call; see extract.NewestEventID).
 // Without archived events, or when the answer cannot prove which event is
@@ -268,8 +260,9 @@ func (s historySource) unchanged(ctx context.Context, e entry) (bool, error) {
 // read (the service could not decrypt them then: it may now), for a retry
 // of a final one's, and when the archived status may change without an
 // event (PAUSING: see load.EventsArchived's LastID). The history source
-// then leaves the execution as archived; state with Config.HistoryAlways
-// reads no history page.
+// then leaves the execution as archived (a still-running execution that
+// waited since the last run costs that call, not every page of its
+// history); state with Config.HistoryAlways reads no history page.
 func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
 	if !r.cfg.SkipUnchanged || e.retryPayloads {
 		return false, nil
