@@ -681,7 +681,7 @@ func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Ex
 		return nil
 	case errors.Is(err, errUnchanged):
 		log.Debug("unchanged since its archived snapshot")
-		r.leftAsArchived(e.ARN, &r.sum.SkippedUnchanged, true) // see historySource.unchanged
+		r.leftAsArchived(e.ARN, &r.sum.SkippedUnchanged, true) // see runner.eventsUnchanged
 		return nil
 	case errors.As(err, &dest) && ctx.Err() != nil:
 		// The run is stopping (another destination failure, a signal):
