@@ -21,6 +21,7 @@ func TestParseDest(t *testing.T) {
 		{"dt=2026-01-01 copy", load.Dest{Kind: load.DestLocal, Path: "dt=2026-01-01 copy"}},
 		{"file:///abs/path/", load.Dest{Kind: load.DestLocal, Path: "/abs/path"}},
 		{"s3://bucket/pre/fix/", load.Dest{Kind: load.DestS3, Bucket: "bucket", Prefix: "pre/fix"}},
+		{"s3://Legacy_Bucket.2009/x", load.Dest{Kind: load.DestS3, Bucket: "Legacy_Bucket.2009", Prefix: "x"}}, // us-east-1's old rules
 		{"postgres://u@h/db", load.Dest{Kind: load.DestPostgres, URL: "postgres://u@h/db"}},
 		{"PostgreSQL://u@h/db", load.Dest{Kind: load.DestPostgres, URL: "PostgreSQL://u@h/db"}},
 	} {
@@ -32,6 +33,9 @@ func TestParseDest(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", "empty --dest"},
 		{"s3://", "no bucket"},
+		{"s3://dm/archive", `"dm" is not a bucket name S3 allows`},
+		{"s3://my bucket/archive", `"my bucket" is not a bucket name S3 allows`},
+		{"s3://bucket:9000/archive", `"bucket:9000" is not a bucket name S3 allows`},
 		{"file://host/x", "want file:///absolute/path"},
 		{"ftp://u:hunter2@h/x", "unknown scheme"},
 		{"host=db.internal port=5432 dbname=archive user=etl password=hunter2", `"host=db.internal port=5432 dbname=archive user=etl password=xxxxx" is a PostgreSQL key=value connection string: give it as a URL`},

@@ -458,11 +458,35 @@ func ParseDest(s string) (Dest, error) {
 		if bucket == "" {
 			return Dest{}, fmt.Errorf("destination %q: no bucket", s)
 		}
+		if !bucketNameAllowed(bucket) {
+			// Told here: S3 answers a HEAD of such a bucket 400 with no
+			// body, which says nothing of why.
+			return Dest{}, fmt.Errorf("destination %q: %q is not a bucket name S3 allows (3 to 63 lowercase letters, digits, dots and hyphens)", s, bucket)
+		}
 		return Dest{Kind: DestS3, Bucket: bucket, Prefix: strings.Trim(prefix, "/")}, nil
 	case "postgres", "postgresql":
 		return Dest{Kind: DestPostgres, URL: s}, nil
 	}
 	return Dest{}, fmt.Errorf("destination %q: unknown scheme %q (want a directory, file://, s3:// or postgres://)", Redact(s), scheme)
+}
+
+// bucketNameAllowed reports whether b can name an S3 bucket: the rules of
+// today's buckets (3 to 63 lowercase letters, digits, dots and hyphens)
+// widened to the legacy ones some us-east-1 buckets still have (up to 255
+// characters, upper case and underscores too), so that no existing bucket
+// is refused.
+func bucketNameAllowed(b string) bool {
+	if len(b) < 3 || len(b) > 255 {
+		return false
+	}
+	for _, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // libpqKeywords are the connection-string keywords users write most.

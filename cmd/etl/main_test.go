@@ -277,6 +277,7 @@ func TestUsageErrorsFetchNothing(t *testing.T) {
 		{"bad log level", []string{"--manifest", manifest, "--log-level", "loud"}, "--log-level"},
 		{"unwritable dest", []string{"--manifest", manifest, "--dest", filepath.Join(aFile, "sub")}, "a-file"},
 		{"unknown dest scheme", []string{"--manifest", manifest, "--dest", "ftp://x/y"}, "unknown scheme"},
+		{"bucket name S3 refuses", []string{"--manifest", manifest, "--dest", "s3://dm/archive"}, `"dm" is not a bucket name S3 allows`},
 		{"postgres password never echoed", []string{"--manifest", manifest, "--dest", "postgres://u:hunter2@127.0.0.1:1/db"}, "postgres"},
 		{"postgres password in the query never echoed", []string{"--manifest", manifest, "--dest", "postgres://u@127.0.0.1:1/db?password=hunter2"}, "postgres"},
 		{"keyword connection string, not a directory", []string{"--manifest", manifest, "--dest", "host=127.0.0.1 port=1 dbname=db password=hunter2"}, "give it as a URL"},
