@@ -419,17 +419,21 @@ func (d *Parquet) oneVersionPerKey(ctx context.Context, t *schema.Table, f publi
 	var buf []byte
 	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
 		return keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {
-			key, v := keyOf(vals, &buf)
-			r, ok := runs[v.run]
+			// No allocation a row: the key hashed from scratch bytes, the
+			// run looked up by its bytes (a few runs a file).
+			nk := len(vals) - 2
+			buf = appendKey(buf[:0], vals[:nk])
+			run := vals[nk+1].ByteArray()
+			r, ok := runs[string(run)]
 			if !ok {
 				r = len(runs)
-				runs[v.run] = r
+				runs[string(run)] = r
 			}
-			k := maphash.String(seed, key)
-			if prev, ok := seen[k]; ok && prev != (at{v.at, r}) {
+			k, v := maphash.Bytes(seed, buf), at{vals[nk].Int64(), r}
+			if prev, ok := seen[k]; ok && prev != v {
 				return errSuperseded
 			}
-			seen[k] = at{v.at, r}
+			seen[k] = v
 			return nil
 		})
 	})
@@ -665,12 +669,16 @@ func keyColumns(t *schema.Table) []string {
 // its kind so that no two keys collide) and their version; buf is scratch.
 func keyOf(vals []parquet.Value, buf *[]byte) (string, version) {
 	nk := len(vals) - 2
-	b := (*buf)[:0]
-	for _, v := range vals[:nk] {
+	*buf = appendKey((*buf)[:0], vals[:nk])
+	return string(*buf), version{at: vals[nk].Int64(), run: string(vals[nk+1].ByteArray())}
+}
+
+// appendKey appends keyOf's encoding of a key's values to b.
+func appendKey(b []byte, key []parquet.Value) []byte {
+	for _, v := range key {
 		b = append(v.AppendBytes(append(b, byte(v.Kind()))), 0)
 	}
-	*buf = b
-	return string(b), version{at: vals[nk].Int64(), run: string(vals[nk+1].ByteArray())}
+	return b
 }
 
 // rowKeys picks the values of keyColumns out of whole rows of a schema.
