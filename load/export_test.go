@@ -130,3 +130,7 @@ func StageHelped(d *Parquet) int64 { return d.stageHelped.Load() }
 // WithHelpersAlways gives a spilled stage's new row group to a helper
 // whenever one is free, busy or not the stage's own lane.
 func WithHelpersAlways() ParquetOption { return func(p *parquetConfig) { p.helpAlways = true } }
+
+// RangedAboveForTest is the size above which a projection's read of a
+// published file on S3 goes through ranged GETs.
+const RangedAboveForTest = rangedAbove

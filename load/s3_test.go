@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -32,7 +31,6 @@ import (
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
-	"github.com/durable-etl/durable-etl/transform"
 )
 
 func getObject(t *testing.T, c *s3.Client, bucket, key string) []byte {
@@ -531,49 +529,27 @@ func (c *wholeGets) GetObject(ctx context.Context, in *s3.GetObjectInput, opts .
 // TestCompactOnS3ReadsFootersByRanges: compacting again an archive of
 // large merged files (nothing left to merge) reads what it must of them
 // (their key-value metadata, or their key columns) through ranges: no
-// object larger than a few MiB is downloaded whole, as each merged file was
-// every night before.
+// object above the ranged reads' threshold is downloaded whole, as each
+// merged file was every night before; and a merge keeping the latest
+// downloads each large input whole once, not also for its keys.
 func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 	ctx := context.Background()
 	srv, bucket := s3test.Bucket(t)
-	// Two runs' files a table (one start date), each operation with an
-	// incompressible 20 KiB result: merged, the operations file is larger
-	// than a ranged read's threshold.
-	execs := emulator.Generate(67, 40, emulator.GenerateOptions{MinOps: 40, MaxOps: 40, Days: 1, LargePayloadEvery: -1})
-	for run := range 2 {
-		pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix(fmt.Sprint("part-", run)))
+	// Two loaders' files a table (one start date, the executions split
+	// between them), one operation in three with an incompressible 256 KiB
+	// result: each file, and the merged one more so, is larger than a
+	// ranged read's threshold.
+	execs := emulator.Generate(67, 40, emulator.GenerateOptions{MinOps: 20, MaxOps: 40, Days: 1, LargePayloadEvery: 3, RandomPayloads: true})
+	var halves [2][]emulator.Execution
+	for i, e := range execs {
+		halves[i%2] = append(halves[i%2], e)
+	}
+	for i, half := range halves {
+		pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix(fmt.Sprint("part-", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		meta := transform.RowMeta{RunID: fmt.Sprint("r", run), ExtractedAt: time.Date(2026, 11, 1+run, 0, 0, 0, 0, time.UTC)}
-		for _, e := range execs {
-			meta.ExecutionArn = e.ARN
-			snap := transform.NewSnapshot(meta)
-			var ops []schema.Operation
-			for i := range e.Len {
-				ops = snap.Add(ops, []lambdatypes.Operation{e.Op(i)})
-			}
-			for i := range ops {
-				b := make([]byte, 15<<10)
-				rand.Read(b)
-				r := base64.StdEncoding.EncodeToString(b)
-				ops[i].Result = &r
-			}
-			dt, _ := snap.Partition(time.Time{})
-			x, err := pq.Begin(ctx, e.ARN)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Write(ctx, schema.RowsOf(schema.Operations, ops)); err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Commit(ctx, dt, snap.Finish()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := pq.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
+		commitAll(t, half, pq)
 	}
 	runFiles := map[string]int64{}
 	for _, k := range s3test.Keys(t, srv, bucket, "archive/operations/") {
@@ -598,7 +574,7 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 		whole[k]++
 	}
 	for k, size := range runFiles {
-		if size <= 8<<20 {
+		if size <= load.RangedAboveForTest {
 			t.Fatalf("%s: a run's operations file of %d bytes: not large", k, size)
 		}
 		if whole[k] != 1 {
@@ -613,12 +589,12 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		sizes[k] = aws.ToInt64(out.ContentLength)
-		if strings.Contains(k, "/compact-") && sizes[k] > 8<<20 {
+		if strings.Contains(k, "/compact-") && sizes[k] > load.RangedAboveForTest {
 			large++
 		}
 	}
 	if large == 0 {
-		t.Fatalf("no merged file over 8 MiB: %v", sizes)
+		t.Fatalf("no merged file over %d bytes: %v", load.RangedAboveForTest, sizes)
 	}
 	for _, keep := range []bool{false, true} {
 		c := &wholeGets{Client: srv.Client()}
@@ -630,7 +606,7 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 			t.Fatalf("again, keep latest %v: %+v %v", keep, st, err)
 		}
 		for _, k := range c.keys {
-			if sizes[k] > 8<<20 {
+			if sizes[k] > load.RangedAboveForTest {
 				t.Errorf("keep latest %v: %s (%d bytes) downloaded whole to compact again", keep, k, sizes[k])
 			}
 		}
