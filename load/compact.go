@@ -483,10 +483,6 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 			continue
 		}
 		fs = slices.SortedFunc(slices.Values(fs), func(a, b publishedFile) int { return strings.Compare(a.name, b.name) })
-		names := make([]string, len(fs))
-		for i, f := range fs {
-			names[i] = f.name
-		}
 		var keepWithData map[string]version
 		if hasData(table) {
 			keepWithData = withData
@@ -497,7 +493,9 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 			st.RowsIn, st.RowsOut, st.RowGroupsCopied = before.RowsIn, before.RowsOut, before.RowGroupsCopied
 			return d.unpublish(ctx, published, err)
 		}
-		inputs = append(inputs, names...)
+		for _, f := range fs {
+			inputs = append(inputs, f.name)
+		}
 	}
 	st.FilesIn += len(inputs)
 	st.FilesOut += len(published)
