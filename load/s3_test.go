@@ -441,6 +441,24 @@ func (c *cuttingS3) GetObject(ctx context.Context, in *s3.GetObjectInput, opts .
 	return out, nil
 }
 
+// commitInHalves archives execs under bucket/archive through two loaders
+// (files part-0-... and part-1-...), their executions alternating, so
+// that a partition both reach holds two files a table.
+func commitInHalves(t *testing.T, srv s3test.Server, bucket string, execs []emulator.Execution) {
+	t.Helper()
+	var halves [2][]emulator.Execution
+	for i, e := range execs {
+		halves[i%2] = append(halves[i%2], e)
+	}
+	for i, half := range halves {
+		pq, err := load.NewParquetS3(context.Background(), srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix(fmt.Sprint("part-", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		commitAll(t, half, pq)
+	}
+}
+
 // TestS3DownloadsThatBreakOff: a download whose body breaks off is made
 // again: reading the ledger and executions' rows (ranges) and compacting
 // (whole objects) through a store that cuts each first download give
@@ -449,19 +467,7 @@ func TestS3DownloadsThatBreakOff(t *testing.T) {
 	ctx := context.Background()
 	srv, bucket := s3test.Bucket(t)
 	execs := emulator.Generate(66, 40, emulator.GenerateOptions{MinOps: 5, MaxOps: 60, Days: 3})
-	// Two loaders, their executions alternating, so that every partition
-	// holds two files a table, for compaction to merge.
-	var halves [2][]emulator.Execution
-	for i, e := range execs {
-		halves[i%2] = append(halves[i%2], e)
-	}
-	for i, half := range halves {
-		pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix(fmt.Sprint("part-", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		commitAll(t, half, pq)
-	}
+	commitInHalves(t, srv, bucket, execs) // two files a table, for compaction to merge
 	read := func(c load.S3API) (*load.Archived, map[string]*load.ExecutionRows) {
 		rd, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
 		if err != nil {
@@ -540,17 +546,7 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 	// result: each file, and the merged one more so, is larger than a
 	// ranged read's threshold.
 	execs := emulator.Generate(67, 40, emulator.GenerateOptions{MinOps: 20, MaxOps: 40, Days: 1, LargePayloadEvery: 3, RandomPayloads: true})
-	var halves [2][]emulator.Execution
-	for i, e := range execs {
-		halves[i%2] = append(halves[i%2], e)
-	}
-	for i, half := range halves {
-		pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix(fmt.Sprint("part-", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		commitAll(t, half, pq)
-	}
+	commitInHalves(t, srv, bucket, execs)
 	runFiles := map[string]int64{}
 	for _, k := range s3test.Keys(t, srv, bucket, "archive/operations/") {
 		out, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)})
