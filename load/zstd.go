@@ -22,6 +22,12 @@ type zstdCodec struct {
 	decoders freeList[*zstd.Decoder]
 }
 
+// zstdWindow is the encoders' window. A page is a frame of its own and
+// rarely passes parquet-go's page buffer (256 KiB), so a larger window
+// finds nothing more; the library's default (8 MiB) was memory each
+// encoder kept once it had compressed a page of more than 128 KiB.
+const zstdWindow = 1 << 20
+
 // zstdFree is how many idle encoders (and decoders) a codec keeps.
 const zstdFree = 8
 
@@ -46,7 +52,7 @@ func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
 	if !ok {
 		var err error
 		if e, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(c.level),
-			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false)); err != nil {
+			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false), zstd.WithWindowSize(zstdWindow)); err != nil {
 			return nil, err
 		}
 	}
