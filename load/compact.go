@@ -10,13 +10,17 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -58,7 +62,7 @@ type CompactOptions struct {
 	// OnPartition, when set, is called after each partition Compact looked
 	// at (merged or left as it was), with how many of the total it has
 	// looked at and the stats so far: a compaction of a large archive can
-	// take long.
+	// take long. Calls do not overlap; partitions end in no set order.
 	OnPartition func(done, total int, st CompactStats)
 
 	stopAfterPublish bool // tests: a kill between publishing and removing
@@ -98,14 +102,21 @@ const (
 	compactKeepKey   = "durable-etl.compacted-keep"
 )
 
-// Compact merges the partitions' files; see [CompactOptions]. A
-// partition holding a file that is not Parquet etl can read
-// ([*NotParquetError]) is left as it was, named in the stats
-// (Unreadable), and the others go on. It stops at any other failure: the
-// partitions merged before stay merged, the one it was merging is left as
-// it was (its merged files so far are removed), and a rerun goes on.
-// Killed, it leaves merged files beside the files they replace, which a
-// rerun removes.
+// Compact merges the partitions' files; see [CompactOptions]. It works on
+// fileReaders partitions at once: what decides whether one needs merging
+// (a merged file's footer, a run's file's key columns) and the merges,
+// which on S3 cost a request's latency a file, overlap. Merges run
+// together only while the row groups they may hold add up to the
+// row-group size (mergeWeight): a large partition is merged alone, and
+// memory stays what one large merge takes. A partition holding a file
+// that is not Parquet etl can read ([*NotParquetError]) is left as it
+// was, named in the stats (Unreadable), and the others go on. It stops at
+// any other failure: no partition is begun after it, those begun are
+// finished (merges under way complete), the partitions merged stay
+// merged, the one that failed is left as it was (its merged files so far
+// are removed), and a rerun goes on. Cancelled (ctx), the partitions it
+// was merging are left as they were. Killed, it leaves merged files
+// beside the files they replace, which a rerun removes.
 func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, error) {
 	var st CompactStats
 	if o.Now == nil {
@@ -128,33 +139,70 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 			byDT[dt][t.Name] = append(byDT[dt][t.Name], f)
 		}
 	}
-	dts := make([]string, 0, len(byDT))
-	for dt := range byDT {
-		dts = append(dts, dt)
+	var (
+		mu      sync.Mutex // st, done, o.OnPartition
+		done    int
+		merging = semaphore.NewWeighted(d.cfg.rowGroup)
+		failed  atomic.Bool
+		g       errgroup.Group // not WithContext: a failure stops new partitions, not those under way
+	)
+	g.SetLimit(fileReaders)
+	for _, dt := range slices.Sorted(maps.Keys(byDT)) {
+		if failed.Load() || ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if failed.Load() {
+				return nil
+			}
+			var ps CompactStats
+			err := d.compactPartition(ctx, dt, byDT[dt], o, &ps, merging)
+			mu.Lock()
+			defer mu.Unlock()
+			if np := notParquet(err); np != nil && ctx.Err() == nil {
+				d.cfg.logger.Error("a file is not Parquet etl can read: its partition is left as it was", "file", d.shown(np.Name), "error", np.Err.Error())
+				ps.Unreadable = append(ps.Unreadable, d.shown(np.Name))
+				err = nil
+			}
+			st.add(ps)
+			if err != nil {
+				failed.Store(true)
+				return err
+			}
+			done++
+			if o.OnPartition != nil {
+				o.OnPartition(done, len(byDT), st)
+			}
+			return nil
+		})
 	}
-	sort.Strings(dts)
-	for i, dt := range dts {
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		err := d.compactPartition(ctx, dt, byDT[dt], o, &st)
-		if np := notParquet(err); np != nil && ctx.Err() == nil {
-			d.cfg.logger.Error("a file is not Parquet etl can read: its partition is left as it was", "file", d.shown(np.Name), "error", np.Err.Error())
-			st.Unreadable = append(st.Unreadable, d.shown(np.Name))
-		} else if err != nil {
-			return st, err
-		}
-		if o.OnPartition != nil {
-			o.OnPartition(i+1, len(dts), st)
-		}
+	err := g.Wait()
+	slices.Sort(st.Unreadable)
+	if err == nil {
+		err = ctx.Err()
 	}
-	return st, nil
+	return st, err
+}
+
+// add adds what compacting another partition did.
+func (st *CompactStats) add(o CompactStats) {
+	st.Partitions += o.Partitions
+	st.FilesIn += o.FilesIn
+	st.FilesOut += o.FilesOut
+	st.RowsIn += o.RowsIn
+	st.RowsOut += o.RowsOut
+	st.Finished += o.Finished
+	st.Young += o.Young
+	st.AlreadyCompact += o.AlreadyCompact
+	st.RowGroupsCopied += o.RowGroupsCopied
+	st.Unreadable = append(st.Unreadable, o.Unreadable...)
 }
 
 // compactPartition finishes what an interrupted compaction left of
 // partition dt (files: its files by table), then merges what is old
-// enough, when there is something to merge.
-func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats) error {
+// enough, when there is something to merge, holding its weight of merging
+// meanwhile.
+func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats, merging *semaphore.Weighted) error {
 	finished, err := d.finishInterrupted(ctx, files)
 	st.Finished += finished
 	if err != nil {
@@ -188,12 +236,35 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		}
 		return nil
 	}
+	w := d.mergeWeight(files)
+	if err := merging.Acquire(ctx, w); err != nil {
+		return err
+	}
+	defer merging.Release(w)
 	if err := d.compactDT(ctx, dt, files, o, st); err != nil {
 		return err
 	}
 	st.Partitions++
 	return nil
 }
+
+// mergeWeight is what merging a partition's files weighs against the
+// row-group size, the most that merges running together may weigh: the
+// row group a merge holds in memory (its pages, compressed, until it
+// ends) grows with its files' size, up to the row-group size; each
+// column's page buffers and the merge's maps add about mergeOverhead.
+func (d *Parquet) mergeWeight(files map[string][]publishedFile) int64 {
+	w := int64(mergeOverhead)
+	for _, fs := range files {
+		for _, f := range fs {
+			w += f.size
+		}
+	}
+	return min(w, d.cfg.rowGroup)
+}
+
+// mergeOverhead is a merge's memory beside its row group.
+const mergeOverhead = 16 << 20
 
 // leaveUnsettledOrphans drops from files the operations and events files
 // of a run killed between publishing them and their executions sibling

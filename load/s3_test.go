@@ -609,6 +609,72 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 	}
 }
 
+// pairedGets holds the first GET until a second one is made while it
+// waits (or until a minute has passed: then it says it was made alone),
+// and lets every later GET through.
+type pairedGets struct {
+	*s3.Client
+	first   sync.Once
+	waiting chan struct{} // closed by the second GET
+	second  sync.Once
+	alone   atomic.Bool
+}
+
+func newPairedGets(c *s3.Client) *pairedGets {
+	return &pairedGets{Client: c, waiting: make(chan struct{})}
+}
+
+func (c *pairedGets) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	isFirst := false
+	c.first.Do(func() { isFirst = true })
+	if isFirst {
+		select {
+		case <-c.waiting:
+		case <-time.After(time.Minute):
+			c.alone.Store(true)
+		}
+	} else {
+		c.second.Do(func() { close(c.waiting) })
+	}
+	return c.Client.GetObject(ctx, in, opts...)
+}
+
+// TestCompactOnS3OverlapsPartitions: on S3, where each file read costs a
+// request's latency, compaction works on several partitions at once: the
+// merges of small partitions overlap, and so do the reads that decide
+// whether a partition needs merging. The first GET of each compaction is
+// held until another is made beside it.
+func TestCompactOnS3OverlapsPartitions(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	execs := emulator.Generate(68, 60, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Days: 6})
+	commitInHalves(t, srv, bucket, execs) // two small files a table a partition
+	dts := map[string]bool{}
+	for _, k := range s3test.Keys(t, srv, bucket, "archive/executions/") {
+		dts[strings.Split(k, "/")[2]] = true
+	}
+	if len(dts) < 3 {
+		t.Fatalf("%d partitions: want several", len(dts))
+	}
+	for _, keep := range []bool{false, true} { // merges, then the reads that find nothing to merge
+		c := newPairedGets(srv.Client())
+		cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: keep})
+		if err != nil {
+			t.Fatalf("keep latest %v: %v", keep, err)
+		}
+		if merged := st.Partitions + st.AlreadyCompact; merged != len(dts) || (keep && st.Partitions != 0) {
+			t.Fatalf("keep latest %v: %+v for %d partitions", keep, st, len(dts))
+		}
+		if c.alone.Load() {
+			t.Errorf("keep latest %v (%d partitions merged): no GET was made beside the first: partitions one at a time", keep, st.Partitions)
+		}
+	}
+}
+
 // movingS3 moves an object elsewhere under its folder (copied, then
 // deleted) just before the first GET of it, as a compaction beside a run
 // publishes its merged file and removes the ones it merged between the
