@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -672,6 +673,108 @@ func TestCompactOnS3OverlapsPartitions(t *testing.T) {
 		if c.alone.Load() {
 			t.Errorf("keep latest %v (%d partitions merged): no GET was made beside the first: partitions one at a time", keep, st.Partitions)
 		}
+	}
+}
+
+// failingPuts fails the upload of every object whose key has the part
+// given.
+type failingPuts struct {
+	*s3.Client
+	part   string
+	failed atomic.Int32
+}
+
+func (c *failingPuts) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if strings.Contains(aws.ToString(in.Key), c.part) {
+		c.failed.Add(1)
+		return nil, errors.New("injected: upload refused")
+	}
+	return c.Client.PutObject(ctx, in, opts...)
+}
+
+// TestCompactOnS3FailureMidway: a compaction that fails in one partition
+// (its merged executions file cannot be uploaded, after its operations
+// and events files were) while others are merged beside it returns the
+// failure and leaves every partition merged or as it was, never both
+// (its merged files removed); the newest snapshots read the same; a
+// rerun merges the rest.
+func TestCompactOnS3FailureMidway(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	commitInHalves(t, srv, bucket, emulator.Generate(69, 60, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Days: 6}))
+	files := func() map[string][2]int { // by partition: run files, merged files
+		out := map[string][2]int{}
+		for _, k := range s3test.Keys(t, srv, bucket, "archive/") {
+			parts := strings.Split(k, "/")
+			if len(parts) != 4 || !strings.HasPrefix(parts[2], "dt=") {
+				continue
+			}
+			n := out[parts[2]]
+			if strings.HasPrefix(parts[3], "compact-") {
+				n[1]++
+			} else {
+				n[0]++
+			}
+			out[parts[2]] = n
+		}
+		return out
+	}
+	latest := func() map[string]load.ExecutionState {
+		rd, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := rd.Latest(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	before, was := latest(), files()
+	dts := slices.Sorted(maps.Keys(was))
+	if len(dts) < 3 {
+		t.Fatalf("partitions %v: want several", was)
+	}
+	bad := dts[1]
+	c := &failingPuts{Client: srv.Client(), part: "executions/" + bad + "/compact-"}
+	cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cp.Compact(ctx, load.CompactOptions{})
+	if err == nil || c.failed.Load() == 0 {
+		t.Fatalf("compact: %+v, %v, %d uploads refused: want the failure", st, err, c.failed.Load())
+	}
+	merged := 0
+	for dt, n := range files() {
+		switch {
+		case n == was[dt]:
+		case n[0] == 0 && n[1] == 3:
+			merged++
+		default:
+			t.Errorf("%s: %d run files and %d merged ones (%d run files before): neither merged nor as it was", dt, n[0], n[1], was[dt][0])
+		}
+	}
+	if files()[bad] != was[bad] || merged != st.Partitions {
+		t.Errorf("the failed partition: %v (was %v); %d partitions merged, the stats say %d", files()[bad], was[bad], merged, st.Partitions)
+	}
+	if !reflect.DeepEqual(latest(), before) {
+		t.Error("the newest snapshots differ after the failed compaction")
+	}
+	cp, err = load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Compact(ctx, load.CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for dt, n := range files() {
+		if n != [2]int{0, 3} {
+			t.Errorf("%s after the rerun: %d run files, %d merged", dt, n[0], n[1])
+		}
+	}
+	if !reflect.DeepEqual(latest(), before) {
+		t.Error("the newest snapshots differ after the rerun")
 	}
 }
 
