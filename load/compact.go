@@ -201,14 +201,17 @@ func (st *CompactStats) add(o CompactStats) {
 // compactPartition finishes what an interrupted compaction left of
 // partition dt (files: its files by table), then merges what is old
 // enough, when there is something to merge, holding its weight of merging
-// meanwhile.
+// meanwhile. What it downloads of a small file (S3) is kept until it is
+// done: deciding, then merging, read the same files up to three times.
 func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats, merging *semaphore.Weighted) error {
-	finished, err := d.finishInterrupted(ctx, files)
+	reads := d.keepingReads()
+	defer reads.close()
+	finished, err := d.finishInterrupted(ctx, reads, files)
 	st.Finished += finished
 	if err != nil {
 		return err
 	}
-	if err := d.leaveUnsettledOrphans(ctx, files); err != nil {
+	if err := d.leaveUnsettledOrphans(ctx, reads, files); err != nil {
 		return err
 	}
 	cutoff := o.Now().Add(-o.MinAge)
@@ -223,7 +226,7 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		}
 		files[name] = kept
 	}
-	need, err := d.needsCompaction(ctx, files, o.KeepLatest)
+	need, err := d.needsCompaction(ctx, reads, files, o.KeepLatest)
 	if err != nil {
 		return err
 	}
@@ -241,7 +244,7 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		return err
 	}
 	defer merging.Release(w)
-	if err := d.compactDT(ctx, dt, files, o, st); err != nil {
+	if err := d.compactDT(ctx, reads, dt, files, o, st); err != nil {
 		return err
 	}
 	st.Partitions++
@@ -275,7 +278,7 @@ const mergeOverhead = 16 << 20
 // its executions (an execution's rows all live in its start date's
 // partition), the file merges like any other. Rare, so the executions
 // files are read only when there is one.
-func (d *Parquet) leaveUnsettledOrphans(ctx context.Context, files map[string][]publishedFile) error {
+func (d *Parquet) leaveUnsettledOrphans(ctx context.Context, reads *fileReads, files map[string][]publishedFile) error {
 	orphan := withoutSibling(files["executions"])
 	var orphans []publishedFile
 	for table, fs := range files {
@@ -290,13 +293,13 @@ func (d *Parquet) leaveUnsettledOrphans(ctx context.Context, files map[string][]
 	}
 	newest := map[string]int64{} // by execution: its newest executions row's extracted_at
 	for _, f := range files["executions"] {
-		if err := d.eachArnExtracted(ctx, f, func(arn string, ms int64) { newest[arn] = max(newest[arn], ms) }); err != nil {
+		if err := d.eachArnExtracted(ctx, reads, f, func(arn string, ms int64) { newest[arn] = max(newest[arn], ms) }); err != nil {
 			return err
 		}
 	}
 	unsettled := map[string]bool{}
 	for _, f := range orphans {
-		err := d.eachArnExtracted(ctx, f, func(arn string, ms int64) {
+		err := d.eachArnExtracted(ctx, reads, f, func(arn string, ms int64) {
 			if newest[arn] <= ms {
 				unsettled[f.name] = true
 			}
@@ -322,8 +325,8 @@ type arnExtracted struct {
 
 // eachArnExtracted calls fn with each row's execution and extraction time
 // of the published file name.
-func (d *Parquet) eachArnExtracted(ctx context.Context, f publishedFile, fn func(arn string, ms int64)) error {
-	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+func (d *Parquet) eachArnExtracted(ctx context.Context, reads *fileReads, f publishedFile, fn func(arn string, ms int64)) error {
+	err := reads.projection(ctx, f, func(pf *parquet.File) error {
 		return eachProjected(pf, func(row *arnExtracted) { fn(row.ExecutionArn, row.ExtractedAt.UnixMilli()) })
 	})
 	if err != nil {
@@ -347,9 +350,9 @@ func partitionOf(name string) string {
 
 // metadata reads a published file's key-value metadata, once per file and
 // compaction: its footer only, through ranges where the sink reads them
-// (S3) and the file is large (readProjection), so that compacting an
+// (S3) and the file is large (fileReads.projection), so that compacting an
 // archive of large merged files again does not download them whole.
-func (d *Parquet) metadata(ctx context.Context, f publishedFile) (map[string]string, error) {
+func (d *Parquet) metadata(ctx context.Context, reads *fileReads, f publishedFile) (map[string]string, error) {
 	d.listMu.Lock()
 	md, ok := d.metaCache[f.name]
 	d.listMu.Unlock()
@@ -357,7 +360,7 @@ func (d *Parquet) metadata(ctx context.Context, f publishedFile) (map[string]str
 		return md, nil
 	}
 	out := map[string]string{}
-	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+	err := reads.projection(ctx, f, func(pf *parquet.File) error {
 		for _, kv := range pf.Metadata().KeyValueMetadata {
 			out[kv.Key] = kv.Value
 		}
@@ -380,14 +383,14 @@ func (d *Parquet) metadata(ctx context.Context, f publishedFile) (map[string]str
 // publishing and removing), and drops them from files. A file of such a
 // name written after the merged file is another file (a run's that drew
 // the same name) and stays.
-func (d *Parquet) finishInterrupted(ctx context.Context, files map[string][]publishedFile) (int, error) {
+func (d *Parquet) finishInterrupted(ctx context.Context, reads *fileReads, files map[string][]publishedFile) (int, error) {
 	replaced := map[string]time.Time{} // by name: when the newest merged file naming it was written
 	for _, fs := range files {
 		for _, f := range fs {
 			if !isCompacted(f.name) {
 				continue
 			}
-			md, err := d.metadata(ctx, f)
+			md, err := d.metadata(ctx, reads, f)
 			if err != nil {
 				return 0, err
 			}
@@ -437,7 +440,7 @@ func isCompacted(name string) bool {
 // archived by one run is not written again for nothing; a first compaction
 // after a backfill would otherwise rewrite, and on S3 upload again, every
 // partition the backfill wrote).
-func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publishedFile, keepLatest bool) (bool, error) {
+func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files map[string][]publishedFile, keepLatest bool) (bool, error) {
 	for _, fs := range files {
 		if len(fs) > 1 {
 			return true, nil
@@ -449,7 +452,7 @@ func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publis
 	for _, t := range d.tables {
 		for _, f := range files[t.Name] {
 			if isCompacted(f.name) {
-				md, err := d.metadata(ctx, f)
+				md, err := d.metadata(ctx, reads, f)
 				if err != nil {
 					return false, err
 				}
@@ -457,7 +460,7 @@ func (d *Parquet) needsCompaction(ctx context.Context, files map[string][]publis
 					continue
 				}
 			}
-			one, err := d.oneVersionPerKey(ctx, t, f)
+			one, err := d.oneVersionPerKey(ctx, reads, t, f)
 			if err != nil {
 				return false, err
 			}
@@ -479,7 +482,7 @@ var errSuperseded = errors.New("a key in two versions")
 // version columns. Keys are told apart by a 64-bit hash: two keys of one
 // hash count as one, so such a pair in two versions has f merged as
 // before (never the other way round: versions are compared exactly).
-func (d *Parquet) oneVersionPerKey(ctx context.Context, t *schema.Table, f publishedFile) (bool, error) {
+func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *schema.Table, f publishedFile) (bool, error) {
 	type at struct {
 		ms  int64
 		run int // index in runs
@@ -488,7 +491,7 @@ func (d *Parquet) oneVersionPerKey(ctx context.Context, t *schema.Table, f publi
 	seen := map[uint64]at{} // by key hash
 	runs := map[string]int{}
 	var buf []byte
-	err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+	err := reads.projection(ctx, f, func(pf *parquet.File) error {
 		return keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {
 			// No allocation a row: the key hashed from scratch bytes, the
 			// run looked up by its bytes (a few runs a file).
@@ -532,7 +535,7 @@ func (a version) newer(b version) bool { return a.compare(b) > 0 }
 
 // compactDT merges one partition: every table's files into new ones,
 // published before the old are removed.
-func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats) error {
+func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats) error {
 	// Unique per compaction: a name already taken would be overwritten on S3.
 	var rnd [3]byte
 	rand.Read(rnd[:])
@@ -543,7 +546,7 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 	var withData map[string]version // read once, for the tables with data columns
 	if o.KeepLatest {
 		var err error
-		if withData, err = d.snapshotsWithData(ctx, files[schema.Executions.Name]); err != nil {
+		if withData, err = d.snapshotsWithData(ctx, reads, files[schema.Executions.Name]); err != nil {
 			return err
 		}
 	}
@@ -558,7 +561,7 @@ func (d *Parquet) compactDT(ctx context.Context, dt string, files map[string][]p
 		if hasData(table) {
 			keepWithData = withData
 		}
-		out, err := compactTable(ctx, d, dt, stamp, table, fs, o.KeepLatest, keepWithData, st)
+		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, keepWithData, st)
 		published = append(published, out...)
 		if err != nil {
 			st.RowsIn, st.RowsOut, st.RowGroupsCopied = before.RowsIn, before.RowsOut, before.RowGroupsCopied
@@ -625,12 +628,12 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 //
 // withData (keepLatest only) names, by execution ARN, an older snapshot
 // kept beside the newest: see snapshotsWithData.
-func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, withData map[string]version, st *CompactStats) ([]string, error) {
+func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, withData map[string]version, st *CompactStats) ([]string, error) {
 	full := table.ParquetSchema()
 	var newest map[string]version
 	if keepLatest {
 		var err error
-		if newest, err = newestVersions(ctx, d, table, files); err != nil {
+		if newest, err = newestVersions(ctx, reads, table, files); err != nil {
 			return nil, err
 		}
 	}
@@ -650,8 +653,9 @@ func compactTable(ctx context.Context, d *Parquet, dt, stamp string, table *sche
 		}}
 	emitted, emittedOlder := map[string]bool{}, map[string]bool{}
 	var kept []parquet.Row // not rows[:0]: the reader refills its rows in place
-	for _, n := range names {
-		err := d.sink.read(ctx, n, func(r io.ReaderAt, size int64) error {
+	for _, f := range files {
+		n := f.name
+		err := reads.read(ctx, f, func(r io.ReaderAt, size int64) error {
 			return cw.mergeFile(n, r, size, full, !keepLatest, func(rows []parquet.Row) error {
 				st.RowsIn += int64(len(rows))
 				if keepLatest {
@@ -699,10 +703,10 @@ func hasData(t *schema.Table) bool {
 // with it, the version of the newest such older snapshot: what compaction
 // keeping the latest keeps beside the newest, for the payloads only it
 // holds (see CompactOptions.KeepLatest).
-func (d *Parquet) snapshotsWithData(ctx context.Context, files []publishedFile) (map[string]version, error) {
+func (d *Parquet) snapshotsWithData(ctx context.Context, reads *fileReads, files []publishedFile) (map[string]version, error) {
 	newest, withData := map[string]ExecutionState{}, map[string]version{}
 	for _, f := range files {
-		err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+		err := reads.projection(ctx, f, func(pf *parquet.File) error {
 			return eachProjected(pf, func(row *ExecutionState) {
 				if cur, ok := newest[row.Arn]; !ok || newer(*row, cur) {
 					newest[row.Arn] = *row
@@ -783,13 +787,13 @@ func (k *rowKeys) of(row parquet.Row) (string, version) {
 
 // newestVersions reads the key and version columns of files (only their
 // pages: keyScan; on S3 through ranges when a file is large, see
-// readProjection) and returns each key's newest version.
-func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, files []publishedFile) (map[string]version, error) {
+// fileReads.projection) and returns each key's newest version.
+func newestVersions(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile) (map[string]version, error) {
 	cols := keyColumns(t)
 	newest := map[string]version{}
 	var buf []byte
 	for _, f := range files {
-		err := d.readProjection(ctx, f, func(pf *parquet.File) error {
+		err := reads.projection(ctx, f, func(pf *parquet.File) error {
 			return keyScan(pf, cols, false, func(vals []parquet.Value) error {
 				key, v := keyOf(vals, &buf)
 				if cur, ok := newest[key]; !ok || v.newer(cur) {
@@ -799,7 +803,7 @@ func newestVersions(ctx context.Context, d *Parquet, t *schema.Table, files []pu
 			})
 		})
 		if err != nil {
-			return nil, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
+			return nil, fmt.Errorf("destination %s: read %s: %w", reads.d.dir, f.name, err)
 		}
 	}
 	return newest, nil

@@ -285,6 +285,23 @@ func (f *s3File) discard() {
 }
 
 func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt, int64) error) error {
+	f, size, err := s.fetch(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return fn(f, size)
+}
+
+// download fetches the published file name whole into a scratch file,
+// which the caller closes.
+func (s *s3Sink) download(ctx context.Context, name string) (*scratch.File, int64, error) {
+	return s.fetch(ctx, s.key(name))
+}
+
+// fetch downloads the object key whole into a scratch file, which the
+// caller closes (on failure, there is none).
+func (s *s3Sink) fetch(ctx context.Context, key string) (*scratch.File, int64, error) {
 	var f *scratch.File
 	var size int64
 	err := s.get(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}, func(body io.Reader) error {
@@ -303,13 +320,13 @@ func (s *s3Sink) withObject(ctx context.Context, key string, fn func(io.ReaderAt
 		size, err = io.Copy(f, body)
 		return err
 	})
-	if f != nil {
-		defer f.Close()
-	}
 	if err != nil {
-		return err
+		if f != nil {
+			f.Close()
+		}
+		return nil, 0, err
 	}
-	return fn(f, size)
+	return f, size, nil
 }
 
 // getAttempts is how many GETs read one object (or range) whose body

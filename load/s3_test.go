@@ -610,6 +610,39 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 	}
 }
 
+// TestCompactOnS3DownloadsAFileOnce: merging a partition keeping the
+// latest reads its executions files three times (the payload-keeping
+// ledger columns, the key columns, every column) and the others twice:
+// on S3 each small file is downloaded once all the same.
+func TestCompactOnS3DownloadsAFileOnce(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	commitInHalves(t, srv, bucket, emulator.Generate(70, 30, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Days: 3}))
+	c := &wholeGets{Client: srv.Client()}
+	cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: true})
+	if err != nil || st.Partitions == 0 {
+		t.Fatalf("%+v, %v", st, err)
+	}
+	got := map[string]int{}
+	for _, k := range c.keys {
+		if strings.Contains(k, "/dt=") {
+			got[k]++
+		}
+	}
+	if len(got) != st.FilesIn {
+		t.Errorf("%d files downloaded, %d merged", len(got), st.FilesIn)
+	}
+	for k, n := range got {
+		if n != 1 {
+			t.Errorf("%s downloaded %d times", k, n)
+		}
+	}
+}
+
 // pairedGets holds the first GET until a second one is made while it
 // waits (or until a minute has passed: then it says it was made alone),
 // and lets every later GET through.

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/durable-etl/durable-etl/internal/arnkey"
+	"github.com/durable-etl/durable-etl/internal/scratch"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -251,17 +252,84 @@ const rangedAbove = 4 << 20
 
 // readProjection opens a published file for reading a few of its columns.
 func (d *Parquet) readProjection(ctx context.Context, f publishedFile, fn func(*parquet.File) error) error {
-	open := func(r io.ReaderAt, size int64) error {
-		pf, err := openPublished(f.name, r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	return (&fileReads{d: d}).projection(ctx, f, fn)
+}
+
+// downloader is a sink that reads a file by downloading it whole (S3).
+type downloader interface {
+	// download fetches the published file name into a scratch file, which
+	// the caller closes.
+	download(ctx context.Context, name string) (*scratch.File, int64, error)
+}
+
+// fileReads reads published files. Made by keepingReads, it keeps each
+// file a downloader sink downloaded whole (one of at most rangedAbove:
+// larger ones are read by ranges but to be merged) until close, so that
+// the passes of a partition's compaction over the same files (its key
+// columns, the executions' ledger columns, then every column) download
+// each once: on S3 a request's latency each. The files kept are on disk
+// (scratch), as a download already is.
+type fileReads struct {
+	d    *Parquet
+	kept map[string]keptFile // nil: nothing kept
+}
+
+type keptFile struct {
+	f    *scratch.File
+	size int64
+}
+
+// keepingReads is a fileReads that keeps what it downloads, where the
+// sink downloads; close it.
+func (d *Parquet) keepingReads() *fileReads {
+	r := &fileReads{d: d}
+	if _, ok := d.sink.(downloader); ok {
+		r.kept = map[string]keptFile{}
+	}
+	return r
+}
+
+// read calls fn with the whole of the published file f.
+func (r *fileReads) read(ctx context.Context, f publishedFile, fn func(io.ReaderAt, int64) error) error {
+	dl, ok := r.d.sink.(downloader)
+	if r.kept == nil || !ok || f.size > rangedAbove {
+		return r.d.sink.read(ctx, f.name, fn)
+	}
+	k, ok := r.kept[f.name]
+	if !ok {
+		file, size, err := dl.download(ctx, f.name)
+		if err != nil {
+			return err
+		}
+		k = keptFile{file, size}
+		r.kept[f.name] = k
+	}
+	return fn(k.f, k.size)
+}
+
+// projection opens the published file f for reading a few of its columns:
+// by ranges where the sink reads them (S3) and f is larger than
+// rangedAbove, else whole.
+func (r *fileReads) projection(ctx context.Context, f publishedFile, fn func(*parquet.File) error) error {
+	open := func(ra io.ReaderAt, size int64) error {
+		pf, err := openPublished(f.name, ra, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
 		return fn(pf)
 	}
-	if rs, ok := d.sink.(rangedSink); ok && f.size > rangedAbove {
+	if rs, ok := r.d.sink.(rangedSink); ok && f.size > rangedAbove {
 		return open(rs.ranged(ctx, f.name, f.size), f.size)
 	}
-	return d.sink.read(ctx, f.name, open)
+	return r.read(ctx, f, open)
+}
+
+// close drops the files kept.
+func (r *fileReads) close() {
+	for name, k := range r.kept {
+		k.f.Close()
+		delete(r.kept, name)
+	}
 }
 
 // leftUnreadable notes the file of err if it is not Parquet etl can read
