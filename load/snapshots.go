@@ -274,6 +274,12 @@ type fileReads struct {
 	kept map[string]keptFile // nil: nothing kept
 }
 
+// keptMost is the most files a fileReads keeps (each an open file
+// descriptor; compaction works on fileReaders partitions at once): a
+// partition of more small files downloads the others for each pass, as
+// before files were kept.
+const keptMost = 64
+
 type keptFile struct {
 	f    *scratch.File
 	size int64
@@ -296,6 +302,9 @@ func (r *fileReads) read(ctx context.Context, f publishedFile, fn func(io.Reader
 		return r.d.sink.read(ctx, f.name, fn)
 	}
 	k, ok := r.kept[f.name]
+	if !ok && len(r.kept) >= keptMost {
+		return r.d.sink.read(ctx, f.name, fn)
+	}
 	if !ok {
 		file, size, err := dl.download(ctx, f.name)
 		if err != nil {
