@@ -22,10 +22,12 @@ type zstdCodec struct {
 	decoders freeList[*zstd.Decoder]
 }
 
-// zstdWindow is the encoders' window. A page is a frame of its own and
-// rarely passes parquet-go's page buffer (256 KiB), so a larger window
-// finds nothing more; the library's default (8 MiB) was memory each
-// encoder kept once it had compressed a page of more than 128 KiB.
+// zstdWindow is the encoders' window. A page is a frame of its own, and
+// a window past the page's size finds nothing more: a page of up to
+// 1 MiB (parquet-go's page buffer is 256 KiB; only large values pass it)
+// compresses to the same bytes as with the library's default of 8 MiB,
+// which was memory each pooled encoder kept once it had compressed a
+// page of more than 128 KiB. A larger page may compress a little less.
 const zstdWindow = 1 << 20
 
 // zstdFree is how many idle encoders (and decoders) a codec keeps.
