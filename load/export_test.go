@@ -134,3 +134,7 @@ func WithHelpersAlways() ParquetOption { return func(p *parquetConfig) { p.helpA
 // RangedAboveForTest is the size above which a projection's read of a
 // published file on S3 goes through ranged GETs.
 const RangedAboveForTest = rangedAbove
+
+// KeptMostForTest is the most downloaded files a partition's compaction
+// keeps.
+const KeptMostForTest = keptMost

@@ -196,10 +196,13 @@ func TestS3BadDestination(t *testing.T) {
 	}
 }
 
-// countingS3 counts the GETs, whole and ranged.
+// countingS3 counts the GETs, whole and ranged, and records the keys of
+// the objects downloaded whole.
 type countingS3 struct {
 	*s3.Client
 	whole, ranged atomic.Int64
+	mu            sync.Mutex
+	keys          []string // downloaded whole, in order
 }
 
 func (c *countingS3) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
@@ -207,6 +210,9 @@ func (c *countingS3) GetObject(ctx context.Context, in *s3.GetObjectInput, opts 
 		c.ranged.Add(1)
 	} else {
 		c.whole.Add(1)
+		c.mu.Lock()
+		c.keys = append(c.keys, aws.ToString(in.Key))
+		c.mu.Unlock()
 	}
 	return c.Client.GetObject(ctx, in, opts...)
 }
@@ -517,22 +523,6 @@ func TestS3DownloadsThatBreakOff(t *testing.T) {
 	}
 }
 
-// wholeGets records the keys of the objects downloaded whole.
-type wholeGets struct {
-	*s3.Client
-	mu   sync.Mutex
-	keys []string
-}
-
-func (c *wholeGets) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	if in.Range == nil {
-		c.mu.Lock()
-		c.keys = append(c.keys, aws.ToString(in.Key))
-		c.mu.Unlock()
-	}
-	return c.Client.GetObject(ctx, in, opts...)
-}
-
 // TestCompactOnS3ReadsFootersByRanges: compacting again an archive of
 // large merged files (nothing left to merge) reads what it must of them
 // (their key-value metadata, or their key columns) through ranges: no
@@ -556,7 +546,7 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 		}
 		runFiles[k] = aws.ToInt64(out.ContentLength)
 	}
-	mc := &wholeGets{Client: srv.Client()}
+	mc := &countingS3{Client: srv.Client()}
 	merge, err := load.NewParquetS3(ctx, mc, bucket, "archive", t.TempDir(), load.S3Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -594,7 +584,7 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 		t.Fatalf("no merged file over %d bytes: %v", load.RangedAboveForTest, sizes)
 	}
 	for _, keep := range []bool{false, true} {
-		c := &wholeGets{Client: srv.Client()}
+		c := &countingS3{Client: srv.Client()}
 		cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -618,7 +608,7 @@ func TestCompactOnS3DownloadsAFileOnce(t *testing.T) {
 	ctx := context.Background()
 	srv, bucket := s3test.Bucket(t)
 	commitInHalves(t, srv, bucket, emulator.Generate(70, 30, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Days: 3}))
-	c := &wholeGets{Client: srv.Client()}
+	c := &countingS3{Client: srv.Client()}
 	cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -640,6 +630,60 @@ func TestCompactOnS3DownloadsAFileOnce(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s downloaded %d times", k, n)
 		}
+	}
+}
+
+// TestCompactOnS3KeepsAtMostSoManyDownloads: a partition of more small
+// files than a compaction keeps downloaded (open files) merges all the
+// same: the files past the bound are downloaded again for each pass,
+// those within it once, and the rows come whole.
+func TestCompactOnS3KeepsAtMostSoManyDownloads(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	execs := emulator.Generate(71, load.KeptMostForTest/3+6, emulator.GenerateOptions{MinOps: 3, MaxOps: 8, Days: 1})
+	for i, e := range execs { // one loader an execution: three files each, one partition
+		pq, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix(fmt.Sprint("part-", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		commitAll(t, []emulator.Execution{e}, pq)
+	}
+	latest := func() map[string]load.ExecutionState {
+		l, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := l.Latest(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := latest()
+	c := &countingS3{Client: srv.Client()}
+	cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: true})
+	if err != nil || st.Partitions != 1 || st.FilesIn != 3*len(execs) || st.FilesOut != 3 {
+		t.Fatalf("%+v, %v: want %d files merged into 3", st, err, 3*len(execs))
+	}
+	got := map[string]int{}
+	for _, k := range c.keys {
+		got[k]++
+	}
+	once := 0
+	for _, n := range got {
+		if n == 1 {
+			once++
+		}
+	}
+	if len(got) != st.FilesIn || once != load.KeptMostForTest {
+		t.Errorf("%d files downloaded, %d of them once: want %d, %d once", len(got), once, st.FilesIn, load.KeptMostForTest)
+	}
+	if after := latest(); len(after) != len(execs) || !reflect.DeepEqual(after, before) {
+		t.Errorf("the newest snapshots differ after the merge: %d executions, want %d", len(after), len(execs))
 	}
 }
 
