@@ -114,8 +114,9 @@ const (
 // any other failure: no partition is begun after it, those begun are
 // finished (merges under way complete), the partitions merged stay
 // merged, the one that failed is left as it was (its merged files so far
-// are removed), and a rerun goes on. Cancelled (ctx), the partitions it
-// was merging are left as they were. Killed, it leaves merged files
+// are removed), and a rerun goes on. Cancelled (ctx), each partition it
+// was merging is left as it was, or merged when only the removal of the
+// files its merged files replace was left. Killed, it leaves merged files
 // beside the files they replace, which a rerun removes.
 func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, error) {
 	var st CompactStats
@@ -239,12 +240,17 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		}
 		return nil
 	}
+	reads.prefetch(ctx, slices.Concat(slices.Collect(maps.Values(files))...))
 	w := d.mergeWeight(files)
 	if err := merging.Acquire(ctx, w); err != nil {
 		return err
 	}
-	defer merging.Release(w)
-	if err := d.compactDT(ctx, reads, dt, files, o, st); err != nil {
+	children, executions, err := d.compactDT(ctx, reads, dt, files, o, st)
+	merging.Release(w) // removing takes no memory: the next merge may begin
+	if err != nil {
+		return err
+	}
+	if err := d.removeReplaced(ctx, children, executions); err != nil {
 		return err
 	}
 	st.Partitions++
@@ -384,6 +390,12 @@ func (d *Parquet) metadata(ctx context.Context, reads *fileReads, f publishedFil
 // name written after the merged file is another file (a run's that drew
 // the same name) and stays.
 func (d *Parquet) finishInterrupted(ctx context.Context, reads *fileReads, files map[string][]publishedFile) (int, error) {
+	var merged []publishedFile
+	for _, fs := range files {
+		merged = append(merged, slices.DeleteFunc(slices.Clone(fs), func(f publishedFile) bool { return !isCompacted(f.name) })...)
+	}
+	// Their footers are read below: a small file is downloaded whole.
+	reads.prefetch(ctx, merged)
 	replaced := map[string]time.Time{} // by name: when the newest merged file naming it was written
 	for _, fs := range files {
 		for _, f := range fs {
@@ -533,21 +545,21 @@ func (a version) compare(b version) int {
 
 func (a version) newer(b version) bool { return a.compare(b) > 0 }
 
-// compactDT merges one partition: every table's files into new ones,
-// published before the old are removed.
-func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats) error {
+// compactDT merges one partition: every table's files into new ones, and
+// publishes them. It returns the files they replace, the child tables'
+// and the executions', for removeReplaced; on a failure the partition is
+// as it was (what it published is removed: unpublish).
+func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats) (children, executions []string, err error) {
 	// Unique per compaction: a name already taken would be overwritten on S3.
 	var rnd [3]byte
 	rand.Read(rnd[:])
 	stamp := o.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:])
 	before := *st // a merge undone counts for nothing
 	var published []string
-	var inputs []string
 	var withData map[string]version // read once, for the tables with data columns
 	if o.KeepLatest {
-		var err error
 		if withData, err = d.snapshotsWithData(ctx, reads, files[schema.Executions.Name]); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	// The child tables first, executions last, as runs publish.
@@ -565,28 +577,55 @@ func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, fi
 		published = append(published, out...)
 		if err != nil {
 			st.RowsIn, st.RowsOut, st.RowGroupsCopied = before.RowsIn, before.RowsOut, before.RowGroupsCopied
-			return d.unpublish(ctx, published, err)
+			return nil, nil, d.unpublish(ctx, published, err)
 		}
 		for _, f := range fs {
-			inputs = append(inputs, f.name)
+			if slices.Contains(published, f.name) {
+				return nil, nil, fmt.Errorf("destination %s: merged file %s has the name of a file it replaces", d.dir, f.name)
+			}
+			if table == schema.Executions {
+				executions = append(executions, f.name)
+			} else {
+				children = append(children, f.name)
+			}
 		}
+		st.FilesIn += len(fs)
 	}
-	st.FilesIn += len(inputs)
 	st.FilesOut += len(published)
 	if o.stopAfterPublish {
-		return errors.New("stopped after publishing (test)")
+		return nil, nil, errors.New("stopped after publishing (test)")
 	}
-	// Everything is published: the old files can go, executions last.
-	outs := map[string]bool{}
-	for _, n := range published {
-		outs[n] = true
-	}
-	for _, n := range inputs {
-		if outs[n] {
-			return fmt.Errorf("destination %s: merged file %s has the name of a file it replaces", d.dir, n)
+	return children, executions, nil
+}
+
+// removers is how many files removeReplaced removes at once: on S3 each
+// is a request (DeleteObjects would take a thousand in one, but not every
+// S3-compatible store has it).
+const removers = 8
+
+// removeReplaced removes the files a partition's merged files replace,
+// once every merged file is published, removers at a time: the child
+// tables' files, then the executions' (as finishInterrupted does, the
+// reverse of publishing). It finishes even when ctx is cancelled (a few
+// calls): an interrupted compaction leaves each partition merged or as it
+// was. On a failure the merged files stay published beside what is left
+// of the files they replace (each row visible twice, which the _latest
+// views hide), for a rerun of compact to finish.
+func (d *Parquet) removeReplaced(ctx context.Context, children, executions []string) error {
+	ctx = context.WithoutCancel(ctx)
+	for _, names := range [][]string{children, executions} {
+		var g errgroup.Group
+		g.SetLimit(removers)
+		for _, n := range names {
+			g.Go(func() error {
+				if err := d.sink.remove(ctx, n); err != nil {
+					return fmt.Errorf("destination %s: remove %s (the merged files are published; rerun compact to finish): %w", d.dir, n, err)
+				}
+				return nil
+			})
 		}
-		if err := d.sink.remove(ctx, n); err != nil {
-			return fmt.Errorf("destination %s: remove %s (the merged files are published; rerun compact to finish): %w", d.dir, n, err)
+		if err := g.Wait(); err != nil {
+			return err
 		}
 	}
 	return nil

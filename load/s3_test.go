@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -687,33 +688,48 @@ func TestCompactOnS3KeepsAtMostSoManyDownloads(t *testing.T) {
 	}
 }
 
-// pairedGets holds the first GET until a second one is made while it
-// waits (or until a minute has passed: then it says it was made alone),
-// and lets every later GET through.
-type pairedGets struct {
-	*s3.Client
+// pairing holds the first call of a kind until a second one is made
+// while it waits (or until a minute has passed: then it says it was made
+// alone), and lets every later call through.
+type pairing struct {
 	first   sync.Once
-	waiting chan struct{} // closed by the second GET
+	waiting chan struct{} // closed by the second call
 	second  sync.Once
 	alone   atomic.Bool
 }
 
+func newPairing() *pairing { return &pairing{waiting: make(chan struct{})} }
+
+// call is made at the start of each call; it returns once the call may go
+// on, and reports whether it was the first.
+func (p *pairing) call() bool {
+	isFirst := false
+	p.first.Do(func() { isFirst = true })
+	if isFirst {
+		select {
+		case <-p.waiting:
+		case <-time.After(time.Minute):
+			p.alone.Store(true)
+		}
+	} else {
+		p.second.Do(func() { close(p.waiting) })
+	}
+	return isFirst
+}
+
+// pairedGets holds the first GET until a second one is made beside it
+// (pairing).
+type pairedGets struct {
+	*s3.Client
+	*pairing
+}
+
 func newPairedGets(c *s3.Client) *pairedGets {
-	return &pairedGets{Client: c, waiting: make(chan struct{})}
+	return &pairedGets{Client: c, pairing: newPairing()}
 }
 
 func (c *pairedGets) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	isFirst := false
-	c.first.Do(func() { isFirst = true })
-	if isFirst {
-		select {
-		case <-c.waiting:
-		case <-time.After(time.Minute):
-			c.alone.Store(true)
-		}
-	} else {
-		c.second.Do(func() { close(c.waiting) })
-	}
+	c.call()
 	return c.Client.GetObject(ctx, in, opts...)
 }
 
@@ -750,6 +766,127 @@ func TestCompactOnS3OverlapsPartitions(t *testing.T) {
 		if c.alone.Load() {
 			t.Errorf("keep latest %v (%d partitions merged): no GET was made beside the first: partitions one at a time", keep, st.Partitions)
 		}
+	}
+}
+
+// watchedDeletes pairs the first GET (pairedGets) and, apart, the first
+// DeleteObject with a second one, cancels the context it was given at the
+// first DeleteObject, and records when each began and ended.
+type watchedDeletes struct {
+	*pairedGets
+	deletes *pairing
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	log     []string // "begin KEY", "end KEY"
+}
+
+func (c *watchedDeletes) note(what, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.log = append(c.log, what+" "+key)
+}
+
+func (c *watchedDeletes) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opts ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	c.note("begin", aws.ToString(in.Key))
+	if c.deletes.call() {
+		c.cancel()
+	}
+	out, err := c.Client.DeleteObject(ctx, in, opts...)
+	c.note("end", aws.ToString(in.Key))
+	return out, err
+}
+
+// TestCompactOnS3MergesAPartitionAtOnce: on S3, where each request costs
+// its latency, a partition's merge downloads its small files at once
+// before it reads them one after another, and, once its merged files are
+// published, removes the files they replace at once, the child tables'
+// before the executions'. Interrupted while it removes them, it finishes
+// first: the partition is merged, not left with both. Compacted again,
+// the merged files (whose footers say what each replaced) are downloaded
+// at once as well.
+func TestCompactOnS3MergesAPartitionAtOnce(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	commitInHalves(t, srv, bucket, emulator.Generate(72, 40, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Days: 1}))
+	keys := func() (run, merged []string) {
+		for _, k := range s3test.Keys(t, srv, bucket, "archive/") {
+			if base := path.Base(k); strings.HasPrefix(base, "compact-") {
+				merged = append(merged, k)
+			} else if strings.Contains(k, "/dt=") {
+				run = append(run, k)
+			}
+		}
+		return run, merged
+	}
+	latest := func() map[string]load.ExecutionState {
+		rd, err := load.NewParquetS3(context.Background(), srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := rd.Latest(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	before := latest()
+	runFiles, _ := keys()
+	dts := map[string]bool{}
+	for _, k := range runFiles {
+		dts[strings.Split(k, "/")[2]] = true
+	}
+	if len(dts) != 1 || len(runFiles) != 6 {
+		t.Fatalf("run files %v: want two a table in one partition", runFiles)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &watchedDeletes{pairedGets: newPairedGets(srv.Client()), deletes: newPairing(), cancel: cancel}
+	cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cp.Compact(ctx, load.CompactOptions{})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("compact interrupted while it removed files: %+v, %v", st, err)
+	}
+	if run, merged := keys(); len(run) != 0 || len(merged) != 3 || st.Partitions != 1 {
+		t.Errorf("after the interrupted removal: run files %v, merged %v, %d partitions merged: want 0, 3, 1", run, merged, st.Partitions)
+	}
+	if !reflect.DeepEqual(latest(), before) {
+		t.Error("the newest snapshots differ after the merge")
+	}
+	if c.alone.Load() {
+		t.Error("no GET was made beside the first: the partition's files downloaded one after another")
+	}
+	if c.deletes.alone.Load() {
+		t.Error("no DeleteObject was made beside the first: the replaced files removed one after another")
+	}
+	lastChildEnd, firstExecBegin, n := -1, len(c.log), 0
+	for i, e := range c.log {
+		what, key, _ := strings.Cut(e, " ")
+		switch {
+		case strings.HasPrefix(key, "archive/executions/"):
+			if what == "begin" {
+				firstExecBegin, n = min(firstExecBegin, i), n+1
+			}
+		case what == "end":
+			lastChildEnd = i
+		}
+	}
+	if n != 2 || lastChildEnd > firstExecBegin {
+		t.Errorf("deletes %v: want the two executions files removed after the child tables' files", c.log)
+	}
+	// Compacted again: the merged files' footers, which say what each
+	// replaced, are read at once too.
+	again := newPairedGets(srv.Client())
+	cp, err = load.NewParquetS3(context.Background(), again, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := cp.Compact(context.Background(), load.CompactOptions{}); err != nil || st.AlreadyCompact != 1 {
+		t.Fatalf("compacted again: %+v, %v", st, err)
+	}
+	if again.alone.Load() {
+		t.Error("compacted again: no GET was made beside the first: the merged files read one after another")
 	}
 }
 

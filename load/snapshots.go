@@ -316,6 +316,41 @@ func (r *fileReads) read(ctx context.Context, f publishedFile, fn func(io.Reader
 	return fn(k.f, k.size)
 }
 
+// prefetch downloads at once (fileReaders at a time) the files of fs that
+// read would keep and has not: a merge reads its files one after another,
+// a request's latency each on S3. It is best effort: a file it could not
+// download is read by read as if it had not tried, which then reports the
+// failure as it would have.
+func (r *fileReads) prefetch(ctx context.Context, fs []publishedFile) {
+	dl, ok := r.d.sink.(downloader)
+	if r.kept == nil || !ok {
+		return
+	}
+	var todo []publishedFile
+	for _, f := range fs {
+		if _, have := r.kept[f.name]; !have && f.size <= rangedAbove && len(r.kept)+len(todo) < keptMost {
+			todo = append(todo, f)
+		}
+	}
+	got := make([]keptFile, len(todo))
+	var g errgroup.Group
+	g.SetLimit(fileReaders)
+	for i, f := range todo {
+		g.Go(func() error {
+			if file, size, err := dl.download(ctx, f.name); err == nil {
+				got[i] = keptFile{file, size}
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	for i, k := range got {
+		if k.f != nil {
+			r.kept[todo[i].name] = k
+		}
+	}
+}
+
 // projection opens the published file f for reading a few of its columns:
 // by ranges where the sink reads them (S3) and f is larger than
 // rangedAbove, else whole.

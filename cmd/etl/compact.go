@@ -98,7 +98,7 @@ func compactAction(c *cli.Context) error {
 	case err == nil && len(st.Unreadable) > 0:
 		return &exitError{code: exitFailed, err: errors.New("compact: " + notParquetLine(st.Unreadable, "their partitions were left as they were, the others compacted"))}
 	case err != nil && ctx.Err() != nil:
-		return &exitError{code: exitFailed, err: errors.New("compact: interrupted (the partitions it was merging are as they were; rerun to finish)")}
+		return &exitError{code: exitFailed, err: errors.New("compact: interrupted (each partition it was merging is merged or as it was; rerun to finish)")}
 	case err != nil:
 		return &exitError{code: exitFailed, err: fmt.Errorf("compact: %w (rerun to finish)", err)}
 	}
