@@ -138,3 +138,6 @@ const RangedAboveForTest = rangedAbove
 // KeptMostForTest is the most downloaded files a partition's compaction
 // keeps.
 const KeptMostForTest = keptMost
+
+// DrainWorkersForTest is how many partitions Close finishes at once.
+const DrainWorkersForTest = drainWorkers

@@ -658,14 +658,18 @@ func (t *tableFiles) forget(dt string, pf *partFile) {
 // shared but the logger, so files of different partitions can be finished
 // at once.
 func finishFile(d *Parquet, pf *partFile) (int64, error) {
-	err := pf.w.Close()
-	var size int64
-	if err == nil {
-		d.release(pf)
-		size, err = pf.f.publish()
-	} else {
+	if err := pf.w.Close(); err != nil {
 		pf.f.discard()
+		return 0, fmt.Errorf("destination %s: publish %s: %w", d.dir, pf.name, err)
 	}
+	d.release(pf)
+	return publishClosed(d, pf)
+}
+
+// publishClosed publishes pf, whose writer is closed (finishFile's second
+// half: on S3 the upload's end, the network's time alone).
+func publishClosed(d *Parquet, pf *partFile) (int64, error) {
+	size, err := pf.f.publish()
 	if err != nil {
 		return 0, fmt.Errorf("destination %s: publish %s: %w", d.dir, pf.name, err)
 	}

@@ -890,6 +890,116 @@ func TestCompactOnS3MergesAPartitionAtOnce(t *testing.T) {
 	}
 }
 
+// gatedPuts holds every PutObject until want of them are in flight at
+// once (or a minute has passed since the first: then it says the number
+// was never reached and lets every PUT through), and records when each
+// began and ended.
+type gatedPuts struct {
+	*s3.Client
+	want     int
+	mu       sync.Mutex
+	inFlight int
+	open     chan struct{} // closed once want are in flight, or at the minute
+	once     sync.Once
+	never    atomic.Bool
+	log      []string // "begin KEY", "end KEY"
+}
+
+func newGatedPuts(c *s3.Client, want int) *gatedPuts {
+	g := &gatedPuts{Client: c, want: want, open: make(chan struct{})}
+	time.AfterFunc(time.Minute, func() {
+		g.once.Do(func() { g.never.Store(true); close(g.open) })
+	})
+	return g
+}
+
+func (g *gatedPuts) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	g.mu.Lock()
+	g.inFlight++
+	g.log = append(g.log, "begin "+aws.ToString(in.Key))
+	if g.inFlight >= g.want {
+		g.once.Do(func() { close(g.open) })
+	}
+	g.mu.Unlock()
+	<-g.open
+	out, err := g.Client.PutObject(ctx, in, opts...)
+	g.mu.Lock()
+	g.inFlight--
+	g.log = append(g.log, "end "+aws.ToString(in.Key))
+	g.mu.Unlock()
+	return out, err
+}
+
+// TestS3SmallPartitionsUploadedAtOnce: on S3, where a small file's upload
+// waits a request's latency after it is encoded, the uploads of many
+// small partitions go on beside the encoding of the next ones: more are
+// in flight at once than the partitions Close encodes at once (two
+// files each). A partition's executions file is uploaded only once its
+// operations and events files are. An upload that fails fails Close, and
+// its partition's executions file is not published.
+func TestS3SmallPartitionsUploadedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	execs := emulator.Generate(73, 80, emulator.GenerateOptions{MinOps: 3, MaxOps: 10, Days: 40})
+	want := 2*load.DrainWorkersForTest + 1
+	c := newGatedPuts(srv.Client(), want)
+	pq, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitAll(t, execs, pq)
+	if c.never.Load() {
+		t.Errorf("never %d PUTs in flight at once: the partitions' uploads one job after another", want)
+	}
+	byDT := map[string][]string{}
+	for _, k := range s3test.Keys(t, srv, bucket, "archive/") {
+		if parts := strings.Split(k, "/"); len(parts) == 4 {
+			byDT[parts[2]] = append(byDT[parts[2]], parts[1])
+		}
+	}
+	if len(byDT) < 20 {
+		t.Fatalf("%d partitions: want many", len(byDT))
+	}
+	for dt, tables := range byDT {
+		if slices.Sort(tables); !reflect.DeepEqual(tables, []string{"events", "executions", "operations"}) {
+			t.Errorf("%s: files of %v", dt, tables)
+		}
+	}
+	ended := map[string]bool{} // child files uploaded, by key
+	for _, e := range c.log {
+		what, key, _ := strings.Cut(e, " ")
+		if what == "end" {
+			ended[key] = true
+			continue
+		}
+		if parts := strings.Split(key, "/"); parts[1] == "executions" {
+			for _, child := range []string{"operations", "events"} {
+				if sib := strings.Replace(key, "/executions/", "/"+child+"/", 1); !ended[sib] {
+					t.Errorf("%s uploaded before %s was", key, sib)
+				}
+			}
+		}
+	}
+
+	dts := slices.Sorted(maps.Keys(byDT))
+	bad := dts[len(dts)/2]
+	srv2, bucket2 := s3test.Bucket(t)
+	fc := &failingPuts{Client: srv2.Client(), part: "operations/" + bad + "/"}
+	pq, err = load.NewParquetS3(ctx, fc, bucket2, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range execs {
+		commitOne(t, e, pq)
+	}
+	if err := pq.Close(ctx); err == nil || !strings.Contains(err.Error(), bad) || fc.failed.Load() == 0 {
+		t.Errorf("Close with the upload of %s's operations file refused: %v", bad, err)
+	}
+	if keys := s3test.Keys(t, srv2, bucket2, "archive/executions/"+bad+"/"); len(keys) != 0 {
+		t.Errorf("%s's executions file published without its operations file: %v", bad, keys)
+	}
+}
+
 // failingPuts fails the upload of every object whose key has the part
 // given.
 type failingPuts struct {
