@@ -202,8 +202,10 @@ func (st *CompactStats) add(o CompactStats) {
 // compactPartition finishes what an interrupted compaction left of
 // partition dt (files: its files by table), then merges what is old
 // enough, when there is something to merge, holding its weight of merging
-// meanwhile. What it downloads of a small file (S3) is kept until it is
-// done: deciding, then merging, read the same files up to three times.
+// until the merged files are published (removing the files they replace
+// takes no memory). What it downloads of a small file (S3) is kept until
+// it is done: deciding, then merging, read the same files up to three
+// times; before merging, it downloads them at once (prefetch).
 func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats, merging *semaphore.Weighted) error {
 	reads := d.keepingReads()
 	defer reads.close()

@@ -822,7 +822,7 @@ func (j *partitionJob) run() error {
 // left, which take the network's time: they go on beside the next job
 // (the publisher's detach) when the bytes they hold fit in its budget.
 func (j *partitionJob) finish() error {
-	if j.staging != nil || j.pub == nil || j.pub.uploads == nil {
+	if j.pub.uploads == nil { // staged (publishJobs gives one or the other)
 		return j.g.publish(j.staging)
 	}
 	g := j.g
