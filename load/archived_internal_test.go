@@ -273,3 +273,73 @@ func TestIntersectGivesBackWhatItDrops(t *testing.T) {
 		t.Errorf("intersect: %d executions in a list of capacity %d, want 20 in one near that", out.Len(), cap(out.s))
 	}
 }
+
+// unlisting is a local sink whose listings of the executions files miss
+// them the first times times, as a listing made while a compaction beside
+// the reader publishes its merged file and removes the one it replaces
+// may (a directory read during renames; S3 pages listed across them).
+type unlisting struct {
+	*localSink
+	times int
+}
+
+func (u *unlisting) list(ctx context.Context, dir string) ([]publishedFile, error) {
+	files, err := u.localSink.list(ctx, dir)
+	if dir == "executions/" && u.times > 0 {
+		u.times--
+		return nil, err
+	}
+	return files, err
+}
+
+// TestRowsListsAgainWhenTheListingMissedAFile: a read of a snapshot's rows
+// that finds no executions row for it, though the ledger read one, is
+// made again on a new listing, by Rows itself and by the callers of
+// EachRow (ListedAgain), rather than report the row missing; a row that
+// stays missing is reported so: by Rows as a snapshot without its row,
+// by EachRow as a failure naming it.
+func TestRowsListsAgainWhenTheListingMissedAFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	at := time.Now().Truncate(time.Millisecond)
+	status := "SUCCEEDED"
+	var rows []schema.Execution
+	var states []ExecutionState
+	for i := range 2 {
+		arn := fmt.Sprint("arn-", i)
+		rows = append(rows, schema.Execution{ExecutionArn: arn, Status: &status, RunID: "r", ExtractedAt: at})
+		states = append(states, ExecutionState{Arn: arn, RunID: "r", ExtractedAt: at, DT: "2026-01-01"})
+	}
+	p := filepath.Join(dir, "executions", "dt=2026-01-01", "part-r-aaaa-00001.parquet")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := parquet.WriteFile(p, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		times int
+		found bool
+	}{{0, true}, {1, true}, {listedAgain, true}, {listedAgain + 1, false}} {
+		d := newParquet(dir, &unlisting{localSink: &localSink{dir: dir}, times: c.times}, t.TempDir(), nil)
+		got, err := d.Rows(ctx, states)
+		if err != nil {
+			t.Fatalf("listing missing the file %d times: Rows: %v", c.times, err)
+		}
+		for _, st := range states {
+			if r := got[st.Arn]; r == nil || (r.Execution != nil) != c.found {
+				t.Errorf("listing missing the file %d times: Rows of %s: %+v, want the row found %v", c.times, st.Arn, r, c.found)
+			}
+		}
+		d = newParquet(dir, &unlisting{localSink: &localSink{dir: dir}, times: c.times}, t.TempDir(), nil)
+		var n int
+		err = ListedAgain(func() error {
+			n = 0
+			return d.EachRow(ctx, states[1], func(*schema.Execution) { n++ }, nil, nil)
+		})
+		switch {
+		case c.found && (err != nil || n != 1):
+			t.Errorf("listing missing the file %d times: EachRow handed %d executions rows, %v; want 1", c.times, n, err)
+		case !c.found && (!errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "arn-1")):
+			t.Errorf("listing missing the file %d times: EachRow: %v, want arn-1's row named, not there", c.times, err)
+		}
+	}
+}

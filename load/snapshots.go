@@ -232,7 +232,7 @@ func eachFile(ctx context.Context, files []publishedFile, fn func(publishedFile)
 // too, starting over what they made of the rows handed over.
 func ListedAgain(read func() error) error {
 	err := read()
-	for range 3 {
+	for range listedAgain {
 		if !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
@@ -240,6 +240,9 @@ func ListedAgain(read func() error) error {
 	}
 	return err
 }
+
+// listedAgain is how many times more ListedAgain reads.
+const listedAgain = 3
 
 // errSkipped marks a file eachFile did not read because another failed.
 var errSkipped = errors.New("not read: another file failed")
@@ -469,10 +472,14 @@ func shared[T comparable](m map[T]*T, p *T) *T {
 //
 // Should a file vanish between its listing and its read (a compaction
 // beside the reader removed the files it merged, after publishing the
-// merged one), the files are listed and read again, a few times.
+// merged one), or the listing miss a snapshot's executions row
+// (missedRow), the files are listed and read again, a few times; the last
+// read stands, a snapshot whose row it did not find without one.
 func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
 	var out map[string]*ExecutionRows
+	tries := 0
 	err := ListedAgain(func() error {
+		tries++
 		out = make(map[string]*ExecutionRows, len(states))
 		for _, st := range states {
 			// Sized by the executions row's counts (bounded: a tampered
@@ -486,12 +493,21 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		}
 		// The tables are read side by side: each fills its own field of
 		// out's entries, and verify waits for a chunk's rows as a whole.
-		return d.forgetIfVanished(d.eachRow(ctx, states,
+		err := d.eachRow(ctx, states,
 			func(row *schema.Execution) { out[row.ExecutionArn].Execution = new(*row) },
 			func(row *schema.Operation) {
 				out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
 			},
-			func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) }))
+			func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) })
+		if err == nil && tries <= listedAgain { // the last read stands as it is: the row is not there
+			for _, st := range states {
+				if out[st.Arn].Execution == nil {
+					err = missedRow(d, st)
+					break
+				}
+			}
+		}
+		return d.forgetIfVanished(err)
 	})
 	if err != nil {
 		d.leftUnreadable(err) // noted; these executions' rows cannot be read
@@ -524,11 +540,33 @@ func LatestEvents(evs []schema.Event) []schema.Event {
 
 // EachRow hands over st's rows one at a time, as Rows reads them, holding
 // none (see [RowStreamer]). Should a file vanish between its listing and
-// its read (a compaction beside the reader), it fails with an error that
-// is fs.ErrNotExist, after some rows may have been handed over; the next
+// its read (a compaction beside the reader), or the listing miss st's
+// executions row (missedRow), it fails with an error that is
+// fs.ErrNotExist, after some rows may have been handed over; the next
 // call lists the files again.
 func (d *Parquet) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
-	return d.forgetIfVanished(d.eachRow(ctx, []ExecutionState{st}, ex, op, ev))
+	seen := false
+	if ex != nil {
+		inner := ex
+		ex = func(row *schema.Execution) { seen = true; inner(row) }
+	}
+	err := d.eachRow(ctx, []ExecutionState{st}, ex, op, ev)
+	if err == nil && ex != nil && !seen {
+		err = missedRow(d, st)
+	}
+	return d.forgetIfVanished(err)
+}
+
+// missedRow is the failure of a read that did not find st's executions
+// row, which the ledger read: a listing made while a compaction beside
+// the reader published its merged file and removed the one it replaced
+// can hold neither (a directory read during renames, or S3 pages listed
+// across them, may miss both), and the read then finds nothing without
+// failing. It is fs.ErrNotExist, so that the read is made again on a new
+// listing (ListedAgain).
+func missedRow(d *Parquet, st ExecutionState) error {
+	return fmt.Errorf("destination %s: partition dt=%s: the executions row of %s read at %s is not in the files listed: %w",
+		d.dir, st.DT, st.Arn, st.ExtractedAt.UTC().Format(time.RFC3339Nano), fs.ErrNotExist)
 }
 
 // eachRow reads the partition of states (one DT) once and hands each of
