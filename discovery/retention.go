@@ -121,17 +121,20 @@ func (w *Watch) Functions(failures []pipeline.Failure) []pipeline.FunctionReport
 }
 
 // Skip wraps the archive's skip test (pipeline.Config's Skip; nil skips
-// nothing), noting the executions it skips.
+// nothing), noting the executions it skips archived in their final state:
+// by an earlier run, or by this one before it was resumed.
 func (w *Watch) Skip(inner func(string, bool) (string, bool)) func(string, bool) (string, bool) {
 	return func(arn string, history bool) (string, bool) {
 		if inner == nil {
 			return "", false
 		}
 		reason, ok := inner(arn, history)
-		if ok && reason == load.SkipTerminal {
+		if ok && (reason == load.SkipTerminal || reason == load.SkipResumedFinal) {
 			w.mu.Lock()
 			if s := w.of(arn); s != nil {
-				s.archived, s.skipped = true, true
+				// Archived final: by an earlier run (skipped), or by this
+				// one before it was resumed (archived by this run).
+				s.archived, s.skipped = true, reason == load.SkipTerminal
 			}
 			w.mu.Unlock()
 		}

@@ -213,6 +213,9 @@ func (a *Archived) Events(arn string) EventsArchived {
 const (
 	// SkipResumed: the run being resumed archived the execution already.
 	SkipResumed = "resumed"
+	// SkipResumedFinal: the run being resumed archived the execution
+	// already, in its final state, with its payloads.
+	SkipResumedFinal = "resumed, final"
 	// SkipTerminal: its last archived snapshot was final.
 	SkipTerminal = "terminal"
 	// RetryPayloads (never skipped): its last archived snapshot was final
@@ -227,7 +230,8 @@ const (
 // would read its history, history events of it are archived: an execution
 // archived through state alone, with a token, is read once more for its
 // history, which the service deletes some days after it ended) or
-// SkipResumed (the run being resumed archived it already). An execution
+// SkipResumed (the run being resumed archived it already; SkipResumedFinal
+// when that snapshot was final and held the payloads). An execution
 // that is not skipped has the reason RetryPayloads when its final snapshot
 // lacks the payloads, else none.
 func (a *Archived) Skip(arn string, history bool) (reason string, skip bool) {
@@ -235,6 +239,8 @@ func (a *Archived) Skip(arn string, history bool) (reason string, skip bool) {
 	switch {
 	case !ok:
 		return "", false
+	case s.inRun && s.terminal && !s.noData:
+		return SkipResumedFinal, true
 	case s.inRun:
 		return SkipResumed, true
 	case s.terminal && s.noData:

@@ -433,7 +433,7 @@ func (r *runner) feed(ctx context.Context, m *extract.Manifest, entries chan<- e
 				if cfg.Progress != nil {
 					cfg.Progress.Skipped.Add(1)
 				}
-				if reason == load.SkipResumed {
+				if reason == load.SkipResumed || reason == load.SkipResumedFinal {
 					r.sum.SkippedResumed++
 				} else {
 					r.sum.SkippedTerminal++

@@ -639,6 +639,38 @@ func TestRetentionWarning(t *testing.T) {
 	}
 }
 
+// TestRetentionWarningOfAResumedRun: a run resumed (the same --run-id)
+// skips what its first attempt archived; an execution that attempt
+// archived in its final state is not at risk, in the resumed run's report
+// as in the first's. The generated executions that ended did so about 27
+// days ago: within the warning window of the service's default 30 days.
+func TestRetentionWarningOfAResumedRun(t *testing.T) {
+	now := time.Now().UTC()
+	execs := emulator.Generate(39, 20, emulator.GenerateOptions{MaxOps: 20, Start: now.AddDate(0, 0, -27), Days: 2, Settled: true})
+	url := failingServer(t, execs, nil)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	args := append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--run-id", "resumed-run"}, functionArgs()...)
+	for attempt := range 2 {
+		if r := runCLI(t, args...); r.code != 0 {
+			t.Fatalf("attempt %d: exit %d: %s", attempt, r.code, r.stderr)
+		}
+		s := readReport(t, report)
+		if attempt == 1 && s.SkippedResumed != len(execs) {
+			t.Fatalf("the resumed run skipped %d as archived by it, want %d", s.SkippedResumed, len(execs))
+		}
+		if len(s.RetentionAtRisk) != 0 {
+			t.Errorf("attempt %d: %d at risk, want none: %+v", attempt, len(s.RetentionAtRisk), s.RetentionAtRisk[0])
+		}
+		archived := 0
+		for _, f := range s.Functions {
+			archived += f.Archived
+		}
+		if archived != len(execs) {
+			t.Errorf("attempt %d: the functions' reports say %d archived by the run, want %d: %+v", attempt, archived, len(execs), s.Functions)
+		}
+	}
+}
+
 // failingServer serves execs, by function, answering every call on the
 // executions in failing with a 500; it returns its URL.
 func failingServer(t *testing.T, execs []emulator.Execution, failing map[string]bool) string {
