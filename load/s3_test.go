@@ -649,17 +649,7 @@ func TestCompactOnS3KeepsAtMostSoManyDownloads(t *testing.T) {
 		}
 		commitAll(t, []emulator.Execution{e}, pq)
 	}
-	latest := func() map[string]load.ExecutionState {
-		l, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := l.Latest(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	latest := func() map[string]load.ExecutionState { return latestOnS3(t, srv, bucket) }
 	before := latest()
 	c := &countingS3{Client: srv.Client()}
 	cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
@@ -686,6 +676,21 @@ func TestCompactOnS3KeepsAtMostSoManyDownloads(t *testing.T) {
 	if after := latest(); len(after) != len(execs) || !reflect.DeepEqual(after, before) {
 		t.Errorf("the newest snapshots differ after the merge: %d executions, want %d", len(after), len(execs))
 	}
+}
+
+// latestOnS3 is the newest snapshot of each execution in the archive under
+// "archive" in bucket, read by a loader of its own.
+func latestOnS3(t *testing.T, srv s3test.Server, bucket string) map[string]load.ExecutionState {
+	t.Helper()
+	rd, err := load.NewParquetS3(context.Background(), srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := rd.Latest(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // pairing holds the first call of a kind until a second one is made
@@ -817,17 +822,7 @@ func TestCompactOnS3MergesAPartitionAtOnce(t *testing.T) {
 		}
 		return run, merged
 	}
-	latest := func() map[string]load.ExecutionState {
-		rd, err := load.NewParquetS3(context.Background(), srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := rd.Latest(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	latest := func() map[string]load.ExecutionState { return latestOnS3(t, srv, bucket) }
 	before := latest()
 	runFiles, _ := keys()
 	dts := map[string]bool{}
@@ -1043,17 +1038,7 @@ func TestCompactOnS3FailureMidway(t *testing.T) {
 		}
 		return out
 	}
-	latest := func() map[string]load.ExecutionState {
-		rd, err := load.NewParquetS3(ctx, srv.Client(), bucket, "archive", t.TempDir(), load.S3Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := rd.Latest(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	latest := func() map[string]load.ExecutionState { return latestOnS3(t, srv, bucket) }
 	before, was := latest(), files()
 	dts := slices.Sorted(maps.Keys(was))
 	if len(dts) < 3 {
