@@ -65,7 +65,8 @@ type CompactOptions struct {
 	// take long. Calls do not overlap; partitions end in no set order.
 	OnPartition func(done, total int, st CompactStats)
 
-	stopAfterPublish bool // tests: a kill between publishing and removing
+	stopAfterPublish   bool   // tests: a kill between publishing and removing
+	onChildUploadsWait func() // tests: childUploads.wait begins
 }
 
 // CompactStats says what Compact did.
@@ -548,7 +549,9 @@ func (a version) compare(b version) int {
 func (a version) newer(b version) bool { return a.compare(b) > 0 }
 
 // compactDT merges one partition: every table's files into new ones, and
-// publishes them. It returns the files they replace, the child tables'
+// publishes them: the child tables' files each in the background once
+// written (childUploads), the executions files once those are published.
+// It returns the files they replace, the child tables'
 // and the executions', for removeReplaced; on a failure the partition is
 // as it was (what it published is removed: unpublish).
 func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats) (children, executions []string, err error) {
@@ -558,6 +561,21 @@ func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, fi
 	stamp := o.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:])
 	before := *st // a merge undone counts for nothing
 	var published []string
+	up := &childUploads{d: d, onWait: o.onChildUploadsWait}
+	uploaded := func() error { // the child tables' files published in the background
+		err := up.wait()
+		for _, u := range up.done {
+			published = append(published, u.name)
+			st.RowsOut += u.rows
+		}
+		up.done = nil
+		return err
+	}
+	undo := func(cause error) error {
+		uploaded()
+		st.RowsIn, st.RowsOut, st.RowGroupsCopied, st.FilesIn = before.RowsIn, before.RowsOut, before.RowGroupsCopied, before.FilesIn
+		return d.unpublish(ctx, published, cause)
+	}
 	var withData map[string]version // read once, for the tables with data columns
 	if o.KeepLatest {
 		if withData, err = d.snapshotsWithData(ctx, reads, files[schema.Executions.Name]); err != nil {
@@ -575,16 +593,12 @@ func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, fi
 		if hasData(table) {
 			keepWithData = withData
 		}
-		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, keepWithData, st)
+		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, keepWithData, st, up)
 		published = append(published, out...)
 		if err != nil {
-			st.RowsIn, st.RowsOut, st.RowGroupsCopied = before.RowsIn, before.RowsOut, before.RowGroupsCopied
-			return nil, nil, d.unpublish(ctx, published, err)
+			return nil, nil, undo(err)
 		}
 		for _, f := range fs {
-			if slices.Contains(published, f.name) {
-				return nil, nil, fmt.Errorf("destination %s: merged file %s has the name of a file it replaces", d.dir, f.name)
-			}
 			if table == schema.Executions {
 				executions = append(executions, f.name)
 			} else {
@@ -592,6 +606,9 @@ func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, fi
 			}
 		}
 		st.FilesIn += len(fs)
+	}
+	if err := uploaded(); err != nil { // a partition without executions files
+		return nil, nil, undo(err)
 	}
 	st.FilesOut += len(published)
 	if o.stopAfterPublish {
@@ -652,7 +669,9 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 }
 
 // compactTable merges files (one table's files of dt) into new files of at
-// most the target size and publishes them; with keepLatest only each key's
+// most the target size and publishes them (a child table's in the
+// background through up: the names returned are the executions table's
+// only); with keepLatest only each key's
 // newest row is kept (the key and version columns are read first). Rows
 // are read in the table's schema, so that files written before a column
 // was added get it, null. Without keepLatest, a row group that is large
@@ -669,7 +688,7 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 //
 // withData (keepLatest only) names, by execution ARN, an older snapshot
 // kept beside the newest: see snapshotsWithData.
-func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, withData map[string]version, st *CompactStats) ([]string, error) {
+func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
 	full := table.ParquetSchema()
 	var newest map[string]version
 	if keepLatest {
@@ -688,7 +707,7 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 	if keepLatest {
 		keep = "latest"
 	}
-	cw := &compactWriter{d: d, st: st, table: table, opts: append(d.writerOptions(table), parquet.KeyValueMetadata(compactedFromKey, string(from)), parquet.KeyValueMetadata(compactKeepKey, keep)),
+	cw := &compactWriter{d: d, st: st, table: table, up: up, replaces: names, opts: append(d.writerOptions(table), parquet.KeyValueMetadata(compactedFromKey, string(from)), parquet.KeyValueMetadata(compactKeepKey, keep)),
 		name: func(seq int) string {
 			return fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
 		}}
@@ -866,7 +885,58 @@ type compactWriter struct {
 	seq        int
 	cur        *partFile
 	groupStart int64    // the current file's size when its row group began
-	out        []string // published
+	out        []string // published here (the executions table's)
+	// up publishes the child tables' files in the background; the
+	// executions table's files are published once up's are.
+	up       *childUploads
+	replaces []string // the files merged (no merged file may take one's name)
+}
+
+// childUploads publishes a partition's merged operations and events files
+// in the background, each as soon as its writer is closed, so that its
+// upload (on S3, a request's latency at least) overlaps the next table's
+// merge; the executions files are published once every upload ended
+// (wait), as runs publish. Each upload runs to its end (the sink's
+// uploads are not cancelled): a failure is reported by wait, and what
+// was published is in done for the compaction to unpublish.
+type childUploads struct {
+	d      *Parquet
+	onWait func() // tests: wait begins
+	wg     sync.WaitGroup
+	mu     sync.Mutex // done, err
+	done   []uploadedFile
+	err    error
+}
+
+type uploadedFile struct {
+	name string
+	rows int64
+}
+
+// start publishes pf, whose writer is closed, in the background.
+func (u *childUploads) start(pf *partFile) {
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		size, err := publishClosed(u.d, pf)
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if err != nil {
+			u.err = cmp.Or(u.err, err)
+			return
+		}
+		u.d.count(pf.rows, size)
+		u.done = append(u.done, uploadedFile{pf.name, pf.rows})
+	}()
+}
+
+// wait waits for the uploads started; it returns the first failure.
+func (u *childUploads) wait() error {
+	if u.onWait != nil {
+		u.onWait()
+	}
+	u.wg.Wait()
+	return u.err
 }
 
 const (
@@ -975,8 +1045,12 @@ func (c *compactWriter) copyGroup(rg parquet.RowGroup) error {
 func (c *compactWriter) file() (*partFile, error) {
 	if c.cur == nil {
 		c.seq++
+		name := c.name(c.seq)
+		if slices.Contains(c.replaces, name) {
+			return nil, fmt.Errorf("destination %s: merged file %s has the name of a file it replaces", c.d.dir, name)
+		}
 		var err error
-		if c.cur, err = c.d.createPart(c.table, c.name(c.seq), c.opts); err != nil {
+		if c.cur, err = c.d.createPart(c.table, name, c.opts); err != nil {
 			return nil, err
 		}
 		c.groupStart = 0
@@ -984,19 +1058,35 @@ func (c *compactWriter) file() (*partFile, error) {
 	return c.cur, nil
 }
 
-// finish publishes the current file, if any.
+// finish ends the current file, if any, and publishes it: a child table's
+// in the background (up), an executions file once up's files are
+// published (a failure there discards it).
 func (c *compactWriter) finish() error {
-	if c.cur == nil {
+	pf := c.cur
+	if pf == nil {
 		return nil
 	}
-	size, err := finishFile(c.d, c.cur)
+	c.cur = nil
+	if err := pf.w.Close(); err != nil {
+		pf.f.discard()
+		return fmt.Errorf("destination %s: publish %s: %w", c.d.dir, pf.name, err)
+	}
+	c.d.release(pf)
+	if c.table != schema.Executions {
+		c.up.start(pf)
+		return nil
+	}
+	if err := c.up.wait(); err != nil {
+		pf.f.discard()
+		return err
+	}
+	size, err := publishClosed(c.d, pf)
 	if err != nil {
 		return err
 	}
-	c.d.count(c.cur.rows, size)
-	c.st.RowsOut += c.cur.rows
-	c.out = append(c.out, c.cur.name)
-	c.cur = nil
+	c.d.count(pf.rows, size)
+	c.st.RowsOut += pf.rows
+	c.out = append(c.out, pf.name)
 	return nil
 }
 

@@ -72,6 +72,10 @@ func S3SinkForTest(client S3API, bucket, prefix string, so S3Options) TestSink {
 // partition's merged files and before removing the files they replace.
 func StopAfterPublish(o *CompactOptions) { o.stopAfterPublish = true }
 
+// OnChildUploadsWait makes Compact call f whenever a partition's merge
+// begins to wait for its merged child tables' files to be published.
+func OnChildUploadsWait(o *CompactOptions, f func()) { o.onChildUploadsWait = f }
+
 // PublishedBytesForTest is every published file of a Parquet destination
 // (l a *Parquet), by name under the destination; nil for another kind.
 func PublishedBytesForTest(ctx context.Context, l Loader) (map[string][]byte, error) {

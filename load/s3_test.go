@@ -995,6 +995,87 @@ func TestS3SmallPartitionsUploadedAtOnce(t *testing.T) {
 	}
 }
 
+// heldChildPuts holds the uploads of merged operations and events files
+// until both are in flight at once and then until the compaction waits
+// for them before publishing the executions file (or an executions file's
+// upload begins: then it notes that this one began too early), or a
+// minute has passed (then it says so).
+type heldChildPuts struct {
+	*s3.Client
+	both, release      chan struct{}
+	bothOnce, relOnce  sync.Once
+	mu                 sync.Mutex
+	inFlight, execPuts int
+	never              atomic.Bool
+	early              []string // executions files whose upload began beside a child's
+}
+
+func newHeldChildPuts(c *s3.Client) *heldChildPuts {
+	h := &heldChildPuts{Client: c, both: make(chan struct{}), release: make(chan struct{})}
+	time.AfterFunc(time.Minute, func() {
+		h.bothOnce.Do(func() { h.never.Store(true); close(h.both) })
+		h.let()
+	})
+	return h
+}
+
+func (h *heldChildPuts) let() { h.relOnce.Do(func() { close(h.release) }) }
+
+func (h *heldChildPuts) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	key := aws.ToString(in.Key)
+	h.mu.Lock()
+	if strings.Contains(key, "/executions/") {
+		h.execPuts++
+		if h.inFlight > 0 {
+			h.early = append(h.early, key)
+		}
+		h.mu.Unlock()
+		h.let()
+		return h.Client.PutObject(ctx, in, opts...)
+	}
+	if h.inFlight++; h.inFlight == 2 {
+		h.bothOnce.Do(func() { close(h.both) })
+	}
+	h.mu.Unlock()
+	<-h.both
+	<-h.release
+	out, err := h.Client.PutObject(ctx, in, opts...)
+	h.mu.Lock()
+	h.inFlight--
+	h.mu.Unlock()
+	return out, err
+}
+
+// TestCompactOnS3UploadsBesideTheNextMerge: on S3, where a merged file's
+// upload waits a request's latency once it is written, a partition's
+// merged operations file uploads while its events are merged (both
+// uploads are in flight at once), and its merged executions file uploads
+// only once both ended, as runs publish.
+func TestCompactOnS3UploadsBesideTheNextMerge(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	commitInHalves(t, srv, bucket, emulator.Generate(74, 30, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Days: 1}))
+	before := latestOnS3(t, srv, bucket)
+	c := newHeldChildPuts(srv.Client())
+	cp, err := load.NewParquetS3(context.Background(), c, bucket, "archive", t.TempDir(), load.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := load.CompactOptions{KeepLatest: true}
+	load.OnChildUploadsWait(&o, c.let)
+	if st, err := cp.Compact(context.Background(), o); err != nil || st.Partitions != 1 || st.FilesOut != 3 {
+		t.Fatalf("compact: %+v, %v: want one partition merged into three files", st, err)
+	}
+	if c.never.Load() {
+		t.Error("never two PUTs of merged child files in flight at once: the operations file uploaded before the events were merged")
+	}
+	if len(c.early) != 0 || c.execPuts != 1 {
+		t.Errorf("merged executions files uploaded beside their child tables' files: %v (%d in all, want 1)", c.early, c.execPuts)
+	}
+	if !reflect.DeepEqual(latestOnS3(t, srv, bucket), before) {
+		t.Error("the newest snapshots differ after the merge")
+	}
+}
+
 // failingPuts fails the upload of every object whose key has the part
 // given.
 type failingPuts struct {
@@ -1013,11 +1094,18 @@ func (c *failingPuts) PutObject(ctx context.Context, in *s3.PutObjectInput, opts
 
 // TestCompactOnS3FailureMidway: a compaction that fails in one partition
 // (its merged executions file cannot be uploaded, after its operations
-// and events files were) while others are merged beside it returns the
+// and events files were; or its merged events file, uploading beside the
+// executions' merge) while others are merged beside it returns the
 // failure and leaves every partition merged or as it was, never both
-// (its merged files removed); the newest snapshots read the same; a
-// rerun merges the rest.
+// (its merged files removed, none published after the failure); the
+// newest snapshots read the same; a rerun merges the rest.
 func TestCompactOnS3FailureMidway(t *testing.T) {
+	for _, table := range []string{"executions", "events"} {
+		t.Run(table, func(t *testing.T) { compactOnS3FailureMidway(t, table) })
+	}
+}
+
+func compactOnS3FailureMidway(t *testing.T, table string) {
 	ctx := context.Background()
 	srv, bucket := s3test.Bucket(t)
 	commitInHalves(t, srv, bucket, emulator.Generate(69, 60, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Days: 6}))
@@ -1045,7 +1133,7 @@ func TestCompactOnS3FailureMidway(t *testing.T) {
 		t.Fatalf("partitions %v: want several", was)
 	}
 	bad := dts[1]
-	c := &failingPuts{Client: srv.Client(), part: "executions/" + bad + "/compact-"}
+	c := &failingPuts{Client: srv.Client(), part: table + "/" + bad + "/compact-"}
 	cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
 	if err != nil {
 		t.Fatal(err)
