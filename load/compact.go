@@ -87,7 +87,8 @@ type CompactStats struct {
 	// latest, no superseded snapshot in it.
 	AlreadyCompact int `json:"partitions_already_compact"`
 	// RowGroupsCopied counts row groups moved whole into merged files
-	// (without --keep latest), not read row by row.
+	// (large enough to stand as they are, every row kept), their pages
+	// not decoded.
 	RowGroupsCopied int `json:"row_groups_copied"`
 	// Unreadable names the files that are not Parquet etl can read
 	// (*NotParquetError), with the destination's name as the run's ledger
@@ -711,32 +712,29 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 		name: func(seq int) string {
 			return fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
 		}}
-	emitted, emittedOlder := map[string]bool{}, map[string]bool{}
+	var filter *latestFilter
+	var mask func(parquet.RowGroup) ([]bool, int64, error) // nil: every row is kept
+	if keepLatest {
+		filter = &latestFilter{newest: newest, withData: withData, emitted: map[string]bool{}, emittedOlder: map[string]bool{}}
+		ks, err := newKeyScanner(full, keyColumns(table), false)
+		if err != nil {
+			return nil, err
+		}
+		mask = func(rg parquet.RowGroup) ([]bool, int64, error) { return filter.mask(ks, rg) }
+	}
 	var kept []parquet.Row // not rows[:0]: the reader refills its rows in place
 	for _, f := range files {
 		n := f.name
 		err := reads.read(ctx, f, func(r io.ReaderAt, size int64) error {
-			return cw.mergeFile(n, r, size, full, !keepLatest, func(rows []parquet.Row) error {
+			return cw.mergeFile(n, r, size, full, mask, func(rows []parquet.Row) error {
 				st.RowsIn += int64(len(rows))
 				if keepLatest {
 					kept = kept[:0]
 					for _, row := range rows {
 						key, v := keys.of(row)
-						switch {
-						case v == newest[key]:
-							if emitted[key] {
-								continue
-							}
-							emitted[key] = true
-						case len(withData) > 0 && withData[string(keys.vals[0].ByteArray())] == v:
-							if emittedOlder[key] {
-								continue
-							}
-							emittedOlder[key] = true
-						default:
-							continue
+						if filter.keep(key, keys.vals[0].ByteArray(), v) {
+							kept = append(kept, row)
 						}
-						kept = append(kept, row)
 					}
 					rows = kept
 				}
@@ -749,6 +747,57 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 		}
 	}
 	return cw.out, cw.finish()
+}
+
+// latestFilter picks the rows --keep latest keeps, in the order they are
+// merged: each key's newest version, once, and (withData, by execution
+// ARN) the older version of an execution kept beside it, once.
+type latestFilter struct {
+	newest, withData      map[string]version
+	emitted, emittedOlder map[string]bool
+	kept                  []bool // mask's
+	buf                   []byte
+}
+
+// keep reports whether the row of key (of the execution arn) at version v
+// is kept after the rows kept so far, and counts it kept.
+func (f *latestFilter) keep(key string, arn []byte, v version) bool {
+	switch {
+	case v == f.newest[key]:
+		if f.emitted[key] {
+			return false
+		}
+		f.emitted[key] = true
+	case len(f.withData) > 0 && f.withData[string(arn)] == v:
+		if f.emittedOlder[key] {
+			return false
+		}
+		f.emittedOlder[key] = true
+	default:
+		return false
+	}
+	return true
+}
+
+// mask says, by row, which rows of rg are kept (keep, in order), reading
+// only its key columns (ks), and how many; nil when every one is. The mask
+// is valid until the next call.
+func (f *latestFilter) mask(ks *keyScanner, rg parquet.RowGroup) ([]bool, int64, error) {
+	f.kept = f.kept[:0]
+	var n int64
+	err := ks.scan(rg, func(vals []parquet.Value) error {
+		key, v := keyOf(vals, &f.buf)
+		k := f.keep(key, vals[0].ByteArray(), v)
+		if k {
+			n++
+		}
+		f.kept = append(f.kept, k)
+		return nil
+	})
+	if err != nil || n == rg.NumRows() {
+		return nil, n, err
+	}
+	return f.kept, n, nil
 }
 
 // hasData reports that t has columns a read without the execution's data
@@ -964,17 +1013,55 @@ func (c *compactWriter) write(rows []parquet.Row) error {
 		if cur.buffered < compactGroupRows && cur.w.Size()-c.groupStart < c.d.cfg.rowGroup {
 			continue
 		}
-		cur.buffered = 0
-		if err := cur.w.Flush(); err != nil {
+		if err := c.endGroup(cur); err != nil {
 			return err
-		}
-		if c.groupStart = cur.w.Size(); c.groupStart >= c.d.cfg.targetFile {
-			if err := c.finish(); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
+}
+
+// endGroup ends cur's row group, and cur when it reached the target size.
+func (c *compactWriter) endGroup(cur *partFile) error {
+	cur.buffered = 0
+	if err := cur.w.Flush(); err != nil {
+		return err
+	}
+	if c.groupStart = cur.w.Size(); c.groupStart >= c.d.cfg.targetFile {
+		return c.finish()
+	}
+	return nil
+}
+
+// appendGroup moves the n rows of rg that keep keeps (nil: all), a row
+// group in the table's schema, into the current file's row group column
+// by column, which costs a fraction of reading and writing them as rows;
+// the row group is ended first if they would take it past
+// compactGroupRows.
+func (c *compactWriter) appendGroup(rg parquet.RowGroup, keep []bool, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	cur, err := c.file()
+	if err != nil {
+		return err
+	}
+	if cur.buffered > 0 && cur.buffered+n > compactGroupRows {
+		if err := c.endGroup(cur); err != nil {
+			return err
+		}
+		if cur, err = c.file(); err != nil {
+			return err
+		}
+	}
+	if _, err := cur.w.AppendRowGroup(rg, keep); err != nil {
+		return err
+	}
+	cur.rows += n
+	cur.buffered += n
+	if cur.buffered < compactGroupRows && cur.w.Size()-c.groupStart < c.d.cfg.rowGroup {
+		return nil
+	}
+	return c.endGroup(cur)
 }
 
 // wholeGroup tells whether a row group is large enough to stand as it is
@@ -990,12 +1077,15 @@ func (c *compactWriter) wholeGroup(rg format.RowGroup) bool {
 	return rg.NumRows >= compactGroupRows/2 || size >= c.d.cfg.rowGroup/4
 }
 
-// mergeFile moves a file's rows (name, r, size bytes) into merged files: with
-// copyWhole, a row group that stands as it is (wholeGroup) in a file of schema
-// s whole, every other one's rows, read in schema s (a column the file
-// lacks comes back null), through fn, a read's worth at a time (the rows
-// are valid during the call only: the reader reuses them).
-func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, copyWhole bool, fn func([]parquet.Row) error) error {
+// mergeFile moves a file's rows (name, r, size bytes) into merged files.
+// A row group in schema s: when mask (nil: every row is kept) keeps
+// every row and it stands as it is (wholeGroup), as it is; else the rows
+// kept, column by column into the current row group. A row group of
+// another schema (a file written before a column was added): its rows,
+// read in schema s (a column the file lacks comes back null), through
+// fn, a read's worth at a time (the rows are valid during the call only:
+// the reader reuses them).
+func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, mask func(parquet.RowGroup) ([]bool, int64, error), fn func([]parquet.Row) error) error {
 	pf, err := openPublished(name, r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
 		return err
@@ -1005,15 +1095,28 @@ func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *par
 	}
 	same := parquet.EqualNodes(pf.Schema(), s)
 	for i, rg := range pf.RowGroups() {
-		if copyWhole && same && c.wholeGroup(pf.Metadata().RowGroups[i]) {
-			if err := c.copyGroup(rg); err != nil {
+		if !same {
+			rd := parquet.NewRowGroupReader(rg, s)
+			err := readRows(rd, fn)
+			rd.Close()
+			if err != nil {
 				return err
 			}
 			continue
 		}
-		rd := parquet.NewRowGroupReader(rg, s)
-		err := readRows(rd, fn)
-		rd.Close()
+		var keep []bool
+		n := rg.NumRows()
+		if mask != nil {
+			if keep, n, err = mask(rg); err != nil {
+				return err
+			}
+		}
+		if keep == nil && c.wholeGroup(pf.Metadata().RowGroups[i]) {
+			err = c.copyGroup(rg)
+		} else {
+			c.st.RowsIn += rg.NumRows()
+			err = c.appendGroup(rg, keep, n)
+		}
 		if err != nil {
 			return err
 		}

@@ -614,8 +614,10 @@ func TestCompactAgainCopiesWholeRowGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Each table's last merged row group may be too small to stand alone.
-	if st.RowGroupsCopied < merged-3 || st.RowGroupsCopied > merged {
+	// Each table's last merged row group may be too small to stand alone;
+	// a small file's row group may be large enough to (a run of a busy
+	// day).
+	if st.RowGroupsCopied < merged-3 {
 		t.Errorf("second compaction copied %d row groups whole, want the merged files' %d but their last ones: %+v", st.RowGroupsCopied, merged, st)
 	}
 	if got := rowGroupsUnder(t, dir); got >= merged+small {

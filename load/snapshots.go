@@ -1073,42 +1073,64 @@ func readOpened[T any](table *schema.Table, pf *parquet.File, expect int64, idx 
 // converts every column (parquet-go v0.32). The values are valid during
 // the call only.
 func keyScan(pf *parquet.File, names []string, optional bool, fn func([]parquet.Value) error) error {
-	leaves := make([]int, len(names))
-	for i, n := range names {
-		c, ok := pf.Schema().Lookup(n)
-		switch {
-		case ok:
-			leaves[i] = c.ColumnIndex
-		case optional:
-			leaves[i] = -1
-		default:
-			return fmt.Errorf("no column %s", n)
+	ks, err := newKeyScanner(pf.Schema(), names, optional)
+	if err != nil {
+		return err
+	}
+	for _, rg := range pf.RowGroups() {
+		if err := ks.scan(rg, fn); err != nil {
+			return err
 		}
 	}
-	cols := make([][]parquet.Value, len(names))
-	row := make([]parquet.Value, len(names))
-	for _, rg := range pf.RowGroups() {
-		n := rg.NumRows()
-		for i, leaf := range leaves {
-			if leaf < 0 {
-				continue
-			}
-			vals, err := columnValues(rg.ColumnChunks()[leaf], n, cols[i][:0])
-			if err != nil {
-				return fmt.Errorf("column %s: %w", names[i], err)
-			}
-			cols[i] = vals
+	return nil
+}
+
+// keyScanner is keyScan's reading of a row group, for files of one schema.
+type keyScanner struct {
+	names  []string
+	leaves []int // by name: its leaf column, or -1 (a null value)
+	cols   [][]parquet.Value
+	row    []parquet.Value
+}
+
+func newKeyScanner(s *parquet.Schema, names []string, optional bool) (*keyScanner, error) {
+	ks := &keyScanner{names: names, leaves: make([]int, len(names)), cols: make([][]parquet.Value, len(names)), row: make([]parquet.Value, len(names))}
+	for i, n := range names {
+		c, ok := s.Lookup(n)
+		switch {
+		case ok:
+			ks.leaves[i] = c.ColumnIndex
+		case optional:
+			ks.leaves[i] = -1
+		default:
+			return nil, fmt.Errorf("no column %s", n)
 		}
-		for r := range n {
-			for i := range cols {
-				row[i] = parquet.NullValue()
-				if leaves[i] >= 0 {
-					row[i] = cols[i][r]
-				}
+	}
+	return ks, nil
+}
+
+// scan calls fn for every row of rg, as keyScan does.
+func (ks *keyScanner) scan(rg parquet.RowGroup, fn func([]parquet.Value) error) error {
+	n := rg.NumRows()
+	for i, leaf := range ks.leaves {
+		if leaf < 0 {
+			continue
+		}
+		vals, err := columnValues(rg.ColumnChunks()[leaf], n, ks.cols[i][:0])
+		if err != nil {
+			return fmt.Errorf("column %s: %w", ks.names[i], err)
+		}
+		ks.cols[i] = vals
+	}
+	for r := range n {
+		for i := range ks.cols {
+			ks.row[i] = parquet.NullValue()
+			if ks.leaves[i] >= 0 {
+				ks.row[i] = ks.cols[i][r]
 			}
-			if err := fn(row); err != nil {
-				return err
-			}
+		}
+		if err := fn(ks.row); err != nil {
+			return err
 		}
 	}
 	return nil

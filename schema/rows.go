@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -87,6 +88,14 @@ type ParquetWriter interface {
 	// WriteRowGroup copies a row group of a file of the same table, written
 	// with the same options, as it is (pages are not decoded).
 	WriteRowGroup(rg parquet.RowGroup) (int64, error)
+	// AppendRowGroup re-encodes the rows of rg, a row group of a file of
+	// the same table in the writer's schema, into the current row group
+	// column by column (no row is assembled): the rows WriteRows of them
+	// would write (pages may end elsewhere), at about half the cost. keep,
+	// unless nil, says by row (one for each of rg's) which rows are
+	// appended. It returns how many were. On a failure the current row
+	// group may hold part of rg's columns: the file is to be discarded.
+	AppendRowGroup(rg parquet.RowGroup, keep []bool) (int64, error)
 	// Flush ends the current row group.
 	Flush() error
 	// Close ends the row group and writes the footer.
@@ -123,9 +132,11 @@ func (t *Table) NewParquetWriter(w io.Writer, opts ...parquet.WriterOption) Parq
 // TestResetWriterWritesWholeFiles fails on v0.32.0.)
 type parquetWriter[T any] struct {
 	*parquet.GenericWriter[T]
-	opts  []parquet.WriterOption
-	raw   bool // WriteRows wrote into the current row group
-	dirty bool // rows written since the last Close or Reset
+	opts []parquet.WriterOption
+	raw  bool // WriteRows wrote into the current row group
+	// values is AppendRowGroup's buffer.
+	values []parquet.Value
+	dirty  bool // rows written since the last Close or Reset
 }
 
 func (w *parquetWriter[T]) Write(rows Rows) (int, error) {
@@ -148,6 +159,146 @@ func (w *parquetWriter[T]) WriteRows(rows []parquet.Row) (int, error) {
 func (w *parquetWriter[T]) WriteRowGroup(rg parquet.RowGroup) (int64, error) {
 	w.raw, w.dirty = false, true // parquet-go flushes the current row group first
 	return w.GenericWriter.WriteRowGroup(rg)
+}
+
+func (w *parquetWriter[T]) AppendRowGroup(rg parquet.RowGroup, keep []bool) (int64, error) {
+	n := rg.NumRows()
+	if keep != nil {
+		if int64(len(keep)) != n {
+			return 0, fmt.Errorf("%d rows to keep or not for a row group of %d", len(keep), n)
+		}
+		n = 0
+		for _, k := range keep {
+			if k {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	cols := rg.ColumnChunks()
+	dst := w.ColumnWriters()
+	if len(cols) != len(dst) {
+		return 0, fmt.Errorf("row group of %d columns appended to a writer of %d", len(cols), len(dst))
+	}
+	w.raw, w.dirty = true, true
+	if len(w.values) == 0 {
+		w.values = make([]parquet.Value, 1024)
+	}
+	leaves := w.Schema().Columns()
+	for i, col := range cols {
+		leaf, _ := w.Schema().Lookup(leaves[i]...)
+		a := columnAppend{dst: dst[i], repeated: leaf.MaxRepetitionLevel > 0, keep: keep}
+		if err := a.from(col, w.values); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// columnAppend writes values of a column chunk to a column writer.
+type columnAppend struct {
+	dst      *parquet.ColumnWriter
+	repeated bool   // several values a row (those after the first have a repetition level)
+	keep     []bool // by row, which are written (nil: all)
+	row      int    // the row of the last value filtered
+	kept     []parquet.Value
+}
+
+// from writes src's values of the rows kept, a read of buf at a time. A
+// repeated column's values go in whole rows (a row's values may not span
+// two pages): the last row of a read waits, copied, for the next.
+func (a *columnAppend) from(src parquet.ColumnChunk, buf []parquet.Value) error {
+	rd := parquet.NewColumnChunkValueReader(src)
+	defer rd.Close()
+	a.row = -1
+	var row []parquet.Value // repeated: the row begun in an earlier read
+	for {
+		n, err := rd.ReadValues(buf)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		end := err != nil
+		vals := a.filter(buf[:n])
+		if a.repeated {
+			next := 0 // where the read's first row begins
+			for next < len(vals) && vals[next].RepetitionLevel() != 0 {
+				next++
+			}
+			for _, v := range vals[:next] {
+				row = append(row, v.Clone())
+			}
+			vals = vals[next:]
+			if len(row) > 0 && (len(vals) > 0 || end) {
+				if err := a.write(row); err != nil {
+					return err
+				}
+				row = row[:0]
+			}
+			if !end && len(vals) > 0 {
+				last := len(vals) - 1
+				for last > 0 && vals[last].RepetitionLevel() != 0 {
+					last--
+				}
+				for _, v := range vals[last:] {
+					row = append(row, v.Clone())
+				}
+				vals = vals[:last]
+			}
+		}
+		if err := a.write(vals); err != nil {
+			return err
+		}
+		if end {
+			return nil
+		}
+	}
+}
+
+// filter is the values of vals, the next read's, in the rows kept.
+func (a *columnAppend) filter(vals []parquet.Value) []parquet.Value {
+	if a.keep == nil {
+		return vals
+	}
+	a.kept = a.kept[:0]
+	for _, v := range vals {
+		if !a.repeated || v.RepetitionLevel() == 0 {
+			a.row++
+		}
+		if a.keep[a.row] {
+			a.kept = append(a.kept, v)
+		}
+	}
+	return a.kept
+}
+
+// rowsPerWrite is the most rows appendColumn writes at once: a page ends
+// after the write that fills it, so it passes the page size by at most
+// that many rows' values (parquet-go's row path writes 64 at once too).
+const rowsPerWrite = 64
+
+// write writes vals, whole rows, rowsPerWrite rows at a time.
+func (a *columnAppend) write(vals []parquet.Value) error {
+	for len(vals) > 0 {
+		k := min(len(vals), rowsPerWrite)
+		if a.repeated {
+			k = 0
+			for rows := 0; k < len(vals); k++ {
+				if vals[k].RepetitionLevel() == 0 {
+					if rows == rowsPerWrite {
+						break
+					}
+					rows++
+				}
+			}
+		}
+		if _, err := a.dst.WriteRowValues(vals[:k]); err != nil {
+			return err
+		}
+		vals = vals[k:]
+	}
+	return nil
 }
 
 func (w *parquetWriter[T]) Flush() error {
