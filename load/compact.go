@@ -672,15 +672,17 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // compactTable merges files (one table's files of dt) into new files of at
 // most the target size and publishes them (a child table's in the
 // background through up: the names returned are the executions table's
-// only); with keepLatest only each key's
-// newest row is kept (the key and version columns are read first). Rows
-// are read in the table's schema, so that files written before a column
-// was added get it, null. Without keepLatest, a row group that is large
-// enough to stand as it is (wholeGroup) and is in the table's schema is
-// copied whole (parquet-go copies its pages as they are when the writer's
-// options allow, else re-encodes it column by column), so that compacting
-// a partition again, after a run added small files beside a merged one,
-// re-encodes the new rows, not the whole partition. Each file is opened
+// only); with keepLatest only each key's newest row is kept (the key and
+// version columns of every file are read first, then each row group's
+// again to make its mask: latestFilter). A row group whose rows are all
+// kept and that is large enough to stand as it is (wholeGroup) in the
+// table's schema is copied whole (parquet-go copies its pages as they
+// are when the writer's options allow, else re-encodes it column by
+// column), so that compacting a partition again, after a run added small
+// files beside a merged one, re-encodes the new rows, not the whole
+// partition; the rows kept of the others move column by column (see
+// mergeFile), or, from files written before a column was added, are read
+// as rows in the table's schema (the column null). Each file is opened
 // once. files are sorted by name, and merged files (compact-...) sort before the
 // runs' (part-...): a partition's merged row groups are copied before
 // the small files' rows are read, which then fill row groups together
@@ -1032,12 +1034,12 @@ func (c *compactWriter) endGroup(cur *partFile) error {
 	return nil
 }
 
-// appendGroup moves the n rows of rg that keep keeps (nil: all), a row
-// group in the table's schema, into the current file's row group column
-// by column, which costs a fraction of reading and writing them as rows;
-// the row group is ended first if they would take it past
-// compactGroupRows.
-func (c *compactWriter) appendGroup(rg parquet.RowGroup, keep []bool, n int64) error {
+// appendGroup moves the n rows of rg (of size bytes in its file) that
+// keep keeps (nil: all), a row group in the table's schema, into the
+// current file's row group column by column, which costs a fraction of
+// reading and writing them as rows; the row group is ended first if they
+// would take it past compactGroupRows rows or the row-group size.
+func (c *compactWriter) appendGroup(rg parquet.RowGroup, keep []bool, n, size int64) error {
 	if n == 0 {
 		return nil
 	}
@@ -1045,7 +1047,7 @@ func (c *compactWriter) appendGroup(rg parquet.RowGroup, keep []bool, n int64) e
 	if err != nil {
 		return err
 	}
-	if cur.buffered > 0 && cur.buffered+n > compactGroupRows {
+	if cur.buffered > 0 && (cur.buffered+n > compactGroupRows || cur.w.Size()-c.groupStart+size > c.d.cfg.rowGroup) {
 		if err := c.endGroup(cur); err != nil {
 			return err
 		}
@@ -1069,7 +1071,7 @@ func (c *compactWriter) appendGroup(rg parquet.RowGroup, keep []bool, n int64) e
 // size in uncompressed pages (the writer's measure of a row group it holds,
 // which ends merged row groups, counts its buffers and dictionaries too,
 // so a merged row group that ended there holds less).
-func (c *compactWriter) wholeGroup(rg format.RowGroup) bool {
+func (c *compactWriter) wholeGroup(rg *format.RowGroup) bool {
 	var size int64
 	for _, col := range rg.Columns {
 		size += col.MetaData.TotalUncompressedSize
@@ -1079,12 +1081,14 @@ func (c *compactWriter) wholeGroup(rg format.RowGroup) bool {
 
 // mergeFile moves a file's rows (name, r, size bytes) into merged files.
 // A row group in schema s: when mask (nil: every row is kept) keeps
-// every row and it stands as it is (wholeGroup), as it is; else the rows
-// kept, column by column into the current row group. A row group of
-// another schema (a file written before a column was added): its rows,
-// read in schema s (a column the file lacks comes back null), through
-// fn, a read's worth at a time (the rows are valid during the call only:
-// the reader reuses them).
+// every row and it stands as it is (wholeGroup), as it is; else, if it
+// is no larger than a merged row group, the rows kept, column by column
+// into the current row group. A row group of another schema (a file
+// written before a column was added) or larger: its rows, read in schema
+// s (a column the file lacks comes back null), through fn (which
+// filters them), a read's worth at a time (the rows are valid during
+// the call only: the reader reuses them), into row groups that end
+// within compactChunk rows of the row-group size.
 func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, mask func(parquet.RowGroup) ([]bool, int64, error), fn func([]parquet.Row) error) error {
 	pf, err := openPublished(name, r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
@@ -1095,33 +1099,42 @@ func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *par
 	}
 	same := parquet.EqualNodes(pf.Schema(), s)
 	for i, rg := range pf.RowGroups() {
-		if !same {
-			rd := parquet.NewRowGroupReader(rg, s)
-			err := readRows(rd, fn)
-			rd.Close()
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		var keep []bool
-		n := rg.NumRows()
-		if mask != nil {
-			if keep, n, err = mask(rg); err != nil {
-				return err
-			}
-		}
-		if keep == nil && c.wholeGroup(pf.Metadata().RowGroups[i]) {
+		meta := &pf.Metadata().RowGroups[i]
+		switch {
+		case same && mask == nil && c.wholeGroup(meta):
 			err = c.copyGroup(rg)
-		} else {
-			c.st.RowsIn += rg.NumRows()
-			err = c.appendGroup(rg, keep, n)
+		case same && meta.NumRows <= compactGroupRows && groupBytes(meta) <= c.d.cfg.rowGroup:
+			keep, n := []bool(nil), rg.NumRows()
+			if mask != nil {
+				if keep, n, err = mask(rg); err != nil {
+					return err
+				}
+			}
+			if keep == nil && c.wholeGroup(meta) {
+				err = c.copyGroup(rg)
+			} else {
+				c.st.RowsIn += rg.NumRows()
+				err = c.appendGroup(rg, keep, n, groupBytes(meta))
+			}
+		default: // another schema, or larger than a merged row group
+			rd := parquet.NewRowGroupReader(rg, s)
+			err = readRows(rd, fn)
+			rd.Close()
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// groupBytes is a row group's size in its file (its pages, compressed).
+func groupBytes(rg *format.RowGroup) int64 {
+	var n int64
+	for _, col := range rg.Columns {
+		n += col.MetaData.TotalCompressedSize
+	}
+	return n
 }
 
 // copyGroup writes rg to the current file (started if need be) as a row
