@@ -22,7 +22,7 @@ func compactCommand() *cli.Command {
 		&cli.StringFlag{Name: "keep", Usage: "all: merge every row; latest: also drop the snapshots a newer one supersedes (what the _latest views hide)", EnvVars: env("keep"), Value: "all"},
 		&cli.DurationFlag{Name: "min-age", Usage: "leave alone files published less than this long ago (a run in progress)", EnvVars: env("min-age"), Value: time.Hour},
 		&cli.StringFlag{Name: "target-file-size", Usage: "merged files of about this `SIZE`", EnvVars: env("target-file-size"), Value: "256MiB"},
-		&cli.StringFlag{Name: "row-group-size", Usage: "end merged row groups at about this `SIZE` (or 64K rows); a row group of a quarter of it, or 32K rows, is copied whole (--keep all)", EnvVars: env("row-group-size"), Value: "64MiB"},
+		&cli.StringFlag{Name: "row-group-size", Usage: "end merged row groups at about this `SIZE` (or 64K rows); a row group of a quarter of it, or 32K rows, whose rows are all kept is copied whole", EnvVars: env("row-group-size"), Value: "64MiB"},
 		&cli.StringFlag{Name: "compression", Usage: "zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
 		&cli.DurationFlag{Name: "progress-interval", Usage: "log a progress line (partitions looked at of all, rows read) at most this often", EnvVars: env("progress-interval"), Value: 30 * time.Second},
 		&cli.StringFlag{Name: "region", Usage: "AWS `REGION`, for s3://", EnvVars: env("region")},
