@@ -276,17 +276,25 @@ func TestResetWriterWritesTheSameBytes(t *testing.T) {
 	resetSameBytes[schema.Event](t, schema.Events, r)
 }
 
-func resetSameBytes[T any](t *testing.T, table *schema.Table, r *rand.Rand) {
-	opts := []parquet.WriterOption{table.ParquetSchema(), parquet.Compression(&parquet.Zstd), parquet.DataPageVersion(1), parquet.DataPageStatistics(false)}
-	rows := func(n int, sparse bool) []T {
-		out := make([]T, n)
-		for i := range out {
-			if !sparse || r.IntN(10) == 0 {
-				randomRow(r, reflect.ValueOf(&out[i]).Elem())
-			}
+// loaderOptions are the writer options the loader writes table with.
+func loaderOptions(table *schema.Table) []parquet.WriterOption {
+	return []parquet.WriterOption{table.ParquetSchema(), parquet.Compression(&parquet.Zstd), parquet.DataPageVersion(1), parquet.DataPageStatistics(false)}
+}
+
+// randomRows are n random rows (randomRow); sparse, nine in ten are zero.
+func randomRows[T any](r *rand.Rand, n int, sparse bool) []T {
+	out := make([]T, n)
+	for i := range out {
+		if !sparse || r.IntN(10) == 0 {
+			randomRow(r, reflect.ValueOf(&out[i]).Elem())
 		}
-		return out
 	}
+	return out
+}
+
+func resetSameBytes[T any](t *testing.T, table *schema.Table, r *rand.Rand) {
+	opts := loaderOptions(table)
+	rows := func(n int, sparse bool) []T { return randomRows[T](r, n, sparse) }
 	writeFile := func(w schema.ParquetWriter, groups [][]T, copyLast bool) []byte {
 		var out bytes.Buffer
 		w.Reset(&out)
@@ -353,13 +361,10 @@ func TestAppendRowGroupKeepsEveryRow(t *testing.T) {
 }
 
 func appendKeepsRows[T any](t *testing.T, table *schema.Table, r *rand.Rand) {
-	opts := []parquet.WriterOption{table.ParquetSchema(), parquet.Compression(&parquet.Zstd), parquet.DataPageVersion(1), parquet.DataPageStatistics(false)}
+	opts := loaderOptions(table)
 	rows := func(n int, sparse bool) []T {
-		out := make([]T, n)
+		out := randomRows[T](r, n, sparse)
 		for i := range out {
-			if !sparse || r.IntN(10) == 0 {
-				randomRow(r, reflect.ValueOf(&out[i]).Elem())
-			}
 			if r.IntN(300) == 0 { // a long stack trace
 				trace := make([]string, 900+r.IntN(2500))
 				for j := range trace {
