@@ -472,9 +472,10 @@ func shared[T comparable](m map[T]*T, p *T) *T {
 //
 // Should a file vanish between its listing and its read (a compaction
 // beside the reader removed the files it merged, after publishing the
-// merged one), or the listing miss a snapshot's executions row
-// (missedRow), the files are listed and read again, a few times; the last
-// read stands, a snapshot whose row it did not find without one.
+// merged one), or the listing miss a snapshot's executions row or every
+// one of its operations or events rows (missedRows), the files are
+// listed and read again, a few times; the last read stands, a snapshot
+// whose rows it did not find without them.
 func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
 	var out map[string]*ExecutionRows
 	tries := 0
@@ -499,10 +500,10 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 				out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
 			},
 			func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) })
-		if err == nil && tries <= listedAgain { // the last read stands as it is: the row is not there
+		if err == nil && tries <= listedAgain { // the last read stands as it is: the rows are not there
 			for _, st := range states {
-				if out[st.Arn].Execution == nil {
-					err = missedRow(d, st)
+				r := out[st.Arn]
+				if err = missedRows(d, st, r.Execution != nil, int64(len(r.Operations)), int64(len(r.Events))); err != nil {
 					break
 				}
 			}
@@ -555,6 +556,32 @@ func (d *Parquet) EachRow(ctx context.Context, st ExecutionState, ex func(*schem
 		err = missedRow(d, st)
 	}
 	return d.forgetIfVanished(err)
+}
+
+// missedRows is the failure of a read of st's rows that found no
+// executions row (found), or none of the operations or events rows the
+// executions row counts (ops, events: the rows found): a listing that
+// missed a file (renamed or replaced while listed), or rows removed from
+// the archive, which only the last of Rows's reads may tell apart (it
+// stands: verify reports rows missing). It is fs.ErrNotExist, so that
+// ListedAgain lists again. nil if the read found them. (EachRow, whose
+// callers cannot tell their last read, asks only for the executions row:
+// a missing one fails its read whatever the cause.)
+func missedRows(d *Parquet, st ExecutionState, found bool, ops, events int64) error {
+	switch {
+	case !found:
+		return missedRow(d, st)
+	case ops == 0 && st.OperationCount > 0:
+		return missedChildRows(d, st, "operations")
+	case events == 0 && st.EventCount != nil && *st.EventCount > 0:
+		return missedChildRows(d, st, "events")
+	}
+	return nil
+}
+
+func missedChildRows(d *Parquet, st ExecutionState, table string) error {
+	return fmt.Errorf("destination %s: partition dt=%s: none of the %s rows of %s read at %s is in the files listed: %w",
+		d.dir, st.DT, table, st.Arn, st.ExtractedAt.UTC().Format(time.RFC3339Nano), fs.ErrNotExist)
 }
 
 // missedRow is the failure of a read that did not find st's executions
