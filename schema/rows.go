@@ -134,9 +134,9 @@ type parquetWriter[T any] struct {
 	*parquet.GenericWriter[T]
 	opts []parquet.WriterOption
 	raw  bool // WriteRows wrote into the current row group
-	// values is AppendRowGroup's buffer.
-	values []parquet.Value
-	dirty  bool // rows written since the last Close or Reset
+	// values and kept are AppendRowGroup's buffers.
+	values, kept []parquet.Value
+	dirty        bool // rows written since the last Close or Reset
 }
 
 func (w *parquetWriter[T]) Write(rows Rows) (int, error) {
@@ -189,8 +189,10 @@ func (w *parquetWriter[T]) AppendRowGroup(rg parquet.RowGroup, keep []bool) (int
 	leaves := w.Schema().Columns()
 	for i, col := range cols {
 		leaf, _ := w.Schema().Lookup(leaves[i]...)
-		a := columnAppend{dst: dst[i], repeated: leaf.MaxRepetitionLevel > 0, keep: keep}
-		if err := a.from(col, w.values); err != nil {
+		a := columnAppend{dst: dst[i], repeated: leaf.MaxRepetitionLevel > 0, keep: keep, kept: w.kept[:0]}
+		err := a.from(col, w.values)
+		w.kept = a.kept
+		if err != nil {
 			return 0, err
 		}
 	}
@@ -203,7 +205,7 @@ type columnAppend struct {
 	repeated bool   // several values a row (those after the first have a repetition level)
 	keep     []bool // by row, which are written (nil: all)
 	row      int    // the row of the last value filtered
-	kept     []parquet.Value
+	kept     []parquet.Value // filter's values, a read's
 }
 
 // from writes src's values of the rows kept, a read of buf at a time. A
@@ -273,7 +275,7 @@ func (a *columnAppend) filter(vals []parquet.Value) []parquet.Value {
 	return a.kept
 }
 
-// rowsPerWrite is the most rows appendColumn writes at once: a page ends
+// rowsPerWrite is the most rows columnAppend writes at once: a page ends
 // after the write that fills it, so it passes the page size by at most
 // that many rows' values (parquet-go's row path writes 64 at once too).
 const rowsPerWrite = 64
