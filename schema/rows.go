@@ -202,9 +202,9 @@ func (w *parquetWriter[T]) AppendRowGroup(rg parquet.RowGroup, keep []bool) (int
 // columnAppend writes values of a column chunk to a column writer.
 type columnAppend struct {
 	dst      *parquet.ColumnWriter
-	repeated bool   // several values a row (those after the first have a repetition level)
-	keep     []bool // by row, which are written (nil: all)
-	row      int    // the row of the last value filtered
+	repeated bool            // several values a row (those after the first have a repetition level)
+	keep     []bool          // by row, which are written (nil: all)
+	row      int             // the row of the last value filtered
 	kept     []parquet.Value // filter's values, a read's
 }
 
