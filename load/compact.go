@@ -943,53 +943,6 @@ type compactWriter struct {
 	replaces []string // the files merged (no merged file may take one's name)
 }
 
-// childUploads publishes a partition's merged operations and events files
-// in the background, each as soon as its writer is closed, so that its
-// upload (on S3, a request's latency at least) overlaps the next table's
-// merge; the executions files are published once every upload ended
-// (wait), as runs publish. Each upload runs to its end (the sink's
-// uploads are not cancelled): a failure is reported by wait, and what
-// was published is in done for the compaction to unpublish.
-type childUploads struct {
-	d      *Parquet
-	onWait func() // tests: wait begins
-	wg     sync.WaitGroup
-	mu     sync.Mutex // done, err
-	done   []uploadedFile
-	err    error
-}
-
-type uploadedFile struct {
-	name string
-	rows int64
-}
-
-// start publishes pf, whose writer is closed, in the background.
-func (u *childUploads) start(pf *partFile) {
-	u.wg.Add(1)
-	go func() {
-		defer u.wg.Done()
-		size, err := publishClosed(u.d, pf)
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		if err != nil {
-			u.err = cmp.Or(u.err, err)
-			return
-		}
-		u.d.count(pf.rows, size)
-		u.done = append(u.done, uploadedFile{pf.name, pf.rows})
-	}()
-}
-
-// wait waits for the uploads started; it returns the first failure.
-func (u *childUploads) wait() error {
-	if u.onWait != nil {
-		u.onWait()
-	}
-	u.wg.Wait()
-	return u.err
-}
-
 const (
 	// compactGroupRows is the most rows a merged file's row group holds.
 	compactGroupRows = 64 << 10
@@ -1192,15 +1145,9 @@ func (c *compactWriter) finish() error {
 		c.up.start(pf)
 		return nil
 	}
-	if err := c.up.wait(); err != nil {
-		pf.f.discard()
+	if err := c.up.publishAfter(pf); err != nil {
 		return err
 	}
-	size, err := publishClosed(c.d, pf)
-	if err != nil {
-		return err
-	}
-	c.d.count(pf.rows, size)
 	c.st.RowsOut += pf.rows
 	c.out = append(c.out, pf.name)
 	return nil

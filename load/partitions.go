@@ -3,6 +3,7 @@ package load
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -1011,44 +1012,84 @@ func (g *group) closeWriters() (int64, error) {
 
 // upload publishes the group's files, their writers closed: the child
 // tables' at once, then, once they are, the executions file. After a
-// failure the files not published are discarded.
+// failure the executions file is discarded.
 func (g *group) upload() error {
 	exec := g.d.execIndex()
-	errs := make([]error, len(g.files))
-	var wg sync.WaitGroup
+	up := &childUploads{d: g.d}
 	for i, pf := range g.files {
-		if pf == nil || i == exec {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var size int64
-			if size, errs[i] = publishClosed(g.d, pf); errs[i] == nil {
-				g.d.count(pf.rows, size)
-			}
-		}()
-	}
-	wg.Wait()
-	var err error
-	for _, e := range errs {
-		if e != nil {
-			err = e
-			break
+		if pf != nil && i != exec {
+			up.start(pf)
 		}
 	}
 	if pf := g.files[exec]; pf != nil {
-		if err != nil {
-			pf.f.discard()
-			return err
-		}
-		size, err := publishClosed(g.d, pf)
-		if err != nil {
-			return err
-		}
-		g.d.count(pf.rows, size)
+		return up.publishAfter(pf)
 	}
-	return err
+	return up.wait()
+}
+
+// childUploads publishes a partition's operations and events files in the
+// background, each as soon as its writer is closed, so that its upload
+// (on S3, a request's latency at least) overlaps other work (a run's
+// group.upload: the other child file's; a compaction's: the next table's
+// merge); the executions file is published once every upload ended
+// (publishAfter), so that an executions row is never visible before its
+// operations and events. Each upload runs to its end (the sink's uploads
+// are not cancelled): a failure is reported by wait, and what was
+// published is in done (for a compaction to unpublish).
+type childUploads struct {
+	d      *Parquet
+	onWait func() // tests: wait begins
+	wg     sync.WaitGroup
+	mu     sync.Mutex // done, err
+	done   []uploadedFile
+	err    error
+}
+
+type uploadedFile struct {
+	name string
+	rows int64
+}
+
+// start publishes pf, whose writer is closed, in the background.
+func (u *childUploads) start(pf *partFile) {
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		size, err := publishClosed(u.d, pf)
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if err != nil {
+			u.err = cmp.Or(u.err, err)
+			return
+		}
+		u.d.count(pf.rows, size)
+		u.done = append(u.done, uploadedFile{pf.name, pf.rows})
+	}()
+}
+
+// wait waits for the uploads started; it returns the first failure.
+func (u *childUploads) wait() error {
+	if u.onWait != nil {
+		u.onWait()
+	}
+	u.wg.Wait()
+	return u.err
+}
+
+// publishAfter publishes pf (an executions file, its writer closed) once
+// the uploads started have ended; if one failed, pf is discarded and that
+// failure returned.
+func (u *childUploads) publishAfter(pf *partFile) error {
+	if err := u.wait(); err != nil {
+		pf.f.discard()
+		return err
+	}
+	size, err := publishClosed(u.d, pf)
+	if err != nil {
+		return err
+	}
+	u.d.count(pf.rows, size)
+	return nil
 }
 
 // size is the largest of the group's files so far.

@@ -134,8 +134,10 @@ type parquetWriter[T any] struct {
 	*parquet.GenericWriter[T]
 	opts []parquet.WriterOption
 	raw  bool // WriteRows wrote into the current row group
-	// values and kept are AppendRowGroup's buffers.
+	// values and kept are AppendRowGroup's buffers; repeated says, by
+	// leaf column, which may hold several values a row.
 	values, kept []parquet.Value
+	repeated     []bool
 	dirty        bool // rows written since the last Close or Reset
 }
 
@@ -186,10 +188,14 @@ func (w *parquetWriter[T]) AppendRowGroup(rg parquet.RowGroup, keep []bool) (int
 	if len(w.values) == 0 {
 		w.values = make([]parquet.Value, 1024)
 	}
-	leaves := w.Schema().Columns()
+	if w.repeated == nil {
+		for _, path := range w.Schema().Columns() {
+			leaf, _ := w.Schema().Lookup(path...)
+			w.repeated = append(w.repeated, leaf.MaxRepetitionLevel > 0)
+		}
+	}
 	for i, col := range cols {
-		leaf, _ := w.Schema().Lookup(leaves[i]...)
-		a := columnAppend{dst: dst[i], repeated: leaf.MaxRepetitionLevel > 0, keep: keep, kept: w.kept[:0]}
+		a := columnAppend{dst: dst[i], repeated: w.repeated[i], keep: keep, kept: w.kept[:0]}
 		err := a.from(col, w.values)
 		w.kept = a.kept
 		if err != nil {
