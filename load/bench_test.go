@@ -116,13 +116,13 @@ func BenchmarkPostgresLoader(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		copyI := time.Since(start)
+		copyT += copyI
 
 		pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s), load.WithMaxConns(6))
 		if err != nil {
 			b.Fatal(err)
 		}
-		copyI := time.Since(start)
-		copyT += copyI
 		start = time.Now()
 		loadAll(b, pg, execs)
 		loadI := time.Since(start)
