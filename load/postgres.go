@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -57,11 +58,17 @@ func WithPGLogger(l *slog.Logger) PostgresOption { return func(c *postgresConfig
 // schema/ (SCHEMA.operations, SCHEMA.events, SCHEMA.executions), keyed by
 // each table's declared Key; every statement derives from the declaration.
 //
-// Each execution is one transaction on its own connection: its rows of each
-// child table stream in with COPY into a temporary staging table of that
-// table, and Commit moves them into the table with one INSERT ... SELECT
-// ... ON CONFLICT DO UPDATE in key order (so concurrent runs cannot
-// deadlock), then upserts the executions row and commits. A reader never
+// Each execution is one transaction on its own connection, which Begin
+// opens asking whether the archive holds the execution. One it holds has
+// its rows of each child table stream in with COPY into a temporary
+// staging table of that table, and Commit moves them into the table with
+// one INSERT ... SELECT ... ON CONFLICT DO UPDATE in key order (so
+// concurrent runs cannot deadlock), then upserts the executions row and
+// commits. One it has never seen (a backfill's every execution) has its
+// rows COPYed straight into their tables, no staging table touched, as
+// long as their keys do not repeat (see freshKeys); a concurrent run that
+// inserted the same execution first fails the COPY, and the execution is
+// archived again (a [Transient] error), then as one the archive holds. A reader never
 // sees half an execution; a failed execution rolls back whole. A later
 // snapshot updates the rows it contains and never deletes an operation
 // seen before; one read without the execution's data (the service could
@@ -80,9 +87,13 @@ type Postgres struct {
 	tables                []pgTable // the child tables
 	execUpsert, execKnown string
 	execUpsertKeep        string // execUpsert for a snapshot read without the execution's data
-	// beginSQL opens an execution's transaction and makes its staging
-	// tables there if the session lacks them (see Begin).
-	beginSQL string
+	// stageSQL makes, in an execution's transaction, the staging tables
+	// its session lacks (see Begin).
+	stageSQL string
+	// restaged holds the ARNs whose COPY straight into the tables met a
+	// key already there: archived again, they are staged (see Write).
+	restaged sync.Map
+	seed     maphash.Seed
 
 	mu    sync.Mutex
 	stats Stats
@@ -122,21 +133,21 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 		ddl = append(ddl, fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s) ON COMMIT DELETE ROWS",
 			pgx.Identifier{tables[i].stage}.Sanitize(), pgx.Identifier{cfg.schema, t.Name}.Sanitize()))
 	}
-	// Every transaction makes the staging tables its session lacks, in
-	// the round trip of its BEGIN (no notice of those it has): a session
-	// keeps them, empty at every commit or rollback. Not once per
+	// Every transaction that stages makes the staging tables its session
+	// lacks (no notice of those it has): a session keeps them, empty at
+	// every commit or rollback of a transaction that used one. Not once per
 	// connection: through a pooler in transaction mode (PgBouncer's
 	// pool_mode=transaction) each transaction may run in another server
 	// session, which lacked them ("relation etl_stage_events does not
 	// exist").
-	beginSQL := "BEGIN; SET LOCAL client_min_messages = warning; " + strings.Join(ddl, "; ")
+	stageSQL := "SET LOCAL client_min_messages = warning; " + strings.Join(ddl, "; ")
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %s", target, RedactError(err, url))
 	}
-	p := &Postgres{pool: pool, cfg: cfg, target: target, beginSQL: beginSQL}
+	p := &Postgres{pool: pool, cfg: cfg, target: target, stageSQL: stageSQL, seed: maphash.MakeSeed()}
 	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
 		if cfg.migrate {
 			applied := migrations.OnApply(func(version int32, name string) {
@@ -369,18 +380,31 @@ func (p *Postgres) Close(ctx context.Context) error {
 	return nil
 }
 
-// Begin acquires a connection and opens the execution's transaction.
+// Begin acquires a connection, opens the execution's transaction and asks
+// whether the archive holds the execution: if it does (or an earlier try
+// of this run met its keys), the transaction stages its rows.
 func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return nil, p.wrap("connect", err)
 	}
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: p.beginSQL})
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		conn.Release()
 		return nil, p.wrap("begin", err)
 	}
-	return &pgExec{p: p, conn: conn, tx: tx}, nil
+	e := &pgExec{p: p, conn: conn, tx: tx, arn: arn}
+	if err := tx.QueryRow(ctx, p.execKnown, arn).Scan(&e.known); err != nil {
+		e.Abort(ctx)
+		return nil, p.wrap("begin", err)
+	}
+	if _, restaged := p.restaged.Load(arn); e.known || restaged {
+		if err := e.stage(ctx); err != nil {
+			e.Abort(ctx)
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
 // wrap names the destination and the step that failed; an error worth
@@ -400,18 +424,32 @@ func (p *Postgres) wrap(what string, err error) error {
 }
 
 type pgExec struct {
-	p      *Postgres
-	conn   *pgxpool.Conn
-	tx     pgx.Tx
-	staged []bool // by table index: rows are staged
+	p     *Postgres
+	conn  *pgxpool.Conn
+	tx    pgx.Tx
+	arn   string
+	known bool // the archive held the execution when Begin asked
+	// staging: rows go to the staging tables (the transaction made them);
+	// else straight into the tables, copied counting them.
+	staging bool
+	copied  int64
+	keys    freshKeys
+	staged  []bool // by table index: rows are staged
 	// nuls counts the rows whose text had U+0000 replaced (U+FFFD);
 	// firstNUL names the first of them, as "table key=value ...".
 	nuls     int
 	firstNUL string
 }
 
-// Write copies rows into their table's staging table, inside the
-// transaction; Commit moves them into the table.
+// Write copies rows, inside the transaction, into their table's staging
+// table, whence Commit moves them into the table; or, for an execution
+// the archive has never seen, straight into the table while their keys
+// do not repeat (freshKeys): rows whose keys repeat, and every row after
+// them, are staged, and Commit's upsert lets a later row of a key replace
+// an earlier one, as staging alone would. A COPY straight into a table
+// that meets a key already there (a concurrent run archived the
+// execution first) fails the execution as [Transient]; archived again,
+// it is staged.
 func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 	i := slices.IndexFunc(e.p.tables, func(t pgTable) bool { return t.t == rows.Table() })
 	if i < 0 {
@@ -420,13 +458,22 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 	if rows.Len() == 0 {
 		return nil
 	}
-	if e.staged == nil {
-		e.staged = make([]bool, len(e.p.tables))
-	}
-	e.staged[i] = true
 	pt := &e.p.tables[i]
 	vals := make([]any, len(pt.columns))
-	_, err := e.tx.CopyFrom(ctx, pgx.Identifier{pt.stage}, pt.columns,
+	if !e.staging && !e.keys.add(e.p.seed, i, pt.keys, rows, vals) {
+		if err := e.stage(ctx); err != nil {
+			return err
+		}
+	}
+	into := pgx.Identifier{e.p.cfg.schema, pt.t.Name}
+	if e.staging {
+		if e.staged == nil {
+			e.staged = make([]bool, len(e.p.tables))
+		}
+		e.staged[i] = true
+		into = pgx.Identifier{pt.stage}
+	}
+	n, err := e.tx.CopyFrom(ctx, into, pt.columns,
 		pgx.CopyFromSlice(rows.Len(), func(k int) ([]any, error) {
 			if storedValues(rows.Values(k, vals)) {
 				e.replacedNUL(pt, vals)
@@ -434,9 +481,72 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 			return vals, nil
 		}))
 	if err != nil {
+		if pgErr := (*pgconn.PgError)(nil); !e.staging && errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
+			e.p.restaged.Store(e.arn, true)
+			return &transientError{fmt.Errorf("destination %s: copy %s: the execution's rows are there already (archived beside this run?): %w", e.p.target, pt.t.Name, err)}
+		}
 		return e.p.wrap("copy "+pt.t.Name, err)
 	}
+	if !e.staging {
+		e.copied += n
+	}
 	return nil
+}
+
+// stage makes the transaction's staging tables, which its session may
+// lack, and sends the execution's rows there from now on.
+func (e *pgExec) stage(ctx context.Context) error {
+	if _, err := e.tx.Exec(ctx, e.p.stageSQL); err != nil {
+		return e.p.wrap("begin", err)
+	}
+	e.staging = true
+	return nil
+}
+
+// maxFreshKeys is how many keys of an execution's rows freshKeys holds:
+// the rows past them are staged (a hash of 8 bytes a key in a Go map,
+// a little over a MiB at most for each execution in flight).
+const maxFreshKeys = 1 << 16
+
+// freshKeys is the keys of the rows an execution has COPYed straight into
+// their tables, hashed: a row whose key repeats one (a snapshot that
+// lists an operation twice), or one past maxFreshKeys, is staged instead,
+// so that a COPY never meets a key of its own execution. A hash that
+// collides costs only that: rows staged that need not be.
+type freshKeys struct {
+	seen map[uint64]struct{}
+	buf  []byte
+}
+
+// add takes the keys of rows, a batch of table i (keys: its key columns'
+// indexes), and reports whether none repeats one taken before or another
+// of the batch; when one does, or the batch would pass maxFreshKeys,
+// nothing is taken.
+func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Rows, vals []any) bool {
+	if len(k.seen)+rows.Len() > maxFreshKeys {
+		return false
+	}
+	if k.seen == nil {
+		k.seen = make(map[uint64]struct{}, rows.Len())
+	}
+	hashes := make([]uint64, 0, rows.Len())
+	for r := range rows.Len() {
+		rows.Values(r, vals)
+		k.buf = append(k.buf[:0], byte(table))
+		for _, c := range keys {
+			k.buf = fmt.Appendf(k.buf, "\x00%v", vals[c])
+		}
+		h := maphash.Bytes(seed, k.buf)
+		if _, seen := k.seen[h]; seen {
+			for _, h := range hashes {
+				delete(k.seen, h)
+			}
+			return false
+		}
+		k.seen[h] = struct{}{}
+		hashes = append(hashes, h)
+	}
+	return true
 }
 
 // replacedNUL counts a row of pt (vals) whose text had U+0000 replaced.
@@ -508,12 +618,12 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 	if storedValues(vals) {
 		e.replacedNUL(&pgTable{t: schema.Executions}, vals)
 	}
-	var known bool
-	if err := e.tx.QueryRow(ctx, e.p.execKnown, row.ExecutionArn).Scan(&known); err != nil {
-		e.tx.Rollback(context.WithoutCancel(ctx))
-		return e.p.wrap("upsert", err)
-	}
+	// Staged rows of an execution the archive never saw are inserted
+	// (the fresh path below), unless some of its rows went straight into
+	// the tables already: then they are upserted over them.
+	known := e.known || e.copied > 0
 	changed, err := e.upsert(ctx, known, row.ExecutionDataIncluded != nil && !*row.ExecutionDataIncluded, vals)
+	changed += e.copied
 	if err != nil {
 		e.tx.Rollback(context.WithoutCancel(ctx))
 		return e.p.wrap("upsert", err)
@@ -521,6 +631,7 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 	if err := e.tx.Commit(ctx); err != nil {
 		return e.p.wrap("commit", err)
 	}
+	e.p.restaged.Delete(e.arn)
 	e.p.mu.Lock()
 	e.p.stats.Rows += changed
 	level := slog.LevelWarn

@@ -834,3 +834,123 @@ func TestEachRowReadsOneSnapshot(t *testing.T) {
 		t.Errorf("the next stream saw %d changed operations, want %d", n, st.OperationCount)
 	}
 }
+
+// TestRepeatedKeysInASnapshot: a snapshot that lists an operation twice
+// keeps the later listing (the higher seq) in Postgres, whether the
+// repeat comes in the batch of the first listing (the batch is staged) or
+// in a later batch (the first went straight into the table, the later is
+// staged and upserted over it), and whether or not the archive held the
+// execution before.
+func TestRepeatedKeysInASnapshot(t *testing.T) {
+	url, s, conn := migrated(t)
+	ctx := context.Background()
+	pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	op := func(arn, id string, seq int64, status string) schema.Operation {
+		return schema.Operation{ExecutionArn: arn, OperationID: id, Seq: seq, Type: "STEP", Status: status, Source: "state", RunID: "r", ExtractedAt: time.Now()}
+	}
+	load1 := func(arn string, batches ...[]schema.Operation) {
+		t.Helper()
+		x, err := pg.Begin(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, b := range batches {
+			if err := x.Write(ctx, schema.RowsOf(schema.Operations, b)); err != nil {
+				x.Abort(ctx) // or pg.Close waits for the connection
+				t.Fatal(err)
+			}
+			n += len(b)
+		}
+		done := "SUCCEEDED"
+		if err := x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &done, OperationCount: int64(n), RunID: "r", ExtractedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		before bool // the archive holds the execution already
+	}{
+		{"in one batch", false},
+		{"in a later batch", false},
+		{"in one batch, archived before", true},
+		{"in a later batch, archived before", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			arn := "arn:" + strings.ReplaceAll(c.name, " ", "-")
+			if c.before {
+				load1(arn, []schema.Operation{op(arn, "a", 0, "STARTED")})
+			}
+			first := []schema.Operation{op(arn, "a", 0, "STARTED"), op(arn, "b", 1, "SUCCEEDED")}
+			repeat := op(arn, "a", 2, "FAILED")
+			if strings.Contains(c.name, "one batch") {
+				load1(arn, append(first, repeat))
+			} else {
+				load1(arn, first, []schema.Operation{repeat})
+			}
+			var seq int64
+			var status string
+			if err := conn.QueryRow(ctx, "SELECT seq, status FROM "+s+".operations WHERE execution_arn = $1 AND operation_id = 'a'", arn).Scan(&seq, &status); err != nil {
+				t.Fatal(err)
+			}
+			if seq != 2 || status != "FAILED" {
+				t.Errorf("operation a: seq %d %s, want the later listing (seq 2, FAILED)", seq, status)
+			}
+			if n := count(t, conn, "SELECT count(*) FROM "+s+".operations WHERE execution_arn = '"+arn+"'"); n != 2 {
+				t.Errorf("%d operations rows, want 2", n)
+			}
+		})
+	}
+}
+
+// TestRowsThereBeforeTheExecutionsRow: an execution the archive holds no
+// executions row of, whose operations rows are there (a run beside this
+// one archived it first, or rows left by hand): its first try meets them
+// (load.Transient), the next is staged and upserts over them, the
+// operations rows taking the new snapshot.
+func TestRowsThereBeforeTheExecutionsRow(t *testing.T) {
+	url, s, conn := migrated(t)
+	ctx := context.Background()
+	pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	arn := "arn:there-before"
+	if _, err := conn.Exec(ctx, "INSERT INTO "+s+".operations (execution_arn, operation_id, seq, type, status, source, run_id, extracted_at) VALUES ($1, 'a', 0, 'STEP', 'STARTED', 'state', 'other', now())", arn); err != nil {
+		t.Fatal(err)
+	}
+	rows := []schema.Operation{{ExecutionArn: arn, OperationID: "a", Seq: 0, Type: "STEP", Status: "SUCCEEDED", Source: "state", RunID: "r", ExtractedAt: time.Now()}}
+	done := "SUCCEEDED"
+	try := func() error {
+		x, err := pg.Begin(ctx, arn)
+		if err != nil {
+			return err
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+			x.Abort(ctx)
+			return err
+		}
+		return x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &done, OperationCount: 1, RunID: "r", ExtractedAt: time.Now()})
+	}
+	if err := try(); err == nil || !load.Transient(err) || !strings.Contains(err.Error(), "copy operations") {
+		t.Fatalf("first try: %v; want a transient failure of the COPY naming the table", err)
+	}
+	if err := try(); err != nil {
+		t.Fatalf("second try: %v", err)
+	}
+	var status, run string
+	if err := conn.QueryRow(ctx, "SELECT status, run_id FROM "+s+".operations WHERE execution_arn = $1", arn).Scan(&status, &run); err != nil {
+		t.Fatal(err)
+	}
+	if status != "SUCCEEDED" || run != "r" {
+		t.Errorf("operation a: %s by run %s, want SUCCEEDED by r", status, run)
+	}
+	if n := count(t, conn, "SELECT count(*) FROM "+s+".executions"); n != 1 {
+		t.Errorf("%d executions rows, want 1", n)
+	}
+}
