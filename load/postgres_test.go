@@ -47,6 +47,19 @@ func migrated(t *testing.T) (string, string, *pgx.Conn) {
 	return url, s, conn
 }
 
+// migratedLoader is a loader of a new migrated schema s, closed when the
+// test ends, and a connection to read s with.
+func migratedLoader(t *testing.T) (*load.Postgres, string, *pgx.Conn) {
+	t.Helper()
+	url, s, conn := migrated(t)
+	pg, err := load.NewPostgres(context.Background(), url, load.WithPGSchema(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close(context.Background()) })
+	return pg, s, conn
+}
+
 func TestMigrations(t *testing.T) {
 	url, s := pgtest.Schema(t)
 	conn := pgtest.Conn(t, url)
@@ -512,12 +525,8 @@ func TestRowValuesLeavesTheRowAlone(t *testing.T) {
 
 // TestAuditViews loads known rows through the loader and reads each view.
 func TestAuditViews(t *testing.T) {
-	url, s, conn := migrated(t)
+	pg, s, conn := migratedLoader(t)
 	ctx := context.Background()
-	pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := func(m int) *time.Time { v := time.Date(2026, 4, 1, 10, m, 0, 0, time.UTC); return &v }
 	str := func(v string) *string { return &v }
 	i32 := func(v int32) *int32 { return &v }
@@ -572,12 +581,8 @@ func TestAuditViews(t *testing.T) {
 // a delay of 0 (AWS's Python testing server on a step's last failure) or
 // none is no retry. invocations_per_execution counts the failed ones.
 func TestEventViews(t *testing.T) {
-	url, s, conn := migrated(t)
+	pg, s, conn := migratedLoader(t)
 	ctx := context.Background()
-	pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)
 	at := func(m int) *time.Time { v := now.Add(time.Duration(m) * time.Minute); return &v }
 	str := func(v string) *string { return &v }
@@ -842,13 +847,8 @@ func TestEachRowReadsOneSnapshot(t *testing.T) {
 // staged and upserted over it), and whether or not the archive held the
 // execution before.
 func TestRepeatedKeysInASnapshot(t *testing.T) {
-	url, s, conn := migrated(t)
+	pg, s, conn := migratedLoader(t)
 	ctx := context.Background()
-	pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
 	op := func(arn, id string, seq int64, status string) schema.Operation {
 		return schema.Operation{ExecutionArn: arn, OperationID: id, Seq: seq, Type: "STEP", Status: status, Source: "state", RunID: "r", ExtractedAt: time.Now()}
 	}
@@ -913,13 +913,8 @@ func TestRepeatedKeysInASnapshot(t *testing.T) {
 // (load.Transient), the next is staged and upserts over them, the
 // operations rows taking the new snapshot.
 func TestRowsThereBeforeTheExecutionsRow(t *testing.T) {
-	url, s, conn := migrated(t)
+	pg, s, conn := migratedLoader(t)
 	ctx := context.Background()
-	pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
 	arn := "arn:there-before"
 	if _, err := conn.Exec(ctx, "INSERT INTO "+s+".operations (execution_arn, operation_id, seq, type, status, source, run_id, extracted_at) VALUES ($1, 'a', 0, 'STEP', 'STARTED', 'state', 'other', now())", arn); err != nil {
 		t.Fatal(err)
