@@ -534,7 +534,11 @@ func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Ro
 		rows.Values(r, vals)
 		k.buf = append(k.buf[:0], byte(table))
 		for _, c := range keys {
-			k.buf = fmt.Appendf(k.buf, "\x00%v", vals[c])
+			v := vals[c]
+			if str, ok := v.(string); ok { // as Postgres stores it (storedValues)
+				v = strings.ReplaceAll(str, "\x00", nulReplacement)
+			}
+			k.buf = fmt.Appendf(k.buf, "\x00%v", v)
 		}
 		h := maphash.Bytes(seed, k.buf)
 		if _, seen := k.seen[h]; seen {

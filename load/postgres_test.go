@@ -949,3 +949,35 @@ func TestRowsThereBeforeTheExecutionsRow(t *testing.T) {
 		t.Errorf("%d executions rows, want 1", n)
 	}
 }
+
+// TestKeysThatPostgresStoresAlike: two operation ids of one snapshot that
+// differ only by a U+0000 in one and a U+FFFD in the other are one key in
+// Postgres (TestNULInPostgres): the later is kept, at the first try.
+func TestKeysThatPostgresStoresAlike(t *testing.T) {
+	pg, s, conn := migratedLoader(t)
+	ctx := context.Background()
+	arn := "arn:nul-key"
+	rows := []schema.Operation{
+		{ExecutionArn: arn, OperationID: "a\x00", Seq: 0, Type: "STEP", Status: "STARTED", Source: "state", RunID: "r", ExtractedAt: time.Now()},
+		{ExecutionArn: arn, OperationID: "a\uFFFD", Seq: 1, Type: "STEP", Status: "SUCCEEDED", Source: "state", RunID: "r", ExtractedAt: time.Now()},
+	}
+	x, err := pg.Begin(ctx, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+		x.Abort(ctx)
+		t.Fatal(err)
+	}
+	done := "SUCCEEDED"
+	if err := x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &done, OperationCount: 2, RunID: "r", ExtractedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	if err := conn.QueryRow(ctx, "SELECT status FROM "+s+".operations WHERE execution_arn = $1", arn).Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status != "SUCCEEDED" {
+		t.Errorf("operation a\uFFFD: %s, want the later listing's SUCCEEDED", status)
+	}
+}
