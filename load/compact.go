@@ -1051,6 +1051,9 @@ func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *par
 		return err // parquet.NewRowGroupReader would panic
 	}
 	same := parquet.EqualNodes(pf.Schema(), s)
+	// mask marks the keys it keeps as emitted (latestFilter.keep), as fn
+	// does: a row group is masked only where the mask is applied (the
+	// append), never before the row path, which would then drop them all.
 	for i, rg := range pf.RowGroups() {
 		meta := &pf.Metadata().RowGroups[i]
 		switch {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -234,6 +235,9 @@ type pgTable struct {
 	stage   string   // the temporary staging table
 	columns []string // in the declaration's order
 	keys    []int    // the key columns' indexes, for warnings
+	// rowKeys are those but execution_arn's, which all of an
+	// execution's rows share (freshKeys).
+	rowKeys []int
 	// fresh moves the staged rows of an execution the archive has never
 	// seen (a plain INSERT, skipping ON CONFLICT's speculative
 	// insertion); known, of one it has; keep, of one it has, read
@@ -248,6 +252,9 @@ func newPGTable(pgSchema string, t *schema.Table) pgTable {
 	}
 	for _, k := range t.Key {
 		pt.keys = append(pt.keys, t.Column(k))
+		if k != "execution_arn" {
+			pt.rowKeys = append(pt.rowKeys, t.Column(k))
+		}
 	}
 	pt.known = upsertSQL(pgSchema, t, pt.stage, false)
 	pt.keep = upsertSQL(pgSchema, t, pt.stage, true)
@@ -460,7 +467,7 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 	}
 	pt := &e.p.tables[i]
 	vals := make([]any, len(pt.columns))
-	if !e.staging && !e.keys.add(e.p.seed, i, pt.keys, rows, vals) {
+	if !e.staging && !e.keys.add(e.p.seed, i, pt.rowKeys, rows, vals) {
 		if err := e.stage(ctx); err != nil {
 			return err
 		}
@@ -519,7 +526,7 @@ type freshKeys struct {
 }
 
 // add takes the keys of rows, a batch of table i (keys: its key columns'
-// indexes), and reports whether none repeats one taken before or another
+// indexes, execution_arn's left out), and reports whether none repeats one taken before or another
 // of the batch; when one does, or the batch would pass maxFreshKeys,
 // nothing is taken.
 func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Rows, vals []any) bool {
@@ -534,11 +541,17 @@ func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Ro
 		rows.Values(r, vals)
 		k.buf = append(k.buf[:0], byte(table))
 		for _, c := range keys {
-			v := vals[c]
-			if str, ok := v.(string); ok { // as Postgres stores it (storedValues)
-				v = strings.ReplaceAll(str, "\x00", nulReplacement)
+			k.buf = append(k.buf, 0)
+			switch v := vals[c].(type) {
+			case string: // as Postgres stores it (storedValues)
+				k.buf = append(k.buf, strings.ReplaceAll(v, "\x00", nulReplacement)...)
+			case int32:
+				k.buf = strconv.AppendInt(k.buf, int64(v), 10)
+			case int64:
+				k.buf = strconv.AppendInt(k.buf, v, 10)
+			default: // no key column is of another type today
+				k.buf = fmt.Appendf(k.buf, "%v", v)
 			}
-			k.buf = fmt.Appendf(k.buf, "\x00%v", v)
 		}
 		h := maphash.Bytes(seed, k.buf)
 		if _, seen := k.seen[h]; seen {
