@@ -981,3 +981,93 @@ func TestKeysThatPostgresStoresAlike(t *testing.T) {
 		t.Errorf("operation a\uFFFD: %s, want the later listing's SUCCEEDED", status)
 	}
 }
+
+// TestTwoRunsInsertTheSameNewExecution: two runs (two loaders) archive
+// an execution neither finds archived, both COPYing straight into the
+// tables; the later one's COPY waits on the earlier one's keys. When the
+// earlier commits, the later fails as load.Transient and its next try,
+// staged, upserts its snapshot over the earlier's; when the earlier rolls
+// back, the later's COPY goes on and commits at its first try.
+func TestTwoRunsInsertTheSameNewExecution(t *testing.T) {
+	for _, earlierCommits := range []bool{true, false} {
+		t.Run(fmt.Sprint("earlier commits ", earlierCommits), func(t *testing.T) {
+			url, s, conn := migrated(t)
+			ctx := context.Background()
+			open := func(app string) *load.Postgres {
+				pg, err := load.NewPostgres(ctx, withApp(url, app), load.WithPGSchema(s))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { pg.Close(ctx) })
+				return pg
+			}
+			earlier, later := open("earlier-"+s), open("later-"+s)
+			arn := "arn:both-runs"
+			snapshot := func(run, status string) (schema.Rows, schema.Execution) {
+				var ops []schema.Operation
+				for i := range 50 {
+					ops = append(ops, schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint("op", i), Seq: int64(i), Type: "STEP", Status: status, Source: "state", RunID: run, ExtractedAt: time.Now()})
+				}
+				return schema.RowsOf(schema.Operations, ops), schema.Execution{ExecutionArn: arn, Status: &status, OperationCount: int64(len(ops)), RunID: run, ExtractedAt: time.Now()}
+			}
+			first, err := earlier.Begin(ctx, arn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, row := snapshot("earlier", "STARTED")
+			if err := first.Write(ctx, rows); err != nil {
+				first.Abort(ctx)
+				t.Fatal(err)
+			}
+			try := func() error {
+				x, err := later.Begin(ctx, arn)
+				if err != nil {
+					return err
+				}
+				rows, row := snapshot("later", "SUCCEEDED")
+				if err := x.Write(ctx, rows); err != nil {
+					x.Abort(ctx)
+					return err
+				}
+				return x.Commit(ctx, "2026-01-05", row)
+			}
+			tried := make(chan error, 1)
+			go func() { tried <- try() }()
+			// The later run's COPY waits on the earlier's uncommitted keys.
+			for waiting := int64(0); waiting == 0; {
+				select {
+				case err := <-tried:
+					first.Abort(ctx)
+					t.Fatalf("the later run's try ended (%v) while the earlier's rows were uncommitted", err)
+				case <-time.After(5 * time.Millisecond):
+				}
+				waiting = count(t, conn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'later-"+s+"' AND wait_event_type = 'Lock'")
+			}
+			if earlierCommits {
+				if err := first.Commit(ctx, "2026-01-05", row); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-tried; err == nil || !load.Transient(err) || !strings.Contains(err.Error(), "copy operations") {
+					t.Fatalf("later run's first try: %v; want a transient failure of the COPY", err)
+				}
+				if err := try(); err != nil {
+					t.Fatalf("later run's second try: %v", err)
+				}
+			} else {
+				if err := first.Abort(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-tried; err != nil {
+					t.Fatalf("later run's first try: %v", err)
+				}
+			}
+			if n := count(t, conn, "SELECT count(*) FROM "+s+".operations WHERE status = 'SUCCEEDED' AND run_id = 'later'"); n != 50 {
+				t.Errorf("%d operations rows of the later run's snapshot, want 50", n)
+			}
+			if n := count(t, conn, "SELECT count(*) FROM "+s+".operations"); n != 50 {
+				t.Errorf("%d operations rows, want 50", n)
+			}
+			wholeExecutions(t, conn, s)
+		})
+	}
+}
