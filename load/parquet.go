@@ -386,30 +386,7 @@ func (d *Parquet) writerOptions(t *schema.Table) []parquet.WriterOption {
 }
 
 func (d *Parquet) newWriterOptions(t *schema.Table) []parquet.WriterOption {
-	opts := []parquet.WriterOption{
-		t.ParquetSchema(),
-		parquet.Compression(d.cfg.codec),
-		parquet.DataPageVersion(1),
-		parquet.CreatedBy(d.cfg.createdBy, "", ""),
-		// No statistics in page headers: readers prune pages by the page
-		// index (column index, which stays), and parquet-mr stopped
-		// writing them long ago. With them, a writer's bytes depended on
-		// the files it wrote before (an all-null page's header carries
-		// empty bounds once its column held a value), so writers could
-		// not be reused for published files without twins differing.
-		parquet.DataPageStatistics(false),
-	}
-	for _, c := range t.Columns {
-		if !c.Large {
-			continue
-		}
-		path := []string{c.Name}
-		if c.Kind == schema.StringList {
-			path = append(path, "list", "element")
-		}
-		opts = append(opts, parquet.SkipPageStatistics(path...), parquet.SkipPageBounds(path...))
-	}
-	return opts
+	return t.WriterOptions(parquet.Compression(d.cfg.codec), parquet.CreatedBy(d.cfg.createdBy, "", ""))
 }
 
 // tableFiles is one table's open files, one per partition.

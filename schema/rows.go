@@ -104,7 +104,7 @@ type ParquetWriter interface {
 	// that wrote rows it did not Close is replaced instead). The files are
 	// whole and correct, and byte for byte what a new writer writes
 	// provided page headers carry no statistics
-	// (parquet.DataPageStatistics(false), as the loader writes): with
+	// (parquet.DataPageStatistics(false), as in Table.WriterOptions): with
 	// them, an all-null page's header carries empty bounds once its column
 	// held a value (parquet-go v0.32).
 	Reset(w io.Writer)

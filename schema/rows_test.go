@@ -276,11 +276,6 @@ func TestResetWriterWritesTheSameBytes(t *testing.T) {
 	resetSameBytes[schema.Event](t, schema.Events, r)
 }
 
-// loaderOptions are the writer options the loader writes table with.
-func loaderOptions(table *schema.Table) []parquet.WriterOption {
-	return []parquet.WriterOption{table.ParquetSchema(), parquet.Compression(&parquet.Zstd), parquet.DataPageVersion(1), parquet.DataPageStatistics(false)}
-}
-
 // randomRows are n random rows (randomRow); sparse, nine in ten are zero.
 func randomRows[T any](r *rand.Rand, n int, sparse bool) []T {
 	out := make([]T, n)
@@ -293,7 +288,7 @@ func randomRows[T any](r *rand.Rand, n int, sparse bool) []T {
 }
 
 func resetSameBytes[T any](t *testing.T, table *schema.Table, r *rand.Rand) {
-	opts := loaderOptions(table)
+	opts := table.WriterOptions(parquet.Compression(&parquet.Zstd)) // as the loader writes
 	rows := func(n int, sparse bool) []T { return randomRows[T](r, n, sparse) }
 	writeFile := func(w schema.ParquetWriter, groups [][]T, copyLast bool) []byte {
 		var out bytes.Buffer
@@ -361,7 +356,7 @@ func TestAppendRowGroupKeepsEveryRow(t *testing.T) {
 }
 
 func appendKeepsRows[T any](t *testing.T, table *schema.Table, r *rand.Rand) {
-	opts := loaderOptions(table)
+	opts := table.WriterOptions(parquet.Compression(&parquet.Zstd)) // as the loader writes
 	rows := func(n int, sparse bool) []T {
 		out := randomRows[T](r, n, sparse)
 		for i := range out {

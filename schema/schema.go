@@ -293,6 +293,30 @@ func (t *Table) ParquetSchema() *parquet.Schema {
 	return parquet.NewSchema(t.Name, parquet.SchemaOf(reflect.New(t.rowType).Elem().Interface()))
 }
 
+// WriterOptions are the options of every Parquet file of t's rows that
+// etl writes, followed by more (the codec, the writer's name): t's
+// ParquetSchema, version 1 data pages, no statistics in page headers, and
+// no page statistics or bounds for the Large columns. Page headers carry
+// no statistics because readers prune pages by the page index (the column
+// index, which stays; parquet-mr stopped writing them long ago), and
+// because with them a reused writer's bytes would depend on the files it
+// wrote before (an all-null page's header carries empty bounds once its
+// column held a value): see ParquetWriter.Reset.
+func (t *Table) WriterOptions(more ...parquet.WriterOption) []parquet.WriterOption {
+	opts := []parquet.WriterOption{t.ParquetSchema(), parquet.DataPageVersion(1), parquet.DataPageStatistics(false)}
+	for _, c := range t.Columns {
+		if !c.Large {
+			continue
+		}
+		path := []string{c.Name}
+		if c.Kind == StringList {
+			path = append(path, "list", "element")
+		}
+		opts = append(opts, parquet.SkipPageStatistics(path...), parquet.SkipPageBounds(path...))
+	}
+	return append(opts, more...)
+}
+
 // AthenaType is the column's type in Athena (Hive DDL).
 func (c Column) AthenaType() string {
 	return [...]string{String: "string", Int32: "int", Int64: "bigint", Bool: "boolean", Timestamp: "timestamp", StringList: "array<string>"}[c.Kind]
