@@ -293,6 +293,19 @@ func (u *unlisting) list(ctx context.Context, dir string) ([]publishedFile, erro
 	return files, err
 }
 
+// writeOneFile writes rows as the one file of table's partition
+// dt=2026-01-01 under dir.
+func writeOneFile[T any](t *testing.T, dir, table string, rows []T) {
+	t.Helper()
+	p := filepath.Join(dir, table, "dt=2026-01-01", "part-r-aaaa-00001.parquet")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := parquet.WriteFile(p, rows); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRowsListsAgainWhenTheListingMissedAFile: a read of a snapshot's rows
 // that finds no executions row for it, though the ledger read one, or
 // none of the operations or events rows that row counts, is made again
@@ -317,25 +330,9 @@ func TestRowsListsAgainWhenTheListingMissedAFile(t *testing.T) {
 		events = append(events, schema.Event{ExecutionArn: arn, EventID: 1, RunID: "r", ExtractedAt: at})
 		states = append(states, ExecutionState{Arn: arn, OperationCount: 1, EventCount: &one, RunID: "r", ExtractedAt: at, DT: "2026-01-01"})
 	}
-	write := func(table string, rows any) {
-		p := filepath.Join(dir, table, "dt=2026-01-01", "part-r-aaaa-00001.parquet")
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		var err error
-		switch rows := rows.(type) {
-		case []schema.Execution:
-			err = parquet.WriteFile(p, rows)
-		case []schema.Operation:
-			err = parquet.WriteFile(p, rows)
-		case []schema.Event:
-			err = parquet.WriteFile(p, rows)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("executions", execs)
-	write("operations", ops)
-	write("events", events)
+	writeOneFile(t, dir, "executions", execs)
+	writeOneFile(t, dir, "operations", ops)
+	writeOneFile(t, dir, "events", events)
 	for _, table := range []string{"executions", "operations", "events"} {
 		for _, c := range []struct {
 			times int
