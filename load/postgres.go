@@ -466,13 +466,13 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 		return nil
 	}
 	pt := &e.p.tables[i]
-	vals := make([]any, len(pt.columns))
-	if !e.staging && !e.keys.add(e.p.seed, i, pt.rowKeys, rows, vals) {
+	if !e.staging && !e.keys.add(e.p.seed, i, pt.rowKeys, rows) {
 		if err := e.stage(ctx); err != nil {
 			return err
 		}
 	}
 	into := pgx.Identifier{e.p.cfg.schema, pt.t.Name}
+	vals := make([]any, len(pt.columns))
 	if e.staging {
 		if e.staged == nil {
 			e.staged = make([]bool, len(e.p.tables))
@@ -529,7 +529,7 @@ type freshKeys struct {
 // indexes, execution_arn's left out), and reports whether none repeats one taken before or another
 // of the batch; when one does, or the batch would pass maxFreshKeys,
 // nothing is taken.
-func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Rows, vals []any) bool {
+func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Rows) bool {
 	if len(k.seen)+rows.Len() > maxFreshKeys {
 		return false
 	}
@@ -538,11 +538,10 @@ func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Ro
 	}
 	hashes := make([]uint64, 0, rows.Len())
 	for r := range rows.Len() {
-		rows.Values(r, vals)
 		k.buf = append(k.buf[:0], byte(table))
 		for _, c := range keys {
 			k.buf = append(k.buf, 0)
-			switch v := vals[c].(type) {
+			switch v := rows.Value(r, c).(type) {
 			case string: // as Postgres stores it (storedValues)
 				k.buf = append(k.buf, strings.ReplaceAll(v, "\x00", nulReplacement)...)
 			case int32:

@@ -29,6 +29,8 @@ type Rows interface {
 	// int64, *int64, *bool, time.Time, *time.Time, []string), and returns
 	// it. The values share memory with the row.
 	Values(i int, dst []any) []any
+	// Value is row i's value of column col, as Values gives it.
+	Value(i, col int) any
 }
 
 // RowsOf is rows of table t. It panics when T is not t's row struct: a
@@ -73,6 +75,10 @@ func (r rowsOf[T]) Values(i int, dst []any) []any {
 		dst[k] = v.Field(k).Interface()
 	}
 	return dst
+}
+
+func (r rowsOf[T]) Value(i, col int) any {
+	return reflect.ValueOf(&r.rows[i]).Elem().Field(col).Interface()
 }
 
 // ParquetWriter writes one table's rows to a Parquet file: parquet-go's

@@ -71,13 +71,17 @@ func checkAppendRows[T any](t *testing.T, table *schema.Table, extreme func(*T))
 	}
 }
 
-// rowSlice is rows' structs, through the values every loader reads.
+// rowSlice is rows' structs, through the values every loader reads
+// (Values, and Value, which must agree with it).
 func rowSlice[T any](t *testing.T, table *schema.Table, rows schema.Rows) []T {
 	out := make([]T, rows.Len())
 	vals := make([]any, len(table.Columns))
 	for i := range out {
 		v := reflect.ValueOf(&out[i]).Elem()
 		for k, x := range rows.Values(i, vals) {
+			if one := rows.Value(i, k); !reflect.DeepEqual(one, x) {
+				t.Fatalf("%s row %d: Value of column %s %#v, Values %#v", table.Name, i, table.Columns[k].Name, one, x)
+			}
 			v.Field(k).Set(reflect.ValueOf(x))
 		}
 	}
