@@ -388,20 +388,19 @@ func (p *Postgres) Close(ctx context.Context) error {
 }
 
 // Begin acquires a connection, opens the execution's transaction and asks
-// whether the archive holds the execution: if it does (or an earlier try
-// of this run met its keys), the transaction stages its rows.
+// whether the archive holds the execution, in one round trip: if it does
+// (or an earlier try of this run met its keys), the transaction stages its
+// rows.
 func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return nil, p.wrap("connect", err)
 	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		conn.Release()
-		return nil, p.wrap("begin", err)
-	}
-	e := &pgExec{p: p, conn: conn, tx: tx, arn: arn}
-	if err := tx.QueryRow(ctx, p.execKnown, arn).Scan(&e.known); err != nil {
+	e := &pgExec{p: p, conn: conn, arn: arn}
+	batch := &pgx.Batch{}
+	batch.Queue("BEGIN")
+	batch.Queue(p.execKnown, arn).QueryRow(func(r pgx.Row) error { return r.Scan(&e.known) })
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		e.Abort(ctx)
 		return nil, p.wrap("begin", err)
 	}
@@ -430,10 +429,12 @@ func (p *Postgres) wrap(what string, err error) error {
 	return err
 }
 
+// pgExec is an execution's transaction, opened by Begin's BEGIN on conn
+// and ended by the COMMIT at the end of Commit's batch or by Abort's
+// ROLLBACK (pgx.Tx would spend a round trip on each).
 type pgExec struct {
 	p     *Postgres
 	conn  *pgxpool.Conn
-	tx    pgx.Tx
 	arn   string
 	known bool // the archive held the execution when Begin asked
 	// staging: rows go to the staging tables (the transaction made them);
@@ -480,7 +481,7 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 		e.staged[i] = true
 		into = pgx.Identifier{pt.stage}
 	}
-	n, err := e.tx.CopyFrom(ctx, into, pt.columns,
+	n, err := e.conn.CopyFrom(ctx, into, pt.columns,
 		pgx.CopyFromSlice(rows.Len(), func(k int) ([]any, error) {
 			if storedValues(rows.Values(k, vals)) {
 				e.replacedNUL(pt, vals)
@@ -503,7 +504,7 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 // stage makes the transaction's staging tables, which its session may
 // lack, and sends the execution's rows there from now on.
 func (e *pgExec) stage(ctx context.Context) error {
-	if _, err := e.tx.Exec(ctx, e.p.stageSQL); err != nil {
+	if _, err := e.conn.Exec(ctx, e.p.stageSQL); err != nil {
 		return e.p.wrap("begin", err)
 	}
 	e.staging = true
@@ -626,7 +627,9 @@ func storedValues(vals []any) (replaced bool) {
 	return replaced
 }
 
-// Commit upserts the staged operations and the executions row, and commits.
+// Commit upserts the staged operations and the executions row, and
+// commits, in one round trip. On a failure the transaction is rolled back:
+// nothing of the execution is archived.
 // dt is not stored: Postgres needs no partitions.
 func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
 	defer e.release()
@@ -638,14 +641,11 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 	// (the fresh path below), unless some of its rows went straight into
 	// the tables already: then they are upserted over them.
 	known := e.known || e.copied > 0
-	changed, err := e.upsert(ctx, known, row.ExecutionDataIncluded != nil && !*row.ExecutionDataIncluded, vals)
+	changed, what, err := e.commit(ctx, known, row.ExecutionDataIncluded != nil && !*row.ExecutionDataIncluded, vals)
 	changed += e.copied
 	if err != nil {
-		e.tx.Rollback(context.WithoutCancel(ctx))
-		return e.p.wrap("upsert", err)
-	}
-	if err := e.tx.Commit(ctx); err != nil {
-		return e.p.wrap("commit", err)
+		e.rollback(ctx)
+		return e.p.wrap(what, err)
 	}
 	e.p.restaged.Delete(e.arn)
 	e.p.mu.Lock()
@@ -668,12 +668,15 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 	return nil
 }
 
-// upsert moves the staged rows into the tables, in one round trip. An
-// execution the archive has never seen takes a plain INSERT, which skips
-// ON CONFLICT's speculative insertion (the fresh-load fast path). Should a
-// concurrent run insert the same execution first, the INSERT meets its keys,
-// rolls back to the savepoint (the staged rows stay) and takes the upsert.
-func (e *pgExec) upsert(ctx context.Context, known, noData bool, vals []any) (changed int64, err error) {
+// commit moves the staged rows into the tables, upserts the executions
+// row and commits, in one round trip; on a failure it says which step
+// failed ("upsert" or "commit") and leaves the transaction to be rolled
+// back. An execution the archive has never seen takes a plain INSERT,
+// which skips ON CONFLICT's speculative insertion (the fresh-load fast
+// path). Should a concurrent run insert the same execution first, the
+// INSERT meets its keys, rolls back to the savepoint (the staged rows
+// stay) and takes the upsert.
+func (e *pgExec) commit(ctx context.Context, known, noData bool, vals []any) (changed int64, what string, err error) {
 	batch := &pgx.Batch{}
 	if !known {
 		batch.Queue("SAVEPOINT etl_fresh")
@@ -694,10 +697,21 @@ func (e *pgExec) upsert(ctx context.Context, known, noData bool, vals []any) (ch
 	} else {
 		batch.Queue(e.p.execUpsert, vals...)
 	}
-	br := e.tx.SendBatch(ctx, batch)
-	for range batch.Len() {
+	// The statements before COMMIT ran, or it is skipped: the server skips
+	// what follows a failed statement of a batch.
+	batch.Queue("COMMIT")
+	br := e.conn.SendBatch(ctx, batch)
+	what = "upsert"
+	for q := range batch.Len() {
+		if q == batch.Len()-1 {
+			what = "commit"
+		}
 		var tag pgconn.CommandTag
 		if tag, err = br.Exec(); err != nil {
+			break
+		}
+		if q == batch.Len()-1 && tag.String() == "ROLLBACK" { // as pgx.Tx's Commit checks
+			err = pgx.ErrTxCommitRollback
 			break
 		}
 		changed += tag.RowsAffected()
@@ -706,13 +720,13 @@ func (e *pgExec) upsert(ctx context.Context, known, noData bool, vals []any) (ch
 		err = cerr
 	}
 	var pgErr *pgconn.PgError
-	if !known && errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
-		if _, rerr := e.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT etl_fresh"); rerr != nil {
-			return 0, rerr
+	if !known && what == "upsert" && errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
+		if _, rerr := e.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT etl_fresh"); rerr != nil {
+			return 0, what, rerr
 		}
-		return e.upsert(ctx, true, noData, vals)
+		return e.commit(ctx, true, noData, vals)
 	}
-	return changed, err
+	return changed, what, err
 }
 
 // Abort rolls the execution back.
@@ -721,7 +735,15 @@ func (e *pgExec) Abort(ctx context.Context) error {
 		return nil
 	}
 	defer e.release()
-	return e.tx.Rollback(context.WithoutCancel(ctx))
+	return e.rollback(ctx)
+}
+
+// rollback ends the transaction, whatever its state (a ROLLBACK after the
+// transaction ended only warns). It goes on when ctx is done: the
+// connection goes back to the pool only out of a transaction.
+func (e *pgExec) rollback(ctx context.Context) error {
+	_, err := e.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	return err
 }
 
 func (e *pgExec) release() {
