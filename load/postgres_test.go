@@ -8,6 +8,7 @@ import (
 	neturl "net/url"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1066,6 +1067,72 @@ func TestTwoRunsInsertTheSameNewExecution(t *testing.T) {
 			}
 			if n := count(t, conn, "SELECT count(*) FROM "+s+".operations"); n != 50 {
 				t.Errorf("%d operations rows, want 50", n)
+			}
+			wholeExecutions(t, conn, s)
+		})
+	}
+}
+
+// TestQueryExecModes: every pgx query exec mode a user may set in the URL
+// (default_query_exec_mode; a pooler in transaction mode needs exec)
+// archives alike: Begin's and Commit's batches carry BEGIN and COMMIT,
+// which the simple protocol sends as one multi-statement query. Each mode
+// goes through the fresh path, the savepoint's fallback (rows there
+// before the executions row), a repeated key and the staged path.
+func TestQueryExecModes(t *testing.T) {
+	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			url, s, conn := migrated(t)
+			ctx := context.Background()
+			sep := "?"
+			if strings.Contains(url, "?") {
+				sep = "&"
+			}
+			pg, err := load.NewPostgres(ctx, url+sep+"default_query_exec_mode="+mode, load.WithPGSchema(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pg.Close(ctx)
+			archive := func(arn, status string, ids ...string) error {
+				x, err := pg.Begin(ctx, arn)
+				if err != nil {
+					return err
+				}
+				var ops []schema.Operation
+				for i, id := range ids {
+					ops = append(ops, schema.Operation{ExecutionArn: arn, OperationID: id, Seq: int64(i), Type: "STEP", Status: status, Source: "state", RunID: "r", ExtractedAt: time.Now()})
+				}
+				if err := x.Write(ctx, schema.RowsOf(schema.Operations, ops)); err != nil {
+					x.Abort(ctx)
+					return err
+				}
+				distinct := int64(len(slices.Compact(slices.Sorted(slices.Values(ids)))))
+				return x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &status, OperationCount: distinct, RunID: "r", ExtractedAt: time.Now()})
+			}
+			if _, err := conn.Exec(ctx, "INSERT INTO "+s+".operations (execution_arn, operation_id, seq, type, status, source, run_id, extracted_at) VALUES ('arn:before', 'a', 0, 'STEP', 'STARTED', 'state', 'other', now())"); err != nil {
+				t.Fatal(err)
+			}
+			if err := archive("arn:before", "SUCCEEDED", "a", "b"); err == nil || !load.Transient(err) {
+				t.Fatalf("rows there before the executions row, first try: %v; want a transient failure", err)
+			}
+			for _, step := range []struct {
+				arn, status string
+				ids         []string
+			}{
+				{"arn:before", "SUCCEEDED", []string{"a", "b"}}, // staged, the savepoint's fallback
+				{"arn:fresh", "STARTED", []string{"a", "b", "c"}},
+				{"arn:repeats", "SUCCEEDED", []string{"a", "b", "a"}},
+				{"arn:fresh", "SUCCEEDED", []string{"a", "b", "c", "d"}}, // staged: archived before
+			} {
+				if err := archive(step.arn, step.status, step.ids...); err != nil {
+					t.Fatalf("%s %v: %v", step.arn, step.ids, err)
+				}
+			}
+			if n := count(t, conn, "SELECT count(*) FROM "+s+".operations WHERE status = 'SUCCEEDED' AND run_id = 'r'"); n != 8 {
+				t.Errorf("%d operations rows SUCCEEDED by run r, want 8 (2 + 2 + 4)", n)
+			}
+			if n := count(t, conn, "SELECT count(*) FROM "+s+".operations"); n != 8 {
+				t.Errorf("%d operations rows, want 8", n)
 			}
 			wholeExecutions(t, conn, s)
 		})
