@@ -527,9 +527,9 @@ type freshKeys struct {
 }
 
 // add takes the keys of rows, a batch of table i (keys: its key columns'
-// indexes, execution_arn's left out), and reports whether none repeats one taken before or another
-// of the batch; when one does, or the batch would pass maxFreshKeys,
-// nothing is taken.
+// indexes, execution_arn's left out), and reports whether none repeats
+// one taken before or another of the batch; when one does, or the batch
+// would pass maxFreshKeys, nothing is taken.
 func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Rows) bool {
 	if len(k.seen)+rows.Len() > maxFreshKeys {
 		return false
