@@ -68,8 +68,9 @@ func WithPGLogger(l *slog.Logger) PostgresOption { return func(c *postgresConfig
 // commits. One it has never seen (a backfill's every execution) has its
 // rows COPYed straight into their tables, no staging table touched, as
 // long as their keys do not repeat (see freshKeys); a concurrent run that
-// inserted the same execution first fails the COPY, and the execution is
-// archived again (a [Transient] error), then as one the archive holds. A reader never
+// inserted the same execution first fails the COPY or the INSERT, and the
+// execution is archived again (a [Transient] error), then as one the
+// archive holds. A reader never
 // sees half an execution; a failed execution rolls back whole. A later
 // snapshot updates the rows it contains and never deletes an operation
 // seen before; one read without the execution's data (the service could
@@ -404,7 +405,10 @@ func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 		e.Abort(ctx)
 		return nil, p.wrap("begin", err)
 	}
-	if _, restaged := p.restaged.Load(arn); e.known || restaged {
+	if _, restaged := p.restaged.Load(arn); restaged {
+		e.known = true // an earlier try met its rows, executions row or not
+	}
+	if e.known {
 		if err := e.stage(ctx); err != nil {
 			e.Abort(ctx)
 			return nil, err
@@ -433,10 +437,12 @@ func (p *Postgres) wrap(what string, err error) error {
 // and ended by the COMMIT at the end of Commit's batch or by Abort's
 // ROLLBACK (pgx.Tx would spend a round trip on each).
 type pgExec struct {
-	p     *Postgres
-	conn  *pgxpool.Conn
-	arn   string
-	known bool // the archive held the execution when Begin asked
+	p    *Postgres
+	conn *pgxpool.Conn
+	arn  string
+	// known: the archive held the execution when Begin asked (its
+	// executions row), or an earlier try of this run met its rows.
+	known bool
 	// staging: rows go to the staging tables (the transaction made them);
 	// else straight into the tables, copied counting them.
 	staging bool
@@ -489,9 +495,8 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 			return vals, nil
 		}))
 	if err != nil {
-		if pgErr := (*pgconn.PgError)(nil); !e.staging && errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
-			e.p.restaged.Store(e.arn, true)
-			return &transientError{fmt.Errorf("destination %s: copy %s: the execution's rows are there already (archived beside this run?): %w", e.p.target, pt.t.Name, err)}
+		if !e.staging {
+			return e.metRows("copy "+pt.t.Name, err)
 		}
 		return e.p.wrap("copy "+pt.t.Name, err)
 	}
@@ -501,11 +506,25 @@ func (e *pgExec) Write(ctx context.Context, rows schema.Rows) error {
 	return nil
 }
 
+// metRows is err, the error of a statement of an execution taken for one
+// the archive never held (step what), as a [Transient] one when the
+// statement met a key already there (a concurrent run archived the
+// execution first, or rows were left without an executions row): the ARN
+// is remembered, so that the execution, archived again, is known and its
+// rows staged and upserted.
+func (e *pgExec) metRows(what string, err error) error {
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
+		e.p.restaged.Store(e.arn, true)
+		return &transientError{fmt.Errorf("destination %s: %s: the execution's rows are there already (archived beside this run?): %w", e.p.target, what, err)}
+	}
+	return e.p.wrap(what, err)
+}
+
 // stage makes the transaction's staging tables, which its session may
 // lack, and sends the execution's rows there from now on.
 func (e *pgExec) stage(ctx context.Context) error {
 	if _, err := e.conn.Exec(ctx, e.p.stageSQL); err != nil {
-		return e.p.wrap("begin", err)
+		return e.p.wrap("make the staging tables", err)
 	}
 	e.staging = true
 	return nil
@@ -522,8 +541,9 @@ const maxFreshKeys = 1 << 16
 // so that a COPY never meets a key of its own execution. A hash that
 // collides costs only that: rows staged that need not be.
 type freshKeys struct {
-	seen map[uint64]struct{}
-	buf  []byte
+	seen  map[uint64]struct{}
+	buf   []byte
+	batch []uint64 // the hashes add took of the batch so far
 }
 
 // add takes the keys of rows, a batch of table i (keys: its key columns'
@@ -537,7 +557,7 @@ func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Ro
 	if k.seen == nil {
 		k.seen = make(map[uint64]struct{}, rows.Len())
 	}
-	hashes := make([]uint64, 0, rows.Len())
+	k.batch = k.batch[:0]
 	for r := range rows.Len() {
 		k.buf = append(k.buf[:0], byte(table))
 		for _, c := range keys {
@@ -555,13 +575,13 @@ func (k *freshKeys) add(seed maphash.Seed, table int, keys []int, rows schema.Ro
 		}
 		h := maphash.Bytes(seed, k.buf)
 		if _, seen := k.seen[h]; seen {
-			for _, h := range hashes {
+			for _, h := range k.batch {
 				delete(k.seen, h)
 			}
 			return false
 		}
 		k.seen[h] = struct{}{}
-		hashes = append(hashes, h)
+		k.batch = append(k.batch, h)
 	}
 	return true
 }
@@ -639,12 +659,16 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 	}
 	// Staged rows of an execution the archive never saw are inserted
 	// (the fresh path below), unless some of its rows went straight into
-	// the tables already: then they are upserted over them.
+	// the tables already (or an earlier try met its rows: known): then
+	// they are upserted over them.
 	known := e.known || e.copied > 0
 	changed, what, err := e.commit(ctx, known, row.ExecutionDataIncluded != nil && !*row.ExecutionDataIncluded, vals)
 	changed += e.copied
 	if err != nil {
 		e.rollback(ctx)
+		if !known {
+			return e.metRows(what, err)
+		}
 		return e.p.wrap(what, err)
 	}
 	e.p.restaged.Delete(e.arn)
@@ -672,15 +696,10 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 // row and commits, in one round trip; on a failure it says which step
 // failed ("upsert" or "commit") and leaves the transaction to be rolled
 // back. An execution the archive has never seen takes a plain INSERT,
-// which skips ON CONFLICT's speculative insertion (the fresh-load fast
-// path). Should a concurrent run insert the same execution first, the
-// INSERT meets its keys, rolls back to the savepoint (the staged rows
-// stay) and takes the upsert.
+// which skips ON CONFLICT's speculative insertion; should a concurrent
+// run have inserted the same execution first, it fails (Commit: metRows).
 func (e *pgExec) commit(ctx context.Context, known, noData bool, vals []any) (changed int64, what string, err error) {
 	batch := &pgx.Batch{}
-	if !known {
-		batch.Queue("SAVEPOINT etl_fresh")
-	}
 	for i, staged := range e.staged {
 		switch {
 		case !staged:
@@ -718,13 +737,6 @@ func (e *pgExec) commit(ctx context.Context, known, noData bool, vals []any) (ch
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
-	}
-	var pgErr *pgconn.PgError
-	if !known && what == "upsert" && errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
-		if _, rerr := e.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT etl_fresh"); rerr != nil {
-			return 0, what, rerr
-		}
-		return e.commit(ctx, true, noData, vals)
 	}
 	return changed, what, err
 }

@@ -61,6 +61,43 @@ func migratedLoader(t *testing.T) (*load.Postgres, string, *pgx.Conn) {
 	return pg, s, conn
 }
 
+// opRow is an operations row of execution arn.
+func opRow(arn, id string, seq int64, status, run string) schema.Operation {
+	return schema.Operation{ExecutionArn: arn, OperationID: id, Seq: seq, Type: "STEP", Status: status, Source: "state", RunID: run, ExtractedAt: time.Now()}
+}
+
+// archiveOps archives execution arn through pg as a run does: its
+// operations rows in batches, then its executions row (status; its
+// operation count the distinct ids), aborted on a failure.
+func archiveOps(ctx context.Context, pg *load.Postgres, arn, status string, batches ...[]schema.Operation) error {
+	x, err := pg.Begin(ctx, arn)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, b := range batches {
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, b)); err != nil {
+			x.Abort(ctx) // or pg.Close waits for the connection
+			return err
+		}
+		for _, o := range b {
+			ids = append(ids, o.OperationID)
+		}
+	}
+	n := int64(len(slices.Compact(slices.Sorted(slices.Values(ids)))))
+	return x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &status, OperationCount: n, RunID: batches[0][0].RunID, ExtractedAt: time.Now()})
+}
+
+// leaveOrphanRow writes an operations row of arn by hand, with no
+// executions row: as a run beside this one archiving it first would
+// leave it for a moment, or someone by hand.
+func leaveOrphanRow(t *testing.T, conn *pgx.Conn, s, arn string) {
+	t.Helper()
+	if _, err := conn.Exec(context.Background(), "INSERT INTO "+s+".operations (execution_arn, operation_id, seq, type, status, source, run_id, extracted_at) VALUES ($1, 'a', 0, 'STEP', 'STARTED', 'state', 'other', now())", arn); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestMigrations(t *testing.T) {
 	url, s := pgtest.Schema(t)
 	conn := pgtest.Conn(t, url)
@@ -394,12 +431,15 @@ func terminatingBackends(t *testing.T, admin *pgx.Conn, app string, n int64, eve
 
 // withApp is url naming its connections app (the loader keeps a name the
 // URL gives), so that a test ends its own run's connections only.
-func withApp(url, app string) string {
+func withApp(url, app string) string { return withParam(url, "application_name", app) }
+
+// withParam is url with the connection parameter key=value.
+func withParam(url, key, value string) string {
 	sep := "?"
 	if strings.Contains(url, "?") {
 		sep = "&"
 	}
-	return url + sep + "application_name=" + app
+	return url + sep + key + "=" + value
 }
 
 // wholeExecutions fails the test if an executions row's operation count
@@ -850,27 +890,14 @@ func TestEachRowReadsOneSnapshot(t *testing.T) {
 func TestRepeatedKeysInASnapshot(t *testing.T) {
 	pg, s, conn := migratedLoader(t)
 	ctx := context.Background()
-	op := func(arn, id string, seq int64, status string) schema.Operation {
-		return schema.Operation{ExecutionArn: arn, OperationID: id, Seq: seq, Type: "STEP", Status: status, Source: "state", RunID: "r", ExtractedAt: time.Now()}
-	}
 	load1 := func(arn string, batches ...[]schema.Operation) {
 		t.Helper()
-		x, err := pg.Begin(ctx, arn)
-		if err != nil {
+		if err := archiveOps(ctx, pg, arn, "SUCCEEDED", batches...); err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for _, b := range batches {
-			if err := x.Write(ctx, schema.RowsOf(schema.Operations, b)); err != nil {
-				x.Abort(ctx) // or pg.Close waits for the connection
-				t.Fatal(err)
-			}
-			n += len(b)
-		}
-		done := "SUCCEEDED"
-		if err := x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &done, OperationCount: int64(n), RunID: "r", ExtractedAt: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
+	}
+	op := func(arn, id string, seq int64, status string) schema.Operation {
+		return opRow(arn, id, seq, status, "r")
 	}
 	for _, c := range []struct {
 		name   string
@@ -917,21 +944,9 @@ func TestRowsThereBeforeTheExecutionsRow(t *testing.T) {
 	pg, s, conn := migratedLoader(t)
 	ctx := context.Background()
 	arn := "arn:there-before"
-	if _, err := conn.Exec(ctx, "INSERT INTO "+s+".operations (execution_arn, operation_id, seq, type, status, source, run_id, extracted_at) VALUES ($1, 'a', 0, 'STEP', 'STARTED', 'state', 'other', now())", arn); err != nil {
-		t.Fatal(err)
-	}
-	rows := []schema.Operation{{ExecutionArn: arn, OperationID: "a", Seq: 0, Type: "STEP", Status: "SUCCEEDED", Source: "state", RunID: "r", ExtractedAt: time.Now()}}
-	done := "SUCCEEDED"
+	leaveOrphanRow(t, conn, s, arn)
 	try := func() error {
-		x, err := pg.Begin(ctx, arn)
-		if err != nil {
-			return err
-		}
-		if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
-			x.Abort(ctx)
-			return err
-		}
-		return x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &done, OperationCount: 1, RunID: "r", ExtractedAt: time.Now()})
+		return archiveOps(ctx, pg, arn, "SUCCEEDED", []schema.Operation{opRow(arn, "a", 0, "SUCCEEDED", "r")})
 	}
 	if err := try(); err == nil || !load.Transient(err) || !strings.Contains(err.Error(), "copy operations") {
 		t.Fatalf("first try: %v; want a transient failure of the COPY naming the table", err)
@@ -958,20 +973,7 @@ func TestKeysThatPostgresStoresAlike(t *testing.T) {
 	pg, s, conn := migratedLoader(t)
 	ctx := context.Background()
 	arn := "arn:nul-key"
-	rows := []schema.Operation{
-		{ExecutionArn: arn, OperationID: "a\x00", Seq: 0, Type: "STEP", Status: "STARTED", Source: "state", RunID: "r", ExtractedAt: time.Now()},
-		{ExecutionArn: arn, OperationID: "a\uFFFD", Seq: 1, Type: "STEP", Status: "SUCCEEDED", Source: "state", RunID: "r", ExtractedAt: time.Now()},
-	}
-	x, err := pg.Begin(ctx, arn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
-		x.Abort(ctx)
-		t.Fatal(err)
-	}
-	done := "SUCCEEDED"
-	if err := x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &done, OperationCount: 2, RunID: "r", ExtractedAt: time.Now()}); err != nil {
+	if err := archiveOps(ctx, pg, arn, "SUCCEEDED", []schema.Operation{opRow(arn, "a\x00", 0, "STARTED", "r"), opRow(arn, "a\uFFFD", 1, "SUCCEEDED", "r")}); err != nil {
 		t.Fatal(err)
 	}
 	var status string
@@ -1004,34 +1006,22 @@ func TestTwoRunsInsertTheSameNewExecution(t *testing.T) {
 			}
 			earlier, later := open("earlier-"+s), open("later-"+s)
 			arn := "arn:both-runs"
-			snapshot := func(run, status string) (schema.Rows, schema.Execution) {
+			ops := func(run, status string) []schema.Operation {
 				var ops []schema.Operation
 				for i := range 50 {
-					ops = append(ops, schema.Operation{ExecutionArn: arn, OperationID: fmt.Sprint("op", i), Seq: int64(i), Type: "STEP", Status: status, Source: "state", RunID: run, ExtractedAt: time.Now()})
+					ops = append(ops, opRow(arn, fmt.Sprint("op", i), int64(i), status, run))
 				}
-				return schema.RowsOf(schema.Operations, ops), schema.Execution{ExecutionArn: arn, Status: &status, OperationCount: int64(len(ops)), RunID: run, ExtractedAt: time.Now()}
+				return ops
 			}
 			first, err := earlier.Begin(ctx, arn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, row := snapshot("earlier", "STARTED")
-			if err := first.Write(ctx, rows); err != nil {
+			if err := first.Write(ctx, schema.RowsOf(schema.Operations, ops("earlier", "STARTED"))); err != nil {
 				first.Abort(ctx)
 				t.Fatal(err)
 			}
-			try := func() error {
-				x, err := later.Begin(ctx, arn)
-				if err != nil {
-					return err
-				}
-				rows, row := snapshot("later", "SUCCEEDED")
-				if err := x.Write(ctx, rows); err != nil {
-					x.Abort(ctx)
-					return err
-				}
-				return x.Commit(ctx, "2026-01-05", row)
-			}
+			try := func() error { return archiveOps(ctx, later, arn, "SUCCEEDED", ops("later", "SUCCEEDED")) }
 			tried := make(chan error, 1)
 			go func() { tried <- try() }()
 			// The later run's COPY waits on the earlier's uncommitted keys.
@@ -1045,7 +1035,8 @@ func TestTwoRunsInsertTheSameNewExecution(t *testing.T) {
 				waiting = count(t, conn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'later-"+s+"' AND wait_event_type = 'Lock'")
 			}
 			if earlierCommits {
-				if err := first.Commit(ctx, "2026-01-05", row); err != nil {
+				started := "STARTED"
+				if err := first.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &started, OperationCount: 50, RunID: "earlier", ExtractedAt: time.Now()}); err != nil {
 					t.Fatal(err)
 				}
 				if err := <-tried; err == nil || !load.Transient(err) || !strings.Contains(err.Error(), "copy operations") {
@@ -1073,45 +1064,79 @@ func TestTwoRunsInsertTheSameNewExecution(t *testing.T) {
 	}
 }
 
+// TestNewExecutionArchivedBesideBeforeItsCommit: a run whose new
+// execution's first page repeats a key stages its rows, to insert them at
+// Commit; a run beside it archives the same execution in between. The
+// INSERT meets those rows: the execution fails as load.Transient, and its
+// next try, staged and upserted, leaves its snapshot.
+func TestNewExecutionArchivedBesideBeforeItsCommit(t *testing.T) {
+	url, s, conn := migrated(t)
+	ctx := context.Background()
+	open := func() *load.Postgres {
+		pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pg.Close(ctx) })
+		return pg
+	}
+	this, beside := open(), open()
+	arn := "arn:beside"
+	repeats := []schema.Operation{opRow(arn, "a", 0, "STARTED", "this"), opRow(arn, "b", 1, "SUCCEEDED", "this"), opRow(arn, "a", 2, "SUCCEEDED", "this")}
+	try := func() error {
+		x, err := this.Begin(ctx, arn)
+		if err != nil {
+			return err
+		}
+		if err := x.Write(ctx, schema.RowsOf(schema.Operations, repeats)); err != nil {
+			x.Abort(ctx)
+			return err
+		}
+		// The run beside it commits the execution now (its rows go
+		// straight in: nothing of this transaction's is in the tables).
+		if err := archiveOps(ctx, beside, arn, "STARTED", []schema.Operation{opRow(arn, "a", 0, "STARTED", "beside")}); err != nil {
+			x.Abort(ctx)
+			t.Fatalf("the run beside: %v", err)
+		}
+		done := "SUCCEEDED"
+		return x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &done, OperationCount: 2, RunID: "this", ExtractedAt: time.Now()})
+	}
+	if err := try(); err == nil || !load.Transient(err) || !strings.Contains(err.Error(), "rows are there already") {
+		t.Fatalf("first try: %v; want a transient failure: rows there already", err)
+	}
+	if err := archiveOps(ctx, this, arn, "SUCCEEDED", repeats); err != nil {
+		t.Fatalf("second try: %v", err)
+	}
+	if n := count(t, conn, "SELECT count(*) FROM "+s+".operations WHERE status = 'SUCCEEDED' AND run_id = 'this'"); n != 2 {
+		t.Errorf("%d operations rows SUCCEEDED by this run, want 2 (a's later listing, b)", n)
+	}
+	wholeExecutions(t, conn, s)
+}
+
 // TestQueryExecModes: every pgx query exec mode a user may set in the URL
 // (default_query_exec_mode; a pooler in transaction mode needs exec)
 // archives alike: Begin's and Commit's batches carry BEGIN and COMMIT,
 // which the simple protocol sends as one multi-statement query. Each mode
-// goes through the fresh path, the savepoint's fallback (rows there
-// before the executions row), a repeated key and the staged path.
+// goes through the fresh path, rows there before the executions row, a
+// repeated key (its staged rows inserted) and the staged path.
 func TestQueryExecModes(t *testing.T) {
 	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
 		t.Run(mode, func(t *testing.T) {
 			url, s, conn := migrated(t)
 			ctx := context.Background()
-			sep := "?"
-			if strings.Contains(url, "?") {
-				sep = "&"
-			}
-			pg, err := load.NewPostgres(ctx, url+sep+"default_query_exec_mode="+mode, load.WithPGSchema(s))
+			pg, err := load.NewPostgres(ctx, withParam(url, "default_query_exec_mode", mode), load.WithPGSchema(s))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer pg.Close(ctx)
 			archive := func(arn, status string, ids ...string) error {
-				x, err := pg.Begin(ctx, arn)
-				if err != nil {
-					return err
-				}
 				var ops []schema.Operation
 				for i, id := range ids {
-					ops = append(ops, schema.Operation{ExecutionArn: arn, OperationID: id, Seq: int64(i), Type: "STEP", Status: status, Source: "state", RunID: "r", ExtractedAt: time.Now()})
+					ops = append(ops, opRow(arn, id, int64(i), status, "r"))
 				}
-				if err := x.Write(ctx, schema.RowsOf(schema.Operations, ops)); err != nil {
-					x.Abort(ctx)
-					return err
-				}
-				distinct := int64(len(slices.Compact(slices.Sorted(slices.Values(ids)))))
-				return x.Commit(ctx, "2026-01-05", schema.Execution{ExecutionArn: arn, Status: &status, OperationCount: distinct, RunID: "r", ExtractedAt: time.Now()})
+				return archiveOps(ctx, pg, arn, status, ops)
 			}
-			if _, err := conn.Exec(ctx, "INSERT INTO "+s+".operations (execution_arn, operation_id, seq, type, status, source, run_id, extracted_at) VALUES ('arn:before', 'a', 0, 'STEP', 'STARTED', 'state', 'other', now())"); err != nil {
-				t.Fatal(err)
-			}
+			leaveOrphanRow(t, conn, s, "arn:before")
 			if err := archive("arn:before", "SUCCEEDED", "a", "b"); err == nil || !load.Transient(err) {
 				t.Fatalf("rows there before the executions row, first try: %v; want a transient failure", err)
 			}
@@ -1119,7 +1144,7 @@ func TestQueryExecModes(t *testing.T) {
 				arn, status string
 				ids         []string
 			}{
-				{"arn:before", "SUCCEEDED", []string{"a", "b"}}, // staged, the savepoint's fallback
+				{"arn:before", "SUCCEEDED", []string{"a", "b"}}, // staged, upserted over the row there
 				{"arn:fresh", "STARTED", []string{"a", "b", "c"}},
 				{"arn:repeats", "SUCCEEDED", []string{"a", "b", "a"}},
 				{"arn:fresh", "SUCCEEDED", []string{"a", "b", "c", "d"}}, // staged: archived before
