@@ -673,8 +673,8 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // most the target size and publishes them (a child table's in the
 // background through up: the names returned are the executions table's
 // only); with keepLatest only each key's newest row is kept (the key and
-// version columns of every file are read first, then each row group's
-// again to make its mask: latestFilter). A row group whose rows are all
+// version columns of every file are read first, indexLatest, whose
+// latestFilter then masks each row group merged). A row group whose rows are all
 // kept and that is large enough to stand as it is (wholeGroup) in the
 // table's schema is copied whole (parquet-go copies its pages as they
 // are when the writer's options allow, else re-encodes it column by
@@ -693,10 +693,17 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // kept beside the newest: see snapshotsWithData.
 func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
 	full := table.ParquetSchema()
-	var newest map[string]version
+	var (
+		filter *latestFilter
+		ks     *keyScanner
+	)
 	if keepLatest {
-		var err error
-		if newest, err = newestVersions(ctx, reads, table, files); err != nil {
+		x, err := indexLatest(ctx, reads, table, files, withData, latestRefsMax)
+		if err != nil {
+			return nil, err
+		}
+		filter = newLatestFilter(x)
+		if ks, err = newKeyScanner(full, keyColumns(table), false); err != nil {
 			return nil, err
 		}
 	}
@@ -714,27 +721,26 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 		name: func(seq int) string {
 			return fmt.Sprintf("%s/%s=%s/compact-%s-%05d.parquet", table.Name, schema.PartitionKey, dt, stamp, seq)
 		}}
-	var filter *latestFilter
-	var mask func(parquet.RowGroup) ([]bool, int64, error) // nil: every row is kept
-	if keepLatest {
-		filter = &latestFilter{newest: newest, withData: withData, emitted: map[string]bool{}, emittedOlder: map[string]bool{}}
-		ks, err := newKeyScanner(full, keyColumns(table), false)
-		if err != nil {
-			return nil, err
-		}
-		mask = func(rg parquet.RowGroup) ([]bool, int64, error) { return filter.mask(ks, rg) }
-	}
 	var kept []parquet.Row // not rows[:0]: the reader refills its rows in place
-	for _, f := range files {
+	for i, f := range files {
 		n := f.name
+		var mask func(int, parquet.RowGroup) ([]bool, int64, error) // nil: every row is kept
+		if keepLatest {
+			mask = func(g int, rg parquet.RowGroup) ([]bool, int64, error) {
+				return filter.mask(filter.x.groupRefs(i, g), ks, rg)
+			}
+		}
 		err := reads.read(ctx, f, func(r io.ReaderAt, size int64) error {
 			return cw.mergeFile(n, r, size, full, mask, func(rows []parquet.Row) error {
 				st.RowsIn += int64(len(rows))
 				if keepLatest {
 					kept = kept[:0]
 					for _, row := range rows {
-						key, v := keys.of(row)
-						if filter.keep(key, keys.vals[0].ByteArray(), v) {
+						k, err := filter.keepRow(keys.of(row))
+						if err != nil {
+							return err
+						}
+						if k {
 							kept = append(kept, row)
 						}
 					}
@@ -747,59 +753,11 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 			cw.discard()
 			return cw.out, fmt.Errorf("destination %s: compact %s: %w", d.dir, n, err)
 		}
+		if keepLatest {
+			filter.x.forget(i)
+		}
 	}
 	return cw.out, cw.finish()
-}
-
-// latestFilter picks the rows --keep latest keeps, in the order they are
-// merged: each key's newest version, once, and (withData, by execution
-// ARN) the older version of an execution kept beside it, once.
-type latestFilter struct {
-	newest, withData      map[string]version
-	emitted, emittedOlder map[string]bool
-	kept                  []bool // mask's
-	buf                   []byte
-}
-
-// keep reports whether the row of key (of the execution arn) at version v
-// is kept after the rows kept so far, and counts it kept.
-func (f *latestFilter) keep(key string, arn []byte, v version) bool {
-	switch {
-	case v == f.newest[key]:
-		if f.emitted[key] {
-			return false
-		}
-		f.emitted[key] = true
-	case len(f.withData) > 0 && f.withData[string(arn)] == v:
-		if f.emittedOlder[key] {
-			return false
-		}
-		f.emittedOlder[key] = true
-	default:
-		return false
-	}
-	return true
-}
-
-// mask says, by row, which rows of rg are kept (keep, in order), reading
-// only its key columns (ks), and how many; nil when every one is. The mask
-// is valid until the next call.
-func (f *latestFilter) mask(ks *keyScanner, rg parquet.RowGroup) ([]bool, int64, error) {
-	f.kept = f.kept[:0]
-	var n int64
-	err := ks.scan(rg, func(vals []parquet.Value) error {
-		key, v := keyOf(vals, &f.buf)
-		k := f.keep(key, vals[0].ByteArray(), v)
-		if k {
-			n++
-		}
-		f.kept = append(f.kept, k)
-		return nil
-	})
-	if err != nil || n == rg.NumRows() {
-		return nil, n, err
-	}
-	return f.kept, n, nil
 }
 
 // hasData reports that t has columns a read without the execution's data
@@ -841,83 +799,6 @@ func (d *Parquet) snapshotsWithData(ctx context.Context, reads *fileReads, files
 		}
 	}
 	return out, nil
-}
-
-// keyColumns are the columns that say which snapshot a row of t belongs
-// to: its key, then extracted_at and run_id (its version).
-func keyColumns(t *schema.Table) []string {
-	return append(slices.Clone(t.Key), "extracted_at", "run_id")
-}
-
-// keyOf is the key of vals (the values of keyColumns: the key's, each with
-// its kind so that no two keys collide) and their version; buf is scratch.
-func keyOf(vals []parquet.Value, buf *[]byte) (string, version) {
-	nk := len(vals) - 2
-	*buf = appendKey((*buf)[:0], vals[:nk])
-	return string(*buf), version{at: vals[nk].Int64(), run: string(vals[nk+1].ByteArray())}
-}
-
-// appendKey appends keyOf's encoding of a key's values to b.
-func appendKey(b []byte, key []parquet.Value) []byte {
-	for _, v := range key {
-		b = append(v.AppendBytes(append(b, byte(v.Kind()))), 0)
-	}
-	return b
-}
-
-// rowKeys picks the values of keyColumns out of whole rows of a schema.
-type rowKeys struct {
-	slot []int // by leaf column index: its place among the key values, or -1
-	vals []parquet.Value
-	buf  []byte
-}
-
-func newRowKeys(t *schema.Table, s *parquet.Schema) *rowKeys {
-	cols := keyColumns(t)
-	k := &rowKeys{slot: make([]int, len(s.Columns())), vals: make([]parquet.Value, len(cols))}
-	for i := range k.slot {
-		k.slot[i] = -1
-	}
-	for i, name := range cols {
-		if c, ok := s.Lookup(name); ok {
-			k.slot[c.ColumnIndex] = i
-		}
-	}
-	return k
-}
-
-// of is row's key and version, in one pass over its values.
-func (k *rowKeys) of(row parquet.Row) (string, version) {
-	for _, v := range row {
-		if c := v.Column(); c < len(k.slot) && k.slot[c] >= 0 {
-			k.vals[k.slot[c]] = v
-		}
-	}
-	return keyOf(k.vals, &k.buf)
-}
-
-// newestVersions reads the key and version columns of files (only their
-// pages: keyScan; on S3 through ranges when a file is large, see
-// fileReads.projection) and returns each key's newest version.
-func newestVersions(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile) (map[string]version, error) {
-	cols := keyColumns(t)
-	newest := map[string]version{}
-	var buf []byte
-	for _, f := range files {
-		err := reads.projection(ctx, f, func(pf *parquet.File) error {
-			return keyScan(pf, cols, false, func(vals []parquet.Value) error {
-				key, v := keyOf(vals, &buf)
-				if cur, ok := newest[key]; !ok || v.newer(cur) {
-					newest[key] = v
-				}
-				return nil
-			})
-		})
-		if err != nil {
-			return nil, fmt.Errorf("destination %s: read %s: %w", reads.d.dir, f.name, err)
-		}
-	}
-	return newest, nil
 }
 
 // compactWriter writes a partition's merged rows into files of about the
@@ -1033,8 +914,8 @@ func (c *compactWriter) wholeGroup(rg *format.RowGroup) bool {
 }
 
 // mergeFile moves a file's rows (name, r, size bytes) into merged files.
-// A row group in schema s: when mask (nil: every row is kept) keeps
-// every row and it stands as it is (wholeGroup), as it is; else, if it
+// A row group in schema s: when mask (nil: every row is kept; g is the
+// row group's index in the file) keeps every row and it stands as it is (wholeGroup), as it is; else, if it
 // is no larger than a merged row group, the rows kept, column by column
 // into the current row group. A row group of another schema (a file
 // written before a column was added) or larger: its rows, read in schema
@@ -1042,7 +923,7 @@ func (c *compactWriter) wholeGroup(rg *format.RowGroup) bool {
 // filters them), a read's worth at a time (the rows are valid during
 // the call only: the reader reuses them), into row groups that end
 // within compactChunk rows of the row-group size.
-func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, mask func(parquet.RowGroup) ([]bool, int64, error), fn func([]parquet.Row) error) error {
+func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, mask func(g int, rg parquet.RowGroup) ([]bool, int64, error), fn func([]parquet.Row) error) error {
 	pf, err := openPublished(name, r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
 		return err
@@ -1062,7 +943,7 @@ func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *par
 		case same && meta.NumRows <= compactGroupRows && groupBytes(meta) <= c.d.cfg.rowGroup:
 			keep, n := []bool(nil), rg.NumRows()
 			if mask != nil {
-				if keep, n, err = mask(rg); err != nil {
+				if keep, n, err = mask(i, rg); err != nil {
 					return err
 				}
 			}

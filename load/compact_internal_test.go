@@ -1,8 +1,11 @@
 package load
 
 import (
-	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,72 +14,122 @@ import (
 	"github.com/durable-etl/durable-etl/schema"
 )
 
-// TestLatestMask: --keep latest's mask of a row group, from its key
-// columns: each key's newest version once (a second copy of it is not
-// kept), an older version kept for its payloads once, a superseded one
-// not; nil for a row group whose rows are all kept.
+// TestLatestMask: --keep latest's masks of row groups: each key's newest
+// version once (a second copy of it is not kept, in its row group or a
+// later one), an older version kept for its payloads once, a superseded
+// one not, nil for a row group whose rows are all kept; the same whether
+// the first pass remembered the rows (read from its refs) or not (read
+// from the row group's key columns again).
 func TestLatestMask(t *testing.T) {
+	ctx := context.Background()
 	at := func(h int) time.Time { return time.Date(2026, 3, 1, h, 0, 0, 0, time.UTC) }
-	rows := []schema.Operation{
-		{ExecutionArn: "a", OperationID: "1", ExtractedAt: at(1), RunID: "with-data"}, // older, kept for its payloads
-		{ExecutionArn: "a", OperationID: "1", ExtractedAt: at(2), RunID: "newest"},    // newest
-		{ExecutionArn: "a", OperationID: "2", ExtractedAt: at(0), RunID: "oldest"},    // superseded
-		{ExecutionArn: "b", OperationID: "1", ExtractedAt: at(2), RunID: "newest"},    // newest
-		{ExecutionArn: "a", OperationID: "1", ExtractedAt: at(2), RunID: "newest"},    // newest again (a kill's duplicate)
-		{ExecutionArn: "a", OperationID: "1", ExtractedAt: at(1), RunID: "with-data"}, // older again
+	op := func(arn, id string, h int, run string) schema.Operation {
+		return schema.Operation{ExecutionArn: arn, OperationID: id, ExtractedAt: at(h), RunID: run}
 	}
-	rg := func(rows []schema.Operation) parquet.RowGroup {
-		var buf bytes.Buffer
-		w := schema.Operations.NewParquetWriter(&buf, schema.Operations.ParquetSchema())
-		if _, err := w.Write(schema.RowsOf(schema.Operations, rows)); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		pf, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pf.RowGroups()[0]
+	groups := [][]schema.Operation{
+		{
+			op("a", "1", 1, "another"),   // superseded: another run in the same ms as with-data's
+			op("a", "1", 1, "with-data"), // older, kept for its payloads
+			op("a", "1", 2, "newest"),    // newest
+		},
+		{
+			op("a", "2", 0, "oldest"), // superseded (by the second file's)
+			op("b", "1", 2, "newest"), // superseded by the second file's, in the same ms
+		},
+		{
+			op("a", "1", 2, "newest"),    // newest again (a kill's duplicate)
+			op("a", "1", 1, "with-data"), // older again
+		},
 	}
+	dir := t.TempDir()
+	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-1.parquet"), groups...)
+	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-2.parquet"), []schema.Operation{op("a", "2", 2, "newest"), op("b", "1", 2, "newest+")})
+	d, err := NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := d.sink.list(ctx, "operations/")
+	if err != nil || len(files) != 2 {
+		t.Fatalf("%d files, %v", len(files), err)
+	}
+	slices.SortFunc(files, func(a, b publishedFile) int { return strings.Compare(a.name, b.name) })
+	reads := d.keepingReads()
+	defer reads.close()
+	withData := map[string]version{"a": {at(1).UnixMilli(), "with-data"}}
 	ks, err := newKeyScanner(schema.Operations.ParquetSchema(), keyColumns(schema.Operations), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	type read struct {
-		key string
-		v   version
-	}
-	var all []read
-	var kb []byte
-	if err := ks.scan(rg(rows), func(vals []parquet.Value) error {
-		key, v := keyOf(vals, &kb)
-		all = append(all, read{key, v})
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	filter := func() *latestFilter {
-		return &latestFilter{
-			newest:   map[string]version{all[0].key: all[1].v, all[2].key: all[1].v, all[3].key: all[3].v},
-			withData: map[string]version{"a": all[0].v},
-			emitted:  map[string]bool{}, emittedOlder: map[string]bool{},
+	want := []struct {
+		keep []bool
+		n    int64
+	}{{[]bool{false, true, true}, 2}, {[]bool{false, false}, 0}, {[]bool{false, false}, 0}, {nil, 2}}
+	// remember: the first file's 7 rows, then both files', then none.
+	for _, most := range []int64{7, latestRefsMax, 0} {
+		x, err := indexLatest(ctx, reads, schema.Operations, files, withData, most)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, upTo := range []int64{7, 9} { // rows, up to each file's end
+			if got, want := x.groupRefs(i, 0) != nil, upTo <= most; got != want {
+				t.Errorf("remembering %d rows: file %d remembered %v, want %v", most, i, got, want)
+			}
+		}
+		f := newLatestFilter(x)
+		g := 0
+		for i, name := range []string{files[0].name, files[1].name} {
+			for j, rg := range rowGroupsOf(t, filepath.Join(dir, name)) {
+				keep, n, err := f.mask(x.groupRefs(i, j), ks, rg)
+				if err != nil || n != want[g].n || !slices.Equal(keep, want[g].keep) || (keep == nil) != (want[g].keep == nil) {
+					t.Errorf("remembering %d rows: row group %d: mask %v, %d kept, %v: want %v, %d", most, g, keep, n, err, want[g].keep, want[g].n)
+				}
+				g++
+			}
 		}
 	}
-	f := filter()
-	keep, n, err := f.mask(ks, rg(rows))
-	if want := []bool{true, true, false, true, false, false}; err != nil || n != 3 || !slices.Equal(keep, want) {
-		t.Errorf("mask %v, %d kept, %v: want %v, 3", keep, n, err, want)
+}
+
+// writeGroups writes a Parquet file of operations rows at path, a row
+// group for each of groups.
+func writeGroups(t *testing.T, path string, groups ...[]schema.Operation) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	f = filter()
-	if keep, n, err := f.mask(ks, rg(rows[:2])); err != nil || keep != nil || n != 2 {
-		t.Errorf("every row kept: mask %v, %d kept, %v: want nil, 2", keep, n, err)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if keep, n, err := f.mask(ks, rg(rows[3:4])); err != nil || keep != nil || n != 1 {
-		t.Errorf("the next row group, every row kept: mask %v, %d kept, %v: want nil, 1", keep, n, err)
+	defer f.Close()
+	w := schema.Operations.NewParquetWriter(f, schema.Operations.ParquetSchema())
+	for _, rows := range groups {
+		if _, err := w.Write(schema.RowsOf(schema.Operations, rows)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if keep, n, err := f.mask(ks, rg(rows[4:])); err != nil || !slices.Equal(keep, []bool{false, false}) || n != 0 {
-		t.Errorf("rows kept in an earlier row group, again: mask %v, %d kept, %v: want none", keep, n, err)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// rowGroupsOf opens the Parquet file at path and returns its row groups.
+func rowGroupsOf(t *testing.T, path string) []parquet.RowGroup {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf.RowGroups()
 }

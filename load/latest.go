@@ -1,0 +1,291 @@
+package load
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/durable-etl/durable-etl/schema"
+)
+
+// Compaction keeping the latest (CompactOptions.KeepLatest) reads a
+// table's files twice: first their key and version columns
+// (indexLatest), which say each key's newest version, then every row
+// group to merge, where a mask (latestFilter) says which rows are kept.
+// The first pass remembers, up to latestRefsMax rows, each row's key and
+// version in file order, so that the merge masks those row groups
+// without decoding their key columns again.
+
+// latestRefsMax is how many rows a table's index remembers one by one
+// (16 bytes each: 16 MiB). A partition of more rows has the row groups
+// of its later files masked from their key columns, read again.
+const latestRefsMax = 1 << 20
+
+// keyColumns are the columns that say which snapshot a row of t belongs
+// to: its key, then extracted_at and run_id (its version).
+func keyColumns(t *schema.Table) []string {
+	return append(slices.Clone(t.Key), "extracted_at", "run_id")
+}
+
+// appendKey appends the encoding of a key's values (each with its kind,
+// so that no two keys collide) to b.
+func appendKey(b []byte, key []parquet.Value) []byte {
+	for _, v := range key {
+		b = append(v.AppendBytes(append(b, byte(v.Kind()))), 0)
+	}
+	return b
+}
+
+// latestIndex is what the first pass over a table's files learns: each
+// key's id, newest version and (for the payloads only an older snapshot
+// holds: see snapshotsWithData) the older version kept beside it, and,
+// for the files read while the rows stay within latestRefsMax, each
+// row's key id and version by row group.
+type latestIndex struct {
+	ids      map[string]int32 // by key (appendKey's encoding): its id
+	newest   []rowVersion     // by key id
+	older    []rowVersion     // by key id: kept beside the newest, or run -1
+	runs     map[string]int32 // run_id: its index in runNames
+	runNames []string
+	refs     [][][]rowRef // by file, then row group; a file's nil: not remembered
+	nrefs    int64
+	buf      []byte
+}
+
+// rowVersion is a version (extracted_at, run_id) with its run_id by
+// index: equal versions are equal values.
+type rowVersion struct {
+	at  int64 // extracted_at, ms
+	run int32 // index in latestIndex.runNames; -1: no version
+}
+
+// rowRef is a row's key id and version, as the first pass read them.
+type rowRef struct {
+	at      int64
+	id, run int32
+}
+
+// indexLatest reads the key and version columns of files (only their
+// pages: on S3 through ranges when a file is large, see
+// fileReads.projection), remembering rows one by one while they number
+// at most most (latestRefsMax; tests less). withData names, by
+// execution ARN, the older snapshot kept beside the newest.
+func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, most int64) (*latestIndex, error) {
+	x := &latestIndex{ids: map[string]int32{}, runs: map[string]int32{}, refs: make([][][]rowRef, len(files))}
+	cols := keyColumns(t)
+	for i, f := range files {
+		err := reads.projection(ctx, f, func(pf *parquet.File) error {
+			ks, err := newKeyScanner(pf.Schema(), cols, false)
+			if err != nil {
+				return err
+			}
+			remember := x.nrefs+pf.NumRows() <= most
+			var groups [][]rowRef
+			for _, rg := range pf.RowGroups() {
+				var refs []rowRef
+				if remember {
+					refs = make([]rowRef, 0, rg.NumRows())
+				}
+				err := ks.scan(rg, func(vals []parquet.Value) error {
+					id, v := x.add(vals, withData)
+					if remember {
+						refs = append(refs, rowRef{v.at, id, v.run})
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				groups = append(groups, refs)
+			}
+			if remember {
+				x.refs[i] = groups
+				x.nrefs += pf.NumRows()
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: read %s: %w", reads.d.dir, f.name, err)
+		}
+	}
+	return x, nil
+}
+
+// add counts a row (vals: the values of keyColumns) and returns its key
+// id and version.
+func (x *latestIndex) add(vals []parquet.Value, withData map[string]version) (int32, rowVersion) {
+	nk := len(vals) - 2
+	x.buf = appendKey(x.buf[:0], vals[:nk])
+	v := rowVersion{vals[nk].Int64(), x.run(vals[nk+1].ByteArray())}
+	id, ok := x.ids[string(x.buf)]
+	if !ok {
+		id = int32(len(x.newest))
+		x.ids[string(x.buf)] = id
+		x.newest = append(x.newest, v)
+		older := rowVersion{run: -1}
+		if wd, ok := withData[string(vals[0].ByteArray())]; ok { // the key's execution_arn
+			older = rowVersion{wd.at, x.run([]byte(wd.run))}
+		}
+		x.older = append(x.older, older)
+		return id, v
+	}
+	if x.compare(v, x.newest[id]) > 0 {
+		x.newest[id] = v
+	}
+	return id, v
+}
+
+// run is run_id's index in runNames, added if need be.
+func (x *latestIndex) run(b []byte) int32 {
+	if r, ok := x.runs[string(b)]; ok {
+		return r
+	}
+	r := int32(len(x.runNames))
+	x.runs[string(b)] = r
+	x.runNames = append(x.runNames, string(b))
+	return r
+}
+
+// compare orders versions as version.compare does.
+func (x *latestIndex) compare(a, b rowVersion) int {
+	return cmp.Or(cmp.Compare(a.at, b.at), strings.Compare(x.runNames[a.run], x.runNames[b.run]))
+}
+
+// find is the key id and version of a row the first pass read (vals:
+// the values of keyColumns); an error if it did not read it.
+func (x *latestIndex) find(vals []parquet.Value) (int32, rowVersion, error) {
+	nk := len(vals) - 2
+	x.buf = appendKey(x.buf[:0], vals[:nk])
+	id, ok := x.ids[string(x.buf)]
+	run, rok := x.runs[string(vals[nk+1].ByteArray())]
+	if !ok || !rok {
+		return 0, rowVersion{}, fmt.Errorf("a row of %s not read when the files' keys were: was the file changed?", vals[0].ByteArray())
+	}
+	return id, rowVersion{vals[nk].Int64(), run}, nil
+}
+
+// groupRefs is what the first pass remembered of row group g of file i
+// (as files were given to indexLatest), nil if it did not; forget drops
+// file i's.
+func (x *latestIndex) groupRefs(i, g int) []rowRef {
+	if x.refs[i] == nil {
+		return nil
+	}
+	return x.refs[i][g]
+}
+
+func (x *latestIndex) forget(i int) { x.refs[i] = nil }
+
+// latestFilter picks the rows --keep latest keeps, in the order they are
+// merged: each key's newest version, once, and the older version kept
+// beside it (latestIndex.older), once.
+type latestFilter struct {
+	x                     *latestIndex
+	emitted, emittedOlder []bool // by key id
+	kept                  []bool // mask's
+}
+
+func newLatestFilter(x *latestIndex) *latestFilter {
+	return &latestFilter{x: x, emitted: make([]bool, len(x.newest)), emittedOlder: make([]bool, len(x.newest))}
+}
+
+// keep reports whether the row of key id at version v is kept after the
+// rows kept so far, and counts it kept.
+func (f *latestFilter) keep(id int32, v rowVersion) bool {
+	switch {
+	case v == f.x.newest[id]:
+		if f.emitted[id] {
+			return false
+		}
+		f.emitted[id] = true
+	case v == f.x.older[id]:
+		if f.emittedOlder[id] {
+			return false
+		}
+		f.emittedOlder[id] = true
+	default:
+		return false
+	}
+	return true
+}
+
+// keepRow is keep for a row of key and version values vals.
+func (f *latestFilter) keepRow(vals []parquet.Value) (bool, error) {
+	id, v, err := f.x.find(vals)
+	if err != nil {
+		return false, err
+	}
+	return f.keep(id, v), nil
+}
+
+// mask says, by row, which rows of rg are kept (keep, in order) and how
+// many; nil when every one is. It reads them from refs, what the first
+// pass remembered of rg, or when it remembered nothing (nil), from rg's
+// key columns (ks). The mask is valid until the next call.
+func (f *latestFilter) mask(refs []rowRef, ks *keyScanner, rg parquet.RowGroup) ([]bool, int64, error) {
+	f.kept = f.kept[:0]
+	var n int64
+	if refs != nil {
+		if int64(len(refs)) != rg.NumRows() {
+			return nil, 0, fmt.Errorf("%d rows in a row group whose keys were read as %d", rg.NumRows(), len(refs))
+		}
+		for _, r := range refs {
+			k := f.keep(r.id, rowVersion{r.at, r.run})
+			if k {
+				n++
+			}
+			f.kept = append(f.kept, k)
+		}
+	} else {
+		err := ks.scan(rg, func(vals []parquet.Value) error {
+			k, err := f.keepRow(vals)
+			if k {
+				n++
+			}
+			f.kept = append(f.kept, k)
+			return err
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	if n == rg.NumRows() {
+		return nil, n, nil
+	}
+	return f.kept, n, nil
+}
+
+// rowKeys picks the values of keyColumns out of whole rows of a schema.
+type rowKeys struct {
+	slot []int // by leaf column index: its place among the key values, or -1
+	vals []parquet.Value
+}
+
+func newRowKeys(t *schema.Table, s *parquet.Schema) *rowKeys {
+	cols := keyColumns(t)
+	k := &rowKeys{slot: make([]int, len(s.Columns())), vals: make([]parquet.Value, len(cols))}
+	for i := range k.slot {
+		k.slot[i] = -1
+	}
+	for i, name := range cols {
+		if c, ok := s.Lookup(name); ok {
+			k.slot[c.ColumnIndex] = i
+		}
+	}
+	return k
+}
+
+// of is row's values of keyColumns, in one pass over its values; valid
+// until the next call.
+func (k *rowKeys) of(row parquet.Row) []parquet.Value {
+	for _, v := range row {
+		if c := v.Column(); c < len(k.slot) && k.slot[c] >= 0 {
+			k.vals[k.slot[c]] = v
+		}
+	}
+	return k.vals
+}
