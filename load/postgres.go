@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -18,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/durable-etl/durable-etl/internal/arnkey"
 	"github.com/durable-etl/durable-etl/migrations"
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -90,8 +93,14 @@ type Postgres struct {
 	execUpsert, execKnown string
 	execUpsertKeep        string // execUpsert for a snapshot read without the execution's data
 	// stageSQL makes, in an execution's transaction, the staging tables
-	// its session lacks (see Begin).
-	stageSQL string
+	// its session lacks (see Begin); stageStmts are its statements, one
+	// by one, for a batch.
+	stageSQL   string
+	stageStmts []string
+	// held is the executions the archive held when the run read it
+	// (Archived): the first 8 bytes of each one's arnkey, sorted. Begin
+	// makes such an execution's staging tables in its first round trip.
+	held atomic.Pointer[[]uint64]
 	// restaged holds the ARNs whose COPY straight into the tables met a
 	// key already there: archived again, they are staged (see Write).
 	restaged sync.Map
@@ -142,14 +151,15 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 	// pool_mode=transaction) each transaction may run in another server
 	// session, which lacked them ("relation etl_stage_events does not
 	// exist").
-	stageSQL := "SET LOCAL client_min_messages = warning; " + strings.Join(ddl, "; ")
+	stageStmts := append([]string{"SET LOCAL client_min_messages = warning"}, ddl...)
+	stageSQL := strings.Join(stageStmts, "; ")
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %s", target, RedactError(err, url))
 	}
-	p := &Postgres{pool: pool, cfg: cfg, target: target, stageSQL: stageSQL, seed: maphash.MakeSeed()}
+	p := &Postgres{pool: pool, cfg: cfg, target: target, stageSQL: stageSQL, stageStmts: stageStmts, seed: maphash.MakeSeed()}
 	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
 		if cfg.migrate {
 			applied := migrations.OnApply(func(version int32, name string) {
@@ -388,33 +398,56 @@ func (p *Postgres) Close(ctx context.Context) error {
 	return nil
 }
 
-// Begin acquires a connection, opens the execution's transaction and asks
-// whether the archive holds the execution, in one round trip: if it does
-// (or an earlier try of this run met its keys), the transaction stages its
-// rows.
+// Begin acquires a connection and opens the execution's transaction in
+// one round trip. An execution the archive held when the run read it
+// (Archived), or whose keys an earlier try of this run met, is staged:
+// the staging tables are made in that round trip. Of any other, it asks
+// whether the archive holds it now (a run beside this one archived it):
+// if so, it is staged too, at a round trip's cost.
 func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return nil, p.wrap("connect", err)
 	}
 	e := &pgExec{p: p, conn: conn, arn: arn}
+	_, restaged := p.restaged.Load(arn)
+	staged := restaged || p.heldBefore(arn)
 	batch := &pgx.Batch{}
 	batch.Queue("BEGIN")
-	batch.Queue(p.execKnown, arn).QueryRow(func(r pgx.Row) error { return r.Scan(&e.known) })
+	if staged {
+		for _, q := range p.stageStmts {
+			batch.Queue(q)
+		}
+	} else {
+		batch.Queue(p.execKnown, arn).QueryRow(func(r pgx.Row) error { return r.Scan(&e.known) })
+	}
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		e.Abort(ctx)
 		return nil, p.wrap("begin", err)
 	}
-	if _, restaged := p.restaged.Load(arn); restaged {
-		e.known = true // an earlier try met its rows, executions row or not
-	}
-	if e.known {
+	switch {
+	case staged:
+		e.known, e.staging = true, true
+	case e.known:
 		if err := e.stage(ctx); err != nil {
 			e.Abort(ctx)
 			return nil, err
 		}
 	}
 	return e, nil
+}
+
+// heldBefore reports whether the archive held the execution arn when the
+// run read it (Archived). Two ARNs whose keys share their first 8 bytes
+// cost an execution never archived the staging tables, nothing more.
+func (p *Postgres) heldBefore(arn string) bool {
+	held := p.held.Load()
+	if held == nil {
+		return false
+	}
+	k := arnkey.Of(arn)
+	_, found := slices.BinarySearch(*held, binary.BigEndian.Uint64(k[:8]))
+	return found
 }
 
 // wrap names the destination and the step that failed; an error worth
@@ -811,5 +844,10 @@ func (p *Postgres) archived(ctx context.Context, runID string) (*Archived, error
 		return nil, p.wrap("read what is archived", err)
 	}
 	a.seal()
+	held := make([]uint64, 0, a.sorted)
+	for _, e := range a.s[:a.sorted] { // sorted by key: their prefixes too
+		held = append(held, binary.BigEndian.Uint64(e.key[:8]))
+	}
+	p.held.Store(&held)
 	return a, nil
 }

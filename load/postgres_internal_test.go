@@ -72,3 +72,75 @@ func TestFreshRowsGoStraightIn(t *testing.T) {
 		t.Errorf("%d rows copied straight in, want 9", e.copied)
 	}
 }
+
+// TestHeldExecutionsStagedAtBegin: an execution the archive held when the
+// run read it (Archived) is staged from Begin on, its staging tables made
+// in Begin's round trip, without asking whether it is held; one archived
+// since (by a run beside this one) is found by asking, and staged too;
+// one never archived is not. Each is archived whole, the held one also
+// when its rows were deleted since the run read the archive.
+func TestHeldExecutionsStagedAtBegin(t *testing.T) {
+	ctx := context.Background()
+	url, s := pgtest.Schema(t)
+	conn := pgtest.Conn(t, url)
+	if err := migrations.Migrate(ctx, conn, s); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := NewPostgres(ctx, url, WithPGSchema(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	archive := func(arn string, ids ...string) *pgExec {
+		t.Helper()
+		x, err := pg.Begin(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := x.(*pgExec)
+		staging := e.staging
+		var rows []schema.Operation
+		for i, id := range ids {
+			rows = append(rows, schema.Operation{ExecutionArn: arn, OperationID: id, Seq: int64(i), Type: "STEP", Status: "SUCCEEDED", Source: "history", RunID: "r", ExtractedAt: time.Now()})
+		}
+		if err := e.Write(ctx, schema.RowsOf(schema.Operations, rows)); err != nil {
+			e.Abort(ctx)
+			t.Fatal(err)
+		}
+		status := "SUCCEEDED"
+		if err := e.Commit(ctx, "2026-01-01", schema.Execution{ExecutionArn: arn, Status: &status, OperationCount: int64(len(ids)), ContentHash: "h", Source: "history", RunID: "r", ExtractedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		e.staging = staging // as Begin left it
+		return e
+	}
+	archive("arn:held", "a")
+	archive("arn:gone", "a")
+	if _, err := pg.Archived(ctx, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	archive("arn:beside", "a") // after the run read the archive
+	if _, err := conn.Exec(ctx, fmt.Sprintf("DELETE FROM %s.operations WHERE execution_arn = 'arn:gone'; DELETE FROM %[1]s.executions WHERE execution_arn = 'arn:gone'", s)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		arn     string
+		staging bool // from Begin on
+	}{
+		{"arn:held", true},
+		{"arn:gone", true},
+		{"arn:beside", true},
+		{"arn:new", false},
+	} {
+		if e := archive(c.arn, "a", "b"); e.staging != c.staging {
+			t.Errorf("%s: staging from Begin %v, want %v", c.arn, e.staging, c.staging)
+		}
+		var n int64
+		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s.operations WHERE execution_arn = $1", s), c.arn).Scan(&n); err != nil || n != 2 {
+			t.Errorf("%s: %d operations rows (%v), want 2", c.arn, n, err)
+		}
+	}
+	if held, beside, never := pg.heldBefore("arn:held"), pg.heldBefore("arn:beside"), pg.heldBefore("arn:new"); !held || beside || never {
+		t.Errorf("held before: arn:held %v, arn:beside %v, arn:new %v; want true, false, false", held, beside, never)
+	}
+}
