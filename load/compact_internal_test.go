@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-
+	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -78,7 +77,7 @@ func TestLatestMask(t *testing.T) {
 		f := newLatestFilter(x)
 		g := 0
 		for i, name := range []string{files[0].name, files[1].name} {
-			for j, rg := range rowGroupsOf(t, filepath.Join(dir, name)) {
+			for j, rg := range optest.OpenParquet(t, filepath.Join(dir, name)).RowGroups() {
 				keep, n, err := f.mask(x.groupRefs(i, j), ks, rg)
 				if err != nil || n != want[g].n || !slices.Equal(keep, want[g].keep) || (keep == nil) != (want[g].keep == nil) {
 					t.Errorf("remembering %d rows: row group %d: mask %v, %d kept, %v: want %v, %d", most, g, keep, n, err, want[g].keep, want[g].n)
@@ -113,23 +112,4 @@ func writeGroups(t *testing.T, path string, groups ...[]schema.Operation) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// rowGroupsOf opens the Parquet file at path and returns its row groups.
-func rowGroupsOf(t *testing.T, path string) []parquet.RowGroup {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pf.RowGroups()
 }
