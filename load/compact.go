@@ -674,20 +674,20 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // background through up: the names returned are the executions table's
 // only); with keepLatest only each key's newest row is kept (the key and
 // version columns of every file are read first, indexLatest, whose
-// latestFilter then masks each row group merged). A row group whose rows are all
-// kept and that is large enough to stand as it is (wholeGroup) in the
-// table's schema is copied whole (parquet-go copies its pages as they
-// are when the writer's options allow, else re-encodes it column by
+// latestFilter then masks each row group merged). A row group whose rows
+// are all kept and that is large enough to stand as it is (wholeGroup)
+// in the table's schema is copied whole (parquet-go copies its pages as
+// they are when the writer's options allow, else re-encodes it column by
 // column), so that compacting a partition again, after a run added small
 // files beside a merged one, re-encodes the new rows, not the whole
 // partition; the rows kept of the others move column by column (see
 // mergeFile), or, from files written before a column was added, are read
-// as rows in the table's schema (the column null). Each file is opened
-// once. files are sorted by name, and merged files (compact-...) sort before the
-// runs' (part-...): a partition's merged row groups are copied before
-// the small files' rows are read, which then fill row groups together
-// (a run's file holding a whole row group, read later, ends the rows
-// gathered so far as a small row group of their own).
+// as rows in the table's schema (the column null). The merge opens each
+// file once. files are sorted by name, and merged files (compact-...)
+// sort before the runs' (part-...): a partition's merged row groups are
+// copied before the small files' rows are read, which then fill row
+// groups together (a run's file holding a whole row group, read later,
+// ends the rows gathered so far as a small row group of their own).
 //
 // withData (keepLatest only) names, by execution ARN, an older snapshot
 // kept beside the newest: see snapshotsWithData.
@@ -915,14 +915,15 @@ func (c *compactWriter) wholeGroup(rg *format.RowGroup) bool {
 
 // mergeFile moves a file's rows (name, r, size bytes) into merged files.
 // A row group in schema s: when mask (nil: every row is kept; g is the
-// row group's index in the file) keeps every row and it stands as it is (wholeGroup), as it is; else, if it
-// is no larger than a merged row group, the rows kept, column by column
-// into the current row group. A row group of another schema (a file
-// written before a column was added) or larger: its rows, read in schema
-// s (a column the file lacks comes back null), through fn (which
-// filters them), a read's worth at a time (the rows are valid during
-// the call only: the reader reuses them), into row groups that end
-// within compactChunk rows of the row-group size.
+// row group's index in the file) keeps every row and it stands as it is
+// (wholeGroup), as it is; else, if it is no larger than a merged row
+// group, the rows kept, column by column into the current row group. A
+// row group of another schema (a file written before a column was added)
+// or larger: its rows, read in schema s (a column the file lacks comes
+// back null), through fn (which filters them), a read's worth at a time
+// (the rows are valid during the call only: the reader reuses them),
+// into row groups that end within compactChunk rows of the row-group
+// size.
 func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, mask func(g int, rg parquet.RowGroup) ([]bool, int64, error), fn func([]parquet.Row) error) error {
 	pf, err := openPublished(name, r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
