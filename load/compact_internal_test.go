@@ -32,8 +32,9 @@ func TestLatestMask(t *testing.T) {
 			op("a", "1", 2, "newest"),    // newest
 		},
 		{
-			op("a", "2", 0, "oldest"), // superseded (by the second file's)
-			op("b", "1", 2, "newest"), // superseded by the second file's, in the same ms
+			op("a", "2", 0, "oldest"),    // superseded (by the second file's)
+			op("b", "1", 2, "newest"),    // superseded by the second file's, in the same ms
+			op("b", "1", 1, "with-data"), // superseded: a's older version kept, not b's
 		},
 		{
 			op("a", "1", 2, "newest"),    // newest again (a kill's duplicate)
@@ -62,14 +63,14 @@ func TestLatestMask(t *testing.T) {
 	want := []struct {
 		keep []bool
 		n    int64
-	}{{[]bool{false, true, true}, 2}, {[]bool{false, false}, 0}, {[]bool{false, false}, 0}, {nil, 2}}
-	// remember: the first file's 7 rows, then both files', then none.
-	for _, most := range []int64{7, latestRefsMax, 0} {
+	}{{[]bool{false, true, true}, 2}, {[]bool{false, false, false}, 0}, {[]bool{false, false}, 0}, {nil, 2}}
+	// remember: the first file's 8 rows, then both files', then none.
+	for _, most := range []int64{8, latestRefsMax, 0} {
 		x, err := indexLatest(ctx, reads, schema.Operations, files, withData, most)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, upTo := range []int64{7, 9} { // rows, up to each file's end
+		for i, upTo := range []int64{8, 10} { // rows, up to each file's end
 			if got, want := x.groupRefs(i, 0) != nil, upTo <= most; got != want {
 				t.Errorf("remembering %d rows: file %d remembered %v, want %v", most, i, got, want)
 			}

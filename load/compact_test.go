@@ -427,12 +427,27 @@ func copyArchive(b *testing.B, src string) string {
 // against the 256 MiB target, and rows read per second, process start
 // included.
 func BenchmarkCompactRSS(b *testing.B) {
+	compactRSS(b, emulator.Generate(73, 2000, emulator.GenerateOptions{MaxOps: 60, Days: 30, LargePayloadEvery: 500}))
+}
+
+// BenchmarkCompactLargePartitionRSS: as BenchmarkCompactRSS, on one
+// partition of millions of rows: 6,000 executions that start the same
+// day (150 operations at most, one in 500 with a 256 KiB result, their
+// events), archived by ten nightly runs. --keep latest holds every key
+// of a table's files while it merges them.
+func BenchmarkCompactLargePartitionRSS(b *testing.B) {
+	compactRSS(b, emulator.Generate(74, 6000, emulator.GenerateOptions{MaxOps: 150, Days: 1, LargePayloadEvery: 500}))
+}
+
+// compactRSS is the compaction RSS benchmarks' body: execs archived by
+// nightly, then compacted by the binary, b.N times.
+func compactRSS(b *testing.B, execs []emulator.Execution) {
 	bin := os.Getenv("ETL_BIN")
 	if bin == "" {
 		b.Fatal("ETL_BIN is not set: run make bench, which builds bin/etl")
 	}
 	src := b.TempDir()
-	nightly(b, src, emulator.Generate(73, 2000, emulator.GenerateOptions{MaxOps: 60, Days: 30, LargePayloadEvery: 500}))
+	nightly(b, src, execs)
 	summary := regexp.MustCompile(`(\d+) files into (\d+), (\d+) rows into`)
 	var peak, rows int64
 	var took time.Duration
@@ -458,6 +473,7 @@ func BenchmarkCompactRSS(b *testing.B) {
 		peak = max(peak, p)
 		b.ReportMetric(float64(mustInt(b, m[1])), "files-in")
 		b.ReportMetric(float64(mustInt(b, m[2])), "files-out")
+		b.ReportMetric(float64(mustInt(b, m[3])), "rows-in")
 	}
 	b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")

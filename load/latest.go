@@ -3,6 +3,7 @@ package load
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -41,14 +42,19 @@ func appendKey(b []byte, key []parquet.Value) []byte {
 }
 
 // latestIndex is what the first pass over a table's files learns: each
-// key's id, newest version and (for the payloads only an older snapshot
-// holds: see snapshotsWithData) the older version kept beside it, and,
-// for the files read while the rows stay within latestRefsMax, each
-// row's key id and version by row group.
+// key's id and newest version, each execution's older version kept
+// beside the newest (for the payloads only it holds: see
+// snapshotsWithData), and, for the files read while the rows stay within
+// latestRefsMax, each row's key id and version by row group. A key is
+// held as its execution's id and the rest of it (an operation's id, an
+// event's number), not the ARN again: a partition's keys are most of
+// the memory a merge keeping the latest takes.
 type latestIndex struct {
-	ids      map[string]int32 // by key (appendKey's encoding): its id
+	execs    map[string]int32 // by execution_arn: the execution's id
+	older    []rowVersion     // by execution id: kept beside the newest, or run -1
+	ids      map[string]int32 // by key (the execution's id, then appendKey's encoding of the rest): its id
 	newest   []rowVersion     // by key id
-	older    []rowVersion     // by key id: kept beside the newest, or run -1
+	execOf   []int32          // by key id: its execution's id
 	runs     map[string]int32 // run_id: its index in runNames
 	runNames []string
 	refs     [][][]rowRef // by file, then row group; a file's nil: not remembered
@@ -75,8 +81,11 @@ type rowRef struct {
 // at most most (latestRefsMax; tests less). withData names, by
 // execution ARN, the older snapshot kept beside the newest.
 func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, most int64) (*latestIndex, error) {
-	x := &latestIndex{ids: map[string]int32{}, runs: map[string]int32{}, refs: make([][][]rowRef, len(files))}
+	x := &latestIndex{execs: map[string]int32{}, ids: map[string]int32{}, runs: map[string]int32{}, refs: make([][][]rowRef, len(files))}
 	cols := keyColumns(t)
+	if cols[0] != "execution_arn" {
+		return nil, fmt.Errorf("table %s: a key that does not begin with execution_arn", t.Name)
+	}
 	for i, f := range files {
 		err := reads.projection(ctx, f, func(pf *parquet.File) error {
 			ks, err := newKeyScanner(pf.Schema(), cols, false)
@@ -119,18 +128,25 @@ func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files [
 // id and version.
 func (x *latestIndex) add(vals []parquet.Value, withData map[string]version) (int32, rowVersion) {
 	nk := len(vals) - 2
-	x.buf = appendKey(x.buf[:0], vals[:nk])
+	arn := vals[0].ByteArray()
+	exec, ok := x.execs[string(arn)]
+	if !ok {
+		exec = int32(len(x.older))
+		x.execs[string(arn)] = exec
+		older := rowVersion{run: -1}
+		if wd, ok := withData[string(arn)]; ok {
+			older = rowVersion{wd.at, x.run([]byte(wd.run))}
+		}
+		x.older = append(x.older, older)
+	}
+	x.buf = appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), vals[1:nk])
 	v := rowVersion{vals[nk].Int64(), x.run(vals[nk+1].ByteArray())}
 	id, ok := x.ids[string(x.buf)]
 	if !ok {
 		id = int32(len(x.newest))
 		x.ids[string(x.buf)] = id
 		x.newest = append(x.newest, v)
-		older := rowVersion{run: -1}
-		if wd, ok := withData[string(vals[0].ByteArray())]; ok { // the key's execution_arn
-			older = rowVersion{wd.at, x.run([]byte(wd.run))}
-		}
-		x.older = append(x.older, older)
+		x.execOf = append(x.execOf, exec)
 		return id, v
 	}
 	if x.compare(v, x.newest[id]) > 0 {
@@ -159,10 +175,11 @@ func (x *latestIndex) compare(a, b rowVersion) int {
 // the values of keyColumns); an error if it did not read it.
 func (x *latestIndex) find(vals []parquet.Value) (int32, rowVersion, error) {
 	nk := len(vals) - 2
-	x.buf = appendKey(x.buf[:0], vals[:nk])
+	exec, eok := x.execs[string(vals[0].ByteArray())]
+	x.buf = appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), vals[1:nk])
 	id, ok := x.ids[string(x.buf)]
 	run, rok := x.runs[string(vals[nk+1].ByteArray())]
-	if !ok || !rok {
+	if !eok || !ok || !rok {
 		return 0, rowVersion{}, fmt.Errorf("a row of %s not read when the files' keys were: was the file changed?", vals[0].ByteArray())
 	}
 	return id, rowVersion{vals[nk].Int64(), run}, nil
@@ -202,7 +219,7 @@ func (f *latestFilter) keep(id int32, v rowVersion) bool {
 			return false
 		}
 		f.emitted[id] = true
-	case v == f.x.older[id]:
+	case v == f.x.older[f.x.execOf[id]]:
 		if f.emittedOlder[id] {
 			return false
 		}

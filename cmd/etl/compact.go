@@ -24,6 +24,7 @@ func compactCommand() *cli.Command {
 		&cli.StringFlag{Name: "target-file-size", Usage: "merged files of about this `SIZE`", EnvVars: env("target-file-size"), Value: "256MiB"},
 		&cli.StringFlag{Name: "row-group-size", Usage: "end merged row groups at about this `SIZE` (or 64K rows); a row group of a quarter of it, or 32K rows, whose rows are all kept is copied whole", EnvVars: env("row-group-size"), Value: "64MiB"},
 		&cli.StringFlag{Name: "compression", Usage: "zstd, snappy or none", EnvVars: env("compression"), Value: "zstd"},
+		memoryLimitFlag(),
 		&cli.DurationFlag{Name: "progress-interval", Usage: "log a progress line (partitions looked at of all, rows read) at most this often", EnvVars: env("progress-interval"), Value: 30 * time.Second},
 		&cli.StringFlag{Name: "region", Usage: "AWS `REGION`, for s3://", EnvVars: env("region")},
 		&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE`, for s3://", EnvVars: env("profile")},
@@ -61,6 +62,11 @@ func compactAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ml, _ := memoryLimit(c) // checked by compactOptions
+	// The collector's default pace: compaction's heap is the keys of the
+	// partitions it merges, which --keep latest holds until a table is
+	// merged, and GOGC 200 (run's) only held more of them (docs/BENCHMARKS.md).
+	limitMemory(ml, 100, false, logger)
 	ctx, stop := signalContext(c)
 	defer stop()
 	pq, err := openParquetDest(ctx, c, d, true, &s3Clients{c: c, logger: logger}, logger, opts...)
@@ -138,6 +144,9 @@ func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, 
 	}
 	if o.MinAge < 0 {
 		return o, nil, load.Dest{}, usageError("--min-age must not be negative")
+	}
+	if _, err := memoryLimit(c); err != nil {
+		return o, nil, load.Dest{}, err
 	}
 	target, err := parseSize(c.String("target-file-size"))
 	if err != nil {

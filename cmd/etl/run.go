@@ -968,7 +968,7 @@ func reachable(ctx context.Context, o lambda.Options) error {
 }
 
 // memoryLimitFlag is --memory-limit, of the commands whose memory follows
-// the data they read (run, verify).
+// the data they read (run, verify, compact).
 func memoryLimitFlag() cli.Flag {
 	return &cli.StringFlag{Name: "memory-limit", Usage: "soft memory `SIZE` for the Go runtime, which collects more often near it (it never fails a run); 0 turns it off; GOMEMLIMIT, when set, wins", EnvVars: env("memory-limit"), Value: "192MiB"}
 }
