@@ -114,3 +114,43 @@ func writeGroups(t *testing.T, path string, groups ...[]schema.Operation) {
 		t.Fatal(err)
 	}
 }
+
+// TestLatestEventKeys: an event's key is its execution and its number,
+// held as one number (latestIndex.intIDs): the same number in two
+// executions is two keys, each with its own newest version.
+func TestLatestEventKeys(t *testing.T) {
+	ctx := context.Background()
+	at := func(h int) time.Time { return time.Date(2026, 3, 1, h, 0, 0, 0, time.UTC) }
+	ev := func(arn string, id int32, h int) schema.Event {
+		return schema.Event{ExecutionArn: arn, EventID: id, EventType: "StepStarted", ExtractedAt: at(h), RunID: "r"}
+	}
+	dir := t.TempDir()
+	writeOneFile(t, dir, "events", []schema.Event{ev("a", 1, 1), ev("b", 1, 1), ev("a", 1, 2), ev("a", 2, 1)})
+	d, err := NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := d.sink.list(ctx, "events/")
+	if err != nil || len(files) != 1 {
+		t.Fatalf("%d files, %v", len(files), err)
+	}
+	reads := d.keepingReads()
+	defer reads.close()
+	x, err := indexLatest(ctx, reads, schema.Events, files, nil, latestRefsMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.intIDs) != 3 || len(x.ids) != 0 {
+		t.Errorf("%d keys as numbers, %d as strings; want 3 and 0", len(x.intIDs), len(x.ids))
+	}
+	ks, err := newKeyScanner(schema.Events.ParquetSchema(), keyColumns(schema.Events), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, refs := range [][]rowRef{x.groupRefs(0, 0), nil} { // remembered, then read again
+		keep, n, err := newLatestFilter(x).mask(refs, ks, optest.OpenParquet(t, filepath.Join(dir, files[0].name)).RowGroups()[0])
+		if want := []bool{false, true, true, true}; err != nil || n != 3 || !slices.Equal(keep, want) {
+			t.Errorf("mask %v, %d kept, %v; want %v, 3", keep, n, err, want)
+		}
+	}
+}

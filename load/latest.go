@@ -53,6 +53,7 @@ type latestIndex struct {
 	execs    map[string]int32 // by execution_arn: the execution's id
 	older    []rowVersion     // by execution id: kept beside the newest, or run -1
 	ids      map[string]int32 // by key (the execution's id, then appendKey's encoding of the rest): its id
+	intIDs   map[uint64]int32 // ids's, of a key whose rest is one INT32 (an event's): the execution's id, then it
 	newest   []rowVersion     // by key id
 	execOf   []int32          // by key id: its execution's id
 	runs     map[string]int32 // run_id: its index in runNames
@@ -81,7 +82,7 @@ type rowRef struct {
 // at most most (latestRefsMax; tests less). withData names, by
 // execution ARN, the older snapshot kept beside the newest.
 func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, most int64) (*latestIndex, error) {
-	x := &latestIndex{execs: map[string]int32{}, ids: map[string]int32{}, runs: map[string]int32{}, refs: make([][][]rowRef, len(files))}
+	x := &latestIndex{execs: map[string]int32{}, ids: map[string]int32{}, intIDs: map[uint64]int32{}, runs: map[string]int32{}, refs: make([][][]rowRef, len(files))}
 	cols := keyColumns(t)
 	if cols[0] != "execution_arn" {
 		return nil, fmt.Errorf("table %s: a key that does not begin with execution_arn", t.Name)
@@ -139,12 +140,11 @@ func (x *latestIndex) add(vals []parquet.Value, withData map[string]version) (in
 		}
 		x.older = append(x.older, older)
 	}
-	x.buf = appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), vals[1:nk])
 	v := rowVersion{vals[nk].Int64(), x.run(vals[nk+1].ByteArray())}
-	id, ok := x.ids[string(x.buf)]
+	id, ok := x.lookup(exec, vals[1:nk])
 	if !ok {
 		id = int32(len(x.newest))
-		x.ids[string(x.buf)] = id
+		x.insert(exec, vals[1:nk], id)
 		x.newest = append(x.newest, v)
 		x.execOf = append(x.execOf, exec)
 		return id, v
@@ -153,6 +153,37 @@ func (x *latestIndex) add(vals []parquet.Value, withData map[string]version) (in
 		x.newest[id] = v
 	}
 	return id, v
+}
+
+// lookup is the id of the key of execution exec whose other values are
+// rest, if it has one. An event's key (rest one INT32) is a number, not
+// a string: a partition's events are most of its keys.
+func (x *latestIndex) lookup(exec int32, rest []parquet.Value) (int32, bool) {
+	if k, ok := intKey(exec, rest); ok {
+		id, ok := x.intIDs[k]
+		return id, ok
+	}
+	x.buf = appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), rest)
+	id, ok := x.ids[string(x.buf)]
+	return id, ok
+}
+
+// insert gives the key lookup did not find id.
+func (x *latestIndex) insert(exec int32, rest []parquet.Value, id int32) {
+	if k, ok := intKey(exec, rest); ok {
+		x.intIDs[k] = id
+		return
+	}
+	x.ids[string(appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), rest))] = id
+}
+
+// intKey is the key of execution exec whose other value is rest's one
+// INT32, as a number; false for any other rest.
+func intKey(exec int32, rest []parquet.Value) (uint64, bool) {
+	if len(rest) != 1 || rest[0].IsNull() || rest[0].Kind() != parquet.Int32 {
+		return 0, false
+	}
+	return uint64(uint32(exec))<<32 | uint64(uint32(rest[0].Int32())), true
 }
 
 // run is run_id's index in runNames, added if need be.
@@ -176,8 +207,7 @@ func (x *latestIndex) compare(a, b rowVersion) int {
 func (x *latestIndex) find(vals []parquet.Value) (int32, rowVersion, error) {
 	nk := len(vals) - 2
 	exec, eok := x.execs[string(vals[0].ByteArray())]
-	x.buf = appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), vals[1:nk])
-	id, ok := x.ids[string(x.buf)]
+	id, ok := x.lookup(exec, vals[1:nk])
 	run, rok := x.runs[string(vals[nk+1].ByteArray())]
 	if !eok || !ok || !rok {
 		return 0, rowVersion{}, fmt.Errorf("a row of %s not read when the files' keys were: was the file changed?", vals[0].ByteArray())
