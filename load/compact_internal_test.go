@@ -44,17 +44,7 @@ func TestLatestMask(t *testing.T) {
 	dir := t.TempDir()
 	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-1.parquet"), groups...)
 	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-2.parquet"), []schema.Operation{op("a", "2", 2, "newest"), op("b", "1", 2, "newest+")})
-	d, err := NewParquetDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := d.sink.list(ctx, "operations/")
-	if err != nil || len(files) != 2 {
-		t.Fatalf("%d files, %v", len(files), err)
-	}
-	slices.SortFunc(files, func(a, b publishedFile) int { return strings.Compare(a.name, b.name) })
-	reads := d.keepingReads()
-	defer reads.close()
+	files, reads := published(t, dir, "operations", 2)
 	withData := map[string]version{"a": {at(1).UnixMilli(), "with-data"}}
 	ks, err := newKeyScanner(schema.Operations.ParquetSchema(), keyColumns(schema.Operations), false)
 	if err != nil {
@@ -126,16 +116,7 @@ func TestLatestEventKeys(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeOneFile(t, dir, "events", []schema.Event{ev("a", 1, 1), ev("b", 1, 1), ev("a", 1, 2), ev("a", 2, 1)})
-	d, err := NewParquetDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := d.sink.list(ctx, "events/")
-	if err != nil || len(files) != 1 {
-		t.Fatalf("%d files, %v", len(files), err)
-	}
-	reads := d.keepingReads()
-	defer reads.close()
+	files, reads := published(t, dir, "events", 1)
 	x, err := indexLatest(ctx, reads, schema.Events, files, nil, latestRefsMax)
 	if err != nil {
 		t.Fatal(err)
@@ -153,4 +134,23 @@ func TestLatestEventKeys(t *testing.T) {
 			t.Errorf("mask %v, %d kept, %v; want %v, 3", keep, n, err, want)
 		}
 	}
+}
+
+// published lists the n files of table under the archive dir, sorted by
+// name, and reads them as compaction does; a failure, or another count,
+// fails the test.
+func published(t *testing.T, dir, table string, n int) ([]publishedFile, *fileReads) {
+	t.Helper()
+	d, err := NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := d.sink.list(context.Background(), table+"/")
+	if err != nil || len(files) != n {
+		t.Fatalf("%d files of %s, %v; want %d", len(files), table, err, n)
+	}
+	slices.SortFunc(files, func(a, b publishedFile) int { return strings.Compare(a.name, b.name) })
+	reads := d.keepingReads()
+	t.Cleanup(reads.close)
+	return files, reads
 }
