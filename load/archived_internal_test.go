@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -353,14 +354,14 @@ func TestRowsListsAgainWhenTheListingMissedAFile(t *testing.T) {
 				continue // EachRow's callers cannot tell their last read: see missedRows
 			}
 			d = newParquet(dir, &unlisting{localSink: &localSink{dir: dir}, table: table, times: c.times}, t.TempDir(), nil)
-			var n int
+			var n atomic.Int64 // EachRow's callbacks may run side by side
 			err = ListedAgain(func() error {
-				n = 0
-				return d.EachRow(ctx, states[1], func(*schema.Execution) { n++ }, func(*schema.Operation) { n++ }, func(*schema.Event) { n++ })
+				n.Store(0)
+				return d.EachRow(ctx, states[1], func(*schema.Execution) { n.Add(1) }, func(*schema.Operation) { n.Add(1) }, func(*schema.Event) { n.Add(1) })
 			})
 			switch {
-			case c.found && (err != nil || n != 3):
-				t.Errorf("%s: listing missing the file %d times: EachRow handed %d rows, %v; want 3", table, c.times, n, err)
+			case c.found && (err != nil || n.Load() != 3):
+				t.Errorf("%s: listing missing the file %d times: EachRow handed %d rows, %v; want 3", table, c.times, n.Load(), err)
 			case !c.found && (!errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "arn-1") || !strings.Contains(err.Error(), table)):
 				t.Errorf("%s: listing missing the file %d times: EachRow: %v, want arn-1's %s rows named, not there", table, c.times, err, table)
 			}
