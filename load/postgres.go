@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -392,7 +393,7 @@ func (p *Postgres) Close(ctx context.Context) error {
 	execs, rows := p.nulExecs, p.nulRows
 	p.mu.Unlock()
 	if execs > nulWarnings {
-		p.cfg.logger.Warn("postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it); the first executions are told above, the rest at debug level",
+		p.cfg.logger.Warn("postgres text cannot hold U+0000 or bytes that are not UTF-8: stored as U+FFFD (the Parquet archive keeps them); the first executions are told above, the rest at debug level",
 			"executions", execs, "rows", rows)
 	}
 	return nil
@@ -649,28 +650,31 @@ func rowValues(row any, dst []any) (vals []any, replaced bool) {
 }
 
 // storedValues rewrites vals (a row's values, as schema.Rows.Values gives
-// them) as Postgres stores them: a U+0000 in any text becomes U+FFFD, in a
-// copy (the row itself is left alone). It reports whether one did.
+// them) as Postgres stores them: a U+0000 in any text, or bytes that are
+// not UTF-8 (which the SDK hands over as the wire had them, and Postgres
+// refuses), become U+FFFD, in a copy (the row itself is left alone). It
+// reports whether one did.
 func storedValues(vals []any) (replaced bool) {
 	for i, f := range vals {
 		switch x := f.(type) {
 		case string:
-			if strings.IndexByte(x, 0) >= 0 {
-				f, replaced = strings.ReplaceAll(x, "\x00", nulReplacement), true
+			if r, ok := storedText(x); ok {
+				f, replaced = r, true
 			}
 		case *string:
-			if x != nil && strings.IndexByte(*x, 0) >= 0 {
-				r := strings.ReplaceAll(*x, "\x00", nulReplacement)
-				f, replaced = &r, true
+			if x != nil {
+				if r, ok := storedText(*x); ok {
+					f, replaced = &r, true
+				}
 			}
 		case []string:
 			copied := false
 			for j, s := range x {
-				if strings.IndexByte(s, 0) >= 0 {
+				if r, ok := storedText(s); ok {
 					if !copied { // never change the caller's slice
 						x, copied = append([]string(nil), x...), true
 					}
-					x[j], replaced = strings.ReplaceAll(s, "\x00", nulReplacement), true
+					x[j], replaced = r, true
 				}
 			}
 			f = x
@@ -678,6 +682,15 @@ func storedValues(vals []any) (replaced bool) {
 		vals[i] = f
 	}
 	return replaced
+}
+
+// storedText is s as Postgres text holds it, and whether that differs:
+// U+0000 and each run of bytes that are not UTF-8 as U+FFFD.
+func storedText(s string) (string, bool) {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s, false
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", nulReplacement), nulReplacement), true
 }
 
 // Commit upserts the staged operations and the executions row, and
@@ -719,7 +732,7 @@ func (e *pgExec) Commit(ctx context.Context, dt string, row schema.Execution) er
 	if e.nuls > 0 {
 		// Once per execution (a payload with U+0000 is often in every
 		// event of its history), at warn for the first few.
-		e.p.cfg.logger.Log(ctx, level, "postgres text cannot hold U+0000: stored as U+FFFD (the Parquet archive keeps it)",
+		e.p.cfg.logger.Log(ctx, level, "postgres text cannot hold U+0000 or bytes that are not UTF-8: stored as U+FFFD (the Parquet archive keeps them)",
 			"execution_arn", row.ExecutionArn, "rows", e.nuls, "first", e.firstNUL)
 	}
 	return nil

@@ -546,6 +546,28 @@ func TestNULInPostgres(t *testing.T) {
 	}
 }
 
+// TestInvalidUTF8InPostgres: Postgres text refuses bytes that are not
+// UTF-8, which the SDK hands over as the wire had them; the loader stores
+// U+FFFD for each run of them, as for U+0000, instead of failing the
+// execution.
+func TestInvalidUTF8InPostgres(t *testing.T) {
+	pg, s, conn := migratedLoader(t)
+	ctx := context.Background()
+	const arn = "arn:bad-utf8"
+	op := opRow(arn, "a\xe0b", 0, "FAILED", "r")
+	op.ErrorType, op.ErrorStackTrace = aws.String("Lat\xe0\xe1"), []string{"ok", "x\xff"}
+	if err := archiveOps(ctx, pg, arn, "FAILED", []schema.Operation{op}); err != nil {
+		t.Fatalf("bytes that are not UTF-8: %v", err)
+	}
+	got := readOperations(t, conn, s)[arn]
+	if len(got) != 1 || got[0].OperationID != "a\uFFFDb" || *got[0].ErrorType != "Lat\uFFFD" || got[0].ErrorStackTrace[0] != "ok" || got[0].ErrorStackTrace[1] != "x\uFFFD" {
+		t.Fatalf("stored %+v", got)
+	}
+	if op.OperationID != "a\xe0b" {
+		t.Errorf("the caller's row changed: %q", op.OperationID)
+	}
+}
+
 // TestRowValuesLeavesTheRowAlone: the replacement works on copies; the
 // caller's row (which the Parquet loader of a fan-out shares) keeps U+0000.
 func TestRowValuesLeavesTheRowAlone(t *testing.T) {
