@@ -46,9 +46,10 @@ func TestAPIGoneMidway(t *testing.T) {
 		t.Errorf("run: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
 	}
 	// An execution asked before the API went may settle late, archived,
-	// and start the count again; without the rule every one of the 120
-	// would be tried.
-	if tried := s.ExecutionsOK + s.ExecutionsFailed + s.Abandoned; !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsFailed < rule || s.ExecutionsFailed > rule+2*4 || tried > 30+rule+3*4 {
+	// and start the count again (up to three times --concurrency more
+	// failures, as many as the tried bound allows: seen 17 once); without
+	// the rule every one of the 120 would be tried.
+	if tried := s.ExecutionsOK + s.ExecutionsFailed + s.Abandoned; !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsFailed < rule || s.ExecutionsFailed > rule+3*4 || tried > 30+rule+3*4 {
 		t.Errorf("run: %d archived, %d failed, %d abandoned, interrupted %v: want stopped after %d failed in a row, the rest untried",
 			s.ExecutionsOK, s.ExecutionsFailed, s.Abandoned, s.Interrupted, rule)
 	}
