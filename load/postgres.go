@@ -474,8 +474,9 @@ type pgExec struct {
 	p    *Postgres
 	conn *pgxpool.Conn
 	arn  string
-	// known: the archive held the execution when Begin asked (its
-	// executions row), or an earlier try of this run met its rows.
+	// known: the archive held the execution when the run read it
+	// (Archived) or when Begin asked (its executions row), or an earlier
+	// try of this run met its rows.
 	known bool
 	// staging: rows go to the staging tables (the transaction made them);
 	// else straight into the tables, copied counting them.
