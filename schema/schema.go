@@ -35,7 +35,7 @@ type Operation struct {
 	ErrorMessage     *string    `parquet:"error_message,optional" doc:"Error.ErrorMessage" large:"true" data:"outcome"`
 	ErrorData        *string    `parquet:"error_data,optional" doc:"Error.ErrorData" large:"true" data:"outcome"`
 	ErrorStackTrace  []string   `parquet:"error_stack_trace,optional,list" doc:"Error.StackTrace" large:"true" data:"outcome"`
-	OverflowJSON     *string    `parquet:"overflow_json,optional" doc:"null unless the operation carried what the columns above cannot hold (an Error object with no members, a Result or Error on a second details object, no Id, a time off the millisecond): those parts, as JSON in the API's member names; and, under \"Unknown\", the members the API sent that the SDK's model does not know" large:"true" data:"outcome"`
+	OverflowJSON     *string    `parquet:"overflow_json,optional" doc:"null unless the operation carried what the columns above cannot hold (an Error object with no members, a Result or Error on a second details object, no Id, a time off the millisecond): those parts, as JSON in the API's member names (a string that is not UTF-8 with U+FFFD, its bytes in base64 under \"NotUTF8\"); and, under \"Unknown\", the members the API sent that the SDK's model does not know" large:"true" data:"outcome"`
 	Source           string     `parquet:"source,dict" doc:"state or history: how the row was obtained"`
 	RunID            string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt      time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the execution"`
@@ -122,7 +122,7 @@ type Event struct {
 	Reason                  *string    `parquet:"reason,optional" doc:"ExecutionPaused / ExecutionResumed Reason.Payload" large:"true" data:"outcome" since:"2026-12-03"`
 	RequestTime             *time.Time `parquet:"request_time,optional,timestamp(millisecond)" doc:"ExecutionPaused PauseRequestTimestamp / ExecutionResumed ResumeRequestTimestamp" since:"2026-12-03"`
 	ExecutionTimeoutPaused  *bool      `parquet:"execution_timeout_paused,optional" doc:"ExecutionPaused ExecutionTimeoutPaused" since:"2026-12-03"`
-	OverflowJSON            *string    `parquet:"overflow_json,optional" doc:"null unless the event carried what the columns above cannot hold (several details objects, an empty Input/Result/Error object, a member this version does not know, no EventId, a time off the millisecond): then every details object, as JSON in the API's member names; and, under \"Unknown\", the members the API sent that the SDK's model does not know" large:"true"`
+	OverflowJSON            *string    `parquet:"overflow_json,optional" doc:"null unless the event carried what the columns above cannot hold (several details objects, an empty Input/Result/Error object, a member this version does not know, no EventId, a time off the millisecond): then every details object, as JSON in the API's member names (a string that is not UTF-8 with U+FFFD, its bytes in base64 under \"NotUTF8\"); and, under \"Unknown\", the members the API sent that the SDK's model does not know" large:"true"`
 	RunID                   string     `parquet:"run_id,dict" doc:"the run that wrote the row"`
 	ExtractedAt             time.Time  `parquet:"extracted_at,timestamp(millisecond)" doc:"when the run read the history"`
 }

@@ -37,6 +37,9 @@ type eventOverflow struct {
 	// EventTimestamp that is not a whole millisecond (see [SubMillis]); a
 	// details object's such timestamp sends the object to Details whole.
 	SubMillis *SubMillis `json:",omitempty"`
+	// NotUTF8 has the bytes of Details' strings that are not valid
+	// UTF-8 (see [NotUTF8]), by "StepFailedDetails.Member...".
+	NotUTF8 NotUTF8 `json:",omitempty"`
 	// Unknown are the event's members that the SDK's model does not know,
 	// always the last member: written by [WithUnknown], read here only to
 	// be kept (NormalizeEventOverflow).
@@ -262,7 +265,11 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 		case !fits:
 			o.Details = map[string]json.RawMessage{}
 			for _, m := range present {
-				o.Details[m.name] = o.marshalDetails(m.name, v.Field(m.index))
+				raw := o.marshalDetails(m.name, v.Field(m.index))
+				if mayHideBytes(raw) {
+					collectNotUTF8(&o.NotUTF8, m.name, v.Field(m.index))
+				}
+				o.Details[m.name] = raw
 			}
 		case empty != "":
 			o.Details = map[string]json.RawMessage{present[0].name: json.RawMessage("{" + empty + "}")}
@@ -278,7 +285,7 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 // InvocationCompleted event with an empty Error, which some producers
 // write on every invocation, took 4.4 us instead of 0.5).
 func (o *eventOverflow) encode() string {
-	if o.FarTimes != nil || o.SubMillis != nil { // never from the service (see marshalDetails, SubMillis)
+	if o.FarTimes != nil || o.SubMillis != nil || o.NotUTF8 != nil { // rare: see marshalDetails, SubMillis, NotUTF8
 		return string(marshal(o))
 	}
 	b := make([]byte, 0, 64+len(o.Details)*256)
@@ -631,6 +638,9 @@ func ReconstructEvent(row *schema.Event) (types.Event, error) {
 		}
 		t := time.Unix(ft.Sec, int64(ft.Nsec)).UTC()
 		m.Set(reflect.ValueOf(&t))
+	}
+	if err := o.NotUTF8.restore(v); err != nil {
+		return ev, fmt.Errorf("event %d: overflow_json: %w", row.EventID, err)
 	}
 	return ev, nil
 }

@@ -22,6 +22,7 @@ import (
 // rows that give back the same events.
 func TestEventLossless(t *testing.T) {
 	g := optest.New(20261130)
+	g.NotUTF8 = true // the bytes of a body that is not UTF-8, as the SDK hands them over
 	n := 20000
 	if testing.Short() {
 		n = 2000
@@ -210,6 +211,13 @@ func TestReconstructEventRefuses(t *testing.T) {
 		{aws.String("event_id"), "", `detail_kind "event_id"`},
 		{&kind, `{"Details":{"EventTimestamp":"2026-01-01T00:00:00Z"}}`, `overflow_json names "EventTimestamp"`},
 		{&kind, `{"Details":{"WaitStartedDetails":{"Duration":5}},"FarTimes":{"WaitStartedDetails.Duration":{"Sec":1,"Nsec":0}}}`, "timestamp for WaitStartedDetails.Duration"},
+		// Bytes for what is not a string, or not there, or not base64.
+		{&kind, `{"NotUTF8":{"StepStartedDetails":"gA=="}}`, "NotUTF8 StepStartedDetails: not a string"},
+		{&kind, `{"NotUTF8":{"WaitStartedDetails.Duration":"gA=="}}`, "NotUTF8 WaitStartedDetails.Duration: WaitStartedDetails is absent"},
+		{&kind, `{"NotUTF8":{"Name.x":"gA=="}}`, "NotUTF8 Name.x"},
+		{&kind, `{"NotUTF8":{"Nope":"gA=="}}`, "NotUTF8 Nope: no member Nope"},
+		{&kind, `{"NotUTF8":{"Name":"%"}}`, "NotUTF8 Name: illegal base64"},
+		{&kind, `{"Details":{"StepFailedDetails":{"Error":{"Payload":{"StackTrace":["a"]}}}},"NotUTF8":{"StepFailedDetails.Error.Payload.StackTrace.1":"gA=="}}`, "no element 1"},
 	} {
 		row := schema.Event{EventID: 3, EventType: "StepStarted", DetailKind: c.kind}
 		if c.overflow != "" {

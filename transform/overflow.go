@@ -1,9 +1,9 @@
 package transform
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -21,6 +21,8 @@ import (
 //	{"PauseDetails":{}}                                     (executions) its PauseDetails had no members
 //	{"Unknown":{"StepDetails":{"Cost":2}}}                   members the SDK's model does not know (see [WithUnknown])
 //	{"SubMillis":{"StartTimestamp":277376}}                 a timestamp off the millisecond (see [SubMillis])
+//	{"CallbackDetails":{"Error":{"ErrorType":"T\ufffd"}},"NotUTF8":{"CallbackDetails.Error.ErrorType":"VOA="}}
+//	                                                        a string that is not UTF-8 (see [NotUTF8])
 //
 // A member is present exactly when the API sent it: an absent Result is
 // left out, an empty one is "", and an empty StackTrace is [].
@@ -38,6 +40,9 @@ type Overflow struct {
 	// SubMillis (operations) is set when a timestamp the SDK handed over
 	// is not a whole millisecond, which the timestamp columns hold.
 	SubMillis *SubMillis `json:",omitempty"`
+	// NotUTF8 has the bytes of the strings above that are not valid
+	// UTF-8, which the JSON holds with U+FFFD in their place.
+	NotUTF8 *NotUTF8 `json:",omitempty"`
 }
 
 // SubMillis are the nanoseconds past the millisecond (1 to 999,999) of the
@@ -147,23 +152,31 @@ func (o *Overflow) slot(kind string) **OutcomeJSON {
 }
 
 // encode is the overflow as compact JSON, or nil when it is empty. HTML
-// characters are not escaped; every string from the SDK is valid UTF-8
-// (its JSON decoder guarantees it), so the text decodes to the same values.
+// characters are not escaped. A string that is not valid UTF-8 (the SDK
+// hands over a body's bytes as they are) is written with U+FFFD, as
+// encoding/json writes it, and its bytes under NotUTF8, so that the text
+// gives back the same values.
 func (o *Overflow) encode() *string {
 	if *o == (Overflow{}) {
 		return nil
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(o); err != nil {
-		panic(fmt.Sprintf("transform: encoding an overflow cannot fail: %v", err)) // only strings, bools and slices of strings
+	b := marshal(o) // only strings, bools and slices of strings: cannot fail
+	if mayHideBytes(b) && o.NotUTF8 == nil {
+		var m NotUTF8
+		collectNotUTF8(&m, "", reflect.ValueOf(o).Elem())
+		if m != nil {
+			c := *o
+			c.NotUTF8 = &m
+			b = marshal(&c)
+		}
 	}
-	s := string(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	s := string(b)
 	return &s
 }
 
 // ParseOverflow decodes an overflow_json value; nil gives an empty Overflow.
+// The strings NotUTF8 names are given their bytes back (and NotUTF8 is
+// left nil).
 func ParseOverflow(s *string) (Overflow, error) {
 	var o Overflow
 	if s == nil {
@@ -171,6 +184,13 @@ func ParseOverflow(s *string) (Overflow, error) {
 	}
 	if err := json.Unmarshal([]byte(*s), &o); err != nil {
 		return o, fmt.Errorf("parse overflow_json: %w", err)
+	}
+	if o.NotUTF8 != nil {
+		m := *o.NotUTF8
+		o.NotUTF8 = nil
+		if err := m.restore(reflect.ValueOf(&o).Elem()); err != nil {
+			return o, fmt.Errorf("parse overflow_json: %w", err)
+		}
 	}
 	return o, nil
 }

@@ -48,7 +48,14 @@ type Gen struct {
 	LargeEvery int
 	// NoNUL leaves U+0000 out of strings (Postgres text cannot hold it).
 	NoNUL bool
+	// NotUTF8 puts bytes that are not UTF-8 in strings now and then: the
+	// SDK hands a JSON string's bytes over as the body had them.
+	NotUTF8 bool
 }
+
+// notUTF8 are byte sequences that are not UTF-8: a lone continuation
+// byte, a truncated sequence, a byte never in UTF-8, an encoded surrogate.
+var notUTF8 = []string{"\x80", "\xe0", "\xc3", "\xff", "\xed\xa0\x80"}
 
 // New is a generator seeded with seed.
 func New(seed uint64) *Gen {
@@ -67,6 +74,10 @@ func (g *Gen) Str() string {
 	n := g.R.IntN(12)
 	var b strings.Builder
 	for range n {
+		if g.NotUTF8 && g.R.IntN(8) == 0 {
+			b.WriteString(notUTF8[g.R.IntN(len(notUTF8))])
+			continue
+		}
 		b.WriteString(alphabet[g.R.IntN(len(alphabet))])
 	}
 	if g.NoNUL {
