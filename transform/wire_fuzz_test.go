@@ -1,7 +1,9 @@
 package transform_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/schemas"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
+
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/extract/decode"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/optest"
@@ -21,23 +31,166 @@ import (
 )
 
 // FuzzFromTheWire is the lossless property from the other end: whatever
-// body the service answers, every operation and every event the real SDK
-// client hands over (through the decoder a run uses) maps to a row that
-// gives it back exactly, the events fold, and GetDurableExecution's
-// answer describes the executions row. The property tests draw their shapes from a
-// generator; here the fuzzer draws the wire's: odd numbers, strings,
-// escapes, timestamps, members twice, members of the wrong details object.
+// body the service answers, every operation and every event the SDK hands
+// over (decoded as a run's client decodes it: package decode's protocol
+// over the SDK's) maps to a row that gives it back exactly, the events
+// fold, and GetDurableExecution's answer describes the executions row. The
+// property tests draw their shapes from a generator; here the fuzzer draws
+// the wire's: odd numbers, strings, escapes, bytes that are not UTF-8,
+// timestamps, members twice, members of the wrong details object. No
+// network: a target with a server's and a client's goroutines has coverage
+// that does not repeat, and the fuzzer spent its time minimizing it
+// (TestFromTheWireThroughTheClient runs the same checks over HTTP).
 func FuzzFromTheWire(f *testing.F) {
+	for _, b := range wireBodies(f) {
+		f.Add(b)
+	}
+	p, err := decode.NewProtocol(restjson1.New(schemas.AWSGirApiService), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkWire(t, func(ctx context.Context, op *smithy.OperationSchema, out smithy.Deserializable) error {
+			return p.DeserializeResponse(ctx, op, lambda.TypeRegistry, wireResponse(b), out)
+		})
+	})
+}
+
+var (
+	stateSchema    = smithy.NewOperationSchema(schemas.GetDurableExecutionState, schemas.GetDurableExecutionStateRequest, schemas.GetDurableExecutionStateResponse)
+	historySchema  = smithy.NewOperationSchema(schemas.GetDurableExecutionHistory, schemas.GetDurableExecutionHistoryRequest, schemas.GetDurableExecutionHistoryResponse)
+	describeSchema = smithy.NewOperationSchema(schemas.GetDurableExecution, schemas.GetDurableExecutionRequest, schemas.GetDurableExecutionResponse)
+)
+
+func wireResponse(body []byte) *smithyhttp.Response {
+	return &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body))}}
+}
+
+// checkWire decodes one body as a state page, a history page and
+// GetDurableExecution's answer (with their unknown members, as a run asks)
+// and fails unless each transforms losslessly. A body the SDK refuses is
+// an error for the execution, not a row: nothing to check.
+func checkWire(t *testing.T, decodeAs func(context.Context, *smithy.OperationSchema, smithy.Deserializable) error) {
+	t.Helper()
+	var u decode.Unknown
+	ctx := decode.WithUnknown(context.Background(), &u)
+	var state lambda.GetDurableExecutionStateOutput
+	if decodeAs(ctx, stateSchema, &state) == nil {
+		snap := transform.NewSnapshot(meta)
+		rows := snap.Add(nil, state.Operations)
+		for i := range state.Operations {
+			if diff := optest.DiffRow(state.Operations[i], &rows[i]); diff != "" {
+				t.Fatalf("operation %d does not reconstruct (-want +got):\n%s", i, diff)
+			}
+		}
+	}
+	u = decode.Unknown{}
+	var history lambda.GetDurableExecutionHistoryOutput
+	if decodeAs(ctx, historySchema, &history) == nil {
+		page := extract.HistoryPage{Number: 1, Events: history.Events, Unknown: u.Records}
+		var keys transform.EventKeys
+		var rows []schema.Event
+		for i := range page.Events {
+			rows = transform.AppendHistoryEvent(rows, &page, i, keys.Next(&page.Events[i]), meta)
+			if diff := optest.DiffEventRow(page.Events[i], &rows[i]); diff != "" {
+				t.Fatalf("event %d does not reconstruct (-want +got):\n%s", i, diff)
+			}
+			if o := rows[i].OverflowJSON; o != nil && !json.Valid([]byte(*o)) {
+				t.Fatalf("event %d: overflow_json %q is not JSON", i, *o)
+			}
+		}
+		// And they fold, whatever they are: an operation per Id at most.
+		fold := transform.NewFolder()
+		defer fold.Close()
+		fold.Add(page.Events)
+		ops, err := fold.AddTo(transform.NewSnapshot(transform.RowMeta{ExecutionArn: wireARN, Source: transform.SourceHistory}), nil)
+		if err != nil || len(ops) > len(page.Events) {
+			t.Fatalf("%d events folded into %d operations: %v", len(page.Events), len(ops), err)
+		}
+	}
+	// And GetDurableExecution's answer, whatever it is, describes the
+	// executions row: its status and times as the answer gives them.
+	u = decode.Unknown{}
+	var out lambda.GetDurableExecutionOutput
+	if decodeAs(ctx, describeSchema, &out) == nil {
+		d := &extract.Description{GetDurableExecutionOutput: &out, Unknown: u.Output}
+		row := schema.Execution{Source: transform.SourceHistory}
+		transform.Describe(&row, d)
+		if row.Status == nil || *row.Status != string(d.Status) || !sameMillis(row.StartTime, d.StartTimestamp) || !sameMillis(row.EndTime, d.EndTimestamp) {
+			t.Fatalf("executions row status %v, start %v, end %v; the answer's %q, %v, %v", row.Status, row.StartTime, row.EndTime, d.Status, d.StartTimestamp, d.EndTimestamp)
+		}
+		e, err := transform.ReconstructExecutionError(row.ErrorType, row.ErrorMessage, row.ErrorData, row.ErrorStackTrace, transform.WithoutUnknown(row.OverflowJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := optest.Diff(out.Error, e); diff != "" {
+			t.Fatalf("the execution's Error does not reconstruct (-want +got):\n%s", diff)
+		}
+	}
+}
+
+const wireARN = "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-execution/x/1"
+
+// TestFromTheWireThroughTheClient runs FuzzFromTheWire's checks over its
+// seed bodies as a run reads them: the real SDK client, over HTTP.
+func TestFromTheWireThroughTheClient(t *testing.T) {
+	var body atomic.Pointer[[]byte]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(*body.Load())
+	}))
+	defer srv.Close()
+	emulatortest.Env(t)
+	client, err := extract.NewClient(context.Background(), extract.WithEndpointURL(srv.URL), extract.WithMaxAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := wireBodies(t)
+	for _, b := range bodies {
+		body.Store(&b)
+		checkWire(t, func(ctx context.Context, op *smithy.OperationSchema, out smithy.Deserializable) error {
+			var err error
+			switch out := out.(type) {
+			case *lambda.GetDurableExecutionStateOutput:
+				var o *lambda.GetDurableExecutionStateOutput
+				o, err = client.GetDurableExecutionState(ctx, &lambda.GetDurableExecutionStateInput{DurableExecutionArn: aws.String(wireARN), CheckpointToken: aws.String("tok")})
+				if err == nil {
+					*out = *o
+				}
+			case *lambda.GetDurableExecutionHistoryOutput:
+				var o *lambda.GetDurableExecutionHistoryOutput
+				o, err = client.GetDurableExecutionHistory(ctx, &lambda.GetDurableExecutionHistoryInput{DurableExecutionArn: aws.String(wireARN)})
+				if err == nil {
+					*out = *o
+				}
+			case *lambda.GetDurableExecutionOutput:
+				var o *lambda.GetDurableExecutionOutput
+				o, err = client.GetDurableExecution(ctx, &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(wireARN)})
+				if err == nil {
+					*out = *o
+				}
+			}
+			return err
+		})
+	}
+}
+
+// wireBodies are the seeds: recorded state pages, odd bodies, and what the
+// emulator serves (every event type, odd shapes, members the SDK does not
+// know).
+func wireBodies(t testing.TB) [][]byte {
 	files, _ := filepath.Glob(filepath.Join("testdata", "pages", "*", "page-*.json")) // recorded state pages
 	if len(files) == 0 {
-		f.Fatal("no recorded pages")
+		t.Fatal("no recorded pages")
 	}
+	var bodies [][]byte
 	for _, file := range files {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			f.Fatal(err)
+			t.Fatal(err)
 		}
-		f.Add(b)
+		bodies = append(bodies, b)
 	}
 	for _, s := range []string{
 		`{"Events":[{"EventId":1,"EventType":"ExecutionStarted","EventTimestamp":1767607200.123456,"Id":"e","ExecutionStartedDetails":{"Input":{"Payload":"{}","Truncated":false},"ExecutionTimeout":900}}]}`,
@@ -47,11 +200,14 @@ func FuzzFromTheWire(f *testing.F) {
 		`{"Operations":[{"Id":"s","Type":"STEP","Status":"PENDING","StartTimestamp":1767571200123,"StepDetails":{"Attempt":1,"NextAttemptTimestamp":9.9e11}}]}`,
 		`{"DurableExecutionArn":"a","DurableExecutionName":"x","FunctionArn":"f","Status":"FAILED","StartTimestamp":1767607200.5,"EndTimestamp":253402300800,"Error":{},"PauseDetails":{},"DurableConfig":{"RetentionPeriodInDays":7}}`,
 		`{"Events":[{"EventId":4,"EventType":"WaitStarted","Id":"w","WaitStartedDetails":{"Duration":5},"StepStartedDetails":{}},{"EventType":"Nope"}]}`,
+		// Bytes that are not UTF-8, which the SDK hands over as they are
+		// (see transform.NotUTF8): in a second details object, in a
+		// second event details object, in the typed columns.
+		"{\"Operations\":[{\"Id\":\"x3\",\"Type\":\"STEP\",\"Status\":\"SUCCEEDED\",\"StepDetails\":{\"Attempt\":1,\"Result\":\"ok\xff\"},\"CallbackDetails\":{\"CallbackId\":\"cb\",\"Error\":{\"ErrorType\":\"Lat\xe0\",\"StackTrace\":[\"\x80\",\"a\"]}}}]}",
+		"{\"Events\":[{\"EventId\":5,\"EventType\":\"StepFailed\",\"Id\":\"s\xc3\",\"StepFailedDetails\":{\"Error\":{\"Payload\":{\"ErrorMessage\":\"\xed\xa0\x80\"}}},\"WaitStartedDetails\":{\"Duration\":1}}]}",
 	} {
-		f.Add([]byte(s))
+		bodies = append(bodies, []byte(s))
 	}
-	// And what the emulator serves: every event type, odd shapes,
-	// members the SDK does not know.
 	execs := emulator.Generate(7, 3, emulator.GenerateOptions{MinOps: 8, MaxOps: 15})
 	for _, srv := range []*emulator.Server{emulator.New(), emulator.New(emulator.WithFutureMembers())} {
 		srv.Add(execs...)
@@ -60,77 +216,19 @@ func FuzzFromTheWire(f *testing.F) {
 			for _, path := range []string{"/history?MaxItems=60", "/state?MaxItems=60&CheckpointToken=" + url.QueryEscape(e.Token), ""} {
 				resp, err := http.Get(hs.URL + "/2025-12-01/durable-executions/" + url.PathEscape(e.ARN) + path)
 				if err != nil {
-					f.Fatal(err)
+					t.Fatal(err)
 				}
 				b, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if err != nil || resp.StatusCode != http.StatusOK {
-					f.Fatalf("%s%s: %d %v %.200s", e.ARN, path, resp.StatusCode, err, b)
+					t.Fatalf("%s%s: %d %v %.200s", e.ARN, path, resp.StatusCode, err, b)
 				}
-				f.Add(b)
+				bodies = append(bodies, b)
 			}
 		}
 		hs.Close()
 	}
-	var body atomic.Pointer[[]byte]
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if r.URL.Query().Get("Marker") != "" { // one page: the fuzzer's
-			w.Write([]byte(`{}`))
-			return
-		}
-		w.Write(*body.Load())
-	}))
-	defer srv.Close()
-	emulatortest.Env(f)
-	client, err := extract.NewClient(context.Background(), extract.WithEndpointURL(srv.URL), extract.WithMaxAttempts(1))
-	if err != nil {
-		f.Fatal(err)
-	}
-	const arn = "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-execution/x/1"
-	f.Fuzz(func(t *testing.T, b []byte) {
-		body.Store(&b)
-		ctx := context.Background()
-		// A body the SDK refuses is an error for the execution, not a row.
-		_ = extract.Drain(ctx, client, extract.Entry{ARN: arn, Token: "tok"}, 1000, func(_ context.Context, p extract.Page) error {
-			snap := transform.NewSnapshot(meta)
-			rows := snap.Add(nil, p.Operations)
-			for i := range p.Operations {
-				if diff := optest.DiffRow(p.Operations[i], &rows[i]); diff != "" {
-					t.Fatalf("operation %d does not reconstruct (-want +got):\n%s", i, diff)
-				}
-			}
-			return nil
-		})
-		_ = extract.DrainHistory(ctx, client, arn, 1000, func(_ context.Context, p extract.HistoryPage) error {
-			var keys transform.EventKeys
-			var rows []schema.Event
-			for i := range p.Events {
-				rows = transform.AppendEventRow(rows, &p.Events[i], keys.Next(&p.Events[i]), meta)
-				if diff := optest.DiffEventRow(p.Events[i], &rows[i]); diff != "" {
-					t.Fatalf("event %d does not reconstruct (-want +got):\n%s", i, diff)
-				}
-			}
-			// And they fold, whatever they are: an operation per Id at most.
-			fold := transform.NewFolder()
-			defer fold.Close()
-			fold.Add(p.Events)
-			ops, err := fold.AddTo(transform.NewSnapshot(transform.RowMeta{ExecutionArn: arn, Source: transform.SourceHistory}), nil)
-			if err != nil || len(ops) > len(p.Events) {
-				t.Fatalf("%d events folded into %d operations: %v", len(p.Events), len(ops), err)
-			}
-			return nil
-		})
-		// And GetDurableExecution's answer, whatever it is, describes the
-		// executions row: its status and times as the answer gives them.
-		if d, err := extract.Describe(ctx, client, arn); err == nil {
-			row := schema.Execution{Source: transform.SourceHistory}
-			transform.Describe(&row, d)
-			if row.Status == nil || *row.Status != string(d.Status) || !sameMillis(row.StartTime, d.StartTimestamp) || !sameMillis(row.EndTime, d.EndTimestamp) {
-				t.Fatalf("executions row status %v, start %v, end %v; the answer's %q, %v, %v", row.Status, row.StartTime, row.EndTime, d.Status, d.StartTimestamp, d.EndTimestamp)
-			}
-		}
-	})
+	return bodies
 }
 
 // sameMillis says whether a row's time is t to the millisecond.
