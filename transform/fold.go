@@ -29,7 +29,12 @@ import (
 //   - Id, ParentId, Name, SubType: the events' own, the latest present.
 //   - StartTimestamp: the first event's; EndTimestamp: the terminal event's.
 //   - "First", "last" and "latest" go by EventId, not by the order events
-//     arrive in: a history served newest first folds the same.
+//     arrive in: a history served newest first folds the same as oldest
+//     first. An event that comes after a newer one of its operation adds
+//     only what the newer ones left unsaid (its parent id, name, sub-type,
+//     outcome, attempt, *Started members), so a history in some other
+//     order may fold to older values of those. (A run hands events over
+//     oldest first: see extract.HistoryOrder.)
 //   - ExecutionDetails.InputPayload from ExecutionStarted; Result and Error of
 //     contexts, steps, callbacks and chained invokes from the last event that
 //     carries one (a retried step keeps its last attempt's error);
@@ -164,7 +169,9 @@ const (
 	hasNext
 	hasScheduled
 	attemptKnown
-	retryHeld // value and err are a retry's, counted in payloads.retryMem
+	retryHeld    // value and err are a retry's, counted in payloads.retryMem
+	outcomeKnown // an event's Result or Error (or ExecutionStarted's Input) is in value and err
+	startedKnown // a *Started event's own members (foldStarted) are in
 )
 
 // setID sets fo's id to a copy of *src; a nil src changes nothing. A
@@ -406,11 +413,13 @@ func (f *Folder) add(ev *types.Event) {
 		fo.setTime(&fo.start, hasStart, ev.EventTimestamp)
 		f.sorted = false
 	}
-	if id <= fo.last { // older than what is folded already: only what it alone says
+	if id <= fo.last { // older than what is folded already: only what the newer ones did not say
 		f.setRef(fo, &fo.parentID, hasParentID, ev.ParentId, true, &f.last.parentID)
 		f.setRef(fo, &fo.name, hasName, ev.Name, true, &f.last.name)
 		f.setRef(fo, &fo.subType, hasSubType, ev.SubType, true, &f.last.subType)
-		f.foldStarted(fo, ev)
+		f.foldStarted(fo, ev, true)
+		f.foldAttempt(fo, ev, true)
+		f.foldOutcome(fo, ev, true)
 		return
 	}
 	fo.last = id
@@ -424,9 +433,9 @@ func (f *Folder) add(ev *types.Event) {
 	} else {
 		fo.setTime(&fo.end, hasEnd, ev.EventTimestamp)
 	}
-	f.foldStarted(fo, ev)
+	f.foldStarted(fo, ev, false)
 	f.foldRetry(fo, ev)
-	f.foldOutcome(fo, ev)
+	f.foldOutcome(fo, ev, false)
 }
 
 // operation is the folded operation of ev's Id, made on its first event.
@@ -466,6 +475,23 @@ func (f *Folder) foldRetry(fo *folded, ev *types.Event) {
 	if fo.kind != stepDetails {
 		return
 	}
+	retry := f.foldAttempt(fo, ev, false)
+	fo.flags &^= hasNext
+	if retry != nil && retry.NextAttemptDelaySeconds != nil && *retry.NextAttemptDelaySeconds > 0 && ev.EventTimestamp != nil {
+		fo.status = f.status(string(types.OperationStatusPending))
+		fo.flags &^= hasEnd
+		fo.next = ev.EventTimestamp.UnixMilli() + int64(*retry.NextAttemptDelaySeconds)*1000
+		fo.flags |= hasNext
+	}
+}
+
+// foldAttempt takes a step's attempt from the event's RetryDetails, which
+// it returns; an older event (one that came after a newer) only when no
+// newer one gave it.
+func (f *Folder) foldAttempt(fo *folded, ev *types.Event, older bool) *types.RetryDetails {
+	if fo.kind != stepDetails || older && fo.flags&attemptKnown != 0 {
+		return nil
+	}
 	var retry *types.RetryDetails
 	if ev.StepFailedDetails != nil {
 		retry = ev.StepFailedDetails.RetryDetails
@@ -476,18 +502,16 @@ func (f *Folder) foldRetry(fo *folded, ev *types.Event) {
 		fo.attempt = retry.CurrentAttempt
 		fo.flags |= attemptKnown
 	}
-	fo.flags &^= hasNext
-	if retry != nil && retry.NextAttemptDelaySeconds != nil && *retry.NextAttemptDelaySeconds > 0 && ev.EventTimestamp != nil {
-		fo.status = f.status(string(types.OperationStatusPending))
-		fo.flags &^= hasEnd
-		fo.next = ev.EventTimestamp.UnixMilli() + int64(*retry.NextAttemptDelaySeconds)*1000
-		fo.flags |= hasNext
-	}
+	return retry
 }
 
 // foldOutcome takes the Result or Error an event carries into the
-// operation's details.
-func (f *Folder) foldOutcome(fo *folded, ev *types.Event) {
+// operation's details; an older event's (one that came after a newer)
+// only when no newer one carried any.
+func (f *Folder) foldOutcome(fo *folded, ev *types.Event, older bool) {
+	if older && fo.flags&outcomeKnown != 0 {
+		return
+	}
 	var result *string
 	var errObj *types.ErrorObject
 	var hasOutcome bool
@@ -507,6 +531,7 @@ func (f *Folder) foldOutcome(fo *folded, ev *types.Event) {
 	}
 	f.pay.dropOutcome(fo.value, fo.err, fo.flags&retryHeld != 0)
 	fo.flags &^= retryHeld
+	fo.flags |= outcomeKnown
 	// A retry's outcome (foldRetry has just set hasNext) is replaced by the
 	// next attempt's, usually a few events on: held in memory past the
 	// budgets while the retry slack has room, it is not written to the
@@ -521,18 +546,24 @@ func (f *Folder) foldOutcome(fo *folded, ev *types.Event) {
 	fo.value, fo.err = f.pay.keepString(result), f.pay.keepError(errObj)
 }
 
-// foldStarted takes what only a *Started event says, whenever it comes.
-func (f *Folder) foldStarted(fo *folded, d *types.Event) {
+// foldStarted takes what only a *Started event says, whenever it comes:
+// the latest such event's (an older one, come after a newer, only when
+// no newer one said it).
+func (f *Folder) foldStarted(fo *folded, d *types.Event, older bool) {
 	switch {
 	case d.ExecutionStartedDetails != nil && fo.kind == executionDetails:
-		if in := d.ExecutionStartedDetails.Input; in != nil {
+		if in := d.ExecutionStartedDetails.Input; in != nil && !(older && fo.flags&outcomeKnown != 0) {
 			f.pay.dropOutcome(fo.value, payload[*types.ErrorObject]{}, false)
 			fo.value = f.pay.keepString(in.Payload)
+			fo.flags |= outcomeKnown
 		}
+	case older && fo.flags&startedKnown != 0:
 	case d.WaitStartedDetails != nil && fo.kind == waitDetails:
 		fo.setTime(&fo.scheduled, hasScheduled, d.WaitStartedDetails.ScheduledEndTimestamp)
+		fo.flags |= startedKnown
 	case d.CallbackStartedDetails != nil && fo.kind == callbackDetails:
 		fo.callbackID = cloneString(d.CallbackStartedDetails.CallbackId) // see setID
+		fo.flags |= startedKnown
 	}
 }
 

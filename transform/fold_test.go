@@ -527,3 +527,47 @@ func TestFoldRetryDelays(t *testing.T) {
 		})
 	}
 }
+
+// TestFoldEitherOrder: random histories (every event type, odd shapes) whose
+// events have distinct EventIds, and each operation's events one type
+// (as every producer writes them), fold to the same operations whatever
+// order they come in, a page at a time, oldest first or newest first
+// (ReverseOrder). (In any other order, an event that comes after a newer
+// one adds only what the newer ones left unsaid: see Folder.)
+func TestFoldEitherOrder(t *testing.T) {
+	g := optest.New(20261206)
+	for h := range 300 {
+		events := make([]types.Event, 1+g.R.IntN(60))
+		for i := range events {
+			events[i] = g.Event()
+			typ := string(events[i].EventType)
+			for _, suffix := range []string{"Started", "Succeeded", "Failed", "TimedOut", "Stopped", "Cancelled"} {
+				typ = strings.TrimSuffix(typ, suffix)
+			}
+			id := typ + "-" + []string{"a", "b"}[g.R.IntN(2)] // an operation's events are of its type
+			events[i].Id = &id
+			n := int32(i + 1)
+			events[i].EventId = &n
+		}
+		in := transform.NewFolder()
+		in.Add(events)
+		want := operations(t, in)
+		oldest, newest := make([]int, len(events)), make([]int, len(events))
+		for i := range events {
+			oldest[i], newest[i] = i, len(events)-1-i
+		}
+		for name, order := range map[string][]int{"oldest first": oldest, "newest first": newest} {
+			f := transform.NewFolder()
+			for p := 0; p < len(order); p += 7 {
+				page := make([]types.Event, 0, 7)
+				for _, i := range order[p:min(p+7, len(order))] {
+					page = append(page, events[i])
+				}
+				f.Add(page)
+			}
+			if diff := optest.Diff(want, operations(t, f)); diff != "" {
+				t.Fatalf("history %d %s folds differently (-in order +%s):\n%s", h, name, name, diff)
+			}
+		}
+	}
+}
