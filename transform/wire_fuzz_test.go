@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/schemas"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
@@ -100,13 +102,32 @@ func checkWire(t *testing.T, decodeAs func(context.Context, *smithy.OperationSch
 				t.Fatalf("event %d: overflow_json %q is not JSON", i, *o)
 			}
 		}
-		// And they fold, whatever they are: an operation per Id at most.
+		// And they fold, whatever they are: an operation per Id at most;
+		// served newest first, the same operations, when EventIds tell
+		// the order and each operation's events are of its type.
 		fold := transform.NewFolder()
 		defer fold.Close()
 		fold.Add(page.Events)
-		ops, err := fold.AddTo(transform.NewSnapshot(transform.RowMeta{ExecutionArn: wireARN, Source: transform.SourceHistory}), nil)
-		if err != nil || len(ops) > len(page.Events) {
-			t.Fatalf("%d events folded into %d operations: %v", len(page.Events), len(ops), err)
+		want, err := fold.Operations()
+		if err != nil || len(want) > len(page.Events) {
+			t.Fatalf("%d events folded into %d operations: %v", len(page.Events), len(want), err)
+		}
+		if ordered(page.Events) {
+			back := transform.NewFolder()
+			defer back.Close()
+			for i := len(page.Events) - 1; i >= 0; i-- {
+				back.Add(page.Events[i : i+1])
+			}
+			got, err := back.Operations()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := optest.Diff(want, got); diff != "" {
+				t.Fatalf("the events folded newest first give other operations (-oldest first +newest first):\n%s", diff)
+			}
+		}
+		if _, err := fold.AddTo(transform.NewSnapshot(transform.RowMeta{ExecutionArn: wireARN, Source: transform.SourceHistory}), nil); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// And GetDurableExecution's answer, whatever it is, describes the
@@ -128,6 +149,33 @@ func checkWire(t *testing.T, decodeAs func(context.Context, *smithy.OperationSch
 			t.Fatalf("the execution's Error does not reconstruct (-want +got):\n%s", diff)
 		}
 	}
+}
+
+// ordered reports events whose EventIds are distinct and increasing, and
+// whose operations' events are each of one type (its prefix): a history
+// whose order the fold can tell from the events alone.
+func ordered(events []types.Event) bool {
+	types := map[string]string{}
+	var last int32
+	for _, ev := range events {
+		if ev.EventId == nil || *ev.EventId <= last {
+			return false
+		}
+		last = *ev.EventId
+		typ := string(ev.EventType)
+		for _, suffix := range []string{"Started", "Succeeded", "Failed", "TimedOut", "Stopped", "Cancelled"} {
+			typ = strings.TrimSuffix(typ, suffix)
+		}
+		id := ""
+		if ev.Id != nil {
+			id = *ev.Id
+		}
+		if t, seen := types[id]; seen && t != typ {
+			return false
+		}
+		types[id] = typ
+	}
+	return true
 }
 
 const wireARN = "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-execution/x/1"
