@@ -53,6 +53,12 @@ type CompactOptions struct {
 	// lacks, until a snapshot with the data supersedes both. Without it
 	// every row is kept.
 	KeepLatest bool
+	// KeysInMemory bounds the keys of one table's partition that
+	// KeepLatest holds in memory at once, about 50 bytes each (0: two
+	// million, about 100 MiB). A partition with more is indexed a share
+	// of its executions at a time: its key columns are read twice a
+	// share, and one bit a row is held for the merge.
+	KeysInMemory int
 	// MinAge leaves alone files published less than this long ago (a run in
 	// progress may still be writing the partition; etl compact's default is
 	// an hour); 0 takes every file.
@@ -67,6 +73,14 @@ type CompactOptions struct {
 
 	stopAfterPublish   bool   // tests: a kill between publishing and removing
 	onChildUploadsWait func() // tests: childUploads.wait begins
+}
+
+// keysInMemory is KeysInMemory, or its default.
+func (o CompactOptions) keysInMemory() int {
+	if o.KeysInMemory > 0 {
+		return o.KeysInMemory
+	}
+	return 2_000_000
 }
 
 // CompactStats says what Compact did.
@@ -231,7 +245,7 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		}
 		files[name] = kept
 	}
-	need, err := d.needsCompaction(ctx, reads, files, o.KeepLatest)
+	need, err := d.needsCompaction(ctx, reads, files, o.KeepLatest, o.keysInMemory())
 	if err != nil {
 		return err
 	}
@@ -456,7 +470,7 @@ func isCompacted(name string) bool {
 // archived by one run is not written again for nothing; a first compaction
 // after a backfill would otherwise rewrite, and on S3 upload again, every
 // partition the backfill wrote).
-func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files map[string][]publishedFile, keepLatest bool) (bool, error) {
+func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files map[string][]publishedFile, keepLatest bool, maxKeys int) (bool, error) {
 	for _, fs := range files {
 		if len(fs) > 1 {
 			return true, nil
@@ -476,7 +490,7 @@ func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files m
 					continue
 				}
 			}
-			one, err := d.oneVersionPerKey(ctx, reads, t, f)
+			one, err := d.oneVersionPerKey(ctx, reads, t, f, maxKeys)
 			if err != nil {
 				return false, err
 			}
@@ -497,8 +511,10 @@ var errSuperseded = errors.New("a key in two versions")
 // keeping the latest, would drop nothing. It reads only the key and
 // version columns. Keys are told apart by a 64-bit hash: two keys of one
 // hash count as one, so such a pair in two versions has f merged as
-// before (never the other way round: versions are compared exactly).
-func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *schema.Table, f publishedFile) (bool, error) {
+// before (never the other way round: versions are compared exactly). A
+// file of more rows than maxKeys has its keys held a share at a time: its
+// key columns are read once a share.
+func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *schema.Table, f publishedFile, maxKeys int) (bool, error) {
 	type at struct {
 		ms  int64
 		run int // index in runs
@@ -507,26 +523,37 @@ func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *sch
 	seen := map[uint64]at{} // by key hash
 	runs := map[string]int{}
 	var buf []byte
+	var share, shares uint64 = 0, 1
 	err := reads.projection(ctx, f, func(pf *parquet.File) error {
-		return keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {
-			// No allocation a row: the key hashed from scratch bytes, the
-			// run looked up by its bytes (a few runs a file).
-			nk := len(vals) - 2
-			buf = appendKey(buf[:0], vals[:nk])
-			run := vals[nk+1].ByteArray()
-			r, ok := runs[string(run)]
-			if !ok {
-				r = len(runs)
-				runs[string(run)] = r
-			}
-			k, v := maphash.Bytes(seed, buf), at{vals[nk].Int64(), r}
-			if prev, ok := seen[k]; ok && prev != v {
-				return errSuperseded
-			}
-			seen[k] = v
-			return nil
-		})
+		shares = uint64(max((pf.NumRows()+int64(maxKeys)-1)/int64(max(maxKeys, 1)), 1))
+		return nil
 	})
+	for ; err == nil && share < shares; share++ {
+		clear(seen)
+		err = reads.projection(ctx, f, func(pf *parquet.File) error {
+			return keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {
+				// No allocation a row: the key hashed from scratch bytes, the
+				// run looked up by its bytes (a few runs a file).
+				nk := len(vals) - 2
+				buf = appendKey(buf[:0], vals[:nk])
+				run := vals[nk+1].ByteArray()
+				r, ok := runs[string(run)]
+				if !ok {
+					r = len(runs)
+					runs[string(run)] = r
+				}
+				k, v := maphash.Bytes(seed, buf), at{vals[nk].Int64(), r}
+				if k%shares != share {
+					return nil
+				}
+				if prev, ok := seen[k]; ok && prev != v {
+					return errSuperseded
+				}
+				seen[k] = v
+				return nil
+			})
+		})
+	}
 	switch {
 	case errors.Is(err, errSuperseded):
 		return false, nil
@@ -594,7 +621,7 @@ func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, fi
 		if hasData(table) {
 			keepWithData = withData
 		}
-		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, keepWithData, st, up)
+		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, o.keysInMemory(), keepWithData, st, up)
 		published = append(published, out...)
 		if err != nil {
 			return nil, nil, undo(err)
@@ -691,14 +718,16 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 //
 // withData (keepLatest only) names, by execution ARN, an older snapshot
 // kept beside the newest: see snapshotsWithData.
-func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
+//
+// maxKeys bounds the keys indexLatest holds at once.
+func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, maxKeys int, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
 	full := table.ParquetSchema()
 	var (
 		filter *latestFilter
 		ks     *keyScanner
 	)
 	if keepLatest {
-		x, err := indexLatest(ctx, reads, table, files, withData, latestRefsMax)
+		x, err := indexLatest(ctx, reads, table, files, withData, latestRefsMax, maxKeys)
 		if err != nil {
 			return nil, err
 		}
@@ -726,6 +755,7 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 		n := f.name
 		var mask func(int, parquet.RowGroup) ([]bool, int64, error) // nil: every row is kept
 		if keepLatest {
+			filter.startFile(i)
 			mask = func(g int, rg parquet.RowGroup) ([]bool, int64, error) {
 				return filter.mask(filter.x.groupRefs(i, g), ks, rg)
 			}

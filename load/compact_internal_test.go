@@ -54,26 +54,41 @@ func TestLatestMask(t *testing.T) {
 		keep []bool
 		n    int64
 	}{{[]bool{false, true, true}, 2}, {[]bool{false, false, false}, 0}, {[]bool{false, false}, 0}, {nil, 2}}
-	// remember: the first file's 8 rows, then both files', then none.
-	for _, most := range []int64{8, latestRefsMax, 0} {
-		x, err := indexLatest(ctx, reads, schema.Operations, files, withData, most)
+	// remember: the first file's 8 rows, then both files', then none;
+	// then with at most 1 or 2 keys in memory (there are 3), which takes
+	// shares.
+	for _, c := range []struct {
+		most    int64
+		maxKeys int
+	}{{8, 0}, {latestRefsMax, 0}, {0, 0}, {latestRefsMax, 3}, {latestRefsMax, 2}, {latestRefsMax, 1}} {
+		most := c.most
+		x, err := indexLatest(ctx, reads, schema.Operations, files, withData, most, c.maxKeys)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if shared := x.kept != nil; shared != (c.maxKeys > 0 && c.maxKeys < 3) {
+			t.Errorf("at most %d keys in memory: indexed by shares %v", c.maxKeys, shared)
+		}
 		for i, upTo := range []int64{8, 10} { // rows, up to each file's end
-			if got, want := x.groupRefs(i, 0) != nil, upTo <= most; got != want {
+			if got, want := x.groupRefs(i, 0) != nil, upTo <= most && x.kept == nil; got != want {
 				t.Errorf("remembering %d rows: file %d remembered %v, want %v", most, i, got, want)
 			}
 		}
 		f := newLatestFilter(x)
 		g := 0
 		for i, name := range []string{files[0].name, files[1].name} {
+			f.startFile(i)
 			for j, rg := range optest.OpenParquet(t, filepath.Join(dir, name)).RowGroups() {
 				keep, n, err := f.mask(x.groupRefs(i, j), ks, rg)
 				if err != nil || n != want[g].n || !slices.Equal(keep, want[g].keep) || (keep == nil) != (want[g].keep == nil) {
-					t.Errorf("remembering %d rows: row group %d: mask %v, %d kept, %v: want %v, %d", most, g, keep, n, err, want[g].keep, want[g].n)
+					t.Errorf("remembering %d rows, %d keys: row group %d: mask %v, %d kept, %v: want %v, %d", most, c.maxKeys, g, keep, n, err, want[g].keep, want[g].n)
 				}
 				g++
+			}
+		}
+		if x.kept != nil {
+			if _, err := f.keptAt(); err == nil { // a row more than the file had
+				t.Errorf("%d keys: a row past the last file's read as kept or not, no error", c.maxKeys)
 			}
 		}
 	}
@@ -117,7 +132,7 @@ func TestLatestEventKeys(t *testing.T) {
 	dir := t.TempDir()
 	writeOneFile(t, dir, "events", []schema.Event{ev("a", 1, 1), ev("b", 1, 1), ev("a", 1, 2), ev("a", 2, 1)})
 	files, reads := published(t, dir, "events", 1)
-	x, err := indexLatest(ctx, reads, schema.Events, files, nil, latestRefsMax)
+	x, err := indexLatest(ctx, reads, schema.Events, files, nil, latestRefsMax, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,8 +190,14 @@ func TestCompact(t *testing.T) {
 	}
 	execs := emulator.Generate(71, n, emulator.GenerateOptions{MaxOps: 30, Days: 12, LargePayloadEvery: -1})
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) } // every file is old enough
-	for _, keep := range []bool{false, true} {
-		t.Run(fmt.Sprint("keep latest ", keep), func(t *testing.T) {
+	// Keeping the latest, with the keys in memory bounded too: a few
+	// hundred a share (KeysInMemory), a share of the executions at a time.
+	for _, c := range []struct {
+		keep bool
+		keys int
+	}{{false, 0}, {true, 0}, {true, 300}} {
+		keep := c.keep
+		t.Run(fmt.Sprint("keep latest ", keep, ", keys in memory ", c.keys), func(t *testing.T) {
 			dir := t.TempDir()
 			nightly(t, dir, execs)
 			before := viewOf(t, dir)
@@ -207,7 +213,7 @@ func TestCompact(t *testing.T) {
 			if st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, MinAge: time.Hour}); err != nil || st.Partitions != 0 || st.Young != len(published) {
 				t.Fatalf("fresh files compacted, or not all %d counted young: %+v %v", len(published), st, err)
 			}
-			st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, Now: later})
+			st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, KeysInMemory: c.keys, Now: later})
 			if err != nil || st.Young != 0 {
 				t.Fatalf("%+v %v", st, err)
 			}
@@ -267,7 +273,9 @@ func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
 		t.Fatal(err)
 	}
 	dts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
-	st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, Now: later})
+	// With 40 keys in memory at most: a file's keys are read a share at a
+	// time.
+	st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, KeysInMemory: 40, Now: later})
 	if err != nil || st.Partitions != 0 || st.FilesIn != 0 || st.AlreadyCompact != len(dts) || len(dts) < 4 {
 		t.Errorf("one run's %d partitions merged again, or not counted already compact: %+v %v", len(dts), st, err)
 	}
@@ -292,7 +300,7 @@ func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
 	if st, err := pd.Compact(ctx, load.CompactOptions{Now: later}); err != nil || st.Partitions == 0 {
 		t.Fatalf("%+v %v", st, err)
 	}
-	if st, err = pd.Compact(ctx, load.CompactOptions{KeepLatest: true, Now: later}); err != nil || st.Partitions == 0 || st.RowsOut >= st.RowsIn {
+	if st, err = pd.Compact(ctx, load.CompactOptions{KeepLatest: true, KeysInMemory: 40, Now: later}); err != nil || st.Partitions == 0 || st.RowsOut >= st.RowsIn {
 		t.Errorf("single files holding superseded snapshots left as they were: %+v %v", st, err)
 	}
 	after := viewOf(t, dir)
@@ -434,14 +442,24 @@ func BenchmarkCompactRSS(b *testing.B) {
 // partition of millions of rows: 6,000 executions that start the same
 // day (150 operations at most, one in 500 with a 256 KiB result, their
 // events), archived by ten nightly runs. --keep latest holds every key
-// of a table's files while it merges them.
+// of a table's files while it merges them (under two million a table:
+// a hundredth of --memory-limit).
 func BenchmarkCompactLargePartitionRSS(b *testing.B) {
 	compactRSS(b, emulator.Generate(74, 6000, emulator.GenerateOptions{MaxOps: 150, Days: 1, LargePayloadEvery: 500}))
 }
 
+// BenchmarkCompactLargePartitionSharesRSS: BenchmarkCompactLargePartitionRSS
+// at --memory-limit 64MiB, which holds 671,088 keys at most, so that the
+// events and operations are indexed a share of their executions at a
+// time (load.CompactOptions.KeysInMemory): the peak RSS such a partition
+// takes within a lower limit, and what the shares cost in rows/s.
+func BenchmarkCompactLargePartitionSharesRSS(b *testing.B) {
+	compactRSS(b, emulator.Generate(74, 6000, emulator.GenerateOptions{MaxOps: 150, Days: 1, LargePayloadEvery: 500}), "--memory-limit", "64MiB")
+}
+
 // compactRSS is the compaction RSS benchmarks' body: execs archived by
-// nightly, then compacted by the binary, b.N times.
-func compactRSS(b *testing.B, execs []emulator.Execution) {
+// nightly, then compacted by the binary (with args too), b.N times.
+func compactRSS(b *testing.B, execs []emulator.Execution, args ...string) {
 	bin := os.Getenv("ETL_BIN")
 	if bin == "" {
 		b.Fatal("ETL_BIN is not set: run make bench, which builds bin/etl")
@@ -454,7 +472,7 @@ func compactRSS(b *testing.B, execs []emulator.Execution) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		dir := copyArchive(b, src)
-		cmd := peakrss.Command(b.TempDir(), bin, "compact", "--dest", dir, "--keep", "latest", "--min-age", "0")
+		cmd := peakrss.Command(b.TempDir(), bin, append([]string{"compact", "--dest", dir, "--keep", "latest", "--min-age", "0"}, args...)...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		took += time.Since(start)

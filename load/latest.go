@@ -1,10 +1,14 @@
 package load
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"slices"
 	"strings"
 
@@ -20,6 +24,14 @@ import (
 // The first pass remembers, up to latestRefsMax rows, each row's key and
 // version in file order, so that the merge masks those row groups
 // without decoding their key columns again.
+//
+// A table whose keys would not fit in memory (more than the keys a merge
+// may hold: CompactOptions.KeysInMemory) is indexed a share of its
+// executions at a time instead (indexShares): for each share, a pass
+// over the key columns indexes that share's keys and a second marks, in
+// one bit a row, which of its rows are kept; the merge then masks every
+// row group from those bits. Memory is the bits and one share's keys;
+// the cost, the key columns read twice a share.
 
 // latestRefsMax is how many rows a table's index remembers one by one
 // (16 bytes each: 16 MiB). A partition of more rows has the row groups
@@ -61,7 +73,24 @@ type latestIndex struct {
 	refs     [][][]rowRef // by file, then row group; a file's nil: not remembered
 	nrefs    int64
 	buf      []byte
+	// share and shares: indexShares's index of one share holds only the
+	// keys of executions whose ARN hashes to share (of shares; 0 and 0:
+	// every key), by seed.
+	share, shares uint64
+	seed          maphash.Seed
+	rows          int64  // read so far
+	lastARN       []byte // inShare's last ARN and its answer
+	lastIn        bool
+	// kept, when set, is which rows are kept, by file, a bit a row in the
+	// file's order (indexShares), of keptRows rows; the index then holds
+	// no key.
+	kept     [][]uint64
+	keptRows []int64
 }
+
+// errTooManyKeys stops a first pass whose keys outgrow the merge's
+// bound: the table is indexed a share at a time.
+var errTooManyKeys = errors.New("more keys than a merge holds at once")
 
 // rowVersion is a version (extracted_at, run_id) with its run_id by
 // index: equal versions are equal values.
@@ -81,11 +110,35 @@ type rowRef struct {
 // fileReads.projection), remembering rows one by one while they number
 // at most most (latestRefsMax; tests less). withData names, by
 // execution ARN, the older snapshot kept beside the newest.
-func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, most int64) (*latestIndex, error) {
-	x := &latestIndex{execs: map[string]int32{}, ids: map[string]int32{}, intIDs: map[uint64]int32{}, runs: map[string]int32{}, refs: make([][][]rowRef, len(files))}
+//
+// Should the keys number more than maxKeys (0: no bound), the table is
+// indexed a share at a time (see indexShares).
+func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, most int64, maxKeys int) (*latestIndex, error) {
+	x := newLatestIndex(len(files))
+	err := x.read(ctx, reads, t, files, withData, most, maxKeys)
+	if errors.Is(err, errTooManyKeys) {
+		keysPerRow := float64(len(x.newest)) / float64(max(x.rows, 1))
+		x = nil // its keys go before the shares' come
+		return indexShares(ctx, reads, t, files, withData, maxKeys, keysPerRow)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+func newLatestIndex(files int) *latestIndex {
+	return &latestIndex{execs: map[string]int32{}, ids: map[string]int32{}, intIDs: map[uint64]int32{}, runs: map[string]int32{},
+		refs: make([][][]rowRef, files)}
+}
+
+// read is indexLatest's pass over the files' key and version columns,
+// indexing the keys of x's share; it stops with errTooManyKeys once they
+// number more than maxKeys (0: no bound).
+func (x *latestIndex) read(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, most int64, maxKeys int) error {
 	cols := keyColumns(t)
 	if cols[0] != "execution_arn" {
-		return nil, fmt.Errorf("table %s: a key that does not begin with execution_arn", t.Name)
+		return fmt.Errorf("table %s: a key that does not begin with execution_arn", t.Name)
 	}
 	for i, f := range files {
 		err := reads.projection(ctx, f, func(pf *parquet.File) error {
@@ -100,7 +153,11 @@ func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files [
 				if remember {
 					refs = make([]rowRef, 0, rg.NumRows())
 				}
+				x.rows += rg.NumRows()
 				err := ks.scan(rg, func(vals []parquet.Value) error {
+					if !x.inShare(vals[0].ByteArray()) {
+						return nil
+					}
 					id, v := x.add(vals, withData)
 					if remember {
 						refs = append(refs, rowRef{v.at, id, v.run})
@@ -110,6 +167,9 @@ func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files [
 				if err != nil {
 					return err
 				}
+				if maxKeys > 0 && len(x.newest) > maxKeys {
+					return errTooManyKeys
+				}
 				groups = append(groups, refs)
 			}
 			if remember {
@@ -118,10 +178,94 @@ func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files [
 			}
 			return nil
 		})
+		if errors.Is(err, errTooManyKeys) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("destination %s: read %s: %w", reads.d.dir, f.name, err)
+		}
+	}
+	return nil
+}
+
+// inShare reports that the execution of ARN arn is in x's share.
+// Consecutive rows are mostly of one execution: the last answer is kept.
+func (x *latestIndex) inShare(arn []byte) bool {
+	if x.shares <= 1 {
+		return true
+	}
+	if x.lastARN == nil || !bytes.Equal(arn, x.lastARN) {
+		x.lastARN = append(x.lastARN[:0], arn...)
+		x.lastIn = maphash.Bytes(x.seed, arn)%x.shares == x.share
+	}
+	return x.lastIn
+}
+
+// indexShares indexes a table whose keys number more than maxKeys a
+// share of its executions at a time, as many shares as its keys (its
+// rows times keysPerRow, as the first pass found them, and a quarter more
+// for the shares' differences) divided by maxKeys: for each, a pass
+// indexes the share's keys, and a second, over the rows in the order the
+// merge takes them (files as given, row groups and rows in file order),
+// marks in the returned index's kept which of the share's rows are kept,
+// as latestFilter.keep says (each key's newest version once, the older
+// kept beside it once).
+func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxKeys int, keysPerRow float64) (*latestIndex, error) {
+	kept, keptRows := make([][]uint64, len(files)), make([]int64, len(files))
+	var rows int64
+	for i, f := range files {
+		err := reads.projection(ctx, f, func(pf *parquet.File) error {
+			kept[i], keptRows[i] = make([]uint64, (pf.NumRows()+63)/64), pf.NumRows()
+			rows += pf.NumRows()
+			return nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("destination %s: read %s: %w", reads.d.dir, f.name, err)
 		}
 	}
+	shares := uint64(max(math.Ceil(float64(rows)*min(keysPerRow, 1)*1.25/float64(max(maxKeys, 1))), 2))
+	cols := keyColumns(t)
+	seed := maphash.MakeSeed() // every share's: each execution in one
+	for share := range shares {
+		x := newLatestIndex(len(files))
+		x.share, x.shares, x.seed = share, shares, seed
+		if err := x.read(ctx, reads, t, files, withData, 0, 0); err != nil {
+			return nil, err
+		}
+		f := newLatestFilter(x)
+		for i, file := range files {
+			err := reads.projection(ctx, file, func(pf *parquet.File) error {
+				ks, err := newKeyScanner(pf.Schema(), cols, false)
+				if err != nil {
+					return err
+				}
+				var r int64
+				for _, rg := range pf.RowGroups() {
+					err := ks.scan(rg, func(vals []parquet.Value) error {
+						at := r
+						r++
+						if !x.inShare(vals[0].ByteArray()) {
+							return nil
+						}
+						k, err := f.keepRow(vals)
+						if k {
+							kept[i][at/64] |= 1 << (at % 64)
+						}
+						return err
+					})
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("destination %s: read %s: %w", reads.d.dir, file.name, err)
+			}
+		}
+	}
+	x := newLatestIndex(len(files))
+	x.kept, x.keptRows = kept, keptRows
 	return x, nil
 }
 
@@ -234,6 +378,11 @@ type latestFilter struct {
 	x                     *latestIndex
 	emitted, emittedOlder []bool // by key id
 	kept                  []bool // mask's
+	// file and row are where the merge is, when the index says which rows
+	// are kept by position (latestIndex.kept): the file (as given to
+	// indexLatest) and its next row.
+	file int
+	row  int64
 }
 
 func newLatestFilter(x *latestIndex) *latestFilter {
@@ -260,8 +409,28 @@ func (f *latestFilter) keep(id int32, v rowVersion) bool {
 	return true
 }
 
-// keepRow is keep for a row of key and version values vals.
+// startFile says that the merge goes on with file i (as given to
+// indexLatest), from its first row.
+func (f *latestFilter) startFile(i int) { f.file, f.row = i, 0 }
+
+// keptAt reports whether the merge's next row is kept, by its position
+// (latestIndex.kept), and moves on; an error past the rows the file had
+// when its keys were read.
+func (f *latestFilter) keptAt() (bool, error) {
+	r := f.row
+	if r >= f.x.keptRows[f.file] {
+		return false, fmt.Errorf("more rows than the %d read when the files' keys were: was the file changed?", f.x.keptRows[f.file])
+	}
+	f.row++
+	return f.x.kept[f.file][r/64]&(1<<(r%64)) != 0, nil
+}
+
+// keepRow is keep for a row of key and version values vals (the merge's
+// next row).
 func (f *latestFilter) keepRow(vals []parquet.Value) (bool, error) {
+	if f.x.kept != nil {
+		return f.keptAt()
+	}
 	id, v, err := f.x.find(vals)
 	if err != nil {
 		return false, err
@@ -276,7 +445,19 @@ func (f *latestFilter) keepRow(vals []parquet.Value) (bool, error) {
 func (f *latestFilter) mask(refs []rowRef, ks *keyScanner, rg parquet.RowGroup) ([]bool, int64, error) {
 	f.kept = f.kept[:0]
 	var n int64
-	if refs != nil {
+	switch {
+	case f.x.kept != nil:
+		for range rg.NumRows() {
+			k, err := f.keptAt()
+			if err != nil {
+				return nil, 0, err
+			}
+			if k {
+				n++
+			}
+			f.kept = append(f.kept, k)
+		}
+	case refs != nil:
 		if int64(len(refs)) != rg.NumRows() {
 			return nil, 0, fmt.Errorf("%d rows in a row group whose keys were read as %d", rg.NumRows(), len(refs))
 		}
@@ -287,7 +468,7 @@ func (f *latestFilter) mask(refs []rowRef, ks *keyScanner, rg parquet.RowGroup) 
 			}
 			f.kept = append(f.kept, k)
 		}
-	} else {
+	default:
 		err := ks.scan(rg, func(vals []parquet.Value) error {
 			k, err := f.keepRow(vals)
 			if k {

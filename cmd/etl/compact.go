@@ -145,8 +145,14 @@ func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, 
 	if o.MinAge < 0 {
 		return o, nil, load.Dest{}, usageError("--min-age must not be negative")
 	}
-	if _, err := memoryLimit(c); err != nil {
+	ml, err := memoryLimit(c)
+	if err != nil {
 		return o, nil, load.Dest{}, err
+	}
+	if ml > 0 {
+		// --keep latest's keys (about 50 bytes each) in half the limit;
+		// a partition with more is indexed a share at a time.
+		o.KeysInMemory = int(max(ml/100, 1000))
 	}
 	target, err := parseSize(c.String("target-file-size"))
 	if err != nil {
