@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -133,5 +135,51 @@ func TestNotParquet(t *testing.T) {
 		if errors.As(err, &np) != tc.notParquet || tc.name == "parquet" && err != nil || tc.name == "unreadable" && err == nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// TestAppendOwned: the values appended hold the bytes the page's did, in
+// memory of their own (the page's is changed after), a run of equal
+// values sharing one copy; nulls and other kinds pass as they are.
+func TestAppendOwned(t *testing.T) {
+	page := []byte("arn-aarn-aarn-barn-a")
+	dict := page[:5]
+	vals := []parquet.Value{
+		parquet.ByteArrayValue(dict), parquet.ByteArrayValue(dict), // one dictionary value, twice
+		parquet.ByteArrayValue(page[5:10]), // equal bytes elsewhere
+		parquet.NullValue(),
+		parquet.ByteArrayValue(page[5:10]), // after a null
+		parquet.ByteArrayValue(page[10:15]),
+		parquet.ByteArrayValue(page[15:20]),
+		parquet.ByteArrayValue(page[:0]), parquet.ByteArrayValue(page[:0]), // empty
+		parquet.Int64Value(7),
+		parquet.ByteArrayValue(page[10:15]),
+	}
+	want := make([]string, len(vals))
+	for i, v := range vals {
+		want[i] = v.String()
+	}
+	prefix := []parquet.Value{parquet.ByteArrayValue([]byte("arn-a"))} // out's own: not shared with vals
+	out := appendOwned(slices.Clone(prefix), vals)
+	copy(page, strings.Repeat("x", len(page))) // the page's memory reused
+	if len(out) != len(vals)+1 {
+		t.Fatalf("%d values out of %d", len(out), len(vals)+1)
+	}
+	for i, v := range out[1:] {
+		if v.String() != want[i] || v.IsNull() != vals[i].IsNull() || v.Kind() != vals[i].Kind() {
+			t.Errorf("value %d: %s, want %s", i, v, want[i])
+		}
+	}
+	copies := map[*byte]bool{}
+	for _, v := range out[1:] {
+		if v.IsNull() || v.Kind() != parquet.ByteArray {
+			continue
+		}
+		if b := v.ByteArray(); len(b) > 0 {
+			copies[&b[0]] = true
+		}
+	}
+	if len(copies) != 5 { // arn-a (three times: two by the dictionary), arn-a after the null, arn-b, arn-a, arn-b after 7
+		t.Errorf("%d copies of the bytes, want 5: a run of equal values shares one", len(copies))
 	}
 }
