@@ -604,19 +604,31 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 // TestCompactOnS3DownloadsAFileOnce: merging a partition keeping the
 // latest reads its executions files three times (the payload-keeping
 // ledger columns, the key columns, every column) and the others twice:
-// on S3 each small file is downloaded once all the same.
+// on S3 each small file is downloaded once all the same; so it is with
+// the keys indexed a share at a time (KeysInMemory), each share's passes
+// reading them again, and the _latest rows are the same.
 func TestCompactOnS3DownloadsAFileOnce(t *testing.T) {
+	for _, keys := range []int{0, 20} {
+		t.Run(fmt.Sprint("keys in memory ", keys), func(t *testing.T) { compactOnS3DownloadsAFileOnce(t, keys) })
+	}
+}
+
+func compactOnS3DownloadsAFileOnce(t *testing.T, keys int) {
 	ctx := context.Background()
 	srv, bucket := s3test.Bucket(t)
 	commitInHalves(t, srv, bucket, emulator.Generate(70, 30, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Days: 3}))
+	before := latestOnS3(t, srv, bucket)
 	c := &countingS3{Client: srv.Client()}
 	cp, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: true})
+	st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: true, KeysInMemory: keys})
 	if err != nil || st.Partitions == 0 {
 		t.Fatalf("%+v, %v", st, err)
+	}
+	if after := latestOnS3(t, srv, bucket); !reflect.DeepEqual(after, before) {
+		t.Errorf("the newest snapshots differ after the merge: %d executions, had %d", len(after), len(before))
 	}
 	got := map[string]int{}
 	for _, k := range c.keys {
