@@ -341,6 +341,9 @@ func FuzzReconstructArchivedRow(f *testing.F) {
 		`{"EventIdAbsent":true,"Details":{"InvocationCompletedDetails":{"Error":{}}}}`,
 		`{"StepDetails":{"Error":{}},"SubMillis":{"StepDetails.NextAttemptTimestamp":7}}`,
 		`{"IdAbsent":true,"CallbackDetails":{"Result":"x"}}`,
+		// Bytes that are not UTF-8 (see transform.NotUTF8).
+		`{"Details":{"StepFailedDetails":{"Error":{"Payload":{"StackTrace":["a"]}}}},"NotUTF8":{"StepFailedDetails.Error.Payload.StackTrace.0":"gA=="}}`,
+		`{"CallbackDetails":{"Result":"x","Error":{"StackTrace":["y"]}},"NotUTF8":{"CallbackDetails.Result":"gA==","CallbackDetails.Error.StackTrace.0":"/w=="}}`,
 	} {
 		for _, kind := range []string{"wait_started", "step_failed,wait_started", "step", "callback,step", ""} {
 			f.Add(s, kind)
