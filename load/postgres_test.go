@@ -549,7 +549,8 @@ func TestNULInPostgres(t *testing.T) {
 // TestInvalidUTF8InPostgres: Postgres text refuses bytes that are not
 // UTF-8, which the SDK hands over as the wire had them; the loader stores
 // U+FFFD for each run of them, as for U+0000, instead of failing the
-// execution.
+// execution; in overflow_json, which keeps them under NotUTF8, they come
+// back exactly.
 func TestInvalidUTF8InPostgres(t *testing.T) {
 	pg, s, conn := migratedLoader(t)
 	ctx := context.Background()
@@ -565,6 +566,22 @@ func TestInvalidUTF8InPostgres(t *testing.T) {
 	}
 	if op.OperationID != "a\xe0b" {
 		t.Errorf("the caller's row changed: %q", op.OperationID)
+	}
+	// Where such bytes land in overflow_json (a second details object's
+	// outcome), it holds them under NotUTF8: Postgres keeps them there.
+	const arn2 = "arn:bad-utf8-overflow"
+	two := types.Operation{Id: aws.String("b"), Type: "STEP", Status: "SUCCEEDED", StepDetails: &types.StepDetails{Result: aws.String("ok")},
+		CallbackDetails: &types.CallbackDetails{Result: aws.String("cb\xff"), Error: &types.ErrorObject{StackTrace: []string{"\x80"}}}}
+	row := transform.OperationRow(&two, 0, transform.RowMeta{ExecutionArn: arn2, RunID: "r", ExtractedAt: time.Now()})
+	if err := archiveOps(ctx, pg, arn2, "SUCCEEDED", []schema.Operation{row}); err != nil {
+		t.Fatal(err)
+	}
+	stored := readOperations(t, conn, s)[arn2]
+	if len(stored) != 1 {
+		t.Fatalf("%d rows stored", len(stored))
+	}
+	if diff := optest.DiffRow(two, &stored[0]); diff != "" {
+		t.Errorf("the operation read back from Postgres (-archived +read):\n%s", diff)
 	}
 }
 
