@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,7 +206,8 @@ func TestCompact(t *testing.T) {
 			if before.maxFiles["operations"] < 5 {
 				t.Fatalf("only %d files in a partition: the nightly runs did not multiply them", before.maxFiles["operations"])
 			}
-			pd, err := load.NewParquetDir(dir)
+			var logged bytes.Buffer // the log says when a partition is merged by shares
+			pd, err := load.NewParquetDir(dir, load.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,6 +219,9 @@ func TestCompact(t *testing.T) {
 			st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, KeysInMemory: c.keys, Now: later})
 			if err != nil || st.Young != 0 {
 				t.Fatalf("%+v %v", st, err)
+			}
+			if shares := strings.Contains(logged.String(), "a share of its executions at a time"); shares != (c.keys > 0) {
+				t.Errorf("keys in memory %d: the log says merged by shares %v", c.keys, shares)
 			}
 			after := viewOf(t, dir)
 			for _, table := range []string{"operations", "events", "executions"} {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"path"
 	"slices"
 	"strings"
 
@@ -224,6 +225,8 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 		}
 	}
 	shares := uint64(max(math.Ceil(float64(rows)*min(keysPerRow, 1)*1.25/float64(max(maxKeys, 1))), 2))
+	reads.d.cfg.logger.Info("a partition with more keys than compaction holds at once: merged a share of its executions at a time (raise --memory-limit to merge it faster)",
+		"partition", path.Dir(files[0].name), "rows", rows, "keys_in_memory", maxKeys, "shares", shares)
 	cols := keyColumns(t)
 	seed := maphash.MakeSeed() // every share's: each execution in one
 	for share := range shares {
