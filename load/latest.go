@@ -119,7 +119,6 @@ func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files [
 	err := x.read(ctx, reads, t, files, withData, most, maxKeys)
 	if errors.Is(err, errTooManyKeys) {
 		keysPerRow := float64(len(x.newest)) / float64(max(x.rows, 1))
-		x = nil // its keys go before the shares' come
 		return indexShares(ctx, reads, t, files, withData, maxKeys, keysPerRow)
 	}
 	if err != nil {
