@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -67,6 +69,7 @@ func compactAction(c *cli.Context) error {
 	// partitions it merges, which --keep latest holds until a table is
 	// merged, and GOGC 200 (run's) only held more of them (docs/BENCHMARKS.md).
 	limitMemory(ml, 100, false, logger)
+	o.KeysInMemory = keysInMemory(debug.SetMemoryLimit(-1))
 	ctx, stop := signalContext(c)
 	defer stop()
 	pq, err := openParquetDest(ctx, c, d, true, &s3Clients{c: c, logger: logger}, logger, opts...)
@@ -145,14 +148,8 @@ func compactOptions(c *cli.Context) (load.CompactOptions, []load.ParquetOption, 
 	if o.MinAge < 0 {
 		return o, nil, load.Dest{}, usageError("--min-age must not be negative")
 	}
-	ml, err := memoryLimit(c)
-	if err != nil {
+	if _, err := memoryLimit(c); err != nil {
 		return o, nil, load.Dest{}, err
-	}
-	if ml > 0 {
-		// --keep latest's keys (about 50 bytes each) in half the limit;
-		// a partition with more is indexed a share at a time.
-		o.KeysInMemory = int(max(ml/100, 1000))
 	}
 	target, err := parseSize(c.String("target-file-size"))
 	if err != nil {
@@ -245,4 +242,14 @@ func parseDTRange(s string) (from, to string, err error) {
 		return "", "", fmt.Errorf("%q: FROM is after TO", s)
 	}
 	return from, to, nil
+}
+
+// keysInMemory is how many keys compact --keep latest holds at once
+// under the runtime's memory limit (--memory-limit, or GOMEMLIMIT): about
+// 50 bytes each in half of it; without a limit, every key.
+func keysInMemory(limit int64) int {
+	if limit <= 0 || limit == math.MaxInt64 {
+		return math.MaxInt
+	}
+	return int(max(limit/100, 1000))
 }
