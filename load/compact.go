@@ -512,8 +512,8 @@ var errSuperseded = errors.New("a key in two versions")
 // version columns. Keys are told apart by a 64-bit hash: two keys of one
 // hash count as one, so such a pair in two versions has f merged as
 // before (never the other way round: versions are compared exactly). A
-// file of more rows than maxKeys has its keys held a share at a time: its
-// key columns are read once a share.
+// file of more rows than maxKeys has its keys held a share at a time: the
+// file opened once, its key columns read once a share.
 func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *schema.Table, f publishedFile, maxKeys int) (bool, error) {
 	type at struct {
 		ms  int64
@@ -523,15 +523,11 @@ func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *sch
 	seen := map[uint64]at{} // by key hash
 	runs := map[string]int{}
 	var buf []byte
-	var share, shares uint64 = 0, 1
 	err := reads.projection(ctx, f, func(pf *parquet.File) error {
-		shares = uint64(max((pf.NumRows()+int64(maxKeys)-1)/int64(max(maxKeys, 1)), 1))
-		return nil
-	})
-	for ; err == nil && share < shares; share++ {
-		clear(seen)
-		err = reads.projection(ctx, f, func(pf *parquet.File) error {
-			return keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {
+		shares := uint64(max((pf.NumRows()+int64(maxKeys)-1)/int64(max(maxKeys, 1)), 1))
+		for share := range shares {
+			clear(seen)
+			err := keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {
 				// No allocation a row: the key hashed from scratch bytes, the
 				// run looked up by its bytes (a few runs a file).
 				nk := len(vals) - 2
@@ -552,8 +548,12 @@ func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *sch
 				seen[k] = v
 				return nil
 			})
-		})
-	}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	switch {
 	case errors.Is(err, errSuperseded):
 		return false, nil

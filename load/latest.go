@@ -415,23 +415,30 @@ func (f *latestFilter) keep(id int32, v rowVersion) bool {
 // indexLatest), from its first row.
 func (f *latestFilter) startFile(i int) { f.file, f.row = i, 0 }
 
-// keptAt reports whether the merge's next row is kept, by its position
-// (latestIndex.kept), and moves on; an error past the rows the file had
-// when its keys were read.
-func (f *latestFilter) keptAt() (bool, error) {
-	r := f.row
-	if r >= f.x.keptRows[f.file] {
-		return false, fmt.Errorf("more rows than the %d read when the files' keys were: was the file changed?", f.x.keptRows[f.file])
+// next is the position in the current file of the merge's next n rows
+// (for latestIndex.kept), and moves past them; an error past the rows
+// the file had when its keys were read.
+func (f *latestFilter) next(n int64) (from int64, err error) {
+	from = f.row
+	if from+n > f.x.keptRows[f.file] {
+		return 0, fmt.Errorf("more rows than the %d read when the files' keys were: was the file changed?", f.x.keptRows[f.file])
 	}
-	f.row++
-	return f.x.kept[f.file][r/64]&(1<<(r%64)) != 0, nil
+	f.row += n
+	return from, nil
+}
+
+// keptBit reports whether row r of the current file is kept
+// (latestIndex.kept).
+func (f *latestFilter) keptBit(r int64) bool {
+	return f.x.kept[f.file][r/64]&(1<<(r%64)) != 0
 }
 
 // keepRow is keep for a row of key and version values vals (the merge's
 // next row).
 func (f *latestFilter) keepRow(vals []parquet.Value) (bool, error) {
 	if f.x.kept != nil {
-		return f.keptAt()
+		r, err := f.next(1)
+		return err == nil && f.keptBit(r), err
 	}
 	id, v, err := f.x.find(vals)
 	if err != nil {
@@ -449,11 +456,12 @@ func (f *latestFilter) mask(refs []rowRef, ks *keyScanner, rg parquet.RowGroup) 
 	var n int64
 	switch {
 	case f.x.kept != nil:
-		for range rg.NumRows() {
-			k, err := f.keptAt()
-			if err != nil {
-				return nil, 0, err
-			}
+		from, err := f.next(rg.NumRows())
+		if err != nil {
+			return nil, 0, err
+		}
+		for r := from; r < from+rg.NumRows(); r++ {
+			k := f.keptBit(r)
 			if k {
 				n++
 			}

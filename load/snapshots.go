@@ -1280,27 +1280,13 @@ func columnValues(cc parquet.ColumnChunk, n int64, out []parquet.Value) ([]parqu
 }
 
 // appendOwned appends vals to out with their bytes copied out of the
-// page's memory, into one allocation per call rather than one per value.
-// A value whose bytes are its predecessor's (a run of rows of one
-// execution: its ARN, a run's id) shares the predecessor's copy: key
+// page's memory, into blocks of a few allocations per call rather than one
+// per value. A value whose bytes are its predecessor's (a run of rows of
+// one execution: its ARN, a run's id) shares the predecessor's copy: key
 // columns are mostly such runs, and copying each value was a fifth of a
 // large partition's compaction, its garbage a fifth more.
 func appendOwned(out, vals []parquet.Value) []parquet.Value {
-	var size int
-	var prev []byte
-	for _, v := range vals {
-		if v.IsNull() || v.Kind() != parquet.ByteArray {
-			prev = nil
-			continue
-		}
-		b := v.ByteArray()
-		if prev == nil || !sameBytes(b, prev) {
-			size += len(b)
-		}
-		prev = b
-	}
-	arena := make([]byte, 0, size)
-	prev = nil
+	var block, prev []byte
 	for _, v := range vals {
 		if v.IsNull() || v.Kind() != parquet.ByteArray {
 			out = append(out, v) // no reference to the page
@@ -1313,9 +1299,12 @@ func appendOwned(out, vals []parquet.Value) []parquet.Value {
 			continue
 		}
 		prev = b
-		off := len(arena)
-		arena = append(arena, b...)
-		out = append(out, parquet.ByteArrayValue(arena[off:len(arena):len(arena)]))
+		if cap(block)-len(block) < len(b) { // a new block: the values made so far keep theirs
+			block = make([]byte, 0, max(2*cap(block), len(b), 512))
+		}
+		off := len(block)
+		block = append(block, b...)
+		out = append(out, parquet.ByteArrayValue(block[off:len(block):len(block)]))
 	}
 	return out
 }

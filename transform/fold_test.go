@@ -540,10 +540,7 @@ func TestFoldEitherOrder(t *testing.T) {
 		events := make([]types.Event, 1+g.R.IntN(60))
 		for i := range events {
 			events[i] = g.Event()
-			typ := string(events[i].EventType)
-			for _, suffix := range []string{"Started", "Succeeded", "Failed", "TimedOut", "Stopped", "Cancelled"} {
-				typ = strings.TrimSuffix(typ, suffix)
-			}
+			typ, _, _ := transform.SplitEventType(string(events[i].EventType))
 			id := typ + "-" + []string{"a", "b"}[g.R.IntN(2)] // an operation's events are of its type
 			events[i].Id = &id
 			n := int32(i + 1)

@@ -161,7 +161,7 @@ func (o *Overflow) encode() *string {
 		return nil
 	}
 	b := marshal(o) // only strings, bools and slices of strings: cannot fail
-	if mayHideBytes(b) && o.NotUTF8 == nil {
+	if mayHideBytes(b) {
 		var m NotUTF8
 		collectNotUTF8(&m, "", reflect.ValueOf(o).Elem())
 		if m != nil {

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,10 +162,7 @@ func ordered(events []types.Event) bool {
 			return false
 		}
 		last = *ev.EventId
-		typ := string(ev.EventType)
-		for _, suffix := range []string{"Started", "Succeeded", "Failed", "TimedOut", "Stopped", "Cancelled"} {
-			typ = strings.TrimSuffix(typ, suffix)
-		}
+		typ, _, _ := transform.SplitEventType(string(ev.EventType))
 		id := ""
 		if ev.Id != nil {
 			id = *ev.Id
@@ -198,30 +195,28 @@ func TestFromTheWireThroughTheClient(t *testing.T) {
 	for _, b := range bodies {
 		body.Store(&b)
 		checkWire(t, func(ctx context.Context, op *smithy.OperationSchema, out smithy.Deserializable) error {
-			var err error
 			switch out := out.(type) {
 			case *lambda.GetDurableExecutionStateOutput:
-				var o *lambda.GetDurableExecutionStateOutput
-				o, err = client.GetDurableExecutionState(ctx, &lambda.GetDurableExecutionStateInput{DurableExecutionArn: aws.String(wireARN), CheckpointToken: aws.String("tok")})
-				if err == nil {
-					*out = *o
-				}
+				o, err := client.GetDurableExecutionState(ctx, &lambda.GetDurableExecutionStateInput{DurableExecutionArn: aws.String(wireARN), CheckpointToken: aws.String("tok")})
+				return into(out, o, err)
 			case *lambda.GetDurableExecutionHistoryOutput:
-				var o *lambda.GetDurableExecutionHistoryOutput
-				o, err = client.GetDurableExecutionHistory(ctx, &lambda.GetDurableExecutionHistoryInput{DurableExecutionArn: aws.String(wireARN)})
-				if err == nil {
-					*out = *o
-				}
+				o, err := client.GetDurableExecutionHistory(ctx, &lambda.GetDurableExecutionHistoryInput{DurableExecutionArn: aws.String(wireARN)})
+				return into(out, o, err)
 			case *lambda.GetDurableExecutionOutput:
-				var o *lambda.GetDurableExecutionOutput
-				o, err = client.GetDurableExecution(ctx, &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(wireARN)})
-				if err == nil {
-					*out = *o
-				}
+				o, err := client.GetDurableExecution(ctx, &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(wireARN)})
+				return into(out, o, err)
 			}
-			return err
+			return fmt.Errorf("no call answers %T", out)
 		})
 	}
+}
+
+// into copies a call's output o to out, unless the call failed.
+func into[T any](out, o *T, err error) error {
+	if err == nil {
+		*out = *o
+	}
+	return err
 }
 
 // wireBodies are the seeds: recorded state pages, odd bodies, and what the
