@@ -112,7 +112,8 @@ func appendMembers(out []byte, ms []member) []byte {
 }
 
 // members walks the object at d's position, calling each with a member's
-// name (unescaped) and d at its value, which each must consume.
+// name (unescaped, and bytes that are not UTF-8 as U+FFFD, as
+// encoding/json decodes it) and d at its value, which each must consume.
 func (d *decoder) members(each func(key string) error) error {
 	if err := d.expect('{'); err != nil {
 		return err
@@ -131,10 +132,13 @@ func (d *decoder) members(each func(key string) error) error {
 			return err
 		}
 		key := string(raw)
-		if escaped {
+		switch {
+		case escaped:
 			if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
 				return d.fail("member name")
 			}
+		case !utf8.Valid(raw):
+			key = string(validUTF8(raw)) // as encoding/json decodes it, so sorted and compared so
 		}
 		if err := d.expect(':'); err != nil {
 			return err

@@ -110,6 +110,7 @@ func FuzzCaptureSameAsScan(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"Events":[{"EventId":1,"A":{"b":"\u00e9","a":[1,{"z":null,"y":"\"q\""}]},"Token":"x","StepSucceededDetails":{"Cost":1,"Cost":2}}],"Page":{"nextToken":"t"}}`))
+	f.Add([]byte("{\"Events\":[{\"EventId\":1,\"\\u0080\":0,\"\x86\":1,\"StepSucceededDetails\":{\"\xff\":1,\"\xfe\":2}}]}"))
 	p, err := NewProtocol(nil, nil)
 	if err != nil {
 		f.Fatal(err)
@@ -159,7 +160,7 @@ func FuzzCanonicalIsEncodingJSONs(f *testing.F) {
 	for _, v := range []string{
 		`"plain <&> é"`, `"esc\/aped \u00e9 \n \t \" \\ \u2028 \ud800 x"`, "\"bad \xff\xfe utf8\"", "\"\xe2\x80\xa9\"",
 		`{"b":1,"a":{"d":[1,-0,1E5,1e+05,true,null],"c":""},"b":2}`, `[]`, `{}`, `[{"z":{}}]`,
-		`{"\u00e9":1,"e":2,"E":3}`,
+		`{"\u00e9":1,"e":2,"E":3}`, "{\"\\u0080\":0,\"\x86\":0,\"\xff\":1,\"\xfe\":2}",
 	} {
 		f.Add([]byte(v))
 	}
