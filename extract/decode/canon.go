@@ -131,14 +131,11 @@ func (d *decoder) members(each func(key string) error) error {
 		if err != nil {
 			return err
 		}
-		key := string(raw)
-		switch {
-		case escaped:
+		key := memberName(raw)
+		if escaped {
 			if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
 				return d.fail("member name")
 			}
-		case !utf8.Valid(raw):
-			key = string(validUTF8(raw)) // as encoding/json decodes it, so sorted and compared so
 		}
 		if err := d.expect(':'); err != nil {
 			return err
@@ -150,6 +147,16 @@ func (d *decoder) members(each func(key string) error) error {
 			return err
 		}
 	}
+}
+
+// memberName is an unescaped member name as encoding/json decodes it:
+// bytes that are not UTF-8 as U+FFFD, so that names sort, repeat and
+// read as in encoding/json's form.
+func memberName(raw []byte) string {
+	if !utf8.Valid(raw) {
+		return string(validUTF8(raw))
+	}
+	return string(raw)
 }
 
 // elements walks the array at d's position, calling each with an

@@ -110,7 +110,7 @@ func FuzzCaptureSameAsScan(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"Events":[{"EventId":1,"A":{"b":"\u00e9","a":[1,{"z":null,"y":"\"q\""}]},"Token":"x","StepSucceededDetails":{"Cost":1,"Cost":2}}],"Page":{"nextToken":"t"}}`))
-	f.Add([]byte("{\"Events\":[{\"EventId\":1,\"\\u0080\":0,\"\x86\":1,\"StepSucceededDetails\":{\"\xff\":1,\"\xfe\":2}}]}"))
+	f.Add([]byte("{\"Events\":[{\"EventId\":1,\"\x86\":1,\"StepSucceededDetails\":{\"\xff\":1,\"\xfe\":2}}]}")) // names not UTF-8, and none escaped: the decoder reads it
 	p, err := NewProtocol(nil, nil)
 	if err != nil {
 		f.Fatal(err)

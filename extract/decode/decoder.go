@@ -155,7 +155,7 @@ func (d *decoder) object(p *plan, v unsafe.Pointer) error {
 				return err
 			}
 			if d.capture {
-				d.note(string(key), start)
+				d.note(memberName(key), start)
 			}
 		case c == 'n':
 			if !d.literal("null") {
