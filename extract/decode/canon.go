@@ -131,11 +131,11 @@ func (d *decoder) members(each func(key string) error) error {
 		if err != nil {
 			return err
 		}
-		key := memberName(raw)
-		if escaped {
-			if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
-				return d.fail("member name")
-			}
+		var key string
+		if !escaped {
+			key = memberName(raw)
+		} else if err := json.Unmarshal(d.buf[start:d.i], &key); err != nil {
+			return d.fail("member name")
 		}
 		if err := d.expect(':'); err != nil {
 			return err
