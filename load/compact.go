@@ -54,8 +54,8 @@ type CompactOptions struct {
 	// every row is kept.
 	KeepLatest bool
 	// KeysInMemory bounds the keys of one table's partition that
-	// KeepLatest holds in memory at once, about 50 bytes each (0: two
-	// million, about 100 MiB). A partition with more is indexed a share
+	// KeepLatest holds in memory at once, 50 to 70 bytes each while the
+	// maps grow (0: two million, 100 to 140 MiB). A partition with more is indexed a share
 	// of its executions at a time: its key columns are read twice a
 	// share, and one bit a row is held for the merge.
 	KeysInMemory int
@@ -524,7 +524,7 @@ func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *sch
 	runs := map[string]int{}
 	var buf []byte
 	err := reads.projection(ctx, f, func(pf *parquet.File) error {
-		shares := uint64(max((pf.NumRows()+int64(maxKeys)-1)/int64(max(maxKeys, 1)), 1))
+		shares := uint64((max(pf.NumRows(), 1)-1)/int64(max(maxKeys, 1)) + 1) // rows / maxKeys, rounded up
 		for share := range shares {
 			clear(seen)
 			err := keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {

@@ -245,8 +245,9 @@ func parseDTRange(s string) (from, to string, err error) {
 }
 
 // keysInMemory is how many keys compact --keep latest holds at once
-// under the runtime's memory limit (--memory-limit, or GOMEMLIMIT): about
-// 50 bytes each in half of it; without a limit, every key.
+// under the runtime's memory limit (--memory-limit, or GOMEMLIMIT): a
+// hundredth of it, 50 to 70 bytes each, so a half to two thirds of the
+// limit; without a limit, every key.
 func keysInMemory(limit int64) int {
 	if limit <= 0 || limit == math.MaxInt64 {
 		return math.MaxInt
