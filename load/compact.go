@@ -54,10 +54,10 @@ type CompactOptions struct {
 	// every row is kept.
 	KeepLatest bool
 	// KeysInMemory bounds the keys of one table's partition that
-	// KeepLatest holds in memory at once, 50 to 70 bytes each while the
-	// maps grow (0: two million, 100 to 140 MiB). A partition with more is indexed a share
-	// of its executions at a time: its key columns are read twice a
-	// share, and one bit a row is held for the merge.
+	// KeepLatest holds in memory at once, 50 to 75 bytes each while the
+	// maps grow (0: two million, 100 to 150 MiB). A partition with more
+	// is indexed a share of its executions at a time: its key columns are
+	// read once a share, and one bit a row is held for the merge.
 	KeysInMemory int
 	// MinAge leaves alone files published less than this long ago (a run in
 	// progress may still be writing the partition; etl compact's default is
@@ -722,25 +722,18 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // maxKeys bounds the keys indexLatest holds at once.
 func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, maxKeys int, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
 	full := table.ParquetSchema()
-	var (
-		filter *latestFilter
-		ks     *keyScanner
-	)
+	var filter *latestFilter
 	if keepLatest {
-		x, err := indexLatest(ctx, reads, table, files, withData, latestRefsMax, maxKeys)
+		k, err := indexLatest(ctx, reads, table, files, withData, maxKeys)
 		if err != nil {
 			return nil, err
 		}
-		filter = newLatestFilter(x)
-		if ks, err = newKeyScanner(full, keyColumns(table), false); err != nil {
-			return nil, err
-		}
+		filter = newLatestFilter(k)
 	}
 	names := make([]string, len(files))
 	for i, f := range files {
 		names[i] = f.name
 	}
-	keys := newRowKeys(table, full)
 	from, _ := json.Marshal(names)
 	keep := "all"
 	if keepLatest {
@@ -753,11 +746,11 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 	var kept []parquet.Row // not rows[:0]: the reader refills its rows in place
 	for i, f := range files {
 		n := f.name
-		var mask func(int, parquet.RowGroup) ([]bool, int64, error) // nil: every row is kept
+		var mask func(parquet.RowGroup) ([]bool, int64, error) // nil: every row is kept
 		if keepLatest {
 			filter.startFile(i)
-			mask = func(g int, rg parquet.RowGroup) ([]bool, int64, error) {
-				return filter.mask(filter.x.groupRefs(i, g), ks, rg)
+			mask = func(rg parquet.RowGroup) ([]bool, int64, error) {
+				return filter.mask(rg.NumRows())
 			}
 		}
 		err := reads.read(ctx, f, func(r io.ReaderAt, size int64) error {
@@ -766,7 +759,7 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 				if keepLatest {
 					kept = kept[:0]
 					for _, row := range rows {
-						k, err := filter.keepRow(keys.of(row))
+						k, err := filter.keepRow()
 						if err != nil {
 							return err
 						}
@@ -782,9 +775,6 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 		if err != nil {
 			cw.discard()
 			return cw.out, fmt.Errorf("destination %s: compact %s: %w", d.dir, n, err)
-		}
-		if keepLatest {
-			filter.x.forget(i)
 		}
 	}
 	return cw.out, cw.finish()
@@ -944,8 +934,8 @@ func (c *compactWriter) wholeGroup(rg *format.RowGroup) bool {
 }
 
 // mergeFile moves a file's rows (name, r, size bytes) into merged files.
-// A row group in schema s: when mask (nil: every row is kept; g is the
-// row group's index in the file) keeps every row and it stands as it is
+// A row group in schema s: when mask (nil: every row is kept) keeps
+// every row and it stands as it is
 // (wholeGroup), as it is; else, if it is no larger than a merged row
 // group, the rows kept, column by column into the current row group. A
 // row group of another schema (a file written before a column was added)
@@ -954,7 +944,7 @@ func (c *compactWriter) wholeGroup(rg *format.RowGroup) bool {
 // (the rows are valid during the call only: the reader reuses them),
 // into row groups that end within compactChunk rows of the row-group
 // size.
-func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, mask func(g int, rg parquet.RowGroup) ([]bool, int64, error), fn func([]parquet.Row) error) error {
+func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, mask func(rg parquet.RowGroup) ([]bool, int64, error), fn func([]parquet.Row) error) error {
 	pf, err := openPublished(name, r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
 		return err
@@ -963,9 +953,10 @@ func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *par
 		return err // parquet.NewRowGroupReader would panic
 	}
 	same := parquet.EqualNodes(pf.Schema(), s)
-	// mask marks the keys it keeps as emitted (latestFilter.keep), as fn
-	// does: a row group is masked only where the mask is applied (the
-	// append), never before the row path, which would then drop them all.
+	// mask moves the filter past the row group's rows, as fn does a row
+	// at a time: a row group is masked only where the mask is applied
+	// (the append), never before the row path, which would then read the
+	// next rows' bits.
 	for i, rg := range pf.RowGroups() {
 		meta := &pf.Metadata().RowGroups[i]
 		switch {
@@ -974,7 +965,7 @@ func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *par
 		case same && meta.NumRows <= compactGroupRows && groupBytes(meta) <= c.d.cfg.rowGroup:
 			keep, n := []bool(nil), rg.NumRows()
 			if mask != nil {
-				if keep, n, err = mask(i, rg); err != nil {
+				if keep, n, err = mask(rg); err != nil {
 					return err
 				}
 			}

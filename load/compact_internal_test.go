@@ -1,7 +1,9 @@
 package load
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,8 +19,9 @@ import (
 // version once (a second copy of it is not kept, in its row group or a
 // later one), an older version kept for its payloads once, a superseded
 // one not, nil for a row group whose rows are all kept; the same whether
-// the first pass remembered the rows (read from its refs) or not (read
-// from the row group's key columns again).
+// every key was held at once or a share of the executions at a time;
+// and a row past those the files had when their keys were read is an
+// error, not a row kept or dropped.
 func TestLatestMask(t *testing.T) {
 	ctx := context.Background()
 	at := func(h int) time.Time { return time.Date(2026, 3, 1, h, 0, 0, 0, time.UTC) }
@@ -45,51 +48,50 @@ func TestLatestMask(t *testing.T) {
 	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-1.parquet"), groups...)
 	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-2.parquet"), []schema.Operation{op("a", "2", 2, "newest"), op("b", "1", 2, "newest+")})
 	files, reads := published(t, dir, "operations", 2)
+	var logged bytes.Buffer
+	reads.d.cfg.logger = slog.New(slog.NewTextHandler(&logged, nil))
 	withData := map[string]version{"a": {at(1).UnixMilli(), "with-data"}}
-	ks, err := newKeyScanner(schema.Operations.ParquetSchema(), keyColumns(schema.Operations), false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := []struct {
 		keep []bool
 		n    int64
 	}{{[]bool{false, true, true}, 2}, {[]bool{false, false, false}, 0}, {[]bool{false, false}, 0}, {nil, 2}}
-	// remember: the first file's 8 rows, then both files', then none;
-	// then with at most 1 or 2 keys in memory (there are 3), which takes
-	// shares.
-	for _, c := range []struct {
-		most    int64
-		maxKeys int
-	}{{8, 0}, {latestRefsMax, 0}, {0, 0}, {latestRefsMax, 3}, {latestRefsMax, 2}, {latestRefsMax, 1}} {
-		most := c.most
-		x, err := indexLatest(ctx, reads, schema.Operations, files, withData, most, c.maxKeys)
+	// Every key at once, then at most 1 or 2 keys in memory (there are
+	// 3), which takes shares.
+	for _, maxKeys := range []int{0, 3, 2, 1} {
+		logged.Reset()
+		k, err := indexLatest(ctx, reads, schema.Operations, files, withData, maxKeys)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if shared := x.kept != nil; shared != (c.maxKeys > 0 && c.maxKeys < 3) {
-			t.Errorf("at most %d keys in memory: indexed by shares %v", c.maxKeys, shared)
+		if shared := strings.Contains(logged.String(), "shares="); shared != (maxKeys > 0 && maxKeys < 3) {
+			t.Errorf("at most %d keys in memory: indexed by shares %v", maxKeys, shared)
 		}
-		for i, upTo := range []int64{8, 10} { // rows, up to each file's end
-			if got, want := x.groupRefs(i, 0) != nil, upTo <= most && x.kept == nil; got != want {
-				t.Errorf("remembering %d rows: file %d remembered %v, want %v", most, i, got, want)
-			}
-		}
-		f := newLatestFilter(x)
+		f := newLatestFilter(k)
 		g := 0
 		for i, name := range []string{files[0].name, files[1].name} {
 			f.startFile(i)
-			for j, rg := range optest.OpenParquet(t, filepath.Join(dir, name)).RowGroups() {
-				keep, n, err := f.mask(x.groupRefs(i, j), ks, rg)
+			for _, rg := range optest.OpenParquet(t, filepath.Join(dir, name)).RowGroups() {
+				keep, n, err := f.mask(rg.NumRows())
 				if err != nil || n != want[g].n || !slices.Equal(keep, want[g].keep) || (keep == nil) != (want[g].keep == nil) {
-					t.Errorf("remembering %d rows, %d keys: row group %d: mask %v, %d kept, %v: want %v, %d", most, c.maxKeys, g, keep, n, err, want[g].keep, want[g].n)
+					t.Errorf("%d keys: row group %d: mask %v, %d kept, %v: want %v, %d", maxKeys, g, keep, n, err, want[g].keep, want[g].n)
 				}
 				g++
 			}
 		}
-		if x.kept != nil {
-			if _, err := f.next(1); err == nil { // a row more than the file had
-				t.Errorf("%d keys: a row past the last file's read as kept or not, no error", c.maxKeys)
+		if _, err := f.keepRow(); err == nil { // a row more than the file had
+			t.Errorf("%d keys: a row past the last file's read as kept or not, no error", maxKeys)
+		}
+		f.startFile(0) // the row path reads the same bits
+		var rows []bool
+		for range 8 {
+			kept, err := f.keepRow()
+			if err != nil {
+				t.Fatal(err)
 			}
+			rows = append(rows, kept)
+		}
+		if want := []bool{false, true, true, false, false, false, false, false}; !slices.Equal(rows, want) {
+			t.Errorf("%d keys: the first file's rows one by one %v, want %v", maxKeys, rows, want)
 		}
 	}
 }
@@ -132,22 +134,18 @@ func TestLatestEventKeys(t *testing.T) {
 	dir := t.TempDir()
 	writeOneFile(t, dir, "events", []schema.Event{ev("a", 1, 1), ev("b", 1, 1), ev("a", 1, 2), ev("a", 2, 1)})
 	files, reads := published(t, dir, "events", 1)
-	x, err := indexLatest(ctx, reads, schema.Events, files, nil, latestRefsMax, 0)
-	if err != nil {
+	x := newLatestIndex(len(files))
+	if err := x.read(ctx, reads, schema.Events, files, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	if len(x.intIDs) != 3 || len(x.ids) != 0 {
 		t.Errorf("%d keys as numbers, %d as strings; want 3 and 0", len(x.intIDs), len(x.ids))
 	}
-	ks, err := newKeyScanner(schema.Events.ParquetSchema(), keyColumns(schema.Events), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, refs := range [][]rowRef{x.groupRefs(0, 0), nil} { // remembered, then read again
-		keep, n, err := newLatestFilter(x).mask(refs, ks, optest.OpenParquet(t, filepath.Join(dir, files[0].name)).RowGroups()[0])
-		if want := []bool{false, true, true, true}; err != nil || n != 3 || !slices.Equal(keep, want) {
-			t.Errorf("mask %v, %d kept, %v; want %v, 3", keep, n, err, want)
-		}
+	k := newKeptRows(x.fileRows)
+	x.mark(k)
+	keep, n, err := newLatestFilter(k).mask(4)
+	if want := []bool{false, true, true, true}; err != nil || n != 3 || !slices.Equal(keep, want) {
+		t.Errorf("mask %v, %d kept, %v; want %v, 3", keep, n, err, want)
 	}
 }
 

@@ -246,8 +246,8 @@ func parseDTRange(s string) (from, to string, err error) {
 
 // keysInMemory is how many keys compact --keep latest holds at once
 // under the runtime's memory limit (--memory-limit, or GOMEMLIMIT): a
-// hundredth of it, 50 to 70 bytes each, so a half to two thirds of the
-// limit; without a limit, every key.
+// hundredth of it, 50 to 75 bytes each, so a half to three quarters of
+// the limit; without a limit, every key.
 func keysInMemory(limit int64) int {
 	if limit <= 0 || limit == math.MaxInt64 {
 		return math.MaxInt
