@@ -237,8 +237,10 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 		if err := x.read(ctx, reads, t, files, withData, 0); err != nil {
 			return nil, err
 		}
-		if !slices.Equal(x.fileRows, fileRows) {
-			return nil, fmt.Errorf("destination %s: the rows of %s's files changed while its keys were read (%v, then %v): was a file changed?", reads.d.dir, path.Dir(files[0].name), fileRows, x.fileRows)
+		for i, n := range x.fileRows {
+			if n != fileRows[i] {
+				return nil, fmt.Errorf("destination %s: read %s: %d rows, then %d while its keys were read: was the file changed?", reads.d.dir, files[i].name, fileRows[i], n)
+			}
 		}
 		x.mark(k)
 	}
