@@ -935,15 +935,14 @@ func (c *compactWriter) wholeGroup(rg *format.RowGroup) bool {
 
 // mergeFile moves a file's rows (name, r, size bytes) into merged files.
 // A row group in schema s: when mask (nil: every row is kept) keeps
-// every row and it stands as it is
-// (wholeGroup), as it is; else, if it is no larger than a merged row
-// group, the rows kept, column by column into the current row group. A
-// row group of another schema (a file written before a column was added)
-// or larger: its rows, read in schema s (a column the file lacks comes
-// back null), through fn (which filters them), a read's worth at a time
-// (the rows are valid during the call only: the reader reuses them),
-// into row groups that end within compactChunk rows of the row-group
-// size.
+// every row and it stands as it is (wholeGroup), as it is; else, if it
+// is no larger than a merged row group, the rows kept, column by column
+// into the current row group. A row group of another schema (a file
+// written before a column was added) or larger: its rows, read in
+// schema s (a column the file lacks comes back null), through fn (which
+// filters them), a read's worth at a time (the rows are valid during the
+// call only: the reader reuses them), into row groups that end within
+// compactChunk rows of the row-group size.
 func (c *compactWriter) mergeFile(name string, r io.ReaderAt, size int64, s *parquet.Schema, mask func(rg parquet.RowGroup) ([]bool, int64, error), fn func([]parquet.Row) error) error {
 	pf, err := openPublished(name, r, size, parquet.SkipBloomFilters(true))
 	if err != nil {
