@@ -749,7 +749,9 @@ func rowGroupsUnder(t *testing.T, dir string) int {
 // size, not into one row group of all its rows (parquet-go holds a row
 // group's pages in memory until it ends: 64K rows of 1 MiB results would
 // be 64 GiB), and every row is kept; keeping the latest, a run's row
-// group larger than that is not moved into one whole.
+// group larger than that is not moved into one whole, and its rows (read
+// one by one) and the masked row groups beside it leave exactly the
+// _latest views' rows.
 func TestCompactBoundsRowGroups(t *testing.T) {
 	const groupSize = 2 << 20
 	for _, c := range []struct {
@@ -762,6 +764,7 @@ func TestCompactBoundsRowGroups(t *testing.T) {
 		execs := emulator.Generate(74, c.executions, emulator.GenerateOptions{MinOps: 20, MaxOps: 20, Days: 1, LargePayloadEvery: 3, RandomPayloads: true})
 		dir := t.TempDir()
 		nightly(t, dir, execs)
+		before := viewOf(t, dir)
 		pd, err := load.NewParquetDir(dir, load.WithRowGroupSize(groupSize))
 		if err != nil {
 			t.Fatal(err)
@@ -772,6 +775,13 @@ func TestCompactBoundsRowGroups(t *testing.T) {
 		}
 		if !c.keepLatest && st.RowsOut != st.RowsIn || st.RowsOut == 0 {
 			t.Fatalf("%+v: %d rows in, %d out", c, st.RowsIn, st.RowsOut)
+		}
+		if c.keepLatest {
+			after := viewOf(t, dir)
+			if after.rows["operations"] != len(before.latest["operations"]) || after.rows["operations"] >= before.rows["operations"] {
+				t.Errorf("%+v: %d operations rows after, %d before, %d latest", c, after.rows["operations"], before.rows["operations"], len(before.latest["operations"]))
+			}
+			sameLatest(t, before, after)
 		}
 		files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
 		var groups, large int
