@@ -54,10 +54,12 @@ type CompactOptions struct {
 	// every row is kept.
 	KeepLatest bool
 	// KeysInMemory bounds the keys of one table's partition that
-	// KeepLatest holds in memory at once, 50 to 75 bytes each while the
-	// maps grow (0: two million, 100 to 150 MiB). A partition with more
-	// is indexed a share of its executions at a time: its key columns are
-	// read once a share, and one bit a row is held for the merge.
+	// KeepLatest holds in memory at once (0: two million): about 35
+	// bytes an event's key (its number, in its execution's slice), about
+	// 110 an operation's (its id held as a string). A partition with
+	// more is indexed a share of its executions at a time: its key
+	// columns are read once a share, and one bit a row is held for the
+	// merge.
 	KeysInMemory int
 	// MinAge leaves alone files published less than this long ago (a run in
 	// progress may still be writing the partition; etl compact's default is

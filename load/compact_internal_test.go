@@ -123,29 +123,45 @@ func writeGroups(t *testing.T, path string, groups ...[]schema.Operation) {
 }
 
 // TestLatestEventKeys: an event's key is its execution and its number,
-// held as one number (latestIndex.intIDs): the same number in two
-// executions is two keys, each with its own newest version.
+// held in the execution's slice of numbers (latestIndex.numbered), or,
+// for a number far from the others, in a map (intIDs): the same number
+// in two executions is two keys, each with its own newest version, and
+// so are numbers read before the first one, past a gap, or far away.
 func TestLatestEventKeys(t *testing.T) {
 	ctx := context.Background()
 	at := func(h int) time.Time { return time.Date(2026, 3, 1, h, 0, 0, 0, time.UTC) }
 	ev := func(arn string, id int32, h int) schema.Event {
 		return schema.Event{ExecutionArn: arn, EventID: id, EventType: "StepStarted", ExtractedAt: at(h), RunID: "r"}
 	}
+	const far = 1 << 30
 	dir := t.TempDir()
-	writeOneFile(t, dir, "events", []schema.Event{ev("a", 1, 1), ev("b", 1, 1), ev("a", 1, 2), ev("a", 2, 1)})
+	writeOneFile(t, dir, "events", []schema.Event{
+		ev("a", 5, 1), ev("b", 5, 1), ev("a", 5, 2), // kept: the second and third
+		ev("a", 6, 1), ev("a", 2, 1), ev("a", 2, 3), // kept: 6, then 2's newer (before the first number)
+		ev("a", 40, 1), ev("a", 3, 1), //               kept: both (past a gap, then in it)
+		ev("a", far, 2), ev("a", far, 1), ev("b", far, 1), // kept: a's first, b's
+	})
 	files, reads := published(t, dir, "events", 1)
 	x := newLatestIndex(len(files))
 	if err := x.read(ctx, reads, schema.Events, files, nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	if len(x.intIDs) != 3 || len(x.ids) != 0 {
-		t.Errorf("%d keys as numbers, %d as strings; want 3 and 0", len(x.intIDs), len(x.ids))
+	var numbered int
+	for _, ids := range x.numbered {
+		for _, id := range ids {
+			if id >= 0 {
+				numbered++
+			}
+		}
+	}
+	if numbered != 6 || len(x.intIDs) != 2 || len(x.ids) != 0 || len(x.newest) != 8 {
+		t.Errorf("%d keys numbered, %d in the map, %d as strings, %d in all; want 6, 2, 0 and 8", numbered, len(x.intIDs), len(x.ids), len(x.newest))
 	}
 	k := newKeptRows(x.fileRows)
 	x.mark(k)
-	keep, n, err := newLatestFilter(k).mask(4)
-	if want := []bool{false, true, true, true}; err != nil || n != 3 || !slices.Equal(keep, want) {
-		t.Errorf("mask %v, %d kept, %v; want %v, 3", keep, n, err, want)
+	keep, n, err := newLatestFilter(k).mask(11)
+	if want := []bool{false, true, true, true, false, true, true, true, true, false, true}; err != nil || n != 8 || !slices.Equal(keep, want) {
+		t.Errorf("mask %v, %d kept, %v; want %v, 8", keep, n, err, want)
 	}
 }
 

@@ -59,10 +59,21 @@ func appendKey(b []byte, key []parquet.Value) []byte {
 // partition's keys are most of the memory a merge keeping the latest
 // takes.
 type latestIndex struct {
-	execs    map[string]int32 // by execution_arn: the execution's id
-	older    []rowVersion     // by execution id: kept beside the newest, or run -1
-	ids      map[string]int32 // by key (the execution's id, then appendKey's encoding of the rest): its id
-	intIDs   map[uint64]int32 // ids's, of a key whose rest is one INT32 (an event's): the execution's id, then it
+	execs map[string]int32 // by execution_arn: the execution's id
+	older []rowVersion     // by execution id: kept beside the newest, or run -1
+	ids   map[string]int32 // by key (the execution's id, then appendKey's encoding of the rest): its id
+	// numbered holds, by execution id, the ids of its keys whose rest is
+	// one INT32 (an event's number), by that number from numLo's: an
+	// execution's events are numbered from 1 without gaps (the API's
+	// EventId), so that a slice holds their ids, 4 bytes each (-1: no
+	// key), and a key is found without a map's cache misses. A number
+	// far outside it (by more than its length and 64) goes to intIDs
+	// instead (the execution's id, then it), and inMap says that the
+	// execution has such keys.
+	numbered [][]int32
+	numLo    []int32
+	inMap    []bool
+	intIDs   map[uint64]int32
 	newest   []rowVersion     // by key id
 	first    []int64          // by key id: the position of its first row of version newest
 	olderAt  map[int32]int64  // by key id: the position of its first row of its execution's older version
@@ -260,6 +271,7 @@ func (x *latestIndex) add(vals []parquet.Value, withData map[string]version, at 
 			older = rowVersion{wd.at, x.run([]byte(wd.run))}
 		}
 		x.older = append(x.older, older)
+		x.numbered, x.numLo, x.inMap = append(x.numbered, nil), append(x.numLo, 0), append(x.inMap, false)
 	}
 	v := rowVersion{vals[nk].Int64(), x.run(vals[nk+1].ByteArray())}
 	id, ok := x.lookup(exec, vals[1:nk])
@@ -283,8 +295,15 @@ func (x *latestIndex) add(vals []parquet.Value, withData map[string]version, at 
 // rest, if it has one. An event's key (rest one INT32) is a number, not
 // a string: a partition's events are most of its keys.
 func (x *latestIndex) lookup(exec int32, rest []parquet.Value) (int32, bool) {
-	if k, ok := intKey(exec, rest); ok {
-		id, ok := x.intIDs[k]
+	if n, ok := intRest(rest); ok {
+		ids := x.numbered[exec]
+		if i := int64(n) - int64(x.numLo[exec]); i >= 0 && i < int64(len(ids)) && ids[i] >= 0 {
+			return ids[i], true
+		}
+		if !x.inMap[exec] {
+			return 0, false
+		}
+		id, ok := x.intIDs[intKey(exec, n)]
 		return id, ok
 	}
 	x.buf = appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), rest)
@@ -294,21 +313,55 @@ func (x *latestIndex) lookup(exec int32, rest []parquet.Value) (int32, bool) {
 
 // insert gives the key lookup did not find id.
 func (x *latestIndex) insert(exec int32, rest []parquet.Value, id int32) {
-	if k, ok := intKey(exec, rest); ok {
-		x.intIDs[k] = id
+	if n, ok := intRest(rest); ok {
+		x.insertNumbered(exec, n, id)
 		return
 	}
 	x.ids[string(appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), rest))] = id
 }
 
-// intKey is the key of execution exec whose other value is rest's one
-// INT32, as a number; false for any other rest.
-func intKey(exec int32, rest []parquet.Value) (uint64, bool) {
+// insertNumbered gives the key of execution exec numbered n, which
+// lookup did not find, id: in the execution's slice (numbered), grown at
+// either end up to its length and 64 past it, else in intIDs.
+func (x *latestIndex) insertNumbered(exec, n, id int32) {
+	ids := x.numbered[exec]
+	i, slack := int64(n)-int64(x.numLo[exec]), int64(len(ids))+64
+	switch {
+	case len(ids) == 0:
+		ids, x.numLo[exec] = append(ids, id), n
+	case i >= 0 && i < int64(len(ids)):
+		ids[i] = id
+	case i >= int64(len(ids)) && i-int64(len(ids)) < slack:
+		for int64(len(ids)) < i {
+			ids = append(ids, -1)
+		}
+		ids = append(ids, id)
+	case i < 0 && -i <= slack:
+		grown := make([]int32, int64(len(ids))-i)
+		for j := range grown[:-i] {
+			grown[j] = -1
+		}
+		copy(grown[-i:], ids)
+		grown[0] = id
+		ids, x.numLo[exec] = grown, n
+	default:
+		x.intIDs[intKey(exec, n)] = id
+		x.inMap[exec] = true
+	}
+	x.numbered[exec] = ids
+}
+
+// intRest is rest's one INT32 (an event's number); false for any other
+// rest.
+func intRest(rest []parquet.Value) (int32, bool) {
 	if len(rest) != 1 || rest[0].IsNull() || rest[0].Kind() != parquet.Int32 {
 		return 0, false
 	}
-	return uint64(uint32(exec))<<32 | uint64(uint32(rest[0].Int32())), true
+	return rest[0].Int32(), true
 }
+
+// intKey is intIDs's key of execution exec's key numbered n.
+func intKey(exec, n int32) uint64 { return uint64(uint32(exec))<<32 | uint64(uint32(n)) }
 
 // run is run_id's index in runNames, added if need be.
 func (x *latestIndex) run(b []byte) int32 {

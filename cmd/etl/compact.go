@@ -246,8 +246,10 @@ func parseDTRange(s string) (from, to string, err error) {
 
 // keysInMemory is how many keys compact --keep latest holds at once
 // under the runtime's memory limit (--memory-limit, or GOMEMLIMIT): a
-// hundredth of it, 50 to 75 bytes each, so a half to three quarters of
-// the limit; without a limit, every key.
+// hundredth of it; at about 35 bytes an event's key, a third of the
+// limit (an operation's key, held as a string, takes about 110: a table
+// of operations alone could take more than the limit); without a limit,
+// every key.
 func keysInMemory(limit int64) int {
 	if limit <= 0 || limit == math.MaxInt64 {
 		return math.MaxInt
