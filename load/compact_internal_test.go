@@ -165,6 +165,41 @@ func TestLatestEventKeys(t *testing.T) {
 	}
 }
 
+// TestLatestEventKeysFarApart: numbers that would each double an
+// execution's slice of numbers go to the map past its first 64 entries:
+// the slice stays at least half full, and every key is still found.
+func TestLatestEventKeysFarApart(t *testing.T) {
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var events []schema.Event
+	for n := int32(1); n < 1<<20; n = 2*n + 63 { // 1, 65, 193, 449, ...: each within the slice's length and 64 of its end
+		for h := range 2 { // a number twice: the newer kept
+			events = append(events, schema.Event{ExecutionArn: "a", EventID: n, EventType: "StepStarted", ExtractedAt: at.Add(time.Duration(h) * time.Hour), RunID: "r"})
+		}
+	}
+	dir := t.TempDir()
+	writeOneFile(t, dir, "events", events)
+	files, reads := published(t, dir, "events", 1)
+	x := newLatestIndex(len(files))
+	if err := x.read(context.Background(), reads, schema.Events, files, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	keys := len(events) / 2
+	if len(x.newest) != keys || len(x.numbered[0]) > 2*int(x.numCount[0])+64 || len(x.intIDs) == 0 {
+		t.Errorf("%d keys (want %d), a slice of %d for %d of them, %d in the map", len(x.newest), keys, len(x.numbered[0]), x.numCount[0], len(x.intIDs))
+	}
+	k := newKeptRows(x.fileRows)
+	x.mark(k)
+	keep, n, err := newLatestFilter(k).mask(int64(len(events)))
+	if err != nil || n != int64(keys) {
+		t.Fatalf("%d kept, %v; want %d", n, err, keys)
+	}
+	for i, kept := range keep {
+		if kept != (i%2 == 1) {
+			t.Errorf("row %d (number %d, the %d of its two) kept %v", i, events[i].EventID, i%2, kept)
+		}
+	}
+}
+
 // published lists the n files of table under the archive dir, sorted by
 // name, and reads them as compaction does; a failure, or another count,
 // fails the test.

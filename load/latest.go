@@ -67,11 +67,13 @@ type latestIndex struct {
 	// execution's events are numbered from 1 without gaps (the API's
 	// EventId), so that a slice holds their ids, 4 bytes each (-1: no
 	// key), and a key is found without a map's cache misses. A number
-	// far outside it (by more than its length and 64) goes to intIDs
-	// instead (the execution's id, then it), and inMap says that the
-	// execution has such keys.
+	// that would leave the slice less than half full (past its first 64
+	// entries; numCount counts its keys) goes to intIDs instead (the
+	// execution's id, then it), and inMap says that the execution has
+	// such keys: numbers far apart cost no more than a map.
 	numbered [][]int32
 	numLo    []int32
+	numCount []int32
 	inMap    []bool
 	intIDs   map[uint64]int32
 	newest   []rowVersion     // by key id
@@ -271,7 +273,7 @@ func (x *latestIndex) add(vals []parquet.Value, withData map[string]version, at 
 			older = rowVersion{wd.at, x.run([]byte(wd.run))}
 		}
 		x.older = append(x.older, older)
-		x.numbered, x.numLo, x.inMap = append(x.numbered, nil), append(x.numLo, 0), append(x.inMap, false)
+		x.numbered, x.numLo, x.numCount, x.inMap = append(x.numbered, nil), append(x.numLo, 0), append(x.numCount, 0), append(x.inMap, false)
 	}
 	v := rowVersion{vals[nk].Int64(), x.run(vals[nk+1].ByteArray())}
 	id, ok := x.lookup(exec, vals[1:nk])
@@ -322,21 +324,23 @@ func (x *latestIndex) insert(exec int32, rest []parquet.Value, id int32) {
 
 // insertNumbered gives the key of execution exec numbered n, which
 // lookup did not find, id: in the execution's slice (numbered), grown at
-// either end up to its length and 64 past it, else in intIDs.
+// either end while it stays at least half full past its first 64
+// entries, else in intIDs.
 func (x *latestIndex) insertNumbered(exec, n, id int32) {
 	ids := x.numbered[exec]
-	i, slack := int64(n)-int64(x.numLo[exec]), int64(len(ids))+64
+	i := int64(n) - int64(x.numLo[exec])
+	most := 2*int64(x.numCount[exec]+1) + 64 // the slice's length at most
 	switch {
 	case len(ids) == 0:
 		ids, x.numLo[exec] = append(ids, id), n
 	case i >= 0 && i < int64(len(ids)):
 		ids[i] = id
-	case i >= int64(len(ids)) && i-int64(len(ids)) < slack:
+	case i >= int64(len(ids)) && i < most:
 		for int64(len(ids)) < i {
 			ids = append(ids, -1)
 		}
 		ids = append(ids, id)
-	case i < 0 && -i <= slack:
+	case i < 0 && int64(len(ids))-i <= most:
 		grown := make([]int32, int64(len(ids))-i)
 		for j := range grown[:-i] {
 			grown[j] = -1
@@ -347,8 +351,9 @@ func (x *latestIndex) insertNumbered(exec, n, id int32) {
 	default:
 		x.intIDs[intKey(exec, n)] = id
 		x.inMap[exec] = true
+		return
 	}
-	x.numbered[exec] = ids
+	x.numbered[exec], x.numCount[exec] = ids, x.numCount[exec]+1
 }
 
 // intRest is rest's one INT32 (an event's number); false for any other
