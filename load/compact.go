@@ -774,6 +774,9 @@ func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp s
 				return cw.write(rows) // now: the reader reuses the rows' memory
 			})
 		})
+		if err == nil && keepLatest {
+			err = filter.endFile()
+		}
 		if err != nil {
 			cw.discard()
 			return cw.out, fmt.Errorf("destination %s: compact %s: %w", d.dir, n, err)

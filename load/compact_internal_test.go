@@ -78,6 +78,9 @@ func TestLatestMask(t *testing.T) {
 				g++
 			}
 		}
+		if err := f.endFile(); err != nil {
+			t.Errorf("%d keys: every row of the last file merged: %v", maxKeys, err)
+		}
 		if _, err := f.keepRow(); err == nil { // a row more than the file had
 			t.Errorf("%d keys: a row past the last file's read as kept or not, no error", maxKeys)
 		}
@@ -92,6 +95,13 @@ func TestLatestMask(t *testing.T) {
 		}
 		if want := []bool{false, true, true, false, false, false, false, false}; !slices.Equal(rows, want) {
 			t.Errorf("%d keys: the first file's rows one by one %v, want %v", maxKeys, rows, want)
+		}
+		f.startFile(1) // a file whose rows were not all merged
+		if _, err := f.keepRow(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.endFile(); err == nil {
+			t.Errorf("%d keys: a file of 2 rows ended after 1, no error", maxKeys)
 		}
 	}
 }

@@ -400,6 +400,15 @@ func newLatestFilter(k *keptRows) *latestFilter { return &latestFilter{k: k} }
 // indexLatest), from its first row.
 func (f *latestFilter) startFile(i int) { f.file, f.row = i, 0 }
 
+// endFile reports an error when the merge read fewer rows of the
+// current file than the files' keys were read from.
+func (f *latestFilter) endFile() error {
+	if f.row != f.k.rows[f.file] {
+		return fmt.Errorf("%d rows merged where %d were read when the files' keys were: was the file changed?", f.row, f.k.rows[f.file])
+	}
+	return nil
+}
+
 // next is the position of the merge's next n rows, and moves past them;
 // an error past the rows the file had when its keys were read.
 func (f *latestFilter) next(n int64) (from int64, err error) {
