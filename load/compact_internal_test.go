@@ -133,7 +133,7 @@ func writeGroups(t *testing.T, path string, groups ...[]schema.Operation) {
 }
 
 // TestLatestEventKeys: an event's key is its execution and its number,
-// held in the execution's slice of numbers (latestIndex.numbered), or,
+// held in the execution's slice of numbers (execKeys.ids), or,
 // for a number far from the others, in a map (intIDs): the same number
 // in two executions is two keys, each with its own newest version, and
 // so are numbers read before the first one, past a gap, or far away.
@@ -157,8 +157,8 @@ func TestLatestEventKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	var numbered int
-	for _, ids := range x.numbered {
-		for _, id := range ids {
+	for _, e := range x.execs {
+		for _, id := range e.ids {
 			if id >= 0 {
 				numbered++
 			}
@@ -194,8 +194,8 @@ func TestLatestEventKeysFarApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := len(events) / 2
-	if len(x.newest) != keys || len(x.numbered[0]) > 2*int(x.numCount[0])+64 || len(x.intIDs) == 0 {
-		t.Errorf("%d keys (want %d), a slice of %d for %d of them, %d in the map", len(x.newest), keys, len(x.numbered[0]), x.numCount[0], len(x.intIDs))
+	if e := x.execs[0]; len(x.newest) != keys || len(e.ids) > 2*int(e.count)+64 || len(x.intIDs) == 0 {
+		t.Errorf("%d keys (want %d), a slice of %d for %d of them, %d in the map", len(x.newest), keys, len(e.ids), e.count, len(x.intIDs))
 	}
 	k := newKeptRows(x.fileRows)
 	x.mark(k)

@@ -59,23 +59,10 @@ func appendKey(b []byte, key []parquet.Value) []byte {
 // partition's keys are most of the memory a merge keeping the latest
 // takes.
 type latestIndex struct {
-	execs map[string]int32 // by execution_arn: the execution's id
-	older []rowVersion     // by execution id: kept beside the newest, or run -1
-	ids   map[string]int32 // by key (the execution's id, then appendKey's encoding of the rest): its id
-	// numbered holds, by execution id, the ids of its keys whose rest is
-	// one INT32 (an event's number), by that number from numLo's: an
-	// execution's events are numbered from 1 without gaps (the API's
-	// EventId), so that a slice holds their ids, 4 bytes each (-1: no
-	// key), and a key is found without a map's cache misses. A number
-	// that would leave the slice less than half full (past its first 64
-	// entries; numCount counts its keys) goes to intIDs instead (the
-	// execution's id, then it), and inMap says that the execution has
-	// such keys: numbers far apart cost no more than a map.
-	numbered [][]int32
-	numLo    []int32
-	numCount []int32
-	inMap    []bool
-	intIDs   map[uint64]int32
+	execIDs  map[string]int32 // by execution_arn: the execution's id
+	execs    []execKeys       // by execution id
+	ids      map[string]int32 // by key (the execution's id, then appendKey's encoding of the rest): its id
+	intIDs   map[uint64]int32 // by key numbered far from its execution's others (execKeys.inMap): the execution's id, then the number
 	newest   []rowVersion     // by key id
 	first    []int64          // by key id: the position of its first row of version newest
 	olderAt  map[int32]int64  // by key id: the position of its first row of its execution's older version
@@ -89,8 +76,25 @@ type latestIndex struct {
 	seed          maphash.Seed
 	pos           int64   // rows read so far: the next row's position
 	fileRows      []int64 // by file: its rows, once read
-	lastARN       []byte  // inShare's last ARN and its answer
-	lastIn        bool
+	lastARN       []byte  // execOf's last ARN and its answer
+	lastExec      int32
+}
+
+// execKeys is what latestIndex holds of one execution.
+//
+// ids holds the ids of its keys whose rest is one INT32 (an event's
+// number), by that number from lo's: an execution's events are numbered
+// from 1 without gaps (the API's EventId), so that a slice holds their
+// ids, 4 bytes each (-1: no key), and a key is found without a map's
+// cache misses. A number that would leave the slice less than half full
+// (past its first 64 entries; count counts its keys) goes to
+// latestIndex.intIDs instead, and inMap says that the execution has such
+// keys: numbers far apart cost no more than a map.
+type execKeys struct {
+	older     rowVersion // kept beside the newest, or run -1
+	ids       []int32
+	lo, count int32
+	inMap     bool
 }
 
 // errTooManyKeys stops a first pass whose keys outgrow the merge's
@@ -106,7 +110,7 @@ type rowVersion struct {
 
 // keptRows says which rows of a table's files --keep latest keeps: each
 // key's newest version, its first row only, and the first row of the
-// older version kept beside it (latestIndex.older). It holds a bit a
+// older version kept beside it (execKeys.older). It holds a bit a
 // row, in the merge's order.
 type keptRows struct {
 	bits  []uint64
@@ -151,7 +155,7 @@ func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files [
 }
 
 func newLatestIndex(files int) *latestIndex {
-	return &latestIndex{execs: map[string]int32{}, ids: map[string]int32{}, intIDs: map[uint64]int32{}, olderAt: map[int32]int64{}, runs: map[string]int32{},
+	return &latestIndex{execIDs: map[string]int32{}, ids: map[string]int32{}, intIDs: map[uint64]int32{}, olderAt: map[int32]int64{}, runs: map[string]int32{},
 		fileRows: make([]int64, files)}
 }
 
@@ -174,8 +178,8 @@ func (x *latestIndex) read(ctx context.Context, reads *fileReads, t *schema.Tabl
 				err := ks.scan(rg, func(vals []parquet.Value) error {
 					at := x.pos
 					x.pos++
-					if x.inShare(vals[0].ByteArray()) {
-						x.add(vals, withData, at)
+					if exec := x.execOf(vals[0].ByteArray(), withData); exec >= 0 {
+						x.add(exec, vals, at)
 					}
 					return nil
 				})
@@ -208,17 +212,31 @@ func (x *latestIndex) mark(k *keptRows) {
 	}
 }
 
-// inShare reports that the execution of ARN arn is in x's share.
-// Consecutive rows are mostly of one execution: the last answer is kept.
-func (x *latestIndex) inShare(arn []byte) bool {
-	if x.shares <= 1 {
-		return true
+// execOf is the id of the execution of ARN arn, added if need be (with
+// the older version withData keeps of it), or -1 when it is not in x's
+// share. Consecutive rows are mostly of one execution: the last answer
+// is kept, so that a run of its rows looks it up once.
+func (x *latestIndex) execOf(arn []byte, withData map[string]version) int32 {
+	if x.lastARN != nil && bytes.Equal(arn, x.lastARN) {
+		return x.lastExec
 	}
-	if x.lastARN == nil || !bytes.Equal(arn, x.lastARN) {
-		x.lastARN = append(x.lastARN[:0], arn...)
-		x.lastIn = maphash.Bytes(x.seed, arn)%x.shares == x.share
+	x.lastARN = append(x.lastARN[:0], arn...)
+	x.lastExec = -1
+	if x.shares > 1 && maphash.Bytes(x.seed, arn)%x.shares != x.share {
+		return -1
 	}
-	return x.lastIn
+	exec, ok := x.execIDs[string(arn)]
+	if !ok {
+		exec = int32(len(x.execs))
+		x.execIDs[string(arn)] = exec
+		older := rowVersion{run: -1}
+		if wd, ok := withData[string(arn)]; ok {
+			older = rowVersion{wd.at, x.run([]byte(wd.run))}
+		}
+		x.execs = append(x.execs, execKeys{older: older})
+	}
+	x.lastExec = exec
+	return exec
 }
 
 // indexShares indexes a table whose keys number more than maxKeys a
@@ -260,21 +278,10 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 	return k, nil
 }
 
-// add counts the row at position at (vals: the values of keyColumns).
-func (x *latestIndex) add(vals []parquet.Value, withData map[string]version, at int64) {
+// add counts the row at position at of execution exec (vals: the values
+// of keyColumns).
+func (x *latestIndex) add(exec int32, vals []parquet.Value, at int64) {
 	nk := len(vals) - 2
-	arn := vals[0].ByteArray()
-	exec, ok := x.execs[string(arn)]
-	if !ok {
-		exec = int32(len(x.older))
-		x.execs[string(arn)] = exec
-		older := rowVersion{run: -1}
-		if wd, ok := withData[string(arn)]; ok {
-			older = rowVersion{wd.at, x.run([]byte(wd.run))}
-		}
-		x.older = append(x.older, older)
-		x.numbered, x.numLo, x.numCount, x.inMap = append(x.numbered, nil), append(x.numLo, 0), append(x.numCount, 0), append(x.inMap, false)
-	}
 	v := rowVersion{vals[nk].Int64(), x.run(vals[nk+1].ByteArray())}
 	id, ok := x.lookup(exec, vals[1:nk])
 	switch {
@@ -286,7 +293,7 @@ func (x *latestIndex) add(vals []parquet.Value, withData map[string]version, at 
 	case x.compare(v, x.newest[id]) > 0:
 		x.newest[id], x.first[id] = v, at
 	}
-	if o := x.older[exec]; o.run >= 0 && v == o {
+	if o := x.execs[exec].older; o.run >= 0 && v == o {
 		if _, ok := x.olderAt[id]; !ok {
 			x.olderAt[id] = at
 		}
@@ -298,11 +305,11 @@ func (x *latestIndex) add(vals []parquet.Value, withData map[string]version, at 
 // a string: a partition's events are most of its keys.
 func (x *latestIndex) lookup(exec int32, rest []parquet.Value) (int32, bool) {
 	if n, ok := intRest(rest); ok {
-		ids := x.numbered[exec]
-		if i := int64(n) - int64(x.numLo[exec]); i >= 0 && i < int64(len(ids)) && ids[i] >= 0 {
-			return ids[i], true
+		e := &x.execs[exec]
+		if i := int64(n) - int64(e.lo); i >= 0 && i < int64(len(e.ids)) && e.ids[i] >= 0 {
+			return e.ids[i], true
 		}
-		if !x.inMap[exec] {
+		if !e.inMap {
 			return 0, false
 		}
 		id, ok := x.intIDs[intKey(exec, n)]
@@ -323,16 +330,17 @@ func (x *latestIndex) insert(exec int32, rest []parquet.Value, id int32) {
 }
 
 // insertNumbered gives the key of execution exec numbered n, which
-// lookup did not find, id: in the execution's slice (numbered), grown at
+// lookup did not find, id: in the execution's slice (execKeys.ids), grown at
 // either end while it stays at least half full past its first 64
 // entries, else in intIDs.
 func (x *latestIndex) insertNumbered(exec, n, id int32) {
-	ids := x.numbered[exec]
-	i := int64(n) - int64(x.numLo[exec])
-	most := 2*int64(x.numCount[exec]+1) + 64 // the slice's length at most
+	e := &x.execs[exec]
+	ids := e.ids
+	i := int64(n) - int64(e.lo)
+	most := 2*int64(e.count+1) + 64 // the slice's length at most
 	switch {
 	case len(ids) == 0:
-		ids, x.numLo[exec] = append(ids, id), n
+		ids, e.lo = append(ids, id), n
 	case i >= 0 && i < int64(len(ids)):
 		ids[i] = id
 	case i >= int64(len(ids)) && i < most:
@@ -347,13 +355,13 @@ func (x *latestIndex) insertNumbered(exec, n, id int32) {
 		}
 		copy(grown[-i:], ids)
 		grown[0] = id
-		ids, x.numLo[exec] = grown, n
+		ids, e.lo = grown, n
 	default:
 		x.intIDs[intKey(exec, n)] = id
-		x.inMap[exec] = true
+		e.inMap = true
 		return
 	}
-	x.numbered[exec], x.numCount[exec] = ids, x.numCount[exec]+1
+	e.ids, e.count = ids, e.count+1
 }
 
 // intRest is rest's one INT32 (an event's number); false for any other
