@@ -53,14 +53,15 @@ type CompactOptions struct {
 	// lacks, until a snapshot with the data supersedes both. Without it
 	// every row is kept.
 	KeepLatest bool
-	// KeysInMemory bounds the keys of one table's partition that
-	// KeepLatest holds in memory at once (0: two million): about 35
-	// bytes an event's key (its number, in its execution's slice), about
-	// 110 an operation's (its id held as a string). A partition with
-	// more is indexed a share of its executions at a time: its key
-	// columns are read once a share, and one bit a row is held for the
-	// merge.
-	KeysInMemory int
+	// KeyMemory bounds the bytes that the keys of one table's partition
+	// take while KeepLatest holds them (0: 96 MiB), as the merge
+	// estimates them: about 35 bytes an event's key (its number, in its
+	// execution's slice), about 110 an operation's (its id held as a
+	// string), and each execution's ARN once. A partition whose keys
+	// would take more is indexed a share of its executions at a time:
+	// its key columns are read once a share, and one bit a row is held
+	// for the merge.
+	KeyMemory int64
 	// MinAge leaves alone files published less than this long ago (a run in
 	// progress may still be writing the partition; etl compact's default is
 	// an hour); 0 takes every file.
@@ -77,12 +78,12 @@ type CompactOptions struct {
 	onChildUploadsWait func() // tests: childUploads.wait begins
 }
 
-// keysInMemory is KeysInMemory, or its default.
-func (o CompactOptions) keysInMemory() int {
-	if o.KeysInMemory > 0 {
-		return o.KeysInMemory
+// keyMemory is KeyMemory, or its default.
+func (o CompactOptions) keyMemory() int64 {
+	if o.KeyMemory > 0 {
+		return o.KeyMemory
 	}
-	return 2_000_000
+	return 96 << 20
 }
 
 // CompactStats says what Compact did.
@@ -247,7 +248,7 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		}
 		files[name] = kept
 	}
-	need, err := d.needsCompaction(ctx, reads, files, o.KeepLatest, o.keysInMemory())
+	need, err := d.needsCompaction(ctx, reads, files, o.KeepLatest, o.keyMemory())
 	if err != nil {
 		return err
 	}
@@ -472,7 +473,7 @@ func isCompacted(name string) bool {
 // archived by one run is not written again for nothing; a first compaction
 // after a backfill would otherwise rewrite, and on S3 upload again, every
 // partition the backfill wrote).
-func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files map[string][]publishedFile, keepLatest bool, maxKeys int) (bool, error) {
+func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files map[string][]publishedFile, keepLatest bool, maxBytes int64) (bool, error) {
 	for _, fs := range files {
 		if len(fs) > 1 {
 			return true, nil
@@ -492,7 +493,7 @@ func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files m
 					continue
 				}
 			}
-			one, err := d.oneVersionPerKey(ctx, reads, t, f, maxKeys)
+			one, err := d.oneVersionPerKey(ctx, reads, t, f, maxBytes)
 			if err != nil {
 				return false, err
 			}
@@ -514,9 +515,11 @@ var errSuperseded = errors.New("a key in two versions")
 // version columns. Keys are told apart by a 64-bit hash: two keys of one
 // hash count as one, so such a pair in two versions has f merged as
 // before (never the other way round: versions are compared exactly). A
-// file of more rows than maxKeys has its keys held a share at a time: the
-// file opened once, its key columns read once a share.
-func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *schema.Table, f publishedFile, maxKeys int) (bool, error) {
+// file whose keys would take more than maxBytes over fileReaders (a map
+// entry a row; Compact decides for that many partitions at once) has
+// them held a share at a time: the file opened once, its key columns
+// read once a share.
+func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *schema.Table, f publishedFile, maxBytes int64) (bool, error) {
 	type at struct {
 		ms  int64
 		run int // index in runs
@@ -526,7 +529,8 @@ func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *sch
 	runs := map[string]int{}
 	var buf []byte
 	err := reads.projection(ctx, f, func(pf *parquet.File) error {
-		shares := uint64((max(pf.NumRows(), 1)-1)/int64(max(maxKeys, 1)) + 1) // rows / maxKeys, rounded up
+		perShare := max(maxBytes/fileReaders/stringMapEntry, 1) // seen's slot: 24 bytes, as a map[string]int32's
+		shares := uint64((max(pf.NumRows(), 1)-1)/perShare + 1) // rows / perShare, rounded up
 		for share := range shares {
 			clear(seen)
 			err := keyScan(pf, keyColumns(t), false, func(vals []parquet.Value) error {
@@ -623,7 +627,7 @@ func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, fi
 		if hasData(table) {
 			keepWithData = withData
 		}
-		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, o.keysInMemory(), keepWithData, st, up)
+		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, o.keyMemory(), keepWithData, st, up)
 		published = append(published, out...)
 		if err != nil {
 			return nil, nil, undo(err)
@@ -721,12 +725,12 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // withData (keepLatest only) names, by execution ARN, an older snapshot
 // kept beside the newest: see snapshotsWithData.
 //
-// maxKeys bounds the keys indexLatest holds at once.
-func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, maxKeys int, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
+// maxBytes bounds the bytes of the keys indexLatest holds at once.
+func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, maxBytes int64, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
 	full := table.ParquetSchema()
 	var filter *latestFilter
 	if keepLatest {
-		k, err := indexLatest(ctx, reads, table, files, withData, maxKeys)
+		k, err := indexLatest(ctx, reads, table, files, withData, maxBytes)
 		if err != nil {
 			return nil, err
 		}

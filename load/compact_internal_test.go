@@ -3,9 +3,11 @@ package load
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/durable-etl/durable-etl/internal/optest"
 	"github.com/durable-etl/durable-etl/schema"
+	"github.com/parquet-go/parquet-go"
 )
 
 // TestLatestMask: --keep latest's masks of row groups: each key's newest
@@ -55,16 +58,21 @@ func TestLatestMask(t *testing.T) {
 		keep []bool
 		n    int64
 	}{{[]bool{false, true, true}, 2}, {[]bool{false, false, false}, 0}, {[]bool{false, false}, 0}, {nil, 2}}
-	// Every key at once, then at most 1 or 2 keys in memory (there are
-	// 3), which takes shares.
-	for _, maxKeys := range []int{0, 3, 2, 1} {
+	// Every key at once (no bound, or as many bytes as the 3 keys take),
+	// then fewer bytes, which takes shares.
+	all := newLatestIndex(len(files))
+	if err := all.read(ctx, reads, schema.Operations, files, withData, 0); err != nil {
+		t.Fatal(err)
+	}
+	size := all.size()
+	for _, maxBytes := range []int64{0, size, size - 1, size / 2, 1} {
 		logged.Reset()
-		k, err := indexLatest(ctx, reads, schema.Operations, files, withData, maxKeys)
+		k, err := indexLatest(ctx, reads, schema.Operations, files, withData, maxBytes)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if shared := strings.Contains(logged.String(), "shares="); shared != (maxKeys > 0 && maxKeys < 3) {
-			t.Errorf("at most %d keys in memory: indexed by shares %v", maxKeys, shared)
+		if shared := strings.Contains(logged.String(), "shares="); shared != (maxBytes > 0 && maxBytes < size) {
+			t.Errorf("keys of %d bytes, at most %d: indexed by shares %v", size, maxBytes, shared)
 		}
 		f := newLatestFilter(k)
 		g := 0
@@ -73,16 +81,16 @@ func TestLatestMask(t *testing.T) {
 			for _, rg := range optest.OpenParquet(t, filepath.Join(dir, name)).RowGroups() {
 				keep, n, err := f.mask(rg.NumRows())
 				if err != nil || n != want[g].n || !slices.Equal(keep, want[g].keep) || (keep == nil) != (want[g].keep == nil) {
-					t.Errorf("%d keys: row group %d: mask %v, %d kept, %v: want %v, %d", maxKeys, g, keep, n, err, want[g].keep, want[g].n)
+					t.Errorf("%d bytes: row group %d: mask %v, %d kept, %v: want %v, %d", maxBytes, g, keep, n, err, want[g].keep, want[g].n)
 				}
 				g++
 			}
 		}
 		if err := f.endFile(); err != nil {
-			t.Errorf("%d keys: every row of the last file merged: %v", maxKeys, err)
+			t.Errorf("%d bytes: every row of the last file merged: %v", maxBytes, err)
 		}
 		if _, err := f.keepRow(); err == nil { // a row more than the file had
-			t.Errorf("%d keys: a row past the last file's read as kept or not, no error", maxKeys)
+			t.Errorf("%d bytes: a row past the last file's read as kept or not, no error", maxBytes)
 		}
 		f.startFile(0) // the row path reads the same bits
 		var rows []bool
@@ -94,14 +102,14 @@ func TestLatestMask(t *testing.T) {
 			rows = append(rows, kept)
 		}
 		if want := []bool{false, true, true, false, false, false, false, false}; !slices.Equal(rows, want) {
-			t.Errorf("%d keys: the first file's rows one by one %v, want %v", maxKeys, rows, want)
+			t.Errorf("%d bytes: the first file's rows one by one %v, want %v", maxBytes, rows, want)
 		}
 		f.startFile(1) // a file whose rows were not all merged
 		if _, err := f.keepRow(); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.endFile(); err == nil {
-			t.Errorf("%d keys: a file of 2 rows ended after 1, no error", maxKeys)
+			t.Errorf("%d bytes: a file of 2 rows ended after 1, no error", maxBytes)
 		}
 	}
 }
@@ -227,4 +235,50 @@ func published(t *testing.T, dir, table string, n int) ([]publishedFile, *fileRe
 	reads := d.keepingReads()
 	t.Cleanup(reads.close)
 	return files, reads
+}
+
+// TestLatestIndexSize: latestIndex.size, which the key bound is on, is
+// within 15% of the heap its keys take, measured: events' keys
+// (numbers, in their executions' slices; some far apart, in the map)
+// and operations' (string ids), 150 an execution, ARNs of the API's
+// length.
+func TestLatestIndexSize(t *testing.T) {
+	keys := 300_000
+	if testing.Short() {
+		keys = 60_000
+	}
+	run := parquet.ByteArrayValue([]byte("20261206T101500Z-4f2a9c"))
+	for _, c := range []struct {
+		name string
+		rest func(i int) parquet.Value // the i-th key's of its execution
+	}{
+		{"events", func(i int) parquet.Value {
+			if i == 149 {
+				return parquet.Int32Value(1 << 20) // far from the others
+			}
+			return parquet.Int32Value(int32(i + 1))
+		}},
+		{"operations", func(i int) parquet.Value { return parquet.ByteArrayValue(fmt.Appendf(nil, "%018x", i*0x9e3779b1)) }},
+	} {
+		x := newLatestIndex(1)
+		for i := range keys {
+			arn := fmt.Appendf(nil, "arn:aws:lambda:eu-west-1:123456789012:function:order-processor:$LATEST/durable-execution/%08d/%s", i/150, "a1b2c3d4")
+			vals := []parquet.Value{parquet.ByteArrayValue(arn), c.rest(i % 150), parquet.Int64Value(int64(i)), run}
+			x.add(x.execOf(arn, nil), vals, int64(i))
+		}
+		// The heap with the index, then without it: what it held.
+		var with, without runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&with)
+		size := x.size()
+		x = nil
+		runtime.GC()
+		runtime.ReadMemStats(&without)
+		heap := int64(with.HeapAlloc) - int64(without.HeapAlloc)
+		if r := float64(size) / float64(heap); r < 0.85 || r > 1.15 {
+			t.Errorf("%s: %d keys: size says %d bytes (%.1f a key), the heap grew %d (%.1f a key)", c.name, keys, size, float64(size)/float64(keys), heap, float64(heap)/float64(keys))
+		} else {
+			t.Logf("%s: %d keys: size %.1f bytes a key, heap %.1f", c.name, keys, float64(size)/float64(keys), float64(heap)/float64(keys))
+		}
+	}
 }

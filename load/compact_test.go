@@ -192,14 +192,15 @@ func TestCompact(t *testing.T) {
 	}
 	execs := emulator.Generate(71, n, emulator.GenerateOptions{MaxOps: 30, Days: 12, LargePayloadEvery: -1})
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) } // every file is old enough
-	// Keeping the latest, with the keys in memory bounded too: a few
-	// hundred a share (KeysInMemory), a share of the executions at a time.
+	// Keeping the latest, with the keys' memory bounded too: 8 KiB (under
+	// a hundred keys) a share (KeyMemory), a share of the executions at a
+	// time.
 	for _, c := range []struct {
 		keep bool
-		keys int
-	}{{false, 0}, {true, 0}, {true, 300}} {
+		keys int64
+	}{{false, 0}, {true, 0}, {true, 8 << 10}} {
 		keep := c.keep
-		t.Run(fmt.Sprint("keep latest ", keep, ", keys in memory ", c.keys), func(t *testing.T) {
+		t.Run(fmt.Sprint("keep latest ", keep, ", key memory ", c.keys), func(t *testing.T) {
 			dir := t.TempDir()
 			nightly(t, dir, execs)
 			before := viewOf(t, dir)
@@ -216,12 +217,12 @@ func TestCompact(t *testing.T) {
 			if st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, MinAge: time.Hour}); err != nil || st.Partitions != 0 || st.Young != len(published) {
 				t.Fatalf("fresh files compacted, or not all %d counted young: %+v %v", len(published), st, err)
 			}
-			st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, KeysInMemory: c.keys, Now: later})
+			st, err := pd.Compact(context.Background(), load.CompactOptions{KeepLatest: keep, KeyMemory: c.keys, Now: later})
 			if err != nil || st.Young != 0 {
 				t.Fatalf("%+v %v", st, err)
 			}
 			if shares := strings.Contains(logged.String(), "a share of its executions at a time"); shares != (c.keys > 0) {
-				t.Errorf("keys in memory %d: the log says merged by shares %v", c.keys, shares)
+				t.Errorf("key memory %d: the log says merged by shares %v", c.keys, shares)
 			}
 			after := viewOf(t, dir)
 			for _, table := range []string{"operations", "events", "executions"} {
@@ -279,9 +280,9 @@ func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
 		t.Fatal(err)
 	}
 	dts, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*"))
-	// With 40 keys in memory at most: a file's keys are read a share at a
-	// time.
-	st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, KeysInMemory: 40, Now: later})
+	// With 4 KiB of keys at most (about a hundred): a file's keys are
+	// read a share at a time.
+	st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, KeyMemory: 4 << 10, Now: later})
 	if err != nil || st.Partitions != 0 || st.FilesIn != 0 || st.AlreadyCompact != len(dts) || len(dts) < 4 {
 		t.Errorf("one run's %d partitions merged again, or not counted already compact: %+v %v", len(dts), st, err)
 	}
@@ -306,10 +307,11 @@ func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
 	if st, err := pd.Compact(ctx, load.CompactOptions{Now: later}); err != nil || st.Partitions == 0 {
 		t.Fatalf("%+v %v", st, err)
 	}
-	// Kept latest with every key in memory, and with 40 at most (a
-	// file's keys checked a share at a time, then merged by shares).
+	// Kept latest with every key in memory, and with 4 KiB of them at
+	// most (a file's keys checked a share at a time, then merged by
+	// shares).
 	merged := dir
-	for _, keys := range []int{0, 40} {
+	for _, keys := range []int64{0, 4 << 10} {
 		dir := filepath.Join(t.TempDir(), "archive")
 		if err := os.CopyFS(dir, os.DirFS(merged)); err != nil {
 			t.Fatal(err)
@@ -318,7 +320,7 @@ func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, KeysInMemory: keys, Now: later}); err != nil || st.Partitions == 0 || st.RowsOut >= st.RowsIn {
+		if st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, KeyMemory: keys, Now: later}); err != nil || st.Partitions == 0 || st.RowsOut >= st.RowsIn {
 			t.Errorf("%d keys: single files holding superseded snapshots left as they were: %+v %v", keys, st, err)
 		}
 		after := viewOf(t, dir)
@@ -328,7 +330,7 @@ func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
 			}
 		}
 		sameLatest(t, view, after)
-		if st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, KeysInMemory: keys, Now: later}); err != nil || st.Partitions != 0 || st.AlreadyCompact != len(dts) {
+		if st, err := pd.Compact(ctx, load.CompactOptions{KeepLatest: true, KeyMemory: keys, Now: later}); err != nil || st.Partitions != 0 || st.AlreadyCompact != len(dts) {
 			t.Errorf("%d keys: compacted again: %+v %v, want %d partitions already compact", keys, st, err, len(dts))
 		}
 	}
@@ -461,16 +463,17 @@ func BenchmarkCompactRSS(b *testing.B) {
 // partition of millions of rows: 6,000 executions that start the same
 // day (150 operations at most, one in 500 with a 256 KiB result, their
 // events), archived by ten nightly runs. --keep latest holds every key
-// of a table's files while it merges them (under two million a table:
-// a hundredth of --memory-limit).
+// of a table's files while it merges them (they take less than half of
+// --memory-limit).
 func BenchmarkCompactLargePartitionRSS(b *testing.B) {
 	compactRSS(b, emulator.Generate(74, 6000, emulator.GenerateOptions{MaxOps: 150, Days: 1, LargePayloadEvery: 500}))
 }
 
 // BenchmarkCompactLargePartitionSharesRSS: BenchmarkCompactLargePartitionRSS
-// at --memory-limit 64MiB, which holds 671,088 keys at most, so that the
-// events and operations are indexed a share of their executions at a
-// time (load.CompactOptions.KeysInMemory): the peak RSS such a partition
+// at --memory-limit 64MiB, whose half (the keys' bound) holds fewer
+// keys than they have, so that the events and operations are indexed a
+// share of their executions at a time (load.CompactOptions.KeyMemory):
+// the peak RSS such a partition
 // takes within a lower limit, and what the shares cost in rows/s.
 func BenchmarkCompactLargePartitionSharesRSS(b *testing.B) {
 	compactRSS(b, emulator.Generate(74, 6000, emulator.GenerateOptions{MaxOps: 150, Days: 1, LargePayloadEvery: 500}), "--memory-limit", "64MiB")

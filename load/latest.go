@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -26,12 +27,12 @@ import (
 // masked by what the first pass marked: one bit a row (keptRows, read by
 // latestFilter).
 //
-// A table whose keys would not fit in memory (more than the keys a merge
-// may hold: CompactOptions.KeysInMemory) is indexed a share of its
-// executions at a time instead (indexShares): a pass over the key
-// columns for each share, which marks that share's kept rows. Memory is
-// the bits and one share's keys; the cost, the key columns read once a
-// share.
+// A table whose keys would not fit in memory (more bytes than a merge's
+// keys may take: CompactOptions.KeyMemory, as latestIndex.size
+// estimates them) is indexed a share of its executions at a time
+// instead (indexShares): a pass over the key columns for each share,
+// which marks that share's kept rows. Memory is the bits and one share's
+// keys; the cost, the key columns read once a share.
 
 // keyColumns are the columns that say which snapshot a row of t belongs
 // to: its key, then extracted_at and run_id (its version).
@@ -78,6 +79,24 @@ type latestIndex struct {
 	fileRows      []int64 // by file: its rows, once read
 	lastARN       []byte  // execOf's last ARN and its answer
 	lastExec      int32
+	// bytes is what x's maps' entries, their keys' strings and the
+	// executions' slices of numbers take (size adds x's own slices).
+	bytes int64
+}
+
+// What an entry of a Go map takes, about: its slot and control byte
+// over the load a large map averages (its tables each between 7/16 and
+// 7/8 full). TestLatestIndexSize holds size to the heap it measures.
+const (
+	stringMapEntry = 48 // a 24-byte slot: map[string]int32
+	intMapEntry    = 28 // a 16-byte slot: map[uint64]int32, map[int32]int64
+)
+
+// size is about the bytes x holds: its keys' (the memory the bound of
+// read and indexShares is on).
+func (x *latestIndex) size() int64 {
+	return x.bytes + int64(cap(x.newest))*int64(unsafe.Sizeof(rowVersion{})) + int64(cap(x.first))*8 +
+		int64(cap(x.execs))*int64(unsafe.Sizeof(execKeys{}))
 }
 
 // execKeys is what latestIndex holds of one execution.
@@ -137,14 +156,14 @@ func (k *keptRows) has(pos int64) bool { return k.bits[pos/64]&(1<<(pos%64)) != 
 // fileReads.projection) and says which of their rows are kept. withData
 // names, by execution ARN, the older snapshot kept beside the newest.
 //
-// Should the keys number more than maxKeys (0: no bound), the table is
+// Should the keys take more than maxBytes (0: no bound), the table is
 // indexed a share at a time (see indexShares).
-func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxKeys int) (*keptRows, error) {
+func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxBytes int64) (*keptRows, error) {
 	x := newLatestIndex(len(files))
-	err := x.read(ctx, reads, t, files, withData, maxKeys)
+	err := x.read(ctx, reads, t, files, withData, maxBytes)
 	if errors.Is(err, errTooManyKeys) {
-		keysPerRow := float64(len(x.newest)) / float64(max(x.pos, 1))
-		return indexShares(ctx, reads, t, files, withData, maxKeys, keysPerRow)
+		bytesPerRow := float64(x.size()) / float64(max(x.pos, 1))
+		return indexShares(ctx, reads, t, files, withData, maxBytes, bytesPerRow)
 	}
 	if err != nil {
 		return nil, err
@@ -161,8 +180,8 @@ func newLatestIndex(files int) *latestIndex {
 
 // read is indexLatest's pass over the files' key and version columns,
 // indexing the keys of x's share; it stops with errTooManyKeys once they
-// number more than maxKeys (0: no bound).
-func (x *latestIndex) read(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxKeys int) error {
+// take more than maxBytes (0: no bound), checked after each row group.
+func (x *latestIndex) read(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxBytes int64) error {
 	cols := keyColumns(t)
 	if cols[0] != "execution_arn" {
 		return fmt.Errorf("table %s: a key that does not begin with execution_arn", t.Name)
@@ -186,7 +205,7 @@ func (x *latestIndex) read(ctx context.Context, reads *fileReads, t *schema.Tabl
 				if err != nil {
 					return err
 				}
-				if maxKeys > 0 && len(x.newest) > maxKeys {
+				if maxBytes > 0 && x.size() > maxBytes {
 					return errTooManyKeys
 				}
 			}
@@ -229,6 +248,7 @@ func (x *latestIndex) execOf(arn []byte, withData map[string]version) int32 {
 	if !ok {
 		exec = int32(len(x.execs))
 		x.execIDs[string(arn)] = exec
+		x.bytes += stringMapEntry + int64(len(arn))
 		older := rowVersion{run: -1}
 		if wd, ok := withData[string(arn)]; ok {
 			older = rowVersion{wd.at, x.run([]byte(wd.run))}
@@ -239,12 +259,13 @@ func (x *latestIndex) execOf(arn []byte, withData map[string]version) int32 {
 	return exec
 }
 
-// indexShares indexes a table whose keys number more than maxKeys a
-// share of its executions at a time, as many shares as its keys (its
-// rows times keysPerRow, as the first pass found them, and a quarter more
-// for the shares' differences) divided by maxKeys: a pass for each
-// share indexes its keys, then marks its kept rows.
-func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxKeys int, keysPerRow float64) (*keptRows, error) {
+// indexShares indexes a table whose keys take more than maxBytes a
+// share of its executions at a time, as many shares as its keys' bytes
+// (its rows times bytesPerRow, as the first pass found them, and a
+// quarter more for the shares' differences) divided by maxBytes, at
+// most one a row: a pass for each share indexes its keys, then marks
+// its kept rows.
+func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxBytes int64, bytesPerRow float64) (*keptRows, error) {
 	fileRows := make([]int64, len(files))
 	var rows int64
 	for i, f := range files {
@@ -257,9 +278,9 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 			return nil, fmt.Errorf("destination %s: read %s: %w", reads.d.dir, f.name, err)
 		}
 	}
-	shares := uint64(max(math.Ceil(float64(rows)*min(keysPerRow, 1)*1.25/float64(max(maxKeys, 1))), 2))
+	shares := uint64(max(min(math.Ceil(float64(rows)*bytesPerRow*1.25/float64(max(maxBytes, 1))), float64(rows)), 2))
 	reads.d.cfg.logger.Info("a partition with more keys than compaction holds at once: merged a share of its executions at a time (raise --memory-limit to merge it faster)",
-		"partition", path.Dir(files[0].name), "rows", rows, "keys_in_memory", maxKeys, "shares", shares)
+		"partition", path.Dir(files[0].name), "rows", rows, "key_memory", maxBytes, "shares", shares)
 	k := newKeptRows(fileRows)
 	seed := maphash.MakeSeed() // every share's: each execution in one
 	for share := range shares {
@@ -296,6 +317,7 @@ func (x *latestIndex) add(exec int32, vals []parquet.Value, at int64) {
 	if o := x.execs[exec].older; o.run >= 0 && v == o {
 		if _, ok := x.olderAt[id]; !ok {
 			x.olderAt[id] = at
+			x.bytes += intMapEntry
 		}
 	}
 }
@@ -326,7 +348,9 @@ func (x *latestIndex) insert(exec int32, rest []parquet.Value, id int32) {
 		x.insertNumbered(exec, n, id)
 		return
 	}
-	x.ids[string(appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), rest))] = id
+	x.buf = appendKey(binary.LittleEndian.AppendUint32(x.buf[:0], uint32(exec)), rest)
+	x.ids[string(x.buf)] = id
+	x.bytes += stringMapEntry + int64(len(x.buf))
 }
 
 // insertNumbered gives the key of execution exec numbered n, which
@@ -358,9 +382,11 @@ func (x *latestIndex) insertNumbered(exec, n, id int32) {
 		ids, e.lo = grown, n
 	default:
 		x.intIDs[intKey(exec, n)] = id
+		x.bytes += intMapEntry
 		e.inMap = true
 		return
 	}
+	x.bytes += 4 * int64(cap(ids)-cap(e.ids))
 	e.ids, e.count = ids, e.count+1
 }
 

@@ -605,15 +605,15 @@ func TestCompactOnS3ReadsFootersByRanges(t *testing.T) {
 // latest reads its executions files three times (the payload-keeping
 // ledger columns, the key columns, every column) and the others twice:
 // on S3 each small file is downloaded once all the same; so it is with
-// the keys indexed a share at a time (KeysInMemory), each share's passes
+// the keys indexed a share at a time (KeyMemory), each share's passes
 // reading them again, and the _latest rows are the same.
 func TestCompactOnS3DownloadsAFileOnce(t *testing.T) {
-	for _, keys := range []int{0, 20} {
-		t.Run(fmt.Sprint("keys in memory ", keys), func(t *testing.T) { compactOnS3DownloadsAFileOnce(t, keys) })
+	for _, keys := range []int64{0, 2 << 10} {
+		t.Run(fmt.Sprint("key memory ", keys), func(t *testing.T) { compactOnS3DownloadsAFileOnce(t, keys) })
 	}
 }
 
-func compactOnS3DownloadsAFileOnce(t *testing.T, keys int) {
+func compactOnS3DownloadsAFileOnce(t *testing.T, keys int64) {
 	ctx := context.Background()
 	srv, bucket := s3test.Bucket(t)
 	commitInHalves(t, srv, bucket, emulator.Generate(70, 30, emulator.GenerateOptions{MinOps: 5, MaxOps: 30, Days: 3}))
@@ -623,7 +623,7 @@ func compactOnS3DownloadsAFileOnce(t *testing.T, keys int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: true, KeysInMemory: keys})
+	st, err := cp.Compact(ctx, load.CompactOptions{KeepLatest: true, KeyMemory: keys})
 	if err != nil || st.Partitions == 0 {
 		t.Fatalf("%+v, %v", st, err)
 	}

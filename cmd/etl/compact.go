@@ -69,7 +69,7 @@ func compactAction(c *cli.Context) error {
 	// partitions it merges, which --keep latest holds until a table is
 	// merged, and GOGC 200 (run's) only held more of them (docs/BENCHMARKS.md).
 	limitMemory(ml, 100, false, logger)
-	o.KeysInMemory = keysInMemory(debug.SetMemoryLimit(-1))
+	o.KeyMemory = keyMemory(debug.SetMemoryLimit(-1))
 	ctx, stop := signalContext(c)
 	defer stop()
 	pq, err := openParquetDest(ctx, c, d, true, &s3Clients{c: c, logger: logger}, logger, opts...)
@@ -244,15 +244,13 @@ func parseDTRange(s string) (from, to string, err error) {
 	return from, to, nil
 }
 
-// keysInMemory is how many keys compact --keep latest holds at once
-// under the runtime's memory limit (--memory-limit, or GOMEMLIMIT): a
-// hundredth of it; at about 35 bytes an event's key, a third of the
-// limit (an operation's key, held as a string, takes about 110: a table
-// of operations alone could take more than the limit); without a limit,
-// every key.
-func keysInMemory(limit int64) int {
+// keyMemory is the bytes compact --keep latest lets a table's keys take
+// at once under the runtime's memory limit (--memory-limit, or
+// GOMEMLIMIT): half of it (at least 1 MiB), the rest left to the merge
+// and to the collector's room; without a limit, every key.
+func keyMemory(limit int64) int64 {
 	if limit <= 0 || limit == math.MaxInt64 {
-		return math.MaxInt
+		return math.MaxInt64
 	}
-	return int(max(limit/100, 1000))
+	return max(limit/2, 1<<20)
 }
