@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	mathbits "math/bits"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -281,4 +284,60 @@ func TestLatestIndexSize(t *testing.T) {
 			t.Logf("%s: %d keys: size %.1f bytes a key, heap %.1f", c.name, keys, float64(size)/float64(keys), float64(heap)/float64(keys))
 		}
 	}
+}
+
+// TestLatestSharesFollowTheKeys: a table whose later files repeat the
+// first one's keys (as nightly runs re-archive the running executions)
+// is indexed in about as many shares as its keys need, not in the many
+// that the first pass's keys a row (one a row, in the first file) say;
+// its kept rows are those of the index holding every key.
+func TestLatestSharesFollowTheKeys(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const execs, copies = 400, 6
+	for c := range copies { // the same keys in every file, newer in each
+		var rows []schema.Operation
+		for e := range execs {
+			for id := range 2 {
+				rows = append(rows, schema.Operation{ExecutionArn: fmt.Sprintf("arn:aws:lambda:eu-west-1:123456789012:function:f:1/durable-execution/%04d", e),
+					OperationID: fmt.Sprint(id), ExtractedAt: time.Date(2026, 3, 1, c, 0, 0, 0, time.UTC), RunID: "r"})
+			}
+		}
+		writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", fmt.Sprintf("part-%d.parquet", c)), rows[:execs], rows[execs:])
+	}
+	files, reads := published(t, dir, "operations", copies)
+	all := newLatestIndex(len(files))
+	if err := all.read(ctx, reads, schema.Operations, files, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := newKeptRows(all.fileRows)
+	all.mark(want)
+	var logged bytes.Buffer
+	reads.d.cfg.logger = slog.New(slog.NewTextHandler(&logged, nil))
+	// Half of the keys' bytes: the first pass stops halfway through the
+	// first file, a key a row so far; its rate says 2*copies*1.25 = 15
+	// shares.
+	k, err := indexLatest(ctx, reads, schema.Operations, files, nil, all.size()/2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`shares=(\d+)`).FindStringSubmatch(logged.String())
+	if m == nil {
+		t.Fatalf("not indexed by shares: %s", logged.String())
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 2 || n > 6 {
+		t.Errorf("%d shares for keys twice the bound, want 2 to 6: %s", n, logged.String())
+	} else {
+		t.Logf("%d shares", n)
+	}
+	if !slices.Equal(k.bits, want.bits) {
+		t.Errorf("by shares, %d rows kept; holding every key, %d", popCount(k.bits), popCount(want.bits))
+	}
+}
+
+func popCount(bits []uint64) (n int) {
+	for _, b := range bits {
+		n += mathbits.OnesCount64(b)
+	}
+	return n
 }

@@ -70,15 +70,15 @@ type latestIndex struct {
 	runs     map[string]int32 // run_id: its index in runNames
 	runNames []string
 	buf      []byte
-	// share and shares: indexShares's index of one share holds only the
-	// keys of executions whose ARN hashes to share (of shares; 0 and 0:
-	// every key), by seed.
-	share, shares uint64
-	seed          maphash.Seed
-	pos           int64   // rows read so far: the next row's position
-	fileRows      []int64 // by file: its rows, once read
-	lastARN       []byte  // execOf's last ARN and its answer
-	lastExec      int32
+	// shared: indexShares's index of one share holds only the keys of
+	// executions whose ARN hashes (by seed) to lo..hi, inclusive.
+	shared   bool
+	lo, hi   uint64
+	seed     maphash.Seed
+	pos      int64   // rows read so far: the next row's position
+	fileRows []int64 // by file: its rows, once read
+	lastARN  []byte  // execOf's last ARN and its answer
+	lastExec int32
 	// bytes is what x's maps' entries, their keys' strings and the
 	// executions' slices of numbers take (size adds x's own slices).
 	bytes int64
@@ -241,8 +241,10 @@ func (x *latestIndex) execOf(arn []byte, withData map[string]version) int32 {
 	}
 	x.lastARN = append(x.lastARN[:0], arn...)
 	x.lastExec = -1
-	if x.shares > 1 && maphash.Bytes(x.seed, arn)%x.shares != x.share {
-		return -1
+	if x.shared {
+		if h := maphash.Bytes(x.seed, arn); h < x.lo || h > x.hi {
+			return -1
+		}
 	}
 	exec, ok := x.execIDs[string(arn)]
 	if !ok {
@@ -260,11 +262,14 @@ func (x *latestIndex) execOf(arn []byte, withData map[string]version) int32 {
 }
 
 // indexShares indexes a table whose keys take more than maxBytes a
-// share of its executions at a time, as many shares as its keys' bytes
-// (its rows times bytesPerRow, as the first pass found them, and a
-// quarter more for the shares' differences) divided by maxBytes, at
-// most one a row: a pass for each share indexes its keys, then marks
-// its kept rows.
+// share of its executions at a time: those whose ARN hashes to a range
+// of the 64-bit hashes. A pass for each share indexes its keys, then
+// marks its kept rows. The first share's range is as wide as the first
+// pass says (its keys' bytes a row, times the rows, a quarter more,
+// over maxBytes: high when later files mostly repeat keys, as nightly
+// runs' do); each next one as wide as the share before says a share of
+// shareFill of maxBytes is, at most four times as wide; no more shares
+// than rows.
 func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxBytes int64, bytesPerRow float64) (*keptRows, error) {
 	fileRows := make([]int64, len(files))
 	var rows int64
@@ -278,14 +283,21 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 			return nil, fmt.Errorf("destination %s: read %s: %w", reads.d.dir, f.name, err)
 		}
 	}
-	shares := uint64(max(min(math.Ceil(float64(rows)*bytesPerRow*1.25/float64(max(maxBytes, 1))), float64(rows)), 2))
-	reads.d.cfg.logger.Info("a partition with more keys than compaction holds at once: merged a share of its executions at a time (raise --memory-limit to merge it faster)",
-		"partition", path.Dir(files[0].name), "rows", rows, "key_memory", maxBytes, "shares", shares)
+	const hashes = float64(1 << 64)
+	least := hashes / float64(max(rows, 2)) // a share's hashes at least: no more shares than rows
+	estimate := max(math.Ceil(float64(rows)*bytesPerRow*1.25/float64(max(maxBytes, 1))), 2)
+	span := max(hashes/estimate, least) // the next share's hashes
 	k := newKeptRows(fileRows)
 	seed := maphash.MakeSeed() // every share's: each execution in one
-	for share := range shares {
+	var shares int
+	var largest int64
+	for lo := uint64(0); ; {
+		hi := uint64(math.MaxUint64)
+		if span < float64(math.MaxUint64-lo) {
+			hi = lo + max(uint64(span), 1) - 1
+		}
 		x := newLatestIndex(len(files))
-		x.share, x.shares, x.seed = share, shares, seed
+		x.shared, x.lo, x.hi, x.seed = true, lo, hi, seed
 		if err := x.read(ctx, reads, t, files, withData, 0); err != nil {
 			return nil, err
 		}
@@ -295,9 +307,23 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 			}
 		}
 		x.mark(k)
+		shares++
+		largest = max(largest, x.size())
+		if hi == math.MaxUint64 {
+			break
+		}
+		width := float64(hi-lo) + 1
+		span = max(min(shareFill*float64(maxBytes)/max(float64(x.size()), 1)*width, 4*width), least)
+		lo = hi + 1
 	}
+	reads.d.cfg.logger.Info("a partition with more keys than compaction holds at once: merged a share of its executions at a time (raise --memory-limit to merge it faster)",
+		"partition", path.Dir(files[0].name), "rows", rows, "key_memory", maxBytes, "shares", shares, "largest_share", largest)
 	return k, nil
 }
+
+// shareFill is the part of the keys' bound a share after the first aims
+// at: a share's keys weigh what the share before's did only about.
+const shareFill = 0.8
 
 // add counts the row at position at of execution exec (vals: the values
 // of keyColumns).
