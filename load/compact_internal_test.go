@@ -341,3 +341,57 @@ func popCount(bits []uint64) (n int) {
 	}
 	return n
 }
+
+// TestLatestSharesNarrowed: a table whose first file holds few keys in
+// many rows (its later files' keys all new) makes the first pass's rate
+// low, too few shares; a share whose keys outgrow half as much again as
+// the bound is narrowed and read again: no share's keys take more, and
+// the kept rows are those of the index holding every key.
+func TestLatestSharesNarrowed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	arn := func(e int) string {
+		return fmt.Sprintf("arn:aws:lambda:eu-west-1:123456789012:function:f:1/durable-execution/%04d", e)
+	}
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var repeated []schema.Operation // one key, 20,000 versions
+	for i := range 20_000 {
+		repeated = append(repeated, schema.Operation{ExecutionArn: arn(0), OperationID: "0", ExtractedAt: at.Add(time.Duration(i) * time.Second), RunID: "r"})
+	}
+	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-0.parquet"), repeated)
+	var fresh []schema.Operation // 1,600 keys, one version each
+	for e := 1; e <= 400; e++ {
+		for id := range 4 {
+			fresh = append(fresh, schema.Operation{ExecutionArn: arn(e), OperationID: fmt.Sprint(id), ExtractedAt: at, RunID: "r"})
+		}
+	}
+	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-1.parquet"), fresh[:400], fresh[400:800], fresh[800:1200], fresh[1200:])
+	files, reads := published(t, dir, "operations", 2)
+	all := newLatestIndex(len(files))
+	if err := all.read(ctx, reads, schema.Operations, files, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := newKeptRows(all.fileRows)
+	all.mark(want)
+	var logged bytes.Buffer
+	reads.d.cfg.logger = slog.New(slog.NewTextHandler(&logged, nil))
+	// A quarter of the keys' bytes: the first pass stops in the second
+	// file's first row group, its rate saying 2 shares (the least).
+	bound := all.size() / 4
+	k, err := indexLatest(ctx, reads, schema.Operations, files, nil, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`shares=(\d+) largest_share=(\d+)`).FindStringSubmatch(logged.String())
+	if m == nil {
+		t.Fatalf("not indexed by shares: %s", logged.String())
+	}
+	if largest, _ := strconv.ParseInt(m[2], 10, 64); largest > bound+bound/2 {
+		t.Errorf("a share of %d bytes of keys, bound %d: %s", largest, bound, logged.String())
+	} else {
+		t.Logf("%s shares, the largest %d bytes, bound %d", m[1], largest, bound)
+	}
+	if !slices.Equal(k.bits, want.bits) {
+		t.Errorf("by shares, %d rows kept; holding every key, %d", popCount(k.bits), popCount(want.bits))
+	}
+}

@@ -269,7 +269,9 @@ func (x *latestIndex) execOf(arn []byte, withData map[string]version) int32 {
 // over maxBytes: high when later files mostly repeat keys, as nightly
 // runs' do); each next one as wide as the share before says a share of
 // shareFill of maxBytes is, at most four times as wide; no more shares
-// than rows.
+// than rows. A share whose keys outgrow half as much again as maxBytes
+// (the first pass's rate was low: later files hold more new keys than
+// the first) is stopped, halved and read again.
 func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxBytes int64, bytesPerRow float64) (*keptRows, error) {
 	fileRows := make([]int64, len(files))
 	var rows int64
@@ -298,7 +300,16 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 		}
 		x := newLatestIndex(len(files))
 		x.shared, x.lo, x.hi, x.seed = true, lo, hi, seed
-		if err := x.read(ctx, reads, t, files, withData, 0); err != nil {
+		bound := maxBytes + maxBytes/2 // a share past it is narrowed and read again
+		if span <= least {
+			bound = 0 // as narrow as a share gets
+		}
+		err := x.read(ctx, reads, t, files, withData, bound)
+		if errors.Is(err, errTooManyKeys) {
+			span = max(min(span, float64(hi-lo)+1)/2, least)
+			continue
+		}
+		if err != nil {
 			return nil, err
 		}
 		for i, n := range x.fileRows {
