@@ -56,11 +56,12 @@ type CompactOptions struct {
 	// KeyMemory bounds the bytes that the keys of one table's partition
 	// take while KeepLatest holds them (0: 96 MiB), as the merge
 	// estimates them: about 35 bytes an event's key (its number, in its
-	// execution's slice), about 110 an operation's (its id held as a
+	// execution's slice), about 100 an operation's (its id held as a
 	// string), and each execution's ARN once. A partition whose keys
-	// would take more is indexed a share of its executions at a time:
-	// its key columns are read once a share, and one bit a row is held
-	// for the merge.
+	// would take more is indexed a share of its executions at a time
+	// (each share's keys aiming at 0.8 of KeyMemory, and one past 1.5
+	// of it read again in two): its key columns are read once a share,
+	// and one bit a row is held for the merge.
 	KeyMemory int64
 	// MinAge leaves alone files published less than this long ago (a run in
 	// progress may still be writing the partition; etl compact's default is
