@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	mathbits "math/bits"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -393,5 +394,52 @@ func TestLatestSharesNarrowed(t *testing.T) {
 	}
 	if !slices.Equal(k.bits, want.bits) {
 		t.Errorf("by shares, %d rows kept; holding every key, %d", popCount(k.bits), popCount(want.bits))
+	}
+}
+
+// TestLatestSharesAnyBound: whatever the bound, and however the keys
+// spread over the files (executions of one key or many, keys in one
+// version or several, repeated in later files or new there), indexing
+// by shares keeps exactly the rows that holding every key keeps.
+func TestLatestSharesAnyBound(t *testing.T) {
+	ctx := context.Background()
+	seeds := uint64(8)
+	if testing.Short() { // the race run
+		seeds = 3
+	}
+	for seed := range seeds {
+		rnd := rand.New(rand.NewPCG(seed, 7))
+		dir := t.TempDir()
+		nfiles := 1 + rnd.IntN(4)
+		for f := range nfiles {
+			var rows []schema.Operation
+			for range 50 + rnd.IntN(400) {
+				e := rnd.IntN(30 + 60*f) // later files: more executions, some new
+				rows = append(rows, schema.Operation{
+					ExecutionArn: fmt.Sprintf("arn:aws:lambda:eu-west-1:123456789012:function:f:1/durable-execution/%04d", e),
+					OperationID:  fmt.Sprint(rnd.IntN(1 + e%9)),
+					ExtractedAt:  time.Date(2026, 3, 1, rnd.IntN(4), 0, 0, 0, time.UTC),
+					RunID:        fmt.Sprint("r", rnd.IntN(3)),
+				})
+			}
+			cut := rnd.IntN(len(rows))
+			writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", fmt.Sprintf("part-%d.parquet", f)), rows[:cut], rows[cut:])
+		}
+		files, reads := published(t, dir, "operations", nfiles)
+		all := newLatestIndex(len(files))
+		if err := all.read(ctx, reads, schema.Operations, files, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		want := newKeptRows(all.fileRows)
+		all.mark(want)
+		for _, bound := range []int64{2000, all.size() / 7, all.size() / 3, all.size()/2 + 1, all.size() - 1} {
+			k, err := indexLatest(ctx, reads, schema.Operations, files, nil, bound)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(k.bits, want.bits) {
+				t.Errorf("seed %d, bound %d of %d bytes: %d rows kept by shares, %d holding every key", seed, bound, all.size(), popCount(k.bits), popCount(want.bits))
+			}
+		}
 	}
 }
