@@ -307,18 +307,13 @@ func TestLatestSharesFollowTheKeys(t *testing.T) {
 		writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", fmt.Sprintf("part-%d.parquet", c)), rows[:execs], rows[execs:])
 	}
 	files, reads := published(t, dir, "operations", copies)
-	all := newLatestIndex(len(files))
-	if err := all.read(ctx, reads, schema.Operations, files, nil, 0); err != nil {
-		t.Fatal(err)
-	}
-	want := newKeptRows(all.fileRows)
-	all.mark(want)
+	size, want := keptHoldingEveryKey(t, reads, files)
 	var logged bytes.Buffer
 	reads.d.cfg.logger = slog.New(slog.NewTextHandler(&logged, nil))
 	// Half of the keys' bytes: the first pass stops halfway through the
 	// first file, a key a row so far; its rate says 2*copies*1.25 = 15
 	// shares.
-	k, err := indexLatest(ctx, reads, schema.Operations, files, nil, all.size()/2)
+	k, err := indexLatest(ctx, reads, schema.Operations, files, nil, size/2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,6 +329,19 @@ func TestLatestSharesFollowTheKeys(t *testing.T) {
 	if !slices.Equal(k.bits, want.bits) {
 		t.Errorf("by shares, %d rows kept; holding every key, %d", popCount(k.bits), popCount(want.bits))
 	}
+}
+
+// keptHoldingEveryKey indexes the operations files holding every key:
+// the bytes its keys take, and the rows it keeps.
+func keptHoldingEveryKey(t *testing.T, reads *fileReads, files []publishedFile) (int64, *keptRows) {
+	t.Helper()
+	all := newLatestIndex(len(files))
+	if err := all.read(context.Background(), reads, schema.Operations, files, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	kept := newKeptRows(all.fileRows)
+	all.mark(kept)
+	return all.size(), kept
 }
 
 func popCount(bits []uint64) (n int) {
@@ -368,17 +376,12 @@ func TestLatestSharesNarrowed(t *testing.T) {
 	}
 	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-1.parquet"), fresh[:400], fresh[400:800], fresh[800:1200], fresh[1200:])
 	files, reads := published(t, dir, "operations", 2)
-	all := newLatestIndex(len(files))
-	if err := all.read(ctx, reads, schema.Operations, files, nil, 0); err != nil {
-		t.Fatal(err)
-	}
-	want := newKeptRows(all.fileRows)
-	all.mark(want)
+	size, want := keptHoldingEveryKey(t, reads, files)
 	var logged bytes.Buffer
 	reads.d.cfg.logger = slog.New(slog.NewTextHandler(&logged, nil))
 	// A quarter of the keys' bytes: the first pass stops in the second
 	// file's first row group, its rate saying 2 shares (the least).
-	bound := all.size() / 4
+	bound := size / 4
 	k, err := indexLatest(ctx, reads, schema.Operations, files, nil, bound)
 	if err != nil {
 		t.Fatal(err)
@@ -426,19 +429,14 @@ func TestLatestSharesAnyBound(t *testing.T) {
 			writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", fmt.Sprintf("part-%d.parquet", f)), rows[:cut], rows[cut:])
 		}
 		files, reads := published(t, dir, "operations", nfiles)
-		all := newLatestIndex(len(files))
-		if err := all.read(ctx, reads, schema.Operations, files, nil, 0); err != nil {
-			t.Fatal(err)
-		}
-		want := newKeptRows(all.fileRows)
-		all.mark(want)
-		for _, bound := range []int64{2000, all.size() / 7, all.size() / 3, all.size()/2 + 1, all.size() - 1} {
+		size, want := keptHoldingEveryKey(t, reads, files)
+		for _, bound := range []int64{2000, size / 7, size / 3, size/2 + 1, size - 1} {
 			k, err := indexLatest(ctx, reads, schema.Operations, files, nil, bound)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(k.bits, want.bits) {
-				t.Errorf("seed %d, bound %d of %d bytes: %d rows kept by shares, %d holding every key", seed, bound, all.size(), popCount(k.bits), popCount(want.bits))
+				t.Errorf("seed %d, bound %d of %d bytes: %d rows kept by shares, %d holding every key", seed, bound, size, popCount(k.bits), popCount(want.bits))
 			}
 		}
 	}
