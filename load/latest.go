@@ -295,8 +295,10 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 	var largest int64
 	for lo := uint64(0); ; {
 		hi := uint64(math.MaxUint64)
-		if span < float64(math.MaxUint64-lo) {
-			hi = lo + max(uint64(span), 1) - 1
+		if span < float64(math.MaxUint64-lo) { // as a float, rounded: checked again as integers
+			if w := max(uint64(span), 1); w <= math.MaxUint64-lo {
+				hi = lo + w - 1
+			}
 		}
 		x := newLatestIndex(len(files))
 		x.shared, x.lo, x.hi, x.seed = true, lo, hi, seed
