@@ -64,11 +64,7 @@ func TestLatestMask(t *testing.T) {
 	}{{[]bool{false, true, true}, 2}, {[]bool{false, false, false}, 0}, {[]bool{false, false}, 0}, {nil, 2}}
 	// Every key at once (no bound, or as many bytes as the 3 keys take),
 	// then fewer bytes, which takes shares.
-	all := newLatestIndex(len(files))
-	if err := all.read(ctx, reads, schema.Operations, files, withData, 0); err != nil {
-		t.Fatal(err)
-	}
-	size := all.size()
+	size, _ := keptHoldingEveryKey(t, reads, files, withData)
 	for _, maxBytes := range []int64{0, size, size - 1, size / 2, 1} {
 		logged.Reset()
 		k, err := indexLatest(ctx, reads, schema.Operations, files, withData, maxBytes)
@@ -293,50 +289,65 @@ func TestLatestIndexSize(t *testing.T) {
 // that the first pass's keys a row (one a row, in the first file) say;
 // its kept rows are those of the index holding every key.
 func TestLatestSharesFollowTheKeys(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	const execs, copies = 400, 6
 	for c := range copies { // the same keys in every file, newer in each
 		var rows []schema.Operation
 		for e := range execs {
 			for id := range 2 {
-				rows = append(rows, schema.Operation{ExecutionArn: fmt.Sprintf("arn:aws:lambda:eu-west-1:123456789012:function:f:1/durable-execution/%04d", e),
+				rows = append(rows, schema.Operation{ExecutionArn: shareTestARN(e),
 					OperationID: fmt.Sprint(id), ExtractedAt: time.Date(2026, 3, 1, c, 0, 0, 0, time.UTC), RunID: "r"})
 			}
 		}
 		writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", fmt.Sprintf("part-%d.parquet", c)), rows[:execs], rows[execs:])
 	}
 	files, reads := published(t, dir, "operations", copies)
-	size, want := keptHoldingEveryKey(t, reads, files)
-	var logged bytes.Buffer
-	reads.d.cfg.logger = slog.New(slog.NewTextHandler(&logged, nil))
+	size, want := keptHoldingEveryKey(t, reads, files, nil)
 	// Half of the keys' bytes: the first pass stops halfway through the
 	// first file, a key a row so far; its rate says 2*copies*1.25 = 15
 	// shares.
-	k, err := indexLatest(ctx, reads, schema.Operations, files, nil, size/2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`shares=(\d+)`).FindStringSubmatch(logged.String())
-	if m == nil {
-		t.Fatalf("not indexed by shares: %s", logged.String())
-	}
-	if n, _ := strconv.Atoi(m[1]); n < 2 || n > 6 {
-		t.Errorf("%d shares for keys twice the bound, want 2 to 6: %s", n, logged.String())
-	} else {
-		t.Logf("%d shares", n)
+	k, shares, _ := indexedByShares(t, reads, files, size/2)
+	if shares < 2 || shares > 6 {
+		t.Errorf("%d shares for keys twice the bound, want 2 to 6", shares)
 	}
 	if !slices.Equal(k.bits, want.bits) {
 		t.Errorf("by shares, %d rows kept; holding every key, %d", popCount(k.bits), popCount(want.bits))
 	}
 }
 
-// keptHoldingEveryKey indexes the operations files holding every key:
-// the bytes its keys take, and the rows it keeps.
-func keptHoldingEveryKey(t *testing.T, reads *fileReads, files []publishedFile) (int64, *keptRows) {
+// shareTestARN is the ARN of the share tests' execution e.
+func shareTestARN(e int) string {
+	return fmt.Sprintf("arn:aws:lambda:eu-west-1:123456789012:function:f:1/durable-execution/%04d", e)
+}
+
+// indexedByShares indexes the operations files with their keys bounded
+// to bound bytes, which must take shares: the rows kept, the shares
+// taken and the largest share's keys' bytes, as the info line says.
+func indexedByShares(t *testing.T, reads *fileReads, files []publishedFile, bound int64) (k *keptRows, shares int, largest int64) {
+	t.Helper()
+	var logged bytes.Buffer
+	reads.d.cfg.logger = slog.New(slog.NewTextHandler(&logged, nil))
+	k, err := indexLatest(context.Background(), reads, schema.Operations, files, nil, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`shares=(\d+) largest_share=(\d+)`).FindStringSubmatch(logged.String())
+	if m == nil {
+		t.Fatalf("not indexed by shares: %s", logged.String())
+	}
+	shares, _ = strconv.Atoi(m[1])
+	largest, _ = strconv.ParseInt(m[2], 10, 64)
+	t.Logf("bound %d: %d shares, the largest %d bytes", bound, shares, largest)
+	return k, shares, largest
+}
+
+// keptHoldingEveryKey indexes the operations files holding every key
+// (withData as indexLatest's): the bytes its keys take, and the rows it
+// keeps.
+func keptHoldingEveryKey(t *testing.T, reads *fileReads, files []publishedFile, withData map[string]version) (int64, *keptRows) {
 	t.Helper()
 	all := newLatestIndex(len(files))
-	if err := all.read(context.Background(), reads, schema.Operations, files, nil, 0); err != nil {
+	if err := all.read(context.Background(), reads, schema.Operations, files, withData, 0); err != nil {
 		t.Fatal(err)
 	}
 	kept := newKeptRows(all.fileRows)
@@ -357,43 +368,28 @@ func popCount(bits []uint64) (n int) {
 // the bound is narrowed and read again: no share's keys take more, and
 // the kept rows are those of the index holding every key.
 func TestLatestSharesNarrowed(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
-	arn := func(e int) string {
-		return fmt.Sprintf("arn:aws:lambda:eu-west-1:123456789012:function:f:1/durable-execution/%04d", e)
-	}
 	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	var repeated []schema.Operation // one key, 20,000 versions
 	for i := range 20_000 {
-		repeated = append(repeated, schema.Operation{ExecutionArn: arn(0), OperationID: "0", ExtractedAt: at.Add(time.Duration(i) * time.Second), RunID: "r"})
+		repeated = append(repeated, schema.Operation{ExecutionArn: shareTestARN(0), OperationID: "0", ExtractedAt: at.Add(time.Duration(i) * time.Second), RunID: "r"})
 	}
 	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-0.parquet"), repeated)
 	var fresh []schema.Operation // 1,600 keys, one version each
 	for e := 1; e <= 400; e++ {
 		for id := range 4 {
-			fresh = append(fresh, schema.Operation{ExecutionArn: arn(e), OperationID: fmt.Sprint(id), ExtractedAt: at, RunID: "r"})
+			fresh = append(fresh, schema.Operation{ExecutionArn: shareTestARN(e), OperationID: fmt.Sprint(id), ExtractedAt: at, RunID: "r"})
 		}
 	}
 	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-1.parquet"), fresh[:400], fresh[400:800], fresh[800:1200], fresh[1200:])
 	files, reads := published(t, dir, "operations", 2)
-	size, want := keptHoldingEveryKey(t, reads, files)
-	var logged bytes.Buffer
-	reads.d.cfg.logger = slog.New(slog.NewTextHandler(&logged, nil))
+	size, want := keptHoldingEveryKey(t, reads, files, nil)
 	// A quarter of the keys' bytes: the first pass stops in the second
 	// file's first row group, its rate saying 2 shares (the least).
 	bound := size / 4
-	k, err := indexLatest(ctx, reads, schema.Operations, files, nil, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`shares=(\d+) largest_share=(\d+)`).FindStringSubmatch(logged.String())
-	if m == nil {
-		t.Fatalf("not indexed by shares: %s", logged.String())
-	}
-	if largest, _ := strconv.ParseInt(m[2], 10, 64); largest > bound+bound/2 {
-		t.Errorf("a share of %d bytes of keys, bound %d: %s", largest, bound, logged.String())
-	} else {
-		t.Logf("%s shares, the largest %d bytes, bound %d", m[1], largest, bound)
+	k, _, largest := indexedByShares(t, reads, files, bound)
+	if largest > bound+bound/2 {
+		t.Errorf("a share of %d bytes of keys, bound %d", largest, bound)
 	}
 	if !slices.Equal(k.bits, want.bits) {
 		t.Errorf("by shares, %d rows kept; holding every key, %d", popCount(k.bits), popCount(want.bits))
@@ -419,7 +415,7 @@ func TestLatestSharesAnyBound(t *testing.T) {
 			for range 50 + rnd.IntN(400) {
 				e := rnd.IntN(30 + 60*f) // later files: more executions, some new
 				rows = append(rows, schema.Operation{
-					ExecutionArn: fmt.Sprintf("arn:aws:lambda:eu-west-1:123456789012:function:f:1/durable-execution/%04d", e),
+					ExecutionArn: shareTestARN(e),
 					OperationID:  fmt.Sprint(rnd.IntN(1 + e%9)),
 					ExtractedAt:  time.Date(2026, 3, 1, rnd.IntN(4), 0, 0, 0, time.UTC),
 					RunID:        fmt.Sprint("r", rnd.IntN(3)),
@@ -429,7 +425,7 @@ func TestLatestSharesAnyBound(t *testing.T) {
 			writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", fmt.Sprintf("part-%d.parquet", f)), rows[:cut], rows[cut:])
 		}
 		files, reads := published(t, dir, "operations", nfiles)
-		size, want := keptHoldingEveryKey(t, reads, files)
+		size, want := keptHoldingEveryKey(t, reads, files, nil)
 		for _, bound := range []int64{2000, size / 7, size / 3, size/2 + 1, size - 1} {
 			k, err := indexLatest(ctx, reads, schema.Operations, files, nil, bound)
 			if err != nil {
