@@ -53,15 +53,19 @@ type CompactOptions struct {
 	// lacks, until a snapshot with the data supersedes both. Without it
 	// every row is kept.
 	KeepLatest bool
-	// KeyMemory bounds the bytes that the keys of one table's partition
-	// take while KeepLatest holds them (0: 96 MiB), as the merge
-	// estimates them: about 35 bytes an event's key (its number, in its
-	// execution's slice), about 100 an operation's (its id held as a
-	// string), and each execution's ARN once. A partition whose keys
-	// would take more is indexed a share of its executions at a time
-	// (each share's keys aiming at 0.8 of KeyMemory, and one past 1.5
-	// of it read again in two): its key columns are read once a share,
-	// and one bit a row is held for the merge.
+	// KeyMemory bounds the bytes that the keys KeepLatest holds take (0:
+	// 96 MiB), as the merges estimate them: about 35 bytes an event's
+	// key (its number, in its execution's slice), about 100 an
+	// operation's (its id held as a string), and each execution's ARN
+	// once. It is shared: each merge running beside others reserves
+	// what its partition's largest table's keys could take (by its rows,
+	// keyBytesPerRow), at most all of it, and waits until that is free;
+	// so does each check of whether a partition holds superseded rows (a
+	// map entry a row, at most an eighth). A partition whose keys would
+	// take more than its merge reserved is indexed a share of its
+	// executions at a time (each share's keys aiming at 0.8 of that, and
+	// one past 1.5 of it read again in two): its key columns are read
+	// once a share, and one bit a row is held for the merge.
 	KeyMemory int64
 	// MinAge leaves alone files published less than this long ago (a run in
 	// progress may still be writing the partition; etl compact's default is
@@ -75,8 +79,9 @@ type CompactOptions struct {
 	// take long. Calls do not overlap; partitions end in no set order.
 	OnPartition func(done, total int, st CompactStats)
 
-	stopAfterPublish   bool   // tests: a kill between publishing and removing
-	onChildUploadsWait func() // tests: childUploads.wait begins
+	stopAfterPublish   bool                // tests: a kill between publishing and removing
+	onChildUploadsWait func()              // tests: childUploads.wait begins
+	onKeysReserved     func(n, held int64) // tests: keyBudget.onReserve
 }
 
 // keyMemory is KeyMemory, or its default.
@@ -127,8 +132,9 @@ const (
 // (a merged file's footer, a run's file's key columns) and the merges,
 // which on S3 cost a request's latency a file, overlap. Merges run
 // together only while the row groups they may hold add up to the
-// row-group size (mergeWeight): a large partition is merged alone, and
-// memory stays what one large merge takes. A partition holding a file
+// row-group size (mergeWeight) and, keeping the latest, while the keys
+// they may hold fit in KeyMemory (keyBudget): a large partition is merged
+// alone, and memory stays what one large merge takes. A partition holding a file
 // that is not Parquet etl can read ([*NotParquetError]) is left as it
 // was, named in the stats (Unreadable), and the others go on. It stops at
 // any other failure: no partition is begun after it, those begun are
@@ -164,6 +170,7 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 		mu      sync.Mutex // st, done, o.OnPartition
 		done    int
 		merging = semaphore.NewWeighted(d.cfg.rowGroup)
+		keys    = newKeyBudget(o.keyMemory(), o.onKeysReserved)
 		failed  atomic.Bool
 		g       errgroup.Group // not WithContext: a failure stops new partitions, not those under way
 	)
@@ -177,7 +184,7 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 				return nil
 			}
 			var ps CompactStats
-			err := d.compactPartition(ctx, dt, byDT[dt], o, &ps, merging)
+			err := d.compactPartition(ctx, dt, byDT[dt], o, &ps, merging, keys)
 			mu.Lock()
 			defer mu.Unlock()
 			if np := notParquet(err); np != nil && ctx.Err() == nil {
@@ -226,7 +233,7 @@ func (st *CompactStats) add(o CompactStats) {
 // takes no memory). What it downloads of a small file (S3) is kept until
 // it is done: deciding, then merging, read the same files up to three
 // times; before merging, it downloads them at once (prefetch).
-func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats, merging *semaphore.Weighted) error {
+func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats, merging *semaphore.Weighted, keys *keyBudget) error {
 	reads := d.keepingReads()
 	defer reads.close()
 	finished, err := d.finishInterrupted(ctx, reads, files)
@@ -249,7 +256,7 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		}
 		files[name] = kept
 	}
-	need, err := d.needsCompaction(ctx, reads, files, o.KeepLatest, o.keyMemory())
+	need, err := d.needsCompaction(ctx, reads, files, o.KeepLatest, keys)
 	if err != nil {
 		return err
 	}
@@ -267,7 +274,20 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 	if err := merging.Acquire(ctx, w); err != nil {
 		return err
 	}
-	children, executions, err := d.compactDT(ctx, reads, dt, files, o, st)
+	var keyBytes int64 // the keys' part of the budget the merge holds
+	release := func() {}
+	if o.KeepLatest {
+		want, err := d.keysWanted(ctx, reads, files)
+		if err == nil {
+			keyBytes, release, err = keys.reserve(ctx, want)
+		}
+		if err != nil {
+			merging.Release(w)
+			return err
+		}
+	}
+	children, executions, err := d.compactDT(ctx, reads, dt, files, o, keyBytes, st)
+	release()
 	merging.Release(w) // removing takes no memory: the next merge may begin
 	if err != nil {
 		return err
@@ -474,7 +494,7 @@ func isCompacted(name string) bool {
 // archived by one run is not written again for nothing; a first compaction
 // after a backfill would otherwise rewrite, and on S3 upload again, every
 // partition the backfill wrote).
-func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files map[string][]publishedFile, keepLatest bool, maxBytes int64) (bool, error) {
+func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files map[string][]publishedFile, keepLatest bool, keys *keyBudget) (bool, error) {
 	for _, fs := range files {
 		if len(fs) > 1 {
 			return true, nil
@@ -494,7 +514,7 @@ func (d *Parquet) needsCompaction(ctx context.Context, reads *fileReads, files m
 					continue
 				}
 			}
-			one, err := d.oneVersionPerKey(ctx, reads, t, f, maxBytes)
+			one, err := d.oneVersionPerKey(ctx, reads, t, f, keys)
 			if err != nil {
 				return false, err
 			}
@@ -515,12 +535,12 @@ var errSuperseded = errors.New("a key in two versions")
 // keeping the latest, would drop nothing. It reads only the key and
 // version columns. Keys are told apart by a 64-bit hash: two keys of one
 // hash count as one, so such a pair in two versions has f merged as
-// before (never the other way round: versions are compared exactly). A
-// file whose keys would take more than maxBytes over fileReaders (a map
-// entry a row; Compact decides for that many partitions at once) has
-// them held a share at a time: the file opened once, its key columns
-// read once a share.
-func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *schema.Table, f publishedFile, maxBytes int64) (bool, error) {
+// before (never the other way round: versions are compared exactly). It
+// reserves of keys what a map entry a row takes, at most an eighth of
+// it (fileReaders: Compact decides for that many partitions at once),
+// and a file whose keys would take more has them held a share at a
+// time: the file opened once, its key columns read once a share.
+func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *schema.Table, f publishedFile, keys *keyBudget) (bool, error) {
 	type at struct {
 		ms  int64
 		run int // index in runs
@@ -530,7 +550,13 @@ func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *sch
 	runs := map[string]int{}
 	var buf []byte
 	err := reads.projection(ctx, f, func(pf *parquet.File) error {
-		perShare := max(maxBytes/fileReaders/stringMapEntry, 1) // seen's slot: 24 bytes, as a map[string]int32's
+		// seen's entry: a 24-byte slot, as a map[string]int32's.
+		reserved, release, err := keys.reserve(ctx, min(max(pf.NumRows(), 1)*stringMapEntry, keys.total/fileReaders))
+		if err != nil {
+			return err
+		}
+		defer release()
+		perShare := max(reserved/stringMapEntry, 1)
 		shares := uint64((max(pf.NumRows(), 1)-1)/perShare + 1) // rows / perShare, rounded up
 		for share := range shares {
 			clear(seen)
@@ -589,7 +615,7 @@ func (a version) newer(b version) bool { return a.compare(b) > 0 }
 // It returns the files they replace, the child tables'
 // and the executions', for removeReplaced; on a failure the partition is
 // as it was (what it published is removed: unpublish).
-func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, files map[string][]publishedFile, o CompactOptions, st *CompactStats) (children, executions []string, err error) {
+func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, files map[string][]publishedFile, o CompactOptions, keyBytes int64, st *CompactStats) (children, executions []string, err error) {
 	// Unique per compaction: a name already taken would be overwritten on S3.
 	var rnd [3]byte
 	rand.Read(rnd[:])
@@ -628,7 +654,7 @@ func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, fi
 		if hasData(table) {
 			keepWithData = withData
 		}
-		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, o.keyMemory(), keepWithData, st, up)
+		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, keyBytes, keepWithData, st, up)
 		published = append(published, out...)
 		if err != nil {
 			return nil, nil, undo(err)

@@ -249,21 +249,29 @@ func TestLatestIndexSize(t *testing.T) {
 	}
 	run := parquet.ByteArrayValue([]byte("20261206T101500Z-4f2a9c"))
 	for _, c := range []struct {
-		name string
-		rest func(i int) parquet.Value // the i-th key's of its execution
+		name  string
+		table *schema.Table
+		rest  func(i int) []parquet.Value // the i-th key's of its execution
+		execs int                         // keys an execution
 	}{
-		{"events", func(i int) parquet.Value {
+		{"events", schema.Events, func(i int) []parquet.Value {
 			if i == 149 {
-				return parquet.Int32Value(1 << 20) // far from the others
+				return []parquet.Value{parquet.Int32Value(1 << 20)} // far from the others
 			}
-			return parquet.Int32Value(int32(i + 1))
-		}},
-		{"operations", func(i int) parquet.Value { return parquet.ByteArrayValue(fmt.Appendf(nil, "%018x", i*0x9e3779b1)) }},
+			return []parquet.Value{parquet.Int32Value(int32(i + 1))}
+		}, 150},
+		{"operations", schema.Operations, func(i int) []parquet.Value {
+			return []parquet.Value{parquet.ByteArrayValue(fmt.Appendf(nil, "%018x", i*0x9e3779b1))}
+		}, 150},
+		{"operations of 64-byte ids", schema.Operations, func(i int) []parquet.Value {
+			return []parquet.Value{parquet.ByteArrayValue(fmt.Appendf(nil, "%064x", i*0x9e3779b1))}
+		}, 150},
+		{"executions", schema.Executions, func(int) []parquet.Value { return nil }, 1},
 	} {
 		x := newLatestIndex(1)
 		for i := range keys {
-			arn := fmt.Appendf(nil, "arn:aws:lambda:eu-west-1:123456789012:function:order-processor:$LATEST/durable-execution/%08d/%s", i/150, "a1b2c3d4")
-			vals := []parquet.Value{parquet.ByteArrayValue(arn), c.rest(i % 150), parquet.Int64Value(int64(i)), run}
+			arn := fmt.Appendf(nil, "arn:aws:lambda:eu-west-1:123456789012:function:order-processor:$LATEST/durable-execution/%08d/%s", i/c.execs, "a1b2c3d4")
+			vals := slices.Concat([]parquet.Value{parquet.ByteArrayValue(arn)}, c.rest(i%c.execs), []parquet.Value{parquet.Int64Value(int64(i)), run})
 			x.add(x.execOf(arn, nil), vals, int64(i))
 		}
 		// The heap with the index, then without it: what it held.
@@ -279,6 +287,10 @@ func TestLatestIndexSize(t *testing.T) {
 			t.Errorf("%s: %d keys: size says %d bytes (%.1f a key), the heap grew %d (%.1f a key)", c.name, keys, size, float64(size)/float64(keys), heap, float64(heap)/float64(keys))
 		} else {
 			t.Logf("%s: %d keys: size %.1f bytes a key, heap %.1f", c.name, keys, float64(size)/float64(keys), float64(heap)/float64(keys))
+		}
+		// What a merge reserves a row covers a key of a row of its own.
+		if per := max(size, heap) / int64(keys); per > keyBytesPerRow(c.table) {
+			t.Errorf("%s: %d bytes a key, over the %d a merge reserves a row", c.name, per, keyBytesPerRow(c.table))
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,6 +335,58 @@ func TestCompactLeavesWhatNothingSupersedes(t *testing.T) {
 			t.Errorf("%d keys: compacted again: %+v %v, want %d partitions already compact", keys, st, err, len(dts))
 		}
 	}
+}
+
+// TestCompactKeysShareTheirBound: keeping the latest, what holds keys at
+// once (the checks of partitions merged before, each file's keys; the
+// merges of several partitions) reserves its part of KeyMemory first, so
+// that all of them together never hold more; what they asked for in all
+// is several times the bound, and the _latest views read the same after.
+func TestCompactKeysShareTheirBound(t *testing.T) {
+	execs := emulator.Generate(76, 240, emulator.GenerateOptions{MaxOps: 30, Days: 8, LargePayloadEvery: -1})
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	ctx := context.Background()
+	dir := t.TempDir()
+	nightly(t, dir, execs)
+	view := viewOf(t, dir)
+	pd, err := load.NewParquetDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Merged keeping every row: each partition a file a table, whose keys
+	// the next compaction checks before it merges them again.
+	if st, err := pd.Compact(ctx, load.CompactOptions{Now: later}); err != nil || st.Partitions < 8 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	const bound = 96 << 10 // about a partition's operations' keys
+	var mu sync.Mutex
+	var reserved, most, reservations int64
+	o := load.CompactOptions{KeepLatest: true, KeyMemory: bound, Now: later}
+	load.OnKeysReserved(&o, func(n, held int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		reserved += n
+		most = max(most, held)
+		reservations++
+	})
+	st, err := pd.Compact(ctx, o)
+	if err != nil || st.Partitions < 8 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if most > bound {
+		t.Errorf("keys held at once: %d bytes reserved, over the bound of %d", most, bound)
+	}
+	if reserved < 4*bound || reservations < 2*int64(st.Partitions) {
+		t.Errorf("%d reservations of %d bytes in all, for %d partitions: the bound of %d never binding", reservations, reserved, st.Partitions, bound)
+	}
+	t.Logf("%d reservations, %d bytes in all, at most %d at once (bound %d)", reservations, reserved, most, bound)
+	after := viewOf(t, dir)
+	for _, table := range []string{"operations", "events", "executions"} {
+		if after.rows[table] != len(view.latest[table]) || after.maxFiles[table] != 1 {
+			t.Errorf("%s: %d rows in up to %d files a partition, want %d in 1", table, after.rows[table], after.maxFiles[table], len(view.latest[table]))
+		}
+	}
+	sameLatest(t, view, after)
 }
 
 // TestCompactKilled: a compaction killed after publishing a partition's

@@ -76,6 +76,11 @@ func StopAfterPublish(o *CompactOptions) { o.stopAfterPublish = true }
 // begins to wait for its merged child tables' files to be published.
 func OnChildUploadsWait(o *CompactOptions, f func()) { o.onChildUploadsWait = f }
 
+// OnKeysReserved makes Compact call f after each reservation of the
+// keys' memory (KeyMemory) with its bytes and what every holder holds
+// then; calls may overlap.
+func OnKeysReserved(o *CompactOptions, f func(n, held int64)) { o.onKeysReserved = f }
+
 // PublishedBytesForTest is every published file of a Parquet destination
 // (l a *Parquet), by name under the destination; nil for another kind.
 func PublishedBytesForTest(ctx context.Context, l Loader) (map[string][]byte, error) {

@@ -12,9 +12,11 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -520,4 +522,83 @@ func (f *latestFilter) mask(n int64) ([]bool, int64, error) {
 		return nil, n, nil
 	}
 	return f.kept, kept, nil
+}
+
+// keyBudget is CompactOptions.KeyMemory shared by everything that holds
+// keys at once: the merges of partitions that run together and the
+// checks that decide whether a partition needs merging (needsCompaction).
+// Each reserves its part before it reads a key and indexes its keys
+// within it (a share at a time when they take more), so that the keys of
+// all of them together stay within the bound (a share may outgrow its
+// part by half before it is narrowed: see indexShares).
+type keyBudget struct {
+	sem   *semaphore.Weighted
+	total int64
+	held  atomic.Int64
+	// onReserve, when set (tests), is called after each reservation with
+	// its bytes and what every holder holds then.
+	onReserve func(n, held int64)
+}
+
+func newKeyBudget(total int64, onReserve func(n, held int64)) *keyBudget {
+	return &keyBudget{sem: semaphore.NewWeighted(total), total: total, onReserve: onReserve}
+}
+
+// reserve waits until n bytes of the budget are free (at least 1, at
+// most all of it), takes them and returns how many it took and the
+// function that gives them back. It fails only when ctx ends first.
+func (b *keyBudget) reserve(ctx context.Context, n int64) (int64, func(), error) {
+	n = min(max(n, 1), b.total)
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return 0, nil, err
+	}
+	if held := b.held.Add(n); b.onReserve != nil {
+		b.onReserve(n, held)
+	}
+	return n, func() {
+		b.held.Add(-n)
+		b.sem.Release(n)
+	}, nil
+}
+
+// keyBytesPerRow is what a merge reserves of the keys' budget for each
+// row of t's files: a little more than a key takes when each row holds
+// one of its own (latestIndex.size; TestLatestIndexSize measures about
+// 37 bytes an event's key and 100 an operation's of 18-byte ids, about
+// 82 and the id's bytes: the SDKs' ids are 16 to 64 bytes; an
+// execution's holds its ARN, up to about 300 bytes, and its slice).
+// Rows that repeat a key (nightly runs re-archiving a running execution)
+// make it more than the keys take; an operation's id longer than about
+// 80 bytes, less, and then the keys are indexed a share at a time within
+// what was reserved.
+func keyBytesPerRow(t *schema.Table) int64 {
+	if len(t.Key) == 1 { // the execution's ARN alone
+		return 512
+	}
+	if c, ok := t.ParquetSchema().Lookup(t.Key[1]); ok && c.Node.Type().Kind() == parquet.Int32 {
+		return 48 // a number in its execution's slice
+	}
+	return 160
+}
+
+// keysWanted is what merging a partition (files: its files by table)
+// keeping the latest reserves of the keys' budget: what the largest of
+// its tables' keys could take by keyBytesPerRow, its rows counted in
+// the files' footers. A merge indexes one table at a time.
+func (d *Parquet) keysWanted(ctx context.Context, reads *fileReads, files map[string][]publishedFile) (int64, error) {
+	var most int64
+	for _, t := range d.tables {
+		var rows int64
+		for _, f := range files[t.Name] {
+			err := reads.projection(ctx, f, func(pf *parquet.File) error {
+				rows += pf.NumRows()
+				return nil
+			})
+			if err != nil {
+				return 0, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
+			}
+		}
+		most = max(most, rows*keyBytesPerRow(t))
+	}
+	return most, nil
 }

@@ -244,8 +244,9 @@ func parseDTRange(s string) (from, to string, err error) {
 	return from, to, nil
 }
 
-// keyMemory is the bytes compact --keep latest lets a table's keys take
-// at once under the runtime's memory limit (--memory-limit, or
+// keyMemory is the bytes compact --keep latest lets the keys take at
+// once (every partition's merged together: load.CompactOptions.KeyMemory)
+// under the runtime's memory limit (--memory-limit, or
 // GOMEMLIMIT): half of it (at least 1 MiB), the rest left to the merge
 // and to the collector's room; without a limit, every key.
 func keyMemory(limit int64) int64 {
