@@ -11,6 +11,7 @@ import (
 	"hash/maphash"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -284,6 +285,9 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		if err != nil {
 			merging.Release(w)
 			return err
+		}
+		if keys.total == math.MaxInt64 {
+			keyBytes = 0 // no bound: every key held, whatever the estimate
 		}
 	}
 	children, executions, err := d.compactDT(ctx, reads, dt, files, o, keyBytes, st)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	mathbits "math/bits"
 	"math/rand/v2"
 	"os"
@@ -446,6 +447,52 @@ func TestLatestSharesAnyBound(t *testing.T) {
 			if !slices.Equal(k.bits, want.bits) {
 				t.Errorf("seed %d, bound %d of %d bytes: %d rows kept by shares, %d holding every key", seed, bound, size, popCount(k.bits), popCount(want.bits))
 			}
+		}
+	}
+}
+
+// TestCompactUnboundedHoldsEveryKey: without a bound on the keys
+// (KeyMemory math.MaxInt64, as --memory-limit 0 gives), a partition
+// whose keys take more than its merge's estimate (operations' ids of
+// 400 bytes, over keyBytesPerRow) is indexed whole, not a share at a
+// time; with a bound, the same partition merged by shares keeps the
+// same rows.
+func TestCompactUnboundedHoldsEveryKey(t *testing.T) {
+	for _, bound := range []int64{math.MaxInt64, 64 << 10} {
+		dir := t.TempDir()
+		at := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+		for c := range 2 { // two runs' files of the same 1,000 keys
+			var ops []schema.Operation
+			var execs []schema.Execution
+			for e := range 50 {
+				for id := range 20 {
+					ops = append(ops, schema.Operation{ExecutionArn: shareTestARN(e), OperationID: fmt.Sprintf("%0400d", id),
+						Type: "STEP", Status: "SUCCEEDED", Source: "history", RunID: fmt.Sprint("r", c), ExtractedAt: at.Add(time.Duration(c) * time.Hour)})
+				}
+				execs = append(execs, schema.Execution{ExecutionArn: shareTestARN(e), OperationCount: 20, ContentHash: "h", Source: "history",
+					RunID: fmt.Sprint("r", c), ExtractedAt: at.Add(time.Duration(c) * time.Hour)})
+			}
+			name := fmt.Sprintf("dt=2026-03-01/part-%d.parquet", c)
+			writeGroups(t, filepath.Join(dir, "operations", name), ops)
+			if err := os.MkdirAll(filepath.Join(dir, "executions", "dt=2026-03-01"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := parquet.WriteFile(filepath.Join(dir, "executions", name), execs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var logged bytes.Buffer
+		d, err := NewParquetDir(dir, WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+		st, err := d.Compact(context.Background(), CompactOptions{KeepLatest: true, KeyMemory: bound, Now: later})
+		if err != nil || st.Partitions != 1 || st.RowsOut != 1000+50 {
+			t.Fatalf("bound %d: %+v %v, want 1,050 rows kept", bound, st, err)
+		}
+		if shares := strings.Contains(logged.String(), "a share of its executions at a time"); shares != (bound != math.MaxInt64) {
+			t.Errorf("bound %d: merged by shares %v\n%s", bound, shares, logged.String())
 		}
 	}
 }
