@@ -569,7 +569,7 @@ func (b *keyBudget) reserve(ctx context.Context, n int64) (int64, func(), error)
 // execution's holds its ARN, up to about 300 bytes, and its slice).
 // Rows that repeat a key (nightly runs re-archiving a running execution)
 // make it more than the keys take; an operation's id longer than about
-// 80 bytes, less, and then the keys are indexed a share at a time within
+// 110 bytes, less, and then the keys are indexed a share at a time within
 // what was reserved.
 func keyBytesPerRow(t *schema.Table) int64 {
 	if len(t.Key) == 1 { // the execution's ARN alone
@@ -578,7 +578,7 @@ func keyBytesPerRow(t *schema.Table) int64 {
 	if c, ok := t.ParquetSchema().Lookup(t.Key[1]); ok && c.Node.Type().Kind() == parquet.Int32 {
 		return 48 // a number in its execution's slice
 	}
-	return 160
+	return 192
 }
 
 // keysWanted is what merging a partition (files: its files by table)
