@@ -261,6 +261,9 @@ func TestLatestIndexSize(t *testing.T) {
 			}
 			return []parquet.Value{parquet.Int32Value(int32(i + 1))}
 		}, 150},
+		{"events numbered far apart", schema.Events, func(i int) []parquet.Value {
+			return []parquet.Value{parquet.Int32Value(int32(i*1000 + 1))}
+		}, 150},
 		{"operations", schema.Operations, func(i int) []parquet.Value {
 			return []parquet.Value{parquet.ByteArrayValue(fmt.Appendf(nil, "%018x", i*0x9e3779b1))}
 		}, 150},
