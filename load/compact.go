@@ -11,7 +11,6 @@ import (
 	"hash/maphash"
 	"io"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -62,11 +61,13 @@ type CompactOptions struct {
 	// what its partition's largest table's keys could take (by its rows,
 	// keyBytesPerRow), at most all of it, and waits until that is free;
 	// so does each check of whether a partition holds superseded rows (a
-	// map entry a row, at most an eighth). A partition whose keys would
-	// take more than its merge reserved is indexed a share of its
-	// executions at a time (each share's keys aiming at 0.8 of that, and
-	// one past 1.5 of it read again in two): its key columns are read
-	// once a share, and one bit a row is held for the merge.
+	// map entry a row, at most an eighth). A merge whose keys outgrow
+	// what it reserved takes more while the bound has room; a partition
+	// whose keys would take more than that is indexed a share of its
+	// executions at a time (each share's keys aiming at 0.8 of what the
+	// merge holds, and one past 1.5 of it read again in two): its key
+	// columns are read once a share, and one bit a row is held for the
+	// merge.
 	KeyMemory int64
 	// MinAge leaves alone files published less than this long ago (a run in
 	// progress may still be writing the partition; etl compact's default is
@@ -275,23 +276,21 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 	if err := merging.Acquire(ctx, w); err != nil {
 		return err
 	}
-	var keyBytes int64 // the keys' part of the budget the merge holds
-	release := func() {}
+	var held *keyReservation // the keys' part of the budget the merge holds
 	if o.KeepLatest {
 		want, err := d.keysWanted(ctx, reads, files)
 		if err == nil {
-			keyBytes, release, err = keys.reserve(ctx, want)
+			held, err = keys.reserve(ctx, want)
 		}
 		if err != nil {
 			merging.Release(w)
 			return err
 		}
-		if keys.total == math.MaxInt64 {
-			keyBytes = 0 // no bound: every key held, whatever the estimate
-		}
 	}
-	children, executions, err := d.compactDT(ctx, reads, dt, files, o, keyBytes, st)
-	release()
+	children, executions, err := d.compactDT(ctx, reads, dt, files, o, held, st)
+	if held != nil {
+		held.release()
+	}
 	merging.Release(w) // removing takes no memory: the next merge may begin
 	if err != nil {
 		return err
@@ -555,12 +554,12 @@ func (d *Parquet) oneVersionPerKey(ctx context.Context, reads *fileReads, t *sch
 	var buf []byte
 	err := reads.projection(ctx, f, func(pf *parquet.File) error {
 		// seen's entry: a 24-byte slot, as a map[string]int32's.
-		reserved, release, err := keys.reserve(ctx, min(max(pf.NumRows(), 1)*stringMapEntry, keys.total/fileReaders))
+		held, err := keys.reserve(ctx, min(max(pf.NumRows(), 1)*stringMapEntry, keys.total/fileReaders))
 		if err != nil {
 			return err
 		}
-		defer release()
-		perShare := max(reserved/stringMapEntry, 1)
+		defer held.release()
+		perShare := max(held.n/stringMapEntry, 1)
 		shares := uint64((max(pf.NumRows(), 1)-1)/perShare + 1) // rows / perShare, rounded up
 		for share := range shares {
 			clear(seen)
@@ -619,7 +618,7 @@ func (a version) newer(b version) bool { return a.compare(b) > 0 }
 // It returns the files they replace, the child tables'
 // and the executions', for removeReplaced; on a failure the partition is
 // as it was (what it published is removed: unpublish).
-func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, files map[string][]publishedFile, o CompactOptions, keyBytes int64, st *CompactStats) (children, executions []string, err error) {
+func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, files map[string][]publishedFile, o CompactOptions, keys *keyReservation, st *CompactStats) (children, executions []string, err error) {
 	// Unique per compaction: a name already taken would be overwritten on S3.
 	var rnd [3]byte
 	rand.Read(rnd[:])
@@ -658,7 +657,7 @@ func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, fi
 		if hasData(table) {
 			keepWithData = withData
 		}
-		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, o.KeepLatest, keyBytes, keepWithData, st, up)
+		out, err := compactTable(ctx, d, reads, dt, stamp, table, fs, keys, keepWithData, st, up)
 		published = append(published, out...)
 		if err != nil {
 			return nil, nil, undo(err)
@@ -757,11 +756,12 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // kept beside the newest: see snapshotsWithData.
 //
 // maxBytes bounds the bytes of the keys indexLatest holds at once.
-func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keepLatest bool, maxBytes int64, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
+func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keys *keyReservation, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
 	full := table.ParquetSchema()
 	var filter *latestFilter
+	keepLatest := keys != nil
 	if keepLatest {
-		k, err := indexLatest(ctx, reads, table, files, withData, maxBytes)
+		k, err := indexLatest(ctx, reads, table, files, withData, keys.n, keys.grow)
 		if err != nil {
 			return nil, err
 		}

@@ -68,7 +68,7 @@ func TestLatestMask(t *testing.T) {
 	size, _ := keptHoldingEveryKey(t, reads, files, withData)
 	for _, maxBytes := range []int64{0, size, size - 1, size / 2, 1} {
 		logged.Reset()
-		k, err := indexLatest(ctx, reads, schema.Operations, files, withData, maxBytes)
+		k, err := indexLatest(ctx, reads, schema.Operations, files, withData, maxBytes, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +162,7 @@ func TestLatestEventKeys(t *testing.T) {
 	})
 	files, reads := published(t, dir, "events", 1)
 	x := newLatestIndex(len(files))
-	if err := x.read(ctx, reads, schema.Events, files, nil, 0); err != nil {
+	if err := x.read(ctx, reads, schema.Events, files, nil, unbounded); err != nil {
 		t.Fatal(err)
 	}
 	var numbered int
@@ -199,7 +199,7 @@ func TestLatestEventKeysFarApart(t *testing.T) {
 	writeOneFile(t, dir, "events", events)
 	files, reads := published(t, dir, "events", 1)
 	x := newLatestIndex(len(files))
-	if err := x.read(context.Background(), reads, schema.Events, files, nil, 0); err != nil {
+	if err := x.read(context.Background(), reads, schema.Events, files, nil, unbounded); err != nil {
 		t.Fatal(err)
 	}
 	keys := len(events) / 2
@@ -343,7 +343,7 @@ func indexedByShares(t *testing.T, reads *fileReads, files []publishedFile, boun
 	t.Helper()
 	var logged bytes.Buffer
 	reads.d.cfg.logger = slog.New(slog.NewTextHandler(&logged, nil))
-	k, err := indexLatest(context.Background(), reads, schema.Operations, files, nil, bound)
+	k, err := indexLatest(context.Background(), reads, schema.Operations, files, nil, bound, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func indexedByShares(t *testing.T, reads *fileReads, files []publishedFile, boun
 func keptHoldingEveryKey(t *testing.T, reads *fileReads, files []publishedFile, withData map[string]version) (int64, *keptRows) {
 	t.Helper()
 	all := newLatestIndex(len(files))
-	if err := all.read(context.Background(), reads, schema.Operations, files, withData, 0); err != nil {
+	if err := all.read(context.Background(), reads, schema.Operations, files, withData, unbounded); err != nil {
 		t.Fatal(err)
 	}
 	kept := newKeptRows(all.fileRows)
@@ -443,7 +443,7 @@ func TestLatestSharesAnyBound(t *testing.T) {
 		files, reads := published(t, dir, "operations", nfiles)
 		size, want := keptHoldingEveryKey(t, reads, files, nil)
 		for _, bound := range []int64{2000, size / 7, size / 3, size/2 + 1, size - 1} {
-			k, err := indexLatest(ctx, reads, schema.Operations, files, nil, bound)
+			k, err := indexLatest(ctx, reads, schema.Operations, files, nil, bound, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -454,14 +454,14 @@ func TestLatestSharesAnyBound(t *testing.T) {
 	}
 }
 
-// TestCompactUnboundedHoldsEveryKey: without a bound on the keys
-// (KeyMemory math.MaxInt64, as --memory-limit 0 gives), a partition
-// whose keys take more than its merge's estimate (operations' ids of
-// 400 bytes, over keyBytesPerRow) is indexed whole, not a share at a
-// time; with a bound, the same partition merged by shares keeps the
-// same rows.
-func TestCompactUnboundedHoldsEveryKey(t *testing.T) {
-	for _, bound := range []int64{math.MaxInt64, 64 << 10} {
+// TestCompactKeysPastTheirEstimate: a partition whose keys take more
+// than its merge reserved for them (operations' ids of 400 bytes, over
+// keyBytesPerRow) is indexed whole when the bound has room for them (its
+// reservation grown), none (KeyMemory math.MaxInt64, as --memory-limit 0
+// gives) or 4 MiB; a share at a time when it has not (64 KiB), the
+// same rows kept.
+func TestCompactKeysPastTheirEstimate(t *testing.T) {
+	for _, bound := range []int64{math.MaxInt64, 4 << 20, 64 << 10} {
 		dir := t.TempDir()
 		at := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
 		for c := range 2 { // two runs' files of the same 1,000 keys
@@ -494,8 +494,11 @@ func TestCompactUnboundedHoldsEveryKey(t *testing.T) {
 		if err != nil || st.Partitions != 1 || st.RowsOut != 1000+50 {
 			t.Fatalf("bound %d: %+v %v, want 1,050 rows kept", bound, st, err)
 		}
-		if shares := strings.Contains(logged.String(), "a share of its executions at a time"); shares != (bound != math.MaxInt64) {
+		if shares := strings.Contains(logged.String(), "a share of its executions at a time"); shares != (bound < 1<<20) {
 			t.Errorf("bound %d: merged by shares %v\n%s", bound, shares, logged.String())
 		}
 	}
 }
+
+// unbounded is latestIndex.read's bound when there is none.
+func unbounded(int64) bool { return false }

@@ -158,11 +158,18 @@ func (k *keptRows) has(pos int64) bool { return k.bits[pos/64]&(1<<(pos%64)) != 
 // fileReads.projection) and says which of their rows are kept. withData
 // names, by execution ARN, the older snapshot kept beside the newest.
 //
-// Should the keys take more than maxBytes (0: no bound), the table is
-// indexed a share at a time (see indexShares).
-func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxBytes int64) (*keptRows, error) {
+// Should the keys take more than maxBytes (0: no bound), grow (when not
+// nil) is asked for a bound of at least what they take, and returns the
+// bound it could give; one still under the keys has the table indexed a
+// share at a time within it (see indexShares).
+func indexLatest(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxBytes int64, grow func(need int64) int64) (*keptRows, error) {
 	x := newLatestIndex(len(files))
-	err := x.read(ctx, reads, t, files, withData, maxBytes)
+	err := x.read(ctx, reads, t, files, withData, func(size int64) bool {
+		if maxBytes > 0 && size > maxBytes && grow != nil {
+			maxBytes = grow(size)
+		}
+		return maxBytes > 0 && size > maxBytes
+	})
 	if errors.Is(err, errTooManyKeys) {
 		bytesPerRow := float64(x.size()) / float64(max(x.pos, 1))
 		return indexShares(ctx, reads, t, files, withData, maxBytes, bytesPerRow)
@@ -181,9 +188,9 @@ func newLatestIndex(files int) *latestIndex {
 }
 
 // read is indexLatest's pass over the files' key and version columns,
-// indexing the keys of x's share; it stops with errTooManyKeys once they
-// take more than maxBytes (0: no bound), checked after each row group.
-func (x *latestIndex) read(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, maxBytes int64) error {
+// indexing the keys of x's share; it stops with errTooManyKeys once over
+// says their size is over its bound, asked after each row group.
+func (x *latestIndex) read(ctx context.Context, reads *fileReads, t *schema.Table, files []publishedFile, withData map[string]version, over func(size int64) bool) error {
 	cols := keyColumns(t)
 	if cols[0] != "execution_arn" {
 		return fmt.Errorf("table %s: a key that does not begin with execution_arn", t.Name)
@@ -207,7 +214,7 @@ func (x *latestIndex) read(ctx context.Context, reads *fileReads, t *schema.Tabl
 				if err != nil {
 					return err
 				}
-				if maxBytes > 0 && x.size() > maxBytes {
+				if over(x.size()) {
 					return errTooManyKeys
 				}
 			}
@@ -308,7 +315,7 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 		if span <= least {
 			bound = 0 // as narrow as a share gets
 		}
-		err := x.read(ctx, reads, t, files, withData, bound)
+		err := x.read(ctx, reads, t, files, withData, func(size int64) bool { return bound > 0 && size > bound })
 		if errors.Is(err, errTooManyKeys) {
 			span = max(min(span, float64(hi-lo)+1)/2, least)
 			continue
@@ -545,20 +552,47 @@ func newKeyBudget(total int64, onReserve func(n, held int64)) *keyBudget {
 }
 
 // reserve waits until n bytes of the budget are free (at least 1, at
-// most all of it), takes them and returns how many it took and the
-// function that gives them back. It fails only when ctx ends first.
-func (b *keyBudget) reserve(ctx context.Context, n int64) (int64, func(), error) {
+// most all of it) and takes them. It fails only when ctx ends first.
+func (b *keyBudget) reserve(ctx context.Context, n int64) (*keyReservation, error) {
 	n = min(max(n, 1), b.total)
 	if err := b.sem.Acquire(ctx, n); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	if held := b.held.Add(n); b.onReserve != nil {
-		b.onReserve(n, held)
+	r := &keyReservation{b: b}
+	r.took(n)
+	return r, nil
+}
+
+// keyReservation is a part of a keyBudget, held until release.
+type keyReservation struct {
+	b *keyBudget
+	n int64 // bytes held
+}
+
+func (r *keyReservation) took(n int64) {
+	r.n += n
+	if held := r.b.held.Add(n); r.b.onReserve != nil {
+		r.b.onReserve(n, held)
 	}
-	return n, func() {
-		b.held.Add(-n)
-		b.sem.Release(n)
-	}, nil
+}
+
+// grow takes, without waiting, what more of the budget keys of need
+// bytes and a quarter more take (at most all of it), when it is free
+// and no one waits for it, and returns the bytes then held: a merge
+// whose keys outgrow its estimate holds them all when the budget has
+// room, and is indexed a share at a time when it has not.
+func (r *keyReservation) grow(need int64) int64 {
+	if to := min(need+need/4, r.b.total); to > r.n && r.b.sem.TryAcquire(to-r.n) {
+		r.took(to - r.n)
+	}
+	return r.n
+}
+
+// release gives back what r holds.
+func (r *keyReservation) release() {
+	r.b.held.Add(-r.n)
+	r.b.sem.Release(r.n)
+	r.n = 0
 }
 
 // keyBytesPerRow is what a merge reserves of the keys' budget for each
