@@ -535,9 +535,10 @@ func (f *latestFilter) mask(n int64) ([]bool, int64, error) {
 // keys at once: the merges of partitions that run together and the
 // checks that decide whether a partition needs merging (needsCompaction).
 // Each reserves its part before it reads a key and indexes its keys
-// within it (a share at a time when they take more), so that the keys of
-// all of them together stay within the bound (a share may outgrow its
-// part by half before it is narrowed: see indexShares).
+// within it (a merge takes more while the budget has room, and indexes
+// a share at a time when they take more still), so that the keys of all
+// of them together stay within the bound (a share may outgrow its part
+// by half before it is narrowed: see indexShares).
 type keyBudget struct {
 	sem   *semaphore.Weighted
 	total int64
@@ -604,8 +605,8 @@ func (r *keyReservation) release() {
 // holds its ARN, up to about 300 bytes, and its slice).
 // Rows that repeat a key (nightly runs re-archiving a running execution)
 // make it more than the keys take; an operation's id longer than about
-// 110 bytes, less, and then the keys are indexed a share at a time within
-// what was reserved.
+// 110 bytes, less, and then the merge takes more while the budget has
+// room (keyReservation.grow), or indexes its keys a share at a time.
 func keyBytesPerRow(t *schema.Table) int64 {
 	if len(t.Key) == 1 { // the execution's ARN alone
 		return 512
