@@ -617,7 +617,8 @@ func (a version) newer(b version) bool { return a.compare(b) > 0 }
 // written (childUploads), the executions files once those are published.
 // It returns the files they replace, the child tables'
 // and the executions', for removeReplaced; on a failure the partition is
-// as it was (what it published is removed: unpublish).
+// as it was (what it published is removed: unpublish). keys is the
+// merge's part of the keys' budget when keeping the latest, else nil.
 func (d *Parquet) compactDT(ctx context.Context, reads *fileReads, dt string, files map[string][]publishedFile, o CompactOptions, keys *keyReservation, st *CompactStats) (children, executions []string, err error) {
 	// Unique per compaction: a name already taken would be overwritten on S3.
 	var rnd [3]byte
@@ -735,7 +736,8 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // compactTable merges files (one table's files of dt) into new files of at
 // most the target size and publishes them (a child table's in the
 // background through up: the names returned are the executions table's
-// only); with keepLatest only each key's newest row is kept (the key and
+// only); with keys (KeepLatest: the merge's part of the keys' budget)
+// only each key's newest row is kept (the key and
 // version columns of every file are read first, indexLatest, whose
 // latestFilter then masks each row group merged). A row group whose rows
 // are all kept and that is large enough to stand as it is (wholeGroup)
@@ -755,7 +757,8 @@ func (d *Parquet) unpublish(ctx context.Context, published []string, cause error
 // withData (keepLatest only) names, by execution ARN, an older snapshot
 // kept beside the newest: see snapshotsWithData.
 //
-// maxBytes bounds the bytes of the keys indexLatest holds at once.
+// keys bounds the bytes of the keys indexLatest holds at once (grown
+// while the budget has room).
 func compactTable(ctx context.Context, d *Parquet, reads *fileReads, dt, stamp string, table *schema.Table, files []publishedFile, keys *keyReservation, withData map[string]version, st *CompactStats, up *childUploads) ([]string, error) {
 	full := table.ParquetSchema()
 	var filter *latestFilter
