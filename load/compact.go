@@ -272,17 +272,19 @@ func (d *Parquet) compactPartition(ctx context.Context, dt string, files map[str
 		return nil
 	}
 	reads.prefetch(ctx, slices.Concat(slices.Collect(maps.Values(files))...))
+	var want int64 // of the keys' budget: counted before waiting for anything
+	if o.KeepLatest {
+		if want, err = d.keysWanted(ctx, reads, files); err != nil {
+			return err
+		}
+	}
 	w := d.mergeWeight(files)
 	if err := merging.Acquire(ctx, w); err != nil {
 		return err
 	}
 	var held *keyReservation // the keys' part of the budget the merge holds
 	if o.KeepLatest {
-		want, err := d.keysWanted(ctx, reads, files)
-		if err == nil {
-			held, err = keys.reserve(ctx, want)
-		}
-		if err != nil {
+		if held, err = keys.reserve(ctx, want); err != nil {
 			merging.Release(w)
 			return err
 		}

@@ -507,3 +507,23 @@ func TestCompactKeysPastTheirEstimate(t *testing.T) {
 
 // unbounded is latestIndex.read's bound when there is none.
 func unbounded(int64) bool { return false }
+
+// TestNumRowsReadOnce: a partition's reads count a file's rows from its
+// footer once (keysWanted, then indexShares, ask for the same files):
+// asked again after the file is gone, the answer is the first one's.
+func TestNumRowsReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	rows := []schema.Operation{{ExecutionArn: shareTestARN(1), OperationID: "1", RunID: "r"}, {ExecutionArn: shareTestARN(1), OperationID: "2", RunID: "r"}}
+	writeGroups(t, filepath.Join(dir, "operations", "dt=2026-03-01", "part-0.parquet"), rows)
+	files, reads := published(t, dir, "operations", 1)
+	ctx := context.Background()
+	if n, err := reads.numRows(ctx, files[0]); n != 2 || err != nil {
+		t.Fatalf("%d rows, %v", n, err)
+	}
+	if err := os.Remove(filepath.Join(dir, files[0].name)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := reads.numRows(ctx, files[0]); n != 2 || err != nil {
+		t.Fatalf("asked again: %d rows, %v: the footer was read again", n, err)
+	}
+}

@@ -285,14 +285,12 @@ func indexShares(ctx context.Context, reads *fileReads, t *schema.Table, files [
 	fileRows := make([]int64, len(files))
 	var rows int64
 	for i, f := range files {
-		err := reads.projection(ctx, f, func(pf *parquet.File) error {
-			fileRows[i] = pf.NumRows()
-			rows += pf.NumRows()
-			return nil
-		})
+		n, err := reads.numRows(ctx, f)
 		if err != nil {
-			return nil, fmt.Errorf("destination %s: read %s: %w", reads.d.dir, f.name, err)
+			return nil, err
 		}
+		fileRows[i] = n
+		rows += n
 	}
 	const hashes = float64(1 << 64)
 	least := hashes / float64(max(rows, 2)) // a share's hashes at least: no more shares than rows
@@ -626,13 +624,11 @@ func (d *Parquet) keysWanted(ctx context.Context, reads *fileReads, files map[st
 	for _, t := range d.tables {
 		var rows int64
 		for _, f := range files[t.Name] {
-			err := reads.projection(ctx, f, func(pf *parquet.File) error {
-				rows += pf.NumRows()
-				return nil
-			})
+			n, err := reads.numRows(ctx, f)
 			if err != nil {
-				return 0, fmt.Errorf("destination %s: read %s: %w", d.dir, f.name, err)
+				return 0, err
 			}
+			rows += n
 		}
 		most = max(most, rows*keyBytesPerRow(t))
 	}

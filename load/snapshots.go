@@ -276,6 +276,30 @@ type downloader interface {
 type fileReads struct {
 	d    *Parquet
 	kept map[string]keptFile // nil: nothing kept
+	rows map[string]int64    // numRows's answers, by file
+}
+
+// numRows is the rows of the published file f, from its footer, read
+// once however many times it is asked (a merge keeping the latest asks
+// before it reserves its keys' memory and again for its shares: on S3 a
+// large file's footer is a ranged request).
+func (r *fileReads) numRows(ctx context.Context, f publishedFile) (int64, error) {
+	if n, ok := r.rows[f.name]; ok {
+		return n, nil
+	}
+	var n int64
+	err := r.projection(ctx, f, func(pf *parquet.File) error {
+		n = pf.NumRows()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("destination %s: read %s: %w", r.d.dir, f.name, err)
+	}
+	if r.rows == nil {
+		r.rows = map[string]int64{}
+	}
+	r.rows[f.name] = n
+	return n, nil
 }
 
 // keptMost is the most files a fileReads keeps (each an open file
