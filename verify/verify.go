@@ -1155,17 +1155,17 @@ func apiRows(ctx context.Context, api verifyClient, e Execution, st load.Executi
 	var maxID int32
 	events := func() error {
 		var keys transform.EventKeys
+		// One row, filled again for each event: ev may not keep it.
+		row := make([]schema.Event, 0, 1)
 		return extract.DrainHistory(ctx, api, e.ARN, extract.MaxPageSize, func(_ context.Context, p extract.HistoryPage) error {
-			rows := make([]schema.Event, 0, len(p.Events))
 			total += int64(len(p.Events))
 			for i := range p.Events {
 				if id := p.Events[i].EventId; id != nil {
 					maxID = max(maxID, *id)
 				}
-				rows = transform.AppendHistoryEvent(rows, &p, i, keys.Next(&p.Events[i]), meta)
-				row := &rows[len(rows)-1]
-				stored(row)
-				ev(row)
+				row = transform.AppendHistoryEvent(row[:0], &p, i, keys.Next(&p.Events[i]), meta)
+				stored(&row[0])
+				ev(&row[0])
 			}
 			if fold != nil {
 				fold.Add(p.Events)
