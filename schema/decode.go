@@ -35,6 +35,12 @@ type columnTarget struct {
 	field
 	skip   bool
 	maxDef int
+	// last is the string the column's last value decoded to (and ptr a
+	// pointer to it, for a *string field): a value equal to it is given
+	// the same string (and pointer) again, with no copy. Columns such as
+	// execution_arn and run_id repeat their value row after row.
+	last string
+	ptr  *string
 }
 
 // newRowDecoder is a decoder of rows of a file of t whose schema is file,
@@ -92,7 +98,7 @@ func decodeColumn[T any](d *rowDecoder, c int, vals []parquet.Value, rows []T) {
 		if v.RepetitionLevel() == 0 {
 			r++
 		}
-		d.set(col.kind, unsafe.Add(unsafe.Pointer(&rows[r]), col.off), v, col.maxDef)
+		d.set(col, unsafe.Add(unsafe.Pointer(&rows[r]), col.off), v)
 	}
 }
 
@@ -100,16 +106,17 @@ func decodeColumn[T any](d *rowDecoder, c int, vals []parquet.Value, rows []T) {
 // not read the others.
 func (d *rowDecoder) wants(c int) bool { return !d.columns[c].skip }
 
-// set stores v in the field f at at. A null value leaves a pointer nil;
-// in the list column, definition level maxDef-1 is an empty list, below
-// it a nil one.
-func (d *rowDecoder) set(kind fieldKind, at unsafe.Pointer, v *parquet.Value, maxDef int) {
+// set stores v, a value of col, in col's field at at. A null value
+// leaves a pointer nil; in the list column, definition level maxDef-1 is
+// an empty list, below it a nil one.
+func (d *rowDecoder) set(col *columnTarget, at unsafe.Pointer, v *parquet.Value) {
+	kind := col.kind
 	if kind == kStringList {
 		l := (*[]string)(at)
 		switch def := v.DefinitionLevel(); {
-		case def == maxDef:
+		case def == col.maxDef:
 			*l = append(*l, d.string(v.ByteArray()))
-		case def == maxDef-1 && *l == nil:
+		case def == col.maxDef-1 && *l == nil:
 			*l = []string{}
 		}
 		return
@@ -119,9 +126,14 @@ func (d *rowDecoder) set(kind fieldKind, at unsafe.Pointer, v *parquet.Value, ma
 	}
 	switch kind {
 	case kString:
-		*(*string)(at) = d.string(v.ByteArray())
+		*(*string)(at) = d.repeated(col, v.ByteArray())
 	case kStringPtr:
-		*(**string)(at) = ptrTo(&d.strs, d.string(v.ByteArray()))
+		if b := v.ByteArray(); col.ptr != nil && string(b) == col.last {
+			*(**string)(at) = col.ptr
+		} else {
+			col.ptr = ptrTo(&d.strs, d.repeated(col, b))
+			*(**string)(at) = col.ptr
+		}
 	case kInt32:
 		*(*int32)(at) = v.Int32()
 	case kInt32Ptr:
@@ -149,6 +161,16 @@ const (
 	ownString    = 4 << 10
 	targetsBlock = 256
 )
+
+// repeated is b as a string: col's last one when equal to it (rows share
+// it: a row's strings, like what its pointers point to, are never changed
+// in place), else a copy (string) that becomes col's last.
+func (d *rowDecoder) repeated(col *columnTarget, b []byte) string {
+	if string(b) != col.last {
+		col.last, col.ptr = d.string(b), nil
+	}
+	return col.last
+}
 
 // string copies b into the current block.
 func (d *rowDecoder) string(b []byte) string {

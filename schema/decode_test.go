@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -231,5 +232,38 @@ func TestReaderOtherSchemas(t *testing.T) {
 	}
 	if _, err := schema.NewReader[note](notes, pf); err == nil || !strings.Contains(err.Error(), "at") {
 		t.Errorf("a column of another type: %v", err)
+	}
+}
+
+// TestReaderSharesRepeatedValues: a string column's value equal to the
+// row before's (execution_arn and run_id are such runs) decodes to the
+// same string, and a *string column's to the same pointer, with no copy;
+// a value that differs, even by its last byte, or comes after a null,
+// decodes to its own.
+func TestReaderSharesRepeatedValues(t *testing.T) {
+	type note struct {
+		ID   string  `parquet:"id"`
+		Body *string `parquet:"body,optional"`
+	}
+	notes := schema.Declare[note]("notes", schema.Table{Key: []string{"id"}})
+	s := func(v string) *string { return &v }
+	want := []note{
+		{"arn-a", s("x")}, {"arn-a", s("x")}, {"arn-b", nil}, {"arn-c", s("x")},
+		{"arn-c", s("")}, {"", s("")}, {"", s("xy")}, {"arn-a", s("xz")}, {"arn-a", nil},
+	}
+	var file bytes.Buffer
+	if err := parquet.Write(&file, want); err != nil {
+		t.Fatal(err)
+	}
+	got := decodeAll[note](t, notes, file.Bytes())
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded %+v, want %+v", got, want)
+	}
+	same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+	if !same(got[0].ID, got[1].ID) || !same(got[3].ID, got[4].ID) || got[0].Body != got[1].Body || got[4].Body != got[5].Body {
+		t.Error("equal neighbours decoded to copies of their own")
+	}
+	if same(got[1].ID, got[7].ID) || got[5].Body == got[6].Body || got[6].Body == got[7].Body || got[3].Body == got[4].Body {
+		t.Error("values that differ from the row before share its memory")
 	}
 }

@@ -45,6 +45,31 @@ type columnCursor struct {
 	pos    int
 }
 
+// ColumnValues reads one column chunk's values page after page, without
+// copying them out of the pages: a value stays valid until Release (the
+// page it is in is handed back then, unless still being read) or Close.
+// It is not safe for concurrent use.
+type ColumnValues struct{ c columnCursor }
+
+// NewColumnValues reads the values of ch.
+func NewColumnValues(ch parquet.ColumnChunk) *ColumnValues {
+	return &ColumnValues{c: columnCursor{pages: ch.Pages()}}
+}
+
+// Read reads up to len(buf) values into buf and returns them: fewer at
+// the end of a page, none at the end of the chunk.
+func (v *ColumnValues) Read(buf []parquet.Value) ([]parquet.Value, error) { return v.c.read(buf) }
+
+// Release hands back the pages whose values were all read: the values
+// read from them are no longer valid.
+func (v *ColumnValues) Release() { v.c.release() }
+
+// Close releases the pages; no value read is valid after it.
+func (v *ColumnValues) Close() error {
+	v.c.release()
+	return v.c.pages.Close()
+}
+
 // NewReader is a reader of the rows of pf, a file of t, or an error naming
 // the first column whose type is not the one t's struct would write (read
 // such a file with parquet-go's GenericReader instead). It panics when T
