@@ -1022,12 +1022,19 @@ func (d *Parquet) keyIndexOf(name string, pf *parquet.File, keys []string) (*key
 		return idx, nil
 	}
 	idx = &keyIndex{}
+	var last []parquet.Value // the last row's key, copied: hashed again only when a row's differs
 	err := keyScan(pf, keys, false, func(k []parquet.Value) error {
 		// Rows of one hash side by side are one run: two keys of one hash
 		// (a collision) are read together, and the reader checks each row.
-		if h := d.keyHash(k); len(idx.runs) == 0 || h != idx.hashes[len(idx.hashes)-1] {
-			idx.hashes = append(idx.hashes, h)
-			idx.runs = append(idx.runs, span{idx.total, 0})
+		if len(idx.runs) == 0 || !sameKey(k, last) {
+			last = last[:0]
+			for _, v := range k {
+				last = append(last, v.Clone())
+			}
+			if h := d.keyHash(k); len(idx.runs) == 0 || h != idx.hashes[len(idx.hashes)-1] {
+				idx.hashes = append(idx.hashes, h)
+				idx.runs = append(idx.runs, span{idx.total, 0})
+			}
 		}
 		idx.runs[len(idx.runs)-1].n++
 		idx.total++
@@ -1051,6 +1058,29 @@ func (d *Parquet) keyIndexOf(name string, pf *parquet.File, keys []string) (*key
 	}
 	d.keyIndexes[dt][id] = idx
 	return idx, nil
+}
+
+// sameKey reports whether keys a and b hold the same values, as hashKey
+// sees them (kind and bytes, or kind and bits).
+func sameKey(a, b []parquet.Value) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		switch {
+		case x.Kind() != y.Kind() || x.IsNull() != y.IsNull():
+			return false
+		case x.IsNull():
+		case x.Kind() == parquet.ByteArray || x.Kind() == parquet.FixedLenByteArray:
+			if !bytes.Equal(x.ByteArray(), y.ByteArray()) {
+				return false
+			}
+		case x.Uint64() != y.Uint64():
+			return false
+		}
+	}
+	return true
 }
 
 // readsWhole reports whether expect wanted rows (-1: unknown) are a large
@@ -1145,8 +1175,15 @@ type keyScanner struct {
 	row    []parquet.Value
 }
 
+// scanBatch is how many rows' values keyScanner reads of each column at a
+// time, in the pages' memory (never copied out of it).
+const scanBatch = 1024
+
 func newKeyScanner(s *parquet.Schema, names []string, optional bool) (*keyScanner, error) {
 	ks := &keyScanner{names: names, leaves: make([]int, len(names)), cols: make([][]parquet.Value, len(names)), row: make([]parquet.Value, len(names))}
+	for i := range ks.cols {
+		ks.cols[i] = make([]parquet.Value, 0, scanBatch)
+	}
 	for i, n := range names {
 		c, ok := s.Lookup(n)
 		switch {
@@ -1161,31 +1198,82 @@ func newKeyScanner(s *parquet.Schema, names []string, optional bool) (*keyScanne
 	return ks, nil
 }
 
-// scan calls fn for every row of rg, as keyScan does.
+// scan calls fn for every row of rg, as keyScan does: a batch of rows'
+// values at a time, read from each column's pages side by side (one value
+// a row), the pages handed back once their values are all seen.
 func (ks *keyScanner) scan(rg parquet.RowGroup, fn func([]parquet.Value) error) error {
 	n := rg.NumRows()
-	for i, leaf := range ks.leaves {
-		if leaf < 0 {
-			continue
-		}
-		vals, err := columnValues(rg.ColumnChunks()[leaf], n, ks.cols[i][:0])
-		if err != nil {
-			return fmt.Errorf("column %s: %w", ks.names[i], err)
-		}
-		ks.cols[i] = vals
-	}
-	for r := range n {
-		for i := range ks.cols {
-			ks.row[i] = parquet.NullValue()
-			if ks.leaves[i] >= 0 {
-				ks.row[i] = ks.cols[i][r]
+	cols := make([]*schema.ColumnValues, len(ks.leaves))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Close()
 			}
 		}
-		if err := fn(ks.row); err != nil {
-			return err
+	}()
+	for i, leaf := range ks.leaves {
+		if leaf >= 0 {
+			cols[i] = schema.NewColumnValues(rg.ColumnChunks()[leaf])
 		}
 	}
-	return nil
+	for done := int64(0); ; {
+		k := int(min(n-done, scanBatch))
+		for i, c := range cols {
+			if c == nil {
+				continue
+			}
+			vals, err := readValues(c, ks.cols[i][:k])
+			if err != nil {
+				return fmt.Errorf("column %s: %w", ks.names[i], err)
+			}
+			if len(vals) != k { // fewer than the rows, or (k 0) more
+				return fmt.Errorf("column %s: %d values for %d rows", ks.names[i], done+int64(len(vals)), n)
+			}
+			ks.cols[i] = vals
+		}
+		if k == 0 {
+			return nil
+		}
+		for r := range k {
+			for i := range ks.cols {
+				ks.row[i] = parquet.NullValue()
+				if cols[i] != nil {
+					ks.row[i] = ks.cols[i][r]
+				}
+			}
+			if err := fn(ks.row); err != nil {
+				return err
+			}
+		}
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+		done += int64(k)
+	}
+}
+
+// readValues fills buf with c's next values, reading on across pages;
+// fewer at the end of its chunk. With an empty buf it reads one value (the
+// chunk should have no more), to tell.
+func readValues(c *schema.ColumnValues, buf []parquet.Value) ([]parquet.Value, error) {
+	want := len(buf)
+	if want == 0 {
+		buf = buf[:1]
+	}
+	got := 0
+	for got < len(buf) {
+		vals, err := c.Read(buf[got:])
+		if err != nil {
+			return nil, err
+		}
+		if len(vals) == 0 {
+			break
+		}
+		got += len(vals)
+	}
+	return buf[:got], nil
 }
 
 // eachProjected calls fn for every row of an open file as T, a projection
@@ -1267,79 +1355,6 @@ func assignValue(f reflect.Value, v parquet.Value) error {
 		return fmt.Errorf("a projection cannot hold %s", f.Type())
 	}
 	return nil
-}
-
-// columnValues reads the n values of a column chunk (one per row), copied
-// out of its page's memory.
-func columnValues(cc parquet.ColumnChunk, n int64, out []parquet.Value) ([]parquet.Value, error) {
-	pages := cc.Pages()
-	defer pages.Close()
-	buf := make([]parquet.Value, 1024)
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		vr := p.Values()
-		for {
-			k, err := vr.ReadValues(buf)
-			out = appendOwned(out, buf[:k])
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				parquet.Release(p)
-				return nil, err
-			}
-		}
-		parquet.Release(p)
-	}
-	if int64(len(out)) != n {
-		return nil, fmt.Errorf("%d values for %d rows", len(out), n)
-	}
-	return out, nil
-}
-
-// appendOwned appends vals to out with their bytes copied out of the
-// page's memory, into blocks of a few allocations per call rather than one
-// per value. A value whose bytes are its predecessor's (a run of rows of
-// one execution: its ARN, a run's id) shares the predecessor's copy: key
-// columns are mostly such runs, and copying each value was a fifth of a
-// large partition's compaction, its garbage a fifth more.
-func appendOwned(out, vals []parquet.Value) []parquet.Value {
-	var block, prev []byte
-	for _, v := range vals {
-		if v.IsNull() || v.Kind() != parquet.ByteArray {
-			out = append(out, v) // no reference to the page
-			prev = nil
-			continue
-		}
-		b := v.ByteArray()
-		if prev != nil && sameBytes(b, prev) {
-			out = append(out, out[len(out)-1])
-			continue
-		}
-		prev = b
-		if cap(block)-len(block) < len(b) { // a new block: the values made so far keep theirs
-			block = make([]byte, 0, max(2*cap(block), len(b), 512))
-		}
-		off := len(block)
-		block = append(block, b...)
-		out = append(out, parquet.ByteArrayValue(block[off:len(block):len(block)]))
-	}
-	return out
-}
-
-// sameBytes reports equal byte slices, at once when they are one (a
-// dictionary's value, read for two rows).
-func sameBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	return len(a) == 0 || &a[0] == &b[0] || bytes.Equal(a, b)
 }
 
 // eachInFile calls fn for every row of an open file as T, the table's row

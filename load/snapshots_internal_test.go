@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -138,48 +138,108 @@ func TestNotParquet(t *testing.T) {
 	}
 }
 
-// TestAppendOwned: the values appended hold the bytes the page's did, in
-// memory of their own (the page's is changed after), a run of equal
-// values sharing one copy; nulls and other kinds pass as they are.
-func TestAppendOwned(t *testing.T) {
-	page := []byte("arn-aarn-aarn-barn-a")
-	dict := page[:5]
-	vals := []parquet.Value{
-		parquet.ByteArrayValue(dict), parquet.ByteArrayValue(dict), // one dictionary value, twice
-		parquet.ByteArrayValue(page[5:10]), // equal bytes elsewhere
-		parquet.NullValue(),
-		parquet.ByteArrayValue(page[5:10]), // after a null
-		parquet.ByteArrayValue(page[10:15]),
-		parquet.ByteArrayValue(page[15:20]),
-		parquet.ByteArrayValue(page[:0]), parquet.ByteArrayValue(page[:0]), // empty
-		parquet.Int64Value(7),
-		parquet.ByteArrayValue(page[10:15]),
+// TestKeyScanAcrossPages: keyScan hands over every row's values in order,
+// read a batch at a time from pages of a few values each and row groups
+// longer than a batch (values from several pages in one batch, a page's
+// values across two batches), a column the file lacks as nulls; and the
+// values of a row are still the row's when fn sees them, though the
+// pages they came from are handed back after each batch.
+func TestKeyScanAcrossPages(t *testing.T) {
+	type key struct {
+		Arn  string  `parquet:"execution_arn"`
+		At   int64   `parquet:"at"`
+		Name *string `parquet:"name,optional"`
 	}
-	want := make([]string, len(vals))
-	for i, v := range vals {
-		want[i] = v.String()
-	}
-	prefix := []parquet.Value{parquet.ByteArrayValue([]byte("arn-a"))} // out's own: not shared with vals
-	out := appendOwned(slices.Clone(prefix), vals)
-	copy(page, strings.Repeat("x", len(page))) // the page's memory reused
-	if len(out) != len(vals)+1 {
-		t.Fatalf("%d values out of %d", len(out), len(vals)+1)
-	}
-	for i, v := range out[1:] {
-		if v.String() != want[i] || v.IsNull() != vals[i].IsNull() || v.Kind() != vals[i].Kind() {
-			t.Errorf("value %d: %s, want %s", i, v, want[i])
+	var rows []key
+	for i := range 7000 {
+		k := key{Arn: fmt.Sprintf("arn-%04d", i/37), At: int64(i)}
+		if i%5 != 0 {
+			k.Name = new(fmt.Sprint("n", i%11))
 		}
+		rows = append(rows, k)
 	}
-	copies := map[*byte]bool{}
-	for _, v := range out[1:] {
-		if v.IsNull() || v.Kind() != parquet.ByteArray {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[key](&buf, parquet.MaxRowsPerRowGroup(2500), parquet.PageBufferSize(512))
+	if _, err := w.Write(rows); err != nil || w.Close() != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx, err := pf.RowGroups()[0].ColumnChunks()[0].OffsetIndex(); err != nil || idx.NumPages() < 10 {
+		t.Fatalf("the file's first column has too few pages for the test (%v)", err)
+	}
+	i := 0
+	err = keyScan(pf, []string{"name", "execution_arn", "missing", "at"}, true, func(v []parquet.Value) error {
+		want := rows[i]
+		name := "<nil>"
+		if !v[0].IsNull() {
+			name = string(v[0].ByteArray())
+		}
+		wantName := "<nil>"
+		if want.Name != nil {
+			wantName = *want.Name
+		}
+		if name != wantName || string(v[1].ByteArray()) != want.Arn || !v[2].IsNull() || v[3].Int64() != want.At {
+			return fmt.Errorf("row %d: %s %s %v %d, want %s %s null %d", i, name, v[1].ByteArray(), v[2], v[3].Int64(), wantName, want.Arn, want.At)
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != len(rows) {
+		t.Fatalf("%d rows scanned of %d", i, len(rows))
+	}
+	if err := keyScan(pf, []string{"missing"}, false, func([]parquet.Value) error { return nil }); err == nil {
+		t.Error("a column the file lacks was scanned without optional")
+	}
+}
+
+// TestKeyIndexRuns: a file's key index has a run for each key in turn,
+// however the keys differ (by a string column's bytes or by an integer
+// column alone), and the rows of each run are its rows.
+func TestKeyIndexRuns(t *testing.T) {
+	type key struct {
+		Arn string `parquet:"execution_arn"`
+		Run string `parquet:"run_id"`
+		At  int64  `parquet:"extracted_at"`
+	}
+	keys := []key{{"a", "r", 1}, {"a", "r", 2}, {"a", "s", 2}, {"b", "s", 2}, {"b", "s", 2}, {"a", "s", 2}}
+	lens := []int64{3, 2, 1, 1500, 0, 4}
+	var rows []key
+	var want []span
+	for i, k := range keys {
+		if lens[i] == 0 {
 			continue
 		}
-		if b := v.ByteArray(); len(b) > 0 {
-			copies[&b[0]] = true
+		if l := len(want); l > 0 && keys[i-1] == k {
+			want[l-1].n += lens[i]
+		} else {
+			want = append(want, span{int64(len(rows)), lens[i]})
+		}
+		for range lens[i] {
+			rows = append(rows, k)
 		}
 	}
-	if len(copies) != 5 { // arn-a (three times: two by the dictionary), arn-a after the null, arn-b, arn-a, arn-b after 7
-		t.Errorf("%d copies of the bytes, want 5: a run of equal values shares one", len(copies))
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[key](&buf, parquet.MaxRowsPerRowGroup(700), parquet.PageBufferSize(256))
+	if _, err := w.Write(rows); err != nil || w.Close() != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := maphash.MakeSeed()
+	d := &Parquet{keyHash: func(k []parquet.Value) uint64 { return hashKey(seed, k) }}
+	idx, err := d.keyIndexOf("operations/dt=2026-01-01/part-x.parquet", pf, []string{"execution_arn", "run_id", "extracted_at"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(idx.runs, want) || idx.total != int64(len(rows)) {
+		t.Errorf("runs %v of %d rows, want %v of %d", idx.runs, idx.total, want, len(rows))
 	}
 }
