@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
@@ -122,6 +123,22 @@ func (d *Parquet) KeyIndexedPartitionsForTest() int {
 	d.listMu.Lock()
 	defer d.listMu.Unlock()
 	return len(d.keyIndexes)
+}
+
+// KeyIndexedFilesForTest is how many files of table d holds key indexes
+// of.
+func (d *Parquet) KeyIndexedFilesForTest(table string) int {
+	d.listMu.Lock()
+	defer d.listMu.Unlock()
+	n := 0
+	for _, byFile := range d.keyIndexes {
+		for id := range byFile {
+			if strings.HasPrefix(id, table+"/") {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // StageSpills is how many executions' stages d spilled to a file.

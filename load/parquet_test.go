@@ -329,37 +329,49 @@ func checkSiblings(t *testing.T, dir string, files []string) map[string]int {
 // whose files hold many row groups (so the selective read seeks across row
 // groups and pages) gives exactly those executions' rows, as a full read of
 // the files does; so too when the key indexes' hashes collide (64 values
-// for every key, or one), which makes them read more rows, never fewer.
+// for every key, or one), which makes them read more rows, never fewer;
+// and so too for every other execution of each partition, which a local
+// file also reads by its key index, its wanted runs alone (a seek before
+// each), rather than decoding every row of the file.
 func TestRowsReadsOnlyWhatItNeeds(t *testing.T) {
 	n := 200
 	if testing.Short() { // the race run
 		n = 70
 	}
 	execs := emulator.Generate(64, n, emulator.GenerateOptions{MinOps: 5, MaxOps: 80, Days: 1, LargePayloadEvery: -1})
-	dir, rd, latest := archivedForReading(t, execs, load.WithRowGroupSize(48<<10), load.WithBufferBudget(256<<10))
-	for _, c := range []struct {
+	dir, _, latest := archivedForReading(t, execs, load.WithRowGroupSize(48<<10), load.WithBufferBudget(256<<10))
+	for _, pick := range []struct {
 		name string
-		hash func(h uint64) uint64
-	}{{"own hash", nil}, {"64 hashes", func(h uint64) uint64 { return h & 63 }}, {"one hash", func(uint64) uint64 { return 7 }}} {
-		t.Run(c.name, func(t *testing.T) {
-			rd := rd
-			if c.hash != nil {
-				var err error
-				if rd, err = load.OpenParquetDirForReading(dir); err != nil {
+		of   func(i int) bool
+	}{{"few", func(i int) bool { return i%17 == 3 }}, {"half", func(i int) bool { return i%2 == 0 }}} {
+		for _, c := range []struct {
+			name string
+			hash func(h uint64) uint64
+		}{{"own hash", nil}, {"64 hashes", func(h uint64) uint64 { return h & 63 }}, {"one hash", func(uint64) uint64 { return 7 }}} {
+			t.Run(pick.name+"/"+c.name, func(t *testing.T) {
+				rd, err := load.OpenParquetDirForReading(dir)
+				if err != nil {
 					t.Fatal(err)
 				}
-				own := rd.KeyHashForTest()
-				rd.SetKeyHashForTest(func(k []parquet.Value) uint64 { return c.hash(own(k)) })
-			}
-			checkRowsOfFew(t, execs, dir, rd, latest)
-		})
+				if c.hash != nil {
+					own := rd.KeyHashForTest()
+					rd.SetKeyHashForTest(func(k []parquet.Value) uint64 { return c.hash(own(k)) })
+				}
+				checkRowsOf(t, execs, pick.of, dir, rd, latest)
+				if rd.KeyIndexedFilesForTest("operations") == 0 {
+					t.Error("no operations file's keys indexed: the files were decoded whole")
+				}
+			})
+		}
 	}
 }
 
-func checkRowsOfFew(t *testing.T, execs []emulator.Execution, dir string, rd *load.Parquet, latest map[string]load.ExecutionState) {
+// checkRowsOf checks Rows of the executions of execs that pick picks
+// against a full read of their partitions' files.
+func checkRowsOf(t *testing.T, execs []emulator.Execution, pick func(i int) bool, dir string, rd *load.Parquet, latest map[string]load.ExecutionState) {
 	byDT := map[string][]load.ExecutionState{}
 	for i, e := range execs {
-		if i%17 == 3 {
+		if pick(i) {
 			st := latest[e.ARN]
 			byDT[st.DT] = append(byDT[st.DT], st)
 		}

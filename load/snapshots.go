@@ -491,9 +491,11 @@ func shared[T comparable](m map[T]*T, p *T) *T {
 }
 
 // Rows reads the partition of states (one DT) once, keeping only their
-// rows. Each file's key columns are read first (a projection); when the
-// rows wanted are a small part of the file, only their pages are read
-// (seeking by the file's offset index), else the whole file.
+// rows. Unless every row of a file is wanted, its key columns are read
+// first (a projection, kept as the file's key index) and only the wanted
+// rows are decoded, a run of rows after a seek (by the file's offset
+// index); on S3, a file of which the rows wanted are a small part is
+// fetched by those pages alone, a range each, else whole in one GET.
 //
 // Should a file vanish between its listing and its read (a compaction
 // beside the reader removed the files it merged, after publishing the
@@ -928,25 +930,30 @@ func (p *Postgres) StoredForm(row any) {
 	}
 }
 
-// selectiveShare is the share of a file's rows below which readOpened reads
-// only the wanted rows' pages rather than the whole file.
+// selectiveShare is the share of a file's rows below which a file on a
+// sink that reads ranges (S3) is read in part, only the wanted rows'
+// pages fetched (each a GET), rather than whole in one GET.
 const selectiveShare = 0.25
 
 // readFile is readOpened over a published file. On a sink that reads
 // ranges (S3) the footer is read first, through ranges; a file read only
 // in part goes on through them, a file read whole is fetched in one GET.
+// A file in hand (fetched whole, or local) decodes only the wanted rows'
+// runs, unless they are all of its rows: decoding rows to drop them cost
+// about 8% of a verify's CPU (BenchmarkVerify's data, with executions
+// still running among its partitions' ones, not compared).
 func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f publishedFile, expect int64, keys []string, wanted func(uint64) bool, fn func(*T)) error {
 	if rs, ok := d.sink.(rangedSink); ok && expect >= 0 && f.size > 0 {
 		pf, err := openPublished(f.name, rs.ranged(ctx, f.name, f.size), f.size, parquet.SkipBloomFilters(true))
 		if err != nil {
 			return err
 		}
-		if !readsWhole(pf, expect) {
+		if !readsWhole(pf, expect, selectiveShare) {
 			idx, err := d.keyIndexOf(f.name, pf, keys)
 			if err != nil {
 				return err
 			}
-			return readOpened(table, pf, expect, idx, wanted, fn)
+			return readOpened(table, pf, idx, wanted, selectiveShare, fn)
 		}
 	}
 	return d.sink.read(ctx, f.name, func(r io.ReaderAt, size int64) error {
@@ -954,13 +961,16 @@ func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f pub
 		if err != nil {
 			return err
 		}
-		var idx *keyIndex
-		if !readsWhole(pf, expect) {
-			if idx, err = d.keyIndexOf(f.name, pf, keys); err != nil {
-				return err
-			}
+		// The file is in hand: a seek costs no request, and only the
+		// wanted rows are decoded unless they are all of the file's.
+		if readsWhole(pf, expect, 1) {
+			return eachInFile(table, pf, fn)
 		}
-		return readOpened(table, pf, expect, idx, wanted, fn)
+		idx, err := d.keyIndexOf(f.name, pf, keys)
+		if err != nil {
+			return err
+		}
+		return readOpened(table, pf, idx, wanted, 1, fn)
 	})
 }
 
@@ -1083,23 +1093,20 @@ func sameKey(a, b []parquet.Value) bool {
 	return true
 }
 
-// readsWhole reports whether expect wanted rows (-1: unknown) are a large
-// enough share of the file to read it whole without reading its keys first.
-func readsWhole(pf *parquet.File, expect int64) bool {
-	return expect >= 0 && float64(expect) >= selectiveShare*float64(pf.NumRows())
+// readsWhole reports whether expect wanted rows (-1: unknown) are at
+// least share of the file's rows: then it is read whole, without reading
+// its keys first.
+func readsWhole(pf *parquet.File, expect int64, share float64) bool {
+	return expect >= 0 && float64(expect) >= share*float64(pf.NumRows())
 }
 
 // readOpened calls fn for the rows of an open Parquet file that wanted
-// says are wanted, given the hash of the values of the key columns keys
-// (Parquet.keyHash; fn may see a few others, and must check).
-// When expect (the rows wanted, as far as known; -1: unknown) is a large
-// share of the file's rows, every row is read. Else the keys are read
-// first, and if the wanted rows are few, only their runs of rows are read,
-// each after a seek. The footer is read once, by the caller.
-func readOpened[T any](table *schema.Table, pf *parquet.File, expect int64, idx *keyIndex, wanted func(uint64) bool, fn func(*T)) error {
-	if readsWhole(pf, expect) {
-		return eachInFile(table, pf, fn)
-	}
+// says are wanted, given the hash of the values of the key columns (idx,
+// by Parquet.keyHash; fn may see a few others, and must check): only
+// their runs of rows are read, each after a seek, unless they are at
+// least share of the file's rows: then every row is read. The footer is
+// read once, by the caller.
+func readOpened[T any](table *schema.Table, pf *parquet.File, idx *keyIndex, wanted func(uint64) bool, share float64, fn func(*T)) error {
 	var spans []span
 	var hits int64
 	total := idx.total
@@ -1117,7 +1124,7 @@ func readOpened[T any](table *schema.Table, pf *parquet.File, expect int64, idx 
 	switch {
 	case hits == 0:
 		return nil
-	case float64(hits) >= selectiveShare*float64(total):
+	case float64(hits) >= share*float64(total):
 		return eachInFile(table, pf, fn)
 	}
 	rd := newStructReader[T](table, pf)
