@@ -64,11 +64,21 @@ type detailsMember struct {
 	// Error and Reason members: what a read without the execution's data
 	// leaves out (EventCarriesData).
 	data []int
+	// members are the details struct's exported fields, for fillEvent:
+	// a reflect.StructField made for each member of each event cost a
+	// fifth of the row's mapping.
+	members []structMember
 	// emptyOverflow is the overflow_json of an event of this details
 	// object whose only odd member is an empty one, by fillEvent's empty
 	// (`"Error":{}`, ...): one string shared by every such row (rows are
 	// never changed in place), not one made a row.
 	emptyOverflow map[string]*string
+}
+
+// structMember is an exported field of a struct type: its index and name.
+type structMember struct {
+	index int
+	name  string
 }
 
 // detailsFields are types.Event's *...Details fields, worked out once.
@@ -81,6 +91,9 @@ var detailsFields = func() []detailsMember {
 			m := detailsMember{index: i, offset: f.Offset, name: f.Name, eventType: strings.TrimSuffix(f.Name, "Details"), kind: detailKind(f.Name),
 				emptyOverflow: map[string]*string{}}
 			for j := range f.Type.Elem().NumField() {
+				if df := f.Type.Elem().Field(j); df.IsExported() {
+					m.members = append(m.members, structMember{j, df.Name})
+				}
 				switch f.Type.Elem().Field(j).Type {
 				case reflect.TypeFor[*types.EventInput](), reflect.TypeFor[*types.EventResult](), reflect.TypeFor[*types.EventError](),
 					reflect.TypeFor[*types.EventPauseReason](), reflect.TypeFor[*types.EventResumeReason]():
@@ -236,7 +249,7 @@ func AppendEventRow(rows []schema.Event, ev *types.Event, key EventKey, meta Row
 			}
 			row.DetailKind = &k
 		}
-		ok, e := fillEvent(row, v.Field(present[0].index).Elem())
+		ok, e := fillEvent(row, v.Field(present[0].index).Elem(), present[0].members)
 		fits = fits && ok
 		empty = e
 	}
@@ -401,7 +414,8 @@ func detailsField(kind string) string {
 // with no members (or an Error whose Payload has none), which the columns
 // read back as absent, empty is that member, whole, as a JSON object
 // member (`"Error":{}`, `"Error":{"Payload":{}}`) and ok is true.
-func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
+// members are d's exported fields (detailsMember.members).
+func fillEvent(row *schema.Event, d reflect.Value, members []structMember) (ok bool, empty string) {
 	ok = true
 	truncated := func(p *bool) {
 		if row.PayloadTruncated != nil {
@@ -409,17 +423,14 @@ func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
 		}
 		row.PayloadTruncated = p
 	}
-	for i := range d.NumField() {
-		f := d.Type().Field(i)
-		if !f.IsExported() {
-			continue
-		}
+	for _, f := range members {
+		i := f.index
 		x := d.Field(i).Interface()
 		switch m := x.(type) {
 		case *types.EventInput:
 			if m != nil {
 				if m.Payload == nil && m.Truncated == nil {
-					empty = emptyMember(f.Name, false)
+					empty = emptyMember(f.name, false)
 				}
 				row.InputPayload = m.Payload
 				truncated(m.Truncated)
@@ -427,7 +438,7 @@ func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
 		case *types.EventResult:
 			if m != nil {
 				if m.Payload == nil && m.Truncated == nil {
-					empty = emptyMember(f.Name, false)
+					empty = emptyMember(f.name, false)
 				}
 				row.Result = m.Payload
 				truncated(m.Truncated)
@@ -436,11 +447,11 @@ func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
 			if m != nil {
 				switch {
 				case m.Payload == nil && m.Truncated == nil:
-					empty = emptyMember(f.Name, false)
+					empty = emptyMember(f.name, false)
 				case emptyError(m.Payload) && m.Truncated == nil:
-					empty = emptyMember(f.Name, true)
+					empty = emptyMember(f.name, true)
 				case emptyError(m.Payload): // rare enough to spell out
-					empty = `"` + f.Name + `":{"Payload":{},"Truncated":` + strconv.FormatBool(*m.Truncated) + `}`
+					empty = `"` + f.name + `":{"Payload":{},"Truncated":` + strconv.FormatBool(*m.Truncated) + `}`
 				}
 				if p := m.Payload; p != nil {
 					row.ErrorType, row.ErrorMessage, row.ErrorData, row.ErrorStackTrace = p.ErrorType, p.ErrorMessage, p.ErrorData, p.StackTrace
@@ -453,14 +464,14 @@ func fillEvent(row *schema.Event, d reflect.Value) (ok bool, empty string) {
 			}
 		case *types.EventPauseReason:
 			if m != nil {
-				empty = reason(row, f.Name, m.Payload, m.Truncated, empty, truncated)
+				empty = reason(row, f.name, m.Payload, m.Truncated, empty, truncated)
 			}
 		case *types.EventResumeReason:
 			if m != nil {
-				empty = reason(row, f.Name, m.Payload, m.Truncated, empty, truncated)
+				empty = reason(row, f.name, m.Payload, m.Truncated, empty, truncated)
 			}
 		default:
-			dst := eventColumn(row, f.Name)
+			dst := eventColumn(row, f.name)
 			if !dst.IsValid() {
 				if !d.Field(i).IsZero() {
 					ok = false // a member this version does not know
