@@ -521,12 +521,18 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		}
 		// The tables are read side by side: each fills its own field of
 		// out's entries, and verify waits for a chunk's rows as a whole.
+		// Each table's rows come in runs of one execution's.
+		var opsOf, eventsOf runLookup[*ExecutionRows]
 		err := d.eachRow(ctx, states,
 			func(row *schema.Execution) { out[row.ExecutionArn].Execution = new(*row) },
 			func(row *schema.Operation) {
-				out[row.ExecutionArn].Operations = append(out[row.ExecutionArn].Operations, *row)
+				r, _ := opsOf.get(out, row.ExecutionArn)
+				r.Operations = append(r.Operations, *row)
 			},
-			func(row *schema.Event) { out[row.ExecutionArn].Events = append(out[row.ExecutionArn].Events, *row) })
+			func(row *schema.Event) {
+				r, _ := eventsOf.get(out, row.ExecutionArn)
+				r.Events = append(r.Events, *row)
+			})
 		if err == nil && tries <= listedAgain { // the last read stands as it is: the rows are not there
 			for _, st := range states {
 				r := out[st.Arn]
@@ -546,6 +552,27 @@ func (d *Parquet) Rows(ctx context.Context, states []ExecutionState) (map[string
 		r.Events = LatestEvents(r.Events)
 	}
 	return out, nil
+}
+
+// runLookup is a map lookup for keys that come in runs (a file's rows
+// are in runs of one execution's): the last key's answer is kept, so
+// that a run looks its key up once. A key equal to the last one (with
+// the decoder's strings, mostly the same string) is answered without
+// hashing it.
+type runLookup[V any] struct {
+	key  string
+	val  V
+	ok   bool
+	used bool
+}
+
+// get is m[key], and whether m has it.
+func (r *runLookup[V]) get(m map[string]V, key string) (V, bool) {
+	if !r.used || key != r.key {
+		r.val, r.ok = m[key]
+		r.key, r.used = key, true
+	}
+	return r.val, r.ok
 }
 
 // LatestEvents sorts one execution's archived events by event id and keeps
@@ -643,9 +670,14 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, ex func(
 			events += *st.EventCount
 		}
 	}
-	wantOp := func(arn, runID string, at time.Time) bool {
-		st, ok := want[arn]
-		return ok && runID == st.RunID && at.Equal(st.ExtractedAt)
+	// wantOp reports a row of a snapshot of states; one per table, as the
+	// tables are read side by side.
+	wantOp := func() func(arn, runID string, at time.Time) bool {
+		var of runLookup[ExecutionState]
+		return func(arn, runID string, at time.Time) bool {
+			st, ok := of.get(want, arn)
+			return ok && runID == st.RunID && at.Equal(st.ExtractedAt)
+		}
 	}
 	// The key indexes' hashes of the wanted keys: a run of rows whose hash
 	// is here is read, and each row checked as above (a collision reads a
@@ -663,27 +695,29 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, ex func(
 			return err
 		}
 		snapshotKey := []string{"execution_arn", "run_id", "extracted_at"}
+		ofSnapshot := wantOp()
+		var ofEvents runLookup[ExecutionState]
 		for _, f := range files[dt] {
 			var err error
 			switch table {
 			case "executions":
 				err = readFile(ctx, d, schema.Executions, f, int64(len(states)), snapshotKey, func(h uint64) bool { return opKeys[h] },
 					func(row *schema.Execution) {
-						if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
+						if ofSnapshot(row.ExecutionArn, row.RunID, row.ExtractedAt) {
 							ex(row)
 						}
 					})
 			case "operations":
 				err = readFile(ctx, d, schema.Operations, f, ops, snapshotKey, func(h uint64) bool { return opKeys[h] },
 					func(row *schema.Operation) {
-						if wantOp(row.ExecutionArn, row.RunID, row.ExtractedAt) {
+						if ofSnapshot(row.ExecutionArn, row.RunID, row.ExtractedAt) {
 							op(row)
 						}
 					})
 			default:
 				err = readFile(ctx, d, schema.Events, f, events, []string{"execution_arn"}, func(h uint64) bool { return evKeys[h] },
 					func(row *schema.Event) {
-						if _, ok := want[row.ExecutionArn]; ok {
+						if _, ok := ofEvents.get(want, row.ExecutionArn); ok {
 							ev(row)
 						}
 					})
