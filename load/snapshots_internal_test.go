@@ -158,20 +158,12 @@ func TestKeyScanAcrossPages(t *testing.T) {
 		}
 		rows = append(rows, k)
 	}
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[key](&buf, parquet.MaxRowsPerRowGroup(2500), parquet.PageBufferSize(512))
-	if _, err := w.Write(rows); err != nil || w.Close() != nil {
-		t.Fatal(err)
-	}
-	pf, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf := smallPagesFile(t, rows, 2500, 512)
 	if idx, err := pf.RowGroups()[0].ColumnChunks()[0].OffsetIndex(); err != nil || idx.NumPages() < 10 {
 		t.Fatalf("the file's first column has too few pages for the test (%v)", err)
 	}
 	i := 0
-	err = keyScan(pf, []string{"name", "execution_arn", "missing", "at"}, true, func(v []parquet.Value) error {
+	err := keyScan(pf, []string{"name", "execution_arn", "missing", "at"}, true, func(v []parquet.Value) error {
 		want := rows[i]
 		name := "<nil>"
 		if !v[0].IsNull() {
@@ -224,15 +216,7 @@ func TestKeyIndexRuns(t *testing.T) {
 			rows = append(rows, k)
 		}
 	}
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[key](&buf, parquet.MaxRowsPerRowGroup(700), parquet.PageBufferSize(256))
-	if _, err := w.Write(rows); err != nil || w.Close() != nil {
-		t.Fatal(err)
-	}
-	pf, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf := smallPagesFile(t, rows, 700, 256)
 	seed := maphash.MakeSeed()
 	d := &Parquet{keyHash: func(k []parquet.Value) uint64 { return hashKey(seed, k) }}
 	idx, err := d.keyIndexOf("operations/dt=2026-01-01/part-x.parquet", pf, []string{"execution_arn", "run_id", "extracted_at"})
@@ -242,4 +226,20 @@ func TestKeyIndexRuns(t *testing.T) {
 	if !slices.Equal(idx.runs, want) || idx.total != int64(len(rows)) {
 		t.Errorf("runs %v of %d rows, want %v of %d", idx.runs, idx.total, want, len(rows))
 	}
+}
+
+// smallPagesFile writes rows to a Parquet file in memory, in row groups
+// of rowGroup rows and pages of about pageBytes, and opens it.
+func smallPagesFile[T any](t *testing.T, rows []T, rowGroup int64, pageBytes int) *parquet.File {
+	t.Helper()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[T](&buf, parquet.MaxRowsPerRowGroup(rowGroup), parquet.PageBufferSize(pageBytes))
+	if _, err := w.Write(rows); err != nil || w.Close() != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf
 }
