@@ -18,7 +18,8 @@ import (
 
 // randomRow fills the struct v with random values: each pointer nil or set
 // (to an empty string sometimes), each list nil, empty or 1-3 elements,
-// strings empty, short or longer than the decoder's blocks take.
+// strings empty, short (of three letters) or longer than the decoder's
+// blocks take.
 func randomRow(r *rand.Rand, v reflect.Value) {
 	str := func() string {
 		switch r.IntN(6) {
@@ -26,8 +27,12 @@ func randomRow(r *rand.Rand, v reflect.Value) {
 			return ""
 		case 1:
 			return strings.Repeat("é", 3000+r.IntN(3000)) // longer than ownString
-		default:
-			return "s" + strings.Repeat("x", r.IntN(40))
+		default: // strings of one length differ in their bytes
+			b := []byte("s")
+			for range r.IntN(40) {
+				b = append(b, byte('a'+r.IntN(3)))
+			}
+			return string(b)
 		}
 	}
 	var fill func(f reflect.Value)
@@ -101,7 +106,7 @@ func openReader[T any](t *testing.T, table *schema.Table, data []byte) *schema.R
 
 // checkDecode writes random rows of table with its writer (row groups of
 // 97 rows, pages of a few KiB, so that columns, lists among them, span
-// pages) and reads them back through a schema.Reader and through
+// pages; each value the row before's half the time) and reads them back through a schema.Reader and through
 // parquet-go's GenericReader: both must give the rows written. Runs of
 // rows read after a seek (across pages and row groups) must be the rows
 // at that place.
@@ -109,7 +114,15 @@ func checkDecode[T any](t *testing.T, table *schema.Table) {
 	r := rand.New(rand.NewPCG(7, uint64(len(table.Name))))
 	want := make([]T, 500)
 	for i := range want {
-		randomRow(r, reflect.ValueOf(&want[i]).Elem())
+		row := reflect.ValueOf(&want[i]).Elem()
+		randomRow(r, row)
+		// Runs of a value, as key columns have (and any column may): each
+		// field the row before's half the time, a null or empty one too.
+		for j := range row.NumField() {
+			if i > 0 && r.IntN(2) == 0 {
+				row.Field(j).Set(reflect.ValueOf(&want[i-1]).Elem().Field(j))
+			}
+		}
 	}
 	var file bytes.Buffer
 	w := table.NewParquetWriter(&file, table.ParquetSchema(), parquet.MaxRowsPerRowGroup(97), parquet.PageBufferSize(4<<10))
