@@ -66,7 +66,7 @@ func (v *ColumnValues) Release() { v.c.release() }
 
 // Close releases the pages; no value read is valid after it.
 func (v *ColumnValues) Close() error {
-	v.c.release()
+	v.c.drop()
 	return v.c.pages.Close()
 }
 
@@ -128,11 +128,10 @@ func (r *Reader[T]) SeekToRow(n int64) error {
 		if c == nil {
 			continue
 		}
+		c.drop()
 		if err := c.pages.SeekToRow(r.row); err != nil {
 			return err
 		}
-		c.release()
-		c.values, c.page, c.ended, c.buf, c.pos = nil, nil, false, c.buf[:0], 0
 	}
 	return nil
 }
@@ -273,7 +272,9 @@ func (c *columnCursor) fill(want int) (bool, error) {
 }
 
 // release hands back the pages whose values were all decoded (the values
-// still buffered are the current page's).
+// still buffered are the current page's). A page neither released nor
+// dropped is left to the collector, its buffers never back in
+// parquet-go's pools: each page read after would allocate anew.
 func (c *columnCursor) release() {
 	for i, p := range c.done {
 		parquet.Release(p)
@@ -282,9 +283,22 @@ func (c *columnCursor) release() {
 	c.done = c.done[:0]
 }
 
+// drop releases every page the cursor holds, the one being read too,
+// and forgets the values buffered: the rows decoded so far have their
+// own copies. A page the column's pages may serve again (after a seek
+// into it) is held by them as well, so it stays valid for them.
+func (c *columnCursor) drop() {
+	c.release()
+	if c.page != nil {
+		parquet.Release(c.page)
+	}
+	c.values, c.page, c.ended, c.buf, c.pos = nil, nil, false, c.buf[:0], 0
+}
+
 func (r *Reader[T]) closeColumns() {
 	for _, c := range r.cols {
 		if c != nil {
+			c.drop()
 			c.pages.Close()
 		}
 	}
