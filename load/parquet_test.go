@@ -366,6 +366,40 @@ func TestRowsReadsOnlyWhatItNeeds(t *testing.T) {
 	}
 }
 
+// TestRowsOfPartitionsOfSeveralFiles: a partition's files from three runs
+// (as nightly runs leave them until compacted), every other execution
+// read: the rows wanted of all its files together outnumber each file's,
+// yet no file is wanted whole, so every file is read by its key index,
+// its wanted runs alone, and the rows are exactly the executions'.
+func TestRowsOfPartitionsOfSeveralFiles(t *testing.T) {
+	execs := emulator.Generate(67, 120, emulator.GenerateOptions{MinOps: 5, MaxOps: 80, Days: 1, LargePayloadEvery: -1})
+	dir := t.TempDir()
+	for i, part := range [][]emulator.Execution{execs[:40], execs[40:80], execs[80:]} {
+		pd, err := load.NewParquetDir(dir, load.WithFilePrefix(fmt.Sprint("part-run", i)), load.WithRowGroupSize(48<<10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		commitAll(t, part, pd)
+	}
+	rd, err := load.OpenParquetDirForReading(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := rd.Latest(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
+	partitions, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*"))
+	if len(files) < 2*len(partitions) {
+		t.Fatalf("%d operations files in %d partitions: the test wants several a partition", len(files), len(partitions))
+	}
+	checkRowsOf(t, execs, func(i int) bool { return i%2 == 0 }, dir, rd, latest)
+	if n := rd.KeyIndexedFilesForTest("operations"); n != len(files) {
+		t.Errorf("%d of the %d operations files read by their key index: the others were decoded whole", n, len(files))
+	}
+}
+
 // checkRowsOf checks Rows of the executions of execs that pick picks
 // against a full read of their partitions' files.
 func checkRowsOf(t *testing.T, execs []emulator.Execution, pick func(i int) bool, dir string, rd *load.Parquet, latest map[string]load.ExecutionState) {

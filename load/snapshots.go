@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -697,25 +696,26 @@ func (d *Parquet) eachRow(ctx context.Context, states []ExecutionState, ex func(
 		snapshotKey := []string{"execution_arn", "run_id", "extracted_at"}
 		ofSnapshot := wantOp()
 		var ofEvents runLookup[ExecutionState]
+		alone := len(files[dt]) == 1
 		for _, f := range files[dt] {
 			var err error
 			switch table {
 			case "executions":
-				err = readFile(ctx, d, schema.Executions, f, int64(len(states)), snapshotKey, func(h uint64) bool { return opKeys[h] },
+				err = readFile(ctx, d, schema.Executions, f, int64(len(states)), alone, snapshotKey, func(h uint64) bool { return opKeys[h] },
 					func(row *schema.Execution) {
 						if ofSnapshot(row.ExecutionArn, row.RunID, row.ExtractedAt) {
 							ex(row)
 						}
 					})
 			case "operations":
-				err = readFile(ctx, d, schema.Operations, f, ops, snapshotKey, func(h uint64) bool { return opKeys[h] },
+				err = readFile(ctx, d, schema.Operations, f, ops, alone, snapshotKey, func(h uint64) bool { return opKeys[h] },
 					func(row *schema.Operation) {
 						if ofSnapshot(row.ExecutionArn, row.RunID, row.ExtractedAt) {
 							op(row)
 						}
 					})
 			default:
-				err = readFile(ctx, d, schema.Events, f, events, []string{"execution_arn"}, func(h uint64) bool { return evKeys[h] },
+				err = readFile(ctx, d, schema.Events, f, events, alone, []string{"execution_arn"}, func(h uint64) bool { return evKeys[h] },
 					func(row *schema.Event) {
 						if _, ok := ofEvents.get(want, row.ExecutionArn); ok {
 							ev(row)
@@ -969,14 +969,17 @@ func (p *Postgres) StoredForm(row any) {
 // pages fetched (each a GET), rather than whole in one GET.
 const selectiveShare = 0.25
 
-// readFile is readOpened over a published file. On a sink that reads
+// readFile is readOpened over a published file. At most expect of its
+// rows are wanted (-1: not known); exactly those when alone, f being its
+// table's only file in the partition (with several, the wanted rows are
+// spread over them). On a sink that reads
 // ranges (S3) the footer is read first, through ranges; a file read only
 // in part goes on through them, a file read whole is fetched in one GET.
 // A file in hand (fetched whole, or local) decodes only the wanted rows'
 // runs, unless they are all of its rows: decoding rows to drop them cost
 // about 8% of a verify's CPU (BenchmarkVerify's data, with executions
 // still running among its partitions' ones, not compared).
-func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f publishedFile, expect int64, keys []string, wanted func(uint64) bool, fn func(*T)) error {
+func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f publishedFile, expect int64, alone bool, keys []string, wanted func(uint64) bool, fn func(*T)) error {
 	if rs, ok := d.sink.(rangedSink); ok && expect >= 0 && f.size > 0 {
 		pf, err := openPublished(f.name, rs.ranged(ctx, f.name, f.size), f.size, parquet.SkipBloomFilters(true))
 		if err != nil {
@@ -997,7 +1000,7 @@ func readFile[T any](ctx context.Context, d *Parquet, table *schema.Table, f pub
 		}
 		// The file is in hand: a seek costs no request, and only the
 		// wanted rows are decoded unless they are all of the file's.
-		if readsWhole(pf, expect, 1) {
+		if alone && readsWhole(pf, expect, 1) {
 			return eachInFile(table, pf, fn)
 		}
 		idx, err := d.keyIndexOf(f.name, pf, keys)
@@ -1070,7 +1073,9 @@ func (d *Parquet) keyIndexOf(name string, pf *parquet.File, keys []string) (*key
 	err := keyScan(pf, keys, false, func(k []parquet.Value) error {
 		// Rows of one hash side by side are one run: two keys of one hash
 		// (a collision) are read together, and the reader checks each row.
-		if len(idx.runs) == 0 || !sameKey(k, last) {
+		// (Key columns are strings and integers: values parquet.Equal
+		// finds equal hash alike.)
+		if len(idx.runs) == 0 || !slices.EqualFunc(k, last, parquet.Equal) {
 			last = last[:0]
 			for _, v := range k {
 				last = append(last, v.Clone())
@@ -1102,29 +1107,6 @@ func (d *Parquet) keyIndexOf(name string, pf *parquet.File, keys []string) (*key
 	}
 	d.keyIndexes[dt][id] = idx
 	return idx, nil
-}
-
-// sameKey reports whether keys a and b hold the same values, as hashKey
-// sees them (kind and bytes, or kind and bits).
-func sameKey(a, b []parquet.Value) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		switch {
-		case x.Kind() != y.Kind() || x.IsNull() != y.IsNull():
-			return false
-		case x.IsNull():
-		case x.Kind() == parquet.ByteArray || x.Kind() == parquet.FixedLenByteArray:
-			if !bytes.Equal(x.ByteArray(), y.ByteArray()) {
-				return false
-			}
-		case x.Uint64() != y.Uint64():
-			return false
-		}
-	}
-	return true
 }
 
 // readsWhole reports whether expect wanted rows (-1: unknown) are at

@@ -91,10 +91,11 @@ var detailsFields = func() []detailsMember {
 			m := detailsMember{index: i, offset: f.Offset, name: f.Name, eventType: strings.TrimSuffix(f.Name, "Details"), kind: detailKind(f.Name),
 				emptyOverflow: map[string]*string{}}
 			for j := range f.Type.Elem().NumField() {
-				if df := f.Type.Elem().Field(j); df.IsExported() {
+				df := f.Type.Elem().Field(j)
+				if df.IsExported() {
 					m.members = append(m.members, structMember{j, df.Name})
 				}
-				switch f.Type.Elem().Field(j).Type {
+				switch df.Type {
 				case reflect.TypeFor[*types.EventInput](), reflect.TypeFor[*types.EventResult](), reflect.TypeFor[*types.EventError](),
 					reflect.TypeFor[*types.EventPauseReason](), reflect.TypeFor[*types.EventResumeReason]():
 					m.data = append(m.data, j)
