@@ -2,14 +2,18 @@ package load
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // TestStateInterner: states read from one file share their repeated
@@ -238,6 +242,71 @@ func smallPagesFile[T any](t *testing.T, rows []T, rowGroup int64, pageBytes int
 		t.Fatal(err)
 	}
 	pf, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf
+}
+
+// TestKeyScanRefusesAMiscountedRowGroup: a file whose footer gives a row
+// group fewer or more rows than its columns hold values (a damaged file,
+// or one another writer got wrong) fails the scan, naming the column,
+// instead of pairing keys with the wrong rows: compaction's --keep
+// latest and verify act on those pairs. parquet-go cannot write such a
+// file, so the test rewrites a good file's footer.
+func TestKeyScanRefusesAMiscountedRowGroup(t *testing.T) {
+	type key struct {
+		Arn string `parquet:"execution_arn"`
+		At  int64  `parquet:"at"`
+	}
+	var rows []key
+	for i := range 3000 {
+		rows = append(rows, key{Arn: fmt.Sprintf("arn-%04d", i/7), At: int64(i)})
+	}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[key](&buf, parquet.MaxRowsPerRowGroup(1500), parquet.PageBufferSize(512))
+	if _, err := w.Write(rows); err != nil || w.Close() != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		delta int64
+		want  string
+	}{{0, ""}, {-1, "column execution_arn: 1500 values for 1499 rows"}, {1, "column execution_arn: 1500 values for 1501 rows"}, {-1500 + scanBatch, "values for 1024 rows"}} {
+		pf := withRowGroupRows(t, buf.Bytes(), 1, c.delta)
+		if got := pf.RowGroups()[1].NumRows(); got != 1500+c.delta {
+			t.Fatalf("the rewritten footer gives %d rows, want %d", got, 1500+c.delta)
+		}
+		n := 0
+		err := keyScan(pf, []string{"execution_arn", "at"}, false, func([]parquet.Value) error { n++; return nil })
+		switch {
+		case c.want == "" && (err != nil || n != len(rows)):
+			t.Errorf("the file as written: %d rows scanned, %v", n, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("row group of 1500 rows said to hold %d: %v, want an error with %q", 1500+c.delta, err, c.want)
+		}
+	}
+}
+
+// withRowGroupRows opens a copy of the Parquet file b whose footer says
+// that row group rg holds delta rows more (or fewer) than it does.
+func withRowGroupRows(t *testing.T, b []byte, rg int, delta int64) *parquet.File {
+	t.Helper()
+	size := int(binary.LittleEndian.Uint32(b[len(b)-8:]))
+	footer := b[len(b)-8-size : len(b)-8]
+	var md format.FileMetaData
+	if err := thrift.Unmarshal(new(thrift.CompactProtocol), footer, &md); err != nil {
+		t.Fatal(err)
+	}
+	md.RowGroups[rg].NumRows += delta
+	md.NumRows += delta
+	out, err := thrift.Marshal(new(thrift.CompactProtocol), &md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := append(slices.Clip(b[:len(b)-8-size]), out...)
+	file = binary.LittleEndian.AppendUint32(file, uint32(len(out)))
+	file = append(file, "PAR1"...)
+	pf, err := parquet.OpenFile(bytes.NewReader(file), int64(len(file)))
 	if err != nil {
 		t.Fatal(err)
 	}
