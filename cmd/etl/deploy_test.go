@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -80,5 +81,51 @@ func TestDeployExamples(t *testing.T) {
 				t.Errorf("%s: etl %s has no flag --%s", name, argv[0], flag)
 			}
 		}
+	}
+}
+
+// TestBatchJobFitsFargate: the AWS Batch example runs on Fargate, which
+// takes only some pairs of vCPUs and memory (AWS Batch API reference,
+// ResourceRequirement); another pair registers but its jobs never start.
+func TestBatchJobFitsFargate(t *testing.T) {
+	var job struct {
+		JobDefinition struct {
+			PlatformCapabilities []string `json:"platformCapabilities"`
+			ContainerProperties  struct {
+				ResourceRequirements []struct{ Type, Value string } `json:"resourceRequirements"`
+			} `json:"containerProperties"`
+		} `json:"jobDefinition"`
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy", "aws-batch.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &job); err != nil {
+		t.Fatalf("aws-batch.json: %v", err)
+	}
+	if !slices.Contains(job.JobDefinition.PlatformCapabilities, "FARGATE") {
+		t.Fatal("aws-batch.json is no longer a Fargate job definition: check its resources against its platform instead")
+	}
+	// Fargate's memory values (MiB) and the vCPUs each allows.
+	fargate := map[int][]string{512: {"0.25"}, 1024: {"0.25", "0.5"}, 2048: {"0.25", "0.5", "1"}, 3072: {"0.5", "1"}, 4096: {"0.5", "1", "2"}, 8192: {"1", "2", "4"}}
+	for m := 5120; m <= 7168; m += 1024 {
+		fargate[m] = []string{"1", "2"}
+	}
+	for m := 9216; m <= 16384; m += 1024 {
+		fargate[m] = []string{"2", "4"}
+	}
+	for m := 17408; m <= 30720; m += 1024 {
+		fargate[m] = []string{"4"}
+	}
+	res := map[string]string{}
+	for _, r := range job.JobDefinition.ContainerProperties.ResourceRequirements {
+		res[r.Type] = r.Value
+	}
+	mem, err := strconv.Atoi(res["MEMORY"])
+	if err != nil {
+		t.Fatalf("MEMORY %q: %v", res["MEMORY"], err)
+	}
+	if vcpus, ok := fargate[mem]; !ok || !slices.Contains(vcpus, res["VCPU"]) {
+		t.Errorf("VCPU %q with MEMORY %d MiB: not a pair Fargate runs (that memory takes VCPU %v)", res["VCPU"], mem, vcpus)
 	}
 }
