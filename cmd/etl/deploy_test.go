@@ -86,7 +86,7 @@ func TestDeployExamples(t *testing.T) {
 
 // TestBatchJobFitsFargate: the AWS Batch example runs on Fargate, which
 // takes only some pairs of vCPUs and memory (AWS Batch API reference,
-// ResourceRequirement); another pair registers but its jobs never start.
+// ResourceRequirement); another pair gets no job run.
 func TestBatchJobFitsFargate(t *testing.T) {
 	var job struct {
 		JobDefinition struct {
