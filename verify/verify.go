@@ -534,18 +534,18 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 	}
 	switch {
 	case err != nil:
-		rep.Errors = append(rep.Errors, Difference{t.e.ARN, errorReason(err)})
+		rep.Errors = append(rep.Errors, Difference{ExecutionArn: t.e.ARN, What: errorReason(err)})
 	case !sampleable:
 		rep.notCompared(c.apiStatus)
 	case found.lacksUnknown:
 		rep.Sampled++
-		rep.LacksUnknown = append(rep.LacksUnknown, Difference{t.e.ARN, found.what})
+		rep.LacksUnknown = append(rep.LacksUnknown, Difference{ExecutionArn: t.e.ARN, What: found.what})
 	case found.lacksColumns:
 		rep.Sampled++
-		rep.LacksColumns = append(rep.LacksColumns, Difference{t.e.ARN, found.what})
+		rep.LacksColumns = append(rep.LacksColumns, Difference{ExecutionArn: t.e.ARN, What: found.what})
 	case found.what != "":
 		rep.Sampled++
-		rep.ContentDiffer = append(rep.ContentDiffer, Difference{t.e.ARN, found.what})
+		rep.ContentDiffer = append(rep.ContentDiffer, Difference{ExecutionArn: t.e.ARN, What: found.what})
 	default:
 		rep.Sampled++
 		rep.Equal++
@@ -841,7 +841,7 @@ func checkOne(ctx context.Context, api API, e Execution, archived map[string]loa
 		return nil, true
 	}
 	if err != nil {
-		record(func() { rep.Errors = append(rep.Errors, Difference{e.ARN, errorReason(err)}) })
+		record(func() { rep.Errors = append(rep.Errors, Difference{ExecutionArn: e.ARN, What: errorReason(err)}) })
 		return nil, false
 	}
 	apiStatus := string(desc.Status)
@@ -854,17 +854,17 @@ func checkOne(ctx context.Context, api API, e Execution, archived map[string]loa
 	case load.Terminal(apiStatus) && !load.Terminal(archStatus):
 		complete = false
 		record(func() {
-			rep.Stale = append(rep.Stale, Difference{e.ARN, fmt.Sprintf("archived %s, the API says %s", orNull(archStatus), apiStatus)})
+			rep.Stale = append(rep.Stale, Difference{ExecutionArn: e.ARN, What: fmt.Sprintf("archived %s, the API says %s", orNull(archStatus), apiStatus)})
 		})
 	case load.Terminal(apiStatus) && st.Source == transform.SourceHistory && archStatus != apiStatus:
 		complete = false
 		record(func() {
-			rep.Differing = append(rep.Differing, Difference{e.ARN, fmt.Sprintf("status: archived %s, API %s", archStatus, apiStatus)})
+			rep.Differing = append(rep.Differing, Difference{ExecutionArn: e.ARN, What: fmt.Sprintf("status: archived %s, API %s", archStatus, apiStatus)})
 		})
 	case load.Terminal(apiStatus) && desc.EndTimestamp != nil && st.EndTime != nil && !desc.EndTimestamp.Truncate(time.Millisecond).Equal(*st.EndTime):
 		complete = false
 		record(func() {
-			rep.Differing = append(rep.Differing, Difference{e.ARN, fmt.Sprintf("end_time: archived %s, API %s", st.EndTime.Format(time.RFC3339Nano), desc.EndTimestamp.UTC().Format(time.RFC3339Nano))})
+			rep.Differing = append(rep.Differing, Difference{ExecutionArn: e.ARN, What: fmt.Sprintf("end_time: archived %s, API %s", st.EndTime.Format(time.RFC3339Nano), desc.EndTimestamp.UTC().Format(time.RFC3339Nano))})
 		})
 	}
 	if complete {
