@@ -47,6 +47,16 @@ type Config struct {
 	// once). The newer row is then the event, as for one recovered with
 	// its payloads; Postgres rewrites it where it differs.
 	RewriteLacking bool
+	// RewriteEvents writes every event of each execution read through
+	// history again, even those ArchivedEvents holds (etl run --force
+	// --rewrite-events): the mend for events lost from the archive (a
+	// file deleted) while the service still keeps the history, which a
+	// run otherwise never writes again (it counts the events archived
+	// from the executions row). Parquet then holds each event the archive
+	// had kept twice, the newer row being the event, until etl compact
+	// --keep latest (the _latest views read one); Postgres rewrites none
+	// that is unchanged.
+	RewriteEvents bool
 	// SkipUnchanged leaves a still-running execution read through history
 	// as archived when one small call proves the archive (ArchivedEvents)
 	// holds its newest event, and with HistoryAlways reads no history page

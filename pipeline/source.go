@@ -264,7 +264,7 @@ var errUnchanged = errors.New("unchanged since its archived snapshot")
 // waited since the last run costs that call, not every page of its
 // history); state with Config.HistoryAlways reads no history page.
 func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
-	if !r.cfg.SkipUnchanged || e.retryPayloads {
+	if !r.cfg.SkipUnchanged || r.cfg.RewriteEvents || e.retryPayloads {
 		return false, nil
 	}
 	archived := e.archived
@@ -279,7 +279,8 @@ func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
 // the archive lacks (those past the event_count it archived; when it
 // holds them without the payloads this read has, those that carry a
 // payload; with Config.RewriteLacking, those that carry members the SDK
-// does not know or have values in columns added since the first contract)
+// does not know or have values in columns added since the first contract;
+// with Config.RewriteEvents, every one)
 // through x, folding every event into fold when given, and noting
 // event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
@@ -290,7 +291,7 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 	// compaction and Postgres's upsert keep it). The others were archived
 	// as they are: written once.
 	recovering := archived.WithoutPayloads && !e.noData
-	if lw, ok := x.(load.LackingEventsWriter); ok && !recovering && !r.cfg.RewriteLacking {
+	if lw, ok := x.(load.LackingEventsWriter); ok && !recovering && !r.cfg.RewriteLacking && !r.cfg.RewriteEvents {
 		lw.WritesLackingEvents(!e.noData)
 	}
 	var total int64
@@ -306,7 +307,7 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 				maxID = max(maxID, *ev.EventId)
 			}
 			switch key := keys.Next(ev); {
-			case archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || r.cfg.RewriteLacking && p.Unknown[i] != nil:
+			case r.cfg.RewriteEvents || archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || r.cfg.RewriteLacking && p.Unknown[i] != nil:
 				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
 			case r.cfg.RewriteLacking:
 				// Written again if it has values in columns added

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -39,7 +40,8 @@ type Report struct {
 	// Inconsistent names those whose rows disagree with it (operations or
 	// events fewer than it counts, or operations that do not give its
 	// content_hash): rows lost from the archive, which, for an execution
-	// the service has forgotten, nothing can read again.
+	// the service has forgotten, nothing can read again; one the service
+	// still has is marked AtService.
 	SelfChecked            int          `json:"self_checked"`
 	NotComparedSelfChecked int          `json:"not_sampleable_self_checked"`
 	Inconsistent           []Difference `json:"inconsistent"`
@@ -111,6 +113,13 @@ type Report struct {
 type Difference struct {
 	ExecutionArn string `json:"execution_arn"`
 	What         string `json:"what"`
+	// AtService, in Inconsistent only: the API still has the execution
+	// (drawn for the sample, it was described, still running or paused
+	// or with no token to compare it by), so a run with --force archives
+	// it whole again (--rewrite-events too for events lost). Unset for
+	// one past its retention or gone from the API, which nothing can read
+	// again.
+	AtService bool `json:"at_service,omitempty"`
 }
 
 // AtRisk is an execution whose history expires soon and that is not
@@ -205,7 +214,7 @@ func (r *Report) Lines(n int, now time.Time) []string {
 	}
 	missing := make([]Difference, len(r.Missing))
 	for i, m := range r.Missing {
-		missing[i] = Difference{m, why}
+		missing[i] = Difference{ExecutionArn: m, What: why}
 	}
 	add("missing", missing)
 	add("stale", r.Stale)
@@ -213,7 +222,18 @@ func (r *Report) Lines(n int, now time.Time) []string {
 	add("content differs", r.ContentDiffer)
 	add("lacks new members", r.LacksUnknown)
 	add("lacks new columns", r.LacksColumns)
-	add("inconsistent", r.Inconsistent)
+	inconsistent := make([]Difference, len(r.Inconsistent))
+	for i, d := range r.Inconsistent {
+		switch inconsistent[i] = d; {
+		case d.AtService && strings.HasPrefix(d.What, "events: "):
+			// Events are written once: a run writes them again only
+			// when told to.
+			inconsistent[i].What += " (the service still has it: etl run --force --rewrite-events writes its events again)"
+		case d.AtService:
+			inconsistent[i].What += " (the service still has it: etl run --force archives it again)"
+		}
+	}
+	add("inconsistent", inconsistent)
 	add("error", r.Errors)
 	for _, f := range r.FunctionsNotListed {
 		out = append(out, "not listed, not verified: "+f)

@@ -140,11 +140,11 @@ func selfCheck(ctx context.Context, reader load.SnapshotReader, set selfChecking
 			continue
 		}
 		if r.err != nil {
-			rep.Errors = append(rep.Errors, Difference{r.st.Arn, errorReason(r.err)})
+			rep.Errors = append(rep.Errors, Difference{ExecutionArn: r.st.Arn, What: errorReason(r.err)})
 			continue
 		}
 		if r.what != "" {
-			rep.Inconsistent = append(rep.Inconsistent, Difference{r.st.Arn, r.what})
+			rep.Inconsistent = append(rep.Inconsistent, Difference{ExecutionArn: r.st.Arn, What: r.what, AtService: set.notCompared[r.st.Arn]})
 		}
 		rep.SelfChecked++
 		if set.notCompared[r.st.Arn] {

@@ -138,6 +138,37 @@ func TestAtRiskLines(t *testing.T) {
 	}
 }
 
+// TestInconsistentLines: an inconsistent execution the service still
+// has says that a run with --force mends it, in the lines and in the
+// report (at_service); one it has forgotten says nothing more, and its
+// report item has no at_service member.
+func TestInconsistentLines(t *testing.T) {
+	rep := &Report{Inconsistent: []Difference{
+		{ExecutionArn: "arn-running", What: "events: 3 archived, its executions row counts 4", AtService: true},
+		{ExecutionArn: "arn-paused", What: ContentHashDiffers, AtService: true},
+		{ExecutionArn: "arn-forgotten", What: "operations: 1 archived, its executions row counts 2"},
+	}}
+	lines := rep.Lines(10, time.Now())
+	want := []string{
+		"inconsistent: arn-running: events: 3 archived, its executions row counts 4 (the service still has it: etl run --force --rewrite-events writes its events again)",
+		"inconsistent: arn-paused: " + ContentHashDiffers + " (the service still has it: etl run --force archives it again)",
+		"inconsistent: arn-forgotten: operations: 1 archived, its executions row counts 2",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if rep.Inconsistent[0].What != "events: 3 archived, its executions row counts 4" {
+		t.Errorf("Lines changed the report: %q", rep.Inconsistent[0].What)
+	}
+	b, err := json.Marshal([]Difference{rep.Inconsistent[0], rep.Inconsistent[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `[{"execution_arn":"arn-running","what":"events: 3 archived, its executions row counts 4","at_service":true},{"execution_arn":"arn-forgotten","what":"operations: 1 archived, its executions row counts 2"}]`; got != want {
+		t.Errorf("report items:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 // TestOlderFormWholeAndStreamed: an archived row that differs from the
 // API's only as an older etl made it (without the members the SDK does
 // not know, with nulls in the columns added since, or both) is told

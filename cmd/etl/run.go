@@ -89,6 +89,7 @@ Examples:
 			&cli.StringFlag{Name: "on-bad-line", Usage: "a malformed manifest line: fail (refuse the manifest) or skip (report it and go on)", EnvVars: env("on-bad-line"), Value: "fail"},
 			&cli.StringFlag{Name: "shard", Usage: "archive only shard `I/N` of the manifest (by ARN hash); also from JOB_COMPLETION_INDEX with --shard-count, or AWS_BATCH_JOB_ARRAY_INDEX and _SIZE", EnvVars: env("shard")},
 			&cli.IntFlag{Name: "shard-count", Usage: "the number of shards, with a Kubernetes Indexed Job's JOB_COMPLETION_INDEX", EnvVars: env("shard-count")},
+			&cli.BoolFlag{Name: "rewrite-events", Usage: "with --force: write every event of the executions read through history again, even those the archive holds: what mends events lost from the archive (a file deleted: verify's inconsistent \"events: ...\" or \"event N is not in the archive\") while the service keeps the history; Parquet holds the others twice until etl compact --keep latest (the _latest views read one), Postgres rewrites none unchanged", EnvVars: env("rewrite-events")},
 			&cli.BoolFlag{Name: "force", Usage: "archive every execution, even those whose last archived snapshot was terminal (SUCCEEDED, FAILED, TIMED_OUT, STOPPED; CANCELLED read through state), writing again the events that carry members etl's SDK does not know or have values in columns the contract gained later (the pause events)", EnvVars: env("force")},
 			&cli.StringFlag{Name: "metrics-file", Usage: "write the run's metrics in Prometheus text format to `FILE` (for node_exporter's textfile collector)", EnvVars: env("metrics-file")},
 			&cli.StringFlag{Name: "retention-warning", Usage: "with --function: report executions whose history the service deletes within this `DURATION` (7d, 36h) and that are not archived in a terminal state", EnvVars: env("retention-warning"), Value: "7d"},
@@ -121,7 +122,7 @@ type runOptions struct {
 	disc                               discovery.Config
 	retentionWarning                   time.Duration
 	dests                              []string
-	force, history                     bool
+	force, history, rewriteEvents      bool
 	refusedTokenHistory                bool // --on-refused-token history
 }
 
@@ -132,7 +133,7 @@ func readRunOptions(c *cli.Context) (runOptions, error) {
 		retryMode: c.String("retry-mode"), rateLimit: c.Float64("rate-limit"), deadline: c.Duration("deadline"),
 		requestTimeout: c.Duration("request-timeout"), region: c.String("region"), profile: c.String("profile"),
 		endpoint: c.String("endpoint-url"), metricsFile: c.String("metrics-file"), report: c.String("report"),
-		runID: c.String("run-id"), dests: c.Generic("dest").(*destList).values, force: c.Bool("force"), history: c.Bool("history")}
+		runID: c.String("run-id"), dests: c.Generic("dest").(*destList).values, force: c.Bool("force"), history: c.Bool("history"), rewriteEvents: c.Bool("rewrite-events")}
 	switch {
 	case c.Args().Present():
 		return o, usageError("run: unexpected argument %q (flags only; see etl run --help)", c.Args().First())
@@ -146,6 +147,8 @@ func readRunOptions(c *cli.Context) (runOptions, error) {
 		return o, usageError("--retry-mode %q: want standard or adaptive", o.retryMode)
 	case o.rateLimit < 0 || o.deadline < 0:
 		return o, usageError("--rate-limit and --deadline must not be negative")
+	case o.rewriteEvents && !o.force:
+		return o, usageError("--rewrite-events needs --force (it writes again the events of executions the archive holds)")
 	}
 	switch c.String("on-bad-line") {
 	case "fail":
@@ -527,7 +530,7 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 	// Events are immutable: --force rewrites none but those archived
 	// without payloads, those with members the SDK does not know and
 	// those with values in columns added since the first contract.
-	cfg.ArchivedEvents, cfg.RewriteLacking = archived.Events, o.force
+	cfg.ArchivedEvents, cfg.RewriteLacking, cfg.RewriteEvents = archived.Events, o.force, o.rewriteEvents
 	if !o.force {
 		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
 		if af, ok := loader.(load.AloneFiller); ok {

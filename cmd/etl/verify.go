@@ -727,11 +727,12 @@ func atRiskOf(exp []verify.Execution, rep *verify.Report, archived map[string]lo
 		}
 	}
 	for _, l := range rep.Faults() {
-		if l == &rep.Inconsistent {
-			continue // the service has forgotten them already: no run can mend them
-		}
 		for _, d := range *l {
-			bad[d.ExecutionArn] = true
+			// An inconsistent one the service has forgotten already: no
+			// run can mend it.
+			if l != &rep.Inconsistent || d.AtService {
+				bad[d.ExecutionArn] = true
+			}
 		}
 	}
 	out := []verify.AtRisk{}

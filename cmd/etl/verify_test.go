@@ -641,7 +641,8 @@ func listArchive(t *testing.T, dest string) (*load.Parquet, listing) {
 // TestAtRiskOfArchivedEnd: an execution the listing gives no end (a
 // manifest's, the archive's own) is at risk by its archived end_time and
 // retention when it differs; without an archived end it is not, nor when
-// its history lasts beyond the warning.
+// its history lasts beyond the warning, nor when it is inconsistent and
+// the service has forgotten it (one the service still has is).
 func TestAtRiskOfArchivedEnd(t *testing.T) {
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	ended := func(daysAgo int, retention int32) load.ExecutionState {
@@ -664,9 +665,16 @@ func TestAtRiskOfArchivedEnd(t *testing.T) {
 	archived["forgotten"] = ended(26, 30)
 	exp = append(exp, verify.Execution{ARN: "forgotten"})
 	rep.Inconsistent = append(rep.Inconsistent, verify.Difference{ExecutionArn: "forgotten", What: "operations: 1 archived, its executions row counts 2"})
+	// One the service still has (an ended one archived through state,
+	// with no token to compare it by): a run with --force mends it
+	// while its history lasts, so it is at risk as one that differs.
+	archived["at-service"] = ended(24, 30)
+	exp = append(exp, verify.Execution{ARN: "at-service"})
+	rep.Inconsistent = append(rep.Inconsistent, verify.Difference{ExecutionArn: "at-service", What: "events: 1 archived, its executions row counts 2", AtService: true})
 	got := atRiskOf(exp, rep, archived, nil, now, 7*24*time.Hour)
-	if len(got) != 1 || got[0].ExecutionArn != "soon" || !got[0].HistoryExpiresAt.Equal(now.AddDate(0, 0, 5)) {
-		t.Errorf("at risk %+v, want soon alone, expiring in 5 days", got)
+	if len(got) != 2 || got[0].ExecutionArn != "soon" || !got[0].HistoryExpiresAt.Equal(now.AddDate(0, 0, 5)) ||
+		got[1].ExecutionArn != "at-service" || !got[1].HistoryExpiresAt.Equal(now.AddDate(0, 0, 6)) {
+		t.Errorf("at risk %+v, want soon and at-service, expiring in 5 and 6 days", got)
 	}
 }
 
@@ -1950,5 +1958,142 @@ func TestVerifyBesideCompaction(t *testing.T) {
 		if reader.moved == 0 || v.Sampled == 0 || v.Equal != v.Sampled || len(v.Errors) != 0 || len(v.ContentDiffer) != 0 {
 			t.Errorf("streamRows %d, %d files moved: %d sampled, %d equal, errors %v, differing %v", streamRows, reader.moved, v.Sampled, v.Equal, v.Errors, v.ContentDiffer)
 		}
+	}
+}
+
+// TestRewriteEventsMendsLostEvents: events lost from the archive (an
+// events file deleted, an execution's events rows deleted) while the
+// service still has them are found by verify (content differs for an
+// ended execution, inconsistent and at_service for a running one), are
+// not written again by a run with --force (a run counts the events
+// archived from the executions row), and are by one with --force
+// --rewrite-events given verify's findings as a manifest: both
+// destinations verify clean after it, and Postgres rewrote none of the
+// events it still held. --rewrite-events alone is a usage error.
+func TestRewriteEventsMendsLostEvents(t *testing.T) {
+	ctx := context.Background()
+	dbURL, s := pgtest.Schema(t)
+	dir := filepath.Join(t.TempDir(), "archive")
+	_, url, execs := verifyFixture(t, dir, nil, "--dest", dbURL, "--pg-schema", s, "--migrate")
+	conn := pgtest.Conn(t, dbURL)
+	events := pgx.Identifier{s, "events"}.Sanitize()
+	// Postgres: one ended execution's events deleted.
+	var victim string
+	for _, e := range execs {
+		if terminal(e) {
+			victim = e.ARN
+			break
+		}
+	}
+	if tag, err := conn.Exec(ctx, "DELETE FROM "+events+" WHERE execution_arn = $1", victim); err != nil || tag.RowsAffected() == 0 {
+		t.Fatalf("delete %s's events: %v, %d rows", victim, err, tag.RowsAffected())
+	}
+	// Parquet: an events file of ended and running executions deleted.
+	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+	var lost []string
+	for _, f := range files {
+		arns := fileARNs(t, f) // one a row
+		slices.Sort(arns)
+		arns = slices.Compact(arns)
+		running := slices.IndexFunc(execs, func(e emulator.Execution) bool { return !terminal(e) && slices.Contains(arns, e.ARN) }) >= 0
+		ended := slices.IndexFunc(execs, func(e emulator.Execution) bool { return terminal(e) && slices.Contains(arns, e.ARN) }) >= 0
+		if running && ended {
+			lost = arns
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if lost == nil {
+		t.Fatalf("no events file among %d holds both ended and running executions: the test wants both", len(files))
+	}
+	// Postgres's rows of the events it keeps, by their row versions: a
+	// rewrite would change them.
+	versions := func() map[string]string {
+		rows, err := conn.Query(ctx, "SELECT execution_arn || ' ' || event_id, xmin::text FROM "+events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				t.Fatal(err)
+			}
+			m[k] = v
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	held := versions()
+	// findings checks that dest verifies with events lost for exactly the
+	// executions in want, and returns them as verify's findings name
+	// them, as a manifest.
+	findings := func(dest string, want []string) string {
+		t.Helper()
+		code, rep := runVerify(t, url, dest, "--pg-schema", s)
+		var named []string
+		for _, d := range rep.ContentDiffer {
+			if !strings.Contains(d.What, "is not in the archive") || !strings.HasPrefix(d.What, "event ") {
+				t.Errorf("%s: content differs %s: %s, want a lost event", dest[:5], d.ExecutionArn, d.What)
+			}
+			named = append(named, d.ExecutionArn)
+		}
+		for _, d := range rep.Inconsistent {
+			if !d.AtService || !strings.HasPrefix(d.What, "events: ") {
+				t.Errorf("%s: inconsistent %+v, want events lost, at the service", dest[:5], d)
+			}
+			named = append(named, d.ExecutionArn)
+		}
+		slices.Sort(named)
+		if code != exitFailed || !slices.Equal(named, want) || len(rep.Missing)+len(rep.Differing)+len(rep.Stale)+len(rep.Errors) != 0 {
+			t.Fatalf("%s, events lost: exit %d, named %v, want %v; %+v", dest[:5], code, named, want, rep)
+		}
+		var manifest strings.Builder
+		for _, arn := range named {
+			fmt.Fprintf(&manifest, "{\"DurableExecutionArn\":%q}\n", arn)
+		}
+		path := filepath.Join(t.TempDir(), "again.jsonl")
+		if err := os.WriteFile(path, []byte(manifest.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	slices.Sort(lost)
+	lostManifest := findings(dir, lost)
+	victimManifest := findings(dbURL, []string{victim})
+	run := func(manifest string, extra ...string) int {
+		t.Helper()
+		return runCLI(t, append([]string{"run", "--manifest", manifest, "--dest", dir, "--dest", dbURL, "--pg-schema", s, "--endpoint-url", url, "--log-level", "warn"}, extra...)...).code
+	}
+	if code := run(lostManifest, "--rewrite-events"); code != exitUsage {
+		t.Fatalf("--rewrite-events without --force: exit %d, want %d", code, exitUsage)
+	}
+	// --force alone archives new snapshots, and writes no lost event.
+	if code := run(lostManifest, "--force"); code != 0 {
+		t.Fatalf("run --force: exit %d", code)
+	}
+	findings(dir, lost)
+	for _, m := range []string{lostManifest, victimManifest} {
+		if code := run(m, "--force", "--rewrite-events"); code != 0 {
+			t.Fatalf("run --force --rewrite-events: exit %d", code)
+		}
+	}
+	for _, dest := range []string{dir, dbURL} {
+		if code, rep := runVerify(t, url, dest, "--pg-schema", s); code != 0 || rep.Complete != len(execs) || rep.Equal != rep.Sampled || len(rep.Inconsistent) != 0 {
+			t.Fatalf("%s, mended: exit %d, %+v", dest[:5], code, rep)
+		}
+	}
+	now := versions()
+	for k, v := range held {
+		if now[k] != v {
+			t.Errorf("postgres rewrote event %s it held unchanged", k)
+		}
+	}
+	if len(now) <= len(held) {
+		t.Errorf("postgres holds %d events after the mend, %d before: %s's not written again", len(now), len(held), victim)
 	}
 }
