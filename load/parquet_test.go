@@ -549,8 +549,11 @@ func TestKeyIndexKeepsOnlyItsKeys(t *testing.T) {
 	execs := emulator.Generate(66, 300, emulator.GenerateOptions{MinOps: 250, MaxOps: 250, Days: 1, LargePayloadEvery: -1})
 	_, rd, latest := archivedForReading(t, execs)
 	st := latest[execs[0].ARN]
+	// Twice: a sync.Pool's buffers (parquet-go's pages) outlive one
+	// collection in its victim cache; the reader does not hold them.
 	heap := func() uint64 {
 		var m runtime.MemStats
+		runtime.GC()
 		runtime.GC()
 		runtime.ReadMemStats(&m)
 		return m.HeapAlloc
@@ -568,7 +571,7 @@ func TestKeyIndexKeepsOnlyItsKeys(t *testing.T) {
 	if rd.KeyIndexedPartitionsForTest() == 0 {
 		t.Fatal("no key index was built: the test reads too large a share of the file")
 	}
-	if grown > 4<<20 {
+	if grown > 1<<20 { // about 40 KiB; the batches, tens of MB
 		t.Errorf("the heap grew by %d KiB with the key index of 300 executions' runs", grown>>10)
 	}
 	runtime.KeepAlive(rd)
