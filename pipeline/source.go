@@ -256,7 +256,7 @@ var errUnchanged = errors.New("unchanged since its archived snapshot")
 // newest the service has (one small call; see extract.NewestEventID).
 // Without archived events, or when the answer cannot prove which event is
 // the newest, it reports false; so too without Config.SkipUnchanged (etl
-// run --force), when the archived snapshot lacks the payloads that e would
+// run --force) or with Config.RewriteEvents, when the archived snapshot lacks the payloads that e would
 // read (the service could not decrypt them then: it may now), for a retry
 // of a final one's, and when the archived status may change without an
 // event (PAUSING: see load.EventsArchived's LastID). The history source

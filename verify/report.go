@@ -225,7 +225,7 @@ func (r *Report) Lines(n int, now time.Time) []string {
 	inconsistent := make([]Difference, len(r.Inconsistent))
 	for i, d := range r.Inconsistent {
 		switch inconsistent[i] = d; {
-		case d.AtService && strings.HasPrefix(d.What, "events: "):
+		case d.AtService && strings.HasPrefix(d.What, eventsFewer):
 			// Events are written once: a run writes them again only
 			// when told to.
 			inconsistent[i].What += " (the service still has it: etl run --force --rewrite-events writes its events again)"

@@ -322,6 +322,10 @@ func streamedConsistency(ctx context.Context, streamer load.RowStreamer, st load
 	return fewer(st, len(ops), len(events)), rows, nil
 }
 
+// eventsFewer begins what fewer says of events lost (which a run writes
+// again only with --rewrite-events: see Report.Lines).
+const eventsFewer = "events: "
+
 // fewer names the table of which the archive holds fewer distinct rows
 // (ops, events) than st, the executions row, counts; "" when neither.
 func fewer(st load.ExecutionState, ops, events int) string {
@@ -329,7 +333,7 @@ func fewer(st load.ExecutionState, ops, events int) string {
 		return fmt.Sprintf("operations: %d archived, its executions row counts %d", ops, st.OperationCount)
 	}
 	if st.EventCount != nil && int64(events) < *st.EventCount {
-		return fmt.Sprintf("events: %d archived, its executions row counts %d", events, *st.EventCount)
+		return fmt.Sprintf(eventsFewer+"%d archived, its executions row counts %d", events, *st.EventCount)
 	}
 	return ""
 }

@@ -529,7 +529,8 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 	}
 	// Events are immutable: --force rewrites none but those archived
 	// without payloads, those with members the SDK does not know and
-	// those with values in columns added since the first contract.
+	// those with values in columns added since the first contract;
+	// --rewrite-events, every one (the mend for events lost).
 	cfg.ArchivedEvents, cfg.RewriteLacking, cfg.RewriteEvents = archived.Events, o.force, o.rewriteEvents
 	if !o.force {
 		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
