@@ -1968,8 +1968,10 @@ func TestVerifyBesideCompaction(t *testing.T) {
 // not written again by a run with --force (a run counts the events
 // archived from the executions row), and are by one with --force
 // --rewrite-events given verify's findings as a manifest: both
-// destinations verify clean after it, and Postgres rewrote none of the
-// events it still held. --rewrite-events alone is a usage error.
+// destinations verify clean after it, Postgres rewrote none of the
+// events it still held, and Parquet's second rows of those it had kept
+// go with compact --keep latest. --rewrite-events alone is a usage
+// error.
 func TestRewriteEventsMendsLostEvents(t *testing.T) {
 	ctx := context.Background()
 	dbURL, s := pgtest.Schema(t)
@@ -2095,5 +2097,27 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 	}
 	if len(now) <= len(held) {
 		t.Errorf("postgres holds %d events after the mend, %d before: %s's not written again", len(now), len(held), victim)
+	}
+	// Parquet holds the events it had kept twice, until compaction with
+	// --keep latest leaves one row an event.
+	rowsAndKeys := func() (rows, keys int) {
+		seen := map[string]bool{}
+		for _, ev := range tableRows[schema.Event](t, dir, "events") {
+			seen[fmt.Sprint(ev.ExecutionArn, " ", ev.EventID)] = true
+			rows++
+		}
+		return rows, len(seen)
+	}
+	if rows, keys := rowsAndKeys(); rows <= keys {
+		t.Fatalf("parquet after the mend: %d events rows of %d events, want the kept ones twice", rows, keys)
+	}
+	if r := runCLI(t, "compact", "--dest", dir, "--min-age", "0s", "--keep", "latest"); r.code != 0 {
+		t.Fatalf("compact: exit %d", r.code)
+	}
+	if rows, keys := rowsAndKeys(); rows != keys {
+		t.Errorf("parquet after compact --keep latest: %d events rows of %d events", rows, keys)
+	}
+	if code, rep := runVerify(t, url, dir); code != 0 || rep.Equal != rep.Sampled || len(rep.Inconsistent) != 0 {
+		t.Fatalf("parquet, mended and compacted: exit %d, %+v", code, rep)
 	}
 }
