@@ -381,14 +381,7 @@ func TestRowsOfPartitionsOfSeveralFiles(t *testing.T) {
 		}
 		commitAll(t, part, pd)
 	}
-	rd, err := load.OpenParquetDirForReading(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	latest, err := rd.Latest(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rd, latest := openForReading(t, dir)
 	files, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*", "*.parquet"))
 	partitions, _ := filepath.Glob(filepath.Join(dir, "operations", "dt=*"))
 	if len(files) < 2*len(partitions) {
@@ -587,6 +580,14 @@ func archivedForReading(t *testing.T, execs []emulator.Execution, opts ...load.P
 		t.Fatal(err)
 	}
 	commitAll(t, execs, pd)
+	rd, latest := openForReading(t, dir)
+	return dir, rd, latest
+}
+
+// openForReading opens the archive in dir for reading, with the newest
+// state of every execution.
+func openForReading(t *testing.T, dir string) (*load.Parquet, map[string]load.ExecutionState) {
+	t.Helper()
 	rd, err := load.OpenParquetDirForReading(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -595,7 +596,7 @@ func archivedForReading(t *testing.T, execs []emulator.Execution, opts ...load.P
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dir, rd, latest
+	return rd, latest
 }
 
 // retypedOperation is an operations row as a version that wrote attempt as

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -2054,12 +2055,16 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 		if code != exitFailed || !slices.Equal(named, want) || len(rep.Missing)+len(rep.Differing)+len(rep.Stale)+len(rep.Errors) != 0 {
 			t.Fatalf("%s, events lost: exit %d, named %v, want %v; %+v", dest[:5], code, named, want, rep)
 		}
-		var manifest strings.Builder
+		// As the README's jq makes it: entries without a token.
+		var manifest bytes.Buffer
+		enc := json.NewEncoder(&manifest)
 		for _, arn := range named {
-			fmt.Fprintf(&manifest, "{\"DurableExecutionArn\":%q}\n", arn)
+			if err := enc.Encode(map[string]string{"DurableExecutionArn": arn}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		path := filepath.Join(t.TempDir(), "again.jsonl")
-		if err := os.WriteFile(path, []byte(manifest.String()), 0o644); err != nil {
+		if err := os.WriteFile(path, manifest.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return path
