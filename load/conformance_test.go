@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,6 +203,7 @@ func exercise(t *testing.T, open destination, keepsBytes bool) {
 		}
 	}
 	ledgerOfPayloads(t, open, execs[0].arn, execs[0].ops)
+	heldEventsOnce(t, open)
 	archivedDataOf(t, open, execs[len(execs)-1].arn, execs[len(execs)-1].ops)
 	latestByDates(t, open)
 	var arns []string
@@ -321,6 +323,89 @@ func archivedDataOf(t *testing.T, open destination, arn string, ops []types.Oper
 	if data, err := dr.ArchivedData(ctx, arn+"-unknown", "2026-01-05", 1<<20); data != nil || err != nil {
 		t.Errorf("ArchivedData of an execution not archived: %v, %v; want nothing", data != nil, err)
 	}
+}
+
+// heldEventsOnce checks that an execution's events written again, all of
+// them (etl run --force --rewrite-events), after the destination was
+// asked to leave out those it holds (where it can: load.HeldEventsSkipper),
+// are each held once, the new ones with them: the events of two runs
+// (1-4, then 5-7), then 1-9 written again.
+func heldEventsOnce(t *testing.T, open destination) {
+	commitWithEvents(t, open(t, "held", "held-1"), heldDT, nil, heldEvents("held-1", 1, 4), heldRow("held-1", 4))
+	commitWithEvents(t, open(t, "held", "held-2"), heldDT, nil, heldEvents("held-2", 5, 7), heldRow("held-2", 7))
+	rewriteHeldEvents(t, open(t, "held", "held-3"), "held-3")
+	if ids := heldEventIDs(t, open(t, "held", "held-read")); !slices.Equal(ids, []int32{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("events held after all were written again: %v, want each of 1-9 once", ids)
+	}
+}
+
+// The execution heldEventsOnce archives, in partition heldDT.
+const (
+	heldARN = "arn:aws:lambda:us-east-1:123456789012:function:held:1/durable-execution/held/1"
+	heldDT  = "2026-04-02"
+)
+
+var heldAt = time.Date(2026, 4, 2, 8, 0, 0, 0, time.UTC)
+
+// heldEvents are heldARN's events from to to (their EventIds), as run
+// writes them.
+func heldEvents(run string, from, to int32) []schema.Event {
+	var out []schema.Event
+	for id := from; id <= to; id++ {
+		ev := types.Event{EventId: aws.Int32(id), EventType: types.EventTypeStepStarted, Id: aws.String(fmt.Sprint("step-", id)), EventTimestamp: aws.Time(heldAt.Add(time.Duration(id) * time.Second))}
+		out = append(out, transform.EventRow(&ev, transform.EventKey{ID: id, Pos: int64(id)}, transform.RowMeta{ExecutionArn: heldARN, RunID: run, ExtractedAt: heldAt}))
+	}
+	return out
+}
+
+// heldRow is heldARN's executions row of run, which read n events.
+func heldRow(run string, n int64) schema.Execution {
+	return schema.Execution{ExecutionArn: heldARN, Status: aws.String("RUNNING"), RunID: run, ExtractedAt: heldAt.Add(time.Duration(n) * time.Minute), EventCount: &n, Source: "history"}
+}
+
+// rewriteHeldEvents writes heldARN's events 1-9 through l, run, after
+// asking it to leave out those it holds (where it can), and closes l.
+func rewriteHeldEvents(t *testing.T, l load.Loader, run string) {
+	t.Helper()
+	ctx := context.Background()
+	x, err := l.Begin(ctx, heldARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := x.(load.HeldEventsSkipper); ok {
+		if err := s.SkipHeldEvents(ctx, heldDT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, part := range [][2]int32{{1, 3}, {4, 9}} { // in two writes, as pages come
+		if err := x.Write(ctx, schema.RowsOf(schema.Events, heldEvents(run, part[0], part[1]))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.Commit(ctx, heldDT, heldRow(run, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// heldEventIDs is, sorted, the event_id of every events row l holds of
+// heldARN (an event held twice is there twice).
+func heldEventIDs(t *testing.T, l load.Loader) []int32 {
+	t.Helper()
+	var mu sync.Mutex
+	var ids []int32
+	err := l.(load.RowStreamer).EachRow(context.Background(), load.ExecutionState{Arn: heldARN, DT: heldDT}, nil, nil, func(ev *schema.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		ids = append(ids, ev.EventID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // commitSnapshot archives one snapshot of an execution (its operations rows

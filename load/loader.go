@@ -331,6 +331,35 @@ type LackingEventsWriter interface {
 	WritesLackingEvents(withPayloads bool)
 }
 
+// HeldEventsSkipper is an Execution that can leave out of its writes the
+// events its destination holds already (by the events table's key,
+// event_id), as it held them when asked: what etl run --force
+// --rewrite-events asks before writing every event of an execution again,
+// so that only the events lost from the archive are written and each
+// lands once. dt is the execution's partition. A failure to read what
+// the destination holds is the caller's to report; the execution is then
+// not archived. A Parquet destination reads its published events files
+// of dt; Postgres need not (its upsert leaves an unchanged row as it
+// is). Optional: without it every event written is added.
+type HeldEventsSkipper interface {
+	SkipHeldEvents(ctx context.Context, dt string) error
+}
+
+// SkipHeldEvents asks every destination that can leave out the events it
+// holds (see [HeldEventsSkipper]) to do so: each is then given only what
+// it lacks, so two Parquet destinations that lost different files each
+// get their own.
+func (f *fanoutExec) SkipHeldEvents(ctx context.Context, dt string) error {
+	for _, e := range f.execs {
+		if s, ok := e.Execution.(HeldEventsSkipper); ok {
+			if err := s.SkipHeldEvents(ctx, dt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // WritesLackingEvents: the events written are a count from the first
 // another destination lacks, so each destination can be spared those it
 // holds (see Archived), if it holds them as the read gives them.

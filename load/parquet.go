@@ -343,7 +343,7 @@ func (d *Parquet) Stats() Stats {
 
 // Begin stages a new execution.
 func (d *Parquet) Begin(ctx context.Context, arn string) (Execution, error) {
-	return &parquetExec{d: d}, nil
+	return &parquetExec{d: d, arn: arn}, nil
 }
 
 // Close publishes every open file. After an error the files that could not
@@ -675,8 +675,31 @@ func syncDir(dir string) error {
 // parquetExec stages one execution's rows until it commits.
 type parquetExec struct {
 	d      *Parquet
+	arn    string
 	stages []stage // by table index (child tables only)
 	done   bool
+	// held is, sorted, the event_ids the destination held of the
+	// execution when SkipHeldEvents was called; nil without the call.
+	held []int32
+}
+
+// SkipHeldEvents reads the event_ids of the execution in the events
+// files of dt published so far, and leaves those events out of later
+// writes (see [HeldEventsSkipper]). A file that vanishes while read (a
+// compaction beside the run) is read again on a new listing; one that
+// cannot be read fails the call, naming it.
+func (e *parquetExec) SkipHeldEvents(ctx context.Context, dt string) error {
+	var held []int32
+	err := ListedAgain(func() error {
+		held = held[:0]
+		return e.d.EachRow(ctx, ExecutionState{Arn: e.arn, DT: dt}, nil, nil, func(ev *schema.Event) { held = append(held, ev.EventID) })
+	})
+	if err != nil {
+		return fmt.Errorf("read the events archived of %s: %w", e.arn, err)
+	}
+	slices.Sort(held)
+	e.held = slices.Compact(held) // none held: nil, nothing left out
+	return nil
 }
 
 // Write stages rows of a child table.
@@ -687,6 +710,16 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 	i, err := e.d.tableIndex(rows.Table())
 	if err != nil {
 		return err
+	}
+	if e.held != nil && rows.Table() == schema.Events {
+		col := schema.Events.Column("event_id")
+		rows = schema.Filter(rows, func(i int) bool {
+			_, found := slices.BinarySearch(e.held, rows.Value(i, col).(int32))
+			return !found
+		})
+		if rows.Len() == 0 {
+			return nil
+		}
 	}
 	if e.stages == nil {
 		e.stages = make([]stage, e.d.execIndex())

@@ -1210,3 +1210,39 @@ func TestFanoutCommitFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldEventsSkippedPerDestination: two Parquet destinations fed the
+// same runs, one of which lost an events file (the first run's events of
+// an execution, 1-4); all its events written again through Fanout after
+// SkipHeldEvents (etl run --force --rewrite-events) give each destination
+// what it lacks: the one that lost the file gets 1-4 and the new 8-9, the
+// other 8-9, and both then hold 1-9 once each.
+func TestHeldEventsSkippedPerDestination(t *testing.T) {
+	root := t.TempDir()
+	open := func(archive, run string) load.Loader {
+		pd, err := load.NewParquetDir(filepath.Join(root, archive), load.WithFilePrefix("part-"+run))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pd
+	}
+	both := func(run string) load.Loader { return load.Fanout(open("a", run), open("b", run)) }
+	commitWithEvents(t, both("held-1"), heldDT, nil, heldEvents("held-1", 1, 4), heldRow("held-1", 4))
+	commitWithEvents(t, both("held-2"), heldDT, nil, heldEvents("held-2", 5, 7), heldRow("held-2", 7))
+	lost, _ := filepath.Glob(filepath.Join(root, "a", "events", "dt="+heldDT, "part-held-1*"))
+	if len(lost) != 1 {
+		t.Fatalf("the first run's events files of a: %v, want one", lost)
+	}
+	if err := os.Remove(lost[0]); err != nil {
+		t.Fatal(err)
+	}
+	if ids := heldEventIDs(t, open("a", "read")); !slices.Equal(ids, []int32{5, 6, 7}) {
+		t.Fatalf("a holds events %v after the loss, want 5-7", ids)
+	}
+	rewriteHeldEvents(t, both("held-3"), "held-3")
+	for _, archive := range []string{"a", "b"} {
+		if ids := heldEventIDs(t, open(archive, "read")); !slices.Equal(ids, []int32{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+			t.Errorf("%s holds events %v after the rewrite, want each of 1-9 once", archive, ids)
+		}
+	}
+}

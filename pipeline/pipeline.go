@@ -52,10 +52,13 @@ type Config struct {
 	// --rewrite-events): the mend for events lost from the archive (a
 	// file deleted) while the service still keeps the history, which a
 	// run otherwise never writes again (it counts the events archived
-	// from the executions row). Parquet then holds each event the archive
-	// had kept twice, the newer row being the event, until etl compact
-	// --keep latest (the _latest views read one); Postgres rewrites none
-	// that is unchanged.
+	// from the executions row). Each destination that can tell which it
+	// holds (load.HeldEventsSkipper: Parquet reads its events files of
+	// the execution's partition) is given only the others, so each event
+	// lands once; Postgres rewrites none that is unchanged. An execution
+	// whose partition GetDurableExecution does not give (no start) has
+	// every event written, and Parquet then holds the kept ones twice
+	// until etl compact --keep latest (the _latest views read one).
 	RewriteEvents bool
 	// SkipUnchanged leaves a still-running execution read through history
 	// as archived when one small call proves the archive (ArchivedEvents)
@@ -247,7 +250,9 @@ type Summary struct {
 	Pages                int64 `json:"pages"`
 	Operations           int64 `json:"operations"`
 	// Events counts the history events read; EventsNew those written (the
-	// archive held the others already).
+	// archive held the others already), as handed to the destinations:
+	// one that holds some of them leaves those out (a destination added
+	// beside the others, a rewrite of lost events).
 	Events    int64 `json:"events"`
 	EventsNew int64 `json:"events_new"`
 	// LargeHistoryWaits counts the histories of 20,000 events or more that

@@ -98,7 +98,7 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 			count, last := e.archived.Count, e.archived.LastID
 			row.EventCount, row.LastEventID = &count, &last
 		default:
-			if err := s.r.readEvents(ctx, e, meta, x, c, nil, nil, &row); err != nil {
+			if err := s.r.readEvents(ctx, e, meta, x, c, nil, nil, dt, &row); err != nil {
 				return "", row, err
 			}
 		}
@@ -151,7 +151,8 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	fold := transform.NewFolder(transform.WithSharedPayloadBudget(s.r.payloads))
 	defer fold.Close() // before the ticket leaves: the fold's memory is what it admits
 	var row schema.Execution
-	if err := s.r.readEvents(ctx, e, meta, x, c, fold, ticket, &row); err != nil {
+	described, _ := transform.DescribedPartition(desc.GetDurableExecutionOutput)
+	if err := s.r.readEvents(ctx, e, meta, x, c, fold, ticket, described, &row); err != nil {
 		return "", row, err
 	}
 	// No more events: a large history's events stage ends before its
@@ -280,10 +281,12 @@ func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
 // holds them without the payloads this read has, those that carry a
 // payload; with Config.RewriteLacking, those that carry members the SDK
 // does not know or have values in columns added since the first contract;
-// with Config.RewriteEvents, every one)
+// with Config.RewriteEvents, every one, of which each destination that
+// can (load.HeldEventsSkipper) leaves out those it holds in partition dt,
+// when dt is known)
 // through x, folding every event into fold when given, and noting
 // event_count and last_event_id in row.
-func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, row *schema.Execution) error {
+func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, dt string, row *schema.Execution) error {
 	archived := e.archived
 	// Its events were archived without their payloads, which this read
 	// carries: each event with an Input, a Result or an Error is written
@@ -293,6 +296,11 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 	recovering := archived.WithoutPayloads && !e.noData
 	if lw, ok := x.(load.LackingEventsWriter); ok && !recovering && !r.cfg.RewriteLacking && !r.cfg.RewriteEvents {
 		lw.WritesLackingEvents(!e.noData)
+	}
+	if hs, ok := x.(load.HeldEventsSkipper); ok && r.cfg.RewriteEvents && dt != "" {
+		if err := hs.SkipHeldEvents(ctx, dt); err != nil {
+			return &DestinationError{Err: err}
+		}
 	}
 	var total int64
 	var maxID int32

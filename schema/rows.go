@@ -55,6 +55,31 @@ func Tail(r Rows, from int) Rows {
 
 func (r rowsOf[T]) tail(from int) Rows { return rowsOf[T]{t: r.t, rows: r.rows[from:]} }
 
+// Filter is r's rows for which keep(i) is true, in order: r itself when
+// it keeps every one, else a new slice of them (sharing what their
+// fields point to).
+func Filter(r Rows, keep func(i int) bool) Rows {
+	return r.(interface{ filter(func(int) bool) Rows }).filter(keep)
+}
+
+func (r rowsOf[T]) filter(keep func(int) bool) Rows {
+	var kept []T
+	for i := range r.rows {
+		switch {
+		case !keep(i):
+			if kept == nil {
+				kept = append(make([]T, 0, len(r.rows)-1), r.rows[:i]...)
+			}
+		case kept != nil:
+			kept = append(kept, r.rows[i])
+		}
+	}
+	if kept == nil {
+		return r
+	}
+	return rowsOf[T]{t: r.t, rows: kept}
+}
+
 func (r rowsOf[T]) Table() *Table { return r.t }
 func (r rowsOf[T]) Len() int      { return len(r.rows) }
 

@@ -493,3 +493,35 @@ func pagesStartRows(t *testing.T, table *schema.Table, data []byte) {
 		t.Fatalf("%s: no page of a repeated column", table.Name)
 	}
 }
+
+// TestFilter: Filter keeps the rows keep accepts, in order, and leaves
+// the rows it was given as they were.
+func TestFilter(t *testing.T) {
+	rows := operationRows(0, 6)
+	seqs := func(r schema.Rows) []int64 {
+		var out []int64
+		for i := range r.Len() {
+			out = append(out, r.Value(i, schema.Operations.Column("seq")).(int64))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		keep func(int64) bool
+		want []int64
+	}{
+		{func(int64) bool { return true }, []int64{0, 1, 2, 3, 4, 5}},
+		{func(int64) bool { return false }, nil},
+		{func(s int64) bool { return s%2 == 1 }, []int64{1, 3, 5}},
+		{func(s int64) bool { return s != 0 }, []int64{1, 2, 3, 4, 5}},
+		{func(s int64) bool { return s != 5 }, []int64{0, 1, 2, 3, 4}},
+	} {
+		r := schema.RowsOf(schema.Operations, rows)
+		got := schema.Filter(r, func(i int) bool { return c.keep(r.Value(i, schema.Operations.Column("seq")).(int64)) })
+		if g := seqs(got); !reflect.DeepEqual(g, c.want) || got.Table() != schema.Operations {
+			t.Errorf("kept %v of %s, want %v", g, got.Table().Name, c.want)
+		}
+		if g := seqs(r); !reflect.DeepEqual(g, []int64{0, 1, 2, 3, 4, 5}) {
+			t.Fatalf("the rows given are now %v", g)
+		}
+	}
+}
