@@ -89,7 +89,7 @@ Examples:
 			&cli.StringFlag{Name: "on-bad-line", Usage: "a malformed manifest line: fail (refuse the manifest) or skip (report it and go on)", EnvVars: env("on-bad-line"), Value: "fail"},
 			&cli.StringFlag{Name: "shard", Usage: "archive only shard `I/N` of the manifest (by ARN hash); also from JOB_COMPLETION_INDEX with --shard-count, or AWS_BATCH_JOB_ARRAY_INDEX and _SIZE", EnvVars: env("shard")},
 			&cli.IntFlag{Name: "shard-count", Usage: "the number of shards, with a Kubernetes Indexed Job's JOB_COMPLETION_INDEX", EnvVars: env("shard-count")},
-			&cli.BoolFlag{Name: "rewrite-events", Usage: "with --force: write every event of the executions read through history again, even those the archive holds: what mends events lost from the archive (a file deleted: verify's inconsistent \"events: ...\" or \"event N is not in the archive\") while the service keeps the history; Parquet holds the others twice until etl compact --keep latest (the _latest views read one), Postgres rewrites none unchanged", EnvVars: env("rewrite-events")},
+			&cli.BoolFlag{Name: "rewrite-events", Usage: "with --force: read every event of the executions read through history again and write those the archive lacks: what mends events lost from the archive (a file deleted: verify's inconsistent \"events: ...\" or \"event N is not in the archive\") while the service keeps the history; Parquet first reads which its files hold, Postgres rewrites none unchanged", EnvVars: env("rewrite-events")},
 			&cli.BoolFlag{Name: "force", Usage: "archive every execution, even those whose last archived snapshot was terminal (SUCCEEDED, FAILED, TIMED_OUT, STOPPED; CANCELLED read through state), writing again the events that carry members etl's SDK does not know or have values in columns the contract gained later (the pause events)", EnvVars: env("force")},
 			&cli.StringFlag{Name: "metrics-file", Usage: "write the run's metrics in Prometheus text format to `FILE` (for node_exporter's textfile collector)", EnvVars: env("metrics-file")},
 			&cli.StringFlag{Name: "retention-warning", Usage: "with --function: report executions whose history the service deletes within this `DURATION` (7d, 36h) and that are not archived in a terminal state", EnvVars: env("retention-warning"), Value: "7d"},
@@ -530,7 +530,8 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 	// Events are immutable: --force rewrites none but those archived
 	// without payloads, those with members the SDK does not know and
 	// those with values in columns added since the first contract;
-	// --rewrite-events, every one (the mend for events lost).
+	// --rewrite-events, every one, each destination leaving out those it
+	// holds (the mend for events lost).
 	cfg.ArchivedEvents, cfg.RewriteLacking, cfg.RewriteEvents = archived.Events, o.force, o.rewriteEvents
 	if !o.force {
 		cfg.Skip, cfg.SkipUnchanged = archived.Skip, true
