@@ -686,14 +686,22 @@ type parquetExec struct {
 // SkipHeldEvents reads the event_ids of the execution in the events
 // files of dt published so far, and leaves those events out of later
 // writes (see [HeldEventsSkipper]). A file that vanishes while read (a
-// compaction beside the run) is read again on a new listing; one that
-// cannot be read fails the call, naming it.
+// compaction beside the run) is read again on a new listing. A file
+// that is not Parquet etl can read (a stray or damaged one, which the
+// run's ledger left out too) may hold some of them: then none is left
+// out (the kept ones are held twice, which the _latest views and
+// compaction hide, rather than lost), and the log says so. Any other
+// failure to read fails the call, naming the file.
 func (e *parquetExec) SkipHeldEvents(ctx context.Context, dt string) error {
 	var held []int32
 	err := ListedAgain(func() error {
 		held = held[:0]
 		return e.d.EachRow(ctx, ExecutionState{Arn: e.arn, DT: dt}, nil, nil, func(ev *schema.Event) { held = append(held, ev.EventID) })
 	})
+	if np := notParquet(err); np != nil {
+		e.d.cfg.logger.Warn("events written again whole: a file of the partition cannot be read to tell which it holds", "execution_arn", e.arn, "file", e.d.shown(np.Name), "reason", np.Err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("read the events archived of %s: %w", e.arn, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -1244,5 +1245,36 @@ func TestHeldEventsSkippedPerDestination(t *testing.T) {
 		if ids := heldEventIDs(t, open(archive, "read")); !slices.Equal(ids, []int32{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
 			t.Errorf("%s holds events %v after the rewrite, want each of 1-9 once", archive, ids)
 		}
+	}
+}
+
+// TestHeldEventsWithAnUnreadableFile: a partition holding a file that is
+// not Parquet (a stray one) cannot tell which events it holds: all are
+// written again, none lost and the run not stopped, the kept ones then
+// held twice.
+func TestHeldEventsWithAnUnreadableFile(t *testing.T) {
+	root := t.TempDir()
+	var logged bytes.Buffer
+	open := func(run string) load.Loader {
+		pd, err := load.NewParquetDir(root, load.WithFilePrefix("part-"+run), load.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pd
+	}
+	commitWithEvents(t, open("held-1"), heldDT, nil, heldEvents("held-1", 1, 4), heldRow("held-1", 4))
+	stray := filepath.Join(root, "events", "dt="+heldDT, "stray.parquet")
+	if err := os.WriteFile(stray, []byte("not parquet"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rewriteHeldEvents(t, open("held-2"), "held-2")
+	if err := os.Remove(stray); err != nil {
+		t.Fatal(err)
+	}
+	if ids := heldEventIDs(t, open("read")); !slices.Equal(ids, []int32{1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("events held: %v, want 1-4 twice and 5-9 once", ids)
+	}
+	if !strings.Contains(logged.String(), "events written again whole") || !strings.Contains(logged.String(), "stray.parquet") {
+		t.Errorf("the log does not name the stray file:\n%s", logged.String())
 	}
 }
