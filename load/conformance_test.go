@@ -3,6 +3,8 @@ package load_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -354,6 +356,24 @@ func heldEvents(run string, from, to int32) []schema.Event {
 	for id := from; id <= to; id++ {
 		ev := types.Event{EventId: aws.Int32(id), EventType: types.EventTypeStepStarted, Id: aws.String(fmt.Sprint("step-", id)), EventTimestamp: aws.Time(heldAt.Add(time.Duration(id) * time.Second))}
 		out = append(out, transform.EventRow(&ev, transform.EventKey{ID: id, Pos: int64(id)}, transform.RowMeta{ExecutionArn: heldARN, RunID: run, ExtractedAt: heldAt}))
+	}
+	return out
+}
+
+// fillerEvents are n events of arn in partition heldDT, each with a
+// result of size bytes that does not compress (a backfill's large
+// payloads): a partition whose files are large.
+func fillerEvents(t *testing.T, arn string, n, size int) []schema.Event {
+	raw := make([]byte, size*3/4)
+	var out []schema.Event
+	for id := range int32(n) {
+		if _, err := rand.Read(raw); err != nil {
+			t.Fatal(err)
+		}
+		payload := base64.StdEncoding.EncodeToString(raw)
+		ev := types.Event{EventId: aws.Int32(id + 1), EventType: types.EventTypeStepSucceeded, Id: aws.String(fmt.Sprint("step-", id)), EventTimestamp: aws.Time(heldAt),
+			StepSucceededDetails: &types.StepSucceededDetails{Result: &types.EventResult{Payload: &payload}}}
+		out = append(out, transform.EventRow(&ev, transform.EventKey{ID: id + 1, Pos: int64(id + 1)}, transform.RowMeta{ExecutionArn: arn, RunID: "filler", ExtractedAt: heldAt}))
 	}
 	return out
 }

@@ -1255,3 +1255,51 @@ func TestS3FileMovedWhileRead(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldEventsOnS3ReadRanges: on S3, what an execution's events rewrite
+// (etl run --force --rewrite-events) reads to learn which events the
+// archive holds is ranges of the partition's objects, not each object
+// whole for every execution mended (a compacted partition's events file
+// is hundreds of megabytes); and the rewrite gives each event once.
+func TestHeldEventsOnS3ReadRanges(t *testing.T) {
+	ctx := context.Background()
+	srv, bucket := s3test.Bucket(t)
+	c := &countingS3{Client: srv.Client()}
+	open := func(run string) load.Loader {
+		pq, err := load.NewParquetS3(ctx, c, bucket, "archive", t.TempDir(), load.S3Options{}, load.WithFilePrefix("part-"+run))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pq
+	}
+	// One file of events: another execution's 48 of 128 KiB, then
+	// heldARN's first 4.
+	l := open("held-1")
+	other := strings.Replace(heldARN, "/held/1", "/other/2", 1)
+	x, err := l.Begin(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Write(ctx, schema.RowsOf(schema.Events, fillerEvents(t, other, 48, 128<<10))); err != nil {
+		t.Fatal(err)
+	}
+	n := int64(48)
+	if err := x.Commit(ctx, heldDT, schema.Execution{ExecutionArn: other, RunID: "held-1", ExtractedAt: heldAt, EventCount: &n, Source: "history"}); err != nil {
+		t.Fatal(err)
+	}
+	commitWithEvents(t, l, heldDT, nil, heldEvents("held-1", 1, 4), heldRow("held-1", 4))
+	keys := s3test.Keys(t, srv, bucket, "archive/events/dt="+heldDT+"/")
+	if len(keys) != 1 || len(getObject(t, srv.Client(), bucket, keys[0])) < 4<<20 {
+		t.Fatalf("events objects %v: want one of over 4 MiB", keys)
+	}
+	c.whole.Store(0)
+	c.ranged.Store(0)
+	c.keys = nil
+	rewriteHeldEvents(t, open("held-2"), "held-2")
+	if c.whole.Load() != 0 || c.ranged.Load() == 0 {
+		t.Errorf("learning the events held: %d objects downloaded whole (%v), %d ranges read; want ranges only", c.whole.Load(), c.keys, c.ranged.Load())
+	}
+	if ids := heldEventIDs(t, open("read")); !slices.Equal(ids, []int32{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("events held after the rewrite: %v, want each of 1-9 once", ids)
+	}
+}
