@@ -328,10 +328,10 @@ func archivedDataOf(t *testing.T, open destination, arn string, ops []types.Oper
 }
 
 // heldEventsOnce checks that an execution's events written again, all of
-// them (etl run --force --rewrite-events), after the destination was
-// asked to leave out those it holds (where it can: load.HeldEventsSkipper),
-// are each held once, the new ones with them: the events of two runs
-// (1-4, then 5-7), then 1-9 written again.
+// them (etl run --force --rewrite-events), where the destination lacks
+// them (load.LostEventsWriter, where it can tell), are each held once,
+// the new ones with them: the events of two runs (1-4, then 5-7), then
+// 1-9 written again.
 func heldEventsOnce(t *testing.T, open destination) {
 	commitWithEvents(t, open(t, "held", "held-1"), heldDT, nil, heldEvents("held-1", 1, 4), heldRow("held-1", 4))
 	commitWithEvents(t, open(t, "held", "held-2"), heldDT, nil, heldEvents("held-2", 5, 7), heldRow("held-2", 7))
@@ -383,22 +383,31 @@ func heldRow(run string, n int64) schema.Execution {
 	return schema.Execution{ExecutionArn: heldARN, Status: aws.String("RUNNING"), RunID: run, ExtractedAt: heldAt.Add(time.Duration(n) * time.Minute), EventCount: &n, Source: "history"}
 }
 
-// rewriteHeldEvents writes heldARN's events 1-9 through l, run, after
-// asking it to leave out those it holds (where it can), and closes l.
-func rewriteHeldEvents(t *testing.T, l load.Loader, run string) {
+// rewriteHeldEvents writes heldARN's events 1-9 through l, run, where it
+// lacks them (load.LostEventsWriter, where it can tell), and those of
+// again with Write, as a run writes the events it has reasons of their
+// own to write again (payloads they were archived without); it closes l.
+func rewriteHeldEvents(t *testing.T, l load.Loader, run string, again ...int32) {
 	t.Helper()
 	ctx := context.Background()
 	x, err := l.Begin(ctx, heldARN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, ok := x.(load.HeldEventsSkipper); ok {
-		if err := s.SkipHeldEvents(ctx, heldDT); err != nil {
+	lost := x.Write
+	if lw, ok := x.(load.LostEventsWriter); ok {
+		if err := lw.ReadHeldEvents(ctx, heldDT); err != nil {
+			t.Fatal(err)
+		}
+		lost = lw.WriteLost
+	}
+	for _, id := range again {
+		if err := x.Write(ctx, schema.RowsOf(schema.Events, heldEvents(run, id, id))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, part := range [][2]int32{{1, 3}, {4, 9}} { // in two writes, as pages come
-		if err := x.Write(ctx, schema.RowsOf(schema.Events, heldEvents(run, part[0], part[1]))); err != nil {
+		if err := lost(ctx, schema.RowsOf(schema.Events, heldEvents(run, part[0], part[1]))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -331,33 +331,46 @@ type LackingEventsWriter interface {
 	WritesLackingEvents(withPayloads bool)
 }
 
-// HeldEventsSkipper is an Execution that can leave out of its writes the
-// events its destination holds already (by the events table's key,
-// event_id), as it held them when asked: what etl run --force
-// --rewrite-events asks before writing every event of an execution again,
-// so that only the events lost from the archive are written and each
-// lands once. dt is the execution's partition. A failure to read what
-// the destination holds is the caller's to report; the execution is then
-// not archived. A Parquet destination reads its published events files
-// of dt; Postgres need not (its upsert leaves an unchanged row as it
-// is). Optional: without it every event written is added.
-type HeldEventsSkipper interface {
-	SkipHeldEvents(ctx context.Context, dt string) error
+// LostEventsWriter is an Execution that can write events only where its
+// destination lacks them: what etl run --force --rewrite-events uses for
+// the events it writes again solely to mend those lost from the archive
+// (a file deleted), so that each still lands once. The events a run
+// writes for a reason of their own (past the ones archived, given the
+// payloads they were archived without, or the members and columns they
+// were archived without) go through Write, to every destination, as
+// always. Optional: without it the caller writes the mend's events with
+// Write. A Parquet destination implements it; Postgres need not (its
+// upsert leaves an unchanged row as it is).
+type LostEventsWriter interface {
+	// ReadHeldEvents learns which of the execution's events (by the
+	// events table's key, event_id) the destination holds in partition
+	// dt, the execution's. Called before the execution's first write. A
+	// failure is the caller's to report; the execution is then not
+	// archived.
+	ReadHeldEvents(ctx context.Context, dt string) error
+	// WriteLost writes those of rows (events) the destination did not
+	// hold when ReadHeldEvents read; without that call, every one.
+	WriteLost(ctx context.Context, rows schema.Rows) error
 }
 
-// SkipHeldEvents asks every destination that can leave out the events it
-// holds (see [HeldEventsSkipper]) to do so: each is then given only what
-// it lacks, so two Parquet destinations that lost different files each
-// get their own.
-func (f *fanoutExec) SkipHeldEvents(ctx context.Context, dt string) error {
+// ReadHeldEvents asks every destination that can tell (see
+// [LostEventsWriter]).
+func (f *fanoutExec) ReadHeldEvents(ctx context.Context, dt string) error {
 	for _, e := range f.execs {
-		if s, ok := e.Execution.(HeldEventsSkipper); ok {
-			if err := s.SkipHeldEvents(ctx, dt); err != nil {
+		if lw, ok := e.Execution.(LostEventsWriter); ok {
+			if err := lw.ReadHeldEvents(ctx, dt); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// WriteLost gives rows to each destination as [LostEventsWriter.WriteLost]
+// where it can, else as Write: so two Parquet destinations that lost
+// different files each get their own.
+func (f *fanoutExec) WriteLost(ctx context.Context, rows schema.Rows) error {
+	return f.write(ctx, rows, true)
 }
 
 // WritesLackingEvents: the events written are a count from the first
@@ -372,19 +385,32 @@ func (f *fanoutExec) WritesLackingEvents(withPayloads bool) {
 }
 
 func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
+	return f.write(ctx, rows, false)
+}
+
+// write gives rows to every destination: the transactional ones, then the
+// file ledgers under the twin lock; lost: as WriteLost.
+func (f *fanoutExec) write(ctx context.Context, rows schema.Rows, lost bool) error {
 	others := len(f.execs) - f.ledgers
-	if err := writeEach(ctx, f.execs[:others], rows); err != nil || f.ledgers == 0 {
+	if err := writeEach(ctx, f.execs[:others], rows, lost); err != nil || f.ledgers == 0 {
 		return err
 	}
 	defer f.f.twinLock()()
-	return writeEach(ctx, f.execs[others:], rows)
+	return writeEach(ctx, f.execs[others:], rows, lost)
 }
 
-// writeEach gives rows to each of execs, as much as it lacks.
-func writeEach(ctx context.Context, execs []spared, rows schema.Rows) error {
+// writeEach gives rows to each of execs, as much as it lacks; lost: to
+// those that can tell through WriteLost (see [LostEventsWriter]).
+func writeEach(ctx context.Context, execs []spared, rows schema.Rows, lost bool) error {
 	for i := range execs {
 		e := &execs[i]
-		if err := e.Write(ctx, e.rows(rows)); err != nil {
+		var err error
+		if lw, ok := e.Execution.(LostEventsWriter); ok && lost {
+			err = lw.WriteLost(ctx, e.rows(rows))
+		} else {
+			err = e.Write(ctx, e.rows(rows))
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -679,20 +679,20 @@ type parquetExec struct {
 	stages []stage // by table index (child tables only)
 	done   bool
 	// held is, sorted, the event_ids the destination held of the
-	// execution when SkipHeldEvents was called; nil without the call.
+	// execution when ReadHeldEvents read; nil without the call.
 	held []int32
 }
 
-// SkipHeldEvents reads the event_ids of the execution in the events
-// files of dt published so far, and leaves those events out of later
-// writes (see [HeldEventsSkipper]). A file that vanishes while read (a
+// ReadHeldEvents reads the event_ids of the execution in the events
+// files of dt published so far, which WriteLost leaves out (see
+// [LostEventsWriter]). A file that vanishes while read (a
 // compaction beside the run) is read again on a new listing. A file
 // that is not Parquet etl can read (a stray or damaged one, which the
 // run's ledger left out too) may hold some of them: then none is left
 // out (the kept ones are held twice, which the _latest views and
 // compaction hide, rather than lost), and the log says so. Any other
 // failure to read fails the call, naming the file.
-func (e *parquetExec) SkipHeldEvents(ctx context.Context, dt string) error {
+func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
 	var held []int32
 	// Its rows are taken to be few of the partition's (an estimate of
 	// none): each file is then read by its key index, on S3 through
@@ -724,6 +724,19 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 	if err != nil {
 		return err
 	}
+	if e.stages == nil {
+		e.stages = make([]stage, e.d.execIndex())
+	}
+	if e.stages[i].ended {
+		return fmt.Errorf("write of %s after its end", rows.Table().Name)
+	}
+	e.stages[i].table = rows.Table()
+	return e.stages[i].add(e.d, rows, rows.Size())
+}
+
+// WriteLost stages those of rows (events) whose event_id ReadHeldEvents
+// did not find.
+func (e *parquetExec) WriteLost(ctx context.Context, rows schema.Rows) error {
 	if e.held != nil && rows.Table() == schema.Events {
 		col := schema.Events.Column("event_id")
 		rows = schema.Filter(rows, func(i int) bool {
@@ -734,14 +747,7 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 			return nil
 		}
 	}
-	if e.stages == nil {
-		e.stages = make([]stage, e.d.execIndex())
-	}
-	if e.stages[i].ended {
-		return fmt.Errorf("write of %s after its end", rows.Table().Name)
-	}
-	e.stages[i].table = rows.Table()
-	return e.stages[i].add(e.d, rows, rows.Size())
+	return e.Write(ctx, rows)
 }
 
 // EndTable ends t's spill file, if its stage spilled: its last row group

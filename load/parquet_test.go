@@ -1212,13 +1212,15 @@ func TestFanoutCommitFailure(t *testing.T) {
 	}
 }
 
-// TestHeldEventsSkippedPerDestination: two Parquet destinations fed the
-// same runs, one of which lost an events file (the first run's events of
-// an execution, 1-4); all its events written again through Fanout after
-// SkipHeldEvents (etl run --force --rewrite-events) give each destination
-// what it lacks: the one that lost the file gets 1-4 and the new 8-9, the
-// other 8-9, and both then hold 1-9 once each.
-func TestHeldEventsSkippedPerDestination(t *testing.T) {
+// TestLostEventsPerDestination: two Parquet destinations fed the same
+// runs, one of which lost an events file (the first run's events of an
+// execution, 1-4); all its events written again through Fanout's
+// WriteLost (etl run --force --rewrite-events) give each destination
+// what it lacks: the one that lost the file gets 1-4 and the new 8-9,
+// the other 8-9, and both then hold 1-9 once each. An event written with
+// Write beside them (given the payloads it was archived without) is
+// written whatever the destination holds.
+func TestLostEventsPerDestination(t *testing.T) {
 	root := t.TempDir()
 	open := func(archive, run string) load.Loader {
 		pd, err := load.NewParquetDir(filepath.Join(root, archive), load.WithFilePrefix("part-"+run))
@@ -1246,13 +1248,19 @@ func TestHeldEventsSkippedPerDestination(t *testing.T) {
 			t.Errorf("%s holds events %v after the rewrite, want each of 1-9 once", archive, ids)
 		}
 	}
+	rewriteHeldEvents(t, both("held-4"), "held-4", 2)
+	for _, archive := range []string{"a", "b"} {
+		if ids := heldEventIDs(t, open(archive, "read")); !slices.Equal(ids, []int32{1, 2, 2, 3, 4, 5, 6, 7, 8, 9}) {
+			t.Errorf("%s holds events %v after event 2 was written again, want it twice and 1-9 once", archive, ids)
+		}
+	}
 }
 
-// TestHeldEventsWithAnUnreadableFile: a partition holding a file that is
+// TestLostEventsWithAnUnreadableFile: a partition holding a file that is
 // not Parquet (a stray one) cannot tell which events it holds: all are
 // written again, none lost and the run not stopped, the kept ones then
 // held twice.
-func TestHeldEventsWithAnUnreadableFile(t *testing.T) {
+func TestLostEventsWithAnUnreadableFile(t *testing.T) {
 	root := t.TempDir()
 	var logged bytes.Buffer
 	open := func(run string) load.Loader {

@@ -1256,12 +1256,12 @@ func TestS3FileMovedWhileRead(t *testing.T) {
 	}
 }
 
-// TestHeldEventsOnS3ReadRanges: on S3, what an execution's events rewrite
+// TestLostEventsOnS3ReadRanges: on S3, what an execution's events rewrite
 // (etl run --force --rewrite-events) reads to learn which events the
 // archive holds is ranges of the partition's objects, not each object
 // whole for every execution mended (a compacted partition's events file
 // is hundreds of megabytes); and the rewrite gives each event once.
-func TestHeldEventsOnS3ReadRanges(t *testing.T) {
+func TestLostEventsOnS3ReadRanges(t *testing.T) {
 	ctx := context.Background()
 	srv, bucket := s3test.Bucket(t)
 	c := &countingS3{Client: srv.Client()}

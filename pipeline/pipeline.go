@@ -53,9 +53,11 @@ type Config struct {
 	// file deleted) while the service still keeps the history, which a
 	// run otherwise never writes again (it counts the events archived
 	// from the executions row). Each destination that can tell which it
-	// holds (load.HeldEventsSkipper: Parquet reads its events files of
+	// holds (load.LostEventsWriter: Parquet reads its events files of
 	// the execution's partition) is given only the others, so each event
-	// lands once; Postgres rewrites none that is unchanged. An execution
+	// lands once; Postgres rewrites none that is unchanged. (Events
+	// written again for a reason of their own, such as payloads the
+	// archive lacks, go to every destination, as without it.) An execution
 	// whose partition GetDurableExecution does not give (no start) has
 	// every event written, and Parquet then holds the kept ones twice
 	// until etl compact --keep latest (the _latest views read one).

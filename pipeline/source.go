@@ -281,9 +281,10 @@ func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
 // holds them without the payloads this read has, those that carry a
 // payload; with Config.RewriteLacking, those that carry members the SDK
 // does not know or have values in columns added since the first contract;
-// with Config.RewriteEvents, every one, of which each destination that
-// can (load.HeldEventsSkipper) leaves out those it holds in partition dt,
-// when dt is known)
+// with Config.RewriteEvents, every other one too, through
+// load.LostEventsWriter where x can, so that each destination that can
+// tell is given only those it lacks of those, from its events of
+// partition dt, when dt is known)
 // through x, folding every event into fold when given, and noting
 // event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, dt string, row *schema.Execution) error {
@@ -297,10 +298,14 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 	if lw, ok := x.(load.LackingEventsWriter); ok && !recovering && !r.cfg.RewriteLacking && !r.cfg.RewriteEvents {
 		lw.WritesLackingEvents(!e.noData)
 	}
-	if hs, ok := x.(load.HeldEventsSkipper); ok && r.cfg.RewriteEvents && dt != "" {
-		if err := hs.SkipHeldEvents(ctx, dt); err != nil {
+	// The events written again for the mend alone go where the archive
+	// lacks them (lost), without it to every destination (x.Write).
+	lost := x.Write
+	if lw, ok := x.(load.LostEventsWriter); ok && r.cfg.RewriteEvents && dt != "" {
+		if err := lw.ReadHeldEvents(ctx, dt); err != nil {
 			return &DestinationError{Err: err}
 		}
+		lost = lw.WriteLost
 	}
 	var total int64
 	var maxID int32
@@ -309,21 +314,27 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 		return extract.DrainHistory(ctx, r.cfg.History, e.ARN, r.cfg.PageSize, put, r.historyOptions(e)...)
 	}, func(p extract.HistoryPage) error {
 		rows := make([]schema.Event, 0, len(p.Events))
+		var mend []schema.Event // written for Config.RewriteEvents alone
 		for i := range p.Events {
 			ev := &p.Events[i]
 			if ev.EventId != nil {
 				maxID = max(maxID, *ev.EventId)
 			}
 			switch key := keys.Next(ev); {
-			case r.cfg.RewriteEvents || archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || r.cfg.RewriteLacking && p.Unknown[i] != nil:
+			case archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || r.cfg.RewriteLacking && p.Unknown[i] != nil:
 				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
 			case r.cfg.RewriteLacking:
 				// Written again if it has values in columns added
 				// since: an archive made before them holds nulls.
 				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
 				if !schema.HasSinceValue(schema.Events, &rows[len(rows)-1]) {
+					if r.cfg.RewriteEvents {
+						mend = append(mend, rows[len(rows)-1])
+					}
 					rows = rows[:len(rows)-1]
 				}
+			case r.cfg.RewriteEvents:
+				mend = transform.AppendHistoryEvent(mend, &p, i, key, meta)
 			}
 		}
 		if fold != nil {
@@ -332,13 +343,18 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 		if err := x.Write(ctx, schema.RowsOf(schema.Events, rows)); err != nil {
 			return &DestinationError{Err: err}
 		}
+		if len(mend) > 0 {
+			if err := lost(ctx, schema.RowsOf(schema.Events, mend)); err != nil {
+				return &DestinationError{Err: err}
+			}
+		}
 		total += int64(len(p.Events))
 		if err := ticket.page(ctx, total); err != nil {
 			return err
 		}
 		c.pages++
 		c.events += int64(len(p.Events))
-		c.newEvents += int64(len(rows))
+		c.newEvents += int64(len(rows) + len(mend))
 		return nil
 	})
 	if err != nil {
