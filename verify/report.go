@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -192,6 +193,28 @@ type Execution struct {
 	End      int64
 	Deleting bool
 	pos      int32 // the position in its listing (InRounds)
+}
+
+// Mendable is, sorted and each once, the executions that etl run --force
+// --rewrite-events archives anew from the service, mending what this
+// report found of them: those differing, whose content differs, that lack
+// members or columns, and those inconsistent that the service still has
+// (AtService). Missing and stale ones are not among them: the next run
+// archives those without being told.
+func (r *Report) Mendable() []string {
+	var arns []string
+	for _, ds := range [][]Difference{r.Differing, r.ContentDiffer, r.LacksUnknown, r.LacksColumns} {
+		for _, d := range ds {
+			arns = append(arns, d.ExecutionArn)
+		}
+	}
+	for _, d := range r.Inconsistent {
+		if d.AtService {
+			arns = append(arns, d.ExecutionArn)
+		}
+	}
+	slices.Sort(arns)
+	return slices.Compact(arns)
 }
 
 // Lines are the report's findings for people, n of each kind at most; an

@@ -505,3 +505,29 @@ func TestSelfCheckOnNewerSnapshot(t *testing.T) {
 		t.Errorf("forgotten: %d checked, %d not compared (want 1, 0)", rep.SelfChecked, rep.NotComparedSelfChecked)
 	}
 }
+
+// TestMendable: the executions a run with --force --rewrite-events mends
+// are those differing, whose content differs, that lack members or
+// columns, and those inconsistent that the service still has: each once,
+// sorted; not the missing or stale ones (the next run archives them), nor
+// those inconsistent that the service has forgotten.
+func TestMendable(t *testing.T) {
+	d := func(arns ...string) []Difference {
+		var out []Difference
+		for _, a := range arns {
+			out = append(out, Difference{ExecutionArn: a, What: "x"})
+		}
+		return out
+	}
+	r := Report{
+		Missing: []string{"g"}, Stale: d("h"), Differing: d("e2", "a"), ContentDiffer: d("b", "a"),
+		LacksUnknown: d("c"), LacksColumns: d("d"),
+		Inconsistent: []Difference{{ExecutionArn: "e", AtService: true}, {ExecutionArn: "f"}},
+	}
+	if got, want := r.Mendable(), []string{"a", "b", "c", "d", "e", "e2"}; !slices.Equal(got, want) {
+		t.Errorf("mendable %v, want %v", got, want)
+	}
+	if got := (&Report{Missing: []string{"g"}}).Mendable(); len(got) != 0 {
+		t.Errorf("mendable %v of a report with only missing", got)
+	}
+}

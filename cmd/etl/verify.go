@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/extract"
+	"github.com/durable-etl/durable-etl/internal/spool"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
@@ -33,6 +36,7 @@ func verifyCommand() *cli.Command {
 		&cli.Uint64Flag{Name: "seed", Usage: "the sample's seed (default: from the clock; the report names it)", EnvVars: env("seed")},
 		&cli.StringFlag{Name: "report", Usage: "write the verification as JSON to `FILE`", EnvVars: env("report")},
 		&cli.StringFlag{Name: "metrics-file", Usage: "write durable_etl_verify_* metrics in Prometheus text format to `FILE`", EnvVars: env("metrics-file")},
+		&cli.StringFlag{Name: "mend-manifest", Usage: "write a manifest (JSON Lines) of the executions a run can mend to `FILE`: those differing, whose content differs, that lack members or columns, and those inconsistent that the service still has; then etl run --force --rewrite-events --manifest FILE (missing and stale ones need no manifest: the next run archives them)", EnvVars: env("mend-manifest")},
 		&cli.StringFlag{Name: "retention-warning", Usage: "name executions whose history the service deletes within this `DURATION` and that are not verified complete", EnvVars: env("retention-warning"), Value: "7d"},
 		&cli.IntFlag{Name: "concurrency", Usage: "executions checked at once", EnvVars: env("concurrency"), Value: 8},
 		&cli.DurationFlag{Name: "progress-interval", Usage: "when stderr is not a terminal, log a progress line this often (on a terminal, a progress bar)", EnvVars: env("progress-interval"), Value: 30 * time.Second},
@@ -287,7 +291,7 @@ func checkVerifyFlags(c *cli.Context) (time.Duration, error) {
 	if c.Int("sample") < 0 || c.Int("concurrency") < 1 {
 		return 0, usageError("--sample must not be negative and --concurrency at least 1")
 	}
-	for _, f := range []string{"report", "metrics-file"} {
+	for _, f := range []string{"report", "metrics-file", "mend-manifest"} {
 		if p := c.String(f); p != "" {
 			if err := checkWritableFile(p); err != nil {
 				return 0, usageError("--%s %s: %v", f, p, err)
@@ -682,7 +686,30 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 			return &exitError{code: exitFailed, err: fmt.Errorf("--metrics-file %s: %w", p, err)}
 		}
 	}
+	if p := c.String("mend-manifest"); p != "" {
+		if err := writeMendManifest(p, rep.Mendable()); err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("--mend-manifest %s: %w", p, err)}
+		}
+	}
 	return nil
+}
+
+// writeMendManifest writes arns as a manifest, an entry a line with no
+// token (a run reads them through history), whole or not at all; with
+// none, an empty file.
+func writeMendManifest(path string, arns []string) error {
+	return spool.WriteFile(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for _, arn := range arns {
+			if err := enc.Encode(struct {
+				DurableExecutionArn string
+			}{arn}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func openSnapshotReader(ctx context.Context, c *cli.Context, s3c *s3Clients, logger *slog.Logger) (archive, func(), error) {

@@ -2037,7 +2037,8 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 	// them, as a manifest.
 	findings := func(dest string, want []string) string {
 		t.Helper()
-		code, rep := runVerify(t, url, dest, "--pg-schema", s)
+		mend := filepath.Join(t.TempDir(), "mend.jsonl")
+		code, rep := runVerify(t, url, dest, "--pg-schema", s, "--mend-manifest", mend)
 		var named []string
 		for _, d := range rep.ContentDiffer {
 			if !strings.Contains(d.What, "is not in the archive") || !strings.HasPrefix(d.What, "event ") {
@@ -2063,11 +2064,11 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		path := filepath.Join(t.TempDir(), "again.jsonl")
-		if err := os.WriteFile(path, manifest.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
+		// --mend-manifest writes the same.
+		if b, err := os.ReadFile(mend); err != nil || !bytes.Equal(b, manifest.Bytes()) {
+			t.Fatalf("%s: --mend-manifest wrote %q (%v), want %q", dest[:5], b, err, manifest.Bytes())
 		}
-		return path
+		return mend
 	}
 	slices.Sort(lost)
 	lostManifest := findings(dir, lost)
@@ -2090,8 +2091,12 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 		}
 	}
 	for _, dest := range []string{dir, dbURL} {
-		if code, rep := runVerify(t, url, dest, "--pg-schema", s); code != 0 || rep.Complete != len(execs) || rep.Equal != rep.Sampled || len(rep.Inconsistent) != 0 {
+		mend := filepath.Join(t.TempDir(), "mend.jsonl")
+		if code, rep := runVerify(t, url, dest, "--pg-schema", s, "--mend-manifest", mend); code != 0 || rep.Complete != len(execs) || rep.Equal != rep.Sampled || len(rep.Inconsistent) != 0 {
 			t.Fatalf("%s, mended: exit %d, %+v", dest[:5], code, rep)
+		}
+		if b, err := os.ReadFile(mend); err != nil || len(b) != 0 {
+			t.Errorf("%s, mended: --mend-manifest wrote %q (%v), want an empty file", dest[:5], b, err)
 		}
 	}
 	now := versions()
