@@ -3,7 +3,6 @@ package discovery
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -299,20 +298,13 @@ func firstDiscoveryError(errs []error, stopped []bool) error {
 // publishes each date's files once its last execution is done. An error
 // is w's or the list's (its file unreadable).
 func WriteManifest(w io.Writer, found *List) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	mw := extract.NewManifestWriter(w)
 	for i := range found.Len() {
-		line := struct {
-			DurableExecutionArn string
-			StartTimestamp      string `json:",omitempty"`
-		}{DurableExecutionArn: found.ARN(i)}
-		if t := found.Start(i); t != nil {
-			line.StartTimestamp = t.Format(time.RFC3339Nano)
-		}
+		arn, start := found.ARN(i), found.Start(i)
 		if err := found.Err(); err != nil {
 			return err
 		}
-		if err := enc.Encode(line); err != nil {
+		if err := mw.Write(arn, start); err != nil {
 			return err
 		}
 	}

@@ -594,3 +594,28 @@ func (p *parser) entry(line int, arn, token *string, arnName string) (Entry, err
 	}
 	return Entry{ARN: *arn, Token: tok, Line: line}, nil
 }
+
+// ManifestWriter writes manifest lines without a token, which a run reads
+// through history: an execution's DurableExecutionArn, and its
+// StartTimestamp (RFC 3339) when known. etl discover and etl verify
+// --mend-manifest write their manifests with it.
+type ManifestWriter struct{ enc *json.Encoder }
+
+// NewManifestWriter writes lines to w.
+func NewManifestWriter(w io.Writer) *ManifestWriter {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &ManifestWriter{enc: enc}
+}
+
+// Write writes arn's line; a nil start leaves StartTimestamp out.
+func (m *ManifestWriter) Write(arn string, start *time.Time) error {
+	line := struct {
+		DurableExecutionArn string
+		StartTimestamp      string `json:",omitempty"`
+	}{DurableExecutionArn: arn}
+	if start != nil {
+		line.StartTimestamp = start.Format(time.RFC3339Nano)
+	}
+	return m.enc.Encode(line)
+}

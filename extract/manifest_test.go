@@ -1,6 +1,7 @@
 package extract_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -429,4 +430,40 @@ func FuzzManifest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestManifestWriterReadsBack: the lines a ManifestWriter writes are a
+// manifest: each entry's ARN, no token, and its start time where given
+// (an ARN with characters JSON could escape kept as it is).
+func TestManifestWriterReadsBack(t *testing.T) {
+	start := time.Date(2026, 3, 1, 23, 59, 59, 123_000_000, time.FixedZone("", 3600))
+	arns := []string{
+		"arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/a<b>&c/1",
+		"arn:aws:lambda:us-east-1:123456789012:function:notifications-ñ:7/durable-execution/n/2",
+	}
+	var buf bytes.Buffer
+	mw := extract.NewManifestWriter(&buf)
+	if err := mw.Write(arns[0], &start); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.Write(arns[1], nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), `\u003c`) {
+		t.Errorf("an ARN escaped: %s", buf.String())
+	}
+	m, err := extract.NewManifest("written", buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []extract.Entry
+	for m.Next() {
+		got = append(got, m.Entry())
+	}
+	if err := m.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ARN != arns[0] || !got[0].Started.Equal(start) || got[0].Token != "" || got[1].ARN != arns[1] || !got[1].Started.IsZero() {
+		t.Errorf("read back %+v", got)
+	}
 }

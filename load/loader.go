@@ -342,14 +342,15 @@ type LackingEventsWriter interface {
 // Write. A Parquet destination implements it; Postgres need not (its
 // upsert leaves an unchanged row as it is).
 type LostEventsWriter interface {
-	// ReadHeldEvents learns which of the execution's events (by the
-	// events table's key, event_id) the destination holds in partition
-	// dt, the execution's. Called before the execution's first write. A
-	// failure is the caller's to report; the execution is then not
-	// archived.
+	// ReadHeldEvents learns which of the execution's events the
+	// destination holds in partition dt, the execution's, and as what.
+	// Called before the execution's first write. A failure is the
+	// caller's to report; the execution is then not archived.
 	ReadHeldEvents(ctx context.Context, dt string) error
 	// WriteLost writes those of rows (events) the destination did not
-	// hold when ReadHeldEvents read; without that call, every one.
+	// hold as they are (by key and content, but for the columns that say
+	// how a row was read) when ReadHeldEvents read; without that call,
+	// every one.
 	WriteLost(ctx context.Context, rows schema.Rows) error
 }
 

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -678,14 +679,41 @@ type parquetExec struct {
 	arn    string
 	stages []stage // by table index (child tables only)
 	done   bool
-	// held is, sorted, the event_ids the destination held of the
-	// execution when ReadHeldEvents read; nil without the call.
-	held []int32
+	// held is, sorted, the events the destination held of the execution
+	// when ReadHeldEvents read (each row of an event held twice); nil
+	// without the call. heldSeed seeds their hashes.
+	held     []heldEvent
+	heldSeed maphash.Seed
 }
 
-// ReadHeldEvents reads the event_ids of the execution in the events
-// files of dt published so far, which WriteLost leaves out (see
-// [LostEventsWriter]). A file that vanishes while read (a
+// heldEvent is an events row a destination holds: its key's event_id and
+// the hash of what it holds (schema.HashRow, leaving out the columns that
+// say how it was read, which a new read changes).
+type heldEvent struct {
+	id   int32
+	hash uint64
+}
+
+func (a heldEvent) cmp(b heldEvent) int {
+	return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.hash, b.hash))
+}
+
+// contentSkips marks, by column index, the columns of t that say how a row
+// was read (schema.Table.DescribesRead): two reads of the same content
+// differ there.
+func contentSkips(t *schema.Table) []bool {
+	skip := make([]bool, len(t.Columns))
+	for i, c := range t.Columns {
+		skip[i] = t.DescribesRead(c.Name)
+	}
+	return skip
+}
+
+// ReadHeldEvents reads the execution's events rows in the events files
+// of dt published so far: WriteLost leaves out an event held as it is
+// written, and writes one held otherwise (altered in the archive since,
+// or read then without its payloads), whose newer row is then the event
+// (see [LostEventsWriter]). A file that vanishes while read (a
 // compaction beside the run) is read again on a new listing. A file
 // that is not Parquet etl can read (a stray or damaged one, which the
 // run's ledger left out too) may hold some of them: then none is left
@@ -693,15 +721,21 @@ type parquetExec struct {
 // compaction hide, rather than lost), and the log says so. Any other
 // failure to read fails the call, naming the file.
 func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
-	var held []int32
+	var held []heldEvent
 	// Its rows are taken to be few of the partition's (an estimate of
 	// none): each file is then read by its key index, on S3 through
 	// ranges, not downloaded whole for every execution mended.
 	none := int64(0)
 	st := ExecutionState{Arn: e.arn, DT: dt, EventCount: &none}
+	e.heldSeed = maphash.MakeSeed()
+	var h maphash.Hash
+	h.SetSeed(e.heldSeed)
+	skip := contentSkips(schema.Events)
 	err := ListedAgain(func() error {
 		held = held[:0]
-		return e.d.EachRow(ctx, st, nil, nil, func(ev *schema.Event) { held = append(held, ev.EventID) })
+		return e.d.EachRow(ctx, st, nil, nil, func(ev *schema.Event) {
+			held = append(held, heldEvent{ev.EventID, schema.HashRow(schema.Events, &h, ev, skip)})
+		})
 	})
 	if np := notParquet(err); np != nil {
 		e.d.cfg.logger.Warn("events written again whole: a file of the partition cannot be read to tell which it holds", "execution_arn", e.arn, "file", e.d.shown(np.Name), "reason", np.Err)
@@ -710,7 +744,7 @@ func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
 	if err != nil {
 		return fmt.Errorf("read the events archived of %s: %w", e.arn, err)
 	}
-	slices.Sort(held)
+	slices.SortFunc(held, heldEvent.cmp)
 	e.held = slices.Compact(held) // none held: nil, nothing left out
 	return nil
 }
@@ -734,13 +768,16 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 	return e.stages[i].add(e.d, rows, rows.Size())
 }
 
-// WriteLost stages those of rows (events) whose event_id ReadHeldEvents
-// did not find.
+// WriteLost stages those of rows (events) that ReadHeldEvents did not find
+// held as they are.
 func (e *parquetExec) WriteLost(ctx context.Context, rows schema.Rows) error {
 	if e.held != nil && rows.Table() == schema.Events {
-		col := schema.Events.Column("event_id")
+		col, skip := schema.Events.Column("event_id"), contentSkips(schema.Events)
+		var h maphash.Hash
+		h.SetSeed(e.heldSeed)
 		rows = schema.Filter(rows, func(i int) bool {
-			_, found := slices.BinarySearch(e.held, rows.Value(i, col).(int32))
+			row := heldEvent{rows.Value(i, col).(int32), schema.HashRowOf(rows, i, &h, skip)}
+			_, found := slices.BinarySearchFunc(e.held, row, heldEvent.cmp)
 			return !found
 		})
 		if rows.Len() == 0 {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/parquet-go/parquet-go"
 
@@ -1284,5 +1285,28 @@ func TestLostEventsWithAnUnreadableFile(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "events written again whole") || !strings.Contains(logged.String(), "stray.parquet") {
 		t.Errorf("the log does not name the stray file:\n%s", logged.String())
+	}
+}
+
+// TestLostEventsRewritesAnAlteredOne: an event the archive holds otherwise
+// than the service has it (a file altered since, or a row read without its
+// payloads) is written again by WriteLost, its newer row then the event;
+// those held as they are, though archived by another run (run_id and
+// extracted_at differ), are not.
+func TestLostEventsRewritesAnAlteredOne(t *testing.T) {
+	root := t.TempDir()
+	open := func(run string) load.Loader {
+		pd, err := load.NewParquetDir(root, load.WithFilePrefix("part-"+run))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pd
+	}
+	archived := heldEvents("held-1", 1, 4)
+	archived[1].Name = aws.String("altered")
+	commitWithEvents(t, open("held-1"), heldDT, nil, archived, heldRow("held-1", 4))
+	rewriteHeldEvents(t, open("held-2"), "held-2")
+	if ids := heldEventIDs(t, open("read")); !slices.Equal(ids, []int32{1, 2, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("events held: %v, want the altered 2 twice and the others once", ids)
 	}
 }

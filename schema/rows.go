@@ -547,11 +547,16 @@ func samePtr[E any](x, y *E, eq func(x, y *E) bool) bool {
 // compares executions too large to hold by their rows' hashes. It panics
 // when T is not t's row struct.
 func HashRow[T any](t *Table, h *maphash.Hash, row *T, skip []bool) uint64 {
-	if reflect.TypeFor[T]() != t.rowType {
-		panic(fmt.Sprintf("schema: rows of %s are %s, not %s", t.Name, t.rowType, reflect.TypeFor[T]()))
-	}
+	return hashAt(t, h, rowPointer(t, row), skip)
+}
+
+// HashRowOf is HashRow of r's row i.
+func HashRowOf(r Rows, i int, h *maphash.Hash, skip []bool) uint64 {
+	return hashAt(r.Table(), h, r.(interface{ at(int) unsafe.Pointer }).at(i), skip)
+}
+
+func hashAt(t *Table, h *maphash.Hash, p unsafe.Pointer, skip []bool) uint64 {
 	h.Reset()
-	p := unsafe.Pointer(row)
 	for i, f := range t.codec.fields {
 		if skip == nil || !skip[i] {
 			f.hash(h, unsafe.Add(p, f.off))

@@ -197,20 +197,20 @@ type Execution struct {
 
 // Mendable is, sorted and each once, the executions that etl run --force
 // --rewrite-events archives anew from the service, mending what this
-// report found of them: those differing, whose content differs, that lack
-// members or columns, and those inconsistent that the service still has
-// (AtService). Missing and stale ones are not among them: the next run
-// archives those without being told.
+// report found of them: every fault (Faults) but the stale ones, which the
+// next run archives without being told, the errors, verify's own, and
+// the inconsistent ones the service has forgotten (not AtService), which
+// no run can read again.
 func (r *Report) Mendable() []string {
 	var arns []string
-	for _, ds := range [][]Difference{r.Differing, r.ContentDiffer, r.LacksUnknown, r.LacksColumns} {
-		for _, d := range ds {
-			arns = append(arns, d.ExecutionArn)
+	for _, l := range r.Faults() {
+		if l == &r.Stale || l == &r.Errors {
+			continue
 		}
-	}
-	for _, d := range r.Inconsistent {
-		if d.AtService {
-			arns = append(arns, d.ExecutionArn)
+		for _, d := range *l {
+			if l != &r.Inconsistent || d.AtService {
+				arns = append(arns, d.ExecutionArn)
+			}
 		}
 	}
 	slices.Sort(arns)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -699,12 +699,9 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 // none, an empty file.
 func writeMendManifest(path string, arns []string) error {
 	return spool.WriteFile(path, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
+		mw := extract.NewManifestWriter(w)
 		for _, arn := range arns {
-			if err := enc.Encode(struct {
-				DurableExecutionArn string
-			}{arn}); err != nil {
+			if err := mw.Write(arn, nil); err != nil {
 				return err
 			}
 		}
@@ -747,20 +744,15 @@ type archive interface {
 // archived without their payloads. An execution's history lasts its own
 // retention as archived, else its function's, else the service's default.
 func atRiskOf(exp []verify.Execution, rep *verify.Report, archived map[string]load.ExecutionState, retention map[string]int32, now time.Time, warn time.Duration) []verify.AtRisk {
+	// Not complete: missing, stale, not checked (an error), or a fault a
+	// run can mend (an inconsistent one the service has forgotten
+	// already is beyond any run).
 	bad := map[string]bool{}
-	for _, l := range [][]string{rep.Missing, rep.WithoutPayloads} {
-		for _, arn := range l {
-			bad[arn] = true
-		}
+	for _, arn := range slices.Concat(rep.Missing, rep.WithoutPayloads, rep.Mendable()) {
+		bad[arn] = true
 	}
-	for _, l := range rep.Faults() {
-		for _, d := range *l {
-			// An inconsistent one the service has forgotten already: no
-			// run can mend it.
-			if l != &rep.Inconsistent || d.AtService {
-				bad[d.ExecutionArn] = true
-			}
-		}
+	for _, d := range slices.Concat(rep.Stale, rep.Errors) {
+		bad[d.ExecutionArn] = true
 	}
 	out := []verify.AtRisk{}
 	for _, e := range exp {
