@@ -332,15 +332,14 @@ type LackingEventsWriter interface {
 }
 
 // LostEventsWriter is an Execution that can write events only where its
-// destination lacks them: what etl run --force --rewrite-events uses for
-// the events it writes again solely to mend those lost from the archive
-// (a file deleted), so that each still lands once. The events a run
-// writes for a reason of their own (past the ones archived, given the
-// payloads they were archived without, or the members and columns they
-// were archived without) go through Write, to every destination, as
-// always. Optional: without it the caller writes the mend's events with
-// Write. A Parquet destination implements it; Postgres need not (its
-// upsert leaves an unchanged row as it is).
+// destination lacks them as they are: what etl run --force
+// --rewrite-events writes every event it reads through, to mend those
+// lost from the archive (a file deleted, an executions row lost with
+// its events kept), altered in it, or archived without the payloads,
+// members or columns they have now, so that each still lands once and
+// none held as it is gains a second row. Optional: without it the
+// caller writes them with Write. A Parquet destination implements it;
+// Postgres need not (its upsert leaves an unchanged row as it is).
 type LostEventsWriter interface {
 	// ReadHeldEvents learns which of the execution's events the
 	// destination holds in partition dt, the execution's, and as what.
@@ -348,9 +347,10 @@ type LostEventsWriter interface {
 	// caller's to report; the execution is then not archived.
 	ReadHeldEvents(ctx context.Context, dt string) error
 	// WriteLost writes those of rows (events) the destination did not
-	// hold as they are (by key and content, but for the columns that say
-	// how a row was read) when ReadHeldEvents read; without that call,
-	// every one.
+	// hold as they are when ReadHeldEvents read: by key, and by the
+	// content of the newest row held of that key (the one the _latest
+	// views read), but for the columns that say how a row was read;
+	// without that call, every one.
 	WriteLost(ctx context.Context, rows schema.Rows) error
 }
 

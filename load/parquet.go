@@ -679,9 +679,10 @@ type parquetExec struct {
 	arn    string
 	stages []stage // by table index (child tables only)
 	done   bool
-	// held is, sorted, the events the destination held of the execution
-	// when ReadHeldEvents read (each row of an event held twice); nil
-	// without the call. heldSeed seeds their hashes.
+	// held is, sorted by event_id, the events the destination held of
+	// the execution when ReadHeldEvents read, each as its newest row
+	// (the one the _latest views read); nil without the call. heldSeed
+	// seeds their hashes.
 	held     []heldEvent
 	heldSeed maphash.Seed
 }
@@ -694,8 +695,17 @@ type heldEvent struct {
 	hash uint64
 }
 
-func (a heldEvent) cmp(b heldEvent) int {
-	return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.hash, b.hash))
+// heldRow is a heldEvent as read, with what orders an event's rows (the
+// _latest views' ORDER BY: extracted_at, then run_id, newest first).
+type heldRow struct {
+	heldEvent
+	extracted time.Time
+	run       string
+}
+
+// newestFirst orders held rows by event_id, an event's newest row first.
+func newestFirst(a, b heldRow) int {
+	return cmp.Or(cmp.Compare(a.id, b.id), b.extracted.Compare(a.extracted), strings.Compare(b.run, a.run))
 }
 
 // contentSkips marks, by column index, the columns of t that say how a row
@@ -710,10 +720,11 @@ func contentSkips(t *schema.Table) []bool {
 }
 
 // ReadHeldEvents reads the execution's events rows in the events files
-// of dt published so far: WriteLost leaves out an event held as it is
-// written, and writes one held otherwise (altered in the archive since,
-// or read then without its payloads), whose newer row is then the event
-// (see [LostEventsWriter]). A file that vanishes while read (a
+// of dt published so far: WriteLost leaves out an event whose newest
+// row held (the one the _latest views read) is as it is written, and
+// writes one held otherwise (altered in the archive since, read then
+// without its payloads, or by an etl without the members or columns it
+// has now), whose newer row is then the event (see [LostEventsWriter]). A file that vanishes while read (a
 // compaction beside the run) is read again on a new listing. A file
 // that is not Parquet etl can read (a stray or damaged one, which the
 // run's ledger left out too) may hold some of them: then none is left
@@ -721,7 +732,7 @@ func contentSkips(t *schema.Table) []bool {
 // compaction hide, rather than lost), and the log says so. Any other
 // failure to read fails the call, naming the file.
 func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
-	var held []heldEvent
+	var held []heldRow
 	// Its rows are taken to be few of the partition's (an estimate of
 	// none): each file is then read by its key index, on S3 through
 	// ranges, not downloaded whole for every execution mended.
@@ -734,7 +745,7 @@ func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
 	err := ListedAgain(func() error {
 		held = held[:0]
 		return e.d.EachRow(ctx, st, nil, nil, func(ev *schema.Event) {
-			held = append(held, heldEvent{ev.EventID, schema.HashRow(schema.Events, &h, ev, skip)})
+			held = append(held, heldRow{heldEvent{ev.EventID, schema.HashRow(schema.Events, &h, ev, skip)}, ev.ExtractedAt, ev.RunID})
 		})
 	})
 	if np := notParquet(err); np != nil {
@@ -744,8 +755,14 @@ func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
 	if err != nil {
 		return fmt.Errorf("read the events archived of %s: %w", e.arn, err)
 	}
-	slices.SortFunc(held, heldEvent.cmp)
-	e.held = slices.Compact(held) // none held: nil, nothing left out
+	// An event held twice is held as its newest row: one altered since
+	// is written again even where an older row is as the service has it.
+	slices.SortFunc(held, newestFirst)
+	held = slices.CompactFunc(held, func(a, b heldRow) bool { return a.id == b.id })
+	e.held = nil // none held: nil, nothing left out
+	for _, r := range held {
+		e.held = append(e.held, r.heldEvent)
+	}
 	return nil
 }
 
@@ -768,17 +785,17 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 	return e.stages[i].add(e.d, rows, rows.Size())
 }
 
-// WriteLost stages those of rows (events) that ReadHeldEvents did not find
-// held as they are.
+// WriteLost stages those of rows (events) whose newest row ReadHeldEvents
+// did not find as they are.
 func (e *parquetExec) WriteLost(ctx context.Context, rows schema.Rows) error {
 	if e.held != nil && rows.Table() == schema.Events {
 		col, skip := schema.Events.Column("event_id"), contentSkips(schema.Events)
 		var h maphash.Hash
 		h.SetSeed(e.heldSeed)
 		rows = schema.Filter(rows, func(i int) bool {
-			row := heldEvent{rows.Value(i, col).(int32), schema.HashRowOf(rows, i, &h, skip)}
-			_, found := slices.BinarySearchFunc(e.held, row, heldEvent.cmp)
-			return !found
+			id := rows.Value(i, col).(int32)
+			j, found := slices.BinarySearchFunc(e.held, id, func(held heldEvent, id int32) int { return cmp.Compare(held.id, id) })
+			return !found || e.held[j].hash != schema.HashRowOf(rows, i, &h, skip)
 		})
 		if rows.Len() == 0 {
 			return nil

@@ -1309,4 +1309,13 @@ func TestLostEventsRewritesAnAlteredOne(t *testing.T) {
 	if ids := heldEventIDs(t, open("read")); !slices.Equal(ids, []int32{1, 2, 2, 3, 4, 5, 6, 7, 8, 9}) {
 		t.Errorf("events held: %v, want the altered 2 twice and the others once", ids)
 	}
+	// Altered again, in a newer row: held-2's form of event 2 is held
+	// still, but the _latest views read held-3's, so it is written again.
+	altered := heldEvents("held-3", 2, 2)
+	altered[0].Name = aws.String("altered again")
+	commitWithEvents(t, open("held-3"), heldDT, nil, altered, heldRow("held-3", 9))
+	rewriteHeldEvents(t, open("held-4"), "held-4")
+	if ids := heldEventIDs(t, open("read")); !slices.Equal(ids, []int32{1, 2, 2, 2, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("events held: %v, want 2 four times (its newest row altered) and the others once", ids)
+	}
 }

@@ -54,10 +54,11 @@ type Config struct {
 	// run otherwise never writes again (it counts the events archived
 	// from the executions row). Each destination that can tell which it
 	// holds (load.LostEventsWriter: Parquet reads its events files of
-	// the execution's partition) is given only the others, so each event
-	// lands once; Postgres rewrites none that is unchanged. (Events
-	// written again for a reason of their own, such as payloads the
-	// archive lacks, go to every destination, as without it.) An execution
+	// the execution's partition) is given only those it does not hold as
+	// they are (lost, held without payloads, members or columns they have
+	// now, or altered since), so each event lands once, even one the
+	// ledger does not count (its executions row lost); Postgres rewrites
+	// none that is unchanged. An execution
 	// whose partition GetDurableExecution does not give (no start) has
 	// every event written, and Parquet then holds the kept ones twice
 	// until etl compact --keep latest (the _latest views read one).

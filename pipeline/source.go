@@ -281,12 +281,11 @@ func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
 // holds them without the payloads this read has, those that carry a
 // payload; with Config.RewriteLacking, those that carry members the SDK
 // does not know or have values in columns added since the first contract;
-// with Config.RewriteEvents, every other one too, through
-// load.LostEventsWriter where x can, so that each destination that can
-// tell is given only those it lacks of those, from its events of
-// partition dt, when dt is known)
-// through x, folding every event into fold when given, and noting
-// event_count and last_event_id in row.
+// with Config.RewriteEvents, every one, through load.LostEventsWriter
+// where x can, so that each destination that can tell, from its events
+// of partition dt when dt is known, is given only those it does not hold
+// as they are) through x, folding every event into fold when given, and
+// noting event_count and last_event_id in row.
 func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, dt string, row *schema.Execution) error {
 	archived := e.archived
 	// Its events were archived without their payloads, which this read
@@ -298,8 +297,9 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 	if lw, ok := x.(load.LackingEventsWriter); ok && !recovering && !r.cfg.RewriteLacking && !r.cfg.RewriteEvents {
 		lw.WritesLackingEvents(!e.noData)
 	}
-	// The events written again for the mend alone go where the archive
-	// lacks them (lost), without it to every destination (x.Write).
+	// A mend's events go where the archive lacks them as they are (lost),
+	// without it to every destination (x.Write): an event the ledger
+	// does not count may be held all the same (its executions row lost).
 	lost := x.Write
 	if lw, ok := x.(load.LostEventsWriter); ok && r.cfg.RewriteEvents && dt != "" {
 		if err := lw.ReadHeldEvents(ctx, dt); err != nil {
@@ -314,13 +314,15 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 		return extract.DrainHistory(ctx, r.cfg.History, e.ARN, r.cfg.PageSize, put, r.historyOptions(e)...)
 	}, func(p extract.HistoryPage) error {
 		rows := make([]schema.Event, 0, len(p.Events))
-		var mend []schema.Event // written for Config.RewriteEvents alone
+		var mend []schema.Event // Config.RewriteEvents: every one, through lost
 		for i := range p.Events {
 			ev := &p.Events[i]
 			if ev.EventId != nil {
 				maxID = max(maxID, *ev.EventId)
 			}
 			switch key := keys.Next(ev); {
+			case r.cfg.RewriteEvents:
+				mend = transform.AppendHistoryEvent(mend, &p, i, key, meta)
 			case archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || r.cfg.RewriteLacking && p.Unknown[i] != nil:
 				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
 			case r.cfg.RewriteLacking:
@@ -328,13 +330,8 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 				// since: an archive made before them holds nulls.
 				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
 				if !schema.HasSinceValue(schema.Events, &rows[len(rows)-1]) {
-					if r.cfg.RewriteEvents {
-						mend = append(mend, rows[len(rows)-1])
-					}
 					rows = rows[:len(rows)-1]
 				}
-			case r.cfg.RewriteEvents:
-				mend = transform.AppendHistoryEvent(mend, &p, i, key, meta)
 			}
 		}
 		if fold != nil {

@@ -197,12 +197,15 @@ type Execution struct {
 
 // Mendable is, sorted and each once, the executions that etl run --force
 // --rewrite-events archives anew from the service, mending what this
-// report found of them: every fault (Faults) but the stale ones, which the
-// next run archives without being told, the errors, verify's own, and
-// the inconsistent ones the service has forgotten (not AtService), which
-// no run can read again.
+// report found of them: the missing ones (of an archive listing, found
+// at the service: Options.ConfirmMissing; such a run writes only the
+// events a destination lacks, where a plain run would write again those
+// an execution whose executions row was lost still has) and every fault
+// (Faults) but the stale ones, which the next run archives without being
+// told, the errors, verify's own, and the inconsistent ones the service
+// has forgotten (not AtService), which no run can read again.
 func (r *Report) Mendable() []string {
-	var arns []string
+	arns := slices.Clone(r.Missing)
 	for _, l := range r.Faults() {
 		if l == &r.Stale || l == &r.Errors {
 			continue

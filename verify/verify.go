@@ -83,6 +83,14 @@ type Options struct {
 	// most executions are such, and asking for each would cost a call
 	// answered "not found".
 	PastRetention func(st load.ExecutionState) bool
+	// ConfirmMissing asks the service (one GetDurableExecution, without
+	// its data) of each listed execution the archive has no executions
+	// row of: for a listing that is not the service's own (the archive's:
+	// those whose executions row was lost, their other rows kept). One
+	// the service has is Missing, which a run archives again; one it has
+	// forgotten is Inconsistent, not AtService, lost for good. Without
+	// it, each such is Missing, asked nothing.
+	ConfirmMissing bool
 }
 
 // verifyRoundExecutions is how many listed executions verify checks in
@@ -425,7 +433,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 	apiStatus := map[string]string{} // of the sampled executions checked alone
 	forEach(ctx, tasks, o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		desc, forgotten := checkOne(ctx, api, t.e, archived, rep, &mu)
+		desc, forgotten := checkOne(ctx, api, t.e, archived, o.ConfirmMissing, rep, &mu)
 		if o.Progress != nil {
 			o.Progress.Done.Add(1)
 		}
@@ -820,12 +828,28 @@ func forEach[T any](ctx context.Context, items []T, n int, fn func(T)) {
 // checkOne checks that e is archived, in a terminal state once the API says
 // it ended, with the API's status and end time; it returns
 // GetDurableExecution's answer (nil when it could not be had), and gone
-// when the API has forgotten the archived execution.
-func checkOne(ctx context.Context, api API, e Execution, archived map[string]load.ExecutionState, rep *Report, mu *sync.Mutex) (desc *extract.Description, gone bool) {
+// when the API has forgotten the archived execution. One not archived is
+// missing, asked nothing unless confirm (Options.ConfirmMissing).
+func checkOne(ctx context.Context, api API, e Execution, archived map[string]load.ExecutionState, confirm bool, rep *Report, mu *sync.Mutex) (desc *extract.Description, gone bool) {
 	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	st, ok := archived[e.ARN]
-	if !ok {
+	if !ok && !confirm {
 		record(func() { rep.Missing = append(rep.Missing, e.ARN) })
+		return nil, false
+	}
+	if !ok {
+		_, err := extract.Describe(ctx, api, e.ARN, extract.WithoutExecutionData())
+		var ee *extract.ExecutionError
+		switch {
+		case errors.As(err, &ee) && ee.NotFound():
+			record(func() {
+				rep.Inconsistent = append(rep.Inconsistent, Difference{ExecutionArn: e.ARN, What: rowLostForgotten})
+			})
+		case err != nil:
+			record(func() { rep.Errors = append(rep.Errors, Difference{ExecutionArn: e.ARN, What: errorReason(err)}) })
+		default:
+			record(func() { rep.Missing = append(rep.Missing, e.ARN) })
+		}
 		return nil, false
 	}
 	// The status and times need no payloads: an execution whose data the
@@ -872,6 +896,10 @@ func checkOne(ctx context.Context, api API, e Execution, archived map[string]loa
 	}
 	return desc, false
 }
+
+// rowLostForgotten is an execution's finding whose executions row the
+// archive lost, its other rows kept, and that the service has forgotten.
+const rowLostForgotten = "no executions row in the archive, only operations or events, and the service has forgotten it"
 
 // errorReason is err as the report tells it beside the execution's ARN:
 // an execution's error (unwrapped: a wrapping error's context stays) is

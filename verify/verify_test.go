@@ -507,9 +507,9 @@ func TestSelfCheckOnNewerSnapshot(t *testing.T) {
 }
 
 // TestMendable: the executions a run with --force --rewrite-events mends
-// are those differing, whose content differs, that lack members or
-// columns, and those inconsistent that the service still has: each once,
-// sorted; not the missing or stale ones (the next run archives them), nor
+// are those missing, differing, whose content differs, that lack members
+// or columns, and those inconsistent that the service still has: each
+// once, sorted; not the stale ones (the next run archives them), nor
 // those inconsistent that the service has forgotten.
 func TestMendable(t *testing.T) {
 	d := func(arns ...string) []Difference {
@@ -520,14 +520,15 @@ func TestMendable(t *testing.T) {
 		return out
 	}
 	r := Report{
-		Missing: []string{"g"}, Stale: d("h"), Differing: d("e2", "a"), ContentDiffer: d("b", "a"),
+		Missing: []string{"g", "a"}, Stale: d("h"), Differing: d("e2", "a"), ContentDiffer: d("b", "a"),
 		LacksUnknown: d("c"), LacksColumns: d("d"),
 		Inconsistent: []Difference{{ExecutionArn: "e", AtService: true}, {ExecutionArn: "f"}},
+		Errors:       d("i"),
 	}
-	if got, want := r.Mendable(), []string{"a", "b", "c", "d", "e", "e2"}; !slices.Equal(got, want) {
+	if got, want := r.Mendable(), []string{"a", "b", "c", "d", "e", "e2", "g"}; !slices.Equal(got, want) {
 		t.Errorf("mendable %v, want %v", got, want)
 	}
-	if got := (&Report{Missing: []string{"g"}}).Mendable(); len(got) != 0 {
-		t.Errorf("mendable %v of a report with only missing", got)
+	if got := (&Report{Stale: d("h"), Errors: d("i")}).Mendable(); len(got) != 0 {
+		t.Errorf("mendable %v of a report with only stale ones and errors", got)
 	}
 }

@@ -36,7 +36,7 @@ func verifyCommand() *cli.Command {
 		&cli.Uint64Flag{Name: "seed", Usage: "the sample's seed (default: from the clock; the report names it)", EnvVars: env("seed")},
 		&cli.StringFlag{Name: "report", Usage: "write the verification as JSON to `FILE`", EnvVars: env("report")},
 		&cli.StringFlag{Name: "metrics-file", Usage: "write durable_etl_verify_* metrics in Prometheus text format to `FILE`", EnvVars: env("metrics-file")},
-		&cli.StringFlag{Name: "mend-manifest", Usage: "write a manifest (JSON Lines) of the executions a run can mend to `FILE`: those differing, whose content differs, that lack members or columns, and those inconsistent that the service still has; then etl run --force --rewrite-events --manifest FILE (missing and stale ones need no manifest: the next run archives them)", EnvVars: env("mend-manifest")},
+		&cli.StringFlag{Name: "mend-manifest", Usage: "write a manifest (JSON Lines) of the executions a run can mend to `FILE`: those missing, differing, whose content differs, that lack members or columns, and those inconsistent that the service still has; then etl run --force --rewrite-events --manifest FILE (stale ones need no manifest: the next run archives them)", EnvVars: env("mend-manifest")},
 		&cli.StringFlag{Name: "retention-warning", Usage: "name executions whose history the service deletes within this `DURATION` and that are not verified complete", EnvVars: env("retention-warning"), Value: "7d"},
 		&cli.IntFlag{Name: "concurrency", Usage: "executions checked at once", EnvVars: env("concurrency"), Value: 8},
 		&cli.DurationFlag{Name: "progress-interval", Usage: "when stderr is not a terminal, log a progress line this often (on a terminal, a progress bar)", EnvVars: env("progress-interval"), Value: 30 * time.Second},
@@ -132,6 +132,7 @@ func verifyAction(c *cli.Context) error {
 		}}
 	if exp.from() == "archive" {
 		opts.PastRetention = func(st load.ExecutionState) bool { return pastRetention(st, start) }
+		opts.ConfirmMissing = true // those whose executions row is lost: still at the service?
 	}
 	rep, err := verify.InRounds(ctx, verify.NewCallGuard(client, refused, c.Int("concurrency")), reader, exp, opts)
 	stopProgress()
@@ -529,7 +530,7 @@ func archivedListing(ctx context.Context, reader archive, dest string, logger *s
 		return nil, usageError("--dest %s: the archive holds no execution to verify (give --function, --all-functions or --manifest to look for executions it lacks)", redactedDests([]string{dest})[0])
 	}
 	if orphans > 0 {
-		logger.Warn("the archive holds operations or events of executions it has no executions row of (a file deleted or lost?): they are found missing; etl run archives them again while the service keeps them", "executions", orphans)
+		logger.Warn("the archive holds operations or events of executions it has no executions row of (a file deleted or lost?): those the service keeps are found missing (--mend-manifest names them for etl run --force --rewrite-events, which archives them again without a second row of an event held), those it has forgotten inconsistent", "executions", orphans)
 	}
 	logger.Info("listed the archive's executions: checking them against the API (only those without an executions row can be found missing)", "executions", found.Len(), "without_executions_row", orphans, "duration_ms", time.Since(start).Milliseconds())
 	return listed{found: found, source: "archive"}, nil

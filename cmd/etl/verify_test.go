@@ -283,7 +283,8 @@ func TestVerifyCatchesTampering(t *testing.T) {
 // the archive (report and summary); an altered column and a snapshot
 // taken before the end are found as with a listing; an executions file
 // deleted leaves its executions' operations and events, which are listed
-// and found missing (nothing else can be: the summary says so), as are
+// and, asked of the service, found missing (nothing else can be: the
+// summary says so), as are
 // all when every executions file is; an archive that holds nothing is a
 // usage error, not a clean verify.
 func TestVerifyTheArchiveAlone(t *testing.T) {
@@ -442,8 +443,9 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 	}
 
 	// An executions file deleted, in a copy: its executions' operations
-	// and events remain, so they are listed and found missing, and
-	// asked nothing of the API.
+	// and events remain, so they are listed, asked of the API once each
+	// (with no executions row, nothing says their retention passed), and
+	// found missing: the service has them.
 	copied := filepath.Join(t.TempDir(), "copy")
 	if err := os.CopyFS(copied, os.DirFS(dest)); err != nil {
 		t.Fatal(err)
@@ -468,8 +470,8 @@ func TestVerifyTheArchiveAlone(t *testing.T) {
 		t.Fatalf("executions file deleted: exit %d, %d expected (want %d), missing %v, want %v", r.code, rep.Expected, all, rep.Missing, lost)
 	}
 	for arn, n := range before {
-		if srv.Requests("get", arn) != n {
-			t.Errorf("%s, found missing, was asked of the API", arn)
+		if asked := srv.Requests("get", arn) - n; asked != 1 {
+			t.Errorf("%s, found missing, was asked of the API %d times, want once", arn, asked)
 		}
 	}
 	// Every executions file deleted: all missing, not an empty archive.
@@ -2085,6 +2087,18 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 		t.Fatalf("run --force: exit %d", code)
 	}
 	findings(dir, lost)
+	// Parquet's rows of each event before the mend: --force has written
+	// again those with a value in a column added since the first
+	// contract (an older etl's archive holds nulls there), as it always
+	// does.
+	rowsByKey := func() map[string]int {
+		seen := map[string]int{}
+		for _, ev := range tableRows[schema.Event](t, dir, "events") {
+			seen[fmt.Sprint(ev.ExecutionArn, " ", ev.EventID)]++
+		}
+		return seen
+	}
+	before := rowsByKey()
 	for _, m := range []string{lostManifest, victimManifest} {
 		if code := run(m, "--force", "--rewrite-events"); code != 0 {
 			t.Fatalf("run --force --rewrite-events: exit %d", code)
@@ -2108,32 +2122,135 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 	if len(now) <= len(held) {
 		t.Errorf("postgres holds %d events after the mend, %d before: %s's not written again", len(now), len(held), victim)
 	}
-	// Parquet was given only the events it lacked: one row an event, the
-	// victim's (whose Parquet events were kept) written to Postgres alone;
-	// but for those --force writes again whatever the archive holds, as
-	// it always has: an event with a value in a column added since the
-	// first contract (an older etl's archive holds nulls there).
-	rowsAndKeys := func() (rows, keys int) {
-		seen := map[string]int{}
-		for _, ev := range tableRows[schema.Event](t, dir, "events") {
-			k := fmt.Sprint(ev.ExecutionArn, " ", ev.EventID)
-			if seen[k]++; seen[k] > 1 && !schema.HasSinceValue(schema.Events, &ev) {
-				t.Errorf("parquet: event %s held %d times", k, seen[k])
-			}
-			rows++
+	// Parquet was given only the events it lacked: one row of each lost
+	// event, none of one it held (the victim's, whose Parquet events
+	// were kept, written to Postgres alone).
+	mended := rowsByKey()
+	for k, n := range mended {
+		if want := max(before[k], 1); n != want {
+			t.Errorf("parquet: event %s held %d times after the mend, %d before", k, n, before[k])
 		}
-		return rows, len(seen)
 	}
-	if rows, keys := rowsAndKeys(); rows < keys {
-		t.Errorf("parquet after the mend: %d events rows of %d events", rows, keys)
+	if len(mended) <= len(before) {
+		t.Errorf("parquet holds %d events after the mend, %d before: the lost ones not written again", len(mended), len(before))
 	}
 	if r := runCLI(t, "compact", "--dest", dir, "--min-age", "0s", "--keep", "latest"); r.code != 0 {
 		t.Fatalf("compact: exit %d", r.code)
 	}
-	if rows, keys := rowsAndKeys(); rows != keys {
-		t.Errorf("parquet after compact --keep latest: %d events rows of %d events", rows, keys)
+	compacted := rowsByKey()
+	for k, n := range compacted {
+		if n != 1 {
+			t.Errorf("parquet after compact --keep latest: event %s held %d times", k, n)
+		}
+	}
+	if len(compacted) != len(mended) {
+		t.Errorf("parquet after compact --keep latest: %d events, %d before", len(compacted), len(mended))
 	}
 	if code, rep := runVerify(t, url, dir); code != 0 || rep.Equal != rep.Sampled || len(rep.Inconsistent) != 0 {
 		t.Fatalf("parquet, mended and compacted: exit %d, %+v", code, rep)
+	}
+}
+
+// TestMendArchivesAnExecutionWhoseRowWasLost: an executions file lost
+// after compaction (so no run's ledger can count its events: compacted
+// files pair with none) leaves its executions' operations and events. A
+// verify of the archive alone asks the service of each: one it still has
+// is missing, one it has forgotten inconsistent and not at the service;
+// --mend-manifest names the missing ones, and etl run --force
+// --rewrite-events with it archives them again without a second row of
+// any event the archive kept; the archive then verifies with only the
+// forgotten one found.
+func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "archive")
+	// Within the service's retention, so that verify compares them.
+	execs := emulator.Generate(43, 24, emulator.GenerateOptions{MaxOps: 40, Start: time.Now().UTC().AddDate(0, 0, -6), Days: 3})
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	srv.Add(execs...)
+	first, _ := emulatortest.Start(t, srv)
+	// Two runs, then compaction: a partition's files become one
+	// compacted file a table.
+	for _, force := range []string{"--force=false", "--force"} {
+		if r := runCLI(t, "run", "--all-functions", "--dest", dir, "--endpoint-url", first, "--log-level", "warn", force); r.code != 0 {
+			t.Fatalf("run %s: exit %d", force, r.code)
+		}
+	}
+	if r := runCLI(t, "compact", "--dest", dir, "--min-age", "0s"); r.code != 0 {
+		t.Fatalf("compact: exit %d", r.code)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
+	var lost []string
+	for _, f := range files {
+		if !strings.Contains(filepath.Base(f), "compact") {
+			t.Fatalf("%s: not a compacted file; the test wants one", f)
+		}
+		arns := fileARNs(t, f)
+		slices.Sort(arns)
+		if arns = slices.Compact(arns); len(arns) >= 2 {
+			lost = arns
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if lost == nil {
+		t.Fatalf("no executions file among %d holds two executions: the test wants one that does", len(files))
+	}
+	// The service forgets one of them.
+	forgotten := lost[0]
+	kept := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
+	kept.Add(slices.DeleteFunc(slices.Clone(execs), func(e emulator.Execution) bool { return e.ARN == forgotten })...)
+	url, _ := emulatortest.Start(t, kept)
+	alone := func(extra ...string) (int, verify.Report) {
+		t.Helper()
+		report := filepath.Join(t.TempDir(), "v.json")
+		r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", report}, extra...)...)
+		return r.code, readVerify(t, report)
+	}
+	wantForgotten := []verify.Difference{{ExecutionArn: forgotten, What: "no executions row in the archive, only operations or events, and the service has forgotten it"}}
+	mend := filepath.Join(t.TempDir(), "mend.jsonl")
+	code, rep := alone("--mend-manifest", mend)
+	if code != exitFailed || !slices.Equal(rep.Missing, lost[1:]) || !slices.Equal(rep.Inconsistent, wantForgotten) || len(rep.Errors) != 0 {
+		t.Fatalf("an executions file lost: exit %d, missing %v (want %v), inconsistent %+v (want %+v), errors %+v", code, rep.Missing, lost[1:], rep.Inconsistent, wantForgotten, rep.Errors)
+	}
+	for _, arn := range lost {
+		if n := kept.Requests("get", arn); arn != forgotten && n != 1 {
+			t.Errorf("%s: asked %d times of the service, want once", arn, n)
+		}
+	}
+	var manifest bytes.Buffer
+	w := extract.NewManifestWriter(&manifest)
+	for _, arn := range lost[1:] {
+		if err := w.Write(arn, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(mend); err != nil || !bytes.Equal(b, manifest.Bytes()) {
+		t.Fatalf("--mend-manifest wrote %q (%v), want %q", b, err, manifest.Bytes())
+	}
+	rowsByKey := func() map[string]int {
+		seen := map[string]int{}
+		for _, ev := range tableRows[schema.Event](t, dir, "events") {
+			seen[fmt.Sprint(ev.ExecutionArn, " ", ev.EventID)]++
+		}
+		return seen
+	}
+	before := rowsByKey()
+	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--log-level", "warn", "--force", "--rewrite-events"); r.code != 0 {
+		t.Fatalf("the mend: exit %d", r.code)
+	}
+	if after := rowsByKey(); !maps.Equal(after, before) {
+		for k, n := range after {
+			if before[k] != n {
+				t.Errorf("event %s: %d rows after the mend, %d before", k, n, before[k])
+			}
+		}
+	}
+	code, rep = alone("--mend-manifest", mend)
+	if code != exitFailed || len(rep.Missing) != 0 || !slices.Equal(rep.Inconsistent, wantForgotten) || rep.Equal != rep.Sampled || rep.Complete != len(execs)-1 {
+		t.Fatalf("mended: exit %d, %+v", code, rep)
+	}
+	if b, err := os.ReadFile(mend); err != nil || len(b) != 0 {
+		t.Errorf("mended: --mend-manifest wrote %q (%v), want an empty file", b, err)
 	}
 }
