@@ -332,19 +332,22 @@ type LackingEventsWriter interface {
 }
 
 // LostEventsWriter is an Execution that can write events only where its
-// destination lacks them as they are: what etl run --force
-// --rewrite-events writes every event it reads through, to mend those
-// lost from the archive (a file deleted, an executions row lost with
-// its events kept), altered in it, or archived without the payloads,
-// members or columns they have now, so that each still lands once and
-// none held as it is gains a second row. Optional: without it the
-// caller writes them with Write. A Parquet destination implements it;
-// Postgres need not (its upsert leaves an unchanged row as it is).
+// destination lacks them as they are: what etl run --force writes the
+// events with members the SDK does not know or values in columns added
+// since through (an older etl archived them without), and what etl run
+// --force --rewrite-events writes every event it reads through, to mend
+// those lost from the archive (a file deleted, an executions row lost
+// with its events kept), altered in it, or archived without the
+// payloads they have now, so that each still lands once and none held as
+// it is gains a second row. Optional: without it the caller writes them
+// with Write. A Parquet destination implements it; Postgres need not
+// (its upsert leaves an unchanged row as it is).
 type LostEventsWriter interface {
 	// ReadHeldEvents learns which of the execution's events the
 	// destination holds in partition dt, the execution's, and as what.
-	// Called before the execution's first write. A failure is the
-	// caller's to report; the execution is then not archived.
+	// Called once, before the execution's first WriteLost (Writes may
+	// come before it) and its commit. A failure is the caller's to
+	// report; the execution is then not archived.
 	ReadHeldEvents(ctx context.Context, dt string) error
 	// WriteLost writes those of rows (events) the destination did not
 	// hold as they are when ReadHeldEvents read: by key, and by the

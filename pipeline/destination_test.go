@@ -3,16 +3,21 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
+	"github.com/parquet-go/parquet-go"
 )
 
 // transient is a destination's failure that load.Transient tells as worth
@@ -182,5 +187,131 @@ func TestRunRecordedAgain(t *testing.T) {
 		if errors.As(err, &de) != c.wantErr || !slices.Equal(l.calls, c.calls) {
 			t.Errorf("%v: run %v, records %v: want a failure %v, records %v", c.err, err, l.calls, c.wantErr, c.calls)
 		}
+	}
+}
+
+// failingHeldReads is a real Parquet loader whose execution of arn fails
+// to read which events it holds (load.LostEventsWriter), transiently,
+// the first fails times (negative: every time), or with err as given.
+type failingHeldReads struct {
+	failingCommits
+}
+
+func (f *failingHeldReads) Begin(ctx context.Context, arn string) (load.Execution, error) {
+	x, err := f.Loader.Begin(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	lw, ok := x.(load.LostEventsWriter)
+	if !ok {
+		return nil, errors.New("a Parquet execution that cannot tell which events it holds")
+	}
+	return &failingHeldRead{Execution: x, LostEventsWriter: lw, f: f, fails: arn == f.arn}, nil
+}
+
+type failingHeldRead struct {
+	load.Execution
+	load.LostEventsWriter
+	f     *failingHeldReads
+	fails bool
+}
+
+func (x *failingHeldRead) ReadHeldEvents(ctx context.Context, dt string) error {
+	if x.fails && x.f.fail() {
+		return x.f.err
+	}
+	return x.LostEventsWriter.ReadHeldEvents(ctx, dt)
+}
+
+// TestHeldEventsUnreadable: under Config.RewriteEvents, a destination
+// that fails to read which of an execution's events it holds fails that
+// execution as a failed commit does: a transient failure is tried again
+// from the start, and the archive then holds each event once; another
+// stops the run, the execution named, and the archive keeps what it
+// held, each event once.
+func TestHeldEventsUnreadable(t *testing.T) {
+	execs := emulator.Generate(61, 8, emulator.GenerateOptions{MaxOps: 20})
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	var lines strings.Builder
+	for _, e := range execs {
+		fmt.Fprintf(&lines, "{\"DurableExecutionArn\":%q}\n", e.ARN)
+	}
+	manifest := func() *extract.Manifest {
+		m, err := extract.NewManifest("test", []byte(lines.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	served := 0
+	for _, e := range execs {
+		served += e.History.Len()
+	}
+	for _, c := range []struct {
+		name     string
+		err      error
+		fails    int
+		wantErr  bool
+		wantRuns int
+	}{
+		{"twice, then it reads", transient{}, 2, false, 3},
+		{"not transient", errors.New("read denied (test)"), 1, true, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			run := func(prefix string, l load.Loader, mend bool) (*pipeline.Summary, error) {
+				cfg := pipeline.Config{API: client, History: client, Loader: l, RunID: prefix, Concurrency: 2, DestinationRetries: 3,
+					RewriteLacking: mend, RewriteEvents: mend, Logger: testLogger(t)}
+				pipeline.WithDestinationBackoff(&cfg, func(int) time.Duration { return time.Millisecond })
+				return pipeline.Run(context.Background(), cfg, manifest())
+			}
+			first, err := load.NewParquetDir(dir, load.WithFilePrefix("part-first"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum, err := run("first", first, false); err != nil || sum.ExecutionsOK != len(execs) {
+				t.Fatalf("first run: %v, %+v", err, sum)
+			}
+			pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-mend"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := &failingHeldReads{failingCommits{Loader: pd, arn: execs[3].ARN, err: c.err, fails: c.fails}}
+			sum, err := run("mend", l, true)
+			var de *pipeline.DestinationError
+			if got := errors.As(err, &de); got != c.wantErr || got && !errors.Is(err, c.err) {
+				t.Fatalf("the mend: %v, want a destination failure: %v", err, c.wantErr)
+			}
+			if l.tries != c.wantRuns || sum.DestinationRetries != c.wantRuns-1 {
+				t.Errorf("%d tries, %d counted retries: want %d tries", l.tries, sum.DestinationRetries, c.wantRuns)
+			}
+			if c.wantErr && (len(sum.Failures) != 1 || sum.Failures[0].ExecutionArn != l.arn || sum.Failures[0].Code != "destination") {
+				t.Errorf("failures %+v: want %s's destination failure alone", sum.Failures, l.arn)
+			}
+			if !c.wantErr && sum.ExecutionsOK != len(execs) {
+				t.Errorf("the mend: %d archived, want %d", sum.ExecutionsOK, len(execs))
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+			held := map[string]int{}
+			for _, f := range files {
+				rows, err := parquet.ReadFile[schema.Event](f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rows {
+					held[fmt.Sprint(r.ExecutionArn, " ", r.EventID)]++
+				}
+			}
+			if len(held) != served {
+				t.Errorf("%d events held, %d served", len(held), served)
+			}
+			for k, n := range held {
+				if n != 1 {
+					t.Errorf("event %s held %d times", k, n)
+				}
+			}
+		})
 	}
 }

@@ -44,8 +44,11 @@ type Config struct {
 	// columns added since the first contract (schema.Column.Since; etl run
 	// sets it with --force): an archive made by an older etl lacks them,
 	// and a rerun would otherwise never add them (events are written
-	// once). The newer row is then the event, as for one recovered with
-	// its payloads; Postgres rewrites it where it differs.
+	// once). Each destination that can tell which it holds
+	// (load.LostEventsWriter, asked on the execution's first such event)
+	// is given only those it does not hold as they are, whose newer row is
+	// then the event, as for one recovered with its payloads; Postgres
+	// rewrites it where it differs.
 	RewriteLacking bool
 	// RewriteEvents writes every event of each execution read through
 	// history again, even those ArchivedEvents holds (etl run --force

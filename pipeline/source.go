@@ -277,15 +277,16 @@ func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
 }
 
 // readEvents drains e's history one page ahead of use, writing the events
-// the archive lacks (those past the event_count it archived; when it
-// holds them without the payloads this read has, those that carry a
-// payload; with Config.RewriteLacking, those that carry members the SDK
-// does not know or have values in columns added since the first contract;
-// with Config.RewriteEvents, every one, through load.LostEventsWriter
-// where x can, so that each destination that can tell, from its events
-// of partition dt when dt is known, is given only those it does not hold
-// as they are) through x, folding every event into fold when given, and
-// noting event_count and last_event_id in row.
+// the archive lacks (those past the event_count it archived, and, when
+// it holds them without the payloads this read has, those that carry a
+// payload) through x, folding every event into fold when given, and
+// noting event_count and last_event_id in row. With
+// Config.RewriteLacking, those that carry members the SDK does not know
+// or have values in columns added since the first contract, and with
+// Config.RewriteEvents every other one, go through load.LostEventsWriter
+// where x can (and dt, their partition, is known), so that each
+// destination that can tell is given only those it does not hold as they
+// are: it reads which it holds when the first such event comes.
 func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta, x load.Execution, c *counts, fold *transform.Folder, ticket *largeTicket, dt string, row *schema.Execution) error {
 	archived := e.archived
 	// Its events were archived without their payloads, which this read
@@ -297,15 +298,25 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 	if lw, ok := x.(load.LackingEventsWriter); ok && !recovering && !r.cfg.RewriteLacking && !r.cfg.RewriteEvents {
 		lw.WritesLackingEvents(!e.noData)
 	}
-	// A mend's events go where the archive lacks them as they are (lost),
+	// The events written again with no sign that the archive lacks them
+	// (--force's, a mend's) go where it lacks them as they are (lost),
 	// without it to every destination (x.Write): an event the ledger
-	// does not count may be held all the same (its executions row lost).
+	// does not count may be held all the same (its executions row lost),
+	// one it counts may be held as it is. Which are held is read once,
+	// when the first comes: most executions --force reads again have
+	// none (the pause events and members the SDK does not know are rare).
 	lost := x.Write
-	if lw, ok := x.(load.LostEventsWriter); ok && r.cfg.RewriteEvents && dt != "" {
-		if err := lw.ReadHeldEvents(ctx, dt); err != nil {
-			return &DestinationError{Err: err}
+	if lw, ok := x.(load.LostEventsWriter); ok && dt != "" {
+		read := false
+		lost = func(ctx context.Context, rows schema.Rows) error {
+			if !read {
+				if err := lw.ReadHeldEvents(ctx, dt); err != nil {
+					return err
+				}
+				read = true
+			}
+			return lw.WriteLost(ctx, rows)
 		}
-		lost = lw.WriteLost
 	}
 	var total int64
 	var maxID int32
@@ -314,7 +325,7 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 		return extract.DrainHistory(ctx, r.cfg.History, e.ARN, r.cfg.PageSize, put, r.historyOptions(e)...)
 	}, func(p extract.HistoryPage) error {
 		rows := make([]schema.Event, 0, len(p.Events))
-		var mend []schema.Event // Config.RewriteEvents: every one, through lost
+		var again []schema.Event // through lost
 		for i := range p.Events {
 			ev := &p.Events[i]
 			if ev.EventId != nil {
@@ -322,15 +333,16 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 			}
 			switch key := keys.Next(ev); {
 			case r.cfg.RewriteEvents:
-				mend = transform.AppendHistoryEvent(mend, &p, i, key, meta)
-			case archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev) || r.cfg.RewriteLacking && p.Unknown[i] != nil:
+				again = transform.AppendHistoryEvent(again, &p, i, key, meta)
+			case archived.Lacks(key.Pos) || recovering && transform.EventCarriesData(ev):
 				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
 			case r.cfg.RewriteLacking:
-				// Written again if it has values in columns added
-				// since: an archive made before them holds nulls.
-				rows = transform.AppendHistoryEvent(rows, &p, i, key, meta)
-				if !schema.HasSinceValue(schema.Events, &rows[len(rows)-1]) {
-					rows = rows[:len(rows)-1]
+				// Written again if it has members the SDK does not know
+				// or values in columns added since: an archive made
+				// before them holds nulls.
+				again = transform.AppendHistoryEvent(again, &p, i, key, meta)
+				if p.Unknown[i] == nil && !schema.HasSinceValue(schema.Events, &again[len(again)-1]) {
+					again = again[:len(again)-1]
 				}
 			}
 		}
@@ -340,8 +352,8 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 		if err := x.Write(ctx, schema.RowsOf(schema.Events, rows)); err != nil {
 			return &DestinationError{Err: err}
 		}
-		if len(mend) > 0 {
-			if err := lost(ctx, schema.RowsOf(schema.Events, mend)); err != nil {
+		if len(again) > 0 {
+			if err := lost(ctx, schema.RowsOf(schema.Events, again)); err != nil {
 				return &DestinationError{Err: err}
 			}
 		}
@@ -351,7 +363,7 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 		}
 		c.pages++
 		c.events += int64(len(p.Events))
-		c.newEvents += int64(len(rows) + len(mend))
+		c.newEvents += int64(len(rows) + len(again))
 		return nil
 	})
 	if err != nil {

@@ -166,10 +166,12 @@ func TestRunByFunction(t *testing.T) {
 				t.Errorf("rerun: %d new events, %d terminal and %d unchanged skipped, %d archived, calls %v",
 					s.EventsNew, s.SkippedTerminal, s.SkippedUnchanged, s.ExecutionsOK, s.APICallsByOperation)
 			}
-			// --force reads every execution again, still no event twice
-			// but those with values in columns added since the first
+			// --force reads every execution again, still no event twice:
+			// those with values in columns added since the first
 			// contract, which an older archive lacks (the pause events:
-			// see TestColumnsArchivedBeforeKept).
+			// see TestColumnsArchivedBeforeKept), are handed to the
+			// destination again (events_new counts them), which holds
+			// them as they are and leaves them out.
 			since := 0
 			for _, evs := range readEvents(t, dir) { // fails on a duplicate
 				for _, ev := range evs {
@@ -184,18 +186,10 @@ func TestRunByFunction(t *testing.T) {
 			if s = readReport(t, report); s.ExecutionsOK != len(execs) || s.SkippedUnchanged != 0 || s.EventsNew != int64(since) {
 				t.Errorf("forced rerun: %d archived, %d unchanged skipped, %d new events (want %d)", s.ExecutionsOK, s.SkippedUnchanged, s.EventsNew, since)
 			}
-			eventRows := tableRows[schema.Event](t, dir, "events")
-			seen := map[string]bool{}
-			for _, ev := range eventRows {
-				k := fmt.Sprint(ev.ExecutionArn, ev.EventID)
-				if seen[k] && !schema.HasSinceValue(schema.Events, &ev) {
-					t.Errorf("%s event %d archived twice", ev.ExecutionArn, ev.EventID)
-				}
-				seen[k] = true
+			if since == 0 {
+				t.Error("no event has a value in a column added since: the forced rerun proves nothing")
 			}
-			if len(eventRows) != len(seen)+since {
-				t.Errorf("%d events rows for %d events, %d written again", len(eventRows), len(seen), since)
-			}
+			readEvents(t, dir) // fails on a duplicate
 		})
 	}
 }

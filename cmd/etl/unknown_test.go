@@ -238,6 +238,15 @@ func TestMembersArchivedBeforeKept(t *testing.T) {
 	if s := readReport(t, report); s.EventsNew != 0 {
 		t.Errorf("rerun: %d new events, want 0", s.EventsNew)
 	}
+	// Another --force finds them held as they are: Parquet gains no
+	// events row.
+	held := len(tableRows[schema.Event](t, dir, "events"))
+	if r := runCLI(t, append(withEndpoint(args, url), "--force")...); r.code != 0 {
+		t.Fatalf("run --force again: exit %d\n%s", r.code, r.stderr)
+	}
+	if n := len(tableRows[schema.Event](t, dir, "events")); n != held {
+		t.Errorf("run --force again: %d events rows, %d before", n, held)
+	}
 }
 
 // TestMembersArchivedBeforeKeptThroughState: the same through state,
@@ -355,5 +364,14 @@ func TestColumnsArchivedBeforeKept(t *testing.T) {
 	}
 	if s := readReport(t, report); s.EventsNew != 0 {
 		t.Errorf("rerun: %d new events, want 0", s.EventsNew)
+	}
+	// Another --force finds them held as they are: Parquet gains no
+	// events row.
+	held := len(tableRows[schema.Event](t, dir, "events"))
+	if r := runCLI(t, append(append([]string{}, args...), append(pg, "--force")...)...); r.code != 0 {
+		t.Fatalf("run --force again: exit %d\n%s", r.code, r.stderr)
+	}
+	if n := len(tableRows[schema.Event](t, dir, "events")); n != held {
+		t.Errorf("run --force again: %d events rows, %d before", n, held)
 	}
 }
