@@ -2163,7 +2163,9 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 // --mend-manifest names the missing ones, and etl run --force
 // --rewrite-events with it archives them again without a second row of
 // any event the archive kept; the archive then verifies with only the
-// forgotten one found.
+// forgotten one found. An event altered in the archive since, of
+// another execution, is named too, and the same run writes it again
+// (one row more, the newer), as it is at the service.
 func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "archive")
 	// Within the service's retention, so that verify compares them.
@@ -2200,7 +2202,26 @@ func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 	if lost == nil {
 		t.Fatalf("no executions file among %d holds two executions: the test wants one that does", len(files))
 	}
-	// The service forgets one of them.
+	// An event of another execution altered in the archive since.
+	altered := slices.IndexFunc(execs, func(e emulator.Execution) bool { return terminal(e) && !slices.Contains(lost, e.ARN) })
+	if altered < 0 {
+		t.Fatal("no ended execution outside the lost file: the test wants one")
+	}
+	target := execs[altered].ARN
+	files, _ = filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+	for _, f := range files {
+		if slices.Contains(fileARNs(t, f), target) {
+			rewriteFile(t, f, func(rows []schema.Event) []schema.Event {
+				for i := range rows {
+					if rows[i].ExecutionArn == target && rows[i].EventID == 1 {
+						rows[i].ExecutionTimeoutSeconds = new(int32(7))
+					}
+				}
+				return rows
+			})
+		}
+	}
+	// The service forgets one of the lost.
 	forgotten := lost[0]
 	kept := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()))
 	kept.Add(slices.DeleteFunc(slices.Clone(execs), func(e emulator.Execution) bool { return e.ARN == forgotten })...)
@@ -2214,8 +2235,10 @@ func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 	wantForgotten := []verify.Difference{{ExecutionArn: forgotten, What: "no executions row in the archive, only operations or events, and the service has forgotten it"}}
 	mend := filepath.Join(t.TempDir(), "mend.jsonl")
 	code, rep := alone("--mend-manifest", mend)
-	if code != exitFailed || !slices.Equal(rep.Missing, lost[1:]) || !slices.Equal(rep.Inconsistent, wantForgotten) || len(rep.Errors) != 0 {
-		t.Fatalf("an executions file lost: exit %d, missing %v (want %v), inconsistent %+v (want %+v), errors %+v", code, rep.Missing, lost[1:], rep.Inconsistent, wantForgotten, rep.Errors)
+	if code != exitFailed || !slices.Equal(rep.Missing, lost[1:]) || !slices.Equal(rep.Inconsistent, wantForgotten) || len(rep.Errors) != 0 ||
+		len(rep.ContentDiffer) != 1 || rep.ContentDiffer[0].ExecutionArn != target || !strings.HasPrefix(rep.ContentDiffer[0].What, "event 1: column execution_timeout_seconds") {
+		t.Fatalf("an executions file lost, an event altered: exit %d, missing %v (want %v), inconsistent %+v (want %+v), content differs %+v (want %s's event 1), errors %+v",
+			code, rep.Missing, lost[1:], rep.Inconsistent, wantForgotten, rep.ContentDiffer, target, rep.Errors)
 	}
 	for _, arn := range lost {
 		if n := kept.Requests("get", arn); arn != forgotten && n != 1 {
@@ -2224,7 +2247,7 @@ func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 	}
 	var manifest bytes.Buffer
 	w := extract.NewManifestWriter(&manifest)
-	for _, arn := range lost[1:] {
+	for _, arn := range slices.Sorted(slices.Values(append(slices.Clone(lost[1:]), target))) {
 		if err := w.Write(arn, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -2243,15 +2266,17 @@ func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--log-level", "warn", "--force", "--rewrite-events"); r.code != 0 {
 		t.Fatalf("the mend: exit %d", r.code)
 	}
+	// No row more but the altered event's, the service's form again.
+	before[target+" 1"]++
 	if after := rowsByKey(); !maps.Equal(after, before) {
 		for k, n := range after {
 			if before[k] != n {
-				t.Errorf("event %s: %d rows after the mend, %d before", k, n, before[k])
+				t.Errorf("event %s: %d rows after the mend, want %d", k, n, before[k])
 			}
 		}
 	}
 	code, rep = alone("--mend-manifest", mend)
-	if code != exitFailed || len(rep.Missing) != 0 || !slices.Equal(rep.Inconsistent, wantForgotten) || rep.Equal != rep.Sampled || rep.Complete != len(execs)-1 {
+	if code != exitFailed || len(rep.Missing) != 0 || !slices.Equal(rep.Inconsistent, wantForgotten) || len(rep.ContentDiffer) != 0 || rep.Equal != rep.Sampled || rep.Complete != len(execs)-1 {
 		t.Fatalf("mended: exit %d, %+v", code, rep)
 	}
 	if b, err := os.ReadFile(mend); err != nil || len(b) != 0 {
