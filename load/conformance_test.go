@@ -335,9 +335,12 @@ func archivedDataOf(t *testing.T, open destination, arn string, ops []types.Oper
 func heldEventsOnce(t *testing.T, open destination) {
 	commitWithEvents(t, open(t, "held", "held-1"), heldDT, nil, heldEvents("held-1", 1, 4), heldRow("held-1", 4))
 	commitWithEvents(t, open(t, "held", "held-2"), heldDT, nil, heldEvents("held-2", 5, 7), heldRow("held-2", 7))
-	rewriteHeldEvents(t, open(t, "held", "held-3"), "held-3")
+	written, tells := rewriteHeldEvents(t, open(t, "held", "held-3"), "held-3")
 	if ids := heldEventIDs(t, open(t, "held", "held-read")); !slices.Equal(ids, []int32{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
 		t.Errorf("events held after all were written again: %v, want each of 1-9 once", ids)
+	}
+	if want := map[bool]int{true: 2, false: 9}[tells]; written != want {
+		t.Errorf("%d events written, want %d (a destination that can tell which it holds: %v)", written, want, tells)
 	}
 }
 
@@ -386,16 +389,19 @@ func heldRow(run string, n int64) schema.Execution {
 // rewriteHeldEvents writes heldARN's events 1-9 through l, run, where it
 // lacks them (load.LostEventsWriter, where it can tell), and those of
 // again with Write, as a run writes the events it has reasons of their
-// own to write again (payloads they were archived without); it closes l.
-func rewriteHeldEvents(t *testing.T, l load.Loader, run string, again ...int32) {
+// own to write again (payloads they were archived without); it closes l
+// and returns how many of 1-9 it says it wrote (without WriteLost, 9),
+// and whether it could tell which it held.
+func rewriteHeldEvents(t *testing.T, l load.Loader, run string, again ...int32) (written int, tells bool) {
 	t.Helper()
 	ctx := context.Background()
 	x, err := l.Begin(ctx, heldARN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lost := x.Write
-	if lw, ok := x.(load.LostEventsWriter); ok {
+	lost := func(ctx context.Context, rows schema.Rows) (int, error) { return rows.Len(), x.Write(ctx, rows) }
+	lw, tells := x.(load.LostEventsWriter)
+	if tells {
 		if err := lw.ReadHeldEvents(ctx, heldDT); err != nil {
 			t.Fatal(err)
 		}
@@ -407,9 +413,11 @@ func rewriteHeldEvents(t *testing.T, l load.Loader, run string, again ...int32) 
 		}
 	}
 	for _, part := range [][2]int32{{1, 3}, {4, 9}} { // in two writes, as pages come
-		if err := lost(ctx, schema.RowsOf(schema.Events, heldEvents(run, part[0], part[1]))); err != nil {
+		n, err := lost(ctx, schema.RowsOf(schema.Events, heldEvents(run, part[0], part[1])))
+		if err != nil {
 			t.Fatal(err)
 		}
+		written += n
 	}
 	if err := x.Commit(ctx, heldDT, heldRow(run, 9)); err != nil {
 		t.Fatal(err)
@@ -417,6 +425,7 @@ func rewriteHeldEvents(t *testing.T, l load.Loader, run string, again ...int32) 
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return written, tells
 }
 
 // heldEventIDs is, sorted, the event_id of every events row l holds of

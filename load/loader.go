@@ -353,8 +353,10 @@ type LostEventsWriter interface {
 	// hold as they are when ReadHeldEvents read: by key, and by the
 	// content of the newest row held of that key (the one the _latest
 	// views read), but for the columns that say how a row was read;
-	// without that call, every one.
-	WriteLost(ctx context.Context, rows schema.Rows) error
+	// without that call, every one. It returns how many it wrote (of
+	// several destinations, the most any was given); on an error, the
+	// execution is not archived (the caller aborts it).
+	WriteLost(ctx context.Context, rows schema.Rows) (int, error)
 }
 
 // ReadHeldEvents asks every destination that can tell (see
@@ -372,8 +374,9 @@ func (f *fanoutExec) ReadHeldEvents(ctx context.Context, dt string) error {
 
 // WriteLost gives rows to each destination as [LostEventsWriter.WriteLost]
 // where it can, else as Write: so two Parquet destinations that lost
-// different files each get their own.
-func (f *fanoutExec) WriteLost(ctx context.Context, rows schema.Rows) error {
+// different files each get their own. It returns the most rows any was
+// given.
+func (f *fanoutExec) WriteLost(ctx context.Context, rows schema.Rows) (int, error) {
 	return f.write(ctx, rows, true)
 }
 
@@ -389,36 +392,43 @@ func (f *fanoutExec) WritesLackingEvents(withPayloads bool) {
 }
 
 func (f *fanoutExec) Write(ctx context.Context, rows schema.Rows) error {
-	return f.write(ctx, rows, false)
+	_, err := f.write(ctx, rows, false)
+	return err
 }
 
 // write gives rows to every destination: the transactional ones, then the
-// file ledgers under the twin lock; lost: as WriteLost.
-func (f *fanoutExec) write(ctx context.Context, rows schema.Rows, lost bool) error {
+// file ledgers under the twin lock; lost: as WriteLost. It returns the
+// most rows any destination was given.
+func (f *fanoutExec) write(ctx context.Context, rows schema.Rows, lost bool) (int, error) {
 	others := len(f.execs) - f.ledgers
-	if err := writeEach(ctx, f.execs[:others], rows, lost); err != nil || f.ledgers == 0 {
-		return err
+	n, err := writeEach(ctx, f.execs[:others], rows, lost)
+	if err != nil || f.ledgers == 0 {
+		return n, err
 	}
 	defer f.f.twinLock()()
-	return writeEach(ctx, f.execs[others:], rows, lost)
+	m, err := writeEach(ctx, f.execs[others:], rows, lost)
+	return max(n, m), err
 }
 
 // writeEach gives rows to each of execs, as much as it lacks; lost: to
-// those that can tell through WriteLost (see [LostEventsWriter]).
-func writeEach(ctx context.Context, execs []spared, rows schema.Rows, lost bool) error {
+// those that can tell through WriteLost (see [LostEventsWriter]). It
+// returns the most rows any was given.
+func writeEach(ctx context.Context, execs []spared, rows schema.Rows, lost bool) (most int, err error) {
 	for i := range execs {
 		e := &execs[i]
-		var err error
+		given := e.rows(rows)
+		n := given.Len()
 		if lw, ok := e.Execution.(LostEventsWriter); ok && lost {
-			err = lw.WriteLost(ctx, e.rows(rows))
+			n, err = lw.WriteLost(ctx, given)
 		} else {
-			err = e.Write(ctx, e.rows(rows))
+			err = e.Write(ctx, given)
 		}
 		if err != nil {
-			return err
+			return most, err
 		}
+		most = max(most, n)
 	}
-	return nil
+	return most, nil
 }
 
 // EndTable tells every destination that can be told (see [TableEnder]).

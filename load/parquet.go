@@ -786,8 +786,8 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 }
 
 // WriteLost stages those of rows (events) whose newest row ReadHeldEvents
-// did not find as they are.
-func (e *parquetExec) WriteLost(ctx context.Context, rows schema.Rows) error {
+// did not find as they are, and returns how many.
+func (e *parquetExec) WriteLost(ctx context.Context, rows schema.Rows) (int, error) {
 	if e.held != nil && rows.Table() == schema.Events {
 		col, skip := schema.Events.Column("event_id"), contentSkips(schema.Events)
 		var h maphash.Hash
@@ -798,10 +798,10 @@ func (e *parquetExec) WriteLost(ctx context.Context, rows schema.Rows) error {
 			return !found || e.held[j].hash != schema.HashRowOf(rows, i, &h, skip)
 		})
 		if rows.Len() == 0 {
-			return nil
+			return 0, nil
 		}
 	}
-	return e.Write(ctx, rows)
+	return rows.Len(), e.Write(ctx, rows)
 }
 
 // EndTable ends t's spill file, if its stage spilled: its last row group

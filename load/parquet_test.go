@@ -1243,13 +1243,17 @@ func TestLostEventsPerDestination(t *testing.T) {
 	if ids := heldEventIDs(t, open("a", "read")); !slices.Equal(ids, []int32{5, 6, 7}) {
 		t.Fatalf("a holds events %v after the loss, want 5-7", ids)
 	}
-	rewriteHeldEvents(t, both("held-3"), "held-3")
+	if n, _ := rewriteHeldEvents(t, both("held-3"), "held-3"); n != 6 {
+		t.Errorf("%d events written, want 6: the most either destination lacked (a: 1-4, 8, 9)", n)
+	}
 	for _, archive := range []string{"a", "b"} {
 		if ids := heldEventIDs(t, open(archive, "read")); !slices.Equal(ids, []int32{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
 			t.Errorf("%s holds events %v after the rewrite, want each of 1-9 once", archive, ids)
 		}
 	}
-	rewriteHeldEvents(t, both("held-4"), "held-4", 2)
+	if n, _ := rewriteHeldEvents(t, both("held-4"), "held-4", 2); n != 0 {
+		t.Errorf("%d events written through WriteLost, want none: both hold 1-9", n)
+	}
 	for _, archive := range []string{"a", "b"} {
 		if ids := heldEventIDs(t, open(archive, "read")); !slices.Equal(ids, []int32{1, 2, 2, 3, 4, 5, 6, 7, 8, 9}) {
 			t.Errorf("%s holds events %v after event 2 was written again, want it twice and 1-9 once", archive, ids)
@@ -1276,7 +1280,9 @@ func TestLostEventsWithAnUnreadableFile(t *testing.T) {
 	if err := os.WriteFile(stray, []byte("not parquet"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rewriteHeldEvents(t, open("held-2"), "held-2")
+	if n, _ := rewriteHeldEvents(t, open("held-2"), "held-2"); n != 9 {
+		t.Errorf("%d events written, want all 9", n)
+	}
 	if err := os.Remove(stray); err != nil {
 		t.Fatal(err)
 	}
@@ -1305,7 +1311,9 @@ func TestLostEventsRewritesAnAlteredOne(t *testing.T) {
 	archived := heldEvents("held-1", 1, 4)
 	archived[1].Name = aws.String("altered")
 	commitWithEvents(t, open("held-1"), heldDT, nil, archived, heldRow("held-1", 4))
-	rewriteHeldEvents(t, open("held-2"), "held-2")
+	if n, _ := rewriteHeldEvents(t, open("held-2"), "held-2"); n != 6 {
+		t.Errorf("%d events written, want 6 (2 and 5-9)", n)
+	}
 	if ids := heldEventIDs(t, open("read")); !slices.Equal(ids, []int32{1, 2, 2, 3, 4, 5, 6, 7, 8, 9}) {
 		t.Errorf("events held: %v, want the altered 2 twice and the others once", ids)
 	}
@@ -1314,7 +1322,9 @@ func TestLostEventsRewritesAnAlteredOne(t *testing.T) {
 	altered := heldEvents("held-3", 2, 2)
 	altered[0].Name = aws.String("altered again")
 	commitWithEvents(t, open("held-3"), heldDT, nil, altered, heldRow("held-3", 9))
-	rewriteHeldEvents(t, open("held-4"), "held-4")
+	if n, _ := rewriteHeldEvents(t, open("held-4"), "held-4"); n != 1 {
+		t.Errorf("%d events written, want 1 (2)", n)
+	}
 	if ids := heldEventIDs(t, open("read")); !slices.Equal(ids, []int32{1, 2, 2, 2, 2, 3, 4, 5, 6, 7, 8, 9}) {
 		t.Errorf("events held: %v, want 2 four times (its newest row altered) and the others once", ids)
 	}

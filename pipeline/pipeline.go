@@ -256,9 +256,11 @@ type Summary struct {
 	Pages                int64 `json:"pages"`
 	Operations           int64 `json:"operations"`
 	// Events counts the history events read; EventsNew those written (the
-	// archive held the others already), as handed to the destinations:
-	// one that holds some of them leaves those out (a destination added
-	// beside the others, a rewrite of lost events).
+	// archive held the others already), as handed to the destinations
+	// (one added beside the others leaves out those it holds); of those
+	// written again with no sign that the archive lacks them (--force's,
+	// a mend's: load.LostEventsWriter), those a destination did not hold
+	// as they are, the most any was given.
 	Events    int64 `json:"events"`
 	EventsNew int64 `json:"events_new"`
 	// LargeHistoryWaits counts the histories of 20,000 events or more that

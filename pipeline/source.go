@@ -305,13 +305,13 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 	// one it counts may be held as it is. Which are held is read once,
 	// when the first comes: most executions --force reads again have
 	// none (the pause events and members the SDK does not know are rare).
-	lost := x.Write
+	lost := func(ctx context.Context, rows schema.Rows) (int, error) { return rows.Len(), x.Write(ctx, rows) }
 	if lw, ok := x.(load.LostEventsWriter); ok && dt != "" {
 		read := false
-		lost = func(ctx context.Context, rows schema.Rows) error {
+		lost = func(ctx context.Context, rows schema.Rows) (int, error) {
 			if !read {
 				if err := lw.ReadHeldEvents(ctx, dt); err != nil {
-					return err
+					return 0, err
 				}
 				read = true
 			}
@@ -352,10 +352,13 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 		if err := x.Write(ctx, schema.RowsOf(schema.Events, rows)); err != nil {
 			return &DestinationError{Err: err}
 		}
+		written := len(rows)
 		if len(again) > 0 {
-			if err := lost(ctx, schema.RowsOf(schema.Events, again)); err != nil {
+			n, err := lost(ctx, schema.RowsOf(schema.Events, again))
+			if err != nil {
 				return &DestinationError{Err: err}
 			}
+			written += n
 		}
 		total += int64(len(p.Events))
 		if err := ticket.page(ctx, total); err != nil {
@@ -363,7 +366,7 @@ func (r *runner) readEvents(ctx context.Context, e entry, meta transform.RowMeta
 		}
 		c.pages++
 		c.events += int64(len(p.Events))
-		c.newEvents += int64(len(rows) + len(again))
+		c.newEvents += int64(written)
 		return nil
 	})
 	if err != nil {
