@@ -724,8 +724,9 @@ func contentSkips(t *schema.Table) []bool {
 // row held (the one the _latest views read) is as it is written, and
 // writes one held otherwise (altered in the archive since, read then
 // without its payloads, or by an etl without the members or columns it
-// has now), whose newer row is then the event (see [LostEventsWriter]). A file that vanishes while read (a
-// compaction beside the run) is read again on a new listing. A file
+// has now), whose newer row is then the event (see [LostEventsWriter]).
+// A file that vanishes while read (a compaction beside the run) is read
+// again on a new listing. A file
 // that is not Parquet etl can read (a stray or damaged one, which the
 // run's ledger left out too) may hold some of them: then none is left
 // out (the kept ones are held twice, which the _latest views and
