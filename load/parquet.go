@@ -696,16 +696,12 @@ type heldEvent struct {
 }
 
 // heldRow is a heldEvent as read, with what orders an event's rows (the
-// _latest views' ORDER BY: extracted_at, then run_id, newest first).
+// _latest views' ORDER BY: extracted_at, then run_id, newest first): 24
+// bytes, the run_id an index into the few a partition holds.
 type heldRow struct {
-	heldEvent
-	extracted time.Time
-	run       string
-}
-
-// newestFirst orders held rows by event_id, an event's newest row first.
-func newestFirst(a, b heldRow) int {
-	return cmp.Or(cmp.Compare(a.id, b.id), b.extracted.Compare(a.extracted), strings.Compare(b.run, a.run))
+	hash      uint64
+	extracted int64 // ms, as stored
+	id, run   int32
 }
 
 // contentSkips marks, by column index, the columns of t that say how a row
@@ -743,10 +739,21 @@ func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
 	var h maphash.Hash
 	h.SetSeed(e.heldSeed)
 	skip := contentSkips(schema.Events)
+	var runs []string // by heldRow.run
 	err := ListedAgain(func() error {
-		held = held[:0]
+		held, runs = held[:0], runs[:0]
+		index := map[string]int32{}
+		last := int32(-1) // a file's rows come a run at a time
 		return e.d.EachRow(ctx, st, nil, nil, func(ev *schema.Event) {
-			held = append(held, heldRow{heldEvent{ev.EventID, schema.HashRow(schema.Events, &h, ev, skip)}, ev.ExtractedAt, ev.RunID})
+			if last < 0 || runs[last] != ev.RunID {
+				var ok bool
+				if last, ok = index[ev.RunID]; !ok {
+					last = int32(len(runs))
+					runs = append(runs, strings.Clone(ev.RunID))
+					index[runs[last]] = last
+				}
+			}
+			held = append(held, heldRow{schema.HashRow(schema.Events, &h, ev, skip), ev.ExtractedAt.UnixMilli(), ev.EventID, last})
 		})
 	})
 	if np := notParquet(err); np != nil {
@@ -758,11 +765,16 @@ func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
 	}
 	// An event held twice is held as its newest row: one altered since
 	// is written again even where an older row is as the service has it.
-	slices.SortFunc(held, newestFirst)
+	slices.SortFunc(held, func(a, b heldRow) int {
+		return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(b.extracted, a.extracted), strings.Compare(runs[b.run], runs[a.run]))
+	})
 	held = slices.CompactFunc(held, func(a, b heldRow) bool { return a.id == b.id })
 	e.held = nil // none held: nil, nothing left out
-	for _, r := range held {
-		e.held = append(e.held, r.heldEvent)
+	if len(held) > 0 {
+		e.held = make([]heldEvent, len(held))
+		for i, r := range held {
+			e.held[i] = heldEvent{r.id, r.hash}
+		}
 	}
 	return nil
 }
