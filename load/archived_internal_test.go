@@ -368,3 +368,50 @@ func TestRowsListsAgainWhenTheListingMissedAFile(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldEventsListedAgainWhenAFileVanishes: an events file removed
+// between ReadHeldEvents' listing and its read (a compaction beside the
+// run) has the listing read again, and the events are then told held as
+// before; a file that keeps vanishing fails the read, naming the file,
+// rather than have every event written again.
+func TestHeldEventsListedAgainWhenAFileVanishes(t *testing.T) {
+	dir := t.TempDir()
+	const arn = "arn:aws:lambda:us-east-1:123456789012:function:f:1/durable-execution/e/1"
+	at := time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)
+	event := func(id int32) schema.Event {
+		return schema.Event{ExecutionArn: arn, EventID: id, EventType: "StepStarted", RunID: "r", ExtractedAt: at}
+	}
+	for i := range 3 { // events 1-2, 3-4, 5-6, a file each
+		p := filepath.Join(dir, "events", "dt=2026-01-01", fmt.Sprintf("part-r-aaaa-%05d.parquet", i+1))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := parquet.WriteFile(p, []schema.Event{event(int32(2*i + 1)), event(int32(2*i + 2))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []schema.Event
+	for id := range int32(8) {
+		all = append(all, event(id+1))
+	}
+	for _, c := range []struct {
+		times int
+		fails bool
+	}{{1, false}, {3, false}, {10, true}} {
+		d := newParquet(dir, &vanishing{localSink: &localSink{dir: dir}, name: "part-r-aaaa-00002.parquet", times: c.times}, t.TempDir(), nil)
+		x, _ := d.Begin(context.Background(), arn)
+		lw := x.(LostEventsWriter)
+		err := lw.ReadHeldEvents(context.Background(), "2026-01-01")
+		if c.fails {
+			if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "part-r-aaaa-00002") {
+				t.Errorf("vanishing %d times: %v, want the file named, not there", c.times, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("vanishing %d times: %v", c.times, err)
+		}
+		if n, err := lw.WriteLost(context.Background(), schema.RowsOf(schema.Events, all)); err != nil || n != 2 {
+			t.Errorf("vanishing %d times: %d of 8 events written (%v), want 7 and 8 alone", c.times, n, err)
+		}
+		x.Abort(context.Background())
+	}
+}
