@@ -235,8 +235,8 @@ func (r *Report) Lines(n int, now time.Time) []string {
 		}
 	}
 	why := "not in the archive"
-	if r.ListedFrom == "archive" { // listed for its other rows
-		why = "no executions row in the archive, only operations or events"
+	if r.ListedFrom == "archive" { // listed for its other rows, found at the service
+		why = "no executions row in the archive, only operations or events (the service still has it: etl run --force --rewrite-events archives it again, each event once)"
 	}
 	missing := make([]Difference, len(r.Missing))
 	for i, m := range r.Missing {
