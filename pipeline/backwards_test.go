@@ -58,19 +58,12 @@ func TestHistoryChangedWhileReadBackwards(t *testing.T) {
 	if !api.grown {
 		t.Fatal("the history never grew: the test did not exercise the change")
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
 	seen := map[int32]bool{}
-	for _, f := range files {
-		rows, err := parquet.ReadFile[schema.Event](f)
-		if err != nil {
-			t.Fatal(err)
+	for _, r := range readEventRows(t, dir) {
+		if seen[r.EventID] {
+			t.Errorf("event %d archived twice", r.EventID)
 		}
-		for _, r := range rows {
-			if seen[r.EventID] {
-				t.Errorf("event %d archived twice", r.EventID)
-			}
-			seen[r.EventID] = true
-		}
+		seen[r.EventID] = true
 	}
 	if len(seen) != len(events) {
 		t.Errorf("%d events archived, the grown history has %d", len(seen), len(events))
@@ -95,4 +88,19 @@ func (g *growOnce) GetDurableExecutionHistory(ctx context.Context, in *lambda.Ge
 	}
 	g.mu.Unlock()
 	return g.HistoryAPI.GetDurableExecutionHistory(ctx, in, opts...)
+}
+
+// readEventRows reads every events row of the Parquet archive dir.
+func readEventRows(t *testing.T, dir string) []schema.Event {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
+	var out []schema.Event
+	for _, f := range files {
+		rows, err := parquet.ReadFile[schema.Event](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rows...)
+	}
+	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
 	"github.com/durable-etl/durable-etl/schema"
-	"github.com/parquet-go/parquet-go"
 )
 
 // transient is a destination's failure that load.Transient tells as worth
@@ -293,16 +291,9 @@ func TestHeldEventsUnreadable(t *testing.T) {
 			if !c.wantErr && sum.ExecutionsOK != len(execs) {
 				t.Errorf("the mend: %d archived, want %d", sum.ExecutionsOK, len(execs))
 			}
-			files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
 			held := map[string]int{}
-			for _, f := range files {
-				rows, err := parquet.ReadFile[schema.Event](f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, r := range rows {
-					held[fmt.Sprint(r.ExecutionArn, " ", r.EventID)]++
-				}
+			for _, r := range readEventRows(t, dir) {
+				held[fmt.Sprint(r.ExecutionArn, " ", r.EventID)]++
 			}
 			if len(held) != served {
 				t.Errorf("%d events held, %d served", len(held), served)

@@ -1994,25 +1994,11 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 		t.Fatalf("delete %s's events: %v, %d rows", victim, err, tag.RowsAffected())
 	}
 	// Parquet: an events file of ended and running executions deleted.
-	files, _ := filepath.Glob(filepath.Join(dir, "events", "dt=*", "*.parquet"))
-	var lost []string
-	for _, f := range files {
-		arns := fileARNs(t, f) // one a row
-		slices.Sort(arns)
-		arns = slices.Compact(arns)
+	lost := removeFileOf(t, dir, "events", "both ended and running executions", func(arns []string) bool {
 		running := slices.IndexFunc(execs, func(e emulator.Execution) bool { return !terminal(e) && slices.Contains(arns, e.ARN) }) >= 0
 		ended := slices.IndexFunc(execs, func(e emulator.Execution) bool { return terminal(e) && slices.Contains(arns, e.ARN) }) >= 0
-		if running && ended {
-			lost = arns
-			if err := os.Remove(f); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	if lost == nil {
-		t.Fatalf("no events file among %d holds both ended and running executions: the test wants both", len(files))
-	}
+		return running && ended
+	})
 	// Postgres's rows of the events it keeps, by their row versions: a
 	// rewrite would change them.
 	versions := func() map[string]string {
@@ -2090,13 +2076,7 @@ func TestRewriteEventsMendsLostEvents(t *testing.T) {
 	// Parquet's rows of each event before the mend: one each, --force
 	// having found those it writes again in any case (with a value in a
 	// column added since the first contract) held as they are.
-	rowsByKey := func() map[string]int {
-		seen := map[string]int{}
-		for _, ev := range tableRows[schema.Event](t, dir, "events") {
-			seen[fmt.Sprint(ev.ExecutionArn, " ", ev.EventID)]++
-		}
-		return seen
-	}
+	rowsByKey := func() map[string]int { return eventRowsByKey(t, dir) }
 	before := rowsByKey()
 	for k, n := range before {
 		if n != 1 {
@@ -2184,24 +2164,12 @@ func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 		t.Fatalf("compact: exit %d", r.code)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
-	var lost []string
 	for _, f := range files {
 		if !strings.Contains(filepath.Base(f), "compact") {
 			t.Fatalf("%s: not a compacted file; the test wants one", f)
 		}
-		arns := fileARNs(t, f)
-		slices.Sort(arns)
-		if arns = slices.Compact(arns); len(arns) >= 2 {
-			lost = arns
-			if err := os.Remove(f); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
 	}
-	if lost == nil {
-		t.Fatalf("no executions file among %d holds two executions: the test wants one that does", len(files))
-	}
+	lost := removeFileOf(t, dir, "executions", "two executions", func(arns []string) bool { return len(arns) >= 2 })
 	// An event of another execution altered in the archive since.
 	altered := slices.IndexFunc(execs, func(e emulator.Execution) bool { return terminal(e) && !slices.Contains(lost, e.ARN) })
 	if altered < 0 {
@@ -2255,13 +2223,7 @@ func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 	if b, err := os.ReadFile(mend); err != nil || !bytes.Equal(b, manifest.Bytes()) {
 		t.Fatalf("--mend-manifest wrote %q (%v), want %q", b, err, manifest.Bytes())
 	}
-	rowsByKey := func() map[string]int {
-		seen := map[string]int{}
-		for _, ev := range tableRows[schema.Event](t, dir, "events") {
-			seen[fmt.Sprint(ev.ExecutionArn, " ", ev.EventID)]++
-		}
-		return seen
-	}
+	rowsByKey := func() map[string]int { return eventRowsByKey(t, dir) }
 	before := rowsByKey()
 	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--log-level", "warn", "--force", "--rewrite-events"); r.code != 0 {
 		t.Fatalf("the mend: exit %d", r.code)
@@ -2282,4 +2244,36 @@ func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 	if b, err := os.ReadFile(mend); err != nil || len(b) != 0 {
 		t.Errorf("mended: --mend-manifest wrote %q (%v), want an empty file", b, err)
 	}
+}
+
+// removeFileOf removes the first of the Parquet archive dir's files of
+// table whose executions (sorted, each once) want accepts, and returns
+// them; none is a test that proves nothing: it fails, saying what it
+// wanted (what).
+func removeFileOf(t *testing.T, dir, table, what string, want func(arns []string) bool) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, table, "dt=*", "*.parquet"))
+	for _, f := range files {
+		arns := fileARNs(t, f) // one a row
+		slices.Sort(arns)
+		if arns = slices.Compact(arns); want(arns) {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+			return arns
+		}
+	}
+	t.Fatalf("no %s file among %d holds %s: the test wants one that does", table, len(files), what)
+	return nil
+}
+
+// eventRowsByKey counts the Parquet archive dir's events rows of each
+// event ("ARN event_id").
+func eventRowsByKey(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for _, ev := range tableRows[schema.Event](t, dir, "events") {
+		seen[fmt.Sprint(ev.ExecutionArn, " ", ev.EventID)]++
+	}
+	return seen
 }
