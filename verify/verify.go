@@ -83,14 +83,15 @@ type Options struct {
 	// most executions are such, and asking for each would cost a call
 	// answered "not found".
 	PastRetention func(st load.ExecutionState) bool
-	// ConfirmMissing asks the service (one GetDurableExecution, without
-	// its data) of each listed execution the archive has no executions
-	// row of: for a listing that is not the service's own (the archive's:
-	// those whose executions row was lost, their other rows kept). One
-	// the service has is Missing, which a run archives again; one it has
-	// forgotten is Inconsistent, not AtService, lost for good. Without
-	// it, each such is Missing, asked nothing.
-	ConfirmMissing bool
+	// MissingForgotten, when set, has each listed execution the archive
+	// has no executions row of asked of the service (one
+	// GetDurableExecution, without its data): for a listing that is not
+	// the service's own (the archive's, whose such executions lost their
+	// executions row and kept their other rows; a manifest's). One the
+	// service has is Missing, which a run archives; one it does not know
+	// is Inconsistent, not AtService, lost for good, with this as its
+	// finding. Empty: each such is Missing, asked nothing.
+	MissingForgotten string
 }
 
 // verifyRoundExecutions is how many listed executions verify checks in
@@ -433,7 +434,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 	apiStatus := map[string]string{} // of the sampled executions checked alone
 	forEach(ctx, tasks, o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		desc, forgotten := checkOne(ctx, api, t.e, archived, o.ConfirmMissing, rep, &mu)
+		desc, forgotten := checkOne(ctx, api, t.e, archived, o.MissingForgotten, rep, &mu)
 		if o.Progress != nil {
 			o.Progress.Done.Add(1)
 		}
@@ -829,11 +830,12 @@ func forEach[T any](ctx context.Context, items []T, n int, fn func(T)) {
 // it ended, with the API's status and end time; it returns
 // GetDurableExecution's answer (nil when it could not be had), and gone
 // when the API has forgotten the archived execution. One not archived is
-// missing, asked nothing unless confirm (Options.ConfirmMissing).
-func checkOne(ctx context.Context, api API, e Execution, archived map[string]load.ExecutionState, confirm bool, rep *Report, mu *sync.Mutex) (desc *extract.Description, gone bool) {
+// missing, asked nothing unless forgotten, its finding should the API not
+// know it, is set (Options.MissingForgotten).
+func checkOne(ctx context.Context, api API, e Execution, archived map[string]load.ExecutionState, forgotten string, rep *Report, mu *sync.Mutex) (desc *extract.Description, gone bool) {
 	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	st, ok := archived[e.ARN]
-	if !ok && !confirm {
+	if !ok && forgotten == "" {
 		record(func() { rep.Missing = append(rep.Missing, e.ARN) })
 		return nil, false
 	}
@@ -843,7 +845,7 @@ func checkOne(ctx context.Context, api API, e Execution, archived map[string]loa
 		switch {
 		case errors.As(err, &ee) && ee.NotFound():
 			record(func() {
-				rep.Inconsistent = append(rep.Inconsistent, Difference{ExecutionArn: e.ARN, What: rowLostForgotten})
+				rep.Inconsistent = append(rep.Inconsistent, Difference{ExecutionArn: e.ARN, What: forgotten})
 			})
 		case err != nil:
 			record(func() { rep.Errors = append(rep.Errors, Difference{ExecutionArn: e.ARN, What: errorReason(err)}) })
@@ -896,10 +898,6 @@ func checkOne(ctx context.Context, api API, e Execution, archived map[string]loa
 	}
 	return desc, false
 }
-
-// rowLostForgotten is an execution's finding whose executions row the
-// archive lost, its other rows kept, and that the service has forgotten.
-const rowLostForgotten = "no executions row in the archive, only operations or events, and the service has forgotten it"
 
 // errorReason is err as the report tells it beside the execution's ARN:
 // an execution's error (unwrapped: a wrapping error's context stays) is

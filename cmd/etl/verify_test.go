@@ -2277,3 +2277,49 @@ func eventRowsByKey(t *testing.T, dir string) map[string]int {
 	}
 	return seen
 }
+
+// TestVerifyManifestAsksForMissing: a verify by --manifest asks the
+// service, once, of each execution it names that the archive lacks: one
+// the service has is missing (and in --mend-manifest), one it does not
+// know is inconsistent and not at the service (no run can archive it),
+// and left out of --mend-manifest, so the mend it writes succeeds.
+func TestVerifyManifestAsksForMissing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "archive")
+	srv, url, execs := verifyFixture(t, dir, nil)
+	later := emulator.Generate(44, 1, emulator.GenerateOptions{MaxOps: 10})[0] // started after the run
+	srv.Add(later)
+	unknown := strings.Replace(execs[0].ARN, "/durable-execution/", "/durable-execution/never-", 1)
+	var lines strings.Builder
+	w := extract.NewManifestWriter(&lines)
+	for _, arn := range []string{execs[0].ARN, later.ARN, unknown} {
+		if err := w.Write(arn, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manifest := filepath.Join(t.TempDir(), "m.jsonl")
+	if err := os.WriteFile(manifest, []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	asked := srv.Requests("get", later.ARN)
+	mend := filepath.Join(t.TempDir(), "mend.jsonl")
+	report := filepath.Join(t.TempDir(), "v.json")
+	r := runCLI(t, "verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--report", report, "--mend-manifest", mend)
+	rep := readVerify(t, report)
+	want := []verify.Difference{{ExecutionArn: unknown, What: "not in the archive, and the service does not know it (forgotten, or never had it): no run can archive it"}}
+	if r.code != exitFailed || rep.ListedFrom != "manifest" || !slices.Equal(rep.Missing, []string{later.ARN}) || !slices.Equal(rep.Inconsistent, want) || rep.Complete != 1 {
+		t.Fatalf("exit %d, listed from %q, missing %v (want %s), inconsistent %+v (want %+v), %d complete", r.code, rep.ListedFrom, rep.Missing, later.ARN, rep.Inconsistent, want, rep.Complete)
+	}
+	if n := srv.Requests("get", later.ARN) - asked; n != 1 {
+		t.Errorf("%s, missing, asked %d times of the service, want once", later.ARN, n)
+	}
+	var manifestWant bytes.Buffer
+	if err := extract.NewManifestWriter(&manifestWant).Write(later.ARN, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(mend); err != nil || !bytes.Equal(b, manifestWant.Bytes()) {
+		t.Fatalf("--mend-manifest wrote %q (%v), want %q", b, err, manifestWant.Bytes())
+	}
+	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--force", "--rewrite-events", "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("the mend: exit %d", r.code)
+	}
+}
