@@ -197,10 +197,11 @@ type Execution struct {
 
 // Mendable is, sorted and each once, the executions that etl run --force
 // --rewrite-events archives anew from the service, mending what this
-// report found of them: the missing ones (listed by the service, or
-// found there: Options.MissingForgotten; such a run writes only the
+// report found of them: the missing ones (such a run writes only the
 // events a destination lacks, where a plain run would write again those
-// an execution whose executions row was lost still has) and every fault
+// an execution whose executions row was lost still has; one a manifest
+// names that the service does not know fails that run as it fails any)
+// and every fault
 // (Faults) but the stale ones, which the next run archives without being
 // told, the errors, verify's own, and the inconsistent ones the service
 // has forgotten (not AtService), which no run can read again.

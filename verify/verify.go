@@ -86,11 +86,12 @@ type Options struct {
 	// MissingForgotten, when set, has each listed execution the archive
 	// has no executions row of asked of the service (one
 	// GetDurableExecution, without its data): for a listing that is not
-	// the service's own (the archive's, whose such executions lost their
-	// executions row and kept their other rows; a manifest's). One the
-	// service has is Missing, which a run archives; one it does not know
-	// is Inconsistent, not AtService, lost for good, with this as its
-	// finding. Empty: each such is Missing, asked nothing.
+	// the service's own and whose such executions are few (the
+	// archive's: those that lost their executions row and kept their
+	// other rows). One the service has is Missing, which a run archives;
+	// one it does not know is Inconsistent, not AtService, lost for
+	// good, with this as its finding. Empty: each such is Missing, asked
+	// nothing.
 	MissingForgotten string
 }
 

@@ -2278,12 +2278,13 @@ func eventRowsByKey(t *testing.T, dir string) map[string]int {
 	return seen
 }
 
-// TestVerifyManifestAsksForMissing: a verify by --manifest asks the
-// service, once, of each execution it names that the archive lacks: one
-// the service has is missing (and in --mend-manifest), one it does not
-// know is inconsistent and not at the service (no run can archive it),
-// and left out of --mend-manifest, so the mend it writes succeeds.
-func TestVerifyManifestAsksForMissing(t *testing.T) {
+// TestVerifyManifestMissingNotAsked: a verify by --manifest names missing
+// each execution the manifest names that the archive lacks, and asks the
+// service nothing of it (a manifest may name a million the archive lacks:
+// a call each would take hours); --mend-manifest names them, and the
+// mend archives the one the service has and fails, naming it, the one it
+// does not know.
+func TestVerifyManifestMissingNotAsked(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "archive")
 	srv, url, execs := verifyFixture(t, dir, nil)
 	later := emulator.Generate(44, 1, emulator.GenerateOptions{MaxOps: 10})[0] // started after the run
@@ -2300,26 +2301,33 @@ func TestVerifyManifestAsksForMissing(t *testing.T) {
 	if err := os.WriteFile(manifest, []byte(lines.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	asked := srv.Requests("get", later.ARN)
+	asked := srv.Requests("get", later.ARN) + srv.Requests("get", unknown)
 	mend := filepath.Join(t.TempDir(), "mend.jsonl")
 	report := filepath.Join(t.TempDir(), "v.json")
 	r := runCLI(t, "verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--report", report, "--mend-manifest", mend)
 	rep := readVerify(t, report)
-	want := []verify.Difference{{ExecutionArn: unknown, What: "not in the archive, and the service does not know it (forgotten, or never had it): no run can archive it"}}
-	if r.code != exitFailed || rep.ListedFrom != "manifest" || !slices.Equal(rep.Missing, []string{later.ARN}) || !slices.Equal(rep.Inconsistent, want) || rep.Complete != 1 {
-		t.Fatalf("exit %d, listed from %q, missing %v (want %s), inconsistent %+v (want %+v), %d complete", r.code, rep.ListedFrom, rep.Missing, later.ARN, rep.Inconsistent, want, rep.Complete)
+	missing := slices.Sorted(slices.Values([]string{later.ARN, unknown}))
+	if r.code != exitFailed || rep.ListedFrom != "manifest" || !slices.Equal(rep.Missing, missing) || len(rep.Inconsistent) != 0 || rep.Complete != 1 {
+		t.Fatalf("exit %d, listed from %q, missing %v (want %v), inconsistent %+v, %d complete", r.code, rep.ListedFrom, rep.Missing, missing, rep.Inconsistent, rep.Complete)
 	}
-	if n := srv.Requests("get", later.ARN) - asked; n != 1 {
-		t.Errorf("%s, missing, asked %d times of the service, want once", later.ARN, n)
+	if n := srv.Requests("get", later.ARN) + srv.Requests("get", unknown) - asked; n != 0 {
+		t.Errorf("the missing asked %d times of the service, want never", n)
 	}
 	var manifestWant bytes.Buffer
-	if err := extract.NewManifestWriter(&manifestWant).Write(later.ARN, nil); err != nil {
-		t.Fatal(err)
+	mw := extract.NewManifestWriter(&manifestWant)
+	for _, arn := range missing {
+		if err := mw.Write(arn, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if b, err := os.ReadFile(mend); err != nil || !bytes.Equal(b, manifestWant.Bytes()) {
 		t.Fatalf("--mend-manifest wrote %q (%v), want %q", b, err, manifestWant.Bytes())
 	}
-	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--force", "--rewrite-events", "--log-level", "warn"); r.code != 0 {
-		t.Fatalf("the mend: exit %d", r.code)
+	report = filepath.Join(t.TempDir(), "r.json")
+	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--force", "--rewrite-events", "--log-level", "warn", "--report", report); r.code != exitFailed {
+		t.Fatalf("the mend: exit %d, want %d (one execution unknown)", r.code, exitFailed)
+	}
+	if s := readReport(t, report); s.ExecutionsOK != 1 || len(s.Failures) != 1 || s.Failures[0].ExecutionArn != unknown || s.Failures[0].Code != "ResourceNotFoundException" {
+		t.Errorf("the mend: %d archived, failures %+v: want %s archived and %s failed, not found", s.ExecutionsOK, s.Failures, later.ARN, unknown)
 	}
 }
