@@ -2331,3 +2331,54 @@ func TestVerifyManifestMissingNotAsked(t *testing.T) {
 		t.Errorf("the mend: %d archived, failures %+v: want %s archived and %s failed, not found", s.ExecutionsOK, s.Failures, later.ARN, unknown)
 	}
 }
+
+// TestVerifyRowLostAndReadDenied: an execution found without its
+// executions row that the service will not describe (its function's
+// reads denied by policy) is an error of verify's, not missing (no run
+// could archive it) nor lost for good (the service may have it), and
+// --mend-manifest leaves it out.
+func TestVerifyRowLostAndReadDenied(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "archive")
+	_, _, execs := verifyFixture(t, dir, nil)
+	fn := func(arn string) string { return strings.Split(strings.Split(arn, ":function:")[1], ":")[0] }
+	lost := removeFileOf(t, dir, "executions", "executions of two functions", func(arns []string) bool {
+		return slices.ContainsFunc(arns, func(a string) bool { return fn(a) != fn(arns[0]) })
+	})
+	denied := fn(lost[0])
+	srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithDeniedReads(denied))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	report, mend := filepath.Join(t.TempDir(), "v.json"), filepath.Join(t.TempDir(), "mend.jsonl")
+	r := runCLI(t, "verify", "--dest", dir, "--endpoint-url", url, "--report", report, "--mend-manifest", mend)
+	rep := readVerify(t, report)
+	var wantMissing, wantErrors, errors []string
+	for _, arn := range lost {
+		if fn(arn) == denied {
+			wantErrors = append(wantErrors, arn)
+		} else {
+			wantMissing = append(wantMissing, arn)
+		}
+	}
+	for _, d := range rep.Errors {
+		if slices.Contains(lost, d.ExecutionArn) {
+			errors = append(errors, d.ExecutionArn)
+			if !strings.Contains(d.What, "AccessDenied") {
+				t.Errorf("%s: error %q, want the denial", d.ExecutionArn, d.What)
+			}
+		}
+	}
+	slices.Sort(errors)
+	if r.code != exitFailed || !slices.Equal(rep.Missing, wantMissing) || !slices.Equal(errors, wantErrors) || len(rep.Inconsistent) != 0 {
+		t.Fatalf("exit %d, missing %v (want %v), errors among the lost %v (want %v), inconsistent %+v", r.code, rep.Missing, wantMissing, errors, wantErrors, rep.Inconsistent)
+	}
+	var want bytes.Buffer
+	w := extract.NewManifestWriter(&want)
+	for _, arn := range wantMissing {
+		if err := w.Write(arn, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(mend); err != nil || !bytes.Equal(b, want.Bytes()) {
+		t.Errorf("--mend-manifest wrote %q (%v), want %q", b, err, want.Bytes())
+	}
+}
