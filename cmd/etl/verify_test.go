@@ -2213,16 +2213,7 @@ func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 			t.Errorf("%s: asked %d times of the service, want once", arn, n)
 		}
 	}
-	var manifest bytes.Buffer
-	w := extract.NewManifestWriter(&manifest)
-	for _, arn := range slices.Sorted(slices.Values(append(slices.Clone(lost[1:]), target))) {
-		if err := w.Write(arn, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if b, err := os.ReadFile(mend); err != nil || !bytes.Equal(b, manifest.Bytes()) {
-		t.Fatalf("--mend-manifest wrote %q (%v), want %q", b, err, manifest.Bytes())
-	}
+	checkMendManifest(t, mend, slices.Sorted(slices.Values(append(slices.Clone(lost[1:]), target))))
 	rowsByKey := func() map[string]int { return eventRowsByKey(t, dir) }
 	before := rowsByKey()
 	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--log-level", "warn", "--force", "--rewrite-events"); r.code != 0 {
@@ -2313,16 +2304,7 @@ func TestVerifyManifestMissingNotAsked(t *testing.T) {
 	if n := srv.Requests("get", later.ARN) + srv.Requests("get", unknown) - asked; n != 0 {
 		t.Errorf("the missing asked %d times of the service, want never", n)
 	}
-	var manifestWant bytes.Buffer
-	mw := extract.NewManifestWriter(&manifestWant)
-	for _, arn := range missing {
-		if err := mw.Write(arn, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if b, err := os.ReadFile(mend); err != nil || !bytes.Equal(b, manifestWant.Bytes()) {
-		t.Fatalf("--mend-manifest wrote %q (%v), want %q", b, err, manifestWant.Bytes())
-	}
+	checkMendManifest(t, mend, missing)
 	report = filepath.Join(t.TempDir(), "r.json")
 	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--force", "--rewrite-events", "--log-level", "warn", "--report", report); r.code != exitFailed {
 		t.Fatalf("the mend: exit %d, want %d (one execution unknown)", r.code, exitFailed)
@@ -2371,14 +2353,21 @@ func TestVerifyRowLostAndReadDenied(t *testing.T) {
 	if r.code != exitFailed || !slices.Equal(rep.Missing, wantMissing) || !slices.Equal(errors, wantErrors) || len(rep.Inconsistent) != 0 {
 		t.Fatalf("exit %d, missing %v (want %v), errors among the lost %v (want %v), inconsistent %+v", r.code, rep.Missing, wantMissing, errors, wantErrors, rep.Inconsistent)
 	}
+	checkMendManifest(t, mend, wantMissing)
+}
+
+// checkMendManifest checks that the manifest --mend-manifest wrote at path
+// names arns, in that order, without tokens.
+func checkMendManifest(t *testing.T, path string, arns []string) {
+	t.Helper()
 	var want bytes.Buffer
 	w := extract.NewManifestWriter(&want)
-	for _, arn := range wantMissing {
+	for _, arn := range arns {
 		if err := w.Write(arn, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if b, err := os.ReadFile(mend); err != nil || !bytes.Equal(b, want.Bytes()) {
-		t.Errorf("--mend-manifest wrote %q (%v), want %q", b, err, want.Bytes())
+	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, want.Bytes()) {
+		t.Fatalf("--mend-manifest wrote %q (%v), want %q", b, err, want.Bytes())
 	}
 }
