@@ -679,12 +679,27 @@ type parquetExec struct {
 	arn    string
 	stages []stage // by table index (child tables only)
 	done   bool
-	// held is, sorted by event_id, the events the destination held of
-	// the execution when ReadHeldEvents read, each as its newest row
-	// (the one the _latest views read); nil without the call. heldSeed
-	// seeds their hashes.
-	held     []heldEvent
-	heldSeed maphash.Seed
+	held   *eventsHeld // ReadHeldEvents'; nil without the call
+}
+
+// eventsHeld is what ReadHeldEvents learnt: the events the destination
+// held of the execution, sorted by event_id, each as its newest row (the
+// one the _latest views read), and how their rows were hashed, for
+// WriteLost to hash its rows alike.
+type eventsHeld struct {
+	events []heldEvent
+	seed   maphash.Seed
+	skip   []bool // by column: those that say how a row was read
+	idCol  int    // event_id's
+}
+
+// holds reports whether the destination held row i of rows (events)
+// as its newest row of that event: by event_id, then by the hash of its
+// content (h, seeded as the held rows were hashed).
+func (he *eventsHeld) holds(rows schema.Rows, i int, h *maphash.Hash) bool {
+	id := rows.Value(i, he.idCol).(int32)
+	j, found := slices.BinarySearchFunc(he.events, id, func(held heldEvent, id int32) int { return cmp.Compare(held.id, id) })
+	return found && he.events[j].hash == schema.HashRowOf(rows, i, h, he.skip)
 }
 
 // heldEvent is an events row a destination holds: its key's event_id and
@@ -702,17 +717,6 @@ type heldRow struct {
 	hash      uint64
 	extracted int64 // ms, as stored
 	id, run   int32
-}
-
-// contentSkips marks, by column index, the columns of t that say how a row
-// was read (schema.Table.DescribesRead): two reads of the same content
-// differ there.
-func contentSkips(t *schema.Table) []bool {
-	skip := make([]bool, len(t.Columns))
-	for i, c := range t.Columns {
-		skip[i] = t.DescribesRead(c.Name)
-	}
-	return skip
 }
 
 // ReadHeldEvents reads the execution's events rows in the events files
@@ -735,10 +739,14 @@ func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
 	// ranges, not downloaded whole for every execution mended.
 	none := int64(0)
 	st := ExecutionState{Arn: e.arn, DT: dt, EventCount: &none}
-	e.heldSeed = maphash.MakeSeed()
+	// The columns that say how a row was read differ between two reads
+	// of the same content (schema.Table.DescribesRead).
+	he := &eventsHeld{seed: maphash.MakeSeed(), skip: make([]bool, len(schema.Events.Columns)), idCol: schema.Events.Column("event_id")}
+	for i, c := range schema.Events.Columns {
+		he.skip[i] = schema.Events.DescribesRead(c.Name)
+	}
 	var h maphash.Hash
-	h.SetSeed(e.heldSeed)
-	skip := contentSkips(schema.Events)
+	h.SetSeed(he.seed)
 	var runs []string // by heldRow.run
 	err := ListedAgain(func() error {
 		held, runs = held[:0], runs[:0]
@@ -753,7 +761,7 @@ func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
 					index[runs[last]] = last
 				}
 			}
-			held = append(held, heldRow{schema.HashRow(schema.Events, &h, ev, skip), ev.ExtractedAt.UnixMilli(), ev.EventID, last})
+			held = append(held, heldRow{schema.HashRow(schema.Events, &h, ev, he.skip), ev.ExtractedAt.UnixMilli(), ev.EventID, last})
 		})
 	})
 	if np := notParquet(err); np != nil {
@@ -769,13 +777,11 @@ func (e *parquetExec) ReadHeldEvents(ctx context.Context, dt string) error {
 		return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(b.extracted, a.extracted), strings.Compare(runs[b.run], runs[a.run]))
 	})
 	held = slices.CompactFunc(held, func(a, b heldRow) bool { return a.id == b.id })
-	e.held = nil // none held: nil, nothing left out
-	if len(held) > 0 {
-		e.held = make([]heldEvent, len(held))
-		for i, r := range held {
-			e.held[i] = heldEvent{r.id, r.hash}
-		}
+	he.events = make([]heldEvent, len(held))
+	for i, r := range held {
+		he.events[i] = heldEvent{r.id, r.hash}
 	}
+	e.held = he
 	return nil
 }
 
@@ -801,15 +807,10 @@ func (e *parquetExec) Write(ctx context.Context, rows schema.Rows) error {
 // WriteLost stages those of rows (events) whose newest row ReadHeldEvents
 // did not find as they are, and returns how many.
 func (e *parquetExec) WriteLost(ctx context.Context, rows schema.Rows) (int, error) {
-	if e.held != nil && rows.Table() == schema.Events {
-		col, skip := schema.Events.Column("event_id"), contentSkips(schema.Events)
+	if e.held != nil && len(e.held.events) > 0 && rows.Table() == schema.Events {
 		var h maphash.Hash
-		h.SetSeed(e.heldSeed)
-		rows = schema.Filter(rows, func(i int) bool {
-			id := rows.Value(i, col).(int32)
-			j, found := slices.BinarySearchFunc(e.held, id, func(held heldEvent, id int32) int { return cmp.Compare(held.id, id) })
-			return !found || e.held[j].hash != schema.HashRowOf(rows, i, &h, skip)
-		})
+		h.SetSeed(e.held.seed)
+		rows = schema.Filter(rows, func(i int) bool { return !e.held.holds(rows, i, &h) })
 		if rows.Len() == 0 {
 			return 0, nil
 		}

@@ -748,11 +748,11 @@ type archive interface {
 // archived without their payloads. An execution's history lasts its own
 // retention as archived, else its function's, else the service's default.
 func atRiskOf(exp []verify.Execution, rep *verify.Report, archived map[string]load.ExecutionState, retention map[string]int32, now time.Time, warn time.Duration) []verify.AtRisk {
-	// Not complete: missing, stale, not checked (an error), or a fault a
-	// run can mend (an inconsistent one the service has forgotten
-	// already is beyond any run).
+	// Not complete: stale, not checked (an error), without payloads, or
+	// what a run can mend (the missing ones among them; an inconsistent
+	// one the service has forgotten already is beyond any run).
 	bad := map[string]bool{}
-	for _, arn := range slices.Concat(rep.Missing, rep.WithoutPayloads, rep.Mendable()) {
+	for _, arn := range slices.Concat(rep.WithoutPayloads, rep.Mendable()) {
 		bad[arn] = true
 	}
 	for _, d := range slices.Concat(rep.Stale, rep.Errors) {

@@ -2216,8 +2216,12 @@ func TestMendArchivesAnExecutionWhoseRowWasLost(t *testing.T) {
 	checkMendManifest(t, mend, slices.Sorted(slices.Values(append(slices.Clone(lost[1:]), target))))
 	rowsByKey := func() map[string]int { return eventRowsByKey(t, dir) }
 	before := rowsByKey()
-	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--log-level", "warn", "--force", "--rewrite-events"); r.code != 0 {
+	report := filepath.Join(t.TempDir(), "r.json")
+	if r := runCLI(t, "run", "--manifest", mend, "--dest", dir, "--endpoint-url", url, "--log-level", "warn", "--force", "--rewrite-events", "--report", report); r.code != 0 {
 		t.Fatalf("the mend: exit %d", r.code)
+	}
+	if s := readReport(t, report); s.EventsNew != 1 || s.Events == 0 {
+		t.Errorf("the mend: %d new events of %d read, want 1 (the altered one)", s.EventsNew, s.Events)
 	}
 	// No row more but the altered event's, the service's form again.
 	before[target+" 1"]++
