@@ -27,7 +27,7 @@ import (
 func recordedExecutions(t *testing.T) (execs []emulator.Execution, recorded map[string][]types.Event) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("..", "..", "transform", "testdata", "histories", "*.json"))
-	if err != nil || len(files) < 68 {
+	if err != nil || len(files) < 136 {
 		t.Fatalf("%d recorded histories (%v): the test expects the whole set", len(files), err)
 	}
 	recorded = map[string][]types.Event{}
