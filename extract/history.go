@@ -329,8 +329,11 @@ func ascending(events []types.Event, whole bool) int {
 // can tell that nothing happened since it last archived the execution.
 // The sources disagree on what ReverseOrder lists first, so known is true
 // only when the answer proves which event is the newest: two events in
-// descending id order, or a history of at most one event. A failure is an
-// *ExecutionError.
+// descending id order, or a history of at most one event. A page shorter
+// than asked for that names a next one (a service may page by size or
+// answer an empty page first) is followed, up to [newestPages] calls in
+// all, until two events have come; past that, known is false. A failure
+// is an *ExecutionError.
 //
 // With a shared [HistoryOrder] it asks for the order the run learnt lists
 // the newest event first, and learns it: an answer in ascending order
@@ -338,6 +341,9 @@ func ascending(events []types.Event, whole bool) int {
 // again without it. Should that answer also list the oldest first, the
 // service ignores ReverseOrder (AWS's Python testing server does): the
 // run's later probes make no call and answer unknown.
+// newestPages bounds the calls of one [NewestEventID].
+const newestPages = 3
+
 func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...HistoryOption) (id int32, known bool, err error) {
 	o := historyOptions{order: &HistoryOrder{}}
 	for _, opt := range opts {
@@ -348,13 +354,28 @@ func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...Hist
 		return 0, false, nil
 	}
 	reverse := order != orderReversed
-	out, err := api.GetDurableExecutionHistory(ctx, &lambda.GetDurableExecutionHistoryInput{
-		DurableExecutionArn: aws.String(arn), ReverseOrder: aws.Bool(reverse), MaxItems: 2, IncludeExecutionData: aws.Bool(false),
-	})
-	if err != nil {
-		return 0, false, classify(Entry{ARN: arn}, "GetDurableExecutionHistory (its newest event)", err)
+	var ev []types.Event
+	var marker *string
+	for calls := 1; ; calls++ {
+		out, err := api.GetDurableExecutionHistory(ctx, &lambda.GetDurableExecutionHistoryInput{
+			DurableExecutionArn: aws.String(arn), ReverseOrder: aws.Bool(reverse), MaxItems: 2, IncludeExecutionData: aws.Bool(false), Marker: marker,
+		})
+		if err != nil {
+			return 0, false, classify(Entry{ARN: arn}, "GetDurableExecutionHistory (its newest event)", err)
+		}
+		ev = append(ev, out.Events...)
+		next := aws.ToString(out.NextMarker)
+		if len(ev) >= 2 || next == "" || next == aws.ToString(marker) {
+			marker = out.NextMarker
+			break
+		}
+		marker = out.NextMarker
+		if calls == newestPages {
+			return 0, false, nil
+		}
 	}
-	if ascending(out.Events, aws.ToString(out.NextMarker) == "") == 1 {
+	end := aws.ToString(marker) == "" // "" ends a listing as the SDK's paginators read it
+	if ascending(ev, end) == 1 {
 		if reverse && order == 0 { // ReverseOrder=true lists the oldest first: ask without it
 			o.order.v.CompareAndSwap(0, orderReversed)
 			return NewestEventID(ctx, api, arn, WithHistoryOrder(o.order))
@@ -364,16 +385,15 @@ func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...Hist
 		o.order.v.Store(orderFixed)
 		return 0, false, nil
 	}
-	ev := out.Events
 	for _, e := range ev {
 		if e.EventId == nil {
 			return 0, false, nil
 		}
 	}
 	switch {
-	case len(ev) == 0 && aws.ToString(out.NextMarker) == "": // "" ends a listing as the SDK's paginators read it
+	case len(ev) == 0 && end:
 		return 0, true, nil
-	case len(ev) == 1 && aws.ToString(out.NextMarker) == "":
+	case len(ev) == 1 && end:
 		return *ev[0].EventId, true, nil
 	case len(ev) >= 2 && *ev[0].EventId > *ev[1].EventId:
 		return *ev[0].EventId, true, nil

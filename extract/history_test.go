@@ -741,6 +741,116 @@ func TestNewestEventIDEmptyMarker(t *testing.T) {
 	}
 }
 
+// TestNewestEventIDShortPages: a service whose pages hold fewer events
+// than asked for (one at a time, as one that pages by size may; or an
+// empty page before the first, as one that filters after paging may)
+// still names the newest event, under either reading of ReverseOrder,
+// by following its markers, and the drains read every event oldest
+// first; one whose pages stay empty leaves it unknown after three calls,
+// not a failure.
+func TestNewestEventIDShortPages(t *testing.T) {
+	readings := map[string][]emulator.Option{
+		"newest first by ReverseOrder": nil,
+		"oldest first by ReverseOrder": {emulator.WithReverseOldestFirst()},
+	}
+	pagings := map[string]func(extract.HistoryAPI) extract.HistoryAPI{
+		"one event a page":          func(a extract.HistoryAPI) extract.HistoryAPI { return onePerPage{a} },
+		"an empty page first":       func(a extract.HistoryAPI) extract.HistoryAPI { return emptyFirst{HistoryAPI: a} },
+		"an empty page before each": func(a extract.HistoryAPI) extract.HistoryAPI { return emptyFirst{emptyFirstEach: true, HistoryAPI: a} },
+	}
+	for reading, opts := range readings {
+		for paging, wrap := range pagings {
+			for _, n := range []int{0, 1, 2, 25} {
+				t.Run(fmt.Sprintf("%s, %s, %d events", reading, paging, n), func(t *testing.T) {
+					srv := emulator.New(opts...)
+					e := emulator.Fixed(testARN, "", nil)
+					e.History = emulator.FixedHistory(fixedEvents(n))
+					srv.Add(e)
+					_, client := emulatortest.Start(t, srv)
+					api := wrap(client)
+					var order extract.HistoryOrder
+					for probe := range 2 { // the second knows the order the first learnt
+						id, known, err := extract.NewestEventID(context.Background(), api, testARN, extract.WithHistoryOrder(&order))
+						if err != nil || !known || int(id) != n {
+							t.Fatalf("probe %d: newest %d, known %v (%v); want %d", probe, id, known, err, n)
+						}
+					}
+					var got []int32
+					err := extract.DrainHistory(context.Background(), api, testARN, 10, func(_ context.Context, p extract.HistoryPage) error {
+						for _, ev := range p.Events {
+							got = append(got, *ev.EventId)
+						}
+						return nil
+					}, extract.WithHistoryOrder(&order))
+					if err != nil || len(got) != n || n > 0 && (got[0] != 1 || got[n-1] != int32(n)) {
+						t.Fatalf("drained %v (%v), want 1..%d", got, err, n)
+					}
+				})
+			}
+		}
+	}
+	t.Run("pages that stay empty", func(t *testing.T) {
+		srv := emulator.New()
+		e := emulator.Fixed(testARN, "", nil)
+		e.History = emulator.FixedHistory(fixedEvents(5))
+		srv.Add(e)
+		_, client := emulatortest.Start(t, srv)
+		api := &alwaysEmpty{HistoryAPI: client}
+		id, known, err := extract.NewestEventID(context.Background(), api, testARN)
+		if err != nil || known || api.calls != 3 {
+			t.Errorf("newest %d, known %v (%v) in %d calls; want unknown in 3", id, known, err, api.calls)
+		}
+	})
+}
+
+// onePerPage answers every history call with one event at most, whatever
+// MaxItems asks for.
+type onePerPage struct{ extract.HistoryAPI }
+
+func (o onePerPage) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
+	c := *in
+	c.MaxItems = 1
+	return o.HistoryAPI.GetDurableExecutionHistory(ctx, &c, opts...)
+}
+
+// emptyFirst answers a listing's first call with no event and a marker
+// that leads to the page asked for (with emptyFirstEach, every page's).
+type emptyFirst struct {
+	extract.HistoryAPI
+	emptyFirstEach bool
+}
+
+func (e emptyFirst) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
+	m := aws.ToString(in.Marker)
+	if inner, ok := strings.CutPrefix(m, "empty:"); ok {
+		c := *in
+		c.Marker = aws.String(inner)
+		if inner == "" {
+			c.Marker = nil
+		}
+		out, err := e.HistoryAPI.GetDurableExecutionHistory(ctx, &c, opts...)
+		if err == nil && e.emptyFirstEach && aws.ToString(out.NextMarker) != "" {
+			out.NextMarker = aws.String("empty:" + *out.NextMarker)
+		}
+		return out, err
+	}
+	if m != "" { // a marker of the service's own
+		return e.HistoryAPI.GetDurableExecutionHistory(ctx, in, opts...)
+	}
+	return &lambda.GetDurableExecutionHistoryOutput{NextMarker: aws.String("empty:")}, nil
+}
+
+// alwaysEmpty answers every history call with no event and a new marker.
+type alwaysEmpty struct {
+	extract.HistoryAPI
+	calls int
+}
+
+func (a *alwaysEmpty) GetDurableExecutionHistory(ctx context.Context, in *lambda.GetDurableExecutionHistoryInput, opts ...func(*lambda.Options)) (*lambda.GetDurableExecutionHistoryOutput, error) {
+	a.calls++
+	return &lambda.GetDurableExecutionHistoryOutput{NextMarker: aws.String(fmt.Sprint("m", a.calls))}, nil
+}
+
 // emptyMarker answers a history's last page with NextMarker "".
 type emptyMarker struct{ extract.HistoryAPI }
 
