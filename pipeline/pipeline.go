@@ -226,7 +226,9 @@ type Summary struct {
 	SkippedResumed  int `json:"skipped_resumed"`
 	// SkippedUnchanged counts still-running executions read through
 	// history whose newest event the archive already holds: their archived
-	// snapshot is current, and no page was read.
+	// snapshot is current, and no page was read (or, from a service whose
+	// answers cannot prove the newest event in one small call, their whole
+	// history was read and held nothing new: no row written again).
 	SkippedUnchanged int `json:"skipped_unchanged"`
 	// TokensRefused counts entries whose checkpoint token the API refused
 	// and that were read through their history instead

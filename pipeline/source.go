@@ -155,6 +155,9 @@ func (s historySource) read(ctx context.Context, e entry, meta transform.RowMeta
 	if err := s.r.readEvents(ctx, e, meta, x, c, fold, ticket, described, &row); err != nil {
 		return "", row, err
 	}
+	if s.r.readUnchanged(e, row) {
+		return "", row, errUnchanged
+	}
 	// No more events: a large history's events stage ends before its
 	// operations come (the encoders it holds are then theirs).
 	if err := endTable(ctx, x, schema.Events); err != nil {
@@ -265,15 +268,30 @@ var errUnchanged = errors.New("unchanged since its archived snapshot")
 // waited since the last run costs that call, not every page of its
 // history); state with Config.HistoryAlways reads no history page.
 func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
-	if !r.cfg.SkipUnchanged || r.cfg.RewriteEvents || e.retryPayloads {
-		return false, nil
-	}
-	archived := e.archived
-	if archived.LastID <= 0 || archived.WithoutPayloads && !e.noData {
+	if !r.mayLeaveUnchanged(e) {
 		return false, nil
 	}
 	newest, known, err := extract.NewestEventID(ctx, r.cfg.History, e.ARN, extract.WithHistoryOrder(&r.order))
-	return known && newest == archived.LastID, err
+	return known && newest == e.archived.LastID, err
+}
+
+// mayLeaveUnchanged reports whether e may be left as archived when its
+// history has no event the archive lacks (see eventsUnchanged).
+func (r *runner) mayLeaveUnchanged(e entry) bool {
+	return r.cfg.SkipUnchanged && !r.cfg.RewriteEvents && !e.retryPayloads &&
+		e.archived.LastID > 0 && !(e.archived.WithoutPayloads && !e.noData)
+}
+
+// readUnchanged reports that a whole history, read because the one small
+// call could not prove its newest event (a service that ignores
+// ReverseOrder, as AWS's Python testing server does, or pages it
+// otherwise), holds no event the archive lacks: the same newest event
+// and as many events as archived (row's event_count and last_event_id,
+// which readEvents noted). The execution is then left as archived, as
+// eventsUnchanged would have left it, and no row of it is written again.
+func (r *runner) readUnchanged(e entry, row schema.Execution) bool {
+	return r.mayLeaveUnchanged(e) && row.EventCount != nil && row.LastEventID != nil &&
+		*row.EventCount == e.archived.Count && *row.LastEventID == e.archived.LastID
 }
 
 // readEvents drains e's history one page ahead of use, writing the events

@@ -200,11 +200,14 @@ func TestRunByFunction(t *testing.T) {
 // (it lists the oldest first: the rerun learns it from the first answer
 // and asks the other way), and from a service that lists the newest first
 // whatever ReverseOrder says (read backwards), whose first run archives
-// the same operations as the others.
+// the same operations as the others. From a service that ignores
+// ReverseOrder (oldest first always: no small call can name the newest
+// event), the rerun reads each running history whole and still leaves
+// the unchanged ones as archived, writing no row of them again.
 func TestRerunProgressed(t *testing.T) {
 	execs := emulator.Generate(36, 30, emulator.GenerateOptions{MaxOps: 40})
 	var reference map[string]schema.Operation // the first mode's first run
-	for _, order := range []string{"default", "oldest first", "newest first always"} {
+	for _, order := range []string{"default", "oldest first", "newest first always", "ReverseOrder ignored"} {
 		t.Run(order, func(t *testing.T) {
 			var opts []emulator.Option
 			switch order {
@@ -212,6 +215,8 @@ func TestRerunProgressed(t *testing.T) {
 				opts = append(opts, emulator.WithReverseOldestFirst())
 			case "newest first always":
 				opts = append(opts, emulator.WithNewestFirstAlways())
+			case "ReverseOrder ignored":
+				opts = append(opts, emulator.WithIgnoredReverseOrder())
 			}
 			srv, _, dir, report, args := byFunction(t, execs, opts...)
 			if r := runCLI(t, args...); r.code != 0 {
@@ -235,6 +240,19 @@ func TestRerunProgressed(t *testing.T) {
 			}
 			if got := readEvents(t, dir)[grown.ARN]; len(got) != len(evs) {
 				t.Errorf("%s: %d events archived, %d served", grown.ARN, len(got), len(evs))
+			}
+			// Only the execution that went on has a snapshot of the rerun's.
+			files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
+			for _, f := range files {
+				rows, err := parquet.ReadFile[schema.Execution](f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rows {
+					if r.RunID == "again" && r.ExecutionArn != grown.ARN {
+						t.Errorf("%s: archived again by the rerun, unchanged", r.ExecutionArn)
+					}
+				}
 			}
 		})
 	}
