@@ -324,6 +324,9 @@ func ascending(events []types.Event, whole bool) int {
 	return way
 }
 
+// newestPages bounds the calls of one [NewestEventID].
+const newestPages = 3
+
 // NewestEventID asks for the newest event of one execution's history in
 // one small call (ReverseOrder, two events, no payloads), so that a rerun
 // can tell that nothing happened since it last archived the execution.
@@ -341,9 +344,6 @@ func ascending(events []types.Event, whole bool) int {
 // again without it. Should that answer also list the oldest first, the
 // service ignores ReverseOrder (AWS's Python testing server does): the
 // run's later probes make no call and answer unknown.
-// newestPages bounds the calls of one [NewestEventID].
-const newestPages = 3
-
 func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...HistoryOption) (id int32, known bool, err error) {
 	o := historyOptions{order: &HistoryOrder{}}
 	for _, opt := range opts {
