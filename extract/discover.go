@@ -116,11 +116,19 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 		p := lambda.NewListDurableExecutionsByFunctionPaginator(api, in, func(o *lambda.ListDurableExecutionsByFunctionPaginatorOptions) {
 			o.StopOnDuplicateToken = true
 		})
-		for p.HasMorePages() {
+		var marker *string
+		for n := 1; p.HasMorePages(); n++ {
 			out, err := p.NextPage(ctx)
 			if err != nil {
 				return discoverError(fn, err)
 			}
+			// The paginator stops quietly on a repeated marker: quietly
+			// would leave the executions after it unfound, unsaid.
+			if m := out.NextMarker; marker != nil && m != nil && *m == *marker {
+				ee := &ExecutionError{ARN: fn, Code: "RepeatedMarker", Reason: fmt.Sprintf("page %d: the API handed back the marker it was given; the listing would be incomplete", n)}
+				return &toldError{told: fmt.Sprintf("discover function %s: %s", fn, ee.Reason), err: ee}
+			}
+			marker = out.NextMarker
 			for _, e := range out.DurableExecutions {
 				st.Listed++
 				arn := aws.ToString(e.DurableExecutionArn)
