@@ -116,19 +116,16 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 		p := lambda.NewListDurableExecutionsByFunctionPaginator(api, in, func(o *lambda.ListDurableExecutionsByFunctionPaginatorOptions) {
 			o.StopOnDuplicateToken = true
 		})
-		var marker *string
+		var m markers
 		for n := 1; p.HasMorePages(); n++ {
 			out, err := p.NextPage(ctx)
 			if err != nil {
 				return discoverError(fn, err)
 			}
-			// The paginator stops quietly on a repeated marker: quietly
-			// would leave the executions after it unfound, unsaid.
-			if m := out.NextMarker; marker != nil && m != nil && *m == *marker {
-				ee := &ExecutionError{ARN: fn, Code: "RepeatedMarker", Reason: fmt.Sprintf("page %d: the API handed back the marker it was given; the listing would be incomplete", n)}
+			if m.repeated(out.NextMarker) {
+				ee := &ExecutionError{ARN: fn, Code: "RepeatedMarker", Reason: errRepeatedMarker(n, "listing")}
 				return &toldError{told: fmt.Sprintf("discover function %s: %s", fn, ee.Reason), err: ee}
 			}
-			marker = out.NextMarker
 			for _, e := range out.DurableExecutions {
 				st.Listed++
 				arn := aws.ToString(e.DurableExecutionArn)
@@ -198,10 +195,14 @@ func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string, st *Di
 	quals := []string{"$LATEST.PUBLISHED"}
 	var days int32
 	vp := lambda.NewListVersionsByFunctionPaginator(api, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(fn)})
-	for vp.HasMorePages() {
+	var vm markers
+	for n := 1; vp.HasMorePages(); n++ {
 		out, err := vp.NextPage(ctx)
 		if err != nil {
 			return quals, briefError("ListVersionsByFunction", err)
+		}
+		if vm.repeated(out.NextMarker) {
+			return quals, repeatedError("ListVersionsByFunction", n, "versions")
 		}
 		for _, v := range out.Versions {
 			if q := aws.ToString(v.Version); q != "" && q != "$LATEST" {
@@ -212,10 +213,14 @@ func publishedQualifiers(ctx context.Context, api DiscoverAPI, fn string, st *Di
 	}
 	st.VersionsListed, st.RetentionDays = true, days
 	ap := lambda.NewListAliasesPaginator(api, &lambda.ListAliasesInput{FunctionName: aws.String(fn)})
-	for ap.HasMorePages() {
+	var am markers
+	for n := 1; ap.HasMorePages(); n++ {
 		out, err := ap.NextPage(ctx)
 		if err != nil {
 			return quals, briefError("ListAliases", err)
+		}
+		if am.repeated(out.NextMarker) {
+			return quals, repeatedError("ListAliases", n, "aliases")
 		}
 		for _, a := range out.Aliases {
 			if q := aws.ToString(a.Name); q != "" {
@@ -254,6 +259,13 @@ func qualifierOf(fn string) string {
 // (an *ExecutionError behind it, for errors.As).
 func briefError(op string, err error) error {
 	ee := classify(Entry{}, op, err)
+	return &toldError{told: ee.Reason, err: ee}
+}
+
+// repeatedError is briefError's for a repeated marker on page n of op's
+// listing of what.
+func repeatedError(op string, n int, what string) error {
+	ee := &ExecutionError{Code: "RepeatedMarker", Reason: op + ": " + errRepeatedMarker(n, "list of "+what)}
 	return &toldError{told: ee.Reason, err: ee}
 }
 

@@ -187,6 +187,25 @@ func Drain(ctx context.Context, api StateAPI, e Entry, pageSize int32, fn func(c
 		})
 }
 
+// markers notices a page that hands back the marker it was asked with:
+// the SDK's paginators ask for it again for ever, or, with
+// StopOnDuplicateToken, stop quietly, so that what comes after it goes
+// unread, unsaid. Every listing fails on it instead.
+type markers struct{ last *string }
+
+// repeated reports whether next, a page's NextMarker, is the marker the
+// page before handed over (the one the page was asked with).
+func (m *markers) repeated(next *string) bool {
+	r := m.last != nil && next != nil && *next == *m.last
+	m.last = next
+	return r
+}
+
+// errRepeatedMarker is the reason a listing fails on a repeated marker.
+func errRepeatedMarker(page int, what string) string {
+	return fmt.Sprintf("page %d: the API handed back the marker it was given; the %s would be incomplete", page, what)
+}
+
 // paginator is what drainPages needs of an SDK paginator.
 type paginator[O any] interface {
 	HasMorePages() bool
@@ -200,17 +219,16 @@ type paginator[O any] interface {
 // "RepeatedMarker" instead. A failed call or an error from use stops it with
 // an *ExecutionError.
 func drainPages[O any](ctx context.Context, e Entry, what string, p paginator[O], next func(O) *string, use func(int, O, *decode.Unknown) error) error {
-	var marker *string
+	var m markers
 	for n := 1; p.HasMorePages(); n++ {
 		var u decode.Unknown
 		out, err := p.NextPage(decode.WithUnknown(ctx, &u))
 		if err != nil {
 			return classify(e, fmt.Sprintf("page %d", n), err)
 		}
-		if m := next(out); marker != nil && m != nil && *m == *marker {
-			return &ExecutionError{ARN: e.ARN, Code: "RepeatedMarker", Reason: fmt.Sprintf("page %d: the API handed back the marker it was given; the %s would be incomplete", n, what)}
+		if m.repeated(next(out)) {
+			return &ExecutionError{ARN: e.ARN, Code: "RepeatedMarker", Reason: errRepeatedMarker(n, what)}
 		}
-		marker = next(out)
 		if err := use(n, out, &u); err != nil {
 			return useError(e, err)
 		}

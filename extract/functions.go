@@ -60,11 +60,15 @@ func (f FunctionFilter) keep(name string) bool {
 func DurableFunctions(ctx context.Context, api FunctionsAPI, f FunctionFilter) ([]DurableFunction, error) {
 	byName := map[string]*DurableFunction{}
 	p := lambda.NewListFunctionsPaginator(api, &lambda.ListFunctionsInput{FunctionVersion: types.FunctionVersionAll, MaxItems: aws.Int32(50)})
-	for p.HasMorePages() {
+	var m markers
+	for n := 1; p.HasMorePages(); n++ {
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			ee := classify(Entry{ARN: "ListFunctions"}, "ListFunctions", err)
 			return nil, &toldError{told: "list functions: " + ee.Reason, err: ee}
+		}
+		if m.repeated(out.NextMarker) {
+			return nil, repeatedError("list functions: ListFunctions", n, "functions")
 		}
 		for _, fc := range out.Functions {
 			name := aws.ToString(fc.FunctionName)
@@ -100,10 +104,14 @@ func DurableFunctions(ctx context.Context, api FunctionsAPI, f FunctionFilter) (
 func FunctionRetention(ctx context.Context, api lambda.ListVersionsByFunctionAPIClient, fn string) (int32, error) {
 	var days int32
 	p := lambda.NewListVersionsByFunctionPaginator(api, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(unqualifiedFunction(fn))})
-	for p.HasMorePages() {
+	var m markers
+	for n := 1; p.HasMorePages(); n++ {
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			return 0, briefError("ListVersionsByFunction", err)
+		}
+		if m.repeated(out.NextMarker) {
+			return 0, repeatedError("ListVersionsByFunction", n, "versions")
 		}
 		for _, v := range out.Versions {
 			days = shorterRetention(days, v)
