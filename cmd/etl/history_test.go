@@ -242,16 +242,9 @@ func TestRerunProgressed(t *testing.T) {
 				t.Errorf("%s: %d events archived, %d served", grown.ARN, len(got), len(evs))
 			}
 			// Only the execution that went on has a snapshot of the rerun's.
-			files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
-			for _, f := range files {
-				rows, err := parquet.ReadFile[schema.Execution](f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, r := range rows {
-					if r.RunID == "again" && r.ExecutionArn != grown.ARN {
-						t.Errorf("%s: archived again by the rerun, unchanged", r.ExecutionArn)
-					}
+			for _, r := range executionRows(t, dir) {
+				if r.RunID == "again" && r.ExecutionArn != grown.ARN {
+					t.Errorf("%s: archived again by the rerun, unchanged", r.ExecutionArn)
 				}
 			}
 		})

@@ -23,14 +23,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/pipeline"
-	"github.com/durable-etl/durable-etl/schema"
 	"github.com/durable-etl/durable-etl/verify"
 )
 
@@ -186,15 +184,8 @@ func TestRunDestinationFailureSaysRerun(t *testing.T) {
 		t.Fatalf("rerun: exit %d: %s", r.code, r.stderr)
 	}
 	seen := map[string]bool{}
-	files, _ := filepath.Glob(filepath.Join(dest, "executions", "dt=*", "*.parquet"))
-	for _, f := range files {
-		rows, err := parquet.ReadFile[schema.Execution](f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, row := range rows {
-			seen[row.ExecutionArn] = true
-		}
+	for _, row := range executionRows(t, dest) {
+		seen[row.ExecutionArn] = true
 	}
 	for _, e := range execs {
 		if !seen[e.ARN] {

@@ -23,18 +23,26 @@ import (
 func executionsIn(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
+	for _, r := range executionRows(t, dir) {
+		if _, dup := out[r.ExecutionArn]; dup {
+			t.Errorf("%s archived twice", r.ExecutionArn)
+		}
+		out[r.ExecutionArn] = r.ContentHash
+	}
+	return out
+}
+
+// executionRows reads every executions row of the Parquet archive in dir.
+func executionRows(t *testing.T, dir string) []schema.Execution {
+	t.Helper()
+	var out []schema.Execution
 	files, _ := filepath.Glob(filepath.Join(dir, "executions", "dt=*", "*.parquet"))
 	for _, f := range files {
 		rows, err := parquet.ReadFile[schema.Execution](f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		for _, r := range rows {
-			if _, dup := out[r.ExecutionArn]; dup {
-				t.Errorf("%s archived twice", r.ExecutionArn)
-			}
-			out[r.ExecutionArn] = r.ContentHash
-		}
+		out = append(out, rows...)
 	}
 	return out
 }
