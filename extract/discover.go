@@ -123,7 +123,7 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 				return discoverError(fn, err)
 			}
 			if m.repeated(out.NextMarker) {
-				ee := &ExecutionError{ARN: fn, Code: "RepeatedMarker", Reason: errRepeatedMarker(n, "listing")}
+				ee := &ExecutionError{ARN: fn, Code: "RepeatedMarker", Reason: repeatedMarkerReason(n, "listing")}
 				return &toldError{told: fmt.Sprintf("discover function %s: %s", fn, ee.Reason), err: ee}
 			}
 			for _, e := range out.DurableExecutions {
@@ -265,7 +265,7 @@ func briefError(op string, err error) error {
 // repeatedError is briefError's for a repeated marker on page n of op's
 // listing of what.
 func repeatedError(op string, n int, what string) error {
-	ee := &ExecutionError{Code: "RepeatedMarker", Reason: op + ": " + errRepeatedMarker(n, "list of "+what)}
+	ee := &ExecutionError{Code: "RepeatedMarker", Reason: op + ": " + repeatedMarkerReason(n, "list of "+what)}
 	return &toldError{told: ee.Reason, err: ee}
 }
 

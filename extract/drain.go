@@ -201,8 +201,9 @@ func (m *markers) repeated(next *string) bool {
 	return r
 }
 
-// errRepeatedMarker is the reason a listing fails on a repeated marker.
-func errRepeatedMarker(page int, what string) string {
+// repeatedMarkerReason is why a listing fails on a repeated marker on its
+// page page: what it lists would be incomplete.
+func repeatedMarkerReason(page int, what string) string {
 	return fmt.Sprintf("page %d: the API handed back the marker it was given; the %s would be incomplete", page, what)
 }
 
@@ -227,7 +228,7 @@ func drainPages[O any](ctx context.Context, e Entry, what string, p paginator[O]
 			return classify(e, fmt.Sprintf("page %d", n), err)
 		}
 		if m.repeated(next(out)) {
-			return &ExecutionError{ARN: e.ARN, Code: "RepeatedMarker", Reason: errRepeatedMarker(n, what)}
+			return &ExecutionError{ARN: e.ARN, Code: "RepeatedMarker", Reason: repeatedMarkerReason(n, what)}
 		}
 		if err := use(n, out, &u); err != nil {
 			return useError(e, err)
