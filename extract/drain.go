@@ -201,8 +201,8 @@ func (m *markers) repeated(next *string) bool {
 	return r
 }
 
-// repeatedMarkerReason is why a listing fails on a repeated marker on its
-// page page: what it lists would be incomplete.
+// repeatedMarkerReason says why a listing of what fails on a repeated
+// marker on its page'th page.
 func repeatedMarkerReason(page int, what string) string {
 	return fmt.Sprintf("page %d: the API handed back the marker it was given; the %s would be incomplete", page, what)
 }
