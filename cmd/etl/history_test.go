@@ -251,6 +251,57 @@ func TestRerunProgressed(t *testing.T) {
 	}
 }
 
+// TestShortPages: from a service whose pages hold one item whatever
+// MaxItems asks (as one that pages by size does when its items are
+// large), discovery, the history drains and the state drains archive
+// exactly what they do from one that fills its pages; verify finds the
+// archive equal; and a rerun leaves every running execution as archived
+// after a small probe of at most two calls, reading no page of its
+// history.
+func TestShortPages(t *testing.T) {
+	execs := emulator.Generate(41, 24, emulator.GenerateOptions{MaxOps: 12})
+	archive := func(opts ...emulator.Option) (map[string]schema.Operation, map[string]map[int32]schema.Event, map[string]schema.Operation, string, string, []string) {
+		_, url, dir, _, args := byFunction(t, execs, opts...)
+		if r := runCLI(t, args...); r.code != 0 {
+			t.Fatalf("by function: exit %d", r.code)
+		}
+		state := t.TempDir()
+		if r := runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", state, "--endpoint-url", url, "--page-size", "5"); r.code != 0 {
+			t.Fatalf("by manifest: exit %d", r.code)
+		}
+		return readOperationRows(t, dir), readEvents(t, dir), readOperationRows(t, state), url, dir, args
+	}
+	wantOps, wantEvents, wantState, _, _, _ := archive()
+	ops, events, state, url, dir, args := archive(emulator.WithPageItems(1))
+	sameOperations(t, wantOps, ops)
+	sameOperations(t, wantState, state)
+	for arn, evs := range wantEvents {
+		if len(events[arn]) != len(evs) {
+			t.Errorf("%s: %d events archived from short pages, %d from full ones", arn, len(events[arn]), len(evs))
+		}
+	}
+	vreport := filepath.Join(t.TempDir(), "v.json")
+	if r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...); r.code != 0 {
+		t.Errorf("verify: exit %d", r.code)
+	}
+	if rep := readVerify(t, vreport); rep.Equal != rep.Sampled || rep.Complete != len(execs) {
+		t.Errorf("verify: %d complete of %d, %d equal of %d compared", rep.Complete, len(execs), rep.Equal, rep.Sampled)
+	}
+	report := args[slices.Index(args, "--report")+1]
+	if first := readReport(t, report); first.Pages < 3*int64(len(execs)) { // its histories' events a page each
+		t.Fatalf("the pages were not short: %d pages for %d executions", first.Pages, len(execs))
+	}
+	if r := runCLI(t, append(args, "--run-id", "again")...); r.code != 0 {
+		t.Fatalf("rerun: exit %d", r.code)
+	}
+	s := readReport(t, report)
+	running := len(execs) - s.SkippedTerminal
+	calls := s.APICallsByOperation["GetDurableExecutionHistory"]
+	if running == 0 || s.SkippedUnchanged != running || s.ExecutionsOK != 0 || calls < int64(running) || calls > 2*int64(running) {
+		t.Errorf("rerun: %d running, %d skipped unchanged, %d archived, %d history calls", running, s.SkippedUnchanged, s.ExecutionsOK, calls)
+	}
+}
+
 // growRunning makes the first running execution of execs go on: two more
 // events, served by srv from now on. It returns the execution and its
 // whole history.

@@ -37,6 +37,7 @@ func main() {
 	undecryptable := flag.Int("undecryptable-every", 0, "one execution in N has data the service cannot decrypt: its calls with payloads answer 502 KMSAccessDeniedException (0: none)")
 	future := flag.Bool("future-members", false, "answer with members the SDK's model does not know, as a service newer than the client would: a FutureDetails object (with a CheckpointToken) on every WaitStarted event, Cost in StepSucceededDetails, Budget in state's StepDetails, ArchiveOnDelete in DurableConfig")
 	deniedReads := flag.String("denied-reads", "", "answer GetDurableExecution, its history and its state of this function's executions 403 AccessDeniedException, as a policy that allows listing them but not reading them")
+	pageItems := flag.Int("page-items", 0, "every page holds at most this many items whatever MaxItems asks, as a service that pages by size does (0: MaxItems alone)")
 	order := flag.String("history-order", "oldest-first", "how GetDurableExecutionHistory lists: oldest-first (ReverseOrder lists the newest first), newest-first (ReverseOrder the oldest first), oldest-always or newest-always (ReverseOrder ignored)")
 	flag.Parse()
 	orderOpt, ok := historyOrder(*order)
@@ -63,6 +64,9 @@ func main() {
 	}
 	if *future {
 		opts = append(opts, emulator.WithFutureMembers())
+	}
+	if *pageItems > 0 {
+		opts = append(opts, emulator.WithPageItems(*pageItems))
 	}
 	opts = append(opts, faultOptions(execs, *seed, *undecryptable, *faultRate)...)
 	srv := emulator.New(opts...)

@@ -153,6 +153,16 @@ func (s *Server) lookup(w http.ResponseWriter, arn string) (Execution, bool) {
 	return e, ok
 }
 
+// maxItems is how many items a page holds: MaxItems, or fewer under
+// WithPageItems.
+func (s *Server) maxItems(w http.ResponseWriter, q url.Values, def, maxi int) (int, bool) {
+	m, ok := maxItems(w, q, def, maxi)
+	if ok && s.pageItems > 0 {
+		m = min(m, s.pageItems)
+	}
+	return m, ok
+}
+
 // maxItems reads MaxItems (0 or absent: def; above max: 400).
 func maxItems(w http.ResponseWriter, q url.Values, def, maxi int) (int, bool) {
 	v := q.Get("MaxItems")
@@ -240,7 +250,7 @@ func (s *Server) writeValue(w http.ResponseWriter, n int64, v any) {
 // serveHistory answers GetDurableExecutionHistory: MaxItems (default 100,
 // at most 1000), Marker, ReverseOrder (newest first), IncludeExecutionData.
 func (s *Server) serveHistory(w http.ResponseWriter, n int64, arn string, q url.Values, fault Fault) {
-	limit, ok := maxItems(w, q, DefaultMaxItems, MaxMaxItems)
+	limit, ok := s.maxItems(w, q, DefaultMaxItems, MaxMaxItems)
 	if !ok {
 		return
 	}
@@ -457,7 +467,7 @@ func (s *Server) listExecutions(name, q string, l *functionListing) (fnArn strin
 // executions in region (the ARN's, else the one the call was signed for;
 // "": any), as a regional endpoint knows only its own.
 func (s *Server) serveList(w http.ResponseWriter, n int64, label, region string, q url.Values, fault Fault) {
-	limit, ok := maxItems(w, q, DefaultMaxItems, MaxMaxItems)
+	limit, ok := s.maxItems(w, q, DefaultMaxItems, MaxMaxItems)
 	if !ok {
 		return
 	}
@@ -703,7 +713,7 @@ func (s *Server) serveAliases(w http.ResponseWriter, n int64, label, region stri
 // writePaged pages a list of total items by MaxItems (default 50, at most
 // 10000, as the Lambda control plane's list operations do) and Marker.
 func (s *Server) writePaged(w http.ResponseWriter, n int64, resource string, q url.Values, fault Fault, total int, page func(a, b int, next string) any) {
-	limit, ok := maxItems(w, q, 50, 10000)
+	limit, ok := s.maxItems(w, q, 50, 10000)
 	if !ok {
 		return
 	}

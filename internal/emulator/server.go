@@ -201,6 +201,12 @@ func WithIgnoredReverseOrder() Option { return func(s *Server) { s.ignoreReverse
 // oldest first) but not ReverseOrder itself.
 func WithNewestFirstAlways() Option { return func(s *Server) { s.newestFirstAlways = true } }
 
+// WithPageItems makes every page hold n items at most (history events,
+// state operations, listed executions, functions, versions and aliases),
+// whatever MaxItems asks for, as a service that pages by size does when
+// its items are large: the pages run short of MaxItems, with a marker.
+func WithPageItems(n int) Option { return func(s *Server) { s.pageItems = n } }
+
 // WithFutureMembers makes the answers carry members the SDK's model does
 // not know, as a service newer than the client does: every WaitStarted
 // event a FutureDetails object (with a CheckpointToken in it, which an
@@ -287,6 +293,7 @@ type Server struct {
 	ignoreReverseOrder bool // history is listed oldest first, always
 	newestFirstAlways  bool // history is listed newest first, always
 	future             bool // WithFutureMembers
+	pageItems          int  // WithPageItems (0: MaxItems alone)
 	credentials        CredentialsFunc
 	undecryptable      func(arn string) bool
 	dataLeftOut        func(arn string) bool
@@ -467,7 +474,7 @@ var readActions = map[string]string{"get": "GetDurableExecution", "history": "Ge
 
 // serveState answers GetDurableExecutionState.
 func (s *Server) serveState(w http.ResponseWriter, n int64, arn string, q url.Values, fault Fault) {
-	maxItems, ok := maxItems(w, q, DefaultMaxItems, MaxMaxItems)
+	maxItems, ok := s.maxItems(w, q, DefaultMaxItems, MaxMaxItems)
 	if !ok {
 		return
 	}
