@@ -224,6 +224,10 @@ func (s *s3Sink) abortStale(ctx context.Context, cutoff time.Time) error {
 		if !aws.ToBool(out.IsTruncated) {
 			return nil
 		}
+		if aws.ToString(out.NextKeyMarker) == aws.ToString(in.KeyMarker) && aws.ToString(out.NextUploadIdMarker) == aws.ToString(in.UploadIdMarker) {
+			// Asked again, the store would answer the same page for ever.
+			return fmt.Errorf("list the multipart uploads of s3://%s: the store handed back the markers it was given; the listing would never end", s.bucket)
+		}
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
 }
@@ -367,11 +371,18 @@ func (s *s3Sink) list(ctx context.Context, table string) ([]publishedFile, error
 // under the destination).
 func (s *s3Sink) eachObject(ctx context.Context, prefix string, fn func(types.Object) error) error {
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(prefix))})
-	for p.HasMorePages() {
+	var last *string
+	for n := 1; p.HasMorePages(); n++ {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return errors.New(describeS3Error(err))
 		}
+		// A store that hands back the token it was given would be asked
+		// for the same page for ever (the paginator does not check).
+		if next := page.NextContinuationToken; last != nil && next != nil && *next == *last {
+			return fmt.Errorf("list s3://%s/%s: page %d: the store handed back the continuation token it was given; the listing would be incomplete", s.bucket, s.key(prefix), n)
+		}
+		last = page.NextContinuationToken
 		for _, o := range page.Contents {
 			if err := fn(o); err != nil {
 				return err

@@ -7,7 +7,10 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -79,4 +82,48 @@ func TestS3RemoveSaysWhyInOneLine(t *testing.T) {
 	if err == nil || err.Error() != "no such bucket" {
 		t.Fatalf("remove from a missing bucket: %v; want no such bucket", err)
 	}
+}
+
+// TestS3ListingFailsOnRepeatedToken: a store whose listing hands back the
+// continuation token it was given (on which the SDK's paginator asks for
+// the same page for ever) fails the listing, naming it, instead of
+// hanging the run; so does one whose listing of multipart uploads does.
+func TestS3ListingFailsOnRepeatedToken(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	sink := &s3Sink{client: repeatingTokens{srv.Client()}, bucket: bucket, prefix: "p"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a loop would meet it
+	defer cancel()
+	_, err := sink.list(ctx, "operations")
+	if err == nil || !strings.Contains(err.Error(), "continuation token") || !strings.Contains(err.Error(), "s3://"+bucket+"/p/operations") || ctx.Err() != nil {
+		t.Errorf("listing with a repeated token: %v", err)
+	}
+	// So too the listing of multipart uploads that a run's start makes
+	// to abort a killed run's (truncated, its markers those it was given,
+	// or none).
+	if err := sink.abortStale(ctx, time.Now()); err == nil || !strings.Contains(err.Error(), "multipart uploads of s3://"+bucket) || ctx.Err() != nil {
+		t.Errorf("uploads listed with repeated markers: %v", err)
+	}
+}
+
+// repeatingTokens answers every ListObjectsV2 as truncated, with the same
+// continuation token, and every ListMultipartUploads as truncated, with
+// the markers it was asked with.
+type repeatingTokens struct{ S3API }
+
+func (r repeatingTokens) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, opts ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error) {
+	out, err := r.S3API.ListMultipartUploads(ctx, in, opts...)
+	if err == nil {
+		out.IsTruncated, out.NextKeyMarker, out.NextUploadIdMarker = aws.Bool(true), in.KeyMarker, in.UploadIdMarker
+	}
+	return out, err
+}
+
+func (r repeatingTokens) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, opts ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	c := *in
+	c.ContinuationToken = nil
+	out, err := r.S3API.ListObjectsV2(ctx, &c, opts...)
+	if err == nil {
+		out.IsTruncated, out.NextContinuationToken = aws.Bool(true), aws.String("again")
+	}
+	return out, err
 }
