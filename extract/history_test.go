@@ -230,42 +230,6 @@ func TestDiscoverSeesChanges(t *testing.T) {
 	}
 }
 
-// TestDiscoverRepeatedMarker: a listing whose next page comes back with
-// the marker it was asked with (a service fault the SDK's paginator stops
-// on quietly) fails the function's discovery, naming it, rather than
-// leaving the executions past it unfound and unsaid; the executions
-// found before it are handed over.
-func TestDiscoverRepeatedMarker(t *testing.T) {
-	execs := emulator.Generate(9, 60, emulator.GenerateOptions{MaxOps: 5, Days: 30})
-	srv := emulator.New()
-	srv.Add(execs...)
-	_, client := emulatortest.Start(t, srv)
-	found := 0
-	_, err := extract.Discover(context.Background(), repeatingListing{client}, "orders", extract.Filter{}, func(extract.Found) error {
-		found++
-		return nil
-	})
-	var ee *extract.ExecutionError
-	if !errors.As(err, &ee) || ee.Code != "RepeatedMarker" || !strings.Contains(err.Error(), "orders") || found == 0 {
-		t.Errorf("err %v (%d found first); want RepeatedMarker naming orders", err, found)
-	}
-}
-
-// repeatingListing answers ListDurableExecutionsByFunction with a marker
-// on every page: the first's is new, the later ones repeat the marker
-// they were asked with.
-type repeatingListing struct{ extract.DiscoverAPI }
-
-func (r repeatingListing) ListDurableExecutionsByFunction(ctx context.Context, in *lambda.ListDurableExecutionsByFunctionInput, opts ...func(*lambda.Options)) (*lambda.ListDurableExecutionsByFunctionOutput, error) {
-	c := *in
-	c.Marker = nil
-	out, err := r.DiscoverAPI.ListDurableExecutionsByFunction(ctx, &c, opts...)
-	if err == nil {
-		out.NextMarker = aws.String("again")
-	}
-	return out, err
-}
-
 // TestDiscoverEveryVersion: whichever reading of the unqualified listing
 // the service follows, discovery finds every execution of every version and
 // alias, each once, and honours the filters.

@@ -15,6 +15,50 @@ import (
 	"github.com/durable-etl/durable-etl/verify"
 )
 
+// TestFunctionListingRepeatsItsMarker: a function whose listing hands
+// back the marker it was asked with (a stuck service; its pages short, as
+// a service that pages by size makes them) is a listing that failed,
+// reported as one (summary, report, exit 1), not a listing that ended:
+// the executions of the other functions are archived all the same, and
+// so are those its first page listed.
+func TestFunctionListingRepeatsItsMarker(t *testing.T) {
+	const stuck = "payments"
+	execs := emulator.Generate(37, 40, emulator.GenerateOptions{MaxOps: 10})
+	srv := emulator.New(emulator.WithPageItems(3), emulator.WithFaults(func(_ int64, label string) emulator.Fault {
+		if label == stuck { // its listings' calls, not its executions'
+			return emulator.RepeatMarker
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	others, theirs := 0, 0
+	for _, e := range execs {
+		if strings.Split(e.ARN, ":")[6] == stuck {
+			theirs++
+		} else {
+			others++
+		}
+	}
+	if theirs <= 3 || others == 0 {
+		t.Fatalf("%d executions of %s, %d of the others: the test needs more than a page of each", theirs, stuck, others)
+	}
+	report := filepath.Join(t.TempDir(), "r.json")
+	r := runCLI(t, append([]string{"run", "--dest", t.TempDir(), "--endpoint-url", url, "--report", report}, functionArgs()...)...)
+	if r.code != exitFailed || !strings.Contains(r.stdout, "not listed, left out") {
+		t.Errorf("exit %d, summary:\n%s\nwant 1, naming the function left out", r.code, r.stdout)
+	}
+	s := readReport(t, report)
+	if s.ExecutionsOK != others+3 || s.ExecutionsFailed != 0 {
+		t.Errorf("%d archived, %d failed: want the other functions' %d and the first page's 3 archived", s.ExecutionsOK, s.ExecutionsFailed, others)
+	}
+	for _, fn := range s.Functions {
+		if failed := strings.Contains(fn.ListingFailed, "marker"); failed != (fn.Function == stuck) {
+			t.Errorf("function %s: listing_failed %q", fn.Function, fn.ListingFailed)
+		}
+	}
+}
+
 // TestOneFunctionNotListed: a function whose executions cannot be listed
 // (its ListDurableExecutionsByFunction denied by policy) does not keep the
 // others' from being archived before their history expires. discover,

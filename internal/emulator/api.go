@@ -287,13 +287,7 @@ func (s *Server) serveHistory(w http.ResponseWriter, n int64, arn string, q url.
 		}
 		events = append(events, ev)
 	}
-	next := ""
-	if end < total {
-		next = s.sealMarker("history\x00"+arn, end)
-	}
-	if m := q.Get("Marker"); m != "" && fault == RepeatMarker {
-		next = m
-	}
+	next := s.nextMarker("history\x00"+arn, end, total, q, fault)
 	s.writePage(w, n, struct {
 		Events     []types.Event
 		NextMarker string
@@ -357,6 +351,19 @@ func (s *Server) pageStart(w http.ResponseWriter, resource string, q url.Values,
 		return 0, false
 	}
 	return offset, true
+}
+
+// nextMarker is the NextMarker of a page of resource that ends before
+// item end of total: a marker to that item, or none after the last; under
+// RepeatMarker, the Marker the page was asked with.
+func (s *Server) nextMarker(resource string, end, total int, q url.Values, fault Fault) string {
+	if m := q.Get("Marker"); m != "" && fault == RepeatMarker {
+		return m
+	}
+	if end < total {
+		return s.sealMarker(resource, end)
+	}
+	return ""
 }
 
 // writePage writes a page body (or breaks it, for Reset and Cut) and
@@ -523,10 +530,7 @@ func (s *Server) serveList(w http.ResponseWriter, n int64, label, region string,
 	}
 	offset = min(offset, len(listed))
 	end := min(offset+limit, len(listed))
-	next := ""
-	if end < len(listed) {
-		next = s.sealMarker(resource, end)
-	}
+	next := s.nextMarker(resource, end, len(listed), q, fault)
 	s.writePage(w, n, struct {
 		DurableExecutions []types.Execution
 		NextMarker        string
@@ -723,11 +727,7 @@ func (s *Server) writePaged(w http.ResponseWriter, n int64, resource string, q u
 	}
 	offset = min(offset, total)
 	end := min(offset+limit, total)
-	next := ""
-	if end < total {
-		next = s.sealMarker(resource, end)
-	}
-	s.writePage(w, n, page(offset, end, next), fault, "")
+	s.writePage(w, n, page(offset, end, s.nextMarker(resource, end, total, q, fault)), fault, "")
 }
 
 // FunctionVersion is one version of a function as ListFunctions reports it;

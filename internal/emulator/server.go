@@ -70,7 +70,7 @@ const (
 	// response).
 	Drop
 	// RepeatMarker answers the page but hands back the Marker it was given as
-	// the NextMarker, as a stuck service would.
+	// the NextMarker, as a stuck service would (every paged operation).
 	RepeatMarker
 	// ExpireMarker refuses a request that carries a Marker with 400
 	// InvalidParameterValueException, as the service does after 24 hours.
@@ -522,13 +522,7 @@ func (s *Server) serveState(w http.ResponseWriter, n int64, arn string, q url.Va
 	for i := offset; i < end; i++ {
 		ops = append(ops, exec.Op(i))
 	}
-	next := ""
-	if end < exec.Len {
-		next = s.sealMarker(arn, end)
-	}
-	if m := q.Get("Marker"); m != "" && fault == RepeatMarker {
-		next = m
-	}
+	next := s.nextMarker(arn, end, exec.Len, q, fault)
 	buf := s.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer s.bufs.Put(buf)
