@@ -123,8 +123,7 @@ func Discover(ctx context.Context, api DiscoverAPI, fn string, f Filter, yield f
 				return discoverError(fn, err)
 			}
 			if m.repeated(out.NextMarker) {
-				ee := &ExecutionError{ARN: fn, Code: "RepeatedMarker", Reason: repeatedMarkerReason(n, "listing")}
-				return &toldError{told: fmt.Sprintf("discover function %s: %s", fn, ee.Reason), err: ee}
+				return listingError(fn, &ExecutionError{ARN: fn, Code: "RepeatedMarker", Reason: repeatedMarkerReason(n, "listing")})
 			}
 			for _, e := range out.DurableExecutions {
 				st.Listed++
@@ -274,7 +273,11 @@ func discoverError(fn string, err error) error {
 	if errors.As(err, &api) && api.ErrorCode() == codeNotFound {
 		return &FunctionNotFoundError{Function: fn}
 	}
-	ee := classify(Entry{ARN: fn}, "ListDurableExecutionsByFunction", err)
+	return listingError(fn, classify(Entry{ARN: fn}, "ListDurableExecutionsByFunction", err))
+}
+
+// listingError is the failure of fn's listing, told in one line.
+func listingError(fn string, ee *ExecutionError) error {
 	return &toldError{told: fmt.Sprintf("discover function %s: %s", fn, ee.Reason), err: ee}
 }
 
