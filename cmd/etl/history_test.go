@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -260,26 +261,41 @@ func TestRerunProgressed(t *testing.T) {
 // history.
 func TestShortPages(t *testing.T) {
 	execs := emulator.Generate(41, 24, emulator.GenerateOptions{MaxOps: 12})
-	archive := func(opts ...emulator.Option) (map[string]schema.Operation, map[string]map[int32]schema.Event, map[string]schema.Operation, string, string, []string) {
-		_, url, dir, _, args := byFunction(t, execs, opts...)
-		if r := runCLI(t, args...); r.code != 0 {
+	type archived struct {
+		ops, state       map[string]schema.Operation // by discovery (history), by manifest (state)
+		events           map[string]map[int32]schema.Event
+		url, dir, report string
+		args             []string
+	}
+	archive := func(opts ...emulator.Option) archived {
+		var a archived
+		_, a.url, a.dir, a.report, a.args = byFunction(t, execs, opts...)
+		if r := runCLI(t, a.args...); r.code != 0 {
 			t.Fatalf("by function: exit %d", r.code)
 		}
 		state := t.TempDir()
-		if r := runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", state, "--endpoint-url", url, "--page-size", "5"); r.code != 0 {
+		if r := runCLI(t, "run", "--manifest", manifestFile(t, execs), "--dest", state, "--endpoint-url", a.url, "--page-size", "5"); r.code != 0 {
 			t.Fatalf("by manifest: exit %d", r.code)
 		}
-		return readOperationRows(t, dir), readEvents(t, dir), readOperationRows(t, state), url, dir, args
+		a.ops, a.events, a.state = readOperationRows(t, a.dir), readEvents(t, a.dir), readOperationRows(t, state)
+		return a
 	}
-	wantOps, wantEvents, wantState, _, _, _ := archive()
-	ops, events, state, url, dir, args := archive(emulator.WithPageItems(1))
-	sameOperations(t, wantOps, ops)
-	sameOperations(t, wantState, state)
-	for arn, evs := range wantEvents {
-		if len(events[arn]) != len(evs) {
-			t.Errorf("%s: %d events archived from short pages, %d from full ones", arn, len(events[arn]), len(evs))
+	full, short := archive(), archive(emulator.WithPageItems(1))
+	sameOperations(t, full.ops, short.ops)
+	sameOperations(t, full.state, short.state)
+	for arn, evs := range full.events {
+		if len(short.events[arn]) != len(evs) {
+			t.Errorf("%s: %d events archived from short pages, %d from full ones", arn, len(short.events[arn]), len(evs))
+		}
+		for id, want := range evs {
+			got := short.events[arn][id]
+			got.RunID, got.ExtractedAt = want.RunID, want.ExtractedAt
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s event %d: from short pages %+v, from full ones %+v", arn, id, got, want)
+			}
 		}
 	}
+	url, dir, report, args := short.url, short.dir, short.report, short.args
 	vreport := filepath.Join(t.TempDir(), "v.json")
 	if r := runCLI(t, append([]string{"verify", "--dest", dir, "--endpoint-url", url, "--all", "--report", vreport}, functionArgs()...)...); r.code != 0 {
 		t.Errorf("verify: exit %d", r.code)
@@ -287,7 +303,6 @@ func TestShortPages(t *testing.T) {
 	if rep := readVerify(t, vreport); rep.Equal != rep.Sampled || rep.Complete != len(execs) {
 		t.Errorf("verify: %d complete of %d, %d equal of %d compared", rep.Complete, len(execs), rep.Equal, rep.Sampled)
 	}
-	report := args[slices.Index(args, "--report")+1]
 	if first := readReport(t, report); first.Pages < 3*int64(len(execs)) { // its histories' events a page each
 		t.Fatalf("the pages were not short: %d pages for %d executions", first.Pages, len(execs))
 	}
@@ -299,6 +314,30 @@ func TestShortPages(t *testing.T) {
 	calls := s.APICallsByOperation["GetDurableExecutionHistory"]
 	if running == 0 || s.SkippedUnchanged != running || s.ExecutionsOK != 0 || calls < int64(running) || calls > 2*int64(running) {
 		t.Errorf("rerun: %d running, %d skipped unchanged, %d archived, %d history calls", running, s.SkippedUnchanged, s.ExecutionsOK, calls)
+	}
+}
+
+// TestRerunFullReadSeesAHistoryRewritten: from a service that ignores
+// ReverseOrder (each running history read whole), a history that lost an
+// event since the last run though its newest is the same (a service that
+// rewrites history, as AWS's Python testing server does while a step is
+// pending) is not taken for unchanged: it is archived again, the others
+// are left as archived.
+func TestRerunFullReadSeesAHistoryRewritten(t *testing.T) {
+	execs := emulator.Generate(36, 30, emulator.GenerateOptions{MaxOps: 40})
+	srv, _, _, report, args := byFunction(t, execs, emulator.WithIgnoredReverseOrder())
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	rewritten, evs := firstRunning(t, execs, func(e emulator.Execution) bool { return e.History.Len() >= 3 })
+	rewritten.History = emulator.FixedHistory(slices.Delete(evs, 1, 2))
+	srv.Add(rewritten)
+	if r := runCLI(t, append(args, "--run-id", "again")...); r.code != 0 {
+		t.Fatalf("rerun: exit %d", r.code)
+	}
+	s := readReport(t, report)
+	if running := len(execs) - s.SkippedTerminal; s.ExecutionsOK != 1 || s.SkippedUnchanged != running-1 || s.EventsNew != 0 {
+		t.Errorf("rerun: %d archived (want 1), %d unchanged (want %d), %d new events (want 0)", s.ExecutionsOK, s.SkippedUnchanged, running-1, s.EventsNew)
 	}
 }
 
