@@ -41,7 +41,7 @@ var unsettled = map[string]bool{"PAUSING": true}
 // Archived is what a destination already holds: for each execution, whether
 // its newest archived snapshot is terminal, and whether the given run
 // archived it already. It is a slice sorted by the ARN's key (a 16-byte
-// hash), searched by halving: 48 bytes an execution, where a map took
+// hash), searched by halving: 56 bytes an execution, where a map took
 // about 150 (a run's start over 500,000 archived executions held 76 MiB
 // of it). Rows are appended (add) and sorted and merged once (seal);
 // after that it is read-only, and safe for concurrent use.
@@ -91,6 +91,10 @@ type archivedState struct {
 	noData bool
 	// dataRead: some snapshot was read with them.
 	dataRead bool
+	// content is the first 64 bits of the newest snapshot's content_hash
+	// (0: unknown, or destinations that hold different ones): a state
+	// read that gives it again has nothing new (EventsArchived.Holds).
+	content hashPrefix
 }
 
 func newArchived() *Archived { return &Archived{} }
@@ -99,6 +103,7 @@ func (a *Archived) add(row *archivedRow, inRun bool) {
 	t := archivedState{extracted: row.ExtractedAt.UnixMilli(), terminal: row.Status != nil && terminal[*row.Status], inRun: inRun,
 		noData: row.DataIncluded != nil && !*row.DataIncluded}
 	t.dataRead = !t.noData
+	t.content = row.ContentHash
 	if row.LastEventID != nil {
 		t.lastEvent = *row.LastEventID
 		if row.Status != nil && unsettled[*row.Status] {
@@ -156,7 +161,7 @@ func (a *Archived) state(k arnkey.Key) (archivedState, bool) {
 func (s archivedState) with(t archivedState) archivedState {
 	last := max(abs(s.lastEvent), abs(t.lastEvent))
 	if t.extracted >= s.extracted {
-		s.extracted, s.terminal, s.noData = t.extracted, t.terminal, t.noData
+		s.extracted, s.terminal, s.noData, s.content = t.extracted, t.terminal, t.noData, t.content
 		s.lastEvent = t.lastEvent // the newer snapshot says whether it is settled
 	}
 	if s.lastEvent < 0 {
@@ -193,6 +198,19 @@ type EventsArchived struct {
 	// reads such an execution again only with --force, or to seek the
 	// payloads it lacks).
 	Final bool
+	// content: the first 64 bits of the newest archived snapshot's
+	// content_hash, where every destination holds the same (see Holds).
+	content hashPrefix
+}
+
+// Holds reports that the newest archived snapshot has the operations of
+// a snapshot whose content_hash is hash (transform.Snapshot): so a
+// still-running execution read again through state, unchanged, need not
+// be archived again. False when the destinations hold different newest
+// snapshots, or one cannot say. It compares the first 64 bits: two
+// snapshots that differ pass for equal with odds of 2^-64.
+func (e EventsArchived) Holds(hash string) bool {
+	return e.content != 0 && contentPrefix(hash) == e.content
 }
 
 // Lacks reports whether the pos'th event (1-based, oldest first) of the
@@ -206,7 +224,44 @@ func (a *Archived) Events(arn string) EventsArchived {
 		return EventsArchived{}
 	}
 	s, _ := a.state(arnkey.Of(arn))
-	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData, DataArchived: s.dataRead, Final: s.terminal}
+	return EventsArchived{LastID: s.lastEvent, Count: s.held, WithoutPayloads: s.noData, DataArchived: s.dataRead, Final: s.terminal, content: s.content}
+}
+
+// hashPrefix is the first 64 bits of a content_hash: what the ledger
+// keeps of it, read from Parquet with no string made a row
+// (assignValue).
+type hashPrefix uint64
+
+// contentPrefix is the first 64 bits of a content_hash (hex), or 0 for
+// one that is not so written.
+func contentPrefix[T string | []byte](hash T) hashPrefix {
+	if len(hash) < 16 {
+		return 0
+	}
+	var n uint64
+	for _, c := range []byte(hash[:16]) {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0
+		}
+		n = n<<4 | uint64(c)
+	}
+	return hashPrefix(n)
+}
+
+// sameContent is the content of two readings of one execution that must
+// agree (every destination): theirs when they do, else unknown.
+func sameContent(a, b hashPrefix) hashPrefix {
+	if a != b {
+		return 0
+	}
+	return a
 }
 
 // The reasons Skip gives.
@@ -393,14 +448,14 @@ func (a *Archived) intersect(b *Archived) *Archived {
 		if s.final() && t.final() {
 			both := s.terminal && t.terminal
 			out.s = append(out.s, archivedEntry{k, archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held),
-				noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}})
+				noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead, content: sameContent(s.content, t.content)}})
 			continue
 		}
 		// One of them needs it: an execution that one destination must
 		// archive again still needs only the events both hold already
 		// skipped.
-		if e, n, h := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held); e > 0 || h > 0 {
-			out.s = append(out.s, archivedEntry{k, archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}})
+		if e, n, h, c := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held), sameContent(s.content, t.content); e > 0 || h > 0 || c != 0 {
+			out.s = append(out.s, archivedEntry{k, archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead, content: c}})
 		}
 	}
 	clear(a.s[len(out.s):])
@@ -423,13 +478,14 @@ type ArchivedReader interface {
 
 // archivedRow is the projection of the executions table read back.
 type archivedRow struct {
-	ExecutionArn string    `parquet:"execution_arn"`
-	Status       *string   `parquet:"status,optional"`
-	LastEventID  *int32    `parquet:"last_event_id,optional"`
-	EventCount   *int64    `parquet:"event_count,optional"`
-	DataIncluded *bool     `parquet:"execution_data_included,optional"`
-	RunID        string    `parquet:"run_id"`
-	ExtractedAt  time.Time `parquet:"extracted_at,timestamp(millisecond)"`
+	ExecutionArn string     `parquet:"execution_arn"`
+	Status       *string    `parquet:"status,optional"`
+	LastEventID  *int32     `parquet:"last_event_id,optional"`
+	EventCount   *int64     `parquet:"event_count,optional"`
+	DataIncluded *bool      `parquet:"execution_data_included,optional"`
+	ContentHash  hashPrefix `parquet:"content_hash"`
+	RunID        string     `parquet:"run_id"`
+	ExtractedAt  time.Time  `parquet:"extracted_at,timestamp(millisecond)"`
 }
 
 // merge adds what b holds to a, as add would have row by row, and seals

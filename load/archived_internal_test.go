@@ -100,6 +100,9 @@ func TestArchivedSorted(t *testing.T) {
 			in := rng.IntN(2) == 0
 			r.DataIncluded = &in
 		}
+		// Few hashes, so that readings agree and disagree; some not a
+		// hash at all (unknown).
+		r.ContentHash = contentPrefix([]string{"", "not hex at all!!", strings.Repeat("ab", 32), strings.Repeat("0123456789ABCDEF", 4)}[rng.IntN(4)])
 		return r, rng.IntN(5) == 0
 	}
 	build := func(n, readings int) (*Archived, map[arnkey.Key]archivedState) {
@@ -155,9 +158,9 @@ func TestArchivedSorted(t *testing.T) {
 		if (s.inRun || s.terminal) && (t.inRun || t.terminal) {
 			both := s.terminal && t.terminal
 			want[k] = archivedState{extracted: min(s.extracted, t.extracted), terminal: both, inRun: !both, lastEvent: min(s.lastEvent, t.lastEvent), events: min(s.events, t.events), held: min(s.held, t.held),
-				noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
-		} else if e, n, h := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held); e > 0 || h > 0 {
-			want[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead}
+				noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead, content: sameContent(s.content, t.content)}
+		} else if e, n, h, c := min(s.lastEvent, t.lastEvent), min(s.events, t.events), min(s.held, t.held), sameContent(s.content, t.content); e > 0 || h > 0 || c != 0 {
+			want[k] = archivedState{extracted: min(s.extracted, t.extracted), lastEvent: e, events: n, held: h, noData: s.noData || t.noData, dataRead: s.dataRead || t.dataRead, content: c}
 		}
 	}
 	// What a holds ahead of b, key by key: done for good there (or
@@ -191,8 +194,9 @@ func TestArchivedSorted(t *testing.T) {
 	all := a.clone().intersect(b)
 	check("one ledger, after its clone was intersected", a, wantA)
 	// (twice aside: of an execution b holds read without payloads and
-	// no event, the intersection keeps nothing, so it says the truer
-	// thing: a run reads it as new, vouching for the events it writes.)
+	// no event, the intersection keeps nothing, or only the content both
+	// hold, so it says the truer thing: a run reads it as new, vouching
+	// for the events it writes.)
 	sameHeld := func(x, y heldEvents) bool { return x.key == y.key && x.skip == y.skip && x.noData == y.noData }
 	if ofAll := a.aheadOf(all); !slices.Equal(ofAll.done, got.done) || !slices.EqualFunc(ofAll.events, got.events, sameHeld) {
 		t.Errorf("ahead of all: %d done, %d with events; want %d and %d, as ahead of b", len(ofAll.done), len(ofAll.events), len(got.done), len(got.events))

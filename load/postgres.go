@@ -840,7 +840,8 @@ func (p *Postgres) Archived(ctx context.Context, runID string) (*Archived, error
 func (p *Postgres) archived(ctx context.Context, runID string) (*Archived, error) {
 	// The server compares run_id: a million rows' run ids need not cross
 	// the wire and become strings to be compared once.
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count, execution_data_included, run_id = $1 FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize(), runID)
+	// So too content_hash: its first 64 bits are all a run compares.
+	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count, execution_data_included, left(content_hash, 16), run_id = $1 FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize(), runID)
 	if err != nil {
 		return nil, p.wrap("read what is archived", err)
 	}
@@ -849,9 +850,11 @@ func (p *Postgres) archived(ctx context.Context, runID string) (*Archived, error
 	for rows.Next() {
 		var r archivedRow
 		var inRun bool
-		if err := rows.Scan(&r.ExecutionArn, &r.Status, &r.ExtractedAt, &r.LastEventID, &r.EventCount, &r.DataIncluded, &inRun); err != nil {
+		var hash string
+		if err := rows.Scan(&r.ExecutionArn, &r.Status, &r.ExtractedAt, &r.LastEventID, &r.EventCount, &r.DataIncluded, &hash, &inRun); err != nil {
 			return nil, p.wrap("read what is archived", err)
 		}
+		r.ContentHash = contentPrefix(hash)
 		a.add(&r, inRun)
 	}
 	if err := rows.Err(); err != nil {

@@ -1364,6 +1364,8 @@ func assignValue(f reflect.Value, v parquet.Value) error {
 	switch {
 	case f.Type() == reflect.TypeFor[time.Time]():
 		f.Set(reflect.ValueOf(time.UnixMilli(v.Int64()).UTC()))
+	case f.Type() == reflect.TypeFor[hashPrefix]():
+		f.SetUint(uint64(contentPrefix(v.ByteArray())))
 	case f.Kind() == reflect.String:
 		f.SetString(string(v.ByteArray()))
 	case f.Kind() == reflect.Int32 || f.Kind() == reflect.Int64:
