@@ -69,8 +69,10 @@ type Config struct {
 	// SkipUnchanged leaves a still-running execution read through history
 	// as archived when one small call proves the archive (ArchivedEvents)
 	// holds its newest event, and with HistoryAlways reads no history page
-	// of a state entry so proven (default false: read every execution in
-	// full; etl run sets it unless --force).
+	// of a state entry so proven; one read through state, when the newest
+	// archived snapshot has its operations (EventsArchived.Holds), and
+	// with HistoryAlways its newest event too (default false: archive
+	// every execution read; etl run sets it unless --force).
 	SkipUnchanged bool
 	// PageSize is MaxItems per call (default 1000).
 	PageSize int32
@@ -228,7 +230,9 @@ type Summary struct {
 	// history whose newest event the archive already holds: their archived
 	// snapshot is current, and no page was read (or, from a service whose
 	// answers cannot prove the newest event in one small call, their whole
-	// history was read and held nothing new: no row written again).
+	// history was read and held nothing new: no row written again), and
+	// those read through state whose operations are the newest archived
+	// snapshot's (with --history, its newest event archived too).
 	SkippedUnchanged int `json:"skipped_unchanged"`
 	// TokensRefused counts entries whose checkpoint token the API refused
 	// and that were read through their history instead

@@ -64,6 +64,9 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 	}
 	dt, known := snap.Partition(s.r.sum.StartedAt)
 	row := snap.Finish()
+	if !s.withHistory && s.r.stateUnchanged(e, row) {
+		return "", row, errUnchanged
+	}
 	if s.withHistory {
 		// The operations are all written: their stage ends before the
 		// events come, as the history path's events do before its
@@ -92,6 +95,8 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 		switch {
 		case err != nil:
 			return "", row, err
+		case unchanged && s.r.stateUnchanged(e, row):
+			return "", row, errUnchanged
 		case unchanged:
 			// The archive holds the history up to its newest event:
 			// none to write, and none to read (events never change).
@@ -280,6 +285,18 @@ func (r *runner) eventsUnchanged(ctx context.Context, e entry) (bool, error) {
 func (r *runner) mayLeaveUnchanged(e entry) bool {
 	return r.cfg.SkipUnchanged && !r.cfg.RewriteEvents && !e.retryPayloads &&
 		e.archived.LastID > 0 && !(e.archived.WithoutPayloads && !e.noData)
+}
+
+// stateUnchanged reports that the archive's newest snapshot of e has the
+// operations of row, a state read's snapshot (their content_hash; see
+// load.EventsArchived.Holds): a still-running execution that did nothing
+// since (waiting on a timer, a callback, its token unchanged) is then left
+// as archived, not archived again each run. As for history, not with
+// Config.SkipUnchanged off (etl run --force) or Config.RewriteEvents, nor
+// when that snapshot lacks payloads this read has.
+func (r *runner) stateUnchanged(e entry, row schema.Execution) bool {
+	return r.cfg.SkipUnchanged && !r.cfg.RewriteEvents && !e.retryPayloads &&
+		!e.archived.WithoutPayloads && e.archived.Holds(row.ContentHash)
 }
 
 // readUnchanged reports that a whole history, read because the one small

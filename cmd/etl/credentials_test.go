@@ -130,8 +130,8 @@ func TestCredentialsExpireMidRun(t *testing.T) {
 		t.Fatalf("rerun: exit %d", r.code)
 	}
 	second := readReport(t, report)
-	if second.Interrupted || second.ExecutionsOK+second.SkippedTerminal != len(execs) {
-		t.Errorf("rerun: %d archived, %d skipped terminal: want all %d between them", second.ExecutionsOK, second.SkippedTerminal, len(execs))
+	if second.Interrupted || second.ExecutionsOK+second.SkippedTerminal+second.SkippedUnchanged != len(execs) {
+		t.Errorf("rerun: %d archived, %d skipped terminal, %d unchanged: want all %d between them", second.ExecutionsOK, second.SkippedTerminal, second.SkippedUnchanged, len(execs))
 	}
 	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all"); r.code != exitOK {
 		t.Errorf("verify --all after the rerun: exit %d", r.code)

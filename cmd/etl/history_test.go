@@ -360,6 +360,25 @@ func growRunning(t *testing.T, srv *emulator.Server, execs []emulator.Execution)
 	return grown, evs
 }
 
+// stateGoesOn makes the first running execution of execs go on in its
+// state (one operation more, served by srv from now on; its history as
+// it was) and returns it.
+func stateGoesOn(t *testing.T, srv *emulator.Server, execs []emulator.Execution) emulator.Execution {
+	t.Helper()
+	e, _ := firstRunning(t, execs, func(emulator.Execution) bool { return true })
+	op, n, last := e.Op, e.Len, e.Op(e.Len-1)
+	last.Id, last.Status = aws.String("went-on"), types.OperationStatusStarted
+	e.Len++
+	e.Op = func(i int) types.Operation {
+		if i == n {
+			return last
+		}
+		return op(i)
+	}
+	srv.Add(e)
+	return e
+}
+
 // firstRunning is the first execution of execs still running for which
 // also is true, and its history's events.
 func firstRunning(t *testing.T, execs []emulator.Execution, also func(emulator.Execution) bool) (emulator.Execution, []types.Event) {
@@ -2624,10 +2643,11 @@ func TestStateWithoutStartDatedByTheService(t *testing.T) {
 // TestStateWithHistoryRerunReadsNoUnchangedHistory: with --history, a
 // rerun reads the state of the executions still running again, but no
 // page of a history that has not grown since (one small call each proves
-// it); their new executions rows keep the event count and last event id
-// the first run archived, and no event lands twice.
+// it); those whose state is as archived are left so, and the one whose
+// state went on gains an executions row that keeps the event count and
+// last event id the first run archived; no event lands twice.
 func TestStateWithHistoryRerunReadsNoUnchangedHistory(t *testing.T) {
-	_, url, manifest, execs := fixture(t, 30)
+	srv, url, manifest, execs := fixture(t, 30)
 	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
 	args := []string{"run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--report", report, "--history", "--page-size", "20"}
 	if r := runCLI(t, append(args, "--run-id", "first")...); r.code != 0 {
@@ -2636,14 +2656,16 @@ func TestStateWithHistoryRerunReadsNoUnchangedHistory(t *testing.T) {
 	if s := readReport(t, report); s.ExecutionsOK != len(execs) || s.Pages <= int64(2*len(execs)) {
 		t.Fatalf("first run: %d archived, %d pages: want all %d, histories of several pages", s.ExecutionsOK, s.Pages, len(execs))
 	}
+	changed := stateGoesOn(t, srv, execs)
 	if r := runCLI(t, append(args, "--run-id", "second")...); r.code != 0 {
 		t.Fatalf("second run: exit %d", r.code)
 	}
 	s := readReport(t, report)
-	if s.ExecutionsOK == 0 || s.SkippedTerminal == 0 || s.Events != 0 || s.EventsNew != 0 ||
-		s.APICallsByOperation["GetDurableExecutionHistory"] != int64(s.ExecutionsOK) {
-		t.Errorf("second run: %d archived again, %d terminal skipped, %d events read, %d written, calls %v: want the running ones' state again, one history call each",
-			s.ExecutionsOK, s.SkippedTerminal, s.Events, s.EventsNew, s.APICallsByOperation)
+	running := s.ExecutionsOK + s.SkippedUnchanged
+	if s.ExecutionsOK != 1 || s.SkippedUnchanged == 0 || s.SkippedTerminal == 0 || s.Events != 0 || s.EventsNew != 0 ||
+		s.APICallsByOperation["GetDurableExecutionHistory"] != int64(running) || s.APICallsByOperation["GetDurableExecution"] != int64(running) {
+		t.Errorf("second run: %d archived again, %d unchanged, %d terminal skipped, %d events read, %d written, calls %v: want the running ones' state again, one history call each, the one that went on archived",
+			s.ExecutionsOK, s.SkippedUnchanged, s.SkippedTerminal, s.Events, s.EventsNew, s.APICallsByOperation)
 	}
 	first := map[string]schema.Execution{}
 	var again int
@@ -2663,8 +2685,8 @@ func TestStateWithHistoryRerunReadsNoUnchangedHistory(t *testing.T) {
 			t.Errorf("%s: event count %v and last id %v, the first run's %v and %v", row.ExecutionArn, row.EventCount, row.LastEventID, f.EventCount, f.LastEventID)
 		}
 	}
-	if again != s.ExecutionsOK {
-		t.Errorf("%d executions rows of the second run, %d archived", again, s.ExecutionsOK)
+	if again != 1 {
+		t.Errorf("%d executions rows of the second run, want %s's alone", again, changed.ARN)
 	}
 	readEvents(t, dir) // fails on an event archived twice
 }

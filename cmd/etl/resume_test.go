@@ -41,9 +41,10 @@ func report(t *testing.T, path string) pipeline.Summary {
 }
 
 // TestRerunSkipsTerminal: a scheduled rerun skips the executions whose last
-// snapshot was terminal and archives the others again; --force takes all.
-// Read through state, an EXECUTION operation CANCELLED (the operation
-// enum's) is as final as the execution statuses.
+// snapshot was terminal and reads the others again (leaving those unchanged
+// as archived: TestStateRerunLeavesUnchanged); --force takes all. Read
+// through state, an EXECUTION operation CANCELLED (the operation enum's)
+// is as final as the execution statuses.
 func TestRerunSkipsTerminal(t *testing.T) {
 	_, url, manifest, execs := fixture(t, 30)
 	terminalN, cancelled := 0, 0
@@ -64,20 +65,125 @@ func TestRerunSkipsTerminal(t *testing.T) {
 	}
 	dir, rep := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
 	for i, tc := range []struct {
-		args                []string
-		ok, skippedTerminal int
+		args                           []string
+		ok, skippedTerminal, unchanged int
 	}{
-		{nil, len(execs), 0},
-		{nil, len(execs) - terminalN, terminalN},
-		{[]string{"--force"}, len(execs), 0},
+		{nil, len(execs), 0, 0},
+		{nil, 0, terminalN, len(execs) - terminalN},
+		{[]string{"--force"}, len(execs), 0, 0},
 	} {
 		args := append([]string{"run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--report", rep}, tc.args...)
 		if r := runCLI(t, args...); r.code != 0 {
 			t.Fatalf("run %d: exit %d", i, r.code)
 		}
-		if s := report(t, rep); s.ExecutionsOK != tc.ok || s.SkippedTerminal != tc.skippedTerminal {
-			t.Errorf("run %d: %d archived, %d skipped as terminal; want %d, %d", i, s.ExecutionsOK, s.SkippedTerminal, tc.ok, tc.skippedTerminal)
+		if s := report(t, rep); s.ExecutionsOK != tc.ok || s.SkippedTerminal != tc.skippedTerminal || s.SkippedUnchanged != tc.unchanged {
+			t.Errorf("run %d: %d archived, %d skipped as terminal, %d as unchanged; want %d, %d, %d", i, s.ExecutionsOK, s.SkippedTerminal, s.SkippedUnchanged, tc.ok, tc.skippedTerminal, tc.unchanged)
 		}
+	}
+}
+
+// TestStateRerunLeavesUnchanged: read through state (a manifest's
+// tokens), a still-running execution whose operations are as the newest
+// snapshot archived has them is left as archived (skipped_unchanged), no
+// row of it written again, in Parquet and Postgres alike (their ledgers
+// agree), with --history too; one whose state changed is archived again,
+// and one whose newest snapshots the destinations hold differ (a
+// destination behind) too.
+func TestStateRerunLeavesUnchanged(t *testing.T) {
+	srv, url, manifest, execs := fixture(t, 30)
+	dir, rep := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	dbURL, pgSchema := pgtest.Schema(t)
+	conn := pgtest.Conn(t, dbURL)
+	base := []string{"run", "--manifest", manifest, "--endpoint-url", url, "--report", rep}
+	parquetOnly := append(slices.Clone(base), "--dest", dir)
+	both := append(slices.Clone(parquetOnly), "--dest", dbURL, "--pg-schema", pgSchema, "--migrate")
+	run := func(args []string, runID string) pipeline.Summary {
+		t.Helper()
+		if r := runCLI(t, append(args, "--run-id", runID)...); r.code != 0 {
+			t.Fatalf("%s: exit %d", runID, r.code)
+		}
+		return report(t, rep)
+	}
+	// What each run archived: its executions rows, in Parquet and Postgres.
+	archivedBy := func(runID string) (inParquet, inPostgres []string) {
+		t.Helper()
+		for _, r := range executionRows(t, dir) {
+			if r.RunID == runID {
+				inParquet = append(inParquet, r.ExecutionArn)
+			}
+		}
+		rows, err := conn.Query(context.Background(), "SELECT execution_arn FROM "+pgx.Identifier{pgSchema, "executions"}.Sanitize()+" WHERE run_id = $1", runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inPostgres, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(inParquet)
+		slices.Sort(inPostgres)
+		return inParquet, inPostgres
+	}
+	// Parquet first; Postgres added beside it then holds nothing, so
+	// the intersection knows no content: every running one is read and
+	// archived again (into both: Parquet holds it unfinished), the ended
+	// ones into Postgres.
+	first := run(parquetOnly, "first")
+	running := first.ExecutionsOK
+	for _, e := range execs {
+		if load.Terminal(string(e.Op(0).Status)) {
+			running--
+		}
+	}
+	if running < 3 {
+		t.Fatalf("fixture has %d running executions", running)
+	}
+	if s := run(both, "beside"); s.ExecutionsOK != len(execs) || s.SkippedUnchanged != 0 {
+		t.Errorf("a destination added: %d archived, %d unchanged; want every one (%d) archived", s.ExecutionsOK, s.SkippedUnchanged, len(execs))
+	}
+	// Both hold the same newest snapshots: nothing is written.
+	if s := run(both, "again"); s.ExecutionsOK != 0 || s.SkippedUnchanged != running {
+		t.Errorf("rerun: %d archived, %d unchanged; want 0, %d", s.ExecutionsOK, s.SkippedUnchanged, running)
+	}
+	if p, q := archivedBy("again"); len(p)+len(q) != 0 {
+		t.Errorf("rerun wrote executions rows of unchanged executions: %d in Parquet, %d in Postgres", len(p), len(q))
+	}
+	// One running execution goes on: a new operation in its state.
+	changed := stateGoesOn(t, srv, execs)
+	if s := run(both, "changed"); s.ExecutionsOK != 1 || s.SkippedUnchanged != running-1 {
+		t.Errorf("after a change: %d archived, %d unchanged; want 1, %d", s.ExecutionsOK, s.SkippedUnchanged, running-1)
+	}
+	if p, q := archivedBy("changed"); !slices.Equal(p, []string{changed.ARN}) || !slices.Equal(q, p) {
+		t.Errorf("after a change, archived %v in Parquet and %v in Postgres; want %s in each", p, q, changed.ARN)
+	}
+	// Parquet falls behind (its newest snapshot of the changed one
+	// removed): their newest snapshots differ, so it is archived again.
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "dt=*", "part-changed-*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("the change's run wrote no file")
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := run(both, "behind"); s.ExecutionsOK != 1 || s.SkippedUnchanged != running-1 {
+		t.Errorf("a destination behind: %d archived, %d unchanged; want 1, %d", s.ExecutionsOK, s.SkippedUnchanged, running-1)
+	}
+	if p, _ := archivedBy("behind"); !slices.Equal(p, []string{changed.ARN}) {
+		t.Errorf("a destination behind: archived %v in Parquet, want %s", p, changed.ARN)
+	}
+	// With --history: once to archive the histories, then unchanged in
+	// both (its newest event, and its state).
+	withHistory := append(slices.Clone(both), "--history")
+	if s := run(withHistory, "history"); s.ExecutionsOK != len(execs) || s.EventsNew == 0 {
+		t.Errorf("--history: %d archived, %d new events; want every one (%d) with its events", s.ExecutionsOK, s.EventsNew, len(execs))
+	}
+	if s := run(withHistory, "history-again"); s.ExecutionsOK != 0 || s.SkippedUnchanged != running {
+		t.Errorf("--history rerun: %d archived, %d unchanged; want 0, %d", s.ExecutionsOK, s.SkippedUnchanged, running)
+	}
+	if s := run(append(both, "--force"), "forced"); s.ExecutionsOK != len(execs) || s.SkippedUnchanged != 0 {
+		t.Errorf("--force: %d archived, %d unchanged; want %d, 0", s.ExecutionsOK, s.SkippedUnchanged, len(execs))
 	}
 }
 
