@@ -331,7 +331,25 @@ type ahead struct {
 	// first events another destination lacks: each run archives them
 	// anew, and it is given only the events past those it holds.
 	events []heldEvents
+	// state holds, sorted, the executions it holds ended, with their
+	// payloads, through state alone (no event: done for a run that reads
+	// them through state, not for one that reads their history), while
+	// another destination lacks them or holds them unfinished: a commit
+	// that gives it no event and the snapshot it holds (its content) is
+	// not made in it (see fanoutExec.Commit), so that a state run gives
+	// them to the others alone.
+	state []heldContent
 }
+
+// heldContent: a destination holds the execution's newest snapshot with
+// this content (the first 64 bits of its content_hash).
+type heldContent struct {
+	key     arnkey.Key
+	content hashPrefix
+}
+
+// empty reports that h holds nothing ahead.
+func (h *ahead) empty() bool { return len(h.done)+len(h.events)+len(h.state) == 0 }
 
 // heldEvents: a destination holds skip events of the execution more
 // than the others; noData: it holds them without the payloads; twice: it
@@ -368,6 +386,8 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 			out.done = append(out.done, a.s[i].key)
 		case s.final() && held && t.final():
 			// skipped: neither needs it
+		case s.terminal && !s.noData && s.events == 0 && s.held == 0 && s.content != 0:
+			out.state = append(out.state, heldContent{a.s[i].key, s.content})
 		case s.held > t.held:
 			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held, s.noData, s.noData || t.noData})
 		}
@@ -408,6 +428,15 @@ func distinctKeys(ks []arnkey.Key) int {
 
 // eventsOf is what the destination holds of k's events that another
 // lacks (see ahead.events); the zero value for none.
+// contentOf is what h.state says of k: the content held, or 0.
+func (h *ahead) contentOf(k arnkey.Key) hashPrefix {
+	i, ok := slices.BinarySearchFunc(h.state, k, func(e heldContent, k arnkey.Key) int { return bytes.Compare(e.key[:], k[:]) })
+	if !ok {
+		return 0
+	}
+	return h.state[i].content
+}
+
 func (h *ahead) eventsOf(k arnkey.Key) heldEvents {
 	i, ok := slices.BinarySearchFunc(h.events, k, func(e heldEvents, k arnkey.Key) int { return bytes.Compare(e.key[:], k[:]) })
 	if !ok {

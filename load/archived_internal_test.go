@@ -175,6 +175,8 @@ func TestArchivedSorted(t *testing.T) {
 		case (s.terminal && !s.noData || s.inRun) && s.events > 0 && (!held || !t.final() || t.events == 0 || t.noData && !s.noData):
 			wantAhead.done = append(wantAhead.done, k)
 		case s.final() && held && t.final():
+		case s.terminal && !s.noData && s.events == 0 && s.held == 0 && s.content != 0:
+			wantAhead.state = append(wantAhead.state, heldContent{k, s.content})
 		case s.held > t.held:
 			wantAhead.events = append(wantAhead.events, heldEvents{k, s.held - t.held, s.noData, s.noData || t.noData})
 			if s.noData || t.noData {
@@ -184,10 +186,12 @@ func TestArchivedSorted(t *testing.T) {
 	}
 	slices.SortFunc(wantAhead.done, func(x, y arnkey.Key) int { return bytes.Compare(x[:], y[:]) })
 	slices.SortFunc(wantAhead.events, func(x, y heldEvents) int { return bytes.Compare(x.key[:], y.key[:]) })
+	slices.SortFunc(wantAhead.state, func(x, y heldContent) int { return bytes.Compare(x.key[:], y.key[:]) })
 	got := a.aheadOf(b)
-	if !slices.Equal(got.done, wantAhead.done) || !slices.Equal(got.events, wantAhead.events) || len(wantAhead.done) == 0 || len(wantAhead.events) == 0 || twice == 0 {
-		t.Errorf("aheadOf: %d done, %d with events; want %d and %d (none proves nothing; %d twice)",
-			len(got.done), len(got.events), len(wantAhead.done), len(wantAhead.events), twice)
+	if !slices.Equal(got.done, wantAhead.done) || !slices.Equal(got.events, wantAhead.events) || !slices.Equal(got.state, wantAhead.state) ||
+		len(wantAhead.done) == 0 || len(wantAhead.events) == 0 || len(wantAhead.state) == 0 || twice == 0 {
+		t.Errorf("aheadOf: %d done, %d with events, %d ended through state; want %d, %d and %d (none proves nothing; %d twice)",
+			len(got.done), len(got.events), len(got.state), len(wantAhead.done), len(wantAhead.events), len(wantAhead.state), twice)
 	}
 	// What a holds ahead of all (a and b intersected) is what it holds
 	// ahead of b: how Fanout compares each of several file ledgers.
@@ -198,7 +202,7 @@ func TestArchivedSorted(t *testing.T) {
 	// hold, so it says the truer thing: a run reads it as new, vouching
 	// for the events it writes.)
 	sameHeld := func(x, y heldEvents) bool { return x.key == y.key && x.skip == y.skip && x.noData == y.noData }
-	if ofAll := a.aheadOf(all); !slices.Equal(ofAll.done, got.done) || !slices.EqualFunc(ofAll.events, got.events, sameHeld) {
+	if ofAll := a.aheadOf(all); !slices.Equal(ofAll.done, got.done) || !slices.EqualFunc(ofAll.events, got.events, sameHeld) || !slices.Equal(ofAll.state, got.state) {
 		t.Errorf("ahead of all: %d done, %d with events; want %d and %d, as ahead of b", len(ofAll.done), len(ofAll.events), len(got.done), len(got.events))
 	}
 	if alone, held, n := aheadCounts([]ahead{got, got, b.aheadOf(a)}); alone < len(got.done) || held < len(got.events) || n < twice || alone > len(got.done)+len(b.aheadOf(a).done) {
@@ -219,7 +223,12 @@ func TestArchivedSorted(t *testing.T) {
 			t.Fatalf("eventsOf %x: %+v, want %+v", e.key, h, e)
 		}
 	}
-	if k := arnkey.Of("arn:x/durable-execution/e-none/id"); holds(got.done, k) || got.eventsOf(k) != (heldEvents{}) {
+	for _, e := range wantAhead.state {
+		if c := got.contentOf(e.key); c != e.content {
+			t.Fatalf("contentOf %x: %x, want %x", e.key, c, e.content)
+		}
+	}
+	if k := arnkey.Of("arn:x/durable-execution/e-none/id"); holds(got.done, k) || got.eventsOf(k) != (heldEvents{}) || got.contentOf(k) != 0 {
 		t.Errorf("%x, never archived, found ahead", k)
 	}
 	check("intersect", a.intersect(b), want) // a is spent

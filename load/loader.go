@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -133,7 +134,10 @@ func Fanout(ls ...Loader) Loader {
 // destination publishes on its own. Once [AloneFiller.FillAlone] is
 // called, no destination is given what it holds: the executions one holds
 // done for good, or archived by the run being resumed, go to the
-// destinations that need them alone (Alone counts them), and those it
+// destinations that need them alone (Alone counts them; those it holds
+// ended through state alone, with no event, are read again, and a state
+// read that gives it the same snapshot and no event is not committed in
+// it: see Commit), and those it
 // holds still running (which every run archives anew: Ahead) to every
 // destination, each given only the events past those it holds; but for
 // the executions a destination holds without their payloads (Twice),
@@ -180,7 +184,7 @@ func (f *fanout) Archived(ctx context.Context, runID string) (*Archived, error) 
 		}
 	}
 	out.Alone, out.Ahead, out.Twice = aheadCounts(f.ahead)
-	if out.Alone == 0 && out.Ahead == 0 {
+	if !slices.ContainsFunc(f.ahead, func(h ahead) bool { return !h.empty() }) {
 		f.ahead = nil // Begin need not look
 	}
 	return out, nil
@@ -232,19 +236,20 @@ func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
 	others := len(f.loaders) - f.ledgers
 	for i, l := range f.loaders {
 		var held heldEvents
+		var unless hashPrefix
 		if ahead {
 			h := &f.ahead[i]
 			if holds(h.done, k) {
 				continue // it holds the execution: to the others alone
 			}
-			held = h.eventsOf(k)
+			held, unless = h.eventsOf(k), h.contentOf(k)
 		}
 		e, err := l.Begin(ctx, arn)
 		if err != nil {
 			ex.Abort(ctx)
 			return nil, err
 		}
-		ex.execs = append(ex.execs, spared{Execution: e, held: held})
+		ex.execs = append(ex.execs, spared{Execution: e, held: held, unless: unless})
 		if i >= others {
 			ex.ledgers++
 		}
@@ -305,6 +310,19 @@ type spared struct {
 	Execution
 	held heldEvents // the events it holds and another destination lacks
 	skip int64      // those of them not yet dropped from its writes (set by WritesLackingEvents)
+	// unless is the content of the snapshot it holds ended, through state
+	// alone, that another destination lacks (0: none): a commit of that
+	// snapshot with no event is not made in it (see Commit).
+	unless hashPrefix
+	events bool // it was given events
+}
+
+// holds reports that the destination holds, ended, the snapshot whose
+// executions row is row, and was given no event of it: it need not
+// commit it again (a state run of an execution another destination
+// lacks).
+func (s *spared) holds(row *schema.Execution) bool {
+	return s.unless != 0 && !s.events && contentPrefix(row.ContentHash) == s.unless
 }
 
 // rows is what of rows goes to the destination: all of them, but for the
@@ -418,6 +436,7 @@ func writeEach(ctx context.Context, execs []spared, rows schema.Rows, lost bool)
 		e := &execs[i]
 		given := e.rows(rows)
 		n := given.Len()
+		e.events = e.events || n > 0 && given.Table() == schema.Events
 		if lw, ok := e.Execution.(LostEventsWriter); ok && lost {
 			n, err = lw.WriteLost(ctx, given)
 		} else {
@@ -443,14 +462,23 @@ func (f *fanoutExec) EndTable(ctx context.Context, t *schema.Table) error {
 	return nil
 }
 
-// Commit commits in every destination in turn. Should a later one fail, the
-// earlier ones keep the execution: each destination is whole on its own, and
-// a rerun completes the others.
+// Commit commits in every destination in turn, but for one that holds the
+// snapshot ended already and was given no event of it (spared.holds): the
+// execution is aborted there. Should a later one fail, the earlier ones
+// keep the execution: each destination is whole on its own, and a rerun
+// completes the others.
 func (f *fanoutExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
 	f.f.commit.Lock()
 	defer f.f.commit.Unlock()
-	for i, e := range f.execs {
-		if err := e.Commit(ctx, dt, row); err != nil {
+	for i := range f.execs {
+		e := &f.execs[i]
+		var err error
+		if e.holds(&row) {
+			err = e.Abort(ctx)
+		} else {
+			err = e.Commit(ctx, dt, row)
+		}
+		if err != nil {
 			for _, rest := range f.execs[i+1:] {
 				rest.Abort(ctx)
 			}

@@ -127,7 +127,7 @@ func TestStateRerunLeavesUnchanged(t *testing.T) {
 	// Parquet first; Postgres added beside it then holds nothing, so
 	// the intersection knows no content: every running one is read and
 	// archived again (into both: Parquet holds it unfinished), the ended
-	// ones into Postgres.
+	// ones into Postgres alone (Parquet holds them ended, the same).
 	first := run(parquetOnly, "first")
 	running := first.ExecutionsOK
 	for _, e := range execs {
@@ -140,6 +140,9 @@ func TestStateRerunLeavesUnchanged(t *testing.T) {
 	}
 	if s := run(both, "beside"); s.ExecutionsOK != len(execs) || s.SkippedUnchanged != 0 {
 		t.Errorf("a destination added: %d archived, %d unchanged; want every one (%d) archived", s.ExecutionsOK, s.SkippedUnchanged, len(execs))
+	}
+	if p, q := archivedBy("beside"); len(p) != running || len(q) != len(execs) {
+		t.Errorf("a destination added: %d executions rows in Parquet, %d in Postgres; want the %d running, and all %d", len(p), len(q), running, len(execs))
 	}
 	// Both hold the same newest snapshots: nothing is written.
 	if s := run(both, "again"); s.ExecutionsOK != 0 || s.SkippedUnchanged != running {
@@ -184,6 +187,21 @@ func TestStateRerunLeavesUnchanged(t *testing.T) {
 	}
 	if s := run(append(both, "--force"), "forced"); s.ExecutionsOK != len(execs) || s.SkippedUnchanged != 0 {
 		t.Errorf("--force: %d archived, %d unchanged; want %d, 0", s.ExecutionsOK, s.SkippedUnchanged, len(execs))
+	}
+
+	// A state archive in Parquet, and a Postgres added by a run that
+	// reads the histories too: Parquet, which holds no event, is given
+	// every one, of the ended executions too.
+	dir2 := t.TempDir()
+	run(append(slices.Clone(base), "--dest", dir2), "state-only")
+	db2, schema2 := pgtest.Schema(t)
+	run(append(slices.Clone(base), "--dest", dir2, "--dest", db2, "--pg-schema", schema2, "--migrate", "--history"), "histories")
+	var events int
+	for _, e := range execs {
+		events += e.History.Len()
+	}
+	if got := len(tableRows[schema.Event](t, dir2, "events")); got != events {
+		t.Errorf("a destination added by a run with --history: Parquet holds %d events, want every one (%d)", got, events)
 	}
 }
 
