@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -321,5 +322,48 @@ func TestSummaryCountsFilesOfFileDestinations(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("%s: the summary says\n%s\nwant the line %q", dests, out.String(), want)
 		}
+	}
+}
+
+// TestFilesWrittenWhenStdoutIsGone: a run and a verify whose standard
+// output is a pipe nobody reads any more (a scheduler's logger that
+// died: the first write ends the process) still write their report and
+// metrics (and verify its mend manifest) before they print.
+func TestFilesWrittenWhenStdoutIsGone(t *testing.T) {
+	_, url, manifest, execs := fixture(t, 12)
+	dir, out := t.TempDir(), t.TempDir()
+	for _, cmd := range [][]string{
+		{"run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url},
+		{"verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--all", "--mend-manifest", filepath.Join(out, "verify-mend.jsonl")},
+	} {
+		report, metrics := filepath.Join(out, cmd[0]+"-report.json"), filepath.Join(out, cmd[0]+".prom")
+		c := exec.Command(os.Args[0], append(cmd, "--report", report, "--metrics-file", metrics)...)
+		c.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close() // nobody reads
+		c.Stdout = w
+		err = c.Run()
+		w.Close()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatalf("%s: %v", cmd[0], err)
+		}
+		for _, f := range []string{report, metrics} {
+			if _, err := os.Stat(f); err != nil {
+				t.Errorf("%s with its output gone: %v", cmd[0], err)
+			}
+		}
+	}
+	if s := readReport(t, filepath.Join(out, "run-report.json")); s.ExecutionsOK != len(execs) {
+		t.Errorf("run report: %d archived, want %d", s.ExecutionsOK, len(execs))
+	}
+	if rep := readVerify(t, filepath.Join(out, "verify-report.json")); rep.Complete != len(execs) {
+		t.Errorf("verify report: %d complete, want %d", rep.Complete, len(execs))
+	}
+	if _, err := os.Stat(filepath.Join(out, "verify-mend.jsonl")); err != nil {
+		t.Errorf("verify's mend manifest: %v", err)
 	}
 }

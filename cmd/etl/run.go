@@ -564,16 +564,20 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 		"pages", sum.Pages, "operations", sum.Operations, "events", sum.Events, "events_new", sum.EventsNew, "rows_written", sum.RowsWritten,
 		"files_written", sum.FilesWritten, "bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec),
 		"large_history_waits", sum.LargeHistoryWaits)
-	printSummary(w, sum, o.dests, runErr)
+	// The files first: a standard output that is gone (a closed pipe ends
+	// the process at its first write) then loses only the summary.
 	if o.metricsFile != "" {
 		if err := writeMetrics(o.metricsFile, sum, runErr); err != nil {
 			logger.Error("metrics file not written", "path", o.metricsFile, "error", err)
 		}
 	}
+	var reportErr error
 	if o.report != "" {
-		if err := writeReport(o.report, sum, runErr); err != nil {
-			return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", o.report, err)}
-		}
+		reportErr = writeReport(o.report, sum, runErr)
+	}
+	printSummary(w, sum, o.dests, runErr)
+	if reportErr != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", o.report, reportErr)}
 	}
 	var creds *pipeline.CredentialsError
 	left := notListed(reportedFunctions(sum.Functions))

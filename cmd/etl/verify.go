@@ -625,8 +625,11 @@ func spanDates(l *discovery.List, lo, hi int) (from, to string, ok bool) {
 	return from, to, true
 }
 
-// writeVerifyOutputs prints the summary and writes the report and metrics.
+// writeVerifyOutputs writes the report, metrics and mend manifest, then
+// prints the summary: a standard output that is gone (a closed pipe ends
+// the process at its first write) loses only the summary.
 func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
+	written := writeVerifyFiles(c, rep)
 	notCompared := ""
 	if rep.NotSampleable > 0 {
 		var why []string
@@ -680,6 +683,12 @@ func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 	for _, line := range rep.Lines(10, time.Now()) {
 		fmt.Fprintln(c.App.Writer, "  "+line)
 	}
+	return written
+}
+
+// writeVerifyFiles writes the report, metrics and mend manifest a verify
+// was asked for, and returns the first failure as its exit.
+func writeVerifyFiles(c *cli.Context, rep *verify.Report) error {
 	if p := c.String("report"); p != "" {
 		if err := writeJSONAtomic(p, rep); err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("--report %s: %w", p, err)}
