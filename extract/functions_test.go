@@ -53,76 +53,43 @@ func TestFunctionRetention(t *testing.T) {
 // asked with (on which the SDK's paginators ask again for ever) fails
 // the listing, naming the call and the marker, instead of hanging the
 // run; discovery then lists what the unqualified listing found and says
-// the versions or aliases went unlisted.
+// the versions or aliases went unlisted. Pages of one item, so that
+// every listing has a second page.
 func TestListingsFailOnRepeatedMarker(t *testing.T) {
-	srv := emulator.New(emulator.WithListing(emulator.ListLatestOnly), emulator.WithAliases(emulator.DemoAliases))
-	srv.Add(emulator.Generate(5, 60, emulator.GenerateOptions{MaxOps: 5})...)
-	_, client := emulatortest.Start(t, srv)
+	execs := emulator.Generate(5, 60, emulator.GenerateOptions{MaxOps: 5})
+	// client's calls of the operation op hand back their marker.
+	repeating := func(op string) *lambda.Client {
+		srv := emulator.New(emulator.WithListing(emulator.ListLatestOnly), emulator.WithAliases(emulator.DemoAliases), emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithPageItems(1),
+			emulator.WithOperationFaults(func(_ int64, called, _ string) emulator.Fault {
+				if called == op {
+					return emulator.RepeatMarker
+				}
+				return emulator.NoFault
+			}))
+		srv.Add(execs...)
+		_, client := emulatortest.Start(t, srv)
+		return client
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a loop would meet it
 	defer cancel()
 	repeats := func(err error, call string) bool {
 		var ee *extract.ExecutionError
 		return errors.As(err, &ee) && ee.Code == "RepeatedMarker" && strings.Contains(err.Error(), call) && strings.Contains(err.Error(), "marker")
 	}
-	if _, err := extract.DurableFunctions(ctx, repeatingLists{client, "functions"}, extract.FunctionFilter{}); !repeats(err, "ListFunctions") {
+	if _, err := extract.DurableFunctions(ctx, repeating("ListFunctions"), extract.FunctionFilter{}); !repeats(err, "ListFunctions") {
 		t.Errorf("ListFunctions: %v", err)
 	}
-	if _, err := extract.FunctionRetention(ctx, repeatingLists{client, "versions"}, "orders"); !repeats(err, "ListVersionsByFunction") {
+	if _, err := extract.FunctionRetention(ctx, repeating("ListVersionsByFunction"), "orders"); !repeats(err, "ListVersionsByFunction") {
 		t.Errorf("FunctionRetention: %v", err)
 	}
-	for _, what := range []string{"versions", "aliases"} {
+	for _, call := range []string{"ListVersionsByFunction", "ListAliases"} {
 		found := 0
-		st, err := extract.Discover(ctx, repeatingLists{client, what}, "orders", extract.Filter{}, func(extract.Found) error { found++; return nil })
-		call := map[string]string{"versions": "ListVersionsByFunction", "aliases": "ListAliases"}[what]
+		st, err := extract.Discover(ctx, repeating(call), "orders", extract.Filter{}, func(extract.Found) error { found++; return nil })
 		if err != nil || found == 0 || !strings.Contains(st.Unlisted, call) || !strings.Contains(st.Unlisted, "marker") {
-			t.Errorf("discovery with %s repeating: %v, %d found, unlisted %q", what, err, found, st.Unlisted)
+			t.Errorf("discovery with %s repeating: %v, %d found, unlisted %q", call, err, found, st.Unlisted)
 		}
 	}
 	if ctx.Err() != nil {
 		t.Error("a listing looped until the test's deadline")
 	}
-}
-
-// repeatingLists answers the listing of what (functions, versions or
-// aliases) with a marker on every page, each call's the one it was asked
-// with once there was one.
-type repeatingLists struct {
-	*lambda.Client
-	what string
-}
-
-func (r repeatingLists) ListFunctions(ctx context.Context, in *lambda.ListFunctionsInput, opts ...func(*lambda.Options)) (*lambda.ListFunctionsOutput, error) {
-	c := *in
-	if r.what == "functions" {
-		c.Marker = nil
-	}
-	out, err := r.Client.ListFunctions(ctx, &c, opts...)
-	if err == nil && r.what == "functions" {
-		out.NextMarker = aws.String("again")
-	}
-	return out, err
-}
-
-func (r repeatingLists) ListVersionsByFunction(ctx context.Context, in *lambda.ListVersionsByFunctionInput, opts ...func(*lambda.Options)) (*lambda.ListVersionsByFunctionOutput, error) {
-	c := *in
-	if r.what == "versions" {
-		c.Marker = nil
-	}
-	out, err := r.Client.ListVersionsByFunction(ctx, &c, opts...)
-	if err == nil && r.what == "versions" {
-		out.NextMarker = aws.String("again")
-	}
-	return out, err
-}
-
-func (r repeatingLists) ListAliases(ctx context.Context, in *lambda.ListAliasesInput, opts ...func(*lambda.Options)) (*lambda.ListAliasesOutput, error) {
-	c := *in
-	if r.what == "aliases" {
-		c.Marker = nil
-	}
-	out, err := r.Client.ListAliases(ctx, &c, opts...)
-	if err == nil && r.what == "aliases" {
-		out.NextMarker = aws.String("again")
-	}
-	return out, err
 }

@@ -364,12 +364,11 @@ func NewestEventID(ctx context.Context, api HistoryAPI, arn string, opts ...Hist
 			return 0, false, classify(Entry{ARN: arn}, "GetDurableExecutionHistory (its newest event)", err)
 		}
 		ev = append(ev, out.Events...)
-		next := aws.ToString(out.NextMarker)
-		if len(ev) >= 2 || next == "" || next == aws.ToString(marker) {
-			marker = out.NextMarker
+		repeated := aws.ToString(out.NextMarker) == aws.ToString(marker)
+		marker = out.NextMarker
+		if len(ev) >= 2 || aws.ToString(marker) == "" || repeated {
 			break
 		}
-		marker = out.NextMarker
 		if calls == newestPages {
 			return 0, false, nil
 		}

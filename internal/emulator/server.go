@@ -88,7 +88,21 @@ type Option func(*Server)
 func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = d } }
 
 // WithFaults injects faults chosen by f (default none).
-func WithFaults(f FaultFunc) Option { return func(s *Server) { s.faults = f } }
+func WithFaults(f FaultFunc) Option {
+	return WithOperationFaults(func(n int64, _, label string) Fault { return f(n, label) })
+}
+
+// OperationFaultFunc decides the fault for one request knowing its
+// operation: op is the API operation's name (ListFunctions,
+// ListVersionsByFunction, ListAliases, ListDurableExecutionsByFunction,
+// GetDurableExecution, GetDurableExecutionState or
+// GetDurableExecutionHistory), label the ARN or function name in its path
+// ("" for ListFunctions).
+type OperationFaultFunc func(n int64, op, label string) Fault
+
+// WithOperationFaults injects faults chosen by f (default none); it
+// replaces WithFaults' choice, and WithFaults replaces its.
+func WithOperationFaults(f OperationFaultFunc) Option { return func(s *Server) { s.faults = f } }
 
 // CredentialsFunc decides whether a request's credentials are taken: n
 // counts requests from 1, accessKeyID is the key the request was signed
@@ -271,7 +285,7 @@ type Server struct {
 	latency   time.Duration
 	slow      time.Duration
 	cache     *sync.Map // arn, offset, max items: body
-	faults    FaultFunc
+	faults    OperationFaultFunc
 	markerTTL time.Duration
 	now       func() time.Time
 	key       []byte
@@ -413,7 +427,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fault := NoFault
 	if s.faults != nil {
-		fault = s.faults(n, arn)
+		fault = s.faults(n, operations[rt.op], arn)
 	}
 	switch fault {
 	case Drop:
@@ -469,8 +483,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// operations names the API operation of each route.
+var operations = map[string]string{
+	"get": "GetDurableExecution", "history": "GetDurableExecutionHistory", "state": "GetDurableExecutionState",
+	"list": "ListDurableExecutionsByFunction", "versions": "ListVersionsByFunction", "aliases": "ListAliases", "functions": "ListFunctions",
+}
+
 // readActions are the IAM actions of the routes that read one execution.
-var readActions = map[string]string{"get": "GetDurableExecution", "history": "GetDurableExecutionHistory", "state": "GetDurableExecutionState"}
+var readActions = map[string]string{"get": operations["get"], "history": operations["history"], "state": operations["state"]}
 
 // serveState answers GetDurableExecutionState.
 func (s *Server) serveState(w http.ResponseWriter, n int64, arn string, q url.Values, fault Fault) {
