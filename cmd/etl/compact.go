@@ -34,8 +34,9 @@ func compactCommand() *cli.Command {
 	flags = append(flags, logFlags()...)
 	flags = append(flags, s3Flags()...)
 	return &cli.Command{
-		Name:  "compact",
-		Usage: "merge each partition's files into few large ones; optionally drop superseded snapshots",
+		Name:   "compact",
+		Before: summaryOnly,
+		Usage:  "merge each partition's files into few large ones; optionally drop superseded snapshots",
 		Description: `Every run adds a file per table to each partition it touches; Athena reads
 few large files best. compact merges each partition's files into files of
 about --target-file-size, publishes them the way runs publish (complete before

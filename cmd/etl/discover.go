@@ -267,7 +267,7 @@ Example:
 					return &exitError{code: exitFailed, err: fmt.Errorf("--output %s: %w", out, err)}
 				}
 			} else if err := discovery.WriteManifest(c.App.Writer, found); err != nil {
-				return err
+				return outputError(err)
 			}
 			if msg := notListed(fns); msg != "" {
 				return &exitError{code: exitFailed, err: errors.New(msg)}

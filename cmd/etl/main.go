@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
@@ -64,13 +66,37 @@ func main() {
 	if version == "dev" {
 		version = builtVersion(debug.ReadBuildInfo())
 	}
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	os.Exit(process(os.Args))
+}
+
+// process is main as a process runs it: a write to a standard output or
+// error whose reader is gone (a closed pipe) fails with EPIPE instead of
+// ending the process (Go's default for SIGPIPE), so that a run whose log
+// reader died still archives, publishes and writes its report, and exits
+// with the status of what it did (see output).
+func process(args []string) int {
+	signal.Ignore(syscall.SIGPIPE)
+	return run(args, os.Stdout, os.Stderr)
 }
 
 // run is main without the process: it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout, stderr)
+	out := &output{w: stdout}
+	app := newApp(out, stderr)
 	err := app.Run(args)
+	switch {
+	case out.err == nil:
+	case out.summary:
+		// What the command did stands (its archive, report and metrics
+		// are written before its summary): only the summary is lost.
+		if l := jsonLogger(app); l != nil {
+			l.Warn("the summary was not printed", "error", out.err.Error())
+		} else {
+			fmt.Fprintf(stderr, "etl: warning: the summary was not printed: standard output: %v\n", out.err)
+		}
+	case err == nil:
+		err = outputError(out.err)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -90,6 +116,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "etl: "+msg)
 	}
 	return code
+}
+
+// output is a command's standard output: it keeps the first write error
+// and writes nothing after it. Where the output is what the command makes
+// (discover's manifest, schema's statements, help, version), a write that
+// failed fails the command, exit 1 (outputError). Where it is a summary
+// for people of what the command did elsewhere (run, verify, compact,
+// migrate: see summaryOnly), the status stays that of what it did and
+// stderr says the summary was lost.
+type output struct {
+	w       io.Writer
+	err     error
+	summary bool
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.w.Write(p)
+	if err != nil {
+		o.err = err
+	}
+	return n, err
+}
+
+// summaryOnly is the Before of a command whose standard output is only a
+// summary of what it did (see output).
+func summaryOnly(c *cli.Context) error {
+	if o, ok := c.App.Writer.(*output); ok {
+		o.summary = true
+	}
+	return nil
+}
+
+// outputError is a command's failure to write its output: it was not all
+// written (a full disk, a pipe whose reader stopped).
+func outputError(err error) error {
+	return &exitError{code: exitFailed, err: fmt.Errorf("standard output: %w", err)}
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

@@ -19,8 +19,9 @@ import (
 
 func migrateCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "migrate",
-		Usage: "apply the embedded Postgres migrations (tables, indexes, audit views)",
+		Name:   "migrate",
+		Before: summaryOnly,
+		Usage:  "apply the embedded Postgres migrations (tables, indexes, audit views)",
 		Description: `Creates the schema if needed and applies every pending migration, each in its
 own transaction. Two concurrent migrations are safe: the second waits for the
 first, then finds nothing to do.

@@ -327,33 +327,64 @@ func TestSummaryCountsFilesOfFileDestinations(t *testing.T) {
 
 // TestFilesWrittenWhenStdoutIsGone: a run and a verify whose standard
 // output is a pipe nobody reads any more (a scheduler's logger that
-// died: the first write ends the process) still write their report and
-// metrics (and verify its mend manifest) before they print.
+// died) still write their report and metrics (and verify its mend
+// manifest), and exit with the status of what they did, saying on stderr
+// that the summary was lost; discover, whose output is its manifest,
+// fails (exit 1) naming standard output, as it and schema do on a full
+// disk.
 func TestFilesWrittenWhenStdoutIsGone(t *testing.T) {
 	_, url, manifest, execs := fixture(t, 12)
 	dir, out := t.TempDir(), t.TempDir()
-	for _, cmd := range [][]string{
-		{"run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url},
-		{"verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--all", "--mend-manifest", filepath.Join(out, "verify-mend.jsonl")},
-	} {
-		report, metrics := filepath.Join(out, cmd[0]+"-report.json"), filepath.Join(out, cmd[0]+".prom")
-		c := exec.Command(os.Args[0], append(cmd, "--report", report, "--metrics-file", metrics)...)
-		c.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+	fn := strings.Split(execs[0].ARN, ":")[6] // the function's name
+	closed := func() *os.File {
 		r, w, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.Close() // nobody reads
-		c.Stdout = w
-		err = c.Run()
-		w.Close()
+		return w
+	}
+	full := func() *os.File {
+		f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		cmd    []string
+		stdout *os.File
+		code   int
+		stderr string
+	}{
+		{[]string{"run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url}, closed(), 0, "etl: warning: the summary was not printed: standard output: write /dev/stdout: broken pipe"},
+		{[]string{"verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--all", "--mend-manifest", filepath.Join(out, "verify-mend.jsonl")}, closed(), 0, "etl: warning: the summary was not printed: standard output: write /dev/stdout: broken pipe"},
+		{[]string{"discover", "--function", fn, "--endpoint-url", url}, closed(), 1, "etl: standard output: write /dev/stdout: broken pipe"},
+		{[]string{"discover", "--function", fn, "--endpoint-url", url}, full(), 1, "etl: standard output: write /dev/stdout: no space left on device"},
+		{[]string{"schema", "athena"}, full(), 1, "etl: standard output: write /dev/stdout: no space left on device"},
+	} {
+		var files []string
+		args := tc.cmd
+		if tc.cmd[0] == "run" || tc.cmd[0] == "verify" {
+			report, metrics := filepath.Join(out, tc.cmd[0]+"-report.json"), filepath.Join(out, tc.cmd[0]+".prom")
+			files, args = []string{report, metrics}, append(tc.cmd, "--report", report, "--metrics-file", metrics)
+		}
+		c := exec.Command(os.Args[0], args...)
+		c.Env = append(os.Environ(), "ETL_TEST_EXEC_MAIN=1")
+		var stderr strings.Builder
+		c.Stdout, c.Stderr = tc.stdout, &stderr
+		err := c.Run()
+		tc.stdout.Close()
 		var exit *exec.ExitError
 		if err != nil && !errors.As(err, &exit) {
-			t.Fatalf("%s: %v", cmd[0], err)
+			t.Fatalf("%s: %v", tc.cmd[0], err)
 		}
-		for _, f := range []string{report, metrics} {
+		if code := c.ProcessState.ExitCode(); code != tc.code || !strings.Contains(stderr.String(), tc.stderr+"\n") {
+			t.Errorf("%s with its output %s gone: exit %d (%v), stderr\n%s\nwant exit %d and the line %q", tc.cmd[0], tc.stdout.Name(), code, c.ProcessState, stderr.String(), tc.code, tc.stderr)
+		}
+		for _, f := range files {
 			if _, err := os.Stat(f); err != nil {
-				t.Errorf("%s with its output gone: %v", cmd[0], err)
+				t.Errorf("%s with its output gone: %v", tc.cmd[0], err)
 			}
 		}
 	}

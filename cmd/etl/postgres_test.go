@@ -22,7 +22,7 @@ import (
 func TestMain(m *testing.M) {
 	// The kill tests run this binary as etl itself.
 	if os.Getenv("ETL_TEST_EXEC_MAIN") == "1" {
-		os.Exit(run(append([]string{"etl"}, os.Args[1:]...), os.Stdout, os.Stderr))
+		os.Exit(process(append([]string{"etl"}, os.Args[1:]...)))
 	}
 	os.Exit(s3test.Main(s3test.RunFunc(func() int { return pgtest.Main(m) })))
 }

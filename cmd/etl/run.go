@@ -45,8 +45,9 @@ func env(name string) []string {
 
 func runCommand() *cli.Command {
 	cmd := &cli.Command{
-		Name:  "run",
-		Usage: "archive the executions of functions, of a manifest, or one execution",
+		Name:   "run",
+		Before: summaryOnly,
+		Usage:  "archive the executions of functions, of a manifest, or one execution",
 		Description: `Archives each execution. --function finds every execution of a function
 (every version and alias) with ListDurableExecutionsByFunction and archives it
 from GetDurableExecution and its event history: no checkpoint token needed.
@@ -564,8 +565,10 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 		"pages", sum.Pages, "operations", sum.Operations, "events", sum.Events, "events_new", sum.EventsNew, "rows_written", sum.RowsWritten,
 		"files_written", sum.FilesWritten, "bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec),
 		"large_history_waits", sum.LargeHistoryWaits)
-	// The files first: a standard output that is gone (a closed pipe ends
-	// the process at its first write) then loses only the summary.
+	// The files first: should standard output be gone (a closed pipe, a
+	// full disk), only the summary is lost, and should the process end
+	// at its first write (run in-process without process's ignored
+	// SIGPIPE), the files are written all the same.
 	if o.metricsFile != "" {
 		if err := writeMetrics(o.metricsFile, sum, runErr); err != nil {
 			logger.Error("metrics file not written", "path", o.metricsFile, "error", err)

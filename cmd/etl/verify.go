@@ -53,8 +53,9 @@ func verifyCommand() *cli.Command {
 	flags = append(flags, discoveryFlags()...)
 	flags = append(flags, s3Flags()...)
 	return &cli.Command{
-		Name:  "verify",
-		Usage: "prove the archive holds what the API says, before the service forgets it",
+		Name:   "verify",
+		Before: summaryOnly,
+		Usage:  "prove the archive holds what the API says, before the service forgets it",
 		Description: `Completeness: every execution the API lists (--function, --all-functions) or
 the manifest names is in the archive, archived in a terminal state once the
 API says it ended, with the API's status and end time. Content: for --sample N
