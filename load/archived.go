@@ -61,8 +61,8 @@ type Archived struct {
 	// backup, or left behind by a kill. A run archives them into the
 	// destinations that need them alone (see [AloneFiller]). Ahead counts
 	// those a destination holds unfinished with events another lacks:
-	// archived again in every destination, as every run's running
-	// executions are, each given only the events it lacks. Twice counts
+	// read again, each destination given only the events it lacks, and a
+	// snapshot unless it holds that one already. Twice counts
 	// those of them a destination holds without their payloads, whose
 	// events go to every destination again if a run reads them with the
 	// payloads (see Fanout's Archived). Each counts an execution once,
@@ -331,13 +331,16 @@ type ahead struct {
 	// first events another destination lacks: each run archives them
 	// anew, and it is given only the events past those it holds.
 	events []heldEvents
-	// state holds, sorted, the executions it holds ended, with their
-	// payloads, through state alone (no event: done for a run that reads
-	// them through state, not for one that reads their history), while
-	// another destination lacks them or holds them unfinished: a commit
-	// that gives it no event and the snapshot it holds (its content) is
-	// not made in it (see fanoutExec.Commit), so that a state run gives
-	// them to the others alone.
+	// state holds, sorted, the executions whose newest snapshot it holds
+	// with their payloads, and another destination does not: ended,
+	// through state alone (no event: done for a run that reads them
+	// through state, not for one that reads their history), while
+	// another lacks them or holds them unfinished; or still running,
+	// while another lacks them, holds other content or fewer of their
+	// events (runningAhead). A commit that gives it no event and the
+	// snapshot it holds (its content) is not made in it (see
+	// fanoutExec.Commit), so that a run gives them to the others alone
+	// unless they changed.
 	state []heldContent
 }
 
@@ -391,8 +394,21 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 		case s.held > t.held:
 			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held, s.noData, s.noData || t.noData})
 		}
+		if s := a.s[i].archivedState; s.runningAhead(t, held) {
+			out.state = append(out.state, heldContent{a.s[i].key, s.content})
+		}
 	}
 	return out
+}
+
+// runningAhead reports that a destination holds, of an execution still
+// running, a newest snapshot with its payloads (s) that another
+// destination lacks, holds with other content, or holds with fewer of
+// its events (t, if held): a run reads the execution for the other, and
+// should the read give this one no event and the same content, it need
+// not be given the snapshot again (see ahead.state).
+func (s archivedState) runningAhead(t archivedState, held bool) bool {
+	return !s.final() && !s.noData && s.content != 0 && (!held || t.content != s.content || t.held < s.held)
 }
 
 // aheadCounts are Archived's Alone, Ahead and Twice over what each

@@ -183,6 +183,9 @@ func TestArchivedSorted(t *testing.T) {
 				twice++
 			}
 		}
+		if !s.final() && !s.noData && s.content != 0 && (!held || t.content != s.content || t.held < s.held) {
+			wantAhead.state = append(wantAhead.state, heldContent{k, s.content})
+		}
 	}
 	slices.SortFunc(wantAhead.done, func(x, y arnkey.Key) int { return bytes.Compare(x[:], y[:]) })
 	slices.SortFunc(wantAhead.events, func(x, y heldEvents) int { return bytes.Compare(x.key[:], y.key[:]) })
@@ -190,7 +193,7 @@ func TestArchivedSorted(t *testing.T) {
 	got := a.aheadOf(b)
 	if !slices.Equal(got.done, wantAhead.done) || !slices.Equal(got.events, wantAhead.events) || !slices.Equal(got.state, wantAhead.state) ||
 		len(wantAhead.done) == 0 || len(wantAhead.events) == 0 || len(wantAhead.state) == 0 || twice == 0 {
-		t.Errorf("aheadOf: %d done, %d with events, %d ended through state; want %d, %d and %d (none proves nothing; %d twice)",
+		t.Errorf("aheadOf: %d done, %d with events, %d with their content; want %d, %d and %d (none proves nothing; %d twice)",
 			len(got.done), len(got.events), len(got.state), len(wantAhead.done), len(wantAhead.events), len(wantAhead.state), twice)
 	}
 	// What a holds ahead of all (a and b intersected) is what it holds

@@ -310,17 +310,17 @@ type spared struct {
 	Execution
 	held heldEvents // the events it holds and another destination lacks
 	skip int64      // those of them not yet dropped from its writes (set by WritesLackingEvents)
-	// unless is the content of the snapshot it holds ended, through state
-	// alone, that another destination lacks (0: none): a commit of that
+	// unless is the content of the newest snapshot it holds that another
+	// destination does not (ahead.state; 0: none): a commit of that
 	// snapshot with no event is not made in it (see Commit).
 	unless hashPrefix
 	events bool // it was given events
 }
 
-// holds reports that the destination holds, ended, the snapshot whose
-// executions row is row, and was given no event of it: it need not
-// commit it again (a state run of an execution another destination
-// lacks).
+// holds reports that the destination holds, as its newest, the snapshot
+// whose executions row is row, and was given no event of it: it need not
+// commit it again (a run of an execution another destination lacks or
+// holds behind: see ahead.state).
 func (s *spared) holds(row *schema.Execution) bool {
 	return s.unless != 0 && !s.events && contentPrefix(row.ContentHash) == s.unless
 }
@@ -463,8 +463,8 @@ func (f *fanoutExec) EndTable(ctx context.Context, t *schema.Table) error {
 }
 
 // Commit commits in every destination in turn, but for one that holds the
-// snapshot ended already and was given no event of it (spared.holds): the
-// execution is aborted there. Should a later one fail, the earlier ones
+// snapshot as its newest already and was given no event of it
+// (spared.holds): the execution is aborted there. Should a later one fail, the earlier ones
 // keep the execution: each destination is whole on its own, and a rerun
 // completes the others.
 func (f *fanoutExec) Commit(ctx context.Context, dt string, row schema.Execution) error {

@@ -549,7 +549,7 @@ func readArchive(ctx context.Context, loader load.Loader, o runOptions, cfg *pip
 			"executions", archived.Alone)
 	}
 	if n := archived.Ahead - archived.Twice; n > 0 {
-		logger.Info("a destination lacks events of executions another holds still running: they are archived again in every destination, each given only the events it lacks",
+		logger.Info("a destination lacks events of executions another holds still running: they are read again for every destination, each given only the events it lacks, and their snapshot unless it holds it",
 			"executions", n)
 	}
 	if archived.Twice > 0 {
