@@ -106,6 +106,11 @@ func (s stateSource) read(ctx context.Context, e entry, meta transform.RowMeta, 
 			if err := s.r.readEvents(ctx, e, meta, x, c, nil, nil, dt, &row); err != nil {
 				return "", row, err
 			}
+			if s.r.readUnchanged(e, row) && s.r.stateUnchanged(e, row) {
+				// Read whole (a service that ignores ReverseOrder), the
+				// history holds nothing new, nor does the state.
+				return "", row, errUnchanged
+			}
 		}
 	}
 	return dt, row, nil

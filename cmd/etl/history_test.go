@@ -2640,6 +2640,46 @@ func TestStateWithoutStartDatedByTheService(t *testing.T) {
 	}
 }
 
+// TestStateWithHistoryRerunFullRead: with --history, from a service that
+// ignores ReverseOrder (so each running history is read whole), a rerun
+// leaves the executions whose state and history are as archived so, and
+// archives the one whose state went on and the one whose history grew;
+// no event lands twice.
+func TestStateWithHistoryRerunFullRead(t *testing.T) {
+	execs := emulator.Generate(21, 30, emulator.GenerateOptions{MaxOps: 120})
+	srv := emulator.New(emulator.WithIgnoredReverseOrder())
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+	args := []string{"run", "--manifest", manifestFile(t, execs), "--dest", dir, "--endpoint-url", url, "--report", report, "--history"}
+	if r := runCLI(t, append(args, "--run-id", "first")...); r.code != 0 {
+		t.Fatalf("first run: exit %d", r.code)
+	}
+	wentOn := stateGoesOn(t, srv, execs)
+	i := slices.IndexFunc(execs, func(e emulator.Execution) bool { return e.ARN == wentOn.ARN })
+	grown, _ := growRunning(t, srv, execs[i+1:])
+	if r := runCLI(t, append(args, "--run-id", "second")...); r.code != 0 {
+		t.Fatalf("second run: exit %d", r.code)
+	}
+	s := readReport(t, report)
+	if s.ExecutionsOK != 2 || s.SkippedUnchanged == 0 || s.EventsNew != 2 {
+		t.Errorf("second run: %d archived again, %d unchanged, %d new events: want the two that went on archived (2 new events), the others left as archived", s.ExecutionsOK, s.SkippedUnchanged, s.EventsNew)
+	}
+	var again []string
+	for _, row := range tableRows[schema.Execution](t, dir, "executions") {
+		if row.RunID == "second" {
+			again = append(again, row.ExecutionArn)
+		}
+	}
+	slices.Sort(again)
+	want := []string{wentOn.ARN, grown.ARN}
+	slices.Sort(want)
+	if !slices.Equal(again, want) {
+		t.Errorf("executions rows of the second run %v, want %v", again, want)
+	}
+	readEvents(t, dir) // fails on an event archived twice
+}
+
 // TestStateWithHistoryRerunReadsNoUnchangedHistory: with --history, a
 // rerun reads the state of the executions still running again, but no
 // page of a history that has not grown since (one small call each proves
