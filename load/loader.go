@@ -464,9 +464,9 @@ func (f *fanoutExec) EndTable(ctx context.Context, t *schema.Table) error {
 
 // Commit commits in every destination in turn, but for one that holds the
 // snapshot as its newest already and was given no event of it
-// (spared.holds): the execution is aborted there. Should a later one fail, the earlier ones
-// keep the execution: each destination is whole on its own, and a rerun
-// completes the others.
+// (spared.holds): the execution is aborted there. Should a later one
+// fail, the earlier ones keep the execution: each destination is whole
+// on its own, and a rerun completes the others.
 func (f *fanoutExec) Commit(ctx context.Context, dt string, row schema.Execution) error {
 	f.f.commit.Lock()
 	defer f.f.commit.Unlock()

@@ -566,9 +566,7 @@ func finishRun(w io.Writer, o runOptions, logger *slog.Logger, sum *pipeline.Sum
 		"files_written", sum.FilesWritten, "bytes_written", sum.BytesWritten, "duration_ms", sum.DurationMS, "ops_per_sec", int64(sum.OperationsPerSec),
 		"large_history_waits", sum.LargeHistoryWaits)
 	// The files first: should standard output be gone (a closed pipe, a
-	// full disk), only the summary is lost, and should the process end
-	// at its first write (run in-process without process's ignored
-	// SIGPIPE), the files are written all the same.
+	// full disk), only the summary is lost.
 	if o.metricsFile != "" {
 		if err := writeMetrics(o.metricsFile, sum, runErr); err != nil {
 			logger.Error("metrics file not written", "path", o.metricsFile, "error", err)
