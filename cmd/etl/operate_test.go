@@ -358,7 +358,8 @@ func TestFilesWrittenWhenStdoutIsGone(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"run", "--manifest", manifest, "--dest", dir, "--endpoint-url", url}, closed(), 0, "etl: warning: the summary was not printed: standard output: write /dev/stdout: broken pipe"},
-		{[]string{"verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--all", "--mend-manifest", filepath.Join(out, "verify-mend.jsonl")}, closed(), 0, "etl: warning: the summary was not printed: standard output: write /dev/stdout: broken pipe"},
+		{[]string{"verify", "--manifest", manifest, "--dest", dir, "--endpoint-url", url, "--all", "--mend-manifest", filepath.Join(out, "verify-mend.jsonl"), "--log-format", "json"}, closed(), 0,
+			`"level":"WARN","msg":"the summary was not printed","error":"write /dev/stdout: broken pipe"}`},
 		{[]string{"discover", "--function", fn, "--endpoint-url", url}, closed(), 1, "etl: standard output: write /dev/stdout: broken pipe"},
 		{[]string{"discover", "--function", fn, "--endpoint-url", url}, full(), 1, "etl: standard output: write /dev/stdout: no space left on device"},
 		{[]string{"schema", "athena"}, full(), 1, "etl: standard output: write /dev/stdout: no space left on device"},
