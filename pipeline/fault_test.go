@@ -63,14 +63,24 @@ func TestFaultsLeaveTheArchiveWhole(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			execs, want := randomExecutions(21, n, 120)
-			srv := emulator.New(emulator.WithFaults(seededFaults(7, tc.rate, tc.fault, tc.once)), emulator.WithSlowDelay(time.Second))
+			srv := emulator.New(emulator.WithFaults(seededFaults(7, tc.rate, tc.fault, tc.once)), emulator.WithSlowDelay(2*time.Second))
 			srv.Add(execs...)
 			mode := "standard"
 			if tc.adaptive {
 				mode = "adaptive"
 			}
+			// A request timeout short enough for the slow answers (2 s)
+			// to time out, and only for them, and long beside a
+			// fault-free answer: a CI run under the race detector failed
+			// the 500 case after four attempts with half a second for
+			// each, which faults alone (never two in a row) cannot
+			// exhaust, so a fault-free answer had timed out between two.
+			timeout := 10 * time.Second
+			if tc.fault == emulator.Slow {
+				timeout = time.Second
+			}
 			_, client := emulatortest.Start(t, srv, extract.WithMaxAttempts(4), extract.WithMaxBackoff(tc.maxBackoff),
-				extract.WithRequestTimeout(500*time.Millisecond), extract.WithRetryMode(mode))
+				extract.WithRequestTimeout(timeout), extract.WithRetryMode(mode))
 			dir := t.TempDir()
 			pd, err := load.NewParquetDir(dir, load.WithFilePrefix("part-test"))
 			if err != nil {
