@@ -335,20 +335,23 @@ type ahead struct {
 	// with their payloads, and another destination does not: ended,
 	// through state alone (no event: done for a run that reads them
 	// through state, not for one that reads their history), while
-	// another lacks them or holds them unfinished; or still running,
-	// while another lacks them, holds other content or fewer of their
-	// events (runningAhead). A commit that gives it no event and the
-	// snapshot it holds (its content) is not made in it (see
+	// another lacks them or holds them unfinished; or still running, or
+	// ended without their payloads, while another lacks them, holds
+	// other content or fewer of their events (snapshotAhead). A commit
+	// that gives it no event and the snapshot it holds (its content, and
+	// without the payloads if it holds it so) is not made in it (see
 	// fanoutExec.Commit), so that a run gives them to the others alone
 	// unless they changed.
 	state []heldContent
 }
 
 // heldContent: a destination holds the execution's newest snapshot with
-// this content (the first 64 bits of its content_hash).
+// this content (the first 64 bits of its content_hash), without its
+// payloads when noData.
 type heldContent struct {
 	key     arnkey.Key
 	content hashPrefix
+	noData  bool
 }
 
 // empty reports that h holds nothing ahead.
@@ -390,25 +393,26 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 		case s.final() && held && t.final():
 			// skipped: neither needs it
 		case s.terminal && !s.noData && s.events == 0 && s.held == 0 && s.content != 0:
-			out.state = append(out.state, heldContent{a.s[i].key, s.content})
+			out.state = append(out.state, heldContent{key: a.s[i].key, content: s.content})
 		case s.held > t.held:
 			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held, s.noData, s.noData || t.noData})
 		}
-		if s := a.s[i].archivedState; s.runningAhead(t, held) {
-			out.state = append(out.state, heldContent{a.s[i].key, s.content})
+		if s := a.s[i].archivedState; s.snapshotAhead(t, held) {
+			out.state = append(out.state, heldContent{key: a.s[i].key, content: s.content, noData: s.noData})
 		}
 	}
 	return out
 }
 
-// runningAhead reports that a destination holds, of an execution still
-// running, a newest snapshot with its payloads (s) that another
-// destination lacks, holds with other content, or holds with fewer of
-// its events (t, if held): a run reads the execution for the other, and
-// should the read give this one no event and the same content, it need
-// not be given the snapshot again (see ahead.state).
-func (s archivedState) runningAhead(t archivedState, held bool) bool {
-	return !s.final() && !s.noData && s.content != 0 && (!held || t.content != s.content || t.held < s.held)
+// snapshotAhead reports that a destination holds a newest snapshot (s)
+// of an execution still running, or ended but without its payloads (the
+// service could not decrypt them), that another destination lacks, holds
+// with other content, or holds with fewer of its events (t, if held): a
+// run reads the execution for the other, and should the read give this
+// one no event and the same content (without the payloads, when it holds
+// it so), it need not be given the snapshot again (see ahead.state).
+func (s archivedState) snapshotAhead(t archivedState, held bool) bool {
+	return !s.inRun && (!s.terminal || s.noData) && s.content != 0 && (!held || t.content != s.content || t.held < s.held)
 }
 
 // aheadCounts are Archived's Alone, Ahead and Twice over what each
@@ -444,13 +448,14 @@ func distinctKeys(ks []arnkey.Key) int {
 
 // eventsOf is what the destination holds of k's events that another
 // lacks (see ahead.events); the zero value for none.
-// contentOf is what h.state says of k: the content held, or 0.
-func (h *ahead) contentOf(k arnkey.Key) hashPrefix {
+// contentOf is what h.state says of k: the content held, or the zero
+// value.
+func (h *ahead) contentOf(k arnkey.Key) heldContent {
 	i, ok := slices.BinarySearchFunc(h.state, k, func(e heldContent, k arnkey.Key) int { return bytes.Compare(e.key[:], k[:]) })
 	if !ok {
-		return 0
+		return heldContent{}
 	}
-	return h.state[i].content
+	return h.state[i]
 }
 
 func (h *ahead) eventsOf(k arnkey.Key) heldEvents {

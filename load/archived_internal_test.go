@@ -176,15 +176,15 @@ func TestArchivedSorted(t *testing.T) {
 			wantAhead.done = append(wantAhead.done, k)
 		case s.final() && held && t.final():
 		case s.terminal && !s.noData && s.events == 0 && s.held == 0 && s.content != 0:
-			wantAhead.state = append(wantAhead.state, heldContent{k, s.content})
+			wantAhead.state = append(wantAhead.state, heldContent{key: k, content: s.content})
 		case s.held > t.held:
 			wantAhead.events = append(wantAhead.events, heldEvents{k, s.held - t.held, s.noData, s.noData || t.noData})
 			if s.noData || t.noData {
 				twice++
 			}
 		}
-		if !s.final() && !s.noData && s.content != 0 && (!held || t.content != s.content || t.held < s.held) {
-			wantAhead.state = append(wantAhead.state, heldContent{k, s.content})
+		if !s.inRun && (!s.terminal || s.noData) && s.content != 0 && (!held || t.content != s.content || t.held < s.held) {
+			wantAhead.state = append(wantAhead.state, heldContent{key: k, content: s.content, noData: s.noData})
 		}
 	}
 	slices.SortFunc(wantAhead.done, func(x, y arnkey.Key) int { return bytes.Compare(x[:], y[:]) })
@@ -227,11 +227,11 @@ func TestArchivedSorted(t *testing.T) {
 		}
 	}
 	for _, e := range wantAhead.state {
-		if c := got.contentOf(e.key); c != e.content {
-			t.Fatalf("contentOf %x: %x, want %x", e.key, c, e.content)
+		if c := got.contentOf(e.key); c != e {
+			t.Fatalf("contentOf %x: %+v, want %+v", e.key, c, e)
 		}
 	}
-	if k := arnkey.Of("arn:x/durable-execution/e-none/id"); holds(got.done, k) || got.eventsOf(k) != (heldEvents{}) || got.contentOf(k) != 0 {
+	if k := arnkey.Of("arn:x/durable-execution/e-none/id"); holds(got.done, k) || got.eventsOf(k) != (heldEvents{}) || got.contentOf(k) != (heldContent{}) {
 		t.Errorf("%x, never archived, found ahead", k)
 	}
 	check("intersect", a.intersect(b), want) // a is spent
@@ -241,6 +241,38 @@ func TestArchivedSorted(t *testing.T) {
 // PAUSING (which becomes PAUSED with no event of its own) never passes the
 // one-call "unchanged" check, whatever an older snapshot says; one whose
 // newest snapshot is settled again does, with the highest event id any
+// TestSparedHolds: a destination is spared a commit only of the snapshot
+// it holds: the same content, no event given, and, when it holds it
+// without the payloads, a read that lacks them too (one that carries them
+// gives it the payloads, even where the content is the same: an execution
+// with no payload at all).
+func TestSparedHolds(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	yes, no := true, false
+	for _, c := range []struct {
+		name   string
+		held   heldContent
+		events bool
+		row    schema.Execution
+		want   bool
+	}{
+		{"nothing held", heldContent{}, false, schema.Execution{ContentHash: hash}, false},
+		{"held with payloads, read with them", heldContent{content: contentPrefix(hash)}, false, schema.Execution{ContentHash: hash, ExecutionDataIncluded: &yes}, true},
+		{"held with payloads, read through state", heldContent{content: contentPrefix(hash)}, false, schema.Execution{ContentHash: hash}, true},
+		{"held with payloads, read without them", heldContent{content: contentPrefix(hash)}, false, schema.Execution{ContentHash: hash, ExecutionDataIncluded: &no}, true},
+		{"other content", heldContent{content: contentPrefix(strings.Repeat("cd", 32))}, false, schema.Execution{ContentHash: hash}, false},
+		{"given events", heldContent{content: contentPrefix(hash)}, true, schema.Execution{ContentHash: hash}, false},
+		{"held without payloads, read without them", heldContent{content: contentPrefix(hash), noData: true}, false, schema.Execution{ContentHash: hash, ExecutionDataIncluded: &no}, true},
+		{"held without payloads, read with them", heldContent{content: contentPrefix(hash), noData: true}, false, schema.Execution{ContentHash: hash, ExecutionDataIncluded: &yes}, false},
+		{"held without payloads, read through state", heldContent{content: contentPrefix(hash), noData: true}, false, schema.Execution{ContentHash: hash}, false},
+	} {
+		s := spared{unless: c.held, events: c.events}
+		if got := s.holds(&c.row); got != c.want {
+			t.Errorf("%s: holds %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // snapshot holds.
 func TestArchivedUnsettled(t *testing.T) {
 	at := func(ms int64, status string, last int32) archivedRow {

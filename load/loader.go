@@ -236,7 +236,7 @@ func (f *fanout) Begin(ctx context.Context, arn string) (Execution, error) {
 	others := len(f.loaders) - f.ledgers
 	for i, l := range f.loaders {
 		var held heldEvents
-		var unless hashPrefix
+		var unless heldContent
 		if ahead {
 			h := &f.ahead[i]
 			if holds(h.done, k) {
@@ -311,9 +311,9 @@ type spared struct {
 	held heldEvents // the events it holds and another destination lacks
 	skip int64      // those of them not yet dropped from its writes (set by WritesLackingEvents)
 	// unless is the content of the newest snapshot it holds that another
-	// destination does not (ahead.state; 0: none): a commit of that
-	// snapshot with no event is not made in it (see Commit).
-	unless hashPrefix
+	// destination does not (ahead.state; the zero value: none): a commit
+	// of that snapshot with no event is not made in it (see Commit).
+	unless heldContent
 	events bool // it was given events
 }
 
@@ -322,7 +322,10 @@ type spared struct {
 // commit it again (a run of an execution another destination lacks or
 // holds behind: see ahead.state).
 func (s *spared) holds(row *schema.Execution) bool {
-	return s.unless != 0 && !s.events && contentPrefix(row.ContentHash) == s.unless
+	// One held without its payloads is that snapshot only if the read
+	// lacks them too: one that carries them now gives it the payloads.
+	sameData := !s.unless.noData || row.ExecutionDataIncluded != nil && !*row.ExecutionDataIncluded
+	return s.unless.content != 0 && !s.events && contentPrefix(row.ContentHash) == s.unless.content && sameData
 }
 
 // rows is what of rows goes to the destination: all of them, but for the

@@ -1492,6 +1492,62 @@ func TestPayloadsRetriedUntilDecrypted(t *testing.T) {
 	}
 }
 
+// TestDestinationAddedBesideUndecryptable: a Parquet destination added
+// beside an archive that holds executions without their payloads (the
+// service cannot decrypt them) gets every execution, and the archive no
+// second snapshot of those, the service giving them without payloads
+// still; once the key works, each of them goes to both with its payloads.
+func TestDestinationAddedBesideUndecryptable(t *testing.T) {
+	execs := emulator.Generate(47, 24, emulator.GenerateOptions{MaxOps: 30})
+	denied := everyNth(execs, 4)
+	var keyFixed atomic.Bool
+	_, _, dir, report, args := byFunction(t, execs, emulator.WithUndecryptable(func(arn string) bool { return denied[arn] && !keyFixed.Load() }))
+	if r := runCLI(t, args...); r.code != 0 {
+		t.Fatalf("first run: exit %d", r.code)
+	}
+	twin := t.TempDir()
+	both := append(slices.Clone(args), "--dest", twin)
+	rows := func(d string) (n int, newest map[string]schema.Execution) {
+		newest = map[string]schema.Execution{}
+		all := tableRows[schema.Execution](t, d, "executions")
+		for _, r := range all {
+			if cur, ok := newest[r.ExecutionArn]; !ok || r.ExtractedAt.After(cur.ExtractedAt) {
+				newest[r.ExecutionArn] = r
+			}
+		}
+		return len(all), newest
+	}
+	if r := runCLI(t, both...); r.code != 0 {
+		t.Fatalf("run with the destination added: exit %d", r.code)
+	}
+	if s := readReport(t, report); s.ExecutionsOK != len(execs) || s.WithoutPayloads != len(denied) {
+		t.Errorf("destination added: %d archived, %d without payloads; want %d and %d", s.ExecutionsOK, s.WithoutPayloads, len(execs), len(denied))
+	}
+	for _, d := range []string{dir, twin} {
+		if n, _ := rows(d); n != len(execs) {
+			t.Errorf("destination added: %s holds %d executions rows, want one an execution (%d)", d, n, len(execs))
+		}
+	}
+	keyFixed.Store(true)
+	if r := runCLI(t, both...); r.code != 0 {
+		t.Fatalf("run with the key usable: exit %d", r.code)
+	}
+	if s := readReport(t, report); s.PayloadsRecovered != len(denied) {
+		t.Errorf("key usable: %d recovered, want %d", s.PayloadsRecovered, len(denied))
+	}
+	for _, d := range []string{dir, twin} {
+		n, newest := rows(d)
+		if n != len(execs)+len(denied) {
+			t.Errorf("key usable: %s holds %d executions rows, want %d (a snapshot more of each recovered)", d, n, len(execs)+len(denied))
+		}
+		for arn := range denied {
+			if r := newest[arn]; r.ExecutionDataIncluded == nil || !*r.ExecutionDataIncluded {
+				t.Errorf("key usable: %s: %s newest snapshot without its payloads", d, arn)
+			}
+		}
+	}
+}
+
 func payloadsRetriedUntilDecrypted(t *testing.T, mend bool) {
 	execs := emulator.Generate(45, 30, emulator.GenerateOptions{MaxOps: 30})
 	denied := everyNth(execs, 4)
