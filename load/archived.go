@@ -332,7 +332,7 @@ type ahead struct {
 	// anew, and it is given only the events past those it holds.
 	events []heldEvents
 	// state holds, sorted, the executions whose newest snapshot it holds
-	// with their payloads, and another destination does not: ended,
+	// and another destination does not: ended with their payloads,
 	// through state alone (no event: done for a run that reads them
 	// through state, not for one that reads their history), while
 	// another lacks them or holds them unfinished; or still running, or
@@ -446,8 +446,6 @@ func distinctKeys(ks []arnkey.Key) int {
 	return len(slices.Compact(ks))
 }
 
-// eventsOf is what the destination holds of k's events that another
-// lacks (see ahead.events); the zero value for none.
 // contentOf is what h.state says of k: the content held, or the zero
 // value.
 func (h *ahead) contentOf(k arnkey.Key) heldContent {
@@ -458,6 +456,8 @@ func (h *ahead) contentOf(k arnkey.Key) heldContent {
 	return h.state[i]
 }
 
+// eventsOf is what the destination holds of k's events that another
+// lacks (see ahead.events); the zero value for none.
 func (h *ahead) eventsOf(k arnkey.Key) heldEvents {
 	i, ok := slices.BinarySearchFunc(h.events, k, func(e heldEvents, k arnkey.Key) int { return bytes.Compare(e.key[:], k[:]) })
 	if !ok {
