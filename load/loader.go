@@ -134,12 +134,13 @@ func Fanout(ls ...Loader) Loader {
 // destination publishes on its own. Once [AloneFiller.FillAlone] is
 // called, no destination is given what it holds: the executions one holds
 // done for good, or archived by the run being resumed, go to the
-// destinations that need them alone (Alone counts them; those it holds
-// ended through state alone, with no event, are read again, and a state
-// read that gives it the same snapshot and no event is not committed in
-// it: see Commit), and those it
-// holds still running (which every run archives anew: Ahead) to every
-// destination, each given only the events past those it holds; but for
+// destinations that need them alone (Alone counts them), and those it
+// holds still running (Ahead) to every destination, each given only the
+// events past those it holds. A destination is not committed a snapshot
+// it holds as its newest and was given no event of (see Commit and
+// ahead.state: those ended through state alone, still running, or ended
+// without the payloads the service still cannot give), so that it is not
+// given a second, identical one; but for
 // the executions a destination holds without their payloads (Twice),
 // which a run that reads them with their payloads rewrites (it then does
 // not call [LackingEventsWriter.WritesLackingEvents]): each destination

@@ -627,8 +627,8 @@ func spanDates(l *discovery.List, lo, hi int) (from, to string, ok bool) {
 }
 
 // writeVerifyOutputs writes the report, metrics and mend manifest, then
-// prints the summary: a standard output that is gone (a closed pipe ends
-// the process at its first write) loses only the summary.
+// prints the summary: a standard output that is gone (a closed pipe, a
+// full disk) loses only the summary.
 func writeVerifyOutputs(c *cli.Context, rep *verify.Report) error {
 	written := writeVerifyFiles(c, rep)
 	notCompared := ""
