@@ -337,11 +337,11 @@ type ahead struct {
 	// through state, not for one that reads their history), while
 	// another lacks them or holds them unfinished; or still running, or
 	// ended without their payloads, while another lacks them, holds
-	// other content or fewer of their events (snapshotAhead). A commit
-	// that gives it no event and the snapshot it holds (its content, and
-	// without the payloads if it holds it so) is not made in it (see
-	// fanoutExec.Commit), so that a run gives them to the others alone
-	// unless they changed.
+	// other content or fewer of their events (snapshotAhead; archived
+	// by the run being resumed or not). A commit that gives it no event
+	// and the snapshot it holds (its content, and without the payloads if
+	// it holds it so) is not made in it (see fanoutExec.Commit), so that
+	// a run gives them to the others alone unless they changed.
 	state []heldContent
 }
 
@@ -392,8 +392,6 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 			out.done = append(out.done, a.s[i].key)
 		case s.final() && held && t.final():
 			// skipped: neither needs it
-		case s.terminal && !s.noData && s.events == 0 && s.held == 0 && s.content != 0:
-			out.state = append(out.state, heldContent{key: a.s[i].key, content: s.content})
 		case s.held > t.held:
 			out.events = append(out.events, heldEvents{a.s[i].key, s.held - t.held, s.noData, s.noData || t.noData})
 		}
@@ -405,14 +403,22 @@ func (a *Archived) aheadOf(b *Archived) ahead {
 }
 
 // snapshotAhead reports that a destination holds a newest snapshot (s)
-// of an execution still running, or ended but without its payloads (the
-// service could not decrypt them), that another destination lacks, holds
-// with other content, or holds with fewer of its events (t, if held): a
-// run reads the execution for the other, and should the read give this
-// one no event and the same content (without the payloads, when it holds
-// it so), it need not be given the snapshot again (see ahead.state).
+// that another destination (t, if held) lacks or holds otherwise, and
+// that a run reading the execution again for the other could give it
+// unchanged (see ahead.state): one ended with its payloads, read through
+// state alone (no event), that the other lacks or holds unfinished; or
+// one still running, or ended without its payloads (the service could
+// not decrypt them), that the other lacks, holds with other content, or
+// with fewer of its events. Archived by the run being resumed or not: a
+// killed attempt may have published it in one destination alone.
 func (s archivedState) snapshotAhead(t archivedState, held bool) bool {
-	return !s.inRun && (!s.terminal || s.noData) && s.content != 0 && (!held || t.content != s.content || t.held < s.held)
+	switch {
+	case s.content == 0:
+		return false
+	case s.terminal && !s.noData:
+		return s.events == 0 && s.held == 0 && (!held || !t.final())
+	}
+	return !held || t.content != s.content || t.held < s.held
 }
 
 // aheadCounts are Archived's Alone, Ahead and Twice over what each

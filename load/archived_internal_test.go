@@ -175,15 +175,14 @@ func TestArchivedSorted(t *testing.T) {
 		case (s.terminal && !s.noData || s.inRun) && s.events > 0 && (!held || !t.final() || t.events == 0 || t.noData && !s.noData):
 			wantAhead.done = append(wantAhead.done, k)
 		case s.final() && held && t.final():
-		case s.terminal && !s.noData && s.events == 0 && s.held == 0 && s.content != 0:
-			wantAhead.state = append(wantAhead.state, heldContent{key: k, content: s.content})
 		case s.held > t.held:
 			wantAhead.events = append(wantAhead.events, heldEvents{k, s.held - t.held, s.noData, s.noData || t.noData})
 			if s.noData || t.noData {
 				twice++
 			}
 		}
-		if !s.inRun && (!s.terminal || s.noData) && s.content != 0 && (!held || t.content != s.content || t.held < s.held) {
+		if s.terminal && !s.noData && s.events == 0 && s.held == 0 && s.content != 0 && (!held || !t.final()) ||
+			(!s.terminal || s.noData) && s.content != 0 && (!held || t.content != s.content || t.held < s.held) {
 			wantAhead.state = append(wantAhead.state, heldContent{key: k, content: s.content, noData: s.noData})
 		}
 	}

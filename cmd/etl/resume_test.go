@@ -209,6 +209,67 @@ func TestStateRerunLeavesUnchanged(t *testing.T) {
 	}
 }
 
+// TestResumedBesideAHalfPublishedTwin: a run into two Parquet
+// destinations, killed after one published (here: the attempt was given
+// that one alone) and resumed under its run id, through state, state
+// and history, and history alone. The resumed run archives every
+// execution into the other, and none into the one that holds them
+// already: no second snapshot there, not even of the running ones, nor
+// an event twice.
+func TestResumedBesideAHalfPublishedTwin(t *testing.T) {
+	for _, source := range []string{"state", "state and history", "history"} {
+		t.Run(source, func(t *testing.T) {
+			var execs []emulator.Execution
+			var args []string
+			first, twin := t.TempDir(), t.TempDir()
+			if source == "history" {
+				execs = emulator.Generate(73, 30, emulator.GenerateOptions{MaxOps: 20})
+				_, _, dir, _, by := byFunction(t, execs)
+				args = append(by, "--run-id", "r1")
+				first = dir
+			} else {
+				var url, manifest string
+				_, url, manifest, execs = fixture(t, 30)
+				args = []string{"run", "--manifest", manifest, "--endpoint-url", url, "--report", filepath.Join(t.TempDir(), "r.json"), "--run-id", "r1", "--dest", first}
+				if source == "state and history" {
+					args = append(args, "--history")
+				}
+			}
+			if r := runCLI(t, args...); r.code != 0 {
+				t.Fatalf("the killed attempt: exit %d\n%s", r.code, r.stderr)
+			}
+			running := 0
+			for _, e := range execs {
+				if !terminal(e) {
+					running++
+				}
+			}
+			if running == 0 || running == len(execs) {
+				t.Fatalf("%d of %d executions running: the test wants both kinds", running, len(execs))
+			}
+			if r := runCLI(t, append(args, "--dest", twin)...); r.code != 0 {
+				t.Fatalf("resumed: exit %d\n%s", r.code, r.stderr)
+			}
+			for _, d := range []string{first, twin} {
+				if n := len(executionRows(t, d)); n != len(execs) {
+					t.Errorf("%s holds %d executions rows, want one an execution (%d, %d running)", d, n, len(execs), running)
+				}
+				archiveState(t, d) // fails on an operation archived twice
+				if source != "state" {
+					rows := tableRows[schema.Event](t, d, "events")
+					keys := map[string]bool{}
+					for _, ev := range rows {
+						keys[fmt.Sprint(ev.ExecutionArn, "/", ev.EventID)] = true
+					}
+					if len(keys) != len(rows) || len(rows) == 0 {
+						t.Errorf("%s holds %d events, %d by key: want some, each once", d, len(rows), len(keys))
+					}
+				}
+			}
+		})
+	}
+}
+
 // archiveState is an archive's content, whatever the runs and files: each
 // execution's content hash, and the operation rows' count.
 func archiveState(t *testing.T, dir string) (map[string]string, int) {
