@@ -147,6 +147,7 @@ const (
 // files its merged files replace was left. Killed, it leaves merged files
 // beside the files they replace, which a rerun removes.
 func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, error) {
+	defer d.releaseSink()
 	var st CompactStats
 	if o.Now == nil {
 		o.Now = time.Now

@@ -253,7 +253,7 @@ func NewParquetDir(dir string, opts ...ParquetOption) (*Parquet, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
-	removeStale(filepath.Join(dir, IncomingDir), time.Now().Add(-StaleIncomingAge))
+	removeLeftovers(filepath.Join(dir, IncomingDir), time.Now().Add(-StaleIncomingAge))
 	return newParquet(dir, &localSink{dir: dir}, filepath.Join(dir, IncomingDir), opts), nil
 }
 
@@ -273,19 +273,63 @@ func OpenParquetDirForReading(dir string, opts ...ParquetOption) (*Parquet, erro
 	return newParquet(dir, &localSink{dir: dir}, os.TempDir(), opts), nil
 }
 
-// StaleIncomingAge is how long a hidden file in _incoming may go untouched
-// before a new loader removes it as a killed run's leftover. Files being
-// written are touched at every row group, far more often.
+// StaleIncomingAge is how long a hidden file in _incoming that no live
+// loader's lock vouches for (an older etl's, or one on a file system
+// without locks) may go untouched before a new loader removes it as a
+// killed run's leftover. Files being written are touched at every row
+// group, far more often.
 const StaleIncomingAge = 24 * time.Hour
 
-func removeStale(dir string, cutoff time.Time) {
+// removeLeftovers removes from dir (a destination's _incoming) what
+// killed loaders left there: at once, the files of an owner of this host
+// whose lock file no process holds (see localSink), and that file; any
+// other hidden file, but a live owner's, once untouched since cutoff.
+func removeLeftovers(dir string, cutoff time.Time) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
+	host, _ := os.Hostname()
+	const (
+		unknown = iota // another host's, or cannot tell: cutoff
+		live           // its lock is held
+		gone           // of this host, its lock held by no process
+	)
+	owners := map[string]int{}
 	for _, e := range entries {
-		if info, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), ".") && !e.IsDir() && info.ModTime().Before(cutoff) {
-			os.Remove(filepath.Join(dir, e.Name()))
+		if id, ok := strings.CutPrefix(e.Name(), ownerPrefix); ok && !e.IsDir() {
+			path := filepath.Join(dir, e.Name())
+			b, err := os.ReadFile(path)
+			switch {
+			case err != nil:
+				owners[id] = unknown
+			case lockHeld(path):
+				owners[id] = live
+			case string(b) == host+"\n":
+				owners[id] = gone
+			}
+		}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, ".") || e.IsDir() {
+			continue
+		}
+		id, ok := strings.CutPrefix(name, ownerPrefix)
+		if !ok {
+			if rest, mine := strings.CutPrefix(name, ownerMark); mine {
+				id, _, _ = strings.Cut(rest, ".")
+			}
+		}
+		switch owners[id] {
+		case live:
+			continue
+		case gone:
+			os.Remove(filepath.Join(dir, name))
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(dir, name))
 		}
 	}
 }
@@ -356,6 +400,7 @@ func (d *Parquet) Close(ctx context.Context) error {
 		return nil
 	}
 	d.closed = true
+	defer d.releaseSink()
 	defer d.removeRuns()
 	if err := d.waitBackground(); err != nil && d.err == nil {
 		d.err = err
@@ -373,6 +418,15 @@ func (d *Parquet) Close(ctx context.Context) error {
 		return d.err
 	}
 	return nil
+}
+
+// releaseSink tells a sink that can take the hint that none of its
+// files is being written any more (a local directory's lock: see
+// localSink).
+func (d *Parquet) releaseSink() {
+	if r, ok := d.sink.(interface{ release() }); ok {
+		r.release()
+	}
 }
 
 // writerOptions are the writer options of t's files, worked out once per

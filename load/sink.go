@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -61,15 +63,85 @@ type sinkFile interface {
 }
 
 // localSink writes under a directory: a file is written as
-// DIR/_incoming/.NAME, then synced, renamed into DIR/TABLE/dt=.../NAME, and
-// the folder synced.
-type localSink struct{ dir string }
+// DIR/_incoming/.@OWNER.NAME, then synced, renamed into
+// DIR/TABLE/dt=.../NAME, and the folder synced.
+//
+// OWNER is the sink's own: at its first file it makes
+// DIR/_incoming/.owner-OWNER (holding its host's name) and holds that file
+// locked (flock) until release, or until its process ends, however it
+// ends. A sink on the same host that finds an owner's file no process
+// holds removes that owner's files at once (removeLeftovers): what a
+// killed run left. (Another host's are left to StaleIncomingAge: a
+// network file system may keep each host's locks to itself.) Where the
+// file system cannot lock, its files are named .NAME, left to
+// StaleIncomingAge too.
+type localSink struct {
+	dir   string
+	mu    sync.Mutex
+	tried bool     // takeOwner was called since the last release
+	owner string   // "": no lock, files named .NAME
+	lock  *os.File // .owner-OWNER, locked
+}
+
+// ownerPrefix and ownerMark begin the names of an owner's lock file and
+// of its files in _incoming.
+const (
+	ownerPrefix = ".owner-"
+	ownerMark   = ".@"
+)
+
+// takeOwner makes and locks the sink's owner file: under a name no
+// sink reads, renamed once locked, so that no sink finds it unlocked.
+func (s *localSink) takeOwner() {
+	id := fmt.Sprintf("%016x", rand.Uint64())
+	incoming := filepath.Join(s.dir, IncomingDir)
+	tmp := filepath.Join(incoming, ".owning-"+id)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return // its files are named .NAME: create says what fails
+	}
+	host, _ := os.Hostname()
+	if _, err := f.WriteString(host + "\n"); err != nil || !lockFile(f) || os.Rename(tmp, filepath.Join(incoming, ownerPrefix+id)) != nil {
+		f.Close()
+		os.Remove(tmp)
+		return
+	}
+	s.owner, s.lock = id, f
+}
+
+// release removes the owner's file and lets its lock go, once every file
+// the sink made is published or discarded: nothing of the sink's is left
+// in _incoming. A file made after takes a new owner.
+func (s *localSink) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lock != nil {
+		os.Remove(filepath.Join(s.dir, IncomingDir, ownerPrefix+s.owner))
+		s.lock.Close()
+	}
+	s.tried, s.owner, s.lock = false, "", nil
+}
+
+// hiddenPrefix begins the names of the sink's files in _incoming.
+func (s *localSink) hiddenPrefix() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.tried {
+		s.tried = true
+		s.takeOwner()
+	}
+	if s.owner == "" {
+		return "."
+	}
+	return ownerMark + s.owner + "."
+}
 
 func (s *localSink) create(name string) (sinkFile, error) {
 	final := filepath.Join(s.dir, filepath.FromSlash(name))
 	// The hidden name carries the whole path: every table's files of a
 	// partition share their base name.
-	tmp := filepath.Join(s.dir, IncomingDir, "."+strings.NewReplacer("/", "~", "=", "-").Replace(name))
+	hidden := s.hiddenPrefix()
+	tmp := filepath.Join(s.dir, IncomingDir, hidden+strings.NewReplacer("/", "~", "=", "-").Replace(name))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err

@@ -331,6 +331,13 @@ func TestKill9Resume(t *testing.T) {
 			if r := runCLI(t, args...); r.code != 0 {
 				t.Fatalf("resumed run: exit %d", r.code)
 			}
+			// Whatever the killed run was writing in _incoming, the
+			// resumed run removed (no live run held it): nothing is left.
+			left, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, "*"))
+			hidden, _ := filepath.Glob(filepath.Join(dir, load.IncomingDir, ".*"))
+			if left = append(left, hidden...); len(left) > 0 {
+				t.Errorf("left in _incoming after the resumed run: %v", left)
+			}
 			gotExecs, gotOps := archiveState(t, dir)
 			if len(gotExecs) != len(wantExecs) || gotOps != wantOps {
 				t.Fatalf("%d executions and %d operations, want %d and %d", len(gotExecs), gotOps, len(wantExecs), wantOps)

@@ -1,0 +1,12 @@
+//go:build !(darwin || dragonfly || freebsd || linux || netbsd || openbsd)
+
+package load
+
+import "os"
+
+// lockFile cannot lock here: a loader's files in _incoming are then left to
+// StaleIncomingAge alone.
+func lockFile(f *os.File) bool { return false }
+
+// lockHeld cannot tell here.
+func lockHeld(path string) bool { return true }
