@@ -3,6 +3,7 @@
 package load
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -13,13 +14,22 @@ func lockFile(f *os.File) bool {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
 }
 
-// lockHeld reports whether a process holds path's lock (lockFile); true
-// when it cannot tell (the file gone, or no locks on its file system).
-func lockHeld(path string) bool {
-	f, err := os.Open(path)
+// lockState tells whether a process holds path's lock (lockFile): held,
+// free, or unknown when it cannot tell (the file gone, or no locks on its
+// file system).
+func lockState(path string) int {
+	// Opened for writing: a network file system may grant an exclusive
+	// lock only to a file open for writing.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return true
+		return lockUnknown
 	}
 	defer f.Close() // releases the lock, should it have been taken
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil
+	switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); {
+	case err == nil:
+		return lockFree
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return lockHeld
+	}
+	return lockUnknown
 }

@@ -8,5 +8,5 @@ import "os"
 // StaleIncomingAge alone.
 func lockFile(f *os.File) bool { return false }
 
-// lockHeld cannot tell here.
-func lockHeld(path string) bool { return true }
+// lockState cannot tell here.
+func lockState(path string) int { return lockUnknown }

@@ -273,6 +273,13 @@ func OpenParquetDirForReading(dir string, opts ...ParquetOption) (*Parquet, erro
 	return newParquet(dir, &localSink{dir: dir}, os.TempDir(), opts), nil
 }
 
+// What lockState tells of a lock file.
+const (
+	lockUnknown = iota
+	lockFree
+	lockHeld
+)
+
 // StaleIncomingAge is how long a hidden file in _incoming that no live
 // loader's lock vouches for (an older etl's, or one on a file system
 // without locks) may go untouched before a new loader removes it as a
@@ -300,12 +307,10 @@ func removeLeftovers(dir string, cutoff time.Time) {
 		if id, ok := strings.CutPrefix(e.Name(), ownerPrefix); ok && !e.IsDir() {
 			path := filepath.Join(dir, e.Name())
 			b, err := os.ReadFile(path)
-			switch {
-			case err != nil:
-				owners[id] = unknown
-			case lockHeld(path):
+			switch lock := lockState(path); {
+			case lock == lockHeld:
 				owners[id] = live
-			case string(b) == host+"\n":
+			case err == nil && lock == lockFree && string(b) == host+"\n":
 				owners[id] = gone
 			}
 		}
