@@ -69,9 +69,9 @@ type sinkFile interface {
 // OWNER is the sink's own: at its first file it makes
 // DIR/_incoming/.owner-OWNER (holding its host's name) and holds that file
 // locked (flock) until release, or until its process ends, however it
-// ends. A sink on the same host that finds an owner's file no process
-// holds removes that owner's files at once (removeLeftovers): what a
-// killed run left. (Another host's are left to StaleIncomingAge: a
+// ends. A loader opened on the destination (NewParquetDir) on the same
+// host removes at once the files of an owner whose file no process holds
+// (removeLeftovers): what a killed run left. (Another host's are left to StaleIncomingAge: a
 // network file system may keep each host's locks to itself.) Where the
 // file system cannot lock, its files are named .NAME, left to
 // StaleIncomingAge too.
