@@ -38,6 +38,7 @@ func main() {
 	future := flag.Bool("future-members", false, "answer with members the SDK's model does not know, as a service newer than the client would: a FutureDetails object (with a CheckpointToken) on every WaitStarted event, Cost in StepSucceededDetails, Budget in state's StepDetails, ArchiveOnDelete in DurableConfig")
 	deniedReads := flag.String("denied-reads", "", "answer GetDurableExecution, its history and its state of this function's executions 403 AccessDeniedException, as a policy that allows listing them but not reading them")
 	pageItems := flag.Int("page-items", 0, "every page holds at most this many items whatever MaxItems asks, as a service that pages by size does (0: MaxItems alone)")
+	growOnSignal := flag.Bool("grow-on-signal", false, "serve the running executions' histories in part, and more of about a third of them at each SIGUSR1, as a live account's running executions go on between nightly runs")
 	order := flag.String("history-order", "oldest-first", "how GetDurableExecutionHistory lists: oldest-first (ReverseOrder lists the newest first), newest-first (ReverseOrder the oldest first), oldest-always or newest-always (ReverseOrder ignored)")
 	flag.Parse()
 	orderOpt, ok := historyOrder(*order)
@@ -70,7 +71,22 @@ func main() {
 	}
 	opts = append(opts, faultOptions(execs, *seed, *undecryptable, *faultRate)...)
 	srv := emulator.New(opts...)
+	var g *growth
+	if *growOnSignal {
+		g = newGrowth(*seed, execs)
+	}
 	srv.Add(execs...)
+	if g != nil {
+		more := make(chan os.Signal, 1)
+		signal.Notify(more, syscall.SIGUSR1)
+		go func() {
+			for range more {
+				grown := g.grow()
+				srv.Add(grown...)
+				fmt.Fprintf(os.Stderr, "lambda-emulator: %d running executions went on\n", len(grown))
+			}
+		}()
+	}
 	if *manifest != "" {
 		if err := writeManifest(*manifest, execs); err != nil {
 			log.Fatalf("lambda-emulator: manifest: %v", err)
