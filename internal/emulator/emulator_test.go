@@ -296,6 +296,24 @@ func TestPageCacheServesTheSamePages(t *testing.T) {
 	}
 }
 
+// TestPageCacheStartsAgainOnAdd: an execution added again (as one that
+// went on) is served as added, not from the pages cached before.
+func TestPageCacheStartsAgainOnAdd(t *testing.T) {
+	execs := emulator.Generate(9, 1, emulator.GenerateOptions{MinOps: 20, MaxOps: 50})
+	srv := emulator.New(emulator.WithPageCache())
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	e := execs[0]
+	if got := getAll(t, client, e.ARN, e.Token, 7); len(got) != e.Len {
+		t.Fatalf("%d operations served, want %d", len(got), e.Len)
+	}
+	e.Len--
+	srv.Add(e)
+	if got := getAll(t, client, e.ARN, e.Token, 7); len(got) != e.Len {
+		t.Errorf("after Add: %d operations served, want %d", len(got), e.Len)
+	}
+}
+
 // TestHistoryAsTheServiceWritesIt: AWS's service marks every payload it
 // returns in a history Truncated false (transform/testdata/histories/
 // cloud-java-*), where AWS's test servers leave the member out; the

@@ -333,7 +333,7 @@ func New(opts ...Option) *Server {
 }
 
 // Add makes the server serve the executions (a later one with the same ARN
-// replaces an earlier one).
+// replaces an earlier one). The page cache, if on, starts again.
 func (s *Server) Add(execs ...Execution) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -341,6 +341,9 @@ func (s *Server) Add(execs ...Execution) {
 		s.executions[e.ARN] = e
 	}
 	s.gen++
+	if s.cache != nil {
+		s.cache.Clear()
+	}
 }
 
 // Stats are the server's counters.
