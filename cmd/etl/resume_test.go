@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
@@ -827,9 +826,13 @@ func TestDestinationsApart(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			execs := emulator.Generate(80+seed, 30, emulator.GenerateOptions{MaxOps: 20, Days: 5})
 			srv, url, _, report, _ := byFunction(t, execs)
-			full, served := servePrefixes(t, rng, srv, execs)
+			growth := emulator.NewGrowth(rng, execs)
+			srv.Add(execs...)
+			if n := growth.Running(); n < 3 || n == len(execs) {
+				t.Fatalf("%d of %d executions running: the test wants both kinds", n, len(execs))
+			}
 			want := func(e emulator.Execution) int {
-				if n, ok := served[e.ARN]; ok {
+				if n, ok := growth.Served(e.ARN); ok {
 					return n
 				}
 				return e.History.Len()
@@ -882,7 +885,7 @@ func TestDestinationsApart(t *testing.T) {
 				when := fmt.Sprint("round ", round)
 				ds, resume := pickRun(rng, last, lastID != "", len(dests))
 				if !resume {
-					grow(rng, srv, execs, full, served)
+					srv.Add(growth.Grow()...)
 				}
 				// A destination loses something; before a resumed run,
 				// always one of the run's (the kill left it behind the
@@ -942,30 +945,6 @@ func pickRun(rng *rand.Rand, last []int, canResume bool, n int) (ds []int, resum
 	return ds, false
 }
 
-// servePrefixes has srv serve the running executions of execs a prefix
-// of their history, which grow lengthens: it returns their whole
-// histories (full) and how much of each is served.
-func servePrefixes(t *testing.T, rng *rand.Rand, srv *emulator.Server, execs []emulator.Execution) (full map[string][]types.Event, served map[string]int) {
-	t.Helper()
-	full, served = map[string][]types.Event{}, map[string]int{}
-	for i, e := range execs {
-		if terminal(e) {
-			continue
-		}
-		evs := make([]types.Event, e.History.Len())
-		for k := range evs {
-			evs[k] = e.History.Event(k)
-		}
-		full[e.ARN], served[e.ARN] = evs, 1+rng.IntN(len(evs))
-		execs[i].History = emulator.FixedHistory(slices.Clone(evs[:served[e.ARN]]))
-		srv.Add(execs[i])
-	}
-	if len(full) < 3 || len(full) == len(execs) {
-		t.Fatalf("%d of %d executions running: the test wants both kinds", len(full), len(execs))
-	}
-	return full, served
-}
-
 // pgHolds is what a Postgres schema holds: events by execution, and the
 // executions.
 func pgHolds(t *testing.T, conn *pgx.Conn, table func(string) string) (events map[string]int, execs map[string]bool) {
@@ -1007,20 +986,6 @@ func parquetHolds(t *testing.T, when, dir string) (events map[string]int, execs 
 		runs[r.ExecutionArn+" "+r.RunID] = true
 	}
 	return events, execs
-}
-
-// grow serves more of the history of some of the running executions
-// (full: their whole histories; served: how much of each is served).
-func grow(rng *rand.Rand, srv *emulator.Server, execs []emulator.Execution, full map[string][]types.Event, served map[string]int) {
-	for i, e := range execs {
-		evs, ok := full[e.ARN]
-		if !ok || rng.IntN(3) != 0 || served[e.ARN] == len(evs) {
-			continue
-		}
-		served[e.ARN] += 1 + rng.IntN(len(evs)-served[e.ARN])
-		execs[i].History = emulator.FixedHistory(slices.Clone(evs[:served[e.ARN]]))
-		srv.Add(execs[i])
-	}
 }
 
 // losePostgres deletes every row of a few executions (as a restore from

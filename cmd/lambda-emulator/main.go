@@ -71,9 +71,9 @@ func main() {
 	}
 	opts = append(opts, faultOptions(execs, *seed, *undecryptable, *faultRate)...)
 	srv := emulator.New(opts...)
-	var g *growth
+	var g *emulator.Growth
 	if *growOnSignal {
-		g = newGrowth(*seed, execs)
+		g = emulator.NewGrowth(rand.New(rand.NewPCG(*seed, 0x6e6f7720)), execs)
 	}
 	srv.Add(execs...)
 	if g != nil {
@@ -81,7 +81,7 @@ func main() {
 		signal.Notify(more, syscall.SIGUSR1)
 		go func() {
 			for range more {
-				grown := g.grow()
+				grown := g.Grow()
 				srv.Add(grown...)
 				fmt.Fprintf(os.Stderr, "lambda-emulator: %d running executions went on\n", len(grown))
 			}

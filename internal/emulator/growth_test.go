@@ -1,6 +1,7 @@
-package main
+package emulator_test
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -9,9 +10,9 @@ import (
 	"github.com/durable-etl/durable-etl/internal/emulator"
 )
 
-// TestGrowth: -grow-on-signal serves a part of each running execution's
-// history, then more at each grow, always a prefix of the whole, until all
-// of it is served; ended executions are served whole from the start.
+// TestGrowth: a Growth serves a part of each running execution's history,
+// then more at each Grow, always a prefix of the whole, until all of it is
+// served; ended executions are served whole from the start.
 func TestGrowth(t *testing.T) {
 	execs := emulator.Generate(5, 60, emulator.GenerateOptions{MaxOps: 30})
 	whole := map[string][]types.Event{}
@@ -20,16 +21,16 @@ func TestGrowth(t *testing.T) {
 			whole[e.ARN] = append(whole[e.ARN], e.History.Event(i))
 		}
 	}
-	g := newGrowth(5, execs)
-	if len(g.execs) == 0 {
-		t.Fatal("no running execution generated")
-	}
+	g := emulator.NewGrowth(rand.New(rand.NewPCG(5, 0)), execs)
 	served := map[string]int{}
 	check := func(e emulator.Execution) {
 		t.Helper()
 		n := e.History.Len()
 		if n < served[e.ARN] || n > len(whole[e.ARN]) {
 			t.Fatalf("%s: %d events served, after %d, of %d", e.ARN, n, served[e.ARN], len(whole[e.ARN]))
+		}
+		if k, ok := g.Served(e.ARN); ok && k != n {
+			t.Fatalf("%s: %d events served, Served says %d", e.ARN, n, k)
 		}
 		for i := range n {
 			if !reflect.DeepEqual(e.History.Event(i), whole[e.ARN][i]) {
@@ -38,27 +39,34 @@ func TestGrowth(t *testing.T) {
 		}
 		served[e.ARN] = n
 	}
+	running := 0
 	for _, e := range execs {
 		check(e)
-		if running := e.Op(0).Status == types.OperationStatusStarted || e.Op(0).Status == types.OperationStatusPending; !running && served[e.ARN] != len(whole[e.ARN]) {
+		_, grows := g.Served(e.ARN)
+		switch isRunning := emulator.InfoOf(e).Status == types.ExecutionStatusRunning; {
+		case grows && !isRunning:
 			t.Errorf("%s ended, served in part", e.ARN)
+		case !isRunning && served[e.ARN] != len(whole[e.ARN]):
+			t.Errorf("%s ended, %d of %d events served", e.ARN, served[e.ARN], len(whole[e.ARN]))
+		case grows && served[e.ARN] == len(whole[e.ARN]):
+			t.Errorf("%s running, served whole from the start", e.ARN)
+		case grows:
+			running++
 		}
 	}
-	for _, e := range g.execs {
-		if served[e.ARN] == len(whole[e.ARN]) {
-			t.Errorf("%s running, served whole from the start", e.ARN)
-		}
+	if running == 0 || running != g.Running() {
+		t.Fatalf("%d running executions served in part, Running says %d", running, g.Running())
 	}
 	servedWhole := func() bool {
-		for _, e := range g.execs {
-			if served[e.ARN] != len(whole[e.ARN]) {
+		for arn := range served {
+			if _, ok := g.Served(arn); ok && served[arn] != len(whole[arn]) {
 				return false
 			}
 		}
 		return true
 	}
 	for round := 0; round < 1000 && !servedWhole(); round++ {
-		for _, e := range g.grow() {
+		for _, e := range g.Grow() {
 			before := served[e.ARN]
 			check(e)
 			if served[e.ARN] == before {
@@ -66,9 +74,7 @@ func TestGrowth(t *testing.T) {
 			}
 		}
 	}
-	for _, e := range g.execs {
-		if served[e.ARN] != len(whole[e.ARN]) {
-			t.Errorf("%s: %d of %d events served at the end", e.ARN, served[e.ARN], len(whole[e.ARN]))
-		}
+	if !servedWhole() {
+		t.Error("the running executions' histories were never served whole")
 	}
 }
