@@ -90,6 +90,8 @@ type Leaser interface {
 	// outright left behind counts for nothing once LeaseExpiry has passed
 	// since it was last renewed (at once on the same host, when its
 	// process is gone). A renewal that fails is logged; the run goes on.
+	// release ends a renewal under way at once, and gives up removing
+	// the record after LeaseRenewal (it is left then, and says so).
 	Lease(ctx context.Context, scope RunScope) (release func(context.Context) error, err error)
 }
 
@@ -176,23 +178,33 @@ func (d *Parquet) Lease(ctx context.Context, scope RunScope) (func(context.Conte
 		d.sink.remove(context.WithoutCancel(ctx), name)
 		return nil, err
 	}
-	stop, stopped := make(chan struct{}), make(chan struct{})
+	// Each renewal is given up when the next is due (a store that stalls,
+	// or whose calls the SDK retries for minutes through an outage): the
+	// next one tries again, so that the record is written again within a
+	// period of the store's return. release ends the one under way.
+	renewing, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
 		t := time.NewTicker(d.cfg.leaseRenewal)
 		defer t.Stop()
 		for {
 			select {
-			case <-stop:
+			case <-renewing.Done():
 				return
 			case <-t.C:
-				err := d.sink.putRecord(context.Background(), name, body)
-				if err != nil {
-					d.cfg.logger.Warn("could not renew the run's record at the destination", "dest", d.dir, "record", name, "err", err)
-				}
-				if d.cfg.renewed != nil {
-					d.cfg.renewed(err)
-				}
+			}
+			ctx, cancel := context.WithTimeout(renewing, d.cfg.leaseRenewal)
+			err := d.sink.putRecord(ctx, name, body)
+			cancel()
+			if renewing.Err() != nil {
+				return // released meanwhile: the record goes
+			}
+			if err != nil {
+				d.cfg.logger.Warn("could not renew the run's record at the destination", "dest", d.dir, "record", name, "err", err)
+			}
+			if d.cfg.renewed != nil {
+				d.cfg.renewed(err)
 			}
 		}
 	}()
@@ -200,8 +212,14 @@ func (d *Parquet) Lease(ctx context.Context, scope RunScope) (func(context.Conte
 	return func(ctx context.Context) error {
 		var err error
 		once.Do(func() {
-			close(stop)
+			stop()
 			<-stopped
+			// Given up after a renewal period: a record left behind
+			// counts for nothing LeaseExpiry after its last renewal, and
+			// a run that has done its work should end, not wait minutes
+			// on a store that does not answer.
+			ctx, cancel := context.WithTimeout(ctx, d.cfg.leaseRenewal)
+			defer cancel()
 			if err = d.sink.remove(ctx, name); err != nil {
 				err = fmt.Errorf("destination %s: remove the run's record %s: %w", d.dir, name, err)
 			}

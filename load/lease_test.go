@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,6 +141,119 @@ func TestLease(t *testing.T) {
 			},
 		})
 	})
+}
+
+// TestLeaseOnAStalledStore: a store that stops answering (its calls
+// retried for minutes through an outage, or hung) neither holds the
+// run's end nor keeps the record from being written again once it is
+// back: each renewal is given up when the next is due, release ends the
+// one under way at once and gives up removing the record after a
+// renewal period. Before, a run whose S3 went away printed its summary
+// and then waited on the renewal under way, each taking minutes, for as
+// long as the store was gone.
+func TestLeaseOnAStalledStore(t *testing.T) {
+	srv3, bucket := s3test.Bucket(t)
+	client := &stallingS3{S3API: srv3.Client(), entered: make(chan struct{}, 16), ended: make(chan error, 16)}
+	renewed := make(chan error, 16)
+	const period = 500 * time.Millisecond
+	pq, err := load.NewParquetS3(context.Background(), client, bucket, "a", t.TempDir(), load.S3Options{},
+		load.WithLeaseRenewalForTest(period, func(err error) { renewed <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := pq.Lease(context.Background(), load.RunScope{RunID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// wait fails the test if what it waits for does not come in a
+	// minute: without the bounds, it would never come.
+	wait := func(what string, c <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-c:
+			return err
+		case <-time.After(time.Minute):
+			t.Fatalf("still waiting, after a minute, for %s", what)
+			return nil
+		}
+	}
+	for tries := 0; wait("a renewal", renewed) != nil; tries++ {
+		if tries == 20 {
+			t.Fatal("20 renewals against the store, none written")
+		}
+	}
+	// The renewals are made one after another: each stalled one enters,
+	// ends and is heard of in turn.
+	client.stall.Store(true)
+	waitEntered := func() {
+		t.Helper()
+		select {
+		case <-client.entered:
+		case <-time.After(time.Minute):
+			t.Fatal("no renewal made against the stalled store in a minute")
+		}
+	}
+	waitEntered()
+	if err := wait("a stalled renewal to be given up", client.ended); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the stalled renewal ended with %v, want its deadline", err)
+	}
+	for { // a renewal made before the stall may be heard of first
+		if err := wait("the stalled renewal to be heard of", renewed); err != nil {
+			break
+		}
+	}
+	// The next renewal stalls in turn; release ends it at once (its
+	// context canceled, not run out) and gives up the removal after a
+	// period.
+	waitEntered()
+	done := make(chan error, 1)
+	go func() { done <- release(context.Background()) }()
+	if err := wait("the stalled renewal to end", client.ended); !errors.Is(err, context.Canceled) {
+		t.Errorf("the renewal under way at release ended with %v, want it canceled", err)
+	}
+	err = wait("release", done)
+	if err == nil || !strings.Contains(err.Error(), "_runs/r.json") {
+		t.Errorf("release on a stalled store: %v, want the record named as left", err)
+	}
+	client.stall.Store(false)
+	if keys := s3test.Keys(t, srv3, bucket, "a/"+load.RunsDir+"/"); len(keys) != 1 {
+		t.Errorf("records %v, want the one release could not remove", keys)
+	}
+}
+
+// stallingS3 is a real S3 client whose record writes and removals, while
+// stall is set, hang until their context ends, as calls to a store that
+// does not answer do; entered and ended hear of each stalled write.
+type stallingS3 struct {
+	load.S3API
+	stall   atomic.Bool
+	entered chan struct{} // a record write stalled
+	ended   chan error    // how it ended
+}
+
+func (s *stallingS3) hang(ctx context.Context, call string) error {
+	if call != "PutObject" {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	s.ended <- ctx.Err()
+	return ctx.Err()
+}
+
+func (s *stallingS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if s.stall.Load() {
+		return nil, s.hang(ctx, "PutObject")
+	}
+	return s.S3API.PutObject(ctx, in, opts...)
+}
+
+func (s *stallingS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opts ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	if s.stall.Load() {
+		return nil, s.hang(ctx, "DeleteObject")
+	}
+	return s.S3API.DeleteObject(ctx, in, opts...)
 }
 
 func checkedOpen(t *testing.T, dir string) *load.Parquet {
