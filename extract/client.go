@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/time/rate"
 
 	"github.com/durable-etl/durable-etl/extract/decode"
@@ -66,10 +68,12 @@ func WithRetryMode(m string) ClientOption { return func(c *clientConfig) { c.ret
 func WithMaxBackoff(d time.Duration) ClientOption { return func(c *clientConfig) { c.maxBackoff = d } }
 
 // CallStats counts the client's API calls and attempts (retries are the
-// difference), in all and per operation.
+// difference), in all and per operation, and the attempts the service
+// answered (Answered: an HTTP answer, whatever its status; it stands
+// still while the service, or the way to it, answers nothing).
 type CallStats struct {
-	Calls, Attempts atomic.Int64
-	perOp           sync.Map // operation name: *atomic.Int64 calls
+	Calls, Attempts, Answered atomic.Int64
+	perOp                     sync.Map // operation name: *atomic.Int64 calls
 }
 
 // ByOperation is the calls per API operation (GetDurableExecutionState, ...).
@@ -260,7 +264,13 @@ func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error
 				return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("etl.CountAttempts",
 					func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 						st.Attempts.Add(1)
-						return next.HandleFinalize(ctx, in)
+						out, md, err := next.HandleFinalize(ctx, in)
+						// The SDK hands an empty response (status 0) to a call
+						// that had none.
+						if r, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response); ok && r != nil && r.Response != nil && r.StatusCode != 0 {
+							st.Answered.Add(1)
+						}
+						return out, md, err
 					}), middleware.After)
 			})
 		}

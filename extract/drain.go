@@ -163,6 +163,27 @@ func Unreachable(err error) (told string, ok bool) {
 	return op.Error(), true
 }
 
+// TimedOut reports a call that had no answer in the client's time (its
+// request timeout, after its retries): alone, a slow page or a connection
+// the network lost; with every call of a run alike, the service (or a
+// proxy in the way) takes connections and answers nothing.
+func (e *ExecutionError) TimedOut() bool { return e.Code == codeTimeout }
+
+// NoAnswer tells a failed call (err, after the client's retries) that had
+// no answer: one that could not reach the service ([Unreachable]), or
+// that timed out waiting for its answer; told is the cause in one line.
+// ok is false for any other error, and for a call its context stopped.
+func NoAnswer(err error) (told string, ok bool) {
+	if told, ok := Unreachable(err); ok {
+		return told, true
+	}
+	var netErr net.Error
+	if errors.Is(err, context.Canceled) || !(errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()) {
+		return "", false
+	}
+	return "no answer within the request timeout", true
+}
+
 // Interrupted reports a call stopped by its context (a signal, a deadline)
 // or by the client's timeout after its retries.
 func (e *ExecutionError) Interrupted() bool { return e.Code == codeCanceled || e.Code == codeTimeout }

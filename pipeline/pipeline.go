@@ -95,6 +95,17 @@ type Config struct {
 	// backfill of 100,000 executions, for a day). Default: twice
 	// Concurrency, at least 8; negative: never.
 	UnreachableAfter int
+	// Calls, when given, are the API client's counters
+	// (extract.WithCallStats). With them an execution whose calls timed
+	// out (extract.ExecutionError.TimedOut) counts toward
+	// UnreachableAfter too when the service answered no call of the run
+	// since the count last started again: a service, or a proxy in the
+	// way, that takes connections and answers nothing, where each
+	// execution would otherwise fail after its attempts of
+	// --request-timeout (ten minutes each against a stopped emulator,
+	// with etl's defaults), a backfill's for days. A timed-out execution while other calls are answered (a page
+	// slow to come) starts the count again, as any other outcome does.
+	Calls *extract.CallStats
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -335,11 +346,10 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	last, ok := extract.Unreachable(e.Err)
-	if !ok {
-		last = e.Err.Reason
+	if last, ok := extract.Unreachable(e.Err); ok {
+		return fmt.Sprintf("the Lambda API could not be reached for %d executions in a row (last: %s); the run stopped: rerun once it is reachable to archive the rest", e.Count, last)
 	}
-	return fmt.Sprintf("the Lambda API could not be reached for %d executions in a row (last: %s); the run stopped: rerun once it is reachable to archive the rest", e.Count, last)
+	return fmt.Sprintf("the Lambda API answered no call for %d executions in a row (last: %s); the run stopped: rerun once it answers to archive the rest", e.Count, e.Err.Reason)
 }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
@@ -365,6 +375,7 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	}
 	r := &runner{cfg: cfg, payloads: transform.NewPayloadBudget(foldPayloads), sum: &Summary{RunID: cfg.RunID, StartedAt: cfg.Now().UTC(), DuplicatesSkipped: m.Duplicates(),
 		BadLinesSkipped: len(m.Skipped()), OtherShards: m.OtherShards()}}
+	r.answered = r.answers()
 	// Entries that give their start time (as discovery's do) say which
 	// partition they are expected in: once every execution expected in a
 	// partition is done, a loader that can is told (see done).
@@ -567,8 +578,10 @@ type runner struct {
 	// order is what the run's history reads learnt of their order.
 	order extract.HistoryOrder
 	// unreachable counts the executions in a row that failed because the
-	// API could not be reached (Config.UnreachableAfter).
+	// API could not be reached (Config.UnreachableAfter); answered is
+	// Config.Calls' Answered when the count last started again.
 	unreachable int
+	answered    int64
 }
 
 // done notes that e's work is over (archived, failed or skipped): once the
@@ -694,9 +707,10 @@ func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Ex
 	r.sum.Pages += c.pages
 	var dest *DestinationError
 	var ee *extract.ExecutionError
-	unreachable := errors.As(err, &ee) && ee.Unreachable() && ctx.Err() == nil
+	unreachable := errors.As(err, &ee) && (ee.Unreachable() || r.unanswered(ee)) && ctx.Err() == nil
 	if !unreachable && !errors.As(err, &dest) {
 		r.unreachable = 0 // the API was reached
+		r.answered = r.answers()
 	}
 	switch {
 	case err == nil:
@@ -762,6 +776,22 @@ func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Ex
 		r.fail(e.Entry, "internal", fmt.Sprint(err))
 		return nil
 	}
+}
+
+// answers is how many calls the service has answered (Config.Calls), 0
+// without the counters.
+func (r *runner) answers() int64 {
+	if r.cfg.Calls == nil {
+		return 0
+	}
+	return r.cfg.Calls.Answered.Load()
+}
+
+// unanswered reports that ee timed out while the service answered no call
+// of the run since the count of executions in a row last started again
+// (see Config.Calls).
+func (r *runner) unanswered(ee *extract.ExecutionError) bool {
+	return r.cfg.Calls != nil && ee.TimedOut() && r.answers() == r.answered
 }
 
 // readAgain says whether a failed read is read again (ok), as which entry,

@@ -172,3 +172,58 @@ func qualifiersOf(execs []emulator.Execution, fn string) map[string]bool {
 	}
 	return out
 }
+
+// TestSlowExecutionsDoNotStopTheRun: executions whose every call times
+// out (a service slow to answer them) fail many in a row, none settled
+// between, while the service answers another execution's calls: the run
+// goes on (Config.Calls: the service answered meanwhile) and archives
+// every other execution. A service that answers nothing stops the run
+// after as many (TestAPIHungMidway, cmd/etl).
+func TestSlowExecutionsDoNotStopTheRun(t *testing.T) {
+	execs, _ := randomExecutions(67, 25, 5)
+	long, _ := randomExecutions(68, 1, 400)
+	slow := map[string]bool{}
+	for _, e := range execs[:16] {
+		slow[e.ARN] = true // first in the manifest, after the long one
+	}
+	var slowAsked, slowAskedAtLongEnd atomic.Int64
+	srv := emulator.New(emulator.WithFaults(func(n int64, arn string) emulator.Fault {
+		switch {
+		case arn == long[0].ARN:
+			time.Sleep(5 * time.Millisecond) // a service some way off: its pages take a while
+			slowAskedAtLongEnd.Store(slowAsked.Load())
+		case slow[arn]:
+			slowAsked.Add(1)
+			return emulator.Slow
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(long...)
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	var calls extract.CallStats
+	client := emulatortest.Client(t, url, extract.WithMaxAttempts(1), extract.WithRequestTimeout(100*time.Millisecond), extract.WithCallStats(&calls))
+	pd, err := load.NewParquetDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const concurrency, after = 3, 4
+	sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pd, RunID: "r", Concurrency: concurrency, UnreachableAfter: after,
+		PageSize: 1, Calls: &calls, Logger: testLogger(t)}, manifestOf(t, append(long, execs...)))
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if sum.Interrupted || sum.ExecutionsOK != 1+len(execs)-len(slow) || sum.ExecutionsFailed != len(slow) {
+		t.Errorf("%d archived, %d failed, interrupted %v: want every execution tried, the %d slow ones failed", sum.ExecutionsOK, sum.ExecutionsFailed, sum.Interrupted, len(slow))
+	}
+	for _, f := range sum.Failures {
+		if f.Code != "timeout" {
+			t.Errorf("%s failed %s (%s): want a timeout", f.ExecutionArn, f.Code, f.Reason)
+		}
+	}
+	// Else the long execution's pages came before the slow ones failed in
+	// a row, and the test proves nothing.
+	if n := slowAskedAtLongEnd.Load(); n < after+concurrency {
+		t.Errorf("%d slow calls made by the long execution's last page: want at least %d, so many failed while it was answered", n, after+concurrency)
+	}
+}

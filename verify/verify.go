@@ -289,9 +289,11 @@ type API interface {
 // callGuard is NewCallGuard's: it stops verify (stop, with the cause) at the first call made
 // with AWS credentials that do not work (extract.RefusedCredentials), or
 // once limit calls in a row could not reach the API
-// (extract.Unreachable: the service, or the way to it, is gone), none
-// answered between: every other call would fail the same way, each after
-// its retries. Under it, a function whose executions the credentials'
+// (extract.Unreachable: the service, or the way to it, is gone) or had no
+// answer in their time (extract.NoAnswer: a service, or a proxy in the
+// way, that takes connections and answers nothing), none answered
+// between: every other call would fail the same way, each after its
+// retries. Under it, a function whose executions the credentials'
 // policy denies is asked a few times, as etl run asks it
 // (extract.Denials): the executions not asked are in the report's
 // errors, denied.
@@ -321,9 +323,10 @@ func (g callGuard) check(ctx context.Context, err error) {
 	if ctx.Err() != nil { // verify is stopping: no answer was awaited
 		return
 	}
-	if told, ok := extract.Unreachable(err); ok {
+	if told, ok := extract.NoAnswer(err); ok {
 		if n := g.unreachable.Add(1); n == g.limit {
-			g.stop(&UnreachableError{n: n, last: told})
+			_, reached := extract.Unreachable(err)
+			g.stop(&UnreachableError{n: n, last: told, unanswered: !reached})
 		}
 		return
 	}
@@ -334,13 +337,18 @@ func (g callGuard) check(ctx context.Context, err error) {
 }
 
 // UnreachableError is why verify stopped when the API could not be
-// reached: n calls in a row, the last one's failure told.
+// reached, or answered nothing (unanswered: the last call timed out): n
+// calls in a row, the last one's failure told.
 type UnreachableError struct {
-	n    int64
-	last string
+	n          int64
+	last       string
+	unanswered bool
 }
 
 func (e *UnreachableError) Error() string {
+	if e.unanswered {
+		return fmt.Sprintf("the Lambda API answered none of %d calls in a row (last: %s)", e.n, e.last)
+	}
 	return fmt.Sprintf("the Lambda API could not be reached for %d calls in a row (last: %s)", e.n, e.last)
 }
 

@@ -280,7 +280,7 @@ func runAction(c *cli.Context) error {
 		}
 	}()
 	cfg := pipeline.Config{API: client, History: client, HistoryAlways: o.history, RefusedTokenHistory: o.refusedTokenHistory, Loader: loader, RunID: o.runID,
-		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{}}
+		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{}, Calls: &calls}
 	unreadable, err := readArchive(ctx, loader, o, &cfg, logger)
 	if err != nil {
 		return err

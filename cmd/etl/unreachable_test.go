@@ -71,6 +71,69 @@ func TestAPIGoneMidway(t *testing.T) {
 	}
 }
 
+// TestAPIHungMidway: the Lambda API takes connections and answers
+// nothing from some request on (a stopped service, a proxy whose upstream
+// went away without a word). Each execution would fail only after its
+// attempts of --request-timeout (ten minutes by default), for every one
+// left; run and verify stop after the executions (calls) in a row their
+// rule allows, the service having answered no call between, with one line
+// naming the cause and exit 1. Once it answers again, a rerun archives the
+// rest and verify --all passes.
+func TestAPIHungMidway(t *testing.T) {
+	execs := emulator.Generate(61, 120, emulator.GenerateOptions{MaxOps: 40})
+	var hangAt, requests atomic.Int64 // hangAt 0: answering
+	var proxy *outage.Proxy
+	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		requests.Store(n)
+		if at := hangAt.Load(); at > 0 && n >= at {
+			proxy.Hang() // this request's answer is held too
+		}
+		return emulator.NoFault
+	}))
+	srv.Add(execs...)
+	emuURL, _ := emulatortest.Start(t, srv)
+	proxy = outage.Start(t, strings.TrimPrefix(emuURL, "http://"))
+	url := "http://" + proxy.Addr
+	manifest := manifestFile(t, execs)
+	dest := t.TempDir()
+	report := filepath.Join(t.TempDir(), "r.json")
+	const rule = 8 // twice --concurrency 4; at least 8
+	// A call that takes 2 s on loopback is one the service does not answer.
+	flags := []string{"--endpoint-url", url, "--concurrency", "4", "--max-attempts", "1", "--request-timeout", "2s"}
+	run := append([]string{"run", "--manifest", manifest, "--dest", dest, "--report", report}, flags...)
+
+	hangAt.Store(31)
+	r := runCLI(t, run...)
+	s := readReport(t, report)
+	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "answered no call for 8 executions in a row (last: ") ||
+		!strings.Contains(msg, "timed out") || !strings.Contains(msg, "rerun once it answers") {
+		t.Errorf("run: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
+	}
+	// The executions in flight when it stopped answering may fail first,
+	// one of them while answers had come since the count began (it starts
+	// the count again); without the rule every one of the 120 would fail.
+	if tried := s.ExecutionsOK + s.ExecutionsFailed + s.Abandoned; !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsFailed < rule || s.ExecutionsFailed > rule+3*4 || tried > 30+rule+3*4 {
+		t.Errorf("run: %d archived, %d failed, %d abandoned, interrupted %v: want stopped after %d failed in a row, the rest untried",
+			s.ExecutionsOK, s.ExecutionsFailed, s.Abandoned, s.Interrupted, rule)
+	}
+
+	hangAt.Store(0)
+	proxy.Answer()
+	if r := runCLI(t, run...); r.code != exitOK {
+		t.Fatalf("rerun once the API answers: exit %d", r.code)
+	}
+	verify := append([]string{"verify", "--manifest", manifest, "--dest", dest, "--all"}, flags...)
+	if r := runCLI(t, verify...); r.code != exitOK {
+		t.Fatalf("verify: exit %d", r.code)
+	}
+
+	hangAt.Store(requests.Load() + 11)
+	r = runCLI(t, verify...)
+	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "answered none of 8 calls in a row (last: no answer within the request timeout)") {
+		t.Errorf("verify: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
+	}
+}
+
 // TestVerifyCouldNotCheck: an execution whose calls fail (a 500 after
 // the retries) is one verify could not check: its last line says so, not
 // that the archive differs.

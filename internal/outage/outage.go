@@ -25,6 +25,7 @@ type Proxy struct {
 	// (see Silence); ended when the test ends.
 	silent, ended chan struct{}
 	held          atomic.Int64 // answers Silence held back
+	hung          atomic.Bool  // see Hang
 	wg            sync.WaitGroup
 }
 
@@ -56,6 +57,10 @@ func (p *Proxy) serve(ln net.Listener) {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if p.hung.Load() {
+				p.hold(c)
+				continue
 			}
 			s, err := net.Dial("tcp", p.target)
 			if err != nil {
@@ -114,6 +119,39 @@ func (p *Proxy) Silence() {
 	defer p.mu.Unlock()
 	close(p.silent)
 	p.silent = make(chan struct{})
+}
+
+// Hang makes the service take connections and answer nothing, as one
+// stopped (SIGSTOP) or a proxy whose upstream went away without a word
+// does: the connections open now go silent (Silence), and new ones are
+// accepted and held open, their requests read and never answered, until
+// Answer.
+func (p *Proxy) Hang() {
+	p.hung.Store(true)
+	p.Silence()
+}
+
+// Answer ends Hang: new connections reach the service again (those held
+// stay silent).
+func (p *Proxy) Answer() { p.hung.Store(false) }
+
+// hold keeps c open, reading what the client sends, until the client or
+// the test closes it.
+func (p *Proxy) hold(c net.Conn) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.conns[c] = true
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		io.Copy(io.Discard, c)
+		c.Close()
+	}()
 }
 
 // Held is how many answers Silence held back: calls that met a silent
