@@ -11,127 +11,103 @@ import (
 	"github.com/durable-etl/durable-etl/internal/outage"
 )
 
-// TestAPIGoneMidway: the Lambda API cannot be reached from some request
-// on (its connections cut, new ones refused). Run and verify stop after
-// the executions (calls) in a row their rule allows, instead of trying
-// every one left, with one line naming the cause and exit 1; the run's
-// report says interrupted, and what it archived stays: once the API can
-// be reached again a rerun archives the rest and verify --all passes.
+// TestAPIGoneMidway: from some request on, the Lambda API cannot be
+// reached (its connections cut, new ones refused), or takes connections
+// and answers nothing (a stopped service, a proxy whose upstream went
+// away without a word: each execution would fail only after its attempts
+// of --request-timeout, ten minutes with the defaults). Run and verify
+// stop after the executions (calls) in a row their rule allows, instead
+// of trying every one left, with one line naming the cause and exit 1;
+// the run's report says interrupted, and what it archived stays: once
+// the API answers again a rerun archives the rest and verify --all
+// passes.
 func TestAPIGoneMidway(t *testing.T) {
-	execs := emulator.Generate(53, 120, emulator.GenerateOptions{MaxOps: 40})
-	var goneAt, requests atomic.Int64 // goneAt 0: reachable
-	var proxy *outage.Proxy
-	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
-		requests.Store(n)
-		if at := goneAt.Load(); at > 0 && n >= at {
-			proxy.Down()
-			return emulator.Drop
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	emuURL, _ := emulatortest.Start(t, srv)
-	proxy = outage.Start(t, strings.TrimPrefix(emuURL, "http://"))
-	url := "http://" + proxy.Addr
-	manifest := manifestFile(t, execs)
-	dest := t.TempDir()
-	report := filepath.Join(t.TempDir(), "r.json")
-	const rule = 8 // twice --concurrency 4; at least 8
-	run := []string{"run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--concurrency", "4", "--max-attempts", "1", "--report", report}
+	for _, c := range []struct {
+		name string
+		// gone breaks the way to the API at the request it is called
+		// at (the fault that request gets), back undoes it.
+		gone func(*outage.Proxy) emulator.Fault
+		back func(*outage.Proxy)
+		// flags beside the common ones; the runs' and verify's last
+		// lines hold these.
+		flags  []string
+		run    []string
+		verify string
+	}{
+		{"unreachable", func(p *outage.Proxy) emulator.Fault { p.Down(); return emulator.Drop }, (*outage.Proxy).Up, nil,
+			[]string{"could not be reached for 8 executions in a row (last: dial tcp", "rerun once it is reachable"},
+			"could not be reached for 8 calls in a row (last: dial tcp"},
+		// A call that takes 2 s on loopback is one the service does not
+		// answer. This request's answer is held too.
+		{"answering nothing", func(p *outage.Proxy) emulator.Fault { p.Hang(); return emulator.NoFault }, (*outage.Proxy).Answer, []string{"--request-timeout", "2s"},
+			[]string{"answered no call for 8 executions in a row (last: ", "timed out", "rerun once it answers"},
+			"answered none of 8 calls in a row (last: no answer within the request timeout)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			execs := emulator.Generate(53, 120, emulator.GenerateOptions{MaxOps: 40})
+			var goneAt, requests atomic.Int64 // goneAt 0: reachable
+			var proxy *outage.Proxy
+			srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+				requests.Store(n)
+				if at := goneAt.Load(); at > 0 && n >= at {
+					return c.gone(proxy)
+				}
+				return emulator.NoFault
+			}))
+			srv.Add(execs...)
+			emuURL, _ := emulatortest.Start(t, srv)
+			proxy = outage.Start(t, strings.TrimPrefix(emuURL, "http://"))
+			manifest := manifestFile(t, execs)
+			dest := t.TempDir()
+			report := filepath.Join(t.TempDir(), "r.json")
+			const rule = 8 // twice --concurrency 4; at least 8
+			flags := append([]string{"--endpoint-url", "http://" + proxy.Addr, "--concurrency", "4", "--max-attempts", "1"}, c.flags...)
+			run := append([]string{"run", "--manifest", manifest, "--dest", dest, "--report", report}, flags...)
 
-	goneAt.Store(31)
-	r := runCLI(t, run...)
-	s := readReport(t, report)
-	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "could not be reached for 8 executions in a row (last: dial tcp") || !strings.Contains(msg, "rerun once it is reachable") {
-		t.Errorf("run: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
-	}
-	// An execution asked before the API went may settle late, archived,
-	// and start the count again (up to three times --concurrency more
-	// failures, as many as the tried bound allows: seen 17 once); without
-	// the rule every one of the 120 would be tried.
-	if tried := s.ExecutionsOK + s.ExecutionsFailed + s.Abandoned; !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsFailed < rule || s.ExecutionsFailed > rule+3*4 || tried > 30+rule+3*4 {
-		t.Errorf("run: %d archived, %d failed, %d abandoned, interrupted %v: want stopped after %d failed in a row, the rest untried",
-			s.ExecutionsOK, s.ExecutionsFailed, s.Abandoned, s.Interrupted, rule)
-	}
+			goneAt.Store(31)
+			r := runCLI(t, run...)
+			s := readReport(t, report)
+			if msg := lastLine(r.stderr); r.code != exitFailed || !containsAll(msg, c.run...) {
+				t.Errorf("run: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
+			}
+			// An execution asked before the API went may settle late,
+			// archived (or, answering nothing, fail while answers had
+			// come since the count began), and start the count again (up
+			// to three times --concurrency more failures, as many as the
+			// tried bound allows: seen 17 once); without the rule every
+			// one of the 120 would be tried.
+			if tried := s.ExecutionsOK + s.ExecutionsFailed + s.Abandoned; !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsFailed < rule || s.ExecutionsFailed > rule+3*4 || tried > 30+rule+3*4 {
+				t.Errorf("run: %d archived, %d failed, %d abandoned, interrupted %v: want stopped after %d failed in a row, the rest untried",
+					s.ExecutionsOK, s.ExecutionsFailed, s.Abandoned, s.Interrupted, rule)
+			}
 
-	goneAt.Store(0)
-	proxy.Up()
-	if r := runCLI(t, run...); r.code != exitOK {
-		t.Fatalf("rerun once the API can be reached: exit %d", r.code)
-	}
-	verify := []string{"verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--concurrency", "4", "--max-attempts", "1", "--all"}
-	if r := runCLI(t, verify...); r.code != exitOK {
-		t.Fatalf("verify: exit %d", r.code)
-	}
+			goneAt.Store(0)
+			c.back(proxy)
+			if r := runCLI(t, run...); r.code != exitOK {
+				t.Fatalf("rerun once the API answers: exit %d", r.code)
+			}
+			verify := append([]string{"verify", "--manifest", manifest, "--dest", dest, "--all"}, flags...)
+			if r := runCLI(t, verify...); r.code != exitOK {
+				t.Fatalf("verify: exit %d", r.code)
+			}
 
-	goneAt.Store(requests.Load() + 11)
-	r = runCLI(t, verify...)
-	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "could not be reached for 8 calls in a row (last: dial tcp") || !strings.Contains(msg, "verify again once it is reachable") {
-		t.Errorf("verify: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
+			goneAt.Store(requests.Load() + 11)
+			r = runCLI(t, verify...)
+			if msg := lastLine(r.stderr); r.code != exitFailed || !containsAll(msg, c.verify, "verify again once it is reachable") {
+				t.Errorf("verify: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
+			}
+		})
 	}
 }
 
-// TestAPIHungMidway: the Lambda API takes connections and answers
-// nothing from some request on (a stopped service, a proxy whose upstream
-// went away without a word). Each execution would fail only after its
-// attempts of --request-timeout (ten minutes by default), for every one
-// left; run and verify stop after the executions (calls) in a row their
-// rule allows, the service having answered no call between, with one line
-// naming the cause and exit 1. Once it answers again, a rerun archives the
-// rest and verify --all passes.
-func TestAPIHungMidway(t *testing.T) {
-	execs := emulator.Generate(61, 120, emulator.GenerateOptions{MaxOps: 40})
-	var hangAt, requests atomic.Int64 // hangAt 0: answering
-	var proxy *outage.Proxy
-	srv := emulator.New(emulator.WithFaults(func(n int64, _ string) emulator.Fault {
-		requests.Store(n)
-		if at := hangAt.Load(); at > 0 && n >= at {
-			proxy.Hang() // this request's answer is held too
+// containsAll reports whether s holds every one of parts.
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
 		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	emuURL, _ := emulatortest.Start(t, srv)
-	proxy = outage.Start(t, strings.TrimPrefix(emuURL, "http://"))
-	url := "http://" + proxy.Addr
-	manifest := manifestFile(t, execs)
-	dest := t.TempDir()
-	report := filepath.Join(t.TempDir(), "r.json")
-	const rule = 8 // twice --concurrency 4; at least 8
-	// A call that takes 2 s on loopback is one the service does not answer.
-	flags := []string{"--endpoint-url", url, "--concurrency", "4", "--max-attempts", "1", "--request-timeout", "2s"}
-	run := append([]string{"run", "--manifest", manifest, "--dest", dest, "--report", report}, flags...)
-
-	hangAt.Store(31)
-	r := runCLI(t, run...)
-	s := readReport(t, report)
-	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "answered no call for 8 executions in a row (last: ") ||
-		!strings.Contains(msg, "timed out") || !strings.Contains(msg, "rerun once it answers") {
-		t.Errorf("run: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
 	}
-	// The executions in flight when it stopped answering may fail first,
-	// one of them while answers had come since the count began (it starts
-	// the count again); without the rule every one of the 120 would fail.
-	if tried := s.ExecutionsOK + s.ExecutionsFailed + s.Abandoned; !s.Interrupted || s.ExecutionsOK == 0 || s.ExecutionsFailed < rule || s.ExecutionsFailed > rule+3*4 || tried > 30+rule+3*4 {
-		t.Errorf("run: %d archived, %d failed, %d abandoned, interrupted %v: want stopped after %d failed in a row, the rest untried",
-			s.ExecutionsOK, s.ExecutionsFailed, s.Abandoned, s.Interrupted, rule)
-	}
-
-	hangAt.Store(0)
-	proxy.Answer()
-	if r := runCLI(t, run...); r.code != exitOK {
-		t.Fatalf("rerun once the API answers: exit %d", r.code)
-	}
-	verify := append([]string{"verify", "--manifest", manifest, "--dest", dest, "--all"}, flags...)
-	if r := runCLI(t, verify...); r.code != exitOK {
-		t.Fatalf("verify: exit %d", r.code)
-	}
-
-	hangAt.Store(requests.Load() + 11)
-	r = runCLI(t, verify...)
-	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "answered none of 8 calls in a row (last: no answer within the request timeout)") {
-		t.Errorf("verify: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
-	}
+	return true
 }
 
 // TestVerifyCouldNotCheck: an execution whose calls fail (a 500 after
