@@ -147,14 +147,60 @@ type flakyLedger struct {
 	err   error
 	fails int
 	calls []string // the statuses recorded, failed or not
+	// stallAt is the call (from 1) from which on it answers nothing, until
+	// the call's context ends (0: never).
+	stallAt int
 }
 
 func (l *flakyLedger) RecordRun(ctx context.Context, run load.RunInfo) error {
 	l.calls = append(l.calls, run.Status)
+	if l.stallAt > 0 && len(l.calls) >= l.stallAt {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	if len(l.calls) <= l.fails {
 		return l.err
 	}
 	return nil
+}
+
+// TestRunRecordStalled: a ledger that stops answering as the run ends (a
+// database stopped, a lock never let go) does not hold the run for ever,
+// its work done: the record's try fails after its timeout, and the run
+// with a destination error saying so; what it archived stays.
+func TestRunRecordStalled(t *testing.T) {
+	execs, _ := randomExecutions(37, 4, 10)
+	srv := emulator.New()
+	srv.Add(execs...)
+	_, client := emulatortest.Start(t, srv)
+	pd, err := load.NewParquetDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &flakyLedger{Loader: pd, stallAt: 2}
+	cfg := pipeline.Config{API: client, Loader: l, RunID: "r", Logger: testLogger(t)}
+	pipeline.WithRecordTimeout(&cfg, 50*time.Millisecond)
+	type result struct {
+		sum *pipeline.Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := pipeline.Run(context.Background(), cfg, manifestOf(t, execs))
+		done <- result{sum, err}
+	}()
+	select {
+	case r := <-done:
+		var de *pipeline.DestinationError
+		if !errors.As(r.err, &de) || !strings.Contains(r.err.Error(), "(no answer in 50ms)") {
+			t.Errorf("run: %v: want a destination error, the record unanswered", r.err)
+		}
+		if r.sum.ExecutionsOK != len(execs) || !slices.Equal(l.calls, []string{"running", "succeeded"}) {
+			t.Errorf("%d archived, records %v: want %d archived, the end's record tried once", r.sum.ExecutionsOK, l.calls, len(execs))
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the run still waits on its record, a minute on")
+	}
 }
 
 // TestRunRecordedAgain: a run's record that a destination failed to write

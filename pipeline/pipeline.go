@@ -138,6 +138,9 @@ type Config struct {
 	// destinationBackoff is the wait before the n-th try after a
 	// destination's transient failure (set by this package's tests).
 	destinationBackoff func(n int) time.Duration
+	// recordTimeout bounds each try of writing the run's record
+	// (recordTimeout; this package's tests shorten it).
+	recordTimeout time.Duration
 }
 
 // setDefaults fills in what the Config leaves zero (see its fields).
@@ -165,6 +168,9 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.DestinationRetries == 0 {
 		cfg.DestinationRetries = 8
+	}
+	if cfg.recordTimeout == 0 {
+		cfg.recordTimeout = recordTimeout
 	}
 	if cfg.destinationBackoff == nil {
 		b := retry.NewExponentialJitterBackoff(30 * time.Second)
@@ -510,11 +516,23 @@ func (r *runner) recordEnd(ctx context.Context, ledger load.RunLedger, runErr er
 	return r.recordRun(context.WithoutCancel(ctx), ledger, info)
 }
 
+// recordTimeout bounds each try of recordRun: one row, which a database
+// that answers writes at once. One that stopped answering (a server
+// stopped, a lock never let go) would otherwise hold the run's end for
+// ever, --deadline and a first interrupt included, the run's work done.
+const recordTimeout = time.Minute
+
 // recordRun writes the run's record in the destinations' ledgers, again
-// after a transient failure (load.Transient), as an execution is.
+// after a transient failure (load.Transient), as an execution is; a try
+// not done in recordTimeout fails it.
 func (r *runner) recordRun(ctx context.Context, ledger load.RunLedger, info load.RunInfo) error {
 	for try := 1; ; try++ {
-		err := ledger.RecordRun(ctx, info)
+		tryCtx, cancel := context.WithTimeout(ctx, r.cfg.recordTimeout)
+		err := ledger.RecordRun(tryCtx, info)
+		if err != nil && ctx.Err() == nil && errors.Is(tryCtx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (no answer in %s)", err, r.cfg.recordTimeout)
+		}
+		cancel()
 		if err == nil || !load.Transient(err) || try > r.cfg.DestinationRetries {
 			return err
 		}
