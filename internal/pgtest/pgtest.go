@@ -88,8 +88,14 @@ func Role(t testing.TB, u string) (name, roleURL string) {
 	var b [6]byte
 	rand.Read(b[:])
 	name = "etl_role_" + hex.EncodeToString(b[:])
+	// Random, and long enough to occur nowhere by chance: the messages
+	// that name the role's URL show "xxxxx" wherever the password was
+	// (a short one, "pw", once hid part of a random database's name).
+	var pw [12]byte
+	rand.Read(pw[:])
+	password := "pw" + hex.EncodeToString(pw[:])
 	ctx := context.Background()
-	if _, err := Conn(t, u).Exec(ctx, "CREATE ROLE "+name+" LOGIN PASSWORD 'pw'"); err != nil {
+	if _, err := Conn(t, u).Exec(ctx, "CREATE ROLE "+name+" LOGIN PASSWORD '"+password+"'"); err != nil {
 		t.Fatalf("pgtest: create role: %v", err)
 	}
 	t.Cleanup(func() {
@@ -109,7 +115,7 @@ func Role(t testing.TB, u string) (name, roleURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parsed.User = neturl.UserPassword(name, "pw")
+	parsed.User = neturl.UserPassword(name, password)
 	return name, parsed.String()
 }
 
