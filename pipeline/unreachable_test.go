@@ -187,10 +187,10 @@ func TestSlowExecutionsDoNotStopTheRun(t *testing.T) {
 		slow[e.ARN] = true // first in the manifest, after the long one
 	}
 	var slowAsked, slowAskedAtLongEnd atomic.Int64
-	srv := emulator.New(emulator.WithFaults(func(n int64, arn string) emulator.Fault {
+	srv := emulator.New(emulator.WithSlowDelay(time.Minute), emulator.WithFaults(func(n int64, arn string) emulator.Fault {
 		switch {
 		case arn == long[0].ARN:
-			time.Sleep(5 * time.Millisecond) // a service some way off: its pages take a while
+			time.Sleep(50 * time.Millisecond) // a service some way off: its pages take a while
 			slowAskedAtLongEnd.Store(slowAsked.Load())
 		case slow[arn]:
 			slowAsked.Add(1)
@@ -202,7 +202,7 @@ func TestSlowExecutionsDoNotStopTheRun(t *testing.T) {
 	srv.Add(execs...)
 	url, _ := emulatortest.Start(t, srv)
 	var calls extract.CallStats
-	client := emulatortest.Client(t, url, extract.WithMaxAttempts(1), extract.WithRequestTimeout(100*time.Millisecond), extract.WithCallStats(&calls))
+	client := emulatortest.Client(t, url, extract.WithMaxAttempts(1), extract.WithRequestTimeout(time.Second), extract.WithCallStats(&calls))
 	pd, err := load.NewParquetDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -221,8 +221,9 @@ func TestSlowExecutionsDoNotStopTheRun(t *testing.T) {
 			t.Errorf("%s failed %s (%s): want a timeout", f.ExecutionArn, f.Code, f.Reason)
 		}
 	}
-	// Else the long execution's pages came before the slow ones failed in
-	// a row, and the test proves nothing.
+	// Else the long execution's pages (157, 50 ms each) came before the
+	// slow ones failed in a row (two at a time, a second each), and the
+	// test proves nothing.
 	if n := slowAskedAtLongEnd.Load(); n < after+concurrency {
 		t.Errorf("%d slow calls made by the long execution's last page: want at least %d, so many failed while it was answered", n, after+concurrency)
 	}
