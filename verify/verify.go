@@ -345,6 +345,10 @@ type UnreachableError struct {
 	unanswered bool
 }
 
+// Unanswered reports that the API took the calls and answered none (their
+// time ran out), rather than being out of reach.
+func (e *UnreachableError) Unanswered() bool { return e.unanswered }
+
 func (e *UnreachableError) Error() string {
 	if e.unanswered {
 		return fmt.Sprintf("the Lambda API answered none of %d calls in a row (last: %s)", e.n, e.last)

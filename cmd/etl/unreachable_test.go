@@ -32,16 +32,16 @@ func TestAPIGoneMidway(t *testing.T) {
 		// lines hold these.
 		flags  []string
 		run    []string
-		verify string
+		verify []string
 	}{
 		{"unreachable", func(p *outage.Proxy) emulator.Fault { p.Down(); return emulator.Drop }, (*outage.Proxy).Up, nil,
 			[]string{"could not be reached for 8 executions in a row (last: dial tcp", "rerun once it is reachable"},
-			"could not be reached for 8 calls in a row (last: dial tcp"},
+			[]string{"could not be reached for 8 calls in a row (last: dial tcp", "verify again once it is reachable"}},
 		// A call that takes 2 s on loopback is one the service does not
 		// answer. This request's answer is held too.
 		{"answering nothing", func(p *outage.Proxy) emulator.Fault { p.Hang(); return emulator.NoFault }, (*outage.Proxy).Answer, []string{"--request-timeout", "2s"},
 			[]string{"answered no call for 8 executions in a row (last: ", "timed out", "rerun once it answers"},
-			"answered none of 8 calls in a row (last: no answer within the request timeout)"},
+			[]string{"answered none of 8 calls in a row (last: no answer within the request timeout)", "verify again once it answers"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			execs := emulator.Generate(53, 120, emulator.GenerateOptions{MaxOps: 40})
@@ -93,7 +93,7 @@ func TestAPIGoneMidway(t *testing.T) {
 
 			goneAt.Store(requests.Load() + 11)
 			r = runCLI(t, verify...)
-			if msg := lastLine(r.stderr); r.code != exitFailed || !containsAll(msg, c.verify, "verify again once it is reachable") {
+			if msg := lastLine(r.stderr); r.code != exitFailed || !containsAll(msg, c.verify...) {
 				t.Errorf("verify: exit %d, stderr ends %q: want 1, the count and the cause", r.code, msg)
 			}
 		})

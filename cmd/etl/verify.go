@@ -148,7 +148,11 @@ func verifyAction(c *cli.Context) error {
 	}
 	var gone *verify.UnreachableError
 	if errors.As(context.Cause(ctx), &gone) {
-		return stoppedEarly(c, rep, &exitError{code: exitFailed, err: fmt.Errorf("%w; verify stopped: verify again once it is reachable", gone)}, start)
+		again := "once it is reachable"
+		if gone.Unanswered() {
+			again = "once it answers"
+		}
+		return stoppedEarly(c, rep, &exitError{code: exitFailed, err: fmt.Errorf("%w; verify stopped: verify again %s", gone, again)}, start)
 	}
 	if err == nil {
 		err = exp.err() // a report from an unreadable list would be wrong
