@@ -188,6 +188,9 @@ func Discover(ctx context.Context, api API, d Config, logf func(msg string, args
 // interleaving (start, then function, then listing). A function whose
 // listing fails (access denied, retries run out) is noted
 // (listingFailed) and the others go on; what it listed before stays.
+// Once twice Workers listings in a row (at least 8) had no answer (the
+// API out of reach, or answering nothing), none answered between, the
+// functions left are not asked, each noted as not listed, and why.
 // Two failures stop them all (stopsDiscovery): a function named by
 // --function that does not exist, and credentials that do not work. The
 // error returned is ctx's, else that of the first function, in the order
@@ -199,26 +202,47 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 	var outMu sync.Mutex
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	workers := cmp.Or(max(d.Workers, 0), defaultWorkers)
+	// The listings left are given up (listCtx's cause) once as many in a
+	// row as noAnswerAfter had no answer (extract.NoAnswer: the API could
+	// not be reached, or took the calls and answered none), none answered
+	// between: every one left would fail alike, each after its retries
+	// (minutes, when the calls go unanswered). The functions listed stay
+	// listed, and the run archives their executions.
+	listCtx, giveUp := context.WithCancelCause(gctx)
+	defer giveUp(nil)
+	row := noAnswerRow{after: max(2*workers, 8)}
 	var g errgroup.Group
-	g.SetLimit(cmp.Or(max(d.Workers, 0), defaultWorkers))
+	g.SetLimit(workers)
 	for i := range fns {
 		g.Go(func() error {
 			fn := &fns[i]
-			stats[i], errs[i] = extract.Discover(gctx, api, fn.Name, d.Filter, func(f extract.Found) error {
+			if listCtx.Err() != nil && gctx.Err() == nil {
+				fn.ListingFailed = context.Cause(listCtx).Error()
+				return nil
+			}
+			stats[i], errs[i] = extract.Discover(listCtx, api, fn.Name, d.Filter, func(f extract.Found) error {
 				fn.Found++
 				outMu.Lock()
 				defer outMu.Unlock()
 				return out.Add(f, i)
 			})
 			if err := errs[i]; err != nil {
-				if gctx.Err() == nil && !stopsDiscovery(err, fn.Named) {
+				switch {
+				case gctx.Err() == nil && listCtx.Err() != nil:
+					errs[i], fn.ListingFailed = nil, context.Cause(listCtx).Error()
+				case gctx.Err() == nil && !stopsDiscovery(err, fn.Named):
 					errs[i], fn.ListingFailed = nil, err.Error()
-					return nil
+					if stop := row.failed(err); stop != nil {
+						giveUp(stop)
+					}
+				default:
+					stopped[i] = gctx.Err() != nil
+					cancel()
 				}
-				stopped[i] = gctx.Err() != nil
-				cancel()
 				return nil
 			}
+			row.answered()
 			st := stats[i]
 			if fn.RetentionDays == 0 && !d.NoRetention {
 				// A function named by --function: how long the service
@@ -246,6 +270,39 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 		return ctx.Err()
 	}
 	return firstDiscoveryError(errs, stopped)
+}
+
+// noAnswerRow counts the listings in a row that had no answer
+// (extract.NoAnswer), none answered between.
+type noAnswerRow struct {
+	mu    sync.Mutex
+	n     int
+	after int
+}
+
+// failed counts a failed listing's err; it returns why the listings left
+// are given up once after of them in a row had no answer, else nil.
+func (r *noAnswerRow) failed(err error) error {
+	told, ok := extract.NoAnswer(err)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !ok {
+		r.n = 0 // answered, if with an error
+		return nil
+	}
+	if r.n++; r.n != r.after {
+		return nil
+	}
+	if _, reached := extract.Unreachable(err); !reached {
+		return fmt.Errorf("not listed: the Lambda API answered none of %d listings in a row (last: %s)", r.n, told)
+	}
+	return fmt.Errorf("not listed: the Lambda API could not be reached for %d listings in a row (last: %s)", r.n, told)
+}
+
+func (r *noAnswerRow) answered() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n = 0
 }
 
 // stopsDiscovery reports a listing failure that stops every listing: a

@@ -3,18 +3,21 @@ package discovery_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/durable-etl/durable-etl/discovery"
 	"github.com/durable-etl/durable-etl/extract"
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
+	"github.com/durable-etl/durable-etl/internal/outage"
 )
 
 // TestDiscover: through the real SDK client against the emulator, every
@@ -87,6 +90,51 @@ func TestDiscover(t *testing.T) {
 	var nf *extract.FunctionNotFoundError
 	if !errors.As(err, &nf) || l != nil || fns != nil {
 		t.Errorf("a named function that does not exist: %v (list %v)", err, l != nil)
+	}
+}
+
+// TestListingsGivenUpUnanswered: the API takes connections and answers
+// nothing from the first listing on (after ListFunctions): once twice
+// Workers listings in a row (at least 8) had no answer, the functions
+// left are not asked, each noted as not listed and why, instead of each
+// failing after its attempts, Workers at a time. Discovery itself does
+// not fail: the functions listed before are archived.
+func TestListingsGivenUpUnanswered(t *testing.T) {
+	const functions, workers, after = 30, 2, 8
+	var fns []emulator.FunctionVersion
+	for i := range functions {
+		fns = append(fns, emulator.FunctionVersion{Name: fmt.Sprintf("fn-%02d", i), Version: "$LATEST",
+			Durable: &types.DurableConfig{ExecutionTimeout: aws.Int32(3600), RetentionPeriodInDays: aws.Int32(30)}})
+	}
+	var proxy *outage.Proxy
+	srv := emulator.New(emulator.WithFunctionList(fns), emulator.WithFaults(func(n int64, _ string) emulator.Fault {
+		if n > 1 { // after ListFunctions; this request's answer is held too
+			proxy.Hang()
+		}
+		return emulator.NoFault
+	}))
+	url, _ := emulatortest.Start(t, srv)
+	proxy = outage.Start(t, strings.TrimPrefix(url, "http://"))
+	client := emulatortest.Client(t, "http://"+proxy.Addr, extract.WithMaxAttempts(1), extract.WithRequestTimeout(time.Second))
+	list, got, err := discovery.Discover(context.Background(), client, discovery.Config{All: true, Workers: workers}, func(string, ...any) {})
+	if err != nil {
+		t.Fatalf("discover: %v", err)
+	}
+	defer list.Close()
+	timedOut, notAsked := 0, 0
+	for _, f := range got {
+		switch {
+		case strings.Contains(f.ListingFailed, "not listed: the Lambda API answered none of 8 listings in a row (last: no answer within the request timeout)"):
+			notAsked++
+		case f.ListingFailed != "":
+			timedOut++
+		default:
+			t.Errorf("%s listed, with the API answering nothing", f.Name)
+		}
+	}
+	// The listings in flight when the eighth failed fail in their turn.
+	if len(got) != functions || timedOut < after || timedOut > after+workers || notAsked != functions-timedOut {
+		t.Errorf("%d functions, %d listings failed, %d not asked: want %d, at least %d failed, the rest not asked", len(got), timedOut, notAsked, functions, after)
 	}
 }
 
