@@ -103,8 +103,9 @@ type Config struct {
 	// way, that takes connections and answers nothing, where each
 	// execution would otherwise fail after its attempts of
 	// --request-timeout (ten minutes each against a stopped emulator,
-	// with etl's defaults), a backfill's for days. A timed-out execution while other calls are answered (a page
-	// slow to come) starts the count again, as any other outcome does.
+	// with etl's defaults), a backfill's for days. A timed-out execution
+	// while other calls are answered (a page slow to come) starts the
+	// count again, as any other outcome does.
 	Calls *extract.CallStats
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
