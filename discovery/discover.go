@@ -211,7 +211,7 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 	// listed, and the run archives their executions.
 	listCtx, giveUp := context.WithCancelCause(gctx)
 	defer giveUp(nil)
-	row := noAnswerRow{after: max(2*workers, 8)}
+	row := extract.NewNoAnswerRow(max(2*workers, 8))
 	var g errgroup.Group
 	g.SetLimit(workers)
 	for i := range fns {
@@ -233,8 +233,8 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 					errs[i], fn.ListingFailed = nil, context.Cause(listCtx).Error()
 				case gctx.Err() == nil && !stopsDiscovery(err, fn.Named):
 					errs[i], fn.ListingFailed = nil, err.Error()
-					if stop := row.failed(err); stop != nil {
-						giveUp(stop)
+					if n, told, reached, ok := row.Note(err); ok {
+						giveUp(notListed(n, told, reached))
 					}
 				default:
 					stopped[i] = gctx.Err() != nil
@@ -242,7 +242,7 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 				}
 				return nil
 			}
-			row.answered()
+			row.Note(nil)
 			st := stats[i]
 			if fn.RetentionDays == 0 && !d.NoRetention {
 				// A function named by --function: how long the service
@@ -272,37 +272,13 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 	return firstDiscoveryError(errs, stopped)
 }
 
-// noAnswerRow counts the listings in a row that had no answer
-// (extract.NoAnswer), none answered between.
-type noAnswerRow struct {
-	mu    sync.Mutex
-	n     int
-	after int
-}
-
-// failed counts a failed listing's err; it returns why the listings left
-// are given up once after of them in a row had no answer, else nil.
-func (r *noAnswerRow) failed(err error) error {
-	told, ok := extract.NoAnswer(err)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !ok {
-		r.n = 0 // answered, if with an error
-		return nil
+// notListed is why the listings left are given up once n in a row had no
+// answer, the last told (reached: the API took them and answered none).
+func notListed(n int, told string, reached bool) error {
+	if reached {
+		return fmt.Errorf("not listed: the Lambda API answered none of %d listings in a row (last: %s)", n, told)
 	}
-	if r.n++; r.n != r.after {
-		return nil
-	}
-	if _, reached := extract.Unreachable(err); !reached {
-		return fmt.Errorf("not listed: the Lambda API answered none of %d listings in a row (last: %s)", r.n, told)
-	}
-	return fmt.Errorf("not listed: the Lambda API could not be reached for %d listings in a row (last: %s)", r.n, told)
-}
-
-func (r *noAnswerRow) answered() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.n = 0
+	return fmt.Errorf("not listed: the Lambda API could not be reached for %d listings in a row (last: %s)", n, told)
 }
 
 // stopsDiscovery reports a listing failure that stops every listing: a

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -182,6 +183,39 @@ func NoAnswer(err error) (told string, ok bool) {
 		return "", false
 	}
 	return "no answer within the request timeout", true
+}
+
+// NoAnswerRow counts the failures in a row that had no answer
+// ([NoAnswer]), none answered between; it is safe for concurrent use.
+// Verify counts its calls so, discovery its listings: past After of them,
+// every one left would fail alike, each after its retries.
+type NoAnswerRow struct {
+	mu    sync.Mutex
+	n     int
+	after int
+}
+
+// NewNoAnswerRow counts up to after.
+func NewNoAnswerRow(after int) *NoAnswerRow { return &NoAnswerRow{after: after} }
+
+// Note counts err (nil, or any failure with an answer, starts the count
+// again). Once after failures in a row had no answer, it returns the
+// count, the last one's cause told in one line, and whether the service
+// could be reached (it then took the calls and answered none); ok is
+// false before, and after (a row reported once).
+func (r *NoAnswerRow) Note(err error) (n int, told string, reached, ok bool) {
+	told, none := NoAnswer(err)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !none {
+		r.n = 0
+		return 0, "", false, false
+	}
+	if r.n++; r.n != r.after {
+		return 0, "", false, false
+	}
+	_, unreachable := Unreachable(err)
+	return r.n, told, !unreachable, true
 }
 
 // Interrupted reports a call stopped by its context (a signal, a deadline)

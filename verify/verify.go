@@ -299,9 +299,8 @@ type API interface {
 // errors, denied.
 type callGuard struct {
 	API
-	stop        context.CancelCauseFunc
-	limit       int64
-	unreachable *atomic.Int64
+	stop context.CancelCauseFunc
+	row  *extract.NoAnswerRow
 }
 
 // NewCallGuard is api under a callGuard: the calls of one verify with
@@ -312,35 +311,26 @@ func NewCallGuard(api API, stop context.CancelCauseFunc, concurrency int) API {
 		extract.HistoryAPI
 		extract.StateAPI
 	}{d.History(api), d.State(api)}
-	return callGuard{API: api, stop: stop, limit: int64(max(2*concurrency, 8)), unreachable: new(atomic.Int64)}
+	return callGuard{API: api, stop: stop, row: extract.NewNoAnswerRow(max(2*concurrency, 8))}
 }
 
 func (g callGuard) check(ctx context.Context, err error) {
-	if err == nil {
-		g.unreachable.Store(0)
+	if err != nil && ctx.Err() != nil { // verify is stopping: no answer was awaited
 		return
 	}
-	if ctx.Err() != nil { // verify is stopping: no answer was awaited
-		return
-	}
-	if told, ok := extract.NoAnswer(err); ok {
-		if n := g.unreachable.Add(1); n == g.limit {
-			_, reached := extract.Unreachable(err)
-			g.stop(&UnreachableError{n: n, last: told, unanswered: !reached})
-		}
-		return
+	if n, told, reached, ok := g.row.Note(err); ok {
+		g.stop(&UnreachableError{n: n, last: told, unanswered: reached})
 	}
 	if _, refused := extract.RefusedCredentials(err); refused {
 		g.stop(err)
 	}
-	g.unreachable.Store(0) // reached, if with an error
 }
 
 // UnreachableError is why verify stopped when the API could not be
 // reached, or answered nothing (unanswered: the last call timed out): n
 // calls in a row, the last one's failure told.
 type UnreachableError struct {
-	n          int64
+	n          int
 	last       string
 	unanswered bool
 }
