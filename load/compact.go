@@ -119,6 +119,11 @@ type CompactStats struct {
 	// (*NotParquetError), with the destination's name as the run's ledger
 	// does: each one's partition was left as it was.
 	Unreadable []string `json:"unreadable_files,omitempty"`
+	// Done counts the partitions looked at to the end (merged, already
+	// compact, left for an unreadable file or holding only young files) of
+	// Total, those in the range: fewer when Compact failed or was canceled.
+	Done  int `json:"partitions_done"`
+	Total int `json:"partitions_total"`
 }
 
 // compactedFromKey is the key-value metadata that names the files a merged
@@ -169,9 +174,9 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 			byDT[dt][t.Name] = append(byDT[dt][t.Name], f)
 		}
 	}
+	st.Total = len(byDT)
 	var (
-		mu      sync.Mutex // st, done, o.OnPartition
-		done    int
+		mu      sync.Mutex // st, o.OnPartition
 		merging = semaphore.NewWeighted(d.cfg.rowGroup)
 		keys    = newKeyBudget(o.keyMemory(), o.onKeysReserved)
 		failed  atomic.Bool
@@ -200,9 +205,9 @@ func (d *Parquet) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 				failed.Store(true)
 				return err
 			}
-			done++
+			st.Done++
 			if o.OnPartition != nil {
-				o.OnPartition(done, len(byDT), st)
+				o.OnPartition(st.Done, st.Total, st)
 			}
 			return nil
 		})

@@ -1146,6 +1146,42 @@ func TestEndpointOfTheProfile(t *testing.T) {
 	}
 }
 
+// TestCompactStoppedSaysSo: a compaction that fails part way says in its
+// summary that it stopped and how far it got (its counts alone read as a
+// finished one's), names the culprit, exits 1; once the culprit is gone a
+// rerun compacts every partition.
+func TestCompactStoppedSaysSo(t *testing.T) {
+	_, dest := archivedByRuns(t, emulator.Generate(29, 40, emulator.GenerateOptions{MaxOps: 20, Days: 8}), "d1", "d2")
+	parts, _ := filepath.Glob(filepath.Join(dest, "operations", "dt=*"))
+	if len(parts) < 6 {
+		t.Fatalf("%d partitions, want at least 6", len(parts))
+	}
+	// A folder where a file is expected: listed as a file, unreadable.
+	culprit := filepath.Join(parts[3], "zz.parquet")
+	if err := os.Mkdir(culprit, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "compact", "--dest", dest, "--min-age", "0s")
+	var done, total int
+	if _, err := fmt.Sscanf(r.stdout, "compact "+dest+" stopped after %d of %d partitions:", &done, &total); err != nil || r.code != exitFailed ||
+		done >= total || total != len(parts) || !strings.Contains(r.stderr, "zz.parquet") {
+		t.Fatalf("compact with %s: exit %d, %q (%v), %q: want exit %d, the summary saying it stopped short of %d partitions, the folder named",
+			culprit, r.code, r.stdout, err, lastLine(r.stderr), exitFailed, len(parts))
+	}
+	if err := os.Remove(culprit); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, "compact", "--dest", dest, "--min-age", "0s")
+	if r.code != 0 || strings.Contains(r.stdout, "stopped") || !strings.HasPrefix(r.stdout, "compact "+dest+": ") {
+		t.Fatalf("compact again: exit %d, %q", r.code, r.stdout)
+	}
+	for _, p := range parts {
+		if files, _ := filepath.Glob(filepath.Join(p, "*.parquet")); len(files) != 1 {
+			t.Errorf("%s: %d operations files after the rerun, want 1", filepath.Base(p), len(files))
+		}
+	}
+}
+
 // TestCompactDates: --dt compacts only the partitions it names (one
 // date, FROM..TO, FROM.., ..TO, inclusive), and a malformed range is a
 // usage error naming the flag, with nothing compacted.
