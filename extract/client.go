@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
@@ -187,7 +188,8 @@ const credentialsRenewal = 5 * time.Minute
 
 // LoadConfig loads the standard AWS configuration chain (environment, shared
 // config and credentials files, SSO, IMDS and ECS roles), with region and
-// profile overriding it when set. It returns a *ConfigError when the chain
+// profile overriding it when set; with no region set or in the chain, the
+// EC2 instance's (instanceRegion). It returns a *ConfigError when the chain
 // fails or yields no region. The SDK's own log lines are dropped unless
 // more sets a logger (see [SDKLogger]).
 func LoadConfig(ctx context.Context, region, profile string, more ...func(*config.LoadOptions) error) (aws.Config, error) {
@@ -203,10 +205,39 @@ func LoadConfig(ctx context.Context, region, profile string, more ...func(*confi
 		return cfg, &ConfigError{fmt.Errorf("aws configuration: %w", err)}
 	}
 	if cfg.Region == "" {
-		return cfg, &ConfigError{errors.New("no AWS region: pass --region or set AWS_REGION")}
+		cfg.Region = instanceRegion(ctx, cfg)
+	}
+	if cfg.Region == "" {
+		return cfg, &ConfigError{errors.New("no AWS region: pass --region or set AWS_REGION (none in the environment, the shared config or the EC2 instance metadata)")}
 	}
 	return cfg, nil
 }
+
+// instanceRegion is the region of the EC2 instance this runs on, from
+// its instance metadata (IMDSv2, where the other AWS SDKs' default region
+// chains end; Go's leaves it out), or "" off EC2, with the
+// metadata disabled (AWS_EC2_METADATA_DISABLED) or unanswered within
+// imdsRegionTimeout. AWS_EC2_METADATA_SERVICE_ENDPOINT and the shared
+// config's ec2_metadata_service_endpoint are honoured. Asked only when
+// nothing else names a region: a cron job on an instance with a role
+// needs no AWS_REGION, as it needs no keys.
+func instanceRegion(ctx context.Context, cfg aws.Config) string {
+	ctx, cancel := context.WithTimeout(ctx, imdsRegionTimeout)
+	defer cancel()
+	client := imds.NewFromConfig(cfg, func(o *imds.Options) {
+		o.HTTPClient, o.Retryer = nil, nil // the metadata client's own short timeouts and retries, not the run's
+	})
+	out, err := client.GetRegion(ctx, nil)
+	if err != nil {
+		return ""
+	}
+	return out.Region
+}
+
+// imdsRegionTimeout bounds asking the instance metadata for the region.
+// Its client gives up a connection after 250 ms and an answer after 500
+// ms, three attempts.
+const imdsRegionTimeout = 3 * time.Second
 
 // NewClient builds a Lambda client from the standard AWS configuration chain
 // (environment, shared config and credentials files, SSO, IMDS and ECS

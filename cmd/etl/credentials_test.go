@@ -1,7 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,4 +193,85 @@ echo '{"Version":1,"AccessKeyId":"key-'$n'","SecretAccessKey":"s","SessionToken"
 func lastLine(s string) string {
 	s = strings.TrimSpace(s)
 	return s[strings.LastIndex(s, "\n")+1:]
+}
+
+// TestRegionFromInstanceMetadata: with no region in the flags, the
+// environment or the shared config, the EC2 instance's is taken from its
+// instance metadata (IMDSv2: a token, then the region), as the other AWS
+// SDKs' chains do (Go's reads it from the instance identity document): a cron job on an instance with a role needs no
+// AWS_REGION. A region set anywhere else wins, and the metadata is not
+// asked; metadata disabled, or without a region, leaves the one-line
+// error, before any call to the API.
+func TestRegionFromInstanceMetadata(t *testing.T) {
+	srv, url, _, execs := fixture(t, 12)
+	var region atomic.Value // what the metadata says; "" answers 404
+	var asked atomic.Int64
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" && r.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds") != "":
+			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", r.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds"))
+			io.WriteString(w, "imds-token")
+		case r.Method == http.MethodGet && r.URL.Path == "/latest/dynamic/instance-identity/document" && r.Header.Get("X-Aws-Ec2-Metadata-Token") == "imds-token":
+			asked.Add(1)
+			if region.Load().(string) == "" {
+				http.NotFound(w, r)
+				return
+			}
+			json.NewEncoder(w).Encode(map[string]string{"accountId": "123456789012", "instanceId": "i-0123456789abcdef0", "region": region.Load().(string)})
+		default:
+			http.Error(w, "unexpected", http.StatusBadRequest)
+		}
+	}))
+	t.Cleanup(imds.Close)
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+	fn := strings.SplitN(strings.SplitN(execs[0].ARN, ":function:", 2)[1], ":", 2)[0]
+	n := 0
+	for _, e := range execs {
+		if strings.Contains(e.ARN, ":function:"+fn+":") {
+			n++
+		}
+	}
+	archived := fmt.Sprintf("%d executions archived, 0 failed", n)
+	for _, c := range []struct {
+		name, env, imds, metadataOff string
+		args                         []string
+		code                         int
+		want                         string // in stdout (exit 0) or stderr's one line
+		asked                        bool
+	}{
+		{"the instance's region", "", "us-east-1", "", []string{"run", "--function", fn}, exitOK, archived, true},
+		// The emulator's functions are us-east-1's: listed in another
+		// region, the function is not found, so the metadata's region is the one
+		// the calls are signed for.
+		{"the instance's region, another", "", "eu-west-1", "", []string{"run", "--function", fn}, exitUsage, "function " + fn + ": not found", true},
+		{"AWS_REGION first", "us-east-1", "eu-west-1", "", []string{"run", "--function", fn}, exitOK, archived, false},
+		{"no region in the metadata", "", "", "", []string{"run", "--function", fn}, exitUsage, "no AWS region", true},
+		{"metadata disabled", "", "us-east-1", "true", []string{"run", "--function", fn}, exitUsage, "no AWS region", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("AWS_REGION", c.env)
+			t.Setenv("AWS_DEFAULT_REGION", "")
+			t.Setenv("AWS_EC2_METADATA_DISABLED", c.metadataOff)
+			region.Store(c.imds)
+			asked.Store(0)
+			before := srv.Stats().Requests
+			r := runCLI(t, append(c.args, "--dest", t.TempDir(), "--endpoint-url", url)...)
+			out := r.stdout
+			if c.code != exitOK {
+				out = strings.TrimSpace(r.stderr)
+				if strings.Contains(out, "\n") {
+					t.Errorf("stderr %q: want one line", out)
+				}
+			}
+			if r.code != c.code || !strings.Contains(out, c.want) {
+				t.Errorf("exit %d, %q: want %d and %q", r.code, out, c.code, c.want)
+			}
+			if got := asked.Load() > 0; got != c.asked {
+				t.Errorf("the metadata's region asked: %v, want %v", got, c.asked)
+			}
+			if c.want == "no AWS region" && srv.Stats().Requests != before {
+				t.Errorf("%d requests reached the API without a region", srv.Stats().Requests-before)
+			}
+		})
+	}
 }
