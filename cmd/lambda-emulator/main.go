@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -39,6 +40,7 @@ func main() {
 	deniedReads := flag.String("denied-reads", "", "answer GetDurableExecution, its history and its state of this function's executions 403 AccessDeniedException, as a policy that allows listing them but not reading them")
 	pageItems := flag.Int("page-items", 0, "every page holds at most this many items whatever MaxItems asks, as a service that pages by size does (0: MaxItems alone)")
 	growOnSignal := flag.Bool("grow-on-signal", false, "serve the running executions' histories in part, and more of about a third of them at each SIGUSR1, as a live account's running executions go on between nightly runs")
+	quota := flag.Float64("quota", 0, "hold the account to this many requests a second (a burst of as many), across every operation, as AWS's API quotas do: the rest are answered 429 TooManyRequestsException with Retry-After: 1 (0: no quota)")
 	order := flag.String("history-order", "oldest-first", "how GetDurableExecutionHistory lists: oldest-first (ReverseOrder lists the newest first), newest-first (ReverseOrder the oldest first), oldest-always or newest-always (ReverseOrder ignored)")
 	flag.Parse()
 	orderOpt, ok := historyOrder(*order)
@@ -68,6 +70,9 @@ func main() {
 	}
 	if *pageItems > 0 {
 		opts = append(opts, emulator.WithPageItems(*pageItems))
+	}
+	if *quota > 0 {
+		opts = append(opts, emulator.WithQuota(*quota, int(math.Ceil(*quota))))
 	}
 	opts = append(opts, faultOptions(execs, *seed, *undecryptable, *faultRate)...)
 	srv := emulator.New(opts...)

@@ -394,3 +394,33 @@ func payloadsOf(t *testing.T, ev types.Event) []*bool {
 	}
 	return out
 }
+
+// TestQuota: past the account's quota, a request is answered as AWS
+// answers it, and the SDK reads it so: TooManyRequestsException with its
+// Reason and retryAfterSeconds (the Retry-After header); the requests of
+// a burst within it are served.
+func TestQuota(t *testing.T) {
+	srv := emulator.New(emulator.WithQuota(0.001, 2)) // refills a token in 1,000 s: none within the test
+	e := emulator.Generate(3, 1, emulator.GenerateOptions{MaxOps: 5})[0]
+	srv.Add(e)
+	url, _ := emulatortest.Start(t, srv)
+	client := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), RetryMaxAttempts: 1,
+		Credentials: aws.AnonymousCredentials{}})
+	get := func() error {
+		_, err := client.GetDurableExecution(context.Background(), &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(e.ARN)})
+		return err
+	}
+	for i := range 2 { // the burst
+		if err := get(); err != nil {
+			t.Fatalf("call %d of the burst: %v", i+1, err)
+		}
+	}
+	err := get()
+	var tm *types.TooManyRequestsException
+	if !errors.As(err, &tm) || tm.Reason != types.ThrottleReasonCallerRateLimitExceeded || aws.ToString(tm.RetryAfterSeconds) != "1" {
+		t.Fatalf("past the quota: %v (%+v): want TooManyRequestsException, CallerRateLimitExceeded, retry after 1 s", err, tm)
+	}
+	if st := srv.Stats(); st.Throttled != 1 || st.Requests != 3 {
+		t.Errorf("stats %+v: want 3 requests, 1 throttled", st)
+	}
+}

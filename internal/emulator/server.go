@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"golang.org/x/time/rate"
 )
 
 // Execution is one durable execution the emulator serves.
@@ -83,6 +85,15 @@ type FaultFunc func(n int64, arn string) Fault
 
 // Option configures a [Server].
 type Option func(*Server)
+
+// WithQuota holds the account to perSecond requests a second, burst at
+// once, across every operation and caller, as AWS's per-account,
+// per-region API quotas do: a request past it is answered 429
+// TooManyRequestsException (Reason CallerRateLimitExceeded, Retry-After:
+// 1) and costs nothing of the quota (default: no quota).
+func WithQuota(perSecond float64, burst int) Option {
+	return func(s *Server) { s.quota = rate.NewLimiter(rate.Limit(perSecond), max(burst, 1)) }
+}
 
 // WithLatency delays every answer by d (default none).
 func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = d } }
@@ -311,12 +322,14 @@ type Server struct {
 	credentials        CredentialsFunc
 	undecryptable      func(arn string) bool
 	dataLeftOut        func(arn string) bool
-	perRoute           sync.Map // op, label: *atomic.Int64
+	perRoute           sync.Map      // op, label: *atomic.Int64
+	quota              *rate.Limiter // WithQuota; nil: none
 
-	requests atomic.Int64
-	served   atomic.Int64
-	bytes    atomic.Int64
-	bufs     sync.Pool
+	requests  atomic.Int64
+	throttled atomic.Int64 // answered 429 for the quota (WithQuota)
+	served    atomic.Int64
+	bytes     atomic.Int64
+	bufs      sync.Pool
 }
 
 // New returns a server with no executions.
@@ -348,14 +361,15 @@ func (s *Server) Add(execs ...Execution) {
 
 // Stats are the server's counters.
 type Stats struct {
-	Requests int64 // every request received
-	PagesOK  int64 // 200 pages served in full
-	BytesOK  int64 // bytes of those pages' bodies
+	Requests  int64 // every request received
+	PagesOK   int64 // 200 pages served in full
+	BytesOK   int64 // bytes of those pages' bodies
+	Throttled int64 // answered 429 for being past the quota (WithQuota)
 }
 
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
-	return Stats{Requests: s.requests.Load(), PagesOK: s.served.Load(), BytesOK: s.bytes.Load()}
+	return Stats{Requests: s.requests.Load(), PagesOK: s.served.Load(), BytesOK: s.bytes.Load(), Throttled: s.throttled.Load()}
 }
 
 const (
@@ -421,6 +435,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if otherRegion(w, r, rt) || s.refuseCredentials(w, n, r) {
 		return
 	}
+	if s.quota != nil && !s.quota.Allow() {
+		s.throttled.Add(1)
+		throttle(w, "CallerRateLimitExceeded")
+		return
+	}
 	if s.latency > 0 {
 		select {
 		case <-time.After(s.latency):
@@ -443,8 +462,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case Throttle:
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "Rate exceeded")
+		throttle(w, "")
 		return
 	case ServerError:
 		writeError(w, http.StatusInternalServerError, "ServiceException", "The service encountered an internal error.")
@@ -614,6 +632,22 @@ func dropConnection(w http.ResponseWriter) {
 		tc.SetLinger(0) // close sends RST
 	}
 	conn.Close()
+}
+
+// throttle answers 429 TooManyRequestsException with Retry-After: 1 (the
+// model's retryAfterSeconds) and, when given, its Reason.
+func throttle(w http.ResponseWriter, reason string) {
+	h := w.Header()
+	h.Set("Retry-After", "1")
+	if reason == "" {
+		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "Rate exceeded")
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-Errortype", "TooManyRequestsException")
+	w.WriteHeader(http.StatusTooManyRequests)
+	b, _ := json.Marshal(map[string]string{"Type": "User", "message": "Rate exceeded", "Reason": reason})
+	w.Write(b)
 }
 
 func writeError(w http.ResponseWriter, status int, name, message string) {
