@@ -415,6 +415,7 @@ func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 	staged := restaged || p.heldBefore(arn)
 	batch := &pgx.Batch{}
 	batch.Queue("BEGIN")
+	batch.Queue(unboundedStmt)
 	if staged {
 		for _, q := range p.stageStmts {
 			batch.Queue(q)
@@ -436,6 +437,35 @@ func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 		}
 	}
 	return e, nil
+}
+
+// unboundedStmt lifts, for the transaction it runs in, the bounds a
+// role or database may set on a statement and on a transaction waiting
+// for its client (statement_timeout, idle_in_transaction_session_timeout),
+// as pg_dump does for its session: an execution's COPY grows with its
+// history, its transaction waits for the API's next page (longer when
+// the API throttles), and a bound that cuts either short fails that
+// execution every night until its history expires. A run is bounded by
+// --deadline instead. SET LOCAL (set_config's true), not a session's SET:
+// nothing outlives the transaction on a server session that a pooler
+// shares with other clients. lock_timeout is left as set: a lock not had
+// fails a try, which is tried again.
+const unboundedStmt = "SELECT set_config('statement_timeout', '0', true), set_config('idle_in_transaction_session_timeout', '0', true)"
+
+// beginUnbounded begins a transaction (opts) of the pool's whose
+// statements no statement_timeout of the role's or database's cuts
+// short (unboundedStmt): the reads of every executions row grow with
+// the archive, and an execution's rows with its history.
+func (p *Postgres) beginUnbounded(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	tx, err := p.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, unboundedStmt); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return tx, nil
 }
 
 // heldBefore reports whether the archive held the execution arn when the
@@ -841,7 +871,12 @@ func (p *Postgres) archived(ctx context.Context, runID string) (*Archived, error
 	// The server compares run_id: a million rows' run ids need not cross
 	// the wire and become strings to be compared once.
 	// So too content_hash: its first 64 bits are all a run compares.
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count, execution_data_included, left(content_hash, 16), run_id = $1 FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize(), runID)
+	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, p.wrap("read what is archived", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // read only: nothing to keep
+	rows, err := tx.Query(ctx, "SELECT execution_arn, status, extracted_at, last_event_id, event_count, execution_data_included, left(content_hash, 16), run_id = $1 FROM "+pgx.Identifier{p.cfg.schema, "executions"}.Sanitize(), runID)
 	if err != nil {
 		return nil, p.wrap("read what is archived", err)
 	}

@@ -806,7 +806,12 @@ func (p *Postgres) latestWhere(ctx context.Context, keep func(arn string) bool, 
 }
 
 func (p *Postgres) latestOnce(ctx context.Context, keep func(arn string) bool, where string, args ...any) (map[string]ExecutionState, error) {
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, status, end_time, operation_count, event_count, content_hash, source, execution_data_included, retention_period_days, run_id, extracted_at FROM "+
+	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, p.wrap("read executions", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // read only: nothing to keep
+	rows, err := tx.Query(ctx, "SELECT execution_arn, status, end_time, operation_count, event_count, content_hash, source, execution_data_included, retention_period_days, run_id, extracted_at FROM "+
 		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize()+where, args...)
 	if err != nil {
 		return nil, p.wrap("read executions", err)
@@ -847,7 +852,7 @@ func (p *Postgres) Rows(ctx context.Context, states []ExecutionState) (map[strin
 }
 
 func (p *Postgres) rowsOnce(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, p.wrap("read rows", err)
 	}
@@ -881,7 +886,7 @@ func (p *Postgres) rowsOnce(ctx context.Context, states []ExecutionState) (map[s
 // tables as [Postgres.Rows] reads them (a read-only REPEATABLE READ
 // transaction, held while the rows stream).
 func (p *Postgres) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return p.wrap("read rows", err)
 	}
@@ -1532,7 +1537,12 @@ func (p *Postgres) ListDated(ctx context.Context, fn func(arn, dt string)) error
 }
 
 func (p *Postgres) listDatedOnce(ctx context.Context, fn func(arn, dt string)) error {
-	rows, err := p.pool.Query(ctx, "SELECT execution_arn, coalesce(to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD'), '') FROM "+
+	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return p.wrap("list the executions", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // read only: nothing to keep
+	rows, err := tx.Query(ctx, "SELECT execution_arn, coalesce(to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD'), '') FROM "+
 		pgx.Identifier{p.cfg.schema, "executions"}.Sanitize())
 	if err != nil {
 		return p.wrap("list the executions", err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -133,6 +134,63 @@ func TestRoleWithoutTheRights(t *testing.T) {
 	}
 	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url); r.code == exitUsage {
 		t.Fatalf("verify by a role that may read: exit %d, %q", r.code, lastLine(r.stderr))
+	}
+}
+
+// TestRoleTimeoutsDoNotCutARunShort: a role whose statements a DBA
+// bounds (statement_timeout) and whose transactions may not wait for
+// their client (idle_in_transaction_session_timeout), as production
+// databases often set, archives every execution all the same: an
+// execution's COPY grows with its history (here each write to events
+// takes 300 ms, a trigger's sleep, past the role's 100 ms), and its
+// transaction waits for the API's next page (150 ms here, past the
+// role's 50 ms). Before, every such execution failed each night until
+// its history expired. verify reads with the same role.
+func TestRoleTimeoutsDoNotCutARunShort(t *testing.T) {
+	execs := emulator.Generate(57, 6, emulator.GenerateOptions{MinOps: 20, MaxOps: 40})
+	srv := emulator.New(emulator.WithLatency(150*time.Millisecond), emulator.WithPageItems(40))
+	srv.Add(execs...)
+	url, _ := emulatortest.Start(t, srv)
+	dbURL, s := pgtest.Schema(t)
+	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 {
+		t.Fatalf("migrate: exit %d", r.code)
+	}
+	admin := pgtest.Conn(t, dbURL)
+	ctx := context.Background()
+	role, roleURL := pgtest.Role(t, dbURL)
+	var db string
+	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	sch := pgx.Identifier{s}.Sanitize()
+	for _, q := range []string{
+		"GRANT USAGE ON SCHEMA " + sch + " TO " + role,
+		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA " + sch + " TO " + role,
+		"GRANT TEMP ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
+		"ALTER ROLE " + role + " SET statement_timeout = '100ms'",
+		"ALTER ROLE " + role + " SET idle_in_transaction_session_timeout = '50ms'",
+		"CREATE FUNCTION " + sch + ".slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END$$",
+		"CREATE TRIGGER slow AFTER INSERT ON " + sch + ".events FOR EACH STATEMENT EXECUTE FUNCTION " + sch + ".slow()",
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	manifest := tokenlessManifest(t, execs)
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--log-level", "warn")
+	if want := fmt.Sprintf("%d executions archived, 0 failed", len(execs)); r.code != exitOK || !strings.Contains(r.stdout, want) {
+		t.Fatalf("run by a role with timeouts: exit %d, %q: want %q", r.code, lastLine(r.stderr), want)
+	}
+	want := 0
+	for _, e := range execs {
+		want += e.History.Len()
+	}
+	var got int
+	if err := admin.QueryRow(ctx, "SELECT count(*) FROM "+sch+".events").Scan(&got); err != nil || got != want {
+		t.Errorf("%d events archived (%v), want %d", got, err, want)
+	}
+	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--all"); r.code != exitOK {
+		t.Errorf("verify by the role: exit %d, %q", r.code, lastLine(r.stderr))
 	}
 }
 
