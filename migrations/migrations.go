@@ -78,7 +78,10 @@ func Migrate(ctx context.Context, conn *pgx.Conn, schema string, opts ...Option)
 			return fmt.Errorf("create schema %q: %w", schema, err)
 		}
 	}
-	if _, err := conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = '%dms'", LockTimeout.Milliseconds())); err != nil {
+	// A role's statement_timeout would cut short a migration of a large
+	// archive (an index built over every row): lifted for the session's
+	// migrations, as pg_dump does, and set again after.
+	if _, err := conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = '%dms'; SET statement_timeout = 0", LockTimeout.Milliseconds())); err != nil {
 		return err
 	}
 	m, err := newMigrator(ctx, conn, schema)
@@ -95,7 +98,7 @@ func Migrate(ctx context.Context, conn *pgx.Conn, schema string, opts ...Option)
 	if err := m.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate %q: %w", schema, err)
 	}
-	_, err = conn.Exec(ctx, "RESET lock_timeout")
+	_, err = conn.Exec(ctx, "RESET lock_timeout; RESET statement_timeout")
 	return err
 }
 
