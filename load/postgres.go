@@ -197,7 +197,8 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 const runsTable = "runs"
 
 // missingPrivileges fails, in one line with the grants to give, when the
-// connection's role may not do what a run does in pgSchema: read, insert
+// server takes no writes (a standby, default_transaction_read_only), or
+// when the connection's role may not do what a run does in pgSchema: read, insert
 // and update every table (the child tables, executions, runs) and make
 // temporary tables, the staging tables of every transaction (TEMP on the
 // database). Without the check such a role got as far as the run's first
@@ -211,17 +212,26 @@ func missingPrivileges(ctx context.Context, conn *pgx.Conn, pgSchema string, chi
 		names = append(names, t.Name)
 	}
 	var role, db string
-	var temp bool
+	var temp, readOnly, standby bool
 	var lacking []string
 	err := conn.QueryRow(ctx, `SELECT current_user, current_database(), has_database_privilege(current_database(), 'TEMP'),
+		current_setting('transaction_read_only') = 'on', pg_is_in_recovery(),
 		coalesce((SELECT array_agg(format('%I.%I (%s)', $1::text, t, lacks) ORDER BY t) FROM (
 			SELECT t, string_agg(p, ', ' ORDER BY o) AS lacks
 			FROM unnest($2::text[]) AS t CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE']) WITH ORDINALITY AS p(p, o)
 			WHERE NOT has_any_column_privilege(format('%I.%I', $1::text, t), p)
 			GROUP BY t) AS l), '{}')`,
-		pgSchema, names).Scan(&role, &db, &temp, &lacking)
+		pgSchema, names).Scan(&role, &db, &temp, &readOnly, &standby, &lacking)
 	if err != nil {
 		return fmt.Errorf("check the role's privileges: %w", err)
+	}
+	// A server that takes no writes failed the run only at its first
+	// write, after the retries a failover's old primary is given (minutes).
+	switch {
+	case standby:
+		return errors.New("the server is a standby, which takes no writes (a replica or a reader endpoint?): point --dest at the primary")
+	case readOnly:
+		return fmt.Errorf("the server takes no writes from role %s: default_transaction_read_only is on for the role or database %s", role, db)
 	}
 	missing, grants := lacking, []string(nil)
 	if len(lacking) > 0 {

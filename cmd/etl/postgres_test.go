@@ -137,6 +137,47 @@ func TestRoleWithoutTheRights(t *testing.T) {
 	}
 }
 
+// TestReadOnlyDatabase: a server that takes no writes from the role
+// (default_transaction_read_only, as a reader endpoint or a standby
+// gives) stops etl run before any request to the API, exit 2, in one
+// line that says so; it got as far as recording the run, then retried
+// that for minutes as a failover's old primary is retried. verify,
+// which only reads, reads with it.
+func TestReadOnlyDatabase(t *testing.T) {
+	srv, url, manifest, _ := fixture(t, 4)
+	dbURL, s := pgtest.Schema(t)
+	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url); r.code != 0 {
+		t.Fatalf("run: exit %d", r.code)
+	}
+	admin := pgtest.Conn(t, dbURL)
+	ctx := context.Background()
+	role, roleURL := pgtest.Role(t, dbURL)
+	var db string
+	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	sch := pgx.Identifier{s}.Sanitize()
+	for _, q := range []string{
+		"GRANT USAGE ON SCHEMA " + sch + " TO " + role,
+		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA " + sch + " TO " + role,
+		"GRANT TEMP ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
+		"ALTER ROLE " + role + " SET default_transaction_read_only = on",
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	before := srv.Stats().Requests
+	r := runCLI(t, "run", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--run-id", "second")
+	msg := strings.TrimSpace(r.stderr)
+	if r.code != exitUsage || strings.Contains(msg, "\n") || !strings.Contains(msg, "takes no writes") || srv.Stats().Requests != before {
+		t.Fatalf("run into a read-only database: exit %d, %d requests, %q: want %d, none, one line saying so", r.code, srv.Stats().Requests-before, msg, exitUsage)
+	}
+	if r := runCLI(t, "verify", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--all"); r.code != exitOK {
+		t.Errorf("verify with a read-only role: exit %d, %q", r.code, lastLine(r.stderr))
+	}
+}
+
 // TestRoleTimeoutsDoNotCutARunShort: a role whose statements a DBA
 // bounds (statement_timeout) and whose transactions may not wait for
 // their client (idle_in_transaction_session_timeout), as production
