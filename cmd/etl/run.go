@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -944,10 +947,16 @@ func staleAge(d time.Duration) time.Duration {
 }
 
 // reachable checks, before any request, that the Lambda endpoint of the
-// client's options accepts a TCP connection, the endpoint as the SDK
-// resolves it for the client's calls: --endpoint-url,
+// client's options can be reached the way the client's calls reach it:
+// the endpoint as the SDK resolves it (--endpoint-url,
 // AWS_ENDPOINT_URL_LAMBDA or AWS_ENDPOINT_URL, a profile's endpoint_url,
-// else the region's (FIPS or dual-stack when so configured).
+// else the region's, FIPS or dual-stack when so configured), through the
+// proxy the client's transport picks for it (HTTPS_PROXY, HTTP_PROXY,
+// NO_PROXY), whose TCP connection is then what is checked (a network that
+// lets only its proxy out refused every run before), else with a TLS
+// handshake for https under the client's TLS settings (AWS_CA_BUNDLE): a
+// certificate the client would refuse on every call is named here, once,
+// not as each execution's failure after its retries.
 func reachable(ctx context.Context, o lambda.Options) error {
 	ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, lambda.EndpointParameters{
 		Region: aws.String(o.Region), Endpoint: o.BaseEndpoint,
@@ -962,19 +971,52 @@ func reachable(ctx context.Context, o lambda.Options) error {
 	if u.Host == "" {
 		return fmt.Errorf("endpoint %q: not a URL", endpoint)
 	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80"}[u.Scheme])
-		if u.Scheme != "http" {
-			host = net.JoinHostPort(u.Hostname(), "443")
-		}
+	var tr *http.Transport // the client's, when it tells (the SDK's buildable client does)
+	if b, ok := o.HTTPClient.(interface{ GetTransport() *http.Transport }); ok {
+		tr = b.GetTransport()
 	}
 	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", host)
-	if err != nil {
+	if tr != nil && tr.Proxy != nil {
+		if proxy, err := tr.Proxy(&http.Request{URL: &u}); err == nil && proxy != nil {
+			conn, err := d.DialContext(ctx, "tcp", hostPort(proxy))
+			if err != nil {
+				return fmt.Errorf("proxy %s, through which endpoint %s is reached, is unreachable: %v", proxy.Redacted(), endpoint, err)
+			}
+			return conn.Close()
+		}
+	}
+	if u.Scheme != "https" {
+		conn, err := d.DialContext(ctx, "tcp", hostPort(&u))
+		if err != nil {
+			return fmt.Errorf("endpoint %s is unreachable: %v", endpoint, err)
+		}
+		return conn.Close()
+	}
+	cfg := &tls.Config{}
+	if tr != nil && tr.TLSClientConfig != nil {
+		cfg = tr.TLSClientConfig.Clone()
+	}
+	cfg.ServerName = u.Hostname()
+	conn, err := (&tls.Dialer{NetDialer: &d, Config: cfg}).DialContext(ctx, "tcp", hostPort(&u))
+	var untrusted *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &untrusted):
+		return fmt.Errorf("endpoint %s: its TLS certificate is not trusted (%v): on a network whose proxy inspects TLS, set AWS_CA_BUNDLE to the proxy's CA bundle", endpoint, untrusted.Err)
+	case err != nil:
 		return fmt.Errorf("endpoint %s is unreachable: %v", endpoint, err)
 	}
 	return conn.Close()
+}
+
+// hostPort is u's host and port, the scheme's port when u names none.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "http" {
+		return net.JoinHostPort(u.Hostname(), "80")
+	}
+	return net.JoinHostPort(u.Hostname(), "443")
 }
 
 // memoryLimitFlag is --memory-limit, of the commands whose memory follows
