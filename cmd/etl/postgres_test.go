@@ -137,6 +137,36 @@ func TestRoleWithoutTheRights(t *testing.T) {
 	}
 }
 
+// writerRole makes a role of the test's (pgtest.Role) with what a run
+// needs of the migrated schema s (USAGE, SELECT, INSERT, UPDATE, TEMP
+// on the database) and the role settings given (ALTER ROLE ... each,
+// such as "SET statement_timeout = '1s'"), and returns its URL.
+func writerRole(t *testing.T, dbURL, s string, settings ...string) string {
+	t.Helper()
+	admin := pgtest.Conn(t, dbURL)
+	ctx := context.Background()
+	role, roleURL := pgtest.Role(t, dbURL)
+	var db string
+	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	sch := pgx.Identifier{s}.Sanitize()
+	qs := []string{
+		"GRANT USAGE ON SCHEMA " + sch + " TO " + role,
+		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA " + sch + " TO " + role,
+		"GRANT TEMP ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
+	}
+	for _, set := range settings {
+		qs = append(qs, "ALTER ROLE "+role+" "+set)
+	}
+	for _, q := range qs {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return roleURL
+}
+
 // TestReadOnlyDatabase: a server that takes no writes from the role
 // (default_transaction_read_only, as a reader endpoint or a standby
 // gives) stops etl run before any request to the API, exit 2, in one
@@ -149,24 +179,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url); r.code != 0 {
 		t.Fatalf("run: exit %d", r.code)
 	}
-	admin := pgtest.Conn(t, dbURL)
-	ctx := context.Background()
-	role, roleURL := pgtest.Role(t, dbURL)
-	var db string
-	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-		t.Fatal(err)
-	}
-	sch := pgx.Identifier{s}.Sanitize()
-	for _, q := range []string{
-		"GRANT USAGE ON SCHEMA " + sch + " TO " + role,
-		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA " + sch + " TO " + role,
-		"GRANT TEMP ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
-		"ALTER ROLE " + role + " SET default_transaction_read_only = on",
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	roleURL := writerRole(t, dbURL, s, "SET default_transaction_read_only = on")
 	before := srv.Stats().Requests
 	r := runCLI(t, "run", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--run-id", "second")
 	msg := strings.TrimSpace(r.stderr)
@@ -196,20 +209,11 @@ func TestRoleTimeoutsDoNotCutARunShort(t *testing.T) {
 	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 {
 		t.Fatalf("migrate: exit %d", r.code)
 	}
+	roleURL := writerRole(t, dbURL, s, "SET statement_timeout = '100ms'", "SET idle_in_transaction_session_timeout = '50ms'")
 	admin := pgtest.Conn(t, dbURL)
 	ctx := context.Background()
-	role, roleURL := pgtest.Role(t, dbURL)
-	var db string
-	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-		t.Fatal(err)
-	}
 	sch := pgx.Identifier{s}.Sanitize()
 	for _, q := range []string{
-		"GRANT USAGE ON SCHEMA " + sch + " TO " + role,
-		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA " + sch + " TO " + role,
-		"GRANT TEMP ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
-		"ALTER ROLE " + role + " SET statement_timeout = '100ms'",
-		"ALTER ROLE " + role + " SET idle_in_transaction_session_timeout = '50ms'",
 		"CREATE FUNCTION " + sch + ".slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END$$",
 		"CREATE TRIGGER slow AFTER INSERT ON " + sch + ".events FOR EACH STATEMENT EXECUTE FUNCTION " + sch + ".slow()",
 	} {
