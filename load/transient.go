@@ -36,7 +36,10 @@ func (e *transientError) Transient() bool { return true }
 // pgTransient tells the Postgres errors worth trying again: the server's
 // connection-exception class (08), its shutdowns and start-up
 // (57P01-03), too many connections, serialization failures and deadlocks
-// (40001, 40P01), a server that takes no writes (25006: during a
+// (40001, 40P01), a lock not had within the role's lock_timeout (55P03:
+// another transaction held it; etl lifts the role's other timeouts, not
+// this one, so a lock held for ever does not hold the run for ever), a
+// server that takes no writes (25006: during a
 // failover the name may lead to the old primary, now a replica, for a
 // while); and, without a server's answer, a connection that could not be
 // made, broke or was closed under the call. Not a context that ended (the
@@ -50,7 +53,7 @@ func pgTransient(err error) bool {
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow,
-			pgerrcode.TooManyConnections, pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected,
+			pgerrcode.TooManyConnections, pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected, pgerrcode.LockNotAvailable,
 			pgerrcode.ReadOnlySQLTransaction: // a failover's old primary, or a replica, for a moment
 			return true
 		}

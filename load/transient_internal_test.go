@@ -28,6 +28,7 @@ func TestPGTransient(t *testing.T) {
 		{&pgconn.PgError{Code: "40P01"}, true},
 		{&pgconn.PgError{Code: "25006"}, true},
 		{&pgconn.PgError{Code: "53300"}, true},
+		{&pgconn.PgError{Code: "55P03"}, true},  // a lock not had within lock_timeout
 		{&pgconn.PgError{Code: "57014"}, false}, // a query we canceled
 		{&pgconn.PgError{Code: "42P01"}, false}, // no such table
 		{&pgconn.PgError{Code: "28P01"}, false}, // a wrong password

@@ -167,6 +167,64 @@ func writerRole(t *testing.T, dbURL, s string, settings ...string) string {
 	return roleURL
 }
 
+// TestRoleLockTimeout: a role with a lock_timeout (which etl leaves as
+// set) that meets a lock held by another transaction (here a table lock
+// on executions, held until the run's first wait for it has timed out)
+// fails that try of the execution, which is archived again, as after a
+// deadlock: the run archives everything. It stopped, exit 1, at the
+// first such failure (55P03 was not taken for a transient one).
+func TestRoleLockTimeout(t *testing.T) {
+	_, url, manifest, execs := fixture(t, 6)
+	dbURL, s := pgtest.Schema(t)
+	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 {
+		t.Fatalf("migrate: exit %d", r.code)
+	}
+	roleURL := writerRole(t, dbURL, s, "SET lock_timeout = '100ms'")
+	role := strings.SplitN(strings.TrimPrefix(roleURL, "postgres://"), ":", 2)[0]
+	ctx := context.Background()
+	holder := pgtest.Conn(t, dbURL)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{s, "executions"}.Sanitize()+" IN EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(t.TempDir(), "report.json")
+	done := make(chan cliResult, 1)
+	go func() {
+		done <- runCLI(t, "run", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--report", report, "--log-level", "warn")
+	}()
+	// Hold the lock until the run has waited for it and given up.
+	watcher := pgtest.Conn(t, dbURL)
+	waiting := func() bool {
+		var n int
+		if err := watcher.QueryRow(ctx, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.usename = $1", role).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !waiting() {
+		if time.Now().After(deadline) {
+			t.Fatal("the run never waited for the lock")
+		}
+	}
+	for waiting() {
+		if time.Now().After(deadline) {
+			t.Fatal("the run's wait for the lock never ended: lock_timeout not in force?")
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	sum := readReport(t, report)
+	if want := fmt.Sprintf("%d executions archived, 0 failed", len(execs)); r.code != exitOK || !strings.Contains(r.stdout, want) || sum.DestinationRetries == 0 {
+		t.Errorf("run meeting a lock past its lock_timeout: exit %d, %d destination retries, %q: want %q after a retry", r.code, sum.DestinationRetries, lastLine(r.stderr), want)
+	}
+}
+
 // TestReadOnlyDatabase: a server that takes no writes from the role
 // (default_transaction_read_only, as a reader endpoint or a standby
 // gives) stops etl run before any request to the API, exit 2, in one
