@@ -424,7 +424,11 @@ func (p *Postgres) Begin(ctx context.Context, arn string) (Execution, error) {
 	_, restaged := p.restaged.Load(arn)
 	staged := restaged || p.heldBefore(arn)
 	batch := &pgx.Batch{}
-	batch.Queue("BEGIN")
+	// READ COMMITTED whatever the role's default_transaction_isolation:
+	// what the loader is built for (each execution lands whole by its
+	// transaction alone), where SERIALIZABLE failed executions beside each
+	// other for nothing (40001), each read from the API again.
+	batch.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	batch.Queue(unboundedStmt)
 	if staged {
 		for _, q := range p.stageStmts {
@@ -881,7 +885,7 @@ func (p *Postgres) archived(ctx context.Context, runID string) (*Archived, error
 	// The server compares run_id: a million rows' run ids need not cross
 	// the wire and become strings to be compared once.
 	// So too content_hash: its first 64 bits are all a run compares.
-	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, p.wrap("read what is archived", err)
 	}

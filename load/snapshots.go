@@ -806,7 +806,7 @@ func (p *Postgres) latestWhere(ctx context.Context, keep func(arn string) bool, 
 }
 
 func (p *Postgres) latestOnce(ctx context.Context, keep func(arn string) bool, where string, args ...any) (map[string]ExecutionState, error) {
-	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, p.wrap("read executions", err)
 	}
@@ -1537,7 +1537,7 @@ func (p *Postgres) ListDated(ctx context.Context, fn func(arn, dt string)) error
 }
 
 func (p *Postgres) listDatedOnce(ctx context.Context, fn func(arn, dt string)) error {
-	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return p.wrap("list the executions", err)
 	}
