@@ -137,12 +137,15 @@ func TestRoleWithoutTheRights(t *testing.T) {
 	}
 }
 
-// writerRole makes a role of the test's (pgtest.Role) with what a run
-// needs of the migrated schema s (USAGE, SELECT, INSERT, UPDATE, TEMP
+// writerRole migrates schema s (etl migrate), makes a role of the
+// test's (pgtest.Role) with what a run needs of it (USAGE, SELECT, INSERT, UPDATE, TEMP
 // on the database) and the role settings given (ALTER ROLE ... each,
 // such as "SET statement_timeout = '1s'"), and returns its URL.
 func writerRole(t *testing.T, dbURL, s string, settings ...string) string {
 	t.Helper()
+	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 {
+		t.Fatalf("migrate: exit %d", r.code)
+	}
 	admin := pgtest.Conn(t, dbURL)
 	ctx := context.Background()
 	role, roleURL := pgtest.Role(t, dbURL)
@@ -159,12 +162,19 @@ func writerRole(t *testing.T, dbURL, s string, settings ...string) string {
 	for _, set := range settings {
 		qs = append(qs, "ALTER ROLE "+role+" "+set)
 	}
-	for _, q := range qs {
-		if _, err := admin.Exec(ctx, q); err != nil {
+	execAll(t, admin, qs...)
+	return roleURL
+}
+
+// execAll runs each statement on conn, failing the test at the first
+// that fails.
+func execAll(t *testing.T, conn *pgx.Conn, statements ...string) {
+	t.Helper()
+	for _, q := range statements {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	return roleURL
 }
 
 // TestRoleSerializableByDefault: a role whose transactions are
@@ -177,22 +187,15 @@ func writerRole(t *testing.T, dbURL, s string, settings ...string) string {
 func TestRoleSerializableByDefault(t *testing.T) {
 	_, url, manifest, execs := fixture(t, 12)
 	dbURL, s := pgtest.Schema(t)
-	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 {
-		t.Fatalf("migrate: exit %d", r.code)
-	}
 	roleURL := writerRole(t, dbURL, s, "SET default_transaction_isolation = 'serializable'")
 	admin := pgtest.Conn(t, dbURL)
 	ctx := context.Background()
 	sch := pgx.Identifier{s}.Sanitize()
-	for _, q := range []string{
-		"CREATE TABLE " + sch + ".isolation_seen (level text)",
-		"CREATE FUNCTION " + sch + ".note_isolation() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$BEGIN INSERT INTO " + sch + ".isolation_seen VALUES (current_setting('transaction_isolation')); RETURN NULL; END$$",
-		"CREATE TRIGGER note_isolation AFTER INSERT OR UPDATE ON " + sch + ".executions FOR EACH STATEMENT EXECUTE FUNCTION " + sch + ".note_isolation()",
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	execAll(t, admin,
+		"CREATE TABLE "+sch+".isolation_seen (level text)",
+		"CREATE FUNCTION "+sch+".note_isolation() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$BEGIN INSERT INTO "+sch+".isolation_seen VALUES (current_setting('transaction_isolation')); RETURN NULL; END$$",
+		"CREATE TRIGGER note_isolation AFTER INSERT OR UPDATE ON "+sch+".executions FOR EACH STATEMENT EXECUTE FUNCTION "+sch+".note_isolation()",
+	)
 	r := runCLI(t, "run", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--concurrency", "8", "--log-level", "warn")
 	if want := fmt.Sprintf("%d executions archived, 0 failed", len(execs)); r.code != exitOK || !strings.Contains(r.stdout, want) {
 		t.Fatalf("run: exit %d, %q", r.code, lastLine(r.stderr))
@@ -213,9 +216,6 @@ func TestRoleSerializableByDefault(t *testing.T) {
 func TestRoleLockTimeout(t *testing.T) {
 	_, url, manifest, execs := fixture(t, 6)
 	dbURL, s := pgtest.Schema(t)
-	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 {
-		t.Fatalf("migrate: exit %d", r.code)
-	}
 	roleURL := writerRole(t, dbURL, s, "SET lock_timeout = '100ms'")
 	role := strings.SplitN(strings.TrimPrefix(roleURL, "postgres://"), ":", 2)[0]
 	ctx := context.Background()
@@ -301,21 +301,14 @@ func TestRoleTimeoutsDoNotCutARunShort(t *testing.T) {
 	srv.Add(execs...)
 	url, _ := emulatortest.Start(t, srv)
 	dbURL, s := pgtest.Schema(t)
-	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 {
-		t.Fatalf("migrate: exit %d", r.code)
-	}
 	roleURL := writerRole(t, dbURL, s, "SET statement_timeout = '100ms'", "SET idle_in_transaction_session_timeout = '50ms'")
 	admin := pgtest.Conn(t, dbURL)
 	ctx := context.Background()
 	sch := pgx.Identifier{s}.Sanitize()
-	for _, q := range []string{
-		"CREATE FUNCTION " + sch + ".slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END$$",
-		"CREATE TRIGGER slow AFTER INSERT ON " + sch + ".events FOR EACH STATEMENT EXECUTE FUNCTION " + sch + ".slow()",
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	execAll(t, admin,
+		"CREATE FUNCTION "+sch+".slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END$$",
+		"CREATE TRIGGER slow AFTER INSERT ON "+sch+".events FOR EACH STATEMENT EXECUTE FUNCTION "+sch+".slow()",
+	)
 	manifest := tokenlessManifest(t, execs)
 	r := runCLI(t, "run", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--log-level", "warn")
 	if want := fmt.Sprintf("%d executions archived, 0 failed", len(execs)); r.code != exitOK || !strings.Contains(r.stdout, want) {
