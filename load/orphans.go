@@ -210,10 +210,17 @@ func (p *Postgres) Orphans(ctx context.Context) ([]string, error) {
 
 func (p *Postgres) orphansOnce(ctx context.Context) ([]string, error) {
 	executions := pgx.Identifier{p.cfg.schema, "executions"}.Sanitize()
+	// A probe of the index per execution the archive holds: seconds for
+	// millions, past a role's statement_timeout perhaps.
+	tx, err := p.beginRead(ctx, pgx.ReadCommitted)
+	if err != nil {
+		return nil, p.wrap("look for rows without an executions row", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // read only: nothing to keep
 	var out []string
 	for _, table := range []string{"operations", "events"} {
 		t := pgx.Identifier{p.cfg.schema, table}.Sanitize()
-		rows, err := p.pool.Query(ctx, `WITH RECURSIVE arns(arn) AS (
+		rows, err := tx.Query(ctx, `WITH RECURSIVE arns(arn) AS (
 	(SELECT execution_arn FROM `+t+` ORDER BY execution_arn LIMIT 1)
 	UNION ALL
 	SELECT (SELECT execution_arn FROM `+t+` WHERE execution_arn > arns.arn ORDER BY execution_arn LIMIT 1) FROM arns WHERE arns.arn IS NOT NULL

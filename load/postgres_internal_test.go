@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/migrations"
 	"github.com/durable-etl/durable-etl/schema"
@@ -142,5 +144,60 @@ func TestHeldExecutionsStagedAtBegin(t *testing.T) {
 	}
 	if held, beside, never := pg.heldBefore("arn:held"), pg.heldBefore("arn:beside"), pg.heldBefore("arn:new"); !held || beside || never {
 		t.Errorf("held before: arn:held %v, arn:beside %v, arn:new %v; want true, false, false", held, beside, never)
+	}
+}
+
+// TestTransactionsUnboundByTheRole: a role whose defaults bound its
+// statements and idle transactions and make them SERIALIZABLE has each
+// of etl's transactions as the loader needs it, whatever the defaults:
+// an execution's (Begin) at READ COMMITTED, its reads (beginRead) at
+// the isolation asked and read only, both with neither bound.
+func TestTransactionsUnboundByTheRole(t *testing.T) {
+	ctx := context.Background()
+	url, s := pgtest.Schema(t)
+	admin := pgtest.Conn(t, url)
+	if err := migrations.Migrate(ctx, admin, s); err != nil {
+		t.Fatal(err)
+	}
+	role, roleURL := pgtest.Role(t, url)
+	pgtest.Writer(t, url, role, s, "statement_timeout = '100ms'", "idle_in_transaction_session_timeout = '50ms'",
+		"default_transaction_isolation = 'serializable'")
+	pg, err := NewPostgres(ctx, roleURL, WithPGSchema(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	const settings = "SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout'), current_setting('transaction_isolation'), current_setting('transaction_read_only')"
+	type seen struct{ statement, idle, iso, readOnly string }
+	read := func(r pgx.Row) seen {
+		var v seen
+		if err := r.Scan(&v.statement, &v.idle, &v.iso, &v.readOnly); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	x, err := pg.Begin(ctx, "arn:unbound")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := x.(*pgExec)
+	if got, want := read(e.conn.QueryRow(ctx, settings)), (seen{"0", "0", "read committed", "off"}); got != want {
+		t.Errorf("an execution's transaction: %+v, want %+v", got, want)
+	}
+	e.Abort(ctx)
+	for _, iso := range []pgx.TxIsoLevel{pgx.ReadCommitted, pgx.RepeatableRead} {
+		tx, err := pg.beginRead(ctx, iso)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := read(tx.QueryRow(ctx, settings)), (seen{"0", "0", string(iso), "on"}); got != want {
+			t.Errorf("a read at %s: %+v, want %+v", iso, got, want)
+		}
+		tx.Rollback(ctx)
+	}
+	// Outside them, the role's own (what the test would see without etl's).
+	conn := pgtest.Conn(t, roleURL)
+	if got := read(conn.QueryRow(ctx, settings)); got.statement != "100ms" || got.iso != "serializable" {
+		t.Errorf("the role's defaults: %+v: the test sets none", got)
 	}
 }

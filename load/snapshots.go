@@ -806,7 +806,7 @@ func (p *Postgres) latestWhere(ctx context.Context, keep func(arn string) bool, 
 }
 
 func (p *Postgres) latestOnce(ctx context.Context, keep func(arn string) bool, where string, args ...any) (map[string]ExecutionState, error) {
-	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly})
+	tx, err := p.beginRead(ctx, pgx.ReadCommitted)
 	if err != nil {
 		return nil, p.wrap("read executions", err)
 	}
@@ -852,7 +852,7 @@ func (p *Postgres) Rows(ctx context.Context, states []ExecutionState) (map[strin
 }
 
 func (p *Postgres) rowsOnce(ctx context.Context, states []ExecutionState) (map[string]*ExecutionRows, error) {
-	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := p.beginRead(ctx, pgx.RepeatableRead)
 	if err != nil {
 		return nil, p.wrap("read rows", err)
 	}
@@ -886,7 +886,7 @@ func (p *Postgres) rowsOnce(ctx context.Context, states []ExecutionState) (map[s
 // tables as [Postgres.Rows] reads them (a read-only REPEATABLE READ
 // transaction, held while the rows stream).
 func (p *Postgres) EachRow(ctx context.Context, st ExecutionState, ex func(*schema.Execution), op func(*schema.Operation), ev func(*schema.Event)) error {
-	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := p.beginRead(ctx, pgx.RepeatableRead)
 	if err != nil {
 		return p.wrap("read rows", err)
 	}
@@ -1537,7 +1537,7 @@ func (p *Postgres) ListDated(ctx context.Context, fn func(arn, dt string)) error
 }
 
 func (p *Postgres) listDatedOnce(ctx context.Context, fn func(arn, dt string)) error {
-	tx, err := p.beginUnbounded(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly})
+	tx, err := p.beginRead(ctx, pgx.ReadCommitted)
 	if err != nil {
 		return p.wrap("list the executions", err)
 	}

@@ -137,44 +137,17 @@ func TestRoleWithoutTheRights(t *testing.T) {
 	}
 }
 
-// writerRole migrates schema s (etl migrate), makes a role of the
-// test's (pgtest.Role) with what a run needs of it (USAGE, SELECT, INSERT, UPDATE, TEMP
-// on the database) and the role settings given (ALTER ROLE ... each,
-// such as "SET statement_timeout = '1s'"), and returns its URL.
-func writerRole(t *testing.T, dbURL, s string, settings ...string) string {
+// writerRole migrates schema s (etl migrate) and makes a role of the
+// test's that may write it (pgtest.Role, pgtest.Writer), with the
+// settings given; it returns the role's name and URL.
+func writerRole(t *testing.T, dbURL, s string, settings ...string) (string, string) {
 	t.Helper()
 	if r := runCLI(t, "migrate", "--dest", dbURL, "--pg-schema", s); r.code != 0 {
 		t.Fatalf("migrate: exit %d", r.code)
 	}
-	admin := pgtest.Conn(t, dbURL)
-	ctx := context.Background()
 	role, roleURL := pgtest.Role(t, dbURL)
-	var db string
-	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-		t.Fatal(err)
-	}
-	sch := pgx.Identifier{s}.Sanitize()
-	qs := []string{
-		"GRANT USAGE ON SCHEMA " + sch + " TO " + role,
-		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA " + sch + " TO " + role,
-		"GRANT TEMP ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
-	}
-	for _, set := range settings {
-		qs = append(qs, "ALTER ROLE "+role+" "+set)
-	}
-	execAll(t, admin, qs...)
-	return roleURL
-}
-
-// execAll runs each statement on conn, failing the test at the first
-// that fails.
-func execAll(t *testing.T, conn *pgx.Conn, statements ...string) {
-	t.Helper()
-	for _, q := range statements {
-		if _, err := conn.Exec(context.Background(), q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	pgtest.Writer(t, dbURL, role, s, settings...)
+	return role, roleURL
 }
 
 // TestRoleSerializableByDefault: a role whose transactions are
@@ -187,11 +160,11 @@ func execAll(t *testing.T, conn *pgx.Conn, statements ...string) {
 func TestRoleSerializableByDefault(t *testing.T) {
 	_, url, manifest, execs := fixture(t, 12)
 	dbURL, s := pgtest.Schema(t)
-	roleURL := writerRole(t, dbURL, s, "SET default_transaction_isolation = 'serializable'")
+	_, roleURL := writerRole(t, dbURL, s, "default_transaction_isolation = 'serializable'")
 	admin := pgtest.Conn(t, dbURL)
 	ctx := context.Background()
 	sch := pgx.Identifier{s}.Sanitize()
-	execAll(t, admin,
+	pgtest.Exec(t, dbURL,
 		"CREATE TABLE "+sch+".isolation_seen (level text)",
 		"CREATE FUNCTION "+sch+".note_isolation() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$BEGIN INSERT INTO "+sch+".isolation_seen VALUES (current_setting('transaction_isolation')); RETURN NULL; END$$",
 		"CREATE TRIGGER note_isolation AFTER INSERT OR UPDATE ON "+sch+".executions FOR EACH STATEMENT EXECUTE FUNCTION "+sch+".note_isolation()",
@@ -216,8 +189,7 @@ func TestRoleSerializableByDefault(t *testing.T) {
 func TestRoleLockTimeout(t *testing.T) {
 	_, url, manifest, execs := fixture(t, 6)
 	dbURL, s := pgtest.Schema(t)
-	roleURL := writerRole(t, dbURL, s, "SET lock_timeout = '100ms'")
-	role := strings.SplitN(strings.TrimPrefix(roleURL, "postgres://"), ":", 2)[0]
+	role, roleURL := writerRole(t, dbURL, s, "lock_timeout = '100ms'")
 	ctx := context.Background()
 	holder := pgtest.Conn(t, dbURL)
 	tx, err := holder.Begin(ctx)
@@ -274,7 +246,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dbURL, "--pg-schema", s, "--migrate", "--endpoint-url", url); r.code != 0 {
 		t.Fatalf("run: exit %d", r.code)
 	}
-	roleURL := writerRole(t, dbURL, s, "SET default_transaction_read_only = on")
+	_, roleURL := writerRole(t, dbURL, s, "default_transaction_read_only = on")
 	before := srv.Stats().Requests
 	r := runCLI(t, "run", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--run-id", "second")
 	msg := strings.TrimSpace(r.stderr)
@@ -301,11 +273,11 @@ func TestRoleTimeoutsDoNotCutARunShort(t *testing.T) {
 	srv.Add(execs...)
 	url, _ := emulatortest.Start(t, srv)
 	dbURL, s := pgtest.Schema(t)
-	roleURL := writerRole(t, dbURL, s, "SET statement_timeout = '100ms'", "SET idle_in_transaction_session_timeout = '50ms'")
+	_, roleURL := writerRole(t, dbURL, s, "statement_timeout = '100ms'", "idle_in_transaction_session_timeout = '50ms'")
 	admin := pgtest.Conn(t, dbURL)
 	ctx := context.Background()
 	sch := pgx.Identifier{s}.Sanitize()
-	execAll(t, admin,
+	pgtest.Exec(t, dbURL,
 		"CREATE FUNCTION "+sch+".slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END$$",
 		"CREATE TRIGGER slow AFTER INSERT ON "+sch+".events FOR EACH STATEMENT EXECUTE FUNCTION "+sch+".slow()",
 	)

@@ -119,6 +119,41 @@ func Role(t testing.TB, u string) (name, roleURL string) {
 	return name, parsed.String()
 }
 
+// Writer grants role (one of Role's) what an etl run needs of schema s
+// on u's server: USAGE on it, SELECT, INSERT and UPDATE on its tables
+// (so s must be migrated), TEMP on the database; then sets each of
+// settings for the role (ALTER ROLE role SET setting, such as
+// "statement_timeout = '1s'"), as a DBA may.
+func Writer(t testing.TB, u, role, s string, settings ...string) {
+	t.Helper()
+	var db string
+	if err := Conn(t, u).QueryRow(context.Background(), "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	sch := pgx.Identifier{s}.Sanitize()
+	statements := []string{
+		"GRANT USAGE ON SCHEMA " + sch + " TO " + role,
+		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA " + sch + " TO " + role,
+		"GRANT TEMP ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
+	}
+	for _, set := range settings {
+		statements = append(statements, "ALTER ROLE "+role+" SET "+set)
+	}
+	Exec(t, u, statements...)
+}
+
+// Exec runs each statement on u's server, failing the test at the first
+// that fails.
+func Exec(t testing.TB, u string, statements ...string) {
+	t.Helper()
+	conn := Conn(t, u)
+	for _, q := range statements {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
+			t.Fatalf("pgtest: %s: %v", q, err)
+		}
+	}
+}
+
 // Conn is a connection for the test, closed when it ends.
 func Conn(t testing.TB, u string) *pgx.Conn {
 	t.Helper()
