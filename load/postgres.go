@@ -121,7 +121,7 @@ const nulWarnings = 10
 // NewPostgres connects (checking the server is reachable and the schema is
 // migrated, or migrating it with WithMigrate) before anything is fetched,
 // and, unless WithReadOnly, that the role may do what a run does (see
-// missingPrivileges): a role that may only read fails here, naming the
+// checkWritable): a role that may only read fails here, naming the
 // grants it lacks, not at the run's first write. Errors name the URL with
 // its password masked.
 func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Postgres, error) {
@@ -175,7 +175,7 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 		if cfg.readOnly {
 			return nil
 		}
-		return missingPrivileges(ctx, c.Conn(), cfg.schema, cfg.tables)
+		return checkWritable(ctx, c.Conn(), cfg.schema, cfg.tables)
 	})
 	if err != nil {
 		pool.Close()
@@ -196,8 +196,8 @@ func NewPostgres(ctx context.Context, url string, opts ...PostgresOption) (*Post
 // table of the Postgres archive that schema/ does not declare.
 const runsTable = "runs"
 
-// missingPrivileges fails, in one line with the grants to give, when the
-// server takes no writes (a standby, default_transaction_read_only), or
+// checkWritable fails, in one line, when the server takes no writes (a
+// standby, default_transaction_read_only), or, with the grants to give,
 // when the connection's role may not do what a run does in pgSchema: read, insert
 // and update every table (the child tables, executions, runs) and make
 // temporary tables, the staging tables of every transaction (TEMP on the
@@ -206,7 +206,7 @@ const runsTable = "runs"
 // check refuses only a role that surely cannot write, never one whose
 // grants are finer than a table's. (A role without USAGE on the schema
 // does not get here: migrations.Check could not read the schema's version.)
-func missingPrivileges(ctx context.Context, conn *pgx.Conn, pgSchema string, children []*schema.Table) error {
+func checkWritable(ctx context.Context, conn *pgx.Conn, pgSchema string, children []*schema.Table) error {
 	names := []string{schema.Executions.Name, runsTable}
 	for _, t := range children {
 		names = append(names, t.Name)

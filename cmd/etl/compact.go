@@ -93,11 +93,11 @@ func compactAction(c *cli.Context) error {
 	// A compaction that stopped says so first, and how far it got: its
 	// counts alone ("0 partitions ...; 128 already compact") read as a
 	// finished one.
+	head := fmt.Sprintf("compact %s: %d partitions", d, st.Partitions)
 	if err != nil {
-		fmt.Fprintf(c.App.Writer, "compact %s stopped after %d of %d partitions: %d merged, %d files into %d, %d rows into %d", d, st.Done, st.Total, st.Partitions, st.FilesIn, st.FilesOut, st.RowsIn, st.RowsOut)
-	} else {
-		fmt.Fprintf(c.App.Writer, "compact %s: %d partitions, %d files into %d, %d rows into %d", d, st.Partitions, st.FilesIn, st.FilesOut, st.RowsIn, st.RowsOut)
+		head = fmt.Sprintf("compact %s stopped after %d of %d partitions: %d merged", d, st.Done, st.Total, st.Partitions)
 	}
+	fmt.Fprintf(c.App.Writer, "%s, %d files into %d, %d rows into %d", head, st.FilesIn, st.FilesOut, st.RowsIn, st.RowsOut)
 	if st.RowGroupsCopied > 0 {
 		fmt.Fprintf(c.App.Writer, " (%d row groups copied whole)", st.RowGroupsCopied)
 	}

@@ -398,7 +398,7 @@ func payloadsOf(t *testing.T, ev types.Event) []*bool {
 // TestQuota: past the account's quota, a request is answered as AWS
 // answers it, and the SDK reads it so: TooManyRequestsException with its
 // Reason and retryAfterSeconds (the Retry-After header); the requests of
-// a burst within it are served.
+// a burst within it are served. The Throttle fault answers the same.
 func TestQuota(t *testing.T) {
 	srv := emulator.New(emulator.WithQuota(0.001, 2)) // refills a token in 1,000 s: none within the test
 	e := emulator.Generate(3, 1, emulator.GenerateOptions{MaxOps: 5})[0]
@@ -416,11 +416,25 @@ func TestQuota(t *testing.T) {
 		}
 	}
 	err := get()
-	var tm *types.TooManyRequestsException
-	if !errors.As(err, &tm) || tm.Reason != types.ThrottleReasonCallerRateLimitExceeded || aws.ToString(tm.RetryAfterSeconds) != "1" {
-		t.Fatalf("past the quota: %v (%+v): want TooManyRequestsException, CallerRateLimitExceeded, retry after 1 s", err, tm)
-	}
+	checkThrottled(t, err)
 	if st := srv.Stats(); st.Throttled != 1 || st.Requests != 3 {
 		t.Errorf("stats %+v: want 3 requests, 1 throttled", st)
+	}
+	// The Throttle fault answers alike.
+	faulty := emulator.New(emulator.WithFaults(func(int64, string) emulator.Fault { return emulator.Throttle }))
+	faulty.Add(e)
+	furl, _ := emulatortest.Start(t, faulty)
+	_, err = lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(furl), RetryMaxAttempts: 1, Credentials: aws.AnonymousCredentials{}}).
+		GetDurableExecution(context.Background(), &lambda.GetDurableExecutionInput{DurableExecutionArn: aws.String(e.ARN)})
+	checkThrottled(t, err)
+}
+
+// checkThrottled fails the test unless err is the SDK's reading of a
+// throttle as the service answers it.
+func checkThrottled(t *testing.T, err error) {
+	t.Helper()
+	var tm *types.TooManyRequestsException
+	if !errors.As(err, &tm) || tm.Reason != types.ThrottleReasonCallerRateLimitExceeded || aws.ToString(tm.RetryAfterSeconds) != "1" {
+		t.Fatalf("throttled: %v (%+v): want TooManyRequestsException, CallerRateLimitExceeded, retry after 1 s", err, tm)
 	}
 }

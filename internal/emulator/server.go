@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -437,7 +436,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.quota != nil && !s.quota.Allow() {
 		s.throttled.Add(1)
-		throttle(w, "CallerRateLimitExceeded")
+		throttle(w)
 		return
 	}
 	if s.latency > 0 {
@@ -462,7 +461,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case Throttle:
-		throttle(w, "")
+		throttle(w)
 		return
 	case ServerError:
 		writeError(w, http.StatusInternalServerError, "ServiceException", "The service encountered an internal error.")
@@ -634,28 +633,20 @@ func dropConnection(w http.ResponseWriter) {
 	conn.Close()
 }
 
-// throttle answers 429 TooManyRequestsException with Retry-After: 1 (the
-// model's retryAfterSeconds) and, when given, its Reason.
-func throttle(w http.ResponseWriter, reason string) {
-	h := w.Header()
-	h.Set("Retry-After", "1")
-	if reason == "" {
-		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "Rate exceeded")
-		return
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Amzn-Errortype", "TooManyRequestsException")
-	w.WriteHeader(http.StatusTooManyRequests)
-	b, _ := json.Marshal(map[string]string{"Type": "User", "message": "Rate exceeded", "Reason": reason})
-	w.Write(b)
+// throttle answers 429 TooManyRequestsException as the service does
+// past a rate: Retry-After: 1 (the model's retryAfterSeconds) and Reason
+// CallerRateLimitExceeded.
+func throttle(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "Rate exceeded", "Reason", "CallerRateLimitExceeded")
 }
 
-func writeError(w http.ResponseWriter, status int, name, message string) {
+func writeError(w http.ResponseWriter, status int, name, message string, members ...string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Amzn-Errortype", name)
 	w.WriteHeader(status)
-	w.Write(errorBody(name, message))
+	w.Write(errorBody(name, message, members...))
 }
 
 func requestID(n int64) string {

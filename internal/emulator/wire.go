@@ -169,12 +169,19 @@ var messageKey = map[string]string{
 	"TooManyRequestsException":       "message",
 }
 
-func errorBody(name, message string) []byte {
+// errorBody is an exception's JSON body: its type, its message, and the
+// members given as name, value pairs (a TooManyRequestsException's
+// Reason, say).
+func errorBody(name, message string, members ...string) []byte {
 	key := messageKey[name]
 	if key == "" {
 		key = "message"
 	}
-	b, _ := json.Marshal(map[string]string{"Type": errorFault(name), key: message})
+	body := map[string]string{"Type": errorFault(name), key: message}
+	for i := 0; i+1 < len(members); i += 2 {
+		body[members[i]] = members[i+1]
+	}
+	b, _ := json.Marshal(body)
 	return b
 }
 
