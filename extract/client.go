@@ -60,6 +60,9 @@ func WithSDKDecoder() ClientOption { return func(c *clientConfig) { c.sdkDecoder
 // each call and opened again (a TLS handshake each against AWS).
 func WithConnections(n int) ClientOption { return func(c *clientConfig) { c.connections = n } }
 
+// DefaultRetryMode is NewClient's retry mode without WithRetryMode.
+const DefaultRetryMode = "adaptive"
+
 // WithRetryMode selects the SDK's retry mode: "adaptive" (the default),
 // which slows every call of the client down once the service throttles,
 // or "standard", which only retries each call. Under an account's quota
@@ -251,7 +254,7 @@ const imdsRegionTimeout = 3 * time.Second
 // the client-wide retry quota that would fail a long batch job under a burst
 // of faults.
 func NewClient(ctx context.Context, opts ...ClientOption) (*lambda.Client, error) {
-	c := clientConfig{requestTimeout: 60 * time.Second, maxAttempts: 5, retryMode: "adaptive", maxBackoff: 20 * time.Second}
+	c := clientConfig{requestTimeout: 60 * time.Second, maxAttempts: 5, retryMode: DefaultRetryMode, maxBackoff: 20 * time.Second}
 	for _, o := range opts {
 		o(&c)
 	}
