@@ -53,8 +53,8 @@ func TestDenialsStopOnlyWhenNeverAllowed(t *testing.T) {
 		if err == nil {
 			continue
 		}
-		if code, reason := errorReason(err); code != "AccessDeniedException" || !strings.HasPrefix(reason, "refused (AccessDeniedException): not asked") {
-			t.Errorf("not asked: %s %q, want a denial that says so", code, reason)
+		if code, reason, passing := errorReason(err); code != "AccessDeniedException" || !strings.HasPrefix(reason, "refused (AccessDeniedException): not asked") || passing {
+			t.Errorf("not asked: %s %q (passing %v), want a denial that says so, and not passing", code, reason, passing)
 		}
 	}
 	if len(told) != 1 || told[0] != "arn:aws:lambda:us-east-1:123456789012:function:d:1 GetDurableExecution" {

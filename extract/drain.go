@@ -45,6 +45,9 @@ type ExecutionError struct {
 	Code   string
 	Reason string
 	Err    error
+	// passing is set by classify for a failure a later call may not meet
+	// (Passing).
+	passing bool
 }
 
 func (e *ExecutionError) Error() string {
@@ -218,6 +221,20 @@ func (r *NoAnswerRow) Note(err error) (n int, told string, reached, ok bool) {
 	return r.n, told, !unreachable, true
 }
 
+// Passing reports a failure that a later call may not meet: the client
+// ran out of attempts against the API's throttling (429,
+// TooManyRequestsException), an error answer its retryer retries (a 5xx,
+// a request timeout), a call with no answer in time, or a connection
+// that failed. An account's quota that other clients spend too, a
+// service's bad minutes or a network's fail executions so, that a try
+// some time later archives. A refusal (not found, a wrong token, access
+// denied, data the service cannot decrypt, credentials refused), an
+// answer that does not match the API's model and a repeated marker are
+// not passing: trying again meets them again. A call stopped by its
+// context's deadline is timed out, and passing too: a caller asks its
+// context first (see Interrupted).
+func (e *ExecutionError) Passing() bool { return e.passing }
+
 // Interrupted reports a call stopped by its context (a signal, a deadline)
 // or by the client's timeout after its retries.
 func (e *ExecutionError) Interrupted() bool { return e.Code == codeCanceled || e.Code == codeTimeout }
@@ -306,14 +323,15 @@ func useError(e Entry, err error) *ExecutionError {
 // reason, which starts with where it happened ("page 3", or the call).
 func classify(e Entry, where string, err error) *ExecutionError {
 	ee := &ExecutionError{ARN: e.ARN, Err: err}
-	ee.Code, ee.Reason = errorReason(err)
+	ee.Code, ee.Reason, ee.passing = errorReason(err)
 	ee.Reason = redact(where+": "+ee.Reason, e.Token)
 	return ee
 }
 
 // errorReason is a failed call's code and one-line reason, after the
-// client's retries.
-func errorReason(err error) (code, reason string) {
+// client's retries, and whether a later call may not meet it (see
+// ExecutionError.Passing).
+func errorReason(err error) (code, reason string, passing bool) {
 	var api smithy.APIError
 	var netErr net.Error
 	var deser *smithy.DeserializationError
@@ -339,7 +357,7 @@ func errorReason(err error) (code, reason string) {
 		case errors.As(err, &status) && status.HTTPStatusCode()/100 == 4 && !retried4xx(status.HTTPStatusCode(), code):
 			reason = fmt.Sprintf("refused (%s)", code)
 		default:
-			reason = fmt.Sprintf("failed after retries (%s)", code)
+			reason, passing = fmt.Sprintf("failed after retries (%s)", code), true
 		}
 		if msg := api.ErrorMessage(); msg != "" {
 			reason += ": " + msg
@@ -347,7 +365,7 @@ func errorReason(err error) (code, reason string) {
 	case errors.Is(err, context.Canceled):
 		code, reason = codeCanceled, "canceled"
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		code, reason = codeTimeout, "timed out after retries"
+		code, reason, passing = codeTimeout, "timed out after retries", true
 	case errors.As(err, &deser) && errors.As(err, &status) && status.HTTPStatusCode()/100 == 2 &&
 		!errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &netErr):
 		// A successful answer, read whole, that the SDK could not decode: no
@@ -356,9 +374,9 @@ func errorReason(err error) (code, reason string) {
 		// status says.)
 		code, reason = codeMalformed, "the answer does not match the API's model: "+lastLine(deser.Error())
 	default:
-		code, reason = codeNetwork, "failed after retries: "+lastLine(err.Error())
+		code, reason, passing = codeNetwork, "failed after retries: "+lastLine(err.Error()), true
 	}
-	return code, reason
+	return code, reason, passing
 }
 
 // retried4xx reports a 4xx answer the client's retryer retries:

@@ -5,7 +5,10 @@
 //
 // An execution that fails (the API refuses it, retries run out, its
 // operations cannot be represented) is aborted in every destination, recorded
-// with its reason in the [Summary], and the run goes on. A destination that
+// with its reason in the [Summary], and the run goes on; one whose calls ran
+// out of attempts for a passing reason (extract.ExecutionError.Passing:
+// throttled, a 5xx, no answer) is first tried once more after every other
+// execution ([Config.RetryFailedAfter]). A destination that
 // fails stops the run: Run returns a [*DestinationError] after closing the
 // loader, which publishes only what was committed before the failure. A
 // destination's transient failure (load.Transient: a database restarting)

@@ -86,6 +86,17 @@ type Config struct {
 	// average, by default). Past them the failure stops the run, as any
 	// destination's does. Default 8; negative: none.
 	DestinationRetries int
+	// RetryFailedAfter is the least time between an execution's passing
+	// failure (extract.ExecutionError.Passing: the client's attempts used
+	// up against throttling, 5xx answers, calls with no answer in time or
+	// connections that failed) and its one more try, which comes after
+	// every other execution of the run has been tried: an account's quota
+	// that other clients spend too, or a service's bad minutes, then fail
+	// an execution only if they last. A second passing failure is the
+	// execution's failure, with that reason; a run stopped before the
+	// second try reports the first. Default 1 minute; negative: no second
+	// try.
+	RetryFailedAfter time.Duration
 	// UnreachableAfter stops the run (UnreachableError) once this many
 	// executions in a row failed because the API could not be reached
 	// (extract.ExecutionError.Unreachable: no connection could be made,
@@ -169,6 +180,9 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.DestinationRetries == 0 {
 		cfg.DestinationRetries = 8
+	}
+	if cfg.RetryFailedAfter == 0 {
+		cfg.RetryFailedAfter = time.Minute
 	}
 	if cfg.recordTimeout == 0 {
 		cfg.recordTimeout = recordTimeout
@@ -260,6 +274,10 @@ type Summary struct {
 	// from the start, after a destination's transient failure (see
 	// Config.DestinationRetries).
 	DestinationRetries int `json:"destination_retries"`
+	// TriedAgain counts the executions tried once more at the end of the
+	// run after a passing failure (see Config.RetryFailedAfter); each
+	// counts once among Executions, by how its second try ended.
+	TriedAgain int `json:"executions_tried_again"`
 	// WithoutPayloads counts the executions archived without their
 	// payloads, which the service could not decrypt (a KMS error) or left
 	// out: their executions row says execution_data_included = false.
@@ -401,27 +419,30 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
+	work := func(entries <-chan entry) {
+		for e := range entries {
+			err := r.archiveOnce(runCtx, e, true)
+			r.cfg.gate.recheck() // what it held is garbage now
+			if errors.Is(err, errDeferred) {
+				continue // not done: tried again at the end
+			}
+			if err == nil {
+				err = r.done(runCtx, e.Entry)
+			}
+			if err != nil {
+				stop(err)
+			}
+		}
+	}
 	entries := make(chan entry)
 	var wg sync.WaitGroup
 	for range cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for e := range entries {
-				err := r.archiveOnce(runCtx, e, true)
-				r.cfg.gate.recheck() // what it held is garbage now
-				if err == nil {
-					err = r.done(runCtx, e.Entry)
-				}
-				if err != nil {
-					stop(err)
-				}
-			}
-		}()
+		wg.Go(func() { work(entries) })
 	}
 	r.feed(runCtx, m, entries, stop)
 	close(entries)
 	wg.Wait()
+	r.tryAgain(runCtx, work)
 
 	var runErr error
 	// The run's own stop carries a destination failure; a signal or a
@@ -452,6 +473,54 @@ func Run(ctx context.Context, cfg Config, m *extract.Manifest) (*Summary, error)
 	sum := r.finish(ctx)
 	sum.Interrupted = sum.Interrupted || creds != nil || unreachable != nil
 	return sum, runErr
+}
+
+// tryAgain hands the executions whose try failed for a passing reason
+// (r.later) to Concurrency workers running work, in the order they
+// failed, each no sooner than Config.RetryFailedAfter after its failure;
+// those the run stops before (ctx done) are failures, with their first
+// try's reason, and so are those left once UnreachableAfter second tries
+// in a row had no answer (r.givenUp). The workers of the manifest's
+// entries have returned.
+func (r *runner) tryAgain(ctx context.Context, work func(<-chan entry)) {
+	later := r.later
+	r.later, r.unreachable, r.answered = nil, 0, r.answers()
+	sent := 0
+	if len(later) > 0 && ctx.Err() == nil {
+		r.cfg.Logger.Info("trying again the executions that failed for a passing reason", "executions", len(later), "after", r.cfg.RetryFailedAfter)
+		entries := make(chan entry)
+		var wg sync.WaitGroup
+		for range min(r.cfg.Concurrency, len(later)) {
+			wg.Go(func() { work(entries) })
+		}
+	send:
+		for _, d := range later {
+			if !sleep(ctx, time.Until(d.at.Add(r.cfg.RetryFailedAfter))) || r.gaveUp() {
+				break
+			}
+			select {
+			case entries <- d.e:
+				sent++
+			case <-ctx.Done():
+				break send
+			}
+		}
+		close(entries)
+		wg.Wait()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sum.TriedAgain += sent
+	for _, d := range later[sent:] {
+		r.sum.Executions++
+		r.fail(d.e.Entry, d.code, d.reason)
+	}
+}
+
+func (r *runner) gaveUp() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.givenUp
 }
 
 // feed hands the manifest's entries to the workers, leaving out those
@@ -601,6 +670,11 @@ type runner struct {
 	// Config.Calls' Answered when the count last started again.
 	unreachable int
 	answered    int64
+	// later holds the executions to try once more at the end of the run
+	// (Config.RetryFailedAfter), in the order they failed; givenUp is set
+	// once UnreachableAfter of their second tries in a row had no answer.
+	later   []deferred
+	givenUp bool
 }
 
 // done notes that e's work is over (archived, failed or skipped): once the
@@ -653,12 +727,30 @@ type entry struct {
 	// destinationTries counts the tries after a destination's transient
 	// failure (Config.DestinationRetries).
 	destinationTries int
+	// lastTry is set on the one more try after a passing failure
+	// (Config.RetryFailedAfter).
+	lastTry bool
 }
+
+// deferred is an execution whose try failed for a passing reason
+// (extract.ExecutionError.Passing), to be tried once more at the end of
+// the run, after at: its failure's code and reason are what the report
+// says if it is not.
+type deferred struct {
+	e            entry
+	at           time.Time
+	code, reason string
+}
+
+// errDeferred is archiveOnce's word for an execution left for one more
+// try at the end of the run: not done, and no failure of the run's.
+var errDeferred = errors.New("pipeline: the execution is tried again at the end of the run")
 
 // archiveOnce moves one execution from the API to the loader, starting it
 // over once (mayRestart) if its marker expired. It returns an error only
-// for what stops the run: a destination failure, or credentials that do
-// not work.
+// for what stops the run (a destination failure, or credentials that do
+// not work), or errDeferred for an execution left to try again at the
+// end of the run.
 func (r *runner) archiveOnce(ctx context.Context, e entry, mayRestart bool) error {
 	start := r.cfg.Now()
 	log := r.cfg.Logger.With("execution_arn", e.ARN)
@@ -718,7 +810,9 @@ func (r *runner) destinationRetry(ctx context.Context, e *entry, err error, c co
 
 // settle counts the outcome of one read of e (err: nil once committed)
 // in the summary and logs it; it returns only an error that stops the
-// run: a destination's, or credentials that do not work.
+// run (a destination's, or credentials that do not work), or errDeferred
+// for a passing failure it leaves, in r.later, to be tried again at the
+// end of the run (Config.RetryFailedAfter).
 func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Execution, c counts, start time.Time, err error, log *slog.Logger) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -783,14 +877,28 @@ func (r *runner) settle(ctx context.Context, e entry, src source, row *schema.Ex
 		if r.tokenRefused(src, ee, c) && !r.cfg.RefusedTokenHistory {
 			reason += " (the token is stale or wrong; the execution can be read without it, through its history: --on-refused-token history)"
 		}
-		r.fail(e.Entry, ee.Code, reason)
-		log.Warn("execution failed", "code", ee.Code, "reason", reason)
+		var stop error
 		if unreachable {
-			if r.unreachable++; r.unreachable == r.cfg.UnreachableAfter {
-				return &UnreachableError{Err: ee, Count: r.unreachable}
+			if r.unreachable++; r.unreachable == r.cfg.UnreachableAfter && e.lastTry {
+				// Only executions that failed once run now: in a row, they
+				// may be slow to answer rather than the service gone. The
+				// rest are not tried again (tryAgain), and the run ends.
+				r.givenUp = true
+				log.Warn("executions tried again had no answer, so many in a row: the rest are not tried again", "in_a_row", r.unreachable)
+			} else if r.unreachable == r.cfg.UnreachableAfter {
+				stop = &UnreachableError{Err: ee, Count: r.unreachable}
 			}
 		}
-		return nil
+		if stop == nil && ee.Passing() && !e.lastTry && r.cfg.RetryFailedAfter > 0 {
+			r.sum.Executions-- // counted by its next try
+			e.lastTry, e.destinationTries = true, 0
+			r.later = append(r.later, deferred{e: e, at: time.Now(), code: ee.Code, reason: reason})
+			log.Warn("execution failed for a passing reason: it is tried again at the end of the run", "code", ee.Code, "reason", reason)
+			return errDeferred
+		}
+		r.fail(e.Entry, ee.Code, reason)
+		log.Warn("execution failed", "code", ee.Code, "reason", reason)
+		return stop
 	default:
 		r.fail(e.Entry, "internal", fmt.Sprint(err))
 		return nil

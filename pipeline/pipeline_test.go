@@ -92,7 +92,7 @@ func run(t *testing.T, srv *emulator.Server, m *extract.Manifest, pageSize int32
 		t.Fatal(err)
 	}
 	sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pd, RunID: "run-test", PageSize: pageSize,
-		Concurrency: 3, Logger: testLogger(t)}, m)
+		Concurrency: 3, Logger: testLogger(t), RetryFailedAfter: time.Millisecond}, m)
 	return runResult{dir, sum, err, pd.Stats()}
 }
 

@@ -62,13 +62,14 @@ func TestUnreachableStopsTheRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			const concurrency, after = 3, 6
-			sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pd, RunID: "r", Concurrency: concurrency, UnreachableAfter: after, Logger: testLogger(t)}, manifestOf(t, execs))
+			sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pd, RunID: "r", Concurrency: concurrency, UnreachableAfter: after, Logger: testLogger(t),
+				RetryFailedAfter: time.Millisecond}, manifestOf(t, execs))
 			var unreachable *pipeline.UnreachableError
 			if got := errors.As(err, &unreachable); got != c.stop {
 				t.Fatalf("run: %v: want an UnreachableError: %v", err, c.stop)
 			}
 			if !c.stop {
-				if sum.Interrupted || sum.ExecutionsOK != len(execs)-len(execs)/3 || sum.ExecutionsFailed != len(execs)/3 {
+				if sum.Interrupted || sum.ExecutionsOK != len(execs)-len(execs)/3 || sum.ExecutionsFailed != len(execs)/3 || sum.TriedAgain != len(execs)/3 {
 					t.Errorf("%d archived, %d failed, interrupted %v: want every execution tried, a third (more than %d) failed", sum.ExecutionsOK, sum.ExecutionsFailed, sum.Interrupted, after)
 				}
 				return
@@ -177,8 +178,11 @@ func qualifiersOf(execs []emulator.Execution, fn string) map[string]bool {
 // out (a service slow to answer them) fail many in a row, none settled
 // between, while the service answers another execution's calls: the run
 // goes on (Config.Calls: the service answered meanwhile) and archives
-// every other execution. A service that answers nothing stops the run
-// after as many (TestAPIHungMidway, cmd/etl).
+// every other execution. Tried again at the end of the run (timeouts are
+// passing failures), they are the only ones running, so as many in a row
+// end those second tries, not the run: the rest fail with their first
+// reason. A service that answers nothing stops the run after as many
+// (TestAPIHungMidway, cmd/etl).
 func TestSlowExecutionsDoNotStopTheRun(t *testing.T) {
 	execs, _ := randomExecutions(67, 25, 5)
 	long, _ := randomExecutions(68, 1, 400)
@@ -209,12 +213,15 @@ func TestSlowExecutionsDoNotStopTheRun(t *testing.T) {
 	}
 	const concurrency, after = 3, 4
 	sum, err := pipeline.Run(context.Background(), pipeline.Config{API: client, Loader: pd, RunID: "r", Concurrency: concurrency, UnreachableAfter: after,
-		PageSize: 1, Calls: &calls, Logger: testLogger(t)}, manifestOf(t, append(long, execs...)))
+		PageSize: 1, Calls: &calls, Logger: testLogger(t), RetryFailedAfter: time.Millisecond}, manifestOf(t, append(long, execs...)))
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	if sum.Interrupted || sum.ExecutionsOK != 1+len(execs)-len(slow) || sum.ExecutionsFailed != len(slow) {
 		t.Errorf("%d archived, %d failed, interrupted %v: want every execution tried, the %d slow ones failed", sum.ExecutionsOK, sum.ExecutionsFailed, sum.Interrupted, len(slow))
+	}
+	if sum.TriedAgain < after || sum.TriedAgain >= len(slow) {
+		t.Errorf("%d of the %d slow executions tried again: want those until %d in a row had no answer, and no more", sum.TriedAgain, len(slow), after)
 	}
 	for _, f := range sum.Failures {
 		if f.Code != "timeout" {

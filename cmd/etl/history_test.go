@@ -710,7 +710,7 @@ func TestRetentionWarning(t *testing.T) {
 	}
 	url := failingServer(t, execs, failing)
 	dir, report, metrics := t.TempDir(), filepath.Join(t.TempDir(), "r.json"), filepath.Join(t.TempDir(), "m.prom")
-	r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--metrics-file", metrics, "--max-attempts", "1"}, functionArgs()...)...)
+	r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--metrics-file", metrics, "--max-attempts", "1", "--retry-failed-after", "0"}, functionArgs()...)...)
 	if r.code != exitFailed {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
@@ -738,7 +738,7 @@ func TestRetentionWarning(t *testing.T) {
 		t.Errorf("metrics:\n%s", b)
 	}
 	// With a window that ends before any expiry, none is at risk.
-	runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--retention-warning", "0d"}, functionArgs()...)...)
+	runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--retry-failed-after", "0", "--retention-warning", "0d"}, functionArgs()...)...)
 	if s := readReport(t, report); len(s.RetentionAtRisk) != 0 {
 		t.Errorf("%d at risk with a zero window", len(s.RetentionAtRisk))
 	}
@@ -868,7 +868,7 @@ func TestRetentionOfNamedFunctions(t *testing.T) {
 			srv.Add(execs...)
 			url, _ := emulatortest.Start(t, srv)
 			report := filepath.Join(t.TempDir(), "r.json")
-			r := runCLI(t, append([]string{"run", "--dest", t.TempDir(), "--endpoint-url", url, "--report", report, "--max-attempts", "1"}, functionArgs()...)...)
+			r := runCLI(t, append([]string{"run", "--dest", t.TempDir(), "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--retry-failed-after", "0"}, functionArgs()...)...)
 			if r.code != exitFailed {
 				t.Fatalf("exit %d, want 1", r.code)
 			}
@@ -935,7 +935,7 @@ func TestRetentionOfAnExecution(t *testing.T) {
 	srv.Add(execs...)
 	url, _ := emulatortest.Start(t, srv)
 	report := filepath.Join(t.TempDir(), "r.json")
-	r := runCLI(t, "run", "--dest", t.TempDir(), "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--function", "orders", "--function", "payments")
+	r := runCLI(t, "run", "--dest", t.TempDir(), "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--retry-failed-after", "0", "--function", "orders", "--function", "payments")
 	if r.code != exitFailed {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
@@ -2384,7 +2384,7 @@ func TestRetentionOfDeletedExecutions(t *testing.T) {
 	}
 	url := failingServer(t, execs, failing)
 	dir, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
-	r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--status", "DELETING"}, functionArgs()...)...)
+	r := runCLI(t, append([]string{"run", "--dest", dir, "--endpoint-url", url, "--report", report, "--max-attempts", "1", "--retry-failed-after", "0", "--status", "DELETING"}, functionArgs()...)...)
 	if r.code != exitFailed {
 		t.Fatalf("exit %d, want 1\n%s", r.code, r.stderr)
 	}

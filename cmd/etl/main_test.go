@@ -683,7 +683,7 @@ func TestHugeManifestValueIsClipped(t *testing.T) {
 	report := filepath.Join(t.TempDir(), "report.json")
 	var out, errb bytes.Buffer
 	code := run([]string{"etl", "run", "--manifest", manifest, "--dest", t.TempDir(), "--endpoint-url", url, "--report", report,
-		"--log-format", "json", "--log-level", "debug", "--max-attempts", "1"}, &out, &errb)
+		"--log-format", "json", "--log-level", "debug", "--max-attempts", "1", "--retry-failed-after", "1ms"}, &out, &errb)
 	if code != exitFailed {
 		t.Fatalf("exit %d, want 1 (the huge ARN fails, the others archive)\n%.2000s", code, errb.String())
 	}

@@ -93,6 +93,7 @@ func writeMetrics(path string, s *pipeline.Summary, runErr error) error {
 	evs.WithLabelValues("new").Set(float64(s.EventsNew))
 	gauge("last_run_api_retries", "Retried attempts of the last run.", float64(s.APIRetries))
 	gauge("last_run_destination_retries", "Executions of the last run archived again after a destination's transient failure.", float64(s.DestinationRetries))
+	gauge("last_run_executions_tried_again", "Executions of the last run tried once more at its end after the API failed them for a passing reason (throttled, 5xx, no answer; see --retry-failed-after).", float64(s.TriedAgain))
 	fnGauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "durable_etl_last_run_function_executions", Help: "Executions of each discovered function in the last run, by result."}, []string{"function", "result"})
 	reg.MustRegister(fnGauge)
 	for _, f := range s.Functions {

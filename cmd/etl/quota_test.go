@@ -1,8 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
@@ -41,4 +45,58 @@ func TestAccountQuota(t *testing.T) {
 		t.Errorf("verify under the quota: exit %d, %q", r.code, lastLine(r.stderr))
 	}
 	t.Logf("%d requests, %d throttled", srv.Stats().Requests, srv.Stats().Throttled)
+}
+
+// TestTriedAgainAtTheEnd: an execution read through history whose calls
+// run out of attempts against a 503 is tried once more at the end of the
+// run (--retry-failed-after) and archived: exit 0, the summary, the report
+// and the metrics say so; with --retry-failed-after 0 it fails.
+func TestTriedAgainAtTheEnd(t *testing.T) {
+	execs := emulator.Generate(92, 6, emulator.GenerateOptions{MaxOps: 20})
+	unlucky := execs[2].ARN
+	for _, c := range []struct {
+		after string
+		code  int
+		again string
+	}{{"100ms", exitOK, "1"}, {"0", exitFailed, "0"}} {
+		t.Run("after "+c.after, func(t *testing.T) {
+			var mu sync.Mutex
+			faulted := 0
+			srv := emulator.New(emulator.WithOperationFaults(func(_ int64, op, arn string) emulator.Fault {
+				mu.Lock()
+				defer mu.Unlock()
+				if op == "GetDurableExecutionHistory" && arn == unlucky && faulted < 2 {
+					faulted++
+					return emulator.Unavailable
+				}
+				return emulator.NoFault
+			}))
+			srv.Add(execs...)
+			url, _ := emulatortest.Start(t, srv)
+			dir := t.TempDir()
+			report, metrics := filepath.Join(dir, "report.json"), filepath.Join(dir, "metrics.prom")
+			r := runCLI(t, "run", "--manifest", tokenlessManifest(t, execs), "--dest", filepath.Join(dir, "archive"), "--endpoint-url", url,
+				"--max-attempts", "2", "--retry-failed-after", c.after, "--report", report, "--metrics-file", metrics)
+			if r.code != c.code {
+				t.Fatalf("exit %d, %q: want %d", r.code, lastLine(r.stdout), c.code)
+			}
+			var rep struct {
+				TriedAgain int `json:"executions_tried_again"`
+				Failed     int `json:"executions_failed"`
+			}
+			b, err := os.ReadFile(report)
+			if err != nil || json.Unmarshal(b, &rep) != nil {
+				t.Fatalf("report: %v %s", err, b)
+			}
+			m, err := os.ReadFile(metrics)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(rep.TriedAgain) != c.again || rep.Failed != map[bool]int{true: 0, false: 1}[c.code == exitOK] ||
+				!strings.Contains(string(m), "durable_etl_last_run_executions_tried_again "+c.again+"\n") ||
+				(c.again == "1") != strings.Contains(r.stdout, "1 executions tried once more at the end") {
+				t.Errorf("report %+v, summary %q, metrics:\n%s", rep, r.stdout, m)
+			}
+		})
+	}
 }

@@ -88,6 +88,7 @@ Examples:
 			&cli.DurationFlag{Name: "request-timeout", Usage: "timeout of one API request attempt", EnvVars: env("request-timeout"), Value: 60 * time.Second},
 			&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
 			&cli.StringFlag{Name: "retry-mode", Usage: "the SDK's retry mode: adaptive (once the API throttles, every call slows to the rate it takes: an account's quota slows the run rather than failing executions) or standard (each call retried alone); both honour Retry-After", EnvVars: env("retry-mode"), Value: extract.DefaultRetryMode},
+			&cli.DurationFlag{Name: "retry-failed-after", Usage: "an execution whose calls ran out of --max-attempts for a passing reason (throttled, a 5xx answer, no answer in time, a connection that failed) is tried once more at the end of the run, at least this long after it failed; 0 for never", EnvVars: env("retry-failed-after"), Value: time.Minute},
 			&cli.Float64Flag{Name: "rate-limit", Usage: "API calls per second for the whole run, retries included; 0 for none", EnvVars: env("rate-limit")},
 			&cli.DurationFlag{Name: "deadline", Usage: "stop the run after this long (in-flight executions are abandoned, complete files published, the report written; exit 1); 0 for none", EnvVars: env("deadline")},
 			&cli.StringFlag{Name: "on-bad-line", Usage: "a malformed manifest line: fail (refuse the manifest) or skip (report it and go on)", EnvVars: env("on-bad-line"), Value: "fail"},
@@ -115,6 +116,7 @@ type runOptions struct {
 	retryMode                          string
 	rateLimit                          float64
 	deadline, requestTimeout           time.Duration
+	retryFailedAfter                   time.Duration
 	region, profile, endpoint          string
 	manifestOpts                       []extract.ManifestOption
 	shard, shards                      int
@@ -134,7 +136,7 @@ type runOptions struct {
 // (exit 2), found before anything is opened.
 func readRunOptions(c *cli.Context) (runOptions, error) {
 	o := runOptions{pageSize: c.Int("page-size"), concurrency: c.Int("concurrency"), maxAttempts: c.Int("max-attempts"),
-		retryMode: c.String("retry-mode"), rateLimit: c.Float64("rate-limit"), deadline: c.Duration("deadline"),
+		retryMode: c.String("retry-mode"), rateLimit: c.Float64("rate-limit"), deadline: c.Duration("deadline"), retryFailedAfter: c.Duration("retry-failed-after"),
 		requestTimeout: c.Duration("request-timeout"), region: c.String("region"), profile: c.String("profile"),
 		endpoint: c.String("endpoint-url"), metricsFile: c.String("metrics-file"), report: c.String("report"),
 		runID: c.String("run-id"), dests: c.Generic("dest").(*destList).values, force: c.Bool("force"), history: c.Bool("history"), rewriteEvents: c.Bool("rewrite-events")}
@@ -149,8 +151,8 @@ func readRunOptions(c *cli.Context) (runOptions, error) {
 		return o, usageError("--max-attempts %d: want at least 1", o.maxAttempts)
 	case o.retryMode != "standard" && o.retryMode != "adaptive":
 		return o, usageError("--retry-mode %q: want standard or adaptive", o.retryMode)
-	case o.rateLimit < 0 || o.deadline < 0:
-		return o, usageError("--rate-limit and --deadline must not be negative")
+	case o.rateLimit < 0 || o.deadline < 0 || o.retryFailedAfter < 0:
+		return o, usageError("--rate-limit, --deadline and --retry-failed-after must not be negative")
 	case o.rewriteEvents && !o.force:
 		return o, usageError("--rewrite-events needs --force (it writes again the events of executions the archive holds)")
 	}
@@ -283,7 +285,8 @@ func runAction(c *cli.Context) error {
 		}
 	}()
 	cfg := pipeline.Config{API: client, History: client, HistoryAlways: o.history, RefusedTokenHistory: o.refusedTokenHistory, Loader: loader, RunID: o.runID,
-		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{}, Calls: &calls}
+		PageSize: int32(o.pageSize), Concurrency: o.concurrency, Logger: logger, Version: version, Progress: &pipeline.Progress{}, Calls: &calls,
+		RetryFailedAfter: cmp.Or(o.retryFailedAfter, -1)} // 0: never
 	unreadable, err := readArchive(ctx, loader, o, &cfg, logger)
 	if err != nil {
 		return err
@@ -864,6 +867,9 @@ func printSummary(w io.Writer, s *pipeline.Summary, dests []string, runErr error
 		// many mean the account's limits are near (--rate-limit paces the
 		// run; --concurrency lowers it).
 		fmt.Fprintf(w, "  %d API retries over %d calls (throttled or failed for a moment: --rate-limit or a lower --concurrency spares the account's limits)\n", s.APIRetries, s.APICalls)
+	}
+	if s.TriedAgain > 0 {
+		fmt.Fprintf(w, "  %d executions tried once more at the end after the API failed them for a passing reason (throttled, a 5xx, no answer)\n", s.TriedAgain)
 	}
 	if s.DestinationRetries > 0 {
 		fmt.Fprintf(w, "  %d times an execution was archived again from the start after a destination failed for a moment (a database restarting, a connection lost)\n", s.DestinationRetries)
