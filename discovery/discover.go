@@ -38,6 +38,12 @@ type Config struct {
 	NoRetention bool
 	// Workers is how many functions are listed at once; 0 is 8.
 	Workers int
+	// RetryFailedAfter is the least time between a function's listing
+	// failing for a passing reason (extract.ExecutionError.Passing:
+	// throttled, a 5xx, no answer) and its one more listing, from the
+	// start, after every other function's: a function left out is all of
+	// its executions left for the night. 0: no second listing.
+	RetryFailedAfter time.Duration
 }
 
 // Enabled reports whether c discovers anything (a function named, or
@@ -187,7 +193,10 @@ func Discover(ctx context.Context, api API, d Config, logf func(msg string, args
 // is its own worker's; out sorts what they add into one order whatever the
 // interleaving (start, then function, then listing). A function whose
 // listing fails (access denied, retries run out) is noted
-// (listingFailed) and the others go on; what it listed before stays.
+// (listingFailed) and the others go on; what it listed before stays. One
+// that failed for a passing reason is listed again once, from the start,
+// after the others, no sooner than d.RetryFailedAfter after it failed
+// (what both listings found is kept once, by out's Seal).
 // Once twice Workers listings in a row (at least 8) had no answer (the
 // API out of reach, or answering nothing), none answered between, the
 // functions left are not asked, each noted as not listed, and why.
@@ -214,8 +223,11 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 	row := extract.NewNoAnswerRow(max(2*workers, 8))
 	var g errgroup.Group
 	g.SetLimit(workers)
-	for i := range fns {
-		g.Go(func() error {
+	var againMu sync.Mutex
+	var again []int // the functions whose listing failed for a passing reason, in that order
+	failedAt := map[int]time.Time{}
+	list := func(i int) func() error {
+		return func() error {
 			fn := &fns[i]
 			if listCtx.Err() != nil && gctx.Err() == nil {
 				fn.ListingFailed = context.Cause(listCtx).Error()
@@ -233,6 +245,11 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 					errs[i], fn.ListingFailed = nil, context.Cause(listCtx).Error()
 				case gctx.Err() == nil && !stopsDiscovery(err, fn.Named):
 					errs[i], fn.ListingFailed = nil, err.Error()
+					if ee := (*extract.ExecutionError)(nil); errors.As(err, &ee) && ee.Passing() {
+						againMu.Lock()
+						again, failedAt[i] = append(again, i), time.Now()
+						againMu.Unlock()
+					}
 					if n, told, reached, ok := row.Note(err); ok {
 						giveUp(notListed(n, told, reached))
 					}
@@ -263,13 +280,41 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 			// discovery: in the order they finish.
 			logf("discovered", "function", fn.Name, "executions", st.Found, "listed", st.Listed, "qualifiers", st.Qualifiers, "qualifiers_refused", st.Refused)
 			return nil
-		})
+		}
+	}
+	for i := range fns {
+		g.Go(list(i))
 	}
 	g.Wait()
+	if first := again; len(first) > 0 && d.RetryFailedAfter > 0 && listCtx.Err() == nil {
+		again = nil
+		logf("listing again the functions whose listing failed for a passing reason", "functions", len(first), "after", d.RetryFailedAfter)
+		for _, i := range first {
+			if !sleep(listCtx, time.Until(failedAt[i].Add(d.RetryFailedAfter))) {
+				break
+			}
+			fns[i].ListingFailed = ""
+			g.Go(list(i))
+		}
+		g.Wait()
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return firstDiscoveryError(errs, stopped)
+}
+
+// sleep waits d, or less if ctx ends first; it reports whether it waited
+// all of d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // notListed is why the listings left are given up once n in a row had no

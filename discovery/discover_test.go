@@ -177,3 +177,68 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestListingTriedAgain: a function whose listing fails for a passing
+// reason (a 500 on its second page, after its first page's executions
+// were found) is listed again from the start after the others, no sooner
+// than RetryFailedAfter after it failed: every execution listed once, its
+// count right, no listing failure. A denied listing is not listed again;
+// with RetryFailedAfter 0, the failed one is not either.
+func TestListingTriedAgain(t *testing.T) {
+	const flaky, denied, after = "orders", "payments", 200 * time.Millisecond
+	execs := emulator.Generate(43, 80, emulator.GenerateOptions{MaxOps: 5, Days: 10})
+	want := map[string]int{}
+	for _, e := range execs {
+		want[strings.Split(e.ARN, ":")[6]]++
+	}
+	if want[flaky] <= 5 {
+		t.Fatalf("%d executions of %s: the test needs more than a page of 5", want[flaky], flaky)
+	}
+	for _, retry := range []time.Duration{after, 0} {
+		t.Run(fmt.Sprint("after ", retry), func(t *testing.T) {
+			var mu sync.Mutex
+			var listed []time.Time // each listing request of flaky
+			srv := emulator.New(emulator.WithFunctionList(emulator.DemoFunctions()), emulator.WithDeniedListing(denied), emulator.WithPageItems(5),
+				emulator.WithOperationFaults(func(_ int64, op, label string) emulator.Fault {
+					if op != "ListDurableExecutionsByFunction" || !strings.Contains(label, flaky) {
+						return emulator.NoFault
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if listed = append(listed, time.Now()); len(listed) == 2 {
+						return emulator.ServerError
+					}
+					return emulator.NoFault
+				}))
+			srv.Add(execs...)
+			url, _ := emulatortest.Start(t, srv)
+			client := emulatortest.Client(t, url, extract.WithMaxAttempts(1))
+			list, fns, err := discovery.Discover(context.Background(), client, discovery.Config{All: true, Workers: 3, RetryFailedAfter: retry}, func(string, ...any) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer list.Close()
+			seen := map[string]int{}
+			for i := range list.Len() {
+				seen[strings.Split(list.ARN(i), ":")[6]]++
+			}
+			for _, f := range fns {
+				switch {
+				case f.Name == denied:
+					if f.ListingFailed == "" || srv.Requests("list", denied) != 1 {
+						t.Errorf("denied: %+v, %d listings asked: want one, failed", f, srv.Requests("list", denied))
+					}
+				case f.Name == flaky && retry == 0:
+					if f.ListingFailed == "" || !strings.Contains(f.ListingFailed, "ServiceException") {
+						t.Errorf("%+v: want its listing failed", f)
+					}
+				case f.ListingFailed != "" || f.Found != want[f.Name] || seen[f.Name] != want[f.Name]:
+					t.Errorf("%+v: %d listed, want %d, and no failure", f, seen[f.Name], want[f.Name])
+				}
+			}
+			if retry > 0 && (len(listed) < 3 || listed[2].Sub(listed[1]) < retry) {
+				t.Errorf("%s's listing asked again %d times: want its first page again, %v after the failure", flaky, len(listed)-2, retry)
+			}
+		})
+	}
+}

@@ -28,6 +28,7 @@ func discoveryFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "exclude-function", Usage: "with --all-functions: leave out functions whose name matches `GLOB`; repeatable", EnvVars: env("exclude-function")},
 		&cli.StringFlag{Name: "started-after", Usage: "with --function: executions started after `T` (RFC 3339, a date in UTC: 2026-01-31, or a duration back from now: 36h, 7d)", EnvVars: env("started-after")},
 		&cli.StringFlag{Name: "started-before", Usage: "with --function: executions started before `T` (RFC 3339, a date in UTC, or a duration back from now)", EnvVars: env("started-before")},
+		&cli.DurationFlag{Name: "retry-failed-after", Usage: "an execution whose calls ran out of --max-attempts for a passing reason (throttled, a 5xx answer, no answer in time, a connection that failed) is tried once more at the end of the run, and so is a function's listing after the others, at least this long after it failed; 0 for never", EnvVars: env("retry-failed-after"), Value: time.Minute},
 		&cli.StringFlag{Name: "status", Usage: "with --function: only executions in these statuses, `S[,S...]` of RUNNING, PAUSING, PAUSED, SUCCEEDED, FAILED, TIMED_OUT, STOPPED, DELETING", EnvVars: env("status")},
 	}
 }
@@ -35,8 +36,11 @@ func discoveryFlags() []cli.Flag {
 // parseDiscovery reads the discovery flags; every error is a usage error
 // naming the flag (discovery.Config.Validate checks what they make).
 func parseDiscovery(c *cli.Context, now time.Time) (discovery.Config, error) {
-	d := discovery.Config{Functions: c.StringSlice("function"), All: c.Bool("all-functions"), Workers: c.Int("concurrency"),
+	d := discovery.Config{Functions: c.StringSlice("function"), All: c.Bool("all-functions"), Workers: c.Int("concurrency"), RetryFailedAfter: c.Duration("retry-failed-after"),
 		FunctionFilter: extract.FunctionFilter{Prefix: c.StringSlice("function-prefix"), Exclude: c.StringSlice("exclude-function")}}
+	if d.RetryFailedAfter < 0 {
+		return d, usageError("--retry-failed-after %v: must not be negative", d.RetryFailedAfter)
+	}
 	var err error
 	if d.Filter.StartedAfter, err = parseWhen(c.String("started-after"), now); err != nil {
 		return d, usageError("--started-after: %v", err)

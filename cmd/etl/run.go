@@ -88,7 +88,6 @@ Examples:
 			&cli.DurationFlag{Name: "request-timeout", Usage: "timeout of one API request attempt", EnvVars: env("request-timeout"), Value: 60 * time.Second},
 			&cli.IntFlag{Name: "max-attempts", Usage: "attempts per API call, retries included", EnvVars: env("max-attempts"), Value: 5},
 			&cli.StringFlag{Name: "retry-mode", Usage: "the SDK's retry mode: adaptive (once the API throttles, every call slows to the rate it takes: an account's quota slows the run rather than failing executions) or standard (each call retried alone); both honour Retry-After", EnvVars: env("retry-mode"), Value: extract.DefaultRetryMode},
-			&cli.DurationFlag{Name: "retry-failed-after", Usage: "an execution whose calls ran out of --max-attempts for a passing reason (throttled, a 5xx answer, no answer in time, a connection that failed) is tried once more at the end of the run, at least this long after it failed; 0 for never", EnvVars: env("retry-failed-after"), Value: time.Minute},
 			&cli.Float64Flag{Name: "rate-limit", Usage: "API calls per second for the whole run, retries included; 0 for none", EnvVars: env("rate-limit")},
 			&cli.DurationFlag{Name: "deadline", Usage: "stop the run after this long (in-flight executions are abandoned, complete files published, the report written; exit 1); 0 for none", EnvVars: env("deadline")},
 			&cli.StringFlag{Name: "on-bad-line", Usage: "a malformed manifest line: fail (refuse the manifest) or skip (report it and go on)", EnvVars: env("on-bad-line"), Value: "fail"},
