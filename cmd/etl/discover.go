@@ -28,7 +28,7 @@ func discoveryFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "exclude-function", Usage: "with --all-functions: leave out functions whose name matches `GLOB`; repeatable", EnvVars: env("exclude-function")},
 		&cli.StringFlag{Name: "started-after", Usage: "with --function: executions started after `T` (RFC 3339, a date in UTC: 2026-01-31, or a duration back from now: 36h, 7d)", EnvVars: env("started-after")},
 		&cli.StringFlag{Name: "started-before", Usage: "with --function: executions started before `T` (RFC 3339, a date in UTC, or a duration back from now)", EnvVars: env("started-before")},
-		&cli.DurationFlag{Name: "retry-failed-after", Usage: "an execution whose calls ran out of --max-attempts for a passing reason (throttled, a 5xx answer, no answer in time, a connection that failed) is tried once more at the end of the run, and so is a function's listing after the others, at least this long after it failed; 0 for never", EnvVars: env("retry-failed-after"), Value: time.Minute},
+		&cli.DurationFlag{Name: "retry-failed-after", Usage: "with --function or --all-functions, a function's listing that ran out of --max-attempts for a passing reason (throttled, a 5xx answer, no answer in time, a connection that failed) is listed again after the others, and in etl run an execution that failed so is tried once more at the end of the run, each at least this long after it failed; 0 for never", EnvVars: env("retry-failed-after"), Value: time.Minute},
 		&cli.StringFlag{Name: "status", Usage: "with --function: only executions in these statuses, `S[,S...]` of RUNNING, PAUSING, PAUSED, SUCCEEDED, FAILED, TIMED_OUT, STOPPED, DELETING", EnvVars: env("status")},
 	}
 }
