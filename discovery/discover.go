@@ -289,9 +289,12 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 	if first := again; len(first) > 0 && d.RetryFailedAfter > 0 && listCtx.Err() == nil {
 		again = nil
 		logf("listing again the functions whose listing failed for a passing reason", "functions", len(first), "after", d.RetryFailedAfter)
+	relist:
 		for _, i := range first {
-			if !sleep(listCtx, time.Until(failedAt[i].Add(d.RetryFailedAfter))) {
-				break
+			select {
+			case <-listCtx.Done():
+				break relist
+			case <-time.After(time.Until(failedAt[i].Add(d.RetryFailedAfter))):
 			}
 			fns[i].ListingFailed = ""
 			g.Go(list(i))
@@ -302,19 +305,6 @@ func listFunctions(ctx context.Context, api API, d Config, fns []Function, out *
 		return ctx.Err()
 	}
 	return firstDiscoveryError(errs, stopped)
-}
-
-// sleep waits d, or less if ctx ends first; it reports whether it waited
-// all of d.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // notListed is why the listings left are given up once n in a row had no

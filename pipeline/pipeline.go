@@ -517,6 +517,7 @@ func (r *runner) tryAgain(ctx context.Context, work func(<-chan entry)) {
 	}
 }
 
+// gaveUp reports whether the second tries were given up (r.givenUp).
 func (r *runner) gaveUp() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
