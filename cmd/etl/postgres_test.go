@@ -204,11 +204,15 @@ func TestRoleLockTimeout(t *testing.T) {
 	go func() {
 		done <- runCLI(t, "run", "--manifest", manifest, "--dest", roleURL, "--pg-schema", s, "--endpoint-url", url, "--report", report, "--log-level", "warn")
 	}()
-	// Hold the lock until the run has waited for it and given up.
+	// Hold the lock until the run has waited for it and given up. A wait
+	// for the executions table alone: the role's sessions may wait a
+	// moment for others as they start (CI once saw one, ended before
+	// the run's first write, and let the run through without a retry).
 	watcher := pgtest.Conn(t, dbURL)
+	table := pgx.Identifier{s, "executions"}.Sanitize()
 	waiting := func() bool {
 		var n int
-		if err := watcher.QueryRow(ctx, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.usename = $1", role).Scan(&n); err != nil {
+		if err := watcher.QueryRow(ctx, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.usename = $1 AND l.relation = $2::regclass", role, table).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n > 0
