@@ -93,6 +93,13 @@ type Options struct {
 	// good, with this as its finding. Empty: each such is Missing, asked
 	// nothing.
 	MissingForgotten string
+	// RetryFailedAfter, when positive, checks once more an execution whose
+	// check failed for a passing reason (extract.ExecutionError.Passing:
+	// throttled, a 5xx, no answer), after the others of its round and at
+	// least this long after the last such failure: what failed (its
+	// GetDurableExecution, or its content's comparison) is done again,
+	// and only a second failure is in Report.Errors. Zero: none.
+	RetryFailedAfter time.Duration
 }
 
 // verifyRoundExecutions is how many listed executions verify checks in
@@ -435,9 +442,10 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 		}
 	}
 	apiStatus := map[string]string{} // of the sampled executions checked alone
+	later := &checksAgain{after: o.RetryFailedAfter}
 	forEach(ctx, tasks, o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		desc, forgotten := checkOne(ctx, api, t.e, archived, o.MissingForgotten, rep, &mu)
+		desc, forgotten := checkOne(ctx, api, t.e, archived, o.MissingForgotten, rep, &mu, later.keep(t.e, nil, ""))
 		if o.Progress != nil {
 			o.Progress.Done.Add(1)
 		}
@@ -452,7 +460,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 			apiStatus[t.e.ARN] = string(desc.Status)
 			mu.Unlock()
 		case t.compares() && desc != nil:
-			compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: string(desc.Status), desc: desc}, rep, &mu, o.Progress)
+			compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: string(desc.Status), desc: desc}, rep, &mu, o.Progress, later.keep(t.e, desc, string(desc.Status)))
 		case t.part != nil:
 			t.part.done() // gone from the API, or an error: nothing to compare
 		}
@@ -468,9 +476,107 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 	}
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: apiStatus[t.e.ARN]}, rep, &mu, o.Progress)
+		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: apiStatus[t.e.ARN]}, rep, &mu, o.Progress, later.keep(t.e, nil, apiStatus[t.e.ARN]))
+	})
+	if !later.wait(ctx) {
+		later.failed(rep)
+		return rep, own
+	}
+	// Once more, what failed: GetDurableExecution, then the comparison
+	// of the sampled executions, as above; a failure now is an error.
+	againStatus, descs := map[string]string{}, map[string]*extract.Description{}
+	forEach(ctx, later.checks, o.Concurrency, func(a checkAgain) {
+		if a.apiStatus != "" { // described: its comparison failed
+			mu.Lock()
+			againStatus[a.e.ARN], descs[a.e.ARN] = a.apiStatus, a.desc
+			mu.Unlock()
+			return
+		}
+		desc, forgotten := checkOne(ctx, api, a.e, archived, o.MissingForgotten, rep, &mu, nil)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case forgotten && sampled[a.e.ARN]:
+			own.add(archived[a.e.ARN], false)
+		case desc != nil && sampled[a.e.ARN]:
+			againStatus[a.e.ARN], descs[a.e.ARN] = string(desc.Status), desc
+		}
+	})
+	var againExp []Execution
+	for _, a := range later.checks {
+		if status, ok := againStatus[a.e.ARN]; ok && !canCompare(status, archived[a.e.ARN], a.e.Token) {
+			delete(againStatus, a.e.ARN)
+			rep.notCompared(status)
+			own.add(archived[a.e.ARN], true)
+		}
+		againExp = append(againExp, a.e)
+	}
+	forEach(ctx, contentTasks(againExp, againStatus, archived, chunkRows, streamRows, streams), o.Concurrency, func(t contentTask) {
+		t.start(ctx, reader)
+		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: againStatus[t.e.ARN], desc: descs[t.e.ARN]}, rep, &mu, o.Progress, nil)
 	})
 	return rep, own
+}
+
+// checksAgain keeps the executions whose check failed for a passing
+// reason (Options.RetryFailedAfter), to check once more.
+type checksAgain struct {
+	after  time.Duration
+	mu     sync.Mutex
+	checks []checkAgain
+	last   time.Time // the last failure kept
+}
+
+// checkAgain is one: apiStatus is the status its comparison was given
+// and desc what its GetDurableExecution gave, if the comparison had it
+// (apiStatus empty: GetDurableExecution itself failed); err its failure.
+type checkAgain struct {
+	e         Execution
+	desc      *extract.Description
+	apiStatus string
+	err       error
+}
+
+// keep is the retry function of e's check (checkOne's, with apiStatus
+// empty; compareTask's, with the comparison's apiStatus and desc): it
+// takes a passing failure; nil when nothing is checked again.
+func (l *checksAgain) keep(e Execution, desc *extract.Description, apiStatus string) func(error) bool {
+	if l.after <= 0 {
+		return nil
+	}
+	return func(err error) bool {
+		var ee *extract.ExecutionError
+		if !errors.As(err, &ee) || !ee.Passing() {
+			return false
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.checks, l.last = append(l.checks, checkAgain{e: e, desc: desc, apiStatus: apiStatus, err: err}), time.Now()
+		return true
+	}
+}
+
+// wait waits until after has passed since the last failure kept, and
+// reports whether there is anything to check again: false when nothing
+// was kept, or ctx ended first.
+func (l *checksAgain) wait(ctx context.Context) bool {
+	if len(l.checks) == 0 || ctx.Err() != nil {
+		return false
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(time.Until(l.last.Add(l.after))):
+		return true
+	}
+}
+
+// failed records the failures kept as rep's errors: they are not checked
+// again (the check was stopped).
+func (l *checksAgain) failed(rep *Report) {
+	for _, a := range l.checks {
+		rep.Errors = append(rep.Errors, Difference{ExecutionArn: a.e.ARN, What: errorReason(a.err)})
+	}
 }
 
 // notCompared counts a sampled execution whose content could not be
@@ -495,9 +601,10 @@ func (r *Report) sort() {
 }
 
 // compareTask compares one execution's content (c) and records the
-// outcome.
+// outcome: nothing when it failed and retry (nil: none) takes the
+// failure, to compare it again.
 func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotReader, t contentTask, c comparison,
-	rep *Report, mu *sync.Mutex, progress *pipeline.Progress) {
+	rep *Report, mu *sync.Mutex, progress *pipeline.Progress, retry func(error) bool) {
 	var mine *load.ExecutionRows
 	// The API is read first, the chunk's rows waited for after: a worker
 	// whose chunk is still being read re-reads its execution from the API
@@ -529,6 +636,9 @@ func compareTask(ctx context.Context, api verifyClient, reader load.SnapshotRead
 			rows = int64(len(mine.Operations) + len(mine.Events))
 		}
 		t.part.done()
+	}
+	if err != nil && retry != nil && retry(err) {
+		return
 	}
 	if progress != nil {
 		progress.Operations.Add(rows)
@@ -835,7 +945,7 @@ func forEach[T any](ctx context.Context, items []T, n int, fn func(T)) {
 // when the API has forgotten the archived execution. One not archived is
 // missing, asked nothing unless forgotten, its finding should the API not
 // know it, is set (Options.MissingForgotten).
-func checkOne(ctx context.Context, api API, e Execution, archived map[string]load.ExecutionState, forgotten string, rep *Report, mu *sync.Mutex) (desc *extract.Description, gone bool) {
+func checkOne(ctx context.Context, api API, e Execution, archived map[string]load.ExecutionState, forgotten string, rep *Report, mu *sync.Mutex, retry func(error) bool) (desc *extract.Description, gone bool) {
 	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	st, ok := archived[e.ARN]
 	if !ok && forgotten == "" {
@@ -850,6 +960,7 @@ func checkOne(ctx context.Context, api API, e Execution, archived map[string]loa
 			record(func() {
 				rep.Inconsistent = append(rep.Inconsistent, Difference{ExecutionArn: e.ARN, What: forgotten})
 			})
+		case err != nil && retry != nil && retry(err):
 		case err != nil:
 			record(func() { rep.Errors = append(rep.Errors, Difference{ExecutionArn: e.ARN, What: errorReason(err)}) })
 		default:
@@ -870,7 +981,9 @@ func checkOne(ctx context.Context, api API, e Execution, archived map[string]loa
 		return nil, true
 	}
 	if err != nil {
-		record(func() { rep.Errors = append(rep.Errors, Difference{ExecutionArn: e.ARN, What: errorReason(err)}) })
+		if retry == nil || !retry(err) {
+			record(func() { rep.Errors = append(rep.Errors, Difference{ExecutionArn: e.ARN, What: errorReason(err)}) })
+		}
 		return nil, false
 	}
 	apiStatus := string(desc.Status)

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/durable-etl/durable-etl/internal/emulator"
 	"github.com/durable-etl/durable-etl/internal/emulator/emulatortest"
 	"github.com/durable-etl/durable-etl/internal/outage"
+	"github.com/durable-etl/durable-etl/verify"
 )
 
 // TestAPIGoneMidway: from some request on, the Lambda API cannot be
@@ -111,27 +117,71 @@ func containsAll(s string, parts ...string) bool {
 }
 
 // TestVerifyCouldNotCheck: an execution whose calls fail (a 500 after
-// the retries) is one verify could not check: its last line says so, not
-// that the archive differs.
+// the retries, twice) is one verify could not check: its last line says
+// so, not that the archive differs. One whose GetDurableExecution, or
+// whose content's comparison, failed once is checked again after the
+// others (--retry-failed-after) and counted once: complete, compared.
+// With --retry-failed-after 0 each failure is an error.
 func TestVerifyCouldNotCheck(t *testing.T) {
 	execs := emulator.Generate(59, 12, emulator.GenerateOptions{MaxOps: 30})
-	var failing atomic.Bool
-	srv := emulator.New(emulator.WithFaults(func(_ int64, arn string) emulator.Fault {
-		if failing.Load() && arn == execs[3].ARN {
-			return emulator.ServerError
-		}
-		return emulator.NoFault
-	}))
-	srv.Add(execs...)
-	url, _ := emulatortest.Start(t, srv)
-	manifest := manifestFile(t, execs)
-	dest := t.TempDir()
-	if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url); r.code != exitOK {
-		t.Fatalf("run: exit %d", r.code)
-	}
-	failing.Store(true)
-	r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all", "--max-attempts", "1")
-	if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, "could not check 1 of the executions") || strings.Contains(msg, "differs") {
-		t.Errorf("verify: exit %d, stderr ends %q: want 1, saying one execution could not be checked", r.code, msg)
+	broken, describedOnce, comparedOnce := execs[3].ARN, execs[5].ARN, execs[7].ARN
+	for _, c := range []struct {
+		after  string
+		errors []string
+	}{
+		{"50ms", []string{broken}},
+		{"0", []string{broken, describedOnce, comparedOnce}},
+	} {
+		t.Run("after "+c.after, func(t *testing.T) {
+			var failing atomic.Bool
+			var mu sync.Mutex
+			asked := map[string]int{}
+			srv := emulator.New(emulator.WithOperationFaults(func(_ int64, op, arn string) emulator.Fault {
+				if !failing.Load() {
+					return emulator.NoFault
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				asked[op+arn]++
+				switch {
+				case arn == broken,
+					arn == describedOnce && op == "GetDurableExecution" && asked[op+arn] == 1,
+					arn == comparedOnce && op != "GetDurableExecution" && asked[op+arn] == 1:
+					return emulator.ServerError
+				}
+				return emulator.NoFault
+			}))
+			srv.Add(execs...)
+			url, _ := emulatortest.Start(t, srv)
+			manifest := manifestFile(t, execs)
+			dest := t.TempDir()
+			if r := runCLI(t, "run", "--manifest", manifest, "--dest", dest, "--endpoint-url", url); r.code != exitOK {
+				t.Fatalf("run: exit %d", r.code)
+			}
+			failing.Store(true)
+			report := filepath.Join(t.TempDir(), "verify.json")
+			r := runCLI(t, "verify", "--manifest", manifest, "--dest", dest, "--endpoint-url", url, "--all", "--max-attempts", "1",
+				"--retry-failed-after", c.after, "--report", report)
+			if msg := lastLine(r.stderr); r.code != exitFailed || !strings.Contains(msg, fmt.Sprintf("could not check %d of the executions", len(c.errors))) || strings.Contains(msg, "differs") {
+				t.Errorf("verify: exit %d, stderr ends %q: want 1, saying %d executions could not be checked", r.code, msg, len(c.errors))
+			}
+			var v verify.Report
+			if b, err := os.ReadFile(report); err != nil || json.Unmarshal(b, &v) != nil {
+				t.Fatalf("verify report: %v", err)
+			}
+			var errs []string
+			for _, e := range v.Errors {
+				errs = append(errs, e.ExecutionArn)
+			}
+			slices.Sort(errs)
+			slices.Sort(c.errors)
+			// The comparison that failed had its GetDurableExecution
+			// answered: complete all the same.
+			complete := len(execs) - len(c.errors) + map[bool]int{true: 1}[c.after == "0"]
+			if !slices.Equal(errs, c.errors) || v.Complete != complete || v.Sampled+v.NotSampleable+len(c.errors) != len(execs) {
+				t.Errorf("errors %v, %d complete, %d compared, %d not comparable: want errors %v, %d complete, the rest compared or not comparable, each once",
+					errs, v.Complete, v.Sampled, v.NotSampleable, c.errors, complete)
+			}
+		})
 	}
 }

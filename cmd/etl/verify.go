@@ -128,7 +128,7 @@ func verifyAction(c *cli.Context) error {
 	ctx, refused := context.WithCancelCause(ctx)
 	defer refused(nil)
 	opts := verify.Options{Sample: c.Int("sample"), All: c.Bool("all"), Seed: seed, Concurrency: c.Int("concurrency"), Progress: progress,
-		Logger: logger, AtRisk: func(exp []verify.Execution, rep *verify.Report, archived map[string]load.ExecutionState) []verify.AtRisk {
+		RetryFailedAfter: disc.RetryFailedAfter, Logger: logger, AtRisk: func(exp []verify.Execution, rep *verify.Report, archived map[string]load.ExecutionState) []verify.AtRisk {
 			return atRiskOf(exp, rep, archived, retention, start, warn)
 		}}
 	if exp.from() == "archive" {
