@@ -445,7 +445,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 	later := &checksAgain{after: o.RetryFailedAfter}
 	forEach(ctx, tasks, o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		desc, forgotten := checkOne(ctx, api, t.e, archived, o.MissingForgotten, rep, &mu, later.keep(t.e, nil, ""))
+		desc, forgotten := checkOne(ctx, api, t.e, archived, o.MissingForgotten, rep, &mu, later.keep(t.e, false, nil, ""))
 		if o.Progress != nil {
 			o.Progress.Done.Add(1)
 		}
@@ -460,7 +460,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 			apiStatus[t.e.ARN] = string(desc.Status)
 			mu.Unlock()
 		case t.compares() && desc != nil:
-			compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: string(desc.Status), desc: desc}, rep, &mu, o.Progress, later.keep(t.e, desc, string(desc.Status)))
+			compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: string(desc.Status), desc: desc}, rep, &mu, o.Progress, later.keep(t.e, true, desc, string(desc.Status)))
 		case t.part != nil:
 			t.part.done() // gone from the API, or an error: nothing to compare
 		}
@@ -476,7 +476,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 	}
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
-		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: apiStatus[t.e.ARN]}, rep, &mu, o.Progress, later.keep(t.e, nil, apiStatus[t.e.ARN]))
+		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: apiStatus[t.e.ARN]}, rep, &mu, o.Progress, later.keep(t.e, true, nil, apiStatus[t.e.ARN]))
 	})
 	if !later.wait(ctx) {
 		later.failed(rep)
@@ -486,7 +486,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 	// of the sampled executions, as above; a failure now is an error.
 	againStatus, descs := map[string]string{}, map[string]*extract.Description{}
 	forEach(ctx, later.checks, o.Concurrency, func(a checkAgain) {
-		if a.apiStatus != "" { // described: its comparison failed
+		if a.described { // its comparison failed
 			mu.Lock()
 			againStatus[a.e.ARN], descs[a.e.ARN] = a.apiStatus, a.desc
 			mu.Unlock()
@@ -527,20 +527,22 @@ type checksAgain struct {
 	last   time.Time // the last failure kept
 }
 
-// checkAgain is one: apiStatus is the status its comparison was given
-// and desc what its GetDurableExecution gave, if the comparison had it
-// (apiStatus empty: GetDurableExecution itself failed); err its failure.
+// checkAgain is one: described when its comparison failed (its
+// GetDurableExecution answered, and counted), with the status the
+// comparison was given and the answer, if it had it; else its
+// GetDurableExecution failed. err is its failure.
 type checkAgain struct {
 	e         Execution
+	described bool
 	desc      *extract.Description
 	apiStatus string
 	err       error
 }
 
-// keep is the retry function of e's check (checkOne's, with apiStatus
-// empty; compareTask's, with the comparison's apiStatus and desc): it
-// takes a passing failure; nil when nothing is checked again.
-func (l *checksAgain) keep(e Execution, desc *extract.Description, apiStatus string) func(error) bool {
+// keep is the retry function of e's check (checkOne's; compareTask's,
+// described, with the comparison's apiStatus and desc): it takes a
+// passing failure; nil when nothing is checked again.
+func (l *checksAgain) keep(e Execution, described bool, desc *extract.Description, apiStatus string) func(error) bool {
 	if l.after <= 0 {
 		return nil
 	}
@@ -551,7 +553,7 @@ func (l *checksAgain) keep(e Execution, desc *extract.Description, apiStatus str
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		l.checks, l.last = append(l.checks, checkAgain{e: e, desc: desc, apiStatus: apiStatus, err: err}), time.Now()
+		l.checks, l.last = append(l.checks, checkAgain{e: e, described: described, desc: desc, apiStatus: apiStatus, err: err}), time.Now()
 		return true
 	}
 }
