@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/durable-etl/durable-etl/internal/optest"
+	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/internal/s3test"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/schema"
@@ -682,7 +683,7 @@ func TestConformance(t *testing.T) {
 		open := func(t *testing.T, archive, run string) load.Loader {
 			s, ok := schemas[archive]
 			if !ok {
-				url, s, conn = migrated(t)
+				url, s, conn = pgtest.Migrated(t)
 				schemas[archive] = s
 			}
 			pg, err := load.NewPostgres(context.Background(), url, load.WithPGSchema(s))

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/durable-etl/durable-etl/internal/pgtest"
-	"github.com/durable-etl/durable-etl/migrations"
 	"github.com/durable-etl/durable-etl/schema"
 )
 
@@ -22,10 +21,7 @@ import (
 // load_test cannot tell), only slower.
 func TestFreshRowsGoStraightIn(t *testing.T) {
 	ctx := context.Background()
-	url, s := pgtest.Schema(t)
-	if err := migrations.Migrate(ctx, pgtest.Conn(t, url), s); err != nil {
-		t.Fatal(err)
-	}
+	url, s, _ := pgtest.Migrated(t)
 	pg, err := NewPostgres(ctx, url, WithPGSchema(s))
 	if err != nil {
 		t.Fatal(err)
@@ -83,11 +79,7 @@ func TestFreshRowsGoStraightIn(t *testing.T) {
 // when its rows were deleted since the run read the archive.
 func TestHeldExecutionsStagedAtBegin(t *testing.T) {
 	ctx := context.Background()
-	url, s := pgtest.Schema(t)
-	conn := pgtest.Conn(t, url)
-	if err := migrations.Migrate(ctx, conn, s); err != nil {
-		t.Fatal(err)
-	}
+	url, s, conn := pgtest.Migrated(t)
 	pg, err := NewPostgres(ctx, url, WithPGSchema(s))
 	if err != nil {
 		t.Fatal(err)
@@ -154,11 +146,7 @@ func TestHeldExecutionsStagedAtBegin(t *testing.T) {
 // the isolation asked and read only, both with neither bound.
 func TestTransactionsUnboundByTheRole(t *testing.T) {
 	ctx := context.Background()
-	url, s := pgtest.Schema(t)
-	admin := pgtest.Conn(t, url)
-	if err := migrations.Migrate(ctx, admin, s); err != nil {
-		t.Fatal(err)
-	}
+	url, s, _ := pgtest.Migrated(t)
 	role, roleURL := pgtest.Role(t, url)
 	pgtest.Writer(t, url, role, s, "statement_timeout = '100ms'", "idle_in_transaction_session_timeout = '50ms'",
 		"default_transaction_isolation = 'serializable'")

@@ -38,21 +38,11 @@ func TestMain(m *testing.M) {
 	os.Exit(s3test.Main(s3test.RunFunc(func() int { return pgtest.Main(m) })))
 }
 
-func migrated(t *testing.T) (string, string, *pgx.Conn) {
-	t.Helper()
-	url, s := pgtest.Schema(t)
-	conn := pgtest.Conn(t, url)
-	if err := migrations.Migrate(context.Background(), conn, s); err != nil {
-		t.Fatal(err)
-	}
-	return url, s, conn
-}
-
 // migratedLoader is a loader of a new migrated schema s, closed when the
 // test ends, and a connection to read s with.
 func migratedLoader(t *testing.T) (*load.Postgres, string, *pgx.Conn) {
 	t.Helper()
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	pg, err := load.NewPostgres(context.Background(), url, load.WithPGSchema(s))
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +283,7 @@ func randomExecs(seed uint64, n, maxOps int) ([]emulator.Execution, map[string][
 // TestRunAndRerun: a full run lands every operation exactly; a rerun of the
 // same manifest changes zero rows (no row version changes either).
 func TestRunAndRerun(t *testing.T) {
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	n := 30
 	if testing.Short() { // the race run
 		n = 10
@@ -338,7 +328,7 @@ func TestRunAndRerun(t *testing.T) {
 // TestLaterSnapshots: a snapshot that adds operations and changes one, then
 // one that omits a completed context's children: nothing is deleted.
 func TestLaterSnapshots(t *testing.T) {
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	arn := "arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/snap/1"
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	op := func(id, parent, status string) types.Operation {
@@ -382,7 +372,7 @@ func TestLaterSnapshots(t *testing.T) {
 // TestConcurrentOverlappingRuns: two runs over overlapping manifests at
 // once: no error, no duplicate.
 func TestConcurrentOverlappingRuns(t *testing.T) {
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	execs, want := randomExecs(32, 40, 100)
 	srv := emulator.New()
 	srv.Add(execs...)
@@ -461,7 +451,7 @@ func wholeExecutions(t *testing.T, conn *pgx.Conn, s string) {
 // archived again from the start (load.Transient), and the run ends as a
 // run without it would, every execution archived whole.
 func TestDatabaseDropsConnections(t *testing.T) {
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	app := "etl-" + s
 	execs, want := randomExecs(33, 60, 300)
 	var ended atomic.Int64
@@ -485,7 +475,7 @@ func TestDatabaseDropsConnections(t *testing.T) {
 // and again: past its tries (Config.DestinationRetries) the run stops
 // with a destination error, and every execution in the tables is whole.
 func TestDatabaseGoesAway(t *testing.T) {
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	app := "etl-" + s
 	execs, _ := randomExecs(33, 60, 300)
 	var ended atomic.Int64
@@ -530,7 +520,7 @@ func TestUnreachableDatabaseHidesPassword(t *testing.T) {
 // U+FFFD in its place, in every text column and list element, and the
 // caller's rows stay untouched.
 func TestNULInPostgres(t *testing.T) {
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	arn := "arn:aws:lambda:us-east-1:123456789012:function:fn:1/durable-execution/nul/1"
 	op := types.Operation{Id: aws.String("a\x00b"), Type: "STEP", Status: "FAILED", StepDetails: &types.StepDetails{
 		Error: &types.ErrorObject{ErrorMessage: aws.String("bad\x00"), StackTrace: []string{"ok", "x\x00"}}}}
@@ -730,7 +720,7 @@ func TestEventViews(t *testing.T) {
 // the server ended (a restart, a failover) are made again on new ones.
 func TestReadsAfterTheDatabaseDroppedConnections(t *testing.T) {
 	ctx := context.Background()
-	url, s, _ := migrated(t)
+	url, s, _ := pgtest.Migrated(t)
 	execs, _ := randomExecs(35, 20, 40)
 	srv := emulator.New()
 	srv.Add(execs...)
@@ -786,7 +776,7 @@ func TestReadsAfterTheDatabaseDroppedConnections(t *testing.T) {
 // in one line that names what it lacks and the GRANT to give; it may
 // still connect for reading (verify); once granted, it may write.
 func TestRoleThatMayOnlyRead(t *testing.T) {
-	url, s, admin := migrated(t)
+	url, s, admin := pgtest.Migrated(t)
 	ctx := context.Background()
 	role, roleURL := pgtest.Role(t, url)
 	for _, q := range []string{
@@ -875,7 +865,7 @@ func TestRoleWithoutTemporaryTables(t *testing.T) {
 // not seen until the next call.
 func TestEachRowReadsOneSnapshot(t *testing.T) {
 	ctx := context.Background()
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	execs, _ := randomExecs(36, 1, 20)
 	srv := emulator.New()
 	srv.Add(execs...)
@@ -1033,7 +1023,7 @@ func TestKeysThatPostgresStoresAlike(t *testing.T) {
 func TestTwoRunsInsertTheSameNewExecution(t *testing.T) {
 	for _, earlierCommits := range []bool{true, false} {
 		t.Run(fmt.Sprint("earlier commits ", earlierCommits), func(t *testing.T) {
-			url, s, conn := migrated(t)
+			url, s, conn := pgtest.Migrated(t)
 			ctx := context.Background()
 			open := func(app string) *load.Postgres {
 				pg, err := load.NewPostgres(ctx, withApp(url, app), load.WithPGSchema(s))
@@ -1109,7 +1099,7 @@ func TestTwoRunsInsertTheSameNewExecution(t *testing.T) {
 // INSERT meets those rows: the execution fails as load.Transient, and its
 // next try, staged and upserted, leaves its snapshot.
 func TestNewExecutionArchivedBesideBeforeItsCommit(t *testing.T) {
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	ctx := context.Background()
 	open := func() *load.Postgres {
 		pg, err := load.NewPostgres(ctx, url, load.WithPGSchema(s))
@@ -1161,7 +1151,7 @@ func TestNewExecutionArchivedBesideBeforeItsCommit(t *testing.T) {
 func TestQueryExecModes(t *testing.T) {
 	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
 		t.Run(mode, func(t *testing.T) {
-			url, s, conn := migrated(t)
+			url, s, conn := pgtest.Migrated(t)
 			ctx := context.Background()
 			pg, err := load.NewPostgres(ctx, withParam(url, "default_query_exec_mode", mode), load.WithPGSchema(s))
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/durable-etl/durable-etl/internal/pgtest"
 	"github.com/durable-etl/durable-etl/load"
 	"github.com/durable-etl/durable-etl/schema"
 )
@@ -162,7 +163,7 @@ func TestParquetWritesADeclaredTable(t *testing.T) {
 // declaration, is loaded by the Postgres loader with its declared key
 // (a rerun of the same rows changes none), U+0000 stored as U+FFFD.
 func TestPostgresWritesADeclaredTable(t *testing.T) {
-	url, s, conn := migrated(t)
+	url, s, conn := pgtest.Migrated(t)
 	ctx := context.Background()
 	if _, err := conn.Exec(ctx, notes.PostgresCreate(s)); err != nil {
 		t.Fatal(err)

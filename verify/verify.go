@@ -465,15 +465,7 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 			t.part.done() // gone from the API, or an error: nothing to compare
 		}
 	})
-	// Those drawn that cannot be compared by content are checked against
-	// their own executions rows instead.
-	for _, e := range exp {
-		if status, ok := apiStatus[e.ARN]; ok && !canCompare(status, archived[e.ARN], e.Token) {
-			delete(apiStatus, e.ARN)
-			rep.notCompared(status)
-			own.add(archived[e.ARN], true)
-		}
-	}
+	selfCheckUncomparable(exp, apiStatus, archived, rep, &own)
 	forEach(ctx, contentTasks(exp, apiStatus, archived, chunkRows, streamRows, streams), o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
 		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: apiStatus[t.e.ARN]}, rep, &mu, o.Progress, later.keep(t.e, true, nil, apiStatus[t.e.ARN]))
@@ -504,18 +496,28 @@ func check(ctx context.Context, api API, reader load.SnapshotReader, exp []Execu
 	})
 	var againExp []Execution
 	for _, a := range later.checks {
-		if status, ok := againStatus[a.e.ARN]; ok && !canCompare(status, archived[a.e.ARN], a.e.Token) {
-			delete(againStatus, a.e.ARN)
-			rep.notCompared(status)
-			own.add(archived[a.e.ARN], true)
-		}
 		againExp = append(againExp, a.e)
 	}
+	selfCheckUncomparable(againExp, againStatus, archived, rep, &own)
 	forEach(ctx, contentTasks(againExp, againStatus, archived, chunkRows, streamRows, streams), o.Concurrency, func(t contentTask) {
 		t.start(ctx, reader)
 		compareTask(ctx, client, reader, t, comparison{e: t.e, st: archived[t.e.ARN], apiStatus: againStatus[t.e.ARN], desc: descs[t.e.ARN]}, rep, &mu, o.Progress, nil)
 	})
 	return rep, own
+}
+
+// selfCheckUncomparable takes out of apiStatus those of exp drawn for the
+// sample (in apiStatus, with the API's status) that cannot be compared by
+// content: they are counted so, and checked against their own executions
+// rows instead (own).
+func selfCheckUncomparable(exp []Execution, apiStatus map[string]string, archived map[string]load.ExecutionState, rep *Report, own *selfChecking) {
+	for _, e := range exp {
+		if status, ok := apiStatus[e.ARN]; ok && !canCompare(status, archived[e.ARN], e.Token) {
+			delete(apiStatus, e.ARN)
+			rep.notCompared(status)
+			own.add(archived[e.ARN], true)
+		}
+	}
 }
 
 // checksAgain keeps the executions whose check failed for a passing

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/durable-etl/durable-etl/internal/tether"
+	"github.com/durable-etl/durable-etl/migrations"
 )
 
 var (
@@ -152,6 +153,18 @@ func Exec(t testing.TB, u string, statements ...string) {
 			t.Fatalf("pgtest: %s: %v", q, err)
 		}
 	}
+}
+
+// Migrated is a new schema (Schema) with etl's migrations applied: its
+// URL, its name, and a connection to it (Conn).
+func Migrated(t testing.TB) (u, name string, conn *pgx.Conn) {
+	t.Helper()
+	u, name = Schema(t)
+	conn = Conn(t, u)
+	if err := migrations.Migrate(context.Background(), conn, name); err != nil {
+		t.Fatal(err)
+	}
+	return u, name, conn
 }
 
 // Conn is a connection for the test, closed when it ends.
